@@ -1,0 +1,227 @@
+//! `curve`: the one command-line tool of the CurveScript stack.
+//!
+//! This binary is the only place in the front end that touches the file system, the terminal
+//! and the process exit code; the libraries below it return values. Exit codes: 0 clean, 1 when
+//! a checked file has errors (or `fmt --check` finds unformatted files), 2 on usage or IO
+//! errors.
+
+mod render;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use curvescript_check::Governance;
+use curvescript_syntax::{Code, Diagnostic};
+use render::{Emitter, OutputFormat};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "curve",
+    version,
+    about = "CurveScript policy language tools",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check CurveScript files (directories are searched for `*.curve`).
+    Check {
+        /// Files or directories to check.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Governance limits (fee caps, approved oracles); without it those checks are skipped.
+        #[arg(long, value_name = "FILE")]
+        governance: Option<PathBuf>,
+        /// How diagnostics are printed.
+        #[arg(long, value_enum, default_value_t = FormatArg::Human)]
+        format: FormatArg,
+    },
+    /// Format CurveScript files canonically, in place (`-` reads stdin and writes stdout).
+    Fmt {
+        /// Files or directories to format.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Write nothing; exit 1 if any file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Explain a diagnostic code, e.g. `curve explain E0201`.
+    Explain {
+        /// The code.
+        code: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// rustc-style text with source snippets.
+    Human,
+    /// One JSON object per diagnostic, one per line.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check {
+            paths,
+            governance,
+            format,
+        } => {
+            let format = match format {
+                FormatArg::Human => OutputFormat::Human,
+                FormatArg::Json => OutputFormat::Json,
+            };
+            run_check(&paths, governance.as_deref(), format)
+        }
+        Command::Fmt { paths, check } => run_fmt(&paths, check),
+        Command::Explain { code } => run_explain(&code),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Expands directories to the `*.curve` files inside them, sorted, so output order is stable.
+fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            files.push(path.clone());
+        } else if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read directory {}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|ext| ext == "curve"))
+                .collect();
+            if found.is_empty() {
+                bail!("no .curve files in {}", path.display());
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn read_source(path: &Path) -> Result<String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn run_check(
+    paths: &[PathBuf],
+    governance_path: Option<&Path>,
+    format: OutputFormat,
+) -> Result<ExitCode> {
+    let files = expand_paths(paths)?;
+    let mut emitter = Emitter::new(format);
+    let governance = match governance_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read governance file {}", path.display()))?;
+            match Governance::parse(&text) {
+                Ok(governance) => Some(governance),
+                Err(diagnostic) => {
+                    emitter.emit(&path.display().to_string(), &text, &[diagnostic]);
+                    emitter.summary("checked 0 files");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        None => {
+            let warning = Diagnostic::warning(
+                Code::NoGovernance,
+                Default::default(),
+                "no --governance file given: fee caps and oracle approval were not checked",
+            );
+            emitter.emit_unlocated(&warning);
+            None
+        }
+    };
+    // Read every file before checking any, so an unreadable path fails fast with exit 2.
+    let mut sources = Vec::with_capacity(files.len());
+    for file in &files {
+        sources.push((file.display().to_string(), read_source(file)?));
+    }
+    for (name, text) in &sources {
+        let checked = curvescript_check::check_source(text, governance.as_ref());
+        emitter.emit(name, text, &checked.diagnostics);
+    }
+    emitter.summary(&format!(
+        "checked {} file{}",
+        sources.len(),
+        if sources.len() == 1 { "" } else { "s" }
+    ));
+    Ok(if emitter.error_count() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode> {
+    let files = expand_paths(paths)?;
+    let mut emitter = Emitter::new(OutputFormat::Human);
+    let mut unformatted = 0usize;
+    for file in &files {
+        let text = read_source(file)?;
+        let name = file.display().to_string();
+        let parsed = curvescript_syntax::parse(&text);
+        if parsed.has_errors() {
+            emitter.emit(&name, &text, &parsed.diagnostics);
+            continue;
+        }
+        let formatted = curvescript_syntax::format::format_file(&parsed.file);
+        if file.as_os_str() == "-" {
+            std::io::stdout()
+                .write_all(formatted.as_bytes())
+                .context("cannot write standard output")?;
+        } else if formatted != text {
+            unformatted += 1;
+            if check_only {
+                eprintln!("would reformat {name}");
+            } else {
+                std::fs::write(file, &formatted).with_context(|| format!("cannot write {name}"))?;
+            }
+        }
+    }
+    if emitter.error_count() > 0 {
+        emitter.summary("not formatted: fix the syntax errors first");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(if check_only && unformatted > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_explain(code: &str) -> Result<ExitCode> {
+    let wanted = code.trim().to_ascii_uppercase();
+    match Code::ALL.iter().find(|c| c.as_str() == wanted) {
+        Some(found) => {
+            println!("{}: {}", found.as_str(), found.title());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!("unknown diagnostic code `{code}`; codes look like E0201"),
+    }
+}

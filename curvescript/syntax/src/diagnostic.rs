@@ -1,0 +1,275 @@
+//! Diagnostics: a stable code, a severity, a primary span, secondary labels and help.
+//!
+//! Every phase (lexer, parser, checker) reports problems as values of [`Diagnostic`] and keeps
+//! going; rendering (rustc-style text or JSON) happens only in the CLI. Codes are stable: tests,
+//! editors and `curve explain` refer to them, so a code is never reused for another meaning.
+
+use crate::span::Span;
+use serde::Serialize;
+
+/// How bad a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something worth knowing; does not fail a check.
+    Note,
+    /// Probably a mistake; does not fail a check.
+    Warning,
+    /// The file is rejected.
+    Error,
+}
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $name:ident = $code:literal, $title:literal; )*) => {
+        /// A stable diagnostic code. `E0xxx` codes are errors of the lexer, `E01xx` of the
+        /// parser, `E02xx` of the schema checks, `E03xx` of cross-reference and governance
+        /// checks, `E04xx` of annotations, `W0xxx` warnings.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+
+            /// The code as written in output, e.g. `E0201`.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Code::$name => $code,)* }
+            }
+
+            /// A one-line title for `curve explain`.
+            pub const fn title(self) -> &'static str {
+                match self { $(Code::$name => $title,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    /// A character that starts no token.
+    InvalidCharacter = "E0001", "invalid character";
+    /// A string literal without its closing quote on the same line.
+    UnterminatedString = "E0002", "unterminated string literal";
+    /// An integer literal above 2^128 - 1.
+    IntegerOverflow = "E0003", "integer literal does not fit in u128";
+    /// A unit suffix other than `ms`, `s` or `bps` on an integer literal.
+    InvalidUnitSuffix = "E0004", "unknown unit suffix on an integer literal";
+    /// An escape sequence other than `\"`, `\\`, `\n`, `\t`.
+    InvalidEscape = "E0005", "invalid escape sequence in a string literal";
+    /// A token the grammar does not allow here.
+    UnexpectedToken = "E0100", "unexpected token";
+    /// A `{` without its `}`.
+    UnclosedBlock = "E0101", "block is missing its closing brace";
+    /// The file ends in the middle of a construct.
+    UnexpectedEof = "E0102", "unexpected end of file";
+    /// A statement keyword the block's schema does not define.
+    UnknownKeyword = "E0201", "unknown statement keyword";
+    /// An argument the statement's schema does not define.
+    UnknownArgument = "E0202", "unknown argument";
+    /// A required argument is absent.
+    MissingArgument = "E0203", "missing required argument";
+    /// A value outside the bounds of its argument.
+    OutOfBounds = "E0204", "value out of bounds";
+    /// A value of the wrong type.
+    MistypedValue = "E0205", "mistyped value";
+    /// A quantity written with the wrong unit.
+    WrongUnit = "E0206", "value has the wrong unit";
+    /// The same argument given twice.
+    DuplicateArgument = "E0207", "duplicate argument";
+    /// A statement that may appear once appears again.
+    DuplicateStatement = "E0208", "duplicate statement";
+    /// A required statement is absent from its block.
+    MissingStatement = "E0209", "missing required statement";
+    /// A block written without the id it needs, or with one it must not have.
+    BlockId = "E0210", "block id missing or not allowed";
+    /// Two blocks of one kind with the same id, or two ROUTER blocks.
+    DuplicateBlock = "E0211", "duplicate block";
+    /// More positional values than the statement takes.
+    ExtraPositional = "E0212", "unexpected positional value";
+    /// A statement that does not apply to this configuration of its block.
+    InapplicableStatement = "E0213", "statement does not apply here";
+    /// A list of the wrong length.
+    ListLength = "E0214", "list has the wrong length";
+    /// A call to an unknown helper or with the wrong arguments.
+    BadHelperCall = "E0215", "bad helper call";
+    /// A reference to a block that does not exist.
+    DanglingReference = "E0300", "reference to a block that does not exist";
+    /// Router and slab batch windows differ by more than the tolerance.
+    BatchWindowMismatch = "E0301", "batch windows differ by more than 10 ms";
+    /// Initial margin not above maintenance margin.
+    MarginOrder = "E0302", "initial margin must exceed maintenance margin";
+    /// A fee above the governance cap.
+    FeeAboveCap = "E0303", "fee above the governance cap";
+    /// An oracle feed that governance has not approved.
+    OracleNotApproved = "E0304", "oracle feed not approved by governance";
+    /// Two values of one block that contradict each other.
+    InconsistentValues = "E0305", "values contradict each other";
+    /// A joint-outcome market over more events than the world-table limit.
+    WorldTableTooLarge = "E0306", "joint-outcome world table too large";
+    /// The governance file is unreadable or invalid.
+    BadGovernance = "E0307", "invalid governance file";
+    /// An annotation name the language does not define.
+    UnknownAnnotation = "E0401", "unknown annotation";
+    /// An identifier in an annotation expression that the schema does not define.
+    UnknownName = "E0402", "unknown name in an expression";
+    /// Operands of incompatible types or units.
+    TypeMismatch = "E0403", "type mismatch in an expression";
+    /// An invariant that is not a comparison.
+    NotBoolean = "E0404", "invariant is not a boolean comparison";
+    /// An annotation with no block after it.
+    DanglingAnnotation = "E0405", "annotation applies to nothing";
+    /// No governance file was given, so its checks were skipped.
+    NoGovernance = "W0001", "governance checks skipped";
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A secondary span with a short message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Label {
+    /// Where.
+    pub span: Span,
+    /// What about it.
+    pub message: String,
+}
+
+/// One problem found in a source text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Stable code.
+    pub code: Code,
+    /// How bad.
+    pub severity: Severity,
+    /// One line saying what is wrong.
+    pub message: String,
+    /// The primary location.
+    pub span: Span,
+    /// Message under the primary location's caret.
+    pub label: Option<String>,
+    /// Related locations.
+    pub labels: Vec<Label>,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error with `code` at `span`.
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: None,
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// A warning with `code` at `span`.
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, span, message)
+        }
+    }
+
+    /// Sets the message under the primary caret.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Adds a secondary location.
+    pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    /// Sets the help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Whether this diagnostic fails a check.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let word_lower = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|candidate| {
+            (
+                strsim_distance(&word_lower, &candidate.to_ascii_lowercase()),
+                candidate,
+            )
+        })
+        .filter(|(distance, candidate)| *distance <= (candidate.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(distance, candidate)| (*distance, *candidate))
+        .map(|(_, candidate)| candidate)
+}
+
+/// Damerau-free Levenshtein distance; inputs are short keywords, so the quadratic cost is fine.
+fn strsim_distance(a: &str, b: &str) -> usize {
+    let b_chars: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, b_char) in b_chars.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a_char != *b_char);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b_chars.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in Code::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "code {text} listed twice");
+            assert_eq!(text.len(), 5, "{text}");
+            assert!(text.starts_with('E') || text.starts_with('W'), "{text}");
+        }
+    }
+
+    #[test]
+    fn did_you_mean_finds_typos_and_ignores_strangers() {
+        let keywords = ["HEARTBEAT", "KILL_BAND_SYNC", "STALENESS"];
+        assert_eq!(did_you_mean("HEARTBEET", keywords), Some("HEARTBEAT"));
+        assert_eq!(did_you_mean("heartbeat", keywords), Some("HEARTBEAT"));
+        assert_eq!(
+            did_you_mean("KILL_BAND_SINC", keywords),
+            Some("KILL_BAND_SYNC")
+        );
+        assert_eq!(did_you_mean("COLLATERAL", keywords), None);
+    }
+}
