@@ -11,6 +11,8 @@
 //! returns the script it could check and every diagnostic.
 
 pub mod block;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod governance;
 pub mod ids;
 pub mod invariant;

@@ -5,7 +5,7 @@ use crate::schema::{Presence, SCHEMA};
 use std::fmt::Write;
 
 /// Marks the start of the generated section in SPEC.md.
-pub const BEGIN_MARKER: &str = "<!-- BEGIN GENERATED KEYWORD TABLES: edit curvescript/check/src/schema.rs, then run `UPDATE_EXPECT=1 cargo test -p curvescript-check --test spec` -->";
+pub const BEGIN_MARKER: &str = "<!-- BEGIN GENERATED KEYWORD TABLES: edit curvescript/check/src/schema.rs, then run `UPDATE_EXPECT=1 cargo test -p curvescript-check --test golden` -->";
 /// Marks the end of the generated section in SPEC.md.
 pub const END_MARKER: &str = "<!-- END GENERATED KEYWORD TABLES -->";
 

@@ -273,3 +273,46 @@ mod tests {
         assert_eq!(did_you_mean("COLLATERAL", keywords), None);
     }
 }
+
+/// Renders diagnostics as plain text, one header line each (`error[E0201] path:3:5: …`) with
+/// indented label and help lines: the golden-test format, and the CLI's fallback.
+pub fn render_plain(path: &str, text: &str, diagnostics: &[Diagnostic]) -> String {
+    let index = crate::span::LineIndex::new(text);
+    let position = |offset: usize| {
+        let at = index.line_col(text, offset);
+        format!("{}:{}", at.line, at.col)
+    };
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let severity = match diagnostic.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        };
+        out.push_str(&format!(
+            "{severity}[{}] {path}:{}: {}\n",
+            diagnostic.code,
+            position(diagnostic.span.start),
+            diagnostic.message
+        ));
+        if let Some(label) = &diagnostic.label {
+            out.push_str(&format!(
+                "  label {}-{}: {label}\n",
+                position(diagnostic.span.start),
+                position(diagnostic.span.end)
+            ));
+        }
+        for label in &diagnostic.labels {
+            out.push_str(&format!(
+                "  also {}-{}: {}\n",
+                position(label.span.start),
+                position(label.span.end),
+                label.message
+            ));
+        }
+        if let Some(help) = &diagnostic.help {
+            out.push_str(&format!("  help: {help}\n"));
+        }
+    }
+    out
+}
