@@ -216,6 +216,13 @@ fn lookup_statement(
         .find(|other| other.statement(keyword).is_some())
     {
         diagnostic = diagnostic.with_help(format!("`{keyword}` belongs in a {} block", other.kind));
+    } else if let Some((other, suggestion)) = SCHEMA.iter().find_map(|other| {
+        did_you_mean(keyword, other.statements.iter().map(|s| s.keyword)).map(|s| (other, s))
+    }) {
+        diagnostic = diagnostic.with_help(format!(
+            "did you mean `{suggestion}`? It belongs in a {} block",
+            other.kind
+        ));
     } else {
         let known: Vec<&str> = schema.statements.iter().map(|s| s.keyword).collect();
         diagnostic =
