@@ -215,12 +215,12 @@ fn lookup_statement(
         .iter()
         .find(|other| other.statement(keyword).is_some())
     {
-        diagnostic = diagnostic.with_help(format!("`{keyword}` belongs in a {} block", other.kind));
+        diagnostic = diagnostic.with_help(format!("`{keyword}` belongs in {} blocks", other.kind));
     } else if let Some((other, suggestion)) = SCHEMA.iter().find_map(|other| {
         did_you_mean(keyword, other.statements.iter().map(|s| s.keyword)).map(|s| (other, s))
     }) {
         diagnostic = diagnostic.with_help(format!(
-            "did you mean `{suggestion}`? It belongs in a {} block",
+            "did you mean `{suggestion}`? It belongs in {} blocks",
             other.kind
         ));
     } else {
