@@ -1,0 +1,174 @@
+//! The `curve` binary as a user meets it: exit codes, `path:line:col` and codes in the output,
+//! JSON diagnostics, in-place formatting.
+
+use curvescript_check::{Governance, check_source};
+use curvescript_syntax::LineIndex;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn curve(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_curve"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("run curve")
+}
+
+fn files(dir: &str) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(workspace().join(dir))
+        .expect("directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "curve"))
+        .map(|p| {
+            p.strip_prefix(workspace())
+                .expect("inside workspace")
+                .display()
+                .to_string()
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+const GOVERNANCE: &str = "examples/governance.toml";
+
+#[test]
+fn every_example_checks_clean() {
+    let output = curve(&["check", "--governance", GOVERNANCE, "examples"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let examples = files("examples");
+    assert!(examples.len() >= 6, "{examples:?}");
+    assert!(
+        stderr.contains(&format!(
+            "checked {} files: 0 errors, 0 warnings",
+            examples.len()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_golden_error_exits_1_with_its_positions_and_codes() {
+    let governance = Governance::parse(
+        &std::fs::read_to_string(workspace().join(GOVERNANCE)).expect("governance"),
+    )
+    .expect("valid");
+    let goldens = files("curvescript/check/test_data/err");
+    assert!(goldens.len() >= 15);
+    for path in goldens {
+        let text = std::fs::read_to_string(workspace().join(&path)).expect("readable");
+        // The library's diagnostics are the expectation; the CLI must show every one of them.
+        let expected = check_source(&text, Some(&governance)).diagnostics;
+        assert!(!expected.is_empty());
+        let output = curve(&["check", "--governance", GOVERNANCE, &path]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{path}: {stderr}");
+        let index = LineIndex::new(&text);
+        for diagnostic in &expected {
+            let at = index.line_col(&text, diagnostic.span.start);
+            let location = format!("{path}:{}:{}", at.line, at.col);
+            assert!(
+                stderr.contains(&location),
+                "{path}: missing {location} in\n{stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("[{}]", diagnostic.code)),
+                "{path}: missing {} in\n{stderr}",
+                diagnostic.code
+            );
+        }
+    }
+}
+
+#[test]
+fn json_output_carries_code_and_position() {
+    let path = "curvescript/check/test_data/err/0001_batch_window_11ms_fails.curve";
+    let output = curve(&["check", "--format", "json", path]);
+    assert_eq!(output.status.code(), Some(1));
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    // Without --governance the first record is the unlocated W0001 warning.
+    assert_eq!(records[0]["code"], "W0001");
+    assert!(records[0]["path"].is_null());
+    let error = records
+        .iter()
+        .find(|r| r["code"] == "E0301")
+        .expect("batch-window error");
+    assert_eq!(error["path"], path);
+    assert_eq!(error["severity"], "error");
+    assert_eq!(error["start"]["line"], 9);
+    assert_eq!(error["start"]["column"], 5);
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    assert_eq!(
+        curve(&["check", "does/not/exist.curve"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(curve(&["check"]).status.code(), Some(2));
+    assert_eq!(curve(&["frobnicate"]).status.code(), Some(2));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("governance.toml");
+    std::fs::write(&bad, "version = 9\n[fees]\nmaker_bps_max = 1\ntaker_bps_max = 1\nmarket_trade_bps_max = 1\n[oracles]\napproved = []\n").expect("write");
+    let output = curve(&[
+        "check",
+        "--governance",
+        bad.to_str().expect("utf-8"),
+        "examples/perp_sol.curve",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("E0307"));
+}
+
+#[test]
+fn fmt_rewrites_in_place_and_check_mode_reports() {
+    assert_eq!(
+        curve(&["fmt", "--check", "examples"]).status.code(),
+        Some(0),
+        "examples are formatted"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let messy = dir.path().join("messy.curve");
+    std::fs::write(
+        &messy,
+        "# note\nORACLE   \"o\" {\n\n\n  HEARTBEAT   ms=500   # beat\n}\n",
+    )
+    .expect("write");
+    let messy_arg = messy.to_str().expect("utf-8");
+    assert_eq!(curve(&["fmt", "--check", messy_arg]).status.code(), Some(1));
+    assert_eq!(curve(&["fmt", messy_arg]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&messy).expect("read"),
+        "// note\nORACLE \"o\" {\n    HEARTBEAT ms=500 // beat\n}\n"
+    );
+    assert_eq!(curve(&["fmt", "--check", messy_arg]).status.code(), Some(0));
+
+    let broken = dir.path().join("broken.curve");
+    let broken_text = "ORACLE \"o\" {\n  HEARTBEAT ms=\n}\n";
+    std::fs::write(&broken, broken_text).expect("write");
+    let output = curve(&["fmt", broken.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(&broken).expect("read"),
+        broken_text,
+        "a file with syntax errors is left alone"
+    );
+}
+
+#[test]
+fn explain_knows_every_code() {
+    let output = curve(&["explain", "e0201"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("E0201: unknown statement keyword")
+    );
+    assert_eq!(curve(&["explain", "E9999"]).status.code(), Some(2));
+}
