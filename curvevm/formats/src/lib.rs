@@ -1,1 +1,37 @@
-//! placeholder
+//! The single owner of every byte format that is hashed or signed across the stack.
+//!
+//! The VM's hash host calls, the compiler's manifests, the circuits, the rollup runtime, the
+//! sequencer and the Solana program must hash and encode the same bytes the same way, or roots
+//! and proofs stop matching across layers. Every such format is defined here once, versioned,
+//! and pinned by golden vectors (`vectors/v1.txt`), which this crate's tests regenerate and
+//! compare byte for byte:
+//!
+//! | format | module | version |
+//! |---|---|---|
+//! | canonical binary encoding (little-endian fixed width, `u32` length prefixes, strict `bool`/`Option` tags, no trailing bytes) | [`encoding`] | 1 |
+//! | domain tag: `"CURV"`, kind, format version, chain id, in front of every signed or hashed payload | [`domain`] | 1 |
+//! | SHA-256 Merkle tree: leaf `H(0x00‖bytes)`, node `H(0x01‖l‖r)`, padding `H(0x02)`, count committed beside the root, fixed-length proofs | [`merkle`] | 1 |
+//! | payout leaf: withdrawal or market settlement, shared by runtime, settlement and the Anchor program | [`leaf`] | 1 |
+//! | batch header and execution attestation | [`batch`] | 1 |
+//! | Poseidon over BN254 Fr: width 5 (rate 4, capacity 1), α = 5, 8 full and 60 partial rounds, Grain-LFSR constants; bytes packed 31 per element plus the length | `poseidon` (feature) | 1 |
+//!
+//! The crate is `no_std` (with `alloc`); without the `poseidon` feature it depends only on
+//! `sha2`, and Merkle verification allocates nothing, so the Anchor program runs this code
+//! unchanged. It is deterministic by construction: no clock, no randomness, no hash maps, no
+//! floats (`curvevm/clippy.toml` enforces that).
+#![no_std]
+
+extern crate alloc;
+
+pub mod batch;
+pub mod domain;
+pub mod encoding;
+#[doc(hidden)]
+pub mod fuzz;
+pub mod leaf;
+pub mod merkle;
+#[cfg(feature = "poseidon")]
+pub mod poseidon;
+
+pub use domain::{Kind, Tag};
+pub use encoding::{Decode, DecodeError, Encode};

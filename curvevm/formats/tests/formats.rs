@@ -1,0 +1,490 @@
+//! Golden vectors, independent re-computations, rejection of bad input, property tests and the
+//! fuzz-corpus replay for `curve-formats`.
+//!
+//! `vectors/v1.txt` pins every format's bytes; a format change without a vector change fails
+//! here. `UPDATE_EXPECT=1 cargo test -p curve-formats` re-blesses it (then bump the version).
+
+use ark_bn254::Fr;
+use ark_ff::{AdditiveGroup, Field, PrimeField};
+use curve_formats::batch::{Attestation, BatchHeader};
+use curve_formats::domain::{Kind, TAG_LEN, Tag};
+use curve_formats::encoding::{Decode, DecodeErrorKind, Encode};
+use curve_formats::leaf::{Origin, PAYOUT_LEAF_LEN, PayoutLeaf};
+use curve_formats::merkle::{self, Hash, MerkleError, MerkleProof, MerkleTree};
+use curve_formats::poseidon::{self, Domain};
+use expect_test::expect_file;
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+use std::fmt::Write;
+
+const CHAIN: u64 = 0x4355_5256_0000_0001;
+
+fn sample_header() -> BatchHeader {
+    BatchHeader {
+        height: 7,
+        prev_root: [1; 32],
+        state_root: [2; 32],
+        transactions_root: [3; 32],
+        withdrawal_root: [4; 32],
+        withdrawal_count: 3,
+        withdrawal_total: 1_000_000_000_000_000_000_000,
+        timestamp_ms: 1_780_000_000_000,
+    }
+}
+
+fn sample_leaf(index: u32, settlement: bool) -> PayoutLeaf {
+    PayoutLeaf {
+        chain_id: CHAIN,
+        batch_height: 7,
+        index,
+        recipient: [0xAB; 32],
+        amount: 1_000_000 + u128::from(index),
+        origin: if settlement {
+            Origin::Settlement {
+                market_id: [0xCD; 32],
+            }
+        } else {
+            Origin::Withdrawal
+        },
+    }
+}
+
+/// A naive recursive root over padded leaves, written independently of `MerkleTree`.
+fn naive_root(leaves: &[Vec<u8>]) -> Hash {
+    fn sha(parts: &[&[u8]]) -> Hash {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        hasher.finalize().into()
+    }
+    let mut width = 1;
+    while width < leaves.len() {
+        width *= 2;
+    }
+    let mut level: Vec<Hash> = (0..width)
+        .map(|i| match leaves.get(i) {
+            Some(leaf) => sha(&[&[0], leaf]),
+            None => sha(&[&[2]]),
+        })
+        .collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|p| sha(&[&[1], &p[0], &p[1]]))
+            .collect();
+    }
+    level[0]
+}
+
+/// The Poseidon permutation and sponge written out from the parameters, independently of the
+/// arkworks sponge code.
+#[allow(clippy::needless_range_loop)] // Index loops mirror the permutation's definition.
+fn naive_poseidon(elements: &[Fr]) -> Fr {
+    let config = poseidon::config();
+    let width = poseidon::RATE + poseidon::CAPACITY;
+    let permute = |state: &mut Vec<Fr>| {
+        let half = poseidon::FULL_ROUNDS / 2;
+        for round in 0..poseidon::FULL_ROUNDS + poseidon::PARTIAL_ROUNDS {
+            for i in 0..width {
+                state[i] += config.ark[round][i];
+            }
+            let full = round < half || round >= half + poseidon::PARTIAL_ROUNDS;
+            for (i, x) in state.iter_mut().enumerate() {
+                if full || i == 0 {
+                    *x = x.pow([poseidon::ALPHA]);
+                }
+            }
+            let old = state.clone();
+            for i in 0..width {
+                state[i] = (0..width).map(|j| old[j] * config.mds[i][j]).sum();
+            }
+        }
+    };
+    let mut state = vec![Fr::ZERO; width];
+    let chunks: Vec<&[Fr]> = elements.chunks(poseidon::RATE).collect();
+    for (n, chunk) in chunks.iter().enumerate() {
+        for (i, x) in chunk.iter().enumerate() {
+            state[poseidon::CAPACITY + i] += x;
+        }
+        if n + 1 < chunks.len() {
+            permute(&mut state);
+        }
+    }
+    permute(&mut state);
+    state[poseidon::CAPACITY]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+#[test]
+fn golden_vectors() {
+    let mut out = String::new();
+    let mut line = |name: &str, value: String| {
+        let _ = writeln!(out, "{name}: {value}");
+    };
+    for kind in Kind::ALL {
+        line(
+            &format!("tag.{kind:?}"),
+            hex(&Tag::new(kind, CHAIN).to_bytes()),
+        );
+    }
+    let header = sample_header();
+    line("batch_header", hex(&header.to_bytes()));
+    line(
+        "batch_header.message",
+        hex(&Tag::new(Kind::BatchHeader, CHAIN).message(&header)),
+    );
+    let attestation = Attestation {
+        first_height: 5,
+        last_height: 7,
+        state_root: [9; 32],
+        replica: 3,
+    };
+    line(
+        "attestation.message",
+        hex(&Tag::new(Kind::Attestation, CHAIN).message(&attestation)),
+    );
+    line(
+        "payout_leaf.withdrawal",
+        hex(&sample_leaf(0, false).to_leaf_bytes()),
+    );
+    line(
+        "payout_leaf.settlement",
+        hex(&sample_leaf(1, true).to_leaf_bytes()),
+    );
+    line("merkle.padding", hex(&merkle::padding_hash()));
+    for count in [1usize, 2, 3, 5, 8] {
+        let leaves: Vec<Vec<u8>> = (0..count)
+            .map(|i| sample_leaf(i as u32, i % 2 == 1).to_leaf_bytes())
+            .collect();
+        let tree = MerkleTree::from_leaves(&leaves).expect("small tree");
+        line(&format!("merkle.root.{count}"), hex(&tree.root()));
+        let last = tree.proof(count as u64 - 1).expect("proof");
+        line(&format!("merkle.proof.{count}.last"), hex(&last.to_bytes()));
+    }
+    let config = poseidon::config();
+    let mut fingerprint = Sha256::new();
+    for row in config.ark.iter().chain(config.mds.iter()) {
+        for element in row {
+            fingerprint.update(poseidon::to_bytes(element));
+        }
+    }
+    line("poseidon.parameters.sha256", hex(&fingerprint.finalize()));
+    line(
+        "poseidon.fields.empty",
+        hex(&poseidon::to_bytes(&poseidon::hash_fields(
+            Domain::Program,
+            &[],
+        ))),
+    );
+    line(
+        "poseidon.fields.1_2_3",
+        hex(&poseidon::to_bytes(&poseidon::hash_fields(
+            Domain::Program,
+            &[Fr::from(1u8), Fr::from(2u8), Fr::from(3u8)],
+        ))),
+    );
+    line(
+        "poseidon.code.empty",
+        hex(&poseidon::to_bytes(&poseidon::hash_bytes(
+            Domain::Code,
+            &[],
+        ))),
+    );
+    let code: Vec<u8> = (0u8..=99).collect();
+    line(
+        "poseidon.code.0_to_99",
+        hex(&poseidon::to_bytes(&poseidon::hash_bytes(
+            Domain::Code,
+            &code,
+        ))),
+    );
+    expect_file!["../vectors/v1.txt"].assert_eq(&out);
+}
+
+#[test]
+fn sizes_are_as_documented() {
+    assert_eq!(Tag::new(Kind::Transaction, 1).to_bytes().len(), TAG_LEN);
+    assert_eq!(sample_leaf(0, true).to_leaf_bytes().len(), PAYOUT_LEAF_LEN);
+    assert_eq!(PAYOUT_LEAF_LEN, 108);
+    assert_eq!(sample_header().to_bytes().len(), 8 + 32 * 4 + 8 + 16 + 8);
+}
+
+#[test]
+fn merkle_tree_matches_an_independent_computation_and_every_proof_verifies() {
+    for count in 0..=17usize {
+        let leaves: Vec<Vec<u8>> = (0..count)
+            .map(|i| sample_leaf(i as u32, false).to_leaf_bytes())
+            .collect();
+        let tree = MerkleTree::from_leaves(&leaves).expect("small tree");
+        assert_eq!(tree.root(), naive_root(&leaves), "count {count}");
+        for (index, leaf) in leaves.iter().enumerate() {
+            let proof = tree.proof(index as u64).expect("proof");
+            assert_eq!(proof.siblings.len(), merkle::depth(count as u64) as usize);
+            proof
+                .verify(&tree.root(), count as u64, leaf)
+                .expect("valid proof");
+        }
+        assert!(tree.proof(count as u64).is_none());
+    }
+}
+
+#[test]
+fn merkle_rejects_bad_proofs() {
+    let leaves: Vec<Vec<u8>> = (0..5)
+        .map(|i| sample_leaf(i, false).to_leaf_bytes())
+        .collect();
+    let tree = MerkleTree::from_leaves(&leaves).expect("tree");
+    let root = tree.root();
+    let proof = tree.proof(2).expect("proof");
+    // Wrong length, either way.
+    let mut short = proof.clone();
+    short.siblings.pop();
+    assert_eq!(
+        short.verify(&root, 5, &leaves[2]),
+        Err(MerkleError::WrongProofLength {
+            expected: 3,
+            found: 2
+        })
+    );
+    let mut long = proof.clone();
+    long.siblings.push([0; 32]);
+    assert_eq!(
+        long.verify(&root, 5, &leaves[2]),
+        Err(MerkleError::WrongProofLength {
+            expected: 3,
+            found: 4
+        })
+    );
+    // Index at or past the committed count (a padding slot), and an empty tree.
+    assert_eq!(
+        merkle::verify(&root, 5, 5, &leaves[2], &proof.siblings),
+        Err(MerkleError::IndexOutOfRange { index: 5, count: 5 })
+    );
+    assert_eq!(
+        merkle::verify(&root, 0, 0, &leaves[2], &[]),
+        Err(MerkleError::EmptyTree)
+    );
+    // Another leaf's bytes, a tampered sibling, another index.
+    assert_eq!(
+        proof.verify(&root, 5, &leaves[3]),
+        Err(MerkleError::RootMismatch)
+    );
+    let mut tampered = proof.clone();
+    tampered.siblings[1][0] ^= 1;
+    assert_eq!(
+        tampered.verify(&root, 5, &leaves[2]),
+        Err(MerkleError::RootMismatch)
+    );
+    assert_eq!(
+        merkle::verify(&root, 5, 3, &leaves[2], &proof.siblings),
+        Err(MerkleError::RootMismatch)
+    );
+    // A node presented as a leaf: the preimage of an internal node, offered with the proof of
+    // its subtree, fails because leaves are hashed with 0x00 and nodes with 0x01.
+    let left = merkle::hash_leaf(&leaves[0]);
+    let right = merkle::hash_leaf(&leaves[1]);
+    let node_preimage: Vec<u8> = left.iter().chain(right.iter()).copied().collect();
+    let proof_of_0 = tree.proof(0).expect("proof");
+    let upper_siblings = &proof_of_0.siblings[1..];
+    let mut padded = upper_siblings.to_vec();
+    padded.insert(0, [0; 32]);
+    for index in 0..2u64 {
+        assert_eq!(
+            merkle::verify(&root, 5, index, &node_preimage, &padded),
+            Err(MerkleError::RootMismatch)
+        );
+    }
+    assert_eq!(
+        merkle::verify(&root, 5, 0, &node_preimage, upper_siblings),
+        Err(MerkleError::WrongProofLength {
+            expected: 3,
+            found: 2
+        })
+    );
+}
+
+#[test]
+fn poseidon_matches_the_permutation_written_out() {
+    for length in [0usize, 1, 3, 4, 5, 8, 9] {
+        let elements: Vec<Fr> = (0..length as u64).map(|i| Fr::from(i * 7 + 1)).collect();
+        let mut input = vec![Fr::from(Domain::Program as u32), Fr::from(length as u64)];
+        input.extend(&elements);
+        assert_eq!(
+            poseidon::hash_fields(Domain::Program, &elements),
+            naive_poseidon(&input),
+            "length {length}"
+        );
+    }
+}
+
+#[test]
+fn poseidon_packing_is_unambiguous() {
+    // Trailing zero bytes, and the same bytes in another domain, hash differently.
+    assert_ne!(
+        poseidon::hash_bytes(Domain::Code, &[1, 2]),
+        poseidon::hash_bytes(Domain::Code, &[1, 2, 0])
+    );
+    assert_ne!(
+        poseidon::hash_bytes(Domain::Code, &[1, 2]),
+        poseidon::hash_bytes(Domain::Params, &[1, 2])
+    );
+    // 31 bytes fill one element, 32 spill into a second; the length comes last.
+    assert_eq!(poseidon::pack_bytes(&[0xFF; 31]).len(), 2);
+    assert_eq!(poseidon::pack_bytes(&[0xFF; 32]).len(), 3);
+    let all_ones = poseidon::pack_bytes(&[0xFF; 31])[0];
+    assert!(
+        all_ones.into_bigint() < Fr::MODULUS,
+        "31 bytes stay below the modulus"
+    );
+    assert_eq!(poseidon::pack_bytes(&[0xFF; 40])[2], Fr::from(40u8));
+}
+
+#[test]
+fn tags_separate_kinds_chains_and_versions() {
+    let header = sample_header();
+    let message = Tag::new(Kind::BatchHeader, CHAIN).message(&header);
+    assert_eq!(
+        Tag::new(Kind::BatchHeader, CHAIN).open::<BatchHeader>(&message),
+        Ok(header)
+    );
+    let error = Tag::new(Kind::Attestation, CHAIN)
+        .open::<BatchHeader>(&message)
+        .expect_err("kind");
+    assert_eq!(
+        error.kind,
+        DecodeErrorKind::WrongKind {
+            expected: Kind::Attestation as u8,
+            found: Kind::BatchHeader as u8
+        }
+    );
+    let error = Tag::new(Kind::BatchHeader, CHAIN + 1)
+        .open::<BatchHeader>(&message)
+        .expect_err("chain");
+    assert_eq!(
+        error.kind,
+        DecodeErrorKind::WrongChain {
+            expected: CHAIN + 1,
+            found: CHAIN
+        }
+    );
+    let mut old_version = message.clone();
+    old_version[5] = 0;
+    assert_eq!(
+        Tag::new(Kind::BatchHeader, CHAIN)
+            .open::<BatchHeader>(&old_version)
+            .expect_err("version")
+            .kind,
+        DecodeErrorKind::UnsupportedVersion(0)
+    );
+    let mut no_magic = message.clone();
+    no_magic[0] = b'X';
+    assert_eq!(
+        Tag::new(Kind::BatchHeader, CHAIN)
+            .open::<BatchHeader>(&no_magic)
+            .expect_err("magic")
+            .kind,
+        DecodeErrorKind::BadMagic
+    );
+}
+
+#[test]
+fn decoders_reject_truncated_long_and_non_canonical_input() {
+    let leaf = sample_leaf(4, false).to_leaf_bytes();
+    for cut in 0..leaf.len() {
+        let error = PayoutLeaf::from_leaf_bytes(&leaf[..cut], CHAIN).expect_err("truncated");
+        assert!(
+            matches!(error.kind, DecodeErrorKind::Truncated { .. }),
+            "{error}"
+        );
+    }
+    let mut long = leaf.clone();
+    long.push(0);
+    assert_eq!(
+        PayoutLeaf::from_leaf_bytes(&long, CHAIN)
+            .expect_err("long")
+            .kind,
+        DecodeErrorKind::TrailingBytes { count: 1 }
+    );
+    let mut bad_origin = leaf.clone();
+    bad_origin[PAYOUT_LEAF_LEN - 33] = 2;
+    assert_eq!(
+        PayoutLeaf::from_leaf_bytes(&bad_origin, CHAIN)
+            .expect_err("origin")
+            .kind,
+        DecodeErrorKind::InvalidDiscriminant(2)
+    );
+    let mut dirty_withdrawal = leaf.clone();
+    dirty_withdrawal[PAYOUT_LEAF_LEN - 1] = 1;
+    assert_eq!(
+        PayoutLeaf::from_leaf_bytes(&dirty_withdrawal, CHAIN)
+            .expect_err("reserved")
+            .kind,
+        DecodeErrorKind::NonZeroReserved
+    );
+    assert_eq!(
+        bool::from_bytes(&[2]).expect_err("bool").kind,
+        DecodeErrorKind::InvalidBool(2)
+    );
+    assert_eq!(
+        Option::<u8>::from_bytes(&[2, 0]).expect_err("option").kind,
+        DecodeErrorKind::InvalidOptionTag(2)
+    );
+    // A proof claiming more siblings than any tree has is refused before allocation.
+    let mut huge = 0u64.to_bytes();
+    huge.extend_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        MerkleProof::from_bytes(&huge).expect_err("length").kind,
+        DecodeErrorKind::LengthTooLarge {
+            length: u32::MAX,
+            max: merkle::DEPTH_MAX
+        }
+    );
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // The test reads its corpus; the library does no IO.
+fn fuzz_corpus_replays() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/decode");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus directory") {
+        curve_formats::fuzz::decode_bytes(
+            &std::fs::read(entry.expect("entry").path()).expect("readable"),
+        );
+        count += 1;
+    }
+    assert!(count >= 10, "the corpus shrank to {count} inputs");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn encodings_round_trip(height in any::<u64>(), index in any::<u32>(), amount in any::<u128>(), recipient in any::<[u8; 32]>(), settlement in any::<bool>(), chain in any::<u64>()) {
+        let leaf = PayoutLeaf { chain_id: chain, batch_height: height, index, recipient, amount, origin: if settlement { Origin::Settlement { market_id: recipient } } else { Origin::Withdrawal } };
+        let bytes = leaf.to_leaf_bytes();
+        prop_assert_eq!(PayoutLeaf::from_leaf_bytes(&bytes, chain), Ok(leaf));
+        let header = BatchHeader { height, withdrawal_total: amount, state_root: recipient, ..sample_header() };
+        prop_assert_eq!(BatchHeader::from_bytes(&header.to_bytes()), Ok(header));
+    }
+
+    #[test]
+    fn what_decodes_is_canonical(bytes in prop::collection::vec(any::<u8>(), 0..160)) {
+        curve_formats::fuzz::decode_bytes(&bytes);
+    }
+
+    #[test]
+    fn single_byte_flips_never_verify(count in 1usize..40, pick in any::<prop::sample::Index>(), flip in any::<prop::sample::Index>()) {
+        let leaves: Vec<Vec<u8>> = (0..count).map(|i| sample_leaf(i as u32, false).to_leaf_bytes()).collect();
+        let tree = MerkleTree::from_leaves(&leaves).expect("tree");
+        let index = pick.index(count);
+        let mut leaf = leaves[index].clone();
+        let at = flip.index(leaf.len());
+        leaf[at] ^= 0x01;
+        let proof = tree.proof(index as u64).expect("proof");
+        prop_assert_eq!(proof.verify(&tree.root(), count as u64, &leaf), Err(MerkleError::RootMismatch));
+    }
+}
