@@ -42,24 +42,24 @@ fn check_duplicates(script: &Script, diagnostics: &mut Vec<Diagnostic>) {
     for block in &script.blocks {
         let count = kind_counts.entry(block.kind).or_default();
         *count += 1;
-        if let Some(max) = block_schema(block.kind).max_count {
-            if *count > max {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Code::DuplicateBlock,
-                        block.header_span,
-                        format!("a script has at most {max} {} block", block.kind),
-                    )
-                    .with_label("second block")
-                    .with_secondary(
-                        seen.get(&(block.kind, None))
-                            .copied()
-                            .unwrap_or(block.header_span),
-                        "first block",
-                    ),
-                );
-                continue;
-            }
+        if let Some(max) = block_schema(block.kind).max_count
+            && *count > max
+        {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::DuplicateBlock,
+                    block.header_span,
+                    format!("a script has at most {max} {} block", block.kind),
+                )
+                .with_label("second block")
+                .with_secondary(
+                    seen.get(&(block.kind, None))
+                        .copied()
+                        .unwrap_or(block.header_span),
+                    "first block",
+                ),
+            );
+            continue;
         }
         let key = (block.kind, block.id.as_deref());
         if let Some(first) = seen.get(&key) {
@@ -116,18 +116,16 @@ fn check_reference(script: &Script, value: &TypedValue, diagnostics: &mut Vec<Di
         Typed::BlockRef {
             kind: BlockKind::Router,
             ..
-        } => {
-            if script.router().is_none() {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Code::DanglingReference,
-                        span,
-                        "reference to the router, but this script has no ROUTER block",
-                    )
-                    .with_label("nothing to refer to")
-                    .with_help("add a ROUTER block, or remove the reference"),
-                );
-            }
+        } if script.router().is_none() => {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::DanglingReference,
+                    span,
+                    "reference to the router, but this script has no ROUTER block",
+                )
+                .with_label("nothing to refer to")
+                .with_help("add a ROUTER block, or remove the reference"),
+            );
         }
         Typed::BlockRef { kind, id: Some(id) } => dangling(script, *kind, id, span, diagnostics),
         Typed::RouteId { slabs, .. } => {
@@ -248,33 +246,31 @@ fn check_router(router: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
     for cap in router.statements_named("CAP") {
         if let (Some(ttl), Some(limit)) =
             (cap.value("ttl_ms").and_then(TypedValue::as_u128), cap_ttl)
+            && ttl > limit
         {
-            if ttl > limit {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Code::InconsistentValues,
-                        cap.arg_span("ttl_ms").unwrap_or(router.header_span),
-                        format!("CAP lifetime {ttl} ms exceeds CAP_TTL ({limit} ms)"),
-                    )
-                    .with_secondary(router.statement_span("CAP_TTL"), "the router's limit")
-                    .with_help("lower `ttl_ms` or raise `CAP_TTL ms` (at most 120000)"),
-                );
-            }
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::InconsistentValues,
+                    cap.arg_span("ttl_ms").unwrap_or(router.header_span),
+                    format!("CAP lifetime {ttl} ms exceeds CAP_TTL ({limit} ms)"),
+                )
+                .with_secondary(router.statement_span("CAP_TTL"), "the router's limit")
+                .with_help("lower `ttl_ms` or raise `CAP_TTL ms` (at most 120000)"),
+            );
         }
         if let (Some(amount), Some(limit)) = (
             cap.value("amount_max").and_then(TypedValue::as_u128),
             vault_cap,
-        ) {
-            if amount > limit {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Code::InconsistentValues,
-                        cap.arg_span("amount_max").unwrap_or(router.header_span),
-                        format!("CAP amount_max {amount} exceeds the vault cap ({limit})"),
-                    )
-                    .with_secondary(router.statement_span("COLLATERAL"), "the vault cap"),
-                );
-            }
+        ) && amount > limit
+        {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::InconsistentValues,
+                    cap.arg_span("amount_max").unwrap_or(router.header_span),
+                    format!("CAP amount_max {amount} exceeds the vault cap ({limit})"),
+                )
+                .with_secondary(router.statement_span("COLLATERAL"), "the vault cap"),
+            );
         }
     }
     require_le(
@@ -290,18 +286,17 @@ fn check_slab(slab: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
     if let (Some(imr), Some(mmr)) = (
         slab.number("RISK", "imr_bps"),
         slab.number("RISK", "mmr_bps"),
-    ) {
-        if imr <= mmr {
-            let span = slab
-                .statement("RISK")
-                .and_then(|s| s.arg_span("imr_bps"))
-                .unwrap_or(slab.header_span);
-            diagnostics.push(
+    ) && imr <= mmr
+    {
+        let span = slab
+            .statement("RISK")
+            .and_then(|s| s.arg_span("imr_bps"))
+            .unwrap_or(slab.header_span);
+        diagnostics.push(
                 Diagnostic::error(Code::MarginOrder, span, format!("initial margin ({imr} bps) must exceed maintenance margin ({mmr} bps)"))
                     .with_label("not above mmr_bps")
                     .with_help("a position opened at the initial margin must not be liquidatable at once: raise imr_bps or lower mmr_bps"),
             );
-        }
     }
     unique_values(slab, "MAKER_CLASS", "class", diagnostics);
     unique_values(slab, "INSTRUMENT", "symbol", diagnostics);
@@ -510,17 +505,17 @@ fn check_stages(market: &CheckedBlock, outcomes: usize, diagnostics: &mut Vec<Di
         let Some(at) = stage.value("at_ms").and_then(TypedValue::as_u128) else {
             continue;
         };
-        if let Some((before, before_span)) = previous {
-            if at <= before {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Code::InconsistentValues,
-                        span,
-                        "resolution stages must be in strictly increasing time order",
-                    )
-                    .with_secondary(before_span, "previous stage"),
-                );
-            }
+        if let Some((before, before_span)) = previous
+            && at <= before
+        {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::InconsistentValues,
+                    span,
+                    "resolution stages must be in strictly increasing time order",
+                )
+                .with_secondary(before_span, "previous stage"),
+            );
         }
         if close.is_some_and(|close| at <= close) {
             diagnostics.push(

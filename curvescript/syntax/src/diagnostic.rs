@@ -246,34 +246,6 @@ fn strsim_distance(a: &str, b: &str) -> usize {
     previous[b_chars.len()]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_are_unique_and_well_formed() {
-        let mut seen = std::collections::BTreeSet::new();
-        for code in Code::ALL {
-            let text = code.as_str();
-            assert!(seen.insert(text), "code {text} listed twice");
-            assert_eq!(text.len(), 5, "{text}");
-            assert!(text.starts_with('E') || text.starts_with('W'), "{text}");
-        }
-    }
-
-    #[test]
-    fn did_you_mean_finds_typos_and_ignores_strangers() {
-        let keywords = ["HEARTBEAT", "KILL_BAND_SYNC", "STALENESS"];
-        assert_eq!(did_you_mean("HEARTBEET", keywords), Some("HEARTBEAT"));
-        assert_eq!(did_you_mean("heartbeat", keywords), Some("HEARTBEAT"));
-        assert_eq!(
-            did_you_mean("KILL_BAND_SINC", keywords),
-            Some("KILL_BAND_SYNC")
-        );
-        assert_eq!(did_you_mean("COLLATERAL", keywords), None);
-    }
-}
-
 /// Renders diagnostics as plain text, one header line each (`error[E0201] path:3:5: …`) with
 /// indented label and help lines: the golden-test format, and the CLI's fallback.
 pub fn render_plain(path: &str, text: &str, diagnostics: &[Diagnostic]) -> String {
@@ -315,4 +287,32 @@ pub fn render_plain(path: &str, text: &str, diagnostics: &[Diagnostic]) -> Strin
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in Code::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "code {text} listed twice");
+            assert_eq!(text.len(), 5, "{text}");
+            assert!(text.starts_with('E') || text.starts_with('W'), "{text}");
+        }
+    }
+
+    #[test]
+    fn did_you_mean_finds_typos_and_ignores_strangers() {
+        let keywords = ["HEARTBEAT", "KILL_BAND_SYNC", "STALENESS"];
+        assert_eq!(did_you_mean("HEARTBEET", keywords), Some("HEARTBEAT"));
+        assert_eq!(did_you_mean("heartbeat", keywords), Some("HEARTBEAT"));
+        assert_eq!(
+            did_you_mean("KILL_BAND_SINC", keywords),
+            Some("KILL_BAND_SYNC")
+        );
+        assert_eq!(did_you_mean("COLLATERAL", keywords), None);
+    }
 }
