@@ -109,7 +109,7 @@ impl Emitter {
                 print_json_line(&record);
             }
             OutputFormat::Human => {
-                let severity = severity_word(diagnostic.severity);
+                let severity = diagnostic.severity.as_str();
                 eprintln!("{severity}[{}]: {}", diagnostic.code, diagnostic.message);
             }
         }
@@ -171,7 +171,7 @@ impl Emitter {
             let _ = writeln!(
                 out,
                 "{}[{}]: {} at {path}:{}:{}",
-                severity_word(diagnostic.severity),
+                diagnostic.severity.as_str(),
                 diagnostic.code,
                 diagnostic.message,
                 at.line,
@@ -185,14 +185,6 @@ impl Emitter {
 fn print_json_line(record: &JsonDiagnostic<'_>) {
     let line = serde_json::to_string(record).expect("diagnostics serialise");
     let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
-
-fn severity_word(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-        Severity::Note => "note",
-    }
 }
 
 /// Keeps a span inside the text and on character boundaries, so rendering never panics.

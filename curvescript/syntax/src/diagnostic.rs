@@ -123,6 +123,17 @@ codes! {
     NoGovernance = "W0001", "governance checks skipped";
 }
 
+impl Severity {
+    /// The word that opens a rendered diagnostic: `error`, `warning` or `note`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -256,11 +267,7 @@ pub fn render_plain(path: &str, text: &str, diagnostics: &[Diagnostic]) -> Strin
     };
     let mut out = String::new();
     for diagnostic in diagnostics {
-        let severity = match diagnostic.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Note => "note",
-        };
+        let severity = diagnostic.severity.as_str();
         out.push_str(&format!(
             "{severity}[{}] {path}:{}: {}\n",
             diagnostic.code,

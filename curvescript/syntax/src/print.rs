@@ -6,6 +6,7 @@
 use crate::ast::{
     Annotation, Block, BodyItem, Expr, ExprKind, File, Item, Statement, Value, ValueKind,
 };
+use crate::lexer::Unit;
 use crate::span::Span;
 use std::fmt::Write;
 
@@ -92,11 +93,7 @@ impl Printer {
                 value: number,
                 unit,
                 text,
-            } => {
-                let number = number.map_or("overflow".to_string(), |n| n.to_string());
-                let unit = unit.map_or(String::new(), |u| format!(" unit={}", u.suffix()));
-                format!("Int {number}{unit} text={text:?}")
-            }
+            } => int_line(*number, *unit, text),
             ValueKind::Str(text) => format!("Str {text:?}"),
             ValueKind::Bool(flag) => format!("Bool {flag}"),
             ValueKind::Ident(name) => format!("Ident {name}"),
@@ -139,13 +136,7 @@ impl Printer {
     fn expr(&mut self, depth: usize, expr: &Expr) {
         match &expr.kind {
             ExprKind::Int { value, unit, text } => {
-                let number = value.map_or("overflow".to_string(), |n| n.to_string());
-                let unit = unit.map_or(String::new(), |u| format!(" unit={}", u.suffix()));
-                self.line(
-                    depth,
-                    &format!("Int {number}{unit} text={text:?}"),
-                    Some(expr.span),
-                );
+                self.line(depth, &int_line(*value, *unit, text), Some(expr.span));
             }
             ExprKind::Name(path) => {
                 self.line(depth, &format!("Name {}", path.join(".")), Some(expr.span))
@@ -161,4 +152,11 @@ impl Printer {
             }
         }
     }
+}
+
+/// `Int 50 unit=ms text="50ms"`: one integer literal, in a value or an expression.
+fn int_line(value: Option<u128>, unit: Option<Unit>, text: &str) -> String {
+    let number = value.map_or("overflow".to_string(), |n| n.to_string());
+    let unit = unit.map_or(String::new(), |u| format!(" unit={}", u.suffix()));
+    format!("Int {number}{unit} text={text:?}")
 }
