@@ -1,0 +1,184 @@
+//! Segmented, bounds-checked memory with a page journal.
+//!
+//! The first write to a page of a segment during a call records the page: persistent segments
+//! (slab, views) save a copy of it so that a trap can restore it; per-call segments (ret,
+//! scratch) only remember it so that the call's end can zero it. Either way the work done at the
+//! end of a call is proportional to the pages it wrote, never to the size of a segment, and the
+//! committed pages of persistent segments accumulate in a dirty-page set for the runtime's
+//! incremental state root.
+
+use std::collections::BTreeSet;
+
+use crate::isa::{PAGE_WORDS, Segment};
+
+/// A page of a segment: `(segment selector, page index)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PageId {
+    /// The segment.
+    pub segment: Segment,
+    /// Page index (`word address / PAGE_WORDS`).
+    pub page: u32,
+}
+
+/// One segment's words and its journal.
+#[derive(Debug, Default)]
+pub struct SegmentMemory {
+    pub(crate) words: Vec<u64>,
+    pub(crate) writable: bool,
+    persistent: bool,
+    /// One bit per page: written during the current call.
+    written: Vec<u64>,
+    /// Pages written during the current call, in first-write order.
+    pages: Vec<u32>,
+    /// Saved contents of `pages` (persistent segments only), `PAGE_WORDS` each.
+    saved: Vec<u64>,
+    /// Words copied into `saved` or zeroed at call end since creation (a work counter for tests).
+    pub(crate) journal_words: u64,
+}
+
+impl SegmentMemory {
+    pub(crate) fn new(words: Vec<u64>, writable: bool, persistent: bool) -> SegmentMemory {
+        let pages = words.len().div_ceil(PAGE_WORDS as usize);
+        SegmentMemory {
+            words,
+            writable,
+            persistent,
+            written: vec![0; pages.div_ceil(64)],
+            pages: Vec::new(),
+            saved: Vec::new(),
+            journal_words: 0,
+        }
+    }
+
+    /// The words.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// Writes `value` at `address`, journaling the page on its first write in this call.
+    /// The caller has checked `address < len` and writability.
+    #[inline(always)]
+    pub(crate) fn write(&mut self, address: usize, value: u64) {
+        let page = address / PAGE_WORDS as usize;
+        let (slot, bit) = (page / 64, 1u64 << (page % 64));
+        if self.written[slot] & bit == 0 {
+            self.first_write(page);
+            self.written[slot] |= bit;
+        }
+        self.words[address] = value;
+    }
+
+    #[cold]
+    fn first_write(&mut self, page: usize) {
+        self.pages.push(page as u32);
+        if self.persistent {
+            let start = page * PAGE_WORDS as usize;
+            let end = (start + PAGE_WORDS as usize).min(self.words.len());
+            self.saved.extend_from_slice(&self.words[start..end]);
+            self.journal_words += (end - start) as u64;
+        }
+    }
+
+    fn page_range(&self, page: u32) -> core::ops::Range<usize> {
+        let start = page as usize * PAGE_WORDS as usize;
+        start..(start + PAGE_WORDS as usize).min(self.words.len())
+    }
+
+    /// Ends the call: keeps (commit) or restores (rollback) persistent pages, zeroes per-call
+    /// pages, and returns the pages written.
+    fn end_call(&mut self, commit: bool) -> Vec<u32> {
+        let pages = std::mem::take(&mut self.pages);
+        let mut saved_at = 0;
+        for &page in &pages {
+            let range = self.page_range(page);
+            let len = range.len();
+            if self.persistent {
+                if !commit {
+                    self.words[range].copy_from_slice(&self.saved[saved_at..saved_at + len]);
+                }
+                saved_at += len;
+            } else {
+                self.words[range].fill(0);
+                self.journal_words += len as u64;
+            }
+            self.written[page as usize / 64] = 0;
+        }
+        self.saved.clear();
+        pages
+    }
+}
+
+/// Every segment of one running program, indexed by selector.
+#[derive(Debug, Default)]
+pub struct Memory {
+    pub(crate) segments: [SegmentMemory; Segment::SELECTORS],
+    dirty: BTreeSet<PageId>,
+}
+
+/// Why a memory access failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessError {
+    /// Address past the end of the segment.
+    OutOfBounds,
+    /// Store to a view mapped read-only.
+    ReadOnly,
+}
+
+impl Memory {
+    pub(crate) fn install(&mut self, segment: Segment, memory: SegmentMemory) {
+        self.segments[usize::from(segment.sel())] = memory;
+    }
+
+    pub(crate) fn segment_mut(&mut self, segment: Segment) -> &mut SegmentMemory {
+        &mut self.segments[usize::from(segment.sel())]
+    }
+
+    /// The words of a segment.
+    pub fn words(&self, segment: Segment) -> &[u64] {
+        &self.segments[usize::from(segment.sel())].words
+    }
+
+    /// Reads one word (for host calls and tools).
+    pub fn read(&self, segment: Segment, address: u64) -> Result<u64, AccessError> {
+        let words = self.words(segment);
+        usize::try_from(address)
+            .ok()
+            .and_then(|address| words.get(address).copied())
+            .ok_or(AccessError::OutOfBounds)
+    }
+
+    /// Writes one word through the journal (for host calls and tools).
+    pub fn write(&mut self, segment: Segment, address: u64, value: u64) -> Result<(), AccessError> {
+        let memory = self.segment_mut(segment);
+        let address = usize::try_from(address).map_err(|_| AccessError::OutOfBounds)?;
+        if address >= memory.words.len() {
+            return Err(AccessError::OutOfBounds);
+        }
+        if !memory.writable {
+            return Err(AccessError::ReadOnly);
+        }
+        memory.write(address, value);
+        Ok(())
+    }
+
+    /// Ends a call on every segment; committed pages of persistent segments join the dirty set.
+    pub(crate) fn end_call(&mut self, commit: bool) {
+        for sel in 0..Segment::SELECTORS as u8 {
+            let Some(segment) = Segment::from_sel(sel) else { continue };
+            let pages = self.segments[usize::from(sel)].end_call(commit);
+            if commit && segment.persistent() {
+                self.dirty.extend(pages.into_iter().map(|page| PageId { segment, page }));
+            }
+        }
+    }
+
+    /// Pages of persistent segments changed by committed calls since the last take, in order.
+    pub fn take_dirty_pages(&mut self) -> Vec<PageId> {
+        std::mem::take(&mut self.dirty).into_iter().collect()
+    }
+
+    /// Words saved to or zeroed from the journal since creation (rollback work, for tests).
+    pub fn journal_words(&self) -> u64 {
+        self.segments.iter().map(|segment| segment.journal_words).sum()
+    }
+}

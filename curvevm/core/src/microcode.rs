@@ -1,0 +1,598 @@
+//! The microcode library: subtract/compare, shifts, u128 arithmetic and Q64.64 fixed point, each
+//! a real sequence of the four opcodes with a constant instruction count.
+//!
+//! **Calling convention.** Operands arrive in `r16`–`r20` (`a = r16:r17`, `b = r18:r19` as
+//! lo:hi pairs, `c = r20`), results leave in `r16`–`r19`. A routine may change only `r16`–`r31`;
+//! on return every such register that is not a result is zero and the carry flag is clear, so the
+//! state after a call is a function of the operands alone.
+//!
+//! **Constant time.** Every data-dependent choice is a balanced branch: both arms execute the same
+//! number of instructions, so a routine's gas is the same for every operand. Traps (overflow,
+//! division by zero) fire at one fixed instruction per trap kind.
+//!
+//! **Native runs.** An engine may run a placed routine with [`Routine::native`] instead of its
+//! expansion, but only with the expansion's result, gas, trap kind and trap pc
+//! (see [`crate::interp`]); a test checks that on random and edge operands.
+
+use crate::builder::{Builder, Label};
+use crate::isa::{ABORT_DIVISION_BY_ZERO, Cond, Instruction, Opcode, Reg, flag};
+
+const A0: Reg = 16;
+const A1: Reg = 17;
+const B0: Reg = 18;
+const B1: Reg = 19;
+const C0: Reg = 20;
+
+/// Number of operand registers (`r16`–`r20`).
+pub const OPERANDS: usize = 5;
+/// Number of result registers (`r16`–`r19`).
+pub const RESULTS: usize = 4;
+
+/// How a routine can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MicroTrap {
+    /// The result does not fit (the `overflow` trap).
+    Overflow,
+    /// A zero divisor (`abort` with [`ABORT_DIVISION_BY_ZERO`]).
+    DivisionByZero,
+}
+
+/// One routine of the library.
+pub struct Routine {
+    /// Name (`call @name` in assembly).
+    pub name: &'static str,
+    /// What it computes.
+    pub summary: &'static str,
+    /// Operand registers it reads.
+    pub operands: &'static [Reg],
+    /// Result registers it writes.
+    pub results: &'static [Reg],
+    emit: fn(&mut Builder),
+    /// The native twin: operands `r16..=r20` → results `r16..=r19` (unused results 0), or a trap.
+    pub native: fn([u64; OPERANDS]) -> Result<[u64; RESULTS], MicroTrap>,
+    /// Operands that make each trap kind fire (used to measure where it fires).
+    pub trap_witnesses: &'static [(MicroTrap, [u64; OPERANDS])],
+}
+
+impl Routine {
+    /// The exact instructions of the routine placed at `base`, ending in `ret`.
+    pub fn expand(&self, base: u32) -> Vec<Instruction> {
+        let mut builder = Builder::new(base);
+        (self.emit)(&mut builder);
+        let mut code = builder.finish();
+        let clobbered = self.clobbered_by(&code);
+        let mut epilogue = Builder::new(base + code.len() as u32);
+        for reg in &clobbered {
+            epilogue.load_imm(*reg, 0);
+        }
+        // Adding zero never carries: this clears the carry flag and writes nothing.
+        epilogue.add_imm(flag::ADD_NO_WRITE, A0, 0);
+        epilogue.ret(Cond::Always, 0);
+        code.extend(epilogue.finish());
+        code
+    }
+
+    /// Registers other than the results that the routine leaves zero: every register the body
+    /// writes, and every operand that is not a result.
+    pub fn clobbered(&self) -> Vec<Reg> {
+        let mut builder = Builder::new(0);
+        (self.emit)(&mut builder);
+        self.clobbered_by(&builder.finish())
+    }
+
+    fn clobbered_by(&self, body: &[Instruction]) -> Vec<Reg> {
+        let written = body.iter().filter_map(|insn| {
+            let writes = match insn.op {
+                // A register moved onto itself (the no-op) writes nothing.
+                Opcode::Load => !(insn.flags & flag::MODE_MASK == 1 && insn.rs == insn.rd),
+                Opcode::Add => insn.flags & flag::ADD_NO_WRITE == 0,
+                _ => false,
+            };
+            writes.then_some(insn.rd)
+        });
+        let mut clobbered: Vec<Reg> = written
+            .chain(self.operands.iter().copied())
+            .filter(|reg| !self.results.contains(reg))
+            .collect();
+        clobbered.sort_unstable();
+        clobbered.dedup();
+        clobbered
+    }
+
+    /// Length of the expansion in instructions.
+    pub fn instruction_count(&self) -> u32 {
+        self.expand(0).len() as u32
+    }
+}
+
+/// The routine called `name`, with its id.
+pub fn find(name: &str) -> Option<(u16, &'static Routine)> {
+    ROUTINES.iter().enumerate().find(|(_, routine)| routine.name == name).map(|(id, r)| (id as u16, r))
+}
+
+/// Every routine, indexed by id (the id is part of the module format: append only).
+pub static ROUTINES: [Routine; 13] = [
+    Routine {
+        name: "lt",
+        summary: "r16 ← (r16 < r18) as 0/1",
+        operands: &[A0, B0],
+        results: &[A0],
+        emit: emit_lt,
+        native: |[a, _, b, _, _]| Ok([u64::from(a < b), 0, 0, 0]),
+        trap_witnesses: &[],
+    },
+    Routine {
+        name: "le",
+        summary: "r16 ← (r16 ≤ r18) as 0/1",
+        operands: &[A0, B0],
+        results: &[A0],
+        emit: emit_le,
+        native: |[a, _, b, _, _]| Ok([u64::from(a <= b), 0, 0, 0]),
+        trap_witnesses: &[],
+    },
+    Routine {
+        name: "eq",
+        summary: "r16 ← (r16 = r18) as 0/1",
+        operands: &[A0, B0],
+        results: &[A0],
+        emit: emit_eq,
+        native: |[a, _, b, _, _]| Ok([u64::from(a == b), 0, 0, 0]),
+        trap_witnesses: &[],
+    },
+    Routine {
+        name: "shl",
+        summary: "r16 ← r16 << (r18 mod 64)",
+        operands: &[A0, B0],
+        results: &[A0],
+        emit: emit_shl,
+        native: |[a, _, b, _, _]| Ok([a << (b & 63), 0, 0, 0]),
+        trap_witnesses: &[],
+    },
+    Routine {
+        name: "shr",
+        summary: "r16 ← r16 >> (r18 mod 64)",
+        operands: &[A0, B0],
+        results: &[A0],
+        emit: emit_shr,
+        native: |[a, _, b, _, _]| Ok([a >> (b & 63), 0, 0, 0]),
+        trap_witnesses: &[],
+    },
+    Routine {
+        name: "add128",
+        summary: "r16:r17 ← a + b, trapping on overflow",
+        operands: &[A0, A1, B0, B1],
+        results: &[A0, A1],
+        emit: emit_add128,
+        native: |ops| split(pair(ops, 0).checked_add(pair(ops, 2)).ok_or(MicroTrap::Overflow)?),
+        trap_witnesses: &[(MicroTrap::Overflow, [u64::MAX, u64::MAX, 1, 0, 0])],
+    },
+    Routine {
+        name: "sub128",
+        summary: "r16:r17 ← a − b, trapping on underflow",
+        operands: &[A0, A1, B0, B1],
+        results: &[A0, A1],
+        emit: emit_sub128,
+        native: |ops| split(pair(ops, 0).checked_sub(pair(ops, 2)).ok_or(MicroTrap::Overflow)?),
+        trap_witnesses: &[(MicroTrap::Overflow, [0, 0, 1, 0, 0])],
+    },
+    Routine {
+        name: "mul64",
+        summary: "r16:r17 ← r16 × r18 (full 128-bit product, never traps)",
+        operands: &[A0, B0],
+        results: &[A0, A1],
+        emit: emit_mul64,
+        native: |[a, _, b, _, _]| split(u128::from(a) * u128::from(b)),
+        trap_witnesses: &[],
+    },
+    Routine {
+        name: "mul128",
+        summary: "r16:r17 ← a × b, trapping on overflow",
+        operands: &[A0, A1, B0, B1],
+        results: &[A0, A1],
+        emit: emit_mul128,
+        native: |ops| split(pair(ops, 0).checked_mul(pair(ops, 2)).ok_or(MicroTrap::Overflow)?),
+        trap_witnesses: &[(MicroTrap::Overflow, [0, 1, 0, 1, 0])],
+    },
+    Routine {
+        name: "div128",
+        summary: "r16:r17 ← ⌊a / b⌋, r18:r19 ← a mod b; b = 0 aborts",
+        operands: &[A0, A1, B0, B1],
+        results: &[A0, A1, B0, B1],
+        emit: emit_div128,
+        native: |ops| {
+            let (a, b) = (pair(ops, 0), pair(ops, 2));
+            if b == 0 {
+                return Err(MicroTrap::DivisionByZero);
+            }
+            let (q, r) = (a / b, a % b);
+            Ok([q as u64, (q >> 64) as u64, r as u64, (r >> 64) as u64])
+        },
+        trap_witnesses: &[(MicroTrap::DivisionByZero, [1, 0, 0, 0, 0])],
+    },
+    Routine {
+        name: "mulq64",
+        summary: "r16:r17 ← ⌊a × b / 2^64⌋ (Q64.64 multiply), trapping if it exceeds u128",
+        operands: &[A0, A1, B0, B1],
+        results: &[A0, A1],
+        emit: emit_mulq64,
+        native: |ops| {
+            let [_, w1, w2, w3] = mul_256(pair(ops, 0), pair(ops, 2));
+            if w3 != 0 {
+                return Err(MicroTrap::Overflow);
+            }
+            Ok([w1, w2, 0, 0])
+        },
+        trap_witnesses: &[(MicroTrap::Overflow, [0, 2, 0, 1 << 63, 0])],
+    },
+    Routine {
+        name: "divq64",
+        summary: "r16:r17 ← ⌊a × 2^64 / b⌋ (Q64.64 divide); b = 0 aborts, a quotient above u128 traps",
+        operands: &[A0, A1, B0, B1],
+        results: &[A0, A1],
+        emit: emit_divq64,
+        native: |ops| {
+            let (a, b) = (pair(ops, 0), pair(ops, 2));
+            if b == 0 {
+                return Err(MicroTrap::DivisionByZero);
+            }
+            if (a >> 64) >= b {
+                return Err(MicroTrap::Overflow);
+            }
+            // Long division of the 192-bit a·2^64 by b, with the high word already reduced.
+            let (quotient, _) = long_divide(a >> 64, a << 64, b, 128);
+            split(quotient)
+        },
+        trap_witnesses: &[
+            (MicroTrap::DivisionByZero, [1, 0, 0, 0, 0]),
+            (MicroTrap::Overflow, [0, 1, 1, 0, 0]),
+        ],
+    },
+    Routine {
+        name: "muldiv",
+        summary: "r16 ← ⌊r16 × r18 / r20⌋ (u128 intermediate); r20 = 0 aborts, a result above u64 traps",
+        operands: &[A0, B0, C0],
+        results: &[A0],
+        emit: emit_muldiv,
+        native: |[a, _, b, _, c]| {
+            if c == 0 {
+                return Err(MicroTrap::DivisionByZero);
+            }
+            let quotient = u128::from(a) * u128::from(b) / u128::from(c);
+            let quotient = u64::try_from(quotient).map_err(|_| MicroTrap::Overflow)?;
+            Ok([quotient, 0, 0, 0])
+        },
+        trap_witnesses: &[
+            (MicroTrap::DivisionByZero, [1, 0, 1, 0, 0]),
+            (MicroTrap::Overflow, [u64::MAX, 0, 2, 0, 1]),
+        ],
+    },
+];
+
+fn pair(ops: [u64; OPERANDS], index: usize) -> u128 {
+    u128::from(ops[index]) | (u128::from(ops[index + 1]) << 64)
+}
+
+fn split(value: u128) -> Result<[u64; RESULTS], MicroTrap> {
+    Ok([value as u64, (value >> 64) as u64, 0, 0])
+}
+
+/// The 256-bit product of two u128 values as four little-endian words.
+fn mul_256(a: u128, b: u128) -> [u64; 4] {
+    let (a0, a1) = (a as u64 as u128, a >> 64);
+    let (b0, b1) = (b as u64 as u128, b >> 64);
+    let low = a0 * b0;
+    let mid1 = a0 * b1;
+    let mid2 = a1 * b0;
+    let high = a1 * b1;
+    let (mid, mid_carry) = mid1.overflowing_add(mid2);
+    let (low_full, low_carry) = low.overflowing_add(mid << 64);
+    let high_full = high + (mid >> 64) + (u128::from(mid_carry) << 64) + u128::from(low_carry);
+    [low_full as u64, (low_full >> 64) as u64, high_full as u64, (high_full >> 64) as u64]
+}
+
+/// Restoring division of `remainder:dividend` by `divisor` over `steps` dividend bits (MSB first);
+/// requires `remainder < divisor`. Returns (quotient, remainder).
+fn long_divide(mut remainder: u128, mut dividend: u128, divisor: u128, steps: u32) -> (u128, u128) {
+    let mut quotient = 0u128;
+    for _ in 0..steps {
+        let top = remainder >> 127;
+        remainder = (remainder << 1) | (dividend >> 127);
+        dividend <<= 1;
+        quotient <<= 1;
+        if top == 1 || remainder >= divisor {
+            remainder = remainder.wrapping_sub(divisor);
+            quotient |= 1;
+        }
+    }
+    (quotient, remainder)
+}
+
+// Temporaries.
+const T0: Reg = 21;
+const T1: Reg = 22;
+const T2: Reg = 23;
+const T3: Reg = 24;
+const T4: Reg = 25;
+const T5: Reg = 26;
+const T6: Reg = 27;
+const T7: Reg = 28;
+
+const NONE: u8 = 0;
+const CIN: u8 = flag::ADD_CARRY_IN;
+const NEG: u8 = flag::ADD_NEGATE;
+const NW: u8 = flag::ADD_NO_WRITE;
+const CHK: u8 = flag::ADD_CHECKED;
+
+/// `rd ← C` (two instructions).
+fn carry_to(b: &mut Builder, rd: Reg) {
+    b.load_imm(rd, 0);
+    b.add_imm(CIN, rd, 0);
+}
+
+/// `C ← 0` (adding zero never carries).
+fn clear_carry(b: &mut Builder) {
+    b.add_imm(NW, A0, 0);
+}
+
+/// A balanced choice: runs `taken` when `cond` holds, else as many no-ops as `taken` has
+/// instructions; both arms cost `len(taken) + 2`.
+fn balanced(b: &mut Builder, cond: Cond, rs: Reg, taken: impl Fn(&mut Builder)) {
+    let mut probe = Builder::new(0);
+    taken(&mut probe);
+    let arm = probe.finish().len();
+    let (skip, join) = (b.label(), b.label());
+    b.jump(invert(cond), rs, skip);
+    taken(b);
+    b.jump(Cond::Always, 0, join);
+    b.bind(skip);
+    for _ in 0..=arm {
+        b.nop();
+    }
+    b.bind(join);
+}
+
+fn invert(cond: Cond) -> Cond {
+    match cond {
+        Cond::Zero => Cond::NonZero,
+        Cond::NonZero => Cond::Zero,
+        Cond::Carry => Cond::NoCarry,
+        Cond::NoCarry => Cond::Carry,
+        Cond::Always => unreachable!("balanced choices are conditional"),
+    }
+}
+
+/// A counted loop running `body` exactly `count` times, using `counter`.
+fn repeat(b: &mut Builder, counter: Reg, count: u32, body: impl Fn(&mut Builder)) {
+    b.load_imm(counter, count);
+    let top: Label = b.label();
+    b.bind(top);
+    body(b);
+    b.decrement(counter);
+    b.jump(Cond::NonZero, counter, top);
+}
+
+/// Traps with `overflow` when `value != 0`, at one fixed instruction.
+fn trap_if_nonzero(b: &mut Builder, value: Reg, zero: Reg) {
+    b.load_imm(zero, 0);
+    b.add(NEG | CHK | NW, zero, value);
+}
+
+fn emit_lt(b: &mut Builder) {
+    // b − a − 1 without borrow ⇔ b > a.
+    clear_carry(b);
+    b.add(NEG | CIN | NW, B0, A0);
+    carry_to(b, A0);
+}
+
+fn emit_le(b: &mut Builder) {
+    // b − a without borrow ⇔ b ≥ a.
+    b.add(NEG | NW, B0, A0);
+    carry_to(b, A0);
+}
+
+fn emit_eq(b: &mut Builder) {
+    b.add(NEG, A0, B0);
+    b.load_imm(B0, 0);
+    // 0 − (a − b) without borrow ⇔ a = b.
+    b.add(NEG | NW, B0, A0);
+    carry_to(b, A0);
+}
+
+/// Leaves `amount mod 64` shifted to the top six bits of `amount` (58 doublings).
+fn amount_to_top(b: &mut Builder, amount: Reg) {
+    for _ in 0..58 {
+        b.add(NONE, amount, amount);
+    }
+}
+
+fn emit_shl(b: &mut Builder) {
+    amount_to_top(b, B0);
+    // A barrel shifter: bit j of the amount (MSB first) doubles a 2^j times.
+    for j in (0..6).rev() {
+        b.add(NONE, B0, B0);
+        balanced(b, Cond::Carry, 0, |b| {
+            for _ in 0..(1u32 << j) {
+                b.add(NONE, A0, A0);
+            }
+        });
+    }
+}
+
+fn emit_shr(b: &mut Builder) {
+    amount_to_top(b, B0);
+    // T0 ← amount mod 64, bit by bit; then keep = 64 − amount.
+    b.load_imm(T0, 0);
+    for _ in 0..6 {
+        b.add(NONE, B0, B0);
+        b.add(CIN, T0, T0);
+    }
+    b.load_imm(T1, 64);
+    b.add(NEG, T1, T0);
+    // Shift a out bit by bit; the first `keep` bits go into the result.
+    b.load_imm(T2, 0);
+    repeat(b, T3, 64, |b| {
+        b.add(NONE, A0, A0);
+        balanced(b, Cond::NonZero, T1, |b| {
+            b.add(CIN, T2, T2);
+            b.decrement(T1);
+        });
+    });
+    b.mov(A0, T2);
+}
+
+fn emit_add128(b: &mut Builder) {
+    b.add(NONE, A0, B0);
+    b.add(CIN | CHK, A1, B1);
+}
+
+fn emit_sub128(b: &mut Builder) {
+    b.add(NEG, A0, B0);
+    b.add(NEG | CIN | CHK, A1, B1);
+}
+
+fn emit_mul64(b: &mut Builder) {
+    // Horner over b's bits, MSB first: acc ← 2·acc + bit·a. Intermediates never exceed a·b.
+    b.load_imm(T0, 0);
+    b.load_imm(T1, 0);
+    repeat(b, T2, 64, |b| {
+        b.add(NONE, T0, T0);
+        b.add(CIN, T1, T1);
+        b.add(NONE, B0, B0);
+        balanced(b, Cond::Carry, 0, |b| {
+            b.add(NONE, T0, A0);
+            b.add_imm(CIN, T1, 0);
+        });
+    });
+    b.mov(A0, T0);
+    b.mov(A1, T1);
+}
+
+/// acc(T0:T1) ← a × b over 128 bits of b; T3 counts carries out of bit 127 (any ⇒ overflow).
+fn emit_mul128(b: &mut Builder) {
+    b.load_imm(T0, 0);
+    b.load_imm(T1, 0);
+    b.load_imm(T3, 0);
+    repeat(b, T2, 128, |b| {
+        b.add(NONE, T0, T0);
+        b.add(CIN, T1, T1);
+        b.add_imm(CIN, T3, 0);
+        b.add(NONE, B0, B0);
+        b.add(CIN, B1, B1);
+        balanced(b, Cond::Carry, 0, |b| {
+            b.add(NONE, T0, A0);
+            b.add(CIN, T1, A1);
+            b.add_imm(CIN, T3, 0);
+        });
+    });
+    trap_if_nonzero(b, T3, T4);
+    b.mov(A0, T0);
+    b.mov(A1, T1);
+}
+
+/// Aborts with division by zero when `b` (r18:r19) is zero, in a constant two instructions
+/// otherwise.
+fn check_divisor128(b: &mut Builder) {
+    let (low_nonzero, ok) = (b.label(), b.label());
+    b.jump(Cond::NonZero, B0, low_nonzero);
+    b.jump(Cond::NonZero, B1, ok);
+    b.abort(Cond::Always, 0, ABORT_DIVISION_BY_ZERO);
+    b.bind(low_nonzero);
+    b.jump(Cond::Always, 0, ok);
+    b.bind(ok);
+}
+
+/// Restoring division, `steps` times: shift the 256-bit (remainder T0:T1, dividend/quotient
+/// A0:A1) left, catching the remainder's 129th bit in T5; when the remainder reaches the divisor
+/// T6:T7, subtract it and set the quotient bit. Scratch T3, T4; counter T2.
+fn divide_loop(b: &mut Builder, steps: u32) {
+    repeat(b, T2, steps, |b| {
+        b.add(NONE, A0, A0);
+        b.add(CIN, A1, A1);
+        b.add(CIN, T0, T0);
+        b.add(CIN, T1, T1);
+        carry_to(b, T5);
+        b.mov(T3, T0);
+        b.mov(T4, T1);
+        b.add(NEG, T3, T6);
+        b.add(NEG | CIN, T4, T7);
+        b.add_imm(CIN, T5, 0);
+        balanced(b, Cond::NonZero, T5, |b| {
+            b.mov(T0, T3);
+            b.mov(T1, T4);
+            b.add_imm(NONE, A0, 1);
+        });
+    });
+}
+
+fn emit_div128(b: &mut Builder) {
+    check_divisor128(b);
+    b.mov(T6, B0);
+    b.mov(T7, B1);
+    b.load_imm(T0, 0);
+    b.load_imm(T1, 0);
+    divide_loop(b, 128);
+    b.mov(B0, T0);
+    b.mov(B1, T1);
+}
+
+fn emit_mulq64(b: &mut Builder) {
+    // 256-bit Horner product in T0..T3 (never wraps); the result is words 1–2, word 3 must be 0.
+    for reg in [T0, T1, T2, T3] {
+        b.load_imm(reg, 0);
+    }
+    repeat(b, T4, 128, |b| {
+        b.add(NONE, T0, T0);
+        b.add(CIN, T1, T1);
+        b.add(CIN, T2, T2);
+        b.add(CIN, T3, T3);
+        b.add(NONE, B0, B0);
+        b.add(CIN, B1, B1);
+        balanced(b, Cond::Carry, 0, |b| {
+            b.add(NONE, T0, A0);
+            b.add(CIN, T1, A1);
+            b.add_imm(CIN, T2, 0);
+            b.add_imm(CIN, T3, 0);
+        });
+    });
+    trap_if_nonzero(b, T3, T5);
+    b.mov(A0, T1);
+    b.mov(A1, T2);
+}
+
+fn emit_divq64(b: &mut Builder) {
+    check_divisor128(b);
+    // The quotient fits in 128 bits ⇔ a_hi < b ⇔ b − a_hi − 1 does not borrow (over 128 bits).
+    clear_carry(b);
+    b.add(NEG | CIN | NW, B0, A1);
+    b.load_imm(T5, 0);
+    b.add(NEG | CIN | NW, B1, T5);
+    carry_to(b, T5);
+    b.add_imm(NEG | CHK | NW, T5, 1);
+    b.mov(T6, B0);
+    b.mov(T7, B1);
+    // remainder ← a_hi, dividend bits ← a_lo followed by 64 zeros.
+    b.mov(T0, A1);
+    b.load_imm(T1, 0);
+    b.mov(A1, A0);
+    b.load_imm(A0, 0);
+    divide_loop(b, 128);
+}
+
+fn emit_muldiv(b: &mut Builder) {
+    let ok = b.label();
+    b.jump(Cond::NonZero, C0, ok);
+    b.abort(Cond::Always, 0, ABORT_DIVISION_BY_ZERO);
+    b.bind(ok);
+    emit_mul64(b);
+    // The quotient fits in 64 bits ⇔ p_hi < c ⇔ c − p_hi − 1 does not borrow.
+    clear_carry(b);
+    b.add(NEG | CIN | CHK | NW, C0, A1);
+    // remainder ← p_hi, dividend bits ← p_lo then zeros; 64 steps leave the quotient in r16.
+    b.mov(T0, A1);
+    b.load_imm(T1, 0);
+    b.mov(A1, A0);
+    b.load_imm(A0, 0);
+    b.mov(T6, C0);
+    b.load_imm(T7, 0);
+    divide_loop(b, 64);
+}

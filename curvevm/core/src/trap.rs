@@ -1,0 +1,83 @@
+//! The closed set of run-time traps, shared by every engine.
+
+use core::fmt;
+
+use crate::isa::{ABORT_DIVISION_BY_ZERO, Segment};
+
+/// Why a call stopped early. A trapped call changes no state; its gas is still charged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrapKind {
+    /// The next instruction (or host call) costs more gas than remains; all gas is used.
+    OutOfGas,
+    /// A checked ADD carried out (or borrowed, when negating); also microcode overflow.
+    Overflow,
+    /// An indirect access past the end of its segment, or whose address computation wrapped.
+    OutOfBounds {
+        /// The segment.
+        segment: Segment,
+        /// The address (saturated at `u64::MAX` when it wrapped).
+        address: u64,
+    },
+    /// A call beyond [`crate::isa::MAX_CALL_DEPTH`] frames.
+    CallDepth,
+    /// A taken abort branch; codes from 0xF0 are the microcode's (0xF0: division by zero).
+    Abort {
+        /// The code.
+        code: u8,
+    },
+    /// A host call refused (bad capability, bad argument, …) with the host's code.
+    Host {
+        /// Host function id.
+        id: u16,
+        /// The host's reason code.
+        code: u32,
+    },
+}
+
+impl TrapKind {
+    /// Stable snake-case name (file tests, JSON).
+    pub fn name(&self) -> &'static str {
+        match self {
+            TrapKind::OutOfGas => "out_of_gas",
+            TrapKind::Overflow => "overflow",
+            TrapKind::OutOfBounds { .. } => "out_of_bounds",
+            TrapKind::CallDepth => "call_depth",
+            TrapKind::Abort { code } if *code == ABORT_DIVISION_BY_ZERO => "division_by_zero",
+            TrapKind::Abort { .. } => "abort",
+            TrapKind::Host { .. } => "host",
+        }
+    }
+}
+
+impl fmt::Display for TrapKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrapKind::OutOfGas => write!(f, "out of gas"),
+            TrapKind::Overflow => write!(f, "arithmetic overflow"),
+            TrapKind::OutOfBounds { segment, address } => {
+                write!(f, "out-of-bounds access to {}[{address}]", segment.name())
+            }
+            TrapKind::CallDepth => write!(f, "call depth exceeded"),
+            TrapKind::Abort { code } if *code == ABORT_DIVISION_BY_ZERO => {
+                write!(f, "division by zero")
+            }
+            TrapKind::Abort { code } => write!(f, "abort with code {code}"),
+            TrapKind::Host { id, code } => write!(f, "host call {id} refused with code {code}"),
+        }
+    }
+}
+
+/// A trap and the instruction that raised it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trap {
+    /// What happened.
+    pub kind: TrapKind,
+    /// The instruction offset (for out of gas: the instruction that could not be paid for).
+    pub pc: u32,
+}
+
+impl fmt::Display for Trap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at instruction {}", self.kind, self.pc)
+    }
+}
