@@ -72,8 +72,8 @@ pub enum VerifyErrorKind {
     DuplicateEntry(String),
     /// An entrypoint outside the code, or declaring more argument/return words than the layout.
     BadEntry(String),
-    /// A microcode placement that is unknown, overlapping, outside the code or not the exact
-    /// expansion.
+    /// A microcode placement that is unknown, out of code order, overlapping, outside the code or
+    /// not the exact expansion.
     BadPlacement {
         /// Routine id.
         routine: u16,
@@ -181,21 +181,24 @@ pub fn verify(module: &Module, host_provides: &dyn Fn(u16) -> bool) -> Result<Ve
     }
 
     // Placements: known routine, inside the code, not overlapping, exact bytes.
+    // Placements are listed in code order (one canonical module per program).
     let mut placed = vec![None; code_len];
     let mut covered = vec![false; code_len];
+    let mut previous_end = 0;
     for placement in &module.microcode {
         let bad = || module_error(VerifyErrorKind::BadPlacement { routine: placement.routine, pc: placement.pc });
         let routine = ROUTINES.get(usize::from(placement.routine)).ok_or_else(bad)?;
         let expansion = routine.expand(placement.pc);
         let start = placement.pc as usize;
         let end = start.checked_add(expansion.len()).filter(|&end| end <= code_len).ok_or_else(bad)?;
-        if covered[start..end].iter().any(|&c| c)
+        if start < previous_end
             || expansion.iter().zip(&module.code[start..end]).any(|(insn, &word)| insn.encode() != word)
         {
             return Err(bad());
         }
         covered[start..end].fill(true);
         placed[start] = Some(placement.routine);
+        previous_end = end;
     }
 
     let mut instructions = Vec::with_capacity(code_len);
