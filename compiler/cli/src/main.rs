@@ -6,6 +6,7 @@
 //! errors.
 
 mod render;
+mod vm;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +57,45 @@ enum Command {
         /// The code.
         code: String,
     },
+    /// Assemble and verify `.cvm` text into a binary module (`.cvmb`).
+    Asm {
+        /// The `.cvm` file.
+        input: PathBuf,
+        /// Output path (default: the input with extension `.cvmb`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print a module (binary or text) as canonical `.cvm` text.
+    Disasm {
+        /// The module.
+        input: PathBuf,
+    },
+    /// Call one entrypoint of a module (binary or `.cvm` text) and print the outcome.
+    Run {
+        /// The module.
+        input: PathBuf,
+        /// Entrypoint name.
+        #[arg(long)]
+        entry: String,
+        /// Gas limit.
+        #[arg(long, default_value_t = 1_000_000)]
+        gas: u64,
+        /// An argument word (repeat for several; decimal or 0x hex).
+        #[arg(long = "arg", value_name = "WORD")]
+        args: Vec<String>,
+        /// A parameter word, in order (missing ones are zero).
+        #[arg(long = "param", value_name = "WORD")]
+        params: Vec<String>,
+        /// Run microcode as its pure-ISA expansion instead of natively.
+        #[arg(long)]
+        pure: bool,
+        /// Print every executed instruction to stderr.
+        #[arg(long)]
+        trace: bool,
+        /// Print the outcome as human text or one JSON object.
+        #[arg(long, value_enum, default_value_t = FormatArg::Human)]
+        format: FormatArg,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,6 +122,18 @@ fn main() -> ExitCode {
         }
         Command::Fmt { paths, check } => run_fmt(&paths, check),
         Command::Explain { code } => run_explain(&code),
+        Command::Asm { input, output } => vm::run_asm(&input, output),
+        Command::Disasm { input } => vm::run_disasm(&input),
+        Command::Run { input, entry, gas, args, params, pure, trace, format } => vm::run_run(vm::RunArgs {
+            input,
+            entry,
+            gas,
+            args,
+            params,
+            pure,
+            trace,
+            json: matches!(format, FormatArg::Json),
+        }),
     };
     match result {
         Ok(code) => code,

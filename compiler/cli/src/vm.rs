@@ -1,0 +1,146 @@
+//! `curve asm`, `curve disasm` and `curve run`: the CurveVM tools.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use curve_formats::encoding::{Decode, Encode};
+use curvevm::{ExecOptions, Instance, Module, NoHost, Program, Trace};
+use curvevm_asm::text::instruction_text;
+
+/// Reads a module from `.cvm` text or binary (by its magic), reporting assembly errors with the
+/// file's path. `Ok(Err(message))` is a rejected input (exit 1).
+fn read_module(path: &Path) -> Result<std::result::Result<Module, String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.starts_with(&curvevm::module::MAGIC) {
+        return Ok(Module::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display())));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is neither a module nor UTF-8 text", path.display()))?;
+    Ok(curvevm_asm::assemble(&text).map_err(|e| format!("{}: {e}", path.display())))
+}
+
+fn parse_word(text: &str) -> Result<u64> {
+    let clean = text.replace('_', "");
+    let parsed = match clean.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => clean.parse(),
+    };
+    parsed.with_context(|| format!("`{text}` is not a u64"))
+}
+
+/// `curve asm`: assemble and verify (any host call id accepted), write the binary module.
+pub fn run_asm(input: &Path, output: Option<PathBuf>) -> Result<ExitCode> {
+    let module = match read_module(input)? {
+        Ok(module) => module,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if let Err(error) = curvevm::verify(&module, &|_| true) {
+        eprintln!("error: {}: {error}", input.display());
+        return Ok(ExitCode::from(1));
+    }
+    let output = output.unwrap_or_else(|| input.with_extension("cvmb"));
+    std::fs::write(&output, module.to_bytes()).with_context(|| format!("cannot write {}", output.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `curve disasm`: print canonical `.cvm` text.
+pub fn run_disasm(input: &Path) -> Result<ExitCode> {
+    match read_module(input)? {
+        Ok(module) => {
+            print!("{}", curvevm_asm::disassemble(&module));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Options of `curve run`.
+pub struct RunArgs {
+    pub input: PathBuf,
+    pub entry: String,
+    pub gas: u64,
+    pub args: Vec<String>,
+    pub params: Vec<String>,
+    pub pure: bool,
+    pub trace: bool,
+    pub json: bool,
+}
+
+/// `curve run`: load, call one entrypoint, print the outcome; exit 1 on a trap or rejection.
+pub fn run_run(run: RunArgs) -> Result<ExitCode> {
+    let module = match read_module(&run.input)? {
+        Ok(module) => module,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let args = run.args.iter().map(|a| parse_word(a)).collect::<Result<Vec<_>>>()?;
+    let mut params = run.params.iter().map(|a| parse_word(a)).collect::<Result<Vec<_>>>()?;
+    let declared = module.layout.params as usize;
+    if params.len() > declared {
+        bail!("{} parameter word(s) given; the module declares {declared}", params.len());
+    }
+    params.resize(declared, 0);
+    let mut views: Vec<Vec<u64>> = module.layout.views.iter().map(|v| vec![0; v.words as usize]).collect();
+    let program = match Program::load(module, &|_| false) {
+        Ok(program) => Arc::new(program),
+        Err(error) => {
+            eprintln!("error: {}: {error}", run.input.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut instance = Instance::new(Arc::clone(&program), &params).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = ExecOptions { native_microcode: !run.pure };
+    let mut trace = Trace::default();
+    let outcome = if run.trace {
+        instance.call_traced(&run.entry, &args, run.gas, &mut views, &mut NoHost, options, &mut trace)
+    } else {
+        instance.call(&run.entry, &args, run.gas, &mut views, &mut NoHost, options)
+    };
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => bail!("{error}"),
+    };
+    let words = program.module().code.as_slice();
+    let text_at = |pc: u32| instruction_text(words[pc as usize], &|target| target.to_string());
+    if run.trace {
+        for step in &trace.steps {
+            eprintln!("{:>6}  gas {:>10}  {}", step.pc, step.gas_left, text_at(step.pc));
+        }
+    }
+    let trapped = outcome.result.is_err();
+    if run.json {
+        let value = match &outcome.result {
+            Ok(words) => serde_json::json!({"status": "returned", "gas_used": outcome.gas_used, "return": words}),
+            Err(trap) => serde_json::json!({
+                "status": "trapped",
+                "gas_used": outcome.gas_used,
+                "trap": trap.kind.name(),
+                "message": trap.kind.to_string(),
+                "pc": trap.pc,
+                "instruction": text_at(trap.pc),
+            }),
+        };
+        println!("{value}");
+    } else {
+        match &outcome.result {
+            Ok(words) => println!("returned {words:?}, gas used {}", outcome.gas_used),
+            Err(trap) => println!(
+                "trapped: {} at instruction {} (`{}`), gas used {}",
+                trap.kind,
+                trap.pc,
+                text_at(trap.pc),
+                outcome.gas_used
+            ),
+        }
+    }
+    Ok(if trapped { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
