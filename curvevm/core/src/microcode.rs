@@ -596,3 +596,33 @@ fn emit_muldiv(b: &mut Builder) {
     b.load_imm(T7, 0);
     divide_loop(b, 64);
 }
+
+/// The microcode section of SPEC.md: each routine with its operands, results, length and gas.
+pub fn spec_table() -> String {
+    use core::fmt::Write;
+    let costs = crate::interp::routine_costs();
+    let mut out = String::from(
+        "| id | routine | computes | operands | results | instructions | gas (call to ret) | traps |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let regs = |list: &[Reg]| list.iter().map(|r| format!("r{r}")).collect::<Vec<_>>().join(", ");
+    for (id, routine) in ROUTINES.iter().enumerate() {
+        let traps = costs[id]
+            .traps
+            .iter()
+            .map(|(kind, gas, offset)| format!("{kind:?} at +{offset} after {gas} gas"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let _ = writeln!(
+            out,
+            "| {id} | `{}` | {} | {} | {} | {} | {} | {} |",
+            routine.name,
+            routine.summary,
+            regs(routine.operands),
+            regs(routine.results),
+            routine.instruction_count(),
+            costs[id].gas,
+            if traps.is_empty() { "none".to_string() } else { traps },
+        );
+    }
+    out
+}
