@@ -3,6 +3,7 @@
 //! case on every engine.
 
 pub mod filetest;
+pub mod fuzz;
 pub mod text;
 
 pub use text::{AsmError, assemble, disassemble};

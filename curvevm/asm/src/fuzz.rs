@@ -1,0 +1,69 @@
+//! The fuzz entry point shared by the cargo-fuzz target and the corpus replay test: decode,
+//! verify and (when it verifies) run any bytes, and assemble any text; nothing may panic.
+
+use std::sync::Arc;
+
+use curve_formats::encoding::Decode;
+use curvevm::{ExecOptions, Instance, Module, Program};
+
+use crate::filetest::TestHost;
+
+/// Gas for each fuzzed call: enough for loops and microcode, small enough to stay fast.
+const FUZZ_GAS: u64 = 20_000;
+
+/// Runs every decoder, the verifier and the interpreter on `data`.
+pub fn check_bytes(data: &[u8]) {
+    for chunk in data.chunks_exact(8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+        if let Ok(insn) = curvevm::Instruction::decode(word) {
+            assert_eq!(insn.encode(), word, "decode is the inverse of encode");
+        }
+    }
+    if let Ok(module) = Module::from_bytes(data) {
+        exercise(module);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(module) = crate::assemble(text) {
+            let again = crate::assemble(&crate::disassemble(&module)).expect("disassembly assembles");
+            assert_eq!(again, module, "disassembly round-trips");
+            exercise(module);
+        }
+    }
+}
+
+fn exercise(module: Module) {
+    let host = TestHost;
+    // Fuzzed modules may declare huge segments; keep allocations bounded.
+    let layout = &module.layout;
+    let total: u64 = [layout.params, layout.args, layout.ret, layout.scratch, layout.slab]
+        .iter()
+        .chain(layout.views.iter().map(|v| &v.words))
+        .map(|&w| u64::from(w))
+        .sum();
+    let Ok(program) = Program::load(module, &|id| curvevm::Host::provides(&host, id)) else { return };
+    if total > 1 << 20 {
+        return;
+    }
+    let program = Arc::new(program);
+    let module = program.module().clone();
+    let params = vec![1; module.layout.params as usize];
+    // Two instances, one per microcode mode, fed the same calls: every outcome must match.
+    let (Ok(mut native), Ok(mut pure)) =
+        (Instance::new(Arc::clone(&program), &params), Instance::new(Arc::clone(&program), &params))
+    else {
+        return;
+    };
+    let mut native_views: Vec<Vec<u64>> = module.layout.views.iter().map(|v| vec![0; v.words as usize]).collect();
+    let mut pure_views = native_views.clone();
+    for entry in &module.entries {
+        let args: Vec<u64> = (0..u64::from(entry.args)).collect();
+        let a = native
+            .call(&entry.name, &args, FUZZ_GAS, &mut native_views, &mut TestHost, ExecOptions { native_microcode: true })
+            .expect("a verified entry with the right arguments starts");
+        let b = pure
+            .call(&entry.name, &args, FUZZ_GAS, &mut pure_views, &mut TestHost, ExecOptions { native_microcode: false })
+            .expect("a verified entry with the right arguments starts");
+        assert_eq!(a, b, "native microcode changes the outcome");
+    }
+    assert_eq!(native_views, pure_views);
+}

@@ -1,0 +1,20 @@
+//! Replays the committed cargo-fuzz corpus of `curvevm/fuzz` (target `verify`) as an ordinary
+//! test, so CI runs every input the fuzzer kept.
+
+use std::path::Path;
+
+#[test]
+fn the_verify_corpus_replays_without_panics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/verify");
+    #[allow(clippy::disallowed_methods, reason = "tests read the committed corpus")]
+    let entries = std::fs::read_dir(&dir).expect("the verify corpus");
+    let mut count = 0;
+    for entry in entries {
+        let path = entry.expect("corpus entry").path();
+        #[allow(clippy::disallowed_methods, reason = "tests read the committed corpus")]
+        let data = std::fs::read(&path).expect("corpus file");
+        curvevm_asm::fuzz::check_bytes(&data);
+        count += 1;
+    }
+    assert!(count >= 100, "only {count} corpus inputs");
+}
