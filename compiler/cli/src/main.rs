@@ -124,7 +124,16 @@ fn main() -> ExitCode {
         Command::Explain { code } => run_explain(&code),
         Command::Asm { input, output } => vm::run_asm(&input, output),
         Command::Disasm { input } => vm::run_disasm(&input),
-        Command::Run { input, entry, gas, args, params, pure, trace, format } => vm::run_run(vm::RunArgs {
+        Command::Run {
+            input,
+            entry,
+            gas,
+            args,
+            params,
+            pure,
+            trace,
+            format,
+        } => vm::run_run(vm::RunArgs {
             input,
             entry,
             gas,

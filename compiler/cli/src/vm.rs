@@ -16,7 +16,8 @@ fn read_module(path: &Path) -> Result<std::result::Result<Module, String>> {
     if bytes.starts_with(&curvevm::module::MAGIC) {
         return Ok(Module::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display())));
     }
-    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is neither a module nor UTF-8 text", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{} is neither a module nor UTF-8 text", path.display()))?;
     Ok(curvevm_asm::assemble(&text).map_err(|e| format!("{}: {e}", path.display())))
 }
 
@@ -43,7 +44,8 @@ pub fn run_asm(input: &Path, output: Option<PathBuf>) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     let output = output.unwrap_or_else(|| input.with_extension("cvmb"));
-    std::fs::write(&output, module.to_bytes()).with_context(|| format!("cannot write {}", output.display()))?;
+    std::fs::write(&output, module.to_bytes())
+        .with_context(|| format!("cannot write {}", output.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -82,14 +84,30 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let args = run.args.iter().map(|a| parse_word(a)).collect::<Result<Vec<_>>>()?;
-    let mut params = run.params.iter().map(|a| parse_word(a)).collect::<Result<Vec<_>>>()?;
+    let args = run
+        .args
+        .iter()
+        .map(|a| parse_word(a))
+        .collect::<Result<Vec<_>>>()?;
+    let mut params = run
+        .params
+        .iter()
+        .map(|a| parse_word(a))
+        .collect::<Result<Vec<_>>>()?;
     let declared = module.layout.params as usize;
     if params.len() > declared {
-        bail!("{} parameter word(s) given; the module declares {declared}", params.len());
+        bail!(
+            "{} parameter word(s) given; the module declares {declared}",
+            params.len()
+        );
     }
     params.resize(declared, 0);
-    let mut views: Vec<Vec<u64>> = module.layout.views.iter().map(|v| vec![0; v.words as usize]).collect();
+    let mut views: Vec<Vec<u64>> = module
+        .layout
+        .views
+        .iter()
+        .map(|v| vec![0; v.words as usize])
+        .collect();
     let program = match Program::load(module, &|_| false) {
         Ok(program) => Arc::new(program),
         Err(error) => {
@@ -97,11 +115,22 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let mut instance = Instance::new(Arc::clone(&program), &params).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let options = ExecOptions { native_microcode: !run.pure };
+    let mut instance =
+        Instance::new(Arc::clone(&program), &params).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = ExecOptions {
+        native_microcode: !run.pure,
+    };
     let mut trace = Trace::default();
     let outcome = if run.trace {
-        instance.call_traced(&run.entry, &args, run.gas, &mut views, &mut NoHost, options, &mut trace)
+        instance.call_traced(
+            &run.entry,
+            &args,
+            run.gas,
+            &mut views,
+            &mut NoHost,
+            options,
+            &mut trace,
+        )
     } else {
         instance.call(&run.entry, &args, run.gas, &mut views, &mut NoHost, options)
     };
@@ -113,13 +142,20 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
     let text_at = |pc: u32| instruction_text(words[pc as usize], &|target| target.to_string());
     if run.trace {
         for step in &trace.steps {
-            eprintln!("{:>6}  gas {:>10}  {}", step.pc, step.gas_left, text_at(step.pc));
+            eprintln!(
+                "{:>6}  gas {:>10}  {}",
+                step.pc,
+                step.gas_left,
+                text_at(step.pc)
+            );
         }
     }
     let trapped = outcome.result.is_err();
     if run.json {
         let value = match &outcome.result {
-            Ok(words) => serde_json::json!({"status": "returned", "gas_used": outcome.gas_used, "return": words}),
+            Ok(words) => {
+                serde_json::json!({"status": "returned", "gas_used": outcome.gas_used, "return": words})
+            }
             Err(trap) => serde_json::json!({
                 "status": "trapped",
                 "gas_used": outcome.gas_used,
@@ -142,5 +178,9 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
             ),
         }
     }
-    Ok(if trapped { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if trapped {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

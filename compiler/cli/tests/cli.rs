@@ -178,8 +178,17 @@ fn asm_disasm_round_trip_and_run_reports_returns_and_traps() {
     let dir = tempfile::tempdir().unwrap();
     let source = workspace().join("curvevm/filetests/microcode/fixed.cvm");
     let binary = dir.path().join("fixed.cvmb");
-    let out = curve(&["asm", source.to_str().unwrap(), "-o", binary.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = curve(&[
+        "asm",
+        source.to_str().unwrap(),
+        "-o",
+        binary.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The disassembly of the binary assembles back to the same bytes.
     let out = curve(&["disasm", binary.to_str().unwrap()]);
@@ -187,28 +196,47 @@ fn asm_disasm_round_trip_and_run_reports_returns_and_traps() {
     let text = dir.path().join("again.cvm");
     std::fs::write(&text, &out.stdout).unwrap();
     let again = dir.path().join("again.cvmb");
-    assert!(curve(&["asm", text.to_str().unwrap(), "-o", again.to_str().unwrap()]).status.success());
-    assert_eq!(std::fs::read(&binary).unwrap(), std::fs::read(&again).unwrap());
+    assert!(
+        curve(&["asm", text.to_str().unwrap(), "-o", again.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read(&binary).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
 
     let bin = binary.to_str().unwrap();
-    let out = curve(&["run", bin, "--entry", "muldiv", "--arg", "6", "--arg", "7", "--arg", "4", "--format", "json"]);
+    let out = curve(&[
+        "run", bin, "--entry", "muldiv", "--arg", "6", "--arg", "7", "--arg", "4", "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["status"], "returned");
     assert_eq!(value["return"][0], 10);
 
     // Native and pure-ISA microcode report the same gas.
-    let pure = curve(&["run", bin, "--entry", "muldiv", "--arg", "6", "--arg", "7", "--arg", "4", "--format", "json", "--pure"]);
+    let pure = curve(&[
+        "run", bin, "--entry", "muldiv", "--arg", "6", "--arg", "7", "--arg", "4", "--format",
+        "json", "--pure",
+    ]);
     let pure: serde_json::Value = serde_json::from_slice(&pure.stdout).unwrap();
     assert_eq!(pure["gas_used"], value["gas_used"]);
 
-    let out = curve(&["run", bin, "--entry", "muldiv", "--arg", "1", "--arg", "1", "--arg", "0"]);
+    let out = curve(&[
+        "run", bin, "--entry", "muldiv", "--arg", "1", "--arg", "1", "--arg", "0",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("division by zero"), "{stdout}");
 
     let out = curve(&["run", bin, "--entry", "muldiv", "--arg", "1", "--gas", "0"]);
-    assert_eq!(out.status.code(), Some(2), "wrong argument count is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "wrong argument count is a usage error"
+    );
     let out = curve(&["run", bin, "--entry", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -217,11 +245,18 @@ fn asm_disasm_round_trip_and_run_reports_returns_and_traps() {
 fn corrupt_and_unverifiable_modules_exit_1_with_the_offset() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.cvm");
-    std::fs::write(&bad, ".params 0\n.args 0\n.ret 0\n.scratch 0\n.slab 0\nmain:\n    jump 99\n").unwrap();
+    std::fs::write(
+        &bad,
+        ".params 0\n.args 0\n.ret 0\n.scratch 0\n.slab 0\nmain:\n    jump 99\n",
+    )
+    .unwrap();
     let out = curve(&["asm", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("at instruction 0") && stderr.contains("99"), "{stderr}");
+    assert!(
+        stderr.contains("at instruction 0") && stderr.contains("99"),
+        "{stderr}"
+    );
 
     let truncated = dir.path().join("truncated.cvmb");
     std::fs::write(&truncated, b"CVM\x01\x00\x00").unwrap();

@@ -68,10 +68,12 @@ impl Host for TestHost {
             }
             1 => Err(registers[0] as u32),
             2 => Ok(()),
-            _ => memory.write(Segment::Slab, registers[0], registers[1]).map_err(|e| match e {
-                AccessError::OutOfBounds => 1,
-                AccessError::ReadOnly => 2,
-            }),
+            _ => memory
+                .write(Segment::Slab, registers[0], registers[1])
+                .map_err(|e| match e {
+                    AccessError::OutOfBounds => 1,
+                    AccessError::ReadOnly => 2,
+                }),
         }
     }
 }
@@ -112,7 +114,10 @@ fn assignments(text: &str) -> Result<Vec<(Segment, u64, u64)>, String> {
         .map(|item| {
             let bad = || format!("expected `segment[address]=value`, found `{item}`");
             let (place, value) = item.split_once('=').ok_or_else(bad)?;
-            let (name, address) = place.strip_suffix(']').and_then(|p| p.split_once('[')).ok_or_else(bad)?;
+            let (name, address) = place
+                .strip_suffix(']')
+                .and_then(|p| p.split_once('['))
+                .ok_or_else(bad)?;
             let segment = Segment::from_name(name).ok_or_else(bad)?;
             Ok((segment, number(address)?, number(value)?))
         })
@@ -122,8 +127,12 @@ fn assignments(text: &str) -> Result<Vec<(Segment, u64, u64)>, String> {
 fn parse_spec(text: &str) -> Result<Spec, String> {
     let mut spec = Spec::default();
     for (index, line) in text.lines().enumerate() {
-        let Some(comment) = line.trim().strip_prefix(';') else { continue };
-        let Some((key, value)) = comment.trim().split_once(':') else { continue };
+        let Some(comment) = line.trim().strip_prefix(';') else {
+            continue;
+        };
+        let Some((key, value)) = comment.trim().split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         let at = |message: String| format!("line {}: {message}", index + 1);
         match key.trim() {
@@ -170,7 +179,10 @@ fn parse_spec(text: &str) -> Result<Spec, String> {
                 });
             }
             key @ ("trap" | "gas" | "limit" | "expect" | "dirty") => {
-                let case = spec.cases.last_mut().ok_or_else(|| at(format!("`{key}:` before any `run:`")))?;
+                let case = spec
+                    .cases
+                    .last_mut()
+                    .ok_or_else(|| at(format!("`{key}:` before any `run:`")))?;
                 match key {
                     "trap" => {
                         let (kind, pc) = match value.split_once(" at ") {
@@ -186,9 +198,11 @@ fn parse_spec(text: &str) -> Result<Spec, String> {
                         let pages = value
                             .split_whitespace()
                             .map(|item| {
-                                let (name, page) =
-                                    item.split_once(':').ok_or_else(|| format!("expected `segment:page`, found `{item}`"))?;
-                                let segment = Segment::from_name(name).ok_or_else(|| format!("unknown segment `{name}`"))?;
+                                let (name, page) = item.split_once(':').ok_or_else(|| {
+                                    format!("expected `segment:page`, found `{item}`")
+                                })?;
+                                let segment = Segment::from_name(name)
+                                    .ok_or_else(|| format!("unknown segment `{name}`"))?;
                                 Ok((segment, number(page)? as u32))
                             })
                             .collect::<Result<Vec<_>, String>>()
@@ -218,14 +232,24 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
         }
     };
     if let Some(expected) = &spec.asm_error {
-        return Err(format!("expected the assembly error `{expected}`, but it assembled"));
+        return Err(format!(
+            "expected the assembly error `{expected}`, but it assembled"
+        ));
     }
     // Every file doubles as a round-trip test of the text form.
     let disassembled = disassemble(&module);
     match assemble(&disassembled) {
         Ok(again) if again == module => {}
-        Ok(_) => return Err(format!("disassembly does not reassemble to the same module:\n{disassembled}")),
-        Err(error) => return Err(format!("disassembly does not assemble ({error}):\n{disassembled}")),
+        Ok(_) => {
+            return Err(format!(
+                "disassembly does not reassemble to the same module:\n{disassembled}"
+            ));
+        }
+        Err(error) => {
+            return Err(format!(
+                "disassembly does not assemble ({error}):\n{disassembled}"
+            ));
+        }
     }
 
     let host = TestHost;
@@ -239,12 +263,18 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
         }
     };
     if let Some(expected) = &spec.verify_error {
-        return Err(format!("expected the verifier error `{expected}`, but the module verified"));
+        return Err(format!(
+            "expected the verifier error `{expected}`, but the module verified"
+        ));
     }
     let layout = program.module().layout.clone();
     let mut params = vec![0; layout.params as usize];
     let mut slab = vec![0; layout.slab as usize];
-    let mut views: Vec<Vec<u64>> = layout.views.iter().map(|v| vec![0; v.words as usize]).collect();
+    let mut views: Vec<Vec<u64>> = layout
+        .views
+        .iter()
+        .map(|v| vec![0; v.words as usize])
+        .collect();
     for &(segment, address, value) in &spec.init {
         let target = match segment {
             Segment::Params => &mut params,
@@ -254,9 +284,12 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
                 .ok_or_else(|| format!("`init:` names the undeclared view{index}"))?,
             other => return Err(format!("`init:` cannot set `{}`", other.name())),
         };
-        *target
-            .get_mut(address as usize)
-            .ok_or_else(|| format!("`init:` address {}[{address}] is out of bounds", segment.name()))? = value;
+        *target.get_mut(address as usize).ok_or_else(|| {
+            format!(
+                "`init:` address {}[{address}] is out of bounds",
+                segment.name()
+            )
+        })? = value;
     }
     let mut instance = Instance::new(Arc::new(program), &params).map_err(|e| e.to_string())?;
     instance.set_slab(slab).map_err(|e| e.to_string())?;
@@ -264,10 +297,20 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
     let mut failures = Vec::new();
     let mut host = TestHost;
     for case in &spec.cases {
-        let options = ExecOptions { native_microcode: engine == Engine::Interpreter };
+        let options = ExecOptions {
+            native_microcode: engine == Engine::Interpreter,
+        };
         let outcome = if engine == Engine::Traced {
             let mut trace = Trace::default();
-            let outcome = instance.call_traced(&case.entry, &case.args, case.limit, &mut views, &mut host, options, &mut trace);
+            let outcome = instance.call_traced(
+                &case.entry,
+                &case.args,
+                case.limit,
+                &mut views,
+                &mut host,
+                options,
+                &mut trace,
+            );
             if let Ok(outcome) = &outcome {
                 // Every paid instruction is one step, except the faulting one of a trap.
                 let steps = trace.steps.len() as u64;
@@ -276,26 +319,43 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
                     Err(_) => steps,
                 };
                 if trace.steps.iter().any(|s| s.gas_left > case.limit) || steps > paid {
-                    failures.push(format!("line {}: the trace has {steps} steps for {paid} gas", case.line));
+                    failures.push(format!(
+                        "line {}: the trace has {steps} steps for {paid} gas",
+                        case.line
+                    ));
                 }
                 if let Some(last) = trace.steps.last() {
                     if outcome.result.is_ok() && last.gas_left != case.limit - outcome.gas_used {
-                        failures.push(format!("line {}: the trace's gas does not end at the outcome's", case.line));
+                        failures.push(format!(
+                            "line {}: the trace's gas does not end at the outcome's",
+                            case.line
+                        ));
                     }
                 }
             }
             outcome
         } else {
-            instance.call(&case.entry, &case.args, case.limit, &mut views, &mut host, options)
+            instance.call(
+                &case.entry,
+                &case.args,
+                case.limit,
+                &mut views,
+                &mut host,
+                options,
+            )
         };
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
-                failures.push(format!("line {}: the call could not start: {error}", case.line));
+                failures.push(format!(
+                    "line {}: the call could not start: {error}",
+                    case.line
+                ));
                 continue;
             }
         };
-        let mut fail = |message: String| failures.push(format!("line {} ({engine:?}): {message}", case.line));
+        let mut fail =
+            |message: String| failures.push(format!("line {} ({engine:?}): {message}", case.line));
         match (&outcome.result, &case.returns, &case.trap) {
             (Ok(words), Some(expected), None) if words != expected => {
                 fail(format!("returned {words:?}, expected {expected:?}"));
@@ -304,7 +364,10 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
             (Err(trap), _, None) => fail(format!("trapped: {trap}")),
             (Err(trap), _, Some((kind, pc))) => {
                 if trap.kind.name() != kind {
-                    fail(format!("trapped with `{}` ({trap}), expected `{kind}`", trap.kind.name()));
+                    fail(format!(
+                        "trapped with `{}` ({trap}), expected `{kind}`",
+                        trap.kind.name()
+                    ));
                 }
                 if let Some(pc) = pc {
                     if trap.pc != *pc {
@@ -321,11 +384,17 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
         }
         for &(segment, address, value) in &case.expect {
             let actual = match segment {
-                Segment::View(index) => views.get(usize::from(index)).and_then(|v| v.get(address as usize)).copied(),
+                Segment::View(index) => views
+                    .get(usize::from(index))
+                    .and_then(|v| v.get(address as usize))
+                    .copied(),
                 _ => instance.memory().read(segment, address).ok(),
             };
             if actual != Some(value) {
-                fail(format!("{}[{address}] is {actual:?}, expected {value}", segment.name()));
+                fail(format!(
+                    "{}[{address}] is {actual:?}, expected {value}",
+                    segment.name()
+                ));
             }
         }
         if let Some(expected) = &case.dirty {
@@ -336,5 +405,9 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
             }
         }
     }
-    if failures.is_empty() { Ok(()) } else { Err(failures.join("\n")) }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
 }

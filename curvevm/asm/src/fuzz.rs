@@ -24,7 +24,8 @@ pub fn check_bytes(data: &[u8]) {
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(module) = crate::assemble(text) {
-            let again = crate::assemble(&crate::disassemble(&module)).expect("disassembly assembles");
+            let again =
+                crate::assemble(&crate::disassemble(&module)).expect("disassembly assembles");
             assert_eq!(again, module, "disassembly round-trips");
             exercise(module);
         }
@@ -35,12 +36,20 @@ fn exercise(module: Module) {
     let host = TestHost;
     // Fuzzed modules may declare huge segments; keep allocations bounded.
     let layout = &module.layout;
-    let total: u64 = [layout.params, layout.args, layout.ret, layout.scratch, layout.slab]
-        .iter()
-        .chain(layout.views.iter().map(|v| &v.words))
-        .map(|&w| u64::from(w))
-        .sum();
-    let Ok(program) = Program::load(module, &|id| curvevm::Host::provides(&host, id)) else { return };
+    let total: u64 = [
+        layout.params,
+        layout.args,
+        layout.ret,
+        layout.scratch,
+        layout.slab,
+    ]
+    .iter()
+    .chain(layout.views.iter().map(|v| &v.words))
+    .map(|&w| u64::from(w))
+    .sum();
+    let Ok(program) = Program::load(module, &|id| curvevm::Host::provides(&host, id)) else {
+        return;
+    };
     if total > 1 << 20 {
         return;
     }
@@ -48,20 +57,44 @@ fn exercise(module: Module) {
     let module = program.module().clone();
     let params = vec![1; module.layout.params as usize];
     // Two instances, one per microcode mode, fed the same calls: every outcome must match.
-    let (Ok(mut native), Ok(mut pure)) =
-        (Instance::new(Arc::clone(&program), &params), Instance::new(Arc::clone(&program), &params))
-    else {
+    let (Ok(mut native), Ok(mut pure)) = (
+        Instance::new(Arc::clone(&program), &params),
+        Instance::new(Arc::clone(&program), &params),
+    ) else {
         return;
     };
-    let mut native_views: Vec<Vec<u64>> = module.layout.views.iter().map(|v| vec![0; v.words as usize]).collect();
+    let mut native_views: Vec<Vec<u64>> = module
+        .layout
+        .views
+        .iter()
+        .map(|v| vec![0; v.words as usize])
+        .collect();
     let mut pure_views = native_views.clone();
     for entry in &module.entries {
         let args: Vec<u64> = (0..u64::from(entry.args)).collect();
         let a = native
-            .call(&entry.name, &args, FUZZ_GAS, &mut native_views, &mut TestHost, ExecOptions { native_microcode: true })
+            .call(
+                &entry.name,
+                &args,
+                FUZZ_GAS,
+                &mut native_views,
+                &mut TestHost,
+                ExecOptions {
+                    native_microcode: true,
+                },
+            )
             .expect("a verified entry with the right arguments starts");
         let b = pure
-            .call(&entry.name, &args, FUZZ_GAS, &mut pure_views, &mut TestHost, ExecOptions { native_microcode: false })
+            .call(
+                &entry.name,
+                &args,
+                FUZZ_GAS,
+                &mut pure_views,
+                &mut TestHost,
+                ExecOptions {
+                    native_microcode: false,
+                },
+            )
             .expect("a verified entry with the right arguments starts");
         assert_eq!(a, b, "native microcode changes the outcome");
     }

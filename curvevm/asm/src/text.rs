@@ -60,7 +60,10 @@ enum Item {
     Insn(Instruction),
     /// A raw word, written verbatim (not relocated, not checked).
     Word(u64),
-    Branch { insn: Instruction, target: Target },
+    Branch {
+        insn: Instruction,
+        target: Target,
+    },
     Routine(u16),
 }
 
@@ -73,7 +76,10 @@ struct Parser {
 }
 
 fn error(line: usize, message: impl Into<String>) -> AsmError {
-    AsmError { line, message: message.into() }
+    AsmError {
+        line,
+        message: message.into(),
+    }
 }
 
 fn parse_number(text: &str) -> Option<u64> {
@@ -87,7 +93,12 @@ fn parse_number(text: &str) -> Option<u64> {
 fn parse_u32(line: usize, text: &str) -> Result<u32, AsmError> {
     parse_number(text)
         .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| error(line, format!("expected a number below 2^32, found `{text}`")))
+        .ok_or_else(|| {
+            error(
+                line,
+                format!("expected a number below 2^32, found `{text}`"),
+            )
+        })
 }
 
 fn parse_register(line: usize, text: &str) -> Result<u8, AsmError> {
@@ -99,16 +110,27 @@ fn parse_register(line: usize, text: &str) -> Result<u8, AsmError> {
 
 /// `#imm` (zero-extended), `#+imm` / `#-imm` (sign-extended): returns (imm, sign_extended).
 fn parse_immediate(line: usize, text: &str) -> Result<(u32, bool), AsmError> {
-    let body = text.strip_prefix('#').ok_or_else(|| error(line, format!("expected `#imm`, found `{text}`")))?;
+    let body = text
+        .strip_prefix('#')
+        .ok_or_else(|| error(line, format!("expected `#imm`, found `{text}`")))?;
     let bad = || error(line, format!("immediate `{text}` does not fit in 32 bits"));
     if let Some(magnitude) = body.strip_prefix('-') {
-        let value = parse_number(magnitude).filter(|&m| m <= 1 << 31).ok_or_else(bad)?;
+        let value = parse_number(magnitude)
+            .filter(|&m| m <= 1 << 31)
+            .ok_or_else(bad)?;
         Ok(((value as i64).wrapping_neg() as i32 as u32, true))
     } else if let Some(magnitude) = body.strip_prefix('+') {
-        let value = parse_number(magnitude).filter(|&m| m < 1 << 31).ok_or_else(bad)?;
+        let value = parse_number(magnitude)
+            .filter(|&m| m < 1 << 31)
+            .ok_or_else(bad)?;
         Ok((value as u32, true))
     } else {
-        Ok((parse_number(body).and_then(|n| u32::try_from(n).ok()).ok_or_else(bad)?, false))
+        Ok((
+            parse_number(body)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(bad)?,
+            false,
+        ))
     }
 }
 
@@ -117,13 +139,19 @@ fn parse_address(line: usize, text: &str) -> Result<(Segment, LoadMode, u8, u32)
     let bad = || error(line, format!("expected `segment[address]`, found `{text}`"));
     let (name, rest) = text.split_once('[').ok_or_else(bad)?;
     let inner = rest.strip_suffix(']').ok_or_else(bad)?;
-    let segment = Segment::from_name(name).ok_or_else(|| error(line, format!("unknown segment `{name}`")))?;
+    let segment =
+        Segment::from_name(name).ok_or_else(|| error(line, format!("unknown segment `{name}`")))?;
     if inner.starts_with('r') {
         let (base, offset) = match inner.split_once('+') {
             Some((base, offset)) => (base, parse_u32(line, offset)?),
             None => (inner, 0),
         };
-        Ok((segment, LoadMode::Indirect, parse_register(line, base)?, offset))
+        Ok((
+            segment,
+            LoadMode::Indirect,
+            parse_register(line, base)?,
+            offset,
+        ))
     } else {
         Ok((segment, LoadMode::Direct, 0, parse_u32(line, inner)?))
     }
@@ -141,7 +169,10 @@ fn parse_target(line: usize, text: &str) -> Result<Target, AsmError> {
     if !is_identifier(plain.as_bytes()) {
         return Err(error(line, format!("expected a label, found `{text}`")));
     }
-    Ok(Target::Label { name: name.to_string(), offset })
+    Ok(Target::Label {
+        name: name.to_string(),
+        offset,
+    })
 }
 
 impl Parser {
@@ -154,7 +185,11 @@ impl Parser {
     }
 
     fn define(&mut self, line: usize, name: &str) -> Result<(), AsmError> {
-        if self.labels.insert(name.to_string(), (line, self.pc)).is_some() {
+        if self
+            .labels
+            .insert(name.to_string(), (line, self.pc))
+            .is_some()
+        {
             return Err(error(line, format!("label `{name}` is defined twice")));
         }
         Ok(())
@@ -162,7 +197,11 @@ impl Parser {
 
     fn directive(&mut self, line: usize, name: &str, args: &[&str]) -> Result<(), AsmError> {
         let size = |index: usize| -> Result<u32, AsmError> {
-            parse_u32(line, args.get(index).ok_or_else(|| error(line, format!("`.{name}` needs a size")))?)
+            parse_u32(
+                line,
+                args.get(index)
+                    .ok_or_else(|| error(line, format!("`.{name}` needs a size")))?,
+            )
         };
         match name {
             "params" => self.layout.params = size(0)?,
@@ -176,11 +215,16 @@ impl Parser {
                     Some("ro") => false,
                     _ => return Err(error(line, "`.view WORDS rw|ro`")),
                 };
-                self.layout.views.push(ViewDecl { words: size(0)?, writable });
+                self.layout.views.push(ViewDecl {
+                    words: size(0)?,
+                    writable,
+                });
             }
             "entry" => {
                 let usage = || error(line, "`.entry NAME args=N ret=N`");
-                let [entry, args_kv, ret_kv] = args else { return Err(usage()) };
+                let [entry, args_kv, ret_kv] = args else {
+                    return Err(usage());
+                };
                 let count = |kv: &str, key: &str| -> Result<u16, AsmError> {
                     kv.strip_prefix(key)
                         .and_then(|n| parse_number(n))
@@ -188,17 +232,28 @@ impl Parser {
                         .ok_or_else(usage)
                 };
                 if !is_identifier(entry.as_bytes()) || entry.len() > 32 {
-                    return Err(error(line, format!("entry name `{entry}` is not an identifier of at most 32 bytes")));
+                    return Err(error(
+                        line,
+                        format!("entry name `{entry}` is not an identifier of at most 32 bytes"),
+                    ));
                 }
-                self.entries.push((line, entry.to_string(), count(args_kv, "args=")?, count(ret_kv, "ret=")?));
+                self.entries.push((
+                    line,
+                    entry.to_string(),
+                    count(args_kv, "args=")?,
+                    count(ret_kv, "ret=")?,
+                ));
             }
             "word" => {
                 let text = args.first().ok_or_else(|| error(line, "`.word VALUE`"))?;
-                let word = parse_number(text).ok_or_else(|| error(line, format!("bad word `{text}`")))?;
+                let word =
+                    parse_number(text).ok_or_else(|| error(line, format!("bad word `{text}`")))?;
                 self.push(line, Item::Word(word));
             }
             "microcode" => {
-                let routine = args.first().ok_or_else(|| error(line, "`.microcode NAME`"))?;
+                let routine = args
+                    .first()
+                    .ok_or_else(|| error(line, "`.microcode NAME`"))?;
                 let (id, _) = microcode::find(routine)
                     .ok_or_else(|| error(line, format!("unknown microcode routine `{routine}`")))?;
                 self.define(line, &format!("@{routine}"))?;
@@ -209,7 +264,12 @@ impl Parser {
         Ok(())
     }
 
-    fn instruction(&mut self, line: usize, mnemonic: &str, operands: &[&str]) -> Result<(), AsmError> {
+    fn instruction(
+        &mut self,
+        line: usize,
+        mnemonic: &str,
+        operands: &[&str],
+    ) -> Result<(), AsmError> {
         let mut parts = mnemonic.split('.');
         let base = parts.next().unwrap_or_default();
         let suffixes: Vec<&str> = parts.collect();
@@ -217,13 +277,30 @@ impl Parser {
             if operands.len() == n {
                 Ok(())
             } else {
-                Err(error(line, format!("`{mnemonic}` takes {n} operand(s), found {}", operands.len())))
+                Err(error(
+                    line,
+                    format!(
+                        "`{mnemonic}` takes {n} operand(s), found {}",
+                        operands.len()
+                    ),
+                ))
             }
         };
-        let insn = |op, flags, rd, rs, sel, imm| Instruction { op, flags, rd, rs, sel, imm };
+        let insn = |op, flags, rd, rs, sel, imm| Instruction {
+            op,
+            flags,
+            rd,
+            rs,
+            sel,
+            imm,
+        };
         match base {
             "load" | "store" => {
-                let op = if base == "load" { Opcode::Load } else { Opcode::Store };
+                let op = if base == "load" {
+                    Opcode::Load
+                } else {
+                    Opcode::Store
+                };
                 arity(2)?;
                 let rd = parse_register(line, operands[0])?;
                 let source = operands[1];
@@ -246,7 +323,14 @@ impl Parser {
                     let (segment, mode, rs, imm) = parse_address(line, source)?;
                     insn(op, mode as u8, rd, rs, segment.sel(), imm)
                 } else if op == Opcode::Load && extra == 0 {
-                    insn(op, LoadMode::Register as u8, rd, parse_register(line, source)?, 0, 0)
+                    insn(
+                        op,
+                        LoadMode::Register as u8,
+                        rd,
+                        parse_register(line, source)?,
+                        0,
+                        0,
+                    )
                 } else {
                     return Err(error(line, format!("bad operand `{source}`")));
                 };
@@ -276,7 +360,14 @@ impl Parser {
                     flags |= flag::ADD_IMMEDIATE | if signed { flag::ADD_SIGN_EXTEND } else { 0 };
                     insn(Opcode::Add, flags, rd, 0, 0, imm)
                 } else {
-                    insn(Opcode::Add, flags, rd, parse_register(line, operands[1])?, 0, 0)
+                    insn(
+                        Opcode::Add,
+                        flags,
+                        rd,
+                        parse_register(line, operands[1])?,
+                        0,
+                        0,
+                    )
                 };
                 self.push(line, Item::Insn(item));
             }
@@ -290,16 +381,19 @@ impl Parser {
                     _ => return Err(error(line, format!("unknown mnemonic `{mnemonic}`"))),
                 };
                 let (rs, rest) = if cond.reads_register() {
-                    let (first, rest) = operands
-                        .split_first()
-                        .ok_or_else(|| error(line, format!("`{mnemonic}` needs a condition register")))?;
+                    let (first, rest) = operands.split_first().ok_or_else(|| {
+                        error(line, format!("`{mnemonic}` needs a condition register"))
+                    })?;
                     (parse_register(line, first)?, rest)
                 } else {
                     (0, operands)
                 };
                 let expected = usize::from(base != "ret");
                 if rest.len() != expected {
-                    return Err(error(line, format!("`{mnemonic}` takes {expected} target operand(s)")));
+                    return Err(error(
+                        line,
+                        format!("`{mnemonic}` takes {expected} target operand(s)"),
+                    ));
                 }
                 let kind = match base {
                     "jump" | "abort" => BranchKind::Jump,
@@ -310,20 +404,30 @@ impl Parser {
                 match base {
                     "ret" => self.push(line, Item::Insn(branch)),
                     "host" => {
-                        let id = parse_number(rest[0]).filter(|&id| id < u64::from(ABORT_BASE - HOST_CALL_BASE));
-                        let id = id.ok_or_else(|| error(line, format!("bad host call id `{}`", rest[0])))?;
+                        let id = parse_number(rest[0])
+                            .filter(|&id| id < u64::from(ABORT_BASE - HOST_CALL_BASE));
+                        let id = id.ok_or_else(|| {
+                            error(line, format!("bad host call id `{}`", rest[0]))
+                        })?;
                         branch.imm = HOST_CALL_BASE + id as u32;
                         self.push(line, Item::Insn(branch));
                     }
                     "abort" => {
                         let code = parse_number(rest[0]).filter(|&code| code <= 255);
-                        let code = code.ok_or_else(|| error(line, format!("bad abort code `{}`", rest[0])))?;
+                        let code = code
+                            .ok_or_else(|| error(line, format!("bad abort code `{}`", rest[0])))?;
                         branch.imm = ABORT_BASE + code as u32;
                         self.push(line, Item::Insn(branch));
                     }
                     _ => {
                         let target = parse_target(line, rest[0])?;
-                        self.push(line, Item::Branch { insn: branch, target });
+                        self.push(
+                            line,
+                            Item::Branch {
+                                insn: branch,
+                                target,
+                            },
+                        );
                     }
                 }
             }
@@ -335,8 +439,13 @@ impl Parser {
 
 /// Assembles `.cvm` text into a module.
 pub fn assemble(text: &str) -> Result<Module, AsmError> {
-    let mut parser =
-        Parser { layout: Layout::default(), entries: Vec::new(), items: Vec::new(), labels: BTreeMap::new(), pc: 0 };
+    let mut parser = Parser {
+        layout: Layout::default(),
+        entries: Vec::new(),
+        items: Vec::new(),
+        labels: BTreeMap::new(),
+        pc: 0,
+    };
     for (index, raw_line) in text.lines().enumerate() {
         let line = index + 1;
         let mut content = raw_line.split(';').next().unwrap_or_default().trim();
@@ -352,8 +461,14 @@ pub fn assemble(text: &str) -> Result<Module, AsmError> {
         if content.is_empty() {
             continue;
         }
-        let (head, tail) = content.split_once(char::is_whitespace).unwrap_or((content, ""));
-        let operands: Vec<&str> = tail.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let (head, tail) = content
+            .split_once(char::is_whitespace)
+            .unwrap_or((content, ""));
+        let operands: Vec<&str> = tail
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         if let Some(directive) = head.strip_prefix('.') {
             let words: Vec<&str> = tail.split_whitespace().collect();
             parser.directive(line, directive, &words)?;
@@ -365,7 +480,11 @@ pub fn assemble(text: &str) -> Result<Module, AsmError> {
     // Microcode called but not placed goes at the end, in the order of first use.
     let mut appended: Vec<String> = Vec::new();
     for (_, item) in &parser.items {
-        if let Item::Branch { target: Target::Label { name, .. }, .. } = item {
+        if let Item::Branch {
+            target: Target::Label { name, .. },
+            ..
+        } = item
+        {
             if let Some(routine) = name.strip_prefix('@') {
                 if !parser.labels.contains_key(name) && !appended.iter().any(|r| r == routine) {
                     appended.push(routine.to_string());
@@ -380,10 +499,21 @@ pub fn assemble(text: &str) -> Result<Module, AsmError> {
         parser.push(0, Item::Routine(id));
     }
 
-    let mut module = Module { layout: parser.layout, ..Module::default() };
+    let mut module = Module {
+        layout: parser.layout,
+        ..Module::default()
+    };
     for (line, name, args, ret) in parser.entries {
-        let &(_, pc) = parser.labels.get(&name).ok_or_else(|| error(line, format!("entry `{name}` has no label")))?;
-        module.entries.push(Entry { name, pc, args, ret });
+        let &(_, pc) = parser
+            .labels
+            .get(&name)
+            .ok_or_else(|| error(line, format!("entry `{name}` has no label")))?;
+        module.entries.push(Entry {
+            name,
+            pc,
+            args,
+            ret,
+        });
     }
     for (line, item) in parser.items {
         match item {
@@ -397,7 +527,8 @@ pub fn assemble(text: &str) -> Result<Module, AsmError> {
                             .labels
                             .get(&name)
                             .ok_or_else(|| error(line, format!("undefined label `{name}`")))?;
-                        pc.checked_add(offset).ok_or_else(|| error(line, "target overflows"))?
+                        pc.checked_add(offset)
+                            .ok_or_else(|| error(line, "target overflows"))?
                     }
                 };
                 module.code.push(insn.encode());
@@ -405,7 +536,12 @@ pub fn assemble(text: &str) -> Result<Module, AsmError> {
             Item::Routine(id) => {
                 let pc = module.code.len() as u32;
                 module.microcode.push(Placement { routine: id, pc });
-                module.code.extend(ROUTINES[usize::from(id)].expand(pc).iter().map(|insn| insn.encode()));
+                module.code.extend(
+                    ROUTINES[usize::from(id)]
+                        .expand(pc)
+                        .iter()
+                        .map(|insn| insn.encode()),
+                );
             }
         }
     }
@@ -415,7 +551,11 @@ pub fn assemble(text: &str) -> Result<Module, AsmError> {
 fn immediate_text(imm: u32, signed: bool) -> String {
     if signed {
         let value = imm as i32;
-        if value < 0 { format!("#-{}", (value as i64).unsigned_abs()) } else { format!("#+{value}") }
+        if value < 0 {
+            format!("#-{}", (value as i64).unsigned_abs())
+        } else {
+            format!("#+{value}")
+        }
     } else {
         format!("#{imm}")
     }
@@ -444,17 +584,29 @@ pub fn disassemble(module: &Module) -> String {
         let _ = writeln!(out, ".{name} {words}");
     }
     for view in &layout.views {
-        let _ = writeln!(out, ".view {} {}", view.words, if view.writable { "rw" } else { "ro" });
+        let _ = writeln!(
+            out,
+            ".view {} {}",
+            view.words,
+            if view.writable { "rw" } else { "ro" }
+        );
     }
     for entry in &module.entries {
-        let _ = writeln!(out, ".entry {} args={} ret={}", entry.name, entry.args, entry.ret);
+        let _ = writeln!(
+            out,
+            ".entry {} args={} ret={}",
+            entry.name, entry.args, entry.ret
+        );
     }
 
     // Where each placement sits, and label names for every pc that needs one.
     let mut placement_at: BTreeMap<u32, (u16, u32)> = BTreeMap::new();
     for placement in &module.microcode {
         if let Some(routine) = ROUTINES.get(usize::from(placement.routine)) {
-            placement_at.insert(placement.pc, (placement.routine, routine.instruction_count()));
+            placement_at.insert(
+                placement.pc,
+                (placement.routine, routine.instruction_count()),
+            );
         }
     }
     let inside_placement = |pc: u32| -> Option<(u32, u16)> {
@@ -474,26 +626,40 @@ pub fn disassemble(module: &Module) -> String {
     let target_name = |target: u32, labels: &BTreeMap<u32, Vec<String>>| -> String {
         if let Some((start, id)) = inside_placement(target) {
             let name = format!("@{}", ROUTINES[usize::from(id)].name);
-            return if target == start { name } else { format!("{name}+{}", target - start) };
+            return if target == start {
+                name
+            } else {
+                format!("{name}+{}", target - start)
+            };
         }
         if target as usize >= module.code.len() {
             return target.to_string();
         }
-        labels.get(&target).and_then(|names| names.first().cloned()).unwrap_or_else(|| format!("L{target}"))
+        labels
+            .get(&target)
+            .and_then(|names| names.first().cloned())
+            .unwrap_or_else(|| format!("L{target}"))
     };
     for (pc, &word) in module.code.iter().enumerate() {
         if inside_placement(pc as u32).is_some() {
             continue;
         }
         if let Ok(insn) = Instruction::decode(word) {
-            if let Some(BranchKind::Jump | BranchKind::Call) = insn.branch_kind().filter(|_| insn.op == Opcode::Branch) {
+            if let Some(BranchKind::Jump | BranchKind::Call) =
+                insn.branch_kind().filter(|_| insn.op == Opcode::Branch)
+            {
                 let target = insn.imm;
                 let is_special = matches!(
                     insn.branch_target(),
                     curvevm::isa::BranchTarget::Host(_) | curvevm::isa::BranchTarget::Abort(_)
                 );
-                if !is_special && (target as usize) < module.code.len() && inside_placement(target).is_none() {
-                    labels.entry(target).or_insert_with(|| vec![format!("L{target}")]);
+                if !is_special
+                    && (target as usize) < module.code.len()
+                    && inside_placement(target).is_none()
+                {
+                    labels
+                        .entry(target)
+                        .or_insert_with(|| vec![format!("L{target}")]);
                 }
             }
         }
@@ -515,7 +681,11 @@ pub fn disassemble(module: &Module) -> String {
             }
         }
         let word = module.code[pc as usize];
-        let _ = writeln!(out, "    {}", instruction_text(word, &|target| target_name(target, &labels)));
+        let _ = writeln!(
+            out,
+            "    {}",
+            instruction_text(word, &|target| target_name(target, &labels))
+        );
         pc += 1;
     }
     out
@@ -528,13 +698,21 @@ pub fn instruction_text(word: u64, target_name: &dyn Fn(u32) -> String) -> Strin
     };
     match insn.op {
         Opcode::Load | Opcode::Store => {
-            let mnemonic = if insn.op == Opcode::Load { "load" } else { "store" };
+            let mnemonic = if insn.op == Opcode::Load {
+                "load"
+            } else {
+                "store"
+            };
             match insn.load_mode() {
                 LoadMode::Immediate => {
                     let high = insn.has(flag::LOAD_HIGH);
                     let signed = insn.has(flag::LOAD_SIGN_EXTEND);
                     let suffix = if high { ".hi" } else { "" };
-                    format!("{mnemonic}{suffix} r{}, {}", insn.rd, immediate_text(insn.imm, signed))
+                    format!(
+                        "{mnemonic}{suffix} r{}, {}",
+                        insn.rd,
+                        immediate_text(insn.imm, signed)
+                    )
                 }
                 LoadMode::Register => format!("{mnemonic} r{}, r{}", insn.rd, insn.rs),
                 _ => format!("{mnemonic} r{}, {}", insn.rd, address_text(&insn)),

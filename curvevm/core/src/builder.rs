@@ -21,7 +21,12 @@ pub struct Builder {
 impl Builder {
     /// An empty sequence whose first instruction will sit at `base`.
     pub fn new(base: u32) -> Builder {
-        Builder { base, code: Vec::new(), labels: Vec::new(), fixups: Vec::new() }
+        Builder {
+            base,
+            code: Vec::new(),
+            labels: Vec::new(),
+            fixups: Vec::new(),
+        }
     }
 
     /// The address of the next instruction.
@@ -46,7 +51,14 @@ impl Builder {
     }
 
     fn insn(&mut self, op: Opcode, flags: u8, rd: Reg, rs: Reg, sel: u8, imm: u32) {
-        self.push(Instruction { op, flags, rd, rs, sel, imm });
+        self.push(Instruction {
+            op,
+            flags,
+            rd,
+            rs,
+            sel,
+            imm,
+        });
     }
 
     /// `load rd, #imm`.
@@ -66,22 +78,50 @@ impl Builder {
 
     /// `load rd, seg[addr]`.
     pub fn load(&mut self, rd: Reg, segment: Segment, addr: u32) {
-        self.insn(Opcode::Load, LoadMode::Direct as u8, rd, 0, segment.sel(), addr);
+        self.insn(
+            Opcode::Load,
+            LoadMode::Direct as u8,
+            rd,
+            0,
+            segment.sel(),
+            addr,
+        );
     }
 
     /// `load rd, seg[rs+offset]`.
     pub fn load_indirect(&mut self, rd: Reg, segment: Segment, rs: Reg, offset: u32) {
-        self.insn(Opcode::Load, LoadMode::Indirect as u8, rd, rs, segment.sel(), offset);
+        self.insn(
+            Opcode::Load,
+            LoadMode::Indirect as u8,
+            rd,
+            rs,
+            segment.sel(),
+            offset,
+        );
     }
 
     /// `store rd, seg[addr]`.
     pub fn store(&mut self, value: Reg, segment: Segment, addr: u32) {
-        self.insn(Opcode::Store, LoadMode::Direct as u8, value, 0, segment.sel(), addr);
+        self.insn(
+            Opcode::Store,
+            LoadMode::Direct as u8,
+            value,
+            0,
+            segment.sel(),
+            addr,
+        );
     }
 
     /// `store rd, seg[rs+offset]`.
     pub fn store_indirect(&mut self, value: Reg, segment: Segment, rs: Reg, offset: u32) {
-        self.insn(Opcode::Store, LoadMode::Indirect as u8, value, rs, segment.sel(), offset);
+        self.insn(
+            Opcode::Store,
+            LoadMode::Indirect as u8,
+            value,
+            rs,
+            segment.sel(),
+            offset,
+        );
     }
 
     /// `add[flags] rd, rs` (flags from [`flag`], without `ADD_IMMEDIATE`).

@@ -93,43 +93,128 @@ impl Tracer for Trace {
 /// A pre-decoded instruction: one variant per shape, operands ready to use.
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    LoadImm { rd: u8, value: u64 },
-    Move { rd: u8, rs: u8 },
-    LoadDirect { rd: u8, seg: u8, addr: u32 },
-    LoadIndirect { rd: u8, seg: u8, rs: u8, offset: u32 },
-    StoreDirect { value: u8, seg: u8, addr: u32 },
-    StoreIndirect { value: u8, seg: u8, rs: u8, offset: u32 },
-    AddReg { rd: u8, rs: u8 },
-    AddImm { rd: u8, value: u64 },
-    AddFlags { rd: u8, rs: u8, value: u64, flags: u8 },
-    Jump { target: u32 },
-    JumpIf { cond: Cond, rs: u8, target: u32 },
-    Call { cond: Cond, rs: u8, target: u32 },
-    Micro { cond: Cond, rs: u8, target: u32, routine: u16 },
-    Ret { cond: Cond, rs: u8 },
-    HostCall { cond: Cond, rs: u8, id: u16 },
-    Abort { cond: Cond, rs: u8, code: u8 },
+    LoadImm {
+        rd: u8,
+        value: u64,
+    },
+    Move {
+        rd: u8,
+        rs: u8,
+    },
+    LoadDirect {
+        rd: u8,
+        seg: u8,
+        addr: u32,
+    },
+    LoadIndirect {
+        rd: u8,
+        seg: u8,
+        rs: u8,
+        offset: u32,
+    },
+    StoreDirect {
+        value: u8,
+        seg: u8,
+        addr: u32,
+    },
+    StoreIndirect {
+        value: u8,
+        seg: u8,
+        rs: u8,
+        offset: u32,
+    },
+    AddReg {
+        rd: u8,
+        rs: u8,
+    },
+    AddImm {
+        rd: u8,
+        value: u64,
+    },
+    AddFlags {
+        rd: u8,
+        rs: u8,
+        value: u64,
+        flags: u8,
+    },
+    Jump {
+        target: u32,
+    },
+    JumpIf {
+        cond: Cond,
+        rs: u8,
+        target: u32,
+    },
+    Call {
+        cond: Cond,
+        rs: u8,
+        target: u32,
+    },
+    Micro {
+        cond: Cond,
+        rs: u8,
+        target: u32,
+        routine: u16,
+    },
+    Ret {
+        cond: Cond,
+        rs: u8,
+    },
+    HostCall {
+        cond: Cond,
+        rs: u8,
+        id: u16,
+    },
+    Abort {
+        cond: Cond,
+        rs: u8,
+        code: u8,
+    },
 }
 
 fn predecode(insn: Instruction, placed: &[Option<u16>]) -> Op {
     let (rd, rs) = (insn.rd, insn.rs);
     match insn.op {
         Opcode::Load => match insn.load_mode() {
-            LoadMode::Immediate => Op::LoadImm { rd, value: insn.immediate_value() },
+            LoadMode::Immediate => Op::LoadImm {
+                rd,
+                value: insn.immediate_value(),
+            },
             LoadMode::Register => Op::Move { rd, rs },
-            LoadMode::Direct => Op::LoadDirect { rd, seg: insn.sel, addr: insn.imm },
-            LoadMode::Indirect => Op::LoadIndirect { rd, seg: insn.sel, rs, offset: insn.imm },
+            LoadMode::Direct => Op::LoadDirect {
+                rd,
+                seg: insn.sel,
+                addr: insn.imm,
+            },
+            LoadMode::Indirect => Op::LoadIndirect {
+                rd,
+                seg: insn.sel,
+                rs,
+                offset: insn.imm,
+            },
         },
         Opcode::Store => match insn.load_mode() {
-            LoadMode::Indirect => Op::StoreIndirect { value: rd, seg: insn.sel, rs, offset: insn.imm },
-            _ => Op::StoreDirect { value: rd, seg: insn.sel, addr: insn.imm },
+            LoadMode::Indirect => Op::StoreIndirect {
+                value: rd,
+                seg: insn.sel,
+                rs,
+                offset: insn.imm,
+            },
+            _ => Op::StoreDirect {
+                value: rd,
+                seg: insn.sel,
+                addr: insn.imm,
+            },
         },
         Opcode::Add => {
             let extra = insn.flags & !(flag::ADD_IMMEDIATE | flag::ADD_SIGN_EXTEND);
             let immediate = insn.has(flag::ADD_IMMEDIATE);
             match (extra, immediate) {
                 (0, false) => Op::AddReg { rd, rs },
-                (0, true) => Op::AddImm { rd, value: insn.immediate_value() },
+                (0, true) => Op::AddImm {
+                    rd,
+                    value: insn.immediate_value(),
+                },
                 _ => Op::AddFlags {
                     rd,
                     rs,
@@ -143,10 +228,17 @@ fn predecode(insn: Instruction, placed: &[Option<u16>]) -> Op {
             match insn.branch_target() {
                 BranchTarget::Jump(target) if cond == Cond::Always => Op::Jump { target },
                 BranchTarget::Jump(target) => Op::JumpIf { cond, rs, target },
-                BranchTarget::Call(target) => match placed.get(target as usize).copied().flatten() {
-                    Some(routine) => Op::Micro { cond, rs, target, routine },
-                    None => Op::Call { cond, rs, target },
-                },
+                BranchTarget::Call(target) => {
+                    match placed.get(target as usize).copied().flatten() {
+                        Some(routine) => Op::Micro {
+                            cond,
+                            rs,
+                            target,
+                            routine,
+                        },
+                        None => Op::Call { cond, rs, target },
+                    }
+                }
                 BranchTarget::Return => Op::Ret { cond, rs },
                 BranchTarget::Host(id) => Op::HostCall { cond, rs, id },
                 BranchTarget::Abort(code) => Op::Abort { cond, rs, code },
@@ -165,10 +257,21 @@ pub struct Program {
 
 impl Program {
     /// Verifies and pre-decodes `module` for a host providing `host_provides`.
-    pub fn load(module: Module, host_provides: &dyn Fn(u16) -> bool) -> Result<Program, VerifyError> {
+    pub fn load(
+        module: Module,
+        host_provides: &dyn Fn(u16) -> bool,
+    ) -> Result<Program, VerifyError> {
         let verified = verify(&module, host_provides)?;
-        let ops = verified.instructions.iter().map(|&insn| predecode(insn, &verified.placed)).collect();
-        Ok(Program { module, ops, instructions: verified.instructions })
+        let ops = verified
+            .instructions
+            .iter()
+            .map(|&insn| predecode(insn, &verified.placed))
+            .collect();
+        Ok(Program {
+            module,
+            ops,
+            instructions: verified.instructions,
+        })
     }
 
     /// The module.
@@ -226,16 +329,33 @@ impl core::fmt::Display for CallError {
         match self {
             CallError::UnknownEntry(name) => write!(f, "no entrypoint named `{name}`"),
             CallError::ArgumentCount { expected, found } => {
-                write!(f, "the entrypoint takes {expected} argument word(s), {found} given")
+                write!(
+                    f,
+                    "the entrypoint takes {expected} argument word(s), {found} given"
+                )
             }
             CallError::ViewCount { expected, found } => {
                 write!(f, "the module declares {expected} view(s), {found} mapped")
             }
-            CallError::ViewSize { index, expected, found } => {
-                write!(f, "view{index} is declared with {expected} words, {found} mapped")
+            CallError::ViewSize {
+                index,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "view{index} is declared with {expected} words, {found} mapped"
+                )
             }
-            CallError::SegmentSize { segment, expected, found } => {
-                write!(f, "`{segment}` is declared with {expected} words, {found} given")
+            CallError::SegmentSize {
+                segment,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "`{segment}` is declared with {expected} words, {found} given"
+                )
             }
         }
     }
@@ -252,7 +372,9 @@ pub struct ExecOptions {
 
 impl Default for ExecOptions {
     fn default() -> Self {
-        ExecOptions { native_microcode: true }
+        ExecOptions {
+            native_microcode: true,
+        }
     }
 }
 
@@ -277,14 +399,33 @@ impl Instance {
     pub fn new(program: Arc<Program>, params: &[u64]) -> Result<Instance, CallError> {
         let layout = &program.module.layout;
         if params.len() != layout.params as usize {
-            return Err(CallError::SegmentSize { segment: "params", expected: layout.params, found: params.len() });
+            return Err(CallError::SegmentSize {
+                segment: "params",
+                expected: layout.params,
+                found: params.len(),
+            });
         }
         let mut memory = Memory::default();
-        memory.install(Segment::Params, SegmentMemory::new(params.to_vec(), false, false));
-        memory.install(Segment::Args, SegmentMemory::new(vec![0; layout.args as usize], false, false));
-        memory.install(Segment::Ret, SegmentMemory::new(vec![0; layout.ret as usize], true, false));
-        memory.install(Segment::Scratch, SegmentMemory::new(vec![0; layout.scratch as usize], true, false));
-        memory.install(Segment::Slab, SegmentMemory::new(vec![0; layout.slab as usize], true, true));
+        memory.install(
+            Segment::Params,
+            SegmentMemory::new(params.to_vec(), false, false),
+        );
+        memory.install(
+            Segment::Args,
+            SegmentMemory::new(vec![0; layout.args as usize], false, false),
+        );
+        memory.install(
+            Segment::Ret,
+            SegmentMemory::new(vec![0; layout.ret as usize], true, false),
+        );
+        memory.install(
+            Segment::Scratch,
+            SegmentMemory::new(vec![0; layout.scratch as usize], true, false),
+        );
+        memory.install(
+            Segment::Slab,
+            SegmentMemory::new(vec![0; layout.slab as usize], true, true),
+        );
         Ok(Instance { program, memory })
     }
 
@@ -302,9 +443,14 @@ impl Instance {
     pub fn set_slab(&mut self, words: Vec<u64>) -> Result<(), CallError> {
         let expected = self.program.module.layout.slab;
         if words.len() != expected as usize {
-            return Err(CallError::SegmentSize { segment: "slab", expected, found: words.len() });
+            return Err(CallError::SegmentSize {
+                segment: "slab",
+                expected,
+                found: words.len(),
+            });
         }
-        self.memory.install(Segment::Slab, SegmentMemory::new(words, true, true));
+        self.memory
+            .install(Segment::Slab, SegmentMemory::new(words, true, true));
         Ok(())
     }
 
@@ -335,18 +481,29 @@ impl Instance {
     ) -> Result<Outcome, CallError> {
         let program = Arc::clone(&self.program);
         let module = &program.module;
-        let entry: &Entry =
-            module.entry(entry).ok_or_else(|| CallError::UnknownEntry(entry.to_string()))?;
+        let entry: &Entry = module
+            .entry(entry)
+            .ok_or_else(|| CallError::UnknownEntry(entry.to_string()))?;
         if args.len() != usize::from(entry.args) {
-            return Err(CallError::ArgumentCount { expected: entry.args, found: args.len() });
+            return Err(CallError::ArgumentCount {
+                expected: entry.args,
+                found: args.len(),
+            });
         }
         let declared = &module.layout.views;
         if views.len() != declared.len() {
-            return Err(CallError::ViewCount { expected: declared.len(), found: views.len() });
+            return Err(CallError::ViewCount {
+                expected: declared.len(),
+                found: views.len(),
+            });
         }
         for (index, (view, decl)) in views.iter().zip(declared).enumerate() {
             if view.len() != decl.words as usize {
-                return Err(CallError::ViewSize { index, expected: decl.words, found: view.len() });
+                return Err(CallError::ViewSize {
+                    index,
+                    expected: decl.words,
+                    found: view.len(),
+                });
             }
         }
         let args_segment = self.memory.segment_mut(Segment::Args);
@@ -354,21 +511,33 @@ impl Instance {
         args_segment.words[args.len()..].fill(0);
         for (index, (view, decl)) in views.iter_mut().zip(declared).enumerate() {
             let words = std::mem::take(view);
-            self.memory.install(Segment::View(index as u8), SegmentMemory::new(words, decl.writable, true));
+            self.memory.install(
+                Segment::View(index as u8),
+                SegmentMemory::new(words, decl.writable, true),
+            );
         }
 
-        let mut state = State { pc: entry.pc, gas: gas_limit, registers: [0; REGISTERS], carry: false };
+        let mut state = State {
+            pc: entry.pc,
+            gas: gas_limit,
+            registers: [0; REGISTERS],
+            carry: false,
+        };
         let status = if options.native_microcode && !T::ENABLED {
             run::<T, true>(&program.ops, &mut self.memory, host, &mut state, tracer)
         } else {
             run::<T, false>(&program.ops, &mut self.memory, host, &mut state, tracer)
         };
-        let result = status.map(|()| self.memory.words(Segment::Ret)[..usize::from(entry.ret)].to_vec());
+        let result =
+            status.map(|()| self.memory.words(Segment::Ret)[..usize::from(entry.ret)].to_vec());
         self.memory.end_call(result.is_ok());
         for (index, view) in views.iter_mut().enumerate() {
             *view = std::mem::take(&mut self.memory.segment_mut(Segment::View(index as u8)).words);
         }
-        Ok(Outcome { gas_used: gas_limit - state.gas, result })
+        Ok(Outcome {
+            gas_used: gas_limit - state.gas,
+            result,
+        })
     }
 }
 
@@ -401,7 +570,11 @@ fn holds(cond: Cond, rs: u8, registers: &Registers, carry: bool) -> bool {
 fn add_with_flags(a: u64, source: u64, flags: u8, carry_in: bool) -> Option<(u64, bool)> {
     let negate = flags & flag::ADD_NEGATE != 0;
     let operand = if negate { !source } else { source };
-    let extra = if flags & flag::ADD_CARRY_IN != 0 { carry_in } else { negate };
+    let extra = if flags & flag::ADD_CARRY_IN != 0 {
+        carry_in
+    } else {
+        negate
+    };
     let (partial, carry1) = a.overflowing_add(operand);
     let (sum, carry2) = partial.overflowing_add(u64::from(extra));
     let carry = carry1 | carry2;
@@ -444,7 +617,11 @@ pub fn routine_costs() -> &'static [RoutineCosts] {
                     })
                     .collect();
                 // The harness's final RET is not part of the routine.
-                RoutineCosts { gas: ok.gas_used - 1, traps, clobbered: routine.clobbered() }
+                RoutineCosts {
+                    gas: ok.gas_used - 1,
+                    traps,
+                    clobbered: routine.clobbered(),
+                }
             })
             .collect()
     })
@@ -466,7 +643,12 @@ pub struct RoutineRun {
 
 /// Runs one routine as `call 2; ret; <routine>` with `operands` in r16–r20, either as its
 /// expansion (`native = false`) or natively; the microcode equivalence test compares the two.
-pub fn execute_routine(id: u16, operands: [u64; OPERANDS], gas_limit: u64, native: bool) -> RoutineRun {
+pub fn execute_routine(
+    id: u16,
+    operands: [u64; OPERANDS],
+    gas_limit: u64,
+    native: bool,
+) -> RoutineRun {
     static PROGRAMS: OnceLock<Vec<Program>> = OnceLock::new();
     let programs = PROGRAMS.get_or_init(|| {
         (0..ROUTINES.len() as u16)
@@ -474,11 +656,20 @@ pub fn execute_routine(id: u16, operands: [u64; OPERANDS], gas_limit: u64, nativ
                 let mut harness = crate::builder::Builder::new(0);
                 harness.call_addr(Cond::Always, 0, ROUTINE_BASE);
                 harness.ret(Cond::Always, 0);
-                let mut code: Vec<u64> = harness.finish().iter().map(|insn| insn.encode()).collect();
-                code.extend(ROUTINES[usize::from(routine)].expand(ROUTINE_BASE).iter().map(|i| i.encode()));
+                let mut code: Vec<u64> =
+                    harness.finish().iter().map(|insn| insn.encode()).collect();
+                code.extend(
+                    ROUTINES[usize::from(routine)]
+                        .expand(ROUTINE_BASE)
+                        .iter()
+                        .map(|i| i.encode()),
+                );
                 let module = Module {
                     code,
-                    microcode: vec![Placement { routine, pc: ROUTINE_BASE }],
+                    microcode: vec![Placement {
+                        routine,
+                        pc: ROUTINE_BASE,
+                    }],
                     ..Module::default()
                 };
                 Program::load(module, &|_| false).expect("routine harnesses verify")
@@ -489,13 +680,34 @@ pub fn execute_routine(id: u16, operands: [u64; OPERANDS], gas_limit: u64, nativ
     let mut memory = Memory::default();
     let mut registers = [0; REGISTERS];
     registers[16..16 + OPERANDS].copy_from_slice(&operands);
-    let mut state = State { pc: 0, gas: gas_limit, registers, carry: false };
-    let status = if native {
-        run::<NoTrace, true>(&program.ops, &mut memory, &mut NoHost, &mut state, &mut NoTrace)
-    } else {
-        run::<NoTrace, false>(&program.ops, &mut memory, &mut NoHost, &mut state, &mut NoTrace)
+    let mut state = State {
+        pc: 0,
+        gas: gas_limit,
+        registers,
+        carry: false,
     };
-    RoutineRun { gas_used: gas_limit - state.gas, trap: status.err(), state }
+    let status = if native {
+        run::<NoTrace, true>(
+            &program.ops,
+            &mut memory,
+            &mut NoHost,
+            &mut state,
+            &mut NoTrace,
+        )
+    } else {
+        run::<NoTrace, false>(
+            &program.ops,
+            &mut memory,
+            &mut NoHost,
+            &mut state,
+            &mut NoTrace,
+        )
+    };
+    RoutineRun {
+        gas_used: gas_limit - state.gas,
+        trap: status.err(),
+        state,
+    }
 }
 
 /// The interpreter loop. On return `state.pc` is the faulting instruction after a trap.
@@ -566,7 +778,12 @@ fn run<T: Tracer, const NATIVE: bool>(
                     access = Some((segment_of(seg), u64::from(addr), value, false));
                 }
             }
-            Op::LoadIndirect { rd, seg, rs, offset } => {
+            Op::LoadIndirect {
+                rd,
+                seg,
+                rs,
+                offset,
+            } => {
                 let address = reg!(rs).saturating_add(u64::from(offset));
                 let words = &memory.segments[usize::from(seg & 15)].words;
                 let Some(&value) = usize::try_from(address).ok().and_then(|a| words.get(a)) else {
@@ -591,7 +808,12 @@ fn run<T: Tracer, const NATIVE: bool>(
                     access = Some((segment_of(seg), u64::from(addr), value, true));
                 }
             }
-            Op::StoreIndirect { value, seg, rs, offset } => {
+            Op::StoreIndirect {
+                value,
+                seg,
+                rs,
+                offset,
+            } => {
                 let address = reg!(rs).saturating_add(u64::from(offset));
                 let segment = &mut memory.segments[usize::from(seg & 15)];
                 let index = match usize::try_from(address) {
@@ -623,8 +845,17 @@ fn run<T: Tracer, const NATIVE: bool>(
                     write = Some((rd, sum));
                 }
             }
-            Op::AddFlags { rd, rs, value, flags } => {
-                let source = if flags & flag::ADD_IMMEDIATE != 0 { value } else { reg!(rs) };
+            Op::AddFlags {
+                rd,
+                rs,
+                value,
+                flags,
+            } => {
+                let source = if flags & flag::ADD_IMMEDIATE != 0 {
+                    value
+                } else {
+                    reg!(rs)
+                };
                 let Some((sum, c)) = add_with_flags(reg!(rd), source, flags, carry) else {
                     pc = step_pc;
                     trap!(TrapKind::Overflow);
@@ -653,13 +884,22 @@ fn run<T: Tracer, const NATIVE: bool>(
                     pc = target;
                 }
             }
-            Op::Micro { cond, rs, target, routine } => {
+            Op::Micro {
+                cond,
+                rs,
+                target,
+                routine,
+            } => {
                 if holds(cond, rs, &registers, carry) {
                     if stack.len() + 1 >= MAX_CALL_DEPTH {
                         pc = step_pc;
                         trap!(TrapKind::CallDepth);
                     }
-                    let cost = if NATIVE { &costs[usize::from(routine)] } else { &DUMMY_COSTS };
+                    let cost = if NATIVE {
+                        &costs[usize::from(routine)]
+                    } else {
+                        &DUMMY_COSTS
+                    };
                     // Natively only when the whole routine is paid for; a gas-short routine runs
                     // as its expansion so that out of gas hits the same instruction.
                     if NATIVE && gas >= cost.gas - 1 {
@@ -669,7 +909,9 @@ fn run<T: Tracer, const NATIVE: bool>(
                                 for &reg in &cost.clobbered {
                                     reg!(reg) = 0;
                                 }
-                                for (&reg, value) in ROUTINES[usize::from(routine)].results.iter().zip(results) {
+                                for (&reg, value) in
+                                    ROUTINES[usize::from(routine)].results.iter().zip(results)
+                                {
                                     reg!(reg) = value;
                                 }
                                 carry = false;
@@ -685,7 +927,9 @@ fn run<T: Tracer, const NATIVE: bool>(
                                 pc = target + offset;
                                 trap!(match kind {
                                     MicroTrap::Overflow => TrapKind::Overflow,
-                                    MicroTrap::DivisionByZero => TrapKind::Abort { code: ABORT_DIVISION_BY_ZERO },
+                                    MicroTrap::DivisionByZero => TrapKind::Abort {
+                                        code: ABORT_DIVISION_BY_ZERO
+                                    },
                                 });
                             }
                         }
@@ -701,7 +945,13 @@ fn run<T: Tracer, const NATIVE: bool>(
                         Some(return_to) => pc = return_to,
                         None => {
                             if T::ENABLED {
-                                tracer.step(TraceStep { pc: step_pc, gas_left: gas, write, memory: access, carry });
+                                tracer.step(TraceStep {
+                                    pc: step_pc,
+                                    gas_left: gas,
+                                    write,
+                                    memory: access,
+                                    carry,
+                                });
                             }
                             break Ok(());
                         }
@@ -731,7 +981,13 @@ fn run<T: Tracer, const NATIVE: bool>(
             }
         }
         if T::ENABLED {
-            tracer.step(TraceStep { pc: step_pc, gas_left: gas, write, memory: access, carry });
+            tracer.step(TraceStep {
+                pc: step_pc,
+                gas_left: gas,
+                write,
+                memory: access,
+                carry,
+            });
         }
     };
     state.pc = pc;
@@ -741,12 +997,19 @@ fn run<T: Tracer, const NATIVE: bool>(
     result
 }
 
-static DUMMY_COSTS: RoutineCosts = RoutineCosts { gas: 0, traps: Vec::new(), clobbered: Vec::new() };
+static DUMMY_COSTS: RoutineCosts = RoutineCosts {
+    gas: 0,
+    traps: Vec::new(),
+    clobbered: Vec::new(),
+};
 
 fn segment_of(sel: u8) -> Segment {
     Segment::from_sel(sel).unwrap_or(Segment::Params)
 }
 
 fn out_of_bounds(sel: u8, address: u64) -> TrapKind {
-    TrapKind::OutOfBounds { segment: segment_of(sel), address }
+    TrapKind::OutOfBounds {
+        segment: segment_of(sel),
+        address,
+    }
 }

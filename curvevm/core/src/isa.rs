@@ -22,8 +22,8 @@ pub const MICROCODE_FIRST_REGISTER: u8 = 16;
 pub const MAX_CODE_WORDS: u32 = 65_536;
 /// Maximum call depth, counting the entrypoint's own frame.
 pub const MAX_CALL_DEPTH: usize = 64;
-/// Words per memory page: the unit of the write journal and of the dirty-page set (4 KiB).
-pub const PAGE_WORDS: u32 = 512;
+/// Words per memory page: the unit of the write journal and of the dirty-page set (1 KiB).
+pub const PAGE_WORDS: u32 = 128;
 /// Gas charged for every instruction, whatever the opcode.
 pub const GAS_PER_INSTRUCTION: u64 = 1;
 /// Branch targets at or above this value are host calls (`CALL` only): id = target − base.
@@ -117,16 +117,17 @@ impl Segment {
             Segment::Ret => "ret",
             Segment::Scratch => "scratch",
             Segment::Slab => "slab",
-            Segment::View(index) => {
-                ["view0", "view1", "view2", "view3", "view4", "view5", "view6", "view7"]
-                    [usize::from(index & 7)]
-            }
+            Segment::View(index) => [
+                "view0", "view1", "view2", "view3", "view4", "view5", "view6", "view7",
+            ][usize::from(index & 7)],
         }
     }
 
     /// The segment of an assembly name.
     pub fn from_name(name: &str) -> Option<Segment> {
-        (0..16u8).filter_map(Segment::from_sel).find(|segment| segment.name() == name)
+        (0..16u8)
+            .filter_map(Segment::from_sel)
+            .find(|segment| segment.name() == name)
     }
 
     /// Whether a STORE may name this segment at all (views are checked against their mapping).
@@ -157,7 +158,13 @@ pub enum Cond {
 
 impl Cond {
     /// All conditions, in encoding order.
-    pub const ALL: [Cond; 5] = [Cond::Always, Cond::Zero, Cond::NonZero, Cond::Carry, Cond::NoCarry];
+    pub const ALL: [Cond; 5] = [
+        Cond::Always,
+        Cond::Zero,
+        Cond::NonZero,
+        Cond::Carry,
+        Cond::NoCarry,
+    ];
 
     /// The condition of a `sel` value, if any.
     pub fn from_sel(sel: u8) -> Option<Cond> {
@@ -255,7 +262,10 @@ pub const OPCODE_TABLE: [OpcodeInfo; 4] = [
             ("mode=2 `seg[imm]`", "rd ← seg[imm]"),
             ("mode=3 `seg[rs+imm]`", "rd ← seg[rs + imm]"),
             ("`.hi` (mode 0)", "rd ← imm << 32"),
-            ("`.sx` (mode 0)", "rd ← sign_extend(imm); exclusive with `.hi`"),
+            (
+                "`.sx` (mode 0)",
+                "rd ← sign_extend(imm); exclusive with `.hi`",
+            ),
         ],
         semantics: "Writes rd. The carry flag is unchanged.",
         gas: GAS_PER_INSTRUCTION,
@@ -282,9 +292,15 @@ pub const OPCODE_TABLE: [OpcodeInfo; 4] = [
         flags: &[
             ("`#imm`", "source = imm (zero-extended) instead of rs"),
             ("`.sx`", "sign-extend the immediate source"),
-            ("`.neg`", "add !source and +1 (subtract); carry out = no borrow"),
+            (
+                "`.neg`",
+                "add !source and +1 (subtract); carry out = no borrow",
+            ),
             ("`.cin`", "add the carry flag (replaces the +1 of `.neg`)"),
-            ("`.chk`", "trap on carry out (without `.neg`) or on borrow (with `.neg`)"),
+            (
+                "`.chk`",
+                "trap on carry out (without `.neg`) or on borrow (with `.neg`)",
+            ),
             ("`.nw`", "do not write rd (compare)"),
         ],
         semantics: "t = rd + (neg ? !src : src) + (cin ? C : neg ? 1 : 0) over 65 bits; \
@@ -297,9 +313,18 @@ pub const OPCODE_TABLE: [OpcodeInfo; 4] = [
         mnemonic: "jump / call / ret / host / abort",
         fields: "rs (condition register), sel (condition), imm (target)",
         flags: &[
-            ("kind=0 `jump`", "pc ← imm; imm ≥ 0xFFFFFF00 aborts with code imm − 0xFFFFFF00 (`abort`)"),
-            ("kind=1 `call`", "push pc+1, pc ← imm; imm ≥ 0xFFFF0000 calls host function imm − 0xFFFF0000 (`host`)"),
-            ("kind=2 `ret`", "pop pc; an empty stack returns from the entrypoint; imm = 0"),
+            (
+                "kind=0 `jump`",
+                "pc ← imm; imm ≥ 0xFFFFFF00 aborts with code imm − 0xFFFFFF00 (`abort`)",
+            ),
+            (
+                "kind=1 `call`",
+                "push pc+1, pc ← imm; imm ≥ 0xFFFF0000 calls host function imm − 0xFFFF0000 (`host`)",
+            ),
+            (
+                "kind=2 `ret`",
+                "pop pc; an empty stack returns from the entrypoint; imm = 0",
+            ),
             ("cond=0", "always"),
             ("cond=1 `.z rs`", "if rs = 0"),
             ("cond=2 `.nz rs`", "if rs ≠ 0"),
@@ -359,9 +384,15 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::ReservedBits => write!(f, "reserved bits 22-31 are not zero"),
             DecodeError::BadFlags { op, flags } => {
-                write!(f, "flags {flags:#08b} are not defined for {}", op.mnemonic())
+                write!(
+                    f,
+                    "flags {flags:#08b} are not defined for {}",
+                    op.mnemonic()
+                )
             }
-            DecodeError::BadSelector(sel) => write!(f, "selector {sel} names no segment or condition"),
+            DecodeError::BadSelector(sel) => {
+                write!(f, "selector {sel} names no segment or condition")
+            }
             DecodeError::StoreToReadOnly(segment) => {
                 write!(f, "store to the read-only segment `{}`", segment.name())
             }
@@ -403,11 +434,18 @@ impl Instruction {
     }
 
     fn bad_flags(self) -> DecodeError {
-        DecodeError::BadFlags { op: self.op, flags: self.flags }
+        DecodeError::BadFlags {
+            op: self.op,
+            flags: self.flags,
+        }
     }
 
     fn require_zero(value: u32, field: &'static str) -> Result<(), DecodeError> {
-        if value == 0 { Ok(()) } else { Err(DecodeError::UnusedField(field)) }
+        if value == 0 {
+            Ok(())
+        } else {
+            Err(DecodeError::UnusedField(field))
+        }
     }
 
     fn validate(self) -> Result<(), DecodeError> {
@@ -438,8 +476,8 @@ impl Instruction {
                         if extra != 0 {
                             return Err(self.bad_flags());
                         }
-                        let segment =
-                            Segment::from_sel(self.sel).ok_or(DecodeError::BadSelector(self.sel))?;
+                        let segment = Segment::from_sel(self.sel)
+                            .ok_or(DecodeError::BadSelector(self.sel))?;
                         if self.op == Opcode::Store && !segment.storable() {
                             return Err(DecodeError::StoreToReadOnly(segment));
                         }
@@ -481,8 +519,12 @@ impl Instruction {
 
     /// LOAD/STORE mode.
     pub fn load_mode(self) -> LoadMode {
-        [LoadMode::Immediate, LoadMode::Register, LoadMode::Direct, LoadMode::Indirect]
-            [usize::from(self.flags & flag::MODE_MASK)]
+        [
+            LoadMode::Immediate,
+            LoadMode::Register,
+            LoadMode::Direct,
+            LoadMode::Indirect,
+        ][usize::from(self.flags & flag::MODE_MASK)]
     }
 
     /// LOAD/STORE memory segment (memory modes of a valid instruction).
@@ -568,13 +610,22 @@ pub enum BranchTarget {
 pub fn spec_tables() -> String {
     use core::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "| op | mnemonic | fields | gas | semantics | run-time traps |");
+    let _ = writeln!(
+        out,
+        "| op | mnemonic | fields | gas | semantics | run-time traps |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for row in &OPCODE_TABLE {
         let _ = writeln!(
             out,
             "| {} `{:?}` | {} | {} | {} | {} | {} |",
-            row.opcode as u8, row.opcode, row.mnemonic, row.fields, row.gas, row.semantics, row.traps
+            row.opcode as u8,
+            row.opcode,
+            row.mnemonic,
+            row.fields,
+            row.gas,
+            row.semantics,
+            row.traps
         );
     }
     for row in &OPCODE_TABLE {
@@ -604,19 +655,34 @@ pub fn spec_tables() -> String {
     let _ = writeln!(out, "|---|---|");
     for (name, value) in [
         ("registers", REGISTERS as u64),
-        ("first microcode register", u64::from(MICROCODE_FIRST_REGISTER)),
+        (
+            "first microcode register",
+            u64::from(MICROCODE_FIRST_REGISTER),
+        ),
         ("max code words", u64::from(MAX_CODE_WORDS)),
         ("max call depth", MAX_CALL_DEPTH as u64),
         ("page words", u64::from(PAGE_WORDS)),
         ("gas per instruction", GAS_PER_INSTRUCTION),
         ("host call base", u64::from(HOST_CALL_BASE)),
         ("abort base", u64::from(ABORT_BASE)),
-        ("abort code: division by zero", u64::from(ABORT_DIVISION_BY_ZERO)),
-        ("max params words", u64::from(crate::module::MAX_PARAMS_WORDS)),
+        (
+            "abort code: division by zero",
+            u64::from(ABORT_DIVISION_BY_ZERO),
+        ),
+        (
+            "max params words",
+            u64::from(crate::module::MAX_PARAMS_WORDS),
+        ),
         ("max args words", u64::from(crate::module::MAX_ARGS_WORDS)),
         ("max ret words", u64::from(crate::module::MAX_RET_WORDS)),
-        ("max scratch words", u64::from(crate::module::MAX_SCRATCH_WORDS)),
-        ("max slab words (10 MiB)", u64::from(crate::module::MAX_SLAB_WORDS)),
+        (
+            "max scratch words",
+            u64::from(crate::module::MAX_SCRATCH_WORDS),
+        ),
+        (
+            "max slab words (10 MiB)",
+            u64::from(crate::module::MAX_SLAB_WORDS),
+        ),
         ("max views", crate::module::MAX_VIEWS as u64),
         ("max entrypoints", u64::from(crate::module::MAX_ENTRIES)),
     ] {

@@ -5,6 +5,7 @@
 //! Everything here is deterministic: no floats, no hash-map iteration, no clock, no randomness.
 //! The same module, parameters, arguments and gas give the same bytes on every machine.
 
+pub mod bench_programs;
 pub mod builder;
 pub mod interp;
 pub mod isa;

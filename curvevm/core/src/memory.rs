@@ -164,10 +164,13 @@ impl Memory {
     /// Ends a call on every segment; committed pages of persistent segments join the dirty set.
     pub(crate) fn end_call(&mut self, commit: bool) {
         for sel in 0..Segment::SELECTORS as u8 {
-            let Some(segment) = Segment::from_sel(sel) else { continue };
+            let Some(segment) = Segment::from_sel(sel) else {
+                continue;
+            };
             let pages = self.segments[usize::from(sel)].end_call(commit);
             if commit && segment.persistent() {
-                self.dirty.extend(pages.into_iter().map(|page| PageId { segment, page }));
+                self.dirty
+                    .extend(pages.into_iter().map(|page| PageId { segment, page }));
             }
         }
     }
@@ -179,6 +182,9 @@ impl Memory {
 
     /// Words saved to or zeroed from the journal since creation (rollback work, for tests).
     pub fn journal_words(&self) -> u64 {
-        self.segments.iter().map(|segment| segment.journal_words).sum()
+        self.segments
+            .iter()
+            .map(|segment| segment.journal_words)
+            .sum()
     }
 }

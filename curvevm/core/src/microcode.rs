@@ -107,7 +107,11 @@ impl Routine {
 
 /// The routine called `name`, with its id.
 pub fn find(name: &str) -> Option<(u16, &'static Routine)> {
-    ROUTINES.iter().enumerate().find(|(_, routine)| routine.name == name).map(|(id, r)| (id as u16, r))
+    ROUTINES
+        .iter()
+        .enumerate()
+        .find(|(_, routine)| routine.name == name)
+        .map(|(id, r)| (id as u16, r))
 }
 
 /// Every routine, indexed by id (the id is part of the module format: append only).
@@ -163,7 +167,13 @@ pub static ROUTINES: [Routine; 13] = [
         operands: &[A0, A1, B0, B1],
         results: &[A0, A1],
         emit: emit_add128,
-        native: |ops| split(pair(ops, 0).checked_add(pair(ops, 2)).ok_or(MicroTrap::Overflow)?),
+        native: |ops| {
+            split(
+                pair(ops, 0)
+                    .checked_add(pair(ops, 2))
+                    .ok_or(MicroTrap::Overflow)?,
+            )
+        },
         trap_witnesses: &[(MicroTrap::Overflow, [u64::MAX, u64::MAX, 1, 0, 0])],
     },
     Routine {
@@ -172,7 +182,13 @@ pub static ROUTINES: [Routine; 13] = [
         operands: &[A0, A1, B0, B1],
         results: &[A0, A1],
         emit: emit_sub128,
-        native: |ops| split(pair(ops, 0).checked_sub(pair(ops, 2)).ok_or(MicroTrap::Overflow)?),
+        native: |ops| {
+            split(
+                pair(ops, 0)
+                    .checked_sub(pair(ops, 2))
+                    .ok_or(MicroTrap::Overflow)?,
+            )
+        },
         trap_witnesses: &[(MicroTrap::Overflow, [0, 0, 1, 0, 0])],
     },
     Routine {
@@ -190,7 +206,13 @@ pub static ROUTINES: [Routine; 13] = [
         operands: &[A0, A1, B0, B1],
         results: &[A0, A1],
         emit: emit_mul128,
-        native: |ops| split(pair(ops, 0).checked_mul(pair(ops, 2)).ok_or(MicroTrap::Overflow)?),
+        native: |ops| {
+            split(
+                pair(ops, 0)
+                    .checked_mul(pair(ops, 2))
+                    .ok_or(MicroTrap::Overflow)?,
+            )
+        },
         trap_witnesses: &[(MicroTrap::Overflow, [0, 1, 0, 1, 0])],
     },
     Routine {
@@ -287,7 +309,12 @@ fn mul_256(a: u128, b: u128) -> [u64; 4] {
     let (mid, mid_carry) = mid1.overflowing_add(mid2);
     let (low_full, low_carry) = low.overflowing_add(mid << 64);
     let high_full = high + (mid >> 64) + (u128::from(mid_carry) << 64) + u128::from(low_carry);
-    [low_full as u64, (low_full >> 64) as u64, high_full as u64, (high_full >> 64) as u64]
+    [
+        low_full as u64,
+        (low_full >> 64) as u64,
+        high_full as u64,
+        (high_full >> 64) as u64,
+    ]
 }
 
 /// Restoring division of `remainder:dividend` by `divisor` over `steps` dividend bits (MSB first);
@@ -604,7 +631,12 @@ pub fn spec_table() -> String {
     let mut out = String::from(
         "| id | routine | computes | operands | results | instructions | gas (call to ret) | traps |\n|---|---|---|---|---|---|---|---|\n",
     );
-    let regs = |list: &[Reg]| list.iter().map(|r| format!("r{r}")).collect::<Vec<_>>().join(", ");
+    let regs = |list: &[Reg]| {
+        list.iter()
+            .map(|r| format!("r{r}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for (id, routine) in ROUTINES.iter().enumerate() {
         let traps = costs[id]
             .traps
@@ -621,7 +653,11 @@ pub fn spec_table() -> String {
             regs(routine.results),
             routine.instruction_count(),
             costs[id].gas,
-            if traps.is_empty() { "none".to_string() } else { traps },
+            if traps.is_empty() {
+                "none".to_string()
+            } else {
+                traps
+            },
         );
     }
     out

@@ -115,7 +115,10 @@ impl Encode for ViewDecl {
 
 impl Decode for ViewDecl {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(ViewDecl { words: u32::decode(reader)?, writable: bool::decode(reader)? })
+        Ok(ViewDecl {
+            words: u32::decode(reader)?,
+            writable: bool::decode(reader)?,
+        })
     }
 }
 
@@ -156,7 +159,10 @@ impl Decode for Entry {
         let bytes: Vec<u8> = decode_seq(reader, MAX_ENTRY_NAME)?;
         // Names are identifiers: ASCII, so the bytes are valid UTF-8 by construction.
         if !is_identifier(&bytes) {
-            return Err(DecodeError { offset: at, kind: DecodeErrorKind::NonZeroReserved });
+            return Err(DecodeError {
+                offset: at,
+                kind: DecodeErrorKind::NonZeroReserved,
+            });
         }
         Ok(Entry {
             name: bytes.iter().map(|&b| char::from(b)).collect(),
@@ -187,7 +193,10 @@ impl Encode for Placement {
 
 impl Decode for Placement {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Placement { routine: u16::decode(reader)?, pc: u32::decode(reader)? })
+        Ok(Placement {
+            routine: u16::decode(reader)?,
+            pc: u32::decode(reader)?,
+        })
     }
 }
 
@@ -204,7 +213,10 @@ impl Encode for Module {
 impl Decode for Module {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         if reader.array::<4>()? != MAGIC {
-            return Err(DecodeError { offset: 0, kind: DecodeErrorKind::BadMagic });
+            return Err(DecodeError {
+                offset: 0,
+                kind: DecodeErrorKind::BadMagic,
+            });
         }
         Ok(Module {
             layout: Layout::decode(reader)?,

@@ -96,7 +96,11 @@ impl fmt::Display for VerifyError {
                 write!(f, "abort code {code:#x} is reserved for microcode")
             }
             VerifyErrorKind::UnknownHostCall(id) => write!(f, "host call {id} is not provided"),
-            VerifyErrorKind::AddressOutOfSegment { segment, address, size } => write!(
+            VerifyErrorKind::AddressOutOfSegment {
+                segment,
+                address,
+                size,
+            } => write!(
                 f,
                 "address {address} is outside `{}` ({size} words)",
                 segment.name()
@@ -106,16 +110,28 @@ impl fmt::Display for VerifyError {
                 write!(f, "store to view{index}, which is declared read-only")
             }
             VerifyErrorKind::FallsOffEnd => {
-                write!(f, "the last instruction can fall through past the end of the code")
+                write!(
+                    f,
+                    "the last instruction can fall through past the end of the code"
+                )
             }
             VerifyErrorKind::EmptyCode => write!(f, "the module has no code"),
             VerifyErrorKind::CodeTooLarge(words) => {
-                write!(f, "{words} instructions exceed the limit of {MAX_CODE_WORDS}")
+                write!(
+                    f,
+                    "{words} instructions exceed the limit of {MAX_CODE_WORDS}"
+                )
             }
-            VerifyErrorKind::SegmentTooLarge { segment, words, max } => {
+            VerifyErrorKind::SegmentTooLarge {
+                segment,
+                words,
+                max,
+            } => {
                 write!(f, "`{segment}` declares {words} words; the limit is {max}")
             }
-            VerifyErrorKind::DuplicateEntry(name) => write!(f, "entrypoint `{name}` is declared twice"),
+            VerifyErrorKind::DuplicateEntry(name) => {
+                write!(f, "entrypoint `{name}` is declared twice")
+            }
             VerifyErrorKind::BadEntry(name) => write!(
                 f,
                 "entrypoint `{name}` starts outside the code or declares more argument or return \
@@ -145,7 +161,10 @@ pub struct Verified {
 }
 
 /// Verifies `module`; `host_provides(id)` says whether a host call exists.
-pub fn verify(module: &Module, host_provides: &dyn Fn(u16) -> bool) -> Result<Verified, VerifyError> {
+pub fn verify(
+    module: &Module,
+    host_provides: &dyn Fn(u16) -> bool,
+) -> Result<Verified, VerifyError> {
     let code_len = module.code.len();
     if code_len == 0 {
         return Err(module_error(VerifyErrorKind::EmptyCode));
@@ -162,15 +181,28 @@ pub fn verify(module: &Module, host_provides: &dyn Fn(u16) -> bool) -> Result<Ve
         ("slab", layout.slab, MAX_SLAB_WORDS),
     ]
     .into_iter()
-    .chain(layout.views.iter().map(|view| ("view", view.words, MAX_VIEW_WORDS)))
-    {
+    .chain(
+        layout
+            .views
+            .iter()
+            .map(|view| ("view", view.words, MAX_VIEW_WORDS)),
+    ) {
         if words > max {
-            return Err(module_error(VerifyErrorKind::SegmentTooLarge { segment, words, max }));
+            return Err(module_error(VerifyErrorKind::SegmentTooLarge {
+                segment,
+                words,
+                max,
+            }));
         }
     }
     for (index, entry) in module.entries.iter().enumerate() {
-        if module.entries[..index].iter().any(|other| other.name == entry.name) {
-            return Err(module_error(VerifyErrorKind::DuplicateEntry(entry.name.clone())));
+        if module.entries[..index]
+            .iter()
+            .any(|other| other.name == entry.name)
+        {
+            return Err(module_error(VerifyErrorKind::DuplicateEntry(
+                entry.name.clone(),
+            )));
         }
         if entry.pc as usize >= code_len
             || u32::from(entry.args) > layout.args
@@ -186,13 +218,26 @@ pub fn verify(module: &Module, host_provides: &dyn Fn(u16) -> bool) -> Result<Ve
     let mut covered = vec![false; code_len];
     let mut previous_end = 0;
     for placement in &module.microcode {
-        let bad = || module_error(VerifyErrorKind::BadPlacement { routine: placement.routine, pc: placement.pc });
-        let routine = ROUTINES.get(usize::from(placement.routine)).ok_or_else(bad)?;
+        let bad = || {
+            module_error(VerifyErrorKind::BadPlacement {
+                routine: placement.routine,
+                pc: placement.pc,
+            })
+        };
+        let routine = ROUTINES
+            .get(usize::from(placement.routine))
+            .ok_or_else(bad)?;
         let expansion = routine.expand(placement.pc);
         let start = placement.pc as usize;
-        let end = start.checked_add(expansion.len()).filter(|&end| end <= code_len).ok_or_else(bad)?;
+        let end = start
+            .checked_add(expansion.len())
+            .filter(|&end| end <= code_len)
+            .ok_or_else(bad)?;
         if start < previous_end
-            || expansion.iter().zip(&module.code[start..end]).any(|(insn, &word)| insn.encode() != word)
+            || expansion
+                .iter()
+                .zip(&module.code[start..end])
+                .any(|(insn, &word)| insn.encode() != word)
         {
             return Err(bad());
         }
@@ -203,7 +248,10 @@ pub fn verify(module: &Module, host_provides: &dyn Fn(u16) -> bool) -> Result<Ve
 
     let mut instructions = Vec::with_capacity(code_len);
     for (pc, &word) in module.code.iter().enumerate() {
-        let at = |kind| VerifyError { pc: Some(pc as u32), kind };
+        let at = |kind| VerifyError {
+            pc: Some(pc as u32),
+            kind,
+        };
         let insn = Instruction::decode(word).map_err(|error| at(VerifyErrorKind::Decode(error)))?;
         match insn.op {
             Opcode::Load | Opcode::Store => {
@@ -263,7 +311,13 @@ pub fn verify(module: &Module, host_provides: &dyn Fn(u16) -> bool) -> Result<Ve
         && last.cond() == Cond::Always
         && matches!(last.branch_kind(), Some(BranchKind::Jump | BranchKind::Ret));
     if !ends {
-        return Err(VerifyError { pc: Some(code_len as u32 - 1), kind: VerifyErrorKind::FallsOffEnd });
+        return Err(VerifyError {
+            pc: Some(code_len as u32 - 1),
+            kind: VerifyErrorKind::FallsOffEnd,
+        });
     }
-    Ok(Verified { instructions, placed })
+    Ok(Verified {
+        instructions,
+        placed,
+    })
 }

@@ -2,10 +2,10 @@
 //! use: same results, same registers, same carry, same gas, same trap and trap pc, on ≥ 10,000
 //! random operands per routine plus edges; and gas independent of the operands.
 
-use curvevm::interp::{ROUTINE_BASE, execute_routine, routine_costs};
-use curvevm::microcode::{MicroTrap, OPERANDS, ROUTINES};
-use curvevm::isa::ABORT_DIVISION_BY_ZERO;
 use curvevm::TrapKind;
+use curvevm::interp::{ROUTINE_BASE, execute_routine, routine_costs};
+use curvevm::isa::ABORT_DIVISION_BY_ZERO;
+use curvevm::microcode::{MicroTrap, OPERANDS, ROUTINES};
 
 /// SplitMix64: a seeded generator, so a failure can be replayed from the printed seed.
 struct SplitMix(u64);
@@ -35,7 +35,10 @@ impl SplitMix {
 const EDGES: [u64; 8] = [0, 1, 2, 63, 64, 1 << 63, u64::MAX - 1, u64::MAX];
 
 fn seed() -> u64 {
-    std::env::var("CURVEVM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_0004)
+    std::env::var("CURVEVM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED_0004)
 }
 
 fn check(id: usize, operands: [u64; OPERANDS]) {
@@ -46,7 +49,12 @@ fn check(id: usize, operands: [u64; OPERANDS]) {
     let context = || format!("{} on {operands:#x?}", routine.name);
     // After a trap the call's registers are discarded, so only the trap and the gas count.
     if expanded.trap.is_some() {
-        assert_eq!((expanded.trap, expanded.gas_used), (native.trap, native.gas_used), "{}", context());
+        assert_eq!(
+            (expanded.trap, expanded.gas_used),
+            (native.trap, native.gas_used),
+            "{}",
+            context()
+        );
     } else {
         assert_eq!(expanded, native, "engines differ: {}", context());
     }
@@ -55,25 +63,54 @@ fn check(id: usize, operands: [u64; OPERANDS]) {
         Ok(results) => {
             assert_eq!(expanded.trap, None, "{}", context());
             for (&reg, value) in routine.results.iter().zip(results) {
-                assert_eq!(expanded.state.registers[usize::from(reg)], value, "{}", context());
+                assert_eq!(
+                    expanded.state.registers[usize::from(reg)],
+                    value,
+                    "{}",
+                    context()
+                );
             }
             for &reg in &costs.clobbered {
-                assert_eq!(expanded.state.registers[usize::from(reg)], 0, "{}", context());
+                assert_eq!(
+                    expanded.state.registers[usize::from(reg)],
+                    0,
+                    "{}",
+                    context()
+                );
             }
             assert!(!expanded.state.carry, "{}", context());
             // call + routine + the harness's ret.
-            assert_eq!(expanded.gas_used, costs.gas + 1, "gas depends on operands: {}", context());
+            assert_eq!(
+                expanded.gas_used,
+                costs.gas + 1,
+                "gas depends on operands: {}",
+                context()
+            );
         }
         Err(kind) => {
-            let trap = expanded.trap.unwrap_or_else(|| panic!("no trap: {}", context()));
+            let trap = expanded
+                .trap
+                .unwrap_or_else(|| panic!("no trap: {}", context()));
             let expected = match kind {
                 MicroTrap::Overflow => TrapKind::Overflow,
-                MicroTrap::DivisionByZero => TrapKind::Abort { code: ABORT_DIVISION_BY_ZERO },
+                MicroTrap::DivisionByZero => TrapKind::Abort {
+                    code: ABORT_DIVISION_BY_ZERO,
+                },
             };
             assert_eq!(trap.kind, expected, "{}", context());
             let &(_, gas, offset) = costs.traps.iter().find(|(k, _, _)| *k == kind).unwrap();
-            assert_eq!(trap.pc, ROUTINE_BASE + offset, "trap pc depends on operands: {}", context());
-            assert_eq!(expanded.gas_used, gas, "trap gas depends on operands: {}", context());
+            assert_eq!(
+                trap.pc,
+                ROUTINE_BASE + offset,
+                "trap pc depends on operands: {}",
+                context()
+            );
+            assert_eq!(
+                expanded.gas_used,
+                gas,
+                "trap gas depends on operands: {}",
+                context()
+            );
         }
     }
 }
@@ -114,7 +151,16 @@ fn overflow_boundaries_of_the_u128_routines() {
     for id in 0..ROUTINES.len() {
         for (a, b) in cases {
             for (x, y) in [(a, b), (b, a)] {
-                check(id, [x as u64, (x >> 64) as u64, y as u64, (y >> 64) as u64, y as u64]);
+                check(
+                    id,
+                    [
+                        x as u64,
+                        (x >> 64) as u64,
+                        y as u64,
+                        (y >> 64) as u64,
+                        y as u64,
+                    ],
+                );
             }
         }
     }
@@ -128,8 +174,16 @@ fn a_gas_short_routine_runs_out_of_gas_at_the_same_instruction_on_both_paths() {
             let operands = [7, 3, 5, 0, 2];
             let expanded = execute_routine(id as u16, operands, limit, false);
             let native = execute_routine(id as u16, operands, limit, true);
-            assert_eq!(expanded.trap, native.trap, "{} at limit {limit}", ROUTINES[id].name);
-            assert_eq!(expanded.gas_used, native.gas_used, "{} at limit {limit}", ROUTINES[id].name);
+            assert_eq!(
+                expanded.trap, native.trap,
+                "{} at limit {limit}",
+                ROUTINES[id].name
+            );
+            assert_eq!(
+                expanded.gas_used, native.gas_used,
+                "{} at limit {limit}",
+                ROUTINES[id].name
+            );
         }
     }
 }

@@ -7,7 +7,10 @@ const BEGIN: &str = "<!-- BEGIN GENERATED TABLES: edit curvevm/core/src/isa.rs o
 const END: &str = "<!-- END GENERATED TABLES -->";
 
 #[test]
-#[allow(clippy::disallowed_methods, reason = "the test compares and re-blesses SPEC.md")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test compares and re-blesses SPEC.md"
+)]
 fn spec_tables_match_the_code() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../SPEC.md");
     let spec = std::fs::read_to_string(&path).expect("curvevm/SPEC.md");
@@ -26,5 +29,7 @@ fn spec_tables_match_the_code() {
         std::fs::write(&path, updated).expect("write SPEC.md");
         return;
     }
-    panic!("curvevm/SPEC.md's generated tables are stale; run `UPDATE_EXPECT=1 cargo test -p curvevm --test spec`");
+    panic!(
+        "curvevm/SPEC.md's generated tables are stale; run `UPDATE_EXPECT=1 cargo test -p curvevm --test spec`"
+    );
 }

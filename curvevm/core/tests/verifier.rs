@@ -6,8 +6,8 @@ use curvevm::builder::Builder;
 use curvevm::isa::{Cond, Instruction, MAX_CODE_WORDS};
 use curvevm::microcode::find;
 use curvevm::module::{Entry, Module, Placement};
-use curvevm::verify::VerifyErrorKind;
 use curvevm::verify;
+use curvevm::verify::VerifyErrorKind;
 use proptest::prelude::*;
 
 proptest! {
@@ -37,7 +37,12 @@ fn module_with_routine(name: &str) -> Module {
     Module {
         code,
         microcode: vec![Placement { routine: id, pc: 2 }],
-        entries: vec![Entry { name: "main".into(), pc: 0, args: 0, ret: 0 }],
+        entries: vec![Entry {
+            name: "main".into(),
+            pc: 0,
+            args: 0,
+            ret: 0,
+        }],
         ..Module::default()
     }
 }
@@ -51,7 +56,10 @@ fn a_placement_must_be_the_exact_expansion() {
         let mut tampered = module.clone();
         tampered.code[index] ^= 1 << 32;
         let error = verify(&tampered, &|_| false).unwrap_err();
-        assert!(matches!(error.kind, VerifyErrorKind::BadPlacement { .. }), "{error}");
+        assert!(
+            matches!(error.kind, VerifyErrorKind::BadPlacement { .. }),
+            "{error}"
+        );
     }
     // A placement at the wrong offset, or of another routine, is refused too.
     let mut shifted = module.clone();
@@ -67,9 +75,18 @@ fn code_above_the_size_limit_is_rejected() {
     let mut ret = Builder::new(0);
     ret.ret(Cond::Always, 0);
     let word = ret.finish()[0].encode();
-    let module = Module { code: vec![word; MAX_CODE_WORDS as usize + 1], ..Module::default() };
+    let module = Module {
+        code: vec![word; MAX_CODE_WORDS as usize + 1],
+        ..Module::default()
+    };
     let error = verify(&module, &|_| false).unwrap_err();
-    assert_eq!(error.kind, VerifyErrorKind::CodeTooLarge(MAX_CODE_WORDS as usize + 1));
-    let module = Module { code: vec![word; MAX_CODE_WORDS as usize], ..Module::default() };
+    assert_eq!(
+        error.kind,
+        VerifyErrorKind::CodeTooLarge(MAX_CODE_WORDS as usize + 1)
+    );
+    let module = Module {
+        code: vec![word; MAX_CODE_WORDS as usize],
+        ..Module::default()
+    };
     assert!(verify(&module, &|_| false).is_ok());
 }
