@@ -324,13 +324,14 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
                         case.line
                     ));
                 }
-                if let Some(last) = trace.steps.last() {
-                    if outcome.result.is_ok() && last.gas_left != case.limit - outcome.gas_used {
-                        failures.push(format!(
-                            "line {}: the trace's gas does not end at the outcome's",
-                            case.line
-                        ));
-                    }
+                if let Some(last) = trace.steps.last()
+                    && outcome.result.is_ok()
+                    && last.gas_left != case.limit - outcome.gas_used
+                {
+                    failures.push(format!(
+                        "line {}: the trace's gas does not end at the outcome's",
+                        case.line
+                    ));
                 }
             }
             outcome
@@ -369,18 +370,18 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
                         trap.kind.name()
                     ));
                 }
-                if let Some(pc) = pc {
-                    if trap.pc != *pc {
-                        fail(format!("trapped at {}, expected at {pc}", trap.pc));
-                    }
+                if let Some(pc) = pc
+                    && trap.pc != *pc
+                {
+                    fail(format!("trapped at {}, expected at {pc}", trap.pc));
                 }
             }
             _ => {}
         }
-        if let Some(gas) = case.gas {
-            if outcome.gas_used != gas {
-                fail(format!("used {} gas, expected {gas}", outcome.gas_used));
-            }
+        if let Some(gas) = case.gas
+            && outcome.gas_used != gas
+        {
+            fail(format!("used {} gas, expected {gas}", outcome.gas_used));
         }
         for &(segment, address, value) in &case.expect {
             let actual = match segment {

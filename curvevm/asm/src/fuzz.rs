@@ -22,13 +22,12 @@ pub fn check_bytes(data: &[u8]) {
     if let Ok(module) = Module::from_bytes(data) {
         exercise(module);
     }
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(module) = crate::assemble(text) {
-            let again =
-                crate::assemble(&crate::disassemble(&module)).expect("disassembly assembles");
-            assert_eq!(again, module, "disassembly round-trips");
-            exercise(module);
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(module) = crate::assemble(text)
+    {
+        let again = crate::assemble(&crate::disassemble(&module)).expect("disassembly assembles");
+        assert_eq!(again, module, "disassembly round-trips");
+        exercise(module);
     }
 }
 

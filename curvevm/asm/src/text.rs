@@ -227,7 +227,7 @@ impl Parser {
                 };
                 let count = |kv: &str, key: &str| -> Result<u16, AsmError> {
                     kv.strip_prefix(key)
-                        .and_then(|n| parse_number(n))
+                        .and_then(parse_number)
                         .and_then(|n| u16::try_from(n).ok())
                         .ok_or_else(usage)
                 };
@@ -484,12 +484,11 @@ pub fn assemble(text: &str) -> Result<Module, AsmError> {
             target: Target::Label { name, .. },
             ..
         } = item
+            && let Some(routine) = name.strip_prefix('@')
+            && !parser.labels.contains_key(name)
+            && !appended.iter().any(|r| r == routine)
         {
-            if let Some(routine) = name.strip_prefix('@') {
-                if !parser.labels.contains_key(name) && !appended.iter().any(|r| r == routine) {
-                    appended.push(routine.to_string());
-                }
-            }
+            appended.push(routine.to_string());
         }
     }
     for routine in appended {
@@ -644,23 +643,22 @@ pub fn disassemble(module: &Module) -> String {
         if inside_placement(pc as u32).is_some() {
             continue;
         }
-        if let Ok(insn) = Instruction::decode(word) {
-            if let Some(BranchKind::Jump | BranchKind::Call) =
+        if let Ok(insn) = Instruction::decode(word)
+            && let Some(BranchKind::Jump | BranchKind::Call) =
                 insn.branch_kind().filter(|_| insn.op == Opcode::Branch)
+        {
+            let target = insn.imm;
+            let is_special = matches!(
+                insn.branch_target(),
+                curvevm::isa::BranchTarget::Host(_) | curvevm::isa::BranchTarget::Abort(_)
+            );
+            if !is_special
+                && (target as usize) < module.code.len()
+                && inside_placement(target).is_none()
             {
-                let target = insn.imm;
-                let is_special = matches!(
-                    insn.branch_target(),
-                    curvevm::isa::BranchTarget::Host(_) | curvevm::isa::BranchTarget::Abort(_)
-                );
-                if !is_special
-                    && (target as usize) < module.code.len()
-                    && inside_placement(target).is_none()
-                {
-                    labels
-                        .entry(target)
-                        .or_insert_with(|| vec![format!("L{target}")]);
-                }
+                labels
+                    .entry(target)
+                    .or_insert_with(|| vec![format!("L{target}")]);
             }
         }
     }
@@ -672,13 +670,13 @@ pub fn disassemble(module: &Module) -> String {
                 let _ = writeln!(out, "{name}:");
             }
         }
-        if let Some(&(id, len)) = placement_at.get(&pc) {
-            if pc as usize + len as usize <= module.code.len() {
-                let name = ROUTINES[usize::from(id)].name;
-                let _ = writeln!(out, "    .microcode {name}");
-                pc += len;
-                continue;
-            }
+        if let Some(&(id, len)) = placement_at.get(&pc)
+            && pc as usize + len as usize <= module.code.len()
+        {
+            let name = ROUTINES[usize::from(id)].name;
+            let _ = writeln!(out, "    .microcode {name}");
+            pc += len;
+            continue;
         }
         let word = module.code[pc as usize];
         let _ = writeln!(

@@ -35,6 +35,7 @@ impl SplitMix {
 const EDGES: [u64; 8] = [0, 1, 2, 63, 64, 1 << 63, u64::MAX - 1, u64::MAX];
 
 fn seed() -> u64 {
+    #[allow(clippy::disallowed_methods, reason = "a test reads its replay seed")]
     std::env::var("CURVEVM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -120,7 +121,7 @@ fn expansions_match_native_twins_on_random_and_edge_operands() {
     let seed = seed();
     println!("seed {seed} (set CURVEVM_SEED to replay)");
     let mut rng = SplitMix(seed);
-    for id in 0..ROUTINES.len() {
+    for (id, _) in ROUTINES.iter().enumerate() {
         for &x in &EDGES {
             for &y in &EDGES {
                 check(id, [x, y, x, y, y]);
@@ -168,8 +169,8 @@ fn overflow_boundaries_of_the_u128_routines() {
 
 #[test]
 fn a_gas_short_routine_runs_out_of_gas_at_the_same_instruction_on_both_paths() {
-    for id in 0..ROUTINES.len() {
-        let full = routine_costs()[id].gas + 1;
+    for (id, (routine, costs)) in ROUTINES.iter().zip(routine_costs()).enumerate() {
+        let full = costs.gas + 1;
         for limit in [0, 1, 2, full / 2, full - 2, full - 1, full] {
             let operands = [7, 3, 5, 0, 2];
             let expanded = execute_routine(id as u16, operands, limit, false);
@@ -177,12 +178,12 @@ fn a_gas_short_routine_runs_out_of_gas_at_the_same_instruction_on_both_paths() {
             assert_eq!(
                 expanded.trap, native.trap,
                 "{} at limit {limit}",
-                ROUTINES[id].name
+                routine.name
             );
             assert_eq!(
                 expanded.gas_used, native.gas_used,
                 "{} at limit {limit}",
-                ROUTINES[id].name
+                routine.name
             );
         }
     }
