@@ -22,12 +22,7 @@ fn read_module(path: &Path) -> Result<std::result::Result<Module, String>> {
 }
 
 fn parse_word(text: &str) -> Result<u64> {
-    let clean = text.replace('_', "");
-    let parsed = match clean.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => clean.parse(),
-    };
-    parsed.with_context(|| format!("`{text}` is not a u64"))
+    curvevm_asm::text::parse_number(text).with_context(|| format!("`{text}` is not a u64"))
 }
 
 /// `curve asm`: assemble and verify (any host call id accepted), write the binary module.

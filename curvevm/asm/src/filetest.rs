@@ -22,7 +22,7 @@ use curvevm::interp::Registers;
 use curvevm::memory::{AccessError, Memory, PageId};
 use curvevm::{ExecOptions, Host, Instance, Program, Segment, Trace};
 
-use crate::text::{assemble, disassemble};
+use crate::text::{assemble, disassemble, parse_number};
 
 /// The engines every file test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,12 +100,15 @@ struct Spec {
 }
 
 fn number(text: &str) -> Result<u64, String> {
-    let clean = text.trim().replace('_', "");
-    let parsed = match clean.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => clean.parse(),
-    };
-    parsed.map_err(|_| format!("bad number `{text}`"))
+    parse_number(text.trim()).ok_or_else(|| format!("bad number `{text}`"))
+}
+
+/// `a, b, c` (empty items ignored).
+fn word_list(text: &str) -> Result<Vec<u64>, String> {
+    text.split(',')
+        .filter(|item| !item.trim().is_empty())
+        .map(number)
+        .collect()
 }
 
 /// `seg[addr]=value …`.
@@ -146,26 +149,14 @@ fn parse_spec(text: &str) -> Result<Spec, String> {
                     .strip_suffix(')')
                     .and_then(|c| c.split_once('('))
                     .ok_or_else(|| at(format!("expected `entry(args)`, found `{call}`")))?;
-                let args = args
-                    .split(',')
-                    .filter(|a| !a.trim().is_empty())
-                    .map(number)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(at)?;
+                let args = word_list(args).map_err(at)?;
                 let returns = match returns {
                     Some(list) => {
                         let inner = list
                             .strip_prefix('[')
                             .and_then(|l| l.strip_suffix(']'))
                             .ok_or_else(|| at(format!("expected `[words]`, found `{list}`")))?;
-                        Some(
-                            inner
-                                .split(',')
-                                .filter(|a| !a.trim().is_empty())
-                                .map(number)
-                                .collect::<Result<Vec<_>, _>>()
-                                .map_err(at)?,
-                        )
+                        Some(word_list(inner).map_err(at)?)
                     }
                     None => None,
                 };

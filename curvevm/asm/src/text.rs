@@ -82,7 +82,8 @@ fn error(line: usize, message: impl Into<String>) -> AsmError {
     }
 }
 
-fn parse_number(text: &str) -> Option<u64> {
+/// A u64 in decimal or `0x` hex, `_` separators allowed (assembly, file tests, `curve run`).
+pub fn parse_number(text: &str) -> Option<u64> {
     let text = text.replace('_', "");
     match text.strip_prefix("0x") {
         Some(hex) => u64::from_str_radix(hex, 16).ok(),

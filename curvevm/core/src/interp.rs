@@ -410,22 +410,16 @@ impl Instance {
             Segment::Params,
             SegmentMemory::new(params.to_vec(), false, false),
         );
-        memory.install(
-            Segment::Args,
-            SegmentMemory::new(vec![0; layout.args as usize], false, false),
-        );
-        memory.install(
-            Segment::Ret,
-            SegmentMemory::new(vec![0; layout.ret as usize], true, false),
-        );
-        memory.install(
-            Segment::Scratch,
-            SegmentMemory::new(vec![0; layout.scratch as usize], true, false),
-        );
-        memory.install(
-            Segment::Slab,
-            SegmentMemory::new(vec![0; layout.slab as usize], true, true),
-        );
+        // (segment, words, writable, persistent); the slab starts zeroed.
+        for (segment, words, writable, persistent) in [
+            (Segment::Args, layout.args, false, false),
+            (Segment::Ret, layout.ret, true, false),
+            (Segment::Scratch, layout.scratch, true, false),
+            (Segment::Slab, layout.slab, true, true),
+        ] {
+            let zeroed = vec![0; words as usize];
+            memory.install(segment, SegmentMemory::new(zeroed, writable, persistent));
+        }
         Ok(Instance { program, memory })
     }
 
@@ -895,23 +889,21 @@ fn run<T: Tracer, const NATIVE: bool>(
                         pc = step_pc;
                         trap!(TrapKind::CallDepth);
                     }
-                    let cost = if NATIVE {
-                        &costs[usize::from(routine)]
-                    } else {
-                        &DUMMY_COSTS
-                    };
                     // Natively only when the whole routine is paid for; a gas-short routine runs
-                    // as its expansion so that out of gas hits the same instruction.
-                    if NATIVE && gas >= cost.gas - 1 {
+                    // as its expansion so that out of gas hits the same instruction. (`costs` is
+                    // empty when native microcode is off.)
+                    let native = costs
+                        .get(usize::from(routine))
+                        .filter(|cost| gas >= cost.gas - 1);
+                    if let Some(cost) = native {
+                        let routine = &ROUTINES[usize::from(routine)];
                         let operands: [u64; OPERANDS] = core::array::from_fn(|i| registers[16 + i]);
-                        match (ROUTINES[usize::from(routine)].native)(operands) {
+                        match (routine.native)(operands) {
                             Ok(results) => {
                                 for &reg in &cost.clobbered {
                                     reg!(reg) = 0;
                                 }
-                                for (&reg, value) in
-                                    ROUTINES[usize::from(routine)].results.iter().zip(results)
-                                {
+                                for (&reg, value) in routine.results.iter().zip(results) {
                                     reg!(reg) = value;
                                 }
                                 carry = false;
@@ -996,12 +988,6 @@ fn run<T: Tracer, const NATIVE: bool>(
     state.carry = carry;
     result
 }
-
-static DUMMY_COSTS: RoutineCosts = RoutineCosts {
-    gas: 0,
-    traps: Vec::new(),
-    clobbered: Vec::new(),
-};
 
 fn segment_of(sel: u8) -> Segment {
     Segment::from_sel(sel).unwrap_or(Segment::Params)

@@ -477,40 +477,59 @@ fn emit_sub128(b: &mut Builder) {
     b.add(NEG | CIN | CHK, A1, B1);
 }
 
-fn emit_mul64(b: &mut Builder) {
-    // Horner over b's bits, MSB first: acc ← 2·acc + bit·a. Intermediates never exceed a·b.
-    b.load_imm(T0, 0);
-    b.load_imm(T1, 0);
-    repeat(b, T2, 64, |b| {
-        b.add(NONE, T0, T0);
-        b.add(CIN, T1, T1);
-        b.add(NONE, B0, B0);
+/// `words ← words << 1` over a little-endian multi-word value; C ← the bit shifted out.
+fn shift_left(b: &mut Builder, words: &[Reg]) {
+    for (index, &word) in words.iter().enumerate() {
+        b.add(if index == 0 { NONE } else { CIN }, word, word);
+    }
+}
+
+/// Horner multiplication over `steps` bits of `multiplier`, MSB first:
+/// `acc ← 2·acc + bit·addend`. Every intermediate is at most the final product, so a carry out
+/// of `acc` happens only when the product does not fit; `overflow`, if given, counts them.
+/// `counter` counts the steps.
+fn horner_multiply(
+    b: &mut Builder,
+    acc: &[Reg],
+    multiplier: &[Reg],
+    addend: &[Reg],
+    overflow: Option<Reg>,
+    (counter, steps): (Reg, u32),
+) {
+    for &word in acc.iter().chain(&overflow) {
+        b.load_imm(word, 0);
+    }
+    let count_carry = |b: &mut Builder| {
+        if let Some(counter) = overflow {
+            b.add_imm(CIN, counter, 0);
+        }
+    };
+    repeat(b, counter, steps, |b| {
+        shift_left(b, acc);
+        count_carry(b);
+        shift_left(b, multiplier);
         balanced(b, Cond::Carry, 0, |b| {
-            b.add(NONE, T0, A0);
-            b.add_imm(CIN, T1, 0);
+            for (index, &word) in acc.iter().enumerate() {
+                match (index, addend.get(index)) {
+                    (0, Some(&source)) => b.add(NONE, word, source),
+                    (_, Some(&source)) => b.add(CIN, word, source),
+                    (_, None) => b.add_imm(CIN, word, 0),
+                }
+            }
+            count_carry(b);
         });
     });
+}
+
+fn emit_mul64(b: &mut Builder) {
+    horner_multiply(b, &[T0, T1], &[B0], &[A0], None, (T2, 64));
     b.mov(A0, T0);
     b.mov(A1, T1);
 }
 
 /// acc(T0:T1) ← a × b over 128 bits of b; T3 counts carries out of bit 127 (any ⇒ overflow).
 fn emit_mul128(b: &mut Builder) {
-    b.load_imm(T0, 0);
-    b.load_imm(T1, 0);
-    b.load_imm(T3, 0);
-    repeat(b, T2, 128, |b| {
-        b.add(NONE, T0, T0);
-        b.add(CIN, T1, T1);
-        b.add_imm(CIN, T3, 0);
-        b.add(NONE, B0, B0);
-        b.add(CIN, B1, B1);
-        balanced(b, Cond::Carry, 0, |b| {
-            b.add(NONE, T0, A0);
-            b.add(CIN, T1, A1);
-            b.add_imm(CIN, T3, 0);
-        });
-    });
+    horner_multiply(b, &[T0, T1], &[B0, B1], &[A0, A1], Some(T3), (T2, 128));
     trap_if_nonzero(b, T3, T4);
     b.mov(A0, T0);
     b.mov(A1, T1);
@@ -533,10 +552,7 @@ fn check_divisor128(b: &mut Builder) {
 /// T6:T7, subtract it and set the quotient bit. Scratch T3, T4; counter T2.
 fn divide_loop(b: &mut Builder, steps: u32) {
     repeat(b, T2, steps, |b| {
-        b.add(NONE, A0, A0);
-        b.add(CIN, A1, A1);
-        b.add(CIN, T0, T0);
-        b.add(CIN, T1, T1);
+        shift_left(b, &[A0, A1, T0, T1]);
         carry_to(b, T5);
         b.mov(T3, T0);
         b.mov(T4, T1);
@@ -564,23 +580,7 @@ fn emit_div128(b: &mut Builder) {
 
 fn emit_mulq64(b: &mut Builder) {
     // 256-bit Horner product in T0..T3 (never wraps); the result is words 1–2, word 3 must be 0.
-    for reg in [T0, T1, T2, T3] {
-        b.load_imm(reg, 0);
-    }
-    repeat(b, T4, 128, |b| {
-        b.add(NONE, T0, T0);
-        b.add(CIN, T1, T1);
-        b.add(CIN, T2, T2);
-        b.add(CIN, T3, T3);
-        b.add(NONE, B0, B0);
-        b.add(CIN, B1, B1);
-        balanced(b, Cond::Carry, 0, |b| {
-            b.add(NONE, T0, A0);
-            b.add(CIN, T1, A1);
-            b.add_imm(CIN, T2, 0);
-            b.add_imm(CIN, T3, 0);
-        });
-    });
+    horner_multiply(b, &[T0, T1, T2, T3], &[B0, B1], &[A0, A1], None, (T4, 128));
     trap_if_nonzero(b, T3, T5);
     b.mov(A0, T1);
     b.mov(A1, T2);
