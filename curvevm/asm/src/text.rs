@@ -7,12 +7,14 @@
 //! .scratch 0
 //! .slab 16
 //! .view 4 rw               ; view0 (rw or ro)
+//! .capabilities clock sha256 ; host-call capabilities the code may use
 //! .entry main args=2 ret=1 ; starts at label `main`
 //! main:
 //!     load r1, args[0]     ; direct; `seg[rS+imm]` indirect; `#imm`, `#+imm`/`#-imm` (sign-extended)
 //!     add.neg.chk r1, #3   ; flags .neg .cin .chk .nw, in that order
 //!     jump.nz r1, main     ; .z/.nz take a register, .c/.nc do not
 //!     call @mul128         ; microcode: placed by `.microcode mul128` or appended at the end
+//!     host sha256          ; a host call by name (or id)
 //!     store r1, ret[0]
 //!     ret
 //! .word 0x0                ; a raw word (how undecodable words disassemble)
@@ -21,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use curvevm::hostcall::{self, Capability, CapabilitySet};
 use curvevm::isa::{
     ABORT_BASE, BranchKind, Cond, HOST_CALL_BASE, Instruction, LoadMode, Opcode, Segment, flag,
 };
@@ -69,6 +72,7 @@ enum Item {
 
 struct Parser {
     layout: Layout,
+    capabilities: CapabilitySet,
     entries: Vec<(usize, String, u16, u16)>,
     items: Vec<(usize, Item)>,
     labels: BTreeMap<String, (usize, u32)>,
@@ -210,6 +214,18 @@ impl Parser {
             "ret" => self.layout.ret = size(0)?,
             "scratch" => self.layout.scratch = size(0)?,
             "slab" => self.layout.slab = size(0)?,
+            "capabilities" => {
+                for name in args {
+                    let capability = Capability::from_name(name).ok_or_else(|| {
+                        let known: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+                        error(
+                            line,
+                            format!("unknown capability `{name}` (known: {})", known.join(", ")),
+                        )
+                    })?;
+                    self.capabilities.0 |= capability.bit();
+                }
+            }
             "view" => {
                 let writable = match args.get(1).copied() {
                     Some("rw") => true,
@@ -405,7 +421,9 @@ impl Parser {
                 match base {
                     "ret" => self.push(line, Item::Insn(branch)),
                     "host" => {
-                        let id = parse_number(rest[0])
+                        let id = hostcall::by_name(rest[0])
+                            .map(|function| u64::from(function.id))
+                            .or_else(|| parse_number(rest[0]))
                             .filter(|&id| id < u64::from(ABORT_BASE - HOST_CALL_BASE));
                         let id = id.ok_or_else(|| {
                             error(line, format!("bad host call id `{}`", rest[0]))
@@ -442,6 +460,7 @@ impl Parser {
 pub fn assemble(text: &str) -> Result<Module, AsmError> {
     let mut parser = Parser {
         layout: Layout::default(),
+        capabilities: CapabilitySet::EMPTY,
         entries: Vec::new(),
         items: Vec::new(),
         labels: BTreeMap::new(),
@@ -501,6 +520,7 @@ pub fn assemble(text: &str) -> Result<Module, AsmError> {
 
     let mut module = Module {
         layout: parser.layout,
+        capabilities: parser.capabilities,
         ..Module::default()
     };
     for (line, name, args, ret) in parser.entries {
@@ -574,6 +594,10 @@ fn address_text(insn: &Instruction) -> String {
 pub fn disassemble(module: &Module) -> String {
     let mut out = String::new();
     let layout = &module.layout;
+    if module.capabilities != CapabilitySet::EMPTY {
+        let names: Vec<&str> = module.capabilities.iter().map(|c| c.name()).collect();
+        let _ = writeln!(out, ".capabilities {}", names.join(" "));
+    }
     for (name, words) in [
         ("params", layout.params),
         ("args", layout.args),
@@ -743,7 +767,10 @@ pub fn instruction_text(word: u64, target_name: &dyn Fn(u32) -> String) -> Strin
                 curvevm::isa::BranchTarget::Jump(target) => ("jump", Some(target_name(target))),
                 curvevm::isa::BranchTarget::Call(target) => ("call", Some(target_name(target))),
                 curvevm::isa::BranchTarget::Return => ("ret", None),
-                curvevm::isa::BranchTarget::Host(id) => ("host", Some(id.to_string())),
+                curvevm::isa::BranchTarget::Host(id) => (
+                    "host",
+                    Some(hostcall::function(id).map_or(id.to_string(), |f| f.name.to_string())),
+                ),
                 curvevm::isa::BranchTarget::Abort(code) => ("abort", Some(code.to_string())),
             };
             let mut text = String::from(base);

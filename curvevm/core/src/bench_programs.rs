@@ -17,6 +17,7 @@ fn module(builder: Builder, layout: Layout, placements: Vec<Placement>) -> Modul
         }],
         microcode: placements,
         layout,
+        ..Module::default()
     }
 }
 
@@ -97,6 +98,7 @@ pub fn microcode_loop() -> Module {
             pc: base,
         }],
         layout: layout(0),
+        ..Module::default()
     }
 }
 

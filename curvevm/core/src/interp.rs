@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use crate::hostcall::{CapabilitySet, host_step};
 use crate::isa::{
     ABORT_DIVISION_BY_ZERO, BranchTarget, Cond, Instruction, LoadMode, MAX_CALL_DEPTH, Opcode,
     REGISTERS, Reg, Segment, flag,
@@ -19,13 +20,17 @@ pub type Registers = [u64; REGISTERS];
 
 /// The world outside the VM, reached only through host calls.
 pub trait Host {
-    /// Whether host function `id` exists (asked by the verifier at load).
+    /// Whether host function `id` of [`crate::hostcall::HOST_FUNCTIONS`] is implemented (asked
+    /// by the verifier at load).
     fn provides(&self, id: u16) -> bool;
-    /// Gas the call costs beyond its BRANCH, charged before it runs (out of gas takes precedence).
-    fn cost(&self, id: u16, registers: &Registers) -> u64;
-    /// Runs the call. It may change registers and, through the journal, memory. An `Err` code
-    /// traps with [`TrapKind::Host`].
+    /// Runs the call after its capability was checked and its gas charged. It may change
+    /// registers and, through the journal, memory. An `Err` code traps with [`TrapKind::Host`]
+    /// (see [`crate::hostcall::Refusal`]).
     fn call(&mut self, id: u16, registers: &mut Registers, memory: &mut Memory) -> Result<(), u32>;
+    /// The call ended: keep (`commit`) or undo every change the host made for it.
+    fn end_call(&mut self, commit: bool) {
+        let _ = commit;
+    }
 }
 
 /// A host with no functions.
@@ -35,9 +40,6 @@ pub struct NoHost;
 impl Host for NoHost {
     fn provides(&self, _: u16) -> bool {
         false
-    }
-    fn cost(&self, _: u16, _: &Registers) -> u64 {
-        0
     }
     fn call(&mut self, _: u16, _: &mut Registers, _: &mut Memory) -> Result<(), u32> {
         Err(0)
@@ -473,6 +475,35 @@ impl Instance {
         options: ExecOptions,
         tracer: &mut T,
     ) -> Result<Outcome, CallError> {
+        self.call_with(
+            entry,
+            args,
+            gas_limit,
+            views,
+            host,
+            |program, memory, host, state| {
+                let (ops, capabilities) = (&program.ops, program.module.capabilities);
+                if options.native_microcode && !T::ENABLED {
+                    run::<T, true>(ops, capabilities, memory, host, state, tracer)
+                } else {
+                    run::<T, false>(ops, capabilities, memory, host, state, tracer)
+                }
+            },
+        )
+    }
+
+    /// A call run by `engine`, which takes the call from its start state to its end: the
+    /// checks, argument and view mapping, commit or rollback (memory and host) and the outcome
+    /// are the same for every engine.
+    pub fn call_with(
+        &mut self,
+        entry: &str,
+        args: &[u64],
+        gas_limit: u64,
+        views: &mut [Vec<u64>],
+        host: &mut dyn Host,
+        engine: impl FnOnce(&Program, &mut Memory, &mut dyn Host, &mut State) -> Result<(), Trap>,
+    ) -> Result<Outcome, CallError> {
         let program = Arc::clone(&self.program);
         let module = &program.module;
         let entry: &Entry = module
@@ -511,20 +542,12 @@ impl Instance {
             );
         }
 
-        let mut state = State {
-            pc: entry.pc,
-            gas: gas_limit,
-            registers: [0; REGISTERS],
-            carry: false,
-        };
-        let status = if options.native_microcode && !T::ENABLED {
-            run::<T, true>(&program.ops, &mut self.memory, host, &mut state, tracer)
-        } else {
-            run::<T, false>(&program.ops, &mut self.memory, host, &mut state, tracer)
-        };
+        let mut state = State::start(entry.pc, gas_limit);
+        let status = engine(&program, &mut self.memory, host, &mut state);
         let result =
             status.map(|()| self.memory.words(Segment::Ret)[..usize::from(entry.ret)].to_vec());
         self.memory.end_call(result.is_ok());
+        host.end_call(result.is_ok());
         for (index, view) in views.iter_mut().enumerate() {
             *view = std::mem::take(&mut self.memory.segment_mut(Segment::View(index as u8)).words);
         }
@@ -532,6 +555,23 @@ impl Instance {
             gas_used: gas_limit - state.gas,
             result,
         })
+    }
+}
+
+/// Runs the interpreter from `state` to the end of the call (an engine hands over a call it
+/// cannot finish, such as the JIT's gas-short tail). `state.pc` is the next instruction.
+pub fn resume(
+    program: &Program,
+    memory: &mut Memory,
+    host: &mut dyn Host,
+    state: &mut State,
+    options: ExecOptions,
+) -> Result<(), Trap> {
+    let (ops, capabilities) = (&program.ops, program.module.capabilities);
+    if options.native_microcode {
+        run::<NoTrace, true>(ops, capabilities, memory, host, state, &mut NoTrace)
+    } else {
+        run::<NoTrace, false>(ops, capabilities, memory, host, state, &mut NoTrace)
     }
 }
 
@@ -546,6 +586,21 @@ pub struct State {
     pub registers: Registers,
     /// Carry flag.
     pub carry: bool,
+    /// Return addresses of the open CALLs, innermost last.
+    pub stack: Vec<u32>,
+}
+
+impl State {
+    /// The state at the start of a call: `pc`, `gas`, everything else zero.
+    pub fn start(pc: u32, gas: u64) -> State {
+        State {
+            pc,
+            gas,
+            registers: [0; REGISTERS],
+            carry: false,
+            stack: Vec::with_capacity(MAX_CALL_DEPTH),
+        }
+    }
 }
 
 #[inline(always)]
@@ -674,15 +729,12 @@ pub fn execute_routine(
     let mut memory = Memory::default();
     let mut registers = [0; REGISTERS];
     registers[16..16 + OPERANDS].copy_from_slice(&operands);
-    let mut state = State {
-        pc: 0,
-        gas: gas_limit,
-        registers,
-        carry: false,
-    };
+    let mut state = State::start(0, gas_limit);
+    state.registers = registers;
     let status = if native {
         run::<NoTrace, true>(
             &program.ops,
+            CapabilitySet::EMPTY,
             &mut memory,
             &mut NoHost,
             &mut state,
@@ -691,6 +743,7 @@ pub fn execute_routine(
     } else {
         run::<NoTrace, false>(
             &program.ops,
+            CapabilitySet::EMPTY,
             &mut memory,
             &mut NoHost,
             &mut state,
@@ -707,6 +760,7 @@ pub fn execute_routine(
 /// The interpreter loop. On return `state.pc` is the faulting instruction after a trap.
 fn run<T: Tracer, const NATIVE: bool>(
     ops: &[Op],
+    capabilities: CapabilitySet,
     memory: &mut Memory,
     host: &mut dyn Host,
     state: &mut State,
@@ -716,7 +770,7 @@ fn run<T: Tracer, const NATIVE: bool>(
     let mut gas = state.gas;
     let mut registers = state.registers;
     let mut carry = state.carry;
-    let mut stack: Vec<u32> = Vec::with_capacity(MAX_CALL_DEPTH);
+    let mut stack = core::mem::take(&mut state.stack);
     let costs = if NATIVE { routine_costs() } else { &[] };
 
     macro_rules! reg {
@@ -730,6 +784,7 @@ fn run<T: Tracer, const NATIVE: bool>(
             state.gas = gas;
             state.registers = registers;
             state.carry = carry;
+            state.stack = stack;
             return Err(Trap { kind: $kind, pc });
         }};
     }
@@ -951,18 +1006,12 @@ fn run<T: Tracer, const NATIVE: bool>(
                 }
             }
             Op::HostCall { cond, rs, id } => {
-                if holds(cond, rs, &registers, carry) {
-                    let cost = host.cost(id, &registers);
-                    if gas < cost {
-                        gas = 0;
-                        pc = step_pc;
-                        trap!(TrapKind::OutOfGas);
-                    }
-                    gas -= cost;
-                    if let Err(code) = host.call(id, &mut registers, memory) {
-                        pc = step_pc;
-                        trap!(TrapKind::Host { id, code });
-                    }
+                if holds(cond, rs, &registers, carry)
+                    && let Err(kind) =
+                        host_step(capabilities, host, id, &mut registers, memory, &mut gas)
+                {
+                    pc = step_pc;
+                    trap!(kind);
                 }
             }
             Op::Abort { cond, rs, code } => {
@@ -986,6 +1035,7 @@ fn run<T: Tracer, const NATIVE: bool>(
     state.gas = gas;
     state.registers = registers;
     state.carry = carry;
+    state.stack = stack;
     result
 }
 

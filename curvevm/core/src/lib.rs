@@ -7,6 +7,7 @@
 
 pub mod bench_programs;
 pub mod builder;
+pub mod hostcall;
 pub mod interp;
 pub mod isa;
 pub mod memory;
@@ -15,6 +16,7 @@ pub mod module;
 pub mod trap;
 pub mod verify;
 
+pub use hostcall::{Capability, CapabilitySet, Refusal};
 pub use interp::{
     CallError, ExecOptions, Host, Instance, NoHost, NoTrace, Outcome, Program, Trace, TraceStep,
     Tracer,

@@ -2,7 +2,8 @@
 //! placements), in the canonical encoding of `curve-formats`.
 //!
 //! ```text
-//! magic "CVM\x01" | layout | entries: seq<Entry> | microcode: seq<Placement> | code: seq<u64>
+//! magic "CVM\x01" | capabilities u32 | layout | entries: seq<Entry> | microcode: seq<Placement>
+//!                  | code: seq<u64>
 //! layout  = params u32 | args u32 | ret u32 | scratch u32 | slab u32 | views: seq<View>
 //! View    = words u32 | writable bool
 //! Entry   = name: seq<u8> (1..=32 bytes, [A-Za-z_][A-Za-z0-9_]*) | pc u32 | args u16 | ret u16
@@ -11,6 +12,7 @@
 //!
 //! Decoding checks structure only (bounds on every count); [`crate::verify`] checks meaning.
 
+use crate::hostcall::CapabilitySet;
 use curve_formats::encoding::{
     Decode, DecodeError, DecodeErrorKind, Encode, Reader, decode_seq, encode_seq,
 };
@@ -89,6 +91,9 @@ pub struct Placement {
 /// A module as stored and hashed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Module {
+    /// The host-call capabilities its code may use (checked at load against what the host grants
+    /// the module's role, and at every host call).
+    pub capabilities: CapabilitySet,
     /// Segment sizes.
     pub layout: Layout,
     /// Entrypoints.
@@ -203,6 +208,7 @@ impl Decode for Placement {
 impl Encode for Module {
     fn encode(&self, out: &mut Vec<u8>) {
         MAGIC.encode(out);
+        self.capabilities.0.encode(out);
         self.layout.encode(out);
         encode_seq(&self.entries, out);
         encode_seq(&self.microcode, out);
@@ -218,7 +224,16 @@ impl Decode for Module {
                 kind: DecodeErrorKind::BadMagic,
             });
         }
+        let at = reader.offset();
+        let capabilities = u32::decode(reader)?;
+        if capabilities & !CapabilitySet::VALID_BITS != 0 {
+            return Err(DecodeError {
+                offset: at,
+                kind: DecodeErrorKind::NonZeroReserved,
+            });
+        }
         Ok(Module {
+            capabilities: CapabilitySet(capabilities),
             layout: Layout::decode(reader)?,
             entries: decode_seq(reader, MAX_ENTRIES)?,
             microcode: decode_seq(reader, MAX_PLACEMENTS)?,

@@ -62,7 +62,15 @@ impl fmt::Display for TrapKind {
                 write!(f, "division by zero")
             }
             TrapKind::Abort { code } => write!(f, "abort with code {code}"),
-            TrapKind::Host { id, code } => write!(f, "host call {id} refused with code {code}"),
+            TrapKind::Host { id, code } => {
+                let name = crate::hostcall::function(*id).map_or("?", |function| function.name);
+                match crate::hostcall::Refusal::from_code(*code) {
+                    Some(refusal) => {
+                        write!(f, "host call {id} ({name}) refused: {}", refusal.name())
+                    }
+                    None => write!(f, "host call {id} ({name}) refused with code {code}"),
+                }
+            }
         }
     }
 }

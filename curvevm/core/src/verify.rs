@@ -295,7 +295,7 @@ pub fn verify(
                     }
                 }
                 BranchTarget::Host(id) => {
-                    if !host_provides(id) {
+                    if crate::hostcall::function(id).is_none() || !host_provides(id) {
                         return Err(at(VerifyErrorKind::UnknownHostCall(id)));
                     }
                 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-const BEGIN: &str = "<!-- BEGIN GENERATED TABLES: edit curvevm/core/src/isa.rs or microcode.rs, then run `UPDATE_EXPECT=1 cargo test -p curvevm --test spec` -->";
+const BEGIN: &str = "<!-- BEGIN GENERATED TABLES: edit curvevm/core/src/isa.rs, microcode.rs or hostcall.rs, then run `UPDATE_EXPECT=1 cargo test -p curvevm --test spec` -->";
 const END: &str = "<!-- END GENERATED TABLES -->";
 
 #[test]
@@ -17,9 +17,10 @@ fn spec_tables_match_the_code() {
     let start = spec.find(BEGIN).expect("begin marker") + BEGIN.len();
     let end = spec.find(END).expect("end marker");
     let generated = format!(
-        "\n\n### Opcodes\n\n{}\n### Microcode routines\n\n{}\n",
+        "\n\n### Opcodes\n\n{}\n### Microcode routines\n\n{}\n### Host calls\n\n{}\n",
         curvevm::isa::spec_tables(),
-        curvevm::microcode::spec_table()
+        curvevm::microcode::spec_table(),
+        curvevm::hostcall::spec_table()
     );
     if spec[start..end] == generated {
         return;

@@ -108,6 +108,18 @@ pub fn verify(
     leaf: &[u8],
     siblings: &[Hash],
 ) -> Result<(), MerkleError> {
+    verify_hash(root, count, index, hash_leaf(leaf), siblings)
+}
+
+/// [`verify`] for a leaf given by its hash ([`hash_leaf`]), as the VM's `merkle_verify` host
+/// call receives it.
+pub fn verify_hash(
+    root: &Hash,
+    count: u64,
+    index: u64,
+    leaf_hash: Hash,
+    siblings: &[Hash],
+) -> Result<(), MerkleError> {
     if count == 0 {
         return Err(MerkleError::EmptyTree);
     }
@@ -121,7 +133,7 @@ pub fn verify(
             found: siblings.len(),
         });
     }
-    let mut hash = hash_leaf(leaf);
+    let mut hash = leaf_hash;
     let mut position = index;
     for sibling in siblings {
         hash = if position & 1 == 0 {

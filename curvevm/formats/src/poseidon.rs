@@ -13,9 +13,8 @@
 use alloc::vec::Vec;
 use ark_bn254::Fr;
 use ark_crypto_primitives::sponge::CryptographicSponge;
-use ark_crypto_primitives::sponge::poseidon::{
-    PoseidonConfig, PoseidonSponge, find_poseidon_ark_and_mds,
-};
+pub use ark_crypto_primitives::sponge::poseidon::PoseidonConfig;
+use ark_crypto_primitives::sponge::poseidon::{PoseidonSponge, find_poseidon_ark_and_mds};
 use ark_ff::PrimeField;
 
 /// The parameter-set version.

@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    curvevm_asm::fuzz::check_bytes(data);
+    curvevm_testkit::fuzz::check_bytes(data);
 });

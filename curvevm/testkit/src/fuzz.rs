@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use curve_formats::encoding::Decode;
-use curvevm::{ExecOptions, Instance, Module, Program};
+use curvevm::{ExecOptions, Instance, Module};
 
-use crate::filetest::TestHost;
+use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
 
 /// Gas for each fuzzed call: enough for loops and microcode, small enough to stay fast.
 const FUZZ_GAS: u64 = 20_000;
@@ -23,16 +23,16 @@ pub fn check_bytes(data: &[u8]) {
         exercise(module);
     }
     if let Ok(text) = std::str::from_utf8(data)
-        && let Ok(module) = crate::assemble(text)
+        && let Ok(module) = curvevm_asm::assemble(text)
     {
-        let again = crate::assemble(&crate::disassemble(&module)).expect("disassembly assembles");
+        let again = curvevm_asm::assemble(&curvevm_asm::disassemble(&module))
+            .expect("disassembly assembles");
         assert_eq!(again, module, "disassembly round-trips");
         exercise(module);
     }
 }
 
 fn exercise(module: Module) {
-    let host = TestHost;
     // Fuzzed modules may declare huge segments; keep allocations bounded.
     let layout = &module.layout;
     let total: u64 = [
@@ -46,9 +46,30 @@ fn exercise(module: Module) {
     .chain(layout.views.iter().map(|v| &v.words))
     .map(|&w| u64::from(w))
     .sum();
-    let Ok(program) = Program::load(module, &|id| curvevm::Host::provides(&host, id)) else {
+    // Any role that may hold the declared capabilities.
+    let Some(role) = Role::ALL
+        .into_iter()
+        .find(|role| module.capabilities.is_subset(role.grants()))
+    else {
         return;
     };
+    let Ok(program) = RollupHost::load(module, role) else {
+        return;
+    };
+    let new_host = || {
+        let mut ledger = Ledger::default();
+        ledger.set_vault(1, 1, 1_000);
+        ledger.set_escrow(1, 1, 1, 1_000);
+        RollupHost::new(
+            ledger,
+            Clock {
+                now_ms: 1_000,
+                height: 1,
+            },
+            Caller { id: 1, role },
+        )
+    };
+    let (mut native_host, mut pure_host) = (new_host(), new_host());
     if total > 1 << 20 {
         return;
     }
@@ -77,7 +98,7 @@ fn exercise(module: Module) {
                 &args,
                 FUZZ_GAS,
                 &mut native_views,
-                &mut TestHost,
+                &mut native_host,
                 ExecOptions {
                     native_microcode: true,
                 },
@@ -89,7 +110,7 @@ fn exercise(module: Module) {
                 &args,
                 FUZZ_GAS,
                 &mut pure_views,
-                &mut TestHost,
+                &mut pure_host,
                 ExecOptions {
                     native_microcode: false,
                 },
@@ -98,4 +119,6 @@ fn exercise(module: Module) {
         assert_eq!(a, b, "native microcode changes the outcome");
     }
     assert_eq!(native_views, pure_views);
+    assert_eq!(native_host.ledger, pure_host.ledger);
+    assert_eq!(native_host.events, pure_host.events);
 }

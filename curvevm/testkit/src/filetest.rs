@@ -10,19 +10,27 @@
 //! ; expect: slab[3]=5 view0[1]=2              memory after the preceding run
 //! ; dirty: slab:0 view0:0                     pages committed since the previous `dirty:`
 //! ; verify-error: at instruction 3: …         the module must be rejected with this message
+//! ; load-error: may not declare …             the host must refuse to load it for its role
 //! ; asm-error: line 4: …                      the text must not assemble
+//! ; host: role=slab id=7 now=1000 height=3    the calling program and the clock (default router 0)
+//! ; ledger: vault:1/2=500 escrow:1/7/2=100 cap:1/7/2=50@2000 account:7/2=0
+//! ; trap: host(cap_expired) at 6              a host refusal, by name
+//! ; ledger-expect: escrow:1/7/2=70 cap#0=20@2000 account:7/2=30 events=1 next-cap=1
 //! ```
+//!
+//! Caps set up by `ledger:` get ids 0, 1, … in order. `ledger-expect:` checks the ledger after
+//! the preceding run.
 //!
 //! Runs share one instance, in order, so a trapped run must leave the memory of the previous one.
 //! Every file runs on every [`Engine`]; the outcomes must match the expectations on each.
 
 use std::sync::Arc;
 
-use curvevm::interp::Registers;
-use curvevm::memory::{AccessError, Memory, PageId};
-use curvevm::{ExecOptions, Host, Instance, Program, Segment, Trace};
-
-use crate::text::{assemble, disassemble, parse_number};
+use curvevm::hostcall::Refusal;
+use curvevm::memory::PageId;
+use curvevm::{ExecOptions, Instance, Segment, Trace, TrapKind};
+use curvevm_asm::{assemble, disassemble, parse_number};
+use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
 
 /// The engines every file test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,44 +48,6 @@ impl Engine {
     pub const ALL: [Engine; 3] = [Engine::Interpreter, Engine::PureIsa, Engine::Traced];
 }
 
-/// The host the file tests run against (the real host calls arrive with the runtime):
-///
-/// | id | cost | effect |
-/// |---|---|---|
-/// | 0 | 10 | `r0 ← r0 + r1` (wrapping) |
-/// | 1 | 1 | refuses with code `r0` |
-/// | 2 | 1,000,000 | nothing (exhausts any small budget) |
-/// | 3 | 2 | `slab[r0] ← r1` through the journal; refuses with code 1 when out of bounds |
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TestHost;
-
-impl Host for TestHost {
-    fn provides(&self, id: u16) -> bool {
-        id <= 3
-    }
-
-    fn cost(&self, id: u16, _: &Registers) -> u64 {
-        [10, 1, 1_000_000, 2][usize::from(id.min(3))]
-    }
-
-    fn call(&mut self, id: u16, registers: &mut Registers, memory: &mut Memory) -> Result<(), u32> {
-        match id {
-            0 => {
-                registers[0] = registers[0].wrapping_add(registers[1]);
-                Ok(())
-            }
-            1 => Err(registers[0] as u32),
-            2 => Ok(()),
-            _ => memory
-                .write(Segment::Slab, registers[0], registers[1])
-                .map_err(|e| match e {
-                    AccessError::OutOfBounds => 1,
-                    AccessError::ReadOnly => 2,
-                }),
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct Case {
     line: usize,
@@ -89,6 +59,168 @@ struct Case {
     limit: u64,
     expect: Vec<(Segment, u64, u64)>,
     dirty: Option<Vec<(Segment, u32)>>,
+    ledger_expect: Vec<LedgerTerm>,
+}
+
+/// One `ledger:` / `ledger-expect:` term.
+#[derive(Clone, Copy, Debug)]
+enum LedgerTerm {
+    Vault(u64, u64, u128),
+    Escrow(u64, u64, u64, u128),
+    /// (user, slab, asset, allowance, expiry) when set up.
+    NewCap(u64, u64, u64, u128, u64),
+    /// (id, remaining, expiry) when expected.
+    CapRemaining(u64, u128, Option<u64>),
+    Account(u64, u64, u128),
+    Events(usize),
+    NextCap(u64),
+}
+
+fn ledger_terms(text: &str) -> Result<Vec<LedgerTerm>, String> {
+    text.split_whitespace()
+        .map(|item| {
+            let bad = || {
+                format!(
+                    "expected `vault:U/A=N`, `escrow:U/S/A=N`, `cap:U/S/A=N@EXPIRY`, `cap#ID=N[@EXPIRY]`, \
+                     `account:S/A=N`, `events=N` or `next-cap=N`, found `{item}`"
+                )
+            };
+            let (place, value) = item.split_once('=').ok_or_else(bad)?;
+            let amount = |text: &str| text.parse::<u128>().map_err(|_| bad());
+            if let Some(id) = place.strip_prefix("cap#") {
+                let (remaining, expiry) = match value.split_once('@') {
+                    Some((remaining, expiry)) => (remaining, Some(number(expiry)?)),
+                    None => (value, None),
+                };
+                return Ok(LedgerTerm::CapRemaining(number(id)?, amount(remaining)?, expiry));
+            }
+            match place {
+                "events" => return Ok(LedgerTerm::Events(number(value)? as usize)),
+                "next-cap" => return Ok(LedgerTerm::NextCap(number(value)?)),
+                _ => {}
+            }
+            let (kind, key) = place.split_once(':').ok_or_else(bad)?;
+            let key = key.split('/').map(number).collect::<Result<Vec<u64>, _>>()?;
+            match (kind, key.as_slice()) {
+                ("vault", &[user, asset]) => Ok(LedgerTerm::Vault(user, asset, amount(value)?)),
+                ("escrow", &[user, slab, asset]) => {
+                    Ok(LedgerTerm::Escrow(user, slab, asset, amount(value)?))
+                }
+                ("account", &[slab, asset]) => Ok(LedgerTerm::Account(slab, asset, amount(value)?)),
+                ("cap", &[user, slab, asset]) => {
+                    let (allowance, expiry) = value.split_once('@').ok_or_else(bad)?;
+                    Ok(LedgerTerm::NewCap(
+                        user,
+                        slab,
+                        asset,
+                        amount(allowance)?,
+                        number(expiry)?,
+                    ))
+                }
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
+fn set_up(ledger: &mut Ledger, term: LedgerTerm) -> Result<(), String> {
+    match term {
+        LedgerTerm::Vault(user, asset, balance) => ledger.set_vault(user, asset, balance),
+        LedgerTerm::Escrow(user, slab, asset, balance) => {
+            ledger.set_escrow(user, slab, asset, balance)
+        }
+        LedgerTerm::Account(slab, asset, balance) => {
+            ledger.accounts.insert((slab, asset), balance);
+        }
+        LedgerTerm::NewCap(user, slab, asset, allowance, expiry) => {
+            let id = ledger.next_cap;
+            ledger.next_cap += 1;
+            ledger.caps.insert(
+                id,
+                curvevm_host::Cap {
+                    user,
+                    slab,
+                    asset,
+                    amount_max: allowance,
+                    remaining: allowance,
+                    expiry_ms: expiry,
+                    burned: false,
+                    nonce: 0,
+                },
+            );
+        }
+        other => return Err(format!("`ledger:` cannot set up {other:?}")),
+    }
+    Ok(())
+}
+
+fn check_ledger(host: &RollupHost, term: LedgerTerm) -> Option<String> {
+    let ledger = &host.ledger;
+    let (what, actual, expected) = match term {
+        LedgerTerm::Vault(user, asset, balance) => (
+            format!("vault {user}/{asset}"),
+            ledger.vault_balance(user, asset),
+            balance,
+        ),
+        LedgerTerm::Escrow(user, slab, asset, balance) => (
+            format!("escrow {user}/{slab}/{asset}"),
+            ledger.escrow_balance(user, slab, asset),
+            balance,
+        ),
+        LedgerTerm::Account(slab, asset, balance) => (
+            format!("account {slab}/{asset}"),
+            ledger.account_balance(slab, asset),
+            balance,
+        ),
+        LedgerTerm::CapRemaining(id, remaining, expiry) => {
+            let cap = ledger.caps.get(&id);
+            if let Some(expiry) = expiry
+                && cap.map(|cap| cap.expiry_ms) != Some(expiry)
+            {
+                return Some(format!(
+                    "cap #{id} expires at {:?}, expected {expiry}",
+                    cap.map(|cap| cap.expiry_ms)
+                ));
+            }
+            (
+                format!("cap #{id} remaining"),
+                cap.map_or(u128::MAX, |cap| cap.remaining),
+                remaining,
+            )
+        }
+        LedgerTerm::Events(count) => (
+            "events".to_string(),
+            host.events.len() as u128,
+            count as u128,
+        ),
+        LedgerTerm::NextCap(next) => (
+            "next cap id".to_string(),
+            u128::from(ledger.next_cap),
+            u128::from(next),
+        ),
+        LedgerTerm::NewCap(..) => return Some("`ledger-expect:` cannot mint caps".into()),
+    };
+    (actual != expected).then(|| format!("{what} is {actual}, expected {expected}"))
+}
+
+/// `role=slab id=7 now=1000 height=3`.
+fn host_line(text: &str, caller: &mut Caller, clock: &mut Clock) -> Result<(), String> {
+    for item in text.split_whitespace() {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("expected `key=value`, found `{item}`"))?;
+        match key {
+            "role" => {
+                caller.role =
+                    Role::from_name(value).ok_or_else(|| format!("unknown role `{value}`"))?
+            }
+            "id" => caller.id = number(value)?,
+            "now" => clock.now_ms = number(value)?,
+            "height" => clock.height = number(value)?,
+            _ => return Err(format!("unknown host setting `{key}`")),
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -96,7 +228,11 @@ struct Spec {
     init: Vec<(Segment, u64, u64)>,
     cases: Vec<Case>,
     verify_error: Option<String>,
+    load_error: Option<String>,
     asm_error: Option<String>,
+    ledger: Vec<LedgerTerm>,
+    caller: Option<Caller>,
+    clock: Clock,
 }
 
 fn number(text: &str) -> Result<u64, String> {
@@ -169,7 +305,15 @@ fn parse_spec(text: &str) -> Result<Spec, String> {
                     ..Case::default()
                 });
             }
-            key @ ("trap" | "gas" | "limit" | "expect" | "dirty") => {
+            "ledger" => spec.ledger.extend(ledger_terms(value).map_err(at)?),
+            "host" => {
+                let caller = spec.caller.get_or_insert(Caller {
+                    id: 0,
+                    role: Role::Router,
+                });
+                host_line(value, caller, &mut spec.clock).map_err(at)?;
+            }
+            key @ ("trap" | "gas" | "limit" | "expect" | "dirty" | "ledger-expect") => {
                 let case = spec
                     .cases
                     .last_mut()
@@ -183,6 +327,7 @@ fn parse_spec(text: &str) -> Result<Spec, String> {
                         case.trap = Some((kind.to_string(), pc));
                     }
                     "gas" => case.gas = Some(number(value).map_err(at)?),
+                    "ledger-expect" => case.ledger_expect.extend(ledger_terms(value).map_err(at)?),
                     "limit" => case.limit = number(value).map_err(at)?,
                     "expect" => case.expect.extend(assignments(value).map_err(at)?),
                     _ => {
@@ -203,6 +348,7 @@ fn parse_spec(text: &str) -> Result<Spec, String> {
                 }
             }
             "verify-error" => spec.verify_error = Some(value.to_string()),
+            "load-error" => spec.load_error = Some(value.to_string()),
             "asm-error" => spec.asm_error = Some(value.to_string()),
             _ => {}
         }
@@ -243,19 +389,28 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
         }
     }
 
-    let host = TestHost;
-    let program = match Program::load(module, &|id| host.provides(id)) {
+    let caller = spec.caller.unwrap_or(Caller {
+        id: 0,
+        role: Role::Router,
+    });
+    let program = match RollupHost::load(module, caller.role) {
         Ok(program) => program,
-        Err(error) => {
+        Err(error @ curvevm_host::LoadError::CapabilityNotGranted { .. }) => {
+            return match &spec.load_error {
+                Some(expected) if error.to_string().contains(expected.as_str()) => Ok(()),
+                _ => Err(format!("loading failed: {error}")),
+            };
+        }
+        Err(curvevm_host::LoadError::Verify(error)) => {
             return match &spec.verify_error {
                 Some(expected) if error.to_string().contains(expected.as_str()) => Ok(()),
                 _ => Err(format!("verification failed: {error}")),
             };
         }
     };
-    if let Some(expected) = &spec.verify_error {
+    if let Some(expected) = spec.verify_error.as_ref().or(spec.load_error.as_ref()) {
         return Err(format!(
-            "expected the verifier error `{expected}`, but the module verified"
+            "expected the load error `{expected}`, but the module loaded"
         ));
     }
     let layout = program.module().layout.clone();
@@ -286,7 +441,11 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
     instance.set_slab(slab).map_err(|e| e.to_string())?;
 
     let mut failures = Vec::new();
-    let mut host = TestHost;
+    let mut ledger = Ledger::default();
+    for &term in &spec.ledger {
+        set_up(&mut ledger, term)?;
+    }
+    let mut host = RollupHost::new(ledger, spec.clock, caller);
     for case in &spec.cases {
         let options = ExecOptions {
             native_microcode: engine == Engine::Interpreter,
@@ -355,11 +514,16 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
             (Ok(_), _, Some((kind, _))) => fail(format!("returned, expected the trap `{kind}`")),
             (Err(trap), _, None) => fail(format!("trapped: {trap}")),
             (Err(trap), _, Some((kind, pc))) => {
-                if trap.kind.name() != kind {
-                    fail(format!(
-                        "trapped with `{}` ({trap}), expected `{kind}`",
-                        trap.kind.name()
-                    ));
+                let name = match trap.kind {
+                    TrapKind::Host { code, .. } => format!(
+                        "host({})",
+                        Refusal::from_code(code).map_or("?", Refusal::name)
+                    ),
+                    other => other.name().to_string(),
+                };
+                // `host` alone accepts any refusal.
+                if name != *kind && !(kind == "host" && name.starts_with("host(")) {
+                    fail(format!("trapped with `{name}` ({trap}), expected `{kind}`"));
                 }
                 if let Some(pc) = pc
                     && trap.pc != *pc
@@ -387,6 +551,11 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
                     "{}[{address}] is {actual:?}, expected {value}",
                     segment.name()
                 ));
+            }
+        }
+        for &term in &case.ledger_expect {
+            if let Some(message) = check_ledger(&host, term) {
+                fail(message);
             }
         }
         if let Some(expected) = &case.dirty {

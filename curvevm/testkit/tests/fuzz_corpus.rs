@@ -13,7 +13,7 @@ fn the_verify_corpus_replays_without_panics() {
         let path = entry.expect("corpus entry").path();
         #[allow(clippy::disallowed_methods, reason = "tests read the committed corpus")]
         let data = std::fs::read(&path).expect("corpus file");
-        curvevm_asm::fuzz::check_bytes(&data);
+        curvevm_testkit::fuzz::check_bytes(&data);
         count += 1;
     }
     assert!(count >= 100, "only {count} corpus inputs");

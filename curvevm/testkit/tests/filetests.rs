@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use curvevm_asm::filetest::{Engine, run_file};
+use curvevm_testkit::filetest::{Engine, run_file};
 
 fn cvm_files(dir: &Path, out: &mut Vec<PathBuf>) {
     #[allow(clippy::disallowed_methods, reason = "tests read their fixture files")]

@@ -1,0 +1,302 @@
+//! The rollup ledger the host calls act on, with an undo log so that a trapped call leaves no
+//! trace. Ordered maps only: the runtime hashes this state, so iteration order is part of it.
+
+use std::collections::BTreeMap;
+
+use curvevm::hostcall::{MAX_CAP_TTL_MS, Refusal};
+
+/// A user's dense id (assigned by the runtime on first deposit).
+pub type UserId = u64;
+/// A slab's (or any program's) id.
+pub type SlabId = u64;
+/// An asset's id.
+pub type AssetId = u64;
+/// A cap's id (sequential).
+pub type CapId = u64;
+
+/// Funds pledged by a user to one slab for one asset (percolator P4–P5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Escrow {
+    /// Balance.
+    pub balance: u128,
+    /// Bumped by every credit and debit (anti-replay).
+    pub nonce: u64,
+}
+
+/// A debit allowance scoped to one (user, slab, asset) (percolator P6–P7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cap {
+    /// The user whose escrow it debits.
+    pub user: UserId,
+    /// The only slab that may use it.
+    pub slab: SlabId,
+    /// The asset.
+    pub asset: AssetId,
+    /// The allowance at mint.
+    pub amount_max: u128,
+    /// What is left of it.
+    pub remaining: u128,
+    /// Last valid batch time (`now == expiry` is still valid).
+    pub expiry_ms: u64,
+    /// Burned by the router.
+    pub burned: bool,
+    /// Bumped by every debit.
+    pub nonce: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Undo {
+    Vault((UserId, AssetId), Option<u128>),
+    Escrow((UserId, SlabId, AssetId), Option<Escrow>),
+    Cap(CapId, Option<Cap>),
+    NextCap(CapId),
+    Account((SlabId, AssetId), Option<u128>),
+}
+
+/// Vault balances, escrows, caps and slab accounts.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    /// Each user's free balance per asset (deposits land here).
+    pub vaults: BTreeMap<(UserId, AssetId), u128>,
+    /// Escrows per (user, slab, asset).
+    pub escrows: BTreeMap<(UserId, SlabId, AssetId), Escrow>,
+    /// Caps by id.
+    pub caps: BTreeMap<CapId, Cap>,
+    /// The id the next cap gets.
+    pub next_cap: CapId,
+    /// What slabs collected through `safe_debit`, per (slab, asset).
+    pub accounts: BTreeMap<(SlabId, AssetId), u128>,
+    undo: Vec<Undo>,
+}
+
+// Two ledgers are equal by their contents; the undo log is transient.
+impl PartialEq for Ledger {
+    fn eq(&self, other: &Ledger) -> bool {
+        (
+            &self.vaults,
+            &self.escrows,
+            &self.caps,
+            self.next_cap,
+            &self.accounts,
+        ) == (
+            &other.vaults,
+            &other.escrows,
+            &other.caps,
+            other.next_cap,
+            &other.accounts,
+        )
+    }
+}
+
+impl Eq for Ledger {}
+
+impl Ledger {
+    /// The escrow balance (zero when absent).
+    pub fn escrow_balance(&self, user: UserId, slab: SlabId, asset: AssetId) -> u128 {
+        self.escrows
+            .get(&(user, slab, asset))
+            .map_or(0, |escrow| escrow.balance)
+    }
+
+    /// The vault balance (zero when absent).
+    pub fn vault_balance(&self, user: UserId, asset: AssetId) -> u128 {
+        self.vaults.get(&(user, asset)).copied().unwrap_or(0)
+    }
+
+    /// The slab account balance (zero when absent).
+    pub fn account_balance(&self, slab: SlabId, asset: AssetId) -> u128 {
+        self.accounts.get(&(slab, asset)).copied().unwrap_or(0)
+    }
+
+    /// Sets a vault balance outside any call (deposits, tests).
+    pub fn set_vault(&mut self, user: UserId, asset: AssetId, balance: u128) {
+        self.vaults.insert((user, asset), balance);
+    }
+
+    /// Sets an escrow balance outside any call (tests).
+    pub fn set_escrow(&mut self, user: UserId, slab: SlabId, asset: AssetId, balance: u128) {
+        self.escrows.entry((user, slab, asset)).or_default().balance = balance;
+    }
+
+    fn set_vault_logged(&mut self, key: (UserId, AssetId), balance: u128) {
+        let old = self.vaults.insert(key, balance);
+        self.undo.push(Undo::Vault(key, old));
+    }
+
+    fn set_escrow_logged(&mut self, key: (UserId, SlabId, AssetId), escrow: Escrow) {
+        let old = self.escrows.insert(key, escrow);
+        self.undo.push(Undo::Escrow(key, old));
+    }
+
+    fn set_cap_logged(&mut self, id: CapId, cap: Cap) {
+        let old = self.caps.insert(id, cap);
+        self.undo.push(Undo::Cap(id, old));
+    }
+
+    fn set_account_logged(&mut self, key: (SlabId, AssetId), balance: u128) {
+        let old = self.accounts.insert(key, balance);
+        self.undo.push(Undo::Account(key, old));
+    }
+
+    /// Ends a call: forget the undo log (commit) or replay it backwards (rollback).
+    pub fn end_call(&mut self, commit: bool) {
+        let undo = std::mem::take(&mut self.undo);
+        if commit {
+            return;
+        }
+        fn restore<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, old: Option<V>) {
+            match old {
+                Some(value) => map.insert(key, value),
+                None => map.remove(&key),
+            };
+        }
+        for entry in undo.into_iter().rev() {
+            match entry {
+                Undo::Vault(key, old) => restore(&mut self.vaults, key, old),
+                Undo::Escrow(key, old) => restore(&mut self.escrows, key, old),
+                Undo::Cap(key, old) => restore(&mut self.caps, key, old),
+                Undo::Account(key, old) => restore(&mut self.accounts, key, old),
+                Undo::NextCap(next) => self.next_cap = next,
+            }
+        }
+    }
+
+    /// Moves `amount` from the user's vault into escrow (user, slab, asset); the new escrow
+    /// balance.
+    pub fn pledge(
+        &mut self,
+        user: UserId,
+        slab: SlabId,
+        asset: AssetId,
+        amount: u128,
+    ) -> Result<u128, Refusal> {
+        let vault = self.vault_balance(user, asset);
+        let mut escrow = self
+            .escrows
+            .get(&(user, slab, asset))
+            .copied()
+            .unwrap_or_default();
+        let vault = vault.checked_sub(amount).ok_or(Refusal::VaultBalance)?;
+        escrow.balance = escrow
+            .balance
+            .checked_add(amount)
+            .ok_or(Refusal::BalanceOverflow)?;
+        escrow.nonce = escrow.nonce.wrapping_add(1);
+        self.set_vault_logged((user, asset), vault);
+        self.set_escrow_logged((user, slab, asset), escrow);
+        Ok(escrow.balance)
+    }
+
+    /// Moves `amount` from escrow (user, slab, asset) back to the user's vault; the new escrow
+    /// balance.
+    pub fn release(
+        &mut self,
+        user: UserId,
+        slab: SlabId,
+        asset: AssetId,
+        amount: u128,
+    ) -> Result<u128, Refusal> {
+        let mut escrow = self
+            .escrows
+            .get(&(user, slab, asset))
+            .copied()
+            .unwrap_or_default();
+        escrow.balance = escrow
+            .balance
+            .checked_sub(amount)
+            .ok_or(Refusal::EscrowBalance)?;
+        let vault = self
+            .vault_balance(user, asset)
+            .checked_add(amount)
+            .ok_or(Refusal::BalanceOverflow)?;
+        escrow.nonce = escrow.nonce.wrapping_add(1);
+        self.set_escrow_logged((user, slab, asset), escrow);
+        self.set_vault_logged((user, asset), vault);
+        Ok(escrow.balance)
+    }
+
+    /// Mints a cap expiring at `now + min(ttl, MAX_CAP_TTL_MS)`; its id.
+    pub fn mint_cap(
+        &mut self,
+        user: UserId,
+        slab: SlabId,
+        asset: AssetId,
+        amount: u128,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> CapId {
+        let id = self.next_cap;
+        self.undo.push(Undo::NextCap(id));
+        self.next_cap += 1;
+        self.set_cap_logged(
+            id,
+            Cap {
+                user,
+                slab,
+                asset,
+                amount_max: amount,
+                remaining: amount,
+                expiry_ms: now_ms.saturating_add(ttl_ms.min(MAX_CAP_TTL_MS)),
+                burned: false,
+                nonce: 0,
+            },
+        );
+        id
+    }
+
+    /// Burns a cap; the allowance it had left.
+    pub fn burn_cap(&mut self, id: CapId) -> Result<u128, Refusal> {
+        let mut cap = *self.caps.get(&id).ok_or(Refusal::UnknownCap)?;
+        if cap.burned {
+            return Err(Refusal::CapExpired);
+        }
+        cap.burned = true;
+        self.set_cap_logged(id, cap);
+        Ok(cap.remaining)
+    }
+
+    /// The one path by which escrow leaves for a slab (percolator R4/R6): every check before
+    /// any write, in the order of `Cap::debit` — expired, scope, remaining — then the escrow
+    /// balance. The cap's remaining allowance after.
+    #[allow(clippy::too_many_arguments)]
+    pub fn safe_debit(
+        &mut self,
+        cap_id: CapId,
+        user: UserId,
+        slab: SlabId,
+        asset: AssetId,
+        amount: u128,
+        now_ms: u64,
+    ) -> Result<u128, Refusal> {
+        let mut cap = *self.caps.get(&cap_id).ok_or(Refusal::UnknownCap)?;
+        if cap.burned || now_ms > cap.expiry_ms {
+            return Err(Refusal::CapExpired);
+        }
+        if (cap.user, cap.slab, cap.asset) != (user, slab, asset) {
+            return Err(Refusal::CapScope);
+        }
+        if amount > cap.remaining {
+            return Err(Refusal::CapRemaining);
+        }
+        let mut escrow = self
+            .escrows
+            .get(&(user, slab, asset))
+            .copied()
+            .unwrap_or_default();
+        if amount > escrow.balance {
+            return Err(Refusal::EscrowBalance);
+        }
+        let account = self
+            .account_balance(slab, asset)
+            .checked_add(amount)
+            .ok_or(Refusal::BalanceOverflow)?;
+        cap.remaining -= amount;
+        cap.nonce = cap.nonce.wrapping_add(1);
+        escrow.balance -= amount;
+        escrow.nonce = escrow.nonce.wrapping_add(1);
+        self.set_cap_logged(cap_id, cap);
+        self.set_escrow_logged((user, slab, asset), escrow);
+        self.set_account_logged((slab, asset), account);
+        Ok(cap.remaining)
+    }
+}
