@@ -533,7 +533,11 @@ pub fn spec_table() -> String {
             f.capability.name(),
             f.gas.describe(),
             if f.args.is_empty() { "—" } else { f.args },
-            if f.results.is_empty() { "—" } else { f.results },
+            if f.results.is_empty() {
+                "—"
+            } else {
+                f.results
+            },
         ));
     }
     out.push_str("\n| name | behaviour |\n|---|---|\n");

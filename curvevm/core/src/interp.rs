@@ -255,6 +255,7 @@ pub struct Program {
     module: Module,
     ops: Vec<Op>,
     instructions: Vec<Instruction>,
+    placed: Vec<Option<u16>>,
 }
 
 impl Program {
@@ -273,6 +274,7 @@ impl Program {
             module,
             ops,
             instructions: verified.instructions,
+            placed: verified.placed,
         })
     }
 
@@ -284,6 +286,11 @@ impl Program {
     /// The decoded instructions.
     pub fn instructions(&self) -> &[Instruction] {
         &self.instructions
+    }
+
+    /// The microcode routine placed at `pc`, if one starts there.
+    pub fn routine_at(&self, pc: u32) -> Option<u16> {
+        self.placed.get(pc as usize).copied().flatten()
     }
 }
 
@@ -757,6 +764,65 @@ pub fn execute_routine(
     }
 }
 
+/// What [`micro_step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MicroStep {
+    /// The routine ran natively: results and zeroed clobbers are in the registers, its gas is
+    /// charged, and the carry must be cleared.
+    Ran,
+    /// The remaining gas cannot pay for the whole routine: run its expansion instead.
+    Short,
+    /// The routine trapped at the returned instruction (gas charged through it).
+    Trap(Trap),
+}
+
+/// A placed routine run natively after its CALL was paid for, exactly as every engine does it:
+/// only when `gas` pays for the whole routine, with the expansion's result, clobbers, gas and
+/// trap (kind and pc).
+#[inline]
+pub fn micro_step(
+    routine: u16,
+    target: u32,
+    registers: &mut Registers,
+    gas: &mut u64,
+) -> MicroStep {
+    let cost = &routine_costs()[usize::from(routine)];
+    if *gas < cost.gas - 1 {
+        return MicroStep::Short;
+    }
+    let code = &ROUTINES[usize::from(routine)];
+    let operands: [u64; OPERANDS] = core::array::from_fn(|i| registers[16 + i]);
+    match (code.native)(operands) {
+        Ok(results) => {
+            for &reg in &cost.clobbered {
+                registers[usize::from(reg)] = 0;
+            }
+            for (&reg, value) in code.results.iter().zip(results) {
+                registers[usize::from(reg)] = value;
+            }
+            *gas -= cost.gas - 1;
+            MicroStep::Ran
+        }
+        Err(kind) => {
+            let &(_, trap_gas, offset) = cost
+                .traps
+                .iter()
+                .find(|(k, _, _)| *k == kind)
+                .expect("every native trap has a witness");
+            *gas -= trap_gas - 1;
+            MicroStep::Trap(Trap {
+                kind: match kind {
+                    MicroTrap::Overflow => TrapKind::Overflow,
+                    MicroTrap::DivisionByZero => TrapKind::Abort {
+                        code: ABORT_DIVISION_BY_ZERO,
+                    },
+                },
+                pc: target + offset,
+            })
+        }
+    }
+}
+
 /// The interpreter loop. On return `state.pc` is the faulting instruction after a trap.
 fn run<T: Tracer, const NATIVE: bool>(
     ops: &[Op],
@@ -771,7 +837,6 @@ fn run<T: Tracer, const NATIVE: bool>(
     let mut registers = state.registers;
     let mut carry = state.carry;
     let mut stack = core::mem::take(&mut state.stack);
-    let costs = if NATIVE { routine_costs() } else { &[] };
 
     macro_rules! reg {
         ($r:expr) => {
@@ -945,44 +1010,21 @@ fn run<T: Tracer, const NATIVE: bool>(
                         trap!(TrapKind::CallDepth);
                     }
                     // Natively only when the whole routine is paid for; a gas-short routine runs
-                    // as its expansion so that out of gas hits the same instruction. (`costs` is
-                    // empty when native microcode is off.)
-                    let native = costs
-                        .get(usize::from(routine))
-                        .filter(|cost| gas >= cost.gas - 1);
-                    if let Some(cost) = native {
-                        let routine = &ROUTINES[usize::from(routine)];
-                        let operands: [u64; OPERANDS] = core::array::from_fn(|i| registers[16 + i]);
-                        match (routine.native)(operands) {
-                            Ok(results) => {
-                                for &reg in &cost.clobbered {
-                                    reg!(reg) = 0;
-                                }
-                                for (&reg, value) in routine.results.iter().zip(results) {
-                                    reg!(reg) = value;
-                                }
-                                carry = false;
-                                gas -= cost.gas - 1;
-                            }
-                            Err(kind) => {
-                                let &(_, trap_gas, offset) = cost
-                                    .traps
-                                    .iter()
-                                    .find(|(k, _, _)| *k == kind)
-                                    .expect("every native trap has a witness");
-                                gas -= trap_gas - 1;
-                                pc = target + offset;
-                                trap!(match kind {
-                                    MicroTrap::Overflow => TrapKind::Overflow,
-                                    MicroTrap::DivisionByZero => TrapKind::Abort {
-                                        code: ABORT_DIVISION_BY_ZERO
-                                    },
-                                });
-                            }
-                        }
+                    // as its expansion so that out of gas hits the same instruction.
+                    match if NATIVE {
+                        micro_step(routine, target, &mut registers, &mut gas)
                     } else {
-                        stack.push(pc);
-                        pc = target;
+                        MicroStep::Short
+                    } {
+                        MicroStep::Ran => carry = false,
+                        MicroStep::Short => {
+                            stack.push(pc);
+                            pc = target;
+                        }
+                        MicroStep::Trap(trap) => {
+                            pc = trap.pc;
+                            trap!(trap.kind);
+                        }
                     }
                 }
             }

@@ -108,6 +108,20 @@ impl SegmentMemory {
     }
 }
 
+/// Raw view of one segment for a compiled engine: its words and its page-written bit set. Valid
+/// while the memory is neither moved nor reinstalled (for the duration of one call).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct RawSegment {
+    /// First word.
+    pub words: *mut u64,
+    /// Length in words.
+    pub len: u64,
+    /// One bit per page, set once the page is journaled in this call; a store to a page whose
+    /// bit is clear must go through [`Memory::write`].
+    pub written: *mut u64,
+}
+
 /// Every segment of one running program, indexed by selector.
 #[derive(Debug, Default)]
 pub struct Memory {
@@ -159,6 +173,18 @@ impl Memory {
         }
         memory.write(address, value);
         Ok(())
+    }
+
+    /// Raw pointers to every segment (index = selector), for compiled engines.
+    pub fn raw_segments(&mut self) -> [RawSegment; Segment::SELECTORS] {
+        core::array::from_fn(|sel| {
+            let segment = &mut self.segments[sel];
+            RawSegment {
+                words: segment.words.as_mut_ptr(),
+                len: segment.words.len() as u64,
+                written: segment.written.as_mut_ptr(),
+            }
+        })
     }
 
     /// Ends a call on every segment; committed pages of persistent segments join the dirty set.

@@ -1,1 +1,225 @@
-//! stub
+//! The CurveVM JIT: compiles a verified [`Program`] with Cranelift to native code whose result,
+//! memory, gas used, trap kind and trap pc equal the interpreter's, for every program, input and
+//! gas limit.
+//!
+//! Metering pre-charges each basic block; a block the remaining gas cannot pay for hands the
+//! call to the interpreter (`curvevm::interp::resume`) at its first instruction — the gas-short
+//! tail, the only case the interpreter ever runs. Host calls and native microcode go through the
+//! same shared steps as the interpreter (`host_step`, `micro_step`). [`JitStats`] reports how
+//! much of each call ran natively. Compiled code is cached by the SHA-256 of the module's bytes
+//! ([`JitCache`]).
+//!
+//! `unsafe` is confined to `runtime` (the context, helpers and the call into generated code)
+//! and the two lines of `compile` that free and cast the finalized code.
+
+#![deny(unsafe_code)]
+
+mod compile;
+mod runtime;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use curve_formats::encoding::Encode;
+use curvevm::interp::{State, resume};
+use curvevm::isa::Segment;
+use curvevm::memory::Memory;
+use curvevm::{CallError, ExecOptions, Host, Instance, Outcome, Program, Trap};
+
+pub use compile::CompileError;
+use compile::{CompiledCode, STATUS_INTERNAL};
+use runtime::{STATUS_BAIL, STATUS_RETURNED, STATUS_TRAP};
+
+/// A program with its compiled code.
+pub struct JitProgram {
+    program: Arc<Program>,
+    code: CompiledCode,
+}
+
+impl std::fmt::Debug for JitProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitProgram")
+            .field("instructions", &self.code.instructions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one call split between compiled code and the interpreter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JitStats {
+    /// Gas spent in compiled code (instructions, host calls and native microcode it ran).
+    pub native_gas: u64,
+    /// Gas spent by the interpreter after a hand-over.
+    pub interpreted_gas: u64,
+    /// Whether the call was handed to the interpreter.
+    pub bailed: bool,
+}
+
+// SAFETY-free marker impls are not needed: the JIT module's code is immutable after finalizing
+// and the function pointer is plain data, so sharing a compiled program across threads is safe;
+// `CompiledCode` holds only owned data and a code pointer.
+#[allow(unsafe_code)]
+// SAFETY: the finalized code and the module's allocations are never mutated after `compile`
+// returns; every call gets its own context.
+unsafe impl Send for JitProgram {}
+#[allow(unsafe_code)]
+// SAFETY: as above; calls share nothing mutable through `JitProgram`.
+unsafe impl Sync for JitProgram {}
+
+impl JitProgram {
+    /// Compiles `program`.
+    pub fn compile(program: Arc<Program>) -> Result<JitProgram, CompileError> {
+        let code = compile::compile(&program)?;
+        Ok(JitProgram { program, code })
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
+    /// Instructions compiled (the reachable code).
+    pub fn compiled_instructions(&self) -> usize {
+        self.code.instructions
+    }
+
+    /// Calls `entry` on `instance` (which must run this program) in compiled code.
+    pub fn call(
+        &self,
+        instance: &mut Instance,
+        entry: &str,
+        args: &[u64],
+        gas_limit: u64,
+        views: &mut [Vec<u64>],
+        host: &mut dyn Host,
+    ) -> Result<(Outcome, JitStats), CallError> {
+        assert!(
+            Arc::ptr_eq(instance.program(), &self.program),
+            "the instance runs another program"
+        );
+        let mut stats = JitStats::default();
+        let outcome = instance.call_with(
+            entry,
+            args,
+            gas_limit,
+            views,
+            host,
+            |program, memory, host, state| self.run(program, memory, host, state, &mut stats),
+        )?;
+        Ok((outcome, stats))
+    }
+
+    fn run(
+        &self,
+        program: &Program,
+        memory: &mut Memory,
+        host: &mut dyn Host,
+        state: &mut State,
+        stats: &mut JitStats,
+    ) -> Result<(), Trap> {
+        check_mapping(program, memory);
+        let entry = self
+            .code
+            .entry_pcs
+            .iter()
+            .position(|&pc| pc == state.pc)
+            .expect("calls start at an entrypoint") as u32;
+        let start_gas = state.gas;
+        let (status, ctx) = runtime::enter(
+            self.code.function,
+            entry,
+            state.gas,
+            program.module().capabilities,
+            memory,
+            host,
+        );
+        state.gas = ctx.gas;
+        stats.native_gas = start_gas - ctx.gas;
+        match status {
+            STATUS_RETURNED => Ok(()),
+            STATUS_TRAP => {
+                let trap = ctx.trap();
+                state.pc = trap.pc;
+                Err(trap)
+            }
+            STATUS_BAIL => {
+                stats.bailed = true;
+                state.pc = ctx.pc as u32;
+                state.registers = ctx.registers;
+                state.carry = ctx.carry != 0;
+                state.stack = ctx.stack[..ctx.depth as usize]
+                    .iter()
+                    .map(|&ordinal| self.code.return_pcs[ordinal as usize])
+                    .collect();
+                let before = state.gas;
+                let result = resume(program, memory, host, state, ExecOptions::default());
+                stats.interpreted_gas = before - state.gas;
+                result
+            }
+            STATUS_INTERNAL => panic!("JIT internal error: corrupt entry or return ordinal"),
+            other => panic!("JIT internal error: status {other}"),
+        }
+    }
+}
+
+/// Compiled code trusts that every segment is mapped at its declared size (so direct addresses,
+/// bounded by the verifier, need no run-time check). `Instance` guarantees it; this re-checks.
+fn check_mapping(program: &Program, memory: &Memory) {
+    let layout = &program.module().layout;
+    let declared = [
+        (Segment::Params, layout.params),
+        (Segment::Args, layout.args),
+        (Segment::Ret, layout.ret),
+        (Segment::Scratch, layout.scratch),
+        (Segment::Slab, layout.slab),
+    ]
+    .into_iter()
+    .chain(
+        layout
+            .views
+            .iter()
+            .enumerate()
+            .map(|(i, view)| (Segment::View(i as u8), view.words)),
+    );
+    for (segment, words) in declared {
+        assert_eq!(
+            memory.words(segment).len(),
+            words as usize,
+            "{} is not mapped at its declared size",
+            segment.name()
+        );
+    }
+}
+
+/// Compiled programs by the SHA-256 of their module bytes.
+#[derive(Default)]
+pub struct JitCache {
+    programs: Mutex<BTreeMap<[u8; 32], Arc<JitProgram>>>,
+}
+
+impl JitCache {
+    /// The compiled code of `program`, compiling it on first use.
+    pub fn get(&self, program: &Arc<Program>) -> Result<Arc<JitProgram>, CompileError> {
+        use sha2::Digest;
+        let mut bytes = Vec::new();
+        program.module().encode(&mut bytes);
+        let hash: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        let mut programs = self.programs.lock().expect("cache lock");
+        if let Some(found) = programs.get(&hash) {
+            return Ok(Arc::clone(found));
+        }
+        let compiled = Arc::new(JitProgram::compile(Arc::clone(program))?);
+        programs.insert(hash, Arc::clone(&compiled));
+        Ok(compiled)
+    }
+
+    /// Programs cached.
+    pub fn len(&self) -> usize {
+        self.programs.lock().expect("cache lock").len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -31,6 +31,7 @@ use curvevm::memory::PageId;
 use curvevm::{ExecOptions, Instance, Segment, Trace, TrapKind};
 use curvevm_asm::{assemble, disassemble, parse_number};
 use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
+use curvevm_jit::JitProgram;
 
 /// The engines every file test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,11 +42,18 @@ pub enum Engine {
     PureIsa,
     /// The interpreter in tracing mode (expansions, every step recorded).
     Traced,
+    /// The Cranelift JIT (which hands gas-short tails to the interpreter).
+    Jit,
 }
 
 impl Engine {
     /// All engines.
-    pub const ALL: [Engine; 3] = [Engine::Interpreter, Engine::PureIsa, Engine::Traced];
+    pub const ALL: [Engine; 4] = [
+        Engine::Interpreter,
+        Engine::PureIsa,
+        Engine::Traced,
+        Engine::Jit,
+    ];
 }
 
 #[derive(Debug, Default)]
@@ -437,7 +445,12 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
             )
         })? = value;
     }
-    let mut instance = Instance::new(Arc::new(program), &params).map_err(|e| e.to_string())?;
+    let program = Arc::new(program);
+    let jit = match engine {
+        Engine::Jit => Some(JitProgram::compile(Arc::clone(&program)).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    let mut instance = Instance::new(program, &params).map_err(|e| e.to_string())?;
     instance.set_slab(slab).map_err(|e| e.to_string())?;
 
     let mut failures = Vec::new();
@@ -485,6 +498,16 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
                 }
             }
             outcome
+        } else if let Some(jit) = &jit {
+            jit.call(
+                &mut instance,
+                &case.entry,
+                &case.args,
+                case.limit,
+                &mut views,
+                &mut host,
+            )
+            .map(|(outcome, _)| outcome)
         } else {
             instance.call(
                 &case.entry,

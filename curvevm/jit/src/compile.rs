@@ -1,0 +1,907 @@
+//! Verified bytecode to Cranelift IR to machine code.
+//!
+//! One function per program, entered at an entrypoint's index. One Cranelift block per VM basic
+//! block (leaders: entrypoints, branch targets, return sites and every instruction after a
+//! BRANCH), reachable code only: a placed microcode routine is entered by its CALL, which runs it
+//! natively or hands the call to the interpreter, so its expansion is compiled only if plain
+//! code jumps into it.
+//!
+//! Metering: every block pre-charges its instruction count at entry. If the remaining gas cannot
+//! pay for the whole block, the code exits with `STATUS_BAIL` at the block's first instruction
+//! and the interpreter finishes the call (the gas-short tail), so out of gas lands on the same
+//! instruction. A trap at the k-th instruction of a block of n refunds `n − k − 1`. Host calls
+//! and microcode CALLs end their block, so their helpers see the exact remaining gas.
+//!
+//! Registers, carry, gas and call depth live in Cranelift variables; they are written to the
+//! context only around helper calls and at the one exit block.
+
+use std::mem::offset_of;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I8, I32, I64};
+use cranelift_codegen::ir::{
+    AbiParam, Block, BlockCall, InstBuilder, JumpTableData, MemFlagsData, SigRef, Signature,
+    UserFuncName, Value,
+};
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{Linkage, Module as _, default_libcall_names};
+
+use curvevm::Program;
+use curvevm::isa::{
+    BranchTarget, Cond, Instruction, LoadMode, MAX_CALL_DEPTH, Opcode, PAGE_WORDS, REGISTERS,
+    Segment, flag,
+};
+
+use crate::runtime::{self, Context, STATUS_BAIL, STATUS_RETURNED, STATUS_TRAP, kind};
+
+/// Status of an impossible exit (a corrupt return ordinal or entry index).
+pub const STATUS_INTERNAL: u32 = 3;
+
+/// Why a program could not be compiled.
+#[derive(Debug)]
+pub struct CompileError(pub String);
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JIT compilation failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// The output of [`compile`].
+pub struct CompiledCode {
+    pub(crate) module: Option<JITModule>,
+    pub(crate) function: runtime::CompiledFn,
+    /// Entrypoint pcs, by the index the function takes.
+    pub(crate) entry_pcs: Vec<u32>,
+    /// Return pc of each return-site ordinal.
+    pub(crate) return_pcs: Vec<u32>,
+    /// Instructions compiled (reachable code).
+    pub(crate) instructions: usize,
+}
+
+impl Drop for CompiledCode {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: the function pointer dies with `self`; no call is running (calls borrow
+            // the compiled program).
+            #[allow(unsafe_code)]
+            unsafe {
+                module.free_memory()
+            };
+        }
+    }
+}
+
+fn isa() -> Result<OwnedTargetIsa, CompileError> {
+    let mut flags = settings::builder();
+    let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+        flags
+            .set(name, value)
+            .map_err(|e| CompileError(format!("setting {name}: {e}")))
+    };
+    set(&mut flags, "opt_level", "speed")?;
+    set(&mut flags, "is_pic", "false")?;
+    set(&mut flags, "use_colocated_libcalls", "false")?;
+    set(
+        &mut flags,
+        "enable_verifier",
+        if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        },
+    )?;
+    let builder = cranelift_native::builder().map_err(|e| CompileError(e.to_string()))?;
+    builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| CompileError(e.to_string()))
+}
+
+/// Which instructions are reachable, and the basic-block leaders among them.
+struct Cfg {
+    reachable: Vec<bool>,
+    leader: Vec<bool>,
+}
+
+fn successors(program: &Program, pc: u32, insn: &Instruction, out: &mut Vec<u32>) {
+    let next = pc + 1;
+    if insn.op != Opcode::Branch {
+        out.push(next);
+        return;
+    }
+    let conditional = insn.cond() != Cond::Always;
+    match insn.branch_target() {
+        BranchTarget::Jump(target) => {
+            out.push(target);
+            if conditional {
+                out.push(next);
+            }
+        }
+        BranchTarget::Call(target) => {
+            if program.routine_at(target).is_none() {
+                out.push(target);
+            }
+            out.push(next);
+        }
+        BranchTarget::Host(_) => out.push(next),
+        BranchTarget::Return | BranchTarget::Abort(_) => {
+            if conditional {
+                out.push(next);
+            }
+        }
+    }
+}
+
+fn analyse(program: &Program) -> Cfg {
+    let code = program.instructions();
+    let n = code.len();
+    let mut reachable = vec![false; n];
+    let mut leader = vec![false; n];
+    let mut work: Vec<u32> = Vec::new();
+    for entry in &program.module().entries {
+        leader[entry.pc as usize] = true;
+        work.push(entry.pc);
+    }
+    let mut next = Vec::new();
+    while let Some(pc) = work.pop() {
+        if reachable[pc as usize] {
+            continue;
+        }
+        reachable[pc as usize] = true;
+        let insn = &code[pc as usize];
+        next.clear();
+        successors(program, pc, insn, &mut next);
+        for &succ in &next {
+            // Verified code never falls off its end.
+            if (succ as usize) < n {
+                if insn.op == Opcode::Branch {
+                    leader[succ as usize] = true;
+                }
+                work.push(succ);
+            }
+        }
+    }
+    Cfg { reachable, leader }
+}
+
+struct Vars {
+    registers: [Variable; REGISTERS],
+    carry: Variable,
+    gas: Variable,
+    depth: Variable,
+    status: Variable,
+    exit_pc: Variable,
+    trap_kind: Variable,
+    trap_a: Variable,
+    trap_b: Variable,
+}
+
+struct Helpers {
+    store_slow: (SigRef, Value),
+    micro: (SigRef, Value),
+    host: (SigRef, Value),
+}
+
+/// Where a segment lives during the call (loaded once at function entry).
+#[derive(Clone, Copy)]
+struct SegmentValues {
+    words: Value,
+    len: Value,
+    written: Value,
+}
+
+struct Lowering<'a> {
+    program: &'a Program,
+    blocks: Vec<Option<Block>>,
+    exit: Block,
+    internal: Block,
+    ctx: Value,
+    vars: Vars,
+    helpers: Helpers,
+    segments: [Option<SegmentValues>; Segment::SELECTORS],
+    /// Return-site ordinal of each CALL pc.
+    return_ordinal: std::collections::BTreeMap<u32, u32>,
+    return_blocks: Vec<Block>,
+}
+
+const fn field(offset: usize) -> i32 {
+    offset as i32
+}
+
+fn trusted() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+impl Lowering<'_> {
+    fn block(&self, pc: u32) -> Block {
+        self.blocks[pc as usize].expect("every successor of reachable code is a compiled leader")
+    }
+
+    /// Defines the exit variables and jumps to the exit block.
+    #[allow(clippy::too_many_arguments)]
+    fn exit_with(
+        &self,
+        b: &mut FunctionBuilder,
+        status: u32,
+        pc: u32,
+        trap_kind: u32,
+        a: Value,
+        trap_b: Value,
+    ) {
+        let status = b.ins().iconst(I32, i64::from(status));
+        b.def_var(self.vars.status, status);
+        let pc = b.ins().iconst(I64, i64::from(pc));
+        b.def_var(self.vars.exit_pc, pc);
+        let trap_kind = b.ins().iconst(I64, i64::from(trap_kind));
+        b.def_var(self.vars.trap_kind, trap_kind);
+        b.def_var(self.vars.trap_a, a);
+        b.def_var(self.vars.trap_b, trap_b);
+        b.ins().jump(self.exit, &[]);
+    }
+
+    /// A trap raised by compiled code at the `index`-th instruction of a block of `cost`.
+    #[allow(clippy::too_many_arguments)]
+    fn trap(
+        &self,
+        b: &mut FunctionBuilder,
+        pc: u32,
+        index: u64,
+        cost: u64,
+        trap_kind: u32,
+        a: Value,
+        trap_b: Value,
+    ) {
+        let refund = cost - index - 1;
+        if refund > 0 {
+            let gas = b.use_var(self.vars.gas);
+            let gas = b.ins().iadd_imm_s(gas, refund as i64);
+            b.def_var(self.vars.gas, gas);
+        }
+        self.exit_with(b, STATUS_TRAP, pc, trap_kind, a, trap_b);
+    }
+
+    /// A trap a helper already wrote into the context.
+    fn helper_trap(&self, b: &mut FunctionBuilder) {
+        let load = |b: &mut FunctionBuilder, offset: usize| {
+            b.ins().load(I64, trusted(), self.ctx, field(offset))
+        };
+        let status = b.ins().iconst(I32, i64::from(STATUS_TRAP));
+        b.def_var(self.vars.status, status);
+        let pc = load(b, offset_of!(Context, pc));
+        b.def_var(self.vars.exit_pc, pc);
+        let trap_kind = load(b, offset_of!(Context, trap_kind));
+        b.def_var(self.vars.trap_kind, trap_kind);
+        let a = load(b, offset_of!(Context, trap_a));
+        b.def_var(self.vars.trap_a, a);
+        let trap_b = load(b, offset_of!(Context, trap_b));
+        b.def_var(self.vars.trap_b, trap_b);
+        b.ins().jump(self.exit, &[]);
+    }
+
+    fn register_offset(reg: usize) -> i32 {
+        field(offset_of!(Context, registers) + 8 * reg)
+    }
+
+    fn spill(&self, b: &mut FunctionBuilder, registers: std::ops::Range<usize>) {
+        for reg in registers {
+            let value = b.use_var(self.vars.registers[reg]);
+            b.ins()
+                .store(trusted(), value, self.ctx, Self::register_offset(reg));
+        }
+    }
+
+    fn reload(&self, b: &mut FunctionBuilder, registers: std::ops::Range<usize>) {
+        for reg in registers {
+            let value = b
+                .ins()
+                .load(I64, trusted(), self.ctx, Self::register_offset(reg));
+            b.def_var(self.vars.registers[reg], value);
+        }
+    }
+
+    fn store_gas(&self, b: &mut FunctionBuilder) {
+        let gas = b.use_var(self.vars.gas);
+        b.ins()
+            .store(trusted(), gas, self.ctx, field(offset_of!(Context, gas)));
+    }
+
+    fn reload_gas(&self, b: &mut FunctionBuilder) {
+        let gas = b
+            .ins()
+            .load(I64, trusted(), self.ctx, field(offset_of!(Context, gas)));
+        b.def_var(self.vars.gas, gas);
+    }
+
+    fn condition(&self, b: &mut FunctionBuilder, cond: Cond, rs: u8) -> Option<Value> {
+        let reg = || self.vars.registers[usize::from(rs & 31)];
+        Some(match cond {
+            Cond::Always => return None,
+            Cond::Zero => {
+                let value = b.use_var(reg());
+                b.ins().icmp_imm_s(IntCC::Equal, value, 0)
+            }
+            Cond::NonZero => {
+                let value = b.use_var(reg());
+                b.ins().icmp_imm_s(IntCC::NotEqual, value, 0)
+            }
+            Cond::Carry => b.use_var(self.vars.carry),
+            Cond::NoCarry => {
+                let carry = b.use_var(self.vars.carry);
+                b.ins().icmp_imm_s(IntCC::Equal, carry, 0)
+            }
+        })
+    }
+
+    /// Emits `if cond { taken } else { goto next }` and leaves the builder in `taken`.
+    fn branch_if(&self, b: &mut FunctionBuilder, cond: Cond, rs: u8, next: u32) {
+        if let Some(condition) = self.condition(b, cond, rs) {
+            let taken = b.create_block();
+            b.ins().brif(condition, taken, &[], self.block(next), &[]);
+            b.switch_to_block(taken);
+        }
+    }
+
+    /// Traps `call_depth` unless another frame fits; leaves the builder on the fitting path.
+    fn check_depth(&self, b: &mut FunctionBuilder, pc: u32, index: u64, cost: u64) {
+        let depth = b.use_var(self.vars.depth);
+        let full = b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            depth,
+            (MAX_CALL_DEPTH - 1) as i64,
+        );
+        let (trap, fits) = (b.create_block(), b.create_block());
+        b.ins().brif(full, trap, &[], fits, &[]);
+        b.switch_to_block(trap);
+        let zero = b.ins().iconst(I64, 0);
+        self.trap(b, pc, index, cost, kind::CALL_DEPTH, zero, zero);
+        b.switch_to_block(fits);
+    }
+
+    /// The effective address of an indirect access, bounds-checked (traps out of bounds).
+    #[allow(clippy::too_many_arguments)]
+    fn indirect_address(
+        &self,
+        b: &mut FunctionBuilder,
+        insn: &Instruction,
+        segment: SegmentValues,
+        pc: u32,
+        index: u64,
+        cost: u64,
+    ) -> Value {
+        let base = b.use_var(self.vars.registers[usize::from(insn.rs & 31)]);
+        let offset = b.ins().iconst(I64, i64::from(insn.imm));
+        let (sum, wrapped) = b.ins().uadd_overflow(base, offset);
+        let saturated = b.ins().iconst(I64, -1);
+        let address = b.ins().select(wrapped, saturated, sum);
+        let inside = b.ins().icmp(IntCC::UnsignedLessThan, address, segment.len);
+        let (ok, out) = (b.create_block(), b.create_block());
+        b.ins().brif(inside, ok, &[], out, &[]);
+        b.switch_to_block(out);
+        let sel = b.ins().iconst(I64, i64::from(insn.sel));
+        self.trap(b, pc, index, cost, kind::OUT_OF_BOUNDS, sel, address);
+        b.switch_to_block(ok);
+        address
+    }
+
+    fn word_pointer(b: &mut FunctionBuilder, segment: SegmentValues, address: Value) -> Value {
+        let bytes = b.ins().ishl_imm_u(address, 3);
+        b.ins().iadd(segment.words, bytes)
+    }
+
+    fn store(
+        &self,
+        b: &mut FunctionBuilder,
+        segment: SegmentValues,
+        sel: u8,
+        address: Value,
+        value: Value,
+    ) {
+        // Fast path when the page is already journaled in this call; else the memory's own
+        // journal does the first write.
+        let page = b
+            .ins()
+            .ushr_imm_u(address, i64::from(PAGE_WORDS.trailing_zeros()));
+        let slot = b.ins().ushr_imm_u(page, 6);
+        let slot_bytes = b.ins().ishl_imm_u(slot, 3);
+        let slot_pointer = b.ins().iadd(segment.written, slot_bytes);
+        let bits = b.ins().load(I64, trusted(), slot_pointer, 0);
+        let shift = b.ins().band_imm_u(page, 63);
+        let one = b.ins().iconst(I64, 1);
+        let bit = b.ins().ishl(one, shift);
+        let written = b.ins().band(bits, bit);
+        let (fast, slow, done) = (b.create_block(), b.create_block(), b.create_block());
+        b.ins().brif(written, fast, &[], slow, &[]);
+        b.switch_to_block(fast);
+        let pointer = Self::word_pointer(b, segment, address);
+        b.ins().store(trusted(), value, pointer, 0);
+        b.ins().jump(done, &[]);
+        b.switch_to_block(slow);
+        let (sig, callee) = self.helpers.store_slow;
+        let sel = b.ins().iconst(I32, i64::from(sel));
+        b.ins()
+            .call_indirect(sig, callee, &[self.ctx, sel, address, value]);
+        b.ins().jump(done, &[]);
+        b.switch_to_block(done);
+    }
+
+    fn add(&self, b: &mut FunctionBuilder, insn: &Instruction, pc: u32, index: u64, cost: u64) {
+        let flags = insn.flags;
+        let rd = self.vars.registers[usize::from(insn.rd & 31)];
+        let a = b.use_var(rd);
+        let source = if insn.has(flag::ADD_IMMEDIATE) {
+            b.ins().iconst(I64, insn.immediate_value() as i64)
+        } else {
+            b.use_var(self.vars.registers[usize::from(insn.rs & 31)])
+        };
+        let negate = flags & flag::ADD_NEGATE != 0;
+        let operand = if negate { b.ins().bnot(source) } else { source };
+        let (partial, carry1) = b.ins().uadd_overflow(a, operand);
+        let (sum, carry) = if flags & flag::ADD_CARRY_IN != 0 {
+            let carry_in = b.use_var(self.vars.carry);
+            let extra = b.ins().uextend(I64, carry_in);
+            let (sum, carry2) = b.ins().uadd_overflow(partial, extra);
+            (sum, b.ins().bor(carry1, carry2))
+        } else if negate {
+            let one = b.ins().iconst(I64, 1);
+            let (sum, carry2) = b.ins().uadd_overflow(partial, one);
+            (sum, b.ins().bor(carry1, carry2))
+        } else {
+            (partial, carry1)
+        };
+        if flags & flag::ADD_CHECKED != 0 {
+            // A carry out is overflow when adding, its absence a borrow when negating.
+            let bad = if negate {
+                b.ins().icmp_imm_s(IntCC::Equal, carry, 0)
+            } else {
+                carry
+            };
+            let (trap, ok) = (b.create_block(), b.create_block());
+            b.ins().brif(bad, trap, &[], ok, &[]);
+            b.switch_to_block(trap);
+            let zero = b.ins().iconst(I64, 0);
+            self.trap(b, pc, index, cost, kind::OVERFLOW, zero, zero);
+            b.switch_to_block(ok);
+        }
+        b.def_var(self.vars.carry, carry);
+        if flags & flag::ADD_NO_WRITE == 0 {
+            b.def_var(rd, sum);
+        }
+    }
+
+    /// Lowers one instruction; returns whether it ended the block (the builder then has no
+    /// current block to fall through from).
+    fn instruction(
+        &self,
+        b: &mut FunctionBuilder,
+        pc: u32,
+        index: u64,
+        cost: u64,
+    ) -> Result<bool, CompileError> {
+        let insn = self.program.instructions()[pc as usize];
+        let reg = |r: u8| self.vars.registers[usize::from(r & 31)];
+        let next = pc + 1;
+        match insn.op {
+            Opcode::Load => match insn.load_mode() {
+                LoadMode::Immediate => {
+                    let value = b.ins().iconst(I64, insn.immediate_value() as i64);
+                    b.def_var(reg(insn.rd), value);
+                }
+                LoadMode::Register => {
+                    let value = b.use_var(reg(insn.rs));
+                    b.def_var(reg(insn.rd), value);
+                }
+                mode => {
+                    let segment = self.segments[usize::from(insn.sel)]
+                        .ok_or_else(|| CompileError(format!("segment {} not loaded", insn.sel)))?;
+                    let pointer = if mode == LoadMode::Direct {
+                        // The verifier bounds direct addresses by the declared size, which is
+                        // the mapped size (checked when the call starts).
+                        b.ins().iadd_imm_s(segment.words, i64::from(insn.imm) * 8)
+                    } else {
+                        let address = self.indirect_address(b, &insn, segment, pc, index, cost);
+                        Self::word_pointer(b, segment, address)
+                    };
+                    let value = b.ins().load(I64, trusted(), pointer, 0);
+                    b.def_var(reg(insn.rd), value);
+                }
+            },
+            Opcode::Store => {
+                let segment = self.segments[usize::from(insn.sel)]
+                    .ok_or_else(|| CompileError(format!("segment {} not loaded", insn.sel)))?;
+                let address = if insn.load_mode() == LoadMode::Indirect {
+                    self.indirect_address(b, &insn, segment, pc, index, cost)
+                } else {
+                    b.ins().iconst(I64, i64::from(insn.imm))
+                };
+                let value = b.use_var(reg(insn.rd));
+                self.store(b, segment, insn.sel, address, value);
+            }
+            Opcode::Add => self.add(b, &insn, pc, index, cost),
+            Opcode::Branch => {
+                match insn.branch_target() {
+                    BranchTarget::Jump(target) => match self.condition(b, insn.cond(), insn.rs) {
+                        None => {
+                            b.ins().jump(self.block(target), &[]);
+                        }
+                        Some(condition) => {
+                            b.ins()
+                                .brif(condition, self.block(target), &[], self.block(next), &[]);
+                        }
+                    },
+                    BranchTarget::Call(target) => {
+                        self.branch_if(b, insn.cond(), insn.rs, next);
+                        self.check_depth(b, pc, index, cost);
+                        match self.program.routine_at(target) {
+                            Some(routine) => self.micro(b, routine, pc, target, next),
+                            None => {
+                                let depth = b.use_var(self.vars.depth);
+                                let ordinal =
+                                    b.ins().iconst(I32, i64::from(self.return_ordinal[&pc]));
+                                let slot = b.ins().ishl_imm_u(depth, 2);
+                                let slot = b.ins().iadd(self.ctx, slot);
+                                b.ins().store(
+                                    trusted(),
+                                    ordinal,
+                                    slot,
+                                    field(offset_of!(Context, stack)),
+                                );
+                                let depth = b.ins().iadd_imm_s(depth, 1);
+                                b.def_var(self.vars.depth, depth);
+                                b.ins().jump(self.block(target), &[]);
+                            }
+                        }
+                    }
+                    BranchTarget::Return => {
+                        self.branch_if(b, insn.cond(), insn.rs, next);
+                        let depth = b.use_var(self.vars.depth);
+                        let (pop, done) = (b.create_block(), b.create_block());
+                        b.ins().brif(depth, pop, &[], done, &[]);
+                        b.switch_to_block(done);
+                        let zero = b.ins().iconst(I64, 0);
+                        self.exit_with(b, STATUS_RETURNED, pc, 0, zero, zero);
+                        b.switch_to_block(pop);
+                        let depth = b.ins().iadd_imm_s(depth, -1);
+                        b.def_var(self.vars.depth, depth);
+                        let slot = b.ins().ishl_imm_u(depth, 2);
+                        let slot = b.ins().iadd(self.ctx, slot);
+                        let ordinal =
+                            b.ins()
+                                .load(I32, trusted(), slot, field(offset_of!(Context, stack)));
+                        let pool = &mut b.func.dfg.value_lists;
+                        let default = BlockCall::new(self.internal, [], pool);
+                        let table: Vec<BlockCall> = self
+                            .return_blocks
+                            .iter()
+                            .map(|&block| BlockCall::new(block, [], pool))
+                            .collect();
+                        let table = b.create_jump_table(JumpTableData::new(default, &table));
+                        b.ins().br_table(ordinal, table);
+                    }
+                    BranchTarget::Host(id) => {
+                        self.branch_if(b, insn.cond(), insn.rs, next);
+                        self.spill(b, 0..REGISTERS);
+                        self.store_gas(b);
+                        let (sig, callee) = self.helpers.host;
+                        let id = b.ins().iconst(I32, i64::from(id));
+                        let at = b.ins().iconst(I32, i64::from(pc));
+                        let call = b.ins().call_indirect(sig, callee, &[self.ctx, id, at]);
+                        let status = b.inst_results(call)[0];
+                        self.reload(b, 0..REGISTERS);
+                        self.reload_gas(b);
+                        let trapped = b.create_block();
+                        b.ins().brif(status, trapped, &[], self.block(next), &[]);
+                        b.switch_to_block(trapped);
+                        self.helper_trap(b);
+                    }
+                    BranchTarget::Abort(code) => {
+                        self.branch_if(b, insn.cond(), insn.rs, next);
+                        let code = b.ins().iconst(I64, i64::from(code));
+                        let zero = b.ins().iconst(I64, 0);
+                        self.trap(b, pc, index, cost, kind::ABORT, code, zero);
+                    }
+                }
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// A CALL to a placed routine (its depth already checked), after its BRANCH was paid.
+    fn micro(&self, b: &mut FunctionBuilder, routine: u16, pc: u32, target: u32, next: u32) {
+        self.spill(b, 16..21);
+        self.store_gas(b);
+        let (sig, callee) = self.helpers.micro;
+        let routine = b.ins().iconst(I32, i64::from(routine));
+        let target = b.ins().iconst(I32, i64::from(target));
+        let call = b
+            .ins()
+            .call_indirect(sig, callee, &[self.ctx, routine, target]);
+        let status = b.inst_results(call)[0];
+        let (ran, other, trapped, short) = (
+            b.create_block(),
+            b.create_block(),
+            b.create_block(),
+            b.create_block(),
+        );
+        b.ins().brif(status, other, &[], ran, &[]);
+        b.switch_to_block(ran);
+        self.reload(b, 16..REGISTERS);
+        self.reload_gas(b);
+        let clear = b.ins().iconst(I8, 0);
+        b.def_var(self.vars.carry, clear);
+        b.ins().jump(self.block(next), &[]);
+        b.switch_to_block(other);
+        let is_trap = b.ins().icmp_imm_s(IntCC::Equal, status, 1);
+        b.ins().brif(is_trap, trapped, &[], short, &[]);
+        b.switch_to_block(trapped);
+        self.reload_gas(b);
+        self.helper_trap(b);
+        // Gas-short: the interpreter re-runs the CALL (refunded here) and the expansion.
+        b.switch_to_block(short);
+        let gas = b.use_var(self.vars.gas);
+        let gas = b.ins().iadd_imm_s(gas, 1);
+        b.def_var(self.vars.gas, gas);
+        let zero = b.ins().iconst(I64, 0);
+        self.exit_with(b, STATUS_BAIL, pc, 0, zero, zero);
+    }
+}
+
+/// Compiles `program`.
+pub fn compile(program: &Program) -> Result<CompiledCode, CompileError> {
+    let isa = isa()?;
+    let call_conv = CallConv::triple_default(isa.triple());
+    let pointer = isa.pointer_type();
+    let frontend = isa.frontend_config();
+    let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+
+    let mut signature = Signature::new(call_conv);
+    signature.params.push(AbiParam::new(pointer));
+    signature.params.push(AbiParam::new(I32));
+    signature.returns.push(AbiParam::new(I32));
+    let id = module
+        .declare_function("curvevm_program", Linkage::Local, &signature)
+        .map_err(|e| CompileError(e.to_string()))?;
+
+    let mut context = module.make_context();
+    context.func.signature = signature;
+    context.func.name = UserFuncName::user(0, id.as_u32());
+    let mut builder_context = FunctionBuilderContext::new();
+    let cfg = analyse(program);
+    let code = program.instructions();
+    let instructions = cfg.reachable.iter().filter(|r| **r).count();
+    let entry_pcs: Vec<u32> = program.module().entries.iter().map(|e| e.pc).collect();
+    let mut return_pcs = Vec::new();
+    let mut return_ordinal = std::collections::BTreeMap::new();
+    for (pc, insn) in code.iter().enumerate() {
+        if cfg.reachable[pc]
+            && let BranchTarget::Call(target) = insn.branch_target()
+            && insn.op == Opcode::Branch
+            && program.routine_at(target).is_none()
+        {
+            return_ordinal.insert(pc as u32, return_pcs.len() as u32);
+            return_pcs.push(pc as u32 + 1);
+        }
+    }
+
+    {
+        let mut b = FunctionBuilder::new(&mut context.func, &mut builder_context);
+        let start = b.create_block();
+        b.append_block_params_for_function_params(start);
+        b.switch_to_block(start);
+        let ctx = b.block_params(start)[0];
+        let entry_index = b.block_params(start)[1];
+
+        let vars = Vars {
+            registers: core::array::from_fn(|_| b.declare_var(I64)),
+            carry: b.declare_var(I8),
+            gas: b.declare_var(I64),
+            depth: b.declare_var(I64),
+            status: b.declare_var(I32),
+            exit_pc: b.declare_var(I64),
+            trap_kind: b.declare_var(I64),
+            trap_a: b.declare_var(I64),
+            trap_b: b.declare_var(I64),
+        };
+        let zero = b.ins().iconst(I64, 0);
+        for &reg in &vars.registers {
+            b.def_var(reg, zero);
+        }
+        for var in [
+            vars.depth,
+            vars.exit_pc,
+            vars.trap_kind,
+            vars.trap_a,
+            vars.trap_b,
+        ] {
+            b.def_var(var, zero);
+        }
+        let zero8 = b.ins().iconst(I8, 0);
+        b.def_var(vars.carry, zero8);
+        let zero32 = b.ins().iconst(I32, 0);
+        b.def_var(vars.status, zero32);
+        let gas = b
+            .ins()
+            .load(I64, trusted(), ctx, field(offset_of!(Context, gas)));
+        b.def_var(vars.gas, gas);
+
+        // Segments the reachable code touches.
+        let mut segments = [None; Segment::SELECTORS];
+        for (pc, insn) in code.iter().enumerate() {
+            let memory = matches!(insn.op, Opcode::Load | Opcode::Store)
+                && !matches!(insn.load_mode(), LoadMode::Immediate | LoadMode::Register);
+            if cfg.reachable[pc] && memory && segments[usize::from(insn.sel)].is_none() {
+                let base = offset_of!(Context, segments)
+                    + usize::from(insn.sel) * size_of::<curvevm::memory::RawSegment>();
+                let load = |b: &mut FunctionBuilder, offset: usize| {
+                    b.ins().load(I64, trusted(), ctx, field(base + offset))
+                };
+                segments[usize::from(insn.sel)] = Some(SegmentValues {
+                    words: load(&mut b, offset_of!(curvevm::memory::RawSegment, words)),
+                    len: load(&mut b, offset_of!(curvevm::memory::RawSegment, len)),
+                    written: load(&mut b, offset_of!(curvevm::memory::RawSegment, written)),
+                });
+            }
+        }
+
+        let helper = |b: &mut FunctionBuilder,
+                      params: &[cranelift_codegen::ir::Type],
+                      returns: bool,
+                      address: usize| {
+            let mut sig = Signature::new(call_conv);
+            for &param in params {
+                sig.params.push(AbiParam::new(param));
+            }
+            if returns {
+                sig.returns.push(AbiParam::new(I32));
+            }
+            let sig = b.import_signature(sig);
+            let callee = b.ins().iconst(pointer, address as i64);
+            (sig, callee)
+        };
+        let helpers = Helpers {
+            store_slow: helper(
+                &mut b,
+                &[pointer, I32, I64, I64],
+                false,
+                runtime::store_slow as *const () as usize,
+            ),
+            micro: helper(
+                &mut b,
+                &[pointer, I32, I32],
+                true,
+                runtime::micro as *const () as usize,
+            ),
+            host: helper(
+                &mut b,
+                &[pointer, I32, I32],
+                true,
+                runtime::host as *const () as usize,
+            ),
+        };
+
+        let blocks: Vec<Option<Block>> = (0..code.len())
+            .map(|pc| (cfg.reachable[pc] && cfg.leader[pc]).then(|| b.create_block()))
+            .collect();
+        let exit = b.create_block();
+        let internal = b.create_block();
+        let return_blocks = return_pcs
+            .iter()
+            .map(|&pc| blocks[pc as usize].expect("return sites are leaders"))
+            .collect();
+        let lowering = Lowering {
+            program,
+            blocks,
+            exit,
+            internal,
+            ctx,
+            vars,
+            helpers,
+            segments,
+            return_ordinal,
+            return_blocks,
+        };
+
+        // Entry dispatch.
+        {
+            let pool = &mut b.func.dfg.value_lists;
+            let default = BlockCall::new(internal, [], pool);
+            let table: Vec<BlockCall> = entry_pcs
+                .iter()
+                .map(|&pc| BlockCall::new(lowering.block(pc), [], pool))
+                .collect();
+            let table = b.create_jump_table(JumpTableData::new(default, &table));
+            b.ins().br_table(entry_index, table);
+        }
+
+        // Basic blocks.
+        let mut pc = 0;
+        while pc < code.len() {
+            if !(cfg.reachable[pc] && cfg.leader[pc]) {
+                pc += 1;
+                continue;
+            }
+            let start = pc;
+            let mut end = pc + 1;
+            let mut last = code[pc].op == Opcode::Branch;
+            while !last && end < code.len() && !cfg.leader[end] {
+                last = code[end].op == Opcode::Branch;
+                end += 1;
+            }
+            let cost = (end - start) as u64;
+            b.switch_to_block(lowering.block(start as u32));
+            let gas = b.use_var(lowering.vars.gas);
+            let enough = b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, gas, cost as i64);
+            let (body, bail) = (b.create_block(), b.create_block());
+            b.ins().brif(enough, body, &[], bail, &[]);
+            b.switch_to_block(bail);
+            let zero = b.ins().iconst(I64, 0);
+            lowering.exit_with(&mut b, STATUS_BAIL, start as u32, 0, zero, zero);
+            b.switch_to_block(body);
+            let gas = b.ins().iadd_imm_s(gas, -(cost as i64));
+            b.def_var(lowering.vars.gas, gas);
+            let mut ended = false;
+            for at in start..end {
+                ended = lowering.instruction(&mut b, at as u32, (at - start) as u64, cost)?;
+            }
+            if !ended {
+                b.ins().jump(lowering.block(end as u32), &[]);
+            }
+            pc = end;
+        }
+
+        // The internal-error exit and the one real exit.
+        b.switch_to_block(internal);
+        let status = b.ins().iconst(I32, i64::from(STATUS_INTERNAL));
+        b.def_var(lowering.vars.status, status);
+        b.ins().jump(exit, &[]);
+
+        b.switch_to_block(exit);
+        lowering.spill(&mut b, 0..REGISTERS);
+        lowering.store_gas(&mut b);
+        let carry = b.use_var(lowering.vars.carry);
+        let carry = b.ins().uextend(I64, carry);
+        b.ins()
+            .store(trusted(), carry, ctx, field(offset_of!(Context, carry)));
+        for (var, offset) in [
+            (lowering.vars.depth, offset_of!(Context, depth)),
+            (lowering.vars.exit_pc, offset_of!(Context, pc)),
+            (lowering.vars.trap_kind, offset_of!(Context, trap_kind)),
+            (lowering.vars.trap_a, offset_of!(Context, trap_a)),
+            (lowering.vars.trap_b, offset_of!(Context, trap_b)),
+        ] {
+            let value = b.use_var(var);
+            b.ins().store(trusted(), value, ctx, field(offset));
+        }
+        let status = b.use_var(lowering.vars.status);
+        b.ins().return_(&[status]);
+        b.seal_all_blocks();
+        b.finalize(frontend);
+    }
+
+    module
+        .define_function(id, &mut context)
+        .map_err(|e| CompileError(format!("{e:?}")))?;
+    module.clear_context(&mut context);
+    module
+        .finalize_definitions()
+        .map_err(|e| CompileError(e.to_string()))?;
+    let code_pointer = module.get_finalized_function(id);
+    // SAFETY: `code_pointer` is the finalized function declared above with the signature
+    // `(pointer, i32) -> i32` in the target's default (C) calling convention.
+    #[allow(unsafe_code)]
+    let function = unsafe { core::mem::transmute::<*const u8, runtime::CompiledFn>(code_pointer) };
+    Ok(CompiledCode {
+        module: Some(module),
+        function,
+        entry_pcs,
+        return_pcs,
+        instructions,
+    })
+}
