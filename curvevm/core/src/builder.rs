@@ -155,6 +155,11 @@ impl Builder {
         self.branch_to(BranchKind::Jump, cond, rs, label);
     }
 
+    /// `call[.cond] label`.
+    pub fn call_to(&mut self, cond: Cond, rs: Reg, label: Label) {
+        self.branch_to(BranchKind::Call, cond, rs, label);
+    }
+
     /// `call[.cond] addr` to an absolute address.
     pub fn call_addr(&mut self, cond: Cond, rs: Reg, target: u32) {
         self.branch(BranchKind::Call, cond, rs, target);

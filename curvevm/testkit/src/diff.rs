@@ -1,0 +1,445 @@
+//! The interpreter-vs-JIT differential harness: random programs ([`crate::programs`]) run on both
+//! engines from the same state; the outcome (return words or trap kind and pc, gas used), the
+//! slab, the views, the dirty pages, the ledger and the event log must be identical. Each
+//! program is compiled once and run for many (input, gas limit) cases, including the gas sweep:
+//! every limit for runs needing at most [`SWEEP_ALL_BELOW`] gas, else every basic-block boundary
+//! ±1 plus random limits.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use curvevm::isa::{BranchTarget, Opcode};
+use curvevm::memory::PageId;
+use curvevm::{ExecOptions, Instance, Outcome, Program, Trace, TrapKind};
+use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
+use curvevm_jit::{JitProgram, JitStats};
+
+use crate::programs::{self, Features, Rng};
+
+/// Runs needing at most this much gas are swept at every limit.
+pub const SWEEP_ALL_BELOW: u64 = 5_000;
+/// The limit used to measure what a run needs.
+const PROBE_GAS: u64 = 200_000;
+
+/// The calling slab of every generated program.
+pub const SLAB_ID: u64 = 1;
+
+/// The ledger every case starts from: escrows of users 0–2 in assets 0–2 for slab 1, and caps
+/// that are valid, expired, for another slab, and nearly spent.
+pub fn standard_host() -> RollupHost {
+    let mut ledger = Ledger::default();
+    for user in 0..3 {
+        for asset in 0..3 {
+            ledger.set_escrow(user, SLAB_ID, asset, 100 * (user + asset + 1) as u128);
+            ledger.set_vault(user, asset, 1_000);
+        }
+    }
+    let caps = [
+        (0, SLAB_ID, 0, 250, 10_000),
+        (1, SLAB_ID, 1, 300, 500),
+        (2, 2, 2, 300, 10_000),
+        (1, SLAB_ID, 2, 5, 10_000),
+    ];
+    for (id, (user, slab, asset, amount, expiry)) in caps.into_iter().enumerate() {
+        ledger.caps.insert(
+            id as u64,
+            Cap {
+                user,
+                slab,
+                asset,
+                amount_max: amount,
+                remaining: amount,
+                expiry_ms: expiry,
+                burned: false,
+                nonce: 0,
+            },
+        );
+    }
+    ledger.next_cap = caps.len() as u64;
+    RollupHost::new(
+        ledger,
+        Clock {
+            now_ms: 1_000,
+            height: 7,
+        },
+        Caller {
+            id: SLAB_ID,
+            role: Role::Slab,
+        },
+    )
+}
+
+/// Everything a case's run leaves behind.
+#[derive(Debug, PartialEq, Eq)]
+struct Effects {
+    outcome: Outcome,
+    slab: Vec<u64>,
+    views: Vec<Vec<u64>>,
+    dirty: Vec<PageId>,
+    ledger: Ledger,
+    events: Vec<curvevm_host::Event>,
+}
+
+/// The initial memory of a case.
+#[derive(Clone, Debug)]
+pub struct Start {
+    /// Parameters.
+    pub params: Vec<u64>,
+    /// Slab.
+    pub slab: Vec<u64>,
+    /// Views.
+    pub views: Vec<Vec<u64>>,
+    /// Arguments.
+    pub args: Vec<u64>,
+}
+
+impl Start {
+    /// Random initial memory and arguments.
+    pub fn random(rng: &mut Rng) -> Start {
+        let mut words = |n: u32| (0..n).map(|_| rng.word()).collect::<Vec<u64>>();
+        let params = words(programs::PARAMS);
+        let slab = words(programs::SLAB);
+        let views = vec![words(programs::VIEW0), words(programs::VIEW1)];
+        // Arguments drive loop counts and recursion depth: mostly small, sometimes deep.
+        let args = (0..programs::ARGS)
+            .map(|_| match rng.below(10) {
+                0 => 62 + rng.below(4),
+                1 => rng.word(),
+                _ => rng.below(12),
+            })
+            .collect();
+        Start {
+            params,
+            slab,
+            views,
+            args,
+        }
+    }
+}
+
+fn run(
+    program: &Arc<Program>,
+    jit: Option<&JitProgram>,
+    start: &Start,
+    gas: u64,
+) -> Result<(Effects, JitStats), String> {
+    let mut instance =
+        Instance::new(Arc::clone(program), &start.params).map_err(|e| e.to_string())?;
+    instance
+        .set_slab(start.slab.clone())
+        .map_err(|e| e.to_string())?;
+    let mut views = start.views.clone();
+    let mut host = standard_host();
+    let (outcome, stats) = match jit {
+        Some(jit) => jit
+            .call(
+                &mut instance,
+                "main",
+                &start.args,
+                gas,
+                &mut views,
+                &mut host,
+            )
+            .map_err(|e| e.to_string())?,
+        None => (
+            instance
+                .call(
+                    "main",
+                    &start.args,
+                    gas,
+                    &mut views,
+                    &mut host,
+                    ExecOptions::default(),
+                )
+                .map_err(|e| e.to_string())?,
+            JitStats::default(),
+        ),
+    };
+    let memory = instance.memory();
+    Ok((
+        Effects {
+            outcome,
+            slab: memory.words(curvevm::Segment::Slab).to_vec(),
+            views,
+            dirty: memory.take_dirty_pages(),
+            ledger: host.ledger,
+            events: host.events,
+        },
+        stats,
+    ))
+}
+
+/// The coverage of a harness run.
+#[derive(Clone, Debug, Default)]
+pub struct Coverage {
+    /// Programs generated.
+    pub programs: u64,
+    /// (program, input, gas limit) cases run on both engines.
+    pub cases: u64,
+    /// Cases whose program loops.
+    pub looping: u64,
+    /// Cases whose program calls the host.
+    pub host: u64,
+    /// Cases whose program touches the slab.
+    pub slab: u64,
+    /// Cases whose program calls microcode.
+    pub microcode: u64,
+    /// Cases that returned.
+    pub returned: u64,
+    /// Traps by kind name.
+    pub traps: BTreeMap<&'static str, u64>,
+    /// Out of gas at an instruction that is not the first of its basic block.
+    pub out_of_gas_inside_block: u64,
+    /// Cases the JIT handed to the interpreter.
+    pub bailed: u64,
+    /// Gas run in compiled code.
+    pub native_gas: u64,
+    /// Gas run by the interpreter after a hand-over.
+    pub interpreted_gas: u64,
+    /// Instructions compiled.
+    pub compiled_instructions: u64,
+}
+
+impl Coverage {
+    fn share(&self, count: u64) -> f64 {
+        count as f64 * 100.0 / self.cases.max(1) as f64
+    }
+
+    /// The histogram as text.
+    pub fn histogram(&self) -> String {
+        let mut out = format!(
+            "{} programs, {} cases ({} instructions compiled)\n",
+            self.programs, self.cases, self.compiled_instructions
+        );
+        let mut row = |name: &str, count: u64| {
+            let share = self.share(count);
+            out.push_str(&format!(
+                "  {name:<26} {count:>8}  {share:5.1} %  {}\n",
+                "#".repeat((share / 2.0) as usize)
+            ));
+        };
+        row("loop", self.looping);
+        row("host call", self.host);
+        row("slab segment", self.slab);
+        row("microcode", self.microcode);
+        row("returned", self.returned);
+        for (name, count) in &self.traps {
+            row(&format!("trap {name}"), *count);
+        }
+        row("out of gas inside a block", self.out_of_gas_inside_block);
+        row("handed to the interpreter", self.bailed);
+        let total = self.native_gas + self.interpreted_gas;
+        out.push_str(&format!(
+            "  gas run natively: {:.2} % of {total}\n",
+            self.native_gas as f64 * 100.0 / total.max(1) as f64
+        ));
+        out
+    }
+
+    /// The minimum shares the harness promises; `Err` names each one missed.
+    pub fn check(&self) -> Result<(), String> {
+        let mut missed = Vec::new();
+        let mut need = |what: &str, ok: bool| {
+            if !ok {
+                missed.push(what.to_string());
+            }
+        };
+        need("≥ 50,000 cases", self.cases >= 50_000);
+        need("≥ 20 % loop", self.share(self.looping) >= 20.0);
+        need("≥ 10 % host calls", self.share(self.host) >= 10.0);
+        need("≥ 10 % slab segment", self.share(self.slab) >= 10.0);
+        need(
+            "≥ 10 % out of gas inside a block",
+            self.share(self.out_of_gas_inside_block) >= 10.0,
+        );
+        for kind in TRAP_KINDS {
+            need(
+                &format!("≥ 100 traps `{kind}`"),
+                self.traps.get(kind).copied().unwrap_or(0) >= 100,
+            );
+        }
+        if missed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("coverage missed: {}", missed.join(", ")))
+        }
+    }
+}
+
+/// Every trap kind the harness must hit.
+pub const TRAP_KINDS: [&str; 7] = [
+    "out_of_gas",
+    "overflow",
+    "out_of_bounds",
+    "call_depth",
+    "abort",
+    "division_by_zero",
+    "host",
+];
+
+/// Basic-block leaders: entrypoints, branch targets and every instruction after a BRANCH.
+fn leaders(program: &Program) -> Vec<bool> {
+    let code = program.instructions();
+    let mut leader = vec![false; code.len() + 1];
+    for entry in &program.module().entries {
+        leader[entry.pc as usize] = true;
+    }
+    for (pc, insn) in code.iter().enumerate() {
+        if insn.op == Opcode::Branch {
+            leader[pc + 1] = true;
+            if let BranchTarget::Jump(target) | BranchTarget::Call(target) = insn.branch_target() {
+                leader[target as usize] = true;
+            }
+        }
+    }
+    leader
+}
+
+/// Gas limits for one (program, input): every limit up to what it needs when that is small,
+/// else each basic-block boundary ±1 and random limits.
+fn gas_limits(program: &Arc<Program>, start: &Start, rng: &mut Rng, leader: &[bool]) -> Vec<u64> {
+    let mut instance = Instance::new(Arc::clone(program), &start.params).expect("sizes match");
+    instance.set_slab(start.slab.clone()).expect("sizes match");
+    let mut views = start.views.clone();
+    let mut trace = Trace::default();
+    let outcome = instance
+        .call_traced(
+            "main",
+            &start.args,
+            PROBE_GAS,
+            &mut views,
+            &mut standard_host(),
+            ExecOptions::default(),
+            &mut trace,
+        )
+        .expect("generated calls start");
+    let needed = outcome.gas_used;
+    if needed <= SWEEP_ALL_BELOW {
+        return (0..=needed + 1).collect();
+    }
+    let mut limits = std::collections::BTreeSet::new();
+    let mut before = PROBE_GAS;
+    for step in &trace.steps {
+        if leader[step.pc as usize] {
+            let used = PROBE_GAS - before;
+            limits.extend([used.saturating_sub(1), used, used + 1]);
+        }
+        before = step.gas_left;
+    }
+    let mut limits: Vec<u64> = limits.into_iter().collect();
+    // Keep the sweep bounded for very long runs: an even sample of the boundaries.
+    if limits.len() > 600 {
+        let stride = limits.len() / 600 + 1;
+        limits = limits.into_iter().step_by(stride).collect();
+    }
+    for _ in 0..20 {
+        limits.push(rng.below(needed + 2));
+    }
+    limits.push(needed);
+    limits.push(PROBE_GAS);
+    limits
+}
+
+/// Generates `programs` programs from `seed` and compares the engines on every case: `swept`
+/// inputs per program with the whole gas sweep, and `probed` more inputs each at its full gas and
+/// one random limit (these reach the traps at the end of a run). `Err` describes the first
+/// divergence with what replays it.
+pub fn run_harness(seed: u64, programs: u64, swept: u64, probed: u64) -> Result<Coverage, String> {
+    let mut rng = Rng::new(seed);
+    let mut coverage = Coverage::default();
+    for index in 0..programs {
+        let program_seed = rng.next_u64();
+        let mut program_rng = Rng::new(program_seed);
+        let generated = programs::program(&mut program_rng);
+        let program = RollupHost::load(generated.module.clone(), Role::Slab)
+            .map_err(|e| format!("program {index} (seed {program_seed:#x}) does not load: {e}"))?;
+        let program = Arc::new(program);
+        let jit = JitProgram::compile(Arc::clone(&program)).map_err(|e| e.to_string())?;
+        coverage.programs += 1;
+        coverage.compiled_instructions += jit.compiled_instructions() as u64;
+        let leader = leaders(&program);
+        for input in 0..swept + probed {
+            let start = Start::random(&mut program_rng);
+            let limits = if input < swept {
+                gas_limits(&program, &start, &mut program_rng, &leader)
+            } else {
+                vec![PROBE_GAS, program_rng.below(2_000)]
+            };
+            for gas in limits {
+                compare(
+                    &program,
+                    &jit,
+                    &start,
+                    gas,
+                    &leader,
+                    generated.features,
+                    &mut coverage,
+                )
+                .map_err(|e| {
+                    format!(
+                        "program seed {program_seed:#x}, args {:?}, gas {gas}: {e}",
+                        start.args
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(coverage)
+}
+
+/// One case on both engines.
+pub fn compare(
+    program: &Arc<Program>,
+    jit: &JitProgram,
+    start: &Start,
+    gas: u64,
+    leader: &[bool],
+    features: Features,
+    coverage: &mut Coverage,
+) -> Result<(), String> {
+    let (expected, _) = run(program, None, start, gas)?;
+    let (actual, stats) = run(program, Some(jit), start, gas)?;
+    if expected != actual {
+        return Err(format!(
+            "the engines differ:\ninterpreter {:?}\njit         {:?}{}",
+            expected.outcome,
+            actual.outcome,
+            if expected.outcome == actual.outcome {
+                " (memory, dirty pages, ledger or events differ)"
+            } else {
+                ""
+            }
+        ));
+    }
+    // The interpreter may only finish a gas-short tail: less than one block or routine.
+    let longest_routine = curvevm::interp::routine_costs()
+        .iter()
+        .map(|cost| cost.gas)
+        .max()
+        .unwrap_or(0);
+    let longest_tail = (program.instructions().len() as u64).max(longest_routine);
+    if stats.bailed && stats.interpreted_gas > longest_tail {
+        return Err(format!(
+            "the interpreter ran {} gas after the hand-over: more than a gas-short tail",
+            stats.interpreted_gas
+        ));
+    }
+    coverage.cases += 1;
+    coverage.looping += u64::from(features.looping);
+    coverage.host += u64::from(features.host);
+    coverage.slab += u64::from(features.slab);
+    coverage.microcode += u64::from(features.microcode);
+    coverage.bailed += u64::from(stats.bailed);
+    coverage.native_gas += stats.native_gas;
+    coverage.interpreted_gas += stats.interpreted_gas;
+    match &actual.outcome.result {
+        Ok(_) => coverage.returned += 1,
+        Err(trap) => {
+            *coverage.traps.entry(trap.kind.name()).or_default() += 1;
+            if trap.kind == TrapKind::OutOfGas && !leader[trap.pc as usize] {
+                coverage.out_of_gas_inside_block += 1;
+            }
+        }
+    }
+    Ok(())
+}

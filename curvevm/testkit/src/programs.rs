@@ -1,0 +1,470 @@
+//! Random valid programs for the differential harness and the JIT fuzz target: straight-line
+//! ALU, every load/store mode in every segment, counted loops, forward branches, calls and a
+//! recursive routine (call depth), microcode calls, host calls (clock, events, SHA-256, escrow
+//! read and `safe_debit`) and aborts, built from a seeded generator so that a failing case
+//! replays from its seed.
+
+use curvevm::builder::Builder;
+use curvevm::hostcall::{self, Capability, CapabilitySet, id};
+use curvevm::isa::{Cond, Reg, Segment, flag};
+use curvevm::microcode::ROUTINES;
+use curvevm::module::{Entry, Layout, Module, Placement, ViewDecl};
+
+/// SplitMix64: small, seedable, and the same on every machine.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next word.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// A word biased towards edges (0, 1, small, all ones, high bit).
+    pub fn word(&mut self) -> u64 {
+        match self.below(8) {
+            0 => 0,
+            1 => 1,
+            2 => self.below(16),
+            3 => u64::MAX - self.below(4),
+            4 => 1 << 63,
+            5 => self.below(1 << 20),
+            _ => self.next_u64(),
+        }
+    }
+}
+
+/// Segment sizes every generated program uses.
+pub const PARAMS: u32 = 8;
+/// Argument words.
+pub const ARGS: u32 = 4;
+/// Return words.
+pub const RET: u32 = 4;
+/// Scratch words.
+pub const SCRATCH: u32 = 64;
+/// Slab words (two pages).
+pub const SLAB: u32 = 256;
+/// The writable view.
+pub const VIEW0: u32 = 32;
+/// The read-only view.
+pub const VIEW1: u32 = 16;
+
+/// What a generated program contains (for the coverage histogram).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Features {
+    /// A counted loop.
+    pub looping: bool,
+    /// A host call.
+    pub host: bool,
+    /// A slab access.
+    pub slab: bool,
+    /// A microcode call.
+    pub microcode: bool,
+}
+
+/// A generated program.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    /// The module.
+    pub module: Module,
+    /// What it contains.
+    pub features: Features,
+}
+
+/// Data registers the snippets compute in; r13–r15 are loop counters and pointers.
+const DATA: u64 = 13;
+const LOOP: Reg = 14;
+const DEPTH: Reg = 15;
+const POINTER: Reg = 13;
+
+struct Gen<'a> {
+    rng: &'a mut Rng,
+    b: Builder,
+    features: Features,
+    /// CALLs to patch: (index of the CALL, routine).
+    micro_calls: Vec<(u32, u16)>,
+    subroutine: curvevm::builder::Label,
+    recursive: curvevm::builder::Label,
+}
+
+fn data(rng: &mut Rng) -> Reg {
+    rng.below(DATA) as Reg
+}
+
+impl Gen<'_> {
+    fn segment(&mut self, store: bool) -> (Segment, u32) {
+        let choices: &[(Segment, u32)] = if store {
+            &[
+                (Segment::Ret, RET),
+                (Segment::Scratch, SCRATCH),
+                (Segment::Slab, SLAB),
+                (Segment::Slab, SLAB),
+                (Segment::View(0), VIEW0),
+            ]
+        } else {
+            &[
+                (Segment::Params, PARAMS),
+                (Segment::Args, ARGS),
+                (Segment::Ret, RET),
+                (Segment::Scratch, SCRATCH),
+                (Segment::Slab, SLAB),
+                (Segment::View(0), VIEW0),
+                (Segment::View(1), VIEW1),
+            ]
+        };
+        let choice = choices[self.rng.below(choices.len() as u64) as usize];
+        if choice.0 == Segment::Slab {
+            self.features.slab = true;
+        }
+        choice
+    }
+
+    fn alu(&mut self) {
+        let (rd, rs) = (data(self.rng), data(self.rng));
+        match self.rng.below(6) {
+            0 => self.b.load_imm(rd, self.rng.next_u64() as u32),
+            1 => {
+                let word = self.rng.word();
+                self.b.push(curvevm::isa::Instruction {
+                    op: curvevm::isa::Opcode::Load,
+                    flags: flag::LOAD_HIGH,
+                    rd,
+                    rs: 0,
+                    sel: 0,
+                    imm: (word >> 32) as u32,
+                });
+            }
+            2 => self.b.mov(rd, rs),
+            3 => self.b.add(0, rd, rs),
+            4 => self.b.add_imm(
+                if self.rng.chance(50) {
+                    flag::ADD_SIGN_EXTEND
+                } else {
+                    0
+                },
+                rd,
+                self.rng.word() as u32,
+            ),
+            _ => {
+                // Any combination of the ADD flags (checked adds trap on overflow).
+                let mut flags = 0;
+                for bit in [
+                    flag::ADD_NEGATE,
+                    flag::ADD_CARRY_IN,
+                    flag::ADD_CHECKED,
+                    flag::ADD_NO_WRITE,
+                ] {
+                    if self.rng.chance(35) {
+                        flags |= bit;
+                    }
+                }
+                if self.rng.chance(50) {
+                    self.b.add(flags, rd, rs);
+                } else {
+                    self.b
+                        .add_imm(flags | flag::ADD_SIGN_EXTEND, rd, self.rng.word() as u32);
+                }
+            }
+        }
+    }
+
+    fn memory(&mut self) {
+        let store = self.rng.chance(45);
+        let (segment, size) = self.segment(store);
+        let reg = data(self.rng);
+        match self.rng.below(4) {
+            // Direct: always in bounds (the verifier insists).
+            0 | 1 => {
+                let address = self.rng.below(u64::from(size)) as u32;
+                if store {
+                    self.b.store(reg, segment, address);
+                } else {
+                    self.b.load(reg, segment, address);
+                }
+            }
+            // Indirect through a pointer register set just before: mostly in bounds.
+            2 => {
+                let base = self.rng.below(u64::from(size) + 2) as u32;
+                self.b.load_imm(POINTER, base);
+                let offset = self.rng.below(3) as u32;
+                if store {
+                    self.b.store_indirect(reg, segment, POINTER, offset);
+                } else {
+                    self.b.load_indirect(reg, segment, POINTER, offset);
+                }
+            }
+            // Indirect through a data register: any address, often out of bounds.
+            _ => {
+                let base = data(self.rng);
+                let offset = if self.rng.chance(20) {
+                    u32::MAX
+                } else {
+                    self.rng.below(8) as u32
+                };
+                if store {
+                    self.b.store_indirect(reg, segment, base, offset);
+                } else {
+                    self.b.load_indirect(reg, segment, base, offset);
+                }
+            }
+        }
+    }
+
+    fn simple(&mut self) {
+        if self.rng.chance(60) {
+            self.alu();
+        } else {
+            self.memory();
+        }
+    }
+
+    fn looped(&mut self) {
+        self.features.looping = true;
+        // The trip count: a constant, or an argument (so inputs change the gas a lot).
+        if self.rng.chance(50) {
+            self.b.load_imm(LOOP, 1 + self.rng.below(24) as u32);
+        } else {
+            self.b
+                .load(LOOP, Segment::Args, self.rng.below(u64::from(ARGS)) as u32);
+            // A zero argument would loop 2^64 times: make it at least one.
+            self.b.add_imm(0, LOOP, 1);
+        }
+        let top = self.b.label();
+        self.b.bind(top);
+        for _ in 0..1 + self.rng.below(4) {
+            self.simple();
+        }
+        if self.rng.chance(15) {
+            self.host();
+        }
+        self.b.decrement(LOOP);
+        self.b.jump(Cond::NonZero, LOOP, top);
+    }
+
+    fn forward_branch(&mut self) {
+        let skip = self.b.label();
+        let cond =
+            [Cond::Zero, Cond::NonZero, Cond::Carry, Cond::NoCarry][self.rng.below(4) as usize];
+        self.b.jump(cond, data(self.rng), skip);
+        for _ in 0..1 + self.rng.below(3) {
+            self.simple();
+        }
+        self.b.bind(skip);
+    }
+
+    fn micro(&mut self) {
+        self.features.microcode = true;
+        for reg in 16..21 {
+            if self.rng.chance(70) {
+                self.b.mov(reg, data(self.rng));
+            } else {
+                self.b.load_imm(reg, self.rng.word() as u32);
+            }
+        }
+        let routine = self.rng.below(ROUTINES.len() as u64) as u16;
+        self.micro_calls.push((self.b.pc(), routine));
+        self.b.call_addr(Cond::Always, 0, 0);
+        self.b.mov(data(self.rng), 16);
+    }
+
+    fn host(&mut self) {
+        self.features.host = true;
+        let scratch = hostcall::pointer(Segment::Scratch, 0);
+        match self.rng.below(5) {
+            0 => self.b.host(Cond::Always, 0, id::CLOCK),
+            1 => {
+                self.b.load_imm(1, self.rng.below(4) as u32);
+                self.set_wide(2, scratch);
+                // Sometimes more than 32 words: bad_length.
+                self.b.load_imm(3, self.rng.below(36) as u32);
+                self.b.host(Cond::Always, 0, id::EVENT);
+            }
+            2 => {
+                self.set_wide(1, scratch);
+                self.b.load_imm(2, self.rng.below(200) as u32);
+                self.set_wide(3, scratch + 8);
+                self.b.host(Cond::Always, 0, id::SHA256);
+            }
+            3 => {
+                self.b.load_imm(1, self.rng.below(3) as u32);
+                self.b.load_imm(2, self.rng.below(3) as u32);
+                self.b.host(Cond::Always, 0, id::ESCROW_READ);
+            }
+            _ => {
+                // Cap, user, asset mostly valid, amount small or huge.
+                self.b.load_imm(1, self.rng.below(4) as u32);
+                self.b.load_imm(2, self.rng.below(3) as u32);
+                self.b.load_imm(3, self.rng.below(3) as u32);
+                self.b.load_imm(4, self.rng.below(400) as u32);
+                self.b.load_imm(5, u32::from(self.rng.chance(10)));
+                self.b.host(Cond::Always, 0, id::SAFE_DEBIT);
+            }
+        }
+    }
+
+    /// `rd ← value` for a 64-bit value (LOAD.HI then ADD).
+    fn set_wide(&mut self, rd: Reg, value: u64) {
+        self.b.push(curvevm::isa::Instruction {
+            op: curvevm::isa::Opcode::Load,
+            flags: flag::LOAD_HIGH,
+            rd,
+            rs: 0,
+            sel: 0,
+            imm: (value >> 32) as u32,
+        });
+        self.b.add_imm(0, rd, value as u32);
+    }
+
+    fn snippet(&mut self) {
+        match self.rng.below(100) {
+            0..=34 => self.simple(),
+            35..=49 => self.looped(),
+            50..=57 => self.forward_branch(),
+            58..=67 => self.micro(),
+            68..=81 => self.host(),
+            82..=86 => {
+                let cond = if self.rng.chance(50) {
+                    Cond::Zero
+                } else {
+                    Cond::NonZero
+                };
+                self.b.call_to(cond, data(self.rng), self.subroutine);
+            }
+            87..=90 => {
+                // Recursion as deep as an argument says: ≥ 63 traps call_depth.
+                self.b
+                    .load(DEPTH, Segment::Args, self.rng.below(u64::from(ARGS)) as u32);
+                self.b.call_to(Cond::Always, 0, self.recursive);
+            }
+            91..=94 => {
+                self.b
+                    .abort(Cond::NonZero, data(self.rng), self.rng.below(0xF0) as u8);
+            }
+            _ => {
+                let flags = flag::ADD_CHECKED
+                    | if self.rng.chance(50) {
+                        flag::ADD_NEGATE
+                    } else {
+                        0
+                    };
+                self.b.add(flags, data(self.rng), data(self.rng));
+            }
+        }
+    }
+}
+
+/// A random program from `rng`: entry `main(4 args) -> 4 words`.
+pub fn program(rng: &mut Rng) -> Generated {
+    let mut b = Builder::new(0);
+    let subroutine = b.label();
+    let recursive = b.label();
+    let mut g = Gen {
+        rng,
+        b,
+        features: Features::default(),
+        micro_calls: Vec::new(),
+        subroutine,
+        recursive,
+    };
+    for reg in 0..4 {
+        g.b.load(reg, Segment::Args, u32::from(reg));
+    }
+    let snippets = 2 + g.rng.below(14);
+    for _ in 0..snippets {
+        g.snippet();
+    }
+    for reg in 0..4 {
+        g.b.store(reg, Segment::Ret, u32::from(reg));
+    }
+    g.b.ret(Cond::Always, 0);
+
+    // A leaf subroutine and a recursive one.
+    g.b.bind(subroutine);
+    for _ in 0..1 + g.rng.below(4) {
+        g.simple();
+    }
+    g.b.ret(Cond::Always, 0);
+    g.b.bind(recursive);
+    g.b.decrement(DEPTH);
+    g.b.call_to(Cond::NonZero, DEPTH, recursive);
+    g.b.ret(Cond::Always, 0);
+
+    let Gen {
+        b,
+        features,
+        micro_calls,
+        ..
+    } = g;
+    let mut code = b.finish();
+    // Place each routine used once, after the code; patch the CALLs.
+    let mut placements: Vec<Placement> = Vec::new();
+    let mut used: Vec<u16> = micro_calls.iter().map(|&(_, r)| r).collect();
+    used.sort_unstable();
+    used.dedup();
+    for routine in used {
+        let pc = code.len() as u32;
+        code.extend(ROUTINES[usize::from(routine)].expand(pc));
+        placements.push(Placement { routine, pc });
+    }
+    for (at, routine) in micro_calls {
+        let placement = placements
+            .iter()
+            .find(|p| p.routine == routine)
+            .expect("every used routine is placed");
+        code[at as usize].imm = placement.pc;
+    }
+    let module = Module {
+        capabilities: CapabilitySet::of(&[
+            Capability::Clock,
+            Capability::Events,
+            Capability::Sha256,
+            Capability::EscrowRead,
+            Capability::EscrowDebit,
+        ]),
+        layout: Layout {
+            params: PARAMS,
+            args: ARGS,
+            ret: RET,
+            scratch: SCRATCH,
+            slab: SLAB,
+            views: vec![
+                ViewDecl {
+                    words: VIEW0,
+                    writable: true,
+                },
+                ViewDecl {
+                    words: VIEW1,
+                    writable: false,
+                },
+            ],
+        },
+        entries: vec![Entry {
+            name: "main".into(),
+            pc: 0,
+            args: ARGS as u16,
+            ret: RET as u16,
+        }],
+        microcode: placements,
+        code: code.iter().map(|insn| insn.encode()).collect(),
+    };
+    Generated { module, features }
+}

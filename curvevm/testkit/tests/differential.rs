@@ -1,0 +1,26 @@
+//! Interpreter vs JIT on random programs: ≥ 50,000 (program, input, gas limit) cases with the gas
+//! sweep, a printed coverage histogram and its minimum shares. `CURVEVM_SEED=<n>` replays a run.
+
+use curvevm_testkit::diff::run_harness;
+
+fn seed() -> u64 {
+    #[allow(clippy::disallowed_methods, reason = "a test reads its replay seed")]
+    let from_env = std::env::var("CURVEVM_SEED").ok();
+    from_env
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0x5EED_C0DE)
+}
+
+#[test]
+fn the_jit_matches_the_interpreter_on_random_programs() {
+    let seed = seed();
+    println!("seed {seed} (CURVEVM_SEED={seed} replays)");
+    let coverage = match run_harness(seed, 150, 2, 60) {
+        Ok(coverage) => coverage,
+        Err(error) => panic!("seed {seed}: {error}"),
+    };
+    println!("{}", coverage.histogram());
+    if let Err(missed) = coverage.check() {
+        panic!("seed {seed}: {missed}\n{}", coverage.histogram());
+    }
+}
