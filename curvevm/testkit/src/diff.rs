@@ -201,8 +201,9 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    fn share(&self, count: u64) -> f64 {
-        count as f64 * 100.0 / self.cases.max(1) as f64
+    /// `count` as tenths of a percent of the cases.
+    fn permille(&self, count: u64) -> u64 {
+        count * 1_000 / self.cases.max(1)
     }
 
     /// The histogram as text.
@@ -212,10 +213,12 @@ impl Coverage {
             self.programs, self.cases, self.compiled_instructions
         );
         let mut row = |name: &str, count: u64| {
-            let share = self.share(count);
+            let share = self.permille(count);
             out.push_str(&format!(
-                "  {name:<26} {count:>8}  {share:5.1} %  {}\n",
-                "#".repeat((share / 2.0) as usize)
+                "  {name:<26} {count:>8}  {:>3}.{} %  {}\n",
+                share / 10,
+                share % 10,
+                "#".repeat((share / 20) as usize)
             ));
         };
         row("loop", self.looping);
@@ -229,9 +232,11 @@ impl Coverage {
         row("out of gas inside a block", self.out_of_gas_inside_block);
         row("handed to the interpreter", self.bailed);
         let total = self.native_gas + self.interpreted_gas;
+        let native = self.native_gas * 1_000 / total.max(1);
         out.push_str(&format!(
-            "  gas run natively: {:.2} % of {total}\n",
-            self.native_gas as f64 * 100.0 / total.max(1) as f64
+            "  gas run natively: {}.{} % of {total}\n",
+            native / 10,
+            native % 10
         ));
         out
     }
@@ -245,12 +250,12 @@ impl Coverage {
             }
         };
         need("≥ 50,000 cases", self.cases >= 50_000);
-        need("≥ 20 % loop", self.share(self.looping) >= 20.0);
-        need("≥ 10 % host calls", self.share(self.host) >= 10.0);
-        need("≥ 10 % slab segment", self.share(self.slab) >= 10.0);
+        need("≥ 20 % loop", self.permille(self.looping) >= 200);
+        need("≥ 10 % host calls", self.permille(self.host) >= 100);
+        need("≥ 10 % slab segment", self.permille(self.slab) >= 100);
         need(
             "≥ 10 % out of gas inside a block",
-            self.share(self.out_of_gas_inside_block) >= 10.0,
+            self.permille(self.out_of_gas_inside_block) >= 100,
         );
         for kind in TRAP_KINDS {
             need(
