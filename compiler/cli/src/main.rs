@@ -87,11 +87,23 @@ enum Command {
         #[arg(long = "param", value_name = "WORD")]
         params: Vec<String>,
         /// Run microcode as its pure-ISA expansion instead of natively.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "jit")]
         pure: bool,
         /// Print every executed instruction to stderr.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "jit")]
         trace: bool,
+        /// Run compiled (Cranelift JIT); same outcome and gas as the interpreter.
+        #[arg(long)]
+        jit: bool,
+        /// The program's role, which bounds the capabilities it may declare.
+        #[arg(long, default_value = "router", value_parser = ["router", "slab", "oracle", "market"])]
+        role: String,
+        /// The calling program's id (escrow calls are scoped to it).
+        #[arg(long, default_value_t = 0)]
+        caller: u64,
+        /// The rollup clock in milliseconds (what `host clock` returns).
+        #[arg(long, default_value_t = 0)]
+        now: u64,
         /// Print the outcome as human text or one JSON object.
         #[arg(long, value_enum, default_value_t = FormatArg::Human)]
         format: FormatArg,
@@ -132,6 +144,10 @@ fn main() -> ExitCode {
             params,
             pure,
             trace,
+            jit,
+            role,
+            caller,
+            now,
             format,
         } => vm::run_run(vm::RunArgs {
             input,
@@ -141,6 +157,10 @@ fn main() -> ExitCode {
             params,
             pure,
             trace,
+            jit,
+            role,
+            caller,
+            now_ms: now,
             json: matches!(format, FormatArg::Json),
         }),
     };

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use curve_formats::encoding::{Decode, Encode};
-use curvevm::{ExecOptions, Instance, Module, NoHost, Program, Trace};
+use curvevm::{ExecOptions, Instance, Module, Trace};
 use curvevm_asm::text::instruction_text;
+use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
+use curvevm_jit::JitProgram;
 
 /// Reads a module from `.cvm` text or binary (by its magic), reporting assembly errors with the
 /// file's path. `Ok(Err(message))` is a rejected input (exit 1).
@@ -67,6 +69,10 @@ pub struct RunArgs {
     pub params: Vec<String>,
     pub pure: bool,
     pub trace: bool,
+    pub jit: bool,
+    pub role: String,
+    pub caller: u64,
+    pub now_ms: u64,
     pub json: bool,
 }
 
@@ -103,12 +109,31 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
         .iter()
         .map(|v| vec![0; v.words as usize])
         .collect();
-    let program = match Program::load(module, &|_| false) {
+    let role = Role::from_name(&run.role)
+        .with_context(|| format!("unknown role `{}` (router, slab, oracle, market)", run.role))?;
+    let program = match RollupHost::load(module, role) {
         Ok(program) => Arc::new(program),
         Err(error) => {
             eprintln!("error: {}: {error}", run.input.display());
             return Ok(ExitCode::from(1));
         }
+    };
+    // An empty ledger: host calls see the clock, hashes and signatures; balances start at zero.
+    let mut host = RollupHost::new(
+        Ledger::default(),
+        Clock {
+            now_ms: run.now_ms,
+            height: 0,
+        },
+        Caller {
+            id: run.caller,
+            role,
+        },
+    );
+    let jit = if run.jit {
+        Some(JitProgram::compile(Arc::clone(&program)).map_err(|e| anyhow::anyhow!("{e}"))?)
+    } else {
+        None
     };
     let mut instance =
         Instance::new(Arc::clone(&program), &params).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -116,18 +141,26 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
         native_microcode: !run.pure,
     };
     let mut trace = Trace::default();
-    let outcome = if run.trace {
-        instance.call_traced(
+    let mut native_gas = None;
+    let outcome = if let Some(jit) = &jit {
+        jit.call(
+            &mut instance,
             &run.entry,
             &args,
             run.gas,
             &mut views,
-            &mut NoHost,
-            options,
-            &mut trace,
+            &mut host,
+        )
+        .map(|(outcome, stats)| {
+            native_gas = Some(stats.native_gas);
+            outcome
+        })
+    } else if run.trace {
+        instance.call_traced(
+            &run.entry, &args, run.gas, &mut views, &mut host, options, &mut trace,
         )
     } else {
-        instance.call(&run.entry, &args, run.gas, &mut views, &mut NoHost, options)
+        instance.call(&run.entry, &args, run.gas, &mut views, &mut host, options)
     };
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -147,7 +180,7 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
     }
     let trapped = outcome.result.is_err();
     if run.json {
-        let value = match &outcome.result {
+        let mut value = match &outcome.result {
             Ok(words) => {
                 serde_json::json!({"status": "returned", "gas_used": outcome.gas_used, "return": words})
             }
@@ -160,6 +193,16 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
                 "instruction": text_at(trap.pc),
             }),
         };
+        value["engine"] = serde_json::json!(if run.jit { "jit" } else { "interpreter" });
+        if let Some(native) = native_gas {
+            value["native_gas"] = serde_json::json!(native);
+        }
+        value["events"] = serde_json::json!(
+            host.events
+                .iter()
+                .map(|e| serde_json::json!({"topic": e.topic, "words": e.words}))
+                .collect::<Vec<_>>()
+        );
         println!("{value}");
     } else {
         match &outcome.result {

@@ -224,6 +224,22 @@ fn asm_disasm_round_trip_and_run_reports_returns_and_traps() {
     let pure: serde_json::Value = serde_json::from_slice(&pure.stdout).unwrap();
     assert_eq!(pure["gas_used"], value["gas_used"]);
 
+    // The JIT returns the same words for the same gas, all of it run natively.
+    let jit = curve(&[
+        "run", bin, "--entry", "muldiv", "--arg", "6", "--arg", "7", "--arg", "4", "--format",
+        "json", "--jit",
+    ]);
+    assert_eq!(jit.status.code(), Some(0));
+    let jit: serde_json::Value = serde_json::from_slice(&jit.stdout).unwrap();
+    assert_eq!(jit["engine"], "jit");
+    assert_eq!(jit["return"], value["return"]);
+    assert_eq!(jit["gas_used"], value["gas_used"]);
+    assert_eq!(jit["native_gas"], value["gas_used"]);
+    let out = curve(&[
+        "run", bin, "--entry", "muldiv", "--arg", "1", "--arg", "1", "--arg", "0", "--jit",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a trap under the JIT exits 1");
+
     let out = curve(&[
         "run", bin, "--entry", "muldiv", "--arg", "1", "--arg", "1", "--arg", "0",
     ]);
@@ -263,4 +279,38 @@ fn corrupt_and_unverifiable_modules_exit_1_with_the_offset() {
     let out = curve(&["disasm", truncated.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("truncated"));
+}
+
+#[test]
+fn run_loads_by_role_and_refuses_undeclared_capabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("vault.cvm");
+    std::fs::write(
+        &source,
+        ".capabilities vault_write\n.params 0\n.args 0\n.ret 1\n.scratch 0\n.slab 0\n\
+         .entry main args=0 ret=1\nmain:\n    host clock\n    store r1, ret[0]\n    ret\n",
+    )
+    .unwrap();
+    let path = source.to_str().unwrap();
+    // A slab may not declare vault access: refused at load, exit 1, with the reason.
+    let out = curve(&["run", path, "--entry", "main", "--role", "slab"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("vault_write"), "{stderr}");
+    // The router may; the clock call it makes was not declared: a defined trap on both engines.
+    for engine in [&[][..], &["--jit"][..]] {
+        let mut args = vec!["run", path, "--entry", "main", "--format", "json"];
+        args.extend_from_slice(engine);
+        let out = curve(&args);
+        assert_eq!(out.status.code(), Some(1));
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(value["trap"], "host");
+        assert!(
+            value["message"]
+                .as_str()
+                .unwrap()
+                .contains("capability_denied"),
+            "{value}"
+        );
+    }
 }

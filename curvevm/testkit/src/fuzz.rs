@@ -7,6 +7,7 @@ use curve_formats::encoding::Decode;
 use curvevm::{ExecOptions, Instance, Module};
 
 use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
+use curvevm_jit::JitProgram;
 
 /// Gas for each fuzzed call: enough for loops and microcode, small enough to stay fast.
 const FUZZ_GAS: u64 = 20_000;
@@ -69,20 +70,23 @@ fn exercise(module: Module) {
             Caller { id: 1, role },
         )
     };
-    let (mut native_host, mut pure_host) = (new_host(), new_host());
+    let (mut native_host, mut pure_host, mut jit_host) = (new_host(), new_host(), new_host());
     if total > 1 << 20 {
         return;
     }
     let program = Arc::new(program);
     let module = program.module().clone();
     let params = vec![1; module.layout.params as usize];
-    // Two instances, one per microcode mode, fed the same calls: every outcome must match.
-    let (Ok(mut native), Ok(mut pure)) = (
+    // Three instances (native microcode, pure ISA, JIT) fed the same calls: every outcome
+    // must match.
+    let (Ok(mut native), Ok(mut pure), Ok(mut jitted)) = (
+        Instance::new(Arc::clone(&program), &params),
         Instance::new(Arc::clone(&program), &params),
         Instance::new(Arc::clone(&program), &params),
     ) else {
         return;
     };
+    let jit = JitProgram::compile(Arc::clone(&program)).expect("verified programs compile");
     let mut native_views: Vec<Vec<u64>> = module
         .layout
         .views
@@ -90,6 +94,7 @@ fn exercise(module: Module) {
         .map(|v| vec![0; v.words as usize])
         .collect();
     let mut pure_views = native_views.clone();
+    let mut jit_views = native_views.clone();
     for entry in &module.entries {
         let args: Vec<u64> = (0..u64::from(entry.args)).collect();
         let a = native
@@ -117,8 +122,64 @@ fn exercise(module: Module) {
             )
             .expect("a verified entry with the right arguments starts");
         assert_eq!(a, b, "native microcode changes the outcome");
+        let (c, _) = jit
+            .call(
+                &mut jitted,
+                &entry.name,
+                &args,
+                FUZZ_GAS,
+                &mut jit_views,
+                &mut jit_host,
+            )
+            .expect("a verified entry with the right arguments starts");
+        assert_eq!(a, c, "the JIT changes the outcome");
     }
     assert_eq!(native_views, pure_views);
+    assert_eq!(native_views, jit_views);
+    assert_eq!(native_host.ledger, jit_host.ledger);
+    assert_eq!(native_host.events, jit_host.events);
+    assert_eq!(
+        native.memory().words(curvevm::Segment::Slab),
+        jitted.memory().words(curvevm::Segment::Slab)
+    );
     assert_eq!(native_host.ledger, pure_host.ledger);
     assert_eq!(native_host.events, pure_host.events);
+}
+
+/// The interpreter-vs-JIT fuzz entry: the first eight bytes seed a generated program
+/// ([`crate::programs`]); the next ones choose inputs and gas limits. Panics on any divergence.
+pub fn check_jit_seed(data: &[u8]) {
+    let mut bytes = [0u8; 8];
+    for (slot, byte) in bytes.iter_mut().zip(data) {
+        *slot = *byte;
+    }
+    let mut rng = crate::programs::Rng::new(u64::from_le_bytes(bytes));
+    let generated = crate::programs::program(&mut rng);
+    let program =
+        Arc::new(RollupHost::load(generated.module, Role::Slab).expect("generated programs load"));
+    let jit = JitProgram::compile(Arc::clone(&program)).expect("verified programs compile");
+    let leader = vec![true; program.instructions().len() + 1];
+    let mut coverage = crate::diff::Coverage::default();
+    let rest = data.get(8..).unwrap_or(&[]);
+    for chunk in rest
+        .chunks(2)
+        .take(16)
+        .chain(core::iter::once(&[0xFF, 0xFF][..]))
+    {
+        let start = crate::diff::Start::random(&mut rng);
+        let gas = chunk
+            .iter()
+            .fold(0u64, |gas, &byte| (gas << 8) | u64::from(byte));
+        if let Err(error) = crate::diff::compare(
+            &program,
+            &jit,
+            &start,
+            gas,
+            &leader,
+            generated.features,
+            &mut coverage,
+        ) {
+            panic!("{error}");
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! Replays the committed cargo-fuzz corpus of `curvevm/fuzz` (target `verify`) as an ordinary
-//! test, so CI runs every input the fuzzer kept.
+//! test, so CI runs every input the fuzzer kept; likewise the `jit_diff` corpus.
 
 use std::path::Path;
 
@@ -17,4 +17,20 @@ fn the_verify_corpus_replays_without_panics() {
         count += 1;
     }
     assert!(count >= 100, "only {count} corpus inputs");
+}
+
+#[test]
+fn the_jit_diff_corpus_replays_without_divergence() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/jit_diff");
+    #[allow(clippy::disallowed_methods, reason = "tests read the committed corpus")]
+    let entries = std::fs::read_dir(&dir).expect("the jit_diff corpus");
+    let mut count = 0;
+    for entry in entries {
+        let path = entry.expect("corpus entry").path();
+        #[allow(clippy::disallowed_methods, reason = "tests read the committed corpus")]
+        let data = std::fs::read(&path).expect("corpus file");
+        curvevm_testkit::fuzz::check_jit_seed(&data);
+        count += 1;
+    }
+    assert!(count >= 50, "only {count} corpus inputs");
 }
