@@ -71,47 +71,11 @@ enum Command {
         input: PathBuf,
     },
     /// Call one entrypoint of a module (binary or `.cvm` text) and print the outcome.
-    Run {
-        /// The module.
-        input: PathBuf,
-        /// Entrypoint name.
-        #[arg(long)]
-        entry: String,
-        /// Gas limit.
-        #[arg(long, default_value_t = 1_000_000)]
-        gas: u64,
-        /// An argument word (repeat for several; decimal or 0x hex).
-        #[arg(long = "arg", value_name = "WORD")]
-        args: Vec<String>,
-        /// A parameter word, in order (missing ones are zero).
-        #[arg(long = "param", value_name = "WORD")]
-        params: Vec<String>,
-        /// Run microcode as its pure-ISA expansion instead of natively.
-        #[arg(long, conflicts_with = "jit")]
-        pure: bool,
-        /// Print every executed instruction to stderr.
-        #[arg(long, conflicts_with = "jit")]
-        trace: bool,
-        /// Run compiled (Cranelift JIT); same outcome and gas as the interpreter.
-        #[arg(long)]
-        jit: bool,
-        /// The program's role, which bounds the capabilities it may declare.
-        #[arg(long, default_value = "router", value_parser = ["router", "slab", "oracle", "market"])]
-        role: String,
-        /// The calling program's id (escrow calls are scoped to it).
-        #[arg(long, default_value_t = 0)]
-        caller: u64,
-        /// The rollup clock in milliseconds (what `host clock` returns).
-        #[arg(long, default_value_t = 0)]
-        now: u64,
-        /// Print the outcome as human text or one JSON object.
-        #[arg(long, value_enum, default_value_t = FormatArg::Human)]
-        format: FormatArg,
-    },
+    Run(vm::RunArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum FormatArg {
+pub(crate) enum FormatArg {
     /// rustc-style text with source snippets.
     Human,
     /// One JSON object per diagnostic, one per line.
@@ -136,33 +100,7 @@ fn main() -> ExitCode {
         Command::Explain { code } => run_explain(&code),
         Command::Asm { input, output } => vm::run_asm(&input, output),
         Command::Disasm { input } => vm::run_disasm(&input),
-        Command::Run {
-            input,
-            entry,
-            gas,
-            args,
-            params,
-            pure,
-            trace,
-            jit,
-            role,
-            caller,
-            now,
-            format,
-        } => vm::run_run(vm::RunArgs {
-            input,
-            entry,
-            gas,
-            args,
-            params,
-            pure,
-            trace,
-            jit,
-            role,
-            caller,
-            now_ms: now,
-            json: matches!(format, FormatArg::Json),
-        }),
+        Command::Run(run) => vm::run_run(run),
     };
     match result {
         Ok(code) => code,

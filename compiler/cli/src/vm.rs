@@ -11,6 +11,8 @@ use curvevm_asm::text::instruction_text;
 use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
 use curvevm_jit::JitProgram;
 
+use crate::FormatArg;
+
 /// Reads a module from `.cvm` text or binary (by its magic), reporting assembly errors with the
 /// file's path. `Ok(Err(message))` is a rejected input (exit 1).
 fn read_module(path: &Path) -> Result<std::result::Result<Module, String>> {
@@ -61,19 +63,43 @@ pub fn run_disasm(input: &Path) -> Result<ExitCode> {
 }
 
 /// Options of `curve run`.
+#[derive(clap::Args)]
 pub struct RunArgs {
-    pub input: PathBuf,
-    pub entry: String,
-    pub gas: u64,
-    pub args: Vec<String>,
-    pub params: Vec<String>,
-    pub pure: bool,
-    pub trace: bool,
-    pub jit: bool,
-    pub role: String,
-    pub caller: u64,
-    pub now_ms: u64,
-    pub json: bool,
+    /// The module.
+    input: PathBuf,
+    /// Entrypoint name.
+    #[arg(long)]
+    entry: String,
+    /// Gas limit.
+    #[arg(long, default_value_t = 1_000_000)]
+    gas: u64,
+    /// An argument word (repeat for several; decimal or 0x hex).
+    #[arg(long = "arg", value_name = "WORD")]
+    args: Vec<String>,
+    /// A parameter word, in order (missing ones are zero).
+    #[arg(long = "param", value_name = "WORD")]
+    params: Vec<String>,
+    /// Run microcode as its pure-ISA expansion instead of natively.
+    #[arg(long, conflicts_with = "jit")]
+    pure: bool,
+    /// Print every executed instruction to stderr.
+    #[arg(long, conflicts_with = "jit")]
+    trace: bool,
+    /// Run compiled (Cranelift JIT); same outcome and gas as the interpreter.
+    #[arg(long)]
+    jit: bool,
+    /// The program's role, which bounds the capabilities it may declare.
+    #[arg(long, default_value = "router", value_parser = ["router", "slab", "oracle", "market"])]
+    role: String,
+    /// The calling program's id (escrow calls are scoped to it).
+    #[arg(long, default_value_t = 0)]
+    caller: u64,
+    /// The rollup clock in milliseconds (what `host clock` returns).
+    #[arg(long = "now", value_name = "NOW", default_value_t = 0)]
+    now_ms: u64,
+    /// Print the outcome as human text or one JSON object.
+    #[arg(long, value_enum, default_value_t = FormatArg::Human)]
+    format: FormatArg,
 }
 
 /// `curve run`: load, call one entrypoint, print the outcome; exit 1 on a trap or rejection.
@@ -179,7 +205,7 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
         }
     }
     let trapped = outcome.result.is_err();
-    if run.json {
+    if matches!(run.format, FormatArg::Json) {
         let mut value = match &outcome.result {
             Ok(words) => {
                 serde_json::json!({"status": "returned", "gas_used": outcome.gas_used, "return": words})
