@@ -487,19 +487,13 @@ pub fn host_step(
     memory: &mut Memory,
     gas: &mut u64,
 ) -> Result<(), TrapKind> {
-    // The verifier admits only ids in the table.
-    let Some(function) = function(id) else {
+    // The verifier admits only ids in the table; an id outside it holds no capability.
+    let Some(function) = function(id).filter(|f| capabilities.contains(f.capability)) else {
         return Err(TrapKind::Host {
             id,
             code: Refusal::CapabilityDenied.code(),
         });
     };
-    if !capabilities.contains(function.capability) {
-        return Err(TrapKind::Host {
-            id,
-            code: Refusal::CapabilityDenied.code(),
-        });
-    }
     let cost = function.gas.cost(registers);
     if *gas < cost {
         *gas = 0;

@@ -26,8 +26,7 @@ fn host() -> RollupHost {
     let mut ledger = Ledger::default();
     ledger.set_vault(1, 2, u128::MAX / 2);
     ledger.set_escrow(1, 7, 2, u128::MAX / 2);
-    ledger.mint_cap(1, 7, 2, u128::MAX / 2, 100_000, 0);
-    ledger.end_call(true);
+    ledger.add_cap(curvevm_host::Cap::new(1, 7, 2, u128::MAX / 2, 100_000));
     RollupHost::new(
         ledger,
         Clock {
@@ -194,37 +193,24 @@ fn calibrate(c: &mut Criterion) {
         let mut instance = Instance::new(program, &params).expect("params fit");
         let mut host = host();
         host.caller.role = role;
-        let mut views: Vec<Vec<u64>> = Vec::new();
-        let outcome = instance
-            .call(
-                "main",
-                &[N],
-                u64::MAX,
-                &mut views,
-                &mut host,
-                ExecOptions {
-                    native_microcode: false,
-                },
-            )
-            .expect("starts");
+        let mut call = move || {
+            instance
+                .call(
+                    "main",
+                    &[N],
+                    u64::MAX,
+                    &mut [],
+                    &mut host,
+                    ExecOptions {
+                        native_microcode: false,
+                    },
+                )
+                .expect("starts")
+        };
+        let outcome = call();
         assert!(outcome.result.is_ok(), "{name}: {:?}", outcome.result);
         group.throughput(Throughput::Elements(outcome.gas_used));
-        group.bench_function(name, |bench| {
-            bench.iter(|| {
-                instance
-                    .call(
-                        "main",
-                        &[N],
-                        u64::MAX,
-                        &mut views,
-                        &mut host,
-                        ExecOptions {
-                            native_microcode: false,
-                        },
-                    )
-                    .expect("starts")
-            })
-        });
+        group.bench_function(name, |bench| bench.iter(&mut call));
     }
     group.finish();
 }

@@ -44,6 +44,22 @@ pub struct Cap {
     pub nonce: u64,
 }
 
+impl Cap {
+    /// A fresh cap: the whole allowance remaining, not burned.
+    pub fn new(user: UserId, slab: SlabId, asset: AssetId, amount: u128, expiry_ms: u64) -> Cap {
+        Cap {
+            user,
+            slab,
+            asset,
+            amount_max: amount,
+            remaining: amount,
+            expiry_ms,
+            burned: false,
+            nonce: 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Undo {
     Vault((UserId, AssetId), Option<u128>),
@@ -93,9 +109,7 @@ impl Eq for Ledger {}
 impl Ledger {
     /// The escrow balance (zero when absent).
     pub fn escrow_balance(&self, user: UserId, slab: SlabId, asset: AssetId) -> u128 {
-        self.escrows
-            .get(&(user, slab, asset))
-            .map_or(0, |escrow| escrow.balance)
+        self.escrow(user, slab, asset).balance
     }
 
     /// The vault balance (zero when absent).
@@ -116,6 +130,22 @@ impl Ledger {
     /// Sets an escrow balance outside any call (tests).
     pub fn set_escrow(&mut self, user: UserId, slab: SlabId, asset: AssetId, balance: u128) {
         self.escrows.entry((user, slab, asset)).or_default().balance = balance;
+    }
+
+    /// Adds a cap outside any call (genesis, tests); its id.
+    pub fn add_cap(&mut self, cap: Cap) -> CapId {
+        let id = self.next_cap;
+        self.next_cap += 1;
+        self.caps.insert(id, cap);
+        id
+    }
+
+    /// The escrow of (user, slab, asset) (empty when absent).
+    fn escrow(&self, user: UserId, slab: SlabId, asset: AssetId) -> Escrow {
+        self.escrows
+            .get(&(user, slab, asset))
+            .copied()
+            .unwrap_or_default()
     }
 
     fn set_vault_logged(&mut self, key: (UserId, AssetId), balance: u128) {
@@ -171,11 +201,7 @@ impl Ledger {
         amount: u128,
     ) -> Result<u128, Refusal> {
         let vault = self.vault_balance(user, asset);
-        let mut escrow = self
-            .escrows
-            .get(&(user, slab, asset))
-            .copied()
-            .unwrap_or_default();
+        let mut escrow = self.escrow(user, slab, asset);
         let vault = vault.checked_sub(amount).ok_or(Refusal::VaultBalance)?;
         escrow.balance = escrow
             .balance
@@ -196,11 +222,7 @@ impl Ledger {
         asset: AssetId,
         amount: u128,
     ) -> Result<u128, Refusal> {
-        let mut escrow = self
-            .escrows
-            .get(&(user, slab, asset))
-            .copied()
-            .unwrap_or_default();
+        let mut escrow = self.escrow(user, slab, asset);
         escrow.balance = escrow
             .balance
             .checked_sub(amount)
@@ -228,19 +250,8 @@ impl Ledger {
         let id = self.next_cap;
         self.undo.push(Undo::NextCap(id));
         self.next_cap += 1;
-        self.set_cap_logged(
-            id,
-            Cap {
-                user,
-                slab,
-                asset,
-                amount_max: amount,
-                remaining: amount,
-                expiry_ms: now_ms.saturating_add(ttl_ms.min(MAX_CAP_TTL_MS)),
-                burned: false,
-                nonce: 0,
-            },
-        );
+        let expiry_ms = now_ms.saturating_add(ttl_ms.min(MAX_CAP_TTL_MS));
+        self.set_cap_logged(id, Cap::new(user, slab, asset, amount, expiry_ms));
         id
     }
 
@@ -278,11 +289,7 @@ impl Ledger {
         if amount > cap.remaining {
             return Err(Refusal::CapRemaining);
         }
-        let mut escrow = self
-            .escrows
-            .get(&(user, slab, asset))
-            .copied()
-            .unwrap_or_default();
+        let mut escrow = self.escrow(user, slab, asset);
         if amount > escrow.balance {
             return Err(Refusal::EscrowBalance);
         }

@@ -177,13 +177,19 @@ impl RollupHost {
     }
 }
 
-/// Reads `count` words at `pointer`.
-fn read_words(memory: &Memory, pointer: u64, count: u64) -> Result<Vec<u64>, Refusal> {
+/// The segment and word address a pointer names.
+fn resolve(pointer: u64) -> Result<(Segment, u64), Refusal> {
     let (sel, address) = hostcall::split_pointer(pointer);
     let segment = u8::try_from(sel)
         .ok()
         .and_then(Segment::from_sel)
         .ok_or(Refusal::BadPointer)?;
+    Ok((segment, address))
+}
+
+/// Reads `count` words at `pointer`.
+fn read_words(memory: &Memory, pointer: u64, count: u64) -> Result<Vec<u64>, Refusal> {
+    let (segment, address) = resolve(pointer)?;
     let words = memory.words(segment);
     let start = usize::try_from(address).map_err(|_| Refusal::BadPointer)?;
     let end = usize::try_from(count)
@@ -202,19 +208,14 @@ fn read_bytes(memory: &Memory, pointer: u64, bytes: u64) -> Result<Vec<u8>, Refu
     Ok(out)
 }
 
-/// A 32-byte value from four words.
+/// A 32-byte value at `pointer` (four words).
 fn read_hash(memory: &Memory, pointer: u64) -> Result<[u8; 32], Refusal> {
-    let bytes = read_bytes(memory, pointer, 32)?;
-    Ok(bytes.try_into().expect("32 bytes"))
+    Ok(hash_of(&read_words(memory, pointer, 4)?))
 }
 
 /// Writes `values` at `pointer` through the journal, all or nothing.
 fn write_words(memory: &mut Memory, pointer: u64, values: &[u64]) -> Result<(), Refusal> {
-    let (sel, address) = hostcall::split_pointer(pointer);
-    let segment = u8::try_from(sel)
-        .ok()
-        .and_then(Segment::from_sel)
-        .ok_or(Refusal::BadPointer)?;
+    let (segment, address) = resolve(pointer)?;
     // Check the whole range before the first write.
     let last = address + values.len() as u64 - 1;
     memory
@@ -230,8 +231,14 @@ fn write_words(memory: &mut Memory, pointer: u64, values: &[u64]) -> Result<(), 
     Ok(())
 }
 
+/// A 32-byte value as four little-endian words ([`hash_of`] inverts it).
 fn hash_words(hash: &[u8; 32]) -> [u64; 4] {
     core::array::from_fn(|i| u64::from_le_bytes(hash[8 * i..8 * i + 8].try_into().expect("8")))
+}
+
+/// Four little-endian words as a 32-byte value.
+fn hash_of(limbs: &[u64]) -> [u8; 32] {
+    core::array::from_fn(|i| limbs[i / 8].to_le_bytes()[i % 8])
 }
 
 fn u128_of(low: u64, high: u64) -> u128 {
@@ -319,13 +326,7 @@ impl RollupHost {
                 let leaf = read_hash(memory, r[1])?;
                 let root = read_hash(memory, r[5])?;
                 let proof = read_words(memory, r[4], 4 * depth)?;
-                let siblings: Vec<[u8; 32]> = proof
-                    .chunks(4)
-                    .map(|limbs| {
-                        let bytes: Vec<u8> = limbs.iter().flat_map(|w| w.to_le_bytes()).collect();
-                        bytes.try_into().expect("32 bytes")
-                    })
-                    .collect();
+                let siblings: Vec<[u8; 32]> = proof.chunks(4).map(hash_of).collect();
                 let ok = curve_formats::merkle::verify_hash(&root, count, index, leaf, &siblings)
                     .is_ok();
                 r[1] = u64::from(ok);

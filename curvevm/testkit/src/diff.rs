@@ -40,22 +40,9 @@ pub fn standard_host() -> RollupHost {
         (2, 2, 2, 300, 10_000),
         (1, SLAB_ID, 2, 5, 10_000),
     ];
-    for (id, (user, slab, asset, amount, expiry)) in caps.into_iter().enumerate() {
-        ledger.caps.insert(
-            id as u64,
-            Cap {
-                user,
-                slab,
-                asset,
-                amount_max: amount,
-                remaining: amount,
-                expiry_ms: expiry,
-                burned: false,
-                nonce: 0,
-            },
-        );
+    for (user, slab, asset, amount, expiry) in caps {
+        ledger.add_cap(Cap::new(user, slab, asset, amount, expiry));
     }
-    ledger.next_cap = caps.len() as u64;
     RollupHost::new(
         ledger,
         Clock {
@@ -355,32 +342,19 @@ pub fn run_harness(seed: u64, programs: u64, swept: u64, probed: u64) -> Result<
     for index in 0..programs {
         let program_seed = rng.next_u64();
         let mut program_rng = Rng::new(program_seed);
-        let generated = programs::program(&mut program_rng);
-        let program = RollupHost::load(generated.module.clone(), Role::Slab)
-            .map_err(|e| format!("program {index} (seed {program_seed:#x}) does not load: {e}"))?;
-        let program = Arc::new(program);
-        let jit = JitProgram::compile(Arc::clone(&program)).map_err(|e| e.to_string())?;
+        let subject = Subject::generate(&mut program_rng)
+            .map_err(|e| format!("program {index} (seed {program_seed:#x}): {e}"))?;
         coverage.programs += 1;
-        coverage.compiled_instructions += jit.compiled_instructions() as u64;
-        let leader = leaders(&program);
+        coverage.compiled_instructions += subject.jit.compiled_instructions() as u64;
         for input in 0..swept + probed {
             let start = Start::random(&mut program_rng);
             let limits = if input < swept {
-                gas_limits(&program, &start, &mut program_rng, &leader)
+                gas_limits(&subject.program, &start, &mut program_rng, &subject.leader)
             } else {
                 vec![PROBE_GAS, program_rng.below(2_000)]
             };
             for gas in limits {
-                compare(
-                    &program,
-                    &jit,
-                    &start,
-                    gas,
-                    &leader,
-                    generated.features,
-                    &mut coverage,
-                )
-                .map_err(|e| {
+                subject.compare(&start, gas, &mut coverage).map_err(|e| {
                     format!(
                         "program seed {program_seed:#x}, args {:?}, gas {gas}: {e}",
                         start.args
@@ -392,8 +366,51 @@ pub fn run_harness(seed: u64, programs: u64, swept: u64, probed: u64) -> Result<
     Ok(coverage)
 }
 
+/// A generated program, loaded as a slab and compiled, with what the harness classifies cases by.
+pub struct Subject {
+    /// The loaded program.
+    pub program: Arc<Program>,
+    /// Its compiled code.
+    pub jit: JitProgram,
+    /// Basic-block leaders (for "out of gas inside a block").
+    pub leader: Vec<bool>,
+    /// What the program contains.
+    pub features: Features,
+}
+
+impl Subject {
+    /// The next program of `rng`, loaded and compiled.
+    pub fn generate(rng: &mut Rng) -> Result<Subject, String> {
+        let generated = programs::program(rng);
+        let program = RollupHost::load(generated.module, Role::Slab)
+            .map_err(|e| format!("does not load: {e}"))?;
+        let program = Arc::new(program);
+        let jit = JitProgram::compile(Arc::clone(&program)).map_err(|e| e.to_string())?;
+        let leader = leaders(&program);
+        Ok(Subject {
+            program,
+            jit,
+            leader,
+            features: generated.features,
+        })
+    }
+
+    /// One case on both engines.
+    pub fn compare(&self, start: &Start, gas: u64, coverage: &mut Coverage) -> Result<(), String> {
+        compare(
+            &self.program,
+            &self.jit,
+            start,
+            gas,
+            &self.leader,
+            self.features,
+            coverage,
+        )
+    }
+}
+
 /// One case on both engines.
-pub fn compare(
+fn compare(
     program: &Arc<Program>,
     jit: &JitProgram,
     start: &Start,

@@ -141,21 +141,7 @@ fn set_up(ledger: &mut Ledger, term: LedgerTerm) -> Result<(), String> {
             ledger.accounts.insert((slab, asset), balance);
         }
         LedgerTerm::NewCap(user, slab, asset, allowance, expiry) => {
-            let id = ledger.next_cap;
-            ledger.next_cap += 1;
-            ledger.caps.insert(
-                id,
-                curvevm_host::Cap {
-                    user,
-                    slab,
-                    asset,
-                    amount_max: allowance,
-                    remaining: allowance,
-                    expiry_ms: expiry,
-                    burned: false,
-                    nonce: 0,
-                },
-            );
+            ledger.add_cap(curvevm_host::Cap::new(user, slab, asset, allowance, expiry));
         }
         other => return Err(format!("`ledger:` cannot set up {other:?}")),
     }

@@ -154,11 +154,10 @@ pub fn check_jit_seed(data: &[u8]) {
         *slot = *byte;
     }
     let mut rng = crate::programs::Rng::new(u64::from_le_bytes(bytes));
-    let generated = crate::programs::program(&mut rng);
-    let program =
-        Arc::new(RollupHost::load(generated.module, Role::Slab).expect("generated programs load"));
-    let jit = JitProgram::compile(Arc::clone(&program)).expect("verified programs compile");
-    let leader = vec![true; program.instructions().len() + 1];
+    let subject = match crate::diff::Subject::generate(&mut rng) {
+        Ok(subject) => subject,
+        Err(error) => panic!("a generated program: {error}"),
+    };
     let mut coverage = crate::diff::Coverage::default();
     let rest = data.get(8..).unwrap_or(&[]);
     for chunk in rest
@@ -170,15 +169,7 @@ pub fn check_jit_seed(data: &[u8]) {
         let gas = chunk
             .iter()
             .fold(0u64, |gas, &byte| (gas << 8) | u64::from(byte));
-        if let Err(error) = crate::diff::compare(
-            &program,
-            &jit,
-            &start,
-            gas,
-            &leader,
-            generated.features,
-            &mut coverage,
-        ) {
+        if let Err(error) = subject.compare(&start, gas, &mut coverage) {
             panic!("{error}");
         }
     }
