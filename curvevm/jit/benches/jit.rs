@@ -24,7 +24,7 @@ fn engines(c: &mut Criterion) {
         ("microcode_loop", microcode_loop(), 2_000),
     ] {
         let program = load(module);
-        let jit = JitProgram::compile(Arc::clone(&program)).expect("compiles");
+        let jit = JitProgram::compile(Arc::clone(&program)).unwrap_or_else(|e| panic!("{e}"));
         let mut interpreted = Instance::new(Arc::clone(&program), &[]).expect("no params");
         let mut compiled = Instance::new(Arc::clone(&program), &[]).expect("no params");
         let expected = interpreted

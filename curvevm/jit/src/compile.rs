@@ -12,6 +12,9 @@
 //! instruction. A trap at the k-th instruction of a block of n refunds `n − k − 1`. Host calls
 //! and microcode CALLs end their block, so their helpers see the exact remaining gas.
 //!
+//! Native microcode: compares, shifts and the 128-bit add/sub/mul/Q64.64-multiply routines are
+//! emitted inline; the divisions call the interpreter's `micro_step`.
+//!
 //! Registers, carry, gas and call depth live in Cranelift variables; they are written to the
 //! context only around helper calls and at the one exit block.
 
@@ -30,10 +33,12 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module as _, default_libcall_names};
 
 use curvevm::Program;
+use curvevm::interp::routine_costs;
 use curvevm::isa::{
     BranchTarget, Cond, Instruction, LoadMode, MAX_CALL_DEPTH, Opcode, PAGE_WORDS, REGISTERS,
     Segment, flag,
 };
+use curvevm::microcode::{MicroTrap, OPERANDS, ROUTINES};
 
 use crate::runtime::{self, Context, STATUS_BAIL, STATUS_RETURNED, STATUS_TRAP, kind};
 
@@ -374,16 +379,25 @@ impl Lowering<'_> {
         cost: u64,
     ) -> Value {
         let base = b.use_var(self.vars.registers[usize::from(insn.rs & 31)]);
-        let offset = b.ins().iconst(I64, i64::from(insn.imm));
-        let (sum, wrapped) = b.ins().uadd_overflow(base, offset);
-        let saturated = b.ins().iconst(I64, -1);
-        let address = b.ins().select(wrapped, saturated, sum);
-        let inside = b.ins().icmp(IntCC::UnsignedLessThan, address, segment.len);
+        // Segment sizes and offsets are below 2^32, so once `base` is inside, `base + imm`
+        // cannot wrap: two compares replace the saturating add, which only the trap needs.
+        let inside = b.ins().icmp(IntCC::UnsignedLessThan, base, segment.len);
+        let (address, inside) = if insn.imm == 0 {
+            (base, inside)
+        } else {
+            let sum = b.ins().iadd_imm_s(base, i64::from(insn.imm));
+            let sum_inside = b.ins().icmp(IntCC::UnsignedLessThan, sum, segment.len);
+            (sum, b.ins().band(inside, sum_inside))
+        };
         let (ok, out) = (b.create_block(), b.create_block());
         b.ins().brif(inside, ok, &[], out, &[]);
         b.switch_to_block(out);
+        let offset = b.ins().iconst(I64, i64::from(insn.imm));
+        let (sum, wrapped) = b.ins().uadd_overflow(base, offset);
+        let saturated = b.ins().iconst(I64, -1);
+        let faulting = b.ins().select(wrapped, saturated, sum);
         let sel = b.ins().iconst(I64, i64::from(insn.sel));
-        self.trap(b, pc, index, cost, kind::OUT_OF_BOUNDS, sel, address);
+        self.trap(b, pc, index, cost, kind::OUT_OF_BOUNDS, sel, faulting);
         b.switch_to_block(ok);
         address
     }
@@ -612,15 +626,81 @@ impl Lowering<'_> {
     }
 
     /// A CALL to a placed routine (its depth already checked), after its BRANCH was paid.
+    /// Routines whose native form is a few 64-bit operations are emitted inline; the divisions
+    /// go through the interpreter's `micro_step`. Both follow it exactly: run only when the
+    /// gas pays for the whole routine, zero the clobbers, write the results, clear the carry, and
+    /// trap at the expansion's faulting instruction with the expansion's gas.
     fn micro(&self, b: &mut FunctionBuilder, routine: u16, pc: u32, target: u32, next: u32) {
+        let costs = &routine_costs()[usize::from(routine)];
+        let name = ROUTINES[usize::from(routine)].name;
+        // The native form is pure, so it is computed before the gas check.
+        let operands: [Value; OPERANDS] =
+            core::array::from_fn(|i| b.use_var(self.vars.registers[16 + i]));
+        let Some((results, overflow)) = inline_routine(b, name, operands) else {
+            return self.micro_helper(b, routine, pc, target, next);
+        };
+        let remaining = b.use_var(self.vars.gas);
+        let (run, short) = (b.create_block(), b.create_block());
+        let is_short =
+            b.ins()
+                .icmp_imm_u(IntCC::UnsignedLessThan, remaining, (costs.gas - 1) as i64);
+        b.ins().brif(is_short, short, &[], run, &[]);
+        b.switch_to_block(run);
+        if let Some(overflow) = overflow {
+            let (trapped, ok) = (b.create_block(), b.create_block());
+            b.ins().brif(overflow, trapped, &[], ok, &[]);
+            b.switch_to_block(trapped);
+            let &(_, trap_gas, offset) = costs
+                .traps
+                .iter()
+                .find(|(kind, _, _)| *kind == MicroTrap::Overflow)
+                .expect("a routine that can overflow has an overflow witness");
+            let gas = b.ins().iadd_imm_s(remaining, 1 - trap_gas as i64);
+            b.def_var(self.vars.gas, gas);
+            let zero = b.ins().iconst(I64, 0);
+            self.exit_with(b, STATUS_TRAP, target + offset, kind::OVERFLOW, zero, zero);
+            b.switch_to_block(ok);
+        }
+        let gas = b.ins().iadd_imm_s(remaining, 1 - costs.gas as i64);
+        b.def_var(self.vars.gas, gas);
+        self.routine_returns(b, routine, results, next);
+        // Gas-short: the interpreter re-runs the CALL (refunded here) and the expansion.
+        b.switch_to_block(short);
+        let gas = b.ins().iadd_imm_s(remaining, 1);
+        b.def_var(self.vars.gas, gas);
+        let zero = b.ins().iconst(I64, 0);
+        self.exit_with(b, STATUS_BAIL, pc, 0, zero, zero);
+    }
+
+    /// A routine that ran: clobbers zeroed, then its results written, carry cleared, on to the
+    /// instruction after the CALL (its gas already charged).
+    fn routine_returns(
+        &self,
+        b: &mut FunctionBuilder,
+        routine: u16,
+        results: Vec<Value>,
+        next: u32,
+    ) {
+        let zero = b.ins().iconst(I64, 0);
+        for &reg in &routine_costs()[usize::from(routine)].clobbered {
+            b.def_var(self.vars.registers[usize::from(reg)], zero);
+        }
+        for (&reg, value) in ROUTINES[usize::from(routine)].results.iter().zip(results) {
+            b.def_var(self.vars.registers[usize::from(reg)], value);
+        }
+        let clear = b.ins().iconst(I8, 0);
+        b.def_var(self.vars.carry, clear);
+        b.ins().jump(self.block(next), &[]);
+    }
+
+    /// A CALL to a routine run by the interpreter's `micro_step` through a helper.
+    fn micro_helper(&self, b: &mut FunctionBuilder, routine: u16, pc: u32, target: u32, next: u32) {
         self.spill(b, 16..21);
         self.store_gas(b);
         let (sig, callee) = self.helpers.micro;
-        let routine = b.ins().iconst(I32, i64::from(routine));
+        let id = b.ins().iconst(I32, i64::from(routine));
         let target = b.ins().iconst(I32, i64::from(target));
-        let call = b
-            .ins()
-            .call_indirect(sig, callee, &[self.ctx, routine, target]);
+        let call = b.ins().call_indirect(sig, callee, &[self.ctx, id, target]);
         let status = b.inst_results(call)[0];
         let (ran, other, trapped, short) = (
             b.create_block(),
@@ -630,11 +710,21 @@ impl Lowering<'_> {
         );
         b.ins().brif(status, other, &[], ran, &[]);
         b.switch_to_block(ran);
-        self.reload(b, 16..REGISTERS);
+        // Only the results come back from the context: the other registers were never spilled.
+        let results: Vec<Value> = ROUTINES[usize::from(routine)]
+            .results
+            .iter()
+            .map(|&reg| {
+                b.ins().load(
+                    I64,
+                    trusted(),
+                    self.ctx,
+                    Self::register_offset(usize::from(reg)),
+                )
+            })
+            .collect();
         self.reload_gas(b);
-        let clear = b.ins().iconst(I8, 0);
-        b.def_var(self.vars.carry, clear);
-        b.ins().jump(self.block(next), &[]);
+        self.routine_returns(b, routine, results, next);
         b.switch_to_block(other);
         let is_trap = b.ins().icmp_imm_s(IntCC::Equal, status, 1);
         b.ins().brif(is_trap, trapped, &[], short, &[]);
@@ -903,5 +993,98 @@ pub fn compile(program: &Program) -> Result<CompiledCode, CompileError> {
         entry_pcs,
         return_pcs,
         instructions,
+    })
+}
+
+/// The native form of routine `name` as IR over its operands (r16–r20): its results in the
+/// order of the routine's result registers and, if it can overflow, the overflow condition.
+/// `None` for routines left to the helper (the divisions).
+fn inline_routine(
+    b: &mut FunctionBuilder,
+    name: &str,
+    [a0, a1, b0, b1, _]: [Value; OPERANDS],
+) -> Option<(Vec<Value>, Option<Value>)> {
+    let flag = |b: &mut FunctionBuilder, cc: IntCC, x: Value, y: Value| {
+        let bit = b.ins().icmp(cc, x, y);
+        b.ins().uextend(I64, bit)
+    };
+    let nonzero = |b: &mut FunctionBuilder, x: Value| b.ins().icmp_imm_u(IntCC::NotEqual, x, 0);
+    Some(match name {
+        "lt" => (vec![flag(b, IntCC::UnsignedLessThan, a0, b0)], None),
+        "le" => (vec![flag(b, IntCC::UnsignedLessThanOrEqual, a0, b0)], None),
+        "eq" => (vec![flag(b, IntCC::Equal, a0, b0)], None),
+        // Cranelift masks shift amounts to the type width, as the routines do (b mod 64).
+        "shl" => (vec![b.ins().ishl(a0, b0)], None),
+        "shr" => (vec![b.ins().ushr(a0, b0)], None),
+        "add128" => {
+            let (low, carry) = b.ins().uadd_overflow(a0, b0);
+            let (high, over1) = b.ins().uadd_overflow(a1, b1);
+            let carry = b.ins().uextend(I64, carry);
+            let (high, over2) = b.ins().uadd_overflow(high, carry);
+            let overflow = b.ins().bor(over1, over2);
+            (vec![low, high], Some(overflow))
+        }
+        "sub128" => {
+            let (low, borrow) = b.ins().usub_overflow(a0, b0);
+            let (high, under1) = b.ins().usub_overflow(a1, b1);
+            let borrow = b.ins().uextend(I64, borrow);
+            let (high, under2) = b.ins().usub_overflow(high, borrow);
+            let overflow = b.ins().bor(under1, under2);
+            (vec![low, high], Some(overflow))
+        }
+        "mul64" => (vec![b.ins().imul(a0, b0), b.ins().umulhi(a0, b0)], None),
+        "mul128" => {
+            // Below 2^128 only if one high word is zero; then the product is
+            // a0·b0 + (a1·b0 + a0·b1)·2^64 with one cross term zero.
+            let both_high = {
+                let x = nonzero(b, a1);
+                let y = nonzero(b, b1);
+                b.ins().band(x, y)
+            };
+            let cross_high = {
+                let x = b.ins().umulhi(a1, b0);
+                let y = b.ins().umulhi(a0, b1);
+                let either = b.ins().bor(x, y);
+                nonzero(b, either)
+            };
+            let cross = {
+                let x = b.ins().imul(a1, b0);
+                let y = b.ins().imul(a0, b1);
+                b.ins().iadd(x, y)
+            };
+            let low = b.ins().imul(a0, b0);
+            let carry_in = b.ins().umulhi(a0, b0);
+            let (high, over) = b.ins().uadd_overflow(carry_in, cross);
+            let overflow = b.ins().bor(both_high, cross_high);
+            let overflow = b.ins().bor(overflow, over);
+            (vec![low, high], Some(overflow))
+        }
+        "mulq64" => {
+            // Schoolbook 2×2 words; keep words 1 and 2 of the 256-bit product, trap if word 3
+            // is not zero (the product is below 2^256, so word 3 = hi(a1·b1) + carries).
+            let (hi00, lo01, hi01) = (
+                b.ins().umulhi(a0, b0),
+                b.ins().imul(a0, b1),
+                b.ins().umulhi(a0, b1),
+            );
+            let (lo10, hi10) = (b.ins().imul(a1, b0), b.ins().umulhi(a1, b0));
+            let (lo11, hi11) = (b.ins().imul(a1, b1), b.ins().umulhi(a1, b1));
+            let (w1, c1) = b.ins().uadd_overflow(hi00, lo01);
+            let (w1, c2) = b.ins().uadd_overflow(w1, lo10);
+            let (w2, c3) = b.ins().uadd_overflow(hi01, hi10);
+            let (w2, c4) = b.ins().uadd_overflow(w2, lo11);
+            let carry1 = {
+                let x = b.ins().uextend(I64, c1);
+                let y = b.ins().uextend(I64, c2);
+                b.ins().iadd(x, y)
+            };
+            let (w2, c5) = b.ins().uadd_overflow(w2, carry1);
+            let carries = b.ins().bor(c3, c4);
+            let carries = b.ins().bor(carries, c5);
+            let high = nonzero(b, hi11);
+            let overflow = b.ins().bor(high, carries);
+            (vec![w1, w2], Some(overflow))
+        }
+        _ => return None,
     })
 }
