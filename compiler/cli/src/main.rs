@@ -72,6 +72,18 @@ enum Command {
     },
     /// Call one entrypoint of a module (binary or `.cvm` text) and print the outcome.
     Run(vm::RunArgs),
+    /// Compile a script: per compiled block, `DIR/<kind>-<id>/` gets program.cvmb,
+    /// program.cvm (annotated disassembly), program.ir, params.bin and manifest.json.
+    Compile {
+        /// The script.
+        input: PathBuf,
+        /// Output directory.
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Governance limits (fee caps, approved oracles).
+        #[arg(long, value_name = "FILE")]
+        governance: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -101,6 +113,11 @@ fn main() -> ExitCode {
         Command::Asm { input, output } => vm::run_asm(&input, output),
         Command::Disasm { input } => vm::run_disasm(&input),
         Command::Run(run) => vm::run_run(run),
+        Command::Compile {
+            input,
+            output,
+            governance,
+        } => run_compile(&input, &output, governance.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -144,6 +161,85 @@ fn read_source(path: &Path) -> Result<String> {
         return Ok(text);
     }
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn load_governance(path: Option<&Path>) -> Result<Option<Governance>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read governance file {}", path.display()))?;
+    match Governance::parse(&text) {
+        Ok(governance) => Ok(Some(governance)),
+        Err(diagnostic) => bail!(
+            "invalid governance file {}: {}",
+            path.display(),
+            diagnostic.message
+        ),
+    }
+}
+
+/// Checks and compiles one script; writes nothing unless both succeed.
+fn run_compile(input: &Path, output: &Path, governance: Option<&Path>) -> Result<ExitCode> {
+    let governance = load_governance(governance)?;
+    let text = read_source(input)?;
+    let name = input.display().to_string();
+    let mut emitter = Emitter::new(OutputFormat::Human);
+    let checked = curvescript_check::check_source(&text, governance.as_ref());
+    if checked.has_errors() {
+        emitter.emit(&name, &text, &checked.diagnostics);
+        emitter.summary("not compiled");
+        return Ok(ExitCode::from(1));
+    }
+    let compiled = curve_compiler::compile(&checked.script);
+    let mut diagnostics = checked.diagnostics;
+    diagnostics.extend(compiled.diagnostics.iter().cloned());
+    emitter.emit(&name, &text, &diagnostics);
+    if compiled.has_errors() {
+        emitter.summary("not compiled: no artifact written");
+        return Ok(ExitCode::from(1));
+    }
+    for artifact in &compiled.artifacts {
+        let dir = output.join(artifact.slug());
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let files: [(&str, Vec<u8>); 5] = [
+            (
+                "program.cvmb",
+                curve_compiler::manifest::module_bytes(artifact),
+            ),
+            (
+                "program.cvm",
+                curve_compiler::listing::listing(artifact).into_bytes(),
+            ),
+            (
+                "program.ir",
+                curve_ir::print::program(&artifact.ir).into_bytes(),
+            ),
+            (
+                "params.bin",
+                curve_compiler::manifest::params_bytes(artifact),
+            ),
+            (
+                "manifest.json",
+                curve_compiler::manifest::manifest(artifact, &text).into_bytes(),
+            ),
+        ];
+        for (file, bytes) in files {
+            let path = dir.join(file);
+            std::fs::write(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        println!("compiled {} → {}", artifact.slug(), dir.display());
+    }
+    emitter.summary(&format!(
+        "compiled {} block{}",
+        compiled.artifacts.len(),
+        if compiled.artifacts.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_check(

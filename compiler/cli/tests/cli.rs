@@ -314,3 +314,53 @@ fn run_loads_by_role_and_refuses_undeclared_capabilities() {
         );
     }
 }
+
+#[test]
+fn compile_writes_artifacts_identically_and_nothing_on_error() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/perp_sol.curve");
+    let first = tempfile::tempdir().expect("temp dir");
+    let second = tempfile::tempdir().expect("temp dir");
+    for dir in [&first, &second] {
+        let output = Command::new(env!("CARGO_BIN_EXE_curve"))
+            .args(["compile", script, "-o"])
+            .arg(dir.path().join("out"))
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{output:?}");
+    }
+    for file in [
+        "program.cvmb",
+        "program.cvm",
+        "program.ir",
+        "params.bin",
+        "manifest.json",
+    ] {
+        let path = |dir: &tempfile::TempDir| dir.path().join("out/oracle-pyth-SOLUSD").join(file);
+        let a = std::fs::read(path(&first)).expect("written");
+        let b = std::fs::read(path(&second)).expect("written");
+        assert_eq!(a, b, "{file} differs between two compilations");
+    }
+    // STALENESS below HEARTBEAT: a diagnostic at the HEARTBEAT value, exit 1, no artifact.
+    let bad = first.path().join("bad.curve");
+    std::fs::write(
+        &bad,
+        "ORACLE \"pyth:SOLUSD\" {\n    HEARTBEAT ms=500\n    STALENESS ms=100\n}\n",
+    )
+    .expect("writes");
+    let out = first.path().join("bad-out");
+    let output = Command::new(env!("CARGO_BIN_EXE_curve"))
+        .args(["compile"])
+        .arg(&bad)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("E0305") && stderr.contains("bad.curve:2:18"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written");
+}

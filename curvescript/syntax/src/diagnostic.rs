@@ -119,6 +119,14 @@ codes! {
     NotBoolean = "E0404", "invariant is not a boolean comparison";
     /// An annotation with no block after it.
     DanglingAnnotation = "E0405", "annotation applies to nothing";
+    /// A parameter condition the certificate would prove does not hold for the script's values.
+    ConditionFails = "E0501", "parameter condition does not hold";
+    /// An entrypoint's static worst-case gas exceeds its budget.
+    GasAboveBudget = "E0502", "gas bound above the budget";
+    /// The block's state pools do not fit the slab segment.
+    LayoutTooLarge = "E0503", "state does not fit the slab";
+    /// A block kind whose template is not built yet; the block is checked, not compiled.
+    NotCompiled = "W0002", "block not compiled";
     /// No governance file was given, so its checks were skipped.
     NoGovernance = "W0001", "governance checks skipped";
 }

@@ -3,4 +3,4 @@
 
 pub mod text;
 
-pub use text::{AsmError, assemble, disassemble, parse_number};
+pub use text::{AsmError, assemble, disassemble, instruction_text, parse_number};

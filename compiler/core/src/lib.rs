@@ -1,0 +1,273 @@
+//! The proofed compiler: checked CurveScript blocks → canonical IR templates → CurveVM modules.
+//!
+//! Each compiled block becomes an [`Artifact`]: the template's IR program (the same for every
+//! parameter set, since templates read script values only from the parameter segment), its
+//! lowered module with gas bounds, guards and source map, the block's parameter table, the
+//! **parameter conditions** the invariant certificate proves about that table, and the layout of
+//! the block's state. [`manifest`] turns an artifact into `manifest.json`; [`listing`] into an
+//! annotated disassembly.
+//!
+//! A block whose values break a parameter condition, whose entrypoints exceed their gas budget or
+//! whose state does not fit gets a diagnostic at the script line responsible and no artifact.
+
+pub mod listing;
+pub mod manifest;
+pub mod templates;
+
+use curve_ir::{Lowered, Program};
+use curvescript_check::{CheckedBlock, Script};
+use curvescript_syntax::ast::BlockKind;
+use curvescript_syntax::{Code, Diagnostic, Span};
+use sha2::{Digest, Sha256};
+
+/// One slot of a parameter table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamSlot {
+    /// Template name of the slot.
+    pub name: &'static str,
+    /// The script statement keyword it comes from (empty for derived slots).
+    pub keyword: &'static str,
+    /// The statement argument.
+    pub arg: &'static str,
+    /// The value.
+    pub value: u64,
+    /// Where the script wrote it (the statement's span when defaulted).
+    pub span: Span,
+}
+
+/// A parameter condition, proved by the invariant certificate over the parameter table (never a
+/// runtime guard).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// `p[i] ≤ p[j]`.
+    Le(&'static str, &'static str),
+    /// `p[i] < 2^bits`.
+    Range(&'static str, u32),
+    /// `p[i] × p[j] < 2^bits`.
+    MulNoOverflow(&'static str, &'static str, u32),
+}
+
+impl Condition {
+    /// The condition as written in manifests, e.g. `LE(price_min, price_max)`.
+    pub fn text(self) -> String {
+        match self {
+            Condition::Le(a, b) => format!("LE({a}, {b})"),
+            Condition::Range(a, bits) => format!("RANGE({a}, {bits})"),
+            Condition::MulNoOverflow(a, b, bits) => format!("MUL_NO_OVF({a}, {b}, {bits})"),
+        }
+    }
+
+    /// Whether it holds over `params`, and the slot to blame when it does not.
+    pub fn holds(self, params: &[ParamSlot]) -> Result<(), &'static str> {
+        let value = |name: &str| {
+            params
+                .iter()
+                .find(|slot| slot.name == name)
+                .map(|slot| u128::from(slot.value))
+                .expect("conditions name existing slots")
+        };
+        let ok = match self {
+            Condition::Le(a, b) => value(a) <= value(b),
+            Condition::Range(a, bits) => bits >= 64 || value(a) < (1u128 << bits),
+            Condition::MulNoOverflow(a, b, bits) => value(a)
+                .checked_mul(value(b))
+                .is_some_and(|product| bits >= 128 || product < (1u128 << bits)),
+        };
+        let blamed = match self {
+            Condition::Le(_, b) | Condition::MulNoOverflow(_, b, _) => b,
+            Condition::Range(a, _) => a,
+        };
+        if ok { Ok(()) } else { Err(blamed) }
+    }
+}
+
+/// One named region of a block's state, for the layout hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Name.
+    pub name: &'static str,
+    /// First word.
+    pub offset: u32,
+    /// Words.
+    pub words: u32,
+}
+
+/// A compiled block.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    /// The block kind.
+    pub kind: BlockKind,
+    /// The block id (`None` for the router).
+    pub id: Option<String>,
+    /// The template.
+    pub template: &'static str,
+    /// The host role the program runs as.
+    pub role: &'static str,
+    /// The template's IR.
+    pub ir: Program,
+    /// The lowered module and its analyses.
+    pub lowered: Lowered,
+    /// The parameter table.
+    pub params: Vec<ParamSlot>,
+    /// What the certificate proves about the parameter table.
+    pub conditions: Vec<Condition>,
+    /// The state layout.
+    pub layout: Vec<Region>,
+    /// Gas budget per call.
+    pub gas_budget: u64,
+    /// Script statement spans by keyword, for the source map.
+    pub keyword_spans: Vec<(&'static str, Span)>,
+    /// The block's span.
+    pub block_span: Span,
+}
+
+impl Artifact {
+    /// The parameter table as words.
+    pub fn param_words(&self) -> Vec<u64> {
+        self.params.iter().map(|slot| slot.value).collect()
+    }
+
+    /// A file-name-safe name: `oracle-pyth-SOLUSD`.
+    pub fn slug(&self) -> String {
+        let id: String = self
+            .id
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let kind = self.kind.to_string().to_ascii_lowercase();
+        if id.is_empty() {
+            kind
+        } else {
+            format!("{kind}-{id}")
+        }
+    }
+
+    /// The script span of the statement behind `keyword`, or the block's.
+    pub fn keyword_span(&self, keyword: Option<&str>) -> Span {
+        keyword
+            .and_then(|k| self.keyword_spans.iter().find(|(kw, _)| *kw == k))
+            .map_or(self.block_span, |(_, span)| *span)
+    }
+
+    /// The script span responsible for the instruction at `pc` (template step and statement).
+    pub fn script_location(&self, pc: u32) -> Option<(String, Span)> {
+        let range = self.lowered.origin_at(pc)?;
+        match (range.origin, range.routine) {
+            (Some(origin), _) => Some((origin.step.to_string(), self.keyword_span(origin.keyword))),
+            (None, Some(routine)) => Some((format!("microcode @{routine}"), self.block_span)),
+            (None, None) => Some((format!("{} glue", self.template), self.block_span)),
+        }
+    }
+}
+
+/// What compiling a script produced.
+#[derive(Clone, Debug, Default)]
+pub struct Compiled {
+    /// One artifact per compiled block, in source order.
+    pub artifacts: Vec<Artifact>,
+    /// Compiler diagnostics (the checker's are the caller's).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compiled {
+    /// Whether any diagnostic is an error (then no artifact may be written).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// The 8-byte tag of a feed id that signed oracle messages start with.
+pub fn feed_tag(id: &str) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(b"CURVE/oracle-feed/v1\0")
+        .chain_update(id.as_bytes())
+        .finalize();
+    u64::from_le_bytes(digest[..8].try_into().expect("eight bytes"))
+}
+
+/// Compiles every block of a checked script that has a template.
+pub fn compile(script: &Script) -> Compiled {
+    let mut compiled = Compiled::default();
+    for block in &script.blocks {
+        match block.kind {
+            BlockKind::Oracle => {
+                if let Some(artifact) = finish(templates::oracle_artifact(block), &mut compiled) {
+                    compiled.artifacts.push(artifact);
+                }
+            }
+            kind => compiled.diagnostics.push(
+                Diagnostic::warning(
+                    Code::NotCompiled,
+                    block.header_span,
+                    format!("{kind} blocks are checked but not compiled yet"),
+                )
+                .with_help("the compiler has templates for ORACLE blocks so far"),
+            ),
+        }
+    }
+    compiled
+}
+
+/// Runs the checks every artifact passes: parameter conditions, gas budgets, layout size.
+fn finish(artifact: Artifact, compiled: &mut Compiled) -> Option<Artifact> {
+    let before = compiled.diagnostics.len();
+    for condition in &artifact.conditions {
+        if let Err(blamed) = condition.holds(&artifact.params) {
+            let slot = artifact
+                .params
+                .iter()
+                .find(|slot| slot.name == blamed)
+                .expect("conditions name existing slots");
+            compiled.diagnostics.push(
+                Diagnostic::error(
+                    Code::ConditionFails,
+                    slot.span,
+                    format!(
+                        "`{}` = {} breaks the parameter condition {}",
+                        slot.name,
+                        slot.value,
+                        condition.text()
+                    ),
+                )
+                .with_help("the invariant certificate could not be proved for these values"),
+            );
+        }
+    }
+    for (entry, bound) in &artifact.lowered.gas_bounds {
+        if *bound > artifact.gas_budget {
+            compiled.diagnostics.push(
+                Diagnostic::error(
+                    Code::GasAboveBudget,
+                    artifact.block_span,
+                    format!(
+                        "`{entry}` may use {bound} gas, above the {} budget",
+                        artifact.gas_budget
+                    ),
+                )
+                .with_help("lower the bounds that size its loops"),
+            );
+        }
+    }
+    let state_words: u32 = artifact.layout.iter().map(|r| r.words).sum();
+    if state_words > curvevm::module::MAX_SLAB_WORDS {
+        compiled.diagnostics.push(Diagnostic::error(
+            Code::LayoutTooLarge,
+            artifact.block_span,
+            format!(
+                "the state needs {state_words} words; a slab holds {}",
+                curvevm::module::MAX_SLAB_WORDS
+            ),
+        ));
+    }
+    (compiled.diagnostics.len() == before).then_some(artifact)
+}
+
+/// The spans of `block`'s statements by keyword (implicit statements: the block header).
+fn keyword_spans(block: &CheckedBlock, keywords: &[&'static str]) -> Vec<(&'static str, Span)> {
+    keywords
+        .iter()
+        .map(|keyword| (*keyword, block.statement_span(keyword)))
+        .collect()
+}

@@ -1,0 +1,344 @@
+//! The IR: programs of entrypoint functions over typed variables.
+//!
+//! Script values never appear as constants: templates read them from the parameter segment
+//! ([`Addr::Param`]), so one bytecode serves every parameter set of a layout. [`Rvalue::Const`]
+//! is for the template's own constants (offsets, sizes, codes).
+
+use curvevm::hostcall::CapabilitySet;
+use curvevm::isa::Segment;
+
+/// A value's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ty {
+    /// One word.
+    U64,
+    /// Two words, low first.
+    U128,
+}
+
+impl Ty {
+    /// Words the type occupies.
+    pub fn words(self) -> u32 {
+        match self {
+            Ty::U64 => 1,
+            Ty::U128 => 2,
+        }
+    }
+}
+
+/// A variable of a function (index into [`Function::vars`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Var(pub u32);
+
+/// A memory location. `u128` values occupy two consecutive words, low first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addr {
+    /// A fixed word of a segment.
+    Fixed(Segment, u32),
+    /// `segment[index + offset]`, `index` a `u64` variable (bounds-checked by the VM).
+    Indexed(Segment, Var, u32),
+}
+
+/// What a variable is assigned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rvalue {
+    /// A template constant.
+    Const(u128),
+    /// Another variable of the same type.
+    Copy(Var),
+    /// A load.
+    Load(Addr),
+    /// `a + b`, trapping with `overflow` on a carry out.
+    Add(Var, Var),
+    /// `a − b`, trapping with `overflow` on a borrow.
+    Sub(Var, Var),
+    /// `a + b` modulo 2^64 (`u64` only).
+    AddWrapping(Var, Var),
+    /// The full `u128` product of two `u64` values.
+    WideMul(Var, Var),
+    /// `a × b` of two `u128` values, trapping on overflow.
+    Mul(Var, Var),
+    /// `⌊a × b / c⌋` of `u64` values with a `u128` intermediate; `c = 0` aborts, a result above
+    /// `u64` traps.
+    MulDiv(Var, Var, Var),
+    /// `a >> n` (`u64`).
+    Shr(Var, u8),
+    /// `a << n` (`u64`, bits shifted out are lost).
+    Shl(Var, u8),
+    /// A `u64` widened to `u128`.
+    Widen(Var),
+    /// The low word of a `u128`.
+    Low(Var),
+    /// `1` if the condition holds, else `0`.
+    Test(Cond),
+}
+
+/// A condition over `u64` variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cond {
+    /// `a < b`.
+    Lt(Var, Var),
+    /// `a ≤ b`.
+    Le(Var, Var),
+    /// `a = b`.
+    Eq(Var, Var),
+    /// `a ≠ b`.
+    Ne(Var, Var),
+    /// `a = 0`.
+    Zero(Var),
+    /// `a ≠ 0`.
+    NonZero(Var),
+}
+
+impl Cond {
+    /// The condition that holds exactly when this one does not.
+    pub fn negate(self) -> Cond {
+        match self {
+            Cond::Lt(a, b) => Cond::Le(b, a),
+            Cond::Le(a, b) => Cond::Lt(b, a),
+            Cond::Eq(a, b) => Cond::Ne(a, b),
+            Cond::Ne(a, b) => Cond::Eq(a, b),
+            Cond::Zero(a) => Cond::NonZero(a),
+            Cond::NonZero(a) => Cond::Zero(a),
+        }
+    }
+
+    /// The variables it reads.
+    pub fn operands(self) -> Vec<Var> {
+        match self {
+            Cond::Lt(a, b) | Cond::Le(a, b) | Cond::Eq(a, b) | Cond::Ne(a, b) => vec![a, b],
+            Cond::Zero(a) | Cond::NonZero(a) => vec![a],
+        }
+    }
+}
+
+/// Where a statement comes from: a named step of a template and, when a script statement
+/// configures it, that statement's keyword (the source map resolves it to a script span).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    /// `template.entry/step`, e.g. `oracle.update/quorum`.
+    pub step: &'static str,
+    /// The script keyword whose values this step uses, e.g. `SIGNERS`.
+    pub keyword: Option<&'static str>,
+}
+
+/// A statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stmt {
+    /// `var ← value`.
+    Assign(Var, Rvalue),
+    /// `addr ← var`.
+    Store(Addr, Var),
+    /// A conditional.
+    If {
+        /// The condition.
+        cond: Cond,
+        /// Run when it holds.
+        then_body: Vec<Stmt>,
+        /// Run when it does not.
+        else_body: Vec<Stmt>,
+    },
+    /// `for index in 0..count { body }`, `count` a `u64` variable the VM checks against `max`
+    /// first (aborting with `code` above it); `max` bounds the gas analysis.
+    Loop {
+        /// The loop index (a `u64` variable, 0-based).
+        index: Var,
+        /// The iteration count.
+        count: Var,
+        /// The static bound on `count`.
+        max: u32,
+        /// Abort code when `count > max`.
+        code: u8,
+        /// The body.
+        body: Vec<Stmt>,
+    },
+    /// Abort with `code` unless `cond` holds: a runtime guard, never a proven property.
+    Guard {
+        /// What must hold.
+        cond: Cond,
+        /// The abort code when it does not.
+        code: u8,
+        /// What the guard protects, for the manifest (e.g. `signatures ≥ quorum`).
+        what: &'static str,
+    },
+    /// A host call: `args` into r1…, results from r1/r2 into `results`.
+    Host {
+        /// Host function id.
+        id: u16,
+        /// Argument variables (`u64`).
+        args: Vec<Var>,
+        /// Result variables (`u64`).
+        results: Vec<Var>,
+        /// The largest value of the register the function's gas formula scales with.
+        units_max: u64,
+    },
+    /// Return from the entrypoint (the return words are whatever was stored in `ret`).
+    Return,
+    /// Following statements come from this origin.
+    At(Origin),
+}
+
+/// One entrypoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Function {
+    /// Entrypoint name.
+    pub name: String,
+    /// Argument words.
+    pub args: u16,
+    /// Return words.
+    pub ret: u16,
+    /// Variable types, indexed by [`Var`], with names for the text form.
+    pub vars: Vec<(String, Ty)>,
+    /// The body; falling off its end returns.
+    pub body: Vec<Stmt>,
+}
+
+/// A program: entrypoints plus the segment sizes and capabilities the module declares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Program {
+    /// Entrypoints, in order.
+    pub functions: Vec<Function>,
+    /// Parameter-table words.
+    pub params: u32,
+    /// Slab words.
+    pub slab: u32,
+    /// Scratch words the templates address directly (buffers); variables are placed after them.
+    pub scratch_reserved: u32,
+    /// Host capabilities the program declares.
+    pub capabilities: CapabilitySet,
+}
+
+/// Builds a [`Function`] statement by statement; nested bodies are built with closures.
+pub struct FunctionBuilder {
+    function: Function,
+    stack: Vec<Vec<Stmt>>,
+}
+
+impl FunctionBuilder {
+    /// A function `name(args) -> ret`.
+    pub fn new(name: &str, args: u16, ret: u16) -> FunctionBuilder {
+        FunctionBuilder {
+            function: Function {
+                name: name.into(),
+                args,
+                ret,
+                vars: Vec::new(),
+                body: Vec::new(),
+            },
+            stack: vec![Vec::new()],
+        }
+    }
+
+    /// A new variable.
+    pub fn var(&mut self, name: &str, ty: Ty) -> Var {
+        self.function.vars.push((name.into(), ty));
+        Var(self.function.vars.len() as u32 - 1)
+    }
+
+    /// A new variable assigned `value`.
+    pub fn let_(&mut self, name: &str, ty: Ty, value: Rvalue) -> Var {
+        let var = self.var(name, ty);
+        self.push(Stmt::Assign(var, value));
+        var
+    }
+
+    /// A new `u64` variable holding a template constant.
+    pub fn constant(&mut self, name: &str, value: u64) -> Var {
+        self.let_(name, Ty::U64, Rvalue::Const(u128::from(value)))
+    }
+
+    /// Appends a statement.
+    pub fn push(&mut self, stmt: Stmt) {
+        self.stack
+            .last_mut()
+            .expect("the builder always has an open body")
+            .push(stmt);
+    }
+
+    /// Following statements come from `step` (configured by `keyword`).
+    pub fn at(&mut self, step: &'static str, keyword: Option<&'static str>) {
+        self.push(Stmt::At(Origin { step, keyword }));
+    }
+
+    /// `var ← value`.
+    pub fn assign(&mut self, var: Var, value: Rvalue) {
+        self.push(Stmt::Assign(var, value));
+    }
+
+    /// `addr ← var`.
+    pub fn store(&mut self, addr: Addr, var: Var) {
+        self.push(Stmt::Store(addr, var));
+    }
+
+    /// A guard.
+    pub fn guard(&mut self, cond: Cond, code: u8, what: &'static str) {
+        self.push(Stmt::Guard { cond, code, what });
+    }
+
+    /// A host call.
+    pub fn host(&mut self, id: u16, args: &[Var], results: &[Var], units_max: u64) {
+        self.push(Stmt::Host {
+            id,
+            args: args.to_vec(),
+            results: results.to_vec(),
+            units_max,
+        });
+    }
+
+    /// Return now.
+    pub fn ret(&mut self) {
+        self.push(Stmt::Return);
+    }
+
+    fn body(&mut self, build: impl FnOnce(&mut FunctionBuilder)) -> Vec<Stmt> {
+        self.stack.push(Vec::new());
+        build(self);
+        self.stack.pop().expect("pushed above")
+    }
+
+    /// `if cond { then } else { otherwise }`.
+    pub fn if_else(
+        &mut self,
+        cond: Cond,
+        then: impl FnOnce(&mut FunctionBuilder),
+        otherwise: impl FnOnce(&mut FunctionBuilder),
+    ) {
+        let then_body = self.body(then);
+        let else_body = self.body(otherwise);
+        self.push(Stmt::If {
+            cond,
+            then_body,
+            else_body,
+        });
+    }
+
+    /// `if cond { then }`.
+    pub fn if_(&mut self, cond: Cond, then: impl FnOnce(&mut FunctionBuilder)) {
+        self.if_else(cond, then, |_| {});
+    }
+
+    /// `for index in 0..count (count ≤ max, else abort code) { body(index) }`.
+    pub fn for_each(
+        &mut self,
+        count: Var,
+        max: u32,
+        code: u8,
+        body: impl FnOnce(&mut FunctionBuilder, Var),
+    ) {
+        let index = self.var("i", Ty::U64);
+        let body = self.body(|b| body(b, index));
+        self.push(Stmt::Loop {
+            index,
+            count,
+            max,
+            code,
+            body,
+        });
+    }
+
+    /// The finished function.
+    pub fn finish(mut self) -> Function {
+        self.function.body = self.stack.pop().expect("the root body");
+        self.function
+    }
+}
