@@ -7,14 +7,12 @@
 //! cost and, for a host call, the function's formula at the declared largest units. A
 //! conditional costs its test plus its dearer arm; a loop its set-up plus `max` iterations.
 
-use std::collections::BTreeMap;
-
 use curvevm::builder::{Builder, Label};
 use curvevm::hostcall;
 use curvevm::interp::routine_costs;
 use curvevm::isa::{Cond as VmCond, Reg, Segment, flag};
 use curvevm::microcode;
-use curvevm::module::{Entry, Layout, Module, Placement};
+use curvevm::module::{Entry, Layout, Module};
 
 use crate::ir::{Addr, Cond, Function, Origin, Program, Rvalue, Stmt, Ty, Var};
 
@@ -579,30 +577,17 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
         calls.extend(lowering.calls);
         code.extend(lowering.b.finish());
     }
-    // One placement per routine used, after all functions, in routine-id order.
-    let used: BTreeMap<u16, u32> = calls.iter().map(|&(_, id)| (id, 0)).collect();
-    let mut placements = Vec::new();
-    let mut routine_ranges = Vec::new();
-    for &id in used.keys() {
-        let pc = code.len() as u32;
-        let routine = &microcode::ROUTINES[usize::from(id)];
-        code.extend(routine.expand(pc));
-        placements.push(Placement { routine: id, pc });
-        routine_ranges.push(SourceRange {
-            start: pc,
-            end: code.len() as u32,
+    let functions_end = code.len() as u32;
+    let placements = microcode::place(&mut code, &calls);
+    let routine_ranges = placements.iter().map(|placement| {
+        let routine = &microcode::ROUTINES[usize::from(placement.routine)];
+        SourceRange {
+            start: placement.pc,
+            end: placement.pc + routine.instruction_count(),
             origin: None,
             routine: Some(routine.name),
-        });
-    }
-    for (pc, id) in calls {
-        let placement = placements
-            .iter()
-            .find(|p| p.routine == id)
-            .expect("every called routine is placed");
-        code[pc as usize].imm = placement.pc;
-    }
-    let functions_end = placements.first().map_or(code.len() as u32, |p| p.pc);
+        }
+    });
     let mut source_map: Vec<SourceRange> = marks
         .iter()
         .enumerate()

@@ -65,7 +65,7 @@ pub fn slab_loop() -> Module {
 
 /// `main(n)`: n iterations of a u128 Q64.64 multiply-accumulate through `@mulq64`.
 pub fn microcode_loop() -> Module {
-    let (mulq64, routine) = find("mulq64").expect("mulq64 exists");
+    let (mulq64, _) = find("mulq64").expect("mulq64 exists");
     let mut b = Builder::new(0);
     b.load(4, Segment::Args, 0);
     let top = b.label();
@@ -81,10 +81,8 @@ pub fn microcode_loop() -> Module {
     b.jump(Cond::NonZero, 4, top);
     b.store(6, Segment::Ret, 0);
     b.ret(Cond::Always, 0);
-    let base = b.pc();
     let mut code = b.finish();
-    code[call_at as usize].imm = base;
-    code.extend(routine.expand(base));
+    let placements = crate::microcode::place(&mut code, &[(call_at, mulq64)]);
     Module {
         code: code.iter().map(|insn| insn.encode()).collect(),
         entries: vec![Entry {
@@ -93,10 +91,7 @@ pub fn microcode_loop() -> Module {
             args: 1,
             ret: 1,
         }],
-        microcode: vec![Placement {
-            routine: mulq64,
-            pc: base,
-        }],
+        microcode: placements,
         layout: layout(0),
         ..Module::default()
     }

@@ -114,6 +114,30 @@ pub fn find(name: &str) -> Option<(u16, &'static Routine)> {
         .map(|(id, r)| (id as u16, r))
 }
 
+/// Places every routine that `calls` name once, after `code`, in id order, and points each
+/// CALL (`(pc, routine id)`) at its routine. Returns the placements for the module.
+pub fn place(code: &mut Vec<Instruction>, calls: &[(u32, u16)]) -> Vec<crate::module::Placement> {
+    let mut used: Vec<u16> = calls.iter().map(|&(_, routine)| routine).collect();
+    used.sort_unstable();
+    used.dedup();
+    let placements: Vec<crate::module::Placement> = used
+        .into_iter()
+        .map(|routine| {
+            let pc = code.len() as u32;
+            code.extend(ROUTINES[usize::from(routine)].expand(pc));
+            crate::module::Placement { routine, pc }
+        })
+        .collect();
+    for &(at, routine) in calls {
+        let placement = placements
+            .iter()
+            .find(|p| p.routine == routine)
+            .expect("every called routine is placed");
+        code[at as usize].imm = placement.pc;
+    }
+    placements
+}
+
 /// Every routine, indexed by id (the id is part of the module format: append only).
 pub static ROUTINES: [Routine; 13] = [
     Routine {

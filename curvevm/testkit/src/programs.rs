@@ -8,7 +8,7 @@ use curvevm::builder::Builder;
 use curvevm::hostcall::{self, Capability, CapabilitySet, id};
 use curvevm::isa::{Cond, Reg, Segment, flag};
 use curvevm::microcode::ROUTINES;
-use curvevm::module::{Entry, Layout, Module, Placement, ViewDecl};
+use curvevm::module::{Entry, Layout, Module, ViewDecl};
 
 /// SplitMix64: small, seedable, and the same on every machine.
 #[derive(Clone, Debug)]
@@ -415,23 +415,7 @@ pub fn program(rng: &mut Rng) -> Generated {
         ..
     } = g;
     let mut code = b.finish();
-    // Place each routine used once, after the code; patch the CALLs.
-    let mut placements: Vec<Placement> = Vec::new();
-    let mut used: Vec<u16> = micro_calls.iter().map(|&(_, r)| r).collect();
-    used.sort_unstable();
-    used.dedup();
-    for routine in used {
-        let pc = code.len() as u32;
-        code.extend(ROUTINES[usize::from(routine)].expand(pc));
-        placements.push(Placement { routine, pc });
-    }
-    for (at, routine) in micro_calls {
-        let placement = placements
-            .iter()
-            .find(|p| p.routine == routine)
-            .expect("every used routine is placed");
-        code[at as usize].imm = placement.pc;
-    }
+    let placements = curvevm::microcode::place(&mut code, &micro_calls);
     let module = Module {
         capabilities: CapabilitySet::of(&[
             Capability::Clock,

@@ -9,7 +9,7 @@ use curvevm::builder::Builder;
 use curvevm::interp::routine_costs;
 use curvevm::isa::{Cond, Segment};
 use curvevm::microcode::{OPERANDS, ROUTINES};
-use curvevm::module::{Entry, Layout, Module, Placement};
+use curvevm::module::{Entry, Layout, Module};
 use curvevm::{ExecOptions, Instance, NoHost, Program, TrapKind};
 use curvevm_jit::JitProgram;
 use curvevm_testkit::programs::Rng;
@@ -34,10 +34,8 @@ fn harness(routine: u16) -> Module {
         b.store(reg, Segment::Ret, slot as u32);
     }
     b.ret(Cond::Always, 0);
-    let base = b.pc();
     let mut code = b.finish();
-    code[call as usize].imm = base;
-    code.extend(ROUTINES[usize::from(routine)].expand(base));
+    let placements = curvevm::microcode::place(&mut code, &[(call, routine)]);
     Module {
         code: code.iter().map(|insn| insn.encode()).collect(),
         entries: vec![Entry {
@@ -46,7 +44,7 @@ fn harness(routine: u16) -> Module {
             args: OPERANDS as u16,
             ret: OBSERVED.len() as u16,
         }],
-        microcode: vec![Placement { routine, pc: base }],
+        microcode: placements,
         layout: Layout {
             args: OPERANDS as u32,
             ret: OBSERVED.len() as u32,
