@@ -11,6 +11,7 @@ use curvevm::isa::Segment;
 use curvevm::{Instance, Outcome, TrapKind};
 use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
 use curvevm_jit::JitProgram;
+use curvevm_testkit::programs::{Rng, replay_seed};
 use ed25519_dalek::{Signer, SigningKey};
 
 const SCRIPT: &str = r#"
@@ -28,23 +29,6 @@ fn artifact() -> Artifact {
     let mut compiled = compile(&checked.script);
     assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
     compiled.artifacts.remove(0)
-}
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// The reference: the same rules in plain Rust.
@@ -68,6 +52,28 @@ struct Settings {
     min: u64,
     max: u64,
     tag: u64,
+}
+
+/// Bytes as little-endian words (keys: 4, signatures: 8).
+fn le_words(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(8)
+        .map(|chunk| u64::from_le_bytes(chunk.try_into().expect("eight bytes")))
+        .collect()
+}
+
+/// The argument words of `update`.
+fn update_call(price: u64, publish: u64, signed: &[(u64, [u8; 64])]) -> Vec<u64> {
+    let mut args = vec![0u64; update_args::WORDS as usize];
+    args[update_args::PRICE as usize] = price;
+    args[update_args::PUBLISH_MS as usize] = publish;
+    args[update_args::COUNT as usize] = signed.len() as u64;
+    for (slot, (index, signature)) in signed.iter().enumerate() {
+        args[update_args::KEY_INDEX as usize + slot] = *index;
+        let at = update_args::SIGNATURES as usize + 8 * slot;
+        args[at..at + 8].copy_from_slice(&le_words(signature));
+    }
+    args
 }
 
 fn message(tag: u64, price: u64, publish: u64) -> Vec<u8> {
@@ -191,10 +197,8 @@ impl Model {
         words[state::CUM_PRICE_MS as usize + 1] = (self.cum >> 64) as u64;
         words[state::CUM_MS as usize] = self.cum_ms;
         for (i, key) in self.keys.iter().enumerate() {
-            for w in 0..4 {
-                words[(state::KEYS as usize) + 4 * i + w] =
-                    u64::from_le_bytes(key[8 * w..8 * w + 8].try_into().unwrap());
-            }
+            let at = state::KEYS as usize + 4 * i;
+            words[at..at + 4].copy_from_slice(&le_words(key));
         }
         words
     }
@@ -230,15 +234,9 @@ fn run(engine: &Engine, instance: &mut Instance, entry: &str, args: &[u64], now:
     }
 }
 
-fn seed() -> u64 {
-    #[allow(clippy::disallowed_methods, reason = "a test reads its replay seed")]
-    let from_env = std::env::var("CURVE_SEED").ok();
-    from_env.and_then(|t| t.parse().ok()).unwrap_or(0x0AC1E)
-}
-
 #[test]
 fn the_oracle_program_matches_the_reference_on_both_engines() {
-    let seed = seed();
+    let seed = replay_seed("CURVE_SEED", 0x0AC1E);
     println!("seed {seed} (CURVE_SEED={seed} replays)");
     let artifact = artifact();
     let program =
@@ -263,7 +261,7 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
     let mut aborts = std::collections::BTreeMap::<u8, u64>::new();
     let mut accepted = 0;
     for engine in &engines {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let mut model = Model::default();
         let mut instance = Instance::new(Arc::clone(&program), &params).expect("params fit");
         let signers: Vec<SigningKey> = (0..5u8)
@@ -275,9 +273,7 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
             let (entry, args, expected) = match rng.below(10) {
                 0 if step > 0 => {
                     let key = signers[model.keys.len().min(4)].verifying_key().to_bytes();
-                    let args: Vec<u64> = (0..4)
-                        .map(|w| u64::from_le_bytes(key[8 * w..8 * w + 8].try_into().unwrap()))
-                        .collect();
+                    let args = le_words(&key);
                     ("register_key", args, model.register(&settings, key))
                 }
                 0..=4 => {
@@ -313,17 +309,7 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
                             (i, signature)
                         })
                         .collect();
-                    let mut args = vec![0u64; update_args::WORDS as usize];
-                    args[0] = price;
-                    args[1] = publish;
-                    args[2] = signed.len() as u64;
-                    for (slot, (index, signature)) in signed.iter().enumerate() {
-                        args[(update_args::KEY_INDEX as usize) + slot] = *index;
-                        for w in 0..8 {
-                            args[(update_args::SIGNATURES as usize) + 8 * slot + w] =
-                                u64::from_le_bytes(signature[8 * w..8 * w + 8].try_into().unwrap());
-                        }
-                    }
+                    let args = update_call(price, publish, &signed);
                     let expected = model.update(&settings, now, price, publish, &signed);
                     ("update", args, expected)
                 }
@@ -391,9 +377,7 @@ fn worst_case_update_gas_is_within_the_bound_and_at_least_half_of_it() {
         .collect();
     for signer in &signers {
         let key = signer.verifying_key().to_bytes();
-        let args: Vec<u64> = (0..4)
-            .map(|w| u64::from_le_bytes(key[8 * w..8 * w + 8].try_into().unwrap()))
-            .collect();
+        let args = le_words(&key);
         let outcome = run(
             &Engine::Interpreter,
             &mut instance,
@@ -406,18 +390,12 @@ fn worst_case_update_gas_is_within_the_bound_and_at_least_half_of_it() {
     let mut observed = 0;
     for (now, price) in [(10_000u64, 50_000u64), (10_400, 51_000)] {
         let text = message(tag, price, now);
-        let mut args = vec![0u64; update_args::WORDS as usize];
-        args[0] = price;
-        args[1] = now;
-        args[2] = 16;
-        for (slot, signer) in signers.iter().enumerate() {
-            args[update_args::KEY_INDEX as usize + slot] = slot as u64;
-            let signature = signer.sign(&text).to_bytes();
-            for w in 0..8 {
-                args[update_args::SIGNATURES as usize + 8 * slot + w] =
-                    u64::from_le_bytes(signature[8 * w..8 * w + 8].try_into().unwrap());
-            }
-        }
+        let signed: Vec<(u64, [u8; 64])> = signers
+            .iter()
+            .enumerate()
+            .map(|(slot, signer)| (slot as u64, signer.sign(&text).to_bytes()))
+            .collect();
+        let args = update_call(price, now, &signed);
         let outcome = run(&Engine::Interpreter, &mut instance, "update", &args, now);
         assert!(outcome.result.is_ok(), "{outcome:?}");
         observed = outcome.gas_used;

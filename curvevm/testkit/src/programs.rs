@@ -10,6 +10,16 @@ use curvevm::isa::{Cond, Reg, Segment, flag};
 use curvevm::microcode::ROUTINES;
 use curvevm::module::{Entry, Layout, Module, ViewDecl};
 
+/// The seed a random test runs with: the environment variable `var` when it holds a number (to
+/// replay a printed seed), else `default`.
+pub fn replay_seed(var: &str, default: u64) -> u64 {
+    #[allow(clippy::disallowed_methods, reason = "a test reads its replay seed")]
+    let from_env = std::env::var(var).ok();
+    from_env
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
 /// SplitMix64: small, seedable, and the same on every machine.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

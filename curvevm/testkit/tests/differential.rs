@@ -2,18 +2,11 @@
 //! sweep, a printed coverage histogram and its minimum shares. `CURVEVM_SEED=<n>` replays a run.
 
 use curvevm_testkit::diff::run_harness;
-
-fn seed() -> u64 {
-    #[allow(clippy::disallowed_methods, reason = "a test reads its replay seed")]
-    let from_env = std::env::var("CURVEVM_SEED").ok();
-    from_env
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(0x5EED_C0DE)
-}
+use curvevm_testkit::programs::replay_seed;
 
 #[test]
 fn the_jit_matches_the_interpreter_on_random_programs() {
-    let seed = seed();
+    let seed = replay_seed("CURVEVM_SEED", 0x5EED_C0DE);
     println!("seed {seed} (CURVEVM_SEED={seed} replays)");
     let coverage = match run_harness(seed, 150, 2, 60) {
         Ok(coverage) => coverage,

@@ -12,7 +12,7 @@ use curvevm::microcode::{OPERANDS, ROUTINES};
 use curvevm::module::{Entry, Layout, Module};
 use curvevm::{ExecOptions, Instance, NoHost, Program, TrapKind};
 use curvevm_jit::JitProgram;
-use curvevm_testkit::programs::Rng;
+use curvevm_testkit::programs::{Rng, replay_seed};
 
 /// Registers returned after the call: the operands/results and every register a routine may
 /// clobber.
@@ -65,17 +65,9 @@ const EDGES: [u64; 8] = [
     u64::MAX,
 ];
 
-fn seed() -> u64 {
-    #[allow(clippy::disallowed_methods, reason = "a test reads its replay seed")]
-    let from_env = std::env::var("CURVEVM_SEED").ok();
-    from_env
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(0x00C0_FFEE)
-}
-
 #[test]
 fn every_routine_matches_on_both_engines_at_every_gas_limit_around_its_cost() {
-    let seed = seed();
+    let seed = replay_seed("CURVEVM_SEED", 0x00C0_FFEE);
     println!("seed {seed} (CURVEVM_SEED={seed} replays)");
     let mut rng = Rng::new(seed);
     let mut native_runs = 0u64;
