@@ -664,12 +664,8 @@ impl Lowering<'_> {
         let gas = b.ins().iadd_imm_s(remaining, 1 - costs.gas as i64);
         b.def_var(self.vars.gas, gas);
         self.routine_returns(b, routine, results, next);
-        // Gas-short: the interpreter re-runs the CALL (refunded here) and the expansion.
         b.switch_to_block(short);
-        let gas = b.ins().iadd_imm_s(remaining, 1);
-        b.def_var(self.vars.gas, gas);
-        let zero = b.ins().iconst(I64, 0);
-        self.exit_with(b, STATUS_BAIL, pc, 0, zero, zero);
+        self.bail_at_call(b, pc);
     }
 
     /// A routine that ran: clobbers zeroed, then its results written, carry cleared, on to the
@@ -731,8 +727,13 @@ impl Lowering<'_> {
         b.switch_to_block(trapped);
         self.reload_gas(b);
         self.helper_trap(b);
-        // Gas-short: the interpreter re-runs the CALL (refunded here) and the expansion.
         b.switch_to_block(short);
+        self.bail_at_call(b, pc);
+    }
+
+    /// Gas-short microcode CALL at `pc`: the interpreter re-runs the CALL (refunded here) and
+    /// the expansion.
+    fn bail_at_call(&self, b: &mut FunctionBuilder, pc: u32) {
         let gas = b.use_var(self.vars.gas);
         let gas = b.ins().iadd_imm_s(gas, 1);
         b.def_var(self.vars.gas, gas);
