@@ -151,14 +151,11 @@ impl Artifact {
             .map_or(self.block_span, |(_, span)| *span)
     }
 
-    /// The script span responsible for the instruction at `pc` (template step and statement).
+    /// The template step and script span responsible for the instruction at `pc`.
     pub fn script_location(&self, pc: u32) -> Option<(String, Span)> {
         let range = self.lowered.origin_at(pc)?;
-        match (range.origin, range.routine) {
-            (Some(origin), _) => Some((origin.step.to_string(), self.keyword_span(origin.keyword))),
-            (None, Some(routine)) => Some((format!("microcode @{routine}"), self.block_span)),
-            (None, None) => Some((format!("{} glue", self.template), self.block_span)),
-        }
+        let keyword = range.origin.and_then(|origin| origin.keyword);
+        Some((range.step(), self.keyword_span(keyword)))
     }
 }
 

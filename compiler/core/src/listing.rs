@@ -52,12 +52,9 @@ pub fn listing(artifact: &Artifact) -> String {
                 let _ = writeln!(out, "\n{label}:");
             }
             if pc == range.start {
-                let _ = match range.origin {
-                    Some(origin) => match origin.keyword {
-                        Some(keyword) => writeln!(out, "  ; {} · {keyword}", origin.step),
-                        None => writeln!(out, "  ; {}", origin.step),
-                    },
-                    None => writeln!(out, "  ; return"),
+                let _ = match range.origin.and_then(|origin| origin.keyword) {
+                    Some(keyword) => writeln!(out, "  ; {} · {keyword}", range.step()),
+                    None => writeln!(out, "  ; {}", range.step()),
                 };
             }
             let text = curvevm_asm::instruction_text(module.code[pc as usize], &|target| {

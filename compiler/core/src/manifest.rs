@@ -284,11 +284,7 @@ pub fn manifest(artifact: &Artifact, source: &str) -> String {
             .iter()
             .map(|range| SourceEntry {
                 pcs: [range.start, range.end],
-                step: match (range.origin, range.routine) {
-                    (Some(origin), _) => origin.step.to_string(),
-                    (None, Some(routine)) => format!("microcode @{routine}"),
-                    (None, None) => "return".into(),
-                },
+                step: range.step(),
                 script: script_span(range.origin.and_then(|o| o.keyword)),
             })
             .collect(),

@@ -58,6 +58,18 @@ pub struct SourceRange {
     pub routine: Option<&'static str>,
 }
 
+impl SourceRange {
+    /// What the range is, as manifests and listings name it: the template step, `microcode
+    /// @name`, or `return` (a function's closing `ret`).
+    pub fn step(&self) -> String {
+        match (self.origin, self.routine) {
+            (Some(origin), _) => origin.step.to_string(),
+            (None, Some(routine)) => format!("microcode @{routine}"),
+            (None, None) => "return".into(),
+        }
+    }
+}
+
 /// The lowering's output.
 #[derive(Clone, Debug)]
 pub struct Lowered {
