@@ -163,26 +163,35 @@ fn read_source(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn load_governance(path: Option<&Path>) -> Result<Option<Governance>> {
-    let Some(path) = path else { return Ok(None) };
+/// Reads and parses a governance file; a parse error is rendered through `emitter` and gives
+/// the exit code (2) to stop with.
+fn read_governance(path: &Path, emitter: &mut Emitter) -> Result<Result<Governance, ExitCode>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read governance file {}", path.display()))?;
-    match Governance::parse(&text) {
-        Ok(governance) => Ok(Some(governance)),
-        Err(diagnostic) => bail!(
-            "invalid governance file {}: {}",
-            path.display(),
-            diagnostic.message
-        ),
-    }
+    Ok(match Governance::parse(&text) {
+        Ok(governance) => Ok(governance),
+        Err(diagnostic) => {
+            emitter.emit(&path.display().to_string(), &text, &[diagnostic]);
+            Err(ExitCode::from(2))
+        }
+    })
 }
 
 /// Checks and compiles one script; writes nothing unless both succeed.
 fn run_compile(input: &Path, output: &Path, governance: Option<&Path>) -> Result<ExitCode> {
-    let governance = load_governance(governance)?;
+    let mut emitter = Emitter::new(OutputFormat::Human);
+    let governance = match governance {
+        Some(path) => match read_governance(path, &mut emitter)? {
+            Ok(governance) => Some(governance),
+            Err(code) => {
+                emitter.summary("not compiled");
+                return Ok(code);
+            }
+        },
+        None => None,
+    };
     let text = read_source(input)?;
     let name = input.display().to_string();
-    let mut emitter = Emitter::new(OutputFormat::Human);
     let checked = curvescript_check::check_source(&text, governance.as_ref());
     if checked.has_errors() {
         emitter.emit(&name, &text, &checked.diagnostics);
@@ -250,18 +259,13 @@ fn run_check(
     let files = expand_paths(paths)?;
     let mut emitter = Emitter::new(format);
     let governance = match governance_path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read governance file {}", path.display()))?;
-            match Governance::parse(&text) {
-                Ok(governance) => Some(governance),
-                Err(diagnostic) => {
-                    emitter.emit(&path.display().to_string(), &text, &[diagnostic]);
-                    emitter.summary("checked 0 files");
-                    return Ok(ExitCode::from(2));
-                }
+        Some(path) => match read_governance(path, &mut emitter)? {
+            Ok(governance) => Some(governance),
+            Err(code) => {
+                emitter.summary("checked 0 files");
+                return Ok(code);
             }
-        }
+        },
         None => {
             let warning = Diagnostic::warning(
                 Code::NoGovernance,
