@@ -84,6 +84,18 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         governance: Option<PathBuf>,
     },
+    /// Generate Rust client bindings for a program interface (oracle, slab, market).
+    Bindings {
+        /// The interface.
+        #[arg(value_parser = ["oracle", "slab", "market"])]
+        interface: String,
+        /// Write here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Print the canonical descriptor text (what the descriptor hash is taken over) instead.
+        #[arg(long)]
+        descriptor: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -118,6 +130,11 @@ fn main() -> ExitCode {
             output,
             governance,
         } => run_compile(&input, &output, governance.as_deref()),
+        Command::Bindings {
+            interface,
+            output,
+            descriptor,
+        } => run_bindings(&interface, output.as_deref(), descriptor),
     };
     match result {
         Ok(code) => code,
@@ -206,6 +223,9 @@ fn run_compile(input: &Path, output: &Path, governance: Option<&Path>) -> Result
         emitter.summary("not compiled: no artifact written");
         return Ok(ExitCode::from(1));
     }
+    let file_name = input
+        .file_name()
+        .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
     for artifact in &compiled.artifacts {
         let dir = output.join(artifact.slug());
         std::fs::create_dir_all(&dir)
@@ -229,7 +249,7 @@ fn run_compile(input: &Path, output: &Path, governance: Option<&Path>) -> Result
             ),
             (
                 "manifest.json",
-                curve_compiler::manifest::manifest(artifact, &text).into_bytes(),
+                curve_compiler::manifest::manifest(artifact, &file_name, &text).into_bytes(),
             ),
         ];
         for (file, bytes) in files {
@@ -248,6 +268,22 @@ fn run_compile(input: &Path, output: &Path, governance: Option<&Path>) -> Result
             "s"
         }
     ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_bindings(interface: &str, output: Option<&Path>, descriptor: bool) -> Result<ExitCode> {
+    let interface = curve_compiler::abi::interface(interface)
+        .with_context(|| format!("no interface `{interface}` (oracle, slab, market)"))?;
+    let text = if descriptor {
+        interface.canonical_text()
+    } else {
+        curve_compiler::bindings::generate(interface)
+    };
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

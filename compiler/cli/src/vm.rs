@@ -65,7 +65,8 @@ pub fn run_disasm(input: &Path) -> Result<ExitCode> {
 /// Options of `curve run`.
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The module.
+    /// The module (binary or `.cvm` text), or a directory `curve compile` wrote: its
+    /// program.cvmb, params.bin and role are used, and a trap is located in the script.
     input: PathBuf,
     /// Entrypoint name.
     #[arg(long)]
@@ -88,9 +89,10 @@ pub struct RunArgs {
     /// Run compiled (Cranelift JIT); same outcome and gas as the interpreter.
     #[arg(long)]
     jit: bool,
-    /// The program's role, which bounds the capabilities it may declare.
-    #[arg(long, default_value = "router", value_parser = ["router", "slab", "oracle", "market"])]
-    role: String,
+    /// The program's role, which bounds the capabilities it may declare (default: the
+    /// manifest's, else router).
+    #[arg(long, value_parser = ["router", "slab", "oracle", "market"])]
+    role: Option<String>,
     /// The calling program's id (escrow calls are scoped to it).
     #[arg(long, default_value_t = 0)]
     caller: u64,
@@ -102,9 +104,64 @@ pub struct RunArgs {
     format: FormatArg,
 }
 
+/// What `curve compile` wrote for one block, as `curve run` uses it.
+struct CompiledDir {
+    params: Vec<u64>,
+    manifest: String,
+    role: Option<String>,
+}
+
+/// Reads an artifact directory: the module, the parameter words and the manifest.
+fn read_compiled_dir(dir: &Path) -> Result<(std::result::Result<Module, String>, CompiledDir)> {
+    let read = |file: &str| {
+        let path = dir.join(file);
+        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let module = read_module(&dir.join("program.cvmb"))?;
+    let params = read("params.bin")?;
+    if params.len() % 8 != 0 {
+        bail!(
+            "{}: {} bytes is not a whole number of words",
+            dir.join("params.bin").display(),
+            params.len()
+        );
+    }
+    let params = params
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
+        .collect();
+    let manifest = String::from_utf8(read("manifest.json")?)
+        .with_context(|| format!("{}: not UTF-8", dir.join("manifest.json").display()))?;
+    let role = serde_json::from_str::<serde_json::Value>(&manifest)
+        .with_context(|| format!("{}: not JSON", dir.join("manifest.json").display()))?
+        .get("role")
+        .and_then(|r| r.as_str())
+        .map(str::to_string);
+    Ok((
+        module,
+        CompiledDir {
+            params,
+            manifest,
+            role,
+        },
+    ))
+}
+
 /// `curve run`: load, call one entrypoint, print the outcome; exit 1 on a trap or rejection.
 pub fn run_run(run: RunArgs) -> Result<ExitCode> {
-    let module = match read_module(&run.input)? {
+    let (module, compiled) = if run.input.is_dir() {
+        let (module, compiled) = read_compiled_dir(&run.input)?;
+        if !run.params.is_empty() {
+            bail!(
+                "{} holds its parameter table (params.bin); --param is for bare modules",
+                run.input.display()
+            );
+        }
+        (module, Some(compiled))
+    } else {
+        (read_module(&run.input)?, None)
+    };
+    let module = match module {
         Ok(module) => module,
         Err(message) => {
             eprintln!("error: {message}");
@@ -116,11 +173,14 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
         .iter()
         .map(|a| parse_word(a))
         .collect::<Result<Vec<_>>>()?;
-    let mut params = run
-        .params
-        .iter()
-        .map(|a| parse_word(a))
-        .collect::<Result<Vec<_>>>()?;
+    let mut params = match &compiled {
+        Some(compiled) => compiled.params.clone(),
+        None => run
+            .params
+            .iter()
+            .map(|a| parse_word(a))
+            .collect::<Result<Vec<_>>>()?,
+    };
     let declared = module.layout.params as usize;
     if params.len() > declared {
         bail!(
@@ -135,8 +195,13 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
         .iter()
         .map(|v| vec![0; v.words as usize])
         .collect();
-    let role = Role::from_name(&run.role)
-        .with_context(|| format!("unknown role `{}` (router, slab, oracle, market)", run.role))?;
+    let role_name = run
+        .role
+        .clone()
+        .or_else(|| compiled.as_ref().and_then(|c| c.role.clone()))
+        .unwrap_or_else(|| "router".into());
+    let role = Role::from_name(&role_name)
+        .with_context(|| format!("unknown role `{role_name}` (router, slab, oracle, market)"))?;
     let program = match RollupHost::load(module, role) {
         Ok(program) => Arc::new(program),
         Err(error) => {
@@ -205,6 +270,18 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
         }
     }
     let trapped = outcome.result.is_err();
+    // A compiled program's trap is located in the script through the manifest's source map.
+    let site = match (&compiled, &outcome.result) {
+        (Some(compiled), Err(trap)) => {
+            curve_compiler::manifest::trap_site(&compiled.manifest, trap.pc).with_context(|| {
+                format!(
+                    "{}: not a manifest",
+                    run.input.join("manifest.json").display()
+                )
+            })?
+        }
+        _ => None,
+    };
     if matches!(run.format, FormatArg::Json) {
         let mut value = match &outcome.result {
             Ok(words) => {
@@ -219,6 +296,16 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
                 "instruction": text_at(trap.pc),
             }),
         };
+        if let Some(site) = &site {
+            value["script"] = serde_json::json!({
+                "file": site.file,
+                "step": site.step,
+                "keyword": site.script.0,
+                "line": site.script.1,
+                "column": site.script.2,
+                "guard": site.guard,
+            });
+        }
         value["engine"] = serde_json::json!(if run.jit { "jit" } else { "interpreter" });
         if let Some(native) = native_gas {
             value["native_gas"] = serde_json::json!(native);
@@ -240,6 +327,9 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
                 text_at(trap.pc),
                 outcome.gas_used
             ),
+        }
+        if let Some(site) = &site {
+            println!("  --> {site}");
         }
     }
     Ok(if trapped {

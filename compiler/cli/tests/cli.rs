@@ -364,3 +364,100 @@ fn compile_writes_artifacts_identically_and_nothing_on_error() {
     );
     assert!(!out.exists(), "nothing is written");
 }
+
+#[test]
+fn run_on_a_compiled_directory_locates_a_trap_in_the_script() {
+    let script = workspace().join("examples/perp_sol.curve");
+    let source = std::fs::read_to_string(&script).expect("example");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let compile = Command::new(env!("CARGO_BIN_EXE_curve"))
+        .arg("compile")
+        .arg(&script)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(compile.status.success(), "{compile:?}");
+    let artifact = out.join("oracle-pyth-SOLUSD");
+    // No price was ever accepted: `price` aborts in a step of the ORACLE block itself.
+    let header = source
+        .find("ORACLE \"pyth:SOLUSD\"")
+        .expect("the block header");
+    let line = LineIndex::new(&source).line_col(&source, header).line;
+    let run = Command::new(env!("CARGO_BIN_EXE_curve"))
+        .args(["run"])
+        .arg(&artifact)
+        .args(["--entry", "price", "--now", "1000"])
+        .output()
+        .expect("runs");
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "--> perp_sol.curve:{line}:1 (ORACLE), template step oracle.price/"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("runtime guard `a price was accepted`"),
+        "{stdout}"
+    );
+    // The same as JSON, on the JIT.
+    let json = Command::new(env!("CARGO_BIN_EXE_curve"))
+        .args(["run"])
+        .arg(&artifact)
+        .args(["--entry", "price", "--jit", "--format", "json"])
+        .output()
+        .expect("runs");
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
+    assert_eq!(value["script"]["line"], line);
+    assert_eq!(value["script"]["file"], "perp_sol.curve");
+    // A successful call prints no location; params come from params.bin, so --param is refused.
+    let ok = Command::new(env!("CARGO_BIN_EXE_curve"))
+        .args(["run"])
+        .arg(&artifact)
+        .args([
+            "--entry",
+            "register_key",
+            "--arg",
+            "1",
+            "--arg",
+            "2",
+            "--arg",
+            "3",
+            "--arg",
+            "4",
+        ])
+        .output()
+        .expect("runs");
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(!String::from_utf8_lossy(&ok.stdout).contains("-->"));
+    let refused = Command::new(env!("CARGO_BIN_EXE_curve"))
+        .args(["run"])
+        .arg(&artifact)
+        .args(["--entry", "price", "--param", "1"])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+}
+
+#[test]
+fn bindings_print_the_checked_in_bindings_and_descriptors() {
+    for interface in ["oracle", "slab", "market"] {
+        let output = curve(&["bindings", interface]);
+        assert!(output.status.success(), "{output:?}");
+        let checked_in = std::fs::read_to_string(
+            workspace().join(format!("compiler/bindings/src/{interface}.rs")),
+        )
+        .expect("checked in");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), checked_in);
+        let descriptor = curve(&["bindings", interface, "--descriptor"]);
+        let golden = std::fs::read_to_string(
+            workspace().join(format!("compiler/core/tests/golden/{interface}.descriptor")),
+        )
+        .expect("golden");
+        assert_eq!(String::from_utf8_lossy(&descriptor.stdout), golden);
+    }
+    assert_eq!(curve(&["bindings", "router"]).status.code(), Some(2));
+}

@@ -10,6 +10,8 @@
 //! A block whose values break a parameter condition, whose entrypoints exceed their gas budget or
 //! whose state does not fit gets a diagnostic at the script line responsible and no artifact.
 
+pub mod abi;
+pub mod bindings;
 pub mod listing;
 pub mod manifest;
 pub mod templates;
@@ -103,6 +105,8 @@ pub struct Artifact {
     pub template: &'static str,
     /// The host role the program runs as.
     pub role: &'static str,
+    /// The interface its module implements (the CPI descriptor).
+    pub interface: &'static abi::Interface,
     /// The template's IR.
     pub ir: Program,
     /// The lowered module and its analyses.
@@ -209,6 +213,10 @@ pub fn compile(script: &Script) -> Compiled {
 
 /// Runs the checks every artifact passes: parameter conditions, gas budgets, layout size.
 fn finish(artifact: Artifact, compiled: &mut Compiled) -> Option<Artifact> {
+    // A template that drifted from its interface is a compiler bug, never the script's fault.
+    if let Err(drift) = artifact.interface.check_module(&artifact.lowered.module) {
+        panic!("the `{}` template: {drift}", artifact.template);
+    }
     let before = compiled.diagnostics.len();
     for condition in &artifact.conditions {
         if let Err(blamed) = condition.holds(&artifact.params) {

@@ -11,7 +11,7 @@ use curvescript_syntax::LineIndex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::Artifact;
+use crate::{Artifact, abi};
 
 /// The manifest format tag.
 pub const FORMAT: &str = "curve-manifest/1";
@@ -20,6 +20,7 @@ pub const FORMAT: &str = "curve-manifest/1";
 struct Manifest {
     format: &'static str,
     block: String,
+    source: SourceFile,
     template: &'static str,
     role: &'static str,
     bytecode: Bytecode,
@@ -75,15 +76,36 @@ struct Region {
 
 #[derive(Serialize)]
 struct Descriptor {
+    interface: &'static str,
     hash: String,
     entries: Vec<EntryAbi>,
 }
 
 #[derive(Serialize)]
 struct EntryAbi {
-    name: String,
-    args: u16,
-    ret: u16,
+    name: &'static str,
+    arg_words: u16,
+    return_words: u16,
+    args: Vec<String>,
+    returns: Vec<String>,
+    cap_handles: Vec<&'static str>,
+    accounts: Vec<String>,
+}
+
+fn field_text(field: &abi::Field) -> String {
+    if field.count == 1 {
+        format!("{}: {}", field.name, field.ty.name())
+    } else {
+        format!("{}: [{}; {}]", field.name, field.ty.name(), field.count)
+    }
+}
+
+fn account_text(account: &abi::Account) -> String {
+    let access = match account.access {
+        abi::Access::Read => "read",
+        abi::Access::Write => "write",
+    };
+    format!("{access} {}", account.name)
 }
 
 #[derive(Serialize)]
@@ -111,13 +133,20 @@ struct RuntimeGuard {
 struct SourceEntry {
     pcs: [u32; 2],
     step: String,
-    script: Option<ScriptSpan>,
+    script: ScriptSpan,
+}
+
+#[derive(Serialize)]
+struct SourceFile {
+    file: String,
+    sha256: String,
 }
 
 #[derive(Serialize)]
 struct ScriptSpan {
-    keyword: &'static str,
+    keyword: String,
     line: usize,
+    column: usize,
     bytes: [usize; 2],
 }
 
@@ -155,22 +184,14 @@ pub fn layout_hash(artifact: &Artifact) -> String {
     sha256_hex(text.as_bytes())
 }
 
-/// The descriptor hash: SHA-256 over the entrypoint ABI (names, argument and return words) and
-/// the declared capabilities.
+/// The descriptor hash: SHA-256 over the interface's canonical text ([`abi::Interface::hash`]).
 pub fn descriptor_hash(artifact: &Artifact) -> String {
-    let module = &artifact.lowered.module;
-    let mut text = format!("descriptor/v1 {}\n", artifact.template);
-    for entry in &module.entries {
-        text.push_str(&format!("{} {} {}\n", entry.name, entry.args, entry.ret));
-    }
-    for capability in module.capabilities.iter() {
-        text.push_str(&format!("cap {}\n", capability.name()));
-    }
-    sha256_hex(text.as_bytes())
+    hex::encode(artifact.interface.hash())
 }
 
-/// The manifest of `artifact`, compiled from `source`.
-pub fn manifest(artifact: &Artifact, source: &str) -> String {
+/// The manifest of `artifact`, compiled from `source` read from a file called `file_name` (a
+/// name, not a path, so that the bytes do not depend on where the compiler ran).
+pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
     let module = &artifact.lowered.module;
     let code = module_bytes(artifact);
     let params = params_bytes(artifact);
@@ -181,21 +202,26 @@ pub fn manifest(artifact: &Artifact, source: &str) -> String {
         .filter(|slot| !slot.keyword.is_empty())
         .map(|slot| format!("{}.{}={}\n", slot.keyword, slot.arg, slot.value))
         .collect();
+    // Steps without a statement of their own point at the block header.
     let script_span = |keyword: Option<&'static str>| {
-        keyword.map(|keyword| {
-            let span = artifact.keyword_span(Some(keyword));
-            ScriptSpan {
-                keyword,
-                line: lines.line_col(source, span.start).line,
-                bytes: [span.start, span.end],
-            }
-        })
+        let span = artifact.keyword_span(keyword);
+        let at = lines.line_col(source, span.start);
+        ScriptSpan {
+            keyword: keyword.map_or_else(|| artifact.kind.to_string(), str::to_string),
+            line: at.line,
+            column: at.col,
+            bytes: [span.start, span.end],
+        }
     };
     let manifest = Manifest {
         format: FORMAT,
         block: match &artifact.id {
             Some(id) => format!("{} {id:?}", artifact.kind),
             None => artifact.kind.to_string(),
+        },
+        source: SourceFile {
+            file: file_name.to_string(),
+            sha256: sha256_hex(source.as_bytes()),
         },
         template: artifact.template,
         role: artifact.role,
@@ -240,19 +266,35 @@ pub fn manifest(artifact: &Artifact, source: &str) -> String {
                 .collect(),
         },
         descriptor: Descriptor {
+            interface: artifact.interface.template,
             hash: descriptor_hash(artifact),
-            entries: module
+            entries: artifact
+                .interface
                 .entries
                 .iter()
                 .map(|e| EntryAbi {
-                    name: e.name.clone(),
-                    args: e.args,
-                    ret: e.ret,
+                    name: e.name,
+                    arg_words: e.arg_words(),
+                    return_words: e.return_words(),
+                    args: e.args.iter().map(field_text).collect(),
+                    returns: e.returns.iter().map(field_text).collect(),
+                    cap_handles: e.cap_handles().map(|f| f.name).collect(),
+                    accounts: e.accounts.iter().map(account_text).collect(),
                 })
                 .collect(),
         },
         capabilities: module.capabilities.iter().map(|c| c.name()).collect(),
-        accounts: Vec::new(),
+        accounts: {
+            let mut accounts: Vec<String> = artifact
+                .interface
+                .entries
+                .iter()
+                .flat_map(|e| e.accounts.iter().map(|a| a.name.to_string()))
+                .collect();
+            accounts.sort();
+            accounts.dedup();
+            accounts
+        },
         gas: Gas {
             budget: artifact.gas_budget,
             bounds: artifact
@@ -292,4 +334,88 @@ pub fn manifest(artifact: &Artifact, source: &str) -> String {
     let mut text = serde_json::to_string_pretty(&manifest).expect("the manifest serializes");
     text.push('\n');
     text
+}
+
+/// Where a trap happened in script terms, read back from a manifest's source map and guard list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrapSite {
+    /// The script file's name.
+    pub file: String,
+    /// The template step, e.g. `oracle.read/staleness`.
+    pub step: String,
+    /// The statement keyword (the block kind for steps without one) and its 1-based line
+    /// and column.
+    pub script: (String, usize, usize),
+    /// The runtime guard at that pc, if the trap is a compiler-inserted guard's abort.
+    pub guard: Option<String>,
+}
+
+impl std::fmt::Display for TrapSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (keyword, line, column) = &self.script;
+        write!(
+            f,
+            "{}:{line}:{column} ({keyword}), template step {}",
+            self.file, self.step
+        )?;
+        if let Some(guard) = &self.guard {
+            write!(f, "; runtime guard `{guard}`")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ManifestView {
+    source: SourceView,
+    runtime_guards: Vec<GuardView>,
+    source_map: Vec<SourceEntryView>,
+}
+
+#[derive(serde::Deserialize)]
+struct SourceView {
+    file: String,
+}
+
+#[derive(serde::Deserialize)]
+struct GuardView {
+    pc: u32,
+    guards: String,
+}
+
+#[derive(serde::Deserialize)]
+struct SourceEntryView {
+    pcs: [u32; 2],
+    step: String,
+    script: ScriptView,
+}
+
+#[derive(serde::Deserialize)]
+struct ScriptView {
+    keyword: String,
+    line: usize,
+    column: usize,
+}
+
+/// The script location of the instruction at `pc`, from the manifest text; `Ok(None)` when
+/// no source-map range covers it, `Err` when the text is not a manifest.
+pub fn trap_site(manifest_json: &str, pc: u32) -> Result<Option<TrapSite>, serde_json::Error> {
+    let view: ManifestView = serde_json::from_str(manifest_json)?;
+    let Some(entry) = view
+        .source_map
+        .into_iter()
+        .find(|e| e.pcs[0] <= pc && pc < e.pcs[1])
+    else {
+        return Ok(None);
+    };
+    Ok(Some(TrapSite {
+        file: view.source.file,
+        step: entry.step,
+        script: (entry.script.keyword, entry.script.line, entry.script.column),
+        guard: view
+            .runtime_guards
+            .into_iter()
+            .find(|g| g.pc == pc)
+            .map(|g| g.guards),
+    }))
 }

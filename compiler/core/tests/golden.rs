@@ -1,6 +1,7 @@
 //! Golden files of every compiler phase for the ORACLE block of `examples/perp_sol.curve`: the
 //! IR text, the annotated disassembly (its heartbeat, staleness and kill-band branches are the
-//! ones reviewers read) and the manifest. `UPDATE_EXPECT=1 cargo test -p curve-compiler --test
+//! ones reviewers read) and the manifest; and the canonical descriptor of every interface (the
+//! generated bindings have their golden test in `compiler/bindings`). `UPDATE_EXPECT=1 cargo test -p curve-compiler --test
 //! golden` re-blesses them.
 //!
 //! Also: every example compiles without errors; changing a value changes the parameter table
@@ -36,7 +37,23 @@ fn the_ir_listing_and_manifest_match_their_golden_files() {
         assert!(listing.contains(branch), "the listing lacks {branch}");
     }
     expect_file!["golden/oracle.cvm"].assert_eq(&listing);
-    expect_file!["golden/oracle.manifest.json"].assert_eq(&manifest::manifest(&artifact, EXAMPLE));
+    expect_file!["golden/oracle.manifest.json"].assert_eq(&manifest::manifest(
+        &artifact,
+        "perp_sol.curve",
+        EXAMPLE,
+    ));
+}
+
+#[test]
+fn the_interface_descriptors_match_their_golden_files() {
+    for interface in curve_compiler::abi::ALL {
+        let golden = format!(
+            "{}/tests/golden/{}.descriptor",
+            env!("CARGO_MANIFEST_DIR"),
+            interface.template
+        );
+        expect_file![golden].assert_eq(&interface.canonical_text());
+    }
 }
 
 #[test]

@@ -56,6 +56,7 @@ pub fn oracle_artifact(block: &CheckedBlock) -> Artifact {
         id: block.id.clone(),
         template: "oracle",
         role: "oracle",
+        interface: &crate::abi::ORACLE,
         ir,
         lowered,
         params,

@@ -1,0 +1,573 @@
+//! Interfaces (CPI descriptors): what a caller must know to call a program — each entrypoint's
+//! argument and return layout in words, the capability handles it takes, and the accounts it
+//! reads or writes.
+//!
+//! An interface belongs to a template, not to a parameter set: every SLAB has the same
+//! interface whatever its fees or pool sizes. Its **descriptor hash** is SHA-256 over
+//! [`Interface::canonical_text`], the same bytes the manifest, the rollup's registry and the
+//! generated client bindings ([`crate::bindings`]) carry; a client bound to one hash refuses a
+//! program that reports another.
+//!
+//! Words are little-endian u64; a `u128` is two words, low first; an `i64` is its two's
+//! complement; a 32-byte value is four words, first bytes first.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+/// The descriptor format tag, first line of the canonical text.
+pub const FORMAT: &str = "curve-descriptor/1";
+
+/// The type of one argument or return field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// One word.
+    U64,
+    /// One word, two's complement.
+    I64,
+    /// Two words, low first.
+    U128,
+    /// Two words, low first, two's complement.
+    I128,
+    /// 32 bytes in four words (a public key, a hash, a commitment).
+    Bytes32,
+    /// 64 bytes in eight words (an Ed25519 signature).
+    Signature,
+    /// A capability handle: the id of a cap the router minted; the host checks its scope.
+    Cap,
+}
+
+impl FieldType {
+    /// Words one value takes.
+    pub const fn words(self) -> u16 {
+        match self {
+            FieldType::U64 | FieldType::I64 | FieldType::Cap => 1,
+            FieldType::U128 | FieldType::I128 => 2,
+            FieldType::Bytes32 => 4,
+            FieldType::Signature => 8,
+        }
+    }
+
+    /// Its name in descriptors.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FieldType::U64 => "u64",
+            FieldType::I64 => "i64",
+            FieldType::U128 => "u128",
+            FieldType::I128 => "i128",
+            FieldType::Bytes32 => "bytes32",
+            FieldType::Signature => "signature",
+            FieldType::Cap => "cap",
+        }
+    }
+}
+
+/// One argument or return field: a scalar, or a fixed-length array of `count` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// Name (snake case).
+    pub name: &'static str,
+    /// Element type.
+    pub ty: FieldType,
+    /// 1 for a scalar, else the array length.
+    pub count: u16,
+}
+
+impl Field {
+    /// Words the field takes.
+    pub const fn words(&self) -> u16 {
+        self.ty.words() * self.count
+    }
+}
+
+const fn scalar(name: &'static str, ty: FieldType) -> Field {
+    Field { name, ty, count: 1 }
+}
+
+const fn array(name: &'static str, ty: FieldType, count: u16) -> Field {
+    Field { name, ty, count }
+}
+
+/// How an entrypoint touches an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read only.
+    Read,
+    /// Read and written.
+    Write,
+}
+
+/// An account an entrypoint touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// What it is, e.g. `slab` or `escrow(user, slab, collateral)`.
+    pub name: &'static str,
+    /// Read or write.
+    pub access: Access,
+}
+
+const fn reads(name: &'static str) -> Account {
+    Account {
+        name,
+        access: Access::Read,
+    }
+}
+
+const fn writes(name: &'static str) -> Account {
+    Account {
+        name,
+        access: Access::Write,
+    }
+}
+
+/// One entrypoint's descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Entrypoint name, as in the module.
+    pub name: &'static str,
+    /// One line on what it does.
+    pub doc: &'static str,
+    /// Arguments, in word order.
+    pub args: &'static [Field],
+    /// Return values, in word order.
+    pub returns: &'static [Field],
+    /// Accounts it reads or writes.
+    pub accounts: &'static [Account],
+}
+
+fn total_words(fields: &[Field]) -> u16 {
+    fields.iter().map(Field::words).sum()
+}
+
+impl Entry {
+    /// Argument words.
+    pub fn arg_words(&self) -> u16 {
+        total_words(self.args)
+    }
+
+    /// Return words.
+    pub fn return_words(&self) -> u16 {
+        total_words(self.returns)
+    }
+
+    /// The capability handles among its arguments.
+    pub fn cap_handles(&self) -> impl Iterator<Item = &'static Field> {
+        self.args.iter().filter(|f| f.ty == FieldType::Cap)
+    }
+}
+
+/// A template's interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interface {
+    /// The template (`slab`, `market`, `oracle`).
+    pub template: &'static str,
+    /// What the program is.
+    pub doc: &'static str,
+    /// Entrypoints, in module order.
+    pub entries: &'static [Entry],
+}
+
+impl Interface {
+    /// The canonical text the descriptor hash is taken over: one line per entrypoint, field and
+    /// account, in declaration order. Docs are not part of it.
+    pub fn canonical_text(&self) -> String {
+        let mut text = format!("{FORMAT} {}\n", self.template);
+        for entry in self.entries {
+            let _ = writeln!(
+                text,
+                "entry {} args {} returns {}",
+                entry.name,
+                entry.arg_words(),
+                entry.return_words()
+            );
+            for (kind, fields) in [("arg", entry.args), ("ret", entry.returns)] {
+                for field in fields {
+                    let _ = writeln!(
+                        text,
+                        "  {kind} {} {} {}",
+                        field.name,
+                        field.ty.name(),
+                        field.count
+                    );
+                }
+            }
+            for account in entry.accounts {
+                let access = match account.access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                };
+                let _ = writeln!(text, "  account {access} {}", account.name);
+            }
+        }
+        text
+    }
+
+    /// The descriptor hash.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.canonical_text().as_bytes()).into()
+    }
+
+    /// The entry called `name`.
+    pub fn entry(&self, name: &str) -> Option<&'static Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+
+    /// Whether `module` implements exactly this interface (names, order and word counts), and
+    /// the first difference when it does not.
+    pub fn check_module(&self, module: &curvevm::Module) -> Result<(), String> {
+        if module.entries.len() != self.entries.len() {
+            return Err(format!(
+                "the module has {} entrypoints; the `{}` interface declares {}",
+                module.entries.len(),
+                self.template,
+                self.entries.len()
+            ));
+        }
+        for (entry, declared) in module.entries.iter().zip(self.entries) {
+            let expected = (declared.name, declared.arg_words(), declared.return_words());
+            if (entry.name.as_str(), entry.args, entry.ret) != expected {
+                return Err(format!(
+                    "entry `{}` takes {} and returns {} words; the interface declares `{}` with {} and {}",
+                    entry.name, entry.args, entry.ret, expected.0, expected.1, expected.2
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+use FieldType::{Bytes32, Cap, I128, Signature, U64, U128};
+
+const SLAB_STATE: Account = writes("slab");
+const SLAB_READ: Account = reads("slab");
+const ESCROW_DEBIT: Account = writes("escrow(user, slab, collateral) via cap");
+const ORACLE_READ: Account = reads("oracle(instrument)");
+const CLOCK: Account = reads("clock");
+
+/// The perpetuals slab (percolator §3.3 and the plan's return values). Users and accounts are
+/// rollup user ids; instruments are indices into the slab's `INSTRUMENT` list; sides are
+/// 0 = buy, 1 = sell; prices are in ticks of the instrument's quote scale.
+pub static SLAB: Interface = Interface {
+    template: "slab",
+    doc: "A perpetual-futures order book shard: reservations, commits, maker orders, batches, liquidations.",
+    entries: &[
+        Entry {
+            name: "reserve",
+            doc: "Walks the contra book up to `limit_px` and holds up to `qty` for a route; nothing fills yet.",
+            args: &[
+                scalar("route_id", U64),
+                scalar("user", U64),
+                scalar("instrument", U64),
+                scalar("side", U64),
+                scalar("qty", U64),
+                scalar("limit_px", U64),
+                scalar("ttl_ms", U64),
+                scalar("commitment", Bytes32),
+            ],
+            returns: &[
+                scalar("hold_id", U64),
+                scalar("filled_qty", U64),
+                scalar("vwap_px", U64),
+                scalar("worst_px", U64),
+                scalar("max_charge", U128),
+                scalar("expiry_ms", U64),
+                scalar("book_seqno", U64),
+            ],
+            accounts: &[SLAB_STATE, ORACLE_READ, CLOCK],
+        },
+        Entry {
+            name: "commit",
+            doc: "Executes a hold at the makers' prices and debits the taker through the cap, at most the hold's max_charge.",
+            args: &[
+                scalar("hold_id", U64),
+                scalar("cap", Cap),
+                scalar("salt", Bytes32),
+            ],
+            returns: &[
+                scalar("filled_qty", U64),
+                scalar("avg_px", U64),
+                scalar("total_fee", U128),
+                scalar("total_debit", U128),
+            ],
+            accounts: &[SLAB_STATE, ESCROW_DEBIT, ORACLE_READ, CLOCK],
+        },
+        Entry {
+            name: "cancel",
+            doc: "Releases a hold's reserved quantity; idempotent refusal once committed.",
+            args: &[scalar("hold_id", U64)],
+            returns: &[scalar("released_qty", U64)],
+            accounts: &[SLAB_STATE],
+        },
+        Entry {
+            name: "place_order",
+            doc: "Rests a maker order: live for designated LPs, pending until the next batch for regular makers.",
+            args: &[
+                scalar("user", U64),
+                scalar("instrument", U64),
+                scalar("side", U64),
+                scalar("price", U64),
+                scalar("qty", U64),
+            ],
+            returns: &[scalar("order_id", U64)],
+            accounts: &[SLAB_STATE, CLOCK],
+        },
+        Entry {
+            name: "cancel_order",
+            doc: "Removes a resting order's unreserved quantity.",
+            args: &[scalar("user", U64), scalar("order_id", U64)],
+            returns: &[scalar("cancelled_qty", U64)],
+            accounts: &[SLAB_STATE],
+        },
+        Entry {
+            name: "batch_open",
+            doc: "Opens the next batch of an instrument: promotes pending orders, freezes the top levels, applies funding when due.",
+            args: &[scalar("instrument", U64)],
+            returns: &[scalar("epoch", U64), scalar("promoted", U64)],
+            accounts: &[SLAB_STATE, ORACLE_READ, CLOCK],
+        },
+        Entry {
+            name: "liquidation_call",
+            doc: "Closes a user's positions within the liquidation band until the deficit is covered; returns what is left.",
+            args: &[scalar("user", U64), scalar("deficit", U128)],
+            returns: &[scalar("residual", U128), scalar("closed_qty", U64)],
+            accounts: &[SLAB_STATE, ORACLE_READ, CLOCK],
+        },
+        Entry {
+            name: "account",
+            doc: "A user's margin view on this slab: cash, initial and maintenance margin.",
+            args: &[scalar("user", U64)],
+            returns: &[scalar("cash", I128), scalar("im", U128), scalar("mm", U128)],
+            accounts: &[SLAB_READ, ORACLE_READ],
+        },
+    ],
+};
+
+const MARKET_STATE: Account = writes("market");
+const MARKET_READ: Account = reads("market");
+const RESOLUTION_ORACLE: Account = reads("oracle(resolution)");
+
+/// LMSR prediction markets (binary, multi-outcome, joint, gaming). An outcome set is given as two
+/// masks over events (joint) or outcomes (binary, multi, gaming): a world belongs to the set when
+/// every bit of `yes_mask` is set in it and no bit of `no_mask` is. Shares and collateral are
+/// u128 base units.
+pub static MARKET: Interface = Interface {
+    template: "market",
+    doc: "An LMSR prediction market with an optional per-tick book; resolution by oracle and stage schedule.",
+    entries: &[
+        Entry {
+            name: "buy",
+            doc: "Buys `shares` of the outcome set from the LMSR, debiting at most `max_cost` through the cap.",
+            args: &[
+                scalar("cap", Cap),
+                scalar("user", U64),
+                scalar("yes_mask", U64),
+                scalar("no_mask", U64),
+                scalar("shares", U128),
+                scalar("max_cost", U128),
+            ],
+            returns: &[scalar("cost", U128)],
+            accounts: &[MARKET_STATE, ESCROW_DEBIT, CLOCK],
+        },
+        Entry {
+            name: "sell",
+            doc: "Sells shares the user holds back to the LMSR for at least `min_proceeds`.",
+            args: &[
+                scalar("user", U64),
+                scalar("yes_mask", U64),
+                scalar("no_mask", U64),
+                scalar("shares", U128),
+                scalar("min_proceeds", U128),
+            ],
+            returns: &[scalar("proceeds", U128)],
+            accounts: &[MARKET_STATE, CLOCK],
+        },
+        Entry {
+            name: "place_order",
+            doc: "Rests a limit order in an outcome's YES/NO book for the next tick (gaming markets).",
+            args: &[
+                scalar("cap", Cap),
+                scalar("user", U64),
+                scalar("outcome", U64),
+                scalar("side", U64),
+                scalar("price_ppm", U64),
+                scalar("shares", U128),
+            ],
+            returns: &[scalar("order_id", U64)],
+            accounts: &[MARKET_STATE, ESCROW_DEBIT, CLOCK],
+        },
+        Entry {
+            name: "cancel_order",
+            doc: "Withdraws a resting order before its tick clears.",
+            args: &[scalar("user", U64), scalar("order_id", U64)],
+            returns: &[scalar("refund", U128)],
+            accounts: &[MARKET_STATE],
+        },
+        Entry {
+            name: "clear_tick",
+            doc: "Clears the current tick's books: cross-matching, auto-fill against the LMSR, pro-rata rationing.",
+            args: &[],
+            returns: &[scalar("fills", U64), scalar("volume", U128)],
+            accounts: &[MARKET_STATE, CLOCK],
+        },
+        Entry {
+            name: "eliminate",
+            doc: "Applies the next due `STAGE`: eliminates its outcomes and renormalises the survivors.",
+            args: &[],
+            returns: &[scalar("stage", U64), scalar("survivors", U64)],
+            accounts: &[MARKET_STATE, RESOLUTION_ORACLE, CLOCK],
+        },
+        Entry {
+            name: "resolve",
+            doc: "Fixes the winning world from the resolution oracle after `CLOSE`.",
+            args: &[scalar("world", U64)],
+            returns: &[scalar("payout_total", U128)],
+            accounts: &[MARKET_STATE, RESOLUTION_ORACLE, CLOCK],
+        },
+        Entry {
+            name: "redeem",
+            doc: "Pays a user's winning shares into a settlement leaf once resolved.",
+            args: &[scalar("user", U64)],
+            returns: &[scalar("payout", U128)],
+            accounts: &[MARKET_STATE],
+        },
+        Entry {
+            name: "quote",
+            doc: "The price of one more share of an outcome set, in parts per million (no state change).",
+            args: &[scalar("yes_mask", U64), scalar("no_mask", U64)],
+            returns: &[scalar("price_ppm", U64)],
+            accounts: &[MARKET_READ],
+        },
+    ],
+};
+
+const FEED_STATE: Account = writes("oracle");
+const FEED_READ: Account = reads("oracle");
+
+/// The ORACLE template (see [`crate::templates::oracle`]).
+pub static ORACLE: Interface = Interface {
+    template: "oracle",
+    doc: "One price feed: signed updates, heartbeat and staleness by batch time, kill-band reference, mark and funding.",
+    entries: &[
+        Entry {
+            name: "register_key",
+            doc: "Registers an Ed25519 public key of the feed, up to `SIGNERS keys_max`.",
+            args: &[scalar("key", Bytes32)],
+            returns: &[],
+            accounts: &[FEED_STATE],
+        },
+        Entry {
+            name: "update",
+            doc: "Accepts a price signed by `count` distinct registered keys (indices increasing), at least the quorum valid.",
+            args: &[
+                scalar("price", U64),
+                scalar("publish_ms", U64),
+                scalar("count", U64),
+                array("key_index", U64, 16),
+                array("signatures", Signature, 16),
+            ],
+            returns: &[],
+            accounts: &[FEED_STATE, CLOCK],
+        },
+        Entry {
+            name: "read",
+            doc: "The last price with its age and status (0 fresh, 1 heartbeat missed, 2 stale) by batch time.",
+            args: &[],
+            returns: &[
+                scalar("price", U64),
+                scalar("publish_ms", U64),
+                scalar("age_ms", U64),
+                scalar("status", U64),
+                scalar("mark", U64),
+            ],
+            accounts: &[FEED_READ, CLOCK],
+        },
+        Entry {
+            name: "price",
+            doc: "The price; aborts when stale.",
+            args: &[],
+            returns: &[scalar("price", U64)],
+            accounts: &[FEED_READ, CLOCK],
+        },
+        Entry {
+            name: "reference",
+            doc: "The kill-band reference price and mark; aborts when the heartbeat is missed.",
+            args: &[],
+            returns: &[scalar("price", U64), scalar("mark", U64)],
+            accounts: &[FEED_READ, CLOCK],
+        },
+        Entry {
+            name: "funding",
+            doc: "The funding accumulator Σ price × ms, its time, and the price.",
+            args: &[],
+            returns: &[
+                scalar("cum_price_ms", U128),
+                scalar("cum_ms", U64),
+                scalar("price", U64),
+            ],
+            accounts: &[FEED_READ, CLOCK],
+        },
+    ],
+};
+
+/// Every interface, in the order bindings are generated.
+pub static ALL: [&Interface; 3] = [&ORACLE, &SLAB, &MARKET];
+
+/// The interface of `template`.
+pub fn interface(template: &str) -> Option<&'static Interface> {
+    ALL.iter().copied().find(|i| i.template == template)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_are_unique_per_entry_and_entries_per_interface() {
+        for interface in ALL {
+            let mut entries: Vec<_> = interface.entries.iter().map(|e| e.name).collect();
+            entries.sort_unstable();
+            entries.dedup();
+            assert_eq!(
+                entries.len(),
+                interface.entries.len(),
+                "{}",
+                interface.template
+            );
+            for entry in interface.entries {
+                for fields in [entry.args, entry.returns] {
+                    let mut names: Vec<_> = fields.iter().map(|f| f.name).collect();
+                    names.sort_unstable();
+                    names.dedup();
+                    assert_eq!(
+                        names.len(),
+                        fields.len(),
+                        "{}.{}",
+                        interface.template,
+                        entry.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_hash_covers_layout_but_not_docs() {
+        let mut entries = SLAB.entries.to_vec();
+        entries[0].doc = "changed";
+        let leaked: &'static [Entry] = Box::leak(entries.into_boxed_slice());
+        let redocumented = Interface {
+            entries: leaked,
+            ..SLAB
+        };
+        assert_eq!(redocumented.hash(), SLAB.hash());
+        let mut entries = SLAB.entries.to_vec();
+        const RETYPED: &[Field] = &[scalar("hold_id", U64), scalar("cap", U64)];
+        entries[1].args = RETYPED;
+        let leaked: &'static [Entry] = Box::leak(entries.into_boxed_slice());
+        let retyped = Interface {
+            entries: leaked,
+            ..SLAB
+        };
+        assert_ne!(retyped.hash(), SLAB.hash());
+    }
+}
