@@ -198,6 +198,24 @@ pub fn compile(script: &Script) -> Compiled {
                     compiled.artifacts.push(artifact);
                 }
             }
+            // The layout is analysed now, before any code exists: a script whose pools do not
+            // fit is rejected at its POOLS line.
+            BlockKind::Slab => match templates::slab::layout(block) {
+                Err(diagnostic) => compiled.diagnostics.push(diagnostic),
+                Ok(layout) => compiled.diagnostics.push(
+                    Diagnostic::warning(
+                        Code::NotCompiled,
+                        block.header_span,
+                        format!(
+                            "SLAB entrypoints are not compiled yet; its layout fits ({} of {} bytes, layout hash {})",
+                            curvescript_check::schema::show_number(u128::from(layout.words()) * 8),
+                            curvescript_check::schema::show_number(u128::from(templates::slab::SLAB_BYTES_MAX)),
+                            &layout.hash()[..16]
+                        ),
+                    )
+                    .with_help("the compiler has templates for ORACLE blocks so far"),
+                ),
+            },
             kind => compiled.diagnostics.push(
                 Diagnostic::warning(
                     Code::NotCompiled,

@@ -168,14 +168,20 @@ pub fn params_bytes(artifact: &Artifact) -> Vec<u8> {
     words_bytes(&artifact.param_words())
 }
 
-/// The layout hash: SHA-256 over the state regions and the segment sizes. Values (fees, limits)
+/// The layout hash: SHA-256 over the state regions and the segment size. Values (fees, limits)
 /// never enter it; pool sizes do.
 pub fn layout_hash(artifact: &Artifact) -> String {
-    let mut text = format!(
-        "layout/v1 {} slab {}\n",
-        artifact.template, artifact.lowered.module.layout.slab
-    );
-    for region in &artifact.layout {
+    layout_hash_of(
+        artifact.template,
+        artifact.lowered.module.layout.slab,
+        &artifact.layout,
+    )
+}
+
+/// The layout hash of `template`'s state of `slab_words` words made of `regions`.
+pub fn layout_hash_of(template: &str, slab_words: u32, regions: &[crate::Region]) -> String {
+    let mut text = format!("layout/v1 {template} slab {slab_words}\n");
+    for region in regions {
         text.push_str(&format!(
             "{} {} {}\n",
             region.name, region.offset, region.words

@@ -1,6 +1,7 @@
 //! Canonical templates, one module per block kind, each written in the IR.
 
 pub mod oracle;
+pub mod slab;
 
 use curvescript_check::CheckedBlock;
 
