@@ -69,6 +69,10 @@ pub enum Rvalue {
     Widen(Var),
     /// The low word of a `u128`.
     Low(Var),
+    /// The high word of a `u128`.
+    High(Var),
+    /// A `u128` from its low and high `u64` words.
+    Join(Var, Var),
     /// `1` if the condition holds, else `0`.
     Test(Cond),
 }

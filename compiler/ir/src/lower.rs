@@ -377,6 +377,21 @@ impl Lowering<'_> {
                 self.load_var(T0, *a, 0);
                 self.store_var(T0, dst, 0);
             }
+            Rvalue::High(a) => {
+                self.expect(dst, Ty::U64)?;
+                self.expect(*a, Ty::U128)?;
+                self.load_var(T0, *a, 1);
+                self.store_var(T0, dst, 0);
+            }
+            Rvalue::Join(lo, hi) => {
+                self.expect(dst, Ty::U128)?;
+                self.expect(*lo, Ty::U64)?;
+                self.expect(*hi, Ty::U64)?;
+                self.load_var(T0, *lo, 0);
+                self.load_var(T1, *hi, 0);
+                self.store_var(T0, dst, 0);
+                self.store_var(T1, dst, 1);
+            }
             Rvalue::Test(cond) => {
                 self.expect(dst, Ty::U64)?;
                 self.b.load_imm(T2, 0);

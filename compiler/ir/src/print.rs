@@ -103,6 +103,8 @@ fn rvalue(function: &Function, value: &Rvalue) -> String {
         Rvalue::Shl(a, n) => format!("{} << {n}", v(*a)),
         Rvalue::Widen(a) => format!("widen {}", v(*a)),
         Rvalue::Low(a) => format!("low {}", v(*a)),
+        Rvalue::High(a) => format!("high {}", v(*a)),
+        Rvalue::Join(lo, hi) => format!("join {}, {}", v(*lo), v(*hi)),
         Rvalue::Test(c) => format!("test {}", cond(function, *c)),
     }
 }

@@ -1,5 +1,6 @@
 //! Canonical templates, one module per block kind, each written in the IR.
 
+pub mod debit;
 pub mod oracle;
 pub mod slab;
 
