@@ -16,8 +16,8 @@ fn compile_seed_002(c: &mut Criterion) {
             assert!(!compiled.has_errors());
             let mut bytes = 0;
             for artifact in &compiled.artifacts {
-                bytes += curve_compiler::manifest::manifest(artifact, "perp_sol.curve", SEED_002)
-                    .len();
+                bytes +=
+                    curve_compiler::manifest::manifest(artifact, "perp_sol.curve", SEED_002).len();
                 bytes += curve_compiler::listing::listing(artifact).len();
                 bytes += curve_compiler::manifest::module_bytes(artifact).len();
             }

@@ -59,7 +59,9 @@ fn field_doc(field: &Field) -> String {
     )
 }
 
-fn write_struct(out: &mut String, name: &str, doc: &str, fields: &[Field]) {
+/// The struct, and the opening of its `impl` block with its `WORDS` (the caller adds methods
+/// and closes it).
+fn write_struct(out: &mut String, name: &str, doc: &str, fields: &[Field], words_doc: &str) {
     let _ = writeln!(out, "/// {doc}");
     out.push_str("#[derive(Clone, Debug, PartialEq, Eq)]\n");
     let _ = writeln!(out, "pub struct {name} {{");
@@ -68,6 +70,10 @@ fn write_struct(out: &mut String, name: &str, doc: &str, fields: &[Field]) {
         let _ = writeln!(out, "    pub {}: {},", field.name, rust_type(field));
     }
     out.push_str("}\n\n");
+    let _ = writeln!(out, "impl {name} {{");
+    let _ = writeln!(out, "    /// {words_doc}");
+    let words: u16 = fields.iter().map(Field::words).sum();
+    let _ = writeln!(out, "    pub const WORDS: usize = {words};\n");
 }
 
 fn args_struct(out: &mut String, entry: &Entry) {
@@ -77,10 +83,8 @@ fn args_struct(out: &mut String, entry: &Entry) {
         &name,
         &format!("Arguments of `{}`.", entry.name),
         entry.args,
+        "Argument words.",
     );
-    let _ = writeln!(out, "impl {name} {{");
-    out.push_str("    /// Argument words.\n");
-    let _ = writeln!(out, "    pub const WORDS: usize = {};\n", entry.arg_words());
     out.push_str("    /// The argument words, in the descriptor's order.\n");
     out.push_str("    pub fn to_words(&self) -> Vec<u64> {\n");
     out.push_str("        let mut out = Vec::with_capacity(Self::WORDS);\n");
@@ -108,13 +112,7 @@ fn return_struct(out: &mut String, entry: &Entry) {
         &name,
         &format!("What `{}` returns.", entry.name),
         entry.returns,
-    );
-    let _ = writeln!(out, "impl {name} {{");
-    out.push_str("    /// Return words.\n");
-    let _ = writeln!(
-        out,
-        "    pub const WORDS: usize = {};\n",
-        entry.return_words()
+        "Return words.",
     );
     out.push_str("    /// Decodes the returned words; refuses any other length.\n");
     out.push_str("    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {\n");
