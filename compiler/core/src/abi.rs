@@ -97,6 +97,16 @@ pub enum Access {
     Write,
 }
 
+impl Access {
+    /// Its name in descriptors and manifests.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
+}
+
 /// An account an entrypoint touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Account {
@@ -135,7 +145,8 @@ pub struct Entry {
     pub accounts: &'static [Account],
 }
 
-fn total_words(fields: &[Field]) -> u16 {
+/// Words a list of fields takes.
+pub fn total_words(fields: &[Field]) -> u16 {
     fields.iter().map(Field::words).sum()
 }
 
@@ -192,11 +203,7 @@ impl Interface {
                 }
             }
             for account in entry.accounts {
-                let access = match account.access {
-                    Access::Read => "read",
-                    Access::Write => "write",
-                };
-                let _ = writeln!(text, "  account {access} {}", account.name);
+                let _ = writeln!(text, "  account {} {}", account.access.name(), account.name);
             }
         }
         text

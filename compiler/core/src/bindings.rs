@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use crate::abi::{Entry, FORMAT, Field, FieldType, Interface};
+use crate::abi::{self, Entry, FORMAT, Field, FieldType, Interface};
 
 /// `snake_case` → `CamelCase`.
 fn camel(name: &str) -> String {
@@ -72,8 +72,11 @@ fn write_struct(out: &mut String, name: &str, doc: &str, fields: &[Field], words
     out.push_str("}\n\n");
     let _ = writeln!(out, "impl {name} {{");
     let _ = writeln!(out, "    /// {words_doc}");
-    let words: u16 = fields.iter().map(Field::words).sum();
-    let _ = writeln!(out, "    pub const WORDS: usize = {words};\n");
+    let _ = writeln!(
+        out,
+        "    pub const WORDS: usize = {};\n",
+        abi::total_words(fields)
+    );
 }
 
 fn args_struct(out: &mut String, entry: &Entry) {

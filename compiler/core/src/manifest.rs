@@ -101,11 +101,7 @@ fn field_text(field: &abi::Field) -> String {
 }
 
 fn account_text(account: &abi::Account) -> String {
-    let access = match account.access {
-        abi::Access::Read => "read",
-        abi::Access::Write => "write",
-    };
-    format!("{access} {}", account.name)
+    format!("{} {}", account.access.name(), account.name)
 }
 
 #[derive(Serialize)]

@@ -2,13 +2,13 @@
 //! loop, a microcode-heavy loop, and a rollback probe that writes pages and traps.
 
 use crate::builder::Builder;
-use crate::isa::{Cond, Segment};
+use crate::isa::{Cond, Instruction, Segment};
 use crate::microcode::find;
 use crate::module::{Entry, Layout, Module, Placement};
 
-fn module(builder: Builder, layout: Layout, placements: Vec<Placement>) -> Module {
+fn module(code: &[Instruction], layout: Layout, placements: Vec<Placement>) -> Module {
     Module {
-        code: builder.finish().iter().map(|insn| insn.encode()).collect(),
+        code: code.iter().map(|insn| insn.encode()).collect(),
         entries: vec![Entry {
             name: "main".into(),
             pc: 0,
@@ -42,7 +42,7 @@ pub fn alu_loop() -> Module {
     b.jump(Cond::NonZero, 4, top);
     b.store(3, Segment::Ret, 0);
     b.ret(Cond::Always, 0);
-    module(b, layout(0), Vec::new())
+    module(&b.finish(), layout(0), Vec::new())
 }
 
 /// `main(n)`: n iterations of load/add/store over a 4,096-word slab (index n mod 4096 walks
@@ -60,7 +60,7 @@ pub fn slab_loop() -> Module {
     b.jump(Cond::NonZero, 4, top);
     b.store(6, Segment::Ret, 0);
     b.ret(Cond::Always, 0);
-    module(b, layout(1 << 20), Vec::new())
+    module(&b.finish(), layout(1 << 20), Vec::new())
 }
 
 /// `main(n)`: n iterations of a u128 Q64.64 multiply-accumulate through `@mulq64`.
@@ -83,18 +83,7 @@ pub fn microcode_loop() -> Module {
     b.ret(Cond::Always, 0);
     let mut code = b.finish();
     let placements = crate::microcode::place(&mut code, &[(call_at, mulq64)]);
-    Module {
-        code: code.iter().map(|insn| insn.encode()).collect(),
-        entries: vec![Entry {
-            name: "main".into(),
-            pc: 0,
-            args: 1,
-            ret: 1,
-        }],
-        microcode: placements,
-        layout: layout(0),
-        ..Module::default()
-    }
+    module(&code, layout(0), placements)
 }
 
 /// `main(pages)`: writes one word in each of `pages` slab pages (stride `PAGE_WORDS`) and then aborts, so
@@ -110,5 +99,5 @@ pub fn rollback_probe(slab_words: u32) -> Module {
     b.decrement(4);
     b.jump(Cond::NonZero, 4, top);
     b.abort(Cond::Always, 0, 1);
-    module(b, layout(slab_words), Vec::new())
+    module(&b.finish(), layout(slab_words), Vec::new())
 }

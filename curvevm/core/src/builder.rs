@@ -66,20 +66,25 @@ impl Builder {
         self.insn(Opcode::Load, LoadMode::Immediate as u8, rd, 0, 0, imm);
     }
 
-    /// `rd ← value` for any 64-bit value: one `load` below 2^32, else `load.high` of the top
-    /// half and an unsigned `add` of the bottom half (when it is not zero).
-    pub fn load_u64(&mut self, rd: Reg, value: u64) {
-        if value <= u64::from(u32::MAX) {
-            return self.load_imm(rd, value as u32);
-        }
+    /// `rd ← high << 32` (`load.high`).
+    pub fn load_high(&mut self, rd: Reg, high: u32) {
         self.insn(
             Opcode::Load,
             LoadMode::Immediate as u8 | flag::LOAD_HIGH,
             rd,
             0,
             0,
-            (value >> 32) as u32,
+            high,
         );
+    }
+
+    /// `rd ← value` for any 64-bit value: one `load` below 2^32, else `load.high` of the top
+    /// half and an unsigned `add` of the bottom half (when it is not zero).
+    pub fn load_u64(&mut self, rd: Reg, value: u64) {
+        if value <= u64::from(u32::MAX) {
+            return self.load_imm(rd, value as u32);
+        }
+        self.load_high(rd, (value >> 32) as u32);
         if value as u32 != 0 {
             self.add_imm(0, rd, value as u32);
         }

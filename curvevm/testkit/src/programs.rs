@@ -154,14 +154,7 @@ impl Gen<'_> {
             0 => self.b.load_imm(rd, self.rng.next_u64() as u32),
             1 => {
                 let word = self.rng.word();
-                self.b.push(curvevm::isa::Instruction {
-                    op: curvevm::isa::Opcode::Load,
-                    flags: flag::LOAD_HIGH,
-                    rd,
-                    rs: 0,
-                    sel: 0,
-                    imm: (word >> 32) as u32,
-                });
+                self.b.load_high(rd, (word >> 32) as u32);
             }
             2 => self.b.mov(rd, rs),
             3 => self.b.add(0, rd, rs),
@@ -333,14 +326,7 @@ impl Gen<'_> {
 
     /// `rd ← value` for a 64-bit value (LOAD.HI then ADD).
     fn set_wide(&mut self, rd: Reg, value: u64) {
-        self.b.push(curvevm::isa::Instruction {
-            op: curvevm::isa::Opcode::Load,
-            flags: flag::LOAD_HIGH,
-            rd,
-            rs: 0,
-            sel: 0,
-            imm: (value >> 32) as u32,
-        });
+        self.b.load_high(rd, (value >> 32) as u32);
         self.b.add_imm(0, rd, value as u32);
     }
 

@@ -254,11 +254,6 @@ fn thousands(n: u64) -> String {
 
 /// Lays out `block`'s slab, or explains at the `POOLS` line why it does not fit.
 pub fn layout(block: &CheckedBlock) -> Result<SlabLayout, Diagnostic> {
-    let capacity = |arg: &str| {
-        block
-            .number("POOLS", arg)
-            .expect("the checker fills every POOLS default")
-    };
     // u64 arithmetic first: a capacity is at most 10^6 and a record tens of words, so sizes
     // cannot overflow here even when they overflow the segment.
     let fixed = [
@@ -269,19 +264,24 @@ pub fn layout(block: &CheckedBlock) -> Result<SlabLayout, Diagnostic> {
             u64::from(INSTRUMENTS_MAX) * u64::from(INSTRUMENT.words()),
         ),
     ];
-    let pools: Vec<(&'static str, u64, u32)> = POOLS
+    // (argument, capacity, words of the region, words per record)
+    let pools: Vec<(&'static str, u32, u64, u32)> = POOLS
         .iter()
         .map(|(arg, record)| {
-            let count = u64::try_from(capacity(arg)).expect("POOLS capacities are ≤ 10^6");
-            (*arg, count * u64::from(record.words()), record.words())
+            let capacity = block
+                .number("POOLS", arg)
+                .and_then(|n| u32::try_from(n).ok())
+                .expect("the checker fills every POOLS default, ≤ 10^6");
+            let words = u64::from(capacity) * u64::from(record.words());
+            (*arg, capacity, words, record.words())
         })
         .collect();
     let total: u64 =
-        fixed.iter().map(|(_, w)| w).sum::<u64>() + pools.iter().map(|(_, w, _)| w).sum::<u64>();
+        fixed.iter().map(|(_, w)| w).sum::<u64>() + pools.iter().map(|(_, _, w, _)| w).sum::<u64>();
     if total * 8 > SLAB_BYTES_MAX {
-        let (largest, largest_words, record_words) = *pools
+        let (largest, _, largest_words, record_words) = *pools
             .iter()
-            .max_by_key(|(_, words, _)| *words)
+            .max_by_key(|(_, _, words, _)| *words)
             .expect("seven pools");
         let span = block
             .statement("POOLS")
@@ -289,7 +289,7 @@ pub fn layout(block: &CheckedBlock) -> Result<SlabLayout, Diagnostic> {
             .unwrap_or(block.header_span);
         let breakdown: Vec<String> = pools
             .iter()
-            .map(|(arg, words, _)| format!("{arg} {} B", thousands(words * 8)))
+            .map(|(arg, _, words, _)| format!("{arg} {} B", thousands(words * 8)))
             .collect();
         return Err(Diagnostic::error(
             Code::LayoutTooLarge,
@@ -325,15 +325,12 @@ pub fn layout(block: &CheckedBlock) -> Result<SlabLayout, Diagnostic> {
     for (name, words) in fixed {
         push(name, words);
     }
-    for (arg, words, _) in &pools {
+    for (arg, _, words, _) in &pools {
         push(arg, *words);
     }
     Ok(SlabLayout {
         regions,
-        capacities: POOLS
-            .iter()
-            .map(|(arg, _)| u32::try_from(capacity(arg)).expect("≤ 10^6"))
-            .collect(),
+        capacities: pools.iter().map(|(_, capacity, _, _)| *capacity).collect(),
     })
 }
 
