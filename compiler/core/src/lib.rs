@@ -16,6 +16,7 @@ pub mod listing;
 pub mod manifest;
 pub mod templates;
 
+use curve_formats::certificate::{Row, RowKind};
 use curve_ir::{Lowered, Program};
 use curvescript_check::{CheckedBlock, Script};
 use curvescript_syntax::ast::BlockKind;
@@ -59,27 +60,47 @@ impl Condition {
         }
     }
 
-    /// Whether it holds over `params`, and the slot to blame when it does not.
-    pub fn holds(self, params: &[ParamSlot]) -> Result<(), &'static str> {
-        let value = |name: &str| {
+    /// The certificate row of the condition over the table `params` (operands as indices).
+    pub fn row(self, params: &[ParamSlot]) -> Row {
+        let index = |name: &str| {
             params
                 .iter()
-                .find(|slot| slot.name == name)
-                .map(|slot| u128::from(slot.value))
+                .position(|slot| slot.name == name)
+                .and_then(|i| u16::try_from(i).ok())
                 .expect("conditions name existing slots")
         };
-        let ok = match self {
-            Condition::Le(a, b) => value(a) <= value(b),
-            Condition::Range(a, bits) => bits >= 64 || value(a) < (1u128 << bits),
-            Condition::MulNoOverflow(a, b, bits) => value(a)
-                .checked_mul(value(b))
-                .is_some_and(|product| bits >= 128 || product < (1u128 << bits)),
-        };
+        let bits = |bits: u32| u8::try_from(bits).expect("condition widths are at most 128");
+        match self {
+            Condition::Le(a, b) => Row {
+                kind: RowKind::Le,
+                i: index(a),
+                j: index(b),
+                bits: 0,
+            },
+            Condition::Range(a, width) => Row {
+                kind: RowKind::Range,
+                i: index(a),
+                j: 0,
+                bits: bits(width),
+            },
+            Condition::MulNoOverflow(a, b, width) => Row {
+                kind: RowKind::MulNoOverflow,
+                i: index(a),
+                j: index(b),
+                bits: bits(width),
+            },
+        }
+    }
+
+    /// Whether it holds over `params` (the certificate row's semantics), and the slot to blame
+    /// when it does not.
+    pub fn holds(self, params: &[ParamSlot]) -> Result<(), &'static str> {
+        let words: Vec<u64> = params.iter().map(|slot| slot.value).collect();
         let blamed = match self {
             Condition::Le(_, b) | Condition::MulNoOverflow(_, b, _) => b,
             Condition::Range(a, _) => a,
         };
-        if ok { Ok(()) } else { Err(blamed) }
+        self.row(params).holds(&words).map_err(|_| blamed)
     }
 }
 

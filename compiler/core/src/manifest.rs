@@ -5,8 +5,9 @@
 //! certificate proves about the parameter table; `runtime_guards` are VM aborts the compiler
 //! inserted, checked on every call and never claimed as proven.
 
+use curve_formats::certificate::{Row, Statement, VERSION};
 use curve_formats::encoding::Encode;
-use curve_formats::poseidon::{Domain, hash_bytes, to_bytes};
+use curve_formats::poseidon::to_bytes;
 use curvescript_syntax::LineIndex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -32,6 +33,7 @@ struct Manifest {
     accounts: Vec<String>,
     gas: Gas,
     parameter_conditions: Vec<String>,
+    certificate: Certificate,
     runtime_guards: Vec<RuntimeGuard>,
     source_map: Vec<SourceEntry>,
 }
@@ -42,14 +44,33 @@ struct Bytecode {
     bytes: usize,
     instructions: usize,
     sha256: String,
-    poseidon: String,
 }
 
 #[derive(Serialize)]
 struct Params {
     file: &'static str,
-    poseidon: String,
     slots: Vec<Slot>,
+}
+
+/// The invariant certificate's statement; `proof` stays `null` until `curve prove` fills it.
+#[derive(Serialize)]
+struct Certificate {
+    statement_version: u64,
+    size_class: &'static str,
+    h_code: String,
+    h_conditions: String,
+    h_params: String,
+    rows: Vec<CertificateRow>,
+    proof: Option<()>,
+}
+
+#[derive(Serialize)]
+struct CertificateRow {
+    kind: &'static str,
+    i: u16,
+    j: u16,
+    bits: u8,
+    condition: String,
 }
 
 #[derive(Serialize)]
@@ -191,12 +212,62 @@ pub fn descriptor_hash(artifact: &Artifact) -> String {
     hex::encode(artifact.interface.hash())
 }
 
+/// The certificate rows of `artifact`'s parameter conditions, operands as slot indices.
+pub fn certificate_rows(artifact: &Artifact) -> Vec<Row> {
+    artifact
+        .conditions
+        .iter()
+        .map(|condition| condition.row(&artifact.params))
+        .collect()
+}
+
+/// The certificate statement of `artifact` (the smallest size class that holds it).
+pub fn statement(artifact: &Artifact) -> Statement {
+    Statement::new(
+        &module_bytes(artifact),
+        &artifact.param_words(),
+        &certificate_rows(artifact),
+    )
+    .expect("templates stay within the largest size class")
+}
+
+/// A field element as manifests write it: 32 bytes little-endian, hex.
+pub fn field_hex(element: &ark_bn254::Fr) -> String {
+    hex::encode(to_bytes(element))
+}
+
+fn certificate(artifact: &Artifact, code: &[u8]) -> Certificate {
+    let statement = statement(artifact);
+    debug_assert_eq!(statement.code, curve_formats::certificate::code_hash(code));
+    Certificate {
+        statement_version: VERSION,
+        size_class: statement.class.name(),
+        h_code: field_hex(&statement.code),
+        h_conditions: field_hex(&statement.conditions),
+        h_params: field_hex(&statement.params),
+        rows: artifact
+            .conditions
+            .iter()
+            .map(|condition| {
+                let row = condition.row(&artifact.params);
+                CertificateRow {
+                    kind: row.kind.name(),
+                    i: row.i,
+                    j: row.j,
+                    bits: row.bits,
+                    condition: condition.text(),
+                }
+            })
+            .collect(),
+        proof: None,
+    }
+}
+
 /// The manifest of `artifact`, compiled from `source` read from a file called `file_name` (a
 /// name, not a path, so that the bytes do not depend on where the compiler ran).
 pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
     let module = &artifact.lowered.module;
     let code = module_bytes(artifact);
-    let params = params_bytes(artifact);
     let lines = LineIndex::new(source);
     let fingerprint_text: String = artifact
         .params
@@ -232,11 +303,9 @@ pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
             bytes: code.len(),
             instructions: module.code.len(),
             sha256: sha256_hex(&code),
-            poseidon: hex::encode(to_bytes(&hash_bytes(Domain::Code, &code))),
         },
         params: Params {
             file: "params.bin",
-            poseidon: hex::encode(to_bytes(&hash_bytes(Domain::Params, &params))),
             slots: artifact
                 .params
                 .iter()
@@ -310,6 +379,7 @@ pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
                 .collect(),
         },
         parameter_conditions: artifact.conditions.iter().map(|c| c.text()).collect(),
+        certificate: certificate(artifact, &code),
         runtime_guards: artifact
             .lowered
             .guards

@@ -14,6 +14,7 @@
 //! | payout leaf: withdrawal or market settlement, shared by runtime, settlement and the Anchor program | [`leaf`] | 1 |
 //! | batch header and execution attestation | [`batch`] | 1 |
 //! | Poseidon over BN254 Fr: width 5 (rate 4, capacity 1), α = 5, 8 full and 60 partial rounds, Grain-LFSR constants; bytes packed 31 per element plus the length | `poseidon` (feature) | 1 |
+//! | invariant-certificate statement: condition rows `(kind, i, j, bits)` packed in 48 bits, size classes, `H_code`/`H_conditions`/`H_params`, public inputs | `certificate` (with `poseidon`) | 1 |
 //!
 //! The crate is `no_std` (with `alloc`); without the `poseidon` feature it depends only on
 //! `sha2`, and Merkle verification allocates nothing, so the Anchor program runs this code
@@ -24,6 +25,8 @@
 extern crate alloc;
 
 pub mod batch;
+#[cfg(feature = "poseidon")]
+pub mod certificate;
 pub mod domain;
 pub mod encoding;
 #[doc(hidden)]

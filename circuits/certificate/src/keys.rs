@@ -1,0 +1,371 @@
+//! Keys: development keys from a fixed, labelled seed, cached on disk, and checked loading of
+//! keys from an external ceremony.
+//!
+//! **Development keys are insecure.** Their setup randomness comes from a public seed, so
+//! anyone can recompute the toxic waste and forge a proof of anything. They exist so that tests,
+//! examples and local networks work without a ceremony. Every development verifying key is
+//! listed in `dev-keys.txt` (class and SHA-256 of the compressed key); [`Mode::Production`]
+//! refuses them all, and `curve verify` says so whenever it uses one.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use ark_bn254::{Bn254, Fr};
+use ark_ec::AffineRepr;
+use ark_groth16::Groth16;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use ark_snark::SNARK;
+use curve_formats::certificate::{PUBLIC_INPUTS, SizeClass};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sha2::{Digest, Sha256};
+
+use crate::circuit::{self, CertificateCircuit};
+
+/// A Groth16 proving key over BN254.
+pub type ProvingKey = ark_groth16::ProvingKey<Bn254>;
+/// A Groth16 verifying key over BN254.
+pub type VerifyingKey = ark_groth16::VerifyingKey<Bn254>;
+
+/// The label the development seed is derived from (SHA-256 of it seeds ChaCha20).
+pub const DEV_SEED_LABEL: &str =
+    "curve/certificate/dev-keys/v1: INSECURE, the seed is public and anyone can forge proofs";
+
+/// The list of development verifying keys: `<class> <sha256 of the compressed key>` per line.
+pub const DEV_KEYS: &str = include_str!("../dev-keys.txt");
+
+/// Whether development keys are acceptable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Tests, examples, local networks: development keys are accepted (and announced).
+    Development,
+    /// Anything that guards value: development keys are refused.
+    Production,
+}
+
+/// Why keys were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The bytes are not a key (wrong length, a point off the curve or outside the subgroup).
+    #[error("not a valid {what}: {reason}")]
+    Malformed {
+        /// Which key.
+        what: &'static str,
+        /// What arkworks said.
+        reason: String,
+    },
+    /// The verifying key has the wrong number of public-input points.
+    #[error(
+        "the verifying key has {found} public-input points; the certificate has {expected} (1 + {PUBLIC_INPUTS} inputs)"
+    )]
+    WrongInputCount {
+        /// Expected.
+        expected: usize,
+        /// Found.
+        found: usize,
+    },
+    /// δ = γ: proofs can be forged by moving terms between the C and public-input pairings.
+    #[error("the verifying key has delta = gamma, which lets anyone forge proofs")]
+    DeltaEqualsGamma,
+    /// A key element is the identity.
+    #[error("the verifying key's {0} is the identity point")]
+    Identity(&'static str),
+    /// The proving key's query lengths do not match the size class's circuit.
+    #[error(
+        "the proving key does not match size class {class}: {what} has {found} points, the circuit needs {expected}"
+    )]
+    WrongShape {
+        /// The class.
+        class: SizeClass,
+        /// Which query.
+        what: &'static str,
+        /// Expected.
+        expected: usize,
+        /// Found.
+        found: usize,
+    },
+    /// The proving key embeds another verifying key.
+    #[error("the proving key's verifying key is not the one given")]
+    VerifyingKeyMismatch,
+    /// A development key outside development mode.
+    #[error(
+        "refusing the development key for size class {0}: its setup seed is public, so anyone can forge proofs"
+    )]
+    DevelopmentKey(SizeClass),
+    /// Development keys regenerated here differ from the listed ones (an arkworks change?).
+    #[error(
+        "the development key for size class {class} hashes to {found}, but dev-keys.txt lists {listed}"
+    )]
+    DevListMismatch {
+        /// The class.
+        class: SizeClass,
+        /// Listed.
+        listed: String,
+        /// Found.
+        found: String,
+    },
+    /// Reading or writing the cache.
+    #[error("key cache {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+fn malformed(what: &'static str) -> impl Fn(ark_serialize::SerializationError) -> KeyError {
+    move |e| KeyError::Malformed {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+/// SHA-256 of the compressed verifying key: how keys are named in `dev-keys.txt`, manifests and
+/// the regression list.
+pub fn vk_hash(vk: &VerifyingKey) -> [u8; 32] {
+    let mut bytes = Vec::new();
+    vk.serialize_compressed(&mut bytes)
+        .expect("serializing to memory");
+    Sha256::digest(&bytes).into()
+}
+
+/// The compressed verifying key.
+pub fn vk_bytes(vk: &VerifyingKey) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    vk.serialize_compressed(&mut bytes)
+        .expect("serializing to memory");
+    bytes
+}
+
+/// The development verifying-key hash listed for `class`, if any.
+pub fn listed_dev_hash(class: SizeClass) -> Option<[u8; 32]> {
+    DEV_KEYS
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once(' '))
+        .find(|(name, _)| *name == class.name())
+        .map(|(_, hash)| {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(hash.trim(), &mut out).expect("dev-keys.txt holds hex hashes");
+            out
+        })
+}
+
+/// Whether `vk` is a listed development key, and of which class.
+pub fn dev_class_of(vk: &VerifyingKey) -> Option<SizeClass> {
+    let hash = vk_hash(vk);
+    SizeClass::ALL
+        .into_iter()
+        .find(|class| listed_dev_hash(*class) == Some(hash))
+}
+
+/// Checks a verifying key for use with `class`'s certificates.
+pub fn check_vk(vk: &VerifyingKey, mode: Mode) -> Result<(), KeyError> {
+    if vk.gamma_abc_g1.len() != PUBLIC_INPUTS + 1 {
+        return Err(KeyError::WrongInputCount {
+            expected: PUBLIC_INPUTS + 1,
+            found: vk.gamma_abc_g1.len(),
+        });
+    }
+    if vk.alpha_g1.is_zero() {
+        return Err(KeyError::Identity("alpha"));
+    }
+    for (name, point) in [
+        ("beta", vk.beta_g2),
+        ("gamma", vk.gamma_g2),
+        ("delta", vk.delta_g2),
+    ] {
+        if point.is_zero() {
+            return Err(KeyError::Identity(name));
+        }
+    }
+    if vk.gamma_abc_g1.iter().any(|p| p.is_zero()) {
+        return Err(KeyError::Identity("public-input point"));
+    }
+    if vk.delta_g2 == vk.gamma_g2 {
+        return Err(KeyError::DeltaEqualsGamma);
+    }
+    if mode == Mode::Production
+        && let Some(class) = dev_class_of(vk)
+    {
+        return Err(KeyError::DevelopmentKey(class));
+    }
+    Ok(())
+}
+
+/// Loads a compressed verifying key from an external ceremony (points validated).
+pub fn load_vk(bytes: &[u8], mode: Mode) -> Result<VerifyingKey, KeyError> {
+    let vk = VerifyingKey::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
+        .map_err(malformed("verifying key"))?;
+    check_vk(&vk, mode)?;
+    Ok(vk)
+}
+
+/// The numbers of variables of `class`'s circuit: `(instance, witness)`.
+pub fn shape(class: SizeClass) -> (usize, usize) {
+    let cs = ark_relations::gr1cs::ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(ark_relations::gr1cs::OptimizationGoal::Constraints);
+    cs.set_mode(ark_relations::gr1cs::SynthesisMode::Setup);
+    ark_relations::gr1cs::ConstraintSynthesizer::generate_constraints(
+        CertificateCircuit::blank(class),
+        cs.clone(),
+    )
+    .expect("the blank circuit synthesises");
+    cs.finalize();
+    (cs.num_instance_variables(), cs.num_witness_variables())
+}
+
+/// Checks a proving key against `class`'s circuit shape and its verifying key.
+pub fn check_pk(pk: &ProvingKey, class: SizeClass, mode: Mode) -> Result<(), KeyError> {
+    check_vk(&pk.vk, mode)?;
+    let (instances, witnesses) = shape(class);
+    for (what, expected, found) in [
+        ("a_query", instances + witnesses, pk.a_query.len()),
+        ("b_g2_query", instances + witnesses, pk.b_g2_query.len()),
+        ("l_query", witnesses, pk.l_query.len()),
+    ] {
+        if expected != found {
+            return Err(KeyError::WrongShape {
+                class,
+                what,
+                expected,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Loads an uncompressed proving key from an external ceremony and checks it against `class`
+/// and, when given, the verifying key it must embed.
+pub fn load_pk(
+    bytes: &[u8],
+    class: SizeClass,
+    vk: Option<&VerifyingKey>,
+    mode: Mode,
+) -> Result<ProvingKey, KeyError> {
+    let pk = ProvingKey::deserialize_with_mode(bytes, Compress::No, Validate::Yes)
+        .map_err(malformed("proving key"))?;
+    check_pk(&pk, class, mode)?;
+    if vk.is_some_and(|vk| *vk != pk.vk) {
+        return Err(KeyError::VerifyingKeyMismatch);
+    }
+    Ok(pk)
+}
+
+/// Runs the development setup for `class` (deterministic: the seed is SHA-256 of
+/// [`DEV_SEED_LABEL`] and the class name).
+pub fn dev_setup(class: SizeClass) -> ProvingKey {
+    let seed: [u8; 32] = Sha256::new()
+        .chain_update(DEV_SEED_LABEL.as_bytes())
+        .chain_update(b"/")
+        .chain_update(class.name().as_bytes())
+        .finalize()
+        .into();
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    let (pk, _) =
+        Groth16::<Bn254>::circuit_specific_setup(CertificateCircuit::blank(class), &mut rng)
+            .expect("the blank circuit synthesises");
+    pk
+}
+
+/// What [`KeyStore::dev_keys`] is doing, for a progress display.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress {
+    /// Loading cached keys.
+    Loading(SizeClass),
+    /// Running the setup (no cached keys): the circuit has `constraints` constraints.
+    Generating {
+        /// The class.
+        class: SizeClass,
+        /// Its constraints.
+        constraints: usize,
+    },
+    /// Writing the cache.
+    Saving(SizeClass),
+}
+
+/// A directory of cached development keys.
+#[derive(Clone, Debug)]
+pub struct KeyStore {
+    dir: PathBuf,
+}
+
+impl KeyStore {
+    /// The store at `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        KeyStore { dir: dir.into() }
+    }
+
+    /// `$CURVE_KEYS_DIR`, else `$XDG_CACHE_HOME/curve/keys`, else `~/.cache/curve/keys`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("CURVE_KEYS_DIR") {
+            return PathBuf::from(dir);
+        }
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        cache.join("curve").join("keys")
+    }
+
+    /// Where `class`'s development proving key is cached.
+    pub fn dev_path(&self, class: SizeClass) -> PathBuf {
+        self.dir.join(format!("dev-v1-{class}.pk"))
+    }
+
+    /// `class`'s development proving key: from the cache if present and matching the list,
+    /// else generated, checked against `dev-keys.txt` and cached.
+    pub fn dev_keys(
+        &self,
+        class: SizeClass,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ProvingKey, KeyError> {
+        let path = self.dev_path(class);
+        if let Ok(bytes) = fs::read(&path) {
+            progress(Progress::Loading(class));
+            // Our own cache: points are not re-validated (that costs seconds), but the embedded
+            // verifying key must be the listed one, and a corrupt file is regenerated.
+            if let Ok(pk) =
+                ProvingKey::deserialize_with_mode(&bytes[..], Compress::No, Validate::No)
+                && listed_dev_hash(class) == Some(vk_hash(&pk.vk))
+                && check_pk(&pk, class, Mode::Development).is_ok()
+            {
+                return Ok(pk);
+            }
+        }
+        progress(Progress::Generating {
+            class,
+            constraints: circuit::constraint_count(class),
+        });
+        let pk = dev_setup(class);
+        let found = vk_hash(&pk.vk);
+        match listed_dev_hash(class) {
+            Some(listed) if listed == found => {}
+            listed => {
+                return Err(KeyError::DevListMismatch {
+                    class,
+                    listed: listed.map_or_else(|| "nothing".into(), hex::encode),
+                    found: hex::encode(found),
+                });
+            }
+        }
+        progress(Progress::Saving(class));
+        let io = |source| KeyError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&self.dir).map_err(io)?;
+        let mut bytes = Vec::new();
+        pk.serialize_uncompressed(&mut bytes)
+            .expect("serializing to memory");
+        // Write then rename, so that concurrent users never read a half-written key.
+        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+        fs::write(&temporary, &bytes).map_err(io)?;
+        fs::rename(&temporary, &path).map_err(io)?;
+        Ok(pk)
+    }
+}
