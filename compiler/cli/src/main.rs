@@ -5,6 +5,7 @@
 //! a checked file has errors (or `fmt --check` finds unformatted files), 2 on usage or IO
 //! errors.
 
+mod certify;
 mod render;
 mod vm;
 
@@ -84,6 +85,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         governance: Option<PathBuf>,
     },
+    /// Prove a compiled block's invariant certificate: writes certificate.proof (and the
+    /// alt_bn128 proof, key and inputs for Solana) and records the proof in manifest.json.
+    Prove(certify::ProveArgs),
+    /// Verify a compiled block's certificate against the bytes in its directory; exit 1 with the
+    /// reason when it does not hold.
+    Verify(certify::VerifyArgs),
     /// Generate Rust client bindings for a program interface (oracle, slab, market).
     Bindings {
         /// The interface.
@@ -130,6 +137,8 @@ fn main() -> ExitCode {
             output,
             governance,
         } => run_compile(&input, &output, governance.as_deref()),
+        Command::Prove(args) => certify::run_prove(args),
+        Command::Verify(args) => certify::run_verify(args),
         Command::Bindings {
             interface,
             output,

@@ -1,0 +1,403 @@
+//! `curve prove` and `curve verify`: invariant certificates for `curve compile` output.
+//!
+//! Both take a block directory (with `manifest.json`) or a directory of block directories.
+//! Neither trusts the manifest's hashes: the statement is rebuilt from `program.cvmb`,
+//! `params.bin` and the manifest's rows, and a mismatch is reported as the file that changed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use curve_certificate::keys::{self, KeyStore, Mode, Progress, ProvingKey, VerifyingKey};
+use curve_certificate::{proof, solana};
+use curve_compiler::manifest::field_hex;
+use curve_formats::certificate::{Row, RowKind, SizeClass, Statement};
+use curve_formats::encoding::Decode;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand_core::{OsRng, RngCore};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The proof file `curve prove` writes beside the manifest.
+const PROOF_FILE: &str = "certificate.proof";
+
+/// Options shared by both commands.
+#[derive(clap::Args)]
+pub struct KeyArgs {
+    /// Where development keys are cached (default: `$CURVE_KEYS_DIR`, else
+    /// `~/.cache/curve/keys`).
+    #[arg(long, value_name = "DIR")]
+    keys_dir: Option<PathBuf>,
+}
+
+/// `curve prove` arguments.
+#[derive(clap::Args)]
+pub struct ProveArgs {
+    /// A `curve compile` output directory (one block, or a directory of blocks).
+    dir: PathBuf,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// A proving key from a ceremony (uncompressed arkworks encoding) instead of development keys.
+    #[arg(long, value_name = "FILE")]
+    pk: Option<PathBuf>,
+}
+
+/// `curve verify` arguments.
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// A `curve compile` output directory (one block, or a directory of blocks).
+    dir: PathBuf,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// A verifying key from a ceremony (compressed arkworks encoding); development keys are then
+    /// refused.
+    #[arg(long, value_name = "FILE")]
+    vk: Option<PathBuf>,
+}
+
+/// The block directories under `dir`: itself if it holds a manifest, else its subdirectories
+/// that do, sorted.
+fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    if dir.join("manifest.json").is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .path();
+        if path.join("manifest.json").is_file() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    if dirs.is_empty() {
+        bail!(
+            "{} holds no manifest.json (neither itself nor a subdirectory): run `curve compile` first",
+            dir.display()
+        );
+    }
+    Ok(dirs)
+}
+
+/// One block directory as the certificate sees it.
+struct Block {
+    manifest: Value,
+    class: SizeClass,
+    rows: Vec<Row>,
+    /// The statement rebuilt from the files.
+    statement: Statement,
+}
+
+/// A refusal with its reason (exit 1), as opposed to an IO error (exit 2).
+type Checked<T> = std::result::Result<T, String>;
+
+fn read(dir: &Path, file: &str) -> Result<Vec<u8>> {
+    let path = dir.join(file);
+    std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn certificate_section<'a>(manifest: &'a Value, dir: &Path) -> Checked<&'a Value> {
+    manifest.get("certificate").ok_or_else(|| {
+        format!(
+            "{}: the manifest has no certificate section (compiled by an older curve?)",
+            dir.display()
+        )
+    })
+}
+
+fn parse_rows(certificate: &Value) -> Option<Vec<Row>> {
+    certificate
+        .get("rows")?
+        .as_array()?
+        .iter()
+        .map(|row| {
+            let field = |name: &str| row.get(name).and_then(Value::as_u64);
+            Some(Row {
+                kind: RowKind::from_name(row.get("kind")?.as_str()?)?,
+                i: u16::try_from(field("i")?).ok()?,
+                j: u16::try_from(field("j")?).ok()?,
+                bits: u8::try_from(field("bits")?).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Reads a block directory and rebuilds its statement from the bytes; checks the bytecode with
+/// the VM's load-time verifier and the rebuilt hashes against the manifest.
+fn load_block(dir: &Path) -> Result<Checked<Block>> {
+    let manifest_text = read(dir, "manifest.json")?;
+    let manifest: Value = match serde_json::from_slice(&manifest_text) {
+        Ok(value) => value,
+        Err(e) => return Ok(Err(format!("{}/manifest.json: {e}", dir.display()))),
+    };
+    let certificate = match certificate_section(&manifest, dir) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(class) = certificate
+        .get("size_class")
+        .and_then(Value::as_str)
+        .and_then(SizeClass::from_name)
+    else {
+        return Ok(Err(format!(
+            "{}/manifest.json: certificate.size_class is missing or unknown",
+            dir.display()
+        )));
+    };
+    let Some(rows) = parse_rows(certificate) else {
+        return Ok(Err(format!(
+            "{}/manifest.json: certificate.rows is malformed",
+            dir.display()
+        )));
+    };
+    let code = read(dir, "program.cvmb")?;
+    let module = match curvevm::Module::from_bytes(&code) {
+        Ok(module) => module,
+        Err(e) => return Ok(Err(format!("{}/program.cvmb: {e}", dir.display()))),
+    };
+    if let Err(e) = curvevm::verify(&module, &|id| curvevm::hostcall::function(id).is_some()) {
+        return Ok(Err(format!("{}/program.cvmb: {e}", dir.display())));
+    }
+    let params_bytes = read(dir, "params.bin")?;
+    if !params_bytes.len().is_multiple_of(8) {
+        return Ok(Err(format!(
+            "{}/params.bin: {} bytes is not a whole number of words",
+            dir.display(),
+            params_bytes.len()
+        )));
+    }
+    let params: Vec<u64> = params_bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
+        .collect();
+    let statement = match Statement::in_class(class, &code, &params, &rows) {
+        Ok(statement) => statement,
+        Err(e) => return Ok(Err(format!("{}: {e}", dir.display()))),
+    };
+    for (key, file, value) in [
+        ("h_code", "program.cvmb", statement.code),
+        ("h_params", "params.bin", statement.params),
+        ("h_conditions", "manifest.json rows", statement.conditions),
+    ] {
+        let recorded = certificate.get(key).and_then(Value::as_str).unwrap_or("");
+        if recorded != field_hex(&value) {
+            return Ok(Err(format!(
+                "{}: {file} does not match the manifest ({key} is {}, the manifest records {})",
+                dir.display(),
+                field_hex(&value),
+                if recorded.is_empty() {
+                    "nothing"
+                } else {
+                    recorded
+                }
+            )));
+        }
+    }
+    Ok(Ok(Block {
+        manifest,
+        class,
+        rows,
+        statement,
+    }))
+}
+
+fn name_of(dir: &Path) -> String {
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Development keys from the cache, with a spinner while a setup runs.
+fn dev_keys(store: &KeyStore, class: SizeClass) -> Result<ProvingKey> {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("a valid template"),
+    );
+    let mut report = |progress: Progress| match progress {
+        Progress::Loading(class) => {
+            spinner.set_message(format!("loading development keys for {class}"));
+        }
+        Progress::Generating { class, constraints } => {
+            spinner.enable_steady_tick(Duration::from_millis(120));
+            spinner.set_message(format!(
+                "generating development keys for {class} ({constraints} constraints; cached in {})",
+                store.dev_path(class).display()
+            ));
+        }
+        Progress::Saving(class) => spinner.set_message(format!("caching keys for {class}")),
+    };
+    let keys = store.dev_keys(class, &mut report);
+    spinner.finish_and_clear();
+    Ok(keys?)
+}
+
+fn store(args: &KeyArgs) -> KeyStore {
+    KeyStore::new(args.keys_dir.clone().unwrap_or_else(KeyStore::default_dir))
+}
+
+fn write(dir: &Path, file: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(file);
+    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn refuse(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(1)
+}
+
+/// `curve prove DIR`.
+pub fn run_prove(args: ProveArgs) -> Result<ExitCode> {
+    let store = store(&args.keys);
+    let ceremony = match &args.pk {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(bytes)
+        }
+        None => None,
+    };
+    for dir in block_dirs(&args.dir)? {
+        let block = match load_block(&dir)? {
+            Ok(block) => block,
+            Err(message) => return Ok(refuse(&message)),
+        };
+        let pk = match &ceremony {
+            Some(bytes) => match keys::load_pk(bytes, block.class, None, Mode::Production) {
+                Ok(pk) => pk,
+                Err(e) => {
+                    return Ok(refuse(&format!(
+                        "{}: {e}",
+                        args.pk.as_ref().expect("given").display()
+                    )));
+                }
+            },
+            None => dev_keys(&store, block.class)?,
+        };
+        let code = read(&dir, "program.cvmb")?;
+        let params: Vec<u64> = read(&dir, "params.bin")?
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
+            .collect();
+        let mut seed = [0u8; 32];
+        OsRng.fill_bytes(&mut seed);
+        let started = Instant::now();
+        let (statement, proof) =
+            match curve_certificate::prove(&pk, block.class, &code, &params, &block.rows, seed) {
+                Ok(result) => result,
+                Err(e) => return Ok(refuse(&format!("{}: {e}", dir.display()))),
+            };
+        let elapsed = started.elapsed();
+        debug_assert_eq!(statement, block.statement);
+        let proof_bytes = proof::proof_to_bytes(&proof);
+        write(&dir, PROOF_FILE, &proof_bytes)?;
+        write(&dir, "proof.alt_bn128", &solana::proof_be(&proof))?;
+        write(&dir, "vk.alt_bn128", &solana::vk_be(&pk.vk))?;
+        write(
+            &dir,
+            "public_inputs.alt_bn128",
+            &solana::public_inputs_be(&statement.public_inputs()),
+        )?;
+        let mut manifest = block.manifest;
+        let dev = keys::dev_class_of(&pk.vk).is_some();
+        manifest["certificate"]["proof"] = json!({
+            "file": PROOF_FILE,
+            "sha256": hex::encode(Sha256::digest(proof_bytes)),
+            "vk_sha256": hex::encode(keys::vk_hash(&pk.vk)),
+            "keys": if dev { "development" } else { "ceremony" },
+        });
+        let mut text = serde_json::to_string_pretty(&manifest).expect("JSON serializes");
+        text.push('\n');
+        write(&dir, "manifest.json", text.as_bytes())?;
+        println!(
+            "proved {} ({}, {} rows) in {:.2} s: {PROOF_FILE} ({} bytes){}",
+            name_of(&dir),
+            block.class,
+            block.rows.len(),
+            elapsed.as_secs_f64(),
+            proof_bytes.len(),
+            if dev {
+                ", development keys (INSECURE)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `curve verify DIR`.
+pub fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
+    let store = store(&args.keys);
+    let ceremony: Option<VerifyingKey> = match &args.vk {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            match keys::load_vk(&bytes, Mode::Production) {
+                Ok(vk) => Some(vk),
+                Err(e) => return Ok(refuse(&format!("{}: {e}", path.display()))),
+            }
+        }
+        None => None,
+    };
+    let mut warned = false;
+    for dir in block_dirs(&args.dir)? {
+        let block = match load_block(&dir)? {
+            Ok(block) => block,
+            Err(message) => return Ok(refuse(&message)),
+        };
+        let certificate = &block.manifest["certificate"];
+        let Some(recorded) = certificate["proof"]["sha256"].as_str() else {
+            return Ok(refuse(&format!(
+                "{}: no proof recorded in the manifest: run `curve prove {}`",
+                dir.display(),
+                dir.display()
+            )));
+        };
+        let proof_bytes = read(&dir, PROOF_FILE)?;
+        if hex::encode(Sha256::digest(&proof_bytes)) != recorded {
+            return Ok(refuse(&format!(
+                "{}/{PROOF_FILE} is not the proof the manifest records",
+                dir.display()
+            )));
+        }
+        let proof = match proof::proof_from_bytes(&proof_bytes) {
+            Ok(proof) => proof,
+            Err(e) => return Ok(refuse(&format!("{}/{PROOF_FILE}: {e}", dir.display()))),
+        };
+        let vk = match &ceremony {
+            Some(vk) => vk.clone(),
+            None => {
+                if !warned {
+                    eprintln!(
+                        "warning: verifying with development keys (INSECURE: their setup seed is public, so anyone can forge a proof); pass --vk for ceremony keys"
+                    );
+                    warned = true;
+                }
+                dev_keys(&store, block.class)?.vk
+            }
+        };
+        let prepared = curve_certificate::prepare_verifying_key(&vk);
+        if let Err(e) = curve_certificate::verify(&prepared, &block.statement, &proof) {
+            let keys_note = match certificate["proof"]["vk_sha256"].as_str() {
+                Some(made_with) if made_with != hex::encode(keys::vk_hash(&vk)) => {
+                    format!(" (it was made with verifying key {made_with})")
+                }
+                _ => String::new(),
+            };
+            return Ok(refuse(&format!("{}: {e}{keys_note}", dir.display())));
+        }
+        println!(
+            "verified {} ({}, {} rows): H_code {}",
+            name_of(&dir),
+            block.class,
+            block.rows.len(),
+            field_hex(&block.statement.code)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
