@@ -7,6 +7,7 @@
 use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, Field, PrimeField};
 use curve_formats::batch::{Attestation, BatchHeader};
+use curve_formats::certificate::{self, Row, RowKind, SizeClass};
 use curve_formats::domain::{Kind, TAG_LEN, Tag};
 use curve_formats::encoding::{Decode, DecodeErrorKind, Encode};
 use curve_formats::leaf::{Origin, PAYOUT_LEAF_LEN, PayoutLeaf};
@@ -201,6 +202,49 @@ fn golden_vectors() {
             Domain::Code,
             &code,
         ))),
+    );
+    let rows = [
+        Row {
+            kind: RowKind::Le,
+            i: 5,
+            j: 6,
+            bits: 0,
+        },
+        Row {
+            kind: RowKind::Range,
+            i: 3,
+            j: 0,
+            bits: 5,
+        },
+        Row {
+            kind: RowKind::MulNoOverflow,
+            i: 1,
+            j: 2,
+            bits: 128,
+        },
+    ];
+    line(
+        "certificate.row.mul_1_2_128",
+        format!("{:012x}", rows[2].pack()),
+    );
+    let params = [1_000u64, 2_000, u64::MAX, 7, 8, 10, 20];
+    let class = SizeClass::smallest_for(params.len(), rows.len()).expect("fits");
+    line("certificate.class", class.to_string());
+    line(
+        "certificate.h_params",
+        hex(&poseidon::to_bytes(
+            &certificate::params_hash(class, &params).expect("fits"),
+        )),
+    );
+    line(
+        "certificate.h_conditions",
+        hex(&poseidon::to_bytes(
+            &certificate::conditions_hash(class, &rows).expect("fits"),
+        )),
+    );
+    line(
+        "certificate.h_code.0_to_99",
+        hex(&poseidon::to_bytes(&certificate::code_hash(&code))),
     );
     expect_file!["../vectors/v1.txt"].assert_eq(&out);
 }
@@ -486,5 +530,81 @@ proptest! {
         leaf[at] ^= 0x01;
         let proof = tree.proof(index as u64).expect("proof");
         prop_assert_eq!(proof.verify(&tree.root(), count as u64, &leaf), Err(MerkleError::RootMismatch));
+    }
+}
+
+/// Packing by hand: each element is the little-endian sum of its parts, so the hash input can be
+/// recomputed without the crate's packing code.
+#[test]
+fn certificate_packing_matches_an_independent_computation() {
+    let params = [u64::MAX, 1, 2, 3];
+    let elements = certificate::params_elements(SizeClass::C16, &params).expect("fits");
+    assert_eq!(elements.len(), 1 + 16usize.div_ceil(3));
+    assert_eq!(elements[0], Fr::from(4u8));
+    let two_64 = Fr::from(2u8).pow([64]);
+    assert_eq!(
+        elements[1],
+        Fr::from(u64::MAX) + two_64 * Fr::from(1u8) + two_64 * two_64 * Fr::from(2u8)
+    );
+    assert_eq!(elements[2], Fr::from(3u8));
+    assert!(elements[3..].iter().all(|e| *e == Fr::ZERO));
+    let rows = [
+        Row {
+            kind: RowKind::Le,
+            i: 1,
+            j: 2,
+            bits: 0,
+        },
+        Row {
+            kind: RowKind::Range,
+            i: 3,
+            j: 0,
+            bits: 9,
+        },
+    ];
+    let elements = certificate::rows_elements(SizeClass::C16, &rows).expect("fits");
+    let first = rows[0].pack();
+    assert_eq!(first, 2 | 1 << 8 | 2 << 24);
+    let two_48 = Fr::from(1u64 << 48);
+    assert_eq!(
+        elements[1],
+        Fr::from(first) + two_48 * Fr::from(rows[1].pack())
+    );
+    assert!(certificate::params_elements(SizeClass::C16, &[0; 17]).is_err());
+    assert!(certificate::rows_elements(SizeClass::C16, &[Row::NOP; 17]).is_err());
+    assert_eq!(SizeClass::smallest_for(17, 3), Some(SizeClass::C64));
+    assert_eq!(SizeClass::smallest_for(3, 257), None);
+    // The padding and the counts are bound: a trailing zero slot or NOP row changes the hash.
+    assert_ne!(
+        certificate::params_hash(SizeClass::C16, &[1, 2]),
+        certificate::params_hash(SizeClass::C16, &[1, 2, 0])
+    );
+    assert_ne!(
+        certificate::conditions_hash(SizeClass::C16, &rows[..1]),
+        certificate::conditions_hash(SizeClass::C16, &[rows[0], Row::NOP])
+    );
+}
+
+proptest! {
+    #[test]
+    fn rows_unpack_what_they_pack_and_never_panic(packed in any::<u64>(), kind in 0u8..5, i in any::<u16>(), j in any::<u16>(), bits in any::<u8>()) {
+        let row = Row { kind: RowKind::from_code(kind).expect("code"), i, j, bits };
+        prop_assert_eq!(Row::unpack(row.pack()), Some(row));
+        if let Some(row) = Row::unpack(packed) {
+            prop_assert_eq!(row.pack(), packed);
+        }
+    }
+
+    #[test]
+    fn row_semantics_match_integer_arithmetic(a in any::<u64>(), b in any::<u64>(), bits in 0u8..=128) {
+        let params = [a, b];
+        let holds = |kind| Row { kind, i: 0, j: 1, bits }.holds(&params).is_ok();
+        let limit = if bits == 128 { None } else { Some(1u128 << bits) };
+        let below = |x: u128| limit.is_none_or(|l| x < l);
+        prop_assert_eq!(holds(RowKind::Le), a <= b);
+        prop_assert_eq!(holds(RowKind::Range), below(u128::from(a)));
+        prop_assert_eq!(holds(RowKind::AddNoOverflow), below(u128::from(a) + u128::from(b)));
+        prop_assert_eq!(holds(RowKind::MulNoOverflow), below(u128::from(a) * u128::from(b)));
+        prop_assert!(holds(RowKind::Nop));
     }
 }
