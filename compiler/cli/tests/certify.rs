@@ -4,17 +4,14 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{curve_command, workspace};
 
 /// Runs `curve` with development keys cached under the shared test target directory.
 fn curve(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_curve"))
-        .args(args)
-        .current_dir(workspace())
+    curve_command(args)
         .env(
             "CURVE_KEYS_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("curve-keys"),

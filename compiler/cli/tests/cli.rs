@@ -3,19 +3,14 @@
 
 use curvescript_check::{Governance, check_source};
 use curvescript_syntax::LineIndex;
-use std::path::{Path, PathBuf};
+
 use std::process::{Command, Output};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{curve_command, workspace};
 
 fn curve(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_curve"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("run curve")
+    curve_command(args).output().expect("run curve")
 }
 
 fn files(dir: &str) -> Vec<String> {
