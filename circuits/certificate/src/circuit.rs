@@ -17,13 +17,14 @@
 //! recomputes it from the bytes it will load.
 
 use ark_bn254::Fr;
-use ark_ff::{AdditiveGroup, Field, PrimeField};
+use ark_ff::{AdditiveGroup, Field};
 use ark_r1cs_std::alloc::AllocVar;
 use ark_r1cs_std::eq::EqGadget;
 use ark_r1cs_std::fields::FieldVar;
 use ark_r1cs_std::fields::fp::FpVar;
 use ark_relations::gr1cs::{
     ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal, SynthesisError,
+    SynthesisMode,
 };
 use curve_formats::certificate::{
     PARAMS_PER_ELEMENT, ROW_BITS, ROWS_PER_ELEMENT, Row, RowKind, SizeClass, VERSION,
@@ -226,36 +227,48 @@ impl ConstraintSynthesizer<Fr> for CertificateCircuit {
     }
 }
 
-/// Synthesises `circuit` the way the prover does and reports whether it is satisfied.
-pub fn is_satisfied(circuit: CertificateCircuit) -> Result<bool, SynthesisError> {
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
-    circuit.generate_constraints(cs.clone())?;
-    cs.is_satisfied()
-}
-
-/// The number of constraints of `class`'s circuit.
-pub fn constraint_count(class: SizeClass) -> usize {
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
-    cs.set_mode(ark_relations::gr1cs::SynthesisMode::Setup);
-    CertificateCircuit::blank(class)
-        .generate_constraints(cs.clone())
-        .expect("the blank circuit synthesises");
-    cs.finalize();
-    cs.num_constraints()
-}
-
-/// Reads the canonical integer of an element below 2^64 (test helper for witnesses).
-pub fn small(value: Fr) -> Option<u64> {
-    let bigint = value.into_bigint();
-    (bigint.0[1..].iter().all(|l| *l == 0)).then_some(bigint.0[0])
-}
-
-/// Builds the system for `circuit` in proving mode without checking it (for tamper tests).
+/// Builds the system for `circuit` in proving mode, as the prover does (for satisfaction and
+/// tamper checks).
 pub fn synthesize(circuit: CertificateCircuit) -> Result<Cs, SynthesisError> {
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_optimization_goal(OptimizationGoal::Constraints);
     circuit.generate_constraints(cs.clone())?;
     Ok(cs)
+}
+
+/// Synthesises `circuit` the way the prover does and reports whether it is satisfied.
+pub fn is_satisfied(circuit: CertificateCircuit) -> Result<bool, SynthesisError> {
+    synthesize(circuit)?.is_satisfied()
+}
+
+/// The finished shape of `class`'s circuit, as the key generator sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// Constraints.
+    pub constraints: usize,
+    /// Instance variables (the constant one and the public inputs).
+    pub instances: usize,
+    /// Witness variables.
+    pub witnesses: usize,
+}
+
+/// The shape of `class`'s circuit (synthesised in setup mode and finalised).
+pub fn shape(class: SizeClass) -> Shape {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Setup);
+    CertificateCircuit::blank(class)
+        .generate_constraints(cs.clone())
+        .expect("the blank circuit synthesises");
+    cs.finalize();
+    Shape {
+        constraints: cs.num_constraints(),
+        instances: cs.num_instance_variables(),
+        witnesses: cs.num_witness_variables(),
+    }
+}
+
+/// The number of constraints of `class`'s circuit.
+pub fn constraint_count(class: SizeClass) -> usize {
+    shape(class).constraints
 }

@@ -11,7 +11,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use ark_bn254::{Bn254, Fr};
+use ark_bn254::Bn254;
 use ark_ec::AffineRepr;
 use ark_groth16::Groth16;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
@@ -27,6 +27,8 @@ use crate::circuit::{self, CertificateCircuit};
 pub type ProvingKey = ark_groth16::ProvingKey<Bn254>;
 /// A Groth16 verifying key over BN254.
 pub type VerifyingKey = ark_groth16::VerifyingKey<Bn254>;
+/// A verifying key with its pairing precomputation, as [`crate::verify`] takes it.
+pub type PreparedVerifyingKey = ark_groth16::PreparedVerifyingKey<Bn254>;
 
 /// The label the development seed is derived from (SHA-256 of it seeds ChaCha20).
 pub const DEV_SEED_LABEL: &str =
@@ -125,10 +127,7 @@ fn malformed(what: &'static str) -> impl Fn(ark_serialize::SerializationError) -
 /// SHA-256 of the compressed verifying key: how keys are named in `dev-keys.txt`, manifests and
 /// the regression list.
 pub fn vk_hash(vk: &VerifyingKey) -> [u8; 32] {
-    let mut bytes = Vec::new();
-    vk.serialize_compressed(&mut bytes)
-        .expect("serializing to memory");
-    Sha256::digest(&bytes).into()
+    Sha256::digest(vk_bytes(vk)).into()
 }
 
 /// The compressed verifying key.
@@ -204,24 +203,14 @@ pub fn load_vk(bytes: &[u8], mode: Mode) -> Result<VerifyingKey, KeyError> {
     Ok(vk)
 }
 
-/// The numbers of variables of `class`'s circuit: `(instance, witness)`.
-pub fn shape(class: SizeClass) -> (usize, usize) {
-    let cs = ark_relations::gr1cs::ConstraintSystem::<Fr>::new_ref();
-    cs.set_optimization_goal(ark_relations::gr1cs::OptimizationGoal::Constraints);
-    cs.set_mode(ark_relations::gr1cs::SynthesisMode::Setup);
-    ark_relations::gr1cs::ConstraintSynthesizer::generate_constraints(
-        CertificateCircuit::blank(class),
-        cs.clone(),
-    )
-    .expect("the blank circuit synthesises");
-    cs.finalize();
-    (cs.num_instance_variables(), cs.num_witness_variables())
-}
-
 /// Checks a proving key against `class`'s circuit shape and its verifying key.
 pub fn check_pk(pk: &ProvingKey, class: SizeClass, mode: Mode) -> Result<(), KeyError> {
     check_vk(&pk.vk, mode)?;
-    let (instances, witnesses) = shape(class);
+    let circuit::Shape {
+        instances,
+        witnesses,
+        ..
+    } = circuit::shape(class);
     for (what, expected, found) in [
         ("a_query", instances + witnesses, pk.a_query.len()),
         ("b_g2_query", instances + witnesses, pk.b_g2_query.len()),

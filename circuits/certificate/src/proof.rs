@@ -3,7 +3,7 @@
 //! that.
 
 use ark_bn254::Bn254;
-use ark_groth16::{Groth16, PreparedVerifyingKey};
+use ark_groth16::Groth16;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::SNARK;
 use curve_formats::certificate::{Row, RowError, SizeClass, Statement, StatementError, check_rows};
@@ -11,7 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::circuit::{CertificateCircuit, Witness};
-use crate::keys::ProvingKey;
+use crate::keys::{PreparedVerifyingKey, ProvingKey};
 
 /// A Groth16 proof over BN254.
 pub type Proof = ark_groth16::Proof<Bn254>;
@@ -83,7 +83,7 @@ pub fn prove(
 
 /// Verifies `proof` of `statement`.
 pub fn verify(
-    vk: &PreparedVerifyingKey<Bn254>,
+    vk: &PreparedVerifyingKey,
     statement: &Statement,
     proof: &Proof,
 ) -> Result<(), VerifyError> {

@@ -4,12 +4,14 @@
 //! Neither trusts the manifest's hashes: the statement is rebuilt from `program.cvmb`,
 //! `params.bin` and the manifest's rows, and a mismatch is reported as the file that changed.
 
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use curve_certificate::keys::{self, KeyStore, Mode, Progress, ProvingKey, VerifyingKey};
+use curve_certificate::keys::{self, KeyStore, Mode, PreparedVerifyingKey, Progress, ProvingKey};
 use curve_certificate::{proof, solana};
 use curve_compiler::manifest::field_hex;
 use curve_formats::certificate::{Row, RowKind, SizeClass, Statement};
@@ -85,6 +87,10 @@ fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// One block directory as the certificate sees it.
 struct Block {
+    /// `program.cvmb`.
+    code: Vec<u8>,
+    /// `params.bin` as words.
+    params: Vec<u64>,
     manifest: Value,
     class: SizeClass,
     rows: Vec<Row>,
@@ -162,18 +168,10 @@ fn load_block(dir: &Path) -> Result<Checked<Block>> {
     if let Err(e) = curvevm::verify(&module, &|id| curvevm::hostcall::function(id).is_some()) {
         return Ok(Err(format!("{}/program.cvmb: {e}", dir.display())));
     }
-    let params_bytes = read(dir, "params.bin")?;
-    if !params_bytes.len().is_multiple_of(8) {
-        return Ok(Err(format!(
-            "{}/params.bin: {} bytes is not a whole number of words",
-            dir.display(),
-            params_bytes.len()
-        )));
-    }
-    let params: Vec<u64> = params_bytes
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
-        .collect();
+    let params = match crate::vm::param_words(dir)? {
+        Ok(params) => params,
+        Err(message) => return Ok(Err(message)),
+    };
     let statement = match Statement::in_class(class, &code, &params, &rows) {
         Ok(statement) => statement,
         Err(e) => return Ok(Err(format!("{}: {e}", dir.display()))),
@@ -198,6 +196,8 @@ fn load_block(dir: &Path) -> Result<Checked<Block>> {
         }
     }
     Ok(Ok(Block {
+        code,
+        params,
         manifest,
         class,
         rows,
@@ -253,44 +253,47 @@ fn refuse(message: &str) -> ExitCode {
 /// `curve prove DIR`.
 pub fn run_prove(args: ProveArgs) -> Result<ExitCode> {
     let store = store(&args.keys);
-    let ceremony = match &args.pk {
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            Some(bytes)
-        }
-        None => None,
-    };
+    let ceremony = args
+        .pk
+        .as_ref()
+        .map(|path| std::fs::read(path).with_context(|| format!("cannot read {}", path.display())))
+        .transpose()?;
+    let mut loaded: BTreeMap<SizeClass, ProvingKey> = BTreeMap::new();
     for dir in block_dirs(&args.dir)? {
         let block = match load_block(&dir)? {
             Ok(block) => block,
             Err(message) => return Ok(refuse(&message)),
         };
-        let pk = match &ceremony {
-            Some(bytes) => match keys::load_pk(bytes, block.class, None, Mode::Production) {
-                Ok(pk) => pk,
-                Err(e) => {
-                    return Ok(refuse(&format!(
-                        "{}: {e}",
-                        args.pk.as_ref().expect("given").display()
-                    )));
-                }
-            },
-            None => dev_keys(&store, block.class)?,
+        // Each class's key is loaded (and its shape checked) once per invocation.
+        let pk = match loaded.entry(block.class) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(match &ceremony {
+                Some(bytes) => match keys::load_pk(bytes, block.class, None, Mode::Production) {
+                    Ok(pk) => pk,
+                    Err(e) => {
+                        return Ok(refuse(&format!(
+                            "{}: {e}",
+                            args.pk.as_ref().expect("given").display()
+                        )));
+                    }
+                },
+                None => dev_keys(&store, block.class)?,
+            }),
         };
-        let code = read(&dir, "program.cvmb")?;
-        let params: Vec<u64> = read(&dir, "params.bin")?
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
-            .collect();
         let mut seed = [0u8; 32];
         OsRng.fill_bytes(&mut seed);
         let started = Instant::now();
-        let (statement, proof) =
-            match curve_certificate::prove(&pk, block.class, &code, &params, &block.rows, seed) {
-                Ok(result) => result,
-                Err(e) => return Ok(refuse(&format!("{}: {e}", dir.display()))),
-            };
+        let (statement, proof) = match curve_certificate::prove(
+            pk,
+            block.class,
+            &block.code,
+            &block.params,
+            &block.rows,
+            seed,
+        ) {
+            Ok(result) => result,
+            Err(e) => return Ok(refuse(&format!("{}: {e}", dir.display()))),
+        };
         let elapsed = started.elapsed();
         debug_assert_eq!(statement, block.statement);
         let proof_bytes = proof::proof_to_bytes(&proof);
@@ -333,17 +336,18 @@ pub fn run_prove(args: ProveArgs) -> Result<ExitCode> {
 /// `curve verify DIR`.
 pub fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
     let store = store(&args.keys);
-    let ceremony: Option<VerifyingKey> = match &args.vk {
+    let ceremony: Option<PreparedVerifyingKey> = match &args.vk {
         Some(path) => {
             let bytes =
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             match keys::load_vk(&bytes, Mode::Production) {
-                Ok(vk) => Some(vk),
+                Ok(vk) => Some(curve_certificate::prepare_verifying_key(&vk)),
                 Err(e) => return Ok(refuse(&format!("{}: {e}", path.display()))),
             }
         }
         None => None,
     };
+    let mut dev_vks: BTreeMap<SizeClass, PreparedVerifyingKey> = BTreeMap::new();
     let mut warned = false;
     for dir in block_dirs(&args.dir)? {
         let block = match load_block(&dir)? {
@@ -369,8 +373,8 @@ pub fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
             Ok(proof) => proof,
             Err(e) => return Ok(refuse(&format!("{}/{PROOF_FILE}: {e}", dir.display()))),
         };
-        let vk = match &ceremony {
-            Some(vk) => vk.clone(),
+        let prepared = match &ceremony {
+            Some(vk) => vk,
             None => {
                 if !warned {
                     eprintln!(
@@ -378,13 +382,19 @@ pub fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
                     );
                     warned = true;
                 }
-                dev_keys(&store, block.class)?.vk
+                // Each class's development key is loaded once per invocation.
+                match dev_vks.entry(block.class) {
+                    Entry::Occupied(entry) => entry.into_mut(),
+                    Entry::Vacant(entry) => entry.insert(curve_certificate::prepare_verifying_key(
+                        &dev_keys(&store, block.class)?.vk,
+                    )),
+                }
             }
         };
-        let prepared = curve_certificate::prepare_verifying_key(&vk);
-        if let Err(e) = curve_certificate::verify(&prepared, &block.statement, &proof) {
+        let vk = &prepared.vk;
+        if let Err(e) = curve_certificate::verify(prepared, &block.statement, &proof) {
             let keys_note = match certificate["proof"]["vk_sha256"].as_str() {
-                Some(made_with) if made_with != hex::encode(keys::vk_hash(&vk)) => {
+                Some(made_with) if made_with != hex::encode(keys::vk_hash(vk)) => {
                     format!(" (it was made with verifying key {made_with})")
                 }
                 _ => String::new(),

@@ -111,6 +111,24 @@ struct CompiledDir {
     role: Option<String>,
 }
 
+/// Reads `dir/params.bin` as little-endian words; `Ok(Err(reason))` when its length is not a
+/// whole number of words.
+pub(crate) fn param_words(dir: &Path) -> Result<std::result::Result<Vec<u64>, String>> {
+    let path = dir.join("params.bin");
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !bytes.len().is_multiple_of(8) {
+        return Ok(Err(format!(
+            "{}: {} bytes is not a whole number of words",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    Ok(Ok(bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
+        .collect()))
+}
+
 /// Reads an artifact directory: the module, the parameter words and the manifest.
 fn read_compiled_dir(dir: &Path) -> Result<(std::result::Result<Module, String>, CompiledDir)> {
     let read = |file: &str| {
@@ -118,18 +136,7 @@ fn read_compiled_dir(dir: &Path) -> Result<(std::result::Result<Module, String>,
         std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
     };
     let module = read_module(&dir.join("program.cvmb"))?;
-    let params = read("params.bin")?;
-    if params.len() % 8 != 0 {
-        bail!(
-            "{}: {} bytes is not a whole number of words",
-            dir.join("params.bin").display(),
-            params.len()
-        );
-    }
-    let params = params
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
-        .collect();
+    let params = param_words(dir)?.map_err(|message| anyhow::anyhow!(message))?;
     let manifest = String::from_utf8(read("manifest.json")?)
         .with_context(|| format!("{}: not UTF-8", dir.join("manifest.json").display()))?;
     let role = serde_json::from_str::<serde_json::Value>(&manifest)

@@ -212,51 +212,36 @@ pub fn descriptor_hash(artifact: &Artifact) -> String {
     hex::encode(artifact.interface.hash())
 }
 
-/// The certificate rows of `artifact`'s parameter conditions, operands as slot indices.
-pub fn certificate_rows(artifact: &Artifact) -> Vec<Row> {
-    artifact
-        .conditions
-        .iter()
-        .map(|condition| condition.row(&artifact.params))
-        .collect()
-}
-
-/// The certificate statement of `artifact` (the smallest size class that holds it).
-pub fn statement(artifact: &Artifact) -> Statement {
-    Statement::new(
-        &module_bytes(artifact),
-        &artifact.param_words(),
-        &certificate_rows(artifact),
-    )
-    .expect("templates stay within the largest size class")
-}
-
 /// A field element as manifests write it: 32 bytes little-endian, hex.
 pub fn field_hex(element: &ark_bn254::Fr) -> String {
     hex::encode(to_bytes(element))
 }
 
+/// The certificate section over the module bytes `code` (already serialised by the caller):
+/// each condition's row with its text, and the statement in the smallest class that holds it.
 fn certificate(artifact: &Artifact, code: &[u8]) -> Certificate {
-    let statement = statement(artifact);
-    debug_assert_eq!(statement.code, curve_formats::certificate::code_hash(code));
+    let rows: Vec<Row> = artifact
+        .conditions
+        .iter()
+        .map(|condition| condition.row(&artifact.params))
+        .collect();
+    let statement = Statement::new(code, &artifact.param_words(), &rows)
+        .expect("templates stay within the largest size class");
     Certificate {
         statement_version: VERSION,
         size_class: statement.class.name(),
         h_code: field_hex(&statement.code),
         h_conditions: field_hex(&statement.conditions),
         h_params: field_hex(&statement.params),
-        rows: artifact
-            .conditions
+        rows: rows
             .iter()
-            .map(|condition| {
-                let row = condition.row(&artifact.params);
-                CertificateRow {
-                    kind: row.kind.name(),
-                    i: row.i,
-                    j: row.j,
-                    bits: row.bits,
-                    condition: condition.text(),
-                }
+            .zip(&artifact.conditions)
+            .map(|(row, condition)| CertificateRow {
+                kind: row.kind.name(),
+                i: row.i,
+                j: row.j,
+                bits: row.bits,
+                condition: condition.text(),
             })
             .collect(),
         proof: None,
