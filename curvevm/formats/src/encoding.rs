@@ -70,6 +70,8 @@ pub enum DecodeErrorKind {
     UnsupportedVersion(u16),
     /// A field that must be zero for this variant is not (e.g. the origin of a withdrawal).
     NonZeroReserved,
+    /// A name that is empty or not made of `[a-z0-9_]`.
+    InvalidName,
 }
 
 impl fmt::Display for DecodeError {
@@ -118,6 +120,11 @@ impl fmt::Display for DecodeError {
             DecodeErrorKind::NonZeroReserved => {
                 write!(f, "non-zero reserved field at byte {}", self.offset)
             }
+            DecodeErrorKind::InvalidName => write!(
+                f,
+                "a name must be 1 to 32 bytes of [a-z0-9_], at byte {}",
+                self.offset
+            ),
         }
     }
 }

@@ -2,10 +2,12 @@
 //! decoder on arbitrary bytes, and canonicality (what decodes re-encodes to the same bytes).
 
 use crate::batch::{Attestation, BatchHeader};
+use crate::deposit::DepositRecord;
 use crate::domain::Tag;
 use crate::encoding::{Decode, Encode};
 use crate::leaf::PayoutLeaf;
 use crate::merkle::MerkleProof;
+use crate::tx::{Action, Arg, SignedTransaction, Transaction};
 
 fn round_trip<T: Decode + Encode>(data: &[u8]) {
     if let Ok(value) = T::from_bytes(data) {
@@ -24,6 +26,11 @@ pub fn decode_bytes(data: &[u8]) {
     round_trip::<Attestation>(data);
     round_trip::<PayoutLeaf>(data);
     round_trip::<MerkleProof>(data);
+    round_trip::<SignedTransaction>(data);
+    round_trip::<Transaction>(data);
+    round_trip::<Action>(data);
+    round_trip::<Arg>(data);
+    round_trip::<DepositRecord>(data);
     round_trip::<Option<u64>>(data);
     round_trip::<bool>(data);
     if let Ok(proof) = MerkleProof::from_bytes(data) {

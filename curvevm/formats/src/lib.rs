@@ -13,6 +13,8 @@
 //! | SHA-256 Merkle tree: leaf `H(0x00‖bytes)`, node `H(0x01‖l‖r)`, padding `H(0x02)`, count committed beside the root, fixed-length proofs | [`merkle`] | 1 |
 //! | payout leaf: withdrawal or market settlement, shared by runtime, settlement and the Anchor program | [`leaf`] | 1 |
 //! | batch header and execution attestation | [`batch`] | 1 |
+//! | transaction: tag ‖ sender, nonce, gas limit, fee per gas, action (typed call arguments, deploy images, system and governance actions) ‖ Ed25519 signature | [`tx`] | 1 |
+//! | Solana deposit record, signed by the committee | [`deposit`] | 1 |
 //! | Poseidon over BN254 Fr: width 5 (rate 4, capacity 1), α = 5, 8 full and 60 partial rounds, Grain-LFSR constants; bytes packed 31 per element plus the length | `poseidon` (feature) | 1 |
 //! | invariant-certificate statement: condition rows `(kind, i, j, bits)` packed in 48 bits, size classes, `H_code`/`H_conditions`/`H_params`, public inputs | `certificate` (with `poseidon`) | 1 |
 //!
@@ -25,6 +27,7 @@
 extern crate alloc;
 
 pub mod batch;
+pub mod deposit;
 #[cfg(feature = "poseidon")]
 pub mod certificate;
 pub mod domain;
@@ -35,6 +38,7 @@ pub mod leaf;
 pub mod merkle;
 #[cfg(feature = "poseidon")]
 pub mod poseidon;
+pub mod tx;
 
 pub use domain::{Kind, Tag};
 pub use encoding::{Decode, DecodeError, Encode};

@@ -8,11 +8,15 @@ use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, Field, PrimeField};
 use curve_formats::batch::{Attestation, BatchHeader};
 use curve_formats::certificate::{self, Row, RowKind, SizeClass};
+use curve_formats::deposit::DepositRecord;
 use curve_formats::domain::{Kind, TAG_LEN, Tag};
 use curve_formats::encoding::{Decode, DecodeErrorKind, Encode};
 use curve_formats::leaf::{Origin, PAYOUT_LEAF_LEN, PayoutLeaf};
 use curve_formats::merkle::{self, Hash, MerkleError, MerkleProof, MerkleTree};
 use curve_formats::poseidon::{self, Domain};
+use curve_formats::tx::{
+    Action, Arg, CommitteeSignature, ProgramImage, SignedTransaction, Transaction, Value,
+};
 use expect_test::expect_file;
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
@@ -47,6 +51,72 @@ fn sample_leaf(index: u32, settlement: bool) -> PayoutLeaf {
         } else {
             Origin::Withdrawal
         },
+    }
+}
+
+fn sample_deposit() -> DepositRecord {
+    DepositRecord {
+        chain_id: CHAIN,
+        sequence: 42,
+        depositor: [0x11; 32],
+        recipient: [0x22; 32],
+        amount: 5_000_000,
+        slot: 123_456,
+    }
+}
+
+fn sample_image() -> ProgramImage {
+    ProgramImage {
+        template: "oracle".into(),
+        module: vec![1, 2, 3],
+        params: vec![4; 8],
+        proof: vec![5; 4],
+        manifest: b"{}".to_vec(),
+    }
+}
+
+/// One action of every kind, in discriminant order.
+fn sample_actions() -> Vec<Action> {
+    vec![
+        Action::Transfer { to: [0x33; 32], amount: 1_000 },
+        Action::Call {
+            program: 3,
+            entry: "update".into(),
+            args: vec![
+                Arg::One(Value::U64(7)),
+                Arg::One(Value::I64(-1)),
+                Arg::One(Value::U128(1 << 100)),
+                Arg::One(Value::I128(-2)),
+                Arg::One(Value::Bytes32([0x44; 32])),
+                Arg::Many(vec![Value::Signature([0x55; 64]), Value::Cap(9)]),
+            ],
+        },
+        Action::Deploy(sample_image()),
+        Action::Upgrade { program: 3, image: sample_image() },
+        Action::RegisterSlab { program: 4 },
+        Action::CreditDeposit {
+            record: sample_deposit(),
+            attestations: vec![CommitteeSignature { member: 2, signature: [0x66; 64] }],
+        },
+        Action::Withdraw { amount: 77, recipient: [0x77; 32] },
+        Action::RegisterOracleKey { program: 3, key: [0x88; 32] },
+        Action::SetVerifyingKey { class: 1, vk: vec![0x99; 3] },
+        Action::RotateCommittee { keys: vec![[0xAA; 32], [0xBB; 32]], quorum: 2 },
+        Action::SetGovernance { key: [0xCC; 32] },
+    ]
+}
+
+fn sample_tx(action: Action) -> SignedTransaction {
+    SignedTransaction {
+        tx: Transaction {
+            chain_id: CHAIN,
+            sender: [0xEE; 32],
+            nonce: 5,
+            gas_limit: 100_000,
+            fee_per_gas: 2,
+            action,
+        },
+        signature: [0xFF; 64],
     }
 }
 
@@ -156,6 +226,11 @@ fn golden_vectors() {
         "payout_leaf.settlement",
         hex(&sample_leaf(1, true).to_leaf_bytes()),
     );
+    for action in sample_actions() {
+        let name = format!("tx.{}", action.name());
+        line(&name, hex(&sample_tx(action).to_bytes()));
+    }
+    line("deposit.message", hex(&sample_deposit().attestation_message()));
     line("merkle.padding", hex(&merkle::padding_hash()));
     for count in [1usize, 2, 3, 5, 8] {
         let leaves: Vec<Vec<u8>> = (0..count)
@@ -501,6 +576,95 @@ fn fuzz_corpus_replays() {
         count += 1;
     }
     assert!(count >= 10, "the corpus shrank to {count} inputs");
+}
+
+/// The layout written out by hand: a transfer and a deposit record.
+#[test]
+fn transactions_match_an_independent_layout() {
+    let signed = sample_tx(Action::Transfer { to: [0x33; 32], amount: 1_000 });
+    let mut expected = Vec::new();
+    expected.extend_from_slice(b"CURV");
+    expected.push(1); // Kind::Transaction
+    expected.extend_from_slice(&1u16.to_le_bytes());
+    expected.extend_from_slice(&CHAIN.to_le_bytes());
+    expected.extend_from_slice(&[0xEE; 32]);
+    expected.extend_from_slice(&5u64.to_le_bytes());
+    expected.extend_from_slice(&100_000u64.to_le_bytes());
+    expected.extend_from_slice(&2u64.to_le_bytes());
+    expected.push(0); // transfer
+    expected.extend_from_slice(&[0x33; 32]);
+    expected.extend_from_slice(&1_000u128.to_le_bytes());
+    assert_eq!(signed.tx.signing_message(), expected);
+    expected.extend_from_slice(&[0xFF; 64]);
+    assert_eq!(signed.to_bytes(), expected);
+
+    let record = sample_deposit();
+    let mut expected = Vec::new();
+    expected.extend_from_slice(b"CURV");
+    expected.push(6); // Kind::DepositAttestation
+    expected.extend_from_slice(&1u16.to_le_bytes());
+    expected.extend_from_slice(&CHAIN.to_le_bytes());
+    expected.extend_from_slice(&42u64.to_le_bytes());
+    expected.extend_from_slice(&[0x11; 32]);
+    expected.extend_from_slice(&[0x22; 32]);
+    expected.extend_from_slice(&5_000_000u64.to_le_bytes());
+    expected.extend_from_slice(&123_456u64.to_le_bytes());
+    assert_eq!(record.attestation_message(), expected);
+    assert_eq!(record.to_bytes(), expected);
+}
+
+#[test]
+fn transactions_round_trip_and_reject_bad_input() {
+    for action in sample_actions() {
+        let signed = sample_tx(action);
+        let bytes = signed.to_bytes();
+        assert_eq!(SignedTransaction::from_bytes(&bytes), Ok(signed.clone()));
+        // Every strict prefix is truncated, never a panic or a shorter transaction.
+        for cut in 0..bytes.len() {
+            assert!(SignedTransaction::from_bytes(&bytes[..cut]).is_err());
+        }
+    }
+    // A name outside [a-z0-9_] is refused where it starts.
+    let signed = sample_tx(Action::Call { program: 1, entry: "Up".into(), args: vec![] });
+    let error = SignedTransaction::from_bytes(&signed.to_bytes()).unwrap_err();
+    assert_eq!(error.kind, DecodeErrorKind::InvalidName);
+    assert_eq!(error.offset, TAG_LEN + 32 + 24 + 1 + 8);
+    // An unknown action discriminant.
+    let mut bytes = sample_tx(Action::SetGovernance { key: [0; 32] }).to_bytes();
+    bytes[TAG_LEN + 56] = 11;
+    assert_eq!(
+        SignedTransaction::from_bytes(&bytes).unwrap_err().kind,
+        DecodeErrorKind::InvalidDiscriminant(11)
+    );
+    // A module length above the bound is refused before anything is read.
+    let mut image = sample_image().to_bytes();
+    let at = 4 + 6; // after the template name
+    image[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        ProgramImage::from_bytes(&image).unwrap_err().kind,
+        DecodeErrorKind::LengthTooLarge { .. }
+    ));
+}
+
+#[test]
+fn call_arguments_become_words_as_the_descriptor_says() {
+    let mut words = Vec::new();
+    for value in [
+        Value::U64(1),
+        Value::I64(-1),
+        Value::U128((5u128 << 64) | 6),
+        Value::I128(-2),
+        Value::Cap(3),
+    ] {
+        value.push_words(&mut words);
+    }
+    assert_eq!(words, [1, u64::MAX, 6, 5, u64::MAX - 1, u64::MAX, 3]);
+    let mut bytes = [0u8; 32];
+    bytes[0] = 1;
+    bytes[8] = 2;
+    let mut words = Vec::new();
+    Value::Bytes32(bytes).push_words(&mut words);
+    assert_eq!(words, [1, 2, 0, 0]);
 }
 
 proptest! {
