@@ -62,10 +62,16 @@ impl Condition {
 
     /// The certificate row of the condition over the table `params` (operands as indices).
     pub fn row(self, params: &[ParamSlot]) -> Row {
+        let names: Vec<&str> = params.iter().map(|slot| slot.name).collect();
+        self.row_in(&names)
+    }
+
+    /// The certificate row of the condition over a table whose slots are called `names`.
+    pub fn row_in(self, names: &[&str]) -> Row {
         let index = |name: &str| {
-            params
+            names
                 .iter()
-                .position(|slot| slot.name == name)
+                .position(|slot| *slot == name)
                 .and_then(|i| u16::try_from(i).ok())
                 .expect("conditions name existing slots")
         };

@@ -437,6 +437,11 @@ impl Instance {
         &self.program
     }
 
+    /// The words of one segment (slab contents for snapshots and the state tree).
+    pub fn words(&self, segment: Segment) -> &[u64] {
+        self.memory.words(segment)
+    }
+
     /// The memory (slab contents, dirty pages).
     pub fn memory(&mut self) -> &mut Memory {
         &mut self.memory

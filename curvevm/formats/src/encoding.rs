@@ -72,6 +72,8 @@ pub enum DecodeErrorKind {
     NonZeroReserved,
     /// A name that is empty or not made of `[a-z0-9_]`.
     InvalidName,
+    /// A sorted sequence whose items are not strictly increasing.
+    Unordered,
 }
 
 impl fmt::Display for DecodeError {
@@ -119,6 +121,9 @@ impl fmt::Display for DecodeError {
             }
             DecodeErrorKind::NonZeroReserved => {
                 write!(f, "non-zero reserved field at byte {}", self.offset)
+            }
+            DecodeErrorKind::Unordered => {
+                write!(f, "item out of order at byte {}", self.offset)
             }
             DecodeErrorKind::InvalidName => write!(
                 f,

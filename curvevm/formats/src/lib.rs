@@ -27,9 +27,9 @@
 extern crate alloc;
 
 pub mod batch;
-pub mod deposit;
 #[cfg(feature = "poseidon")]
 pub mod certificate;
+pub mod deposit;
 pub mod domain;
 pub mod encoding;
 #[doc(hidden)]

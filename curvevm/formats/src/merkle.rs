@@ -26,6 +26,8 @@ pub const LEAF_PREFIX: u8 = 0x00;
 pub const NODE_PREFIX: u8 = 0x01;
 /// Prefix of the padding hash.
 pub const PADDING_PREFIX: u8 = 0x02;
+/// Prefix of a root committed together with its leaf count.
+pub const COUNTED_ROOT_PREFIX: u8 = 0x03;
 /// Deepest tree: 2^32 leaves.
 pub const DEPTH_MAX: u32 = 32;
 
@@ -51,6 +53,18 @@ pub fn hash_node(left: &Hash, right: &Hash) -> Hash {
 /// `SHA-256(0x02)`: fills the tree up to a power of two; also the empty tree's root.
 pub fn padding_hash() -> Hash {
     Sha256::digest([PADDING_PREFIX]).into()
+}
+
+/// `SHA-256(0x03 ‖ count u64 LE ‖ root)`: one hash that commits to a tree and its leaf count,
+/// for places that hold a single hash (the rollup's state root). A proof against it is checked
+/// with [`verify`] against `root` and `count`, after recomputing this hash.
+pub fn counted_root(root: &Hash, count: u64) -> Hash {
+    Sha256::new()
+        .chain_update([COUNTED_ROOT_PREFIX])
+        .chain_update(count.to_le_bytes())
+        .chain_update(root)
+        .finalize()
+        .into()
 }
 
 /// ⌈log2 count⌉ (0 for 0 or 1 leaves).

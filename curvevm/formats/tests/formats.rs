@@ -78,7 +78,10 @@ fn sample_image() -> ProgramImage {
 /// One action of every kind, in discriminant order.
 fn sample_actions() -> Vec<Action> {
     vec![
-        Action::Transfer { to: [0x33; 32], amount: 1_000 },
+        Action::Transfer {
+            to: [0x33; 32],
+            amount: 1_000,
+        },
         Action::Call {
             program: 3,
             entry: "update".into(),
@@ -92,16 +95,34 @@ fn sample_actions() -> Vec<Action> {
             ],
         },
         Action::Deploy(sample_image()),
-        Action::Upgrade { program: 3, image: sample_image() },
+        Action::Upgrade {
+            program: 3,
+            image: sample_image(),
+        },
         Action::RegisterSlab { program: 4 },
         Action::CreditDeposit {
             record: sample_deposit(),
-            attestations: vec![CommitteeSignature { member: 2, signature: [0x66; 64] }],
+            attestations: vec![CommitteeSignature {
+                member: 2,
+                signature: [0x66; 64],
+            }],
         },
-        Action::Withdraw { amount: 77, recipient: [0x77; 32] },
-        Action::RegisterOracleKey { program: 3, key: [0x88; 32] },
-        Action::SetVerifyingKey { class: 1, vk: vec![0x99; 3] },
-        Action::RotateCommittee { keys: vec![[0xAA; 32], [0xBB; 32]], quorum: 2 },
+        Action::Withdraw {
+            amount: 77,
+            recipient: [0x77; 32],
+        },
+        Action::RegisterOracleKey {
+            program: 3,
+            key: [0x88; 32],
+        },
+        Action::SetVerifyingKey {
+            class: 1,
+            vk: vec![0x99; 3],
+        },
+        Action::RotateCommittee {
+            keys: vec![[0xAA; 32], [0xBB; 32]],
+            quorum: 2,
+        },
         Action::SetGovernance { key: [0xCC; 32] },
     ]
 }
@@ -230,8 +251,15 @@ fn golden_vectors() {
         let name = format!("tx.{}", action.name());
         line(&name, hex(&sample_tx(action).to_bytes()));
     }
-    line("deposit.message", hex(&sample_deposit().attestation_message()));
+    line(
+        "deposit.message",
+        hex(&sample_deposit().attestation_message()),
+    );
     line("merkle.padding", hex(&merkle::padding_hash()));
+    line(
+        "merkle.counted_root.7",
+        hex(&merkle::counted_root(&[0x5A; 32], 7)),
+    );
     for count in [1usize, 2, 3, 5, 8] {
         let leaves: Vec<Vec<u8>> = (0..count)
             .map(|i| sample_leaf(i as u32, i % 2 == 1).to_leaf_bytes())
@@ -581,7 +609,10 @@ fn fuzz_corpus_replays() {
 /// The layout written out by hand: a transfer and a deposit record.
 #[test]
 fn transactions_match_an_independent_layout() {
-    let signed = sample_tx(Action::Transfer { to: [0x33; 32], amount: 1_000 });
+    let signed = sample_tx(Action::Transfer {
+        to: [0x33; 32],
+        amount: 1_000,
+    });
     let mut expected = Vec::new();
     expected.extend_from_slice(b"CURV");
     expected.push(1); // Kind::Transaction
@@ -625,7 +656,11 @@ fn transactions_round_trip_and_reject_bad_input() {
         }
     }
     // A name outside [a-z0-9_] is refused where it starts.
-    let signed = sample_tx(Action::Call { program: 1, entry: "Up".into(), args: vec![] });
+    let signed = sample_tx(Action::Call {
+        program: 1,
+        entry: "Up".into(),
+        args: vec![],
+    });
     let error = SignedTransaction::from_bytes(&signed.to_bytes()).unwrap_err();
     assert_eq!(error.kind, DecodeErrorKind::InvalidName);
     assert_eq!(error.offset, TAG_LEN + 32 + 24 + 1 + 8);
@@ -771,4 +806,14 @@ proptest! {
         prop_assert_eq!(holds(RowKind::MulNoOverflow), below(u128::from(a) * u128::from(b)));
         prop_assert!(holds(RowKind::Nop));
     }
+}
+
+#[test]
+fn counted_root_is_the_documented_hash() {
+    let mut input = vec![0x03];
+    input.extend_from_slice(&7u64.to_le_bytes());
+    input.extend_from_slice(&[0x5A; 32]);
+    let expected: Hash = Sha256::digest(&input).into();
+    assert_eq!(merkle::counted_root(&[0x5A; 32], 7), expected);
+    assert_ne!(merkle::counted_root(&[0x5A; 32], 8), expected);
 }

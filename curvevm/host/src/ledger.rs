@@ -1,7 +1,7 @@
 //! The rollup ledger the host calls act on, with an undo log so that a trapped call leaves no
 //! trace. Ordered maps only: the runtime hashes this state, so iteration order is part of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use curvevm::hostcall::{MAX_CAP_TTL_MS, Refusal};
 
@@ -60,6 +60,21 @@ impl Cap {
     }
 }
 
+/// An entry of the ledger, as the runtime's state tree names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LedgerKey {
+    /// A vault balance.
+    Vault(UserId, AssetId),
+    /// An escrow.
+    Escrow(UserId, SlabId, AssetId),
+    /// A cap.
+    Cap(CapId),
+    /// The next cap id.
+    NextCap,
+    /// A slab account.
+    Account(SlabId, AssetId),
+}
+
 #[derive(Clone, Debug)]
 enum Undo {
     Vault((UserId, AssetId), Option<u128>),
@@ -83,6 +98,9 @@ pub struct Ledger {
     /// What slabs collected through `safe_debit`, per (slab, asset).
     pub accounts: BTreeMap<(SlabId, AssetId), u128>,
     undo: Vec<Undo>,
+    /// Entries written since the last [`Ledger::take_touched`] (committed, rolled back or
+    /// direct): what the runtime re-hashes.
+    touched: BTreeSet<LedgerKey>,
 }
 
 // Two ledgers are equal by their contents; the undo log is transient.
@@ -125,11 +143,13 @@ impl Ledger {
     /// Sets a vault balance outside any call (deposits, tests).
     pub fn set_vault(&mut self, user: UserId, asset: AssetId, balance: u128) {
         self.vaults.insert((user, asset), balance);
+        self.touched.insert(LedgerKey::Vault(user, asset));
     }
 
     /// Sets an escrow balance outside any call (tests).
     pub fn set_escrow(&mut self, user: UserId, slab: SlabId, asset: AssetId, balance: u128) {
         self.escrows.entry((user, slab, asset)).or_default().balance = balance;
+        self.touched.insert(LedgerKey::Escrow(user, slab, asset));
     }
 
     /// Adds a cap outside any call (genesis, tests); its id.
@@ -137,7 +157,14 @@ impl Ledger {
         let id = self.next_cap;
         self.next_cap += 1;
         self.caps.insert(id, cap);
+        self.touched
+            .extend([LedgerKey::Cap(id), LedgerKey::NextCap]);
         id
+    }
+
+    /// The entries written since the last call, in key order (and forgets them).
+    pub fn take_touched(&mut self) -> Vec<LedgerKey> {
+        std::mem::take(&mut self.touched).into_iter().collect()
     }
 
     /// The escrow of (user, slab, asset) (empty when absent).
@@ -151,21 +178,25 @@ impl Ledger {
     fn set_vault_logged(&mut self, key: (UserId, AssetId), balance: u128) {
         let old = self.vaults.insert(key, balance);
         self.undo.push(Undo::Vault(key, old));
+        self.touched.insert(LedgerKey::Vault(key.0, key.1));
     }
 
     fn set_escrow_logged(&mut self, key: (UserId, SlabId, AssetId), escrow: Escrow) {
         let old = self.escrows.insert(key, escrow);
         self.undo.push(Undo::Escrow(key, old));
+        self.touched.insert(LedgerKey::Escrow(key.0, key.1, key.2));
     }
 
     fn set_cap_logged(&mut self, id: CapId, cap: Cap) {
         let old = self.caps.insert(id, cap);
         self.undo.push(Undo::Cap(id, old));
+        self.touched.insert(LedgerKey::Cap(id));
     }
 
     fn set_account_logged(&mut self, key: (SlabId, AssetId), balance: u128) {
         let old = self.accounts.insert(key, balance);
         self.undo.push(Undo::Account(key, old));
+        self.touched.insert(LedgerKey::Account(key.0, key.1));
     }
 
     /// Ends a call: forget the undo log (commit) or replay it backwards (rollback).
@@ -249,6 +280,7 @@ impl Ledger {
     ) -> CapId {
         let id = self.next_cap;
         self.undo.push(Undo::NextCap(id));
+        self.touched.insert(LedgerKey::NextCap);
         self.next_cap += 1;
         let expiry_ms = now_ms.saturating_add(ttl_ms.min(MAX_CAP_TTL_MS));
         self.set_cap_logged(id, Cap::new(user, slab, asset, amount, expiry_ms));

@@ -28,7 +28,7 @@ use curvevm::interp::Registers;
 use curvevm::memory::{AccessError, Memory};
 use curvevm::{Host, Module, Program, Segment, VerifyError};
 
-pub use ledger::{AssetId, Cap, CapId, Escrow, Ledger, SlabId, UserId};
+pub use ledger::{AssetId, Cap, CapId, Escrow, Ledger, LedgerKey, SlabId, UserId};
 
 /// What a program is, which bounds the capabilities it may declare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

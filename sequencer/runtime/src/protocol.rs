@@ -1,0 +1,86 @@
+//! Protocol constants: the gas schedule, the block gas limit and the per-entrypoint budgets.
+//! They are consensus: every replica must use the same numbers, so they live here once and
+//! `sequencer/runtime/SPEC.md` prints them (a test fails when the two drift).
+
+use curvevm_host::AssetId;
+
+/// The collateral asset (the Solana vault's mint): deposits credit it, fees and withdrawals
+/// take it.
+pub const COLLATERAL: AssetId = 0;
+
+/// Most gas all transactions of one batch may declare together; also the most one
+/// transaction may declare.
+pub const BLOCK_GAS_LIMIT: u64 = 100_000_000;
+
+/// Gas every transaction pays before its action.
+pub const BASE_GAS: u64 = 1_000;
+
+/// Gas per byte of the signed transaction.
+pub const BYTE_GAS: u64 = 4;
+
+/// Gas of a transfer's ledger updates.
+pub const TRANSFER_GAS: u64 = 500;
+
+/// Gas of a call before the VM runs (argument checks, host set-up, page journal).
+pub const CALL_GAS: u64 = 2_000;
+
+/// Gas of a deploy's or upgrade's certificate check (one Groth16 verification, ~2 ms).
+pub const CERTIFICATE_GAS: u64 = 2_000_000;
+
+/// Gas per 1 KiB page of a deployed program's state (hashed into the state tree).
+pub const PAGE_GAS: u64 = 1_000;
+
+/// Gas per committee signature checked by a deposit credit.
+pub const ATTESTATION_GAS: u64 = 20_000;
+
+/// Gas of a withdrawal (a payout leaf).
+pub const WITHDRAW_GAS: u64 = 5_000;
+
+/// Gas of a governance action other than an upgrade or an oracle key registration.
+pub const GOVERNANCE_GAS: u64 = 10_000;
+
+/// Gas of a call into a program never exceeds its entrypoint's budget: the compiler's
+/// worst-case bound for that entrypoint, itself within the template's gas budget. A call runs
+/// with `min(gas_limit − intrinsic gas, budget)`.
+pub fn entry_budget(template: &curve_compiler::templates::Template, entry: &str) -> Option<u64> {
+    template
+        .lowered
+        .gas_bound(entry)
+        .map(|bound| bound.min(template.gas_budget))
+}
+
+/// The constants as `(name, value, meaning)`, in the order SPEC.md lists them.
+pub fn constants() -> Vec<(&'static str, u64, &'static str)> {
+    vec![
+        (
+            "BLOCK_GAS_LIMIT",
+            BLOCK_GAS_LIMIT,
+            "gas all transactions of a batch may declare together (and one transaction at most)",
+        ),
+        ("BASE_GAS", BASE_GAS, "paid by every transaction"),
+        ("BYTE_GAS", BYTE_GAS, "per byte of the signed transaction"),
+        ("TRANSFER_GAS", TRANSFER_GAS, "a transfer"),
+        ("CALL_GAS", CALL_GAS, "a call, before the VM's own gas"),
+        (
+            "CERTIFICATE_GAS",
+            CERTIFICATE_GAS,
+            "a deploy's or upgrade's Groth16 check",
+        ),
+        (
+            "PAGE_GAS",
+            PAGE_GAS,
+            "per 1 KiB page of a deployed program's state",
+        ),
+        (
+            "ATTESTATION_GAS",
+            ATTESTATION_GAS,
+            "per committee signature of a deposit credit",
+        ),
+        ("WITHDRAW_GAS", WITHDRAW_GAS, "a withdrawal"),
+        (
+            "GOVERNANCE_GAS",
+            GOVERNANCE_GAS,
+            "other governance actions (an oracle key registration pays CALL_GAS and the VM)",
+        ),
+    ]
+}

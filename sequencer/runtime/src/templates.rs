@@ -1,0 +1,300 @@
+//! The templates a program may be deployed from, and the deploy check.
+//!
+//! A program is admitted only if (1) its module is byte for byte a template's (the compiler's
+//! one module per template; parameters live in the parameter table), (2) its parameter table
+//! has the template's size, and (3) a Groth16 certificate proves the template's conditions over
+//! exactly those parameter bytes and that code, under the chain's verifying key for the size
+//! class. The runtime rebuilds the statement from the bytes it will load; nothing of the
+//! deployer's is trusted, and the manifest shipped along must agree with what was rebuilt.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use curve_certificate::keys::{self, Mode, PreparedVerifyingKey};
+use curve_certificate::{prepare_verifying_key, proof};
+use curve_compiler::manifest::field_hex;
+use curve_compiler::templates::{self, Template};
+use curve_formats::certificate::{Row, SizeClass, Statement, check_rows};
+use curve_formats::tx::ProgramImage;
+use curvevm::Program;
+use curvevm::module::Module;
+use curvevm_host::{Role, RollupHost};
+use sha2::{Digest, Sha256};
+
+use crate::state::ProgramRecord;
+
+/// A template the chain accepts programs of.
+#[derive(Debug)]
+pub struct Approved {
+    /// The compiler's template.
+    pub template: Template,
+    /// The role its programs run as.
+    pub role: Role,
+    /// The loaded (verified) module every program of the template shares.
+    pub program: Arc<Program>,
+    /// The module bytes.
+    pub code: Vec<u8>,
+    /// SHA-256 of the module bytes.
+    pub code_hash: [u8; 32],
+    /// The certificate rows of its conditions.
+    pub rows: Vec<Row>,
+    /// The size class of its certificates.
+    pub class: SizeClass,
+    /// The interface's descriptor hash.
+    pub descriptor_hash: [u8; 32],
+    /// The layout hash.
+    pub layout_hash: [u8; 32],
+}
+
+impl Approved {
+    fn new(template: Template) -> Approved {
+        let role = Role::from_name(template.role).expect("templates name a host role");
+        let code = template.module_bytes();
+        let module: Module = template.lowered.module.clone();
+        // Account views are mapped by the templates that declare them (slab, market); the
+        // deployable templates so far declare none.
+        assert!(
+            module.layout.views.is_empty(),
+            "the `{}` template maps views",
+            template.name
+        );
+        let program = Arc::new(
+            RollupHost::load(module, role).expect("every template passes the VM verifier"),
+        );
+        let rows = template.rows();
+        let params = template.param_names.len();
+        let class = SizeClass::smallest_for(params, rows.len()).expect("templates fit a class");
+        let mut layout_hash = [0; 32];
+        hex::decode_to_slice(template.layout_hash(), &mut layout_hash)
+            .expect("layout hashes are hex");
+        Approved {
+            role,
+            program,
+            code_hash: Sha256::digest(&code).into(),
+            code,
+            rows,
+            class,
+            descriptor_hash: template.interface.hash(),
+            layout_hash,
+            template,
+        }
+    }
+
+    /// Entrypoints only the runtime calls, through a system action.
+    pub fn reserved_entries(&self) -> &'static [&'static str] {
+        match self.template.name {
+            // The feed's keys are governance's decision (RegisterOracleKey).
+            "oracle" => &["register_key"],
+            _ => &[],
+        }
+    }
+}
+
+/// Every approved template, compiled once per process.
+pub fn approved() -> &'static [Approved] {
+    static APPROVED: OnceLock<Vec<Approved>> = OnceLock::new();
+    APPROVED.get_or_init(|| {
+        templates::deployable()
+            .into_iter()
+            .map(Approved::new)
+            .collect()
+    })
+}
+
+/// The approved template called `name`.
+pub fn find(name: &str) -> Option<&'static Approved> {
+    approved().iter().find(|a| a.template.name == name)
+}
+
+/// Prepared verifying keys by size class.
+#[derive(Clone, Default)]
+pub struct VerifyingKeys {
+    keys: BTreeMap<u8, PreparedVerifyingKey>,
+}
+
+impl std::fmt::Debug for VerifyingKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.keys.keys()).finish()
+    }
+}
+
+/// The size class with discriminant `class`.
+pub fn class_of(class: u8) -> Option<SizeClass> {
+    SizeClass::ALL.get(usize::from(class)).copied()
+}
+
+/// The discriminant of `class`.
+pub fn class_index(class: SizeClass) -> u8 {
+    SizeClass::ALL
+        .iter()
+        .position(|c| *c == class)
+        .expect("a listed class") as u8
+}
+
+impl VerifyingKeys {
+    /// Checks and prepares a compressed verifying key for `class`; development keys only in
+    /// development mode, and never a key with δ = γ or an identity point.
+    pub fn check(class: u8, bytes: &[u8], dev_mode: bool) -> Result<PreparedVerifyingKey, String> {
+        let size = class_of(class).ok_or_else(|| format!("no size class {class}"))?;
+        let mode = if dev_mode {
+            Mode::Development
+        } else {
+            Mode::Production
+        };
+        let vk = keys::load_vk(bytes, mode).map_err(|e| e.to_string())?;
+        if let Some(dev) = keys::dev_class_of(&vk)
+            && dev != size
+        {
+            return Err(format!(
+                "this is the development key of size class {dev}, not {size}"
+            ));
+        }
+        Ok(prepare_verifying_key(&vk))
+    }
+
+    /// Sets the key of `class`.
+    pub fn insert(&mut self, class: u8, key: PreparedVerifyingKey) {
+        self.keys.insert(class, key);
+    }
+
+    /// The key of `class`.
+    pub fn get(&self, class: SizeClass) -> Option<&PreparedVerifyingKey> {
+        self.keys.get(&class_index(class))
+    }
+}
+
+/// A program image that passed every deploy check.
+#[derive(Debug)]
+pub struct Admitted {
+    /// Its template.
+    pub approved: &'static Approved,
+    /// The parameter table.
+    pub params: Vec<u64>,
+    /// The registry record.
+    pub record: ProgramRecord,
+}
+
+/// Runs every deploy check on `image`.
+pub fn admit(image: &ProgramImage, vks: &VerifyingKeys) -> Result<Admitted, String> {
+    let approved = find(&image.template).ok_or_else(|| {
+        let names: Vec<&str> = approved().iter().map(|a| a.template.name).collect();
+        format!(
+            "no deployable template `{}` (deployable: {})",
+            image.template,
+            names.join(", ")
+        )
+    })?;
+    let code_hash: [u8; 32] = Sha256::digest(&image.module).into();
+    if code_hash != approved.code_hash {
+        return Err(format!(
+            "the module (sha256 {}) is not the `{}` template's bytecode (sha256 {})",
+            hex::encode(code_hash),
+            approved.template.name,
+            hex::encode(approved.code_hash)
+        ));
+    }
+    let expected_words = approved.program.module().layout.params as usize;
+    if image.params.len() != expected_words * 8 {
+        return Err(format!(
+            "the parameter table has {} bytes; the `{}` template takes {expected_words} words ({} bytes)",
+            image.params.len(),
+            approved.template.name,
+            expected_words * 8
+        ));
+    }
+    let params: Vec<u64> = image
+        .params
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
+        .collect();
+    if let Err((index, error)) = check_rows(approved.class, &params, &approved.rows) {
+        return Err(format!(
+            "the parameters break condition {} of the template ({error}); no certificate can prove it",
+            approved.template.conditions[index].text()
+        ));
+    }
+    let statement = Statement::in_class(approved.class, &image.module, &params, &approved.rows)
+        .map_err(|e| e.to_string())?;
+    let vk = vks.get(approved.class).ok_or_else(|| {
+        format!(
+            "the chain has no verifying key for size class {} (development keys are refused outside dev mode)",
+            approved.class
+        )
+    })?;
+    let proof = proof::proof_from_bytes(&image.proof)
+        .map_err(|e| format!("the certificate proof is malformed: {e}"))?;
+    curve_certificate::verify(vk, &statement, &proof).map_err(|_| {
+        format!(
+            "the certificate does not verify for this bytecode and parameter table under the chain's {} key",
+            approved.class
+        )
+    })?;
+    check_manifest(image, approved, &statement, &code_hash)?;
+    Ok(Admitted {
+        approved,
+        params,
+        record: ProgramRecord {
+            template: approved.template.name.to_string(),
+            code_hash,
+            proof_hash: Sha256::digest(&image.proof).into(),
+            descriptor_hash: approved.descriptor_hash,
+            layout_hash: approved.layout_hash,
+            module: image.module.clone(),
+            params: image.params.clone(),
+            manifest: image.manifest.clone(),
+            registered_slab: false,
+        },
+    })
+}
+
+/// The manifest must state what the runtime rebuilt: a manifest from another compile would
+/// give wrong trap locations.
+fn check_manifest(
+    image: &ProgramImage,
+    approved: &Approved,
+    statement: &Statement,
+    code_hash: &[u8; 32],
+) -> Result<(), String> {
+    let manifest: serde_json::Value = serde_json::from_slice(&image.manifest)
+        .map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    let expected = [
+        ("template", approved.template.name.to_string()),
+        ("bytecode.sha256", hex::encode(code_hash)),
+        ("layout.hash", hex::encode(approved.layout_hash)),
+        ("descriptor.hash", hex::encode(approved.descriptor_hash)),
+        ("certificate.h_code", field_hex(&statement.code)),
+        ("certificate.h_conditions", field_hex(&statement.conditions)),
+        ("certificate.h_params", field_hex(&statement.params)),
+    ];
+    for (path, value) in expected {
+        let found = path
+            .split('.')
+            .try_fold(&manifest, |v, part| v.get(part))
+            .and_then(serde_json::Value::as_str);
+        if found != Some(value.as_str()) {
+            return Err(format!(
+                "the manifest's `{path}` is {}, but the deployed bytes give {value}",
+                found.map_or_else(|| "missing".to_string(), |f| format!("{f:?}"))
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Packages one compiled block and its certificate proof as a deploy image: what `curve
+/// compile` writes (`program.cvmb`, `params.bin`, `manifest.json`) plus `certificate.proof`.
+pub fn image_of(
+    artifact: &curve_compiler::Artifact,
+    source_name: &str,
+    source: &str,
+    proof: &[u8],
+) -> ProgramImage {
+    use curve_compiler::manifest;
+    ProgramImage {
+        template: artifact.template.to_string(),
+        module: manifest::module_bytes(artifact),
+        params: manifest::params_bytes(artifact),
+        proof: proof.to_vec(),
+        manifest: manifest::manifest(artifact, source_name, source).into_bytes(),
+    }
+}

@@ -1,0 +1,644 @@
+//! The runtime as the sequencer and users meet it: deposits, transfers, deploys with
+//! certificates, oracle calls with traps located in the script, withdrawals with payout proofs,
+//! governance, inclusion proofs, and every bad-input case refused with nothing changed.
+
+mod common;
+
+use common::*;
+use curve_formats::encoding::Encode;
+use curve_formats::merkle::depth;
+use curve_formats::tx::{Action, Arg, ProgramImage, Transaction, Value};
+use curve_runtime::{Key, MemoryStorage, Rejection, Runtime, Status, client};
+use curvevm_host::LedgerKey;
+
+const FUNDS: u64 = 1_000_000_000;
+
+/// A chain where alice is funded (deposit 0) and has deployed the test oracle (program 1),
+/// with keys `feed-0`, `feed-1`, `feed-2` registered by governance.
+fn chain() -> Runtime<MemoryStorage> {
+    let mut runtime = genesis();
+    let out = apply(
+        &mut runtime,
+        vec![
+            relay(0, deposit(0, "alice", FUNDS, QUORUM as usize)),
+            relay(1, deposit(1, "governance", FUNDS, QUORUM as usize)),
+        ],
+    );
+    assert_all_committed(&out.receipts);
+    let out = apply(
+        &mut runtime,
+        vec![tx("alice", 0, Action::Deploy(oracle_image().clone()))],
+    );
+    assert_all_committed(&out.receipts);
+    assert_eq!(out.receipts[0].program, Some(1));
+    let keys: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            tx(
+                "governance",
+                i,
+                Action::RegisterOracleKey {
+                    program: 1,
+                    key: public(&format!("feed-{i}")),
+                },
+            )
+        })
+        .collect();
+    assert_all_committed(&apply(&mut runtime, keys).receipts);
+    runtime
+}
+
+fn assert_all_committed(receipts: &[curve_runtime::Receipt]) {
+    for receipt in receipts {
+        assert_eq!(receipt.status, Status::Committed, "{receipt:?}");
+    }
+}
+
+fn update(price: u64, publish_ms: u64, signers: &[u64]) -> Action {
+    let keys: Vec<_> = signers.iter().map(|i| key(&format!("feed-{i}"))).collect();
+    let pairs: Vec<(u64, &ed25519_dalek::SigningKey)> =
+        signers.iter().copied().zip(keys.iter()).collect();
+    Action::Call {
+        program: 1,
+        entry: "update".into(),
+        args: client::oracle_update_args(feed_tag(), price, publish_ms, &pairs),
+    }
+}
+
+fn call(entry: &str) -> Action {
+    Action::Call {
+        program: 1,
+        entry: entry.into(),
+        args: vec![],
+    }
+}
+
+#[test]
+fn an_oracle_is_deployed_fed_and_read_and_a_trap_names_the_script_line() {
+    let mut runtime = chain();
+    let now = runtime.meta().timestamp_ms + 1_000;
+    // Nothing published yet: `price` aborts, and the receipt says where in the script.
+    let out = apply(
+        &mut runtime,
+        vec![
+            tx("alice", 1, call("price")),
+            tx("alice", 2, update(150_000_000, now - 10, &[0, 2])),
+            tx("alice", 3, call("read")),
+        ],
+    );
+    let Status::Reverted(revert) = &out.receipts[0].status else {
+        panic!("{:?}", out.receipts[0]);
+    };
+    assert_eq!(revert.kind, "abort", "{revert:?}");
+    let location = revert
+        .location
+        .as_deref()
+        .expect("the source map covers the trap");
+    assert!(location.starts_with("test.curve:"), "{location}");
+    assert!(out.receipts[0].fee > 0, "a revert pays its gas");
+    assert_eq!(
+        out.receipts[1].status,
+        Status::Committed,
+        "{:?}",
+        out.receipts[1]
+    );
+    assert_eq!(out.receipts[2].status, Status::Committed);
+    // read → (price, publish_ms, age_ms, status, mark)
+    let returns = &out.receipts[2].returns;
+    assert_eq!(returns[0], 150_000_000);
+    assert_eq!(returns[1], now - 10);
+    assert_eq!(returns[2], 10);
+    assert_eq!(returns[3], 0, "fresh");
+    // The VM's write reached the state: the program's first page is in the root.
+    let proof = runtime
+        .state_proof(&Key::Page(1, curvevm::Segment::Slab.sel(), 0))
+        .expect("page 0");
+    proof.verify(&runtime.root()).expect("included");
+    // A quorum of one signature is not enough: reverted, price unchanged.
+    let out = apply(
+        &mut runtime,
+        vec![tx("alice", 4, update(160_000_000, now + 500, &[1]))],
+    );
+    assert!(
+        matches!(out.receipts[0].status, Status::Reverted(_)),
+        "{:?}",
+        out.receipts[0]
+    );
+    let price = curve_compiler::templates::oracle::state::PRICE as usize;
+    assert_eq!(
+        runtime.program_memory(1).expect("program")[price],
+        150_000_000
+    );
+}
+
+#[test]
+fn transfers_withdrawals_and_payout_proofs() {
+    let mut runtime = chain();
+    let before = runtime.balance(&public("alice"));
+    let out = apply(
+        &mut runtime,
+        vec![
+            tx_with(
+                "alice",
+                1,
+                5_000,
+                2,
+                Action::Transfer {
+                    to: public("bob"),
+                    amount: 1_000,
+                },
+            ),
+            tx_with(
+                "alice",
+                2,
+                10_000,
+                1,
+                Action::Withdraw {
+                    amount: 300,
+                    recipient: [0xB0; 32],
+                },
+            ),
+            tx_with(
+                "alice",
+                3,
+                10_000,
+                1,
+                Action::Withdraw {
+                    amount: 200,
+                    recipient: [0xB1; 32],
+                },
+            ),
+        ],
+    );
+    assert_all_committed(&out.receipts);
+    let fees: u128 = out.receipts.iter().map(|r| r.fee).sum();
+    assert_eq!(
+        out.receipts[0].fee,
+        u128::from(out.receipts[0].gas_used) * 2
+    );
+    assert_eq!(runtime.balance(&public("bob")), 1_000);
+    assert_eq!(
+        runtime.balance(&public("alice")),
+        before - 1_000 - 500 - fees
+    );
+    assert_eq!(out.header.withdrawal_count, 2);
+    assert_eq!(out.header.withdrawal_total, 500);
+    assert_eq!(out.header.state_root, runtime.root());
+    for (index, leaf) in out.payouts.iter().enumerate() {
+        let proof = out.payout_proof(index as u64).expect("proof");
+        proof
+            .verify(&out.header.withdrawal_root, 2, &leaf.to_leaf_bytes())
+            .expect("the payout verifies against the header");
+        assert_eq!(leaf.batch_height, out.header.height);
+    }
+    assert_eq!(runtime.meta().withdrawals_finalised, 500);
+    let totals = runtime.conservation().expect("conserved");
+    assert_eq!(totals.deposits_credited, 2 * u128::from(FUNDS));
+    // Any account's entry proves against the root; a changed byte does not.
+    let bob = runtime.account(&public("bob")).expect("bob").user;
+    let mut proof = runtime
+        .state_proof(&Key::Ledger(LedgerKey::Vault(bob, 0)))
+        .expect("bob's vault");
+    proof.verify(&runtime.root()).expect("included");
+    *proof.leaf.last_mut().expect("value") ^= 1;
+    assert!(proof.verify(&runtime.root()).is_err());
+}
+
+#[test]
+fn a_batch_touching_k_accounts_rehashes_o_k_log_n() {
+    let mut runtime = chain();
+    // Grow the state to a few thousand leaves: 2,000 recipients.
+    let transfers: Vec<Vec<u8>> = (0..2_000)
+        .map(|i| {
+            tx_with(
+                "alice",
+                1 + i,
+                5_000,
+                0,
+                Action::Transfer {
+                    to: public(&format!("user-{i}")),
+                    amount: 1,
+                },
+            )
+        })
+        .collect();
+    apply(&mut runtime, transfers);
+    let n = runtime.tree_leaves();
+    for k in [1u64, 10, 100] {
+        let nonce = runtime.account(&public("alice")).expect("alice").nonce;
+        let transfers: Vec<Vec<u8>> = (0..k)
+            .map(|i| {
+                tx_with(
+                    "alice",
+                    nonce + i,
+                    5_000,
+                    0,
+                    Action::Transfer {
+                        to: public(&format!("user-{}", i * 17)),
+                        amount: 1,
+                    },
+                )
+            })
+            .collect();
+        let before = runtime.tree_hash_count();
+        apply(&mut runtime, transfers);
+        let cost = runtime.tree_hash_count() - before;
+        // Each transfer touches the recipient's vault; alice's vault, nonce and the meta entry
+        // are shared: k + 3 leaves, each with at most depth(n) ancestors.
+        let touched = k + 3;
+        let bound = touched * (1 + u64::from(depth(n)));
+        assert!(
+            cost <= bound,
+            "k = {k}: {cost} hashes above {bound} (n = {n})"
+        );
+    }
+}
+
+/// Applies `bad` to one of two identical chains and nothing to the other: the rejection, with
+/// the two states identical.
+fn refused(setup: fn() -> Runtime<MemoryStorage>, bad: Vec<u8>) -> Rejection {
+    let mut refused = setup();
+    let mut untouched = setup();
+    let out = apply(&mut refused, vec![bad]);
+    apply(&mut untouched, vec![]);
+    assert_eq!(
+        refused.root(),
+        untouched.root(),
+        "the refused transaction changed the state"
+    );
+    assert_eq!(refused.storage(), untouched.storage());
+    assert_eq!(out.receipts[0].gas_used, 0);
+    match &out.receipts[0].status {
+        Status::Rejected(rejection) => rejection.clone(),
+        other => panic!("not rejected: {other:?}"),
+    }
+}
+
+#[test]
+fn bad_input_is_refused_with_nothing_changed() {
+    let transfer = || Action::Transfer {
+        to: public("bob"),
+        amount: 5,
+    };
+    // Bad signature: bob signs alice's transaction.
+    let mut forged = tx("alice", 1, transfer());
+    let at = forged.len() - 64;
+    forged[at..].copy_from_slice(&tx("bob", 1, transfer())[at..]);
+    assert_eq!(refused(chain, forged), Rejection::BadSignature);
+    // Signed for another chain.
+    let other_chain = client::sign(
+        Transaction {
+            chain_id: CHAIN + 1,
+            sender: public("alice"),
+            nonce: 1,
+            gas_limit: GAS,
+            fee_per_gas: 1,
+            action: transfer(),
+        },
+        &key("alice"),
+    )
+    .to_bytes();
+    assert_eq!(
+        refused(chain, other_chain),
+        Rejection::WrongChain {
+            expected: CHAIN,
+            found: CHAIN + 1
+        }
+    );
+    // Replayed and future nonces.
+    assert_eq!(
+        refused(chain, tx("alice", 0, transfer())),
+        Rejection::BadNonce {
+            expected: 1,
+            found: 0
+        }
+    );
+    assert_eq!(
+        refused(chain, tx("alice", 2, transfer())),
+        Rejection::BadNonce {
+            expected: 1,
+            found: 2
+        }
+    );
+    // Unknown program, unknown and reserved entrypoints, arguments off the descriptor.
+    let call_to = |program, entry: &str, args| Action::Call {
+        program,
+        entry: entry.into(),
+        args,
+    };
+    assert_eq!(
+        refused(chain, tx("alice", 1, call_to(9, "read", vec![]))),
+        Rejection::UnknownProgram(9)
+    );
+    assert!(matches!(
+        refused(chain, tx("alice", 1, call_to(1, "steal", vec![]))),
+        Rejection::UnknownEntry { program: 1, .. }
+    ));
+    assert!(matches!(
+        refused(
+            chain,
+            tx(
+                "alice",
+                1,
+                call_to(1, "register_key", vec![Arg::One(Value::Bytes32([1; 32]))])
+            )
+        ),
+        Rejection::ReservedEntry { .. }
+    ));
+    let Rejection::BadArguments(why) = refused(
+        chain,
+        tx(
+            "alice",
+            1,
+            call_to(1, "read", vec![Arg::One(Value::U64(1))]),
+        ),
+    ) else {
+        panic!()
+    };
+    assert!(why.contains("takes 0 argument"), "{why}");
+    let mut args = client::oracle_update_args(feed_tag(), 1, 1, &[]);
+    args[0] = Arg::One(Value::Bytes32([0; 32]));
+    let Rejection::BadArguments(why) = refused(chain, tx("alice", 1, call_to(1, "update", args)))
+    else {
+        panic!()
+    };
+    assert!(
+        why.contains("argument 1 (`price`) of `update` is a u64; found a bytes32"),
+        "{why}"
+    );
+    let mut args = client::oracle_update_args(feed_tag(), 1, 1, &[]);
+    args[3] = Arg::Many(vec![Value::U64(0); 3]);
+    let Rejection::BadArguments(why) = refused(chain, tx("alice", 1, call_to(1, "update", args)))
+    else {
+        panic!()
+    };
+    assert!(why.contains("array of 16; found 3 values"), "{why}");
+    // Gas above the block limit.
+    assert!(matches!(
+        refused(chain, tx_with("alice", 1, u64::MAX, 0, transfer())),
+        Rejection::GasAboveBlockLimit { .. }
+    ));
+    // Gas below the intrinsic cost.
+    assert!(matches!(
+        refused(chain, tx_with("alice", 1, 10, 0, transfer())),
+        Rejection::GasBelowIntrinsic { .. }
+    ));
+    // Withdrawal above the balance (and a fee the vault cannot cover).
+    assert!(matches!(
+        refused(
+            chain,
+            tx_with(
+                "alice",
+                1,
+                10_000,
+                0,
+                Action::Withdraw {
+                    amount: u128::from(FUNDS) + 1,
+                    recipient: [1; 32]
+                }
+            )
+        ),
+        Rejection::InsufficientBalance { .. }
+    ));
+    assert!(matches!(
+        refused(chain, tx_with("bob", 0, 10_000, 1, transfer())),
+        Rejection::InsufficientBalance { available: 0, .. }
+    ));
+    // Governance actions from anyone else.
+    assert_eq!(
+        refused(
+            chain,
+            tx(
+                "alice",
+                1,
+                Action::SetGovernance {
+                    key: public("alice")
+                }
+            )
+        ),
+        Rejection::NotGovernance("set_governance")
+    );
+    // Bytes that are not a transaction.
+    assert!(matches!(
+        refused(chain, vec![1, 2, 3]),
+        Rejection::Malformed(_)
+    ));
+}
+
+fn deploy_refusal(image: ProgramImage) -> String {
+    match refused(chain, tx("alice", 1, Action::Deploy(image))) {
+        Rejection::Deploy(why) => why,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn deploys_need_the_template_bytecode_a_matching_manifest_and_a_valid_certificate() {
+    // A proof of other parameters (another feed: another tag and bounds).
+    let other = image(
+        &ORACLE_SOURCE
+            .replace("test:FEED", "test:OTHER")
+            .replace("max=10_000", "max=20_000"),
+    );
+    let mut wrong_proof = oracle_image().clone();
+    wrong_proof.proof = other.proof.clone();
+    let why = deploy_refusal(wrong_proof);
+    assert!(why.contains("does not verify"), "{why}");
+    // One byte of the proof changed.
+    let mut flipped = oracle_image().clone();
+    flipped.proof[5] ^= 1;
+    let why = deploy_refusal(flipped);
+    assert!(
+        why.contains("does not verify") || why.contains("malformed"),
+        "{why}"
+    );
+    // One parameter changed: the certificate no longer matches (and the manifest disagrees).
+    let mut params = oracle_image().clone();
+    params.params[0] ^= 1;
+    assert!(deploy_refusal(params).contains("does not verify"));
+    // One instruction changed: not the template's bytecode.
+    let mut code = oracle_image().clone();
+    let last = code.module.len() - 1;
+    code.module[last] ^= 1;
+    assert!(deploy_refusal(code).contains("is not the `oracle` template's bytecode"));
+    // A manifest from another compile.
+    let mut manifest = oracle_image().clone();
+    manifest.manifest = other.manifest.clone();
+    let why = deploy_refusal(manifest);
+    assert!(
+        why.contains("the manifest's `certificate.h_params`"),
+        "{why}"
+    );
+    // No such template.
+    let mut template = oracle_image().clone();
+    template.template = "casino".into();
+    assert!(deploy_refusal(template).contains("no deployable template `casino`"));
+}
+
+/// A chain outside dev mode whose 16×16 key comes from another setup (as a ceremony's would).
+fn production_chain() -> Runtime<MemoryStorage> {
+    let mut vk = dev_pk().vk.clone();
+    vk.delta_g2 = (vk.delta_g2 + vk.gamma_g2).into();
+    let bytes = curve_certificate::keys::vk_bytes(&vk);
+    let mut runtime =
+        Runtime::genesis(config(false, bytes), MemoryStorage::new()).expect("a ceremony key");
+    apply(
+        &mut runtime,
+        vec![relay(0, deposit(0, "alice", FUNDS, QUORUM as usize))],
+    );
+    runtime
+}
+
+#[test]
+fn development_keys_are_refused_outside_dev_mode() {
+    // At genesis.
+    let error = Runtime::genesis(config(false, dev_vk_bytes()), MemoryStorage::new()).unwrap_err();
+    assert!(
+        error.to_string().contains("refusing the development key"),
+        "{error}"
+    );
+    // A certificate made with them does not verify under the chain's key.
+    let why = match refused(
+        production_chain,
+        tx("alice", 0, Action::Deploy(oracle_image().clone())),
+    ) {
+        Rejection::Deploy(why) => why,
+        other => panic!("{other:?}"),
+    };
+    assert!(why.contains("does not verify"), "{why}");
+    // Governance cannot install them either.
+    let mut runtime = production_chain();
+    let out = apply(
+        &mut runtime,
+        vec![
+            relay(1, deposit(1, "governance", FUNDS, QUORUM as usize)),
+            tx(
+                "governance",
+                0,
+                Action::SetVerifyingKey {
+                    class: 0,
+                    vk: dev_vk_bytes(),
+                },
+            ),
+        ],
+    );
+    let Status::Rejected(Rejection::Invalid(why)) = &out.receipts[1].status else {
+        panic!("{:?}", out.receipts[1])
+    };
+    assert!(why.contains("refusing the development key"), "{why}");
+}
+
+#[test]
+fn deposits_need_a_quorum_of_distinct_members_and_credit_once() {
+    let mut runtime = genesis();
+    let credit = |nonce, action| relay(nonce, action);
+    // A quorum credits; the same record again is refused.
+    let out = apply(
+        &mut runtime,
+        vec![credit(0, deposit(5, "carol", 700, QUORUM as usize))],
+    );
+    assert_all_committed(&out.receipts);
+    assert_eq!(runtime.balance(&public("carol")), 700);
+    assert!(runtime.deposit_credited(5));
+    let refusals = [
+        deposit(5, "carol", 700, QUORUM as usize),
+        // Quorum − 1.
+        deposit(6, "carol", 700, QUORUM as usize - 1),
+    ];
+    for action in refusals {
+        let out = apply(&mut runtime, vec![credit(1, action)]);
+        assert!(
+            matches!(
+                out.receipts[0].status,
+                Status::Rejected(Rejection::Deposit(_))
+            ),
+            "{:?}",
+            out.receipts[0]
+        );
+    }
+    // The same member twice, a non-member, a signature over another record, another chain.
+    let Action::CreditDeposit {
+        record,
+        attestations,
+    } = deposit(7, "carol", 700, QUORUM as usize)
+    else {
+        unreachable!()
+    };
+    let mut twice = attestations.clone();
+    twice[2] = twice[1];
+    let mut stranger = attestations.clone();
+    stranger[2] = client::attest(&record, &[(9, &key("stranger"))])[0];
+    let mut other_record = attestations.clone();
+    let mut bigger = record;
+    bigger.amount += 1;
+    other_record[2] = client::attest(&bigger, &[(2, &member(2))])[0];
+    let mut other_chain = record;
+    other_chain.chain_id += 1;
+    let cases = [
+        (record, twice, "signs twice"),
+        (record, stranger, "no committee member 9"),
+        (record, other_record, "member 2's signature does not verify"),
+        (other_chain, attestations.clone(), "for chain"),
+    ];
+    for (record, attestations, reason) in cases {
+        let out = apply(
+            &mut runtime,
+            vec![credit(
+                1,
+                Action::CreditDeposit {
+                    record,
+                    attestations,
+                },
+            )],
+        );
+        let Status::Rejected(Rejection::Deposit(why)) = &out.receipts[0].status else {
+            panic!("{:?}", out.receipts[0])
+        };
+        assert!(why.contains(reason), "{why}");
+    }
+    assert_eq!(runtime.meta().deposits_credited, 700);
+}
+
+#[test]
+fn upgrades_are_governance_only_and_keep_the_layout_and_the_state() {
+    let mut runtime = chain();
+    let now = runtime.meta().timestamp_ms + 1_000;
+    apply(
+        &mut runtime,
+        vec![tx("alice", 1, update(150_000_000, now - 10, &[0, 1]))],
+    );
+    let before = runtime.program_memory(1).expect("oracle").to_vec();
+    let new = image(&ORACLE_SOURCE.replace("max=10_000_000_000", "max=20_000_000_000"));
+    let out = apply(
+        &mut runtime,
+        vec![tx(
+            "alice",
+            2,
+            Action::Upgrade {
+                program: 1,
+                image: new.clone(),
+            },
+        )],
+    );
+    assert_eq!(
+        out.receipts[0].status,
+        Status::Rejected(Rejection::NotGovernance("upgrade"))
+    );
+    let out = apply(
+        &mut runtime,
+        vec![tx(
+            "governance",
+            3,
+            Action::Upgrade {
+                program: 1,
+                image: new.clone(),
+            },
+        )],
+    );
+    assert_all_committed(&out.receipts);
+    assert_eq!(runtime.program(1).expect("oracle").params, new.params);
+    assert_eq!(
+        runtime.program_memory(1).expect("oracle"),
+        before.as_slice(),
+        "state kept"
+    );
+}
