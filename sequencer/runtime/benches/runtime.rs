@@ -26,7 +26,10 @@ fn funded_chain() -> Runtime<MemoryStorage> {
         .map(|i| relay(i, deposit(i, &user(i), 1_000_000_000, QUORUM as usize)))
         .collect();
     apply(&mut runtime, credits);
-    apply(&mut runtime, vec![tx(&user(0), 0, Action::Deploy(oracle_image().clone()))]);
+    apply(
+        &mut runtime,
+        vec![tx(&user(0), 0, Action::Deploy(oracle_image().clone()))],
+    );
     runtime
 }
 
@@ -61,7 +64,11 @@ fn run_batches(
                 let start = Instant::now();
                 let out = runtime.apply_batch(&batch).expect("batch");
                 total += start.elapsed();
-                assert!(out.receipts.iter().all(|r| !matches!(r.status, Status::Rejected(_))));
+                assert!(
+                    out.receipts
+                        .iter()
+                        .all(|r| !matches!(r.status, Status::Rejected(_)))
+                );
             }
             total
         })
@@ -79,10 +86,12 @@ fn transfers(c: &mut Criterion) {
 
 fn calls(c: &mut Criterion) {
     let mut runtime = funded_chain();
-    run_batches(c, "oracle_read_calls_1000", &mut runtime, |_| Action::Call {
-        program: 1,
-        entry: "read".into(),
-        args: vec![],
+    run_batches(c, "oracle_read_calls_1000", &mut runtime, |_| {
+        Action::Call {
+            program: 1,
+            entry: "read".into(),
+            args: vec![],
+        }
     });
 }
 
