@@ -8,8 +8,8 @@ use curvevm_host::AssetId;
 /// take it.
 pub const COLLATERAL: AssetId = 0;
 
-/// Most gas all transactions of one batch may declare together; also the most one
-/// transaction may declare.
+/// Most gas one batch's transactions may use together; a transaction's gas limit must fit in
+/// what is left (and so is never above this).
 pub const BLOCK_GAS_LIMIT: u64 = 100_000_000;
 
 /// Gas every transaction pays before its action.
@@ -55,7 +55,7 @@ pub fn constants() -> Vec<(&'static str, u64, &'static str)> {
         (
             "BLOCK_GAS_LIMIT",
             BLOCK_GAS_LIMIT,
-            "gas all transactions of a batch may declare together (and one transaction at most)",
+            "gas a batch's transactions may use together; a transaction's limit must fit in what is left",
         ),
         ("BASE_GAS", BASE_GAS, "paid by every transaction"),
         ("BYTE_GAS", BYTE_GAS, "per byte of the signed transaction"),
@@ -83,4 +83,25 @@ pub fn constants() -> Vec<(&'static str, u64, &'static str)> {
             "other governance actions (an oracle key registration pays CALL_GAS and the VM)",
         ),
     ]
+}
+
+/// The generated part of SPEC.md: the constants and every deployable template's per-entrypoint
+/// budgets.
+pub fn spec_tables() -> String {
+    let mut out = String::from("| constant | value | gas of |\n|---|---:|---|\n");
+    for (name, value, meaning) in constants() {
+        out.push_str(&format!("| `{name}` | {value} | {meaning} |\n"));
+    }
+    out.push_str("\n| template | entrypoint | budget (gas) |\n|---|---|---:|\n");
+    for approved in crate::templates::approved() {
+        for entry in approved.template.interface.entries {
+            let budget = entry_budget(&approved.template, entry.name)
+                .expect("interface entries are module entries");
+            out.push_str(&format!(
+                "| `{}` | `{}` | {budget} |\n",
+                approved.template.name, entry.name
+            ));
+        }
+    }
+    out
 }
