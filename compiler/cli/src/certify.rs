@@ -213,7 +213,7 @@ fn name_of(dir: &Path) -> String {
 }
 
 /// Development keys from the cache, with a spinner while a setup runs.
-fn dev_keys(store: &KeyStore, class: SizeClass) -> Result<ProvingKey> {
+pub(crate) fn dev_keys(store: &KeyStore, class: SizeClass) -> Result<ProvingKey> {
     let spinner = ProgressBar::new_spinner();
     spinner.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("a valid template"),
@@ -236,7 +236,7 @@ fn dev_keys(store: &KeyStore, class: SizeClass) -> Result<ProvingKey> {
     Ok(keys?)
 }
 
-fn store(args: &KeyArgs) -> KeyStore {
+pub(crate) fn store(args: &KeyArgs) -> KeyStore {
     KeyStore::new(args.keys_dir.clone().unwrap_or_else(KeyStore::default_dir))
 }
 

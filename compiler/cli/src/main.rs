@@ -7,6 +7,7 @@
 
 mod certify;
 mod render;
+mod sim;
 mod vm;
 
 use anyhow::{Context, Result, bail};
@@ -91,6 +92,9 @@ enum Command {
     /// Verify a compiled block's certificate against the bytes in its directory; exit 1 with the
     /// reason when it does not hold.
     Verify(certify::VerifyArgs),
+    /// Simulate a scenario: compile, prove and deploy its programs into one in-process rollup
+    /// runtime, apply its batches, print every outcome and the final state root.
+    Sim(sim::SimArgs),
     /// Generate Rust client bindings for a program interface (oracle, slab, market).
     Bindings {
         /// The interface.
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
         } => run_compile(&input, &output, governance.as_deref()),
         Command::Prove(args) => certify::run_prove(args),
         Command::Verify(args) => certify::run_verify(args),
+        Command::Sim(args) => sim::run_sim(args),
         Command::Bindings {
             interface,
             output,

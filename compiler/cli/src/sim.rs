@@ -1,0 +1,513 @@
+//! `curve sim SCENARIO`: compiles the scripts a scenario names, proves and deploys their
+//! blocks into one in-process runtime, applies the scenario's batches, prints every outcome and
+//! the final state root.
+//!
+//! Keys are derived from names (`SHA-256("curve-sim/" ‖ name)`): INSECURE, for simulation only.
+//! The chain runs in dev mode with the development certificate keys.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use curve_certificate::keys::{self, KeyStore};
+use curve_formats::deposit::DepositRecord;
+use curve_formats::encoding::Encode;
+use curve_formats::tx::{Action, Arg, ProgramImage, PublicKey, Transaction, Value};
+use curve_runtime::{Batch, Config, MemoryStorage, Runtime, Status, client};
+use ed25519_dalek::SigningKey;
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha256};
+
+use crate::certify::{KeyArgs, dev_keys, store};
+
+/// `curve sim` arguments.
+#[derive(clap::Args)]
+pub struct SimArgs {
+    /// The scenario file (TOML).
+    scenario: PathBuf,
+    /// Output: human text or one JSON document.
+    #[arg(long, value_enum, default_value = "human")]
+    format: crate::FormatArg,
+    #[command(flatten)]
+    keys: KeyArgs,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scenario {
+    chain_id: u64,
+    governance: String,
+    committee: Vec<String>,
+    quorum: u16,
+    #[serde(default)]
+    programs: Vec<ProgramSpec>,
+    batches: Vec<BatchSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgramSpec {
+    /// The handle later steps use.
+    name: String,
+    /// The script, relative to the scenario file.
+    script: PathBuf,
+    /// The block id (`"pyth:SOLUSD"`).
+    block: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchSpec {
+    time_ms: u64,
+    #[serde(default)]
+    tx: Vec<TxSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TxSpec {
+    from: String,
+    #[serde(default)]
+    nonce: Option<u64>,
+    #[serde(default = "default_gas")]
+    gas_limit: u64,
+    #[serde(default)]
+    fee_per_gas: u64,
+    /// `committed`, `reverted` or `rejected`: the run fails when the outcome differs.
+    #[serde(default)]
+    expect: Option<String>,
+    #[serde(flatten)]
+    action: ActionSpec,
+}
+
+fn default_gas() -> u64 {
+    5_000_000
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ActionSpec {
+    Deposit {
+        sequence: u64,
+        to: String,
+        amount: u64,
+    },
+    Transfer {
+        to: String,
+        amount: u64,
+    },
+    Withdraw {
+        amount: u64,
+        recipient: String,
+    },
+    Deploy(String),
+    RegisterOracleKey {
+        program: String,
+        key: String,
+    },
+    Call {
+        program: String,
+        entry: String,
+        #[serde(default)]
+        args: Vec<u64>,
+    },
+    OracleUpdate {
+        program: String,
+        price: u64,
+        age_ms: u64,
+        signers: Vec<String>,
+    },
+}
+
+/// A named simulation key.
+fn sim_key(name: &str) -> SigningKey {
+    SigningKey::from_bytes(&Sha256::digest(format!("curve-sim/{name}")).into())
+}
+
+fn public(name: &str) -> PublicKey {
+    sim_key(name).verifying_key().to_bytes()
+}
+
+/// A deployable program of the scenario: its image and the block it came from.
+struct Program {
+    image: ProgramImage,
+    feed_tag: u64,
+    /// Filled at deploy.
+    id: Option<u64>,
+    /// Oracle keys in registration order (their indices in `update`).
+    keys: Vec<String>,
+}
+
+fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<Program> {
+    let path = base.join(&spec.script);
+    let source = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let checked = curvescript_check::check_source(&source, None);
+    if let Some(error) = checked.diagnostics.iter().find(|d| d.is_error()) {
+        bail!(
+            "{} does not check: {} (run `curve check {}`)",
+            path.display(),
+            error.message,
+            path.display()
+        );
+    }
+    let compiled = curve_compiler::compile(&checked.script);
+    let Some(artifact) = compiled
+        .artifacts
+        .iter()
+        .find(|a| a.id.as_deref() == Some(spec.block.as_str()))
+    else {
+        bail!(
+            "{} has no compiled block \"{}\" (compiled: {})",
+            path.display(),
+            spec.block,
+            compiled
+                .artifacts
+                .iter()
+                .filter_map(|a| a.id.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let code = curve_compiler::manifest::module_bytes(artifact);
+    let rows: Vec<_> = artifact
+        .conditions
+        .iter()
+        .map(|c| c.row(&artifact.params))
+        .collect();
+    let params = artifact.param_words();
+    let class = curve_formats::certificate::SizeClass::smallest_for(params.len(), rows.len())
+        .context("the block's parameters fit no certificate size class")?;
+    let pk = dev_keys(store, class)?;
+    // A fixed blinding seed: the simulation's output is reproducible byte for byte.
+    let (_, proof) = curve_certificate::prove(&pk, class, &code, &params, &rows, [0x51; 32])?;
+    let file_name = spec.script.to_string_lossy().into_owned();
+    Ok(Program {
+        image: curve_runtime::templates::image_of(
+            artifact,
+            &file_name,
+            &source,
+            &curve_certificate::proof::proof_to_bytes(&proof),
+        ),
+        feed_tag: curve_compiler::feed_tag(&spec.block),
+        id: None,
+        keys: Vec::new(),
+    })
+}
+
+fn program<'a>(programs: &'a mut BTreeMap<String, Program>, name: &str) -> Result<&'a mut Program> {
+    programs
+        .get_mut(name)
+        .with_context(|| format!("the scenario declares no program `{name}`"))
+}
+
+fn deployed_id(programs: &mut BTreeMap<String, Program>, name: &str) -> Result<u64> {
+    program(programs, name)?
+        .id
+        .with_context(|| format!("program `{name}` is used before its deploy"))
+}
+
+fn action(
+    spec: &ActionSpec,
+    scenario: &Scenario,
+    programs: &mut BTreeMap<String, Program>,
+    next_program: &mut u64,
+    time_ms: u64,
+) -> Result<Action> {
+    Ok(match spec {
+        ActionSpec::Deposit {
+            sequence,
+            to,
+            amount,
+        } => {
+            let record = DepositRecord {
+                chain_id: scenario.chain_id,
+                sequence: *sequence,
+                depositor: [0; 32],
+                recipient: public(to),
+                amount: *amount,
+                slot: *sequence,
+            };
+            let keys: Vec<SigningKey> = scenario.committee.iter().map(|n| sim_key(n)).collect();
+            let members: Vec<(u16, &SigningKey)> = keys
+                .iter()
+                .enumerate()
+                .take(usize::from(scenario.quorum))
+                .map(|(i, k)| (i as u16, k))
+                .collect();
+            Action::CreditDeposit {
+                attestations: client::attest(&record, &members),
+                record,
+            }
+        }
+        ActionSpec::Transfer { to, amount } => Action::Transfer {
+            to: public(to),
+            amount: u128::from(*amount),
+        },
+        ActionSpec::Withdraw { amount, recipient } => Action::Withdraw {
+            amount: u128::from(*amount),
+            recipient: public(recipient),
+        },
+        // Ids are sequential: a deploy that lands gets the next one, so later steps (even in
+        // the same batch) can name it; a refused deploy makes them fail visibly.
+        ActionSpec::Deploy(name) => {
+            let feed = program(programs, name)?;
+            feed.id = Some(*next_program);
+            *next_program += 1;
+            Action::Deploy(feed.image.clone())
+        }
+        ActionSpec::RegisterOracleKey { program: name, key } => {
+            let id = deployed_id(programs, name)?;
+            program(programs, name)?.keys.push(key.clone());
+            Action::RegisterOracleKey {
+                program: id,
+                key: public(key),
+            }
+        }
+        ActionSpec::Call {
+            program: name,
+            entry,
+            args,
+        } => Action::Call {
+            program: deployed_id(programs, name)?,
+            entry: entry.clone(),
+            args: args.iter().map(|v| Arg::One(Value::U64(*v))).collect(),
+        },
+        ActionSpec::OracleUpdate {
+            program: name,
+            price,
+            age_ms,
+            signers,
+        } => {
+            let id = deployed_id(programs, name)?;
+            let feed = program(programs, name)?;
+            let keys: Vec<(u64, SigningKey)> = signers
+                .iter()
+                .map(|signer| {
+                    let index = feed
+                        .keys
+                        .iter()
+                        .position(|k| k == signer)
+                        .with_context(|| {
+                            format!("`{signer}` is not a registered key of `{name}`")
+                        })?;
+                    Ok((index as u64, sim_key(signer)))
+                })
+                .collect::<Result<_>>()?;
+            let pairs: Vec<(u64, &SigningKey)> = keys.iter().map(|(i, k)| (*i, k)).collect();
+            Action::Call {
+                program: id,
+                entry: "update".into(),
+                args: client::oracle_update_args(
+                    feed.feed_tag,
+                    *price,
+                    time_ms.saturating_sub(*age_ms),
+                    &pairs,
+                ),
+            }
+        }
+    })
+}
+
+fn hex32(bytes: &[u8; 32]) -> String {
+    hex::encode(bytes)
+}
+
+/// Runs `curve sim`.
+pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.scenario)
+        .with_context(|| format!("cannot read {}", args.scenario.display()))?;
+    let scenario: Scenario = match toml::from_str(&text) {
+        Ok(scenario) => scenario,
+        Err(error) => {
+            eprintln!("error: {}: {error}", args.scenario.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let base = args.scenario.parent().unwrap_or(Path::new("."));
+    let store = store(&args.keys);
+    let mut programs = BTreeMap::new();
+    for spec in &scenario.programs {
+        programs.insert(spec.name.clone(), compile_program(spec, base, &store)?);
+    }
+    let dev_vk = keys::vk_bytes(&dev_keys(&store, curve_formats::certificate::SizeClass::C16)?.vk);
+    let config = Config {
+        chain_id: scenario.chain_id,
+        governance: public(&scenario.governance),
+        committee: scenario.committee.iter().map(|n| public(n)).collect(),
+        quorum: scenario.quorum,
+        dev_mode: true,
+        verifying_keys: vec![(0, dev_vk)],
+    };
+    let mut runtime = match Runtime::genesis(config, MemoryStorage::new()) {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {}: {error}", args.scenario.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let human = matches!(args.format, crate::FormatArg::Human);
+    if human {
+        println!(
+            "chain {:#x}, dev mode (INSECURE development certificate keys and name-derived account keys)",
+            scenario.chain_id
+        );
+        println!("genesis state root {}", hex32(&runtime.root()));
+    }
+    let mut failures = Vec::new();
+    let mut batches_json = Vec::new();
+    for (number, batch_spec) in scenario.batches.iter().enumerate() {
+        let mut transactions = Vec::new();
+        // Each sender's nonces continue from the state, one per transaction of the batch.
+        let mut nonces: BTreeMap<String, u64> = BTreeMap::new();
+        let mut next_program = runtime.meta().next_program;
+        for tx in &batch_spec.tx {
+            let action = action(
+                &tx.action,
+                &scenario,
+                &mut programs,
+                &mut next_program,
+                batch_spec.time_ms,
+            )?;
+            let next = nonces.entry(tx.from.clone()).or_insert_with(|| {
+                runtime
+                    .account(&public(&tx.from))
+                    .map_or(0, |account| account.nonce)
+            });
+            let nonce = tx.nonce.unwrap_or(*next);
+            *next += 1;
+            let signed = client::sign(
+                Transaction {
+                    chain_id: scenario.chain_id,
+                    sender: public(&tx.from),
+                    nonce,
+                    gas_limit: tx.gas_limit,
+                    fee_per_gas: tx.fee_per_gas,
+                    action,
+                },
+                &sim_key(&tx.from),
+            );
+            transactions.push(signed.to_bytes());
+        }
+        let batch = Batch {
+            height: runtime.meta().height + 1,
+            timestamp_ms: batch_spec.time_ms,
+            transactions,
+        };
+        let outcome = match runtime.apply_batch(&batch) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                eprintln!("error: batch {}: {error}", number + 1);
+                return Ok(ExitCode::from(1));
+            }
+        };
+        if human {
+            println!("batch {} at {} ms", batch.height, batch.timestamp_ms);
+        }
+        let mut receipts_json = Vec::new();
+        for (index, (receipt, tx)) in outcome.receipts.iter().zip(&batch_spec.tx).enumerate() {
+            let reason = match &receipt.status {
+                Status::Committed => None,
+                Status::Reverted(revert) => Some(match &revert.location {
+                    Some(location) => format!("{}, {location}", revert.trap),
+                    None => revert.trap.clone(),
+                }),
+                Status::Rejected(rejection) => Some(rejection.to_string()),
+            };
+            if let Some(expected) = &tx.expect
+                && expected != receipt.status.name()
+            {
+                failures.push(format!(
+                    "batch {} tx {index} ({} {}): expected {expected}, got {}{}",
+                    batch.height,
+                    tx.from,
+                    receipt.action,
+                    receipt.status.name(),
+                    reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ));
+            }
+            if human {
+                println!(
+                    "  {index:>3} {:<12} {:<20} {:<9} gas {:>9} fee {}",
+                    tx.from,
+                    receipt.action,
+                    receipt.status.name(),
+                    receipt.gas_used,
+                    receipt.fee
+                );
+                if let Some(reason) = &reason {
+                    println!("      {reason}");
+                }
+                if let Some(id) = receipt.program {
+                    println!("      program id {id}");
+                }
+                if !receipt.returns.is_empty() {
+                    println!("      returns {:?}", receipt.returns);
+                }
+                for event in &receipt.events {
+                    println!("      event topic {} {:?}", event.topic, event.words);
+                }
+            }
+            receipts_json.push(json!({
+                "index": index,
+                "from": tx.from,
+                "action": receipt.action,
+                "status": receipt.status.name(),
+                "reason": reason,
+                "gas_used": receipt.gas_used,
+                "fee": receipt.fee.to_string(),
+                "returns": receipt.returns,
+                "program": receipt.program,
+                "events": receipt.events.iter().map(|e| json!({"emitter": e.emitter, "topic": e.topic, "words": e.words})).collect::<Vec<_>>(),
+                "tx_hash": hex32(&receipt.tx_hash),
+            }));
+        }
+        let header = &outcome.header;
+        if human {
+            println!(
+                "  state root {}  withdrawals {} (total {})",
+                hex32(&header.state_root),
+                header.withdrawal_count,
+                header.withdrawal_total
+            );
+        }
+        batches_json.push(json!({
+            "height": header.height,
+            "timestamp_ms": header.timestamp_ms,
+            "receipts": receipts_json,
+            "header": {
+                "prev_root": hex32(&header.prev_root),
+                "state_root": hex32(&header.state_root),
+                "transactions_root": hex32(&header.transactions_root),
+                "withdrawal_root": hex32(&header.withdrawal_root),
+                "withdrawal_count": header.withdrawal_count,
+                "withdrawal_total": header.withdrawal_total.to_string(),
+            },
+        }));
+    }
+    let root = hex32(&runtime.root());
+    if human {
+        println!("final state root {root}");
+    } else {
+        let document: Json = json!({
+            "chain_id": scenario.chain_id,
+            "batches": batches_json,
+            "state_root": root,
+            "expectations_failed": failures,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    }
+    for failure in &failures {
+        eprintln!("error: {failure}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

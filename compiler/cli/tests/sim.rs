@@ -1,0 +1,95 @@
+//! `curve sim` as a user meets it: the example scenario runs with every expectation met, prints
+//! the same final state root twice, gives the same root in JSON, and a broken scenario exits 1.
+
+use std::path::Path;
+use std::process::Output;
+
+mod common;
+use common::{curve_command, workspace};
+
+fn sim(args: &[&str]) -> Output {
+    curve_command(&[&["sim"], args].concat())
+        .env(
+            "CURVE_KEYS_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("curve-keys"),
+        )
+        .current_dir(workspace())
+        .output()
+        .expect("run curve")
+}
+
+fn final_root(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("final state root "))
+        .expect("a final state root")
+        .to_string()
+}
+
+#[test]
+fn the_oracle_scenario_runs_and_is_reproducible() {
+    let first = sim(&["examples/oracle.scenario.toml"]);
+    assert!(first.status.success(), "{first:?}");
+    let text = String::from_utf8_lossy(&first.stdout);
+    // Reverts name the script line; the read returns the published price.
+    assert!(text.contains("perp_multi.curve:42:5 (SIGNERS)"), "{text}");
+    assert!(
+        text.contains("returns [151250000, 1780000001900, 100, 0, 151250000]"),
+        "{text}"
+    );
+    let second = sim(&["examples/oracle.scenario.toml"]);
+    assert_eq!(
+        final_root(&text),
+        final_root(&String::from_utf8_lossy(&second.stdout))
+    );
+    let json = sim(&["examples/oracle.scenario.toml", "--format", "json"]);
+    assert!(json.status.success(), "{json:?}");
+    let document: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(
+        document["state_root"].as_str(),
+        Some(final_root(&text).as_str())
+    );
+    assert_eq!(document["batches"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        document["batches"][3]["header"]["withdrawal_total"],
+        "2000000"
+    );
+}
+
+#[test]
+fn a_broken_scenario_exits_1_and_says_why() {
+    let dir = tempfile_dir();
+    let broken = dir.join("broken.scenario.toml");
+    let text = std::fs::read_to_string(workspace().join("examples/oracle.scenario.toml"))
+        .expect("example")
+        .replace(
+            "script = \"perp_multi.curve\"",
+            &format!(
+                "script = {:?}",
+                workspace().join("examples/perp_multi.curve")
+            ),
+        )
+        .replace(
+            "signers = [\"pyth-1\"] }, expect = \"reverted\"",
+            "signers = [\"pyth-1\"] }, expect = \"committed\"",
+        );
+    std::fs::write(&broken, text).expect("write");
+    let out = sim(&[broken.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("batch 3 tx 3 (alice call): expected committed, got reverted"),
+        "{stderr}"
+    );
+    let unknown = dir.join("unknown.scenario.toml");
+    std::fs::write(&unknown, "chain_id = 1\nbogus = 2\n").expect("write");
+    let out = sim(&[unknown.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `bogus`"));
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
