@@ -171,26 +171,13 @@ fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<
                 .join(", ")
         );
     };
-    let code = curve_compiler::manifest::module_bytes(artifact);
-    let rows: Vec<_> = artifact
-        .conditions
-        .iter()
-        .map(|c| c.row(&artifact.params))
-        .collect();
-    let params = artifact.param_words();
-    let class = curve_formats::certificate::SizeClass::smallest_for(params.len(), rows.len())
-        .context("the block's parameters fit no certificate size class")?;
-    let pk = dev_keys(store, class)?;
+    let pk = dev_keys(store, curve_runtime::templates::artifact_class(artifact))?;
     // A fixed blinding seed: the simulation's output is reproducible byte for byte.
-    let (_, proof) = curve_certificate::prove(&pk, class, &code, &params, &rows, [0x51; 32])?;
     let file_name = spec.script.to_string_lossy().into_owned();
+    let image =
+        curve_runtime::templates::prove_image(artifact, &file_name, &source, &pk, [0x51; 32])?;
     Ok(Program {
-        image: curve_runtime::templates::image_of(
-            artifact,
-            &file_name,
-            &source,
-            &curve_certificate::proof::proof_to_bytes(&proof),
-        ),
+        image,
         feed_tag: curve_compiler::feed_tag(&spec.block),
         id: None,
         keys: Vec::new(),

@@ -298,3 +298,35 @@ pub fn image_of(
         manifest: manifest::manifest(artifact, source_name, source).into_bytes(),
     }
 }
+
+/// Proves `artifact`'s certificate with `pk` (the proving key of the artifact's size class) and
+/// packages it with [`image_of`]. `blinding_seed` as for [`curve_certificate::prove`].
+pub fn prove_image(
+    artifact: &curve_compiler::Artifact,
+    source_name: &str,
+    source: &str,
+    pk: &curve_certificate::ProvingKey,
+    blinding_seed: [u8; 32],
+) -> Result<ProgramImage, curve_certificate::ProveError> {
+    let code = curve_compiler::manifest::module_bytes(artifact);
+    let rows: Vec<Row> = artifact
+        .conditions
+        .iter()
+        .map(|c| c.row(&artifact.params))
+        .collect();
+    let params = artifact.param_words();
+    let class = artifact_class(artifact);
+    let (_, proof) = curve_certificate::prove(pk, class, &code, &params, &rows, blinding_seed)?;
+    Ok(image_of(
+        artifact,
+        source_name,
+        source,
+        &proof::proof_to_bytes(&proof),
+    ))
+}
+
+/// The certificate size class of an artifact (the smallest that holds its table and rows).
+pub fn artifact_class(artifact: &curve_compiler::Artifact) -> SizeClass {
+    SizeClass::smallest_for(artifact.params.len(), artifact.conditions.len())
+        .expect("the compiler only emits artifacts that fit a size class")
+}

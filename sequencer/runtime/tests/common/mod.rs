@@ -10,7 +10,6 @@ use curve_formats::certificate::SizeClass;
 use curve_formats::deposit::DepositRecord;
 use curve_formats::encoding::Encode;
 use curve_formats::tx::{Action, ProgramImage, PublicKey, Transaction};
-use curve_runtime::templates::image_of;
 use curve_runtime::{Batch, BatchOutcome, Config, MemoryStorage, Runtime, client};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
@@ -66,27 +65,8 @@ pub fn image(source: &str) -> ProgramImage {
     );
     let compiled = curve_compiler::compile(&checked.script);
     let artifact = &compiled.artifacts[0];
-    let code = curve_compiler::manifest::module_bytes(artifact);
-    let rows: Vec<_> = artifact
-        .conditions
-        .iter()
-        .map(|c| c.row(&artifact.params))
-        .collect();
-    let (_, proof) = curve_certificate::prove(
-        dev_pk(),
-        SizeClass::C16,
-        &code,
-        &artifact.param_words(),
-        &rows,
-        [7; 32],
-    )
-    .expect("the example's conditions hold");
-    image_of(
-        artifact,
-        "test.curve",
-        source,
-        &curve_certificate::proof::proof_to_bytes(&proof),
-    )
+    curve_runtime::templates::prove_image(artifact, "test.curve", source, dev_pk(), [7; 32])
+        .expect("the example's conditions hold")
 }
 
 pub fn oracle_image() -> &'static ProgramImage {
