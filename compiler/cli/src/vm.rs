@@ -116,17 +116,13 @@ struct CompiledDir {
 pub(crate) fn param_words(dir: &Path) -> Result<std::result::Result<Vec<u64>, String>> {
     let path = dir.join("params.bin");
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    if !bytes.len().is_multiple_of(8) {
-        return Ok(Err(format!(
+    Ok(curve_formats::encoding::le_words(&bytes).ok_or_else(|| {
+        format!(
             "{}: {} bytes is not a whole number of words",
             path.display(),
             bytes.len()
-        )));
-    }
-    Ok(Ok(bytes
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
-        .collect()))
+        )
+    }))
 }
 
 /// Reads an artifact directory: the module, the parameter words and the manifest.

@@ -171,10 +171,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn words_bytes(words: &[u64]) -> Vec<u8> {
-    words.iter().flat_map(|w| w.to_le_bytes()).collect()
-}
-
 /// The module's canonical bytes (the `.cvmb` file).
 pub fn module_bytes(artifact: &Artifact) -> Vec<u8> {
     artifact.lowered.module.to_bytes()
@@ -182,7 +178,7 @@ pub fn module_bytes(artifact: &Artifact) -> Vec<u8> {
 
 /// The parameter table's bytes (`params.bin`: little-endian words).
 pub fn params_bytes(artifact: &Artifact) -> Vec<u8> {
-    words_bytes(&artifact.param_words())
+    curve_formats::encoding::le_bytes(&artifact.param_words())
 }
 
 /// The layout hash: SHA-256 over the state regions and the segment size. Values (fees, limits)

@@ -305,6 +305,25 @@ impl<T: Decode> Decode for Option<T> {
     }
 }
 
+/// Little-endian bytes as words (the VM's word order for parameter tables, memory pages and
+/// byte-string arguments); `None` when the length is not a whole number of words.
+pub fn le_words(bytes: &[u8]) -> Option<Vec<u64>> {
+    if !bytes.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(8)
+            .map(|chunk| u64::from_le_bytes(chunk.try_into().expect("eight bytes")))
+            .collect(),
+    )
+}
+
+/// Words as little-endian bytes (the inverse of [`le_words`]).
+pub fn le_bytes(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|word| word.to_le_bytes()).collect()
+}
+
 /// Encodes a sequence: `u32` count, then the items.
 pub fn encode_seq<T: Encode>(items: &[T], out: &mut Vec<u8>) {
     let count = u32::try_from(items.len()).expect("sequences are bounded far below 2^32 items");

@@ -89,9 +89,7 @@ impl Value {
     /// byte strings eight bytes per word, first bytes first.
     pub fn push_words(&self, out: &mut Vec<u64>) {
         fn bytes(bytes: &[u8], out: &mut Vec<u64>) {
-            for chunk in bytes.chunks_exact(8) {
-                out.push(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
-            }
+            out.extend(crate::encoding::le_words(bytes).expect("32 and 64 bytes are whole words"));
         }
         match *self {
             Value::U64(v) | Value::Cap(v) => out.push(v),

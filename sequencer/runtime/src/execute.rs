@@ -7,7 +7,7 @@ use curve_formats::encoding::Decode;
 use curve_formats::leaf::{Origin, PayoutLeaf};
 use curve_formats::merkle::MerkleTree;
 use curve_formats::tx::{
-    Action, Arg, CommitteeSignature, ProgramImage, PublicKey, SignedTransaction,
+    Action, Arg, CommitteeSignature, ProgramImage, PublicKey, SIGNATURE_LEN, SignedTransaction,
 };
 use curvevm::interp::{ExecOptions, Instance};
 use curvevm::isa::PAGE_WORDS;
@@ -58,33 +58,34 @@ struct Context {
 
 /// Verifies every candidate's signature: one batch verification, and one by one only when the
 /// batch fails. Weak (small-order) keys are refused first, so that a signature is valid alone
-/// exactly when it is valid in a batch.
-fn verify_signatures(candidates: &[(usize, &SignedTransaction)], count: usize) -> Vec<bool> {
+/// exactly when it is valid in a batch. A candidate is `(slot, transaction, its bytes)`.
+fn verify_signatures(candidates: &[(usize, &SignedTransaction, &[u8])], count: usize) -> Vec<bool> {
     let mut valid = vec![false; count];
     let mut messages = Vec::new();
     let mut signatures = Vec::new();
     let mut keys = Vec::new();
     let mut slots = Vec::new();
-    for (slot, signed) in candidates {
+    for (slot, signed, bytes) in candidates {
         let Ok(key) = VerifyingKey::from_bytes(&signed.tx.sender) else {
             continue;
         };
         if key.is_weak() {
             continue;
         }
-        messages.push(signed.tx.signing_message());
+        // The signed message is the bytes before the signature: decoding accepts only the
+        // canonical encoding, so they equal `signing_message()` without encoding it again.
+        messages.push(&bytes[..bytes.len() - SIGNATURE_LEN]);
         signatures.push(Signature::from_bytes(&signed.signature));
         keys.push(key);
         slots.push(*slot);
     }
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    if ed25519_dalek::verify_batch(&refs, &signatures, &keys).is_ok() {
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
         for slot in slots {
             valid[slot] = true;
         }
     } else {
         for (i, slot) in slots.into_iter().enumerate() {
-            valid[slot] = keys[i].verify_strict(refs[i], &signatures[i]).is_ok();
+            valid[slot] = keys[i].verify_strict(messages[i], &signatures[i]).is_ok();
         }
     }
     valid
@@ -205,11 +206,12 @@ impl<S: Storage> Runtime<S> {
             .iter()
             .map(|bytes| SignedTransaction::from_bytes(bytes))
             .collect();
-        let candidates: Vec<(usize, &SignedTransaction)> = decoded
+        let candidates: Vec<(usize, &SignedTransaction, &[u8])> = decoded
             .iter()
+            .zip(&batch.transactions)
             .enumerate()
-            .filter_map(|(i, d)| d.as_ref().ok().map(|s| (i, s)))
-            .filter(|(_, s)| s.tx.chain_id == self.config.chain_id)
+            .filter_map(|(i, (d, bytes))| d.as_ref().ok().map(|s| (i, s, bytes.as_slice())))
+            .filter(|(_, s, _)| s.tx.chain_id == self.config.chain_id)
             .collect();
         let signatures = verify_signatures(&candidates, decoded.len());
         let mut context = Context {
@@ -438,11 +440,16 @@ impl<S: Storage> Runtime<S> {
                             program: *program,
                             entry: entry.clone(),
                         })?;
-                if live.approved.reserved_entries().contains(&entry.as_str()) {
+                if let Some((_, action)) = live
+                    .approved
+                    .reserved_entries()
+                    .iter()
+                    .find(|(reserved, _)| reserved == entry)
+                {
                     return Err(Rejection::ReservedEntry {
                         program: *program,
                         entry: entry.clone(),
-                        action: "register_oracle_key",
+                        action,
                     });
                 }
                 let words = call_words(descriptor, args).map_err(Rejection::BadArguments)?;

@@ -33,7 +33,7 @@ pub mod tree;
 use std::collections::{BTreeMap, BTreeSet};
 
 use curve_formats::batch::BatchHeader;
-use curve_formats::encoding::{Decode, Encode, Reader};
+use curve_formats::encoding::{Decode, Encode, Reader, le_bytes, le_words};
 use curve_formats::leaf::PayoutLeaf;
 use curve_formats::merkle::{Hash, MerkleProof, MerkleTree, counted_root};
 use curve_formats::tx::PublicKey;
@@ -47,7 +47,7 @@ pub use receipt::{Receipt, Rejection, Revert, Status};
 pub use state::{Account, Config, Key, Meta, ProgramId, ProgramRecord};
 pub use storage::{MemoryStorage, Storage, WriteBatch};
 
-use state::{DepositNullifier, decode_cap, decode_escrow, encode_cap, encode_escrow};
+use state::{DepositNullifier, decode_cap, decode_escrow, encode_cap, encode_escrow, entry_tail};
 use templates::{Approved, VerifyingKeys};
 
 /// Most transactions in one batch.
@@ -252,20 +252,19 @@ impl<S: Storage> Runtime<S> {
     /// Rebuilds the state from a store written by a runtime.
     pub fn open(storage: S) -> Result<Runtime<S>, RuntimeError> {
         let open = |message: String| RuntimeError::Open(message);
-        // (leaf index, key, key bytes, value bytes if present)
-        type StoredLeaf = (u64, Key, Vec<u8>, Option<Vec<u8>>);
+        // (leaf index, key, key bytes, entry tail)
+        type StoredLeaf = (u64, Key, Vec<u8>, Vec<u8>);
         let mut leaves: Vec<StoredLeaf> = Vec::new();
         for (key_bytes, stored) in storage.entries() {
             let key = Key::from_bytes(&key_bytes)
                 .map_err(|e| open(format!("key {}: {e}", hex::encode(&key_bytes))))?;
-            let (index, value) = match stored.split_first_chunk::<8>() {
-                Some((index, [0])) => (u64::from_le_bytes(*index), None),
-                Some((index, [1, value @ ..])) => {
-                    (u64::from_le_bytes(*index), Some(value.to_vec()))
-                }
-                _ => return Err(open(format!("entry {key:?}: bad stored value"))),
+            let Some((index, tail)) = stored
+                .split_first_chunk::<8>()
+                .filter(|(_, tail)| state::split_tail(tail).is_some())
+            else {
+                return Err(open(format!("entry {key:?}: bad stored value")));
             };
-            leaves.push((index, key, key_bytes, value));
+            leaves.push((u64::from_le_bytes(*index), key, key_bytes, tail.to_vec()));
         }
         leaves.sort_by_key(|(index, ..)| *index);
         if leaves
@@ -284,20 +283,14 @@ impl<S: Storage> Runtime<S> {
         let mut deposits = BTreeMap::new();
         let mut index = BTreeMap::new();
         let mut tree = tree::StateTree::new();
-        for (i, key, key_bytes, value) in leaves {
-            let mut leaf = key_bytes;
-            match &value {
-                None => leaf.push(0),
-                Some(value) => {
-                    leaf.push(1);
-                    leaf.extend_from_slice(value);
-                }
-            }
-            tree.set(i, &leaf);
+        for (i, key, key_bytes, tail) in leaves {
+            tree.set(i, &[key_bytes, tail.clone()].concat());
             index.insert(key, i);
-            let Some(value) = value else { continue };
+            let Some(value) = state::split_tail(&tail).expect("checked when read") else {
+                continue;
+            };
             let bad = |e: curve_formats::encoding::DecodeError| open(format!("entry {key:?}: {e}"));
-            let mut reader = Reader::new(&value);
+            let mut reader = Reader::new(value);
             let reader = &mut reader;
             match key {
                 Key::Meta => meta = Some(Meta::decode(reader).map_err(bad)?),
@@ -333,7 +326,7 @@ impl<S: Storage> Runtime<S> {
                     pages
                         .entry(program)
                         .or_default()
-                        .push((segment, page, value.clone()));
+                        .push((segment, page, value.to_vec()));
                     continue;
                 }
                 Key::Deposit(sequence) => {
@@ -358,26 +351,21 @@ impl<S: Storage> Runtime<S> {
                         record.template
                     ))
                 })?;
-            let params: Vec<u64> = record
-                .params
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
-                .collect();
+            let params = le_words(&record.params).ok_or_else(|| {
+                open(format!(
+                    "program {id}: the parameter table is not whole words"
+                ))
+            })?;
             let mut instance = Instance::new(approved.program.clone(), &params)
                 .map_err(|e| open(format!("program {id}: {e}")))?;
             let mut slab = vec![0u64; instance.words(Segment::Slab).len()];
             for (segment, page, bytes) in pages.remove(&id).unwrap_or_default() {
                 let start = page as usize * PAGE_WORDS as usize;
-                let words: Vec<u64> = bytes
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
-                    .collect();
-                if segment != Segment::Slab.sel()
-                    || start + words.len() > slab.len()
-                    || bytes.len() % 8 != 0
-                {
-                    return Err(open(format!("program {id}: page {page} does not fit")));
-                }
+                let words = le_words(&bytes)
+                    .filter(|words| {
+                        segment == Segment::Slab.sel() && start + words.len() <= slab.len()
+                    })
+                    .ok_or_else(|| open(format!("program {id}: page {page} does not fit")))?;
                 slab[start..start + words.len()].copy_from_slice(&words);
             }
             instance
@@ -395,7 +383,6 @@ impl<S: Storage> Runtime<S> {
         if let Some(id) = pages.keys().next() {
             return Err(open(format!("pages of program {id}, which does not exist")));
         }
-        ledger.take_touched();
         let root = tree.counted_root();
         Ok(Runtime {
             storage,
@@ -516,16 +503,8 @@ impl<S: Storage> Runtime<S> {
     /// The inclusion proof of an entry (present or deleted) in the current state root.
     pub fn state_proof(&self, key: &Key) -> Option<StateProof> {
         let index = *self.index.get(key)?;
-        let mut leaf = key.to_bytes();
-        match self.value_bytes(key) {
-            None => leaf.push(0),
-            Some(value) => {
-                leaf.push(1);
-                leaf.extend_from_slice(&value);
-            }
-        }
         Some(StateProof {
-            leaf,
+            leaf: [key.to_bytes(), entry_tail(self.value_bytes(key).as_deref())].concat(),
             count: self.tree.count(),
             tree_root: self.tree.root(),
             proof: self.tree.proof(index)?,
@@ -570,9 +549,7 @@ impl<S: Storage> Runtime<S> {
                     .words(Segment::from_sel(segment)?);
                 let start = page as usize * PAGE_WORDS as usize;
                 let end = (start + PAGE_WORDS as usize).min(words.len());
-                for word in words.get(start..end)? {
-                    out.extend_from_slice(&word.to_le_bytes());
-                }
+                out = le_bytes(words.get(start..end)?);
             }
             Key::Deposit(sequence) => self.deposits.get(&sequence)?.encode(&mut out),
         }
@@ -605,18 +582,10 @@ impl<S: Storage> Runtime<S> {
                 }
             };
             let key_bytes = key.to_bytes();
-            let mut stored = index.to_le_bytes().to_vec();
-            match value {
-                None => stored.push(0),
-                Some(value) => {
-                    stored.push(1);
-                    stored.extend_from_slice(&value);
-                }
-            }
-            let mut leaf = key_bytes.clone();
-            leaf.extend_from_slice(&stored[8..]);
-            self.tree.set(index, &leaf);
-            puts.push((key_bytes, stored));
+            let tail = entry_tail(value.as_deref());
+            self.tree
+                .set(index, &[key_bytes.as_slice(), &tail].concat());
+            puts.push((key_bytes, [&index.to_le_bytes()[..], &tail].concat()));
         }
         self.tree.commit();
         self.storage.write(WriteBatch { puts });

@@ -23,6 +23,25 @@ use curve_formats::encoding::{
 use curve_formats::tx::{PublicKey, decode_bytes, encode_bytes, limits};
 use curvevm_host::{Cap, Escrow, LedgerKey, UserId};
 
+/// The part of an entry's leaf after its key, also what the store keeps after the leaf index:
+/// `0` once the entry is gone, `1 ‖ value bytes` while it exists.
+pub(crate) fn entry_tail(value: Option<&[u8]>) -> Vec<u8> {
+    match value {
+        None => vec![0],
+        Some(value) => [&[1], value].concat(),
+    }
+}
+
+/// Reads an [`entry_tail`]: `Some(None)` for a gone entry, `Some(Some(value))` for a present
+/// one, `None` when the bytes are neither.
+pub(crate) fn split_tail(tail: &[u8]) -> Option<Option<&[u8]>> {
+    match tail {
+        [0] => Some(None),
+        [1, value @ ..] => Some(Some(value)),
+        _ => None,
+    }
+}
+
 /// A program's id (its slab id in the ledger).
 pub type ProgramId = u64;
 

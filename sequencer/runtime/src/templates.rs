@@ -15,6 +15,7 @@ use curve_certificate::{prepare_verifying_key, proof};
 use curve_compiler::manifest::field_hex;
 use curve_compiler::templates::{self, Template};
 use curve_formats::certificate::{Row, SizeClass, Statement, check_rows};
+use curve_formats::encoding::le_words;
 use curve_formats::tx::ProgramImage;
 use curvevm::Program;
 use curvevm::module::Module;
@@ -80,11 +81,11 @@ impl Approved {
         }
     }
 
-    /// Entrypoints only the runtime calls, through a system action.
-    pub fn reserved_entries(&self) -> &'static [&'static str] {
+    /// Entrypoints only the runtime calls, each with the system action that calls it.
+    pub fn reserved_entries(&self) -> &'static [(&'static str, &'static str)] {
         match self.template.name {
-            // The feed's keys are governance's decision (RegisterOracleKey).
-            "oracle" => &["register_key"],
+            // The feed's keys are governance's decision.
+            "oracle" => &[("register_key", "register_oracle_key")],
             _ => &[],
         }
     }
@@ -202,11 +203,7 @@ pub fn admit(image: &ProgramImage, vks: &VerifyingKeys) -> Result<Admitted, Stri
             expected_words * 8
         ));
     }
-    let params: Vec<u64> = image
-        .params
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("eight bytes")))
-        .collect();
+    let params = le_words(&image.params).expect("the length was checked to be whole words");
     if let Err((index, error)) = check_rows(approved.class, &params, &approved.rows) {
         return Err(format!(
             "the parameters break condition {} of the template ({error}); no certificate can prove it",

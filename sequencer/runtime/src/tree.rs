@@ -40,10 +40,7 @@ fn padding_subtrees() -> &'static [Hash] {
 impl StateTree {
     /// An empty tree.
     pub fn new() -> StateTree {
-        StateTree {
-            levels: vec![Vec::new()],
-            ..StateTree::default()
-        }
+        StateTree::default()
     }
 
     /// Leaves in the tree.
