@@ -1,0 +1,1273 @@
+//! The state machine: `step(input) -> actions`, nothing else.
+
+use crate::committee::{Committee, ConsensusKey, Verifier};
+use crate::record::{Record, SafetyState};
+use crate::types::{
+    AnchorCertificate, Block, CertifiedBlock, Hash, Message, Proposal, QuorumCert, ReplicaId,
+    Signature, SignedAttestation, Timeout, TimeoutCert, TimeoutShare, View, Vote,
+    attestation_message, proposal_message, timeout_message, vote_message,
+};
+use curve_formats::batch::Attestation;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// How far ahead of its current view a replica keeps uncertified timeouts and votes. Anything
+/// further must come with a QC or TC that moves the replica forward first, so a spammer cannot
+/// make it store unbounded future state.
+pub const FUTURE_VIEWS: View = 256;
+/// Proposals held while their ancestors are fetched.
+pub const WAITING_MAX: usize = 256;
+/// Fetched blocks held while their own ancestors are fetched.
+pub const ORPHANS_MAX: usize = 4_096;
+/// Attestation ranges kept ahead of the replica's own decided height.
+pub const ATTESTATION_RANGES_AHEAD: u64 = 64;
+
+/// A planted bug for testing the simulator's teeth. Only [`Mutation::None`] is reachable unless
+/// the `planted-mutations` feature is on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mutation {
+    /// The protocol as specified.
+    #[default]
+    None,
+    /// Send votes, timeouts and proposals before their safety record is durable.
+    SkipPersistBarrier,
+    /// Accept certificates of 2f signatures instead of a quorum.
+    QuorumOf2f,
+}
+
+/// Static configuration of one replica.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The chain every signature is bound to.
+    pub chain_id: u64,
+    /// The replicas and their keys.
+    pub committee: Committee,
+    /// This replica's index.
+    pub me: ReplicaId,
+    /// First view timeout; doubles after each consecutive failed view.
+    pub base_timeout_ms: u64,
+    /// Back-off ceiling.
+    pub max_timeout_ms: u64,
+    /// Most transactions a proposal may carry (larger proposals are ignored).
+    pub max_block_txs: usize,
+    /// Most payload bytes a proposal may carry (larger proposals are ignored).
+    pub max_block_bytes: usize,
+    /// Largest transaction the mempool accepts.
+    pub max_tx_bytes: usize,
+    /// Mempool capacity in transactions.
+    pub mempool_max: usize,
+    /// Attest the state root every this many decided heights.
+    pub attest_every: u64,
+    mutation: Mutation,
+}
+
+impl Config {
+    /// Defaults for a replica `me` of `committee`: 1 s base timeout up to 60 s, blocks up to
+    /// 4,096 transactions and 4 MiB, attestation every 8 heights.
+    pub fn new(chain_id: u64, committee: Committee, me: ReplicaId) -> Config {
+        Config {
+            chain_id,
+            committee,
+            me,
+            base_timeout_ms: 1_000,
+            max_timeout_ms: 60_000,
+            max_block_txs: 4_096,
+            max_block_bytes: 4 << 20,
+            max_tx_bytes: 64 << 10,
+            mempool_max: 100_000,
+            attest_every: 8,
+            mutation: Mutation::None,
+        }
+    }
+
+    /// Plants a bug (simulator tests only).
+    #[cfg(feature = "planted-mutations")]
+    pub fn with_mutation(mut self, mutation: Mutation) -> Config {
+        self.mutation = mutation;
+        self
+    }
+
+    /// The planted bug, if any.
+    pub fn mutation(&self) -> Mutation {
+        self.mutation
+    }
+}
+
+/// Something that happened to the replica.
+// Inputs are moved into `step` once; boxing the message would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A decoded message from the transport (`from` is the authenticated peer; every statement
+    /// inside is checked against its own signature anyway).
+    Message {
+        /// The peer it came from.
+        from: ReplicaId,
+        /// The message.
+        message: Message,
+    },
+    /// The timer set by the last [`Action::SetTimer`] fired.
+    TimerFired {
+        /// The view it was set for.
+        view: View,
+    },
+    /// A transaction for the mempool (already checked by the node's ingress).
+    Submit(Vec<u8>),
+    /// The executor applied decided height `height` and reached `state_root`.
+    Executed {
+        /// The height applied.
+        height: u64,
+        /// The state root after it.
+        state_root: Hash,
+    },
+}
+
+/// What the driver must do, in order. A `Persist` with `sync` is a barrier: nothing after it may
+/// happen before it is durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Store records (see [`crate::record`]).
+    Persist {
+        /// The records, written atomically in order.
+        records: Vec<Record>,
+        /// Durable before the next action runs.
+        sync: bool,
+    },
+    /// Send to one replica.
+    Send {
+        /// The recipient.
+        to: ReplicaId,
+        /// The message.
+        message: Message,
+    },
+    /// Send to every other replica.
+    Broadcast(Message),
+    /// Replace the replica's one timer: fire [`Input::TimerFired`] after `after_ms`.
+    SetTimer {
+        /// The view it guards.
+        view: View,
+        /// Delay in milliseconds.
+        after_ms: u64,
+    },
+    /// Newly decided blocks, in height order, to execute.
+    Decided(Vec<DecidedBlock>),
+    /// A quorum attested the same state root for a range of heights.
+    Anchored(AnchorCertificate),
+    /// Evidence of a fault, for operators and metrics; the core has already handled it.
+    Alarm(Alarm),
+}
+
+/// A decided block handed to the executor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecidedBlock {
+    /// Its height.
+    pub height: u64,
+    /// Its hash.
+    pub hash: Hash,
+    /// The view it was proposed in.
+    pub view: View,
+    /// Its transactions.
+    pub payload: Vec<Vec<u8>>,
+}
+
+/// Evidence of misbehaviour or of more than f faults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Alarm {
+    /// A leader signed two proposals for one view.
+    Equivocation {
+        /// The leader.
+        replica: ReplicaId,
+        /// The view.
+        view: View,
+    },
+    /// A replica signed votes for two blocks in one view.
+    DoubleVote {
+        /// The voter.
+        replica: ReplicaId,
+        /// The view.
+        view: View,
+    },
+    /// Two valid QCs for different blocks in one view: more than f replicas are faulty.
+    ConflictingCertificates {
+        /// The view.
+        view: View,
+    },
+    /// A block certified for decision does not extend what this replica already decided: more
+    /// than f replicas are faulty. Nothing is decided.
+    ConflictingDecide {
+        /// The height where the chains differ.
+        height: u64,
+    },
+    /// A quorum attested a root that this replica's executor did not compute.
+    ExecutionDivergence {
+        /// Last height of the range.
+        last_height: u64,
+        /// This replica's root.
+        ours: Hash,
+        /// The root the quorum signed.
+        certified: Hash,
+    },
+}
+
+/// Why stored records cannot be restored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    /// The key does not belong to the configured replica.
+    #[error("the signing key is not committee member {me}'s key")]
+    WrongKey {
+        /// The configured replica.
+        me: ReplicaId,
+    },
+    /// A stored block whose parent is not stored: the store lost writes out of order.
+    #[error("stored block at height {height} has no stored parent")]
+    Disconnected {
+        /// The block's height.
+        height: u64,
+    },
+    /// The decided tip is not a stored block.
+    #[error("the decided block at height {height} is not stored")]
+    MissingDecided {
+        /// Its height.
+        height: u64,
+    },
+    /// The executor is past the decided height: the driver persisted out of order.
+    #[error("executed height {executed} is above the decided height {decided}")]
+    ExecutedAhead {
+        /// The executor's height.
+        executed: u64,
+        /// The stored decided height.
+        decided: u64,
+    },
+}
+
+/// A snapshot for metrics and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Current view.
+    pub view: View,
+    /// View of the highest QC.
+    pub high_qc_view: View,
+    /// Highest decided height.
+    pub decided_height: u64,
+    /// Highest view voted or timed out in.
+    pub last_voted_view: View,
+    /// Last height covered by an anchor certificate.
+    pub anchored_height: u64,
+    /// Consecutive failed views (the back-off exponent).
+    pub consecutive_failures: u32,
+    /// Transactions waiting.
+    pub mempool: usize,
+}
+
+/// Transactions waiting for a proposal, in arrival order, deduplicated by hash.
+#[derive(Default)]
+struct Mempool {
+    by_seq: BTreeMap<u64, (Hash, Vec<u8>)>,
+    by_hash: BTreeMap<Hash, u64>,
+    next: u64,
+}
+
+fn tx_hash(tx: &[u8]) -> Hash {
+    Sha256::digest(tx).into()
+}
+
+/// One replica's consensus state machine.
+pub struct Core {
+    config: Config,
+    key: ConsensusKey,
+    verifier: Box<dyn Verifier>,
+    genesis: Hash,
+    view: View,
+    safety: SafetyState,
+    consecutive_failures: u32,
+    /// Blocks whose every ancestor is here too.
+    blocks: BTreeMap<Hash, CertifiedBlock>,
+    /// Fetched blocks waiting for their parent, by parent hash.
+    orphans: BTreeMap<Hash, Vec<CertifiedBlock>>,
+    /// Proposals waiting for an ancestor, by the missing hash.
+    waiting: BTreeMap<Hash, Vec<Proposal>>,
+    /// Outstanding fetches and the peer last asked.
+    fetching: BTreeMap<Hash, ReplicaId>,
+    /// The certified block of each recent view (one per view unless > f are faulty).
+    certified: BTreeMap<View, Hash>,
+    /// The first proposal seen per recent view.
+    proposals_seen: BTreeMap<View, Hash>,
+    /// Votes collected as the next leader.
+    votes: BTreeMap<(View, Hash), BTreeMap<ReplicaId, Signature>>,
+    /// Which block each replica voted for in recent views.
+    voted_by: BTreeMap<(View, ReplicaId), Hash>,
+    /// Timeouts per view: the share and the QC it reported.
+    timeouts: BTreeMap<View, BTreeMap<ReplicaId, (TimeoutShare, QuorumCert)>>,
+    /// This replica's timeout for the current view, once sent.
+    my_timeout: Option<Timeout>,
+    decided_height: u64,
+    decided_block: Hash,
+    decided_view: View,
+    mempool: Mempool,
+    /// Attestations by last height, then root, then replica.
+    attestations: BTreeMap<u64, BTreeMap<Hash, BTreeMap<ReplicaId, Signature>>>,
+    /// Roots this replica computed, by last height of the range.
+    my_roots: BTreeMap<u64, Hash>,
+    anchored: Option<(u64, Hash)>,
+    out: Vec<Action>,
+    /// Messages this replica sent itself, handled before `step` returns.
+    inbox: VecDeque<Message>,
+}
+
+impl Core {
+    /// A replica starting from genesis with empty storage.
+    pub fn new(
+        config: Config,
+        key: ConsensusKey,
+        verifier: Box<dyn Verifier>,
+    ) -> Result<(Core, Vec<Action>), RestoreError> {
+        Core::restore(config, key, verifier, Vec::new(), 0)
+    }
+
+    /// A replica restarting from what its storage kept and the height its executor reached. It
+    /// re-enters the highest view it knows of, never signs again in a view it signed in, and
+    /// re-emits decided blocks above `executed_height`.
+    pub fn restore(
+        config: Config,
+        key: ConsensusKey,
+        verifier: Box<dyn Verifier>,
+        records: Vec<Record>,
+        executed_height: u64,
+    ) -> Result<(Core, Vec<Action>), RestoreError> {
+        let me = config.me;
+        if config.committee.key(me).map(|k| k.to_bytes()) != Some(key.public()) {
+            return Err(RestoreError::WrongKey { me });
+        }
+        let chain_id = config.chain_id;
+        let genesis_block = Block::genesis();
+        let genesis = genesis_block.hash(chain_id);
+        let genesis_qc = QuorumCert::genesis(chain_id);
+        let mut core = Core {
+            config,
+            key,
+            verifier,
+            genesis,
+            view: 0,
+            safety: SafetyState {
+                last_voted_view: 0,
+                last_proposed_view: 0,
+                high_qc: genesis_qc.clone(),
+                last_tc: None,
+            },
+            consecutive_failures: 0,
+            blocks: BTreeMap::new(),
+            orphans: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            fetching: BTreeMap::new(),
+            certified: BTreeMap::new(),
+            proposals_seen: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            voted_by: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
+            my_timeout: None,
+            decided_height: 0,
+            decided_block: genesis,
+            decided_view: 0,
+            mempool: Mempool::default(),
+            attestations: BTreeMap::new(),
+            my_roots: BTreeMap::new(),
+            anchored: None,
+            out: Vec::new(),
+            inbox: VecDeque::new(),
+        };
+        core.blocks.insert(
+            genesis,
+            CertifiedBlock {
+                block: genesis_block,
+                justify: genesis_qc,
+            },
+        );
+        core.certified.insert(0, genesis);
+
+        let mut stored = Vec::new();
+        for record in records {
+            match record {
+                Record::Safety(safety) => core.safety = safety,
+                Record::Block(block) => stored.push(block),
+                Record::Decided { height, block } => {
+                    core.decided_height = height;
+                    core.decided_block = block;
+                }
+            }
+        }
+        // Parents before children: a store is a prefix of what was written, so every stored
+        // block's parent is stored, but key order is not height order.
+        stored.sort_by_key(|b| b.block.height);
+        for block in stored {
+            if !core.blocks.contains_key(&block.block.parent) {
+                return Err(RestoreError::Disconnected {
+                    height: block.block.height,
+                });
+            }
+            core.certified
+                .insert(block.justify.view, block.justify.block);
+            core.blocks.insert(block.block.hash(chain_id), block);
+        }
+        let high_qc = core.safety.high_qc.clone();
+        core.certified.insert(high_qc.view, high_qc.block);
+        let Some(decided) = core.blocks.get(&core.decided_block) else {
+            return Err(RestoreError::MissingDecided {
+                height: core.decided_height,
+            });
+        };
+        core.decided_view = decided.block.view;
+        if executed_height > core.decided_height {
+            return Err(RestoreError::ExecutedAhead {
+                executed: executed_height,
+                decided: core.decided_height,
+            });
+        }
+        if executed_height < core.decided_height {
+            let blocks = core.chain_above(core.decided_block, executed_height);
+            core.out.push(Action::Decided(blocks));
+        }
+
+        let tc_view = core.safety.last_tc.as_ref().map_or(0, |tc| tc.view + 1);
+        core.view = (high_qc.view + 1)
+            .max(tc_view)
+            .max(core.safety.last_voted_view);
+        core.set_timer();
+        core.try_propose();
+        core.drain_inbox();
+        let actions = std::mem::take(&mut core.out);
+        Ok((core, actions))
+    }
+
+    /// Handles one input and returns what the driver must do, in order.
+    pub fn step(&mut self, input: Input) -> Vec<Action> {
+        match input {
+            Input::Message { from, message } => self.on_message(from, message),
+            Input::TimerFired { view } => self.on_timer(view),
+            Input::Submit(tx) => self.submit(tx),
+            Input::Executed { height, state_root } => self.on_executed(height, state_root),
+        }
+        self.drain_inbox();
+        std::mem::take(&mut self.out)
+    }
+
+    /// A snapshot for metrics.
+    pub fn status(&self) -> Status {
+        Status {
+            view: self.view,
+            high_qc_view: self.safety.high_qc.view,
+            decided_height: self.decided_height,
+            last_voted_view: self.safety.last_voted_view,
+            anchored_height: self.anchored.map_or(0, |(h, _)| h),
+            consecutive_failures: self.consecutive_failures,
+            mempool: self.mempool.by_seq.len(),
+        }
+    }
+
+    /// This replica's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A stored block by hash (what fetches are answered from).
+    pub fn block(&self, hash: &Hash) -> Option<&CertifiedBlock> {
+        self.blocks.get(hash)
+    }
+
+    fn drain_inbox(&mut self) {
+        let me = self.config.me;
+        while let Some(message) = self.inbox.pop_front() {
+            self.on_message(me, message);
+        }
+    }
+
+    fn chain_id(&self) -> u64 {
+        self.config.chain_id
+    }
+
+    fn quorum(&self) -> usize {
+        match self.config.mutation {
+            Mutation::QuorumOf2f => 2 * self.config.committee.faults(),
+            _ => self.config.committee.quorum(),
+        }
+    }
+
+    fn leader(&self, view: View) -> ReplicaId {
+        self.config.committee.leader(view)
+    }
+
+    fn send(&mut self, to: ReplicaId, message: Message) {
+        if to == self.config.me {
+            self.inbox.push_back(message);
+        } else {
+            self.out.push(Action::Send { to, message });
+        }
+    }
+
+    fn deliver(&mut self, to: Option<ReplicaId>, message: Message) {
+        match to {
+            Some(to) => self.send(to, message),
+            None => self.broadcast(message),
+        }
+    }
+
+    fn broadcast(&mut self, message: Message) {
+        self.inbox.push_back(message.clone());
+        self.out.push(Action::Broadcast(message));
+    }
+
+    /// Makes the safety state (and `extra` records) durable, then runs `sends`. This ordering is
+    /// the whole crash-safety argument: a signed statement never leaves before the record that
+    /// forbids contradicting it.
+    fn persist_then_send(
+        &mut self,
+        mut records: Vec<Record>,
+        sends: Vec<(Option<ReplicaId>, Message)>,
+    ) {
+        records.push(Record::Safety(self.safety.clone()));
+        let persist = Action::Persist {
+            records,
+            sync: true,
+        };
+        if self.config.mutation == Mutation::SkipPersistBarrier {
+            // The planted bug: the statement leaves first and its record is not synced.
+            for (to, message) in sends {
+                self.deliver(to, message);
+            }
+            if let Action::Persist { records, .. } = persist {
+                self.out.push(Action::Persist {
+                    records,
+                    sync: false,
+                });
+            }
+            return;
+        }
+        self.out.push(persist);
+        for (to, message) in sends {
+            self.deliver(to, message);
+        }
+    }
+
+    fn timeout_ms(&self) -> u64 {
+        let shift = self.consecutive_failures.min(20);
+        self.config
+            .base_timeout_ms
+            .saturating_mul(1u64 << shift)
+            .min(self.config.max_timeout_ms)
+    }
+
+    fn set_timer(&mut self) {
+        let after_ms = self.timeout_ms();
+        self.out.push(Action::SetTimer {
+            view: self.view,
+            after_ms,
+        });
+    }
+
+    // ---- certificates -------------------------------------------------------------------
+
+    fn verify_qc(&mut self, qc: &QuorumCert) -> bool {
+        if qc.view == 0 {
+            return qc.block == self.genesis && qc.votes.is_empty();
+        }
+        if self.certified.get(&qc.view) == Some(&qc.block) {
+            return true;
+        }
+        if qc.votes.len() < self.quorum() || !strictly_increasing(&qc.votes) {
+            return false;
+        }
+        let message = vote_message(self.chain_id(), qc.view, &qc.block);
+        for (replica, signature) in &qc.votes {
+            let Some(key) = self.config.committee.key(*replica) else {
+                return false;
+            };
+            if !self.verifier.verify(key, &message, signature) {
+                return false;
+            }
+        }
+        self.note_certified(qc.view, qc.block);
+        true
+    }
+
+    fn note_certified(&mut self, view: View, block: Hash) {
+        if view < self.decided_view {
+            return;
+        }
+        if let Some(existing) = self.certified.insert(view, block)
+            && existing != block
+        {
+            self.out
+                .push(Action::Alarm(Alarm::ConflictingCertificates { view }));
+        }
+    }
+
+    fn verify_tc(&mut self, tc: &TimeoutCert) -> bool {
+        if tc.shares.len() < self.quorum() || !strictly_increasing(&tc.shares) {
+            return false;
+        }
+        if tc.high_qc.view != tc.max_high_qc_view() || tc.high_qc.view >= tc.view {
+            return false;
+        }
+        for (replica, share) in &tc.shares {
+            let message = timeout_message(self.chain_id(), tc.view, share.high_qc_view);
+            let Some(key) = self.config.committee.key(*replica) else {
+                return false;
+            };
+            if !self.verifier.verify(key, &message, &share.signature) {
+                return false;
+            }
+        }
+        self.verify_qc(&tc.high_qc)
+    }
+
+    /// Learns a verified QC: raises the high QC, maybe decides, moves to the next view.
+    fn process_qc(&mut self, qc: &QuorumCert) {
+        if qc.view > self.safety.high_qc.view {
+            // Persisted with the next signed statement; losing it before then is safe because
+            // every vote already made was persisted with the high QC it was made under.
+            self.safety.high_qc = qc.clone();
+        }
+        self.try_decide(qc.block);
+        if qc.view + 1 > self.view {
+            self.consecutive_failures = 0;
+            self.safety.last_tc = None;
+            self.enter_view(qc.view + 1);
+        }
+    }
+
+    /// Learns a verified TC: moves past its view.
+    fn process_tc(&mut self, tc: &TimeoutCert) {
+        self.process_qc(&tc.high_qc);
+        if tc.view + 1 > self.view {
+            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            self.safety.last_tc = Some(tc.clone());
+            self.enter_view(tc.view + 1);
+        }
+    }
+
+    fn enter_view(&mut self, view: View) {
+        self.view = view;
+        self.my_timeout = None;
+        let keep_from = view.saturating_sub(2);
+        self.timeouts = self.timeouts.split_off(&keep_from);
+        self.votes = self.votes.split_off(&(keep_from, [0; 32]));
+        self.voted_by = self.voted_by.split_off(&(keep_from, 0));
+        self.proposals_seen = self.proposals_seen.split_off(&keep_from);
+        self.set_timer();
+        self.try_propose();
+    }
+
+    // ---- blocks ------------------------------------------------------------------------
+
+    /// Stores `block` if its parent is stored and it extends it correctly; then connects any
+    /// orphans and waiting proposals that hung on it. Returns whether it was stored now.
+    fn connect(&mut self, block: CertifiedBlock) -> bool {
+        let hash = block.block.hash(self.chain_id());
+        if self.blocks.contains_key(&hash) {
+            return false;
+        }
+        let Some(parent) = self.blocks.get(&block.block.parent) else {
+            return false;
+        };
+        let extends = block.justify.block == block.block.parent
+            && block.justify.view == parent.block.view
+            && block.block.view > parent.block.view
+            && Some(block.block.height) == parent.block.height.checked_add(1);
+        if !extends {
+            return false;
+        }
+        self.fetching.remove(&hash);
+        self.out.push(Action::Persist {
+            records: vec![Record::Block(block.clone())],
+            sync: false,
+        });
+        let view = block.block.view;
+        self.blocks.insert(hash, block);
+        for orphan in self.orphans.remove(&hash).unwrap_or_default() {
+            self.connect(orphan);
+        }
+        for proposal in self.waiting.remove(&hash).unwrap_or_default() {
+            let proposer = proposal.block.proposer;
+            self.on_proposal(proposer, proposal);
+        }
+        if self.certified.get(&view) == Some(&hash) {
+            self.try_decide(hash);
+        }
+        self.try_propose();
+        true
+    }
+
+    fn fetch(&mut self, hash: Hash, from: ReplicaId) {
+        if self.fetching.contains_key(&hash) || self.blocks.contains_key(&hash) {
+            return;
+        }
+        let peer = if from == self.config.me {
+            self.next_peer(from)
+        } else {
+            from
+        };
+        self.fetching.insert(hash, peer);
+        self.send(peer, Message::FetchRequest(hash));
+    }
+
+    fn next_peer(&self, after: ReplicaId) -> ReplicaId {
+        let n = self.config.committee.size() as u64;
+        let mut peer = (u64::from(after) + 1) % n;
+        if peer == u64::from(self.config.me) {
+            peer = (peer + 1) % n;
+        }
+        peer as ReplicaId
+    }
+
+    /// The 2-chain rule: if `b1` is certified and certifies its parent `b0` from the view just
+    /// before, `b0` and its ancestors are decided.
+    fn try_decide(&mut self, b1: Hash) {
+        let Some(b1) = self.blocks.get(&b1) else {
+            return;
+        };
+        if b1.justify.view + 1 != b1.block.view {
+            return;
+        }
+        let b0 = b1.block.parent;
+        let Some(b0_block) = self.blocks.get(&b0) else {
+            return;
+        };
+        if b0_block.block.height <= self.decided_height {
+            return;
+        }
+        let blocks = self.chain_above(b0, self.decided_height);
+        let joins = blocks
+            .first()
+            .and_then(|first| self.blocks.get(&first.hash))
+            .is_some_and(|first| first.block.parent == self.decided_block);
+        if !joins {
+            self.out.push(Action::Alarm(Alarm::ConflictingDecide {
+                height: self.decided_height + 1,
+            }));
+            return;
+        }
+        let tip = blocks.last().expect("b0 is above the decided height");
+        self.decided_height = tip.height;
+        self.decided_block = tip.hash;
+        self.decided_view = tip.view;
+        self.consecutive_failures = 0;
+        for block in &blocks {
+            for tx in &block.payload {
+                self.mempool.remove(&tx_hash(tx));
+            }
+        }
+        self.certified = self.certified.split_off(&self.decided_view);
+        // Synced before the executor hears of it, so an executor's durable height never passes
+        // the stored decided height (restore refuses that).
+        self.out.push(Action::Persist {
+            records: vec![Record::Decided {
+                height: self.decided_height,
+                block: self.decided_block,
+            }],
+            sync: true,
+        });
+        self.out.push(Action::Decided(blocks));
+    }
+
+    /// The blocks from height `above + 1` up to `tip`, in height order.
+    fn chain_above(&self, tip: Hash, above: u64) -> Vec<DecidedBlock> {
+        let mut chain = Vec::new();
+        let mut hash = tip;
+        while let Some(stored) = self.blocks.get(&hash) {
+            if stored.block.height <= above {
+                break;
+            }
+            chain.push(DecidedBlock {
+                height: stored.block.height,
+                hash,
+                view: stored.block.view,
+                payload: stored.block.payload.clone(),
+            });
+            hash = stored.block.parent;
+        }
+        chain.reverse();
+        chain
+    }
+
+    // ---- proposing ---------------------------------------------------------------------
+
+    fn try_propose(&mut self) {
+        let view = self.view;
+        if self.leader(view) != self.config.me
+            || self.safety.last_proposed_view >= view
+            || self.safety.last_voted_view >= view
+        {
+            return;
+        }
+        let justify = self.safety.high_qc.clone();
+        let timeout_cert = if justify.view + 1 == view {
+            None
+        } else {
+            match &self.safety.last_tc {
+                Some(tc) if tc.view + 1 == view && justify.view >= tc.max_high_qc_view() => {
+                    Some(tc.clone())
+                }
+                _ => return,
+            }
+        };
+        let Some(parent) = self.blocks.get(&justify.block) else {
+            let from = justify.votes.first().map_or(self.config.me, |(r, _)| *r);
+            self.fetch(justify.block, from);
+            return;
+        };
+        let payload = self.select_payload(justify.block);
+        let block = Block {
+            view,
+            height: parent.block.height + 1,
+            parent: justify.block,
+            proposer: self.config.me,
+            payload,
+        };
+        let hash = block.hash(self.chain_id());
+        let signature = self.key.sign(&proposal_message(self.chain_id(), &hash));
+        self.safety.last_proposed_view = view;
+        let proposal = Proposal {
+            block,
+            justify,
+            timeout_cert,
+            signature,
+        };
+        self.persist_then_send(Vec::new(), vec![(None, Message::Proposal(proposal))]);
+    }
+
+    /// Mempool transactions not already in an undecided ancestor of `parent`, within the block
+    /// limits.
+    fn select_payload(&self, parent: Hash) -> Vec<Vec<u8>> {
+        let mut pending = BTreeSet::new();
+        let mut hash = parent;
+        while let Some(stored) = self.blocks.get(&hash) {
+            if stored.block.height <= self.decided_height {
+                break;
+            }
+            pending.extend(stored.block.payload.iter().map(|tx| tx_hash(tx)));
+            hash = stored.block.parent;
+        }
+        let mut payload = Vec::new();
+        let mut bytes = 0;
+        for (hash, tx) in self.mempool.by_seq.values() {
+            if payload.len() == self.config.max_block_txs {
+                break;
+            }
+            if pending.contains(hash) || bytes + tx.len() + 4 > self.config.max_block_bytes {
+                continue;
+            }
+            bytes += tx.len() + 4;
+            payload.push(tx.clone());
+        }
+        payload
+    }
+
+    // ---- messages ----------------------------------------------------------------------
+
+    fn on_message(&mut self, from: ReplicaId, message: Message) {
+        if self.config.committee.key(from).is_none() {
+            return;
+        }
+        match message {
+            Message::Proposal(p) => self.on_proposal(from, p),
+            Message::Vote(v) => self.on_vote(v),
+            Message::Timeout(t) => self.on_timeout(t),
+            Message::FetchRequest(hash) => {
+                if from != self.config.me
+                    && let Some(block) = self.blocks.get(&hash)
+                {
+                    let block = block.clone();
+                    self.send(from, Message::FetchResponse(block));
+                }
+            }
+            Message::FetchResponse(block) => self.on_fetched(from, block),
+            Message::Attestation(a) => self.on_attestation(a),
+        }
+    }
+
+    fn on_proposal(&mut self, from: ReplicaId, p: Proposal) {
+        let view = p.block.view;
+        let oversized = p.block.payload.len() > self.config.max_block_txs
+            || p.block.payload_bytes() > self.config.max_block_bytes;
+        if view == 0
+            || p.block.proposer != self.leader(view)
+            || p.block.parent != p.justify.block
+            || p.justify.view >= view
+            || oversized
+        {
+            return;
+        }
+        let hash = p.block.hash(self.chain_id());
+        if self.blocks.contains_key(&hash) {
+            return;
+        }
+        let Some(key) = self.config.committee.key(p.block.proposer) else {
+            return;
+        };
+        let message = proposal_message(self.chain_id(), &hash);
+        if !self.verifier.verify(key, &message, &p.signature) {
+            return;
+        }
+        if !self.verify_qc(&p.justify) {
+            return;
+        }
+        // The view-change evidence: a TC is needed (and only then looked at) when the justify
+        // is not from the view just before.
+        let timeout_cert = if p.justify.view + 1 == view {
+            None
+        } else {
+            match &p.timeout_cert {
+                Some(tc) if tc.view + 1 == view && p.justify.view >= tc.max_high_qc_view() => {
+                    if !self.verify_tc(tc) {
+                        return;
+                    }
+                    Some(tc.clone())
+                }
+                _ => return,
+            }
+        };
+        match self.proposals_seen.get(&view) {
+            Some(first) if *first != hash => self.out.push(Action::Alarm(Alarm::Equivocation {
+                replica: p.block.proposer,
+                view,
+            })),
+            Some(_) => {}
+            None => {
+                if view + 2 >= self.view {
+                    self.proposals_seen.insert(view, hash);
+                }
+            }
+        }
+        self.process_qc(&p.justify.clone());
+        if let Some(tc) = &timeout_cert {
+            self.process_tc(tc);
+        }
+        if !self.blocks.contains_key(&p.block.parent) {
+            let parent = p.block.parent;
+            if self.waiting.values().map(Vec::len).sum::<usize>() < WAITING_MAX {
+                self.waiting.entry(parent).or_default().push(p);
+            }
+            self.fetch(parent, from);
+            return;
+        }
+        let block = CertifiedBlock {
+            block: p.block,
+            justify: p.justify,
+        };
+        let vote_now = view == self.view && view > self.safety.last_voted_view;
+        if !self.connect(block.clone()) {
+            return;
+        }
+        // Jolteon's voting rule holds by construction here: the justify is from view − 1, or
+        // the TC of view − 1 reports no QC higher than the justify.
+        if vote_now && view == self.view && view > self.safety.last_voted_view {
+            self.safety.last_voted_view = view;
+            let signature = self.key.sign(&vote_message(self.chain_id(), view, &hash));
+            let vote = Vote {
+                view,
+                block: hash,
+                replica: self.config.me,
+                signature,
+            };
+            let next_leader = self.leader(view + 1);
+            self.persist_then_send(Vec::new(), vec![(Some(next_leader), Message::Vote(vote))]);
+        }
+    }
+
+    fn on_vote(&mut self, vote: Vote) {
+        let Some(key) = self.config.committee.key(vote.replica) else {
+            return;
+        };
+        if self.leader(vote.view + 1) != self.config.me
+            || vote.view + 1 < self.view
+            || vote.view > self.view + FUTURE_VIEWS
+            || self.certified.contains_key(&vote.view)
+        {
+            return;
+        }
+        match self.voted_by.get(&(vote.view, vote.replica)) {
+            Some(block) if *block == vote.block => return,
+            Some(_) => {
+                // Check before alarming: anyone can forge the claim, not the signature.
+                let message = vote_message(self.chain_id(), vote.view, &vote.block);
+                if self.verifier.verify(key, &message, &vote.signature) {
+                    self.out.push(Action::Alarm(Alarm::DoubleVote {
+                        replica: vote.replica,
+                        view: vote.view,
+                    }));
+                }
+                return;
+            }
+            None => {}
+        }
+        let message = vote_message(self.chain_id(), vote.view, &vote.block);
+        if !self.verifier.verify(key, &message, &vote.signature) {
+            return;
+        }
+        self.voted_by.insert((vote.view, vote.replica), vote.block);
+        let quorum = self.quorum();
+        let entry = self.votes.entry((vote.view, vote.block)).or_default();
+        entry.insert(vote.replica, vote.signature);
+        if entry.len() >= quorum {
+            let qc = QuorumCert {
+                view: vote.view,
+                block: vote.block,
+                votes: entry.iter().map(|(r, s)| (*r, *s)).collect(),
+            };
+            self.note_certified(qc.view, qc.block);
+            if !self.blocks.contains_key(&qc.block) {
+                let from = vote.replica;
+                self.fetch(qc.block, from);
+            }
+            self.process_qc(&qc);
+        }
+    }
+
+    fn on_timeout(&mut self, t: Timeout) {
+        let Some(key) = self.config.committee.key(t.replica) else {
+            return;
+        };
+        if t.high_qc.view >= t.view {
+            return;
+        }
+        let message = timeout_message(self.chain_id(), t.view, t.high_qc.view);
+        if !self.verifier.verify(key, &message, &t.signature) || !self.verify_qc(&t.high_qc) {
+            return;
+        }
+        if let Some(tc) = &t.last_tc
+            && (tc.view + 1 != t.view || !self.verify_tc(tc))
+        {
+            return;
+        }
+        self.process_qc(&t.high_qc);
+        if let Some(tc) = &t.last_tc {
+            self.process_tc(&tc.clone());
+        }
+        if t.view < self.view || t.view > self.view + FUTURE_VIEWS {
+            return;
+        }
+        let share = TimeoutShare {
+            high_qc_view: t.high_qc.view,
+            signature: t.signature,
+        };
+        let entry = self.timeouts.entry(t.view).or_default();
+        if entry.contains_key(&t.replica) {
+            return;
+        }
+        entry.insert(t.replica, (share, t.high_qc));
+        let count = entry.len();
+        // f + 1 replicas gave up on a view at least as high as ours: at least one is honest,
+        // so join them rather than wait out our own timer (Bracha-style amplification).
+        if count > self.config.committee.faults() && t.view >= self.view {
+            if t.view > self.view {
+                self.enter_view(t.view);
+            }
+            if self.my_timeout.is_none() {
+                self.time_out();
+            }
+        }
+        let count = self.timeouts.get(&t.view).map_or(0, BTreeMap::len);
+        if count >= self.quorum() && t.view >= self.view {
+            let entry = &self.timeouts[&t.view];
+            let shares: Vec<(ReplicaId, TimeoutShare)> =
+                entry.iter().map(|(r, (s, _))| (*r, *s)).collect();
+            let high_qc = entry
+                .values()
+                .map(|(_, qc)| qc)
+                .max_by_key(|qc| qc.view)
+                .expect("a quorum is not empty")
+                .clone();
+            let tc = TimeoutCert {
+                view: t.view,
+                shares,
+                high_qc,
+            };
+            self.process_tc(&tc);
+        }
+    }
+
+    fn on_fetched(&mut self, from: ReplicaId, block: CertifiedBlock) {
+        let hash = block.block.hash(self.chain_id());
+        if !self.fetching.contains_key(&hash)
+            || block.block.parent != block.justify.block
+            || !self.verify_qc(&block.justify)
+        {
+            return;
+        }
+        self.fetching.remove(&hash);
+        let parent = block.block.parent;
+        let justify = block.justify.clone();
+        if self.blocks.contains_key(&parent) {
+            self.connect(block);
+        } else {
+            if self.orphans.values().map(Vec::len).sum::<usize>() < ORPHANS_MAX {
+                self.orphans.entry(parent).or_default().push(block);
+            }
+            self.fetch(parent, from);
+        }
+        self.process_qc(&justify);
+    }
+
+    // ---- pacemaker ---------------------------------------------------------------------
+
+    fn on_timer(&mut self, view: View) {
+        if view != self.view {
+            return;
+        }
+        if self.my_timeout.is_none() {
+            self.time_out();
+        } else if let Some(t) = self.my_timeout.clone() {
+            // Re-send the identical, already persisted timeout: messages may have been lost.
+            self.broadcast(Message::Timeout(t));
+        }
+        // Outstanding fetches go to the next peer: the last one may be down.
+        let retries: Vec<(Hash, ReplicaId)> = self.fetching.iter().map(|(h, p)| (*h, *p)).collect();
+        for (hash, peer) in retries {
+            let next = self.next_peer(peer);
+            self.fetching.insert(hash, next);
+            self.send(next, Message::FetchRequest(hash));
+        }
+        self.set_timer();
+    }
+
+    /// Gives up on the current view: never vote in it afterwards, tell everyone.
+    fn time_out(&mut self) {
+        let view = self.view;
+        self.safety.last_voted_view = self.safety.last_voted_view.max(view);
+        let high_qc = self.safety.high_qc.clone();
+        let signature = self
+            .key
+            .sign(&timeout_message(self.chain_id(), view, high_qc.view));
+        let last_tc = self.safety.last_tc.clone().filter(|tc| tc.view + 1 == view);
+        let timeout = Timeout {
+            view,
+            high_qc,
+            last_tc,
+            replica: self.config.me,
+            signature,
+        };
+        self.my_timeout = Some(timeout.clone());
+        self.persist_then_send(Vec::new(), vec![(None, Message::Timeout(timeout))]);
+    }
+
+    // ---- mempool and execution ---------------------------------------------------------
+
+    fn submit(&mut self, tx: Vec<u8>) {
+        if tx.len() > self.config.max_tx_bytes
+            || self.mempool.by_seq.len() >= self.config.mempool_max
+        {
+            return;
+        }
+        let hash = tx_hash(&tx);
+        if self.mempool.by_hash.contains_key(&hash) {
+            return;
+        }
+        let seq = self.mempool.next;
+        self.mempool.next += 1;
+        self.mempool.by_hash.insert(hash, seq);
+        self.mempool.by_seq.insert(seq, (hash, tx));
+        // A leader waiting with an empty mempool proposes anyway (chained HotStuff needs the
+        // chain to grow to decide), so a new transaction changes nothing here.
+    }
+
+    fn on_executed(&mut self, height: u64, state_root: Hash) {
+        let every = self.config.attest_every.max(1);
+        if height == 0 || !height.is_multiple_of(every) || self.my_roots.contains_key(&height) {
+            return;
+        }
+        self.my_roots.insert(height, state_root);
+        if let Some((anchored, root)) = self.anchored
+            && anchored == height
+            && root != state_root
+        {
+            self.out.push(Action::Alarm(Alarm::ExecutionDivergence {
+                last_height: height,
+                ours: state_root,
+                certified: root,
+            }));
+        }
+        let attestation = Attestation {
+            first_height: height - every + 1,
+            last_height: height,
+            state_root,
+            replica: self.config.me,
+        };
+        let signature = self
+            .key
+            .sign(&attestation_message(self.chain_id(), &attestation));
+        self.broadcast(Message::Attestation(SignedAttestation {
+            attestation,
+            signature,
+        }));
+    }
+
+    fn on_attestation(&mut self, signed: SignedAttestation) {
+        let a = signed.attestation;
+        let every = self.config.attest_every.max(1);
+        let Some(key) = self.config.committee.key(a.replica) else {
+            return;
+        };
+        let anchored = self.anchored.map_or(0, |(h, _)| h);
+        let aligned = a.last_height > 0
+            && a.last_height.is_multiple_of(every)
+            && a.first_height == a.last_height - every + 1;
+        if !aligned
+            || a.last_height <= anchored
+            || a.last_height > self.decided_height + every * ATTESTATION_RANGES_AHEAD
+        {
+            return;
+        }
+        let by_root = self.attestations.entry(a.last_height).or_default();
+        if by_root
+            .values()
+            .any(|signers| signers.contains_key(&a.replica))
+        {
+            return;
+        }
+        let message = attestation_message(self.chain_id(), &a);
+        if !self.verifier.verify(key, &message, &signed.signature) {
+            return;
+        }
+        let quorum = self.quorum();
+        let signers = self
+            .attestations
+            .entry(a.last_height)
+            .or_default()
+            .entry(a.state_root)
+            .or_default();
+        signers.insert(a.replica, signed.signature);
+        if signers.len() < quorum {
+            return;
+        }
+        let certificate = AnchorCertificate {
+            first_height: a.first_height,
+            last_height: a.last_height,
+            state_root: a.state_root,
+            signatures: signers.iter().map(|(r, s)| (*r, *s)).collect(),
+        };
+        self.anchored = Some((a.last_height, a.state_root));
+        self.attestations = self.attestations.split_off(&(a.last_height + 1));
+        if let Some(ours) = self.my_roots.get(&a.last_height)
+            && *ours != a.state_root
+        {
+            self.out.push(Action::Alarm(Alarm::ExecutionDivergence {
+                last_height: a.last_height,
+                ours: *ours,
+                certified: a.state_root,
+            }));
+        }
+        self.my_roots = self.my_roots.split_off(&a.last_height);
+        self.out.push(Action::Anchored(certificate));
+    }
+}
+
+impl Mempool {
+    fn remove(&mut self, hash: &Hash) {
+        if let Some(seq) = self.by_hash.remove(hash) {
+            self.by_seq.remove(&seq);
+        }
+    }
+}
+
+fn strictly_increasing<T>(items: &[(ReplicaId, T)]) -> bool {
+    items.windows(2).all(|pair| pair[0].0 < pair[1].0)
+}

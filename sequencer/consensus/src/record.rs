@@ -1,0 +1,112 @@
+//! What the core asks its driver to store, and reads back on restart.
+//!
+//! The driver keeps one value per [`Record::key`] (a later record with the same key replaces the
+//! earlier one). Records of one [`crate::Action::Persist`] are written atomically and in order, and
+//! persists are applied in the order the core emits them, so whatever survives a crash is a prefix
+//! of what the core wrote. `sync: true` means durable before the driver executes the next action:
+//! the core relies on it for everything it has signed.
+
+use crate::types::{CertifiedBlock, Hash, QuorumCert, TimeoutCert, View};
+use curve_formats::encoding::{Decode, DecodeError, DecodeErrorKind, Encode, Reader};
+
+/// The safety-critical state: never sign a conflicting vote or proposal after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SafetyState {
+    /// The highest view this replica voted or timed out in; it never votes in a view ≤ this.
+    pub last_voted_view: View,
+    /// The highest view this replica proposed in; it never proposes in a view ≤ this.
+    pub last_proposed_view: View,
+    /// Its highest QC (the Jolteon lock: timeouts report it, and no TC can skip it).
+    pub high_qc: QuorumCert,
+    /// The TC it entered its current view with, if any.
+    pub last_tc: Option<TimeoutCert>,
+}
+
+impl Encode for SafetyState {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.last_voted_view.encode(out);
+        self.last_proposed_view.encode(out);
+        self.high_qc.encode(out);
+        self.last_tc.encode(out);
+    }
+}
+
+impl Decode for SafetyState {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SafetyState {
+            last_voted_view: u64::decode(reader)?,
+            last_proposed_view: u64::decode(reader)?,
+            high_qc: QuorumCert::decode(reader)?,
+            last_tc: Option::decode(reader)?,
+        })
+    }
+}
+
+/// One stored item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// The safety state (key `safety`).
+    Safety(SafetyState),
+    /// A block whose ancestors are all stored (key `block/` ‖ hash).
+    Block(CertifiedBlock),
+    /// The highest decided block (key `decided`).
+    Decided {
+        /// Its height.
+        height: u64,
+        /// Its hash.
+        block: Hash,
+    },
+}
+
+impl Record {
+    /// The storage key: records with equal keys replace each other.
+    pub fn key(&self, chain_id: u64) -> Vec<u8> {
+        match self {
+            Record::Safety(_) => b"safety".to_vec(),
+            Record::Block(b) => {
+                let mut key = b"block/".to_vec();
+                key.extend_from_slice(&b.block.hash(chain_id));
+                key
+            }
+            Record::Decided { .. } => b"decided".to_vec(),
+        }
+    }
+}
+
+impl Encode for Record {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Record::Safety(s) => {
+                0u8.encode(out);
+                s.encode(out);
+            }
+            Record::Block(b) => {
+                1u8.encode(out);
+                b.encode(out);
+            }
+            Record::Decided { height, block } => {
+                2u8.encode(out);
+                height.encode(out);
+                block.encode(out);
+            }
+        }
+    }
+}
+
+impl Decode for Record {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let at = reader.offset();
+        match u8::decode(reader)? {
+            0 => Ok(Record::Safety(SafetyState::decode(reader)?)),
+            1 => Ok(Record::Block(CertifiedBlock::decode(reader)?)),
+            2 => Ok(Record::Decided {
+                height: u64::decode(reader)?,
+                block: reader.array()?,
+            }),
+            other => Err(DecodeError {
+                offset: at,
+                kind: DecodeErrorKind::InvalidDiscriminant(other),
+            }),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Safety checkers: what must hold at every step, whatever the network, crashes and one Byzantine
+//! replica do. They see everything honest replicas output and send.
+
+use curve_consensus::{AnchorCertificate, DecidedBlock, Hash, Message, ReplicaId, View};
+use std::collections::BTreeMap;
+
+/// A broken invariant, in words.
+pub type Broken = String;
+
+/// What honest replicas have decided, signed and attested so far.
+#[derive(Default)]
+pub struct Checker {
+    /// Height → the block decided there and the first replica that decided it.
+    decided: BTreeMap<u64, (Hash, ReplicaId)>,
+    /// Each replica's decided log, across restarts.
+    logs: BTreeMap<ReplicaId, Vec<Hash>>,
+    votes: BTreeMap<(ReplicaId, View), Hash>,
+    proposals: BTreeMap<(ReplicaId, View), Hash>,
+    /// Last height of an attested range → the root an honest replica attested.
+    roots: BTreeMap<u64, (Hash, ReplicaId)>,
+    anchors: BTreeMap<u64, Hash>,
+}
+
+fn short(hash: &Hash) -> String {
+    hash.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+impl Checker {
+    /// An honest replica decided `blocks` (after a restart it may re-announce heights it decided
+    /// before; they must be the same blocks).
+    pub fn decided(&mut self, replica: ReplicaId, blocks: &[DecidedBlock]) -> Result<(), Broken> {
+        let log = self.logs.entry(replica).or_default();
+        for block in blocks {
+            let height = block.height;
+            if height == 0 || height > log.len() as u64 + 1 {
+                return Err(format!(
+                    "replica {replica} decided height {height} with only {} decided: decided \
+                     logs must be gapless",
+                    log.len()
+                ));
+            }
+            if height <= log.len() as u64 {
+                let before = log[height as usize - 1];
+                if before != block.hash {
+                    return Err(format!(
+                        "replica {replica} decided {} at height {height} after deciding {} there \
+                         before a restart",
+                        short(&block.hash),
+                        short(&before)
+                    ));
+                }
+                continue;
+            }
+            log.push(block.hash);
+            match self.decided.get(&height) {
+                Some((other, by)) if *other != block.hash => {
+                    return Err(format!(
+                        "two blocks decided at height {height}: {} by replica {by} and {} by \
+                         replica {replica}",
+                        short(other),
+                        short(&block.hash)
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.decided.insert(height, (block.hash, replica));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An honest replica sent `message`: it must never contradict what it signed before.
+    pub fn sent(
+        &mut self,
+        replica: ReplicaId,
+        message: &Message,
+        chain_id: u64,
+    ) -> Result<(), Broken> {
+        match message {
+            Message::Vote(vote) => {
+                let earlier = *self.votes.entry((replica, vote.view)).or_insert(vote.block);
+                if earlier != vote.block {
+                    return Err(format!(
+                        "honest replica {replica} voted for {} and {} in view {}",
+                        short(&earlier),
+                        short(&vote.block),
+                        vote.view
+                    ));
+                }
+            }
+            Message::Proposal(p) => {
+                let hash = p.block.hash(chain_id);
+                let earlier = *self
+                    .proposals
+                    .entry((replica, p.block.view))
+                    .or_insert(hash);
+                if earlier != hash {
+                    return Err(format!(
+                        "honest replica {replica} proposed {} and {} in view {}",
+                        short(&earlier),
+                        short(&hash),
+                        p.block.view
+                    ));
+                }
+            }
+            Message::Attestation(a) => {
+                let a = a.attestation;
+                let (root, by) = *self
+                    .roots
+                    .entry(a.last_height)
+                    .or_insert((a.state_root, replica));
+                if root != a.state_root {
+                    return Err(format!(
+                        "honest replicas {by} and {replica} attested different roots for heights \
+                         up to {}",
+                        a.last_height
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An honest replica formed an anchor certificate: it must certify what honest replicas
+    /// computed, and agree with every other certificate for the range.
+    pub fn anchored(&mut self, replica: ReplicaId, cert: &AnchorCertificate) -> Result<(), Broken> {
+        if let Some((root, _)) = self.roots.get(&cert.last_height)
+            && *root != cert.state_root
+        {
+            return Err(format!(
+                "replica {replica} anchored {} for heights up to {} but honest replicas computed \
+                 {}",
+                short(&cert.state_root),
+                cert.last_height,
+                short(root)
+            ));
+        }
+        let anchored = *self
+            .anchors
+            .entry(cert.last_height)
+            .or_insert(cert.state_root);
+        if anchored != cert.state_root {
+            return Err(format!(
+                "two anchor certificates for heights up to {}",
+                cert.last_height
+            ));
+        }
+        Ok(())
+    }
+
+    /// The highest height any honest replica decided.
+    pub fn max_decided(&self) -> u64 {
+        self.decided.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// How far `replica` has decided.
+    pub fn decided_height(&self, replica: ReplicaId) -> u64 {
+        self.logs.get(&replica).map_or(0, |log| log.len() as u64)
+    }
+
+    /// Anchor certificates formed.
+    pub fn anchors(&self) -> usize {
+        self.anchors.len()
+    }
+}

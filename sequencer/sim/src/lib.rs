@@ -1,0 +1,780 @@
+//! Deterministic simulation of the consensus core (FoundationDB / TigerBeetle VOPR style).
+//!
+//! One seed fixes a [`Scenario`]: committee size, a Byzantine replica and its behaviour, crashes
+//! (some right after a send) and restarts, a partition and its heal, message drop, duplication,
+//! delay and reordering before a global stabilisation time (GST), and a client workload. The
+//! simulator runs n real [`Core`]s over a virtual clock and an event queue ordered by (time,
+//! sequence), encodes every message to wire bytes and decodes it on delivery, gives each replica
+//! a store that loses its unsynced writes on a crash, and checks after every step:
+//! - no two different blocks decided at one height, decided logs gapless and prefixes of one
+//!   another, also across restarts;
+//! - no honest replica signs two votes or two proposals for one view;
+//! - honest attestations agree, and anchor certificates certify what honest replicas computed;
+//! - no conflicting-certificate or conflicting-decide alarm at an honest replica;
+//! - after GST every honest replica decides something new within [`LIVENESS_MS`], and the run
+//!   reaches [`MIN_VIEWS`] views.
+//!
+//! Signature checks go through a memoised verifier keyed by (key, message, signature): every
+//! replica checks the same votes, and the sweep needs thousands of seeds per CI run. Same seed,
+//! same run: no clock, no OS randomness, no hash-map order.
+
+mod byzantine;
+mod checker;
+mod scenario;
+
+pub use crate::checker::Checker;
+pub use crate::scenario::{Behaviour, Fault, Rng, Scenario};
+
+use crate::byzantine::Adversary;
+use curve_consensus::{
+    Action, Alarm, Committee, Config, ConsensusKey, Core, DecidedBlock, Hash, Input, Message,
+    Record, ReplicaId, Verifier,
+};
+use curve_formats::encoding::{Decode, Encode};
+use ed25519_dalek::VerifyingKey;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The chain id every simulated replica signs for.
+pub const CHAIN_ID: u64 = 0x5349_4d00;
+/// Views every seed must reach.
+pub const MIN_VIEWS: u64 = 50;
+/// After GST, every honest replica must decide a new height within this long (virtual ms).
+/// Back-off is capped at 1.6 s, so this allows several full view changes.
+pub const LIVENESS_MS: u64 = 12_000;
+/// A run that has not reached [`MIN_VIEWS`] this long after GST fails.
+pub const RUN_LIMIT_AFTER_GST_MS: u64 = 60_000;
+/// Runs continue at least this long after GST.
+pub const RUN_MIN_AFTER_GST_MS: u64 = 300;
+
+/// The secret seed of replica `i`'s consensus key (fixed, so the verification cache and failing
+/// seeds replay identically).
+pub fn key_of(i: usize) -> ConsensusKey {
+    let mut seed = [0u8; 32];
+    seed[0] = i as u8 + 1;
+    seed[31] = 0x5a;
+    ConsensusKey::from_seed(&seed)
+}
+
+/// How to run a scenario.
+#[derive(Clone, Copy)]
+pub struct Options {
+    /// Applied to every replica's config (the mutation tests plant bugs here).
+    pub configure: fn(Config) -> Config,
+    /// Print every event to stderr.
+    pub trace: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            configure: |config| config,
+            trace: false,
+        }
+    }
+}
+
+/// What a run covered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// An honest replica formed and used a timeout certificate.
+    pub timeout_cert: bool,
+    /// A replica crashed with unsynced writes and restarted without them.
+    pub lost_writes: bool,
+    /// The Byzantine leader sent conflicting proposals.
+    pub equivocation: bool,
+    /// A partition formed and healed.
+    pub partition_heal: bool,
+    /// Fault events that happened.
+    pub faults: u32,
+}
+
+/// A successful run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// The lowest current view among honest replicas at the end.
+    pub views: u64,
+    /// The highest decided height.
+    pub decided: u64,
+    /// Anchor certificates formed.
+    pub anchors: usize,
+    /// Virtual time at the end.
+    pub virtual_ms: u64,
+    /// What happened.
+    pub coverage: Coverage,
+}
+
+/// A broken invariant, with how to replay it.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    /// The seed.
+    pub seed: u64,
+    /// Virtual time.
+    pub at_ms: u64,
+    /// What broke.
+    pub what: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seed {} at {} ms: {}\n  replay: SIM_SEED={} SIM_TRACE=1 cargo test -p curve-consensus-sim --test sweep replay -- --nocapture",
+            self.seed, self.at_ms, self.what, self.seed
+        )
+    }
+}
+
+/// Memoised signature checks, shared by the replicas of one run.
+#[derive(Clone, Default)]
+struct CachedVerifier(Arc<Mutex<BTreeMap<Hash, bool>>>);
+
+impl Verifier for CachedVerifier {
+    fn verify(&mut self, key: &VerifyingKey, message: &[u8], signature: &[u8; 64]) -> bool {
+        let mut hasher = Sha256::new();
+        hasher.update(key.as_bytes());
+        hasher.update(signature);
+        hasher.update(message);
+        let id: Hash = hasher.finalize().into();
+        let mut cache = self.0.lock().expect("single-threaded per run");
+        *cache.entry(id).or_insert_with(|| {
+            key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
+                .is_ok()
+        })
+    }
+}
+
+/// A replica's disk: writes go to a volatile buffer until synced; a crash drops the buffer.
+#[derive(Default)]
+struct CrashStore {
+    durable: BTreeMap<Vec<u8>, Vec<u8>>,
+    pending: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl CrashStore {
+    fn write(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.pending.push((key, value));
+    }
+
+    fn sync(&mut self) {
+        for (key, value) in self.pending.drain(..) {
+            self.durable.insert(key, value);
+        }
+    }
+
+    /// Drops unsynced writes; returns whether there were any.
+    fn crash(&mut self) -> bool {
+        let lost = !self.pending.is_empty();
+        self.pending.clear();
+        lost
+    }
+}
+
+const EXECUTOR_KEY: &[u8] = b"executor";
+/// The simulated executor syncs its store every this many heights.
+const EXECUTOR_SYNC_EVERY: u64 = 3;
+
+/// The simulated executor: a hash chain over decided blocks, stored like any other state.
+fn execute(root: &Hash, block: &DecidedBlock) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(root);
+    hasher.update(block.height.to_le_bytes());
+    hasher.update(block.hash);
+    hasher.finalize().into()
+}
+
+struct Node {
+    core: Option<Core>,
+    store: CrashStore,
+    /// The executor's own store, synced every [`EXECUTOR_SYNC_EVERY`] heights like a state
+    /// database checkpoint, so crashes often lose executed heights that must be replayed.
+    executor_store: CrashStore,
+    executed: (u64, Hash),
+    timer: u64,
+    crash_after_send: bool,
+    lost_writes: bool,
+    progress_after_gst: bool,
+}
+
+#[derive(Debug)]
+enum Event {
+    Deliver {
+        to: ReplicaId,
+        from: ReplicaId,
+        bytes: Vec<u8>,
+    },
+    Timer {
+        replica: ReplicaId,
+        view: u64,
+        generation: u64,
+    },
+    Fault(Fault),
+    Stabilise,
+    Submit(u64),
+}
+
+struct Sim<'a> {
+    scenario: &'a Scenario,
+    options: Options,
+    rng: Rng,
+    now: u64,
+    sequence: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    nodes: Vec<Node>,
+    committee: Committee,
+    verifier: CachedVerifier,
+    adversary: Option<Adversary>,
+    partition: Option<u64>,
+    partitioned: bool,
+    checker: Checker,
+    coverage: Coverage,
+    decided_at_gst: Option<u64>,
+}
+
+/// Runs one scenario to the end, or to the first broken invariant.
+pub fn run(scenario: &Scenario, options: Options) -> Result<Report, Violation> {
+    let keys: Vec<[u8; 32]> = (0..scenario.n).map(|i| key_of(i).public()).collect();
+    let committee = Committee::new(&keys).expect("distinct valid simulation keys");
+    let adversary = scenario.byzantine.map(|(replica, behaviour)| {
+        Adversary::new(replica, behaviour, key_of(usize::from(replica)), CHAIN_ID)
+    });
+    let mut sim = Sim {
+        scenario,
+        options,
+        rng: Rng::new(scenario.seed, 1),
+        now: 0,
+        sequence: 0,
+        queue: BTreeMap::new(),
+        nodes: Vec::new(),
+        committee,
+        verifier: CachedVerifier::default(),
+        adversary,
+        partition: None,
+        partitioned: false,
+        checker: Checker::default(),
+        coverage: Coverage::default(),
+        decided_at_gst: None,
+    };
+    sim.run().map_err(|what| Violation {
+        seed: scenario.seed,
+        at_ms: sim.now,
+        what,
+    })
+}
+
+impl Sim<'_> {
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.sequence += 1;
+        self.queue.insert((at, self.sequence), event);
+    }
+
+    fn config(&self, replica: ReplicaId) -> Config {
+        let mut config = Config::new(CHAIN_ID, self.committee.clone(), replica);
+        config.base_timeout_ms = self.scenario.base_timeout_ms;
+        config.max_timeout_ms = self.scenario.max_timeout_ms;
+        config.max_block_txs = 64;
+        config.attest_every = 4;
+        (self.options.configure)(config)
+    }
+
+    fn honest(&self, replica: ReplicaId) -> bool {
+        self.scenario.honest(replica)
+    }
+
+    fn run(&mut self) -> Result<Report, String> {
+        for i in 0..self.scenario.n {
+            self.nodes.push(Node {
+                core: None,
+                store: CrashStore::default(),
+                executor_store: CrashStore::default(),
+                executed: (0, [0; 32]),
+                timer: 0,
+                crash_after_send: false,
+                lost_writes: false,
+                progress_after_gst: false,
+            });
+            self.start(i as ReplicaId)?;
+        }
+        for (at, fault) in self.scenario.faults.clone() {
+            self.schedule(at, Event::Fault(fault));
+        }
+        self.schedule(self.scenario.gst_ms, Event::Stabilise);
+        self.schedule(self.scenario.tx_interval_ms, Event::Submit(0));
+        let gst = self.scenario.gst_ms;
+        while let Some(((at, _), event)) = self.queue.pop_first() {
+            self.now = at;
+            if self.options.trace {
+                eprintln!("{at:>6} {event:?}");
+            }
+            self.handle(event)?;
+            if at >= gst {
+                self.check_liveness()?;
+                if self.finished() {
+                    break;
+                }
+                if at > gst + RUN_LIMIT_AFTER_GST_MS {
+                    return Err(format!(
+                        "only {} views {} ms after GST (need {MIN_VIEWS})",
+                        self.min_view(),
+                        RUN_LIMIT_AFTER_GST_MS
+                    ));
+                }
+            }
+        }
+        if let Some(adversary) = &self.adversary {
+            self.coverage.equivocation = adversary.equivocated;
+        }
+        Ok(Report {
+            seed: self.scenario.seed,
+            views: self.min_view(),
+            decided: self.checker.max_decided(),
+            anchors: self.checker.anchors(),
+            virtual_ms: self.now,
+            coverage: self.coverage,
+        })
+    }
+
+    fn honest_replicas(&self) -> Vec<ReplicaId> {
+        (0..self.scenario.n as ReplicaId)
+            .filter(|r| self.honest(*r))
+            .collect()
+    }
+
+    fn min_view(&self) -> u64 {
+        self.honest_replicas()
+            .iter()
+            .filter_map(|r| self.nodes[usize::from(*r)].core.as_ref())
+            .map(|core| core.status().view)
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn finished(&self) -> bool {
+        self.now >= self.scenario.gst_ms + RUN_MIN_AFTER_GST_MS
+            && self.min_view() >= MIN_VIEWS
+            && self
+                .honest_replicas()
+                .iter()
+                .all(|r| self.nodes[usize::from(*r)].progress_after_gst)
+    }
+
+    fn check_liveness(&mut self) -> Result<(), String> {
+        let Some(base) = self.decided_at_gst else {
+            return Ok(());
+        };
+        for replica in self.honest_replicas() {
+            if self.checker.decided_height(replica) > base {
+                self.nodes[usize::from(replica)].progress_after_gst = true;
+            } else if self.now > self.scenario.gst_ms + LIVENESS_MS {
+                return Err(format!(
+                    "honest replica {replica} decided nothing new (height {}) within {LIVENESS_MS} \
+                     ms after GST",
+                    self.checker.decided_height(replica)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, event: Event) -> Result<(), String> {
+        match event {
+            Event::Deliver { to, from, bytes } => {
+                if self.nodes[usize::from(to)].core.is_none() {
+                    return Ok(());
+                }
+                // Undecodable bytes are dropped by the transport layer, as a node would.
+                if let Ok(message) = Message::from_wire(CHAIN_ID, &bytes) {
+                    self.step(to, Input::Message { from, message })?;
+                }
+            }
+            Event::Timer {
+                replica,
+                view,
+                generation,
+            } => {
+                if self.nodes[usize::from(replica)].timer == generation {
+                    self.step(replica, Input::TimerFired { view })?;
+                }
+            }
+            Event::Fault(fault) => self.fault(fault)?,
+            Event::Stabilise => {
+                self.partition = None;
+                for replica in 0..self.scenario.n as ReplicaId {
+                    self.nodes[usize::from(replica)].crash_after_send = false;
+                    if self.nodes[usize::from(replica)].core.is_none() {
+                        self.start(replica)?;
+                    }
+                }
+                self.decided_at_gst = Some(self.checker.max_decided());
+            }
+            Event::Submit(k) => {
+                let mut tx = self.scenario.seed.to_le_bytes().to_vec();
+                tx.extend_from_slice(&k.to_le_bytes());
+                for replica in self.honest_replicas() {
+                    self.step(replica, Input::Submit(tx.clone()))?;
+                }
+                let next = self.now + self.scenario.tx_interval_ms;
+                self.schedule(next, Event::Submit(k + 1));
+            }
+        }
+        Ok(())
+    }
+
+    fn fault(&mut self, fault: Fault) -> Result<(), String> {
+        self.coverage.faults += 1;
+        match fault {
+            Fault::Crash(replica) => self.crash(replica),
+            Fault::CrashAfterSend(replica) => {
+                if self.nodes[usize::from(replica)].core.is_some() {
+                    self.nodes[usize::from(replica)].crash_after_send = true;
+                }
+            }
+            Fault::Restart(replica) => {
+                let node = &mut self.nodes[usize::from(replica)];
+                node.crash_after_send = false;
+                if node.core.is_none() {
+                    self.start(replica)?;
+                }
+            }
+            Fault::Partition(mask) => {
+                self.partition = Some(mask);
+                self.partitioned = true;
+            }
+            Fault::Heal => {
+                self.partition = None;
+                if self.partitioned {
+                    self.coverage.partition_heal = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn crash(&mut self, replica: ReplicaId) {
+        let node = &mut self.nodes[usize::from(replica)];
+        if node.core.take().is_some() {
+            node.crash_after_send = false;
+            node.lost_writes |= node.store.crash();
+            node.lost_writes |= node.executor_store.crash();
+            // Volatile executor state goes too; the stored one is reloaded on restart.
+            node.timer += 1;
+        }
+    }
+
+    /// Boots (or reboots) a replica from what its store kept.
+    fn start(&mut self, replica: ReplicaId) -> Result<(), String> {
+        let config = self.config(replica);
+        let node = &mut self.nodes[usize::from(replica)];
+        let mut records = Vec::new();
+        node.executed = (0, [0; 32]);
+        if let Some(value) = node.executor_store.durable.get(EXECUTOR_KEY) {
+            let height = u64::from_bytes(&value[..8]).map_err(|e| e.to_string())?;
+            let root: Hash = value[8..].try_into().map_err(|_| "bad executor record")?;
+            node.executed = (height, root);
+        }
+        for value in node.store.durable.values() {
+            records.push(Record::from_bytes(value).map_err(|e| format!("stored record: {e}"))?);
+        }
+        if node.lost_writes {
+            self.coverage.lost_writes = true;
+            node.lost_writes = false;
+        }
+        let executed = node.executed.0;
+        let (core, actions) = Core::restore(
+            config,
+            key_of(usize::from(replica)),
+            Box::new(self.verifier.clone()),
+            records,
+            executed,
+        )
+        .map_err(|e| format!("replica {replica} cannot restart: {e}"))?;
+        self.nodes[usize::from(replica)].core = Some(core);
+        let mut inputs = VecDeque::new();
+        self.perform(replica, actions, &mut inputs)?;
+        self.drain(replica, inputs)
+    }
+
+    fn step(&mut self, replica: ReplicaId, input: Input) -> Result<(), String> {
+        self.drain(replica, VecDeque::from([input]))
+    }
+
+    fn drain(&mut self, replica: ReplicaId, mut inputs: VecDeque<Input>) -> Result<(), String> {
+        while let Some(input) = inputs.pop_front() {
+            let Some(core) = self.nodes[usize::from(replica)].core.as_mut() else {
+                return Ok(());
+            };
+            let actions = core.step(input);
+            self.perform(replica, actions, &mut inputs)?;
+        }
+        Ok(())
+    }
+
+    fn perform(
+        &mut self,
+        replica: ReplicaId,
+        actions: Vec<Action>,
+        inputs: &mut VecDeque<Input>,
+    ) -> Result<(), String> {
+        let honest = self.honest(replica);
+        for action in actions {
+            if self.nodes[usize::from(replica)].core.is_none() {
+                // Crashed part-way: the rest never happens.
+                return Ok(());
+            }
+            match action {
+                Action::Persist { records, sync } => {
+                    let store = &mut self.nodes[usize::from(replica)].store;
+                    for record in records {
+                        store.write(record.key(CHAIN_ID), record.to_bytes());
+                    }
+                    if sync {
+                        store.sync();
+                    }
+                }
+                Action::Send { to, message } => self.transmit(replica, to, message)?,
+                Action::Broadcast(message) => {
+                    for to in 0..self.scenario.n as ReplicaId {
+                        if to != replica && self.nodes[usize::from(replica)].core.is_some() {
+                            self.transmit(replica, to, message.clone())?;
+                        }
+                    }
+                }
+                Action::SetTimer { view, after_ms } => {
+                    let node = &mut self.nodes[usize::from(replica)];
+                    node.timer += 1;
+                    let generation = node.timer;
+                    self.schedule(
+                        self.now + after_ms,
+                        Event::Timer {
+                            replica,
+                            view,
+                            generation,
+                        },
+                    );
+                }
+                Action::Decided(blocks) => {
+                    if honest {
+                        self.checker.decided(replica, &blocks)?;
+                    }
+                    let node = &mut self.nodes[usize::from(replica)];
+                    for block in &blocks {
+                        if block.height == node.executed.0 + 1 {
+                            let root = execute(&node.executed.1, block);
+                            node.executed = (block.height, root);
+                            let mut value = block.height.to_bytes();
+                            value.extend_from_slice(&root);
+                            node.executor_store.write(EXECUTOR_KEY.to_vec(), value);
+                            if block.height % EXECUTOR_SYNC_EVERY == 0 {
+                                node.executor_store.sync();
+                            }
+                            inputs.push_back(Input::Executed {
+                                height: block.height,
+                                state_root: root,
+                            });
+                        }
+                    }
+                }
+                Action::Anchored(certificate) => {
+                    if honest {
+                        self.checker.anchored(replica, &certificate)?;
+                    }
+                }
+                Action::Alarm(
+                    alarm @ (Alarm::ConflictingCertificates { .. }
+                    | Alarm::ConflictingDecide { .. }),
+                ) if honest => {
+                    return Err(format!("honest replica {replica} raised {alarm:?}"));
+                }
+                Action::Alarm(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn transmit(&mut self, from: ReplicaId, to: ReplicaId, message: Message) -> Result<(), String> {
+        if self.honest(from) {
+            self.checker.sent(from, &message, CHAIN_ID)?;
+            let uses_tc = match &message {
+                Message::Proposal(p) => p.timeout_cert.is_some(),
+                Message::Timeout(t) => t.last_tc.is_some(),
+                _ => false,
+            };
+            self.coverage.timeout_cert |= uses_tc;
+            let bytes = message.to_wire(CHAIN_ID);
+            self.network(from, to, bytes, 0);
+        } else if let Some(mut adversary) = self.adversary.take() {
+            for t in adversary.rewrite(to, message, &mut self.rng) {
+                self.network(from, t.to, t.bytes, t.extra_delay_ms);
+            }
+            self.adversary = Some(adversary);
+        }
+        if self.nodes[usize::from(from)].crash_after_send {
+            self.crash(from);
+        }
+        Ok(())
+    }
+
+    fn network(&mut self, from: ReplicaId, to: ReplicaId, bytes: Vec<u8>, extra_delay_ms: u64) {
+        if from == to {
+            return;
+        }
+        let stable = self.now >= self.scenario.gst_ms;
+        if !stable {
+            if let Some(mask) = self.partition
+                && (mask >> from) & 1 != (mask >> to) & 1
+            {
+                return;
+            }
+            if self.rng.chance(self.scenario.drop_per_mille) {
+                return;
+            }
+        }
+        let (low, high) = if stable {
+            (1, self.scenario.stable_delay_ms)
+        } else {
+            self.scenario.delay_ms
+        };
+        let delay = self.rng.range(low, high) + extra_delay_ms;
+        if !stable && self.rng.chance(self.scenario.duplicate_per_mille) {
+            let again = self.rng.range(low, high * 4);
+            self.schedule(
+                self.now + again,
+                Event::Deliver {
+                    to,
+                    from,
+                    bytes: bytes.clone(),
+                },
+            );
+        }
+        self.schedule(self.now + delay, Event::Deliver { to, from, bytes });
+    }
+}
+
+/// The outcome of many seeds.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    /// Seeds run to completion.
+    pub passed: u64,
+    /// Broken invariants (at most one per seed), lowest seed first.
+    pub violations: Vec<Violation>,
+    /// Seeds that formed a TC.
+    pub timeout_cert: u64,
+    /// Seeds with a crash that lost unsynced writes.
+    pub lost_writes: u64,
+    /// Seeds where the Byzantine leader equivocated.
+    pub equivocation: u64,
+    /// Seeds with a partition that healed.
+    pub partition_heal: u64,
+    /// The fewest views any passing seed ran.
+    pub min_views: u64,
+    /// The fewest fault events any passing seed had.
+    pub min_faults: u32,
+    /// Anchor certificates formed across all seeds.
+    pub anchors: u64,
+}
+
+impl Sweep {
+    /// Seeds run (passed or failed).
+    pub fn seeds(&self) -> u64 {
+        self.passed + self.violations.len() as u64
+    }
+
+    fn add(&mut self, report: &Report) {
+        self.min_views = if self.passed == 0 {
+            report.views
+        } else {
+            self.min_views.min(report.views)
+        };
+        self.min_faults = if self.passed == 0 {
+            report.coverage.faults
+        } else {
+            self.min_faults.min(report.coverage.faults)
+        };
+        self.passed += 1;
+        let c = report.coverage;
+        self.timeout_cert += u64::from(c.timeout_cert);
+        self.lost_writes += u64::from(c.lost_writes);
+        self.equivocation += u64::from(c.equivocation);
+        self.partition_heal += u64::from(c.partition_heal);
+        self.anchors += report.anchors as u64;
+    }
+
+    /// `part` as a percentage of the seeds that passed.
+    pub fn percent(&self, part: u64) -> u64 {
+        (part * 100).checked_div(self.passed).unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Sweep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} seeds, {} passed, {} violations; coverage: TC {}%, crash with lost writes {}%, \
+             equivocating leader {}%, partition then heal {}%; min views {}, min faults {}, {} \
+             anchor certificates",
+            self.seeds(),
+            self.passed,
+            self.violations.len(),
+            self.percent(self.timeout_cert),
+            self.percent(self.lost_writes),
+            self.percent(self.equivocation),
+            self.percent(self.partition_heal),
+            self.min_views,
+            self.min_faults,
+            self.anchors,
+        )
+    }
+}
+
+/// Runs seeds `start..start + count` on `threads` threads. With `stop_at_first`, stops handing
+/// out seeds after the first violation; every seed below it still runs, so the lowest failing
+/// seed is the same on every machine.
+pub fn sweep(
+    start: u64,
+    count: u64,
+    threads: usize,
+    options: Options,
+    stop_at_first: bool,
+) -> Sweep {
+    let next = AtomicU64::new(start);
+    let stop = AtomicBool::new(false);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let seed = next.fetch_add(1, Ordering::SeqCst);
+                    if seed >= start + count {
+                        break;
+                    }
+                    let outcome = run(&Scenario::generate(seed), options);
+                    if outcome.is_err() && stop_at_first {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    results.lock().expect("no panics while held").push(outcome);
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("threads joined");
+    results.sort_by_key(|r| match r {
+        Ok(report) => report.seed,
+        Err(violation) => violation.seed,
+    });
+    let mut sweep = Sweep::default();
+    for outcome in results {
+        match outcome {
+            Ok(report) => sweep.add(&report),
+            Err(violation) => sweep.violations.push(violation),
+        }
+    }
+    sweep
+}
