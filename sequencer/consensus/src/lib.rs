@@ -30,6 +30,7 @@
 
 mod committee;
 mod core;
+pub mod fuzz;
 pub mod record;
 pub mod types;
 
