@@ -58,6 +58,8 @@ pub struct Config {
     pub mempool_max: usize,
     /// Attest the state root every this many decided heights.
     pub attest_every: u64,
+    /// How far ahead of this replica's clock a proposal's timestamp may be for it to vote.
+    pub max_clock_drift_ms: u64,
     mutation: Mutation,
 }
 
@@ -76,6 +78,7 @@ impl Config {
             max_tx_bytes: 64 << 10,
             mempool_max: 100_000,
             attest_every: 8,
+            max_clock_drift_ms: 2_000,
             mutation: Mutation::None,
         }
     }
@@ -166,6 +169,8 @@ pub struct DecidedBlock {
     pub hash: Hash,
     /// The view it was proposed in.
     pub view: View,
+    /// Its timestamp (the rollup's clock for this batch).
+    pub timestamp_ms: u64,
     /// Its transactions.
     pub payload: Vec<Vec<u8>>,
 }
@@ -309,6 +314,8 @@ pub struct Core {
     /// Roots this replica computed, by last height of the range.
     my_roots: BTreeMap<u64, Hash>,
     anchored: Option<(u64, Hash)>,
+    /// The driver's clock at the last step (only stamps and bounds proposal timestamps).
+    now_ms: u64,
     out: Vec<Action>,
     /// Messages this replica sent itself, handled before `step` returns.
     inbox: VecDeque<Message>,
@@ -320,8 +327,9 @@ impl Core {
         config: Config,
         key: ConsensusKey,
         verifier: Box<dyn Verifier>,
+        now_ms: u64,
     ) -> Result<(Core, Vec<Action>), RestoreError> {
-        Core::restore(config, key, verifier, Vec::new(), 0)
+        Core::restore(config, key, verifier, Vec::new(), 0, now_ms)
     }
 
     /// A replica restarting from what its storage kept and the height its executor reached. It
@@ -333,6 +341,7 @@ impl Core {
         verifier: Box<dyn Verifier>,
         records: Vec<Record>,
         executed_height: u64,
+        now_ms: u64,
     ) -> Result<(Core, Vec<Action>), RestoreError> {
         let me = config.me;
         if config.committee.key(me).map(|k| k.to_bytes()) != Some(key.public()) {
@@ -372,6 +381,7 @@ impl Core {
             attestations: BTreeMap::new(),
             my_roots: BTreeMap::new(),
             anchored: None,
+            now_ms,
             out: Vec::new(),
             inbox: VecDeque::new(),
         };
@@ -438,8 +448,11 @@ impl Core {
         Ok((core, actions))
     }
 
-    /// Handles one input and returns what the driver must do, in order.
-    pub fn step(&mut self, input: Input) -> Vec<Action> {
+    /// Handles one input at the driver's time `now_ms` and returns what the driver must do, in
+    /// order. Time only stamps proposals and bounds how far ahead a voted-for timestamp may be;
+    /// timers are the driver's.
+    pub fn step(&mut self, now_ms: u64, input: Input) -> Vec<Action> {
+        self.now_ms = self.now_ms.max(now_ms);
         match input {
             Input::Message { from, message } => self.on_message(from, message),
             Input::TimerFired { view } => self.on_timer(view),
@@ -671,6 +684,7 @@ impl Core {
         let extends = block.justify.block == block.block.parent
             && block.justify.view == parent.block.view
             && block.block.view > parent.block.view
+            && block.block.timestamp_ms >= parent.block.timestamp_ms
             && Some(block.block.height) == parent.block.height.checked_add(1);
         if !extends {
             return false;
@@ -780,6 +794,7 @@ impl Core {
                 height: stored.block.height,
                 hash,
                 view: stored.block.view,
+                timestamp_ms: stored.block.timestamp_ms,
                 payload: stored.block.payload.clone(),
             });
             hash = stored.block.parent;
@@ -820,6 +835,7 @@ impl Core {
             height: parent.block.height + 1,
             parent: justify.block,
             proposer: self.config.me,
+            timestamp_ms: self.now_ms.max(parent.block.timestamp_ms),
             payload,
         };
         let hash = block.hash(self.chain_id());
@@ -953,7 +969,10 @@ impl Core {
             block: p.block,
             justify: p.justify,
         };
-        let vote_now = view == self.view && view > self.safety.last_voted_view;
+        let vote_now = view == self.view
+            && view > self.safety.last_voted_view
+            && block.block.timestamp_ms
+                <= self.now_ms.saturating_add(self.config.max_clock_drift_ms);
         if !self.connect(block.clone()) {
             return;
         }

@@ -22,14 +22,16 @@
 //!   doubles after each failed view and resets on progress;
 //! - missing ancestors are fetched by hash from the peer that referred to them, then from the
 //!   others in turn;
-//! - every `attest_every` heights each replica signs the state root its executor computed (the
-//!   formats crate's `Attestation`); 2f + 1 equal ones form an [`AnchorCertificate`].
+//! - decided blocks (with the leader's timestamp, the rollup's only clock) go to an
+//!   [`Executor`]; every `attest_every` heights each replica signs the state root it computed
+//!   (the formats crate's `Attestation`); 2f + 1 equal ones form an [`AnchorCertificate`].
 //!
 //! Messages with bad signatures, from non-members, for far-future views, duplicated or oversized
 //! are ignored; safety never depends on the network.
 
 mod committee;
 mod core;
+mod executor;
 pub mod fuzz;
 pub mod record;
 pub mod types;
@@ -38,6 +40,7 @@ pub use crate::committee::{Committee, CommitteeError, ConsensusKey, Ed25519Verif
 pub use crate::core::{
     Action, Alarm, Config, Core, DecidedBlock, FUTURE_VIEWS, Input, Mutation, RestoreError, Status,
 };
+pub use crate::executor::{Executor, execute_decided};
 pub use crate::record::{Record, SafetyState};
 pub use crate::types::{
     AnchorCertificate, Block, CertifiedBlock, Hash, Message, Proposal, QuorumCert, ReplicaId,

@@ -51,7 +51,8 @@ fn statement(chain_id: u64, kind: Statement) -> Vec<u8> {
 
 /// A block: an opaque batch of transactions ordered after its parent.
 ///
-/// Layout: view u64 ‖ height u64 ‖ parent [32] ‖ proposer u16 ‖ count u32 ‖ (len u32 ‖ bytes)*.
+/// Layout: view u64 ‖ height u64 ‖ parent [32] ‖ proposer u16 ‖ timestamp_ms u64 ‖ count u32 ‖
+/// (len u32 ‖ bytes)*.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
     /// The view it was proposed in.
@@ -62,6 +63,9 @@ pub struct Block {
     pub parent: Hash,
     /// The leader of `view`.
     pub proposer: ReplicaId,
+    /// The leader's clock when it proposed, never below the parent's: the rollup's time (the
+    /// runtime reads no other clock).
+    pub timestamp_ms: u64,
     /// Transactions, opaque to consensus.
     pub payload: Vec<Vec<u8>>,
 }
@@ -74,6 +78,7 @@ impl Block {
             height: 0,
             parent: [0; 32],
             proposer: 0,
+            timestamp_ms: 0,
             payload: Vec::new(),
         }
     }
@@ -97,6 +102,7 @@ impl Encode for Block {
         self.height.encode(out);
         self.parent.encode(out);
         self.proposer.encode(out);
+        self.timestamp_ms.encode(out);
         let count = u32::try_from(self.payload.len()).expect("blocks are bounded far below 2^32");
         count.encode(out);
         for tx in &self.payload {
@@ -111,6 +117,7 @@ impl Decode for Block {
         let height = u64::decode(reader)?;
         let parent = reader.array()?;
         let proposer = u16::decode(reader)?;
+        let timestamp_ms = u64::decode(reader)?;
         let count = reader.length(limits::BLOCK_TXS_MAX)?;
         // The count is only a hint: a lying count fails on truncation, not on allocation.
         let mut payload = Vec::with_capacity(count.min(1024));
@@ -122,6 +129,7 @@ impl Decode for Block {
             height,
             parent,
             proposer,
+            timestamp_ms,
             payload,
         })
     }

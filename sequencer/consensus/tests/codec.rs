@@ -167,7 +167,7 @@ proptest! {
     #[test]
     fn blocks_round_trip(view in any::<u64>(), height in any::<u64>(), proposer in any::<u16>(),
                          payload in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..8)) {
-        let block = Block { view, height, parent: [3; 32], proposer, payload };
+        let block = Block { view, height, parent: [3; 32], proposer, timestamp_ms: height ^ view, payload };
         let bytes = block.to_bytes();
         prop_assert_eq!(Block::from_bytes(&bytes).unwrap(), block.clone());
         let justify = QuorumCert::genesis(CHAIN);

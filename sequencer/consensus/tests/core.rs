@@ -11,10 +11,13 @@ use curve_consensus::{
 use curve_formats::batch::Attestation;
 
 fn deliver(core: &mut Core, from: usize, message: Message) -> Vec<Action> {
-    core.step(Input::Message {
-        from: from as ReplicaId,
-        message,
-    })
+    core.step(
+        NOW,
+        Input::Message {
+            from: from as ReplicaId,
+            message,
+        },
+    )
 }
 
 fn sent_votes(actions: &[Action]) -> Vec<(ReplicaId, Vote)> {
@@ -312,7 +315,7 @@ fn two_chain_decides_only_on_consecutive_views() {
 fn a_timed_out_view_is_never_voted_in_and_back_off_doubles_then_resets() {
     // Replica 0 leads none of views 1 to 3.
     let (mut core, _) = replica(0);
-    let actions = core.step(Input::TimerFired { view: 1 });
+    let actions = core.step(NOW, Input::TimerFired { view: 1 });
     assert_persist_before_send(&actions);
     let t = match broadcasts(&actions)[..] {
         [Message::Timeout(t)] => t.clone(),
@@ -328,8 +331,8 @@ fn a_timed_out_view_is_never_voted_in_and_back_off_doubles_then_resets() {
     let actions = deliver(&mut core, 1, Message::Proposal(p1));
     assert!(sent_votes(&actions).is_empty());
     // A stale timer is ignored; the timer of the current view re-sends the same timeout.
-    assert!(core.step(Input::TimerFired { view: 0 }).is_empty());
-    let again = core.step(Input::TimerFired { view: 1 });
+    assert!(core.step(NOW, Input::TimerFired { view: 0 }).is_empty());
+    let again = core.step(NOW, Input::TimerFired { view: 1 });
     assert_eq!(broadcasts(&again), vec![&Message::Timeout(t)]);
     // TC(1) from 1, 3 and itself: view 2 with a doubled timer.
     let gqc = QuorumCert::genesis(CHAIN);
@@ -345,7 +348,7 @@ fn a_timed_out_view_is_never_voted_in_and_back_off_doubles_then_resets() {
     );
     // View 2 fails too: 4 s.
     let tc1 = tc(1, &[(0, &gqc), (1, &gqc), (3, &gqc)]);
-    core.step(Input::TimerFired { view: 2 });
+    core.step(NOW, Input::TimerFired { view: 2 });
     deliver(
         &mut core,
         3,
@@ -496,7 +499,7 @@ fn missing_ancestors_are_fetched_then_voted_on() {
     // If the fetch goes unanswered, the timer asks the next peer.
     let (mut core, _) = replica(0);
     deliver(&mut core, 2, Message::Proposal(p2));
-    let actions = core.step(Input::TimerFired { view: 2 });
+    let actions = core.step(NOW, Input::TimerFired { view: 2 });
     assert!(
         actions.contains(&Action::Send {
             to: 3,
@@ -538,6 +541,7 @@ fn a_restarted_replica_never_signs_again_in_a_view_it_signed_in() {
         Box::new(Ed25519Verifier),
         store.clone(),
         0,
+        NOW,
     )
     .unwrap();
     assert!(!sends_anything(&actions));
@@ -558,9 +562,10 @@ fn a_restarted_replica_never_signs_again_in_a_view_it_signed_in() {
         Box::new(Ed25519Verifier),
         store.clone(),
         0,
+        NOW,
     );
     assert!(matches!(wrong, Err(RestoreError::WrongKey { me: 3 })));
-    let ahead = Core::restore(config(3), key(3), Box::new(Ed25519Verifier), store, 5);
+    let ahead = Core::restore(config(3), key(3), Box::new(Ed25519Verifier), store, 5, NOW);
     assert!(matches!(
         ahead,
         Err(RestoreError::ExecutedAhead {
@@ -598,7 +603,7 @@ fn restore_re_emits_decided_blocks_the_executor_lost() {
     }
     assert_eq!(core.status().decided_height, 2);
     let (_, actions) =
-        Core::restore(config(0), key(0), Box::new(Ed25519Verifier), store, 1).unwrap();
+        Core::restore(config(0), key(0), Box::new(Ed25519Verifier), store, 1, NOW).unwrap();
     assert_eq!(decided(&actions), vec![(2, hashes[1])]);
 }
 
@@ -607,16 +612,22 @@ fn attestations_form_an_anchor_certificate_and_flag_divergence() {
     // Heights 1 and 2 decided, so attestations up to height 2 + 64·2 are in range.
     let (mut core, _) = replica(3);
     assert!(
-        core.step(Input::Executed {
-            height: 1,
-            state_root: [1; 32]
-        })
+        core.step(
+            NOW,
+            Input::Executed {
+                height: 1,
+                state_root: [1; 32]
+            }
+        )
         .is_empty()
     );
-    let actions = core.step(Input::Executed {
-        height: 2,
-        state_root: [2; 32],
-    });
+    let actions = core.step(
+        NOW,
+        Input::Executed {
+            height: 2,
+            state_root: [2; 32],
+        },
+    );
     match broadcasts(&actions)[..] {
         [Message::Attestation(a)] => {
             assert_eq!(
@@ -676,10 +687,13 @@ fn attestations_form_an_anchor_certificate_and_flag_divergence() {
     }
     // Another replica whose executor computed something else raises divergence.
     let (mut other, _) = replica(1);
-    other.step(Input::Executed {
-        height: 2,
-        state_root: [6; 32],
-    });
+    other.step(
+        NOW,
+        Input::Executed {
+            height: 2,
+            state_root: [6; 32],
+        },
+    );
     for i in [0, 2] {
         deliver(
             &mut other,
@@ -706,7 +720,7 @@ fn attestations_form_an_anchor_certificate_and_flag_divergence() {
 fn leaders_include_mempool_transactions_once() {
     let (mut core, _) = replica(2);
     for tx in [b"a".to_vec(), b"b".to_vec(), b"a".to_vec(), vec![0; 70_000]] {
-        core.step(Input::Submit(tx));
+        core.step(NOW, Input::Submit(tx));
     }
     assert_eq!(
         core.status().mempool,
@@ -752,4 +766,99 @@ fn committees_refuse_duplicate_and_invalid_keys() {
     let seven: Vec<[u8; 32]> = (0..7).map(|i| key(i).public()).collect();
     let c = Committee::new(&seven).unwrap();
     assert_eq!((c.faults(), c.quorum()), (2, 5));
+}
+
+#[test]
+fn timestamps_never_go_back_and_are_not_voted_for_far_ahead() {
+    let g = genesis();
+    let gqc = QuorumCert::genesis(CHAIN);
+    // Far ahead of this replica's clock: stored, not voted for.
+    let mut ahead = propose(1, &g, gqc.clone(), None, vec![]);
+    ahead.block.timestamp_ms = NOW + 2_001;
+    ahead.signature = key(1).sign(&curve_consensus::types::proposal_message(
+        CHAIN,
+        &ahead.block.hash(CHAIN),
+    ));
+    let (mut core, _) = replica(3);
+    let actions = deliver(&mut core, 1, Message::Proposal(ahead.clone()));
+    assert!(sent_votes(&actions).is_empty());
+    assert!(core.block(&ahead.block.hash(CHAIN)).is_some());
+    // Within the drift bound: voted for.
+    let (mut core, _) = replica(3);
+    let mut near = ahead;
+    near.block.timestamp_ms = NOW + 2_000;
+    near.signature = key(1).sign(&curve_consensus::types::proposal_message(
+        CHAIN,
+        &near.block.hash(CHAIN),
+    ));
+    assert_eq!(
+        sent_votes(&deliver(&mut core, 1, Message::Proposal(near.clone()))).len(),
+        1
+    );
+    // A child stamped before its parent is not a valid extension.
+    let b1 = certified(&near);
+    let mut back = propose(2, &b1, certify(&b1), None, vec![]);
+    back.block.timestamp_ms = NOW + 1_999;
+    back.signature = key(2).sign(&curve_consensus::types::proposal_message(
+        CHAIN,
+        &back.block.hash(CHAIN),
+    ));
+    let actions = deliver(&mut core, 2, Message::Proposal(back.clone()));
+    assert!(sent_votes(&actions).is_empty());
+    assert!(core.block(&back.block.hash(CHAIN)).is_none());
+    // A leader whose clock is behind its parent's stamp keeps the parent's.
+    let (mut leader2, _) = replica(2);
+    deliver(&mut leader2, 1, Message::Proposal(near));
+    let b1_hash = hash(&b1);
+    deliver(&mut leader2, 0, Message::Vote(vote(0, 1, b1_hash)));
+    let actions = deliver(&mut leader2, 3, Message::Vote(vote(3, 1, b1_hash)));
+    let proposal = broadcasts(&actions)
+        .into_iter()
+        .find_map(|m| match m {
+            Message::Proposal(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(proposal.block.timestamp_ms, NOW + 2_000);
+}
+
+/// An executor that records what it applied.
+struct Recorder(Vec<u64>);
+
+impl curve_consensus::Executor for Recorder {
+    fn executed_height(&self) -> u64 {
+        self.0.last().copied().unwrap_or(0)
+    }
+    fn execute(&mut self, block: &curve_consensus::DecidedBlock) -> Hash {
+        self.0.push(block.height);
+        [block.height as u8; 32]
+    }
+}
+
+#[test]
+fn executors_apply_each_height_once_in_order() {
+    let block = |height| curve_consensus::DecidedBlock {
+        height,
+        hash: [0; 32],
+        view: height,
+        timestamp_ms: 0,
+        payload: vec![],
+    };
+    let mut executor = Recorder(vec![1, 2]);
+    // Heights 2 and 3 re-announced after a restart, then 4: only 3 and 4 run.
+    let inputs = curve_consensus::execute_decided(&mut executor, &[block(2), block(3), block(4)]);
+    assert_eq!(executor.0, vec![1, 2, 3, 4]);
+    assert_eq!(
+        inputs,
+        vec![
+            Input::Executed {
+                height: 3,
+                state_root: [3; 32]
+            },
+            Input::Executed {
+                height: 4,
+                state_root: [4; 32]
+            },
+        ]
+    );
 }

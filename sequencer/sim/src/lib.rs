@@ -27,8 +27,8 @@ pub use crate::scenario::{Behaviour, Fault, Rng, Scenario};
 
 use crate::byzantine::Adversary;
 use curve_consensus::{
-    Action, Alarm, Committee, Config, ConsensusKey, Core, DecidedBlock, Hash, Input, Message,
-    Record, ReplicaId, Verifier,
+    Action, Alarm, Committee, Config, ConsensusKey, Core, DecidedBlock, Executor, Hash, Input,
+    Message, Record, ReplicaId, Verifier, execute_decided,
 };
 use curve_formats::encoding::{Decode, Encode};
 use ed25519_dalek::VerifyingKey;
@@ -179,22 +179,55 @@ const EXECUTOR_KEY: &[u8] = b"executor";
 /// The simulated executor syncs its store every this many heights.
 const EXECUTOR_SYNC_EVERY: u64 = 3;
 
-/// The simulated executor: a hash chain over decided blocks, stored like any other state.
-fn execute(root: &Hash, block: &DecidedBlock) -> Hash {
-    let mut hasher = Sha256::new();
-    hasher.update(root);
-    hasher.update(block.height.to_le_bytes());
-    hasher.update(block.hash);
-    hasher.finalize().into()
+/// The simulated executor: a hash chain over decided blocks, in its own store, synced every
+/// [`EXECUTOR_SYNC_EVERY`] heights like a state database checkpoint, so crashes often lose
+/// executed heights that the core must re-announce.
+#[derive(Default)]
+struct HashChainExecutor {
+    height: u64,
+    root: Hash,
+    store: CrashStore,
+}
+
+impl HashChainExecutor {
+    /// Reloads what the store kept.
+    fn reload(&mut self) -> Result<(), String> {
+        (self.height, self.root) = (0, [0; 32]);
+        if let Some(value) = self.store.durable.get(EXECUTOR_KEY) {
+            self.height = u64::from_bytes(&value[..8]).map_err(|e| e.to_string())?;
+            self.root = value[8..].try_into().map_err(|_| "bad executor record")?;
+        }
+        Ok(())
+    }
+}
+
+impl Executor for HashChainExecutor {
+    fn executed_height(&self) -> u64 {
+        self.height
+    }
+
+    fn execute(&mut self, block: &DecidedBlock) -> Hash {
+        let mut hasher = Sha256::new();
+        hasher.update(self.root);
+        hasher.update(block.height.to_le_bytes());
+        hasher.update(block.timestamp_ms.to_le_bytes());
+        hasher.update(block.hash);
+        self.root = hasher.finalize().into();
+        self.height = block.height;
+        let mut value = block.height.to_bytes();
+        value.extend_from_slice(&self.root);
+        self.store.write(EXECUTOR_KEY.to_vec(), value);
+        if block.height.is_multiple_of(EXECUTOR_SYNC_EVERY) {
+            self.store.sync();
+        }
+        self.root
+    }
 }
 
 struct Node {
     core: Option<Core>,
     store: CrashStore,
-    /// The executor's own store, synced every [`EXECUTOR_SYNC_EVERY`] heights like a state
-    /// database checkpoint, so crashes often lose executed heights that must be replayed.
-    executor_store: CrashStore,
-    executed: (u64, Hash),
+    executor: HashChainExecutor,
     timer: u64,
     crash_after_send: bool,
     lost_writes: bool,
@@ -291,8 +324,7 @@ impl Sim<'_> {
             self.nodes.push(Node {
                 core: None,
                 store: CrashStore::default(),
-                executor_store: CrashStore::default(),
-                executed: (0, [0; 32]),
+                executor: HashChainExecutor::default(),
                 timer: 0,
                 crash_after_send: false,
                 lost_writes: false,
@@ -460,7 +492,7 @@ impl Sim<'_> {
         if node.core.take().is_some() {
             node.crash_after_send = false;
             node.lost_writes |= node.store.crash();
-            node.lost_writes |= node.executor_store.crash();
+            node.lost_writes |= node.executor.store.crash();
             // Volatile executor state goes too; the stored one is reloaded on restart.
             node.timer += 1;
         }
@@ -471,12 +503,7 @@ impl Sim<'_> {
         let config = self.config(replica);
         let node = &mut self.nodes[usize::from(replica)];
         let mut records = Vec::new();
-        node.executed = (0, [0; 32]);
-        if let Some(value) = node.executor_store.durable.get(EXECUTOR_KEY) {
-            let height = u64::from_bytes(&value[..8]).map_err(|e| e.to_string())?;
-            let root: Hash = value[8..].try_into().map_err(|_| "bad executor record")?;
-            node.executed = (height, root);
-        }
+        node.executor.reload()?;
         for value in node.store.durable.values() {
             records.push(Record::from_bytes(value).map_err(|e| format!("stored record: {e}"))?);
         }
@@ -484,13 +511,14 @@ impl Sim<'_> {
             self.coverage.lost_writes = true;
             node.lost_writes = false;
         }
-        let executed = node.executed.0;
+        let executed = node.executor.executed_height();
         let (core, actions) = Core::restore(
             config,
             key_of(usize::from(replica)),
             Box::new(self.verifier.clone()),
             records,
             executed,
+            self.now,
         )
         .map_err(|e| format!("replica {replica} cannot restart: {e}"))?;
         self.nodes[usize::from(replica)].core = Some(core);
@@ -508,7 +536,7 @@ impl Sim<'_> {
             let Some(core) = self.nodes[usize::from(replica)].core.as_mut() else {
                 return Ok(());
             };
-            let actions = core.step(input);
+            let actions = core.step(self.now, input);
             self.perform(replica, actions, &mut inputs)?;
         }
         Ok(())
@@ -561,23 +589,8 @@ impl Sim<'_> {
                     if honest {
                         self.checker.decided(replica, &blocks)?;
                     }
-                    let node = &mut self.nodes[usize::from(replica)];
-                    for block in &blocks {
-                        if block.height == node.executed.0 + 1 {
-                            let root = execute(&node.executed.1, block);
-                            node.executed = (block.height, root);
-                            let mut value = block.height.to_bytes();
-                            value.extend_from_slice(&root);
-                            node.executor_store.write(EXECUTOR_KEY.to_vec(), value);
-                            if block.height % EXECUTOR_SYNC_EVERY == 0 {
-                                node.executor_store.sync();
-                            }
-                            inputs.push_back(Input::Executed {
-                                height: block.height,
-                                state_root: root,
-                            });
-                        }
-                    }
+                    let executor = &mut self.nodes[usize::from(replica)].executor;
+                    inputs.extend(execute_decided(executor, &blocks));
                 }
                 Action::Anchored(certificate) => {
                     if honest {

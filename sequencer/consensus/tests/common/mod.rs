@@ -11,6 +11,8 @@ use curve_formats::batch::Attestation;
 
 pub const CHAIN: u64 = 7;
 pub const N: usize = 4;
+/// The clock every scripted replica runs at (timestamps of test proposals equal it).
+pub const NOW: u64 = 1_000_000;
 
 pub fn key(i: usize) -> ConsensusKey {
     ConsensusKey::from_seed(&[i as u8 + 1; 32])
@@ -31,7 +33,13 @@ pub fn config(me: ReplicaId) -> Config {
 }
 
 pub fn replica(me: ReplicaId) -> (Core, Vec<Action>) {
-    Core::new(config(me), key(usize::from(me)), Box::new(Ed25519Verifier)).unwrap()
+    Core::new(
+        config(me),
+        key(usize::from(me)),
+        Box::new(Ed25519Verifier),
+        NOW,
+    )
+    .unwrap()
 }
 
 pub fn leader(view: View) -> ReplicaId {
@@ -82,6 +90,7 @@ pub fn propose(
         height: parent.block.height + 1,
         parent: hash(parent),
         proposer: leader(view),
+        timestamp_ms: NOW,
         payload,
     };
     let signature =
