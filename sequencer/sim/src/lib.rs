@@ -105,6 +105,8 @@ pub struct Report {
     pub anchors: usize,
     /// Virtual time at the end.
     pub virtual_ms: u64,
+    /// From GST until every honest replica had decided something new.
+    pub recovery_ms: u64,
     /// What happened.
     pub coverage: Coverage,
 }
@@ -267,6 +269,7 @@ struct Sim<'a> {
     checker: Checker,
     coverage: Coverage,
     decided_at_gst: Option<u64>,
+    recovery_ms: u64,
 }
 
 /// Runs one scenario to the end, or to the first broken invariant.
@@ -292,6 +295,7 @@ pub fn run(scenario: &Scenario, options: Options) -> Result<Report, Violation> {
         checker: Checker::default(),
         coverage: Coverage::default(),
         decided_at_gst: None,
+        recovery_ms: 0,
     };
     sim.run().map_err(|what| Violation {
         seed: scenario.seed,
@@ -367,6 +371,7 @@ impl Sim<'_> {
             decided: self.checker.max_decided(),
             anchors: self.checker.anchors(),
             virtual_ms: self.now,
+            recovery_ms: self.recovery_ms,
             coverage: self.coverage,
         })
     }
@@ -401,7 +406,10 @@ impl Sim<'_> {
         };
         for replica in self.honest_replicas() {
             if self.checker.decided_height(replica) > base {
-                self.nodes[usize::from(replica)].progress_after_gst = true;
+                if !self.nodes[usize::from(replica)].progress_after_gst {
+                    self.nodes[usize::from(replica)].progress_after_gst = true;
+                    self.recovery_ms = self.recovery_ms.max(self.now - self.scenario.gst_ms);
+                }
             } else if self.now > self.scenario.gst_ms + LIVENESS_MS {
                 return Err(format!(
                     "honest replica {replica} decided nothing new (height {}) within {LIVENESS_MS} \
@@ -689,6 +697,8 @@ pub struct Sweep {
     pub min_faults: u32,
     /// Anchor certificates formed across all seeds.
     pub anchors: u64,
+    /// The longest recovery after GST (see [`Report::recovery_ms`]) and its seed.
+    pub max_recovery: (u64, u64),
 }
 
 impl Sweep {
@@ -715,6 +725,9 @@ impl Sweep {
         self.equivocation += u64::from(c.equivocation);
         self.partition_heal += u64::from(c.partition_heal);
         self.anchors += report.anchors as u64;
+        if report.recovery_ms > self.max_recovery.0 {
+            self.max_recovery = (report.recovery_ms, report.seed);
+        }
     }
 
     /// `part` as a percentage of the seeds that passed.
@@ -729,7 +742,7 @@ impl fmt::Display for Sweep {
             f,
             "{} seeds, {} passed, {} violations; coverage: TC {}%, crash with lost writes {}%, \
              equivocating leader {}%, partition then heal {}%; min views {}, min faults {}, {} \
-             anchor certificates",
+             anchor certificates; slowest recovery after GST {} ms (seed {})",
             self.seeds(),
             self.passed,
             self.violations.len(),
@@ -740,6 +753,8 @@ impl fmt::Display for Sweep {
             self.min_views,
             self.min_faults,
             self.anchors,
+            self.max_recovery.0,
+            self.max_recovery.1,
         )
     }
 }
