@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use curve_consensus::{
-    Action, Alarm, Committee, Core, Ed25519Verifier, Hash, Input, Message, QuorumCert, Record,
-    ReplicaId, RestoreError, Timeout, Vote,
+    Action, Alarm, Committee, Core, Ed25519Verifier, Hash, Input, Message, Proposal, QuorumCert,
+    Record, ReplicaId, RestoreError, Timeout, Vote,
 };
 use curve_formats::batch::Attestation;
 
@@ -41,6 +41,20 @@ fn broadcasts(actions: &[Action]) -> Vec<&Message> {
             _ => None,
         })
         .collect()
+}
+
+/// The proposal this replica broadcast, if any.
+fn proposed(actions: &[Action]) -> Option<Proposal> {
+    broadcasts(actions).into_iter().find_map(|m| match m {
+        Message::Proposal(p) => Some(p.clone()),
+        _ => None,
+    })
+}
+
+/// Re-signs a proposal edited by a test, as its leader would.
+fn resign(p: &mut Proposal) {
+    let message = curve_consensus::types::proposal_message(CHAIN, &p.block.hash(CHAIN));
+    p.signature = key(usize::from(p.block.proposer)).sign(&message);
 }
 
 fn decided(actions: &[Action]) -> Vec<(u64, Hash)> {
@@ -109,13 +123,7 @@ fn the_first_leader_proposes_on_genesis_after_persisting() {
         }
     );
     assert_persist_before_send(&actions);
-    let proposal = broadcasts(&actions)
-        .into_iter()
-        .find_map(|m| match m {
-            Message::Proposal(p) => Some(p.clone()),
-            _ => None,
-        })
-        .expect("leader of view 1 proposes");
+    let proposal = proposed(&actions).expect("leader of view 1 proposes");
     assert_eq!(proposal.block.view, 1);
     assert_eq!(proposal.block.height, 1);
     assert_eq!(proposal.justify, QuorumCert::genesis(CHAIN));
@@ -256,13 +264,7 @@ fn the_next_leader_forms_a_qc_from_a_quorum_of_distinct_valid_votes() {
     assert_eq!(core.status().view, 2);
     assert_eq!(core.status().high_qc_view, 1);
     assert_persist_before_send(&actions);
-    let proposal = broadcasts(&actions)
-        .into_iter()
-        .find_map(|m| match m {
-            Message::Proposal(p) => Some(p.clone()),
-            _ => None,
-        })
-        .expect("the leader of view 2 proposes");
+    let proposal = proposed(&actions).expect("the leader of view 2 proposes");
     assert_eq!((proposal.block.view, proposal.block.height), (2, 2));
     assert_eq!((proposal.justify.view, proposal.justify.block), (1, b1));
     let signers: Vec<ReplicaId> = proposal.justify.votes.iter().map(|(r, _)| *r).collect();
@@ -738,13 +740,7 @@ fn leaders_include_mempool_transactions_once() {
     deliver(&mut core, 1, Message::Proposal(p1));
     deliver(&mut core, 0, Message::Vote(vote(0, 1, b1)));
     let actions = deliver(&mut core, 3, Message::Vote(vote(3, 1, b1)));
-    let proposal = broadcasts(&actions)
-        .into_iter()
-        .find_map(|m| match m {
-            Message::Proposal(p) => Some(p.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let proposal = proposed(&actions).unwrap();
     assert_eq!(
         proposal.block.payload,
         vec![b"b".to_vec()],
@@ -775,10 +771,7 @@ fn timestamps_never_go_back_and_are_not_voted_for_far_ahead() {
     // Far ahead of this replica's clock: stored, not voted for.
     let mut ahead = propose(1, &g, gqc.clone(), None, vec![]);
     ahead.block.timestamp_ms = NOW + 2_001;
-    ahead.signature = key(1).sign(&curve_consensus::types::proposal_message(
-        CHAIN,
-        &ahead.block.hash(CHAIN),
-    ));
+    resign(&mut ahead);
     let (mut core, _) = replica(3);
     let actions = deliver(&mut core, 1, Message::Proposal(ahead.clone()));
     assert!(sent_votes(&actions).is_empty());
@@ -787,10 +780,7 @@ fn timestamps_never_go_back_and_are_not_voted_for_far_ahead() {
     let (mut core, _) = replica(3);
     let mut near = ahead;
     near.block.timestamp_ms = NOW + 2_000;
-    near.signature = key(1).sign(&curve_consensus::types::proposal_message(
-        CHAIN,
-        &near.block.hash(CHAIN),
-    ));
+    resign(&mut near);
     assert_eq!(
         sent_votes(&deliver(&mut core, 1, Message::Proposal(near.clone()))).len(),
         1
@@ -799,10 +789,7 @@ fn timestamps_never_go_back_and_are_not_voted_for_far_ahead() {
     let b1 = certified(&near);
     let mut back = propose(2, &b1, certify(&b1), None, vec![]);
     back.block.timestamp_ms = NOW + 1_999;
-    back.signature = key(2).sign(&curve_consensus::types::proposal_message(
-        CHAIN,
-        &back.block.hash(CHAIN),
-    ));
+    resign(&mut back);
     let actions = deliver(&mut core, 2, Message::Proposal(back.clone()));
     assert!(sent_votes(&actions).is_empty());
     assert!(core.block(&back.block.hash(CHAIN)).is_none());
@@ -812,13 +799,7 @@ fn timestamps_never_go_back_and_are_not_voted_for_far_ahead() {
     let b1_hash = hash(&b1);
     deliver(&mut leader2, 0, Message::Vote(vote(0, 1, b1_hash)));
     let actions = deliver(&mut leader2, 3, Message::Vote(vote(3, 1, b1_hash)));
-    let proposal = broadcasts(&actions)
-        .into_iter()
-        .find_map(|m| match m {
-            Message::Proposal(p) => Some(p.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let proposal = proposed(&actions).unwrap();
     assert_eq!(proposal.block.timestamp_ms, NOW + 2_000);
 }
 
