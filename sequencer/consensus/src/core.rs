@@ -15,6 +15,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// further must come with a QC or TC that moves the replica forward first, so a spammer cannot
 /// make it store unbounded future state.
 pub const FUTURE_VIEWS: View = 256;
+/// Views and heights at or above this are refused on arrival: no chain gets there (2^62 views
+/// at a million per second is 146,000 years), and below it `view + 2` cannot overflow.
+pub const VIEW_LIMIT: u64 = 1 << 62;
 /// Proposals held while their ancestors are fetched.
 pub const WAITING_MAX: usize = 256;
 /// Fetched blocks held while their own ancestors are fetched.
@@ -880,7 +883,7 @@ impl Core {
     // ---- messages ----------------------------------------------------------------------
 
     fn on_message(&mut self, from: ReplicaId, message: Message) {
-        if self.config.committee.key(from).is_none() {
+        if self.config.committee.key(from).is_none() || !plausible(&message) {
             return;
         }
         match message {
@@ -1284,6 +1287,32 @@ impl Mempool {
         if let Some(seq) = self.by_hash.remove(hash) {
             self.by_seq.remove(&seq);
         }
+    }
+}
+
+/// Every view and height a message carries is below [`VIEW_LIMIT`].
+fn plausible(message: &Message) -> bool {
+    fn tc_ok(tc: &TimeoutCert) -> bool {
+        tc.view < VIEW_LIMIT
+            && tc.high_qc.view < VIEW_LIMIT
+            && tc.shares.iter().all(|(_, s)| s.high_qc_view < VIEW_LIMIT)
+    }
+    fn block_ok(block: &Block, justify: &QuorumCert) -> bool {
+        block.view < VIEW_LIMIT && block.height < VIEW_LIMIT && justify.view < VIEW_LIMIT
+    }
+    match message {
+        Message::Proposal(p) => {
+            block_ok(&p.block, &p.justify) && p.timeout_cert.as_ref().is_none_or(tc_ok)
+        }
+        Message::Vote(v) => v.view < VIEW_LIMIT,
+        Message::Timeout(t) => {
+            t.view < VIEW_LIMIT
+                && t.high_qc.view < VIEW_LIMIT
+                && t.last_tc.as_ref().is_none_or(tc_ok)
+        }
+        Message::FetchRequest(_) => true,
+        Message::FetchResponse(b) => block_ok(&b.block, &b.justify),
+        Message::Attestation(a) => a.attestation.last_height < VIEW_LIMIT,
     }
 }
 

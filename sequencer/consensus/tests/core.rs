@@ -9,6 +9,7 @@ use curve_consensus::{
     Record, ReplicaId, RestoreError, Timeout, Vote,
 };
 use curve_formats::batch::Attestation;
+use proptest::prelude::*;
 
 fn deliver(core: &mut Core, from: usize, message: Message) -> Vec<Action> {
     core.step(
@@ -842,4 +843,83 @@ fn executors_apply_each_height_once_in_order() {
             },
         ]
     );
+}
+
+/// Extreme and ordinary values for views and heights.
+fn any_view() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0u64..8,
+        Just(u64::MAX),
+        Just(u64::MAX - 1),
+        Just(curve_consensus::VIEW_LIMIT - 1),
+        Just(curve_consensus::VIEW_LIMIT),
+        any::<u64>(),
+    ]
+}
+
+/// A message signed by replica `who` (a member, so it passes the signature checks and reaches
+/// the arithmetic) with the given views.
+fn any_message() -> impl Strategy<Value = Message> {
+    (0usize..6, 0usize..N, any_view(), any_view(), any::<bool>()).prop_map(
+        |(kind, who, view, other, with_tc)| {
+            let g = genesis();
+            let parent_qc = qc(other.min(view.saturating_sub(1)), hash(&g), &[0, 1, 2]);
+            match kind {
+                0 => {
+                    let mut p = propose(1, &g, QuorumCert::genesis(CHAIN), None, vec![]);
+                    p.block.view = view;
+                    p.block.proposer = leader(view);
+                    p.block.height = other;
+                    p.justify = parent_qc.clone();
+                    p.block.parent = parent_qc.block;
+                    if with_tc {
+                        p.timeout_cert = Some(tc(
+                            view.saturating_sub(1),
+                            &[(0, &parent_qc), (1, &parent_qc), (3, &parent_qc)],
+                        ));
+                    }
+                    resign(&mut p);
+                    Message::Proposal(p)
+                }
+                1 => Message::Vote(vote(who, view, [other as u8; 32])),
+                2 => {
+                    let last_tc = with_tc
+                        .then(|| tc(other, &[(0, &parent_qc), (1, &parent_qc), (2, &parent_qc)]));
+                    Message::Timeout(timeout(who, view, &parent_qc, last_tc))
+                }
+                3 => Message::FetchRequest([view as u8; 32]),
+                4 => {
+                    let mut p = propose(1, &g, QuorumCert::genesis(CHAIN), None, vec![]);
+                    p.block.view = view;
+                    p.block.height = other;
+                    Message::FetchResponse(certified(&p))
+                }
+                _ => {
+                    let mut a = attestation(who, 2, [1; 32]);
+                    a.attestation.last_height = view;
+                    a.attestation.first_height = other;
+                    Message::Attestation(a)
+                }
+            }
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Validly signed messages with any views and heights, in any order, interleaved with
+    /// timers: the core never panics, never moves to a view at or past the limit, and never
+    /// decides without a quorum behind it.
+    #[test]
+    fn no_message_sequence_panics_the_core(messages in proptest::collection::vec((0usize..N, any_message()), 1..24)) {
+        let (mut core, _) = replica(3);
+        for (from, message) in messages {
+            deliver(&mut core, from, message);
+            let view = core.status().view;
+            core.step(NOW, Input::TimerFired { view });
+        }
+        prop_assert!(core.status().view < curve_consensus::VIEW_LIMIT);
+        prop_assert_eq!(core.status().decided_height, 0);
+    }
 }
