@@ -581,6 +581,14 @@ impl Core {
 
     // ---- certificates -------------------------------------------------------------------
 
+    /// Whether committee member `replica` signed `message` (false for non-members).
+    fn signed_by(&mut self, replica: ReplicaId, message: &[u8], signature: &Signature) -> bool {
+        match self.config.committee.key(replica) {
+            Some(key) => self.verifier.verify(key, message, signature),
+            None => false,
+        }
+    }
+
     fn verify_qc(&mut self, qc: &QuorumCert) -> bool {
         if qc.view == 0 {
             return qc.block == self.genesis && qc.votes.is_empty();
@@ -593,10 +601,7 @@ impl Core {
         }
         let message = vote_message(self.chain_id(), qc.view, &qc.block);
         for (replica, signature) in &qc.votes {
-            let Some(key) = self.config.committee.key(*replica) else {
-                return false;
-            };
-            if !self.verifier.verify(key, &message, signature) {
+            if !self.signed_by(*replica, &message, signature) {
                 return false;
             }
         }
@@ -625,10 +630,7 @@ impl Core {
         }
         for (replica, share) in &tc.shares {
             let message = timeout_message(self.chain_id(), tc.view, share.high_qc_view);
-            let Some(key) = self.config.committee.key(*replica) else {
-                return false;
-            };
-            if !self.verifier.verify(key, &message, &share.signature) {
+            if !self.signed_by(*replica, &message, &share.signature) {
                 return false;
             }
         }
@@ -919,14 +921,9 @@ impl Core {
         if self.blocks.contains_key(&hash) {
             return;
         }
-        let Some(key) = self.config.committee.key(p.block.proposer) else {
-            return;
-        };
         let message = proposal_message(self.chain_id(), &hash);
-        if !self.verifier.verify(key, &message, &p.signature) {
-            return;
-        }
-        if !self.verify_qc(&p.justify) {
+        if !self.signed_by(p.block.proposer, &message, &p.signature) || !self.verify_qc(&p.justify)
+        {
             return;
         }
         // The view-change evidence: a TC is needed (and only then looked at) when the justify
@@ -968,20 +965,19 @@ impl Core {
             self.fetch(parent, from);
             return;
         }
+        let timely =
+            p.block.timestamp_ms <= self.now_ms.saturating_add(self.config.max_clock_drift_ms);
         let block = CertifiedBlock {
             block: p.block,
             justify: p.justify,
         };
-        let vote_now = view == self.view
-            && view > self.safety.last_voted_view
-            && block.block.timestamp_ms
-                <= self.now_ms.saturating_add(self.config.max_clock_drift_ms);
-        if !self.connect(block.clone()) {
+        if !self.connect(block) {
             return;
         }
-        // Jolteon's voting rule holds by construction here: the justify is from view − 1, or
-        // the TC of view − 1 reports no QC higher than the justify.
-        if vote_now && view == self.view && view > self.safety.last_voted_view {
+        // Checked after `connect`, which may process waiting descendants (views and the last
+        // voted view only grow). Jolteon's voting rule holds by construction here: the justify
+        // is from view − 1, or the TC of view − 1 reports no QC higher than the justify.
+        if timely && view == self.view && view > self.safety.last_voted_view {
             self.safety.last_voted_view = view;
             let signature = self.key.sign(&vote_message(self.chain_id(), view, &hash));
             let vote = Vote {
@@ -996,9 +992,6 @@ impl Core {
     }
 
     fn on_vote(&mut self, vote: Vote) {
-        let Some(key) = self.config.committee.key(vote.replica) else {
-            return;
-        };
         if self.leader(vote.view + 1) != self.config.me
             || vote.view + 1 < self.view
             || vote.view > self.view + FUTURE_VIEWS
@@ -1006,23 +999,20 @@ impl Core {
         {
             return;
         }
-        match self.voted_by.get(&(vote.view, vote.replica)) {
-            Some(block) if *block == vote.block => return,
-            Some(_) => {
-                // Check before alarming: anyone can forge the claim, not the signature.
-                let message = vote_message(self.chain_id(), vote.view, &vote.block);
-                if self.verifier.verify(key, &message, &vote.signature) {
-                    self.out.push(Action::Alarm(Alarm::DoubleVote {
-                        replica: vote.replica,
-                        view: vote.view,
-                    }));
-                }
-                return;
-            }
-            None => {}
+        let first = self.voted_by.get(&(vote.view, vote.replica)).copied();
+        if first == Some(vote.block) {
+            return;
         }
         let message = vote_message(self.chain_id(), vote.view, &vote.block);
-        if !self.verifier.verify(key, &message, &vote.signature) {
+        // Checked before alarming too: anyone can forge the claim, not the signature.
+        if !self.signed_by(vote.replica, &message, &vote.signature) {
+            return;
+        }
+        if first.is_some() {
+            self.out.push(Action::Alarm(Alarm::DoubleVote {
+                replica: vote.replica,
+                view: vote.view,
+            }));
             return;
         }
         self.voted_by.insert((vote.view, vote.replica), vote.block);
@@ -1045,14 +1035,11 @@ impl Core {
     }
 
     fn on_timeout(&mut self, t: Timeout) {
-        let Some(key) = self.config.committee.key(t.replica) else {
-            return;
-        };
         if t.high_qc.view >= t.view {
             return;
         }
         let message = timeout_message(self.chain_id(), t.view, t.high_qc.view);
-        if !self.verifier.verify(key, &message, &t.signature) || !self.verify_qc(&t.high_qc) {
+        if !self.signed_by(t.replica, &message, &t.signature) || !self.verify_qc(&t.high_qc) {
             return;
         }
         if let Some(tc) = &t.last_tc
@@ -1225,9 +1212,6 @@ impl Core {
     fn on_attestation(&mut self, signed: SignedAttestation) {
         let a = signed.attestation;
         let every = self.config.attest_every.max(1);
-        let Some(key) = self.config.committee.key(a.replica) else {
-            return;
-        };
         let anchored = self.anchored.map_or(0, |(h, _)| h);
         let aligned = a.last_height > 0
             && a.last_height.is_multiple_of(every)
@@ -1246,7 +1230,7 @@ impl Core {
             return;
         }
         let message = attestation_message(self.chain_id(), &a);
-        if !self.verifier.verify(key, &message, &signed.signature) {
+        if !self.signed_by(a.replica, &message, &signed.signature) {
             return;
         }
         let quorum = self.quorum();
