@@ -261,6 +261,8 @@ struct Sim<'a> {
     sequence: u64,
     queue: BTreeMap<(u64, u64), Event>,
     nodes: Vec<Node>,
+    /// The replicas that are not Byzantine, in id order.
+    honest_ids: Vec<ReplicaId>,
     committee: Committee,
     verifier: CachedVerifier,
     adversary: Option<Adversary>,
@@ -287,6 +289,9 @@ pub fn run(scenario: &Scenario, options: Options) -> Result<Report, Violation> {
         sequence: 0,
         queue: BTreeMap::new(),
         nodes: Vec::new(),
+        honest_ids: (0..scenario.n as ReplicaId)
+            .filter(|r| scenario.honest(*r))
+            .collect(),
         committee,
         verifier: CachedVerifier::default(),
         adversary,
@@ -376,14 +381,8 @@ impl Sim<'_> {
         })
     }
 
-    fn honest_replicas(&self) -> Vec<ReplicaId> {
-        (0..self.scenario.n as ReplicaId)
-            .filter(|r| self.honest(*r))
-            .collect()
-    }
-
     fn min_view(&self) -> u64 {
-        self.honest_replicas()
+        self.honest_ids
             .iter()
             .filter_map(|r| self.nodes[usize::from(*r)].core.as_ref())
             .map(|core| core.status().view)
@@ -395,7 +394,7 @@ impl Sim<'_> {
         self.now >= self.scenario.gst_ms + RUN_MIN_AFTER_GST_MS
             && self.min_view() >= MIN_VIEWS
             && self
-                .honest_replicas()
+                .honest_ids
                 .iter()
                 .all(|r| self.nodes[usize::from(*r)].progress_after_gst)
     }
@@ -404,7 +403,8 @@ impl Sim<'_> {
         let Some(base) = self.decided_at_gst else {
             return Ok(());
         };
-        for replica in self.honest_replicas() {
+        for i in 0..self.honest_ids.len() {
+            let replica = self.honest_ids[i];
             if self.checker.decided_height(replica) > base {
                 if !self.nodes[usize::from(replica)].progress_after_gst {
                     self.nodes[usize::from(replica)].progress_after_gst = true;
@@ -455,8 +455,8 @@ impl Sim<'_> {
             Event::Submit(k) => {
                 let mut tx = self.scenario.seed.to_le_bytes().to_vec();
                 tx.extend_from_slice(&k.to_le_bytes());
-                for replica in self.honest_replicas() {
-                    self.step(replica, Input::Submit(tx.clone()))?;
+                for i in 0..self.honest_ids.len() {
+                    self.step(self.honest_ids[i], Input::Submit(tx.clone()))?;
                 }
                 let next = self.now + self.scenario.tx_interval_ms;
                 self.schedule(next, Event::Submit(k + 1));
@@ -572,13 +572,12 @@ impl Sim<'_> {
                         store.sync();
                     }
                 }
-                Action::Send { to, message } => self.transmit(replica, to, message)?,
+                Action::Send { to, message } => self.transmit(replica, &[to], message)?,
                 Action::Broadcast(message) => {
-                    for to in 0..self.scenario.n as ReplicaId {
-                        if to != replica && self.nodes[usize::from(replica)].core.is_some() {
-                            self.transmit(replica, to, message.clone())?;
-                        }
-                    }
+                    let others: Vec<ReplicaId> = (0..self.scenario.n as ReplicaId)
+                        .filter(|to| *to != replica)
+                        .collect();
+                    self.transmit(replica, &others, message)?;
                 }
                 Action::SetTimer { view, after_ms } => {
                     let node = &mut self.nodes[usize::from(replica)];
@@ -617,8 +616,16 @@ impl Sim<'_> {
         Ok(())
     }
 
-    fn transmit(&mut self, from: ReplicaId, to: ReplicaId, message: Message) -> Result<(), String> {
-        if self.honest(from) {
+    /// Sends `message` to each of `recipients` in turn (checked and encoded once for an honest
+    /// sender, rewritten per recipient for the adversary); a replica set to crash after its next
+    /// send stops after the first.
+    fn transmit(
+        &mut self,
+        from: ReplicaId,
+        recipients: &[ReplicaId],
+        message: Message,
+    ) -> Result<(), String> {
+        let honest_bytes = if self.honest(from) {
             self.checker.sent(from, &message, CHAIN_ID)?;
             let uses_tc = match &message {
                 Message::Proposal(p) => p.timeout_cert.is_some(),
@@ -626,16 +633,26 @@ impl Sim<'_> {
                 _ => false,
             };
             self.coverage.timeout_cert |= uses_tc;
-            let bytes = message.to_wire(CHAIN_ID);
-            self.network(from, to, bytes, 0);
-        } else if let Some(mut adversary) = self.adversary.take() {
-            for t in adversary.rewrite(to, message, &mut self.rng) {
-                self.network(from, t.to, t.bytes, t.extra_delay_ms);
+            Some(message.to_wire(CHAIN_ID))
+        } else {
+            None
+        };
+        for &to in recipients {
+            match &honest_bytes {
+                Some(bytes) => self.network(from, to, bytes.clone(), 0),
+                None => {
+                    if let Some(mut adversary) = self.adversary.take() {
+                        for t in adversary.rewrite(to, message.clone(), &mut self.rng) {
+                            self.network(from, t.to, t.bytes, t.extra_delay_ms);
+                        }
+                        self.adversary = Some(adversary);
+                    }
+                }
             }
-            self.adversary = Some(adversary);
-        }
-        if self.nodes[usize::from(from)].crash_after_send {
-            self.crash(from);
+            if self.nodes[usize::from(from)].crash_after_send {
+                self.crash(from);
+                break;
+            }
         }
         Ok(())
     }
