@@ -1,0 +1,116 @@
+//! `post_batch`: the committee-signed state-root chain.
+
+use crate::committee::check_quorum;
+use crate::error::CurveError;
+use crate::state::{BatchRecord, Config, RECENT_ROOTS, RecentRoot, SignedHeader};
+use anchor_lang::prelude::*;
+use curve_formats::batch::BatchHeader;
+use curve_formats::domain::{Kind, Tag};
+use curve_formats::encoding::Encode;
+use solana_instructions_sysvar::{load_current_index_checked, load_instruction_at_checked};
+
+/// The ed25519 signature-verification program.
+pub const ED25519_PROGRAM_ID: Pubkey = pubkey!("Ed25519SigVerify111111111111111111111111111");
+/// The instructions sysvar.
+pub const INSTRUCTIONS_SYSVAR_ID: Pubkey = pubkey!("Sysvar1nstructions1111111111111111111111111");
+
+/// `post_batch` accounts.
+#[derive(Accounts)]
+#[instruction(payload: SignedHeader)]
+pub struct PostBatch<'info> {
+    /// Whoever posts (pays for the batch record); the committee's signatures authorise.
+    #[account(mut)]
+    pub poster: Signer<'info>,
+    /// The config.
+    #[account(mut, seeds = [b"config"], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    /// The batch's record, `["batch", height]`.
+    #[account(
+        init,
+        payer = poster,
+        space = 8 + BatchRecord::INIT_SPACE,
+        seeds = [b"batch", payload.header.height.to_le_bytes().as_ref()],
+        bump,
+    )]
+    pub batch: Box<Account<'info, BatchRecord>>,
+    /// CHECK: the instructions sysvar (address checked), read for the ed25519 instruction.
+    #[account(address = INSTRUCTIONS_SYSVAR_ID)]
+    pub instructions: UncheckedAccount<'info>,
+    /// The system program.
+    pub system_program: Program<'info, System>,
+}
+
+/// Anchors the next batch.
+pub fn post_batch_handler(ctx: Context<PostBatch>, payload: SignedHeader) -> Result<()> {
+    let config = &ctx.accounts.config;
+    require!(!config.paused, CurveError::Paused);
+    let tag = Tag::new(Kind::BatchHeader, config.chain_id);
+    let mut message = Vec::with_capacity(15 + 168);
+    tag.encode(&mut message);
+    require!(message == payload.tag, CurveError::WrongPayloadTag);
+    let header = BatchHeader::from(payload.header);
+    header.encode(&mut message);
+    require!(
+        Some(header.height) == config.latest_height.checked_add(1),
+        CurveError::HeightOutOfOrder
+    );
+    require!(
+        header.prev_root == config.latest_root,
+        CurveError::PrevRootMismatch
+    );
+
+    let sysvar = ctx.accounts.instructions.to_account_info();
+    let current = load_current_index_checked(&sysvar)?;
+    let ed25519_index = current
+        .checked_sub(1)
+        .ok_or(error!(CurveError::MissingSignatureInstruction))?;
+    let ed25519 = load_instruction_at_checked(ed25519_index as usize, &sysvar)?;
+    require_keys_eq!(
+        ed25519.program_id,
+        ED25519_PROGRAM_ID,
+        CurveError::MissingSignatureInstruction
+    );
+    check_quorum(
+        &ed25519.data,
+        ed25519_index,
+        &message,
+        &config.committee,
+        config.quorum,
+        |index| {
+            load_instruction_at_checked(index as usize, &sysvar)
+                .map(|ix| ix.data)
+                .map_err(|_| error!(CurveError::MalformedSignatureInstruction))
+        },
+    )?;
+
+    let slot = Clock::get()?.slot;
+    let epoch = config.committee_epoch;
+    let batch = &mut ctx.accounts.batch;
+    batch.bump = ctx.bumps.batch;
+    batch.height = header.height;
+    batch.prev_root = header.prev_root;
+    batch.state_root = header.state_root;
+    batch.transactions_root = header.transactions_root;
+    batch.withdrawal_root = header.withdrawal_root;
+    batch.withdrawal_count = header.withdrawal_count;
+    batch.withdrawal_total = header.withdrawal_total;
+    batch.withdrawn = 0;
+    batch.timestamp_ms = header.timestamp_ms;
+    batch.posted_slot = slot;
+    batch.committee_epoch = epoch;
+
+    let config = &mut ctx.accounts.config;
+    config.latest_height = header.height;
+    config.latest_root = header.state_root;
+    let entry = RecentRoot {
+        height: header.height,
+        state_root: header.state_root,
+        slot,
+    };
+    if config.recent_roots.len() < RECENT_ROOTS {
+        config.recent_roots.push(entry);
+    } else {
+        config.recent_roots[(header.height % RECENT_ROOTS as u64) as usize] = entry;
+    }
+    Ok(())
+}

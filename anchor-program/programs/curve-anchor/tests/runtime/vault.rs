@@ -1,0 +1,339 @@
+//! Deposits into the vault and payouts out of it.
+
+use crate::harness::*;
+use anchor_lang::InstructionData;
+use anchor_lang::ToAccountMetas;
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::instruction::Instruction;
+use curve_anchor::{BatchRecord, DepositAccount, Nullifier, WithdrawArgs};
+use curve_formats::leaf::{Origin, PayoutLeaf};
+use curve_formats::merkle::MerkleTree;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+/// A funded depositor: a keypair and its token account holding `amount`.
+async fn depositor(env: &mut Env, amount: u64) -> (Keypair, Pubkey) {
+    let who = env.fresh("depositor");
+    env.fund(who.pubkey()).await;
+    let account = env.token_account(env.mint, who.pubkey()).await;
+    env.mint_to(env.mint, account, amount).await;
+    (who, account)
+}
+
+fn deposit_ix(who: &Keypair, source: Pubkey, sequence: u64, amount: u64) -> Instruction {
+    Instruction {
+        program_id: curve_anchor::ID,
+        accounts: curve_anchor::accounts::Deposit {
+            depositor: who.pubkey(),
+            config: pda::config(),
+            record: pda::deposit(sequence),
+            source,
+            vault: pda::vault(),
+            token_program: spl_token_interface::ID,
+            system_program: anchor_lang::system_program::ID,
+        }
+        .to_account_metas(None),
+        data: curve_anchor::instruction::Deposit {
+            amount,
+            recipient: [0x52; 32],
+        }
+        .data(),
+    }
+}
+
+#[tokio::test]
+async fn deposits_move_collateral_and_are_numbered_once() {
+    let env = &mut Env::new().await;
+    let (who, source) = depositor(env, 1_000).await;
+    for (sequence, amount) in [(0, 300), (1, 200)] {
+        let ix = deposit_ix(&who, source, sequence, amount);
+        env.send(&[ix], &[&who]).await.expect("deposit");
+        let record: DepositAccount = env.account(pda::deposit(sequence)).await;
+        assert_eq!(record.sequence, sequence);
+        assert_eq!(
+            (record.depositor, record.recipient, record.amount),
+            (who.pubkey(), [0x52; 32], amount)
+        );
+        assert_eq!(record.slot, env.slot().await);
+    }
+    assert_eq!(env.config().await.next_deposit, 2);
+    assert_eq!(
+        (env.balance(source).await, env.balance(pda::vault()).await),
+        (500, 500)
+    );
+    let watched = [pda::config(), pda::vault(), source, pda::deposit(2)];
+
+    let ix = deposit_ix(&who, source, 2, 0);
+    env.refused(6027, &[ix], &[&who], &watched).await;
+    // The next sequence number only: a record for another number is refused by its seeds.
+    let ix = deposit_ix(&who, source, 7, 10);
+    assert_eq!(custom_code(&env.send(&[ix], &[&who]).await), Some(2006));
+    // Another mint's tokens.
+    let other_mint = env.create_mint(spl_token_interface::ID).await;
+    let other = env.token_account(other_mint, who.pubkey()).await;
+    env.mint_to(other_mint, other, 100).await;
+    let ix = deposit_ix(&who, other, 2, 10);
+    env.refused(6023, &[ix], &[&who], &[pda::config(), pda::vault(), other])
+        .await;
+    env.set_paused(true).await;
+    let ix = deposit_ix(&who, source, 2, 10);
+    env.refused(6000, &[ix], &[&who], &watched).await;
+}
+
+/// A batch whose payout tree holds `leaves`, anchored with `total` declared, and a vault
+/// holding enough to pay them.
+struct Payouts {
+    height: u64,
+    leaves: Vec<PayoutLeaf>,
+    tree: MerkleTree,
+}
+
+async fn anchor_payouts(
+    env: &mut Env,
+    leaves: Vec<(Pubkey, u128, Origin)>,
+    total: u128,
+) -> Payouts {
+    let height = env.config().await.latest_height + 1;
+    let leaves: Vec<PayoutLeaf> = leaves
+        .into_iter()
+        .enumerate()
+        .map(|(index, (recipient, amount, origin))| PayoutLeaf {
+            chain_id: CHAIN_ID,
+            batch_height: height,
+            index: index as u32,
+            recipient: recipient.to_bytes(),
+            amount,
+            origin,
+        })
+        .collect();
+    let bytes: Vec<Vec<u8>> = leaves.iter().map(PayoutLeaf::to_leaf_bytes).collect();
+    let tree = MerkleTree::from_leaves(&bytes).expect("tree");
+    env.post(tree.root(), tree.count(), total).await;
+    let (who, source) = depositor(env, 10_000).await;
+    let sequence = env.config().await.next_deposit;
+    let ix = deposit_ix(&who, source, sequence, 10_000);
+    env.send(&[ix], &[&who]).await.expect("fund the vault");
+    Payouts {
+        height,
+        leaves,
+        tree,
+    }
+}
+
+impl Payouts {
+    fn args(&self, index: usize) -> WithdrawArgs {
+        let leaf = &self.leaves[index];
+        let (origin, origin_id) = match leaf.origin {
+            Origin::Withdrawal => (0, [0; 32]),
+            Origin::Settlement { market_id } => (1, market_id),
+        };
+        WithdrawArgs {
+            height: self.height,
+            index: leaf.index,
+            recipient: Pubkey::new_from_array(leaf.recipient),
+            amount: leaf.amount,
+            origin,
+            origin_id,
+            proof: self.tree.proof(index as u64).expect("in the tree").siblings,
+        }
+    }
+}
+
+fn withdraw_ix(env: &Env, args: WithdrawArgs, recipient_token: Pubkey) -> Instruction {
+    Instruction {
+        program_id: curve_anchor::ID,
+        accounts: curve_anchor::accounts::Withdraw {
+            payer: env.payer(),
+            config: pda::config(),
+            batch: pda::batch(args.height),
+            nullifier: pda::nullifier(args.height, args.index),
+            vault: pda::vault(),
+            recipient_token,
+            token_program: spl_token_interface::ID,
+            system_program: anchor_lang::system_program::ID,
+        }
+        .to_account_metas(None),
+        data: curve_anchor::instruction::Withdraw { args }.data(),
+    }
+}
+
+#[tokio::test]
+async fn payouts_are_paid_once_after_the_delay_within_the_total() {
+    let env = &mut Env::new().await;
+    let alice = keypair("alice");
+    let bob = keypair("bob");
+    let market = Origin::Settlement {
+        market_id: [0x4D; 32],
+    };
+    let payouts = anchor_payouts(
+        env,
+        vec![
+            (alice.pubkey(), 700, Origin::Withdrawal),
+            (bob.pubkey(), 250, market),
+            (bob.pubkey(), 100, Origin::Withdrawal),
+        ],
+        // Declared total below the leaves' sum: the program never pays beyond it.
+        1_000,
+    )
+    .await;
+    let alice_token = env.token_account(env.mint, alice.pubkey()).await;
+    let bob_token = env.token_account(env.mint, bob.pubkey()).await;
+    let watched = |token| {
+        [
+            pda::batch(payouts.height),
+            pda::nullifier(payouts.height, 0),
+            pda::vault(),
+            token,
+        ]
+    };
+
+    let ix = withdraw_ix(env, payouts.args(0), alice_token);
+    env.refused(6022, &[ix], &[], &watched(alice_token)).await;
+    env.advance(DELAY).await;
+
+    // A stranger may submit; the leaf's recipient is paid.
+    let ix = withdraw_ix(env, payouts.args(0), alice_token);
+    env.send(&[ix], &[]).await.expect("withdraw");
+    assert_eq!(env.balance(alice_token).await, 700);
+    let nullifier: Nullifier = env.account(pda::nullifier(payouts.height, 0)).await;
+    assert_eq!(nullifier.amount, 700);
+    let batch: BatchRecord = env.account(pda::batch(payouts.height)).await;
+    assert_eq!(batch.withdrawn, 700);
+
+    let ix = withdraw_ix(env, payouts.args(0), alice_token);
+    env.refused(6020, &[ix], &[], &watched(alice_token)).await;
+
+    // A settlement leaf (market id in the leaf).
+    let ix = withdraw_ix(env, payouts.args(1), bob_token);
+    env.send(&[ix], &[]).await.expect("settlement payout");
+    assert_eq!(env.balance(bob_token).await, 250);
+    // 700 + 250 + 100 > 1,000.
+    let watched2 = [
+        pda::batch(payouts.height),
+        pda::nullifier(payouts.height, 2),
+        pda::vault(),
+        bob_token,
+    ];
+    let ix = withdraw_ix(env, payouts.args(2), bob_token);
+    env.refused(6021, &[ix], &[], &watched2).await;
+    assert_eq!(env.balance(pda::vault()).await, 10_000 - 950);
+}
+
+#[tokio::test]
+async fn bad_proofs_accounts_and_leaves_are_refused() {
+    let env = &mut Env::new().await;
+    let alice = keypair("alice");
+    let huge = keypair("huge");
+    let payouts = anchor_payouts(
+        env,
+        vec![
+            (alice.pubkey(), 700, Origin::Withdrawal),
+            (huge.pubkey(), 1 << 64, Origin::Withdrawal),
+        ],
+        u128::MAX,
+    )
+    .await;
+    env.advance(DELAY).await;
+    let alice_token = env.token_account(env.mint, alice.pubkey()).await;
+    let watched = [
+        pda::batch(payouts.height),
+        pda::nullifier(payouts.height, 0),
+        pda::vault(),
+        alice_token,
+    ];
+
+    let mut bad = payouts.args(0);
+    bad.proof[0][0] ^= 1;
+    env.refused(6019, &[withdraw_ix(env, bad, alice_token)], &[], &watched)
+        .await;
+    let mut more = payouts.args(0);
+    more.amount += 1;
+    env.refused(6019, &[withdraw_ix(env, more, alice_token)], &[], &watched)
+        .await;
+    let mut short = payouts.args(0);
+    short.proof.pop();
+    env.refused(6019, &[withdraw_ix(env, short, alice_token)], &[], &watched)
+        .await;
+    let mut origin = payouts.args(0);
+    origin.origin = 2;
+    env.refused(
+        6028,
+        &[withdraw_ix(env, origin, alice_token)],
+        &[],
+        &watched,
+    )
+    .await;
+    let mut origin = payouts.args(0);
+    origin.origin_id = [1; 32];
+    env.refused(
+        6028,
+        &[withdraw_ix(env, origin, alice_token)],
+        &[],
+        &watched,
+    )
+    .await;
+
+    // The recipient's token account must be of the collateral mint and owned by the recipient.
+    let other_mint = env.create_mint(spl_token_interface::ID).await;
+    let wrong_mint = env.token_account(other_mint, alice.pubkey()).await;
+    let watched_mint = [
+        pda::batch(payouts.height),
+        pda::nullifier(payouts.height, 0),
+        pda::vault(),
+        wrong_mint,
+    ];
+    env.refused(
+        6023,
+        &[withdraw_ix(env, payouts.args(0), wrong_mint)],
+        &[],
+        &watched_mint,
+    )
+    .await;
+    let mallory_token = env
+        .token_account(env.mint, keypair("mallory").pubkey())
+        .await;
+    let watched_owner = [
+        pda::batch(payouts.height),
+        pda::nullifier(payouts.height, 0),
+        pda::vault(),
+        mallory_token,
+    ];
+    env.refused(
+        6024,
+        &[withdraw_ix(env, payouts.args(0), mallory_token)],
+        &[],
+        &watched_owner,
+    )
+    .await;
+
+    // A leaf above u64 cannot be an SPL transfer.
+    let huge_token = env.token_account(env.mint, huge.pubkey()).await;
+    env.refused(
+        6025,
+        &[withdraw_ix(env, payouts.args(1), huge_token)],
+        &[],
+        &[pda::vault(), huge_token],
+    )
+    .await;
+
+    env.set_paused(true).await;
+    env.refused(
+        6000,
+        &[withdraw_ix(env, payouts.args(0), alice_token)],
+        &[],
+        &watched,
+    )
+    .await;
+    env.set_paused(false).await;
+
+    // Lamports sent to the nullifier's address beforehand do not block the withdrawal.
+    let nullifier = pda::nullifier(payouts.height, 0);
+    let gift = solana_system_interface::instruction::transfer(&env.payer(), &nullifier, 1_000_000);
+    env.send(&[gift], &[]).await.expect("gift");
+    env.send(&[withdraw_ix(env, payouts.args(0), alice_token)], &[])
+        .await
+        .expect("withdraw");
+    assert_eq!(env.balance(alice_token).await, 700);
+    let paid: Nullifier = env.account(nullifier).await;
+    assert_eq!(paid.amount, 700);
+}
