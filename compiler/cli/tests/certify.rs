@@ -236,3 +236,52 @@ fn verify_refuses_unproved_blocks_and_development_keys_outside_dev_mode() {
     let reason = refused(&curve(&["verify", path(&dir), "--vk", path(&vk_file)]));
     assert!(reason.contains("refusing the development key"), "{reason}");
 }
+
+/// The certificate the Anchor program's tests verify on chain
+/// (`anchor-program/programs/curve-anchor/tests/fixtures/oracle-pyth-SOLUSD`) is this compiler's
+/// output for the example oracle, and `curve verify` accepts it. Proofs are randomised, so the
+/// fixture is refreshed rather than compared byte for byte: run with
+/// `UPDATE_ANCHOR_FIXTURE=1` when the compiler, the statement or the keys change.
+#[test]
+fn the_anchor_programs_fixture_is_this_compilers_certificate() {
+    let fixture =
+        workspace().join("anchor-program/programs/curve-anchor/tests/fixtures/oracle-pyth-SOLUSD");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = proved("perp_sol", tmp.path());
+    let fresh = out.join("oracle-pyth-SOLUSD");
+    let files = [
+        "manifest.json",
+        "program.cvmb",
+        "params.bin",
+        "certificate.proof",
+        "proof.alt_bn128",
+        "vk.alt_bn128",
+        "public_inputs.alt_bn128",
+    ];
+    if std::env::var_os("UPDATE_ANCHOR_FIXTURE").is_some() {
+        for file in files {
+            std::fs::copy(fresh.join(file), fixture.join(file)).expect("copy");
+        }
+    }
+    for file in [
+        "program.cvmb",
+        "params.bin",
+        "public_inputs.alt_bn128",
+        "vk.alt_bn128",
+    ] {
+        assert!(
+            std::fs::read(fresh.join(file)).expect("fresh")
+                == std::fs::read(fixture.join(file)).expect("fixture"),
+            "{file} of the Anchor fixture is stale: rerun with UPDATE_ANCHOR_FIXTURE=1"
+        );
+    }
+    let (now, then) = (manifest(&fresh), manifest(&fixture));
+    for field in ["size_class", "h_code", "h_conditions", "h_params"] {
+        assert_eq!(
+            now["certificate"][field], then["certificate"][field],
+            "{field}"
+        );
+    }
+    let stdout = ok(&curve(&["verify", path(&fixture)]));
+    assert!(stdout.contains("verified oracle-pyth-SOLUSD"), "{stdout}");
+}

@@ -154,6 +154,26 @@ pub fn check_committee(committee: &[[u8; 32]], quorum: u8) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the transaction carries, the parser answers without panicking, and an
+        /// acceptance always means a quorum of distinct members over exactly the payload.
+        #[test]
+        fn arbitrary_signature_instructions_never_panic(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            index in any::<u16>(),
+            quorum in 1u8..4,
+        ) {
+            let committee = [[1; 32], [2; 32], [3; 32]];
+            let other = data.clone();
+            let result = check_quorum(&data, index, b"payload", &committee, quorum, |_| Ok(other.clone()));
+            if let Ok(signed) = result {
+                prop_assert!(signed.count_ones() >= u32::from(quorum));
+                prop_assert!(signed < 1 << committee.len());
+            }
+        }
+    }
 
     fn instruction(entries: &[([u8; 32], [u8; 64])], message: &[u8]) -> Vec<u8> {
         let table = HEADER + entries.len() * OFFSETS;

@@ -10,3 +10,29 @@ mod harness;
 mod registry;
 mod setup;
 mod vault;
+
+/// Keeps "every error code has a runtime test" true as codes are added: each code must appear
+/// as an expected refusal in one of the files above.
+#[test]
+fn every_error_code_is_expected_by_a_test() {
+    let codes = include_str!("../../src/error.rs").matches("#[msg(").count();
+    let tests = [
+        include_str!("batch.rs"),
+        include_str!("registry.rs"),
+        include_str!("setup.rs"),
+        include_str!("vault.rs"),
+    ]
+    .concat()
+    .split_whitespace()
+    .collect::<String>();
+    let missing: Vec<usize> = (6000..6000 + codes)
+        .filter(|code| {
+            !tests.contains(&format!("refused({code},")) && !tests.contains(&format!("({code},"))
+        })
+        .collect();
+    assert_eq!(codes, 30, "update this count with error.rs");
+    assert!(
+        missing.is_empty(),
+        "error codes without a test: {missing:?}"
+    );
+}

@@ -34,6 +34,9 @@ async fn initialize_creates_the_config_and_a_vault_owned_by_its_pda() {
         .await;
 }
 
+/// A change to the standard initialize arguments.
+type Change = Box<dyn Fn(&mut curve_anchor::InitializeArgs)>;
+
 #[tokio::test]
 async fn initialize_refuses_token_2022_bad_committees_and_a_zero_delay() {
     let env = &mut Env::uninitialised().await;
@@ -47,7 +50,7 @@ async fn initialize_refuses_token_2022_bad_committees_and_a_zero_delay() {
     let ix = env.initialize_ix(token_2022, init_args(&env.committee, true));
     env.refused(6026, &[ix], &[&governance], &watched).await;
 
-    let cases: [(u32, Box<dyn Fn(&mut curve_anchor::InitializeArgs)>); 6] = [
+    let cases: [(u32, Change); 6] = [
         (6002, Box::new(|a| a.committee.clear())),
         (
             6002,
