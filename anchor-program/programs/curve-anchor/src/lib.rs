@@ -20,6 +20,7 @@
 pub mod certificate;
 pub mod committee;
 pub mod error;
+pub mod events;
 pub mod instructions;
 pub mod state;
 

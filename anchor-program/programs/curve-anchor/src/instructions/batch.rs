@@ -2,6 +2,7 @@
 
 use crate::committee::check_quorum;
 use crate::error::CurveError;
+use crate::events::BatchPosted;
 use crate::state::{BatchRecord, Config, RECENT_ROOTS, RecentRoot, SignedHeader};
 use anchor_lang::prelude::*;
 use curve_formats::batch::BatchHeader;
@@ -70,7 +71,7 @@ pub fn post_batch_handler(ctx: Context<PostBatch>, payload: SignedHeader) -> Res
         ED25519_PROGRAM_ID,
         CurveError::MissingSignatureInstruction
     );
-    check_quorum(
+    let signers = check_quorum(
         &ed25519.data,
         ed25519_index,
         &message,
@@ -112,5 +113,12 @@ pub fn post_batch_handler(ctx: Context<PostBatch>, payload: SignedHeader) -> Res
     } else {
         config.recent_roots[(header.height % RECENT_ROOTS as u64) as usize] = entry;
     }
+    emit!(BatchPosted {
+        height: header.height,
+        state_root: header.state_root,
+        withdrawal_root: header.withdrawal_root,
+        withdrawal_total: header.withdrawal_total,
+        signers,
+    });
     Ok(())
 }

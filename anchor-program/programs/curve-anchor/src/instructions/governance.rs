@@ -2,6 +2,7 @@
 
 use crate::committee::check_committee;
 use crate::error::CurveError;
+use crate::events::{CommitteeRotated, PauseChanged};
 use crate::state::Config;
 use anchor_lang::prelude::*;
 
@@ -23,6 +24,7 @@ pub struct Govern<'info> {
 /// Pauses or resumes.
 pub fn set_paused_handler(ctx: Context<Govern>, paused: bool) -> Result<()> {
     ctx.accounts.config.paused = paused;
+    emit!(PauseChanged { paused });
     Ok(())
 }
 
@@ -38,6 +40,11 @@ pub fn rotate_committee_handler(
     config.committee = committee;
     config.quorum = quorum;
     config.committee_epoch += 1;
+    emit!(CommitteeRotated {
+        epoch: config.committee_epoch,
+        members: config.committee.len() as u8,
+        quorum,
+    });
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 use crate::certificate::{is_dev_key, verify, vk_hash};
 use crate::error::CurveError;
+use crate::events::ProgramRegistered;
 use crate::state::{Config, ProgramHashes, ProgramRecord, VerifyingKeyAccount, VerifyingKeyBytes};
 use anchor_lang::prelude::*;
 use sha2::{Digest, Sha256};
@@ -104,5 +105,9 @@ pub fn register_program_handler(
     record.proof_hash = Sha256::digest(proof).into();
     record.vk_hash = vk.vk_hash;
     record.registered_slot = Clock::get()?.slot;
+    emit!(ProgramRegistered {
+        code_hash: hashes.code_hash,
+        vk_hash: vk.vk_hash,
+    });
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The vault: deposits in, payouts out.
 
 use crate::error::CurveError;
+use crate::events::{Deposited, Withdrawn};
 use crate::instructions::create_pda;
 use crate::state::{BatchRecord, Config, DepositAccount, Nullifier};
 use anchor_lang::prelude::*;
@@ -62,6 +63,12 @@ pub fn deposit_handler(ctx: Context<Deposit>, amount: u64, recipient: [u8; 32]) 
     record.recipient = recipient;
     record.amount = amount;
     record.slot = Clock::get()?.slot;
+    emit!(Deposited {
+        sequence: record.sequence,
+        depositor: record.depositor,
+        recipient,
+        amount,
+    });
     ctx.accounts.config.next_deposit += 1;
     Ok(())
 }
@@ -206,5 +213,12 @@ pub fn withdraw_handler(ctx: Context<Withdraw>, args: WithdrawArgs) -> Result<()
             signer,
         ),
         amount,
-    )
+    )?;
+    emit!(Withdrawn {
+        height: args.height,
+        index: args.index,
+        recipient: args.recipient,
+        amount,
+    });
+    Ok(())
 }
