@@ -68,24 +68,10 @@ pub struct RecentRoot {
 pub struct BatchRecord {
     /// PDA bump.
     pub bump: u8,
-    /// Height.
-    pub height: u64,
-    /// State root before the batch.
-    pub prev_root: [u8; 32],
-    /// State root after the batch.
-    pub state_root: [u8; 32],
-    /// Merkle root of the batch's transactions.
-    pub transactions_root: [u8; 32],
-    /// Root of the payout tree.
-    pub withdrawal_root: [u8; 32],
-    /// Leaves in the payout tree.
-    pub withdrawal_count: u64,
-    /// Sum of the payouts the committee declared.
-    pub withdrawal_total: u128,
-    /// Sum paid so far (never above the total).
+    /// The header the committee signed.
+    pub header: Header,
+    /// Sum paid so far (never above the header's `withdrawal_total`).
     pub withdrawn: u128,
-    /// Rollup time of the batch.
-    pub timestamp_ms: u64,
     /// Solana slot it was anchored in (the withdrawal delay counts from here).
     pub posted_slot: u64,
     /// The committee epoch that signed it.
@@ -201,12 +187,12 @@ pub struct SignedHeader {
     /// `"CURV" ‖ kind 2 ‖ version 1 (u16 LE) ‖ chain id (u64 LE)`.
     pub tag: [u8; 15],
     /// The header.
-    pub header: HeaderArgs,
+    pub header: Header,
 }
 
 /// `curve_formats::batch::BatchHeader` field by field.
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HeaderArgs {
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct Header {
     /// Height.
     pub height: u64,
     /// State root before.
@@ -225,8 +211,8 @@ pub struct HeaderArgs {
     pub timestamp_ms: u64,
 }
 
-impl From<HeaderArgs> for curve_formats::batch::BatchHeader {
-    fn from(h: HeaderArgs) -> Self {
+impl From<Header> for curve_formats::batch::BatchHeader {
+    fn from(h: Header) -> Self {
         curve_formats::batch::BatchHeader {
             height: h.height,
             prev_root: h.prev_root,
@@ -307,5 +293,23 @@ mod tests {
             registered_slot: 0,
         };
         assert_eq!(serialized(&record), ProgramRecord::INIT_SPACE);
+        let header = Header {
+            height: 1,
+            prev_root: [0; 32],
+            state_root: [0; 32],
+            transactions_root: [0; 32],
+            withdrawal_root: [0; 32],
+            withdrawal_count: 0,
+            withdrawal_total: 0,
+            timestamp_ms: 0,
+        };
+        let batch = BatchRecord {
+            bump: 1,
+            header,
+            withdrawn: 0,
+            posted_slot: 0,
+            committee_epoch: 0,
+        };
+        assert_eq!(serialized(&batch), BatchRecord::INIT_SPACE);
     }
 }

@@ -88,15 +88,8 @@ pub fn post_batch_handler(ctx: Context<PostBatch>, payload: SignedHeader) -> Res
     let epoch = config.committee_epoch;
     let batch = &mut ctx.accounts.batch;
     batch.bump = ctx.bumps.batch;
-    batch.height = header.height;
-    batch.prev_root = header.prev_root;
-    batch.state_root = header.state_root;
-    batch.transactions_root = header.transactions_root;
-    batch.withdrawal_root = header.withdrawal_root;
-    batch.withdrawal_count = header.withdrawal_count;
-    batch.withdrawal_total = header.withdrawal_total;
+    batch.header = payload.header;
     batch.withdrawn = 0;
-    batch.timestamp_ms = header.timestamp_ms;
     batch.posted_slot = slot;
     batch.committee_epoch = epoch;
 

@@ -156,8 +156,8 @@ pub fn withdraw_handler(ctx: Context<Withdraw>, args: WithdrawArgs) -> Result<()
         origin,
     };
     merkle::verify(
-        &batch.withdrawal_root,
-        batch.withdrawal_count,
+        &batch.header.withdrawal_root,
+        batch.header.withdrawal_count,
         u64::from(args.index),
         &leaf.to_leaf_bytes(),
         &args.proof,
@@ -170,7 +170,7 @@ pub fn withdraw_handler(ctx: Context<Withdraw>, args: WithdrawArgs) -> Result<()
     let withdrawn = batch
         .withdrawn
         .checked_add(args.amount)
-        .filter(|sum| *sum <= batch.withdrawal_total)
+        .filter(|sum| *sum <= batch.header.withdrawal_total)
         .ok_or(error!(CurveError::AboveBatchTotal))?;
     let recipient_token = &ctx.accounts.recipient_token;
     require_keys_eq!(recipient_token.mint, config.mint, CurveError::WrongMint);

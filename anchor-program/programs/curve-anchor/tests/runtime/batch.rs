@@ -21,20 +21,20 @@ async fn a_quorum_anchors_the_next_batch_and_the_chain_advances() {
     let first = env.post([0xAA; 32], 3, 500).await;
     let slot = env.slot().await;
     let record: BatchRecord = env.account(pda::batch(1)).await;
-    assert_eq!(record.height, 1);
-    assert_eq!(record.prev_root, [0x60; 32]);
-    assert_eq!(record.state_root, first.state_root);
-    assert_eq!(record.transactions_root, first.transactions_root);
+    assert_eq!(record.header.height, 1);
+    assert_eq!(record.header.prev_root, [0x60; 32]);
+    assert_eq!(record.header.state_root, first.state_root);
+    assert_eq!(record.header.transactions_root, first.transactions_root);
     assert_eq!(
         (
-            record.withdrawal_root,
-            record.withdrawal_count,
-            record.withdrawal_total
+            record.header.withdrawal_root,
+            record.header.withdrawal_count,
+            record.header.withdrawal_total
         ),
         ([0xAA; 32], 3, 500)
     );
     assert_eq!(
-        (record.withdrawn, record.timestamp_ms),
+        (record.withdrawn, record.header.timestamp_ms),
         (0, first.timestamp_ms)
     );
     assert_eq!((record.posted_slot, record.committee_epoch), (slot, 0));

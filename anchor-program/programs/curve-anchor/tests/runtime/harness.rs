@@ -8,7 +8,7 @@ use anchor_lang::solana_program::entrypoint::ProgramResult;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::solana_program::instruction::error::InstructionError;
 use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
-use curve_anchor::{Config, HeaderArgs, InitializeArgs, SignedHeader};
+use curve_anchor::{Config, Header, InitializeArgs, SignedHeader};
 use curve_formats::batch::BatchHeader;
 use curve_formats::domain::{Kind, Tag};
 use curve_formats::encoding::Encode;
@@ -164,20 +164,35 @@ impl Env {
         signers: &[&Keypair],
         watched: &[Pubkey],
     ) {
-        let mut before = Vec::new();
-        for address in watched {
-            before.push(self.raw(*address).await);
-        }
-        let result = self.send(instructions, signers).await;
+        let result = self.send_unchanged(instructions, signers, watched).await;
         assert!(result.is_err(), "expected a refusal");
         assert_eq!(
             custom_code(&result).filter(|c| *c >= 6000),
             None,
             "{result:?}"
         );
-        for (address, was) in watched.iter().zip(before) {
-            assert_eq!(self.raw(*address).await, was, "{address} changed");
+    }
+
+    /// Sends, then checks that `watched` accounts are byte-for-byte as before.
+    async fn send_unchanged(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+        watched: &[Pubkey],
+    ) -> Result<(), BanksClientError> {
+        let mut before = Vec::new();
+        for address in watched {
+            before.push(self.raw(*address).await);
         }
+        let result = self.send(instructions, signers).await;
+        for (address, was) in watched.iter().zip(before) {
+            assert_eq!(
+                self.raw(*address).await,
+                was,
+                "{address} changed: {result:?}"
+            );
+        }
+        result
     }
 
     /// A new deterministic keypair.
@@ -248,19 +263,12 @@ impl Env {
         signers: &[&Keypair],
         watched: &[Pubkey],
     ) {
-        let mut before = Vec::new();
-        for address in watched {
-            before.push(self.raw(*address).await);
-        }
-        let result = self.send(instructions, signers).await;
+        let result = self.send_unchanged(instructions, signers, watched).await;
         assert_eq!(
             custom_code(&result),
             Some(code),
             "expected error {code}, got {result:?}"
         );
-        for (address, was) in watched.iter().zip(before) {
-            assert_eq!(self.raw(*address).await, was, "{address} changed");
-        }
     }
 
     /// Advances the bank by `slots`.
@@ -440,7 +448,7 @@ pub fn payload(chain_id: u64, header: &BatchHeader) -> SignedHeader {
     Tag::new(Kind::BatchHeader, chain_id).encode(&mut tag);
     SignedHeader {
         tag: tag.try_into().expect("15-byte tag"),
-        header: HeaderArgs {
+        header: Header {
             height: header.height,
             prev_root: header.prev_root,
             state_root: header.state_root,

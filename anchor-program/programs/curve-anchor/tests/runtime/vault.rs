@@ -157,6 +157,19 @@ fn withdraw_ix(env: &Env, args: WithdrawArgs, recipient_token: Pubkey) -> Instru
     }
 }
 
+/// Expects `code` for paying `args` into `token`, with the batch, the leaf's nullifier, the vault
+/// and `token` unchanged.
+async fn refuse_withdraw(env: &mut Env, code: u32, args: WithdrawArgs, token: Pubkey) {
+    let watched = [
+        pda::batch(args.height),
+        pda::nullifier(args.height, args.index),
+        pda::vault(),
+        token,
+    ];
+    let ix = withdraw_ix(env, args, token);
+    env.refused(code, &[ix], &[], &watched).await;
+}
+
 #[tokio::test]
 async fn payouts_are_paid_once_after_the_delay_within_the_total() {
     let env = &mut Env::new().await;
@@ -178,17 +191,7 @@ async fn payouts_are_paid_once_after_the_delay_within_the_total() {
     .await;
     let alice_token = env.token_account(env.mint, alice.pubkey()).await;
     let bob_token = env.token_account(env.mint, bob.pubkey()).await;
-    let watched = |token| {
-        [
-            pda::batch(payouts.height),
-            pda::nullifier(payouts.height, 0),
-            pda::vault(),
-            token,
-        ]
-    };
-
-    let ix = withdraw_ix(env, payouts.args(0), alice_token);
-    env.refused(6022, &[ix], &[], &watched(alice_token)).await;
+    refuse_withdraw(env, 6022, payouts.args(0), alice_token).await;
     env.advance(DELAY).await;
 
     // A stranger may submit; the leaf's recipient is paid.
@@ -200,22 +203,14 @@ async fn payouts_are_paid_once_after_the_delay_within_the_total() {
     let batch: BatchRecord = env.account(pda::batch(payouts.height)).await;
     assert_eq!(batch.withdrawn, 700);
 
-    let ix = withdraw_ix(env, payouts.args(0), alice_token);
-    env.refused(6020, &[ix], &[], &watched(alice_token)).await;
+    refuse_withdraw(env, 6020, payouts.args(0), alice_token).await;
 
     // A settlement leaf (market id in the leaf).
     let ix = withdraw_ix(env, payouts.args(1), bob_token);
     env.send(&[ix], &[]).await.expect("settlement payout");
     assert_eq!(env.balance(bob_token).await, 250);
     // 700 + 250 + 100 > 1,000.
-    let watched2 = [
-        pda::batch(payouts.height),
-        pda::nullifier(payouts.height, 2),
-        pda::vault(),
-        bob_token,
-    ];
-    let ix = withdraw_ix(env, payouts.args(2), bob_token);
-    env.refused(6021, &[ix], &[], &watched2).await;
+    refuse_withdraw(env, 6021, payouts.args(2), bob_token).await;
     assert_eq!(env.balance(pda::vault()).await, 10_000 - 950);
 }
 
@@ -235,95 +230,36 @@ async fn bad_proofs_accounts_and_leaves_are_refused() {
     .await;
     env.advance(DELAY).await;
     let alice_token = env.token_account(env.mint, alice.pubkey()).await;
-    let watched = [
-        pda::batch(payouts.height),
-        pda::nullifier(payouts.height, 0),
-        pda::vault(),
-        alice_token,
-    ];
-
     let mut bad = payouts.args(0);
     bad.proof[0][0] ^= 1;
-    env.refused(6019, &[withdraw_ix(env, bad, alice_token)], &[], &watched)
-        .await;
+    refuse_withdraw(env, 6019, bad, alice_token).await;
     let mut more = payouts.args(0);
     more.amount += 1;
-    env.refused(6019, &[withdraw_ix(env, more, alice_token)], &[], &watched)
-        .await;
+    refuse_withdraw(env, 6019, more, alice_token).await;
     let mut short = payouts.args(0);
     short.proof.pop();
-    env.refused(6019, &[withdraw_ix(env, short, alice_token)], &[], &watched)
-        .await;
+    refuse_withdraw(env, 6019, short, alice_token).await;
     let mut origin = payouts.args(0);
     origin.origin = 2;
-    env.refused(
-        6028,
-        &[withdraw_ix(env, origin, alice_token)],
-        &[],
-        &watched,
-    )
-    .await;
+    refuse_withdraw(env, 6028, origin, alice_token).await;
     let mut origin = payouts.args(0);
     origin.origin_id = [1; 32];
-    env.refused(
-        6028,
-        &[withdraw_ix(env, origin, alice_token)],
-        &[],
-        &watched,
-    )
-    .await;
+    refuse_withdraw(env, 6028, origin, alice_token).await;
 
     // The recipient's token account must be of the collateral mint and owned by the recipient.
     let other_mint = env.create_mint(spl_token_interface::ID).await;
     let wrong_mint = env.token_account(other_mint, alice.pubkey()).await;
-    let watched_mint = [
-        pda::batch(payouts.height),
-        pda::nullifier(payouts.height, 0),
-        pda::vault(),
-        wrong_mint,
-    ];
-    env.refused(
-        6023,
-        &[withdraw_ix(env, payouts.args(0), wrong_mint)],
-        &[],
-        &watched_mint,
-    )
-    .await;
-    let mallory_token = env
-        .token_account(env.mint, keypair("mallory").pubkey())
-        .await;
-    let watched_owner = [
-        pda::batch(payouts.height),
-        pda::nullifier(payouts.height, 0),
-        pda::vault(),
-        mallory_token,
-    ];
-    env.refused(
-        6024,
-        &[withdraw_ix(env, payouts.args(0), mallory_token)],
-        &[],
-        &watched_owner,
-    )
-    .await;
+    refuse_withdraw(env, 6023, payouts.args(0), wrong_mint).await;
+    let mallory = keypair("mallory").pubkey();
+    let mallory_token = env.token_account(env.mint, mallory).await;
+    refuse_withdraw(env, 6024, payouts.args(0), mallory_token).await;
 
     // A leaf above u64 cannot be an SPL transfer.
     let huge_token = env.token_account(env.mint, huge.pubkey()).await;
-    env.refused(
-        6025,
-        &[withdraw_ix(env, payouts.args(1), huge_token)],
-        &[],
-        &[pda::vault(), huge_token],
-    )
-    .await;
+    refuse_withdraw(env, 6025, payouts.args(1), huge_token).await;
 
     env.set_paused(true).await;
-    env.refused(
-        6000,
-        &[withdraw_ix(env, payouts.args(0), alice_token)],
-        &[],
-        &watched,
-    )
-    .await;
+    refuse_withdraw(env, 6000, payouts.args(0), alice_token).await;
     env.set_paused(false).await;
 
     // Lamports sent to the nullifier's address beforehand do not block the withdrawal.
