@@ -96,4 +96,9 @@ pub enum CurveError {
     /// 6029
     #[msg("the withdrawal delay must be at least one slot")]
     InvalidDelay,
+    /// 6030
+    #[msg(
+        "the payout tree is deeper than MAX_PAYOUT_DEPTH: its proofs would not fit a transaction"
+    )]
+    PayoutTreeTooDeep,
 }

@@ -6,6 +6,10 @@ use anchor_lang::prelude::*;
 /// The largest committee: `post_batch` with a quorum of signatures (6 of 8) still fits one
 /// 1,232-byte transaction (asserted by a test).
 pub const MAX_COMMITTEE: usize = 8;
+/// The deepest payout tree a batch may anchor: a `withdraw` with a proof this long, plus a
+/// compute-budget instruction, still fits one 1,232-byte transaction (asserted by a test), so
+/// every anchored payout can be paid. 2^20 = 1,048,576 payouts per batch.
+pub const MAX_PAYOUT_DEPTH: u32 = 20;
 /// Recent anchored roots kept in the config (a ring).
 pub const RECENT_ROOTS: usize = 16;
 /// Public inputs of an invariant certificate: VERSION, H_code, H_conditions, H_params.
@@ -164,6 +168,21 @@ pub struct DepositAccount {
     pub amount: u64,
     /// Slot of the deposit.
     pub slot: u64,
+}
+
+impl DepositAccount {
+    /// The record the committee attests and the rollup credits once
+    /// (`curve_formats::deposit`).
+    pub fn record(&self, chain_id: u64) -> curve_formats::deposit::DepositRecord {
+        curve_formats::deposit::DepositRecord {
+            chain_id,
+            sequence: self.sequence,
+            depositor: self.depositor.to_bytes(),
+            recipient: self.recipient,
+            amount: self.amount,
+            slot: self.slot,
+        }
+    }
 }
 
 /// `["nullifier", height (u64 LE), index (u32 LE)]`: exists once a payout leaf was paid.

@@ -3,7 +3,7 @@
 use crate::committee::check_quorum;
 use crate::error::CurveError;
 use crate::events::BatchPosted;
-use crate::state::{BatchRecord, Config, RECENT_ROOTS, RecentRoot, SignedHeader};
+use crate::state::{BatchRecord, Config, MAX_PAYOUT_DEPTH, RECENT_ROOTS, RecentRoot, SignedHeader};
 use anchor_lang::prelude::*;
 use curve_formats::batch::BatchHeader;
 use curve_formats::domain::{Kind, Tag};
@@ -58,6 +58,10 @@ pub fn post_batch_handler(ctx: Context<PostBatch>, payload: SignedHeader) -> Res
     require!(
         header.prev_root == config.latest_root,
         CurveError::PrevRootMismatch
+    );
+    require!(
+        curve_formats::merkle::depth(header.withdrawal_count) <= MAX_PAYOUT_DEPTH,
+        CurveError::PayoutTreeTooDeep
     );
 
     let sysvar = ctx.accounts.instructions.to_account_info();

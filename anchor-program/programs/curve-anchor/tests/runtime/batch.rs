@@ -243,7 +243,7 @@ async fn post_batch_with_the_largest_committee_fits_one_transaction() {
     let body = next(&mut env).await;
     let ixs = env.signed_batch(body, &signers, 1);
     let tx = env.transaction(&ixs, &[]);
-    let size = bincode_size(&tx);
+    let size = wire_size(&tx);
     println!(
         "post_batch with {} of {MAX_COMMITTEE} signatures: {size} bytes",
         signers.len()
@@ -260,10 +260,4 @@ async fn post_batch_with_the_largest_committee_fits_one_transaction() {
         curve_formats::domain::Tag::new(curve_formats::domain::Kind::BatchHeader, CHAIN_ID)
             .message(&curve_formats::batch::BatchHeader::from(body.header));
     assert_eq!(signed_bytes(&body), expected);
-}
-
-fn bincode_size(tx: &solana_transaction::Transaction) -> usize {
-    // The wire format: compact-u16 signature count, signatures, then the message.
-    let message = tx.message_data();
-    1 + 64 * tx.signatures.len() + message.len()
 }

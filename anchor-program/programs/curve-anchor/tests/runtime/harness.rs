@@ -406,6 +406,12 @@ impl Env {
     }
 }
 
+/// A transaction's size on the wire: compact-u16 signature count, signatures, message.
+pub fn wire_size(tx: &Transaction) -> usize {
+    assert!(tx.signatures.len() < 128, "one-byte compact length");
+    1 + 64 * tx.signatures.len() + tx.message_data().len()
+}
+
 /// The program's custom error code of a failed transaction.
 pub fn custom_code(result: &Result<(), BanksClientError>) -> Option<u32> {
     match result {

@@ -5,7 +5,7 @@ use anchor_lang::InstructionData;
 use anchor_lang::ToAccountMetas;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
-use curve_anchor::{BatchRecord, DepositAccount, Nullifier, WithdrawArgs};
+use curve_anchor::{BatchRecord, DepositAccount, MAX_PAYOUT_DEPTH, Nullifier, WithdrawArgs};
 use curve_formats::leaf::{Origin, PayoutLeaf};
 use curve_formats::merkle::MerkleTree;
 use solana_keypair::Keypair;
@@ -49,12 +49,16 @@ async fn deposits_move_collateral_and_are_numbered_once() {
         let ix = deposit_ix(&who, source, sequence, amount);
         env.send(&[ix], &[&who]).await.expect("deposit");
         let record: DepositAccount = env.account(pda::deposit(sequence)).await;
-        assert_eq!(record.sequence, sequence);
-        assert_eq!(
-            (record.depositor, record.recipient, record.amount),
-            (who.pubkey(), [0x52; 32], amount)
-        );
-        assert_eq!(record.slot, env.slot().await);
+        // What the committee attests: the formats crate's record, chain id from the config.
+        let expected = curve_formats::deposit::DepositRecord {
+            chain_id: CHAIN_ID,
+            sequence,
+            depositor: who.pubkey().to_bytes(),
+            recipient: [0x52; 32],
+            amount,
+            slot: env.slot().await,
+        };
+        assert_eq!(record.record(CHAIN_ID), expected);
     }
     assert_eq!(env.config().await.next_deposit, 2);
     assert_eq!(
@@ -272,4 +276,45 @@ async fn bad_proofs_accounts_and_leaves_are_refused() {
     assert_eq!(env.balance(alice_token).await, 700);
     let paid: Nullifier = env.account(nullifier).await;
     assert_eq!(paid.amount, 700);
+}
+
+/// A payout of the deepest tree a batch may anchor, with a compute-budget instruction, fits one
+/// transaction; a header naming a deeper tree is refused.
+#[tokio::test]
+async fn the_deepest_payout_proof_fits_one_transaction() {
+    let env = &mut Env::new().await;
+    let args = WithdrawArgs {
+        height: 1,
+        index: 0,
+        recipient: Pubkey::new_from_array([1; 32]),
+        amount: 1,
+        origin: 0,
+        origin_id: [0; 32],
+        proof: vec![[0; 32]; MAX_PAYOUT_DEPTH as usize],
+    };
+    let budget =
+        solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(400_000);
+    let ix = withdraw_ix(env, args, Pubkey::new_from_array([2; 32]));
+    let size = wire_size(&env.transaction(&[budget, ix], &[]));
+    println!("withdraw with a {MAX_PAYOUT_DEPTH}-level proof: {size} bytes");
+    assert!(size <= 1232, "{size} bytes");
+
+    let config = env.config().await;
+    let deepest = 1u64 << MAX_PAYOUT_DEPTH;
+    for (count, code) in [(deepest + 1, Some(6030)), (deepest, None)] {
+        let header = next_header(&config, [9; 32], count, 1);
+        let members: Vec<Keypair> = env.committee.iter().map(|k| k.insecure_clone()).collect();
+        let signers: Vec<&Keypair> = members.iter().take(3).collect();
+        let ixs = env.signed_batch(payload(CHAIN_ID, &header), &signers, 2);
+        match code {
+            Some(code) => {
+                env.refused(code, &ixs, &[], &[pda::config(), pda::batch(1)])
+                    .await
+            }
+            None => env
+                .send(&ixs, &[])
+                .await
+                .expect("the deepest tree is accepted"),
+        }
+    }
 }
