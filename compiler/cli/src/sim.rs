@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use curve_certificate::keys::{self, KeyStore};
 use curve_formats::deposit::DepositRecord;
 use curve_formats::encoding::Encode;
+use curve_formats::leaf::Origin;
 use curve_formats::tx::{Action, Arg, ProgramImage, PublicKey, Transaction, Value};
 use curve_runtime::{Batch, Config, MemoryStorage, Runtime, Status, client};
 use ed25519_dalek::SigningKey;
@@ -463,10 +464,33 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
                 header.withdrawal_total
             );
         }
+        // Each payout with its Merkle path: what a withdrawal on Solana submits.
+        let payouts_json: Vec<Json> = outcome
+            .payouts
+            .iter()
+            .map(|leaf| {
+                let (origin, market_id) = match leaf.origin {
+                    Origin::Withdrawal => ("withdrawal", [0u8; 32]),
+                    Origin::Settlement { market_id } => ("settlement", market_id),
+                };
+                let proof = outcome
+                    .payout_proof(u64::from(leaf.index))
+                    .expect("every payout is in its batch's tree");
+                json!({
+                    "index": leaf.index,
+                    "recipient": hex32(&leaf.recipient),
+                    "amount": leaf.amount.to_string(),
+                    "origin": origin,
+                    "market_id": hex32(&market_id),
+                    "proof": proof.siblings.iter().map(hex32).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
         batches_json.push(json!({
             "height": header.height,
             "timestamp_ms": header.timestamp_ms,
             "receipts": receipts_json,
+            "payouts": payouts_json,
             "header": {
                 "prev_root": hex32(&header.prev_root),
                 "state_root": hex32(&header.state_root),

@@ -1,5 +1,6 @@
 //! `curve sim` as a user meets it: the example scenario runs with every expectation met, prints
-//! the same final state root twice, gives the same root in JSON, and a broken scenario exits 1.
+//! the same final state root twice, gives the same root in JSON, and a broken scenario exits 1;
+//! the payout scenario is the Anchor program's fixture.
 
 use std::path::Path;
 use std::process::Output;
@@ -92,4 +93,32 @@ fn tempfile_dir() -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// The Anchor program's tests replay `examples/payouts.scenario.toml`'s batches on chain and pay
+/// every payout with the runtime's Merkle paths, from a committed copy of this JSON. The run is
+/// deterministic, so the copy must equal it; `UPDATE_ANCHOR_FIXTURE=1` rewrites it.
+#[test]
+fn the_anchor_programs_payout_fixture_is_this_runtimes_output() {
+    let fixture =
+        workspace().join("anchor-program/programs/curve-anchor/tests/fixtures/payouts.sim.json");
+    let run = sim(&["examples/payouts.scenario.toml", "--format", "json"]);
+    assert!(run.status.success(), "{run:?}");
+    let document: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    let sizes: Vec<usize> = document["batches"]
+        .as_array()
+        .expect("batches")
+        .iter()
+        .map(|b| b["payouts"].as_array().expect("payouts").len())
+        .collect();
+    assert_eq!(sizes, [0, 5, 2]);
+    if std::env::var_os("UPDATE_ANCHOR_FIXTURE").is_some() {
+        std::fs::write(&fixture, &run.stdout).expect("write the fixture");
+    }
+    let committed = std::fs::read(&fixture).expect("the fixture");
+    assert!(
+        committed == run.stdout,
+        "{} is stale: rerun with UPDATE_ANCHOR_FIXTURE=1",
+        fixture.display()
+    );
 }

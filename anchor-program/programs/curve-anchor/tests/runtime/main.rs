@@ -8,6 +8,7 @@
 mod batch;
 mod harness;
 mod registry;
+mod replay;
 mod setup;
 mod vault;
 

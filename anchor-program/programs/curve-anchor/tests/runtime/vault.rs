@@ -12,7 +12,7 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 
 /// A funded depositor: a keypair and its token account holding `amount`.
-async fn depositor(env: &mut Env, amount: u64) -> (Keypair, Pubkey) {
+pub async fn depositor(env: &mut Env, amount: u64) -> (Keypair, Pubkey) {
     let who = env.fresh("depositor");
     env.fund(who.pubkey()).await;
     let account = env.token_account(env.mint, who.pubkey()).await;
@@ -20,7 +20,7 @@ async fn depositor(env: &mut Env, amount: u64) -> (Keypair, Pubkey) {
     (who, account)
 }
 
-fn deposit_ix(who: &Keypair, source: Pubkey, sequence: u64, amount: u64) -> Instruction {
+pub fn deposit_ix(who: &Keypair, source: Pubkey, sequence: u64, amount: u64) -> Instruction {
     Instruction {
         program_id: curve_anchor::ID,
         accounts: curve_anchor::accounts::Deposit {
@@ -143,7 +143,7 @@ impl Payouts {
     }
 }
 
-fn withdraw_ix(env: &Env, args: WithdrawArgs, recipient_token: Pubkey) -> Instruction {
+pub fn withdraw_ix(env: &Env, args: WithdrawArgs, recipient_token: Pubkey) -> Instruction {
     Instruction {
         program_id: curve_anchor::ID,
         accounts: curve_anchor::accounts::Withdraw {
