@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes idl/curve_anchor.json without the Anchor CLI: Anchor's `idl-build` feature compiles
 # tests that print the IDL's parts (program, address, errors, one block per event); this merges
-# them as `anchor build` would, module paths shortened to type names. `--check` compares with
+# them as `anchor build` would, module paths shortened to type names, events and types sorted by
+# name (the printing tests run in parallel, so their blocks arrive in any order). `--check` compares with
 # the committed file instead (exit 1 if stale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ idl=$(jq --argjson address "$(block address)" --argjson errors "$(block errors)"
     | .types = (.types + [$events[].types[]] | unique_by(.name))
     | walk(if type == "object" and (.name | type) == "string" then .name |= sub("^.*::"; "") else . end)
     | .types |= sort_by(.name)
+    | .events |= sort_by(.name)
     ' <<<"$(block program)")
 if [[ "${1:-}" == "--check" ]]; then
     if ! diff -u idl/curve_anchor.json <(printf '%s\n' "$idl"); then
