@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Writes idl/curve_anchor.json without the Anchor CLI: Anchor's `idl-build` feature compiles
 # tests that print the IDL's parts (program, address, errors, one block per event); this merges
-# them as `anchor build` would, module paths shortened to type names, events and types sorted by
-# name (the printing tests run in parallel, so their blocks arrive in any order). `--check` compares with
-# the committed file instead (exit 1 if stale).
+# them as `anchor build` would, module paths shortened to type names, events and types sorted
+# by name (the printing tests run in parallel, so their blocks arrive in any order). `--check`
+# compares with the committed file instead (exit 1 if stale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(cargo test --locked -p curve-anchor __anchor_private_print_idl --features idl-build --lib \
