@@ -101,4 +101,7 @@ pub enum CurveError {
         "the payout tree is deeper than MAX_PAYOUT_DEPTH: its proofs would not fit a transaction"
     )]
     PayoutTreeTooDeep,
+    /// 6031
+    #[msg("governance cannot be handed to the default (all-zero) key: nobody could sign for it")]
+    InvalidGovernance,
 }

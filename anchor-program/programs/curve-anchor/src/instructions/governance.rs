@@ -50,6 +50,7 @@ pub fn rotate_committee_handler(
 
 /// Hands governance to `governance`.
 pub fn set_governance_handler(ctx: Context<Govern>, governance: Pubkey) -> Result<()> {
+    require_keys_neq!(governance, Pubkey::default(), CurveError::InvalidGovernance);
     ctx.accounts.config.governance = governance;
     Ok(())
 }

@@ -113,6 +113,13 @@ async fn governance_pauses_rotates_and_hands_over() {
         (seven, 5, 1)
     );
 
+    let nobody = instruction::SetGovernance {
+        governance: anchor_lang::prelude::Pubkey::default(),
+    }
+    .data();
+    let ix = env.govern_ix(governance.pubkey(), nobody);
+    env.refused(6031, &[ix], &[&governance], &watched).await;
+
     let next = keypair("next governance");
     let hand_over = instruction::SetGovernance {
         governance: next.pubkey(),
