@@ -47,26 +47,12 @@ const fn nibble(c: u8) -> u8 {
     }
 }
 
-/// The BN254 base field modulus, big-endian.
-const FQ_MODULUS: [u8; 32] =
-    hex32("30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47");
-
-/// `-x mod p` for a canonical big-endian `x`.
+/// `-x mod p` for a canonical big-endian base-field element: groth16-solana's G1 negation
+/// computes `p - y` (and keeps zero at zero), so the point `(0, x)` carries it.
 fn fq_neg(x: &[u8; 32]) -> [u8; 32] {
-    if *x == [0; 32] {
-        return *x;
-    }
-    let mut out = [0u8; 32];
-    let mut borrow = 0i16;
-    for i in (0..32).rev() {
-        let mut d = FQ_MODULUS[i] as i16 - x[i] as i16 - borrow;
-        borrow = (d < 0) as i16;
-        if d < 0 {
-            d += 256;
-        }
-        out[i] = d as u8;
-    }
-    out
+    let mut point = [0u8; 64];
+    point[32..].copy_from_slice(x);
+    c(&negate_g1_be(&point), 1)
 }
 
 /// arkworks' sign flag: set when `y > -y` (as integers; for Fq2, `c1` first, then `c0`).

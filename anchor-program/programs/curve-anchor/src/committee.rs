@@ -77,7 +77,8 @@ pub fn slice(data: &[u8], offset: u16, len: usize) -> Result<&[u8]> {
 ///
 /// `ed25519_data` is the ed25519 instruction's data and `ed25519_index` its position in the
 /// transaction; `message_of(index)` returns the data of instruction `index` (the payload is
-/// normally inside `post_batch` itself, but may sit in any instruction).
+/// normally inside `post_batch` itself, but may sit in any instruction). Each other instruction
+/// is loaded once, however many signatures point into it.
 pub fn check_quorum(
     ed25519_data: &[u8],
     ed25519_index: u16,
@@ -87,6 +88,7 @@ pub fn check_quorum(
     mut message_of: impl FnMut(u16) -> Result<Vec<u8>>,
 ) -> Result<u64> {
     let mut signed = 0u64; // bit i: member i signed (MAX_COMMITTEE ≤ 64)
+    let mut loaded: Vec<(u16, Vec<u8>)> = Vec::new();
     for entry in parse_offsets(ed25519_data)? {
         let here = |index: u16| index == THIS_INSTRUCTION || index == ed25519_index;
         require!(
@@ -97,21 +99,21 @@ pub fn check_quorum(
         let key: [u8; 32] = slice(ed25519_data, entry.public_key_offset, 32)?
             .try_into()
             .expect("32 bytes");
-        let signed_bytes = if here(entry.message_instruction) {
-            slice(
-                ed25519_data,
-                entry.message_offset,
-                entry.message_size as usize,
-            )?
-            .to_vec()
+        let holder = if here(entry.message_instruction) {
+            ed25519_data
         } else {
-            let data = message_of(entry.message_instruction)?;
-            slice(&data, entry.message_offset, entry.message_size as usize)?.to_vec()
+            let index = entry.message_instruction;
+            let at = match loaded.iter().position(|(i, _)| *i == index) {
+                Some(at) => at,
+                None => {
+                    loaded.push((index, message_of(index)?));
+                    loaded.len() - 1
+                }
+            };
+            &loaded[at].1
         };
-        require!(
-            signed_bytes == payload,
-            CurveError::SignatureOverOtherPayload
-        );
+        let message = slice(holder, entry.message_offset, entry.message_size as usize)?;
+        require!(message == payload, CurveError::SignatureOverOtherPayload);
         let member = committee
             .iter()
             .position(|k| *k == key)
@@ -176,6 +178,16 @@ mod tests {
     }
 
     fn instruction(entries: &[([u8; 32], [u8; 64])], message: &[u8]) -> Vec<u8> {
+        instruction_with(entries, message, THIS_INSTRUCTION)
+    }
+
+    /// Signatures over `message`, which sits in instruction `message_index` (inline when it is
+    /// this instruction) at the offset it would have inline.
+    fn instruction_with(
+        entries: &[([u8; 32], [u8; 64])],
+        message: &[u8],
+        message_index: u16,
+    ) -> Vec<u8> {
         let table = HEADER + entries.len() * OFFSETS;
         let mut data = vec![entries.len() as u8, 0];
         let message_at = table + entries.len() * 96;
@@ -188,7 +200,7 @@ mod tests {
                 THIS_INSTRUCTION,
                 message_at as u16,
                 message.len() as u16,
-                THIS_INSTRUCTION,
+                message_index,
             ] {
                 data.extend_from_slice(&word.to_le_bytes());
             }
@@ -238,6 +250,26 @@ mod tests {
             code(check_quorum(&outsider, 0, b"p", &committee, 1, none)),
             6013
         );
+    }
+
+    #[test]
+    fn another_instruction_holding_the_payload_is_loaded_once() {
+        let committee = [[1; 32], [2; 32], [3; 32]];
+        let entries = [([1; 32], [0; 64]), ([2; 32], [0; 64]), ([3; 32], [0; 64])];
+        // Instruction 5 holds the same layout, payload included.
+        let holder = instruction(&entries, b"p");
+        let data = instruction_with(&entries, b"p", 5);
+        let mut loads = 0;
+        let message_of = |index: u16| {
+            assert_eq!(index, 5);
+            loads += 1;
+            Ok(holder.clone())
+        };
+        assert_eq!(
+            check_quorum(&data, 0, b"p", &committee, 3, message_of).unwrap(),
+            0b111
+        );
+        assert_eq!(loads, 1);
     }
 
     #[test]
