@@ -230,6 +230,36 @@ pub struct Header {
     pub timestamp_ms: u64,
 }
 
+impl SignedHeader {
+    /// The payload of `post_batch` for `header` on chain `chain_id`: what a poster sends and
+    /// the committee signs.
+    pub fn new(chain_id: u64, header: &curve_formats::batch::BatchHeader) -> Self {
+        use curve_formats::domain::{Kind, Tag};
+        use curve_formats::encoding::Encode;
+        let mut tag = Vec::with_capacity(curve_formats::domain::TAG_LEN);
+        Tag::new(Kind::BatchHeader, chain_id).encode(&mut tag);
+        SignedHeader {
+            tag: tag.try_into().expect("a domain tag is 15 bytes"),
+            header: Header::from(*header),
+        }
+    }
+}
+
+impl From<curve_formats::batch::BatchHeader> for Header {
+    fn from(h: curve_formats::batch::BatchHeader) -> Self {
+        Header {
+            height: h.height,
+            prev_root: h.prev_root,
+            state_root: h.state_root,
+            transactions_root: h.transactions_root,
+            withdrawal_root: h.withdrawal_root,
+            withdrawal_count: h.withdrawal_count,
+            withdrawal_total: h.withdrawal_total,
+            timestamp_ms: h.timestamp_ms,
+        }
+    }
+}
+
 impl From<Header> for curve_formats::batch::BatchHeader {
     fn from(h: Header) -> Self {
         curve_formats::batch::BatchHeader {

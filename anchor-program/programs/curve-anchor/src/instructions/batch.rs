@@ -6,8 +6,7 @@ use crate::events::BatchPosted;
 use crate::state::{BatchRecord, Config, MAX_PAYOUT_DEPTH, RECENT_ROOTS, RecentRoot, SignedHeader};
 use anchor_lang::prelude::*;
 use curve_formats::batch::BatchHeader;
-use curve_formats::domain::{Kind, Tag};
-use curve_formats::encoding::Encode;
+use curve_formats::domain::{Kind, TAG_LEN, Tag};
 use solana_instructions_sysvar::{load_current_index_checked, load_instruction_at_checked};
 
 /// The ed25519 signature-verification program.
@@ -45,12 +44,13 @@ pub struct PostBatch<'info> {
 pub fn post_batch_handler(ctx: Context<PostBatch>, payload: SignedHeader) -> Result<()> {
     let config = &ctx.accounts.config;
     require!(!config.paused, CurveError::Paused);
-    let tag = Tag::new(Kind::BatchHeader, config.chain_id);
-    let mut message = Vec::with_capacity(15 + 168);
-    tag.encode(&mut message);
-    require!(message == payload.tag, CurveError::WrongPayloadTag);
     let header = BatchHeader::from(payload.header);
-    header.encode(&mut message);
+    // The bytes the committee signs; the payload's tag must be their first TAG_LEN.
+    let message = Tag::new(Kind::BatchHeader, config.chain_id).message(&header);
+    require!(
+        message[..TAG_LEN] == payload.tag,
+        CurveError::WrongPayloadTag
+    );
     require!(
         Some(header.height) == config.latest_height.checked_add(1),
         CurveError::HeightOutOfOrder

@@ -12,7 +12,7 @@ fn members(env: &Env) -> Vec<Keypair> {
 /// The next header's payload, signed by nobody yet.
 async fn next(env: &mut Env) -> SignedHeader {
     let config = env.config().await;
-    payload(CHAIN_ID, &next_header(&config, [0; 32], 0, 0))
+    SignedHeader::new(CHAIN_ID, &next_header(&config, [0; 32], 0, 0))
 }
 
 #[tokio::test]
@@ -92,7 +92,7 @@ async fn headers_off_the_chain_or_for_another_chain_are_refused() {
     let ixs = env.signed_batch(broken, &quorum, 2);
     env.refused(6006, &ixs, &[], &watched).await;
 
-    let other_chain = payload(
+    let other_chain = SignedHeader::new(
         CHAIN_ID + 1,
         &next_header(&env.config().await, [0; 32], 0, 0),
     );

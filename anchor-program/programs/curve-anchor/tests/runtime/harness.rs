@@ -8,10 +8,8 @@ use anchor_lang::solana_program::entrypoint::ProgramResult;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::solana_program::instruction::error::InstructionError;
 use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
-use curve_anchor::{Config, Header, InitializeArgs, SignedHeader};
+use curve_anchor::{Config, InitializeArgs, SignedHeader};
 use curve_formats::batch::BatchHeader;
-use curve_formats::domain::{Kind, Tag};
-use curve_formats::encoding::Encode;
 use solana_keypair::Keypair;
 use solana_program_test::{BanksClientError, ProgramTest, ProgramTestContext, processor};
 use solana_signer::Signer;
@@ -448,25 +446,6 @@ pub fn next_header(
     }
 }
 
-/// The signed payload `post_batch` carries.
-pub fn payload(chain_id: u64, header: &BatchHeader) -> SignedHeader {
-    let mut tag = Vec::new();
-    Tag::new(Kind::BatchHeader, chain_id).encode(&mut tag);
-    SignedHeader {
-        tag: tag.try_into().expect("15-byte tag"),
-        header: Header {
-            height: header.height,
-            prev_root: header.prev_root,
-            state_root: header.state_root,
-            transactions_root: header.transactions_root,
-            withdrawal_root: header.withdrawal_root,
-            withdrawal_count: header.withdrawal_count,
-            withdrawal_total: header.withdrawal_total,
-            timestamp_ms: header.timestamp_ms,
-        },
-    }
-}
-
 /// The bytes the committee signs for `payload`.
 pub fn signed_bytes(payload: &SignedHeader) -> Vec<u8> {
     use anchor_lang::AnchorSerialize;
@@ -585,7 +564,7 @@ impl Env {
         let members: Vec<Keypair> = self.committee.iter().map(|k| k.insecure_clone()).collect();
         let signers: Vec<&Keypair> = members.iter().take(config.quorum as usize).collect();
         // Index 0 is `send`'s compute-budget instruction.
-        let ixs = self.signed_batch(payload(CHAIN_ID, &header), &signers, 2);
+        let ixs = self.signed_batch(SignedHeader::new(CHAIN_ID, &header), &signers, 2);
         self.send(&ixs, &[]).await.expect("post_batch");
         header
     }

@@ -6,7 +6,7 @@
 use crate::harness::*;
 use crate::vault::{deposit_ix, depositor, withdraw_ix};
 use anchor_lang::prelude::Pubkey;
-use curve_anchor::{BatchRecord, WithdrawArgs};
+use curve_anchor::{BatchRecord, SignedHeader, WithdrawArgs};
 use curve_formats::batch::BatchHeader;
 use serde_json::Value;
 use solana_keypair::Keypair;
@@ -56,7 +56,7 @@ async fn the_runtimes_batches_anchor_and_its_payouts_are_paid() {
             withdrawal_total: number(&fields["withdrawal_total"]),
             timestamp_ms: batch["timestamp_ms"].as_u64().expect("time"),
         };
-        let ixs = env.signed_batch(payload(chain_id, &header), &quorum, 2);
+        let ixs = env.signed_batch(SignedHeader::new(chain_id, &header), &quorum, 2);
         env.send(&ixs, &[])
             .await
             .expect("the runtime's header anchors");

@@ -5,7 +5,9 @@ use anchor_lang::InstructionData;
 use anchor_lang::ToAccountMetas;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
-use curve_anchor::{BatchRecord, DepositAccount, MAX_PAYOUT_DEPTH, Nullifier, WithdrawArgs};
+use curve_anchor::{
+    BatchRecord, DepositAccount, MAX_PAYOUT_DEPTH, Nullifier, SignedHeader, WithdrawArgs,
+};
 use curve_formats::leaf::{Origin, PayoutLeaf};
 use curve_formats::merkle::MerkleTree;
 use solana_keypair::Keypair;
@@ -305,7 +307,7 @@ async fn the_deepest_payout_proof_fits_one_transaction() {
         let header = next_header(&config, [9; 32], count, 1);
         let members: Vec<Keypair> = env.committee.iter().map(|k| k.insecure_clone()).collect();
         let signers: Vec<&Keypair> = members.iter().take(3).collect();
-        let ixs = env.signed_batch(payload(CHAIN_ID, &header), &signers, 2);
+        let ixs = env.signed_batch(SignedHeader::new(CHAIN_ID, &header), &signers, 2);
         match code {
             Some(code) => {
                 env.refused(code, &ixs, &[], &[pda::config(), pda::batch(1)])
