@@ -25,6 +25,25 @@ pub enum Origin {
     },
 }
 
+impl Origin {
+    /// The encoded pair `(origin byte, origin id)`.
+    pub fn to_parts(self) -> (u8, [u8; 32]) {
+        match self {
+            Origin::Withdrawal => (0, [0; 32]),
+            Origin::Settlement { market_id } => (1, market_id),
+        }
+    }
+
+    /// The origin an encoded pair names: 0 with an all-zero id, or 1 with any id.
+    pub fn from_parts(byte: u8, id: [u8; 32]) -> Option<Origin> {
+        match byte {
+            0 if id == [0; 32] => Some(Origin::Withdrawal),
+            1 => Some(Origin::Settlement { market_id: id }),
+            _ => None,
+        }
+    }
+}
+
 /// One payout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PayoutLeaf {
@@ -66,24 +85,16 @@ impl PayoutLeaf {
         let origin_byte = u8::decode(reader)?;
         let id_at = reader.offset();
         let origin_id: [u8; 32] = reader.array()?;
-        let origin = match origin_byte {
-            0 if origin_id == [0; 32] => Origin::Withdrawal,
-            0 => {
-                return Err(DecodeError {
-                    offset: id_at,
-                    kind: DecodeErrorKind::NonZeroReserved,
-                });
-            }
-            1 => Origin::Settlement {
-                market_id: origin_id,
+        let origin = Origin::from_parts(origin_byte, origin_id).ok_or(match origin_byte {
+            0 => DecodeError {
+                offset: id_at,
+                kind: DecodeErrorKind::NonZeroReserved,
             },
-            other => {
-                return Err(DecodeError {
-                    offset: origin_at,
-                    kind: DecodeErrorKind::InvalidDiscriminant(other),
-                });
-            }
-        };
+            other => DecodeError {
+                offset: origin_at,
+                kind: DecodeErrorKind::InvalidDiscriminant(other),
+            },
+        })?;
         Ok(PayoutLeaf {
             chain_id,
             batch_height,
@@ -102,16 +113,9 @@ impl Encode for PayoutLeaf {
         self.index.encode(out);
         self.recipient.encode(out);
         self.amount.encode(out);
-        match self.origin {
-            Origin::Withdrawal => {
-                0u8.encode(out);
-                [0u8; 32].encode(out);
-            }
-            Origin::Settlement { market_id } => {
-                1u8.encode(out);
-                market_id.encode(out);
-            }
-        }
+        let (byte, id) = self.origin.to_parts();
+        byte.encode(out);
+        id.encode(out);
     }
 }
 

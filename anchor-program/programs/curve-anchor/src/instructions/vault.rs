@@ -141,11 +141,8 @@ pub fn withdraw_handler(ctx: Context<Withdraw>, args: WithdrawArgs) -> Result<()
             .saturating_add(config.withdrawal_delay_slots),
         CurveError::WithdrawalDelay
     );
-    let origin = match (args.origin, args.origin_id) {
-        (0, id) if id == [0; 32] => Origin::Withdrawal,
-        (1, market_id) => Origin::Settlement { market_id },
-        _ => return err!(CurveError::InvalidOrigin),
-    };
+    let origin =
+        Origin::from_parts(args.origin, args.origin_id).ok_or(error!(CurveError::InvalidOrigin))?;
     let amount = u64::try_from(args.amount).map_err(|_| error!(CurveError::AmountTooLarge))?;
     let leaf = PayoutLeaf {
         chain_id: config.chain_id,

@@ -129,10 +129,7 @@ async fn anchor_payouts(
 impl Payouts {
     fn args(&self, index: usize) -> WithdrawArgs {
         let leaf = &self.leaves[index];
-        let (origin, origin_id) = match leaf.origin {
-            Origin::Withdrawal => (0, [0; 32]),
-            Origin::Settlement { market_id } => (1, market_id),
-        };
+        let (origin, origin_id) = leaf.origin.to_parts();
         WithdrawArgs {
             height: self.height,
             index: leaf.index,
