@@ -404,6 +404,14 @@ impl Env {
     }
 }
 
+/// A 32-byte hash written as hex in a fixture's JSON.
+pub fn hex32(value: &serde_json::Value) -> [u8; 32] {
+    hex::decode(value.as_str().expect("a hex string"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes")
+}
+
 /// A transaction's size on the wire: compact-u16 signature count, signatures, message.
 pub fn wire_size(tx: &Transaction) -> usize {
     assert!(tx.signatures.len() < 128, "one-byte compact length");

@@ -24,13 +24,6 @@ fn manifest() -> Value {
     serde_json::from_slice(&read("manifest.json")).expect("manifest.json")
 }
 
-fn hex32(text: &str) -> [u8; 32] {
-    hex::decode(text)
-        .expect("hex")
-        .try_into()
-        .expect("32 bytes")
-}
-
 /// The verifying key of `vk.alt_bn128`.
 fn fixture_vk() -> VerifyingKeyBytes {
     let bytes = read("vk.alt_bn128");
@@ -56,8 +49,8 @@ fn fixture_hashes() -> ProgramHashes {
     assert_eq!(hex::encode(code_hash), manifest["bytecode"]["sha256"]);
     let hashes = ProgramHashes {
         code_hash,
-        descriptor_hash: hex32(manifest["descriptor"]["hash"].as_str().unwrap()),
-        layout_hash: hex32(manifest["layout"]["hash"].as_str().unwrap()),
+        descriptor_hash: hex32(&manifest["descriptor"]["hash"]),
+        layout_hash: hex32(&manifest["layout"]["hash"]),
         h_code: input(1),
         h_conditions: input(2),
         h_params: input(3),

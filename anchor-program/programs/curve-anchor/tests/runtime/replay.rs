@@ -12,13 +12,6 @@ use serde_json::Value;
 use solana_keypair::Keypair;
 use std::collections::BTreeMap;
 
-fn hex32(value: &Value) -> [u8; 32] {
-    hex::decode(value.as_str().expect("hex"))
-        .expect("hex")
-        .try_into()
-        .expect("32 bytes")
-}
-
 fn number(value: &Value) -> u128 {
     match value {
         Value::String(text) => text.parse().expect("a decimal amount"),
