@@ -36,6 +36,15 @@ pub enum Mutation {
     SkipPersistBarrier,
     /// Accept certificates of 2f signatures instead of a quorum.
     QuorumOf2f,
+    /// Decide a block whose certified child is from any later view, not only the next one
+    /// (the 2-chain rule without its consecutive-view check).
+    DecideWithoutConsecutiveViews,
+    /// Vote for a proposal justified by a TC whatever QC the TC reports (Jolteon's lock
+    /// ignored).
+    VoteIgnoresTcHighQc,
+    /// Restart without the stored last voted view, so a replica may vote again in a view it
+    /// voted in before a crash.
+    RestartForgetsLastVotedView,
 }
 
 /// Static configuration of one replica.
@@ -400,7 +409,12 @@ impl Core {
         let mut stored = Vec::new();
         for record in records {
             match record {
-                Record::Safety(safety) => core.safety = safety,
+                Record::Safety(safety) => {
+                    core.safety = safety;
+                    if core.config.mutation == Mutation::RestartForgetsLastVotedView {
+                        core.safety.last_voted_view = 0;
+                    }
+                }
                 Record::Block(block) => stored.push(block),
                 Record::Decided { height, block } => {
                     core.decided_height = height;
@@ -743,7 +757,9 @@ impl Core {
         let Some(b1) = self.blocks.get(&b1) else {
             return;
         };
-        if b1.justify.view + 1 != b1.block.view {
+        if b1.justify.view + 1 != b1.block.view
+            && self.config.mutation != Mutation::DecideWithoutConsecutiveViews
+        {
             return;
         }
         let b0 = b1.block.parent;
@@ -932,7 +948,11 @@ impl Core {
             None
         } else {
             match &p.timeout_cert {
-                Some(tc) if tc.view + 1 == view && p.justify.view >= tc.max_high_qc_view() => {
+                Some(tc)
+                    if tc.view + 1 == view
+                        && (p.justify.view >= tc.max_high_qc_view()
+                            || self.config.mutation == Mutation::VoteIgnoresTcHighQc) =>
+                {
                     if !self.verify_tc(tc) {
                         return;
                     }

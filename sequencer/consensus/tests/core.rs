@@ -408,6 +408,59 @@ fn the_lock_refuses_a_tc_proposal_below_the_highest_reported_qc() {
     assert_eq!(sent_votes(&actions).len(), 1, "{actions:#?}");
 }
 
+/// Certificates that list a signer twice (or out of order) cannot come off the wire — the
+/// decoder refuses them — but the core must not rely on that: built directly, they count for
+/// nothing.
+#[test]
+fn certificates_with_duplicate_signers_built_past_the_decoder_count_for_nothing() {
+    let g = genesis();
+    let gqc = QuorumCert::genesis(CHAIN);
+    let p1 = propose(1, &g, gqc.clone(), None, vec![]);
+    let b1 = certified(&p1);
+    let honest_qc1 = certify(&b1);
+    // Two distinct signers padded to three entries, the padding in each position; and the
+    // three signers out of order.
+    let padded = [vec![0, 0, 1], vec![0, 1, 1], vec![1, 0, 1]];
+    let mut forged_qcs: Vec<QuorumCert> = padded.iter().map(|s| qc(1, hash(&b1), s)).collect();
+    forged_qcs.push(qc(1, hash(&b1), &[2, 0, 1]));
+    for forged in forged_qcs {
+        let (mut core, _) = replica(0);
+        deliver(&mut core, 1, Message::Proposal(p1.clone()));
+        let p2 = propose(2, &b1, forged.clone(), None, vec![]);
+        let actions = deliver(&mut core, 2, Message::Proposal(p2));
+        assert!(actions.is_empty(), "{:?}: {actions:#?}", forged.votes);
+        assert_eq!((core.status().view, core.status().high_qc_view), (1, 0));
+        // In a timeout, the same QC moves nothing either.
+        let actions = deliver(&mut core, 1, Message::Timeout(timeout(1, 2, &forged, None)));
+        assert!(actions.is_empty(), "{actions:#?}");
+        assert_eq!(core.status().high_qc_view, 0);
+        // The same signatures without the duplicate are a quorum.
+        let p2 = propose(2, &b1, honest_qc1.clone(), None, vec![]);
+        let actions = deliver(&mut core, 2, Message::Proposal(p2));
+        assert_eq!(
+            sent_votes(&actions).len(),
+            1,
+            "{:?}: {actions:#?}",
+            forged.votes
+        );
+    }
+    // A TC whose shares repeat a replica: a view-2 proposal justified by it is ignored.
+    let (mut core, _) = replica(0);
+    let mut padded_tc = tc(1, &[(0, &gqc), (1, &gqc), (2, &gqc)]);
+    padded_tc.shares[2] = padded_tc.shares[1];
+    let on_padded = propose(2, &g, gqc.clone(), Some(padded_tc.clone()), vec![]);
+    assert!(deliver(&mut core, 2, Message::Proposal(on_padded)).is_empty());
+    let carried = timeout(1, 2, &gqc, Some(padded_tc));
+    assert!(deliver(&mut core, 1, Message::Timeout(carried)).is_empty());
+    assert_eq!(core.status().view, 1);
+    let honest_tc = tc(1, &[(0, &gqc), (1, &gqc), (2, &gqc)]);
+    let on_honest = propose(2, &g, gqc, Some(honest_tc), vec![]);
+    assert_eq!(
+        sent_votes(&deliver(&mut core, 2, Message::Proposal(on_honest))).len(),
+        1
+    );
+}
+
 #[test]
 fn f_plus_one_timeouts_pull_a_replica_forward_and_far_future_ones_are_ignored() {
     let (mut core, _) = replica(3);

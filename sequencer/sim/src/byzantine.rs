@@ -1,17 +1,20 @@
-//! Byzantine replicas: a real core whose outgoing messages are rewritten. Everything forged here
-//! is signed with the replica's own key (it cannot forge others'), so whatever it sends is what a
-//! malicious operator could send.
+//! Byzantine replicas: real cores whose outgoing messages are rewritten. Everything forged here
+//! is signed with a Byzantine replica's own key (none can forge an honest one's), so whatever
+//! they send is what up to f colluding operators could send.
 
+use crate::attack::Engine;
 use crate::scenario::{Behaviour, Rng};
 use curve_consensus::types::{proposal_message, timeout_message, vote_message};
 use curve_consensus::{
-    Block, ConsensusKey, Message, Proposal, QuorumCert, ReplicaId, SignedAttestation, Timeout,
-    View, Vote,
+    Block, Committee, ConsensusKey, Message, Proposal, QuorumCert, ReplicaId, SignedAttestation,
+    Timeout, View, Vote,
 };
 use std::collections::BTreeMap;
 
 /// One transmission: wire bytes to a replica, after an extra delay.
 pub struct Transmission {
+    /// The sender (the Byzantine replica, or an accomplice signing alongside it).
+    pub from: ReplicaId,
     /// The recipient.
     pub to: ReplicaId,
     /// The wire bytes (possibly undecodable).
@@ -20,30 +23,34 @@ pub struct Transmission {
     pub extra_delay_ms: u64,
 }
 
-/// The Byzantine replica's state across a run.
+/// The Byzantine replicas' state across a run.
 pub struct Adversary {
-    /// The replica.
-    pub replica: ReplicaId,
-    /// What it does.
-    pub behaviour: Behaviour,
-    key: ConsensusKey,
+    members: BTreeMap<ReplicaId, (Behaviour, ConsensusKey)>,
     chain_id: u64,
-    /// The conflicting twin of its proposal in each view it led.
+    committee: Committee,
+    /// The conflicting twin of an equivocating leader's proposal in each view it led.
     twins: BTreeMap<View, Proposal>,
-    /// Whether it has actually sent two conflicting proposals yet.
+    /// Whether a leader has actually sent two conflicting proposals yet.
     pub equivocated: bool,
+    /// The coordinated attack steering the [`Behaviour::Coalition`] members, if any.
+    pub engine: Option<Engine>,
 }
 
 impl Adversary {
-    /// The adversary controlling `replica` with `key`.
-    pub fn new(replica: ReplicaId, behaviour: Behaviour, key: ConsensusKey, chain_id: u64) -> Self {
+    /// The adversary controlling `members` (each with its behaviour and key).
+    pub fn new(
+        members: BTreeMap<ReplicaId, (Behaviour, ConsensusKey)>,
+        committee: Committee,
+        chain_id: u64,
+        engine: Option<Engine>,
+    ) -> Self {
         Adversary {
-            replica,
-            behaviour,
-            key,
+            members,
             chain_id,
+            committee,
             twins: BTreeMap::new(),
             equivocated: false,
+            engine,
         }
     }
 
@@ -51,35 +58,55 @@ impl Adversary {
         message.to_wire(self.chain_id)
     }
 
-    fn now(&self, to: ReplicaId, message: &Message) -> Transmission {
+    fn now(&self, from: ReplicaId, to: ReplicaId, message: &Message) -> Transmission {
         Transmission {
+            from,
             to,
             bytes: self.wire(message),
             extra_delay_ms: 0,
         }
     }
 
-    /// What it sends instead of `message` to `to`.
-    pub fn rewrite(&mut self, to: ReplicaId, message: Message, rng: &mut Rng) -> Vec<Transmission> {
-        match self.behaviour {
+    /// What member `from` sends instead of `message` to `to`.
+    pub fn rewrite(
+        &mut self,
+        from: ReplicaId,
+        to: ReplicaId,
+        message: Message,
+        rng: &mut Rng,
+    ) -> Vec<Transmission> {
+        let (behaviour, key) = self.members[&from].clone();
+        let plain = |this: &Self| vec![this.now(from, to, &message)];
+        match behaviour {
             Behaviour::Silent => Vec::new(),
             Behaviour::WithholdFrom(mask) if mask & (1 << to) != 0 => Vec::new(),
-            Behaviour::WithholdFrom(_) => vec![self.now(to, &message)],
+            Behaviour::WithholdFrom(_) | Behaviour::Accomplice => plain(self),
+            Behaviour::Coalition => match &self.engine {
+                Some(engine) => engine
+                    .route_member(from, to, &message)
+                    .into_iter()
+                    .map(|send| self.now(send.from, send.to, &send.message))
+                    .collect(),
+                None => plain(self),
+            },
             Behaviour::Equivocate => match &message {
-                Message::Proposal(p) => self.equivocate(to, p, rng),
-                _ => vec![self.now(to, &message)],
+                Message::Proposal(p) => self.equivocate(from, &key, to, p, rng),
+                _ => plain(self),
             },
             Behaviour::DoubleVote => match &message {
                 Message::Vote(v) => {
-                    let other = self.vote(v.view, rng.bytes32());
-                    vec![self.now(to, &message), self.now(to, &Message::Vote(other))]
+                    let other = vote(&key, self.chain_id, from, v.view, rng.bytes32());
+                    vec![
+                        self.now(from, to, &message),
+                        self.now(from, to, &Message::Vote(other)),
+                    ]
                 }
-                _ => vec![self.now(to, &message)],
+                _ => plain(self),
             },
-            Behaviour::StaleQc => vec![self.now(to, &self.stale(message))],
+            Behaviour::StaleQc => vec![self.now(from, to, &self.stale(&key, message))],
             Behaviour::FutureViewSpam => {
-                let mut out = vec![self.now(to, &message)];
-                out.extend(self.spam(to, &message, rng));
+                let mut out = plain(self);
+                out.extend(self.spam(from, &key, to, &message, rng));
                 out
             }
             Behaviour::LieAttest => match message {
@@ -87,69 +114,71 @@ impl Adversary {
                     a.attestation.state_root = rng.bytes32();
                     let bytes =
                         curve_consensus::types::attestation_message(self.chain_id, &a.attestation);
-                    a.signature = self.key.sign(&bytes);
-                    vec![self.now(to, &Message::Attestation(a))]
+                    a.signature = key.sign(&bytes);
+                    vec![self.now(from, to, &Message::Attestation(a))]
                 }
-                other => vec![self.now(to, &other)],
+                other => vec![self.now(from, to, &other)],
             },
         }
     }
 
-    fn vote(&self, view: View, block: [u8; 32]) -> Vote {
-        Vote {
-            view,
-            block,
-            replica: self.replica,
-            signature: self.key.sign(&vote_message(self.chain_id, view, &block)),
-        }
-    }
-
     /// Half the replicas get the real proposal first, half a twin with another payload; each
-    /// then gets the other one later.
-    fn equivocate(&mut self, to: ReplicaId, p: &Proposal, rng: &mut Rng) -> Vec<Transmission> {
+    /// then gets the other one later. Accomplices sign votes for the twin as their cores vote
+    /// for the real block, so both gather Byzantine votes.
+    fn equivocate(
+        &mut self,
+        from: ReplicaId,
+        key: &ConsensusKey,
+        to: ReplicaId,
+        p: &Proposal,
+        rng: &mut Rng,
+    ) -> Vec<Transmission> {
         let view = p.block.view;
         let chain_id = self.chain_id;
-        let key = self.key.clone();
-        let twin = self
-            .twins
-            .entry(view)
-            .or_insert_with(|| {
-                let mut block = p.block.clone();
-                block
-                    .payload
-                    .push(format!("twin of view {view}").into_bytes());
-                let signature = key.sign(&proposal_message(chain_id, &block.hash(chain_id)));
-                Proposal {
-                    block,
-                    signature,
-                    ..p.clone()
+        let mut out = Vec::new();
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.twins.entry(view) {
+            let mut block = p.block.clone();
+            block
+                .payload
+                .push(format!("twin of view {view}").into_bytes());
+            let hash = block.hash(chain_id);
+            let signature = key.sign(&proposal_message(chain_id, &hash));
+            entry.insert(Proposal {
+                block,
+                signature,
+                ..p.clone()
+            });
+            let next_leader = self.committee.leader(view + 1);
+            for (member, (behaviour, member_key)) in &self.members {
+                if *behaviour == Behaviour::Accomplice && *member != next_leader {
+                    let vote = vote(member_key, chain_id, *member, view, hash);
+                    out.push(self.now(*member, next_leader, &Message::Vote(vote)));
                 }
-            })
-            .clone();
+            }
+        }
+        let twin = self.twins[&view].clone();
         self.equivocated = true;
         let (first, second) = if (u64::from(to) + view).is_multiple_of(2) {
             (Message::Proposal(p.clone()), Message::Proposal(twin))
         } else {
             (Message::Proposal(twin), Message::Proposal(p.clone()))
         };
-        vec![
-            self.now(to, &first),
-            Transmission {
-                to,
-                bytes: self.wire(&second),
-                extra_delay_ms: rng.range(20, 400),
-            },
-        ]
+        out.push(self.now(from, to, &first));
+        out.push(Transmission {
+            from,
+            to,
+            bytes: self.wire(&second),
+            extra_delay_ms: rng.range(20, 400),
+        });
+        out
     }
 
     /// Timeouts report the genesis QC; proposals build on genesis.
-    fn stale(&self, message: Message) -> Message {
+    fn stale(&self, key: &ConsensusKey, message: Message) -> Message {
         let genesis = QuorumCert::genesis(self.chain_id);
         match message {
             Message::Timeout(t) => {
-                let signature =
-                    self.key
-                        .sign(&timeout_message(self.chain_id, t.view, genesis.view));
+                let signature = key.sign(&timeout_message(self.chain_id, t.view, genesis.view));
                 Message::Timeout(Timeout {
                     high_qc: genesis,
                     signature,
@@ -162,9 +191,8 @@ impl Adversary {
                     parent: genesis.block,
                     ..p.block
                 };
-                let signature = self
-                    .key
-                    .sign(&proposal_message(self.chain_id, &block.hash(self.chain_id)));
+                let signature =
+                    key.sign(&proposal_message(self.chain_id, &block.hash(self.chain_id)));
                 Message::Proposal(Proposal {
                     block,
                     justify: genesis,
@@ -178,7 +206,14 @@ impl Adversary {
 
     /// Far-future statements with valid signatures, a bad signature, a non-member claim and
     /// undecodable bytes.
-    fn spam(&self, to: ReplicaId, message: &Message, rng: &mut Rng) -> Vec<Transmission> {
+    fn spam(
+        &self,
+        from: ReplicaId,
+        key: &ConsensusKey,
+        to: ReplicaId,
+        message: &Message,
+        rng: &mut Rng,
+    ) -> Vec<Transmission> {
         let view = message.view().unwrap_or(1);
         let genesis = QuorumCert::genesis(self.chain_id);
         let far = view + rng.range(2, 100_000);
@@ -186,15 +221,15 @@ impl Adversary {
             view: far,
             high_qc: genesis.clone(),
             last_tc: None,
-            replica: self.replica,
-            signature: self.key.sign(&timeout_message(self.chain_id, far, 0)),
+            replica: from,
+            signature: key.sign(&timeout_message(self.chain_id, far, 0)),
         };
-        let future_vote = self.vote(far, rng.bytes32());
-        let mut bad_signature = self.vote(view, rng.bytes32());
+        let future_vote = vote(key, self.chain_id, from, far, rng.bytes32());
+        let mut bad_signature = vote(key, self.chain_id, from, view, rng.bytes32());
         bad_signature.signature[7] ^= 1;
         let non_member = Vote {
             replica: 200,
-            ..self.vote(view, rng.bytes32())
+            ..vote(key, self.chain_id, from, view, rng.bytes32())
         };
         let mut truncated = self.wire(message);
         truncated.truncate(rng.index(truncated.len().max(1)));
@@ -206,7 +241,7 @@ impl Adversary {
                 first_height: 1,
                 last_height: far,
                 state_root: rng.bytes32(),
-                replica: self.replica,
+                replica: from,
             },
             signature: [9; 64],
         };
@@ -219,15 +254,31 @@ impl Adversary {
             Message::FetchRequest(rng.bytes32()),
         ]
         .iter()
-        .map(|m| self.now(to, m))
+        .map(|m| self.now(from, to, m))
         .collect();
         for bytes in [truncated, garbage, rng.bytes32().to_vec()] {
             out.push(Transmission {
+                from,
                 to,
                 bytes,
                 extra_delay_ms: 0,
             });
         }
         out
+    }
+}
+
+fn vote(
+    key: &ConsensusKey,
+    chain_id: u64,
+    replica: ReplicaId,
+    view: View,
+    block: [u8; 32],
+) -> Vote {
+    Vote {
+        view,
+        block,
+        replica,
+        signature: key.sign(&vote_message(chain_id, view, &block)),
     }
 }

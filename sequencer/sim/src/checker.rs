@@ -1,11 +1,56 @@
-//! Safety checkers: what must hold at every step, whatever the network, crashes and one Byzantine
-//! replica do. They see everything honest replicas output and send.
+//! Safety checkers: what must hold at every step, whatever the network, crashes and up to f
+//! Byzantine replicas do. They see everything honest replicas output and send.
 
 use curve_consensus::{AnchorCertificate, DecidedBlock, Hash, Message, ReplicaId, View};
 use std::collections::BTreeMap;
 
-/// A broken invariant, in words.
-pub type Broken = String;
+/// What kind of invariant broke, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Two honest replicas decided different blocks at one height, or one replica decided a
+    /// different block at a height after a restart: safety is lost.
+    ConflictingDecide,
+    /// An honest replica's decided log has a gap.
+    DecidedLog,
+    /// An honest replica signed two conflicting votes, proposals or attestations.
+    DoubleSign,
+    /// An anchor certificate for a root honest replicas did not compute, or two for one range.
+    Anchor,
+    /// An honest replica raised an alarm that only more than f faults can cause.
+    Alarm,
+    /// A replica could not restart from what its store kept.
+    Restart,
+    /// After GST, an honest replica decided nothing new in time, or the run stalled.
+    Liveness,
+}
+
+impl Kind {
+    /// Whether the run stops here: after a lost decide, a broken log or a failed restart nothing
+    /// later is meaningful; the others are recorded and the run goes on, so that what they lead
+    /// to (a conflicting decide) is seen too.
+    pub fn ends_run(self) -> bool {
+        matches!(
+            self,
+            Kind::ConflictingDecide | Kind::DecidedLog | Kind::Restart | Kind::Liveness
+        )
+    }
+}
+
+/// A broken invariant: its kind and what happened, in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broken {
+    /// The kind.
+    pub kind: Kind,
+    /// What happened.
+    pub what: String,
+}
+
+impl Broken {
+    /// A finding of `kind`.
+    pub fn new(kind: Kind, what: String) -> Broken {
+        Broken { kind, what }
+    }
+}
 
 /// What honest replicas have decided, signed and attested so far.
 #[derive(Default)]
@@ -33,20 +78,26 @@ impl Checker {
         for block in blocks {
             let height = block.height;
             if height == 0 || height > log.len() as u64 + 1 {
-                return Err(format!(
-                    "replica {replica} decided height {height} with only {} decided: decided \
-                     logs must be gapless",
-                    log.len()
+                return Err(Broken::new(
+                    Kind::DecidedLog,
+                    format!(
+                        "replica {replica} decided height {height} with only {} decided: \
+                         decided logs must be gapless",
+                        log.len()
+                    ),
                 ));
             }
             if height <= log.len() as u64 {
                 let before = log[height as usize - 1];
                 if before != block.hash {
-                    return Err(format!(
-                        "replica {replica} decided {} at height {height} after deciding {} there \
-                         before a restart",
-                        short(&block.hash),
-                        short(&before)
+                    return Err(Broken::new(
+                        Kind::ConflictingDecide,
+                        format!(
+                            "replica {replica} decided {} at height {height} after deciding {} \
+                             there before a restart",
+                            short(&block.hash),
+                            short(&before)
+                        ),
                     ));
                 }
                 continue;
@@ -54,11 +105,14 @@ impl Checker {
             log.push(block.hash);
             match self.decided.get(&height) {
                 Some((other, by)) if *other != block.hash => {
-                    return Err(format!(
-                        "two blocks decided at height {height}: {} by replica {by} and {} by \
-                         replica {replica}",
-                        short(other),
-                        short(&block.hash)
+                    return Err(Broken::new(
+                        Kind::ConflictingDecide,
+                        format!(
+                            "two blocks decided at height {height}: {} by replica {by} and {} by \
+                             replica {replica}",
+                            short(other),
+                            short(&block.hash)
+                        ),
                     ));
                 }
                 Some(_) => {}
@@ -81,11 +135,14 @@ impl Checker {
             Message::Vote(vote) => {
                 let earlier = *self.votes.entry((replica, vote.view)).or_insert(vote.block);
                 if earlier != vote.block {
-                    return Err(format!(
-                        "honest replica {replica} voted for {} and {} in view {}",
-                        short(&earlier),
-                        short(&vote.block),
-                        vote.view
+                    return Err(Broken::new(
+                        Kind::DoubleSign,
+                        format!(
+                            "honest replica {replica} voted for {} and {} in view {}",
+                            short(&earlier),
+                            short(&vote.block),
+                            vote.view
+                        ),
                     ));
                 }
             }
@@ -96,11 +153,14 @@ impl Checker {
                     .entry((replica, p.block.view))
                     .or_insert(hash);
                 if earlier != hash {
-                    return Err(format!(
-                        "honest replica {replica} proposed {} and {} in view {}",
-                        short(&earlier),
-                        short(&hash),
-                        p.block.view
+                    return Err(Broken::new(
+                        Kind::DoubleSign,
+                        format!(
+                            "honest replica {replica} proposed {} and {} in view {}",
+                            short(&earlier),
+                            short(&hash),
+                            p.block.view
+                        ),
                     ));
                 }
             }
@@ -111,10 +171,13 @@ impl Checker {
                     .entry(a.last_height)
                     .or_insert((a.state_root, replica));
                 if root != a.state_root {
-                    return Err(format!(
-                        "honest replicas {by} and {replica} attested different roots for heights \
-                         up to {}",
-                        a.last_height
+                    return Err(Broken::new(
+                        Kind::DoubleSign,
+                        format!(
+                            "honest replicas {by} and {replica} attested different roots for \
+                             heights up to {}",
+                            a.last_height
+                        ),
                     ));
                 }
             }
@@ -129,12 +192,15 @@ impl Checker {
         if let Some((root, _)) = self.roots.get(&cert.last_height)
             && *root != cert.state_root
         {
-            return Err(format!(
-                "replica {replica} anchored {} for heights up to {} but honest replicas computed \
-                 {}",
-                short(&cert.state_root),
-                cert.last_height,
-                short(root)
+            return Err(Broken::new(
+                Kind::Anchor,
+                format!(
+                    "replica {replica} anchored {} for heights up to {} but honest replicas \
+                     computed {}",
+                    short(&cert.state_root),
+                    cert.last_height,
+                    short(root)
+                ),
             ));
         }
         let anchored = *self
@@ -142,9 +208,12 @@ impl Checker {
             .entry(cert.last_height)
             .or_insert(cert.state_root);
         if anchored != cert.state_root {
-            return Err(format!(
-                "two anchor certificates for heights up to {}",
-                cert.last_height
+            return Err(Broken::new(
+                Kind::Anchor,
+                format!(
+                    "two anchor certificates for heights up to {}",
+                    cert.last_height
+                ),
             ));
         }
         Ok(())

@@ -1,11 +1,16 @@
 //! Deterministic simulation of the consensus core (FoundationDB / TigerBeetle VOPR style).
 //!
-//! One seed fixes a [`Scenario`]: committee size, a Byzantine replica and its behaviour, crashes
-//! (some right after a send) and restarts, a partition and its heal, message drop, duplication,
-//! delay and reordering before a global stabilisation time (GST), and a client workload. The
-//! simulator runs n real [`Core`]s over a virtual clock and an event queue ordered by (time,
-//! sequence), encodes every message to wire bytes and decodes it on delivery, gives each replica
-//! a store that loses its unsynced writes on a crash, and checks after every step:
+//! One seed fixes a [`Scenario`]: committee size (4, 7 or 10), up to f Byzantine replicas and
+//! their behaviours, crashes (some right after a send) and restarts, a partition and its heal,
+//! message drop, duplication, delay and reordering before a global stabilisation time (GST), and
+//! a client workload — or, for three seeds in ten, a coordinated [`Attack`]: a coalition of f
+//! replicas and an adversary that reads every message, holds honest ones from chosen replicas
+//! until GST, signs with coalition keys and crashes a replica right after a send, steered
+//! through a [`Plan`] built to turn one kind of safety bug into a conflicting decide (see
+//! `attack.rs`). The simulator runs n real [`Core`]s over a virtual clock and an event queue
+//! ordered by (time, sequence), encodes every message to wire bytes and decodes it on delivery,
+//! gives each replica a store that loses its unsynced writes on a crash, and checks after every
+//! step:
 //! - no two different blocks decided at one height, decided logs gapless and prefixes of one
 //!   another, also across restarts;
 //! - no honest replica signs two votes or two proposals for one view;
@@ -14,17 +19,24 @@
 //! - after GST every honest replica decides something new within [`LIVENESS_MS`], and the run
 //!   reaches [`MIN_VIEWS`] views.
 //!
+//! A conflicting decide, a gap, a failed restart or a liveness failure ends the run; the other
+//! findings are recorded and the run goes on, so that a double vote is also seen to lead (or not)
+//! to a conflicting decide. The [`Violation`] reports the most severe finding.
+//!
 //! Signature checks go through a memoised verifier keyed by (key, message, signature): every
 //! replica checks the same votes, and the sweep needs thousands of seeds per CI run. Same seed,
 //! same run: no clock, no OS randomness, no hash-map order.
 
+mod attack;
 mod byzantine;
 mod checker;
 mod scenario;
 
-pub use crate::checker::Checker;
-pub use crate::scenario::{Behaviour, Fault, Rng, Scenario};
+pub use crate::attack::Stage;
+pub use crate::checker::{Broken, Checker, Kind};
+pub use crate::scenario::{Attack, Behaviour, Fault, Plan, Rng, Scenario};
 
+use crate::attack::{Engine, Send};
 use crate::byzantine::Adversary;
 use curve_consensus::{
     Action, Alarm, Committee, Config, ConsensusKey, Core, DecidedBlock, Executor, Hash, Input,
@@ -49,6 +61,15 @@ pub const LIVENESS_MS: u64 = 12_000;
 pub const RUN_LIMIT_AFTER_GST_MS: u64 = 60_000;
 /// Runs continue at least this long after GST.
 pub const RUN_MIN_AFTER_GST_MS: u64 = 300;
+/// A run with a finding goes on this long after the first one (to see what it leads to), then
+/// ends.
+pub const FINDINGS_GRACE_MS: u64 = 4_000;
+/// Findings kept per run (the rest are only counted).
+pub const FINDINGS_KEPT: usize = 64;
+/// An attack plan must make its last move within this long of its first.
+pub const ATTACK_BUDGET_MS: u64 = 3_000;
+/// GST comes this long after an attack plan's last move.
+pub const ATTACK_GRACE_MS: u64 = 1_500;
 
 /// The secret seed of replica `i`'s consensus key (fixed, so the verification cache and failing
 /// seeds replay identically).
@@ -84,8 +105,12 @@ pub struct Coverage {
     pub timeout_cert: bool,
     /// A replica crashed with unsynced writes and restarted without them.
     pub lost_writes: bool,
-    /// The Byzantine leader sent conflicting proposals.
+    /// A Byzantine leader sent conflicting proposals.
     pub equivocation: bool,
+    /// More than one replica was Byzantine.
+    pub coalition: bool,
+    /// The attack's plan and the furthest stage it reached.
+    pub attack: Option<(Plan, Stage)>,
     /// A partition formed and healed.
     pub partition_heal: bool,
     /// Fault events that happened.
@@ -111,23 +136,41 @@ pub struct Report {
     pub coverage: Coverage,
 }
 
-/// A broken invariant, with how to replay it.
+/// A broken invariant, with how to replay it: the most severe finding of the run (the first of
+/// its kind), and how many there were.
 #[derive(Clone, Debug)]
 pub struct Violation {
     /// The seed.
     pub seed: u64,
-    /// Virtual time.
+    /// Virtual time of the reported finding.
     pub at_ms: u64,
+    /// Its kind.
+    pub kind: Kind,
     /// What broke.
     pub what: String,
+    /// Findings in the run, this one included.
+    pub findings: usize,
+    /// The attack the seed ran, if any.
+    pub attack: Option<Attack>,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {} at {} ms: {}\n  replay: SIM_SEED={} SIM_TRACE=1 cargo test -p curve-consensus-sim --test sweep replay -- --nocapture",
-            self.seed, self.at_ms, self.what, self.seed
+            "seed {} at {} ms: {:?}: {}",
+            self.seed, self.at_ms, self.kind, self.what
+        )?;
+        if self.findings > 1 {
+            write!(f, " ({} findings in the run)", self.findings)?;
+        }
+        if let Some(attack) = &self.attack {
+            write!(f, "\n  attack: {attack:?}")?;
+        }
+        write!(
+            f,
+            "\n  replay: SIM_SEED={} SIM_TRACE=1 cargo test -p curve-consensus-sim --test sweep replay -- --nocapture",
+            self.seed
         )
     }
 }
@@ -266,6 +309,14 @@ struct Sim<'a> {
     committee: Committee,
     verifier: CachedVerifier,
     adversary: Option<Adversary>,
+    /// Findings so far, with their virtual time (at most [`FINDINGS_KEPT`]), and how many.
+    findings: Vec<(u64, Broken)>,
+    findings_count: usize,
+    /// Global stabilisation time: the scenario's, or earlier once an attack has played out.
+    gst_ms: u64,
+    stabilised: bool,
+    /// When the attack made its first move.
+    attack_started_ms: Option<u64>,
     partition: Option<u64>,
     partitioned: bool,
     checker: Checker,
@@ -278,8 +329,22 @@ struct Sim<'a> {
 pub fn run(scenario: &Scenario, options: Options) -> Result<Report, Violation> {
     let keys: Vec<[u8; 32]> = (0..scenario.n).map(|i| key_of(i).public()).collect();
     let committee = Committee::new(&keys).expect("distinct valid simulation keys");
-    let adversary = scenario.byzantine.map(|(replica, behaviour)| {
-        Adversary::new(replica, behaviour, key_of(usize::from(replica)), CHAIN_ID)
+    let adversary = (!scenario.byzantine.is_empty()).then(|| {
+        let members: BTreeMap<ReplicaId, (Behaviour, ConsensusKey)> = scenario
+            .byzantine
+            .iter()
+            .map(|(replica, behaviour)| (*replica, (*behaviour, key_of(usize::from(*replica)))))
+            .collect();
+        let engine = scenario.attack.map(|attack| {
+            let keys = members
+                .iter()
+                .map(|(replica, (_, key))| (*replica, key.clone()))
+                .collect();
+            let mut engine = Engine::new(attack, CHAIN_ID, committee.clone(), keys);
+            engine.trace = options.trace;
+            engine
+        });
+        Adversary::new(members, committee.clone(), CHAIN_ID, engine)
     });
     let mut sim = Sim {
         scenario,
@@ -295,6 +360,11 @@ pub fn run(scenario: &Scenario, options: Options) -> Result<Report, Violation> {
         committee,
         verifier: CachedVerifier::default(),
         adversary,
+        findings: Vec::new(),
+        findings_count: 0,
+        gst_ms: scenario.gst_ms,
+        stabilised: false,
+        attack_started_ms: None,
         partition: None,
         partitioned: false,
         checker: Checker::default(),
@@ -302,11 +372,28 @@ pub fn run(scenario: &Scenario, options: Options) -> Result<Report, Violation> {
         decided_at_gst: None,
         recovery_ms: 0,
     };
-    sim.run().map_err(|what| Violation {
-        seed: scenario.seed,
-        at_ms: sim.now,
-        what,
-    })
+    let outcome = sim.run();
+    if let Err(fatal) = outcome.as_ref() {
+        sim.findings.push((sim.now, fatal.clone()));
+        sim.findings_count += 1;
+    }
+    let worst = sim
+        .findings
+        .iter()
+        .min_by_key(|(at, broken)| (broken.kind, *at))
+        .cloned();
+    match (outcome, worst) {
+        (Ok(report), None) => Ok(report),
+        (_, Some((at_ms, broken))) => Err(Violation {
+            seed: scenario.seed,
+            at_ms,
+            kind: broken.kind,
+            what: broken.what,
+            findings: sim.findings_count,
+            attack: scenario.attack,
+        }),
+        (Err(_), None) => unreachable!("a fatal finding is recorded"),
+    }
 }
 
 impl Sim<'_> {
@@ -328,7 +415,21 @@ impl Sim<'_> {
         self.scenario.honest(replica)
     }
 
-    fn run(&mut self) -> Result<Report, String> {
+    /// Records a finding that does not end the run; passes on one that does.
+    fn note(&mut self, result: Result<(), Broken>) -> Result<(), Broken> {
+        match result {
+            Err(broken) if !broken.kind.ends_run() => {
+                self.findings_count += 1;
+                if self.findings.len() < FINDINGS_KEPT {
+                    self.findings.push((self.now, broken));
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn run(&mut self) -> Result<Report, Broken> {
         for i in 0..self.scenario.n {
             self.nodes.push(Node {
                 core: None,
@@ -344,32 +445,47 @@ impl Sim<'_> {
         for (at, fault) in self.scenario.faults.clone() {
             self.schedule(at, Event::Fault(fault));
         }
-        self.schedule(self.scenario.gst_ms, Event::Stabilise);
+        self.schedule(self.gst_ms, Event::Stabilise);
         self.schedule(self.scenario.tx_interval_ms, Event::Submit(0));
-        let gst = self.scenario.gst_ms;
         while let Some(((at, _), event)) = self.queue.pop_first() {
             self.now = at;
             if self.options.trace {
-                eprintln!("{at:>6} {event:?}");
+                eprintln!("{at:>6} {}", describe_event(&event));
             }
             self.handle(event)?;
-            if at >= gst {
+            self.pace_attack();
+            if let Some((first, _)) = self.findings.first()
+                && at > first + FINDINGS_GRACE_MS
+            {
+                // Broken already; what follows is recorded up to here.
+                break;
+            }
+            if at >= self.gst_ms && self.stabilised {
                 self.check_liveness()?;
                 if self.finished() {
                     break;
                 }
-                if at > gst + RUN_LIMIT_AFTER_GST_MS {
-                    return Err(format!(
-                        "only {} views {} ms after GST (need {MIN_VIEWS})",
-                        self.min_view(),
-                        RUN_LIMIT_AFTER_GST_MS
+                if at > self.gst_ms + RUN_LIMIT_AFTER_GST_MS {
+                    return Err(Broken::new(
+                        Kind::Liveness,
+                        format!(
+                            "only {} views {} ms after GST (need {MIN_VIEWS})",
+                            self.min_view(),
+                            RUN_LIMIT_AFTER_GST_MS
+                        ),
                     ));
                 }
             }
         }
         if let Some(adversary) = &self.adversary {
             self.coverage.equivocation = adversary.equivocated;
+            self.coverage.attack = adversary
+                .engine
+                .as_ref()
+                .zip(self.scenario.attack)
+                .map(|(engine, attack)| (attack.plan, engine.reached));
         }
+        self.coverage.coalition = self.scenario.byzantine.len() > 1;
         Ok(Report {
             seed: self.scenario.seed,
             views: self.min_view(),
@@ -391,7 +507,7 @@ impl Sim<'_> {
     }
 
     fn finished(&self) -> bool {
-        self.now >= self.scenario.gst_ms + RUN_MIN_AFTER_GST_MS
+        self.now >= self.gst_ms + RUN_MIN_AFTER_GST_MS
             && self.min_view() >= MIN_VIEWS
             && self
                 .honest_ids
@@ -399,7 +515,7 @@ impl Sim<'_> {
                 .all(|r| self.nodes[usize::from(*r)].progress_after_gst)
     }
 
-    fn check_liveness(&mut self) -> Result<(), String> {
+    fn check_liveness(&mut self) -> Result<(), Broken> {
         let Some(base) = self.decided_at_gst else {
             return Ok(());
         };
@@ -408,20 +524,23 @@ impl Sim<'_> {
             if self.checker.decided_height(replica) > base {
                 if !self.nodes[usize::from(replica)].progress_after_gst {
                     self.nodes[usize::from(replica)].progress_after_gst = true;
-                    self.recovery_ms = self.recovery_ms.max(self.now - self.scenario.gst_ms);
+                    self.recovery_ms = self.recovery_ms.max(self.now - self.gst_ms);
                 }
-            } else if self.now > self.scenario.gst_ms + LIVENESS_MS {
-                return Err(format!(
-                    "honest replica {replica} decided nothing new (height {}) within {LIVENESS_MS} \
-                     ms after GST",
-                    self.checker.decided_height(replica)
+            } else if self.now > self.gst_ms + LIVENESS_MS {
+                return Err(Broken::new(
+                    Kind::Liveness,
+                    format!(
+                        "honest replica {replica} decided nothing new (height {}) within \
+                         {LIVENESS_MS} ms after GST",
+                        self.checker.decided_height(replica)
+                    ),
                 ));
             }
         }
         Ok(())
     }
 
-    fn handle(&mut self, event: Event) -> Result<(), String> {
+    fn handle(&mut self, event: Event) -> Result<(), Broken> {
         match event {
             Event::Deliver { to, from, bytes } => {
                 if self.nodes[usize::from(to)].core.is_none() {
@@ -443,6 +562,11 @@ impl Sim<'_> {
             }
             Event::Fault(fault) => self.fault(fault)?,
             Event::Stabilise => {
+                // GST may have been brought forward; the superseded event is ignored.
+                if self.stabilised || self.now != self.gst_ms {
+                    return Ok(());
+                }
+                self.stabilised = true;
                 self.partition = None;
                 for replica in 0..self.scenario.n as ReplicaId {
                     self.nodes[usize::from(replica)].crash_after_send = false;
@@ -450,6 +574,12 @@ impl Sim<'_> {
                         self.start(replica)?;
                     }
                 }
+                // The network becomes synchronous: whatever the adversary held arrives.
+                let held = self
+                    .engine_mut()
+                    .map(Engine::release_all)
+                    .unwrap_or_default();
+                self.send_all(held);
                 self.decided_at_gst = Some(self.checker.max_decided());
             }
             Event::Submit(k) => {
@@ -465,7 +595,7 @@ impl Sim<'_> {
         Ok(())
     }
 
-    fn fault(&mut self, fault: Fault) -> Result<(), String> {
+    fn fault(&mut self, fault: Fault) -> Result<(), Broken> {
         self.coverage.faults += 1;
         match fault {
             Fault::Crash(replica) => self.crash(replica),
@@ -479,6 +609,11 @@ impl Sim<'_> {
                 node.crash_after_send = false;
                 if node.core.is_none() {
                     self.start(replica)?;
+                    let handed = self
+                        .engine_mut()
+                        .map(|engine| engine.on_restart(replica))
+                        .unwrap_or_default();
+                    self.send_all(handed);
                 }
             }
             Fault::Partition(mask) => {
@@ -507,13 +642,18 @@ impl Sim<'_> {
     }
 
     /// Boots (or reboots) a replica from what its store kept.
-    fn start(&mut self, replica: ReplicaId) -> Result<(), String> {
+    fn start(&mut self, replica: ReplicaId) -> Result<(), Broken> {
         let config = self.config(replica);
         let node = &mut self.nodes[usize::from(replica)];
+        let restart_failed =
+            |what: String| Broken::new(Kind::Restart, format!("replica {replica}: {what}"));
         let mut records = Vec::new();
-        node.executor.reload()?;
+        node.executor.reload().map_err(restart_failed)?;
         for value in node.store.durable.values() {
-            records.push(Record::from_bytes(value).map_err(|e| format!("stored record: {e}"))?);
+            records.push(
+                Record::from_bytes(value)
+                    .map_err(|e| restart_failed(format!("stored record: {e}")))?,
+            );
         }
         if node.lost_writes {
             self.coverage.lost_writes = true;
@@ -528,18 +668,18 @@ impl Sim<'_> {
             executed,
             self.now,
         )
-        .map_err(|e| format!("replica {replica} cannot restart: {e}"))?;
+        .map_err(|e| restart_failed(format!("cannot restart: {e}")))?;
         self.nodes[usize::from(replica)].core = Some(core);
         let mut inputs = VecDeque::new();
         self.perform(replica, actions, &mut inputs)?;
         self.drain(replica, inputs)
     }
 
-    fn step(&mut self, replica: ReplicaId, input: Input) -> Result<(), String> {
+    fn step(&mut self, replica: ReplicaId, input: Input) -> Result<(), Broken> {
         self.drain(replica, VecDeque::from([input]))
     }
 
-    fn drain(&mut self, replica: ReplicaId, mut inputs: VecDeque<Input>) -> Result<(), String> {
+    fn drain(&mut self, replica: ReplicaId, mut inputs: VecDeque<Input>) -> Result<(), Broken> {
         while let Some(input) = inputs.pop_front() {
             let Some(core) = self.nodes[usize::from(replica)].core.as_mut() else {
                 return Ok(());
@@ -555,7 +695,7 @@ impl Sim<'_> {
         replica: ReplicaId,
         actions: Vec<Action>,
         inputs: &mut VecDeque<Input>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Broken> {
         let honest = self.honest(replica);
         for action in actions {
             if self.nodes[usize::from(replica)].core.is_none() {
@@ -593,22 +733,36 @@ impl Sim<'_> {
                     );
                 }
                 Action::Decided(blocks) => {
+                    if self.options.trace {
+                        let list: Vec<String> = blocks
+                            .iter()
+                            .map(|b| format!("{}@{}", short(&b.hash), b.height))
+                            .collect();
+                        eprintln!(
+                            "{:>6}   replica {replica} decided {}",
+                            self.now,
+                            list.join(" ")
+                        );
+                    }
                     if honest {
-                        self.checker.decided(replica, &blocks)?;
+                        let result = self.checker.decided(replica, &blocks);
+                        self.note(result)?;
                     }
                     let executor = &mut self.nodes[usize::from(replica)].executor;
                     inputs.extend(execute_decided(executor, &blocks));
                 }
                 Action::Anchored(certificate) => {
                     if honest {
-                        self.checker.anchored(replica, &certificate)?;
+                        let result = self.checker.anchored(replica, &certificate);
+                        self.note(result)?;
                     }
                 }
                 Action::Alarm(
                     alarm @ (Alarm::ConflictingCertificates { .. }
                     | Alarm::ConflictingDecide { .. }),
                 ) if honest => {
-                    return Err(format!("honest replica {replica} raised {alarm:?}"));
+                    let what = format!("honest replica {replica} raised {alarm:?}");
+                    self.note(Err(Broken::new(Kind::Alarm, what)))?;
                 }
                 Action::Alarm(_) => {}
             }
@@ -616,43 +770,109 @@ impl Sim<'_> {
         Ok(())
     }
 
-    /// Sends `message` to each of `recipients` in turn (checked and encoded once for an honest
-    /// sender, rewritten per recipient for the adversary); a replica set to crash after its next
-    /// send stops after the first.
+    /// The adversary chooses GST (partial synchrony lets it): once its plan has made its last
+    /// move, or given up, the network stabilises [`ATTACK_GRACE_MS`] later rather than at the
+    /// scenario's bound, so a seed does not spend seconds of quiet network on nothing. A plan
+    /// that has not finished within [`ATTACK_BUDGET_MS`] of its first move (or that never
+    /// started by then) gives up.
+    fn pace_attack(&mut self) {
+        let now = self.now;
+        let deadline = match self.attack_started_ms {
+            Some(at) => at + ATTACK_BUDGET_MS,
+            None => ATTACK_BUDGET_MS,
+        };
+        let Some(engine) = self.engine_mut() else {
+            return;
+        };
+        let started = engine.stage != Stage::Waiting;
+        let released = if !engine.finished() && now > deadline {
+            engine.give_up()
+        } else {
+            Vec::new()
+        };
+        let finished = engine.finished();
+        if started && self.attack_started_ms.is_none() {
+            self.attack_started_ms = Some(now);
+            self.coverage.faults += 1;
+        }
+        self.send_all(released);
+        if finished && !self.stabilised && self.gst_ms > now + ATTACK_GRACE_MS {
+            self.gst_ms = now + ATTACK_GRACE_MS;
+            self.schedule(self.gst_ms, Event::Stabilise);
+        }
+    }
+
+    fn engine_mut(&mut self) -> Option<&mut Engine> {
+        self.adversary.as_mut().and_then(|a| a.engine.as_mut())
+    }
+
+    /// Puts messages the adversary crafted or released on the wire.
+    fn send_all(&mut self, sends: Vec<Send>) {
+        for send in sends {
+            let bytes = send.message.to_wire(CHAIN_ID);
+            self.network(send.from, send.to, bytes, 0);
+        }
+    }
+
+    /// Sends `message` to each of `recipients` in turn: an honest sender's message is checked and
+    /// encoded once (and, in an attack, shown to the adversary, which may hold it from some
+    /// recipients); a Byzantine sender's is rewritten per recipient. A replica set to crash after
+    /// its next send stops after the first recipient.
     fn transmit(
         &mut self,
         from: ReplicaId,
         recipients: &[ReplicaId],
         message: Message,
-    ) -> Result<(), String> {
-        let honest_bytes = if self.honest(from) {
-            self.checker.sent(from, &message, CHAIN_ID)?;
+    ) -> Result<(), Broken> {
+        let honest = self.honest(from);
+        if honest {
+            let result = self.checker.sent(from, &message, CHAIN_ID);
+            self.note(result)?;
             let uses_tc = match &message {
                 Message::Proposal(p) => p.timeout_cert.is_some(),
                 Message::Timeout(t) => t.last_tc.is_some(),
                 _ => false,
             };
             self.coverage.timeout_cert |= uses_tc;
-            Some(message.to_wire(CHAIN_ID))
-        } else {
-            None
-        };
+        }
+        let reaction = self
+            .engine_mut()
+            .map(|engine| engine.react(from, &message))
+            .unwrap_or_default();
+        let bytes = message.to_wire(CHAIN_ID);
         for &to in recipients {
-            match &honest_bytes {
-                Some(bytes) => self.network(from, to, bytes.clone(), 0),
-                None => {
-                    if let Some(mut adversary) = self.adversary.take() {
-                        for t in adversary.rewrite(to, message.clone(), &mut self.rng) {
-                            self.network(from, t.to, t.bytes, t.extra_delay_ms);
-                        }
-                        self.adversary = Some(adversary);
+            if honest {
+                // After GST the network delivers everything an honest replica sends.
+                let stabilised = self.stabilised;
+                match self.engine_mut() {
+                    Some(engine) if !stabilised && engine.holds(to, &message) => {
+                        engine.hold(Send {
+                            from,
+                            to,
+                            message: message.clone(),
+                        })
                     }
+                    _ => self.network(from, to, bytes.clone(), 0),
                 }
+            } else if let Some(mut adversary) = self.adversary.take() {
+                for t in adversary.rewrite(from, to, message.clone(), &mut self.rng) {
+                    self.network(t.from, t.to, t.bytes, t.extra_delay_ms);
+                }
+                self.adversary = Some(adversary);
             }
             if self.nodes[usize::from(from)].crash_after_send {
                 self.crash(from);
                 break;
             }
+        }
+        self.send_all(reaction.sends);
+        if let Some((replica, restart_after_ms)) = reaction.crash {
+            self.coverage.faults += 1;
+            self.crash(replica);
+            self.schedule(
+                self.now + restart_after_ms,
+                Event::Fault(Fault::Restart(replica)),
+            );
         }
         Ok(())
     }
@@ -661,7 +881,7 @@ impl Sim<'_> {
         if from == to {
             return;
         }
-        let stable = self.now >= self.scenario.gst_ms;
+        let stable = self.stabilised;
         if !stable {
             if let Some(mask) = self.partition
                 && (mask >> from) & 1 != (mask >> to) & 1
@@ -693,6 +913,50 @@ impl Sim<'_> {
     }
 }
 
+fn short(hash: &Hash) -> String {
+    hash.iter().take(3).map(|b| format!("{b:02x}")).collect()
+}
+
+/// One line per message, for traces: kind, view, blocks by short hash, certificates by view.
+fn describe(message: &Message) -> String {
+    let qc = |qc: &curve_consensus::QuorumCert| format!("qc{}:{}", qc.view, short(&qc.block));
+    match message {
+        Message::Proposal(p) => format!(
+            "proposal v{} h{} {} parent {} justify {}{}",
+            p.block.view,
+            p.block.height,
+            short(&p.block.hash(CHAIN_ID)),
+            short(&p.block.parent),
+            qc(&p.justify),
+            p.timeout_cert.as_ref().map_or(String::new(), |tc| format!(
+                " tc{} (max {})",
+                tc.view,
+                tc.max_high_qc_view()
+            )),
+        ),
+        Message::Vote(v) => format!("vote v{} {} by {}", v.view, short(&v.block), v.replica),
+        Message::Timeout(t) => format!("timeout v{} {} by {}", t.view, qc(&t.high_qc), t.replica),
+        Message::FetchRequest(h) => format!("fetch {}", short(h)),
+        Message::FetchResponse(b) => format!(
+            "fetched v{} h{} {}",
+            b.block.view,
+            b.block.height,
+            short(&b.block.hash(CHAIN_ID))
+        ),
+        Message::Attestation(a) => format!("attestation to h{}", a.attestation.last_height),
+    }
+}
+
+fn describe_event(event: &Event) -> String {
+    match event {
+        Event::Deliver { to, from, bytes } => match Message::from_wire(CHAIN_ID, bytes) {
+            Ok(message) => format!("{from} -> {to}: {}", describe(&message)),
+            Err(_) => format!("{from} -> {to}: {} undecodable bytes", bytes.len()),
+        },
+        other => format!("{other:?}"),
+    }
+}
+
 /// The outcome of many seeds.
 #[derive(Debug, Default)]
 pub struct Sweep {
@@ -704,8 +968,12 @@ pub struct Sweep {
     pub timeout_cert: u64,
     /// Seeds with a crash that lost unsynced writes.
     pub lost_writes: u64,
-    /// Seeds where the Byzantine leader equivocated.
+    /// Seeds where a Byzantine leader equivocated.
     pub equivocation: u64,
+    /// Seeds with more than one Byzantine replica.
+    pub coalition: u64,
+    /// Per plan: seeds that ran it, reached its dangerous state, and struck.
+    pub attacks: BTreeMap<Plan, [u64; 3]>,
     /// Seeds with a partition that healed.
     pub partition_heal: u64,
     /// The fewest views any passing seed ran.
@@ -740,6 +1008,13 @@ impl Sweep {
         self.timeout_cert += u64::from(c.timeout_cert);
         self.lost_writes += u64::from(c.lost_writes);
         self.equivocation += u64::from(c.equivocation);
+        self.coalition += u64::from(c.coalition);
+        if let Some((plan, stage)) = c.attack {
+            let counts = self.attacks.entry(plan).or_default();
+            counts[0] += 1;
+            counts[1] += u64::from(stage >= Stage::Dangerous);
+            counts[2] += u64::from(stage >= Stage::Struck);
+        }
         self.partition_heal += u64::from(c.partition_heal);
         self.anchors += report.anchors as u64;
         if report.recovery_ms > self.max_recovery.0 {
@@ -758,8 +1033,8 @@ impl fmt::Display for Sweep {
         write!(
             f,
             "{} seeds, {} passed, {} violations; coverage: TC {}%, crash with lost writes {}%, \
-             equivocating leader {}%, partition then heal {}%; min views {}, min faults {}, {} \
-             anchor certificates; slowest recovery after GST {} ms (seed {})",
+             equivocating leader {}%, partition then heal {}%, coalition of 2+ {}%; min views {}, \
+             min faults {}, {} anchor certificates; slowest recovery after GST {} ms (seed {})",
             self.seeds(),
             self.passed,
             self.violations.len(),
@@ -767,24 +1042,35 @@ impl fmt::Display for Sweep {
             self.percent(self.lost_writes),
             self.percent(self.equivocation),
             self.percent(self.partition_heal),
+            self.percent(self.coalition),
             self.min_views,
             self.min_faults,
             self.anchors,
             self.max_recovery.0,
             self.max_recovery.1,
-        )
+        )?;
+        for (plan, [ran, dangerous, struck]) in &self.attacks {
+            write!(
+                f,
+                "; {plan:?}: {ran} seeds, {dangerous} reached the dangerous state, {struck} struck"
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// Runs seeds `start..start + count` on `threads` threads. With `stop_at_first`, stops handing
-/// out seeds after the first violation; every seed below it still runs, so the lowest failing
+/// Which violation stops a sweep.
+pub type StopWhen = fn(&Violation) -> bool;
+
+/// Runs seeds `start..start + count` on `threads` threads. With `stop_when`, stops handing out
+/// seeds after the first violation it accepts; every seed below it still runs, so the lowest such
 /// seed is the same on every machine.
 pub fn sweep(
     start: u64,
     count: u64,
     threads: usize,
     options: Options,
-    stop_at_first: bool,
+    stop_when: Option<StopWhen>,
 ) -> Sweep {
     let next = AtomicU64::new(start);
     let stop = AtomicBool::new(false);
@@ -801,7 +1087,9 @@ pub fn sweep(
                         break;
                     }
                     let outcome = run(&Scenario::generate(seed), options);
-                    if outcome.is_err() && stop_at_first {
+                    if let (Err(violation), Some(stop_when)) = (&outcome, stop_when)
+                        && stop_when(violation)
+                    {
                         stop.store(true, Ordering::SeqCst);
                     }
                     results.lock().expect("no panics while held").push(outcome);

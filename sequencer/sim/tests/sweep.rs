@@ -1,7 +1,7 @@
 //! The CI sweep: thousands of seeds through the real cores, with coverage assertions, and the
 //! replay entry point for a failing seed.
 
-use curve_consensus_sim::{MIN_VIEWS, Options, Scenario, run, sweep};
+use curve_consensus_sim::{MIN_VIEWS, Options, Plan, Scenario, run, sweep};
 
 fn env_u64(name: &str) -> Option<u64> {
     #[allow(clippy::disallowed_methods)] // test configuration, not replica state
@@ -16,13 +16,13 @@ fn threads() -> usize {
 }
 
 /// `SIM_SEEDS` seeds (default 2,000) from `SIM_START` (default 0): no invariant breaks, every
-/// seed runs ≥ 50 views with ≥ 1 fault event, and the faults the protocol must survive really
-/// happen often enough to matter.
+/// seed runs ≥ 50 views with ≥ 1 fault event, and the faults the protocol must survive — the
+/// coordinated attacks included — really happen often enough to matter.
 #[test]
 fn sweep_ci() {
     let start = env_u64("SIM_START").unwrap_or(0);
     let count = env_u64("SIM_SEEDS").unwrap_or(2_000);
-    let result = sweep(start, count, threads(), Options::default(), false);
+    let result = sweep(start, count, threads(), Options::default(), None);
     println!("seeds {start}..{}: {result}", start + count);
     for violation in &result.violations {
         eprintln!("error: {violation}");
@@ -53,6 +53,28 @@ fn sweep_ci() {
             );
         }
         assert!(result.anchors > 0, "no anchor certificate formed");
+        assert!(
+            result.percent(result.coalition) >= 5,
+            "only {}% of seeds had a coalition of two or more",
+            result.percent(result.coalition)
+        );
+        // Every plan runs, and against the correct protocol gets to the point where a bug would
+        // bite (the stale-proposal plan even sends what only a buggy replica accepts): the
+        // sweep's silence is the protocol holding, not the adversary failing to try.
+        for plan in Plan::ALL {
+            let [ran, dangerous, struck] = result.attacks.get(&plan).copied().unwrap_or_default();
+            assert!(ran * 100 >= count * 3, "{plan:?} ran in only {ran} seeds");
+            assert!(
+                dangerous * 10 >= ran * 9,
+                "{plan:?} reached its dangerous state in only {dangerous} of {ran} seeds"
+            );
+            if plan == Plan::StaleProposal {
+                assert!(
+                    struck * 10 >= ran * 9,
+                    "{plan:?} struck in only {struck} of {ran} seeds"
+                );
+            }
+        }
     }
 }
 

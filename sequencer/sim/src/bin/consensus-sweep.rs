@@ -32,7 +32,7 @@ fn main() {
     let end = args.start + args.seeds;
     while seed < end {
         let count = args.chunk.max(1).min(end - seed);
-        let result = sweep(seed, count, threads, Options::default(), true);
+        let result = sweep(seed, count, threads, Options::default(), Some(|_| true));
         println!("seeds {seed}..{}: {result}", seed + count);
         if let Some(violation) = result.violations.first() {
             eprintln!("error: {violation}");
