@@ -246,7 +246,7 @@ fn write(dir: &Path, file: &str, bytes: &[u8]) -> Result<()> {
 }
 
 fn refuse(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitCode::from(1)
 }
 
@@ -316,7 +316,7 @@ pub fn run_prove(args: ProveArgs) -> Result<ExitCode> {
         let mut text = serde_json::to_string_pretty(&manifest).expect("JSON serializes");
         text.push('\n');
         write(&dir, "manifest.json", text.as_bytes())?;
-        println!(
+        outln!(
             "proved {} ({}, {} rows) in {:.2} s: {PROOF_FILE} ({} bytes){}",
             name_of(&dir),
             block.class,
@@ -377,7 +377,7 @@ pub fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
             Some(vk) => vk,
             None => {
                 if !warned {
-                    eprintln!(
+                    errln!(
                         "warning: verifying with development keys (INSECURE: their setup seed is public, so anyone can forge a proof); pass --vk for ceremony keys"
                     );
                     warned = true;
@@ -401,7 +401,7 @@ pub fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
             };
             return Ok(refuse(&format!("{}: {e}{keys_note}", dir.display())));
         }
-        println!(
+        outln!(
             "verified {} ({}, {} rows): H_code {}",
             name_of(&dir),
             block.class,

@@ -5,6 +5,8 @@
 //! a checked file has errors (or `fmt --check` finds unformatted files), 2 on usage or IO
 //! errors.
 
+#[macro_use]
+mod output;
 mod certify;
 mod render;
 mod sim;
@@ -15,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use curvescript_check::Governance;
 use curvescript_syntax::{Code, Diagnostic};
 use render::{Emitter, OutputFormat};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -33,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Parse and check CurveScript files (directories are searched for `*.curve`).
+    /// Parse and check CurveScript files (directories are searched for `*.curve`, recursively).
     Check {
         /// Files or directories to check.
         #[arg(required = true)]
@@ -44,13 +46,17 @@ enum Command {
         /// How diagnostics are printed.
         #[arg(long, value_enum, default_value_t = FormatArg::Human)]
         format: FormatArg,
+        /// Human output stops after this many diagnostics (all are counted; 0 shows all).
+        #[arg(long, value_name = "N", default_value_t = render::DEFAULT_SHOWN_MAX)]
+        max_diagnostics: usize,
     },
     /// Format CurveScript files canonically, in place (`-` reads stdin and writes stdout).
     Fmt {
-        /// Files or directories to format.
+        /// Files or directories to format (directories are searched recursively).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Write nothing; exit 1 if any file is not formatted.
+        /// Write nothing; print what would change as a diff and exit 1 if any file is not
+        /// formatted.
         #[arg(long)]
         check: bool,
     },
@@ -124,12 +130,14 @@ fn main() -> ExitCode {
             paths,
             governance,
             format,
+            max_diagnostics,
         } => {
             let format = match format {
                 FormatArg::Human => OutputFormat::Human,
                 FormatArg::Json => OutputFormat::Json,
             };
-            run_check(&paths, governance.as_deref(), format)
+            let emitter = Emitter::new(format).with_shown_max(max_diagnostics);
+            run_check(&paths, governance.as_deref(), emitter)
         }
         Command::Fmt { paths, check } => run_fmt(&paths, check),
         Command::Explain { code } => run_explain(&code),
@@ -153,34 +161,56 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitCode::from(2)
         }
     }
 }
 
-/// Expands directories to the `*.curve` files inside them, sorted, so output order is stable.
+/// Expands directories to the `*.curve` files under them, recursively and sorted, so output
+/// order is stable. Hidden directories and `target` are skipped; symbolic links to directories
+/// are not followed (no cycles).
 fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
-        if path.as_os_str() == "-" {
+        if path.as_os_str() == "-" || !path.is_dir() {
             files.push(path.clone());
-        } else if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("cannot read directory {}", path.display()))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|ext| ext == "curve"))
-                .collect();
-            if found.is_empty() {
-                bail!("no .curve files in {}", path.display());
-            }
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
+            continue;
         }
+        let mut found = Vec::new();
+        let walk = walkdir::WalkDir::new(path)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|entry| {
+                let name = entry.file_name().to_string_lossy();
+                entry.depth() == 0
+                    || !(entry.file_type().is_dir() && (name.starts_with('.') || name == "target"))
+            });
+        for entry in walk {
+            let entry =
+                entry.with_context(|| format!("cannot read directory {}", path.display()))?;
+            if entry.file_type().is_file()
+                && entry.path().extension().is_some_and(|ext| ext == "curve")
+            {
+                found.push(entry.into_path());
+            }
+        }
+        if found.is_empty() {
+            bail!("no .curve files in {}", path.display());
+        }
+        files.extend(found);
     }
     Ok(files)
+}
+
+/// The warning printed when no governance file is given: its checks were skipped.
+fn no_governance_warning(emitter: &mut Emitter) {
+    let warning = Diagnostic::warning(
+        Code::NoGovernance,
+        Default::default(),
+        "no --governance file given: fee caps and oracle approval were not checked",
+    );
+    emitter.emit_unlocated(&warning);
 }
 
 fn read_source(path: &Path) -> Result<String> {
@@ -219,7 +249,10 @@ fn run_compile(input: &Path, output: &Path, governance: Option<&Path>) -> Result
                 return Ok(code);
             }
         },
-        None => None,
+        None => {
+            no_governance_warning(&mut emitter);
+            None
+        }
     };
     let text = read_source(input)?;
     let name = input.display().to_string();
@@ -271,7 +304,7 @@ fn run_compile(input: &Path, output: &Path, governance: Option<&Path>) -> Result
             std::fs::write(&path, bytes)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        println!("compiled {} → {}", artifact.slug(), dir.display());
+        outln!("compiled {} → {}", artifact.slug(), dir.display());
     }
     emitter.summary(&format!(
         "compiled {} block{}",
@@ -296,7 +329,7 @@ fn run_bindings(interface: &str, output: Option<&Path>, descriptor: bool) -> Res
     match output {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -304,10 +337,9 @@ fn run_bindings(interface: &str, output: Option<&Path>, descriptor: bool) -> Res
 fn run_check(
     paths: &[PathBuf],
     governance_path: Option<&Path>,
-    format: OutputFormat,
+    mut emitter: Emitter,
 ) -> Result<ExitCode> {
     let files = expand_paths(paths)?;
-    let mut emitter = Emitter::new(format);
     let governance = match governance_path {
         Some(path) => match read_governance(path, &mut emitter)? {
             Ok(governance) => Some(governance),
@@ -317,12 +349,7 @@ fn run_check(
             }
         },
         None => {
-            let warning = Diagnostic::warning(
-                Code::NoGovernance,
-                Default::default(),
-                "no --governance file given: fee caps and oracle approval were not checked",
-            );
-            emitter.emit_unlocated(&warning);
+            no_governance_warning(&mut emitter);
             None
         }
     };
@@ -360,14 +387,20 @@ fn run_fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode> {
             continue;
         }
         let formatted = curvescript_syntax::format::format_file(&parsed.file);
-        if file.as_os_str() == "-" {
-            std::io::stdout()
-                .write_all(formatted.as_bytes())
-                .context("cannot write standard output")?;
+        if file.as_os_str() == "-" && !check_only {
+            out!("{formatted}");
         } else if formatted != text {
             unformatted += 1;
             if check_only {
-                eprintln!("would reformat {name}");
+                // What `curve fmt` would change, as a unified diff on stdout.
+                let diff = similar::TextDiff::from_lines(text.as_str(), formatted.as_str());
+                out!(
+                    "{}",
+                    diff.unified_diff()
+                        .context_radius(3)
+                        .header(&name, &format!("{name} (formatted)"))
+                );
+                errln!("would reformat {name}");
             } else {
                 std::fs::write(file, &formatted).with_context(|| format!("cannot write {name}"))?;
             }
@@ -388,7 +421,7 @@ fn run_explain(code: &str) -> Result<ExitCode> {
     let wanted = code.trim().to_ascii_uppercase();
     match Code::ALL.iter().find(|c| c.as_str() == wanted) {
         Some(found) => {
-            println!("{}: {}", found.as_str(), found.title());
+            outln!("{}: {}", found.as_str(), found.title());
             Ok(ExitCode::SUCCESS)
         }
         None => bail!("unknown diagnostic code `{code}`; codes look like E0201"),

@@ -1,5 +1,10 @@
 //! Printing diagnostics: rustc-style text through ariadne (source line, caret, labels, help), or
 //! one JSON object per line for tools.
+//!
+//! Rendering costs time linear in the number of diagnostics: each file's line index is built
+//! once, not once per diagnostic. Human output stops after [`DEFAULT_SHOWN_MAX`] diagnostics
+//! (`--max-diagnostics`) and says how many more there were, as rustc does; every diagnostic is
+//! still counted, and JSON output lists them all.
 
 use ariadne::{Color, Config, IndexType, Label, Report, ReportKind, Source};
 use curvescript_syntax::{Diagnostic, LineIndex, Severity};
@@ -15,12 +20,18 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Human diagnostics printed before the rest are only counted.
+pub const DEFAULT_SHOWN_MAX: usize = 100;
+
 /// Prints diagnostics and counts them.
 pub struct Emitter {
     format: OutputFormat,
     color: bool,
     errors: usize,
     warnings: usize,
+    /// Human diagnostics printed so far, and the most that will be (0: no limit).
+    shown: usize,
+    shown_max: usize,
 }
 
 #[derive(Serialize)]
@@ -47,7 +58,24 @@ impl Emitter {
             color,
             errors: 0,
             warnings: 0,
+            shown: 0,
+            shown_max: DEFAULT_SHOWN_MAX,
         }
+    }
+
+    /// Prints at most `max` human diagnostics (0: all of them).
+    pub fn with_shown_max(mut self, max: usize) -> Self {
+        self.shown_max = max;
+        self
+    }
+
+    /// Whether the next human diagnostic is printed, counting it if so.
+    fn show(&mut self) -> bool {
+        if self.shown_max != 0 && self.shown >= self.shown_max {
+            return false;
+        }
+        self.shown += 1;
+        true
     }
 
     /// Errors printed so far.
@@ -66,6 +94,7 @@ impl Emitter {
     /// Prints the diagnostics of one source file.
     pub fn emit(&mut self, path: &str, text: &str, diagnostics: &[Diagnostic]) {
         let index = LineIndex::new(text);
+        let source = Source::from(text);
         for diagnostic in diagnostics {
             self.count(diagnostic);
             match self.format {
@@ -87,9 +116,12 @@ impl Emitter {
                     print_json_line(&record);
                 }
                 OutputFormat::Human => {
+                    if !self.show() {
+                        continue;
+                    }
                     let mut out = Vec::new();
-                    self.write_human(path, text, diagnostic, &mut out);
-                    let _ = std::io::stderr().write_all(&out);
+                    self.write_human(path, text, &source, &index, diagnostic, &mut out);
+                    crate::output::stderr(format_args!("{}", String::from_utf8_lossy(&out)));
                 }
             }
         }
@@ -109,18 +141,33 @@ impl Emitter {
                 print_json_line(&record);
             }
             OutputFormat::Human => {
-                let severity = diagnostic.severity.as_str();
-                eprintln!("{severity}[{}]: {}", diagnostic.code, diagnostic.message);
+                if self.show() {
+                    let severity = diagnostic.severity.as_str();
+                    errln!("{severity}[{}]: {}", diagnostic.code, diagnostic.message);
+                }
             }
         }
     }
 
-    /// Prints the closing count line (human format only).
+    /// Prints the closing count line (human format only), after saying how many diagnostics
+    /// were counted but not printed.
     pub fn summary(&self, what: &str) {
         if self.format == OutputFormat::Human {
             let plural =
                 |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-            eprintln!(
+            let total = self.errors + self.warnings;
+            let hidden = total.saturating_sub(self.shown);
+            if hidden > 0 {
+                errln!(
+                    "... and {hidden} more {} not shown (--max-diagnostics 0 shows all)",
+                    if hidden == 1 {
+                        "diagnostic"
+                    } else {
+                        "diagnostics"
+                    }
+                );
+            }
+            errln!(
                 "{what}: {}, {}",
                 plural(self.errors, "error"),
                 plural(self.warnings, "warning")
@@ -128,7 +175,15 @@ impl Emitter {
         }
     }
 
-    fn write_human(&self, path: &str, text: &str, diagnostic: &Diagnostic, out: &mut Vec<u8>) {
+    fn write_human(
+        &self,
+        path: &str,
+        text: &str,
+        source: &Source<&str>,
+        index: &LineIndex,
+        diagnostic: &Diagnostic,
+        out: &mut Vec<u8>,
+    ) {
         let kind = match diagnostic.severity {
             Severity::Error => ReportKind::Error,
             Severity::Warning => ReportKind::Warning,
@@ -162,12 +217,8 @@ impl Emitter {
             report = report.with_help(help);
         }
         // Writing to a Vec cannot fail for IO reasons; a rendering failure falls back to one line.
-        if report
-            .finish()
-            .write((path, Source::from(text)), &mut *out)
-            .is_err()
-        {
-            let at = LineIndex::new(text).line_col(text, diagnostic.span.start);
+        if report.finish().write((path, source), &mut *out).is_err() {
+            let at = index.line_col(text, diagnostic.span.start);
             let _ = writeln!(
                 out,
                 "{}[{}]: {} at {path}:{}:{}",
@@ -181,10 +232,10 @@ impl Emitter {
     }
 }
 
-/// Writes one JSON line; a closed pipe (e.g. `| head`) is not an error worth a panic.
+/// Writes one JSON line (a closed pipe ends the process quietly, see `output`).
 fn print_json_line(record: &JsonDiagnostic<'_>) {
     let line = serde_json::to_string(record).expect("diagnostics serialise");
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    outln!("{line}");
 }
 
 /// Keeps a span inside the text and on character boundaries, so rendering never panics.

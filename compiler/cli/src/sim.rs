@@ -310,7 +310,7 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
     let scenario: Scenario = match toml::from_str(&text) {
         Ok(scenario) => scenario,
         Err(error) => {
-            eprintln!("error: {}: {error}", args.scenario.display());
+            errln!("error: {}: {error}", args.scenario.display());
             return Ok(ExitCode::from(1));
         }
     };
@@ -332,17 +332,17 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
     let mut runtime = match Runtime::genesis(config, MemoryStorage::new()) {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: {}: {error}", args.scenario.display());
+            errln!("error: {}: {error}", args.scenario.display());
             return Ok(ExitCode::from(1));
         }
     };
     let human = matches!(args.format, crate::FormatArg::Human);
     if human {
-        println!(
+        outln!(
             "chain {:#x}, dev mode (INSECURE development certificate keys and name-derived account keys)",
             scenario.chain_id
         );
-        println!("genesis state root {}", hex32(&runtime.root()));
+        outln!("genesis state root {}", hex32(&runtime.root()));
     }
     let mut failures = Vec::new();
     let mut batches_json = Vec::new();
@@ -387,12 +387,12 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
         let outcome = match runtime.apply_batch(&batch) {
             Ok(outcome) => outcome,
             Err(error) => {
-                eprintln!("error: batch {}: {error}", number + 1);
+                errln!("error: batch {}: {error}", number + 1);
                 return Ok(ExitCode::from(1));
             }
         };
         if human {
-            println!("batch {} at {} ms", batch.height, batch.timestamp_ms);
+            outln!("batch {} at {} ms", batch.height, batch.timestamp_ms);
         }
         let mut receipts_json = Vec::new();
         for (index, (receipt, tx)) in outcome.receipts.iter().zip(&batch_spec.tx).enumerate() {
@@ -420,7 +420,7 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
                 ));
             }
             if human {
-                println!(
+                outln!(
                     "  {index:>3} {:<12} {:<20} {:<9} gas {:>9} fee {}",
                     tx.from,
                     receipt.action,
@@ -429,16 +429,16 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
                     receipt.fee
                 );
                 if let Some(reason) = &reason {
-                    println!("      {reason}");
+                    outln!("      {reason}");
                 }
                 if let Some(id) = receipt.program {
-                    println!("      program id {id}");
+                    outln!("      program id {id}");
                 }
                 if !receipt.returns.is_empty() {
-                    println!("      returns {:?}", receipt.returns);
+                    outln!("      returns {:?}", receipt.returns);
                 }
                 for event in &receipt.events {
-                    println!("      event topic {} {:?}", event.topic, event.words);
+                    outln!("      event topic {} {:?}", event.topic, event.words);
                 }
             }
             receipts_json.push(json!({
@@ -457,7 +457,7 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
         }
         let header = &outcome.header;
         if human {
-            println!(
+            outln!(
                 "  state root {}  withdrawals {} (total {})",
                 hex32(&header.state_root),
                 header.withdrawal_count,
@@ -503,7 +503,7 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
     }
     let root = hex32(&runtime.root());
     if human {
-        println!("final state root {root}");
+        outln!("final state root {root}");
     } else {
         let document: Json = json!({
             "chain_id": scenario.chain_id,
@@ -511,10 +511,10 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
             "state_root": root,
             "expectations_failed": failures,
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        outln!("{}", serde_json::to_string_pretty(&document)?);
     }
     for failure in &failures {
-        eprintln!("error: {failure}");
+        errln!("error: {failure}");
     }
     Ok(if failures.is_empty() {
         ExitCode::SUCCESS

@@ -34,12 +34,12 @@ pub fn run_asm(input: &Path, output: Option<PathBuf>) -> Result<ExitCode> {
     let module = match read_module(input)? {
         Ok(module) => module,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return Ok(ExitCode::from(1));
         }
     };
     if let Err(error) = curvevm::verify(&module, &|_| true) {
-        eprintln!("error: {}: {error}", input.display());
+        errln!("error: {}: {error}", input.display());
         return Ok(ExitCode::from(1));
     }
     let output = output.unwrap_or_else(|| input.with_extension("cvmb"));
@@ -52,11 +52,11 @@ pub fn run_asm(input: &Path, output: Option<PathBuf>) -> Result<ExitCode> {
 pub fn run_disasm(input: &Path) -> Result<ExitCode> {
     match read_module(input)? {
         Ok(module) => {
-            print!("{}", curvevm_asm::disassemble(&module));
+            out!("{}", curvevm_asm::disassemble(&module));
             Ok(ExitCode::SUCCESS)
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             Ok(ExitCode::from(1))
         }
     }
@@ -167,7 +167,7 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
     let module = match module {
         Ok(module) => module,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return Ok(ExitCode::from(1));
         }
     };
@@ -208,7 +208,7 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
     let program = match RollupHost::load(module, role) {
         Ok(program) => Arc::new(program),
         Err(error) => {
-            eprintln!("error: {}: {error}", run.input.display());
+            errln!("error: {}: {error}", run.input.display());
             return Ok(ExitCode::from(1));
         }
     };
@@ -264,7 +264,7 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
     let text_at = |pc: u32| instruction_text(words[pc as usize], &|target| target.to_string());
     if run.trace {
         for step in &trace.steps {
-            eprintln!(
+            errln!(
                 "{:>6}  gas {:>10}  {}",
                 step.pc,
                 step.gas_left,
@@ -319,11 +319,11 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
                 .map(|e| serde_json::json!({"topic": e.topic, "words": e.words}))
                 .collect::<Vec<_>>()
         );
-        println!("{value}");
+        outln!("{value}");
     } else {
         match &outcome.result {
-            Ok(words) => println!("returned {words:?}, gas used {}", outcome.gas_used),
-            Err(trap) => println!(
+            Ok(words) => outln!("returned {words:?}, gas used {}", outcome.gas_used),
+            Err(trap) => outln!(
                 "trapped: {} at instruction {} (`{}`), gas used {}",
                 trap.kind,
                 trap.pc,
@@ -332,7 +332,7 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
             ),
         }
         if let Some(site) = &site {
-            println!("  --> {site}");
+            outln!("  --> {site}");
         }
     }
     Ok(if trapped {

@@ -138,7 +138,23 @@ fn fmt_rewrites_in_place_and_check_mode_reports() {
     )
     .expect("write");
     let messy_arg = messy.to_str().expect("utf-8");
-    assert_eq!(curve(&["fmt", "--check", messy_arg]).status.code(), Some(1));
+    // `--check` shows what would change as a unified diff, and changes nothing.
+    let output = curve(&["fmt", "--check", messy_arg]);
+    assert_eq!(output.status.code(), Some(1));
+    let diff = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "-# note",
+        "+// note",
+        "-ORACLE   \"o\" {",
+        "+ORACLE \"o\" {",
+        "+    HEARTBEAT ms=500 // beat",
+    ] {
+        assert!(
+            diff.lines().any(|l| l == line),
+            "missing {line:?} in\n{diff}"
+        );
+    }
+    assert!(diff.starts_with(&format!("--- {messy_arg}")), "{diff}");
     assert_eq!(curve(&["fmt", messy_arg]).status.code(), Some(0));
     assert_eq!(
         std::fs::read_to_string(&messy).expect("read"),
@@ -156,6 +172,146 @@ fn fmt_rewrites_in_place_and_check_mode_reports() {
         broken_text,
         "a file with syntax errors is left alone"
     );
+}
+
+#[test]
+fn directories_are_searched_recursively_in_sorted_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let oracle = "ORACLE \"pyth:SOLUSD\" {\n    FEED pyth \"SOL/USD\"\n}\n";
+    for (path, text) in [
+        ("b/deep/two.curve", oracle.replace("HEARTBEAT", "X")),
+        ("a/one.curve", "ORACLE \"o\" {\n    NOPE 1\n}\n".to_string()),
+        ("b/deep/three.txt", "not a script".to_string()),
+        (".hidden/skipped.curve", "garbage".to_string()),
+        ("target/skipped.curve", "garbage".to_string()),
+    ] {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    let output = curve(&[
+        "check",
+        "--format",
+        "json",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    let paths: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("json line");
+            value["path"].as_str().map(str::to_string)
+        })
+        .collect();
+    assert!(!paths.is_empty(), "{output:?}");
+    assert!(paths.iter().all(|p| !p.contains("skipped")), "{paths:?}");
+    let one = paths.iter().position(|p| p.ends_with("one.curve"));
+    let two = paths.iter().position(|p| p.ends_with("two.curve"));
+    assert!(one.is_some() && two.is_some() && one < two, "{paths:?}");
+}
+
+/// A reader that goes away (`| head -1`) ends `curve` quietly with 141, never a panic.
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let noisy = dir.path().join("noisy.curve");
+    // Thousands of errors: far more JSON than a pipe buffer holds.
+    std::fs::write(&noisy, "ORACLE \"o\" {\n    NOPE 1\n}\n".repeat(5_000)).expect("write");
+    let mut child = curve_command(&["check", "--format", "json", noisy.to_str().expect("utf-8")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
+    assert!(first.contains("\"code\""), "{first}");
+    // The reader is dropped here; `curve` is still writing.
+    let output = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Human rendering costs time linear in the number of diagnostics: ten times the random text
+/// (and ~ten times the diagnostics, all shown) must not cost a hundred times the time. Checked as
+/// a ratio, never as a wall time. (Each diagnostic once re-indexed the whole file.)
+#[test]
+fn human_rendering_time_is_linear_in_the_diagnostics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut state = 0x5eed_0031u64;
+    println!("random text seed {state:#x}");
+    let alphabet = b"ab {}()[]\"=@&.<>+*,\n 0129_#:ORACLESLAB";
+    let mut random = |bytes: usize| -> String {
+        (0..bytes)
+            .map(|_| {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                let index = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize;
+                char::from(alphabet[index % alphabet.len()])
+            })
+            .collect()
+    };
+    let mut seconds = Vec::new();
+    for (name, bytes) in [("small.curve", 10_000), ("large.curve", 100_000)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, random(bytes)).expect("write");
+        let path = path.to_str().expect("utf-8").to_string();
+        let run = || {
+            let start = std::time::Instant::now();
+            let output = curve(&["check", "--max-diagnostics", "0", &path]);
+            assert_eq!(output.status.code(), Some(1));
+            start.elapsed().as_secs_f64()
+        };
+        run();
+        seconds.push((0..3).map(|_| run()).fold(f64::INFINITY, f64::min));
+    }
+    let ratio = seconds[1] / seconds[0];
+    println!(
+        "10 KB in {:.3} s, 100 KB in {:.3} s: ratio {ratio:.1}",
+        seconds[0], seconds[1]
+    );
+    assert!(ratio < 40.0, "10x the input took {ratio:.1}x the time");
+}
+
+#[test]
+fn compile_without_governance_warns_as_check_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = curve(&[
+        "compile",
+        "examples/perp_sol.curve",
+        "-o",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning[W0001]"), "{stderr}");
+    let output = curve(&[
+        "compile",
+        "--governance",
+        GOVERNANCE,
+        "examples/perp_sol.curve",
+        "-o",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("W0001"));
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bom.curve");
+    let text = std::fs::read_to_string(workspace().join("examples/perp_sol.curve")).expect("read");
+    std::fs::write(&path, format!("\u{feff}{text}")).expect("write");
+    let output = curve(&[
+        "check",
+        "--governance",
+        GOVERNANCE,
+        path.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
 
 #[test]

@@ -49,31 +49,46 @@ pub struct OracleApproval {
     pub approved: Vec<String>,
 }
 
+/// The one field every version has, read before the rest: a file of another version is
+/// reported as such, not as a list of fields this checker does not know.
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: toml::Spanned<i64>,
+}
+
+fn invalid(error: &toml::de::Error) -> Diagnostic {
+    let span = error
+        .span()
+        .map_or(Span::new(0, 0), |r| Span::new(r.start, r.end));
+    Diagnostic::error(
+        Code::BadGovernance,
+        span,
+        format!("invalid governance file: {}", error.message()),
+    )
+}
+
 impl Governance {
-    /// Parses a governance file; the error's span points into `text`.
+    /// Parses a governance file; the error's span points into `text` (an unsupported version at
+    /// its value).
     pub fn parse(text: &str) -> Result<Governance, Diagnostic> {
-        let governance: Governance = toml::from_str(text).map_err(|error| {
-            let span = error
-                .span()
-                .map_or(Span::new(0, 0), |r| Span::new(r.start, r.end));
-            Diagnostic::error(
-                Code::BadGovernance,
-                span,
-                format!("invalid governance file: {}", error.message()),
-            )
-        })?;
-        if governance.version != SUPPORTED_VERSION {
-            let span = text
-                .find("version")
-                .map_or(Span::new(0, 0), |at| Span::new(at, at + "version".len()));
+        let version: VersionOnly = toml::from_str(text).map_err(|error| invalid(&error))?;
+        if version.version.get_ref() != &i64::from(SUPPORTED_VERSION) {
+            let range = version.version.span();
             return Err(Diagnostic::error(
                 Code::BadGovernance,
-                span,
-                format!("governance version {} is not supported", governance.version),
+                Span::new(range.start, range.end),
+                format!(
+                    "governance file version {} is not supported",
+                    version.version.get_ref()
+                ),
             )
-            .with_help(format!("this checker reads version {SUPPORTED_VERSION}")));
+            .with_label("this version")
+            .with_help(format!(
+                "this checker reads version {SUPPORTED_VERSION}; use a `curve` that knows this \
+                 version, or write the file in version {SUPPORTED_VERSION}"
+            )));
         }
-        Ok(governance)
+        toml::from_str(text).map_err(|error| invalid(&error))
     }
 
     /// Whether `feed` is approved.
@@ -104,6 +119,19 @@ mod tests {
         let error =
             Governance::parse(&GOOD.replace("version = 1", "version = 2")).expect_err("version 2");
         assert!(error.message.contains("version 2"), "{}", error.message);
+        // A newer file with fields this version lacks, and "version" in a comment above it: the
+        // version is what is reported, at its value.
+        let newer = format!(
+            "# this file's version is newer\n{}\n[rebates]\nmaker_bps = 1\n",
+            GOOD.replace("version = 1", "version = 3")
+        );
+        let error = Governance::parse(&newer).expect_err("version 3");
+        assert!(
+            error.message.contains("version 3 is not supported"),
+            "{}",
+            error.message
+        );
+        assert_eq!(&newer[error.span.range()], "3");
         let error = Governance::parse(&GOOD.replace("maker_bps_max", "maker_max"))
             .expect_err("unknown field");
         assert_eq!(error.code, Code::BadGovernance);

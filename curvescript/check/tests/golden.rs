@@ -1,4 +1,5 @@
-//! Checker goldens, the SPEC.md drift test, the fuzz-corpus replay and property tests.
+//! Checker goldens, the SPEC.md drift test, the fuzz-corpus replay, property tests and hostile
+//! input (`hostile/`).
 //!
 //! `test_data/ok/*.curve` must check clean against `test_data/governance.toml`; each
 //! `test_data/err/*.curve` has a `.diag` file with every diagnostic (code, position, message,
@@ -14,6 +15,8 @@ use curvescript_syntax::{Code, LineIndex};
 use expect_test::expect_file;
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
+
+mod hostile;
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -63,6 +63,10 @@ codes! {
     UnclosedBlock = "E0101", "block is missing its closing brace";
     /// The file ends in the middle of a construct.
     UnexpectedEof = "E0102", "unexpected end of file";
+    /// A line whose brackets and operators nest deeper than the language allows.
+    NestingTooDeep = "E0103", "expression or value nested too deeply";
+    /// A block id written without its quotes.
+    UnquotedBlockId = "E0104", "block id is not a quoted string";
     /// A statement keyword the block's schema does not define.
     UnknownKeyword = "E0201", "unknown statement keyword";
     /// An argument the statement's schema does not define.

@@ -210,14 +210,23 @@ pub fn number_literal(text: &str, span: Span, diagnostics: &mut Vec<Diagnostic>)
     NumberLiteral { value, unit }
 }
 
+/// Whether a `Str` token's text (opening quote included) ends with its closing quote.
+pub fn string_is_terminated(text: &str) -> bool {
+    text.get(1..)
+        .and_then(|body| body.strip_suffix('"'))
+        // A lone `\"` at the end is an escaped quote, not a terminator.
+        .is_some_and(|inner| !ends_with_odd_backslashes(inner))
+}
+
 /// Decodes a `Str` token's text (quotes included) to its value, reporting bad escapes and a
 /// missing closing quote.
 pub fn string_literal(text: &str, span: Span, diagnostics: &mut Vec<Diagnostic>) -> String {
+    let terminated = string_is_terminated(text);
     let body = &text[1..];
-    let (body, terminated) = match body.strip_suffix('"') {
-        // A lone `\"` at the end is an escaped quote, not a terminator.
-        Some(inner) if !ends_with_odd_backslashes(inner) => (inner, true),
-        _ => (body, false),
+    let body = if terminated {
+        &body[..body.len() - 1]
+    } else {
+        body
     };
     if !terminated {
         diagnostics.push(
@@ -275,12 +284,21 @@ pub struct Lexed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Lexes `text` completely; never fails.
+/// The UTF-8 byte order mark some editors put at the start of a file.
+const BYTE_ORDER_MARK: &str = "\u{feff}";
+
+/// Lexes `text` completely; never fails. A leading byte order mark is skipped (spans still count
+/// its three bytes, so they index `text`).
 pub fn lex(text: &str) -> Lexed {
     let mut lexed = Lexed::default();
-    let mut lexer = TokenKind::lexer(text);
+    let start = if text.starts_with(BYTE_ORDER_MARK) {
+        BYTE_ORDER_MARK.len()
+    } else {
+        0
+    };
+    let mut lexer = TokenKind::lexer(&text[start..]);
     while let Some(result) = lexer.next() {
-        let span = Span::new(lexer.span().start, lexer.span().end);
+        let span = Span::new(start + lexer.span().start, start + lexer.span().end);
         let kind = result.unwrap_or(TokenKind::Error);
         if kind == TokenKind::Error {
             let shown = text[span.range()].escape_debug().to_string();

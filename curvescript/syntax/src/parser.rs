@@ -2,9 +2,17 @@
 //! the translation of parser errors into diagnostics.
 //!
 //! The adapter drops trivia the grammar does not need, attaches each comment to the line break
-//! that ends its line, decodes literals, and repairs braces: a block keyword at the start of a
-//! line inside an open block, or the end of input inside one, closes it with a reported
-//! [`Code::UnclosedBlock`]. That keeps one missing `}` from swallowing the rest of the file.
+//! that ends its line, decodes literals, and repairs what would otherwise cascade:
+//! - a block keyword at the start of a line inside an open block, or the end of input inside
+//!   one, closes it with a reported [`Code::UnclosedBlock`], so one missing `}` does not swallow
+//!   the rest of the file;
+//! - a block id written without quotes (`ORACLE pyth:SOLUSD {`) becomes the string it meant, with
+//!   one [`Code::UnquotedBlockId`];
+//! - an unterminated block id string that ran over the block's `{` gives the `{` back;
+//! - a line whose brackets and operators pass [`NESTING_MAX`] is cut there with one
+//!   [`Code::NestingTooDeep`], so no syntax tree is deeper than a constant, whatever the input:
+//!   the checker, the formatter and the tree's drop recurse over it without input-controlled
+//!   depth. Parse errors caused by the cut are not reported.
 
 use crate::ast::{BodyItem, File, Item};
 use crate::diagnostic::{Code, Diagnostic};
@@ -112,29 +120,84 @@ pub fn comment_text(comment: Option<&str>) -> Option<String> {
 
 type Spanned<'input> = (usize, Tok<'input>, usize);
 
+/// The most brackets and operators one line may nest or chain: an upper bound on the depth of
+/// any expression or value tree. Invariants and values of real policies use a handful.
+pub const NESTING_MAX: usize = 64;
+
+/// Grammar tokens and the spans whose parse errors are consequences of a repair already
+/// reported.
+pub struct TokenStream<'input> {
+    /// The tokens, in order.
+    pub tokens: Vec<Spanned<'input>>,
+    /// Cut-off line tails: parse errors starting here are not reported again.
+    pub muted: Vec<Span>,
+}
+
+/// What the adapter knows of the current line.
+#[derive(Default)]
+struct Line {
+    /// Open `(` and `[`.
+    depth: usize,
+    /// Operators seen.
+    operators: usize,
+    /// Where the line was cut, if it was.
+    cut_at: Option<usize>,
+}
+
+impl Line {
+    /// Counts `kind`; true when the line passes [`NESTING_MAX`] with it.
+    fn too_deep(&mut self, kind: TokenKind) -> bool {
+        match kind {
+            TokenKind::LParen | TokenKind::LBracket => self.depth += 1,
+            TokenKind::RParen | TokenKind::RBracket => self.depth = self.depth.saturating_sub(1),
+            TokenKind::Plus
+            | TokenKind::Star
+            | TokenKind::Le
+            | TokenKind::Lt
+            | TokenKind::Ge
+            | TokenKind::Gt
+            | TokenKind::EqEq => self.operators += 1,
+            _ => {}
+        }
+        self.depth + self.operators > NESTING_MAX
+    }
+}
+
+fn is_block_keyword(kind: TokenKind) -> bool {
+    matches!(
+        kind,
+        TokenKind::Router | TokenKind::Slab | TokenKind::Oracle | TokenKind::Market
+    )
+}
+
 /// Turns lexer tokens into grammar tokens (see the module doc), reporting literal problems and
-/// repaired braces into `diagnostics`.
+/// repairs into `diagnostics`.
 pub fn tokens<'input>(
     text: &'input str,
     lexed: &[Token],
     diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<Spanned<'input>> {
+) -> TokenStream<'input> {
     let mut out: Vec<Spanned<'input>> = Vec::with_capacity(lexed.len() + 1);
+    let mut muted = Vec::new();
     let mut open_braces: Vec<Span> = Vec::new();
     let mut pending_comment: Option<Token> = None;
-    for token in lexed {
+    let mut line = Line::default();
+    let mut index = 0;
+    while let Some(&token) = lexed.get(index) {
+        index += 1;
         let span = token.span;
         let slice = &text[span.range()];
-        let at_line_start = out
-            .last()
-            .is_none_or(|(_, tok, _)| matches!(tok, Tok::Nl(_)));
-        let tok = match token.kind {
+        match token.kind {
             TokenKind::Error => continue,
             TokenKind::Comment => {
-                pending_comment = Some(*token);
+                pending_comment = Some(token);
                 continue;
             }
             TokenKind::Newline => {
+                if let Some(cut_at) = line.cut_at {
+                    muted.push(Span::new(cut_at, span.end));
+                }
+                line = Line::default();
                 let comment = pending_comment.take();
                 let start = comment.map_or(span.start, |c| c.span.start);
                 out.push((
@@ -144,16 +207,48 @@ pub fn tokens<'input>(
                 ));
                 continue;
             }
+            _ if line.cut_at.is_some() => continue,
+            kind if line.too_deep(kind) => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::NestingTooDeep,
+                        span,
+                        format!(
+                            "this line nests or chains more than {NESTING_MAX} brackets and \
+                             operators"
+                        ),
+                    )
+                    .with_label("the limit is passed here; the rest of the line was not read")
+                    .with_help("split the expression or value into smaller ones"),
+                );
+                line.cut_at = Some(span.start);
+                continue;
+            }
+            _ => {}
+        }
+        let at_line_start = out
+            .last()
+            .is_none_or(|(_, tok, _)| matches!(tok, Tok::Nl(_)));
+        let after_block_keyword = out.last().is_some_and(|(_, tok, _)| {
+            matches!(tok, Tok::Router | Tok::Slab | Tok::Oracle | Tok::Market)
+        });
+        let tok = match token.kind {
             TokenKind::Router | TokenKind::Slab | TokenKind::Oracle | TokenKind::Market => {
                 if at_line_start {
                     close_open_blocks(&mut open_braces, span.start, &mut out, diagnostics);
                 }
-                match token.kind {
+                let keyword = match token.kind {
                     TokenKind::Router => Tok::Router,
                     TokenKind::Slab => Tok::Slab,
                     TokenKind::Oracle => Tok::Oracle,
                     _ => Tok::Market,
+                };
+                out.push((span.start, keyword, span.end));
+                if let Some((id, resume)) = unquoted_block_id(text, lexed, index, diagnostics) {
+                    out.push(id);
+                    index = resume;
                 }
+                continue;
             }
             TokenKind::Ident => Tok::Ident(slice),
             TokenKind::Number => {
@@ -164,7 +259,27 @@ pub fn tokens<'input>(
                     unit: literal.unit,
                 })
             }
-            TokenKind::Str => Tok::Str(lexer::string_literal(slice, span, diagnostics)),
+            TokenKind::Str => {
+                // `ORACLE "pyth:SOLUSD {`: the string ran over the block's brace; give it back.
+                let trimmed = slice.trim_end();
+                if after_block_keyword
+                    && !lexer::string_is_terminated(slice)
+                    && trimmed.len() > 1
+                    && trimmed.ends_with('{')
+                {
+                    let brace = span.start + trimmed.len() - 1;
+                    let id_span = Span::new(
+                        span.start,
+                        span.start + trimmed[..trimmed.len() - 1].trim_end().len(),
+                    );
+                    let id = lexer::string_literal(&text[id_span.range()], id_span, diagnostics);
+                    out.push((id_span.start, Tok::Str(id), id_span.end));
+                    open_braces.push(Span::new(brace, brace + 1));
+                    out.push((brace, Tok::LBrace, brace + 1));
+                    continue;
+                }
+                Tok::Str(lexer::string_literal(slice, span, diagnostics))
+            }
             TokenKind::LBrace => {
                 open_braces.push(span);
                 Tok::LBrace
@@ -189,11 +304,17 @@ pub fn tokens<'input>(
             TokenKind::EqEq => Tok::EqEq,
             TokenKind::Plus => Tok::Plus,
             TokenKind::Star => Tok::Star,
+            TokenKind::Error | TokenKind::Comment | TokenKind::Newline => {
+                unreachable!("handled above")
+            }
         };
         out.push((span.start, tok, span.end));
     }
-    // The last line may lack its line break; the grammar wants one after every line.
     let end = text.len();
+    if let Some(cut_at) = line.cut_at {
+        muted.push(Span::new(cut_at, end));
+    }
+    // The last line may lack its line break; the grammar wants one after every line.
     if pending_comment.is_some()
         || out
             .last()
@@ -204,7 +325,42 @@ pub fn tokens<'input>(
         out.push((start, Tok::Nl(comment.map(|c| &text[c.span.range()])), end));
     }
     close_open_blocks(&mut open_braces, end, &mut out, diagnostics);
-    out
+    TokenStream { tokens: out, muted }
+}
+
+/// After a block keyword at `lexed[next]`: when the tokens up to a `{` on the same line are not
+/// one string (`ORACLE pyth:SOLUSD {`), their text as the id string the author meant, reported
+/// once (the invalid characters inside it are not reported again), and where to resume.
+fn unquoted_block_id<'input>(
+    text: &'input str,
+    lexed: &[Token],
+    next: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Spanned<'input>, usize)> {
+    let first = lexed.get(next)?;
+    if matches!(
+        first.kind,
+        TokenKind::Str | TokenKind::LBrace | TokenKind::Newline | TokenKind::Comment
+    ) {
+        return None;
+    }
+    let brace = (next..lexed.len())
+        .take_while(|i| !matches!(lexed[*i].kind, TokenKind::Newline | TokenKind::Comment))
+        .find(|i| lexed[*i].kind == TokenKind::LBrace)?;
+    if lexed[next..brace].iter().any(|t| is_block_keyword(t.kind)) {
+        return None;
+    }
+    let span = Span::new(first.span.start, lexed[brace - 1].span.end);
+    let id = &text[span.range()];
+    diagnostics.retain(|d| {
+        !(d.code == Code::InvalidCharacter && d.span.start >= span.start && d.span.end <= span.end)
+    });
+    diagnostics.push(
+        Diagnostic::error(Code::UnquotedBlockId, span, "block ids are quoted strings")
+            .with_label("read as this id")
+            .with_help(format!("write it in quotes: \"{}\"", id.escape_debug())),
+    );
+    Some(((span.start, Tok::Str(id.to_string()), span.end), brace))
 }
 
 fn close_open_blocks<'input>(
@@ -245,38 +401,64 @@ impl Parsed {
 pub fn parse(text: &str) -> Parsed {
     let lexed = lexer::lex(text);
     let mut diagnostics = lexed.diagnostics;
-    let tokens = tokens(text, &lexed.tokens, &mut diagnostics);
+    let stream = tokens(text, &lexed.tokens, &mut diagnostics);
+    let muted = stream.muted;
+    let mut report = |diagnostic: Diagnostic| {
+        let start = diagnostic.span.start;
+        if !muted.iter().any(|m| m.start <= start && start <= m.end) {
+            diagnostics.push(diagnostic);
+        }
+    };
     let mut recovered: Vec<ErrorRecovery<usize, Tok<'_>, LexicalError>> = Vec::new();
-    let result = crate::grammar::FileParser::new().parse(&mut recovered, tokens);
+    let result = crate::grammar::FileParser::new().parse(&mut recovered, stream.tokens);
     for recovery in recovered {
-        diagnostics.push(parse_error_diagnostic(recovery.error, text.len()));
+        report(parse_error_diagnostic(recovery.error, text.len()));
     }
     let items = match result {
         Ok(items) => items,
         Err(error) => {
-            diagnostics.push(parse_error_diagnostic(error, text.len()));
+            report(parse_error_diagnostic(error, text.len()));
             Vec::new()
         }
     };
     diagnostics.sort_by_key(|d| (d.span.start, d.code));
     Parsed {
         file: File {
-            items: normalise_top(items),
+            items: normalise_top(items, &|span| was_cut(text, span, &muted)),
         },
         diagnostics,
     }
 }
 
+/// Whether the line `span` is on was cut after its start.
+fn was_cut(text: &str, span: Span, muted: &[Span]) -> bool {
+    muted.iter().any(|m| {
+        span.start <= m.start
+            && text
+                .get(span.end.min(m.start)..m.start)
+                .is_some_and(|between| !between.contains('\n'))
+    })
+}
+
 /// Collapses runs of blank lines to one and drops blank lines at the start and end, here and in
 /// every block: the formatter prints what the tree holds, so the tree holds the canonical form.
-fn normalise_top(items: Vec<Item>) -> Vec<Item> {
+/// A statement or annotation on a line that was cut for nesting too deeply is an error line: only
+/// part of it was read.
+fn normalise_top(items: Vec<Item>, was_cut: &dyn Fn(Span) -> bool) -> Vec<Item> {
     let items: Vec<Item> = items
         .into_iter()
         .map(|item| match item {
             Item::Block(mut block) => {
-                block.items = collapse_blanks(block.items, |item| matches!(item, BodyItem::Blank));
+                let body = block.items.into_iter().map(|item| match item {
+                    BodyItem::Statement(s) if was_cut(s.span) => BodyItem::Error(s.span),
+                    BodyItem::Annotation(a) if was_cut(a.span) => BodyItem::Error(a.span),
+                    other => other,
+                });
+                block.items =
+                    collapse_blanks(body.collect(), |item| matches!(item, BodyItem::Blank));
                 Item::Block(block)
             }
+            Item::Annotation(a) if was_cut(a.span) => Item::Error(a.span),
             other => other,
         })
         .collect();

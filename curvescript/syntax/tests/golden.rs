@@ -4,10 +4,12 @@
 //! has an `.ast` dump (with spans), and each `err` file a `.diag` with its diagnostics. A
 //! missing or stale expectation fails with a diff; `UPDATE_EXPECT=1 cargo test` re-blesses.
 
+use curvescript_syntax::ast::{BodyItem, Expr, ExprKind, File, Item, Value, ValueKind};
 use curvescript_syntax::diagnostic::render_plain;
 use curvescript_syntax::format::format_file;
+use curvescript_syntax::parser::NESTING_MAX;
 use curvescript_syntax::print::print_ast;
-use curvescript_syntax::{lexer, parse};
+use curvescript_syntax::{Code, lexer, parse};
 use expect_test::expect_file;
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
@@ -198,6 +200,116 @@ fn script_strategy() -> impl Strategy<Value = String> {
             )
         });
     prop::collection::vec(block, 0..4).prop_map(|blocks| blocks.join("\n\n\n"))
+}
+
+/// Hostile lines: brackets nested up to 400 deep (balanced or not), operator chains up to 4,000
+/// long, deep lists in statements.
+fn hostile_line() -> impl Strategy<Value = String> {
+    let op = prop::sample::select(vec!["+", "*", "<=", "=="]);
+    prop_oneof![
+        (0usize..400, any::<bool>()).prop_map(|(depth, round)| {
+            let (open, close) = if round { ("(", ")") } else { ("[", "]") };
+            format!(
+                "    @invariant {}qty{} <= 1",
+                open.repeat(depth),
+                close.repeat(depth)
+            )
+        }),
+        (0usize..4_000, op).prop_map(|(n, op)| format!(
+            "    @invariant qty{} <= 1",
+            format!(" {op} qty").repeat(n)
+        )),
+        (0usize..400).prop_map(|depth| format!(
+            "    SOURCES {}{}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )),
+        (0usize..400).prop_map(|depth| format!("    @invariant {}", "(".repeat(depth))),
+        (0usize..400).prop_map(|depth| format!("    FEE x={}", "route_id(".repeat(depth))),
+    ]
+}
+
+/// The deepest expression or value in `file`, measured without recursion.
+fn tree_depth(file: &File) -> usize {
+    enum Node<'a> {
+        Expr(&'a Expr),
+        Value(&'a Value),
+    }
+    let mut stack: Vec<(Node<'_>, usize)> = Vec::new();
+    for block in file.blocks() {
+        for item in &block.items {
+            match item {
+                BodyItem::Statement(s) => {
+                    stack.extend(s.args.iter().map(|a| (Node::Value(&a.value), 1)));
+                }
+                BodyItem::Annotation(a) => stack.extend(a.expr.iter().map(|e| (Node::Expr(e), 1))),
+                _ => {}
+            }
+        }
+    }
+    for item in &file.items {
+        if let Item::Annotation(a) = item {
+            stack.extend(a.expr.iter().map(|e| (Node::Expr(e), 1)));
+        }
+    }
+    let mut deepest = 0;
+    while let Some((node, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match node {
+            Node::Expr(expr) => match &expr.kind {
+                ExprKind::Binary { lhs, rhs, .. } => {
+                    stack.push((Node::Expr(lhs), depth + 1));
+                    stack.push((Node::Expr(rhs), depth + 1));
+                }
+                ExprKind::Paren(inner) => stack.push((Node::Expr(inner), depth + 1)),
+                ExprKind::Int { .. } | ExprKind::Name(_) => {}
+            },
+            Node::Value(value) => match &value.kind {
+                ValueKind::List(items) => {
+                    stack.extend(items.iter().map(|v| (Node::Value(v), depth + 1)));
+                }
+                ValueKind::Call { args, .. } => {
+                    stack.extend(args.iter().map(|v| (Node::Value(v), depth + 1)));
+                }
+                _ => {}
+            },
+        }
+    }
+    deepest
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever the nesting, parsing returns; no tree is deeper than the limit allows; a line
+    /// past the limit is reported with E0103, and formatting what parsed cleanly round-trips.
+    #[test]
+    fn deep_and_long_lines_give_bounded_trees(lines in prop::collection::vec(hostile_line(), 1..4)) {
+        let text = format!("ORACLE \"o\" {{\n{}\n}}\n", lines.join("\n"));
+        let parsed = parse(&text);
+        prop_assert!(tree_depth(&parsed.file) <= NESTING_MAX + 1);
+        let deep_lines = lines.iter().filter(|line| {
+            let mut depth = 0usize;
+            let mut nesting = 0usize;
+            let mut operators = 0usize;
+            for token in lexer::lex(line).tokens {
+                match &line[token.span.range()] {
+                    "(" | "[" => depth += 1,
+                    ")" | "]" => depth = depth.saturating_sub(1),
+                    "+" | "*" | "<=" | "==" => operators += 1,
+                    _ => {}
+                }
+                nesting = nesting.max(depth + operators);
+            }
+            nesting > NESTING_MAX
+        }).count();
+        let reported = parsed.diagnostics.iter().filter(|d| d.code == Code::NestingTooDeep).count();
+        prop_assert_eq!(reported, deep_lines, "{:#?}", parsed.diagnostics);
+        if !parsed.has_errors() {
+            let formatted = format_file(&parsed.file);
+            prop_assert_eq!(print_ast(&parse(&formatted).file, false), print_ast(&parsed.file, false));
+        }
+    }
 }
 
 proptest! {
