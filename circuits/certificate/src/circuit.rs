@@ -196,7 +196,7 @@ impl ConstraintSynthesizer<Fr> for CertificateCircuit {
                 kind_code
                     + i.var() * Fr::from(1u64 << 8)
                     + j.var() * Fr::from(1u64 << 24)
-                    + &width.value * Fr::from(1u64 << 40),
+                    + width.value() * Fr::from(1u64 << 40),
             );
 
             // 3. The row's check. Operands must name slots of the table (i < n), except in NOP

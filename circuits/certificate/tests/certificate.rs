@@ -205,6 +205,37 @@ fn an_out_of_range_operand_index_is_unsatisfiable() {
     assert!(native::le(0, params[1]));
 }
 
+/// A row whose second operand names the zero padding past the table: `ADD_NO_OVF(p0, p8)` and
+/// `MUL_NO_OVF(p0, p8)` would hold there (p0 + 0 and p0 × 0 fit), so only the `j < n` check
+/// refuses them. (The first operand is covered above.)
+#[test]
+fn a_row_whose_second_operand_names_a_slot_past_the_table_is_unsatisfiable() {
+    let (params, _) = sample();
+    let n = params.len() as u16;
+    let mut padded = params.clone();
+    padded.resize(CLASS.params(), 0);
+    for kind in [RowKind::AddNoOverflow, RowKind::MulNoOverflow] {
+        let past = row(kind, 0, n, 128);
+        assert_eq!(
+            past.holds(&padded),
+            Ok(()),
+            "{kind:?} holds over the padding"
+        );
+        let rows = vec![past];
+        assert_eq!(
+            check_rows(CLASS, &params, &rows),
+            Err((
+                0,
+                RowError::IndexOutOfRange {
+                    index: n,
+                    params: params.len()
+                }
+            ))
+        );
+        assert!(!satisfied(honest(&params, &rows).1), "{kind:?}");
+    }
+}
+
 /// `H_params` of slots given as field elements (what a cheating prover would hash), packed as
 /// the circuit packs them.
 fn params_hash_of_fields(n: usize, slots: &[Fr]) -> Fr {
@@ -239,13 +270,87 @@ fn mul_no_ovf_with_both_operands_two_to_the_127_is_unsatisfiable() {
     assert!(!satisfied(circuit_with(&statement, witness)));
 }
 
+/// The sharp wrap-around: `a = 2^127`, `b = ⌈r / 2^127⌉`. The integer product overflows 128 bits,
+/// but modulo r it is `a·b − r < 2^127`, which a 128-bit slack check alone accepts. What refuses
+/// it here is the 64-bit range check on every parameter slot (`U64Var::checked` in step 1 of the
+/// circuit): weaken that check and this test fails. (Both operands at 2^127 give a product that
+/// stays large modulo r, so it does not show the hazard.)
 #[test]
-fn every_witness_of_the_certificate_is_bound() {
+fn the_sharp_wrap_of_mul_no_ovf_is_unsatisfiable_at_the_certificate_level() {
+    let (params, _) = sample();
+    let mut slots: Vec<Fr> = params.iter().map(|p| Fr::from(*p)).collect();
+    slots.resize(CLASS.params(), Fr::ZERO);
+    let a = native::pow2(127);
+    let b = Fr::from_bigint(Fr::MODULUS >> 127).expect("below r") + Fr::ONE;
+    // The hazard is real: the field product fits 128 bits.
+    assert!(native::fits(a * b, 128));
+    slots[0] = a;
+    slots[1] = b;
+    let rows = vec![row(RowKind::MulNoOverflow, 0, 1, 128)];
+    let mut statement = Statement::in_class(CLASS, CODE, &params, &rows).expect("fits");
+    statement.params = params_hash_of_fields(params.len(), &slots);
+    let mut witness = Witness::honest(CLASS, &params, &rows);
+    witness.params = slots;
+    assert!(!satisfied(circuit_with(&statement, witness)));
+}
+
+/// Tables and rows of different shapes for the tamper check: the sample, an oracle's conditions
+/// over an oracle-like table, every kind at its widest and narrowest, a full class of rows, no
+/// rows at all.
+fn tamper_samples() -> Vec<(Vec<u64>, Vec<Row>)> {
     let (params, rows) = sample();
-    let cs = circuit::synthesize(honest(&params, &rows).1).expect("synthesis");
-    let mut tamper = Tamper::new(&cs);
-    assert!(tamper.witness_count() > 5_000);
-    assert_eq!(tamper.surviving(), Vec::<usize>::new());
+    let oracle_params = vec![500, 2_000, 2, 4, 6, 1, 1_000_000_000, 1, 0, 0, 777, 1, 16];
+    let oracle_rows = vec![
+        row(RowKind::Le, 11, 2, 0),
+        row(RowKind::Le, 2, 3, 0),
+        row(RowKind::Le, 3, 12, 0),
+        row(RowKind::Le, 11, 5, 0),
+        row(RowKind::Le, 5, 6, 0),
+        row(RowKind::Le, 11, 0, 0),
+        row(RowKind::Le, 0, 1, 0),
+        row(RowKind::Range, 4, 0, 5),
+        row(RowKind::Range, 7, 0, 1),
+        row(RowKind::Range, 8, 0, 1),
+        row(RowKind::Range, 9, 0, 1),
+    ];
+    let extremes = vec![0, 1, u64::MAX, 1 << 32];
+    let extreme_rows = vec![
+        row(RowKind::Range, 0, 0, 0),
+        row(RowKind::Range, 2, 0, 64),
+        row(RowKind::AddNoOverflow, 2, 2, 65),
+        row(RowKind::MulNoOverflow, 2, 2, 128),
+        row(RowKind::MulNoOverflow, 3, 3, 65),
+        row(RowKind::Le, 0, 1, 0),
+    ];
+    let full: Vec<u64> = (0..16).map(|k| 1_000 * k + 1).collect();
+    let full_rows: Vec<Row> = (0..16u16)
+        .map(|k| row(RowKind::Le, k, (k + 1).min(15), 0))
+        .collect();
+    vec![
+        (params.clone(), rows),
+        (oracle_params, oracle_rows),
+        (extremes, extreme_rows),
+        (full, full_rows),
+        (params, Vec::new()),
+    ]
+}
+
+/// Every witness of the circuit is bound, on several samples: tampering any one by ±1 breaks a
+/// constraint. So is every public input but `H_code`, which no constraint reads (the circuit
+/// never sees the code); the Groth16 verification equation binds it, which
+/// `a_proof_verifies_for_its_statement_only` checks by changing each public input of a proof.
+#[test]
+fn every_witness_and_public_input_of_the_certificate_is_bound() {
+    for (sample, (params, rows)) in tamper_samples().into_iter().enumerate() {
+        assert!(check_rows(CLASS, &params, &rows).is_ok(), "sample {sample}");
+        let cs = circuit::synthesize(honest(&params, &rows).1).expect("synthesis");
+        let mut tamper = Tamper::new(&cs);
+        assert!(tamper.witness_count() > 5_000);
+        assert_eq!(tamper.surviving(), Vec::<usize>::new(), "sample {sample}");
+        assert_eq!(tamper.input_count(), 4);
+        // Public inputs: [VERSION, H_code, H_conditions, H_params]; only H_code is unread.
+        assert_eq!(tamper.surviving_inputs(), vec![1], "sample {sample}");
+    }
 }
 
 fn store() -> KeyStore {

@@ -96,13 +96,12 @@ impl U64Var {
 }
 
 /// A width `bits ≤ 128` with `2^bits`: eight booleans, one constraint for the bound, seven for
-/// the power.
+/// the power. Its fields are private: the only way to get one is [`WidthVar::checked`] (or
+/// [`WidthVar::new_witness`]), so a slack can never be measured against an unchecked width.
 #[derive(Clone, Debug)]
 pub struct WidthVar {
-    /// `bits` as a field element.
-    pub value: Fp,
-    /// `2^bits`.
-    pub pow2: Fp,
+    value: Fp,
+    pow2: Fp,
 }
 
 impl WidthVar {
@@ -132,6 +131,16 @@ impl WidthVar {
             pow2,
         })
     }
+
+    /// `bits` as a field element.
+    pub fn value(&self) -> &Fp {
+        &self.value
+    }
+
+    /// `2^bits`.
+    pub fn pow2(&self) -> &Fp {
+        &self.pow2
+    }
 }
 
 /// `b − a`: below 2^64 when `a ≤ b`, at least r − 2^64 otherwise.
@@ -141,12 +150,12 @@ pub fn le_slack(a: &U64Var, b: &U64Var) -> Fp {
 
 /// `2^bits − 1 − a`: below 2^128 when `a < 2^bits`.
 pub fn range_slack(a: &U64Var, width: &WidthVar) -> Fp {
-    &width.pow2 - Fr::ONE - a.var()
+    width.pow2() - Fr::ONE - a.var()
 }
 
 /// `2^bits − 1 − (a + b)`: below 2^128 when `a + b < 2^bits` (the sum is below 2^65, exact).
 pub fn add_slack(a: &U64Var, b: &U64Var, width: &WidthVar) -> Fp {
-    &width.pow2 - Fr::ONE - a.var() - b.var()
+    width.pow2() - Fr::ONE - a.var() - b.var()
 }
 
 /// `2^bits − 1 − a·b` (one constraint): below 2^128 when `a·b < 2^bits`. Both operands are below
@@ -154,23 +163,32 @@ pub fn add_slack(a: &U64Var, b: &U64Var, width: &WidthVar) -> Fp {
 /// could wrap modulo r into a small value (see the tests).
 pub fn mul_slack(a: &U64Var, b: &U64Var, width: &WidthVar) -> Result<Fp, SynthesisError> {
     let product = a.var() * b.var();
-    Ok(&width.pow2 - Fr::ONE - product)
+    Ok(width.pow2() - Fr::ONE - product)
 }
 
-/// An index range-checked to `log2(P)` bits for a table of `P` entries.
+/// An index range-checked to `log2(P)` bits for a table of `P` entries; it remembers the width
+/// it was checked to, which [`Table::select`] compares with its own.
 #[derive(Clone, Debug)]
-pub struct IndexVar(Fp);
+pub struct IndexVar {
+    var: Fp,
+    bits: u32,
+}
 
 impl IndexVar {
     /// `var`, range-checked to `bits` bits.
     pub fn checked(var: Fp, bits: u32) -> Result<Self, SynthesisError> {
         range_check(&var, bits)?;
-        Ok(IndexVar(var))
+        Ok(IndexVar { var, bits })
     }
 
     /// The variable.
     pub fn var(&self) -> &Fp {
-        &self.0
+        &self.var
+    }
+
+    /// The width it was range-checked to.
+    pub fn bits(&self) -> u32 {
+        self.bits
     }
 }
 
@@ -217,8 +235,18 @@ impl Table {
         self.entries.len().trailing_zeros()
     }
 
-    /// `entries[index]` (`P − 1` constraints).
+    /// `entries[index]` (`P − 1` constraints). The index must have been checked to exactly
+    /// this table's index width: a narrower check would leave entries unreachable, and a wider
+    /// one would let the interpolation polynomial be evaluated past the table, where its value
+    /// is no entry at all (a circuit-construction bug, so a panic, not a constraint).
     pub fn select(&self, index: &IndexVar) -> Result<U64Var, SynthesisError> {
+        assert_eq!(
+            index.bits(),
+            self.index_bits(),
+            "an index checked to {} bits selects from a table of {} entries",
+            index.bits(),
+            self.entries.len()
+        );
         let (last, rest) = self
             .coefficients
             .split_last()

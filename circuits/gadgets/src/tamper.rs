@@ -104,4 +104,30 @@ impl Tamper {
             .filter(|&i| self.survives(i, Fr::ONE) || self.survives(i, -Fr::ONE))
             .collect()
     }
+
+    /// The number of public inputs (instance variables after the constant one).
+    pub fn input_count(&self) -> usize {
+        self.instances - 1
+    }
+
+    /// Whether adding `delta` to public input `index` (0-based, after the constant one) leaves
+    /// every constraint satisfied.
+    pub fn input_survives(&mut self, index: usize, delta: Fr) -> bool {
+        assert!(!delta.is_zero(), "a tamper changes the value");
+        let var = 1 + index;
+        assert!(var < self.instances, "public input {index} does not exist");
+        self.assignment[var] += delta;
+        let survives = self.uses[var].iter().all(|&row| self.holds(row));
+        self.assignment[var] -= delta;
+        survives
+    }
+
+    /// The public inputs whose tampering (by +1 and by −1) leaves every constraint satisfied.
+    /// An input no constraint reads survives here; only the proof system's verification
+    /// equation binds it.
+    pub fn surviving_inputs(&mut self) -> Vec<usize> {
+        (0..self.input_count())
+            .filter(|&i| self.input_survives(i, Fr::ONE) || self.input_survives(i, -Fr::ONE))
+            .collect()
+    }
 }

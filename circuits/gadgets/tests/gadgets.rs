@@ -135,7 +135,7 @@ proptest! {
         let width = WidthVar::checked(&var).expect("synthesis");
         prop_assert_eq!(cs.is_satisfied().expect("proving mode"), bits <= 128);
         if bits <= 128 {
-            prop_assert_eq!(width.pow2.value().expect("value"), native::pow2(bits as u8));
+            prop_assert_eq!(width.pow2().value().expect("value"), native::pow2(bits as u8));
         }
     }
 
@@ -254,6 +254,29 @@ fn every_witness_of_every_gadget_is_bound() {
         let public = FpVar::new_input(cs.clone(), || Ok(expected))?;
         hash.enforce_equal(&public)
     });
+}
+
+/// `Table::select` takes only an index checked to the table's own width: one checked wider
+/// could evaluate the interpolation past the table (no entry), one checked narrower leaves
+/// entries unreachable. Both are construction bugs, refused before any constraint.
+#[test]
+fn a_table_refuses_an_index_checked_to_another_width() {
+    for bits in [3u32, 5] {
+        let refused = std::panic::catch_unwind(|| {
+            let cs = fresh();
+            let entries = (0..16u64)
+                .map(|v| U64Var::new_witness(cs.clone(), || Ok(v)))
+                .collect::<Result<Vec<_>, _>>()
+                .expect("entries");
+            let table = Table::new(entries).expect("table");
+            let index = IndexVar::checked(witness(&cs, Fr::from(2u8)), bits).expect("index");
+            table.select(&index).map(drop)
+        });
+        assert!(
+            refused.is_err(),
+            "an index of {bits} bits selected from 16 entries"
+        );
+    }
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! `curve prove` and `curve verify`: invariant certificates for `curve compile` output.
 //!
 //! Both take a block directory (with `manifest.json`) or a directory of block directories.
-//! Neither trusts the manifest's hashes: the statement is rebuilt from `program.cvmb`,
-//! `params.bin` and the manifest's rows, and a mismatch is reported as the file that changed.
+//! Neither trusts the manifest: the template is the one whose bytecode `program.cvmb` is, the
+//! condition rows are that template's (as the runtime rebuilds them at deploy), the manifest's
+//! `template`, `role`, `parameter_conditions`, rows and size class must say the same, the
+//! parameter table must hold the template's constants and id-derived slots, and the statement is
+//! rebuilt from the bytes; a mismatch is reported as the file that changed.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -132,8 +135,9 @@ fn parse_rows(certificate: &Value) -> Option<Vec<Row>> {
         .collect()
 }
 
-/// Reads a block directory and rebuilds its statement from the bytes; checks the bytecode with
-/// the VM's load-time verifier and the rebuilt hashes against the manifest.
+/// Reads a block directory and rebuilds its statement from the bytes and the template that owns
+/// the bytecode; checks the bytecode with the VM's load-time verifier and the manifest's claims
+/// and hashes against what was rebuilt.
 fn load_block(dir: &Path) -> Result<Checked<Block>> {
     let manifest_text = read(dir, "manifest.json")?;
     let manifest: Value = match serde_json::from_slice(&manifest_text) {
@@ -144,22 +148,6 @@ fn load_block(dir: &Path) -> Result<Checked<Block>> {
         Ok(c) => c,
         Err(e) => return Ok(Err(e)),
     };
-    let Some(class) = certificate
-        .get("size_class")
-        .and_then(Value::as_str)
-        .and_then(SizeClass::from_name)
-    else {
-        return Ok(Err(format!(
-            "{}/manifest.json: certificate.size_class is missing or unknown",
-            dir.display()
-        )));
-    };
-    let Some(rows) = parse_rows(certificate) else {
-        return Ok(Err(format!(
-            "{}/manifest.json: certificate.rows is malformed",
-            dir.display()
-        )));
-    };
     let code = read(dir, "program.cvmb")?;
     let module = match curvevm::Module::from_bytes(&code) {
         Ok(module) => module,
@@ -168,10 +156,37 @@ fn load_block(dir: &Path) -> Result<Checked<Block>> {
     if let Err(e) = curvevm::verify(&module, &|id| curvevm::hostcall::function(id).is_some()) {
         return Ok(Err(format!("{}/program.cvmb: {e}", dir.display())));
     }
+    let Some(template) = curve_compiler::templates::by_module(&code) else {
+        return Ok(Err(format!(
+            "{}/program.cvmb is not the bytecode of any template (sha256 {}): a certificate over \
+             it proves nothing a deployer would accept",
+            dir.display(),
+            hex::encode(Sha256::digest(&code))
+        )));
+    };
+    let rows = template.rows();
+    let class = SizeClass::smallest_for(template.param_names.len(), rows.len())
+        .expect("templates fit a size class");
+    if let Err(e) = manifest_agrees(&manifest, &template, &rows, class) {
+        return Ok(Err(format!("{}/manifest.json: {e}", dir.display())));
+    }
     let params = match crate::vm::param_words(dir)? {
         Ok(params) => params,
         Err(message) => return Ok(Err(message)),
     };
+    if params.len() != template.param_names.len() {
+        return Ok(Err(format!(
+            "{}/params.bin has {} words; the `{}` template takes {}",
+            dir.display(),
+            params.len(),
+            template.name,
+            template.param_names.len()
+        )));
+    }
+    let id = manifest.get("id").and_then(Value::as_str);
+    if let Err(e) = template.check_fixed_params(&params, id) {
+        return Ok(Err(format!("{}/params.bin: {e}", dir.display())));
+    }
     let statement = match Statement::in_class(class, &code, &params, &rows) {
         Ok(statement) => statement,
         Err(e) => return Ok(Err(format!("{}: {e}", dir.display()))),
@@ -179,7 +194,11 @@ fn load_block(dir: &Path) -> Result<Checked<Block>> {
     for (key, file, value) in [
         ("h_code", "program.cvmb", statement.code),
         ("h_params", "params.bin", statement.params),
-        ("h_conditions", "manifest.json rows", statement.conditions),
+        (
+            "h_conditions",
+            "the template's conditions",
+            statement.conditions,
+        ),
     ] {
         let recorded = certificate.get(key).and_then(Value::as_str).unwrap_or("");
         if recorded != field_hex(&value) {
@@ -203,6 +222,56 @@ fn load_block(dir: &Path) -> Result<Checked<Block>> {
         rows,
         statement,
     }))
+}
+
+/// The manifest says what the template says: its name and role, its conditions (as text and as
+/// rows) and the size class. A manifest whose rows were edited (or deleted) is refused here,
+/// whatever proof comes with it.
+fn manifest_agrees(
+    manifest: &Value,
+    template: &curve_compiler::templates::Template,
+    rows: &[Row],
+    class: SizeClass,
+) -> Checked<()> {
+    let text = |path: &[&str]| {
+        path.iter()
+            .try_fold(manifest, |v, key| v.get(key))
+            .and_then(Value::as_str)
+    };
+    for (path, expected) in [
+        (&["template"][..], template.name),
+        (&["role"][..], template.role),
+        (&["certificate", "size_class"][..], class.name()),
+    ] {
+        if text(path) != Some(expected) {
+            return Err(format!(
+                "`{}` is {}, but the bytecode is the `{}` template's, which says {expected:?}",
+                path.join("."),
+                text(path).map_or_else(|| "missing".to_string(), |f| format!("{f:?}")),
+                template.name
+            ));
+        }
+    }
+    let conditions: Vec<String> = template.conditions.iter().map(|c| c.text()).collect();
+    let stated: Option<Vec<&str>> = manifest
+        .get("parameter_conditions")
+        .and_then(Value::as_array)
+        .and_then(|list| list.iter().map(Value::as_str).collect());
+    if stated != Some(conditions.iter().map(String::as_str).collect()) {
+        return Err(format!(
+            "`parameter_conditions` are not the `{}` template's ({})",
+            template.name,
+            conditions.join(", ")
+        ));
+    }
+    match manifest.get("certificate").and_then(parse_rows) {
+        Some(stated) if stated == rows => Ok(()),
+        Some(_) => Err(format!(
+            "`certificate.rows` are not the rows of the `{}` template's conditions",
+            template.name
+        )),
+        None => Err("`certificate.rows` is missing or malformed".to_string()),
+    }
 }
 
 fn name_of(dir: &Path) -> String {

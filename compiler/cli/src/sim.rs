@@ -289,6 +289,7 @@ fn action(
                 program: id,
                 entry: "update".into(),
                 args: client::oracle_update_args(
+                    scenario.chain_id,
                     feed.feed_tag,
                     *price,
                     time_ms.saturating_sub(*age_ms),

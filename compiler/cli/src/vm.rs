@@ -99,6 +99,9 @@ pub struct RunArgs {
     /// The rollup clock in milliseconds (what `host clock` returns).
     #[arg(long = "now", value_name = "NOW", default_value_t = 0)]
     now_ms: u64,
+    /// The chain id `host clock` returns (what signed messages are bound to).
+    #[arg(long, value_name = "ID", default_value_t = 1)]
+    chain_id: u64,
     /// Print the outcome as human text or one JSON object.
     #[arg(long, value_enum, default_value_t = FormatArg::Human)]
     format: FormatArg,
@@ -218,6 +221,7 @@ pub fn run_run(run: RunArgs) -> Result<ExitCode> {
         Clock {
             now_ms: run.now_ms,
             height: 0,
+            chain_id: run.chain_id,
         },
         Caller {
             id: run.caller,

@@ -144,9 +144,12 @@ fn one_changed_byte_of_code_or_parameters_fails_verification() {
     for at in [0, 7, pristine[1].1.len() - 1] {
         flip("params.bin", at);
         let reason = refused(&curve(&["verify", path(&dir)]));
+        // A script value changes the hash; a byte of the constant region (the last word) is
+        // refused before any hash, as not the template's.
         assert!(
-            reason.contains("params.bin does not match the manifest"),
-            "{reason}"
+            reason.contains("params.bin does not match the manifest")
+                || reason.contains("params.bin: parameter `keys_limit`"),
+            "byte {at}: {reason}"
         );
         restore();
     }
@@ -204,6 +207,108 @@ fn one_changed_byte_of_code_or_parameters_fails_verification() {
     );
     restore();
     ok(&curve(&["verify", path(&dir)]));
+}
+
+/// The manifest cannot choose what is proven. A valid proof over a table that breaks the
+/// template's conditions exists if the statement has no rows; once `curve verify` read the rows
+/// from the manifest, so deleting them there made that proof pass. The rows are the template's.
+#[test]
+fn a_manifest_without_rows_and_a_zero_row_proof_over_broken_parameters_is_refused() {
+    use curve_formats::certificate::{SizeClass, Statement, params_hash};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = proved("perp_sol", tmp.path());
+    let dir = block_dirs(&out).remove(0);
+    let proved_files: Vec<(&str, Vec<u8>)> = ["params.bin", "manifest.json", "certificate.proof"]
+        .into_iter()
+        .map(|f| (f, std::fs::read(dir.join(f)).expect("file")))
+        .collect();
+    let pristine = manifest(&dir);
+    let code = std::fs::read(dir.join("program.cvmb")).expect("code");
+    let mut params: Vec<u64> = std::fs::read(dir.join("params.bin"))
+        .expect("params")
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+        .collect();
+    let quorum = manifest(&dir)["params"]["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .position(|slot| slot["name"] == "quorum")
+        .expect("a quorum slot");
+    params[quorum] = 0; // a feed that would accept unsigned prices
+    let class = SizeClass::C16;
+    let store = curve_certificate::keys::KeyStore::new(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("curve-keys"),
+    );
+    let pk = store
+        .dev_keys(class, &mut |_| {})
+        .expect("development keys");
+    let (statement, proof) = curve_certificate::prove(&pk, class, &code, &params, &[], [7; 32])
+        .expect("no rows to break");
+    assert_eq!(
+        statement,
+        Statement::in_class(class, &code, &params, &[]).expect("fits")
+    );
+    let proof_bytes = curve_certificate::proof::proof_to_bytes(&proof);
+    std::fs::write(dir.join("certificate.proof"), proof_bytes).expect("write");
+    std::fs::write(
+        dir.join("params.bin"),
+        params
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+    .expect("write");
+    let mut forged = manifest(&dir);
+    let hex_of = |element| hex::encode(curve_formats::poseidon::to_bytes(element));
+    forged["parameter_conditions"] = Value::Array(vec![]);
+    forged["certificate"]["rows"] = Value::Array(vec![]);
+    forged["certificate"]["h_conditions"] = Value::String(hex_of(&statement.conditions));
+    forged["certificate"]["h_params"] =
+        Value::String(hex_of(&params_hash(class, &params).expect("fits")));
+    forged["certificate"]["proof"]["sha256"] = Value::String(hex::encode(
+        <sha2::Sha256 as sha2::Digest>::digest(proof_bytes),
+    ));
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&forged).expect("json"),
+    )
+    .expect("write");
+    let reason = refused(&curve(&["verify", path(&dir)]));
+    assert!(
+        reason.contains("`parameter_conditions` are not the `oracle` template's"),
+        "{reason}"
+    );
+    // With the conditions text left alone, the rows themselves give it away.
+    let mut forged_rows = forged.clone();
+    forged_rows["parameter_conditions"] = pristine["parameter_conditions"].clone();
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&forged_rows).expect("json"),
+    )
+    .expect("write");
+    let reason = refused(&curve(&["verify", path(&dir)]));
+    assert!(
+        reason.contains("`certificate.rows` are not the rows"),
+        "{reason}"
+    );
+    // Back to the proved block: it verifies; naming another template or role in its manifest
+    // is refused.
+    for (file, bytes) in &proved_files {
+        std::fs::write(dir.join(file), bytes).expect("restore");
+    }
+    ok(&curve(&["verify", path(&dir)]));
+    for (key, value) in [("template", "slab"), ("role", "router")] {
+        let mut other = pristine.clone();
+        other[key] = Value::String(value.to_string());
+        std::fs::write(
+            dir.join("manifest.json"),
+            serde_json::to_vec_pretty(&other).expect("json"),
+        )
+        .expect("write");
+        let reason = refused(&curve(&["verify", path(&dir)]));
+        assert!(reason.contains(&format!("`{key}` is")), "{reason}");
+    }
 }
 
 #[test]

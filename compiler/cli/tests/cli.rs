@@ -299,6 +299,30 @@ fn compile_without_governance_warns_as_check_does() {
     assert!(!String::from_utf8_lossy(&output.stderr).contains("W0001"));
 }
 
+/// `pyth:SOLUSD` and `pyth-SOLUSD` both map to `oracle-pyth-SOLUSD/`: an error at the second
+/// block, nothing written, not a silent overwrite.
+#[test]
+fn two_ids_with_one_output_directory_are_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("twins.curve");
+    let oracle = |id: &str| format!("ORACLE \"{id}\" {{\n    HEARTBEAT ms=500\n}}\n");
+    std::fs::write(&script, oracle("pyth:SOLUSD") + &oracle("pyth-SOLUSD")).expect("write");
+    let out = dir.path().join("out");
+    let output = curve(&[
+        "compile",
+        script.to_str().expect("utf-8"),
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("E0504") && stderr.contains("twins.curve:4:1"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written");
+}
+
 #[test]
 fn a_byte_order_mark_is_skipped() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -13,8 +13,6 @@
 
 use std::fmt::Write as _;
 
-use sha2::{Digest, Sha256};
-
 /// The descriptor format tag, first line of the canonical text.
 pub const FORMAT: &str = "curve-descriptor/1";
 
@@ -209,9 +207,13 @@ impl Interface {
         text
     }
 
-    /// The descriptor hash.
+    /// The descriptor hash: `SHA-256(Tag(Descriptor, ANY_CHAIN) ‖ canonical text)`.
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(self.canonical_text().as_bytes()).into()
+        curve_formats::Tag::new(
+            curve_formats::Kind::Descriptor,
+            curve_formats::domain::ANY_CHAIN,
+        )
+        .digest(self.canonical_text().as_bytes())
     }
 
     /// The entry called `name`.

@@ -21,7 +21,6 @@ use curve_ir::{Lowered, Program};
 use curvescript_check::{CheckedBlock, Script};
 use curvescript_syntax::ast::BlockKind;
 use curvescript_syntax::{Code, Diagnostic, Span};
-use sha2::{Digest, Sha256};
 
 /// One slot of a parameter table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,7 +101,15 @@ impl Condition {
     /// when it does not.
     pub fn holds(self, params: &[ParamSlot]) -> Result<(), &'static str> {
         let words: Vec<u64> = params.iter().map(|slot| slot.value).collect();
+        // The script value to point at: the second operand, unless the template fixes it (a
+        // constant such as `keys_limit`), which no script line wrote.
+        let written = |name: &str| {
+            params
+                .iter()
+                .any(|slot| slot.name == name && !slot.keyword.is_empty())
+        };
         let blamed = match self {
+            Condition::Le(a, b) | Condition::MulNoOverflow(a, b, _) if !written(b) => a,
             Condition::Le(_, b) | Condition::MulNoOverflow(_, b, _) => b,
             Condition::Range(a, _) => a,
         };
@@ -142,6 +149,8 @@ pub struct Artifact {
     pub params: Vec<ParamSlot>,
     /// What the certificate proves about the parameter table.
     pub conditions: Vec<Condition>,
+    /// Parameter slots the template fixes (its constant region).
+    pub constants: Vec<(&'static str, u64)>,
     /// The state layout.
     pub layout: Vec<Region>,
     /// Gas budget per call.
@@ -206,14 +215,8 @@ impl Compiled {
     }
 }
 
-/// The 8-byte tag of a feed id that signed oracle messages start with.
-pub fn feed_tag(id: &str) -> u64 {
-    let digest = Sha256::new()
-        .chain_update(b"CURVE/oracle-feed/v1\0")
-        .chain_update(id.as_bytes())
-        .finalize();
-    u64::from_le_bytes(digest[..8].try_into().expect("eight bytes"))
-}
+/// The feed tag of a feed id, which its signed prices carry (`curve_formats::oracle`).
+pub use curve_formats::oracle::feed_tag;
 
 /// Compiles every block of a checked script that has a template.
 pub fn compile(script: &Script) -> Compiled {
@@ -222,6 +225,25 @@ pub fn compile(script: &Script) -> Compiled {
         match block.kind {
             BlockKind::Oracle => {
                 if let Some(artifact) = finish(templates::oracle_artifact(block), &mut compiled) {
+                    // Output directories are named by slug; two ids with one slug
+                    // (`pyth:SOLUSD`, `pyth-SOLUSD`) would overwrite each other.
+                    let slug = artifact.slug();
+                    if let Some(first) = compiled.artifacts.iter().find(|a| a.slug() == slug) {
+                        compiled.diagnostics.push(
+                            Diagnostic::error(
+                                Code::OutputCollision,
+                                block.header_span,
+                                format!("this block would be written to `{slug}/` like another"),
+                            )
+                            .with_label("same output directory")
+                            .with_secondary(first.block_span, "also written to that directory")
+                            .with_help(
+                                "ids that differ only in characters other than letters and digits \
+                                 map to one directory; rename one",
+                            ),
+                        );
+                        continue;
+                    }
                     compiled.artifacts.push(artifact);
                 }
             }

@@ -6,8 +6,10 @@
 //! inserted, checked on every call and never claimed as proven.
 
 use curve_formats::certificate::{Row, Statement, VERSION};
+use curve_formats::domain::ANY_CHAIN;
 use curve_formats::encoding::Encode;
 use curve_formats::poseidon::to_bytes;
+use curve_formats::{Kind, Tag};
 use curvescript_syntax::LineIndex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -21,6 +23,8 @@ pub const FORMAT: &str = "curve-manifest/1";
 struct Manifest {
     format: &'static str,
     block: String,
+    /// The block id (what derived parameters such as an oracle's feed tag come from).
+    id: Option<String>,
     source: SourceFile,
     template: &'static str,
     role: &'static str,
@@ -200,7 +204,7 @@ pub fn layout_hash_of(template: &str, slab_words: u32, regions: &[crate::Region]
             region.name, region.offset, region.words
         ));
     }
-    sha256_hex(text.as_bytes())
+    hex::encode(Tag::new(Kind::Layout, ANY_CHAIN).digest(text.as_bytes()))
 }
 
 /// The descriptor hash: SHA-256 over the interface's canonical text ([`abi::Interface::hash`]).
@@ -273,6 +277,7 @@ pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
             Some(id) => format!("{} {id:?}", artifact.kind),
             None => artifact.kind.to_string(),
         },
+        id: artifact.id.clone(),
         source: SourceFile {
             file: file_name.to_string(),
             sha256: sha256_hex(source.as_bytes()),
@@ -294,7 +299,13 @@ pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
                 .map(|(index, slot)| Slot {
                     index,
                     name: slot.name,
-                    source: if slot.keyword.is_empty() {
+                    source: if artifact
+                        .constants
+                        .iter()
+                        .any(|(name, _)| *name == slot.name)
+                    {
+                        "constant".into()
+                    } else if slot.keyword.is_empty() {
                         "derived".into()
                     } else {
                         format!("{} {}", slot.keyword, slot.arg)
@@ -303,7 +314,9 @@ pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
                 })
                 .collect(),
         },
-        config_fingerprint: sha256_hex(fingerprint_text.as_bytes()),
+        config_fingerprint: hex::encode(
+            Tag::new(Kind::Manifest, ANY_CHAIN).digest(fingerprint_text.as_bytes()),
+        ),
         layout: Layout {
             hash: layout_hash(artifact),
             slab_words: module.layout.slab,

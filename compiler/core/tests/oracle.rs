@@ -76,11 +76,24 @@ fn update_call(price: u64, publish: u64, signed: &[(u64, [u8; 64])]) -> Vec<u64>
     args
 }
 
+/// The chain the model runs on: several non-zero bytes, so the template's byte shifts show.
+const CHAIN_ID: u64 = 0x00c0_ffee_1234_5678;
+
+/// The signed message, written out from its description (curve-formats' `oracle` module doc and
+/// the domain tag's): `"CURV" ‖ kind 7 ‖ version 1 (u16) ‖ chain ‖ feed tag ‖ price ‖ publish`,
+/// little-endian.
+fn message_on(chain: u64, tag: u64, price: u64, publish: u64) -> Vec<u8> {
+    let mut bytes = b"CURV".to_vec();
+    bytes.push(7);
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    for word in [chain, tag, price, publish] {
+        bytes.extend_from_slice(&word.to_le_bytes());
+    }
+    bytes
+}
+
 fn message(tag: u64, price: u64, publish: u64) -> Vec<u8> {
-    [tag, price, publish]
-        .iter()
-        .flat_map(|w| w.to_le_bytes())
-        .collect()
+    message_on(CHAIN_ID, tag, price, publish)
 }
 
 impl Model {
@@ -215,6 +228,7 @@ fn run(engine: &Engine, instance: &mut Instance, entry: &str, args: &[u64], now:
         Clock {
             now_ms: now,
             height: now / 100,
+            chain_id: CHAIN_ID,
         },
         Caller {
             id: 9,
@@ -260,6 +274,8 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
     ];
     let mut aborts = std::collections::BTreeMap::<u8, u64>::new();
     let mut accepted = 0;
+    // Updates accepted exactly at the staleness limit (age = staleness).
+    let mut accepted_at_limit = 0;
     for engine in &engines {
         let mut rng = Rng::new(seed);
         let mut model = Model::default();
@@ -268,8 +284,16 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
             .map(|i| SigningKey::from_bytes(&[i + 1; 32]))
             .collect();
         let mut now = 10_000u64;
-        for step in 0..600 {
-            now += rng.below(700);
+        for step in 0..800 {
+            // Now and then the clock lands exactly on a heartbeat or staleness boundary of the
+            // stored price (or one past it), where a `≤` turned `<` would show.
+            now = match rng.below(8) {
+                0 if model.publish_ms != 0 => {
+                    let edge = [settings.heartbeat, settings.staleness][rng.below(2) as usize];
+                    (model.publish_ms + edge + rng.below(2)).max(now)
+                }
+                _ => now + rng.below(700),
+            };
             let (entry, args, expected) = match rng.below(10) {
                 0 if step > 0 => {
                     let key = signers[model.keys.len().min(4)].verifying_key().to_bytes();
@@ -277,15 +301,21 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
                     ("register_key", args, model.register(&settings, key))
                 }
                 0..=4 => {
-                    let price = match rng.below(10) {
+                    let price = match rng.below(12) {
                         0 => rng.below(2_000),
                         1 => settings.max + rng.below(2),
+                        // The range's own edges and one past them.
+                        2 => [settings.min - 1, settings.min, settings.max][rng.below(3) as usize],
                         _ => 1_000 + rng.below(500_000_000),
                     };
-                    let publish = match rng.below(10) {
+                    let publish = match rng.below(12) {
                         0 => model.publish_ms,
                         1 => now + 1 + rng.below(100),
                         2 => now.saturating_sub(2_000 + rng.below(1_000)),
+                        // Exactly as old as allowed, one past it, and exactly now.
+                        3 => now - settings.staleness,
+                        4 => now - settings.staleness - 1,
+                        5 => now,
                         _ => now - rng.below(400),
                     };
                     let count = if rng.below(4) == 0 {
@@ -299,10 +329,13 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
                         indices.dedup();
                     }
                     let text = message(settings.tag, price, publish);
+                    // Sometimes the signers signed this price for another chain.
+                    let elsewhere = message_on(CHAIN_ID ^ 1, settings.tag, price, publish);
                     let signed: Vec<(u64, [u8; 64])> = indices
                         .iter()
                         .map(|&i| {
-                            let mut signature = signers[i as usize].sign(&text).to_bytes();
+                            let bytes = if rng.below(8) == 0 { &elsewhere } else { &text };
+                            let mut signature = signers[i as usize].sign(bytes).to_bytes();
                             if rng.below(8) == 0 {
                                 signature[rng.below(64) as usize] ^= 1; // forged
                             }
@@ -311,6 +344,9 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
                         .collect();
                     let args = update_call(price, publish, &signed);
                     let expected = model.update(&settings, now, price, publish, &signed);
+                    if expected.is_ok() && now.checked_sub(publish) == Some(settings.staleness) {
+                        accepted_at_limit += 1;
+                    }
                     ("update", args, expected)
                 }
                 5 | 6 => ("read", vec![], model.read(&settings, now)),
@@ -341,8 +377,15 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
             assert_eq!(slab, model.slab(), "{context}: slab");
         }
     }
-    println!("accepted updates {accepted}, aborts by code {aborts:?}");
+    println!(
+        "accepted updates {accepted} ({accepted_at_limit} exactly at the staleness limit), \
+         aborts by code {aborts:?}"
+    );
     assert!(accepted >= 20, "too few accepted updates: {accepted}");
+    assert!(
+        accepted_at_limit > 0,
+        "no update was accepted at age = staleness"
+    );
     for code in [
         code::PRICE_RANGE,
         code::NOT_NEWER,

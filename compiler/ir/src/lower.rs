@@ -535,9 +535,9 @@ impl Lowering<'_> {
             } => {
                 let function = hostcall::function(*id)
                     .ok_or_else(|| LowerError(format!("no host function {id}")))?;
-                if args.len() > 6 || results.len() > 2 {
+                if args.len() > 6 || results.len() > 3 {
                     return Err(LowerError(format!(
-                        "`{}`: host call {} takes at most 6 arguments and 2 results",
+                        "`{}`: host call {} takes at most 6 arguments and 3 results",
                         self.function.name, function.name
                     )));
                 }

@@ -129,6 +129,8 @@ codes! {
     GasAboveBudget = "E0502", "gas bound above the budget";
     /// The block's state pools do not fit the slab segment.
     LayoutTooLarge = "E0503", "state does not fit the slab";
+    /// Two blocks whose ids map to one output directory.
+    OutputCollision = "E0504", "two blocks compile to the same output directory";
     /// A block kind whose template is not built yet; the block is checked, not compiled.
     NotCompiled = "W0002", "block not compiled";
     /// No governance file was given, so its checks were skipped.

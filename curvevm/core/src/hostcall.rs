@@ -349,8 +349,9 @@ pub const HOST_FUNCTIONS: [HostFunction; 12] = [
         capability: Capability::Clock,
         gas: fixed(5),
         args: "",
-        results: "r1 = batch time (ms), r2 = batch height",
-        doc: "The rollup clock: the time and height of the batch being executed, never the wall clock.",
+        results: "r1 = batch time (ms), r2 = batch height, r3 = chain id",
+        doc: "The rollup clock: the time and height of the batch being executed, never the wall clock, \
+              and the chain it belongs to (what signed messages a program builds are bound to).",
     },
     HostFunction {
         id: id::EVENT,

@@ -1,6 +1,10 @@
 //! Domain separation (version 1): every signed or hashed payload starts with a 15-byte tag
 //! `"CURV" ‖ kind (u8) ‖ format version (u16 LE) ‖ chain id (u64 LE)`, so a signature over one
 //! kind can never be replayed as another kind, on another chain, or under another format version.
+//!
+//! Payloads that belong to no chain — a template's layout, an interface descriptor, a manifest's
+//! configuration, an oracle feed's name — are tagged with [`ANY_CHAIN`] (0): the same template
+//! has the same layout hash everywhere, and no chain uses id 0.
 
 use crate::encoding::{Decode, DecodeError, DecodeErrorKind, Encode, Reader};
 use alloc::vec::Vec;
@@ -11,6 +15,8 @@ pub const MAGIC: [u8; 4] = *b"CURV";
 pub const FORMAT_VERSION: u16 = 1;
 /// Length of an encoded tag.
 pub const TAG_LEN: usize = 15;
+/// The chain id of payloads that belong to no chain (no chain has this id).
+pub const ANY_CHAIN: u64 = 0;
 
 /// What a payload is. The discriminants are part of the format and never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,11 +38,17 @@ pub enum Kind {
     OraclePrice = 7,
     /// A consensus vote or proposal.
     Consensus = 8,
+    /// A template's state layout (the layout hash; [`ANY_CHAIN`]).
+    Layout = 9,
+    /// A program interface's canonical descriptor (the descriptor hash; [`ANY_CHAIN`]).
+    Descriptor = 10,
+    /// An oracle feed's name, hashed to the feed tag prices are signed for ([`ANY_CHAIN`]).
+    OracleFeed = 11,
 }
 
 impl Kind {
     /// Every kind, in discriminant order.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Transaction,
         Kind::BatchHeader,
         Kind::Attestation,
@@ -45,6 +57,9 @@ impl Kind {
         Kind::DepositAttestation,
         Kind::OraclePrice,
         Kind::Consensus,
+        Kind::Layout,
+        Kind::Descriptor,
+        Kind::OracleFeed,
     ];
 
     /// The kind with discriminant `byte`.
@@ -99,6 +114,15 @@ impl Tag {
         self.encode(&mut out);
         payload.encode(&mut out);
         out
+    }
+
+    /// `SHA-256(tag ‖ bytes)`: the hash of a payload that is hashed rather than signed.
+    pub fn digest(&self, bytes: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(self.to_bytes());
+        hasher.update(bytes);
+        hasher.finalize().into()
     }
 
     /// Decodes `tag ‖ payload`, checking the tag and that nothing trails.

@@ -15,6 +15,7 @@
 //! | batch header and execution attestation | [`batch`] | 1 |
 //! | transaction: tag ‖ sender, nonce, gas limit, fee per gas, action (typed call arguments, deploy images, system and governance actions) ‖ Ed25519 signature | [`tx`] | 1 |
 //! | Solana deposit record, signed by the committee | [`deposit`] | 1 |
+//! | oracle price update: tag ‖ feed tag, price, publish time; the feed tag hashed from the feed's name | [`oracle`] | 1 |
 //! | Poseidon over BN254 Fr: width 5 (rate 4, capacity 1), α = 5, 8 full and 60 partial rounds, Grain-LFSR constants; bytes packed 31 per element plus the length | `poseidon` (feature) | 1 |
 //! | invariant-certificate statement: condition rows `(kind, i, j, bits)` packed in 48 bits, size classes, `H_code`/`H_conditions`/`H_params`, public inputs | `certificate` (with `poseidon`) | 1 |
 //!
@@ -36,6 +37,7 @@ pub mod encoding;
 pub mod fuzz;
 pub mod leaf;
 pub mod merkle;
+pub mod oracle;
 #[cfg(feature = "poseidon")]
 pub mod poseidon;
 pub mod tx;

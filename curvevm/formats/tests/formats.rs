@@ -13,6 +13,7 @@ use curve_formats::domain::{Kind, TAG_LEN, Tag};
 use curve_formats::encoding::{Decode, DecodeErrorKind, Encode};
 use curve_formats::leaf::{Origin, PAYOUT_LEAF_LEN, PayoutLeaf};
 use curve_formats::merkle::{self, Hash, MerkleError, MerkleProof, MerkleTree};
+use curve_formats::oracle;
 use curve_formats::poseidon::{self, Domain};
 use curve_formats::tx::{
     Action, Arg, CommitteeSignature, ProgramImage, SignedTransaction, Transaction, Value,
@@ -349,7 +350,43 @@ fn golden_vectors() {
         "certificate.h_code.0_to_99",
         hex(&poseidon::to_bytes(&certificate::code_hash(&code))),
     );
+    let update = oracle::PriceUpdate {
+        feed: oracle::feed_tag("pyth:SOLUSD"),
+        price: 187_250_000,
+        publish_ms: 1_793_491_200_000,
+    };
+    line(
+        "oracle.feed_tag.pyth:SOLUSD",
+        format!("{:016x}", update.feed),
+    );
+    line("oracle.price.message.chain_1", hex(&update.message(1)));
+    line("oracle.price.message.chain_2", hex(&update.message(2)));
     expect_file!["../vectors/v1.txt"].assert_eq(&out);
+}
+
+/// The words the ORACLE template writes are the message, byte for byte, and its prefix word
+/// constant is the tag's first seven bytes.
+#[test]
+fn oracle_message_words_are_the_message() {
+    for chain_id in [0, 1, 0x0102_0304_0506_0708, u64::MAX] {
+        let update = oracle::PriceUpdate {
+            feed: 0xfeed_0000_0000_00fe,
+            price: u64::MAX - 1,
+            publish_ms: 0x1122_3344_5566_7788,
+        };
+        let message = update.message(chain_id);
+        assert_eq!(message.len(), oracle::MESSAGE_BYTES);
+        let words = oracle::message_words(chain_id, &update);
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert_eq!(&bytes[..oracle::MESSAGE_BYTES], &message[..]);
+        assert_eq!(bytes[oracle::MESSAGE_BYTES..], [0]);
+        assert_eq!(
+            words[0] & 0x00ff_ffff_ffff_ffff,
+            oracle::message_prefix(),
+            "chain {chain_id:#x}"
+        );
+        assert_ne!(message, update.message(chain_id ^ 1), "bound to the chain");
+    }
 }
 
 #[test]

@@ -32,6 +32,7 @@ fn host() -> RollupHost {
         Clock {
             now_ms: 10,
             height: 1,
+            chain_id: 7,
         },
         Caller {
             id: 7,

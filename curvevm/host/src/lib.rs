@@ -116,6 +116,8 @@ pub struct Clock {
     pub now_ms: u64,
     /// Batch height.
     pub height: u64,
+    /// The chain the batch belongs to (what signed messages a program builds are bound to).
+    pub chain_id: u64,
 }
 
 /// One logged event.
@@ -276,6 +278,7 @@ impl RollupHost {
             id::CLOCK => {
                 r[1] = self.clock.now_ms;
                 r[2] = self.clock.height;
+                r[3] = self.clock.chain_id;
             }
             id::EVENT => {
                 if r[3] > MAX_EVENT_WORDS {

@@ -48,6 +48,7 @@ pub fn standard_host() -> RollupHost {
         Clock {
             now_ms: 1_000,
             height: 7,
+            chain_id: 7,
         },
         Caller {
             id: SLAB_ID,

@@ -66,6 +66,7 @@ fn exercise(module: Module) {
             Clock {
                 now_ms: 1_000,
                 height: 1,
+                chain_id: 7,
             },
             Caller { id: 1, role },
         )

@@ -4,6 +4,7 @@
 
 use curve_compiler::templates::oracle;
 use curve_formats::deposit::DepositRecord;
+use curve_formats::oracle::PriceUpdate;
 use curve_formats::tx::{Arg, CommitteeSignature, SignedTransaction, Transaction, Value};
 use ed25519_dalek::{Signer, SigningKey};
 
@@ -25,24 +26,22 @@ pub fn attest(record: &DepositRecord, members: &[(u16, &SigningKey)]) -> Vec<Com
         .collect()
 }
 
-/// The message an oracle feed's keys sign: `feed_tag ‖ price ‖ publish_ms`, little-endian
-/// words (the ORACLE template's `update`).
-pub fn oracle_message(feed_tag: u64, price: u64, publish_ms: u64) -> Vec<u8> {
-    [feed_tag, price, publish_ms]
-        .iter()
-        .flat_map(|w| w.to_le_bytes())
-        .collect()
-}
-
-/// The arguments of an ORACLE `update`: the price signed by `signers` (registered key index,
-/// key), indices increasing; the arrays are padded to the template's 16 slots.
+/// The arguments of an ORACLE `update` on chain `chain_id`: the price signed by `signers`
+/// (registered key index, key) over `curve_formats::oracle::PriceUpdate::message`, indices
+/// increasing; the arrays are padded to the template's 16 slots.
 pub fn oracle_update_args(
+    chain_id: u64,
     feed_tag: u64,
     price: u64,
     publish_ms: u64,
     signers: &[(u64, &SigningKey)],
 ) -> Vec<Arg> {
-    let message = oracle_message(feed_tag, price, publish_ms);
+    let message = PriceUpdate {
+        feed: feed_tag,
+        price,
+        publish_ms,
+    }
+    .message(chain_id);
     let slots = oracle::KEYS_MAX as usize;
     let mut indices = vec![Value::U64(0); slots];
     let mut signatures = vec![Value::Signature([0; 64]); slots];

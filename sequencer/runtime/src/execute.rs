@@ -218,6 +218,7 @@ impl<S: Storage> Runtime<S> {
             clock: Clock {
                 now_ms: batch.timestamp_ms,
                 height: batch.height,
+                chain_id: self.config.chain_id,
             },
             gas_left: protocol::BLOCK_GAS_LIMIT,
             pending: Vec::new(),

@@ -204,6 +204,18 @@ pub fn admit(image: &ProgramImage, vks: &VerifyingKeys) -> Result<Admitted, Stri
         ));
     }
     let params = le_words(&image.params).expect("the length was checked to be whole words");
+    let manifest: serde_json::Value = serde_json::from_slice(&image.manifest)
+        .map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    // The constant region and the id-derived slots first: the certificate's conditions mean
+    // what they say only over the template's constants (`LE(one, quorum)` is `quorum ≥ 1` only
+    // when `one` is 1), and an oracle's feed tag is its feed id's, not the deployer's choice.
+    let id = manifest.get("id").and_then(serde_json::Value::as_str);
+    approved
+        .template
+        .check_fixed_params(&params, id)
+        .map_err(|e| {
+            format!("the parameter table does not hold the template's fixed values: {e}")
+        })?;
     if let Err((index, error)) = check_rows(approved.class, &params, &approved.rows) {
         return Err(format!(
             "the parameters break condition {} of the template ({error}); no certificate can prove it",
@@ -226,7 +238,7 @@ pub fn admit(image: &ProgramImage, vks: &VerifyingKeys) -> Result<Admitted, Stri
             approved.class
         )
     })?;
-    check_manifest(image, approved, &statement, &code_hash)?;
+    check_manifest(&manifest, approved, &statement, &code_hash)?;
     Ok(Admitted {
         approved,
         params,
@@ -247,13 +259,11 @@ pub fn admit(image: &ProgramImage, vks: &VerifyingKeys) -> Result<Admitted, Stri
 /// The manifest must state what the runtime rebuilt: a manifest from another compile would
 /// give wrong trap locations.
 fn check_manifest(
-    image: &ProgramImage,
+    manifest: &serde_json::Value,
     approved: &Approved,
     statement: &Statement,
     code_hash: &[u8; 32],
 ) -> Result<(), String> {
-    let manifest: serde_json::Value = serde_json::from_slice(&image.manifest)
-        .map_err(|e| format!("the manifest is not JSON: {e}"))?;
     let expected = [
         ("template", approved.template.name.to_string()),
         ("bytecode.sha256", hex::encode(code_hash)),
@@ -266,7 +276,7 @@ fn check_manifest(
     for (path, value) in expected {
         let found = path
             .split('.')
-            .try_fold(&manifest, |v, part| v.get(part))
+            .try_fold(manifest, |v, part| v.get(part))
             .and_then(serde_json::Value::as_str);
         if found != Some(value.as_str()) {
             return Err(format!(

@@ -192,6 +192,7 @@ fn transactions(runtime: &Runtime<MemoryStorage>, steps: &[Step]) -> Vec<Vec<u8>
                     let keys: Vec<_> = signers.iter().map(|i| key(&format!("feed-{i}"))).collect();
                     let pairs: Vec<_> = signers.iter().copied().zip(keys.iter()).collect();
                     let args = curve_runtime::client::oracle_update_args(
+                        CHAIN,
                         feed_tag(),
                         *price,
                         now.saturating_sub(*age),

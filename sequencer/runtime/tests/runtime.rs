@@ -60,7 +60,7 @@ fn update(price: u64, publish_ms: u64, signers: &[u64]) -> Action {
     Action::Call {
         program: 1,
         entry: "update".into(),
-        args: client::oracle_update_args(feed_tag(), price, publish_ms, &pairs),
+        args: client::oracle_update_args(CHAIN, feed_tag(), price, publish_ms, &pairs),
     }
 }
 
@@ -355,7 +355,7 @@ fn bad_input_is_refused_with_nothing_changed() {
         panic!()
     };
     assert!(why.contains("takes 0 argument"), "{why}");
-    let mut args = client::oracle_update_args(feed_tag(), 1, 1, &[]);
+    let mut args = client::oracle_update_args(CHAIN, feed_tag(), 1, 1, &[]);
     args[0] = Arg::One(Value::Bytes32([0; 32]));
     let Rejection::BadArguments(why) = refused(chain, tx("alice", 1, call_to(1, "update", args)))
     else {
@@ -365,7 +365,7 @@ fn bad_input_is_refused_with_nothing_changed() {
         why.contains("argument 1 (`price`) of `update` is a u64; found a bytes32"),
         "{why}"
     );
-    let mut args = client::oracle_update_args(feed_tag(), 1, 1, &[]);
+    let mut args = client::oracle_update_args(CHAIN, feed_tag(), 1, 1, &[]);
     args[3] = Arg::Many(vec![Value::U64(0); 3]);
     let Rejection::BadArguments(why) = refused(chain, tx("alice", 1, call_to(1, "update", args)))
     else {
@@ -460,18 +460,91 @@ fn deploys_need_the_template_bytecode_a_matching_manifest_and_a_valid_certificat
     let last = code.module.len() - 1;
     code.module[last] ^= 1;
     assert!(deploy_refusal(code).contains("is not the `oracle` template's bytecode"));
-    // A manifest from another compile.
+    // A manifest from another compile of the same feed.
+    let same_feed = image(&ORACLE_SOURCE.replace("max=10_000", "max=20_000"));
     let mut manifest = oracle_image().clone();
-    manifest.manifest = other.manifest.clone();
+    manifest.manifest = same_feed.manifest.clone();
     let why = deploy_refusal(manifest);
     assert!(
         why.contains("the manifest's `certificate.h_params`"),
         "{why}"
     );
+    // A manifest of another feed: its id does not give this table's feed tag.
+    let mut manifest = oracle_image().clone();
+    manifest.manifest = other.manifest.clone();
+    let why = deploy_refusal(manifest);
+    assert!(why.contains("parameter `feed_tag`"), "{why}");
     // No such template.
     let mut template = oracle_image().clone();
     template.template = "casino".into();
     assert!(deploy_refusal(template).contains("no deployable template `casino`"));
+}
+
+/// A feed whose quorum is 0 would accept a price with no signature at all. No certificate can
+/// be made for it, and a table whose constants were lowered to make `LE(one, quorum)` hold gets a
+/// certificate that is valid — and is refused, because the constant region is not the
+/// template's. The feed tag is the feed id's, not the deployer's choice.
+#[test]
+fn a_feed_with_quorum_0_cannot_be_deployed_nor_can_a_forged_constant_or_feed_tag() {
+    let quorum_0 = image_with(ORACLE_SOURCE, |slots| set(slots, "quorum", 0));
+    assert!(quorum_0.is_err(), "a certificate for quorum 0 was made");
+    // The honest certificate with the quorum-0 table swapped in.
+    let mut swapped = oracle_image().clone();
+    let quorum_slot = curve_compiler::templates::oracle::param("quorum") as usize;
+    swapped.params[8 * quorum_slot..8 * quorum_slot + 8].copy_from_slice(&0u64.to_le_bytes());
+    let why = deploy_refusal(swapped);
+    assert!(why.contains("LE(one, quorum)"), "{why}");
+    // `one` lowered to 0 as well: every row holds and the certificate verifies...
+    let forged = image_with(ORACLE_SOURCE, |slots| {
+        set(slots, "quorum", 0);
+        set(slots, "one", 0);
+    })
+    .expect("with `one` at 0 every condition holds");
+    // ...but the constant region is not the template's.
+    let why = deploy_refusal(forged);
+    assert!(why.contains("parameter `one` is 0"), "{why}");
+    // A table claiming another feed's tag (with its own valid certificate).
+    let other_tag = curve_compiler::feed_tag("test:OTHER");
+    let borrowed =
+        image_with(ORACLE_SOURCE, |slots| set(slots, "feed_tag", other_tag)).expect("provable");
+    let why = deploy_refusal(borrowed);
+    assert!(why.contains("parameter `feed_tag`"), "{why}");
+}
+
+/// Prices are signed for one chain: the same signatures, valid on chain `CHAIN`, are refused by
+/// the same feed on another chain.
+#[test]
+fn a_price_signed_for_one_chain_is_refused_on_another() {
+    let mut runtime = chain();
+    let now = runtime.meta().timestamp_ms + 1_000;
+    let keys: Vec<_> = (0..2).map(|i| key(&format!("feed-{i}"))).collect();
+    let pairs: Vec<(u64, &ed25519_dalek::SigningKey)> = (0..2u64).zip(keys.iter()).collect();
+    let signed_for = |chain_id: u64| Action::Call {
+        program: 1,
+        entry: "update".into(),
+        args: client::oracle_update_args(chain_id, feed_tag(), 5_000, now - 10, &pairs),
+    };
+    let out = apply(
+        &mut runtime,
+        vec![
+            tx("alice", 1, signed_for(CHAIN + 1)),
+            tx("alice", 2, signed_for(CHAIN)),
+        ],
+    );
+    let Status::Reverted(revert) = &out.receipts[0].status else {
+        panic!("{:?}", out.receipts[0]);
+    };
+    let quorum = curve_compiler::templates::oracle::code::QUORUM;
+    assert!(
+        revert.trap.contains(&format!("abort with code {quorum} ")),
+        "{revert:?}"
+    );
+    assert_eq!(
+        out.receipts[1].status,
+        Status::Committed,
+        "{:?}",
+        out.receipts[1]
+    );
 }
 
 /// A chain outside dev mode whose 16×16 key comes from another setup (as a ceremony's would).

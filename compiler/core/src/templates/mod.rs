@@ -11,6 +11,9 @@ use curvescript_check::CheckedBlock;
 
 use crate::{Artifact, Condition, ParamSlot, Region, feed_tag, keyword_spans};
 
+/// How a parameter slot follows from the program's id (an oracle's feed tag from its feed id).
+pub type Derivation = fn(&str) -> u64;
+
 /// A template as a deployer sees it, independent of any script: the one module every parameter
 /// set of it runs, its interface, the names of its parameter slots, the conditions its
 /// certificate proves over them, and its state layout. The rollup runtime admits a program only
@@ -29,6 +32,10 @@ pub struct Template {
     pub param_names: Vec<&'static str>,
     /// What the certificate proves about the parameter table.
     pub conditions: Vec<Condition>,
+    /// Parameter slots the template fixes, with their values (the constant region).
+    pub constants: Vec<(&'static str, u64)>,
+    /// Parameter slots derived from the program's id, with the derivation.
+    pub derived: Vec<(&'static str, Derivation)>,
     /// The state layout.
     pub layout: Vec<Region>,
     /// Gas budget per call.
@@ -42,6 +49,41 @@ impl Template {
             .iter()
             .map(|condition| condition.row_in(&self.param_names))
             .collect()
+    }
+
+    /// Checks the slots a deployer does not choose: each constant holds its value and each
+    /// derived slot its derivation from `id` (the block id the program declares). A certificate
+    /// proves its conditions over the whole table, but conditions such as `LE(one, quorum)` mean
+    /// what they say only when these hold, so every verifier checks them first.
+    pub fn check_fixed_params(&self, params: &[u64], id: Option<&str>) -> Result<(), String> {
+        let slot = |name: &str| self.param_names.iter().position(|n| *n == name);
+        for &(name, value) in &self.constants {
+            let found = slot(name).and_then(|i| params.get(i)).copied();
+            if found != Some(value) {
+                return Err(format!(
+                    "parameter `{name}` is {} but the `{}` template fixes it at {value}",
+                    found.map_or_else(|| "missing".to_string(), |f| f.to_string()),
+                    self.name
+                ));
+            }
+        }
+        for &(name, derive) in &self.derived {
+            let Some(id) = id else {
+                return Err(format!(
+                    "a `{}` program declares its id, from which `{name}` is derived",
+                    self.name
+                ));
+            };
+            let expected = derive(id);
+            let found = slot(name).and_then(|i| params.get(i)).copied();
+            if found != Some(expected) {
+                return Err(format!(
+                    "parameter `{name}` is {} but the id {id:?} gives {expected}",
+                    found.map_or_else(|| "missing".to_string(), |f| f.to_string()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The module's canonical bytes.
@@ -60,6 +102,14 @@ pub fn deployable() -> Vec<Template> {
     vec![oracle_template()]
 }
 
+/// The deployable template whose module is exactly `code`, if any: what a verifier trusts
+/// instead of a manifest's claims.
+pub fn by_module(code: &[u8]) -> Option<Template> {
+    deployable()
+        .into_iter()
+        .find(|template| template.module_bytes() == code)
+}
+
 /// The ORACLE template.
 pub fn oracle_template() -> Template {
     let ir = oracle::program();
@@ -69,13 +119,24 @@ pub fn oracle_template() -> Template {
         interface: &crate::abi::ORACLE,
         lowered: curve_ir::lower(&ir).expect("the ORACLE template lowers"),
         param_names: oracle::PARAMS.iter().map(|&(name, _, _)| name).collect(),
+        // Every bound the template's code relies on: at least one signature (a quorum of 0
+        // would accept unsigned prices), at most the 16 key slots the state has, a positive
+        // price floor and heartbeat, the staleness window above the heartbeat; flags are bits.
         conditions: vec![
-            Condition::Le("price_min", "price_max"),
-            Condition::Le("heartbeat_ms", "staleness_ms"),
+            Condition::Le("one", "quorum"),
             Condition::Le("quorum", "keys_max"),
-            Condition::Range("keys_max", 5),
+            Condition::Le("keys_max", "keys_limit"),
+            Condition::Le("one", "price_min"),
+            Condition::Le("price_min", "price_max"),
+            Condition::Le("one", "heartbeat_ms"),
+            Condition::Le("heartbeat_ms", "staleness_ms"),
             Condition::Range("decimals", 5),
+            Condition::Range("mark_enabled", 1),
+            Condition::Range("funding_enabled", 1),
+            Condition::Range("kill_band_reference", 1),
         ],
+        constants: oracle::CONSTANTS.to_vec(),
+        derived: vec![("feed_tag", feed_tag)],
         layout: oracle::LAYOUT
             .iter()
             .map(|&(name, offset, words)| Region {
@@ -97,7 +158,9 @@ pub fn oracle_artifact(block: &CheckedBlock) -> Artifact {
     let params = oracle::PARAMS
         .iter()
         .map(|&(name, keyword, arg)| {
+            let constant = oracle::CONSTANTS.iter().find(|(c, _)| *c == name);
             let value = match name {
+                _ if constant.is_some() => constant.map_or(0, |&(_, value)| value),
                 "feed_tag" => feed_tag(&id),
                 // Present or absent: the statement is optional.
                 "kill_band_reference" => u64::from(block.statement(keyword).is_some()),
@@ -142,6 +205,7 @@ pub fn oracle_artifact(block: &CheckedBlock) -> Artifact {
         lowered: template.lowered,
         params,
         conditions: template.conditions,
+        constants: template.constants,
         layout: template.layout,
         gas_budget: DEFAULT_GAS_BUDGET,
         keyword_spans: keyword_spans(

@@ -4,9 +4,10 @@
 //! - `register_key(k0, k1, k2, k3)`: registers an Ed25519 public key (4 words) for the feed, up to
 //!   `SIGNERS keys_max`. Who may call it is the runtime's decision (the feed's governance).
 //! - `update(price, publish_ms, n, key_index[16], signature[16][8])`: accepts a price signed by
-//!   `n` distinct registered keys (indices strictly increasing) over the 24-byte message
-//!   `feed_tag ‖ price ‖ publish_ms` (little-endian words); at least `quorum` signatures must
-//!   verify. The price must be within `PRICE min..=max`, newer than the last one, not in the
+//!   `n` distinct registered keys (indices strictly increasing) over the 39-byte message
+//!   `Tag(OraclePrice, chain) ‖ feed_tag ‖ price ‖ publish_ms` of `curve_formats::oracle` (the
+//!   chain id from the `clock` host call, so a price signed for another chain or feed verifies
+//!   for none); at least `quorum` signatures must verify. The price must be within `PRICE min..=max`, newer than the last one, not in the
 //!   future and not stale by batch time. It then advances the mark (an EMA, ¾ old + ¼ new) and
 //!   the funding feed (Σ price × elapsed ms, a time-weighted accumulator slabs difference).
 //! - `read() -> (price, publish_ms, age_ms, status, mark)`: status 0 fresh, 1 heartbeat missed,
@@ -23,8 +24,11 @@ use curve_ir::ir::{Addr, Cond, FunctionBuilder, Program, Rvalue, Ty, Var};
 use curvevm::hostcall::{Capability, CapabilitySet, id, pointer};
 use curvevm::isa::Segment;
 
-/// Parameter slots: (name, statement keyword, argument).
-pub const PARAMS: [(&str, &str, &str); 11] = [
+/// Parameter slots: (name, statement keyword, argument). Slots without a keyword are fixed by
+/// the template, not chosen by the script: `feed_tag` is derived from the block id
+/// ([`curve_formats::oracle::feed_tag`]) and the [`CONSTANTS`] region holds the constants the
+/// proven conditions compare against.
+pub const PARAMS: [(&str, &str, &str); 13] = [
     ("heartbeat_ms", "HEARTBEAT", "ms"),
     ("staleness_ms", "STALENESS", "ms"),
     ("quorum", "SIGNERS", "quorum"),
@@ -36,7 +40,14 @@ pub const PARAMS: [(&str, &str, &str); 11] = [
     ("funding_enabled", "FEEDS", "funding"),
     ("kill_band_reference", "KILL_BAND_SYNC", "router_ref"),
     ("feed_tag", "", ""),
+    ("one", "", ""),
+    ("keys_limit", "", ""),
 ];
+
+/// The constant region of the parameter table: every verifier (the runtime at deploy, `curve
+/// verify`) checks these words before trusting a certificate, so a proven `LE(one, quorum)` means
+/// `quorum ≥ 1` and not `quorum ≥` whatever the deployer wrote.
+pub const CONSTANTS: [(&str, u64); 2] = [("one", 1), ("keys_limit", KEYS_MAX as u64)];
 
 /// The parameter slot called `name`.
 pub fn param(name: &str) -> u32 {
@@ -103,8 +114,8 @@ pub mod update_args {
     pub const WORDS: u16 = (SIGNATURES + 8 * super::KEYS_MAX) as u16;
 }
 
-/// The signed message's length in bytes.
-pub const MESSAGE_BYTES: u64 = 24;
+/// The signed message's length in bytes (`curve_formats::oracle::MESSAGE_BYTES`).
+pub const MESSAGE_BYTES: u64 = curve_formats::oracle::MESSAGE_BYTES as u64;
 
 /// Abort codes.
 pub mod code {
@@ -163,6 +174,26 @@ fn clock(b: &mut FunctionBuilder) -> Var {
     let height = b.var("height", Ty::U64);
     b.host(id::CLOCK, &[], &[now, height], 0);
     now
+}
+
+/// Writes the signed price message `Tag(OraclePrice, chain) ‖ feed_tag ‖ price ‖ publish_ms`
+/// (39 bytes) to scratch words 0–4: each field after the tag's first seven bytes starts one byte
+/// into a word, so every word is the high byte of one field over the low seven of the next.
+fn price_message(b: &mut FunctionBuilder, price: Var, published: Var) {
+    let now = b.var("now", Ty::U64);
+    let height = b.var("height", Ty::U64);
+    let chain = b.var("chain_id", Ty::U64);
+    b.host(id::CLOCK, &[], &[now, height, chain], 0);
+    let tag = load_param(b, "feed_tag");
+    let prefix = b.constant("tag_prefix", curve_formats::oracle::message_prefix());
+    let mut previous = prefix;
+    for (word, field) in [chain, tag, price, published].into_iter().enumerate() {
+        let low = b.let_("low_byte", Ty::U64, Rvalue::Shl(field, 56));
+        let packed = b.let_("packed", Ty::U64, Rvalue::AddWrapping(previous, low));
+        b.store(Addr::Fixed(Segment::Scratch, word as u32), packed);
+        previous = b.let_("high_bytes", Ty::U64, Rvalue::Shr(field, 8));
+    }
+    b.store(Addr::Fixed(Segment::Scratch, 4), previous);
 }
 
 /// `age ← now − publish_ms` of the stored price (aborting when there is none).
@@ -240,10 +271,7 @@ fn update() -> curve_ir::Function {
     b.guard(Cond::Le(age, staleness), code::STALE, "age ≤ staleness.ms");
 
     b.at("oracle.update/signatures", Some("SIGNERS"));
-    let tag = load_param(&mut b, "feed_tag");
-    b.store(Addr::Fixed(Segment::Scratch, 0), tag);
-    b.store(Addr::Fixed(Segment::Scratch, 1), price);
-    b.store(Addr::Fixed(Segment::Scratch, 2), published);
+    price_message(&mut b, price, published);
     let key_count = load_state(&mut b, "key_count", state::KEY_COUNT);
     let next_key = b.constant("next_key", 0);
     let valid = b.constant("valid", 0);
@@ -442,7 +470,8 @@ pub fn program() -> Program {
         ],
         params: PARAMS.len() as u32,
         slab: state::WORDS,
-        scratch_reserved: 4,
+        // The signed price message (`price_message`) is built in the first words.
+        scratch_reserved: curve_formats::oracle::MESSAGE_WORDS as u32,
         capabilities: CapabilitySet::of(&[Capability::Clock, Capability::Ed25519]),
     }
 }

@@ -57,6 +57,16 @@ pub fn feed_tag() -> u64 {
 
 /// `source`'s first block compiled, proved with the development keys and packaged.
 pub fn image(source: &str) -> ProgramImage {
+    image_with(source, |_| {}).expect("the example's conditions hold")
+}
+
+/// `source`'s first block compiled, its parameter table edited by `edit` (slot name → value) as
+/// a hostile deployer would, then proved honestly over the edited table with the development
+/// keys and packaged; `Err` when no certificate can prove the template's conditions over it.
+pub fn image_with(
+    source: &str,
+    edit: impl FnOnce(&mut Vec<(&'static str, u64)>),
+) -> Result<ProgramImage, curve_certificate::ProveError> {
     let checked = curvescript_check::check_source(source, None);
     assert!(
         !checked.diagnostics.iter().any(|d| d.is_error()),
@@ -64,9 +74,23 @@ pub fn image(source: &str) -> ProgramImage {
         checked.diagnostics
     );
     let compiled = curve_compiler::compile(&checked.script);
-    let artifact = &compiled.artifacts[0];
-    curve_runtime::templates::prove_image(artifact, "test.curve", source, dev_pk(), [7; 32])
-        .expect("the example's conditions hold")
+    let mut artifact = compiled.artifacts[0].clone();
+    let mut slots: Vec<(&'static str, u64)> =
+        artifact.params.iter().map(|s| (s.name, s.value)).collect();
+    edit(&mut slots);
+    for (slot, (_, value)) in artifact.params.iter_mut().zip(slots) {
+        slot.value = value;
+    }
+    curve_runtime::templates::prove_image(&artifact, "test.curve", source, dev_pk(), [7; 32])
+}
+
+/// Sets slot `name` to `value` in an [`image_with`] edit.
+pub fn set(slots: &mut [(&'static str, u64)], name: &str, value: u64) {
+    slots
+        .iter_mut()
+        .find(|(slot, _)| *slot == name)
+        .unwrap_or_else(|| panic!("no parameter slot `{name}`"))
+        .1 = value;
 }
 
 pub fn oracle_image() -> &'static ProgramImage {
