@@ -11,8 +11,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use ark_bn254::Bn254;
-use ark_ec::AffineRepr;
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::{AffineRepr, CurveGroup};
 use ark_groth16::Groth16;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::SNARK;
@@ -67,9 +67,22 @@ pub enum KeyError {
         /// Found.
         found: usize,
     },
-    /// δ = γ: proofs can be forged by moving terms between the C and public-input pairings.
-    #[error("the verifying key has delta = gamma, which lets anyone forge proofs")]
+    /// δ = ±γ: proofs can be forged by moving terms between the C and public-input pairings.
+    #[error("the verifying key has delta = ±gamma, which lets anyone forge proofs")]
     DeltaEqualsGamma,
+    /// One of α, β, γ, δ is a development key's (in any position): a key built from the public
+    /// development setup, however else it differs, has a trapdoor anyone can compute.
+    #[error(
+        "the verifying key's {element} is the {dev_element} of the development key for size class {class}: anyone can forge proofs with it"
+    )]
+    DevelopmentElement {
+        /// Which element of the given key.
+        element: &'static str,
+        /// Which development key element it equals.
+        dev_element: &'static str,
+        /// That development key's class.
+        class: SizeClass,
+    },
     /// A key element is the identity.
     #[error("the verifying key's {0} is the identity point")]
     Identity(&'static str),
@@ -184,15 +197,109 @@ pub fn check_vk(vk: &VerifyingKey, mode: Mode) -> Result<(), KeyError> {
     if vk.gamma_abc_g1.iter().any(|p| p.is_zero()) {
         return Err(KeyError::Identity("public-input point"));
     }
-    if vk.delta_g2 == vk.gamma_g2 {
+    if vk.delta_g2 == vk.gamma_g2 || vk.delta_g2 == -vk.gamma_g2 {
         return Err(KeyError::DeltaEqualsGamma);
     }
-    if mode == Mode::Production
-        && let Some(class) = dev_class_of(vk)
-    {
-        return Err(KeyError::DevelopmentKey(class));
+    if mode == Mode::Production {
+        if let Some(class) = dev_class_of(vk) {
+            return Err(KeyError::DevelopmentKey(class));
+        }
+        check_no_dev_elements(vk)?;
     }
     Ok(())
+}
+
+/// The secret scalars and generators of `class`'s development setup: ark-groth16 draws α, β, γ,
+/// δ, then the G1 and G2 generators, first from the setup's RNG, before it looks at the circuit.
+/// Anyone can recompute them from the public seed — which is what makes development keys
+/// insecure, and what lets every verifier recognise their elements.
+#[doc(hidden)]
+pub fn dev_trapdoor(class: SizeClass) -> DevTrapdoor {
+    use ark_ff::UniformRand;
+    let mut rng = ChaCha20Rng::from_seed(dev_seed(class));
+    let alpha = Fr::rand(&mut rng);
+    let beta = Fr::rand(&mut rng);
+    let gamma = Fr::rand(&mut rng);
+    let delta = Fr::rand(&mut rng);
+    let g1 = G1Projective::rand(&mut rng);
+    let g2 = G2Projective::rand(&mut rng);
+    DevTrapdoor {
+        alpha,
+        beta,
+        gamma,
+        delta,
+        g1,
+        g2,
+    }
+}
+
+/// A development setup's toxic waste (see [`dev_trapdoor`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct DevTrapdoor {
+    /// α.
+    pub alpha: Fr,
+    /// β.
+    pub beta: Fr,
+    /// γ.
+    pub gamma: Fr,
+    /// δ.
+    pub delta: Fr,
+    /// The G1 generator.
+    pub g1: G1Projective,
+    /// The G2 generator.
+    pub g2: G2Projective,
+}
+
+impl DevTrapdoor {
+    /// The verifying-key elements it gives: α·g1, β·g2, γ·g2, δ·g2.
+    pub fn elements(&self) -> (G1Affine, [G2Affine; 3]) {
+        (
+            (self.g1 * self.alpha).into_affine(),
+            [
+                (self.g2 * self.beta).into_affine(),
+                (self.g2 * self.gamma).into_affine(),
+                (self.g2 * self.delta).into_affine(),
+            ],
+        )
+    }
+}
+
+/// Refuses a key that shares α, β, γ or δ with a development key, in any position.
+fn check_no_dev_elements(vk: &VerifyingKey) -> Result<(), KeyError> {
+    const G2_NAMES: [&str; 3] = ["beta", "gamma", "delta"];
+    let given_g2 = [vk.beta_g2, vk.gamma_g2, vk.delta_g2];
+    for class in SizeClass::ALL {
+        let (alpha, dev_g2) = dev_trapdoor(class).elements();
+        if vk.alpha_g1 == alpha {
+            return Err(KeyError::DevelopmentElement {
+                element: "alpha",
+                dev_element: "alpha",
+                class,
+            });
+        }
+        for (element, given) in G2_NAMES.iter().zip(given_g2) {
+            for (dev_element, dev) in G2_NAMES.iter().zip(dev_g2) {
+                if given == dev || given == -dev {
+                    return Err(KeyError::DevelopmentElement {
+                        element,
+                        dev_element,
+                        class,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dev_seed(class: SizeClass) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(DEV_SEED_LABEL.as_bytes())
+        .chain_update(b"/")
+        .chain_update(class.name().as_bytes())
+        .finalize()
+        .into()
 }
 
 /// Loads a compressed verifying key from an external ceremony (points validated).
@@ -245,16 +352,21 @@ pub fn load_pk(
     Ok(pk)
 }
 
+/// A setup of `class` from `seed`: for tests that need a key no development key shares anything
+/// with, standing in for a ceremony's (its seed is in the test, so it is no more secret than a
+/// development key — never use one outside tests).
+#[doc(hidden)]
+pub fn setup_from_seed(class: SizeClass, seed: [u8; 32]) -> ProvingKey {
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    Groth16::<Bn254>::circuit_specific_setup(CertificateCircuit::blank(class), &mut rng)
+        .expect("the blank circuit synthesises")
+        .0
+}
+
 /// Runs the development setup for `class` (deterministic: the seed is SHA-256 of
 /// [`DEV_SEED_LABEL`] and the class name).
 pub fn dev_setup(class: SizeClass) -> ProvingKey {
-    let seed: [u8; 32] = Sha256::new()
-        .chain_update(DEV_SEED_LABEL.as_bytes())
-        .chain_update(b"/")
-        .chain_update(class.name().as_bytes())
-        .finalize()
-        .into();
-    let mut rng = ChaCha20Rng::from_seed(seed);
+    let mut rng = ChaCha20Rng::from_seed(dev_seed(class));
     let (pk, _) =
         Groth16::<Bn254>::circuit_specific_setup(CertificateCircuit::blank(class), &mut rng)
             .expect("the blank circuit synthesises");
@@ -303,7 +415,7 @@ impl KeyStore {
 
     /// Where `class`'s development proving key is cached.
     pub fn dev_path(&self, class: SizeClass) -> PathBuf {
-        self.dir.join(format!("dev-v1-{class}.pk"))
+        self.dir.join(format!("dev-v2-{class}.pk"))
     }
 
     /// `class`'s development proving key: from the cache if present and matching the list,

@@ -7,6 +7,7 @@ use ark_groth16::Groth16;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::SNARK;
 use curve_formats::certificate::{Row, RowError, SizeClass, Statement, StatementError, check_rows};
+use curve_formats::program::ProgramIdentity;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -50,7 +51,7 @@ pub enum VerifyError {
     Invalid,
 }
 
-/// Proves that `rows` hold over `params` for `code` in `class`; returns the statement and the
+/// Proves that `rows` hold over `params` for `program` in `class`; returns the statement and the
 /// proof. Checks the rows natively first, so a false statement is reported, not attempted.
 ///
 /// `blinding_seed` seeds the proof's zero-knowledge randomness (ChaCha20): take it from the
@@ -59,12 +60,12 @@ pub enum VerifyError {
 pub fn prove(
     pk: &ProvingKey,
     class: SizeClass,
-    code: &[u8],
+    program: &ProgramIdentity,
     params: &[u64],
     rows: &[Row],
     blinding_seed: [u8; 32],
 ) -> Result<(Statement, Proof), ProveError> {
-    let statement = Statement::in_class(class, code, params, rows)?;
+    let statement = Statement::in_class(class, program, params, rows)?;
     check_rows(class, params, rows).map_err(|(index, error)| ProveError::RowFails {
         index,
         row: rows[index],

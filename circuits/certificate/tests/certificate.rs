@@ -14,12 +14,17 @@ use curve_formats::certificate::{
     PARAMS_PER_ELEMENT, Row, RowError, RowKind, SizeClass, Statement, check_rows, params_hash,
 };
 use curve_formats::poseidon::{self, Domain};
+use curve_formats::program::ProgramIdentity;
 use curve_gadgets::native;
 use curve_gadgets::tamper::Tamper;
 use proptest::prelude::*;
 
 const CLASS: SizeClass = SizeClass::C16;
-const CODE: &[u8] = b"\x01\x02 some module bytes";
+const CODE: &ProgramIdentity = &ProgramIdentity {
+    code_hash: [0x01; 32],
+    descriptor_hash: [0x02; 32],
+    layout_hash: [0x03; 32],
+};
 
 fn row(kind: RowKind, i: u16, j: u16, bits: u8) -> Row {
     Row { kind, i, j, bits }
@@ -382,7 +387,13 @@ fn a_proof_verifies_for_its_statement_only() {
         assert!(!ok, "public input {k} is not bound");
     }
     // Other code, another table: different statements, refused.
-    let other_code = Statement::in_class(CLASS, b"other", &params, &rows).expect("fits");
+    let other_code = Statement::in_class(
+        CLASS,
+        &ProgramIdentity::of_module(b"other", [2; 32], [3; 32]),
+        &params,
+        &rows,
+    )
+    .expect("fits");
     assert!(matches!(
         verify(&vk, &other_code, &proof),
         Err(VerifyError::Invalid)
@@ -438,16 +449,128 @@ fn development_keys_match_the_list_and_are_refused_in_production() {
         keys::listed_dev_hash(SizeClass::C64),
         Some(keys::vk_hash(&big.vk))
     );
+    // The trapdoor recomputed from the seed gives these keys' elements (so verifiers can refuse
+    // development elements in any disguise without running a setup).
+    for (class, vk) in [(CLASS, &pk.vk), (SizeClass::C64, &big.vk)] {
+        let (alpha, g2) = keys::dev_trapdoor(class).elements();
+        assert_eq!(vk.alpha_g1, alpha, "{class}");
+        assert_eq!([vk.beta_g2, vk.gamma_g2, vk.delta_g2], g2, "{class}");
+    }
+}
+
+/// A development key in disguise: the 16×16 development key with γ and δ swapped. Its hash is on
+/// no list, δ ≠ ±γ and no point is the identity, so a check by hash alone admits it — yet its
+/// trapdoor follows from the public seed ([`keys::dev_trapdoor`]), and a proof of a false
+/// statement verifies under it. Every verifier refuses it for sharing elements with a development
+/// key. The same key and forged proof go to the Anchor program's tests as a fixture
+/// (`UPDATE_ANCHOR_FIXTURE=1` rewrites it), where `register_vk` must refuse it too.
+#[test]
+fn a_permuted_development_key_forges_certificates_and_is_refused() {
+    use ark_ec::{AffineRepr, CurveGroup};
+    let dev = dev_keys().vk.clone();
+    let mut disguised = dev.clone();
+    std::mem::swap(&mut disguised.gamma_g2, &mut disguised.delta_g2);
+    assert_eq!(
+        keys::dev_class_of(&disguised),
+        None,
+        "not on the development list"
+    );
+    // A false statement: RANGE(p0, 0) says 5 < 1.
+    let params = [5u64, 0, 0];
+    let rows = [row(RowKind::Range, 0, 0, 0)];
+    assert!(check_rows(CLASS, &params, &rows).is_err());
+    let statement = Statement::in_class(CLASS, CODE, &params, &rows).expect("fits");
+    let inputs = statement.public_inputs();
+    // The forgery: e(A, B) = e(α, β) e(L, γ') e(C, δ') with A = a·g1, B = b·g2 and
+    // C = ((ab − αβ)/δ')·g1 − (γ'/δ')·L, where the disguised γ', δ' are the setup's δ, γ.
+    let t = keys::dev_trapdoor(CLASS);
+    let (gamma, delta) = (t.delta, t.gamma);
+    let (a, b) = (Fr::from(7u8), Fr::from(11u8));
+    let mut l = disguised.gamma_abc_g1[0].into_group();
+    for (input, point) in inputs.iter().zip(&disguised.gamma_abc_g1[1..]) {
+        l += *point * input;
+    }
+    let delta_inverse = delta.inverse().expect("non-zero");
+    let forged = ark_groth16::Proof::<ark_bn254::Bn254> {
+        a: (t.g1 * a).into_affine(),
+        b: (t.g2 * b).into_affine(),
+        c: (t.g1 * ((a * b - t.alpha * t.beta) * delta_inverse) - l * (gamma * delta_inverse))
+            .into_affine(),
+    };
+    let accepted = verify(&prepare_verifying_key(&disguised), &statement, &forged);
+    assert!(accepted.is_ok(), "the forgery verifies: {accepted:?}");
+    // Refused outside development mode, for its elements.
+    let bytes = keys::vk_bytes(&disguised);
+    assert!(
+        matches!(
+            keys::load_vk(&bytes, Mode::Production),
+            Err(KeyError::DevelopmentElement { class: CLASS, .. })
+        ),
+        "{:?}",
+        keys::load_vk(&bytes, Mode::Production).map(|_| ())
+    );
+    // Even with α and β replaced, γ and δ give it away.
+    let other = keys::setup_from_seed(CLASS, [0xce; 32]).vk;
+    let mut partly = disguised.clone();
+    partly.alpha_g1 = other.alpha_g1;
+    partly.beta_g2 = other.beta_g2;
+    assert!(matches!(
+        keys::load_vk(&keys::vk_bytes(&partly), Mode::Production),
+        Err(KeyError::DevelopmentElement {
+            element: "gamma",
+            dev_element: "delta",
+            class: CLASS
+        })
+    ));
+    // δ = −γ is refused in every mode.
+    let mut negated = dev.clone();
+    negated.delta_g2 = -negated.gamma_g2;
+    assert!(matches!(
+        keys::load_vk(&keys::vk_bytes(&negated), Mode::Development),
+        Err(KeyError::DeltaEqualsGamma)
+    ));
+    // The fixture for the Anchor program's registry tests.
+    let hex = |bytes: &[u8]| hex::encode(bytes);
+    let text = format!(
+        "# A disguised development key (16x16 with gamma and delta swapped) and a proof it accepts of a\n\
+         # false statement (written by curve-certificate's tests; UPDATE_ANCHOR_FIXTURE=1 rewrites it).\n\
+         vk_hash {}\nvk {}\nproof {}\ncode_hash {}\ndescriptor_hash {}\nlayout_hash {}\n\
+         h_conditions {}\nh_params {}\n",
+        hex(&keys::vk_hash(&disguised)),
+        hex(&solana::vk_be(&disguised)),
+        hex(&solana::proof_be(&forged)),
+        hex(&CODE.code_hash),
+        hex(&CODE.descriptor_hash),
+        hex(&CODE.layout_hash),
+        hex(&solana::public_inputs_be(&[statement.conditions])),
+        hex(&solana::public_inputs_be(&[statement.params])),
+    );
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../anchor-program/programs/curve-anchor/tests/fixtures/forged_certificate.txt");
+    if std::env::var_os("UPDATE_ANCHOR_FIXTURE").is_some() {
+        std::fs::write(&fixture, &text).expect("write the fixture");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&fixture).unwrap_or_default(),
+        text,
+        "the Anchor fixture is stale: rerun with UPDATE_ANCHOR_FIXTURE=1"
+    );
 }
 
 #[test]
 fn ceremony_keys_are_checked() {
     let pk = dev_keys();
     let mut vk = pk.vk.clone();
-    // A key from another setup is accepted in production mode.
-    let mut foreign = vk.clone();
-    foreign.delta_g2 = (foreign.delta_g2 + foreign.gamma_g2).into();
+    // A key from another setup is accepted in production mode; the development key with one
+    // element changed is not (its other elements are still the development setup's).
+    let foreign = keys::setup_from_seed(CLASS, [0xce; 32]).vk;
     keys::load_vk(&keys::vk_bytes(&foreign), Mode::Production).expect("not a dev key");
+    let mut perturbed = vk.clone();
+    perturbed.delta_g2 = (perturbed.delta_g2 + perturbed.gamma_g2).into();
+    assert!(matches!(
+        keys::load_vk(&keys::vk_bytes(&perturbed), Mode::Production),
+        Err(KeyError::DevelopmentElement { .. })
+    ));
     // δ = γ.
     vk.delta_g2 = vk.gamma_g2;
     assert!(matches!(
@@ -527,7 +650,11 @@ fn solana_layout_round_trips_and_orders_g2_as_c1_c0() {
     for chunk in inputs.chunks(32) {
         assert!(solana::is_canonical_scalar(chunk.try_into().expect("32")));
     }
-    assert_eq!(inputs[31], 1, "the version, big-endian");
+    assert_eq!(
+        u64::from(inputs[31]),
+        curve_formats::certificate::VERSION,
+        "the version, big-endian"
+    );
     // Non-canonical and off-curve encodings are refused.
     let mut above_modulus = proof_bytes;
     above_modulus[..32].copy_from_slice(&[0xff; 32]);

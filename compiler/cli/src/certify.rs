@@ -19,6 +19,7 @@ use curve_certificate::{proof, solana};
 use curve_compiler::manifest::field_hex;
 use curve_formats::certificate::{Row, RowKind, SizeClass, Statement};
 use curve_formats::encoding::Decode;
+use curve_formats::program::ProgramIdentity;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand_core::{OsRng, RngCore};
 use serde_json::{Value, json};
@@ -90,8 +91,8 @@ fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// One block directory as the certificate sees it.
 struct Block {
-    /// `program.cvmb`.
-    code: Vec<u8>,
+    /// What `program.cvmb` is: its hash, the template's interface and layout.
+    identity: ProgramIdentity,
     /// `params.bin` as words.
     params: Vec<u64>,
     manifest: Value,
@@ -187,12 +188,19 @@ fn load_block(dir: &Path) -> Result<Checked<Block>> {
     if let Err(e) = template.check_fixed_params(&params, id) {
         return Ok(Err(format!("{}/params.bin: {e}", dir.display())));
     }
-    let statement = match Statement::in_class(class, &code, &params, &rows) {
+    let mut layout_hash = [0u8; 32];
+    hex::decode_to_slice(template.layout_hash(), &mut layout_hash).expect("layout hashes are hex");
+    let identity = ProgramIdentity::of_module(&code, template.interface.hash(), layout_hash);
+    let statement = match Statement::in_class(class, &identity, &params, &rows) {
         Ok(statement) => statement,
         Err(e) => return Ok(Err(format!("{}: {e}", dir.display()))),
     };
     for (key, file, value) in [
-        ("h_code", "program.cvmb", statement.code),
+        (
+            "h_code",
+            "program.cvmb (with the template's interface and layout)",
+            statement.code,
+        ),
         ("h_params", "params.bin", statement.params),
         (
             "h_conditions",
@@ -215,7 +223,7 @@ fn load_block(dir: &Path) -> Result<Checked<Block>> {
         }
     }
     Ok(Ok(Block {
-        code,
+        identity,
         params,
         manifest,
         class,
@@ -355,7 +363,7 @@ pub fn run_prove(args: ProveArgs) -> Result<ExitCode> {
         let (statement, proof) = match curve_certificate::prove(
             pk,
             block.class,
-            &block.code,
+            &block.identity,
             &block.params,
             &block.rows,
             seed,

@@ -243,11 +243,23 @@ fn a_manifest_without_rows_and_a_zero_row_proof_over_broken_parameters_is_refuse
     let pk = store
         .dev_keys(class, &mut |_| {})
         .expect("development keys");
-    let (statement, proof) = curve_certificate::prove(&pk, class, &code, &params, &[], [7; 32])
+    let hash_at = |path: [&str; 2]| -> [u8; 32] {
+        let text = pristine[path[0]][path[1]].as_str().expect("a hash");
+        hex::decode(text)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
+    let identity = curve_formats::program::ProgramIdentity::of_module(
+        &code,
+        hash_at(["descriptor", "hash"]),
+        hash_at(["layout", "hash"]),
+    );
+    let (statement, proof) = curve_certificate::prove(&pk, class, &identity, &params, &[], [7; 32])
         .expect("no rows to break");
     assert_eq!(
         statement,
-        Statement::in_class(class, &code, &params, &[]).expect("fits")
+        Statement::in_class(class, &identity, &params, &[]).expect("fits")
     );
     let proof_bytes = curve_certificate::proof::proof_to_bytes(&proof);
     std::fs::write(dir.join("certificate.proof"), proof_bytes).expect("write");

@@ -9,6 +9,7 @@ use curve_formats::certificate::{Row, Statement, VERSION};
 use curve_formats::domain::ANY_CHAIN;
 use curve_formats::encoding::Encode;
 use curve_formats::poseidon::to_bytes;
+use curve_formats::program::ProgramIdentity;
 use curve_formats::{Kind, Tag};
 use curvescript_syntax::LineIndex;
 use serde::Serialize;
@@ -212,6 +213,13 @@ pub fn descriptor_hash(artifact: &Artifact) -> String {
     hex::encode(artifact.interface.hash())
 }
 
+/// The identity the certificate binds: the module bytes `code`, the interface and the layout.
+pub fn program_identity(artifact: &Artifact, code: &[u8]) -> ProgramIdentity {
+    let mut layout = [0u8; 32];
+    hex::decode_to_slice(layout_hash(artifact), &mut layout).expect("layout hashes are hex");
+    ProgramIdentity::of_module(code, artifact.interface.hash(), layout)
+}
+
 /// A field element as manifests write it: 32 bytes little-endian, hex.
 pub fn field_hex(element: &ark_bn254::Fr) -> String {
     hex::encode(to_bytes(element))
@@ -225,8 +233,12 @@ fn certificate(artifact: &Artifact, code: &[u8]) -> Certificate {
         .iter()
         .map(|condition| condition.row(&artifact.params))
         .collect();
-    let statement = Statement::new(code, &artifact.param_words(), &rows)
-        .expect("templates stay within the largest size class");
+    let statement = Statement::new(
+        &program_identity(artifact, code),
+        &artifact.param_words(),
+        &rows,
+    )
+    .expect("templates stay within the largest size class");
     Certificate {
         statement_version: VERSION,
         size_class: statement.class.name(),

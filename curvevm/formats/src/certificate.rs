@@ -1,4 +1,4 @@
-//! The invariant certificate's statement (version 1): condition rows, size classes, and the
+//! The invariant certificate's statement (version 2): condition rows, size classes, and the
 //! three hashes a Groth16 certificate binds as public inputs.
 //!
 //! A program's **parameter table** is `n` little-endian `u64` words (`params.bin`). Its
@@ -23,19 +23,22 @@
 //!   (`e = p_0 + 2^64 p_1 + 2^128 p_2`);
 //! * `H_conditions = Poseidon_Conditions([m, f_0, …])`, five padded rows per element
 //!   (`f = r_0 + 2^48 r_1 + …`);
-//! * `H_code = Poseidon_Code(bytecode)` ([`crate::poseidon::hash_bytes`]).
+//! * `H_code` = the program identity hash over the code, descriptor and layout hashes
+//!   ([`crate::program::ProgramIdentity`]; version 1 hashed the bytecode alone with Poseidon, so
+//!   a certificate said nothing about the interface and layout a registry files it under).
 //!
 //! The public inputs are `[VERSION, H_code, H_conditions, H_params]`. The circuit proves the
 //! rows hold over the table; whoever verifies recomputes all three hashes from the exact bytes
 //! that will be loaded.
 
-use crate::poseidon::{Domain, hash_bytes, hash_fields};
+use crate::poseidon::{Domain, hash_fields};
+use crate::program::ProgramIdentity;
 use alloc::vec::Vec;
 use ark_bn254::Fr;
 use core::fmt;
 
 /// The statement version, the first public input.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 /// Parameter words packed into one field element.
 pub const PARAMS_PER_ELEMENT: usize = 3;
 /// Rows packed into one field element.
@@ -437,18 +440,20 @@ pub fn conditions_hash(class: SizeClass, rows: &[Row]) -> Result<Fr, StatementEr
     ))
 }
 
-/// `H_code` of a module's bytes.
-pub fn code_hash(code: &[u8]) -> Fr {
-    hash_bytes(Domain::Code, code)
+/// `H_code` of a program.
+pub fn program_hash(program: &ProgramIdentity) -> Fr {
+    use ark_ff::PrimeField;
+    // Below 2^253: the reduction never happens.
+    Fr::from_le_bytes_mod_order(&program.h_code_le())
 }
 
 /// What a certificate proves: the rows hashing to `conditions` hold over the table hashing to
-/// `params`, for the code hashing to `code`, in `class`.
+/// `params`, for the program whose identity hashes to `code`, in `class`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Statement {
     /// The size class (which keys verify it).
     pub class: SizeClass,
-    /// `H_code`.
+    /// `H_code`: the program identity ([`program_hash`]).
     pub code: Fr,
     /// `H_conditions`.
     pub conditions: Fr,
@@ -457,26 +462,31 @@ pub struct Statement {
 }
 
 impl Statement {
-    /// The statement about `code`, `params` and `rows`, in the smallest class that holds them.
-    pub fn new(code: &[u8], params: &[u64], rows: &[Row]) -> Result<Statement, StatementError> {
+    /// The statement about `program`, `params` and `rows`, in the smallest class that holds
+    /// them.
+    pub fn new(
+        program: &ProgramIdentity,
+        params: &[u64],
+        rows: &[Row],
+    ) -> Result<Statement, StatementError> {
         let class =
             SizeClass::smallest_for(params.len(), rows.len()).ok_or(StatementError::NoClass {
                 params: params.len(),
                 rows: rows.len(),
             })?;
-        Statement::in_class(class, code, params, rows)
+        Statement::in_class(class, program, params, rows)
     }
 
-    /// The statement about `code`, `params` and `rows` in `class`.
+    /// The statement about `program`, `params` and `rows` in `class`.
     pub fn in_class(
         class: SizeClass,
-        code: &[u8],
+        program: &ProgramIdentity,
         params: &[u64],
         rows: &[Row],
     ) -> Result<Statement, StatementError> {
         Ok(Statement {
             class,
-            code: code_hash(code),
+            code: program_hash(program),
             conditions: conditions_hash(class, rows)?,
             params: params_hash(class, params)?,
         })

@@ -44,11 +44,14 @@ pub enum Kind {
     Descriptor = 10,
     /// An oracle feed's name, hashed to the feed tag prices are signed for ([`ANY_CHAIN`]).
     OracleFeed = 11,
+    /// A program's identity: code, interface and layout hashes, bound by its certificate
+    /// ([`ANY_CHAIN`]).
+    Program = 12,
 }
 
 impl Kind {
     /// Every kind, in discriminant order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Transaction,
         Kind::BatchHeader,
         Kind::Attestation,
@@ -60,6 +63,7 @@ impl Kind {
         Kind::Layout,
         Kind::Descriptor,
         Kind::OracleFeed,
+        Kind::Program,
     ];
 
     /// The kind with discriminant `byte`.

@@ -16,8 +16,9 @@
 //! | transaction: tag ‖ sender, nonce, gas limit, fee per gas, action (typed call arguments, deploy images, system and governance actions) ‖ Ed25519 signature | [`tx`] | 1 |
 //! | Solana deposit record, signed by the committee | [`deposit`] | 1 |
 //! | oracle price update: tag ‖ feed tag, price, publish time; the feed tag hashed from the feed's name | [`oracle`] | 1 |
+//! | program identity: code, descriptor and layout hashes, and `H_code` (their tagged SHA-256 as a field element) | [`program`] | 1 |
 //! | Poseidon over BN254 Fr: width 5 (rate 4, capacity 1), α = 5, 8 full and 60 partial rounds, Grain-LFSR constants; bytes packed 31 per element plus the length | `poseidon` (feature) | 1 |
-//! | invariant-certificate statement: condition rows `(kind, i, j, bits)` packed in 48 bits, size classes, `H_code`/`H_conditions`/`H_params`, public inputs | `certificate` (with `poseidon`) | 1 |
+//! | invariant-certificate statement: condition rows `(kind, i, j, bits)` packed in 48 bits, size classes, `H_code` (the program identity)/`H_conditions`/`H_params`, public inputs | `certificate` (with `poseidon`) | 2 |
 //!
 //! The crate is `no_std` (with `alloc`); without the `poseidon` feature it depends only on
 //! `sha2`, and Merkle verification allocates nothing, so the Anchor program runs this code
@@ -40,6 +41,7 @@ pub mod merkle;
 pub mod oracle;
 #[cfg(feature = "poseidon")]
 pub mod poseidon;
+pub mod program;
 pub mod tx;
 
 pub use domain::{Kind, Tag};

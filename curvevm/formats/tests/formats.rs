@@ -346,9 +346,13 @@ fn golden_vectors() {
             &certificate::conditions_hash(class, &rows).expect("fits"),
         )),
     );
+    let identity =
+        curve_formats::program::ProgramIdentity::of_module(&code, [0xd5; 32], [0x1a; 32]);
+    line("program.identity.0_to_99", hex(&identity.to_bytes()));
+    line("program.h_code.0_to_99", hex(&identity.h_code_le()));
     line(
         "certificate.h_code.0_to_99",
-        hex(&poseidon::to_bytes(&certificate::code_hash(&code))),
+        hex(&poseidon::to_bytes(&certificate::program_hash(&identity))),
     );
     let update = oracle::PriceUpdate {
         feed: oracle::feed_tag("pyth:SOLUSD"),

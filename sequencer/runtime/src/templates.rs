@@ -16,6 +16,7 @@ use curve_compiler::manifest::field_hex;
 use curve_compiler::templates::{self, Template};
 use curve_formats::certificate::{Row, SizeClass, Statement, check_rows};
 use curve_formats::encoding::le_words;
+use curve_formats::program::ProgramIdentity;
 use curve_formats::tx::ProgramImage;
 use curvevm::Program;
 use curvevm::module::Module;
@@ -222,7 +223,12 @@ pub fn admit(image: &ProgramImage, vks: &VerifyingKeys) -> Result<Admitted, Stri
             approved.template.conditions[index].text()
         ));
     }
-    let statement = Statement::in_class(approved.class, &image.module, &params, &approved.rows)
+    let identity = ProgramIdentity {
+        code_hash,
+        descriptor_hash: approved.descriptor_hash,
+        layout_hash: approved.layout_hash,
+    };
+    let statement = Statement::in_class(approved.class, &identity, &params, &approved.rows)
         .map_err(|e| e.to_string())?;
     let vk = vks.get(approved.class).ok_or_else(|| {
         format!(
@@ -316,6 +322,7 @@ pub fn prove_image(
     blinding_seed: [u8; 32],
 ) -> Result<ProgramImage, curve_certificate::ProveError> {
     let code = curve_compiler::manifest::module_bytes(artifact);
+    let identity = curve_compiler::manifest::program_identity(artifact, &code);
     let rows: Vec<Row> = artifact
         .conditions
         .iter()
@@ -323,7 +330,7 @@ pub fn prove_image(
         .collect();
     let params = artifact.param_words();
     let class = artifact_class(artifact);
-    let (_, proof) = curve_certificate::prove(pk, class, &code, &params, &rows, blinding_seed)?;
+    let (_, proof) = curve_certificate::prove(pk, class, &identity, &params, &rows, blinding_seed)?;
     Ok(image_of(
         artifact,
         source_name,

@@ -549,8 +549,11 @@ fn a_price_signed_for_one_chain_is_refused_on_another() {
 
 /// A chain outside dev mode whose 16×16 key comes from another setup (as a ceremony's would).
 fn production_chain() -> Runtime<MemoryStorage> {
-    let mut vk = dev_pk().vk.clone();
-    vk.delta_g2 = (vk.delta_g2 + vk.gamma_g2).into();
+    let vk = curve_certificate::keys::setup_from_seed(
+        curve_formats::certificate::SizeClass::C16,
+        [0xce; 32],
+    )
+    .vk;
     let bytes = curve_certificate::keys::vk_bytes(&vk);
     let mut runtime =
         Runtime::genesis(config(false, bytes), MemoryStorage::new()).expect("a ceremony key");
