@@ -531,11 +531,16 @@ fn a_permuted_development_key_forges_certificates_and_is_refused() {
     ));
     // The fixture for the Anchor program's registry tests.
     let hex = |bytes: &[u8]| hex::encode(bytes);
+    let ceremony = keys::setup_from_seed(CLASS, [0xce; 32]).vk;
     let text = format!(
         "# A disguised development key (16x16 with gamma and delta swapped) and a proof it accepts of a\n\
-         # false statement (written by curve-certificate's tests; UPDATE_ANCHOR_FIXTURE=1 rewrites it).\n\
+         # false statement, and a key from an unrelated setup (written by curve-certificate's tests;\n\
+         # UPDATE_ANCHOR_FIXTURE=1 rewrites it).\n\
+         ceremony_vk_hash {}\nceremony_vk {}\n\
          vk_hash {}\nvk {}\nproof {}\ncode_hash {}\ndescriptor_hash {}\nlayout_hash {}\n\
          h_conditions {}\nh_params {}\n",
+        hex(&keys::vk_hash(&ceremony)),
+        hex(&solana::vk_be(&ceremony)),
         hex(&keys::vk_hash(&disguised)),
         hex(&solana::vk_be(&disguised)),
         hex(&solana::proof_be(&forged)),
@@ -555,6 +560,41 @@ fn a_permuted_development_key_forges_certificates_and_is_refused() {
         text,
         "the Anchor fixture is stale: rerun with UPDATE_ANCHOR_FIXTURE=1"
     );
+}
+
+/// `dev-key-elements.txt` lists the x coordinates of every development key's α, β, γ, δ
+/// (arkworks compressed encoding with the two flag bits cleared, so a negated element matches
+/// too), recomputed from the public seed. The Anchor program embeds the file to refuse keys that
+/// share an element with a development key. `UPDATE_EXPECT=1` rewrites it.
+#[test]
+fn the_development_element_list_is_the_seeds() {
+    use ark_serialize::CanonicalSerialize;
+    let mut text = String::from(
+        "# x coordinates of the development keys' alpha, beta, gamma, delta: arkworks compressed\n\
+         # encoding with the flag bits (top two of the last byte) cleared, so -P matches P.\n\
+         # Written by curve-certificate's tests from the public seed (UPDATE_EXPECT=1).\n",
+    );
+    let x_of = |point: &dyn Fn(&mut Vec<u8>)| {
+        let mut bytes = Vec::new();
+        point(&mut bytes);
+        let last = bytes.len() - 1;
+        bytes[last] &= 0x3f;
+        hex::encode(bytes)
+    };
+    for class in SizeClass::ALL {
+        let (alpha, g2) = keys::dev_trapdoor(class).elements();
+        text.push_str(&format!(
+            "{class} alpha {}\n",
+            x_of(&|out| alpha.serialize_compressed(out).expect("serialise"))
+        ));
+        for (name, point) in ["beta", "gamma", "delta"].iter().zip(g2) {
+            text.push_str(&format!(
+                "{class} {name} {}\n",
+                x_of(&|out| point.serialize_compressed(out).expect("serialise"))
+            ));
+        }
+    }
+    expect_test::expect_file!["../dev-key-elements.txt"].assert_eq(&text);
 }
 
 #[test]

@@ -56,38 +56,3 @@ impl Decode for BatchHeader {
         })
     }
 }
-
-/// A replica's statement that executing heights `first..=last` gives `state_root`.
-///
-/// Layout: first_height u64 ‖ last_height u64 ‖ state_root [32] ‖ replica u16.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Attestation {
-    /// First attested height.
-    pub first_height: u64,
-    /// Last attested height.
-    pub last_height: u64,
-    /// The state root after `last_height`.
-    pub state_root: Hash,
-    /// The attesting replica's index in the committee.
-    pub replica: u16,
-}
-
-impl Encode for Attestation {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.first_height.encode(out);
-        self.last_height.encode(out);
-        self.state_root.encode(out);
-        self.replica.encode(out);
-    }
-}
-
-impl Decode for Attestation {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Attestation {
-            first_height: u64::decode(reader)?,
-            last_height: u64::decode(reader)?,
-            state_root: reader.array()?,
-            replica: u16::decode(reader)?,
-        })
-    }
-}

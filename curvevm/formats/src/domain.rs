@@ -26,7 +26,9 @@ pub enum Kind {
     Transaction = 1,
     /// A batch header (sequencer, runtime, Anchor `post_batch`).
     BatchHeader = 2,
-    /// A replica's execution attestation of a state root.
+    /// Retired: a replica's attestation of a height range's state root. Replicas now sign the
+    /// whole batch header under [`Kind::BatchHeader`], the bytes the Anchor program verifies.
+    /// Kept so the discriminant is never reused.
     Attestation = 3,
     /// A payout leaf of a batch's withdrawal tree.
     PayoutLeaf = 4,

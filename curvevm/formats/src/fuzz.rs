@@ -1,7 +1,7 @@
 //! The body of the formats' fuzz target, shared with the test that replays its corpus: every
 //! decoder on arbitrary bytes, and canonicality (what decodes re-encodes to the same bytes).
 
-use crate::batch::{Attestation, BatchHeader};
+use crate::batch::BatchHeader;
 use crate::deposit::DepositRecord;
 use crate::domain::Tag;
 use crate::encoding::{Decode, Encode};
@@ -23,7 +23,6 @@ fn round_trip<T: Decode + Encode>(data: &[u8]) {
 pub fn decode_bytes(data: &[u8]) {
     round_trip::<Tag>(data);
     round_trip::<BatchHeader>(data);
-    round_trip::<Attestation>(data);
     round_trip::<PayoutLeaf>(data);
     round_trip::<MerkleProof>(data);
     round_trip::<SignedTransaction>(data);

@@ -6,7 +6,7 @@
 
 use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, Field, PrimeField};
-use curve_formats::batch::{Attestation, BatchHeader};
+use curve_formats::batch::BatchHeader;
 use curve_formats::certificate::{self, Row, RowKind, SizeClass};
 use curve_formats::deposit::DepositRecord;
 use curve_formats::domain::{Kind, TAG_LEN, Tag};
@@ -229,16 +229,6 @@ fn golden_vectors() {
     line(
         "batch_header.message",
         hex(&Tag::new(Kind::BatchHeader, CHAIN).message(&header)),
-    );
-    let attestation = Attestation {
-        first_height: 5,
-        last_height: 7,
-        state_root: [9; 32],
-        replica: 3,
-    };
-    line(
-        "attestation.message",
-        hex(&Tag::new(Kind::Attestation, CHAIN).message(&attestation)),
     );
     line(
         "payout_leaf.withdrawal",

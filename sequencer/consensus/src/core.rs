@@ -7,7 +7,7 @@ use crate::types::{
     Signature, SignedAttestation, Timeout, TimeoutCert, TimeoutShare, View, Vote,
     attestation_message, proposal_message, timeout_message, vote_message,
 };
-use curve_formats::batch::Attestation;
+use curve_formats::batch::BatchHeader;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -22,7 +22,7 @@ pub const VIEW_LIMIT: u64 = 1 << 62;
 pub const WAITING_MAX: usize = 256;
 /// Fetched blocks held while their own ancestors are fetched.
 pub const ORPHANS_MAX: usize = 4_096;
-/// Attestation ranges kept ahead of the replica's own decided height.
+/// Attested heights kept ahead of the replica's own decided height (in units of `attest_every`).
 pub const ATTESTATION_RANGES_AHEAD: u64 = 64;
 
 /// A planted bug for testing the simulator's teeth. Only [`Mutation::None`] is reachable unless
@@ -68,7 +68,8 @@ pub struct Config {
     pub max_tx_bytes: usize,
     /// Mempool capacity in transactions.
     pub mempool_max: usize,
-    /// Attest the state root every this many decided heights.
+    /// Attest the executed batch header every this many decided heights (1 for a chain anchored
+    /// on Solana, whose `post_batch` takes every height in turn).
     pub attest_every: u64,
     /// How far ahead of this replica's clock a proposal's timestamp may be for it to vote.
     pub max_clock_drift_ms: u64,
@@ -77,7 +78,7 @@ pub struct Config {
 
 impl Config {
     /// Defaults for a replica `me` of `committee`: 1 s base timeout up to 60 s, blocks up to
-    /// 4,096 transactions and 4 MiB, attestation every 8 heights.
+    /// 4,096 transactions and 4 MiB, an attestation of every height's header.
     pub fn new(chain_id: u64, committee: Committee, me: ReplicaId) -> Config {
         Config {
             chain_id,
@@ -89,7 +90,7 @@ impl Config {
             max_block_bytes: 4 << 20,
             max_tx_bytes: 64 << 10,
             mempool_max: 100_000,
-            attest_every: 8,
+            attest_every: 1,
             max_clock_drift_ms: 2_000,
             mutation: Mutation::None,
         }
@@ -128,12 +129,11 @@ pub enum Input {
     },
     /// A transaction for the mempool (already checked by the node's ingress).
     Submit(Vec<u8>),
-    /// The executor applied decided height `height` and reached `state_root`.
+    /// The executor applied a decided height; `header` is the batch header it produced (the
+    /// runtime's `BatchHeader`, which the replica attests every `attest_every` heights).
     Executed {
-        /// The height applied.
-        height: u64,
-        /// The state root after it.
-        state_root: Hash,
+        /// The header of the executed batch.
+        header: BatchHeader,
     },
 }
 
@@ -215,14 +215,14 @@ pub enum Alarm {
         /// The height where the chains differ.
         height: u64,
     },
-    /// A quorum attested a root that this replica's executor did not compute.
+    /// A quorum attested a header that this replica's executor did not produce.
     ExecutionDivergence {
-        /// Last height of the range.
-        last_height: u64,
-        /// This replica's root.
-        ours: Hash,
-        /// The root the quorum signed.
-        certified: Hash,
+        /// The height.
+        height: u64,
+        /// This replica's header.
+        ours: Box<BatchHeader>,
+        /// The header the quorum signed.
+        certified: Box<BatchHeader>,
     },
 }
 
@@ -288,6 +288,9 @@ fn tx_hash(tx: &[u8]) -> Hash {
     Sha256::digest(tx).into()
 }
 
+/// One attested header and the replicas that signed it, in replica order.
+type HeaderSigners = (BatchHeader, BTreeMap<ReplicaId, Signature>);
+
 /// One replica's consensus state machine.
 pub struct Core {
     config: Config,
@@ -321,11 +324,12 @@ pub struct Core {
     decided_block: Hash,
     decided_view: View,
     mempool: Mempool,
-    /// Attestations by last height, then root, then replica.
-    attestations: BTreeMap<u64, BTreeMap<Hash, BTreeMap<ReplicaId, Signature>>>,
-    /// Roots this replica computed, by last height of the range.
-    my_roots: BTreeMap<u64, Hash>,
-    anchored: Option<(u64, Hash)>,
+    /// Attestations by height, then the digest of the signed header bytes (with the header),
+    /// then replica.
+    attestations: BTreeMap<u64, BTreeMap<Hash, HeaderSigners>>,
+    /// Headers this replica's executor produced, by height.
+    my_headers: BTreeMap<u64, BatchHeader>,
+    anchored: Option<(u64, BatchHeader)>,
     /// The driver's clock at the last step (only stamps and bounds proposal timestamps).
     now_ms: u64,
     out: Vec<Action>,
@@ -391,7 +395,7 @@ impl Core {
             decided_view: 0,
             mempool: Mempool::default(),
             attestations: BTreeMap::new(),
-            my_roots: BTreeMap::new(),
+            my_headers: BTreeMap::new(),
             anchored: None,
             now_ms,
             out: Vec::new(),
@@ -474,7 +478,7 @@ impl Core {
             Input::Message { from, message } => self.on_message(from, message),
             Input::TimerFired { view } => self.on_timer(view),
             Input::Submit(tx) => self.submit(tx),
-            Input::Executed { height, state_root } => self.on_executed(height, state_root),
+            Input::Executed { header } => self.on_executed(header),
         }
         self.drain_inbox();
         std::mem::take(&mut self.out)
@@ -1198,90 +1202,84 @@ impl Core {
         // chain to grow to decide), so a new transaction changes nothing here.
     }
 
-    fn on_executed(&mut self, height: u64, state_root: Hash) {
+    fn on_executed(&mut self, header: BatchHeader) {
+        let height = header.height;
         let every = self.config.attest_every.max(1);
-        if height == 0 || !height.is_multiple_of(every) || self.my_roots.contains_key(&height) {
+        if height == 0 || !height.is_multiple_of(every) || self.my_headers.contains_key(&height) {
             return;
         }
-        self.my_roots.insert(height, state_root);
-        if let Some((anchored, root)) = self.anchored
+        self.my_headers.insert(height, header);
+        if let Some((anchored, certified)) = self.anchored
             && anchored == height
-            && root != state_root
+            && certified != header
         {
             self.out.push(Action::Alarm(Alarm::ExecutionDivergence {
-                last_height: height,
-                ours: state_root,
-                certified: root,
+                height,
+                ours: Box::new(header),
+                certified: Box::new(certified),
             }));
         }
-        let attestation = Attestation {
-            first_height: height - every + 1,
-            last_height: height,
-            state_root,
-            replica: self.config.me,
-        };
         let signature = self
             .key
-            .sign(&attestation_message(self.chain_id(), &attestation));
+            .sign(&attestation_message(self.chain_id(), &header));
         self.broadcast(Message::Attestation(SignedAttestation {
-            attestation,
+            header,
+            replica: self.config.me,
             signature,
         }));
     }
 
     fn on_attestation(&mut self, signed: SignedAttestation) {
-        let a = signed.attestation;
+        let header = signed.header;
+        let height = header.height;
         let every = self.config.attest_every.max(1);
         let anchored = self.anchored.map_or(0, |(h, _)| h);
-        let aligned = a.last_height > 0
-            && a.last_height.is_multiple_of(every)
-            && a.first_height == a.last_height - every + 1;
-        if !aligned
-            || a.last_height <= anchored
-            || a.last_height > self.decided_height + every * ATTESTATION_RANGES_AHEAD
+        if height == 0
+            || !height.is_multiple_of(every)
+            || height <= anchored
+            || height > self.decided_height + every * ATTESTATION_RANGES_AHEAD
         {
             return;
         }
-        let by_root = self.attestations.entry(a.last_height).or_default();
-        if by_root
+        let by_header = self.attestations.entry(height).or_default();
+        if by_header
             .values()
-            .any(|signers| signers.contains_key(&a.replica))
+            .any(|(_, signers)| signers.contains_key(&signed.replica))
         {
             return;
         }
-        let message = attestation_message(self.chain_id(), &a);
-        if !self.signed_by(a.replica, &message, &signed.signature) {
+        let message = attestation_message(self.chain_id(), &header);
+        if !self.signed_by(signed.replica, &message, &signed.signature) {
             return;
         }
         let quorum = self.quorum();
-        let signers = self
+        let digest: Hash = Sha256::digest(&message).into();
+        let (_, signers) = self
             .attestations
-            .entry(a.last_height)
+            .entry(height)
             .or_default()
-            .entry(a.state_root)
-            .or_default();
-        signers.insert(a.replica, signed.signature);
+            .entry(digest)
+            .or_insert_with(|| (header, BTreeMap::new()));
+        signers.insert(signed.replica, signed.signature);
         if signers.len() < quorum {
             return;
         }
         let certificate = AnchorCertificate {
-            first_height: a.first_height,
-            last_height: a.last_height,
-            state_root: a.state_root,
+            header,
             signatures: signers.iter().map(|(r, s)| (*r, *s)).collect(),
         };
-        self.anchored = Some((a.last_height, a.state_root));
-        self.attestations = self.attestations.split_off(&(a.last_height + 1));
-        if let Some(ours) = self.my_roots.get(&a.last_height)
-            && *ours != a.state_root
+        self.anchored = Some((height, header));
+        self.attestations = self.attestations.split_off(&(height + 1));
+        if let Some(ours) = self.my_headers.get(&height)
+            && *ours != header
         {
             self.out.push(Action::Alarm(Alarm::ExecutionDivergence {
-                last_height: a.last_height,
-                ours: *ours,
-                certified: a.state_root,
+                height,
+                ours: Box::new(*ours),
+                certified: Box::new(header),
             }));
         }
-        self.my_roots = self.my_roots.split_off(&a.last_height);
+        self.my_headers = self.my_headers.split_off(&height);
         self.out.push(Action::Anchored(certificate));
     }
 }
@@ -1316,7 +1314,7 @@ fn plausible(message: &Message) -> bool {
         }
         Message::FetchRequest(_) => true,
         Message::FetchResponse(b) => block_ok(&b.block, &b.justify),
-        Message::Attestation(a) => a.attestation.last_height < VIEW_LIMIT,
+        Message::Attestation(a) => a.header.height < VIEW_LIMIT,
     }
 }
 

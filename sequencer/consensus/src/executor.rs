@@ -1,8 +1,8 @@
-//! The seam between ordering and execution: decided blocks go to an [`Executor`], whose state
-//! roots come back as [`Input::Executed`] for the replica to attest.
+//! The seam between ordering and execution: decided blocks go to an [`Executor`], whose batch
+//! headers come back as [`Input::Executed`] for the replica to attest.
 
 use crate::core::{DecidedBlock, Input};
-use crate::types::Hash;
+use curve_formats::batch::BatchHeader;
 
 /// Applies decided blocks in height order (the rollup runtime in a node, a hash chain in the
 /// simulator). It keeps its own durable state; after a restart the core re-announces every
@@ -10,9 +10,9 @@ use crate::types::Hash;
 pub trait Executor {
     /// The last height applied (0 before any).
     fn executed_height(&self) -> u64;
-    /// Applies `block`, whose height is `executed_height() + 1`, and returns the state root
-    /// after it.
-    fn execute(&mut self, block: &DecidedBlock) -> Hash;
+    /// Applies `block`, whose height is `executed_height() + 1`, and returns the header of the
+    /// executed batch (its height, the roots before and after, the payout tree).
+    fn execute(&mut self, block: &DecidedBlock) -> BatchHeader;
 }
 
 /// Runs the blocks of one [`crate::Action::Decided`] that `executor` has not applied yet and
@@ -25,11 +25,8 @@ pub fn execute_decided<E: Executor + ?Sized>(
     let mut executed = Vec::new();
     for block in blocks {
         if block.height == executor.executed_height() + 1 {
-            let state_root = executor.execute(block);
-            executed.push(Input::Executed {
-                height: block.height,
-                state_root,
-            });
+            let header = executor.execute(block);
+            executed.push(Input::Executed { header });
         }
     }
     executed

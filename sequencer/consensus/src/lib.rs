@@ -23,8 +23,9 @@
 //! - missing ancestors are fetched by hash from the peer that referred to them, then from the
 //!   others in turn;
 //! - decided blocks (with the leader's timestamp, the rollup's only clock) go to an
-//!   [`Executor`]; every `attest_every` heights each replica signs the state root it computed
-//!   (the formats crate's `Attestation`); 2f + 1 equal ones form an [`AnchorCertificate`].
+//!   [`Executor`]; every `attest_every` heights each replica signs the batch header it computed
+//!   (`Tag(BatchHeader) ‖ header`, what the Anchor program's `post_batch` verifies); 2f + 1
+//!   signatures on one header form an [`AnchorCertificate`].
 //!
 //! Messages with bad signatures, from non-members, for far-future views, duplicated or oversized
 //! are ignored; safety never depends on the network.

@@ -1,12 +1,13 @@
 //! Blocks, certificates and wire messages, with their canonical encodings and the exact bytes
 //! each signature covers.
 //!
-//! Every signed payload starts with the `Consensus` domain tag of the chain (the attestation
-//! reuses the formats crate's `Attestation` tag and layout, which the Anchor program checks), then
+//! Every signed payload starts with the `Consensus` domain tag of the chain (the execution
+//! attestation is the exception: it is a signature over `Tag(BatchHeader, chain) ‖ header`, the
+//! formats crate's bytes that the Anchor program's `post_batch` verifies), then
 //! a one-byte statement kind, so a vote can never be replayed as a timeout, a proposal or a vote on
 //! another chain.
 
-use curve_formats::batch::Attestation;
+use curve_formats::batch::BatchHeader;
 use curve_formats::encoding::{Decode, DecodeError, DecodeErrorKind, Encode, Reader};
 use curve_formats::tx::{decode_bytes, encode_bytes};
 use curve_formats::{Kind, Tag};
@@ -158,10 +159,11 @@ pub fn timeout_message(chain_id: u64, view: View, high_qc_view: View) -> Vec<u8>
     out
 }
 
-/// The bytes a replica signs to attest an execution result (the formats crate's layout, which the
-/// Anchor program reads).
-pub fn attestation_message(chain_id: u64, attestation: &Attestation) -> Vec<u8> {
-    Tag::new(Kind::Attestation, chain_id).message(attestation)
+/// The bytes a replica signs to attest a decided batch's execution: `Tag(BatchHeader, chain) ‖
+/// header`, exactly what the Anchor program's `post_batch` checks each committee signature over,
+/// so a quorum of attestations is a `post_batch` (see [`AnchorCertificate`]).
+pub fn attestation_message(chain_id: u64, header: &BatchHeader) -> Vec<u8> {
+    Tag::new(Kind::BatchHeader, chain_id).message(header)
 }
 
 fn encode_signers<T: Encode>(items: &[(ReplicaId, T)], out: &mut Vec<u8>) {
@@ -432,18 +434,23 @@ impl Decode for CertifiedBlock {
     }
 }
 
-/// An execution attestation with its signature.
+/// An execution attestation: a replica's signature over the header of a batch it executed.
+///
+/// Layout: header (the formats crate's `BatchHeader`) ‖ replica u16 ‖ signature [64].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignedAttestation {
-    /// What is attested (the replica is inside).
-    pub attestation: Attestation,
-    /// Signature over `attestation_message(attestation)`.
+    /// The executed batch's header.
+    pub header: BatchHeader,
+    /// The attesting replica.
+    pub replica: ReplicaId,
+    /// Its signature over [`attestation_message`]`(header)`.
     pub signature: Signature,
 }
 
 impl Encode for SignedAttestation {
     fn encode(&self, out: &mut Vec<u8>) {
-        self.attestation.encode(out);
+        self.header.encode(out);
+        self.replica.encode(out);
         self.signature.encode(out);
     }
 }
@@ -451,21 +458,20 @@ impl Encode for SignedAttestation {
 impl Decode for SignedAttestation {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(SignedAttestation {
-            attestation: Attestation::decode(reader)?,
+            header: BatchHeader::decode(reader)?,
+            replica: u16::decode(reader)?,
             signature: reader.array()?,
         })
     }
 }
 
-/// 2f+1 matching execution attestations: what the BatchPoster anchors on Solana.
+/// 2f+1 equal execution attestations: a batch header and a quorum of committee signatures over
+/// exactly the bytes `post_batch` verifies — what the BatchPoster turns into an ed25519
+/// instruction and a `post_batch` on Solana.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnchorCertificate {
-    /// First height covered.
-    pub first_height: u64,
-    /// Last height covered.
-    pub last_height: u64,
-    /// The state root after `last_height`.
-    pub state_root: Hash,
+    /// The attested header.
+    pub header: BatchHeader,
     /// `(replica, signature)`, replicas strictly increasing.
     pub signatures: Vec<(ReplicaId, Signature)>,
 }

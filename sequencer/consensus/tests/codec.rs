@@ -178,3 +178,32 @@ proptest! {
         prop_assert_ne!(other.hash(CHAIN), block.hash(CHAIN));
     }
 }
+
+/// A replica signs exactly the bytes the Anchor program's `post_batch` verifies: the formats
+/// crate's pinned `batch_header.message` vector for its pinned header.
+#[test]
+fn attestations_sign_the_pinned_batch_header_message() {
+    let vectors = include_str!("../../../curvevm/formats/vectors/v1.txt");
+    let field = |name: &str| -> Vec<u8> {
+        let line = vectors
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("vector {name} missing"));
+        (0..line.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&line[i..i + 2], 16).expect("hex"))
+            .collect()
+    };
+    let header = curve_formats::batch::BatchHeader::from_bytes(&field("batch_header")).unwrap();
+    let message = field("batch_header.message");
+    // Sign for the chain the vector's tag names.
+    let tag =
+        curve_formats::domain::Tag::decode(&mut curve_formats::encoding::Reader::new(&message))
+            .unwrap();
+    assert_eq!(tag.kind, curve_formats::domain::Kind::BatchHeader);
+    let chain = tag.chain_id;
+    assert_eq!(
+        curve_consensus::types::attestation_message(chain, &header),
+        message
+    );
+}

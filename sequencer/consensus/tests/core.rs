@@ -8,7 +8,7 @@ use curve_consensus::{
     Action, Alarm, Committee, Core, Ed25519Verifier, Hash, Input, Message, Proposal, QuorumCert,
     Record, ReplicaId, RestoreError, Timeout, Vote,
 };
-use curve_formats::batch::Attestation;
+use curve_formats::batch::BatchHeader;
 use proptest::prelude::*;
 
 fn deliver(core: &mut Core, from: usize, message: Message) -> Vec<Action> {
@@ -665,14 +665,13 @@ fn restore_re_emits_decided_blocks_the_executor_lost() {
 
 #[test]
 fn attestations_form_an_anchor_certificate_and_flag_divergence() {
-    // Heights 1 and 2 decided, so attestations up to height 2 + 64·2 are in range.
+    // attest_every = 2: height 1 is not attested, height 2 is.
     let (mut core, _) = replica(3);
     assert!(
         core.step(
             NOW,
             Input::Executed {
-                height: 1,
-                state_root: [1; 32]
+                header: batch_header(1, [1; 32])
             }
         )
         .is_empty()
@@ -680,34 +679,37 @@ fn attestations_form_an_anchor_certificate_and_flag_divergence() {
     let actions = core.step(
         NOW,
         Input::Executed {
-            height: 2,
-            state_root: [2; 32],
+            header: batch_header(2, [2; 32]),
         },
     );
     match broadcasts(&actions)[..] {
         [Message::Attestation(a)] => {
-            assert_eq!(
-                a.attestation,
-                Attestation {
-                    first_height: 1,
-                    last_height: 2,
-                    state_root: [2; 32],
-                    replica: 3
-                }
+            assert_eq!((a.header, a.replica), (batch_header(2, [2; 32]), 3));
+            assert!(
+                curve_consensus::Verifier::verify(
+                    &mut Ed25519Verifier,
+                    &ed25519_dalek::VerifyingKey::from_bytes(&key(3).public()).unwrap(),
+                    &curve_consensus::types::attestation_message(CHAIN, &a.header),
+                    &a.signature
+                ),
+                "the attestation is signed over Tag(BatchHeader) || header"
             );
         }
         _ => panic!("{actions:#?}"),
     }
-    // A misaligned range, a bad signature and a non-member are ignored.
-    let mut misaligned = attestation(0, 2, [2; 32]);
-    misaligned.attestation.first_height = 2;
+    // A height off the attestation grid, a bad signature, a non-member and a header whose
+    // signature was made for another field value are ignored.
+    let misaligned = attestation(0, 3, [2; 32]);
     assert!(deliver(&mut core, 0, Message::Attestation(misaligned)).is_empty());
     let mut forged = attestation(0, 2, [2; 32]);
     forged.signature[1] ^= 1;
     assert!(deliver(&mut core, 0, Message::Attestation(forged)).is_empty());
     let mut outsider = attestation(0, 2, [2; 32]);
-    outsider.attestation.replica = 40;
+    outsider.replica = 40;
     assert!(deliver(&mut core, 0, Message::Attestation(outsider)).is_empty());
+    let mut moved = attestation(0, 2, [2; 32]);
+    moved.header.withdrawal_total = 1;
+    assert!(deliver(&mut core, 0, Message::Attestation(moved)).is_empty());
     // Replica 1 lies; 0 and 2 agree with 3: certified.
     assert!(
         deliver(
@@ -732,10 +734,7 @@ fn attestations_form_an_anchor_certificate_and_flag_divergence() {
     );
     match &actions[..] {
         [Action::Anchored(cert)] => {
-            assert_eq!(
-                (cert.first_height, cert.last_height, cert.state_root),
-                (1, 2, [2; 32])
-            );
+            assert_eq!(cert.header, batch_header(2, [2; 32]));
             let signers: Vec<ReplicaId> = cert.signatures.iter().map(|(r, _)| *r).collect();
             assert_eq!(signers, vec![0, 2, 3]);
         }
@@ -746,8 +745,7 @@ fn attestations_form_an_anchor_certificate_and_flag_divergence() {
     other.step(
         NOW,
         Input::Executed {
-            height: 2,
-            state_root: [6; 32],
+            header: batch_header(2, [6; 32]),
         },
     );
     for i in [0, 2] {
@@ -764,12 +762,50 @@ fn attestations_form_an_anchor_certificate_and_flag_divergence() {
     );
     assert!(
         alarms(&actions).contains(&&Alarm::ExecutionDivergence {
-            last_height: 2,
-            ours: [6; 32],
-            certified: [2; 32]
+            height: 2,
+            ours: Box::new(batch_header(2, [6; 32])),
+            certified: Box::new(batch_header(2, [2; 32]))
         }),
         "{actions:#?}"
     );
+}
+
+#[test]
+fn headers_differing_in_any_field_are_not_one_quorum() {
+    // Three replicas agree on the state root but one signs a different withdrawal total: no
+    // quorum on either header, so nothing a withdrawal could be paid from is certified.
+    let (mut core, _) = replica(3);
+    core.step(
+        NOW,
+        Input::Executed {
+            header: batch_header(2, [2; 32]),
+        },
+    );
+    let mut odd = batch_header(2, [2; 32]);
+    odd.withdrawal_total = 5;
+    let signed = curve_consensus::SignedAttestation {
+        signature: key(1).sign(&curve_consensus::types::attestation_message(CHAIN, &odd)),
+        header: odd,
+        replica: 1,
+    };
+    assert!(deliver(&mut core, 1, Message::Attestation(signed)).is_empty());
+    assert!(
+        deliver(
+            &mut core,
+            0,
+            Message::Attestation(attestation(0, 2, [2; 32]))
+        )
+        .is_empty(),
+        "two of four signed the replica's own header"
+    );
+    assert!(matches!(
+        &deliver(
+            &mut core,
+            2,
+            Message::Attestation(attestation(2, 2, [2; 32]))
+        )[..],
+        [Action::Anchored(_)]
+    ));
 }
 
 #[test]
@@ -864,9 +900,9 @@ impl curve_consensus::Executor for Recorder {
     fn executed_height(&self) -> u64 {
         self.0.last().copied().unwrap_or(0)
     }
-    fn execute(&mut self, block: &curve_consensus::DecidedBlock) -> Hash {
+    fn execute(&mut self, block: &curve_consensus::DecidedBlock) -> BatchHeader {
         self.0.push(block.height);
-        [block.height as u8; 32]
+        batch_header(block.height, [block.height as u8; 32])
     }
 }
 
@@ -887,12 +923,10 @@ fn executors_apply_each_height_once_in_order() {
         inputs,
         vec![
             Input::Executed {
-                height: 3,
-                state_root: [3; 32]
+                header: batch_header(3, [3; 32])
             },
             Input::Executed {
-                height: 4,
-                state_root: [4; 32]
+                header: batch_header(4, [4; 32])
             },
         ]
     );
@@ -948,9 +982,9 @@ fn any_message() -> impl Strategy<Value = Message> {
                     Message::FetchResponse(certified(&p))
                 }
                 _ => {
-                    let mut a = attestation(who, 2, [1; 32]);
-                    a.attestation.last_height = view;
-                    a.attestation.first_height = other;
+                    let mut a = attestation(who, other, [1; 32]);
+                    a.header.height = view;
+                    a.header.withdrawal_total = u128::from(other) << 64;
                     Message::Attestation(a)
                 }
             }

@@ -111,9 +111,9 @@ impl Adversary {
             }
             Behaviour::LieAttest => match message {
                 Message::Attestation(mut a) => {
-                    a.attestation.state_root = rng.bytes32();
+                    a.header.state_root = rng.bytes32();
                     let bytes =
-                        curve_consensus::types::attestation_message(self.chain_id, &a.attestation);
+                        curve_consensus::types::attestation_message(self.chain_id, &a.header);
                     a.signature = key.sign(&bytes);
                     vec![self.now(from, to, &Message::Attestation(a))]
                 }
@@ -237,12 +237,17 @@ impl Adversary {
         let at = rng.index(garbage.len());
         garbage[at] ^= 0x5a;
         let forged_attestation = SignedAttestation {
-            attestation: curve_formats::batch::Attestation {
-                first_height: 1,
-                last_height: far,
+            header: curve_formats::batch::BatchHeader {
+                height: far,
+                prev_root: rng.bytes32(),
                 state_root: rng.bytes32(),
-                replica: from,
+                transactions_root: [0; 32],
+                withdrawal_root: [0; 32],
+                withdrawal_count: 0,
+                withdrawal_total: 0,
+                timestamp_ms: 0,
             },
+            replica: from,
             signature: [9; 64],
         };
         let mut out: Vec<Transmission> = [

@@ -2,6 +2,7 @@
 //! Byzantine replicas do. They see everything honest replicas output and send.
 
 use curve_consensus::{AnchorCertificate, DecidedBlock, Hash, Message, ReplicaId, View};
+use curve_formats::batch::BatchHeader;
 use std::collections::BTreeMap;
 
 /// What kind of invariant broke, most severe first.
@@ -61,9 +62,9 @@ pub struct Checker {
     logs: BTreeMap<ReplicaId, Vec<Hash>>,
     votes: BTreeMap<(ReplicaId, View), Hash>,
     proposals: BTreeMap<(ReplicaId, View), Hash>,
-    /// Last height of an attested range → the root an honest replica attested.
-    roots: BTreeMap<u64, (Hash, ReplicaId)>,
-    anchors: BTreeMap<u64, Hash>,
+    /// Attested height → the header an honest replica attested.
+    headers: BTreeMap<u64, (BatchHeader, ReplicaId)>,
+    anchors: BTreeMap<u64, BatchHeader>,
 }
 
 fn short(hash: &Hash) -> String {
@@ -165,18 +166,17 @@ impl Checker {
                 }
             }
             Message::Attestation(a) => {
-                let a = a.attestation;
-                let (root, by) = *self
-                    .roots
-                    .entry(a.last_height)
-                    .or_insert((a.state_root, replica));
-                if root != a.state_root {
+                let (header, by) = *self
+                    .headers
+                    .entry(a.header.height)
+                    .or_insert((a.header, replica));
+                if header != a.header {
                     return Err(Broken::new(
                         Kind::DoubleSign,
                         format!(
-                            "honest replicas {by} and {replica} attested different roots for \
-                             heights up to {}",
-                            a.last_height
+                            "honest replicas {by} and {replica} attested different headers at \
+                             height {}",
+                            a.header.height
                         ),
                     ));
                 }
@@ -187,33 +187,27 @@ impl Checker {
     }
 
     /// An honest replica formed an anchor certificate: it must certify what honest replicas
-    /// computed, and agree with every other certificate for the range.
+    /// computed, and agree with every other certificate for the height.
     pub fn anchored(&mut self, replica: ReplicaId, cert: &AnchorCertificate) -> Result<(), Broken> {
-        if let Some((root, _)) = self.roots.get(&cert.last_height)
-            && *root != cert.state_root
+        let height = cert.header.height;
+        if let Some((header, _)) = self.headers.get(&height)
+            && *header != cert.header
         {
             return Err(Broken::new(
                 Kind::Anchor,
                 format!(
-                    "replica {replica} anchored {} for heights up to {} but honest replicas \
-                     computed {}",
-                    short(&cert.state_root),
-                    cert.last_height,
-                    short(root)
+                    "replica {replica} anchored root {} at height {height} but honest replicas \
+                     computed root {}",
+                    short(&cert.header.state_root),
+                    short(&header.state_root)
                 ),
             ));
         }
-        let anchored = *self
-            .anchors
-            .entry(cert.last_height)
-            .or_insert(cert.state_root);
-        if anchored != cert.state_root {
+        let anchored = *self.anchors.entry(height).or_insert(cert.header);
+        if anchored != cert.header {
             return Err(Broken::new(
                 Kind::Anchor,
-                format!(
-                    "two anchor certificates for heights up to {}",
-                    cert.last_height
-                ),
+                format!("two anchor certificates for height {height}"),
             ));
         }
         Ok(())

@@ -42,6 +42,7 @@ use curve_consensus::{
     Action, Alarm, Committee, Config, ConsensusKey, Core, DecidedBlock, Executor, Hash, Input,
     Message, Record, ReplicaId, Verifier, execute_decided,
 };
+use curve_formats::batch::BatchHeader;
 use curve_formats::encoding::{Decode, Encode};
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
@@ -251,7 +252,8 @@ impl Executor for HashChainExecutor {
         self.height
     }
 
-    fn execute(&mut self, block: &DecidedBlock) -> Hash {
+    fn execute(&mut self, block: &DecidedBlock) -> BatchHeader {
+        let prev_root = self.root;
         let mut hasher = Sha256::new();
         hasher.update(self.root);
         hasher.update(block.height.to_le_bytes());
@@ -265,7 +267,17 @@ impl Executor for HashChainExecutor {
         if block.height.is_multiple_of(EXECUTOR_SYNC_EVERY) {
             self.store.sync();
         }
-        self.root
+        // A header as the runtime makes one; this executor pays nothing out.
+        BatchHeader {
+            height: block.height,
+            prev_root,
+            state_root: self.root,
+            transactions_root: block.hash,
+            withdrawal_root: [0; 32],
+            withdrawal_count: 0,
+            withdrawal_total: 0,
+            timestamp_ms: block.timestamp_ms,
+        }
     }
 }
 
@@ -943,7 +955,7 @@ fn describe(message: &Message) -> String {
             b.block.height,
             short(&b.block.hash(CHAIN_ID))
         ),
-        Message::Attestation(a) => format!("attestation to h{}", a.attestation.last_height),
+        Message::Attestation(a) => format!("attestation of h{} by {}", a.header.height, a.replica),
     }
 }
 

@@ -7,8 +7,14 @@
 //! point is its x coordinate little-endian with the sign of y in the top bits of the last byte.
 //!
 //! The public inputs are never sent: they are rebuilt from the registration's stored hashes as
-//! `[VERSION, H_code, H_conditions, H_params]`, the statement of
-//! `curve_formats::certificate` (version 1).
+//! `[VERSION, H_code, H_conditions, H_params]`, the statement of `curve_formats::certificate`
+//! (version 2), where `H_code` is computed here from the code, descriptor and layout hashes
+//! (`curve_formats::program`): a certificate filed under another program's hashes fails.
+//!
+//! A verifying key is refused when it is degenerate (δ = ±γ, or an identity point: either lets
+//! anyone forge) and, outside development mode, when any of α, β, γ, δ is (up to sign) one of a
+//! development key's, listed in `circuits/certificate/dev-key-elements.txt`: a key built from the
+//! public development setup has a trapdoor anyone can compute, however its hash differs.
 
 use crate::error::CurveError;
 use crate::state::{PUBLIC_INPUTS, ProgramHashes, VerifyingKeyBytes};
@@ -17,14 +23,14 @@ use groth16_solana::groth16::{Groth16Verifier, Groth16Verifyingkey, negate_g1_be
 use sha2::{Digest, Sha256};
 
 /// The certificate statement version (public input 0).
-pub const STATEMENT_VERSION: u64 = 1;
+pub const STATEMENT_VERSION: u64 = 2;
 
 /// The published development keys (16×16, 64×64, 256×256), from
 /// `circuits/certificate/dev-keys.txt` (a test keeps them equal). Their setup seed is public.
 pub const DEV_VK_HASHES: [[u8; 32]; 3] = [
-    hex32("2b2317b904378230b771462307b3b786a697886f8eb66a096da46769661725bf"),
-    hex32("5c61c65a45130eaf13395c8a20b3b75469e36c92c272b08d3e0e494143853d98"),
-    hex32("c1b4ecd8eb6332bf1247ef0e1362d2ef5da44939878a983e3ba85b02a0ff3f2f"),
+    hex32("409f1edfc37fc3908d9af25a65e81cb1d45121c720a63ed562eede4007050eb0"),
+    hex32("8542e3b65f3a658f72b0a80e256d8833d269d222600f2ecffbd8f5ff98a099f4"),
+    hex32("de16de23b6f78d1d9d1095c7493a5af9dd8edbc6d4b581154a2d26af61acda99"),
 ];
 
 const fn hex32(text: &str) -> [u8; 32] {
@@ -43,7 +49,8 @@ const fn nibble(c: u8) -> u8 {
     match c {
         b'0'..=b'9' => c - b'0',
         b'a'..=b'f' => c - b'a' + 10,
-        _ => panic!("lowercase hex expected"),
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => panic!("hex expected"),
     }
 }
 
@@ -125,11 +132,84 @@ pub fn is_dev_key(hash: &[u8; 32]) -> bool {
     DEV_VK_HASHES.contains(hash)
 }
 
-/// The public inputs a registration states.
+/// The development keys' α, β, γ, δ: x coordinates in the arkworks compressed encoding, flag
+/// bits cleared (so a negated element matches too). Written and pinned by the circuits' tests.
+const DEV_KEY_ELEMENTS: &str =
+    include_str!("../../../../circuits/certificate/dev-key-elements.txt");
+
+/// The x coordinate of a compressed point (flag bits cleared).
+fn x_of(compressed: &[u8]) -> Vec<u8> {
+    let mut x = compressed.to_vec();
+    if let Some(last) = x.last_mut() {
+        *last &= !(Y_IS_NEGATIVE | INFINITY);
+    }
+    x
+}
+
+/// Whether any of `vk`'s α, β, γ, δ is, up to sign, a development key's (in any position).
+pub fn shares_dev_element(vk: &VerifyingKeyBytes) -> bool {
+    let given = [
+        x_of(&compress_g1(&vk.alpha)),
+        x_of(&compress_g2(&vk.beta)),
+        x_of(&compress_g2(&vk.gamma)),
+        x_of(&compress_g2(&vk.delta)),
+    ];
+    DEV_KEY_ELEMENTS
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_whitespace().nth(2))
+        .filter_map(decode_hex)
+        .any(|dev| given.contains(&dev))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) || !bytes.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks(2)
+            .map(|pair| (nibble(pair[0]) << 4) | nibble(pair[1]))
+            .collect(),
+    )
+}
+
+/// The G2 point `−P` (`y` negated in both coordinates), in the `alt_bn128` layout.
+fn neg_g2(p: &[u8; 128]) -> [u8; 128] {
+    let mut out = *p;
+    out[64..96].copy_from_slice(&fq_neg(&c(p, 2)));
+    out[96..].copy_from_slice(&fq_neg(&c(p, 3)));
+    out
+}
+
+/// Whether `vk` lets anyone forge whatever its origin: δ = ±γ (the C term cancels against the
+/// inputs' term) or an identity point (a public input, or the whole proof, unbound).
+pub fn is_degenerate(vk: &VerifyingKeyBytes) -> bool {
+    let identity_g2 = [0u8; 128];
+    vk.delta == vk.gamma
+        || vk.delta == neg_g2(&vk.gamma)
+        || vk.alpha == [0; 64]
+        || [vk.beta, vk.gamma, vk.delta].contains(&identity_g2)
+        || vk.ic.contains(&[0; 64])
+}
+
+/// The public inputs a registration states: the version, the program identity hash computed
+/// from the registration's code, descriptor and layout hashes, and the two statement hashes.
 pub fn public_inputs(hashes: &ProgramHashes) -> [[u8; 32]; PUBLIC_INPUTS] {
     let mut version = [0u8; 32];
     version[24..].copy_from_slice(&STATEMENT_VERSION.to_be_bytes());
-    [version, hashes.h_code, hashes.h_conditions, hashes.h_params]
+    let identity = curve_formats::program::ProgramIdentity {
+        code_hash: hashes.code_hash,
+        descriptor_hash: hashes.descriptor_hash,
+        layout_hash: hashes.layout_hash,
+    };
+    [
+        version,
+        identity.h_code_be(),
+        hashes.h_conditions,
+        hashes.h_params,
+    ]
 }
 
 /// Verifies a certificate proof (`A ‖ B ‖ C`, un-negated, as `curve prove` writes
@@ -170,6 +250,27 @@ mod tests {
         );
         assert_eq!(fq_neg(&minus_one), one);
         assert_eq!(fq_neg(&[0; 32]), [0; 32]);
+    }
+
+    #[test]
+    fn the_development_element_list_parses_to_twelve_x_coordinates() {
+        let elements: Vec<Vec<u8>> = DEV_KEY_ELEMENTS
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_whitespace().nth(2))
+            .filter_map(decode_hex)
+            .collect();
+        assert_eq!(elements.len(), 12);
+        assert_eq!(
+            elements.iter().filter(|x| x.len() == 32).count(),
+            3,
+            "alphas"
+        );
+        assert_eq!(
+            elements.iter().filter(|x| x.len() == 64).count(),
+            9,
+            "G2 elements"
+        );
     }
 
     #[test]

@@ -147,7 +147,9 @@ pub fn check_committee(committee: &[[u8; 32]], quorum: u8) -> Result<()> {
     }
     let quorum = quorum as usize;
     require!(
-        quorum >= min_quorum(committee.len()) && quorum <= committee.len(),
+        quorum >= min_quorum(committee.len())
+            && quorum <= committee.len()
+            && quorum <= crate::state::MAX_QUORUM,
         CurveError::InvalidQuorum
     );
     Ok(())

@@ -19,7 +19,7 @@ pub enum CurveError {
     #[msg("the same key appears twice in the committee")]
     DuplicateCommitteeKey,
     /// 6004
-    #[msg("the quorum must be at least floor(2n/3)+1 and at most n")]
+    #[msg("the quorum must be at least floor(2n/3)+1 and at most n and MAX_QUORUM")]
     InvalidQuorum,
     /// 6005
     #[msg("the batch height is not the latest height + 1")]
@@ -55,7 +55,9 @@ pub enum CurveError {
     #[msg("development verifying keys are refused outside development mode")]
     DevKeyRefused,
     /// 6016
-    #[msg("the verifying key's delta equals its gamma: anyone could forge proofs")]
+    #[msg(
+        "the verifying key is degenerate (delta = ±gamma, or an identity point): anyone could forge proofs"
+    )]
     DegenerateVerifyingKey,
     /// 6017
     #[msg("the verifying key's hash is not the one named")]
@@ -104,4 +106,16 @@ pub enum CurveError {
     /// 6031
     #[msg("governance cannot be handed to the default (all-zero) key: nobody could sign for it")]
     InvalidGovernance,
+    /// 6032
+    #[msg("the batch was revoked: its height is above the anchored tip")]
+    BatchRevoked,
+    /// 6033
+    #[msg("only batches still inside their withdrawal delay can be revoked")]
+    RevocationTooLate,
+    /// 6034
+    #[msg("the revocation must go back below the anchored tip, to an anchored height")]
+    InvalidRevocation,
+    /// 6035
+    #[msg("the verifying key shares an element with a development key: its trapdoor is public")]
+    DevelopmentKeyElement,
 }

@@ -70,3 +70,14 @@ pub struct PauseChanged {
     /// Whether it is now paused.
     pub paused: bool,
 }
+
+/// Batches above a height were revoked by governance.
+#[event]
+pub struct BatchesRevoked {
+    /// The first revoked height.
+    pub from_height: u64,
+    /// The last revoked height (the tip before).
+    pub to_height: u64,
+    /// The root the chain returned to.
+    pub root: [u8; 32],
+}

@@ -1,14 +1,17 @@
 //! The CurveScript rollup's Solana program (Anchor): where custody lives and where the rollup's
 //! state becomes final for the outside world.
 //!
-//! * **Registry**: governance registers Groth16 verifying keys (development keys only on a
-//!   development deployment; a key with δ = γ never) and approves CurveVM programs; each
-//!   approval verifies the program's invariant certificate on chain, with the public inputs
-//!   rebuilt from the stored hashes.
+//! * **Registry**: governance registers Groth16 verifying keys (development keys, or keys sharing
+//!   an element with one, only on a development deployment; a degenerate key never) and
+//!   approves CurveVM programs; each approval verifies the program's invariant certificate on
+//!   chain, with the public inputs rebuilt from the stored hashes — the program identity input
+//!   computed from its code, descriptor and layout hashes, so those are what the proof is about.
 //! * **State-root chain**: `post_batch` anchors batch `latest + 1` on top of the latest root,
 //!   accepted only with a quorum of distinct committee Ed25519 signatures over
 //!   `Tag(BatchHeader, chain) ‖ header`, checked by reading the ed25519 program's instruction
 //!   through the instructions sysvar ([`committee`]).
+//! * **Fraud recovery**: during a batch's withdrawal delay, governance can revoke it and every
+//!   later batch (`revoke_batches`); the chain continues from the last kept root.
 //! * **Vault**: an SPL Token account owned by a PDA; `deposit` records each deposit with a
 //!   sequence number for the committee to attest (so the rollup credits it once); `withdraw`
 //!   pays a payout leaf (`curve_formats::leaf`) proven against an anchored batch's withdrawal
@@ -58,6 +61,12 @@ pub mod curve_anchor {
     /// Governance: hands governance to another key.
     pub fn set_governance(ctx: Context<Govern>, governance: Pubkey) -> Result<()> {
         instructions::governance::set_governance_handler(ctx, governance)
+    }
+
+    /// Governance: revokes every batch above `to_height` while still in its withdrawal delay;
+    /// the tip returns to the root anchored at `to_height`.
+    pub fn revoke_batches(ctx: Context<RevokeBatches>, to_height: u64) -> Result<()> {
+        instructions::governance::revoke_batches_handler(ctx, to_height)
     }
 
     /// Governance: stores a certificate verifying key under its hash.

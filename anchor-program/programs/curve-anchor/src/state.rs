@@ -3,9 +3,13 @@
 
 use anchor_lang::prelude::*;
 
-/// The largest committee: `post_batch` with a quorum of signatures (6 of 8) still fits one
-/// 1,232-byte transaction (asserted by a test).
-pub const MAX_COMMITTEE: usize = 8;
+/// The most signatures a quorum may need: `post_batch` with five signatures, a compute-unit
+/// limit and a priority fee still fits one 1,232-byte transaction (asserted by a test; each
+/// signature costs 110 bytes — key, signature, offsets — so six would not fit with the fee).
+pub const MAX_QUORUM: usize = 5;
+/// The largest committee: the biggest `n` whose smallest quorum, ⌊2n/3⌋ + 1, is at most
+/// [`MAX_QUORUM`] (7 gives 5; 8 would need 6).
+pub const MAX_COMMITTEE: usize = 7;
 /// The deepest payout tree a batch may anchor: a `withdraw` with a proof this long, plus a
 /// compute-budget instruction, still fits one 1,232-byte transaction (asserted by a test), so
 /// every anchored payout can be paid. 2^20 = 1,048,576 payouts per batch.
@@ -44,11 +48,14 @@ pub struct Config {
     pub quorum: u8,
     /// Incremented by every rotation (recorded in batches).
     pub committee_epoch: u64,
-    /// Height of the latest anchored batch (0: only the genesis root).
+    /// The rollup's genesis state root (what a revocation to height 0 returns to).
+    pub genesis_root: [u8; 32],
+    /// Height of the latest anchored batch (0: only the genesis root). Batch records above it
+    /// were revoked and pay nothing; the next `post_batch` overwrites them.
     pub latest_height: u64,
     /// State root after the latest anchored batch.
     pub latest_root: [u8; 32],
-    /// The most recent anchored roots, oldest overwritten first.
+    /// The most recent anchored roots, oldest first (the oldest dropped when full).
     #[max_len(RECENT_ROOTS)]
     pub recent_roots: Vec<RecentRoot>,
     /// The next deposit's sequence number.
@@ -144,8 +151,6 @@ pub struct ProgramHashes {
     pub descriptor_hash: [u8; 32],
     /// The state layout hash.
     pub layout_hash: [u8; 32],
-    /// Poseidon hash of the bytecode (public input 1), big-endian field element.
-    pub h_code: [u8; 32],
     /// Poseidon hash of the condition rows (public input 2).
     pub h_conditions: [u8; 32],
     /// Poseidon hash of the parameter table (public input 3).
@@ -303,8 +308,9 @@ mod tests {
             vault: Pubkey::default(),
             withdrawal_delay_slots: 1,
             committee: vec![[7; 32]; MAX_COMMITTEE],
-            quorum: 6,
+            quorum: 5,
             committee_epoch: 0,
+            genesis_root: [0; 32],
             latest_height: 0,
             latest_root: [0; 32],
             recent_roots: vec![root; RECENT_ROOTS],
@@ -330,7 +336,6 @@ mod tests {
             code_hash: [0; 32],
             descriptor_hash: [0; 32],
             layout_hash: [0; 32],
-            h_code: [0; 32],
             h_conditions: [0; 32],
             h_params: [0; 32],
         };

@@ -7,7 +7,7 @@ use curve_consensus::{
     Proposal, QuorumCert, ReplicaId, SignedAttestation, Timeout, TimeoutCert, TimeoutShare, View,
     Vote,
 };
-use curve_formats::batch::Attestation;
+use curve_formats::batch::BatchHeader;
 
 pub const CHAIN: u64 = 7;
 pub const N: usize = 4;
@@ -157,18 +157,27 @@ pub fn vote(i: usize, view: View, block: Hash) -> Vote {
     }
 }
 
-pub fn attestation(i: usize, last: u64, root: Hash) -> SignedAttestation {
-    let attestation = Attestation {
-        first_height: last - 1,
-        last_height: last,
-        state_root: root,
-        replica: i as ReplicaId,
-    };
+/// Replica `i`'s attestation of a batch at `height` whose state root is `root` (the other header
+/// fields are fixed, so two attestations with one height and root are equal).
+pub fn attestation(i: usize, height: u64, root: Hash) -> SignedAttestation {
+    let header = batch_header(height, root);
     SignedAttestation {
-        attestation,
-        signature: key(i).sign(&curve_consensus::types::attestation_message(
-            CHAIN,
-            &attestation,
-        )),
+        signature: key(i).sign(&curve_consensus::types::attestation_message(CHAIN, &header)),
+        header,
+        replica: i as ReplicaId,
+    }
+}
+
+/// A batch header at `height` with state root `root`.
+pub fn batch_header(height: u64, root: Hash) -> BatchHeader {
+    BatchHeader {
+        height,
+        prev_root: [0x11; 32],
+        state_root: root,
+        transactions_root: [0x22; 32],
+        withdrawal_root: [0x33; 32],
+        withdrawal_count: 0,
+        withdrawal_total: 0,
+        timestamp_ms: height.saturating_mul(1_000),
     }
 }

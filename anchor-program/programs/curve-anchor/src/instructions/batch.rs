@@ -24,9 +24,11 @@ pub struct PostBatch<'info> {
     /// The config.
     #[account(mut, seeds = [b"config"], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
-    /// The batch's record, `["batch", height]`.
+    /// The batch's record, `["batch", height]`: created, or — when a revocation left a record
+    /// above the tip at this height — overwritten (the height is always `latest + 1`, so an
+    /// existing record here is a revoked one).
     #[account(
-        init,
+        init_if_needed,
         payer = poster,
         space = 8 + BatchRecord::INIT_SPACE,
         seeds = [b"batch", payload.header.height.to_le_bytes().as_ref()],
@@ -105,11 +107,11 @@ pub fn post_batch_handler(ctx: Context<PostBatch>, payload: SignedHeader) -> Res
         state_root: header.state_root,
         slot,
     };
-    if config.recent_roots.len() < RECENT_ROOTS {
-        config.recent_roots.push(entry);
-    } else {
-        config.recent_roots[(header.height % RECENT_ROOTS as u64) as usize] = entry;
+    // Oldest first; a revocation drops the entries above its height from the end.
+    if config.recent_roots.len() == RECENT_ROOTS {
+        config.recent_roots.remove(0);
     }
+    config.recent_roots.push(entry);
     emit!(BatchPosted {
         height: header.height,
         state_root: header.state_root,

@@ -92,6 +92,7 @@ pub fn handler(ctx: Context<Initialize>, args: InitializeArgs) -> Result<()> {
     config.committee = args.committee;
     config.quorum = args.quorum;
     config.committee_epoch = 0;
+    config.genesis_root = args.genesis_root;
     config.latest_height = 0;
     config.latest_root = args.genesis_root;
     config.recent_roots = Vec::with_capacity(RECENT_ROOTS);

@@ -1,6 +1,6 @@
 //! The registry: verifying keys and approved programs with on-chain certificate checks.
 
-use crate::certificate::{is_dev_key, verify, vk_hash};
+use crate::certificate::{is_degenerate, is_dev_key, shares_dev_element, verify, vk_hash};
 use crate::error::CurveError;
 use crate::events::ProgramRegistered;
 use crate::state::{Config, ProgramHashes, ProgramRecord, VerifyingKeyAccount, VerifyingKeyBytes};
@@ -34,22 +34,28 @@ pub struct RegisterVk<'info> {
     pub system_program: Program<'info, System>,
 }
 
-/// Stores a verifying key under its hash, refusing forgeable and (outside development mode)
-/// development keys.
+/// Stores a verifying key under its hash, refusing forgeable keys and, outside development
+/// mode, development keys and keys built from their elements.
 pub fn register_vk_handler(
     ctx: Context<RegisterVk>,
     named: [u8; 32],
     key: VerifyingKeyBytes,
 ) -> Result<()> {
+    let config = &ctx.accounts.config;
+    require!(!config.paused, CurveError::Paused);
     let hash = vk_hash(&key);
     require!(hash == named, CurveError::VerifyingKeyHashMismatch);
-    // With δ = γ the proof's C term cancels against the inputs' term: anyone can forge.
-    require!(key.delta != key.gamma, CurveError::DegenerateVerifyingKey);
+    require!(!is_degenerate(&key), CurveError::DegenerateVerifyingKey);
     let dev = is_dev_key(&hash);
+    require!(!dev || config.dev_mode, CurveError::DevKeyRefused);
+    // A permuted or partly replaced development key keeps a trapdoor anyone can compute; in
+    // development mode it is accepted (as development keys are) and marked as one.
+    let dev_elements = shares_dev_element(&key);
     require!(
-        !dev || ctx.accounts.config.dev_mode,
-        CurveError::DevKeyRefused
+        !dev_elements || config.dev_mode,
+        CurveError::DevelopmentKeyElement
     );
+    let dev = dev || dev_elements;
     let vk = &mut ctx.accounts.vk;
     vk.bump = ctx.bumps.vk;
     vk.vk_hash = hash;

@@ -134,6 +134,11 @@ pub fn withdraw_handler(ctx: Context<Withdraw>, args: WithdrawArgs) -> Result<()
     let config = &ctx.accounts.config;
     let batch = &ctx.accounts.batch;
     require!(!config.paused, CurveError::Paused);
+    // A record above the tip was revoked (or awaits overwriting by the chain that replaced it).
+    require!(
+        batch.header.height <= config.latest_height,
+        CurveError::BatchRevoked
+    );
     let now = Clock::get()?.slot;
     require!(
         now >= batch

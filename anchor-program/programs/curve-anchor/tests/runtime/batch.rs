@@ -1,7 +1,7 @@
 //! `post_batch`: the committee-signed state-root chain.
 
 use crate::harness::*;
-use curve_anchor::{BatchRecord, MAX_COMMITTEE, SignedHeader};
+use curve_anchor::{BatchRecord, MAX_COMMITTEE, MAX_QUORUM, SignedHeader};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -84,8 +84,15 @@ async fn headers_off_the_chain_or_for_another_chain_are_refused() {
     replay.header.height = 1;
     replay.header.prev_root = [0x60; 32];
     let ixs = env.signed_batch(replay, &quorum, 2);
-    // Height 1's record exists: the runtime refuses to create it again.
-    env.refused_by_runtime(&ixs, &[], &watched).await;
+    // Height 1's record exists (the account is reused only for a revoked height): refused by
+    // the height check, the record untouched.
+    env.refused(
+        6005,
+        &ixs,
+        &[],
+        &[pda::config(), pda::batch(1), pda::batch(2)],
+    )
+    .await;
 
     let mut broken = next(env).await;
     broken.header.prev_root = [0x61; 32];
@@ -227,25 +234,32 @@ async fn paused_batches_are_refused() {
         .await;
 }
 
-/// The largest committee's quorum fits one transaction with nothing but the two instructions
-/// (no compute-budget instruction: none is needed natively or on chain).
+/// The largest committee's largest quorum fits one transaction together with a compute-unit
+/// limit and a priority fee (what a poster sends when the network is busy).
 #[tokio::test]
-async fn post_batch_with_the_largest_committee_fits_one_transaction() {
+async fn post_batch_with_the_largest_quorum_and_a_priority_fee_fits_one_transaction() {
+    use solana_compute_budget_interface::ComputeBudgetInstruction;
     let mut env = Env::uninitialised().await;
     env.committee = committee(MAX_COMMITTEE, "largest");
-    let args = init_args(&env.committee, true);
-    assert_eq!(args.quorum, 6);
+    let mut args = init_args(&env.committee, true);
+    args.quorum = MAX_QUORUM as u8;
     let ix = env.initialize_ix(env.mint, args);
     let governance = env.governance.insecure_clone();
     env.send(&[ix], &[&governance]).await.expect("initialize");
     let team = members(&env);
-    let signers: Vec<&Keypair> = team.iter().take(6).collect();
+    let signers: Vec<&Keypair> = team.iter().take(MAX_QUORUM).collect();
     let body = next(&mut env).await;
-    let ixs = env.signed_batch(body, &signers, 1);
+    let [ed25519, post] = env.signed_batch(body, &signers, 3);
+    let ixs = [
+        ComputeBudgetInstruction::set_compute_unit_limit(200_000),
+        ComputeBudgetInstruction::set_compute_unit_price(50_000),
+        ed25519,
+        post,
+    ];
     let tx = env.transaction(&ixs, &[]);
     let size = wire_size(&tx);
     println!(
-        "post_batch with {} of {MAX_COMMITTEE} signatures: {size} bytes",
+        "post_batch with {} of {MAX_COMMITTEE} signatures, a compute limit and a priority fee: {size} bytes",
         signers.len()
     );
     assert!(size <= 1232, "{size} bytes");
@@ -260,4 +274,117 @@ async fn post_batch_with_the_largest_committee_fits_one_transaction() {
         curve_formats::domain::Tag::new(curve_formats::domain::Kind::BatchHeader, CHAIN_ID)
             .message(&curve_formats::batch::BatchHeader::from(body.header));
     assert_eq!(signed_bytes(&body), expected);
+}
+
+/// The precompile verifies each signature with the key wherever its offsets point — possibly in
+/// another instruction — while this program reads keys from the ed25519 instruction itself. So
+/// the key's instruction index must be that instruction: here the outsider's signature is
+/// verified with the outsider's key (held in a first ed25519 instruction), and the bytes at the
+/// same offset of the second instruction are a member's key. Only the key-index check refuses it.
+#[tokio::test]
+async fn a_key_read_from_another_instruction_than_the_precompile_verified_is_refused() {
+    let env = &mut Env::new().await;
+    let team = members(env);
+    let outsider = keypair("outsider");
+    let watched = [pda::config(), pda::batch(1)];
+    let body = next(env).await;
+    let bytes = signed_bytes(&body);
+    let outsider_signature: [u8; 64] = outsider.sign_message(&bytes).into();
+    // Instruction 2 (before post_batch at 3): two members' signatures and a third entry with the
+    // outsider's signature; the third member's key is appended at offset `key_at`.
+    let mut entries = sign(&[&team[0], &team[1]], &bytes);
+    entries.push((team[2].pubkey().to_bytes(), outsider_signature));
+    let mut disguised = ed25519_ix(&entries, 3, PAYLOAD_OFFSET, bytes.len() as u16, &[]);
+    let key_at = disguised.data.len() as u16;
+    disguised
+        .data
+        .extend_from_slice(&team[2].pubkey().to_bytes());
+    let third = 2 + 14 * 2;
+    disguised.data[third + 4..third + 6].copy_from_slice(&key_at.to_le_bytes());
+    // ...whose key the precompile reads from instruction 1, at the same offset.
+    disguised.data[third + 6..third + 8].copy_from_slice(&1u16.to_le_bytes());
+    // Instruction 1: a valid ed25519 instruction holding the outsider's signature over the
+    // payload (inline) and the outsider's key at `key_at`.
+    let (signature_at, message_at) = (16u16, 80u16);
+    let mut data = vec![1u8, 0];
+    for word in [
+        signature_at,
+        u16::MAX,
+        key_at,
+        u16::MAX,
+        message_at,
+        bytes.len() as u16,
+        u16::MAX,
+    ] {
+        data.extend_from_slice(&word.to_le_bytes());
+    }
+    data.extend_from_slice(&outsider_signature);
+    data.extend_from_slice(&bytes);
+    assert!(
+        data.len() <= key_at as usize,
+        "the key's offset is past the message"
+    );
+    data.resize(key_at as usize, 0);
+    data.extend_from_slice(&outsider.pubkey().to_bytes());
+    let holder = anchor_lang::solana_program::instruction::Instruction {
+        program_id: curve_anchor::ED25519_PROGRAM_ID,
+        accounts: vec![],
+        data,
+    };
+    env.refused(
+        6011,
+        &[holder, disguised, env.post_batch_ix(body)],
+        &[],
+        &watched,
+    )
+    .await;
+}
+
+/// A signature over a prefix of the payload verifies in the precompile (over the bytes its
+/// offsets name), but is not a signature over the payload: the message length must be the
+/// payload's exactly.
+#[tokio::test]
+async fn a_signature_over_a_prefix_of_the_payload_is_refused() {
+    let env = &mut Env::new().await;
+    let team = members(env);
+    let watched = [pda::config(), pda::batch(1)];
+    let body = next(env).await;
+    let bytes = signed_bytes(&body);
+    let short = bytes.len() - 1;
+    let mut signatures = sign(&[&team[0], &team[1]], &bytes);
+    let prefix_signature: [u8; 64] = team[2].sign_message(&bytes[..short]).into();
+    signatures.push((team[2].pubkey().to_bytes(), prefix_signature));
+    let mut ix = ed25519_ix(&signatures, 2, PAYLOAD_OFFSET, bytes.len() as u16, &[]);
+    let third = 2 + 14 * 2;
+    ix.data[third + 10..third + 12].copy_from_slice(&(short as u16).to_le_bytes());
+    env.refused(6010, &[ix, env.post_batch_ix(body)], &[], &watched)
+        .await;
+}
+
+/// The bytes `post_batch` verifies signatures over (the borsh payload) are the formats crate's
+/// pinned `batch_header.message` — the bytes the consensus core's replicas sign (its codec test
+/// checks the same vector from the other side).
+#[test]
+fn the_verified_payload_is_the_pinned_batch_header_message() {
+    use anchor_lang::AnchorDeserialize;
+    use curve_formats::encoding::{Decode, Reader};
+    let vectors = include_str!("../../../../../curvevm/formats/vectors/v1.txt");
+    let field = |name: &str| -> Vec<u8> {
+        let line = vectors
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("vector {name} missing"));
+        (0..line.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&line[i..i + 2], 16).expect("hex"))
+            .collect()
+    };
+    let header = curve_formats::batch::BatchHeader::from_bytes(&field("batch_header")).unwrap();
+    let message = field("batch_header.message");
+    let tag = curve_formats::domain::Tag::decode(&mut Reader::new(&message)).unwrap();
+    let payload = SignedHeader::new(tag.chain_id, &header);
+    assert_eq!(signed_bytes(&payload), message);
+    let read = SignedHeader::try_from_slice(&message).expect("the vector is a payload");
+    assert_eq!(read, payload);
+    assert_eq!(curve_formats::batch::BatchHeader::from(read.header), header);
 }

@@ -317,3 +317,112 @@ async fn the_deepest_payout_proof_fits_one_transaction() {
         }
     }
 }
+
+fn revoke_ix(signer: Pubkey, to_height: u64, kept: bool) -> Instruction {
+    Instruction {
+        program_id: curve_anchor::ID,
+        accounts: curve_anchor::accounts::RevokeBatches {
+            governance: signer,
+            config: pda::config(),
+            first_revoked: pda::batch(to_height + 1),
+            kept: kept.then(|| pda::batch(to_height)),
+        }
+        .to_account_metas(None),
+        data: curve_anchor::instruction::RevokeBatches { to_height }.data(),
+    }
+}
+
+/// Fraud recovery. Batch 1 is honest and final; batch 2, anchored by a committee that then turns
+/// out dishonest, pays its accomplice. During batch 2's delay governance rotates the committee
+/// and revokes back to batch 1: the thief's leaf pays nothing, ever; the new committee anchors a
+/// new batch 2 over the kept root (overwriting the revoked record), and its payout is paid. A
+/// batch past its delay can no longer be revoked, and only governance revokes.
+#[tokio::test]
+async fn a_revoked_batch_pays_nothing_and_the_chain_continues_from_the_kept_root() {
+    let env = &mut Env::new().await;
+    let honest = keypair("honest");
+    let thief = keypair("thief");
+    let first = anchor_payouts(env, vec![(honest.pubkey(), 100, Origin::Withdrawal)], 100).await;
+    env.advance(DELAY).await;
+    let kept_root = env.config().await.latest_root;
+    let stolen = anchor_payouts(
+        env,
+        vec![(thief.pubkey(), 5_000, Origin::Withdrawal)],
+        5_000,
+    )
+    .await;
+    assert_eq!(stolen.height, 2);
+    let old_committee: Vec<Keypair> = env.committee.iter().map(|k| k.insecure_clone()).collect();
+
+    let governance = env.governance.insecure_clone();
+    let watched = [pda::config(), pda::batch(1), pda::batch(2)];
+    // Only governance; not past the tip; not to a height whose record is not the kept batch.
+    let stranger = keypair("stranger");
+    env.fund(stranger.pubkey()).await;
+    let ix = revoke_ix(stranger.pubkey(), 1, true);
+    env.refused(6001, &[ix], &[&stranger], &watched).await;
+    let ix = revoke_ix(governance.pubkey(), 0, true);
+    let result = env.send(&[ix], &[&governance]).await;
+    assert!(result.is_err(), "height 0 has no batch record to keep");
+    let ix = revoke_ix(governance.pubkey(), 1, false);
+    env.refused(6034, &[ix], &[&governance], &watched).await;
+    // Batch 1 is past its delay: revoking it (back to genesis) is too late.
+    let ix = revoke_ix(governance.pubkey(), 0, false);
+    env.refused(6033, &[ix], &[&governance], &watched).await;
+
+    // Rotate out the committee that signed batch 2, then revoke it.
+    let new_committee = committee(4, "honest-committee");
+    let rotate = curve_anchor::instruction::RotateCommittee {
+        committee: keys(&new_committee),
+        quorum: 3,
+    }
+    .data();
+    let ix = env.govern_ix(governance.pubkey(), rotate);
+    env.send(&[ix], &[&governance]).await.expect("rotate");
+    let ix = revoke_ix(governance.pubkey(), 1, true);
+    env.send(&[ix], &[&governance]).await.expect("revoke");
+    let config = env.config().await;
+    assert_eq!((config.latest_height, config.latest_root), (1, kept_root));
+    assert!(config.recent_roots.iter().all(|r| r.height <= 1));
+    // Nothing above the tip remains to revoke.
+    let ix = revoke_ix(governance.pubkey(), 1, true);
+    env.refused(6034, &[ix], &[&governance], &watched).await;
+
+    // The thief's leaf is refused however long one waits.
+    let thief_token = env.token_account(env.mint, thief.pubkey()).await;
+    env.advance(2 * DELAY).await;
+    refuse_withdraw(env, 6032, stolen.args(0), thief_token).await;
+    // The batch that was final still pays.
+    let honest_token = env.token_account(env.mint, honest.pubkey()).await;
+    let ix = withdraw_ix(env, first.args(0), honest_token);
+    env.send(&[ix], &[]).await.expect("the kept batch pays");
+    assert_eq!(env.balance(honest_token).await, 100);
+
+    // The rotated-out committee cannot extend the chain again; the new one anchors a new
+    // batch 2 on the kept root, over the revoked record, and its payout is paid.
+    let header = next_header(&env.config().await, [0; 32], 0, 0);
+    assert_eq!((header.height, header.prev_root), (2, kept_root));
+    let stale = env.signed_batch(
+        SignedHeader::new(CHAIN_ID, &header),
+        &[&old_committee[0], &old_committee[1], &old_committee[2]],
+        2,
+    );
+    env.refused(6013, &stale, &[], &[pda::config(), pda::batch(2)])
+        .await;
+    env.committee = new_committee;
+    let replacement =
+        anchor_payouts(env, vec![(honest.pubkey(), 40, Origin::Withdrawal)], 40).await;
+    assert_eq!(replacement.height, 2);
+    let record: BatchRecord = env.account(pda::batch(2)).await;
+    assert_eq!(record.header.withdrawal_total, 40);
+    assert_eq!(record.withdrawn, 0);
+    assert_eq!(record.committee_epoch, 1);
+    env.advance(DELAY).await;
+    let ix = withdraw_ix(env, replacement.args(0), honest_token);
+    env.send(&[ix], &[])
+        .await
+        .expect("the replacement batch pays");
+    assert_eq!(env.balance(honest_token).await, 140);
+    // The thief's old proof is against the revoked tree: it does not match the new one.
+    refuse_withdraw(env, 6019, stolen.args(0), thief_token).await;
+}
