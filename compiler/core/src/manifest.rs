@@ -475,25 +475,66 @@ struct ScriptView {
     column: usize,
 }
 
+/// A manifest's trap locations, parsed once (a runtime keeps one per live program, so a
+/// reverted call does not re-read the manifest's JSON).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrapSites {
+    file: String,
+    /// Source-map entries in manifest order.
+    ranges: Vec<SourceRange>,
+    guards: std::collections::BTreeMap<u32, String>,
+}
+
+/// One source-map entry: the `[start, end)` pcs of a template step and its script site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SourceRange {
+    pcs: [u32; 2],
+    step: String,
+    script: (String, usize, usize),
+}
+
+impl TrapSites {
+    /// Reads the source map and guard list of a manifest; `Err` when the text is not a manifest.
+    pub fn parse(manifest_json: &str) -> Result<Self, serde_json::Error> {
+        let view: ManifestView = serde_json::from_str(manifest_json)?;
+        let mut guards = std::collections::BTreeMap::new();
+        for guard in view.runtime_guards {
+            // The first guard listed at a pc names it, as a front-to-back search would.
+            guards.entry(guard.pc).or_insert(guard.guards);
+        }
+        Ok(TrapSites {
+            file: view.source.file,
+            ranges: view
+                .source_map
+                .into_iter()
+                .map(|e| SourceRange {
+                    pcs: e.pcs,
+                    step: e.step,
+                    script: (e.script.keyword, e.script.line, e.script.column),
+                })
+                .collect(),
+            guards,
+        })
+    }
+
+    /// The script location of the instruction at `pc`; `None` when no source-map range covers
+    /// it.
+    pub fn at(&self, pc: u32) -> Option<TrapSite> {
+        let range = self
+            .ranges
+            .iter()
+            .find(|r| r.pcs[0] <= pc && pc < r.pcs[1])?;
+        Some(TrapSite {
+            file: self.file.clone(),
+            step: range.step.clone(),
+            script: range.script.clone(),
+            guard: self.guards.get(&pc).cloned(),
+        })
+    }
+}
+
 /// The script location of the instruction at `pc`, from the manifest text; `Ok(None)` when
 /// no source-map range covers it, `Err` when the text is not a manifest.
 pub fn trap_site(manifest_json: &str, pc: u32) -> Result<Option<TrapSite>, serde_json::Error> {
-    let view: ManifestView = serde_json::from_str(manifest_json)?;
-    let Some(entry) = view
-        .source_map
-        .into_iter()
-        .find(|e| e.pcs[0] <= pc && pc < e.pcs[1])
-    else {
-        return Ok(None);
-    };
-    Ok(Some(TrapSite {
-        file: view.source.file,
-        step: entry.step,
-        script: (entry.script.keyword, entry.script.line, entry.script.column),
-        guard: view
-            .runtime_guards
-            .into_iter()
-            .find(|g| g.pc == pc)
-            .map(|g| g.guards),
-    }))
+    Ok(TrapSites::parse(manifest_json)?.at(pc))
 }

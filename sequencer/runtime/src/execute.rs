@@ -490,11 +490,7 @@ impl<S: Storage> Runtime<S> {
                 self.touched.extend([Key::Meta, Key::Program(id)]);
                 self.programs.insert(
                     id,
-                    LiveProgram {
-                        record: admitted.record,
-                        approved: admitted.approved,
-                        instance,
-                    },
+                    LiveProgram::new(admitted.record, admitted.approved, instance),
                 );
                 Ok(Executed {
                     program: Some(id),
@@ -625,14 +621,7 @@ impl<S: Storage> Runtime<S> {
                 trap: trap.to_string(),
                 kind: trap.kind.name(),
                 pc: trap.pc,
-                location: std::str::from_utf8(&live.record.manifest)
-                    .ok()
-                    .and_then(|m| {
-                        curve_compiler::manifest::trap_site(m, trap.pc)
-                            .ok()
-                            .flatten()
-                    })
-                    .map(|site| site.to_string()),
+                location: live.trap_sites.at(trap.pc).map(|site| site.to_string()),
             }),
             events: host.events,
             program: None,
@@ -661,14 +650,14 @@ impl<S: Storage> Runtime<S> {
         let registered_slab = live.record.registered_slab;
         self.programs.insert(
             program,
-            LiveProgram {
-                record: crate::ProgramRecord {
+            LiveProgram::new(
+                crate::ProgramRecord {
                     registered_slab,
                     ..admitted.record
                 },
-                approved: admitted.approved,
+                admitted.approved,
                 instance,
-            },
+            ),
         );
         self.touched.insert(Key::Program(program));
         Ok(Executed::system())

@@ -144,12 +144,32 @@ pub enum RuntimeError {
     Halted(String),
 }
 
-/// A deployed program: its record and its running instance.
+/// A deployed program: its record, its running instance and where its traps are in the script.
 #[derive(Debug)]
 struct LiveProgram {
     record: ProgramRecord,
     approved: &'static Approved,
     instance: Instance,
+    /// The manifest's source map, read once: a revert names its script line without parsing
+    /// the manifest's JSON again (that parse cost a reverted call more than its execution).
+    trap_sites: curve_compiler::manifest::TrapSites,
+}
+
+impl LiveProgram {
+    fn new(record: ProgramRecord, approved: &'static Approved, instance: Instance) -> Self {
+        // The manifest was checked as JSON at admission; a record without a readable source
+        // map only loses the script location of its traps.
+        let trap_sites = std::str::from_utf8(&record.manifest)
+            .ok()
+            .and_then(|m| curve_compiler::manifest::TrapSites::parse(m).ok())
+            .unwrap_or_default();
+        LiveProgram {
+            record,
+            approved,
+            instance,
+            trap_sites,
+        }
+    }
 }
 
 /// The rollup state machine over a store.
@@ -371,14 +391,7 @@ impl<S: Storage> Runtime<S> {
             instance
                 .set_slab(slab)
                 .map_err(|e| open(format!("program {id}: {e}")))?;
-            programs.insert(
-                id,
-                LiveProgram {
-                    record,
-                    approved,
-                    instance,
-                },
-            );
+            programs.insert(id, LiveProgram::new(record, approved, instance));
         }
         if let Some(id) = pages.keys().next() {
             return Err(open(format!("pages of program {id}, which does not exist")));
