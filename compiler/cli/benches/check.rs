@@ -9,20 +9,8 @@ use std::process::{Command, Stdio};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-/// Deterministic random text over a CurveScript-ish alphabet (xorshift; the seed is printed).
-fn random_text(bytes: usize, mut state: u64) -> String {
-    println!("random text seed {state:#x}");
-    let alphabet = b"ab {}()[]\"=@&.<>+*,\n 0129_#:ORACLESLAB";
-    (0..bytes)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let index = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize;
-            char::from(alphabet[index % alphabet.len()])
-        })
-        .collect()
-}
+#[path = "../../../curvescript/check/tests/hostile/random_text.rs"]
+mod random_text;
 
 fn nested_brackets(depth: usize) -> String {
     format!(
@@ -58,9 +46,14 @@ fn check(path: &Path, errors: bool) {
 }
 
 fn hostile_inputs(c: &mut Criterion) {
+    println!("random text seed {:#x}", random_text::SEED);
     let dir = tempfile::tempdir().expect("temp dir");
     let inputs = [
-        ("check_random_100kb", random_text(100_000, 0x5eed_0031), true),
+        (
+            "check_random_100kb",
+            random_text::random_text(100_000, random_text::SEED),
+            true,
+        ),
         ("check_nested_brackets_100k", nested_brackets(100_000), true),
         ("check_valid_10mb", valid_blocks(10_000_000), false),
     ];

@@ -1,6 +1,9 @@
 //! The `curve` binary as a user meets it: exit codes, `path:line:col` and codes in the output,
 //! JSON diagnostics, in-place formatting.
 
+#[path = "../../../curvescript/check/tests/hostile/random_text.rs"]
+mod random_text;
+
 use curvescript_check::{Governance, check_source};
 use curvescript_syntax::LineIndex;
 
@@ -240,20 +243,8 @@ fn a_closed_pipe_ends_the_command_quietly() {
 #[test]
 fn human_rendering_time_is_linear_in_the_diagnostics() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut state = 0x5eed_0031u64;
-    println!("random text seed {state:#x}");
-    let alphabet = b"ab {}()[]\"=@&.<>+*,\n 0129_#:ORACLESLAB";
-    let mut random = |bytes: usize| -> String {
-        (0..bytes)
-            .map(|_| {
-                state ^= state >> 12;
-                state ^= state << 25;
-                state ^= state >> 27;
-                let index = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize;
-                char::from(alphabet[index % alphabet.len()])
-            })
-            .collect()
-    };
+    println!("random text seed {:#x}", random_text::SEED);
+    let random = |bytes| random_text::random_text(bytes, random_text::SEED);
     let mut seconds = Vec::new();
     for (name, bytes) in [("small.curve", 10_000), ("large.curve", 100_000)] {
         let path = dir.path().join(name);

@@ -43,6 +43,7 @@ pub mod oracle;
 pub mod poseidon;
 pub mod program;
 pub mod tx;
+pub mod vectors;
 
 pub use domain::{Kind, Tag};
 pub use encoding::{Decode, DecodeError, Encode};

@@ -848,3 +848,23 @@ fn counted_root_is_the_documented_hash() {
     assert_eq!(merkle::counted_root(&[0x5A; 32], 7), expected);
     assert_ne!(merkle::counted_root(&[0x5A; 32], 8), expected);
 }
+
+/// `vectors::v1` reads back every pinned byte vector, and nothing that is not one.
+#[test]
+fn every_pinned_vector_reads_back() {
+    let mut count = 0;
+    for line in curve_formats::vectors::V1.lines() {
+        let (name, value) = line.split_once(": ").expect("name: value");
+        let is_hex = value.len() % 2 == 0 && value.bytes().all(|b| b.is_ascii_hexdigit());
+        let Some(bytes) = curve_formats::vectors::v1(name) else {
+            assert!(!is_hex, "{name} is hex but did not read");
+            continue;
+        };
+        let again: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(again, value, "{name}");
+        count += 1;
+    }
+    assert!(count > 10, "{count} vectors");
+    assert_eq!(curve_formats::vectors::v1("batch_head"), None);
+    assert_eq!(curve_formats::vectors::v1("no such vector"), None);
+}

@@ -46,19 +46,7 @@ fn priced_chain() -> Runtime<MemoryStorage> {
             deposit(BATCH, "governance", 1_000_000_000, QUORUM as usize),
         )],
     );
-    let register = (0..2)
-        .map(|i| {
-            tx(
-                "governance",
-                i,
-                Action::RegisterOracleKey {
-                    program: 1,
-                    key: public(&format!("feed-{i}")),
-                },
-            )
-        })
-        .collect();
-    apply(&mut runtime, register);
+    apply(&mut runtime, register_feed_keys(2));
     let feeds: Vec<_> = (0..2).map(|i| key(&format!("feed-{i}"))).collect();
     let signers: Vec<(u64, &ed25519_dalek::SigningKey)> = (0..2).zip(feeds.iter()).collect();
     let now = runtime.meta().timestamp_ms + 1_000;

@@ -31,19 +31,7 @@ fn chain() -> Runtime<MemoryStorage> {
     );
     assert_all_committed(&out.receipts);
     assert_eq!(out.receipts[0].program, Some(1));
-    let keys: Vec<Vec<u8>> = (0..3)
-        .map(|i| {
-            tx(
-                "governance",
-                i,
-                Action::RegisterOracleKey {
-                    program: 1,
-                    key: public(&format!("feed-{i}")),
-                },
-            )
-        })
-        .collect();
-    assert_all_committed(&apply(&mut runtime, keys).receipts);
+    assert_all_committed(&apply(&mut runtime, register_feed_keys(3)).receipts);
     runtime
 }
 

@@ -7,24 +7,12 @@ use curvescript_check::check_source;
 use curvescript_syntax::Code;
 use std::time::Instant;
 
-/// The seed of the random text (printed, so a failure can be replayed by reading it).
-const SEED: u64 = 0x5eed_0031;
+mod random_text;
 
-/// Deterministic random text over the characters CurveScript uses, and some it does not.
+use random_text::SEED;
+
 fn random_text(bytes: usize) -> String {
-    const ALPHABET: &[u8] =
-        b"abcdefgh {}()[]\"=@&.<>+*,\n\t 0123456789_#/:-'ORACLESLABMARKETROUTER";
-    let mut state = SEED;
-    (0..bytes)
-        .map(|_| {
-            // xorshift64*: enough spread for a fixed test input.
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let index = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize;
-            char::from(ALPHABET[index % ALPHABET.len()])
-        })
-        .collect()
+    random_text::random_text(bytes, SEED)
 }
 
 fn example() -> String {

@@ -184,3 +184,20 @@ pub fn apply(runtime: &mut Runtime<MemoryStorage>, transactions: Vec<Vec<u8>>) -
 pub fn relay(nonce: u64, action: Action) -> Vec<u8> {
     tx_with("relayer", nonce, GAS, 0, action)
 }
+
+/// Transactions by which governance (from nonce 0) registers `feed-0` … `feed-{n-1}` as
+/// program 1's oracle keys.
+pub fn register_feed_keys(n: u64) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            tx(
+                "governance",
+                i,
+                Action::RegisterOracleKey {
+                    program: 1,
+                    key: public(&format!("feed-{i}")),
+                },
+            )
+        })
+        .collect()
+}

@@ -368,17 +368,7 @@ async fn a_signature_over_a_prefix_of_the_payload_is_refused() {
 fn the_verified_payload_is_the_pinned_batch_header_message() {
     use anchor_lang::AnchorDeserialize;
     use curve_formats::encoding::{Decode, Reader};
-    let vectors = include_str!("../../../../../curvevm/formats/vectors/v1.txt");
-    let field = |name: &str| -> Vec<u8> {
-        let line = vectors
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
-            .unwrap_or_else(|| panic!("vector {name} missing"));
-        (0..line.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&line[i..i + 2], 16).expect("hex"))
-            .collect()
-    };
+    let field = |name| curve_formats::vectors::v1(name).expect("the vector is pinned");
     let header = curve_formats::batch::BatchHeader::from_bytes(&field("batch_header")).unwrap();
     let message = field("batch_header.message");
     let tag = curve_formats::domain::Tag::decode(&mut Reader::new(&message)).unwrap();
