@@ -42,11 +42,13 @@ pub enum Capability {
     Merkle = 8,
     /// Ed25519 signature checks.
     Ed25519 = 9,
+    /// Call another program's entrypoint (`invoke`).
+    Invoke = 10,
 }
 
 impl Capability {
     /// Every capability, by bit.
-    pub const ALL: [Capability; 10] = [
+    pub const ALL: [Capability; 11] = [
         Capability::VaultWrite,
         Capability::EscrowRead,
         Capability::EscrowDebit,
@@ -57,6 +59,7 @@ impl Capability {
         Capability::Poseidon,
         Capability::Merkle,
         Capability::Ed25519,
+        Capability::Invoke,
     ];
 
     /// Its name in assembly and manifests.
@@ -72,6 +75,7 @@ impl Capability {
             Capability::Poseidon => "poseidon",
             Capability::Merkle => "merkle",
             Capability::Ed25519 => "ed25519",
+            Capability::Invoke => "invoke",
         }
     }
 
@@ -154,11 +158,27 @@ pub enum Refusal {
     BalanceOverflow = 11,
     /// The call's event log is full.
     EventLogFull = 12,
+    /// `invoke`: no program with that id.
+    UnknownProgram = 13,
+    /// `invoke`: the callee has no entrypoint with that index.
+    UnknownEntry = 14,
+    /// `invoke`: the argument count is not the entrypoint's.
+    ArgumentCount = 15,
+    /// `invoke`: the callee's interface (descriptor) hash is not the one the caller expects.
+    InterfaceMismatch = 16,
+    /// `invoke`: the call would nest deeper than [`MAX_INVOKE_DEPTH`].
+    InvokeDepth = 17,
+    /// `invoke`: the callee is already running (no program is invoked while on the call stack).
+    Reentrancy = 18,
+    /// `invoke`: the registry does not let the caller's role call that entrypoint.
+    InvokeDenied = 19,
+    /// `invoke`: the callee declares views (mapped views reach invoked programs later).
+    CalleeViews = 20,
 }
 
 impl Refusal {
     /// Every refusal.
-    pub const ALL: [Refusal; 12] = [
+    pub const ALL: [Refusal; 20] = [
         Refusal::CapabilityDenied,
         Refusal::BadPointer,
         Refusal::BadLength,
@@ -171,6 +191,14 @@ impl Refusal {
         Refusal::VaultBalance,
         Refusal::BalanceOverflow,
         Refusal::EventLogFull,
+        Refusal::UnknownProgram,
+        Refusal::UnknownEntry,
+        Refusal::ArgumentCount,
+        Refusal::InterfaceMismatch,
+        Refusal::InvokeDepth,
+        Refusal::Reentrancy,
+        Refusal::InvokeDenied,
+        Refusal::CalleeViews,
     ];
 
     /// Its code.
@@ -193,6 +221,14 @@ impl Refusal {
             Refusal::VaultBalance => "vault_balance",
             Refusal::BalanceOverflow => "balance_overflow",
             Refusal::EventLogFull => "event_log_full",
+            Refusal::UnknownProgram => "unknown_program",
+            Refusal::UnknownEntry => "unknown_entry",
+            Refusal::ArgumentCount => "argument_count",
+            Refusal::InterfaceMismatch => "interface_mismatch",
+            Refusal::InvokeDepth => "invoke_depth",
+            Refusal::Reentrancy => "reentrancy",
+            Refusal::InvokeDenied => "invoke_denied",
+            Refusal::CalleeViews => "callee_views",
         }
     }
 
@@ -308,6 +344,8 @@ pub mod id {
     pub const VAULT_PLEDGE: u16 = 10;
     /// `vault_release`.
     pub const VAULT_RELEASE: u16 = 11;
+    /// `invoke`.
+    pub const INVOKE: u16 = 12;
 }
 
 /// Most words one event carries.
@@ -322,6 +360,9 @@ pub const MAX_POSEIDON_ELEMENTS: u64 = 16;
 pub const MAX_MERKLE_LEAVES: u64 = 1 << 32;
 /// Longest cap lifetime: a longer TTL is clamped (percolator `MAX_CAP_TTL_MS`).
 pub const MAX_CAP_TTL_MS: u64 = 120_000;
+/// Most programs an `invoke` chain may nest below the outermost call (a protocol constant: the
+/// compiler's static gas bound and every engine rely on it).
+pub const MAX_INVOKE_DEPTH: usize = 4;
 
 const fn fixed(base: u64) -> GasFormula {
     GasFormula {
@@ -342,7 +383,7 @@ const fn per_ceil(base: u64, per: u64, reg: u8, divisor: u64) -> GasFormula {
 /// The table. Gas constants come from the calibration in BENCHMARKS.md: each is the measured
 /// nanoseconds of the call divided by the interpreter's nanoseconds per instruction, so that one
 /// gas buys about the same machine time whatever it pays for.
-pub const HOST_FUNCTIONS: [HostFunction; 12] = [
+pub const HOST_FUNCTIONS: [HostFunction; 13] = [
     HostFunction {
         id: id::CLOCK,
         name: "clock",
@@ -465,6 +506,25 @@ pub const HOST_FUNCTIONS: [HostFunction; 12] = [
         doc: "Moves the amount from escrow (user, slab, asset) back to the user's vault balance; \
               refuses escrow_balance or balance_overflow.",
     },
+    HostFunction {
+        id: id::INVOKE,
+        name: "invoke",
+        capability: Capability::Invoke,
+        gas: per_ceil(150, 1, 4, 1),
+        args: "r1 = program id, r2 = entrypoint index, r3 = arguments pointer, r4 = argument words, \
+               r5 = return pointer (the entry's return words), r6 = expected interface hash pointer \
+               (4 words)",
+        results: "r1 = 0 if the callee returned (its words at r5), else its trap class (1 out_of_gas, \
+                  2 overflow, 3 out_of_bounds, 4 call_depth, 5 abort, 6 host); r2 = the abort code, \
+                  or host id << 32 | refusal code, else 0",
+        doc: "Runs another program's entrypoint in its own instance on the caller's engine, with \
+              the caller's remaining gas (at most the callee entry's budget); the gas it uses is \
+              charged to the caller. A callee trap is returned as a code, its writes undone; a \
+              callee that returned has its writes undone too if the caller later traps. Refuses, \
+              before anything runs: unknown_program, unknown_entry, argument_count, \
+              interface_mismatch, invoke_depth (deeper than 4), reentrancy (the callee is on the \
+              call stack), invoke_denied (the registry's role rules), callee_views, bad_pointer.",
+    },
 ];
 
 /// The host function with `id`.
@@ -501,7 +561,7 @@ pub fn host_step(
         return Err(TrapKind::OutOfGas);
     }
     *gas -= cost;
-    host.call(id, registers, memory)
+    host.call(id, registers, memory, gas)
         .map_err(|code| TrapKind::Host { id, code })
 }
 

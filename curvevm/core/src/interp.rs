@@ -23,13 +23,55 @@ pub trait Host {
     /// Whether host function `id` of [`crate::hostcall::HOST_FUNCTIONS`] is implemented (asked
     /// by the verifier at load).
     fn provides(&self, id: u16) -> bool;
-    /// Runs the call after its capability was checked and its gas charged. It may change
-    /// registers and, through the journal, memory. An `Err` code traps with [`TrapKind::Host`]
-    /// (see [`crate::hostcall::Refusal`]).
-    fn call(&mut self, id: u16, registers: &mut Registers, memory: &mut Memory) -> Result<(), u32>;
-    /// The call ended: keep (`commit`) or undo every change the host made for it.
+    /// Runs the call after its capability was checked and its formula's gas charged. It may
+    /// change registers and, through the journal, memory. `gas` is what remains; a host may
+    /// charge more of it (`invoke` charges the gas its callee used), never more than remains.
+    /// An `Err` code traps with [`TrapKind::Host`] (see [`crate::hostcall::Refusal`]).
+    fn call(
+        &mut self,
+        id: u16,
+        registers: &mut Registers,
+        memory: &mut Memory,
+        gas: &mut u64,
+    ) -> Result<(), u32>;
+    /// A call starts (possibly nested inside another program's call through `invoke`): what
+    /// the host changes from here on is undone if this call traps.
+    fn begin_call(&mut self) {}
+    /// The call ended: keep (`commit`) or undo every change the host made for it since the
+    /// matching [`Host::begin_call`].
     fn end_call(&mut self, commit: bool) {
         let _ = commit;
+    }
+}
+
+/// Runs one call of an instance: the interpreter, or a compiled engine. `invoke` runs a callee
+/// on the engine its caller runs on, so that both engines agree call for call.
+pub trait Engine {
+    /// Calls `entry` of `instance` with `args`, at most `gas_limit` gas and no mapped views.
+    fn call(
+        &self,
+        instance: &mut Instance,
+        entry: &str,
+        args: &[u64],
+        gas_limit: u64,
+        host: &mut dyn Host,
+    ) -> Result<Outcome, CallError>;
+}
+
+/// The interpreter as an [`Engine`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Interpreter(pub ExecOptions);
+
+impl Engine for Interpreter {
+    fn call(
+        &self,
+        instance: &mut Instance,
+        entry: &str,
+        args: &[u64],
+        gas_limit: u64,
+        host: &mut dyn Host,
+    ) -> Result<Outcome, CallError> {
+        instance.call(entry, args, gas_limit, &mut [], host, self.0)
     }
 }
 
@@ -41,7 +83,7 @@ impl Host for NoHost {
     fn provides(&self, _: u16) -> bool {
         false
     }
-    fn call(&mut self, _: u16, _: &mut Registers, _: &mut Memory) -> Result<(), u32> {
+    fn call(&mut self, _: u16, _: &mut Registers, _: &mut Memory, _: &mut u64) -> Result<(), u32> {
         Err(0)
     }
 }
@@ -555,6 +597,7 @@ impl Instance {
         }
 
         let mut state = State::start(entry.pc, gas_limit);
+        host.begin_call();
         let status = engine(&program, &mut self.memory, host, &mut state);
         let result =
             status.map(|()| self.memory.words(Segment::Ret)[..usize::from(entry.ret)].to_vec());

@@ -18,8 +18,8 @@ pub mod verify;
 
 pub use hostcall::{Capability, CapabilitySet, Refusal};
 pub use interp::{
-    CallError, ExecOptions, Host, Instance, NoHost, NoTrace, Outcome, Program, Trace, TraceStep,
-    Tracer,
+    CallError, Engine, ExecOptions, Host, Instance, Interpreter, NoHost, NoTrace, Outcome, Program,
+    Trace, TraceStep, Tracer,
 };
 pub use isa::{Instruction, Opcode, Segment};
 pub use module::Module;

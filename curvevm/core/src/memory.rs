@@ -32,6 +32,10 @@ pub struct SegmentMemory {
     pages: Vec<u32>,
     /// Saved contents of `pages` (persistent segments only), `PAGE_WORDS` each.
     saved: Vec<u64>,
+    /// The pages the last committed call wrote and their contents before it (persistent
+    /// segments only): what an enclosing call's rollback restores (see [`Memory::take_committed`]).
+    committed_pages: Vec<u32>,
+    committed_saved: Vec<u64>,
     /// Words copied into `saved` or zeroed at call end since creation (a work counter for tests).
     pub(crate) journal_words: u64,
 }
@@ -46,6 +50,8 @@ impl SegmentMemory {
             written: vec![0; pages.div_ceil(64)],
             pages: Vec::new(),
             saved: Vec::new(),
+            committed_pages: Vec::new(),
+            committed_saved: Vec::new(),
             journal_words: 0,
         }
     }
@@ -103,8 +109,28 @@ impl SegmentMemory {
             }
             self.written[page as usize / 64] = 0;
         }
+        self.committed_pages.clear();
+        if self.persistent && commit {
+            // Keep the pre-images (no copy: the buffers swap) until the next call ends.
+            std::mem::swap(&mut self.saved, &mut self.committed_saved);
+            self.committed_pages.extend_from_slice(&pages);
+        }
         self.saved.clear();
         pages
+    }
+}
+
+/// Pre-images of the persistent pages one committed call wrote: `(segment, pages, the pages'
+/// words before the call, concatenated)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommittedPages {
+    pages: Vec<(Segment, Vec<u32>, Vec<u64>)>,
+}
+
+impl CommittedPages {
+    /// How many pages it restores.
+    pub fn page_count(&self) -> usize {
+        self.pages.iter().map(|(_, pages, _)| pages.len()).sum()
     }
 }
 
@@ -152,6 +178,11 @@ impl Memory {
         &self.segments[usize::from(segment.sel())].words
     }
 
+    /// Whether stores to `segment` are allowed (`ret`, `scratch`, the slab, writable views).
+    pub fn is_writable(&self, segment: Segment) -> bool {
+        self.segments[usize::from(segment.sel())].writable
+    }
+
     /// Reads one word (for host calls and tools).
     pub fn read(&self, segment: Segment, address: u64) -> Result<u64, AccessError> {
         let words = self.words(segment);
@@ -197,6 +228,43 @@ impl Memory {
             if commit && segment.persistent() {
                 self.dirty
                     .extend(pages.into_iter().map(|page| PageId { segment, page }));
+            }
+        }
+    }
+
+    /// The pre-images of the persistent pages the last call wrote, if it committed (empty after
+    /// a rollback, or once taken): a program invoked by another keeps them so that the caller's
+    /// rollback can undo the callee's committed writes ([`Memory::restore`]).
+    pub fn take_committed(&mut self) -> CommittedPages {
+        let mut pages = Vec::new();
+        for sel in 0..Segment::SELECTORS as u8 {
+            let Some(segment) = Segment::from_sel(sel).filter(|s| s.persistent()) else {
+                continue;
+            };
+            let memory = &mut self.segments[usize::from(sel)];
+            if !memory.committed_pages.is_empty() {
+                pages.push((
+                    segment,
+                    std::mem::take(&mut memory.committed_pages),
+                    std::mem::take(&mut memory.committed_saved),
+                ));
+            }
+        }
+        CommittedPages { pages }
+    }
+
+    /// Puts back the pre-images [`Memory::take_committed`] returned (outside any call): the
+    /// pages read as before that call. They stay in the dirty-page set.
+    pub fn restore(&mut self, committed: CommittedPages) {
+        for (segment, pages, saved) in committed.pages {
+            let memory = &mut self.segments[usize::from(segment.sel())];
+            let mut at = 0;
+            for &page in &pages {
+                let range = memory.page_range(page);
+                let len = range.len();
+                memory.words[range].copy_from_slice(&saved[at..at + len]);
+                at += len;
+                self.dirty.insert(PageId { segment, page });
             }
         }
     }

@@ -75,6 +75,22 @@ impl fmt::Display for TrapKind {
     }
 }
 
+impl TrapKind {
+    /// The trap as `invoke` reports a callee's to its caller: `(class, detail)`, class 1
+    /// out_of_gas, 2 overflow, 3 out_of_bounds, 4 call_depth, 5 abort (detail: the code), 6 host
+    /// (detail: id << 32 | refusal code). Class 0 is a return.
+    pub fn invoke_code(&self) -> (u64, u64) {
+        match self {
+            TrapKind::OutOfGas => (1, 0),
+            TrapKind::Overflow => (2, 0),
+            TrapKind::OutOfBounds { .. } => (3, 0),
+            TrapKind::CallDepth => (4, 0),
+            TrapKind::Abort { code } => (5, u64::from(*code)),
+            TrapKind::Host { id, code } => (6, (u64::from(*id) << 32) | u64::from(*code)),
+        }
+    }
+}
+
 /// A trap and the instruction that raised it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trap {

@@ -98,6 +98,8 @@ pub struct Ledger {
     /// What slabs collected through `safe_debit`, per (slab, asset).
     pub accounts: BTreeMap<(SlabId, AssetId), u128>,
     undo: Vec<Undo>,
+    /// Where each open nested call's entries start in `undo` (innermost last).
+    marks: Vec<usize>,
     /// Entries written since the last [`Ledger::take_touched`] (committed, rolled back or
     /// direct): what the runtime re-hashes.
     touched: BTreeSet<LedgerKey>,
@@ -199,12 +201,23 @@ impl Ledger {
         self.touched.insert(LedgerKey::Account(key.0, key.1));
     }
 
-    /// Ends a call: forget the undo log (commit) or replay it backwards (rollback).
+    /// Starts a call: changes from here on are undone by the matching rollback. Calls nest
+    /// (a program invoking another); a call without `begin_call` spans the whole undo log.
+    pub fn begin_call(&mut self) {
+        self.marks.push(self.undo.len());
+    }
+
+    /// Ends the innermost call: keep its changes (commit; they stay undoable by an enclosing
+    /// call's rollback until the outermost call commits) or replay them backwards (rollback).
     pub fn end_call(&mut self, commit: bool) {
-        let undo = std::mem::take(&mut self.undo);
+        let mark = self.marks.pop().unwrap_or(0);
         if commit {
+            if self.marks.is_empty() {
+                self.undo.clear();
+            }
             return;
         }
+        let undo = self.undo.split_off(mark);
         fn restore<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, old: Option<V>) {
             match old {
                 Some(value) => map.insert(key, value),

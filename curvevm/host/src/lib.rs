@@ -16,6 +16,7 @@
 //! Domain logic (matching, margin, funding, LMSR pricing) is never a host call: it runs as
 //! bytecode.
 
+pub mod invoke;
 pub mod ledger;
 
 use std::sync::OnceLock;
@@ -28,6 +29,7 @@ use curvevm::interp::Registers;
 use curvevm::memory::{AccessError, Memory};
 use curvevm::{Host, Module, Program, Segment, VerifyError};
 
+pub use invoke::{Callee, InvokeHost, ProgramSet, Programs};
 pub use ledger::{AssetId, Cap, CapId, Escrow, Ledger, LedgerKey, SlabId, UserId};
 
 /// What a program is, which bounds the capabilities it may declare.
@@ -69,8 +71,9 @@ impl Role {
         let extra: &[Capability] = match self {
             // The router moves custody and caps; it never debits an escrow itself (P4: it
             // credits and refunds through the vault calls).
-            Role::Router => &[VaultWrite, CapAdmin, EscrowRead],
-            Role::Slab | Role::Market => &[EscrowRead, EscrowDebit],
+            Role::Router => &[VaultWrite, CapAdmin, EscrowRead, Invoke],
+            Role::Slab | Role::Market => &[EscrowRead, EscrowDebit, Invoke],
+            // An oracle is a leaf: others read or call it, it calls nobody.
             Role::Oracle => &[],
         };
         CapabilitySet(CapabilitySet::of(&common).0 | CapabilitySet::of(extra).0)
@@ -151,7 +154,10 @@ pub struct RollupHost {
     pub caller: Caller,
     /// Events of committed calls, in order.
     pub events: Vec<Event>,
+    /// Events of the open calls, outermost first.
     pending_events: Vec<Event>,
+    /// Where each open nested call's events start in `pending_events`.
+    event_marks: Vec<usize>,
 }
 
 impl RollupHost {
@@ -163,6 +169,7 @@ impl RollupHost {
             caller,
             events: Vec::new(),
             pending_events: Vec::new(),
+            event_marks: Vec::new(),
         }
     }
 
@@ -384,6 +391,8 @@ impl RollupHost {
                 let balance = self.ledger.release(r[1], r[2], r[3], u128_of(r[4], r[5]))?;
                 set_u128(r, balance);
             }
+            // Alone, the host knows no other program: `invoke` runs under an `InvokeHost`.
+            id::INVOKE => return Err(Refusal::UnknownProgram),
             // The verifier admits only ids of the table, all handled above.
             _ => return Err(Refusal::CapabilityDenied),
         }
@@ -396,7 +405,13 @@ impl Host for RollupHost {
         hostcall::function(id).is_some()
     }
 
-    fn call(&mut self, id: u16, registers: &mut Registers, memory: &mut Memory) -> Result<(), u32> {
+    fn call(
+        &mut self,
+        id: u16,
+        registers: &mut Registers,
+        memory: &mut Memory,
+        _gas: &mut u64,
+    ) -> Result<(), u32> {
         // Refusals leave registers as they were: results are written only on success.
         let mut scratch = *registers;
         self.dispatch(id, &mut scratch, memory)
@@ -405,11 +420,19 @@ impl Host for RollupHost {
         Ok(())
     }
 
+    fn begin_call(&mut self) {
+        self.ledger.begin_call();
+        self.event_marks.push(self.pending_events.len());
+    }
+
     fn end_call(&mut self, commit: bool) {
         self.ledger.end_call(commit);
-        let events = std::mem::take(&mut self.pending_events);
-        if commit {
-            self.events.extend(events);
+        let mark = self.event_marks.pop().unwrap_or(0);
+        if !commit {
+            self.pending_events.truncate(mark);
+        } else if self.event_marks.is_empty() {
+            // The outermost call committed: its events and its callees' are final.
+            self.events.append(&mut self.pending_events);
         }
     }
 }

@@ -69,7 +69,7 @@ fn poseidon_equals_the_formats_crate() {
     registers[2] = elements.len() as u64;
     registers[3] = pointer(Segment::Scratch, 32);
     host()
-        .call(id::POSEIDON, &mut registers, memory)
+        .call(id::POSEIDON, &mut registers, memory, &mut { u64::MAX })
         .expect("canonical elements hash");
     let expected = curve_formats::poseidon::to_bytes(&curve_formats::poseidon::hash_fields(
         curve_formats::poseidon::Domain::Program,
@@ -115,7 +115,7 @@ fn merkle_verify_accepts_exactly_the_trees_proofs() {
                 registers[4] = pointer(Segment::Scratch, 8);
                 registers[5] = pointer(Segment::Scratch, 4);
                 host()
-                    .call(id::MERKLE_VERIFY, &mut registers, memory)
+                    .call(id::MERKLE_VERIFY, &mut registers, memory, &mut { u64::MAX })
                     .expect("well-formed");
                 assert_eq!(
                     registers[1],

@@ -24,7 +24,9 @@ use curve_formats::encoding::Encode;
 use curvevm::interp::{State, resume};
 use curvevm::isa::Segment;
 use curvevm::memory::Memory;
-use curvevm::{CallError, ExecOptions, Host, Instance, Outcome, Program, Trap};
+use curvevm::{
+    CallError, Engine, ExecOptions, Host, Instance, Interpreter, Outcome, Program, Trap,
+};
 
 pub use compile::CompileError;
 use compile::{CompiledCode, STATUS_INTERNAL};
@@ -93,8 +95,11 @@ impl JitProgram {
         views: &mut [Vec<u64>],
         host: &mut dyn Host,
     ) -> Result<(Outcome, JitStats), CallError> {
+        // Compiled code depends on the module only: instances loaded separately from the same
+        // module share it (the cache is keyed by the module's bytes).
         assert!(
-            Arc::ptr_eq(instance.program(), &self.program),
+            Arc::ptr_eq(instance.program(), &self.program)
+                || instance.program().module() == self.program.module(),
             "the instance runs another program"
         );
         let mut stats = JitStats::default();
@@ -188,6 +193,27 @@ fn check_mapping(program: &Program, memory: &Memory) {
             "{} is not mapped at its declared size",
             segment.name()
         );
+    }
+}
+
+/// The JIT as an [`Engine`] for `invoke`: the callee runs compiled (compiled on first use).
+impl Engine for JitCache {
+    fn call(
+        &self,
+        instance: &mut Instance,
+        entry: &str,
+        args: &[u64],
+        gas_limit: u64,
+        host: &mut dyn Host,
+    ) -> Result<Outcome, CallError> {
+        match self.get(instance.program()) {
+            Ok(compiled) => compiled
+                .call(instance, entry, args, gas_limit, &mut [], host)
+                .map(|(outcome, _)| outcome),
+            // A verified program the JIT cannot compile runs interpreted: the engines agree on
+            // every outcome, so the result is the same.
+            Err(_) => Interpreter::default().call(instance, entry, args, gas_limit, host),
+        }
     }
 }
 
