@@ -151,7 +151,9 @@ pub struct RawSegment {
 /// Every segment of one running program, indexed by selector.
 #[derive(Debug, Default)]
 pub struct Memory {
-    pub(crate) segments: [SegmentMemory; Segment::SELECTORS],
+    /// Boxed so that an instance is a few words to move (`invoke` takes callees out of and back
+    /// into the chain's program map on every call).
+    pub(crate) segments: Box<[SegmentMemory; Segment::SELECTORS]>,
     dirty: BTreeSet<PageId>,
 }
 

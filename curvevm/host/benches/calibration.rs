@@ -213,7 +213,54 @@ fn calibrate(c: &mut Criterion) {
         group.throughput(Throughput::Elements(outcome.gas_used));
         group.bench_function(name, |bench| bench.iter(&mut call));
     }
+    calibrate_invoke(&mut group);
     group.finish();
+}
+
+/// `host_invoke_empty`: invoke of an empty entrypoint of another program (1 gas of its own), on
+/// an `InvokeHost` whose only other program is that callee.
+fn calibrate_invoke(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let load = |text: &str, role| {
+        let module = curvevm_asm::assemble(text).expect("assembles");
+        let program = RollupHost::load(module, role).expect("loads");
+        let params = vec![0; program.module().layout.params as usize];
+        Instance::new(Arc::new(program), &params).expect("params fit")
+    };
+    // r1 and r2 come back as the result: set them every iteration (2 gas of the row).
+    let text = looped(
+        "invoke",
+        "    load r3, #0\n    load r4, #0\n    load r5, #0\n    load r6, #0",
+        "    load r1, #2\n    load r2, #0\n    host invoke",
+    );
+    let mut main = load(&text, Role::Router);
+    let mut programs = curvevm_host::ProgramSet::default();
+    programs.programs.insert(
+        2,
+        curvevm_host::Callee {
+            instance: load(
+                ".params 0\n.args 0\n.ret 0\n.scratch 0\n.slab 0\n.entry empty args=0 ret=0\nempty:\n    ret\n",
+                Role::Slab,
+            ),
+            caller: Caller {
+                id: 2,
+                role: Role::Slab,
+            },
+            interface_hash: [0; 32],
+        },
+    );
+    let mut host = host();
+    let engine = curvevm::Interpreter(ExecOptions {
+        native_microcode: false,
+    });
+    let mut call = move || {
+        let mut invoke = curvevm_host::InvokeHost::new(&mut host, &mut programs, &engine);
+        curvevm::Engine::call(&engine, &mut main, "main", &[N], u64::MAX, &mut invoke)
+            .expect("starts")
+    };
+    let outcome = call();
+    assert!(outcome.result.is_ok(), "invoke: {:?}", outcome.result);
+    group.throughput(Throughput::Elements(outcome.gas_used));
+    group.bench_function("host_invoke_empty", |bench| bench.iter(&mut call));
 }
 
 criterion_group!(benches, calibrate);

@@ -217,15 +217,36 @@ impl Engine for JitCache {
     }
 }
 
-/// Compiled programs by the SHA-256 of their module bytes.
+/// Compiled programs by the SHA-256 of their module bytes, and by loaded program (so a program
+/// called again — every `invoke` — finds its code without hashing its module).
 #[derive(Default)]
 pub struct JitCache {
     programs: Mutex<BTreeMap<[u8; 32], Arc<JitProgram>>>,
+    /// By the address of a loaded program; the entry holds the program, so the address cannot
+    /// be reused by another while it is here.
+    loaded: Mutex<BTreeMap<usize, LoadedEntry>>,
 }
+
+/// A loaded program (kept alive, so its address stays its own) and its compiled code.
+type LoadedEntry = (Arc<Program>, Arc<JitProgram>);
 
 impl JitCache {
     /// The compiled code of `program`, compiling it on first use.
     pub fn get(&self, program: &Arc<Program>) -> Result<Arc<JitProgram>, CompileError> {
+        let address = Arc::as_ptr(program) as usize;
+        if let Some((_, compiled)) = self.loaded.lock().expect("cache lock").get(&address) {
+            return Ok(Arc::clone(compiled));
+        }
+        let compiled = self.by_module(program)?;
+        self.loaded
+            .lock()
+            .expect("cache lock")
+            .insert(address, (Arc::clone(program), Arc::clone(&compiled)));
+        Ok(compiled)
+    }
+
+    /// The compiled code of `program`'s module, compiling it on first use.
+    fn by_module(&self, program: &Arc<Program>) -> Result<Arc<JitProgram>, CompileError> {
         use sha2::Digest;
         let mut bytes = Vec::new();
         program.module().encode(&mut bytes);
