@@ -510,7 +510,7 @@ pub const HOST_FUNCTIONS: [HostFunction; 13] = [
         id: id::INVOKE,
         name: "invoke",
         capability: Capability::Invoke,
-        gas: per_ceil(120, 1, 4, 1),
+        gas: per_ceil(70, 1, 4, 1),
         args: "r1 = program id, r2 = entrypoint index, r3 = arguments pointer, r4 = argument words, \
                r5 = return pointer (the entry's return words), r6 = expected interface hash pointer \
                (4 words)",

@@ -93,6 +93,12 @@ impl SegmentMemory {
     /// Ends the call: keeps (commit) or restores (rollback) persistent pages, zeroes per-call
     /// pages, and returns the pages written.
     fn end_call(&mut self, commit: bool) -> Vec<u32> {
+        if self.pages.is_empty() {
+            // Nothing written (most segments of most calls): only forget an older commit.
+            self.committed_pages.clear();
+            self.committed_saved.clear();
+            return Vec::new();
+        }
         let pages = std::mem::take(&mut self.pages);
         let mut saved_at = 0;
         for &page in &pages {

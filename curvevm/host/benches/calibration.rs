@@ -254,8 +254,7 @@ fn calibrate_invoke(group: &mut criterion::BenchmarkGroup<'_, criterion::measure
     });
     let mut call = move || {
         let mut invoke = curvevm_host::InvokeHost::new(&mut host, &mut programs, &engine);
-        curvevm::Engine::call(&engine, &mut main, "main", &[N], u64::MAX, &mut invoke)
-            .expect("starts")
+        curvevm::Engine::call(&engine, &mut main, 0, &[N], u64::MAX, &mut invoke).expect("starts")
     };
     let outcome = call();
     assert!(outcome.result.is_ok(), "invoke: {:?}", outcome.result);

@@ -167,29 +167,33 @@ impl<'a> InvokeHost<'a> {
         if callee.interface_hash != *expected {
             return Err(Refusal::InterfaceMismatch);
         }
-        let program = std::sync::Arc::clone(callee.instance.program());
-        let module = program.module();
-        let entry = usize::try_from(r[2])
-            .ok()
-            .and_then(|index| module.entries.get(index))
-            .ok_or(Refusal::UnknownEntry)?;
-        if args.len() != usize::from(entry.args) {
-            return Err(Refusal::ArgumentCount);
-        }
-        if !module.layout.views.is_empty() {
-            return Err(Refusal::CalleeViews);
-        }
-        if !self.programs.may_invoke(caller, callee.caller, &entry.name) {
-            return Err(Refusal::InvokeDenied);
-        }
+        let index = usize::try_from(r[2]).map_err(|_| Refusal::UnknownEntry)?;
+        // The entry's facts, read before the callee's instance is lent to the engine.
+        let (ret, bound) = {
+            let module = callee.instance.program().module();
+            let entry = module.entries.get(index).ok_or(Refusal::UnknownEntry)?;
+            if args.len() != usize::from(entry.args) {
+                return Err(Refusal::ArgumentCount);
+            }
+            if !module.layout.views.is_empty() {
+                return Err(Refusal::CalleeViews);
+            }
+            if !self.programs.may_invoke(caller, callee.caller, &entry.name) {
+                return Err(Refusal::InvokeDenied);
+            }
+            (
+                entry.ret,
+                self.programs.gas_bound(callee.caller.id, &entry.name),
+            )
+        };
         // The return words must fit where the caller wants them before the callee runs.
-        check_writable(memory, r[5], u64::from(entry.ret))?;
+        check_writable(memory, r[5], u64::from(ret))?;
 
-        let limit = (*gas).min(self.programs.gas_bound(callee.caller.id, &entry.name));
+        let limit = (*gas).min(bound);
         self.stack.push(callee.caller);
         let outer = std::mem::replace(&mut self.host.caller, callee.caller);
         let engine = self.engine;
-        let outcome = engine.call(&mut callee.instance, &entry.name, args, limit, self);
+        let outcome = engine.call(&mut callee.instance, index, args, limit, self);
         self.host.caller = outer;
         self.stack.pop();
         // The entry, argument count and views were checked above.

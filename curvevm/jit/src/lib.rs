@@ -95,6 +95,22 @@ impl JitProgram {
         views: &mut [Vec<u64>],
         host: &mut dyn Host,
     ) -> Result<(Outcome, JitStats), CallError> {
+        let index = instance
+            .entry_index(entry)
+            .ok_or_else(|| CallError::UnknownEntry(entry.to_string()))?;
+        self.call_at(instance, index, args, gas_limit, views, host)
+    }
+
+    /// [`JitProgram::call`] of the entrypoint at `index` of the module's table.
+    pub fn call_at(
+        &self,
+        instance: &mut Instance,
+        index: usize,
+        args: &[u64],
+        gas_limit: u64,
+        views: &mut [Vec<u64>],
+        host: &mut dyn Host,
+    ) -> Result<(Outcome, JitStats), CallError> {
         // Compiled code depends on the module only: instances loaded separately from the same
         // module share it (the cache is keyed by the module's bytes).
         assert!(
@@ -103,8 +119,8 @@ impl JitProgram {
             "the instance runs another program"
         );
         let mut stats = JitStats::default();
-        let outcome = instance.call_with(
-            entry,
+        let outcome = instance.call_at_with(
+            index,
             args,
             gas_limit,
             views,
@@ -130,39 +146,51 @@ impl JitProgram {
             .position(|&pc| pc == state.pc)
             .expect("calls start at an entrypoint") as u32;
         let start_gas = state.gas;
-        let (status, ctx) = runtime::enter(
+        let return_pcs = &self.code.return_pcs;
+        // Ok(result) when the compiled code finished the call; Err(()) when it handed over.
+        let finished = runtime::enter(
             self.code.function,
             entry,
             state.gas,
             program.module().capabilities,
             memory,
             host,
+            |status, ctx| {
+                state.gas = ctx.gas;
+                match status {
+                    STATUS_RETURNED => Ok(Ok(())),
+                    STATUS_TRAP => {
+                        let trap = ctx.trap();
+                        state.pc = trap.pc;
+                        Ok(Err(trap))
+                    }
+                    STATUS_BAIL => {
+                        state.pc = ctx.pc as u32;
+                        state.registers = ctx.registers;
+                        state.carry = ctx.carry != 0;
+                        state.stack = ctx.stack[..ctx.depth as usize]
+                            .iter()
+                            .map(|&ordinal| return_pcs[ordinal as usize])
+                            .collect();
+                        Err(())
+                    }
+                    STATUS_INTERNAL => {
+                        panic!("JIT internal error: corrupt entry or return ordinal")
+                    }
+                    other => panic!("JIT internal error: status {other}"),
+                }
+            },
         );
-        state.gas = ctx.gas;
-        stats.native_gas = start_gas - ctx.gas;
-        match status {
-            STATUS_RETURNED => Ok(()),
-            STATUS_TRAP => {
-                let trap = ctx.trap();
-                state.pc = trap.pc;
-                Err(trap)
-            }
-            STATUS_BAIL => {
+        stats.native_gas = start_gas - state.gas;
+        match finished {
+            Ok(result) => result,
+            Err(()) => {
                 stats.bailed = true;
-                state.pc = ctx.pc as u32;
-                state.registers = ctx.registers;
-                state.carry = ctx.carry != 0;
-                state.stack = ctx.stack[..ctx.depth as usize]
-                    .iter()
-                    .map(|&ordinal| self.code.return_pcs[ordinal as usize])
-                    .collect();
                 let before = state.gas;
                 let result = resume(program, memory, host, state, ExecOptions::default());
                 stats.interpreted_gas = before - state.gas;
                 result
             }
-            STATUS_INTERNAL => panic!("JIT internal error: corrupt entry or return ordinal"),
-            other => panic!("JIT internal error: status {other}"),
         }
     }
 }
@@ -201,14 +229,14 @@ impl Engine for JitCache {
     fn call(
         &self,
         instance: &mut Instance,
-        entry: &str,
+        entry: usize,
         args: &[u64],
         gas_limit: u64,
         host: &mut dyn Host,
     ) -> Result<Outcome, CallError> {
         match self.get(instance.program()) {
             Ok(compiled) => compiled
-                .call(instance, entry, args, gas_limit, &mut [], host)
+                .call_at(instance, entry, args, gas_limit, &mut [], host)
                 .map(|(outcome, _)| outcome),
             // A verified program the JIT cannot compile runs interpreted: the engines agree on
             // every outcome, so the result is the same.

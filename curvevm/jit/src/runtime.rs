@@ -162,21 +162,24 @@ pub extern "C" fn host(ctx: *mut Context, id: u32, pc: u32) -> u32 {
     }
 }
 
-/// Runs compiled code from entry `entry` with `gas`; the context after it exits.
-pub fn enter(
+/// Runs compiled code from entry `entry` with `gas`, then hands the exit status and the final
+/// context to `exit`. The context lives on this stack frame (no allocation per call: `invoke`
+/// enters compiled code once per cross-program call).
+pub fn enter<R>(
     function: CompiledFn,
     entry: u32,
     gas: u64,
     capabilities: CapabilitySet,
     memory: &mut Memory,
     host: &mut dyn Host,
-) -> (u32, Box<Context>) {
+    exit: impl FnOnce(u32, &Context) -> R,
+) -> R {
     let segments = memory.raw_segments();
     // SAFETY: the lifetime is erased only for the duration of this function; the pointer is
     // dereferenced only by helpers called from `function` below, while `host` is borrowed.
     let host: *mut (dyn Host + 'static) =
         unsafe { core::mem::transmute::<*mut (dyn Host + '_), *mut (dyn Host + 'static)>(host) };
-    let mut ctx = Box::new(Context {
+    let mut ctx = Context {
         gas,
         registers: [0; REGISTERS],
         carry: 0,
@@ -190,11 +193,12 @@ pub fn enter(
         capabilities: capabilities.0,
         memory: memory as *mut Memory,
         host,
-    });
+    };
     // SAFETY: `function` was generated for this program by `compile`, reads and writes only the
     // context and the segments' words and written bits within their lengths (every access is
     // bounds-checked against `segments[i].len`), and calls only the helpers above. The segments
-    // stay in place during the call: nothing reinstalls or resizes them until it returns.
-    let status = unsafe { function(&mut *ctx, entry) };
-    (status, ctx)
+    // stay in place during the call: nothing reinstalls or resizes them until it returns. The
+    // context outlives the call (this frame).
+    let status = unsafe { function(&mut ctx, entry) };
+    exit(status, &ctx)
 }

@@ -77,7 +77,7 @@ fn invoke(c: &mut Criterion) {
             let mut run = || {
                 let mut invoke = InvokeHost::new(&mut host, &mut set, engine);
                 let outcome = engine
-                    .call(&mut main, "main", &[N], u64::MAX, &mut invoke)
+                    .call(&mut main, 0, &[N], u64::MAX, &mut invoke)
                     .expect("starts");
                 assert!(outcome.result.is_ok(), "{loop_name}: {:?}", outcome.result);
                 outcome.gas_used
