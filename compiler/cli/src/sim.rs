@@ -262,6 +262,7 @@ fn action(
             program: deployed_id(programs, name)?,
             entry: entry.clone(),
             args: args.iter().map(|v| Arg::One(Value::U64(*v))).collect(),
+            access: Vec::new(),
         },
         ActionSpec::OracleUpdate {
             program: name,
@@ -295,6 +296,7 @@ fn action(
                     time_ms.saturating_sub(*age_ms),
                     &pairs,
                 ),
+                access: Vec::new(),
             }
         }
     })

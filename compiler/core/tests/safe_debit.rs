@@ -53,6 +53,7 @@ fn program() -> Program {
         slab: 2,
         scratch_reserved: 0,
         capabilities: CapabilitySet::of(&[Capability::EscrowDebit]),
+        views: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use curvevm::hostcall::CapabilitySet;
 use curvevm::isa::Segment;
+use curvevm::module::ViewDecl;
 
 /// A value's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -176,10 +177,40 @@ pub enum Stmt {
         /// The largest value of the register the function's gas formula scales with.
         units_max: u64,
     },
+    /// A cross-program call (`host invoke`): entrypoint `entry` (its index in the callee's
+    /// table) of program `program`, with the `arg_words` words at `args_at` as arguments, its
+    /// return words written at `ret_at`, the callee's interface hash pinned by the four words
+    /// at `interface_at`. The callee may use at most `gas_max` gas (the VM enforces it), and the
+    /// static bound counts all of it. `status` gets 0 or the callee's trap class, `detail` the
+    /// trap's detail (`curvevm/SPEC.md` §8).
+    Invoke(Invoke),
     /// Return from the entrypoint (the return words are whatever was stored in `ret`).
     Return,
     /// Following statements come from this origin.
     At(Origin),
+}
+
+/// A cross-program call: see [`Stmt::Invoke`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Invoke {
+    /// The callee's program id (`u64`).
+    pub program: Var,
+    /// The entrypoint's index in the callee's table.
+    pub entry: u16,
+    /// Where the argument words are.
+    pub args_at: (Segment, u32),
+    /// How many argument words.
+    pub arg_words: u16,
+    /// Where the return words go.
+    pub ret_at: (Segment, u32),
+    /// Where the pinned interface hash (4 words) is.
+    pub interface_at: (Segment, u32),
+    /// The most gas the callee may use.
+    pub gas_max: u64,
+    /// 0 when the callee returned, else its trap class (`u64`).
+    pub status: Var,
+    /// The trap's detail (`u64`).
+    pub detail: Var,
 }
 
 /// One entrypoint.
@@ -210,6 +241,8 @@ pub struct Program {
     pub scratch_reserved: u32,
     /// Host capabilities the program declares.
     pub capabilities: CapabilitySet,
+    /// Account views (other programs' state the runtime maps), `view0` first.
+    pub views: Vec<ViewDecl>,
 }
 
 /// Builds a [`Function`] statement by statement; nested bodies are built with closures.
@@ -287,6 +320,11 @@ impl FunctionBuilder {
             results: results.to_vec(),
             units_max,
         });
+    }
+
+    /// A cross-program call.
+    pub fn invoke(&mut self, invoke: Invoke) {
+        self.push(Stmt::Invoke(invoke));
     }
 
     /// Return now.

@@ -4,7 +4,8 @@
 //! Register use: every variable lives in a scratch slot; r7–r11 are temporaries, r1–r6 carry
 //! host-call arguments and results, r16–r20 microcode operands. Each statement's gas is the number
 //! of instructions it emits (one gas each) plus, for a microcode CALL, the routine's measured
-//! cost and, for a host call, the function's formula at the declared largest units. A
+//! cost and, for a host call, the function's formula at the declared largest units (for
+//! `invoke`, plus the callee's declared gas cap, which the VM enforces). A
 //! conditional costs its test plus its dearer arm; a loop its set-up plus `max` iterations.
 
 use curvevm::builder::{Builder, Label};
@@ -553,6 +554,26 @@ impl Lowering<'_> {
                 let registers = [*units_max; curvevm::isa::REGISTERS];
                 emitted(self) + function.gas.cost(&registers)
             }
+            Stmt::Invoke(invoke) => {
+                self.expect(invoke.program, Ty::U64)?;
+                self.expect(invoke.status, Ty::U64)?;
+                self.expect(invoke.detail, Ty::U64)?;
+                let pointer = |(segment, address)| hostcall::pointer(segment, address);
+                self.load_var(1, invoke.program, 0);
+                self.b.load_imm(2, u32::from(invoke.entry));
+                self.b.load_u64(3, pointer(invoke.args_at));
+                self.b.load_imm(4, u32::from(invoke.arg_words));
+                self.b.load_u64(5, pointer(invoke.ret_at));
+                self.b.load_u64(6, pointer(invoke.interface_at));
+                self.b.load_u64(7, invoke.gas_max);
+                self.b.host(VmCond::Always, 0, hostcall::id::INVOKE);
+                self.store_var(1, invoke.status, 0);
+                self.store_var(2, invoke.detail, 0);
+                let mut registers = [0; curvevm::isa::REGISTERS];
+                registers[4] = u64::from(invoke.arg_words);
+                let function = hostcall::function(hostcall::id::INVOKE).expect("invoke exists");
+                (emitted(self) + function.gas.cost(&registers)).saturating_add(invoke.gas_max)
+            }
             Stmt::Return => {
                 self.b.ret(VmCond::Always, 0);
                 1
@@ -656,7 +677,7 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
                 .unwrap_or(0),
             scratch: program.scratch_reserved + var_words,
             slab: program.slab,
-            views: Vec::new(),
+            views: program.views.clone(),
         },
         entries,
         microcode: placements,

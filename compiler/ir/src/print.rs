@@ -188,6 +188,22 @@ fn body(function: &Function, stmts: &[Stmt], depth: usize, out: &mut String) {
                     args.join(", ")
                 )
             }
+            Stmt::Invoke(invoke) => {
+                let at = |(at, address): (Segment, u32)| format!("{}[{address}]", segment(at));
+                writeln!(
+                    out,
+                    "{pad}{}, {} = invoke {}#{}({} word(s) at {}) -> {}, interface {} (gas ≤ {})",
+                    v(invoke.status),
+                    v(invoke.detail),
+                    v(invoke.program),
+                    invoke.entry,
+                    invoke.arg_words,
+                    at(invoke.args_at),
+                    at(invoke.ret_at),
+                    at(invoke.interface_at),
+                    invoke.gas_max
+                )
+            }
             Stmt::Return => writeln!(out, "{pad}return"),
         };
     }

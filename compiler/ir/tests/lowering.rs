@@ -168,6 +168,7 @@ fn build(args: [u64; 4], ops: &[Op]) -> (Program, Expected) {
         slab: 0,
         scratch_reserved: 0,
         capabilities: CapabilitySet::default(),
+        views: Vec::new(),
     };
     (program, expected)
 }

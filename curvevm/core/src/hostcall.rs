@@ -172,13 +172,18 @@ pub enum Refusal {
     Reentrancy = 18,
     /// `invoke`: the registry does not let the caller's role call that entrypoint.
     InvokeDenied = 19,
-    /// `invoke`: the callee declares views (mapped views reach invoked programs later).
+    /// `invoke`: the callee declares a writable view (only an outermost call may map one).
     CalleeViews = 20,
+    /// `invoke`: the program is not in the transaction's access list.
+    UndeclaredProgram = 21,
+    /// `invoke`: the callee's state, or the state one of its views maps, is in use by the
+    /// running call tree (mapped as a view, or the program is running).
+    ProgramInUse = 22,
 }
 
 impl Refusal {
     /// Every refusal.
-    pub const ALL: [Refusal; 20] = [
+    pub const ALL: [Refusal; 22] = [
         Refusal::CapabilityDenied,
         Refusal::BadPointer,
         Refusal::BadLength,
@@ -199,6 +204,8 @@ impl Refusal {
         Refusal::Reentrancy,
         Refusal::InvokeDenied,
         Refusal::CalleeViews,
+        Refusal::UndeclaredProgram,
+        Refusal::ProgramInUse,
     ];
 
     /// Its code.
@@ -229,6 +236,8 @@ impl Refusal {
             Refusal::Reentrancy => "reentrancy",
             Refusal::InvokeDenied => "invoke_denied",
             Refusal::CalleeViews => "callee_views",
+            Refusal::UndeclaredProgram => "undeclared_program",
+            Refusal::ProgramInUse => "program_in_use",
         }
     }
 
@@ -513,17 +522,19 @@ pub const HOST_FUNCTIONS: [HostFunction; 13] = [
         gas: per_ceil(70, 1, 4, 1),
         args: "r1 = program id, r2 = entrypoint index, r3 = arguments pointer, r4 = argument words, \
                r5 = return pointer (the entry's return words), r6 = expected interface hash pointer \
-               (4 words)",
+               (4 words), r7 = the most gas the callee may use",
         results: "r1 = 0 if the callee returned (its words at r5), else its trap class (1 out_of_gas, \
                   2 overflow, 3 out_of_bounds, 4 call_depth, 5 abort, 6 host); r2 = the abort code, \
                   or host id << 32 | refusal code, else 0",
         doc: "Runs another program's entrypoint in its own instance on the caller's engine, with \
-              the caller's remaining gas (at most the callee entry's budget); the gas it uses is \
-              charged to the caller. A callee trap is returned as a code, its writes undone; a \
-              callee that returned has its writes undone too if the caller later traps. Refuses, \
-              before anything runs: unknown_program, unknown_entry, argument_count, \
+              the least of the caller's remaining gas, r7 and the callee entry's budget; the gas it \
+              uses is charged to the caller. A callee trap is returned as a code, its writes \
+              undone; a callee that returned has its writes undone too if the caller later traps. \
+              Refuses, before anything runs: unknown_program, unknown_entry, argument_count, \
               interface_mismatch, invoke_depth (deeper than 4), reentrancy (the callee is on the \
-              call stack), invoke_denied (the registry's role rules), callee_views, bad_pointer.",
+              call stack), invoke_denied (the registry's role rules), callee_views (a writable \
+              view), undeclared_program (not in the access list), program_in_use (its state is \
+              mapped by the running call tree), bad_pointer.",
     },
 ];
 

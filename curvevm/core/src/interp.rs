@@ -48,13 +48,14 @@ pub trait Host {
 /// on the engine its caller runs on, so that both engines agree call for call.
 pub trait Engine {
     /// Calls the entrypoint at `entry` (an index into the module's table) of `instance` with
-    /// `args`, at most `gas_limit` gas and no mapped views.
+    /// `args`, at most `gas_limit` gas and `views` mapped (see [`Instance::call`]).
     fn call(
         &self,
         instance: &mut Instance,
         entry: usize,
         args: &[u64],
         gas_limit: u64,
+        views: &mut [Vec<u64>],
         host: &mut dyn Host,
     ) -> Result<Outcome, CallError>;
 }
@@ -70,6 +71,7 @@ impl Engine for Interpreter {
         entry: usize,
         args: &[u64],
         gas_limit: u64,
+        views: &mut [Vec<u64>],
         host: &mut dyn Host,
     ) -> Result<Outcome, CallError> {
         let options = self.0;
@@ -77,7 +79,7 @@ impl Engine for Interpreter {
             entry,
             args,
             gas_limit,
-            &mut [],
+            views,
             host,
             |program, memory, host, state| resume(program, memory, host, state, options),
         )
@@ -633,10 +635,10 @@ impl Instance {
             args_segment.words[args.len()..].fill(0);
         }
         for (index, (view, decl)) in views.iter_mut().zip(declared).enumerate() {
-            let words = std::mem::take(view);
-            memory.install(
+            memory.map_view(
                 Segment::View(index as u8),
-                SegmentMemory::new(words, decl.writable, true),
+                std::mem::take(view),
+                decl.writable,
             );
         }
 

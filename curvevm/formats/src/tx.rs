@@ -41,6 +41,10 @@ pub mod limits {
     pub const VK_BYTES: u32 = 4096;
     /// Most committee members (and attestation signatures).
     pub const COMMITTEE: u32 = 64;
+    /// Most programs in a call's access list.
+    pub const ACCESS: u32 = 16;
+    /// Most views a program binds (the VM's eight).
+    pub const VIEWS: u32 = 8;
 }
 
 /// Length of an Ed25519 signature.
@@ -269,6 +273,9 @@ pub enum Action {
         entry: String,
         /// One argument per descriptor field.
         args: Vec<Arg>,
+        /// The other programs the call may reach (invoke, or map as a view), strictly
+        /// ascending; the runtime refuses a call that would touch one not listed.
+        access: Vec<u64>,
     },
     /// Deploys a compiled block with its certificate (2).
     Deploy(ProgramImage),
@@ -324,6 +331,14 @@ pub enum Action {
         /// The new governance key.
         key: PublicKey,
     },
+    /// Binds a program's declared views to the programs whose state they map, one per view
+    /// in order (11, governance).
+    BindViews {
+        /// The program that declares the views.
+        program: u64,
+        /// The mapped programs.
+        views: Vec<u64>,
+    },
 }
 
 impl Action {
@@ -341,6 +356,7 @@ impl Action {
             Action::SetVerifyingKey { .. } => "set_verifying_key",
             Action::RotateCommittee { .. } => "rotate_committee",
             Action::SetGovernance { .. } => "set_governance",
+            Action::BindViews { .. } => "bind_views",
         }
     }
 
@@ -354,6 +370,7 @@ impl Action {
                 | Action::SetVerifyingKey { .. }
                 | Action::RotateCommittee { .. }
                 | Action::SetGovernance { .. }
+                | Action::BindViews { .. }
         )
     }
 }
@@ -370,11 +387,13 @@ impl Encode for Action {
                 program,
                 entry,
                 args,
+                access,
             } => {
                 out.push(1);
                 program.encode(out);
                 encode_name(entry, out);
                 encode_seq(args, out);
+                encode_seq(access, out);
             }
             Action::Deploy(image) => {
                 out.push(2);
@@ -421,6 +440,11 @@ impl Encode for Action {
                 out.push(10);
                 key.encode(out);
             }
+            Action::BindViews { program, views } => {
+                out.push(11);
+                program.encode(out);
+                encode_seq(views, out);
+            }
         }
     }
 }
@@ -437,6 +461,7 @@ impl Decode for Action {
                 program: u64::decode(reader)?,
                 entry: decode_name(reader)?,
                 args: decode_seq(reader, limits::ARGS)?,
+                access: decode_seq(reader, limits::ACCESS)?,
             },
             2 => Action::Deploy(ProgramImage::decode(reader)?),
             3 => Action::Upgrade {
@@ -468,6 +493,10 @@ impl Decode for Action {
             },
             10 => Action::SetGovernance {
                 key: reader.array()?,
+            },
+            11 => Action::BindViews {
+                program: u64::decode(reader)?,
+                views: decode_seq(reader, limits::VIEWS)?,
             },
             other => return Err(discriminant(at, other)),
         })

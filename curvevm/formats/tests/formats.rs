@@ -94,6 +94,7 @@ fn sample_actions() -> Vec<Action> {
                 Arg::One(Value::Bytes32([0x44; 32])),
                 Arg::Many(vec![Value::Signature([0x55; 64]), Value::Cap(9)]),
             ],
+            access: vec![2, 5],
         },
         Action::Deploy(sample_image()),
         Action::Upgrade {
@@ -125,6 +126,10 @@ fn sample_actions() -> Vec<Action> {
             quorum: 2,
         },
         Action::SetGovernance { key: [0xCC; 32] },
+        Action::BindViews {
+            program: 4,
+            views: vec![1, 2],
+        },
     ]
 }
 
@@ -691,16 +696,17 @@ fn transactions_round_trip_and_reject_bad_input() {
         program: 1,
         entry: "Up".into(),
         args: vec![],
+        access: Vec::new(),
     });
     let error = SignedTransaction::from_bytes(&signed.to_bytes()).unwrap_err();
     assert_eq!(error.kind, DecodeErrorKind::InvalidName);
     assert_eq!(error.offset, TAG_LEN + 32 + 24 + 1 + 8);
     // An unknown action discriminant.
     let mut bytes = sample_tx(Action::SetGovernance { key: [0; 32] }).to_bytes();
-    bytes[TAG_LEN + 56] = 11;
+    bytes[TAG_LEN + 56] = 12;
     assert_eq!(
         SignedTransaction::from_bytes(&bytes).unwrap_err().kind,
-        DecodeErrorKind::InvalidDiscriminant(11)
+        DecodeErrorKind::InvalidDiscriminant(12)
     );
     // A module length above the bound is refused before anything is read.
     let mut image = sample_image().to_bytes();

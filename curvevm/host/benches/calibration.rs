@@ -229,7 +229,7 @@ fn calibrate_invoke(group: &mut criterion::BenchmarkGroup<'_, criterion::measure
     // r1 and r2 come back as the result: set them every iteration (2 gas of the row).
     let text = looped(
         "invoke",
-        "    load r3, #0\n    load r4, #0\n    load r5, #0\n    load r6, #0",
+        "    load r3, #0\n    load r4, #0\n    load r5, #0\n    load r6, #0\n    load.hi r7, #1",
         "    load r1, #2\n    load r2, #0\n    host invoke",
     );
     let mut main = load(&text, Role::Router);
@@ -246,6 +246,7 @@ fn calibrate_invoke(group: &mut criterion::BenchmarkGroup<'_, criterion::measure
                 role: Role::Slab,
             },
             interface_hash: [0; 32],
+            views: Vec::new(),
         },
     );
     let mut host = host();
@@ -254,7 +255,8 @@ fn calibrate_invoke(group: &mut criterion::BenchmarkGroup<'_, criterion::measure
     });
     let mut call = move || {
         let mut invoke = curvevm_host::InvokeHost::new(&mut host, &mut programs, &engine);
-        curvevm::Engine::call(&engine, &mut main, 0, &[N], u64::MAX, &mut invoke).expect("starts")
+        curvevm::Engine::call(&engine, &mut main, 0, &[N], u64::MAX, &mut [], &mut invoke)
+            .expect("starts")
     };
     let outcome = call();
     assert!(outcome.result.is_ok(), "invoke: {:?}", outcome.result);

@@ -4,10 +4,12 @@
 //! `invoke` goes to the wrapped host, scoped to the program running at the top of the call stack
 //! (so a callee's escrow calls are its own). `invoke` checks, before anything runs, the depth
 //! ([`MAX_INVOKE_DEPTH`]), re-entrancy (no program on the stack is invoked), the callee's
-//! existence, its interface hash against the one the caller pins, the entry and argument count,
-//! and the registry's role rules ([`Programs::may_invoke`]); then it runs the callee in its own
-//! instance on the caller's [`Engine`], with the caller's remaining gas capped at the entry's
-//! budget, and charges the gas used to the caller.
+//! existence and whether the transaction declared it ([`Programs::take`]), its interface hash
+//! against the one the caller pins, the entry and argument count, and the registry's role rules
+//! ([`Programs::may_invoke`]); then it runs the callee in its own instance on the caller's
+//! [`Engine`], with its views mapped (read-only: a writable view is an outermost call's only),
+//! with the least of the caller's remaining gas, the caller's cap (r7) and the entry's budget,
+//! and charges the gas used to the caller.
 //!
 //! **One journal across frames.** A callee that traps has its memory and host changes undone by
 //! its own call's end, and its trap comes back to the caller as a code. A callee that returns
@@ -27,7 +29,8 @@ use curvevm::{Engine, Host, Instance};
 use crate::{Caller, RollupHost, SlabId, read_hash, read_words, write_words};
 
 /// A program `invoke` can reach: its instance, who it is when it runs (host calls it makes are
-/// scoped to this id and role), and the interface hash its callers pin.
+/// scoped to this id and role), the interface hash its callers pin, and the words of the views
+/// it declares (other programs' state, lent for the call).
 #[derive(Debug)]
 pub struct Callee {
     /// Its instance (parameters and slab).
@@ -36,13 +39,17 @@ pub struct Callee {
     pub caller: Caller,
     /// The hash of its interface (the compiler's descriptor hash).
     pub interface_hash: [u8; 32],
+    /// One word vector per declared view, in order (empty while not taken).
+    pub views: Vec<Vec<u64>>,
 }
 
 /// The programs of a chain, as `invoke` reaches them.
 pub trait Programs {
-    /// Takes program `id` out while it runs; `None` if there is no such program.
-    fn take(&mut self, id: SlabId) -> Option<Callee>;
-    /// Puts a program taken by [`Programs::take`] back.
+    /// Takes program `id` out while it runs, with its views mapped: `unknown_program`,
+    /// `undeclared_program` (not in the access list) or `program_in_use` (its state or a view's
+    /// is lent to the running call tree) otherwise. Nothing changes on a refusal.
+    fn take(&mut self, id: SlabId) -> Result<Callee, Refusal>;
+    /// Puts a program taken by [`Programs::take`] back, returning its views' words.
     fn put(&mut self, id: SlabId, callee: Callee);
     /// Restores pages a call of program `id` committed (an enclosing call trapped).
     fn restore(&mut self, id: SlabId, pages: CommittedPages);
@@ -53,7 +60,7 @@ pub trait Programs {
 }
 
 /// Programs by id in a map, any program allowed to call any other, no gas bound beyond the
-/// caller's: for tests and tools.
+/// caller's, views as the callee holds them: for tests and tools.
 #[derive(Debug, Default)]
 pub struct ProgramSet {
     /// The programs.
@@ -61,8 +68,8 @@ pub struct ProgramSet {
 }
 
 impl Programs for ProgramSet {
-    fn take(&mut self, id: SlabId) -> Option<Callee> {
-        self.programs.remove(&id)
+    fn take(&mut self, id: SlabId) -> Result<Callee, Refusal> {
+        self.programs.remove(&id).ok_or(Refusal::UnknownProgram)
     }
     fn put(&mut self, id: SlabId, callee: Callee) {
         self.programs.insert(id, callee);
@@ -146,7 +153,7 @@ impl<'a> InvokeHost<'a> {
         }
         let expected = read_hash(memory, r[6])?;
         let args = read_words(memory, r[3], r[4])?;
-        let mut callee = self.programs.take(id).ok_or(Refusal::UnknownProgram)?;
+        let mut callee = self.programs.take(id)?;
         let result = self.run(caller, &mut callee, r, &expected, &args, memory, gas);
         self.programs.put(id, callee);
         result
@@ -175,7 +182,7 @@ impl<'a> InvokeHost<'a> {
             if args.len() != usize::from(entry.args) {
                 return Err(Refusal::ArgumentCount);
             }
-            if !module.layout.views.is_empty() {
+            if module.layout.views.iter().any(|view| view.writable) {
                 return Err(Refusal::CalleeViews);
             }
             if !self.programs.may_invoke(caller, callee.caller, &entry.name) {
@@ -189,14 +196,21 @@ impl<'a> InvokeHost<'a> {
         // The return words must fit where the caller wants them before the callee runs.
         check_writable(memory, r[5], u64::from(ret))?;
 
-        let limit = (*gas).min(bound);
+        let limit = (*gas).min(bound).min(r[7]);
         self.stack.push(callee.caller);
         let outer = std::mem::replace(&mut self.host.caller, callee.caller);
         let engine = self.engine;
-        let outcome = engine.call(&mut callee.instance, index, args, limit, self);
+        let outcome = engine.call(
+            &mut callee.instance,
+            index,
+            args,
+            limit,
+            &mut callee.views,
+            self,
+        );
         self.host.caller = outer;
         self.stack.pop();
-        // The entry, argument count and views were checked above.
+        // The entry, argument count and views (mapped by `take`) were checked above.
         let outcome = outcome.map_err(|_| Refusal::UnknownEntry)?;
         *gas -= outcome.gas_used;
         match outcome.result {

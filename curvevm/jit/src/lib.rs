@@ -232,15 +232,16 @@ impl Engine for JitCache {
         entry: usize,
         args: &[u64],
         gas_limit: u64,
+        views: &mut [Vec<u64>],
         host: &mut dyn Host,
     ) -> Result<Outcome, CallError> {
         match self.get(instance.program()) {
             Ok(compiled) => compiled
-                .call_at(instance, entry, args, gas_limit, &mut [], host)
+                .call_at(instance, entry, args, gas_limit, views, host)
                 .map(|(outcome, _)| outcome),
             // A verified program the JIT cannot compile runs interpreted: the engines agree on
             // every outcome, so the result is the same.
-            Err(_) => Interpreter::default().call(instance, entry, args, gas_limit, host),
+            Err(_) => Interpreter::default().call(instance, entry, args, gas_limit, views, host),
         }
     }
 }

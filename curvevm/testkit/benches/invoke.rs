@@ -18,7 +18,8 @@ fn caller(body: &str) -> String {
     format!(
         ".capabilities invoke\n.params 4\n.args 1\n.ret 0\n.scratch 4\n.slab 0\n\
          .entry main args=1 ret=0\nmain:\n    load r20, args[0]\ntop:\n    load r1, #2\n    \
-         load r2, #0\n    load r3, #0\n    load r4, #0\n    load r5, #0\n    load r6, #0\n{body}\n    \
+         load r2, #0\n    load r3, #0\n    load r4, #0\n    load r5, #0\n    load r6, #0\n    \
+         load.hi r7, #1\n{body}\n    \
          add r20, #-1\n    jump.nz r20, top\n    ret\n.entry sub args=0 ret=0\nsub:\n    ret\n"
     )
 }
@@ -44,6 +45,7 @@ fn programs() -> ProgramSet {
                 role: Role::Slab,
             },
             interface_hash: [0; 32],
+            views: Vec::new(),
         },
     );
     set
@@ -77,7 +79,7 @@ fn invoke(c: &mut Criterion) {
             let mut run = || {
                 let mut invoke = InvokeHost::new(&mut host, &mut set, engine);
                 let outcome = engine
-                    .call(&mut main, 0, &[N], u64::MAX, &mut invoke)
+                    .call(&mut main, 0, &[N], u64::MAX, &mut [], &mut invoke)
                     .expect("starts");
                 assert!(outcome.result.is_ok(), "{loop_name}: {:?}", outcome.result);
                 outcome.gas_used

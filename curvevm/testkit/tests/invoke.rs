@@ -13,8 +13,8 @@ use curvevm_host::{
 };
 use curvevm_jit::JitCache;
 
-/// The caller: `call(program, entry, words, n)` invokes `entry` of `program` with the `words`
-/// argument words starting at `n` (so 0 or 1 words), then counts the call in its own slab and
+/// The caller: `call(program, entry, words, n, cap)` invokes `entry` of `program` with the
+/// `words` argument words starting at `n` (so 0 or 1 words) and at most `cap` gas, then counts the call in its own slab and
 /// returns `[r1, r2, first return word]`; `call_then_trap` does the same and then aborts.
 const CALLER: &str = "
 .capabilities invoke
@@ -23,8 +23,8 @@ const CALLER: &str = "
 .ret 3
 .scratch 4
 .slab 1
-.entry call args=4 ret=3
-.entry call_then_trap args=4 ret=0
+.entry call args=5 ret=3
+.entry call_then_trap args=5 ret=0
 call:
     load r1, args[0]
     load r2, args[1]
@@ -33,6 +33,7 @@ call:
     load r4, args[2]
     load.hi r5, #3          ; return words: scratch[0..]
     load r6, #0             ; expected interface hash: params[0..4]
+    load r7, args[4]        ; the callee's gas cap
     host invoke
     store r1, ret[0]
     store r2, ret[1]
@@ -50,6 +51,7 @@ call_then_trap:
     load r4, args[2]
     load.hi r5, #3
     load r6, #0
+    load r7, args[4]
     host invoke
     abort 9
 ";
@@ -97,6 +99,7 @@ relay:
     load r4, #1
     load.hi r5, #3
     load r6, #0
+    load.hi r7, #1          ; no cap below the caller's gas
     host invoke
     jump.z r1, returned
     store r1, ret[0]
@@ -144,6 +147,7 @@ fn world(successors: [u64; 6]) -> (Instance, ProgramSet, RollupHost) {
                     role: Role::Slab,
                 },
                 interface_hash: INTERFACE,
+                views: Vec::new(),
             },
         );
     }
@@ -158,6 +162,7 @@ fn world(successors: [u64; 6]) -> (Instance, ProgramSet, RollupHost) {
                 role: Role::Slab,
             },
             interface_hash: [0x22; 32],
+            views: Vec::new(),
         },
     );
     let host = RollupHost::new(
@@ -207,7 +212,14 @@ fn run_on(
             invoke = invoke.with_mutation(mutation);
         }
         engine
-            .call(&mut caller, caller_entry(entry), args, gas, &mut invoke)
+            .call(
+                &mut caller,
+                caller_entry(entry),
+                args,
+                gas,
+                &mut [],
+                &mut invoke,
+            )
             .expect("the call starts")
     };
     After {
@@ -253,6 +265,8 @@ fn slab_of(after: &After, id: u64) -> (u64, u64) {
 }
 
 const GAS: u64 = 1_000_000;
+/// A callee gas cap above any scenario's gas.
+const CAP: u64 = u64::MAX;
 const NO_CHAIN: [u64; 6] = [0; 6];
 const BUMP: u64 = 0;
 const FAIL: u64 = 1;
@@ -268,7 +282,7 @@ fn refusal(refusal: Refusal) -> TrapKind {
 
 #[test]
 fn a_callee_that_returns_keeps_its_writes_and_its_gas_is_the_callers() {
-    let after = run(NO_CHAIN, "call", &[2, BUMP, 1, 5], GAS);
+    let after = run(NO_CHAIN, "call", &[2, BUMP, 1, 5, CAP], GAS);
     assert_eq!(after.outcome.result, Ok(vec![0, 0, 5]));
     assert_eq!(slab_of(&after, 2), (5, 5));
     assert_eq!(after.caller_slab, vec![1]);
@@ -309,14 +323,14 @@ fn a_callee_that_returns_keeps_its_writes_and_its_gas_is_the_callers() {
         .expect("invoke")
         .gas
         .cost(&registers);
-    // `call` is 16 instructions, the invoke's BRANCH among them.
+    // `call` is 17 instructions, the invoke's BRANCH among them.
     let caller_instructions = CALLER
         .lines()
         .skip_while(|l| l.trim() != "call:")
         .skip(1)
         .take_while(|l| l.starts_with("    "))
         .count() as u64;
-    assert_eq!(caller_instructions, 16);
+    assert_eq!(caller_instructions, 17);
     assert_eq!(
         after.outcome.gas_used,
         caller_instructions + formula + callee_gas,
@@ -326,7 +340,7 @@ fn a_callee_that_returns_keeps_its_writes_and_its_gas_is_the_callers() {
 
 #[test]
 fn a_caller_trap_after_a_returned_invoke_undoes_the_callees_writes() {
-    let after = run(NO_CHAIN, "call_then_trap", &[2, BUMP, 1, 5], GAS);
+    let after = run(NO_CHAIN, "call_then_trap", &[2, BUMP, 1, 5, CAP], GAS);
     assert!(matches!(
         after.outcome.result,
         Err(Trap {
@@ -346,13 +360,13 @@ fn a_caller_trap_after_a_returned_invoke_undoes_the_callees_writes() {
 fn a_relay_chain_trapping_at_the_bottom_undoes_every_frame() {
     // 1 -> 2 -> 3 -> 4 -> 5 (4 nested calls, the most allowed), then the caller traps.
     let chain = [3, 4, 5, 0, 0, 0];
-    let after = run(chain, "call_then_trap", &[2, RELAY, 1, 0], GAS);
+    let after = run(chain, "call_then_trap", &[2, RELAY, 1, 0, CAP], GAS);
     assert!(after.outcome.result.is_err());
     for id in 2..=5 {
         assert_eq!(slab_of(&after, id).0, 0, "program {id}'s write survived");
     }
     // The same chain committed keeps every frame's write.
-    let after = run(chain, "call", &[2, RELAY, 1, 0], GAS);
+    let after = run(chain, "call", &[2, RELAY, 1, 0, CAP], GAS);
     assert_eq!(after.outcome.result, Ok(vec![0, 0, 0]));
     for id in 2..=5 {
         assert_eq!(slab_of(&after, id).0, 1, "program {id}");
@@ -361,7 +375,7 @@ fn a_relay_chain_trapping_at_the_bottom_undoes_every_frame() {
 
 #[test]
 fn a_callee_trap_is_returned_as_a_code_with_its_writes_undone() {
-    let after = run(NO_CHAIN, "call", &[2, FAIL, 1, 5], GAS);
+    let after = run(NO_CHAIN, "call", &[2, FAIL, 1, 5, CAP], GAS);
     assert_eq!(after.outcome.result, Ok(vec![5, 7, 0]));
     assert_eq!(slab_of(&after, 2), (0, 0));
     assert_eq!(
@@ -373,7 +387,7 @@ fn a_callee_trap_is_returned_as_a_code_with_its_writes_undone() {
 
 #[test]
 fn a_callee_out_of_gas_leaves_the_caller_out_of_gas() {
-    let after = run(NO_CHAIN, "call", &[2, BURN, 1, 0], 10_000);
+    let after = run(NO_CHAIN, "call", &[2, BURN, 1, 0, CAP], 10_000);
     assert_eq!(after.outcome.gas_used, 10_000);
     assert!(matches!(
         after.outcome.result,
@@ -386,10 +400,31 @@ fn a_callee_out_of_gas_leaves_the_caller_out_of_gas() {
 }
 
 #[test]
+fn the_callers_cap_bounds_the_callee_and_its_out_of_gas_comes_back_as_a_code() {
+    let after = run(NO_CHAIN, "call", &[2, BURN, 1, 0, 500], GAS);
+    let (class, _) = TrapKind::OutOfGas.invoke_code();
+    assert_eq!(after.outcome.result, Ok(vec![class, 0, 0]));
+    assert_eq!(
+        after.caller_slab,
+        vec![1],
+        "the caller went on and committed"
+    );
+    let (_, mut set, _) = world(NO_CHAIN);
+    let _ = set.programs.remove(&2);
+    let mut registers = [0u64; curvevm::isa::REGISTERS];
+    registers[4] = 1;
+    let formula = curvevm::hostcall::function(id::INVOKE)
+        .expect("invoke")
+        .gas
+        .cost(&registers);
+    assert_eq!(after.outcome.gas_used, 17 + formula + 500);
+}
+
+#[test]
 fn depth_is_capped_and_the_refusal_comes_back_up_the_chain() {
     assert_eq!(MAX_INVOKE_DEPTH, 4);
     // 1 -> 2 -> 3 -> 4 -> 5 -> 6: program 5's invoke would be the fifth nested call.
-    let after = run([3, 4, 5, 6, 0, 0], "call", &[2, RELAY, 1, 0], GAS);
+    let after = run([3, 4, 5, 6, 0, 0], "call", &[2, RELAY, 1, 0, CAP], GAS);
     let (class, detail) = refusal(Refusal::InvokeDepth).invoke_code();
     assert_eq!(after.outcome.result, Ok(vec![0, 0, class]));
     assert_eq!(class, 6);
@@ -407,7 +442,7 @@ fn depth_is_capped_and_the_refusal_comes_back_up_the_chain() {
 #[test]
 fn a_program_on_the_call_stack_cannot_be_invoked() {
     // 1 -> 2 -> 1: refused in program 2, which traps; the caller gets the code.
-    let after = run([1, 0, 0, 0, 0, 0], "call", &[2, RELAY, 1, 0], GAS);
+    let after = run([1, 0, 0, 0, 0, 0], "call", &[2, RELAY, 1, 0, CAP], GAS);
     let (class, detail) = refusal(Refusal::Reentrancy).invoke_code();
     assert_eq!(after.outcome.result, Ok(vec![class, detail, 0]));
     assert_eq!(slab_of(&after, 2).0, 0);
@@ -418,21 +453,29 @@ fn bad_invokes_are_refused_before_anything_runs() {
     let cases = [
         (
             "unknown program",
-            vec![42, BUMP, 1, 5],
+            vec![42, BUMP, 1, 5, CAP],
             Refusal::UnknownProgram,
         ),
-        ("unknown entry", vec![2, 9, 1, 5], Refusal::UnknownEntry),
+        (
+            "unknown entry",
+            vec![2, 9, 1, 5, CAP],
+            Refusal::UnknownEntry,
+        ),
         (
             "argument count",
-            vec![2, BUMP, 0, 5],
+            vec![2, BUMP, 0, 5, CAP],
             Refusal::ArgumentCount,
         ),
-        ("interface", vec![9, BUMP, 1, 5], Refusal::InterfaceMismatch),
+        (
+            "interface",
+            vec![9, BUMP, 1, 5, CAP],
+            Refusal::InterfaceMismatch,
+        ),
     ];
     for (name, args, expected) in cases {
         let after = run(NO_CHAIN, "call", &args, GAS);
         match after.outcome.result {
-            Err(Trap { kind, pc: 7 }) => assert_eq!(kind, refusal(expected), "{name}"),
+            Err(Trap { kind, pc: 8 }) => assert_eq!(kind, refusal(expected), "{name}"),
             other => panic!("{name}: {other:?}"),
         }
         assert!(
@@ -455,7 +498,7 @@ fn a_planted_kept_callee_write_is_caught() {
             engine,
             NO_CHAIN,
             "call_then_trap",
-            &[2, BUMP, 1, 5],
+            &[2, BUMP, 1, 5, CAP],
             GAS,
             Some(Mutation::KeepCalleeWrites),
         );

@@ -55,6 +55,7 @@ fn priced_chain() -> Runtime<MemoryStorage> {
         program: 1,
         entry: "update".into(),
         args: client::oracle_update_args(CHAIN, feed_tag(), 150_000_000, now - 10, &signers),
+        access: Vec::new(),
     };
     let out = apply(&mut runtime, vec![tx(&user(0), nonce, update)]);
     assert_eq!(
@@ -139,6 +140,7 @@ fn oracle_call(entry: &str) -> Action {
         program: 1,
         entry: entry.into(),
         args: vec![],
+        access: Vec::new(),
     }
 }
 

@@ -9,19 +9,23 @@ use curve_formats::merkle::MerkleTree;
 use curve_formats::tx::{
     Action, Arg, CommitteeSignature, ProgramImage, PublicKey, SIGNATURE_LEN, SignedTransaction,
 };
-use curvevm::interp::{ExecOptions, Instance};
+use std::collections::BTreeSet;
+
+use curvevm::Engine;
+use curvevm::interp::{ExecOptions, Instance, Interpreter};
 use curvevm::isa::PAGE_WORDS;
-use curvevm_host::{Caller, Clock, Event, RollupHost};
+use curvevm_host::{Clock, Event, InvokeHost, Programs, RollupHost};
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use crate::calls::ChainPrograms;
 use crate::protocol::{self, COLLATERAL};
 use crate::receipt::{Receipt, Rejection, Revert, Status};
 use crate::state::{DepositNullifier, Key, ProgramId};
 use crate::templates::{self, VerifyingKeys};
 use crate::{
     Batch, BatchOutcome, LedgerClass, LiveProgram, MAX_BATCH_TRANSACTIONS, Runtime, RuntimeError,
-    Storage, check_committee,
+    Storage, check_committee, registry,
 };
 
 /// A withdrawal waiting for the batch's payout tree.
@@ -159,6 +163,7 @@ fn intrinsic_gas(action: &Action, bytes: usize) -> u64 {
         Action::CreditDeposit { attestations, .. } => ATTESTATION_GAS * attestations.len() as u64,
         Action::Withdraw { .. } => WITHDRAW_GAS,
         Action::RegisterSlab { .. }
+        | Action::BindViews { .. }
         | Action::SetVerifyingKey { .. }
         | Action::RotateCommittee { .. }
         | Action::SetGovernance { .. } => GOVERNANCE_GAS,
@@ -427,6 +432,7 @@ impl<S: Storage> Runtime<S> {
                 program,
                 entry,
                 args,
+                access,
             } => {
                 let live = self
                     .programs
@@ -454,7 +460,8 @@ impl<S: Storage> Runtime<S> {
                     });
                 }
                 let words = call_words(descriptor, args).map_err(Rejection::BadArguments)?;
-                Ok(self.run(*program, entry, &words, vm_gas_limit, context))
+                let access = self.check_access(*program, access)?;
+                Ok(self.run(*program, entry, &words, &access, vm_gas_limit, context))
             }
             Action::RegisterOracleKey { program, key } => {
                 let live = self
@@ -474,7 +481,15 @@ impl<S: Storage> Runtime<S> {
                 }
                 let mut words = Vec::new();
                 curve_formats::tx::Value::Bytes32(*key).push_words(&mut words);
-                Ok(self.run(*program, "register_key", &words, vm_gas_limit, context))
+                let access = BTreeSet::from([*program]);
+                Ok(self.run(
+                    *program,
+                    "register_key",
+                    &words,
+                    &access,
+                    vm_gas_limit,
+                    context,
+                ))
             }
             Action::Deploy(image) => {
                 let admitted = templates::admit(image, &self.vks).map_err(Rejection::Deploy)?;
@@ -581,40 +596,144 @@ impl<S: Storage> Runtime<S> {
                 self.touched.insert(Key::Config);
                 Ok(Executed::system())
             }
+            Action::BindViews { program, views } => {
+                self.check_views(*program, views)
+                    .map_err(Rejection::Invalid)?;
+                let live = self.programs.get_mut(program).expect("checked");
+                live.record.views = views.clone();
+                self.touched.insert(Key::Program(*program));
+                Ok(Executed::system())
+            }
         }
     }
 
-    /// Runs an entrypoint with at most its budget of gas; a trap is a revert.
+    /// The programs a call may reach: its access list (strictly ascending, existing programs,
+    /// not the called one) and the called program. Every program the called program's views
+    /// map must be listed and bound, so a call that would touch an undeclared program is
+    /// refused before anything runs.
+    fn check_access(
+        &self,
+        program: ProgramId,
+        access: &[ProgramId],
+    ) -> Result<BTreeSet<ProgramId>, Rejection> {
+        if access.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(Rejection::Access(
+                "program ids must be strictly ascending".into(),
+            ));
+        }
+        for id in access {
+            if *id == program {
+                return Err(Rejection::Access(format!(
+                    "lists the called program {program} (it is always reachable)"
+                )));
+            }
+            if !self.programs.contains_key(id) {
+                return Err(Rejection::Access(format!("no program {id}")));
+            }
+        }
+        let live = self.programs.get(&program).expect("checked by the caller");
+        let declared = live.instance.program().module().layout.views.len();
+        if live.record.views.len() != declared {
+            return Err(Rejection::Access(format!(
+                "program {program} declares {declared} view(s) that governance has not bound"
+            )));
+        }
+        if let Some(missing) = live.record.views.iter().find(|v| !access.contains(v)) {
+            return Err(Rejection::Access(format!(
+                "program {program} maps program {missing} as a view; the access list must name it"
+            )));
+        }
+        Ok(access.iter().copied().chain([program]).collect())
+    }
+
+    /// What `bind_views` needs: one existing, distinct program per declared view, other than
+    /// the program itself, of a role the registry lets it map with the view's access, whose
+    /// state is exactly the declared size.
+    fn check_views(&self, program: ProgramId, views: &[ProgramId]) -> Result<(), String> {
+        let live = self
+            .programs
+            .get(&program)
+            .ok_or_else(|| format!("no program {program}"))?;
+        let declared = &live.instance.program().module().layout.views;
+        if views.len() != declared.len() {
+            return Err(format!(
+                "program {program} declares {} view(s); {} given",
+                declared.len(),
+                views.len()
+            ));
+        }
+        for (index, (target, decl)) in views.iter().zip(declared).enumerate() {
+            if *target == program || views[..index].contains(target) {
+                return Err(format!(
+                    "view{index}: program {target} is the program itself or mapped twice"
+                ));
+            }
+            let mapped = self
+                .programs
+                .get(target)
+                .ok_or_else(|| format!("view{index}: no program {target}"))?;
+            let (role, mapped_role) = (live.approved.role, mapped.approved.role);
+            if !registry::may_map(role, mapped_role, decl.writable) {
+                return Err(format!(
+                    "view{index}: a {} may not map a {}'s state{}",
+                    role.name(),
+                    mapped_role.name(),
+                    if decl.writable { " writable" } else { "" }
+                ));
+            }
+            let words = mapped.instance.program().module().layout.slab;
+            if words != decl.words {
+                return Err(format!(
+                    "view{index} is declared with {} words; program {target}'s state has {words}",
+                    decl.words
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs an entrypoint with at most its budget of gas, reaching the programs in `access`
+    /// through `invoke` and its views; a trap is a revert.
     fn run(
         &mut self,
         program: ProgramId,
         entry: &str,
         words: &[u64],
+        access: &BTreeSet<ProgramId>,
         vm_gas_limit: u64,
         context: &Context,
     ) -> Executed {
-        let live = self
-            .programs
-            .get_mut(&program)
-            .expect("checked by the caller");
+        let live = self.programs.get(&program).expect("checked by the caller");
         let budget = protocol::entry_budget(&live.approved.template, entry)
             .expect("descriptor entries are module entries");
+        let index = live
+            .instance
+            .entry_index(entry)
+            .expect("descriptor entries are module entries");
         let gas = vm_gas_limit.min(budget);
-        let caller = Caller {
-            id: program,
-            role: live.approved.role,
-        };
-        let mut host = RollupHost::new(std::mem::take(&mut self.ledger), context.clock, caller);
-        let outcome = live.instance.call(
-            entry,
-            words,
-            gas,
-            &mut [],
-            &mut host,
-            ExecOptions::default(),
+        let mut programs = ChainPrograms::new(&mut self.programs, access);
+        let mut callee = programs.take(program).expect("the access list was checked");
+        let mut host = RollupHost::new(
+            std::mem::take(&mut self.ledger),
+            context.clock,
+            callee.caller,
         );
+        let engine = Interpreter(ExecOptions::default());
+        let outcome = {
+            let mut invoke = InvokeHost::new(&mut host, &mut programs, &engine);
+            engine.call(
+                &mut callee.instance,
+                index,
+                words,
+                gas,
+                &mut callee.views,
+                &mut invoke,
+            )
+        };
+        programs.put(program, callee);
         self.ledger = host.ledger;
-        let outcome = outcome.expect("arguments were checked against the descriptor");
+        let outcome = outcome.expect("arguments and views were checked");
+        let live = &self.programs[&program];
         Executed {
             vm_gas: outcome.gas_used,
             result: outcome.result.map_err(|trap| Revert {
@@ -647,12 +766,21 @@ impl<S: Storage> Runtime<S> {
         instance
             .set_slab(slab)
             .map_err(|e| Rejection::Deploy(e.to_string()))?;
+        if admitted.approved.program.module().layout.views
+            != live.instance.program().module().layout.views
+        {
+            return Err(Rejection::Deploy(format!(
+                "an upgrade keeps the declared views: program {program}'s differ from the new image's"
+            )));
+        }
         let registered_slab = live.record.registered_slab;
+        let views = live.record.views.clone();
         self.programs.insert(
             program,
             LiveProgram::new(
                 crate::ProgramRecord {
                     registered_slab,
+                    views,
                     ..admitted.record
                 },
                 admitted.approved,

@@ -18,6 +18,7 @@
 //! - **Determinism**: no clock (time comes from the batch), no randomness, ordered maps only,
 //!   no floats (`sequencer/clippy.toml`).
 
+mod calls;
 pub mod client;
 pub mod conservation;
 mod execute;
@@ -25,6 +26,7 @@ mod execute;
 pub mod fuzz;
 pub mod protocol;
 pub mod receipt;
+pub mod registry;
 pub mod state;
 pub mod storage;
 pub mod templates;

@@ -151,6 +151,10 @@ pub enum Rejection {
     /// A deposit credit failed its checks.
     #[error("deposit refused: {0}")]
     Deposit(String),
+    /// The call's access list is not canonical, names an unknown program, or leaves out a
+    /// program the call's views map.
+    #[error("access list: {0}")]
+    Access(String),
     /// Any other invalid request (zero amounts, bad committee, …).
     #[error("{0}")]
     Invalid(String),

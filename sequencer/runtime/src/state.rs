@@ -289,6 +289,9 @@ pub struct ProgramRecord {
     pub manifest: Vec<u8>,
     /// Whether the router's registry lists it (slabs).
     pub registered_slab: bool,
+    /// The programs whose state its declared views map, one per view in order (empty until
+    /// governance binds them).
+    pub views: Vec<ProgramId>,
 }
 
 impl Encode for ProgramRecord {
@@ -302,6 +305,7 @@ impl Encode for ProgramRecord {
         encode_bytes(&self.params, out);
         encode_bytes(&self.manifest, out);
         self.registered_slab.encode(out);
+        encode_seq(&self.views, out);
     }
 }
 
@@ -325,6 +329,7 @@ impl Decode for ProgramRecord {
             params: decode_bytes(reader, limits::PARAMS_BYTES)?,
             manifest: decode_bytes(reader, limits::MANIFEST_BYTES)?,
             registered_slab: bool::decode(reader)?,
+            views: decode_seq(reader, limits::VIEWS)?,
         })
     }
 }

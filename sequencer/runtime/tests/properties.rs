@@ -180,6 +180,7 @@ fn transactions(runtime: &Runtime<MemoryStorage>, steps: &[Step]) -> Vec<Vec<u8>
                             program: 1,
                             entry: entry.into(),
                             args: vec![],
+                            access: Vec::new(),
                         },
                     )
                 }
@@ -205,6 +206,7 @@ fn transactions(runtime: &Runtime<MemoryStorage>, steps: &[Step]) -> Vec<Vec<u8>
                             program: 1,
                             entry: "update".into(),
                             args,
+                            access: Vec::new(),
                         },
                     )
                 }

@@ -49,6 +49,7 @@ fn update(price: u64, publish_ms: u64, signers: &[u64]) -> Action {
         program: 1,
         entry: "update".into(),
         args: client::oracle_update_args(CHAIN, feed_tag(), price, publish_ms, &pairs),
+        access: Vec::new(),
     }
 }
 
@@ -57,6 +58,7 @@ fn call(entry: &str) -> Action {
         program: 1,
         entry: entry.into(),
         args: vec![],
+        access: Vec::new(),
     }
 }
 
@@ -312,6 +314,7 @@ fn bad_input_is_refused_with_nothing_changed() {
         program,
         entry: entry.into(),
         args,
+        access: Vec::new(),
     };
     assert_eq!(
         refused(chain, tx("alice", 1, call_to(9, "read", vec![]))),
@@ -511,6 +514,7 @@ fn a_price_signed_for_one_chain_is_refused_on_another() {
         program: 1,
         entry: "update".into(),
         args: client::oracle_update_args(chain_id, feed_tag(), 5_000, now - 10, &pairs),
+        access: Vec::new(),
     };
     let out = apply(
         &mut runtime,

@@ -473,5 +473,6 @@ pub fn program() -> Program {
         // The signed price message (`price_message`) is built in the first words.
         scratch_reserved: curve_formats::oracle::MESSAGE_WORDS as u32,
         capabilities: CapabilitySet::of(&[Capability::Clock, Capability::Ed25519]),
+        views: Vec::new(),
     }
 }

@@ -1,0 +1,73 @@
+//! The registry's rules: which roles may invoke which entrypoints of which role, and which
+//! roles' state a program may map as a view. They are data, read by the runtime's `invoke`
+//! ([`may_invoke`]) and by `bind_views` ([`may_map`]); everything not listed is refused.
+
+use curvevm_host::Role;
+
+/// `(caller role, callee role, entrypoints the caller may invoke)`.
+pub const INVOKE_RULES: &[(Role, Role, &[&str])] = &[
+    // Whatever prices against a feed may read it (percolator §3.4, lmsr.md's resolution feed);
+    // only the runtime's governance action registers keys, and only publishers update.
+    (Role::Router, Role::Oracle, &["read", "price", "reference"]),
+    (
+        Role::Slab,
+        Role::Oracle,
+        &["read", "price", "reference", "funding"],
+    ),
+    (Role::Market, Role::Oracle, &["read", "price"]),
+    // Only the router reserves, commits, cancels and liquidates on a slab (R10).
+    (
+        Role::Router,
+        Role::Slab,
+        &["reserve", "commit", "cancel", "liquidation_call"],
+    ),
+];
+
+/// `(mapping role, mapped role, writable)`: a program of the first role may map the state of a
+/// program of the second as a view, read-only, or writable when the flag says so. Oracle feeds
+/// are only ever read.
+pub const VIEW_RULES: &[(Role, Role, bool)] = &[
+    (Role::Router, Role::Oracle, false),
+    (Role::Slab, Role::Oracle, false),
+    (Role::Market, Role::Oracle, false),
+];
+
+/// Whether a program of role `caller` may invoke entrypoint `entry` of a program of role
+/// `callee`.
+pub fn may_invoke(caller: Role, callee: Role, entry: &str) -> bool {
+    INVOKE_RULES
+        .iter()
+        .any(|(from, to, entries)| *from == caller && *to == callee && entries.contains(&entry))
+}
+
+/// Whether a program of role `mapper` may map a program of role `mapped` as a view declared
+/// `writable` (a read-only view needs a rule; a writable one a rule that allows writing).
+pub fn may_map(mapper: Role, mapped: Role, writable: bool) -> bool {
+    VIEW_RULES
+        .iter()
+        .any(|(from, to, allows)| *from == mapper && *to == mapped && (*allows || !writable))
+}
+
+/// The rules as SPEC.md prints them.
+pub fn spec_table() -> String {
+    let mut out = String::from("| caller | callee | entrypoints |\n|---|---|---|\n");
+    for (from, to, entries) in INVOKE_RULES {
+        let entries: Vec<String> = entries.iter().map(|e| format!("`{e}`")).collect();
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            from.name(),
+            to.name(),
+            entries.join(", ")
+        ));
+    }
+    out.push_str("\n| mapping role | mapped role | access |\n|---|---|---|\n");
+    for (from, to, writable) in VIEW_RULES {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            from.name(),
+            to.name(),
+            if *writable { "read, write" } else { "read" }
+        ));
+    }
+    out
+}
