@@ -492,7 +492,8 @@ impl<S: Storage> Runtime<S> {
                 ))
             }
             Action::Deploy(image) => {
-                let admitted = templates::admit(image, &self.vks).map_err(Rejection::Deploy)?;
+                let admitted = templates::admit(image, &self.vks, self.config.dev_mode)
+                    .map_err(Rejection::Deploy)?;
                 let id = self.meta.next_program;
                 self.meta.next_program += 1;
                 let instance = Instance::new(admitted.approved.program.clone(), &admitted.params)
@@ -752,7 +753,8 @@ impl<S: Storage> Runtime<S> {
             .programs
             .get(&program)
             .ok_or(Rejection::UnknownProgram(program))?;
-        let admitted = templates::admit(image, &self.vks).map_err(Rejection::Deploy)?;
+        let admitted =
+            templates::admit(image, &self.vks, self.config.dev_mode).map_err(Rejection::Deploy)?;
         if admitted.record.layout_hash != live.record.layout_hash {
             return Err(Rejection::Deploy(format!(
                 "an upgrade keeps the state layout: program {program} has layout {}, the new image {}",

@@ -23,6 +23,17 @@ pub const INVOKE_RULES: &[(Role, Role, &[&str])] = &[
     ),
 ];
 
+/// Extra invoke rules for the development probes (`curve_compiler::templates::probe`), which
+/// only dev-mode chains admit: they apply only when a probe is the caller or the callee.
+pub const PROBE_INVOKE_RULES: &[(Role, Role, &[&str])] = &[
+    (
+        Role::Router,
+        Role::Slab,
+        &["mark", "probe_bump", "probe_call"],
+    ),
+    (Role::Slab, Role::Router, &["read_oracle"]),
+];
+
 /// `(mapping role, mapped role, writable)`: a program of the first role may map the state of a
 /// program of the second as a view, read-only, or writable when the flag says so. Oracle feeds
 /// are only ever read.
@@ -35,7 +46,16 @@ pub const VIEW_RULES: &[(Role, Role, bool)] = &[
 /// Whether a program of role `caller` may invoke entrypoint `entry` of a program of role
 /// `callee`.
 pub fn may_invoke(caller: Role, callee: Role, entry: &str) -> bool {
-    INVOKE_RULES
+    allowed(INVOKE_RULES, caller, callee, entry)
+}
+
+/// [`may_invoke`] when a development probe is the caller or the callee.
+pub fn may_invoke_probe(caller: Role, callee: Role, entry: &str) -> bool {
+    may_invoke(caller, callee, entry) || allowed(PROBE_INVOKE_RULES, caller, callee, entry)
+}
+
+fn allowed(rules: &[(Role, Role, &[&str])], caller: Role, callee: Role, entry: &str) -> bool {
+    rules
         .iter()
         .any(|(from, to, entries)| *from == caller && *to == callee && entries.contains(&entry))
 }
@@ -55,6 +75,15 @@ pub fn spec_table() -> String {
         let entries: Vec<String> = entries.iter().map(|e| format!("`{e}`")).collect();
         out.push_str(&format!(
             "| {} | {} | {} |\n",
+            from.name(),
+            to.name(),
+            entries.join(", ")
+        ));
+    }
+    for (from, to, entries) in PROBE_INVOKE_RULES {
+        let entries: Vec<String> = entries.iter().map(|e| format!("`{e}`")).collect();
+        out.push_str(&format!(
+            "| {} (probe) | {} (probe) | {} |\n",
             from.name(),
             to.name(),
             entries.join(", ")

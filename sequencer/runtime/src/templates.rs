@@ -46,10 +46,12 @@ pub struct Approved {
     pub descriptor_hash: [u8; 32],
     /// The layout hash.
     pub layout_hash: [u8; 32],
+    /// A development probe (`curve_compiler::templates::probe`): admitted only in dev mode.
+    pub dev_only: bool,
 }
 
 impl Approved {
-    fn new(template: Template) -> Approved {
+    fn new(template: Template, dev_only: bool) -> Approved {
         let role = Role::from_name(template.role).expect("templates name a host role");
         let code = template.module_bytes();
         let module: Module = template.lowered.module.clone();
@@ -72,6 +74,7 @@ impl Approved {
             descriptor_hash: template.interface.hash(),
             layout_hash,
             template,
+            dev_only,
         }
     }
 
@@ -89,9 +92,11 @@ impl Approved {
 pub fn approved() -> &'static [Approved] {
     static APPROVED: OnceLock<Vec<Approved>> = OnceLock::new();
     APPROVED.get_or_init(|| {
+        let probes = templates::probe::templates().into_iter();
         templates::deployable()
             .into_iter()
-            .map(Approved::new)
+            .map(|template| Approved::new(template, false))
+            .chain(probes.map(|template| Approved::new(template, true)))
             .collect()
     })
 }
@@ -170,15 +175,25 @@ pub struct Admitted {
 }
 
 /// Runs every deploy check on `image`.
-pub fn admit(image: &ProgramImage, vks: &VerifyingKeys) -> Result<Admitted, String> {
-    let approved = find(&image.template).ok_or_else(|| {
-        let names: Vec<&str> = approved().iter().map(|a| a.template.name).collect();
-        format!(
-            "no deployable template `{}` (deployable: {})",
-            image.template,
-            names.join(", ")
-        )
-    })?;
+pub fn admit(
+    image: &ProgramImage,
+    vks: &VerifyingKeys,
+    dev_mode: bool,
+) -> Result<Admitted, String> {
+    let approved = find(&image.template)
+        .filter(|a| dev_mode || !a.dev_only)
+        .ok_or_else(|| {
+            let names: Vec<&str> = approved()
+                .iter()
+                .filter(|a| dev_mode || !a.dev_only)
+                .map(|a| a.template.name)
+                .collect();
+            format!(
+                "no deployable template `{}` (deployable: {})",
+                image.template,
+                names.join(", ")
+            )
+        })?;
     let code_hash: [u8; 32] = Sha256::digest(&image.module).into();
     if code_hash != approved.code_hash {
         return Err(format!(

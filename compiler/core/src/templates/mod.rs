@@ -2,6 +2,7 @@
 
 pub mod debit;
 pub mod oracle;
+pub mod probe;
 pub mod slab;
 
 use curve_formats::certificate::Row;

@@ -1,0 +1,404 @@
+//! Probe templates: two small programs that exercise program composition on a development
+//! chain — a `probe_reader` (slab role) that reads an oracle's state through a mapped view and a
+//! `probe_caller` (router role) that invokes oracles and readers. They are not products: the
+//! runtime admits them only in dev mode, where tests, `curve sim` scenarios and the composition
+//! example use them until the SLAB and ROUTER templates compose the same way.
+//!
+//! - `probe_reader.mark() -> (price, publish_ms)`: the oracle's last price and its publish time,
+//!   read from `view0` (the oracle's state, mapped read-only) without a call.
+//! - `probe_reader.probe_bump(n) -> (total)`: adds `n` to its own counter.
+//! - `probe_reader.probe_call(program, oracle) -> (status, detail)`: invokes
+//!   `read_oracle(oracle)` of `program` (a `probe_caller`) — re-entrant when that caller is
+//!   already running, and refused inside when the oracle is the one this reader maps.
+//! - `probe_caller.read_oracle(oracle) -> (status, detail, price)`: invokes the oracle's `read`.
+//! - `probe_caller.funding_of(oracle) -> (status, detail)`: invokes the oracle's `funding`,
+//!   which the registry lets only slabs call.
+//! - `probe_caller.bump_then(reader, n, trap) -> (status, detail, total)`: invokes
+//!   `probe_bump(n)`, counts the call in its own state, then aborts with code 9 if `trap ≠ 0`.
+//! - `probe_caller.relay(reader, target, oracle) -> (status, detail, inner status, inner
+//!   detail)`: invokes `probe_call(target, oracle)` of the reader.
+//! - `probe_caller.mark_of(reader) -> (status, detail, price, publish_ms)`: invokes `mark`, so
+//!   the reader's view is mapped for an invoked call.
+//!
+//! Each pins its callees' interface hashes as constants of its parameter table.
+
+use curve_ir::ir::{Addr, Cond, FunctionBuilder, Invoke, Program, Rvalue, Ty};
+use curve_ir::lower;
+use curvescript_syntax::Span;
+use curvevm::hostcall::{Capability, CapabilitySet};
+use curvevm::isa::Segment;
+use curvevm::module::ViewDecl;
+
+use crate::abi::{self, Access, Account, Entry, Field, FieldType, Interface};
+use crate::templates::{DEFAULT_GAS_BUDGET, Template, oracle};
+use crate::{Artifact, ParamSlot, Region};
+
+/// The most gas a probe lets one callee use.
+pub const CALLEE_GAS: u64 = 100_000;
+
+/// Abort code of `bump_then` when asked to trap.
+pub const TRAP_CODE: u8 = 9;
+
+const fn field(name: &'static str) -> Field {
+    Field {
+        name,
+        ty: FieldType::U64,
+        count: 1,
+    }
+}
+
+const STATE: Account = Account {
+    name: "slab",
+    access: Access::Write,
+};
+const ORACLE_VIEW: Account = Account {
+    name: "oracle(view0)",
+    access: Access::Read,
+};
+
+/// `probe_reader`'s interface.
+pub static READER: Interface = Interface {
+    template: "probe_reader",
+    doc: "Development probe: reads an oracle through a view; a counter; a call back.",
+    entries: &[
+        Entry {
+            name: "mark",
+            doc: "The mapped oracle's price and publish time.",
+            args: &[],
+            returns: &[field("price"), field("publish_ms")],
+            accounts: &[ORACLE_VIEW],
+        },
+        Entry {
+            name: "probe_bump",
+            doc: "Adds n to the counter.",
+            args: &[field("n")],
+            returns: &[field("total")],
+            accounts: &[STATE],
+        },
+        Entry {
+            name: "probe_call",
+            doc: "Invokes read_oracle(oracle) of a probe_caller.",
+            args: &[field("program"), field("oracle")],
+            returns: &[field("status"), field("detail")],
+            accounts: &[],
+        },
+    ],
+};
+
+/// `probe_caller`'s interface.
+pub static CALLER: Interface = Interface {
+    template: "probe_caller",
+    doc: "Development probe: invokes oracles and probe readers.",
+    entries: &[
+        Entry {
+            name: "read_oracle",
+            doc: "Invokes the oracle's read.",
+            args: &[field("oracle")],
+            returns: &[field("status"), field("detail"), field("price")],
+            accounts: &[],
+        },
+        Entry {
+            name: "funding_of",
+            doc: "Invokes the oracle's funding (refused: routers may not).",
+            args: &[field("oracle")],
+            returns: &[field("status"), field("detail")],
+            accounts: &[],
+        },
+        Entry {
+            name: "bump_then",
+            doc: "Invokes probe_bump(n), counts the call, aborts 9 if trap is not 0.",
+            args: &[field("reader"), field("n"), field("trap")],
+            returns: &[field("status"), field("detail"), field("total")],
+            accounts: &[STATE],
+        },
+        Entry {
+            name: "relay",
+            doc: "Invokes the reader's probe_call(target, oracle).",
+            args: &[field("reader"), field("target"), field("oracle")],
+            returns: &[
+                field("status"),
+                field("detail"),
+                field("inner_status"),
+                field("inner_detail"),
+            ],
+            accounts: &[],
+        },
+        Entry {
+            name: "mark_of",
+            doc: "Invokes the reader's mark.",
+            args: &[field("reader")],
+            returns: &[
+                field("status"),
+                field("detail"),
+                field("price"),
+                field("publish_ms"),
+            ],
+            accounts: &[],
+        },
+    ],
+};
+
+/// The index of `name` in `interface` (the callee's entry table has the interface's order).
+fn entry_index(interface: &Interface, name: &str) -> u16 {
+    interface
+        .entries
+        .iter()
+        .position(|e| e.name == name)
+        .expect("an interface entry") as u16
+}
+
+/// A hash as four parameter words, first bytes first.
+fn hash_words(hash: [u8; 32]) -> Vec<u64> {
+    hash.chunks(8)
+        .map(|chunk| u64::from_le_bytes(chunk.try_into().expect("8 bytes")))
+        .collect()
+}
+
+/// Constants naming the pinned hashes' words: `(prefix_0 … prefix_3)`.
+fn hash_constants(prefix: &'static [&'static str; 4], hash: [u8; 32]) -> Vec<(&'static str, u64)> {
+    prefix.iter().copied().zip(hash_words(hash)).collect()
+}
+
+const CALLER_HASH: [&str; 4] = ["caller_0", "caller_1", "caller_2", "caller_3"];
+const ORACLE_HASH: [&str; 4] = ["oracle_0", "oracle_1", "oracle_2", "oracle_3"];
+const READER_HASH: [&str; 4] = ["reader_0", "reader_1", "reader_2", "reader_3"];
+
+/// Scratch words of the invoke buffers: return words land at 0…, arguments come from `args`.
+const RETURN_BUFFER: u32 = 0;
+const RETURN_WORDS: u32 = 5;
+
+/// One invoke of `entry` of `interface` on the program in `args[0]`, arguments `args[1..]`
+/// (`arg_words` of them), hash pinned at `params[hash_at..]`; stores status and detail in
+/// `ret[0..2]` and returns nothing else.
+fn invoke_step(
+    b: &mut FunctionBuilder,
+    interface: &Interface,
+    entry: &str,
+    arg_words: u16,
+    hash_at: u32,
+) {
+    let program = b.let_(
+        "program",
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Args, 0)),
+    );
+    let status = b.var("status", Ty::U64);
+    let detail = b.var("detail", Ty::U64);
+    b.invoke(Invoke {
+        program,
+        entry: entry_index(interface, entry),
+        args_at: (Segment::Args, 1),
+        arg_words,
+        ret_at: (Segment::Scratch, RETURN_BUFFER),
+        interface_at: (Segment::Params, hash_at),
+        gas_max: CALLEE_GAS,
+        status,
+        detail,
+    });
+    b.store(Addr::Fixed(Segment::Ret, 0), status);
+    b.store(Addr::Fixed(Segment::Ret, 1), detail);
+}
+
+/// Copies `count` returned words from the buffer to `ret[2..]`.
+fn copy_returns(b: &mut FunctionBuilder, count: u32) {
+    for word in 0..count {
+        let value = b.let_(
+            "returned",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Scratch, RETURN_BUFFER + word)),
+        );
+        b.store(Addr::Fixed(Segment::Ret, 2 + word), value);
+    }
+}
+
+/// The `probe_reader` program.
+pub fn reader_program() -> Program {
+    let mut mark = FunctionBuilder::new("mark", 0, 2);
+    mark.at("probe_reader.mark/view", None);
+    for (word, offset) in [oracle::state::PRICE, oracle::state::PUBLISH_MS]
+        .into_iter()
+        .enumerate()
+    {
+        let value = mark.let_(
+            "oracle_word",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::View(0), offset)),
+        );
+        mark.store(Addr::Fixed(Segment::Ret, word as u32), value);
+    }
+
+    let mut bump = FunctionBuilder::new("probe_bump", 1, 1);
+    bump.at("probe_reader.probe_bump/count", None);
+    let n = bump.let_("n", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 0)));
+    let total = bump.let_(
+        "total",
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Slab, 0)),
+    );
+    let total = bump.let_("total", Ty::U64, Rvalue::Add(total, n));
+    bump.store(Addr::Fixed(Segment::Slab, 0), total);
+    bump.store(Addr::Fixed(Segment::Ret, 0), total);
+
+    let mut call = FunctionBuilder::new("probe_call", 2, 2);
+    call.at("probe_reader.probe_call/invoke", None);
+    invoke_step(&mut call, &CALLER, "read_oracle", 1, 0);
+
+    Program {
+        functions: vec![mark.finish(), bump.finish(), call.finish()],
+        params: 4,
+        slab: 1,
+        scratch_reserved: RETURN_WORDS,
+        capabilities: CapabilitySet::of(&[Capability::Invoke]),
+        views: vec![ViewDecl {
+            words: oracle::state::WORDS,
+            writable: false,
+        }],
+    }
+}
+
+/// The `probe_caller` program.
+pub fn caller_program() -> Program {
+    let mut read = FunctionBuilder::new("read_oracle", 1, 3);
+    read.at("probe_caller.read_oracle/invoke", None);
+    invoke_step(&mut read, &abi::ORACLE, "read", 0, 0);
+    copy_returns(&mut read, 1);
+
+    let mut funding = FunctionBuilder::new("funding_of", 1, 2);
+    funding.at("probe_caller.funding_of/invoke", None);
+    invoke_step(&mut funding, &abi::ORACLE, "funding", 0, 0);
+
+    let mut bump = FunctionBuilder::new("bump_then", 3, 3);
+    bump.at("probe_caller.bump_then/invoke", None);
+    invoke_step(&mut bump, &READER, "probe_bump", 1, 4);
+    copy_returns(&mut bump, 1);
+    bump.at("probe_caller.bump_then/count", None);
+    let one = bump.constant("one", 1);
+    let calls = bump.let_(
+        "calls",
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Slab, 0)),
+    );
+    let calls = bump.let_("calls", Ty::U64, Rvalue::Add(calls, one));
+    bump.store(Addr::Fixed(Segment::Slab, 0), calls);
+    bump.at("probe_caller.bump_then/trap", None);
+    let trap = bump.let_("trap", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 2)));
+    bump.guard(Cond::Zero(trap), TRAP_CODE, "trap = 0");
+
+    let mut relay = FunctionBuilder::new("relay", 3, 4);
+    relay.at("probe_caller.relay/invoke", None);
+    invoke_step(&mut relay, &READER, "probe_call", 2, 4);
+    copy_returns(&mut relay, 2);
+
+    let mut mark = FunctionBuilder::new("mark_of", 1, 4);
+    mark.at("probe_caller.mark_of/invoke", None);
+    invoke_step(&mut mark, &READER, "mark", 0, 4);
+    copy_returns(&mut mark, 2);
+
+    Program {
+        functions: vec![
+            read.finish(),
+            funding.finish(),
+            bump.finish(),
+            relay.finish(),
+            mark.finish(),
+        ],
+        params: 8,
+        slab: 1,
+        scratch_reserved: RETURN_WORDS,
+        capabilities: CapabilitySet::of(&[Capability::Invoke]),
+        views: Vec::new(),
+    }
+}
+
+fn template(
+    name: &'static str,
+    role: &'static str,
+    interface: &'static Interface,
+    program: &Program,
+    constants: Vec<(&'static str, u64)>,
+) -> Template {
+    Template {
+        name,
+        role,
+        interface,
+        lowered: lower(program).expect("the probe templates lower"),
+        param_names: constants.iter().map(|(name, _)| *name).collect(),
+        conditions: Vec::new(),
+        constants,
+        derived: Vec::new(),
+        layout: vec![Region {
+            name: "counter",
+            offset: 0,
+            words: 1,
+        }],
+        gas_budget: DEFAULT_GAS_BUDGET,
+    }
+}
+
+/// The `probe_reader` template (pins the caller's interface).
+pub fn reader_template() -> Template {
+    template(
+        "probe_reader",
+        "slab",
+        &READER,
+        &reader_program(),
+        hash_constants(&CALLER_HASH, CALLER.hash()),
+    )
+}
+
+/// The `probe_caller` template (pins the oracle's and the reader's interfaces).
+pub fn caller_template() -> Template {
+    let mut constants = hash_constants(&ORACLE_HASH, abi::ORACLE.hash());
+    constants.extend(hash_constants(&READER_HASH, READER.hash()));
+    template(
+        "probe_caller",
+        "router",
+        &CALLER,
+        &caller_program(),
+        constants,
+    )
+}
+
+/// Both probe templates.
+pub fn templates() -> Vec<Template> {
+    vec![reader_template(), caller_template()]
+}
+
+/// The deployable artifact of a probe template (every parameter is a constant).
+pub fn artifact(template: Template) -> Artifact {
+    let program = match template.name {
+        "probe_reader" => reader_program(),
+        _ => caller_program(),
+    };
+    let kind = if template.role == "router" {
+        curvescript_syntax::ast::BlockKind::Router
+    } else {
+        curvescript_syntax::ast::BlockKind::Slab
+    };
+    Artifact {
+        kind,
+        id: Some(template.name.to_string()),
+        template: template.name,
+        role: template.role,
+        interface: template.interface,
+        ir: program,
+        params: template
+            .constants
+            .iter()
+            .map(|&(name, value)| ParamSlot {
+                name,
+                keyword: "",
+                arg: "",
+                value,
+                span: Span::default(),
+            })
+            .collect(),
+        conditions: template.conditions,
+        constants: template.constants,
+        layout: template.layout,
+        gas_budget: template.gas_budget,
+        lowered: template.lowered,
+        keyword_spans: Vec::new(),
+        block_span: Span::default(),
+    }
+}
