@@ -52,10 +52,16 @@ struct Scenario {
 struct ProgramSpec {
     /// The handle later steps use.
     name: String,
-    /// The script, relative to the scenario file.
-    script: PathBuf,
+    /// The script, relative to the scenario file (with `block`).
+    #[serde(default)]
+    script: Option<PathBuf>,
     /// The block id (`"pyth:SOLUSD"`).
-    block: String,
+    #[serde(default)]
+    block: Option<String>,
+    /// Instead of a script block: a development probe template (`probe_reader`,
+    /// `probe_caller`; see `curve_compiler::templates::probe`).
+    #[serde(default)]
+    template: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,12 +85,32 @@ struct TxSpec {
     /// `committed`, `reverted` or `rejected`: the run fails when the outcome differs.
     #[serde(default)]
     expect: Option<String>,
+    /// The return words the call must give (numbers or program names).
+    #[serde(default)]
+    returns: Option<Vec<Word>>,
     #[serde(flatten)]
     action: ActionSpec,
 }
 
 fn default_gas() -> u64 {
     5_000_000
+}
+
+/// A `u64` word, written as a number or as a deployed program's name (its id).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Word {
+    Number(u64),
+    Program(String),
+}
+
+impl Word {
+    fn value(&self, programs: &mut BTreeMap<String, Program>) -> Result<u64> {
+        match self {
+            Word::Number(value) => Ok(*value),
+            Word::Program(name) => deployed_id(programs, name),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -112,7 +138,14 @@ enum ActionSpec {
         program: String,
         entry: String,
         #[serde(default)]
-        args: Vec<u64>,
+        args: Vec<Word>,
+        /// The other programs the call may reach (any order; sent ascending).
+        #[serde(default)]
+        access: Vec<String>,
+    },
+    BindViews {
+        program: String,
+        views: Vec<String>,
     },
     OracleUpdate {
         program: String,
@@ -142,7 +175,15 @@ struct Program {
 }
 
 fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<Program> {
-    let path = base.join(&spec.script);
+    let (script, block) = match (&spec.script, &spec.block, &spec.template) {
+        (Some(script), Some(block), None) => (script, block),
+        (None, None, Some(template)) => return probe_program(template, store),
+        _ => bail!(
+            "program `{}`: give either `script` and `block`, or `template`",
+            spec.name
+        ),
+    };
+    let path = base.join(script);
     let source = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let checked = curvescript_check::check_source(&source, None);
@@ -158,12 +199,12 @@ fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<
     let Some(artifact) = compiled
         .artifacts
         .iter()
-        .find(|a| a.id.as_deref() == Some(spec.block.as_str()))
+        .find(|a| a.id.as_deref() == Some(block.as_str()))
     else {
         bail!(
             "{} has no compiled block \"{}\" (compiled: {})",
             path.display(),
-            spec.block,
+            block,
             compiled
                 .artifacts
                 .iter()
@@ -174,12 +215,29 @@ fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<
     };
     let pk = dev_keys(store, curve_runtime::templates::artifact_class(artifact))?;
     // A fixed blinding seed: the simulation's output is reproducible byte for byte.
-    let file_name = spec.script.to_string_lossy().into_owned();
+    let file_name = script.to_string_lossy().into_owned();
     let image =
         curve_runtime::templates::prove_image(artifact, &file_name, &source, &pk, [0x51; 32])?;
     Ok(Program {
         image,
-        feed_tag: curve_compiler::feed_tag(&spec.block),
+        feed_tag: curve_compiler::feed_tag(block),
+        id: None,
+        keys: Vec::new(),
+    })
+}
+
+/// A development probe template, proved like a script block (dev mode admits it).
+fn probe_program(name: &str, store: &KeyStore) -> Result<Program> {
+    use curve_compiler::templates::probe;
+    let Some(template) = probe::templates().into_iter().find(|t| t.name == name) else {
+        bail!("no probe template `{name}` (probes: probe_reader, probe_caller)");
+    };
+    let artifact = probe::artifact(template);
+    let pk = dev_keys(store, curve_runtime::templates::artifact_class(&artifact))?;
+    let image = curve_runtime::templates::prove_image(&artifact, name, "", &pk, [0x51; 32])?;
+    Ok(Program {
+        image,
+        feed_tag: 0,
         id: None,
         keys: Vec::new(),
     })
@@ -258,11 +316,32 @@ fn action(
             program: name,
             entry,
             args,
-        } => Action::Call {
+            access,
+        } => {
+            let mut ids = access
+                .iter()
+                .map(|name| deployed_id(programs, name))
+                .collect::<Result<Vec<u64>>>()?;
+            ids.sort_unstable();
+            Action::Call {
+                program: deployed_id(programs, name)?,
+                entry: entry.clone(),
+                args: args
+                    .iter()
+                    .map(|word| Ok(Arg::One(Value::U64(word.value(programs)?))))
+                    .collect::<Result<_>>()?,
+                access: ids,
+            }
+        }
+        ActionSpec::BindViews {
+            program: name,
+            views,
+        } => Action::BindViews {
             program: deployed_id(programs, name)?,
-            entry: entry.clone(),
-            args: args.iter().map(|v| Arg::One(Value::U64(*v))).collect(),
-            access: Vec::new(),
+            views: views
+                .iter()
+                .map(|view| deployed_id(programs, view))
+                .collect::<Result<_>>()?,
         },
         ActionSpec::OracleUpdate {
             program: name,
@@ -421,6 +500,18 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
                 ));
+            }
+            if let Some(expected) = &tx.returns {
+                let expected = expected
+                    .iter()
+                    .map(|word| word.value(&mut programs))
+                    .collect::<Result<Vec<u64>>>()?;
+                if expected != receipt.returns {
+                    failures.push(format!(
+                        "batch {} tx {index} ({} {}): expected returns {expected:?}, got {:?}",
+                        batch.height, tx.from, receipt.action, receipt.returns
+                    ));
+                }
             }
             if human {
                 outln!(

@@ -1,4 +1,4 @@
-//! `curve sim` as a user meets it: the example scenario runs with every expectation met, prints
+//! `curve sim` as a user meets it: the example scenarios run with every expectation met, prints
 //! the same final state root twice, gives the same root in JSON, and a broken scenario exits 1;
 //! the payout scenario is the Anchor program's fixture.
 
@@ -25,6 +25,41 @@ fn final_root(stdout: &str) -> String {
         .find_map(|l| l.strip_prefix("final state root "))
         .expect("a final state root")
         .to_string()
+}
+
+/// The composition example: a view read, invokes, an unauthorized and a re-entrant invoke
+/// refused, an undeclared program refused; every `expect` and `returns` in the file holds
+/// (the run fails otherwise), and the refusals are named.
+#[test]
+fn the_composition_scenario_meets_its_expectations() {
+    let run = sim(&["examples/composition.scenario.toml"]);
+    assert!(run.status.success(), "{run:?}");
+    let text = String::from_utf8_lossy(&run.stdout);
+    for refusal in ["invoke_denied", "undeclared_program"] {
+        assert!(text.contains(&format!("refused: {refusal}")), "{text}");
+    }
+    assert!(text.contains("the access list must name it"), "{text}");
+    // A wrong expectation fails the run.
+    let scenario = std::fs::read_to_string(workspace().join("examples/composition.scenario.toml"))
+        .expect("scenario")
+        .replace("returns = [0, 0, 151_250_000]", "returns = [0, 0, 1]");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("composition-wrong");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("composition.scenario.toml"), scenario).expect("write");
+    std::fs::copy(
+        workspace().join("examples/perp_multi.curve"),
+        dir.join("perp_multi.curve"),
+    )
+    .expect("copy");
+    let wrong = sim(&[dir
+        .join("composition.scenario.toml")
+        .to_str()
+        .expect("utf-8")]);
+    assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("expected returns [0, 0, 1]"),
+        "{wrong:?}"
+    );
 }
 
 #[test]
