@@ -1,11 +1,12 @@
-//! Interpreter throughput on the three named programs, the 300k-gas call, and rollback cost for a
-//! 1 KiB versus a 10 MiB slab. Figures go to BENCHMARKS.md.
+//! Interpreter throughput on the three named programs, the 300k-gas call, rollback cost for a
+//! 1 KiB versus a 10 MiB slab, and the cost of mapping a 1 KiB versus a 10 MiB view for a call.
+//! Figures go to BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use curvevm::bench_programs::{alu_loop, microcode_loop, rollback_probe, slab_loop};
+use curvevm::bench_programs::{alu_loop, microcode_loop, rollback_probe, slab_loop, view_probe};
 use curvevm::{ExecOptions, Instance, Module, NoHost, Program};
 
 fn instance(module: Module) -> Instance {
@@ -89,5 +90,35 @@ fn rollback(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput, rollback);
+/// A call that reads one word of a mapped read-only view: the view's words move in and out of
+/// the instance (never copied), so the call costs the same whatever the view's size.
+fn map_view(c: &mut Criterion) {
+    let mut group = c.benchmark_group("views");
+    for (name, words) in [
+        ("map_view_1kib", 128u32),
+        ("map_view_10mib", curvevm::module::MAX_VIEW_WORDS),
+    ] {
+        let module = view_probe(words);
+        let mut vm = instance(module);
+        let mut views = vec![vec![7u64; words as usize]];
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                let outcome = vm
+                    .call(
+                        "main",
+                        &[0],
+                        100,
+                        &mut views,
+                        &mut NoHost,
+                        ExecOptions::default(),
+                    )
+                    .unwrap();
+                black_box(outcome)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, throughput, rollback, map_view);
 criterion_main!(benches);

@@ -101,3 +101,17 @@ pub fn rollback_probe(slab_words: u32) -> Module {
     b.abort(Cond::Always, 0, 1);
     module(&b.finish(), layout(slab_words), Vec::new())
 }
+
+/// `main(_)`: returns word 0 of a read-only `view0` of `view_words` words (mapping cost).
+pub fn view_probe(view_words: u32) -> Module {
+    let mut b = Builder::new(0);
+    b.load(1, Segment::View(0), 0);
+    b.store(1, Segment::Ret, 0);
+    b.ret(Cond::Always, 0);
+    let mut layout = layout(0);
+    layout.views = vec![crate::module::ViewDecl {
+        words: view_words,
+        writable: false,
+    }];
+    module(&b.finish(), layout, Vec::new())
+}

@@ -48,3 +48,54 @@ fn rollback_work_is_independent_of_the_slab_size() {
     let (ten, _) = journal_words_for(1_310_720, 10);
     assert_eq!(ten, 10 * small);
 }
+
+/// Mapping a view moves its words in and out of the call: the same buffer comes back (no copy)
+/// and only the return word is journaled, for a 1 KiB and a 10 MiB view alike (the criterion benchmark
+/// `views/*` measures the time).
+#[test]
+fn mapping_a_view_moves_its_words_whatever_its_size() {
+    let mut journaled = Vec::new();
+    for words in [128u32, curvevm::module::MAX_VIEW_WORDS] {
+        let program = Arc::new(
+            Program::load(curvevm::bench_programs::view_probe(words), &|_| false).unwrap(),
+        );
+        let mut vm = Instance::new(program, &[]).unwrap();
+        let mut views = vec![vec![7u64; words as usize]];
+        let buffer = views[0].as_ptr();
+        for _ in 0..3 {
+            let outcome = vm
+                .call(
+                    "main",
+                    &[0],
+                    100,
+                    &mut views,
+                    &mut NoHost,
+                    ExecOptions::default(),
+                )
+                .unwrap();
+            assert_eq!(outcome.result, Ok(vec![7]));
+            assert_eq!(
+                views[0].as_ptr(),
+                buffer,
+                "{words} words: the view was copied"
+            );
+            assert_eq!(views[0].len(), words as usize);
+        }
+        journaled.push(vm.memory().journal_words());
+        // A view of the wrong size is refused before the call runs.
+        let mut wrong = vec![vec![0u64; words as usize - 1]];
+        assert!(
+            vm.call(
+                "main",
+                &[0],
+                100,
+                &mut wrong,
+                &mut NoHost,
+                ExecOptions::default()
+            )
+            .is_err()
+        );
+    }
+    // Only the return word is zeroed at each call's end, whatever the view's size.
+    assert_eq!(journaled, vec![3, 3]);
+}
