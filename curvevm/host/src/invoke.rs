@@ -59,12 +59,15 @@ pub trait Programs {
     fn gas_bound(&self, id: SlabId, entry: &str) -> u64;
 }
 
-/// Programs by id in a map, any program allowed to call any other, no gas bound beyond the
-/// caller's, views as the callee holds them: for tests and tools.
+/// Programs by id in a map, any program allowed to call any entry of another but the ones
+/// listed in `denied`, no gas bound beyond the caller's, views as the callee holds them: for
+/// tests and tools.
 #[derive(Debug, Default)]
 pub struct ProgramSet {
     /// The programs.
     pub programs: BTreeMap<SlabId, Callee>,
+    /// `(program, entry)` pairs no caller may invoke.
+    pub denied: Vec<(SlabId, String)>,
 }
 
 impl Programs for ProgramSet {
@@ -79,8 +82,11 @@ impl Programs for ProgramSet {
             callee.instance.memory().restore(pages);
         }
     }
-    fn may_invoke(&self, _: Caller, _: Caller, _: &str) -> bool {
-        true
+    fn may_invoke(&self, _: Caller, callee: Caller, entry: &str) -> bool {
+        !self
+            .denied
+            .iter()
+            .any(|(id, denied)| *id == callee.id && denied == entry)
     }
     fn gas_bound(&self, _: SlabId, _: &str) -> u64 {
         u64::MAX

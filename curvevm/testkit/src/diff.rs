@@ -1,6 +1,8 @@
 //! The interpreter-vs-JIT differential harness: random programs ([`crate::programs`]) run on both
 //! engines from the same state; the outcome (return words or trap kind and pc, gas used), the
-//! slab, the views, the dirty pages, the ledger and the event log must be identical. Each
+//! slab, the views, the dirty pages, the ledger and the event log must be identical — and so must
+//! the slabs, views and dirty pages of the two generated callees the program can `invoke` (they
+//! run on the caller's engine: interpreted, or compiled through a shared [`JitCache`]). Each
 //! program is compiled once and run for many (input, gas limit) cases, including the gas sweep:
 //! every limit for runs needing at most [`SWEEP_ALL_BELOW`] gas, else every basic-block boundary
 //! ±1 plus random limits.
@@ -8,11 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use curvevm::hostcall::{Refusal, id};
 use curvevm::isa::{BranchTarget, Opcode};
 use curvevm::memory::PageId;
-use curvevm::{ExecOptions, Instance, Outcome, Program, Trace, TrapKind};
-use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
-use curvevm_jit::{JitProgram, JitStats};
+use curvevm::{ExecOptions, Instance, Interpreter, Outcome, Program, Trace, TrapKind};
+use curvevm_host::{Callee, Caller, Cap, Clock, InvokeHost, Ledger, ProgramSet, Role, RollupHost};
+use curvevm_jit::{JitCache, JitProgram, JitStats};
 
 use crate::programs::{self, Features, Rng};
 
@@ -22,7 +25,7 @@ pub const SWEEP_ALL_BELOW: u64 = 5_000;
 const PROBE_GAS: u64 = 200_000;
 
 /// The calling slab of every generated program.
-pub const SLAB_ID: u64 = 1;
+pub const SLAB_ID: u64 = programs::CALLER_ID;
 
 /// The ledger every case starts from: escrows of users 0–2 in assets 0–2 for slab 1, and caps
 /// that are valid, expired, for another slab, and nearly spent.
@@ -66,7 +69,15 @@ struct Effects {
     dirty: Vec<PageId>,
     ledger: Ledger,
     events: Vec<curvevm_host::Event>,
+    /// Each callee's slab, views and dirty pages.
+    callees: Vec<CalleeEffects>,
 }
+
+/// A callee's slab, views and dirty pages after a case.
+type CalleeEffects = (Vec<u64>, Vec<Vec<u64>>, Vec<PageId>);
+
+/// A callee's parameters, slab and views before a case.
+pub type CalleeStart = (Vec<u64>, Vec<u64>, Vec<Vec<u64>>);
 
 /// The initial memory of a case.
 #[derive(Clone, Debug)]
@@ -79,6 +90,9 @@ pub struct Start {
     pub views: Vec<Vec<u64>>,
     /// Arguments.
     pub args: Vec<u64>,
+    /// Each callee's parameters, slab and views (their `params[4..8]` are the caller's: the
+    /// interface hash every callee reports).
+    pub callees: Vec<CalleeStart>,
 }
 
 impl Start {
@@ -88,6 +102,16 @@ impl Start {
         let params = words(programs::PARAMS);
         let slab = words(programs::SLAB);
         let views = vec![words(programs::VIEW0), words(programs::VIEW1)];
+        let hash = programs::INTERFACE_AT as usize..programs::INTERFACE_AT as usize + 4;
+        let callees = programs::CALLEE_IDS
+            .iter()
+            .map(|_| {
+                let mut callee_params = words(programs::PARAMS);
+                callee_params[hash.clone()].copy_from_slice(&params[hash.clone()]);
+                let views = vec![words(programs::VIEW0), words(programs::VIEW1)];
+                (callee_params, words(programs::SLAB), views)
+            })
+            .collect();
         // Arguments drive loop counts and recursion depth: mostly small, sometimes deep.
         let args = (0..programs::ARGS)
             .map(|_| match rng.below(10) {
@@ -101,16 +125,52 @@ impl Start {
             slab,
             views,
             args,
+            callees,
         }
+    }
+
+    /// The interface hash the callees report: the bytes of `params[4..8]`.
+    fn interface_hash(&self) -> [u8; 32] {
+        let mut hash = [0; 32];
+        let at = programs::INTERFACE_AT as usize;
+        for (chunk, word) in hash.chunks_mut(8).zip(&self.params[at..at + 4]) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        hash
     }
 }
 
+/// The callees of a case, as their start says.
+fn callee_set(callees: &[Arc<Program>], start: &Start) -> ProgramSet {
+    let mut set = ProgramSet::default();
+    for ((program, (params, slab, views)), id) in
+        callees.iter().zip(&start.callees).zip(programs::CALLEE_IDS)
+    {
+        let mut instance = Instance::new(Arc::clone(program), params).expect("sizes match");
+        instance.set_slab(slab.clone()).expect("sizes match");
+        set.programs.insert(
+            id,
+            Callee {
+                instance,
+                caller: Caller {
+                    id,
+                    role: Role::Slab,
+                },
+                interface_hash: start.interface_hash(),
+                views: views.clone(),
+            },
+        );
+    }
+    set
+}
+
 fn run(
-    program: &Arc<Program>,
-    jit: Option<&JitProgram>,
+    subject: &Subject,
+    jit: bool,
     start: &Start,
     gas: u64,
 ) -> Result<(Effects, JitStats), String> {
+    let program = &subject.program;
     let mut instance =
         Instance::new(Arc::clone(program), &start.params).map_err(|e| e.to_string())?;
     instance
@@ -118,32 +178,56 @@ fn run(
         .map_err(|e| e.to_string())?;
     let mut views = start.views.clone();
     let mut host = standard_host();
-    let (outcome, stats) = match jit {
-        Some(jit) => jit
-            .call(
-                &mut instance,
-                "main",
-                &start.args,
-                gas,
-                &mut views,
-                &mut host,
-            )
-            .map_err(|e| e.to_string())?,
-        None => (
-            instance
+    let mut set = callee_set(&subject.callees, start);
+    let interpreter = Interpreter(ExecOptions::default());
+    let engine: &dyn curvevm::Engine = if jit {
+        &subject.callee_jit
+    } else {
+        &interpreter
+    };
+    let (outcome, stats) = {
+        let mut invoke = InvokeHost::new(&mut host, &mut set, engine);
+        if jit {
+            subject
+                .jit
                 .call(
+                    &mut instance,
                     "main",
                     &start.args,
                     gas,
                     &mut views,
-                    &mut host,
-                    ExecOptions::default(),
+                    &mut invoke,
                 )
-                .map_err(|e| e.to_string())?,
-            JitStats::default(),
-        ),
+                .map_err(|e| e.to_string())?
+        } else {
+            (
+                instance
+                    .call(
+                        "main",
+                        &start.args,
+                        gas,
+                        &mut views,
+                        &mut invoke,
+                        ExecOptions::default(),
+                    )
+                    .map_err(|e| e.to_string())?,
+                JitStats::default(),
+            )
+        }
     };
     let memory = instance.memory();
+    let callees = set
+        .programs
+        .values_mut()
+        .map(|callee| {
+            let memory = callee.instance.memory();
+            (
+                memory.words(curvevm::Segment::Slab).to_vec(),
+                callee.views.clone(),
+                memory.take_dirty_pages(),
+            )
+        })
+        .collect();
     Ok((
         Effects {
             outcome,
@@ -152,6 +236,7 @@ fn run(
             dirty: memory.take_dirty_pages(),
             ledger: host.ledger,
             events: host.events,
+            callees,
         },
         stats,
     ))
@@ -172,6 +257,14 @@ pub struct Coverage {
     pub slab: u64,
     /// Cases whose program calls microcode.
     pub microcode: u64,
+    /// Cases whose program invokes another.
+    pub invoke: u64,
+    /// Cases whose program touches a view.
+    pub view: u64,
+    /// Cases in which a callee returned with writes (kept, or undone by a later trap).
+    pub callee_committed: u64,
+    /// Cases ending in a refused `invoke`, by refusal.
+    pub invoke_refusals: BTreeMap<&'static str, u64>,
     /// Cases that returned.
     pub returned: u64,
     /// Traps by kind name.
@@ -203,7 +296,7 @@ impl Coverage {
         let mut row = |name: &str, count: u64| {
             let share = self.permille(count);
             out.push_str(&format!(
-                "  {name:<26} {count:>8}  {:>3}.{} %  {}\n",
+                "  {name:<36} {count:>8}  {:>3}.{} %  {}\n",
                 share / 10,
                 share % 10,
                 "#".repeat((share / 20) as usize)
@@ -213,6 +306,12 @@ impl Coverage {
         row("host call", self.host);
         row("slab segment", self.slab);
         row("microcode", self.microcode);
+        row("invoke", self.invoke);
+        row("view segment", self.view);
+        row("a callee returned with writes", self.callee_committed);
+        for (name, count) in &self.invoke_refusals {
+            row(&format!("invoke refused: {name}"), *count);
+        }
         row("returned", self.returned);
         for (name, count) in &self.traps {
             row(&format!("trap {name}"), *count);
@@ -241,6 +340,22 @@ impl Coverage {
         need("≥ 20 % loop", self.permille(self.looping) >= 200);
         need("≥ 10 % host calls", self.permille(self.host) >= 100);
         need("≥ 10 % slab segment", self.permille(self.slab) >= 100);
+        need("≥ 10 % invoke", self.permille(self.invoke) >= 100);
+        need("≥ 10 % view segment", self.permille(self.view) >= 100);
+        need(
+            "≥ 1 % a callee returned with writes",
+            self.permille(self.callee_committed) >= 10,
+        );
+        for refusal in INVOKE_REFUSALS {
+            need(
+                &format!("≥ 20 invokes refused `{}`", refusal.name()),
+                self.invoke_refusals
+                    .get(refusal.name())
+                    .copied()
+                    .unwrap_or(0)
+                    >= 20,
+            );
+        }
         need(
             "≥ 10 % out of gas inside a block",
             self.permille(self.out_of_gas_inside_block) >= 100,
@@ -270,6 +385,17 @@ pub const TRAP_KINDS: [&str; 7] = [
     "host",
 ];
 
+/// Every `invoke` refusal the generated programs must reach (depth and a callee's writable view
+/// are the file tests').
+pub const INVOKE_REFUSALS: [Refusal; 6] = [
+    Refusal::UnknownProgram,
+    Refusal::UnknownEntry,
+    Refusal::ArgumentCount,
+    Refusal::InterfaceMismatch,
+    Refusal::Reentrancy,
+    Refusal::BadPointer,
+];
+
 /// Basic-block leaders: entrypoints, branch targets and every instruction after a BRANCH.
 fn leaders(program: &Program) -> Vec<bool> {
     let code = program.instructions();
@@ -290,18 +416,23 @@ fn leaders(program: &Program) -> Vec<bool> {
 
 /// Gas limits for one (program, input): every limit up to what it needs when that is small,
 /// else each basic-block boundary ±1 and random limits.
-fn gas_limits(program: &Arc<Program>, start: &Start, rng: &mut Rng, leader: &[bool]) -> Vec<u64> {
-    let mut instance = Instance::new(Arc::clone(program), &start.params).expect("sizes match");
+fn gas_limits(subject: &Subject, start: &Start, rng: &mut Rng) -> Vec<u64> {
+    let leader = &subject.leader;
+    let mut instance =
+        Instance::new(Arc::clone(&subject.program), &start.params).expect("sizes match");
     instance.set_slab(start.slab.clone()).expect("sizes match");
     let mut views = start.views.clone();
     let mut trace = Trace::default();
+    let mut host = standard_host();
+    let mut set = callee_set(&subject.callees, start);
+    let engine = Interpreter(ExecOptions::default());
     let outcome = instance
         .call_traced(
             "main",
             &start.args,
             PROBE_GAS,
             &mut views,
-            &mut standard_host(),
+            &mut InvokeHost::new(&mut host, &mut set, &engine),
             ExecOptions::default(),
             &mut trace,
         )
@@ -350,7 +481,7 @@ pub fn run_harness(seed: u64, programs: u64, swept: u64, probed: u64) -> Result<
         for input in 0..swept + probed {
             let start = Start::random(&mut program_rng);
             let limits = if input < swept {
-                gas_limits(&subject.program, &start, &mut program_rng, &subject.leader)
+                gas_limits(&subject, &start, &mut program_rng)
             } else {
                 vec![PROBE_GAS, program_rng.below(2_000)]
             };
@@ -377,15 +508,28 @@ pub struct Subject {
     pub leader: Vec<bool>,
     /// What the program contains.
     pub features: Features,
+    /// The callees it can invoke (ids [`programs::CALLEE_IDS`]).
+    pub callees: Vec<Arc<Program>>,
+    /// The compiled callees, when the caller runs compiled.
+    pub callee_jit: JitCache,
 }
 
 impl Subject {
     /// The next program of `rng`, loaded and compiled.
     pub fn generate(rng: &mut Rng) -> Result<Subject, String> {
-        let generated = programs::program(rng);
+        let generated = programs::program(rng, false);
         let program = RollupHost::load(generated.module, Role::Slab)
             .map_err(|e| format!("does not load: {e}"))?;
         let program = Arc::new(program);
+        let callees = programs::CALLEE_IDS
+            .iter()
+            .map(|_| {
+                let callee = programs::program(rng, true);
+                RollupHost::load(callee.module, Role::Slab)
+                    .map(Arc::new)
+                    .map_err(|e| format!("a callee does not load: {e}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let jit = JitProgram::compile(Arc::clone(&program)).map_err(|e| e.to_string())?;
         let leader = leaders(&program);
         Ok(Subject {
@@ -393,42 +537,34 @@ impl Subject {
             jit,
             leader,
             features: generated.features,
+            callees,
+            callee_jit: JitCache::default(),
         })
     }
 
     /// One case on both engines.
     pub fn compare(&self, start: &Start, gas: u64, coverage: &mut Coverage) -> Result<(), String> {
-        compare(
-            &self.program,
-            &self.jit,
-            start,
-            gas,
-            &self.leader,
-            self.features,
-            coverage,
-        )
+        compare(self, start, gas, coverage)
     }
 }
 
 /// One case on both engines.
 fn compare(
-    program: &Arc<Program>,
-    jit: &JitProgram,
+    subject: &Subject,
     start: &Start,
     gas: u64,
-    leader: &[bool],
-    features: Features,
     coverage: &mut Coverage,
 ) -> Result<(), String> {
-    let (expected, _) = run(program, None, start, gas)?;
-    let (actual, stats) = run(program, Some(jit), start, gas)?;
+    let (program, leader, features) = (&subject.program, &subject.leader, subject.features);
+    let (expected, _) = run(subject, false, start, gas)?;
+    let (actual, stats) = run(subject, true, start, gas)?;
     if expected != actual {
         return Err(format!(
             "the engines differ:\ninterpreter {:?}\njit         {:?}{}",
             expected.outcome,
             actual.outcome,
             if expected.outcome == actual.outcome {
-                " (memory, dirty pages, ledger or events differ)"
+                " (memory, dirty pages, ledger, events or a callee's state differ)"
             } else {
                 ""
             }
@@ -452,6 +588,11 @@ fn compare(
     coverage.host += u64::from(features.host);
     coverage.slab += u64::from(features.slab);
     coverage.microcode += u64::from(features.microcode);
+    coverage.invoke += u64::from(features.invoke);
+    coverage.view += u64::from(features.view);
+    // A callee's committed pages stay in its dirty set, restored or not.
+    coverage.callee_committed +=
+        u64::from(actual.callees.iter().any(|(_, _, dirty)| !dirty.is_empty()));
     coverage.bailed += u64::from(stats.bailed);
     coverage.native_gas += stats.native_gas;
     coverage.interpreted_gas += stats.interpreted_gas;
@@ -459,6 +600,14 @@ fn compare(
         Ok(_) => coverage.returned += 1,
         Err(trap) => {
             *coverage.traps.entry(trap.kind.name()).or_default() += 1;
+            if let TrapKind::Host {
+                id: id::INVOKE,
+                code,
+            } = trap.kind
+                && let Some(refusal) = Refusal::from_code(code)
+            {
+                *coverage.invoke_refusals.entry(refusal.name()).or_default() += 1;
+            }
             if trap.kind == TrapKind::OutOfGas && !leader[trap.pc as usize] {
                 coverage.out_of_gas_inside_block += 1;
             }

@@ -16,10 +16,18 @@
 //! ; ledger: vault:1/2=500 escrow:1/7/2=100 cap:1/7/2=50@2000 account:7/2=0
 //! ; trap: host(cap_expired) at 6              a host refusal, by name
 //! ; ledger-expect: escrow:1/7/2=70 cap#0=20@2000 account:7/2=30 events=1 next-cap=1
+//! ; program: id=2 role=slab interface=0x22 deny=fail   another program (below), for `invoke`
+//! ; expect: p2.slab[0]=5 p2.view0[1]=3        memory of program 2 after the preceding run
 //! ```
 //!
 //! Caps set up by `ledger:` get ids 0, 1, … in order. `ledger-expect:` checks the ledger after
 //! the preceding run.
+//!
+//! **Several programs.** A `; program:` line starts the text of another program the main one
+//! (the text before the first such line) can `invoke`: its id, its role, the byte its 32-byte
+//! interface hash repeats (default 0, so zeroed memory pins it) and the entrypoints the
+//! registry refuses to callers (`deny=a,b`). Its own `; init:` lines set its parameters, slab
+//! and views. Callees run on the caller's engine (the traced engine runs them interpreted).
 //!
 //! Runs share one instance, in order, so a trapped run must leave the memory of the previous one.
 //! Every file runs on every [`Engine`]; the outcomes must match the expectations on each.
@@ -30,8 +38,8 @@ use curvevm::hostcall::Refusal;
 use curvevm::memory::PageId;
 use curvevm::{ExecOptions, Instance, Segment, Trace, TrapKind};
 use curvevm_asm::{assemble, disassemble, parse_number};
-use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
-use curvevm_jit::JitProgram;
+use curvevm_host::{Callee, Caller, Clock, InvokeHost, Ledger, ProgramSet, Role, RollupHost};
+use curvevm_jit::{JitCache, JitProgram};
 
 /// The engines every file test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +73,7 @@ struct Case {
     trap: Option<(String, Option<u32>)>,
     gas: Option<u64>,
     limit: u64,
-    expect: Vec<(Segment, u64, u64)>,
+    expect: Vec<Assignment>,
     dirty: Option<Vec<(Segment, u32)>>,
     ledger_expect: Vec<LedgerTerm>,
 }
@@ -217,9 +225,12 @@ fn host_line(text: &str, caller: &mut Caller, clock: &mut Clock) -> Result<(), S
     Ok(())
 }
 
+/// `[pN.]segment[address]=value`: the program (`None` for the main one), segment, address, value.
+type Assignment = (Option<u64>, Segment, u64, u64);
+
 #[derive(Debug, Default)]
 struct Spec {
-    init: Vec<(Segment, u64, u64)>,
+    init: Vec<Assignment>,
     cases: Vec<Case>,
     verify_error: Option<String>,
     load_error: Option<String>,
@@ -241,20 +252,138 @@ fn word_list(text: &str) -> Result<Vec<u64>, String> {
         .collect()
 }
 
-/// `seg[addr]=value …`.
-fn assignments(text: &str) -> Result<Vec<(Segment, u64, u64)>, String> {
+/// `[pN.]seg[addr]=value …`.
+fn assignments(text: &str) -> Result<Vec<Assignment>, String> {
     text.split_whitespace()
         .map(|item| {
-            let bad = || format!("expected `segment[address]=value`, found `{item}`");
+            let bad = || format!("expected `[pN.]segment[address]=value`, found `{item}`");
             let (place, value) = item.split_once('=').ok_or_else(bad)?;
+            let (program, place) = match place.strip_prefix('p').and_then(|p| p.split_once('.')) {
+                Some((id, place)) => (Some(number(id)?), place),
+                None => (None, place),
+            };
             let (name, address) = place
                 .strip_suffix(']')
                 .and_then(|p| p.split_once('['))
                 .ok_or_else(bad)?;
             let segment = Segment::from_name(name).ok_or_else(bad)?;
-            Ok((segment, number(address)?, number(value)?))
+            Ok((program, segment, number(address)?, number(value)?))
         })
         .collect()
+}
+
+/// Another program of a file: its `; program:` settings and its text.
+struct ProgramText<'a> {
+    line: usize,
+    id: u64,
+    role: Role,
+    interface: u8,
+    deny: Vec<String>,
+    text: &'a str,
+}
+
+/// Splits a file at its `; program:` lines: the main text and the other programs.
+fn split_programs(text: &str) -> Result<(&str, Vec<ProgramText<'_>>), String> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if let Some(settings) = line.trim().strip_prefix(';').map(str::trim)
+            && let Some(settings) = settings.strip_prefix("program:")
+        {
+            starts.push((index + 1, offset, offset + line.len(), settings.trim()));
+        }
+        offset += line.len();
+    }
+    let main = &text[..starts.first().map_or(text.len(), |s| s.1)];
+    let mut programs = Vec::new();
+    for (i, &(line, _, body, settings)) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).map_or(text.len(), |next| next.1);
+        let at = |message: String| format!("line {line}: {message}");
+        let mut program = ProgramText {
+            line,
+            id: 0,
+            role: Role::Slab,
+            interface: 0,
+            deny: Vec::new(),
+            text: &text[body..end],
+        };
+        let mut id = None;
+        for item in settings.split_whitespace() {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| at(format!("expected `key=value`, found `{item}`")))?;
+            match key {
+                "id" => id = Some(number(value).map_err(at)?),
+                "role" => {
+                    program.role = Role::from_name(value)
+                        .ok_or_else(|| at(format!("unknown role `{value}`")))?;
+                }
+                "interface" => {
+                    program.interface = u8::try_from(number(value).map_err(at)?)
+                        .map_err(|_| at(format!("interface byte `{value}` is above 255")))?;
+                }
+                "deny" => program.deny = value.split(',').map(str::to_string).collect(),
+                _ => return Err(at(format!("unknown program setting `{key}`"))),
+            }
+        }
+        program.id = id.ok_or_else(|| at("a `; program:` line needs `id=`".into()))?;
+        programs.push(program);
+    }
+    Ok((main, programs))
+}
+
+/// Assembles and loads another program with its `; init:` memory.
+fn callee(program: &ProgramText<'_>) -> Result<Callee, String> {
+    let at = |message: String| format!("program {} (line {}): {message}", program.id, program.line);
+    let spec = parse_spec(program.text).map_err(at)?;
+    let module = assemble(program.text).map_err(|e| at(e.to_string()))?;
+    let loaded = RollupHost::load(module, program.role).map_err(|e| at(e.to_string()))?;
+    let (params, slab, views) = initial_memory(loaded.module(), &spec.init).map_err(at)?;
+    let mut instance = Instance::new(Arc::new(loaded), &params).map_err(|e| at(e.to_string()))?;
+    instance.set_slab(slab).map_err(|e| at(e.to_string()))?;
+    Ok(Callee {
+        instance,
+        caller: Caller {
+            id: program.id,
+            role: program.role,
+        },
+        interface_hash: [program.interface; 32],
+        views,
+    })
+}
+
+/// A program's parameters, slab and views, zeroed and then set by `init`.
+type InitialMemory = (Vec<u64>, Vec<u64>, Vec<Vec<u64>>);
+
+fn initial_memory(module: &curvevm::Module, init: &[Assignment]) -> Result<InitialMemory, String> {
+    let layout = &module.layout;
+    let mut params = vec![0; layout.params as usize];
+    let mut slab = vec![0; layout.slab as usize];
+    let mut views: Vec<Vec<u64>> = layout
+        .views
+        .iter()
+        .map(|v| vec![0; v.words as usize])
+        .collect();
+    for &(program, segment, address, value) in init {
+        if program.is_some() {
+            return Err("`init:` sets the program it is written in; drop the `pN.`".into());
+        }
+        let target = match segment {
+            Segment::Params => &mut params,
+            Segment::Slab => &mut slab,
+            Segment::View(index) => views
+                .get_mut(usize::from(index))
+                .ok_or_else(|| format!("`init:` names the undeclared view{index}"))?,
+            other => return Err(format!("`init:` cannot set `{}`", other.name())),
+        };
+        *target.get_mut(address as usize).ok_or_else(|| {
+            format!(
+                "`init:` address {}[{address}] is out of bounds",
+                segment.name()
+            )
+        })? = value;
+    }
+    Ok((params, slab, views))
 }
 
 fn parse_spec(text: &str) -> Result<Spec, String> {
@@ -351,7 +480,8 @@ fn parse_spec(text: &str) -> Result<Spec, String> {
 }
 
 /// Runs the file test `text` on `engine`; `Err` lists every failed expectation.
-pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
+pub fn run_file(file: &str, engine: Engine) -> Result<(), String> {
+    let (text, others) = split_programs(file)?;
     let spec = parse_spec(text)?;
     let module = match assemble(text) {
         Ok(module) => module,
@@ -407,30 +537,7 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
             "expected the load error `{expected}`, but the module loaded"
         ));
     }
-    let layout = program.module().layout.clone();
-    let mut params = vec![0; layout.params as usize];
-    let mut slab = vec![0; layout.slab as usize];
-    let mut views: Vec<Vec<u64>> = layout
-        .views
-        .iter()
-        .map(|v| vec![0; v.words as usize])
-        .collect();
-    for &(segment, address, value) in &spec.init {
-        let target = match segment {
-            Segment::Params => &mut params,
-            Segment::Slab => &mut slab,
-            Segment::View(index) => views
-                .get_mut(usize::from(index))
-                .ok_or_else(|| format!("`init:` names the undeclared view{index}"))?,
-            other => return Err(format!("`init:` cannot set `{}`", other.name())),
-        };
-        *target.get_mut(address as usize).ok_or_else(|| {
-            format!(
-                "`init:` address {}[{address}] is out of bounds",
-                segment.name()
-            )
-        })? = value;
-    }
+    let (params, slab, mut views) = initial_memory(program.module(), &spec.init)?;
     let program = Arc::new(program);
     let jit = match engine {
         Engine::Jit => Some(JitProgram::compile(Arc::clone(&program)).map_err(|e| e.to_string())?),
@@ -445,7 +552,24 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
         set_up(&mut ledger, term)?;
     }
     let mut host = RollupHost::new(ledger, spec.clock, caller);
+    let mut set = ProgramSet::default();
+    for other in &others {
+        set.programs.insert(other.id, callee(other)?);
+        for entry in &other.deny {
+            set.denied.push((other.id, entry.clone()));
+        }
+    }
+    // Callees run on the caller's engine; the traced engine runs them interpreted.
+    let interpreter = curvevm::Interpreter(ExecOptions {
+        native_microcode: engine == Engine::Interpreter,
+    });
+    let jit_cache = JitCache::default();
+    let callee_engine: &dyn curvevm::Engine = match engine {
+        Engine::Jit => &jit_cache,
+        _ => &interpreter,
+    };
     for case in &spec.cases {
+        let mut invoke = InvokeHost::new(&mut host, &mut set, callee_engine);
         let options = ExecOptions {
             native_microcode: engine == Engine::Interpreter,
         };
@@ -456,7 +580,7 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
                 &case.args,
                 case.limit,
                 &mut views,
-                &mut host,
+                &mut invoke,
                 options,
                 &mut trace,
             );
@@ -491,7 +615,7 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
                 &case.args,
                 case.limit,
                 &mut views,
-                &mut host,
+                &mut invoke,
             )
             .map(|(outcome, _)| outcome)
         } else {
@@ -500,10 +624,11 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
                 &case.args,
                 case.limit,
                 &mut views,
-                &mut host,
+                &mut invoke,
                 options,
             )
         };
+        drop(invoke);
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
@@ -547,17 +672,30 @@ pub fn run_file(text: &str, engine: Engine) -> Result<(), String> {
         {
             fail(format!("used {} gas, expected {gas}", outcome.gas_used));
         }
-        for &(segment, address, value) in &case.expect {
+        for &(program, segment, address, value) in &case.expect {
+            let (memory, views) = match program {
+                None => (instance.memory(), &views),
+                Some(id) => match set.programs.get_mut(&id) {
+                    Some(callee) => (callee.instance.memory(), &callee.views),
+                    None => {
+                        fail(format!(
+                            "`expect:` names program {id}, which the file lacks"
+                        ));
+                        continue;
+                    }
+                },
+            };
             let actual = match segment {
                 Segment::View(index) => views
                     .get(usize::from(index))
                     .and_then(|v| v.get(address as usize))
                     .copied(),
-                _ => instance.memory().read(segment, address).ok(),
+                _ => memory.read(segment, address).ok(),
             };
             if actual != Some(value) {
+                let prefix = program.map(|id| format!("p{id}.")).unwrap_or_default();
                 fail(format!(
-                    "{}[{address}] is {actual:?}, expected {value}",
+                    "{prefix}{}[{address}] is {actual:?}, expected {value}",
                     segment.name()
                 ));
             }

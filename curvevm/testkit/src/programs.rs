@@ -1,8 +1,10 @@
 //! Random valid programs for the differential harness and the JIT fuzz target: straight-line
 //! ALU, every load/store mode in every segment, counted loops, forward branches, calls and a
 //! recursive routine (call depth), microcode calls, host calls (clock, events, SHA-256, escrow
-//! read and `safe_debit`) and aborts, built from a seeded generator so that a failing case
-//! replays from its seed.
+//! read and `safe_debit`), cross-program `invoke`s (of the harness's two callees, of the caller
+//! itself, of an unknown program, with right and wrong entries, argument counts, interface
+//! hashes, return pointers and gas caps) and aborts, built from a seeded generator so that a
+//! failing case replays from its seed.
 
 use curvevm::builder::Builder;
 use curvevm::hostcall::{self, Capability, CapabilitySet, id};
@@ -89,7 +91,18 @@ pub struct Features {
     pub slab: bool,
     /// A microcode call.
     pub microcode: bool,
+    /// An `invoke`.
+    pub invoke: bool,
+    /// A view access.
+    pub view: bool,
 }
+
+/// Program ids the harness gives: the generated caller, and its two generated callees.
+pub const CALLER_ID: u64 = 1;
+/// The callees.
+pub const CALLEE_IDS: [u64; 2] = [2, 3];
+/// Where the interface hash every callee reports is pinned: `params[4..8]`.
+pub const INTERFACE_AT: u32 = 4;
 
 /// A generated program.
 #[derive(Clone, Debug)]
@@ -114,6 +127,8 @@ struct Gen<'a> {
     micro_calls: Vec<(u32, u16)>,
     subroutine: curvevm::builder::Label,
     recursive: curvevm::builder::Label,
+    /// A callee: its `view0` is read-only (an invoked program may map no writable view).
+    callee: bool,
 }
 
 fn data(rng: &mut Rng) -> Reg {
@@ -122,7 +137,14 @@ fn data(rng: &mut Rng) -> Reg {
 
 impl Gen<'_> {
     fn segment(&mut self, store: bool) -> (Segment, u32) {
-        let choices: &[(Segment, u32)] = if store {
+        let choices: &[(Segment, u32)] = if store && self.callee {
+            &[
+                (Segment::Ret, RET),
+                (Segment::Scratch, SCRATCH),
+                (Segment::Slab, SLAB),
+                (Segment::Slab, SLAB),
+            ]
+        } else if store {
             &[
                 (Segment::Ret, RET),
                 (Segment::Scratch, SCRATCH),
@@ -142,8 +164,10 @@ impl Gen<'_> {
             ]
         };
         let choice = choices[self.rng.below(choices.len() as u64) as usize];
-        if choice.0 == Segment::Slab {
-            self.features.slab = true;
+        match choice.0 {
+            Segment::Slab => self.features.slab = true,
+            Segment::View(_) => self.features.view = true,
+            _ => {}
         }
         choice
     }
@@ -324,6 +348,39 @@ impl Gen<'_> {
         }
     }
 
+    /// An `invoke`: mostly well-formed (a callee, entry 0, its argument count, a pinned hash
+    /// that matches, a return pointer into scratch), else one thing wrong — the caller itself,
+    /// an unknown program or entry, too few arguments, another hash, return words aimed at a
+    /// read-only view or past scratch — with a small, large or register-chosen gas cap.
+    fn invoke(&mut self) {
+        self.features.invoke = true;
+        let program = match self.rng.below(10) {
+            0..=4 => CALLEE_IDS[0],
+            5..=6 => CALLEE_IDS[1],
+            7 => CALLER_ID,
+            _ => 9,
+        };
+        self.b.load_imm(1, program as u32);
+        self.b.load_imm(2, u32::from(self.rng.chance(15)));
+        self.set_wide(3, hostcall::pointer(Segment::Args, 0));
+        let words = if self.rng.chance(90) { ARGS } else { 2 };
+        self.b.load_imm(4, words);
+        let ret = match self.rng.below(12) {
+            0 => hostcall::pointer(Segment::View(1), 0),
+            1 => hostcall::pointer(Segment::Scratch, SCRATCH - 2),
+            _ => hostcall::pointer(Segment::Scratch, 32),
+        };
+        self.set_wide(5, ret);
+        let hash_at = if self.rng.chance(90) { INTERFACE_AT } else { 0 };
+        self.set_wide(6, hostcall::pointer(Segment::Params, hash_at));
+        match self.rng.below(4) {
+            0 => self.b.load_imm(7, self.rng.below(400) as u32),
+            1 => self.b.mov(7, data(self.rng)),
+            _ => self.b.load_high(7, 1),
+        }
+        self.b.host(Cond::Always, 0, id::INVOKE);
+    }
+
     /// `rd ← value` for a 64-bit value (LOAD.HI then ADD).
     fn set_wide(&mut self, rd: Reg, value: u64) {
         self.b.load_high(rd, (value >> 32) as u32);
@@ -336,7 +393,8 @@ impl Gen<'_> {
             35..=49 => self.looped(),
             50..=57 => self.forward_branch(),
             58..=67 => self.micro(),
-            68..=81 => self.host(),
+            68..=77 => self.host(),
+            78..=81 => self.invoke(),
             82..=86 => {
                 let cond = if self.rng.chance(50) {
                     Cond::Zero
@@ -368,8 +426,9 @@ impl Gen<'_> {
     }
 }
 
-/// A random program from `rng`: entry `main(4 args) -> 4 words`.
-pub fn program(rng: &mut Rng) -> Generated {
+/// A random program from `rng`: entry `main(4 args) -> 4 words`; a `callee` maps its `view0`
+/// read-only.
+pub fn program(rng: &mut Rng, callee: bool) -> Generated {
     let mut b = Builder::new(0);
     let subroutine = b.label();
     let recursive = b.label();
@@ -380,13 +439,25 @@ pub fn program(rng: &mut Rng) -> Generated {
         micro_calls: Vec::new(),
         subroutine,
         recursive,
+        callee,
     };
     for reg in 0..4 {
         g.b.load(reg, Segment::Args, u32::from(reg));
     }
-    let snippets = 2 + g.rng.below(14);
+    // Callees are shorter, so that more of them return to their caller.
+    let snippets = if callee {
+        1 + g.rng.below(4)
+    } else {
+        2 + g.rng.below(14)
+    };
     for _ in 0..snippets {
         g.snippet();
+    }
+    if callee {
+        // A callee that returns has written its state: what its caller's rollback must undo.
+        let address = g.rng.below(u64::from(SLAB)) as u32;
+        g.b.store(0, Segment::Slab, address);
+        g.features.slab = true;
     }
     for reg in 0..4 {
         g.b.store(reg, Segment::Ret, u32::from(reg));
@@ -419,6 +490,7 @@ pub fn program(rng: &mut Rng) -> Generated {
             Capability::Sha256,
             Capability::EscrowRead,
             Capability::EscrowDebit,
+            Capability::Invoke,
         ]),
         layout: Layout {
             params: PARAMS,
@@ -429,7 +501,7 @@ pub fn program(rng: &mut Rng) -> Generated {
             views: vec![
                 ViewDecl {
                     words: VIEW0,
-                    writable: true,
+                    writable: !callee,
                 },
                 ViewDecl {
                     words: VIEW1,

@@ -1,5 +1,7 @@
-//! Interpreter vs JIT on random programs: ≥ 50,000 (program, input, gas limit) cases with the gas
-//! sweep, a printed coverage histogram and its minimum shares. `CURVEVM_SEED=<n>` replays a run.
+//! Interpreter vs JIT on random programs (which invoke two random callees and map views):
+//! ≥ 50,000 (program, input, gas limit) cases with the gas sweep, a printed coverage histogram
+//! (invoke and view rows, every invoke refusal) and its minimum shares. `CURVEVM_SEED=<n>`
+//! replays a run.
 
 use curvevm_testkit::diff::run_harness;
 use curvevm_testkit::programs::replay_seed;
