@@ -54,6 +54,7 @@ fn program() -> Program {
         scratch_reserved: 0,
         capabilities: CapabilitySet::of(&[Capability::EscrowDebit]),
         views: Vec::new(),
+        subroutines: Vec::new(),
     }
 }
 

@@ -184,7 +184,19 @@ pub enum Stmt {
     /// static bound counts all of it. `status` gets 0 or the callee's trap class, `detail` the
     /// trap's detail (`curvevm/SPEC.md` §8).
     Invoke(Invoke),
-    /// Return from the entrypoint (the return words are whatever was stored in `ret`).
+    /// A call of an internal subroutine (VM `call`/`ret`): `args` are copied into its
+    /// parameters, `results` out of its results when it returns. Its static gas is its bound,
+    /// found callee first along the call graph; recursion does not lower.
+    Call {
+        /// The subroutine's name.
+        subroutine: String,
+        /// The caller's variables passed in, one per parameter (same types).
+        args: Vec<Var>,
+        /// The caller's variables receiving the results, one per result (same types).
+        results: Vec<Var>,
+    },
+    /// Return from the entrypoint or subroutine (an entrypoint's return words are whatever was
+    /// stored in `ret`).
     Return,
     /// Following statements come from this origin.
     At(Origin),
@@ -228,11 +240,37 @@ pub struct Function {
     pub body: Vec<Stmt>,
 }
 
+/// An internal subroutine: a function (its `args` and `ret` are 0) with its parameter and
+/// result variables. It has its own frame of scratch slots, disjoint from every other
+/// function's, so a call never clobbers its caller's variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subroutine {
+    /// The body and variables.
+    pub function: Function,
+    /// Parameters, in call order.
+    pub params: Vec<Var>,
+    /// Results, in call order.
+    pub results: Vec<Var>,
+}
+
+impl Subroutine {
+    /// The subroutine built by `b`, taking `params` and giving `results` (variables of `b`).
+    pub fn new(b: FunctionBuilder, params: &[Var], results: &[Var]) -> Subroutine {
+        Subroutine {
+            function: b.finish(),
+            params: params.to_vec(),
+            results: results.to_vec(),
+        }
+    }
+}
+
 /// A program: entrypoints plus the segment sizes and capabilities the module declares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Program {
     /// Entrypoints, in order.
     pub functions: Vec<Function>,
+    /// Internal subroutines the entrypoints call (placed after them).
+    pub subroutines: Vec<Subroutine>,
     /// Parameter-table words.
     pub params: u32,
     /// Slab words.
@@ -319,6 +357,15 @@ impl FunctionBuilder {
             args: args.to_vec(),
             results: results.to_vec(),
             units_max,
+        });
+    }
+
+    /// A call of subroutine `name`: `args` in, `results` out.
+    pub fn call(&mut self, name: &str, args: &[Var], results: &[Var]) {
+        self.push(Stmt::Call {
+            subroutine: name.into(),
+            args: args.to_vec(),
+            results: results.to_vec(),
         });
     }
 

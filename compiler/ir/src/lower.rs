@@ -15,7 +15,11 @@ use curvevm::isa::{Cond as VmCond, Reg, Segment, flag};
 use curvevm::microcode;
 use curvevm::module::{Entry, Layout, Module};
 
-use crate::ir::{Addr, Cond, Function, Origin, Program, Rvalue, Stmt, Ty, Var};
+use crate::ir::{Addr, Cond, Function, Origin, Program, Rvalue, Stmt, Subroutine, Ty, Var};
+
+/// The longest chain of nested subroutine calls (the VM allows 64 frames; microcode routines
+/// and the entry take some).
+pub const MAX_SUBROUTINE_DEPTH: usize = 32;
 
 /// Temporaries.
 const T0: Reg = 7;
@@ -124,6 +128,13 @@ struct Lowering<'a> {
     guards: Vec<Guard>,
     /// CALLs to patch once routines are placed: (pc, routine id).
     calls: Vec<(u32, u16)>,
+    /// The program's subroutines, the scratch slot of each of their variables, and the gas
+    /// bound of each one lowered so far (callees are lowered before their callers).
+    subroutines: &'a [Subroutine],
+    subroutine_slots: &'a [Vec<u32>],
+    subroutine_bounds: &'a [Option<u64>],
+    /// Subroutine CALLs to patch once subroutines are placed: (pc, subroutine index).
+    subroutine_calls: Vec<(u32, usize)>,
 }
 
 impl Lowering<'_> {
@@ -574,6 +585,51 @@ impl Lowering<'_> {
                 let function = hostcall::function(hostcall::id::INVOKE).expect("invoke exists");
                 (emitted(self) + function.gas.cost(&registers)).saturating_add(invoke.gas_max)
             }
+            Stmt::Call {
+                subroutine,
+                args,
+                results,
+            } => {
+                let index = subroutine_index(self.subroutines, subroutine)?;
+                let callee = &self.subroutines[index];
+                let slots = &self.subroutine_slots[index];
+                let what = |kind: &str, found: usize, expected: usize| {
+                    LowerError(format!(
+                        "`{}` passes {found} {kind} to `{subroutine}`, which takes {expected}",
+                        self.function.name
+                    ))
+                };
+                if args.len() != callee.params.len() {
+                    return Err(what("arguments", args.len(), callee.params.len()));
+                }
+                if results.len() != callee.results.len() {
+                    return Err(what("results", results.len(), callee.results.len()));
+                }
+                let ty_in = |var: Var| callee.function.vars[var.0 as usize].1;
+                for (arg, param) in args.iter().zip(&callee.params) {
+                    let ty = ty_in(*param);
+                    self.expect(*arg, ty)?;
+                    for word in 0..ty.words() {
+                        self.load_var(T0, *arg, word);
+                        self.b
+                            .store(T0, Segment::Scratch, slots[param.0 as usize] + word);
+                    }
+                }
+                self.subroutine_calls.push((self.b.pc(), index));
+                self.b.call_addr(VmCond::Always, 0, 0);
+                for (result, dst) in callee.results.iter().zip(results) {
+                    let ty = ty_in(*result);
+                    self.expect(*dst, ty)?;
+                    for word in 0..ty.words() {
+                        self.b
+                            .load(T0, Segment::Scratch, slots[result.0 as usize] + word);
+                        self.store_var(T0, *dst, word);
+                    }
+                }
+                let bound =
+                    self.subroutine_bounds[index].expect("subroutines are lowered callees first");
+                emitted(self) + bound
+            }
             Stmt::Return => {
                 self.b.ret(VmCond::Always, 0);
                 1
@@ -592,6 +648,121 @@ fn negate(cond: VmCond) -> VmCond {
     }
 }
 
+/// The index of subroutine `name`.
+fn subroutine_index(subroutines: &[Subroutine], name: &str) -> Result<usize, LowerError> {
+    subroutines
+        .iter()
+        .position(|s| s.function.name == name)
+        .ok_or_else(|| LowerError(format!("no subroutine `{name}`")))
+}
+
+/// The subroutines a body calls, by index, in order of appearance.
+fn callees(
+    subroutines: &[Subroutine],
+    body: &[Stmt],
+    out: &mut Vec<usize>,
+) -> Result<(), LowerError> {
+    for stmt in body {
+        match stmt {
+            Stmt::Call { subroutine, .. } => out.push(subroutine_index(subroutines, subroutine)?),
+            Stmt::If {
+                then_body,
+                else_body,
+                ..
+            } => {
+                callees(subroutines, then_body, out)?;
+                callees(subroutines, else_body, out)?;
+            }
+            Stmt::Loop { body, .. } => callees(subroutines, body, out)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The subroutines callees first, or the recursion that makes that impossible; and the
+/// longest chain of nested calls below each.
+fn call_order(subroutines: &[Subroutine]) -> Result<(Vec<usize>, Vec<usize>), LowerError> {
+    let calls: Vec<Vec<usize>> = subroutines
+        .iter()
+        .map(|s| {
+            let mut out = Vec::new();
+            callees(subroutines, &s.function.body, &mut out).map(|()| out)
+        })
+        .collect::<Result<_, _>>()?;
+    // Depth-first, with the path for the error (0 unvisited, 1 on the path, 2 done).
+    fn visit(
+        at: usize,
+        calls: &[Vec<usize>],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+        order: &mut Vec<usize>,
+        depth: &mut [usize],
+        names: &dyn Fn(usize) -> String,
+    ) -> Result<(), LowerError> {
+        match state[at] {
+            2 => return Ok(()),
+            1 => {
+                let start = path.iter().position(|p| *p == at).unwrap_or(0);
+                let cycle: Vec<String> = path[start..]
+                    .iter()
+                    .chain([&at])
+                    .map(|i| names(*i))
+                    .collect();
+                return Err(LowerError(format!(
+                    "subroutines may not recurse: {}",
+                    cycle.join(" → ")
+                )));
+            }
+            _ => {}
+        }
+        state[at] = 1;
+        path.push(at);
+        for &callee in &calls[at] {
+            visit(callee, calls, state, path, order, depth, names)?;
+            depth[at] = depth[at].max(depth[callee] + 1);
+        }
+        path.pop();
+        state[at] = 2;
+        order.push(at);
+        Ok(())
+    }
+    let names = |i: usize| format!("`{}`", subroutines[i].function.name);
+    let mut state = vec![0u8; subroutines.len()];
+    let mut order = Vec::new();
+    let mut depth = vec![1; subroutines.len()];
+    for start in 0..subroutines.len() {
+        visit(
+            start,
+            &calls,
+            &mut state,
+            &mut Vec::new(),
+            &mut order,
+            &mut depth,
+            &names,
+        )?;
+    }
+    if let Some(deepest) = (0..subroutines.len()).find(|i| depth[*i] > MAX_SUBROUTINE_DEPTH) {
+        return Err(LowerError(format!(
+            "{} nests {} subroutine calls; at most {MAX_SUBROUTINE_DEPTH}",
+            names(deepest),
+            depth[deepest]
+        )));
+    }
+    Ok((order, depth))
+}
+
+/// Scratch slots for `function`'s variables from `base`; returns them and the frame's words.
+fn frame(function: &Function, base: u32) -> (Vec<u32>, u32) {
+    let mut slots = Vec::with_capacity(function.vars.len());
+    let mut next = base;
+    for (_, ty) in &function.vars {
+        slots.push(next);
+        next += ty.words();
+    }
+    (slots, next - base)
+}
+
 /// Lowers `program`.
 pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
     let mut code = Vec::new();
@@ -600,16 +771,60 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
     let mut guards = Vec::new();
     let mut marks: Vec<(u32, Option<Origin>)> = Vec::new();
     let mut calls = Vec::new();
-    let mut var_words = 0u32;
-    for function in &program.functions {
+    let mut subroutine_calls = Vec::new();
+    let subroutines = &program.subroutines;
+    let (order, _) = call_order(subroutines)?;
+    // Entrypoints share one frame region (never active together); each subroutine gets its
+    // own frame after it, so a call never clobbers a live variable of any caller.
+    let var_words = program
+        .functions
+        .iter()
+        .map(|f| frame(f, 0).1)
+        .max()
+        .unwrap_or(0);
+    let mut next_frame = program.scratch_reserved + var_words;
+    let subroutine_slots: Vec<Vec<u32>> = subroutines
+        .iter()
+        .map(|s| {
+            let (slots, words) = frame(&s.function, next_frame);
+            next_frame += words;
+            slots
+        })
+        .collect();
+    // Each subroutine's bound, callees first (a throwaway lowering: the code's size and cost
+    // do not depend on where it is placed).
+    let mut bounds: Vec<Option<u64>> = vec![None; subroutines.len()];
+    for &index in &order {
+        let function = &subroutines[index].function;
+        let mut lowering = Lowering {
+            b: Builder::new(0),
+            function,
+            slots: subroutine_slots[index].clone(),
+            origin: None,
+            marks: Vec::new(),
+            guards: Vec::new(),
+            calls: Vec::new(),
+            subroutines,
+            subroutine_slots: &subroutine_slots,
+            subroutine_bounds: &bounds,
+            subroutine_calls: Vec::new(),
+        };
+        let gas = lowering.body(&function.body)? + 1;
+        bounds[index] = Some(gas);
+    }
+    let functions = program
+        .functions
+        .iter()
+        .map(|f| (f, frame(f, program.scratch_reserved).0, true))
+        .chain(
+            subroutines
+                .iter()
+                .zip(&subroutine_slots)
+                .map(|(s, slots)| (&s.function, slots.clone(), false)),
+        );
+    let mut subroutine_pcs = Vec::new();
+    for (function, slots, is_entry) in functions {
         let base = code.len() as u32;
-        let mut slots = Vec::with_capacity(function.vars.len());
-        let mut next = program.scratch_reserved;
-        for (_, ty) in &function.vars {
-            slots.push(next);
-            next += ty.words();
-        }
-        var_words = var_words.max(next - program.scratch_reserved);
         let mut lowering = Lowering {
             b: Builder::new(base),
             function,
@@ -618,22 +833,34 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
             marks: Vec::new(),
             guards: Vec::new(),
             calls: Vec::new(),
+            subroutines,
+            subroutine_slots: &subroutine_slots,
+            subroutine_bounds: &bounds,
+            subroutine_calls: Vec::new(),
         };
         let gas = lowering.body(&function.body)? + 1;
         lowering.origin = None;
         lowering.mark();
         lowering.b.ret(VmCond::Always, 0);
-        entries.push(Entry {
-            name: function.name.clone(),
-            pc: base,
-            args: function.args,
-            ret: function.ret,
-        });
-        gas_bounds.push((function.name.clone(), gas));
+        if is_entry {
+            entries.push(Entry {
+                name: function.name.clone(),
+                pc: base,
+                args: function.args,
+                ret: function.ret,
+            });
+            gas_bounds.push((function.name.clone(), gas));
+        } else {
+            subroutine_pcs.push(base);
+        }
         guards.extend(lowering.guards);
         marks.extend(lowering.marks);
         calls.extend(lowering.calls);
+        subroutine_calls.extend(lowering.subroutine_calls);
         code.extend(lowering.b.finish());
+    }
+    for (at, index) in subroutine_calls {
+        code[at as usize].imm = subroutine_pcs[index];
     }
     let functions_end = code.len() as u32;
     let placements = microcode::place(&mut code, &calls);
@@ -675,7 +902,7 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
                 .map(|f| u32::from(f.ret))
                 .max()
                 .unwrap_or(0),
-            scratch: program.scratch_reserved + var_words,
+            scratch: next_frame,
             slab: program.slab,
             views: program.views.clone(),
         },

@@ -34,6 +34,23 @@ pub fn program(program: &Program) -> String {
         out.push('\n');
         out.push_str(&self::function(function));
     }
+    for subroutine in &program.subroutines {
+        let f = &subroutine.function;
+        let names = |vars: &[crate::ir::Var]| {
+            vars.iter()
+                .map(|v| var(f, *v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "\nsub {}({}) -> ({}) {{\n",
+            f.name,
+            names(&subroutine.params),
+            names(&subroutine.results)
+        ));
+        body(f, &f.body, 1, &mut out);
+        out.push_str("}\n");
+    }
     out
 }
 
@@ -203,6 +220,20 @@ fn body(function: &Function, stmts: &[Stmt], depth: usize, out: &mut String) {
                     at(invoke.interface_at),
                     invoke.gas_max
                 )
+            }
+            Stmt::Call {
+                subroutine,
+                args,
+                results,
+            } => {
+                let args: Vec<String> = args.iter().map(|a| v(*a)).collect();
+                let results: Vec<String> = results.iter().map(|r| v(*r)).collect();
+                let assigned = if results.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} = ", results.join(", "))
+                };
+                writeln!(out, "{pad}{assigned}call {subroutine}({})", args.join(", "))
             }
             Stmt::Return => writeln!(out, "{pad}return"),
         };

@@ -169,6 +169,7 @@ fn build(args: [u64; 4], ops: &[Op]) -> (Program, Expected) {
         scratch_reserved: 0,
         capabilities: CapabilitySet::default(),
         views: Vec::new(),
+        subroutines: Vec::new(),
     };
     (program, expected)
 }

@@ -474,5 +474,6 @@ pub fn program() -> Program {
         scratch_reserved: curve_formats::oracle::MESSAGE_WORDS as u32,
         capabilities: CapabilitySet::of(&[Capability::Clock, Capability::Ed25519]),
         views: Vec::new(),
+        subroutines: Vec::new(),
     }
 }

@@ -253,6 +253,7 @@ pub fn reader_program() -> Program {
             words: oracle::state::WORDS,
             writable: false,
         }],
+        subroutines: Vec::new(),
     }
 }
 
@@ -307,6 +308,7 @@ pub fn caller_program() -> Program {
         scratch_reserved: RETURN_WORDS,
         capabilities: CapabilitySet::of(&[Capability::Invoke]),
         views: Vec::new(),
+        subroutines: Vec::new(),
     }
 }
 
