@@ -1,5 +1,12 @@
 //! The IR: programs of entrypoint functions over typed variables.
 //!
+//! **Signed values** follow one convention: an i64 is a `u64` word and an i128 a `u128` pair
+//! holding the two's complement, as the interface descriptors' `i64`/`i128` fields do. Plain
+//! operations are unsigned; the signed ones are their own [`Rvalue`]s ([`Rvalue::AddSigned`],
+//! [`Rvalue::SubSigned`], [`Rvalue::Neg`], [`Rvalue::MulDivSigned`]) and conditions
+//! ([`Cond::LtSigned`], [`Cond::LeSigned`]), each trapping `overflow` outside the signed range
+//! (microcode routines `adds`, `subs`, `adds128`, `subs128`, `muldivs`; compares inline).
+//!
 //! Script values never appear as constants: templates read them from the parameter segment
 //! ([`Addr::Param`]), so one bytecode serves every parameter set of a layout. [`Rvalue::Const`]
 //! is for the template's own constants (offsets, sizes, codes).
@@ -76,6 +83,16 @@ pub enum Rvalue {
     Join(Var, Var),
     /// `1` if the condition holds, else `0`.
     Test(Cond),
+    /// `a + b` of two's-complement values (`u64` words as i64, `u128` as i128), trapping
+    /// with `overflow` outside the signed range.
+    AddSigned(Var, Var),
+    /// `a − b` of two's-complement values, trapping with `overflow` outside the signed range.
+    SubSigned(Var, Var),
+    /// `−a` of a two's-complement value, trapping with `overflow` on the most negative value.
+    Neg(Var),
+    /// `(a × b) / c` of i64 values with an i128 intermediate, truncated toward zero; `c = 0`
+    /// aborts, a result outside i64 traps `overflow`.
+    MulDivSigned(Var, Var, Var),
 }
 
 /// A condition over `u64` variables.
@@ -85,6 +102,10 @@ pub enum Cond {
     Lt(Var, Var),
     /// `a ≤ b`.
     Le(Var, Var),
+    /// `a < b` as i64 (two's complement).
+    LtSigned(Var, Var),
+    /// `a ≤ b` as i64 (two's complement).
+    LeSigned(Var, Var),
     /// `a = b`.
     Eq(Var, Var),
     /// `a ≠ b`.
@@ -101,6 +122,8 @@ impl Cond {
         match self {
             Cond::Lt(a, b) => Cond::Le(b, a),
             Cond::Le(a, b) => Cond::Lt(b, a),
+            Cond::LtSigned(a, b) => Cond::LeSigned(b, a),
+            Cond::LeSigned(a, b) => Cond::LtSigned(b, a),
             Cond::Eq(a, b) => Cond::Ne(a, b),
             Cond::Ne(a, b) => Cond::Eq(a, b),
             Cond::Zero(a) => Cond::NonZero(a),
@@ -111,7 +134,12 @@ impl Cond {
     /// The variables it reads.
     pub fn operands(self) -> Vec<Var> {
         match self {
-            Cond::Lt(a, b) | Cond::Le(a, b) | Cond::Eq(a, b) | Cond::Ne(a, b) => vec![a, b],
+            Cond::Lt(a, b)
+            | Cond::Le(a, b)
+            | Cond::LtSigned(a, b)
+            | Cond::LeSigned(a, b)
+            | Cond::Eq(a, b)
+            | Cond::Ne(a, b) => vec![a, b],
             Cond::Zero(a) | Cond::NonZero(a) => vec![a],
         }
     }

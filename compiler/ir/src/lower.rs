@@ -209,6 +209,21 @@ impl Lowering<'_> {
                 self.b.add(compare, T0, T1);
                 (VmCond::Carry, 0)
             }
+            // Adding 2^63 to both maps i64 order onto u64 order.
+            Cond::LtSigned(a, b) | Cond::LeSigned(a, b) => {
+                let (first, second, holds) = match cond {
+                    Cond::LtSigned(..) => (a, b, VmCond::NoCarry),
+                    _ => (b, a, VmCond::Carry),
+                };
+                self.load_var(T0, first, 0);
+                self.load_var(T1, second, 0);
+                // T3: `Rvalue::Test` keeps its answer in T2.
+                self.b.load_high(T3, 0x8000_0000);
+                self.b.add(0, T0, T3);
+                self.b.add(0, T1, T3);
+                self.b.add(compare, T0, T1);
+                (holds, 0)
+            }
             Cond::Eq(a, b) | Cond::Ne(a, b) => {
                 self.load_var(T0, a, 0);
                 self.load_var(T1, b, 0);
@@ -326,6 +341,40 @@ impl Lowering<'_> {
                     self.store_var(T2, dst, 1);
                 }
                 self.store_var(T0, dst, 0);
+            }
+            Rvalue::AddSigned(a, b) | Rvalue::SubSigned(a, b) | Rvalue::Neg(b @ a) => {
+                self.expect(*b, ty)?;
+                let negation = matches!(value, Rvalue::Neg(..));
+                if !negation {
+                    self.expect(*a, ty)?;
+                }
+                let name = match (value, ty) {
+                    (Rvalue::AddSigned(..), Ty::U64) => "adds",
+                    (Rvalue::AddSigned(..), Ty::U128) => "adds128",
+                    (_, Ty::U64) => "subs",
+                    (_, Ty::U128) => "subs128",
+                };
+                for word in 0..ty.words() {
+                    let (a_reg, b_reg) = [(A0, B0), (A1, B1)][word as usize];
+                    if negation {
+                        self.b.load_imm(a_reg, 0);
+                    } else {
+                        self.load_var(a_reg, *a, word);
+                    }
+                    self.load_var(b_reg, *b, word);
+                }
+                extra += self.micro(name);
+                for word in 0..ty.words() {
+                    self.store_var([A0, A1][word as usize], dst, word);
+                }
+            }
+            Rvalue::MulDivSigned(a, b, c) => {
+                u64_only(self, &[*a, *b, *c])?;
+                self.load_var(A0, *a, 0);
+                self.load_var(B0, *b, 0);
+                self.load_var(C0, *c, 0);
+                extra += self.micro("muldivs");
+                self.store_var(A0, dst, 0);
             }
             Rvalue::AddWrapping(a, b) => {
                 u64_only(self, &[*a, *b])?;

@@ -97,6 +97,8 @@ fn cond(function: &Function, c: Cond) -> String {
     match c {
         Cond::Lt(a, b) => format!("{} < {}", v(a), v(b)),
         Cond::Le(a, b) => format!("{} <= {}", v(a), v(b)),
+        Cond::LtSigned(a, b) => format!("{} <s {}", v(a), v(b)),
+        Cond::LeSigned(a, b) => format!("{} <=s {}", v(a), v(b)),
         Cond::Eq(a, b) => format!("{} == {}", v(a), v(b)),
         Cond::Ne(a, b) => format!("{} != {}", v(a), v(b)),
         Cond::Zero(a) => format!("{} == 0", v(a)),
@@ -123,6 +125,10 @@ fn rvalue(function: &Function, value: &Rvalue) -> String {
         Rvalue::High(a) => format!("high {}", v(*a)),
         Rvalue::Join(lo, hi) => format!("join {}, {}", v(*lo), v(*hi)),
         Rvalue::Test(c) => format!("test {}", cond(function, *c)),
+        Rvalue::AddSigned(a, b) => format!("{} +s {}", v(*a), v(*b)),
+        Rvalue::SubSigned(a, b) => format!("{} -s {}", v(*a), v(*b)),
+        Rvalue::Neg(a) => format!("-s {}", v(*a)),
+        Rvalue::MulDivSigned(a, b, c) => format!("{} *s {} /s {}", v(*a), v(*b), v(*c)),
     }
 }
 

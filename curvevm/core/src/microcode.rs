@@ -139,7 +139,7 @@ pub fn place(code: &mut Vec<Instruction>, calls: &[(u32, u16)]) -> Vec<crate::mo
 }
 
 /// Every routine, indexed by id (the id is part of the module format: append only).
-pub static ROUTINES: [Routine; 13] = [
+pub static ROUTINES: [Routine; 18] = [
     Routine {
         name: "lt",
         summary: "r16 ← (r16 < r18) as 0/1",
@@ -310,6 +310,82 @@ pub static ROUTINES: [Routine; 13] = [
         trap_witnesses: &[
             (MicroTrap::DivisionByZero, [1, 0, 1, 0, 0]),
             (MicroTrap::Overflow, [u64::MAX, 0, 2, 0, 1]),
+        ],
+    },
+    Routine {
+        name: "adds",
+        summary: "r16 ← r16 + r18 as i64 (two's complement), trapping on signed overflow",
+        operands: &[A0, B0],
+        results: &[A0],
+        emit: emit_adds,
+        native: |[a, _, b, _, _]| {
+            let sum = (a as i64)
+                .checked_add(b as i64)
+                .ok_or(MicroTrap::Overflow)?;
+            Ok([sum as u64, 0, 0, 0])
+        },
+        trap_witnesses: &[(MicroTrap::Overflow, [i64::MAX as u64, 0, 1, 0, 0])],
+    },
+    Routine {
+        name: "subs",
+        summary: "r16 ← r16 − r18 as i64 (two's complement), trapping on signed overflow",
+        operands: &[A0, B0],
+        results: &[A0],
+        emit: emit_subs,
+        native: |[a, _, b, _, _]| {
+            let difference = (a as i64)
+                .checked_sub(b as i64)
+                .ok_or(MicroTrap::Overflow)?;
+            Ok([difference as u64, 0, 0, 0])
+        },
+        trap_witnesses: &[(MicroTrap::Overflow, [1 << 63, 0, 1, 0, 0])],
+    },
+    Routine {
+        name: "adds128",
+        summary: "r16:r17 ← a + b as i128 (two's complement), trapping on signed overflow",
+        operands: &[A0, A1, B0, B1],
+        results: &[A0, A1],
+        emit: emit_adds128,
+        native: |ops| {
+            let sum = (pair(ops, 0) as i128)
+                .checked_add(pair(ops, 2) as i128)
+                .ok_or(MicroTrap::Overflow)?;
+            split(sum as u128)
+        },
+        trap_witnesses: &[(MicroTrap::Overflow, [u64::MAX, i64::MAX as u64, 1, 0, 0])],
+    },
+    Routine {
+        name: "subs128",
+        summary: "r16:r17 ← a − b as i128 (two's complement), trapping on signed overflow",
+        operands: &[A0, A1, B0, B1],
+        results: &[A0, A1],
+        emit: emit_subs128,
+        native: |ops| {
+            let difference = (pair(ops, 0) as i128)
+                .checked_sub(pair(ops, 2) as i128)
+                .ok_or(MicroTrap::Overflow)?;
+            split(difference as u128)
+        },
+        trap_witnesses: &[(MicroTrap::Overflow, [0, 1 << 63, 1, 0, 0])],
+    },
+    Routine {
+        name: "muldivs",
+        summary: "r16 ← (r16 × r18) / r20 as i64, truncated toward zero (i128 intermediate); r20 = 0 aborts, a result outside i64 traps",
+        operands: &[A0, B0, C0],
+        results: &[A0],
+        emit: emit_muldivs,
+        native: |[a, _, b, _, c]| {
+            if c == 0 {
+                return Err(MicroTrap::DivisionByZero);
+            }
+            let product = i128::from(a as i64) * i128::from(b as i64);
+            let quotient = product / i128::from(c as i64);
+            let quotient = i64::try_from(quotient).map_err(|_| MicroTrap::Overflow)?;
+            Ok([quotient as u64, 0, 0, 0])
+        },
+        trap_witnesses: &[
+            (MicroTrap::DivisionByZero, [1, 0, 1, 0, 0]),
+            (MicroTrap::Overflow, [1 << 63, 0, u64::MAX, 0, 1]),
         ],
     },
 ];
@@ -646,6 +722,137 @@ fn emit_muldiv(b: &mut Builder) {
     b.mov(T6, C0);
     b.load_imm(T7, 0);
     divide_loop(b, 64);
+}
+
+/// The most-significant bit of `x` as 0/1 in `rd` (doubling carries it out).
+fn sign_to(b: &mut Builder, x: Reg, rd: Reg) {
+    b.add(NW, x, x);
+    carry_to(b, rd);
+}
+
+/// Signed overflow of a sum whose top words were `top_a` and `top_b` before it (at most one
+/// add with carry-in since): biased by 2^63, the 65-bit top sum `V` must satisfy
+/// 2^63 ≤ V < 2^64 + 2^63, i.e. the carries out of `V` and of `V + 2^63` add up to exactly one.
+/// Leaves `top_sum` (the biased top word) clobbered; traps `overflow` at one fixed instruction.
+fn signed_top_add(b: &mut Builder, top_a: Reg, top_b: Reg, with_carry: bool, negate: bool) {
+    b.load_high(T6, 0x8000_0000);
+    b.add(NONE, top_a, T6);
+    if !negate {
+        b.add(NONE, top_b, T6);
+    }
+    // Replays the low words' carry (T7) into the biased top add.
+    let flags = match (with_carry, negate) {
+        (true, true) => NEG | CIN,
+        (true, false) => CIN,
+        (false, true) => NEG,
+        (false, false) => NONE,
+    };
+    if with_carry {
+        // C ← T7 (T7 is 0 or 1: adding all ones carries exactly when it is 1).
+        b.load_high(T5, u32::MAX);
+        b.add_imm(NONE, T5, u32::MAX);
+        b.add(NW, T7, T5);
+    }
+    b.add(flags, top_a, top_b);
+    carry_to(b, T4);
+    b.add(NONE, top_a, T6);
+    b.add_imm(CIN, T4, 0);
+    // T4 − 1 must be zero.
+    b.add_imm(flag::ADD_SIGN_EXTEND, T4, u32::MAX);
+    trap_if_nonzero(b, T4, T3);
+}
+
+fn emit_adds(b: &mut Builder) {
+    // a + b = (a + 2^63) + (b + 2^63) − 2^64: the biased sum's low word is the result.
+    signed_top_add(b, A0, B0, false, false);
+    b.add(NONE, A0, T6);
+}
+
+fn emit_subs(b: &mut Builder) {
+    // (a + 2^63) − b ... computed as a biased minus b biased: the bias cancels.
+    b.load_high(T6, 0x8000_0000);
+    b.add(NONE, B0, T6);
+    signed_top_add(b, A0, B0, false, true);
+    b.add(NONE, A0, T6);
+}
+
+fn emit_adds128(b: &mut Builder) {
+    b.add(NONE, A0, B0);
+    carry_to(b, T7);
+    signed_top_add(b, A1, B1, true, false);
+    b.add(NONE, A1, T6);
+}
+
+fn emit_subs128(b: &mut Builder) {
+    b.add(NEG, A0, B0);
+    carry_to(b, T7);
+    b.load_high(T6, 0x8000_0000);
+    b.add(NONE, B1, T6);
+    signed_top_add(b, A1, B1, true, true);
+    b.add(NONE, A1, T6);
+}
+
+/// `x ← |x|` as an unsigned magnitude when `sign` is 1 (`i64::MIN` gives 2^63), balanced.
+fn magnitude(b: &mut Builder, x: Reg, sign: Reg, scratch: Reg) {
+    b.load_imm(scratch, 0);
+    b.add(NEG, scratch, x);
+    balanced(b, Cond::NonZero, sign, |b| b.mov(x, scratch));
+}
+
+fn emit_muldivs(b: &mut Builder) {
+    const NEGATIVE: Reg = 29;
+    const SIGN: Reg = 30;
+    const FITS: Reg = 31;
+    let ok = b.label();
+    b.jump(Cond::NonZero, C0, ok);
+    b.abort(Cond::Always, 0, ABORT_DIVISION_BY_ZERO);
+    b.bind(ok);
+    // Each operand's sign, summed into NEGATIVE, and each replaced by its magnitude
+    // (`i64::MIN` gives 2^63).
+    b.load_imm(NEGATIVE, 0);
+    for operand in [A0, B0, C0] {
+        sign_to(b, operand, SIGN);
+        b.add(NONE, NEGATIVE, SIGN);
+        magnitude(b, operand, SIGN, T0);
+    }
+    // NEGATIVE ∈ 0..=3; the result is negative when it is odd: fold 2 to 0 and 3 to 1.
+    for (from, to) in [(2, 0), (3, 1)] {
+        b.mov(T0, NEGATIVE);
+        b.add_imm(flag::ADD_SIGN_EXTEND, T0, (-from) as u32);
+        balanced(b, Cond::Zero, T0, |b| b.load_imm(NEGATIVE, to));
+    }
+    // |a|·|b| / |c| unsigned (as `muldiv`), except that a quotient of 2^64 or more is noted in
+    // FITS, not trapped, and its high word cleared so that the division stays well defined.
+    emit_mul64(b);
+    clear_carry(b);
+    b.add(NEG | CIN | NW, C0, A1);
+    carry_to(b, FITS);
+    b.load_imm(T0, 1);
+    b.add(NEG, T0, FITS);
+    balanced(b, Cond::NonZero, T0, |b| b.load_imm(A1, 0));
+    b.mov(T0, A1);
+    b.load_imm(T1, 0);
+    b.mov(A1, A0);
+    b.load_imm(A0, 0);
+    b.mov(T6, C0);
+    b.load_imm(T7, 0);
+    divide_loop(b, 64);
+    // One overflow trap for both ways out of range: the quotient did not fit u64, or its
+    // magnitude is above 2^63 − 1 (2^63 when negative).
+    b.load_high(T0, 0x8000_0000);
+    b.add_imm(flag::ADD_SIGN_EXTEND, T0, u32::MAX);
+    b.add(NONE, T0, NEGATIVE);
+    b.add(NEG | NW, T0, A0);
+    carry_to(b, T1);
+    b.load_imm(T2, 1);
+    b.add(NEG, T2, T1);
+    b.load_imm(T1, 1);
+    b.add(NEG, T1, FITS);
+    b.add(NONE, T2, T1);
+    trap_if_nonzero(b, T2, T3);
+    b.load_imm(T0, 0);
+    b.add(NEG, T0, A0);
+    balanced(b, Cond::NonZero, NEGATIVE, |b| b.mov(A0, T0));
 }
 
 /// The microcode section of SPEC.md: each routine with its operands, results, length and gas.

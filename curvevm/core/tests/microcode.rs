@@ -32,7 +32,17 @@ impl SplitMix {
     }
 }
 
-const EDGES: [u64; 8] = [0, 1, 2, 63, 64, 1 << 63, u64::MAX - 1, u64::MAX];
+const EDGES: [u64; 9] = [
+    0,
+    1,
+    2,
+    63,
+    64,
+    (1 << 63) - 1,
+    1 << 63,
+    u64::MAX - 1,
+    u64::MAX,
+];
 
 fn seed() -> u64 {
     #[allow(clippy::disallowed_methods, reason = "a test reads its replay seed")]
