@@ -45,6 +45,71 @@ pub enum Addr {
     Fixed(Segment, u32),
     /// `segment[index + offset]`, `index` a `u64` variable (bounds-checked by the VM).
     Indexed(Segment, Var, u32),
+    /// Field `field` of record `index` of `table`, by name: the lowering computes
+    /// `base + index × record words + field offset` and aborts with the table's code when
+    /// `index ≥ capacity`, so no hand-computed offset can reach another record or pool.
+    Field(Table, Var, &'static str),
+}
+
+/// A record: its name and its fields with their words (a `u128` field takes two, low first).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Name (the pool's region name).
+    pub name: &'static str,
+    /// Fields in order, with their words.
+    pub fields: &'static [(&'static str, u32)],
+}
+
+impl Record {
+    /// Words per record.
+    pub const fn words(&self) -> u32 {
+        let mut total = 0;
+        let mut i = 0;
+        while i < self.fields.len() {
+            total += self.fields[i].1;
+            i += 1;
+        }
+        total
+    }
+
+    /// The word offset and width of `field`, if the record has it.
+    pub fn offset_of(&self, field: &str) -> Option<(u32, u32)> {
+        let mut offset = 0;
+        for (name, words) in self.fields {
+            if *name == field {
+                return Some((offset, *words));
+            }
+            offset += words;
+        }
+        None
+    }
+
+    /// The word offset of `field` inside the record.
+    ///
+    /// # Panics
+    /// If the record has no such field (a template bug).
+    pub fn field(&self, field: &str) -> u32 {
+        match self.offset_of(field) {
+            Some((offset, _)) => offset,
+            None => panic!("record `{}` has no field `{field}`", self.name),
+        }
+    }
+}
+
+/// A table of records in a segment: `capacity` records laid out from word `base`; an index at
+/// or above the capacity aborts with `code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// The segment.
+    pub segment: Segment,
+    /// The first record's first word.
+    pub base: u32,
+    /// How many records.
+    pub capacity: u32,
+    /// The record layout.
+    pub record: &'static Record,
+    /// The abort code of an index out of range.
+    pub code: u8,
 }
 
 /// What a variable is assigned.

@@ -2,8 +2,10 @@
 //!
 //! Templates are written against [`ir`]: entrypoint functions of typed variables (`u64` or
 //! `u128`), assignments, segment-relative loads and stores, conditionals, loops with a static
-//! bound, host calls and **guards** (a condition the VM checks, aborting with a code when it
-//! fails). [`print`] gives the IR a stable text form for golden tests. [`lower`] turns a
+//! bound, host calls, cross-program `invoke`, internal subroutines, signed (two's-complement)
+//! operations, record fields by name ([`ir::Table`]), and **guards** (a condition the VM
+//! checks, aborting with a code when it fails); [`keyed`] builds bounded-probe lookups from
+//! them. [`print`] gives the IR a stable text form for golden tests. [`lower`] turns a
 //! [`ir::Program`] into a verified-shape [`curvevm::Module`] and, in the same pass, the static
 //! worst-case gas of each entrypoint, the pc of every guard and a pc → origin source map.
 //!
@@ -13,6 +15,7 @@
 //! what makes the gas bound tight and the source map precise.
 
 pub mod ir;
+pub mod keyed;
 pub mod lower;
 pub mod print;
 

@@ -264,6 +264,45 @@ impl Lowering<'_> {
                 self.load_var(TI, index, 0);
                 (segment, Some(TI), offset + word)
             }
+            Addr::Field(table, index, field) => {
+                self.expect(index, Ty::U64)?;
+                let (offset, words) = table.record.offset_of(field).ok_or_else(|| {
+                    LowerError(format!(
+                        "`{}`: record `{}` has no field `{field}`",
+                        self.function.name, table.record.name
+                    ))
+                })?;
+                if word >= words {
+                    return Err(LowerError(format!(
+                        "`{}`: field `{}.{field}` has {words} word(s), word {word} accessed",
+                        self.function.name, table.record.name
+                    )));
+                }
+                // index < capacity, else abort: the index carries into `capacity − 1 − index`
+                // only when it is in range.
+                self.load_var(TI, index, 0);
+                self.b.load_imm(T3, table.capacity);
+                self.b.add(flag::ADD_NEGATE | flag::ADD_NO_WRITE, TI, T3);
+                self.guards.push(Guard {
+                    pc: self.b.pc(),
+                    code: table.code,
+                    what: "record index < table capacity",
+                    entry: self.function.name.clone(),
+                    origin: self.origin,
+                });
+                self.b.abort(VmCond::Carry, 0, table.code);
+                // TI ← index × record words, by doubling and adding (MSB first).
+                let stride = table.record.words();
+                self.b.load_imm(T3, 0);
+                for bit in (0..32 - stride.leading_zeros()).rev() {
+                    self.b.add(0, T3, T3);
+                    if stride >> bit & 1 == 1 {
+                        self.b.add(0, T3, TI);
+                    }
+                }
+                self.b.mov(TI, T3);
+                (table.segment, Some(TI), table.base + offset + word)
+            }
         })
     }
 

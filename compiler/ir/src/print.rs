@@ -89,6 +89,12 @@ fn addr(function: &Function, a: Addr) -> String {
         Addr::Indexed(s, index, offset) => {
             format!("{}[{} + {offset}]", segment(s), var(function, index))
         }
+        Addr::Field(table, index, field) => format!(
+            "{}@{}[{}].{field}",
+            table.record.name,
+            segment(table.segment),
+            var(function, index)
+        ),
     }
 }
 

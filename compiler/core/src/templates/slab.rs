@@ -31,38 +31,7 @@ pub const DLP_MAX: u32 = 100;
 /// Bytes one state segment may hold (10 MiB).
 pub const SLAB_BYTES_MAX: u64 = curvevm::module::MAX_SLAB_WORDS as u64 * 8;
 
-/// A record: its name and its fields with their words.
-pub struct Record {
-    /// Name (the pool's region name).
-    pub name: &'static str,
-    /// Fields in order, with their words.
-    pub fields: &'static [(&'static str, u32)],
-}
-
-impl Record {
-    /// Words per record.
-    pub const fn words(&self) -> u32 {
-        let mut total = 0;
-        let mut i = 0;
-        while i < self.fields.len() {
-            total += self.fields[i].1;
-            i += 1;
-        }
-        total
-    }
-
-    /// The word offset of `field` inside the record.
-    pub fn field(&self, field: &str) -> u32 {
-        let mut offset = 0;
-        for (name, words) in self.fields {
-            if *name == field {
-                return offset;
-            }
-            offset += words;
-        }
-        panic!("record `{}` has no field `{field}`", self.name)
-    }
-}
+pub use curve_ir::ir::Record;
 
 /// The header's fields: counters, then one (free_head, high_water, used) triple per pool.
 pub static HEADER: Record = Record {
