@@ -72,6 +72,29 @@ impl Record {
         total
     }
 
+    /// The word offset of `field`, at compile time (`const STATE_PRICE: u32 =
+    /// STATE.offset("price")`): a missing field fails the build.
+    ///
+    /// # Panics
+    /// If the record has no such field.
+    pub const fn offset(&self, field: &str) -> u32 {
+        let mut offset = 0;
+        let mut i = 0;
+        while i < self.fields.len() {
+            if str_eq(self.fields[i].0, field) {
+                return offset;
+            }
+            offset += self.fields[i].1;
+            i += 1;
+        }
+        panic!("the record has no such field")
+    }
+
+    /// A fixed field of the single record at word `base` of `segment` (a template's own state).
+    pub const fn at(&self, segment: Segment, base: u32, field: &str) -> Addr {
+        Addr::Fixed(segment, base + self.offset(field))
+    }
+
     /// The word offset and width of `field`, if the record has it.
     pub fn offset_of(&self, field: &str) -> Option<(u32, u32)> {
         let mut offset = 0;
@@ -94,6 +117,21 @@ impl Record {
             None => panic!("record `{}` has no field `{field}`", self.name),
         }
     }
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// A table of records in a segment: `capacity` records laid out from word `base`; an index at
@@ -426,6 +464,45 @@ impl FunctionBuilder {
     /// Following statements come from `step` (configured by `keyword`).
     pub fn at(&mut self, step: &'static str, keyword: Option<&'static str>) {
         self.push(Stmt::At(Origin { step, keyword }));
+    }
+
+    /// One named step of a template (`oracle.update/price-range`), configured by the script
+    /// statement `keyword`: `body` emits it (and returns what later steps use), and every
+    /// instruction it lowers to maps back to the step (and the keyword's script line) in the
+    /// source map.
+    pub fn step<T>(
+        &mut self,
+        step: &'static str,
+        keyword: Option<&'static str>,
+        body: impl FnOnce(&mut FunctionBuilder) -> T,
+    ) -> T {
+        self.at(step, keyword);
+        body(self)
+    }
+
+    /// `name ← load addr`, a `u64`.
+    pub fn load(&mut self, name: &str, addr: Addr) -> Var {
+        self.let_(name, Ty::U64, Rvalue::Load(addr))
+    }
+
+    /// `name ← a + b` (checked), of `a`'s type.
+    pub fn add(&mut self, name: &str, a: Var, b: Var) -> Var {
+        let ty = self.ty(a);
+        self.let_(name, ty, Rvalue::Add(a, b))
+    }
+
+    /// `name ← a − b` (checked), of `a`'s type.
+    pub fn sub(&mut self, name: &str, a: Var, b: Var) -> Var {
+        let ty = self.ty(a);
+        self.let_(name, ty, Rvalue::Sub(a, b))
+    }
+
+    /// The type of a variable of this function.
+    ///
+    /// # Panics
+    /// If `var` is not one of its variables (a template bug).
+    pub fn ty(&self, var: Var) -> Ty {
+        self.function.vars[var.0 as usize].1
     }
 
     /// `var ← value`.

@@ -138,14 +138,7 @@ pub fn oracle_template() -> Template {
         ],
         constants: oracle::CONSTANTS.to_vec(),
         derived: vec![("feed_tag", feed_tag)],
-        layout: oracle::LAYOUT
-            .iter()
-            .map(|&(name, offset, words)| Region {
-                name,
-                offset,
-                words,
-            })
-            .collect(),
+        layout: oracle::layout(),
         gas_budget: DEFAULT_GAS_BUDGET,
     }
 }

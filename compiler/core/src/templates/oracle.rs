@@ -20,9 +20,11 @@
 //! Every script value is read from the parameter table ([`PARAMS`]), never an immediate: all
 //! ORACLE blocks compile to the same bytecode.
 
-use curve_ir::ir::{Addr, Cond, FunctionBuilder, Program, Rvalue, Ty, Var};
+use curve_ir::ir::{Addr, Cond, FunctionBuilder, Program, Record, Rvalue, Ty, Var};
 use curvevm::hostcall::{Capability, CapabilitySet, id, pointer};
 use curvevm::isa::Segment;
+
+use crate::Region;
 
 /// Parameter slots: (name, statement keyword, argument). Slots without a keyword are fixed by
 /// the template, not chosen by the script: `feed_tag` is derived from the block id
@@ -60,43 +62,70 @@ pub fn param(name: &str) -> u32 {
 /// Most keys a feed can register (the bound of `SIGNERS keys_max`).
 pub const KEYS_MAX: u32 = 16;
 
-/// Slab layout (words).
+/// The feed's state: one record at the start of the slab.
+pub static STATE: Record = Record {
+    name: "oracle",
+    fields: &[
+        ("key_count", 1),
+        ("price", 1),
+        ("publish_ms", 1),
+        ("updated_ms", 1),
+        ("mark", 1),
+        ("updates", 1),
+        ("cum_price_ms", 2),
+        ("cum_ms", 1),
+        ("reserved", 7),
+        ("keys", 4 * KEYS_MAX),
+    ],
+};
+
+/// Slab layout (words), from [`STATE`].
 pub mod state {
+    use super::STATE;
     /// Registered keys.
-    pub const KEY_COUNT: u32 = 0;
+    pub const KEY_COUNT: u32 = STATE.offset("key_count");
     /// Last accepted price.
-    pub const PRICE: u32 = 1;
+    pub const PRICE: u32 = STATE.offset("price");
     /// Its publish time.
-    pub const PUBLISH_MS: u32 = 2;
+    pub const PUBLISH_MS: u32 = STATE.offset("publish_ms");
     /// Batch time it was accepted at.
-    pub const UPDATED_MS: u32 = 3;
+    pub const UPDATED_MS: u32 = STATE.offset("updated_ms");
     /// Mark price.
-    pub const MARK: u32 = 4;
+    pub const MARK: u32 = STATE.offset("mark");
     /// Accepted updates.
-    pub const UPDATES: u32 = 5;
+    pub const UPDATES: u32 = STATE.offset("updates");
     /// Funding accumulator Σ price × ms (u128, two words).
-    pub const CUM_PRICE_MS: u32 = 6;
+    pub const CUM_PRICE_MS: u32 = STATE.offset("cum_price_ms");
     /// Batch time of the last accumulation.
-    pub const CUM_MS: u32 = 8;
+    pub const CUM_MS: u32 = STATE.offset("cum_ms");
     /// Keys, four words each.
-    pub const KEYS: u32 = 16;
+    pub const KEYS: u32 = STATE.offset("keys");
     /// Slab words.
-    pub const WORDS: u32 = KEYS + 4 * super::KEYS_MAX;
+    pub const WORDS: u32 = STATE.words();
 }
 
-/// The slab layout as named regions (offset, words), for the layout hash.
-pub const LAYOUT: [(&str, u32, u32); 10] = [
-    ("key_count", state::KEY_COUNT, 1),
-    ("price", state::PRICE, 1),
-    ("publish_ms", state::PUBLISH_MS, 1),
-    ("updated_ms", state::UPDATED_MS, 1),
-    ("mark", state::MARK, 1),
-    ("updates", state::UPDATES, 1),
-    ("cum_price_ms", state::CUM_PRICE_MS, 2),
-    ("cum_ms", state::CUM_MS, 1),
-    ("reserved", 9, 7),
-    ("keys", state::KEYS, 4 * KEYS_MAX),
-];
+/// The slab layout as named regions (offset, words), for the layout hash: [`STATE`]'s fields.
+pub fn layout() -> Vec<Region> {
+    let mut offset = 0;
+    STATE
+        .fields
+        .iter()
+        .map(|&(name, words)| {
+            let region = Region {
+                name,
+                offset,
+                words,
+            };
+            offset += words;
+            region
+        })
+        .collect()
+}
+
+/// A field of the feed's state.
+fn field(name: &str) -> Addr {
+    STATE.at(Segment::Slab, 0, name)
+}
 
 /// Argument layout of `update`.
 pub mod update_args {
@@ -161,12 +190,8 @@ fn load_param(b: &mut FunctionBuilder, name: &'static str) -> Var {
     )
 }
 
-fn load_state(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
-    b.let_(
-        name,
-        Ty::U64,
-        Rvalue::Load(Addr::Fixed(Segment::Slab, word)),
-    )
+fn load_state(b: &mut FunctionBuilder, name: &str, state_field: &str) -> Var {
+    b.load(name, field(state_field))
 }
 
 fn clock(b: &mut FunctionBuilder) -> Var {
@@ -199,80 +224,133 @@ fn price_message(b: &mut FunctionBuilder, price: Var, published: Var) {
 /// `age ← now − publish_ms` of the stored price (aborting when there is none).
 fn age(b: &mut FunctionBuilder) -> (Var, Var, Var) {
     let now = clock(b);
-    let price = load_state(b, "price", state::PRICE);
+    let price = load_state(b, "price", "price");
     b.guard(Cond::NonZero(price), code::NO_PRICE, "a price was accepted");
-    let published = load_state(b, "publish_ms", state::PUBLISH_MS);
-    let age = b.let_("age", Ty::U64, Rvalue::Sub(now, published));
+    let published = load_state(b, "publish_ms", "publish_ms");
+    let age = b.sub("age", now, published);
     (price, published, age)
 }
 
 fn register_key() -> curve_ir::Function {
     let mut b = FunctionBuilder::new("register_key", 4, 0);
-    b.at("oracle.register_key/capacity", Some("SIGNERS"));
-    let count = load_state(&mut b, "key_count", state::KEY_COUNT);
-    let keys_max = load_param(&mut b, "keys_max");
-    b.guard(
-        Cond::Lt(count, keys_max),
-        code::KEYS_FULL,
-        "key_count < keys_max",
-    );
-    b.at("oracle.register_key/store", None);
-    let slot = b.let_("slot", Ty::U64, Rvalue::Shl(count, 2));
-    for word in 0..4 {
-        let key = b.let_(
-            "key",
-            Ty::U64,
-            Rvalue::Load(Addr::Fixed(Segment::Args, word)),
+    let count = b.step("oracle.register_key/capacity", Some("SIGNERS"), |b| {
+        let count = load_state(b, "key_count", "key_count");
+        let keys_max = load_param(b, "keys_max");
+        b.guard(
+            Cond::Lt(count, keys_max),
+            code::KEYS_FULL,
+            "key_count < keys_max",
         );
-        b.store(Addr::Indexed(Segment::Slab, slot, state::KEYS + word), key);
-    }
-    let one = b.constant("one", 1);
-    let count = b.let_("key_count", Ty::U64, Rvalue::Add(count, one));
-    b.store(Addr::Fixed(Segment::Slab, state::KEY_COUNT), count);
+        count
+    });
+    b.step("oracle.register_key/store", None, |b| {
+        let slot = b.let_("slot", Ty::U64, Rvalue::Shl(count, 2));
+        for word in 0..4 {
+            let key = b.load("key", Addr::Fixed(Segment::Args, word));
+            b.store(Addr::Indexed(Segment::Slab, slot, state::KEYS + word), key);
+        }
+        let one = b.constant("one", 1);
+        let count = b.add("key_count", count, one);
+        b.store(field("key_count"), count);
+    });
     b.finish()
 }
 
+/// `update`: each step is one paragraph of the module documentation, in its order.
 fn update() -> curve_ir::Function {
     let mut b = FunctionBuilder::new("update", update_args::WORDS, 0);
-    let arg = |b: &mut FunctionBuilder, name: &str, word: u32| {
-        b.let_(
-            name,
-            Ty::U64,
-            Rvalue::Load(Addr::Fixed(Segment::Args, word)),
-        )
-    };
-    let price = arg(&mut b, "price", update_args::PRICE);
-    let published = arg(&mut b, "publish_ms", update_args::PUBLISH_MS);
-    let count = arg(&mut b, "n", update_args::COUNT);
+    let arg = |word| Addr::Fixed(Segment::Args, word);
+    let price = b.load("price", arg(update_args::PRICE));
+    let published = b.load("publish_ms", arg(update_args::PUBLISH_MS));
+    let count = b.load("n", arg(update_args::COUNT));
 
-    b.at("oracle.update/price-range", Some("PRICE"));
-    let min = load_param(&mut b, "price_min");
-    let max = load_param(&mut b, "price_max");
-    b.guard(Cond::Le(min, price), code::PRICE_RANGE, "price ≥ price.min");
-    b.guard(Cond::Le(price, max), code::PRICE_RANGE, "price ≤ price.max");
+    b.step("oracle.update/price-range", Some("PRICE"), |b| {
+        let min = load_param(b, "price_min");
+        let max = load_param(b, "price_max");
+        b.guard(Cond::Le(min, price), code::PRICE_RANGE, "price ≥ price.min");
+        b.guard(Cond::Le(price, max), code::PRICE_RANGE, "price ≤ price.max");
+    });
 
-    b.at("oracle.update/order", None);
-    let last = load_state(&mut b, "last_publish_ms", state::PUBLISH_MS);
-    b.guard(
-        Cond::Lt(last, published),
-        code::NOT_NEWER,
-        "publish_ms > last publish_ms",
-    );
-    let now = clock(&mut b);
-    b.guard(
-        Cond::Le(published, now),
-        code::FUTURE,
-        "publish_ms ≤ batch time",
-    );
+    let now = b.step("oracle.update/order", None, |b| {
+        let last = load_state(b, "last_publish_ms", "publish_ms");
+        b.guard(
+            Cond::Lt(last, published),
+            code::NOT_NEWER,
+            "publish_ms > last publish_ms",
+        );
+        let now = clock(b);
+        b.guard(
+            Cond::Le(published, now),
+            code::FUTURE,
+            "publish_ms ≤ batch time",
+        );
+        now
+    });
 
-    b.at("oracle.update/staleness", Some("STALENESS"));
-    let age = b.let_("age", Ty::U64, Rvalue::Sub(now, published));
-    let staleness = load_param(&mut b, "staleness_ms");
-    b.guard(Cond::Le(age, staleness), code::STALE, "age ≤ staleness.ms");
+    b.step("oracle.update/staleness", Some("STALENESS"), |b| {
+        let age = b.sub("age", now, published);
+        let staleness = load_param(b, "staleness_ms");
+        b.guard(Cond::Le(age, staleness), code::STALE, "age ≤ staleness.ms");
+    });
 
-    b.at("oracle.update/signatures", Some("SIGNERS"));
-    price_message(&mut b, price, published);
-    let key_count = load_state(&mut b, "key_count", state::KEY_COUNT);
+    let one = b.step("oracle.update/signatures", Some("SIGNERS"), |b| {
+        price_message(b, price, published);
+        verify_signatures(b, count)
+    });
+
+    b.step("oracle.update/funding", Some("FEEDS"), |b| {
+        let funding = load_param(b, "funding_enabled");
+        b.if_(Cond::NonZero(funding), |b| {
+            let since = load_state(b, "cum_ms", "cum_ms");
+            b.if_(Cond::NonZero(since), |b| {
+                let old_price = load_state(b, "old_price", "price");
+                let elapsed = b.sub("elapsed", now, since);
+                let area = b.let_("area", Ty::U128, Rvalue::WideMul(old_price, elapsed));
+                let cum = b.let_("cum", Ty::U128, Rvalue::Load(field("cum_price_ms")));
+                let cum = b.add("cum", cum, area);
+                b.store(field("cum_price_ms"), cum);
+            });
+            b.store(field("cum_ms"), now);
+        });
+    });
+
+    b.step("oracle.update/mark", Some("FEEDS"), |b| {
+        let mark_enabled = load_param(b, "mark_enabled");
+        b.if_(Cond::NonZero(mark_enabled), |b| {
+            let old = load_state(b, "old_mark", "mark");
+            let mark = b.var("mark", Ty::U64);
+            b.if_else(
+                Cond::Zero(old),
+                |b| b.assign(mark, Rvalue::Copy(price)),
+                |b| {
+                    // ¾ old + ¼ new.
+                    let three = b.constant("three", 3);
+                    let four = b.constant("four", 4);
+                    let kept = b.let_("kept", Ty::U64, Rvalue::MulDiv(old, three, four));
+                    let added = b.let_("added", Ty::U64, Rvalue::Shr(price, 2));
+                    b.assign(mark, Rvalue::Add(kept, added));
+                },
+            );
+            b.store(field("mark"), mark);
+        });
+    });
+
+    b.step("oracle.update/store", None, |b| {
+        b.store(field("price"), price);
+        b.store(field("publish_ms"), published);
+        b.store(field("updated_ms"), now);
+        let updates = load_state(b, "updates", "updates");
+        let updates = b.add("updates", updates, one);
+        b.store(field("updates"), updates);
+    });
+    b.finish()
+}
+
+/// The signature check of `update`: `count` signatures by registered keys with strictly
+/// increasing indices, at least `quorum` of them valid over the message in scratch. Returns
+/// the constant 1 the later steps reuse.
+fn verify_signatures(b: &mut FunctionBuilder, count: Var) -> Var {
+    let key_count = load_state(b, "key_count", "key_count");
     let next_key = b.constant("next_key", 0);
     let valid = b.constant("valid", 0);
     let one = b.constant("one", 1);
@@ -284,10 +362,9 @@ fn update() -> curve_ir::Function {
         pointer(Segment::Args, update_args::SIGNATURES),
     );
     b.for_each(count, KEYS_MAX, code::TOO_MANY_SIGNATURES, |b, i| {
-        let key = b.let_(
+        let key = b.load(
             "key_index",
-            Ty::U64,
-            Rvalue::Load(Addr::Indexed(Segment::Args, i, update_args::KEY_INDEX)),
+            Addr::Indexed(Segment::Args, i, update_args::KEY_INDEX),
         );
         b.guard(
             Cond::Lt(key, key_count),
@@ -321,139 +398,99 @@ fn update() -> curve_ir::Function {
         );
         b.assign(valid, Rvalue::Add(valid, ok));
     });
-    let quorum = load_param(&mut b, "quorum");
+    let quorum = load_param(b, "quorum");
     b.guard(
         Cond::Le(quorum, valid),
         code::QUORUM,
         "valid signatures ≥ quorum",
     );
-
-    b.at("oracle.update/funding", Some("FEEDS"));
-    let funding = load_param(&mut b, "funding_enabled");
-    b.if_(Cond::NonZero(funding), |b| {
-        let since = load_state(b, "cum_ms", state::CUM_MS);
-        b.if_(Cond::NonZero(since), |b| {
-            let old_price = load_state(b, "old_price", state::PRICE);
-            let elapsed = b.let_("elapsed", Ty::U64, Rvalue::Sub(now, since));
-            let area = b.let_("area", Ty::U128, Rvalue::WideMul(old_price, elapsed));
-            let cum = b.let_(
-                "cum",
-                Ty::U128,
-                Rvalue::Load(Addr::Fixed(Segment::Slab, state::CUM_PRICE_MS)),
-            );
-            let cum = b.let_("cum", Ty::U128, Rvalue::Add(cum, area));
-            b.store(Addr::Fixed(Segment::Slab, state::CUM_PRICE_MS), cum);
-        });
-        b.store(Addr::Fixed(Segment::Slab, state::CUM_MS), now);
-    });
-
-    b.at("oracle.update/mark", Some("FEEDS"));
-    let mark_enabled = load_param(&mut b, "mark_enabled");
-    b.if_(Cond::NonZero(mark_enabled), |b| {
-        let old = load_state(b, "old_mark", state::MARK);
-        let mark = b.var("mark", Ty::U64);
-        b.if_else(
-            Cond::Zero(old),
-            |b| b.assign(mark, Rvalue::Copy(price)),
-            |b| {
-                let three = b.constant("three", 3);
-                let four = b.constant("four", 4);
-                let kept = b.let_("kept", Ty::U64, Rvalue::MulDiv(old, three, four));
-                let added = b.let_("added", Ty::U64, Rvalue::Shr(price, 2));
-                b.assign(mark, Rvalue::Add(kept, added));
-            },
-        );
-        b.store(Addr::Fixed(Segment::Slab, state::MARK), mark);
-    });
-
-    b.at("oracle.update/store", None);
-    b.store(Addr::Fixed(Segment::Slab, state::PRICE), price);
-    b.store(Addr::Fixed(Segment::Slab, state::PUBLISH_MS), published);
-    b.store(Addr::Fixed(Segment::Slab, state::UPDATED_MS), now);
-    let updates = load_state(&mut b, "updates", state::UPDATES);
-    let updates = b.let_("updates", Ty::U64, Rvalue::Add(updates, one));
-    b.store(Addr::Fixed(Segment::Slab, state::UPDATES), updates);
-    b.finish()
+    one
 }
 
 fn read() -> curve_ir::Function {
     let mut b = FunctionBuilder::new("read", 0, 5);
-    b.at("oracle.read/age", None);
-    let (price, published, age) = age(&mut b);
+    let (price, published, age) = b.step("oracle.read/age", None, age);
     let status = b.constant("status", status::FRESH);
-    b.at("oracle.read/heartbeat", Some("HEARTBEAT"));
-    let heartbeat = load_param(&mut b, "heartbeat_ms");
-    b.if_(Cond::Lt(heartbeat, age), |b| {
-        b.assign(status, Rvalue::Const(status::HEARTBEAT_MISSED.into()));
+    b.step("oracle.read/heartbeat", Some("HEARTBEAT"), |b| {
+        let heartbeat = load_param(b, "heartbeat_ms");
+        b.if_(Cond::Lt(heartbeat, age), |b| {
+            b.assign(status, Rvalue::Const(status::HEARTBEAT_MISSED.into()));
+        });
     });
-    b.at("oracle.read/staleness", Some("STALENESS"));
-    let staleness = load_param(&mut b, "staleness_ms");
-    b.if_(Cond::Lt(staleness, age), |b| {
-        b.assign(status, Rvalue::Const(status::STALE.into()));
+    b.step("oracle.read/staleness", Some("STALENESS"), |b| {
+        let staleness = load_param(b, "staleness_ms");
+        b.if_(Cond::Lt(staleness, age), |b| {
+            b.assign(status, Rvalue::Const(status::STALE.into()));
+        });
     });
-    b.at("oracle.read/return", None);
-    let mark = load_state(&mut b, "mark", state::MARK);
-    for (word, var) in [price, published, age, status, mark]
-        .into_iter()
-        .enumerate()
-    {
-        b.store(Addr::Fixed(Segment::Ret, word as u32), var);
-    }
+    b.step("oracle.read/return", None, |b| {
+        let mark = load_state(b, "mark", "mark");
+        for (word, var) in [price, published, age, status, mark]
+            .into_iter()
+            .enumerate()
+        {
+            b.store(Addr::Fixed(Segment::Ret, word as u32), var);
+        }
+    });
     b.finish()
 }
 
 fn price() -> curve_ir::Function {
     let mut b = FunctionBuilder::new("price", 0, 1);
-    b.at("oracle.price/age", None);
-    let (price, _, age) = age(&mut b);
-    b.at("oracle.price/staleness", Some("STALENESS"));
-    let staleness = load_param(&mut b, "staleness_ms");
-    b.guard(Cond::Le(age, staleness), code::STALE, "age ≤ staleness.ms");
-    b.store(Addr::Fixed(Segment::Ret, 0), price);
+    let (price, _, age) = b.step("oracle.price/age", None, age);
+    b.step("oracle.price/staleness", Some("STALENESS"), |b| {
+        let staleness = load_param(b, "staleness_ms");
+        b.guard(Cond::Le(age, staleness), code::STALE, "age ≤ staleness.ms");
+        b.store(Addr::Fixed(Segment::Ret, 0), price);
+    });
     b.finish()
 }
 
 fn reference() -> curve_ir::Function {
     let mut b = FunctionBuilder::new("reference", 0, 2);
-    b.at("oracle.reference/kill-band", Some("KILL_BAND_SYNC"));
-    let enabled = load_param(&mut b, "kill_band_reference");
-    b.guard(
-        Cond::NonZero(enabled),
-        code::DISABLED,
-        "the feed is a kill-band reference",
-    );
-    let (price, _, age) = age(&mut b);
-    b.at("oracle.reference/heartbeat", Some("HEARTBEAT"));
-    let heartbeat = load_param(&mut b, "heartbeat_ms");
-    b.guard(
-        Cond::Le(age, heartbeat),
-        code::HEARTBEAT_MISSED,
-        "age ≤ heartbeat.ms",
-    );
-    let mark = load_state(&mut b, "mark", state::MARK);
-    b.store(Addr::Fixed(Segment::Ret, 0), price);
-    b.store(Addr::Fixed(Segment::Ret, 1), mark);
+    let (price, age) = b.step("oracle.reference/kill-band", Some("KILL_BAND_SYNC"), |b| {
+        let enabled = load_param(b, "kill_band_reference");
+        b.guard(
+            Cond::NonZero(enabled),
+            code::DISABLED,
+            "the feed is a kill-band reference",
+        );
+        let (price, _, age) = age(b);
+        (price, age)
+    });
+    b.step("oracle.reference/heartbeat", Some("HEARTBEAT"), |b| {
+        let heartbeat = load_param(b, "heartbeat_ms");
+        b.guard(
+            Cond::Le(age, heartbeat),
+            code::HEARTBEAT_MISSED,
+            "age ≤ heartbeat.ms",
+        );
+        let mark = load_state(b, "mark", "mark");
+        b.store(Addr::Fixed(Segment::Ret, 0), price);
+        b.store(Addr::Fixed(Segment::Ret, 1), mark);
+    });
     b.finish()
 }
 
 fn funding() -> curve_ir::Function {
     let mut b = FunctionBuilder::new("funding", 0, 4);
-    b.at("oracle.funding/enabled", Some("FEEDS"));
-    let enabled = load_param(&mut b, "funding_enabled");
-    b.guard(
-        Cond::NonZero(enabled),
-        code::DISABLED,
-        "the funding feed is on",
-    );
-    for (word, at) in [
-        (0, state::CUM_PRICE_MS),
-        (1, state::CUM_PRICE_MS + 1),
-        (2, state::CUM_MS),
-        (3, state::PRICE),
-    ] {
-        let value = load_state(&mut b, "value", at);
-        b.store(Addr::Fixed(Segment::Ret, word), value);
-    }
+    b.step("oracle.funding/enabled", Some("FEEDS"), |b| {
+        let enabled = load_param(b, "funding_enabled");
+        b.guard(
+            Cond::NonZero(enabled),
+            code::DISABLED,
+            "the funding feed is on",
+        );
+        for (word, at) in [
+            (0, state::CUM_PRICE_MS),
+            (1, state::CUM_PRICE_MS + 1),
+            (2, state::CUM_MS),
+            (3, state::PRICE),
+        ] {
+            let value = b.load("value", Addr::Fixed(Segment::Slab, at));
+            b.store(Addr::Fixed(Segment::Ret, word), value);
+        }
+    });
     b.finish()
 }
 
