@@ -230,7 +230,7 @@ fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<
 fn probe_program(name: &str, store: &KeyStore) -> Result<Program> {
     use curve_compiler::templates::probe;
     let Some(template) = probe::templates().into_iter().find(|t| t.name == name) else {
-        bail!("no probe template `{name}` (probes: probe_reader, probe_caller)");
+        bail!("no probe template `{name}` (probes: probe_reader, probe_caller, probe_writer)");
     };
     let artifact = probe::artifact(template);
     let pk = dev_keys(store, curve_runtime::templates::artifact_class(&artifact))?;

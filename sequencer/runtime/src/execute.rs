@@ -673,20 +673,25 @@ impl<S: Storage> Runtime<S> {
                 .programs
                 .get(target)
                 .ok_or_else(|| format!("view{index}: no program {target}"))?;
-            let (role, mapped_role) = (live.approved.role, mapped.approved.role);
-            if !registry::may_map(role, mapped_role, decl.writable) {
-                return Err(format!(
-                    "view{index}: a {} may not map a {}'s state{}",
-                    role.name(),
-                    mapped_role.name(),
-                    if decl.writable { " writable" } else { "" }
-                ));
-            }
             let words = mapped.instance.program().module().layout.slab;
             if words != decl.words {
                 return Err(format!(
                     "view{index} is declared with {} words; program {target}'s state has {words}",
                     decl.words
+                ));
+            }
+            let (role, mapped_role) = (live.approved.role, mapped.approved.role);
+            let may_map = if live.approved.dev_only || mapped.approved.dev_only {
+                registry::may_map_probe
+            } else {
+                registry::may_map
+            };
+            if !may_map(role, mapped_role, decl.writable) {
+                return Err(format!(
+                    "view{index}: a {} may not map a {}'s state{}",
+                    role.name(),
+                    mapped_role.name(),
+                    if decl.writable { " writable" } else { "" }
                 ));
             }
         }

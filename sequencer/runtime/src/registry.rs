@@ -34,6 +34,10 @@ pub const PROBE_INVOKE_RULES: &[(Role, Role, &[&str])] = &[
     (Role::Slab, Role::Router, &["read_oracle"]),
 ];
 
+/// Extra view rules for the development probes: a probe router may write a probe slab's
+/// state through a view (what exercises writable views until a template needs one).
+pub const PROBE_VIEW_RULES: &[(Role, Role, bool)] = &[(Role::Router, Role::Slab, true)];
+
 /// `(mapping role, mapped role, writable)`: a program of the first role may map the state of a
 /// program of the second as a view, read-only, or writable when the flag says so. Oracle feeds
 /// are only ever read.
@@ -63,7 +67,16 @@ fn allowed(rules: &[(Role, Role, &[&str])], caller: Role, callee: Role, entry: &
 /// Whether a program of role `mapper` may map a program of role `mapped` as a view declared
 /// `writable` (a read-only view needs a rule; a writable one a rule that allows writing).
 pub fn may_map(mapper: Role, mapped: Role, writable: bool) -> bool {
-    VIEW_RULES
+    allowed_view(VIEW_RULES, mapper, mapped, writable)
+}
+
+/// [`may_map`] when a development probe maps or is mapped.
+pub fn may_map_probe(mapper: Role, mapped: Role, writable: bool) -> bool {
+    may_map(mapper, mapped, writable) || allowed_view(PROBE_VIEW_RULES, mapper, mapped, writable)
+}
+
+fn allowed_view(rules: &[(Role, Role, bool)], mapper: Role, mapped: Role, writable: bool) -> bool {
+    rules
         .iter()
         .any(|(from, to, allows)| *from == mapper && *to == mapped && (*allows || !writable))
 }
@@ -90,9 +103,11 @@ pub fn spec_table() -> String {
         ));
     }
     out.push_str("\n| mapping role | mapped role | access |\n|---|---|---|\n");
-    for (from, to, writable) in VIEW_RULES {
+    let probe_views = PROBE_VIEW_RULES.iter().map(|rule| (rule, " (probe)"));
+    for ((from, to, writable), probe) in VIEW_RULES.iter().map(|rule| (rule, "")).chain(probe_views)
+    {
         out.push_str(&format!(
-            "| {} | {} | {} |\n",
+            "| {}{probe} | {}{probe} | {} |\n",
             from.name(),
             to.name(),
             if *writable { "read, write" } else { "read" }

@@ -1,6 +1,7 @@
 //! Program composition on a dev chain: an oracle (program 1), a `probe_reader` (2, slab role)
 //! that maps the oracle's state as a read-only view, and a `probe_caller` (3, router role) that
-//! invokes them (`curve_compiler::templates::probe`). Covers views, invoke, access lists, the
+//! invokes them, and in one test a `probe_writer` (4) writing the reader's state through a
+//! writable view (`curve_compiler::templates::probe`). Covers views, invoke, access lists, the
 //! registry's role rules, re-entrancy, a program in use, rollback across frames, `bind_views`'s
 //! checks and the bindings surviving a reopen. Expected values come from what the test itself
 //! published or from the probes' documented behaviour, never from running them twice.
@@ -314,14 +315,17 @@ fn a_callers_trap_undoes_the_callees_writes() {
 }
 
 #[test]
-fn bind_views_is_governance_only_and_checks_count_role_and_identity() {
+fn bind_views_is_governance_only_and_checks_count_size_and_identity() {
     let (mut runtime, _, nonces) = world();
     let governance = nonces.governance;
     let cases = [
         (vec![], "declares 1 view(s); 0 given"),
         (vec![ORACLE, CALLER], "declares 1 view(s); 2 given"),
         (vec![READER], "the program itself"),
-        (vec![CALLER], "a slab may not map a router's state"),
+        (
+            vec![CALLER],
+            "view0 is declared with 80 words; program 3's state has 1",
+        ),
         (vec![42], "no program 42"),
     ];
     for (views, expected) in cases {
@@ -404,4 +408,104 @@ fn probes_are_refused_outside_dev_mode() {
         error.contains("no deployable template `probe_reader`"),
         "{error}"
     );
+}
+
+const WRITER: u64 = 4;
+
+/// [`world`] plus a `probe_writer` (program 4) whose writable `view0` governance binds to the
+/// reader's state.
+fn world_with_writer() -> (Runtime<curve_runtime::MemoryStorage>, Nonces) {
+    let (mut runtime, _, mut nonces) = world();
+    let image = probe_image(curve_compiler::templates::probe::writer_template());
+    let out = apply(
+        &mut runtime,
+        vec![tx("alice", nonces.alice, Action::Deploy(image))],
+    );
+    assert_committed(&out.receipts);
+    assert_eq!(out.receipts[0].program, Some(WRITER));
+    nonces.alice += 1;
+    // The reader's state is 1 word, the oracle's 80: a view of another size is refused; a
+    // router may not map another router's state.
+    let bind = |views: Vec<u64>| Action::BindViews {
+        program: WRITER,
+        views,
+    };
+    let out = apply(
+        &mut runtime,
+        vec![
+            tx("governance", nonces.governance, bind(vec![ORACLE])),
+            tx("governance", nonces.governance, bind(vec![CALLER])),
+            tx("governance", nonces.governance, bind(vec![READER])),
+        ],
+    );
+    let reasons: Vec<String> = out.receipts[..2]
+        .iter()
+        .map(|r| match &r.status {
+            Status::Rejected(rejection) => rejection.to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(
+        reasons[0].contains("view0 is declared with 1 words; program 1's state has 80"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("a router may not map a router's state writable"),
+        "{reasons:?}"
+    );
+    assert_committed(&out.receipts[2..]);
+    nonces.governance += 1;
+    (runtime, nonces)
+}
+
+/// The reader's counter page as the state tree holds it.
+fn reader_page(runtime: &Runtime<curve_runtime::MemoryStorage>) -> Vec<u8> {
+    let proof = runtime
+        .state_proof(&curve_runtime::Key::Page(
+            READER,
+            curvevm::Segment::Slab.sel(),
+            0,
+        ))
+        .expect("the reader's page is in the state");
+    proof.verify(&runtime.root()).expect("the proof verifies");
+    proof.leaf
+}
+
+#[test]
+fn writes_through_a_writable_view_feed_the_mapped_programs_state_and_root() {
+    let (mut runtime, mut nonces) = world_with_writer();
+    let before = reader_page(&runtime);
+    let receipt = run(
+        &mut runtime,
+        &mut nonces,
+        call(WRITER, "poke", &[7], &[READER]),
+    );
+    assert_eq!(receipt.status, Status::Committed, "{receipt:?}");
+    // The reader sees 7 as its own counter, and the state tree's leaf changed with it.
+    let receipt = run(
+        &mut runtime,
+        &mut nonces,
+        call(CALLER, "bump_then", &[READER, 0, 0], &[ORACLE, READER]),
+    );
+    assert_eq!(receipt.returns, vec![0, 0, 7], "{receipt:?}");
+    let after = reader_page(&runtime);
+    assert_ne!(before, after);
+    assert!(after.ends_with(&7u64.to_le_bytes()), "{after:?}");
+    // A trap after the write undoes it.
+    let receipt = run(
+        &mut runtime,
+        &mut nonces,
+        call(WRITER, "poke_then", &[9, 1], &[READER]),
+    );
+    assert!(matches!(receipt.status, Status::Reverted(_)), "{receipt:?}");
+    assert_eq!(reader_page(&runtime), after);
+    // The writer's view must be declared; a reopened chain has the same root and page.
+    let receipt = run(&mut runtime, &mut nonces, call(WRITER, "poke", &[8], &[]));
+    assert!(matches!(
+        receipt.status,
+        Status::Rejected(Rejection::Access(_))
+    ));
+    let reopened = Runtime::open(runtime.storage().clone()).expect("reopens");
+    assert_eq!(reopened.root(), runtime.root());
+    assert_eq!(reader_page(&reopened), after);
 }

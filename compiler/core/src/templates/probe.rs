@@ -1,6 +1,7 @@
-//! Probe templates: two small programs that exercise program composition on a development
-//! chain — a `probe_reader` (slab role) that reads an oracle's state through a mapped view and a
-//! `probe_caller` (router role) that invokes oracles and readers. They are not products: the
+//! Probe templates: small programs that exercise program composition on a development chain —
+//! a `probe_reader` (slab role) that reads an oracle's state through a mapped view, a
+//! `probe_caller` (router role) that invokes oracles and readers, and a `probe_writer` (router
+//! role) that writes a reader's state through a writable view. They are not products: the
 //! runtime admits them only in dev mode, where tests, `curve sim` scenarios and the composition
 //! example use them until the SLAB and ROUTER templates compose the same way.
 //!
@@ -19,6 +20,10 @@
 //!   detail)`: invokes `probe_call(target, oracle)` of the reader.
 //! - `probe_caller.mark_of(reader) -> (status, detail, price, publish_ms)`: invokes `mark`, so
 //!   the reader's view is mapped for an invoked call.
+//!
+//! - `probe_writer.poke(n)`: writes `n` to word 0 of `view0`, a writable view of a reader's
+//!   state (its counter); `poke_then(n, trap)` does the same and then aborts with code 9 if
+//!   `trap ≠ 0`.
 //!
 //! Each pins its callees' interface hashes as constants of its parameter table.
 
@@ -136,6 +141,33 @@ pub static CALLER: Interface = Interface {
             accounts: &[],
         },
     ],
+};
+
+/// `probe_writer`'s interface.
+pub static WRITER: Interface = Interface {
+    template: "probe_writer",
+    doc: "Development probe: writes a reader's state through a writable view.",
+    entries: &[
+        Entry {
+            name: "poke",
+            doc: "Writes n to view0[0].",
+            args: &[field("n")],
+            returns: &[],
+            accounts: &[READER_VIEW],
+        },
+        Entry {
+            name: "poke_then",
+            doc: "Writes n to view0[0], then aborts 9 if trap is not 0.",
+            args: &[field("n"), field("trap")],
+            returns: &[],
+            accounts: &[READER_VIEW],
+        },
+    ],
+};
+
+const READER_VIEW: Account = Account {
+    name: "probe_reader(view0)",
+    access: Access::Write,
 };
 
 /// The index of `name` in `interface` (the callee's entry table has the interface's order).
@@ -312,6 +344,36 @@ pub fn caller_program() -> Program {
     }
 }
 
+/// The `probe_writer` program.
+pub fn writer_program() -> Program {
+    let poke = |name: &str, trap: bool| {
+        let mut b = FunctionBuilder::new(name, 1 + u16::from(trap), 0);
+        b.step("probe_writer.poke/view", None, |b| {
+            let n = b.load("n", Addr::Fixed(Segment::Args, 0));
+            b.store(Addr::Fixed(Segment::View(0), 0), n);
+        });
+        if trap {
+            b.step("probe_writer.poke/trap", None, |b| {
+                let trap = b.load("trap", Addr::Fixed(Segment::Args, 1));
+                b.guard(Cond::Zero(trap), TRAP_CODE, "trap = 0");
+            });
+        }
+        b.finish()
+    };
+    Program {
+        functions: vec![poke("poke", false), poke("poke_then", true)],
+        params: 0,
+        slab: 1,
+        scratch_reserved: 0,
+        capabilities: CapabilitySet::default(),
+        views: vec![ViewDecl {
+            words: 1,
+            writable: true,
+        }],
+        subroutines: Vec::new(),
+    }
+}
+
 fn template(
     name: &'static str,
     role: &'static str,
@@ -361,15 +423,27 @@ pub fn caller_template() -> Template {
     )
 }
 
-/// Both probe templates.
+/// The `probe_writer` template.
+pub fn writer_template() -> Template {
+    template(
+        "probe_writer",
+        "router",
+        &WRITER,
+        &writer_program(),
+        Vec::new(),
+    )
+}
+
+/// Every probe template.
 pub fn templates() -> Vec<Template> {
-    vec![reader_template(), caller_template()]
+    vec![reader_template(), caller_template(), writer_template()]
 }
 
 /// The deployable artifact of a probe template (every parameter is a constant).
 pub fn artifact(template: Template) -> Artifact {
     let program = match template.name {
         "probe_reader" => reader_program(),
+        "probe_writer" => writer_program(),
         _ => caller_program(),
     };
     let kind = if template.role == "router" {
