@@ -137,7 +137,32 @@ struct Lowering<'a> {
     subroutine_calls: Vec<(u32, usize)>,
 }
 
-impl Lowering<'_> {
+/// The program's subroutines, their frames' slots and the bounds known so far.
+type SubroutineContext<'a> = (&'a [Subroutine], &'a [Vec<u32>], &'a [Option<u64>]);
+
+impl<'a> Lowering<'a> {
+    /// A lowering of `function` placed at `base`, its variables in `slots`.
+    fn new(
+        base: u32,
+        function: &'a Function,
+        slots: Vec<u32>,
+        (subroutines, subroutine_slots, subroutine_bounds): SubroutineContext<'a>,
+    ) -> Lowering<'a> {
+        Lowering {
+            b: Builder::new(base),
+            function,
+            slots,
+            origin: None,
+            marks: Vec::new(),
+            guards: Vec::new(),
+            calls: Vec::new(),
+            subroutines,
+            subroutine_slots,
+            subroutine_bounds,
+            subroutine_calls: Vec::new(),
+        }
+    }
+
     fn ty(&self, var: Var) -> Result<Ty, LowerError> {
         self.function
             .vars
@@ -884,19 +909,12 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
     let mut bounds: Vec<Option<u64>> = vec![None; subroutines.len()];
     for &index in &order {
         let function = &subroutines[index].function;
-        let mut lowering = Lowering {
-            b: Builder::new(0),
+        let mut lowering = Lowering::new(
+            0,
             function,
-            slots: subroutine_slots[index].clone(),
-            origin: None,
-            marks: Vec::new(),
-            guards: Vec::new(),
-            calls: Vec::new(),
-            subroutines,
-            subroutine_slots: &subroutine_slots,
-            subroutine_bounds: &bounds,
-            subroutine_calls: Vec::new(),
-        };
+            subroutine_slots[index].clone(),
+            (subroutines, &subroutine_slots, &bounds),
+        );
         let gas = lowering.body(&function.body)? + 1;
         bounds[index] = Some(gas);
     }
@@ -913,19 +931,12 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
     let mut subroutine_pcs = Vec::new();
     for (function, slots, is_entry) in functions {
         let base = code.len() as u32;
-        let mut lowering = Lowering {
-            b: Builder::new(base),
+        let mut lowering = Lowering::new(
+            base,
             function,
             slots,
-            origin: None,
-            marks: Vec::new(),
-            guards: Vec::new(),
-            calls: Vec::new(),
-            subroutines,
-            subroutine_slots: &subroutine_slots,
-            subroutine_bounds: &bounds,
-            subroutine_calls: Vec::new(),
-        };
+            (subroutines, &subroutine_slots, &bounds),
+        );
         let gas = lowering.body(&function.body)? + 1;
         lowering.origin = None;
         lowering.mark();
