@@ -84,7 +84,22 @@ enum Undo {
     Account((SlabId, AssetId), Option<u128>),
 }
 
-/// Vault balances, escrows, caps and slab accounts.
+/// Running sums of the ledger classes the runtime's conservation check adds up, kept by every
+/// write (modulo 2^128: a sum that overflowed shows as a mismatch, and [`Ledger::audit`] names
+/// it). They make the per-batch check cost O(1) instead of a pass over every entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LedgerTotals {
+    /// Σ vault balances.
+    pub vaults: u128,
+    /// Σ escrow balances.
+    pub escrows: u128,
+    /// Σ slab accounts.
+    pub accounts: u128,
+}
+
+/// Vault balances, escrows, caps and slab accounts. Write through the setters (or call
+/// [`Ledger::recompute_totals`] after filling the maps directly), so that the running
+/// [`LedgerTotals`] stay exact.
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
     /// Each user's free balance per asset (deposits land here).
@@ -103,6 +118,12 @@ pub struct Ledger {
     /// Entries written since the last [`Ledger::take_touched`] (committed, rolled back or
     /// direct): what the runtime re-hashes.
     touched: BTreeSet<LedgerKey>,
+    totals: LedgerTotals,
+}
+
+/// `total − old + new`, modulo 2^128.
+fn replace_in(total: &mut u128, old: u128, new: u128) {
+    *total = total.wrapping_sub(old).wrapping_add(new);
 }
 
 // Two ledgers are equal by their contents; the undo log is transient.
@@ -144,14 +165,57 @@ impl Ledger {
 
     /// Sets a vault balance outside any call (deposits, tests).
     pub fn set_vault(&mut self, user: UserId, asset: AssetId, balance: u128) {
-        self.vaults.insert((user, asset), balance);
+        let old = self.vaults.insert((user, asset), balance);
+        replace_in(&mut self.totals.vaults, old.unwrap_or(0), balance);
         self.touched.insert(LedgerKey::Vault(user, asset));
     }
 
     /// Sets an escrow balance outside any call (tests).
     pub fn set_escrow(&mut self, user: UserId, slab: SlabId, asset: AssetId, balance: u128) {
-        self.escrows.entry((user, slab, asset)).or_default().balance = balance;
+        let escrow = self.escrows.entry((user, slab, asset)).or_default();
+        replace_in(&mut self.totals.escrows, escrow.balance, balance);
+        escrow.balance = balance;
         self.touched.insert(LedgerKey::Escrow(user, slab, asset));
+    }
+
+    /// Sets a slab account outside any call (tests).
+    pub fn set_account(&mut self, slab: SlabId, asset: AssetId, balance: u128) {
+        let old = self.accounts.insert((slab, asset), balance);
+        replace_in(&mut self.totals.accounts, old.unwrap_or(0), balance);
+        self.touched.insert(LedgerKey::Account(slab, asset));
+    }
+
+    /// The running class sums.
+    pub fn totals(&self) -> LedgerTotals {
+        self.totals
+    }
+
+    /// The class sums computed entry by entry (`None` for a sum above u128).
+    pub fn summed(&self) -> Option<LedgerTotals> {
+        let sum = |mut values: Box<dyn Iterator<Item = u128> + '_>| {
+            values.try_fold(0u128, |acc, v| acc.checked_add(v))
+        };
+        Some(LedgerTotals {
+            vaults: sum(Box::new(self.vaults.values().copied()))?,
+            escrows: sum(Box::new(self.escrows.values().map(|e| e.balance)))?,
+            accounts: sum(Box::new(self.accounts.values().copied()))?,
+        })
+    }
+
+    /// Whether the running sums equal the entry-by-entry ones (the full audit).
+    pub fn audit(&self) -> bool {
+        self.summed() == Some(self.totals)
+    }
+
+    /// Sets the running sums from the entries (after filling the maps directly, e.g. when a
+    /// store is opened), modulo 2^128.
+    pub fn recompute_totals(&mut self) {
+        let sum = |values: &mut dyn Iterator<Item = u128>| values.fold(0u128, u128::wrapping_add);
+        self.totals = LedgerTotals {
+            vaults: sum(&mut self.vaults.values().copied()),
+            escrows: sum(&mut self.escrows.values().map(|e| e.balance)),
+            accounts: sum(&mut self.accounts.values().copied()),
+        };
     }
 
     /// Adds a cap outside any call (genesis, tests); its id.
@@ -179,12 +243,18 @@ impl Ledger {
 
     fn set_vault_logged(&mut self, key: (UserId, AssetId), balance: u128) {
         let old = self.vaults.insert(key, balance);
+        replace_in(&mut self.totals.vaults, old.unwrap_or(0), balance);
         self.undo.push(Undo::Vault(key, old));
         self.touched.insert(LedgerKey::Vault(key.0, key.1));
     }
 
     fn set_escrow_logged(&mut self, key: (UserId, SlabId, AssetId), escrow: Escrow) {
         let old = self.escrows.insert(key, escrow);
+        replace_in(
+            &mut self.totals.escrows,
+            old.map_or(0, |e| e.balance),
+            escrow.balance,
+        );
         self.undo.push(Undo::Escrow(key, old));
         self.touched.insert(LedgerKey::Escrow(key.0, key.1, key.2));
     }
@@ -197,6 +267,7 @@ impl Ledger {
 
     fn set_account_logged(&mut self, key: (SlabId, AssetId), balance: u128) {
         let old = self.accounts.insert(key, balance);
+        replace_in(&mut self.totals.accounts, old.unwrap_or(0), balance);
         self.undo.push(Undo::Account(key, old));
         self.touched.insert(LedgerKey::Account(key.0, key.1));
     }
@@ -218,18 +289,39 @@ impl Ledger {
             return;
         }
         let undo = self.undo.split_off(mark);
-        fn restore<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, old: Option<V>) {
+        /// Puts `old` back; the value it replaces.
+        fn restore<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, old: Option<V>) -> Option<V> {
             match old {
                 Some(value) => map.insert(key, value),
                 None => map.remove(&key),
-            };
+            }
         }
+        let balance = |escrow: Option<Escrow>| escrow.map_or(0, |e| e.balance);
         for entry in undo.into_iter().rev() {
             match entry {
-                Undo::Vault(key, old) => restore(&mut self.vaults, key, old),
-                Undo::Escrow(key, old) => restore(&mut self.escrows, key, old),
-                Undo::Cap(key, old) => restore(&mut self.caps, key, old),
-                Undo::Account(key, old) => restore(&mut self.accounts, key, old),
+                Undo::Vault(key, old) => {
+                    let undone = restore(&mut self.vaults, key, old);
+                    replace_in(
+                        &mut self.totals.vaults,
+                        undone.unwrap_or(0),
+                        old.unwrap_or(0),
+                    );
+                }
+                Undo::Escrow(key, old) => {
+                    let undone = restore(&mut self.escrows, key, old);
+                    replace_in(&mut self.totals.escrows, balance(undone), balance(old));
+                }
+                Undo::Cap(key, old) => {
+                    restore(&mut self.caps, key, old);
+                }
+                Undo::Account(key, old) => {
+                    let undone = restore(&mut self.accounts, key, old);
+                    replace_in(
+                        &mut self.totals.accounts,
+                        undone.unwrap_or(0),
+                        old.unwrap_or(0),
+                    );
+                }
                 Undo::NextCap(next) => self.next_cap = next,
             }
         }

@@ -30,7 +30,7 @@ use curvevm::memory::{AccessError, Memory};
 use curvevm::{Host, Module, Program, Segment, VerifyError};
 
 pub use invoke::{Callee, InvokeHost, ProgramSet, Programs};
-pub use ledger::{AssetId, Cap, CapId, Escrow, Ledger, LedgerKey, SlabId, UserId};
+pub use ledger::{AssetId, Cap, CapId, Escrow, Ledger, LedgerKey, LedgerTotals, SlabId, UserId};
 
 /// What a program is, which bounds the capabilities it may declare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -146,7 +146,7 @@ fn set_up(ledger: &mut Ledger, term: LedgerTerm) -> Result<(), String> {
             ledger.set_escrow(user, slab, asset, balance)
         }
         LedgerTerm::Account(slab, asset, balance) => {
-            ledger.accounts.insert((slab, asset), balance);
+            ledger.set_account(slab, asset, balance);
         }
         LedgerTerm::NewCap(user, slab, asset, allowance, expiry) => {
             ledger.add_cap(curvevm_host::Cap::new(user, slab, asset, allowance, expiry));

@@ -1,5 +1,6 @@
 //! Conservation of collateral: after every batch, the funds held in every ledger class add up
-//! to credited deposits minus finalised withdrawals. The classes are an enumerated registry;
+//! to credited deposits minus finalised withdrawals. Each batch checks the ledger's running
+//! class sums (O(1)); `Runtime::audit` sums every entry again and compares. The classes are an enumerated registry;
 //! a holding whose class is not registered fails the check (and a test), so a new place that
 //! holds funds cannot be forgotten.
 
@@ -65,6 +66,16 @@ pub enum ConservationError {
     /// A class total overflowed u128.
     #[error("the `{}` total overflows u128", .0.name())]
     Overflow(LedgerClass),
+    /// A running class sum differs from the entries summed again (the full audit).
+    #[error("the running `{}` sum is {running}, but its entries add up to {summed}", class.name())]
+    Drift {
+        /// The class.
+        class: LedgerClass,
+        /// The ledger's running sum.
+        running: u128,
+        /// The entries summed one by one.
+        summed: u128,
+    },
     /// The classes do not add up.
     #[error(
         "collateral is not conserved: the ledger classes hold {held}, but credited deposits − finalised withdrawals = {expected} ({classes})"

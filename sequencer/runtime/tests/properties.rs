@@ -265,6 +265,7 @@ proptest! {
         let reopened = Runtime::open(MemoryStorage::from_snapshot(&first.storage().to_snapshot()).expect("snapshot"))
             .expect("opens");
         prop_assert_eq!(reopened.root(), first.root());
+        prop_assert_eq!(reopened.audit(), first.audit());
     }
 
     #[test]
@@ -278,6 +279,8 @@ proptest! {
             // The runtime checks its registry itself and refuses to go on if it fails.
             let out = runtime.apply_batch(&batch).expect("conserved");
             let totals = runtime.conservation().expect("conserved after the batch");
+            // The running sums the batch checked equal every entry summed again.
+            prop_assert_eq!(runtime.audit().expect("the full audit passes"), totals.clone());
             prop_assert_eq!(totals.withdrawals_finalised, runtime.meta().withdrawals_finalised);
             // Independently: every vault plus the fees = credited deposits − what the payout
             // trees carried out (no escrows or slab accounts exist without a router).
