@@ -1,0 +1,296 @@
+//! The sequencer's transaction pool: what a leader proposes from.
+//!
+//! **Admission** ([`Mempool::admit`]) takes a signed transaction's bytes and refuses, with a
+//! reason and before storing anything: bytes that do not decode, another chain, a transaction
+//! already pooled (by hash), a nonce below the sender's account nonce or more than
+//! [`Limits::nonce_window`] above it, a signature that does not verify (checked once, here;
+//! weak keys refused), a sender holding [`Limits::per_sender`] transactions, and — the pool
+//! being full in count or bytes — [`AdmitError::Busy`], an answer a client retries rather than
+//! an error that stops the node. A pooled transaction replaced at the same (sender, nonce) is
+//! refused too: the first one wins.
+//!
+//! **Selection** ([`Mempool::select`]) is round-robin over senders, one transaction per sender
+//! per round, each sender's transactions in nonce order from its account nonce with no gaps
+//! (a gap waits), starting each batch one sender after where the last started, so no sender is
+//! favoured by its key. **Pruning** ([`Mempool::prune`]) drops what the chain's nonces have
+//! passed. Deterministic: ordered maps only, no clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+use curve_formats::encoding::Decode;
+use curve_formats::tx::{PublicKey, SIGNATURE_LEN, SignedTransaction};
+use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// A transaction's hash: SHA-256 of its signed bytes (what receipts carry).
+pub type TxHash = [u8; 32];
+
+/// Pool bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most transactions pooled.
+    pub transactions: usize,
+    /// Most bytes pooled.
+    pub bytes: usize,
+    /// Most transactions pooled per sender.
+    pub per_sender: usize,
+    /// How far above its account nonce a sender's nonce may be.
+    pub nonce_window: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            transactions: 100_000,
+            bytes: 256 << 20,
+            per_sender: 256,
+            nonce_window: 256,
+        }
+    }
+}
+
+/// Why a transaction was not pooled.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// The bytes are not a signed transaction.
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    /// Signed for another chain.
+    #[error("signed for chain {found:#x}, this chain is {expected:#x}")]
+    WrongChain {
+        /// This chain.
+        expected: u64,
+        /// The transaction's.
+        found: u64,
+    },
+    /// Already pooled.
+    #[error("already pooled")]
+    Duplicate,
+    /// The sender already pooled another transaction with this nonce.
+    #[error("nonce {0} is already pooled for this sender")]
+    NonceTaken(u64),
+    /// Below the sender's account nonce (executed or replayed).
+    #[error("nonce {found} is below the sender's next nonce {next}")]
+    Stale {
+        /// The account's next nonce.
+        next: u64,
+        /// The transaction's.
+        found: u64,
+    },
+    /// Too far above the sender's account nonce.
+    #[error("nonce {found} is more than {window} above the sender's next nonce {next}")]
+    TooFarAhead {
+        /// The account's next nonce.
+        next: u64,
+        /// The transaction's.
+        found: u64,
+        /// The window.
+        window: u64,
+    },
+    /// The signature does not verify (or the key is weak).
+    #[error("the signature does not verify under the sender's key")]
+    BadSignature,
+    /// The sender holds the most transactions one sender may pool.
+    #[error("the sender already pools {0} transactions")]
+    SenderFull(usize),
+    /// The pool is full: retry later.
+    #[error("busy: the pool is full ({transactions} transactions, {bytes} bytes)")]
+    Busy {
+        /// Pooled transactions.
+        transactions: usize,
+        /// Pooled bytes.
+        bytes: usize,
+    },
+}
+
+/// A pooled transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pooled {
+    hash: TxHash,
+    bytes: Vec<u8>,
+}
+
+/// The pool.
+#[derive(Clone, Debug)]
+pub struct Mempool {
+    chain_id: u64,
+    limits: Limits,
+    /// Per sender, by nonce.
+    senders: BTreeMap<PublicKey, BTreeMap<u64, Pooled>>,
+    /// Every pooled hash, to refuse duplicates without decoding.
+    hashes: BTreeSet<TxHash>,
+    bytes: usize,
+    /// The sender the next selection starts after.
+    cursor: Option<PublicKey>,
+}
+
+impl Mempool {
+    /// An empty pool for `chain_id`.
+    pub fn new(chain_id: u64, limits: Limits) -> Mempool {
+        Mempool {
+            chain_id,
+            limits,
+            senders: BTreeMap::new(),
+            hashes: BTreeSet::new(),
+            bytes: 0,
+            cursor: None,
+        }
+    }
+
+    /// Pooled transactions.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether nothing is pooled.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Pooled bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether `hash` is pooled.
+    pub fn contains(&self, hash: &TxHash) -> bool {
+        self.hashes.contains(hash)
+    }
+
+    /// Admits `bytes` given the sender's account nonce (`next_nonce`); its hash, or why not.
+    /// A refusal changes nothing.
+    pub fn admit(
+        &mut self,
+        bytes: Vec<u8>,
+        next_nonce: impl FnOnce(&PublicKey) -> u64,
+    ) -> Result<TxHash, AdmitError> {
+        let hash: TxHash = Sha256::digest(&bytes).into();
+        if self.hashes.contains(&hash) {
+            return Err(AdmitError::Duplicate);
+        }
+        let signed = SignedTransaction::from_bytes(&bytes)
+            .map_err(|error| AdmitError::Malformed(error.to_string()))?;
+        let tx = &signed.tx;
+        if tx.chain_id != self.chain_id {
+            return Err(AdmitError::WrongChain {
+                expected: self.chain_id,
+                found: tx.chain_id,
+            });
+        }
+        let next = next_nonce(&tx.sender);
+        if tx.nonce < next {
+            return Err(AdmitError::Stale {
+                next,
+                found: tx.nonce,
+            });
+        }
+        if tx.nonce - next > self.limits.nonce_window {
+            return Err(AdmitError::TooFarAhead {
+                next,
+                found: tx.nonce,
+                window: self.limits.nonce_window,
+            });
+        }
+        let pooled = self.senders.get(&tx.sender);
+        if pooled.is_some_and(|by_nonce| by_nonce.contains_key(&tx.nonce)) {
+            return Err(AdmitError::NonceTaken(tx.nonce));
+        }
+        let held = pooled.map_or(0, BTreeMap::len);
+        if held >= self.limits.per_sender {
+            return Err(AdmitError::SenderFull(held));
+        }
+        if self.len() >= self.limits.transactions || self.bytes + bytes.len() > self.limits.bytes {
+            return Err(AdmitError::Busy {
+                transactions: self.len(),
+                bytes: self.bytes,
+            });
+        }
+        // The signature last: the dearest check, done once per transaction.
+        let key = VerifyingKey::from_bytes(&tx.sender).map_err(|_| AdmitError::BadSignature)?;
+        if key.is_weak() {
+            return Err(AdmitError::BadSignature);
+        }
+        // Decoding accepts only the canonical encoding, so the signed message is the bytes
+        // before the signature.
+        let message = &bytes[..bytes.len() - SIGNATURE_LEN];
+        key.verify_strict(message, &Signature::from_bytes(&signed.signature))
+            .map_err(|_| AdmitError::BadSignature)?;
+        self.bytes += bytes.len();
+        self.hashes.insert(hash);
+        self.senders
+            .entry(tx.sender)
+            .or_default()
+            .insert(tx.nonce, Pooled { hash, bytes });
+        Ok(hash)
+    }
+
+    /// Up to `max_transactions` transactions of at most `max_bytes` together, round-robin
+    /// over senders (one per sender per round), each sender's in nonce order from its account
+    /// nonce without gaps. They stay pooled until [`Mempool::prune`] sees them executed.
+    pub fn select(
+        &mut self,
+        max_transactions: usize,
+        max_bytes: usize,
+        next_nonce: impl Fn(&PublicKey) -> u64,
+    ) -> Vec<Vec<u8>> {
+        // The rotation: the senders after the last batch's first, then from the start.
+        let rotation: Vec<PublicKey> = match self.cursor {
+            Some(cursor) => self
+                .senders
+                .range((Bound::Excluded(cursor), Bound::Unbounded))
+                .chain(self.senders.range(..=cursor))
+                .map(|(sender, _)| *sender)
+                .collect(),
+            None => self.senders.keys().copied().collect(),
+        };
+        let mut next: Vec<(PublicKey, u64)> = rotation
+            .iter()
+            .map(|sender| (*sender, next_nonce(sender)))
+            .collect();
+        let mut active: Vec<usize> = (0..next.len()).collect();
+        let (mut chosen, mut bytes) = (Vec::new(), 0);
+        while !active.is_empty() && chosen.len() < max_transactions {
+            let mut still = Vec::with_capacity(active.len());
+            for &i in &active {
+                if chosen.len() == max_transactions {
+                    break;
+                }
+                let (sender, nonce) = next[i];
+                // A sender with no transaction at its next nonce (a gap, or none left), or
+                // whose next does not fit, is done for this batch.
+                if let Some(pooled) = self.senders[&sender].get(&nonce)
+                    && bytes + pooled.bytes.len() <= max_bytes
+                {
+                    bytes += pooled.bytes.len();
+                    chosen.push(pooled.bytes.clone());
+                    next[i].1 += 1;
+                    still.push(i);
+                }
+            }
+            active = still;
+        }
+        if let Some(first) = rotation.first() {
+            self.cursor = Some(*first);
+        }
+        chosen
+    }
+
+    /// Drops every transaction whose nonce is below its sender's account nonce (executed or
+    /// superseded); how many.
+    pub fn prune(&mut self, next_nonce: impl Fn(&PublicKey) -> u64) -> usize {
+        let mut dropped = 0;
+        self.senders.retain(|sender, by_nonce| {
+            let next = next_nonce(sender);
+            let kept = by_nonce.split_off(&next);
+            for pooled in by_nonce.values() {
+                self.hashes.remove(&pooled.hash);
+                self.bytes -= pooled.bytes.len();
+                dropped += 1;
+            }
+            *by_nonce = kept;
+            !by_nonce.is_empty()
+        });
+        dropped
+    }
+}
