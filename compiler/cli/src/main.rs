@@ -8,6 +8,7 @@
 #[macro_use]
 mod output;
 mod certify;
+mod keygen;
 mod render;
 mod sim;
 mod vm;
@@ -101,6 +102,8 @@ enum Command {
     /// Simulate a scenario: compile, prove and deploy its programs into one in-process rollup
     /// runtime, apply its batches, print every outcome and the final state root.
     Sim(sim::SimArgs),
+    /// Generate a node's consensus and network keys (Solana-style JSON key files, mode 0600).
+    Keygen(keygen::KeygenArgs),
     /// Generate Rust client bindings for a program interface (oracle, slab, market).
     Bindings {
         /// The interface.
@@ -152,6 +155,7 @@ fn main() -> ExitCode {
         Command::Prove(args) => certify::run_prove(args),
         Command::Verify(args) => certify::run_verify(args),
         Command::Sim(args) => sim::run_sim(args),
+        Command::Keygen(args) => keygen::run_keygen(args),
         Command::Bindings {
             interface,
             output,
