@@ -272,7 +272,10 @@ impl<S: Storage> Runtime<S> {
             })
             .collect();
         self.meta.withdrawals_finalised += pending_total;
-        self.flush();
+        if let Err(error) = self.flush() {
+            self.halted = Some(error.to_string());
+            return Err(RuntimeError::Storage(error));
+        }
 
         let leaves: Vec<Vec<u8>> = payouts.iter().map(PayoutLeaf::to_leaf_bytes).collect();
         let payout_tree = MerkleTree::from_leaves(&leaves).expect("at most 2^16 payouts");

@@ -47,7 +47,7 @@ use curvevm_host::{Ledger, LedgerKey, UserId};
 pub use conservation::{ConservationError, LedgerClass, Totals};
 pub use receipt::{Receipt, Rejection, Revert, Status};
 pub use state::{Account, Config, Key, Meta, ProgramId, ProgramRecord};
-pub use storage::{MemoryStorage, Storage, WriteBatch};
+pub use storage::{MemoryStorage, Storage, StorageError, WriteBatch};
 
 use state::{DepositNullifier, decode_cap, decode_escrow, encode_cap, encode_escrow, entry_tail};
 use templates::{Approved, VerifyingKeys};
@@ -144,6 +144,9 @@ pub enum RuntimeError {
     /// The runtime halted earlier and executes nothing more.
     #[error("the runtime halted: {0}")]
     Halted(String),
+    /// The store failed: the runtime halted (reopen the store to go on from its last batch).
+    #[error("HALT: {0}")]
+    Storage(StorageError),
 }
 
 /// A deployed program: its record, its running instance and where its traps are in the script.
@@ -228,7 +231,7 @@ fn check_committee(committee: &[PublicKey], quorum: u16) -> Result<(), String> {
 impl<S: Storage> Runtime<S> {
     /// A new chain: `config` into an empty store.
     pub fn genesis(config: Config, storage: S) -> Result<Runtime<S>, RuntimeError> {
-        if !storage.entries().is_empty() {
+        if !storage.entries().map_err(RuntimeError::Storage)?.is_empty() {
             return Err(RuntimeError::Genesis("the store is not empty".into()));
         }
         check_committee(&config.committee, config.quorum).map_err(RuntimeError::Genesis)?;
@@ -252,7 +255,7 @@ impl<S: Storage> Runtime<S> {
             root: [0; 32],
             halted: None,
         };
-        runtime.flush();
+        runtime.flush().map_err(RuntimeError::Storage)?;
         Ok(runtime)
     }
 
@@ -277,7 +280,7 @@ impl<S: Storage> Runtime<S> {
         // (leaf index, key, key bytes, entry tail)
         type StoredLeaf = (u64, Key, Vec<u8>, Vec<u8>);
         let mut leaves: Vec<StoredLeaf> = Vec::new();
-        for (key_bytes, stored) in storage.entries() {
+        for (key_bytes, stored) in storage.entries().map_err(|e| open(e.to_string()))? {
             let key = Key::from_bytes(&key_bytes)
                 .map_err(|e| open(format!("key {}: {e}", hex::encode(&key_bytes))))?;
             let Some((index, tail)) = stored
@@ -587,7 +590,7 @@ impl<S: Storage> Runtime<S> {
 
     /// Re-hashes every entry touched since the last flush, writes them to the store, and
     /// updates the root.
-    fn flush(&mut self) {
+    fn flush(&mut self) -> Result<(), StorageError> {
         for (id, program) in &mut self.programs {
             for page in program.instance.memory().take_dirty_pages() {
                 self.touched
@@ -617,8 +620,8 @@ impl<S: Storage> Runtime<S> {
             puts.push((key_bytes, [&index.to_le_bytes()[..], &tail].concat()));
         }
         self.tree.commit();
-        self.storage.write(WriteBatch { puts });
         self.root = self.tree.counted_root();
+        self.storage.write(WriteBatch { puts })
     }
 
     /// The account of `key`, created (with the next user id) if new.
@@ -664,6 +667,55 @@ mod tests {
             timestamp_ms: height,
             transactions: vec![],
         }
+    }
+
+    /// A store that fails its writes from some point on (a full disk).
+    #[derive(Clone, Debug, Default)]
+    struct FailingStorage {
+        inner: MemoryStorage,
+        fail: bool,
+    }
+
+    impl Storage for FailingStorage {
+        fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+            if self.fail {
+                return Err(StorageError("no space left on device".into()));
+            }
+            self.inner.write(batch)
+        }
+
+        fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+            self.inner.entries()
+        }
+    }
+
+    #[test]
+    fn a_failed_store_write_halts_and_the_store_reopens_at_its_last_batch() {
+        let member = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let config = Config {
+            chain_id: 1,
+            governance: [9; 32],
+            committee: vec![member.verifying_key().to_bytes()],
+            quorum: 1,
+            dev_mode: true,
+            verifying_keys: vec![],
+        };
+        let mut runtime = Runtime::genesis(config, FailingStorage::default()).expect("genesis");
+        runtime.apply_batch(&empty_batch(1)).expect("stored");
+        let root = runtime.root();
+        runtime.storage.fail = true;
+        let error = runtime.apply_batch(&empty_batch(2)).unwrap_err();
+        assert!(
+            matches!(&error, RuntimeError::Storage(StorageError(reason)) if reason.contains("no space")),
+            "{error}"
+        );
+        assert!(matches!(
+            runtime.apply_batch(&empty_batch(3)),
+            Err(RuntimeError::Halted(_))
+        ));
+        let reopened = Runtime::open(runtime.storage.inner.clone()).expect("reopens");
+        assert_eq!(reopened.meta().height, 1);
+        assert_eq!(reopened.root(), root);
     }
 
     #[test]

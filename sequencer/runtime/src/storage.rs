@@ -17,13 +17,19 @@ pub struct WriteBatch {
     pub puts: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// A store that failed: the runtime halts (its memory is then ahead of the store, and a
+/// restart reopens the store's last complete batch).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("storage failed: {0}")]
+pub struct StorageError(pub String);
+
 /// A key-value store.
 pub trait Storage {
-    /// Applies a batch of writes atomically.
-    fn write(&mut self, batch: WriteBatch);
+    /// Applies a batch of writes atomically (all or none) and durably before returning `Ok`.
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError>;
 
     /// Every entry, in key order.
-    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)>;
+    fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
 }
 
 /// An in-memory store.
@@ -88,14 +94,16 @@ impl MemoryStorage {
 }
 
 impl Storage for MemoryStorage {
-    fn write(&mut self, batch: WriteBatch) {
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
         self.entries.extend(batch.puts);
+        Ok(())
     }
 
-    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.entries
+    fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        Ok(self
+            .entries
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+            .collect())
     }
 }

@@ -43,7 +43,7 @@ fn fuzz_corpus_replays() {
     if std::env::var_os("UPDATE_CORPUS").is_some() {
         let store = store();
         let mut inputs: Vec<Vec<u8>> = vec![store.to_snapshot()];
-        for (key, value) in store.entries() {
+        for (key, value) in store.entries().expect("a memory store reads") {
             inputs.push(key);
             inputs.push(value[9..].to_vec());
         }
@@ -79,12 +79,16 @@ proptest! {
     #[test]
     fn a_corrupted_store_is_refused_or_opens_differently(pick in any::<prop::sample::Index>(), at in any::<prop::sample::Index>(), flip in 1u8..=255) {
         let (store, original) = store_and_root().clone();
-        let entries = store.entries();
+        let entries = store.entries().expect("a memory store reads");
         let (key, mut value) = entries[pick.index(entries.len())].clone();
         let i = at.index(value.len());
         value[i] ^= flip;
         let mut corrupted = store;
-        corrupted.write(WriteBatch { puts: vec![(key, value)] });
+        corrupted
+            .write(WriteBatch {
+                puts: vec![(key, value)],
+            })
+            .expect("a memory store writes");
         if let Ok(runtime) = Runtime::open(corrupted) {
             prop_assert_ne!(runtime.root(), original);
         }
