@@ -684,7 +684,7 @@ mod tests {
             self.inner.write(batch)
         }
 
-        fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        fn entries(&self) -> Result<storage::Entries, StorageError> {
             self.inner.entries()
         }
     }

@@ -23,13 +23,16 @@ pub struct WriteBatch {
 #[error("storage failed: {0}")]
 pub struct StorageError(pub String);
 
+/// Stored `(key, value)` pairs, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A key-value store.
 pub trait Storage {
     /// Applies a batch of writes atomically (all or none) and durably before returning `Ok`.
     fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError>;
 
     /// Every entry, in key order.
-    fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn entries(&self) -> Result<Entries, StorageError>;
 }
 
 /// An in-memory store.
@@ -99,7 +102,7 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn entries(&self) -> Result<Entries, StorageError> {
         Ok(self
             .entries
             .iter()
