@@ -1,18 +1,30 @@
-//! The node's storage: RocksDB behind the runtime's [`Storage`] trait.
+//! The node's storage: one RocksDB database per node, behind the runtime's [`Storage`] trait
+//! and the consensus core's records.
 //!
-//! The runtime's state entries live in the `state` column family, keyed as the runtime keys
-//! them; each executed batch is one RocksDB `WriteBatch` written with `sync` on, so a crash
-//! leaves the store at a whole batch (RocksDB's write-ahead log replays it or drops it).
-//! Errors come back as [`StorageError`]s, which halt the runtime.
+//! - The runtime's state entries live in the `state` column family, keyed as the runtime keys
+//!   them; each executed batch is one RocksDB `WriteBatch` written with `sync` on, so a crash
+//!   leaves the store at a whole batch (RocksDB's write-ahead log replays it or drops it).
+//! - The consensus core's [`Record`]s live in the `consensus` column family under
+//!   [`Record::key`]; each `Persist` action is one `WriteBatch`, synced when the action says so
+//!   (before any vote or proposal leaves). Reading them back checks that every value decodes to
+//!   a record of its own key, so a corrupted entry is a clear error, never a silent restart
+//!   that could sign twice in a view.
+//!
+//! Errors come back as [`StorageError`]s, which halt the runtime (or the node).
 
 use std::path::Path;
 
+use curve_consensus::Record;
+use curve_formats::encoding::{Decode, Encode};
 use curve_runtime::storage::Entries;
 use curve_runtime::{Storage, StorageError, WriteBatch};
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteOptions};
 
 /// The column family of the runtime's state entries.
 pub const STATE: &str = "state";
+
+/// The column family of the consensus core's records.
+pub const CONSENSUS: &str = "consensus";
 
 /// A RocksDB database holding a runtime's state.
 pub struct RocksStorage {
@@ -37,19 +49,65 @@ impl RocksStorage {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families = [ColumnFamilyDescriptor::new(STATE, Options::default())];
+        let families =
+            [STATE, CONSENSUS].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families)
             .map_err(|e| failed(&format!("cannot open {}", path.display()), e))?;
         Ok(RocksStorage { db })
+    }
+
+    fn family(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError(format!("no column family `{name}`")))
+    }
+
+    /// Stores one `Persist` action's records atomically, durably first when `sync`.
+    pub fn persist(
+        &self,
+        chain_id: u64,
+        records: &[Record],
+        sync: bool,
+    ) -> Result<(), StorageError> {
+        let family = self.family(CONSENSUS)?;
+        let mut write = rocksdb::WriteBatch::default();
+        for record in records {
+            write.put_cf(family, record.key(chain_id), record.to_bytes());
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(sync);
+        self.db
+            .write_opt(write, &options)
+            .map_err(|e| failed("persist", e))
+    }
+
+    /// Every stored consensus record, in key order, each checked against its key.
+    pub fn records(&self, chain_id: u64) -> Result<Vec<Record>, StorageError> {
+        let family = self.family(CONSENSUS)?;
+        let mut records = Vec::new();
+        for entry in self.db.iterator_cf(family, IteratorMode::Start) {
+            let (key, value) = entry.map_err(|e| failed("read", e))?;
+            let shown = String::from_utf8_lossy(&key[..key.len().min(6)]).into_owned();
+            let record = Record::from_bytes(&value).map_err(|e| {
+                StorageError(format!(
+                    "consensus record `{shown}…` ({} bytes) is corrupt: {e}",
+                    value.len()
+                ))
+            })?;
+            if record.key(chain_id) != key.as_ref() {
+                return Err(StorageError(format!(
+                    "consensus record `{shown}…` holds another key's record (or another chain's)"
+                )));
+            }
+            records.push(record);
+        }
+        Ok(records)
     }
 }
 
 impl Storage for RocksStorage {
     fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
-        let family = self
-            .db
-            .cf_handle(STATE)
-            .ok_or_else(|| StorageError(format!("no column family `{STATE}`")))?;
+        let family = self.family(STATE)?;
         let mut write = rocksdb::WriteBatch::default();
         for (key, value) in batch.puts {
             write.put_cf(family, key, value);
@@ -62,10 +120,7 @@ impl Storage for RocksStorage {
     }
 
     fn entries(&self) -> Result<Entries, StorageError> {
-        let family = self
-            .db
-            .cf_handle(STATE)
-            .ok_or_else(|| StorageError(format!("no column family `{STATE}`")))?;
+        let family = self.family(STATE)?;
         self.db
             .iterator_cf(family, IteratorMode::Start)
             .map(|entry| {

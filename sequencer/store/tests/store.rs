@@ -146,3 +146,67 @@ fn a_path_that_cannot_hold_a_database_is_a_clear_error() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn safety(last_voted_view: u64) -> curve_consensus::Record {
+    curve_consensus::Record::Safety(curve_consensus::SafetyState {
+        last_voted_view,
+        last_proposed_view: last_voted_view - 1,
+        high_qc: curve_consensus::types::QuorumCert::genesis(CHAIN),
+        last_tc: None,
+    })
+}
+
+#[test]
+fn consensus_records_survive_a_reopen_and_a_later_record_replaces_its_key() {
+    let dir = temp_dir("records");
+    let store = RocksStorage::open(&dir).expect("opens");
+    let decided = curve_consensus::Record::Decided {
+        height: 4,
+        block: [7; 32],
+    };
+    store
+        .persist(CHAIN, &[safety(5), decided.clone()], true)
+        .expect("persists");
+    store.persist(CHAIN, &[safety(9)], true).expect("persists");
+    drop(store);
+    let store = RocksStorage::open(&dir).expect("reopens");
+    // Key order: `decided` before `safety`; the view-9 safety state replaced the view-5 one,
+    // so a restarted core never votes in a view it voted in.
+    assert_eq!(
+        store.records(CHAIN).expect("reads"),
+        vec![decided, safety(9)]
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_corrupted_consensus_record_is_a_clear_error() {
+    let dir = temp_dir("corrupt");
+    let store = RocksStorage::open(&dir).expect("opens");
+    store.persist(CHAIN, &[safety(3)], true).expect("persists");
+    drop(store);
+    // Garbage where the safety state was, and a record filed under another key: both refused.
+    for (key, value) in [
+        (b"safety".to_vec(), vec![0u8, 1, 2]),
+        (
+            b"safety".to_vec(),
+            curve_formats::encoding::Encode::to_bytes(&curve_consensus::Record::Decided {
+                height: 1,
+                block: [0; 32],
+            }),
+        ),
+    ] {
+        {
+            let families = [curve_store::STATE, curve_store::CONSENSUS];
+            let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &dir, families)
+                .expect("raw open");
+            let family = db.cf_handle(curve_store::CONSENSUS).expect("family");
+            db.put_cf(family, key, value).expect("raw write");
+        }
+        let store = RocksStorage::open(&dir).expect("opens");
+        let error = store.records(CHAIN).expect_err("refused");
+        assert!(error.0.contains("consensus record `safety…`"), "{error}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
