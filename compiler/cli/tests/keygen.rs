@@ -14,19 +14,24 @@ fn read(path: &std::path::Path) -> SigningKey {
     SigningKey::from_keypair_bytes(&bytes).expect("the public half is the secret's")
 }
 
-#[test]
-fn keygen_writes_two_private_key_files_and_never_overwrites() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("keygen");
-    let _ = std::fs::remove_dir_all(&dir);
-    let run = curve_command(&[
+/// `curve keygen --out dir --name name`.
+fn keygen(dir: &std::path::Path, name: &str) -> std::process::Output {
+    curve_command(&[
         "keygen",
         "--out",
         dir.to_str().expect("utf-8"),
         "--name",
-        "n0",
+        name,
     ])
     .output()
-    .expect("runs");
+    .expect("runs")
+}
+
+#[test]
+fn keygen_writes_two_private_key_files_and_never_overwrites() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("keygen");
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = keygen(&dir, "n0");
     assert!(run.status.success(), "{run:?}");
     let stdout = String::from_utf8_lossy(&run.stdout);
     let consensus = read(&dir.join("n0.consensus.json"));
@@ -48,15 +53,7 @@ fn keygen_writes_two_private_key_files_and_never_overwrites() {
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
     // Again: refused, the keys untouched.
-    let again = curve_command(&[
-        "keygen",
-        "--out",
-        dir.to_str().expect("utf-8"),
-        "--name",
-        "n0",
-    ])
-    .output()
-    .expect("runs");
+    let again = keygen(&dir, "n0");
     assert!(!again.status.success(), "{again:?}");
     assert!(String::from_utf8_lossy(&again.stderr).contains("keygen never replaces a key"));
     assert_eq!(
@@ -64,15 +61,7 @@ fn keygen_writes_two_private_key_files_and_never_overwrites() {
         consensus.to_bytes()
     );
     // A name that is not a plain file name is refused.
-    let bad = curve_command(&[
-        "keygen",
-        "--out",
-        dir.to_str().expect("utf-8"),
-        "--name",
-        "../x",
-    ])
-    .output()
-    .expect("runs");
+    let bad = keygen(&dir, "../x");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("it becomes a file name"));
     assert!(!dir.join("../x.consensus.json").exists());

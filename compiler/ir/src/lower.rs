@@ -889,10 +889,14 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
     let (order, _) = call_order(subroutines)?;
     // Entrypoints share one frame region (never active together); each subroutine gets its
     // own frame after it, so a call never clobbers a live variable of any caller.
-    let var_words = program
+    let entry_frames: Vec<(Vec<u32>, u32)> = program
         .functions
         .iter()
-        .map(|f| frame(f, 0).1)
+        .map(|f| frame(f, program.scratch_reserved))
+        .collect();
+    let var_words = entry_frames
+        .iter()
+        .map(|(_, words)| *words)
         .max()
         .unwrap_or(0);
     let mut next_frame = program.scratch_reserved + var_words;
@@ -921,7 +925,8 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
     let functions = program
         .functions
         .iter()
-        .map(|f| (f, frame(f, program.scratch_reserved).0, true))
+        .zip(entry_frames)
+        .map(|(f, (slots, _))| (f, slots, true))
         .chain(
             subroutines
                 .iter()

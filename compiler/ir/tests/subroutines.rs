@@ -123,39 +123,32 @@ proptest! {
     }
 }
 
+/// `g(x, y, z) -> x·y + z` calling `mul_add` `calls` times in a row.
+fn calling_mul_add(calls: usize) -> Program {
+    let mut b = FunctionBuilder::new("g", 3, 2);
+    let x = load_arg(&mut b, "x", 0);
+    let y = load_arg(&mut b, "y", 1);
+    let z = load_arg(&mut b, "z", 2);
+    let out = b.var("out", Ty::U128);
+    for _ in 0..calls {
+        b.call("mul_add", &[x, y, z], &[out]);
+    }
+    b.store(Addr::Fixed(Segment::Ret, 0), out);
+    Program {
+        functions: vec![b.finish()],
+        subroutines: vec![mul_add_sub()],
+        ..Program::default()
+    }
+}
+
 #[test]
 fn the_bound_follows_the_call_graph() {
     // Straight line: the bound is exactly what a call uses.
-    let mut b = FunctionBuilder::new("g", 3, 2);
-    let x = load_arg(&mut b, "x", 0);
-    let y = load_arg(&mut b, "y", 1);
-    let z = load_arg(&mut b, "z", 2);
-    let out = b.var("out", Ty::U128);
-    b.call("mul_add", &[x, y, z], &[out]);
-    b.store(Addr::Fixed(Segment::Ret, 0), out);
-    let straight = Program {
-        functions: vec![b.finish()],
-        subroutines: vec![mul_add_sub()],
-        ..Program::default()
-    };
-    let (outcomes, bound) = run(&straight, "g", &[3, 4, 5]);
+    let (outcomes, bound) = run(&calling_mul_add(1), "g", &[3, 4, 5]);
     assert_eq!(outcomes[0].result, Ok(vec![17, 0]));
     assert_eq!(outcomes[0].gas_used, bound);
     // The same subroutine called twice costs twice its bound more than once.
-    let mut b = FunctionBuilder::new("g", 3, 2);
-    let x = load_arg(&mut b, "x", 0);
-    let y = load_arg(&mut b, "y", 1);
-    let z = load_arg(&mut b, "z", 2);
-    let out = b.var("out", Ty::U128);
-    b.call("mul_add", &[x, y, z], &[out]);
-    b.call("mul_add", &[x, y, z], &[out]);
-    b.store(Addr::Fixed(Segment::Ret, 0), out);
-    let twice = Program {
-        functions: vec![b.finish()],
-        subroutines: vec![mul_add_sub()],
-        ..Program::default()
-    };
-    let (outcomes_twice, bound_twice) = run(&twice, "g", &[3, 4, 5]);
+    let (outcomes_twice, bound_twice) = run(&calling_mul_add(2), "g", &[3, 4, 5]);
     assert_eq!(outcomes_twice[0].gas_used, bound_twice);
     // `g` around its call: three argument loads (2 instructions each), three copies in (2
     // each), the CALL, a u128 copied out (4) and stored to `ret` (4), the closing `ret`: 22.

@@ -192,13 +192,13 @@ impl Ledger {
 
     /// The class sums computed entry by entry (`None` for a sum above u128).
     pub fn summed(&self) -> Option<LedgerTotals> {
-        let sum = |mut values: Box<dyn Iterator<Item = u128> + '_>| {
-            values.try_fold(0u128, |acc, v| acc.checked_add(v))
-        };
+        fn sum(mut values: impl Iterator<Item = u128>) -> Option<u128> {
+            values.try_fold(0u128, u128::checked_add)
+        }
         Some(LedgerTotals {
-            vaults: sum(Box::new(self.vaults.values().copied()))?,
-            escrows: sum(Box::new(self.escrows.values().map(|e| e.balance)))?,
-            accounts: sum(Box::new(self.accounts.values().copied()))?,
+            vaults: sum(self.vaults.values().copied())?,
+            escrows: sum(self.escrows.values().map(|e| e.balance))?,
+            accounts: sum(self.accounts.values().copied())?,
         })
     }
 
@@ -210,11 +210,13 @@ impl Ledger {
     /// Sets the running sums from the entries (after filling the maps directly, e.g. when a
     /// store is opened), modulo 2^128.
     pub fn recompute_totals(&mut self) {
-        let sum = |values: &mut dyn Iterator<Item = u128>| values.fold(0u128, u128::wrapping_add);
+        fn sum(values: impl Iterator<Item = u128>) -> u128 {
+            values.fold(0, u128::wrapping_add)
+        }
         self.totals = LedgerTotals {
-            vaults: sum(&mut self.vaults.values().copied()),
-            escrows: sum(&mut self.escrows.values().map(|e| e.balance)),
-            accounts: sum(&mut self.accounts.values().copied()),
+            vaults: sum(self.vaults.values().copied()),
+            escrows: sum(self.escrows.values().map(|e| e.balance)),
+            accounts: sum(self.accounts.values().copied()),
         };
     }
 
