@@ -35,7 +35,7 @@ pub fn key_file_text(key: &SigningKey) -> String {
 }
 
 /// Writes `text` to a new file with mode 0600; refuses to replace an existing file.
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -9,6 +9,7 @@
 mod output;
 mod certify;
 mod keygen;
+mod node;
 mod render;
 mod sim;
 mod vm;
@@ -104,6 +105,10 @@ enum Command {
     Sim(sim::SimArgs),
     /// Generate a node's consensus and network keys (Solana-style JSON key files, mode 0600).
     Keygen(keygen::KeygenArgs),
+    /// Run a sequencer node from its configuration (stops on SIGINT or SIGTERM).
+    Node(node::NodeArgs),
+    /// Start a committee of nodes on this machine (configs and keys written on first run).
+    Localnet(node::LocalnetArgs),
     /// Generate Rust client bindings for a program interface (oracle, slab, market).
     Bindings {
         /// The interface.
@@ -156,6 +161,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => certify::run_verify(args),
         Command::Sim(args) => sim::run_sim(args),
         Command::Keygen(args) => keygen::run_keygen(args),
+        Command::Node(args) => node::run_node(args),
+        Command::Localnet(args) => node::run_localnet(args),
         Command::Bindings {
             interface,
             output,

@@ -10,9 +10,14 @@
 //!   a record of its own key, so a corrupted entry is a clear error, never a silent restart
 //!   that could sign twice in a view.
 //!
+//! - The node's own index (block summaries by height, receipts, transaction locations, anchor
+//!   certificates, the data directory's chain identity) lives in the `chain` column family:
+//!   derived data a node can rebuild, kept beside the state so one directory is one node.
+//!
 //! Errors come back as [`StorageError`]s, which halt the runtime (or the node).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use curve_consensus::Record;
 use curve_formats::encoding::{Decode, Encode};
@@ -26,9 +31,14 @@ pub const STATE: &str = "state";
 /// The column family of the consensus core's records.
 pub const CONSENSUS: &str = "consensus";
 
-/// A RocksDB database holding a runtime's state.
+/// The column family of the node's index.
+pub const CHAIN: &str = "chain";
+
+/// A RocksDB database holding a runtime's state, the consensus records and the node's index.
+/// Clones share the database (the runtime owns one, the node's driver another).
+#[derive(Clone)]
 pub struct RocksStorage {
-    db: DB,
+    db: Arc<DB>,
 }
 
 impl std::fmt::Debug for RocksStorage {
@@ -49,11 +59,11 @@ impl RocksStorage {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families =
-            [STATE, CONSENSUS].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let families = [STATE, CONSENSUS, CHAIN]
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families)
             .map_err(|e| failed(&format!("cannot open {}", path.display()), e))?;
-        Ok(RocksStorage { db })
+        Ok(RocksStorage { db: Arc::new(db) })
     }
 
     fn family(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
@@ -79,6 +89,46 @@ impl RocksStorage {
         self.db
             .write_opt(write, &options)
             .map_err(|e| failed("persist", e))
+    }
+
+    /// Writes index entries atomically (durably first when `sync`) and deletes `deletes`.
+    pub fn put_index(
+        &self,
+        puts: &[(Vec<u8>, Vec<u8>)],
+        deletes: &[Vec<u8>],
+        sync: bool,
+    ) -> Result<(), StorageError> {
+        let family = self.family(CHAIN)?;
+        let mut write = rocksdb::WriteBatch::default();
+        for (key, value) in puts {
+            write.put_cf(family, key, value);
+        }
+        for key in deletes {
+            write.delete_cf(family, key);
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(sync);
+        self.db
+            .write_opt(write, &options)
+            .map_err(|e| failed("index write", e))
+    }
+
+    /// One index entry.
+    pub fn index(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let family = self.family(CHAIN)?;
+        self.db
+            .get_cf(family, key)
+            .map_err(|e| failed("index read", e))
+    }
+
+    /// Deletes consensus records by key (pruning), atomically.
+    pub fn forget(&self, keys: &[Vec<u8>]) -> Result<(), StorageError> {
+        let family = self.family(CONSENSUS)?;
+        let mut write = rocksdb::WriteBatch::default();
+        for key in keys {
+            write.delete_cf(family, key);
+        }
+        self.db.write(write).map_err(|e| failed("prune", e))
     }
 
     /// Every stored consensus record, in key order, each checked against its key.

@@ -1,0 +1,238 @@
+//! `curve node` (one sequencer node from its `node.toml`) and `curve localnet` (a committee of
+//! nodes on this machine: configs and keys written once, children started, Ctrl-C stops them
+//! all and leaves their data restartable).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use curve_node::config::NodeConfig;
+use ed25519_dalek::SigningKey;
+use rand_core::{OsRng, RngCore};
+
+use crate::keygen::{key_file_text, write_private};
+
+/// `curve node` arguments.
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// The node's configuration.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Log filter (`info`, `curve_node=debug`, …); `RUST_LOG` overrides it.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+/// `curve localnet` arguments.
+#[derive(clap::Args)]
+pub struct LocalnetArgs {
+    /// Committee size (3f + 1 tolerates f faults).
+    #[arg(long, default_value_t = 4)]
+    nodes: u16,
+    /// Where configs, keys, data and logs live; an existing localnet there is restarted.
+    #[arg(long, default_value = "localnet")]
+    dir: PathBuf,
+    /// First libp2p port; node i listens on BASE + i.
+    #[arg(long, default_value_t = 7100)]
+    p2p_port: u16,
+    /// First RPC port; node i serves on BASE + i.
+    #[arg(long, default_value_t = 8100)]
+    rpc_port: u16,
+    /// Chain id of a new localnet.
+    #[arg(long, default_value_t = 0xC0FFEE)]
+    chain_id: u64,
+    /// First view timeout in milliseconds.
+    #[arg(long, default_value_t = 1_000)]
+    base_timeout_ms: u64,
+    /// Log filter passed to every node.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn terminated() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Runs `curve node`.
+pub fn run_node(args: NodeArgs) -> Result<ExitCode> {
+    init_logging(&args.log);
+    let config = NodeConfig::load(&args.config)?;
+    let outcome = runtime()?.block_on(curve_node::run(config, terminated()));
+    match outcome {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(error) => {
+            tracing::error!("{error:#}");
+            errln!("error: {error:#}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn new_key(path: &Path) -> Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    OsRng.fill_bytes(&mut seed);
+    let key = SigningKey::from_bytes(&seed);
+    write_private(path, &key_file_text(&key))?;
+    Ok(key)
+}
+
+/// Writes keys and `nodeI/node.toml` for a new localnet in `dir`.
+fn write_localnet(args: &LocalnetArgs) -> Result<()> {
+    let keys_dir = args.dir.join("keys");
+    std::fs::create_dir_all(&keys_dir)
+        .with_context(|| format!("cannot create {}", keys_dir.display()))?;
+    let governance = new_key(&keys_dir.join("governance.json"))?;
+    let mut token = [0u8; 16];
+    OsRng.fill_bytes(&mut token);
+    let token = hex::encode(token);
+    let mut members = String::new();
+    for i in 0..args.nodes {
+        let consensus = new_key(&keys_dir.join(format!("node{i}.consensus.json")))?;
+        let network = new_key(&keys_dir.join(format!("node{i}.network.json")))?;
+        members.push_str(&format!(
+            "\n[[committee]]\nconsensus = \"{}\"\nnetwork = \"{}\"\naddress = \"/ip4/127.0.0.1/tcp/{}\"\n",
+            hex::encode(consensus.verifying_key().as_bytes()),
+            hex::encode(network.verifying_key().as_bytes()),
+            args.p2p_port + i,
+        ));
+    }
+    for i in 0..args.nodes {
+        let node_dir = args.dir.join(format!("node{i}"));
+        std::fs::create_dir_all(&node_dir)?;
+        let text = format!(
+            "# Written by `curve localnet`; paths are relative to this file.\n\
+             chain_id = {chain}\n\
+             consensus_key = \"../keys/node{i}.consensus.json\"\n\
+             network_key = \"../keys/node{i}.network.json\"\n\
+             data_dir = \"data\"\n\
+             listen = \"/ip4/127.0.0.1/tcp/{p2p}\"\n\
+             rpc = \"127.0.0.1:{rpc}\"\n\n\
+             [timeouts]\nbase_ms = {base}\nmax_ms = {max}\n\n\
+             [rpc_limits]\nrequests_per_second = 100000\nburst = 200000\nmax_body_bytes = 16777216\nadmin_token = \"{token}\"\n\n\
+             [genesis]\ngovernance = \"{gov}\"\n{members}",
+            chain = args.chain_id,
+            p2p = args.p2p_port + i,
+            rpc = args.rpc_port + i,
+            base = args.base_timeout_ms,
+            max = (args.base_timeout_ms * 30).max(1_000),
+            gov = hex::encode(governance.verifying_key().as_bytes()),
+        );
+        std::fs::write(node_dir.join("node.toml"), text)?;
+    }
+    Ok(())
+}
+
+/// Runs `curve localnet`.
+pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
+    if args.nodes == 0 || args.nodes > 64 {
+        bail!("--nodes {}: a committee has 1 to 64 members", args.nodes);
+    }
+    let existing = args.dir.join("node0").join("node.toml").exists();
+    if existing {
+        outln!("restarting the localnet in {}", args.dir.display());
+    } else {
+        write_localnet(&args)?;
+        outln!("new localnet in {}", args.dir.display());
+    }
+    let mut configs = Vec::new();
+    for i in 0.. {
+        let path = args.dir.join(format!("node{i}")).join("node.toml");
+        if !path.exists() {
+            break;
+        }
+        configs.push((path.clone(), NodeConfig::load(&path)?));
+    }
+    let exe = std::env::current_exe().context("locating the curve binary")?;
+    runtime()?.block_on(async {
+        let mut children = Vec::new();
+        for (i, (path, config)) in configs.iter().enumerate() {
+            let log_path = path.with_file_name("node.log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .with_context(|| format!("cannot open {}", log_path.display()))?;
+            let child = tokio::process::Command::new(&exe)
+                .arg("node")
+                .arg("--config")
+                .arg(path)
+                .arg("--log")
+                .arg(&args.log)
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting node {i}"))?;
+            outln!(
+                "node {i}: rpc http://{}  p2p {}  log {}  pid {}",
+                config.rpc,
+                config.listen,
+                log_path.display(),
+                child.id().unwrap_or(0)
+            );
+            children.push(child);
+        }
+        outln!("{} nodes running; Ctrl-C stops them (data stays for a restart)", children.len());
+        let mut exited = None;
+        tokio::select! {
+            () = terminated() => {}
+            (status, index, _) = futures::future::select_all(children.iter_mut().map(|c| Box::pin(c.wait()))) => {
+                exited = Some((index, status));
+            }
+        }
+        if let Some((index, status)) = &exited {
+            errln!("node {index} exited ({status:?}); stopping the others");
+        }
+        stop_children(&mut children).await;
+        outln!("stopped; restart with the same command");
+        Ok::<_, anyhow::Error>(if exited.is_some() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+/// SIGTERM to every child, then SIGKILL to any still running after 10 s; waits for all.
+async fn stop_children(children: &mut [tokio::process::Child]) {
+    for child in children.iter() {
+        if let Some(pid) = child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+    for child in children.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+    }
+}

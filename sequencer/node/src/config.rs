@@ -1,0 +1,294 @@
+//! `node.toml`: what one node needs to join its chain, checked in full before anything starts.
+//!
+//! ```toml
+//! chain_id = 0xC0FFEE
+//! consensus_key = "keys/node0.consensus.json"   # relative to this file
+//! network_key = "keys/node0.network.json"
+//! data_dir = "data/node0"
+//! listen = "/ip4/127.0.0.1/tcp/7100"
+//! rpc = "127.0.0.1:8100"
+//!
+//! [genesis]
+//! governance = "<hex public key>"
+//!
+//! [[committee]]                                  # every member, this node included, in order
+//! consensus = "<hex public key>"
+//! network = "<hex public key>"
+//! address = "/ip4/127.0.0.1/tcp/7100"
+//! ```
+//!
+//! Optional tables: `[timeouts]` (`base_ms`, `max_ms`), `[blocks]` (`max_txs`, `max_bytes`),
+//! `[mempool]` (`transactions`, `bytes`, `per_sender`, `nonce_window`), `[rpc_limits]`
+//! (`requests_per_second`, `burst`, `max_body_bytes`, `admin_token`), `retention` (decided
+//! heights of blocks kept, 0 = all).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// A parsed and checked `node.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The chain id every signature and frame is bound to.
+    pub chain_id: u64,
+    /// The consensus key file (Solana JSON).
+    pub consensus_key: PathBuf,
+    /// The network key file (Solana JSON).
+    pub network_key: PathBuf,
+    /// Where RocksDB lives.
+    pub data_dir: PathBuf,
+    /// The libp2p listen address.
+    pub listen: String,
+    /// The JSON-RPC (and `/health`, `/metrics`) socket address.
+    pub rpc: String,
+    /// Genesis parameters of the rollup state.
+    pub genesis: Genesis,
+    /// Every member, in replica order.
+    pub committee: Vec<Member>,
+    /// View timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Block limits.
+    #[serde(default)]
+    pub blocks: Blocks,
+    /// Mempool limits.
+    #[serde(default)]
+    pub mempool: MempoolLimits,
+    /// RPC limits.
+    #[serde(default)]
+    pub rpc_limits: RpcLimits,
+    /// Decided heights whose blocks are kept (older ones are pruned; 0 keeps all).
+    #[serde(default)]
+    pub retention: u64,
+}
+
+/// Genesis of the rollup state (equal on every node, or the roots differ at height 1).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// The governance key (hex).
+    pub governance: String,
+    /// Accept development certificate keys (never on a real chain).
+    #[serde(default)]
+    pub dev_mode: bool,
+}
+
+/// One committee member.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Consensus public key (hex).
+    pub consensus: String,
+    /// Network public key (hex); its peer id is what the transport admits.
+    pub network: String,
+    /// Its libp2p address.
+    pub address: String,
+}
+
+/// View timeouts.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// First view timeout.
+    pub base_ms: u64,
+    /// Back-off ceiling.
+    pub max_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            base_ms: 1_000,
+            max_ms: 30_000,
+        }
+    }
+}
+
+/// Block limits.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blocks {
+    /// Most transactions per block.
+    pub max_txs: usize,
+    /// Most payload bytes per block.
+    pub max_bytes: usize,
+}
+
+impl Default for Blocks {
+    fn default() -> Blocks {
+        Blocks {
+            max_txs: 4_096,
+            max_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Mempool limits (see `curve_mempool::Limits`).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolLimits {
+    /// Most transactions pooled.
+    pub transactions: usize,
+    /// Most bytes pooled.
+    pub bytes: usize,
+    /// Most transactions per sender.
+    pub per_sender: usize,
+    /// How far above its account nonce a sender may go.
+    pub nonce_window: u64,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> MempoolLimits {
+        let limits = curve_mempool::Limits::default();
+        MempoolLimits {
+            transactions: limits.transactions,
+            bytes: limits.bytes,
+            per_sender: limits.per_sender,
+            nonce_window: limits.nonce_window,
+        }
+    }
+}
+
+/// RPC limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcLimits {
+    /// Sustained requests per second per client address.
+    pub requests_per_second: u32,
+    /// Requests a client may burst above the rate.
+    pub burst: u32,
+    /// Largest request body.
+    pub max_body_bytes: u32,
+    /// The token admin methods need (`admin_*` are refused without one configured).
+    pub admin_token: Option<String>,
+}
+
+impl Default for RpcLimits {
+    fn default() -> RpcLimits {
+        RpcLimits {
+            requests_per_second: 20_000,
+            burst: 40_000,
+            max_body_bytes: 8 << 20,
+            admin_token: None,
+        }
+    }
+}
+
+/// A 32-byte key in hex.
+pub fn hex32(text: &str, what: &str) -> Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim_start_matches("0x"))
+        .with_context(|| format!("{what}: `{text}` is not hex"))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| anyhow::anyhow!("{what}: {} bytes, expected 32", b.len()))
+}
+
+/// Reads a Solana-style key file (`[64 numbers]`: secret seed ‖ public key) and returns the seed.
+pub fn read_key_file(path: &Path) -> Result<[u8; 32]> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes: Vec<u8> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a key file (a JSON array of 64 bytes)",
+            path.display()
+        )
+    })?;
+    let Ok(pair) = <[u8; 64]>::try_from(bytes.as_slice()) else {
+        bail!(
+            "{}: {} bytes, a key file holds 64 (seed ‖ public key)",
+            path.display(),
+            bytes.len()
+        );
+    };
+    let seed: [u8; 32] = pair[..32].try_into().expect("32 bytes");
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    if public.as_bytes() != &pair[32..] {
+        bail!(
+            "{}: the public half does not match the secret seed",
+            path.display()
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "{} is readable by others (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+    Ok(seed)
+}
+
+impl NodeConfig {
+    /// Reads and checks `path`; relative paths inside are taken from its directory.
+    pub fn load(path: &Path) -> Result<NodeConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut config: NodeConfig =
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for file in [
+            &mut config.consensus_key,
+            &mut config.network_key,
+            &mut config.data_dir,
+        ] {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+        config
+            .check()
+            .with_context(|| format!("{}", path.display()))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        let n = self.committee.len();
+        if n == 0 || n > curve_formats::tx::limits::COMMITTEE as usize {
+            bail!("`committee` lists {n} members; a committee has 1 to 64");
+        }
+        for (i, member) in self.committee.iter().enumerate() {
+            hex32(&member.consensus, &format!("committee[{i}].consensus"))?;
+            hex32(&member.network, &format!("committee[{i}].network"))?;
+            member
+                .address
+                .parse::<libp2p::Multiaddr>()
+                .with_context(|| format!("committee[{i}].address `{}`", member.address))?;
+        }
+        hex32(&self.genesis.governance, "genesis.governance")?;
+        self.listen
+            .parse::<libp2p::Multiaddr>()
+            .with_context(|| format!("listen `{}`", self.listen))?;
+        self.rpc
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| format!("rpc `{}` (expected host:port)", self.rpc))?;
+        if self.timeouts.base_ms == 0 || self.timeouts.max_ms < self.timeouts.base_ms {
+            bail!("timeouts: base_ms must be positive and at most max_ms");
+        }
+        if self.blocks.max_txs == 0 || self.blocks.max_bytes == 0 {
+            bail!("blocks: max_txs and max_bytes must be positive");
+        }
+        if self.blocks.max_bytes + (64 << 10) > crate::net::MAX_FRAME {
+            bail!(
+                "blocks.max_bytes {} does not fit a network frame ({} bytes)",
+                self.blocks.max_bytes,
+                crate::net::MAX_FRAME
+            );
+        }
+        Ok(())
+    }
+
+    /// The committee's consensus keys, in replica order.
+    pub fn consensus_keys(&self) -> Vec<[u8; 32]> {
+        self.committee
+            .iter()
+            .map(|m| hex32(&m.consensus, "consensus").expect("checked at load"))
+            .collect()
+    }
+}

@@ -1,0 +1,460 @@
+//! The driver: one tokio task that owns the consensus core, the runtime and the mempool, feeds
+//! the core its inputs (frames, the view timer, transactions, executed heights) and carries out
+//! its actions in order.
+//!
+//! - `Persist` is written to RocksDB before the next action runs (synced when the core says
+//!   so), so no vote, timeout or proposal leaves before the record that forbids signing again
+//!   in that view is durable.
+//! - `Decided` blocks are executed by the runtime at once; each header goes back to the core as
+//!   `Executed`, which signs and broadcasts the execution attestation. The node's index (block
+//!   summaries, receipts, transaction locations, anchor certificates) is written after.
+//! - An execution divergence or a failed store halts the node with an error that says where.
+//! - Transactions are admitted by the mempool (signature checked once), forwarded to the other
+//!   members in batches, and handed to the core in selection order (round-robin over senders,
+//!   nonce order, no gaps) as its pool runs low.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use curve_consensus::{Action, Alarm, Core, DecidedBlock, Input, Message};
+use curve_formats::encoding::{Decode, Encode, Reader};
+use curve_formats::tx::{PublicKey, SignedTransaction};
+use curve_mempool::{AdmitError, Mempool, TxHash};
+use curve_runtime::{Batch, Runtime};
+use curve_store::RocksStorage;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::index;
+use crate::metrics::Metrics;
+use crate::net::{Net, NetEvent};
+
+/// Frame kinds on the wire.
+const FRAME_CONSENSUS: u8 = 0;
+const FRAME_TRANSACTIONS: u8 = 1;
+/// Most transactions in one forwarding frame.
+const FORWARD_BATCH: usize = 1_024;
+/// How often buffered transactions are forwarded.
+const FORWARD_EVERY: Duration = Duration::from_millis(5);
+/// Submissions whose finality latency is tracked at once (older ones are forgotten).
+const TRACKED_MAX: usize = 200_000;
+
+/// The wall clock in milliseconds: only stamps proposals (the core bounds drift).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Something the RPC server asks the driver.
+pub enum Request {
+    /// Admit transactions; one answer per transaction.
+    Submit {
+        /// Signed transaction bytes.
+        transactions: Vec<Vec<u8>>,
+        /// The answers.
+        reply: oneshot::Sender<Vec<Result<TxHash, AdmitError>>>,
+    },
+    /// Run a read against the driver's state.
+    Read(Box<dyn FnOnce(&Driver) + Send>),
+}
+
+/// The state the driver owns.
+pub struct Driver {
+    pub(crate) chain_id: u64,
+    pub(crate) me: u16,
+    pub(crate) members: u16,
+    pub(crate) core: Core,
+    pub(crate) runtime: Runtime<RocksStorage>,
+    pub(crate) store: RocksStorage,
+    pub(crate) mempool: Mempool,
+    pub(crate) peers: usize,
+    net: Net,
+    metrics: Arc<Metrics>,
+    max_block_txs: usize,
+    /// Per sender, the nonce after the last transaction handed to the core.
+    handed: BTreeMap<PublicKey, u64>,
+    forward: Vec<Vec<u8>>,
+    timer: Option<(u64, Instant)>,
+    /// When each transaction submitted here was admitted (finality latency).
+    submitted: BTreeMap<TxHash, Instant>,
+}
+
+impl Driver {
+    /// A driver over a restored core and runtime.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        core: Core,
+        runtime: Runtime<RocksStorage>,
+        store: RocksStorage,
+        mempool: Mempool,
+        net: Net,
+        metrics: Arc<Metrics>,
+        max_block_txs: usize,
+    ) -> Driver {
+        let config = core.config();
+        Driver {
+            chain_id: config.chain_id,
+            me: config.me,
+            members: config.committee.size() as u16,
+            core,
+            runtime,
+            store,
+            mempool,
+            peers: 0,
+            net,
+            metrics,
+            max_block_txs,
+            handed: BTreeMap::new(),
+            forward: Vec::new(),
+            timer: None,
+            submitted: BTreeMap::new(),
+        }
+    }
+
+    /// Runs until `shutdown` resolves or the node must halt.
+    pub async fn run(
+        mut self,
+        initial: Vec<Action>,
+        mut events: mpsc::Receiver<NetEvent>,
+        mut requests: mpsc::Receiver<Request>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        self.perform(initial)?;
+        let mut forward_tick = tokio::time::interval(FORWARD_EVERY);
+        forward_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = self.timer.map(|(_, at)| at);
+            tokio::select! {
+                biased;
+                () = &mut shutdown => {
+                    tracing::info!("shutting down");
+                    return Ok(());
+                }
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    let (view, _) = self.timer.take().expect("armed");
+                    self.step(Input::TimerFired { view })?;
+                }
+                event = events.recv() => match event {
+                    Some(NetEvent::Frame(inbound)) => self.on_frame(inbound.from, &inbound.frame)?,
+                    Some(NetEvent::Peers(count)) => {
+                        self.peers = count;
+                        self.metrics.peers.set(count as i64);
+                    }
+                    Some(NetEvent::Listening(_)) => {}
+                    None => bail!("the transport stopped"),
+                },
+                request = requests.recv() => match request {
+                    Some(Request::Submit { transactions, reply }) => {
+                        let answers = self.submit(transactions, true)?;
+                        let _ = reply.send(answers);
+                    }
+                    Some(Request::Read(read)) => read(&self),
+                    None => return Ok(()),
+                },
+                _ = forward_tick.tick() => self.flush_forward(),
+            }
+            self.publish_status();
+        }
+    }
+
+    fn publish_status(&self) {
+        let status = self.core.status();
+        self.metrics.view.set(status.view as i64);
+        self.metrics
+            .decided_height
+            .set(status.decided_height as i64);
+        self.metrics
+            .executed_height
+            .set(self.runtime.meta().height as i64);
+        self.metrics.mempool.set(self.mempool.len() as i64);
+    }
+
+    fn step(&mut self, input: Input) -> Result<()> {
+        let actions = self.core.step(now_ms(), input);
+        self.perform(actions)
+    }
+
+    fn on_frame(&mut self, from: u16, frame: &[u8]) -> Result<()> {
+        match frame.split_first() {
+            Some((&FRAME_CONSENSUS, body)) => match Message::from_wire(self.chain_id, body) {
+                Ok(message) => self.step(Input::Message { from, message }),
+                Err(error) => {
+                    tracing::warn!(from, %error, "malformed consensus frame");
+                    Ok(())
+                }
+            },
+            Some((&FRAME_TRANSACTIONS, body)) => match decode_transactions(body) {
+                Ok(transactions) => self.submit(transactions, false).map(drop),
+                Err(error) => {
+                    tracing::warn!(from, %error, "malformed transaction frame");
+                    Ok(())
+                }
+            },
+            _ => {
+                tracing::warn!(from, "frame of an unknown kind");
+                Ok(())
+            }
+        }
+    }
+
+    fn next_nonce(&self, sender: &PublicKey) -> u64 {
+        self.runtime.account(sender).map_or(0, |a| a.nonce)
+    }
+
+    /// Admits transactions; those from a client are forwarded to the other members.
+    fn submit(
+        &mut self,
+        transactions: Vec<Vec<u8>>,
+        from_client: bool,
+    ) -> Result<Vec<Result<TxHash, AdmitError>>> {
+        let mut answers = Vec::with_capacity(transactions.len());
+        for bytes in transactions {
+            let forwarded = from_client.then(|| bytes.clone());
+            let runtime = &self.runtime;
+            let answer = self.mempool.admit(bytes, |sender| {
+                runtime.account(sender).map_or(0, |a| a.nonce)
+            });
+            match &answer {
+                Ok(hash) => {
+                    self.metrics.admitted.inc();
+                    if let Some(bytes) = forwarded {
+                        if self.submitted.len() < TRACKED_MAX {
+                            self.submitted.insert(*hash, Instant::now());
+                        }
+                        self.forward.push(bytes);
+                        if self.forward.len() >= FORWARD_BATCH {
+                            self.flush_forward();
+                        }
+                    }
+                }
+                Err(error) => {
+                    self.metrics.refused.inc();
+                    tracing::debug!(%error, "transaction refused");
+                }
+            }
+            answers.push(answer);
+        }
+        self.refill()?;
+        Ok(answers)
+    }
+
+    fn flush_forward(&mut self) {
+        if self.forward.is_empty() {
+            return;
+        }
+        let frame = encode_transactions(&std::mem::take(&mut self.forward));
+        for to in (0..self.members).filter(|&r| r != self.me) {
+            self.net.send(to, frame.clone());
+        }
+    }
+
+    /// Hands the core more transactions when its pool is below two blocks' worth.
+    fn refill(&mut self) -> Result<()> {
+        let held = self.core.status().mempool;
+        if held == 0 {
+            // Nothing handed is outstanding: selection starts again from account nonces.
+            self.handed.clear();
+        }
+        let room = (2 * self.max_block_txs).saturating_sub(held);
+        if room == 0 || self.mempool.is_empty() {
+            return Ok(());
+        }
+        let (runtime, handed) = (&self.runtime, &self.handed);
+        let chosen = self.mempool.select(room, usize::MAX, |sender| {
+            let account = runtime.account(sender).map_or(0, |a| a.nonce);
+            handed.get(sender).map_or(account, |&n| n.max(account))
+        });
+        for bytes in chosen {
+            if let Ok(signed) = SignedTransaction::from_bytes(&bytes) {
+                self.handed.insert(signed.tx.sender, signed.tx.nonce + 1);
+            }
+            self.step(Input::Submit(bytes))?;
+        }
+        Ok(())
+    }
+
+    /// Carries out the core's actions in order (and those that executing blocks produces).
+    fn perform(&mut self, actions: Vec<Action>) -> Result<()> {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Persist { records, sync } => {
+                    let started = Instant::now();
+                    self.store
+                        .persist(self.chain_id, &records, sync)
+                        .context("persisting consensus records")?;
+                    self.metrics
+                        .persist_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                }
+                Action::Send { to, message } => {
+                    self.net.send(to, consensus_frame(self.chain_id, &message));
+                }
+                Action::Broadcast(message) => {
+                    let frame = consensus_frame(self.chain_id, &message);
+                    for to in (0..self.members).filter(|&r| r != self.me) {
+                        self.net.send(to, frame.clone());
+                    }
+                }
+                Action::SetTimer { view, after_ms } => {
+                    self.timer = Some((view, Instant::now() + Duration::from_millis(after_ms)));
+                }
+                Action::Decided(blocks) => {
+                    for block in &blocks {
+                        self.observe_finality(block, false);
+                    }
+                    for block in blocks {
+                        if block.height != self.runtime.meta().height + 1 {
+                            continue;
+                        }
+                        let header = self.execute(&block)?;
+                        queue.extend(self.core.step(now_ms(), Input::Executed { header }));
+                    }
+                    self.after_execution();
+                }
+                Action::Anchored(certificate) => {
+                    tracing::debug!(height = certificate.header.height, "anchor certificate");
+                    self.metrics
+                        .anchored_height
+                        .set(certificate.header.height as i64);
+                    index::put_anchor(&self.store, &certificate)?;
+                }
+                Action::Alarm(alarm) => {
+                    self.metrics.alarms.inc();
+                    if let Alarm::ExecutionDivergence {
+                        height,
+                        ours,
+                        certified,
+                    } = &alarm
+                    {
+                        bail!(
+                            "execution diverged at height {height}: this node's state root is {}, \
+                             the committee certified {} (prev root ours {}, theirs {}); halting",
+                            hex::encode(ours.state_root),
+                            hex::encode(certified.state_root),
+                            hex::encode(ours.prev_root),
+                            hex::encode(certified.prev_root),
+                        );
+                    }
+                    tracing::error!(?alarm, "consensus alarm");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn observe_finality(&mut self, block: &DecidedBlock, executed: bool) {
+        for tx in &block.payload {
+            let hash: TxHash = Sha256::digest(tx).into();
+            let Some(at) = self.submitted.get(&hash) else {
+                continue;
+            };
+            let seconds = at.elapsed().as_secs_f64();
+            if executed {
+                self.metrics.finality_executed.observe(seconds);
+                self.submitted.remove(&hash);
+            } else {
+                self.metrics.finality_decided.observe(seconds);
+            }
+        }
+    }
+
+    fn execute(&mut self, block: &DecidedBlock) -> Result<curve_formats::batch::BatchHeader> {
+        let batch = Batch {
+            height: block.height,
+            timestamp_ms: block.timestamp_ms,
+            transactions: block.payload.clone(),
+        };
+        let outcome = self.runtime.apply_batch(&batch).map_err(|error| {
+            anyhow!(
+                "executing decided height {}: {error}; halting",
+                block.height
+            )
+        })?;
+        index::put_executed(&self.store, block, &outcome)?;
+        self.observe_finality(block, true);
+        self.metrics
+            .committed_transactions
+            .inc_by(block.payload.len() as u64);
+        Ok(outcome.header)
+    }
+
+    fn after_execution(&mut self) {
+        let runtime = &self.runtime;
+        self.mempool
+            .prune(|sender| runtime.account(sender).map_or(0, |a| a.nonce));
+        self.handed
+            .retain(|sender, next| *next > runtime.account(sender).map_or(0, |a| a.nonce));
+        if let Err(error) = self.refill() {
+            tracing::error!(%error, "refilling the core's pool");
+        }
+    }
+
+    /// `curve_status`'s answer.
+    pub(crate) fn status_json(&self) -> Value {
+        let status = self.core.status();
+        json!({
+            "chain_id": self.chain_id,
+            "replica": self.me,
+            "view": status.view,
+            "high_qc_view": status.high_qc_view,
+            "decided_height": status.decided_height,
+            "executed_height": self.runtime.meta().height,
+            "anchored_height": status.anchored_height,
+            "state_root": hex::encode(self.runtime.root()),
+            "consecutive_failures": status.consecutive_failures,
+            "mempool": self.mempool.len(),
+            "peers": self.peers,
+            "last_voted_view": status.last_voted_view,
+        })
+    }
+
+    /// The next nonce of `sender` in the executed state.
+    pub(crate) fn account_json(&self, sender: &PublicKey) -> Value {
+        json!({
+            "nonce": self.next_nonce(sender),
+            "balance": self.runtime.balance(sender).to_string(),
+            "exists": self.runtime.account(sender).is_some(),
+        })
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn consensus_frame(chain_id: u64, message: &Message) -> Vec<u8> {
+    let mut frame = vec![FRAME_CONSENSUS];
+    frame.extend_from_slice(&message.to_wire(chain_id));
+    frame
+}
+
+/// `1 ‖ count u32 ‖ (length u32 ‖ bytes)…`.
+fn encode_transactions(transactions: &[Vec<u8>]) -> Vec<u8> {
+    let mut frame = vec![FRAME_TRANSACTIONS];
+    (transactions.len() as u32).encode(&mut frame);
+    for tx in transactions {
+        curve_formats::tx::encode_bytes(tx, &mut frame);
+    }
+    frame
+}
+
+fn decode_transactions(body: &[u8]) -> Result<Vec<Vec<u8>>, curve_formats::encoding::DecodeError> {
+    let mut reader = Reader::new(body);
+    let count = reader.length(FORWARD_BATCH as u32)?;
+    let mut transactions = Vec::with_capacity(count.min(FORWARD_BATCH));
+    for _ in 0..count {
+        transactions.push(curve_formats::tx::decode_bytes(&mut reader, 1 << 20)?);
+    }
+    reader.finish()?;
+    Ok(transactions)
+}

@@ -1,0 +1,170 @@
+//! The node's index in the `chain` column family: what clients ask for by height or hash.
+//! Derived data (JSON documents), written after the state it describes; a crash between the two
+//! loses at most the index entries of the last executed height, which the RPC then reports as
+//! unknown rather than wrong.
+//!
+//! Keys: `identity` (chain id ‖ genesis hash), `height/<u64 BE>` (block summary with receipts),
+//! `tx/<hash>` (height and index), `anchor/<u64 BE>` (anchor certificate).
+
+use anyhow::{Context, Result, bail};
+use curve_consensus::{AnchorCertificate, DecidedBlock};
+use curve_formats::batch::BatchHeader;
+use curve_runtime::{BatchOutcome, Receipt, Status};
+use curve_store::RocksStorage;
+use serde_json::{Value, json};
+
+fn height_key(prefix: &str, height: u64) -> Vec<u8> {
+    let mut key = prefix.as_bytes().to_vec();
+    key.extend_from_slice(&height.to_be_bytes());
+    key
+}
+
+fn tx_key(hash: &[u8; 32]) -> Vec<u8> {
+    let mut key = b"tx/".to_vec();
+    key.extend_from_slice(hash);
+    key
+}
+
+/// The data directory's chain: written on first start, checked on every later one, so a node
+/// never runs one chain's configuration over another chain's data.
+pub fn check_identity(store: &RocksStorage, chain_id: u64, genesis: &[u8; 32]) -> Result<()> {
+    let mut identity = chain_id.to_le_bytes().to_vec();
+    identity.extend_from_slice(genesis);
+    match store.index(b"identity")? {
+        None => store.put_index(&[(b"identity".to_vec(), identity)], &[], true)?,
+        Some(stored) if stored == identity => {}
+        Some(stored) => {
+            let other = stored
+                .get(..8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+            if other == Some(chain_id) {
+                bail!(
+                    "the data directory holds chain {chain_id:#x} with another genesis \
+                     (another committee or governance key); use a fresh data_dir"
+                );
+            }
+            bail!(
+                "the data directory belongs to chain {:#x}, this configuration is chain \
+                 {chain_id:#x}; use a fresh data_dir",
+                other.unwrap_or(0)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A header as JSON.
+pub fn header_json(header: &BatchHeader) -> Value {
+    json!({
+        "height": header.height,
+        "prev_root": hex::encode(header.prev_root),
+        "state_root": hex::encode(header.state_root),
+        "transactions_root": hex::encode(header.transactions_root),
+        "withdrawal_root": hex::encode(header.withdrawal_root),
+        "withdrawal_count": header.withdrawal_count,
+        "withdrawal_total": header.withdrawal_total.to_string(),
+        "timestamp_ms": header.timestamp_ms,
+    })
+}
+
+/// A receipt as JSON.
+pub fn receipt_json(receipt: &Receipt) -> Value {
+    let detail = match &receipt.status {
+        Status::Committed => Value::Null,
+        Status::Reverted(revert) => json!(revert.trap),
+        Status::Rejected(rejection) => json!(rejection.to_string()),
+    };
+    json!({
+        "tx_hash": hex::encode(receipt.tx_hash),
+        "action": receipt.action,
+        "status": receipt.status.name(),
+        "detail": detail,
+        "gas_used": receipt.gas_used,
+        "fee": receipt.fee.to_string(),
+        "returns": receipt.returns,
+        "events": receipt.events.len(),
+        "program": receipt.program,
+    })
+}
+
+/// Records an executed block: its summary with receipts, and where each transaction landed.
+pub fn put_executed(
+    store: &RocksStorage,
+    block: &DecidedBlock,
+    outcome: &BatchOutcome,
+) -> Result<()> {
+    let receipts: Vec<Value> = outcome.receipts.iter().map(receipt_json).collect();
+    let summary = json!({
+        "height": block.height,
+        "hash": hex::encode(block.hash),
+        "view": block.view,
+        "timestamp_ms": block.timestamp_ms,
+        "header": header_json(&outcome.header),
+        "receipts": receipts,
+    });
+    let mut puts = vec![(
+        height_key("height/", block.height),
+        summary.to_string().into_bytes(),
+    )];
+    for (index, receipt) in outcome.receipts.iter().enumerate() {
+        let location = json!({"height": block.height, "index": index});
+        puts.push((tx_key(&receipt.tx_hash), location.to_string().into_bytes()));
+    }
+    store
+        .put_index(&puts, &[], false)
+        .with_context(|| format!("indexing height {}", block.height))
+}
+
+/// Records an anchor certificate.
+pub fn put_anchor(store: &RocksStorage, certificate: &AnchorCertificate) -> Result<()> {
+    let document = json!({
+        "header": header_json(&certificate.header),
+        "signatures": certificate
+            .signatures
+            .iter()
+            .map(|(replica, signature)| json!({"replica": replica, "signature": hex::encode(signature)}))
+            .collect::<Vec<_>>(),
+    });
+    store
+        .put_index(
+            &[(
+                height_key("anchor/", certificate.header.height),
+                document.to_string().into_bytes(),
+            )],
+            &[],
+            false,
+        )
+        .context("storing an anchor certificate")
+}
+
+fn read_json(store: &RocksStorage, key: &[u8]) -> Result<Option<Value>> {
+    match store.index(key)? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes).context("a corrupt index entry")?,
+        )),
+    }
+}
+
+/// The executed block at `height`.
+pub fn block(store: &RocksStorage, height: u64) -> Result<Option<Value>> {
+    read_json(store, &height_key("height/", height))
+}
+
+/// The anchor certificate ending at `height`.
+pub fn anchor(store: &RocksStorage, height: u64) -> Result<Option<Value>> {
+    read_json(store, &height_key("anchor/", height))
+}
+
+/// Where a transaction landed and its receipt.
+pub fn transaction(store: &RocksStorage, hash: &[u8; 32]) -> Result<Option<Value>> {
+    let Some(location) = read_json(store, &tx_key(hash))? else {
+        return Ok(None);
+    };
+    let height = location["height"].as_u64().unwrap_or(0);
+    let index = location["index"].as_u64().unwrap_or(0) as usize;
+    let receipt = block(store, height)?.map(|b| b["receipts"][index].clone());
+    Ok(Some(
+        json!({"height": height, "index": index, "receipt": receipt}),
+    ))
+}

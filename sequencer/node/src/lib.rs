@@ -1,0 +1,192 @@
+//! The sequencer node: the consensus core and the rollup runtime in one networked process that
+//! survives kill -9, catches up, and serves clients.
+//!
+//! - [`config`]: `node.toml`, checked in full before anything starts.
+//! - [`net`]: libp2p (TCP, Noise, Yamux, request-response frames), committee allow-list,
+//!   chain id and version in the protocol name, bounded frames and queues, redial with back-off.
+//! - [`driver`]: the tokio task that steps the core and carries out its actions in order
+//!   (persist before send; execute decided blocks; attest; halt loudly on divergence).
+//! - RocksDB through `curve-store`: the runtime's state, the consensus records, the node's
+//!   [`index`]; the data directory is bound to its chain.
+//! - [`rpc`]: JSON-RPC, `/health`, Prometheus `/metrics` ([`metrics`]).
+//!
+//! [`run`] wires them together; `curve node --config node.toml` calls it.
+
+pub mod config;
+pub mod driver;
+pub mod index;
+pub mod metrics;
+pub mod net;
+pub mod rpc;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use curve_consensus::{Committee, ConsensusKey, Core, Ed25519Verifier};
+use curve_formats::encoding::Encode;
+use curve_runtime::{Runtime, Storage};
+use curve_store::RocksStorage;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, mpsc};
+
+use crate::config::{NodeConfig, hex32, read_key_file};
+use crate::driver::Driver;
+use crate::metrics::Metrics;
+
+/// The rollup genesis every member computes from the shared configuration.
+pub fn runtime_config(config: &NodeConfig) -> Result<curve_runtime::Config> {
+    let committee = config.consensus_keys();
+    let faults = (committee.len() - 1) / 3;
+    Ok(curve_runtime::Config {
+        chain_id: config.chain_id,
+        governance: hex32(&config.genesis.governance, "genesis.governance")?,
+        quorum: (committee.len() - faults) as u16,
+        committee,
+        dev_mode: config.genesis.dev_mode,
+        verifying_keys: Vec::new(),
+    })
+}
+
+/// Runs a node until `shutdown` resolves (or an `admin_shutdown`), or until it must halt.
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let consensus_seed = read_key_file(&config.consensus_key)?;
+    let network_seed = read_key_file(&config.network_key)?;
+    let key = ConsensusKey::from_seed(&consensus_seed);
+    let keys = config.consensus_keys();
+    let me = keys
+        .iter()
+        .position(|k| *k == key.public())
+        .ok_or_else(|| {
+            anyhow!(
+                "the consensus key {} is not in the committee",
+                hex::encode(key.public())
+            )
+        })? as u16;
+    let network_public = net::keypair(network_seed).public().to_peer_id();
+    let listed = net::peer_id(&hex32(
+        &config.committee[usize::from(me)].network,
+        "network",
+    )?)
+    .map_err(|e| anyhow!(e))?;
+    if network_public != listed {
+        anyhow::bail!(
+            "the network key is not committee[{me}].network (peer id {network_public}, listed {listed})"
+        );
+    }
+    let committee = Committee::new(&keys).context("committee")?;
+
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let store = RocksStorage::open(&config.data_dir.join("db"))?;
+    let genesis_config = runtime_config(&config)?;
+    index::check_identity(
+        &store,
+        config.chain_id,
+        &Sha256::digest(genesis_config.to_bytes()).into(),
+    )?;
+    let runtime = if store.entries()?.is_empty() {
+        Runtime::genesis(genesis_config, store.clone())?
+    } else {
+        Runtime::open(store.clone())?
+    };
+    let records = store
+        .records(config.chain_id)
+        .context("reading the consensus records")?;
+    let mut core_config = curve_consensus::Config::new(config.chain_id, committee, me);
+    core_config.base_timeout_ms = config.timeouts.base_ms;
+    core_config.max_timeout_ms = config.timeouts.max_ms;
+    core_config.max_block_txs = config.blocks.max_txs;
+    core_config.max_block_bytes = config.blocks.max_bytes;
+    let (core, initial) = Core::restore(
+        core_config,
+        key,
+        Box::new(Ed25519Verifier),
+        records,
+        runtime.meta().height,
+        driver::now_ms(),
+    )
+    .context("restoring consensus state")?;
+    tracing::info!(
+        replica = me,
+        executed = runtime.meta().height,
+        decided = core.status().decided_height,
+        view = core.status().view,
+        root = %hex::encode(runtime.root()),
+        "state restored"
+    );
+
+    let mut peers = Vec::new();
+    for (replica, member) in config.committee.iter().enumerate() {
+        if replica == usize::from(me) {
+            continue;
+        }
+        peers.push(net::Peer {
+            replica: replica as u16,
+            id: net::peer_id(&hex32(&member.network, "network")?).map_err(|e| anyhow!(e))?,
+            address: member.address.parse()?,
+        });
+    }
+    let (net, events) = net::start(net::NetConfig {
+        chain_id: config.chain_id,
+        key: net::keypair(network_seed),
+        listen: config.listen.parse()?,
+        peers,
+    })?;
+
+    let metrics = Arc::new(Metrics::new());
+    let limits = curve_mempool::Limits {
+        transactions: config.mempool.transactions,
+        bytes: config.mempool.bytes,
+        per_sender: config.mempool.per_sender,
+        nonce_window: config.mempool.nonce_window,
+    };
+    let mempool = curve_mempool::Mempool::new(config.chain_id, limits);
+    let (requests_tx, requests) = mpsc::channel(4_096);
+    let admin = Arc::new(Notify::new());
+    let listener = tokio::net::TcpListener::bind(&config.rpc)
+        .await
+        .with_context(|| format!("cannot bind the RPC address {}", config.rpc))?;
+    tracing::info!(rpc = %listener.local_addr()?, "JSON-RPC, /health and /metrics");
+    let module = rpc::module(
+        requests_tx.clone(),
+        store.clone(),
+        config.rpc_limits.admin_token.clone(),
+        admin.clone(),
+    )?;
+    let rpc_stop = Arc::new(Notify::new());
+    let rpc_task = {
+        let (limits, metrics, stop) =
+            (config.rpc_limits.clone(), metrics.clone(), rpc_stop.clone());
+        tokio::spawn(async move {
+            rpc::serve(
+                listener,
+                module,
+                &limits,
+                metrics,
+                requests_tx,
+                async move { stop.notified().await },
+            )
+            .await
+        })
+    };
+    let driver = Driver::new(
+        core,
+        runtime,
+        store,
+        mempool,
+        net,
+        metrics,
+        config.blocks.max_txs,
+    );
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = admin.notified() => {}
+        }
+    };
+    let outcome = driver.run(initial, events, requests, stop).await;
+    rpc_stop.notify_one();
+    let _ = rpc_task.await;
+    outcome
+}

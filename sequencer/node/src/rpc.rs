@@ -1,0 +1,440 @@
+//! The client API: JSON-RPC 2.0 over HTTP (jsonrpsee), plus `GET /health` and `GET /metrics`
+//! on the same socket.
+//!
+//! Methods (`curve_*`; hex strings for bytes, decimal strings for u128 amounts):
+//!
+//! | method | params | result |
+//! |---|---|---|
+//! | `curve_sendTransaction` | `[tx hex]` | transaction hash |
+//! | `curve_sendTransactions` | `[[tx hex, …]]` | per transaction `{hash}` or `{error}` |
+//! | `curve_getTransaction` | `[hash]` | `{state: pending\|executed\|unknown, height, index, receipt}` |
+//! | `curve_getBlock` | `[height]` | block summary with header and receipts, or null |
+//! | `curve_getStateRoot` | `[]` | `{height, state_root}` |
+//! | `curve_getStateProof` | `[key hex]` | inclusion proof against the current root, or null |
+//! | `curve_getAccount` | `[public key]` | `{nonce, balance, exists}` |
+//! | `curve_getAnchorCertificate` | `[height]` | certificate or null |
+//! | `curve_status` | `[]` | view, heights, root, mempool, peers |
+//! | `admin_shutdown` | `[token]` | stops the node gracefully |
+//!
+//! Errors: `-32602` bad parameters; `-32010` transaction refused (`data.reason`); `-32005`
+//! busy (the pool is full: retry); `-32001` admin token missing or wrong; `-32603` the node is
+//! stopping. A client over its rate gets HTTP 429; a body over the limit HTTP 413; a body that
+//! is not JSON the standard parse error. Rate limits are per client IP (token bucket).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use curve_mempool::AdmitError;
+use curve_store::RocksStorage;
+use jsonrpsee::core::BoxError;
+use jsonrpsee::server::{HttpBody, HttpResponse, RpcModule, Server, stop_channel};
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::config::{RpcLimits, hex32};
+use crate::driver::{Driver, Request};
+use crate::index;
+use crate::metrics::Metrics;
+
+/// Refused at admission.
+pub const REFUSED: i32 = -32010;
+/// The pool is full.
+pub const BUSY: i32 = -32005;
+/// Admin token missing or wrong.
+pub const UNAUTHORIZED: i32 = -32001;
+/// Most transactions one `curve_sendTransactions` call carries.
+pub const SEND_BATCH_MAX: usize = 4_096;
+
+/// What every method handler sees.
+pub struct RpcContext {
+    requests: mpsc::Sender<Request>,
+    store: RocksStorage,
+    admin_token: Option<String>,
+    shutdown: Arc<Notify>,
+}
+
+fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObject::owned(
+        jsonrpsee::types::error::INVALID_PARAMS_CODE,
+        message,
+        None::<()>,
+    )
+}
+
+fn stopping() -> ErrorObjectOwned {
+    ErrorObject::owned(
+        jsonrpsee::types::error::INTERNAL_ERROR_CODE,
+        "the node is stopping",
+        None::<()>,
+    )
+}
+
+fn internal(error: anyhow::Error) -> ErrorObjectOwned {
+    ErrorObject::owned(
+        jsonrpsee::types::error::INTERNAL_ERROR_CODE,
+        format!("{error:#}"),
+        None::<()>,
+    )
+}
+
+fn admit_error(error: &AdmitError) -> ErrorObjectOwned {
+    match error {
+        AdmitError::Busy { .. } => ErrorObject::owned(BUSY, error.to_string(), None::<()>),
+        other => ErrorObject::owned(
+            REFUSED,
+            "transaction refused",
+            Some(json!({"reason": other.to_string()})),
+        ),
+    }
+}
+
+fn hex_param(text: &str, what: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
+    hex::decode(text.trim_start_matches("0x"))
+        .map_err(|e| invalid(format!("{what}: not hex ({e})")))
+}
+
+fn hash_param(text: &str) -> Result<[u8; 32], ErrorObjectOwned> {
+    hex32(text, "hash").map_err(|e| invalid(format!("{e:#}")))
+}
+
+/// Runs `read` on the driver's task and returns its answer.
+pub async fn read<T: Send + 'static>(
+    requests: &mpsc::Sender<Request>,
+    read: impl FnOnce(&Driver) -> T + Send + 'static,
+) -> Result<T, ErrorObjectOwned> {
+    let (reply, answer) = oneshot::channel();
+    requests
+        .send(Request::Read(Box::new(move |driver| {
+            let _ = reply.send(read(driver));
+        })))
+        .await
+        .map_err(|_| stopping())?;
+    answer.await.map_err(|_| stopping())
+}
+
+async fn submit(
+    ctx: &RpcContext,
+    transactions: Vec<Vec<u8>>,
+) -> Result<Vec<Result<[u8; 32], AdmitError>>, ErrorObjectOwned> {
+    let (reply, answer) = oneshot::channel();
+    ctx.requests
+        .send(Request::Submit {
+            transactions,
+            reply,
+        })
+        .await
+        .map_err(|_| stopping())?;
+    answer.await.map_err(|_| stopping())
+}
+
+/// The method table.
+pub fn module(
+    requests: mpsc::Sender<Request>,
+    store: RocksStorage,
+    admin_token: Option<String>,
+    shutdown: Arc<Notify>,
+) -> Result<RpcModule<RpcContext>> {
+    let mut module = RpcModule::new(RpcContext {
+        requests,
+        store,
+        admin_token,
+        shutdown,
+    });
+    module.register_async_method(
+        "curve_sendTransaction",
+        |params: Params<'static>, ctx, _| async move {
+            let (tx,): (String,) = params.parse()?;
+            let bytes = hex_param(&tx, "transaction")?;
+            let answer = submit(&ctx, vec![bytes])
+                .await?
+                .pop()
+                .expect("one answer per transaction");
+            answer.map(hex::encode).map_err(|e| admit_error(&e))
+        },
+    )?;
+    module.register_async_method("curve_sendTransactions", |params: Params<'static>, ctx, _| async move {
+        let (txs,): (Vec<String>,) = params.parse()?;
+        if txs.len() > SEND_BATCH_MAX {
+            return Err(invalid(format!("{} transactions; at most {SEND_BATCH_MAX} per call", txs.len())));
+        }
+        let bytes = txs
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| hex_param(tx, &format!("transaction {i}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let answers = submit(&ctx, bytes).await?;
+        Ok::<_, ErrorObjectOwned>(
+            answers
+                .into_iter()
+                .map(|answer| match answer {
+                    Ok(hash) => json!({"hash": hex::encode(hash)}),
+                    Err(error) => {
+                        let error = admit_error(&error);
+                        json!({"error": {"code": error.code(), "message": error.message(), "data": error.data()}})
+                    }
+                })
+                .collect::<Vec<Value>>(),
+        )
+    })?;
+    module.register_async_method(
+        "curve_getTransaction",
+        |params: Params<'static>, ctx, _| async move {
+            let (hash,): (String,) = params.parse()?;
+            let hash = hash_param(&hash)?;
+            if let Some(found) = index::transaction(&ctx.store, &hash).map_err(internal)? {
+                let mut found = found;
+                found["state"] = json!("executed");
+                return Ok(found);
+            }
+            let pooled = read(&ctx.requests, move |driver| driver.mempool.contains(&hash)).await?;
+            Ok::<_, ErrorObjectOwned>(json!({"state": if pooled { "pending" } else { "unknown" }}))
+        },
+    )?;
+    module.register_async_method(
+        "curve_getBlock",
+        |params: Params<'static>, ctx, _| async move {
+            let (height,): (u64,) = params.parse()?;
+            index::block(&ctx.store, height).map_err(internal)
+        },
+    )?;
+    module.register_async_method(
+        "curve_getAnchorCertificate",
+        |params: Params<'static>, ctx, _| async move {
+            let (height,): (u64,) = params.parse()?;
+            index::anchor(&ctx.store, height).map_err(internal)
+        },
+    )?;
+    module.register_async_method("curve_getStateRoot", |_, ctx, _| async move {
+        read(&ctx.requests, |driver| {
+            json!({"height": driver.runtime.meta().height, "state_root": hex::encode(driver.runtime.root())})
+        })
+        .await
+    })?;
+    module.register_async_method(
+        "curve_getStateProof",
+        |params: Params<'static>, ctx, _| async move {
+            let (key,): (String,) = params.parse()?;
+            let key_bytes = hex_param(&key, "key")?;
+            let key =
+                <curve_runtime::Key as curve_formats::encoding::Decode>::from_bytes(&key_bytes)
+                    .map_err(|e| invalid(format!("key: {e}")))?;
+            read(&ctx.requests, move |driver| {
+                let root = driver.runtime.root();
+                driver.runtime.state_proof(&key).map(|proof| {
+                json!({
+                    "height": driver.runtime.meta().height,
+                    "state_root": hex::encode(root),
+                    "leaf": hex::encode(&proof.leaf),
+                    "count": proof.count,
+                    "tree_root": hex::encode(proof.tree_root),
+                    "proof": hex::encode(curve_formats::encoding::Encode::to_bytes(&proof.proof)),
+                })
+            })
+            })
+            .await
+        },
+    )?;
+    module.register_async_method(
+        "curve_getAccount",
+        |params: Params<'static>, ctx, _| async move {
+            let (key,): (String,) = params.parse()?;
+            let key = hex32(&key, "public key").map_err(|e| invalid(format!("{e:#}")))?;
+            read(&ctx.requests, move |driver| driver.account_json(&key)).await
+        },
+    )?;
+    module.register_async_method("curve_status", |_, ctx, _| async move {
+        read(&ctx.requests, |driver| driver.status_json()).await
+    })?;
+    module.register_method("admin_shutdown", |params, ctx, _| {
+        let (token,): (String,) = params.parse()?;
+        match &ctx.admin_token {
+            Some(expected) if constant_time_eq(expected.as_bytes(), token.as_bytes()) => {
+                ctx.shutdown.notify_one();
+                Ok(true)
+            }
+            _ => Err(ErrorObject::owned(
+                UNAUTHORIZED,
+                "admin methods need the configured admin token",
+                None::<()>,
+            )),
+        }
+    })?;
+    Ok(module)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A token bucket per client address.
+struct Limiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<BTreeMap<IpAddr, (f64, Instant)>>,
+}
+
+impl Limiter {
+    fn allow(&self, client: IpAddr) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("no panics hold this lock");
+        if buckets.len() > 65_536 {
+            // Forget idle clients rather than grow without bound.
+            buckets.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(60));
+        }
+        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct HttpShared {
+    metrics: Arc<Metrics>,
+    limiter: Limiter,
+    requests: mpsc::Sender<Request>,
+}
+
+/// `/health`, `/metrics` and the rate limit in front of the JSON-RPC service.
+#[derive(Clone)]
+struct Front<S> {
+    inner: S,
+    client: IpAddr,
+    shared: Arc<HttpShared>,
+}
+
+fn text_response(status: u16, content_type: &'static str, body: String) -> HttpResponse {
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(HttpBody::from(body))
+        .expect("a static status and header")
+}
+
+type Incoming = http::Request<hyper::body::Incoming>;
+
+impl<S> tower::Service<Incoming> for Front<S>
+where
+    S: tower::Service<Incoming, Response = HttpResponse, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Incoming) -> Self::Future {
+        let get = request.method() == http::Method::GET;
+        match (get, request.uri().path()) {
+            (true, "/metrics") => {
+                let text = self.shared.metrics.render();
+                Box::pin(async move {
+                    Ok(text_response(
+                        200,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        text,
+                    ))
+                })
+            }
+            (true, "/health") => {
+                let requests = self.shared.requests.clone();
+                Box::pin(async move {
+                    let status = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        read(&requests, |driver| driver.status_json()),
+                    )
+                    .await;
+                    Ok(match status {
+                        Ok(Ok(status)) => text_response(
+                            200,
+                            "application/json",
+                            json!({"status": "ok", "view": status["view"], "executed_height": status["executed_height"], "peers": status["peers"]}).to_string(),
+                        ),
+                        _ => text_response(503, "application/json", json!({"status": "unavailable"}).to_string()),
+                    })
+                })
+            }
+            _ if !self.shared.limiter.allow(self.client) => Box::pin(async {
+                Ok(text_response(
+                    429,
+                    "application/json",
+                    json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32029, "message": "rate limited: slow down"}}).to_string(),
+                ))
+            }),
+            _ => Box::pin(self.inner.call(request)),
+        }
+    }
+}
+
+/// Serves JSON-RPC, `/health` and `/metrics` on `listener` until `stopped`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    module: RpcModule<RpcContext>,
+    limits: &RpcLimits,
+    metrics: Arc<Metrics>,
+    requests: mpsc::Sender<Request>,
+    stopped: impl Future<Output = ()>,
+) -> Result<()> {
+    let (stop_handle, server_handle) = stop_channel();
+    let server_config = jsonrpsee::server::ServerConfig::builder()
+        .max_request_body_size(limits.max_body_bytes)
+        .max_connections(1_024)
+        .build();
+    let builder = Server::builder()
+        .set_config(server_config)
+        .to_service_builder();
+    let methods: jsonrpsee::Methods = module.into();
+    let shared = Arc::new(HttpShared {
+        metrics,
+        limiter: Limiter {
+            rate: f64::from(limits.requests_per_second),
+            burst: f64::from(limits.burst.max(1)),
+            buckets: Mutex::new(BTreeMap::new()),
+        },
+        requests,
+    });
+    tokio::pin!(stopped);
+    loop {
+        let (socket, remote): (_, SocketAddr) = tokio::select! {
+            () = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "rpc accept");
+                    continue;
+                }
+            },
+        };
+        let service = Front {
+            inner: builder.clone().build(methods.clone(), stop_handle.clone()),
+            client: remote.ip(),
+            shared: shared.clone(),
+        };
+        let stop = stop_handle.clone();
+        tokio::spawn(async move {
+            if let Err(error) =
+                jsonrpsee::server::serve_with_graceful_shutdown(socket, service, stop.shutdown())
+                    .await
+            {
+                tracing::debug!(%error, %remote, "rpc connection");
+            }
+        });
+    }
+    server_handle.stop().context("stopping the RPC server")?;
+    Ok(())
+}
