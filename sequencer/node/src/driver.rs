@@ -371,13 +371,17 @@ impl Driver {
             timestamp_ms: block.timestamp_ms,
             transactions: block.payload.clone(),
         };
-        let outcome = self.runtime.apply_batch(&batch).map_err(|error| {
-            anyhow!(
-                "executing decided height {}: {error}; halting",
-                block.height
-            )
-        })?;
-        index::put_executed(&self.store, block, &outcome)?;
+        let outcome = self
+            .runtime
+            .apply_batch_indexed(&batch, |header, receipts| {
+                index::executed_entries(block, header, receipts)
+            })
+            .map_err(|error| {
+                anyhow!(
+                    "executing decided height {}: {error}; halting",
+                    block.height
+                )
+            })?;
         self.observe_finality(block, true);
         self.metrics
             .committed_transactions

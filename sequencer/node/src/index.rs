@@ -1,7 +1,6 @@
 //! The node's index in the `chain` column family: what clients ask for by height or hash.
-//! Derived data (JSON documents), written after the state it describes; a crash between the two
-//! loses at most the index entries of the last executed height, which the RPC then reports as
-//! unknown rather than wrong.
+//! JSON documents outside the state root, written in the same atomic RocksDB write as the
+//! state of the height they describe, so the index never lags or leads the state.
 //!
 //! Keys: `identity` (chain id ‖ genesis hash), `height/<u64 BE>` (block summary with receipts),
 //! `tx/<hash>` (height and index), `anchor/<u64 BE>` (anchor certificate).
@@ -9,7 +8,7 @@
 use anyhow::{Context, Result, bail};
 use curve_consensus::{AnchorCertificate, DecidedBlock};
 use curve_formats::batch::BatchHeader;
-use curve_runtime::{BatchOutcome, Receipt, Status};
+use curve_runtime::{Receipt, Status};
 use curve_store::RocksStorage;
 use serde_json::{Value, json};
 
@@ -87,32 +86,30 @@ pub fn receipt_json(receipt: &Receipt) -> Value {
     })
 }
 
-/// Records an executed block: its summary with receipts, and where each transaction landed.
-pub fn put_executed(
-    store: &RocksStorage,
+/// The index entries of an executed block: its summary with header and receipts, and where
+/// each transaction landed.
+pub fn executed_entries(
     block: &DecidedBlock,
-    outcome: &BatchOutcome,
-) -> Result<()> {
-    let receipts: Vec<Value> = outcome.receipts.iter().map(receipt_json).collect();
+    header: &BatchHeader,
+    receipts: &[Receipt],
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     let summary = json!({
         "height": block.height,
         "hash": hex::encode(block.hash),
         "view": block.view,
         "timestamp_ms": block.timestamp_ms,
-        "header": header_json(&outcome.header),
-        "receipts": receipts,
+        "header": header_json(header),
+        "receipts": receipts.iter().map(receipt_json).collect::<Vec<_>>(),
     });
     let mut puts = vec![(
         height_key("height/", block.height),
         summary.to_string().into_bytes(),
     )];
-    for (index, receipt) in outcome.receipts.iter().enumerate() {
+    for (index, receipt) in receipts.iter().enumerate() {
         let location = json!({"height": block.height, "index": index});
         puts.push((tx_key(&receipt.tx_hash), location.to_string().into_bytes()));
     }
-    store
-        .put_index(&puts, &[], false)
-        .with_context(|| format!("indexing height {}", block.height))
+    puts
 }
 
 /// Records an anchor certificate.

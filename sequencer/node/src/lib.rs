@@ -12,9 +12,11 @@
 //!
 //! [`run`] wires them together; `curve node --config node.toml` calls it.
 
+pub mod client;
 pub mod config;
 pub mod driver;
 pub mod index;
+pub mod load;
 pub mod metrics;
 pub mod net;
 pub mod rpc;

@@ -187,6 +187,16 @@ impl<S: Storage> Runtime<S> {
     /// Executes `batch`: every transaction in order, then the conservation check, the payout
     /// tree and the new state root. The store receives every touched entry.
     pub fn apply_batch(&mut self, batch: &Batch) -> Result<BatchOutcome, RuntimeError> {
+        self.apply_batch_indexed(batch, |_, _| Vec::new())
+    }
+
+    /// [`Runtime::apply_batch`], with `index` entries (computed from the header and receipts)
+    /// written in the same atomic write as the batch's state (see [`WriteBatch::index`]).
+    pub fn apply_batch_indexed(
+        &mut self,
+        batch: &Batch,
+        index: impl FnOnce(&BatchHeader, &[Receipt]) -> Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<BatchOutcome, RuntimeError> {
         if let Some(reason) = &self.halted {
             return Err(RuntimeError::Halted(reason.clone()));
         }
@@ -272,10 +282,7 @@ impl<S: Storage> Runtime<S> {
             })
             .collect();
         self.meta.withdrawals_finalised += pending_total;
-        if let Err(error) = self.flush() {
-            self.halted = Some(error.to_string());
-            return Err(RuntimeError::Storage(error));
-        }
+        let mut write = self.stage();
 
         let leaves: Vec<Vec<u8>> = payouts.iter().map(PayoutLeaf::to_leaf_bytes).collect();
         let payout_tree = MerkleTree::from_leaves(&leaves).expect("at most 2^16 payouts");
@@ -292,6 +299,11 @@ impl<S: Storage> Runtime<S> {
             withdrawal_total: pending_total,
             timestamp_ms: batch.timestamp_ms,
         };
+        write.index = index(&header, &receipts);
+        if let Err(error) = self.storage.write(write) {
+            self.halted = Some(error.to_string());
+            return Err(RuntimeError::Storage(error));
+        }
         Ok(BatchOutcome {
             header,
             receipts,

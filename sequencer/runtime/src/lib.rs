@@ -591,6 +591,13 @@ impl<S: Storage> Runtime<S> {
     /// Re-hashes every entry touched since the last flush, writes them to the store, and
     /// updates the root.
     fn flush(&mut self) -> Result<(), StorageError> {
+        let write = self.stage();
+        self.storage.write(write)
+    }
+
+    /// Moves everything touched into the tree (computing the new root) and returns the
+    /// entries to write.
+    fn stage(&mut self) -> WriteBatch {
         for (id, program) in &mut self.programs {
             for page in program.instance.memory().take_dirty_pages() {
                 self.touched
@@ -621,7 +628,10 @@ impl<S: Storage> Runtime<S> {
         }
         self.tree.commit();
         self.root = self.tree.counted_root();
-        self.storage.write(WriteBatch { puts })
+        WriteBatch {
+            puts,
+            index: Vec::new(),
+        }
     }
 
     /// The account of `key`, created (with the next user id) if new.

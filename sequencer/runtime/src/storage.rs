@@ -15,6 +15,10 @@ use curve_formats::tx::{decode_bytes, encode_bytes};
 pub struct WriteBatch {
     /// `(key, value)` pairs, in key order.
     pub puts: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Entries kept beside the state but outside it (a node's index of blocks and receipts,
+    /// see [`crate::Runtime::apply_batch_indexed`]): written in the same atomic write so the
+    /// index never lags the state, never read back by the runtime, not in the state root.
+    pub index: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A store that failed: the runtime halts (its memory is then ahead of the store, and a
@@ -98,6 +102,7 @@ impl MemoryStorage {
 
 impl Storage for MemoryStorage {
     fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        // The index is a node's business; a memory store keeps the state only.
         self.entries.extend(batch.puts);
         Ok(())
     }

@@ -87,6 +87,7 @@ proptest! {
         corrupted
             .write(WriteBatch {
                 puts: vec![(key, value)],
+                ..WriteBatch::default()
             })
             .expect("a memory store writes");
         if let Ok(runtime) = Runtime::open(corrupted) {

@@ -158,9 +158,13 @@ impl RocksStorage {
 impl Storage for RocksStorage {
     fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
         let family = self.family(STATE)?;
+        let chain = self.family(CHAIN)?;
         let mut write = rocksdb::WriteBatch::default();
         for (key, value) in batch.puts {
             write.put_cf(family, key, value);
+        }
+        for (key, value) in batch.index {
+            write.put_cf(chain, key, value);
         }
         let mut options = WriteOptions::default();
         options.set_sync(true);

@@ -1,0 +1,62 @@
+//! Signed transactions for load generators and tests: deposits the committee attests (a
+//! localnet's keys are on disk) and transfers between funded accounts.
+
+use curve_formats::deposit::DepositRecord;
+use curve_formats::encoding::Encode;
+use curve_formats::tx::{Action, Transaction};
+use curve_runtime::client::{attest, sign};
+use ed25519_dalek::SigningKey;
+
+/// Gas limit of a transfer or deposit credit (above what either uses).
+pub const GAS_LIMIT: u64 = 1_000_000;
+
+/// A deposit of `amount` to `recipient`, attested by `committee` (index, key) — a quorum of
+/// them — and sent by `recipient` at `nonce`.
+pub fn deposit(
+    chain_id: u64,
+    sequence: u64,
+    recipient: &SigningKey,
+    nonce: u64,
+    amount: u64,
+    committee: &[(u16, &SigningKey)],
+) -> Vec<u8> {
+    let record = DepositRecord {
+        chain_id,
+        sequence,
+        depositor: [0; 32],
+        recipient: recipient.verifying_key().to_bytes(),
+        amount,
+        slot: sequence,
+    };
+    let tx = Transaction {
+        chain_id,
+        sender: recipient.verifying_key().to_bytes(),
+        nonce,
+        gas_limit: GAS_LIMIT,
+        fee_per_gas: 0,
+        action: Action::CreditDeposit {
+            attestations: attest(&record, committee),
+            record,
+        },
+    };
+    sign(tx, recipient).to_bytes()
+}
+
+/// A transfer of `amount` from `from` (at `nonce`) to `to`.
+pub fn transfer(
+    chain_id: u64,
+    from: &SigningKey,
+    nonce: u64,
+    to: [u8; 32],
+    amount: u128,
+) -> Vec<u8> {
+    let tx = Transaction {
+        chain_id,
+        sender: from.verifying_key().to_bytes(),
+        nonce,
+        gas_limit: GAS_LIMIT,
+        fee_per_gas: 0,
+        action: Action::Transfer { to, amount },
+    };
+    sign(tx, from).to_bytes()
+}
