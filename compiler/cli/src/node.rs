@@ -148,8 +148,11 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
 
 /// Runs `curve localnet`.
 pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
-    if args.nodes == 0 || args.nodes > 64 {
-        bail!("--nodes {}: a committee has 1 to 64 members", args.nodes);
+    if args.nodes < 2 || args.nodes > 64 {
+        bail!(
+            "--nodes {}: a committee has 2 to 64 members (4 tolerates one fault)",
+            args.nodes
+        );
     }
     let existing = args.dir.join("node0").join("node.toml").exists();
     if existing {

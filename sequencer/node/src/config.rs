@@ -250,8 +250,11 @@ impl NodeConfig {
 
     fn check(&self) -> Result<()> {
         let n = self.committee.len();
-        if n == 0 || n > curve_formats::tx::limits::COMMITTEE as usize {
-            bail!("`committee` lists {n} members; a committee has 1 to 64");
+        if n < 2 || n > curve_formats::tx::limits::COMMITTEE as usize {
+            // One member would certify its own proposals inside one step, without end.
+            bail!(
+                "`committee` lists {n} members; a node runs in a committee of 2 to 64 (4 tolerates one fault)"
+            );
         }
         for (i, member) in self.committee.iter().enumerate() {
             hex32(&member.consensus, &format!("committee[{i}].consensus"))?;

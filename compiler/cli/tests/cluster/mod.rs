@@ -75,11 +75,17 @@ pub struct Cluster {
     pub rpc_ports: Vec<u16>,
     pub children: Vec<Option<Child>>,
     pub base_timeout_ms: u64,
+    pub p2p_ports: Vec<u16>,
 }
 
 impl Cluster {
     /// Writes configs and keys for `n` nodes (not started).
     pub fn new(seed: u64, n: usize, base_timeout_ms: u64) -> Cluster {
+        Cluster::with_rpc_limits(seed, n, base_timeout_ms, "")
+    }
+
+    /// [`Cluster::new`] with extra lines in every node's `[rpc_limits]`.
+    pub fn with_rpc_limits(seed: u64, n: usize, base_timeout_ms: u64, limits: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let chain_id = 0xC0DE_0000 + (seed % 0xFFFF);
         let consensus: Vec<SigningKey> = (0..n)
@@ -107,7 +113,7 @@ impl Cluster {
                 "chain_id = {chain_id}\nconsensus_key = \"consensus.json\"\nnetwork_key = \"network.json\"\n\
                  data_dir = \"data\"\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\nrpc = \"127.0.0.1:{}\"\n\n\
                  [timeouts]\nbase_ms = {base_timeout_ms}\nmax_ms = {}\n\n\
-                 [rpc_limits]\nadmin_token = \"token{i}\"\n\n\
+                 [rpc_limits]\nadmin_token = \"token{i}\"\n{limits}\n\n\
                  [genesis]\ngovernance = \"{}\"\n{members}",
                 p2p_ports[i],
                 rpc_ports[i],
@@ -123,6 +129,7 @@ impl Cluster {
             rpc_ports: rpc_ports.to_vec(),
             children: (0..n).map(|_| None).collect(),
             base_timeout_ms,
+            p2p_ports: p2p_ports.to_vec(),
         }
     }
 
@@ -174,6 +181,22 @@ impl Cluster {
         let mut child = self.children[i].take().expect("node is running");
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
+    }
+
+    /// Waits for node `i`'s process to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, i: usize) -> std::process::ExitStatus {
+        let started = Instant::now();
+        let child = self.children[i].as_mut().expect("node is running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.children[i] = None;
+                return status;
+            }
+            if started.elapsed() > PATIENCE {
+                panic!("node {i} did not exit\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn client(&self, i: usize) -> Client {

@@ -1,0 +1,361 @@
+//! A node's client surface over real HTTP: JSON-RPC methods, `/health`, `/metrics`, refusals
+//! of bad input with their codes, the admin token, the data directory's chain binding, and
+//! `curve localnet` leaving no child behind after SIGINT.
+
+mod cluster;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use cluster::{Cluster, key, seed};
+use curve_formats::encoding::Encode;
+use curve_node::load;
+use serde_json::{Value, json};
+
+/// One HTTP/1.1 exchange on a fresh connection: (status, body).
+fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write head");
+    // A server may answer (413) and close before reading a huge body.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+fn rpc(port: u16, method: &str, params: Value) -> Value {
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let (status, body) = http(port, "POST", "/", request.to_string().as_bytes());
+    assert_eq!(status, 200, "{method}: HTTP {status} {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method}: {e}: {body}"))
+}
+
+fn error_code(response: &Value) -> i64 {
+    response["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("expected an error: {response}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_health_and_metrics_answer_over_http() {
+    let seed = seed();
+    let cluster = Cluster::start(seed, 4, 200);
+    cluster.wait_height(0, 1).await;
+    let port = cluster.rpc_ports[0];
+
+    let (status, body) = http(port, "GET", "/health", b"");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["status"],
+        "ok"
+    );
+
+    let account = key(seed, "account");
+    let tx = load::deposit(
+        cluster.chain_id,
+        1,
+        &account,
+        0,
+        5_000,
+        &cluster.attesters(),
+    );
+    let sent = rpc(port, "curve_sendTransaction", json!([hex::encode(&tx)]));
+    let hash = sent["result"].as_str().expect("a hash").to_string();
+    let receipt = cluster.wait_executed(0, &hash).await;
+    assert_eq!(receipt["status"], "committed", "{receipt}");
+
+    let found = rpc(port, "curve_getTransaction", json!([hash]))["result"].clone();
+    let height = found["height"].as_u64().expect("executed at a height");
+    let block = rpc(port, "curve_getBlock", json!([height]))["result"].clone();
+    assert_eq!(
+        block["receipts"][found["index"].as_u64().unwrap() as usize]["tx_hash"],
+        hash
+    );
+    assert_eq!(block["header"]["height"], height);
+    assert!(rpc(port, "curve_getBlock", json!([u64::MAX]))["result"].is_null());
+
+    let account_key = hex::encode(account.verifying_key().as_bytes());
+    let state = rpc(port, "curve_getAccount", json!([account_key]))["result"].clone();
+    assert_eq!(
+        state,
+        json!({"nonce": 1, "balance": "5000", "exists": true})
+    );
+
+    // The account's inclusion proof checks against the root the node reports with it.
+    let key_bytes = curve_runtime::Key::Account(account.verifying_key().to_bytes()).to_bytes();
+    let proof = rpc(port, "curve_getStateProof", json!([hex::encode(key_bytes)]))["result"].clone();
+    let root: [u8; 32] = hex::decode(proof["state_root"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let state_proof = curve_runtime::StateProof {
+        leaf: hex::decode(proof["leaf"].as_str().unwrap()).unwrap(),
+        count: proof["count"].as_u64().unwrap(),
+        tree_root: hex::decode(proof["tree_root"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+        proof: curve_formats::encoding::Decode::from_bytes(
+            &hex::decode(proof["proof"].as_str().unwrap()).unwrap(),
+        )
+        .expect("a Merkle proof"),
+    };
+    state_proof.verify(&root).expect("the proof holds");
+
+    // The committee anchors every height it executes.
+    let anchor = cluster
+        .wait("an anchor certificate", || async {
+            let found = rpc(port, "curve_getAnchorCertificate", json!([height]))["result"].clone();
+            (!found.is_null()).then_some(found)
+        })
+        .await;
+    assert_eq!(anchor["header"], block["header"]);
+    assert!(
+        anchor["signatures"].as_array().unwrap().len() >= 3,
+        "a quorum signed: {anchor}"
+    );
+
+    let (status, metrics) = http(port, "GET", "/metrics", b"");
+    assert_eq!(status, 200);
+    for name in [
+        "curve_view ",
+        "curve_decided_height ",
+        "curve_executed_height ",
+        "curve_mempool_transactions ",
+        "curve_peers ",
+        "curve_finality_executed_seconds_bucket",
+        "curve_persist_seconds_count",
+    ] {
+        assert!(metrics.contains(name), "no {name} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("curve_transactions_admitted_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("curve_finality_executed_seconds_count 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_code_and_changes_nothing() {
+    let seed = seed();
+    let mut cluster = Cluster::with_rpc_limits(
+        seed,
+        4,
+        200,
+        "requests_per_second = 50\nburst = 60\nmax_body_bytes = 65536",
+    );
+    for i in 0..4 {
+        cluster.start_node(i);
+    }
+    cluster.wait_height(0, 1).await;
+    let port = cluster.rpc_ports[0];
+    let chain = cluster.chain_id;
+    let account = key(seed, "account");
+    let attesters = cluster.attesters();
+
+    // Not JSON; too large; unknown method; parameters that are not hex.
+    let (status, body) = http(port, "POST", "/", b"{not json");
+    assert_eq!(status, 200);
+    assert_eq!(error_code(&serde_json::from_str(&body).unwrap()), -32700);
+    let (status, _) = http(port, "POST", "/", &vec![b' '; 70_000]);
+    assert_eq!(status, 413);
+    assert_eq!(error_code(&rpc(port, "curve_nothing", json!([]))), -32601);
+    assert_eq!(
+        error_code(&rpc(port, "curve_sendTransaction", json!(["zz"]))),
+        -32602
+    );
+    assert_eq!(
+        error_code(&rpc(port, "curve_getBlock", json!(["one"]))),
+        -32602
+    );
+
+    // Transactions: bytes that do not decode, a bad signature, another chain, a nonce gap
+    // past the window, then a replay of an executed one.
+    let refused = |tx: Vec<u8>| {
+        let response = rpc(port, "curve_sendTransaction", json!([hex::encode(tx)]));
+        assert_eq!(error_code(&response), -32010, "{response}");
+        response["error"]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(refused(vec![1, 2, 3]).starts_with("malformed"));
+    let mut forged = load::deposit(chain, 1, &account, 0, 5, &attesters);
+    *forged.last_mut().unwrap() ^= 1;
+    assert!(refused(forged).contains("signature"));
+    let other_chain = load::deposit(chain + 1, 1, &account, 0, 5, &attesters);
+    assert!(refused(other_chain).contains("chain"));
+    let gapped = load::transfer(chain, &account, 1_000, [7; 32], 1);
+    assert!(refused(gapped).contains("above"));
+    let tx = load::deposit(chain, 1, &account, 0, 5, &attesters);
+    let hash = rpc(port, "curve_sendTransaction", json!([hex::encode(&tx)]))["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cluster.wait_executed(0, &hash).await;
+    let root_before = rpc(
+        port,
+        "curve_getAccount",
+        json!([hex::encode(account.verifying_key().as_bytes())]),
+    );
+    assert!(refused(tx).contains("below"), "a replay is stale");
+    let root_after = rpc(
+        port,
+        "curve_getAccount",
+        json!([hex::encode(account.verifying_key().as_bytes())]),
+    );
+    assert_eq!(root_before["result"], root_after["result"]);
+
+    // Admin methods need the token.
+    assert_eq!(
+        error_code(&rpc(port, "admin_shutdown", json!(["wrong"]))),
+        -32001
+    );
+
+    // Over the rate: HTTP 429 (the burst of 60 runs out well within 200 requests).
+    let limited = (0..200)
+        .map(|_| {
+            http(
+                port,
+                "POST",
+                "/",
+                br#"{"jsonrpc":"2.0","id":1,"method":"curve_status","params":[]}"#,
+            )
+            .0
+        })
+        .filter(|&status| status == 429)
+        .count();
+    assert!(limited > 0, "no request of 200 was rate limited");
+
+    // The right token stops the node cleanly.
+    tokio::time::sleep(Duration::from_millis(100)).await; // let the bucket refill one token
+    let stopped = rpc(port, "admin_shutdown", json!(["token0"]));
+    assert_eq!(stopped["result"], true, "{stopped}");
+    assert!(cluster.wait_exit(0).success());
+
+    // The same data directory under another chain id is refused, with the reason.
+    let config = cluster.node_dir(0).join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(
+        &format!("chain_id = {chain}"),
+        &format!("chain_id = {}", chain + 1),
+    );
+    std::fs::write(&config, text).unwrap();
+    cluster.start_node(0);
+    let status = cluster.wait_exit(0);
+    assert!(!status.success());
+    let log = std::fs::read_to_string(cluster.log(0)).unwrap();
+    assert!(log.contains("belongs to chain"), "{log}");
+}
+
+#[test]
+fn localnet_leaves_no_child_after_sigint_and_restarts_from_its_data() {
+    let seed = seed();
+    let dir = tempfile::tempdir().unwrap();
+    // Eight consecutive free ports (four p2p, four RPC) from a seeded start.
+    let base = (20_000 + seed % 20_000) as u16;
+    let (p2p, rpc_port) = (base, base + 4);
+    let start = |dir: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_curve"))
+            .args(["localnet", "--nodes", "4", "--base-timeout-ms", "300"])
+            .arg("--dir")
+            .arg(dir)
+            .args([
+                "--p2p-port",
+                &p2p.to_string(),
+                "--rpc-port",
+                &rpc_port.to_string(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn curve localnet")
+    };
+    let height = |port: u16| -> Option<u64> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"curve_status","params":[]}"#;
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).ok()?;
+        stream.write_all(body).ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        let json: Value = serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()?;
+        json["result"]["executed_height"].as_u64()
+    };
+    let wait_height = |at_least: u64| {
+        let started = std::time::Instant::now();
+        while (0..4).any(|i| height(rpc_port + i).is_none_or(|h| h < at_least)) {
+            assert!(
+                started.elapsed() < cluster::PATIENCE,
+                "localnet made no progress"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (0..4).filter_map(|i| height(rpc_port + i)).min().unwrap()
+    };
+    let interrupt = |child: &mut std::process::Child| -> String {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("SIGINT");
+        let status = child.wait().expect("wait");
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(status.success(), "localnet exited with {status}: {out}");
+        out
+    };
+
+    let mut localnet = start(dir.path());
+    let reached = wait_height(3);
+    let out = interrupt(&mut localnet);
+    let pids: Vec<i32> = out
+        .lines()
+        .filter_map(|line| {
+            line.rsplit_once(" pid ")
+                .and_then(|(_, pid)| pid.trim().parse().ok())
+        })
+        .collect();
+    assert_eq!(pids.len(), 4, "{out}");
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "node process {pid} outlived the localnet"
+        );
+    }
+    // Restartable: the same command goes on from the stored heights.
+    let mut localnet = start(dir.path());
+    assert!(wait_height(reached + 1) > reached);
+    let out = interrupt(&mut localnet);
+    assert!(out.contains("restarting the localnet"), "{out}");
+}
