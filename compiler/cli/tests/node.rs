@@ -203,3 +203,157 @@ async fn decisions_resume_within_a_few_views_after_the_leader_is_killed() {
         "{views} views to decide 6 heights after the leader died"
     );
 }
+
+/// The last voted view in node `i`'s safety guard (`CVGUARD1 ‖ voted u64 LE ‖ …`).
+fn guard_voted_view(cluster: &Cluster, i: usize) -> u64 {
+    let bytes = std::fs::read(cluster.node_dir(i).join("data/safety.guard")).expect("the guard");
+    assert_eq!(&bytes[..8], b"CVGUARD1");
+    u64::from_le_bytes(bytes[8..16].try_into().unwrap())
+}
+
+/// The newest non-empty write-ahead log of node `i`'s database.
+fn newest_wal(cluster: &Cluster, i: usize) -> std::path::PathBuf {
+    let mut logs: Vec<_> = std::fs::read_dir(cluster.node_dir(i).join("data/db"))
+        .expect("the database directory")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "log"))
+        .filter(|path| std::fs::metadata(path).is_ok_and(|m| m.len() > 0))
+        .collect();
+    logs.sort();
+    logs.pop().expect("a non-empty write-ahead log")
+}
+
+fn alarms(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("curve_alarms_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("curve_alarms_total")
+}
+
+async fn metrics_text(cluster: &Cluster, i: usize) -> String {
+    let url = format!("{}/metrics", cluster.rpc_url(i));
+    tokio::task::spawn_blocking(move || {
+        let port: u16 = url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        use std::io::{Read, Write};
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_log_tail_is_a_clear_error_or_a_clean_recovery_never_a_second_vote() {
+    let seed = seed();
+    let mut cluster = Cluster::start(seed, 4, 300);
+    for i in 0..4 {
+        cluster.wait_height(i, 5).await;
+    }
+
+    // Torn tail: the last bytes of node 1's newest write-ahead log never made it to disk.
+    cluster.kill(1);
+    let before = guard_voted_view(&cluster, 1);
+    let wal = newest_wal(&cluster, 1);
+    let length = std::fs::metadata(&wal).unwrap().len();
+    let cut = 1 + seed % 64.min(length);
+    let file = std::fs::OpenOptions::new().write(true).open(&wal).unwrap();
+    file.set_len(length - cut).unwrap();
+    drop(file);
+    eprintln!(
+        "cut {cut} of {length} bytes from {}; stored last voted view {}",
+        wal.display(),
+        before
+    );
+    cluster.start_node(1);
+    let started = std::time::Instant::now();
+    let outcome = loop {
+        if let Some(status) = cluster.children[1].as_mut().unwrap().try_wait().unwrap() {
+            break Err(status);
+        }
+        if let Some(status) = cluster.status(1).await {
+            break Ok(status);
+        }
+        assert!(
+            started.elapsed() < cluster::PATIENCE,
+            "node 1 neither ran nor exited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    match outcome {
+        Err(status) => {
+            cluster.children[1] = None;
+            assert!(!status.success());
+            let log = std::fs::read_to_string(cluster.log(1)).unwrap();
+            assert!(log.contains("refusing"), "a refusal says why:\n{log}");
+            eprintln!("refused to start: {status}");
+        }
+        Ok(status) => {
+            // Recovered: it restored at least the views it signed in, and goes on deciding
+            // with the others.
+            let restored = status["last_voted_view"].as_u64().unwrap();
+            assert!(restored >= before.saturating_sub(1), "{status}");
+            let height = status["executed_height"].as_u64().unwrap();
+            cluster.wait_height(1, height + 5).await;
+            eprintln!("recovered cleanly at view {restored}");
+        }
+    }
+
+    // Rolled back: node 2's database replaced by a copy from earlier views. The guard knows
+    // the views it signed in since, so the node refuses rather than sign again in one.
+    cluster.kill(2);
+    let db = cluster.node_dir(2).join("data/db");
+    let backup = cluster.node_dir(2).join("db-backup");
+    copy_dir(&db, &backup);
+    cluster.start_node(2);
+    let status = cluster.wait_height(2, 1).await;
+    let view = status["view"].as_u64().unwrap();
+    cluster
+        .wait("node 2 to vote in later views", || async {
+            cluster
+                .status(2)
+                .await
+                .filter(|s| s["last_voted_view"].as_u64().unwrap_or(0) > view + 3)
+        })
+        .await;
+    cluster.kill(2);
+    std::fs::remove_dir_all(&db).unwrap();
+    std::fs::rename(&backup, &db).unwrap();
+    cluster.start_node(2);
+    assert!(
+        !cluster.wait_exit(2).success(),
+        "a rolled-back database must not start"
+    );
+    let log = std::fs::read_to_string(cluster.log(2)).unwrap();
+    assert!(log.contains("behind the safety guard"), "{log}");
+
+    // Nobody saw a replica vote twice in one view.
+    for i in [0, 3] {
+        assert_eq!(
+            alarms(&metrics_text(&cluster, i).await),
+            0,
+            "node {i} raised an alarm"
+        );
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}

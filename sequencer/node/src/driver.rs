@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use curve_consensus::{Action, Alarm, Core, DecidedBlock, Input, Message};
+use curve_consensus::{Action, Alarm, Core, DecidedBlock, Input, Message, Record};
 use curve_formats::encoding::{Decode, Encode, Reader};
 use curve_formats::tx::{PublicKey, SignedTransaction};
 use curve_mempool::{AdmitError, Mempool, TxHash};
@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::guard::SafetyGuard;
 use crate::index;
 use crate::metrics::Metrics;
 use crate::net::{Net, NetEvent};
@@ -71,6 +72,7 @@ pub struct Driver {
     pub(crate) core: Core,
     pub(crate) runtime: Runtime<RocksStorage>,
     pub(crate) store: RocksStorage,
+    guard: SafetyGuard,
     pub(crate) mempool: Mempool,
     pub(crate) peers: usize,
     net: Net,
@@ -91,6 +93,7 @@ impl Driver {
         core: Core,
         runtime: Runtime<RocksStorage>,
         store: RocksStorage,
+        guard: SafetyGuard,
         mempool: Mempool,
         net: Net,
         metrics: Arc<Metrics>,
@@ -104,6 +107,7 @@ impl Driver {
             core,
             runtime,
             store,
+            guard,
             mempool,
             peers: 0,
             net,
@@ -289,6 +293,13 @@ impl Driver {
                     self.store
                         .persist(self.chain_id, &records, sync)
                         .context("persisting consensus records")?;
+                    if sync {
+                        for record in &records {
+                            if let Record::Safety(state) = record {
+                                self.guard.record(state)?;
+                            }
+                        }
+                    }
                     self.metrics
                         .persist_seconds
                         .observe(started.elapsed().as_secs_f64());

@@ -15,6 +15,7 @@
 pub mod client;
 pub mod config;
 pub mod driver;
+pub mod guard;
 pub mod index;
 pub mod load;
 pub mod metrics;
@@ -95,6 +96,11 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     let records = store
         .records(config.chain_id)
         .context("reading the consensus records")?;
+    let guard = guard::SafetyGuard::open(&config.data_dir)?;
+    guard.check(records.iter().find_map(|record| match record {
+        curve_consensus::Record::Safety(state) => Some(state),
+        _ => None,
+    }))?;
     let mut core_config = curve_consensus::Config::new(config.chain_id, committee, me);
     core_config.base_timeout_ms = config.timeouts.base_ms;
     core_config.max_timeout_ms = config.timeouts.max_ms;
@@ -176,6 +182,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         core,
         runtime,
         store,
+        guard,
         mempool,
         net,
         metrics,
