@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod output;
+mod bench;
 mod certify;
 mod keygen;
 mod node;
@@ -109,6 +110,9 @@ enum Command {
     Node(node::NodeArgs),
     /// Start a committee of nodes on this machine (configs and keys written on first run).
     Localnet(node::LocalnetArgs),
+    /// Load a running localnet with pre-signed transfers at a target rate; report committed
+    /// tx/s, finality percentiles, CPU per node and the load average.
+    Bench(bench::BenchArgs),
     /// Generate Rust client bindings for a program interface (oracle, slab, market).
     Bindings {
         /// The interface.
@@ -163,6 +167,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run_keygen(args),
         Command::Node(args) => node::run_node(args),
         Command::Localnet(args) => node::run_localnet(args),
+        Command::Bench(args) => bench::run_bench(args),
         Command::Bindings {
             interface,
             output,

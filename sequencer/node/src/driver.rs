@@ -317,6 +317,7 @@ impl Driver {
                     self.timer = Some((view, Instant::now() + Duration::from_millis(after_ms)));
                 }
                 Action::Decided(blocks) => {
+                    let decided_at_ms = now_ms();
                     for block in &blocks {
                         self.observe_finality(block, false);
                     }
@@ -324,7 +325,7 @@ impl Driver {
                         if block.height != self.runtime.meta().height + 1 {
                             continue;
                         }
-                        let header = self.execute(&block)?;
+                        let header = self.execute(&block, decided_at_ms)?;
                         queue.extend(self.core.step(now_ms(), Input::Executed { header }));
                     }
                     self.after_execution();
@@ -376,17 +377,24 @@ impl Driver {
         }
     }
 
-    fn execute(&mut self, block: &DecidedBlock) -> Result<curve_formats::batch::BatchHeader> {
+    fn execute(
+        &mut self,
+        block: &DecidedBlock,
+        decided_at_ms: u64,
+    ) -> Result<curve_formats::batch::BatchHeader> {
         let batch = Batch {
             height: block.height,
             timestamp_ms: block.timestamp_ms,
             transactions: block.payload.clone(),
         };
+        let mempool = &self.mempool;
         let outcome = self
             .runtime
-            .apply_batch_indexed(&batch, |header, receipts| {
-                index::executed_entries(block, header, receipts)
-            })
+            .apply_batch_indexed(
+                &batch,
+                |hash| mempool.contains(hash),
+                |header, receipts| index::executed_entries(block, header, receipts, decided_at_ms),
+            )
             .map_err(|error| {
                 anyhow!(
                     "executing decided height {}: {error}; halting",
@@ -417,6 +425,7 @@ impl Driver {
         json!({
             "chain_id": self.chain_id,
             "replica": self.me,
+            "pid": std::process::id(),
             "view": status.view,
             "high_qc_view": status.high_qc_view,
             "decided_height": status.decided_height,

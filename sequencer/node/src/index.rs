@@ -88,13 +88,18 @@ pub fn receipt_json(receipt: &Receipt) -> Value {
 
 /// The index entries of an executed block: its summary with header and receipts, and where
 /// each transaction landed.
+/// `decided_at_ms` and `executed_at_ms` are this node's wall clock (for latency measurements,
+/// not consensus data).
 pub fn executed_entries(
     block: &DecidedBlock,
     header: &BatchHeader,
     receipts: &[Receipt],
+    decided_at_ms: u64,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
     let summary = json!({
         "height": block.height,
+        "decided_at_ms": decided_at_ms,
+        "executed_at_ms": crate::driver::now_ms(),
         "hash": hex::encode(block.hash),
         "view": block.view,
         "timestamp_ms": block.timestamp_ms,

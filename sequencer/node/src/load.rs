@@ -7,8 +7,9 @@ use curve_formats::tx::{Action, Transaction};
 use curve_runtime::client::{attest, sign};
 use ed25519_dalek::SigningKey;
 
-/// Gas limit of a transfer or deposit credit (above what either uses).
-pub const GAS_LIMIT: u64 = 1_000_000;
+/// Gas limit of a transfer or deposit credit (above what either uses, and small: a block
+/// admits a transaction only while its limit fits in the block's remaining gas).
+pub const GAS_LIMIT: u64 = 100_000;
 
 /// A deposit of `amount` to `recipient`, attested by `committee` (index, key) — a quorum of
 /// them — and sent by `recipient` at `nonce`.

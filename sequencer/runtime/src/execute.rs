@@ -187,14 +187,19 @@ impl<S: Storage> Runtime<S> {
     /// Executes `batch`: every transaction in order, then the conservation check, the payout
     /// tree and the new state root. The store receives every touched entry.
     pub fn apply_batch(&mut self, batch: &Batch) -> Result<BatchOutcome, RuntimeError> {
-        self.apply_batch_indexed(batch, |_, _| Vec::new())
+        self.apply_batch_indexed(batch, |_| false, |_, _| Vec::new())
     }
 
-    /// [`Runtime::apply_batch`], with `index` entries (computed from the header and receipts)
-    /// written in the same atomic write as the batch's state (see [`WriteBatch::index`]).
+    /// [`Runtime::apply_batch`] for a node: `verified` names transactions (by hash) whose
+    /// signatures its mempool already checked with `verify_strict` — they are not checked
+    /// again (a strictly valid signature passes the batch check too, so the outcome is the
+    /// same with or without the cache) — and `index` entries (computed from the header and
+    /// receipts) are written in the same atomic write as the batch's state (see
+    /// [`WriteBatch::index`]).
     pub fn apply_batch_indexed(
         &mut self,
         batch: &Batch,
+        verified: impl Fn(&[u8; 32]) -> bool,
         index: impl FnOnce(&BatchHeader, &[Receipt]) -> Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<BatchOutcome, RuntimeError> {
         if let Some(reason) = &self.halted {
@@ -216,6 +221,11 @@ impl<S: Storage> Runtime<S> {
             return Err(RuntimeError::TooManyTransactions(batch.transactions.len()));
         }
         let prev_root = self.root;
+        let hashes: Vec<[u8; 32]> = batch
+            .transactions
+            .iter()
+            .map(|bytes| Sha256::digest(bytes).into())
+            .collect();
         let decoded: Vec<_> = batch
             .transactions
             .iter()
@@ -228,7 +238,13 @@ impl<S: Storage> Runtime<S> {
             .filter_map(|(i, (d, bytes))| d.as_ref().ok().map(|s| (i, s, bytes.as_slice())))
             .filter(|(_, s, _)| s.tx.chain_id == self.config.chain_id)
             .collect();
-        let signatures = verify_signatures(&candidates, decoded.len());
+        let (cached, candidates): (Vec<_>, Vec<_>) = candidates
+            .into_iter()
+            .partition(|(i, ..)| verified(&hashes[*i]));
+        let mut signatures = verify_signatures(&candidates, decoded.len());
+        for (i, ..) in cached {
+            signatures[i] = true;
+        }
         let mut context = Context {
             clock: Clock {
                 now_ms: batch.timestamp_ms,
@@ -239,10 +255,13 @@ impl<S: Storage> Runtime<S> {
             pending: Vec::new(),
         };
         let mut receipts = Vec::with_capacity(decoded.len());
-        for ((bytes, signed), signature_ok) in
-            batch.transactions.iter().zip(decoded).zip(signatures)
+        for (((bytes, signed), signature_ok), tx_hash) in batch
+            .transactions
+            .iter()
+            .zip(decoded)
+            .zip(signatures)
+            .zip(hashes)
         {
-            let tx_hash: [u8; 32] = Sha256::digest(bytes).into();
             let receipt = match signed {
                 Err(error) => rejected(
                     tx_hash,

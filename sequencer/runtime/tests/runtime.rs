@@ -8,7 +8,7 @@ use common::*;
 use curve_formats::encoding::Encode;
 use curve_formats::merkle::depth;
 use curve_formats::tx::{Action, Arg, ProgramImage, Transaction, Value};
-use curve_runtime::{Key, MemoryStorage, Rejection, Runtime, Status, client};
+use curve_runtime::{Batch, Key, MemoryStorage, Rejection, Runtime, Status, client};
 use curvevm_host::LedgerKey;
 
 const FUNDS: u64 = 1_000_000_000;
@@ -709,4 +709,64 @@ fn upgrades_are_governance_only_and_keep_the_layout_and_the_state() {
         before.as_slice(),
         "state kept"
     );
+}
+
+#[test]
+fn signatures_a_mempool_verified_are_not_checked_again_and_the_outcome_is_the_same() {
+    // Fund two accounts, then a batch mixing good transfers with a forged one.
+    let setup = || {
+        let mut runtime = genesis();
+        apply(
+            &mut runtime,
+            vec![
+                relay(0, deposit(1, "alice", 100_000_000, 3)),
+                relay(1, deposit(2, "bob", 100_000_000, 3)),
+            ],
+        );
+        runtime
+    };
+    let good = tx(
+        "alice",
+        0,
+        Action::Transfer {
+            to: public("bob"),
+            amount: 5,
+        },
+    );
+    let also_good = tx(
+        "bob",
+        0,
+        Action::Transfer {
+            to: public("alice"),
+            amount: 7,
+        },
+    );
+    let mut forged = tx(
+        "alice",
+        1,
+        Action::Transfer {
+            to: public("bob"),
+            amount: 9,
+        },
+    );
+    *forged.last_mut().unwrap() ^= 1;
+    let batch = Batch {
+        height: 2,
+        timestamp_ms: 1_000_000 + 2_000,
+        transactions: vec![good.clone(), forged, also_good.clone()],
+    };
+    let hash = |bytes: &[u8]| -> [u8; 32] { <sha2::Sha256 as sha2::Digest>::digest(bytes).into() };
+    let cached = [hash(&good), hash(&also_good)];
+    let (mut plain, mut with_cache) = (setup(), setup());
+    let checked = plain.apply_batch(&batch).expect("batch");
+    let trusted = with_cache
+        .apply_batch_indexed(&batch, |h| cached.contains(h), |_, _| Vec::new())
+        .expect("batch");
+    assert_eq!(checked.header, trusted.header);
+    assert_eq!(checked.receipts, trusted.receipts);
+    assert_eq!(
+        checked.receipts[1].status,
+        Status::Rejected(Rejection::BadSignature)
+    );
+    assert_eq!(checked.receipts[0].status, Status::Committed);
 }

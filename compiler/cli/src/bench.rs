@@ -1,0 +1,396 @@
+//! `curve bench`: load a running localnet with pre-signed transfers at a target rate over
+//! JSON-RPC for a fixed time, and report what it committed and how fast.
+//!
+//! Setup funds `--accounts` fresh accounts with deposits the committee attests (a localnet's
+//! keys are on disk), then pre-signs every transfer (so signing never limits the offered
+//! rate). Each account's transfers go to one node, in nonce order; every 10 ms the next slice
+//! of the schedule is sent with `curve_sendTransactions`. Finality is read from the blocks a
+//! node indexed (its decided and executed wall-clock times, on this machine's clock) against
+//! each transaction's submission time. CPU comes from `/proc/<pid>/stat` of every node.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use curve_node::client::Client;
+use curve_node::config::{NodeConfig, read_key_file};
+use curve_node::load;
+use ed25519_dalek::SigningKey;
+use rand_core::{OsRng, RngCore};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+/// `curve bench` arguments.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The localnet directory (`curve localnet --dir`), running.
+    #[arg(long, default_value = "localnet")]
+    localnet: PathBuf,
+    /// Offered transactions per second.
+    #[arg(long, default_value_t = 1_000)]
+    rate: u64,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Sending accounts.
+    #[arg(long, default_value_t = 1_000)]
+    accounts: usize,
+    /// Seconds to wait after the load for the last transactions to execute.
+    #[arg(long, default_value_t = 20)]
+    drain: u64,
+    /// Write the report as JSON here too.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// CPU seconds (user + system) of a process so far.
+fn cpu_seconds(pid: u64) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    Some(ticks / per_second)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    Some(sorted[rank.min(sorted.len() - 1)])
+}
+
+struct Localnet {
+    chain_id: u64,
+    clients: Vec<Client>,
+    committee: Vec<SigningKey>,
+}
+
+fn open_localnet(dir: &std::path::Path) -> Result<Localnet> {
+    let mut clients = Vec::new();
+    let mut committee = Vec::new();
+    let mut chain_id = None;
+    for i in 0.. {
+        let path = dir.join(format!("node{i}")).join("node.toml");
+        if !path.exists() {
+            break;
+        }
+        let config = NodeConfig::load(&path)?;
+        chain_id = Some(config.chain_id);
+        clients.push(Client::new(&format!("http://{}", config.rpc))?);
+        committee.push(SigningKey::from_bytes(&read_key_file(
+            &config.consensus_key,
+        )?));
+    }
+    let Some(chain_id) = chain_id else {
+        bail!(
+            "{} holds no localnet (no node0/node.toml); start one with `curve localnet`",
+            dir.display()
+        );
+    };
+    Ok(Localnet {
+        chain_id,
+        clients,
+        committee,
+    })
+}
+
+/// Submission and outcome of each transaction, by hash.
+#[derive(Default)]
+struct Ledger {
+    submitted_ms: BTreeMap<[u8; 32], u64>,
+    /// (decided latency ms, executed latency ms, committed)
+    outcomes: BTreeMap<[u8; 32], (u64, u64, bool)>,
+    refused: u64,
+    busy: u64,
+}
+
+/// Follows node 0's blocks from `from`, recording outcomes; returns when `stop` says so.
+async fn follow(
+    client: Client,
+    ledger: Arc<Mutex<Ledger>>,
+    mut next: u64,
+    until: Instant,
+) -> Result<()> {
+    while Instant::now() < until {
+        let block = client.block(next).await?;
+        if block.is_null() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        let decided = block["decided_at_ms"].as_u64().unwrap_or(0);
+        let executed = block["executed_at_ms"].as_u64().unwrap_or(0);
+        let mut ledger = ledger.lock().await;
+        for receipt in block["receipts"].as_array().into_iter().flatten() {
+            let Some(hash) = receipt["tx_hash"]
+                .as_str()
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            else {
+                continue;
+            };
+            if let Some(&sent) = ledger.submitted_ms.get(&hash) {
+                let outcome = (
+                    decided.saturating_sub(sent),
+                    executed.saturating_sub(sent),
+                    receipt["status"] == "committed",
+                );
+                ledger.outcomes.insert(hash, outcome);
+            }
+        }
+        next += 1;
+    }
+    Ok(())
+}
+
+async fn wait_executed(client: &Client, hashes: &[String], patience: Duration) -> Result<()> {
+    let started = Instant::now();
+    for hash in hashes {
+        loop {
+            let found = client.transaction(hash).await?;
+            if found["state"] == "executed" {
+                if found["receipt"]["status"] != "committed" {
+                    bail!("funding transaction {hash} was not committed: {found}");
+                }
+                break;
+            }
+            if started.elapsed() > patience {
+                bail!("funding did not execute within {patience:?} (is the localnet deciding?)");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `curve bench`.
+pub fn run_bench(args: BenchArgs) -> Result<ExitCode> {
+    if args.rate == 0 || args.duration == 0 || args.accounts == 0 {
+        bail!("--rate, --duration and --accounts must be positive");
+    }
+    let net = open_localnet(&args.localnet)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(bench(&args, net))?;
+    outln!("{}", serde_json::to_string_pretty(&report)?);
+    if let Some(path) = &args.out {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bench(args: &BenchArgs, net: Localnet) -> Result<Value> {
+    let nodes = net.clients.len();
+    let mut pids = Vec::new();
+    for client in &net.clients {
+        let status = client.status().await.context("is the localnet running?")?;
+        pids.push(status["pid"].as_u64().unwrap_or(0));
+    }
+    let mut seed = [0u8; 32];
+    OsRng.fill_bytes(&mut seed);
+    outln!("bench seed {}", hex::encode(seed));
+    let accounts: Vec<SigningKey> = (0..args.accounts)
+        .map(|i| {
+            let digest: [u8; 32] = Sha256::new()
+                .chain_update(seed)
+                .chain_update((i as u64).to_le_bytes())
+                .finalize()
+                .into();
+            SigningKey::from_bytes(&digest)
+        })
+        .collect();
+
+    // Fund every account (a deposit each, attested by a quorum of the committee).
+    let quorum = nodes - (nodes - 1) / 3;
+    let attesters: Vec<(u16, &SigningKey)> = net
+        .committee
+        .iter()
+        .enumerate()
+        .take(quorum)
+        .map(|(i, k)| (i as u16, k))
+        .collect();
+    let sequence_base = u64::from_le_bytes(seed[..8].try_into().expect("8 bytes")) >> 1;
+    let deposits: Vec<Vec<u8>> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, account)| {
+            load::deposit(
+                net.chain_id,
+                sequence_base + i as u64,
+                account,
+                0,
+                1 << 40,
+                &attesters,
+            )
+        })
+        .collect();
+    let mut funding = Vec::new();
+    for chunk in deposits.chunks(1_000) {
+        for answer in net.clients[0].send_many(chunk).await? {
+            match answer["hash"].as_str() {
+                Some(hash) => funding.push(hash.to_string()),
+                None => bail!("a funding deposit was refused: {answer}"),
+            }
+        }
+    }
+    wait_executed(&net.clients[0], &funding, Duration::from_secs(120)).await?;
+    outln!("funded {} accounts", accounts.len());
+
+    // The schedule: round-robin over accounts, each account's nonces in order, each account
+    // always to the same node.
+    let total = (args.rate * args.duration) as usize;
+    let signing = Instant::now();
+    let mut schedule: Vec<(usize, Vec<u8>, [u8; 32])> = Vec::with_capacity(total);
+    for n in 0..total {
+        let i = n % accounts.len();
+        let nonce = 1 + (n / accounts.len()) as u64;
+        let to = accounts[(i + 1) % accounts.len()]
+            .verifying_key()
+            .to_bytes();
+        let tx = load::transfer(net.chain_id, &accounts[i], nonce, to, 1);
+        let hash: [u8; 32] = Sha256::digest(&tx).into();
+        schedule.push((i % nodes, tx, hash));
+    }
+    outln!(
+        "signed {total} transfers in {:.1} s; offering {} tx/s for {} s",
+        signing.elapsed().as_secs_f64(),
+        args.rate,
+        args.duration
+    );
+
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let start_height = net.clients[0].status().await?["executed_height"]
+        .as_u64()
+        .unwrap_or(0)
+        + 1;
+    let load_end = Instant::now() + Duration::from_secs(args.duration);
+    let follower = tokio::spawn(follow(
+        net.clients[0].clone(),
+        ledger.clone(),
+        start_height,
+        load_end + Duration::from_secs(args.drain),
+    ));
+    let cpu_before: Vec<Option<f64>> = pids.iter().map(|&p| cpu_seconds(p)).collect();
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut sent = 0usize;
+    let mut requests = Vec::new();
+    let mut schedule = schedule.into_iter();
+    while sent < total {
+        tick.tick().await;
+        let due = ((started.elapsed().as_secs_f64() * args.rate as f64) as usize).min(total);
+        let mut per_node: Vec<Vec<(Vec<u8>, [u8; 32])>> = vec![Vec::new(); nodes];
+        for (node, tx, hash) in schedule.by_ref().take(due - sent) {
+            per_node[node].push((tx, hash));
+        }
+        sent = due;
+        let now = wall_ms();
+        {
+            let mut ledger = ledger.lock().await;
+            for (_, hash) in per_node.iter().flatten() {
+                ledger.submitted_ms.insert(*hash, now);
+            }
+        }
+        for (node, batch) in per_node.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let client = net.clients[node].clone();
+            let ledger = ledger.clone();
+            requests.push(tokio::spawn(async move {
+                let txs: Vec<Vec<u8>> = batch.into_iter().map(|(tx, _)| tx).collect();
+                let answers = client.send_many(&txs).await?;
+                let mut ledger = ledger.lock().await;
+                for answer in answers {
+                    match answer["error"]["code"].as_i64() {
+                        None => {}
+                        Some(code) if code == i64::from(curve_node::rpc::BUSY) => ledger.busy += 1,
+                        Some(_) => ledger.refused += 1,
+                    }
+                }
+                anyhow::Ok(())
+            }));
+        }
+    }
+    let offered_seconds = started.elapsed().as_secs_f64();
+    for request in requests {
+        request.await??;
+    }
+    // Drain: until everything submitted has an outcome or the drain time is up.
+    let drain_end = Instant::now() + Duration::from_secs(args.drain);
+    while Instant::now() < drain_end {
+        let ledger = ledger.lock().await;
+        if ledger.outcomes.len() as u64 + ledger.refused + ledger.busy >= total as u64 {
+            break;
+        }
+        drop(ledger);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu: Vec<Value> = pids
+        .iter()
+        .zip(&cpu_before)
+        .map(|(&pid, before)| match (before, cpu_seconds(pid)) {
+            (Some(b), Some(a)) => json!(((a - b) / elapsed * 100.0 * 10.0).round() / 10.0),
+            _ => Value::Null,
+        })
+        .collect();
+    let load = load_average();
+    follower.abort();
+    let ledger = ledger.lock().await;
+    let committed: Vec<&(u64, u64, bool)> = ledger.outcomes.values().filter(|o| o.2).collect();
+    let in_window = committed.len();
+    let mut decided: Vec<u64> = committed.iter().map(|o| o.0).collect();
+    let mut executed: Vec<u64> = committed.iter().map(|o| o.1).collect();
+    decided.sort_unstable();
+    executed.sort_unstable();
+    let latency = |sorted: &[u64]| {
+        json!({
+            "p50": percentile(sorted, 50.0),
+            "p90": percentile(sorted, 90.0),
+            "p99": percentile(sorted, 99.0),
+            "max": sorted.last(),
+        })
+    };
+    Ok(json!({
+        "nodes": nodes,
+        "accounts": accounts.len(),
+        "duration_s": args.duration,
+        "offered_tx_per_s": (total as f64 / offered_seconds).round(),
+        "committed_tx_per_s": (in_window as f64 / elapsed).round(),
+        "submitted": total,
+        "committed": in_window,
+        "not_committed": ledger.outcomes.len() - in_window,
+        "refused": ledger.refused,
+        "busy": ledger.busy,
+        "missing": total as u64 - ledger.outcomes.len() as u64 - ledger.refused - ledger.busy,
+        "finality_decided_ms": latency(&decided),
+        "finality_executed_ms": latency(&executed),
+        "cpu_percent_per_node": cpu,
+        "load_average": load,
+    }))
+}
