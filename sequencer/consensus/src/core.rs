@@ -73,6 +73,12 @@ pub struct Config {
     pub attest_every: u64,
     /// How far ahead of this replica's clock a proposal's timestamp may be for it to vote.
     pub max_clock_drift_ms: u64,
+    /// How long a leader with nothing to propose waits (for a transaction) before proposing
+    /// an empty block, when the blocks its proposal would help decide are empty too: an idle
+    /// chain then makes a few blocks a second instead of as many as the network allows.
+    /// 0 proposes at once (the protocol as specified; the simulator's setting). Keep it well
+    /// under `base_timeout_ms`, or replicas time out an idle leader.
+    pub idle_block_delay_ms: u64,
     mutation: Mutation,
 }
 
@@ -92,6 +98,7 @@ impl Config {
             mempool_max: 100_000,
             attest_every: 1,
             max_clock_drift_ms: 2_000,
+            idle_block_delay_ms: 0,
             mutation: Mutation::None,
         }
     }
@@ -129,6 +136,11 @@ pub enum Input {
     },
     /// A transaction for the mempool (already checked by the node's ingress).
     Submit(Vec<u8>),
+    /// The wake-up set by the last [`Action::Wake`] is due.
+    Wake {
+        /// The view it was set in.
+        view: View,
+    },
     /// The executor applied a decided height; `header` is the batch header it produced (the
     /// runtime's `BatchHeader`, which the replica attests every `attest_every` heights).
     Executed {
@@ -160,6 +172,14 @@ pub enum Action {
     /// Replace the replica's one timer: fire [`Input::TimerFired`] after `after_ms`.
     SetTimer {
         /// The view it guards.
+        view: View,
+        /// Delay in milliseconds.
+        after_ms: u64,
+    },
+    /// Feed [`Input::Wake`] after `after_ms` (an idle leader's wait, see
+    /// [`Config::idle_block_delay_ms`]); a later `Wake` replaces it.
+    Wake {
+        /// The view it belongs to.
         view: View,
         /// Delay in milliseconds.
         after_ms: u64,
@@ -335,6 +355,9 @@ pub struct Core {
     out: Vec<Action>,
     /// Messages this replica sent itself, handled before `step` returns.
     inbox: VecDeque<Message>,
+    /// The view in which this leader is holding back an empty proposal, and whether its
+    /// wake-up has come.
+    idle: Option<(View, bool)>,
 }
 
 impl Core {
@@ -400,6 +423,7 @@ impl Core {
             now_ms,
             out: Vec::new(),
             inbox: VecDeque::new(),
+            idle: None,
         };
         core.blocks.insert(
             genesis,
@@ -477,6 +501,12 @@ impl Core {
         match input {
             Input::Message { from, message } => self.on_message(from, message),
             Input::TimerFired { view } => self.on_timer(view),
+            Input::Wake { view } => {
+                if self.idle == Some((view, false)) {
+                    self.idle = Some((view, true));
+                    self.try_propose();
+                }
+            }
             Input::Submit(tx) => self.submit(tx),
             Input::Executed { header } => self.on_executed(header),
         }
@@ -854,13 +884,17 @@ impl Core {
             self.fetch(justify.block, from);
             return;
         };
+        let (parent_height, parent_time) = (parent.block.height, parent.block.timestamp_ms);
         let payload = self.select_payload(justify.block);
+        if payload.is_empty() && self.hold_empty_proposal(view, justify.block) {
+            return;
+        }
         let block = Block {
             view,
-            height: parent.block.height + 1,
+            height: parent_height + 1,
             parent: justify.block,
             proposer: self.config.me,
-            timestamp_ms: self.now_ms.max(parent.block.timestamp_ms),
+            timestamp_ms: self.now_ms.max(parent_time),
             payload,
         };
         let hash = block.hash(self.chain_id());
@@ -873,6 +907,35 @@ impl Core {
             signature,
         };
         self.persist_then_send(Vec::new(), vec![(None, Message::Proposal(proposal))]);
+    }
+
+    /// Whether an empty proposal for `view` on `parent` waits (see
+    /// [`Config::idle_block_delay_ms`]): only while the two blocks it would help decide (the
+    /// parent and grandparent, decided by this block's and its child's certificates) carry
+    /// nothing either, and only until the wake-up.
+    fn hold_empty_proposal(&mut self, view: View, parent: Hash) -> bool {
+        let delay = self.config.idle_block_delay_ms;
+        if delay == 0 || self.idle == Some((view, true)) {
+            return false;
+        }
+        let mut hash = parent;
+        for _ in 0..2 {
+            let Some(stored) = self.blocks.get(&hash) else {
+                return false;
+            };
+            if !stored.block.payload.is_empty() {
+                return false;
+            }
+            hash = stored.block.parent;
+        }
+        if self.idle != Some((view, false)) {
+            self.idle = Some((view, false));
+            self.out.push(Action::Wake {
+                view,
+                after_ms: delay,
+            });
+        }
+        true
     }
 
     /// Mempool transactions not already in an undecided ancestor of `parent`, within the block
@@ -1198,8 +1261,10 @@ impl Core {
         self.mempool.next += 1;
         self.mempool.by_hash.insert(hash, seq);
         self.mempool.by_seq.insert(seq, (hash, tx));
-        // A leader waiting with an empty mempool proposes anyway (chained HotStuff needs the
-        // chain to grow to decide), so a new transaction changes nothing here.
+        // A leader holding back an empty proposal proposes now.
+        if self.idle.is_some_and(|(view, _)| view == self.view) {
+            self.try_propose();
+        }
     }
 
     fn on_executed(&mut self, header: BatchHeader) {

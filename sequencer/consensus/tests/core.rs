@@ -1011,3 +1011,58 @@ proptest! {
         prop_assert_eq!(core.status().decided_height, 0);
     }
 }
+
+/// Replica 2 (leader of view 2) with an idle delay, having certified view 1's `payload`.
+fn leader_after_view_1(payload: Vec<Vec<u8>>) -> (Core, Vec<Action>) {
+    let mut config = config(2);
+    config.idle_block_delay_ms = 250;
+    let (mut core, _) = Core::new(config, key(2), Box::new(Ed25519Verifier), NOW).unwrap();
+    let p1 = propose(1, &genesis(), QuorumCert::genesis(CHAIN), None, payload);
+    let block = certified(&p1).block.hash(CHAIN);
+    let mut actions = deliver(&mut core, 1, Message::Proposal(p1));
+    for voter in [0, 1] {
+        actions.extend(deliver(
+            &mut core,
+            voter,
+            Message::Vote(vote(voter, 1, block)),
+        ));
+    }
+    assert_eq!(
+        core.status().view,
+        2,
+        "the QC of view 1 moves the leader on"
+    );
+    (core, actions)
+}
+
+#[test]
+fn an_idle_leader_holds_an_empty_block_until_a_transaction_or_its_wake_up() {
+    // Nothing to propose and nothing to decide: it waits and asks to be woken.
+    let (mut core, actions) = leader_after_view_1(Vec::new());
+    assert!(proposed(&actions).is_none(), "{actions:#?}");
+    assert!(actions.contains(&Action::Wake {
+        view: 2,
+        after_ms: 250
+    }));
+    // The wake-up: an empty block after all.
+    let actions = core.step(NOW + 250, Input::Wake { view: 2 });
+    let proposal = proposed(&actions).expect("proposes when woken");
+    assert!(proposal.block.payload.is_empty());
+    assert_persist_before_send(&actions);
+
+    // A transaction while it waits: proposed at once.
+    let (mut core, _) = leader_after_view_1(Vec::new());
+    let actions = core.step(NOW + 10, Input::Submit(b"tx".to_vec()));
+    assert_eq!(
+        proposed(&actions).expect("proposes").block.payload,
+        vec![b"tx".to_vec()]
+    );
+    // A stale wake-up for another view does nothing.
+    assert!(proposed(&core.step(NOW + 300, Input::Wake { view: 1 })).is_none());
+
+    // A parent with transactions: the empty child is proposed at once, so the parent decides
+    // without waiting.
+    let (_, actions) = leader_after_view_1(vec![b"paid".to_vec()]);
+    assert!(proposed(&actions).is_some_and(|p| p.block.payload.is_empty()));
+    assert!(!actions.iter().any(|a| matches!(a, Action::Wake { .. })));
+}

@@ -95,6 +95,10 @@ pub struct Timeouts {
     pub base_ms: u64,
     /// Back-off ceiling.
     pub max_ms: u64,
+    /// How long an idle leader waits before proposing an empty block (0: at once). Default:
+    /// a quarter of `base_ms`.
+    #[serde(default)]
+    pub idle_block_ms: Option<u64>,
 }
 
 impl Default for Timeouts {
@@ -102,7 +106,15 @@ impl Default for Timeouts {
         Timeouts {
             base_ms: 1_000,
             max_ms: 30_000,
+            idle_block_ms: None,
         }
+    }
+}
+
+impl Timeouts {
+    /// The idle leader's wait in milliseconds.
+    pub fn idle_block_ms(&self) -> u64 {
+        self.idle_block_ms.unwrap_or(self.base_ms / 4)
     }
 }
 
@@ -273,6 +285,13 @@ impl NodeConfig {
             .with_context(|| format!("rpc `{}` (expected host:port)", self.rpc))?;
         if self.timeouts.base_ms == 0 || self.timeouts.max_ms < self.timeouts.base_ms {
             bail!("timeouts: base_ms must be positive and at most max_ms");
+        }
+        if self.timeouts.idle_block_ms() * 2 > self.timeouts.base_ms {
+            bail!(
+                "timeouts: idle_block_ms {} must be at most half of base_ms {} (replicas would time out an idle leader)",
+                self.timeouts.idle_block_ms(),
+                self.timeouts.base_ms
+            );
         }
         if self.blocks.max_txs == 0 || self.blocks.max_bytes == 0 {
             bail!("blocks: max_txs and max_bytes must be positive");

@@ -82,6 +82,8 @@ pub struct Driver {
     handed: BTreeMap<PublicKey, u64>,
     forward: Vec<Vec<u8>>,
     timer: Option<(u64, Instant)>,
+    /// An idle leader's wake-up.
+    wake: Option<(u64, Instant)>,
     /// When each transaction submitted here was admitted (finality latency).
     submitted: BTreeMap<TxHash, Instant>,
 }
@@ -116,6 +118,7 @@ impl Driver {
             handed: BTreeMap::new(),
             forward: Vec::new(),
             timer: None,
+            wake: None,
             submitted: BTreeMap::new(),
         }
     }
@@ -134,6 +137,7 @@ impl Driver {
         tokio::pin!(shutdown);
         loop {
             let deadline = self.timer.map(|(_, at)| at);
+            let wake = self.wake.map(|(_, at)| at);
             tokio::select! {
                 biased;
                 () = &mut shutdown => {
@@ -143,6 +147,10 @@ impl Driver {
                 () = sleep_until(deadline), if deadline.is_some() => {
                     let (view, _) = self.timer.take().expect("armed");
                     self.step(Input::TimerFired { view })?;
+                }
+                () = sleep_until(wake), if wake.is_some() => {
+                    let (view, _) = self.wake.take().expect("armed");
+                    self.step(Input::Wake { view })?;
                 }
                 event = events.recv() => match event {
                     Some(NetEvent::Frame(inbound)) => self.on_frame(inbound.from, &inbound.frame)?,
@@ -315,6 +323,9 @@ impl Driver {
                 }
                 Action::SetTimer { view, after_ms } => {
                     self.timer = Some((view, Instant::now() + Duration::from_millis(after_ms)));
+                }
+                Action::Wake { view, after_ms } => {
+                    self.wake = Some((view, Instant::now() + Duration::from_millis(after_ms)));
                 }
                 Action::Decided(blocks) => {
                     let decided_at_ms = now_ms();

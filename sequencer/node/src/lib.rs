@@ -106,6 +106,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     core_config.max_timeout_ms = config.timeouts.max_ms;
     core_config.max_block_txs = config.blocks.max_txs;
     core_config.max_block_bytes = config.blocks.max_bytes;
+    core_config.idle_block_delay_ms = config.timeouts.idle_block_ms();
     let (core, initial) = Core::restore(
         core_config,
         key,

@@ -303,6 +303,10 @@ enum Event {
         view: u64,
         generation: u64,
     },
+    Wake {
+        replica: ReplicaId,
+        view: u64,
+    },
     Fault(Fault),
     Stabilise,
     Submit(u64),
@@ -572,6 +576,7 @@ impl Sim<'_> {
                     self.step(replica, Input::TimerFired { view })?;
                 }
             }
+            Event::Wake { replica, view } => self.step(replica, Input::Wake { view })?,
             Event::Fault(fault) => self.fault(fault)?,
             Event::Stabilise => {
                 // GST may have been brought forward; the superseded event is ignored.
@@ -743,6 +748,9 @@ impl Sim<'_> {
                             generation,
                         },
                     );
+                }
+                Action::Wake { view, after_ms } => {
+                    self.schedule(self.now + after_ms, Event::Wake { replica, view });
                 }
                 Action::Decided(blocks) => {
                     if self.options.trace {
