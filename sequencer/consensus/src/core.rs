@@ -79,6 +79,10 @@ pub struct Config {
     /// 0 proposes at once (the protocol as specified; the simulator's setting). Keep it well
     /// under `base_timeout_ms`, or replicas time out an idle leader.
     pub idle_block_delay_ms: u64,
+    /// How long after entering its view a leader waits for its block to fill before
+    /// proposing one that is not full (0: at once): under light load, fewer and fuller blocks,
+    /// so the per-view cost (signatures, synced writes) is paid per many transactions.
+    pub block_interval_ms: u64,
     mutation: Mutation,
 }
 
@@ -99,6 +103,7 @@ impl Config {
             attest_every: 1,
             max_clock_drift_ms: 2_000,
             idle_block_delay_ms: 0,
+            block_interval_ms: 0,
             mutation: Mutation::None,
         }
     }
@@ -355,9 +360,18 @@ pub struct Core {
     out: Vec<Action>,
     /// Messages this replica sent itself, handled before `step` returns.
     inbox: VecDeque<Message>,
-    /// The view in which this leader is holding back an empty proposal, and whether its
+    /// A proposal this leader is holding back: its view, when it is due, whether the
     /// wake-up has come.
-    idle: Option<(View, bool)>,
+    held: Option<Held>,
+    /// The driver's clock when this replica entered its current view.
+    view_entered_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    view: View,
+    due_ms: u64,
+    woken: bool,
 }
 
 impl Core {
@@ -423,7 +437,8 @@ impl Core {
             now_ms,
             out: Vec::new(),
             inbox: VecDeque::new(),
-            idle: None,
+            held: None,
+            view_entered_ms: now_ms,
         };
         core.blocks.insert(
             genesis,
@@ -502,8 +517,11 @@ impl Core {
             Input::Message { from, message } => self.on_message(from, message),
             Input::TimerFired { view } => self.on_timer(view),
             Input::Wake { view } => {
-                if self.idle == Some((view, false)) {
-                    self.idle = Some((view, true));
+                if let Some(held) = &mut self.held
+                    && held.view == view
+                    && !held.woken
+                {
+                    held.woken = true;
                     self.try_propose();
                 }
             }
@@ -712,6 +730,7 @@ impl Core {
 
     fn enter_view(&mut self, view: View) {
         self.view = view;
+        self.view_entered_ms = self.now_ms;
         self.my_timeout = None;
         let keep_from = view.saturating_sub(2);
         self.timeouts = self.timeouts.split_off(&keep_from);
@@ -886,7 +905,7 @@ impl Core {
         };
         let (parent_height, parent_time) = (parent.block.height, parent.block.timestamp_ms);
         let payload = self.select_payload(justify.block);
-        if payload.is_empty() && self.hold_empty_proposal(view, justify.block) {
+        if self.hold_proposal(view, justify.block, payload.len()) {
             return;
         }
         let block = Block {
@@ -909,31 +928,52 @@ impl Core {
         self.persist_then_send(Vec::new(), vec![(None, Message::Proposal(proposal))]);
     }
 
-    /// Whether an empty proposal for `view` on `parent` waits (see
-    /// [`Config::idle_block_delay_ms`]): only while the two blocks it would help decide (the
-    /// parent and grandparent, decided by this block's and its child's certificates) carry
-    /// nothing either, and only until the wake-up.
-    fn hold_empty_proposal(&mut self, view: View, parent: Hash) -> bool {
-        let delay = self.config.idle_block_delay_ms;
-        if delay == 0 || self.idle == Some((view, true)) {
+    /// Whether this leader's proposal for `view` on `parent`, carrying `txs` transactions,
+    /// waits. A full block never waits. An empty one whose parent and grandparent (the blocks
+    /// its certificate and its child's decide) are empty too waits `idle_block_delay_ms`
+    /// (see [`Config::idle_block_delay_ms`]); any other waits until `block_interval_ms` after
+    /// the leader entered the view. Once woken (or due) it goes with what it has.
+    fn hold_proposal(&mut self, view: View, parent: Hash, txs: usize) -> bool {
+        if self.held.is_some_and(|h| h.view == view && h.woken) || txs >= self.config.max_block_txs
+        {
             return false;
         }
-        let mut hash = parent;
-        for _ in 0..2 {
-            let Some(stored) = self.blocks.get(&hash) else {
-                return false;
-            };
-            if !stored.block.payload.is_empty() {
-                return false;
-            }
-            hash = stored.block.parent;
+        let idle = txs == 0 && self.ancestors_empty(parent);
+        let wait = if idle {
+            self.config.idle_block_delay_ms
+        } else {
+            self.config.block_interval_ms
+        };
+        let due_ms = self.view_entered_ms.saturating_add(wait);
+        if due_ms <= self.now_ms {
+            return false;
         }
-        if self.idle != Some((view, false)) {
-            self.idle = Some((view, false));
+        // Ask to be woken, unless an earlier wake-up for this view is already set.
+        if !self
+            .held
+            .is_some_and(|h| h.view == view && h.due_ms <= due_ms)
+        {
+            self.held = Some(Held {
+                view,
+                due_ms,
+                woken: false,
+            });
             self.out.push(Action::Wake {
                 view,
-                after_ms: delay,
+                after_ms: due_ms - self.now_ms,
             });
+        }
+        true
+    }
+
+    /// Whether `parent` and its parent are stored and carry no transactions.
+    fn ancestors_empty(&self, parent: Hash) -> bool {
+        let mut hash = parent;
+        for _ in 0..2 {
+            match self.blocks.get(&hash) {
+                Some(stored) if stored.block.payload.is_empty() => hash = stored.block.parent,
+                _ => return false,
+            }
         }
         true
     }
@@ -1261,8 +1301,9 @@ impl Core {
         self.mempool.next += 1;
         self.mempool.by_hash.insert(hash, seq);
         self.mempool.by_seq.insert(seq, (hash, tx));
-        // A leader holding back an empty proposal proposes now.
-        if self.idle.is_some_and(|(view, _)| view == self.view) {
+        // A leader holding back a proposal looks again (it may be full now, or no longer
+        // idle and due sooner).
+        if self.held.is_some_and(|h| h.view == self.view) {
             self.try_propose();
         }
     }

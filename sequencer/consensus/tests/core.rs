@@ -1014,8 +1014,13 @@ proptest! {
 
 /// Replica 2 (leader of view 2) with an idle delay, having certified view 1's `payload`.
 fn leader_after_view_1(payload: Vec<Vec<u8>>) -> (Core, Vec<Action>) {
+    leader_after_view_1_with(payload, 0)
+}
+
+fn leader_after_view_1_with(payload: Vec<Vec<u8>>, block_interval_ms: u64) -> (Core, Vec<Action>) {
     let mut config = config(2);
     config.idle_block_delay_ms = 250;
+    config.block_interval_ms = block_interval_ms;
     let (mut core, _) = Core::new(config, key(2), Box::new(Ed25519Verifier), NOW).unwrap();
     let p1 = propose(1, &genesis(), QuorumCert::genesis(CHAIN), None, payload);
     let block = certified(&p1).block.hash(CHAIN);
@@ -1065,4 +1070,46 @@ fn an_idle_leader_holds_an_empty_block_until_a_transaction_or_its_wake_up() {
     let (_, actions) = leader_after_view_1(vec![b"paid".to_vec()]);
     assert!(proposed(&actions).is_some_and(|p| p.block.payload.is_empty()));
     assert!(!actions.iter().any(|a| matches!(a, Action::Wake { .. })));
+}
+
+#[test]
+fn under_light_load_a_leader_waits_the_block_interval_unless_its_block_is_full() {
+    // A parent with transactions and one pending transaction: wait 20 ms from entering the
+    // view for more.
+    let (mut core, actions) = leader_after_view_1_with(vec![b"paid".to_vec()], 20);
+    assert!(proposed(&actions).is_none(), "{actions:#?}");
+    assert!(actions.contains(&Action::Wake {
+        view: 2,
+        after_ms: 20
+    }));
+    let actions = core.step(NOW + 5, Input::Submit(b"one".to_vec()));
+    assert!(proposed(&actions).is_none(), "still filling: {actions:#?}");
+    let actions = core.step(NOW + 20, Input::Wake { view: 2 });
+    assert_eq!(
+        proposed(&actions).expect("due").block.payload,
+        vec![b"one".to_vec()]
+    );
+
+    // Enough transactions for a full block (4 in these tests' config): proposed at once.
+    let (mut core, _) = leader_after_view_1_with(vec![b"paid".to_vec()], 20);
+    let mut last = Vec::new();
+    for i in 0..4u8 {
+        last = core.step(NOW + 1, Input::Submit(vec![b'x', i]));
+    }
+    assert_eq!(proposed(&last).expect("full").block.payload.len(), 4);
+
+    // An idle chain that receives a transaction waits only the interval, not the idle delay.
+    let (mut core, actions) = leader_after_view_1_with(Vec::new(), 20);
+    assert!(actions.contains(&Action::Wake {
+        view: 2,
+        after_ms: 250
+    }));
+    let actions = core.step(NOW + 1, Input::Submit(b"tx".to_vec()));
+    assert!(
+        actions.contains(&Action::Wake {
+            view: 2,
+            after_ms: 19
+        }),
+        "{actions:#?}"
+    );
 }

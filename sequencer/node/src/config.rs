@@ -17,7 +17,8 @@
 //! address = "/ip4/127.0.0.1/tcp/7100"
 //! ```
 //!
-//! Optional tables: `[timeouts]` (`base_ms`, `max_ms`), `[blocks]` (`max_txs`, `max_bytes`),
+//! Optional tables: `[timeouts]` (`base_ms`, `max_ms`, `idle_block_ms`), `[blocks]` (`max_txs`,
+//! `max_bytes`, `interval_ms`),
 //! `[mempool]` (`transactions`, `bytes`, `per_sender`, `nonce_window`), `[rpc_limits]`
 //! (`requests_per_second`, `burst`, `max_body_bytes`, `admin_token`), `retention` (decided
 //! heights of blocks kept, 0 = all).
@@ -126,6 +127,13 @@ pub struct Blocks {
     pub max_txs: usize,
     /// Most payload bytes per block.
     pub max_bytes: usize,
+    /// How long a leader waits, from entering its view, for a block that is not full.
+    #[serde(default = "default_interval_ms")]
+    pub interval_ms: u64,
+}
+
+fn default_interval_ms() -> u64 {
+    20
 }
 
 impl Default for Blocks {
@@ -133,6 +141,7 @@ impl Default for Blocks {
         Blocks {
             max_txs: 4_096,
             max_bytes: 4 << 20,
+            interval_ms: default_interval_ms(),
         }
     }
 }
@@ -290,6 +299,13 @@ impl NodeConfig {
             bail!(
                 "timeouts: idle_block_ms {} must be at most half of base_ms {} (replicas would time out an idle leader)",
                 self.timeouts.idle_block_ms(),
+                self.timeouts.base_ms
+            );
+        }
+        if self.blocks.interval_ms * 2 > self.timeouts.base_ms {
+            bail!(
+                "blocks: interval_ms {} must be at most half of timeouts.base_ms {}",
+                self.blocks.interval_ms,
                 self.timeouts.base_ms
             );
         }

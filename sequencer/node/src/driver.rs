@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use curve_consensus::{Action, Alarm, Core, DecidedBlock, Input, Message, Record};
-use curve_formats::encoding::{Decode, Encode, Reader};
+use curve_formats::encoding::Decode;
 use curve_formats::tx::{PublicKey, SignedTransaction};
 use curve_mempool::{AdmitError, Mempool, TxHash};
 use curve_runtime::{Batch, Runtime};
@@ -29,16 +29,15 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::frame::{
+    FORWARD_BATCH, FRAME_CONSENSUS, FRAME_TRANSACTIONS, consensus_frame, decode_transactions,
+    encode_transactions,
+};
 use crate::guard::SafetyGuard;
 use crate::index;
 use crate::metrics::Metrics;
 use crate::net::{Net, NetEvent};
 
-/// Frame kinds on the wire.
-const FRAME_CONSENSUS: u8 = 0;
-const FRAME_TRANSACTIONS: u8 = 1;
-/// Most transactions in one forwarding frame.
-const FORWARD_BATCH: usize = 1_024;
 /// How often buffered transactions are forwarded.
 const FORWARD_EVERY: Duration = Duration::from_millis(5);
 /// Submissions whose finality latency is tracked at once (older ones are forgotten).
@@ -465,31 +464,4 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-fn consensus_frame(chain_id: u64, message: &Message) -> Vec<u8> {
-    let mut frame = vec![FRAME_CONSENSUS];
-    frame.extend_from_slice(&message.to_wire(chain_id));
-    frame
-}
-
-/// `1 ‖ count u32 ‖ (length u32 ‖ bytes)…`.
-fn encode_transactions(transactions: &[Vec<u8>]) -> Vec<u8> {
-    let mut frame = vec![FRAME_TRANSACTIONS];
-    (transactions.len() as u32).encode(&mut frame);
-    for tx in transactions {
-        curve_formats::tx::encode_bytes(tx, &mut frame);
-    }
-    frame
-}
-
-fn decode_transactions(body: &[u8]) -> Result<Vec<Vec<u8>>, curve_formats::encoding::DecodeError> {
-    let mut reader = Reader::new(body);
-    let count = reader.length(FORWARD_BATCH as u32)?;
-    let mut transactions = Vec::with_capacity(count.min(FORWARD_BATCH));
-    for _ in 0..count {
-        transactions.push(curve_formats::tx::decode_bytes(&mut reader, 1 << 20)?);
-    }
-    reader.finish()?;
-    Ok(transactions)
 }

@@ -44,7 +44,8 @@ impl Watermark {
         }
     }
 
-    fn to_bytes(self) -> [u8; LEN] {
+    /// The guard file's bytes.
+    pub fn to_bytes(self) -> [u8; LEN] {
         let mut bytes = [0u8; LEN];
         bytes[..8].copy_from_slice(MAGIC);
         bytes[8..16].copy_from_slice(&self.voted.to_le_bytes());
@@ -55,7 +56,8 @@ impl Watermark {
         bytes
     }
 
-    fn from_bytes(bytes: &[u8]) -> Option<Watermark> {
+    /// Reads the guard file's bytes; `None` when they are not a whole, checksummed guard.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Watermark> {
         if bytes.len() != LEN
             || &bytes[..8] != MAGIC
             || Sha256::digest(&bytes[..32])[..8] != bytes[32..]

@@ -15,6 +15,7 @@
 pub mod client;
 pub mod config;
 pub mod driver;
+pub mod frame;
 pub mod guard;
 pub mod index;
 pub mod load;
@@ -88,10 +89,12 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         config.chain_id,
         &Sha256::digest(genesis_config.to_bytes()).into(),
     )?;
+    // The state is derived from synced decided blocks: its writes need no fsync of their own.
+    let state_store = store.clone().without_state_sync();
     let runtime = if store.entries()?.is_empty() {
-        Runtime::genesis(genesis_config, store.clone())?
+        Runtime::genesis(genesis_config, state_store)?
     } else {
-        Runtime::open(store.clone())?
+        Runtime::open(state_store)?
     };
     let records = store
         .records(config.chain_id)
@@ -107,6 +110,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     core_config.max_block_txs = config.blocks.max_txs;
     core_config.max_block_bytes = config.blocks.max_bytes;
     core_config.idle_block_delay_ms = config.timeouts.idle_block_ms();
+    core_config.block_interval_ms = config.blocks.interval_ms;
     let (core, initial) = Core::restore(
         core_config,
         key,

@@ -32,7 +32,9 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// A key-value store.
 pub trait Storage {
-    /// Applies a batch of writes atomically (all or none) and durably before returning `Ok`.
+    /// Applies a batch of writes atomically (all or none), in order with the store's other
+    /// writes, and durably before returning `Ok` unless the store is configured otherwise (a
+    /// node's state store, whose state is re-derived from synced decided blocks).
     fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError>;
 
     /// Every entry, in key order.

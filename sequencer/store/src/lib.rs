@@ -39,6 +39,7 @@ pub const CHAIN: &str = "chain";
 #[derive(Clone)]
 pub struct RocksStorage {
     db: Arc<DB>,
+    sync_state: bool,
 }
 
 impl std::fmt::Debug for RocksStorage {
@@ -63,7 +64,20 @@ impl RocksStorage {
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families)
             .map_err(|e| failed(&format!("cannot open {}", path.display()), e))?;
-        Ok(RocksStorage { db: Arc::new(db) })
+        Ok(RocksStorage {
+            db: Arc::new(db),
+            sync_state: true,
+        })
+    }
+
+    /// This handle's state writes go to the write-ahead log without waiting for `fsync`.
+    /// For a node, whose executed state is derived from decided blocks that are synced: a
+    /// state write lost with the power is re-executed from them at restart, and a later
+    /// synced consensus record makes every earlier log entry durable with it (one log, in
+    /// order), so the state never gets ahead of what was decided.
+    pub fn without_state_sync(mut self) -> RocksStorage {
+        self.sync_state = false;
+        self
     }
 
     fn family(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
@@ -167,7 +181,7 @@ impl Storage for RocksStorage {
             write.put_cf(chain, key, value);
         }
         let mut options = WriteOptions::default();
-        options.set_sync(true);
+        options.set_sync(self.sync_state);
         self.db
             .write_opt(write, &options)
             .map_err(|e| failed("write", e))

@@ -1,0 +1,136 @@
+//! Every decoder of outside input in the node never panics, however short, long or deep the
+//! input, and accepts exactly what its encoder writes: transaction frames from peers, the
+//! safety guard file, key files and `node.toml`.
+
+use curve_node::config::{NodeConfig, read_key_file};
+use curve_node::frame::{FORWARD_BATCH, decode_transactions, encode_transactions};
+use curve_node::guard::Watermark;
+use proptest::prelude::*;
+
+proptest! {
+    #[test]
+    fn transaction_frames_round_trip(txs in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..40)) {
+        let frame = encode_transactions(&txs);
+        prop_assert_eq!(decode_transactions(&frame[1..]).expect("its own encoding"), txs);
+    }
+
+    #[test]
+    fn any_frame_body_decodes_or_is_refused(body in prop::collection::vec(any::<u8>(), 0..2_000)) {
+        let _ = decode_transactions(&body);
+    }
+
+    #[test]
+    fn a_cut_or_extended_frame_is_refused(txs in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..50), 1..10), cut in 1usize..20, extra in 1u8..=255) {
+        let frame = encode_transactions(&txs);
+        let body = &frame[1..];
+        prop_assert!(decode_transactions(&body[..body.len() - cut.min(body.len())]).is_err());
+        let mut longer = body.to_vec();
+        longer.push(extra);
+        prop_assert!(decode_transactions(&longer).is_err());
+    }
+
+    #[test]
+    fn the_guard_reads_only_what_it_wrote(voted in any::<u64>(), proposed in any::<u64>(), high_qc in any::<u64>(), flip in 0usize..40, bit in 0u8..8) {
+        let watermark = Watermark { voted, proposed, high_qc };
+        let bytes = watermark.to_bytes();
+        prop_assert_eq!(Watermark::from_bytes(&bytes), Some(watermark));
+        let mut torn = bytes;
+        torn[flip] ^= 1 << bit;
+        prop_assert_eq!(Watermark::from_bytes(&torn), None);
+        prop_assert_eq!(Watermark::from_bytes(&bytes[..flip]), None);
+    }
+
+    #[test]
+    fn any_guard_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..100)) {
+        let _ = Watermark::from_bytes(&bytes);
+    }
+
+    #[test]
+    fn any_config_text_loads_or_is_refused(text in "\\PC{0,400}") {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        let _ = NodeConfig::load(&path);
+    }
+
+    #[test]
+    fn any_key_file_loads_or_is_refused(text in "\\PC{0,300}") {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.json");
+        std::fs::write(&path, text).unwrap();
+        let _ = read_key_file(&path);
+    }
+}
+
+#[test]
+fn frames_at_the_count_limit_and_over_it() {
+    let full: Vec<Vec<u8>> = (0..FORWARD_BATCH).map(|i| vec![i as u8; 3]).collect();
+    let frame = encode_transactions(&full);
+    assert_eq!(
+        decode_transactions(&frame[1..]).unwrap().len(),
+        FORWARD_BATCH
+    );
+    // A count above the limit is refused before anything is allocated for it.
+    let mut over = ((FORWARD_BATCH + 1) as u32).to_le_bytes().to_vec();
+    over.extend(std::iter::repeat_n(0u8, 64));
+    assert!(decode_transactions(&over).is_err());
+    // A huge declared length with no bytes behind it is refused, not allocated.
+    let mut huge = 1u32.to_le_bytes().to_vec();
+    huge.extend(u32::MAX.to_le_bytes());
+    assert!(decode_transactions(&huge).is_err());
+}
+
+#[test]
+fn config_errors_say_what_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    let member = |c: &str| {
+        format!(
+            "[[committee]]\nconsensus = \"{c}\"\nnetwork = \"{}\"\naddress = \"/ip4/127.0.0.1/tcp/1\"\n",
+            "22".repeat(32)
+        )
+    };
+    let base = format!(
+        "chain_id = 1\nconsensus_key = \"c.json\"\nnetwork_key = \"n.json\"\ndata_dir = \"d\"\n\
+         listen = \"/ip4/127.0.0.1/tcp/1\"\nrpc = \"127.0.0.1:1\"\n[genesis]\ngovernance = \"{}\"\n{}{}",
+        "33".repeat(32),
+        member(&"44".repeat(32)),
+        member(&"55".repeat(32)),
+    );
+    let error = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        format!("{:#}", NodeConfig::load(&path).unwrap_err())
+    };
+    std::fs::write(&path, &base).unwrap();
+    NodeConfig::load(&path).expect("a valid config");
+    assert!(
+        error(&base.replace("rpc = \"127.0.0.1:1\"", "rpc = \"nowhere\""))
+            .contains("rpc `nowhere`")
+    );
+    assert!(error(&base.replace(&"44".repeat(32), "zz")).contains("committee[0].consensus"));
+    assert!(error(&format!("{base}\nsurprise = 1\n")).contains("surprise"));
+    assert!(
+        error(&base.replace(
+            "[genesis]",
+            "[timeouts]\nbase_ms = 100\nmax_ms = 100\nidle_block_ms = 80\n[genesis]"
+        ))
+        .contains("idle_block_ms")
+    );
+    let one_member = base
+        .split("[[committee]]")
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("[[committee]]");
+    assert!(error(&one_member).contains("committee of 2 to 64"));
+}
+
+#[test]
+fn key_files_must_hold_a_matching_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("key.json");
+    std::fs::write(&path, format!("[{}]", vec!["1"; 64].join(","))).unwrap();
+    let error = format!("{:#}", read_key_file(&path).unwrap_err());
+    assert!(error.contains("public half does not match"), "{error}");
+    std::fs::write(&path, "[1,2,3]").unwrap();
+    assert!(format!("{:#}", read_key_file(&path).unwrap_err()).contains("3 bytes"));
+}
