@@ -298,47 +298,68 @@ async fn bench(args: &BenchArgs, net: Localnet) -> Result<Value> {
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let mut sent = 0usize;
+    // Each node gets at most IN_FLIGHT requests at once; what is due meanwhile waits in its
+    // queue and goes in the next request (so a saturated node sees bigger batches, not more
+    // connections).
+    const IN_FLIGHT: usize = 8;
+    let permits: Vec<Arc<tokio::sync::Semaphore>> = (0..nodes)
+        .map(|_| Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)))
+        .collect();
+    let mut queues: Vec<std::collections::VecDeque<(Vec<u8>, [u8; 32])>> =
+        vec![std::collections::VecDeque::new(); nodes];
     let mut requests = Vec::new();
     let mut schedule = schedule.into_iter();
-    while sent < total {
+    while sent < total || queues.iter().any(|q| !q.is_empty()) {
         tick.tick().await;
         let due = ((started.elapsed().as_secs_f64() * args.rate as f64) as usize).min(total);
-        let mut per_node: Vec<Vec<(Vec<u8>, [u8; 32])>> = vec![Vec::new(); nodes];
         for (node, tx, hash) in schedule.by_ref().take(due - sent) {
-            per_node[node].push((tx, hash));
+            queues[node].push_back((tx, hash));
         }
         sent = due;
-        let now = wall_ms();
-        {
-            let mut ledger = ledger.lock().await;
-            for (_, hash) in per_node.iter().flatten() {
-                ledger.submitted_ms.insert(*hash, now);
-            }
-        }
-        for (node, batch) in per_node.into_iter().enumerate() {
-            if batch.is_empty() {
-                continue;
-            }
-            let client = net.clients[node].clone();
-            let ledger = ledger.clone();
-            requests.push(tokio::spawn(async move {
-                let txs: Vec<Vec<u8>> = batch.into_iter().map(|(tx, _)| tx).collect();
-                let answers = client.send_many(&txs).await?;
-                let mut ledger = ledger.lock().await;
-                for answer in answers {
-                    match answer["error"]["code"].as_i64() {
-                        None => {}
-                        Some(code) if code == i64::from(curve_node::rpc::BUSY) => ledger.busy += 1,
-                        Some(_) => ledger.refused += 1,
+        for (node, queue) in queues.iter_mut().enumerate() {
+            while !queue.is_empty() {
+                let Ok(permit) = permits[node].clone().try_acquire_owned() else {
+                    break;
+                };
+                let take = queue.len().min(curve_node::rpc::SEND_BATCH_MAX);
+                let batch: Vec<(Vec<u8>, [u8; 32])> = queue.drain(..take).collect();
+                let now = wall_ms();
+                {
+                    let mut ledger = ledger.lock().await;
+                    for (_, hash) in &batch {
+                        ledger.submitted_ms.insert(*hash, now);
                     }
                 }
-                anyhow::Ok(())
-            }));
+                let client = net.clients[node].clone();
+                let ledger = ledger.clone();
+                requests.push(tokio::spawn(async move {
+                    let _permit = permit;
+                    let count = batch.len() as u64;
+                    let txs: Vec<Vec<u8>> = batch.into_iter().map(|(tx, _)| tx).collect();
+                    let answers = client.send_many(&txs).await;
+                    let mut ledger = ledger.lock().await;
+                    match answers {
+                        // The node shed the request (over a limit): the client retries later.
+                        Err(_) => ledger.busy += count,
+                        Ok(answers) => {
+                            for answer in answers {
+                                match answer["error"]["code"].as_i64() {
+                                    None => {}
+                                    Some(code) if code == i64::from(curve_node::rpc::BUSY) => {
+                                        ledger.busy += 1
+                                    }
+                                    Some(_) => ledger.refused += 1,
+                                }
+                            }
+                        }
+                    }
+                }));
+            }
         }
     }
     let offered_seconds = started.elapsed().as_secs_f64();
     for request in requests {
-        request.await??;
+        request.await?;
     }
     // Drain: until everything submitted has an outcome or the drain time is up.
     let drain_end = Instant::now() + Duration::from_secs(args.drain);

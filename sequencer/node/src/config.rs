@@ -20,8 +20,7 @@
 //! Optional tables: `[timeouts]` (`base_ms`, `max_ms`, `idle_block_ms`), `[blocks]` (`max_txs`,
 //! `max_bytes`, `interval_ms`),
 //! `[mempool]` (`transactions`, `bytes`, `per_sender`, `nonce_window`), `[rpc_limits]`
-//! (`requests_per_second`, `burst`, `max_body_bytes`, `admin_token`), `retention` (decided
-//! heights of blocks kept, 0 = all).
+//! (`requests_per_second`, `burst`, `max_body_bytes`, `admin_token`).
 
 use std::path::{Path, PathBuf};
 
@@ -60,9 +59,6 @@ pub struct NodeConfig {
     /// RPC limits.
     #[serde(default)]
     pub rpc_limits: RpcLimits,
-    /// Decided heights whose blocks are kept (older ones are pruned; 0 keeps all).
-    #[serde(default)]
-    pub retention: u64,
 }
 
 /// Genesis of the rollup state (equal on every node, or the roots differ at height 1).

@@ -157,7 +157,7 @@ impl Driver {
                         self.peers = count;
                         self.metrics.peers.set(count as i64);
                     }
-                    Some(NetEvent::Listening(_)) => {}
+                    Some(NetEvent::Listening(_) | NetEvent::WrongProtocol(_) | NetEvent::Refused(_)) => {}
                     None => bail!("the transport stopped"),
                 },
                 request = requests.recv() => match request {

@@ -175,6 +175,11 @@ pub enum NetEvent {
     Peers(usize),
     /// The listener is bound (its address, with the port chosen).
     Listening(Multiaddr),
+    /// A committee peer answered but does not speak this chain's protocol (another chain id
+    /// or protocol version): nothing is exchanged with it.
+    WrongProtocol(u16),
+    /// An incoming connection was refused (a peer outside the committee, over the limits).
+    Refused(String),
 }
 
 /// The handle the driver sends through.
@@ -338,6 +343,8 @@ async fn handle(
             ..
         } => {
             tracing::warn!(%send_back_addr, %error, "refused an incoming connection");
+            let reason = format!("{send_back_addr}: {error}");
+            return events.send(NetEvent::Refused(reason)).await.is_ok();
         }
         SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
             tracing::debug!(?peer_id, %error, "dial failed");
@@ -379,6 +386,8 @@ async fn handle(
                             replica = state.peer.replica,
                             "peer does not speak this chain's protocol (another chain id or version)"
                         );
+                        let replica = state.peer.replica;
+                        return events.send(NetEvent::WrongProtocol(replica)).await.is_ok();
                     } else {
                         tracing::debug!(replica = state.peer.replica, %error, "frame not delivered");
                     }
