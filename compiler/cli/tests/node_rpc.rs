@@ -274,8 +274,16 @@ async fn bad_input_gets_a_code_and_changes_nothing() {
 fn localnet_leaves_no_child_after_sigint_and_restarts_from_its_data() {
     let seed = seed();
     let dir = tempfile::tempdir().unwrap();
-    // Eight consecutive free ports (four p2p, four RPC) from a seeded start.
-    let base = (20_000 + seed % 20_000) as u16;
+    // Eight consecutive free ports (four p2p, four RPC), the first run from a seeded start.
+    let base = (0..1_000u64)
+        .map(|i| (20_000 + (seed + i * 8) % 20_000) as u16)
+        .find(|&base| {
+            let bound: Vec<_> = (0..8)
+                .map_while(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).ok())
+                .collect();
+            bound.len() == 8
+        })
+        .expect("eight consecutive free ports");
     let (p2p, rpc_port) = (base, base + 4);
     let start = |dir: &std::path::Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_curve"))
