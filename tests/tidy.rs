@@ -58,18 +58,18 @@ fn io_crates_are_confined() {
     // The rule reads dependency names: plant a tokio dependency in the real metadata (the
     // real io crates, listed, pass).
     let mut metadata = metadata(&workspace().join("Cargo.toml"));
-    let cli = metadata
+    let runtime = metadata
         .packages
         .iter_mut()
-        .find(|p| p.name.as_str() == "curve-cli")
-        .expect("curve-cli");
-    let mut tokio = cli.dependencies[0].clone();
+        .find(|p| p.name.as_str() == "curve-runtime")
+        .expect("curve-runtime");
+    let mut tokio = runtime.dependencies[0].clone();
     tokio.name = "tokio".into();
-    cli.dependencies.push(tokio);
+    runtime.dependencies.push(tokio);
     let problems = violations(&metadata, &allow);
     assert_eq!(
         problems,
-        vec!["`curve-cli` depends on `tokio` but is not an `io:` crate".to_string()]
+        vec!["`curve-runtime` depends on `tokio` but is not an `io:` crate".to_string()]
     );
 }
 

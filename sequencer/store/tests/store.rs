@@ -198,7 +198,11 @@ fn a_corrupted_consensus_record_is_a_clear_error() {
         ),
     ] {
         {
-            let families = [curve_store::STATE, curve_store::CONSENSUS];
+            let families = [
+                curve_store::STATE,
+                curve_store::CONSENSUS,
+                curve_store::CHAIN,
+            ];
             let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &dir, families)
                 .expect("raw open");
             let family = db.cf_handle(curve_store::CONSENSUS).expect("family");
