@@ -56,7 +56,8 @@ pub struct Config {
     pub committee: Committee,
     /// This replica's index.
     pub me: ReplicaId,
-    /// First view timeout; doubles after each consecutive failed view.
+    /// First view timeout; kept for the first failed view, then doubled after each further
+    /// consecutive failed view.
     pub base_timeout_ms: u64,
     /// Back-off ceiling.
     pub max_timeout_ms: u64,
@@ -630,7 +631,10 @@ impl Core {
     }
 
     fn timeout_ms(&self) -> u64 {
-        let shift = self.consecutive_failures.min(20);
+        // One crashed leader costs two views in a row (the view whose votes it should have
+        // collected, then its own): both keep the base timeout, and only a third consecutive
+        // failure starts the doubling, so a single crash stalls about two base timeouts.
+        let shift = self.consecutive_failures.saturating_sub(1).min(20);
         self.config
             .base_timeout_ms
             .saturating_mul(1u64 << shift)

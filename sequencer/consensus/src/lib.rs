@@ -19,7 +19,7 @@
 //!   certified in view v + 1 is decided with all its ancestors (2-chain rule);
 //! - a replica whose view timer fires persists that it gave up on the view, then broadcasts a
 //!   timeout with its highest QC; 2f + 1 timeouts are a TC; f + 1 make others join; the timer
-//!   doubles after each failed view and resets on progress;
+//!   doubles from the second consecutive failed view on and resets on progress;
 //! - missing ancestors are fetched by hash from the peer that referred to them, then from the
 //!   others in turn;
 //! - decided blocks (with the leader's timestamp, the rollup's only clock) go to an

@@ -123,7 +123,13 @@ pub struct Mempool {
     bytes: usize,
     /// The sender the next selection starts after.
     cursor: Option<PublicKey>,
+    /// Senders' keys, decompressed (a fifth of a signature check), at most
+    /// [`KEY_CACHE_MAX`]; weak keys are never cached.
+    keys: BTreeMap<PublicKey, VerifyingKey>,
 }
+
+/// Decompressed sender keys kept (the cache starts over when full).
+pub const KEY_CACHE_MAX: usize = 65_536;
 
 impl Mempool {
     /// An empty pool for `chain_id`.
@@ -135,6 +141,7 @@ impl Mempool {
             hashes: BTreeSet::new(),
             bytes: 0,
             cursor: None,
+            keys: BTreeMap::new(),
         }
     }
 
@@ -207,10 +214,21 @@ impl Mempool {
             });
         }
         // The signature last: the dearest check, done once per transaction.
-        let key = VerifyingKey::from_bytes(&tx.sender).map_err(|_| AdmitError::BadSignature)?;
-        if key.is_weak() {
-            return Err(AdmitError::BadSignature);
-        }
+        let key = match self.keys.get(&tx.sender) {
+            Some(key) => *key,
+            None => {
+                let key =
+                    VerifyingKey::from_bytes(&tx.sender).map_err(|_| AdmitError::BadSignature)?;
+                if key.is_weak() {
+                    return Err(AdmitError::BadSignature);
+                }
+                if self.keys.len() >= KEY_CACHE_MAX {
+                    self.keys.clear();
+                }
+                self.keys.insert(tx.sender, key);
+                key
+            }
+        };
         // Decoding accepts only the canonical encoding, so the signed message is the bytes
         // before the signature.
         let message = &bytes[..bytes.len() - SIGNATURE_LEN];

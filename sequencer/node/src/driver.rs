@@ -265,17 +265,19 @@ impl Driver {
         }
     }
 
-    /// Hands the core more transactions when its pool is below two blocks' worth.
+    /// Hands the core up to two blocks' worth of transactions when it holds less than one.
     fn refill(&mut self) -> Result<()> {
         let held = self.core.status().mempool;
         if held == 0 {
             // Nothing handed is outstanding: selection starts again from account nonces.
             self.handed.clear();
         }
-        let room = (2 * self.max_block_txs).saturating_sub(held);
-        if room == 0 || self.mempool.is_empty() {
+        // Selection walks every pooled sender: only worth it once the core holds less than a
+        // block's worth.
+        if held >= self.max_block_txs || self.mempool.is_empty() {
             return Ok(());
         }
+        let room = 2 * self.max_block_txs - held;
         let (runtime, handed) = (&self.runtime, &self.handed);
         let chosen = self.mempool.select(room, usize::MAX, |sender| {
             let account = runtime.account(sender).map_or(0, |a| a.nonce);
