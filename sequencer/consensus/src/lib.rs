@@ -22,6 +22,9 @@
 //!   doubles from the second consecutive failed view on and resets on progress;
 //! - missing ancestors are fetched by hash from the peer that referred to them, then from the
 //!   others in turn;
+//! - optionally (a node's setting; 0 in the simulator), a leader whose block is not full waits
+//!   up to a block interval from entering its view, and one with nothing to propose or decide
+//!   waits an idle delay, asking the driver to wake it ([`Action::Wake`]);
 //! - decided blocks (with the leader's timestamp, the rollup's only clock) go to an
 //!   [`Executor`]; every `attest_every` heights each replica signs the batch header it computed
 //!   (`Tag(BatchHeader) ‖ header`, what the Anchor program's `post_batch` verifies); 2f + 1
