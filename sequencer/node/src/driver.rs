@@ -214,10 +214,6 @@ impl Driver {
         }
     }
 
-    fn next_nonce(&self, sender: &PublicKey) -> u64 {
-        self.runtime.account(sender).map_or(0, |a| a.nonce)
-    }
-
     /// Admits transactions; those from a client are forwarded to the other members.
     fn submit(
         &mut self,
@@ -228,9 +224,9 @@ impl Driver {
         for bytes in transactions {
             let forwarded = from_client.then(|| bytes.clone());
             let runtime = &self.runtime;
-            let answer = self.mempool.admit(bytes, |sender| {
-                runtime.account(sender).map_or(0, |a| a.nonce)
-            });
+            let answer = self
+                .mempool
+                .admit(bytes, |sender| account_nonce(runtime, sender));
             match &answer {
                 Ok(hash) => {
                     self.metrics.admitted.inc();
@@ -280,7 +276,7 @@ impl Driver {
         let room = 2 * self.max_block_txs - held;
         let (runtime, handed) = (&self.runtime, &self.handed);
         let chosen = self.mempool.select(room, usize::MAX, |sender| {
-            let account = runtime.account(sender).map_or(0, |a| a.nonce);
+            let account = account_nonce(runtime, sender);
             handed.get(sender).map_or(account, |&n| n.max(account))
         });
         for bytes in chosen {
@@ -374,6 +370,9 @@ impl Driver {
     }
 
     fn observe_finality(&mut self, block: &DecidedBlock, executed: bool) {
+        if self.submitted.is_empty() {
+            return;
+        }
         for tx in &block.payload {
             let hash: TxHash = Sha256::digest(tx).into();
             let Some(at) = self.submitted.get(&hash) else {
@@ -422,10 +421,9 @@ impl Driver {
 
     fn after_execution(&mut self) {
         let runtime = &self.runtime;
-        self.mempool
-            .prune(|sender| runtime.account(sender).map_or(0, |a| a.nonce));
+        self.mempool.prune(|sender| account_nonce(runtime, sender));
         self.handed
-            .retain(|sender, next| *next > runtime.account(sender).map_or(0, |a| a.nonce));
+            .retain(|sender, next| *next > account_nonce(runtime, sender));
         if let Err(error) = self.refill() {
             tracing::error!(%error, "refilling the core's pool");
         }
@@ -454,11 +452,16 @@ impl Driver {
     /// The next nonce of `sender` in the executed state.
     pub(crate) fn account_json(&self, sender: &PublicKey) -> Value {
         json!({
-            "nonce": self.next_nonce(sender),
+            "nonce": account_nonce(&self.runtime, sender),
             "balance": self.runtime.balance(sender).to_string(),
             "exists": self.runtime.account(sender).is_some(),
         })
     }
+}
+
+/// The nonce `sender`'s next transaction must carry in the executed state.
+fn account_nonce(runtime: &Runtime<RocksStorage>, sender: &PublicKey) -> u64 {
+    runtime.account(sender).map_or(0, |a| a.nonce)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
