@@ -43,69 +43,39 @@ async fn four_nodes_survive_a_sigkill_mid_batch_and_the_restarted_node_catches_u
     let attesters = cluster.attesters();
 
     // Deposits fund every account (attested by a quorum of the committee's keys).
-    let mut hashes = Vec::new();
-    for (i, account) in accounts.iter().enumerate() {
-        let tx = load::deposit(chain, i as u64 + 1, account, 0, 1_000_000, &attesters);
-        hashes.push(
-            cluster
-                .client(i % 4)
-                .send(&tx)
-                .await
-                .expect("deposit admitted"),
-        );
-    }
-    for hash in &hashes {
-        let receipt = cluster.wait_executed(0, hash).await;
-        assert_eq!(receipt["status"], "committed", "deposit {hash}: {receipt}");
-    }
+    let deposits = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, account)| {
+            let tx = load::deposit(chain, i as u64 + 1, account, 0, 1_000_000, &attesters);
+            (i % 4, tx)
+        })
+        .collect();
+    let deposits = cluster.send_all(deposits).await;
+    cluster.assert_committed(0, &deposits).await;
 
-    // Transfers in flight while node 3 is killed: each round every account pays the next one.
-    let mut transfers = Vec::new();
-    let send_round = |round: u64, nodes: usize| {
-        accounts
-            .iter()
-            .enumerate()
-            .map(|(i, from)| {
+    // Transfers in flight while node 3 is killed: each round every account pays the next
+    // one, through nodes 0 to 2.
+    let rounds = |rounds: std::ops::Range<u64>| {
+        let mut txs = Vec::new();
+        for round in rounds {
+            for (i, from) in accounts.iter().enumerate() {
                 let to = accounts[(i + 1) % accounts.len()]
                     .verifying_key()
                     .to_bytes();
-                (
-                    i % nodes,
-                    load::transfer(chain, from, round + 1, to, 10 + round as u128),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    for round in 0..4 {
-        for (node, tx) in send_round(round, 3) {
-            transfers.push(
-                cluster
-                    .client(node)
-                    .send(&tx)
-                    .await
-                    .expect("transfer admitted"),
-            );
+                let tx = load::transfer(chain, from, round + 1, to, 10 + round as u128);
+                txs.push((i % 3, tx));
+            }
         }
-    }
+        txs
+    };
+    let mut transfers = cluster.send_all(rounds(0..4)).await;
     let killed_at = cluster.status(3).await.expect("node 3 answers")["executed_height"]
         .as_u64()
         .unwrap();
     cluster.kill(3);
-    for round in 4..8 {
-        for (node, tx) in send_round(round, 3) {
-            transfers.push(
-                cluster
-                    .client(node)
-                    .send(&tx)
-                    .await
-                    .expect("transfer admitted"),
-            );
-        }
-    }
-    for hash in &transfers {
-        let receipt = cluster.wait_executed(0, hash).await;
-        assert_eq!(receipt["status"], "committed", "transfer {hash}: {receipt}");
-    }
+    transfers.extend(cluster.send_all(rounds(4..8)).await);
+    cluster.assert_committed(0, &transfers).await;
     // The three survivors go on deciding without node 3.
     let progressed = cluster.status(0).await.expect("node 0")["executed_height"]
         .as_u64()
@@ -121,10 +91,7 @@ async fn four_nodes_survive_a_sigkill_mid_batch_and_the_restarted_node_catches_u
         .unwrap();
     let status = cluster.wait_height(3, target).await;
     eprintln!("killed at height {killed_at}, restarted and caught up to {target}: {status}");
-    for hash in &transfers {
-        let receipt = cluster.wait_executed(3, hash).await;
-        assert_eq!(receipt["status"], "committed");
-    }
+    cluster.assert_committed(3, &transfers).await;
     assert_same_chain(&cluster, target).await;
 
     // Balances agree with the transfers: each account paid and received Σ (10 + round).

@@ -265,6 +265,28 @@ impl Cluster {
         .await
     }
 
+    /// Sends each `(node, transaction)` to its node; every one must be admitted. The hashes.
+    pub async fn send_all(&self, transactions: Vec<(usize, Vec<u8>)>) -> Vec<String> {
+        let mut hashes = Vec::new();
+        for (node, tx) in transactions {
+            let sent = self.client(node).send(&tx).await;
+            hashes
+                .push(sent.unwrap_or_else(|e| panic!("node {node} refused a transaction: {e:#}")));
+        }
+        hashes
+    }
+
+    /// Waits until node `i` executed every transaction of `hashes`, each committed.
+    pub async fn assert_committed(&self, i: usize, hashes: &[String]) {
+        for hash in hashes {
+            let receipt = self.wait_executed(i, hash).await;
+            assert_eq!(
+                receipt["status"], "committed",
+                "node {i}, {hash}: {receipt}"
+            );
+        }
+    }
+
     /// A quorum of the committee's consensus keys, as deposit attesters.
     pub fn attesters(&self) -> Vec<(u16, &SigningKey)> {
         let quorum = self.size() - (self.size() - 1) / 3;
