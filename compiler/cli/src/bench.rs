@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use curve_node::client::Client;
@@ -45,12 +45,6 @@ pub struct BenchArgs {
     /// Write the report as JSON here too.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-}
-
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// CPU seconds (user + system) of a process so far.
@@ -323,7 +317,7 @@ async fn bench(args: &BenchArgs, net: Localnet) -> Result<Value> {
                 };
                 let take = queue.len().min(curve_node::rpc::SEND_BATCH_MAX);
                 let batch: Vec<(Vec<u8>, [u8; 32])> = queue.drain(..take).collect();
-                let now = wall_ms();
+                let now = curve_node::driver::now_ms();
                 {
                     let mut ledger = ledger.lock().await;
                     for (_, hash) in &batch {

@@ -199,28 +199,10 @@ fn alarms(metrics: &str) -> u64 {
 }
 
 async fn metrics_text(cluster: &Cluster, i: usize) -> String {
-    let url = format!("{}/metrics", cluster.rpc_url(i));
-    tokio::task::spawn_blocking(move || {
-        let port: u16 = url
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        use std::io::{Read, Write};
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text
-    })
-    .await
-    .unwrap()
+    let port = cluster.rpc_ports[i];
+    tokio::task::spawn_blocking(move || cluster::http(port, "GET", "/metrics", b"").1)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

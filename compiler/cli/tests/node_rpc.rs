@@ -4,43 +4,13 @@
 
 mod cluster;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::time::Duration;
 
-use cluster::{Cluster, key, seed};
+use cluster::{Cluster, http, key, seed};
 use curve_formats::encoding::Encode;
 use curve_node::load;
 use serde_json::{Value, json};
-
-/// One HTTP/1.1 exchange on a fresh connection: (status, body).
-fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write head");
-    // A server may answer (413) and close before reading a huge body.
-    let _ = stream.write_all(body);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
-}
 
 fn rpc(port: u16, method: &str, params: Value) -> Value {
     let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
@@ -302,17 +272,9 @@ fn localnet_leaves_no_child_after_sigint_and_restarts_from_its_data() {
             .expect("spawn curve localnet")
     };
     let height = |port: u16| -> Option<u64> {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        let body = br#"{"jsonrpc":"2.0","id":1,"method":"curve_status","params":[]}"#;
-        let head = format!(
-            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).ok()?;
-        stream.write_all(body).ok()?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text).ok()?;
-        let json: Value = serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()?;
+        let status = br#"{"jsonrpc":"2.0","id":1,"method":"curve_status","params":[]}"#;
+        let (_, body) = cluster::try_http(port, "POST", "/", status)?;
+        let json: Value = serde_json::from_str(&body).ok()?;
         json["result"]["executed_height"].as_u64()
     };
     let wait_height = |at_least: u64| {

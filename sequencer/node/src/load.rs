@@ -29,18 +29,11 @@ pub fn deposit(
         amount,
         slot: sequence,
     };
-    let tx = Transaction {
-        chain_id,
-        sender: recipient.verifying_key().to_bytes(),
-        nonce,
-        gas_limit: GAS_LIMIT,
-        fee_per_gas: 0,
-        action: Action::CreditDeposit {
-            attestations: attest(&record, committee),
-            record,
-        },
+    let action = Action::CreditDeposit {
+        attestations: attest(&record, committee),
+        record,
     };
-    sign(tx, recipient).to_bytes()
+    signed(chain_id, recipient, nonce, action)
 }
 
 /// A transfer of `amount` from `from` (at `nonce`) to `to`.
@@ -51,13 +44,18 @@ pub fn transfer(
     to: [u8; 32],
     amount: u128,
 ) -> Vec<u8> {
+    signed(chain_id, from, nonce, Action::Transfer { to, amount })
+}
+
+/// `action` from `sender` at `nonce`, with [`GAS_LIMIT`] and no fee, signed.
+fn signed(chain_id: u64, sender: &SigningKey, nonce: u64, action: Action) -> Vec<u8> {
     let tx = Transaction {
         chain_id,
-        sender: from.verifying_key().to_bytes(),
+        sender: sender.verifying_key().to_bytes(),
         nonce,
         gas_limit: GAS_LIMIT,
         fee_per_gas: 0,
-        action: Action::Transfer { to, amount },
+        action,
     };
-    sign(tx, from).to_bytes()
+    sign(tx, sender).to_bytes()
 }

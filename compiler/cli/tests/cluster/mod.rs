@@ -67,6 +67,39 @@ fn free_ports(count: usize) -> Vec<u16> {
         .collect()
 }
 
+/// One HTTP/1.1 exchange with 127.0.0.1:`port` on a fresh connection: (status, body), or
+/// `None` when nothing answers there.
+pub fn try_http(port: u16, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+     Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    // A server may answer (413) and close before reading a huge body.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Some((status, body))
+}
+
+/// [`try_http`] to a server that must answer.
+pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    try_http(port, method, path, body)
+        .unwrap_or_else(|| panic!("no HTTP answer from 127.0.0.1:{port}{path}"))
+}
+
 /// The running committee.
 pub struct Cluster {
     pub dir: tempfile::TempDir,
