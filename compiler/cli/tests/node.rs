@@ -11,10 +11,20 @@ use serde_json::Value;
 
 /// Every node's executed blocks 1..=`height` (hash and header), compared across nodes.
 async fn assert_same_chain(cluster: &Cluster, height: u64) {
+    let nodes: Vec<usize> = (0..cluster.size()).collect();
+    assert_same_blocks(cluster, &nodes, 1..=height).await;
+}
+
+/// The executed blocks `heights` of `nodes` (hash and header, so the state roots too), equal.
+async fn assert_same_blocks(
+    cluster: &Cluster,
+    nodes: &[usize],
+    heights: std::ops::RangeInclusive<u64>,
+) {
     let mut reference: BTreeMap<u64, Value> = BTreeMap::new();
-    for i in 0..cluster.size() {
+    for &i in nodes {
         let client = cluster.client(i);
-        for h in 1..=height {
+        for h in heights.clone() {
             let block = client.block(h).await.expect("getBlock");
             assert!(!block.is_null(), "node {i} has no block at height {h}");
             let identity = serde_json::json!({"hash": block["hash"], "header": block["header"]});
@@ -191,11 +201,16 @@ fn newest_wal(cluster: &Cluster, i: usize) -> std::path::PathBuf {
 }
 
 fn alarms(metrics: &str) -> u64 {
+    counter(metrics, "curve_alarms_total")
+}
+
+/// A counter's value in a Prometheus text exposition.
+fn counter(metrics: &str, name: &str) -> u64 {
     metrics
         .lines()
-        .find_map(|line| line.strip_prefix("curve_alarms_total "))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|n| n.trim().parse().ok())
-        .expect("curve_alarms_total")
+        .unwrap_or_else(|| panic!("{name} in {metrics}"))
 }
 
 async fn metrics_text(cluster: &Cluster, i: usize) -> String {
@@ -304,5 +319,104 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_down_past_the_kept_blocks_installs_a_checkpoint_and_catches_up() {
+    let seed = seed();
+    let mut cluster = Cluster::with(
+        seed,
+        4,
+        150,
+        cluster::Extra {
+            timeouts: "idle_block_ms = 5",
+            tables: "[storage]\ncheckpoint_every = 10\nretain_blocks = 32",
+            ..Default::default()
+        },
+    );
+    for i in 0..4 {
+        cluster.start_node(i);
+    }
+    for i in 0..4 {
+        cluster.wait_height(i, 2).await;
+    }
+    let chain = cluster.chain_id;
+    let accounts: Vec<_> = (0..4).map(|i| key(seed, &format!("account{i}"))).collect();
+    let attesters = cluster.attesters();
+    let deposits = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, account)| {
+            let tx = load::deposit(chain, i as u64 + 1, account, 0, 5_000, &attesters);
+            (i % 4, tx)
+        })
+        .collect();
+    let deposits = cluster.send_all(deposits).await;
+    cluster.assert_committed(3, &deposits).await;
+    let killed_at = cluster.status(3).await.expect("node 3 answers")["executed_height"]
+        .as_u64()
+        .unwrap();
+    cluster.kill(3);
+
+    // While node 3 is down every account pays the next one 7, and the survivors prune every
+    // block node 3 would need to replay.
+    let transfers = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, from)| {
+            let to = accounts[(i + 1) % accounts.len()]
+                .verifying_key()
+                .to_bytes();
+            (i % 3, load::transfer(chain, from, 1, to, 7))
+        })
+        .collect();
+    let transfers = cluster.send_all(transfers).await;
+    cluster.assert_committed(0, &transfers).await;
+    let pruned = cluster
+        .wait("the survivors to prune past node 3's height", || async {
+            let mut least = u64::MAX;
+            for i in 0..3 {
+                least = least.min(cluster.status(i).await?["base_height"].as_u64()?);
+            }
+            (least > killed_at + 1).then_some(least)
+        })
+        .await;
+
+    cluster.start_node(3);
+    let target = cluster.status(0).await.expect("node 0")["executed_height"]
+        .as_u64()
+        .unwrap();
+    cluster.wait_height(3, target).await;
+    // A few more heights, so node 3 has executed some after the checkpoint it installed.
+    let status = cluster.wait_height(3, target + 3).await;
+    cluster.wait_height(0, target + 3).await;
+    eprintln!("node 3 killed at {killed_at}, peers pruned below {pruned}, caught up: {status}");
+    let metrics = metrics_text(&cluster, 3).await;
+    assert_eq!(counter(&metrics, "curve_state_syncs_total"), 1, "{metrics}");
+    assert_eq!(alarms(&metrics), 0);
+    assert!(
+        status["base_height"].as_u64().unwrap() >= pruned,
+        "node 3 starts from a checkpoint at or above its peers' base: {status}"
+    );
+    // The blocks it executed after the checkpoint, their headers and state roots, are node
+    // 0's; so are the balances the transfers left (executed before the checkpoint: node 3 has
+    // their effects, not their receipts).
+    let installed = status["base_height"].as_u64().unwrap();
+    assert_same_blocks(&cluster, &[0, 3], installed + 1..=target + 3).await;
+    for account in &accounts {
+        let key = hex::encode(account.verifying_key().as_bytes());
+        for i in [0, 3] {
+            let state: Value = cluster
+                .client(i)
+                .call("curve_getAccount", vec![Value::from(key.clone())])
+                .await
+                .expect("getAccount");
+            assert_eq!(
+                (&state["nonce"], &state["balance"]),
+                (&Value::from(2), &Value::from("5000")),
+                "node {i}: {state}"
+            );
+        }
     }
 }

@@ -130,11 +130,15 @@ async fn rpc_health_and_metrics_answer_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_code_and_changes_nothing() {
     let seed = seed();
-    let mut cluster = Cluster::with_rpc_limits(
+    let limits = "requests_per_second = 50\nburst = 60\nmax_body_bytes = 65536";
+    let mut cluster = Cluster::with(
         seed,
         4,
         200,
-        "requests_per_second = 50\nburst = 60\nmax_body_bytes = 65536",
+        cluster::Extra {
+            rpc_limits: limits,
+            ..Default::default()
+        },
     );
     for i in 0..4 {
         cluster.start_node(i);

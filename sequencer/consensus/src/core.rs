@@ -196,6 +196,14 @@ pub enum Action {
     Anchored(AnchorCertificate),
     /// Evidence of a fault, for operators and metrics; the core has already handled it.
     Alarm(Alarm),
+    /// Store `base` (a [`Record::Base`]) and delete the records under `forget`, in one atomic
+    /// write (need not be synced: a lost prune only keeps more blocks).
+    Prune {
+        /// The new base record.
+        base: Record,
+        /// Keys of the block records below it (and of dead forks).
+        forget: Vec<Vec<u8>>,
+    },
 }
 
 /// A decided block handed to the executor.
@@ -273,6 +281,24 @@ pub enum RestoreError {
         /// Its height.
         height: u64,
     },
+    /// The decided block is below the base: the store is corrupt.
+    #[error("the decided height {decided} is below the base height {base}")]
+    DecidedBelowBase {
+        /// The stored decided height.
+        decided: u64,
+        /// The stored base height.
+        base: u64,
+    },
+    /// The executor is below the base: its state predates the blocks kept.
+    #[error(
+        "executed height {executed} is below the base height {base}: the blocks to replay were pruned"
+    )]
+    ExecutedBelowBase {
+        /// The executor's height.
+        executed: u64,
+        /// The stored base height.
+        base: u64,
+    },
     /// The executor is past the decided height: the driver persisted out of order.
     #[error("executed height {executed} is above the decided height {decided}")]
     ExecutedAhead {
@@ -296,6 +322,8 @@ pub struct Status {
     pub last_voted_view: View,
     /// Last height covered by an anchor certificate.
     pub anchored_height: u64,
+    /// Height of the oldest block kept (0: genesis, nothing pruned).
+    pub base_height: u64,
     /// Consecutive failed views (the back-off exponent).
     pub consecutive_failures: u32,
     /// Transactions waiting.
@@ -323,6 +351,9 @@ pub struct Core {
     key: ConsensusKey,
     verifier: Box<dyn Verifier>,
     genesis: Hash,
+    /// Height of the oldest block kept: genesis, or a decided block older ones were pruned
+    /// below.
+    base_height: u64,
     view: View,
     safety: SafetyState,
     consecutive_failures: u32,
@@ -410,6 +441,7 @@ impl Core {
             key,
             verifier,
             genesis,
+            base_height: 0,
             view: 0,
             safety: SafetyState {
                 last_voted_view: 0,
@@ -451,6 +483,7 @@ impl Core {
         core.certified.insert(0, genesis);
 
         let mut stored = Vec::new();
+        let mut base = None;
         for record in records {
             match record {
                 Record::Safety(safety) => {
@@ -464,12 +497,32 @@ impl Core {
                     core.decided_height = height;
                     core.decided_block = block;
                 }
+                Record::Base { block, qc } => base = Some((block, qc)),
+            }
+        }
+        if let Some((block, qc)) = base {
+            core.start_from(block, qc);
+            if core.decided_height < core.base_height {
+                return Err(RestoreError::DecidedBelowBase {
+                    decided: core.decided_height,
+                    base: core.base_height,
+                });
+            }
+            if executed_height < core.base_height {
+                return Err(RestoreError::ExecutedBelowBase {
+                    executed: executed_height,
+                    base: core.base_height,
+                });
             }
         }
         // Parents before children: a store is a prefix of what was written, so every stored
         // block's parent is stored, but key order is not height order.
         stored.sort_by_key(|b| b.block.height);
         for block in stored {
+            if block.block.height <= core.base_height {
+                // The base itself (kept as a block record too) or a stale record below it.
+                continue;
+            }
             if !core.blocks.contains_key(&block.block.parent) {
                 return Err(RestoreError::Disconnected {
                     height: block.block.height,
@@ -541,6 +594,7 @@ impl Core {
             decided_height: self.decided_height,
             last_voted_view: self.safety.last_voted_view,
             anchored_height: self.anchored.map_or(0, |(h, _)| h),
+            base_height: self.base_height,
             consecutive_failures: self.consecutive_failures,
             mempool: self.mempool.by_seq.len(),
         }
@@ -554,6 +608,108 @@ impl Core {
     /// A stored block by hash (what fetches are answered from).
     pub fn block(&self, hash: &Hash) -> Option<&CertifiedBlock> {
         self.blocks.get(hash)
+    }
+
+    /// The decided block at `height`, if still kept.
+    pub fn decided_at(&self, height: u64) -> Option<(Hash, &CertifiedBlock)> {
+        if height > self.decided_height || height < self.base_height {
+            return None;
+        }
+        let mut hash = self.decided_block;
+        loop {
+            let stored = self.blocks.get(&hash)?;
+            if stored.block.height == height {
+                return Some((hash, stored));
+            }
+            hash = stored.block.parent;
+        }
+    }
+
+    /// A quorum certificate of the stored block `hash`: the justify of a stored child, or the
+    /// highest QC.
+    pub fn certificate_of(&self, hash: &Hash) -> Option<QuorumCert> {
+        if self.safety.high_qc.block == *hash {
+            return Some(self.safety.high_qc.clone());
+        }
+        self.blocks
+            .values()
+            .find(|child| child.justify.block == *hash)
+            .map(|child| child.justify.clone())
+    }
+
+    /// Makes the decided block at `floor` (capped one below the decided height, whose decided
+    /// child carries its certificate) the base: every block below it, and every block that does
+    /// not descend from it or from the decided block, is dropped from memory, and the returned
+    /// [`Action::Prune`] drops them from the store. Nothing happens unless `floor` is above the
+    /// current base.
+    pub fn prune(&mut self, floor: u64) -> Vec<Action> {
+        let floor = floor.min(self.decided_height.saturating_sub(1));
+        if floor <= self.base_height {
+            return Vec::new();
+        }
+        let mut keep = BTreeSet::new();
+        let mut hash = self.decided_block;
+        let mut child_qc = None;
+        let (base, qc) = loop {
+            let Some(stored) = self.blocks.get(&hash) else {
+                return Vec::new();
+            };
+            keep.insert(hash);
+            if stored.block.height == floor {
+                match child_qc {
+                    Some(qc) => break (stored.clone(), qc),
+                    None => return Vec::new(),
+                }
+            }
+            child_qc = Some(stored.justify.clone());
+            hash = stored.block.parent;
+        };
+        // Undecided blocks stay if they extend the decided block.
+        for (hash, stored) in &self.blocks {
+            if stored.block.height <= self.decided_height {
+                continue;
+            }
+            let mut ancestor = stored;
+            while ancestor.block.height > self.decided_height + 1 {
+                match self.blocks.get(&ancestor.block.parent) {
+                    Some(parent) => ancestor = parent,
+                    None => break,
+                }
+            }
+            if ancestor.block.parent == self.decided_block {
+                keep.insert(*hash);
+            }
+        }
+        let forget: Vec<Vec<u8>> = self
+            .blocks
+            .keys()
+            .filter(|hash| !keep.contains(*hash))
+            .map(Record::block_key)
+            .collect();
+        self.blocks.retain(|hash, _| keep.contains(hash));
+        self.orphans
+            .retain(|_, blocks| blocks.iter().any(|b| b.block.height > floor));
+        self.base_height = floor;
+        vec![Action::Prune {
+            base: Record::Base { block: base, qc },
+            forget,
+        }]
+    }
+
+    /// Makes `block` (certified by `qc`) the root of the block tree instead of genesis.
+    fn start_from(&mut self, block: CertifiedBlock, qc: QuorumCert) {
+        let hash = block.block.hash(self.chain_id());
+        self.blocks.clear();
+        self.base_height = block.block.height;
+        self.certified.insert(qc.view, qc.block);
+        if qc.view > self.safety.high_qc.view {
+            self.safety.high_qc = qc;
+        }
+        if self.decided_height == 0 {
+            self.decided_height = block.block.height;
+            self.decided_block = hash;
+        }
+        self.blocks.insert(hash, block);
     }
 
     fn drain_inbox(&mut self) {

@@ -33,6 +33,7 @@
 //! Messages with bad signatures, from non-members, for far-future views, duplicated or oversized
 //! are ignored; safety never depends on the network.
 
+mod checkpoint;
 mod committee;
 mod core;
 mod executor;
@@ -40,6 +41,7 @@ pub mod fuzz;
 pub mod record;
 pub mod types;
 
+pub use crate::checkpoint::{Checkpoint, CheckpointError};
 pub use crate::committee::{Committee, CommitteeError, ConsensusKey, Ed25519Verifier, Verifier};
 pub use crate::core::{
     Action, Alarm, Config, Core, DecidedBlock, FUTURE_VIEWS, Input, Mutation, RestoreError, Status,

@@ -9,6 +9,9 @@
 use crate::types::{CertifiedBlock, Hash, QuorumCert, TimeoutCert, View};
 use curve_formats::encoding::{Decode, DecodeError, DecodeErrorKind, Encode, Reader};
 
+/// The key prefix of [`Record::Block`]s.
+pub const BLOCK_PREFIX: &[u8] = b"block/";
+
 /// The safety-critical state: never sign a conflicting vote or proposal after a restart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SafetyState {
@@ -56,6 +59,15 @@ pub enum Record {
         /// Its hash.
         block: Hash,
     },
+    /// The oldest block kept (key `base`): a decided block the replica starts from instead of
+    /// genesis once older blocks are pruned or a checkpoint was installed; every stored block
+    /// descends from it.
+    Base {
+        /// The block.
+        block: CertifiedBlock,
+        /// A quorum certificate of the block (the justify of its certified child).
+        qc: QuorumCert,
+    },
 }
 
 impl Record {
@@ -63,13 +75,17 @@ impl Record {
     pub fn key(&self, chain_id: u64) -> Vec<u8> {
         match self {
             Record::Safety(_) => b"safety".to_vec(),
-            Record::Block(b) => {
-                let mut key = b"block/".to_vec();
-                key.extend_from_slice(&b.block.hash(chain_id));
-                key
-            }
+            Record::Block(b) => Record::block_key(&b.block.hash(chain_id)),
             Record::Decided { .. } => b"decided".to_vec(),
+            Record::Base { .. } => b"base".to_vec(),
         }
+    }
+
+    /// The key of the block record of the block hashing to `hash`.
+    pub fn block_key(hash: &Hash) -> Vec<u8> {
+        let mut key = BLOCK_PREFIX.to_vec();
+        key.extend_from_slice(hash);
+        key
     }
 }
 
@@ -89,6 +105,11 @@ impl Encode for Record {
                 height.encode(out);
                 block.encode(out);
             }
+            Record::Base { block, qc } => {
+                3u8.encode(out);
+                block.encode(out);
+                qc.encode(out);
+            }
         }
     }
 }
@@ -102,6 +123,10 @@ impl Decode for Record {
             2 => Ok(Record::Decided {
                 height: u64::decode(reader)?,
                 block: reader.array()?,
+            }),
+            3 => Ok(Record::Base {
+                block: CertifiedBlock::decode(reader)?,
+                qc: QuorumCert::decode(reader)?,
             }),
             other => Err(DecodeError {
                 offset: at,

@@ -476,6 +476,22 @@ pub struct AnchorCertificate {
     pub signatures: Vec<(ReplicaId, Signature)>,
 }
 
+impl Encode for AnchorCertificate {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.header.encode(out);
+        encode_signers(&self.signatures, out);
+    }
+}
+
+impl Decode for AnchorCertificate {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(AnchorCertificate {
+            header: BatchHeader::decode(reader)?,
+            signatures: decode_signers(reader)?,
+        })
+    }
+}
+
 /// Everything replicas say to each other.
 ///
 /// Wire layout: `Tag(Consensus, chain) ‖ kind u8 ‖ body`, so a message of another chain or format

@@ -46,6 +46,10 @@ fn samples() -> Vec<Vec<u8>> {
             height: 1,
             block: hash(&b1),
         },
+        Record::Base {
+            block: b1.clone(),
+            qc: certify(&b1),
+        },
     ];
     messages
         .iter()

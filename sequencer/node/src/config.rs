@@ -20,7 +20,8 @@
 //! Optional tables: `[timeouts]` (`base_ms`, `max_ms`, `idle_block_ms`), `[blocks]` (`max_txs`,
 //! `max_bytes`, `interval_ms`),
 //! `[mempool]` (`transactions`, `bytes`, `per_sender`, `nonce_window`), `[rpc_limits]`
-//! (`requests_per_second`, `burst`, `max_body_bytes`, `admin_token`).
+//! (`requests_per_second`, `burst`, `max_body_bytes`, `admin_token`), `[storage]`
+//! (`checkpoint_every`, `retain_blocks`).
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,30 @@ pub struct NodeConfig {
     /// RPC limits.
     #[serde(default)]
     pub rpc_limits: RpcLimits,
+    /// Checkpoints and pruning.
+    #[serde(default)]
+    pub storage: StorageSettings,
+}
+
+/// Checkpoints served to peers that fell behind, and how many decided blocks are kept.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// Capture the state every this many heights; once anchored, it is the checkpoint served to
+    /// peers that state-sync.
+    pub checkpoint_every: u64,
+    /// Decided blocks kept below the decided height (0: keep every block). Blocks above the
+    /// newest checkpoint are always kept, so a peer that installs it can fetch the rest.
+    pub retain_blocks: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> StorageSettings {
+        StorageSettings {
+            checkpoint_every: 1_000,
+            retain_blocks: 2_000,
+        }
+    }
 }
 
 /// Genesis of the rollup state (equal on every node, or the roots differ at height 1).
@@ -303,6 +328,18 @@ impl NodeConfig {
                 "blocks: interval_ms {} must be at most half of timeouts.base_ms {}",
                 self.blocks.interval_ms,
                 self.timeouts.base_ms
+            );
+        }
+        if self.storage.checkpoint_every == 0 {
+            bail!("storage: checkpoint_every must be positive");
+        }
+        let least = 2 * crate::sync::PROBE_GAP;
+        if self.storage.retain_blocks != 0 && self.storage.retain_blocks < least {
+            // A peer further behind than the retained blocks must notice (its probe fires
+            // PROBE_GAP heights behind) before it can no longer fetch.
+            bail!(
+                "storage: retain_blocks {} must be 0 (keep all) or at least {least}",
+                self.storage.retain_blocks
             );
         }
         if self.blocks.max_txs == 0 || self.blocks.max_bytes == 0 {

@@ -18,17 +18,21 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use curve_consensus::{Action, Alarm, Core, DecidedBlock, Input, Message, Record};
+use curve_consensus::{
+    Action, Alarm, Checkpoint, ConsensusKey, Core, DecidedBlock, Ed25519Verifier, Input, Message,
+    Record,
+};
 use curve_formats::encoding::Decode;
 use curve_formats::tx::{PublicKey, SignedTransaction};
 use curve_mempool::{AdmitError, Mempool, TxHash};
-use curve_runtime::{Batch, Runtime};
+use curve_runtime::{Batch, MemoryStorage, Runtime};
 use curve_store::RocksStorage;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::config::StorageSettings;
 use crate::frame::{
     FORWARD_BATCH, FRAME_CONSENSUS, FRAME_TRANSACTIONS, consensus_frame, decode_transactions,
     encode_transactions,
@@ -37,6 +41,10 @@ use crate::guard::SafetyGuard;
 use crate::index;
 use crate::metrics::Metrics;
 use crate::net::{Net, NetEvent};
+use crate::sync::{
+    Download, FRAME_SNAPSHOT, FRAME_SNAPSHOT_REQUEST, PROBE_EVERY, PROBE_GAP, STALL,
+    SnapshotAnswer, SnapshotRequest, SyncState,
+};
 
 /// How often buffered transactions are forwarded.
 const FORWARD_EVERY: Duration = Duration::from_millis(5);
@@ -63,6 +71,16 @@ pub enum Request {
     Read(Box<dyn FnOnce(&Driver) + Send>),
 }
 
+/// What the driver needs besides its parts.
+pub struct DriverSettings {
+    /// The consensus key (a core rebuilt from a checkpoint signs with it).
+    pub key: ConsensusKey,
+    /// Most transactions per block.
+    pub max_block_txs: usize,
+    /// Checkpoints and pruning.
+    pub storage: StorageSettings,
+}
+
 /// The state the driver owns.
 pub struct Driver {
     pub(crate) chain_id: u64,
@@ -76,7 +94,9 @@ pub struct Driver {
     pub(crate) peers: usize,
     net: Net,
     metrics: Arc<Metrics>,
+    settings: DriverSettings,
     max_block_txs: usize,
+    sync: SyncState,
     /// Per sender, the nonce after the last transaction handed to the core.
     handed: BTreeMap<PublicKey, u64>,
     forward: Vec<Vec<u8>>,
@@ -98,7 +118,7 @@ impl Driver {
         mempool: Mempool,
         net: Net,
         metrics: Arc<Metrics>,
-        max_block_txs: usize,
+        settings: DriverSettings,
     ) -> Driver {
         let config = core.config();
         Driver {
@@ -113,7 +133,9 @@ impl Driver {
             peers: 0,
             net,
             metrics,
-            max_block_txs,
+            max_block_txs: settings.max_block_txs,
+            settings,
+            sync: SyncState::default(),
             handed: BTreeMap::new(),
             forward: Vec::new(),
             timer: None,
@@ -168,7 +190,13 @@ impl Driver {
                     Some(Request::Read(read)) => read(&self),
                     None => return Ok(()),
                 },
-                _ = forward_tick.tick() => self.flush_forward(),
+                _ = forward_tick.tick() => {
+                    self.flush_forward();
+                    if self.sync.download.as_ref().is_some_and(|d| d.progress.elapsed() > STALL) {
+                        tracing::warn!("checkpoint download stalled; dropped");
+                        self.sync.download = None;
+                    }
+                }
             }
             self.publish_status();
         }
@@ -184,6 +212,7 @@ impl Driver {
             .executed_height
             .set(self.runtime.meta().height as i64);
         self.metrics.mempool.set(self.mempool.len() as i64);
+        self.metrics.base_height.set(status.base_height as i64);
     }
 
     fn step(&mut self, input: Input) -> Result<()> {
@@ -194,7 +223,12 @@ impl Driver {
     fn on_frame(&mut self, from: u16, frame: &[u8]) -> Result<()> {
         match frame.split_first() {
             Some((&FRAME_CONSENSUS, body)) => match Message::from_wire(self.chain_id, body) {
-                Ok(message) => self.step(Input::Message { from, message }),
+                Ok(message) => {
+                    if let Message::Proposal(proposal) = &message {
+                        self.maybe_probe(from, proposal.block.height);
+                    }
+                    self.step(Input::Message { from, message })
+                }
                 Err(error) => {
                     tracing::warn!(from, %error, "malformed consensus frame");
                     Ok(())
@@ -207,11 +241,252 @@ impl Driver {
                     Ok(())
                 }
             },
+            Some((&FRAME_SNAPSHOT_REQUEST, body)) => {
+                match SnapshotRequest::decode_body(body) {
+                    Ok(request) => {
+                        let base = self.core.status().base_height;
+                        let answer = self.sync.answer(&request, base);
+                        self.net.send(from, answer.to_frame());
+                    }
+                    Err(error) => tracing::warn!(from, %error, "malformed snapshot request"),
+                }
+                Ok(())
+            }
+            Some((&FRAME_SNAPSHOT, body)) => match SnapshotAnswer::decode_body(body) {
+                Ok(answer) => self.on_snapshot(from, answer),
+                Err(error) => {
+                    tracing::warn!(from, %error, "malformed snapshot frame");
+                    Ok(())
+                }
+            },
             _ => {
                 tracing::warn!(from, "frame of an unknown kind");
                 Ok(())
             }
         }
+    }
+
+    /// Asks `from` for its checkpoint when its proposal at `height` is far above what this
+    /// node decided (at most once per [`PROBE_EVERY`], never during a download).
+    fn maybe_probe(&mut self, from: u16, height: u64) {
+        let decided = self.core.status().decided_height;
+        if height <= decided + PROBE_GAP
+            || self.sync.download.is_some()
+            || self
+                .sync
+                .probed
+                .is_some_and(|at| at.elapsed() < PROBE_EVERY)
+        {
+            return;
+        }
+        tracing::info!(from, height, decided, "far behind: asking for a checkpoint");
+        self.sync.probed = Some(Instant::now());
+        self.net.send(from, SnapshotRequest::Manifest.to_frame());
+    }
+
+    /// A peer's manifest or chunk.
+    fn on_snapshot(&mut self, from: u16, answer: SnapshotAnswer) -> Result<()> {
+        match answer {
+            SnapshotAnswer::Manifest {
+                base,
+                chunks,
+                checkpoint,
+            } => {
+                if self.sync.download.is_some() {
+                    return Ok(());
+                }
+                let decided = self.core.status().decided_height;
+                let height = checkpoint.height();
+                // Worth it if this node cannot fetch what it misses (the peer pruned it), or if
+                // the checkpoint saves replaying at least a checkpoint interval.
+                let gap = self.settings.storage.checkpoint_every.max(PROBE_GAP);
+                if height <= decided || (decided >= base && height < decided + gap) {
+                    return Ok(());
+                }
+                if chunks == 0 || chunks > crate::sync::CHUNKS_MAX {
+                    tracing::warn!(from, chunks, "checkpoint manifest with a bad chunk count");
+                    return Ok(());
+                }
+                let config = self.core.config();
+                if let Err(error) =
+                    checkpoint.verify(self.chain_id, &config.committee, &mut Ed25519Verifier)
+                {
+                    tracing::warn!(from, height, %error, "checkpoint refused");
+                    return Ok(());
+                }
+                tracing::info!(from, height, chunks, "downloading checkpoint");
+                self.sync.download = Some(Download {
+                    peer: from,
+                    checkpoint: *checkpoint,
+                    total: chunks,
+                    chunks: Vec::new(),
+                    progress: Instant::now(),
+                });
+                self.net
+                    .send(from, SnapshotRequest::Chunk { height, index: 0 }.to_frame());
+            }
+            SnapshotAnswer::Chunk {
+                height,
+                index,
+                bytes,
+            } => {
+                let Some(download) = self.sync.download.as_mut() else {
+                    return Ok(());
+                };
+                if download.peer != from
+                    || download.checkpoint.height() != height
+                    || index as usize != download.chunks.len()
+                {
+                    return Ok(());
+                }
+                download.chunks.push(bytes);
+                download.progress = Instant::now();
+                let next = download.chunks.len() as u32;
+                if next < download.total {
+                    self.net.send(
+                        from,
+                        SnapshotRequest::Chunk {
+                            height,
+                            index: next,
+                        }
+                        .to_frame(),
+                    );
+                } else {
+                    let download = self.sync.download.take().expect("in progress");
+                    self.install(download)?;
+                }
+            }
+            SnapshotAnswer::None { base } => {
+                if self.sync.download.as_ref().is_some_and(|d| d.peer == from) {
+                    tracing::info!(from, base, "the peer no longer serves the checkpoint");
+                    self.sync.download = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs a downloaded checkpoint if its state hashes to the certified root: the state,
+    /// the base and decided records in one synced write, then a runtime and a core reopened
+    /// from the store. A checkpoint that does not check out is dropped and changes nothing.
+    fn install(&mut self, download: Download) -> Result<()> {
+        let Download {
+            peer, checkpoint, ..
+        } = download;
+        let height = checkpoint.height();
+        let certified = checkpoint.certificate.header;
+        let entries = match crate::sync::decode_chunks(&download.chunks) {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(peer, height, %error, "checkpoint chunks malformed; dropped");
+                return Ok(());
+            }
+        };
+        match Runtime::open(MemoryStorage::from_entries(entries.clone())) {
+            Ok(check) if check.meta().height == height && check.root() == certified.state_root => {}
+            Ok(check) => {
+                tracing::warn!(
+                    peer,
+                    height,
+                    got_height = check.meta().height,
+                    got_root = %hex::encode(check.root()),
+                    want_root = %hex::encode(certified.state_root),
+                    "checkpoint state does not match its certificate; dropped"
+                );
+                return Ok(());
+            }
+            Err(error) => {
+                tracing::warn!(peer, height, %error, "checkpoint state does not open; dropped");
+                return Ok(());
+            }
+        }
+        let base_hash = checkpoint.base.block.hash(self.chain_id);
+        let records = [
+            Record::Base {
+                block: checkpoint.base.clone(),
+                qc: checkpoint.qc.clone(),
+            },
+            Record::Decided {
+                height,
+                block: base_hash,
+            },
+        ];
+        self.store
+            .install_checkpoint(self.chain_id, &entries, &records)
+            .context("installing a checkpoint")?;
+        index::put_anchor(&self.store, &checkpoint.certificate)?;
+        self.runtime = Runtime::open(self.store.clone().without_state_sync())
+            .context("reopening the state after a checkpoint")?;
+        let stored = self
+            .store
+            .records(self.chain_id)
+            .context("reading the consensus records")?;
+        let (core, actions) = Core::restore(
+            self.core.config().clone(),
+            self.settings.key.clone(),
+            Box::new(Ed25519Verifier),
+            stored,
+            height,
+            now_ms(),
+        )
+        .context("restarting consensus from a checkpoint")?;
+        self.core = core;
+        self.handed.clear();
+        self.metrics.state_syncs.inc();
+        tracing::info!(
+            peer,
+            height,
+            root = %hex::encode(certified.state_root),
+            "checkpoint installed"
+        );
+        self.perform(actions)?;
+        self.after_execution();
+        Ok(())
+    }
+
+    /// After executing `header`: captures the state at checkpoint heights.
+    fn maybe_capture(&mut self, header: &curve_formats::batch::BatchHeader) -> Result<()> {
+        if header
+            .height
+            .is_multiple_of(self.settings.storage.checkpoint_every)
+        {
+            let entries = curve_runtime::Storage::entries(self.runtime.storage())
+                .context("reading the state for a checkpoint")?;
+            self.sync.capture(*header, &entries);
+        }
+        Ok(())
+    }
+
+    /// An anchor certificate: a capture at its height becomes the served checkpoint, and
+    /// blocks below it (and below the retention) are pruned.
+    fn on_anchored(&mut self, certificate: &curve_consensus::AnchorCertificate) -> Vec<Action> {
+        let header = certificate.header;
+        let Some(chunks) = self.sync.anchored(&header) else {
+            return Vec::new();
+        };
+        let Some((hash, base)) = self.core.decided_at(header.height) else {
+            return Vec::new();
+        };
+        let base = base.clone();
+        let Some(qc) = self.core.certificate_of(&hash) else {
+            return Vec::new();
+        };
+        self.sync.serve(
+            Checkpoint {
+                certificate: certificate.clone(),
+                base,
+                qc,
+            },
+            chunks,
+        );
+        self.metrics.checkpoint_height.set(header.height as i64);
+        let retain = self.settings.storage.retain_blocks;
+        if retain == 0 {
+            return Vec::new();
+        }
+        let decided = self.core.status().decided_height;
+        self.core
+            .prune(header.height.min(decided.saturating_sub(retain)))
     }
 
     /// Admits transactions; those from a client are forwarded to the other members.
@@ -334,6 +609,7 @@ impl Driver {
                             continue;
                         }
                         let header = self.execute(&block, decided_at_ms)?;
+                        self.maybe_capture(&header)?;
                         queue.extend(self.core.step(now_ms(), Input::Executed { header }));
                     }
                     self.after_execution();
@@ -344,6 +620,13 @@ impl Driver {
                         .anchored_height
                         .set(certificate.header.height as i64);
                     index::put_anchor(&self.store, &certificate)?;
+                    queue.extend(self.on_anchored(&certificate));
+                }
+                Action::Prune { base, forget } => {
+                    self.store
+                        .prune(self.chain_id, &base, &forget)
+                        .context("pruning blocks")?;
+                    tracing::debug!(blocks = forget.len(), "pruned");
                 }
                 Action::Alarm(alarm) => {
                     self.metrics.alarms.inc();
@@ -441,6 +724,8 @@ impl Driver {
             "decided_height": status.decided_height,
             "executed_height": self.runtime.meta().height,
             "anchored_height": status.anchored_height,
+            "base_height": status.base_height,
+            "checkpoint_height": self.sync.newest().map_or(0, |s| s.checkpoint.height()),
             "state_root": hex::encode(self.runtime.root()),
             "consecutive_failures": status.consecutive_failures,
             "mempool": self.mempool.len(),

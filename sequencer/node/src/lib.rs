@@ -22,6 +22,7 @@ pub mod load;
 pub mod metrics;
 pub mod net;
 pub mod rpc;
+pub mod sync;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -113,7 +114,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     core_config.block_interval_ms = config.blocks.interval_ms;
     let (core, initial) = Core::restore(
         core_config,
-        key,
+        key.clone(),
         Box::new(Ed25519Verifier),
         records,
         runtime.meta().height,
@@ -191,7 +192,11 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         mempool,
         net,
         metrics,
-        config.blocks.max_txs,
+        driver::DriverSettings {
+            key,
+            max_block_txs: config.blocks.max_txs,
+            storage: config.storage,
+        },
     );
     let stop = async move {
         tokio::select! {

@@ -35,6 +35,12 @@ pub struct Metrics {
     pub finality_executed: Histogram,
     /// One consensus persist (synced or not).
     pub persist_seconds: Histogram,
+    /// Height of the oldest block kept (blocks below are pruned).
+    pub base_height: Gauge,
+    /// Height of the newest checkpoint served to peers.
+    pub checkpoint_height: Gauge,
+    /// Checkpoints installed from a peer (state syncs).
+    pub state_syncs: Counter,
 }
 
 impl Metrics {
@@ -56,6 +62,9 @@ impl Metrics {
             finality_decided: latency(),
             finality_executed: latency(),
             persist_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            base_height: Gauge::default(),
+            checkpoint_height: Gauge::default(),
+            state_syncs: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("view", "Current consensus view", metrics.view.clone());
@@ -110,6 +119,21 @@ impl Metrics {
             "persist_seconds",
             "Consensus record persist latency",
             metrics.persist_seconds.clone(),
+        );
+        registry.register(
+            "base_height",
+            "Height of the oldest block kept",
+            metrics.base_height.clone(),
+        );
+        registry.register(
+            "checkpoint_height",
+            "Height of the newest checkpoint served to peers",
+            metrics.checkpoint_height.clone(),
+        );
+        registry.register(
+            "state_syncs",
+            "Checkpoints installed from a peer",
+            metrics.state_syncs.clone(),
         );
         Metrics {
             registry,

@@ -1,10 +1,11 @@
 //! Every decoder of outside input in the node never panics, however short, long or deep the
 //! input, and accepts exactly what its encoder writes: transaction frames from peers, the
-//! safety guard file, key files and `node.toml`.
+//! safety guard file, state-sync frames and chunks, key files and `node.toml`.
 
 use curve_node::config::{NodeConfig, read_key_file};
 use curve_node::frame::{FORWARD_BATCH, decode_transactions, encode_transactions};
 use curve_node::guard::Watermark;
+use curve_node::sync::{SnapshotAnswer, SnapshotRequest, chunk_entries, decode_chunks};
 use proptest::prelude::*;
 
 proptest! {
@@ -27,6 +28,45 @@ proptest! {
         let mut longer = body.to_vec();
         longer.push(extra);
         prop_assert!(decode_transactions(&longer).is_err());
+    }
+
+    #[test]
+    fn state_chunks_round_trip_and_refuse_disorder(
+        map in prop::collection::btree_map(prop::collection::vec(any::<u8>(), 0..40), prop::collection::vec(any::<u8>(), 0..3_000), 0..200),
+        big in 0usize..3,
+    ) {
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = map.into_iter().collect();
+        // Values large enough to cut several chunks.
+        for entry in entries.iter_mut().take(big) {
+            entry.1 = vec![7; 700 << 10];
+        }
+        let chunks = chunk_entries(&entries);
+        prop_assert!(chunks.len() > big / 2);
+        prop_assert_eq!(decode_chunks(&chunks).expect("its own chunks"), entries.clone());
+        if chunks.len() > 1 {
+            let mut swapped = chunks.clone();
+            swapped.swap(0, 1);
+            prop_assert!(decode_chunks(&swapped).is_err(), "keys must increase across chunks");
+        }
+    }
+
+    #[test]
+    fn snapshot_frames_round_trip_and_any_body_decodes_or_is_refused(
+        height in any::<u64>(), index in any::<u32>(), bytes in prop::collection::vec(any::<u8>(), 0..500),
+        junk in prop::collection::vec(any::<u8>(), 0..2_000),
+    ) {
+        for request in [SnapshotRequest::Manifest, SnapshotRequest::Chunk { height, index }] {
+            let frame = request.to_frame();
+            prop_assert_eq!(SnapshotRequest::decode_body(&frame[1..]), Ok(request));
+        }
+        for answer in [SnapshotAnswer::Chunk { height, index, bytes: bytes.clone() }, SnapshotAnswer::None { base: height }] {
+            let frame = answer.to_frame();
+            prop_assert_eq!(SnapshotAnswer::decode_body(&frame[1..]), Ok(answer));
+            prop_assert!(SnapshotAnswer::decode_body(&frame[1..frame.len() - 1]).is_err());
+        }
+        let _ = SnapshotRequest::decode_body(&junk);
+        let _ = SnapshotAnswer::decode_body(&junk);
+        let _ = decode_chunks(&[junk]);
     }
 
     #[test]

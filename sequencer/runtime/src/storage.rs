@@ -91,6 +91,13 @@ impl MemoryStorage {
         Ok(MemoryStorage { entries })
     }
 
+    /// A store holding `entries`.
+    pub fn from_entries(entries: Entries) -> MemoryStorage {
+        MemoryStorage {
+            entries: entries.into_iter().collect(),
+        }
+    }
+
     /// Entries stored.
     pub fn len(&self) -> usize {
         self.entries.len()

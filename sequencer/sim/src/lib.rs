@@ -199,17 +199,25 @@ impl Verifier for CachedVerifier {
 #[derive(Default)]
 struct CrashStore {
     durable: BTreeMap<Vec<u8>, Vec<u8>>,
-    pending: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Writes (`Some`) and deletions (`None`) in order.
+    pending: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl CrashStore {
     fn write(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.pending.push((key, value));
+        self.pending.push((key, Some(value)));
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.pending.push((key, None));
     }
 
     fn sync(&mut self) {
         for (key, value) in self.pending.drain(..) {
-            self.durable.insert(key, value);
+            match value {
+                Some(value) => self.durable.insert(key, value),
+                None => self.durable.remove(&key),
+            };
         }
     }
 
@@ -770,6 +778,13 @@ impl Sim<'_> {
                     }
                     let executor = &mut self.nodes[usize::from(replica)].executor;
                     inputs.extend(execute_decided(executor, &blocks));
+                }
+                Action::Prune { base, forget } => {
+                    let store = &mut self.nodes[usize::from(replica)].store;
+                    store.write(base.key(CHAIN_ID), base.to_bytes());
+                    for key in forget {
+                        store.delete(key);
+                    }
                 }
                 Action::Anchored(certificate) => {
                     if honest {

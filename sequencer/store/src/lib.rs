@@ -20,6 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use curve_consensus::Record;
+use curve_consensus::record::BLOCK_PREFIX;
 use curve_formats::encoding::{Decode, Encode};
 use curve_runtime::storage::Entries;
 use curve_runtime::{Storage, StorageError, WriteBatch};
@@ -135,14 +136,58 @@ impl RocksStorage {
             .map_err(|e| failed("index read", e))
     }
 
-    /// Deletes consensus records by key (pruning), atomically.
-    pub fn forget(&self, keys: &[Vec<u8>]) -> Result<(), StorageError> {
+    /// Stores the core's new base record and deletes the pruned block records, atomically
+    /// (unsynced: a prune lost with the power only keeps more blocks).
+    pub fn prune(
+        &self,
+        chain_id: u64,
+        base: &Record,
+        forget: &[Vec<u8>],
+    ) -> Result<(), StorageError> {
         let family = self.family(CONSENSUS)?;
         let mut write = rocksdb::WriteBatch::default();
-        for key in keys {
+        write.put_cf(family, base.key(chain_id), base.to_bytes());
+        for key in forget {
             write.delete_cf(family, key);
         }
         self.db.write(write).map_err(|e| failed("prune", e))
+    }
+
+    /// Replaces the state with a checkpoint's `entries` and the block records with `records`
+    /// (the checkpoint's base and decided records), keeping the safety record, in one synced
+    /// write: a crash leaves the old state and chain or the new ones, never a mix.
+    pub fn install_checkpoint(
+        &self,
+        chain_id: u64,
+        entries: &Entries,
+        records: &[Record],
+    ) -> Result<(), StorageError> {
+        let state = self.family(STATE)?;
+        let consensus = self.family(CONSENSUS)?;
+        let mut write = rocksdb::WriteBatch::default();
+        for entry in self.db.iterator_cf(state, IteratorMode::Start) {
+            let (key, _) = entry.map_err(|e| failed("read", e))?;
+            write.delete_cf(state, key);
+        }
+        for (key, value) in entries {
+            write.put_cf(state, key, value);
+        }
+        let blocks = self.db.prefix_iterator_cf(consensus, BLOCK_PREFIX);
+        for entry in blocks {
+            let (key, _) = entry.map_err(|e| failed("read", e))?;
+            if !key.starts_with(BLOCK_PREFIX) {
+                break;
+            }
+            write.delete_cf(consensus, key);
+        }
+        for record in records {
+            write.put_cf(consensus, record.key(chain_id), record.to_bytes());
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db
+            .write_opt(write, &options)
+            .map_err(|e| failed("install checkpoint", e))
     }
 
     /// Every stored consensus record, in key order, each checked against its key.

@@ -100,6 +100,17 @@ pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
         .unwrap_or_else(|| panic!("no HTTP answer from 127.0.0.1:{port}{path}"))
 }
 
+/// Lines added to every node's `node.toml`.
+#[derive(Default)]
+pub struct Extra {
+    /// In `[rpc_limits]`.
+    pub rpc_limits: &'static str,
+    /// In `[timeouts]`.
+    pub timeouts: &'static str,
+    /// Whole tables (before `[genesis]`).
+    pub tables: &'static str,
+}
+
 /// The running committee.
 pub struct Cluster {
     pub dir: tempfile::TempDir,
@@ -114,11 +125,16 @@ pub struct Cluster {
 impl Cluster {
     /// Writes configs and keys for `n` nodes (not started).
     pub fn new(seed: u64, n: usize, base_timeout_ms: u64) -> Cluster {
-        Cluster::with_rpc_limits(seed, n, base_timeout_ms, "")
+        Cluster::with(seed, n, base_timeout_ms, Extra::default())
     }
 
-    /// [`Cluster::new`] with extra lines in every node's `[rpc_limits]`.
-    pub fn with_rpc_limits(seed: u64, n: usize, base_timeout_ms: u64, limits: &str) -> Cluster {
+    /// [`Cluster::new`] with extra settings in every node's `node.toml`.
+    pub fn with(seed: u64, n: usize, base_timeout_ms: u64, extra: Extra) -> Cluster {
+        let Extra {
+            rpc_limits: limits,
+            timeouts,
+            tables,
+        } = extra;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let chain_id = 0xC0DE_0000 + (seed % 0xFFFF);
         let consensus: Vec<SigningKey> = (0..n)
@@ -145,8 +161,8 @@ impl Cluster {
             let text = format!(
                 "chain_id = {chain_id}\nconsensus_key = \"consensus.json\"\nnetwork_key = \"network.json\"\n\
                  data_dir = \"data\"\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\nrpc = \"127.0.0.1:{}\"\n\n\
-                 [timeouts]\nbase_ms = {base_timeout_ms}\nmax_ms = {}\n\n\
-                 [rpc_limits]\nadmin_token = \"token{i}\"\n{limits}\n\n\
+                 [timeouts]\nbase_ms = {base_timeout_ms}\nmax_ms = {}\n{timeouts}\n\n\
+                 [rpc_limits]\nadmin_token = \"token{i}\"\n{limits}\n\n{tables}\n\n\
                  [genesis]\ngovernance = \"{}\"\n{members}",
                 p2p_ports[i],
                 rpc_ports[i],
