@@ -45,6 +45,13 @@ pub struct BenchArgs {
     /// Write the report as JSON here too.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Consensus alone: the nodes (a `curve localnet --consensus-only`) generate opaque
+    /// payloads at the rate, split between them, and time them to decision.
+    #[arg(long)]
+    consensus_only: bool,
+    /// Payload size in bytes for `--consensus-only`.
+    #[arg(long, default_value_t = 512)]
+    size: usize,
 }
 
 /// CPU seconds (user + system) of a process so far.
@@ -188,7 +195,11 @@ pub fn run_bench(args: BenchArgs) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let report = runtime.block_on(bench(&args, net))?;
+    let report = if args.consensus_only {
+        runtime.block_on(bench_consensus_only(&args, net))?
+    } else {
+        runtime.block_on(bench(&args, net))?
+    };
     outln!("{}", serde_json::to_string_pretty(&report)?);
     if let Some(path) = &args.out {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
@@ -197,13 +208,123 @@ pub fn run_bench(args: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn bench(args: &BenchArgs, net: Localnet) -> Result<Value> {
-    let nodes = net.clients.len();
+/// Every node's process id (from `curve_status`).
+async fn node_pids(net: &Localnet) -> Result<Vec<u64>> {
     let mut pids = Vec::new();
     for client in &net.clients {
         let status = client.status().await.context("is the localnet running?")?;
         pids.push(status["pid"].as_u64().unwrap_or(0));
     }
+    Ok(pids)
+}
+
+/// CPU % of each process since `before`, over `elapsed` seconds.
+fn cpu_percent(pids: &[u64], before: &[Option<f64>], elapsed: f64) -> Vec<Value> {
+    pids.iter()
+        .zip(before)
+        .map(|(&pid, before)| match (before, cpu_seconds(pid)) {
+            (Some(b), Some(a)) => json!(((a - b) / elapsed * 100.0 * 10.0).round() / 10.0),
+            _ => Value::Null,
+        })
+        .collect()
+}
+
+/// The `p`th percentile of a histogram (value → count).
+fn histogram_percentile(histogram: &BTreeMap<u64, u64>, p: f64) -> Option<u64> {
+    let total: u64 = histogram.values().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((p / 100.0) * (total - 1) as f64).round() as u64;
+    let mut seen = 0;
+    for (value, count) in histogram {
+        seen += count;
+        if seen > rank {
+            return Some(*value);
+        }
+    }
+    histogram.keys().last().copied()
+}
+
+/// `curve bench --consensus-only`: every node generates its share of the rate for the
+/// duration; then their reports (payloads generated, decided, generation-to-decision
+/// histogram) are merged.
+async fn bench_consensus_only(args: &BenchArgs, net: Localnet) -> Result<Value> {
+    let nodes = net.clients.len() as u64;
+    let pids = node_pids(&net).await?;
+    let cpu_before: Vec<Option<f64>> = pids.iter().map(|&p| cpu_seconds(p)).collect();
+    let started = Instant::now();
+    for (i, client) in net.clients.iter().enumerate() {
+        let share = args.rate / nodes + u64::from((i as u64) < args.rate % nodes);
+        client
+            .call::<Value>(
+                "curve_benchOpaque",
+                vec![json!(share), json!(args.size), json!(args.duration)],
+            )
+            .await
+            .with_context(|| format!("node {i} refused the load (is it consensus-only?)"))?;
+    }
+    outln!(
+        "offering {} payloads/s of {} bytes for {} s",
+        args.rate,
+        args.size,
+        args.duration
+    );
+    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    let drain_end = Instant::now() + Duration::from_secs(args.drain);
+    let reports = loop {
+        let mut reports = Vec::new();
+        for client in &net.clients {
+            reports.push(
+                client
+                    .call::<Value>("curve_benchReport", Vec::new())
+                    .await?,
+            );
+        }
+        let settled = reports
+            .iter()
+            .all(|r| r["running"] == false && r["decided"].as_u64() >= r["generated"].as_u64());
+        if settled || Instant::now() >= drain_end {
+            break reports;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_percent(&pids, &cpu_before, elapsed);
+    let mut histogram: BTreeMap<u64, u64> = BTreeMap::new();
+    let (mut generated, mut decided) = (0u64, 0u64);
+    for report in &reports {
+        generated += report["generated"].as_u64().unwrap_or(0);
+        decided += report["decided"].as_u64().unwrap_or(0);
+        for pair in report["latency_ms"].as_array().into_iter().flatten() {
+            if let (Some(ms), Some(n)) = (pair[0].as_u64(), pair[1].as_u64()) {
+                *histogram.entry(ms).or_default() += n;
+            }
+        }
+    }
+    Ok(json!({
+        "mode": "consensus-only",
+        "nodes": nodes,
+        "payload_bytes": args.size,
+        "duration_s": args.duration,
+        "offered_tx_per_s": (generated as f64 / args.duration as f64).round(),
+        "decided_tx_per_s": (decided as f64 / elapsed).round(),
+        "generated": generated,
+        "decided": decided,
+        "finality_decided_ms": {
+            "p50": histogram_percentile(&histogram, 50.0),
+            "p90": histogram_percentile(&histogram, 90.0),
+            "p99": histogram_percentile(&histogram, 99.0),
+            "max": histogram.keys().last(),
+        },
+        "cpu_percent_per_node": cpu,
+        "load_average": load_average(),
+    }))
+}
+
+async fn bench(args: &BenchArgs, net: Localnet) -> Result<Value> {
+    let nodes = net.clients.len();
+    let pids = node_pids(&net).await?;
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     outln!("bench seed {}", hex::encode(seed));
@@ -366,14 +487,7 @@ async fn bench(args: &BenchArgs, net: Localnet) -> Result<Value> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu: Vec<Value> = pids
-        .iter()
-        .zip(&cpu_before)
-        .map(|(&pid, before)| match (before, cpu_seconds(pid)) {
-            (Some(b), Some(a)) => json!(((a - b) / elapsed * 100.0 * 10.0).round() / 10.0),
-            _ => Value::Null,
-        })
-        .collect();
+    let cpu = cpu_percent(&pids, &cpu_before, elapsed);
     let load = load_average();
     follower.abort();
     let ledger = ledger.lock().await;

@@ -48,6 +48,10 @@ pub struct LocalnetArgs {
     /// Log filter passed to every node.
     #[arg(long, default_value = "info")]
     log: String,
+    /// A new localnet orders opaque payloads and executes nothing (`curve bench
+    /// --consensus-only` measures consensus alone).
+    #[arg(long)]
+    consensus_only: bool,
 }
 
 fn init_logging(filter: &str) {
@@ -133,6 +137,7 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
              rpc = \"127.0.0.1:{rpc}\"\n\n\
              [timeouts]\nbase_ms = {base}\nmax_ms = {max}\n\n\
              [rpc_limits]\nrequests_per_second = 100000\nburst = 200000\nmax_body_bytes = 16777216\nadmin_token = \"{token}\"\n\n\
+             [bench]\nconsensus_only = {consensus_only}\n\n\
              [genesis]\ngovernance = \"{gov}\"\n{members}",
             chain = args.chain_id,
             p2p = args.p2p_port + i,
@@ -140,6 +145,7 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
             base = args.base_timeout_ms,
             max = (args.base_timeout_ms * 30).max(1_000),
             gov = hex::encode(governance.verifying_key().as_bytes()),
+            consensus_only = args.consensus_only,
         );
         std::fs::write(node_dir.join("node.toml"), text)?;
     }

@@ -333,3 +333,64 @@ fn localnet_leaves_no_child_after_sigint_and_restarts_from_its_data() {
     let out = interrupt(&mut localnet);
     assert!(out.contains("restarting the localnet"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consensus_only_committee_orders_opaque_payloads_and_curve_bench_times_them() {
+    let seed = seed();
+    let mut cluster = Cluster::with(
+        seed,
+        4,
+        300,
+        cluster::Extra {
+            tables: "[bench]\nconsensus_only = true",
+            ..Default::default()
+        },
+    );
+    for i in 0..4 {
+        cluster.start_node(i);
+    }
+    for i in 0..4 {
+        cluster.wait_height(i, 2).await;
+    }
+    let port = cluster.rpc_ports[0];
+    let refused = rpc(port, "curve_benchOpaque", json!([100, 4, 1]));
+    assert_eq!(error_code(&refused), -32602, "a 4-byte payload: {refused}");
+
+    let dir = cluster.dir.path().to_path_buf();
+    let out = dir.join("bench.json");
+    let bench = {
+        let (dir, out) = (dir.clone(), out.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_curve"))
+                .arg("bench")
+                .arg("--localnet")
+                .arg(&dir)
+                .args(["--consensus-only", "--rate", "2000", "--duration", "2"])
+                .args(["--size", "128", "--drain", "60", "--out"])
+                .arg(&out)
+                .output()
+                .expect("run curve bench")
+        })
+        .await
+        .unwrap()
+    };
+    assert!(
+        bench.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&bench.stderr),
+        cluster.logs()
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    eprintln!("{report:#}");
+    // 2,000 a second for 2 s, split over four nodes: each generated 1,000, all decided.
+    assert_eq!(report["generated"], 4_000, "{report}");
+    assert_eq!(report["decided"], 4_000, "{report}");
+    let p50 = report["finality_decided_ms"]["p50"].as_u64().expect("p50");
+    let p99 = report["finality_decided_ms"]["p99"].as_u64().expect("p99");
+    assert!(p50 <= p99, "{report}");
+    // Every node ordered every payload, its own and the others'.
+    for i in 0..4 {
+        let own = rpc(cluster.rpc_ports[i], "curve_benchReport", json!([]));
+        assert!(own["result"]["ordered"].as_u64().unwrap() >= 4_000, "{own}");
+    }
+}

@@ -21,7 +21,7 @@
 //! `max_bytes`, `interval_ms`),
 //! `[mempool]` (`transactions`, `bytes`, `per_sender`, `nonce_window`), `[rpc_limits]`
 //! (`requests_per_second`, `burst`, `max_body_bytes`, `admin_token`), `[storage]`
-//! (`checkpoint_every`, `retain_blocks`).
+//! (`checkpoint_every`, `retain_blocks`), `[bench]` (`consensus_only`).
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +63,17 @@ pub struct NodeConfig {
     /// Checkpoints and pruning.
     #[serde(default)]
     pub storage: StorageSettings,
+    /// Benchmark modes.
+    #[serde(default)]
+    pub bench: BenchSettings,
+}
+
+/// Benchmark modes (never on a real chain).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchSettings {
+    /// Order opaque payloads and execute nothing: consensus alone (see `curve_node::opaque`).
+    pub consensus_only: bool,
 }
 
 /// Checkpoints served to peers that fell behind, and how many decided blocks are kept.

@@ -41,6 +41,7 @@ use crate::guard::SafetyGuard;
 use crate::index;
 use crate::metrics::Metrics;
 use crate::net::{Net, NetEvent};
+use crate::opaque::OpaqueBench;
 use crate::sync::{
     Download, FRAME_SNAPSHOT, FRAME_SNAPSHOT_REQUEST, PROBE_EVERY, PROBE_GAP, STALL,
     SnapshotAnswer, SnapshotRequest, SyncState,
@@ -69,6 +70,8 @@ pub enum Request {
     },
     /// Run a read against the driver's state.
     Read(Box<dyn FnOnce(&Driver) + Send>),
+    /// Run a change of the driver's state (the consensus-only bench's controls).
+    Write(Box<dyn FnOnce(&mut Driver) + Send>),
 }
 
 /// What the driver needs besides its parts.
@@ -79,6 +82,8 @@ pub struct DriverSettings {
     pub max_block_txs: usize,
     /// Checkpoints and pruning.
     pub storage: StorageSettings,
+    /// Order opaque payloads and execute nothing (see [`crate::opaque`]).
+    pub consensus_only: bool,
 }
 
 /// The state the driver owns.
@@ -97,6 +102,8 @@ pub struct Driver {
     settings: DriverSettings,
     max_block_txs: usize,
     sync: SyncState,
+    /// The hash-chain executor and load generator of a consensus-only node.
+    opaque: Option<OpaqueBench>,
     /// Per sender, the nonce after the last transaction handed to the core.
     handed: BTreeMap<PublicKey, u64>,
     forward: Vec<Vec<u8>>,
@@ -121,6 +128,11 @@ impl Driver {
         settings: DriverSettings,
     ) -> Driver {
         let config = core.config();
+        let opaque = settings.consensus_only.then(|| {
+            let mut bench = OpaqueBench::default();
+            bench.resume_at(core.status().decided_height);
+            bench
+        });
         Driver {
             chain_id: config.chain_id,
             me: config.me,
@@ -136,6 +148,7 @@ impl Driver {
             max_block_txs: settings.max_block_txs,
             settings,
             sync: SyncState::default(),
+            opaque,
             handed: BTreeMap::new(),
             forward: Vec::new(),
             timer: None,
@@ -188,9 +201,11 @@ impl Driver {
                         let _ = reply.send(answers);
                     }
                     Some(Request::Read(read)) => read(&self),
+                    Some(Request::Write(write)) => write(&mut self),
                     None => return Ok(()),
                 },
                 _ = forward_tick.tick() => {
+                    self.generate_opaque()?;
                     self.flush_forward();
                     if self.sync.download.as_ref().is_some_and(|d| d.progress.elapsed() > STALL) {
                         tracing::warn!("checkpoint download stalled; dropped");
@@ -210,7 +225,7 @@ impl Driver {
             .set(status.decided_height as i64);
         self.metrics
             .executed_height
-            .set(self.runtime.meta().height as i64);
+            .set(self.executed_height() as i64);
         self.metrics.mempool.set(self.mempool.len() as i64);
         self.metrics.base_height.set(status.base_height as i64);
     }
@@ -235,6 +250,12 @@ impl Driver {
                 }
             },
             Some((&FRAME_TRANSACTIONS, body)) => match decode_transactions(body) {
+                Ok(transactions) if self.opaque.is_some() => {
+                    for payload in transactions {
+                        self.step(Input::Submit(payload))?;
+                    }
+                    Ok(())
+                }
                 Ok(transactions) => self.submit(transactions, false).map(drop),
                 Err(error) => {
                     tracing::warn!(from, %error, "malformed transaction frame");
@@ -444,6 +465,73 @@ impl Driver {
         Ok(())
     }
 
+    /// Consensus-only: the hash chain applies decided blocks, and blocks below the retention
+    /// are pruned every checkpoint interval (there is no state to checkpoint).
+    fn execute_opaque(&mut self, blocks: &[DecidedBlock]) -> Vec<Action> {
+        let Some(opaque) = self.opaque.as_mut() else {
+            return Vec::new();
+        };
+        let mut actions = Vec::new();
+        for block in blocks {
+            if block.height != opaque.next_height() {
+                continue;
+            }
+            let header = opaque.execute(self.me, block, now_ms());
+            self.metrics
+                .committed_transactions
+                .inc_by(block.payload.len() as u64);
+            actions.extend(self.core.step(now_ms(), Input::Executed { header }));
+        }
+        let status = self.core.status();
+        let storage = self.settings.storage;
+        if storage.retain_blocks > 0
+            && status.decided_height
+                >= status.base_height + storage.retain_blocks + storage.checkpoint_every
+        {
+            actions.extend(
+                self.core
+                    .prune(status.decided_height - storage.retain_blocks),
+            );
+        }
+        actions
+    }
+
+    /// Consensus-only: hands the payloads due to the core and forwards them to the members.
+    fn generate_opaque(&mut self) -> Result<()> {
+        let Some(opaque) = self.opaque.as_mut() else {
+            return Ok(());
+        };
+        let due = opaque.due(self.me, now_ms());
+        for payload in due {
+            self.forward.push(payload.clone());
+            if self.forward.len() >= FORWARD_BATCH {
+                self.flush_forward();
+            }
+            self.step(Input::Submit(payload))?;
+        }
+        Ok(())
+    }
+
+    /// `curve_benchOpaque`: starts the consensus-only load.
+    pub(crate) fn start_opaque(
+        &mut self,
+        rate: u64,
+        size: usize,
+        seconds: u64,
+    ) -> Result<(), String> {
+        match self.opaque.as_mut() {
+            Some(opaque) => opaque.start(rate, size, seconds, now_ms()),
+            None => {
+                Err("this node executes transactions; set [bench] consensus_only = true".into())
+            }
+        }
+    }
+
+    /// `curve_benchReport`'s answer.
+    pub(crate) fn opaque_report(&self) -> Option<Value> {
+        self.opaque.as_ref().map(OpaqueBench::report)
+    }
+
     /// After executing `header`: captures the state at checkpoint heights.
     fn maybe_capture(&mut self, header: &curve_formats::batch::BatchHeader) -> Result<()> {
         if header
@@ -599,6 +687,9 @@ impl Driver {
                 Action::Wake { view, after_ms } => {
                     self.wake = Some((view, Instant::now() + Duration::from_millis(after_ms)));
                 }
+                Action::Decided(blocks) if self.opaque.is_some() => {
+                    queue.extend(self.execute_opaque(&blocks));
+                }
                 Action::Decided(blocks) => {
                     let decided_at_ms = now_ms();
                     for block in &blocks {
@@ -722,7 +813,7 @@ impl Driver {
             "view": status.view,
             "high_qc_view": status.high_qc_view,
             "decided_height": status.decided_height,
-            "executed_height": self.runtime.meta().height,
+            "executed_height": self.executed_height(),
             "anchored_height": status.anchored_height,
             "base_height": status.base_height,
             "checkpoint_height": self.sync.newest().map_or(0, |s| s.checkpoint.height()),
@@ -732,6 +823,14 @@ impl Driver {
             "peers": self.peers,
             "last_voted_view": status.last_voted_view,
         })
+    }
+
+    /// The height executed: the runtime's, or a consensus-only node's hash chain's.
+    fn executed_height(&self) -> u64 {
+        match &self.opaque {
+            Some(opaque) => opaque.next_height() - 1,
+            None => self.runtime.meta().height,
+        }
     }
 
     /// The next nonce of `sender` in the executed state.

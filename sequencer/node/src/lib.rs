@@ -21,6 +21,7 @@ pub mod index;
 pub mod load;
 pub mod metrics;
 pub mod net;
+pub mod opaque;
 pub mod rpc;
 pub mod sync;
 
@@ -112,12 +113,24 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     core_config.max_block_bytes = config.blocks.max_bytes;
     core_config.idle_block_delay_ms = config.timeouts.idle_block_ms();
     core_config.block_interval_ms = config.blocks.interval_ms;
+    // A consensus-only node executes nothing: its executor is wherever consensus decided.
+    let executed = if config.bench.consensus_only {
+        records
+            .iter()
+            .find_map(|record| match record {
+                curve_consensus::Record::Decided { height, .. } => Some(*height),
+                _ => None,
+            })
+            .unwrap_or(0)
+    } else {
+        runtime.meta().height
+    };
     let (core, initial) = Core::restore(
         core_config,
         key.clone(),
         Box::new(Ed25519Verifier),
         records,
-        runtime.meta().height,
+        executed,
         driver::now_ms(),
     )
     .context("restoring consensus state")?;
@@ -196,6 +209,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             key,
             max_block_txs: config.blocks.max_txs,
             storage: config.storage,
+            consensus_only: config.bench.consensus_only,
         },
     );
     let stop = async move {

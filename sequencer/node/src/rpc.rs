@@ -14,6 +14,8 @@
 //! | `curve_getAccount` | `[public key]` | `{nonce, balance, exists}` |
 //! | `curve_getAnchorCertificate` | `[height]` | certificate or null |
 //! | `curve_status` | `[]` | view, heights, root, mempool, peers |
+//! | `curve_benchOpaque` | `[rate, size, seconds]` | consensus-only nodes: start generating payloads |
+//! | `curve_benchReport` | `[]` | consensus-only nodes: payloads generated, decided, latency histogram |
 //! | `admin_shutdown` | `[token]` | stops the node gracefully |
 //!
 //! Errors: `-32602` bad parameters; `-32010` transaction refused (`data.reason`); `-32005`
@@ -252,6 +254,28 @@ pub fn module(
     )?;
     module.register_async_method("curve_status", |_, ctx, _| async move {
         read(&ctx.requests, |driver| driver.status_json()).await
+    })?;
+    module.register_async_method(
+        "curve_benchOpaque",
+        |params: Params<'static>, ctx, _| async move {
+            let (rate, size, seconds): (u64, usize, u64) = params.parse()?;
+            let (reply, answer) = oneshot::channel();
+            ctx.requests
+                .send(Request::Write(Box::new(move |driver| {
+                    let _ = reply.send(driver.start_opaque(rate, size, seconds));
+                })))
+                .await
+                .map_err(|_| stopping())?;
+            answer.await.map_err(|_| stopping())?.map_err(invalid)?;
+            Ok::<bool, ErrorObjectOwned>(true)
+        },
+    )?;
+    module.register_async_method("curve_benchReport", |_, ctx, _| async move {
+        read(&ctx.requests, |driver| driver.opaque_report())
+            .await?
+            .ok_or_else(|| {
+                invalid("this node executes transactions; it has no consensus-only report")
+            })
     })?;
     module.register_method("admin_shutdown", |params, ctx, _| {
         let (token,): (String,) = params.parse()?;

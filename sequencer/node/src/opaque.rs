@@ -1,0 +1,159 @@
+//! Consensus alone (`[bench] consensus_only = true`): the node orders opaque payloads and
+//! executes nothing — a benchmark of the consensus core, the transport and RocksDB, never a
+//! real chain.
+//!
+//! `curve_benchOpaque [rate, size, seconds]` makes a node generate `rate` payloads a second of
+//! `size` bytes (`replica u16 ‖ sequence u64 ‖ generated_ms u64 ‖ zeros`), hand them to its core
+//! and forward them to the other members as clients' transactions would be. Decided blocks go
+//! through a hash-chain executor (`root' = SHA-256(root ‖ block hash)`), so attestations and
+//! anchor certificates still flow. Each node measures, for the payloads it generated, the time
+//! from generation to decision; `curve_benchReport` returns the counts and a histogram in
+//! milliseconds that `curve bench --consensus-only` merges across nodes.
+
+use std::collections::BTreeMap;
+
+use curve_consensus::DecidedBlock;
+use curve_formats::batch::BatchHeader;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The smallest payload (the header fields).
+pub const PAYLOAD_MIN: usize = 18;
+/// The largest payload.
+pub const PAYLOAD_MAX: usize = 64 << 10;
+
+/// A generator's schedule.
+struct Load {
+    rate: u64,
+    size: usize,
+    started_ms: u64,
+    until_ms: u64,
+}
+
+/// The hash-chain executor and the load generator of a consensus-only node.
+#[derive(Default)]
+pub struct OpaqueBench {
+    height: u64,
+    root: [u8; 32],
+    load: Option<Load>,
+    /// Payloads generated in the current run.
+    generated: u64,
+    /// Of those, decided.
+    decided: u64,
+    /// Generation to decision, milliseconds → count.
+    latency_ms: BTreeMap<u64, u64>,
+    /// Payloads decided in total (every node's).
+    pub ordered: u64,
+}
+
+impl OpaqueBench {
+    /// Starts (or restarts) generating `rate` payloads a second of `size` bytes for `seconds`.
+    pub fn start(
+        &mut self,
+        rate: u64,
+        size: usize,
+        seconds: u64,
+        now_ms: u64,
+    ) -> Result<(), String> {
+        if !(PAYLOAD_MIN..=PAYLOAD_MAX).contains(&size) {
+            return Err(format!(
+                "size {size}: payloads are {PAYLOAD_MIN} to {PAYLOAD_MAX} bytes"
+            ));
+        }
+        if rate == 0 || rate > 1_000_000 || seconds == 0 || seconds > 3_600 {
+            return Err("rate must be 1 to 1,000,000 a second, seconds 1 to 3,600".into());
+        }
+        self.load = Some(Load {
+            rate,
+            size,
+            started_ms: now_ms,
+            until_ms: now_ms + seconds * 1_000,
+        });
+        self.generated = 0;
+        self.decided = 0;
+        self.latency_ms.clear();
+        Ok(())
+    }
+
+    /// The payloads due by `now_ms` that were not generated yet.
+    pub fn due(&mut self, me: u16, now_ms: u64) -> Vec<Vec<u8>> {
+        let Some(load) = &self.load else {
+            return Vec::new();
+        };
+        let elapsed = now_ms.min(load.until_ms).saturating_sub(load.started_ms);
+        let target = load.rate * elapsed / 1_000;
+        let size = load.size;
+        let mut out = Vec::with_capacity(target.saturating_sub(self.generated) as usize);
+        while self.generated < target {
+            let mut payload = Vec::with_capacity(size);
+            payload.extend_from_slice(&me.to_le_bytes());
+            payload.extend_from_slice(&self.generated.to_le_bytes());
+            payload.extend_from_slice(&now_ms.to_le_bytes());
+            payload.resize(size, 0);
+            out.push(payload);
+            self.generated += 1;
+        }
+        if now_ms >= load.until_ms {
+            self.load = None;
+        }
+        out
+    }
+
+    /// Continues the chain above `height` (what a restarted node decided; the hash chain's
+    /// root restarts from zero: nothing depends on it across a restart).
+    pub fn resume_at(&mut self, height: u64) {
+        self.height = height;
+    }
+
+    /// The next height this executor applies.
+    pub fn next_height(&self) -> u64 {
+        self.height + 1
+    }
+
+    /// Applies `block` (at [`OpaqueBench::next_height`]): the hash chain moves on, and the
+    /// payloads this replica generated are timed.
+    pub fn execute(&mut self, me: u16, block: &DecidedBlock, now_ms: u64) -> BatchHeader {
+        for payload in &block.payload {
+            self.ordered += 1;
+            if payload.len() < PAYLOAD_MIN || payload[..2] != me.to_le_bytes() {
+                continue;
+            }
+            let generated_ms = u64::from_le_bytes(payload[10..18].try_into().expect("8 bytes"));
+            *self
+                .latency_ms
+                .entry(now_ms.saturating_sub(generated_ms))
+                .or_default() += 1;
+            self.decided += 1;
+        }
+        let prev_root = self.root;
+        self.root = Sha256::new()
+            .chain_update(prev_root)
+            .chain_update(block.hash)
+            .finalize()
+            .into();
+        self.height = block.height;
+        BatchHeader {
+            height: block.height,
+            prev_root,
+            state_root: self.root,
+            transactions_root: [0; 32],
+            withdrawal_root: [0; 32],
+            withdrawal_count: 0,
+            withdrawal_total: 0,
+            timestamp_ms: block.timestamp_ms,
+        }
+    }
+
+    /// `curve_benchReport`'s answer.
+    pub fn report(&self) -> Value {
+        let histogram: Vec<[u64; 2]> = self.latency_ms.iter().map(|(ms, n)| [*ms, *n]).collect();
+        json!({
+            "running": self.load.is_some(),
+            "generated": self.generated,
+            "decided": self.decided,
+            "ordered": self.ordered,
+            "height": self.height,
+            "latency_ms": histogram,
+        })
+    }
+}
