@@ -4,10 +4,13 @@
 //!
 //! A [`Checkpoint`] is an anchor certificate (2f + 1 execution attestations of the batch header
 //! at height H: height, state root, transactions root, timestamp), the decided block at H and a
-//! quorum certificate of that block. [`Checkpoint::verify`] checks every signature against the
-//! committee and that the block is the one the header describes (same height, timestamp and
-//! transactions root), so a peer can serve a checkpoint without being trusted: the state it
-//! sends afterwards must hash to the certified state root.
+//! proof that it was decided: the blocks above it up to a two-chain (a block b1 certified in the
+//! view right after the view of its parent b0, which decides b0 and every ancestor) and the QC
+//! of b1. [`Checkpoint::verify`] checks every signature against the committee, every parent link
+//! and that the block is the one the header describes (same height, timestamp and transactions
+//! root), so a peer can serve a checkpoint without being trusted: a certified twin of the block
+//! that was never decided has no such proof, and the state sent afterwards must hash to the
+//! certified state root.
 
 use curve_formats::encoding::{Decode, DecodeError, Encode, Reader};
 use curve_formats::merkle::MerkleTree;
@@ -25,9 +28,15 @@ pub struct Checkpoint {
     pub certificate: AnchorCertificate,
     /// The decided block at that height.
     pub base: CertifiedBlock,
-    /// A quorum certificate of `base` (the justify of its certified child).
+    /// The blocks above `base`, each the parent of the next, the last (b1) certified in the view
+    /// after its parent's: the two-chain that decided `base`.
+    pub proof: Vec<CertifiedBlock>,
+    /// The QC of the last block of `proof`.
     pub qc: QuorumCert,
 }
+
+/// Most blocks a decision proof may carry.
+pub const PROOF_MAX: usize = 64;
 
 /// Why a checkpoint is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -35,9 +44,12 @@ pub enum CheckpointError {
     /// Too few signatures, a signer listed twice or out of order, or a bad signature.
     #[error("the anchor certificate is not signed by a quorum of the committee")]
     Certificate,
-    /// The quorum certificate does not certify the block with a quorum.
-    #[error("the quorum certificate does not certify the checkpoint block")]
+    /// A quorum certificate of the proof does not certify its block with a quorum.
+    #[error("a quorum certificate of the decision proof is invalid")]
     QuorumCert,
+    /// The proof does not chain up from the block to a two-chain.
+    #[error("the decision proof does not show the checkpoint block decided: {0}")]
+    NotDecided(&'static str),
     /// The block is not the one the header describes.
     #[error("the checkpoint block does not match the certified header: {0}")]
     Mismatch(&'static str),
@@ -74,16 +86,66 @@ impl Checkpoint {
         if transactions_root != header.transactions_root {
             return Err(CheckpointError::Mismatch("transactions root"));
         }
-        let hash = block.hash(chain_id);
-        if self.qc.block != hash || self.qc.view != block.view {
+        if self.proof.is_empty() || self.proof.len() > PROOF_MAX {
+            return Err(CheckpointError::NotDecided(
+                "no blocks above the checkpoint",
+            ));
+        }
+        // Every block's justify certifies its parent; the last block is certified by `qc`.
+        let mut parent = &self.base;
+        let mut parent_hash = parent.block.hash(chain_id);
+        for child in &self.proof {
+            let justify = &child.justify;
+            if child.block.parent != parent_hash
+                || justify.block != parent_hash
+                || justify.view != parent.block.view
+                || child.block.height != parent.block.height + 1
+            {
+                return Err(CheckpointError::NotDecided("a broken parent link"));
+            }
+            if !qc_valid(chain_id, committee, verifier, justify) {
+                return Err(CheckpointError::QuorumCert);
+            }
+            parent = child;
+            parent_hash = child.block.hash(chain_id);
+        }
+        let b1 = parent;
+        if self.qc.block != parent_hash
+            || self.qc.view != b1.block.view
+            || !qc_valid(chain_id, committee, verifier, &self.qc)
+        {
             return Err(CheckpointError::QuorumCert);
         }
-        let vote = vote_message(chain_id, self.qc.view, &hash);
-        if !quorum_signed(committee, verifier, &self.qc.votes, &vote) {
+        if b1.justify.view + 1 != b1.block.view {
+            return Err(CheckpointError::NotDecided(
+                "the last two views are not consecutive",
+            ));
+        }
+        // The base's own justify is what this node will answer fetches with (the genesis QC,
+        // which has no votes, for a block on genesis).
+        let justify = &self.base.justify;
+        let genesis = justify.view == 0 && *justify == QuorumCert::genesis(chain_id);
+        if !genesis && !qc_valid(chain_id, committee, verifier, justify) {
             return Err(CheckpointError::QuorumCert);
         }
         Ok(())
     }
+
+    /// The QC of the checkpoint block (the justify of the first proof block).
+    pub fn base_qc(&self) -> Option<&QuorumCert> {
+        self.proof.first().map(|child| &child.justify)
+    }
+}
+
+/// Whether `qc` carries a quorum of valid votes for its block and view.
+fn qc_valid(
+    chain_id: u64,
+    committee: &Committee,
+    verifier: &mut dyn Verifier,
+    qc: &QuorumCert,
+) -> bool {
+    let vote = vote_message(chain_id, qc.view, &qc.block);
+    quorum_signed(committee, verifier, &qc.votes, &vote)
 }
 
 /// Whether `signatures` hold a quorum of distinct members' valid signatures over `message`.
@@ -106,15 +168,27 @@ impl Encode for Checkpoint {
     fn encode(&self, out: &mut Vec<u8>) {
         self.certificate.encode(out);
         self.base.encode(out);
+        (self.proof.len() as u32).encode(out);
+        for block in &self.proof {
+            block.encode(out);
+        }
         self.qc.encode(out);
     }
 }
 
 impl Decode for Checkpoint {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let certificate = AnchorCertificate::decode(reader)?;
+        let base = CertifiedBlock::decode(reader)?;
+        let count = reader.length(PROOF_MAX as u32)?;
+        let mut proof = Vec::with_capacity(count);
+        for _ in 0..count {
+            proof.push(CertifiedBlock::decode(reader)?);
+        }
         Ok(Checkpoint {
-            certificate: AnchorCertificate::decode(reader)?,
-            base: CertifiedBlock::decode(reader)?,
+            certificate,
+            base,
+            proof,
             qc: QuorumCert::decode(reader)?,
         })
     }

@@ -625,6 +625,51 @@ impl Core {
         }
     }
 
+    /// The decided block at `height` and the proof that it was decided (see
+    /// [`crate::Checkpoint`]): the blocks above it up to the first two-chain, and that
+    /// chain's last QC. `None` while no such proof is stored.
+    pub fn decision_proof(
+        &self,
+        height: u64,
+    ) -> Option<(CertifiedBlock, Vec<CertifiedBlock>, QuorumCert)> {
+        let (_, base) = self.decided_at(height)?;
+        let mut chain = Vec::new();
+        let mut hash = self.decided_block;
+        while let Some(stored) = self.blocks.get(&hash) {
+            if stored.block.height <= height {
+                break;
+            }
+            chain.push(hash);
+            hash = stored.block.parent;
+        }
+        chain.reverse();
+        // Above the decided tip: its certified children.
+        chain.extend(
+            self.blocks
+                .iter()
+                .filter(|(_, stored)| stored.block.parent == self.decided_block)
+                .map(|(hash, _)| *hash),
+        );
+        let decided_len = chain.len();
+        for (i, hash) in chain.iter().enumerate().take(crate::checkpoint::PROOF_MAX) {
+            let stored = &self.blocks[hash];
+            if stored.justify.view + 1 != stored.block.view {
+                continue;
+            }
+            let Some(qc) = self.certificate_of(hash) else {
+                continue;
+            };
+            // Only the decided chain, then one child of the decided tip.
+            let mut path = chain[..decided_len.min(i + 1)].to_vec();
+            if i >= decided_len {
+                path.push(*hash);
+            }
+            let proof = path.iter().map(|h| self.blocks[h].clone()).collect();
+            return Some((base.clone(), proof, qc));
+        }
+        None
+    }
+
     /// A quorum certificate of the stored block `hash`: the justify of a stored child, or the
     /// highest QC.
     pub fn certificate_of(&self, hash: &Hash) -> Option<QuorumCert> {
@@ -689,6 +734,8 @@ impl Core {
         self.blocks.retain(|hash, _| keep.contains(hash));
         self.orphans
             .retain(|_, blocks| blocks.iter().any(|b| b.block.height > floor));
+        self.waiting
+            .retain(|_, proposals| proposals.iter().any(|p| p.block.height > floor));
         self.base_height = floor;
         vec![Action::Prune {
             base: Record::Base { block: base, qc },

@@ -171,11 +171,13 @@ fn anchor(block: &CertifiedBlock, state_root: [u8; 32], signers: &[usize]) -> An
 #[test]
 fn a_checkpoint_verifies_only_with_the_committees_certificates_and_a_replica_starts_from_it() {
     let (_, blocks, _) = chain(3);
-    let base = blocks[2].clone();
+    // B2 (view 2) extends B1 (view 1) with QC(B1), and QC(B2) exists: B1 is decided.
+    let base = blocks[1].clone();
     let good = Checkpoint {
         certificate: anchor(&base, [9; 32], &[0, 1, 3]),
         base: base.clone(),
-        qc: certify(&base),
+        proof: vec![blocks[2].clone()],
+        qc: certify(&blocks[2]),
     };
     let verify = |c: &Checkpoint| c.verify(CHAIN, &committee(), &mut Ed25519Verifier);
     assert_eq!(verify(&good), Ok(()));
@@ -184,6 +186,7 @@ fn a_checkpoint_verifies_only_with_the_committees_certificates_and_a_replica_sta
         Ok(&good),
         "round trip"
     );
+    assert_eq!(good.base_qc(), Some(&certify(&base)));
 
     let mut forged = good.clone();
     forged.certificate.header.state_root = [8; 32];
@@ -191,12 +194,12 @@ fn a_checkpoint_verifies_only_with_the_committees_certificates_and_a_replica_sta
     let mut thin = good.clone();
     thin.certificate.signatures.pop();
     assert_eq!(verify(&thin), Err(CheckpointError::Certificate));
-    let mut other_chain = good.clone();
-    other_chain.qc = certify(&blocks[1]);
-    assert_eq!(verify(&other_chain), Err(CheckpointError::QuorumCert));
     let mut unsigned_qc = good.clone();
     unsigned_qc.qc.votes.truncate(2);
     assert_eq!(verify(&unsigned_qc), Err(CheckpointError::QuorumCert));
+    let mut other_qc = good.clone();
+    other_qc.qc = certify(&blocks[1]);
+    assert_eq!(verify(&other_qc), Err(CheckpointError::QuorumCert));
     let mut swapped = good.clone();
     swapped.base.block.payload = vec![b"not the certified batch".to_vec()];
     assert!(matches!(
@@ -204,21 +207,50 @@ fn a_checkpoint_verifies_only_with_the_committees_certificates_and_a_replica_sta
         Err(CheckpointError::Mismatch(_))
     ));
     let mut wrong_height = good.clone();
-    wrong_height.base = blocks[1].clone();
+    wrong_height.base = blocks[2].clone();
     assert!(matches!(
         verify(&wrong_height),
         Err(CheckpointError::Mismatch(_))
     ));
+    // A child that skips the link, or no child at all, proves nothing.
+    let mut broken = good.clone();
+    broken.proof = vec![blocks[3].clone()];
+    broken.qc = certify(&blocks[3]);
+    assert!(matches!(
+        verify(&broken),
+        Err(CheckpointError::NotDecided(_))
+    ));
+    let mut bare = good.clone();
+    bare.proof.clear();
+    assert!(matches!(verify(&bare), Err(CheckpointError::NotDecided(_))));
+    // A certified child from a later view (after a timeout) does not decide its parent: a
+    // certified twin that lost would have just that.
+    let late = certified(&propose(
+        3,
+        &base,
+        certify(&base),
+        None,
+        vec![b"late".to_vec()],
+    ));
+    let undecided = Checkpoint {
+        proof: vec![late.clone()],
+        qc: certify(&late),
+        ..good.clone()
+    };
+    assert!(matches!(
+        verify(&undecided),
+        Err(CheckpointError::NotDecided(_))
+    ));
 
     // A replica with nothing stored starts from the checkpoint and votes on its successor (to
-    // the leader of view 4, replica 0).
+    // the leader of view 3).
     let records = vec![
         Record::Base {
             block: good.base.clone(),
-            qc: good.qc.clone(),
+            qc: good.base_qc().unwrap().clone(),
         },
         Record::Decided {
-            height: 2,
+            height: 1,
             block: hash(&base),
         },
     ];
@@ -227,7 +259,7 @@ fn a_checkpoint_verifies_only_with_the_committees_certificates_and_a_replica_sta
         key(1),
         Box::new(Ed25519Verifier),
         records,
-        2,
+        1,
         NOW,
     )
     .unwrap();
@@ -238,17 +270,17 @@ fn a_checkpoint_verifies_only_with_the_committees_certificates_and_a_replica_sta
             status.decided_height,
             status.high_qc_view
         ),
-        (2, 2, 2)
+        (1, 1, 1)
     );
-    let next = propose(3, &base, certify(&base), None, vec![]);
-    let actions = deliver(&mut core, leader(3), Message::Proposal(next));
+    let next = propose(2, &base, certify(&base), None, vec![]);
+    let actions = deliver(&mut core, leader(2), Message::Proposal(next));
     assert!(
         actions.iter().any(|a| matches!(
             a,
             Action::Send {
                 message: Message::Vote(v),
                 ..
-            } if v.view == 3
+            } if v.view == 2
         )),
         "{actions:#?}"
     );

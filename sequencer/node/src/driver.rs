@@ -43,8 +43,8 @@ use crate::metrics::Metrics;
 use crate::net::{Net, NetEvent};
 use crate::opaque::OpaqueBench;
 use crate::sync::{
-    Download, FRAME_SNAPSHOT, FRAME_SNAPSHOT_REQUEST, PROBE_EVERY, PROBE_GAP, STALL,
-    SnapshotAnswer, SnapshotRequest, SyncState,
+    DOWNLOAD_MAX, Download, FRAME_SNAPSHOT, FRAME_SNAPSHOT_REQUEST, PROBE_EVERY, PROBE_GAP, STALL,
+    STALLS_MAX, SnapshotAnswer, SnapshotRequest, SyncState,
 };
 
 /// How often buffered transactions are forwarded.
@@ -207,10 +207,7 @@ impl Driver {
                 _ = forward_tick.tick() => {
                     self.generate_opaque()?;
                     self.flush_forward();
-                    if self.sync.download.as_ref().is_some_and(|d| d.progress.elapsed() > STALL) {
-                        tracing::warn!("checkpoint download stalled; dropped");
-                        self.sync.download = None;
-                    }
+                    self.check_download();
                 }
             }
             self.publish_status();
@@ -296,12 +293,12 @@ impl Driver {
             || self
                 .sync
                 .probed
-                .is_some_and(|at| at.elapsed() < PROBE_EVERY)
+                .is_some_and(|(at, _)| at.elapsed() < PROBE_EVERY)
         {
             return;
         }
         tracing::info!(from, height, decided, "far behind: asking for a checkpoint");
-        self.sync.probed = Some(Instant::now());
+        self.sync.probed = Some((Instant::now(), from));
         self.net.send(from, SnapshotRequest::Manifest.to_frame());
     }
 
@@ -313,7 +310,8 @@ impl Driver {
                 chunks,
                 checkpoint,
             } => {
-                if self.sync.download.is_some() {
+                // Only the answer to this node's last probe, and one download at a time.
+                if self.sync.download.is_some() || self.sync.probed.map(|(_, p)| p) != Some(from) {
                     return Ok(());
                 }
                 let decided = self.core.status().decided_height;
@@ -342,6 +340,9 @@ impl Driver {
                     total: chunks,
                     chunks: Vec::new(),
                     progress: Instant::now(),
+                    started: Instant::now(),
+                    bytes: 0,
+                    stalls: 0,
                 });
                 self.net
                     .send(from, SnapshotRequest::Chunk { height, index: 0 }.to_frame());
@@ -360,8 +361,17 @@ impl Driver {
                 {
                     return Ok(());
                 }
+                download.bytes += bytes.len() as u64;
+                if bytes.len() > crate::sync::CHUNK_MAX
+                    || download.bytes > crate::sync::DOWNLOAD_BYTES_MAX
+                {
+                    tracing::warn!(from, height, "checkpoint chunk too large; download dropped");
+                    self.sync.download = None;
+                    return Ok(());
+                }
                 download.chunks.push(bytes);
                 download.progress = Instant::now();
+                download.stalls = 0;
                 let next = download.chunks.len() as u32;
                 if next < download.total {
                     self.net.send(
@@ -396,6 +406,11 @@ impl Driver {
         } = download;
         let height = checkpoint.height();
         let certified = checkpoint.certificate.header;
+        if height <= self.core.status().decided_height {
+            // Fetching caught up meanwhile: installing would move this node back.
+            tracing::info!(peer, height, "checkpoint no longer ahead; dropped");
+            return Ok(());
+        }
         let entries = match crate::sync::decode_chunks(&download.chunks) {
             Ok(entries) => entries,
             Err(error) => {
@@ -422,10 +437,13 @@ impl Driver {
             }
         }
         let base_hash = checkpoint.base.block.hash(self.chain_id);
+        let Some(base_qc) = checkpoint.base_qc() else {
+            return Ok(());
+        };
         let records = [
             Record::Base {
                 block: checkpoint.base.clone(),
-                qc: checkpoint.qc.clone(),
+                qc: base_qc.clone(),
             },
             Record::Decided {
                 height,
@@ -532,17 +550,48 @@ impl Driver {
         self.opaque.as_ref().map(OpaqueBench::report)
     }
 
-    /// After executing `header`: captures the state at checkpoint heights.
-    fn maybe_capture(&mut self, header: &curve_formats::batch::BatchHeader) -> Result<()> {
-        if header
+    /// A stalled download asks for its chunk again, up to [`STALLS_MAX`] times; one that
+    /// stalls more or takes longer than [`DOWNLOAD_MAX`] is dropped.
+    fn check_download(&mut self) {
+        let Some(download) = self.sync.download.as_mut() else {
+            return;
+        };
+        if download.progress.elapsed() <= STALL {
+            return;
+        }
+        if download.stalls >= STALLS_MAX || download.started.elapsed() > DOWNLOAD_MAX {
+            tracing::warn!(peer = download.peer, "checkpoint download stalled; dropped");
+            self.sync.download = None;
+            return;
+        }
+        download.stalls += 1;
+        download.progress = Instant::now();
+        let request = SnapshotRequest::Chunk {
+            height: download.checkpoint.height(),
+            index: download.chunks.len() as u32,
+        };
+        let peer = download.peer;
+        self.net.send(peer, request.to_frame());
+    }
+
+    /// After executing `header`: captures the state at checkpoint heights (served at once if
+    /// the height was anchored before this node executed it).
+    fn maybe_capture(&mut self, header: &curve_formats::batch::BatchHeader) -> Result<Vec<Action>> {
+        if !header
             .height
             .is_multiple_of(self.settings.storage.checkpoint_every)
         {
-            let entries = curve_runtime::Storage::entries(self.runtime.storage())
-                .context("reading the state for a checkpoint")?;
-            self.sync.capture(*header, &entries);
+            return Ok(Vec::new());
         }
-        Ok(())
+        let entries = curve_runtime::Storage::entries(self.runtime.storage())
+            .context("reading the state for a checkpoint")?;
+        self.sync.capture(*header, &entries);
+        match self.sync.early_anchor.take() {
+            Some(certificate) if certificate.header.height == header.height => {
+                Ok(self.on_anchored(&certificate))
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// An anchor certificate: a capture at its height becomes the served checkpoint, and
@@ -550,19 +599,23 @@ impl Driver {
     fn on_anchored(&mut self, certificate: &curve_consensus::AnchorCertificate) -> Vec<Action> {
         let header = certificate.header;
         let Some(chunks) = self.sync.anchored(&header) else {
+            if header
+                .height
+                .is_multiple_of(self.settings.storage.checkpoint_every)
+                && header.height > self.runtime.meta().height
+            {
+                self.sync.early_anchor = Some(certificate.clone());
+            }
             return Vec::new();
         };
-        let Some((hash, base)) = self.core.decided_at(header.height) else {
-            return Vec::new();
-        };
-        let base = base.clone();
-        let Some(qc) = self.core.certificate_of(&hash) else {
+        let Some((base, proof, qc)) = self.core.decision_proof(header.height) else {
             return Vec::new();
         };
         self.sync.serve(
             Checkpoint {
                 certificate: certificate.clone(),
                 base,
+                proof,
                 qc,
             },
             chunks,
@@ -700,7 +753,7 @@ impl Driver {
                             continue;
                         }
                         let header = self.execute(&block, decided_at_ms)?;
-                        self.maybe_capture(&header)?;
+                        queue.extend(self.maybe_capture(&header)?);
                         queue.extend(self.core.step(now_ms(), Input::Executed { header }));
                     }
                     self.after_execution();

@@ -34,14 +34,23 @@ pub const FRAME_SNAPSHOT: u8 = 3;
 pub const PROBE_GAP: u64 = 16;
 /// Between two probes.
 pub const PROBE_EVERY: Duration = Duration::from_secs(2);
-/// A download with no chunk for this long is dropped (the next probe may pick another peer).
+/// A download with no chunk for this long asks for the chunk again; after [`STALLS_MAX`]
+/// such waits it is dropped (the next probe may pick another peer).
 pub const STALL: Duration = Duration::from_secs(5);
+/// Re-requests of one chunk before a download is dropped.
+pub const STALLS_MAX: u32 = 3;
+/// A download that takes longer than this is dropped, however it progresses.
+pub const DOWNLOAD_MAX: Duration = Duration::from_secs(600);
+/// Most bytes one download may hold.
+pub const DOWNLOAD_BYTES_MAX: u64 = 2 << 30;
 /// A chunk is cut once it holds this many bytes.
 pub const CHUNK_BYTES: usize = 1 << 20;
-/// Most chunks a checkpoint may have (with [`ENTRY_MAX`], what a peer can make us hold).
+/// Most chunks a checkpoint may have.
 pub const CHUNKS_MAX: u32 = 4_096;
 /// Largest key or value in a chunk.
 pub const ENTRY_MAX: u32 = 4 << 20;
+/// Largest chunk: cut after [`CHUNK_BYTES`], so at most one entry (key and value) past it.
+pub const CHUNK_MAX: usize = CHUNK_BYTES + 2 * ENTRY_MAX as usize + 16;
 /// Captures kept while they wait for their anchor certificate.
 const PENDING_MAX: usize = 4;
 /// Checkpoints served.
@@ -253,6 +262,12 @@ pub struct Download {
     pub chunks: Vec<Vec<u8>>,
     /// When the last chunk (or the manifest) came.
     pub progress: Instant,
+    /// When the manifest came.
+    pub started: Instant,
+    /// Bytes received.
+    pub bytes: u64,
+    /// Re-requests of the current chunk.
+    pub stalls: u32,
 }
 
 /// The driver's state-sync bookkeeping: captures waiting for their anchor, checkpoints served,
@@ -265,8 +280,10 @@ pub struct SyncState {
     served: Vec<Served>,
     /// The download in progress.
     pub download: Option<Download>,
-    /// When the last probe went out.
-    pub probed: Option<Instant>,
+    /// When the last probe went out, and to whom (only its answer is taken).
+    pub probed: Option<(Instant, u16)>,
+    /// An anchor certificate of a checkpoint height that came before this node executed it.
+    pub early_anchor: Option<curve_consensus::AnchorCertificate>,
 }
 
 impl SyncState {
