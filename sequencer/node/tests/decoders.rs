@@ -41,7 +41,11 @@ proptest! {
             entry.1 = vec![7; 700 << 10];
         }
         let chunks = chunk_entries(&entries);
-        prop_assert!(chunks.len() > big / 2);
+        // Every chunk but the last is cut once full, and none passes the limit a peer checks.
+        for chunk in &chunks[..chunks.len() - 1] {
+            prop_assert!(chunk.len() >= curve_node::sync::CHUNK_BYTES);
+        }
+        prop_assert!(chunks.iter().all(|c| c.len() <= curve_node::sync::CHUNK_MAX));
         prop_assert_eq!(decode_chunks(&chunks).expect("its own chunks"), entries.clone());
         if chunks.len() > 1 {
             let mut swapped = chunks.clone();
