@@ -100,7 +100,6 @@ pub struct Driver {
     net: Net,
     metrics: Arc<Metrics>,
     settings: DriverSettings,
-    max_block_txs: usize,
     sync: SyncState,
     /// The hash-chain executor and load generator of a consensus-only node.
     opaque: Option<OpaqueBench>,
@@ -145,7 +144,6 @@ impl Driver {
             peers: 0,
             net,
             metrics,
-            max_block_txs: settings.max_block_txs,
             settings,
             sync: SyncState::default(),
             opaque,
@@ -686,10 +684,11 @@ impl Driver {
         }
         // Selection walks every pooled sender: only worth it once the core holds less than a
         // block's worth.
-        if held >= self.max_block_txs || self.mempool.is_empty() {
+        let max_block_txs = self.settings.max_block_txs;
+        if held >= max_block_txs || self.mempool.is_empty() {
             return Ok(());
         }
-        let room = 2 * self.max_block_txs - held;
+        let room = 2 * max_block_txs - held;
         let (runtime, handed) = (&self.runtime, &self.handed);
         let chosen = self.mempool.select(room, usize::MAX, |sender| {
             let account = account_nonce(runtime, sender);
