@@ -354,9 +354,12 @@ async fn a_node_down_past_the_kept_blocks_installs_a_checkpoint_and_catches_up()
         .collect();
     let deposits = cluster.send_all(deposits).await;
     cluster.assert_committed(3, &deposits).await;
-    let killed_at = cluster.status(3).await.expect("node 3 answers")["executed_height"]
+    // Its decided height (its stored blocks reach it), with a margin for what it decides
+    // before the kill lands: the survivors must prune past all of it.
+    let killed_at = cluster.status(3).await.expect("node 3 answers")["decided_height"]
         .as_u64()
-        .unwrap();
+        .unwrap()
+        + 8;
     cluster.kill(3);
 
     // While node 3 is down every account pays the next one 7, and the survivors prune every
@@ -391,7 +394,7 @@ async fn a_node_down_past_the_kept_blocks_installs_a_checkpoint_and_catches_up()
     // A few more heights, so node 3 has executed some after the checkpoint it installed.
     let status = cluster.wait_height(3, target + 3).await;
     cluster.wait_height(0, target + 3).await;
-    eprintln!("node 3 killed at {killed_at}, peers pruned below {pruned}, caught up: {status}");
+    eprintln!("node 3 killed below {killed_at}, peers pruned below {pruned}, caught up: {status}");
     let metrics = metrics_text(&cluster, 3).await;
     assert_eq!(counter(&metrics, "curve_state_syncs_total"), 1, "{metrics}");
     assert_eq!(alarms(&metrics), 0);
@@ -419,4 +422,60 @@ async fn a_node_down_past_the_kept_blocks_installs_a_checkpoint_and_catches_up()
             );
         }
     }
+    // The whole committee restarts while node 3 is behind their pruning again, configured so
+    // that no new checkpoint is captured for a long time: the checkpoints they serve are the
+    // ones they rebuild at start from their state and its stored anchor certificate.
+    // Its decided height (blocks up to it are stored), with a margin for what it decides
+    // before the kill lands.
+    let behind = cluster.status(3).await.expect("node 3")["decided_height"]
+        .as_u64()
+        .unwrap()
+        + 8;
+    cluster.kill(3);
+    cluster
+        .wait("the survivors to prune past node 3 again", || async {
+            let mut least = u64::MAX;
+            for i in 0..3 {
+                least = least.min(cluster.status(i).await?["base_height"].as_u64()?);
+            }
+            (least > behind + 1).then_some(least)
+        })
+        .await;
+    for i in 0..3 {
+        cluster.kill(i);
+        let path = cluster.node_dir(i).join("node.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("checkpoint_every = 10", "checkpoint_every = 1000000");
+        std::fs::write(&path, text).unwrap();
+        cluster.start_node(i);
+    }
+    for i in 0..3 {
+        let restored = cluster
+            .wait(
+                &format!("node {i} serving its restored checkpoint"),
+                || async {
+                    let status = cluster.status(i).await?;
+                    (status["checkpoint_height"].as_u64()? > behind).then_some(status)
+                },
+            )
+            .await;
+        eprintln!(
+            "node {i} restarted serving {}",
+            restored["checkpoint_height"]
+        );
+    }
+    cluster.start_node(3);
+    let target = cluster.status(0).await.expect("node 0")["executed_height"]
+        .as_u64()
+        .unwrap();
+    // Two heights past the target, so the blocks compared are ones node 3 executed.
+    let status = cluster.wait_height(3, target + 2).await;
+    cluster.wait_height(0, target + 2).await;
+    let metrics = metrics_text(&cluster, 3).await;
+    assert_eq!(
+        counter(&metrics, "curve_state_syncs_total"),
+        1,
+        "node 3 installed a restored checkpoint: {status}"
+    );
+    assert_same_blocks(&cluster, &[0, 3], target + 1..=target + 2).await;
 }

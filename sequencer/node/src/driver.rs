@@ -163,6 +163,8 @@ impl Driver {
         mut requests: mpsc::Receiver<Request>,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
+        let restored = self.serve_restored_checkpoint()?;
+        self.perform(restored)?;
         self.perform(initial)?;
         let mut forward_tick = tokio::time::interval(FORWARD_EVERY);
         forward_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -606,7 +608,18 @@ impl Driver {
             }
             return Vec::new();
         };
-        let Some((base, proof, qc)) = self.core.decision_proof(header.height) else {
+        self.serve_checkpoint(certificate, chunks)
+    }
+
+    /// Serves the state `chunks` certified by `certificate` (with the proof that its block was
+    /// decided, if still stored), then prunes below it and the retention.
+    fn serve_checkpoint(
+        &mut self,
+        certificate: &curve_consensus::AnchorCertificate,
+        chunks: Vec<Vec<u8>>,
+    ) -> Vec<Action> {
+        let height = certificate.header.height;
+        let Some((base, proof, qc)) = self.core.decision_proof(height) else {
             return Vec::new();
         };
         self.sync.serve(
@@ -618,14 +631,33 @@ impl Driver {
             },
             chunks,
         );
-        self.metrics.checkpoint_height.set(header.height as i64);
+        self.metrics.checkpoint_height.set(height as i64);
         let retain = self.settings.storage.retain_blocks;
         if retain == 0 {
             return Vec::new();
         }
         let decided = self.core.status().decided_height;
-        self.core
-            .prune(header.height.min(decided.saturating_sub(retain)))
+        self.core.prune(height.min(decided.saturating_sub(retain)))
+    }
+
+    /// At start: the state the node restarted with is served as a checkpoint when its height
+    /// was anchored, so a committee restarted as a whole serves checkpoints at once (not only
+    /// from its next checkpoint height on) to a member that fell behind its pruning.
+    fn serve_restored_checkpoint(&mut self) -> Result<Vec<Action>> {
+        let height = self.runtime.meta().height;
+        if self.opaque.is_some() || height == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(certificate) = index::anchor_certificate(&self.store, height)? else {
+            return Ok(Vec::new());
+        };
+        if certificate.header.state_root != self.runtime.root() {
+            // An anchor of another root at our height is a divergence the core reports.
+            return Ok(Vec::new());
+        }
+        let entries = curve_runtime::Storage::entries(self.runtime.storage())
+            .context("reading the state for a checkpoint")?;
+        Ok(self.serve_checkpoint(&certificate, crate::sync::chunk_entries(&entries)))
     }
 
     /// Admits transactions; those from a client are forwarded to the other members.

@@ -8,6 +8,7 @@
 use anyhow::{Context, Result, bail};
 use curve_consensus::{AnchorCertificate, DecidedBlock};
 use curve_formats::batch::BatchHeader;
+use curve_formats::encoding::{Decode, Encode};
 use curve_runtime::{Receipt, Status};
 use curve_store::RocksStorage;
 use serde_json::{Value, json};
@@ -117,9 +118,11 @@ pub fn executed_entries(
     puts
 }
 
-/// Records an anchor certificate.
+/// Records an anchor certificate (readable as JSON, and in its canonical encoding under
+/// `encoded`, which [`anchor_certificate`] reads back).
 pub fn put_anchor(store: &RocksStorage, certificate: &AnchorCertificate) -> Result<()> {
     let document = json!({
+        "encoded": hex::encode(certificate.to_bytes()),
         "header": header_json(&certificate.header),
         "signatures": certificate
             .signatures
@@ -156,6 +159,20 @@ pub fn block(store: &RocksStorage, height: u64) -> Result<Option<Value>> {
 /// The anchor certificate ending at `height`.
 pub fn anchor(store: &RocksStorage, height: u64) -> Result<Option<Value>> {
     read_json(store, &height_key("anchor/", height))
+}
+
+/// The anchor certificate at `height`, decoded.
+pub fn anchor_certificate(store: &RocksStorage, height: u64) -> Result<Option<AnchorCertificate>> {
+    let Some(document) = anchor(store, height)? else {
+        return Ok(None);
+    };
+    let bytes = document["encoded"]
+        .as_str()
+        .and_then(|text| hex::decode(text).ok())
+        .context("an anchor certificate without its encoding")?;
+    let certificate = AnchorCertificate::from_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("a corrupt anchor certificate at {height}: {e}"))?;
+    Ok(Some(certificate))
 }
 
 /// Where a transaction landed and its receipt.
