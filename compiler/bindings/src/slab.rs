@@ -6,10 +6,10 @@ use curve_bindings::{Call, CapId, DecodeError, DescriptorMismatch, ProgramId, wo
 
 /// SHA-256 of the interface's canonical descriptor text.
 pub const DESCRIPTOR_HASH: [u8; 32] = [
-    0x71, 0xd6, 0xee, 0x32, 0xd4, 0xe0, 0xf1, 0x32,
-    0x6a, 0xaa, 0x8a, 0x8c, 0xdd, 0x6b, 0xa3, 0x09,
-    0x7b, 0xaf, 0x8b, 0xaf, 0xc8, 0x82, 0x7a, 0x3b,
-    0x8d, 0x50, 0x72, 0x6e, 0x45, 0x01, 0x65, 0xd8,
+    0x88, 0xc0, 0xa4, 0xc1, 0x3d, 0x4e, 0x28, 0x09,
+    0x88, 0x57, 0x69, 0x16, 0xd3, 0x3b, 0x00, 0x51,
+    0xe7, 0x4e, 0x15, 0xe1, 0xdc, 0x87, 0x76, 0xf1,
+    0xbc, 0x5f, 0x6f, 0xf6, 0x2f, 0x9f, 0xe1, 0x93,
 ];
 
 /// A deployed `slab` program whose descriptor hash matched these bindings.
@@ -69,6 +69,11 @@ impl Slab {
     /// `account`: A user's margin view on this slab: cash, initial and maintenance margin.
     pub fn account(&self, args: &AccountArgs) -> Call {
         Call::new(self.program, "account", args.to_words())
+    }
+
+    /// `set_maker_class`: Makes a user a designated LP (class 1) or a regular maker (class 0); governance only.
+    pub fn set_maker_class(&self, args: &SetMakerClassArgs) -> Call {
+        Call::new(self.program, "set_maker_class", args.to_words())
     }
 }
 
@@ -465,5 +470,27 @@ impl AccountReturn {
             im: reader.u128(),
             mm: reader.u128(),
         })
+    }
+}
+
+/// Arguments of `set_maker_class`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetMakerClassArgs {
+    /// `u64`, 1 word.
+    pub user: u64,
+    /// `u64`, 1 word.
+    pub class: u64,
+}
+
+impl SetMakerClassArgs {
+    /// Argument words.
+    pub const WORDS: usize = 2;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_u64(&mut out, &self.user);
+        words::put_u64(&mut out, &self.class);
+        out
     }
 }

@@ -348,6 +348,13 @@ pub static SLAB: Interface = Interface {
             returns: &[scalar("cash", I128), scalar("im", U128), scalar("mm", U128)],
             accounts: &[SLAB_READ, ORACLE_READ],
         },
+        Entry {
+            name: "set_maker_class",
+            doc: "Makes a user a designated LP (class 1) or a regular maker (class 0); governance only.",
+            args: &[scalar("user", U64), scalar("class", U64)],
+            returns: &[],
+            accounts: &[SLAB_STATE],
+        },
     ],
 };
 

@@ -42,7 +42,7 @@ fn the_example_slab_fits_with_contiguous_regions() {
         let region = layout.region(name).expect("a region per pool");
         assert_eq!(region.words, capacity * record.words(), "{name}");
     }
-    assert_eq!(layout.capacities[1], 30_000, "the default order capacity");
+    assert_eq!(layout.capacities[1], 24_000, "the default order capacity");
     assert_eq!(
         layout.region("instruments").expect("instruments").words,
         32 * INSTRUMENT.words()
@@ -58,12 +58,12 @@ fn values_keep_the_layout_hash_and_pool_sizes_change_it() {
     let risk = EXAMPLE.replace("imr_bps=500", "imr_bps=800");
     assert_eq!(slab::layout(&slab_block(&risk)).expect("fits").hash(), base);
     // Writing the defaults out is the same layout; changing one capacity is not.
-    let explicit = with_pools("orders=30_000");
+    let explicit = with_pools("orders=24_000");
     assert_eq!(
         slab::layout(&slab_block(&explicit)).expect("fits").hash(),
         base
     );
-    let orders = with_pools("orders=30_001");
+    let orders = with_pools("orders=24_001");
     assert_ne!(
         slab::layout(&slab_block(&orders)).expect("fits").hash(),
         base
@@ -99,10 +99,11 @@ fn pools_that_do_not_fit_are_rejected_at_the_largest_pool_and_the_boundary_is_ex
     // The largest order capacity that fits passes; one more fails.
     let without_orders = {
         let layout = slab::layout(&slab_block(&with_pools("orders=1"))).expect("fits");
-        u64::from(layout.words()) - u64::from(POOLS[1].1.words())
+        u64::from(layout.words()) - slab::words_per_unit("orders")
     };
     let limit_words = SLAB_BYTES_MAX / 8;
-    let largest = (limit_words - without_orders) / u64::from(POOLS[1].1.words());
+    // An order costs its record, a level and two index entries.
+    let largest = (limit_words - without_orders) / slab::words_per_unit("orders");
     assert!(
         largest < 1_000_000,
         "the schema bound must not hide the boundary"

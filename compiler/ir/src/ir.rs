@@ -172,6 +172,8 @@ pub enum Rvalue {
     /// `⌊a × b / c⌋` of `u64` values with a `u128` intermediate; `c = 0` aborts, a result above
     /// `u64` traps.
     MulDiv(Var, Var, Var),
+    /// `⌊a / b⌋` of two `u128` values (microcode `div128`); `b = 0` aborts.
+    Div(Var, Var),
     /// `a >> n` (`u64`).
     Shr(Var, u8),
     /// `a << n` (`u64`, bits shifted out are lost).

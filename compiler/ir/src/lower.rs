@@ -468,6 +468,17 @@ impl<'a> Lowering<'a> {
                 self.store_var(A0, dst, 0);
                 self.store_var(A1, dst, 1);
             }
+            Rvalue::Div(a, b) => {
+                self.expect(dst, Ty::U128)?;
+                self.expect(*a, Ty::U128)?;
+                self.expect(*b, Ty::U128)?;
+                for (reg, var, word) in [(A0, a, 0), (A1, a, 1), (B0, b, 0), (B1, b, 1)] {
+                    self.load_var(reg, *var, word);
+                }
+                extra += self.micro("div128");
+                self.store_var(A0, dst, 0);
+                self.store_var(A1, dst, 1);
+            }
             Rvalue::MulDiv(a, b, c) => {
                 u64_only(self, &[*a, *b, *c])?;
                 self.load_var(A0, *a, 0);

@@ -124,6 +124,7 @@ fn rvalue(function: &Function, value: &Rvalue) -> String {
         Rvalue::WideMul(a, b) => format!("wide {} * {}", v(*a), v(*b)),
         Rvalue::Mul(a, b) => format!("{} * {}", v(*a), v(*b)),
         Rvalue::MulDiv(a, b, c) => format!("{} * {} / {}", v(*a), v(*b), v(*c)),
+        Rvalue::Div(a, b) => format!("{} / {}", v(*a), v(*b)),
         Rvalue::Shr(a, n) => format!("{} >> {n}", v(*a)),
         Rvalue::Shl(a, n) => format!("{} << {n}", v(*a)),
         Rvalue::Widen(a) => format!("widen {}", v(*a)),

@@ -61,11 +61,15 @@ impl Gen {
     }
 
     fn let128(&mut self, value: Rvalue, reference: Option<u128>) {
+        self.let128_or(value, reference, TrapKind::Overflow);
+    }
+
+    fn let128_or(&mut self, value: Rvalue, reference: Option<u128>, trap: TrapKind) {
         let var = self.b.let_("w", Ty::U128, value);
         match reference {
             Some(v) => self.u128s.push((var, v)),
             None => {
-                self.trap.get_or_insert(TrapKind::Overflow);
+                self.trap.get_or_insert(trap);
                 self.u128s.push((var, 0));
             }
         }
@@ -75,7 +79,7 @@ impl Gen {
         let ((x, xv), (y, yv), (z, zv)) = (self.pick64(a), self.pick64(c), self.pick64(d));
         let ((p, pv), (q, qv)) = (self.pick128(a), self.pick128(c));
         let overflow = TrapKind::Overflow;
-        match kind % 15 {
+        match kind % 16 {
             0 => {
                 let value = (u64::from(a) << 40) ^ (u64::from(c) << 20) ^ u64::from(d);
                 self.let64(Rvalue::Const(u128::from(value)), Some(value), overflow);
@@ -116,6 +120,13 @@ impl Gen {
                 self.let64(Rvalue::Test(cond), Some(u64::from(holds)), overflow);
             }
             13 => self.let128(Rvalue::Add(p, q), pv.checked_add(qv)),
+            15 => self.let128_or(
+                Rvalue::Div(p, q),
+                pv.checked_div(qv),
+                TrapKind::Abort {
+                    code: ABORT_DIVISION_BY_ZERO,
+                },
+            ),
             _ => {
                 // x' = x; if cond { x' = x + z (wrapping) }.
                 let (cond, holds) = self.cond(imm, c, d);

@@ -820,11 +820,11 @@ pub static SCHEMA: &[BlockSchema] = &[
                         DInt(5_000),
                         "account records",
                     ),
-                    defaulted("orders", int(1, 1_000_000), DInt(30_000), "resting orders"),
+                    defaulted("orders", int(1, 1_000_000), DInt(24_000), "resting orders"),
                     defaulted(
                         "positions",
                         int(1, 1_000_000),
-                        DInt(30_000),
+                        DInt(24_000),
                         "open positions",
                     ),
                     defaulted(

@@ -123,7 +123,7 @@ fn defaults_fill_the_checked_script() {
             .map(|v| v.value.clone()),
         Some(Typed::Bool(true))
     );
-    assert_eq!(slab.number("POOLS", "orders"), Some(30_000));
+    assert_eq!(slab.number("POOLS", "orders"), Some(24_000));
 }
 
 #[test]

@@ -1,0 +1,342 @@
+//! The maker side of the slab: `place_order`, `cancel_order`, `set_maker_class`, `batch_open`
+//! and the `account` view. Each step is named after README.md's step of the same entrypoint.
+
+use curve_ir::Function;
+use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Ty};
+use curvevm::isa::Segment;
+
+use super::book::{
+    self, SlabTables, arg, bump_seqno, check_instrument, header, link, now, remove_order, slot_of,
+};
+use super::{DLP_MAX, PENDING_MAX, code, params};
+use crate::templates::debit::le_u128;
+
+/// `place_order(user, instrument, side, price, qty) -> (order_id)`.
+pub fn place_order(t: &SlabTables) -> Function {
+    let mut b = FunctionBuilder::new("place_order", 5, 1);
+    let user = arg(&mut b, "user", 0);
+    let instrument = arg(&mut b, "instrument", 1);
+    let side = arg(&mut b, "side", 2);
+    let price = arg(&mut b, "price", 3);
+    let qty = arg(&mut b, "qty", 4);
+
+    b.step("slab.place_order/instrument", Some("INSTRUMENT"), |b| {
+        check_instrument(b, instrument);
+    });
+    b.step("slab.place_order/side", None, |b| {
+        let one = b.constant("one", 1);
+        b.guard(Cond::Le(side, one), code::BAD_SIDE, "side ≤ 1");
+    });
+    b.step("slab.place_order/tick", Some("INSTRUMENT"), |b| {
+        let price_max = params::load_instrument(b, instrument, "price_max");
+        b.guard(Cond::NonZero(price), code::PRICE_RANGE, "price ≥ 1");
+        b.guard(
+            Cond::Le(price, price_max),
+            code::PRICE_RANGE,
+            "price ≤ price_max",
+        );
+        let tick = params::load_instrument(b, instrument, "tick");
+        let aligned = book::is_multiple(b, price, tick);
+        b.guard(Cond::NonZero(aligned), code::TICK, "price mod tick = 0");
+    });
+    b.step("slab.place_order/lot", Some("INSTRUMENT"), |b| {
+        let qty_max = params::load_instrument(b, instrument, "qty_max");
+        b.guard(Cond::NonZero(qty), code::QTY_RANGE, "qty ≥ 1");
+        b.guard(Cond::Le(qty, qty_max), code::QTY_RANGE, "qty ≤ qty_max");
+        let lot = params::load_instrument(b, instrument, "lot");
+        let aligned = book::is_multiple(b, qty, lot);
+        b.guard(Cond::NonZero(aligned), code::LOT, "qty mod lot = 0");
+    });
+    let account = b.step("slab.place_order/account", None, |b| {
+        let account = book::account(b, t, user, true);
+        slot_of(b, account)
+    });
+    let quoted = b.step("slab.place_order/allowance", Some("MAKER_CLASS"), |b| {
+        let class = b.load("class", Addr::Field(t.accounts, account, "class"));
+        let allowance = params::load_allowance(b, class);
+        let contract_size = params::load_instrument(b, instrument, "contract_size");
+        let notional = book::notional(b, qty, contract_size, price);
+        let quoted = b.let_(
+            "quoted",
+            Ty::U128,
+            Rvalue::Load(Addr::Field(t.accounts, account, "quoted")),
+        );
+        let quoted = b.add("quoted", quoted, notional);
+        let within = le_u128(b, quoted, allowance);
+        b.guard(
+            Cond::NonZero(within),
+            code::ALLOWANCE,
+            "quoted + notional ≤ allowance",
+        );
+        quoted
+    });
+    let book_index = b.step("slab.place_order/post-only", None, |b| {
+        let one = b.constant("one", 1);
+        let other_side = b.let_("other_side", Ty::U64, Rvalue::Sub(one, side));
+        let other = book::book_of(b, instrument, other_side);
+        let best = b.load("best", Addr::Field(t.books, other, "best"));
+        b.if_(Cond::NonZero(best), |b| {
+            let best = slot_of(b, best);
+            let best_price = b.load("best_price", Addr::Field(t.levels, best, "price"));
+            let ok = b.var("ok", Ty::U64);
+            // A bid stays below the best ask; an ask above the best bid.
+            b.if_else(
+                Cond::Zero(side),
+                |b| b.assign(ok, Rvalue::Test(Cond::Lt(price, best_price))),
+                |b| b.assign(ok, Rvalue::Test(Cond::Lt(best_price, price))),
+            );
+            b.guard(
+                Cond::NonZero(ok),
+                code::CROSSES,
+                "a maker order does not cross the book",
+            );
+        });
+        book::book_of(b, instrument, side)
+    });
+    let class = b.step("slab.place_order/pending-limit", None, |b| {
+        let class = b.load("class", Addr::Field(t.accounts, account, "class"));
+        b.if_(Cond::Zero(class), |b| {
+            let pending = b.load(
+                "pending_count",
+                Addr::Field(t.instruments, instrument, "pending_count"),
+            );
+            let limit = b.constant("pending_max", u64::from(PENDING_MAX));
+            b.guard(
+                Cond::Lt(pending, limit),
+                code::PENDING_FULL,
+                "pending orders < PENDING_MAX",
+            );
+        });
+        class
+    });
+    let (order, order_id) = b.step("slab.place_order/order-slot", Some("POOLS"), |b| {
+        let order = book::alloc(b, "orders", t.orders, code::ORDERS_FULL);
+        let issued = b.load("orders_issued", header("orders_issued"));
+        let one = b.constant("one", 1);
+        let order_id = b.add("order_id", issued, one);
+        b.store(header("orders_issued"), order_id);
+        book::index_order(b, t, order_id, order);
+        (order, order_id)
+    });
+    let level = b.step("slab.place_order/depth", None, |b| {
+        let level = b.var("level", Ty::U64);
+        let before = b.var("before", Ty::U64);
+        b.call(
+            book::FIND_LEVEL,
+            &[book_index, side, price],
+            &[level, before],
+        );
+        let slot = b.var("level_slot", Ty::U64);
+        b.if_else(
+            Cond::Zero(level),
+            |b| {
+                let new = book::insert_level(b, t, book_index, price, before);
+                b.assign(slot, Rvalue::Copy(new));
+            },
+            |b| {
+                let one = b.constant("one", 1);
+                b.assign(slot, Rvalue::Sub(level, one));
+            },
+        );
+        slot
+    });
+    b.step("slab.place_order/rest", None, |b| {
+        let now = now(b);
+        let zero = b.constant("zero", 0);
+        b.store(Addr::Field(t.orders, order, "order_id"), order_id);
+        let account_link = link(b, account);
+        b.store(Addr::Field(t.orders, order, "account"), account_link);
+        // DLP (class 1) orders are live at once; REG (0) wait for the next batch_open.
+        b.store(Addr::Field(t.orders, order, "live"), class);
+        b.store(Addr::Field(t.orders, order, "created_ms"), now);
+        b.store(Addr::Field(t.orders, order, "price"), price);
+        b.store(Addr::Field(t.orders, order, "qty"), qty);
+        b.store(Addr::Field(t.orders, order, "reserved_qty"), zero);
+        b.store(Addr::Field(t.orders, order, "qty_orig"), qty);
+        b.store(Addr::Field(t.orders, order, "pending_next"), zero);
+        b.store(Addr::Field(t.orders, order, "pending_prev"), zero);
+        b.store(Addr::Field(t.orders, order, "closing"), zero);
+        book::append_order(b, t, level, order);
+        b.if_(Cond::Zero(class), |b| {
+            book::enqueue_pending(b, t, instrument, order);
+        });
+        b.store(Addr::Field(t.accounts, account, "quoted"), quoted);
+        let orders = b.load("orders", Addr::Field(t.accounts, account, "orders"));
+        let one = b.constant("one", 1);
+        let orders = b.add("orders", orders, one);
+        b.store(Addr::Field(t.accounts, account, "orders"), orders);
+        bump_seqno(b);
+        b.store(Addr::Fixed(Segment::Ret, 0), order_id);
+    });
+    b.finish()
+}
+
+/// `cancel_order(user, order_id) -> (cancelled_qty)`.
+pub fn cancel_order(t: &SlabTables) -> Function {
+    let mut b = FunctionBuilder::new("cancel_order", 2, 1);
+    let user = arg(&mut b, "user", 0);
+    let order_id = arg(&mut b, "order_id", 1);
+    let (order, entry) = b.step("slab.cancel_order/find", None, |b| {
+        book::find_order(b, t, order_id)
+    });
+    let account = b.step("slab.cancel_order/owner", None, |b| {
+        let account = b.load("account", Addr::Field(t.orders, order, "account"));
+        let account = slot_of(b, account);
+        let owner = b.load("owner", Addr::Field(t.accounts, account, "user"));
+        b.guard(
+            Cond::Eq(owner, user),
+            code::NOT_OWNER,
+            "the order is the user's",
+        );
+        account
+    });
+    b.step("slab.cancel_order/unreserved", None, |b| {
+        // What reservations release later leaves the book too (R8, ADV2).
+        let one = b.constant("one", 1);
+        b.store(Addr::Field(t.orders, order, "closing"), one);
+        let qty = b.load("qty", Addr::Field(t.orders, order, "qty"));
+        let reserved = b.load("reserved_qty", Addr::Field(t.orders, order, "reserved_qty"));
+        let cancelled = b.sub("cancelled", qty, reserved);
+        b.store(Addr::Fixed(Segment::Ret, 0), cancelled);
+        b.if_(Cond::NonZero(cancelled), |b| {
+            b.store(Addr::Field(t.orders, order, "qty"), reserved);
+            let level = b.load("level", Addr::Field(t.orders, order, "level"));
+            let level = slot_of(b, level);
+            let book_index = b.load("book", Addr::Field(t.levels, level, "book"));
+            let instrument = b.let_("instrument", Ty::U64, Rvalue::Shr(book_index, 1));
+            let price = b.load("price", Addr::Field(t.orders, order, "price"));
+            let contract_size = params::load_instrument(b, instrument, "contract_size");
+            let released = book::notional(b, cancelled, contract_size, price);
+            let quoted = b.let_(
+                "quoted",
+                Ty::U128,
+                Rvalue::Load(Addr::Field(t.accounts, account, "quoted")),
+            );
+            let quoted = b.sub("quoted", quoted, released);
+            b.store(Addr::Field(t.accounts, account, "quoted"), quoted);
+            bump_seqno(b);
+            b.if_(Cond::Zero(reserved), |b| {
+                remove_order(b, t, order, entry, account, instrument);
+            });
+        });
+    });
+    b.finish()
+}
+
+/// `set_maker_class(user, class)`: governance's (a reserved entrypoint).
+pub fn set_maker_class(t: &SlabTables) -> Function {
+    let mut b = FunctionBuilder::new("set_maker_class", 2, 0);
+    let user = arg(&mut b, "user", 0);
+    let class = arg(&mut b, "class", 1);
+    b.step("slab.set_maker_class/class", Some("MAKER_CLASS"), |b| {
+        let one = b.constant("one", 1);
+        b.guard(Cond::Le(class, one), code::BAD_CLASS, "class ≤ 1");
+    });
+    let account = b.step("slab.set_maker_class/account", None, |b| {
+        let account = book::account(b, t, user, true);
+        slot_of(b, account)
+    });
+    b.step("slab.set_maker_class/dlp-list", None, |b| {
+        let old = b.load("old_class", Addr::Field(t.accounts, account, "class"));
+        b.if_(Cond::Ne(old, class), |b| {
+            let count = b.load("dlp_count", header("dlp_count"));
+            let one = b.constant("one", 1);
+            b.if_else(
+                Cond::NonZero(class),
+                |b| {
+                    let max = b.constant("dlp_max", u64::from(DLP_MAX));
+                    b.guard(Cond::Lt(count, max), code::DLP_FULL, "dlp_count < DLP_MAX");
+                    b.assign(count, Rvalue::Add(count, one));
+                },
+                |b| b.assign(count, Rvalue::Sub(count, one)),
+            );
+            b.store(header("dlp_count"), count);
+            b.store(Addr::Field(t.accounts, account, "class"), class);
+        });
+    });
+    b.finish()
+}
+
+/// `batch_open(instrument) -> (epoch, promoted)` (percolator §4.6; S4, R9).
+pub fn batch_open(t: &SlabTables) -> Function {
+    let mut b = FunctionBuilder::new("batch_open", 1, 2);
+    let instrument = arg(&mut b, "instrument", 0);
+    b.step("slab.batch_open/instrument", Some("INSTRUMENT"), |b| {
+        check_instrument(b, instrument);
+    });
+    let now = b.step("slab.batch_open/window", Some("BATCH_WINDOW"), |b| {
+        let now = now(b);
+        let opened = b.load(
+            "batch_open_ms",
+            Addr::Field(t.instruments, instrument, "batch_open_ms"),
+        );
+        let window = params::load(b, "batch_ms");
+        let due = b.add("due", opened, window);
+        b.guard(
+            Cond::Le(due, now),
+            code::BATCH_EARLY,
+            "now ≥ batch_open_ms + batch_ms",
+        );
+        now
+    });
+    let epoch = b.step("slab.batch_open/epoch", None, |b| {
+        let epoch = b.load("epoch", Addr::Field(t.instruments, instrument, "epoch"));
+        let one = b.constant("one", 1);
+        let epoch = b.add("epoch", epoch, one);
+        b.store(Addr::Field(t.instruments, instrument, "epoch"), epoch);
+        b.store(Addr::Field(t.instruments, instrument, "batch_open_ms"), now);
+        epoch
+    });
+    b.step("slab.batch_open/promote", Some("MATCHING"), |b| {
+        // Every pending order is promoted once, in placement order, keeping its id and its
+        // place in its level: one pass over the queue, O(#pending).
+        let count = b.load(
+            "pending_count",
+            Addr::Field(t.instruments, instrument, "pending_count"),
+        );
+        let cursor = b.load(
+            "cursor",
+            Addr::Field(t.instruments, instrument, "pending_head"),
+        );
+        let one = b.constant("one", 1);
+        let zero = b.constant("zero", 0);
+        b.for_each(count, PENDING_MAX, code::TABLE, |b, _| {
+            let order = slot_of(b, cursor);
+            b.store(Addr::Field(t.orders, order, "live"), one);
+            let next = b.load("next", Addr::Field(t.orders, order, "pending_next"));
+            b.store(Addr::Field(t.orders, order, "pending_next"), zero);
+            b.store(Addr::Field(t.orders, order, "pending_prev"), zero);
+            b.assign(cursor, Rvalue::Copy(next));
+        });
+        for field in ["pending_head", "pending_tail", "pending_count"] {
+            b.store(Addr::Field(t.instruments, instrument, field), zero);
+        }
+        b.if_(Cond::NonZero(count), bump_seqno);
+        b.store(Addr::Fixed(Segment::Ret, 0), epoch);
+        b.store(Addr::Fixed(Segment::Ret, 1), count);
+    });
+    b.finish()
+}
+
+/// `account(user) -> (cash, im, mm)`: zeros for a user without an account.
+pub fn account(t: &SlabTables) -> Function {
+    let mut b = FunctionBuilder::new("account", 1, 6);
+    let user = arg(&mut b, "user", 0);
+    b.step("slab.account/read", None, |b| {
+        // User 0 has no account: zeros, like any user without one.
+        b.if_(Cond::Zero(user), |b| b.ret());
+        let account = book::account(b, t, user, false);
+        b.if_(Cond::NonZero(account), |b| {
+            let account = slot_of(b, account);
+            for (field, word) in [("cash", 0), ("im", 2), ("mm", 4)] {
+                let value = b.let_(
+                    field,
+                    Ty::U128,
+                    Rvalue::Load(Addr::Field(t.accounts, account, field)),
+                );
+                b.store(Addr::Fixed(Segment::Ret, word), value);
+            }
+        });
+    });
+    b.finish()
+}

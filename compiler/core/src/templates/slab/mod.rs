@@ -1,0 +1,550 @@
+//! The SLAB template: a perpetual-futures order book shard in one ≤ 10 MiB state segment —
+//! its layout and fit analysis (here), its parameter table ([`params`]), the book primitives
+//! ([`book`]), the maker entrypoints ([`maker`]) and the program ([`program`]). What each
+//! entrypoint does is written in `README.md` beside this file, step by step.
+//!
+//! The segment is, in order: the header (counters and one pool header per allocated pool), the
+//! instrument table and the books (always [`INSTRUMENTS_MAX`] rows, so adding an instrument
+//! never moves a pool), one region per pool sized by the script's `POOLS` capacities, then the
+//! regions those capacities size ([`DERIVED`]: the price levels and the id indexes). Every
+//! record has a fixed number of words and named fields; 128-bit values take two words, low
+//! first.
+//!
+//! Pools allocate in O(1) without an initialisation pass: a pool header holds `free_head` (a
+//! freed slot, linked through the record's `next_free`, or 0 for none), `high_water` (slots ever
+//! handed out) and `used`. Allocation pops the freelist, else takes slot `high_water` while it is
+//! below the capacity, else fails with the pool's code; freeing pushes onto the list. Links
+//! store `index + 1`, so zeroed memory is an empty pool and 0 is the null link.
+//!
+//! Only the shape enters the layout hash — region names, offsets and sizes — so changing fees
+//! keeps it and changing a pool capacity changes it; the runtime refuses an in-place upgrade
+//! across layout hashes. Capacities are the one script value the bytecode holds as
+//! immediates (table bounds): one bytecode serves every parameter set of a layout.
+
+use curvescript_check::CheckedBlock;
+use curvescript_syntax::{Code, Diagnostic};
+
+use crate::Region;
+
+pub mod book;
+pub mod hold;
+pub mod maker;
+pub mod params;
+pub mod program;
+
+pub use book::SlabTables;
+pub use params::{PARAMS, param};
+pub use program::program;
+
+/// Abort codes (README.md's table). Codes from 100 are the template's own checks — a table
+/// index out of range, a loop bound — and mean a template bug, never a user error.
+pub mod code {
+    /// Instrument index out of range.
+    pub const UNKNOWN_INSTRUMENT: u8 = 1;
+    /// Side not 0 or 1.
+    pub const BAD_SIDE: u8 = 2;
+    /// Price 0 or above `price_max`.
+    pub const PRICE_RANGE: u8 = 3;
+    /// Price not a multiple of `tick`.
+    pub const TICK: u8 = 4;
+    /// Quantity 0 or above `qty_max`.
+    pub const QTY_RANGE: u8 = 5;
+    /// Quantity not a multiple of `lot`.
+    pub const LOT: u8 = 6;
+    /// User id 0.
+    pub const BAD_USER: u8 = 7;
+    /// No account slot.
+    pub const ACCOUNTS_FULL: u8 = 8;
+    /// The maker class's quoted-notional allowance would be exceeded.
+    pub const ALLOWANCE: u8 = 9;
+    /// A maker order would cross the opposite best.
+    pub const CROSSES: u8 = 10;
+    /// `PENDING_MAX` pending orders on the instrument.
+    pub const PENDING_FULL: u8 = 11;
+    /// No order slot.
+    pub const ORDERS_FULL: u8 = 12;
+    /// More than `LEVEL_DEPTH_MAX` better levels on the order's side.
+    pub const LEVEL_DEPTH: u8 = 13;
+    /// No resting order with that id.
+    pub const UNKNOWN_ORDER: u8 = 14;
+    /// The order belongs to another user.
+    pub const NOT_OWNER: u8 = 15;
+    /// `batch_open` before the batch window elapsed.
+    pub const BATCH_EARLY: u8 = 16;
+    /// Maker class not 0 or 1.
+    pub const BAD_CLASS: u8 = 17;
+    /// `DLP_MAX` DLP accounts already.
+    pub const DLP_FULL: u8 = 18;
+    /// An id index has no vacancy within its probes.
+    pub const INDEX_FULL: u8 = 19;
+    /// A reservation TTL of 0.
+    pub const BAD_TTL: u8 = 20;
+    /// No reservation slot.
+    pub const RESERVATIONS_FULL: u8 = 21;
+    /// No slice slot during the walk.
+    pub const SLICES_FULL: u8 = 22;
+    /// The walk found nothing to hold.
+    pub const NO_LIQUIDITY: u8 = 23;
+    /// An entrypoint of a later issue.
+    pub const NOT_BUILT: u8 = 40;
+    /// A table index out of range or a loop past its bound: a template bug.
+    pub const TABLE: u8 = 100;
+
+    /// Every user-facing code with its name, for the manifest and the tests.
+    pub const NAMES: [(u8, &str); 24] = [
+        (UNKNOWN_INSTRUMENT, "UNKNOWN_INSTRUMENT"),
+        (BAD_SIDE, "BAD_SIDE"),
+        (PRICE_RANGE, "PRICE_RANGE"),
+        (TICK, "TICK"),
+        (QTY_RANGE, "QTY_RANGE"),
+        (LOT, "LOT"),
+        (BAD_USER, "BAD_USER"),
+        (ACCOUNTS_FULL, "ACCOUNTS_FULL"),
+        (ALLOWANCE, "ALLOWANCE"),
+        (CROSSES, "CROSSES"),
+        (PENDING_FULL, "PENDING_FULL"),
+        (ORDERS_FULL, "ORDERS_FULL"),
+        (LEVEL_DEPTH, "LEVEL_DEPTH"),
+        (UNKNOWN_ORDER, "UNKNOWN_ORDER"),
+        (NOT_OWNER, "NOT_OWNER"),
+        (BATCH_EARLY, "BATCH_EARLY"),
+        (BAD_CLASS, "BAD_CLASS"),
+        (DLP_FULL, "DLP_FULL"),
+        (INDEX_FULL, "INDEX_FULL"),
+        (BAD_TTL, "BAD_TTL"),
+        (RESERVATIONS_FULL, "RESERVATIONS_FULL"),
+        (SLICES_FULL, "SLICES_FULL"),
+        (NO_LIQUIDITY, "NO_LIQUIDITY"),
+        (NOT_BUILT, "NOT_BUILT"),
+    ];
+}
+
+/// Instrument rows (the schema's `INSTRUMENT` repeat bound).
+pub const INSTRUMENTS_MAX: u32 = 32;
+
+/// Most accounts that are designated LPs at once (percolator §3.2's `dlp_max`).
+pub const DLP_MAX: u32 = 100;
+
+/// Most PENDING orders one instrument holds: `batch_open` promotes them all in one call, so
+/// this bounds its gas.
+pub const PENDING_MAX: u32 = 2_048;
+
+/// Most price levels of a side that may be better than a maker order's price: placing an
+/// order walks the sorted level list from the best, so this bounds `place_order`'s gas.
+pub const LEVEL_DEPTH_MAX: u32 = 1_024;
+
+/// Most orders one `reserve` looks at (taken or skipped): bounds its gas.
+pub const RESERVE_VISITS_MAX: u32 = 128;
+
+/// Most slices one hold takes: bounds the gas of `commit` and `cancel`.
+pub const SLICES_PER_HOLD_MAX: u32 = 32;
+
+/// Probes of an id index ([`curve_ir::keyed`]): the index has twice its pool's capacity, so
+/// at most half its slots hold keys and a vacancy is almost always within a few probes.
+pub const INDEX_PROBES: u32 = 32;
+
+/// Bytes one state segment may hold (10 MiB).
+pub const SLAB_BYTES_MAX: u64 = curvevm::module::MAX_SLAB_WORDS as u64 * 8;
+
+pub use curve_ir::ir::Record;
+
+/// Pools with a (free_head, high_water, used) header triple, in header order.
+pub const ALLOCATED: [&str; 8] = [
+    "accounts",
+    "orders",
+    "levels",
+    "positions",
+    "reservations",
+    "slices",
+    "trades",
+    "aggressor",
+];
+
+/// The header's fields: counters, then one (free_head, high_water, used) triple per
+/// [`ALLOCATED`] pool.
+pub static HEADER: Record = Record {
+    name: "header",
+    fields: &[
+        ("magic", 1),
+        ("version", 1),
+        ("orders_issued", 1),
+        ("holds_issued", 1),
+        ("book_seqno", 1),
+        ("current_ms", 1),
+        ("dlp_count", 1),
+        ("fees_collected", 2),
+        ("insurance", 2),
+        ("reserved", 5),
+        ("pools", 3 * ALLOCATED.len() as u32),
+    ],
+};
+
+/// One instrument row.
+pub static INSTRUMENT: Record = Record {
+    name: "instruments",
+    fields: &[
+        ("index_price", 1),
+        ("mark_price", 1),
+        ("funding_rate", 1),
+        ("cum_funding", 2),
+        ("last_funding_ms", 1),
+        ("pending_head", 1),
+        ("pending_tail", 1),
+        ("pending_count", 1),
+        ("epoch", 1),
+        ("batch_open_ms", 1),
+        ("freeze_until_ms", 1),
+        ("open_interest", 1),
+        ("reserved", 2),
+    ],
+};
+
+/// One side of one instrument's book (record `2 × instrument + side`): its best level.
+pub static BOOK: Record = Record {
+    name: "books",
+    fields: &[("best", 1), ("levels", 1)],
+};
+
+/// Every pool the script sizes, in segment order: the `POOLS` argument and its record.
+pub static POOLS: [(&str, Record); 7] = [
+    (
+        "accounts",
+        Record {
+            name: "accounts",
+            fields: &[
+                ("user", 1),
+                ("cash", 2),
+                ("quoted", 2),
+                ("im", 2),
+                ("mm", 2),
+                ("position_head", 1),
+                ("orders", 1),
+                ("class", 1),
+                ("next_free", 1),
+            ],
+        },
+    ),
+    (
+        "orders",
+        Record {
+            name: "orders",
+            fields: &[
+                ("order_id", 1),
+                ("account", 1),
+                ("level", 1),
+                ("live", 1),
+                ("created_ms", 1),
+                ("price", 1),
+                ("qty", 1),
+                ("reserved_qty", 1),
+                ("qty_orig", 1),
+                ("next", 1),
+                ("prev", 1),
+                ("pending_next", 1),
+                ("pending_prev", 1),
+                ("closing", 1),
+                ("next_free", 1),
+            ],
+        },
+    ),
+    (
+        "positions",
+        Record {
+            name: "positions",
+            fields: &[
+                ("account", 1),
+                ("instrument", 1),
+                ("qty", 1),
+                ("entry_px", 1),
+                ("last_funding", 2),
+                ("next_in_account", 1),
+                ("next_free", 1),
+            ],
+        },
+    ),
+    (
+        "reservations",
+        Record {
+            name: "reservations",
+            fields: &[
+                ("hold_id", 1),
+                ("route_id", 1),
+                ("account", 1),
+                ("instrument", 1),
+                ("side", 1),
+                ("qty", 1),
+                ("vwap_px", 1),
+                ("worst_px", 1),
+                ("max_charge", 2),
+                ("commitment_0", 1),
+                ("commitment_1", 1),
+                ("commitment_2", 1),
+                ("commitment_3", 1),
+                ("book_seqno", 1),
+                ("expiry_ms", 1),
+                ("slice_head", 1),
+                ("slices", 1),
+                ("epoch", 1),
+                ("next_free", 1),
+            ],
+        },
+    ),
+    (
+        "slices",
+        Record {
+            name: "slices",
+            fields: &[
+                ("order_id", 1),
+                ("qty", 1),
+                ("price", 1),
+                ("next", 1),
+                ("next_free", 1),
+            ],
+        },
+    ),
+    (
+        "trades",
+        Record {
+            name: "trades",
+            fields: &[
+                ("ms", 1),
+                ("maker_order", 1),
+                ("route_id", 1),
+                ("instrument", 1),
+                ("side", 1),
+                ("price", 1),
+                ("qty", 1),
+            ],
+        },
+    ),
+    (
+        "aggressor",
+        Record {
+            name: "aggressor",
+            fields: &[
+                ("account", 1),
+                ("instrument", 1),
+                ("epoch", 1),
+                ("buy_qty", 1),
+                ("buy_notional", 2),
+                ("sell_qty", 1),
+                ("sell_notional", 2),
+                ("next_free", 1),
+            ],
+        },
+    ),
+];
+
+/// A price level: its book (`2 × instrument + side`), price, FIFO of orders and neighbours
+/// in the book's sorted level list. A level exists while it holds an order, so there are
+/// never more levels than orders: the pool has the orders' capacity.
+pub static LEVEL: Record = Record {
+    name: "levels",
+    fields: &[
+        ("book", 1),
+        ("price", 1),
+        ("head", 1),
+        ("tail", 1),
+        ("prev", 1),
+        ("next", 1),
+        ("count", 1),
+        ("next_free", 1),
+    ],
+};
+
+/// One entry of an id index: the key (an id, 0 empty, [`curve_ir::keyed::TOMBSTONE`] removed)
+/// and the pool slot it names.
+pub static INDEX_ENTRY: Record = Record {
+    name: "index",
+    fields: &[("key", 1), ("slot", 1)],
+};
+
+/// Regions sized from a script pool: (region, record, the `POOLS` argument, records per unit
+/// of its capacity), after the pools in segment order.
+pub static DERIVED: [(&str, &Record, &str, u32); 4] = [
+    ("levels", &LEVEL, "orders", 1),
+    ("account_index", &INDEX_ENTRY, "accounts", 2),
+    ("order_index", &INDEX_ENTRY, "orders", 2),
+    ("hold_index", &INDEX_ENTRY, "reservations", 2),
+];
+
+/// Words one unit of a `POOLS` argument costs: its record plus the derived regions it sizes.
+pub fn words_per_unit(pool: &str) -> u64 {
+    let own = POOLS
+        .iter()
+        .find(|(arg, _)| *arg == pool)
+        .map_or(0, |(_, record)| u64::from(record.words()));
+    let derived: u64 = DERIVED
+        .iter()
+        .filter(|(_, _, arg, _)| *arg == pool)
+        .map(|(_, record, _, per)| u64::from(record.words() * per))
+        .sum();
+    own + derived
+}
+
+/// A slab's layout: the regions in segment order and the capacity of each pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlabLayout {
+    /// Regions, contiguous from word 0.
+    pub regions: Vec<Region>,
+    /// Pool capacities, in [`POOLS`] order.
+    pub capacities: Vec<u32>,
+}
+
+impl SlabLayout {
+    /// The layout of pools with these capacities (in [`POOLS`] order), whether or not it fits
+    /// the segment ([`layout`] checks that for a script).
+    pub fn of(capacities: [u32; POOLS.len()]) -> SlabLayout {
+        let mut regions = Vec::new();
+        let mut offset = 0u32;
+        let mut push = |name: &'static str, words: u32| {
+            regions.push(Region {
+                name,
+                offset,
+                words,
+            });
+            offset += words;
+        };
+        push("header", HEADER.words());
+        push("instruments", INSTRUMENTS_MAX * INSTRUMENT.words());
+        push("books", 2 * INSTRUMENTS_MAX * BOOK.words());
+        for ((name, record), capacity) in POOLS.iter().zip(capacities) {
+            push(name, capacity * record.words());
+        }
+        for (name, record, pool, per) in &DERIVED {
+            let capacity = capacities[pool_index(pool)];
+            push(name, capacity * per * record.words());
+        }
+        SlabLayout {
+            regions,
+            capacities: capacities.to_vec(),
+        }
+    }
+
+    /// Records the region called `name` holds (a pool, a derived region or a fixed table).
+    pub fn capacity(&self, name: &str) -> u32 {
+        if let Some(i) = POOLS.iter().position(|(pool, _)| *pool == name) {
+            return self.capacities[i];
+        }
+        if let Some((_, _, pool, per)) = DERIVED.iter().find(|(region, ..)| *region == name) {
+            return self.capacities[pool_index(pool)] * per;
+        }
+        match name {
+            "instruments" => INSTRUMENTS_MAX,
+            "books" => 2 * INSTRUMENTS_MAX,
+            _ => panic!("the slab layout has no region `{name}`"),
+        }
+    }
+
+    /// Words the segment needs.
+    pub fn words(&self) -> u32 {
+        self.regions.last().map_or(0, |r| r.offset + r.words)
+    }
+
+    /// The layout hash ([`crate::manifest::layout_hash_of`]).
+    pub fn hash(&self) -> String {
+        crate::manifest::layout_hash_of("slab", self.words(), &self.regions)
+    }
+
+    /// The region called `name`.
+    pub fn region(&self, name: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+}
+
+fn pool_index(pool: &str) -> usize {
+    POOLS
+        .iter()
+        .position(|(name, _)| *name == pool)
+        .expect("derived regions name a pool")
+}
+
+fn thousands(n: u64) -> String {
+    curvescript_check::schema::show_number(u128::from(n))
+}
+
+/// Lays out `block`'s slab, or explains at the `POOLS` line why it does not fit.
+pub fn layout(block: &CheckedBlock) -> Result<SlabLayout, Diagnostic> {
+    // u64 arithmetic first: a capacity is at most 10^6 and a record tens of words, so sizes
+    // cannot overflow here even when they overflow the segment.
+    let fixed = u64::from(SlabLayout::of([0; POOLS.len()]).words());
+    // (argument, capacity, words of the region and its derived regions, words per unit)
+    let pools: Vec<(&'static str, u32, u64, u32)> = POOLS
+        .iter()
+        .map(|(arg, _)| {
+            let capacity = block
+                .number("POOLS", arg)
+                .and_then(|n| u32::try_from(n).ok())
+                .expect("the checker fills every POOLS default, ≤ 10^6");
+            let per = words_per_unit(arg);
+            (*arg, capacity, u64::from(capacity) * per, per as u32)
+        })
+        .collect();
+    let total: u64 = fixed + pools.iter().map(|(_, _, w, _)| w).sum::<u64>();
+    if total * 8 > SLAB_BYTES_MAX {
+        let (largest, _, largest_words, record_words) = *pools
+            .iter()
+            .max_by_key(|(_, _, words, _)| *words)
+            .expect("seven pools");
+        let span = block
+            .statement("POOLS")
+            .and_then(|s| s.arg_span(largest))
+            .unwrap_or(block.header_span);
+        let breakdown: Vec<String> = pools
+            .iter()
+            .map(|(arg, _, words, _)| format!("{arg} {} B", thousands(words * 8)))
+            .collect();
+        return Err(Diagnostic::error(
+            Code::LayoutTooLarge,
+            span,
+            format!(
+                "the slab's pools need {} bytes; a slab holds {} (10 MiB)",
+                thousands(total * 8),
+                thousands(SLAB_BYTES_MAX)
+            ),
+        )
+        .with_label(format!(
+            "`{largest}` alone takes {} bytes ({} per record with its level and index entries)",
+            thousands(largest_words * 8),
+            record_words * 8
+        ))
+        .with_help(format!(
+            "lower the POOLS capacities by {} bytes in all ({})",
+            thousands(total * 8 - SLAB_BYTES_MAX),
+            breakdown.join(", ")
+        )));
+    }
+    let mut capacities = [0; POOLS.len()];
+    for (slot, (_, capacity, _, _)) in capacities.iter_mut().zip(&pools) {
+        *slot = *capacity;
+    }
+    Ok(SlabLayout::of(capacities))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_fields_are_unique_and_named_offsets_add_up() {
+        for record in [&HEADER, &INSTRUMENT, &BOOK, &LEVEL, &INDEX_ENTRY]
+            .into_iter()
+            .chain(POOLS.iter().map(|(_, r)| r))
+        {
+            let mut names: Vec<_> = record.fields.iter().map(|(n, _)| *n).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), record.fields.len(), "{}", record.name);
+            let (last, words) = record.fields.last().expect("fields");
+            assert_eq!(
+                record.field(last) + words,
+                record.words(),
+                "{}",
+                record.name
+            );
+        }
+        for (arg, record) in &POOLS {
+            assert_eq!(*arg, record.name);
+        }
+    }
+}

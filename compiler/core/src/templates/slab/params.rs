@@ -1,0 +1,263 @@
+//! The slab's parameter table: the script's values, read by the bytecode from the parameter
+//! segment (never immediates), and the conditions the certificate proves over them.
+//!
+//! The table is the [`PARAMS`] slots, then [`INSTRUMENT_FIELDS`] slots for each of the
+//! [`INSTRUMENTS_MAX`] instrument rows (`instrument.3.tick`, …). Rows past the script's
+//! instruments hold 1 in every field, so the per-row conditions hold for the whole table and
+//! `instrument_count` is what the code checks indices against.
+
+use std::sync::LazyLock;
+
+use curve_ir::ir::{Addr, FunctionBuilder, Rvalue, Ty, Var};
+use curvescript_check::CheckedBlock;
+use curvevm::isa::Segment;
+
+use super::INSTRUMENTS_MAX;
+use crate::{Condition, ParamSlot};
+
+/// Parameter slots before the instrument rows: (name, statement keyword, argument). Slots
+/// without a keyword are fixed by the template ([`CONSTANTS`]) or derived from several
+/// statements (the allowances: 0 for a class without a `MAKER_CLASS` statement).
+pub const PARAMS: [(&str, &str, &str); 21] = [
+    ("one", "", ""),
+    ("maker_bps", "FEE", "maker_bps"),
+    ("taker_bps", "FEE", "taker_bps"),
+    ("rebate_delay_ms", "FEE", "rebate_delay_ms"),
+    ("imr_bps", "RISK", "imr_bps"),
+    ("mmr_bps", "RISK", "mmr_bps"),
+    ("kill_band_bps", "ANTI_TOXICITY", "kill_band_bps"),
+    ("jit_penalty", "ANTI_TOXICITY", "jit_penalty"),
+    ("arg_tax_bps", "ANTI_TOXICITY", "arg_tax_bps"),
+    ("freeze_levels", "ANTI_TOXICITY", "freeze_levels"),
+    ("batch_ms", "BATCH_WINDOW", "ms"),
+    ("dlp_allowance_lo", "MAKER_CLASS", "allowance"),
+    ("dlp_allowance_hi", "MAKER_CLASS", "allowance"),
+    ("reg_allowance_lo", "MAKER_CLASS", "allowance"),
+    ("reg_allowance_hi", "MAKER_CLASS", "allowance"),
+    ("funding_interval_ms", "FUNDING", "interval_ms"),
+    ("funding_rate_cap_bps", "FUNDING", "rate_cap_bps"),
+    ("liquidation_full", "LIQUIDATION", "policy"),
+    ("liquidation_band_bps", "LIQUIDATION", "band_bps"),
+    ("instrument_count", "INSTRUMENT", ""),
+    ("instruments_limit", "", ""),
+];
+
+/// The constant region: every verifier checks these words before trusting a certificate.
+pub const CONSTANTS: [(&str, u64); 2] = [("one", 1), ("instruments_limit", INSTRUMENTS_MAX as u64)];
+
+/// The fields of one instrument row: (field, `INSTRUMENT` argument).
+pub const INSTRUMENT_FIELDS: [(&str, &str); 5] = [
+    ("tick", "tick"),
+    ("lot", "lot"),
+    ("price_max", "price_max"),
+    ("qty_max", "qty_max"),
+    ("contract_size", "contract_size"),
+];
+
+/// Prices stay below 2^57 (a proven condition), so a level key or a sum of notionals never
+/// needs more than the words the code gives it.
+pub const PRICE_BITS: u32 = 57;
+
+/// Every slot name, in table order.
+pub static PARAM_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut names: Vec<&'static str> = PARAMS.iter().map(|(name, _, _)| *name).collect();
+    for row in 0..INSTRUMENTS_MAX {
+        for (field, _) in INSTRUMENT_FIELDS {
+            names.push(Box::leak(
+                format!("instrument.{row}.{field}").into_boxed_str(),
+            ));
+        }
+    }
+    names
+});
+
+/// The slot called `name` among [`PARAMS`].
+///
+/// # Panics
+/// If there is none (a template bug).
+pub fn param(name: &str) -> u32 {
+    PARAMS
+        .iter()
+        .position(|(n, _, _)| *n == name)
+        .unwrap_or_else(|| panic!("no slab parameter `{name}`")) as u32
+}
+
+/// The slot of `field` of instrument row 0; row `i` is `INSTRUMENT_FIELDS.len() × i` further.
+pub fn instrument_param(field: &str) -> u32 {
+    let offset = INSTRUMENT_FIELDS
+        .iter()
+        .position(|(f, _)| *f == field)
+        .unwrap_or_else(|| panic!("no instrument field `{field}`"));
+    (PARAMS.len() + offset) as u32
+}
+
+/// `name ← params[name]`.
+pub fn load(b: &mut FunctionBuilder, name: &'static str) -> Var {
+    b.let_(
+        name,
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Params, param(name))),
+    )
+}
+
+/// `field` of instrument `row` (a `u64` variable already checked `< instrument_count`).
+pub fn load_instrument(b: &mut FunctionBuilder, row: Var, field: &'static str) -> Var {
+    let width = b.constant("row_words", INSTRUMENT_FIELDS.len() as u64);
+    let base = b.let_("row_base", Ty::U128, Rvalue::WideMul(row, width));
+    let base = b.let_("row_base", Ty::U64, Rvalue::Low(base));
+    b.let_(
+        field,
+        Ty::U64,
+        Rvalue::Load(Addr::Indexed(
+            Segment::Params,
+            base,
+            instrument_param(field),
+        )),
+    )
+}
+
+/// The allowance of a maker class as a `u128` (`class` 1 = DLP, else REG).
+pub fn load_allowance(b: &mut FunctionBuilder, class: Var) -> Var {
+    let lo = load(b, "reg_allowance_lo");
+    let hi = load(b, "reg_allowance_hi");
+    b.if_(curve_ir::ir::Cond::NonZero(class), |b| {
+        b.assign(
+            lo,
+            Rvalue::Load(Addr::Fixed(Segment::Params, param("dlp_allowance_lo"))),
+        );
+        b.assign(
+            hi,
+            Rvalue::Load(Addr::Fixed(Segment::Params, param("dlp_allowance_hi"))),
+        );
+    });
+    b.let_("allowance", Ty::U128, Rvalue::Join(lo, hi))
+}
+
+/// What the certificate proves: every bound the code relies on. Per instrument row: tick, lot,
+/// contract size, price and quantity bounds at least 1 (a zero tick would make every price
+/// "aligned"), prices below 2^[`PRICE_BITS`], `qty_max × contract_size` within a word; and
+/// `mmr ≤ imr`, a positive batch window, allowances below 2^96, at most [`INSTRUMENTS_MAX`]
+/// instruments, flags that are bits.
+pub fn conditions() -> Vec<Condition> {
+    let names = &*PARAM_NAMES;
+    let mut conditions = vec![
+        Condition::Le("mmr_bps", "imr_bps"),
+        Condition::Le("one", "batch_ms"),
+        Condition::Range("dlp_allowance_hi", 32),
+        Condition::Range("reg_allowance_hi", 32),
+        Condition::Range("jit_penalty", 1),
+        Condition::Range("liquidation_full", 1),
+        Condition::Le("instrument_count", "instruments_limit"),
+    ];
+    let rows = names[PARAMS.len()..].chunks(INSTRUMENT_FIELDS.len());
+    for row in rows {
+        let [tick, lot, price_max, qty_max, contract_size] = row else {
+            unreachable!("rows have five fields")
+        };
+        conditions.extend([
+            Condition::Le("one", tick),
+            Condition::Le("one", lot),
+            Condition::Le("one", price_max),
+            Condition::Le("one", qty_max),
+            Condition::Le("one", contract_size),
+            Condition::Range(price_max, PRICE_BITS),
+            Condition::MulNoOverflow(qty_max, contract_size, 64),
+        ]);
+    }
+    conditions
+}
+
+/// The parameter table of a checked SLAB block.
+pub fn table(block: &CheckedBlock) -> Vec<ParamSlot> {
+    let mut slots = Vec::new();
+    let number = |keyword: &str, arg: &str| -> u128 {
+        let value = block
+            .value(keyword, arg)
+            .expect("the checker fills every SLAB default");
+        value
+            .as_bool()
+            .map(u128::from)
+            .or_else(|| value.as_choice().map(|c| u128::from(c == "full")))
+            .or_else(|| value.as_u128())
+            .expect("SLAB values are numbers, flags or choices")
+    };
+    let class_allowance = |class: &str| -> (u128, curvescript_syntax::Span) {
+        block
+            .statements_named("MAKER_CLASS")
+            .find(|s| s.value("class").and_then(|v| v.as_choice()) == Some(class))
+            .map_or((0, block.header_span), |s| {
+                let allowance = s
+                    .value("allowance")
+                    .and_then(|v| v.as_u128())
+                    .expect("a MAKER_CLASS statement has an allowance");
+                (
+                    allowance,
+                    s.arg_span("allowance").unwrap_or(block.header_span),
+                )
+            })
+    };
+    let instruments: Vec<_> = block.statements_named("INSTRUMENT").collect();
+    for &(name, keyword, arg) in &PARAMS {
+        let span = if keyword.is_empty() || arg.is_empty() {
+            block.header_span
+        } else {
+            block
+                .statement(keyword)
+                .and_then(|s| s.arg_span(arg))
+                .unwrap_or(block.header_span)
+        };
+        let (value, span): (u128, _) = match name {
+            "one" => (1, span),
+            "instruments_limit" => (u128::from(INSTRUMENTS_MAX), span),
+            "instrument_count" => (instruments.len() as u128, span),
+            "dlp_allowance_lo" => {
+                let (a, s) = class_allowance("DLP");
+                (a & u128::from(u64::MAX), s)
+            }
+            "dlp_allowance_hi" => {
+                let (a, s) = class_allowance("DLP");
+                (a >> 64, s)
+            }
+            "reg_allowance_lo" => {
+                let (a, s) = class_allowance("REG");
+                (a & u128::from(u64::MAX), s)
+            }
+            "reg_allowance_hi" => {
+                let (a, s) = class_allowance("REG");
+                (a >> 64, s)
+            }
+            _ => (number(keyword, arg), span),
+        };
+        slots.push(ParamSlot {
+            name,
+            keyword,
+            arg,
+            value: u64::try_from(value).expect("SLAB values fit a word"),
+            span,
+        });
+    }
+    let names = &*PARAM_NAMES;
+    for row in 0..INSTRUMENTS_MAX as usize {
+        let statement = instruments.get(row);
+        for (f, (_, arg)) in INSTRUMENT_FIELDS.iter().enumerate() {
+            let (value, span) = match statement {
+                Some(s) => (
+                    s.value(arg)
+                        .and_then(|v| v.as_u128())
+                        .and_then(|n| u64::try_from(n).ok())
+                        .expect("INSTRUMENT values are bounded to u64 by the schema"),
+                    s.arg_span(arg).unwrap_or(block.header_span),
+                ),
+                None => (1, block.header_span),
+            };
+            slots.push(ParamSlot {
+                name: names[PARAMS.len() + row * INSTRUMENT_FIELDS.len() + f],
+                keyword: "INSTRUMENT",
+                arg,
+                value,
+                span,
+            });
+        }
+    }
+    slots
+}

@@ -1,0 +1,51 @@
+//! The SLAB program of a layout: its entrypoints in the interface's order, the level walk as a
+//! subroutine, the parameter table's size and the capabilities it declares.
+
+use curve_ir::Function;
+use curve_ir::ir::{Cond, FunctionBuilder, Program};
+use curvevm::hostcall::{Capability, CapabilitySet};
+
+use super::book::{self, SlabTables};
+use super::{SlabLayout, code, hold, maker, params};
+
+/// An entrypoint of a later issue: it takes and returns the interface's words and aborts
+/// `NOT_BUILT`.
+fn not_built(name: &str) -> Function {
+    let entry = crate::abi::SLAB
+        .entry(name)
+        .unwrap_or_else(|| panic!("the slab interface has `{name}`"));
+    let mut b = FunctionBuilder::new(name, entry.arg_words(), entry.return_words());
+    b.step("slab.not_built", None, |b| {
+        let never = b.constant("never", 0);
+        b.guard(
+            Cond::NonZero(never),
+            code::NOT_BUILT,
+            "built in a later issue",
+        );
+    });
+    b.finish()
+}
+
+/// The SLAB program for `layout` (the same for every parameter set of it).
+pub fn program(layout: &SlabLayout) -> Program {
+    let t = SlabTables::new(layout);
+    Program {
+        functions: vec![
+            hold::reserve(&t),
+            not_built("commit"),
+            hold::cancel(&t),
+            maker::place_order(&t),
+            maker::cancel_order(&t),
+            maker::batch_open(&t),
+            not_built("liquidation_call"),
+            maker::account(&t),
+            maker::set_maker_class(&t),
+        ],
+        subroutines: vec![book::find_level_subroutine(&t), hold::walk_subroutine(&t)],
+        params: params::PARAM_NAMES.len() as u32,
+        slab: layout.words(),
+        scratch_reserved: 0,
+        capabilities: CapabilitySet::of(&[Capability::Clock]),
+        views: Vec::new(),
+    }
+}

@@ -1,0 +1,125 @@
+//! The slab's state as both sides of the differential test describe it: the reference model
+//! builds it from its own data, the test decodes it from the template's segment. Only what the
+//! behaviour defines is here — no pool slots, links or freelists — so two correct
+//! implementations with different memory layouts describe equal states.
+
+use std::collections::BTreeMap;
+
+/// The whole slab.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlabState {
+    /// The id the next placed order gets (starts at 1).
+    pub next_order_id: u64,
+    /// Bumped by every book change (README: place, cancel that changed something, promotion).
+    pub book_seqno: u64,
+    /// Accounts that are DLP.
+    pub dlp_count: u64,
+    /// Every account the slab has created, by user id.
+    pub accounts: BTreeMap<u64, AccountState>,
+    /// One entry per declared instrument, in declaration order.
+    pub instruments: Vec<InstrumentState>,
+    /// The id the next reservation gets (starts at 1).
+    pub next_hold_id: u64,
+    /// Live holds, by hold id.
+    pub holds: BTreeMap<u64, HoldState>,
+}
+
+/// One live reservation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HoldState {
+    /// The router's route id.
+    pub route_id: u64,
+    /// The taker.
+    pub user: u64,
+    /// Its instrument.
+    pub instrument: u64,
+    /// The taker's side (0 buys, 1 sells).
+    pub side: u64,
+    /// Quantity held (`filled_qty`).
+    pub qty: u64,
+    /// ⌊Σ take × price / qty⌋.
+    pub vwap_px: u64,
+    /// The last slice's price.
+    pub worst_px: u64,
+    /// The most a commit may charge.
+    pub max_charge: u128,
+    /// The commitment words as given.
+    pub commitment: [u64; 4],
+    /// `book_seqno` when it was made.
+    pub book_seqno: u64,
+    /// Batch time after which it cannot commit.
+    pub expiry_ms: u64,
+    /// The instrument's epoch when it was made.
+    pub epoch: u64,
+    /// Its slices in walk order.
+    pub slices: Vec<SliceState>,
+}
+
+/// One slice of a hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SliceState {
+    /// The maker order's id.
+    pub order_id: u64,
+    /// The maker order's price, captured.
+    pub price: u64,
+    /// Quantity taken.
+    pub qty: u64,
+}
+
+/// One account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountState {
+    /// DLP (true) or REG (false).
+    pub dlp: bool,
+    /// Σ over its resting orders of remaining qty × contract_size × price.
+    pub quoted: u128,
+    /// How many of its orders rest on the book.
+    pub orders: u64,
+    /// Cash (signed).
+    pub cash: i128,
+}
+
+/// One instrument.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstrumentState {
+    /// Batches opened so far.
+    pub epoch: u64,
+    /// Batch time of the last `batch_open` (0 before the first).
+    pub batch_open_ms: u64,
+    /// Bid levels, best (highest price) first.
+    pub bids: Vec<Level>,
+    /// Ask levels, best (lowest price) first.
+    pub asks: Vec<Level>,
+    /// Ids of the PENDING orders, in placement order.
+    pub pending: Vec<u64>,
+}
+
+/// One price level: its orders in FIFO order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Level {
+    /// The level's price.
+    pub price: u64,
+    /// Its orders, first placed first.
+    pub orders: Vec<OrderState>,
+}
+
+/// One resting order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderState {
+    /// Its id.
+    pub order_id: u64,
+    /// Its owner.
+    pub user: u64,
+    /// Remaining quantity.
+    pub qty: u64,
+    /// Quantity held by reservations.
+    pub reserved_qty: u64,
+    /// Quantity at placement.
+    pub qty_orig: u64,
+    /// LIVE (true) or PENDING (false).
+    pub live: bool,
+    /// Cancelled while reserved: what reservations release leaves the book.
+    pub closing: bool,
+    /// Batch time of placement.
+    pub created_ms: u64,
+}
