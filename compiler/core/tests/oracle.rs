@@ -10,7 +10,7 @@ use curve_compiler::{Artifact, compile, feed_tag};
 use curvevm::isa::Segment;
 use curvevm::{Instance, Outcome, TrapKind};
 use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
-use curvevm_jit::JitProgram;
+use curvevm_testkit::engines::Engine;
 use curvevm_testkit::programs::{Rng, replay_seed};
 use ed25519_dalek::{Signer, SigningKey};
 
@@ -217,11 +217,6 @@ impl Model {
     }
 }
 
-enum Engine {
-    Interpreter,
-    Jit(Box<JitProgram>),
-}
-
 fn run(engine: &Engine, instance: &mut Instance, entry: &str, args: &[u64], now: u64) -> Outcome {
     let mut host = RollupHost::new(
         Ledger::default(),
@@ -235,17 +230,7 @@ fn run(engine: &Engine, instance: &mut Instance, entry: &str, args: &[u64], now:
             role: Role::Oracle,
         },
     );
-    let gas = 1_000_000;
-    match engine {
-        Engine::Interpreter => instance
-            .call(entry, args, gas, &mut [], &mut host, Default::default())
-            .expect("the call starts"),
-        Engine::Jit(jit) => {
-            jit.call(instance, entry, args, gas, &mut [], &mut host)
-                .expect("the call starts")
-                .0
-        }
-    }
+    engine.call(instance, entry, args, 1_000_000, &mut host)
 }
 
 #[test]
@@ -266,12 +251,7 @@ fn the_oracle_program_matches_the_reference_on_both_engines() {
         tag: feed_tag("pyth:SOLUSD"),
     };
     let bound = |entry: &str| artifact.lowered.gas_bound(entry).expect("an entry");
-    let engines = [
-        Engine::Interpreter,
-        Engine::Jit(Box::new(
-            JitProgram::compile(Arc::clone(&program)).expect("compiles"),
-        )),
-    ];
+    let engines = Engine::both(&program);
     let mut aborts = std::collections::BTreeMap::<u8, u64>::new();
     let mut accepted = 0;
     // Updates accepted exactly at the staleness limit (age = staleness).

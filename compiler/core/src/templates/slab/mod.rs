@@ -452,6 +452,33 @@ impl SlabLayout {
     }
 }
 
+/// A compiled SLAB block: its layout, its lowered program and its parameter table.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The layout.
+    pub layout: SlabLayout,
+    /// The program of that layout, lowered.
+    pub lowered: curve_ir::Lowered,
+    /// The parameter table's words.
+    pub params: Vec<u64>,
+}
+
+/// Lays out, generates and lowers `block`'s slab (a layout that does not fit is the
+/// diagnostic of [`layout`]).
+///
+/// # Panics
+/// If the template does not lower (a compiler bug).
+pub fn build(block: &CheckedBlock) -> Result<Built, Diagnostic> {
+    let layout = layout(block)?;
+    let lowered = curve_ir::lower(&program(&layout)).expect("the SLAB template lowers");
+    let params = params::table(block).iter().map(|slot| slot.value).collect();
+    Ok(Built {
+        layout,
+        lowered,
+        params,
+    })
+}
+
 fn pool_index(pool: &str) -> usize {
     POOLS
         .iter()

@@ -1,0 +1,174 @@
+//! The SLAB program on both engines with its book at 50 % and 95 % of the orders pool
+//! (`examples/perp_sol.curve`'s default pools: 24,000 orders): `reserve` walking 8 levels
+//! (issue 23: < 20 µs on the JIT), and `place_order` + `cancel_order` of one order into the
+//! middle of the book (PFM1).
+//! Each measured call is undone by an untimed one (`cancel` after `reserve`), so every
+//! iteration sees the same book.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use curve_compiler::templates::slab;
+use curvescript_syntax::ast::BlockKind;
+use curvevm::{Instance, Outcome};
+use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
+use curvevm_jit::JitProgram;
+
+const SCRIPT: &str = include_str!("../../../examples/perp_sol.curve");
+
+/// Ask levels start here; bids sit below.
+const MID: u64 = 15_000;
+
+struct Slab {
+    jit: JitProgram,
+    instance: Instance,
+    orders_capacity: u32,
+}
+
+fn host() -> RollupHost {
+    RollupHost::new(
+        Ledger::default(),
+        Clock {
+            now_ms: 1_000,
+            height: 1,
+            chain_id: 7,
+        },
+        Caller {
+            id: 3,
+            role: Role::Slab,
+        },
+    )
+}
+
+impl Slab {
+    fn new() -> Slab {
+        let checked = curvescript_check::check_source(SCRIPT, None);
+        let block = checked
+            .script
+            .blocks
+            .iter()
+            .find(|b| b.kind == BlockKind::Slab)
+            .expect("a SLAB block");
+        let built = slab::build(block).expect("fits");
+        let program = Arc::new(RollupHost::load(built.lowered.module, Role::Slab).expect("loads"));
+        let jit = JitProgram::compile(Arc::clone(&program)).expect("compiles");
+        let instance = Instance::new(Arc::clone(&program), &built.params).expect("params fit");
+        Slab {
+            jit,
+            instance,
+            orders_capacity: built.layout.capacity("orders"),
+        }
+    }
+
+    fn jit(&mut self, entry: &str, args: &[u64]) -> Outcome {
+        self.jit
+            .call(
+                &mut self.instance,
+                entry,
+                args,
+                10_000_000,
+                &mut [],
+                &mut host(),
+            )
+            .expect("starts")
+            .0
+    }
+
+    fn interpret(&mut self, entry: &str, args: &[u64]) -> Outcome {
+        self.instance
+            .call(
+                entry,
+                args,
+                10_000_000,
+                &mut [],
+                &mut host(),
+                Default::default(),
+            )
+            .expect("starts")
+    }
+
+    fn run(&mut self, engine: &str, entry: &str, args: &[u64]) -> Outcome {
+        if engine == "jit" {
+            self.jit(entry, args)
+        } else {
+            self.interpret(entry, args)
+        }
+    }
+
+    fn ok(&mut self, entry: &str, args: &[u64]) -> Vec<u64> {
+        let outcome = self.jit(entry, args);
+        outcome
+            .result
+            .unwrap_or_else(|trap| panic!("{entry}{args:?}: {trap:?}"))
+    }
+
+    /// A book filled to `percent` of the orders pool: the 8 best ask levels hold one order of
+    /// 10 each (what `reserve` walks); the rest spreads over 1,000 levels a side, from the
+    /// worst inward so every level stays within the depth bound.
+    fn filled(percent: u32) -> Slab {
+        let mut slab = Slab::new();
+        let makers = 100u64;
+        for user in 1..=makers {
+            slab.ok("set_maker_class", &[user, 1]);
+        }
+        for level in 0..8 {
+            slab.ok("place_order", &[1, 0, 1, MID + level, 10]);
+        }
+        let target = slab.orders_capacity * percent / 100 - 8;
+        let mut placed = 0;
+        'fill: for round in 0.. {
+            for level in (0..1_000u64).rev() {
+                for (side, price) in [(1, MID + 8 + level), (0, MID - 1 - level)] {
+                    if placed == target {
+                        break 'fill;
+                    }
+                    let user = 2 + (placed as u64 + round) % (makers - 1);
+                    slab.ok("place_order", &[user, 0, side, price, 1]);
+                    placed += 1;
+                }
+            }
+        }
+        slab
+    }
+}
+
+fn slab_calls(c: &mut Criterion) {
+    for percent in [50, 95] {
+        // One book per fill level, shared by both measurements (filling it is the slow part).
+        let mut slab = Slab::filled(percent);
+        let mut group = c.benchmark_group(format!("slab_{percent}pct"));
+        // Buy 80 through the 8 best ask levels.
+        let reserve = [1, 500, 0, 0, 80, MID + 7, 1_000, 0, 0, 0, 0];
+        let held = slab.ok("reserve", &reserve);
+        assert_eq!(held[1], 80, "filled through 8 levels");
+        slab.ok("cancel", &[held[0]]);
+        for engine in ["jit", "interpreter"] {
+            group.bench_function(BenchmarkId::new("reserve_8_levels", engine), |b| {
+                b.iter_custom(|iterations| {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let start = Instant::now();
+                        let outcome = slab.run(engine, "reserve", &reserve);
+                        spent += start.elapsed();
+                        let hold = outcome.result.expect("reserves")[0];
+                        slab.ok("cancel", &[hold]);
+                    }
+                    spent
+                })
+            });
+            // PFM1: an order into the middle of the bids and out again, near a full pool.
+            group.bench_function(BenchmarkId::new("place_and_cancel_order", engine), |b| {
+                b.iter(|| {
+                    let outcome = slab.run(engine, "place_order", &[1, 0, 0, MID - 500, 1]);
+                    let id = outcome.result.expect("places")[0];
+                    slab.run(engine, "cancel_order", &[1, id])
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, slab_calls);
+criterion_main!(benches);
