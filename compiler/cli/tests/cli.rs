@@ -547,9 +547,11 @@ fn run_on_a_compiled_directory_locates_a_trap_in_the_script() {
     assert!(compile.status.success(), "{compile:?}");
     let artifact = out.join("oracle-pyth-SOLUSD");
     // No price was ever accepted: `price` aborts in a step of the ORACLE block itself.
+    // The block's header, not the SLAB's `oracle=&ORACLE "pyth:SOLUSD"` reference to it.
     let header = source
-        .find("ORACLE \"pyth:SOLUSD\"")
-        .expect("the block header");
+        .find("\nORACLE \"pyth:SOLUSD\"")
+        .expect("the block header")
+        + 1;
     let line = LineIndex::new(&source).line_col(&source, header).line;
     let run = Command::new(env!("CARGO_BIN_EXE_curve"))
         .args(["run"])
