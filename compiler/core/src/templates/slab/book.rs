@@ -15,8 +15,8 @@ use curvevm::hostcall::id;
 use curvevm::isa::Segment;
 
 use super::{
-    ALLOCATED, BOOK, HEADER, INDEX_ENTRY, INDEX_PROBES, INSTRUMENT, LEVEL, LEVEL_DEPTH_MAX, POOLS,
-    SlabLayout, code, params,
+    ALLOCATED, BOOK, HEADER, INDEX_ENTRY, INDEX_PROBES, INSTRUMENT, LEVEL, LEVEL_DEPTH_MAX,
+    Mutation, POOLS, SlabLayout, code, params,
 };
 
 /// The slab's tables, placed by a layout.
@@ -42,11 +42,15 @@ pub struct SlabTables {
     pub slices: Table,
     /// hold id → reservation slot.
     pub hold_index: Table,
+    /// Words of the segment.
+    pub words: u32,
+    /// The planted bug, if any ([`Mutation::None`] outside the mutation tests).
+    pub mutation: Mutation,
 }
 
 impl SlabTables {
-    /// The tables of `layout`.
-    pub fn new(layout: &SlabLayout) -> SlabTables {
+    /// The tables of `layout`, for a program with `mutation` planted.
+    pub fn new(layout: &SlabLayout, mutation: Mutation) -> SlabTables {
         let table = |name: &str, record, code| {
             let region = layout
                 .region(name)
@@ -77,6 +81,8 @@ impl SlabTables {
             reservations: table("reservations", pool("reservations"), code::TABLE),
             slices: table("slices", pool("slices"), code::TABLE),
             hold_index: table("hold_index", &INDEX_ENTRY, code::TABLE),
+            words: layout.words(),
+            mutation,
         }
     }
 

@@ -11,7 +11,7 @@ use curvevm::isa::Segment;
 use super::book::{
     self, SlabTables, arg, check_instrument, header, link, now, remove_order, slot_of,
 };
-use super::{RESERVE_VISITS_MAX, SLICES_PER_HOLD_MAX, code, params};
+use super::{Mutation, RESERVE_VISITS_MAX, SLICES_PER_HOLD_MAX, code, params};
 
 /// The name of the walk subroutine.
 pub const WALK: &str = "reserve_walk";
@@ -64,10 +64,16 @@ pub fn walk_subroutine(t: &SlabTables) -> Subroutine {
             let owner = b.load("owner", Addr::Field(t.orders, o, "account"));
             let qty = b.load("qty", Addr::Field(t.orders, o, "qty"));
             let reserved = b.load("reserved_qty", Addr::Field(t.orders, o, "reserved_qty"));
-            let available = b.sub("available", qty, reserved);
+            let available = match t.mutation {
+                Mutation::NoReservedBound => qty,
+                _ => b.sub("available", qty, reserved),
+            };
             // PENDING orders never match (S7, M2); the taker's own orders are skipped
             // (self-trade prevention); a closing order has nothing available.
             let takes = b.let_("takes", Ty::U64, Rvalue::Test(Cond::NonZero(live)));
+            if t.mutation == Mutation::MatchesPending {
+                b.assign(takes, Rvalue::Const(1));
+            }
             b.if_(Cond::Eq(owner, taker), |b| {
                 b.assign(takes, Rvalue::Const(0))
             });
@@ -152,7 +158,9 @@ pub fn reserve(t: &SlabTables) -> Function {
         b.guard(Cond::Le(qty, qty_max), code::QTY_RANGE, "qty ≤ qty_max");
         let lot = params::load_instrument(b, instrument, "lot");
         let aligned = book::is_multiple(b, qty, lot);
-        b.guard(Cond::NonZero(aligned), code::LOT, "qty mod lot = 0");
+        if t.mutation != Mutation::NoLot {
+            b.guard(Cond::NonZero(aligned), code::LOT, "qty mod lot = 0");
+        }
     });
     b.step("slab.reserve/tick", Some("INSTRUMENT"), |b| {
         let price_max = params::load_instrument(b, instrument, "price_max");
@@ -164,7 +172,9 @@ pub fn reserve(t: &SlabTables) -> Function {
         );
         let tick = params::load_instrument(b, instrument, "tick");
         let aligned = book::is_multiple(b, limit, tick);
-        b.guard(Cond::NonZero(aligned), code::TICK, "limit_px mod tick = 0");
+        if t.mutation != Mutation::NoTick {
+            b.guard(Cond::NonZero(aligned), code::TICK, "limit_px mod tick = 0");
+        }
     });
     let taker = b.step("slab.reserve/account", None, |b| {
         book::account(b, t, user, true)
@@ -285,6 +295,9 @@ pub fn cancel(t: &SlabTables) -> Function {
         b.if_(Cond::Eq(hold_id, tombstone), |b| b.ret());
         let probes = SlabTables::probes(t.hold_index);
         let entry = keyed::find_slot(b, t.hold_index, "key", hold_id, probes, false);
+        if t.mutation == Mutation::CancelNotIdempotent {
+            b.guard(Cond::NonZero(entry), code::TABLE, "the hold is live");
+        }
         b.if_(Cond::Zero(entry), |b| b.ret());
         let entry = slot_of(b, entry);
         let hold = b.load("hold", Addr::Field(t.hold_index, entry, "slot"));

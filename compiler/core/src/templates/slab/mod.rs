@@ -35,6 +35,8 @@ pub mod program;
 pub use book::SlabTables;
 pub use params::{PARAMS, param};
 pub use program::program;
+#[cfg(feature = "planted-mutations")]
+pub use program::program_with_mutation;
 
 /// Abort codes (README.md's table). Codes from 100 are the template's own checks — a table
 /// index out of range, a loop bound — and mean a template bug, never a user error.
@@ -116,6 +118,37 @@ pub mod code {
         (SLICES_FULL, "SLICES_FULL"),
         (NO_LIQUIDITY, "NO_LIQUIDITY"),
         (NOT_BUILT, "NOT_BUILT"),
+    ];
+}
+
+/// A planted bug: one guard of the template left out, for the mutation tests
+/// (`compiler/core/tests/slab_book.rs`), each of which a named test must catch. Only
+/// [`Mutation::None`] is reachable without the `planted-mutations` feature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mutation {
+    /// The template as specified.
+    #[default]
+    None,
+    /// `place_order` and `reserve` accept prices off the tick (S3, R1).
+    NoTick,
+    /// `place_order` and `reserve` accept quantities off the lot (S3, R1).
+    NoLot,
+    /// The walk takes an order's whole quantity, ignoring what is already reserved (S8, M4).
+    NoReservedBound,
+    /// The walk takes from PENDING orders too (S7, M2).
+    MatchesPending,
+    /// `cancel` of a hold that is not live aborts instead of succeeding (R8, F2).
+    CancelNotIdempotent,
+}
+
+impl Mutation {
+    /// Every planted bug.
+    pub const ALL: [Mutation; 5] = [
+        Mutation::NoTick,
+        Mutation::NoLot,
+        Mutation::NoReservedBound,
+        Mutation::MatchesPending,
+        Mutation::CancelNotIdempotent,
     ];
 }
 
@@ -470,7 +503,7 @@ pub struct Built {
 /// If the template does not lower (a compiler bug).
 pub fn build(block: &CheckedBlock) -> Result<Built, Diagnostic> {
     let layout = layout(block)?;
-    let lowered = curve_ir::lower(&program(&layout)).expect("the SLAB template lowers");
+    let lowered = curve_ir::lower(&program::program(&layout)).expect("the SLAB template lowers");
     let params = params::table(block).iter().map(|slot| slot.value).collect();
     Ok(Built {
         layout,

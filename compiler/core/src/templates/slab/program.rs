@@ -6,7 +6,7 @@ use curve_ir::ir::{Cond, FunctionBuilder, Program};
 use curvevm::hostcall::{Capability, CapabilitySet};
 
 use super::book::{self, SlabTables};
-use super::{SlabLayout, code, hold, maker, params};
+use super::{Mutation, SlabLayout, code, hold, maker, params};
 
 /// An entrypoint of a later issue: it takes and returns the interface's words and aborts
 /// `NOT_BUILT`.
@@ -28,7 +28,17 @@ fn not_built(name: &str) -> Function {
 
 /// The SLAB program for `layout` (the same for every parameter set of it).
 pub fn program(layout: &SlabLayout) -> Program {
-    let t = SlabTables::new(layout);
+    build(SlabTables::new(layout, Mutation::None))
+}
+
+/// The program with a planted bug (mutation tests only).
+#[cfg(feature = "planted-mutations")]
+pub fn program_with_mutation(layout: &SlabLayout, mutation: Mutation) -> Program {
+    build(SlabTables::new(layout, mutation))
+}
+
+fn build(t: SlabTables) -> Program {
+    let layout_words = t.words;
     Program {
         functions: vec![
             hold::reserve(&t),
@@ -43,7 +53,7 @@ pub fn program(layout: &SlabLayout) -> Program {
         ],
         subroutines: vec![book::find_level_subroutine(&t), hold::walk_subroutine(&t)],
         params: params::PARAM_NAMES.len() as u32,
-        slab: layout.words(),
+        slab: layout_words,
         scratch_reserved: 0,
         capabilities: CapabilitySet::of(&[Capability::Clock]),
         views: Vec::new(),
