@@ -356,120 +356,116 @@ pub fn remove_level(b: &mut FunctionBuilder, t: &SlabTables, level: Var) {
     free(b, "levels", t.levels, level);
 }
 
+/// A doubly linked list of orders kept by an owner record: the owner's fields holding its
+/// ends and length, and the orders' fields linking it. A level's FIFO and an instrument's
+/// pending queue are two such lists over the same orders.
+#[derive(Clone, Copy)]
+struct OrderList {
+    owner: Table,
+    head: &'static str,
+    tail: &'static str,
+    count: &'static str,
+    prev: &'static str,
+    next: &'static str,
+}
+
+impl OrderList {
+    fn fifo(t: &SlabTables) -> OrderList {
+        OrderList {
+            owner: t.levels,
+            head: "head",
+            tail: "tail",
+            count: "count",
+            prev: "prev",
+            next: "next",
+        }
+    }
+
+    fn pending(t: &SlabTables) -> OrderList {
+        OrderList {
+            owner: t.instruments,
+            head: "pending_head",
+            tail: "pending_tail",
+            count: "pending_count",
+            prev: "pending_prev",
+            next: "pending_next",
+        }
+    }
+
+    /// Appends the order at slot `order` to the list of owner `owner` (a slot).
+    fn push_back(self, b: &mut FunctionBuilder, t: &SlabTables, owner: Var, order: Var) {
+        let this = link(b, order);
+        let tail = b.load("tail", Addr::Field(self.owner, owner, self.tail));
+        let zero = b.constant("zero", 0);
+        b.store(Addr::Field(t.orders, order, self.prev), tail);
+        b.store(Addr::Field(t.orders, order, self.next), zero);
+        b.if_else(
+            Cond::Zero(tail),
+            |b| b.store(Addr::Field(self.owner, owner, self.head), this),
+            |b| {
+                let tail = slot_of(b, tail);
+                b.store(Addr::Field(t.orders, tail, self.next), this);
+            },
+        );
+        b.store(Addr::Field(self.owner, owner, self.tail), this);
+        let count = b.load("count", Addr::Field(self.owner, owner, self.count));
+        let one = b.constant("one", 1);
+        let count = b.add("count", count, one);
+        b.store(Addr::Field(self.owner, owner, self.count), count);
+    }
+
+    /// Unlinks the order at slot `order` from the list of owner `owner`; returns the length
+    /// left.
+    fn unlink(self, b: &mut FunctionBuilder, t: &SlabTables, owner: Var, order: Var) -> Var {
+        let prev = b.load("prev", Addr::Field(t.orders, order, self.prev));
+        let next = b.load("next", Addr::Field(t.orders, order, self.next));
+        b.if_else(
+            Cond::Zero(prev),
+            |b| b.store(Addr::Field(self.owner, owner, self.head), next),
+            |b| {
+                let prev = slot_of(b, prev);
+                b.store(Addr::Field(t.orders, prev, self.next), next);
+            },
+        );
+        b.if_else(
+            Cond::Zero(next),
+            |b| b.store(Addr::Field(self.owner, owner, self.tail), prev),
+            |b| {
+                let next = slot_of(b, next);
+                b.store(Addr::Field(t.orders, next, self.prev), prev);
+            },
+        );
+        let count = b.load("count", Addr::Field(self.owner, owner, self.count));
+        let one = b.constant("one", 1);
+        let count = b.sub("count", count, one);
+        b.store(Addr::Field(self.owner, owner, self.count), count);
+        count
+    }
+}
+
 /// Appends the order at slot `order` to the tail of the level at slot `level`.
 pub fn append_order(b: &mut FunctionBuilder, t: &SlabTables, level: Var, order: Var) {
-    let this = link(b, order);
     let level_link = link(b, level);
-    let tail = b.load("tail", Addr::Field(t.levels, level, "tail"));
-    let zero = b.constant("zero", 0);
     b.store(Addr::Field(t.orders, order, "level"), level_link);
-    b.store(Addr::Field(t.orders, order, "prev"), tail);
-    b.store(Addr::Field(t.orders, order, "next"), zero);
-    b.if_else(
-        Cond::Zero(tail),
-        |b| b.store(Addr::Field(t.levels, level, "head"), this),
-        |b| {
-            let tail = slot_of(b, tail);
-            b.store(Addr::Field(t.orders, tail, "next"), this);
-        },
-    );
-    b.store(Addr::Field(t.levels, level, "tail"), this);
-    let count = b.load("count", Addr::Field(t.levels, level, "count"));
-    let one = b.constant("one", 1);
-    let count = b.add("count", count, one);
-    b.store(Addr::Field(t.levels, level, "count"), count);
+    OrderList::fifo(t).push_back(b, t, level, order);
 }
 
 /// Unlinks the order at slot `order` from its level, removing the level when it empties.
 pub fn unlink_order(b: &mut FunctionBuilder, t: &SlabTables, order: Var) {
     let level = b.load("level", Addr::Field(t.orders, order, "level"));
     let level = slot_of(b, level);
-    let prev = b.load("prev", Addr::Field(t.orders, order, "prev"));
-    let next = b.load("next", Addr::Field(t.orders, order, "next"));
-    b.if_else(
-        Cond::Zero(prev),
-        |b| b.store(Addr::Field(t.levels, level, "head"), next),
-        |b| {
-            let prev = slot_of(b, prev);
-            b.store(Addr::Field(t.orders, prev, "next"), next);
-        },
-    );
-    b.if_else(
-        Cond::Zero(next),
-        |b| b.store(Addr::Field(t.levels, level, "tail"), prev),
-        |b| {
-            let next = slot_of(b, next);
-            b.store(Addr::Field(t.orders, next, "prev"), prev);
-        },
-    );
-    let count = b.load("count", Addr::Field(t.levels, level, "count"));
-    let one = b.constant("one", 1);
-    let count = b.sub("count", count, one);
-    b.store(Addr::Field(t.levels, level, "count"), count);
+    let count = OrderList::fifo(t).unlink(b, t, level, order);
     b.if_(Cond::Zero(count), |b| remove_level(b, t, level));
 }
 
 /// Appends the order at slot `order` to instrument `instrument`'s pending queue.
 pub fn enqueue_pending(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var, order: Var) {
-    let this = link(b, order);
-    let tail = b.load(
-        "pending_tail",
-        Addr::Field(t.instruments, instrument, "pending_tail"),
-    );
-    let zero = b.constant("zero", 0);
-    b.store(Addr::Field(t.orders, order, "pending_prev"), tail);
-    b.store(Addr::Field(t.orders, order, "pending_next"), zero);
-    b.if_else(
-        Cond::Zero(tail),
-        |b| b.store(Addr::Field(t.instruments, instrument, "pending_head"), this),
-        |b| {
-            let tail = slot_of(b, tail);
-            b.store(Addr::Field(t.orders, tail, "pending_next"), this);
-        },
-    );
-    b.store(Addr::Field(t.instruments, instrument, "pending_tail"), this);
-    let count = b.load(
-        "pending_count",
-        Addr::Field(t.instruments, instrument, "pending_count"),
-    );
-    let one = b.constant("one", 1);
-    let count = b.add("pending_count", count, one);
-    b.store(
-        Addr::Field(t.instruments, instrument, "pending_count"),
-        count,
-    );
+    OrderList::pending(t).push_back(b, t, instrument, order);
 }
 
 /// Unlinks the PENDING order at slot `order` from instrument `instrument`'s pending queue.
 pub fn dequeue_pending(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var, order: Var) {
-    let prev = b.load("pending_prev", Addr::Field(t.orders, order, "pending_prev"));
-    let next = b.load("pending_next", Addr::Field(t.orders, order, "pending_next"));
-    b.if_else(
-        Cond::Zero(prev),
-        |b| b.store(Addr::Field(t.instruments, instrument, "pending_head"), next),
-        |b| {
-            let prev = slot_of(b, prev);
-            b.store(Addr::Field(t.orders, prev, "pending_next"), next);
-        },
-    );
-    b.if_else(
-        Cond::Zero(next),
-        |b| b.store(Addr::Field(t.instruments, instrument, "pending_tail"), prev),
-        |b| {
-            let next = slot_of(b, next);
-            b.store(Addr::Field(t.orders, next, "pending_prev"), prev);
-        },
-    );
-    let count = b.load(
-        "pending_count",
-        Addr::Field(t.instruments, instrument, "pending_count"),
-    );
-    let one = b.constant("one", 1);
-    let count = b.sub("pending_count", count, one);
-    b.store(
-        Addr::Field(t.instruments, instrument, "pending_count"),
-        count,
-    );
+    OrderList::pending(t).unlink(b, t, instrument, order);
 }
 
 /// `book ← 2 × instrument + side`.
@@ -549,4 +545,34 @@ pub fn remove_order(
     let one = b.constant("one", 1);
     let orders = b.sub("orders", orders, one);
     b.store(Addr::Field(t.accounts, account, "orders"), orders);
+}
+
+/// `1 ≤ price ≤ price_max` (`PRICE_RANGE`) and `price mod tick = 0` (`TICK`) for instrument
+/// `instrument` (S3, R1).
+pub fn check_tick(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var, price: Var) {
+    let price_max = params::load_instrument(b, instrument, "price_max");
+    b.guard(Cond::NonZero(price), code::PRICE_RANGE, "price ≥ 1");
+    b.guard(
+        Cond::Le(price, price_max),
+        code::PRICE_RANGE,
+        "price ≤ price_max",
+    );
+    let tick = params::load_instrument(b, instrument, "tick");
+    let aligned = is_multiple(b, price, tick);
+    if t.mutation != Mutation::NoTick {
+        b.guard(Cond::NonZero(aligned), code::TICK, "price mod tick = 0");
+    }
+}
+
+/// `1 ≤ qty ≤ qty_max` (`QTY_RANGE`) and `qty mod lot = 0` (`LOT`) for instrument `instrument`
+/// (S3, R1).
+pub fn check_lot(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var, qty: Var) {
+    let qty_max = params::load_instrument(b, instrument, "qty_max");
+    b.guard(Cond::NonZero(qty), code::QTY_RANGE, "qty ≥ 1");
+    b.guard(Cond::Le(qty, qty_max), code::QTY_RANGE, "qty ≤ qty_max");
+    let lot = params::load_instrument(b, instrument, "lot");
+    let aligned = is_multiple(b, qty, lot);
+    if t.mutation != Mutation::NoLot {
+        b.guard(Cond::NonZero(aligned), code::LOT, "qty mod lot = 0");
+    }
 }

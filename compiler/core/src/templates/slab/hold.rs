@@ -153,28 +153,10 @@ pub fn reserve(t: &SlabTables) -> Function {
         });
     });
     b.step("slab.reserve/lot", Some("INSTRUMENT"), |b| {
-        let qty_max = params::load_instrument(b, instrument, "qty_max");
-        b.guard(Cond::NonZero(qty), code::QTY_RANGE, "qty ≥ 1");
-        b.guard(Cond::Le(qty, qty_max), code::QTY_RANGE, "qty ≤ qty_max");
-        let lot = params::load_instrument(b, instrument, "lot");
-        let aligned = book::is_multiple(b, qty, lot);
-        if t.mutation != Mutation::NoLot {
-            b.guard(Cond::NonZero(aligned), code::LOT, "qty mod lot = 0");
-        }
+        book::check_lot(b, t, instrument, qty);
     });
     b.step("slab.reserve/tick", Some("INSTRUMENT"), |b| {
-        let price_max = params::load_instrument(b, instrument, "price_max");
-        b.guard(Cond::NonZero(limit), code::PRICE_RANGE, "limit_px ≥ 1");
-        b.guard(
-            Cond::Le(limit, price_max),
-            code::PRICE_RANGE,
-            "limit_px ≤ price_max",
-        );
-        let tick = params::load_instrument(b, instrument, "tick");
-        let aligned = book::is_multiple(b, limit, tick);
-        if t.mutation != Mutation::NoTick {
-            b.guard(Cond::NonZero(aligned), code::TICK, "limit_px mod tick = 0");
-        }
+        book::check_tick(b, t, instrument, limit);
     });
     let taker = b.step("slab.reserve/account", None, |b| {
         book::account(b, t, user, true)

@@ -8,7 +8,7 @@ use curvevm::isa::Segment;
 use super::book::{
     self, SlabTables, arg, bump_seqno, check_instrument, header, link, now, remove_order, slot_of,
 };
-use super::{DLP_MAX, Mutation, PENDING_MAX, code, params};
+use super::{DLP_MAX, PENDING_MAX, code, params};
 use crate::templates::debit::le_u128;
 
 /// `place_order(user, instrument, side, price, qty) -> (order_id)`.
@@ -28,28 +28,10 @@ pub fn place_order(t: &SlabTables) -> Function {
         b.guard(Cond::Le(side, one), code::BAD_SIDE, "side ≤ 1");
     });
     b.step("slab.place_order/tick", Some("INSTRUMENT"), |b| {
-        let price_max = params::load_instrument(b, instrument, "price_max");
-        b.guard(Cond::NonZero(price), code::PRICE_RANGE, "price ≥ 1");
-        b.guard(
-            Cond::Le(price, price_max),
-            code::PRICE_RANGE,
-            "price ≤ price_max",
-        );
-        let tick = params::load_instrument(b, instrument, "tick");
-        let aligned = book::is_multiple(b, price, tick);
-        if t.mutation != Mutation::NoTick {
-            b.guard(Cond::NonZero(aligned), code::TICK, "price mod tick = 0");
-        }
+        book::check_tick(b, t, instrument, price);
     });
     b.step("slab.place_order/lot", Some("INSTRUMENT"), |b| {
-        let qty_max = params::load_instrument(b, instrument, "qty_max");
-        b.guard(Cond::NonZero(qty), code::QTY_RANGE, "qty ≥ 1");
-        b.guard(Cond::Le(qty, qty_max), code::QTY_RANGE, "qty ≤ qty_max");
-        let lot = params::load_instrument(b, instrument, "lot");
-        let aligned = book::is_multiple(b, qty, lot);
-        if t.mutation != Mutation::NoLot {
-            b.guard(Cond::NonZero(aligned), code::LOT, "qty mod lot = 0");
-        }
+        book::check_lot(b, t, instrument, qty);
     });
     let account = b.step("slab.place_order/account", None, |b| {
         let account = book::account(b, t, user, true);
