@@ -1,18 +1,19 @@
 //! The SLAB program on both engines with its book at 50 % and 95 % of the orders pool
 //! (`examples/perp_sol.curve`'s default pools: 24,000 orders): `reserve` walking 8 levels
-//! (issue 23: < 20 µs on the JIT), and `place_order` + `cancel_order` of one order into the
-//! middle of the book (PFM1).
-//! Each measured call is undone by an untimed one (`cancel` after `reserve`), so every
-//! iteration sees the same book.
+//! (issue 23: < 20 µs on the JIT), `commit` of a hold of 8 slices (< 50 µs on the JIT), and
+//! `place_order` + `cancel_order` of one order into the middle of the book (PFM1).
+//! Each measured call is undone by untimed ones (`cancel` after `reserve`; the 8 filled
+//! orders placed again after `commit`), so every iteration sees the same book.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use curve_compiler::templates::oracle;
 use curve_compiler::templates::slab;
 use curvescript_syntax::ast::BlockKind;
 use curvevm::{Instance, Outcome};
-use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
+use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
 use curvevm_jit::JitProgram;
 
 const SCRIPT: &str = include_str!("../../../examples/perp_sol.curve");
@@ -20,10 +21,19 @@ const SCRIPT: &str = include_str!("../../../examples/perp_sol.curve");
 /// Ask levels start here; bids sit below.
 const MID: u64 = 15_000;
 
+/// The slab's program id (the caps' scope).
+const SLAB_ID: u64 = 3;
+
+/// The taker of the benchmarks.
+const TAKER: u64 = 500;
+
 struct Slab {
     jit: JitProgram,
     instance: Instance,
     orders_capacity: u32,
+    host: RollupHost,
+    /// The oracle's state, marked at `MID`.
+    oracle: Vec<u64>,
 }
 
 fn host() -> RollupHost {
@@ -54,10 +64,17 @@ impl Slab {
         let program = Arc::new(RollupHost::load(built.lowered.module, Role::Slab).expect("loads"));
         let jit = JitProgram::compile(Arc::clone(&program)).expect("compiles");
         let instance = Instance::new(Arc::clone(&program), &built.params).expect("params fit");
+        let mut oracle = vec![0; oracle::state::WORDS as usize];
+        oracle[oracle::state::MARK as usize] = MID;
+        let mut host = host();
+        host.ledger
+            .set_escrow(TAKER, SLAB_ID, 0, u128::from(u64::MAX));
         Slab {
             jit,
             instance,
             orders_capacity: built.layout.capacity("orders"),
+            host,
+            oracle,
         }
     }
 
@@ -68,8 +85,8 @@ impl Slab {
                 entry,
                 args,
                 10_000_000,
-                &mut [],
-                &mut host(),
+                std::slice::from_mut(&mut self.oracle),
+                &mut self.host,
             )
             .expect("starts")
             .0
@@ -81,11 +98,25 @@ impl Slab {
                 entry,
                 args,
                 10_000_000,
-                &mut [],
-                &mut host(),
+                std::slice::from_mut(&mut self.oracle),
+                &mut self.host,
                 Default::default(),
             )
             .expect("starts")
+    }
+
+    /// A cap over the taker's escrow for `amount`, as the router mints before a commit.
+    fn cap(&mut self, amount: u128) -> u64 {
+        self.host
+            .ledger
+            .add_cap(Cap::new(TAKER, SLAB_ID, 0, amount, 60_000))
+    }
+
+    /// The 8 best ask levels: one order of 10 each from maker 1.
+    fn place_best_asks(&mut self) {
+        for level in 0..8 {
+            self.ok("place_order", &[1, 0, 1, MID + level, 10]);
+        }
     }
 
     fn run(&mut self, engine: &str, entry: &str, args: &[u64]) -> Outcome {
@@ -112,9 +143,7 @@ impl Slab {
         for user in 1..=makers {
             slab.ok("set_maker_class", &[user, 1]);
         }
-        for level in 0..8 {
-            slab.ok("place_order", &[1, 0, 1, MID + level, 10]);
-        }
+        slab.place_best_asks();
         let target = slab.orders_capacity * percent / 100 - 8;
         let mut placed = 0;
         'fill: for round in 0.. {
@@ -139,7 +168,7 @@ fn slab_calls(c: &mut Criterion) {
         let mut slab = Slab::filled(percent);
         let mut group = c.benchmark_group(format!("slab_{percent}pct"));
         // Buy 80 through the 8 best ask levels.
-        let reserve = [1, 500, 0, 0, 80, MID + 7, 1_000, 0, 0, 0, 0];
+        let reserve = [1, TAKER, 0, 0, 80, MID + 7, 1_000, 0, 0, 0, 0];
         let held = slab.ok("reserve", &reserve);
         assert_eq!(held[1], 80, "filled through 8 levels");
         slab.ok("cancel", &[held[0]]);
@@ -153,6 +182,22 @@ fn slab_calls(c: &mut Criterion) {
                         spent += start.elapsed();
                         let hold = outcome.result.expect("reserves")[0];
                         slab.ok("cancel", &[hold]);
+                    }
+                    spent
+                })
+            });
+            group.bench_function(BenchmarkId::new("commit_8_slices", engine), |b| {
+                b.iter_custom(|iterations| {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let held = slab.ok("reserve", &reserve);
+                        let max_charge = u128::from(held[4]) | u128::from(held[5]) << 64;
+                        let cap = slab.cap(max_charge);
+                        let start = Instant::now();
+                        let outcome = slab.run(engine, "commit", &[held[0], cap, 0, 0, 0, 0]);
+                        spent += start.elapsed();
+                        assert_eq!(outcome.result.expect("commits")[0], 80);
+                        slab.place_best_asks();
                     }
                     spent
                 })

@@ -45,12 +45,28 @@ impl Engine {
         gas: u64,
         host: &mut RollupHost,
     ) -> Outcome {
+        self.call_with_views(instance, entry, args, gas, &mut [], host)
+    }
+
+    /// [`Engine::call`] with `views` mapped (the module's declared sizes, `view0` first).
+    ///
+    /// # Panics
+    /// If the call cannot start (an unknown entry, a wrong argument or view count: a test bug).
+    pub fn call_with_views(
+        &self,
+        instance: &mut Instance,
+        entry: &str,
+        args: &[u64],
+        gas: u64,
+        views: &mut [Vec<u64>],
+        host: &mut RollupHost,
+    ) -> Outcome {
         match self {
             Engine::Interpreter => instance
-                .call(entry, args, gas, &mut [], host, Default::default())
+                .call(entry, args, gas, views, host, Default::default())
                 .expect("the call starts"),
             Engine::Jit(jit) => {
-                jit.call(instance, entry, args, gas, &mut [], host)
+                jit.call(instance, entry, args, gas, views, host)
                     .expect("the call starts")
                     .0
             }

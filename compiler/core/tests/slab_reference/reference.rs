@@ -28,7 +28,7 @@ pub const TTL_MAX_MS: u64 = 120_000;
 /// Most orders a reserve walk looks at, taken or skipped.
 pub const RESERVE_VISITS_MAX: usize = 128;
 /// Most slices one hold has.
-pub const SLICES_PER_HOLD_MAX: usize = 32;
+pub const SLICES_PER_HOLD_MAX: usize = 8;
 /// Most levels of an order's side that may be strictly better than its price.
 pub const LEVEL_DEPTH_MAX: usize = 1_024;
 /// Most PENDING orders per instrument.

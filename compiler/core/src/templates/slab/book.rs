@@ -42,6 +42,12 @@ pub struct SlabTables {
     pub slices: Table,
     /// hold id → reservation slot.
     pub hold_index: Table,
+    /// Positions (one per account and instrument).
+    pub positions: Table,
+    /// The trade-print ring.
+    pub trades: Table,
+    /// Oracle views mapped (`view0` …).
+    pub views: u32,
     /// Words of the segment.
     pub words: u32,
     /// The planted bug, if any ([`Mutation::None`] outside the mutation tests).
@@ -81,6 +87,9 @@ impl SlabTables {
             reservations: table("reservations", pool("reservations"), code::TABLE),
             slices: table("slices", pool("slices"), code::TABLE),
             hold_index: table("hold_index", &INDEX_ENTRY, code::TABLE),
+            positions: table("positions", pool("positions"), code::TABLE),
+            trades: table("trades", pool("trades"), code::TABLE),
+            views: layout.views,
             words: layout.words(),
             mutation,
         }

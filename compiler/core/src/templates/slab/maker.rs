@@ -8,7 +8,7 @@ use curvevm::isa::Segment;
 use super::book::{
     self, SlabTables, arg, bump_seqno, check_instrument, header, link, now, remove_order, slot_of,
 };
-use super::{DLP_MAX, PENDING_MAX, code, params};
+use super::{DLP_MAX, PENDING_MAX, code, commit, params};
 use crate::templates::debit::le_u128;
 
 /// `place_order(user, instrument, side, price, qty) -> (order_id)`.
@@ -304,22 +304,26 @@ pub fn batch_open(t: &SlabTables) -> Function {
     b.finish()
 }
 
-/// `account(user) -> (cash, im, mm)`: zeros for a user without an account.
+/// `account(user) -> (cash, im, mm)`: margins at the current marks; zeros for a user
+/// without an account.
 pub fn account(t: &SlabTables) -> Function {
     let mut b = FunctionBuilder::new("account", 1, 6);
     let user = arg(&mut b, "user", 0);
-    b.step("slab.account/read", None, |b| {
+    b.step("slab.account/read", Some("RISK"), |b| {
         // User 0 has no account: zeros, like any user without one.
         b.if_(Cond::Zero(user), |b| b.ret());
         let account = book::account(b, t, user, false);
         b.if_(Cond::NonZero(account), |b| {
             let account = slot_of(b, account);
-            for (field, word) in [("cash", 0), ("im", 2), ("mm", 4)] {
-                let value = b.let_(
-                    field,
-                    Ty::U128,
-                    Rvalue::Load(Addr::Field(t.accounts, account, field)),
-                );
+            let cash = b.let_(
+                "cash",
+                Ty::U128,
+                Rvalue::Load(Addr::Field(t.accounts, account, "cash")),
+            );
+            let (_, exposure) = commit::risk(b, account);
+            let im = commit::margin(b, exposure, "imr_bps");
+            let mm = commit::margin(b, exposure, "mmr_bps");
+            for (value, word) in [(cash, 0), (im, 2), (mm, 4)] {
                 b.store(Addr::Fixed(Segment::Ret, word), value);
             }
         });

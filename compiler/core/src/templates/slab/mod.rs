@@ -27,6 +27,7 @@ use curvescript_syntax::{Code, Diagnostic};
 use crate::Region;
 
 pub mod book;
+pub mod commit;
 pub mod hold;
 pub mod maker;
 pub mod params;
@@ -87,13 +88,29 @@ pub mod code {
     pub const SLICES_FULL: u8 = 22;
     /// The walk found nothing to hold.
     pub const NO_LIQUIDITY: u8 = 23;
+    /// Commit of a hold that is not live.
+    pub const UNKNOWN_HOLD: u8 = 24;
+    /// Commit after the hold's `expiry_ms`.
+    pub const EXPIRED: u8 = 25;
+    /// Commit after the instrument's batch moved on.
+    pub const EPOCH: u8 = 26;
+    /// An instrument's oracle has no mark yet.
+    pub const NO_MARK: u8 = 27;
+    /// The taker is below maintenance margin before the fill.
+    pub const BELOW_MAINTENANCE: u8 = 28;
+    /// No position slot.
+    pub const POSITIONS_FULL: u8 = 29;
+    /// The margin shortfall exceeds the hold's `max_charge`.
+    pub const MAX_CHARGE: u8 = 30;
+    /// A position would reach 2^63 underlying units.
+    pub const POSITION_LIMIT: u8 = 31;
     /// An entrypoint of a later issue.
     pub const NOT_BUILT: u8 = 40;
     /// A table index out of range or a loop past its bound: a template bug.
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 24] = [
+    pub const NAMES: [(u8, &str); 32] = [
         (UNKNOWN_INSTRUMENT, "UNKNOWN_INSTRUMENT"),
         (BAD_SIDE, "BAD_SIDE"),
         (PRICE_RANGE, "PRICE_RANGE"),
@@ -117,6 +134,14 @@ pub mod code {
         (RESERVATIONS_FULL, "RESERVATIONS_FULL"),
         (SLICES_FULL, "SLICES_FULL"),
         (NO_LIQUIDITY, "NO_LIQUIDITY"),
+        (UNKNOWN_HOLD, "UNKNOWN_HOLD"),
+        (EXPIRED, "EXPIRED"),
+        (EPOCH, "EPOCH"),
+        (NO_MARK, "NO_MARK"),
+        (BELOW_MAINTENANCE, "BELOW_MAINTENANCE"),
+        (POSITIONS_FULL, "POSITIONS_FULL"),
+        (MAX_CHARGE, "MAX_CHARGE"),
+        (POSITION_LIMIT, "POSITION_LIMIT"),
         (NOT_BUILT, "NOT_BUILT"),
     ];
 }
@@ -139,16 +164,28 @@ pub enum Mutation {
     MatchesPending,
     /// `cancel` of a hold that is not live aborts instead of succeeding (R8, F2).
     CancelNotIdempotent,
+    /// `commit` after the hold's TTL (R4).
+    NoTtl,
+    /// `commit` after the instrument's epoch moved on.
+    NoEpoch,
+    /// `commit` debits more than the hold's `max_charge` (S9, ADV1).
+    NoDebitGuard,
+    /// `commit` skips the taker's maintenance check before the fill.
+    NoMargin,
 }
 
 impl Mutation {
     /// Every planted bug.
-    pub const ALL: [Mutation; 5] = [
+    pub const ALL: [Mutation; 9] = [
         Mutation::NoTick,
         Mutation::NoLot,
         Mutation::NoReservedBound,
         Mutation::MatchesPending,
         Mutation::CancelNotIdempotent,
+        Mutation::NoTtl,
+        Mutation::NoEpoch,
+        Mutation::NoDebitGuard,
+        Mutation::NoMargin,
     ];
 }
 
@@ -169,8 +206,10 @@ pub const LEVEL_DEPTH_MAX: u32 = 1_024;
 /// Most orders one `reserve` looks at (taken or skipped): bounds its gas.
 pub const RESERVE_VISITS_MAX: u32 = 128;
 
-/// Most slices one hold takes: bounds the gas of `commit` and `cancel`.
-pub const SLICES_PER_HOLD_MAX: u32 = 32;
+/// Most slices one hold takes: bounds the gas of `commit` and `cancel` (a commit of 8 slices
+/// fits the 300,000-gas ceiling with the margin walk; the router splits larger routes into
+/// several holds).
+pub const SLICES_PER_HOLD_MAX: u32 = 8;
 
 /// Probes of an id index ([`curve_ir::keyed`]): the index has twice its pool's capacity, so
 /// at most half its slots hold keys and a vacancy is almost always within a few probes.
@@ -181,15 +220,15 @@ pub const SLAB_BYTES_MAX: u64 = curvevm::module::MAX_SLAB_WORDS as u64 * 8;
 
 pub use curve_ir::ir::Record;
 
-/// Pools with a (free_head, high_water, used) header triple, in header order.
-pub const ALLOCATED: [&str; 8] = [
+/// Pools with a (free_head, high_water, used) header triple, in header order. The `trades`
+/// pool is a ring (`trades_written` in the header), not allocated.
+pub const ALLOCATED: [&str; 7] = [
     "accounts",
     "orders",
     "levels",
     "positions",
     "reservations",
     "slices",
-    "trades",
     "aggressor",
 ];
 
@@ -207,7 +246,10 @@ pub static HEADER: Record = Record {
         ("dlp_count", 1),
         ("fees_collected", 2),
         ("insurance", 2),
-        ("reserved", 5),
+        ("collected", 2),
+        ("trades_written", 1),
+        ("trades_next", 1),
+        ("reserved", 1),
         ("pools", 3 * ALLOCATED.len() as u32),
     ],
 };
@@ -248,8 +290,6 @@ pub static POOLS: [(&str, Record); 7] = [
                 ("user", 1),
                 ("cash", 2),
                 ("quoted", 2),
-                ("im", 2),
-                ("mm", 2),
                 ("position_head", 1),
                 ("orders", 1),
                 ("class", 1),
@@ -422,6 +462,9 @@ pub struct SlabLayout {
     pub regions: Vec<Region>,
     /// Pool capacities, in [`POOLS`] order.
     pub capacities: Vec<u32>,
+    /// Oracle views the program maps: one per distinct oracle its instruments name (1–8). The
+    /// bytecode reads a mark by view number, so this is part of the shape.
+    pub views: u32,
 }
 
 impl SlabLayout {
@@ -451,7 +494,18 @@ impl SlabLayout {
         SlabLayout {
             regions,
             capacities: capacities.to_vec(),
+            views: 1,
         }
+    }
+
+    /// The same layout mapping `views` oracle views.
+    pub fn with_views(mut self, views: u32) -> SlabLayout {
+        assert!(
+            (1..=curvevm::module::MAX_VIEWS as u32).contains(&views),
+            "a slab maps 1 to 8 oracle views"
+        );
+        self.views = views;
+        self
     }
 
     /// Records the region called `name` holds (a pool, a derived region or a fixed table).
@@ -476,7 +530,8 @@ impl SlabLayout {
 
     /// The layout hash ([`crate::manifest::layout_hash_of`]).
     pub fn hash(&self) -> String {
-        crate::manifest::layout_hash_of("slab", self.words(), &self.regions)
+        let template = format!("slab views {}", self.views);
+        crate::manifest::layout_hash_of(&template, self.words(), &self.regions)
     }
 
     /// The region called `name`.
@@ -578,7 +633,24 @@ pub fn layout(block: &CheckedBlock) -> Result<SlabLayout, Diagnostic> {
     for (slot, (_, capacity, _, _)) in capacities.iter_mut().zip(&pools) {
         *slot = *capacity;
     }
-    Ok(SlabLayout::of(capacities))
+    let views = params::oracles(block).len().max(1) as u32;
+    if views > curvevm::module::MAX_VIEWS as u32 {
+        let span = block
+            .statements_named("INSTRUMENT")
+            .nth(curvevm::module::MAX_VIEWS)
+            .and_then(|s| s.arg_span("oracle"))
+            .unwrap_or(block.header_span);
+        return Err(Diagnostic::error(
+            Code::LayoutTooLarge,
+            span,
+            format!(
+                "the slab's instruments name {views} distinct oracles; a slab maps at most {}",
+                curvevm::module::MAX_VIEWS
+            ),
+        )
+        .with_help("mark several instruments from the same ORACLE block"));
+    }
+    Ok(SlabLayout::of(capacities).with_views(views))
 }
 
 #[cfg(test)]

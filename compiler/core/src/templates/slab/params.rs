@@ -3,12 +3,12 @@
 //!
 //! The table is the [`PARAMS`] slots, then [`INSTRUMENT_FIELDS`] slots for each of the
 //! [`INSTRUMENTS_MAX`] instrument rows (`instrument.3.tick`, …). Rows past the script's
-//! instruments hold 1 in every field, so the per-row conditions hold for the whole table and
-//! `instrument_count` is what the code checks indices against.
+//! instruments hold 1 in every field (0 in `oracle_view`), so the per-row conditions hold for
+//! the whole table and `instrument_count` is what the code checks indices against.
 
 use std::sync::LazyLock;
 
-use curve_ir::ir::{Addr, FunctionBuilder, Rvalue, Ty, Var};
+use curve_ir::ir::{Addr, FunctionBuilder, Record, Rvalue, Table, Ty, Var};
 use curvescript_check::CheckedBlock;
 use curvevm::isa::Segment;
 
@@ -45,14 +45,41 @@ pub const PARAMS: [(&str, &str, &str); 21] = [
 /// The constant region: every verifier checks these words before trusting a certificate.
 pub const CONSTANTS: [(&str, u64); 2] = [("one", 1), ("instruments_limit", INSTRUMENTS_MAX as u64)];
 
-/// The fields of one instrument row: (field, `INSTRUMENT` argument).
-pub const INSTRUMENT_FIELDS: [(&str, &str); 5] = [
+/// The fields of one instrument row: (field, `INSTRUMENT` argument). `oracle_view` is the
+/// view its oracle is mapped at: the oracle's rank among the distinct oracles the
+/// instruments name, in order of first appearance ([`oracles`]).
+pub const INSTRUMENT_FIELDS: [(&str, &str); 6] = [
     ("tick", "tick"),
     ("lot", "lot"),
     ("price_max", "price_max"),
     ("qty_max", "qty_max"),
     ("contract_size", "contract_size"),
+    ("oracle_view", "oracle"),
 ];
+
+/// Quantities stay below 2^62 (a proven condition on `qty_max`), so a signed position of
+/// several fills is an `i64` and negating a fill never overflows.
+pub const QTY_BITS: u32 = 62;
+
+/// The distinct oracles `block`'s instruments name, in order of first appearance: view `k`
+/// maps the `k`-th.
+pub fn oracles(block: &CheckedBlock) -> Vec<Option<String>> {
+    let mut oracles = Vec::new();
+    for statement in block.statements_named("INSTRUMENT") {
+        let id = oracle_id(statement.value("oracle"));
+        if !oracles.contains(&id) {
+            oracles.push(id);
+        }
+    }
+    oracles
+}
+
+fn oracle_id(value: Option<&curvescript_check::value::TypedValue>) -> Option<String> {
+    match value.map(|v| &v.value) {
+        Some(curvescript_check::value::Typed::BlockRef { id, .. }) => id.clone(),
+        _ => None,
+    }
+}
 
 /// Prices stay below 2^57 (a proven condition), so a level key or a sum of notionals never
 /// needs more than the words the code gives it.
@@ -100,19 +127,37 @@ pub fn load(b: &mut FunctionBuilder, name: &'static str) -> Var {
     )
 }
 
+/// The instrument rows as a record of the parameter segment, field for field
+/// [`INSTRUMENT_FIELDS`]: a row's field is addressed by shifts and adds, with no multiply.
+pub static INSTRUMENT_ROW: Record = Record {
+    name: "instrument_params",
+    fields: &[
+        ("tick", 1),
+        ("lot", 1),
+        ("price_max", 1),
+        ("qty_max", 1),
+        ("contract_size", 1),
+        ("oracle_view", 1),
+    ],
+};
+
+/// The instrument rows' table.
+pub fn instrument_rows() -> Table {
+    Table {
+        segment: Segment::Params,
+        base: PARAMS.len() as u32,
+        capacity: INSTRUMENTS_MAX,
+        record: &INSTRUMENT_ROW,
+        code: super::code::TABLE,
+    }
+}
+
 /// `field` of instrument `row` (a `u64` variable already checked `< instrument_count`).
 pub fn load_instrument(b: &mut FunctionBuilder, row: Var, field: &'static str) -> Var {
-    let width = b.constant("row_words", INSTRUMENT_FIELDS.len() as u64);
-    let base = b.let_("row_base", Ty::U128, Rvalue::WideMul(row, width));
-    let base = b.let_("row_base", Ty::U64, Rvalue::Low(base));
     b.let_(
         field,
         Ty::U64,
-        Rvalue::Load(Addr::Indexed(
-            Segment::Params,
-            base,
-            instrument_param(field),
-        )),
+        Rvalue::Load(Addr::Field(instrument_rows(), row, field)),
     )
 }
 
@@ -151,8 +196,8 @@ pub fn conditions() -> Vec<Condition> {
     ];
     let rows = names[PARAMS.len()..].chunks(INSTRUMENT_FIELDS.len());
     for row in rows {
-        let [tick, lot, price_max, qty_max, contract_size] = row else {
-            unreachable!("rows have five fields")
+        let [tick, lot, price_max, qty_max, contract_size, oracle_view] = row else {
+            unreachable!("rows have six fields")
         };
         conditions.extend([
             Condition::Le("one", tick),
@@ -162,6 +207,8 @@ pub fn conditions() -> Vec<Condition> {
             Condition::Le("one", contract_size),
             Condition::Range(price_max, PRICE_BITS),
             Condition::MulNoOverflow(qty_max, contract_size, 64),
+            Condition::Range(qty_max, QTY_BITS),
+            Condition::Range(oracle_view, 3),
         ]);
     }
     conditions
@@ -237,10 +284,17 @@ pub fn table(block: &CheckedBlock) -> Vec<ParamSlot> {
         });
     }
     let names = &*PARAM_NAMES;
+    let oracles = oracles(block);
     for row in 0..INSTRUMENTS_MAX as usize {
         let statement = instruments.get(row);
         for (f, (_, arg)) in INSTRUMENT_FIELDS.iter().enumerate() {
             let (value, span) = match statement {
+                Some(s) if *arg == "oracle" => {
+                    let id = oracle_id(s.value(arg));
+                    let view = oracles.iter().position(|o| *o == id).expect("listed");
+                    (view as u64, s.arg_span(arg).unwrap_or(block.header_span))
+                }
+                None if *arg == "oracle" => (0, block.header_span),
                 Some(s) => (
                     s.value(arg)
                         .and_then(|v| v.as_u128())
@@ -260,4 +314,17 @@ pub fn table(block: &CheckedBlock) -> Vec<ParamSlot> {
         }
     }
     slots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_row_record_is_the_instrument_fields() {
+        let fields: Vec<&str> = INSTRUMENT_ROW.fields.iter().map(|(f, _)| *f).collect();
+        let named: Vec<&str> = INSTRUMENT_FIELDS.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, named);
+        assert!(INSTRUMENT_ROW.fields.iter().all(|(_, words)| *words == 1));
+    }
 }

@@ -6,7 +6,10 @@ use curve_ir::ir::{Cond, FunctionBuilder, Program};
 use curvevm::hostcall::{Capability, CapabilitySet};
 
 use super::book::{self, SlabTables};
-use super::{Mutation, SlabLayout, code, hold, maker, params};
+use curvevm::module::ViewDecl;
+
+use super::{Mutation, SlabLayout, code, commit, hold, maker, params};
+use crate::templates::oracle;
 
 /// An entrypoint of a later issue: it takes and returns the interface's words and aborts
 /// `NOT_BUILT`.
@@ -42,7 +45,7 @@ fn build(t: SlabTables) -> Program {
     Program {
         functions: vec![
             hold::reserve(&t),
-            not_built("commit"),
+            commit::commit(&t),
             hold::cancel(&t),
             maker::place_order(&t),
             maker::cancel_order(&t),
@@ -51,11 +54,25 @@ fn build(t: SlabTables) -> Program {
             maker::account(&t),
             maker::set_maker_class(&t),
         ],
-        subroutines: vec![book::find_level_subroutine(&t), hold::walk_subroutine(&t)],
+        subroutines: vec![
+            book::find_level_subroutine(&t),
+            hold::walk_subroutine(&t),
+            commit::find_position_subroutine(&t),
+            commit::apply_fill_subroutine(&t),
+            commit::risk_subroutine(&t),
+            commit::position_value_subroutine(&t),
+        ],
         params: params::PARAM_NAMES.len() as u32,
         slab: layout_words,
         scratch_reserved: 0,
-        capabilities: CapabilitySet::of(&[Capability::Clock]),
-        views: Vec::new(),
+        capabilities: CapabilitySet::of(&[Capability::Clock, Capability::EscrowDebit]),
+        // One read-only view of each distinct oracle's state, for the marks.
+        views: vec![
+            ViewDecl {
+                words: oracle::state::WORDS,
+                writable: false,
+            };
+            t.views as usize
+        ],
     }
 }
