@@ -1,13 +1,15 @@
 //! The SLAB program — `place_order`, `cancel_order`, `batch_open`, `set_maker_class`,
-//! `reserve`, `cancel`, `account` — against the independent reference model
+//! `reserve`, `commit`, `cancel`, `account` — against the independent reference model
 //! (`slab_reference/`, written from the slab's README and percolator.md alone), on the
-//! interpreter and the JIT in lockstep. After every step the outcome (return words or abort
-//! code), the whole decoded state and the gas against the static bound are compared, and an
-//! aborted call must leave the segment byte for byte as it was; the decoder also checks the
-//! book's links (S5: next/prev agree, heads and tails, counts, no cycles) and that every order's
-//! `reserved_qty` is what the live slices on it hold (S8). Each planted bug of
-//! `slab::Mutation` must make the run fail. `CURVE_SEED=<n>` replays a run; a mismatch prints
-//! the step and the calls before it.
+//! interpreter and the JIT in lockstep, each with its own host ledger (escrows, caps) and the
+//! oracles' states mapped as views. After every step the outcome (return words, abort code or
+//! host refusal), the whole decoded state, the ledger entries the call may touch and the gas
+//! against the static bound are compared, and an aborted call must leave the segment byte for
+//! byte as it was; the decoder also checks the book's links (S5: next/prev agree, heads and
+//! tails, counts, no cycles), that every order's `reserved_qty` is what the live slices on it
+//! hold (S8), and the slab's conservation (Σ cash − Σ basis + fees + insurance = collected).
+//! Each planted bug of `slab::Mutation` must make the run fail. `CURVE_SEED=<n>` replays a
+//! run; a mismatch prints the step and the calls before it.
 
 mod slab_reference;
 
@@ -20,14 +22,16 @@ use curve_compiler::templates::slab::{
 };
 use curve_ir::keyed::TOMBSTONE;
 use curvescript_syntax::ast::BlockKind;
+use curvevm::hostcall::id;
 use curvevm::isa::Segment;
 use curvevm::{Instance, Outcome, Program, TrapKind};
-use curvevm_host::{Caller, Clock, Ledger, Role, RollupHost};
+use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
 use curvevm_testkit::engines::Engine;
 use curvevm_testkit::programs::{Rng, replay_seed};
-use slab_reference::reference::{Abort, InstrumentParams, Model, Params};
+use slab_reference::reference::{Abort, CapView, InstrumentParams, Model, Params};
 use slab_reference::state::{
-    AccountState, HoldState, InstrumentState, Level, OrderState, SlabState, SliceState,
+    AccountState, HoldState, InstrumentState, Level, OrderState, PositionState, SlabState,
+    SliceState, TradeState,
 };
 
 const SCRIPT: &str = r#"
@@ -47,7 +51,7 @@ SLAB "perp:TEST" {
     BATCH_WINDOW ms=50
     INSTRUMENT "SOL-PERP" oracle="pyth:SOLUSD" tick=5 lot=2 price_max=2_000 qty_max=400 contract_size=10
     INSTRUMENT "ETH-PERP" oracle="pyth:ETHUSD" tick=1 lot=1 price_max=500 qty_max=1_000 contract_size=1
-    POOLS accounts=6 orders=32 positions=8 reservations=4 slices=8 trades=8 aggressor=4
+    POOLS accounts=8 orders=32 positions=16 reservations=4 slices=8 trades=8 aggressor=4
 }
 "#;
 
@@ -120,25 +124,81 @@ fn model_params(c: &Compiled) -> Params {
         reservations_capacity: c.layout.capacity("reservations"),
         slices_capacity: c.layout.capacity("slices"),
         taker_bps: c.params[params::param("taker_bps") as usize],
+        maker_bps: c.params[params::param("maker_bps") as usize],
+        imr_bps: c.params[params::param("imr_bps") as usize],
+        mmr_bps: c.params[params::param("mmr_bps") as usize],
+        positions_capacity: c.layout.capacity("positions") as usize,
+        trades_capacity: c.layout.capacity("trades") as usize,
     }
 }
 
-fn run(engine: &Engine, instance: &mut Instance, entry: &str, args: &[u64], now: u64) -> Outcome {
-    let mut host = RollupHost::new(
-        Ledger::default(),
-        Clock {
-            now_ms: now,
-            height: now / 100,
-            chain_id: 7,
-        },
-        Caller {
-            id: 3,
-            role: Role::Slab,
-        },
-    );
-    // No marks yet: the calls here never read them (no position exists without a commit).
-    let mut views = vec![vec![0; oracle::state::WORDS as usize]; 2];
-    engine.call_with_views(instance, entry, args, 10_000_000, &mut views, &mut host)
+/// The view each instrument's oracle is mapped at.
+fn oracle_views(c: &Compiled) -> Vec<usize> {
+    let count = c.params[params::param("instrument_count") as usize] as usize;
+    (0..count)
+        .map(|row| {
+            c.params[params::instrument_param("oracle_view") as usize
+                + row * params::INSTRUMENT_FIELDS.len()] as usize
+        })
+        .collect()
+}
+
+/// This slab's program id in the host (the caps' scope).
+const SLAB_ID: u64 = 3;
+
+/// An engine's world: the program's instance and the host around it.
+struct World {
+    instance: Instance,
+    host: RollupHost,
+}
+
+impl World {
+    fn new(c: &Compiled) -> World {
+        World {
+            instance: Instance::new(Arc::clone(&c.program), &c.params).expect("params fit"),
+            host: RollupHost::new(
+                Ledger::default(),
+                Clock {
+                    now_ms: 0,
+                    height: 0,
+                    chain_id: 7,
+                },
+                Caller {
+                    id: SLAB_ID,
+                    role: Role::Slab,
+                },
+            ),
+        }
+    }
+}
+
+/// The oracles' states with these marks, one per view.
+fn oracle_states(marks: &[u64]) -> Vec<Vec<u64>> {
+    marks
+        .iter()
+        .map(|&mark| {
+            let mut state = vec![0; oracle::state::WORDS as usize];
+            state[oracle::state::MARK as usize] = mark;
+            state
+        })
+        .collect()
+}
+
+fn run(engine: &Engine, world: &mut World, s: &Step, marks: &[u64]) -> Outcome {
+    world.host.clock = Clock {
+        now_ms: s.now,
+        height: s.now / 100,
+        chain_id: 7,
+    };
+    let mut views = oracle_states(marks);
+    engine.call_with_views(
+        &mut world.instance,
+        s.entry,
+        &s.args,
+        10_000_000,
+        &mut views,
+        &mut world.host,
+    )
 }
 
 /// Reads the template's segment back into the behaviour's terms, checking every link on the way.
@@ -163,6 +223,59 @@ impl Decoder<'_> {
 
     fn header(&self, field: &str) -> u64 {
         self.words[HEADER.field(field) as usize]
+    }
+
+    fn header_wide(&self, field: &str) -> u128 {
+        let at = HEADER.field(field) as usize;
+        u128::from(self.words[at]) | u128::from(self.words[at + 1]) << 64
+    }
+
+    /// The positions of the account at `slot`, walking its list (checked acyclic and owned).
+    fn positions(&self, slot: u64) -> BTreeMap<u64, PositionState> {
+        let record = self.pool("positions");
+        let mut positions = BTreeMap::new();
+        let mut at = self.field("accounts", self.pool("accounts"), slot, "position_head");
+        while at != 0 {
+            let p = at - 1;
+            assert!(
+                positions.len() < 64,
+                "a cycle in account {slot}'s positions"
+            );
+            assert_eq!(self.field("positions", record, p, "account"), slot + 1);
+            let instrument = self.field("positions", record, p, "instrument");
+            let position = PositionState {
+                qty: self.field("positions", record, p, "qty") as i64,
+                entry_px: self.field("positions", record, p, "entry_px"),
+            };
+            assert_ne!(position.qty, 0, "a position of 0 rests");
+            assert!(
+                positions.insert(instrument, position).is_none(),
+                "two positions of account {slot} in instrument {instrument}"
+            );
+            at = self.field("positions", record, p, "next_in_account");
+        }
+        positions
+    }
+
+    /// The ring's prints, oldest first.
+    fn trades(&self) -> Vec<TradeState> {
+        let record = self.pool("trades");
+        let written = self.header("trades_written");
+        let capacity = u64::from(self.layout.capacity("trades"));
+        (written.saturating_sub(capacity)..written)
+            .map(|k| {
+                let field = |name| self.field("trades", record, k % capacity, name);
+                TradeState {
+                    ms: field("ms"),
+                    maker_order: field("maker_order"),
+                    route_id: field("route_id"),
+                    instrument: field("instrument"),
+                    side: field("side"),
+                    price: field("price"),
+                    qty: field("qty"),
+                }
+            })
+            .collect()
     }
 
     fn pool(&self, name: &str) -> &'static slab::Record {
@@ -197,6 +310,7 @@ impl Decoder<'_> {
                     quoted: self.wide("accounts", accounts_record, slot, "quoted"),
                     orders: self.field("accounts", accounts_record, slot, "orders"),
                     cash: self.wide("accounts", accounts_record, slot, "cash") as i128,
+                    positions: self.positions(slot),
                 },
             );
         }
@@ -307,6 +421,8 @@ impl Decoder<'_> {
         assert_eq!(used(1), resting, "orders in use");
         assert_eq!(used(2), level_total, "levels in use");
         assert_eq!(used(0), accounts.len(), "accounts in use");
+        let positions: usize = accounts.values().map(|a| a.positions.len()).sum();
+        assert_eq!(used(3), positions, "positions in use");
         assert_eq!(used(4), holds.len(), "reservations in use");
         assert_eq!(used(5), slices_used, "slices in use");
         // S5/S8: every order's reserved quantity is what the live slices on it hold, ≤ qty.
@@ -339,6 +455,11 @@ impl Decoder<'_> {
             instruments: rows,
             next_hold_id: self.header("holds_issued") + 1,
             holds,
+            fees_collected: self.header_wide("fees_collected"),
+            insurance: self.header_wide("insurance"),
+            collected: self.header_wide("collected"),
+            trades_written: self.header("trades_written"),
+            trades: self.trades(),
         }
     }
 
@@ -417,11 +538,65 @@ struct Step {
     args: Vec<u64>,
     now: u64,
     expected: Result<Vec<u64>, Abort>,
+    /// A commit's funding, set up in every engine's ledger before the call.
+    funding: Option<Funding>,
+}
+
+/// What the router would have done before a commit: minted a cap (none when the call names
+/// an id no cap has) and pledged the taker's escrow.
+#[derive(Clone, Copy, Debug)]
+struct Funding {
+    cap: Option<Cap>,
+    user: u64,
+    escrow: u128,
+}
+
+/// The harness's side of the world: the oracles' marks (one per view), which view each
+/// instrument reads, and the id the next minted cap gets.
+struct Oracles {
+    marks: Vec<u64>,
+    views: Vec<usize>,
+    next_cap: u64,
+    /// The hold the last call reserved: the router commits it next, mostly.
+    just_reserved: Option<u64>,
+}
+
+impl Oracles {
+    /// Each instrument's mark.
+    fn by_instrument(&self) -> Vec<u64> {
+        self.views.iter().map(|&v| self.marks[v]).collect()
+    }
+
+    /// Moves one oracle's mark: near the instruments' mid price, now and then far off it.
+    fn move_mark(&mut self, rng: &mut Rng, p: &Params) -> String {
+        let view = rng.below(self.marks.len() as u64) as usize;
+        let row = self
+            .views
+            .iter()
+            .position(|&v| v == view)
+            .expect("a view is read");
+        let mid = p.instruments[row].price_max / 2;
+        let reach = if rng.below(8) == 0 { mid / 3 } else { mid / 80 };
+        let offset = rng.below(2 * reach + 1);
+        self.marks[view] = if rng.below(16) == 0 {
+            // The feed withdrawn: commits and views on its instruments see no mark.
+            0
+        } else {
+            (mid + offset).saturating_sub(reach).max(1)
+        };
+        format!("mark of view {view} ← {}", self.marks[view])
+    }
 }
 
 /// Draws the next call from the model's state: mostly valid orders around a mid price,
-/// cancels of resting ids, batches; sometimes each kind of bad input.
-fn draw(rng: &mut Rng, model: &mut Model, p: &Params, now: &mut u64) -> Step {
+/// cancels of resting ids, reserves and commits, batches; sometimes each kind of bad input.
+fn draw(
+    rng: &mut Rng,
+    model: &mut Model,
+    p: &Params,
+    now: &mut u64,
+    oracles: &mut Oracles,
+) -> Step {
     *now += rng.below(30);
     let user = if rng.below(60) == 0 {
         0
@@ -429,7 +604,107 @@ fn draw(rng: &mut Rng, model: &mut Model, p: &Params, now: &mut u64) -> Step {
         1 + rng.below(7)
     };
     let state = model.state();
-    match rng.below(26) {
+    // Makers are users 3–9 (9 seldom) and takers 1–3: users 1 and 2 only take, so their cash is what
+    // commits debited and their margin what the marks make of it (a maker's is unfunded until
+    // the router part).
+    let maker = match user {
+        0 => 0,
+        // A ninth user, now and then, once the other eight fill the accounts pool.
+        7 if rng.below(4) == 0 && state.accounts.len() == p.accounts_capacity as usize => 9,
+        _ => 3 + user % 6,
+    };
+    let taker = match user {
+        0 => 0,
+        7 => 3,
+        _ => 1 + user % 2,
+    };
+    let marks = oracles.by_instrument();
+    let follow_up = oracles.just_reserved.take().filter(|_| rng.below(4) != 0);
+    let arm = if follow_up.is_some() {
+        26
+    } else {
+        rng.below(31)
+    };
+    match arm {
+        26..=29 => {
+            let live: Vec<u64> = state.holds.keys().copied().collect();
+            let hold_id = match rng.below(10) {
+                _ if follow_up.is_some() => follow_up.unwrap_or_default(),
+                _ if live.is_empty() => rng.below(state.next_hold_id + 2),
+                0 => rng.below(state.next_hold_id + 2),
+                1 => TOMBSTONE,
+                _ => live[rng.below(live.len() as u64) as usize],
+            };
+            if rng.below(20) == 0 {
+                // Past most holds' TTL.
+                *now += 3_000;
+            }
+            let hold = state.holds.get(&hold_id);
+            let taker = hold.map_or(1, |h| h.user);
+            let max_charge = hold.map_or(1_000_000, |h| h.max_charge);
+            let mut cap = Cap::new(taker, SLAB_ID, 0, max_charge, *now + 1_000);
+            let mut escrow = max_charge * 2;
+            let mut minted = true;
+            match rng.below(16) {
+                0 => minted = false,
+                1 => cap.expiry_ms = *now - 1,
+                2 => cap.burned = true,
+                3 => cap.user = taker + 1,
+                4 => cap.asset = 1,
+                5 => cap.slab = SLAB_ID + 1,
+                6 => {
+                    cap.amount_max = max_charge / 50;
+                    cap.remaining = max_charge / 50;
+                }
+                7 => escrow = max_charge / 50,
+                _ => {}
+            }
+            let cap_id = if minted {
+                oracles.next_cap += 1;
+                oracles.next_cap - 1
+            } else {
+                oracles.next_cap + 1_000
+            };
+            let view = minted.then_some(CapView {
+                user: cap.user,
+                slab: cap.slab,
+                asset: cap.asset,
+                remaining: cap.remaining,
+                expiry_ms: cap.expiry_ms,
+                burned: cap.burned,
+            });
+            let salt = [
+                rng.next_u64(),
+                rng.next_u64(),
+                rng.next_u64(),
+                rng.next_u64(),
+            ];
+            let mut args = vec![hold_id, cap_id];
+            args.extend(salt);
+            let expected = model
+                .commit(*now, hold_id, view, SLAB_ID, escrow, &marks)
+                .map(|c| {
+                    vec![
+                        c.filled_qty,
+                        c.avg_px,
+                        c.total_fee as u64,
+                        (c.total_fee >> 64) as u64,
+                        c.total_debit as u64,
+                        (c.total_debit >> 64) as u64,
+                    ]
+                });
+            Step {
+                entry: "commit",
+                args,
+                now: *now,
+                expected,
+                funding: Some(Funding {
+                    cap: minted.then_some(cap),
+                    user: taker,
+                    escrow,
+                }),
+            }
+        }
         19..=22 => {
             let instrument = if rng.below(40) == 0 { 2 } else { rng.below(2) };
             let side = if rng.below(50) == 0 { 2 } else { rng.below(2) };
@@ -464,11 +739,11 @@ fn draw(rng: &mut Rng, model: &mut Model, p: &Params, now: &mut u64) -> Step {
                 rng.next_u64(),
                 rng.next_u64(),
             ];
-            let mut args = vec![route_id, user, instrument, side, qty, limit, ttl];
+            let mut args = vec![route_id, taker, instrument, side, qty, limit, ttl];
             args.extend(commitment);
             let expected = model
                 .reserve(
-                    *now, route_id, user, instrument, side, qty, limit, ttl, commitment,
+                    *now, route_id, taker, instrument, side, qty, limit, ttl, commitment,
                 )
                 .map(|r| {
                     vec![
@@ -482,11 +757,13 @@ fn draw(rng: &mut Rng, model: &mut Model, p: &Params, now: &mut u64) -> Step {
                         r.book_seqno,
                     ]
                 });
+            oracles.just_reserved = expected.as_ref().ok().map(|words| words[0]);
             Step {
                 entry: "reserve",
                 args,
                 now: *now,
                 expected,
+                funding: None,
             }
         }
         23..=25 => {
@@ -503,6 +780,7 @@ fn draw(rng: &mut Rng, model: &mut Model, p: &Params, now: &mut u64) -> Step {
                 args: vec![hold_id],
                 now: *now,
                 expected,
+                funding: None,
             }
         }
         0..=10 => {
@@ -544,15 +822,16 @@ fn draw(rng: &mut Rng, model: &mut Model, p: &Params, now: &mut u64) -> Step {
                 3 => qty = ip.qty_max,
                 _ => {}
             }
-            let args = vec![user, instrument, side, price, qty];
+            let args = vec![maker, instrument, side, price, qty];
             let expected = model
-                .place_order(*now, user, instrument, side, price, qty)
+                .place_order(*now, maker, instrument, side, price, qty)
                 .map(|id| vec![id]);
             Step {
                 entry: "place_order",
                 args,
                 now: *now,
                 expected,
+                funding: None,
             }
         }
         11..=14 => {
@@ -576,6 +855,7 @@ fn draw(rng: &mut Rng, model: &mut Model, p: &Params, now: &mut u64) -> Step {
                 args: vec![user, order_id],
                 now: *now,
                 expected,
+                funding: None,
             }
         }
         15 | 16 => {
@@ -591,6 +871,7 @@ fn draw(rng: &mut Rng, model: &mut Model, p: &Params, now: &mut u64) -> Step {
                 args: vec![instrument],
                 now: *now,
                 expected,
+                funding: None,
             }
         }
         17 => {
@@ -601,23 +882,26 @@ fn draw(rng: &mut Rng, model: &mut Model, p: &Params, now: &mut u64) -> Step {
                 args: vec![user, class],
                 now: *now,
                 expected,
+                funding: None,
             }
         }
         _ => {
-            let (cash, im, mm) = model.account(user);
-            let words = vec![
-                cash as u64,
-                (cash >> 64) as u64,
-                im as u64,
-                (im >> 64) as u64,
-                mm as u64,
-                (mm >> 64) as u64,
-            ];
+            let expected = model.account(user, &marks).map(|(cash, im, mm)| {
+                vec![
+                    cash as u64,
+                    (cash >> 64) as u64,
+                    im as u64,
+                    (im >> 64) as u64,
+                    mm as u64,
+                    (mm >> 64) as u64,
+                ]
+            });
             Step {
                 entry: "account",
                 args: vec![user],
                 now: *now,
-                expected: Ok(words),
+                expected,
+                funding: None,
             }
         }
     }
@@ -632,6 +916,9 @@ struct Coverage {
     promoted: u64,
     multi_level_holds: u64,
     pool_full: u64,
+    flips: u64,
+    partial_fills: u64,
+    prints_overwritten: bool,
 }
 
 /// Runs `steps` random calls on both engines of the slab (with `mutation` planted) against
@@ -648,22 +935,76 @@ fn differential(seed: u64, steps: usize, mutation: Mutation) -> Result<Coverage,
     })
 }
 
+/// `Σ cash − Σ qty × entry × contract_size + fees + insurance − collected`: zero when the
+/// slab balances (README, "Positions").
+fn conservation_gap(state: &SlabState, p: &Params) -> i128 {
+    let cash: i128 = state.accounts.values().map(|a| a.cash).sum();
+    let basis: i128 = state
+        .accounts
+        .values()
+        .flat_map(|a| &a.positions)
+        .map(|(&i, pos)| {
+            i128::from(pos.qty)
+                * i128::from(pos.entry_px)
+                * i128::from(p.instruments[i as usize].contract_size)
+        })
+        .sum();
+    cash - basis + state.fees_collected as i128 + state.insurance as i128 - state.collected as i128
+}
+
+/// Whether the outcome is the one the reference expects.
+fn same_outcome(expected: &Result<Vec<u64>, Abort>, outcome: &Outcome) -> bool {
+    match (expected, &outcome.result) {
+        (Ok(words), Ok(ret)) => ret == words,
+        (Err(Abort::Refused(refusal)), Err(trap)) => {
+            trap.kind
+                == TrapKind::Host {
+                    id: id::SAFE_DEBIT,
+                    code: refusal.host_code(),
+                }
+        }
+        (Err(abort), Err(trap)) => {
+            trap.kind
+                == TrapKind::Abort {
+                    code: abort.code() as u8,
+                }
+        }
+        _ => false,
+    }
+}
+
 fn run_differential(c: &Compiled, seed: u64, steps: usize) -> Coverage {
     let p = model_params(c);
     let instruments = p.instruments.len();
     let engines = Engine::both(&c.program);
-    let mut instances: Vec<Instance> = engines
-        .iter()
-        .map(|_| Instance::new(Arc::clone(&c.program), &c.params).expect("params fit"))
-        .collect();
+    let mut worlds: Vec<World> = engines.iter().map(|_| World::new(c)).collect();
     let mut model = Model::new(model_params(c));
     let mut rng = Rng::new(seed);
     let mut now = 1_000u64;
+    let views = oracle_views(c);
+    let mut oracles = Oracles {
+        marks: vec![0; c.layout.views as usize],
+        views,
+        next_cap: 0,
+        just_reserved: None,
+    };
     let mut coverage = Coverage::default();
     let mut history: Vec<String> = Vec::new();
     for step in 0..steps {
-        let s = draw(&mut rng, &mut model, &p, &mut now);
-        history.push(format!("{} {:?} at {}", s.entry, s.args, s.now));
+        if rng.below(25) == 0 {
+            history.push(oracles.move_mark(&mut rng, &p));
+        }
+        let before = model.state();
+        let s = draw(&mut rng, &mut model, &p, &mut now, &mut oracles);
+        history.push(format!(
+            "{} {:?} at {}{}",
+            s.entry,
+            s.args,
+            s.now,
+            s.funding
+                .map(|f| format!(" with {f:?}"))
+                .unwrap_or_default()
+        ));
         let context = || {
             let tail = history.len().saturating_sub(12);
             format!(
@@ -675,38 +1016,40 @@ fn run_differential(c: &Compiled, seed: u64, steps: usize) -> Coverage {
             )
         };
         let want = model.state();
-        for (engine, instance) in engines.iter().zip(&mut instances) {
-            let before = instance.memory().words(Segment::Slab).to_vec();
-            let outcome = run(engine, instance, s.entry, &s.args, s.now);
+        assert_eq!(
+            conservation_gap(&want, &p),
+            0,
+            "{}: the reference does not balance",
+            context()
+        );
+        for (engine, world) in engines.iter().zip(&mut worlds) {
+            if let Some(funding) = s.funding {
+                if let Some(cap) = funding.cap {
+                    assert_eq!(world.host.ledger.add_cap(cap), s.args[1], "cap ids agree");
+                }
+                world
+                    .host
+                    .ledger
+                    .set_escrow(funding.user, SLAB_ID, 0, funding.escrow);
+            }
+            let segment_before = world.instance.memory().words(Segment::Slab).to_vec();
+            let outcome = run(engine, world, &s, &oracles.marks);
             if outcome.result.is_err() {
                 // An abort changes nothing, byte for byte (the VM's journal undid every write).
                 assert!(
-                    instance.memory().words(Segment::Slab) == before.as_slice(),
+                    world.instance.memory().words(Segment::Slab) == segment_before.as_slice(),
                     "{}: an aborted call changed the slab",
                     context()
                 );
             }
-            match (&s.expected, &outcome.result) {
-                (Ok(words), Ok(ret)) => {
-                    assert_eq!(ret, words, "{} on the {}", context(), engine.name())
-                }
-                (Err(abort), Err(trap)) => assert_eq!(
-                    trap.kind,
-                    TrapKind::Abort {
-                        code: abort.code() as u8
-                    },
-                    "{} on the {}",
-                    context(),
-                    engine.name()
-                ),
-                _ => panic!(
-                    "{} on the {}\nreference {:?}, program {:?}",
-                    context(),
-                    engine.name(),
-                    s.expected,
-                    outcome.result
-                ),
-            }
+            assert!(
+                same_outcome(&s.expected, &outcome),
+                "{} on the {}\nreference {:?}, program {:?}",
+                context(),
+                engine.name(),
+                s.expected,
+                outcome.result
+            );
             assert!(
                 outcome.gas_used <= c.bounds[s.entry],
                 "{}: gas {} above the bound {}",
@@ -714,7 +1057,38 @@ fn run_differential(c: &Compiled, seed: u64, steps: usize) -> Coverage {
                 outcome.gas_used,
                 c.bounds[s.entry]
             );
-            let words = instance.memory().words(Segment::Slab);
+            // The ledger: the escrow paid exactly the debit, which the slab's account holds.
+            if let Some(funding) = s.funding {
+                let debit = match &s.expected {
+                    Ok(words) => u128::from(words[4]) | u128::from(words[5]) << 64,
+                    Err(_) => 0,
+                };
+                let ledger = &world.host.ledger;
+                assert_eq!(
+                    ledger.escrow_balance(funding.user, SLAB_ID, 0),
+                    funding.escrow - debit,
+                    "{}: escrow on the {}",
+                    context(),
+                    engine.name()
+                );
+                if let Some(cap) = funding.cap {
+                    assert_eq!(
+                        ledger.caps[&s.args[1]].remaining,
+                        cap.remaining - debit,
+                        "{}: cap on the {}",
+                        context(),
+                        engine.name()
+                    );
+                }
+            }
+            assert_eq!(
+                world.host.ledger.account_balance(SLAB_ID, 0),
+                want.collected,
+                "{}: the slab's ledger account on the {}",
+                context(),
+                engine.name()
+            );
+            let words = world.instance.memory().words(Segment::Slab);
             let decoded = Decoder {
                 words,
                 layout: &c.layout,
@@ -745,6 +1119,7 @@ fn run_differential(c: &Compiled, seed: u64, steps: usize) -> Coverage {
                         coverage.multi_level_holds += 1;
                     }
                 }
+                "commit" => record_commit(&mut coverage, &before, &want, s.args[0]),
                 _ => {}
             }
         }
@@ -758,8 +1133,34 @@ fn run_differential(c: &Compiled, seed: u64, steps: usize) -> Coverage {
             .map(|l| l.orders.len())
             .sum();
         coverage.most_orders = coverage.most_orders.max(orders);
+        coverage.prints_overwritten |= want.trades_written > p.trades_capacity as u64;
     }
     coverage
+}
+
+/// Counts what a successful commit of `hold_id` did: positions that flipped, maker orders
+/// left partly filled.
+fn record_commit(coverage: &mut Coverage, before: &SlabState, after: &SlabState, hold_id: u64) {
+    for (user, account) in &before.accounts {
+        for (instrument, position) in &account.positions {
+            let now = after.accounts[user].positions.get(instrument);
+            if now.is_some_and(|p| p.qty.signum() == -position.qty.signum()) {
+                coverage.flips += 1;
+            }
+        }
+    }
+    let resting: BTreeMap<u64, u64> = after
+        .instruments
+        .iter()
+        .flat_map(|i| i.bids.iter().chain(&i.asks))
+        .flat_map(|l| &l.orders)
+        .map(|o| (o.order_id, o.qty))
+        .collect();
+    for slice in &before.holds[&hold_id].slices {
+        if resting.get(&slice.order_id).is_some_and(|&qty| qty > 0) {
+            coverage.partial_fills += 1;
+        }
+    }
 }
 
 /// Steps per run: ≥ 2,000 per CI run (issue 23).
@@ -778,12 +1179,16 @@ fn the_slab_matches_the_reference_on_both_engines() {
     println!("outcomes: {:?}", coverage.outcomes);
     println!(
         "coverage: most levels on a side {}, most resting orders {}, pending orders promoted {}, \
-         holds across levels {}, pool-full refusals {}",
+         holds across levels {}, pool-full refusals {}, position flips {}, partial maker fills \
+         {}, trade ring wrapped {}",
         coverage.most_levels,
         coverage.most_orders,
         coverage.promoted,
         coverage.multi_level_holds,
-        coverage.pool_full
+        coverage.pool_full,
+        coverage.flips,
+        coverage.partial_fills,
+        coverage.prints_overwritten
     );
     // The run must reach what it is meant to test.
     for (entry, label) in [
@@ -803,6 +1208,19 @@ fn the_slab_matches_the_reference_on_both_engines() {
         ("reserve", "NoLiquidity"),
         ("reserve", "BadTtl"),
         ("cancel", "ok"),
+        ("commit", "ok"),
+        ("commit", "UnknownHold"),
+        ("commit", "Expired"),
+        ("commit", "Epoch"),
+        ("commit", "NoMark"),
+        ("commit", "BelowMaintenance"),
+        ("commit", "MaxCharge"),
+        ("commit", "Refused(UnknownCap)"),
+        ("commit", "Refused(CapExpired)"),
+        ("commit", "Refused(CapScope)"),
+        ("commit", "Refused(CapRemaining)"),
+        ("commit", "Refused(EscrowBalance)"),
+        ("account", "ok"),
     ] {
         assert!(
             coverage.outcomes.contains_key(&(entry, label.to_string())),
@@ -811,6 +1229,12 @@ fn the_slab_matches_the_reference_on_both_engines() {
     }
     assert!(coverage.promoted > 0, "no pending order was promoted");
     assert!(coverage.multi_level_holds > 0, "no hold walked two levels");
+    assert!(coverage.flips > 0, "no position flipped");
+    assert!(
+        coverage.partial_fills > 0,
+        "no maker order was partly filled"
+    );
+    assert!(coverage.prints_overwritten, "the trade ring never wrapped");
 }
 
 /// Each planted bug (one guard left out of the template) is caught by the differential run.
@@ -818,15 +1242,7 @@ fn the_slab_matches_the_reference_on_both_engines() {
 fn every_planted_bug_is_caught() {
     let seed = replay_seed("CURVE_SEED", 0x51AB);
     println!("seed {seed}");
-    // `commit`'s planted bugs (TTL, epoch, debit guard, margin) need commits in the run: they
-    // join once the reference models `commit`.
-    let book = Mutation::ALL.into_iter().filter(|m| {
-        !matches!(
-            m,
-            Mutation::NoTtl | Mutation::NoEpoch | Mutation::NoDebitGuard | Mutation::NoMargin
-        )
-    });
-    for mutation in book {
+    for mutation in Mutation::ALL {
         match differential(seed, STEPS, mutation) {
             Ok(_) => panic!("{mutation:?} was not caught in {STEPS} steps"),
             Err(error) => {
@@ -840,7 +1256,7 @@ fn every_planted_bug_is_caught() {
 #[test]
 fn static_gas_bounds_are_within_the_slab_budget_at_the_default_pools() {
     let script = SCRIPT.replace(
-        "    POOLS accounts=6 orders=32 positions=8 reservations=4 slices=8 trades=8 aggressor=4\n",
+        "    POOLS accounts=8 orders=32 positions=16 reservations=4 slices=8 trades=8 aggressor=4\n",
         "",
     );
     let c = compiled(&script);

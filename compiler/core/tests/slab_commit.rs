@@ -2,8 +2,9 @@
 //! reference model: a commit fills exactly its hold at `vwap_px`, the escrow pays exactly
 //! `total_debit` into the slab's ledger account, the margin after is at least initial margin,
 //! and every refusal — unknown or committed hold, expiry, epoch, each cap check — aborts with
-//! its code and leaves the segment and the ledger as they were. (The differential run against
-//! the reference model covers positions, fees and prints once the model has `commit`.)
+//! its code and leaves the segment and the ledger as they were; an increase enters at the
+//! README's rounded average. (`slab_book`'s differential run against the reference model
+//! covers positions, fees and prints at random.)
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use curve_compiler::templates::slab::{self, code};
 use curvescript_syntax::ast::BlockKind;
 use curvevm::hostcall::{Refusal, id};
 use curvevm::isa::Segment;
-use curvevm::{Instance, Outcome, TrapKind};
+use curvevm::{Instance, Outcome, Program, TrapKind};
 use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
 use curvevm_testkit::engines::Engine;
 
@@ -103,8 +104,8 @@ fn refusal(refusal: Refusal) -> TrapKind {
     }
 }
 
-#[test]
-fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
+/// The slab of `SCRIPT`, loaded, with its parameter words.
+fn slab_program() -> (Arc<Program>, Vec<u64>) {
     let checked = curvescript_check::check_source(SCRIPT, None);
     assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
     let block = checked
@@ -116,26 +117,37 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
     let built = slab::build(block).expect("fits");
     let program =
         Arc::new(RollupHost::load(built.lowered.module.clone(), Role::Slab).expect("loads"));
+    (program, built.params)
+}
+
+/// A fresh slab instance on `engine`, its oracle at `MARK`.
+fn world<'a>(engine: &'a Engine, program: &Arc<Program>, params: &[u64]) -> World<'a> {
+    let mut oracle = vec![0; oracle::state::WORDS as usize];
+    oracle[oracle::state::MARK as usize] = MARK;
+    World {
+        engine,
+        instance: Instance::new(Arc::clone(program), params).expect("params fit"),
+        host: RollupHost::new(
+            Ledger::default(),
+            Clock {
+                now_ms: 0,
+                height: 0,
+                chain_id: 7,
+            },
+            Caller {
+                id: SLAB_ID,
+                role: Role::Slab,
+            },
+        ),
+        oracle,
+    }
+}
+
+#[test]
+fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
+    let (program, params) = slab_program();
     for engine in &Engine::both(&program) {
-        let mut oracle = vec![0; oracle::state::WORDS as usize];
-        oracle[oracle::state::MARK as usize] = MARK;
-        let mut w = World {
-            engine,
-            instance: Instance::new(Arc::clone(&program), &built.params).expect("params fit"),
-            host: RollupHost::new(
-                Ledger::default(),
-                Clock {
-                    now_ms: 0,
-                    height: 0,
-                    chain_id: 7,
-                },
-                Caller {
-                    id: SLAB_ID,
-                    role: Role::Slab,
-                },
-            ),
-            oracle,
-        };
+        let mut w = world(engine, &program, &params);
         let escrow = 10_000_000u128;
         w.host.ledger.set_escrow(TAKER, SLAB_ID, 0, escrow);
         w.ok("set_maker_class", &[MAKER, 1], 1_000);
@@ -248,5 +260,44 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
             1_100,
             abort(code::EPOCH),
         );
+    }
+}
+
+/// README "increase": a long of 2 at 1,000 bought up by 20 at 1,100 enters at
+/// ⌈(2 × 1,000 + 20 × 1,100) / 22⌉ = ⌈1,090.9⌉ = 1,091, which the second debit shows: at the
+/// mark of 1,000 the position is 22 × (1,000 − 1,091) × 10 = −20,020 under water.
+#[test]
+fn an_increase_enters_at_the_quantity_weighted_price_rounded_against_the_holder() {
+    let (program, params) = slab_program();
+    for engine in &Engine::both(&program) {
+        let mut w = world(engine, &program, &params);
+        w.host.ledger.set_escrow(TAKER, SLAB_ID, 0, 10_000_000);
+        w.ok("set_maker_class", &[MAKER, 1], 1_000);
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 2], 1_000);
+        w.ok("place_order", &[MAKER, 0, 1, 1_100, 20], 1_000);
+        let buy = |w: &mut World, route: u64, qty: u64, limit: u64| {
+            let held = w.ok(
+                "reserve",
+                &[route, TAKER, 0, 0, qty, limit, 100, 0, 0, 0, 0],
+                1_000,
+            );
+            let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&held, 4), 2_000));
+            let done = w.ok("commit", &[held[0], cap, 0, 0, 0, 0], 1_010);
+            (wide(&done, 2), wide(&done, 4))
+        };
+        // 2 at 1,000: fee ⌊20,000 × 5 / 10,000⌋ = 10; IM 2 × 10 × 1,000 × 5 % = 1,000 and
+        // equity −10, so the debit is 1,010 and cash 1,000.
+        assert_eq!(buy(&mut w, 1, 2, 1_000), (10, 1_010));
+        // 20 at 1,100: fee ⌊220,000 × 5 / 10,000⌋ = 110; IM 22 × 10 × 1,000 × 5 % = 11,000;
+        // equity 1,000 − 110 − 20,020 = −19,130, so the debit is 30,130.
+        assert_eq!(
+            buy(&mut w, 2, 20, 1_100),
+            (110, 30_130),
+            "on the {}",
+            engine.name()
+        );
+        let account = w.ok("account", &[TAKER], 1_010);
+        assert_eq!(wide(&account, 0) as i128, 1_000 - 110 + 30_130);
+        assert_eq!(wide(&account, 2), 11_000);
     }
 }

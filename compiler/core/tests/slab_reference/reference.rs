@@ -18,6 +18,14 @@
 //! - `batch_open` compares `now ≥ batch_open_ms + batch_ms` without overflow (in `u128`);
 //!   `expiry_ms = now + ttl` saturates at `u64::MAX`; `epoch` increments with wrapping.
 //! - The ids 0 and `u64::MAX` are never valid order or hold ids.
+//! - `commit` step 5 reads "equity ≥ MM" literally: an account with negative equity is below
+//!   maintenance even with no positions (MM 0).
+//! - `POSITION_LIMIT` is checked before `POSITIONS_FULL` for the same position; per slice the
+//!   taker's position (limit, then slot) comes before the maker's. A position closed earlier in
+//!   the same commit frees its slot at once.
+//! - `total_fee` is the taker fee alone (maker fees go to `fees_collected` but are not
+//!   returned).
+//! - Arithmetic overflow where the README defines no outcome panics (the tests stay far below).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,67 +78,189 @@ pub struct Params {
     pub reservations_capacity: u32,
     /// Slice pool capacity (all holds together).
     pub slices_capacity: u32,
-    /// Taker fee in basis points, used for `max_charge`.
+    /// Taker fee in basis points, used for `max_charge` and the commit's taker fee.
     pub taker_bps: u64,
+    /// Maker fee in basis points (per committed slice).
+    pub maker_bps: u64,
+    /// Initial margin rate in basis points of exposure.
+    pub imr_bps: u64,
+    /// Maintenance margin rate in basis points of exposure.
+    pub mmr_bps: u64,
+    /// Position pool capacity (all accounts and instruments together).
+    pub positions_capacity: usize,
+    /// Trade ring capacity.
+    pub trades_capacity: usize,
+}
+
+/// The host's view of a capability passed to `commit` (percolator §4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapView {
+    /// The user whose escrow it debits.
+    pub user: u64,
+    /// The slab it is scoped to.
+    pub slab: u64,
+    /// The asset it is scoped to (the collateral is asset 0).
+    pub asset: u64,
+    /// What it may still debit.
+    pub remaining: u128,
+    /// Batch time after which it is expired.
+    pub expiry_ms: u64,
+    /// Burned (spent) already.
+    pub burned: bool,
+}
+
+/// What a successful `commit` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The hold's quantity.
+    pub filled_qty: u64,
+    /// ⌊Σ t × p / filled_qty⌋.
+    pub avg_px: u64,
+    /// The taker fee.
+    pub total_fee: u128,
+    /// The margin shortfall debited through the cap.
+    pub total_debit: u128,
+}
+
+/// A refusal of the host's `safe_debit`: a host trap, not an abort code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No cap with that id.
+    UnknownCap,
+    /// Burned, or `now > expiry_ms`.
+    CapExpired,
+    /// Scoped to another user, slab or asset.
+    CapScope,
+    /// The debit exceeds the cap's remaining amount.
+    CapRemaining,
+    /// The debit exceeds the escrow's balance.
+    EscrowBalance,
+}
+
+impl Refusal {
+    /// The host's refusal code.
+    pub fn host_code(self) -> u32 {
+        match self {
+            Refusal::UnknownCap => 5,
+            Refusal::CapExpired => 6,
+            Refusal::CapScope => 7,
+            Refusal::CapRemaining => 8,
+            Refusal::EscrowBalance => 9,
+        }
+    }
 }
 
 /// The README's abort codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Abort {
     /// Instrument index out of range.
-    UnknownInstrument = 1,
+    UnknownInstrument,
     /// Side not 0 or 1.
-    BadSide = 2,
+    BadSide,
     /// Price 0 or above `price_max`.
-    PriceRange = 3,
+    PriceRange,
     /// Price not a multiple of `tick`.
-    Tick = 4,
+    Tick,
     /// Quantity 0 or above `qty_max`.
-    QtyRange = 5,
+    QtyRange,
     /// Quantity not a multiple of `lot`.
-    Lot = 6,
+    Lot,
     /// User id 0.
-    BadUser = 7,
+    BadUser,
     /// No account slot.
-    AccountsFull = 8,
+    AccountsFull,
     /// The maker class's allowance would be exceeded.
-    Allowance = 9,
+    Allowance,
     /// A maker order would cross the opposite best.
-    Crosses = 10,
+    Crosses,
     /// `PENDING_MAX` pending orders on the instrument.
-    PendingFull = 11,
+    PendingFull,
     /// No order slot.
-    OrdersFull = 12,
+    OrdersFull,
     /// Too many better levels on the order's side.
-    LevelDepth = 13,
+    LevelDepth,
     /// No resting order with that id.
-    UnknownOrder = 14,
+    UnknownOrder,
     /// The order belongs to another user.
-    NotOwner = 15,
+    NotOwner,
     /// `batch_open` before the batch window elapsed.
-    BatchEarly = 16,
+    BatchEarly,
     /// Maker class not 0 or 1.
-    BadClass = 17,
+    BadClass,
     /// `DLP_MAX` DLP accounts already.
-    DlpFull = 18,
+    DlpFull,
     /// An id index is full (never produced by the model: the tests keep indexes half empty).
-    IndexFull = 19,
+    IndexFull,
     /// A reservation TTL of 0.
-    BadTtl = 20,
+    BadTtl,
     /// No reservation slot.
-    ReservationsFull = 21,
+    ReservationsFull,
     /// No slice slot during the walk.
-    SlicesFull = 22,
+    SlicesFull,
     /// The walk found nothing to hold.
-    NoLiquidity = 23,
+    NoLiquidity,
+    /// Commit of a hold that is not live.
+    UnknownHold,
+    /// Commit after the hold's `expiry_ms`.
+    Expired,
+    /// Commit after the instrument's batch moved on.
+    Epoch,
+    /// An instrument's oracle has no mark yet.
+    NoMark,
+    /// The taker is below maintenance margin before the fill.
+    BelowMaintenance,
+    /// No position slot.
+    PositionsFull,
+    /// The margin shortfall exceeds the hold's `max_charge`.
+    MaxCharge,
+    /// A position would reach 2^63 underlying units.
+    PositionLimit,
     /// An entrypoint of a later issue.
-    NotBuilt = 40,
+    NotBuilt,
+    /// The host's `safe_debit` refused (a host trap, not an abort code).
+    Refused(Refusal),
 }
 
 impl Abort {
     /// The numeric abort code the VM reports.
+    /// `Refused` is a host trap, not an abort: 0.
     pub fn code(self) -> u64 {
-        self as u64
+        use Abort::*;
+        match self {
+            UnknownInstrument => 1,
+            BadSide => 2,
+            PriceRange => 3,
+            Tick => 4,
+            QtyRange => 5,
+            Lot => 6,
+            BadUser => 7,
+            AccountsFull => 8,
+            Allowance => 9,
+            Crosses => 10,
+            PendingFull => 11,
+            OrdersFull => 12,
+            LevelDepth => 13,
+            UnknownOrder => 14,
+            NotOwner => 15,
+            BatchEarly => 16,
+            BadClass => 17,
+            DlpFull => 18,
+            IndexFull => 19,
+            BadTtl => 20,
+            ReservationsFull => 21,
+            SlicesFull => 22,
+            NoLiquidity => 23,
+            UnknownHold => 24,
+            Expired => 25,
+            Epoch => 26,
+            NoMark => 27,
+            BelowMaintenance => 28,
+            PositionsFull => 29,
+            MaxCharge => 30,
+            PositionLimit => 31,
+            NotBuilt => 40,
+            Refused(_) => 0,
+        }
     }
 }
 
@@ -187,6 +317,7 @@ impl Model {
                 instruments,
                 next_hold_id: 1,
                 holds: BTreeMap::new(),
+                ..SlabState::default()
             },
         }
     }
@@ -628,13 +759,164 @@ impl Model {
         Ok(released)
     }
 
-    /// `account(user) -> (cash, im, mm)`: zeros for an unknown user; margins are 0 while no
-    /// fills exist.
-    pub fn account(&self, user: u64) -> (i128, u128, u128) {
-        match self.st.accounts.get(&user) {
-            Some(a) => (a.cash, 0, 0),
-            None => (0, 0, 0),
+    /// `commit(hold_id, cap, salt) -> (filled_qty, avg_px, total_fee, total_debit)` (README
+    /// `commit`, checks and effects 1–9). `cap` is the host's view of the cap id passed (`None`:
+    /// no such cap), `slab_id` this slab's id as the host scopes caps, `escrow` the taker's
+    /// escrow balance, `marks[i]` instrument `i`'s mark (0 or missing: none).
+    pub fn commit(
+        &mut self,
+        now_ms: u64,
+        hold_id: u64,
+        cap: Option<CapView>,
+        slab_id: u64,
+        escrow: u128,
+        marks: &[u64],
+    ) -> Result<Committed, Abort> {
+        self.atomic(|m| m.commit_inner(now_ms, hold_id, cap, slab_id, escrow, marks))
+    }
+
+    fn commit_inner(
+        &mut self,
+        now_ms: u64,
+        hold_id: u64,
+        cap: Option<CapView>,
+        slab_id: u64,
+        escrow: u128,
+        marks: &[u64],
+    ) -> Result<Committed, Abort> {
+        // 1.
+        let hold = self
+            .st
+            .holds
+            .get(&hold_id)
+            .cloned()
+            .ok_or(Abort::UnknownHold)?;
+        // 2.
+        if now_ms > hold.expiry_ms {
+            return Err(Abort::Expired);
         }
+        // 3.
+        let i = hold.instrument as usize;
+        if self.st.instruments[i].epoch != hold.epoch {
+            return Err(Abort::Epoch);
+        }
+        // 4.
+        mark_of(marks, hold.instrument)?;
+        // 5. Margin before, literally `equity ≥ MM` (so negative equity fails even with MM 0).
+        let taker = hold.user;
+        let (equity, _im, mm) = self.margin(taker, marks)?;
+        if equity < u_to_i(mm) {
+            return Err(Abort::BelowMaintenance);
+        }
+        // 6. Fills.
+        let cs = self.params.instruments[i].contract_size;
+        let mut n_total: u128 = 0;
+        let mut px_sum: u128 = 0;
+        for s in &hold.slices {
+            let loc = self.find_order(s.order_id).ok_or(Abort::UnknownOrder)?;
+            let maker = self.order(loc).user;
+            let t = s.qty as i128;
+            let d = if hold.side == 0 { t } else { -t };
+            self.apply_fill(taker, hold.instrument, d, s.price)?;
+            self.apply_fill(maker, hold.instrument, -d, s.price)?;
+            let notional = notional(s.qty, cs, s.price);
+            let maker_fee = ck(notional.checked_mul(self.params.maker_bps as u128)) / 10_000;
+            {
+                let a = self
+                    .st
+                    .accounts
+                    .get_mut(&maker)
+                    .expect("maker has an account");
+                a.cash = ck(a.cash.checked_sub(u_to_i(maker_fee)));
+                a.quoted -= notional;
+            }
+            self.st.fees_collected = ck(self.st.fees_collected.checked_add(maker_fee));
+            let qty_now = {
+                let o = self.order_mut(loc);
+                o.qty -= s.qty;
+                o.reserved_qty -= s.qty;
+                o.qty
+            };
+            if qty_now == 0 {
+                self.remove_order(loc);
+            }
+            self.print(TradeState {
+                ms: now_ms,
+                maker_order: s.order_id,
+                route_id: hold.route_id,
+                instrument: hold.instrument,
+                side: hold.side,
+                price: s.price,
+                qty: s.qty,
+            });
+            n_total = ck(n_total.checked_add(notional));
+            px_sum = ck(px_sum.checked_add(s.qty as u128 * s.price as u128));
+        }
+        // 7. Taker fee, once over the whole notional.
+        let total_fee = ck(n_total.checked_mul(self.params.taker_bps as u128)) / 10_000;
+        {
+            let a = self
+                .st
+                .accounts
+                .get_mut(&taker)
+                .expect("taker has an account");
+            a.cash = ck(a.cash.checked_sub(u_to_i(total_fee)));
+        }
+        self.st.fees_collected = ck(self.st.fees_collected.checked_add(total_fee));
+        // 8. The debit: the shortfall to initial margin.
+        let (equity, im, _mm) = self.margin(taker, marks)?;
+        let im_i = u_to_i(im);
+        let total_debit: u128 = if im_i > equity {
+            ck(im_i.checked_sub(equity)) as u128
+        } else {
+            0
+        };
+        if total_debit > hold.max_charge {
+            return Err(Abort::MaxCharge);
+        }
+        // The host's safe_debit, in its order; it runs even for a debit of 0.
+        let cap = cap.ok_or(Abort::Refused(Refusal::UnknownCap))?;
+        if cap.burned || now_ms > cap.expiry_ms {
+            return Err(Abort::Refused(Refusal::CapExpired));
+        }
+        if cap.user != taker || cap.slab != slab_id || cap.asset != 0 {
+            return Err(Abort::Refused(Refusal::CapScope));
+        }
+        if total_debit > cap.remaining {
+            return Err(Abort::Refused(Refusal::CapRemaining));
+        }
+        if total_debit > escrow {
+            return Err(Abort::Refused(Refusal::EscrowBalance));
+        }
+        self.st.collected = ck(self.st.collected.checked_add(total_debit));
+        {
+            let a = self
+                .st
+                .accounts
+                .get_mut(&taker)
+                .expect("taker has an account");
+            a.cash = ck(a.cash.checked_add(u_to_i(total_debit)));
+        }
+        // 9.
+        self.st.holds.remove(&hold_id);
+        self.st.book_seqno = self.st.book_seqno.wrapping_add(1);
+        let avg_px = (px_sum / hold.qty as u128) as u64;
+        Ok(Committed {
+            filled_qty: hold.qty,
+            avg_px,
+            total_fee,
+            total_debit,
+        })
+    }
+
+    /// `account(user) -> (cash, im, mm)` at `marks`: zeros for an unknown user (or user 0, which
+    /// never has an account); `NO_MARK` when a position's instrument has no mark.
+    pub fn account(&self, user: u64, marks: &[u64]) -> Result<(i128, u128, u128), Abort> {
+        let Some(a) = self.st.accounts.get(&user) else {
+            return Ok((0, 0, 0));
+        };
+        let (_equity, im, mm) = self.margin(user, marks)?;
+        Ok((a.cash, im, mm))
     }
 
     /// The abstract state, for comparison with the template's decoded segment.
@@ -643,6 +925,121 @@ impl Model {
     }
 
     // ---- helpers ----
+
+    /// An account's (equity, IM, MM) at `marks` (README "Positions"): equity = cash + Σ
+    /// q × (m − e) × contract_size, X = Σ |q| × contract_size × m, one floor per account.
+    /// An unknown account has no cash and no positions.
+    fn margin(&self, user: u64, marks: &[u64]) -> Result<(i128, u128, u128), Abort> {
+        let Some(a) = self.st.accounts.get(&user) else {
+            return Ok((0, 0, 0));
+        };
+        let mut equity = a.cash;
+        let mut x: u128 = 0;
+        for (&inst, pos) in &a.positions {
+            let m = mark_of(marks, inst)?;
+            let cs = self.params.instruments[inst as usize].contract_size as i128;
+            let q = pos.qty as i128;
+            let upnl = ck(ck(q.checked_mul(m as i128 - pos.entry_px as i128)).checked_mul(cs));
+            equity = ck(equity.checked_add(upnl));
+            let exp = ck((q.unsigned_abs() * cs as u128).checked_mul(m as u128));
+            x = ck(x.checked_add(exp));
+        }
+        let im = ck(x.checked_mul(self.params.imr_bps as u128)) / 10_000;
+        let mm = ck(x.checked_mul(self.params.mmr_bps as u128)) / 10_000;
+        Ok((equity, im, mm))
+    }
+
+    /// Positions on the slab, all accounts together: the position pool's use.
+    fn positions_count(&self) -> usize {
+        self.st.accounts.values().map(|a| a.positions.len()).sum()
+    }
+
+    /// Applies a fill of signed `d` at `p` to `user`'s position in `instrument` (README
+    /// "Positions": open, increase, reduce, close, flip). `POSITION_LIMIT` is checked first,
+    /// then `POSITIONS_FULL` for an open.
+    fn apply_fill(&mut self, user: u64, instrument: u64, d: i128, p: u64) -> Result<(), Abort> {
+        let cs = self.params.instruments[instrument as usize].contract_size;
+        let old = self.st.accounts[&user].positions.get(&instrument).cloned();
+        let q = old.as_ref().map_or(0i128, |o| o.qty as i128);
+        let e = old.as_ref().map_or(0u64, |o| o.entry_px);
+        let q_new = q + d;
+        let limit = 1u128 << 63;
+        match q_new.unsigned_abs().checked_mul(cs as u128) {
+            Some(units) if units < limit && i64::try_from(q_new).is_ok() => {}
+            _ => return Err(Abort::PositionLimit),
+        }
+        if q == 0 {
+            // Open.
+            if self.positions_count() >= self.params.positions_capacity {
+                return Err(Abort::PositionsFull);
+            }
+            self.set_position(user, instrument, q_new, p);
+            return Ok(());
+        }
+        if (d > 0) == (q > 0) {
+            // Increase: the entry rounds against the holder, the remainder to insurance.
+            let x = q.unsigned_abs() * e as u128 + d.unsigned_abs() * p as u128;
+            let n = q_new.unsigned_abs();
+            let e_new = if q > 0 { x.div_ceil(n) } else { x / n };
+            let diff = (e_new * n).abs_diff(x);
+            self.st.insurance = ck(self
+                .st
+                .insurance
+                .checked_add(ck(diff.checked_mul(cs as u128))));
+            let e_new = u64::try_from(e_new).expect("entry between two u64 prices");
+            self.set_position(user, instrument, q_new, e_new);
+            return Ok(());
+        }
+        // Reduce, close or flip: realise on min(|d|, |q|).
+        let r = d.unsigned_abs().min(q.unsigned_abs()) as i128;
+        let per = if q > 0 {
+            p as i128 - e as i128
+        } else {
+            e as i128 - p as i128
+        };
+        let realised = ck(ck(r.checked_mul(per)).checked_mul(cs as i128));
+        {
+            let a = self.st.accounts.get_mut(&user).expect("account exists");
+            a.cash = ck(a.cash.checked_add(realised));
+        }
+        if q_new == 0 {
+            self.st
+                .accounts
+                .get_mut(&user)
+                .expect("account exists")
+                .positions
+                .remove(&instrument);
+        } else if (q_new > 0) == (q > 0) {
+            self.set_position(user, instrument, q_new, e);
+        } else {
+            self.set_position(user, instrument, q_new, p);
+        }
+        Ok(())
+    }
+
+    fn set_position(&mut self, user: u64, instrument: u64, qty: i128, entry_px: u64) {
+        let qty = i64::try_from(qty).expect("checked by POSITION_LIMIT");
+        self.st
+            .accounts
+            .get_mut(&user)
+            .expect("account exists")
+            .positions
+            .insert(instrument, PositionState { qty, entry_px });
+    }
+
+    /// Writes a trade print into the ring (slot `trades_written mod capacity`): the model keeps
+    /// the last `capacity` prints, oldest first.
+    fn print(&mut self, t: TradeState) {
+        self.st.trades_written = self.st.trades_written.wrapping_add(1);
+        let cap = self.params.trades_capacity;
+        if cap == 0 {
+            return;
+        }
+        self.st.trades.push(t);
+        if self.st.trades.len() > cap {
+            self.st.trades.remove(0);
+        }
+    }
 
     fn instrument_params(&self, instrument: u64) -> Result<&InstrumentParams, Abort> {
         usize::try_from(instrument)
@@ -727,6 +1124,25 @@ impl Model {
             .expect("owner has an account");
         a.orders -= 1;
     }
+}
+
+/// Instrument `instrument`'s mark: `NO_MARK` when 0 or not given.
+fn mark_of(marks: &[u64], instrument: u64) -> Result<u64, Abort> {
+    match marks.get(instrument as usize) {
+        Some(&m) if m != 0 => Ok(m),
+        _ => Err(Abort::NoMark),
+    }
+}
+
+/// Unwraps checked arithmetic: the README defines no overflow outcome for these sums, and the
+/// tests keep values far below it, so an overflow is a harness bug, not a slab behaviour.
+fn ck<T>(v: Option<T>) -> T {
+    v.expect("reference model: arithmetic overflow (README defines no outcome)")
+}
+
+/// A u128 amount as i128 (amounts here stay far below 2^127).
+fn u_to_i(v: u128) -> i128 {
+    i128::try_from(v).expect("reference model: amount above i128")
 }
 
 /// README `place_order` check 3 / `reserve` check 4.

@@ -22,6 +22,44 @@ pub struct SlabState {
     pub next_hold_id: u64,
     /// Live holds, by hold id.
     pub holds: BTreeMap<u64, HoldState>,
+    /// Maker and taker fees taken so far.
+    pub fees_collected: u128,
+    /// Entry-rounding remainders (`|e' × n − X| × contract_size` per increase).
+    pub insurance: u128,
+    /// What the slab took through `safe_debit` (commit debits).
+    pub collected: u128,
+    /// Trade prints written over the slab's life.
+    pub trades_written: u64,
+    /// The trade ring's content: the last min(trades_written, capacity) prints, oldest first.
+    pub trades: Vec<TradeState>,
+}
+
+/// One position of an account in one instrument (never of quantity 0).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PositionState {
+    /// Signed contracts: > 0 long, < 0 short.
+    pub qty: i64,
+    /// Entry price.
+    pub entry_px: u64,
+}
+
+/// One trade print (one per committed slice).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TradeState {
+    /// Batch time of the commit.
+    pub ms: u64,
+    /// The maker order's id.
+    pub maker_order: u64,
+    /// The hold's route id.
+    pub route_id: u64,
+    /// The instrument.
+    pub instrument: u64,
+    /// The taker's side.
+    pub side: u64,
+    /// The slice's price.
+    pub price: u64,
+    /// The slice's quantity.
+    pub qty: u64,
 }
 
 /// One live reservation.
@@ -77,6 +115,8 @@ pub struct AccountState {
     pub orders: u64,
     /// Cash (signed).
     pub cash: i128,
+    /// Its positions, by instrument index.
+    pub positions: BTreeMap<u64, PositionState>,
 }
 
 /// One instrument.

@@ -206,8 +206,8 @@ pub fn apply_fill_subroutine(t: &SlabTables) -> Subroutine {
                     Cond::Eq(long, buys),
                     |b| {
                         let grown = b.let_("qty", Ty::U64, Rvalue::AddSigned(q, signed));
-                        let (size, _) = magnitude(b, grown);
-                        units_of(b, size, contract_size);
+                        let (grown_size, _) = magnitude(b, grown);
+                        units_of(b, grown_size, contract_size);
                         b.store(Addr::Field(t.positions, at, "qty"), grown);
                         let entry = rounded_entry(b, size, long, entry, take, price, contract_size);
                         b.store(Addr::Field(t.positions, at, "entry_px"), entry);
