@@ -157,7 +157,7 @@ fn load_block(dir: &Path) -> Result<Checked<Block>> {
     if let Err(e) = curvevm::verify(&module, &|id| curvevm::hostcall::function(id).is_some()) {
         return Ok(Err(format!("{}/program.cvmb: {e}", dir.display())));
     }
-    let Some(template) = curve_compiler::templates::by_module(&code) else {
+    let Some(template) = curve_compiler::templates::by_image(&code, &manifest) else {
         return Ok(Err(format!(
             "{}/program.cvmb is not the bytecode of any template (sha256 {}): a certificate over \
              it proves nothing a deployer would accept",

@@ -96,11 +96,15 @@ fn default_gas() -> u64 {
     5_000_000
 }
 
-/// A `u64` word, written as a number or as a deployed program's name (its id).
+/// A `u64` word, written as a number or as a deployed program's name (its id); as a call
+/// argument, one field of the entrypoint's descriptor: a negative number for an `i64`, a
+/// number for a `u128` or a `cap`, a number (its first word) or `"0x…"` (64 hex digits) for a
+/// `bytes32`.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Word {
     Number(u64),
+    Negative(i64),
     Program(String),
 }
 
@@ -108,8 +112,38 @@ impl Word {
     fn value(&self, programs: &mut BTreeMap<String, Program>) -> Result<u64> {
         match self {
             Word::Number(value) => Ok(*value),
+            Word::Negative(value) => Ok(*value as u64),
             Word::Program(name) => deployed_id(programs, name),
         }
+    }
+
+    /// The argument for a field of type `ty`.
+    fn value_as(
+        &self,
+        ty: curve_compiler::abi::FieldType,
+        programs: &mut BTreeMap<String, Program>,
+    ) -> Result<Value> {
+        use curve_compiler::abi::FieldType as T;
+        Ok(match (ty, self) {
+            (T::I64, Word::Negative(value)) => Value::I64(*value),
+            (T::I64, word) => Value::I64(word.value(programs)? as i64),
+            (T::U128, word) => Value::U128(u128::from(word.value(programs)?)),
+            (T::I128, Word::Negative(value)) => Value::I128(i128::from(*value)),
+            (T::I128, word) => Value::I128(i128::from(word.value(programs)?)),
+            (T::Cap, word) => Value::Cap(word.value(programs)?),
+            (T::Bytes32, Word::Program(text)) if text.starts_with("0x") => {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(&text[2..], &mut bytes)
+                    .with_context(|| format!("`{text}` is not 32 bytes of hex"))?;
+                Value::Bytes32(bytes)
+            }
+            (T::Bytes32, word) => {
+                let mut bytes = [0u8; 32];
+                bytes[..8].copy_from_slice(&word.value(programs)?.to_le_bytes());
+                Value::Bytes32(bytes)
+            }
+            (_, word) => Value::U64(word.value(programs)?),
+        })
     }
 }
 
@@ -172,6 +206,10 @@ struct Program {
     id: Option<u64>,
     /// Oracle keys in registration order (their indices in `update`).
     keys: Vec<String>,
+    /// Its interface: how call arguments are typed.
+    interface: &'static curve_compiler::abi::Interface,
+    /// The size class of its certificate.
+    class: curve_formats::certificate::SizeClass,
 }
 
 fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<Program> {
@@ -223,6 +261,8 @@ fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<
         feed_tag: curve_compiler::feed_tag(block),
         id: None,
         keys: Vec::new(),
+        interface: artifact.interface,
+        class: curve_runtime::templates::artifact_class(artifact),
     })
 }
 
@@ -230,7 +270,8 @@ fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<
 fn probe_program(name: &str, store: &KeyStore) -> Result<Program> {
     use curve_compiler::templates::probe;
     let Some(template) = probe::templates().into_iter().find(|t| t.name == name) else {
-        bail!("no probe template `{name}` (probes: probe_reader, probe_caller, probe_writer)");
+        let names: Vec<&str> = probe::templates().iter().map(|t| t.name).collect();
+        bail!("no probe template `{name}` (probes: {})", names.join(", "));
     };
     let artifact = probe::artifact(template);
     let pk = dev_keys(store, curve_runtime::templates::artifact_class(&artifact))?;
@@ -240,6 +281,8 @@ fn probe_program(name: &str, store: &KeyStore) -> Result<Program> {
         feed_tag: 0,
         id: None,
         keys: Vec::new(),
+        interface: artifact.interface,
+        class: curve_runtime::templates::artifact_class(&artifact),
     })
 }
 
@@ -323,12 +366,26 @@ fn action(
                 .map(|name| deployed_id(programs, name))
                 .collect::<Result<Vec<u64>>>()?;
             ids.sort_unstable();
+            // Typed by the descriptor; an unknown entrypoint's words go as they are, for the
+            // runtime to refuse.
+            let fields = program(programs, name)?
+                .interface
+                .entry(entry)
+                .map(|e| e.args.iter().map(|f| f.ty).collect::<Vec<_>>())
+                .unwrap_or_default();
             Action::Call {
                 program: deployed_id(programs, name)?,
                 entry: entry.clone(),
                 args: args
                     .iter()
-                    .map(|word| Ok(Arg::One(Value::U64(word.value(programs)?))))
+                    .enumerate()
+                    .map(|(i, word)| {
+                        let ty = fields
+                            .get(i)
+                            .copied()
+                            .unwrap_or(curve_compiler::abi::FieldType::U64);
+                        Ok(Arg::One(word.value_as(ty, programs)?))
+                    })
                     .collect::<Result<_>>()?,
                 access: ids,
             }
@@ -402,14 +459,27 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
     for spec in &scenario.programs {
         programs.insert(spec.name.clone(), compile_program(spec, base, &store)?);
     }
-    let dev_vk = keys::vk_bytes(&dev_keys(&store, curve_formats::certificate::SizeClass::C16)?.vk);
+    // The development key of every size class a program of the scenario needs.
+    let mut classes = vec![curve_formats::certificate::SizeClass::C16];
+    for program in programs.values() {
+        if !classes.contains(&program.class) {
+            classes.push(program.class);
+        }
+    }
+    let verifying_keys = classes
+        .into_iter()
+        .map(|class| {
+            let vk = keys::vk_bytes(&dev_keys(&store, class)?.vk);
+            Ok((curve_runtime::templates::class_index(class), vk))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let config = Config {
         chain_id: scenario.chain_id,
         governance: public(&scenario.governance),
         committee: scenario.committee.iter().map(|n| public(n)).collect(),
         quorum: scenario.quorum,
         dev_mode: true,
-        verifying_keys: vec![(0, dev_vk)],
+        verifying_keys,
     };
     let mut runtime = match Runtime::genesis(config, MemoryStorage::new()) {
         Ok(runtime) => runtime,
@@ -550,12 +620,28 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
             }));
         }
         let header = &outcome.header;
+        // The runtime checked it already (it halts otherwise); shown so a reader can follow
+        // where the collateral sits after each batch.
+        let totals = runtime
+            .conservation()
+            .context("conservation after a batch the runtime accepted")?;
+        let held = totals
+            .classes
+            .iter()
+            .map(|(class, sum)| format!("{} {sum}", class.name()))
+            .collect::<Vec<_>>()
+            .join(" + ");
         if human {
             outln!(
                 "  state root {}  withdrawals {} (total {})",
                 hex32(&header.state_root),
                 header.withdrawal_count,
                 header.withdrawal_total
+            );
+            outln!(
+                "  conserved: {held} = deposits {} − withdrawals {}",
+                totals.deposits_credited,
+                totals.withdrawals_finalised
             );
         }
         // Each payout with its Merkle path: what a withdrawal on Solana submits.
@@ -585,6 +671,11 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
             "timestamp_ms": header.timestamp_ms,
             "receipts": receipts_json,
             "payouts": payouts_json,
+            "conservation": totals
+                .classes
+                .iter()
+                .map(|(class, sum)| (class.name().to_string(), json!(sum.to_string())))
+                .collect::<serde_json::Map<String, Json>>(),
             "header": {
                 "prev_root": hex32(&header.prev_root),
                 "state_root": hex32(&header.state_root),

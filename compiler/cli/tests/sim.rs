@@ -62,6 +62,37 @@ fn the_composition_scenario_meets_its_expectations() {
     );
 }
 
+/// The perpetual example: a slab deployed from perp_sol.curve, quoted by a designated LP,
+/// traded by a taker through the router probe; every `expect` and `returns` in the file holds
+/// (the hand-derived fills, fee, debit and margin), the refusals are named, and after the
+/// commit the slab's ledger account holds exactly the debit while the taker's vault paid it.
+#[test]
+fn the_perp_sol_scenario_meets_its_expectations() {
+    let run = sim(&["examples/perp_sol.scenario.toml"]);
+    assert!(run.status.success(), "{run:?}");
+    let text = String::from_utf8_lossy(&run.stdout);
+    for named in [
+        "is called only through invoke",
+        "must be the sender's user id",
+        "is a governance action",
+        "(QTY_RANGE)",
+        "(UNKNOWN_ORDER)",
+    ] {
+        assert!(text.contains(named), "{named}: {text}");
+    }
+    // Deposits 61,000,000; after the commit the slab holds bob's 11,572 and nothing is left
+    // in escrow (the router released the rest of the pledge).
+    let after_commit = text
+        .split("batch 5 at")
+        .nth(1)
+        .and_then(|batch| batch.lines().find(|l| l.contains("conserved:")))
+        .expect("batch 5's conservation line");
+    assert_eq!(
+        after_commit.trim(),
+        "conserved: vaults 60988428 + escrows 0 + slab_accounts 11572 + fees 0 + pending_withdrawals 0 = deposits 61000000 − withdrawals 0"
+    );
+}
+
 #[test]
 fn the_oracle_scenario_runs_and_is_reproducible() {
     let first = sim(&["examples/oracle.scenario.toml"]);

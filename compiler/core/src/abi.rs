@@ -174,6 +174,19 @@ pub struct Interface {
     pub doc: &'static str,
     /// Entrypoints, in module order.
     pub entries: &'static [Entry],
+    /// The abort codes its programs trap with, by name (`ABORT n` in a receipt): part of what a
+    /// client decodes, not of the descriptor hash.
+    pub abort_codes: &'static [(u8, &'static str)],
+}
+
+impl Interface {
+    /// The name of abort code `code`, if the interface names it.
+    pub fn abort_name(&self, code: u8) -> Option<&'static str> {
+        self.abort_codes
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, name)| *name)
+    }
 }
 
 impl Interface {
@@ -258,6 +271,7 @@ const CLOCK: Account = reads("clock");
 /// 0 = buy, 1 = sell; prices are in ticks of the instrument's quote scale.
 pub static SLAB: Interface = Interface {
     template: "slab",
+    abort_codes: &crate::templates::slab::code::NAMES,
     doc: "A perpetual-futures order book shard: reservations, commits, maker orders, batches, liquidations.",
     entries: &[
         Entry {
@@ -367,6 +381,7 @@ const RESOLUTION_ORACLE: Account = reads("oracle(resolution)");
 /// every bit of `yes_mask` is set in it and no bit of `no_mask` is. Shares and collateral are
 /// u128 base units.
 pub static MARKET: Interface = Interface {
+    abort_codes: &[],
     template: "market",
     doc: "An LMSR prediction market with an optional per-tick book; resolution by oracle and stage schedule.",
     entries: &[
@@ -461,6 +476,7 @@ const FEED_READ: Account = reads("oracle");
 
 /// The ORACLE template (see [`crate::templates::oracle`]).
 pub static ORACLE: Interface = Interface {
+    abort_codes: &[],
     template: "oracle",
     doc: "One price feed: signed updates, heartbeat and staleness by batch time, kill-band reference, mark and funding.",
     entries: &[

@@ -153,6 +153,8 @@ pub struct Artifact {
     pub constants: Vec<(&'static str, u64)>,
     /// The state layout.
     pub layout: Vec<Region>,
+    /// The dimensions its module was generated for ([`templates::Template::shape`]).
+    pub shape: Vec<(&'static str, u32)>,
     /// Gas budget per call.
     pub gas_budget: u64,
     /// Script statement spans by keyword, for the source map.
@@ -224,46 +226,13 @@ pub fn compile(script: &Script) -> Compiled {
     for block in &script.blocks {
         match block.kind {
             BlockKind::Oracle => {
-                if let Some(artifact) = finish(templates::oracle_artifact(block), &mut compiled) {
-                    // Output directories are named by slug; two ids with one slug
-                    // (`pyth:SOLUSD`, `pyth-SOLUSD`) would overwrite each other.
-                    let slug = artifact.slug();
-                    if let Some(first) = compiled.artifacts.iter().find(|a| a.slug() == slug) {
-                        compiled.diagnostics.push(
-                            Diagnostic::error(
-                                Code::OutputCollision,
-                                block.header_span,
-                                format!("this block would be written to `{slug}/` like another"),
-                            )
-                            .with_label("same output directory")
-                            .with_secondary(first.block_span, "also written to that directory")
-                            .with_help(
-                                "ids that differ only in characters other than letters and digits \
-                                 map to one directory; rename one",
-                            ),
-                        );
-                        continue;
-                    }
-                    compiled.artifacts.push(artifact);
-                }
+                let artifact = templates::oracle_artifact(block);
+                add(artifact, block, &mut compiled);
             }
-            // The layout is analysed now, before any code exists: a script whose pools do not
-            // fit is rejected at its POOLS line.
-            BlockKind::Slab => match templates::slab::layout(block) {
+            // A script whose pools do not fit is rejected at its POOLS line.
+            BlockKind::Slab => match templates::slab::artifact(block) {
                 Err(diagnostic) => compiled.diagnostics.push(diagnostic),
-                Ok(layout) => compiled.diagnostics.push(
-                    Diagnostic::warning(
-                        Code::NotCompiled,
-                        block.header_span,
-                        format!(
-                            "SLAB entrypoints are not compiled yet; its layout fits ({} of {} bytes, layout hash {})",
-                            curvescript_check::schema::show_number(u128::from(layout.words()) * 8),
-                            curvescript_check::schema::show_number(u128::from(templates::slab::SLAB_BYTES_MAX)),
-                            &layout.hash()[..16]
-                        ),
-                    )
-                    .with_help("the compiler has templates for ORACLE blocks so far"),
-                ),
+                Ok(artifact) => add(artifact, block, &mut compiled),
             },
             kind => compiled.diagnostics.push(
                 Diagnostic::warning(
@@ -271,11 +240,38 @@ pub fn compile(script: &Script) -> Compiled {
                     block.header_span,
                     format!("{kind} blocks are checked but not compiled yet"),
                 )
-                .with_help("the compiler has templates for ORACLE blocks so far"),
+                .with_help("the compiler has templates for ORACLE and SLAB blocks so far"),
             ),
         }
     }
     compiled
+}
+
+/// Adds `block`'s artifact once it passes [`finish`], unless its output directory is taken.
+fn add(artifact: Artifact, block: &CheckedBlock, compiled: &mut Compiled) {
+    let Some(artifact) = finish(artifact, compiled) else {
+        return;
+    };
+    // Output directories are named by slug; two ids with one slug (`pyth:SOLUSD`,
+    // `pyth-SOLUSD`) would overwrite each other.
+    let slug = artifact.slug();
+    if let Some(first) = compiled.artifacts.iter().find(|a| a.slug() == slug) {
+        compiled.diagnostics.push(
+            Diagnostic::error(
+                Code::OutputCollision,
+                block.header_span,
+                format!("this block would be written to `{slug}/` like another"),
+            )
+            .with_label("same output directory")
+            .with_secondary(first.block_span, "also written to that directory")
+            .with_help(
+                "ids that differ only in characters other than letters and digits map to one \
+                 directory; rename one",
+            ),
+        );
+        return;
+    }
+    compiled.artifacts.push(artifact);
 }
 
 /// Runs the checks every artifact passes: parameter conditions, gas budgets, layout size.
@@ -337,7 +333,10 @@ fn finish(artifact: Artifact, compiled: &mut Compiled) -> Option<Artifact> {
 }
 
 /// The spans of `block`'s statements by keyword (implicit statements: the block header).
-fn keyword_spans(block: &CheckedBlock, keywords: &[&'static str]) -> Vec<(&'static str, Span)> {
+pub(crate) fn keyword_spans(
+    block: &CheckedBlock,
+    keywords: &[&'static str],
+) -> Vec<(&'static str, Span)> {
     keywords
         .iter()
         .map(|keyword| (*keyword, block.statement_span(keyword)))

@@ -5,6 +5,8 @@
 //! certificate proves about the parameter table; `runtime_guards` are VM aborts the compiler
 //! inserted, checked on every call and never claimed as proven.
 
+use std::collections::BTreeMap;
+
 use curve_formats::certificate::{Row, Statement, VERSION};
 use curve_formats::domain::ANY_CHAIN;
 use curve_formats::encoding::Encode;
@@ -39,6 +41,9 @@ struct Manifest {
     gas: Gas,
     parameter_conditions: Vec<String>,
     certificate: Certificate,
+    /// Every abort code the template names, for clients decoding a trap.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    abort_codes: Vec<AbortCode>,
     runtime_guards: Vec<RuntimeGuard>,
     source_map: Vec<SourceEntry>,
 }
@@ -91,6 +96,9 @@ struct Layout {
     hash: String,
     slab_words: u32,
     regions: Vec<Region>,
+    /// What the runtime rebuilds a generated module from (`Template::shape`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    shape: BTreeMap<&'static str, u32>,
 }
 
 #[derive(Serialize)]
@@ -143,10 +151,18 @@ struct EntryGas {
 }
 
 #[derive(Serialize)]
+struct AbortCode {
+    code: u8,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
 struct RuntimeGuard {
     pc: u32,
     entry: String,
     abort_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    abort: Option<&'static str>,
     guards: &'static str,
     step: Option<&'static str>,
 }
@@ -193,17 +209,27 @@ pub fn layout_hash(artifact: &Artifact) -> String {
         artifact.template,
         artifact.lowered.module.layout.slab,
         &artifact.layout,
+        &artifact.shape,
     )
 }
 
-/// The layout hash of `template`'s state of `slab_words` words made of `regions`.
-pub fn layout_hash_of(template: &str, slab_words: u32, regions: &[crate::Region]) -> String {
+/// The layout hash of `template`'s state of `slab_words` words made of `regions`, its module
+/// generated for `shape` (none for a template with one module).
+pub fn layout_hash_of(
+    template: &str,
+    slab_words: u32,
+    regions: &[crate::Region],
+    shape: &[(&str, u32)],
+) -> String {
     let mut text = format!("layout/v1 {template} slab {slab_words}\n");
     for region in regions {
         text.push_str(&format!(
             "{} {} {}\n",
             region.name, region.offset, region.words
         ));
+    }
+    for (dimension, value) in shape {
+        text.push_str(&format!("shape {dimension} {value}\n"));
     }
     hex::encode(Tag::new(Kind::Layout, ANY_CHAIN).digest(text.as_bytes()))
 }
@@ -341,6 +367,7 @@ pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
                     words: r.words,
                 })
                 .collect(),
+            shape: artifact.shape.iter().copied().collect(),
         },
         descriptor: Descriptor {
             interface: artifact.interface.template,
@@ -386,6 +413,12 @@ pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
         },
         parameter_conditions: artifact.conditions.iter().map(|c| c.text()).collect(),
         certificate: certificate(artifact, &code),
+        abort_codes: artifact
+            .interface
+            .abort_codes
+            .iter()
+            .map(|&(code, name)| AbortCode { code, name })
+            .collect(),
         runtime_guards: artifact
             .lowered
             .guards
@@ -394,6 +427,7 @@ pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
                 pc: g.pc,
                 entry: g.entry.clone(),
                 abort_code: g.code,
+                abort: artifact.interface.abort_name(g.code),
                 guards: g.what,
                 step: g.origin.map(|o| o.step),
             })

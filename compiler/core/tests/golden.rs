@@ -12,7 +12,7 @@ use expect_test::expect_file;
 
 const EXAMPLE: &str = include_str!("../../../examples/perp_sol.curve");
 
-fn oracle(source: &str) -> Artifact {
+fn artifact(source: &str, template: &str) -> Artifact {
     let checked = curvescript_check::check_source(source, None);
     assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
     let compiled = compile(&checked.script);
@@ -20,8 +20,12 @@ fn oracle(source: &str) -> Artifact {
     compiled
         .artifacts
         .into_iter()
-        .next()
-        .expect("an ORACLE artifact")
+        .find(|a| a.template == template)
+        .unwrap_or_else(|| panic!("a {template} artifact"))
+}
+
+fn oracle(source: &str) -> Artifact {
+    artifact(source, "oracle")
 }
 
 #[test]
@@ -96,6 +100,37 @@ fn values_change_params_not_bytecode_or_layout() {
         manifest::descriptor_hash(&other)
     );
     assert_ne!(base.param_words(), other.param_words());
+}
+
+/// A slab's module is generated for its pools: fees change the parameter table only, a pool
+/// capacity changes the bytecode and the layout hash (never the descriptor).
+#[test]
+fn slab_values_change_params_and_pools_change_bytecode_and_layout() {
+    let base = artifact(EXAMPLE, "slab");
+    let fees = artifact(&EXAMPLE.replace("taker_bps=5", "taker_bps=6"), "slab");
+    assert_eq!(base.lowered.module, fees.lowered.module, "same bytecode");
+    assert_eq!(manifest::layout_hash(&base), manifest::layout_hash(&fees));
+    assert_ne!(base.param_words(), fees.param_words());
+    let script = EXAMPLE.replace(
+        "INSTRUMENT \"SOL-PERP\"",
+        "POOLS orders=1_000\n    INSTRUMENT \"SOL-PERP\"",
+    );
+    let pools = artifact(&script, "slab");
+    assert_ne!(base.lowered.module, pools.lowered.module);
+    assert_ne!(manifest::layout_hash(&base), manifest::layout_hash(&pools));
+    assert_eq!(base.param_words(), pools.param_words());
+    assert_eq!(
+        manifest::descriptor_hash(&base),
+        manifest::descriptor_hash(&pools)
+    );
+    // The manifest states the shape the module is rebuilt from.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&manifest::manifest(&pools, "perp_sol.curve", &script)).expect("JSON");
+    assert_eq!(manifest["layout"]["shape"]["orders"], 1_000);
+    assert_eq!(manifest["layout"]["shape"]["views"], 1);
+    let rebuilt = curve_compiler::templates::by_image(&manifest::module_bytes(&pools), &manifest)
+        .expect("the shape rebuilds the module");
+    assert_eq!(rebuilt.layout_hash(), manifest::layout_hash(&pools));
 }
 
 #[test]

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::calls::ChainPrograms;
 use crate::protocol::{self, COLLATERAL};
 use crate::receipt::{Receipt, Rejection, Revert, Status};
+use crate::registry::DirectCall;
 use crate::state::{DepositNullifier, Key, ProgramId};
 use crate::templates::{self, VerifyingKeys};
 use crate::{
@@ -148,17 +149,26 @@ fn call_words(entry: &abi::Entry, args: &[Arg]) -> Result<Vec<u64>, String> {
 /// The intrinsic gas of an action in a transaction of `bytes` bytes.
 fn intrinsic_gas(action: &Action, bytes: usize) -> u64 {
     use protocol::*;
-    let pages = |template: &str| {
-        templates::find(template).map_or(0, |a| {
-            u64::from(a.program.module().layout.slab).div_ceil(u64::from(PAGE_WORDS))
-        })
+    // A shaped template's size is its stated shape's; one it cannot build is refused later.
+    let words = |image: &ProgramImage| match templates::find(&image.template) {
+        Some(listed) => u64::from(listed.program.module().layout.slab),
+        None => templates::slab_layout_of(&image.manifest).map_or(0, |l| u64::from(l.words())),
+    };
+    let shaped = |image: &ProgramImage| {
+        if templates::SHAPED.contains(&image.template.as_str()) {
+            SHAPED_BUILD_GAS
+        } else {
+            0
+        }
     };
     let base = BASE_GAS + BYTE_GAS * bytes as u64;
     base + match action {
         Action::Transfer { .. } => TRANSFER_GAS,
         Action::Call { .. } | Action::RegisterOracleKey { .. } => CALL_GAS,
         Action::Deploy(image) | Action::Upgrade { image, .. } => {
-            CERTIFICATE_GAS + PAGE_GAS * pages(&image.template)
+            CERTIFICATE_GAS
+                + shaped(image)
+                + PAGE_GAS * words(image).div_ceil(u64::from(PAGE_WORDS))
         }
         Action::CreditDeposit { attestations, .. } => ATTESTATION_GAS * attestations.len() as u64,
         Action::Withdraw { .. } => WITHDRAW_GAS,
@@ -494,6 +504,7 @@ impl<S: Storage> Runtime<S> {
                     });
                 }
                 let words = call_words(descriptor, args).map_err(Rejection::BadArguments)?;
+                self.check_direct_call(sender, *program, live.approved, descriptor, &words)?;
                 let access = self.check_access(*program, access)?;
                 Ok(self.run(*program, entry, &words, &access, vm_gas_limit, context))
             }
@@ -642,6 +653,48 @@ impl<S: Storage> Runtime<S> {
         }
     }
 
+    /// The registry's rule for calling `entry` from a transaction (`DIRECT_CALL_RULES`).
+    fn check_direct_call(
+        &self,
+        sender: PublicKey,
+        program: ProgramId,
+        approved: &templates::Approved,
+        entry: &abi::Entry,
+        words: &[u64],
+    ) -> Result<(), Rejection> {
+        match registry::direct_call(approved.template.name, entry.name) {
+            None => Ok(()),
+            Some(DirectCall::InvokeOnly) => Err(Rejection::InvokeOnly {
+                program,
+                entry: entry.name.to_string(),
+                rule: "a router program's",
+            }),
+            Some(DirectCall::Governance) if sender != self.config.governance => {
+                Err(Rejection::NotGovernance(entry.name))
+            }
+            Some(DirectCall::Governance) => Ok(()),
+            Some(DirectCall::Sender(arg)) => {
+                let at = entry
+                    .args
+                    .iter()
+                    .take_while(|field| field.name != arg)
+                    .map(|field| usize::from(field.words()))
+                    .sum::<usize>();
+                let found = words.get(at).copied().unwrap_or_default();
+                let user = self.user_of(&sender).unwrap_or_default();
+                if user == 0 || found != user {
+                    return Err(Rejection::NotSender {
+                        entry: entry.name.to_string(),
+                        arg,
+                        sender: user,
+                        found,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The programs a call may reach: its access list (strictly ascending, existing programs,
     /// not the called one) and the called program. Every program the called program's views
     /// map must be listed and bound, so a call that would touch an undeclared program is
@@ -777,7 +830,16 @@ impl<S: Storage> Runtime<S> {
         Executed {
             vm_gas: outcome.gas_used,
             result: outcome.result.map_err(|trap| Revert {
-                trap: trap.to_string(),
+                // The template's name for an abort code, when its interface names it.
+                trap: match trap.kind {
+                    curvevm::TrapKind::Abort { code } => {
+                        match live.approved.template.interface.abort_name(code) {
+                            Some(name) => format!("{trap} ({name})"),
+                            None => trap.to_string(),
+                        }
+                    }
+                    _ => trap.to_string(),
+                },
                 kind: trap.kind.name(),
                 pc: trap.pc,
                 location: live.trap_sites.at(trap.pc).map(|site| site.to_string()),

@@ -368,7 +368,8 @@ impl<S: Storage> Runtime<S> {
         let vks = Self::prepare_keys(&config).map_err(open)?;
         let mut programs = BTreeMap::new();
         for (id, record) in records {
-            let approved = templates::find(&record.template)
+            let approved = templates::lookup(&record.template, &record.manifest)
+                .ok()
                 .filter(|a| a.code_hash == record.code_hash && a.code == record.module)
                 .ok_or_else(|| {
                     open(format!(

@@ -27,6 +27,11 @@ pub const CALL_GAS: u64 = 2_000;
 /// Gas of a deploy's or upgrade's certificate check (one Groth16 verification, ~2 ms).
 pub const CERTIFICATE_GAS: u64 = 2_000_000;
 
+/// Gas of building a shaped template's module (a slab's, generated for its pools) before the
+/// certificate check: charged on every deploy or upgrade of one, built before or not, since gas
+/// may not depend on a replica's cache. ~10 ms of lowering on one core.
+pub const SHAPED_BUILD_GAS: u64 = 10_000_000;
+
 /// Gas per 1 KiB page of a deployed program's state (hashed into the state tree).
 pub const PAGE_GAS: u64 = 1_000;
 
@@ -65,6 +70,11 @@ pub fn constants() -> Vec<(&'static str, u64, &'static str)> {
             "CERTIFICATE_GAS",
             CERTIFICATE_GAS,
             "a deploy's or upgrade's Groth16 check",
+        ),
+        (
+            "SHAPED_BUILD_GAS",
+            SHAPED_BUILD_GAS,
+            "building a slab's module for its pools (every slab deploy or upgrade)",
         ),
         (
             "PAGE_GAS",

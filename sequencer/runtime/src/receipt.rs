@@ -139,6 +139,28 @@ pub enum Rejection {
         /// The action that calls it.
         action: &'static str,
     },
+    /// The entrypoint is not called from a transaction (`registry::DIRECT_CALL_RULES`).
+    #[error("entrypoint `{entry}` of program {program} is called only through invoke ({rule})")]
+    InvokeOnly {
+        /// The program.
+        program: ProgramId,
+        /// The name.
+        entry: String,
+        /// Who does call it.
+        rule: &'static str,
+    },
+    /// An argument that must be the sender's user id is not.
+    #[error("argument `{arg}` of `{entry}` must be the sender's user id ({sender}), found {found}")]
+    NotSender {
+        /// The entrypoint.
+        entry: String,
+        /// The argument.
+        arg: &'static str,
+        /// The sender's user id (0: the sender has no account yet).
+        sender: u64,
+        /// The argument's value.
+        found: u64,
+    },
     /// The arguments do not match the entrypoint's descriptor.
     #[error("{0}")]
     BadArguments(String),

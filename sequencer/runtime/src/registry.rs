@@ -23,6 +23,42 @@ pub const INVOKE_RULES: &[(Role, Role, &[&str])] = &[
     ),
 ];
 
+/// Who may call an entrypoint from a transaction (not through `invoke`). An entrypoint no rule
+/// names is open to every sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectCall {
+    /// Only through `invoke`, by a program the invoke rules allow (a slab's holds are the
+    /// router's: R10).
+    InvokeOnly,
+    /// The sender, whose user id the named `u64` argument must be (a maker's orders are its
+    /// own).
+    Sender(&'static str),
+    /// The governance key.
+    Governance,
+}
+
+/// `(template, entrypoint, who may call it directly)`.
+pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
+    ("slab", "reserve", DirectCall::InvokeOnly),
+    ("slab", "commit", DirectCall::InvokeOnly),
+    ("slab", "cancel", DirectCall::InvokeOnly),
+    ("slab", "liquidation_call", DirectCall::InvokeOnly),
+    ("slab", "place_order", DirectCall::Sender("user")),
+    ("slab", "cancel_order", DirectCall::Sender("user")),
+    // The maker classes are the venue's listing decision (seed 002 §1).
+    ("slab", "set_maker_class", DirectCall::Governance),
+    ("probe_router", "take", DirectCall::Sender("user")),
+    ("probe_router", "settle", DirectCall::Sender("user")),
+];
+
+/// Who may call `entry` of a `template` program from a transaction; `None`: anyone.
+pub fn direct_call(template: &str, entry: &str) -> Option<DirectCall> {
+    DIRECT_CALL_RULES
+        .iter()
+        .find(|(t, e, _)| *t == template && *e == entry)
+        .map(|(_, _, rule)| *rule)
+}
+
 /// Extra invoke rules for the development probes (`curve_compiler::templates::probe`), which
 /// only dev-mode chains admit: they apply only when a probe is the caller or the callee.
 pub const PROBE_INVOKE_RULES: &[(Role, Role, &[&str])] = &[
@@ -101,6 +137,15 @@ pub fn spec_table() -> String {
             to.name(),
             entries.join(", ")
         ));
+    }
+    out.push_str("\n| template | entrypoint | called from a transaction by |\n|---|---|---|\n");
+    for (template, entry, rule) in DIRECT_CALL_RULES {
+        let who = match rule {
+            DirectCall::InvokeOnly => "no one: only through `invoke`".to_string(),
+            DirectCall::Sender(arg) => format!("the sender, as argument `{arg}`"),
+            DirectCall::Governance => "the governance key".to_string(),
+        };
+        out.push_str(&format!("| `{template}` | `{entry}` | {who} |\n"));
     }
     out.push_str("\n| mapping role | mapped role | access |\n|---|---|---|\n");
     let probe_views = PROBE_VIEW_RULES.iter().map(|rule| (rule, " (probe)"));

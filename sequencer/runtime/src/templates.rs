@@ -8,7 +8,7 @@
 //! deployer's is trusted, and the manifest shipped along must agree with what was rebuilt.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use curve_certificate::keys::{self, Mode, PreparedVerifyingKey};
 use curve_certificate::{prepare_verifying_key, proof};
@@ -106,6 +106,40 @@ pub fn find(name: &str) -> Option<&'static Approved> {
     approved().iter().find(|a| a.template.name == name)
 }
 
+pub use templates::SHAPED;
+
+/// The slab layout a manifest states.
+pub fn slab_layout_of(manifest: &[u8]) -> Result<templates::slab::SlabLayout, String> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    templates::slab::SlabLayout::from_manifest(&manifest)
+}
+
+/// The approved template an image or a stored record of template `name` runs: a listed
+/// template, or a shaped one rebuilt from its manifest's shape (once per shape and process).
+pub fn lookup(name: &str, manifest: &[u8]) -> Result<&'static Approved, String> {
+    if !SHAPED.contains(&name) {
+        return find(name).ok_or_else(|| format!("no template `{name}`"));
+    }
+    static BUILT: OnceLock<Mutex<BTreeMap<Vec<u32>, &'static Approved>>> = OnceLock::new();
+    let layout = slab_layout_of(manifest)?;
+    let mut key = layout.capacities.clone();
+    key.push(layout.views);
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // One leaked template per distinct shape: shapes are few on a chain (each deploy of a new
+    // one pays `SHAPED_BUILD_GAS`), and programs hold `&'static Approved`.
+    let approved = built.entry(key).or_insert_with(|| {
+        Box::leak(Box::new(Approved::new(
+            templates::slab::template(&layout),
+            false,
+        )))
+    });
+    Ok(approved)
+}
+
 /// Prepared verifying keys by size class.
 #[derive(Clone, Default)]
 pub struct VerifyingKeys {
@@ -180,20 +214,26 @@ pub fn admit(
     vks: &VerifyingKeys,
     dev_mode: bool,
 ) -> Result<Admitted, String> {
-    let approved = find(&image.template)
-        .filter(|a| dev_mode || !a.dev_only)
-        .ok_or_else(|| {
-            let names: Vec<&str> = approved()
-                .iter()
-                .filter(|a| dev_mode || !a.dev_only)
-                .map(|a| a.template.name)
-                .collect();
-            format!(
-                "no deployable template `{}` (deployable: {})",
-                image.template,
-                names.join(", ")
-            )
-        })?;
+    let unknown = || {
+        let names: Vec<&str> = approved()
+            .iter()
+            .filter(|a| dev_mode || !a.dev_only)
+            .map(|a| a.template.name)
+            .chain(SHAPED.iter().copied())
+            .collect();
+        format!(
+            "no deployable template `{}` (deployable: {})",
+            image.template,
+            names.join(", ")
+        )
+    };
+    let approved = match find(&image.template) {
+        Some(listed) if dev_mode || !listed.dev_only => listed,
+        None if SHAPED.contains(&image.template.as_str()) => {
+            lookup(&image.template, &image.manifest)?
+        }
+        _ => return Err(unknown()),
+    };
     let code_hash: [u8; 32] = Sha256::digest(&image.module).into();
     if code_hash != approved.code_hash {
         return Err(format!(

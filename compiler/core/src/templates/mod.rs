@@ -39,6 +39,9 @@ pub struct Template {
     pub derived: Vec<(&'static str, Derivation)>,
     /// The state layout.
     pub layout: Vec<Region>,
+    /// The dimensions the module was generated for, when it is generated per program (a
+    /// slab's pool capacities and oracle views); empty for a template with one module.
+    pub shape: Vec<(&'static str, u32)>,
     /// Gas budget per call.
     pub gas_budget: u64,
 }
@@ -94,7 +97,12 @@ impl Template {
 
     /// The layout hash (hex), as manifests carry it.
     pub fn layout_hash(&self) -> String {
-        crate::manifest::layout_hash_of(self.name, self.lowered.module.layout.slab, &self.layout)
+        crate::manifest::layout_hash_of(
+            self.name,
+            self.lowered.module.layout.slab,
+            &self.layout,
+            &self.shape,
+        )
     }
 }
 
@@ -109,6 +117,48 @@ pub fn by_module(code: &[u8]) -> Option<Template> {
     deployable()
         .into_iter()
         .find(|template| template.module_bytes() == code)
+}
+
+/// Templates whose module is generated per program for a shape ([`Template::shape`]): a
+/// verifier rebuilds the module from the shape the manifest states and compares bytes.
+pub const SHAPED: &[&str] = &["slab"];
+
+/// The shape a manifest states (`layout.shape`), as `(dimension, value)` pairs.
+pub fn manifest_shape(manifest: &serde_json::Value) -> Result<Vec<(String, u32)>, String> {
+    let shape = manifest
+        .get("layout")
+        .and_then(|layout| layout.get("shape"))
+        .and_then(serde_json::Value::as_object)
+        .ok_or("the manifest states no `layout.shape`, which a slab's module is built for")?;
+    shape
+        .iter()
+        .map(|(name, value)| {
+            value
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .map(|v| (name.clone(), v))
+                .ok_or_else(|| format!("`layout.shape.{name}` is not a count"))
+        })
+        .collect()
+}
+
+/// The template of a shaped program of template `name` built for the shape `manifest` states.
+pub fn shaped(name: &str, manifest: &serde_json::Value) -> Result<Template, String> {
+    match name {
+        "slab" => Ok(slab::template(&slab::SlabLayout::from_manifest(manifest)?)),
+        _ => Err(format!("`{name}` is not a shaped template")),
+    }
+}
+
+/// The template a compiled block's files are of: a deployable template whose module is exactly
+/// `code`, or a shaped one rebuilt from the manifest's shape whose module is exactly `code`.
+pub fn by_image(code: &[u8], manifest: &serde_json::Value) -> Option<Template> {
+    by_module(code).or_else(|| {
+        let name = manifest.get("template")?.as_str()?;
+        shaped(name, manifest)
+            .ok()
+            .filter(|template| template.module_bytes() == code)
+    })
 }
 
 /// The ORACLE template.
@@ -139,6 +189,7 @@ pub fn oracle_template() -> Template {
         constants: oracle::CONSTANTS.to_vec(),
         derived: vec![("feed_tag", feed_tag)],
         layout: oracle::layout(),
+        shape: Vec::new(),
         gas_budget: DEFAULT_GAS_BUDGET,
     }
 }
@@ -201,6 +252,7 @@ pub fn oracle_artifact(block: &CheckedBlock) -> Artifact {
         conditions: template.conditions,
         constants: template.constants,
         layout: template.layout,
+        shape: Vec::new(),
         gas_budget: DEFAULT_GAS_BUDGET,
         keyword_spans: keyword_spans(
             block,

@@ -25,12 +25,23 @@
 //!   state (its counter); `poke_then(n, trap)` does the same and then aborts with code 9 if
 //!   `trap ≠ 0`.
 //!
+//! - `probe_router.take(slab, route_id, user, instrument, side, qty, limit_px, ttl_ms,
+//!   commitment) -> (status, detail, hold_id, filled_qty, vwap_px, worst_px, max_charge,
+//!   expiry_ms, book_seqno)`: invokes the slab's `reserve` for `user` (the sender: the runtime
+//!   binds it).
+//! - `probe_router.settle(slab, user, hold_id, amount, salt) -> (status, detail, filled_qty,
+//!   avg_px, total_fee, total_debit)`: pledges `amount` of the user's vault into its escrow
+//!   with the slab, mints a cap for exactly that, invokes the slab's `commit` with it, then
+//!   burns the cap and releases what the commit did not take (all of it when the commit
+//!   failed, whose status and detail it returns). The ROUTER template's job (seed 002 §2), done
+//!   the simplest way until it exists: no margin of its own, no multi-slab route.
+//!
 //! Each pins its callees' interface hashes as constants of its parameter table.
 
 use curve_ir::ir::{Addr, Cond, FunctionBuilder, Invoke, Program, Rvalue, Ty};
 use curve_ir::lower;
 use curvescript_syntax::Span;
-use curvevm::hostcall::{Capability, CapabilitySet};
+use curvevm::hostcall::{Capability, CapabilitySet, id};
 use curvevm::isa::Segment;
 use curvevm::module::ViewDecl;
 
@@ -63,6 +74,7 @@ const ORACLE_VIEW: Account = Account {
 
 /// `probe_reader`'s interface.
 pub static READER: Interface = Interface {
+    abort_codes: &[],
     template: "probe_reader",
     doc: "Development probe: reads an oracle through a view; a counter; a call back.",
     entries: &[
@@ -92,6 +104,7 @@ pub static READER: Interface = Interface {
 
 /// `probe_caller`'s interface.
 pub static CALLER: Interface = Interface {
+    abort_codes: &[],
     template: "probe_caller",
     doc: "Development probe: invokes oracles and probe readers.",
     entries: &[
@@ -143,8 +156,69 @@ pub static CALLER: Interface = Interface {
     ],
 };
 
+const fn typed(name: &'static str, ty: FieldType) -> Field {
+    Field { name, ty, count: 1 }
+}
+
+/// `probe_router`'s interface.
+pub static ROUTER: Interface = Interface {
+    abort_codes: &[],
+    template: "probe_router",
+    doc: "Development probe: reserves and commits on a slab for the sender, funding the commit through an escrow and a cap.",
+    entries: &[
+        Entry {
+            name: "take",
+            doc: "Invokes the slab's reserve for the sender.",
+            args: &[
+                field("slab"),
+                field("route_id"),
+                field("user"),
+                field("instrument"),
+                field("side"),
+                field("qty"),
+                field("limit_px"),
+                field("ttl_ms"),
+                typed("commitment", FieldType::Bytes32),
+            ],
+            returns: &[
+                field("status"),
+                field("detail"),
+                field("hold_id"),
+                field("filled_qty"),
+                field("vwap_px"),
+                field("worst_px"),
+                typed("max_charge", FieldType::U128),
+                field("expiry_ms"),
+                field("book_seqno"),
+            ],
+            accounts: &[],
+        },
+        Entry {
+            name: "settle",
+            doc: "Pledges amount into the sender's escrow with the slab, mints a cap for it, invokes commit, burns the cap and releases the rest.",
+            args: &[
+                field("slab"),
+                field("user"),
+                field("hold_id"),
+                typed("amount", FieldType::U128),
+                typed("salt", FieldType::Bytes32),
+            ],
+            returns: &[
+                field("status"),
+                field("detail"),
+                field("filled_qty"),
+                field("avg_px"),
+                typed("total_fee", FieldType::U128),
+                typed("total_debit", FieldType::U128),
+            ],
+            accounts: &[],
+        },
+    ],
+};
+
 /// `probe_writer`'s interface.
 pub static WRITER: Interface = Interface {
+    abort_codes: &[],
     template: "probe_writer",
     doc: "Development probe: writes a reader's state through a writable view.",
     entries: &[
@@ -209,6 +283,20 @@ fn invoke_step(
     arg_words: u16,
     hash_at: u32,
 ) {
+    invoke_with(b, interface, entry, (Segment::Args, 1), arg_words, hash_at);
+}
+
+/// One invoke of `entry` of `interface` on the program in `args[0]`, `arg_words` arguments at
+/// `args_at`, hash pinned at `params[hash_at..]`; stores status and detail in `ret[0..2]`; the
+/// status.
+fn invoke_with(
+    b: &mut FunctionBuilder,
+    interface: &Interface,
+    entry: &str,
+    args_at: (Segment, u32),
+    arg_words: u16,
+    hash_at: u32,
+) -> curve_ir::ir::Var {
     let program = b.let_(
         "program",
         Ty::U64,
@@ -216,19 +304,25 @@ fn invoke_step(
     );
     let status = b.var("status", Ty::U64);
     let detail = b.var("detail", Ty::U64);
+    let gas_max = if interface.template == "slab" {
+        SLAB_CALL_GAS
+    } else {
+        CALLEE_GAS
+    };
     b.invoke(Invoke {
         program,
         entry: entry_index(interface, entry),
-        args_at: (Segment::Args, 1),
+        args_at,
         arg_words,
         ret_at: (Segment::Scratch, RETURN_BUFFER),
         interface_at: (Segment::Params, hash_at),
-        gas_max: CALLEE_GAS,
+        gas_max,
         status,
         detail,
     });
     b.store(Addr::Fixed(Segment::Ret, 0), status);
     b.store(Addr::Fixed(Segment::Ret, 1), detail);
+    status
 }
 
 /// Copies `count` returned words from the buffer to `ret[2..]`.
@@ -344,6 +438,122 @@ pub fn caller_program() -> Program {
     }
 }
 
+/// The most gas `probe_router` lets the slab use (the slab's budget).
+pub const SLAB_CALL_GAS: u64 = 300_000;
+
+/// Where `settle` builds the commit's argument words in scratch (after the return buffer).
+const COMMIT_ARGS: u32 = 8;
+
+/// The `probe_router` program.
+pub fn router_program() -> Program {
+    let mut take = FunctionBuilder::new("take", 12, 10);
+    take.at("probe_router.take/invoke", None);
+    invoke_with(&mut take, &abi::SLAB, "reserve", (Segment::Args, 1), 11, 0);
+    copy_returns(&mut take, 8);
+
+    let mut settle = FunctionBuilder::new("settle", 9, 8);
+    let b = &mut settle;
+    b.at("probe_router.settle/pledge", None);
+    let slab = b.let_("slab", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 0)));
+    let user = b.let_("user", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 1)));
+    let asset = b.constant("asset", 0);
+    let amount_lo = b.let_(
+        "amount_lo",
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Args, 3)),
+    );
+    let amount_hi = b.let_(
+        "amount_hi",
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Args, 4)),
+    );
+    let escrow = [b.var("escrow_lo", Ty::U64), b.var("escrow_hi", Ty::U64)];
+    b.host(
+        id::VAULT_PLEDGE,
+        &[user, slab, asset, amount_lo, amount_hi],
+        &escrow,
+        0,
+    );
+    b.at("probe_router.settle/cap", None);
+    let ttl = b.constant("ttl_ms", 120_000);
+    let cap = b.var("cap", Ty::U64);
+    b.host(
+        id::CAP_MINT,
+        &[user, slab, asset, amount_lo, amount_hi, ttl],
+        &[cap],
+        0,
+    );
+    b.at("probe_router.settle/commit", None);
+    let hold = b.let_(
+        "hold_id",
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Args, 2)),
+    );
+    b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), hold);
+    b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), cap);
+    for word in 0..4 {
+        let salt = b.let_(
+            "salt",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Args, 5 + word)),
+        );
+        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 2 + word), salt);
+    }
+    let status = invoke_with(
+        b,
+        &abi::SLAB,
+        "commit",
+        (Segment::Scratch, COMMIT_ARGS),
+        6,
+        0,
+    );
+    b.at("probe_router.settle/release", None);
+    // What the commit did not take goes back: the debit (return words 4, 5) when it
+    // committed, nothing when it failed.
+    let amount = b.let_("amount", Ty::U128, Rvalue::Join(amount_lo, amount_hi));
+    let nothing = b.constant("nothing", 0);
+    let taken = b.let_("taken", Ty::U128, Rvalue::Join(nothing, nothing));
+    b.if_(Cond::Zero(status), |b| {
+        let lo = b.let_(
+            "debit_lo",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Scratch, 4)),
+        );
+        let hi = b.let_(
+            "debit_hi",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Scratch, 5)),
+        );
+        b.assign(taken, Rvalue::Join(lo, hi));
+    });
+    let rest = b.let_("rest", Ty::U128, Rvalue::Sub(amount, taken));
+    let rest_lo = b.let_("rest_lo", Ty::U64, Rvalue::Low(rest));
+    let rest_hi = b.let_("rest_hi", Ty::U64, Rvalue::High(rest));
+    b.host(
+        id::VAULT_RELEASE,
+        &[user, slab, asset, rest_lo, rest_hi],
+        &escrow,
+        0,
+    );
+    let unused = [b.var("unused_lo", Ty::U64), b.var("unused_hi", Ty::U64)];
+    b.host(id::CAP_BURN, &[cap], &unused, 0);
+    b.if_(Cond::Zero(status), |b| copy_returns(b, 6));
+
+    Program {
+        functions: vec![take.finish(), settle.finish()],
+        params: 4,
+        slab: 1,
+        scratch_reserved: COMMIT_ARGS + 6,
+        capabilities: CapabilitySet::of(&[
+            Capability::Invoke,
+            Capability::VaultWrite,
+            Capability::CapAdmin,
+        ]),
+        views: Vec::new(),
+        subroutines: Vec::new(),
+    }
+}
+
 /// The `probe_writer` program.
 pub fn writer_program() -> Program {
     let poke = |name: &str, trap: bool| {
@@ -395,6 +605,7 @@ fn template(
             offset: 0,
             words: 1,
         }],
+        shape: Vec::new(),
         gas_budget: DEFAULT_GAS_BUDGET,
     }
 }
@@ -434,9 +645,30 @@ pub fn writer_template() -> Template {
     )
 }
 
+const SLAB_HASH: [&str; 4] = ["slab_0", "slab_1", "slab_2", "slab_3"];
+
+/// The `probe_router` template (pins the slab's interface).
+pub fn router_template() -> Template {
+    let mut template = template(
+        "probe_router",
+        "router",
+        &ROUTER,
+        &router_program(),
+        hash_constants(&SLAB_HASH, abi::SLAB.hash()),
+    );
+    // Its own few hundred gas plus the slab's whole budget.
+    template.gas_budget = DEFAULT_GAS_BUDGET + SLAB_CALL_GAS;
+    template
+}
+
 /// Every probe template.
 pub fn templates() -> Vec<Template> {
-    vec![reader_template(), caller_template(), writer_template()]
+    vec![
+        reader_template(),
+        caller_template(),
+        writer_template(),
+        router_template(),
+    ]
 }
 
 /// The deployable artifact of a probe template (every parameter is a constant).
@@ -444,6 +676,7 @@ pub fn artifact(template: Template) -> Artifact {
     let program = match template.name {
         "probe_reader" => reader_program(),
         "probe_writer" => writer_program(),
+        "probe_router" => router_program(),
         _ => caller_program(),
     };
     let kind = if template.role == "router" {
@@ -472,6 +705,7 @@ pub fn artifact(template: Template) -> Artifact {
         conditions: template.conditions,
         constants: template.constants,
         layout: template.layout,
+        shape: template.shape,
         gas_budget: template.gas_budget,
         lowered: template.lowered,
         keyword_spans: Vec::new(),

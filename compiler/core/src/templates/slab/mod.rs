@@ -530,14 +530,145 @@ impl SlabLayout {
 
     /// The layout hash ([`crate::manifest::layout_hash_of`]).
     pub fn hash(&self) -> String {
-        let template = format!("slab views {}", self.views);
-        crate::manifest::layout_hash_of(&template, self.words(), &self.regions)
+        crate::manifest::layout_hash_of("slab", self.words(), &self.regions, &self.shape())
+    }
+
+    /// What the module is generated for: each pool's capacity, then `views`.
+    pub fn shape(&self) -> Vec<(&'static str, u32)> {
+        POOLS
+            .iter()
+            .map(|(name, _)| *name)
+            .zip(self.capacities.iter().copied())
+            .chain([("views", self.views)])
+            .collect()
+    }
+
+    /// The layout a manifest states (`layout.shape`).
+    pub fn from_manifest(manifest: &serde_json::Value) -> Result<SlabLayout, String> {
+        let shape = crate::templates::manifest_shape(manifest)?;
+        let pairs: Vec<(&str, u32)> = shape.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        SlabLayout::from_shape(&pairs)
+    }
+
+    /// The layout of `shape` (as a manifest states it), if it is one a script could declare:
+    /// every pool named once with a capacity of 1 to 10^6, 1 to 8 views, nothing else, and the
+    /// whole within 10 MiB.
+    pub fn from_shape(shape: &[(&str, u32)]) -> Result<SlabLayout, String> {
+        let value = |name: &str| -> Result<u32, String> {
+            let mut found = shape.iter().filter(|(n, _)| *n == name);
+            match (found.next(), found.next()) {
+                (Some(&(_, value)), None) => Ok(value),
+                (None, _) => Err(format!("the slab shape names no `{name}`")),
+                (Some(_), Some(_)) => Err(format!("the slab shape names `{name}` twice")),
+            }
+        };
+        if let Some((extra, _)) = shape
+            .iter()
+            .find(|(n, _)| *n != "views" && !POOLS.iter().any(|(pool, _)| pool == n))
+        {
+            return Err(format!("the slab shape has no dimension `{extra}`"));
+        }
+        let mut capacities = [0u32; POOLS.len()];
+        for (slot, (name, _)) in capacities.iter_mut().zip(&POOLS) {
+            *slot = value(name)?;
+            if !(1..=POOL_CAPACITY_MAX).contains(slot) {
+                return Err(format!(
+                    "the `{name}` pool holds {slot} records; a pool holds 1 to {POOL_CAPACITY_MAX}"
+                ));
+            }
+        }
+        let views = value("views")?;
+        if !(1..=curvevm::module::MAX_VIEWS as u32).contains(&views) {
+            return Err(format!(
+                "a slab maps 1 to {} oracle views, not {views}",
+                curvevm::module::MAX_VIEWS
+            ));
+        }
+        let fixed = u64::from(SlabLayout::of([0; POOLS.len()]).words());
+        let words: u64 = fixed
+            + POOLS
+                .iter()
+                .zip(capacities)
+                .map(|((name, _), capacity)| u64::from(capacity) * words_per_unit(name))
+                .sum::<u64>();
+        if words * 8 > SLAB_BYTES_MAX {
+            return Err(format!(
+                "the slab shape needs {} bytes; a slab holds {}",
+                thousands(words * 8),
+                thousands(SLAB_BYTES_MAX)
+            ));
+        }
+        Ok(SlabLayout::of(capacities).with_views(views))
     }
 
     /// The region called `name`.
     pub fn region(&self, name: &str) -> Option<&Region> {
         self.regions.iter().find(|r| r.name == name)
     }
+}
+
+/// The most records a pool holds (the schema's bound on every `POOLS` argument).
+pub const POOL_CAPACITY_MAX: u32 = 1_000_000;
+
+/// The SLAB template of one layout: the module is generated for the layout's shape (pool
+/// capacities are immediates), so a verifier rebuilds it from the shape a manifest states and
+/// compares bytes. The parameters and the certificate's conditions are the same for every
+/// layout.
+///
+/// # Panics
+/// If the template does not lower (a compiler bug).
+pub fn template(layout: &SlabLayout) -> crate::templates::Template {
+    crate::templates::Template {
+        name: "slab",
+        role: "slab",
+        interface: &crate::abi::SLAB,
+        lowered: curve_ir::lower(&program::program(layout)).expect("the SLAB template lowers"),
+        param_names: params::PARAM_NAMES.clone(),
+        conditions: params::conditions(),
+        constants: params::CONSTANTS.to_vec(),
+        derived: Vec::new(),
+        layout: layout.regions.clone(),
+        shape: layout.shape(),
+        gas_budget: crate::templates::DEFAULT_GAS_BUDGET,
+    }
+}
+
+/// The deployable artifact of a checked SLAB block (a layout that does not fit is the
+/// diagnostic of [`layout`]).
+pub fn artifact(block: &CheckedBlock) -> Result<crate::Artifact, Diagnostic> {
+    let layout = layout(block)?;
+    let template = template(&layout);
+    Ok(crate::Artifact {
+        kind: block.kind,
+        id: block.id.clone(),
+        template: template.name,
+        role: template.role,
+        interface: template.interface,
+        ir: program::program(&layout),
+        lowered: template.lowered,
+        params: params::table(block),
+        conditions: template.conditions,
+        constants: template.constants,
+        layout: template.layout,
+        shape: template.shape,
+        gas_budget: template.gas_budget,
+        keyword_spans: crate::keyword_spans(
+            block,
+            &[
+                "MAKER_CLASS",
+                "MATCHING",
+                "FEE",
+                "RISK",
+                "ANTI_TOXICITY",
+                "BATCH_WINDOW",
+                "FUNDING",
+                "LIQUIDATION",
+                "INSTRUMENT",
+                "POOLS",
+            ],
+        ),
+        block_span: block.span,
+    })
 }
 
 /// A compiled SLAB block: its layout, its lowered program and its parameter table.

@@ -178,9 +178,12 @@ pub fn load_allowance(b: &mut FunctionBuilder, class: Var) -> Var {
     b.let_("allowance", Ty::U128, Rvalue::Join(lo, hi))
 }
 
-/// What the certificate proves: every bound the code relies on. Per instrument row: tick, lot,
-/// contract size, price and quantity bounds at least 1 (a zero tick would make every price
-/// "aligned"), prices below 2^[`PRICE_BITS`], `qty_max × contract_size` within a word; and
+/// What the certificate proves: every bound the code relies on. Per instrument row: tick, lot
+/// and contract size at least 1 (a zero tick would make every price "aligned"), prices below
+/// 2^[`PRICE_BITS`], quantities below 2^[`QTY_BITS`], `qty_max × contract_size` within a word,
+/// the oracle view below 8 (a price or quantity bound of 0 only makes every order invalid, so
+/// it needs no row: 7 rows per instrument keep the 32 rows and the scalars within the 256 rows
+/// of the largest certificate class); and
 /// `mmr ≤ imr`, a positive batch window, allowances below 2^96, at most [`INSTRUMENTS_MAX`]
 /// instruments, flags that are bits.
 pub fn conditions() -> Vec<Condition> {
@@ -202,8 +205,6 @@ pub fn conditions() -> Vec<Condition> {
         conditions.extend([
             Condition::Le("one", tick),
             Condition::Le("one", lot),
-            Condition::Le("one", price_max),
-            Condition::Le("one", qty_max),
             Condition::Le("one", contract_size),
             Condition::Range(price_max, PRICE_BITS),
             Condition::MulNoOverflow(qty_max, contract_size, 64),

@@ -1,0 +1,339 @@
+//! Slabs on a chain: a SLAB block's module is generated for its pools, so the runtime rebuilds
+//! it from the shape the manifest states and admits the image only if the bytes are exactly
+//! those (and the certificate verifies over them). A manifest that states another shape, an
+//! impossible shape or none is refused; a slab survives a reopen from its store; and the
+//! registry's direct-call rules hold: holds only through a router's invoke, a maker's orders
+//! only as itself, maker classes only from governance.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+use curve_certificate::ProvingKey;
+use curve_certificate::keys::{self, KeyStore};
+use curve_formats::certificate::SizeClass;
+use curve_formats::tx::{Action, Arg, ProgramImage, Value};
+use curve_runtime::{MemoryStorage, Rejection, Runtime, Status};
+
+/// Small pools: the slab's segment stays a few hundred KiB.
+const SLAB_SOURCE: &str = r#"
+ORACLE "test:FEED" {
+    HEARTBEAT ms=1_000
+}
+
+SLAB "perp:TEST" {
+    MAKER_CLASS DLP allowance=8_000_000
+    FEE maker_bps=2 taker_bps=5
+    RISK imr_bps=500 mmr_bps=350
+    INSTRUMENT "TEST-PERP" oracle="test:FEED" tick=5 lot=2 price_max=2_000 qty_max=400
+    POOLS accounts=64 orders=256 positions=128 reservations=32 slices=64 trades=64 aggressor=32
+}
+"#;
+
+const ORACLE: u64 = 1;
+const SLAB: u64 = 2;
+
+/// The 256×256 development proving key (a slab's certificate class).
+fn dev_pk_256() -> &'static ProvingKey {
+    static PK: OnceLock<ProvingKey> = OnceLock::new();
+    PK.get_or_init(|| {
+        KeyStore::new(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("curve-keys"))
+            .dev_keys(SizeClass::C256, &mut |_| {})
+            .expect("development keys")
+    })
+}
+
+fn artifact(source: &str, template: &str) -> curve_compiler::Artifact {
+    let checked = curvescript_check::check_source(source, None);
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    curve_compiler::compile(&checked.script)
+        .artifacts
+        .into_iter()
+        .find(|a| a.template == template)
+        .unwrap_or_else(|| panic!("a {template} artifact"))
+}
+
+fn slab_image() -> &'static ProgramImage {
+    static IMAGE: OnceLock<ProgramImage> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        curve_runtime::templates::prove_image(
+            &artifact(SLAB_SOURCE, "slab"),
+            "test.curve",
+            SLAB_SOURCE,
+            dev_pk_256(),
+            [7; 32],
+        )
+        .expect("the slab's conditions hold")
+    })
+}
+
+/// A dev chain with the 16×16 and 256×256 development keys.
+fn chain() -> Runtime<MemoryStorage> {
+    let mut config = config(true, dev_vk_bytes());
+    config.verifying_keys.push((
+        curve_runtime::templates::class_index(SizeClass::C256),
+        keys::vk_bytes(&dev_pk_256().vk),
+    ));
+    Runtime::genesis(config, MemoryStorage::new()).expect("genesis")
+}
+
+/// `image` with its manifest's `layout.shape` edited by `edit`.
+fn with_shape(image: &ProgramImage, edit: impl FnOnce(&mut serde_json::Value)) -> ProgramImage {
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&image.manifest).expect("a JSON manifest");
+    edit(&mut manifest["layout"]["shape"]);
+    ProgramImage {
+        manifest: serde_json::to_vec(&manifest).expect("JSON"),
+        ..image.clone()
+    }
+}
+
+fn deploy(runtime: &mut Runtime<MemoryStorage>, nonce: u64, image: ProgramImage) -> Status {
+    let out = apply(
+        runtime,
+        vec![tx_with(
+            "alice",
+            nonce,
+            60_000_000,
+            1,
+            Action::Deploy(image),
+        )],
+    );
+    out.receipts[0].status.clone()
+}
+
+fn deploy_refusal(runtime: &mut Runtime<MemoryStorage>, image: ProgramImage) -> String {
+    match deploy(runtime, 1, image) {
+        Status::Rejected(Rejection::Deploy(reason)) => reason,
+        other => panic!("expected a refused deploy, got {other:?}"),
+    }
+}
+
+fn call(program: u64, entry: &str, args: &[u64], access: &[u64]) -> Action {
+    Action::Call {
+        program,
+        entry: entry.into(),
+        args: args.iter().map(|v| Arg::One(Value::U64(*v))).collect(),
+        access: access.to_vec(),
+    }
+}
+
+/// alice (user 1) and governance funded, the oracle deployed.
+fn funded() -> Runtime<MemoryStorage> {
+    let mut runtime = chain();
+    let out = apply(
+        &mut runtime,
+        vec![
+            relay(0, deposit(0, "alice", 1_000_000_000, QUORUM as usize)),
+            relay(1, deposit(1, "governance", 1_000_000_000, QUORUM as usize)),
+        ],
+    );
+    assert!(out.receipts.iter().all(|r| r.status == Status::Committed));
+    let oracle = curve_runtime::templates::prove_image(
+        &artifact(SLAB_SOURCE, "oracle"),
+        "test.curve",
+        SLAB_SOURCE,
+        dev_pk(),
+        [7; 32],
+    )
+    .expect("the oracle's conditions hold");
+    assert_eq!(deploy(&mut runtime, 0, oracle), Status::Committed);
+    runtime
+}
+
+#[test]
+fn a_slab_deploys_from_its_shape_and_reopens() {
+    let mut runtime = funded();
+    let out = apply(
+        &mut runtime,
+        vec![tx_with(
+            "alice",
+            1,
+            60_000_000,
+            1,
+            Action::Deploy(slab_image().clone()),
+        )],
+    );
+    let receipt = &out.receipts[0];
+    assert_eq!(receipt.status, Status::Committed, "{receipt:?}");
+    assert_eq!(receipt.program, Some(SLAB));
+    // The deploy paid the certificate check, the module build and the segment's pages.
+    let layout = curve_runtime::templates::slab_layout_of(&slab_image().manifest).expect("shape");
+    let pages = u64::from(layout.words()).div_ceil(u64::from(curvevm::isa::PAGE_WORDS));
+    assert!(
+        receipt.gas_used
+            >= curve_runtime::protocol::CERTIFICATE_GAS
+                + curve_runtime::protocol::SHAPED_BUILD_GAS
+                + curve_runtime::protocol::PAGE_GAS * pages,
+        "{}",
+        receipt.gas_used
+    );
+    // Governance binds the oracle view; the slab answers a view call.
+    let bind = Action::BindViews {
+        program: SLAB,
+        views: vec![ORACLE],
+    };
+    let out = apply(
+        &mut runtime,
+        vec![
+            tx("governance", 0, bind),
+            tx("alice", 2, call(SLAB, "batch_open", &[0], &[ORACLE])),
+        ],
+    );
+    for receipt in &out.receipts {
+        assert_eq!(receipt.status, Status::Committed, "{receipt:?}");
+    }
+    assert_eq!(
+        out.receipts[1].returns,
+        vec![1, 0],
+        "epoch 1, nothing promoted"
+    );
+    // Reopened from its store alone, the chain rebuilds the slab's module from the stored
+    // manifest's shape and continues where it was.
+    let mut reopened = Runtime::open(runtime.storage().clone()).expect("reopens");
+    assert_eq!(reopened.root(), runtime.root());
+    let out = apply(
+        &mut reopened,
+        vec![tx("alice", 3, call(SLAB, "batch_open", &[0], &[ORACLE]))],
+    );
+    assert_eq!(out.receipts[0].status, Status::Committed);
+    assert_eq!(out.receipts[0].returns, vec![2, 0], "epoch 2");
+}
+
+#[test]
+fn a_manifest_stating_another_or_an_impossible_shape_is_refused() {
+    let mut runtime = funded();
+    let cases: Vec<(ProgramImage, &str)> = vec![
+        (
+            with_shape(slab_image(), |shape| shape["orders"] = 257.into()),
+            "not the `slab` template's bytecode",
+        ),
+        (
+            with_shape(slab_image(), |shape| shape["views"] = 2.into()),
+            "not the `slab` template's bytecode",
+        ),
+        (
+            with_shape(slab_image(), |shape| shape["views"] = 9.into()),
+            "a slab maps 1 to 8 oracle views, not 9",
+        ),
+        (
+            with_shape(slab_image(), |shape| shape["orders"] = 0.into()),
+            "the `orders` pool holds 0 records",
+        ),
+        (
+            with_shape(slab_image(), |shape| {
+                shape["orders"] = 1_000_000.into();
+                shape["positions"] = 1_000_000.into();
+            }),
+            "a slab holds 10_485_760",
+        ),
+        (
+            with_shape(slab_image(), |shape| {
+                shape.as_object_mut().expect("a map").remove("trades");
+            }),
+            "the slab shape names no `trades`",
+        ),
+        (
+            with_shape(slab_image(), |shape| shape["levels"] = 4.into()),
+            "the slab shape has no dimension `levels`",
+        ),
+        (
+            with_shape(slab_image(), |shape| *shape = serde_json::Value::Null),
+            "the manifest states no `layout.shape`",
+        ),
+    ];
+    let before = runtime.root();
+    for (image, expected) in cases {
+        let reason = deploy_refusal(&mut runtime, image);
+        assert!(reason.contains(expected), "{reason}");
+    }
+    // Refused deploys change no state but the blocks' metadata: nothing was deployed.
+    assert_ne!(runtime.root(), before);
+    assert_eq!(runtime.meta().next_program, SLAB);
+}
+
+#[test]
+fn holds_are_the_routers_orders_the_makers_and_classes_governances() {
+    let mut runtime = funded();
+    assert_eq!(
+        deploy(&mut runtime, 1, slab_image().clone()),
+        Status::Committed
+    );
+    let out = apply(
+        &mut runtime,
+        vec![
+            tx(
+                "governance",
+                0,
+                Action::BindViews {
+                    program: SLAB,
+                    views: vec![ORACLE],
+                },
+            ),
+            // alice is user 1, the relayer 2, governance 3.
+            tx(
+                "alice",
+                2,
+                Action::Call {
+                    program: SLAB,
+                    entry: "reserve".into(),
+                    args: [1, 1, 0, 0, 2, 1_000, 100]
+                        .into_iter()
+                        .map(|v| Arg::One(Value::U64(v)))
+                        .chain([Arg::One(Value::Bytes32([0; 32]))])
+                        .collect(),
+                    access: vec![ORACLE],
+                },
+            ),
+            tx(
+                "alice",
+                2,
+                call(SLAB, "place_order", &[3, 0, 1, 1_000, 2], &[ORACLE]),
+            ),
+            tx(
+                "alice",
+                2,
+                call(SLAB, "set_maker_class", &[1, 1], &[ORACLE]),
+            ),
+            tx(
+                "governance",
+                1,
+                call(SLAB, "set_maker_class", &[1, 1], &[ORACLE]),
+            ),
+            tx(
+                "alice",
+                2,
+                call(SLAB, "place_order", &[1, 0, 1, 1_000, 2], &[ORACLE]),
+            ),
+        ],
+    );
+    let statuses: Vec<&Status> = out.receipts.iter().map(|r| &r.status).collect();
+    assert_eq!(statuses[0], &Status::Committed);
+    assert!(
+        matches!(statuses[1], Status::Rejected(Rejection::InvokeOnly { entry, .. }) if entry == "reserve"),
+        "{statuses:?}"
+    );
+    assert!(
+        matches!(
+            statuses[2],
+            Status::Rejected(Rejection::NotSender {
+                arg: "user",
+                sender: 1,
+                found: 3,
+                ..
+            })
+        ),
+        "{statuses:?}"
+    );
+    assert!(
+        matches!(
+            statuses[3],
+            Status::Rejected(Rejection::NotGovernance("set_maker_class"))
+        ),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[4], &Status::Committed);
+    assert_eq!(statuses[5], &Status::Committed, "{statuses:?}");
+    assert_eq!(out.receipts[5].returns, vec![1], "the first order id");
+}
