@@ -35,6 +35,8 @@
 //!   burns the cap and releases what the commit did not take (all of it when the commit
 //!   failed, whose status and detail it returns). The ROUTER template's job (seed 002 §2), done
 //!   the simplest way until it exists: no margin of its own, no multi-slab route.
+//! - `probe_router.drop(slab, hold_id) -> (status, detail, released_qty)`: invokes the slab's
+//!   `cancel` (of any hold: the probe keeps no record of whose — the ROUTER template will).
 //!
 //! Each pins its callees' interface hashes as constants of its parameter table.
 
@@ -211,6 +213,13 @@ pub static ROUTER: Interface = Interface {
                 typed("total_fee", FieldType::U128),
                 typed("total_debit", FieldType::U128),
             ],
+            accounts: &[],
+        },
+        Entry {
+            name: "drop",
+            doc: "Invokes the slab's cancel of a hold (any hold: a probe keeps no record of whose).",
+            args: &[field("slab"), field("hold_id")],
+            returns: &[field("status"), field("detail"), field("released_qty")],
             accounts: &[],
         },
     ],
@@ -539,8 +548,13 @@ pub fn router_program() -> Program {
     b.host(id::CAP_BURN, &[cap], &unused, 0);
     b.if_(Cond::Zero(status), |b| copy_returns(b, 6));
 
+    let mut drop = FunctionBuilder::new("drop", 2, 3);
+    drop.at("probe_router.drop/invoke", None);
+    invoke_with(&mut drop, &abi::SLAB, "cancel", (Segment::Args, 1), 1, 0);
+    copy_returns(&mut drop, 1);
+
     Program {
-        functions: vec![take.finish(), settle.finish()],
+        functions: vec![take.finish(), settle.finish(), drop.finish()],
         params: 4,
         slab: 1,
         scratch_reserved: COMMIT_ARGS + 6,
