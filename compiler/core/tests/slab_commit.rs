@@ -171,47 +171,40 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
             1_010,
             abort(code::UNKNOWN_HOLD),
         );
-        let mut foreign = good;
-        foreign.user = MAKER;
-        let id = w.cap(foreign);
-        w.refused(
-            "commit",
-            &[hold, id, 0, 0, 0, 0],
-            1_010,
-            refusal(Refusal::CapScope),
-        );
-        let mut stale = good;
-        stale.expiry_ms = 1_009;
-        let id = w.cap(stale);
-        w.refused(
-            "commit",
-            &[hold, id, 0, 0, 0, 0],
-            1_010,
-            refusal(Refusal::CapExpired),
-        );
-        let mut small = good;
-        small.remaining = 1;
-        let id = w.cap(small);
-        w.refused(
-            "commit",
-            &[hold, id, 0, 0, 0, 0],
-            1_010,
-            refusal(Refusal::CapRemaining),
-        );
-        w.refused(
-            "commit",
-            &[hold, 999, 0, 0, 0, 0],
-            1_010,
-            refusal(Refusal::UnknownCap),
-        );
+        // Each cap check of the host, then the hold's TTL: (cap, or an id no cap has; time).
+        let cases = [
+            (
+                Some(Cap {
+                    user: MAKER,
+                    ..good
+                }),
+                1_010,
+                refusal(Refusal::CapScope),
+            ),
+            (
+                Some(Cap {
+                    expiry_ms: 1_009,
+                    ..good
+                }),
+                1_010,
+                refusal(Refusal::CapExpired),
+            ),
+            (
+                Some(Cap {
+                    remaining: 1,
+                    ..good
+                }),
+                1_010,
+                refusal(Refusal::CapRemaining),
+            ),
+            (None, 1_010, refusal(Refusal::UnknownCap)),
+            (Some(good), 1_101, abort(code::EXPIRED)),
+        ];
+        for (cap, now, kind) in cases {
+            let id = cap.map_or(999, |cap| w.cap(cap));
+            w.refused("commit", &[hold, id, 0, 0, 0, 0], now, kind);
+        }
         let cap = w.cap(good);
-        w.refused(
-            "commit",
-            &[hold, cap, 0, 0, 0, 0],
-            1_101,
-            abort(code::EXPIRED),
-        );
-
         let done = w.ok("commit", &[hold, cap, 0, 0, 0, 0], 1_010);
         assert_eq!(done[0], filled, "the hold's quantity");
         assert_eq!(done[1], vwap, "⌊Σ t × p / filled⌋, as reserved");

@@ -76,6 +76,27 @@ fn add_signed(b: &mut FunctionBuilder, acc: Var, magnitude: Var, gain: Var) {
     );
 }
 
+/// `cash ← change(cash)` of the account at `account` (a signed `u128`).
+fn update_cash(
+    b: &mut FunctionBuilder,
+    t: &SlabTables,
+    account: Var,
+    change: impl FnOnce(&mut FunctionBuilder, Var) -> Var,
+) {
+    let cash = cash_of(b, t, account);
+    let cash = change(b, cash);
+    b.store(Addr::Field(t.accounts, account, "cash"), cash);
+}
+
+/// The cash (a signed `u128`) of the account at `account`.
+fn cash_of(b: &mut FunctionBuilder, t: &SlabTables, account: Var) -> Var {
+    b.let_(
+        "cash",
+        Ty::U128,
+        Rvalue::Load(Addr::Field(t.accounts, account, "cash")),
+    )
+}
+
 /// `|q|` of an `i64` word and whether it is long (`q > 0`).
 fn magnitude(b: &mut FunctionBuilder, q: Var) -> (Var, Var) {
     let zero = b.constant("zero", 0);
@@ -219,13 +240,10 @@ pub fn apply_fill_subroutine(t: &SlabTables) -> Subroutine {
                         });
                         let units = units_of(b, closed, contract_size);
                         let (amount, gain) = pnl(b, units, long, entry, price);
-                        let cash = b.let_(
-                            "cash",
-                            Ty::U128,
-                            Rvalue::Load(Addr::Field(t.accounts, account, "cash")),
-                        );
-                        add_signed(b, cash, amount, gain);
-                        b.store(Addr::Field(t.accounts, account, "cash"), cash);
+                        update_cash(b, t, account, |b, cash| {
+                            add_signed(b, cash, amount, gain);
+                            cash
+                        });
                         let remaining = b.let_("qty", Ty::U64, Rvalue::AddSigned(q, signed));
                         b.store(Addr::Field(t.positions, at, "qty"), remaining);
                         // A flip opens the rest at the fill's price.
@@ -481,11 +499,7 @@ pub fn commit(t: &SlabTables) -> Function {
             b.guard(Cond::Zero(below), code::BELOW_MAINTENANCE, "equity ≥ MM");
         }
         // What the fills will change: the cash and the position in this instrument.
-        let cash = b.let_(
-            "cash",
-            Ty::U128,
-            Rvalue::Load(Addr::Field(t.accounts, taker, "cash")),
-        );
+        let cash = cash_of(b, t, taker);
         let held = position_value(b, taker, instrument);
         (equity, exposure, cash, held)
     });
@@ -501,11 +515,7 @@ pub fn commit(t: &SlabTables) -> Function {
     let shortfall = b.step("slab.commit/debit", Some("RISK"), |b| {
         // equity' = equity − cash + cash' − value + value'; exposure likewise.
         let (value, position_exposure) = position_value(b, taker, instrument);
-        let cash_after = b.let_(
-            "cash",
-            Ty::U128,
-            Rvalue::Load(Addr::Field(t.accounts, taker, "cash")),
-        );
+        let cash_after = cash_of(b, t, taker);
         let equity = b.let_("equity", Ty::U128, Rvalue::SubSigned(equity, cash));
         let equity = b.let_("equity", Ty::U128, Rvalue::AddSigned(equity, cash_after));
         let equity = b.let_("equity", Ty::U128, Rvalue::SubSigned(equity, held.0));
@@ -541,13 +551,9 @@ pub fn commit(t: &SlabTables) -> Function {
                 over_bound: code::MAX_CHARGE,
             },
         );
-        let cash = b.let_(
-            "cash",
-            Ty::U128,
-            Rvalue::Load(Addr::Field(t.accounts, taker, "cash")),
-        );
-        let cash = b.let_("cash", Ty::U128, Rvalue::AddSigned(cash, shortfall));
-        b.store(Addr::Field(t.accounts, taker, "cash"), cash);
+        update_cash(b, t, taker, |b, cash| {
+            b.let_("cash", Ty::U128, Rvalue::AddSigned(cash, shortfall))
+        });
         shortfall
     });
     b.step("slab.commit/free", None, |b| {
@@ -632,13 +638,9 @@ fn fills(
 
 /// Takes `fee` (`u128`) from the cash of the account at `account` into `fees_collected`.
 fn charge_fee(b: &mut FunctionBuilder, t: &SlabTables, account: Var, fee: Var) {
-    let cash = b.let_(
-        "cash",
-        Ty::U128,
-        Rvalue::Load(Addr::Field(t.accounts, account, "cash")),
-    );
-    let cash = b.let_("cash", Ty::U128, Rvalue::SubSigned(cash, fee));
-    b.store(Addr::Field(t.accounts, account, "cash"), cash);
+    update_cash(b, t, account, |b, cash| {
+        b.let_("cash", Ty::U128, Rvalue::SubSigned(cash, fee))
+    });
     let collected = b.let_("fees", Ty::U128, Rvalue::Load(header("fees_collected")));
     let collected = b.add("fees", collected, fee);
     b.store(header("fees_collected"), collected);
