@@ -29,8 +29,10 @@ pub const CERTIFICATE_GAS: u64 = 2_000_000;
 
 /// Gas of building a shaped template's module (a slab's, generated for its pools) before the
 /// certificate check: charged on every deploy or upgrade of one, built before or not, since gas
-/// may not depend on a replica's cache. ~10 ms of lowering on one core.
-pub const SHAPED_BUILD_GAS: u64 = 10_000_000;
+/// may not depend on a replica's cache. Building a slab's template takes 0.25–0.28 ms (release,
+/// any shape; `slab_template_build` in BENCHMARKS.md); with the module's load and verification
+/// it is priced at ~1 ms, the scale of `CERTIFICATE_GAS` (2 ms).
+pub const SHAPED_BUILD_GAS: u64 = 1_000_000;
 
 /// Gas per 1 KiB page of a deployed program's state (hashed into the state tree).
 pub const PAGE_GAS: u64 = 1_000;
