@@ -1,6 +1,8 @@
 //! The SLAB layout and its static fit analyzer: the example slabs fit, regions are contiguous
 //! and in bounds, the layout hash follows pool sizes and ignores values, and a script whose pools
 //! do not fit gets E0503 at the responsible `POOLS` argument — with the boundary checked exactly.
+//! The shape a manifest states (what a verifier rebuilds a slab from) round-trips, and any other
+//! — arbitrary names, counts, repeats — is refused with a reason or gives a layout that fits.
 
 use curve_compiler::templates::slab::{self, INSTRUMENT, POOLS, SLAB_BYTES_MAX};
 use curvescript_check::{CheckedBlock, check_source};
@@ -112,4 +114,41 @@ fn pools_that_do_not_fit_are_rejected_at_the_largest_pool_and_the_boundary_is_ex
     assert!(fits.is_ok());
     let over = slab::layout(&slab_block(&with_pools(&format!("orders={}", largest + 1))));
     assert_eq!(over.expect_err("one over").code, Code::LayoutTooLarge);
+}
+
+#[test]
+fn a_layouts_shape_round_trips() {
+    let layout = slab::layout(&slab_block(EXAMPLE)).expect("fits");
+    let shape = layout.shape();
+    assert_eq!(slab::SlabLayout::from_shape(&shape), Ok(layout.clone()));
+    let manifest = serde_json::json!({ "layout": { "shape": shape.iter().copied().collect::<std::collections::BTreeMap<_, _>>() } });
+    assert_eq!(slab::SlabLayout::from_manifest(&manifest), Ok(layout));
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_stated_shape_is_refused_or_fits(
+        entries in proptest::collection::vec(
+            (
+                proptest::prop_oneof![
+                    proptest::sample::select(POOLS.iter().map(|(name, _)| *name).chain(["views"]).collect::<Vec<_>>()),
+                    proptest::strategy::Just("levels"),
+                ],
+                proptest::prop_oneof![0u32..=10, 0u32..=2_000_000, proptest::num::u32::ANY],
+            ),
+            0..12,
+        )
+    ) {
+        match slab::SlabLayout::from_shape(&entries) {
+            Ok(layout) => {
+                proptest::prop_assert!(u64::from(layout.words()) * 8 <= SLAB_BYTES_MAX);
+                proptest::prop_assert!((1..=8).contains(&layout.views));
+                // What it gives back is what it was given.
+                for (name, value) in layout.shape() {
+                    proptest::prop_assert!(entries.contains(&(name, value)));
+                }
+            }
+            Err(reason) => proptest::prop_assert!(!reason.is_empty()),
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod bench_programs;
 pub mod builder;
+pub mod fixed;
 pub mod hostcall;
 pub mod interp;
 pub mod isa;
