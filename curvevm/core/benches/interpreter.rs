@@ -120,5 +120,25 @@ fn map_view(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput, rollback, map_view);
+/// The Q64.64 `exp_neg` and `ln` routines called from the interpreter: with the native twin (what
+/// engines run when the gas covers the routine) and as their four-opcode expansions (what a
+/// gas-short call or a trace runs), at a mid-range argument.
+fn fixed_point(c: &mut Criterion) {
+    use curvevm::interp::execute_routine;
+    let mut group = c.benchmark_group("microcode");
+    for (name, operands) in [
+        ("exp_neg", [0x8000_0000_0000_0000, 3, 0, 0, 0]),
+        ("ln", [0x8000_0000_0000_0000, 20, 0, 0, 0]),
+    ] {
+        let (id, _) = curvevm::microcode::find(name).expect("a routine");
+        for (path, native) in [("native", true), ("expanded", false)] {
+            group.bench_function(format!("{name}/{path}"), |bench| {
+                bench.iter(|| execute_routine(id, operands, u64::MAX, native).gas_used)
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, throughput, rollback, map_view, fixed_point);
 criterion_main!(benches);

@@ -21,13 +21,14 @@
 //! **`ln(x)`** for `x ≥ 1` (`x < 1` is [`Domain`]; the LMSR takes the log of a sum ≥ 1, a prior's
 //! `ln p` is `−ln(1/p)`):
 //! 1. `n = ⌊log2 x⌋` (the bit length − 65).
-//! 2. `y = x / 2^n ∈ [1, 2)` in Q2.126 (exact for `n ≤ 62`; for `n = 63` one low bit is dropped).
-//! 3. 64 rounds: `y ← ⌊y² / 2^126⌋`; when `y ≥ 2`, the next bit of `log2 y` is 1 and `y ← ⌊y/2⌋`.
+//! 2. `y = x / 2^n ∈ [1, 2)` in Q1.127 (exact: a left shift).
+//! 3. 64 rounds: the square `y²` (256 bits); when it is ≥ 2 (bit 255), the next bit of `log2 y`
+//!    is 1 and `y ← ⌊y² / 2^128⌋`, else `y ← ⌊y² / 2^127⌋`.
 //! 4. The result is `⌊(n × 2^64 + bits) × LN_2⌋`. `ln(ONE)` is exactly 0, the result is never
 //!    negative, and it is monotone in `x`.
 //!
 //! *Error bound*: **−1.70 < err ≤ 0**. Every rounding is down. A truncation of round `j`
-//! (relative < 2^−125) moves `log2` of the round's `y` by < 2^−124.5, which is worth 2^−j of it
+//! (relative < 2^−126) moves `log2` of the round's `y` by < 2^−124.5, which is worth 2^−j of it
 //! in `log2 x`: all 64 together < 2^−120, so the bits are `⌊log2(x̃) × 2^64⌋` for an `x̃ ≤ x`
 //! within that, at most 1 raw unit below `⌊log2(x) × 2^64⌋`, itself < 1 unit below the exact
 //! value. Times `ln 2` that is < 1.39 ulp; `LN_2` is low by < 2^−128 (< 2^−57 ulp on `n × 2^64 +
@@ -149,18 +150,16 @@ pub fn ln(x: u128) -> Result<u128, Domain> {
     }
     let top = 127 - x.leading_zeros(); // ⌊log2⌋ of the raw value, 64 … 127
     let n = u128::from(top - 64);
-    let mut y = if top <= 126 {
-        x << (126 - top)
-    } else {
-        x >> (top - 126)
-    };
+    let mut y = x << (127 - top);
     let mut bits: u128 = 0;
     for _ in 0..64 {
-        y = shr_256(mul_256(y, y), 126);
+        let square = mul_256(y, y);
         bits <<= 1;
-        if y >> 127 == 1 {
+        if square.1 >> 127 == 1 {
             bits |= 1;
-            y >>= 1;
+            y = square.1;
+        } else {
+            y = shr_256(square, 127);
         }
     }
     Ok(shr_256(mul_256((n << 64) | bits, LN_2_Q128), 128))

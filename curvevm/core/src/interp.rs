@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::hostcall::{CapabilitySet, host_step};
 use crate::isa::{
-    ABORT_DIVISION_BY_ZERO, BranchTarget, Cond, Instruction, LoadMode, MAX_CALL_DEPTH, Opcode,
-    REGISTERS, Reg, Segment, flag,
+    BranchTarget, Cond, Instruction, LoadMode, MAX_CALL_DEPTH, Opcode, REGISTERS, Reg, Segment,
+    flag,
 };
 use crate::memory::{Memory, SegmentMemory};
 use crate::microcode::{MicroTrap, OPERANDS, ROUTINES};
@@ -753,7 +753,13 @@ pub fn routine_costs() -> &'static [RoutineCosts] {
         (0..ROUTINES.len() as u16)
             .map(|id| {
                 let routine = &ROUTINES[usize::from(id)];
-                let ok = execute_routine(id, [1, 0, 1, 0, 1], u64::MAX, false);
+                // Gas is the same for every operand that does not trap: the first of these
+                // (`ln` traps below 1, so its probe is 1 + 2^−64).
+                let ok = [[1, 0, 1, 0, 1], [1, 1, 1, 0, 1]]
+                    .into_iter()
+                    .map(|operands| execute_routine(id, operands, u64::MAX, false))
+                    .find(|run| run.trap.is_none())
+                    .unwrap_or_else(|| panic!("`{}` traps on both gas probes", routine.name));
                 let traps = routine
                     .trap_witnesses
                     .iter()
@@ -904,12 +910,7 @@ pub fn micro_step(
                 .expect("every native trap has a witness");
             *gas -= trap_gas - 1;
             MicroStep::Trap(Trap {
-                kind: match kind {
-                    MicroTrap::Overflow => TrapKind::Overflow,
-                    MicroTrap::DivisionByZero => TrapKind::Abort {
-                        code: ABORT_DIVISION_BY_ZERO,
-                    },
-                },
+                kind: kind.trap_kind(),
                 pc: target + offset,
             })
         }

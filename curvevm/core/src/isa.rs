@@ -32,6 +32,8 @@ pub const HOST_CALL_BASE: u32 = 0xFFFF_0000;
 pub const ABORT_BASE: u32 = 0xFFFF_FF00;
 /// The abort code microcode uses for division by zero.
 pub const ABORT_DIVISION_BY_ZERO: u8 = 0xF0;
+/// The abort code microcode uses for a logarithm of a value below 1.
+pub const ABORT_LN_DOMAIN: u8 = 0xF1;
 /// Abort codes from this value up are reserved for the VM's microcode library.
 pub const ABORT_RESERVED_FIRST: u8 = 0xF0;
 
@@ -669,6 +671,7 @@ pub fn spec_tables() -> String {
             "abort code: division by zero",
             u64::from(ABORT_DIVISION_BY_ZERO),
         ),
+        ("abort code: ln domain", u64::from(ABORT_LN_DOMAIN)),
         (
             "max params words",
             u64::from(crate::module::MAX_PARAMS_WORDS),

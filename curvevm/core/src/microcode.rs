@@ -15,7 +15,7 @@
 //! (see [`crate::interp`]); a test checks that on random and edge operands.
 
 use crate::builder::{Builder, Label};
-use crate::isa::{ABORT_DIVISION_BY_ZERO, Cond, Instruction, Opcode, Reg, flag};
+use crate::isa::{ABORT_DIVISION_BY_ZERO, ABORT_LN_DOMAIN, Cond, Instruction, Opcode, Reg, flag};
 
 const A0: Reg = 16;
 const A1: Reg = 17;
@@ -35,6 +35,24 @@ pub enum MicroTrap {
     Overflow,
     /// A zero divisor (`abort` with [`ABORT_DIVISION_BY_ZERO`]).
     DivisionByZero,
+    /// A logarithm of a value below 1 (`abort` with [`ABORT_LN_DOMAIN`]).
+    LnDomain,
+}
+
+impl MicroTrap {
+    /// The VM trap it raises.
+    pub fn trap_kind(self) -> crate::trap::TrapKind {
+        use crate::trap::TrapKind;
+        match self {
+            MicroTrap::Overflow => TrapKind::Overflow,
+            MicroTrap::DivisionByZero => TrapKind::Abort {
+                code: ABORT_DIVISION_BY_ZERO,
+            },
+            MicroTrap::LnDomain => TrapKind::Abort {
+                code: ABORT_LN_DOMAIN,
+            },
+        }
+    }
 }
 
 /// One routine of the library.
@@ -139,7 +157,7 @@ pub fn place(code: &mut Vec<Instruction>, calls: &[(u32, u16)]) -> Vec<crate::mo
 }
 
 /// Every routine, indexed by id (the id is part of the module format: append only).
-pub static ROUTINES: [Routine; 18] = [
+pub static ROUTINES: [Routine; 20] = [
     Routine {
         name: "lt",
         summary: "r16 ← (r16 < r18) as 0/1",
@@ -387,6 +405,28 @@ pub static ROUTINES: [Routine; 18] = [
             (MicroTrap::DivisionByZero, [1, 0, 1, 0, 0]),
             (MicroTrap::Overflow, [1 << 63, 0, u64::MAX, 0, 1]),
         ],
+    },
+    Routine {
+        name: "exp_neg",
+        summary: "r16:r17 ← e^(−a) of a Q64.64 a (0 from 45 up), by `fixed::exp_neg`'s table algorithm and rounding",
+        operands: &[A0, A1],
+        results: &[A0, A1],
+        emit: emit_exp_neg,
+        native: |ops| split(crate::fixed::exp_neg(pair(ops, 0))),
+        trap_witnesses: &[],
+    },
+    Routine {
+        name: "ln",
+        summary: "r16:r17 ← ln(a) of a Q64.64 a ≥ 1, by `fixed::ln`'s squaring algorithm and rounding; a below 1 aborts",
+        operands: &[A0, A1],
+        results: &[A0, A1],
+        emit: emit_ln,
+        native: |ops| {
+            crate::fixed::ln(pair(ops, 0))
+                .map_err(|_| MicroTrap::LnDomain)
+                .and_then(split)
+        },
+        trap_witnesses: &[(MicroTrap::LnDomain, [1, 0, 0, 0, 0])],
     },
 ];
 
@@ -853,6 +893,139 @@ fn emit_muldivs(b: &mut Builder) {
     b.load_imm(T0, 0);
     b.add(NEG, T0, A0);
     balanced(b, Cond::NonZero, NEGATIVE, |b| b.mov(A0, T0));
+}
+
+/// `x ← x × constant` as a 256-bit product in `acc` (four words), with `constant` loaded into
+/// `multiplier` (two words, consumed) and `counter` counting; `x` (two words) is kept.
+fn multiply_by_constant(
+    b: &mut Builder,
+    acc: [Reg; 4],
+    x: [Reg; 2],
+    (multiplier, constant): ([Reg; 2], u128),
+    counter: Reg,
+) {
+    b.load_u64(multiplier[0], constant as u64);
+    b.load_u64(multiplier[1], (constant >> 64) as u64);
+    horner_multiply(b, &acc, &multiplier, &x, None, (counter, 128));
+}
+
+/// `fixed::exp_neg`, step for step: the clamp at 45, `t = ⌊z × LOG2_E / 2^127⌋`, one
+/// conditional table product per fraction bit (computed always, kept when the bit is set), and
+/// the final `⌊r / 2^(63 + k)⌋` as the top half of `r << (65 − k)`. ~127,000 gas, constant.
+fn emit_exp_neg(b: &mut Builder) {
+    const R0: Reg = 29;
+    const R1: Reg = 30;
+    let (fraction, k, big) = (B0, B1, C0);
+    let acc = [T0, T1, T2, T3];
+    let multiplier = [T4, T5];
+    let (counter, bit) = (T6, T7);
+    // big ← z ≥ 45 (the high word ≥ 45); then z ← 0 so that the rest stays in range.
+    b.load_imm(big, 45);
+    b.add(NEG | NW, A1, big);
+    carry_to(b, big);
+    balanced(b, Cond::NonZero, big, |b| {
+        b.load_imm(A0, 0);
+        b.load_imm(A1, 0);
+    });
+    // t = ⌊z × LOG2_E_Q127 / 2^127⌋: the product doubled once, its words 2 and 3.
+    multiply_by_constant(
+        b,
+        acc,
+        [A0, A1],
+        (multiplier, crate::fixed::LOG2_E_Q127),
+        counter,
+    );
+    shift_left(b, &acc);
+    b.mov(fraction, T2);
+    b.mov(k, T3);
+    // r = 1.0 in Q1.127; for fraction bit i (MSB first): r ← ⌊r × T_i / 2^127⌋ when it is set.
+    b.load_imm(R0, 0);
+    b.load_high(R1, 0x8000_0000);
+    for factor in crate::fixed::EXP2_NEG {
+        b.add(NONE, fraction, fraction);
+        carry_to(b, bit);
+        multiply_by_constant(b, acc, [R0, R1], (multiplier, factor), counter);
+        shift_left(b, &acc);
+        balanced(b, Cond::NonZero, bit, |b| {
+            b.mov(R0, T2);
+            b.mov(R1, T3);
+        });
+    }
+    // u = 65 − k ∈ [1, 65] (k ≤ 64), its seven bits moved to the top of the word.
+    let shift = T4;
+    b.load_imm(shift, 65);
+    b.add(NEG, shift, k);
+    for _ in 0..57 {
+        b.add(NONE, shift, shift);
+    }
+    b.mov(T0, R0);
+    b.mov(T1, R1);
+    b.load_imm(T2, 0);
+    b.load_imm(T3, 0);
+    // A barrel shifter over the 256 bits: bit j of u (MSB first) doubles them 2^j times.
+    for j in (0..7).rev() {
+        b.add(NONE, shift, shift);
+        balanced(b, Cond::Carry, 0, |b| {
+            for _ in 0..(1u32 << j) {
+                shift_left(b, &acc);
+            }
+        });
+    }
+    b.mov(A0, T2);
+    b.mov(A1, T3);
+    balanced(b, Cond::NonZero, big, |b| {
+        b.load_imm(A0, 0);
+        b.load_imm(A1, 0);
+    });
+}
+
+/// `fixed::ln`, step for step: `x < 1` aborts; `x` shifted left until its top bit is bit 127
+/// (`y ∈ [1, 2)` in Q1.127, `n` = 63 − the shifts); 64 squarings, each taking the next bit of
+/// `log2 y` from bit 255 of the 256-bit square; then `⌊(n × 2^64 + bits) × LN_2 / 2^128⌋`.
+/// ~125,000 gas, constant.
+fn emit_ln(b: &mut Builder) {
+    let (n, bits, bit) = (B0, B1, C0);
+    let acc = [T0, T1, T2, T3];
+    let multiplier = [T4, T5];
+    let (inner, outer) = (T6, T7);
+    let top = 29;
+    let ok = b.label();
+    b.jump(Cond::NonZero, A1, ok);
+    b.abort(Cond::Always, 0, ABORT_LN_DOMAIN);
+    b.bind(ok);
+    // Normalise: 63 balanced steps, each doubling y while its top bit is clear.
+    b.load_imm(n, 63);
+    repeat(b, outer, 63, |b| {
+        b.add(NW, A1, A1);
+        carry_to(b, top);
+        balanced(b, Cond::Zero, top, |b| {
+            shift_left(b, &[A0, A1]);
+            b.decrement(n);
+        });
+    });
+    b.load_imm(bits, 0);
+    repeat(b, outer, 64, |b| {
+        b.mov(multiplier[0], A0);
+        b.mov(multiplier[1], A1);
+        horner_multiply(b, &acc, &multiplier, &[A0, A1], None, (inner, 128));
+        // y² / 2^127 ≥ 2 ⇔ bit 255 of y²: the bit is 1 and y ← ⌊y² / 2^128⌋, else ⌊y² / 2^127⌋.
+        b.add(NW, T3, T3);
+        carry_to(b, bit);
+        b.add(NONE, bits, bits);
+        b.add(NONE, bits, bit);
+        balanced(b, Cond::Zero, bit, |b| shift_left(b, &acc));
+        b.mov(A0, T2);
+        b.mov(A1, T3);
+    });
+    multiply_by_constant(
+        b,
+        acc,
+        [bits, n],
+        (multiplier, crate::fixed::LN_2_Q128),
+        inner,
+    );
+    b.mov(A0, T2);
+    b.mov(A1, T3);
 }
 
 /// The microcode section of SPEC.md: each routine with its operands, results, length and gas.

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::isa::{ABORT_DIVISION_BY_ZERO, Segment};
+use crate::isa::{ABORT_DIVISION_BY_ZERO, ABORT_LN_DOMAIN, Segment};
 
 /// Why a call stopped early. A trapped call changes no state; its gas is still charged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +43,7 @@ impl TrapKind {
             TrapKind::OutOfBounds { .. } => "out_of_bounds",
             TrapKind::CallDepth => "call_depth",
             TrapKind::Abort { code } if *code == ABORT_DIVISION_BY_ZERO => "division_by_zero",
+            TrapKind::Abort { code } if *code == ABORT_LN_DOMAIN => "ln_domain",
             TrapKind::Abort { .. } => "abort",
             TrapKind::Host { .. } => "host",
         }
@@ -60,6 +61,9 @@ impl fmt::Display for TrapKind {
             TrapKind::CallDepth => write!(f, "call depth exceeded"),
             TrapKind::Abort { code } if *code == ABORT_DIVISION_BY_ZERO => {
                 write!(f, "division by zero")
+            }
+            TrapKind::Abort { code } if *code == ABORT_LN_DOMAIN => {
+                write!(f, "logarithm of a value below 1")
             }
             TrapKind::Abort { code } => write!(f, "abort with code {code}"),
             TrapKind::Host { id, code } => {

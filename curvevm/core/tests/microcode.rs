@@ -1,11 +1,10 @@
 //! Every microcode routine, run as its pure-ISA expansion, against the native twin the engines
 //! use: same results, same registers, same carry, same gas, same trap and trap pc, on ≥ 10,000
-//! random operands per routine plus edges; and gas independent of the operands.
+//! random operands per routine plus edges (and 10,000 more on the working range of the
+//! fixed-point routines); and gas independent of the operands.
 
-use curvevm::TrapKind;
 use curvevm::interp::{ROUTINE_BASE, execute_routine, routine_costs};
-use curvevm::isa::ABORT_DIVISION_BY_ZERO;
-use curvevm::microcode::{MicroTrap, OPERANDS, ROUTINES};
+use curvevm::microcode::{OPERANDS, ROUTINES};
 
 /// SplitMix64: a seeded generator, so a failure can be replayed from the printed seed.
 struct SplitMix(u64);
@@ -102,12 +101,7 @@ fn check(id: usize, operands: [u64; OPERANDS]) {
             let trap = expanded
                 .trap
                 .unwrap_or_else(|| panic!("no trap: {}", context()));
-            let expected = match kind {
-                MicroTrap::Overflow => TrapKind::Overflow,
-                MicroTrap::DivisionByZero => TrapKind::Abort {
-                    code: ABORT_DIVISION_BY_ZERO,
-                },
-            };
+            let expected = kind.trap_kind();
             assert_eq!(trap.kind, expected, "{}", context());
             let &(_, gas, offset) = costs.traps.iter().find(|(k, _, _)| *k == kind).unwrap();
             assert_eq!(
@@ -142,6 +136,32 @@ fn expansions_match_native_twins_on_random_and_edge_operands() {
         for _ in 0..10_000 {
             let operands = std::array::from_fn(|_| rng.operand());
             check(id, operands);
+        }
+    }
+}
+
+/// The fixed-point routines on their working range, where random words rarely land: `exp_neg`
+/// on arguments below 46 (every fraction bit pattern and every k), `ln` on arguments of every
+/// bit length (and below 1, where it aborts).
+#[test]
+fn fixed_point_routines_match_on_their_working_range() {
+    let seed = seed();
+    println!("seed {seed} (set CURVEVM_SEED to replay)");
+    let mut rng = SplitMix(seed ^ 0xF1ED);
+    let (exp, _) = curvevm::microcode::find("exp_neg").expect("exp_neg");
+    let (ln, _) = curvevm::microcode::find("ln").expect("ln");
+    for _ in 0..10_000 {
+        let high = rng.next() % 46;
+        check(usize::from(exp), [rng.operand(), high, 0, 0, 0]);
+        // ln on every bit length of the high word, and just above 1.
+        let high = (rng.next() >> (rng.next() % 64)).max(1);
+        check(usize::from(ln), [rng.operand(), high, 0, 0, 0]);
+    }
+    for high in 0..=45 {
+        for low in [0, 1, u64::MAX, 1 << 63] {
+            check(usize::from(exp), [low, high, 0, 0, 0]);
+            check(usize::from(ln), [low, 1 << (high % 64), 0, 0, 0]);
+            check(usize::from(ln), [low, high, 0, 0, 0]);
         }
     }
 }
