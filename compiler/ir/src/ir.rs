@@ -198,6 +198,11 @@ pub enum Rvalue {
     /// `(a × b) / c` of i64 values with an i128 intermediate, truncated toward zero; `c = 0`
     /// aborts, a result outside i64 traps `overflow`.
     MulDivSigned(Var, Var, Var),
+    /// `e^(−a)` of a Q64.64 `u128` (microcode `exp_neg`: 0 from 45 up; the rounding and error
+    /// bound of `curvevm::fixed::exp_neg`).
+    ExpNeg(Var),
+    /// `ln a` of a Q64.64 `u128 ≥ 1` (microcode `ln`; below 1 aborts `ln_domain`).
+    Ln(Var),
 }
 
 /// A condition over `u64` variables.

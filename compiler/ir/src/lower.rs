@@ -479,6 +479,20 @@ impl<'a> Lowering<'a> {
                 self.store_var(A0, dst, 0);
                 self.store_var(A1, dst, 1);
             }
+            Rvalue::ExpNeg(a) | Rvalue::Ln(a) => {
+                self.expect(dst, Ty::U128)?;
+                self.expect(*a, Ty::U128)?;
+                self.load_var(A0, *a, 0);
+                self.load_var(A1, *a, 1);
+                let routine = if matches!(value, Rvalue::ExpNeg(_)) {
+                    "exp_neg"
+                } else {
+                    "ln"
+                };
+                extra += self.micro(routine);
+                self.store_var(A0, dst, 0);
+                self.store_var(A1, dst, 1);
+            }
             Rvalue::MulDiv(a, b, c) => {
                 u64_only(self, &[*a, *b, *c])?;
                 self.load_var(A0, *a, 0);

@@ -136,6 +136,8 @@ fn rvalue(function: &Function, value: &Rvalue) -> String {
         Rvalue::SubSigned(a, b) => format!("{} -s {}", v(*a), v(*b)),
         Rvalue::Neg(a) => format!("-s {}", v(*a)),
         Rvalue::MulDivSigned(a, b, c) => format!("{} *s {} /s {}", v(*a), v(*b), v(*c)),
+        Rvalue::ExpNeg(a) => format!("exp_neg({})", v(*a)),
+        Rvalue::Ln(a) => format!("ln({})", v(*a)),
     }
 }
 
