@@ -6,10 +6,10 @@ use curve_bindings::{Call, CapId, DecodeError, DescriptorMismatch, ProgramId, wo
 
 /// SHA-256 of the interface's canonical descriptor text.
 pub const DESCRIPTOR_HASH: [u8; 32] = [
-    0xb7, 0xa4, 0xb9, 0x82, 0x85, 0xe8, 0x82, 0xf1,
-    0xf3, 0x64, 0x42, 0x1e, 0xcf, 0x4c, 0x1e, 0x28,
-    0xdb, 0xa1, 0xf8, 0xa5, 0x82, 0x99, 0xd1, 0x7f,
-    0x38, 0xbc, 0x4b, 0x10, 0xbf, 0x1a, 0x7b, 0xb6,
+    0xe8, 0x43, 0x70, 0x8a, 0x29, 0xa4, 0x72, 0xa6,
+    0xe7, 0x9a, 0x56, 0xd7, 0x08, 0xee, 0xfc, 0xe5,
+    0x8e, 0xbe, 0x47, 0xb7, 0x43, 0x7c, 0x53, 0xb2,
+    0xb1, 0x4c, 0x7e, 0x58, 0xe4, 0x51, 0x26, 0xd9,
 ];
 
 /// A deployed `market` program whose descriptor hash matched these bindings.
@@ -31,6 +31,11 @@ impl Market {
         self.program
     }
 
+    /// `open`: Opens the market once: the prior's shares and the subsidy (its worst-case loss), debited from `funder` through the cap.
+    pub fn open(&self, args: &OpenArgs) -> Call {
+        Call::new(self.program, "open", args.to_words())
+    }
+
     /// `buy`: Buys `shares` of the outcome set from the LMSR, debiting at most `max_cost` through the cap.
     pub fn buy(&self, args: &BuyArgs) -> Call {
         Call::new(self.program, "buy", args.to_words())
@@ -39,6 +44,16 @@ impl Market {
     /// `sell`: Sells shares the user holds back to the LMSR for at least `min_proceeds`.
     pub fn sell(&self, args: &SellArgs) -> Call {
         Call::new(self.program, "sell", args.to_words())
+    }
+
+    /// `quote`: What buying `shares` of the outcome set would cost (fee included) and its current price in parts per million; no state change.
+    pub fn quote(&self, args: &QuoteArgs) -> Call {
+        Call::new(self.program, "quote", args.to_words())
+    }
+
+    /// `position`: A user's shares of one world and cash from sales.
+    pub fn position(&self, args: &PositionArgs) -> Call {
+        Call::new(self.program, "position", args.to_words())
     }
 
     /// `place_order`: Rests a limit order in an outcome's YES/NO book for the next tick (gaming markets).
@@ -70,10 +85,47 @@ impl Market {
     pub fn redeem(&self, args: &RedeemArgs) -> Call {
         Call::new(self.program, "redeem", args.to_words())
     }
+}
 
-    /// `quote`: The price of one more share of an outcome set, in parts per million (no state change).
-    pub fn quote(&self, args: &QuoteArgs) -> Call {
-        Call::new(self.program, "quote", args.to_words())
+/// Arguments of `open`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenArgs {
+    /// `cap`, 1 word.
+    pub cap: CapId,
+    /// `u64`, 1 word.
+    pub funder: u64,
+}
+
+impl OpenArgs {
+    /// Argument words.
+    pub const WORDS: usize = 2;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_cap(&mut out, &self.cap);
+        words::put_u64(&mut out, &self.funder);
+        out
+    }
+}
+
+/// What `open` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenReturn {
+    /// `u128`, 2 words.
+    pub subsidy: u128,
+}
+
+impl OpenReturn {
+    /// Return words.
+    pub const WORDS: usize = 2;
+
+    /// Decodes the returned words; refuses any other length.
+    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
+        let mut reader = words::Reader::new("open", returned, Self::WORDS)?;
+        Ok(Self {
+            subsidy: reader.u128(),
+        })
     }
 }
 
@@ -178,6 +230,99 @@ impl SellReturn {
         let mut reader = words::Reader::new("sell", returned, Self::WORDS)?;
         Ok(Self {
             proceeds: reader.u128(),
+        })
+    }
+}
+
+/// Arguments of `quote`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteArgs {
+    /// `u64`, 1 word.
+    pub yes_mask: u64,
+    /// `u64`, 1 word.
+    pub no_mask: u64,
+    /// `u128`, 2 words.
+    pub shares: u128,
+}
+
+impl QuoteArgs {
+    /// Argument words.
+    pub const WORDS: usize = 4;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_u64(&mut out, &self.yes_mask);
+        words::put_u64(&mut out, &self.no_mask);
+        words::put_u128(&mut out, &self.shares);
+        out
+    }
+}
+
+/// What `quote` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteReturn {
+    /// `u128`, 2 words.
+    pub cost: u128,
+    /// `u64`, 1 word.
+    pub price_ppm: u64,
+}
+
+impl QuoteReturn {
+    /// Return words.
+    pub const WORDS: usize = 3;
+
+    /// Decodes the returned words; refuses any other length.
+    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
+        let mut reader = words::Reader::new("quote", returned, Self::WORDS)?;
+        Ok(Self {
+            cost: reader.u128(),
+            price_ppm: reader.u64(),
+        })
+    }
+}
+
+/// Arguments of `position`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PositionArgs {
+    /// `u64`, 1 word.
+    pub user: u64,
+    /// `u64`, 1 word.
+    pub world: u64,
+}
+
+impl PositionArgs {
+    /// Argument words.
+    pub const WORDS: usize = 2;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_u64(&mut out, &self.user);
+        words::put_u64(&mut out, &self.world);
+        out
+    }
+}
+
+/// What `position` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PositionReturn {
+    /// `u128`, 2 words.
+    pub holding: u128,
+    /// `u128`, 2 words.
+    pub cash: u128,
+}
+
+impl PositionReturn {
+    /// Return words.
+    pub const WORDS: usize = 4;
+
+    /// Decodes the returned words; refuses any other length.
+    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
+        let mut reader = words::Reader::new("position", returned, Self::WORDS)?;
+        Ok(Self {
+            holding: reader.u128(),
+            cash: reader.u128(),
         })
     }
 }
@@ -398,48 +543,6 @@ impl RedeemReturn {
         let mut reader = words::Reader::new("redeem", returned, Self::WORDS)?;
         Ok(Self {
             payout: reader.u128(),
-        })
-    }
-}
-
-/// Arguments of `quote`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QuoteArgs {
-    /// `u64`, 1 word.
-    pub yes_mask: u64,
-    /// `u64`, 1 word.
-    pub no_mask: u64,
-}
-
-impl QuoteArgs {
-    /// Argument words.
-    pub const WORDS: usize = 2;
-
-    /// The argument words, in the descriptor's order.
-    pub fn to_words(&self) -> Vec<u64> {
-        let mut out = Vec::with_capacity(Self::WORDS);
-        words::put_u64(&mut out, &self.yes_mask);
-        words::put_u64(&mut out, &self.no_mask);
-        out
-    }
-}
-
-/// What `quote` returns.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QuoteReturn {
-    /// `u64`, 1 word.
-    pub price_ppm: u64,
-}
-
-impl QuoteReturn {
-    /// Return words.
-    pub const WORDS: usize = 1;
-
-    /// Decodes the returned words; refuses any other length.
-    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
-        let mut reader = words::Reader::new("quote", returned, Self::WORDS)?;
-        Ok(Self {
-            price_ppm: reader.u64(),
         })
     }
 }
