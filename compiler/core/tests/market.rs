@@ -365,3 +365,273 @@ fn gas_bounds_per_shape() {
         );
     }
 }
+
+/// A small deterministic generator (xorshift64*), seeded per test and printed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(test: &str) -> Rng {
+        let seed = std::env::var("MARKET_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5EED_0024 ^ test.len() as u64);
+        println!("{test}: seed {seed} (MARKET_SEED={seed} replays it)");
+        Rng(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A random joint slice over `events`: each event constrained yes, no or free.
+fn random_slice(rng: &mut Rng, events: u32) -> (u64, u64) {
+    let (mut yes, mut no) = (0, 0);
+    for j in 0..events {
+        match rng.below(3) {
+            0 => yes |= 1 << j,
+            1 => no |= 1 << j,
+            _ => {}
+        }
+    }
+    (yes, no)
+}
+
+#[test]
+fn ten_events_trade_in_the_vm_and_call_the_microcode() {
+    let built = build(&Config::uniform(Structure::Joint, 10), Mutation::None);
+    let placed: Vec<&str> = built
+        .program
+        .module()
+        .microcode
+        .iter()
+        .map(|p| curvevm::microcode::ROUTINES[usize::from(p.routine)].name)
+        .collect();
+    assert!(
+        placed.contains(&"exp_neg") && placed.contains(&"ln"),
+        "{placed:?}"
+    );
+    let listing = curvevm_asm::text::disassemble(built.program.module());
+    assert!(
+        listing.contains("call @exp_neg") && listing.contains("call @ln"),
+        "the listing calls the microcode"
+    );
+    let mut rng = Rng::new("ten_events");
+    let trades: Vec<(u64, u64, u128)> = (0..6)
+        .map(|_| {
+            let (yes, no) = random_slice(&mut rng, 10);
+            (yes, no, UNIT * (1 + u128::from(rng.below(50))))
+        })
+        .collect();
+    let mut costs = Vec::new();
+    for engine in Engine::both(&built.program) {
+        let mut w = World::new(&built);
+        w.open(&engine).expect("opens");
+        let mut paid = Vec::new();
+        for (user, &(yes, no, shares)) in (11..).zip(&trades) {
+            let cost = w
+                .buy(&engine, user, yes, no, shares, u128::MAX)
+                .expect("buys");
+            assert!(cost > 0 && cost <= shares, "{cost} for {shares}");
+            paid.push(cost);
+        }
+        let total: u128 = paid.iter().sum();
+        assert_eq!(w.header("escrow"), w.header("subsidy") + total);
+        costs.push(paid);
+    }
+    assert_eq!(
+        costs[0], costs[1],
+        "the interpreter and the JIT charge alike"
+    );
+}
+
+impl World {
+    fn position(&mut self, engine: &Engine, user: u64, world: u64) -> (u128, u128) {
+        let r = self
+            .call(engine, "position", &[user, world], 10)
+            .expect("reads");
+        (wide(&r, 0), wide(&r, 2))
+    }
+
+    /// `(r_w, r0_w)` per world.
+    fn worlds(&mut self, layout: &MarketLayout) -> Vec<(u128, u128)> {
+        let words = self.instance.memory().words(curvevm::isa::Segment::Slab);
+        let base = layout.region("worlds").expect("worlds").offset as usize;
+        let record = market::WORLD.words() as usize;
+        (0..layout.worlds as usize)
+            .map(|w| {
+                let at = base + w * record;
+                (wide(words, at), wide(words, at + 2))
+            })
+            .collect()
+    }
+
+    fn state(&mut self) -> Vec<u64> {
+        self.instance
+            .memory()
+            .words(curvevm::isa::Segment::Slab)
+            .to_vec()
+    }
+}
+
+#[test]
+fn netting_in_world_space_seed_001() {
+    // Buy the slice A∧B, sell the corner A∧B∧C: the corner A∧B∧¬C remains (seed 001 §3).
+    let built = build(&Config::uniform(Structure::Joint, 3), Mutation::None);
+    for engine in Engine::both(&built.program) {
+        let mut w = World::new(&built);
+        w.open(&engine).expect("opens");
+        let user = 21;
+        w.buy(&engine, user, A | B_EVENT, 0, 5 * UNIT, u128::MAX)
+            .expect("buys");
+        assert_eq!(w.position(&engine, user, 0b111).0, 5 * UNIT);
+        assert_eq!(w.position(&engine, user, 0b110).0, 5 * UNIT);
+        w.sell(&engine, user, A | B_EVENT | C, 0, 5 * UNIT)
+            .expect("sells the corner");
+        assert_eq!(w.position(&engine, user, 0b111).0, 0);
+        assert_eq!(w.position(&engine, user, 0b110).0, 5 * UNIT);
+        // The "regardless of C" exposure is gone: the slice can no longer be sold.
+        assert_eq!(
+            w.sell(&engine, user, A | B_EVENT, 0, UNIT),
+            Err(abort(code::HOLDINGS))
+        );
+        w.sell(&engine, user, A | B_EVENT, C, 5 * UNIT)
+            .expect("sells the rest");
+        for world in 0..8 {
+            assert_eq!(w.position(&engine, user, world).0, 0);
+        }
+        assert!(w.position(&engine, user, 0).1 > 0, "proceeds are cash");
+    }
+}
+
+/// Random trades on a market: after each, every world is covered (bounded loss), prices sum to 1
+/// within n ppm, and a buy-then-sell round trip never gains.
+#[test]
+fn random_trades_keep_solvency_prices_and_no_arbitrage() {
+    let mut rng = Rng::new("random_trades_properties");
+    for (structure, events, fee) in [
+        (Structure::Joint, 3, 0),
+        (Structure::Joint, 4, 30),
+        (Structure::Multi, 6, 100),
+        (Structure::Binary, 1, 0),
+    ] {
+        let mut config = Config::uniform(structure, events);
+        config.trade_bps = fee;
+        let n = MarketLayout::new(structure, events).worlds;
+        config.weights = (0..n).map(|_| 1 + rng.below(1_000)).collect();
+        let built = build(&config, Mutation::None);
+        let engine = Engine::Interpreter;
+        let mut w = World::new(&built);
+        let subsidy = w.open(&engine).expect("opens");
+        let basket = |rng: &mut Rng| match structure {
+            Structure::Multi => (1 + rng.below((1 << events) - 1), 0),
+            _ => random_slice(rng, events),
+        };
+        let mut bought = 0;
+        for step in 0..60 {
+            let (yes, no) = basket(&mut rng);
+            let user = 1 + rng.below(4);
+            let shares = UNIT / 2 + u128::from(rng.below(40)) * UNIT;
+            let cost = w.buy(&engine, user, yes, no, shares, u128::MAX);
+            let Ok(cost) = cost else {
+                assert_eq!(cost, Err(abort(code::LIMIT)), "step {step}");
+                continue;
+            };
+            bought += 1;
+            if rng.below(3) == 0 {
+                // Round trip: selling what was just bought returns at most its cost.
+                let proceeds = w.sell(&engine, user, yes, no, shares).expect("sells");
+                assert!(proceeds <= cost, "round trip gained: {proceeds} > {cost}");
+                if fee == 0 {
+                    assert_eq!(proceeds, cost, "a fee-free round trip nets exactly 0");
+                }
+            }
+            // Bounded loss: the escrow covers every world; the maker's loss ≤ the subsidy.
+            let escrow = w.header("escrow");
+            for (r, r0) in w.worlds(&built.layout) {
+                assert!(
+                    r - r0 <= escrow,
+                    "world liability {} > escrow {escrow}",
+                    r - r0
+                );
+            }
+            // Prices: the whole table is exactly 10^6 ppm; the corners' floors sum to within n.
+            let every = match structure {
+                Structure::Multi => (1 << events) - 1,
+                _ => 0,
+            };
+            let (_, all) = w.quote(&engine, every, 0, 0).expect("quotes");
+            assert_eq!(all, 1_000_000);
+            let corners: u64 = (0..u64::from(n))
+                .map(|world| {
+                    let (yes, no) = match structure {
+                        Structure::Multi => (1 << world, 0),
+                        _ => (world, (u64::from(n) - 1) ^ world),
+                    };
+                    w.quote(&engine, yes, no, 0).expect("quotes").1
+                })
+                .sum();
+            assert!(
+                (1_000_000 - u64::from(n)..=1_000_000).contains(&corners),
+                "Σ corner prices {corners} ppm"
+            );
+        }
+        assert!(
+            bought >= 40,
+            "{structure:?}: only {bought} of 60 buys went through"
+        );
+    }
+}
+
+/// Path independence: the same trades in two orders give the same state words and, without
+/// fees, the same total charged.
+#[test]
+fn path_independence_bit_for_bit() {
+    let mut rng = Rng::new("path_independence");
+    let config = Config {
+        weights: SEED_WEIGHTS.to_vec(),
+        ..Config::uniform(Structure::Joint, 3)
+    };
+    let built = build(&config, Mutation::None);
+    let engine = Engine::Interpreter;
+    for _ in 0..5 {
+        let trades: Vec<(u64, u64, u128)> = (0..6)
+            .map(|_| {
+                let (yes, no) = random_slice(&mut rng, 3);
+                (yes, no, UNIT + u128::from(rng.below(30)) * UNIT)
+            })
+            .collect();
+        let mut finals = Vec::new();
+        for order in [trades.clone(), trades.iter().rev().copied().collect()] {
+            let mut w = World::new(&built);
+            w.open(&engine).expect("opens");
+            let mut paid = 0;
+            for (yes, no, shares) in order {
+                // One user per basket keeps holdings order-independent too.
+                let user = 100 + yes * 8 + no;
+                paid += w
+                    .buy(&engine, user, yes, no, shares, u128::MAX)
+                    .expect("buys");
+            }
+            // Accounts are numbered in arrival order; the market's own words must agree.
+            let state = w.state();
+            let worlds = built.layout.region("worlds").expect("worlds");
+            let header: Vec<u128> = ["max", "sum", "potential", "escrow", "fees"]
+                .iter()
+                .map(|field| w.header(field))
+                .collect();
+            let table =
+                state[worlds.offset as usize..(worlds.offset + worlds.words) as usize].to_vec();
+            finals.push((paid, (header, table)));
+        }
+        assert_eq!(finals[0].0, finals[1].0, "total charged");
+        assert!(finals[0].1 == finals[1].1, "state words differ");
+    }
+}
