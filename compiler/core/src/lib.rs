@@ -234,13 +234,18 @@ pub fn compile(script: &Script) -> Compiled {
                 Err(diagnostic) => compiled.diagnostics.push(diagnostic),
                 Ok(artifact) => add(artifact, block, &mut compiled),
             },
+            // A gaming market (a later issue's) is a warning, not an artifact.
+            BlockKind::Market => match templates::market::artifact(block) {
+                Err(diagnostic) => compiled.diagnostics.push(diagnostic),
+                Ok(artifact) => add(artifact, block, &mut compiled),
+            },
             kind => compiled.diagnostics.push(
                 Diagnostic::warning(
                     Code::NotCompiled,
                     block.header_span,
                     format!("{kind} blocks are checked but not compiled yet"),
                 )
-                .with_help("the compiler has templates for ORACLE and SLAB blocks so far"),
+                .with_help("the compiler has templates for ORACLE, SLAB and MARKET blocks so far"),
             ),
         }
     }
@@ -303,18 +308,40 @@ fn finish(artifact: Artifact, compiled: &mut Compiled) -> Option<Artifact> {
             );
         }
     }
+    let largest = artifact
+        .lowered
+        .gas_bounds
+        .iter()
+        .map(|(_, bound)| *bound)
+        .max()
+        .unwrap_or(0);
     for (entry, bound) in &artifact.lowered.gas_bounds {
         if *bound > artifact.gas_budget {
+            // A market's bounds follow from its world count; its budget is a script value.
+            let (span, help) = if artifact.template == "market" {
+                (
+                    artifact.keyword_span(Some("GAS")),
+                    format!(
+                        "raise `GAS budget=` to at least {largest} (the largest entrypoint's \
+                         bound), or price fewer worlds"
+                    ),
+                )
+            } else {
+                (
+                    artifact.block_span,
+                    "lower the bounds that size its loops".to_string(),
+                )
+            };
             compiled.diagnostics.push(
                 Diagnostic::error(
                     Code::GasAboveBudget,
-                    artifact.block_span,
+                    span,
                     format!(
                         "`{entry}` may use {bound} gas, above the {} budget",
                         artifact.gas_budget
                     ),
                 )
-                .with_help("lower the bounds that size its loops"),
+                .with_help(help),
             );
         }
     }

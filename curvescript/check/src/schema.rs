@@ -1101,9 +1101,11 @@ pub static SCHEMA: &[BlockSchema] = &[
                 Structures::ALL,
                 &[defaulted(
                     "budget",
-                    int(10_000, 1_000_000),
-                    DInt(300_000),
-                    "gas budget of one market call",
+                    // Up to the rollup's block gas limit: a joint market's calls grow with its
+                    // 2^N worlds (each world's exponential is ~118,000 gas of microcode).
+                    int(10_000, 100_000_000),
+                    DInt(100_000_000),
+                    "gas budget of one market call (the compiler refuses a market whose calls may exceed it)",
                 )],
                 "Per-call gas budget.",
             ),

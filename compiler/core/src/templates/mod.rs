@@ -122,7 +122,7 @@ pub fn by_module(code: &[u8]) -> Option<Template> {
 
 /// Templates whose module is generated per program for a shape ([`Template::shape`]): a
 /// verifier rebuilds the module from the shape the manifest states and compares bytes.
-pub const SHAPED: &[&str] = &["slab"];
+pub const SHAPED: &[&str] = &["slab", "market"];
 
 /// The shape a manifest states (`layout.shape`), as `(dimension, value)` pairs.
 pub fn manifest_shape(manifest: &serde_json::Value) -> Result<Vec<(String, u32)>, String> {
@@ -147,6 +147,9 @@ pub fn manifest_shape(manifest: &serde_json::Value) -> Result<Vec<(String, u32)>
 pub fn shaped(name: &str, manifest: &serde_json::Value) -> Result<Template, String> {
     match name {
         "slab" => Ok(slab::template(&slab::SlabLayout::from_manifest(manifest)?)),
+        "market" => Ok(market::template(&market::MarketLayout::from_manifest(
+            manifest,
+        )?)),
         _ => Err(format!("`{name}` is not a shaped template")),
     }
 }

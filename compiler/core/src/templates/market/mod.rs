@@ -15,6 +15,7 @@ use curvevm::isa::Segment;
 
 use crate::Region;
 
+pub mod artifact;
 pub mod basket;
 pub mod params;
 pub mod potential;
@@ -22,6 +23,7 @@ pub mod prior;
 pub mod program;
 pub mod trade;
 
+pub use artifact::artifact;
 pub use program::program;
 #[cfg(feature = "planted-mutations")]
 pub use program::program_with_mutation;
