@@ -2,6 +2,8 @@
 //! §7.4 (complete sets, round trips, splitting), bounded loss, refusals, gas, and the planted
 //! mutations.
 
+mod market_reference;
+
 use std::sync::Arc;
 
 use curve_compiler::templates::market::{self, MarketLayout, Mutation, Structure, code, params};
@@ -529,7 +531,7 @@ fn random_trades_keep_solvency_prices_and_no_arbitrage() {
         let built = build(&config, Mutation::None);
         let engine = Engine::Interpreter;
         let mut w = World::new(&built);
-        let subsidy = w.open(&engine).expect("opens");
+        w.open(&engine).expect("opens");
         let basket = |rng: &mut Rng| match structure {
             Structure::Multi => (1 + rng.below((1 << events) - 1), 0),
             _ => random_slice(rng, events),
@@ -634,4 +636,287 @@ fn path_independence_bit_for_bit() {
         assert_eq!(finals[0].0, finals[1].0, "total charged");
         assert!(finals[0].1 == finals[1].1, "state words differ");
     }
+}
+
+/// What one differential run covered.
+#[derive(Debug, Default)]
+struct Coverage {
+    trades: usize,
+    committed: usize,
+    refusals: std::collections::BTreeSet<u8>,
+    max_moved: usize,
+    /// Fee-free buys whose charge was checked against the exact real LMSR.
+    exact_checked: usize,
+}
+
+/// One random market: its template configuration and the reference model's parameters.
+fn random_market(rng: &mut Rng) -> (Config, market_reference::MarketParams) {
+    use market_reference::Structure as Model;
+    let (structure, events, model) = match rng.below(4) {
+        0 => (Structure::Binary, 1, Model::Binary),
+        1 => {
+            let outcomes = 3 + rng.below(8) as u32;
+            (Structure::Multi, outcomes, Model::Multi { outcomes })
+        }
+        _ => {
+            let events = 1 + rng.below(4) as u32;
+            (Structure::Joint, events, Model::Joint { events })
+        }
+    };
+    let n = MarketLayout::new(structure, events).worlds;
+    let weights: Vec<u64> = match rng.below(3) {
+        0 => vec![1; n as usize],
+        1 => (0..n).map(|_| 1 + rng.below(20)).collect(),
+        _ => (0..n).map(|_| rng.next() >> rng.below(60)).collect(),
+    };
+    let b = match rng.below(3) {
+        0 => B,
+        1 => 1 + rng.below(1 << 20),
+        _ => 1 + (rng.next() >> 20),
+    };
+    let config = Config {
+        structure,
+        events,
+        b,
+        trade_bps: [0, 0, 5, 30, 1_000][rng.below(5) as usize],
+        close_ms: 5_000,
+        weights: weights.clone(),
+    };
+    let params = market_reference::MarketParams {
+        structure: model,
+        b,
+        trade_bps: config.trade_bps,
+        close_ms: config.close_ms,
+        weights,
+        accounts_max: MarketLayout::new(structure, events).accounts as usize,
+    };
+    (config, params)
+}
+
+/// A random basket for the market: mostly valid, sometimes not.
+fn random_basket(rng: &mut Rng, config: &Config) -> (u64, u64) {
+    match (config.structure, rng.below(12)) {
+        (_, 0) => (rng.next() & 0xFFFF, rng.next() & 0xFFFF),
+        (Structure::Multi, _) => (rng.below(1 << config.events), 0),
+        _ => random_slice(rng, config.events),
+    }
+}
+
+/// Random shares relative to `b`: tiny (below the minimum), typical, large, or absurd.
+fn random_shares(rng: &mut Rng, b: u64) -> u128 {
+    let b = u128::from(b);
+    match rng.below(10) {
+        0 => u128::from(rng.below(3)) * b.div_ceil(1_000_000),
+        1 => b * u128::from(1 + rng.below(60)),
+        2 => (1 << 100) + u128::from(rng.below(3)),
+        _ => b.div_ceil(1_000_000) + u128::from(rng.next()) % (4 * b),
+    }
+}
+
+/// Runs `steps` random calls on a VM market (`mutation` planted) and the reference model side by
+/// side; every result, refusal and the market's words must agree. Returns the first
+/// disagreement instead of panicking, so the mutation tests can expect one.
+fn differential(
+    rng: &mut Rng,
+    mutation: Mutation,
+    markets: usize,
+    steps: usize,
+) -> Result<Coverage, String> {
+    use market_reference::Market as Model;
+    let mut coverage = Coverage::default();
+    for m in 0..markets {
+        let (config, params) = random_market(rng);
+        let built = build(&config, mutation);
+        let engine = Engine::Interpreter;
+        let mut w = World::new(&built);
+        let mut model = Model::new(params);
+        let code_of = |r: market_reference::Refusal| TrapKind::Abort {
+            code: r.code() as u8,
+        };
+        let opened = w.open(&engine);
+        if opened != model.open().map_err(code_of) {
+            return Err(format!("market {m}: open {opened:?} vs the model"));
+        }
+        for step in 0..steps {
+            let user = rng.below(6);
+            let (yes, no) = random_basket(rng, &config);
+            let shares = random_shares(rng, config.b);
+            let now = if rng.below(40) == 0 { 5_000 } else { 10 };
+            let max_before = w.header("max");
+            let (got, want, what) = match rng.below(8) {
+                0..=3 => {
+                    let max_cost = match rng.below(4) {
+                        0 => model
+                            .quote(yes, no, shares)
+                            .map_or(0, |(c, _)| c.saturating_sub(1)),
+                        _ => u128::MAX,
+                    };
+                    coverage.trades += 1;
+                    let cap = w.cap(user.max(1));
+                    let mut args = vec![cap, user, yes, no];
+                    push_wide(&mut args, shares);
+                    push_wide(&mut args, max_cost);
+                    let before = model.shifted_shares().to_vec();
+                    let got = w
+                        .call(&engine, "buy", &args, now)
+                        .map(|r| vec![wide(&r, 0)]);
+                    let want = model
+                        .buy(now, user, yes, no, shares, max_cost)
+                        .map(|c| vec![c]);
+                    if let (Ok(cost), 0) = (&got, config.trade_bps) {
+                        let worlds = model.basket(yes, no).expect("it bought");
+                        let exact = market_reference::exact::basket_cost_scaled(
+                            config.b, &before, &worlds, shares,
+                        );
+                        // lmsr.md §7.8: the charge within [⌊exact⌋ − 1, ⌈exact⌉ + 1].
+                        let charged = num_bigint::BigInt::from(cost[0]);
+                        let unit = num_bigint::BigInt::from(1u8) << 128u32;
+                        let floor = &exact >> 128u32;
+                        let ceil = (&exact + &unit - 1u8) >> 128u32;
+                        if charged < floor - 1u8 || charged > ceil + 1u8 {
+                            return Err(format!(
+                                "market {m} step {step}: charge {} outside [⌊exact⌋ − 1, ⌈exact⌉ + 1]",
+                                cost[0]
+                            ));
+                        }
+                        coverage.exact_checked += 1;
+                    }
+                    (got, want, "buy")
+                }
+                4..=5 => {
+                    coverage.trades += 1;
+                    // Sell something held, often.
+                    let shares = if rng.below(2) == 0 {
+                        model
+                            .basket(yes, no)
+                            .ok()
+                            .and_then(|worlds| {
+                                worlds
+                                    .iter()
+                                    .map(|&x| model.position(user, x as u64).map_or(0, |p| p.0))
+                                    .min()
+                            })
+                            .filter(|&held| held > 0)
+                            .unwrap_or(shares)
+                    } else {
+                        shares
+                    };
+                    let mut args = vec![user, yes, no];
+                    push_wide(&mut args, shares);
+                    push_wide(&mut args, 0);
+                    let got = w
+                        .call(&engine, "sell", &args, now)
+                        .map(|r| vec![wide(&r, 0)]);
+                    let want = model.sell(now, user, yes, no, shares, 0).map(|p| vec![p]);
+                    (got, want, "sell")
+                }
+                6 => {
+                    let mut args = vec![yes, no];
+                    push_wide(&mut args, shares);
+                    let got = w
+                        .call(&engine, "quote", &args, now)
+                        .map(|r| vec![wide(&r, 0), u128::from(r[2])]);
+                    let want = model
+                        .quote(yes, no, shares)
+                        .map(|(c, p)| vec![c, u128::from(p)]);
+                    (got, want, "quote")
+                }
+                _ => {
+                    let world = rng.below(u64::from(built.layout.worlds) + 1);
+                    let got = w
+                        .call(&engine, "position", &[user, world], now)
+                        .map(|r| vec![wide(&r, 0), wide(&r, 2)]);
+                    let want = model.position(user, world).map(|(h, c)| vec![h, c]);
+                    (got, want, "position")
+                }
+            };
+            let want = want.map_err(code_of);
+            if got != want {
+                return Err(format!(
+                    "market {m} ({:?} {} events, b {}, fee {}) step {step}: {what} user {user} basket ({yes:#x}, {no:#x}) shares {shares}: vm {got:?}, model {want:?}",
+                    config.structure, config.events, config.b, config.trade_bps
+                ));
+            }
+            match &got {
+                Ok(_) if what == "buy" || what == "sell" => {
+                    coverage.committed += 1;
+                    if w.header("max") != max_before {
+                        coverage.max_moved += 1;
+                    }
+                }
+                Err(TrapKind::Abort { code }) => {
+                    coverage.refusals.insert(*code);
+                }
+                _ => {}
+            }
+            // The market's words: shares, caches, money.
+            let shares_now: Vec<u128> = w.worlds(&built.layout).iter().map(|&(r, _)| r).collect();
+            if shares_now != model.shifted_shares() {
+                return Err(format!(
+                    "market {m} step {step}: shares {shares_now:?} vs {:?}",
+                    model.shifted_shares()
+                ));
+            }
+            for (field, want) in [
+                ("potential", model.potential()),
+                ("escrow", model.escrow()),
+                ("fees", model.fees()),
+            ] {
+                let got = w.header(field);
+                if got != want {
+                    return Err(format!(
+                        "market {m} step {step} after {what}: {field} {got} vs model {want}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(coverage)
+}
+
+/// ≥ 10,000 random trades per run against the reference model written from the README alone:
+/// results, refusals, shares, Φ, escrow and fees agree exactly.
+#[test]
+fn differential_against_the_reference_model() {
+    let mut rng = Rng::new("market_differential");
+    let coverage =
+        differential(&mut rng, Mutation::None, 60, 280).unwrap_or_else(|e| panic!("{e}"));
+    println!("{coverage:?}");
+    assert!(coverage.trades >= 10_000, "{coverage:?}");
+    assert!(coverage.committed >= 4_000, "{coverage:?}");
+    assert!(coverage.max_moved >= 500, "{coverage:?}");
+    assert!(coverage.exact_checked >= 1_000, "{coverage:?}");
+    for code in [
+        code::CLOSED,
+        code::BAD_USER,
+        code::BAD_BASKET,
+        code::MIN_TRADE,
+        code::SLIPPAGE,
+        code::HOLDINGS,
+        code::LIMIT,
+    ] {
+        assert!(
+            coverage.refusals.contains(&code),
+            "never refused with {code}: {coverage:?}"
+        );
+    }
+}
+
+/// The planted bug "charges rounded down" (Φ's `b·ln s` term floored) is caught by the
+/// differential test: the model's potential rounds up.
+#[test]
+fn a_charge_rounded_down_is_caught() {
+    let mut rng = Rng::new("charge_rounded_down");
+    let caught = differential(&mut rng, Mutation::ChargeRoundedDown, 5, 100);
+    assert!(caught.is_err(), "the mutant passed: {caught:?}");
+    println!("caught: {}", caught.unwrap_err());
+}
+
+/// The planted bug "sell skips the holdings check" is caught too.
+#[test]
+fn a_sell_beyond_holdings_is_caught() {
+    let mut rng = Rng::new("no_holdings_check");
+    let caught = differential(&mut rng, Mutation::NoHoldingsCheck, 10, 200);
+    assert!(caught.is_err(), "the mutant passed: {caught:?}");
+    println!("caught: {}", caught.unwrap_err());
 }

@@ -135,10 +135,41 @@ pub struct Repriced {
     pub before: Var,
     /// Φ after.
     pub after: Var,
-    /// `max r'` and `min r'`.
+    /// `max r'`.
     pub max: Var,
     /// `min r'`.
     pub min: Var,
+    /// `max r − min r` before the trade.
+    pub spread_before: Var,
+}
+
+/// World `w`'s shares before the trade: the state's (a dry run), or the state's moved back by
+/// `shares` when `w` is a member (a commit already wrote the new ones).
+fn shares_before(
+    b: &mut FunctionBuilder,
+    layout: &MarketLayout,
+    w: Var,
+    shares: Var,
+    direction: Direction,
+    write: Write,
+) -> Var {
+    let worlds = layout.worlds_table();
+    let r = b.let_(
+        "r_before",
+        Ty::U128,
+        Rvalue::Load(curve_ir::ir::Addr::Field(worlds, w, "shares")),
+    );
+    if write == Write::Commit {
+        let member = b.load("member", basket::flag(layout, w));
+        b.if_(Cond::NonZero(member), |b| {
+            let moved = match direction {
+                Direction::Buy => Rvalue::Sub(r, shares),
+                Direction::Sell => Rvalue::Add(r, shares),
+            };
+            b.assign(r, moved);
+        });
+    }
+    r
 }
 
 /// World `w`'s shares after the trade: the state's (already written by a commit), or the state's
@@ -211,6 +242,7 @@ pub fn reprice(
     b.at("market.reprice/extremes", None);
     let max = b.let_("max", Ty::U128, Rvalue::Const(0));
     let min = b.let_("min", Ty::U128, Rvalue::Const(u128::MAX));
+    let min_before = b.let_("min_before", Ty::U128, Rvalue::Const(u128::MAX));
     let n = b.constant("n", u64::from(layout.worlds));
     b.for_each(n, layout.worlds, code::TABLE, |b, w| {
         let r = shares_after(b, layout, w, shares, direction, write);
@@ -218,6 +250,11 @@ pub fn reprice(
         b.if_(Cond::NonZero(above), |b| b.assign(max, Rvalue::Copy(r)));
         let below = lt_u128(b, r, min);
         b.if_(Cond::NonZero(below), |b| b.assign(min, Rvalue::Copy(r)));
+        let old = shares_before(b, layout, w, shares, direction, write);
+        let below = lt_u128(b, old, min_before);
+        b.if_(Cond::NonZero(below), |b| {
+            b.assign(min_before, Rvalue::Copy(old))
+        });
     });
 
     b.at("market.reprice/exponentials", None);
@@ -268,6 +305,11 @@ pub fn reprice(
         after,
         max,
         min,
+        spread_before: b.let_(
+            "spread_before",
+            Ty::U128,
+            Rvalue::Sub(max_before, min_before),
+        ),
     }
 }
 

@@ -11,6 +11,10 @@ use super::{MarketLayout, Mutation, code, params};
 use crate::templates::debit::{self, Debit};
 use crate::templates::slab::commit::COLLATERAL_ASSET;
 
+/// The prior's floor is `total / (FLOOR_PARTS · n)`: no world starts below a sixteenth of the
+/// uniform probability, which caps the subsidy near `b·ln(16n)`.
+pub const FLOOR_PARTS: u128 = 16;
+
 /// The `open` entrypoint.
 pub fn open(layout: &MarketLayout, mutation: Mutation) -> Function {
     let mut b = FunctionBuilder::new("open", 2, 2);
@@ -39,16 +43,16 @@ pub fn open(layout: &MarketLayout, mutation: Mutation) -> Function {
             b.assign(zero, Rvalue::Const(0))
         });
         b.guard(Cond::Zero(zero), code::PRIOR_ZERO, "Σ weights > 0");
-        // ⌈total / 4n⌉: no world below a quarter of the uniform probability.
+        // ⌈total / 16n⌉: no world below a sixteenth of the uniform probability.
         let parts = b.let_(
             "parts",
             Ty::U128,
-            Rvalue::Const(4 * u128::from(layout.worlds)),
+            Rvalue::Const(FLOOR_PARTS * u128::from(layout.worlds)),
         );
         let round = b.let_(
             "round",
             Ty::U128,
-            Rvalue::Const(4 * u128::from(layout.worlds) - 1),
+            Rvalue::Const(FLOOR_PARTS * u128::from(layout.worlds) - 1),
         );
         let padded = b.let_("padded", Ty::U128, Rvalue::Add(total, round));
         let floor = b.let_("floor", Ty::U128, Rvalue::Div(padded, parts));

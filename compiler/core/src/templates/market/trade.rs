@@ -81,9 +81,20 @@ fn admit(
         let minimum = b.let_("minimum_wide", Ty::U128, Rvalue::Widen(minimum));
         let enough = le_u128(b, minimum, shares);
         b.guard(Cond::NonZero(enough), code::MIN_TRADE, "shares ≥ min_trade");
+        shares_bound(b, shares);
     });
     basket
 }
+
+/// `shares < 2^100` (`LIMIT`): every `r_w` stays below 2^101, so no sum overflows.
+fn shares_bound(b: &mut FunctionBuilder, shares: Var) {
+    let bound = b.let_("shares_bound", Ty::U128, Rvalue::Const(SHARES_BOUND));
+    let small = lt_u128(b, shares, bound);
+    b.guard(Cond::NonZero(small), code::LIMIT, "shares < 2^100");
+}
+
+/// The largest trade plus one, and the bound on `max r` after a buy.
+const SHARES_BOUND: u128 = 1 << 100;
 
 /// `⌈amount·trade_bps / 10^4⌉` (`u128`).
 fn fee_of(b: &mut FunctionBuilder, amount: Var) -> Var {
@@ -243,9 +254,18 @@ pub fn buy(layout: &MarketLayout, mutation: Mutation) -> Function {
         let forty = b.constant("forty", 40);
         let spread_max = b.let_("spread_max", Ty::U128, Rvalue::WideMul(liquidity, forty));
         let spread = b.let_("spread", Ty::U128, Rvalue::Sub(repriced.max, repriced.min));
+        // A buy may leave a wide table (sells widened it) as long as it does not widen it.
         let within = le_u128(b, spread, spread_max);
-        b.guard(Cond::NonZero(within), code::LIMIT, "max r − min r ≤ 40·b");
-        let size_max = b.let_("size_max", Ty::U128, Rvalue::Const(1 << 100));
+        let narrower = le_u128(b, spread, repriced.spread_before);
+        b.if_(Cond::NonZero(narrower), |b| {
+            b.assign(within, Rvalue::Const(1))
+        });
+        b.guard(
+            Cond::NonZero(within),
+            code::LIMIT,
+            "max r − min r ≤ 40·b, or no wider than before",
+        );
+        let size_max = b.let_("size_max", Ty::U128, Rvalue::Const(SHARES_BOUND));
         let small = lt_u128(b, repriced.max, size_max);
         b.guard(Cond::NonZero(small), code::LIMIT, "max r < 2^100");
     });
@@ -371,7 +391,9 @@ pub fn quote(layout: &MarketLayout, mutation: Mutation) -> Function {
     let shares = arg_wide(&mut b, "shares", 2);
     b.step("market.quote/open", None, |b| require_open(b, layout));
     let basket = b.step("market.quote/basket", Some("STRUCTURE"), |b| {
-        basket::decode(b, layout, yes, no)
+        let basket = basket::decode(b, layout, yes, no);
+        shares_bound(b, shares);
+        basket
     });
     b.step("market.quote/price", None, |b| {
         let worlds = layout.worlds_table();
