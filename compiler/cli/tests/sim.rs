@@ -93,6 +93,34 @@ fn the_perp_sol_scenario_meets_its_expectations() {
     );
 }
 
+/// The joint market example: a MARKET deployed from market_joint.curve (8 worlds, the naive-Bayes
+/// prior of lmsr.md §8.2), opened and traded through the router probe; every `expect` and
+/// `returns` holds (the reference model's numbers), refusals are named, and the market's
+/// ledger account holds exactly the subsidy and the two buys' costs.
+#[test]
+fn the_market_joint_scenario_meets_its_expectations() {
+    let run = sim(&["examples/market_joint.scenario.toml"]);
+    assert!(run.status.success(), "{run:?}");
+    let text = String::from_utf8_lossy(&run.stdout);
+    for named in [
+        "is called only through invoke",
+        "must be the sender's user id",
+        "(HOLDINGS)",
+    ] {
+        assert!(text.contains(named), "{named}: {text}");
+    }
+    let last = text
+        .lines()
+        .filter(|l| l.contains("conserved:"))
+        .last()
+        .expect("a conservation line");
+    // 356,312,826 subsidy + 2,931,283 + 1,466,075 of buys; the sale is cash inside the market.
+    assert_eq!(
+        last.trim(),
+        "conserved: vaults 839289816 + escrows 0 + slab_accounts 360710184 + fees 0 + pending_withdrawals 0 = deposits 1200000000 − withdrawals 0"
+    );
+}
+
 #[test]
 fn the_oracle_scenario_runs_and_is_reproducible() {
     let first = sim(&["examples/oracle.scenario.toml"]);

@@ -152,7 +152,7 @@ fn intrinsic_gas(action: &Action, bytes: usize) -> u64 {
     // A shaped template's size is its stated shape's; one it cannot build is refused later.
     let words = |image: &ProgramImage| match templates::find(&image.template) {
         Some(listed) => u64::from(listed.program.module().layout.slab),
-        None => templates::slab_layout_of(&image.manifest).map_or(0, |l| u64::from(l.words())),
+        None => templates::shaped_words(&image.template, &image.manifest).map_or(0, u64::from),
     };
     let shaped = |image: &ProgramImage| {
         if templates::SHAPED.contains(&image.template.as_str()) {

@@ -21,6 +21,9 @@ pub const INVOKE_RULES: &[(Role, Role, &[&str])] = &[
         Role::Slab,
         &["reserve", "commit", "cancel", "liquidation_call"],
     ),
+    // A market takes collateral only through the router's caps: opening (the subsidy) and
+    // buying.
+    (Role::Router, Role::Market, &["open", "buy"]),
 ];
 
 /// Who may call an entrypoint from a transaction (not through `invoke`). An entrypoint no rule
@@ -47,8 +50,14 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     ("slab", "cancel_order", DirectCall::Sender("user")),
     // The maker classes are the venue's listing decision (seed 002 §1).
     ("slab", "set_maker_class", DirectCall::Governance),
+    ("market", "open", DirectCall::InvokeOnly),
+    ("market", "buy", DirectCall::InvokeOnly),
+    // A user sells only their own shares.
+    ("market", "sell", DirectCall::Sender("user")),
     ("probe_router", "take", DirectCall::Sender("user")),
     ("probe_router", "settle", DirectCall::Sender("user")),
+    ("probe_router", "bet", DirectCall::Sender("user")),
+    ("probe_router", "fund", DirectCall::Sender("funder")),
 ];
 
 /// Who may call `entry` of a `template` program from a transaction; `None`: anyone.

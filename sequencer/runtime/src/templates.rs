@@ -115,28 +115,39 @@ pub fn slab_layout_of(manifest: &[u8]) -> Result<templates::slab::SlabLayout, St
     templates::slab::SlabLayout::from_manifest(&manifest)
 }
 
+/// The state words of a shaped template's program as its manifest's shape states them.
+pub fn shaped_words(name: &str, manifest: &[u8]) -> Result<u32, String> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    match name {
+        "market" => Ok(templates::market::MarketLayout::from_manifest(&manifest)?.words()),
+        _ => Ok(templates::slab::SlabLayout::from_manifest(&manifest)?.words()),
+    }
+}
+
 /// The approved template an image or a stored record of template `name` runs: a listed
 /// template, or a shaped one rebuilt from its manifest's shape (once per shape and process).
 pub fn lookup(name: &str, manifest: &[u8]) -> Result<&'static Approved, String> {
     if !SHAPED.contains(&name) {
         return find(name).ok_or_else(|| format!("no template `{name}`"));
     }
-    static BUILT: OnceLock<Mutex<BTreeMap<Vec<u32>, &'static Approved>>> = OnceLock::new();
-    let layout = slab_layout_of(manifest)?;
-    let mut key = layout.capacities.clone();
-    key.push(layout.views);
+    type Shapes = BTreeMap<(String, Vec<(String, u32)>), &'static Approved>;
+    static BUILT: OnceLock<Mutex<Shapes>> = OnceLock::new();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    let key = (name.to_string(), templates::manifest_shape(&manifest)?);
     let mut built = BUILT
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     // One leaked template per distinct shape: shapes are few on a chain (each deploy of a new
     // one pays `SHAPED_BUILD_GAS`), and programs hold `&'static Approved`.
-    let approved = built.entry(key).or_insert_with(|| {
-        Box::leak(Box::new(Approved::new(
-            templates::slab::template(&layout),
-            false,
-        )))
-    });
+    if let Some(approved) = built.get(&key) {
+        return Ok(approved);
+    }
+    let template = templates::shaped(name, &manifest)?;
+    let approved: &'static Approved = Box::leak(Box::new(Approved::new(template, false)));
+    built.insert(key, approved);
     Ok(approved)
 }
 

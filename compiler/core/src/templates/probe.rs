@@ -222,6 +222,39 @@ pub static ROUTER: Interface = Interface {
             returns: &[field("status"), field("detail"), field("released_qty")],
             accounts: &[],
         },
+        Entry {
+            name: "bet",
+            doc: "Pledges max_cost into the sender's escrow with the market, mints a cap for it, invokes buy, burns the cap and releases the rest.",
+            args: &[
+                field("market"),
+                field("user"),
+                field("yes_mask"),
+                field("no_mask"),
+                typed("shares", FieldType::U128),
+                typed("max_cost", FieldType::U128),
+            ],
+            returns: &[
+                field("status"),
+                field("detail"),
+                typed("cost", FieldType::U128),
+            ],
+            accounts: &[],
+        },
+        Entry {
+            name: "fund",
+            doc: "Pledges amount into the sender's escrow with the market, mints a cap for it, invokes open (the subsidy), burns the cap and releases the rest.",
+            args: &[
+                field("market"),
+                field("funder"),
+                typed("amount", FieldType::U128),
+            ],
+            returns: &[
+                field("status"),
+                field("detail"),
+                typed("subsidy", FieldType::U128),
+            ],
+            accounts: &[],
+        },
     ],
 };
 
@@ -313,10 +346,10 @@ fn invoke_with(
     );
     let status = b.var("status", Ty::U64);
     let detail = b.var("detail", Ty::U64);
-    let gas_max = if interface.template == "slab" {
-        SLAB_CALL_GAS
-    } else {
-        CALLEE_GAS
+    let gas_max = match interface.template {
+        "slab" => SLAB_CALL_GAS,
+        "market" => MARKET_CALL_GAS,
+        _ => CALLEE_GAS,
     };
     b.invoke(Invoke {
         program,
@@ -453,6 +486,120 @@ pub const SLAB_CALL_GAS: u64 = 300_000;
 /// Where `settle` builds the commit's argument words in scratch (after the return buffer).
 const COMMIT_ARGS: u32 = 8;
 
+/// The most gas `probe_router` lets a market use (a world table of up to 32 worlds).
+pub const MARKET_CALL_GAS: u64 = 5_000_000;
+
+/// Where the market's interface hash is pinned in `probe_router`'s parameter table.
+const MARKET_HASH_AT: u32 = 4;
+
+/// Step names of one funded invoke: pledge, cap, release.
+type FundedSteps = [&'static str; 3];
+const SETTLE_STEPS: FundedSteps = [
+    "probe_router.settle/pledge",
+    "probe_router.settle/cap",
+    "probe_router.settle/release",
+];
+const BET_STEPS: FundedSteps = [
+    "probe_router.bet/pledge",
+    "probe_router.bet/cap",
+    "probe_router.bet/release",
+];
+const FUND_STEPS: FundedSteps = [
+    "probe_router.fund/pledge",
+    "probe_router.fund/cap",
+    "probe_router.fund/release",
+];
+
+/// A `u128` argument at words `at`, `at + 1`, as its two words.
+fn arg_pair(b: &mut FunctionBuilder, name: &str, at: u32) -> [curve_ir::ir::Var; 2] {
+    [
+        b.let_(
+            &format!("{name}_lo"),
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Args, at)),
+        ),
+        b.let_(
+            &format!("{name}_hi"),
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Args, at + 1)),
+        ),
+    ]
+}
+
+/// Copies `count` argument words from `args[from..]` to `scratch[to..]`.
+fn copy_args(b: &mut FunctionBuilder, from: u32, to: u32, count: u32) {
+    for word in 0..count {
+        let value = b.let_(
+            "arg",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Args, from + word)),
+        );
+        b.store(Addr::Fixed(Segment::Scratch, to + word), value);
+    }
+}
+
+/// The router's part of a debit through a cap: pledges `amount` of `user`'s vault into its
+/// escrow with `program`, mints a cap for exactly that, runs `call` (which invokes the callee
+/// with the cap and gives the status), then releases what the callee did not take — the `u128`
+/// at return words `taken_at` when it succeeded, nothing when it failed — and burns the cap.
+fn funded(
+    b: &mut FunctionBuilder,
+    [pledge, mint, release]: FundedSteps,
+    (program, user): (curve_ir::ir::Var, curve_ir::ir::Var),
+    [amount_lo, amount_hi]: [curve_ir::ir::Var; 2],
+    taken_at: u32,
+    call: impl FnOnce(&mut FunctionBuilder, curve_ir::ir::Var) -> curve_ir::ir::Var,
+) -> curve_ir::ir::Var {
+    b.at(pledge, None);
+    let asset = b.constant("asset", 0);
+    let escrow = [b.var("escrow_lo", Ty::U64), b.var("escrow_hi", Ty::U64)];
+    b.host(
+        id::VAULT_PLEDGE,
+        &[user, program, asset, amount_lo, amount_hi],
+        &escrow,
+        0,
+    );
+    b.at(mint, None);
+    let ttl = b.constant("ttl_ms", 120_000);
+    let cap = b.var("cap", Ty::U64);
+    b.host(
+        id::CAP_MINT,
+        &[user, program, asset, amount_lo, amount_hi, ttl],
+        &[cap],
+        0,
+    );
+    let status = call(b, cap);
+    b.at(release, None);
+    let amount = b.let_("amount", Ty::U128, Rvalue::Join(amount_lo, amount_hi));
+    let nothing = b.constant("nothing", 0);
+    let taken = b.let_("taken", Ty::U128, Rvalue::Join(nothing, nothing));
+    b.if_(Cond::Zero(status), |b| {
+        let lo = b.let_(
+            "taken_lo",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Scratch, taken_at)),
+        );
+        let hi = b.let_(
+            "taken_hi",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Scratch, taken_at + 1)),
+        );
+        b.assign(taken, Rvalue::Join(lo, hi));
+    });
+    let rest = b.let_("rest", Ty::U128, Rvalue::Sub(amount, taken));
+    let rest_lo = b.let_("rest_lo", Ty::U64, Rvalue::Low(rest));
+    let rest_hi = b.let_("rest_hi", Ty::U64, Rvalue::High(rest));
+    b.host(
+        id::VAULT_RELEASE,
+        &[user, program, asset, rest_lo, rest_hi],
+        &escrow,
+        0,
+    );
+    let unused = [b.var("unused_lo", Ty::U64), b.var("unused_hi", Ty::U64)];
+    b.host(id::CAP_BURN, &[cap], &unused, 0);
+    status
+}
+
 /// The `probe_router` program.
 pub fn router_program() -> Program {
     let mut take = FunctionBuilder::new("take", 12, 10);
@@ -462,91 +609,84 @@ pub fn router_program() -> Program {
 
     let mut settle = FunctionBuilder::new("settle", 9, 8);
     let b = &mut settle;
-    b.at("probe_router.settle/pledge", None);
     let slab = b.let_("slab", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 0)));
     let user = b.let_("user", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 1)));
-    let asset = b.constant("asset", 0);
-    let amount_lo = b.let_(
-        "amount_lo",
-        Ty::U64,
-        Rvalue::Load(Addr::Fixed(Segment::Args, 3)),
-    );
-    let amount_hi = b.let_(
-        "amount_hi",
-        Ty::U64,
-        Rvalue::Load(Addr::Fixed(Segment::Args, 4)),
-    );
-    let escrow = [b.var("escrow_lo", Ty::U64), b.var("escrow_hi", Ty::U64)];
-    b.host(
-        id::VAULT_PLEDGE,
-        &[user, slab, asset, amount_lo, amount_hi],
-        &escrow,
-        0,
-    );
-    b.at("probe_router.settle/cap", None);
-    let ttl = b.constant("ttl_ms", 120_000);
-    let cap = b.var("cap", Ty::U64);
-    b.host(
-        id::CAP_MINT,
-        &[user, slab, asset, amount_lo, amount_hi, ttl],
-        &[cap],
-        0,
-    );
-    b.at("probe_router.settle/commit", None);
-    let hold = b.let_(
-        "hold_id",
-        Ty::U64,
-        Rvalue::Load(Addr::Fixed(Segment::Args, 2)),
-    );
-    b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), hold);
-    b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), cap);
-    for word in 0..4 {
-        let salt = b.let_(
-            "salt",
+    let amount = arg_pair(b, "amount", 3);
+    // The commit's debit is its return words 4 and 5.
+    let status = funded(b, SETTLE_STEPS, (slab, user), amount, 4, |b, cap| {
+        b.at("probe_router.settle/commit", None);
+        let hold = b.let_(
+            "hold_id",
             Ty::U64,
-            Rvalue::Load(Addr::Fixed(Segment::Args, 5 + word)),
+            Rvalue::Load(Addr::Fixed(Segment::Args, 2)),
         );
-        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 2 + word), salt);
-    }
-    let status = invoke_with(
-        b,
-        &abi::SLAB,
-        "commit",
-        (Segment::Scratch, COMMIT_ARGS),
-        6,
-        0,
-    );
-    b.at("probe_router.settle/release", None);
-    // What the commit did not take goes back: the debit (return words 4, 5) when it
-    // committed, nothing when it failed.
-    let amount = b.let_("amount", Ty::U128, Rvalue::Join(amount_lo, amount_hi));
-    let nothing = b.constant("nothing", 0);
-    let taken = b.let_("taken", Ty::U128, Rvalue::Join(nothing, nothing));
-    b.if_(Cond::Zero(status), |b| {
-        let lo = b.let_(
-            "debit_lo",
-            Ty::U64,
-            Rvalue::Load(Addr::Fixed(Segment::Scratch, 4)),
-        );
-        let hi = b.let_(
-            "debit_hi",
-            Ty::U64,
-            Rvalue::Load(Addr::Fixed(Segment::Scratch, 5)),
-        );
-        b.assign(taken, Rvalue::Join(lo, hi));
+        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), hold);
+        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), cap);
+        copy_args(b, 5, COMMIT_ARGS + 2, 4);
+        invoke_with(
+            b,
+            &abi::SLAB,
+            "commit",
+            (Segment::Scratch, COMMIT_ARGS),
+            6,
+            0,
+        )
     });
-    let rest = b.let_("rest", Ty::U128, Rvalue::Sub(amount, taken));
-    let rest_lo = b.let_("rest_lo", Ty::U64, Rvalue::Low(rest));
-    let rest_hi = b.let_("rest_hi", Ty::U64, Rvalue::High(rest));
-    b.host(
-        id::VAULT_RELEASE,
-        &[user, slab, asset, rest_lo, rest_hi],
-        &escrow,
-        0,
-    );
-    let unused = [b.var("unused_lo", Ty::U64), b.var("unused_hi", Ty::U64)];
-    b.host(id::CAP_BURN, &[cap], &unused, 0);
     b.if_(Cond::Zero(status), |b| copy_returns(b, 6));
+
+    let mut bet = FunctionBuilder::new("bet", 8, 4);
+    let b = &mut bet;
+    let market = b.let_(
+        "market",
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Args, 0)),
+    );
+    let user = b.let_("user", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 1)));
+    let max_cost = arg_pair(b, "max_cost", 6);
+    // buy(cap, user, yes_mask, no_mask, shares, max_cost) returns the cost in words 0 and 1.
+    let status = funded(b, BET_STEPS, (market, user), max_cost, 0, |b, cap| {
+        b.at("probe_router.bet/buy", None);
+        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), cap);
+        copy_args(b, 1, COMMIT_ARGS + 1, 7);
+        invoke_with(
+            b,
+            &abi::MARKET,
+            "buy",
+            (Segment::Scratch, COMMIT_ARGS),
+            8,
+            MARKET_HASH_AT,
+        )
+    });
+    b.if_(Cond::Zero(status), |b| copy_returns(b, 2));
+
+    let mut fund = FunctionBuilder::new("fund", 4, 4);
+    let b = &mut fund;
+    let market = b.let_(
+        "market",
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Args, 0)),
+    );
+    let funder = b.let_(
+        "funder",
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Args, 1)),
+    );
+    let amount = arg_pair(b, "amount", 2);
+    // open(cap, funder) returns the subsidy it took in words 0 and 1.
+    let status = funded(b, FUND_STEPS, (market, funder), amount, 0, |b, cap| {
+        b.at("probe_router.fund/open", None);
+        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), cap);
+        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), funder);
+        invoke_with(
+            b,
+            &abi::MARKET,
+            "open",
+            (Segment::Scratch, COMMIT_ARGS),
+            2,
+            MARKET_HASH_AT,
+        )
+    });
+    b.if_(Cond::Zero(status), |b| copy_returns(b, 2));
 
     let mut drop = FunctionBuilder::new("drop", 2, 3);
     drop.at("probe_router.drop/invoke", None);
@@ -554,10 +694,16 @@ pub fn router_program() -> Program {
     copy_returns(&mut drop, 1);
 
     Program {
-        functions: vec![take.finish(), settle.finish(), drop.finish()],
-        params: 4,
+        functions: vec![
+            take.finish(),
+            settle.finish(),
+            drop.finish(),
+            bet.finish(),
+            fund.finish(),
+        ],
+        params: 8,
         slab: 1,
-        scratch_reserved: COMMIT_ARGS + 6,
+        scratch_reserved: COMMIT_ARGS + 8,
         capabilities: CapabilitySet::of(&[
             Capability::Invoke,
             Capability::VaultWrite,
@@ -660,18 +806,21 @@ pub fn writer_template() -> Template {
 }
 
 const SLAB_HASH: [&str; 4] = ["slab_0", "slab_1", "slab_2", "slab_3"];
+const MARKET_HASH: [&str; 4] = ["market_0", "market_1", "market_2", "market_3"];
 
 /// The `probe_router` template (pins the slab's interface).
 pub fn router_template() -> Template {
+    let mut constants = hash_constants(&SLAB_HASH, abi::SLAB.hash());
+    constants.extend(hash_constants(&MARKET_HASH, abi::MARKET.hash()));
     let mut template = template(
         "probe_router",
         "router",
         &ROUTER,
         &router_program(),
-        hash_constants(&SLAB_HASH, abi::SLAB.hash()),
+        constants,
     );
-    // Its own few hundred gas plus the slab's whole budget.
-    template.gas_budget = DEFAULT_GAS_BUDGET + SLAB_CALL_GAS;
+    // Its own few hundred gas plus the largest callee budget (a market's).
+    template.gas_budget = DEFAULT_GAS_BUDGET + MARKET_CALL_GAS;
     template
 }
 
