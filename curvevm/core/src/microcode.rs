@@ -895,30 +895,43 @@ fn emit_muldivs(b: &mut Builder) {
     balanced(b, Cond::NonZero, NEGATIVE, |b| b.mov(A0, T0));
 }
 
-/// `x ← x × constant` as a 256-bit product in `acc` (four words), with `constant` loaded into
-/// `multiplier` (two words, consumed) and `counter` counting; `x` (two words) is kept.
-fn multiply_by_constant(
-    b: &mut Builder,
-    acc: [Reg; 4],
-    x: [Reg; 2],
-    (multiplier, constant): ([Reg; 2], u128),
-    counter: Reg,
-) {
-    b.load_u64(multiplier[0], constant as u64);
-    b.load_u64(multiplier[1], (constant >> 64) as u64);
-    horner_multiply(b, &acc, &multiplier, &x, None, (counter, 128));
+/// `acc ← x × constant` as a 256-bit product (four words; `x`, two words, is kept), with the
+/// constant's bits unrolled MSB first — a doubling per bit and an add of `x` per set bit — so
+/// there is no loop and no branch: the gas is fixed when the routine is emitted, and a product
+/// costs ~4 instructions per bit of the constant plus 4 per set bit (a data multiplier's Horner
+/// loop costs ~14 per bit).
+fn multiply_by_known(b: &mut Builder, acc: [Reg; 4], x: [Reg; 2], constant: u128) {
+    assert_ne!(constant, 0, "a known multiplier is nonzero");
+    let bits = 128 - constant.leading_zeros();
+    // The top bit is set: the accumulator starts at x.
+    b.mov(acc[0], x[0]);
+    b.mov(acc[1], x[1]);
+    b.load_imm(acc[2], 0);
+    b.load_imm(acc[3], 0);
+    for bit in (0..bits - 1).rev() {
+        shift_left(b, &acc);
+        if constant >> bit & 1 == 1 {
+            b.add(NONE, acc[0], x[0]);
+            b.add(CIN, acc[1], x[1]);
+            b.add_imm(CIN, acc[2], 0);
+            b.add_imm(CIN, acc[3], 0);
+        }
+    }
 }
 
 /// `fixed::exp_neg`, step for step: the clamp at 45, `t = ⌊z × LOG2_E / 2^127⌋`, one
 /// conditional table product per fraction bit (computed always, kept when the bit is set), and
-/// the final `⌊r / 2^(63 + k)⌋` as the top half of `r << (65 − k)`. ~127,000 gas, constant.
+/// the final `⌊r / 2^(63 + k)⌋` as the top half of `r << (65 − k)`. Each table product
+/// `⌊r·T_i / 2^127⌋` is formed as `r − ⌈r·c_i / 2^127⌉` with `c_i = 2^127 − T_i` — the same
+/// integer, since `r·T_i = r·2^127 − r·c_i` — because `c_i` has `i − 1` fewer bits than `T_i`
+/// (T_i → 1), and both constants are multiplied unrolled ([`multiply_by_known`]). ~39,000 gas,
+/// constant.
 fn emit_exp_neg(b: &mut Builder) {
     const R0: Reg = 29;
     const R1: Reg = 30;
     let (fraction, k, big) = (B0, B1, C0);
     let acc = [T0, T1, T2, T3];
-    let multiplier = [T4, T5];
-    let (counter, bit) = (T6, T7);
+    let (next, nonzero, bit) = ([T4, T5], T6, T7);
     // big ← z ≥ 45 (the high word ≥ 45); then z ← 0 so that the rest stays in range.
     b.load_imm(big, 45);
     b.add(NEG | NW, A1, big);
@@ -928,13 +941,7 @@ fn emit_exp_neg(b: &mut Builder) {
         b.load_imm(A1, 0);
     });
     // t = ⌊z × LOG2_E_Q127 / 2^127⌋: the product doubled once, its words 2 and 3.
-    multiply_by_constant(
-        b,
-        acc,
-        [A0, A1],
-        (multiplier, crate::fixed::LOG2_E_Q127),
-        counter,
-    );
+    multiply_by_known(b, acc, [A0, A1], crate::fixed::LOG2_E_Q127);
     shift_left(b, &acc);
     b.mov(fraction, T2);
     b.mov(k, T3);
@@ -944,11 +951,21 @@ fn emit_exp_neg(b: &mut Builder) {
     for factor in crate::fixed::EXP2_NEG {
         b.add(NONE, fraction, fraction);
         carry_to(b, bit);
-        multiply_by_constant(b, acc, [R0, R1], (multiplier, factor), counter);
+        // r·c < 2^254: doubled, words 2–3 are ⌊r·c / 2^127⌋ and words 0–1 twice the remainder.
+        multiply_by_known(b, acc, [R0, R1], (1u128 << 127) - factor);
         shift_left(b, &acc);
+        b.load_imm(nonzero, 0);
+        balanced(b, Cond::NonZero, T0, |b| b.load_imm(nonzero, 1));
+        balanced(b, Cond::NonZero, T1, |b| b.load_imm(nonzero, 1));
+        b.add(NONE, T2, nonzero);
+        b.add_imm(CIN, T3, 0);
+        b.mov(next[0], R0);
+        b.mov(next[1], R1);
+        b.add(NEG, next[0], T2);
+        b.add(NEG | CIN, next[1], T3);
         balanced(b, Cond::NonZero, bit, |b| {
-            b.mov(R0, T2);
-            b.mov(R1, T3);
+            b.mov(R0, next[0]);
+            b.mov(R1, next[1]);
         });
     }
     // u = 65 − k ∈ [1, 65] (k ≤ 64), its seven bits moved to the top of the word.
@@ -1017,13 +1034,7 @@ fn emit_ln(b: &mut Builder) {
         b.mov(A0, T2);
         b.mov(A1, T3);
     });
-    multiply_by_constant(
-        b,
-        acc,
-        [bits, n],
-        (multiplier, crate::fixed::LN_2_Q128),
-        inner,
-    );
+    multiply_by_known(b, acc, [bits, n], crate::fixed::LN_2_Q128);
     b.mov(A0, T2);
     b.mov(A1, T3);
 }
