@@ -47,8 +47,12 @@ impl Market {
         ] {
             table[params::param(name) as usize] = value;
         }
-        let base = params::weights_base() as usize;
-        table[base..base + weights.len()].copy_from_slice(weights);
+        let lifts = market::prior::lifts(B, weights).expect("weights");
+        let base = params::lifts_base() as usize;
+        for (w, lift) in lifts.iter().enumerate() {
+            table[base + 2 * w] = *lift as u64;
+            table[base + 2 * w + 1] = (lift >> 64) as u64;
+        }
         let mut host = RollupHost::new(
             Ledger::default(),
             Clock {

@@ -71,8 +71,12 @@ fn build(config: &Config, mutation: Mutation) -> Built {
     ] {
         table[params::param(name) as usize] = value;
     }
-    let base = params::weights_base() as usize;
-    table[base..base + config.weights.len()].copy_from_slice(&config.weights);
+    let lifts = market::prior::lifts(config.b, &config.weights).expect("weights");
+    let base = params::lifts_base() as usize;
+    for (w, lift) in lifts.iter().enumerate() {
+        table[base + 2 * w] = *lift as u64;
+        table[base + 2 * w + 1] = (lift >> 64) as u64;
+    }
     let bounds = lowered
         .gas_bounds
         .iter()

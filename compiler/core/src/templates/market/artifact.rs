@@ -6,6 +6,7 @@ use curvescript_check::CheckedBlock;
 use curvescript_check::value::TypedValue;
 use curvescript_syntax::{Code, Diagnostic, Span};
 
+use super::prior::lifts;
 use super::{MarketLayout, Structure, params, template};
 use crate::{Artifact, ParamSlot};
 
@@ -86,8 +87,9 @@ pub fn weights(block: &CheckedBlock, layout: &MarketLayout) -> Vec<u64> {
     }
 }
 
-/// The parameter table of a checked MARKET block.
-pub fn table(block: &CheckedBlock, layout: &MarketLayout) -> Vec<ParamSlot> {
+/// The parameter table of a checked MARKET block: the scalar slots, then each world's prior lift
+/// ([`lifts`]); weights summing to zero are the PRIOR statement's error.
+pub fn table(block: &CheckedBlock, layout: &MarketLayout) -> Result<Vec<ParamSlot>, Diagnostic> {
     let span_of = |keyword: &str, arg: &str| -> Span {
         if keyword.is_empty() {
             return block.header_span;
@@ -122,19 +124,20 @@ pub fn table(block: &CheckedBlock, layout: &MarketLayout) -> Vec<ParamSlot> {
         .collect();
     let names = params::names(layout);
     let span = block.statement_span("PRIOR");
-    for (name, weight) in names[params::PARAMS.len()..]
-        .iter()
-        .zip(weights(block, layout))
-    {
+    let b = slots[params::param("b") as usize].value;
+    let lifts = lifts(b.max(1), &weights(block, layout))
+        .map_err(|e| Diagnostic::error(Code::InconsistentValues, span, e))?;
+    let words = lifts.iter().flat_map(|&l| [l as u64, (l >> 64) as u64]);
+    for (name, word) in names[params::PARAMS.len()..].iter().zip(words) {
         slots.push(ParamSlot {
             name,
             keyword: "PRIOR",
-            arg: "weights",
-            value: weight,
+            arg: "kind",
+            value: word,
             span,
         });
     }
-    slots
+    Ok(slots)
 }
 
 /// The deployable artifact of a checked MARKET block. Its gas budget is the script's `GAS
@@ -157,7 +160,7 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
         interface: template.interface,
         ir: super::program(&layout),
         lowered: template.lowered,
-        params: table(block, &layout),
+        params: table(block, &layout)?,
         conditions: template.conditions,
         constants: template.constants,
         layout: template.layout,

@@ -28,7 +28,8 @@ pub use program::program;
 #[cfg(feature = "planted-mutations")]
 pub use program::program_with_mutation;
 
-/// Abort codes (README.md's table). Code 100 is a template bug, never a user error.
+/// Abort codes (README.md's table). Code 100 is a template bug, never a user error; 10 is unused
+/// (a prior whose weights sum to zero is the compiler's error).
 pub mod code {
     /// A trade before `open`.
     pub const NOT_OPEN: u8 = 1;
@@ -48,8 +49,6 @@ pub mod code {
     pub const HOLDINGS: u8 = 8;
     /// No account slot.
     pub const ACCOUNTS_FULL: u8 = 9;
-    /// The prior's weights sum to zero.
-    pub const PRIOR_ZERO: u8 = 10;
     /// A buy past the spread or size limits.
     pub const LIMIT: u8 = 11;
     /// The escrow would not cover a world's liability.
@@ -60,7 +59,7 @@ pub mod code {
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 13] = [
+    pub const NAMES: [(u8, &str); 12] = [
         (NOT_OPEN, "NOT_OPEN"),
         (ALREADY_OPEN, "ALREADY_OPEN"),
         (CLOSED, "CLOSED"),
@@ -70,7 +69,6 @@ pub mod code {
         (SLIPPAGE, "SLIPPAGE"),
         (HOLDINGS, "HOLDINGS"),
         (ACCOUNTS_FULL, "ACCOUNTS_FULL"),
-        (PRIOR_ZERO, "PRIOR_ZERO"),
         (LIMIT, "LIMIT"),
         (SOLVENCY, "SOLVENCY"),
         (NOT_BUILT, "NOT_BUILT"),

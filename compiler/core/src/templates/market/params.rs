@@ -1,6 +1,7 @@
 //! The market's parameter table: the script's values, read by the bytecode from the parameter
 //! segment, and the conditions the certificate proves over them. The table is the [`PARAMS`]
-//! slots, then one prior weight per world (`weight.0`, …).
+//! slots, then each world's prior lift as a `u128` (`lift.0.lo`, `lift.0.hi`, …;
+//! [`super::prior::lifts`]).
 
 use std::sync::LazyLock;
 
@@ -35,9 +36,10 @@ pub const CONSTANTS: [(&str, u64); 3] = [
     ("trade_bps_max", TRADE_BPS_MAX),
 ];
 
-static WEIGHT_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+static LIFT_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     (0..WORLDS_MAX)
-        .map(|w| &*Box::leak(format!("weight.{w}").into_boxed_str()))
+        .flat_map(|w| [format!("lift.{w}.lo"), format!("lift.{w}.hi")])
+        .map(|name| &*Box::leak(name.into_boxed_str()))
         .collect()
 });
 
@@ -46,7 +48,7 @@ pub fn names(layout: &MarketLayout) -> Vec<&'static str> {
     PARAMS
         .iter()
         .map(|&(name, _, _)| name)
-        .chain(WEIGHT_NAMES[..layout.worlds as usize].iter().copied())
+        .chain(LIFT_NAMES[..2 * layout.worlds as usize].iter().copied())
         .collect()
 }
 
@@ -61,8 +63,8 @@ pub fn param(name: &str) -> u32 {
         .unwrap_or_else(|| panic!("no market parameter `{name}`")) as u32
 }
 
-/// The slot of world `0`'s weight.
-pub fn weights_base() -> u32 {
+/// The slot of world `0`'s lift (low word; the high word follows).
+pub fn lifts_base() -> u32 {
     PARAMS.len() as u32
 }
 
@@ -76,8 +78,8 @@ pub fn load(b: &mut FunctionBuilder, name: &str) -> Var {
 }
 
 /// What the certificate proves: `1 ≤ b ≤ 2^62` and the fee under its cap. The code relies on
-/// both (the split of `d·2^64 / b`, `45·b` in a `u128`); the weights need no condition (a zero
-/// sum is refused at `open`).
+/// both (the split of `d·2^64 / b`, `45·b` in a `u128`). The lifts need none: any lifts give a
+/// solvent market, since the subsidy is computed from them on chain.
 pub fn conditions() -> Vec<Condition> {
     vec![
         Condition::Le("one", "b"),
