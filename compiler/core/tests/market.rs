@@ -924,3 +924,64 @@ fn a_sell_beyond_holdings_is_caught() {
     assert!(caught.is_err(), "the mutant passed: {caught:?}");
     println!("caught: {}", caught.unwrap_err());
 }
+
+/// A ten-event joint market compiles within the default gas budget (the block gas limit), and
+/// its manifest states the shape and every entrypoint's static bound; eleven events need
+/// `large_world_table` and a twelve-event market's trades exceed the budget.
+#[test]
+fn a_ten_event_market_compiles_and_its_manifest_states_the_bounds() {
+    let events: String = (0..10).map(|j| format!("    EVENT \"e{j}\"\n")).collect();
+    let script = format!(
+        "MARKET \"ten\" {{\n    STRUCTURE kind=joint\n{events}    LIQUIDITY b=100_000_000\n    RESOLUTION oracle=&ORACLE \"o\"\n    CLOSE at_ms=1_900_000_000_000\n}}\n\nORACLE \"o\" {{\n    HEARTBEAT ms=1_000\n}}\n"
+    );
+    let checked = curvescript_check::check_source(&script, None);
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let compiled = curve_compiler::compile(&checked.script);
+    assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+    let artifact = compiled
+        .artifacts
+        .iter()
+        .find(|a| a.template == "market")
+        .expect("the market compiled");
+    let manifest: serde_json::Value = serde_json::from_str(&curve_compiler::manifest::manifest(
+        artifact,
+        "ten.curve",
+        &script,
+    ))
+    .expect("JSON");
+    assert_eq!(manifest["layout"]["shape"]["worlds"], 1024);
+    let bounds = manifest["gas"]["bounds"].as_array().expect("bounds");
+    let buy = bounds
+        .iter()
+        .find(|b| b["entry"] == "buy")
+        .and_then(|b| b["bound"].as_u64())
+        .expect("buy's bound");
+    println!("N = 10: buy's static bound {buy} gas; all: {bounds:?}");
+    assert!(buy <= manifest["gas"]["budget"].as_u64().expect("budget"));
+    assert!(buy > 1_024 * 39_000, "prices every world's exponential");
+}
+
+/// A table or naive-Bayes prior's lifts are certified parameters (256 slots at most): over 64
+/// worlds the PRIOR statement is the error, with what to do instead.
+#[test]
+fn a_prior_table_too_large_to_certify_is_the_prior_statements_error() {
+    let events: String = (0..7).map(|j| format!("    EVENT \"e{j}\"\n")).collect();
+    let ppm = vec!["500_000"; 7].join(", ");
+    let script = format!(
+        "MARKET \"seven\" {{\n    STRUCTURE kind=joint\n{events}    LIQUIDITY b=100_000_000\n    PRIOR kind=naive_bayes driver_ppm=300_000 yes_if_driver_ppm=[{ppm}] yes_if_not_driver_ppm=[{ppm}]\n    RESOLUTION oracle=&ORACLE \"o\"\n    CLOSE at_ms=1_900_000_000_000\n}}\n\nORACLE \"o\" {{\n    HEARTBEAT ms=1_000\n}}\n"
+    );
+    let checked = curvescript_check::check_source(&script, None);
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let compiled = curve_compiler::compile(&checked.script);
+    let error = compiled
+        .diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .expect("an error");
+    let text = format!("{error:?}");
+    assert!(
+        text.contains("parameter slots") && text.contains("uniform prior"),
+        "{text}"
+    );
+    assert!(compiled.artifacts.iter().all(|a| a.template != "market"));
+}

@@ -32,7 +32,29 @@ pub fn layout(block: &CheckedBlock) -> Result<MarketLayout, Diagnostic> {
         Structure::Multi => block.statements_named("OUTCOME").count() as u32,
         Structure::Joint => block.statements_named("EVENT").count() as u32,
     };
-    Ok(MarketLayout::new(structure, events))
+    let layout = MarketLayout::new(structure, events);
+    let kind = block
+        .value("PRIOR", "kind")
+        .and_then(TypedValue::as_choice)
+        .unwrap_or("uniform");
+    if kind == "uniform" {
+        return Ok(layout.uniform());
+    }
+    // The lifts live in the certified parameter table, which holds 256 slots at most.
+    let slots = params::PARAMS.len() + params::lift_words(&layout);
+    let most = curve_formats::certificate::SizeClass::C256.params();
+    if slots > most {
+        return Err(Diagnostic::error(
+            Code::InconsistentValues,
+            block.statement_span("PRIOR"),
+            format!(
+                "a `{kind}` prior over {} worlds needs {slots} parameter slots; a certificate covers {most}",
+                layout.worlds
+            ),
+        )
+        .with_help("use a uniform prior, or at most 6 events (64 worlds) with a table or naive-Bayes prior"));
+    }
+    Ok(layout)
 }
 
 /// The prior's weights, one per world (README "Prior"): all 1, the table's, or the naive-Bayes
@@ -124,6 +146,9 @@ pub fn table(block: &CheckedBlock, layout: &MarketLayout) -> Result<Vec<ParamSlo
         .collect();
     let names = params::names(layout);
     let span = block.statement_span("PRIOR");
+    if !layout.lifts {
+        return Ok(slots);
+    }
     let b = slots[params::param("b") as usize].value;
     let lifts = lifts(b.max(1), &weights(block, layout))
         .map_err(|e| Diagnostic::error(Code::InconsistentValues, span, e))?;
@@ -196,10 +221,9 @@ impl MarketLayout {
                 (Some(_), Some(_)) => Err(format!("the market shape names `{name}` twice")),
             }
         };
-        if let Some((extra, _)) = shape
-            .iter()
-            .find(|(n, _)| !["structure", "events", "worlds", "accounts"].contains(&n.as_str()))
-        {
+        if let Some((extra, _)) = shape.iter().find(|(n, _)| {
+            !["structure", "events", "worlds", "accounts", "prior"].contains(&n.as_str())
+        }) {
             return Err(format!("the market shape has no dimension `{extra}`"));
         }
         let structure = match value("structure")? {
@@ -220,7 +244,15 @@ impl MarketLayout {
                 structure.name()
             ));
         }
-        let layout = MarketLayout::new(structure, events);
+        let layout = match value("prior")? {
+            0 => MarketLayout::new(structure, events).uniform(),
+            1 => MarketLayout::new(structure, events),
+            other => {
+                return Err(format!(
+                    "market prior {other} is not 0 (uniform) or 1 (lifts)"
+                ));
+            }
+        };
         for (name, stated, derived) in [
             ("worlds", value("worlds")?, layout.worlds),
             ("accounts", value("accounts")?, layout.accounts),

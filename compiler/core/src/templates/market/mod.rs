@@ -196,12 +196,16 @@ pub struct MarketLayout {
     pub worlds: u32,
     /// Account capacity.
     pub accounts: u32,
+    /// Whether the parameter table holds the prior's lifts (a table or naive-Bayes prior); a
+    /// uniform prior has none (every `r0_w` is 0).
+    pub lifts: bool,
     /// Regions, contiguous from word 0.
     pub regions: Vec<Region>,
 }
 
 impl MarketLayout {
-    /// The layout of a market of `structure` over `events` events (or outcomes).
+    /// The layout of a market of `structure` over `events` events (or outcomes) whose prior's
+    /// lifts are in the parameter table.
     ///
     /// # Panics
     /// Outside the structure's range (binary: 1; multi: 3–10; joint: 1–12): the checker refuses
@@ -245,8 +249,15 @@ impl MarketLayout {
             events,
             worlds,
             accounts,
+            lifts: true,
             regions,
         }
+    }
+
+    /// The same layout with a uniform prior: no lifts in the parameter table.
+    pub fn uniform(mut self) -> MarketLayout {
+        self.lifts = false;
+        self
     }
 
     /// The region called `name`.
@@ -266,6 +277,7 @@ impl MarketLayout {
             ("events", self.events),
             ("worlds", self.worlds),
             ("accounts", self.accounts),
+            ("prior", u32::from(self.lifts)),
         ]
     }
 

@@ -48,8 +48,17 @@ pub fn names(layout: &MarketLayout) -> Vec<&'static str> {
     PARAMS
         .iter()
         .map(|&(name, _, _)| name)
-        .chain(LIFT_NAMES[..2 * layout.worlds as usize].iter().copied())
+        .chain(LIFT_NAMES[..lift_words(layout)].iter().copied())
         .collect()
+}
+
+/// Parameter words the prior's lifts take: two a world, or none for a uniform prior.
+pub fn lift_words(layout: &MarketLayout) -> usize {
+    if layout.lifts {
+        2 * layout.worlds as usize
+    } else {
+        0
+    }
 }
 
 /// The slot of `name` among [`PARAMS`].

@@ -56,7 +56,11 @@ pub fn open(layout: &MarketLayout, mutation: Mutation) -> Function {
         b.guard(Cond::Zero(open), code::ALREADY_OPEN, "open runs once");
         b.guard(Cond::NonZero(funder), code::BAD_USER, "funder ≠ 0");
     });
+    // A uniform prior: every r0_w is 0, the zeroed state already.
     b.step("market.open/shares", Some("PRIOR"), |b| {
+        if !layout.lifts {
+            return;
+        }
         // lift_w is the u128 at parameter words lifts_base + 2w.
         let lift_of = |b: &mut FunctionBuilder, w| {
             let at = b.let_("at", Ty::U64, Rvalue::Add(w, w));
