@@ -985,3 +985,91 @@ fn a_prior_table_too_large_to_certify_is_the_prior_statements_error() {
     );
     assert!(compiled.artifacts.iter().all(|a| a.template != "market"));
 }
+
+/// lmsr.md §8.1's q0 = b·ln p (b = 100 units) in 10^-9 base units (the spec's 15 decimals of a
+/// unit), worlds 000..111 (index 4A+2B+C).
+const SEED_Q0_NANO: [i128; 8] = [
+    -160_943_791_243_410_037,
+    -299_573_227_355_399_099,
+    -189_711_998_488_588_130,
+    -230_258_509_299_404_568,
+    -230_258_509_299_404_568,
+    -299_573_227_355_399_099,
+    -138_629_436_111_989_062,
+    -230_258_509_299_404_568,
+];
+
+/// lmsr.md §8.2's naive-Bayes q0, same units and order.
+const NB_Q0_NANO: [i128; 8] = [
+    -60_541_106_625_585_853,
+    -242_305_924_646_192_016,
+    -324_035_485_654_532_494,
+    -307_153_398_697_027_289,
+    -256_850_567_366_431_392,
+    -260_571_927_000_474_824,
+    -356_312_824_880_837_597,
+    -229_115_071_536_838_258,
+];
+
+/// `open`'s initial shares against a spec table: `q0_w − q0_top` within one base unit, where
+/// `spec_world(w)` is the spec's index of our world `w`.
+fn assert_prior_table(r0: &[u128], spec: &[i128; 8], spec_world: impl Fn(usize) -> usize) {
+    let top = (0..8).max_by_key(|&w| r0[w]).expect("8 worlds");
+    for w in 0..8 {
+        let ours = r0[w] as i128 - r0[top] as i128;
+        let want = (spec[spec_world(w)] - spec[spec_world(top)]) as f64 / 1e9;
+        assert!(
+            (ours as f64 - want).abs() <= 1.0,
+            "world {w:03b}: q0 {ours} base units, lmsr.md {want:.3}"
+        );
+    }
+}
+
+#[test]
+fn seed_tables_8_1_and_8_2_reproduce_in_the_vm() {
+    // §8.1 (our bit j is event j; the seed's index 4A + 2B + C is ours with A = bit 2).
+    let config = Config {
+        weights: SEED_WEIGHTS.to_vec(),
+        ..Config::uniform(Structure::Joint, 3)
+    };
+    let built = build(&config, Mutation::None);
+    let engine = Engine::Interpreter;
+    let mut w = World::new(&built);
+    let subsidy = w.open(&engine).expect("opens");
+    let r0: Vec<u128> = w.worlds(&built.layout).iter().map(|&(_, r0)| r0).collect();
+    assert_prior_table(&r0, &SEED_Q0_NANO, |w| w);
+    // b·ln 20 = 299.573227355 units.
+    assert!((299_573_227..=299_573_229).contains(&subsidy), "{subsidy}");
+    // T7: sell 10 of A for 4.87505204863744146 units, from the seed state (after 10 complete
+    // sets, which cost exactly 10 units and move no price).
+    assert_eq!(w.buy(&engine, 7, 0, 0, 10 * UNIT, u128::MAX), Ok(10 * UNIT));
+    let proceeds = w.sell(&engine, 7, A, 0, 10 * UNIT).expect("sells");
+    assert!((4_875_051..=4_875_053).contains(&proceeds), "T7 {proceeds}");
+
+    // §8.2 through the compiler: examples/market_joint.curve has the section's driver, with
+    // events A, B, C at bits 0, 1, 2 (the spec's index is ours bit-reversed).
+    let source = include_str!("../../../examples/market_joint.curve");
+    let checked = curvescript_check::check_source(source, None);
+    let compiled = curve_compiler::compile(&checked.script);
+    let artifact = compiled
+        .artifacts
+        .iter()
+        .find(|a| a.template == "market")
+        .expect("the joint market compiles");
+    let program = Arc::new(
+        RollupHost::load(artifact.lowered.module.clone(), Role::Market).expect("loads"),
+    );
+    let built = Built {
+        layout: MarketLayout::new(Structure::Joint, 3),
+        program,
+        params: artifact.param_words(),
+        bounds: Vec::new(),
+    };
+    let mut w = World::new(&built);
+    let subsidy = w.open(&engine).expect("opens");
+    let r0: Vec<u128> = w.worlds(&built.layout).iter().map(|&(_, r0)| r0).collect();
+    let reversed = |w: usize| (w & 1) << 2 | (w & 2) | (w >> 2);
+    assert_prior_table(&r0, &NB_Q0_NANO, reversed);
+    // b·ln(1/0.02835) = 356.312824880837597 units.
+    assert!((356_312_824..=356_312_827).contains(&subsidy), "{subsidy}");
+}
