@@ -121,6 +121,21 @@ fn the_market_joint_scenario_meets_its_expectations() {
     );
 }
 
+/// The binary and multi-outcome market examples meet every expectation (the reference model's
+/// numbers), including the close time and refused baskets.
+#[test]
+fn the_binary_and_multi_market_scenarios_meet_their_expectations() {
+    for (scenario, named) in [
+        ("examples/market_binary.scenario.toml", "(CLOSED)"),
+        ("examples/market_multi.scenario.toml", "(BAD_BASKET)"),
+    ] {
+        let run = sim(&[scenario]);
+        assert!(run.status.success(), "{scenario}: {run:?}");
+        let text = String::from_utf8_lossy(&run.stdout);
+        assert!(text.contains(named), "{scenario}: {named}: {text}");
+    }
+}
+
 #[test]
 fn the_oracle_scenario_runs_and_is_reproducible() {
     let first = sim(&["examples/oracle.scenario.toml"]);
