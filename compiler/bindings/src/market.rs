@@ -6,10 +6,10 @@ use curve_bindings::{Call, CapId, DecodeError, DescriptorMismatch, ProgramId, wo
 
 /// SHA-256 of the interface's canonical descriptor text.
 pub const DESCRIPTOR_HASH: [u8; 32] = [
-    0xe8, 0x43, 0x70, 0x8a, 0x29, 0xa4, 0x72, 0xa6,
-    0xe7, 0x9a, 0x56, 0xd7, 0x08, 0xee, 0xfc, 0xe5,
-    0x8e, 0xbe, 0x47, 0xb7, 0x43, 0x7c, 0x53, 0xb2,
-    0xb1, 0x4c, 0x7e, 0x58, 0xe4, 0x51, 0x26, 0xd9,
+    0x11, 0xb7, 0x18, 0xe6, 0x7d, 0x6f, 0xf8, 0x24,
+    0x22, 0x21, 0xfa, 0xa8, 0x64, 0x9d, 0x7b, 0xe7,
+    0x96, 0x61, 0x74, 0x6d, 0xae, 0xd3, 0x04, 0x31,
+    0xc6, 0x3c, 0x0c, 0x79, 0x5c, 0xda, 0x7f, 0xf5,
 ];
 
 /// A deployed `market` program whose descriptor hash matched these bindings.
@@ -54,6 +54,11 @@ impl Market {
     /// `position`: A user's shares of one world and cash from sales.
     pub fn position(&self, args: &PositionArgs) -> Call {
         Call::new(self.program, "position", args.to_words())
+    }
+
+    /// `summary`: A user's holdings in their simplest form: 1 with the basket (a slice, or a set of outcomes) when they hold one amount of exactly its worlds, 2 otherwise (with the largest holding), 0 when none; and how many worlds they hold.
+    pub fn summary(&self, args: &SummaryArgs) -> Call {
+        Call::new(self.program, "summary", args.to_words())
     }
 
     /// `place_order`: Rests a limit order in an outcome's YES/NO book for the next tick (gaming markets).
@@ -323,6 +328,57 @@ impl PositionReturn {
         Ok(Self {
             holding: reader.u128(),
             cash: reader.u128(),
+        })
+    }
+}
+
+/// Arguments of `summary`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryArgs {
+    /// `u64`, 1 word.
+    pub user: u64,
+}
+
+impl SummaryArgs {
+    /// Argument words.
+    pub const WORDS: usize = 1;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_u64(&mut out, &self.user);
+        out
+    }
+}
+
+/// What `summary` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryReturn {
+    /// `u64`, 1 word.
+    pub form: u64,
+    /// `u64`, 1 word.
+    pub yes_mask: u64,
+    /// `u64`, 1 word.
+    pub no_mask: u64,
+    /// `u128`, 2 words.
+    pub amount: u128,
+    /// `u64`, 1 word.
+    pub worlds: u64,
+}
+
+impl SummaryReturn {
+    /// Return words.
+    pub const WORDS: usize = 6;
+
+    /// Decodes the returned words; refuses any other length.
+    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
+        let mut reader = words::Reader::new("summary", returned, Self::WORDS)?;
+        Ok(Self {
+            form: reader.u64(),
+            yes_mask: reader.u64(),
+            no_mask: reader.u64(),
+            amount: reader.u128(),
+            worlds: reader.u64(),
         })
     }
 }

@@ -439,6 +439,19 @@ pub static MARKET: Interface = Interface {
             accounts: &[MARKET_READ],
         },
         Entry {
+            name: "summary",
+            doc: "A user's holdings in their simplest form: 1 with the basket (a slice, or a set of outcomes) when they hold one amount of exactly its worlds, 2 otherwise (with the largest holding), 0 when none; and how many worlds they hold.",
+            args: &[scalar("user", U64)],
+            returns: &[
+                scalar("form", U64),
+                scalar("yes_mask", U64),
+                scalar("no_mask", U64),
+                scalar("amount", U128),
+                scalar("worlds", U64),
+            ],
+            accounts: &[MARKET_READ],
+        },
+        Entry {
             name: "place_order",
             doc: "Rests a limit order in an outcome's YES/NO book for the next tick (gaming markets).",
             args: &[

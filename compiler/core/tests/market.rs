@@ -1056,9 +1056,8 @@ fn seed_tables_8_1_and_8_2_reproduce_in_the_vm() {
         .iter()
         .find(|a| a.template == "market")
         .expect("the joint market compiles");
-    let program = Arc::new(
-        RollupHost::load(artifact.lowered.module.clone(), Role::Market).expect("loads"),
-    );
+    let program =
+        Arc::new(RollupHost::load(artifact.lowered.module.clone(), Role::Market).expect("loads"));
     let built = Built {
         layout: MarketLayout::new(Structure::Joint, 3),
         program,
@@ -1072,4 +1071,56 @@ fn seed_tables_8_1_and_8_2_reproduce_in_the_vm() {
     assert_prior_table(&r0, &NB_Q0_NANO, reversed);
     // b·ln(1/0.02835) = 356.312824880837597 units.
     assert!((356_312_824..=356_312_827).contains(&subsidy), "{subsidy}");
+}
+
+impl World {
+    fn summary(&mut self, engine: &Engine, user: u64) -> (u64, u64, u64, u128, u64) {
+        let r = self.call(engine, "summary", &[user], 10).expect("reads");
+        (r[0], r[1], r[2], wide(&r, 3), r[5])
+    }
+}
+
+/// `summary` by hand from the README: the simplest form of a user's holdings.
+#[test]
+fn summary_reports_the_simplest_form() {
+    let built = build(&Config::uniform(Structure::Joint, 3), Mutation::None);
+    for engine in Engine::both(&built.program) {
+        let mut w = World::new(&built);
+        w.open(&engine).expect("opens");
+        assert_eq!(w.summary(&engine, 0), (0, 0, 0, 0, 0));
+        assert_eq!(w.summary(&engine, 40), (0, 0, 0, 0, 0), "unknown user");
+        // A marginal: A (bit 2) on four worlds.
+        w.buy(&engine, 41, A, 0, 3 * UNIT, u128::MAX).expect("buys");
+        assert_eq!(w.summary(&engine, 41), (1, A, 0, 3 * UNIT, 4));
+        // A slice A∧¬C, then the corner's complement within it sold: A∧B∧¬C remains.
+        w.buy(&engine, 42, A, C, 2 * UNIT, u128::MAX).expect("buys");
+        assert_eq!(w.summary(&engine, 42), (1, A, C, 2 * UNIT, 2));
+        w.sell(&engine, 42, A, B_EVENT | C, 2 * UNIT)
+            .expect("sells");
+        assert_eq!(w.summary(&engine, 42), (1, A | B_EVENT, C, 2 * UNIT, 1));
+        // Every world equally: the empty masks.
+        w.buy(&engine, 43, 0, 0, UNIT, u128::MAX).expect("buys");
+        assert_eq!(w.summary(&engine, 43), (1, 0, 0, UNIT, 8));
+        // Unequal amounts: general, with the largest holding.
+        w.buy(&engine, 43, C, 0, UNIT, u128::MAX).expect("buys");
+        assert_eq!(w.summary(&engine, 43), (2, 0, 0, 2 * UNIT, 8));
+        // Two corners that are not a slice (000 and 011): general.
+        w.buy(&engine, 44, 0, A | B_EVENT | C, UNIT, u128::MAX)
+            .expect("buys");
+        w.buy(&engine, 44, B_EVENT | C, A, UNIT, u128::MAX)
+            .expect("buys");
+        assert_eq!(w.summary(&engine, 44), (2, 0, 0, UNIT, 2));
+    }
+    let built = build(&Config::uniform(Structure::Multi, 5), Mutation::None);
+    let engine = Engine::Interpreter;
+    let mut w = World::new(&built);
+    w.open(&engine).expect("opens");
+    w.buy(&engine, 45, 0b10110, 0, UNIT, u128::MAX)
+        .expect("buys");
+    assert_eq!(w.summary(&engine, 45), (1, 0b10110, 0, UNIT, 3));
+    let built = build(&Config::uniform(Structure::Binary, 1), Mutation::None);
+    let mut w = World::new(&built);
+    w.open(&engine).expect("opens");
+    w.buy(&engine, 46, 1, 0, UNIT, u128::MAX).expect("buys");
+    assert_eq!(w.summary(&engine, 46), (1, 1, 0, UNIT, 1));
 }

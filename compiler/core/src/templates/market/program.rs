@@ -44,6 +44,7 @@ fn build(layout: &MarketLayout, mutation: Mutation) -> Program {
             trade::sell(layout, mutation),
             trade::quote(layout, mutation),
             trade::position(layout),
+            trade::summary(layout),
             not_built("place_order"),
             not_built("cancel_order"),
             not_built("clear_tick"),

@@ -461,3 +461,117 @@ pub fn position(layout: &MarketLayout) -> Function {
     });
     b.finish()
 }
+
+/// `summary(user) -> (form, yes_mask, no_mask, amount, worlds)`: the user's holdings in their
+/// simplest form (README `summary`): one pass over the worlds counts the held ones, checks their
+/// amounts are equal and, per event, how many held worlds have it; the held worlds are a slice
+/// exactly when each event is held by all or none of them or is free, and the free events number
+/// log2 of the held worlds.
+pub fn summary(layout: &MarketLayout) -> Function {
+    let mut b = FunctionBuilder::new("summary", 1, 6);
+    let user = arg(&mut b, "user", 0);
+    b.step("market.summary/holdings", None, |b| {
+        b.if_(Cond::Zero(user), |b| b.ret());
+        let account = account(b, layout, user, false);
+        b.if_(Cond::Zero(account), |b| b.ret());
+        let one = b.constant("one", 1);
+        let slot = b.let_("slot", Ty::U64, Rvalue::Sub(account, one));
+        let multi = layout.structure == super::Structure::Multi;
+        let count = b.constant("count", 0);
+        let uniform = b.constant("uniform", 1);
+        let amount = b.let_("amount", Ty::U128, Rvalue::Const(0));
+        let largest = b.let_("largest", Ty::U128, Rvalue::Const(0));
+        let held_set = b.constant("held_set", 0);
+        let ones: Vec<Var> = if multi {
+            Vec::new()
+        } else {
+            (0..layout.events).map(|_| b.constant("ones", 0)).collect()
+        };
+        let n = b.constant("n", u64::from(layout.worlds));
+        b.for_each(n, layout.worlds, code::TABLE, |b, w| {
+            let at = holding(b, layout, slot, w);
+            let held = b.let_("held", Ty::U128, Rvalue::Load(at));
+            let nothing = b.let_("nothing", Ty::U128, Rvalue::Const(0));
+            let empty = potential::eq_u128(b, held, nothing);
+            b.if_(Cond::Zero(empty), |b| {
+                b.if_else(
+                    Cond::Zero(count),
+                    |b| b.assign(amount, Rvalue::Copy(held)),
+                    |b| {
+                        let same = potential::eq_u128(b, held, amount);
+                        b.if_(Cond::Zero(same), |b| b.assign(uniform, Rvalue::Const(0)));
+                    },
+                );
+                let above = lt_u128(b, largest, held);
+                b.if_(Cond::NonZero(above), |b| {
+                    b.assign(largest, Rvalue::Copy(held))
+                });
+                b.assign(count, Rvalue::Add(count, one));
+                if multi {
+                    for outcome in 0..layout.events {
+                        let this = b.constant("outcome", u64::from(outcome));
+                        b.if_(Cond::Eq(w, this), |b| {
+                            let bit = b.constant("bit", 1 << outcome);
+                            b.assign(held_set, Rvalue::Add(held_set, bit));
+                        });
+                    }
+                } else {
+                    let rest = b.let_("rest", Ty::U64, Rvalue::Copy(w));
+                    for j in (0..layout.events).rev() {
+                        let bit = b.constant("bit", 1 << j);
+                        let counter = ones[j as usize];
+                        b.if_(Cond::Le(bit, rest), |b| {
+                            b.assign(rest, Rvalue::Sub(rest, bit));
+                            b.assign(counter, Rvalue::Add(counter, one));
+                        });
+                    }
+                }
+            });
+        });
+        b.store(Addr::Fixed(Segment::Ret, 5), count);
+        b.if_(Cond::Zero(count), |b| b.ret());
+        let form = b.constant("form", 2);
+        let yes = b.constant("yes", 0);
+        let no = b.constant("no", 0);
+        b.if_(Cond::NonZero(uniform), |b| {
+            if multi {
+                b.assign(yes, Rvalue::Copy(held_set));
+                b.assign(form, Rvalue::Const(1));
+                return;
+            }
+            // Slice worlds: 2^(free events), the events held by some but not all.
+            let expected = b.constant("expected", 1);
+            for (j, &counter) in ones.iter().enumerate() {
+                let bit = b.constant("bit", 1 << j);
+                b.if_else(
+                    Cond::Eq(counter, count),
+                    |b| b.assign(yes, Rvalue::Add(yes, bit)),
+                    |b| {
+                        b.if_else(
+                            Cond::Zero(counter),
+                            |b| b.assign(no, Rvalue::Add(no, bit)),
+                            |b| b.assign(expected, Rvalue::Add(expected, expected)),
+                        );
+                    },
+                );
+            }
+            b.if_else(
+                Cond::Eq(expected, count),
+                |b| b.assign(form, Rvalue::Const(1)),
+                |b| {
+                    b.assign(yes, Rvalue::Const(0));
+                    b.assign(no, Rvalue::Const(0));
+                },
+            );
+        });
+        let two = b.constant("two", 2);
+        b.if_(Cond::Eq(form, two), |b| {
+            b.assign(amount, Rvalue::Copy(largest))
+        });
+        b.store(Addr::Fixed(Segment::Ret, 0), form);
+        b.store(Addr::Fixed(Segment::Ret, 1), yes);
+        b.store(Addr::Fixed(Segment::Ret, 2), no);
+        b.store(Addr::Fixed(Segment::Ret, 3), amount);
+    });
+    b.finish()
+}
