@@ -111,8 +111,7 @@ fn the_market_joint_scenario_meets_its_expectations() {
     }
     let last = text
         .lines()
-        .filter(|l| l.contains("conserved:"))
-        .last()
+        .rfind(|l| l.contains("conserved:"))
         .expect("a conservation line");
     // 356,312,826 subsidy + 2,931,283 + 1,466,075 of buys; the sale is cash inside the market.
     assert_eq!(

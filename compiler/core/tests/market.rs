@@ -966,7 +966,7 @@ fn a_ten_event_market_compiles_and_its_manifest_states_the_bounds() {
 #[test]
 fn a_prior_table_too_large_to_certify_is_the_prior_statements_error() {
     let events: String = (0..7).map(|j| format!("    EVENT \"e{j}\"\n")).collect();
-    let ppm = vec!["500_000"; 7].join(", ");
+    let ppm = ["500_000"; 7].join(", ");
     let script = format!(
         "MARKET \"seven\" {{\n    STRUCTURE kind=joint\n{events}    LIQUIDITY b=100_000_000\n    PRIOR kind=naive_bayes driver_ppm=300_000 yes_if_driver_ppm=[{ppm}] yes_if_not_driver_ppm=[{ppm}]\n    RESOLUTION oracle=&ORACLE \"o\"\n    CLOSE at_ms=1_900_000_000_000\n}}\n\nORACLE \"o\" {{\n    HEARTBEAT ms=1_000\n}}\n"
     );
