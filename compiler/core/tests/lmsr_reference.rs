@@ -797,6 +797,64 @@ fn baskets_and_world_space_netting() {
     assert_eq!(shift, held);
 }
 
+#[test]
+fn summary_reports_the_simplest_form() {
+    // Unknown users (user 0 too), before and after `open`: everything 0.
+    let fresh = Market::new(params(Structure::Joint { events: 3 }, B, vec![]));
+    assert_eq!(fresh.summary(1), (0, 0, 0, 0, 0));
+    let mut m = opened(MarketParams {
+        accounts_max: 16,
+        ..params(Structure::Joint { events: 3 }, B, vec![])
+    });
+    assert_eq!(m.summary(0), (0, 0, 0, 0, 0));
+    assert_eq!(m.summary(42), (0, 0, 0, 0, 0));
+    // Event bits: A = 4, B = 2, C = 1.
+    m.buy(1, 1, 4, 0, X, u128::MAX).unwrap(); // marginal A: worlds 4–7
+    assert_eq!(m.summary(1), (1, 4, 0, X, 4));
+    m.buy(1, 2, 0, 2, X, u128::MAX).unwrap(); // marginal ¬B: worlds 0, 1, 4, 5
+    assert_eq!(m.summary(2), (1, 0, 2, X, 4));
+    m.buy(1, 3, 4, 1, X, u128::MAX).unwrap(); // slice A∧¬C: worlds 4, 6
+    assert_eq!(m.summary(3), (1, 4, 1, X, 2));
+    m.buy(1, 4, 5, 2, X, u128::MAX).unwrap(); // corner A∧¬B∧C: world 5
+    assert_eq!(m.summary(4), (1, 5, 2, X, 1));
+    m.buy(1, 5, 0, 0, X, u128::MAX).unwrap(); // every world equally
+    assert_eq!(m.summary(5), (1, 0, 0, X, 8));
+    // Netting (seed 001): slice A∧B, minus corner A∧B∧C, is the corner A∧B∧¬C (world 6).
+    m.buy(1, 6, 6, 0, X, u128::MAX).unwrap();
+    assert_eq!(m.summary(6), (1, 6, 0, X, 2));
+    m.sell(1, 6, 7, 0, X, 0).unwrap();
+    assert_eq!(m.summary(6), (1, 6, 1, X, 1));
+    // Unequal amounts: A (X on 4–7) plus A∧B (X more on 6, 7).
+    m.buy(1, 7, 4, 0, X, u128::MAX).unwrap();
+    m.buy(1, 7, 6, 0, X, u128::MAX).unwrap();
+    assert_eq!(m.summary(7), (2, 0, 0, 2 * X, 4));
+    // Equal amounts on corners 101 and 110: both have A, but {5, 6} is not the slice A.
+    m.buy(1, 8, 5, 2, X, u128::MAX).unwrap();
+    m.buy(1, 8, 6, 1, X, u128::MAX).unwrap();
+    assert_eq!(m.summary(8), (2, 0, 0, X, 2));
+    // A known user who sold everything holds nothing.
+    m.buy(1, 9, 2, 0, X, u128::MAX).unwrap();
+    m.sell(1, 9, 2, 0, X, 0).unwrap();
+    assert_eq!(m.summary(9), (0, 0, 0, 0, 0));
+
+    // Multi-outcome: yes_mask = the held outcomes.
+    let mut multi = opened(params(Structure::Multi { outcomes: 5 }, B, vec![]));
+    multi.buy(1, 1, 0b10110, 0, X, u128::MAX).unwrap();
+    assert_eq!(multi.summary(1), (1, 0b10110, 0, X, 3));
+    multi.buy(1, 2, 0b11111, 0, X, u128::MAX).unwrap();
+    assert_eq!(multi.summary(2), (1, 0b11111, 0, X, 5));
+    multi.buy(1, 3, 0b00011, 0, X, u128::MAX).unwrap();
+    multi.buy(1, 3, 0b00001, 0, X, u128::MAX).unwrap();
+    assert_eq!(multi.summary(3), (2, 0, 0, 2 * X, 2));
+
+    // Binary: YES only is world 1, the slice (1, 0).
+    let mut binary = opened(params(Structure::Binary, B, vec![]));
+    binary.buy(1, 1, 1, 0, X, u128::MAX).unwrap();
+    assert_eq!(binary.summary(1), (1, 1, 0, X, 1));
+    binary.buy(1, 2, 0, 1, X, u128::MAX).unwrap();
+    assert_eq!(binary.summary(2), (1, 0, 1, X, 1));
+}
+
 // ---------------------------------------------------------------------------------------------
 // refusals
 

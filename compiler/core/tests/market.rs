@@ -651,6 +651,10 @@ struct Coverage {
     max_moved: usize,
     /// Fee-free buys whose charge was checked against the exact real LMSR.
     exact_checked: usize,
+    /// `summary` calls by the form the model gave (none, a basket, general).
+    summaries: [usize; 3],
+    /// Markets run on the JIT (the rest on the interpreter).
+    jit_markets: usize,
 }
 
 /// One random market: its template configuration and the reference model's parameters.
@@ -731,7 +735,15 @@ fn differential(
     for m in 0..markets {
         let (config, params) = random_market(rng);
         let built = build(&config, mutation);
-        let engine = Engine::Interpreter;
+        // Every fifteenth market runs on the JIT (compiling a market module takes ~3 s in a
+        // debug build): both engines must agree with the model.
+        let engine = if m % 15 == 0 {
+            coverage.jit_markets += 1;
+            let [_, jit] = Engine::both(&built.program);
+            jit
+        } else {
+            Engine::Interpreter
+        };
         let mut w = World::new(&built);
         let mut model = Model::new(params);
         let code_of = |r: market_reference::Refusal| TrapKind::Abort {
@@ -825,6 +837,27 @@ fn differential(
                         .map(|(c, p)| vec![c, u128::from(p)]);
                     (got, want, "quote")
                 }
+                7 if rng.below(2) == 0 => {
+                    let got = w.call(&engine, "summary", &[user], now).map(|r| {
+                        vec![
+                            u128::from(r[0]),
+                            u128::from(r[1]),
+                            u128::from(r[2]),
+                            wide(&r, 3),
+                            u128::from(r[5]),
+                        ]
+                    });
+                    let (form, yes, no, amount, worlds) = model.summary(user);
+                    coverage.summaries[form as usize] += 1;
+                    let want = Ok(vec![
+                        u128::from(form),
+                        u128::from(yes),
+                        u128::from(no),
+                        amount,
+                        u128::from(worlds),
+                    ]);
+                    (got, want, "summary")
+                }
                 _ => {
                     let world = rng.below(u64::from(built.layout.worlds) + 1);
                     let got = w
@@ -878,8 +911,9 @@ fn differential(
     Ok(coverage)
 }
 
-/// ≥ 10,000 random trades per run against the reference model written from the README alone:
-/// results, refusals, shares, Φ, escrow and fees agree exactly.
+/// ≥ 10,000 random trades per run against the reference model written from the README alone
+/// (every fifteenth market on the JIT, the rest interpreted): results, refusals, shares, Φ, escrow,
+/// fees and holdings summaries agree exactly.
 #[test]
 fn differential_against_the_reference_model() {
     let mut rng = Rng::new("market_differential");
@@ -890,6 +924,11 @@ fn differential_against_the_reference_model() {
     assert!(coverage.committed >= 4_000, "{coverage:?}");
     assert!(coverage.max_moved >= 500, "{coverage:?}");
     assert!(coverage.exact_checked >= 1_000, "{coverage:?}");
+    assert!(coverage.jit_markets >= 4, "{coverage:?}");
+    assert!(
+        coverage.summaries.iter().all(|&calls| calls >= 50),
+        "{coverage:?}"
+    );
     for code in [
         code::CLOSED,
         code::BAD_USER,

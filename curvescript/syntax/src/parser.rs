@@ -138,6 +138,10 @@ pub struct TokenStream<'input> {
 struct Line {
     /// Open `(` and `[`.
     depth: usize,
+    /// The most `(` and `[` open at once so far: a tree is at most this deep in brackets plus
+    /// one level per operator, wherever the operators stand (`((…(x)…)) <= 1` is 64 brackets
+    /// under one comparison).
+    deepest: usize,
     /// Operators seen.
     operators: usize,
     /// Where the line was cut, if it was.
@@ -148,7 +152,10 @@ impl Line {
     /// Counts `kind`; true when the line passes [`NESTING_MAX`] with it.
     fn too_deep(&mut self, kind: TokenKind) -> bool {
         match kind {
-            TokenKind::LParen | TokenKind::LBracket => self.depth += 1,
+            TokenKind::LParen | TokenKind::LBracket => {
+                self.depth += 1;
+                self.deepest = self.deepest.max(self.depth);
+            }
             TokenKind::RParen | TokenKind::RBracket => self.depth = self.depth.saturating_sub(1),
             TokenKind::Plus
             | TokenKind::Star
@@ -159,7 +166,7 @@ impl Line {
             | TokenKind::EqEq => self.operators += 1,
             _ => {}
         }
-        self.depth + self.operators > NESTING_MAX
+        self.deepest + self.operators > NESTING_MAX
     }
 }
 

@@ -290,18 +290,20 @@ proptest! {
         prop_assert!(tree_depth(&parsed.file) <= NESTING_MAX + 1);
         let deep_lines = lines.iter().filter(|line| {
             let mut depth = 0usize;
-            let mut nesting = 0usize;
+            let mut deepest = 0usize;
             let mut operators = 0usize;
             for token in lexer::lex(line).tokens {
                 match &line[token.span.range()] {
-                    "(" | "[" => depth += 1,
+                    "(" | "[" => {
+                        depth += 1;
+                        deepest = deepest.max(depth);
+                    }
                     ")" | "]" => depth = depth.saturating_sub(1),
                     "+" | "*" | "<=" | "==" => operators += 1,
                     _ => {}
                 }
-                nesting = nesting.max(depth + operators);
             }
-            nesting > NESTING_MAX
+            deepest + operators > NESTING_MAX
         }).count();
         let reported = parsed.diagnostics.iter().filter(|d| d.code == Code::NestingTooDeep).count();
         prop_assert_eq!(reported, deep_lines, "{:#?}", parsed.diagnostics);
@@ -341,4 +343,29 @@ proptest! {
         let _ = parse(&text);
         let _ = lexer::lex(&text);
     }
+}
+
+/// The case the proptest above once found: 64 brackets under one comparison made a tree 66
+/// deep while no token passed 64 brackets plus operators at once. The line is now cut.
+#[test]
+fn brackets_under_an_operator_count_toward_the_nesting_limit() {
+    let open = "(".repeat(NESTING_MAX);
+    let close = ")".repeat(NESTING_MAX);
+    let text = format!("ORACLE \"o\" {{\n    @invariant {open}qty{close} <= 1\n}}\n");
+    let parsed = parse(&text);
+    assert!(tree_depth(&parsed.file) <= NESTING_MAX + 1);
+    let reported = parsed
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::NestingTooDeep)
+        .count();
+    assert_eq!(reported, 1, "{:#?}", parsed.diagnostics);
+    // One bracket fewer fits: 63 brackets and one operator.
+    let text = format!(
+        "ORACLE \"o\" {{\n    @invariant {}qty{} <= 1\n}}\n",
+        &open[1..],
+        &close[1..]
+    );
+    let parsed = parse(&text);
+    assert!(!parsed.has_errors(), "{:#?}", parsed.diagnostics);
 }

@@ -417,6 +417,41 @@ impl Market {
             .map_or((0, 0), |a| (a.holdings[world as usize], a.cash)))
     }
 
+    /// `summary`: the user's holdings in their simplest form, `(form, yes_mask, no_mask, amount,
+    /// worlds)`; all 0 for an unknown user (user 0 included) or one holding nothing.
+    pub fn summary(&self, user: u64) -> (u64, u64, u64, u128, u64) {
+        let Some(account) = self.accounts.get(&user) else {
+            return (0, 0, 0, 0, 0);
+        };
+        let held: Vec<usize> = (0..self.n).filter(|&w| account.holdings[w] > 0).collect();
+        let worlds = held.len() as u64;
+        let Some(amount) = held.iter().map(|&w| account.holdings[w]).max() else {
+            return (0, 0, 0, 0, 0);
+        };
+        if held.iter().any(|&w| account.holdings[w] != amount) {
+            return (2, 0, 0, amount, worlds);
+        }
+        match self.params.structure {
+            Structure::Multi { .. } => {
+                let yes = held.iter().fold(0, |mask, &w| mask | 1 << w);
+                (1, yes, 0, amount, worlds)
+            }
+            Structure::Binary | Structure::Joint { .. } => {
+                let events = self.n.trailing_zeros(); // binary: one event
+                let all = (1u64 << events) - 1;
+                // yes: the events every held world has; no: the events no held world has.
+                let yes = held.iter().fold(all, |mask, &w| mask & w as u64);
+                let no = held.iter().fold(all, |mask, &w| mask & !(w as u64));
+                // The held worlds lie in that slice; they are it when the counts agree.
+                if worlds == 1 << (events - (yes | no).count_ones()) {
+                    (1, yes, no, amount, worlds)
+                } else {
+                    (2, 0, 0, amount, worlds)
+                }
+            }
+        }
+    }
+
     /// The basket's worlds in ascending order, or `BAD_BASKET`.
     pub fn basket(&self, yes_mask: u64, no_mask: u64) -> Result<Vec<usize>, Refusal> {
         let worlds: Vec<usize> = match self.params.structure {

@@ -1,5 +1,5 @@
-//! The trading entrypoints (README "Entrypoints"): `buy`, `sell`, `quote`, `position`, each a
-//! sequence of named steps.
+//! The trading and reading entrypoints (README "Entrypoints"): `buy`, `sell`, `quote`,
+//! `position` and `summary`, each a sequence of named steps.
 
 use curve_ir::Function;
 use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Ty, Var};
@@ -30,32 +30,30 @@ pub fn require_open(b: &mut FunctionBuilder, layout: &MarketLayout) {
     b.guard(Cond::NonZero(open), code::NOT_OPEN, "open ran");
 }
 
+/// The step names of `buy`'s and `sell`'s admission checks.
+const BUY_STEPS: [&str; 5] = [
+    "market.buy/open",
+    "market.buy/close",
+    "market.buy/user",
+    "market.buy/basket",
+    "market.buy/min_trade",
+];
+const SELL_STEPS: [&str; 5] = [
+    "market.sell/open",
+    "market.sell/close",
+    "market.sell/user",
+    "market.sell/basket",
+    "market.sell/min_trade",
+];
+
 /// The checks every trade makes first, in README order: open, clock, user, basket, minimum.
 fn admit(
     b: &mut FunctionBuilder,
     layout: &MarketLayout,
-    entry: &'static str,
-    user: Var,
-    yes: Var,
-    no: Var,
+    steps: [&'static str; 5],
+    (user, yes, no): (Var, Var, Var),
     shares: Var,
 ) -> Basket {
-    let steps: [&'static str; 5] = match entry {
-        "buy" => [
-            "market.buy/open",
-            "market.buy/close",
-            "market.buy/user",
-            "market.buy/basket",
-            "market.buy/min_trade",
-        ],
-        _ => [
-            "market.sell/open",
-            "market.sell/close",
-            "market.sell/user",
-            "market.sell/basket",
-            "market.sell/min_trade",
-        ],
-    };
     b.step(steps[0], None, |b| require_open(b, layout));
     b.step(steps[1], Some("CLOSE"), |b| {
         let now = b.var("now", Ty::U64);
@@ -227,7 +225,7 @@ pub fn buy(layout: &MarketLayout, mutation: Mutation) -> Function {
     let no = arg(&mut b, "no_mask", 3);
     let shares = arg_wide(&mut b, "shares", 4);
     let max_cost = arg_wide(&mut b, "max_cost", 6);
-    let basket = admit(&mut b, layout, "buy", user, yes, no, shares);
+    let basket = admit(&mut b, layout, BUY_STEPS, (user, yes, no), shares);
 
     b.at("market.buy/reprice", Some("LIQUIDITY"));
     let repriced = potential::reprice(
@@ -312,7 +310,7 @@ pub fn sell(layout: &MarketLayout, mutation: Mutation) -> Function {
     let no = arg(&mut b, "no_mask", 2);
     let shares = arg_wide(&mut b, "shares", 3);
     let min_proceeds = arg_wide(&mut b, "min_proceeds", 5);
-    let basket = admit(&mut b, layout, "sell", user, yes, no, shares);
+    let basket = admit(&mut b, layout, SELL_STEPS, (user, yes, no), shares);
 
     let slot = b.step("market.sell/holdings", None, |b| {
         let account = account(b, layout, user, false);
