@@ -1163,3 +1163,54 @@ fn summary_reports_the_simplest_form() {
     w.buy(&engine, 46, 1, 0, UNIT, u128::MAX).expect("buys");
     assert_eq!(w.summary(&engine, 46), (1, 1, 0, UNIT, 1));
 }
+
+/// Every shape a script can declare round-trips through a manifest.
+#[test]
+fn market_shapes_round_trip_through_the_manifest() {
+    let mut layouts = vec![
+        MarketLayout::new(Structure::Binary, 1),
+        MarketLayout::new(Structure::Binary, 1).uniform(),
+    ];
+    for outcomes in 3..=10 {
+        layouts.push(MarketLayout::new(Structure::Multi, outcomes));
+    }
+    for events in 1..=market::EVENTS_MAX {
+        layouts.push(MarketLayout::new(Structure::Joint, events).uniform());
+    }
+    for layout in layouts {
+        let shape: std::collections::BTreeMap<_, _> = layout.shape().into_iter().collect();
+        let manifest = serde_json::json!({ "layout": { "shape": shape } });
+        assert_eq!(MarketLayout::from_manifest(&manifest), Ok(layout));
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    })]
+
+    /// A manifest's stated market shape, whatever its entries, is refused with a reason or is a
+    /// layout a script could declare, stated exactly; never a panic.
+    #[test]
+    fn any_stated_market_shape_is_refused_or_exact(
+        entries in proptest::collection::btree_map(
+            proptest::prop_oneof![
+                proptest::sample::select(vec!["structure", "events", "worlds", "accounts", "prior"]),
+                proptest::strategy::Just("pools"),
+            ],
+            proptest::prop_oneof![0u32..=4, 0u32..=13, 0u32..=5_000, proptest::num::u32::ANY],
+            0..7,
+        )
+    ) {
+        let manifest = serde_json::json!({ "layout": { "shape": entries } });
+        match MarketLayout::from_manifest(&manifest) {
+            Ok(layout) => {
+                let stated: std::collections::BTreeMap<&str, u32> = layout.shape().into_iter().collect();
+                proptest::prop_assert_eq!(&stated, &entries);
+                proptest::prop_assert!(layout.words() <= market::MEMORY_BUDGET_WORDS);
+            }
+            Err(reason) => proptest::prop_assert!(!reason.is_empty()),
+        }
+    }
+}

@@ -225,45 +225,49 @@ pub fn reprice(
     let sum_before = b.let_("sum_before", Ty::U128, Rvalue::Load(layout.header("sum")));
 
     b.at("market.reprice/shares", None);
-    if write == Write::Commit {
-        b.for_each(basket.count, layout.worlds, code::TABLE, |b, i| {
-            let w = b.let_("w", Ty::U64, Rvalue::Load(basket::member(i)));
-            let at = curve_ir::ir::Addr::Field(worlds, w, "shares");
-            let r = b.let_("r", Ty::U128, Rvalue::Load(at));
-            let moved = match direction {
-                Direction::Buy => Rvalue::Add(r, shares),
-                Direction::Sell => Rvalue::Sub(r, shares),
-            };
-            b.assign(r, moved);
-            b.store(at, r);
+    // The members' new shares (stored by a commit), the largest of them, and whether one of
+    // them held the maximum: what decides whether the maximum can move.
+    let member_max = b.let_("member_max", Ty::U128, Rvalue::Const(0));
+    let held_max = b.constant("held_max", 0);
+    b.for_each(basket.count, layout.worlds, code::TABLE, |b, i| {
+        let w = b.let_("w", Ty::U64, Rvalue::Load(basket::member(i)));
+        let at = curve_ir::ir::Addr::Field(worlds, w, "shares");
+        let r = b.let_("r", Ty::U128, Rvalue::Load(at));
+        let at_max = eq_u128(b, r, max_before);
+        b.if_(Cond::NonZero(at_max), |b| {
+            b.assign(held_max, Rvalue::Const(1))
         });
-    }
-
-    b.at("market.reprice/extremes", None);
-    let max = b.let_("max", Ty::U128, Rvalue::Const(0));
-    let min = b.let_("min", Ty::U128, Rvalue::Const(u128::MAX));
-    let min_before = b.let_("min_before", Ty::U128, Rvalue::Const(u128::MAX));
-    let n = b.constant("n", u64::from(layout.worlds));
-    b.for_each(n, layout.worlds, code::TABLE, |b, w| {
-        let r = shares_after(b, layout, w, shares, direction, write);
-        let above = lt_u128(b, max, r);
-        b.if_(Cond::NonZero(above), |b| b.assign(max, Rvalue::Copy(r)));
-        let below = lt_u128(b, r, min);
-        b.if_(Cond::NonZero(below), |b| b.assign(min, Rvalue::Copy(r)));
-        let old = shares_before(b, layout, w, shares, direction, write);
-        let below = lt_u128(b, old, min_before);
-        b.if_(Cond::NonZero(below), |b| {
-            b.assign(min_before, Rvalue::Copy(old))
+        let moved = match direction {
+            Direction::Buy => Rvalue::Add(r, shares),
+            Direction::Sell => Rvalue::Sub(r, shares),
+        };
+        b.assign(r, moved);
+        if write == Write::Commit {
+            b.store(at, r);
+        }
+        let above = lt_u128(b, member_max, r);
+        b.if_(Cond::NonZero(above), |b| {
+            b.assign(member_max, Rvalue::Copy(r))
         });
     });
+    // A buy moves the maximum when a member passes it; a sell may when a member held it.
+    let moves = match direction {
+        Direction::Buy => lt_u128(b, max_before, member_max),
+        Direction::Sell => b.let_("moves", Ty::U64, Rvalue::Copy(held_max)),
+    };
 
     b.at("market.reprice/exponentials", None);
+    let max = b.let_("max", Ty::U128, Rvalue::Copy(max_before));
+    // While the maximum stays, a buy cannot widen the spread (it raises members below the
+    // maximum) and the limits pass with these zeros; a moving maximum computes both.
+    let min = b.let_("min", Ty::U128, Rvalue::Const(0));
+    let min_before = b.let_("min_before", Ty::U128, Rvalue::Const(0));
     let sum = b.let_("sum", Ty::U128, Rvalue::Copy(sum_before));
-    let same_max = eq_u128(b, max, max_before);
+    let n = b.constant("n", u64::from(layout.worlds));
     b.if_else(
-        Cond::NonZero(same_max),
+        Cond::Zero(moves),
         |b| {
-            // Only the members' distances to the maximum changed.
+            // Only the members' distances to the maximum changed: O(k).
             b.for_each(basket.count, layout.worlds, code::TABLE, |b, i| {
                 let w = b.let_("w", Ty::U64, Rvalue::Load(basket::member(i)));
                 let at = curve_ir::ir::Addr::Field(worlds, w, "exp");
@@ -279,7 +283,24 @@ pub fn reprice(
             });
         },
         |b| {
-            // The maximum moved: every world's distance changed.
+            b.at("market.reprice/extremes", None);
+            b.assign(max, Rvalue::Const(0));
+            b.assign(min, Rvalue::Const(u128::MAX));
+            b.assign(min_before, Rvalue::Const(u128::MAX));
+            b.for_each(n, layout.worlds, code::TABLE, |b, w| {
+                let r = shares_after(b, layout, w, shares, direction, write);
+                let above = lt_u128(b, max, r);
+                b.if_(Cond::NonZero(above), |b| b.assign(max, Rvalue::Copy(r)));
+                let below = lt_u128(b, r, min);
+                b.if_(Cond::NonZero(below), |b| b.assign(min, Rvalue::Copy(r)));
+                let old = shares_before(b, layout, w, shares, direction, write);
+                let below = lt_u128(b, old, min_before);
+                b.if_(Cond::NonZero(below), |b| {
+                    b.assign(min_before, Rvalue::Copy(old))
+                });
+            });
+            // Every world's distance to the maximum changed: O(n).
+            b.at("market.reprice/exponentials", None);
             b.assign(sum, Rvalue::Const(0));
             b.for_each(n, layout.worlds, code::TABLE, |b, w| {
                 let r = shares_after(b, layout, w, shares, direction, write);
