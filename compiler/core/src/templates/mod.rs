@@ -107,6 +107,26 @@ impl Template {
     }
 }
 
+/// An entrypoint of a later issue: it takes and returns `interface`'s words for `name` and
+/// aborts with `code` (the template's `NOT_BUILT`) at step `step`.
+pub fn not_built(
+    interface: &crate::abi::Interface,
+    name: &str,
+    step: &'static str,
+    code: u8,
+) -> curve_ir::Function {
+    use curve_ir::ir::{Cond, FunctionBuilder};
+    let entry = interface
+        .entry(name)
+        .unwrap_or_else(|| panic!("the {} interface has `{name}`", interface.template));
+    let mut b = FunctionBuilder::new(name, entry.arg_words(), entry.return_words());
+    b.step(step, None, |b| {
+        let never = b.constant("never", 0);
+        b.guard(Cond::NonZero(never), code, "built in a later issue");
+    });
+    b.finish()
+}
+
 /// Every template that compiles to a deployable program.
 pub fn deployable() -> Vec<Template> {
     vec![oracle_template()]

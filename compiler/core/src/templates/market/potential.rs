@@ -143,44 +143,15 @@ pub struct Repriced {
     pub spread_before: Var,
 }
 
-/// World `w`'s shares before the trade: the state's (a dry run), or the state's moved back by
-/// `shares` when `w` is a member (a commit already wrote the new ones).
-fn shares_before(
+/// World `w`'s shares before (`after = false`) or after the trade. The state holds the ones
+/// before for a dry run and the ones after for a commit (which wrote them first); the other side
+/// is the state's moved by `shares` when `w` is a member.
+fn shares_at(
     b: &mut FunctionBuilder,
     layout: &MarketLayout,
     w: Var,
-    shares: Var,
-    direction: Direction,
-    write: Write,
-) -> Var {
-    let worlds = layout.worlds_table();
-    let r = b.let_(
-        "r_before",
-        Ty::U128,
-        Rvalue::Load(curve_ir::ir::Addr::Field(worlds, w, "shares")),
-    );
-    if write == Write::Commit {
-        let member = b.load("member", basket::flag(layout, w));
-        b.if_(Cond::NonZero(member), |b| {
-            let moved = match direction {
-                Direction::Buy => Rvalue::Sub(r, shares),
-                Direction::Sell => Rvalue::Add(r, shares),
-            };
-            b.assign(r, moved);
-        });
-    }
-    r
-}
-
-/// World `w`'s shares after the trade: the state's (already written by a commit), or the state's
-/// moved by `shares` when `w` is a member (a dry run).
-fn shares_after(
-    b: &mut FunctionBuilder,
-    layout: &MarketLayout,
-    w: Var,
-    shares: Var,
-    direction: Direction,
-    write: Write,
+    (shares, direction, write): (Var, Direction, Write),
+    after: bool,
 ) -> Var {
     let worlds = layout.worlds_table();
     let r = b.let_(
@@ -188,12 +159,13 @@ fn shares_after(
         Ty::U128,
         Rvalue::Load(curve_ir::ir::Addr::Field(worlds, w, "shares")),
     );
-    if write == Write::DryRun {
+    if (write == Write::Commit) != after {
         let member = b.load("member", basket::flag(layout, w));
         b.if_(Cond::NonZero(member), |b| {
-            let moved = match direction {
-                Direction::Buy => Rvalue::Add(r, shares),
-                Direction::Sell => Rvalue::Sub(r, shares),
+            let moved = if (direction == Direction::Buy) == after {
+                Rvalue::Add(r, shares)
+            } else {
+                Rvalue::Sub(r, shares)
             };
             b.assign(r, moved);
         });
@@ -272,7 +244,7 @@ pub fn reprice(
                 let w = b.let_("w", Ty::U64, Rvalue::Load(basket::member(i)));
                 let at = curve_ir::ir::Addr::Field(worlds, w, "exp");
                 let old = b.let_("e_old", Ty::U128, Rvalue::Load(at));
-                let r = shares_after(b, layout, w, shares, direction, write);
+                let r = shares_at(b, layout, w, (shares, direction, write), true);
                 let d = b.let_("d", Ty::U128, Rvalue::Sub(max, r));
                 let e = exp_term(b, liquidity, d);
                 b.assign(sum, Rvalue::Sub(sum, old));
@@ -288,12 +260,12 @@ pub fn reprice(
             b.assign(min, Rvalue::Const(u128::MAX));
             b.assign(min_before, Rvalue::Const(u128::MAX));
             b.for_each(n, layout.worlds, code::TABLE, |b, w| {
-                let r = shares_after(b, layout, w, shares, direction, write);
+                let r = shares_at(b, layout, w, (shares, direction, write), true);
                 let above = lt_u128(b, max, r);
                 b.if_(Cond::NonZero(above), |b| b.assign(max, Rvalue::Copy(r)));
                 let below = lt_u128(b, r, min);
                 b.if_(Cond::NonZero(below), |b| b.assign(min, Rvalue::Copy(r)));
-                let old = shares_before(b, layout, w, shares, direction, write);
+                let old = shares_at(b, layout, w, (shares, direction, write), false);
                 let below = lt_u128(b, old, min_before);
                 b.if_(Cond::NonZero(below), |b| {
                     b.assign(min_before, Rvalue::Copy(old))
@@ -303,7 +275,7 @@ pub fn reprice(
             b.at("market.reprice/exponentials", None);
             b.assign(sum, Rvalue::Const(0));
             b.for_each(n, layout.worlds, code::TABLE, |b, w| {
-                let r = shares_after(b, layout, w, shares, direction, write);
+                let r = shares_at(b, layout, w, (shares, direction, write), true);
                 let d = b.let_("d", Ty::U128, Rvalue::Sub(max, r));
                 let e = exp_term(b, liquidity, d);
                 b.assign(sum, Rvalue::Add(sum, e));

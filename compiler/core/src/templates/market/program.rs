@@ -2,27 +2,19 @@
 //! addresses and the capabilities it declares.
 
 use curve_ir::Function;
-use curve_ir::ir::{Cond, FunctionBuilder, Program};
+use curve_ir::ir::Program;
 use curvevm::hostcall::{Capability, CapabilitySet};
 
 use super::{MarketLayout, Mutation, code, prior, scratch_words, trade};
 
-/// An entrypoint of a later issue: it takes and returns the interface's words and aborts
-/// `NOT_BUILT`.
+/// An entrypoint of a later issue (aborts `NOT_BUILT`).
 fn not_built(name: &str) -> Function {
-    let entry = crate::abi::MARKET
-        .entry(name)
-        .unwrap_or_else(|| panic!("the market interface has `{name}`"));
-    let mut b = FunctionBuilder::new(name, entry.arg_words(), entry.return_words());
-    b.step("market.not_built", None, |b| {
-        let never = b.constant("never", 0);
-        b.guard(
-            Cond::NonZero(never),
-            code::NOT_BUILT,
-            "built in a later issue",
-        );
-    });
-    b.finish()
+    crate::templates::not_built(
+        &crate::abi::MARKET,
+        name,
+        "market.not_built",
+        code::NOT_BUILT,
+    )
 }
 
 /// The MARKET program for `layout` (the same for every parameter set of it).

@@ -2,7 +2,7 @@
 //! subroutine, the parameter table's size and the capabilities it declares.
 
 use curve_ir::Function;
-use curve_ir::ir::{Cond, FunctionBuilder, Program};
+use curve_ir::ir::Program;
 use curvevm::hostcall::{Capability, CapabilitySet};
 
 use super::book::{self, SlabTables};
@@ -11,22 +11,9 @@ use curvevm::module::ViewDecl;
 use super::{Mutation, SlabLayout, code, commit, hold, maker, params};
 use crate::templates::oracle;
 
-/// An entrypoint of a later issue: it takes and returns the interface's words and aborts
-/// `NOT_BUILT`.
+/// An entrypoint of a later issue (aborts `NOT_BUILT`).
 fn not_built(name: &str) -> Function {
-    let entry = crate::abi::SLAB
-        .entry(name)
-        .unwrap_or_else(|| panic!("the slab interface has `{name}`"));
-    let mut b = FunctionBuilder::new(name, entry.arg_words(), entry.return_words());
-    b.step("slab.not_built", None, |b| {
-        let never = b.constant("never", 0);
-        b.guard(
-            Cond::NonZero(never),
-            code::NOT_BUILT,
-            "built in a later issue",
-        );
-    });
-    b.finish()
+    crate::templates::not_built(&crate::abi::SLAB, name, "slab.not_built", code::NOT_BUILT)
 }
 
 /// The SLAB program for `layout` (the same for every parameter set of it).
