@@ -7,12 +7,19 @@ use std::time::Duration;
 use curve_node::net::{self, Inbound, NetConfig, NetEvent, Peer};
 use tokio::sync::mpsc;
 
+/// A free port on 127.0.0.1 below the kernel's ephemeral range (32768 and up), where an
+/// outgoing connection cannot take it between this check and the listener's bind; each
+/// call takes the next port from a per-process offset.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(97) % 12_000;
+    loop {
+        let port = (20_000 + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn address(port: u16) -> libp2p::Multiaddr {

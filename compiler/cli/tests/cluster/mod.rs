@@ -56,15 +56,29 @@ fn key_file(path: &Path, key: &SigningKey) {
     }
 }
 
-/// Free TCP ports on 127.0.0.1 (bound, read, released).
+/// Free TCP ports on 127.0.0.1, below the kernel's ephemeral range (32768 and up on Linux):
+/// a port found by binding port 0 is one the kernel also hands to outgoing connections, and
+/// a node's dial could take it before the node that was told to listen there starts
+/// ("Address already in use"). Each process starts at its own offset and never reuses a
+/// port; each candidate is checked by binding it.
 fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("bound").port())
-        .collect()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(97) % SPAN;
+    let mut ports = Vec::with_capacity(count);
+    for _ in 0..SPAN {
+        if ports.len() == count {
+            break;
+        }
+        let port = (LOW + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    assert_eq!(ports.len(), count, "no free ports in {LOW}..{}", LOW + SPAN);
+    ports
 }
 
 /// One HTTP/1.1 exchange with 127.0.0.1:`port` on a fresh connection: (status, body), or
