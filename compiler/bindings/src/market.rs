@@ -6,10 +6,10 @@ use curve_bindings::{Call, CapId, DecodeError, DescriptorMismatch, ProgramId, wo
 
 /// SHA-256 of the interface's canonical descriptor text.
 pub const DESCRIPTOR_HASH: [u8; 32] = [
-    0x11, 0xb7, 0x18, 0xe6, 0x7d, 0x6f, 0xf8, 0x24,
-    0x22, 0x21, 0xfa, 0xa8, 0x64, 0x9d, 0x7b, 0xe7,
-    0x96, 0x61, 0x74, 0x6d, 0xae, 0xd3, 0x04, 0x31,
-    0xc6, 0x3c, 0x0c, 0x79, 0x5c, 0xda, 0x7f, 0xf5,
+    0xce, 0x07, 0x16, 0xad, 0x1c, 0xab, 0x41, 0x8a,
+    0x56, 0x24, 0x98, 0x0c, 0xff, 0xe1, 0x3c, 0xac,
+    0x52, 0xd9, 0x19, 0x30, 0xaf, 0xad, 0x63, 0x08,
+    0x26, 0x81, 0xeb, 0x18, 0xb5, 0x82, 0x4b, 0x5a,
 ];
 
 /// A deployed `market` program whose descriptor hash matched these bindings.
@@ -39,6 +39,11 @@ impl Market {
     /// `buy`: Buys `shares` of the outcome set from the LMSR, debiting at most `max_cost` through the cap.
     pub fn buy(&self, args: &BuyArgs) -> Call {
         Call::new(self.program, "buy", args.to_words())
+    }
+
+    /// `spend`: Buys as many shares of the outcome set as `amount` pays for, fee included (at least `min_shares`), debiting the cost (at most `amount`) through the cap.
+    pub fn spend(&self, args: &SpendArgs) -> Call {
+        Call::new(self.program, "spend", args.to_words())
     }
 
     /// `sell`: Sells shares the user holds back to the LMSR for at least `min_proceeds`.
@@ -183,6 +188,63 @@ impl BuyReturn {
     pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
         let mut reader = words::Reader::new("buy", returned, Self::WORDS)?;
         Ok(Self {
+            cost: reader.u128(),
+        })
+    }
+}
+
+/// Arguments of `spend`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendArgs {
+    /// `cap`, 1 word.
+    pub cap: CapId,
+    /// `u64`, 1 word.
+    pub user: u64,
+    /// `u64`, 1 word.
+    pub yes_mask: u64,
+    /// `u64`, 1 word.
+    pub no_mask: u64,
+    /// `u128`, 2 words.
+    pub amount: u128,
+    /// `u128`, 2 words.
+    pub min_shares: u128,
+}
+
+impl SpendArgs {
+    /// Argument words.
+    pub const WORDS: usize = 8;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_cap(&mut out, &self.cap);
+        words::put_u64(&mut out, &self.user);
+        words::put_u64(&mut out, &self.yes_mask);
+        words::put_u64(&mut out, &self.no_mask);
+        words::put_u128(&mut out, &self.amount);
+        words::put_u128(&mut out, &self.min_shares);
+        out
+    }
+}
+
+/// What `spend` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendReturn {
+    /// `u128`, 2 words.
+    pub shares: u128,
+    /// `u128`, 2 words.
+    pub cost: u128,
+}
+
+impl SpendReturn {
+    /// Return words.
+    pub const WORDS: usize = 4;
+
+    /// Decodes the returned words; refuses any other length.
+    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
+        let mut reader = words::Reader::new("spend", returned, Self::WORDS)?;
+        Ok(Self {
+            shares: reader.u128(),
             cost: reader.u128(),
         })
     }

@@ -408,6 +408,20 @@ pub static MARKET: Interface = Interface {
             accounts: &[MARKET_STATE, ESCROW_DEBIT, CLOCK],
         },
         Entry {
+            name: "spend",
+            doc: "Buys as many shares of the outcome set as `amount` pays for, fee included (at least `min_shares`), debiting the cost (at most `amount`) through the cap.",
+            args: &[
+                scalar("cap", Cap),
+                scalar("user", U64),
+                scalar("yes_mask", U64),
+                scalar("no_mask", U64),
+                scalar("amount", U128),
+                scalar("min_shares", U128),
+            ],
+            returns: &[scalar("shares", U128), scalar("cost", U128)],
+            accounts: &[MARKET_STATE, ESCROW_DEBIT, CLOCK],
+        },
+        Entry {
             name: "sell",
             doc: "Sells shares the user holds back to the LMSR for at least `min_proceeds`.",
             args: &[

@@ -167,6 +167,25 @@ impl World {
         self.call(engine, "buy", &args, 10).map(|r| wide(&r, 0))
     }
 
+    /// `spend`: (shares, cost).
+    #[allow(clippy::too_many_arguments)]
+    fn spend(
+        &mut self,
+        engine: &Engine,
+        user: u64,
+        yes: u64,
+        no: u64,
+        amount: u128,
+        min_shares: u128,
+    ) -> Result<(u128, u128), TrapKind> {
+        let cap = self.cap(user);
+        let mut args = vec![cap, user, yes, no];
+        push_wide(&mut args, amount);
+        push_wide(&mut args, min_shares);
+        self.call(engine, "spend", &args, 10)
+            .map(|r| (wide(&r, 0), wide(&r, 2)))
+    }
+
     fn sell(
         &mut self,
         engine: &Engine,
@@ -266,6 +285,167 @@ fn seed_table_trade_checks_land_within_one_unit() {
         let (_, p_a) = w.quote(&engine, A, 0, 0).expect("quotes");
         assert!((599_999..=600_000).contains(&p_a), "P(A) {p_a}");
     }
+}
+
+#[test]
+fn spend_t4_and_the_zeitgeist_cross_checks_t11_t12() {
+    // T4: spend 10 on A from the seed table: 19.0902828926381892 shares, and the cost is 10.
+    let config = Config {
+        weights: SEED_WEIGHTS.to_vec(),
+        ..Config::uniform(Structure::Joint, 3)
+    };
+    let built = build(&config, Mutation::None);
+    for engine in Engine::both(&built.program) {
+        let mut w = World::new(&built);
+        w.open(&engine).expect("opens");
+        let (shares, cost) = w.spend(&engine, 7, A, 0, 10 * UNIT, 0).expect("spends");
+        assert!(
+            (19_090_282..=19_090_284).contains(&shares),
+            "T4 shares {shares}"
+        );
+        assert!((9_999_999..=10_000_000).contains(&cost), "T4 cost {cost}");
+        assert_eq!(w.position(&engine, 7, A).0, shares);
+    }
+
+    // T11: Zeitgeist neo-swaps, prices [1/2, 1/4, 1/4] and b = 100/ln 4 = 72.1347520444 units;
+    // 9.8 (their 10 less 2% fees; our fee is charged on the LMSR charge, so none here) into
+    // outcome 2 gives 33.0907443068936487 shares and prices
+    // [0.436483795566881451, 0.218241897783440726, 0.345274306649677823].
+    let config = Config {
+        b: 72_134_752,
+        weights: vec![2, 1, 1],
+        ..Config::uniform(Structure::Multi, 3)
+    };
+    let built = build(&config, Mutation::None);
+    for engine in Engine::both(&built.program) {
+        let mut w = World::new(&built);
+        w.open(&engine).expect("opens");
+        let (shares, cost) = w.spend(&engine, 7, 0b100, 0, 9_800_000, 0).expect("spends");
+        assert!(
+            (33_090_743..=33_090_745).contains(&shares),
+            "T11 shares {shares}"
+        );
+        assert!((9_799_999..=9_800_000).contains(&cost), "T11 cost {cost}");
+        for (outcome, ppm) in [(0, 436_483), (1, 218_241), (2, 345_274)] {
+            let (_, p) = w.quote(&engine, 1 << outcome, 0, 0).expect("quotes");
+            assert!(
+                (ppm..=ppm + 1).contains(&p),
+                "T11 outcome {outcome}: {p} ppm"
+            );
+        }
+    }
+
+    // T12: Zeitgeist combo, one event at 1/2 and b = 10/ln 2 = 14.4269504089 units: spending 10
+    // on YES gives 10 + 5.84962500721156181 shares (their 58_496_250_072 at 1e10 is the part
+    // beyond the complete sets).
+    let config = Config {
+        b: 14_426_950,
+        ..Config::uniform(Structure::Binary, 1)
+    };
+    let built = build(&config, Mutation::None);
+    for engine in Engine::both(&built.program) {
+        let mut w = World::new(&built);
+        w.open(&engine).expect("opens");
+        let (shares, _) = w.spend(&engine, 7, 1, 0, 10 * UNIT, 0).expect("spends");
+        assert!(
+            (15_849_624..=15_849_626).contains(&shares),
+            "T12 shares {shares}"
+        );
+    }
+}
+
+/// `spend` buys the largest count its amount pays for: on random states, baskets, fees and
+/// amounts, `quote` (the same charge and fee) of its shares is within the amount and of one
+/// share more is not; the minimum-shares bound, a refusal, changes nothing.
+#[test]
+fn spend_buys_the_most_shares_its_amount_pays_for() {
+    let spent = spend_is_maximal(&mut Rng::new("spend_maximal"), Mutation::None);
+    assert!(spent >= 120, "only {spent} of 160 spends went through");
+}
+
+/// With an estimate one share high every spend takes the adjust step, and still lands on the
+/// largest count.
+#[test]
+fn spend_adjusts_an_estimate_one_share_high() {
+    let spent = spend_is_maximal(&mut Rng::new("spend_adjusted"), Mutation::SpendEstimateHigh);
+    assert!(spent >= 120, "only {spent} of 160 spends went through");
+}
+
+fn spend_is_maximal(rng: &mut Rng, mutation: Mutation) -> usize {
+    let mut spent = 0;
+    for (structure, events, fee) in [
+        (Structure::Joint, 3, 0),
+        (Structure::Joint, 4, 30),
+        (Structure::Multi, 5, 100),
+        (Structure::Binary, 1, 7),
+    ] {
+        let mut config = Config::uniform(structure, events);
+        config.trade_bps = fee;
+        config.b = 1_000 + rng.below(1 << 40);
+        let n = MarketLayout::new(structure, events).worlds;
+        config.weights = (0..n).map(|_| 1 + rng.below(1_000)).collect();
+        let built = build(&config, mutation);
+        let engine = Engine::Interpreter;
+        // Two markets in lockstep: `ahead` spends first, `behind` still has the state before.
+        let mut ahead = World::new(&built);
+        let mut behind = World::new(&built);
+        ahead.open(&engine).expect("opens");
+        behind.open(&engine).expect("opens");
+        let basket = |rng: &mut Rng| match structure {
+            Structure::Multi => (1 + rng.below((1 << events) - 1), 0),
+            _ => random_slice(rng, events),
+        };
+        let min_trade = u128::from(config.b.div_ceil(1_000_000));
+        for step in 0..40 {
+            if rng.below(4) == 0 {
+                // Move the state: a buy of another basket.
+                let (yes, no) = basket(rng);
+                let shares = min_trade + u128::from(rng.below(config.b));
+                let user = 1 + rng.below(4);
+                let bought = ahead.buy(&engine, user, yes, no, shares, u128::MAX);
+                assert_eq!(
+                    behind.buy(&engine, user, yes, no, shares, u128::MAX),
+                    bought
+                );
+            }
+            let (yes, no) = basket(rng);
+            let user = 1 + rng.below(4);
+            let amount = min_trade + u128::from(rng.below(config.b * 3));
+            let before = behind.state();
+            let Ok((shares, cost)) = ahead.spend(&engine, user, yes, no, amount, 0) else {
+                assert_eq!(
+                    ahead.state(),
+                    before,
+                    "step {step}: a refused spend changed the state"
+                );
+                continue;
+            };
+            spent += 1;
+            let (quoted, _) = behind.quote(&engine, yes, no, shares).expect("quotes");
+            assert_eq!(
+                quoted, cost,
+                "step {step}: spend's cost is buy's for its shares"
+            );
+            assert!(cost <= amount, "step {step}: cost {cost} > amount {amount}");
+            let (more, _) = behind.quote(&engine, yes, no, shares + 1).expect("quotes");
+            assert!(
+                more > amount,
+                "step {step}: {} shares also fit {amount} (cost {more}); spend gave {shares}",
+                shares + 1
+            );
+            assert_eq!(
+                behind.spend(&engine, user, yes, no, amount, shares + 1),
+                Err(abort(code::SLIPPAGE))
+            );
+            assert_eq!(behind.state(), before, "a refused spend changed the state");
+            assert_eq!(
+                behind.spend(&engine, user, yes, no, amount, shares),
+                Ok((shares, cost))
+            );
+            assert_eq!(behind.state(), ahead.state(), "step {step}");
+        }
+    }
+    spent
 }
 
 #[test]
@@ -1002,6 +1182,80 @@ fn a_ten_event_market_compiles_and_its_manifest_states_the_bounds() {
 
 /// A table or naive-Bayes prior's lifts are certified parameters (256 slots at most): over 64
 /// worlds the PRIOR statement is the error, with what to do instead.
+/// A binary market script with `liquidity` as its LIQUIDITY arguments, checked and compiled.
+fn compile_binary(
+    liquidity: &str,
+) -> (curvescript_check::Checked, Option<curve_compiler::Compiled>) {
+    let script = format!(
+        "MARKET \"gnosis\" {{\n    STRUCTURE kind=binary\n    LIQUIDITY {liquidity}\n    RESOLUTION oracle=&ORACLE \"o\"\n    CLOSE at_ms=1_900_000_000_000\n}}\n\nORACLE \"o\" {{\n    HEARTBEAT ms=1_000\n}}\n"
+    );
+    let checked = curvescript_check::check_source(&script, None);
+    let compiled = (!checked.has_errors()).then(|| curve_compiler::compile(&checked.script));
+    (checked, compiled)
+}
+
+#[test]
+fn funding_sets_b_by_gnosis_convention_t10() {
+    // T10: funding 1e17 over 2 outcomes gives b = 1e17 / ln 2 = 1.44269504088896341e17.
+    let funding: u128 = 100_000_000_000_000_000;
+    let (_, compiled) = compile_binary("funding=100_000_000_000_000_000");
+    let compiled = compiled.expect("checks");
+    assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+    let artifact = compiled
+        .artifacts
+        .iter()
+        .find(|a| a.template == "market")
+        .expect("the market compiled");
+    let b = artifact
+        .params
+        .iter()
+        .find(|slot| slot.name == "b")
+        .expect("b");
+    assert_eq!(b.arg, "funding");
+    assert!(
+        (144_269_504_088_896_340..=144_269_504_088_896_342).contains(&b.value),
+        "b {}",
+        b.value
+    );
+    // Its uniform market's worst-case loss, the subsidy `open` takes, is the funding.
+    let built = build(
+        &Config {
+            b: b.value,
+            ..Config::uniform(Structure::Binary, 1)
+        },
+        Mutation::None,
+    );
+    let subsidy = World::new(&built)
+        .open(&Engine::Interpreter)
+        .expect("opens");
+    assert!(
+        (funding - 2..=funding).contains(&subsidy),
+        "subsidy {subsidy}"
+    );
+
+    // One of `b` and `funding`, not both, not neither.
+    for (liquidity, says) in [
+        ("b=100 funding=100", "both `b` and `funding`"),
+        ("", "needs `b` or `funding`"),
+    ] {
+        let (checked, _) = compile_binary(liquidity);
+        let text = format!("{:?}", checked.diagnostics);
+        assert!(
+            checked.has_errors() && text.contains(says),
+            "{liquidity}: {text}"
+        );
+    }
+    // A funding whose b is above 2^62 is the funding argument's error.
+    let (_, compiled) = compile_binary("funding=10_000_000_000_000_000_000");
+    let compiled = compiled.expect("checks");
+    let error = compiled
+        .diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .expect("b above b_max");
+    assert!(format!("{error:?}").contains("b_max"), "{error:?}");
+}
+
 #[test]
 fn a_prior_table_too_large_to_certify_is_the_prior_statements_error() {
     let events: String = (0..7).map(|j| format!("    EVENT \"e{j}\"\n")).collect();

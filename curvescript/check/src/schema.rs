@@ -1004,12 +1004,15 @@ pub static SCHEMA: &[BlockSchema] = &[
                 "LIQUIDITY",
                 Required,
                 Structures::ALL,
-                &[required(
-                    "b",
-                    amount(1),
-                    "LMSR liquidity parameter, base units",
-                )],
-                "LMSR liquidity.",
+                &[
+                    optional("b", amount(1), "LMSR liquidity parameter, base units"),
+                    optional(
+                        "funding",
+                        amount(1),
+                        "instead of `b`: b = funding / ln(worlds), so a uniform market's worst-case loss is the funding (Gnosis)",
+                    ),
+                ],
+                "LMSR liquidity: `b`, or the `funding` it derives from.",
             ),
             market_statement(
                 "PRIOR",

@@ -364,6 +364,7 @@ fn world_count(structure: &str, outcomes: usize, events: usize) -> Option<usize>
 }
 
 fn check_market(market: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
+    check_liquidity(market, diagnostics);
     let Some(structure) = market
         .value("STRUCTURE", "kind")
         .and_then(TypedValue::as_choice)
@@ -407,6 +408,35 @@ fn check_market(market: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
     }
     if structure == "gaming" {
         check_stages(market, outcomes, diagnostics);
+    }
+}
+
+/// `LIQUIDITY` states `b` or `funding` (Gnosis's convention, `b = funding / ln(worlds)`), not
+/// both and not neither.
+fn check_liquidity(market: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(liquidity) = market.statement("LIQUIDITY") else {
+        return;
+    };
+    let span = liquidity.span.unwrap_or(market.header_span);
+    match (liquidity.value("b"), liquidity.value("funding")) {
+        (None, None) => diagnostics.push(
+            Diagnostic::error(
+                Code::MissingArgument,
+                span,
+                "`LIQUIDITY` needs `b` or `funding`",
+            )
+            .with_label("needs `b=` or `funding=`")
+            .with_help("`b` is the LMSR liquidity; `funding` sets b = funding / ln(worlds), so a uniform market's worst-case loss is the funding"),
+        ),
+        (Some(_), Some(funding)) => diagnostics.push(
+            Diagnostic::error(
+                Code::InconsistentValues,
+                funding.span.unwrap_or(span),
+                "`LIQUIDITY` states both `b` and `funding`",
+            )
+            .with_help("`funding` derives b; keep one of them"),
+        ),
+        _ => {}
     }
 }
 

@@ -22,8 +22,8 @@ pub const INVOKE_RULES: &[(Role, Role, &[&str])] = &[
         &["reserve", "commit", "cancel", "liquidation_call"],
     ),
     // A market takes collateral only through the router's caps: opening (the subsidy) and
-    // buying.
-    (Role::Router, Role::Market, &["open", "buy"]),
+    // buying (a number of shares, or what an amount pays for).
+    (Role::Router, Role::Market, &["open", "buy", "spend"]),
 ];
 
 /// Who may call an entrypoint from a transaction (not through `invoke`). An entrypoint no rule
@@ -52,6 +52,7 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     ("slab", "set_maker_class", DirectCall::Governance),
     ("market", "open", DirectCall::InvokeOnly),
     ("market", "buy", DirectCall::InvokeOnly),
+    ("market", "spend", DirectCall::InvokeOnly),
     // A user sells only their own shares.
     ("market", "sell", DirectCall::Sender("user")),
     ("probe_router", "take", DirectCall::Sender("user")),

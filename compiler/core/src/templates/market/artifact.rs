@@ -144,6 +144,16 @@ pub fn table(block: &CheckedBlock, layout: &MarketLayout) -> Result<Vec<ParamSlo
             }
         })
         .collect();
+    if let Some(funding) = block
+        .value("LIQUIDITY", "funding")
+        .and_then(TypedValue::as_u128)
+    {
+        let slot = &mut slots[params::param("b") as usize];
+        slot.arg = "funding";
+        slot.span = span_of("LIQUIDITY", "funding");
+        // Too large for a u64 is above `b_max` too: the certificate's condition reports it.
+        slot.value = params::b_from_funding(funding, layout.worlds).unwrap_or(u64::MAX);
+    }
     let names = params::names(layout);
     let span = block.statement_span("PRIOR");
     if !layout.lifts {

@@ -86,6 +86,9 @@ pub enum Mutation {
     ChargeRoundedDown,
     /// `sell` skips the holdings check.
     NoHoldingsCheck,
+    /// `spend`'s estimate is one share high, so every spend takes the adjust step (which must
+    /// still land on the largest count: a fault the template absorbs, not one a test catches).
+    SpendEstimateHigh,
 }
 
 /// The market structures (README's table).

@@ -86,6 +86,29 @@ pub fn load(b: &mut FunctionBuilder, name: &str) -> Var {
     )
 }
 
+/// Gnosis's convention (lmsr.md §1.1, check T10): `b = ⌊funding / ln n⌋` for `n` worlds, so a
+/// uniform market's worst-case loss `b·ln n` is at most `funding`. `ln n` is
+/// `curvevm::fixed::ln` in Q64.64 and the division is exact (three steps of a long division,
+/// since `funding·2^64` may not fit a `u128`); `None` when b would not fit a `u64`.
+pub fn b_from_funding(funding: u128, worlds: u32) -> Option<u64> {
+    let ln_n = curvevm::fixed::ln(u128::from(worlds) << 64).ok()?;
+    if ln_n == 0 {
+        return None;
+    }
+    // ⌊funding·2^64 / ln_n⌋ = whole·2^64 + ⌊rest·2^64 / ln_n⌋, the fraction 32 bits at a time
+    // (rest < ln_n < 2^68, so rest·2^32 < 2^100).
+    let whole = funding / ln_n;
+    let mut rest = funding % ln_n;
+    let mut fraction: u128 = 0;
+    for _ in 0..2 {
+        let shifted = rest << 32;
+        fraction = (fraction << 32) | (shifted / ln_n);
+        rest = shifted % ln_n;
+    }
+    let b = whole.checked_mul(1 << 64)?.checked_add(fraction)?;
+    u64::try_from(b).ok()
+}
+
 /// What the certificate proves: `1 ≤ b ≤ 2^62` and the fee under its cap. The code relies on
 /// both (the split of `d·2^64 / b`, `45·b` in a `u128`). The lifts need none: any lifts give a
 /// solvent market, since the subsidy is computed from them on chain.

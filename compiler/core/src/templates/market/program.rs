@@ -33,6 +33,7 @@ fn build(layout: &MarketLayout, mutation: Mutation) -> Program {
         functions: vec![
             prior::open(layout, mutation),
             trade::buy(layout, mutation),
+            trade::spend(layout, mutation),
             trade::sell(layout, mutation),
             trade::quote(layout, mutation),
             trade::position(layout),

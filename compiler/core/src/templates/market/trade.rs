@@ -69,19 +69,23 @@ fn admit(
         basket::decode(b, layout, yes, no)
     });
     b.step(steps[4], Some("LIQUIDITY"), |b| {
-        // ⌈b / 10^6⌉ ≥ 1: a trade a millionth of the liquidity or more.
-        let liquidity = params::load(b, "b");
-        let round = b.constant("round", 999_999);
-        let million = b.constant("million", 1_000_000);
-        let one = b.constant("one", 1);
-        let padded = b.let_("padded", Ty::U64, Rvalue::Add(liquidity, round));
-        let minimum = b.let_("minimum", Ty::U64, Rvalue::MulDiv(padded, one, million));
-        let minimum = b.let_("minimum_wide", Ty::U128, Rvalue::Widen(minimum));
-        let enough = le_u128(b, minimum, shares);
-        b.guard(Cond::NonZero(enough), code::MIN_TRADE, "shares ≥ min_trade");
+        min_trade(b, shares);
         shares_bound(b, shares);
     });
     basket
+}
+
+/// `MIN_TRADE` unless `amount ≥ ⌈b / 10^6⌉` (≥ 1): a trade a millionth of the liquidity or more.
+fn min_trade(b: &mut FunctionBuilder, amount: Var) {
+    let liquidity = params::load(b, "b");
+    let round = b.constant("round", 999_999);
+    let million = b.constant("million", 1_000_000);
+    let one = b.constant("one", 1);
+    let padded = b.let_("padded", Ty::U64, Rvalue::Add(liquidity, round));
+    let minimum = b.let_("minimum", Ty::U64, Rvalue::MulDiv(padded, one, million));
+    let minimum = b.let_("minimum_wide", Ty::U128, Rvalue::Widen(minimum));
+    let enough = le_u128(b, minimum, amount);
+    b.guard(Cond::NonZero(enough), code::MIN_TRADE, "shares ≥ min_trade");
 }
 
 /// `shares < 2^100` (`LIMIT`): every `r_w` stays below 2^101, so no sum overflows.
@@ -234,7 +238,57 @@ pub fn buy(layout: &MarketLayout, mutation: Mutation) -> Function {
         b.guard(Cond::NonZero(within), code::SLIPPAGE, "cost ≤ max_cost");
         (fee, cost)
     });
-    b.step("market.buy/limit", Some("LIQUIDITY"), |b| {
+    let bought = Bought {
+        basket,
+        shares,
+        repriced,
+        charge,
+        fee,
+        cost,
+    };
+    settle_buy(&mut b, layout, BUY_SETTLE, bought, (cap, user, max_cost));
+    b.store(Addr::Fixed(Segment::Ret, 0), cost);
+    b.finish()
+}
+
+/// The step names of a buy's settlement: limit, ledger, holdings, solvency, debit.
+const BUY_SETTLE: [&str; 5] = [
+    "market.buy/limit",
+    "market.buy/ledger",
+    "market.buy/holdings",
+    "market.buy/solvency",
+    "market.buy/debit",
+];
+const SPEND_SETTLE: [&str; 5] = [
+    "market.spend/limit",
+    "market.spend/ledger",
+    "market.spend/holdings",
+    "market.spend/solvency",
+    "market.spend/debit",
+];
+
+/// A priced buy, before it settles.
+#[derive(Clone, Copy)]
+struct Bought {
+    basket: Basket,
+    shares: Var,
+    repriced: potential::Repriced,
+    charge: Var,
+    fee: Var,
+    cost: Var,
+}
+
+/// `buy` steps 4–7 (README): the limits, the ledger, the holdings, solvency and the debit of
+/// `cost` through `cap` (at most `bound`).
+fn settle_buy(
+    b: &mut FunctionBuilder,
+    layout: &MarketLayout,
+    steps: [&'static str; 5],
+    bought: Bought,
+    (cap, user, bound): (Var, Var, Var),
+) {
+    let repriced = bought.repriced;
+    b.step(steps[0], Some("LIQUIDITY"), |b| {
         let liquidity = params::load(b, "b");
         let forty = b.constant("forty", 40);
         let spread_max = b.let_("spread_max", Ty::U128, Rvalue::WideMul(liquidity, forty));
@@ -254,25 +308,30 @@ pub fn buy(layout: &MarketLayout, mutation: Mutation) -> Function {
         let small = lt_u128(b, repriced.max, size_max);
         b.guard(Cond::NonZero(small), code::LIMIT, "max r < 2^100");
     });
-    let escrow = b.step("market.buy/ledger", None, |b| {
+    let escrow = b.step(steps[1], None, |b| {
         let escrow = b.let_("escrow", Ty::U128, Rvalue::Load(layout.header("escrow")));
-        b.assign(escrow, Rvalue::Add(escrow, charge));
+        b.assign(escrow, Rvalue::Add(escrow, bought.charge));
         b.store(layout.header("escrow"), escrow);
         let fees = b.let_("fees", Ty::U128, Rvalue::Load(layout.header("fees")));
-        b.assign(fees, Rvalue::Add(fees, fee));
+        b.assign(fees, Rvalue::Add(fees, bought.fee));
         b.store(layout.header("fees"), fees);
         escrow
     });
-    b.step("market.buy/holdings", None, |b| {
+    b.step(steps[2], None, |b| {
         let account = account(b, layout, user, true);
         let one = b.constant("one", 1);
         let slot = b.let_("slot", Ty::U64, Rvalue::Sub(account, one));
-        move_holdings(b, layout, basket, slot, shares, Direction::Buy);
+        move_holdings(
+            b,
+            layout,
+            bought.basket,
+            slot,
+            bought.shares,
+            Direction::Buy,
+        );
     });
-    b.step("market.buy/solvency", None, |b| {
-        solvency(b, escrow, repriced.max)
-    });
-    b.step("market.buy/debit", None, |b| {
+    b.step(steps[3], None, |b| solvency(b, escrow, repriced.max));
+    b.step(steps[4], None, |b| {
         let asset = b.constant("asset", COLLATERAL_ASSET);
         debit::safe_debit(
             b,
@@ -280,15 +339,229 @@ pub fn buy(layout: &MarketLayout, mutation: Mutation) -> Function {
                 cap,
                 user,
                 asset,
-                amount: cost,
-                bound: max_cost,
+                amount: bought.cost,
+                bound,
                 ledger: layout.header("collected"),
                 over_bound: code::SLIPPAGE,
             },
         );
-        b.store(Addr::Fixed(Segment::Ret, 0), cost);
     });
+}
+
+/// The step names of `spend`'s admission checks.
+const SPEND_STEPS: [&str; 5] = [
+    "market.spend/open",
+    "market.spend/close",
+    "market.spend/user",
+    "market.spend/basket",
+    "market.spend/min_trade",
+];
+
+/// `spend(cap, user, yes_mask, no_mask, amount, min_shares) -> (shares, cost)`: as many shares
+/// of the basket as `amount` pays for, fee included (README `spend`, lmsr.md §7.5).
+pub fn spend(layout: &MarketLayout, mutation: Mutation) -> Function {
+    let mut b = FunctionBuilder::new("spend", 8, 4);
+    let cap = arg(&mut b, "cap", 0);
+    let user = arg(&mut b, "user", 1);
+    let yes = arg(&mut b, "yes_mask", 2);
+    let no = arg(&mut b, "no_mask", 3);
+    let amount = arg_wide(&mut b, "amount", 4);
+    let min_shares = arg_wide(&mut b, "min_shares", 6);
+    let basket = admit(&mut b, layout, SPEND_STEPS, (user, yes, no), amount);
+
+    let budget = b.step("market.spend/budget", Some("FEE"), |b| budget_of(b, amount));
+    let shares = b.step("market.spend/estimate", Some("LIQUIDITY"), |b| {
+        let shares = estimate(b, layout, basket, budget);
+        if mutation == Mutation::SpendEstimateHigh {
+            let one = b.let_("one_share", Ty::U128, Rvalue::Const(1));
+            b.assign(shares, Rvalue::Add(shares, one));
+        }
+        shares_bound(b, shares);
+        shares
+    });
+    b.at("market.spend/reprice", Some("LIQUIDITY"));
+    let repriced = potential::reprice(
+        &mut b,
+        layout,
+        basket,
+        shares,
+        Direction::Buy,
+        Write::Commit,
+        mutation,
+    );
+    let charge = b.step("market.spend/charge", None, |b| {
+        positive_part(b, "charge", repriced.after, repriced.before)
+    });
+    b.step("market.spend/adjust", Some("LIQUIDITY"), |b| {
+        // The estimate rounds to the largest count the budget pays for up to the error of
+        // exp and ln; when that rounding crossed an integer, one share less: the state after
+        // selling it is the state of buying one fewer, bit for bit (path independence).
+        let over = lt_u128(b, budget, charge);
+        b.if_(Cond::NonZero(over), |b| {
+            let one = b.let_("one_share", Ty::U128, Rvalue::Const(1));
+            let fewer = potential::reprice(
+                b,
+                layout,
+                basket,
+                one,
+                Direction::Sell,
+                Write::Commit,
+                mutation,
+            );
+            b.assign(shares, Rvalue::Sub(shares, one));
+            b.assign(repriced.after, Rvalue::Copy(fewer.after));
+            b.assign(repriced.max, Rvalue::Copy(fewer.max));
+            b.assign(repriced.min, Rvalue::Copy(fewer.min));
+            let again = positive_part(b, "charge", fewer.after, repriced.before);
+            b.assign(charge, Rvalue::Copy(again));
+        });
+        let within = le_u128(b, charge, budget);
+        b.guard(Cond::NonZero(within), code::SLIPPAGE, "charge ≤ budget");
+        let enough = le_u128(b, min_shares, shares);
+        b.guard(Cond::NonZero(enough), code::SLIPPAGE, "shares ≥ min_shares");
+        min_trade(b, shares);
+    });
+    let (fee, cost) = b.step("market.spend/fee", Some("FEE"), |b| {
+        let fee = fee_of(b, charge);
+        let cost = b.let_("cost", Ty::U128, Rvalue::Add(charge, fee));
+        (fee, cost)
+    });
+    let bought = Bought {
+        basket,
+        shares,
+        repriced,
+        charge,
+        fee,
+        cost,
+    };
+    settle_buy(&mut b, layout, SPEND_SETTLE, bought, (cap, user, amount));
+    b.store(Addr::Fixed(Segment::Ret, 0), shares);
+    b.store(Addr::Fixed(Segment::Ret, 2), cost);
     b.finish()
+}
+
+/// `x = ⌊amount·10^4 / (10^4 + trade_bps)⌋`: the largest charge whose fee
+/// `⌈charge·trade_bps / 10^4⌉` still fits in `amount` (`u128`).
+fn budget_of(b: &mut FunctionBuilder, amount: Var) -> Var {
+    let bps = params::load(b, "trade_bps");
+    let bps = b.let_("bps", Ty::U128, Rvalue::Widen(bps));
+    let whole = b.let_("whole", Ty::U128, Rvalue::Const(10_000));
+    let scaled = b.let_("scaled", Ty::U128, Rvalue::Mul(amount, whole));
+    let denominator = b.let_("denominator", Ty::U128, Rvalue::Add(whole, bps));
+    b.let_("budget", Ty::U128, Rvalue::Div(scaled, denominator))
+}
+
+/// The shares a charge of `budget` buys (README `spend` step 3): with the basket's `E = Σ e_w`,
+/// the sum `s`, and `c = budget + φ` where `φ = Φ(r) − (m + b·ln s / 2^64)` is what the cached
+/// potential's rounding up left over, the real solution of `cost(x) = c` is
+/// `x = c + b·ln((s − e^{−c/b}·(s − E)) / E)` (lmsr.md §1.2's inverse with `e^{c/b}` divided
+/// out). Its floor is the count the integer charge allows, up to the error of exp and ln.
+fn estimate(b: &mut FunctionBuilder, layout: &MarketLayout, basket: Basket, budget: Var) -> Var {
+    let liquidity = potential::liquidity(b);
+    let sum = b.let_("sum", Ty::U128, Rvalue::Load(layout.header("sum")));
+    let inside = b.let_("inside", Ty::U128, Rvalue::Const(0));
+    b.for_each(basket.count, layout.worlds, code::TABLE, |b, i| {
+        let w = b.let_("w", Ty::U64, Rvalue::Load(basket::member(i)));
+        let e = b.let_(
+            "e",
+            Ty::U128,
+            Rvalue::Load(Addr::Field(layout.worlds_table(), w, "exp")),
+        );
+        b.assign(inside, Rvalue::Add(inside, e));
+    });
+    let nothing = b.let_("nothing", Ty::U128, Rvalue::Const(0));
+    let priced = le_u128(b, inside, nothing);
+    b.guard(
+        Cond::Zero(priced),
+        code::LIMIT,
+        "the basket's price is not 0",
+    );
+
+    // φ in Q0.64: 2^64 minus the fraction `b·ln s` rounded up, or 0 when it was whole.
+    let ln_sum = b.let_("ln_sum", Ty::U128, Rvalue::Ln(sum));
+    let ln_lo = b.let_("ln_lo", Ty::U64, Rvalue::Low(ln_sum));
+    let part = b.let_("part", Ty::U128, Rvalue::WideMul(liquidity.b, ln_lo));
+    let part_lo = b.let_("part_lo", Ty::U64, Rvalue::Low(part));
+    let slack = b.let_("slack", Ty::U128, Rvalue::Const(0));
+    b.if_(Cond::NonZero(part_lo), |b| {
+        let unit = b.let_("unit", Ty::U128, Rvalue::Const(1 << 64));
+        let fraction = b.let_("fraction", Ty::U128, Rvalue::Widen(part_lo));
+        b.assign(slack, Rvalue::Sub(unit, fraction));
+    });
+
+    // u = e^{−c/b}: c/b in Q64.64 as ⌊budget/b⌋·2^64 + ⌊((budget mod b)·2^64 + φ) / b⌋.
+    let whole = b.let_("whole", Ty::U128, Rvalue::Div(budget, liquidity.wide));
+    let taken = b.let_("taken", Ty::U128, Rvalue::Mul(whole, liquidity.wide));
+    let rest = b.let_("rest", Ty::U128, Rvalue::Sub(budget, taken));
+    let rest_lo = b.let_("rest_lo", Ty::U64, Rvalue::Low(rest));
+    let zero = b.constant("zero", 0);
+    let shifted = b.let_("shifted", Ty::U128, Rvalue::Join(zero, rest_lo));
+    b.assign(shifted, Rvalue::Add(shifted, slack));
+    let fraction = b.let_("fraction", Ty::U128, Rvalue::Div(shifted, liquidity.wide));
+    let u = b.let_("u", Ty::U128, Rvalue::Const(0));
+    let limit = b.let_("whole_limit", Ty::U128, Rvalue::Const(45));
+    let beyond = le_u128(b, limit, whole);
+    b.if_(Cond::Zero(beyond), |b| {
+        let fraction_lo = b.let_("fraction_lo", Ty::U64, Rvalue::Low(fraction));
+        let whole_lo = b.let_("whole_lo", Ty::U64, Rvalue::Low(whole));
+        let z = b.let_("z", Ty::U128, Rvalue::Join(fraction_lo, whole_lo));
+        b.assign(u, Rvalue::ExpNeg(z));
+    });
+
+    // numerator = s − ⌊u·(s − E) / 2^64⌋, from the words of u and of s − E.
+    let outside = b.let_("outside", Ty::U128, Rvalue::Sub(sum, inside));
+    let outside_hi = b.let_("outside_hi", Ty::U64, Rvalue::High(outside));
+    let outside_lo = b.let_("outside_lo", Ty::U64, Rvalue::Low(outside));
+    let u_lo = b.let_("u_lo", Ty::U64, Rvalue::Low(u));
+    let u_hi = b.let_("u_hi", Ty::U64, Rvalue::High(u));
+    let high = b.let_("high", Ty::U128, Rvalue::Widen(outside_hi));
+    let scaled = b.let_("scaled", Ty::U128, Rvalue::Mul(u, high));
+    let low = b.let_("low", Ty::U128, Rvalue::WideMul(u_lo, outside_lo));
+    let low_hi = b.let_("low_hi", Ty::U64, Rvalue::High(low));
+    let low_hi = b.let_("low_hi_wide", Ty::U128, Rvalue::Widen(low_hi));
+    b.assign(scaled, Rvalue::Add(scaled, low_hi));
+    let carry = b.let_("carry", Ty::U128, Rvalue::WideMul(u_hi, outside_lo));
+    b.assign(scaled, Rvalue::Add(scaled, carry));
+    let numerator = b.let_("numerator", Ty::U128, Rvalue::Sub(sum, scaled));
+
+    // ratio = ⌊numerator·2^64 / E⌋ (≥ ONE, since numerator ≥ E): both halved until E fits a
+    // word (63 bits of it remain), then a whole part and a fraction.
+    let divisor = b.let_("divisor", Ty::U128, Rvalue::Copy(inside));
+    let two = b.let_("two", Ty::U128, Rvalue::Const(2));
+    for _ in 0..=layout.worlds.ilog2() {
+        let divisor_hi = b.let_("divisor_hi", Ty::U64, Rvalue::High(divisor));
+        b.if_(Cond::NonZero(divisor_hi), |b| {
+            b.assign(divisor, Rvalue::Div(divisor, two));
+            b.assign(numerator, Rvalue::Div(numerator, two));
+        });
+    }
+    let ratio_whole = b.let_("ratio_whole", Ty::U128, Rvalue::Div(numerator, divisor));
+    let ratio_hi = b.let_("ratio_hi", Ty::U64, Rvalue::High(ratio_whole));
+    b.guard(
+        Cond::Zero(ratio_hi),
+        code::LIMIT,
+        "the basket's price ≥ 2^-64",
+    );
+    let taken = b.let_("taken", Ty::U128, Rvalue::Mul(ratio_whole, divisor));
+    let rest = b.let_("rest", Ty::U128, Rvalue::Sub(numerator, taken));
+    let rest_lo = b.let_("rest_lo", Ty::U64, Rvalue::Low(rest));
+    let shifted = b.let_("shifted", Ty::U128, Rvalue::Join(zero, rest_lo));
+    let ratio_fraction = b.let_("ratio_fraction", Ty::U128, Rvalue::Div(shifted, divisor));
+    let ratio_fraction = b.let_("ratio_fraction_lo", Ty::U64, Rvalue::Low(ratio_fraction));
+    let ratio_whole = b.let_("ratio_whole_lo", Ty::U64, Rvalue::Low(ratio_whole));
+    let ratio = b.let_("ratio", Ty::U128, Rvalue::Join(ratio_fraction, ratio_whole));
+
+    // shares = budget + ⌊(φ + b·ln ratio) / 2^64⌋.
+    let ln = b.let_("ln_ratio", Ty::U128, Rvalue::Ln(ratio));
+    let ln_hi = b.let_("ln_hi", Ty::U64, Rvalue::High(ln));
+    let ln_lo = b.let_("ln_lo", Ty::U64, Rvalue::Low(ln));
+    let lifted = b.let_("lifted", Ty::U128, Rvalue::WideMul(liquidity.b, ln_hi));
+    let part = b.let_("part", Ty::U128, Rvalue::WideMul(liquidity.b, ln_lo));
+    b.assign(part, Rvalue::Add(part, slack));
+    let part_hi = b.let_("part_hi", Ty::U64, Rvalue::High(part));
+    let part_hi = b.let_("part_hi_wide", Ty::U128, Rvalue::Widen(part_hi));
+    b.assign(lifted, Rvalue::Add(lifted, part_hi));
+    b.let_("shares", Ty::U128, Rvalue::Add(budget, lifted))
 }
 
 /// `sell(user, yes_mask, no_mask, shares, min_proceeds) -> proceeds`.
