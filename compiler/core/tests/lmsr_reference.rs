@@ -533,6 +533,8 @@ fn trade_checks_8_3() {
         "T4: {lo} shares for 10 vs exact {x4}"
     );
     println!("T4: 10 units buy {lo} shares (exact {x4:.3})");
+    // The model's spend buys exactly that count (`spend_t4_and_maximality` checks the rest).
+    assert_eq!(m.clone().spend(1, 1, 4, 0, X, 0).map(|(s, _)| s), Ok(lo));
 
     // T5: seed, move P(A) 0.5 → 0.6 with the nearest integer to b·ln 1.5.
     let mut m = seed();
@@ -580,6 +582,254 @@ fn trade_checks_8_3() {
     let t7 = &check(&checks, "T7", "proceeds", &[&x]).value;
     report.push(("T7", assert_charge("T7", proceeds, t7, &own)));
     println!("charge − exact (base units): {report:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// spend: T4 and the largest affordable count
+
+/// Checks a successful `spend` of `amount` from `before` that gave `(shares, cost)` and left
+/// `after`: `cost` is the quote of `shares`, `cost ≤ amount < cost(shares + 1)` (and of a few
+/// more), `shares ≥ min_trade`, and the state is that of `user`'s `buy(shares, max_cost =
+/// amount)`.
+fn assert_spend(
+    what: &str,
+    user: u64,
+    before: &Market,
+    after: &Market,
+    (yes, no): (u64, u64),
+    amount: u128,
+    (shares, cost): (u128, u128),
+) {
+    assert_eq!(before.quote(yes, no, shares).unwrap().0, cost, "{what}");
+    assert!(
+        cost <= amount,
+        "{what}: {shares} shares cost {cost} > {amount}"
+    );
+    assert!(shares >= before.min_trade(), "{what}");
+    for more in 1..=3 {
+        match before.quote(yes, no, shares + more) {
+            Ok((next, _)) => assert!(
+                next > amount,
+                "{what}: {} shares cost {next} ≤ {amount}",
+                shares + more
+            ),
+            Err(e) => assert_eq!((e, shares + more >= 1 << 100), (Refusal::Limit, true)),
+        }
+    }
+    let mut bought = before.clone();
+    assert_eq!(
+        bought.buy(1, user, yes, no, shares, amount),
+        Ok(cost),
+        "{what}"
+    );
+    assert_eq!(&bought, after, "{what}: spend ≠ buy of its shares");
+}
+
+#[test]
+fn spend_t4_and_maximality() {
+    let seed = || {
+        opened(params(
+            Structure::Joint { events: 3 },
+            B,
+            SEED_WEIGHTS.to_vec(),
+        ))
+    };
+    // T4: seed, spend 10 units on marginal A (exact: 19090282.89 shares for 9999999.51).
+    let before = seed();
+    let mut m = before.clone();
+    let (shares, cost) = m.spend(1, 1, 4, 0, X, 0).unwrap();
+    println!("T4: spend {X} on A buys {shares} shares for {cost}");
+    assert!(
+        (19_090_282..=19_090_284).contains(&shares),
+        "T4 shares {shares}"
+    );
+    assert!((9_999_999..=X).contains(&cost), "T4 cost {cost}");
+    assert_spend("T4", 1, &before, &m, (4, 0), X, (shares, cost));
+    // min_shares: met exactly, or SLIPPAGE (nothing changes).
+    assert_eq!(
+        before.clone().spend(1, 1, 4, 0, X, shares),
+        Ok((shares, cost))
+    );
+    let mut copy = before.clone();
+    assert_eq!(
+        copy.spend(1, 1, 4, 0, X, shares + 1),
+        Err(Refusal::Slippage)
+    );
+    assert_eq!(copy, before);
+    // With a fee: the charge plus a 0.3% fee still fit.
+    let before = opened(MarketParams {
+        trade_bps: 30,
+        ..params(Structure::Joint { events: 3 }, B, SEED_WEIGHTS.to_vec())
+    });
+    let mut m = before.clone();
+    let got = m.spend(1, 1, 4, 0, X, 0).unwrap();
+    println!("T4 with 30 bps: {got:?}");
+    assert_spend("T4 30 bps", 1, &before, &m, (4, 0), X, got);
+
+    // A basket priced 2^−64 (binary, world 0 44·b under world 1: e_0 = 1 of 2^64). This used
+    // to show the README's former `ratio ≥ 2^128` refusal (amounts from about 44·b; 10·b and
+    // 43·b bought). Under step 2's precondition E ≥ 4·b·(4n + 8) = 64·b every amount is
+    // LIMIT (the precondition subsumes that refusal), while `buy` of a number of shares still
+    // works there.
+    let mut wide = opened(params(Structure::Binary, B, vec![]));
+    wide.buy(1, 9, 0, 0, 45 * u128::from(B), u128::MAX).unwrap();
+    wide.sell(1, 9, 0, 1, 44 * u128::from(B), 0).unwrap();
+    let (e, s) = wide.price_fraction(0, 1).unwrap();
+    assert_eq!((e, s), (1, (1 << 64) + 1));
+    for units in [10, 43, 44, 50] {
+        let mut m = wide.clone();
+        assert_eq!(
+            m.spend(1, 1, 0, 1, units * u128::from(B), 0),
+            Err(Refusal::Limit)
+        );
+        assert_eq!(m, wide);
+    }
+    assert!(wide.clone().buy(1, 1, 0, 1, X, u128::MAX).is_ok());
+    // E = 0: world 0 at least 45·b under.
+    let mut wider = opened(params(Structure::Binary, B, vec![]));
+    wider
+        .buy(1, 9, 0, 0, 50 * u128::from(B), u128::MAX)
+        .unwrap();
+    wider.sell(1, 9, 0, 1, 50 * u128::from(B), 0).unwrap();
+    assert_eq!(wider.price_fraction(0, 1).unwrap().0, 0);
+    assert_eq!(wider.clone().spend(1, 1, 0, 1, X, 0), Err(Refusal::Limit));
+
+    spend_precondition_boundary();
+
+    // Property: random markets (fees up to 120%), states and amounts.
+    let mut rng = Rng::seeded("spend_t4_and_maximality");
+    let (mut ok, mut min_trade, mut limit, mut full) = (0, 0, 0, 0);
+    for _ in 0..30 {
+        let mut m = random_market(&mut rng);
+        let b = u128::from(m.params().b);
+        let unit = m.min_trade();
+        for _ in 0..rng.below(4) {
+            let (yes, no) = random_basket(&mut rng, &m);
+            let shares = unit * (1 + u128::from(rng.next()) % (10 * b / unit).max(1));
+            let _ = m.buy(10, 1 + rng.below(3), yes, no, shares, u128::MAX);
+        }
+        for _ in 0..6 {
+            let (yes, no) = random_basket(&mut rng, &m);
+            let user = 1 + rng.below(4);
+            let scale = [unit, b, 10 * b, 50 * b][rng.below(4) as usize];
+            let amount = 1 + u128::from(rng.next()) % (2 * scale);
+            let mut after = m.clone();
+            let (e, _) = m.price_fraction(yes, no).unwrap();
+            let priced = e >= precondition_bound(&m);
+            let result = after.spend(10, user, yes, no, amount, 0);
+            if !priced && amount >= unit {
+                assert_eq!(result, Err(Refusal::Limit), "E = {e} below the bound");
+            }
+            match result {
+                Ok(got) => {
+                    assert!(priced, "spend went through with E = {e}");
+                    assert_spend("random", user, &m, &after, (yes, no), amount, got);
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert_eq!(after, m, "{e:?} changed the model");
+                    match e {
+                        Refusal::MinTrade => {
+                            // Too small an amount, or min_trade shares cost more than it.
+                            assert!(amount < unit || m.quote(yes, no, unit).unwrap().0 > amount);
+                            min_trade += 1;
+                        }
+                        Refusal::Limit => limit += 1,
+                        Refusal::AccountsFull => full += 1,
+                        e => panic!("unexpected {e:?}"),
+                    }
+                }
+            }
+        }
+    }
+    println!("spend: {ok} maximal, {min_trade} MIN_TRADE, {limit} LIMIT, {full} ACCOUNTS_FULL");
+    assert!(ok > 60 && min_trade > 0);
+}
+
+/// The README's `spend` step 2 bound `4·b·(4n + 8)` on the basket's `E` (units of 2^−64).
+fn precondition_bound(market: &Market) -> u128 {
+    4 * u128::from(market.params().b) * (4 * market.worlds() as u128 + 8)
+}
+
+/// `spend` step 2's precondition `b < 2^56` and `E ≥ 4·b·(4n + 8)` at its edges.
+fn spend_precondition_boundary() {
+    // b = 2^56: every spend past the admission checks is LIMIT; b = 2^56 − 1 buys.
+    for b in [1u64 << 56, (1 << 56) - 1] {
+        let before = opened(params(Structure::Binary, b, vec![]));
+        let amount = u128::from(b);
+        let mut m = before.clone();
+        let got = m.spend(1, 1, 0, 1, amount, 0);
+        println!("b = {b}: spend b on a world at 1/2: {got:?}");
+        if b == 1 << 56 {
+            assert_eq!(got, Err(Refusal::Limit));
+            assert_eq!(m, before);
+            assert_eq!(m.spend(1, 1, 0, 0, 4 * amount, 0), Err(Refusal::Limit));
+            assert_eq!(m, before);
+            // A buy of shares is not limited by it.
+            assert!(m.clone().buy(1, 1, 0, 1, amount, u128::MAX).is_ok());
+        } else {
+            assert_spend("b = 2^56 − 1", 1, &before, &m, (0, 1), amount, got.unwrap());
+        }
+    }
+
+    // E straddling 4·b·(4n + 8): a 3-outcome market (bound 80·b = 8·10^9 of 2^64, a price of
+    // about 4.3·10^−10), outcome 2 at the top and outcomes 0 and 1 lowered by selling them from
+    // complete sets (the model's e_w depends only on max r − r_w). `depth` is the smallest
+    // lowering with e < bound, so outcome 0 (lowered by `depth`) is just below the bound and
+    // outcome 1 (lowered by `depth − 1`) just above.
+    let b = u128::from(B);
+    let top = 25 * b;
+    let mut base = opened(params(Structure::Multi { outcomes: 3 }, B, vec![]));
+    base.buy(1, 9, 7, 0, top, u128::MAX).unwrap();
+    let bound = precondition_bound(&base);
+    assert_eq!(bound, 80 * b);
+    let lowered = |d0: u128, d1: u128| {
+        let mut m = base.clone();
+        m.sell(1, 9, 1, 0, d0, 0).unwrap();
+        if d1 > 0 {
+            m.sell(1, 9, 2, 0, d1, 0).unwrap();
+        }
+        m
+    };
+    let e0 = |d: u128| lowered(d, 0).price_fraction(1, 0).unwrap().0;
+    let (mut lo, mut hi) = (b, top); // e0(lo) ≥ bound > e0(hi)
+    assert!(e0(lo) >= bound && e0(hi) < bound);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if e0(mid) >= bound {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let depth = hi;
+    let m = lowered(depth, depth - 1);
+    let (below, _) = m.price_fraction(1, 0).unwrap();
+    let (above, _) = m.price_fraction(2, 0).unwrap();
+    println!(
+        "bound {bound}: depth {depth} (≈ {:.4}·b), E {below} | {above}",
+        depth as f64 / B as f64
+    );
+    // One share moves e by about e/b = 80 units of 2^−64.
+    assert!(below < bound && bound - below <= 100, "E {below}");
+    assert!(above >= bound && above - bound <= 100, "E {above}");
+    for amount in [m.min_trade(), X, 10 * b] {
+        // Just below: LIMIT, nothing changes; the basket still buys shares.
+        let mut refused = m.clone();
+        assert_eq!(refused.spend(1, 1, 1, 0, amount, 0), Err(Refusal::Limit));
+        assert_eq!(refused, m);
+        assert!(m.clone().buy(1, 1, 1, 0, amount, u128::MAX).is_ok());
+        // Just above, and both together: the largest affordable count.
+        for yes in [2, 3] {
+            let mut after = m.clone();
+            let got = after.spend(1, 1, yes, 0, amount, 0).unwrap();
+            assert_spend("E ≥ bound", 1, &m, &after, (yes, 0), amount, got);
+        }
+    }
+    println!(
+        "spend on E just above the bound: {:?}",
+        m.clone().spend(1, 1, 2, 0, X, 0)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -869,6 +1119,11 @@ fn refused(
     assert_eq!(*market, before, "{want:?} changed the model");
 }
 
+/// A spend's share count, for [`refused`].
+fn spent(result: Result<(u128, u128), Refusal>) -> Result<u128, Refusal> {
+    result.map(|(shares, _)| shares)
+}
+
 #[test]
 fn every_refusal_leaves_the_model_unchanged() {
     let mut seen = std::collections::BTreeSet::new();
@@ -886,6 +1141,9 @@ fn every_refusal_leaves_the_model_unchanged() {
         m.buy(1, 1, 4, 0, X, u128::MAX)
     });
     refused(&mut m, Refusal::NotOpen, |m| m.sell(1, 1, 4, 0, X, 0));
+    refused(&mut m, Refusal::NotOpen, |m| {
+        spent(m.spend(1, 1, 4, 0, X, 0))
+    });
     assert_eq!(m.quote(4, 0, X), Err(Refusal::NotOpen));
     m.open().unwrap();
     refused(&mut m, Refusal::AlreadyOpen, |m| m.open());
@@ -901,6 +1159,32 @@ fn every_refusal_leaves_the_model_unchanged() {
         m.buy(999_999, 0, 8, 8, 1, u128::MAX)
     });
     refused(&mut m, Refusal::BadUser, |m| m.sell(1, 0, 4, 0, X, 0));
+    refused(&mut m, Refusal::Closed, |m| {
+        spent(m.spend(1_000_000, 0, 8, 8, 1, 0))
+    });
+    refused(&mut m, Refusal::BadUser, |m| {
+        spent(m.spend(1, 0, 8, 8, 1, 0))
+    });
+    refused(&mut m, Refusal::BadBasket, |m| {
+        spent(m.spend(1, 1, 8, 8, 1, 0))
+    });
+    refused(&mut m, Refusal::MinTrade, |m| {
+        spent(m.spend(1, 1, 4, 0, 99, 0))
+    });
+    refused(&mut m, Refusal::Limit, |m| {
+        spent(m.spend(1, 1, 4, 0, 1 << 100, 0))
+    });
+    // spend: SLIPPAGE (min_shares) before MIN_TRADE (an amount whose fee leaves < 100 shares).
+    let mut dear = opened(MarketParams {
+        trade_bps: 100_000,
+        ..joint()
+    });
+    refused(&mut dear, Refusal::MinTrade, |m| {
+        spent(m.spend(1, 1, 4, 0, 100, 0))
+    });
+    refused(&mut dear, Refusal::Slippage, |m| {
+        spent(m.spend(1, 1, 4, 0, 100, 50))
+    });
     for (yes, no) in [(8, 0), (0, 8), (4, 4), (1 << 63, 0)] {
         refused(&mut m, Refusal::BadBasket, |m| {
             m.buy(1, 1, yes, no, 1, u128::MAX)
@@ -996,8 +1280,61 @@ fn every_refusal_leaves_the_model_unchanged() {
     refused(&mut one, Refusal::AccountsFull, |m| {
         m.buy(1, 2, 4, 0, X, u128::MAX)
     });
+    refused(&mut one, Refusal::AccountsFull, |m| {
+        spent(m.spend(1, 2, 4, 0, X, 0))
+    });
     assert!(one.buy(1, 1, 2, 0, X, u128::MAX).is_ok()); // the holder still trades
     note(Refusal::AccountsFull);
+
+    // spend's step 2 precondition (b < 2^56, E ≥ 4·b·(4n + 8)): LIMIT after the admission
+    // checks (CLOSED, BAD_USER, BAD_BASKET, MIN_TRADE come first), before min_shares'
+    // SLIPPAGE and ACCOUNTS_FULL.
+    let mut huge = opened(MarketParams {
+        accounts_max: 1,
+        ..params(Structure::Binary, 1 << 56, vec![])
+    });
+    let (unit, amount) = (huge.min_trade(), 1u128 << 56);
+    huge.buy(1, 1, 0, 1, unit, u128::MAX).unwrap(); // the one slot: user 1
+    refused(&mut huge, Refusal::Closed, |m| {
+        spent(m.spend(1_000_000, 0, 2, 0, 1, u128::MAX))
+    });
+    refused(&mut huge, Refusal::BadUser, |m| {
+        spent(m.spend(1, 0, 2, 0, 1, u128::MAX))
+    });
+    refused(&mut huge, Refusal::BadBasket, |m| {
+        spent(m.spend(1, 2, 2, 0, 1, u128::MAX))
+    });
+    refused(&mut huge, Refusal::MinTrade, |m| {
+        spent(m.spend(1, 2, 0, 1, unit - 1, u128::MAX))
+    });
+    refused(&mut huge, Refusal::Limit, |m| {
+        spent(m.spend(1, 2, 0, 1, amount, u128::MAX))
+    });
+    refused(&mut huge, Refusal::Limit, |m| {
+        spent(m.spend(1, 1, 0, 1, amount, u128::MAX))
+    });
+    // The same with b = 2^56 − 1 gets past step 2.
+    let mut fine = opened(MarketParams {
+        accounts_max: 1,
+        ..params(Structure::Binary, (1 << 56) - 1, vec![])
+    });
+    fine.buy(1, 1, 0, 1, unit, u128::MAX).unwrap();
+    refused(&mut fine, Refusal::Slippage, |m| {
+        spent(m.spend(1, 1, 0, 1, amount, u128::MAX))
+    });
+    refused(&mut fine, Refusal::AccountsFull, |m| {
+        spent(m.spend(1, 2, 0, 1, amount, 0))
+    });
+    // A basket priced 2^−64 (E = 1 < 64·b): LIMIT before SLIPPAGE.
+    let mut cheap = opened(params(Structure::Binary, B, vec![]));
+    cheap
+        .buy(1, 9, 0, 0, 45 * u128::from(B), u128::MAX)
+        .unwrap();
+    cheap.sell(1, 9, 0, 1, 44 * u128::from(B), 0).unwrap();
+    assert_eq!(cheap.price_fraction(0, 1).unwrap().0, 1);
+    refused(&mut cheap, Refusal::Limit, |m| {
+        spent(m.spend(1, 1, 0, 1, X, u128::MAX))
+    });
 
     // SOLVENCY: only with a corrupted escrow (the model's invariant otherwise).
     let mut broken = opened(joint());
@@ -1007,6 +1344,9 @@ fn every_refusal_leaves_the_model_unchanged() {
         m.buy(1, 1, 4, 0, X, u128::MAX)
     });
     refused(&mut broken, Refusal::Solvency, |m| m.sell(1, 1, 4, 0, X, 0));
+    refused(&mut broken, Refusal::Solvency, |m| {
+        spent(m.spend(1, 1, 4, 0, X, 0))
+    });
     note(Refusal::Solvency);
 
     assert_eq!(seen.len(), 12, "codes seen: {seen:?}");

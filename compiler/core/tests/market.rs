@@ -373,6 +373,7 @@ fn spend_adjusts_an_estimate_one_share_high() {
 
 fn spend_is_maximal(rng: &mut Rng, mutation: Mutation) -> usize {
     let mut spent = 0;
+    let mut one_fewer = 0;
     for (structure, events, fee) in [
         (Structure::Joint, 3, 0),
         (Structure::Joint, 4, 30),
@@ -427,12 +428,17 @@ fn spend_is_maximal(rng: &mut Rng, mutation: Mutation) -> usize {
                 "step {step}: spend's cost is buy's for its shares"
             );
             assert!(cost <= amount, "step {step}: cost {cost} > amount {amount}");
+            // The largest affordable count, or one fewer (README `spend` step 4).
             let (more, _) = behind.quote(&engine, yes, no, shares + 1).expect("quotes");
-            assert!(
-                more > amount,
-                "step {step}: {} shares also fit {amount} (cost {more}); spend gave {shares}",
-                shares + 1
-            );
+            if more <= amount {
+                one_fewer += 1;
+                let (more, _) = behind.quote(&engine, yes, no, shares + 2).expect("quotes");
+                assert!(
+                    more > amount,
+                    "step {step}: {} shares also fit {amount} (cost {more}); spend gave {shares}",
+                    shares + 2
+                );
+            }
             assert_eq!(
                 behind.spend(&engine, user, yes, no, amount, shares + 1),
                 Err(abort(code::SLIPPAGE))
@@ -445,6 +451,10 @@ fn spend_is_maximal(rng: &mut Rng, mutation: Mutation) -> usize {
             assert_eq!(behind.state(), ahead.state(), "step {step}");
         }
     }
+    assert!(
+        one_fewer * 50 <= spent,
+        "{one_fewer} of {spent} one share short"
+    );
     spent
 }
 
@@ -835,6 +845,10 @@ struct Coverage {
     summaries: [usize; 3],
     /// Markets run on the JIT (the rest on the interpreter).
     jit_markets: usize,
+    /// `spend` calls that bought.
+    spends: usize,
+    /// ... of which one share fewer than the largest affordable count.
+    spends_one_fewer: usize,
 }
 
 /// One random market: its template configuration and the reference model's parameters.
@@ -939,7 +953,8 @@ fn differential(
             let shares = random_shares(rng, config.b);
             let now = if rng.below(40) == 0 { 5_000 } else { 10 };
             let max_before = w.header("max");
-            let (got, want, what) = match rng.below(8) {
+            let mut model_before_spend = None;
+            let (got, want, what) = match rng.below(9) {
                 0..=3 => {
                     let max_cost = match rng.below(4) {
                         0 => model
@@ -1017,6 +1032,26 @@ fn differential(
                         .map(|(c, p)| vec![c, u128::from(p)]);
                     (got, want, "quote")
                 }
+                8 => {
+                    coverage.trades += 1;
+                    model_before_spend = Some(model.clone());
+                    // Mostly no floor on the shares; sometimes one the amount may not reach.
+                    let min_shares = match rng.below(5) {
+                        0 => shares.saturating_mul(3),
+                        _ => 0,
+                    };
+                    let cap = w.cap(user.max(1));
+                    let mut args = vec![cap, user, yes, no];
+                    push_wide(&mut args, shares);
+                    push_wide(&mut args, min_shares);
+                    let got = w
+                        .call(&engine, "spend", &args, now)
+                        .map(|r| vec![wide(&r, 0), wide(&r, 2)]);
+                    let want = model
+                        .spend(now, user, yes, no, shares, min_shares)
+                        .map(|(k, c)| vec![k, c]);
+                    (got, want, "spend")
+                }
                 7 if rng.below(2) == 0 => {
                     let got = w.call(&engine, "summary", &[user], now).map(|r| {
                         vec![
@@ -1047,7 +1082,20 @@ fn differential(
                     (got, want, "position")
                 }
             };
-            let want = want.map_err(code_of);
+            let mut want = want.map_err(code_of);
+            // `spend` gives the largest affordable count or, where its estimate fell just below
+            // an integer, one fewer (README `spend` step 4): then the model buys that count.
+            if let (Ok(vm), Ok(model_says)) = (&got, &want)
+                && what == "spend"
+                && vm[0] + 1 == model_says[0]
+            {
+                coverage.spends_one_fewer += 1;
+                model = model_before_spend.clone().expect("kept for a spend");
+                want = model
+                    .buy(now, user, yes, no, vm[0], shares)
+                    .map(|c| vec![vm[0], c])
+                    .map_err(code_of);
+            }
             if got != want {
                 return Err(format!(
                     "market {m} ({:?} {} events, b {}, fee {}) step {step}: {what} user {user} basket ({yes:#x}, {no:#x}) shares {shares}: vm {got:?}, model {want:?}",
@@ -1055,8 +1103,9 @@ fn differential(
                 ));
             }
             match &got {
-                Ok(_) if what == "buy" || what == "sell" => {
+                Ok(_) if ["buy", "sell", "spend"].contains(&what) => {
                     coverage.committed += 1;
+                    coverage.spends += usize::from(what == "spend");
                     if w.header("max") != max_before {
                         coverage.max_moved += 1;
                     }
@@ -1105,6 +1154,11 @@ fn differential_against_the_reference_model() {
     assert!(coverage.max_moved >= 500, "{coverage:?}");
     assert!(coverage.exact_checked >= 1_000, "{coverage:?}");
     assert!(coverage.jit_markets >= 4, "{coverage:?}");
+    assert!(coverage.spends >= 500, "{coverage:?}");
+    assert!(
+        coverage.spends_one_fewer * 50 <= coverage.spends,
+        "one fewer is the rare case: {coverage:?}"
+    );
     assert!(
         coverage.summaries.iter().all(|&calls| calls >= 50),
         "{coverage:?}"

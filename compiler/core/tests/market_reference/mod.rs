@@ -36,6 +36,18 @@
 //!   unless the state is corrupted; [`Market::force_escrow`] does that for the tests).
 //! - Per-world holdings and `r'_w − r0_w` are compared as unsigned values; `r'_w < r0_w` (never
 //!   reachable) counts as a liability of 0 in the solvency check.
+//! - `spend` is the README's specification, not its estimate: the share count is the largest `k`
+//!   with `buy`'s `charge + fee` for `k` at most `amount`, found by search over the model's own
+//!   buy cost (`cost(k) ≤ amount < cost(k + 1)`; the README says the cost is monotone in `k`).
+//!   Step 2's precondition `b < 2^56` and `E = Σ_{w∈S} e_w ≥ 4·b·(4n + 8)` (`LIMIT`
+//!   otherwise; E in units of 2^−64, the cached `e_w` as for prices) is checked exactly, right
+//!   after the admission checks. It implies the old `E = 0` refusal and makes the estimate's
+//!   `ratio ≥ 2^128` impossible (asserted in debug builds from the README's formulas). Its
+//!   `shares ≥ 2^100` (`LIMIT`) is judged on the largest affordable count itself (the
+//!   README's estimate may be one higher, which matters only at 2^100 − 1). Step 4's
+//!   `charge > x` (`SLIPPAGE`) never fires: the count is affordable by construction. The
+//!   README allows the template `k_max − 1` where its estimate falls just below an integer;
+//!   the model always returns `k_max` (the differential test allows the one-fewer case).
 //! - `position` and `basket` need no `open` (the world count is known from the structure).
 //! - The `cap`/`funder` debits (`open` and `buy` step 7) are outside the model: a buy's cost is
 //!   returned, not tracked; `cash` only grows by sell proceeds.
@@ -95,7 +107,7 @@ pub enum Refusal {
     BadBasket,
     /// 6: `shares < min_trade`.
     MinTrade,
-    /// 7: cost above `max_cost`, proceeds below `min_proceeds`.
+    /// 7: cost above `max_cost`, proceeds below `min_proceeds`, shares below `min_shares`.
     Slippage,
     /// 8: a sell beyond the user's holdings.
     Holdings,
@@ -273,14 +285,14 @@ impl Market {
     ) -> Result<u128, Refusal> {
         let basket = self.entry_checks(now_ms, user, yes_mask, no_mask, shares)?;
         let b = self.params.b;
-        // 1. r' = r + shares on the basket (choice: a u128 overflow is LIMIT).
-        let next = self.bumped(&basket, shares).ok_or(Refusal::Limit)?;
-        // 2. charge = Φ(r') − Φ(r), 0 if negative (choice: Φ(r') overflowing is LIMIT).
-        let phi_next = checked_potential(b, &next).ok_or(Refusal::Limit)?;
-        let charge = phi_next.saturating_sub(potential(b, &self.r));
-        // 3. fee and slippage (choice: a cost that overflows exceeds every max_cost).
-        let fee = mul_div_ceil(charge, self.params.trade_bps, BPS).ok_or(Refusal::Slippage)?;
-        let cost = charge.checked_add(fee).ok_or(Refusal::Slippage)?;
+        // 1–2. r', charge (see `priced`).
+        let BuyPrice {
+            next,
+            charge,
+            fee_cost,
+        } = self.priced(&basket, shares)?;
+        // 3. Slippage (choice: a cost that overflows exceeds every max_cost).
+        let (fee, cost) = fee_cost.ok_or(Refusal::Slippage)?;
         if cost > max_cost {
             return Err(Refusal::Slippage);
         }
@@ -384,6 +396,161 @@ impl Market {
         Ok(proceeds)
     }
 
+    /// `spend`: buys the largest number of shares of the basket whose cost (`buy`'s charge +
+    /// fee) is at most `amount`; returns `(shares, cost)`.
+    ///
+    /// The share count is found by search over the model's own `buy` cost ([`Market::priced`]),
+    /// not by the README's closed-form estimate: exponential search (1, 2, 4, …, 2^100) for the
+    /// first unaffordable power of two, then binary search below it, so `cost(shares) ≤ amount <
+    /// cost(shares + 1)` (≤ 2·101 potentials). The README's step 2 precondition (`b < 2^56`,
+    /// `E ≥ 4·b·(4n + 8)`, else `LIMIT`) is checked exactly ([`Market::spend_precondition`]).
+    /// The template may return `k_max − 1` (README step 4); the model returns `k_max`.
+    pub fn spend(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        yes_mask: u64,
+        no_mask: u64,
+        amount: u128,
+        min_shares: u128,
+    ) -> Result<(u128, u128), Refusal> {
+        let mut next = self.clone();
+        let out = next.spend_in_place(now_ms, user, yes_mask, no_mask, amount, min_shares)?;
+        *self = next;
+        Ok(out)
+    }
+
+    fn spend_in_place(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        yes_mask: u64,
+        no_mask: u64,
+        amount: u128,
+        min_shares: u128,
+    ) -> Result<(u128, u128), Refusal> {
+        // The admission checks, reading `amount` where a buy reads `shares`.
+        let basket = self.entry_checks(now_ms, user, yes_mask, no_mask, amount)?;
+        // Step 1 (the budget x) cannot refuse. Step 2's precondition: b < 2^56 and
+        // E ≥ 4·b·(4n + 8), else LIMIT — after the admission checks, before everything else.
+        if !self.spend_precondition(&basket) {
+            return Err(Refusal::Limit);
+        }
+        // The README's former `ratio ≥ 2^128` refusal cannot fire past the precondition
+        // (E ≥ 16n + 32 > n ≥ s / 2^64 ≥ the ratio's numerator / 2^64).
+        debug_assert!(!self.spend_ratio_limit(&basket, amount));
+        // The largest affordable count; ≥ 2^100 shares is step 2's LIMIT (choice: judged on the
+        // largest count itself, not on the estimate, which may be one higher).
+        let shares = self
+            .most_shares_for(&basket, amount)
+            .ok_or(Refusal::Limit)?;
+        // Step 4's refusals after the adjustment (`charge > x` cannot happen: cost(shares) ≤
+        // amount by construction, and 0 shares cost 0).
+        if shares < min_shares {
+            return Err(Refusal::Slippage);
+        }
+        if shares < self.min_trade() {
+            return Err(Refusal::MinTrade);
+        }
+        // Step 5: buy steps 4–7 for `shares` with `amount` as the bound. The buy repeats the
+        // admission checks (all pass: same clock, user and basket; min_trade ≤ shares < 2^100)
+        // and its step 3 (cost ≤ amount, as found above).
+        let cost = self.buy_in_place(now_ms, user, yes_mask, no_mask, shares, amount)?;
+        Ok((shares, cost))
+    }
+
+    /// Whether buying `shares` of the basket costs at most `amount` (a cost that overflows does
+    /// not; nor does a count the model's buy refuses as an overflow).
+    fn affordable(&self, basket: &[usize], shares: u128, amount: u128) -> bool {
+        matches!(
+            self.priced(basket, shares),
+            Ok(BuyPrice { fee_cost: Some((_, cost)), .. }) if cost <= amount
+        )
+    }
+
+    /// The largest `k < 2^100` with `cost(k) ≤ amount < cost(k + 1)` (the largest affordable
+    /// count while the cost is monotone in `k`, as the README says it is); `None` when `2^100`
+    /// shares are affordable.
+    fn most_shares_for(&self, basket: &[usize], amount: u128) -> Option<u128> {
+        // cost(0) = 0 ≤ amount. Exponential search: lo affordable, hi the first power of two
+        // that is not (≤ 101 potentials).
+        let (mut lo, mut hi) = (0u128, 1u128);
+        while self.affordable(basket, hi, amount) {
+            if hi == R_MAX {
+                return None;
+            }
+            lo = hi;
+            hi *= 2;
+        }
+        // Binary search, keeping cost(lo) ≤ amount < cost(hi) (≤ 100 potentials).
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.affordable(basket, mid, amount) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(lo)
+    }
+
+    /// The README's `spend` step 2 precondition: `b < 2^56` and `E = Σ_{w∈S} e_w ≥ 4·b·(4n + 8)`
+    /// with `E` in units of 2^−64 (the cached `e_w`, as for prices) and `n` the world count.
+    fn spend_precondition(&self, basket: &[usize]) -> bool {
+        let b = u128::from(self.params.b);
+        if b >= 1 << 56 {
+            return false;
+        }
+        let terms = Terms::of(self.params.b, &self.r);
+        let e: u128 = basket.iter().map(|&w| terms.e[w]).sum();
+        // b < 2^56 and n ≤ 4096: the bound is < 2^73.
+        let bound = (self.n as u128)
+            .checked_mul(4)
+            .and_then(|x| x.checked_add(8))
+            .and_then(|x| x.checked_mul(b))
+            .and_then(|x| x.checked_mul(4))
+            .expect("4·b·(4n + 8) < 2^73");
+        e >= bound
+    }
+
+    /// Whether the README's former `spend` step 2 refusal would fire, from its formulas:
+    /// `E = Σ_{w∈S} e_w = 0`, or `ratio = ⌊(s − ⌊u·(s − E)/2^64⌋)·2^64 / E⌋ ≥ 2^128` with `x = ⌊amount·10^4 / (10^4 +
+    /// trade_bps)⌋`, `φ = Φ(r) − (max r + b·ln s / 2^64)` and `u = exp_neg(⌊(x + φ)·2^64 / b⌋)`.
+    ///
+    /// The halving "until E < 2^64" never decides it: with `E ≥ 2^64` the halved ratio is below
+    /// `2^78` (the numerator is ≤ s < 2^77); with `E < 2^64` nothing is halved and
+    /// `⌊N·2^64 / E⌋ ≥ 2^128 ⟺ N ≥ E·2^64` exactly.
+    fn spend_ratio_limit(&self, basket: &[usize], amount: u128) -> bool {
+        let b = self.params.b;
+        let b128 = u128::from(b);
+        let terms = Terms::of(b, &self.r);
+        let e: u128 = basket.iter().map(|&w| terms.e[w]).sum();
+        if e == 0 {
+            return true;
+        }
+        if e >= ONE {
+            return false;
+        }
+        // 1. x (amount < 2^100: no overflow).
+        let x = amount * u128::from(BPS) / (u128::from(BPS) + u128::from(self.params.trade_bps));
+        // φ·2^64 = ⌈b·l / 2^64⌉·2^64 − b·l = (−b·l) mod 2^64, l = ln s.
+        let l = ln(terms.s).expect("s ≥ ONE");
+        let low = (b128 * (l & (ONE - 1))) & (ONE - 1);
+        let phi = if low == 0 { 0 } else { ONE - low };
+        // u = exp_neg(⌊(x·2^64 + φ·2^64) / b⌋), 0 from 45.
+        let u = if x / b128 >= 45 {
+            0
+        } else {
+            let (q, rem) = (x / b128, x % b128);
+            exp_neg((q << 64) + ((rem << 64) + phi) / b128) // rem·2^64 + φ < 2^127
+        };
+        // N = s − ⌊u·(s − E) / 2^64⌋, u ≤ 2^64, s − E < 2^77 (split to stay in u128).
+        let rest = terms.s - e;
+        let scaled = u * (rest >> 64) + ((u * (rest & (ONE - 1))) >> 64);
+        let numerator = terms.s - scaled;
+        numerator >= e << 64
+    }
+
     /// `quote`: `buy`'s cost for `shares` and the basket's current price in ppm.
     pub fn quote(&self, yes_mask: u64, no_mask: u64, shares: u128) -> Result<(u128, u64), Refusal> {
         if !self.opened {
@@ -395,11 +562,10 @@ impl Market {
         }
         let b = self.params.b;
         // Choice: the overflows a buy refuses are LIMIT here.
-        let next = self.bumped(&basket, shares).ok_or(Refusal::Limit)?;
-        let phi_next = checked_potential(b, &next).ok_or(Refusal::Limit)?;
-        let charge = phi_next.saturating_sub(potential(b, &self.r));
-        let fee = mul_div_ceil(charge, self.params.trade_bps, BPS).ok_or(Refusal::Limit)?;
-        let cost = charge.checked_add(fee).ok_or(Refusal::Limit)?;
+        let (_, cost) = self
+            .priced(&basket, shares)?
+            .fee_cost
+            .ok_or(Refusal::Limit)?;
         let terms = Terms::of(b, &self.r);
         let in_basket: u128 = basket.iter().map(|&w| terms.e[w]).sum();
         let price_ppm = in_basket * 1_000_000 / terms.s; // < 2^77 · 10^6: no overflow
@@ -555,6 +721,26 @@ impl Market {
         Ok(basket)
     }
 
+    /// `buy` steps 1–2 and 3's fee, without its slippage check: `r'`, `charge` and `(fee, cost)`
+    /// (`None` when the fee or `charge + fee` overflows u128). Choice: `r' = r + shares`
+    /// overflowing u128, or `Φ(r')` overflowing, is `LIMIT`.
+    fn priced(&self, basket: &[usize], shares: u128) -> Result<BuyPrice, Refusal> {
+        let b = self.params.b;
+        // 1. r' = r + shares on the basket.
+        let next = self.bumped(basket, shares).ok_or(Refusal::Limit)?;
+        // 2. charge = Φ(r') − Φ(r), 0 if negative.
+        let phi_next = checked_potential(b, &next).ok_or(Refusal::Limit)?;
+        let charge = phi_next.saturating_sub(potential(b, &self.r));
+        // 3. fee = ⌈charge·trade_bps / 10^4⌉, cost = charge + fee.
+        let fee_cost = mul_div_ceil(charge, self.params.trade_bps, BPS)
+            .and_then(|fee| Some((fee, charge.checked_add(fee)?)));
+        Ok(BuyPrice {
+            next,
+            charge,
+            fee_cost,
+        })
+    }
+
     /// `r` with `shares` added on the basket, or `None` on a u128 overflow.
     fn bumped(&self, basket: &[usize], shares: u128) -> Option<Vec<u128>> {
         let mut next = self.r.clone();
@@ -577,6 +763,16 @@ impl Market {
             Err(Refusal::Solvency)
         }
     }
+}
+
+/// `buy` steps 1–3 priced for one share count ([`Market::priced`]).
+struct BuyPrice {
+    /// `r' = r + shares·1_basket`.
+    next: Vec<u128>,
+    /// `Φ(r') − Φ(r)`, 0 if negative.
+    charge: u128,
+    /// `(fee, charge + fee)`, `None` on a u128 overflow.
+    fee_cost: Option<(u128, u128)>,
 }
 
 /// The potential's intermediate values for one state.

@@ -440,6 +440,9 @@ pub fn spend(layout: &MarketLayout, mutation: Mutation) -> Function {
     b.finish()
 }
 
+/// The largest `b` (exclusive) `spend` accepts: above it the ln's error alone nears a share.
+const SPEND_B_LIMIT: u64 = 1 << 56;
+
 /// `x = ⌊amount·10^4 / (10^4 + trade_bps)⌋`: the largest charge whose fee
 /// `⌈charge·trade_bps / 10^4⌉` still fits in `amount` (`u128`).
 fn budget_of(b: &mut FunctionBuilder, amount: Var) -> Var {
@@ -469,12 +472,24 @@ fn estimate(b: &mut FunctionBuilder, layout: &MarketLayout, basket: Basket, budg
         );
         b.assign(inside, Rvalue::Add(inside, e));
     });
-    let nothing = b.let_("nothing", Ty::U128, Rvalue::Const(0));
-    let priced = le_u128(b, inside, nothing);
+    // The estimate's error, about b·(4n + 8) / E shares plus b·2^-60, under a quarter share.
+    let b_limit = b.constant("spend_b_limit", SPEND_B_LIMIT);
+    b.guard(Cond::Lt(liquidity.b, b_limit), code::LIMIT, "b < 2^56");
+    let slack_units = b.let_(
+        "slack_units",
+        Ty::U128,
+        Rvalue::Const(4 * (4 * u128::from(layout.worlds) + 8)),
+    );
+    let floor = b.let_(
+        "mass_floor",
+        Ty::U128,
+        Rvalue::Mul(liquidity.wide, slack_units),
+    );
+    let priced = le_u128(b, floor, inside);
     b.guard(
-        Cond::Zero(priced),
+        Cond::NonZero(priced),
         code::LIMIT,
-        "the basket's price is not 0",
+        "E ≥ 4·b·(4n + 8): a basket priced high enough for the estimate",
     );
 
     // φ in Q0.64: 2^64 minus the fraction `b·ln s` rounded up, or 0 when it was whole.
