@@ -517,6 +517,56 @@ pub static MARKET: Interface = Interface {
     ],
 };
 
+const ROUTER_STATE: Account = writes("router");
+const VAULT: Account = writes("vault(user, collateral)");
+const LEG_SLABS: Account = writes("slab (each leg) and its oracles");
+
+/// The ROUTER template (see `templates/router/README.md`): the slab registry and atomic
+/// multi-slab routes funded through escrows and capabilities.
+pub static ROUTER: Interface = Interface {
+    abort_codes: &crate::templates::router::code::NAMES,
+    template: "router",
+    doc: "The router: slab registry, and atomic routes across slabs funded from the user's vault through escrows and capabilities.",
+    entries: &[
+        Entry {
+            name: "list_slab",
+            doc: "Lists (or reactivates) a slab a route may reach; governance only.",
+            args: &[scalar("slab", U64)],
+            returns: &[scalar("index", U64)],
+            accounts: &[ROUTER_STATE],
+        },
+        Entry {
+            name: "delist_slab",
+            doc: "Stops routing to a slab (positions on it are untouched); governance only.",
+            args: &[scalar("slab", U64)],
+            returns: &[scalar("index", U64)],
+            accounts: &[ROUTER_STATE],
+        },
+        Entry {
+            name: "route",
+            doc: "Buys (side 0) or sells (side 1) exactly `qty` across up to three listed slabs (0: unused) within `limit_px`, best-priced slab first, all or nothing; each leg funded from the user's vault through an escrow and a cap.",
+            args: &[
+                scalar("user", U64),
+                scalar("route_id", U64),
+                scalar("instrument", U64),
+                scalar("side", U64),
+                scalar("qty", U64),
+                scalar("limit_px", U64),
+                scalar("slab_a", U64),
+                scalar("slab_b", U64),
+                scalar("slab_c", U64),
+            ],
+            returns: &[
+                scalar("filled_qty", U64),
+                scalar("notional", U128),
+                scalar("total_debit", U128),
+                scalar("legs", U64),
+            ],
+            accounts: &[ROUTER_STATE, VAULT, LEG_SLABS],
+        },
+    ],
+};
+
 const FEED_STATE: Account = writes("oracle");
 const FEED_READ: Account = reads("oracle");
 

@@ -4,6 +4,7 @@ pub mod debit;
 pub mod market;
 pub mod oracle;
 pub mod probe;
+pub mod router;
 pub mod slab;
 
 use curve_formats::certificate::Row;

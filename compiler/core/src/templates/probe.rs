@@ -287,7 +287,7 @@ const READER_VIEW: Account = Account {
 };
 
 /// The index of `name` in `interface` (the callee's entry table has the interface's order).
-fn entry_index(interface: &Interface, name: &str) -> u16 {
+pub(crate) fn entry_index(interface: &Interface, name: &str) -> u16 {
     interface
         .entries
         .iter()
@@ -303,7 +303,10 @@ fn hash_words(hash: [u8; 32]) -> Vec<u64> {
 }
 
 /// Constants naming the pinned hashes' words: `(prefix_0 … prefix_3)`.
-fn hash_constants(prefix: &'static [&'static str; 4], hash: [u8; 32]) -> Vec<(&'static str, u64)> {
+pub(crate) fn hash_constants(
+    prefix: &'static [&'static str; 4],
+    hash: [u8; 32],
+) -> Vec<(&'static str, u64)> {
     prefix.iter().copied().zip(hash_words(hash)).collect()
 }
 

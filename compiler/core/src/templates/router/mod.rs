@@ -1,0 +1,270 @@
+//! The ROUTER template: the custody and risk boundary of seed 002 §2 — the slab registry and
+//! atomic multi-slab routes funded through escrows and capabilities. `README.md` beside this
+//! file is the specification, step by step; the modules are its parts: the layout and the
+//! parameter table (here), the registry ([`registry`]) and the route ([`route`]).
+//!
+//! One module serves every ROUTER block: the script's values (the capability TTL) are read
+//! from the parameter table, and the slab interface the router invokes is pinned there.
+
+use curve_ir::ir::{Addr, FunctionBuilder, Program, Record, Rvalue, Table, Ty, Var};
+use curvescript_check::CheckedBlock;
+use curvescript_check::value::TypedValue;
+use curvescript_syntax::Diagnostic;
+use curvevm::hostcall::{Capability, CapabilitySet};
+use curvevm::isa::Segment;
+
+use crate::templates::{DEFAULT_GAS_BUDGET, Template, probe};
+use crate::{Artifact, Condition, ParamSlot, Region};
+
+pub mod registry;
+pub mod route;
+
+/// Abort codes (README.md's table). Code 100 is a template bug, never a user error.
+pub mod code {
+    /// User id 0.
+    pub const BAD_USER: u8 = 1;
+    /// A side other than 0 (buy) or 1 (sell).
+    pub const BAD_SIDE: u8 = 2;
+    /// A quantity of 0.
+    pub const BAD_QTY: u8 = 3;
+    /// A route with every leg slab 0.
+    pub const NO_LEGS: u8 = 4;
+    /// A leg's slab is not an active registry entry.
+    pub const UNLISTED: u8 = 5;
+    /// A slab twice in one route.
+    pub const DUPLICATE_LEG: u8 = 6;
+    /// The legs cannot fill the quantity within the limit.
+    pub const UNFILLED: u8 = 7;
+    /// A leg's commit failed.
+    pub const LEG_FAILED: u8 = 8;
+    /// Listing slab 0.
+    pub const BAD_SLAB: u8 = 9;
+    /// No free registry entry.
+    pub const REGISTRY_FULL: u8 = 10;
+    /// A table index out of range or a loop past its bound: a template bug.
+    pub const TABLE: u8 = 100;
+
+    /// Every user-facing code with its name, for the manifest and the tests.
+    pub const NAMES: [(u8, &str); 10] = [
+        (BAD_USER, "BAD_USER"),
+        (BAD_SIDE, "BAD_SIDE"),
+        (BAD_QTY, "BAD_QTY"),
+        (NO_LEGS, "NO_LEGS"),
+        (UNLISTED, "UNLISTED"),
+        (DUPLICATE_LEG, "DUPLICATE_LEG"),
+        (UNFILLED, "UNFILLED"),
+        (LEG_FAILED, "LEG_FAILED"),
+        (BAD_SLAB, "BAD_SLAB"),
+        (REGISTRY_FULL, "REGISTRY_FULL"),
+    ];
+}
+
+/// Registry entries (README "State").
+pub const SLABS_MAX: u32 = 16;
+
+/// The most slabs one route spans.
+pub const LEGS_MAX: usize = 3;
+
+/// The header: registry entries in use and routes committed.
+pub static HEADER: Record = Record {
+    name: "header",
+    fields: &[("slabs_listed", 1), ("routes", 1)],
+};
+
+/// One registry entry: a slab's program id and whether it may be routed to.
+pub static ENTRY: Record = Record {
+    name: "registry",
+    fields: &[("slab", 1), ("active", 1)],
+};
+
+/// The state regions, contiguous from word 0.
+pub fn regions() -> Vec<Region> {
+    let header = HEADER.words();
+    vec![
+        Region {
+            name: "header",
+            offset: 0,
+            words: header,
+        },
+        Region {
+            name: "registry",
+            offset: header,
+            words: SLABS_MAX * ENTRY.words(),
+        },
+    ]
+}
+
+/// State words.
+pub fn words() -> u32 {
+    regions().iter().map(|r| r.words).sum()
+}
+
+/// The registry table.
+pub fn registry_table() -> Table {
+    Table {
+        segment: Segment::Slab,
+        base: HEADER.words(),
+        capacity: SLABS_MAX,
+        record: &ENTRY,
+        code: code::TABLE,
+    }
+}
+
+/// A header field's address.
+pub fn header(field: &str) -> Addr {
+    Addr::Fixed(Segment::Slab, HEADER.field(field))
+}
+
+/// The parameter table: the pinned slab interface hash (four words), then the script's
+/// capability TTL and the constants its condition reads.
+pub const PARAMS: [&str; 7] = [
+    "slab_0",
+    "slab_1",
+    "slab_2",
+    "slab_3",
+    "cap_ttl_ms",
+    "one",
+    "cap_ttl_max",
+];
+
+/// The longest capability the host mints (it clamps any TTL to this).
+pub const CAP_TTL_MAX: u64 = 120_000;
+
+/// The slot of `name` in [`PARAMS`].
+///
+/// # Panics
+/// If there is no such slot (a template bug).
+pub fn param(name: &str) -> u32 {
+    PARAMS
+        .iter()
+        .position(|&n| n == name)
+        .unwrap_or_else(|| panic!("no router parameter `{name}`")) as u32
+}
+
+/// `name ← params[name]`.
+pub fn load_param(b: &mut FunctionBuilder, name: &str) -> Var {
+    b.let_(
+        name,
+        Ty::U64,
+        Rvalue::Load(Addr::Fixed(Segment::Params, param(name))),
+    )
+}
+
+/// The constant region: the slab interface the router invokes, and the TTL bounds.
+pub fn constants() -> Vec<(&'static str, u64)> {
+    let mut constants = probe::hash_constants(&SLAB_HASH, crate::abi::SLAB.hash());
+    constants.extend([("one", 1), ("cap_ttl_max", CAP_TTL_MAX)]);
+    constants
+}
+
+const SLAB_HASH: [&str; 4] = ["slab_0", "slab_1", "slab_2", "slab_3"];
+
+/// Scratch words: the callee's returns land at [`RETURNS`], arguments are built at [`ARGS`].
+pub const RETURNS: u32 = 0;
+/// Where an invoke's arguments are built.
+pub const ARGS: u32 = 8;
+/// Scratch words the template addresses.
+pub const SCRATCH_WORDS: u32 = ARGS + 11;
+
+/// The ROUTER program.
+pub fn program() -> Program {
+    Program {
+        functions: vec![
+            registry::list_slab(),
+            registry::delist_slab(),
+            route::route(),
+        ],
+        subroutines: Vec::new(),
+        params: PARAMS.len() as u32,
+        slab: words(),
+        scratch_reserved: SCRATCH_WORDS,
+        capabilities: CapabilitySet::of(&[
+            Capability::Invoke,
+            Capability::VaultWrite,
+            Capability::CapAdmin,
+        ]),
+        views: Vec::new(),
+    }
+}
+
+/// The ROUTER template. Its gas budget covers its own steps and every leg's invokes.
+pub fn template() -> Template {
+    let lowered = curve_ir::lower(&program()).expect("the ROUTER template lowers");
+    let gas_budget = lowered
+        .gas_bounds
+        .iter()
+        .map(|(_, bound)| *bound)
+        .max()
+        .unwrap_or(0)
+        .max(DEFAULT_GAS_BUDGET);
+    Template {
+        name: "router",
+        role: "router",
+        interface: &crate::abi::ROUTER,
+        lowered,
+        param_names: PARAMS.to_vec(),
+        conditions: vec![
+            Condition::Le("one", "cap_ttl_ms"),
+            Condition::Le("cap_ttl_ms", "cap_ttl_max"),
+        ],
+        constants: constants(),
+        derived: Vec::new(),
+        layout: regions(),
+        shape: Vec::new(),
+        gas_budget,
+    }
+}
+
+/// The deployable artifact of a checked ROUTER block.
+pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
+    let template = template();
+    let constants = template.constants.clone();
+    let params = PARAMS
+        .iter()
+        .map(|&name| {
+            let (keyword, arg, value) = match constants.iter().find(|(c, _)| *c == name) {
+                Some(&(_, value)) => ("", "", value),
+                None => (
+                    "CAP_TTL",
+                    "ms",
+                    block
+                        .value("CAP_TTL", "ms")
+                        .and_then(TypedValue::as_u128)
+                        .map_or(CAP_TTL_MAX, |v| u64::try_from(v).unwrap_or(u64::MAX)),
+                ),
+            };
+            let span = if keyword.is_empty() {
+                block.header_span
+            } else {
+                block
+                    .statement("CAP_TTL")
+                    .and_then(|s| s.arg_span("ms"))
+                    .unwrap_or(block.header_span)
+            };
+            ParamSlot {
+                name,
+                keyword,
+                arg,
+                value,
+                span,
+            }
+        })
+        .collect();
+    Ok(Artifact {
+        kind: block.kind,
+        id: None,
+        template: template.name,
+        role: template.role,
+        interface: template.interface,
+        ir: program(),
+        lowered: template.lowered,
+        params,
+        conditions: template.conditions,
+        constants: template.constants,
+        layout: template.layout,
+        shape: template.shape,
+        gas_budget: template.gas_budget,
+        keyword_spans: crate::keyword_spans(block, &["COLLATERAL", "CAP_TTL", "CAP"]),
+        block_span: block.span,
+    })
+}

@@ -1,0 +1,340 @@
+//! `route` (README "route"): an atomic buy or sell across up to three slabs — probe each slab
+//! with a hold, allocate the quantity by price, fund and commit every kept hold through an
+//! escrow and a capability, all or nothing.
+
+use curve_ir::Function;
+use curve_ir::ir::{Addr, Cond, FunctionBuilder, Invoke, Rvalue, Ty, Var};
+use curvevm::hostcall::id;
+use curvevm::isa::Segment;
+
+use super::{ARGS, LEGS_MAX, RETURNS, code, header, load_param, registry};
+use crate::abi;
+use crate::templates::probe::{SLAB_CALL_GAS, entry_index};
+
+/// The arguments of `route`.
+#[derive(Clone, Copy)]
+struct Order {
+    user: Var,
+    route_id: Var,
+    instrument: Var,
+    side: Var,
+    qty: Var,
+    limit_px: Var,
+}
+
+/// One leg as the probe left it.
+#[derive(Clone, Copy)]
+struct Probed {
+    slab: Var,
+    hold: Var,
+    filled: Var,
+    vwap: Var,
+}
+
+/// A hold kept for the commit, by price rank.
+#[derive(Clone, Copy)]
+struct Kept {
+    slab: Var,
+    hold: Var,
+    max_charge: Var,
+}
+
+fn arg(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
+    b.load(name, Addr::Fixed(Segment::Args, word))
+}
+
+fn returned(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
+    b.load(name, Addr::Fixed(Segment::Scratch, RETURNS + word))
+}
+
+fn returned_wide(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
+    b.let_(
+        name,
+        Ty::U128,
+        Rvalue::Load(Addr::Fixed(Segment::Scratch, RETURNS + word)),
+    )
+}
+
+/// Invokes the slab interface's `entry` on `slab` with `words` built at scratch [`ARGS`];
+/// returns the status (0: the slab returned, its words at [`RETURNS`]).
+fn invoke_slab(b: &mut FunctionBuilder, slab: Var, entry: &str, words: &[Var]) -> Var {
+    for (i, &word) in words.iter().enumerate() {
+        b.store(Addr::Fixed(Segment::Scratch, ARGS + i as u32), word);
+    }
+    let status = b.var("status", Ty::U64);
+    let detail = b.var("detail", Ty::U64);
+    b.invoke(Invoke {
+        program: slab,
+        entry: entry_index(&abi::SLAB, entry),
+        args_at: (Segment::Scratch, ARGS),
+        arg_words: words.len() as u16,
+        ret_at: (Segment::Scratch, RETURNS),
+        interface_at: (Segment::Params, super::param("slab_0")),
+        gas_max: SLAB_CALL_GAS,
+        status,
+        detail,
+    });
+    status
+}
+
+/// `reserve(route_id, user, instrument, side, qty, limit_px, CAP_TTL, 0)` on `slab`: the status.
+fn reserve(b: &mut FunctionBuilder, slab: Var, order: Order, qty: Var) -> Var {
+    let ttl = load_param(b, "cap_ttl_ms");
+    let zero = b.constant("commitment", 0);
+    invoke_slab(
+        b,
+        slab,
+        "reserve",
+        &[
+            order.route_id,
+            order.user,
+            order.instrument,
+            order.side,
+            qty,
+            order.limit_px,
+            ttl,
+            zero,
+            zero,
+            zero,
+            zero,
+        ],
+    )
+}
+
+/// `route(user, route_id, instrument, side, qty, limit_px, slab_a, slab_b, slab_c) ->
+/// (filled_qty, notional: u128, total_debit: u128, legs)`.
+pub fn route() -> Function {
+    let mut b = FunctionBuilder::new("route", 9, 6);
+    let order = Order {
+        user: arg(&mut b, "user", 0),
+        route_id: arg(&mut b, "route_id", 1),
+        instrument: arg(&mut b, "instrument", 2),
+        side: arg(&mut b, "side", 3),
+        qty: arg(&mut b, "qty", 4),
+        limit_px: arg(&mut b, "limit_px", 5),
+    };
+    let slabs: Vec<Var> = (0..LEGS_MAX as u32)
+        .map(|leg| arg(&mut b, "slab", 6 + leg))
+        .collect();
+
+    b.step("router.route/admit", None, |b| admit(b, order, &slabs));
+    let probed = b.step("router.route/probe", None, |b| probe(b, order, &slabs));
+    let (kept, need) = b.step("router.route/allocate", None, |b| {
+        allocate(b, order, &probed)
+    });
+    b.step("router.route/fill_or_nothing", None, |b| {
+        b.guard(Cond::Zero(need), code::UNFILLED, "the legs fill qty");
+    });
+    b.step("router.route/commit", Some("CAP_TTL"), |b| {
+        commit(b, order, &kept)
+    });
+    b.finish()
+}
+
+/// Step 1: the order's fields, then every used leg listed, active and distinct.
+fn admit(b: &mut FunctionBuilder, order: Order, slabs: &[Var]) {
+    b.guard(Cond::NonZero(order.user), code::BAD_USER, "user ≠ 0");
+    let one = b.constant("one", 1);
+    b.guard(Cond::Le(order.side, one), code::BAD_SIDE, "side ≤ 1");
+    b.guard(Cond::NonZero(order.qty), code::BAD_QTY, "qty ≥ 1");
+    let used = b.constant("used", 0);
+    for &slab in slabs {
+        b.if_(Cond::NonZero(slab), |b| {
+            b.assign(used, Rvalue::Add(used, one));
+            let entry = registry::find(b, slab, true);
+            b.guard(
+                Cond::NonZero(entry),
+                code::UNLISTED,
+                "a listed, active slab",
+            );
+        });
+    }
+    b.guard(Cond::NonZero(used), code::NO_LEGS, "at least one leg");
+    for (i, &a) in slabs.iter().enumerate() {
+        for &c in &slabs[i + 1..] {
+            b.if_(Cond::NonZero(a), |b| {
+                b.guard(Cond::Ne(a, c), code::DUPLICATE_LEG, "distinct legs");
+            });
+        }
+    }
+}
+
+/// Step 2: a hold of everything each used leg can fill within the limit; a refused reserve
+/// leaves the leg empty.
+fn probe(b: &mut FunctionBuilder, order: Order, slabs: &[Var]) -> Vec<Probed> {
+    slabs
+        .iter()
+        .map(|&slab| {
+            let leg = Probed {
+                slab,
+                hold: b.constant("hold", 0),
+                filled: b.constant("filled", 0),
+                vwap: b.constant("vwap", 0),
+            };
+            b.if_(Cond::NonZero(slab), |b| {
+                let status = reserve(b, slab, order, order.qty);
+                b.if_(Cond::Zero(status), |b| {
+                    let hold = returned(b, "hold_id", 0);
+                    let filled = returned(b, "filled_qty", 1);
+                    let vwap = returned(b, "vwap_px", 2);
+                    b.assign(leg.hold, Rvalue::Copy(hold));
+                    b.assign(leg.filled, Rvalue::Copy(filled));
+                    b.assign(leg.vwap, Rvalue::Copy(vwap));
+                });
+            });
+            leg
+        })
+        .collect()
+}
+
+/// Step 3: the legs by price (a buy's lowest VWAP first, a sell's highest; empty legs last;
+/// ties in leg order); in that order each probe hold is cancelled and, while quantity is
+/// needed, a hold of just what is needed taken again. Returns the kept holds by rank and what
+/// is still needed.
+fn allocate(b: &mut FunctionBuilder, order: Order, legs: &[Probed]) -> (Vec<Kept>, Var) {
+    // key: lower is better. A buy ranks by vwap, a sell by u64::MAX − vwap; an empty leg is
+    // u64::MAX.
+    let keys: Vec<Var> = legs
+        .iter()
+        .map(|leg| {
+            let key = b.let_("key", Ty::U64, Rvalue::Copy(leg.vwap));
+            b.if_(Cond::NonZero(order.side), |b| {
+                let top = b.constant("top", u64::MAX);
+                b.assign(key, Rvalue::Sub(top, leg.vwap));
+            });
+            b.if_(Cond::Zero(leg.filled), |b| {
+                b.assign(key, Rvalue::Const(u128::from(u64::MAX)))
+            });
+            key
+        })
+        .collect();
+    let ranks: Vec<Var> = (0..legs.len())
+        .map(|i| {
+            let rank = b.constant("rank", 0);
+            for j in 0..legs.len() {
+                if j == i {
+                    continue;
+                }
+                // Leg j comes first: a lower key, or the same key and an earlier leg.
+                let before = if j < i {
+                    Cond::Le(keys[j], keys[i])
+                } else {
+                    Cond::Lt(keys[j], keys[i])
+                };
+                b.if_(before, |b| {
+                    let one = b.constant("one", 1);
+                    b.assign(rank, Rvalue::Add(rank, one));
+                });
+            }
+            rank
+        })
+        .collect();
+
+    let need = b.let_("need", Ty::U64, Rvalue::Copy(order.qty));
+    let kept = (0..legs.len() as u64)
+        .map(|position| {
+            // The leg ranked `position`.
+            let slab = b.constant("leg_slab", 0);
+            let hold = b.constant("leg_hold", 0);
+            let filled = b.constant("leg_filled", 0);
+            let at = b.constant("position", position);
+            for (leg, &rank) in legs.iter().zip(&ranks) {
+                b.if_(Cond::Eq(rank, at), |b| {
+                    b.assign(slab, Rvalue::Copy(leg.slab));
+                    b.assign(hold, Rvalue::Copy(leg.hold));
+                    b.assign(filled, Rvalue::Copy(leg.filled));
+                });
+            }
+            let kept = Kept {
+                slab,
+                hold: b.constant("kept_hold", 0),
+                max_charge: b.let_("max_charge", Ty::U128, Rvalue::Const(0)),
+            };
+            b.if_(Cond::NonZero(filled), |b| {
+                invoke_slab(b, slab, "cancel", &[hold]);
+                b.if_(Cond::NonZero(need), |b| {
+                    let take = b.let_("take", Ty::U64, Rvalue::Copy(need));
+                    b.if_(Cond::Lt(filled, need), |b| {
+                        b.assign(take, Rvalue::Copy(filled))
+                    });
+                    let status = reserve(b, slab, order, take);
+                    b.if_(Cond::Zero(status), |b| {
+                        let again = returned(b, "hold_id", 0);
+                        let got = returned(b, "filled_qty", 1);
+                        let charge = returned_wide(b, "max_charge", 4);
+                        b.assign(kept.hold, Rvalue::Copy(again));
+                        b.assign(kept.max_charge, Rvalue::Copy(charge));
+                        b.assign(need, Rvalue::Sub(need, got));
+                    });
+                });
+            });
+            kept
+        })
+        .collect();
+    (kept, need)
+}
+
+/// Step 5 and 6: each kept hold funded (pledge, cap), committed and settled (release, burn);
+/// a failed commit aborts the route. Then the result words and the route count.
+fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept]) {
+    let asset = b.constant("asset", 0);
+    let ttl = load_param(b, "cap_ttl_ms");
+    let notional = b.let_("notional", Ty::U128, Rvalue::Const(0));
+    let total_debit = b.let_("total_debit", Ty::U128, Rvalue::Const(0));
+    let legs = b.constant("legs", 0);
+    let one = b.constant("one", 1);
+    for leg in kept {
+        b.if_(Cond::NonZero(leg.hold), |b| {
+            let charge_lo = b.let_("charge_lo", Ty::U64, Rvalue::Low(leg.max_charge));
+            let charge_hi = b.let_("charge_hi", Ty::U64, Rvalue::High(leg.max_charge));
+            let escrow = [b.var("escrow_lo", Ty::U64), b.var("escrow_hi", Ty::U64)];
+            b.host(
+                id::VAULT_PLEDGE,
+                &[order.user, leg.slab, asset, charge_lo, charge_hi],
+                &escrow,
+                0,
+            );
+            let cap = b.var("cap", Ty::U64);
+            b.host(
+                id::CAP_MINT,
+                &[order.user, leg.slab, asset, charge_lo, charge_hi, ttl],
+                &[cap],
+                0,
+            );
+            let salt = b.constant("salt", 0);
+            let status = invoke_slab(
+                b,
+                leg.slab,
+                "commit",
+                &[leg.hold, cap, salt, salt, salt, salt],
+            );
+            b.guard(Cond::Zero(status), code::LEG_FAILED, "every leg commits");
+            let filled = returned(b, "filled_qty", 0);
+            let avg = returned(b, "avg_px", 1);
+            let debit = returned_wide(b, "total_debit", 4);
+            let leg_notional = b.let_("leg_notional", Ty::U128, Rvalue::WideMul(filled, avg));
+            b.assign(notional, Rvalue::Add(notional, leg_notional));
+            b.assign(total_debit, Rvalue::Add(total_debit, debit));
+            b.assign(legs, Rvalue::Add(legs, one));
+            // What the commit did not take goes back to the vault; the cap dies with the route.
+            let rest = b.let_("rest", Ty::U128, Rvalue::Sub(leg.max_charge, debit));
+            let rest_lo = b.let_("rest_lo", Ty::U64, Rvalue::Low(rest));
+            let rest_hi = b.let_("rest_hi", Ty::U64, Rvalue::High(rest));
+            b.host(
+                id::VAULT_RELEASE,
+                &[order.user, leg.slab, asset, rest_lo, rest_hi],
+                &escrow,
+                0,
+            );
+            let unused = [b.var("unused_lo", Ty::U64), b.var("unused_hi", Ty::U64)];
+            b.host(id::CAP_BURN, &[cap], &unused, 0);
+        });
+    }
+    let routes = b.load("routes", header("routes"));
+    let routes = b.let_("routes_after", Ty::U64, Rvalue::Add(routes, one));
+    b.store(header("routes"), routes);
+    b.store(Addr::Fixed(Segment::Ret, 0), order.qty);
+    b.store(Addr::Fixed(Segment::Ret, 1), notional);
+    b.store(Addr::Fixed(Segment::Ret, 3), total_debit);
+    b.store(Addr::Fixed(Segment::Ret, 5), legs);
+}
