@@ -234,11 +234,11 @@ fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<
         );
     }
     let compiled = curve_compiler::compile(&checked.script);
-    let Some(artifact) = compiled
-        .artifacts
-        .iter()
-        .find(|a| a.id.as_deref() == Some(block.as_str()))
-    else {
+    let Some(artifact) = compiled.artifacts.iter().find(|a| match &a.id {
+        Some(id) => id == block,
+        // The ROUTER block has no id: `block = "ROUTER"`.
+        None => a.kind.to_string() == *block,
+    }) else {
         bail!(
             "{} has no compiled block \"{}\" (compiled: {})",
             path.display(),

@@ -638,7 +638,7 @@ pub static ORACLE: Interface = Interface {
 };
 
 /// Every interface, in the order bindings are generated.
-pub static ALL: [&Interface; 3] = [&ORACLE, &SLAB, &MARKET];
+pub static ALL: [&Interface; 4] = [&ORACLE, &SLAB, &MARKET, &ROUTER];
 
 /// The interface of `template`.
 pub fn interface(template: &str) -> Option<&'static Interface> {

@@ -239,14 +239,10 @@ pub fn compile(script: &Script) -> Compiled {
                 Err(diagnostic) => compiled.diagnostics.push(diagnostic),
                 Ok(artifact) => add(artifact, block, &mut compiled),
             },
-            kind => compiled.diagnostics.push(
-                Diagnostic::warning(
-                    Code::NotCompiled,
-                    block.header_span,
-                    format!("{kind} blocks are checked but not compiled yet"),
-                )
-                .with_help("the compiler has templates for ORACLE, SLAB and MARKET blocks so far"),
-            ),
+            BlockKind::Router => match templates::router::artifact(block) {
+                Err(diagnostic) => compiled.diagnostics.push(diagnostic),
+                Ok(artifact) => add(artifact, block, &mut compiled),
+            },
         }
     }
     compiled

@@ -4,6 +4,10 @@
 //! ledger entry as it was. Expectations come from the books the tests build and README.md's
 //! rules, not from running the router.
 
+mod router_reference;
+mod slab_reference;
+mod slab_support;
+
 use std::sync::Arc;
 
 use curve_compiler::templates::router::{self, code};
@@ -65,11 +69,15 @@ fn router_params() -> Vec<u64> {
 }
 
 fn host(id: u64, role: Role, ledger: Ledger) -> RollupHost {
+    host_at(id, role, ledger, NOW)
+}
+
+fn host_at(id: u64, role: Role, ledger: Ledger, now_ms: u64) -> RollupHost {
     RollupHost::new(
         ledger,
         Clock {
-            now_ms: NOW,
-            height: 10,
+            now_ms,
+            height: now_ms / 100,
             chain_id: 7,
         },
         Caller { id, role },
@@ -81,6 +89,7 @@ struct World {
     router: Instance,
     slabs: ProgramSet,
     ledger: Ledger,
+    now: u64,
 }
 
 /// An ask or bid a maker rests on slab `slab`: (slab index, side of the maker: 1 ask, 0 bid,
@@ -89,6 +98,10 @@ type Resting = (usize, u64, u64, u64);
 
 impl World {
     fn new(books: &[Resting]) -> World {
+        World::with(books, router::Mutation::None)
+    }
+
+    fn with(books: &[Resting], mutation: router::Mutation) -> World {
         let (program, params) = slab_program();
         let mut slabs = ProgramSet::default();
         for (i, &id) in SLABS.iter().enumerate() {
@@ -125,7 +138,7 @@ impl World {
                 },
             );
         }
-        let lowered = curve_ir::lower(&router::program()).expect("lowers");
+        let lowered = curve_ir::lower(&router::program_with_mutation(mutation)).expect("lowers");
         let program = Arc::new(RollupHost::load(lowered.module, Role::Router).expect("loads"));
         let mut ledger = Ledger::default();
         ledger.set_vault(TAKER, 0, FUNDS);
@@ -133,6 +146,7 @@ impl World {
             router: Instance::new(program, &router_params()).expect("fits"),
             slabs,
             ledger,
+            now: NOW,
         };
         for slab in SLABS {
             world.ok(&Interpreter(ExecOptions::default()), "list_slab", &[slab]);
@@ -141,7 +155,12 @@ impl World {
     }
 
     fn call(&mut self, engine: &dyn Engine, entry: &str, args: &[u64]) -> Outcome {
-        let mut host = host(ROUTER_ID, Role::Router, std::mem::take(&mut self.ledger));
+        let mut host = host_at(
+            ROUTER_ID,
+            Role::Router,
+            std::mem::take(&mut self.ledger),
+            self.now,
+        );
         let index = self.router.entry_index(entry).expect("a router entry");
         let outcome = {
             let mut invoke = InvokeHost::new(&mut host, &mut self.slabs, engine);
@@ -178,6 +197,25 @@ impl World {
             "{entry}{args:?}"
         );
         assert!(self.snapshot() == before, "{entry}{args:?} changed state");
+    }
+
+    /// Calls `entry` of slab `slab` directly (a maker's own call), at the world's time.
+    fn slab_call(&mut self, slab: u64, entry: &str, args: &[u64]) -> Result<Vec<u64>, TrapKind> {
+        let callee = self.slabs.programs.get_mut(&slab).expect("slab");
+        let index = callee.instance.entry_index(entry).expect("a slab entry");
+        let mut h = host_at(slab, Role::Slab, Ledger::default(), self.now);
+        Interpreter(ExecOptions::default())
+            .call(
+                &mut callee.instance,
+                index,
+                args,
+                GAS,
+                &mut callee.views,
+                &mut h,
+            )
+            .expect("starts")
+            .result
+            .map_err(|trap| trap.kind)
     }
 
     /// The slab's `account(user)` (cash, IM, MM) read directly.
@@ -267,9 +305,22 @@ fn a_route_fills_the_best_priced_slabs_first_all_or_nothing() {
 
 #[test]
 fn a_failing_leg_cancels_the_route_and_every_debit() {
+    a_failing_leg_cancels_everything(router::Mutation::None);
+}
+
+/// The mutant that goes on after a failed commit is caught by the same check.
+#[test]
+fn a_route_that_commits_past_a_failed_leg_is_caught() {
+    let caught = std::panic::catch_unwind(|| {
+        a_failing_leg_cancels_everything(router::Mutation::CommitDespiteFailedLeg)
+    });
+    assert!(caught.is_err(), "the mutant passed");
+}
+
+fn a_failing_leg_cancels_everything(mutation: router::Mutation) {
     for engine in engines() {
         let engine = engine.as_ref();
-        let mut w = World::new(&ASKS);
+        let mut w = World::with(&ASKS, mutation);
         // Slab 13's oracle has no mark: its commit refuses (after slab 12's committed), and
         // the route takes nothing anywhere.
         let callee = w.slabs.programs.get_mut(&SLABS[2]).expect("slab");
@@ -344,4 +395,324 @@ fn a_sell_route_fills_the_highest_bids_first() {
         assert_eq!((got[0], wide(&got, 1), got[5]), (14, 10 * 995 + 4 * 990, 2));
         assert!(wide(&got, 1) / 14 >= 985, "E2E2 for a sell");
     }
+}
+
+/// What the differential run reached.
+#[derive(Debug, Default)]
+struct Coverage {
+    routes: usize,
+    committed: usize,
+    two_or_more_legs: usize,
+    refusals: std::collections::BTreeMap<u8, usize>,
+    host_refusals: usize,
+    orders: usize,
+}
+
+/// A small deterministic generator (xorshift); the seed is printed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(test: &str) -> Rng {
+        let seed = std::env::var("ROUTER_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5EED_0025 ^ test.len() as u64);
+        println!("{test}: seed {seed} (ROUTER_SEED={seed} replays it)");
+        Rng(seed | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+const MAKERS: [u64; 2] = [MAKER, 3];
+const TAKERS: [u64; 3] = [TAKER, 4, 5];
+
+/// The router and three slabs against the reference model (`router_reference/`, written from
+/// README.md and composing the slab's model): makers rest and cancel orders, takers route
+/// random quantities, sides, limits and leg lists, governance delists and relists, marks move
+/// (a missing mark fails a leg's commit), one taker is short of collateral. After every step the
+/// route's result or refusal, every slab account (cash, IM, MM) of every user, every vault,
+/// escrow and slab collection, and the caps agree.
+fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Coverage, String> {
+    use router_reference::{RouteError, RouterModel};
+    let mut coverage = Coverage::default();
+    let mut w = World::new(&[]);
+    let (_, params) = slab_program();
+    let layout = {
+        let checked = curvescript_check::check_source(SCRIPT, None);
+        let block = checked
+            .script
+            .blocks
+            .iter()
+            .find(|b| b.kind == BlockKind::Slab)
+            .expect("a SLAB block");
+        slab::build(block).expect("fits").layout
+    };
+    let model_params = slab_support::model_params(&layout, &params);
+    let mut model = RouterModel::new(
+        60_000,
+        SLABS
+            .iter()
+            .map(|&id| {
+                let mut slab = slab_reference::reference::Model::new(model_params.clone());
+                slab.set_maker_class(MAKER, 1).expect("a DLP");
+                (id, slab, vec![MARK])
+            })
+            .collect(),
+    );
+    for slab in SLABS {
+        model.list_slab(slab).expect("lists");
+        w.slab_call(slab, "set_maker_class", &[3, 1])
+            .expect("a DLP");
+        model.slab_mut(slab).set_maker_class(3, 1).expect("a DLP");
+    }
+    model.deposit(TAKER, FUNDS);
+    for taker in &TAKERS[1..] {
+        let funds = if *taker == 5 { 2_000 } else { FUNDS };
+        w.ledger.set_vault(*taker, 0, funds);
+        model.deposit(*taker, funds);
+    }
+    let mut delisted: Vec<u64> = Vec::new();
+    for step in 0..steps {
+        w.now += rng.below(20);
+        let what;
+        match rng.below(20) {
+            0..=7 => {
+                let slab = SLABS[rng.below(3) as usize];
+                let maker = MAKERS[rng.below(2) as usize];
+                let side = rng.below(2);
+                let price = if side == 1 {
+                    5 * (200 + rng.below(12))
+                } else {
+                    5 * (188 + rng.below(12))
+                };
+                let qty = 2 * (1 + rng.below(10));
+                let args = [maker, 0, side, price, qty];
+                let got = w.slab_call(slab, "place_order", &args).map(|r| r[0]);
+                let want = model
+                    .slab_mut(slab)
+                    .place_order(w.now, maker, 0, side, price, qty);
+                coverage.orders += usize::from(got.is_ok());
+                if got != want.map_err(|a| abort(a.code() as u8)) {
+                    return Err(format!(
+                        "step {step}: place_order{args:?} on {slab}: vm {got:?}, model {want:?}"
+                    ));
+                }
+                what = "place_order";
+            }
+            8 => {
+                let slab = SLABS[rng.below(3) as usize];
+                let maker = MAKERS[rng.below(2) as usize];
+                let order = 1 + rng.below(20);
+                let got = w
+                    .slab_call(slab, "cancel_order", &[maker, order])
+                    .map(|r| r[0]);
+                let want = model.slab_mut(slab).cancel_order(w.now, maker, order);
+                if got != want.map_err(|a| abort(a.code() as u8)) {
+                    return Err(format!(
+                        "step {step}: cancel_order {order} on {slab}: vm {got:?}, model {want:?}"
+                    ));
+                }
+                what = "cancel_order";
+            }
+            9 => {
+                // A missing mark lasts until the next mark step.
+                for slab in SLABS {
+                    if model.marks(slab)[0] == 0 {
+                        w.slabs.programs.get_mut(&slab).expect("slab").views[0]
+                            [oracle::state::MARK as usize] = MARK;
+                        model.set_marks(slab, vec![MARK]);
+                    }
+                }
+                let slab = SLABS[rng.below(3) as usize];
+                let mark = match rng.below(8) {
+                    0 => 0,
+                    _ => 950 + 5 * rng.below(20),
+                };
+                w.slabs.programs.get_mut(&slab).expect("slab").views[0]
+                    [oracle::state::MARK as usize] = mark;
+                model.set_marks(slab, vec![mark]);
+                what = "mark";
+            }
+            10 if rng.below(3) == 0 => {
+                // Delist a slab, or relist the one delisted: at most one is out at a time.
+                let out = SLABS.iter().copied().find(|s| delisted.contains(s));
+                let slab = out.unwrap_or(SLABS[rng.below(3) as usize]);
+                let (entry, got, want) = if out.is_none() {
+                    delisted.push(slab);
+                    let got = w.call(engine, "delist_slab", &[slab]);
+                    ("delist_slab", got, model.delist_slab(slab))
+                } else {
+                    delisted.retain(|&s| s != slab);
+                    let got = w.call(engine, "list_slab", &[slab]);
+                    ("list_slab", got, model.list_slab(slab))
+                };
+                let got = got.result.map(|r| r[0]).map_err(|t| t.kind);
+                let want = want.map_err(|e| match e {
+                    RouteError::Abort(code) => abort(code),
+                    RouteError::Host(_) => TrapKind::Host { id: 0, code: 0 },
+                });
+                if got != want {
+                    return Err(format!(
+                        "step {step}: {entry} {slab}: vm {got:?}, model {want:?}"
+                    ));
+                }
+                what = entry;
+            }
+            _ => {
+                // The short taker (5) now and then.
+                let user = if rng.below(8) == 0 {
+                    5
+                } else {
+                    TAKERS[rng.below(2) as usize]
+                };
+                let side = rng.below(2);
+                let qty = 2 * (1 + rng.below(20));
+                let limit = if side == 0 {
+                    5 * (200 + rng.below(14))
+                } else {
+                    5 * (186 + rng.below(14))
+                };
+                let mut legs = [0u64; 3];
+                for leg in &mut legs {
+                    *leg = match rng.below(10) {
+                        0 => 0,
+                        1 if rng.below(8) == 0 => 14,
+                        _ => SLABS[rng.below(3) as usize],
+                    };
+                }
+                if rng.below(4) != 0 {
+                    // Mostly the listed slabs, distinct, in a random order.
+                    let start = rng.below(3) as usize;
+                    legs = [SLABS[start], SLABS[(start + 1) % 3], SLABS[(start + 2) % 3]];
+                    for leg in &mut legs {
+                        if delisted.contains(leg) {
+                            *leg = 0;
+                        }
+                    }
+                    if rng.below(3) == 0 {
+                        legs[2] = 0;
+                    }
+                }
+                let args = [
+                    user,
+                    step as u64,
+                    0,
+                    side,
+                    qty,
+                    limit,
+                    legs[0],
+                    legs[1],
+                    legs[2],
+                ];
+                let outcome = w.call(engine, "route", &args);
+                let want = model.route(w.now, user, step as u64, 0, side, qty, limit, legs);
+                coverage.routes += 1;
+                let agree = match (&outcome.result, &want) {
+                    (Ok(r), Ok((filled, notional, debit, legs))) => {
+                        coverage.committed += 1;
+                        coverage.two_or_more_legs += usize::from(*legs >= 2);
+                        r[0] == *filled
+                            && wide(r, 1) == *notional
+                            && wide(r, 3) == *debit
+                            && r[5] == *legs
+                    }
+                    (Err(t), Err(RouteError::Abort(code))) => {
+                        *coverage.refusals.entry(*code).or_default() += 1;
+                        t.kind == abort(*code)
+                    }
+                    (Err(t), Err(RouteError::Host(_))) => {
+                        coverage.host_refusals += 1;
+                        matches!(t.kind, TrapKind::Host { .. })
+                    }
+                    _ => false,
+                };
+                if !agree {
+                    return Err(format!(
+                        "step {step}: route{args:?}: vm {:?}, model {want:?}",
+                        outcome.result
+                    ));
+                }
+                what = "route";
+            }
+        }
+        // Every account of every user on every slab, and the ledger.
+        for slab in SLABS {
+            let marks = model.marks(slab).to_vec();
+            for user in MAKERS.iter().chain(&TAKERS) {
+                if marks[0] == 0 {
+                    break; // no account view without a mark
+                }
+                let got = w.position_value(slab, *user);
+                let (cash, im, mm) = model.slab(slab).account(*user, &marks).unwrap_or((0, 0, 0));
+                let vm_cash = wide(&got, 0) as i128;
+                if (vm_cash, wide(&got, 2), wide(&got, 4)) != (cash, im, mm) {
+                    return Err(format!(
+                        "step {step} after {what}: slab {slab} user {user}: vm {got:?}, model {:?}",
+                        (cash, im, mm)
+                    ));
+                }
+            }
+            let collected = w.ledger.account_balance(slab, 0);
+            if collected != model.collected(slab) {
+                return Err(format!(
+                    "step {step} after {what}: slab {slab} collected {collected} vs {}",
+                    model.collected(slab)
+                ));
+            }
+            for user in TAKERS {
+                if w.ledger.escrow_balance(user, slab, 0) != 0 || model.escrow(user, slab) != 0 {
+                    return Err(format!("step {step}: an escrow kept collateral"));
+                }
+            }
+        }
+        for user in TAKERS {
+            if w.ledger.vault_balance(user, 0) != model.vault(user) {
+                return Err(format!(
+                    "step {step} after {what}: vault of {user}: {} vs {}",
+                    w.ledger.vault_balance(user, 0),
+                    model.vault(user)
+                ));
+            }
+        }
+        if w.ledger.caps.len() != model.caps_count() || !w.ledger.caps.values().all(|c| c.burned) {
+            return Err(format!(
+                "step {step}: caps {} vs {}",
+                w.ledger.caps.len(),
+                model.caps_count()
+            ));
+        }
+    }
+    Ok(coverage)
+}
+
+#[test]
+fn the_router_matches_the_reference_on_both_engines() {
+    let mut rng = Rng::new("router_differential");
+    let interpreted = differential(&Interpreter(ExecOptions::default()), &mut rng, 1_200)
+        .unwrap_or_else(|e| panic!("interpreter: {e}"));
+    println!("interpreter: {interpreted:?}");
+    let compiled =
+        differential(&JitCache::default(), &mut rng, 400).unwrap_or_else(|e| panic!("jit: {e}"));
+    println!("jit: {compiled:?}");
+    assert!(interpreted.committed >= 100, "{interpreted:?}");
+    assert!(interpreted.two_or_more_legs >= 10, "{interpreted:?}");
+    assert!(interpreted.host_refusals >= 3, "{interpreted:?}");
+    for code in [
+        code::UNFILLED,
+        code::LEG_FAILED,
+        code::UNLISTED,
+        code::DUPLICATE_LEG,
+    ] {
+        assert!(
+            interpreted.refusals.contains_key(&code),
+            "never {code}: {interpreted:?}"
+        );
+    }
+    assert!(compiled.committed >= 30, "{compiled:?}");
 }

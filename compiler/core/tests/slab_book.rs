@@ -12,6 +12,7 @@
 //! run; a mismatch prints the step and the calls before it.
 
 mod slab_reference;
+mod slab_support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use curvevm::{Instance, Outcome, Program, TrapKind};
 use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
 use curvevm_testkit::engines::Engine;
 use curvevm_testkit::programs::{Rng, replay_seed};
-use slab_reference::reference::{Abort, CapView, InstrumentParams, Model, Params};
+use slab_reference::reference::{Abort, CapView, Model, Params};
 use slab_reference::state::{
     AccountState, HoldState, InstrumentState, Level, OrderState, PositionState, SlabState,
     SliceState, TradeState,
@@ -92,44 +93,7 @@ fn compiled_with(script: &str, mutation: Mutation) -> Compiled {
 }
 
 fn model_params(c: &Compiled) -> Params {
-    let count = c.params[params::param("instrument_count") as usize] as usize;
-    let instruments = (0..count)
-        .map(|row| {
-            let field = |name| {
-                c.params[params::instrument_param(name) as usize
-                    + row * params::INSTRUMENT_FIELDS.len()]
-            };
-            InstrumentParams {
-                tick: field("tick"),
-                lot: field("lot"),
-                price_max: field("price_max"),
-                qty_max: field("qty_max"),
-                contract_size: field("contract_size"),
-            }
-        })
-        .collect();
-    let allowance = |class: &str| {
-        let lo = c.params[params::param(&format!("{class}_allowance_lo")) as usize];
-        let hi = c.params[params::param(&format!("{class}_allowance_hi")) as usize];
-        let value = u128::from(lo) | u128::from(hi) << 64;
-        (value != 0).then_some(value)
-    };
-    Params {
-        instruments,
-        dlp_allowance: allowance("dlp"),
-        reg_allowance: allowance("reg"),
-        batch_ms: c.params[params::param("batch_ms") as usize],
-        accounts_capacity: c.layout.capacity("accounts"),
-        orders_capacity: c.layout.capacity("orders"),
-        reservations_capacity: c.layout.capacity("reservations"),
-        slices_capacity: c.layout.capacity("slices"),
-        taker_bps: c.params[params::param("taker_bps") as usize],
-        maker_bps: c.params[params::param("maker_bps") as usize],
-        imr_bps: c.params[params::param("imr_bps") as usize],
-        mmr_bps: c.params[params::param("mmr_bps") as usize],
-        positions_capacity: c.layout.capacity("positions") as usize,
-        trades_capacity: c.layout.capacity("trades") as usize,
-    }
+    slab_support::model_params(&c.layout, &c.params)
 }
 
 /// The view each instrument's oracle is mapped at.

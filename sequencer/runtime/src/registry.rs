@@ -55,6 +55,10 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     ("market", "spend", DirectCall::InvokeOnly),
     // A user sells only their own shares.
     ("market", "sell", DirectCall::Sender("user")),
+    // The registry is governance's; a user routes only for themself.
+    ("router", "list_slab", DirectCall::Governance),
+    ("router", "delist_slab", DirectCall::Governance),
+    ("router", "route", DirectCall::Sender("user")),
     ("probe_router", "take", DirectCall::Sender("user")),
     ("probe_router", "settle", DirectCall::Sender("user")),
     ("probe_router", "bet", DirectCall::Sender("user")),

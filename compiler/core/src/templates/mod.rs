@@ -130,7 +130,7 @@ pub fn not_built(
 
 /// Every template that compiles to a deployable program.
 pub fn deployable() -> Vec<Template> {
-    vec![oracle_template()]
+    vec![oracle_template(), router::template()]
 }
 
 /// The deployable template whose module is exactly `code`, if any: what a verifier trusts

@@ -59,6 +59,17 @@ pub mod code {
     ];
 }
 
+/// A planted bug for the mutation tests (`compiler/core/tests/router.rs`), each caught by a
+/// named test. Only [`Mutation::None`] is reachable without the `planted-mutations` feature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mutation {
+    /// The template as specified.
+    #[default]
+    None,
+    /// `route` goes on after a leg's commit failed instead of aborting (E2E1).
+    CommitDespiteFailedLeg,
+}
+
 /// Registry entries (README "State").
 pub const SLABS_MAX: u32 = 16;
 
@@ -168,11 +179,21 @@ pub const SCRATCH_WORDS: u32 = ARGS + 11;
 
 /// The ROUTER program.
 pub fn program() -> Program {
+    build(Mutation::None)
+}
+
+/// The program with a planted bug (mutation tests only).
+#[cfg(feature = "planted-mutations")]
+pub fn program_with_mutation(mutation: Mutation) -> Program {
+    build(mutation)
+}
+
+fn build(mutation: Mutation) -> Program {
     Program {
         functions: vec![
             registry::list_slab(),
             registry::delist_slab(),
-            route::route(),
+            route::route(mutation),
         ],
         subroutines: Vec::new(),
         params: PARAMS.len() as u32,

@@ -7,7 +7,7 @@ use curve_ir::ir::{Addr, Cond, FunctionBuilder, Invoke, Rvalue, Ty, Var};
 use curvevm::hostcall::id;
 use curvevm::isa::Segment;
 
-use super::{ARGS, LEGS_MAX, RETURNS, code, header, load_param, registry};
+use super::{ARGS, LEGS_MAX, Mutation, RETURNS, code, header, load_param, registry};
 use crate::abi;
 use crate::templates::probe::{SLAB_CALL_GAS, entry_index};
 
@@ -103,7 +103,7 @@ fn reserve(b: &mut FunctionBuilder, slab: Var, order: Order, qty: Var) -> Var {
 
 /// `route(user, route_id, instrument, side, qty, limit_px, slab_a, slab_b, slab_c) ->
 /// (filled_qty, notional: u128, total_debit: u128, legs)`.
-pub fn route() -> Function {
+pub fn route(mutation: Mutation) -> Function {
     let mut b = FunctionBuilder::new("route", 9, 6);
     let order = Order {
         user: arg(&mut b, "user", 0),
@@ -126,7 +126,7 @@ pub fn route() -> Function {
         b.guard(Cond::Zero(need), code::UNFILLED, "the legs fill qty");
     });
     b.step("router.route/commit", Some("CAP_TTL"), |b| {
-        commit(b, order, &kept)
+        commit(b, order, &kept, mutation)
     });
     b.finish()
 }
@@ -276,7 +276,7 @@ fn allocate(b: &mut FunctionBuilder, order: Order, legs: &[Probed]) -> (Vec<Kept
 
 /// Step 5 and 6: each kept hold funded (pledge, cap), committed and settled (release, burn);
 /// a failed commit aborts the route. Then the result words and the route count.
-fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept]) {
+fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept], mutation: Mutation) {
     let asset = b.constant("asset", 0);
     let ttl = load_param(b, "cap_ttl_ms");
     let notional = b.let_("notional", Ty::U128, Rvalue::Const(0));
@@ -308,10 +308,20 @@ fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept]) {
                 "commit",
                 &[leg.hold, cap, salt, salt, salt, salt],
             );
-            b.guard(Cond::Zero(status), code::LEG_FAILED, "every leg commits");
-            let filled = returned(b, "filled_qty", 0);
-            let avg = returned(b, "avg_px", 1);
-            let debit = returned_wide(b, "total_debit", 4);
+            let filled = b.constant("filled_qty", 0);
+            let avg = b.constant("avg_px", 0);
+            let debit = b.let_("total_debit", Ty::U128, Rvalue::Const(0));
+            if mutation != Mutation::CommitDespiteFailedLeg {
+                b.guard(Cond::Zero(status), code::LEG_FAILED, "every leg commits");
+            }
+            b.if_(Cond::Zero(status), |b| {
+                let got = returned(b, "filled_qty", 0);
+                let price = returned(b, "avg_px", 1);
+                let taken = returned_wide(b, "total_debit", 4);
+                b.assign(filled, Rvalue::Copy(got));
+                b.assign(avg, Rvalue::Copy(price));
+                b.assign(debit, Rvalue::Copy(taken));
+            });
             let leg_notional = b.let_("leg_notional", Ty::U128, Rvalue::WideMul(filled, avg));
             b.assign(notional, Rvalue::Add(notional, leg_notional));
             b.assign(total_debit, Rvalue::Add(total_debit, debit));

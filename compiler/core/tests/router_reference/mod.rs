@@ -1,0 +1,654 @@
+//! A plain-Rust reference model of the ROUTER template (registry and atomic multi-slab route),
+//! written from `compiler/core/src/templates/router/README.md` (authoritative) and
+//! `shared/spec/percolator.md` §3.1, §4.1–4.5, §4.18 (background) alone, without reading the
+//! template or its tests. It exists only for the differential tests.
+//!
+//! It composes the slab's reference model (`crate::slab_reference`, unchanged): every slab is a
+//! [`SlabModel`] with its program id and its oracle marks, and the host's ledger (vaults,
+//! escrows, caps, what each slab collected) is modelled here as the README's "Custody" section
+//! describes it. A test that includes this module must also declare `mod slab_reference;` at
+//! its crate root.
+//!
+//! Every entrypoint runs on a clone of the whole model (slabs, ledger, registry, counter) and
+//! keeps the clone only on success, so a failed call — an abort code or a host refusal — leaves
+//! everything exactly as before, as the VM's rollback does.
+//!
+//! Choices where the README is silent or ambiguous (each also commented where it is made):
+//! - Admission checks `UNLISTED` for every used leg first (in leg order) and only then
+//!   `DUPLICATE_LEG` (the README lists the two conditions in that order), so legs `[A, A, X]`
+//!   with `X` unlisted abort `UNLISTED`.
+//! - Any `Err` of the slab model's `reserve` (an abort or anything else) is a refusal that leaves
+//!   the leg empty; the same holds for the re-reserve of step 3 (it "filled" 0, `need` is
+//!   unchanged) — unreachable in practice, since the cancel freed the same orders.
+//! - Step 3 orders the non-empty legs by `vwap_px` (stable: ties keep leg order) and puts the
+//!   empty legs after them, in leg order; an empty leg has no hold to cancel (no `cancel` call,
+//!   which would be a no-op on the slab anyway).
+//! - Any `Err` of the slab model's `commit`, including a host refusal of `safe_debit`, is
+//!   `LEG_FAILED` (unreachable with the router's own cap: `MAX_CHARGE` is checked first, and the
+//!   cap and escrow both hold exactly `max_charge`).
+//! - Funded legs run in the step-3 (price) order, each completely (pledge, mint, commit,
+//!   release, burn) before the next.
+//! - Cap ids start at 1 and count up across the model's life; a failed route's caps and ids are
+//!   rolled back with everything else. A cap's asset is 0.
+//! - A host refusal of the pledge is [`RouteError::Host`]`("vault_balance")`. A leg naming a
+//!   listed slab that has no model here (no program) is `Host("no_program")`.
+//! - `list_slab` / `delist_slab` are governance-only by the runtime's direct-call rule, which
+//!   the model does not represent (any caller may call them here). `list_slab` of an entry that
+//!   is already active returns its index and changes nothing. Registry entries are never freed.
+//! - `route` takes the batch time `now_ms`; cap expiry is `now + min(CAP_TTL, 120,000)`
+//!   (saturating), and the reserve's TTL is `CAP_TTL` as given (the slab clamps it).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use crate::slab_reference::reference::{
+    Abort as SlabAbort, CapView, Committed, Model as SlabModel,
+};
+use crate::slab_reference::state::SlabState;
+
+/// Registry capacity (README "State").
+pub const SLABS_MAX: usize = 16;
+/// The host's longest cap TTL; a longer one is clamped to it.
+pub const CAP_TTL_MAX_MS: u64 = 120_000;
+
+/// The README's abort codes.
+pub mod code {
+    /// User 0.
+    pub const BAD_USER: u8 = 1;
+    /// Side > 1.
+    pub const BAD_SIDE: u8 = 2;
+    /// Qty 0.
+    pub const BAD_QTY: u8 = 3;
+    /// Every leg slab 0.
+    pub const NO_LEGS: u8 = 4;
+    /// A leg's slab is not an active registry entry (also `delist_slab` of such a slab).
+    pub const UNLISTED: u8 = 5;
+    /// A slab twice in one route.
+    pub const DUPLICATE_LEG: u8 = 6;
+    /// The legs cannot fill `qty` within the limit.
+    pub const UNFILLED: u8 = 7;
+    /// A leg's commit failed.
+    pub const LEG_FAILED: u8 = 8;
+    /// Listing slab 0.
+    pub const BAD_SLAB: u8 = 9;
+    /// No free registry entry.
+    pub const REGISTRY_FULL: u8 = 10;
+    /// An entrypoint of a later part.
+    pub const NOT_BUILT: u8 = 40;
+}
+
+/// Why a router call failed. Either way nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteError {
+    /// The router aborted with one of the README's codes ([`code`]).
+    Abort(u8),
+    /// The host refused a call (a trap carrying the refusal's name, e.g. `"vault_balance"`).
+    Host(&'static str),
+}
+
+/// One capability the router minted (the host's ledger).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cap {
+    /// Its id, assigned in minting order from 1.
+    pub id: u64,
+    /// The user whose escrow it debits.
+    pub user: u64,
+    /// The slab it is scoped to.
+    pub slab: u64,
+    /// What it may still debit.
+    pub remaining: u128,
+    /// Batch time after which it is expired (`now > expiry_ms`).
+    pub expiry_ms: u64,
+    /// Burned.
+    pub burned: bool,
+}
+
+/// The host's ledger as the router uses it (asset 0 only).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ledger {
+    /// Vault balances by user.
+    pub vaults: BTreeMap<u64, u128>,
+    /// Escrow balances by (user, slab).
+    pub escrows: BTreeMap<(u64, u64), u128>,
+    /// Every cap minted, in id order.
+    pub caps: Vec<Cap>,
+    /// What each slab took through `safe_debit`, by slab.
+    pub collected: BTreeMap<u64, u128>,
+}
+
+impl Ledger {
+    fn vault(&self, user: u64) -> u128 {
+        self.vaults.get(&user).copied().unwrap_or(0)
+    }
+
+    fn escrow(&self, user: u64, slab: u64) -> u128 {
+        self.escrows.get(&(user, slab)).copied().unwrap_or(0)
+    }
+
+    /// `vault_pledge(user, slab, 0, amount)`: vault → escrow; refused above the vault balance.
+    fn pledge(&mut self, user: u64, slab: u64, amount: u128) -> Result<(), RouteError> {
+        let v = self.vault(user);
+        if amount > v {
+            return Err(RouteError::Host("vault_balance"));
+        }
+        self.vaults.insert(user, v - amount);
+        let e = self.escrow(user, slab);
+        self.escrows.insert((user, slab), e + amount);
+        Ok(())
+    }
+
+    /// `vault_release(user, slab, 0, amount)`: escrow → vault; refused above the escrow balance
+    /// (never in a route: the release is what the pledge put there and the commit did not take).
+    fn release(&mut self, user: u64, slab: u64, amount: u128) -> Result<(), RouteError> {
+        let e = self.escrow(user, slab);
+        if amount > e {
+            return Err(RouteError::Host("escrow_balance"));
+        }
+        self.escrows.insert((user, slab), e - amount);
+        let v = self.vault(user);
+        self.vaults.insert(user, v + amount);
+        Ok(())
+    }
+
+    /// `cap_mint(user, slab, 0, amount, ttl)`: the next id; TTL clamped to 120 s.
+    fn mint(&mut self, now_ms: u64, user: u64, slab: u64, amount: u128, ttl_ms: u64) -> u64 {
+        let id = self.caps.len() as u64 + 1;
+        self.caps.push(Cap {
+            id,
+            user,
+            slab,
+            remaining: amount,
+            expiry_ms: now_ms.saturating_add(ttl_ms.min(CAP_TTL_MAX_MS)),
+            burned: false,
+        });
+        id
+    }
+
+    fn cap_mut(&mut self, id: u64) -> &mut Cap {
+        &mut self.caps[(id - 1) as usize]
+    }
+}
+
+/// One registry entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The slab's program id.
+    pub slab: u64,
+    /// Whether it may be routed to.
+    pub active: bool,
+}
+
+/// One slab the router can reach: its model and its oracle marks (one per instrument; 0 = none).
+#[derive(Clone, Debug)]
+pub struct Slab {
+    /// Its program id.
+    pub id: u64,
+    /// The slab's reference model.
+    pub model: SlabModel,
+    /// `marks[i]` is instrument `i`'s mark.
+    pub marks: Vec<u64>,
+}
+
+/// A leg's probe hold (README `route` step 2).
+#[derive(Clone, Copy, Debug)]
+struct Probe {
+    hold_id: u64,
+    filled: u64,
+    vwap_px: u64,
+}
+
+/// One committed leg of a route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegReport {
+    /// The slab.
+    pub slab: u64,
+    /// The kept hold (the step-3 re-reserve).
+    pub hold_id: u64,
+    /// The hold's `max_charge` (what was pledged and the cap's amount).
+    pub max_charge: u128,
+    /// The cap minted for the leg.
+    pub cap_id: u64,
+    /// What the slab's commit returned.
+    pub committed: Committed,
+}
+
+/// A route's result in detail: the README's four words plus the committed legs in price order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteReport {
+    /// `qty`.
+    pub filled_qty: u64,
+    /// Σ filled_i × avg_px_i.
+    pub notional: u128,
+    /// Σ the commits' debits.
+    pub total_debit: u128,
+    /// The committed legs, in the order they were committed (price order).
+    pub legs: Vec<LegReport>,
+}
+
+/// Everything observable, for "nothing changed" comparisons.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The host ledger.
+    pub ledger: Ledger,
+    /// Registry entries in use, in order.
+    pub registry: Vec<Entry>,
+    /// Routes committed.
+    pub routes: u64,
+    /// Each slab's id, state and marks, in the model's order.
+    pub slabs: Vec<(u64, SlabState, Vec<u64>)>,
+}
+
+/// The router, its host ledger and the slabs it routes to.
+#[derive(Clone, Debug)]
+pub struct RouterModel {
+    cap_ttl_ms: u64,
+    registry: Vec<Entry>,
+    routes: u64,
+    ledger: Ledger,
+    slabs: Vec<Slab>,
+}
+
+impl RouterModel {
+    /// A router with an empty registry and ledger, `routes = 0`, the given `CAP_TTL` and slabs
+    /// `(program id, model, marks)`. Panics on a program id of 0 or a repeated one (test bugs).
+    pub fn new(cap_ttl_ms: u64, slabs: Vec<(u64, SlabModel, Vec<u64>)>) -> RouterModel {
+        let mut out = RouterModel {
+            cap_ttl_ms,
+            registry: Vec::new(),
+            routes: 0,
+            ledger: Ledger::default(),
+            slabs: Vec::new(),
+        };
+        for (id, model, marks) in slabs {
+            out.add_slab(id, model, marks);
+        }
+        out
+    }
+
+    /// Adds a slab program (not listed: that is `list_slab`'s).
+    pub fn add_slab(&mut self, id: u64, model: SlabModel, marks: Vec<u64>) {
+        assert!(id != 0, "a slab's program id is nonzero");
+        assert!(
+            self.slabs.iter().all(|s| s.id != id),
+            "slab {id} added twice"
+        );
+        self.slabs.push(Slab { id, model, marks });
+    }
+
+    /// Runs `f` on a clone and keeps the clone only on success.
+    fn atomic<T>(
+        &mut self,
+        f: impl FnOnce(&mut RouterModel) -> Result<T, RouteError>,
+    ) -> Result<T, RouteError> {
+        let mut next = self.clone();
+        let out = f(&mut next)?;
+        *self = next;
+        Ok(out)
+    }
+
+    // ---- host actions (the runtime's, not the router's) ----
+
+    /// A deposit into `user`'s vault (asset 0).
+    pub fn deposit(&mut self, user: u64, amount: u128) {
+        let v = self.ledger.vault(user);
+        self.ledger.vaults.insert(user, v + amount);
+    }
+
+    /// A withdrawal from `user`'s vault; refused above the balance (nothing changes).
+    pub fn withdraw(&mut self, user: u64, amount: u128) -> Result<(), RouteError> {
+        let v = self.ledger.vault(user);
+        if amount > v {
+            return Err(RouteError::Host("vault_balance"));
+        }
+        self.ledger.vaults.insert(user, v - amount);
+        Ok(())
+    }
+
+    // ---- registry ----
+
+    /// `list_slab(slab) -> index`: `BAD_SLAB` for 0; reactivates an existing entry for `slab`,
+    /// else takes the next free entry (`REGISTRY_FULL` when all 16 are in use).
+    pub fn list_slab(&mut self, slab: u64) -> Result<u64, RouteError> {
+        if slab == 0 {
+            return Err(RouteError::Abort(code::BAD_SLAB));
+        }
+        if let Some(i) = self.registry.iter().position(|e| e.slab == slab) {
+            self.registry[i].active = true;
+            return Ok(i as u64);
+        }
+        if self.registry.len() >= SLABS_MAX {
+            return Err(RouteError::Abort(code::REGISTRY_FULL));
+        }
+        self.registry.push(Entry { slab, active: true });
+        Ok(self.registry.len() as u64 - 1)
+    }
+
+    /// `delist_slab(slab) -> index`: `UNLISTED` unless an active entry names `slab`; then it
+    /// becomes inactive (the slab's own state is untouched).
+    pub fn delist_slab(&mut self, slab: u64) -> Result<u64, RouteError> {
+        match self
+            .registry
+            .iter()
+            .position(|e| e.slab == slab && e.active)
+        {
+            Some(i) => {
+                self.registry[i].active = false;
+                Ok(i as u64)
+            }
+            None => Err(RouteError::Abort(code::UNLISTED)),
+        }
+    }
+
+    // ---- route ----
+
+    /// `route(user, route_id, instrument, side, qty, limit_px, slab_a, slab_b, slab_c) ->
+    /// (filled_qty, notional, total_debit, legs)` at batch time `now_ms` (README steps 1–6).
+    #[allow(clippy::too_many_arguments)]
+    pub fn route(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+        instrument: u64,
+        side: u64,
+        qty: u64,
+        limit_px: u64,
+        legs: [u64; 3],
+    ) -> Result<(u64, u128, u128, u64), RouteError> {
+        let r = self.route_report(
+            now_ms, user, route_id, instrument, side, qty, limit_px, legs,
+        )?;
+        Ok((r.filled_qty, r.notional, r.total_debit, r.legs.len() as u64))
+    }
+
+    /// [`RouterModel::route`] with the committed legs in detail.
+    #[allow(clippy::too_many_arguments)]
+    pub fn route_report(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+        instrument: u64,
+        side: u64,
+        qty: u64,
+        limit_px: u64,
+        legs: [u64; 3],
+    ) -> Result<RouteReport, RouteError> {
+        self.atomic(|m| {
+            m.route_inner(
+                now_ms, user, route_id, instrument, side, qty, limit_px, legs,
+            )
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn route_inner(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+        instrument: u64,
+        side: u64,
+        qty: u64,
+        limit_px: u64,
+        legs: [u64; 3],
+    ) -> Result<RouteReport, RouteError> {
+        // 1. Admission.
+        if user == 0 {
+            return Err(RouteError::Abort(code::BAD_USER));
+        }
+        if side > 1 {
+            return Err(RouteError::Abort(code::BAD_SIDE));
+        }
+        if qty == 0 {
+            return Err(RouteError::Abort(code::BAD_QTY));
+        }
+        let used: Vec<u64> = legs.iter().copied().filter(|&s| s != 0).collect();
+        if used.is_empty() {
+            return Err(RouteError::Abort(code::NO_LEGS));
+        }
+        // Choice: every leg's UNLISTED check (in leg order) before the distinctness check.
+        for &s in &used {
+            if !self.registry.iter().any(|e| e.slab == s && e.active) {
+                return Err(RouteError::Abort(code::UNLISTED));
+            }
+        }
+        for (i, &s) in used.iter().enumerate() {
+            if used[..i].contains(&s) {
+                return Err(RouteError::Abort(code::DUPLICATE_LEG));
+            }
+        }
+        let ttl = self.cap_ttl_ms;
+
+        // 2. Probe: per used leg, its slab and the probe hold (None: the reserve was refused).
+        let mut probes: Vec<(u64, Option<Probe>)> = Vec::new();
+        for &s in &used {
+            let slab = self.slab_entry_mut(s)?;
+            let probe = slab
+                .model
+                .reserve(
+                    now_ms, route_id, user, instrument, side, qty, limit_px, ttl, [0; 4],
+                )
+                .ok()
+                .map(|r| Probe {
+                    hold_id: r.hold_id,
+                    filled: r.filled_qty,
+                    vwap_px: r.vwap_px,
+                });
+            probes.push((s, probe));
+        }
+
+        // 3. Allocate by price: non-empty legs by vwap (ascending to buy, descending to sell;
+        // stable, so ties keep leg order), then the empty legs.
+        let mut order: Vec<usize> = (0..probes.len()).collect();
+        order.sort_by(|&a, &b| match (probes[a].1, probes[b].1) {
+            (Some(pa), Some(pb)) => {
+                if side == 0 {
+                    pa.vwap_px.cmp(&pb.vwap_px)
+                } else {
+                    pb.vwap_px.cmp(&pa.vwap_px)
+                }
+            }
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        let mut need = qty;
+        // Kept holds in price order: (slab, hold_id, max_charge).
+        let mut kept: Vec<(u64, u64, u128)> = Vec::new();
+        for &i in &order {
+            let (s, probe) = probes[i];
+            let Some(Probe {
+                hold_id, filled, ..
+            }) = probe
+            else {
+                continue; // An empty leg: no hold to cancel, nothing to reserve.
+            };
+            let slab = self.slab_entry_mut(s)?;
+            slab.model
+                .cancel(now_ms, hold_id)
+                .expect("the slab model's cancel never aborts");
+            if need > 0 && filled > 0 {
+                let take = need.min(filled);
+                // Choice: a refused re-reserve filled 0 (unreachable: the cancel freed the
+                // same orders, which come back first).
+                if let Ok(r) = slab.model.reserve(
+                    now_ms, route_id, user, instrument, side, take, limit_px, ttl, [0; 4],
+                ) {
+                    need -= r.filled_qty;
+                    kept.push((s, r.hold_id, r.max_charge));
+                }
+            }
+        }
+
+        // 4. Fill or nothing.
+        if need > 0 {
+            return Err(RouteError::Abort(code::UNFILLED));
+        }
+
+        // 5. Commit: a funded leg per kept hold, in price order.
+        let mut report = RouteReport {
+            filled_qty: qty,
+            notional: 0,
+            total_debit: 0,
+            legs: Vec::new(),
+        };
+        for (s, hold_id, max_charge) in kept {
+            self.ledger.pledge(user, s, max_charge)?;
+            let cap_id = self.ledger.mint(now_ms, user, s, max_charge, ttl);
+            let cap = self.ledger.caps[(cap_id - 1) as usize].clone();
+            let view = CapView {
+                user: cap.user,
+                slab: cap.slab,
+                asset: 0,
+                remaining: cap.remaining,
+                expiry_ms: cap.expiry_ms,
+                burned: cap.burned,
+            };
+            let escrow = self.ledger.escrow(user, s);
+            let slab = self.slab_entry_mut(s)?;
+            let marks = slab.marks.clone();
+            let committed: Result<Committed, SlabAbort> =
+                slab.model
+                    .commit(now_ms, hold_id, Some(view), s, escrow, &marks);
+            let Ok(c) = committed else {
+                return Err(RouteError::Abort(code::LEG_FAILED));
+            };
+            // safe_debit: the escrow and the cap pay the slab.
+            let taken = c.total_debit;
+            self.ledger.escrows.insert((user, s), escrow - taken);
+            self.ledger.cap_mut(cap_id).remaining -= taken;
+            *self.ledger.collected.entry(s).or_insert(0) += taken;
+            // 4. of the funded leg: what the commit did not take goes back; the cap is burned.
+            self.ledger.release(user, s, max_charge - taken)?;
+            self.ledger.cap_mut(cap_id).burned = true;
+            report.notional += c.filled_qty as u128 * c.avg_px as u128;
+            report.total_debit += taken;
+            report.legs.push(LegReport {
+                slab: s,
+                hold_id,
+                max_charge,
+                cap_id,
+                committed: c,
+            });
+        }
+
+        // 6. Result.
+        self.routes += 1;
+        Ok(report)
+    }
+
+    fn slab_entry_mut(&mut self, id: u64) -> Result<&mut Slab, RouteError> {
+        self.slabs
+            .iter_mut()
+            .find(|s| s.id == id)
+            .ok_or(RouteError::Host("no_program"))
+    }
+
+    // ---- accessors ----
+
+    /// The router's `CAP_TTL`.
+    pub fn cap_ttl_ms(&self) -> u64 {
+        self.cap_ttl_ms
+    }
+
+    /// `user`'s vault balance (asset 0).
+    pub fn vault(&self, user: u64) -> u128 {
+        self.ledger.vault(user)
+    }
+
+    /// The escrow balance of (`user`, `slab`) (asset 0).
+    pub fn escrow(&self, user: u64, slab: u64) -> u128 {
+        self.ledger.escrow(user, slab)
+    }
+
+    /// What `slab` took through `safe_debit` so far.
+    pub fn collected(&self, slab: u64) -> u128 {
+        self.ledger.collected.get(&slab).copied().unwrap_or(0)
+    }
+
+    /// Caps minted so far.
+    pub fn caps_count(&self) -> usize {
+        self.ledger.caps.len()
+    }
+
+    /// Whether every cap minted is burned (true with none).
+    pub fn all_caps_burned(&self) -> bool {
+        self.ledger.caps.iter().all(|c| c.burned)
+    }
+
+    /// The caps, in id order.
+    pub fn caps(&self) -> &[Cap] {
+        &self.ledger.caps
+    }
+
+    /// The whole host ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The header's `routes`.
+    pub fn routes(&self) -> u64 {
+        self.routes
+    }
+
+    /// The header's `slabs_listed` (entries in use, active or not).
+    pub fn slabs_listed(&self) -> u64 {
+        self.registry.len() as u64
+    }
+
+    /// Registry entries in use, in index order, as `(slab, active)`.
+    pub fn registry(&self) -> Vec<(u64, bool)> {
+        self.registry.iter().map(|e| (e.slab, e.active)).collect()
+    }
+
+    /// The slabs' program ids, in the order they were added.
+    pub fn slab_ids(&self) -> Vec<u64> {
+        self.slabs.iter().map(|s| s.id).collect()
+    }
+
+    /// The slab model of program `id` (panics when there is none: a test bug).
+    pub fn slab(&self, id: u64) -> &SlabModel {
+        &self
+            .slabs
+            .iter()
+            .find(|s| s.id == id)
+            .expect("no such slab")
+            .model
+    }
+
+    /// The slab model of program `id`, mutable (to place maker orders, open batches, …).
+    pub fn slab_mut(&mut self, id: u64) -> &mut SlabModel {
+        &mut self.slab_entry_mut(id).expect("no such slab").model
+    }
+
+    /// Slab `id`'s marks.
+    pub fn marks(&self, id: u64) -> &[u64] {
+        &self
+            .slabs
+            .iter()
+            .find(|s| s.id == id)
+            .expect("no such slab")
+            .marks
+    }
+
+    /// Replaces slab `id`'s marks.
+    pub fn set_marks(&mut self, id: u64, marks: Vec<u64>) {
+        self.slab_entry_mut(id).expect("no such slab").marks = marks;
+    }
+
+    /// Everything observable, for equality checks.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            ledger: self.ledger.clone(),
+            registry: self.registry.clone(),
+            routes: self.routes,
+            slabs: self
+                .slabs
+                .iter()
+                .map(|s| (s.id, s.model.state(), s.marks.clone()))
+                .collect(),
+        }
+    }
+}
