@@ -93,6 +93,35 @@ fn the_perp_sol_scenario_meets_its_expectations() {
     );
 }
 
+/// The multi-slab example: the ROUTER of perp_multi.curve deployed from its block, both SOL
+/// slabs listed; every `expect` and `returns` holds (the hand-derived fills, fees, debits and
+/// margins of a buy across both slabs and a sell back), refusals are named, and after the buy
+/// the slabs' ledger accounts hold exactly its debit with nothing left in escrow.
+#[test]
+fn the_perp_multi_scenario_routes_across_slabs() {
+    let run = sim(&["examples/perp_multi.scenario.toml"]);
+    assert!(run.status.success(), "{run:?}");
+    let text = String::from_utf8_lossy(&run.stdout);
+    for named in [
+        "must be the sender's user id",
+        "is a governance action",
+        "(UNFILLED)",
+        "(DUPLICATE_LEG)",
+        "(UNLISTED)",
+    ] {
+        assert!(text.contains(named), "{named}: {text}");
+    }
+    let after_buy = text
+        .split("batch 5 at")
+        .nth(1)
+        .and_then(|batch| batch.lines().find(|l| l.contains("conserved:")))
+        .expect("batch 5's conservation line");
+    assert_eq!(
+        after_buy.trim(),
+        "conserved: vaults 9886374500 + escrows 0 + slab_accounts 114625500 + fees 0 + pending_withdrawals 0 = deposits 10001000000 − withdrawals 0"
+    );
+}
+
 /// The joint market example: a MARKET deployed from market_joint.curve (8 worlds, the naive-Bayes
 /// prior of lmsr.md §8.2), opened and traded through the router probe; every `expect` and
 /// `returns` holds (the reference model's numbers), refusals are named, and the market's
@@ -141,7 +170,7 @@ fn the_oracle_scenario_runs_and_is_reproducible() {
     assert!(first.status.success(), "{first:?}");
     let text = String::from_utf8_lossy(&first.stdout);
     // Reverts name the script line; the read returns the published price.
-    assert!(text.contains("perp_multi.curve:42:5 (SIGNERS)"), "{text}");
+    assert!(text.contains("perp_multi.curve:52:5 (SIGNERS)"), "{text}");
     assert!(
         text.contains("returns [151250000, 1780000001900, 100, 0, 151250000]"),
         "{text}"
