@@ -1,0 +1,239 @@
+//! The world the ROUTER tests and benchmarks run in: the router program and three real SLAB
+//! programs (each with its oracle's state as its view) in one `ProgramSet`, the ledger, and the
+//! calls a test makes (a route through `InvokeHost`, a maker's direct slab call, an account
+//! view). Shared by `tests/router.rs` and `benches/router.rs`.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use curve_compiler::templates::{oracle, router, slab};
+use curvescript_syntax::ast::BlockKind;
+use curvevm::isa::Segment;
+use curvevm::{Engine, ExecOptions, Instance, Interpreter, Outcome, Program, TrapKind};
+use curvevm_host::{Callee, Caller, Clock, InvokeHost, Ledger, ProgramSet, Role, RollupHost};
+
+pub const SCRIPT: &str = r#"
+ORACLE "pyth:SOLUSD" {
+    HEARTBEAT ms=500
+}
+
+SLAB "perp:TEST" {
+    MAKER_CLASS DLP allowance=8_000_000
+    FEE maker_bps=2 taker_bps=5
+    RISK imr_bps=500 mmr_bps=350
+    BATCH_WINDOW ms=50
+    INSTRUMENT "SOL-PERP" oracle="pyth:SOLUSD" tick=5 lot=2 price_max=2_000 qty_max=400 contract_size=10
+    POOLS accounts=6 orders=32 positions=8 reservations=6 slices=8 trades=8 aggressor=4
+}
+"#;
+
+pub const ROUTER_ID: u64 = 1;
+pub const SLABS: [u64; 3] = [11, 12, 13];
+pub const MAKER: u64 = 1;
+pub const TAKER: u64 = 2;
+pub const MARK: u64 = 1_000;
+pub const NOW: u64 = 1_000;
+pub const GAS: u64 = 50_000_000;
+pub const FUNDS: u128 = 10_000_000;
+
+pub fn slab_program() -> (Arc<Program>, Vec<u64>) {
+    let checked = curvescript_check::check_source(SCRIPT, None);
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let block = checked
+        .script
+        .blocks
+        .iter()
+        .find(|b| b.kind == BlockKind::Slab)
+        .expect("a SLAB block");
+    let built = slab::build(block).expect("fits");
+    let program =
+        Arc::new(RollupHost::load(built.lowered.module.clone(), Role::Slab).expect("loads"));
+    (program, built.params)
+}
+
+pub fn router_params() -> Vec<u64> {
+    let constants = router::constants();
+    router::PARAMS
+        .iter()
+        .map(|name| match constants.iter().find(|(c, _)| c == name) {
+            Some(&(_, value)) => value,
+            None => 60_000, // CAP_TTL ms
+        })
+        .collect()
+}
+
+pub fn host(id: u64, role: Role, ledger: Ledger) -> RollupHost {
+    host_at(id, role, ledger, NOW)
+}
+
+pub fn host_at(id: u64, role: Role, ledger: Ledger, now_ms: u64) -> RollupHost {
+    RollupHost::new(
+        ledger,
+        Clock {
+            now_ms,
+            height: now_ms / 100,
+            chain_id: 7,
+        },
+        Caller { id, role },
+    )
+}
+
+/// The router, three slabs with their books and oracle marks, and the ledger.
+pub struct World {
+    pub router: Instance,
+    pub slabs: ProgramSet,
+    pub ledger: Ledger,
+    pub now: u64,
+}
+
+/// An ask or bid a maker rests on slab `slab`: (slab index, side of the maker: 1 ask, 0 bid,
+/// price, qty).
+pub type Resting = (usize, u64, u64, u64);
+
+impl World {
+    pub fn new(books: &[Resting]) -> World {
+        World::with(books, router::Mutation::None)
+    }
+
+    pub fn with(books: &[Resting], mutation: router::Mutation) -> World {
+        let (program, params) = slab_program();
+        let mut slabs = ProgramSet::default();
+        for (i, &id) in SLABS.iter().enumerate() {
+            let mut instance = Instance::new(Arc::clone(&program), &params).expect("fits");
+            let mut oracle_words = vec![0; oracle::state::WORDS as usize];
+            oracle_words[oracle::state::MARK as usize] = MARK;
+            let mut views = vec![oracle_words];
+            let mut maker_host = host(id, Role::Slab, Ledger::default());
+            let mut call = |entry: &str, args: &[u64]| {
+                let index = instance.entry_index(entry).expect("a slab entry");
+                let outcome = Interpreter(ExecOptions::default())
+                    .call(&mut instance, index, args, GAS, &mut views, &mut maker_host)
+                    .expect("starts");
+                outcome
+                    .result
+                    .unwrap_or_else(|trap| panic!("slab {id} {entry}{args:?}: {trap:?}"))
+            };
+            call("set_maker_class", &[MAKER, 1]);
+            for &(slab, side, price, qty) in books {
+                if slab == i {
+                    call("place_order", &[MAKER, 0, side, price, qty]);
+                }
+            }
+            slabs.programs.insert(
+                id,
+                Callee {
+                    instance,
+                    caller: Caller {
+                        id,
+                        role: Role::Slab,
+                    },
+                    interface_hash: curve_compiler::abi::SLAB.hash(),
+                    views,
+                },
+            );
+        }
+        let lowered = curve_ir::lower(&router::program_with_mutation(mutation)).expect("lowers");
+        let program = Arc::new(RollupHost::load(lowered.module, Role::Router).expect("loads"));
+        let mut ledger = Ledger::default();
+        ledger.set_vault(TAKER, 0, FUNDS);
+        let mut world = World {
+            router: Instance::new(program, &router_params()).expect("fits"),
+            slabs,
+            ledger,
+            now: NOW,
+        };
+        for slab in SLABS {
+            world.ok(&Interpreter(ExecOptions::default()), "list_slab", &[slab]);
+        }
+        world
+    }
+
+    pub fn call(&mut self, engine: &dyn Engine, entry: &str, args: &[u64]) -> Outcome {
+        let mut host = host_at(
+            ROUTER_ID,
+            Role::Router,
+            std::mem::take(&mut self.ledger),
+            self.now,
+        );
+        let index = self.router.entry_index(entry).expect("a router entry");
+        let outcome = {
+            let mut invoke = InvokeHost::new(&mut host, &mut self.slabs, engine);
+            engine
+                .call(&mut self.router, index, args, GAS, &mut [], &mut invoke)
+                .expect("starts")
+        };
+        self.ledger = host.ledger;
+        outcome
+    }
+
+    pub fn ok(&mut self, engine: &dyn Engine, entry: &str, args: &[u64]) -> Vec<u64> {
+        self.call(engine, entry, args)
+            .result
+            .unwrap_or_else(|trap| panic!("{entry}{args:?}: {trap:?}"))
+    }
+
+    /// Every word of the router and the slabs, and the ledger.
+    pub fn snapshot(&self) -> (Vec<Vec<u64>>, Ledger) {
+        let mut words = vec![self.router.words(Segment::Slab).to_vec()];
+        for callee in self.slabs.programs.values() {
+            words.push(callee.instance.words(Segment::Slab).to_vec());
+        }
+        (words, self.ledger.clone())
+    }
+
+    /// `entry` is refused with `kind` and changes nothing anywhere.
+    pub fn refused(&mut self, engine: &dyn Engine, entry: &str, args: &[u64], kind: TrapKind) {
+        let before = self.snapshot();
+        let outcome = self.call(engine, entry, args);
+        assert_eq!(
+            outcome.result.map_err(|t| t.kind),
+            Err(kind),
+            "{entry}{args:?}"
+        );
+        assert!(self.snapshot() == before, "{entry}{args:?} changed state");
+    }
+
+    /// Calls `entry` of slab `slab` directly (a maker's own call), at the world's time.
+    pub fn slab_call(
+        &mut self,
+        slab: u64,
+        entry: &str,
+        args: &[u64],
+    ) -> Result<Vec<u64>, TrapKind> {
+        let callee = self.slabs.programs.get_mut(&slab).expect("slab");
+        let index = callee.instance.entry_index(entry).expect("a slab entry");
+        let mut h = host_at(slab, Role::Slab, Ledger::default(), self.now);
+        Interpreter(ExecOptions::default())
+            .call(
+                &mut callee.instance,
+                index,
+                args,
+                GAS,
+                &mut callee.views,
+                &mut h,
+            )
+            .expect("starts")
+            .result
+            .map_err(|trap| trap.kind)
+    }
+
+    /// The slab's `account(user)` (cash, IM, MM) read directly.
+    pub fn position_value(&mut self, slab: u64, user: u64) -> Vec<u64> {
+        let callee = self.slabs.programs.get_mut(&slab).expect("slab");
+        let index = callee.instance.entry_index("account").expect("account");
+        let mut h = host(slab, Role::Slab, Ledger::default());
+        Interpreter(ExecOptions::default())
+            .call(
+                &mut callee.instance,
+                index,
+                &[user],
+                GAS,
+                &mut callee.views,
+                &mut h,
+            )
+            .expect("starts")
+            .result
+            .expect("reads")
+    }
+}
