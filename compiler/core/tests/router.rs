@@ -161,6 +161,34 @@ fn the_registry_decides_which_slabs_a_route_reaches() {
     }
 }
 
+/// GOV1: a listed slab whose program no longer implements the pinned slab interface (its
+/// descriptor hash differs) is refused at the invoke, and the route changes nothing.
+#[test]
+fn a_slab_with_another_interface_is_refused() {
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let mut w = World::new(&ASKS);
+        w.slabs
+            .programs
+            .get_mut(&SLABS[1])
+            .expect("slab")
+            .interface_hash = [0x22; 32];
+        let args = [TAKER, 5, 0, 0, 4, 1_010, SLABS[1], 0, 0];
+        w.refused(
+            engine,
+            "route",
+            &args,
+            TrapKind::Host {
+                id: curvevm::hostcall::id::INVOKE,
+                code: curvevm::hostcall::Refusal::InterfaceMismatch.code(),
+            },
+        );
+        // The other slabs still route.
+        let args = [TAKER, 6, 0, 0, 4, 1_010, SLABS[0], SLABS[2], 0];
+        assert_eq!(w.ok(engine, "route", &args)[0], 4);
+    }
+}
+
 #[test]
 fn a_sell_route_fills_the_highest_bids_first() {
     // Bids of 10: 990 on the first slab, 995 on the second, 985 on the third.
