@@ -337,3 +337,108 @@ fn holds_are_the_routers_orders_the_makers_and_classes_governances() {
     assert_eq!(statuses[5], &Status::Committed, "{statuses:?}");
     assert_eq!(out.receipts[5].returns, vec![1], "the first order id");
 }
+
+/// A ROUTER block: the router deploys from it like any template program.
+const ROUTER_SOURCE: &str = r#"
+ROUTER {
+    COLLATERAL asset=USDC vault_cap=1_000_000_000_000
+    CAP_TTL ms=60_000
+}
+"#;
+
+const ROUTER: u64 = 3;
+
+/// OBS1 (percolator §12): the state root is recomputed from random samples of the router's and
+/// the slab's state — each sampled page's leaf hashed up its Merkle path — and equals the
+/// runtime's; a sample with one byte changed does not; and the router's sampled page holds what
+/// governance's listing wrote (one slab listed, entry 0 = the slab, active).
+#[test]
+fn sampled_router_and_slab_state_recompute_the_state_root() {
+    let mut runtime = funded();
+    assert_eq!(
+        deploy(&mut runtime, 1, slab_image().clone()),
+        Status::Committed
+    );
+    let router = curve_runtime::templates::prove_image(
+        &artifact(ROUTER_SOURCE, "router"),
+        "router.curve",
+        ROUTER_SOURCE,
+        dev_pk(),
+        [7; 32],
+    )
+    .expect("the router's conditions hold");
+    assert_eq!(deploy(&mut runtime, 2, router), Status::Committed);
+    let out = apply(
+        &mut runtime,
+        vec![
+            tx("alice", 3, call(ROUTER, "list_slab", &[SLAB], &[])),
+            tx("governance", 0, call(ROUTER, "list_slab", &[SLAB], &[])),
+        ],
+    );
+    assert!(
+        matches!(out.receipts[0].status, Status::Rejected(_)),
+        "only governance lists: {:?}",
+        out.receipts[0]
+    );
+    assert_eq!(
+        out.receipts[1].status,
+        Status::Committed,
+        "{:?}",
+        out.receipts[1]
+    );
+    assert_eq!(out.receipts[1].returns, vec![0]);
+
+    let root = runtime.root();
+    let slab = curvevm::Segment::Slab.sel();
+    let layout = curve_runtime::templates::slab_layout_of(&slab_image().manifest).expect("shape");
+    let pages = u64::from(layout.words()).div_ceil(u64::from(curvevm::isa::PAGE_WORDS));
+    let seed = std::env::var("OBS1_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x0B51_u64);
+    println!("OBS1 samples: seed {seed} (OBS1_SEED={seed} replays it)");
+    let mut state = seed | 1;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut sampled = 0;
+    for sample in 0..48 {
+        let key = if sample % 4 == 0 {
+            curve_runtime::Key::Page(ROUTER, slab, 0)
+        } else {
+            curve_runtime::Key::Page(SLAB, slab, next(pages) as u32)
+        };
+        // Pages never written are not in the state.
+        let Some(proof) = runtime.state_proof(&key) else {
+            continue;
+        };
+        proof
+            .verify(&root)
+            .unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        let mut tampered = proof.clone();
+        let at = next(tampered.leaf.len() as u64) as usize;
+        tampered.leaf[at] ^= 1;
+        assert!(
+            tampered.verify(&root).is_err(),
+            "{key:?}: a changed byte verified"
+        );
+        sampled += 1;
+    }
+    assert!(
+        sampled >= 24,
+        "only {sampled} sampled pages are in the state"
+    );
+    // The router's state: the page's words end the leaf (key ‖ 1 ‖ words, little-endian).
+    let leaf = runtime
+        .state_proof(&curve_runtime::Key::Page(ROUTER, slab, 0))
+        .expect("the router's page")
+        .leaf;
+    let words = curve_compiler::templates::router::words() as usize;
+    let tail = &leaf[leaf.len() - 8 * words..];
+    let word = |i: usize| u64::from_le_bytes(tail[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+    // Header (slabs_listed, routes), then registry entry 0 (slab, active).
+    assert_eq!([word(0), word(1), word(2), word(3)], [1, 0, SLAB, 1]);
+}
