@@ -353,6 +353,7 @@ const ROUTER: u64 = 3;
 /// runtime's; a sample with one byte changed does not; and the router's sampled page holds what
 /// governance's listing wrote (one slab listed, entry 0 = the slab, active).
 #[test]
+#[allow(clippy::disallowed_methods)] // The test reads its replay seed; the library reads nothing.
 fn sampled_router_and_slab_state_recompute_the_state_root() {
     let mut runtime = funded();
     assert_eq!(
