@@ -347,6 +347,23 @@ fn invoke_with(
         Ty::U64,
         Rvalue::Load(Addr::Fixed(Segment::Args, 0)),
     );
+    let (status, detail) = invoke(b, interface, entry, program, (args_at, arg_words), hash_at);
+    b.store(Addr::Fixed(Segment::Ret, 0), status);
+    b.store(Addr::Fixed(Segment::Ret, 1), detail);
+    status
+}
+
+/// One invoke of `entry` of `interface` on `program`: `arg_words` arguments at `args_at`, the
+/// returns at scratch word 0, the callee's interface hash pinned at `params[hash_at..]`, at
+/// most the gas its template's calls need. Returns (status, detail).
+pub(crate) fn invoke(
+    b: &mut FunctionBuilder,
+    interface: &Interface,
+    entry: &str,
+    program: curve_ir::ir::Var,
+    (args_at, arg_words): ((Segment, u32), u16),
+    hash_at: u32,
+) -> (curve_ir::ir::Var, curve_ir::ir::Var) {
     let status = b.var("status", Ty::U64);
     let detail = b.var("detail", Ty::U64);
     let gas_max = match interface.template {
@@ -365,9 +382,7 @@ fn invoke_with(
         status,
         detail,
     });
-    b.store(Addr::Fixed(Segment::Ret, 0), status);
-    b.store(Addr::Fixed(Segment::Ret, 1), detail);
-    status
+    (status, detail)
 }
 
 /// Copies `count` returned words from the buffer to `ret[2..]`.
@@ -496,7 +511,7 @@ pub const MARKET_CALL_GAS: u64 = 5_000_000;
 const MARKET_HASH_AT: u32 = 4;
 
 /// Step names of one funded invoke: pledge, cap, release.
-type FundedSteps = [&'static str; 3];
+pub(crate) type FundedSteps = [&'static str; 3];
 const SETTLE_STEPS: FundedSteps = [
     "probe_router.settle/pledge",
     "probe_router.settle/cap",
@@ -541,16 +556,25 @@ fn copy_args(b: &mut FunctionBuilder, from: u32, to: u32, count: u32) {
     }
 }
 
+/// The cap's lifetime in a funded leg: the host's longest, or a parameter slot's.
+#[derive(Clone, Copy)]
+pub(crate) enum CapTtl {
+    /// 120,000 ms.
+    Longest,
+    /// The `u64` at this parameter slot.
+    Param(u32),
+}
+
 /// The router's part of a debit through a cap: pledges `amount` of `user`'s vault into its
 /// escrow with `program`, mints a cap for exactly that, runs `call` (which invokes the callee
 /// with the cap and gives the status), then releases what the callee did not take — the `u128`
 /// at return words `taken_at` when it succeeded, nothing when it failed — and burns the cap.
-fn funded(
+pub(crate) fn funded(
     b: &mut FunctionBuilder,
     [pledge, mint, release]: FundedSteps,
     (program, user): (curve_ir::ir::Var, curve_ir::ir::Var),
     [amount_lo, amount_hi]: [curve_ir::ir::Var; 2],
-    taken_at: u32,
+    (taken_at, ttl): (u32, CapTtl),
     call: impl FnOnce(&mut FunctionBuilder, curve_ir::ir::Var) -> curve_ir::ir::Var,
 ) -> curve_ir::ir::Var {
     b.at(pledge, None);
@@ -563,7 +587,10 @@ fn funded(
         0,
     );
     b.at(mint, None);
-    let ttl = b.constant("ttl_ms", 120_000);
+    let ttl = match ttl {
+        CapTtl::Longest => b.constant("ttl_ms", 120_000),
+        CapTtl::Param(slot) => b.load("ttl_ms", Addr::Fixed(Segment::Params, slot)),
+    };
     let cap = b.var("cap", Ty::U64);
     b.host(
         id::CAP_MINT,
@@ -616,25 +643,32 @@ pub fn router_program() -> Program {
     let user = b.let_("user", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 1)));
     let amount = arg_pair(b, "amount", 3);
     // The commit's debit is its return words 4 and 5.
-    let status = funded(b, SETTLE_STEPS, (slab, user), amount, 4, |b, cap| {
-        b.at("probe_router.settle/commit", None);
-        let hold = b.let_(
-            "hold_id",
-            Ty::U64,
-            Rvalue::Load(Addr::Fixed(Segment::Args, 2)),
-        );
-        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), hold);
-        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), cap);
-        copy_args(b, 5, COMMIT_ARGS + 2, 4);
-        invoke_with(
-            b,
-            &abi::SLAB,
-            "commit",
-            (Segment::Scratch, COMMIT_ARGS),
-            6,
-            0,
-        )
-    });
+    let status = funded(
+        b,
+        SETTLE_STEPS,
+        (slab, user),
+        amount,
+        (4, CapTtl::Longest),
+        |b, cap| {
+            b.at("probe_router.settle/commit", None);
+            let hold = b.let_(
+                "hold_id",
+                Ty::U64,
+                Rvalue::Load(Addr::Fixed(Segment::Args, 2)),
+            );
+            b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), hold);
+            b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), cap);
+            copy_args(b, 5, COMMIT_ARGS + 2, 4);
+            invoke_with(
+                b,
+                &abi::SLAB,
+                "commit",
+                (Segment::Scratch, COMMIT_ARGS),
+                6,
+                0,
+            )
+        },
+    );
     b.if_(Cond::Zero(status), |b| copy_returns(b, 6));
 
     let mut bet = FunctionBuilder::new("bet", 8, 4);
@@ -647,19 +681,26 @@ pub fn router_program() -> Program {
     let user = b.let_("user", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 1)));
     let max_cost = arg_pair(b, "max_cost", 6);
     // buy(cap, user, yes_mask, no_mask, shares, max_cost) returns the cost in words 0 and 1.
-    let status = funded(b, BET_STEPS, (market, user), max_cost, 0, |b, cap| {
-        b.at("probe_router.bet/buy", None);
-        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), cap);
-        copy_args(b, 1, COMMIT_ARGS + 1, 7);
-        invoke_with(
-            b,
-            &abi::MARKET,
-            "buy",
-            (Segment::Scratch, COMMIT_ARGS),
-            8,
-            MARKET_HASH_AT,
-        )
-    });
+    let status = funded(
+        b,
+        BET_STEPS,
+        (market, user),
+        max_cost,
+        (0, CapTtl::Longest),
+        |b, cap| {
+            b.at("probe_router.bet/buy", None);
+            b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), cap);
+            copy_args(b, 1, COMMIT_ARGS + 1, 7);
+            invoke_with(
+                b,
+                &abi::MARKET,
+                "buy",
+                (Segment::Scratch, COMMIT_ARGS),
+                8,
+                MARKET_HASH_AT,
+            )
+        },
+    );
     b.if_(Cond::Zero(status), |b| copy_returns(b, 2));
 
     let mut fund = FunctionBuilder::new("fund", 4, 4);
@@ -676,19 +717,26 @@ pub fn router_program() -> Program {
     );
     let amount = arg_pair(b, "amount", 2);
     // open(cap, funder) returns the subsidy it took in words 0 and 1.
-    let status = funded(b, FUND_STEPS, (market, funder), amount, 0, |b, cap| {
-        b.at("probe_router.fund/open", None);
-        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), cap);
-        b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), funder);
-        invoke_with(
-            b,
-            &abi::MARKET,
-            "open",
-            (Segment::Scratch, COMMIT_ARGS),
-            2,
-            MARKET_HASH_AT,
-        )
-    });
+    let status = funded(
+        b,
+        FUND_STEPS,
+        (market, funder),
+        amount,
+        (0, CapTtl::Longest),
+        |b, cap| {
+            b.at("probe_router.fund/open", None);
+            b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), cap);
+            b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), funder);
+            invoke_with(
+                b,
+                &abi::MARKET,
+                "open",
+                (Segment::Scratch, COMMIT_ARGS),
+                2,
+                MARKET_HASH_AT,
+            )
+        },
+    );
     b.if_(Cond::Zero(status), |b| copy_returns(b, 2));
 
     let mut drop = FunctionBuilder::new("drop", 2, 3);

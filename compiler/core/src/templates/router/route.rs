@@ -3,13 +3,12 @@
 //! escrow and a capability, all or nothing.
 
 use curve_ir::Function;
-use curve_ir::ir::{Addr, Cond, FunctionBuilder, Invoke, Rvalue, Ty, Var};
-use curvevm::hostcall::id;
+use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Ty, Var};
 use curvevm::isa::Segment;
 
 use super::{ARGS, LEGS_MAX, Mutation, RETURNS, code, header, load_param, registry};
 use crate::abi;
-use crate::templates::probe::{SLAB_CALL_GAS, entry_index};
+use crate::templates::probe;
 
 /// The arguments of `route`.
 #[derive(Clone, Copy)]
@@ -61,20 +60,8 @@ fn invoke_slab(b: &mut FunctionBuilder, slab: Var, entry: &str, words: &[Var]) -
     for (i, &word) in words.iter().enumerate() {
         b.store(Addr::Fixed(Segment::Scratch, ARGS + i as u32), word);
     }
-    let status = b.var("status", Ty::U64);
-    let detail = b.var("detail", Ty::U64);
-    b.invoke(Invoke {
-        program: slab,
-        entry: entry_index(&abi::SLAB, entry),
-        args_at: (Segment::Scratch, ARGS),
-        arg_words: words.len() as u16,
-        ret_at: (Segment::Scratch, RETURNS),
-        interface_at: (Segment::Params, super::param("slab_0")),
-        gas_max: SLAB_CALL_GAS,
-        status,
-        detail,
-    });
-    status
+    let at = ((Segment::Scratch, ARGS), words.len() as u16);
+    probe::invoke(b, &abi::SLAB, entry, slab, at, super::param("slab_0")).0
 }
 
 /// `reserve(route_id, user, instrument, side, qty, limit_px, CAP_TTL, 0)` on `slab`: the status.
@@ -125,9 +112,7 @@ pub fn route(mutation: Mutation) -> Function {
     b.step("router.route/fill_or_nothing", None, |b| {
         b.guard(Cond::Zero(need), code::UNFILLED, "the legs fill qty");
     });
-    b.step("router.route/commit", Some("CAP_TTL"), |b| {
-        commit(b, order, &kept, mutation)
-    });
+    commit(&mut b, order, &kept, mutation);
     b.finish()
 }
 
@@ -274,72 +259,55 @@ fn allocate(b: &mut FunctionBuilder, order: Order, legs: &[Probed]) -> (Vec<Kept
     (kept, need)
 }
 
-/// Step 5 and 6: each kept hold funded (pledge, cap), committed and settled (release, burn);
-/// a failed commit aborts the route. Then the result words and the route count.
+/// Step 5 and 6: each kept hold a funded leg (pledge, cap, commit, release, burn: the same
+/// leg as the development probe's); a failed commit aborts the route. Then the result words
+/// and the route count.
 fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept], mutation: Mutation) {
-    let asset = b.constant("asset", 0);
-    let ttl = load_param(b, "cap_ttl_ms");
     let notional = b.let_("notional", Ty::U128, Rvalue::Const(0));
     let total_debit = b.let_("total_debit", Ty::U128, Rvalue::Const(0));
     let legs = b.constant("legs", 0);
     let one = b.constant("one", 1);
     for leg in kept {
         b.if_(Cond::NonZero(leg.hold), |b| {
-            let charge_lo = b.let_("charge_lo", Ty::U64, Rvalue::Low(leg.max_charge));
-            let charge_hi = b.let_("charge_hi", Ty::U64, Rvalue::High(leg.max_charge));
-            let escrow = [b.var("escrow_lo", Ty::U64), b.var("escrow_hi", Ty::U64)];
-            b.host(
-                id::VAULT_PLEDGE,
-                &[order.user, leg.slab, asset, charge_lo, charge_hi],
-                &escrow,
-                0,
-            );
-            let cap = b.var("cap", Ty::U64);
-            b.host(
-                id::CAP_MINT,
-                &[order.user, leg.slab, asset, charge_lo, charge_hi, ttl],
-                &[cap],
-                0,
-            );
-            let salt = b.constant("salt", 0);
-            let status = invoke_slab(
+            let charge = [
+                b.let_("charge_lo", Ty::U64, Rvalue::Low(leg.max_charge)),
+                b.let_("charge_hi", Ty::U64, Rvalue::High(leg.max_charge)),
+            ];
+            // commit returns total_debit at words 4 and 5: what the leg took.
+            let taken = (4, probe::CapTtl::Param(super::param("cap_ttl_ms")));
+            let status = probe::funded(
                 b,
-                leg.slab,
-                "commit",
-                &[leg.hold, cap, salt, salt, salt, salt],
+                LEG_STEPS,
+                (leg.slab, order.user),
+                charge,
+                taken,
+                |b, cap| {
+                    b.at("router.route/commit", Some("CAP_TTL"));
+                    let salt = b.constant("salt", 0);
+                    let status = invoke_slab(
+                        b,
+                        leg.slab,
+                        "commit",
+                        &[leg.hold, cap, salt, salt, salt, salt],
+                    );
+                    if mutation != Mutation::CommitDespiteFailedLeg {
+                        b.guard(Cond::Zero(status), code::LEG_FAILED, "every leg commits");
+                    }
+                    status
+                },
             );
-            let filled = b.constant("filled_qty", 0);
-            let avg = b.constant("avg_px", 0);
-            let debit = b.let_("total_debit", Ty::U128, Rvalue::Const(0));
-            if mutation != Mutation::CommitDespiteFailedLeg {
-                b.guard(Cond::Zero(status), code::LEG_FAILED, "every leg commits");
-            }
             b.if_(Cond::Zero(status), |b| {
-                let got = returned(b, "filled_qty", 0);
-                let price = returned(b, "avg_px", 1);
-                let taken = returned_wide(b, "total_debit", 4);
-                b.assign(filled, Rvalue::Copy(got));
-                b.assign(avg, Rvalue::Copy(price));
-                b.assign(debit, Rvalue::Copy(taken));
+                let filled = returned(b, "filled_qty", 0);
+                let avg = returned(b, "avg_px", 1);
+                let debit = returned_wide(b, "total_debit", 4);
+                let leg_notional = b.let_("leg_notional", Ty::U128, Rvalue::WideMul(filled, avg));
+                b.assign(notional, Rvalue::Add(notional, leg_notional));
+                b.assign(total_debit, Rvalue::Add(total_debit, debit));
             });
-            let leg_notional = b.let_("leg_notional", Ty::U128, Rvalue::WideMul(filled, avg));
-            b.assign(notional, Rvalue::Add(notional, leg_notional));
-            b.assign(total_debit, Rvalue::Add(total_debit, debit));
             b.assign(legs, Rvalue::Add(legs, one));
-            // What the commit did not take goes back to the vault; the cap dies with the route.
-            let rest = b.let_("rest", Ty::U128, Rvalue::Sub(leg.max_charge, debit));
-            let rest_lo = b.let_("rest_lo", Ty::U64, Rvalue::Low(rest));
-            let rest_hi = b.let_("rest_hi", Ty::U64, Rvalue::High(rest));
-            b.host(
-                id::VAULT_RELEASE,
-                &[order.user, leg.slab, asset, rest_lo, rest_hi],
-                &escrow,
-                0,
-            );
-            let unused = [b.var("unused_lo", Ty::U64), b.var("unused_hi", Ty::U64)];
-            b.host(id::CAP_BURN, &[cap], &unused, 0);
         });
     }
+    b.at("router.route/result", None);
     let routes = b.load("routes", header("routes"));
     let routes = b.let_("routes_after", Ty::U64, Rvalue::Add(routes, one));
     b.store(header("routes"), routes);
@@ -348,3 +316,10 @@ fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept], mutation: Mutati
     b.store(Addr::Fixed(Segment::Ret, 3), total_debit);
     b.store(Addr::Fixed(Segment::Ret, 5), legs);
 }
+
+/// The step names of a funded leg.
+const LEG_STEPS: probe::FundedSteps = [
+    "router.route/pledge",
+    "router.route/cap",
+    "router.route/release",
+];
