@@ -194,7 +194,7 @@ fn slab_calls(c: &mut Criterion) {
                         let max_charge = u128::from(held[4]) | u128::from(held[5]) << 64;
                         let cap = slab.cap(max_charge);
                         let start = Instant::now();
-                        let outcome = slab.run(engine, "commit", &[held[0], cap, 0, 0, 0, 0]);
+                        let outcome = slab.run(engine, "commit", &[held[0], cap, 0, 0, 0, 0, 0]);
                         spent += start.elapsed();
                         assert_eq!(outcome.result.expect("commits")[0], 80);
                         slab.place_best_asks();

@@ -300,11 +300,12 @@ pub static SLAB: Interface = Interface {
         },
         Entry {
             name: "commit",
-            doc: "Executes a hold at the makers' prices and debits the taker through the cap, at most the hold's max_charge.",
+            doc: "Executes a hold at the makers' prices and debits the taker through the cap, at most the hold's max_charge: its margin shortfall (margin 0), or only what the fill realised when the router margins the account (margin 1).",
             args: &[
                 scalar("hold_id", U64),
                 scalar("cap", Cap),
                 scalar("salt", Bytes32),
+                scalar("margin", U64),
             ],
             returns: &[
                 scalar("filled_qty", U64),
@@ -368,6 +369,21 @@ pub static SLAB: Interface = Interface {
             args: &[scalar("user", U64), scalar("class", U64)],
             returns: &[],
             accounts: &[SLAB_STATE],
+        },
+        Entry {
+            name: "exposure",
+            doc: "A user's account equity, IM and MM with one position's own signed IM and MM and its feed's key: what a router nets across slabs.",
+            args: &[scalar("user", U64), scalar("instrument", U64)],
+            returns: &[
+                scalar("equity", I128),
+                scalar("im", U128),
+                scalar("mm", U128),
+                scalar("im_pos", I128),
+                scalar("mm_pos", I128),
+                scalar("oracle_key", U64),
+                scalar("open", U64),
+            ],
+            accounts: &[SLAB_READ, ORACLE_READ],
         },
     ],
 };
@@ -520,6 +536,8 @@ pub static MARKET: Interface = Interface {
 const ROUTER_STATE: Account = writes("router");
 const VAULT: Account = writes("vault(user, collateral)");
 const LEG_SLABS: Account = writes("slab (each leg) and its oracles");
+const ROUTER_READ: Account = reads("router");
+const PORTFOLIO_SLABS: Account = reads("slab (each of the user's portfolio) and its oracles");
 
 /// The ROUTER template (see `templates/router/README.md`): the slab registry and atomic
 /// multi-slab routes funded through escrows and capabilities.
@@ -562,7 +580,26 @@ pub static ROUTER: Interface = Interface {
                 scalar("total_debit", U128),
                 scalar("legs", U64),
             ],
-            accounts: &[ROUTER_STATE, VAULT, LEG_SLABS],
+            accounts: &[ROUTER_STATE, VAULT, LEG_SLABS, PORTFOLIO_SLABS],
+        },
+        Entry {
+            name: "margin",
+            doc: "A user's portfolio margin at the router: equity (the margin lock plus every portfolio slab's equity), initial and maintenance margin of the router's model, and the lock.",
+            args: &[scalar("user", U64)],
+            returns: &[
+                scalar("equity", I128),
+                scalar("im", U128),
+                scalar("mm", U128),
+                scalar("locked", U128),
+            ],
+            accounts: &[ROUTER_READ, PORTFOLIO_SLABS],
+        },
+        Entry {
+            name: "sync_margin",
+            doc: "Recomputes a user's portfolio margin without a trade and brings the margin lock to what initial margin requires: released when marks moved for the user, pledged from the vault when against.",
+            args: &[scalar("user", U64)],
+            returns: &[scalar("locked", U128)],
+            accounts: &[ROUTER_STATE, VAULT, PORTFOLIO_SLABS],
         },
     ],
 };

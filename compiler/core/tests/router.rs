@@ -53,16 +53,34 @@ fn a_route_fills_the_best_priced_slabs_first_all_or_nothing() {
             debits, debit,
             "the slabs collected exactly the route's debit"
         );
+        // Router-margined: each slab took only the taker fee (5 bps) its fill realised.
         assert_eq!(w.ledger.account_balance(SLABS[0], 0), 0);
-        assert!(w.ledger.account_balance(SLABS[1], 0) > 0);
-        assert!(w.ledger.account_balance(SLABS[2], 0) > 0);
-        // P5–P7: the vault paid exactly the debit, no escrow keeps anything, every cap burned.
-        assert_eq!(w.ledger.vault_balance(TAKER, 0), FUNDS - debit);
+        assert_eq!(
+            w.ledger.account_balance(SLABS[1], 0),
+            10 * 10 * 1_000 * 5 / 10_000
+        );
+        assert_eq!(
+            w.ledger.account_balance(SLABS[2], 0),
+            6 * 10 * 1_005 * 5 / 10_000
+        );
+        // The margin lock: IM 5 % of 10 × 10 × 1,000 and of 6 × 10 × 1,000 at the mark, less
+        // the equity, which is slab 13's loss of 6 × 10 × 5 at the mark.
+        let im = (10 * 10 * 1_000 + 6 * 10 * 1_000) * 500 / 10_000;
+        assert_eq!(w.locked(TAKER), im + 6 * 10 * 5);
+        // P5–P7: the vault paid exactly the debit and the lock, no leg escrow keeps anything,
+        // every cap burned.
+        assert_eq!(
+            w.ledger.vault_balance(TAKER, 0),
+            FUNDS - debit - w.locked(TAKER)
+        );
         for slab in SLABS {
             assert_eq!(w.ledger.escrow_balance(TAKER, slab, 0), 0);
         }
         assert!(w.ledger.caps.values().all(|cap| cap.burned));
         assert_eq!(w.ledger.caps.len(), 2, "one cap per committed leg");
+        // The router's view: equity = lock + slab equity = IM; MM 3.5 % of the exposure.
+        let mm = (10 * 10 * 1_000 + 6 * 10 * 1_000) * 350 / 10_000;
+        assert_eq!(w.margin(engine, TAKER), (im as i128, im, mm, im + 300));
         // The slabs' own margin views agree: the taker holds IM on 12 and 13 only.
         assert_eq!(w.position_value(SLABS[0], TAKER)[2..4], [0, 0]);
         assert_ne!(w.position_value(SLABS[1], TAKER)[2..4], [0, 0]);
@@ -161,6 +179,317 @@ fn the_registry_decides_which_slabs_a_route_reaches() {
     }
 }
 
+/// Books for the portfolio tests: asks of 20 at 1,000 on every slab and bids of 20 at 1,000
+/// on the second and third, so a taker trades at the mark (1,000) and its equity is its cash.
+const BOTH_SIDES: [Resting; 5] = [
+    (0, 1, 1_000, 20),
+    (1, 0, 1_000, 20),
+    (2, 0, 1_000, 20),
+    (1, 1, 1_005, 20),
+    (2, 1, 1_005, 20),
+];
+
+/// The monolithic book's IM, computed here from the positions alone (percolator §4.15): one
+/// book per feed, `⌊|Σ q × contract_size| × mark × imr / 10,000⌋` summed over feeds.
+fn monolithic_im(positions: &[(&str, i128)]) -> u128 {
+    let mut feeds: Vec<(&str, i128)> = Vec::new();
+    for &(feed, q) in positions {
+        match feeds.iter_mut().find(|(f, _)| *f == feed) {
+            Some((_, net)) => *net += q,
+            None => feeds.push((feed, q)),
+        }
+    }
+    feeds
+        .iter()
+        .map(|(_, net)| net.unsigned_abs() * 10 * u128::from(MARK) * 500 / 10_000)
+        .sum()
+}
+
+/// One capital-efficiency case: the trades (slab index, side, qty) routed one by one at 1,000
+/// (the mark), then Σ IM over the slabs' own views, the router's IM and the lock.
+fn portfolio_case(
+    engine: &dyn Engine,
+    setup: Setup,
+    trades: &[(usize, u64, u64)],
+) -> (u128, u128, u128) {
+    let mut w = World::build(&BOTH_SIDES, setup);
+    for (n, &(slab, side, qty)) in trades.iter().enumerate() {
+        let args = [
+            TAKER,
+            100 + n as u64,
+            0,
+            side,
+            qty,
+            1_000,
+            SLABS[slab],
+            0,
+            0,
+        ];
+        w.ok(engine, "route", &args);
+    }
+    let per_slab: u128 = SLABS
+        .iter()
+        .map(|&s| wide(&w.position_value(s, TAKER), 2))
+        .sum();
+    let (equity, im, _, locked) = w.margin(engine, TAKER);
+    assert_eq!(locked, w.locked(TAKER), "the view's lock is the escrow's");
+    // Traded at the mark: the slabs' equity is 0 (each fee was debited into cash).
+    assert_eq!(equity, locked as i128);
+    (per_slab, im, locked)
+}
+
+/// P8, RM4, RM5 and the capital-efficiency target (percolator §4.15): positions on two slabs
+/// marked by one feed net; the router's IM is at most the per-slab sum and within 5 % of a
+/// monolithic book's; positions on different feeds do not net.
+#[test]
+fn portfolio_margin_nets_opposite_positions_across_slabs() {
+    portfolio_margin_nets(router::Mutation::None);
+}
+
+/// The mutant that margins per slab only is caught by the same checks.
+#[test]
+fn margin_computed_per_slab_only_is_caught() {
+    let caught =
+        std::panic::catch_unwind(|| portfolio_margin_nets(router::Mutation::MarginPerSlab));
+    assert!(caught.is_err(), "the mutant passed");
+}
+
+fn portfolio_margin_nets(mutation: router::Mutation) {
+    let unit_im = 10 * 10 * u128::from(MARK) * 500 / 10_000; // 10 contracts of 10 at 1,000
+    let cases: [(&str, &[(usize, u64, u64)], &[(&str, i128)], bool); 4] = [
+        (
+            "full offset",
+            &[(0, 0, 10), (1, 1, 10)],
+            &[("SOL", 10), ("SOL", -10)],
+            false,
+        ),
+        (
+            "long 2 / short 1",
+            &[(0, 0, 20), (1, 1, 10)],
+            &[("SOL", 20), ("SOL", -10)],
+            false,
+        ),
+        (
+            "same side",
+            &[(1, 1, 10), (2, 1, 10)],
+            &[("SOL", -10), ("SOL", -10)],
+            false,
+        ),
+        (
+            "other feed",
+            &[(0, 0, 10), (2, 1, 10)],
+            &[("SOL", 10), ("ETH", -10)],
+            true,
+        ),
+    ];
+    for engine in engines() {
+        let engine = engine.as_ref();
+        for (name, trades, positions, other_feed) in cases {
+            let cross = Setup {
+                mutation,
+                cross: true,
+                other_feed_on_third: other_feed,
+                ..Setup::default()
+            };
+            let (per_slab, im, locked) = portfolio_case(engine, cross, trades);
+            let monolithic = monolithic_im(positions);
+            println!(
+                "{name}: Σ IM per slab {per_slab}, router IM {im}, monolithic {monolithic}, lock {locked}"
+            );
+            assert!(per_slab >= im, "RM4 in {name}");
+            assert!(
+                im * 100 <= monolithic * 105,
+                "within 5 % of monolithic in {name}"
+            );
+            assert!(
+                monolithic * 100 <= im * 105,
+                "within 5 % of monolithic in {name}"
+            );
+            assert_eq!(
+                locked, im,
+                "{name}: the lock is the IM (equity 0 at the mark)"
+            );
+            // `isolated` margins per slab: the sum.
+            let isolated = Setup {
+                cross: false,
+                ..cross
+            };
+            let (per_slab, im, _) = portfolio_case(engine, isolated, trades);
+            assert_eq!(im, per_slab, "isolated is the per-slab sum in {name}");
+        }
+        // The figures themselves (RM5): a full offset needs nothing, long 2 / short 1 one
+        // unit's IM, against 2 and 3 units per slab.
+        let setup = Setup {
+            mutation,
+            cross: true,
+            ..Setup::default()
+        };
+        let (per_slab, im, _) = portfolio_case(engine, setup, &[(0, 0, 10), (1, 1, 10)]);
+        assert_eq!((per_slab, im), (2 * unit_im, 0));
+        let (per_slab, im, _) = portfolio_case(engine, setup, &[(0, 0, 20), (1, 1, 10)]);
+        assert_eq!((per_slab, im), (3 * unit_im, unit_im));
+    }
+}
+
+/// RM1, RM2, RM5: the router's IM follows the net exposure of one feed: it grows with every
+/// buy on one slab, falls with every sell on another until the two offset (0), and grows
+/// again past it — always exactly the monolithic book's IM of the net position.
+#[test]
+fn router_im_is_monotone_in_net_exposure() {
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let setup = Setup {
+            cross: true,
+            ..Setup::default()
+        };
+        let mut w = World::build(&BOTH_SIDES, setup);
+        let mut net: i128 = 0;
+        let mut previous = 0;
+        let steps = [(0, 0); 5].into_iter().chain([(1, 1); 10]);
+        for (n, (slab, side)) in steps.enumerate() {
+            let args = [TAKER, n as u64, 0, side, 2, 1_000, SLABS[slab], 0, 0];
+            w.ok(engine, "route", &args);
+            net += if side == 0 { 2 } else { -2 };
+            let (_, im, _, _) = w.margin(engine, TAKER);
+            assert_eq!(im, monolithic_im(&[("SOL", net)]), "after {n}: net {net}");
+            if n < 5 || n >= 10 {
+                assert!(im > previous, "RM1: more net exposure, more IM (step {n})");
+            } else {
+                assert!(
+                    im < previous,
+                    "RM2/RM5: an offsetting trade lowers IM (step {n})"
+                );
+            }
+            previous = im;
+        }
+    }
+}
+
+/// P9 and RM2: the router's equity follows the marks (cash + Σ unrealised PnL + lock) and a
+/// route recomputes the lock from it — a profit frees margin, a closing trade releases it and
+/// leaves the portfolio; a user whose vault cannot cover the lock is refused, nothing changes.
+#[test]
+fn the_margin_lock_follows_equity_and_closing_releases_it() {
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let setup = Setup {
+            cross: true,
+            ..Setup::default()
+        };
+        let mut w = World::build(&BOTH_SIDES, setup);
+        let fees = |n: u128| n * 10 * 1_000 * 5 / 10_000;
+        w.ok(
+            engine,
+            "route",
+            &[TAKER, 1, 0, 0, 20, 1_000, SLABS[0], 0, 0],
+        );
+        w.ok(
+            engine,
+            "route",
+            &[TAKER, 2, 0, 1, 10, 1_000, SLABS[1], 0, 0],
+        );
+        let unit_im = 10 * 10 * 1_000 * 500 / 10_000;
+        assert_eq!(w.locked(TAKER), unit_im);
+        assert_eq!(w.ledger.vault_balance(TAKER, 0), FUNDS - fees(30) - unit_im);
+        // Both marks to 1,100: +20 × 10 × 100 on slab 11, −10 × 10 × 100 on slab 12.
+        for slab in SLABS {
+            w.set_mark(slab, 1_100);
+        }
+        let (equity, im, mm, locked) = w.margin(engine, TAKER);
+        assert_eq!(equity, unit_im as i128 + 20_000 - 10_000);
+        // IM: 20 × 10 × 1,100 × 5 % long against 10 × 10 × 1,100 × 5 % short: the net 10.
+        assert_eq!(im, 10 * 10 * 1_100 * 500 / 10_000);
+        assert_eq!(mm, 10 * 10 * 1_100 * 350 / 10_000);
+        assert_eq!(locked, unit_im, "a view changes nothing");
+        // The next route recomputes the lock: equity covers IM, the lock goes back.
+        w.ok(engine, "route", &[TAKER, 3, 0, 1, 2, 1_000, SLABS[2], 0, 0]);
+        assert_eq!(w.locked(TAKER), 0);
+        // Back to 1,000, then close everything: the lock stays 0, the portfolio empties.
+        for slab in SLABS {
+            w.set_mark(slab, 1_000);
+        }
+        w.slab_call(SLABS[0], "place_order", &[MAKER, 0, 0, 1_000, 20])
+            .expect("a bid on slab 11");
+        w.ok(
+            engine,
+            "route",
+            &[TAKER, 4, 0, 1, 20, 1_000, SLABS[0], 0, 0],
+        );
+        w.ok(
+            engine,
+            "route",
+            &[TAKER, 5, 0, 0, 10, 1_005, SLABS[1], 0, 0],
+        );
+        w.ok(engine, "route", &[TAKER, 6, 0, 0, 2, 1_005, SLABS[2], 0, 0]);
+        assert_eq!(w.margin(engine, TAKER).1, 0, "RM2: no position, no IM");
+        assert_eq!(w.locked(TAKER), 0);
+        for slab in SLABS {
+            assert_eq!(wide(&w.position_value(slab, TAKER), 2), 0);
+        }
+
+        // A user without margin: long 10 on slab 11, then its mark falls to 100 (a loss of
+        // 90,000); the vault pays one more leg's pledge but not the lock it then needs.
+        let mut w = World::build(&BOTH_SIDES, setup);
+        w.ok(
+            engine,
+            "route",
+            &[TAKER, 1, 0, 0, 10, 1_000, SLABS[0], 0, 0],
+        );
+        w.set_mark(SLABS[0], 100);
+        w.ledger.set_vault(TAKER, 0, 25_000);
+        let before = w.snapshot();
+        let outcome = w.call(engine, "route", &[TAKER, 2, 0, 0, 2, 1_005, SLABS[1], 0, 0]);
+        assert_eq!(
+            outcome.result.map_err(|t| t.kind),
+            Err(TrapKind::Host {
+                id: curvevm::hostcall::id::VAULT_PLEDGE,
+                code: curvevm::hostcall::Refusal::VaultBalance.code(),
+            })
+        );
+        assert!(w.snapshot() == before, "a refused route changed state");
+        // The same route at the old mark needs 1,100 more lock (IM 6,000 less the equity of
+        // −2 × 10 × 5): the vault pays it, so the refusal above was the lock's.
+        w.set_mark(SLABS[0], 1_000);
+        w.ok(engine, "route", &[TAKER, 2, 0, 0, 2, 1_005, SLABS[1], 0, 0]);
+        assert_eq!(w.locked(TAKER), 6_100);
+    }
+}
+
+/// P2, P6: a slab that tries to take its debit without the router's cap is refused by the
+/// host, so its leg fails and the route cancels every leg and debit; the same route on the
+/// template as specified commits.
+#[test]
+fn a_slab_debit_without_a_cap_is_refused() {
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let args = [TAKER, 77, 0, 0, 16, 1_010, SLABS[0], SLABS[1], SLABS[2]];
+        let setup = Setup {
+            slab_mutation: slab::Mutation::DebitWithoutCap,
+            ..Setup::default()
+        };
+        let mut w = World::build(&ASKS, setup);
+        w.refused(engine, "route", &args, abort(code::LEG_FAILED));
+        // At the slab itself: the hold's commit asks the host for a debit under cap id 0,
+        // which the host refuses (`unknown_cap`) whatever cap the router passed.
+        let held = w
+            .slab_call(
+                SLABS[1],
+                "reserve",
+                &[9, TAKER, 0, 0, 4, 1_010, 60_000, 0, 0, 0, 0],
+            )
+            .expect("a hold");
+        assert_eq!(
+            w.slab_call(SLABS[1], "commit", &[held[0], 1, 0, 0, 0, 0, 1]),
+            Err(TrapKind::Host {
+                id: curvevm::hostcall::id::SAFE_DEBIT,
+                code: curvevm::hostcall::Refusal::UnknownCap.code(),
+            })
+        );
+        // The template as specified commits the same route.
+        assert_eq!(World::new(&ASKS).ok(engine, "route", &args)[0], 16);
+    }
+}
+
 /// GOV1: a listed slab whose program no longer implements the pinned slab interface (its
 /// descriptor hash differs) is refused at the invoke, and the route changes nothing.
 #[test]
@@ -212,6 +541,45 @@ struct Coverage {
     refusals: std::collections::BTreeMap<u8, usize>,
     host_refusals: usize,
     orders: usize,
+    /// Routes after which the lock grew, and after which it shrank.
+    locks_pledged: usize,
+    locks_released: usize,
+    /// Margin checks where the router's IM was below the per-slab sum (netting happened).
+    netted: usize,
+    /// Margin views refused (a slab without a mark).
+    margin_views_refused: usize,
+    /// Routes after the slabs' upgrade.
+    routes_after_upgrade: usize,
+    /// Routes and syncs refused because the vault could not pay the margin lock (every leg
+    /// could).
+    margin_refusals: usize,
+    /// Margin syncs that succeeded.
+    syncs: usize,
+}
+
+/// Whether a route the model refused with `vault_balance` failed at the margin lock: with
+/// unlimited funds it succeeds, and the user's vault would have paid every leg's pledge.
+fn lock_refused(
+    model: &router_reference::RouterModel,
+    now: u64,
+    args: &[u64; 9],
+    legs: [u64; 3],
+) -> bool {
+    let user = args[0];
+    let mut rich = model.clone();
+    rich.deposit(user, 1 << 100);
+    let r = rich.route_report(now, user, args[1], 0, args[3], args[4], args[5], legs);
+    let Ok(report) = r else {
+        return false;
+    };
+    let mut vault = model.vault(user);
+    for leg in &report.legs {
+        if vault < leg.max_charge {
+            return false;
+        }
+        vault -= leg.committed.total_debit;
+    }
+    true
 }
 
 /// A small deterministic generator (xorshift); the seed is printed.
@@ -236,7 +604,7 @@ impl Rng {
 }
 
 const MAKERS: [u64; 2] = [MAKER, 3];
-const TAKERS: [u64; 3] = [TAKER, 4, 5];
+const TAKERS: [u64; 4] = [TAKER, 4, 5, 6];
 
 /// The router and three slabs against the reference model (`router_reference/`, written from
 /// README.md and composing the slab's model): makers rest and cancel orders, takers route
@@ -244,10 +612,22 @@ const TAKERS: [u64; 3] = [TAKER, 4, 5];
 /// (a missing mark fails a leg's commit), one taker is short of collateral. After every step the
 /// route's result or refusal, every slab account (cash, IM, MM) of every user, every vault,
 /// escrow and slab collection, and the caps agree.
-fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Coverage, String> {
+/// The upgrade of the differential's middle: the slab template built without its tick guard —
+/// other bytecode with the same layout and interface, which no differential input can tell
+/// apart (every price it sends is on the tick).
+fn upgraded_slab() -> std::sync::Arc<curvevm::Program> {
+    mutated_slab(slab::Mutation::NoTick)
+}
+
+fn differential(
+    engine: &dyn Engine,
+    rng: &mut Rng,
+    steps: usize,
+    setup: Setup,
+) -> Result<Coverage, String> {
     use router_reference::{RouteError, RouterModel};
     let mut coverage = Coverage::default();
-    let mut w = World::new(&[]);
+    let mut w = World::build(&[], setup);
     let (_, params) = slab_program();
     let layout = {
         let checked = curvescript_check::check_source(SCRIPT, None);
@@ -264,8 +644,13 @@ fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Cove
         60_000,
         SLABS
             .iter()
-            .map(|&id| {
-                let mut slab = slab_reference::reference::Model::new(model_params.clone());
+            .enumerate()
+            .map(|(i, &id)| {
+                let mut params = model_params.clone();
+                if setup.other_feed_on_third && i == 2 {
+                    params.instruments[0].oracle_key = slab::params::oracle_key("pyth:ETHUSD");
+                }
+                let mut slab = slab_reference::reference::Model::new(params);
                 slab.set_maker_class(MAKER, 1).expect("a DLP");
                 (id, slab, vec![MARK])
             })
@@ -279,15 +664,26 @@ fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Cove
     }
     model.deposit(TAKER, FUNDS);
     for taker in &TAKERS[1..] {
-        let funds = if *taker == 5 { 2_000 } else { FUNDS };
+        // Taker 5 cannot pay most routes' legs; taker 6 pays its small legs but, after a
+        // crash of the mark, not always its margin.
+        let funds = match *taker {
+            5 => 2_000,
+            6 => 120_000,
+            _ => FUNDS,
+        };
         w.ledger.set_vault(*taker, 0, funds);
         model.deposit(*taker, funds);
     }
+    model.set_cross_alpha(setup.cross);
+    let upgrade = upgraded_slab();
     let mut delisted: Vec<u64> = Vec::new();
     for step in 0..steps {
+        if step == steps / 2 {
+            w.upgrade_slabs(&upgrade);
+        }
         w.now += rng.below(20);
         let what;
-        match rng.below(20) {
+        match rng.below(22) {
             0..=7 => {
                 let slab = SLABS[rng.below(3) as usize];
                 let maker = MAKERS[rng.below(2) as usize];
@@ -338,12 +734,37 @@ fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Cove
                 let slab = SLABS[rng.below(3) as usize];
                 let mark = match rng.below(8) {
                     0 => 0,
+                    1 => 100, // a crash, until this slab's next mark
                     _ => 950 + 5 * rng.below(20),
                 };
                 w.slabs.programs.get_mut(&slab).expect("slab").views[0]
                     [oracle::state::MARK as usize] = mark;
                 model.set_marks(slab, vec![mark]);
                 what = "mark";
+            }
+            20 | 21 => {
+                // A taker brings its lock to its margin without trading.
+                let user = TAKERS[rng.below(TAKERS.len() as u64) as usize];
+                let got = w.call(engine, "sync_margin", &[user]).result;
+                let want = model.sync_margin(user);
+                let agree = match (&got, &want) {
+                    (Ok(r), Ok(locked)) => {
+                        coverage.syncs += 1;
+                        wide(r, 0) == *locked
+                    }
+                    (Err(t), Err(RouteError::Abort(code))) => t.kind == abort(*code),
+                    (Err(t), Err(RouteError::Host(_))) => {
+                        coverage.margin_refusals += 1;
+                        matches!(t.kind, TrapKind::Host { .. })
+                    }
+                    _ => false,
+                };
+                if !agree {
+                    return Err(format!(
+                        "step {step}: sync_margin({user}): vm {got:?}, model {want:?}"
+                    ));
+                }
+                what = "sync_margin";
             }
             10 if rng.below(3) == 0 => {
                 // Delist a slab, or relist the one delisted: at most one is out at a time.
@@ -372,13 +793,20 @@ fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Cove
             }
             _ => {
                 // The short taker (5) now and then.
-                let user = if rng.below(8) == 0 {
-                    5
-                } else {
-                    TAKERS[rng.below(2) as usize]
+                // The short taker (5) and the accumulating one (6) now and then.
+                let user = match rng.below(8) {
+                    0 => 5,
+                    1 => 6,
+                    _ => TAKERS[rng.below(2) as usize],
                 };
-                let side = rng.below(2);
-                let qty = 2 * (1 + rng.below(20));
+                // Taker 6 only buys, a little at a time: its long grows until a crash of the
+                // mark makes the lock more than its vault holds.
+                let side = if user == 6 { 0 } else { rng.below(2) };
+                let qty = if user == 6 {
+                    2
+                } else {
+                    2 * (1 + rng.below(20))
+                };
                 let limit = if side == 0 {
                     5 * (200 + rng.below(14))
                 } else {
@@ -416,9 +844,15 @@ fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Cove
                     legs[1],
                     legs[2],
                 ];
+                let locked = model.locked(user);
                 let outcome = w.call(engine, "route", &args);
                 let want = model.route(w.now, user, step as u64, 0, side, qty, limit, legs);
                 coverage.routes += 1;
+                coverage.locks_pledged += usize::from(model.locked(user) > locked);
+                coverage.locks_released += usize::from(model.locked(user) < locked);
+                coverage.routes_after_upgrade += usize::from(step > steps / 2 && want.is_ok());
+                margin_agrees(engine, &mut w, &model, user, &mut coverage)
+                    .map_err(|e| format!("step {step} after route{args:?}: {e}"))?;
                 let agree = match (&outcome.result, &want) {
                     (Ok(r), Ok((filled, notional, debit, legs))) => {
                         coverage.committed += 1;
@@ -434,6 +868,8 @@ fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Cove
                     }
                     (Err(t), Err(RouteError::Host(_))) => {
                         coverage.host_refusals += 1;
+                        coverage.margin_refusals +=
+                            usize::from(lock_refused(&model, w.now, &args, legs));
                         matches!(t.kind, TrapKind::Host { .. })
                     }
                     _ => false,
@@ -478,6 +914,13 @@ fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Cove
             }
         }
         for user in TAKERS {
+            if w.locked(user) != model.locked(user) {
+                return Err(format!(
+                    "step {step} after {what}: lock of {user}: {} vs {}",
+                    w.locked(user),
+                    model.locked(user)
+                ));
+            }
             if w.ledger.vault_balance(user, 0) != model.vault(user) {
                 return Err(format!(
                     "step {step} after {what}: vault of {user}: {} vs {}",
@@ -497,14 +940,60 @@ fn differential(engine: &dyn Engine, rng: &mut Rng, steps: usize) -> Result<Cove
     Ok(coverage)
 }
 
+/// The router's `margin(user)` view equals the model's, and RM4 holds: the router's IM is at
+/// most the sum of the slabs' own IM.
+fn margin_agrees(
+    engine: &dyn Engine,
+    w: &mut World,
+    model: &router_reference::RouterModel,
+    user: u64,
+    coverage: &mut Coverage,
+) -> Result<(), String> {
+    let got = w.call(engine, "margin", &[user]).result;
+    let want = model.margin(user);
+    match (&got, &want) {
+        (Ok(r), Ok((equity, im, mm, locked))) => {
+            let view = (wide(r, 0) as i128, wide(r, 2), wide(r, 4), wide(r, 6));
+            if view != (*equity, *im, *mm, *locked) {
+                return Err(format!("margin({user}): vm {view:?}, model {want:?}"));
+            }
+            let per_slab: u128 = SLABS
+                .iter()
+                .map(|&s| {
+                    let marks = model.marks(s).to_vec();
+                    model
+                        .slab(s)
+                        .account(user, &marks)
+                        .map_or(0, |(_, im, _)| im)
+                })
+                .sum();
+            if *im > per_slab {
+                return Err(format!("RM4: router IM {im} above the slabs' {per_slab}"));
+            }
+            coverage.netted += usize::from(*im < per_slab);
+            Ok(())
+        }
+        (Err(t), Err(router_reference::RouteError::Abort(code))) if t.kind == abort(*code) => {
+            coverage.margin_views_refused += 1;
+            Ok(())
+        }
+        _ => Err(format!("margin({user}): vm {got:?}, model {want:?}")),
+    }
+}
+
 #[test]
 fn the_router_matches_the_reference_on_both_engines() {
     let mut rng = Rng::new("router_differential");
-    let interpreted = differential(&Interpreter(ExecOptions::default()), &mut rng, 1_200)
+    let cross = Setup {
+        cross: true,
+        other_feed_on_third: true,
+        ..Setup::default()
+    };
+    let interpreted = differential(&Interpreter(ExecOptions::default()), &mut rng, 1_200, cross)
         .unwrap_or_else(|e| panic!("interpreter: {e}"));
     println!("interpreter: {interpreted:?}");
-    let compiled =
-        differential(&JitCache::default(), &mut rng, 400).unwrap_or_else(|e| panic!("jit: {e}"));
+    let compiled = differential(&JitCache::default(), &mut rng, 400, Setup::default())
+        .unwrap_or_else(|e| panic!("jit: {e}"));
     println!("jit: {compiled:?}");
     assert!(interpreted.committed >= 100, "{interpreted:?}");
     assert!(interpreted.two_or_more_legs >= 10, "{interpreted:?}");
@@ -521,4 +1010,11 @@ fn the_router_matches_the_reference_on_both_engines() {
         );
     }
     assert!(compiled.committed >= 30, "{compiled:?}");
+    assert!(interpreted.locks_pledged >= 20, "{interpreted:?}");
+    assert!(interpreted.locks_released >= 10, "{interpreted:?}");
+    assert!(interpreted.netted >= 10, "{interpreted:?}");
+    assert!(interpreted.routes_after_upgrade >= 20, "{interpreted:?}");
+    assert!(interpreted.margin_refusals >= 3, "{interpreted:?}");
+    assert!(interpreted.syncs >= 30, "{interpreted:?}");
+    assert!(compiled.routes_after_upgrade >= 5, "{compiled:?}");
 }

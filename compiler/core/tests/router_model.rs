@@ -1,11 +1,11 @@
 //! Self-checks of the router's reference model (`tests/router_reference/`) against examples
-//! worked out from the router's README alone.
+//! worked out from the router's and the slab's READMEs alone.
 
 mod router_reference;
 mod slab_reference;
 
 use router_reference::{RouteError, RouterModel, code};
-use slab_reference::reference::{InstrumentParams, Model, Params};
+use slab_reference::reference::{Abort, CapView, InstrumentParams, Model, Params};
 
 const A: u64 = 11;
 const B: u64 = 12;
@@ -14,16 +14,25 @@ const MAKER: u64 = 7;
 const TAKER: u64 = 1;
 const NOW: u64 = 100;
 const CAP_TTL: u64 = 30_000;
+/// The oracle key of the feed every instrument is marked by unless a test says otherwise.
+const KEY: u64 = 0x5eed_0001;
+/// Another feed's key.
+const OTHER_KEY: u64 = 0x0bad_f00d_0001;
+
+fn instrument(oracle_key: u64) -> InstrumentParams {
+    InstrumentParams {
+        tick: 5,
+        lot: 2,
+        price_max: 2_000,
+        qty_max: 400,
+        contract_size: 10,
+        oracle_key,
+    }
+}
 
 fn slab_params() -> Params {
     Params {
-        instruments: vec![InstrumentParams {
-            tick: 5,
-            lot: 2,
-            price_max: 2_000,
-            qty_max: 400,
-            contract_size: 10,
-        }],
+        instruments: vec![instrument(KEY)],
         dlp_allowance: Some(1 << 60),
         reg_allowance: Some(1 << 60),
         batch_ms: 1_000,
@@ -43,7 +52,14 @@ fn slab_params() -> Params {
 /// A slab whose maker (a DLP: its orders are LIVE at once) rests `orders` as `(side, price,
 /// qty)` on instrument 0.
 fn slab(orders: &[(u64, u64, u64)]) -> Model {
-    let mut m = Model::new(slab_params());
+    slab_keyed(KEY, orders)
+}
+
+/// [`slab`] with its instrument marked by the feed `oracle_key`.
+fn slab_keyed(oracle_key: u64, orders: &[(u64, u64, u64)]) -> Model {
+    let mut p = slab_params();
+    p.instruments[0].oracle_key = oracle_key;
+    let mut m = Model::new(p);
     m.set_maker_class(MAKER, 1).unwrap();
     for &(side, price, qty) in orders {
         m.place_order(0, MAKER, 0, side, price, qty).unwrap();
@@ -84,23 +100,30 @@ fn a_buy_fills_the_best_priced_slabs_first_and_leaves_no_escrow_or_cap() {
     assert_eq!(report.notional, 16_030);
     let slabs: Vec<u64> = report.legs.iter().map(|l| l.slab).collect();
     assert_eq!(slabs, vec![B, C]);
-    // B: N = 100,000, fee 50, equity −50, IM 5,000 → debit 5,050; max_charge 100,050.
-    // C: N = 60,300, fee 30, uPnL 6 × (1,000 − 1,005) × 10 = −300, IM 3,000 → debit 3,330.
+    // The commits are router-margined: each slab debits only its negative cash.
+    // B: N = 100,000, fee 50 → cash −50, debit 50; max_charge 100,050.
+    // C: N = 60,300, fee ⌊30.15⌋ = 30 → debit 30; max_charge 60,300 + 30 = 60,330.
     assert_eq!(report.legs[0].max_charge, 100_050);
-    assert_eq!(report.legs[0].committed.total_debit, 5_050);
+    assert_eq!(report.legs[0].committed.total_debit, 50);
     assert_eq!(report.legs[1].max_charge, 60_330);
-    assert_eq!(report.legs[1].committed.total_debit, 3_330);
-    assert_eq!(report.total_debit, 8_380);
-    assert_eq!(r.vault(TAKER), 1_000_000 - 8_380);
+    assert_eq!(report.legs[1].committed.total_debit, 30);
+    assert_eq!(report.total_debit, 80);
+    // Margin: B equity 0, IM 5,000 (X = 100,000); C equity 6 × (1,000 − 1,005) × 10 = −300,
+    // IM 3,000 (X = 60,000). Isolated: IM 8,000, E −300 → the lock is 8,300.
+    assert_eq!(r.locked(TAKER), 8_300);
+    assert_eq!(r.escrow(TAKER, 0), 8_300);
+    assert_eq!(r.portfolio(TAKER), [(B, 0), (C, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.margin(TAKER), Ok((8_000, 8_000, 3_500 + 2_100, 8_300)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 80 - 8_300);
     for s in [A, B, C] {
         assert_eq!(r.escrow(TAKER, s), 0);
     }
     assert_eq!(r.collected(A), 0);
-    assert_eq!(r.collected(B), 5_050);
-    assert_eq!(r.collected(C), 3_330);
+    assert_eq!(r.collected(B), 50);
+    assert_eq!(r.collected(C), 30);
     assert_eq!(r.caps_count(), 2);
     assert!(r.all_caps_burned());
-    assert_eq!(r.caps()[0].remaining, 100_050 - 5_050);
+    assert_eq!(r.caps()[0].remaining, 100_050 - 50);
     assert_eq!(r.caps()[0].expiry_ms, NOW + CAP_TTL);
     assert_eq!(r.routes(), 1);
 
@@ -116,19 +139,20 @@ fn a_buy_fills_the_best_priced_slabs_first_and_leaves_no_escrow_or_cap() {
     assert!(b.instruments[0].asks.is_empty());
     assert!(b.holds.is_empty());
     assert_eq!(b.next_hold_id, 3);
-    assert_eq!(b.collected, 5_050);
+    assert_eq!(b.collected, 50);
+    assert_eq!(b.accounts[&TAKER].cash, 0);
     assert_eq!(b.accounts[&TAKER].positions[&0].qty, 10);
     let c = r.slab(C).state();
     let o = &c.instruments[0].asks[0].orders[0];
     assert_eq!((o.qty, o.reserved_qty), (4, 0));
-    assert_eq!(c.collected, 3_330);
+    assert_eq!(c.collected, 30);
     assert_eq!(c.accounts[&TAKER].positions[&0].qty, 6);
 
     // The plain form agrees.
     let mut r2 = asks_router();
     assert_eq!(
         r2.route(NOW, TAKER, 1, 0, 0, 16, 1_010, [A, B, C]),
-        Ok((16, 16_030, 8_380, 2))
+        Ok((16, 16_030, 80, 2))
     );
     assert_eq!(r2.snapshot(), r.snapshot());
 }
@@ -143,7 +167,12 @@ fn a_sell_fills_the_highest_bids_first() {
     assert_eq!(slabs, vec![B, C]);
     assert_eq!(report.notional, 10 * 995 + 6 * 990);
     assert_eq!(r.slab(A).state().instruments[0].bids[0].orders[0].qty, 10);
-    assert_eq!(r.vault(TAKER), 1_000_000 - report.total_debit);
+    // Fees ⌊99,500 × 5 / 10⁴⌋ = 49 and ⌊59,400 × 5 / 10⁴⌋ = 29 are the debits. Shorts at 995
+    // and 990 marked at 1,000: equity −500 and −600; IM 5,000 + 3,000 → the lock is 9,100.
+    assert_eq!(report.total_debit, 49 + 29);
+    assert_eq!(r.locked(TAKER), 9_100);
+    assert_eq!(r.margin(TAKER), Ok((8_000, 8_000, 5_600, 9_100)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 78 - 9_100);
     assert!(r.all_caps_burned());
 }
 
@@ -166,7 +195,7 @@ fn equal_prices_keep_leg_order_and_empty_legs_do_not_matter() {
     let mut r = router(&[(1, 1_050, 10)], &[(1, 1_000, 10)], &[(1, 1_005, 10)]);
     assert_eq!(
         r.route(NOW, TAKER, 1, 0, 0, 20, 1_010, [A, B, C]),
-        Ok((20, 10 * 1_000 + 10 * 1_005, 5_050 + (5_000 + 500 + 50), 2))
+        Ok((20, 10 * 1_000 + 10 * 1_005, 50 + 50, 2))
     );
 }
 
@@ -260,9 +289,10 @@ fn admission_refusals() {
     );
     assert_eq!(
         r.route(NOW, TAKER, 1, 0, 0, 2, 1_010, [0, B, 0]),
-        Ok((2, 2_000, 1_000 + 10, 1))
+        Ok((2, 2_000, 10, 1))
     );
     assert_eq!(r.routes(), 1);
+    assert_eq!(r.locked(TAKER), 1_000);
 }
 
 #[test]
@@ -289,4 +319,629 @@ fn the_registry_lists_delists_and_fills_up() {
     );
     assert_eq!(r.list_slab(103), Ok(3));
     assert_eq!(r.registry()[3], (103, true));
+}
+
+// ---- the slab model's router-facing parts: commit's margin flag and the exposure view ----
+
+/// A slab with the maker's asks at 1,000 (20) and a hold of the taker buying 2 (hold 1:
+/// N = 2 × 10 × 1,000 = 20,000, max_charge 20,000 + 10 = 20,010).
+fn slab_with_hold() -> Model {
+    let mut m = slab(&[(1, 1_000, 20)]);
+    let r = m
+        .reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+        .unwrap();
+    assert_eq!((r.hold_id, r.max_charge), (1, 20_010));
+    m
+}
+
+fn cap(remaining: u128) -> Option<CapView> {
+    Some(CapView {
+        user: TAKER,
+        slab: A,
+        asset: 0,
+        remaining,
+        expiry_ms: NOW + 1_000,
+        burned: false,
+    })
+}
+
+#[test]
+fn a_margin_flag_above_one_is_bad_margin_before_anything_else() {
+    let mut m = slab_with_hold();
+    let before = m.state();
+    for margin in [2, 3, u64::MAX] {
+        let got = m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], margin);
+        assert_eq!(got, Err(Abort::BadMargin));
+        // Before UNKNOWN_HOLD, EXPIRED, NO_MARK and the cap.
+        let got = m.commit(NOW + 1_000_000, 999, None, A, 0, &[0], margin);
+        assert_eq!(got, Err(Abort::BadMargin));
+    }
+    assert_eq!(Abort::BadMargin.code(), 32);
+    assert_eq!(m.state(), before);
+}
+
+#[test]
+fn a_router_margined_commit_debits_only_what_the_fill_realised() {
+    // margin = 0: the slab's own IM shortfall, 1,000 (5 % of 20,000) + the fee 10.
+    let mut m = slab_with_hold();
+    let c = m
+        .commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], 0)
+        .unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (10, 1_010));
+    assert_eq!(m.state().accounts[&TAKER].cash, 1_000);
+
+    // margin = 1: only the negative cash, the fee.
+    let mut m = slab_with_hold();
+    let c = m
+        .commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], 1)
+        .unwrap();
+    assert_eq!(
+        (c.filled_qty, c.avg_px, c.total_fee, c.total_debit),
+        (2, 1_000, 10, 10)
+    );
+    assert_eq!(m.state().accounts[&TAKER].cash, 0);
+    assert_eq!(m.state().collected, 10);
+
+    // Marked down to 900 the taker's equity is 2 × (900 − 1,000) × 10 = −2,000 < MM: a slab
+    // margined commit is below maintenance, a router-margined one is not checked.
+    let mut m2 = m.clone();
+    m.reserve(NOW, 2, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+        .unwrap();
+    m2.reserve(NOW, 2, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+        .unwrap();
+    assert_eq!(
+        m.commit(NOW, 2, cap(20_010), A, 20_010, &[900], 0),
+        Err(Abort::BelowMaintenance)
+    );
+    let c = m2
+        .commit(NOW, 2, cap(20_010), A, 20_010, &[900], 1)
+        .unwrap();
+    assert_eq!(c.total_debit, 10);
+
+    // A router-margined close at a loss debits the realised loss and the fee: the maker's bid
+    // at 995 takes the long 2 back: −2 × 5 × 10 = −100, fee ⌊19,900 × 5 / 10⁴⌋ = 9.
+    let mut m = slab(&[(1, 1_000, 20), (0, 995, 20)]);
+    m.reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+        .unwrap();
+    m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], 1)
+        .unwrap();
+    let r = m
+        .reserve(NOW, 2, TAKER, 0, 1, 2, 995, CAP_TTL, [0; 4])
+        .unwrap();
+    assert_eq!(r.max_charge, 19_900 + 9);
+    let c = m
+        .commit(NOW, 2, cap(19_909), A, 19_909, &[1_000], 1)
+        .unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (9, 109));
+    let t = &m.state().accounts[&TAKER];
+    assert!(t.positions.is_empty());
+    assert_eq!(t.cash, 0);
+}
+
+#[test]
+fn the_exposure_view_reads_the_account_and_one_signed_position() {
+    let mut m = slab_with_hold();
+    m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], 1)
+        .unwrap();
+    // Taker long 2 at 1,000, cash 0: X = 20,000 → IM 1,000, MM 700, the position's the same.
+    assert_eq!(
+        m.exposure(TAKER, 0, &[1_000]),
+        Ok((0, 1_000, 700, 1_000, 700, KEY, 1))
+    );
+    // The maker is short 2 and paid ⌊20,000 × 2 / 10⁴⌋ = 4: its position's margin is negative.
+    assert_eq!(
+        m.exposure(MAKER, 0, &[1_000]),
+        Ok((-4, 1_000, 700, -1_000, -700, KEY, 1))
+    );
+    // At 1,001: X = 20,020 → IM ⌊1,001⌋, MM ⌊700.7⌋ = 700; equity 2 × 1 × 10 = 20.
+    assert_eq!(
+        m.exposure(TAKER, 0, &[1_001]),
+        Ok((20, 1_001, 700, 1_001, 700, KEY, 1))
+    );
+    // No account: zeros but the key; no mark needed.
+    assert_eq!(m.exposure(99, 0, &[0]), Ok((0, 0, 0, 0, 0, KEY, 0)));
+    assert_eq!(m.exposure(99, 1, &[1_000]), Err(Abort::UnknownInstrument));
+    assert_eq!(
+        m.exposure(TAKER, 1, &[1_000]),
+        Err(Abort::UnknownInstrument)
+    );
+    assert_eq!(m.exposure(TAKER, 0, &[0]), Err(Abort::NoMark));
+    assert_eq!(m.exposure(TAKER, 0, &[]), Err(Abort::NoMark));
+
+    // An account without a position in the instrument: its account words, zeros for the
+    // position. Two instruments, the taker long 2 of instrument 0 only.
+    let mut p = slab_params();
+    p.instruments.push(instrument(OTHER_KEY));
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    m.place_order(0, MAKER, 0, 1, 1_000, 10).unwrap();
+    m.reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+        .unwrap();
+    m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000, 0], 1)
+        .unwrap();
+    assert_eq!(
+        m.exposure(TAKER, 1, &[1_000, 0]),
+        Ok((0, 1_000, 700, 0, 0, OTHER_KEY, 0))
+    );
+    // The account's position in instrument 0 needs its mark even for a view of instrument 1.
+    assert_eq!(m.exposure(TAKER, 1, &[0, 500]), Err(Abort::NoMark));
+}
+
+// ---- portfolio margin ----
+
+const D: u64 = 14;
+const E: u64 = 15;
+
+/// A: asks 1,000 (20) and bids 995 (20); B: bids 1,000 (20), its feed `key_b`; C: asks 1,000
+/// (20). Marks 1,000, all listed, the taker's vault 1,000,000, the netting model as given.
+fn margin_router(cross: bool, key_b: u64) -> RouterModel {
+    let mut r = RouterModel::new(
+        CAP_TTL,
+        vec![
+            (A, slab(&[(1, 1_000, 20), (0, 995, 20)]), vec![1_000]),
+            (B, slab_keyed(key_b, &[(0, 1_000, 20)]), vec![1_000]),
+            (C, slab(&[(1, 1_000, 20)]), vec![1_000]),
+        ],
+    );
+    r.set_cross_alpha(cross);
+    for s in [A, B, C] {
+        r.list_slab(s).unwrap();
+    }
+    r.deposit(TAKER, 1_000_000);
+    r
+}
+
+/// Buys `qty` of instrument 0 on `slab` at 1,000.
+fn buy(r: &mut RouterModel, slab: u64, qty: u64) -> Result<(u64, u128, u128, u64), RouteError> {
+    r.route(NOW, TAKER, 1, 0, 0, qty, 1_000, [slab, 0, 0])
+}
+
+/// Sells `qty` of instrument 0 on `slab` down to `limit`.
+fn sell(
+    r: &mut RouterModel,
+    slab: u64,
+    qty: u64,
+    limit: u64,
+) -> Result<(u64, u128, u128, u64), RouteError> {
+    r.route(NOW, TAKER, 2, 0, 1, qty, limit, [slab, 0, 0])
+}
+
+#[test]
+fn a_full_offset_across_slabs_needs_no_margin_under_cross_alpha() {
+    // One unit = 2 contracts = 20 underlying at 1,000: X = 20,000, IM 1,000, MM 700; each
+    // commit debits its fee ⌊20,000 × 5 / 10⁴⌋ = 10.
+    for cross in [true, false] {
+        let mut r = margin_router(cross, KEY);
+        assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+        assert_eq!(r.portfolio(TAKER), [(A, 0), (0, 0), (0, 0), (0, 0)]);
+        assert_eq!(r.locked(TAKER), 1_000);
+        assert_eq!(r.escrow(TAKER, 0), 1_000);
+        assert_eq!(r.vault(TAKER), 1_000_000 - 10 - 1_000);
+        assert_eq!(r.margin(TAKER), Ok((1_000, 1_000, 700, 1_000)));
+        assert_eq!(
+            r.slab(A).exposure(TAKER, 0, r.marks(A)),
+            Ok((0, 1_000, 700, 1_000, 700, KEY, 1))
+        );
+
+        assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+        assert_eq!(r.portfolio(TAKER), [(A, 0), (B, 0), (0, 0), (0, 0)]);
+        assert_eq!(
+            r.slab(B).exposure(TAKER, 0, r.marks(B)),
+            Ok((0, 1_000, 700, -1_000, -700, KEY, 1))
+        );
+        if cross {
+            // N = 0, G = 2,000: the whole 2,000 is offset; the lock goes back.
+            assert_eq!(r.margin(TAKER), Ok((0, 0, 0, 0)));
+            assert_eq!(r.locked(TAKER), 0);
+            assert_eq!(r.vault(TAKER), 1_000_000 - 10 - 10);
+        } else {
+            // Isolated: 2 × one unit's IM.
+            assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
+            assert_eq!(r.locked(TAKER), 2_000);
+            assert_eq!(r.vault(TAKER), 1_000_000 - 10 - 10 - 2_000);
+        }
+        assert_eq!(r.escrow(TAKER, 0), r.locked(TAKER));
+        assert_eq!(r.routes(), 2);
+        assert!(r.all_caps_burned());
+    }
+}
+
+#[test]
+fn long_two_short_one_needs_one_units_margin() {
+    for cross in [true, false] {
+        let mut r = margin_router(cross, KEY);
+        // Long 4 (two units): X = 40,000, IM 2,000, MM 1,400, fee 20.
+        assert_eq!(buy(&mut r, A, 4), Ok((4, 4_000, 20, 1)));
+        assert_eq!(r.locked(TAKER), 2_000);
+        assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+        if cross {
+            // IM: N = 1,000, G = 3,000 → 3,000 − 2,000 = 1,000; MM: 2,100 − 1,400 = 700.
+            assert_eq!(r.margin(TAKER), Ok((1_000, 1_000, 700, 1_000)));
+            assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 10 - 1_000);
+        } else {
+            assert_eq!(r.margin(TAKER), Ok((3_000, 3_000, 2_100, 3_000)));
+            assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 10 - 3_000);
+        }
+    }
+}
+
+#[test]
+fn positions_on_different_feeds_do_not_net() {
+    // B marked by another feed, or neither feed keyed (key 0 never nets).
+    for (key_a, key_b) in [(KEY, OTHER_KEY), (0, 0)] {
+        let mut r = RouterModel::new(
+            CAP_TTL,
+            vec![
+                (A, slab_keyed(key_a, &[(1, 1_000, 20)]), vec![1_000]),
+                (B, slab_keyed(key_b, &[(0, 1_000, 20)]), vec![1_000]),
+            ],
+        );
+        r.set_cross_alpha(true);
+        r.list_slab(A).unwrap();
+        r.list_slab(B).unwrap();
+        r.deposit(TAKER, 1_000_000);
+        assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+        assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+        assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
+        assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 2_000);
+    }
+}
+
+#[test]
+fn a_slabs_account_counts_once_and_its_instruments_net_under_cross_alpha() {
+    // Slab D lists two instruments on one feed: the taker goes long 2 of instrument 0 and short
+    // 2 of instrument 1 there, two legs on one slab.
+    for cross in [true, false] {
+        let mut p = slab_params();
+        p.instruments.push(instrument(KEY));
+        let mut d = Model::new(p);
+        d.set_maker_class(MAKER, 1).unwrap();
+        d.place_order(0, MAKER, 0, 1, 1_000, 10).unwrap();
+        d.place_order(0, MAKER, 1, 0, 1_000, 10).unwrap();
+        let mut r = RouterModel::new(CAP_TTL, vec![(D, d, vec![1_000, 1_000])]);
+        r.set_cross_alpha(cross);
+        r.list_slab(D).unwrap();
+        r.deposit(TAKER, 1_000_000);
+        assert_eq!(
+            r.route(NOW, TAKER, 1, 0, 0, 2, 1_000, [D, 0, 0]),
+            Ok((2, 2_000, 10, 1))
+        );
+        assert_eq!(
+            r.route(NOW, TAKER, 2, 1, 1, 2, 1_000, [D, 0, 0]),
+            Ok((2, 2_000, 10, 1))
+        );
+        assert_eq!(r.portfolio(TAKER), [(D, 0), (D, 1), (0, 0), (0, 0)]);
+        // IM_D = ⌊40,000 × 5 %⌋ = 2,000 counted once (not 4,000); the positions ±1,000.
+        if cross {
+            assert_eq!(r.margin(TAKER), Ok((0, 0, 0, 0)));
+        } else {
+            assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
+        }
+        // Instrument 0 marked up to 1,100: E = 2 × 100 × 10 = 2,000 (once); X = 22,000 +
+        // 20,000 → IM_D 2,100, MM_D 1,470; im_pos 1,100 and −1,000, mm_pos 770 and −700.
+        r.set_marks(D, vec![1_100, 1_000]);
+        if cross {
+            // IM 2,100 − (2,100 − 100) = 100, MM 1,470 − (1,470 − 70) = 70; the lock stays 0.
+            assert_eq!(r.margin(TAKER), Ok((2_000, 100, 70, 0)));
+        } else {
+            assert_eq!(r.margin(TAKER), Ok((4_000, 2_100, 1_470, 2_000)));
+        }
+    }
+}
+
+#[test]
+fn closing_releases_the_lock_and_frees_the_leg_slot() {
+    let mut r = margin_router(false, KEY);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(buy(&mut r, C, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (C, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.locked(TAKER), 2_000);
+    // Closing A at 995: realised −100, fee 9 → the slab debits 109; A's leg is cleared and
+    // only C's 1,000 stays locked.
+    assert_eq!(sell(&mut r, A, 2, 995), Ok((2, 1_990, 109, 1)));
+    assert_eq!(r.portfolio(TAKER), [(0, 0), (C, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.locked(TAKER), 1_000);
+    assert_eq!(r.escrow(TAKER, 0), 1_000);
+    assert_eq!(r.vault(TAKER), 1_000_000 - 10 - 10 - 109 - 1_000);
+    assert_eq!(r.margin(TAKER), Ok((1_000, 1_000, 700, 1_000)));
+    // The freed slot 0 is the lowest free one.
+    assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.portfolio(TAKER), [(B, 0), (C, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.locked(TAKER), 2_000);
+
+    // Closing the only position releases the whole lock.
+    let mut r = margin_router(true, KEY);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.locked(TAKER), 1_000);
+    assert_eq!(sell(&mut r, A, 2, 995), Ok((2, 1_990, 109, 1)));
+    assert_eq!(r.locked(TAKER), 0);
+    assert_eq!(r.escrow(TAKER, 0), 0);
+    assert_eq!(r.portfolio(TAKER), [(0, 0); 4]);
+    assert_eq!(r.margin(TAKER), Ok((0, 0, 0, 0)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 10 - 109);
+}
+
+#[test]
+fn a_vault_that_cannot_cover_the_lock_refuses_the_route_and_changes_nothing() {
+    let mut r = margin_router(false, KEY);
+    // Long 10 on A: fee 50, IM 5,000.
+    assert_eq!(buy(&mut r, A, 10), Ok((10, 10_000, 50, 1)));
+    assert_eq!(r.locked(TAKER), 5_000);
+    assert_eq!(r.vault(TAKER), 1_000_000 - 50 - 5_000);
+    // A's mark halves: equity 10 × (500 − 1,000) × 10 = −50,000; IM ⌊50,000 × 5 %⌋ = 2,500.
+    r.set_marks(A, vec![500]);
+    assert_eq!(r.margin(TAKER), Ok((5_000 - 50_000, 2_500, 1_750, 5_000)));
+    // Keep just what C's funded leg pledges (20,010).
+    r.withdraw(TAKER, 994_950 - 20_010).unwrap();
+    let before = r.snapshot();
+    // Buying 2 on C: the leg debits 10 and gives 20,000 back; then IM 2,500 + 1,000, E −50,000
+    // → required 53,500, a pledge of 48,500 the vault's 20,000 cannot pay.
+    assert_eq!(buy(&mut r, C, 2), Err(RouteError::Host("vault_balance")));
+    assert_eq!(r.snapshot(), before);
+    assert_eq!(r.vault(TAKER), 20_010);
+    assert_eq!(r.locked(TAKER), 5_000);
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (0, 0), (0, 0), (0, 0)]);
+    // With exactly enough it goes through and empties the vault.
+    r.deposit(TAKER, 28_500);
+    assert_eq!(buy(&mut r, C, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.vault(TAKER), 0);
+    assert_eq!(r.locked(TAKER), 53_500);
+    assert_eq!(r.escrow(TAKER, 0), 53_500);
+    assert_eq!(r.margin(TAKER), Ok((3_500, 3_500, 2_450, 53_500)));
+}
+
+#[test]
+fn a_refused_view_is_margin_view_and_changes_nothing() {
+    let mut r = margin_router(true, KEY);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    r.set_marks(A, vec![0]);
+    assert_eq!(r.margin(TAKER), Err(RouteError::Abort(code::MARGIN_VIEW)));
+    let before = r.snapshot();
+    // C's commit succeeds; A's view (a leg of the portfolio) has no mark.
+    assert_eq!(buy(&mut r, C, 2), Err(RouteError::Abort(code::MARGIN_VIEW)));
+    assert_eq!(r.snapshot(), before);
+    // A user without a portfolio reads zeros.
+    assert_eq!(r.margin(MAKER), Ok((0, 0, 0, 0)));
+    assert_eq!(r.portfolio(MAKER), [(0, 0); 4]);
+    assert_eq!(r.locked(MAKER), 0);
+}
+
+#[test]
+fn a_fifth_pair_is_portfolio_full_and_changes_nothing() {
+    let book = [(1, 1_000, 20)];
+    let mut r = RouterModel::new(
+        CAP_TTL,
+        vec![
+            (A, slab(&book), vec![1_000]),
+            (B, slab(&book), vec![1_000]),
+            (C, slab(&book), vec![1_000]),
+            (D, slab(&book), vec![1_000]),
+            (E, slab(&book), vec![1_000]),
+        ],
+    );
+    for s in [A, B, C, D, E] {
+        r.list_slab(s).unwrap();
+    }
+    r.deposit(TAKER, 10_000_000);
+    // Equal prices keep leg order: A 20, B 20, C 10.
+    assert_eq!(
+        r.route(NOW, TAKER, 1, 0, 0, 50, 1_000, [A, B, C]),
+        Ok((50, 50_000, 100 + 100 + 50, 3))
+    );
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (B, 0), (C, 0), (0, 0)]);
+    // IM: X = 200,000, 200,000 and 100,000 → 10,000 + 10,000 + 5,000.
+    assert_eq!(r.locked(TAKER), 25_000);
+    let before = r.snapshot();
+    // D 20 then E 2: E would be a fifth pair.
+    assert_eq!(
+        r.route(NOW, TAKER, 2, 0, 0, 22, 1_000, [D, E, 0]),
+        Err(RouteError::Abort(code::PORTFOLIO_FULL))
+    );
+    assert_eq!(r.snapshot(), before);
+    assert_eq!(buy(&mut r, D, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (B, 0), (C, 0), (D, 0)]);
+    // A pair already held still routes; a new one does not.
+    assert_eq!(buy(&mut r, C, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(
+        buy(&mut r, E, 2),
+        Err(RouteError::Abort(code::PORTFOLIO_FULL))
+    );
+    assert_eq!(r.locked(TAKER), 25_000 + 1_000 + 1_000);
+}
+
+// ---- sync_margin ----
+
+#[test]
+fn sync_margin_releases_what_a_favourable_mark_frees() {
+    let mut r = margin_router(false, KEY);
+    // Long 2 on A at 1,000: fee 10, IM 1,000 → the lock is 1,000.
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.locked(TAKER), 1_000);
+    assert_eq!(r.vault(TAKER), 998_990);
+    // Nothing moved: the lock is already max(0, IM − E); nothing changes.
+    let before = r.snapshot();
+    assert_eq!(r.sync_margin(TAKER), Ok(1_000));
+    assert_eq!(r.snapshot(), before);
+
+    // A's mark up to 1,020: E = 2 × 20 × 10 = 400; X = 20,400 → IM 1,020, MM ⌊714⌋ = 714.
+    // required = 1,020 − 400 = 620: 380 of the 1,000 goes back to the vault.
+    r.set_marks(A, vec![1_020]);
+    assert_eq!(r.margin(TAKER), Ok((1_400, 1_020, 714, 1_000)));
+    assert_eq!(r.sync_margin(TAKER), Ok(620));
+    assert_eq!(r.locked(TAKER), 620);
+    assert_eq!(r.escrow(TAKER, 0), 620);
+    assert_eq!(r.vault(TAKER), 998_990 + 380);
+    assert_eq!(r.margin(TAKER), Ok((1_020, 1_020, 714, 620)));
+
+    // Up to 1,100: E = 2,000 ≥ IM 1,100 → required 0, the whole lock is released.
+    r.set_marks(A, vec![1_100]);
+    assert_eq!(r.sync_margin(TAKER), Ok(0));
+    assert_eq!(r.locked(TAKER), 0);
+    assert_eq!(r.escrow(TAKER, 0), 0);
+    assert_eq!(r.vault(TAKER), 999_990);
+    assert_eq!(r.margin(TAKER), Ok((2_000, 1_100, 770, 0)));
+    // The leg is still open: it stays. No route was counted.
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (0, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.routes(), 1);
+    assert!(r.all_caps_burned());
+    assert_eq!(r.caps_count(), 1);
+    // What the profit freed can be withdrawn.
+    assert_eq!(r.withdraw(TAKER, 999_990), Ok(()));
+}
+
+#[test]
+fn sync_margin_pledges_after_a_crash_or_is_refused_by_a_short_vault() {
+    let mut r = margin_router(false, KEY);
+    // Long 10 on A: fee 50, IM 5,000.
+    assert_eq!(buy(&mut r, A, 10), Ok((10, 10_000, 50, 1)));
+    assert_eq!(r.locked(TAKER), 5_000);
+    assert_eq!(r.vault(TAKER), 994_950);
+    // A's mark halves: E = 10 × (500 − 1,000) × 10 = −50,000; X = 50,000 → IM 2,500, MM 1,750.
+    // required = 2,500 + 50,000 = 52,500: a pledge of 47,500.
+    r.set_marks(A, vec![500]);
+    assert_eq!(r.margin(TAKER), Ok((5_000 - 50_000, 2_500, 1_750, 5_000)));
+    // One short of it: the host refuses the pledge and nothing changes.
+    r.withdraw(TAKER, 994_950 - 47_499).unwrap();
+    let before = r.snapshot();
+    assert_eq!(r.sync_margin(TAKER), Err(RouteError::Host("vault_balance")));
+    assert_eq!(r.snapshot(), before);
+    assert_eq!(r.vault(TAKER), 47_499);
+    assert_eq!(r.locked(TAKER), 5_000);
+    assert_eq!(r.escrow(TAKER, 0), 5_000);
+    // Exactly enough: the vault is emptied into the lock.
+    r.deposit(TAKER, 1);
+    assert_eq!(r.sync_margin(TAKER), Ok(52_500));
+    assert_eq!(r.vault(TAKER), 0);
+    assert_eq!(r.locked(TAKER), 52_500);
+    assert_eq!(r.escrow(TAKER, 0), 52_500);
+    assert_eq!(r.margin(TAKER), Ok((2_500, 2_500, 1_750, 52_500)));
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (0, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.routes(), 1);
+
+    // The mark recovers to 1,000: E = 0, IM 5,000 → 47,500 goes back.
+    r.set_marks(A, vec![1_000]);
+    assert_eq!(r.sync_margin(TAKER), Ok(5_000));
+    assert_eq!(r.vault(TAKER), 47_500);
+}
+
+#[test]
+fn sync_margin_nets_per_the_routers_model() {
+    // Long 2 on A, short 2 on B, one feed; both marks crash to 500: A's E −10,000, B's
+    // +10,000; X = 10,000 each → IM 500 and MM 350 per slab, im_pos ±500, mm_pos ±350.
+    for cross in [true, false] {
+        let mut r = margin_router(cross, KEY);
+        assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+        assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+        r.set_marks(A, vec![500]);
+        r.set_marks(B, vec![500]);
+        if cross {
+            // Fully offset: IM 0, E 0 → the lock stays 0; nothing changes.
+            assert_eq!(r.locked(TAKER), 0);
+            let before = r.snapshot();
+            assert_eq!(r.sync_margin(TAKER), Ok(0));
+            assert_eq!(r.snapshot(), before);
+            assert_eq!(r.margin(TAKER), Ok((0, 0, 0, 0)));
+        } else {
+            // Isolated: IM 1,000, E 0 → 1,000 of the 2,000 lock goes back.
+            assert_eq!(r.locked(TAKER), 2_000);
+            assert_eq!(r.sync_margin(TAKER), Ok(1_000));
+            assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 2_000 + 1_000);
+            assert_eq!(r.margin(TAKER), Ok((1_000, 1_000, 700, 1_000)));
+        }
+        assert_eq!(r.escrow(TAKER, 0), r.locked(TAKER));
+        assert_eq!(r.portfolio(TAKER), [(A, 0), (B, 0), (0, 0), (0, 0)]);
+    }
+}
+
+#[test]
+fn sync_margin_without_a_portfolio_is_zero_and_changes_nothing() {
+    let mut r = margin_router(true, KEY);
+    let before = r.snapshot();
+    // Nobody has traded: no record, nothing to do, and no record is created.
+    for user in [TAKER, MAKER, 0] {
+        assert_eq!(r.sync_margin(user), Ok(0));
+    }
+    assert_eq!(r.snapshot(), before);
+    assert!(r.portfolios().is_empty());
+    // After the taker's trade the maker still has none.
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    let before = r.snapshot();
+    assert_eq!(r.sync_margin(MAKER), Ok(0));
+    assert_eq!(r.sync_margin(0), Ok(0));
+    assert_eq!(r.snapshot(), before);
+    // A leg's slab that refuses the view (no mark) is MARGIN_VIEW; nothing changes.
+    r.set_marks(A, vec![0]);
+    let before = r.snapshot();
+    assert_eq!(
+        r.sync_margin(TAKER),
+        Err(RouteError::Abort(code::MARGIN_VIEW))
+    );
+    assert_eq!(r.snapshot(), before);
+}
+
+/// Closes the taker's long 2 on slab A outside the router: the slab model is driven directly
+/// (a sell of 2 at 995 against A's bids, committed router-margined), so only A's state changes
+/// — the router's ledger and portfolio do not see it. Realised −100, fee ⌊19,900 × 5 / 10⁴⌋
+/// = 9: the slab debits 109.
+fn close_a_outside_the_router(r: &mut RouterModel) {
+    let marks = r.marks(A).to_vec();
+    let m = r.slab_mut(A);
+    let hold = m
+        .reserve(NOW, 9, TAKER, 0, 1, 2, 995, CAP_TTL, [0; 4])
+        .unwrap();
+    assert_eq!(hold.filled_qty, 2);
+    let cap = CapView {
+        user: TAKER,
+        slab: A,
+        asset: 0,
+        remaining: hold.max_charge,
+        expiry_ms: NOW + 1_000,
+        burned: false,
+    };
+    let c = m
+        .commit(NOW, hold.hold_id, Some(cap), A, hold.max_charge, &marks, 1)
+        .unwrap();
+    assert_eq!(c.total_debit, 109);
+    assert_eq!(m.exposure(TAKER, 0, &marks), Ok((0, 0, 0, 0, 0, KEY, 0)));
+}
+
+#[test]
+fn sync_margin_prunes_a_leg_closed_elsewhere() {
+    let mut r = margin_router(false, KEY);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(buy(&mut r, C, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (C, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.locked(TAKER), 2_000);
+    assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 2_000);
+    close_a_outside_the_router(&mut r);
+    // margin reads A's closed account (all zeros) and removes nothing.
+    assert_eq!(r.margin(TAKER), Ok((2_000, 1_000, 700, 2_000)));
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (C, 0), (0, 0), (0, 0)]);
+    // sync_margin prunes A's leg and releases its 1,000; C's leg keeps its slot.
+    assert_eq!(r.sync_margin(TAKER), Ok(1_000));
+    assert_eq!(r.portfolio(TAKER), [(0, 0), (C, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.locked(TAKER), 1_000);
+    assert_eq!(r.escrow(TAKER, 0), 1_000);
+    assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 1_000);
+    assert_eq!(r.margin(TAKER), Ok((1_000, 1_000, 700, 1_000)));
+    // Once more: nothing left to change.
+    let before = r.snapshot();
+    assert_eq!(r.sync_margin(TAKER), Ok(1_000));
+    assert_eq!(r.snapshot(), before);
+
+    // The only leg closed elsewhere: the portfolio empties and the whole lock goes back; the
+    // record remains, reading like no portfolio, and a later sync changes nothing.
+    let mut r = margin_router(true, KEY);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    close_a_outside_the_router(&mut r);
+    assert_eq!(r.sync_margin(TAKER), Ok(0));
+    assert_eq!(r.portfolio(TAKER), [(0, 0); 4]);
+    assert_eq!(r.locked(TAKER), 0);
+    assert_eq!(r.escrow(TAKER, 0), 0);
+    assert_eq!(r.vault(TAKER), 1_000_000 - 10);
+    assert_eq!(r.margin(TAKER), Ok((0, 0, 0, 0)));
+    assert!(r.portfolios().contains_key(&TAKER));
+    let before = r.snapshot();
+    assert_eq!(r.sync_margin(TAKER), Ok(0));
+    assert_eq!(r.snapshot(), before);
 }

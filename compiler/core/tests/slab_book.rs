@@ -645,8 +645,9 @@ fn draw(
             ];
             let mut args = vec![hold_id, cap_id];
             args.extend(salt);
+            args.push(0); // the slab margins its own accounts
             let expected = model
-                .commit(*now, hold_id, view, SLAB_ID, escrow, &marks)
+                .commit(*now, hold_id, view, SLAB_ID, escrow, &marks, 0)
                 .map(|c| {
                     vec![
                         c.filled_qty,

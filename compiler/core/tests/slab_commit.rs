@@ -167,7 +167,7 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
         // Refusals first, each without a trace.
         w.refused(
             "commit",
-            &[hold + 1, 0, 0, 0, 0, 0],
+            &[hold + 1, 0, 0, 0, 0, 0, 0],
             1_010,
             abort(code::UNKNOWN_HOLD),
         );
@@ -202,10 +202,10 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
         ];
         for (cap, now, kind) in cases {
             let id = cap.map_or(999, |cap| w.cap(cap));
-            w.refused("commit", &[hold, id, 0, 0, 0, 0], now, kind);
+            w.refused("commit", &[hold, id, 0, 0, 0, 0, 0], now, kind);
         }
         let cap = w.cap(good);
-        let done = w.ok("commit", &[hold, cap, 0, 0, 0, 0], 1_010);
+        let done = w.ok("commit", &[hold, cap, 0, 0, 0, 0, 0], 1_010);
         assert_eq!(done[0], filled, "the hold's quantity");
         assert_eq!(done[1], vwap, "⌊Σ t × p / filled⌋, as reserved");
         let notional: u128 = (20 * 1_000 + 10 * 1_005) * 10;
@@ -234,7 +234,7 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
         let cap = w.cap(good);
         w.refused(
             "commit",
-            &[hold, cap, 0, 0, 0, 0],
+            &[hold, cap, 0, 0, 0, 0, 0],
             1_020,
             abort(code::UNKNOWN_HOLD),
         );
@@ -249,7 +249,7 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
         let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&held, 4), 5_000));
         w.refused(
             "commit",
-            &[held[0], cap, 0, 0, 0, 0],
+            &[held[0], cap, 0, 0, 0, 0, 0],
             1_100,
             abort(code::EPOCH),
         );
@@ -275,7 +275,7 @@ fn an_increase_enters_at_the_quantity_weighted_price_rounded_against_the_holder(
                 1_000,
             );
             let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&held, 4), 2_000));
-            let done = w.ok("commit", &[held[0], cap, 0, 0, 0, 0], 1_010);
+            let done = w.ok("commit", &[held[0], cap, 0, 0, 0, 0, 0], 1_010);
             (wide(&done, 2), wide(&done, 4))
         };
         // 2 at 1,000: fee ⌊20,000 × 5 / 10,000⌋ = 10; IM 2 × 10 × 1,000 × 5 % = 1,000 and

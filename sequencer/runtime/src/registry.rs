@@ -19,7 +19,13 @@ pub const INVOKE_RULES: &[(Role, Role, &[&str])] = &[
     (
         Role::Router,
         Role::Slab,
-        &["reserve", "commit", "cancel", "liquidation_call"],
+        &[
+            "reserve",
+            "commit",
+            "cancel",
+            "liquidation_call",
+            "exposure",
+        ],
     ),
     // A market takes collateral only through the router's caps: opening (the subsidy) and
     // buying (a number of shares, or what an amount pays for).
@@ -59,6 +65,8 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     ("router", "list_slab", DirectCall::Governance),
     ("router", "delist_slab", DirectCall::Governance),
     ("router", "route", DirectCall::Sender("user")),
+    // A user's margin lock moves only when they ask (or trade).
+    ("router", "sync_margin", DirectCall::Sender("user")),
     ("probe_router", "take", DirectCall::Sender("user")),
     ("probe_router", "settle", DirectCall::Sender("user")),
     ("probe_router", "bet", DirectCall::Sender("user")),

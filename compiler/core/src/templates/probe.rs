@@ -659,12 +659,18 @@ pub fn router_program() -> Program {
             b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), hold);
             b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), cap);
             copy_args(b, 5, COMMIT_ARGS + 2, 4);
+            // margin 0: the slab margins the probe's accounts itself.
+            let slab_margined = b.constant("margin", 0);
+            b.store(
+                Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 6),
+                slab_margined,
+            );
             invoke_with(
                 b,
                 &abi::SLAB,
                 "commit",
                 (Segment::Scratch, COMMIT_ARGS),
-                6,
+                7,
                 0,
             )
         },

@@ -1,17 +1,23 @@
-//! A plain-Rust reference model of the ROUTER template (registry and atomic multi-slab route),
-//! written from `compiler/core/src/templates/router/README.md` (authoritative) and
-//! `shared/spec/percolator.md` §3.1, §4.1–4.5, §4.18 (background) alone, without reading the
-//! template or its tests. It exists only for the differential tests.
+//! A plain-Rust reference model of the ROUTER template (registry, atomic multi-slab route and
+//! portfolio margin), written from `compiler/core/src/templates/router/README.md`
+//! (authoritative), the slab's README (`commit`'s `margin` flag, the `exposure` view) and
+//! `shared/spec/percolator.md` §3.1, §4.1–4.5, §4.14–4.15, §4.18 (background) alone, without
+//! reading the template or its tests. It exists only for the differential tests.
 //!
-//! It composes the slab's reference model (`crate::slab_reference`, unchanged): every slab is a
+//! It composes the slab's reference model (`crate::slab_reference`): every slab is a
 //! [`SlabModel`] with its program id and its oracle marks, and the host's ledger (vaults,
 //! escrows, caps, what each slab collected) is modelled here as the README's "Custody" section
 //! describes it. A test that includes this module must also declare `mod slab_reference;` at
 //! its crate root.
 //!
-//! Every entrypoint runs on a clone of the whole model (slabs, ledger, registry, counter) and
-//! keeps the clone only on success, so a failed call — an abort code or a host refusal — leaves
-//! everything exactly as before, as the VM's rollback does.
+//! Portfolio margin: per user a [`Portfolio`] of [`PORTFOLIO_LEGS`] leg slots `(slab,
+//! instrument)` (a slot whose slab is 0 is free) and `locked`, the balance of the margin lock,
+//! which is the ledger's escrow `(user, 0)` (slab id 0). The netting model is `isolated` unless
+//! [`RouterModel::set_cross_alpha`] chose `cross_alpha`.
+//!
+//! Every entrypoint runs on a clone of the whole model (slabs, ledger, registry, portfolios,
+//! counter) and keeps the clone only on success, so a failed call — an abort code or a host
+//! refusal — leaves everything exactly as before, as the VM's rollback does.
 //!
 //! Choices where the README is silent or ambiguous (each also commented where it is made):
 //! - Admission checks `UNLISTED` for every used leg first (in leg order) and only then
@@ -37,6 +43,42 @@
 //!   is already active returns its index and changes nothing. Registry entries are never freed.
 //! - `route` takes the batch time `now_ms`; cap expiry is `now + min(CAP_TTL, 120,000)`
 //!   (saturating), and the reserve's TTL is `CAP_TTL` as given (the slab clamps it).
+//! - Every commit passes `margin = 1`; a slab's `MAX_CHARGE` on a router-margined commit (a
+//!   realised loss above the hold's `max_charge`) is an `Err` like any other: `LEG_FAILED`.
+//! - `PORTFOLIOS_FULL` (code 11) depends on the keyed table's probing and is not modelled: the
+//!   model's portfolio table never fills (the code is defined, never produced).
+//! - A user's portfolio record is created by its first route that reaches the margin step and
+//!   is never removed, even when every leg is cleared and `locked` is 0 (it then reads like no
+//!   portfolio: `margin` gives zeros, `portfolio` free slots, `locked` 0).
+//! - Margin step 1 adds the committed legs' `(slab, route instrument)` in commit order (the
+//!   step-3 price order), each into the lowest free slot; a pair already present is not added
+//!   again. Step 1 completes before any view, so a fifth pair aborts `PORTFOLIO_FULL` even when
+//!   a leg of the portfolio is no longer open (it would only be cleared in step 2).
+//! - Step 2 views every taken slot in slot order, two legs on one slab included, with the
+//!   slab's marks as the model holds them; any `Err` of the slab's `exposure` is `MARGIN_VIEW`
+//!   (at the first failing slot). A slab delisted since its leg was added is still viewed (the
+//!   registry does not matter to the margin: positions on a delisted slab are untouched). A leg
+//!   slab with no model here is `Host("no_program")` (unreachable: it was committed to). Legs
+//!   whose `open` is 0 are cleared (set to `(0, 0)`) once all views are taken; they add nothing
+//!   but their slab's account words (when they are that slab's first leg) and their
+//!   `oracle_key` group (with `im_pos = mm_pos = 0`, which changes no offset).
+//! - `cross_alpha` groups the legs by their view's `oracle_key` (legs of key 0 never net);
+//!   `IM = IM_iso − Σ offsets` cannot go below 0 (the README's argument); the model panics if
+//!   it would (a slab-model bug).
+//! - `required = max(0, IM − E)` in signed arithmetic; the pledge (a vault refusal is
+//!   `Host("vault_balance")`) or release of the difference moves vault ↔ escrow `(user, 0)`,
+//!   then `locked = required`. The route's `total_debit` stays the commits' debits (the lock is
+//!   not a debit), and `routes` increments after the margin step.
+//! - `margin(user)` is steps 2–4 on the stored legs with the current marks, `equity = locked +
+//!   E`; a view error is `Err(Abort(MARGIN_VIEW))`; user 0 or a user without a record: zeros.
+//! - `sync_margin(user)` is the route's steps 2–5 (the same code) on the stored legs with the
+//!   current marks, run atomically like every entrypoint; it takes no batch time (no view needs
+//!   one), does not count in `routes`, and the runtime's `Sender("user")` rule is not
+//!   represented. User 0 or a user without a record: `Ok(0)`, nothing touched. A record whose
+//!   slots are all free is still a portfolio: its steps 2–5 see no legs (`E = IM = 0`), so any
+//!   lock is released in full and 0 returned; the record stays (records are never removed,
+//!   also when `sync_margin` clears the last leg). A pledge or release of 0 is not made (the
+//!   ledger is then untouched, e.g. no escrow `(user, 0)` entry appears).
 
 #![allow(dead_code)]
 
@@ -51,6 +93,10 @@ use crate::slab_reference::state::SlabState;
 pub const SLABS_MAX: usize = 16;
 /// The host's longest cap TTL; a longer one is clamped to it.
 pub const CAP_TTL_MAX_MS: u64 = 120_000;
+/// Leg slots per portfolio (README "Portfolios").
+pub const PORTFOLIO_LEGS: usize = 4;
+/// The margin lock's slab id: the lock is the escrow `(user, LOCK_SLAB)`.
+pub const LOCK_SLAB: u64 = 0;
 
 /// The README's abort codes.
 pub mod code {
@@ -74,6 +120,13 @@ pub mod code {
     pub const BAD_SLAB: u8 = 9;
     /// No free registry entry.
     pub const REGISTRY_FULL: u8 = 10;
+    /// No portfolio record free for a new user within the probes (not modelled: never
+    /// produced by the model).
+    pub const PORTFOLIOS_FULL: u8 = 11;
+    /// A fifth (slab, instrument) pair in one portfolio.
+    pub const PORTFOLIO_FULL: u8 = 12;
+    /// A slab refused `exposure` (no mark, …).
+    pub const MARGIN_VIEW: u8 = 13;
     /// An entrypoint of a later part.
     pub const NOT_BUILT: u8 = 40;
 }
@@ -179,6 +232,28 @@ pub struct Entry {
     pub active: bool,
 }
 
+/// A user's portfolio record (README "Portfolios").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Portfolio {
+    /// The margin lock's balance (equal to the escrow `(user, 0)`).
+    pub locked: u128,
+    /// Leg slots `(slab, instrument)`; a slot with slab 0 is free (and reads `(0, 0)`).
+    pub legs: [(u64, u64); PORTFOLIO_LEGS],
+}
+
+/// What margin steps 2–4 make of a portfolio's legs.
+#[derive(Clone, Copy, Debug)]
+struct MarginView {
+    /// `E = Σ equity_s` over the distinct slabs.
+    equity: i128,
+    /// The model's IM.
+    im: u128,
+    /// The model's MM.
+    mm: u128,
+    /// Per slot: taken and its position open.
+    open: [bool; PORTFOLIO_LEGS],
+}
+
 /// One slab the router can reach: its model and its oracle marks (one per instrument; 0 = none).
 #[derive(Clone, Debug)]
 pub struct Slab {
@@ -237,6 +312,8 @@ pub struct Snapshot {
     pub routes: u64,
     /// Each slab's id, state and marks, in the model's order.
     pub slabs: Vec<(u64, SlabState, Vec<u64>)>,
+    /// Portfolio records (legs and locks), by user.
+    pub portfolios: BTreeMap<u64, Portfolio>,
 }
 
 /// The router, its host ledger and the slabs it routes to.
@@ -247,6 +324,9 @@ pub struct RouterModel {
     routes: u64,
     ledger: Ledger,
     slabs: Vec<Slab>,
+    /// The netting model: `cross_alpha` (true) or `isolated` (false, the default).
+    cross_alpha: bool,
+    portfolios: BTreeMap<u64, Portfolio>,
 }
 
 impl RouterModel {
@@ -259,11 +339,24 @@ impl RouterModel {
             routes: 0,
             ledger: Ledger::default(),
             slabs: Vec::new(),
+            cross_alpha: false,
+            portfolios: BTreeMap::new(),
         };
         for (id, model, marks) in slabs {
             out.add_slab(id, model, marks);
         }
         out
+    }
+
+    /// The ROUTER block's `PORTFOLIO_MARGIN model=`: `cross_alpha` when `cross`, else
+    /// `isolated` (the default, as without the statement).
+    pub fn set_cross_alpha(&mut self, cross: bool) {
+        self.cross_alpha = cross;
+    }
+
+    /// Whether the netting model is `cross_alpha`.
+    pub fn cross_alpha(&self) -> bool {
+        self.cross_alpha
     }
 
     /// Adds a slab program (not listed: that is `list_slab`'s).
@@ -343,7 +436,7 @@ impl RouterModel {
     // ---- route ----
 
     /// `route(user, route_id, instrument, side, qty, limit_px, slab_a, slab_b, slab_c) ->
-    /// (filled_qty, notional, total_debit, legs)` at batch time `now_ms` (README steps 1–6).
+    /// (filled_qty, notional, total_debit, legs)` at batch time `now_ms` (README steps 1–7).
     #[allow(clippy::too_many_arguments)]
     pub fn route(
         &mut self,
@@ -509,9 +602,10 @@ impl RouterModel {
             let escrow = self.ledger.escrow(user, s);
             let slab = self.slab_entry_mut(s)?;
             let marks = slab.marks.clone();
+            // The router margins the account: margin = 1.
             let committed: Result<Committed, SlabAbort> =
                 slab.model
-                    .commit(now_ms, hold_id, Some(view), s, escrow, &marks);
+                    .commit(now_ms, hold_id, Some(view), s, escrow, &marks, 1);
             let Ok(c) = committed else {
                 return Err(RouteError::Abort(code::LEG_FAILED));
             };
@@ -534,9 +628,168 @@ impl RouterModel {
             });
         }
 
-        // 6. Result.
+        // 6. Margin: portfolio margin's steps 1–5.
+        let committed: Vec<u64> = report.legs.iter().map(|l| l.slab).collect();
+        self.margin_step(user, instrument, &committed)?;
+
+        // 7. Result.
         self.routes += 1;
         Ok(report)
+    }
+
+    /// Portfolio margin steps 1–5 for `user` after a route's commits on the slabs `committed`
+    /// (in commit order) of `instrument`.
+    fn margin_step(
+        &mut self,
+        user: u64,
+        instrument: u64,
+        committed: &[u64],
+    ) -> Result<(), RouteError> {
+        let mut pf = self.portfolios.get(&user).cloned().unwrap_or_default();
+        // 1. Portfolio: each committed (slab, instrument) into the lowest free slot if missing.
+        for &s in committed {
+            let pair = (s, instrument);
+            if pf.legs.contains(&pair) {
+                continue;
+            }
+            let free = pf
+                .legs
+                .iter()
+                .position(|l| l.0 == 0)
+                .ok_or(RouteError::Abort(code::PORTFOLIO_FULL))?;
+            pf.legs[free] = pair;
+        }
+        self.settle_margin(user, pf)?;
+        Ok(())
+    }
+
+    /// Portfolio margin steps 2–5 for `user`'s portfolio `pf` (its legs after step 1, its
+    /// `locked` as stored): the views, sums and netting, the legs not open cleared, the lock
+    /// brought to `max(0, IM − E)`; stores `pf` and returns the lock after. The caller runs it
+    /// atomically: an `Err` may leave the ledger half-moved.
+    fn settle_margin(&mut self, user: u64, mut pf: Portfolio) -> Result<u128, RouteError> {
+        // 2.–4. Views, sums, netting; then the legs not open are cleared.
+        let view = self.margin_view(user, &pf.legs)?;
+        for (slot, leg) in pf.legs.iter_mut().enumerate() {
+            if leg.0 != 0 && !view.open[slot] {
+                *leg = (0, 0);
+            }
+        }
+        // 5. Lock: required = max(0, IM − E).
+        let im = i128::try_from(view.im).expect("reference model: IM above i128");
+        let required: u128 = if im > view.equity {
+            (im - view.equity) as u128
+        } else {
+            0
+        };
+        if required > pf.locked {
+            self.ledger.pledge(user, LOCK_SLAB, required - pf.locked)?;
+        } else if required < pf.locked {
+            self.ledger.release(user, LOCK_SLAB, pf.locked - required)?;
+        }
+        pf.locked = required;
+        self.portfolios.insert(user, pf);
+        Ok(required)
+    }
+
+    /// `sync_margin(user) -> locked`: portfolio margin steps 2–5 for `user`'s stored portfolio
+    /// without a trade — each leg's view with the current marks (a leg not open is cleared),
+    /// the sums, the netting, and the lock brought to `max(0, IM − E)` by a pledge from or a
+    /// release to `user`'s vault. Returns the lock after. User 0 or a user without a portfolio
+    /// record: `Ok(0)`, nothing changes. A view refused by a slab is `MARGIN_VIEW`, a vault that
+    /// cannot pay the pledge `Host("vault_balance")`; either way nothing changes. `routes` is
+    /// not counted. (The runtime's `Sender("user")` rule is not represented.)
+    pub fn sync_margin(&mut self, user: u64) -> Result<u128, RouteError> {
+        if user == 0 {
+            return Ok(0);
+        }
+        let Some(pf) = self.portfolios.get(&user).cloned() else {
+            return Ok(0);
+        };
+        self.atomic(|m| m.settle_margin(user, pf))
+    }
+
+    /// Portfolio margin steps 2–4 for `user`'s `legs`, changing nothing.
+    fn margin_view(
+        &self,
+        user: u64,
+        legs: &[(u64, u64); PORTFOLIO_LEGS],
+    ) -> Result<MarginView, RouteError> {
+        let mut out = MarginView {
+            equity: 0,
+            im: 0,
+            mm: 0,
+            open: [false; PORTFOLIO_LEGS],
+        };
+        let mut seen: Vec<u64> = Vec::new();
+        // Per oracle_key ≠ 0: (Σ im_pos, Σ |im_pos|, Σ mm_pos, Σ |mm_pos|).
+        let mut groups: BTreeMap<u64, (i128, u128, i128, u128)> = BTreeMap::new();
+        for (slot, &(s, instrument)) in legs.iter().enumerate() {
+            if s == 0 {
+                continue;
+            }
+            let slab = self
+                .slabs
+                .iter()
+                .find(|x| x.id == s)
+                .ok_or(RouteError::Host("no_program"))?;
+            let (equity, im, mm, im_pos, mm_pos, key, open) = slab
+                .model
+                .exposure(user, instrument, &slab.marks)
+                .map_err(|_| RouteError::Abort(code::MARGIN_VIEW))?;
+            // 3. A slab's account words count at its first leg only.
+            if !seen.contains(&s) {
+                seen.push(s);
+                out.equity = out
+                    .equity
+                    .checked_add(equity)
+                    .expect("reference model: E overflows");
+                out.im = out
+                    .im
+                    .checked_add(im)
+                    .expect("reference model: IM overflows");
+                out.mm = out
+                    .mm
+                    .checked_add(mm)
+                    .expect("reference model: MM overflows");
+            }
+            if key != 0 {
+                let g = groups.entry(key).or_default();
+                g.0 += im_pos;
+                g.1 += im_pos.unsigned_abs();
+                g.2 += mm_pos;
+                g.3 += mm_pos.unsigned_abs();
+            }
+            out.open[slot] = open == 1;
+        }
+        // 4. Netting: cross_alpha saves G − |N| per feed; isolated keeps the per-slab sums.
+        if self.cross_alpha {
+            for (n_im, g_im, n_mm, g_mm) in groups.into_values() {
+                let im_offset = g_im - n_im.unsigned_abs();
+                let mm_offset = g_mm - n_mm.unsigned_abs();
+                out.im = out
+                    .im
+                    .checked_sub(im_offset)
+                    .expect("reference model: netted IM below 0");
+                out.mm = out
+                    .mm
+                    .checked_sub(mm_offset)
+                    .expect("reference model: netted MM below 0");
+            }
+        }
+        Ok(out)
+    }
+
+    /// `margin(user) -> (equity, im, mm, locked)`: steps 2–4 for `user` without changing
+    /// anything (no leg is removed), `equity = locked + E`. A user without a portfolio: zeros.
+    /// A view refused by a slab is `MARGIN_VIEW`.
+    pub fn margin(&self, user: u64) -> Result<(i128, u128, u128, u128), RouteError> {
+        let Some(pf) = self.portfolios.get(&user) else {
+            return Ok((0, 0, 0, 0));
+        };
+        let view = self.margin_view(user, &pf.legs)?;
+        let locked = i128::try_from(pf.locked).expect("reference model: lock above i128");
+        Ok((locked + view.equity, view.im, view.mm, pf.locked))
     }
 
     fn slab_entry_mut(&mut self, id: u64) -> Result<&mut Slab, RouteError> {
@@ -556,6 +809,25 @@ impl RouterModel {
     /// `user`'s vault balance (asset 0).
     pub fn vault(&self, user: u64) -> u128 {
         self.ledger.vault(user)
+    }
+
+    /// `user`'s margin lock (`locked` of its portfolio; 0 without one). It equals the escrow
+    /// `(user, 0)`.
+    pub fn locked(&self, user: u64) -> u128 {
+        self.portfolios.get(&user).map_or(0, |p| p.locked)
+    }
+
+    /// `user`'s portfolio leg slots `(slab, instrument)` (`(0, 0)` is free; all free without a
+    /// portfolio).
+    pub fn portfolio(&self, user: u64) -> [(u64, u64); PORTFOLIO_LEGS] {
+        self.portfolios
+            .get(&user)
+            .map_or([(0, 0); PORTFOLIO_LEGS], |p| p.legs)
+    }
+
+    /// Every portfolio record, by user.
+    pub fn portfolios(&self) -> &BTreeMap<u64, Portfolio> {
+        &self.portfolios
     }
 
     /// The escrow balance of (`user`, `slab`) (asset 0).
@@ -649,6 +921,7 @@ impl RouterModel {
                 .iter()
                 .map(|s| (s.id, s.model.state(), s.marks.clone()))
                 .collect(),
+            portfolios: self.portfolios.clone(),
         }
     }
 }

@@ -52,15 +52,55 @@ pub fn slab_program() -> (Arc<Program>, Vec<u64>) {
     (program, built.params)
 }
 
-pub fn router_params() -> Vec<u64> {
+/// The slab program with a planted bug (same layout and interface).
+pub fn mutated_slab(mutation: slab::Mutation) -> Arc<Program> {
+    let checked = curvescript_check::check_source(SCRIPT, None);
+    let block = checked
+        .script
+        .blocks
+        .iter()
+        .find(|b| b.kind == BlockKind::Slab)
+        .expect("a SLAB block");
+    let built = slab::build(block).expect("fits");
+    let program = slab::program_with_mutation(&built.layout, mutation);
+    let module = curve_ir::lower(&program).expect("lowers").module;
+    assert!(
+        module != built.lowered.module,
+        "the mutation changes the bytecode"
+    );
+    Arc::new(RollupHost::load(module, Role::Slab).expect("loads"))
+}
+
+/// The router's parameters: CAP_TTL 60 s and the margin model (`cross_alpha` when `cross`).
+pub fn router_params(cross: bool) -> Vec<u64> {
     let constants = router::constants();
     router::PARAMS
         .iter()
-        .map(|name| match constants.iter().find(|(c, _)| c == name) {
+        .map(|&name| match constants.iter().find(|(c, _)| *c == name) {
             Some(&(_, value)) => value,
+            None if name == "cross" => u64::from(cross),
             None => 60_000, // CAP_TTL ms
         })
         .collect()
+}
+
+/// The slab parameter slot of instrument 0's `oracle_key`.
+pub fn oracle_key_slot() -> usize {
+    slab::params::PARAM_NAMES
+        .iter()
+        .position(|n| *n == "instrument.0.oracle_key")
+        .expect("a slot")
+}
+
+/// How the world is built: the router's margin model and whether the third slab's instrument
+/// is marked by another feed (its `oracle_key` is that of "pyth:ETHUSD": it nets with nothing).
+#[derive(Clone, Copy, Default)]
+pub struct Setup {
+    pub mutation: router::Mutation,
+    /// A planted bug in every slab.
+    pub slab_mutation: slab::Mutation,
+    pub cross: bool,
+    pub other_feed_on_third: bool,
 }
 
 pub fn host(id: u64, role: Role, ledger: Ledger) -> RollupHost {
@@ -85,6 +125,8 @@ pub struct World {
     pub slabs: ProgramSet,
     pub ledger: Ledger,
     pub now: u64,
+    /// Each slab's parameter table, by slab index.
+    pub slab_params: Vec<Vec<u64>>,
 }
 
 /// An ask or bid a maker rests on slab `slab`: (slab index, side of the maker: 1 ask, 0 bid,
@@ -97,9 +139,28 @@ impl World {
     }
 
     pub fn with(books: &[Resting], mutation: router::Mutation) -> World {
-        let (program, params) = slab_program();
+        World::build(
+            books,
+            Setup {
+                mutation,
+                ..Setup::default()
+            },
+        )
+    }
+
+    pub fn build(books: &[Resting], setup: Setup) -> World {
+        let (mut program, params) = slab_program();
+        if setup.slab_mutation != slab::Mutation::None {
+            program = mutated_slab(setup.slab_mutation);
+        }
         let mut slabs = ProgramSet::default();
+        let mut slab_params = Vec::new();
         for (i, &id) in SLABS.iter().enumerate() {
+            let mut params = params.clone();
+            if setup.other_feed_on_third && i == 2 {
+                params[oracle_key_slot()] = slab::params::oracle_key("pyth:ETHUSD");
+            }
+            slab_params.push(params.clone());
             let mut instance = Instance::new(Arc::clone(&program), &params).expect("fits");
             let mut oracle_words = vec![0; oracle::state::WORDS as usize];
             oracle_words[oracle::state::MARK as usize] = MARK;
@@ -133,15 +194,17 @@ impl World {
                 },
             );
         }
-        let lowered = curve_ir::lower(&router::program_with_mutation(mutation)).expect("lowers");
+        let lowered =
+            curve_ir::lower(&router::program_with_mutation(setup.mutation)).expect("lowers");
         let program = Arc::new(RollupHost::load(lowered.module, Role::Router).expect("loads"));
         let mut ledger = Ledger::default();
         ledger.set_vault(TAKER, 0, FUNDS);
         let mut world = World {
-            router: Instance::new(program, &router_params()).expect("fits"),
+            router: Instance::new(program, &router_params(setup.cross)).expect("fits"),
             slabs,
             ledger,
             now: NOW,
+            slab_params,
         };
         for slab in SLABS {
             world.ok(&Interpreter(ExecOptions::default()), "list_slab", &[slab]);
@@ -216,6 +279,37 @@ impl World {
             .expect("starts")
             .result
             .map_err(|trap| trap.kind)
+    }
+
+    /// A governance upgrade of every slab to `program` (same layout and interface): each keeps
+    /// its state words, parameters and views.
+    pub fn upgrade_slabs(&mut self, program: &Arc<Program>) {
+        for (i, id) in SLABS.iter().enumerate() {
+            let callee = self.slabs.programs.get_mut(id).expect("slab");
+            let words = callee.instance.words(Segment::Slab).to_vec();
+            let mut upgraded =
+                Instance::new(Arc::clone(program), &self.slab_params[i]).expect("fits");
+            upgraded.set_slab(words).expect("the same layout");
+            callee.instance = upgraded;
+        }
+    }
+
+    /// The router's `margin(user)`: (equity, IM, MM, locked).
+    pub fn margin(&mut self, engine: &dyn Engine, user: u64) -> (i128, u128, u128, u128) {
+        let got = self.ok(engine, "margin", &[user]);
+        let wide = |at: usize| u128::from(got[at]) | u128::from(got[at + 1]) << 64;
+        (wide(0) as i128, wide(2), wide(4), wide(6))
+    }
+
+    /// The balance of `user`'s margin lock: the escrow (user, 0, collateral).
+    pub fn locked(&self, user: u64) -> u128 {
+        self.ledger.escrow_balance(user, 0, 0)
+    }
+
+    /// Sets the mark of slab `slab`'s feed (its view of the oracle's state).
+    pub fn set_mark(&mut self, slab: u64, mark: u64) {
+        let callee = self.slabs.programs.get_mut(&slab).expect("slab");
+        callee.views[0][oracle::state::MARK as usize] = mark;
     }
 
     /// The slab's `account(user)` (cash, IM, MM) read directly.

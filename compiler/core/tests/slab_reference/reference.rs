@@ -25,6 +25,14 @@
 //!   the same commit frees its slot at once.
 //! - `total_fee` is the taker fee alone (maker fees go to `fees_collected` but are not
 //!   returned).
+//! - `commit` with `margin = 1` reads no mark but the hold's instrument's (step 4): step 5 is
+//!   skipped and step 8's `max(0, −cash)` needs none, so another position without a mark does
+//!   not fail it. `MAX_CHARGE` and the host's checks apply to that debit as to the margin
+//!   shortfall.
+//! - `exposure` checks `UNKNOWN_INSTRUMENT` first, then (for a known account) `NO_MARK` as
+//!   `account` does (every position's instrument; the queried instrument's mark only when the
+//!   account holds a position in it). An unknown user (or user 0) reads zeros without any mark.
+//!   `im_pos` and `mm_pos` are each one floor of the position's exposure, then signed.
 //! - Arithmetic overflow where the README defines no outcome panics (the tests stay far below).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,6 +65,9 @@ pub struct InstrumentParams {
     pub qty_max: u64,
     /// Underlying units per contract.
     pub contract_size: u64,
+    /// The key of the feed that marks the instrument (README `exposure`: nonzero, computed by
+    /// the compiler from the oracle's name; the model takes it as given).
+    pub oracle_key: u64,
 }
 
 /// The slab's static parameters.
@@ -215,6 +226,8 @@ pub enum Abort {
     MaxCharge,
     /// A position would reach 2^63 underlying units.
     PositionLimit,
+    /// A commit's `margin` flag other than 0 or 1.
+    BadMargin,
     /// An entrypoint of a later issue.
     NotBuilt,
     /// The host's `safe_debit` refused (a host trap, not an abort code).
@@ -258,6 +271,7 @@ impl Abort {
             PositionsFull => 29,
             MaxCharge => 30,
             PositionLimit => 31,
+            BadMargin => 32,
             NotBuilt => 40,
             Refused(_) => 0,
         }
@@ -759,10 +773,13 @@ impl Model {
         Ok(released)
     }
 
-    /// `commit(hold_id, cap, salt) -> (filled_qty, avg_px, total_fee, total_debit)` (README
-    /// `commit`, checks and effects 1–9). `cap` is the host's view of the cap id passed (`None`:
-    /// no such cap), `slab_id` this slab's id as the host scopes caps, `escrow` the taker's
-    /// escrow balance, `marks[i]` instrument `i`'s mark (0 or missing: none).
+    /// `commit(hold_id, cap, salt, margin) -> (filled_qty, avg_px, total_fee, total_debit)`
+    /// (README `commit`, checks and effects 1–9). `cap` is the host's view of the cap id passed
+    /// (`None`: no such cap), `slab_id` this slab's id as the host scopes caps, `escrow` the
+    /// taker's escrow balance, `marks[i]` instrument `i`'s mark (0 or missing: none), `margin`
+    /// 0 (the slab margins the taker) or 1 (router-margined: no margin-before check, the debit
+    /// is `max(0, −cash)`); anything else is `BAD_MARGIN` before any other check.
+    #[allow(clippy::too_many_arguments)]
     pub fn commit(
         &mut self,
         now_ms: u64,
@@ -771,10 +788,12 @@ impl Model {
         slab_id: u64,
         escrow: u128,
         marks: &[u64],
+        margin: u64,
     ) -> Result<Committed, Abort> {
-        self.atomic(|m| m.commit_inner(now_ms, hold_id, cap, slab_id, escrow, marks))
+        self.atomic(|m| m.commit_inner(now_ms, hold_id, cap, slab_id, escrow, marks, margin))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn commit_inner(
         &mut self,
         now_ms: u64,
@@ -783,7 +802,13 @@ impl Model {
         slab_id: u64,
         escrow: u128,
         marks: &[u64],
+        margin: u64,
     ) -> Result<Committed, Abort> {
+        // The margin flag, before anything else.
+        if margin > 1 {
+            return Err(Abort::BadMargin);
+        }
+        let router_margined = margin == 1;
         // 1.
         let hold = self
             .st
@@ -802,11 +827,14 @@ impl Model {
         }
         // 4.
         mark_of(marks, hold.instrument)?;
-        // 5. Margin before, literally `equity ≥ MM` (so negative equity fails even with MM 0).
+        // 5. Margin before, literally `equity ≥ MM` (so negative equity fails even with MM 0);
+        // skipped for a router-margined account.
         let taker = hold.user;
-        let (equity, _im, mm) = self.margin(taker, marks)?;
-        if equity < u_to_i(mm) {
-            return Err(Abort::BelowMaintenance);
+        if !router_margined {
+            let (equity, _im, mm) = self.margin(taker, marks)?;
+            if equity < u_to_i(mm) {
+                return Err(Abort::BelowMaintenance);
+            }
         }
         // 6. Fills.
         let cs = self.params.instruments[i].contract_size;
@@ -863,13 +891,19 @@ impl Model {
             a.cash = ck(a.cash.checked_sub(u_to_i(total_fee)));
         }
         self.st.fees_collected = ck(self.st.fees_collected.checked_add(total_fee));
-        // 8. The debit: the shortfall to initial margin.
-        let (equity, im, _mm) = self.margin(taker, marks)?;
-        let im_i = u_to_i(im);
-        let total_debit: u128 = if im_i > equity {
-            ck(im_i.checked_sub(equity)) as u128
+        // 8. The debit: the shortfall to initial margin, or for a router-margined account only
+        // what the fill realised (the negative part of its cash; no mark is read).
+        let total_debit: u128 = if router_margined {
+            let cash = self.st.accounts[&taker].cash;
+            if cash < 0 { cash.unsigned_abs() } else { 0 }
         } else {
-            0
+            let (equity, im, _mm) = self.margin(taker, marks)?;
+            let im_i = u_to_i(im);
+            if im_i > equity {
+                ck(im_i.checked_sub(equity)) as u128
+            } else {
+                0
+            }
         };
         if total_debit > hold.max_charge {
             return Err(Abort::MaxCharge);
@@ -917,6 +951,37 @@ impl Model {
         };
         let (_equity, im, mm) = self.margin(user, marks)?;
         Ok((a.cash, im, mm))
+    }
+
+    /// `exposure(user, instrument) -> (equity, im, mm, im_pos, mm_pos, oracle_key, open)` at
+    /// `marks` (README `exposure`): the account's equity, IM and MM as `account` computes them,
+    /// and the position's own `⌊|q| × contract_size × mark × imr_bps / 10,000⌋` (and `mmr_bps`),
+    /// negative for a short, the instrument's `oracle_key` and `open` = 1 when the position
+    /// exists. `UNKNOWN_INSTRUMENT` past the instrument count; zeros for a missing account or
+    /// position (the `oracle_key` is still the instrument's); `NO_MARK` as for `account`.
+    #[allow(clippy::type_complexity)]
+    pub fn exposure(
+        &self,
+        user: u64,
+        instrument: u64,
+        marks: &[u64],
+    ) -> Result<(i128, u128, u128, i128, i128, u64, u64), Abort> {
+        let ip = self.instrument_params(instrument)?;
+        let key = ip.oracle_key;
+        let cs = ip.contract_size;
+        let Some(a) = self.st.accounts.get(&user) else {
+            return Ok((0, 0, 0, 0, 0, key, 0));
+        };
+        let (equity, im, mm) = self.margin(user, marks)?;
+        let Some(pos) = a.positions.get(&instrument) else {
+            return Ok((equity, im, mm, 0, 0, key, 0));
+        };
+        let m = mark_of(marks, instrument)?;
+        let x = ck((pos.qty.unsigned_abs() as u128 * cs as u128).checked_mul(m as u128));
+        let im_pos = u_to_i(ck(x.checked_mul(self.params.imr_bps as u128)) / 10_000);
+        let mm_pos = u_to_i(ck(x.checked_mul(self.params.mmr_bps as u128)) / 10_000);
+        let sign = if pos.qty < 0 { -1 } else { 1 };
+        Ok((equity, im, mm, sign * im_pos, sign * mm_pos, key, 1))
     }
 
     /// The abstract state, for comparison with the template's decoded segment.

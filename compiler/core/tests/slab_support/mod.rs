@@ -21,6 +21,7 @@ pub fn model_params(layout: &SlabLayout, table: &[u64]) -> Params {
                 price_max: field("price_max"),
                 qty_max: field("qty_max"),
                 contract_size: field("contract_size"),
+                oracle_key: field("oracle_key"),
             }
         })
         .collect();

@@ -16,6 +16,7 @@ use curvevm::isa::Segment;
 use crate::templates::{DEFAULT_GAS_BUDGET, Template, probe};
 use crate::{Artifact, Condition, ParamSlot, Region};
 
+pub mod margin;
 pub mod registry;
 pub mod route;
 
@@ -41,11 +42,17 @@ pub mod code {
     pub const BAD_SLAB: u8 = 9;
     /// No free registry entry.
     pub const REGISTRY_FULL: u8 = 10;
+    /// No portfolio record free for a new user within the probes.
+    pub const PORTFOLIOS_FULL: u8 = 11;
+    /// A fifth (slab, instrument) pair in one portfolio.
+    pub const PORTFOLIO_FULL: u8 = 12;
+    /// A slab refused its `exposure` view (no mark, …).
+    pub const MARGIN_VIEW: u8 = 13;
     /// A table index out of range or a loop past its bound: a template bug.
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 10] = [
+    pub const NAMES: [(u8, &str); 13] = [
         (BAD_USER, "BAD_USER"),
         (BAD_SIDE, "BAD_SIDE"),
         (BAD_QTY, "BAD_QTY"),
@@ -56,6 +63,9 @@ pub mod code {
         (LEG_FAILED, "LEG_FAILED"),
         (BAD_SLAB, "BAD_SLAB"),
         (REGISTRY_FULL, "REGISTRY_FULL"),
+        (PORTFOLIOS_FULL, "PORTFOLIOS_FULL"),
+        (PORTFOLIO_FULL, "PORTFOLIO_FULL"),
+        (MARGIN_VIEW, "MARGIN_VIEW"),
     ];
 }
 
@@ -68,6 +78,8 @@ pub enum Mutation {
     None,
     /// `route` goes on after a leg's commit failed instead of aborting (E2E1).
     CommitDespiteFailedLeg,
+    /// Portfolio margin skips the netting: every model margins per slab (P8, RM5).
+    MarginPerSlab,
 }
 
 /// Registry entries (README "State").
@@ -75,6 +87,32 @@ pub const SLABS_MAX: u32 = 16;
 
 /// The most slabs one route spans.
 pub const LEGS_MAX: usize = 3;
+
+/// Users with a portfolio (README "Portfolios").
+pub const PORTFOLIOS_MAX: u32 = 4_096;
+
+/// Probes of the portfolio table's keyed lookup.
+pub const PORTFOLIO_PROBES: u32 = 32;
+
+/// (slab, instrument) legs in one portfolio.
+pub const LEGS_PER_PORTFOLIO: usize = 4;
+
+/// One user's portfolio: the user, its margin lock's balance and its legs.
+pub static PORTFOLIO: Record = Record {
+    name: "portfolio",
+    fields: &[
+        ("user", 1),
+        ("locked", 2),
+        ("slab_0", 1),
+        ("instrument_0", 1),
+        ("slab_1", 1),
+        ("instrument_1", 1),
+        ("slab_2", 1),
+        ("instrument_2", 1),
+        ("slab_3", 1),
+        ("instrument_3", 1),
+    ],
+};
 
 /// The header: registry entries in use and routes committed.
 pub static HEADER: Record = Record {
@@ -102,6 +140,11 @@ pub fn regions() -> Vec<Region> {
             offset: header,
             words: SLABS_MAX * ENTRY.words(),
         },
+        Region {
+            name: "portfolios",
+            offset: header + SLABS_MAX * ENTRY.words(),
+            words: PORTFOLIOS_MAX * PORTFOLIO.words(),
+        },
     ]
 }
 
@@ -121,14 +164,26 @@ pub fn registry_table() -> Table {
     }
 }
 
+/// The portfolio table, keyed by user.
+pub fn portfolio_table() -> Table {
+    Table {
+        segment: Segment::Slab,
+        base: HEADER.words() + SLABS_MAX * ENTRY.words(),
+        capacity: PORTFOLIOS_MAX,
+        record: &PORTFOLIO,
+        code: code::TABLE,
+    }
+}
+
 /// A header field's address.
 pub fn header(field: &str) -> Addr {
     Addr::Fixed(Segment::Slab, HEADER.field(field))
 }
 
 /// The parameter table: the pinned slab interface hash (four words), then the script's
-/// capability TTL and the constants its condition reads.
-pub const PARAMS: [&str; 7] = [
+/// capability TTL and margin model (`cross`: 1 for `cross_alpha`, 0 for `isolated`) and the
+/// constants the conditions read.
+pub const PARAMS: [&str; 8] = [
     "slab_0",
     "slab_1",
     "slab_2",
@@ -136,6 +191,7 @@ pub const PARAMS: [&str; 7] = [
     "cap_ttl_ms",
     "one",
     "cap_ttl_max",
+    "cross",
 ];
 
 /// The longest capability the host mints (it clamps any TTL to this).
@@ -194,6 +250,8 @@ fn build(mutation: Mutation) -> Program {
             registry::list_slab(),
             registry::delist_slab(),
             route::route(mutation),
+            margin::margin_view(mutation),
+            margin::sync_margin(mutation),
         ],
         subroutines: Vec::new(),
         params: PARAMS.len() as u32,
@@ -227,6 +285,7 @@ pub fn template() -> Template {
         conditions: vec![
             Condition::Le("one", "cap_ttl_ms"),
             Condition::Le("cap_ttl_ms", "cap_ttl_max"),
+            Condition::Range("cross", 1),
         ],
         constants: constants(),
         derived: Vec::new(),
@@ -245,6 +304,16 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
         .map(|&name| {
             let (keyword, arg, value) = match constants.iter().find(|(c, _)| *c == name) {
                 Some(&(_, value)) => ("", "", value),
+                None if name == "cross" => (
+                    "PORTFOLIO_MARGIN",
+                    "model",
+                    u64::from(
+                        block
+                            .value("PORTFOLIO_MARGIN", "model")
+                            .and_then(TypedValue::as_choice)
+                            == Some("cross_alpha"),
+                    ),
+                ),
                 None => (
                     "CAP_TTL",
                     "ms",
@@ -258,8 +327,8 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
                 block.header_span
             } else {
                 block
-                    .statement("CAP_TTL")
-                    .and_then(|s| s.arg_span("ms"))
+                    .statement(keyword)
+                    .and_then(|s| s.arg_span(arg))
                     .unwrap_or(block.header_span)
             };
             ParamSlot {
@@ -285,7 +354,10 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
         layout: template.layout,
         shape: template.shape,
         gas_budget: template.gas_budget,
-        keyword_spans: crate::keyword_spans(block, &["COLLATERAL", "CAP_TTL", "CAP"]),
+        keyword_spans: crate::keyword_spans(
+            block,
+            &["COLLATERAL", "CAP_TTL", "CAP", "PORTFOLIO_MARGIN"],
+        ),
         block_span: block.span,
     })
 }

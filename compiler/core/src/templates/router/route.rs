@@ -6,7 +6,7 @@ use curve_ir::Function;
 use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Ty, Var};
 use curvevm::isa::Segment;
 
-use super::{ARGS, LEGS_MAX, Mutation, RETURNS, code, header, load_param, registry};
+use super::{ARGS, LEGS_MAX, Mutation, RETURNS, code, header, load_param, margin, registry};
 use crate::abi;
 use crate::templates::probe;
 
@@ -284,11 +284,12 @@ fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept], mutation: Mutati
                 |b, cap| {
                     b.at("router.route/commit", Some("CAP_TTL"));
                     let salt = b.constant("salt", 0);
+                    let router_margined = b.constant("margin", 1);
                     let status = invoke_slab(
                         b,
                         leg.slab,
                         "commit",
-                        &[leg.hold, cap, salt, salt, salt, salt],
+                        &[leg.hold, cap, salt, salt, salt, salt, router_margined],
                     );
                     if mutation != Mutation::CommitDespiteFailedLeg {
                         b.guard(Cond::Zero(status), code::LEG_FAILED, "every leg commits");
@@ -307,6 +308,16 @@ fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept], mutation: Mutati
             b.assign(legs, Rvalue::Add(legs, one));
         });
     }
+    b.at("router.route/margin", Some("PORTFOLIO_MARGIN"));
+    let found = margin::portfolio(b, order.user, true);
+    let slot = b.let_("portfolio", Ty::U64, Rvalue::Sub(found, one));
+    for leg in kept {
+        b.if_(Cond::NonZero(leg.hold), |b| {
+            margin::add_leg(b, slot, leg.slab, order.instrument)
+        });
+    }
+    let required = margin::compute(b, order.user, slot, true, mutation);
+    margin::lock(b, order.user, slot, required);
     b.at("router.route/result", None);
     let routes = b.load("routes", header("routes"));
     let routes = b.let_("routes_after", Ty::U64, Rvalue::Add(routes, one));

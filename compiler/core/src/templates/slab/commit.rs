@@ -422,6 +422,42 @@ pub fn position_value_subroutine(t: &SlabTables) -> Subroutine {
     Subroutine::new(b, &[account, instrument], &[value, exposure])
 }
 
+/// The signed IM and MM of `account`'s (a slot) own position in `instrument`:
+/// `⌊|q| × contract_size × mark × rate / 10,000⌋`, negative for a short; and 1 when the
+/// position exists (zeros otherwise). README `exposure`.
+pub fn position_margin(
+    b: &mut FunctionBuilder,
+    t: &SlabTables,
+    account: Var,
+    instrument: Var,
+) -> (Var, Var, Var) {
+    let im_pos = b.let_("im_pos", Ty::U128, Rvalue::Const(0));
+    let mm_pos = b.let_("mm_pos", Ty::U128, Rvalue::Const(0));
+    let open = b.constant("open", 0);
+    let position = b.var("position", Ty::U64);
+    let previous = b.var("previous", Ty::U64);
+    b.call(FIND_POSITION, &[account, instrument], &[position, previous]);
+    b.if_(Cond::NonZero(position), |b| {
+        let at = slot_of(b, position);
+        let (_, exposure) = value_of(b, t, at);
+        let q = b.load("qty", Addr::Field(t.positions, at, "qty"));
+        let (_, long) = magnitude(b, q);
+        for (signed, rate) in [(im_pos, "imr_bps"), (mm_pos, "mmr_bps")] {
+            let amount = margin(b, exposure, rate);
+            b.if_else(
+                Cond::NonZero(long),
+                |b| b.assign(signed, Rvalue::Copy(amount)),
+                |b| {
+                    let zero = b.let_("zero", Ty::U128, Rvalue::Const(0));
+                    b.assign(signed, Rvalue::SubSigned(zero, amount));
+                },
+            );
+        }
+        b.assign(open, Rvalue::Const(1));
+    });
+    (im_pos, mm_pos, open)
+}
+
 /// `(equity, exposure)` of the account at `account` (a slot): calls [`RISK`].
 pub fn risk(b: &mut FunctionBuilder, account: Var) -> (Var, Var) {
     let equity = b.var("equity", Ty::U128);
@@ -444,12 +480,23 @@ pub fn margin(b: &mut FunctionBuilder, exposure: Var, rate: &'static str) -> Var
     bps_of(b, exposure, bps)
 }
 
-/// `commit(hold_id, cap, salt) -> (filled_qty, avg_px, total_fee, total_debit)`.
+/// `commit(hold_id, cap, salt, margin) -> (filled_qty, avg_px, total_fee, total_debit)`.
 pub fn commit(t: &SlabTables) -> Function {
     let entry = crate::abi::SLAB.entry("commit").expect("in the interface");
     let mut b = FunctionBuilder::new("commit", entry.arg_words(), entry.return_words());
     let hold_id = arg(&mut b, "hold_id", 0);
     let cap = arg(&mut b, "cap", 1);
+    // Words 2–5 are the salt (the commit-reveal of a later part).
+    let router_margined = arg(&mut b, "margin", 6);
+
+    b.step("slab.commit/margin-flag", None, |b| {
+        let one = b.constant("one", 1);
+        b.guard(
+            Cond::Le(router_margined, one),
+            code::BAD_MARGIN,
+            "margin is 0 or 1",
+        );
+    });
 
     let (hold, hold_entry) = b.step("slab.commit/find", None, |b| {
         b.guard(Cond::NonZero(hold_id), code::UNKNOWN_HOLD, "hold_id ≠ 0");
@@ -491,13 +538,20 @@ pub fn commit(t: &SlabTables) -> Function {
     let taker = field(&mut b, "account");
     let taker = slot_of(&mut b, taker);
     let (equity, exposure, cash, held) = b.step("slab.commit/margin-before", Some("RISK"), |b| {
-        let (equity, exposure) = risk(b, taker);
-        let mm = margin(b, exposure, "mmr_bps");
-        let over = b.let_("over", Ty::U128, Rvalue::SubSigned(equity, mm));
-        let below = is_negative(b, over);
-        if t.mutation != Mutation::NoMargin {
-            b.guard(Cond::Zero(below), code::BELOW_MAINTENANCE, "equity ≥ MM");
-        }
+        let equity = b.let_("equity", Ty::U128, Rvalue::Const(0));
+        let exposure = b.let_("exposure", Ty::U128, Rvalue::Const(0));
+        // A router-margined account's margin is the router's (README `commit`): no walk.
+        b.if_(Cond::Zero(router_margined), |b| {
+            let (walked, walked_exposure) = risk(b, taker);
+            b.assign(equity, Rvalue::Copy(walked));
+            b.assign(exposure, Rvalue::Copy(walked_exposure));
+            let mm = margin(b, exposure, "mmr_bps");
+            let over = b.let_("over", Ty::U128, Rvalue::SubSigned(equity, mm));
+            let below = is_negative(b, over);
+            if t.mutation != Mutation::NoMargin {
+                b.guard(Cond::Zero(below), code::BELOW_MAINTENANCE, "equity ≥ MM");
+            }
+        });
         // What the fills will change: the cash and the position in this instrument.
         let cash = cash_of(b, t, taker);
         let held = position_value(b, taker, instrument);
@@ -513,17 +567,22 @@ pub fn commit(t: &SlabTables) -> Function {
         fee
     });
     let shortfall = b.step("slab.commit/debit", Some("RISK"), |b| {
-        // equity' = equity − cash + cash' − value + value'; exposure likewise.
-        let (value, position_exposure) = position_value(b, taker, instrument);
         let cash_after = cash_of(b, t, taker);
-        let equity = b.let_("equity", Ty::U128, Rvalue::SubSigned(equity, cash));
-        let equity = b.let_("equity", Ty::U128, Rvalue::AddSigned(equity, cash_after));
-        let equity = b.let_("equity", Ty::U128, Rvalue::SubSigned(equity, held.0));
-        let equity = b.let_("equity", Ty::U128, Rvalue::AddSigned(equity, value));
-        let exposure = b.sub("exposure", exposure, held.1);
-        let exposure = b.add("exposure", exposure, position_exposure);
-        let im = margin(b, exposure, "imr_bps");
-        let gap = b.let_("gap", Ty::U128, Rvalue::SubSigned(im, equity));
+        // Router-margined: only what the fill realised, so cash ends at 0 or above.
+        let zero = b.let_("zero", Ty::U128, Rvalue::Const(0));
+        let gap = b.let_("gap", Ty::U128, Rvalue::SubSigned(zero, cash_after));
+        b.if_(Cond::Zero(router_margined), |b| {
+            // equity' = equity − cash + cash' − value + value'; exposure likewise.
+            let (value, position_exposure) = position_value(b, taker, instrument);
+            let equity = b.let_("equity", Ty::U128, Rvalue::SubSigned(equity, cash));
+            let equity = b.let_("equity", Ty::U128, Rvalue::AddSigned(equity, cash_after));
+            let equity = b.let_("equity", Ty::U128, Rvalue::SubSigned(equity, held.0));
+            let equity = b.let_("equity", Ty::U128, Rvalue::AddSigned(equity, value));
+            let exposure = b.sub("exposure", exposure, held.1);
+            let exposure = b.add("exposure", exposure, position_exposure);
+            let im = margin(b, exposure, "imr_bps");
+            b.assign(gap, Rvalue::SubSigned(im, equity));
+        });
         let negative = is_negative(b, gap);
         let shortfall = b.let_("shortfall", Ty::U128, Rvalue::Copy(gap));
         b.if_(Cond::NonZero(negative), |b| {
@@ -539,6 +598,11 @@ pub fn commit(t: &SlabTables) -> Function {
         };
         let user = b.load("user", Addr::Field(t.accounts, taker, "user"));
         let asset = b.constant("asset", COLLATERAL_ASSET);
+        let cap = match t.mutation {
+            // The slab tries to take the debit with no cap at all (P2, P6).
+            Mutation::DebitWithoutCap => b.constant("no_cap", 0),
+            _ => cap,
+        };
         debit::safe_debit(
             b,
             Debit {

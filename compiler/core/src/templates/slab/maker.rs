@@ -330,3 +330,34 @@ pub fn account(t: &SlabTables) -> Function {
     });
     b.finish()
 }
+
+/// `exposure(user, instrument) -> (equity, im, mm, im_pos, mm_pos, oracle_key, open)`: the
+/// account's margins with one position's own signed margins and its feed's key, for a router
+/// that nets across slabs (README `exposure`).
+pub fn exposure(t: &SlabTables) -> Function {
+    let entry = crate::abi::SLAB
+        .entry("exposure")
+        .expect("in the interface");
+    let mut b = FunctionBuilder::new("exposure", entry.arg_words(), entry.return_words());
+    let user = arg(&mut b, "user", 0);
+    let instrument = arg(&mut b, "instrument", 1);
+    b.step("slab.exposure/read", Some("RISK"), |b| {
+        book::check_instrument(b, instrument);
+        let key = params::load_instrument(b, instrument, "oracle_key");
+        b.store(Addr::Fixed(Segment::Ret, 10), key);
+        b.if_(Cond::Zero(user), |b| b.ret());
+        let account = book::account(b, t, user, false);
+        b.if_(Cond::NonZero(account), |b| {
+            let account = slot_of(b, account);
+            let (equity, exposure) = commit::risk(b, account);
+            let im = commit::margin(b, exposure, "imr_bps");
+            let mm = commit::margin(b, exposure, "mmr_bps");
+            let (im_pos, mm_pos, open) = commit::position_margin(b, t, account, instrument);
+            for (value, word) in [(equity, 0), (im, 2), (mm, 4), (im_pos, 6), (mm_pos, 8)] {
+                b.store(Addr::Fixed(Segment::Ret, word), value);
+            }
+            b.store(Addr::Fixed(Segment::Ret, 11), open);
+        });
+    });
+    b.finish()
+}

@@ -104,13 +104,15 @@ pub mod code {
     pub const MAX_CHARGE: u8 = 30;
     /// A position would reach 2^63 underlying units.
     pub const POSITION_LIMIT: u8 = 31;
+    /// A commit's `margin` flag other than 0 (the slab margins) or 1 (the router does).
+    pub const BAD_MARGIN: u8 = 32;
     /// An entrypoint of a later issue.
     pub const NOT_BUILT: u8 = 40;
     /// A table index out of range or a loop past its bound: a template bug.
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 32] = [
+    pub const NAMES: [(u8, &str); 33] = [
         (UNKNOWN_INSTRUMENT, "UNKNOWN_INSTRUMENT"),
         (BAD_SIDE, "BAD_SIDE"),
         (PRICE_RANGE, "PRICE_RANGE"),
@@ -142,6 +144,7 @@ pub mod code {
         (POSITIONS_FULL, "POSITIONS_FULL"),
         (MAX_CHARGE, "MAX_CHARGE"),
         (POSITION_LIMIT, "POSITION_LIMIT"),
+        (BAD_MARGIN, "BAD_MARGIN"),
         (NOT_BUILT, "NOT_BUILT"),
     ];
 }
@@ -172,11 +175,13 @@ pub enum Mutation {
     NoDebitGuard,
     /// `commit` skips the taker's maintenance check before the fill.
     NoMargin,
+    /// `commit` takes its debit without the router's cap (cap id 0): the host must refuse it.
+    DebitWithoutCap,
 }
 
 impl Mutation {
     /// Every planted bug.
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 10] = [
         Mutation::NoTick,
         Mutation::NoLot,
         Mutation::NoReservedBound,
@@ -186,6 +191,7 @@ impl Mutation {
         Mutation::NoEpoch,
         Mutation::NoDebitGuard,
         Mutation::NoMargin,
+        Mutation::DebitWithoutCap,
     ];
 }
 

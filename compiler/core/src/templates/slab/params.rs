@@ -3,7 +3,7 @@
 //!
 //! The table is the [`PARAMS`] slots, then [`INSTRUMENT_FIELDS`] slots for each of the
 //! [`INSTRUMENTS_MAX`] instrument rows (`instrument.3.tick`, …). Rows past the script's
-//! instruments hold 1 in every field (0 in `oracle_view`), so the per-row conditions hold for
+//! instruments hold 1 in every field (0 in `oracle_view` and `oracle_key`), so the per-row conditions hold for
 //! the whole table and `instrument_count` is what the code checks indices against.
 
 use std::sync::LazyLock;
@@ -47,14 +47,16 @@ pub const CONSTANTS: [(&str, u64); 2] = [("one", 1), ("instruments_limit", INSTR
 
 /// The fields of one instrument row: (field, `INSTRUMENT` argument). `oracle_view` is the
 /// view its oracle is mapped at: the oracle's rank among the distinct oracles the
-/// instruments name, in order of first appearance ([`oracles`]).
-pub const INSTRUMENT_FIELDS: [(&str, &str); 6] = [
+/// instruments name, in order of first appearance ([`oracles`]); `oracle_key` names the feed
+/// across slabs ([`oracle_key`]), so that a router nets positions marked by one feed.
+pub const INSTRUMENT_FIELDS: [(&str, &str); 7] = [
     ("tick", "tick"),
     ("lot", "lot"),
     ("price_max", "price_max"),
     ("qty_max", "qty_max"),
     ("contract_size", "contract_size"),
     ("oracle_view", "oracle"),
+    ("oracle_key", "oracle"),
 ];
 
 /// Quantities stay below 2^62 (a proven condition on `qty_max`), so a signed position of
@@ -79,6 +81,29 @@ fn oracle_id(value: Option<&curvescript_check::value::TypedValue>) -> Option<Str
         Some(curvescript_check::value::Typed::BlockRef { id, .. }) => id.clone(),
         _ => None,
     }
+}
+
+/// The feed an `oracle` value names: a block reference's id or a string's text.
+fn oracle_name(value: Option<&curvescript_check::value::TypedValue>) -> Option<String> {
+    match value.map(|v| &v.value) {
+        Some(curvescript_check::value::Typed::BlockRef { id, .. }) => id.clone(),
+        Some(curvescript_check::value::Typed::Str(text)) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// The `oracle_key` of a feed called `name` (README `exposure`): the first 8 bytes,
+/// little-endian, of `SHA-256("curve/oracle-key/" ‖ name)` with the low bit set, so a key is
+/// never 0 (0: no feed, nets with nothing).
+pub fn oracle_key(name: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"curve/oracle-key/")
+        .chain_update(name.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first) | 1
 }
 
 /// Prices stay below 2^57 (a proven condition), so a level key or a sum of notionals never
@@ -138,6 +163,7 @@ pub static INSTRUMENT_ROW: Record = Record {
         ("qty_max", 1),
         ("contract_size", 1),
         ("oracle_view", 1),
+        ("oracle_key", 1),
     ],
 };
 
@@ -199,8 +225,17 @@ pub fn conditions() -> Vec<Condition> {
     ];
     let rows = names[PARAMS.len()..].chunks(INSTRUMENT_FIELDS.len());
     for row in rows {
-        let [tick, lot, price_max, qty_max, contract_size, oracle_view] = row else {
-            unreachable!("rows have six fields")
+        let [
+            tick,
+            lot,
+            price_max,
+            qty_max,
+            contract_size,
+            oracle_view,
+            _oracle_key,
+        ] = row
+        else {
+            unreachable!("rows have seven fields")
         };
         conditions.extend([
             Condition::Le("one", tick),
@@ -288,8 +323,13 @@ pub fn table(block: &CheckedBlock) -> Vec<ParamSlot> {
     let oracles = oracles(block);
     for row in 0..INSTRUMENTS_MAX as usize {
         let statement = instruments.get(row);
-        for (f, (_, arg)) in INSTRUMENT_FIELDS.iter().enumerate() {
+        for (f, (field, arg)) in INSTRUMENT_FIELDS.iter().enumerate() {
             let (value, span) = match statement {
+                Some(s) if *field == "oracle_key" => (
+                    oracle_name(s.value(arg)).map_or(0, |name| oracle_key(&name)),
+                    s.arg_span(arg).unwrap_or(block.header_span),
+                ),
+                None if *field == "oracle_key" => (0, block.header_span),
                 Some(s) if *arg == "oracle" => {
                     let id = oracle_id(s.value(arg));
                     let view = oracles.iter().position(|o| *o == id).expect("listed");

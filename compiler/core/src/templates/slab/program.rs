@@ -40,6 +40,7 @@ fn build(t: SlabTables) -> Program {
             not_built("liquidation_call"),
             maker::account(&t),
             maker::set_maker_class(&t),
+            maker::exposure(&t),
         ],
         subroutines: vec![
             book::find_level_subroutine(&t),
