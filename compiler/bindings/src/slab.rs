@@ -6,10 +6,10 @@ use curve_bindings::{Call, CapId, DecodeError, DescriptorMismatch, ProgramId, wo
 
 /// SHA-256 of the interface's canonical descriptor text.
 pub const DESCRIPTOR_HASH: [u8; 32] = [
-    0x88, 0xc0, 0xa4, 0xc1, 0x3d, 0x4e, 0x28, 0x09,
-    0x88, 0x57, 0x69, 0x16, 0xd3, 0x3b, 0x00, 0x51,
-    0xe7, 0x4e, 0x15, 0xe1, 0xdc, 0x87, 0x76, 0xf1,
-    0xbc, 0x5f, 0x6f, 0xf6, 0x2f, 0x9f, 0xe1, 0x93,
+    0x26, 0x76, 0xc4, 0xc4, 0x14, 0xcc, 0xfd, 0x8a,
+    0x5c, 0x4c, 0x09, 0xb7, 0x9c, 0x20, 0x84, 0x0c,
+    0xc8, 0xe2, 0x31, 0x2f, 0x31, 0xb8, 0x9b, 0x43,
+    0x45, 0xed, 0xe7, 0x6c, 0x91, 0x9d, 0x8a, 0xb5,
 ];
 
 /// A deployed `slab` program whose descriptor hash matched these bindings.
@@ -36,7 +36,7 @@ impl Slab {
         Call::new(self.program, "reserve", args.to_words())
     }
 
-    /// `commit`: Executes a hold at the makers' prices and debits the taker through the cap, at most the hold's max_charge.
+    /// `commit`: Executes a hold at the makers' prices and debits the taker through the cap, at most the hold's max_charge: its margin shortfall (margin 0), or only what the fill realised when the router margins the account (margin 1).
     pub fn commit(&self, args: &CommitArgs) -> Call {
         Call::new(self.program, "commit", args.to_words())
     }
@@ -74,6 +74,11 @@ impl Slab {
     /// `set_maker_class`: Makes a user a designated LP (class 1) or a regular maker (class 0); governance only.
     pub fn set_maker_class(&self, args: &SetMakerClassArgs) -> Call {
         Call::new(self.program, "set_maker_class", args.to_words())
+    }
+
+    /// `exposure`: A user's account equity, IM and MM with one position's own signed IM and MM and its feed's key: what a router nets across slabs.
+    pub fn exposure(&self, args: &ExposureArgs) -> Call {
+        Call::new(self.program, "exposure", args.to_words())
     }
 }
 
@@ -164,11 +169,13 @@ pub struct CommitArgs {
     pub cap: CapId,
     /// `bytes32`, 4 words.
     pub salt: [u8; 32],
+    /// `u64`, 1 word.
+    pub margin: u64,
 }
 
 impl CommitArgs {
     /// Argument words.
-    pub const WORDS: usize = 6;
+    pub const WORDS: usize = 7;
 
     /// The argument words, in the descriptor's order.
     pub fn to_words(&self) -> Vec<u64> {
@@ -176,6 +183,7 @@ impl CommitArgs {
         words::put_u64(&mut out, &self.hold_id);
         words::put_cap(&mut out, &self.cap);
         words::put_bytes32(&mut out, &self.salt);
+        words::put_u64(&mut out, &self.margin);
         out
     }
 }
@@ -492,5 +500,65 @@ impl SetMakerClassArgs {
         words::put_u64(&mut out, &self.user);
         words::put_u64(&mut out, &self.class);
         out
+    }
+}
+
+/// Arguments of `exposure`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExposureArgs {
+    /// `u64`, 1 word.
+    pub user: u64,
+    /// `u64`, 1 word.
+    pub instrument: u64,
+}
+
+impl ExposureArgs {
+    /// Argument words.
+    pub const WORDS: usize = 2;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_u64(&mut out, &self.user);
+        words::put_u64(&mut out, &self.instrument);
+        out
+    }
+}
+
+/// What `exposure` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExposureReturn {
+    /// `i128`, 2 words.
+    pub equity: i128,
+    /// `u128`, 2 words.
+    pub im: u128,
+    /// `u128`, 2 words.
+    pub mm: u128,
+    /// `i128`, 2 words.
+    pub im_pos: i128,
+    /// `i128`, 2 words.
+    pub mm_pos: i128,
+    /// `u64`, 1 word.
+    pub oracle_key: u64,
+    /// `u64`, 1 word.
+    pub open: u64,
+}
+
+impl ExposureReturn {
+    /// Return words.
+    pub const WORDS: usize = 12;
+
+    /// Decodes the returned words; refuses any other length.
+    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
+        let mut reader = words::Reader::new("exposure", returned, Self::WORDS)?;
+        Ok(Self {
+            equity: reader.i128(),
+            im: reader.u128(),
+            mm: reader.u128(),
+            im_pos: reader.i128(),
+            mm_pos: reader.i128(),
+            oracle_key: reader.u64(),
+            open: reader.u64(),
+        })
     }
 }

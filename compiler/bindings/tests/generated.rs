@@ -100,9 +100,11 @@ fn return_values_decode_and_refuse_wrong_lengths() {
         hold_id: 3,
         cap: CapId(9),
         salt: [1; 32],
+        margin: 1,
     };
     let encoded = args.to_words();
     assert_eq!(encoded.len(), slab::CommitArgs::WORDS);
     assert_eq!(&encoded[..2], &[3, 9]);
     assert_eq!(encoded[2], u64::from_le_bytes([1; 8]));
+    assert_eq!(encoded[6], 1, "the margin flag follows the salt");
 }

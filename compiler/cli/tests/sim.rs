@@ -95,8 +95,10 @@ fn the_perp_sol_scenario_meets_its_expectations() {
 
 /// The multi-slab example: the ROUTER of perp_multi.curve deployed from its block, both SOL
 /// slabs listed; every `expect` and `returns` holds (the hand-derived fills, fees, debits and
-/// margins of a buy across both slabs and a sell back), refusals are named, and after the buy
-/// the slabs' ledger accounts hold exactly its debit with nothing left in escrow.
+/// margins of a buy across both slabs, a sell back and a short that nets against the long),
+/// refusals are named, and after the buy the slabs' ledger accounts hold exactly its debit
+/// (the fees) and the only escrow is the margin lock (IM 112,500,000 less the equity of
+/// −1,000,000); after the netting short the lock is just the unrealised loss.
 #[test]
 fn the_perp_multi_scenario_routes_across_slabs() {
     let run = sim(&["examples/perp_multi.scenario.toml"]);
@@ -108,6 +110,7 @@ fn the_perp_multi_scenario_routes_across_slabs() {
         "(UNFILLED)",
         "(DUPLICATE_LEG)",
         "(UNLISTED)",
+        "argument `user` of `sync_margin` must be the sender's user id",
     ] {
         assert!(text.contains(named), "{named}: {text}");
     }
@@ -118,8 +121,14 @@ fn the_perp_multi_scenario_routes_across_slabs() {
         .expect("batch 5's conservation line");
     assert_eq!(
         after_buy.trim(),
-        "conserved: vaults 9886374500 + escrows 0 + slab_accounts 114625500 + fees 0 + pending_withdrawals 0 = deposits 10001000000 − withdrawals 0"
+        "conserved: vaults 9886374500 + escrows 113500000 + slab_accounts 1125500 + fees 0 + pending_withdrawals 0 = deposits 10001000000 − withdrawals 0"
     );
+    let after_net = text
+        .split("batch 8 at")
+        .nth(1)
+        .and_then(|batch| batch.lines().find(|l| l.contains("conserved:")))
+        .expect("batch 8's conservation line");
+    assert!(after_net.contains("+ escrows 450000 +"), "{after_net}");
 }
 
 /// The joint market example: a MARKET deployed from market_joint.curve (8 worlds, the naive-Bayes
