@@ -254,9 +254,18 @@ fn margin_computed_per_slab_only_is_caught() {
     assert!(caught.is_err(), "the mutant passed");
 }
 
+/// A capital-efficiency case: its name, the trades (slab index, side, qty), the positions by
+/// feed they leave, and whether the third slab is on another feed.
+type Case = (
+    &'static str,
+    &'static [(usize, u64, u64)],
+    &'static [(&'static str, i128)],
+    bool,
+);
+
 fn portfolio_margin_nets(mutation: router::Mutation) {
     let unit_im = 10 * 10 * u128::from(MARK) * 500 / 10_000; // 10 contracts of 10 at 1,000
-    let cases: [(&str, &[(usize, u64, u64)], &[(&str, i128)], bool); 4] = [
+    let cases: [Case; 4] = [
         (
             "full offset",
             &[(0, 0, 10), (1, 1, 10)],
@@ -352,7 +361,7 @@ fn router_im_is_monotone_in_net_exposure() {
             net += if side == 0 { 2 } else { -2 };
             let (_, im, _, _) = w.margin(engine, TAKER);
             assert_eq!(im, monolithic_im(&[("SOL", net)]), "after {n}: net {net}");
-            if n < 5 || n >= 10 {
+            if !(5..10).contains(&n) {
                 assert!(im > previous, "RM1: more net exposure, more IM (step {n})");
             } else {
                 assert!(
