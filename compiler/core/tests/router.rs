@@ -374,6 +374,26 @@ fn router_im_is_monotone_in_net_exposure() {
     }
 }
 
+/// Issue 25: a router call's own margin work stays within 300,000 gas. The static bound of
+/// `margin` (and of `sync_margin`) is the router's own steps plus, for each of the four
+/// portfolio legs, the most gas a slab view may use; what is left is the router's.
+#[test]
+fn the_routers_own_margin_gas_is_bounded() {
+    let lowered = curve_ir::lower(&router::program()).expect("lowers");
+    let views = router::LEGS_PER_PORTFOLIO as u64 * curve_compiler::templates::probe::SLAB_CALL_GAS;
+    for entry in ["margin", "sync_margin"] {
+        let bound = lowered
+            .gas_bounds
+            .iter()
+            .find(|(name, _)| name == entry)
+            .map(|(_, bound)| *bound)
+            .expect("a bound");
+        let own = bound - views;
+        println!("{entry}: static bound {bound} gas, of which the router's own {own}");
+        assert!(own <= 300_000, "{entry}: {own}");
+    }
+}
+
 /// P9 and RM2: the router's equity follows the marks (cash + Σ unrealised PnL + lock) and a
 /// route recomputes the lock from it — a profit frees margin, a closing trade releases it and
 /// leaves the portfolio; a user whose vault cannot cover the lock is refused, nothing changes.
