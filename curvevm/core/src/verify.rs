@@ -227,6 +227,12 @@ pub fn verify(
         let routine = ROUTINES
             .get(usize::from(placement.routine))
             .ok_or_else(bad)?;
+        // A placement outside the code is refused before its expansion is built: the
+        // expansion's addresses are `pc + offset`, which must not overflow (`code_len` is at
+        // most `MAX_CODE_WORDS`, far below `u32::MAX`).
+        if placement.pc as usize >= code_len {
+            return Err(bad());
+        }
         let expansion = routine.expand(placement.pc);
         let start = placement.pc as usize;
         let end = start

@@ -90,3 +90,26 @@ fn code_above_the_size_limit_is_rejected() {
     };
     assert!(verify(&module, &|_| false).is_ok());
 }
+
+/// Issue 30: a placement pc near `u32::MAX` (a 74-byte module from the `verify` fuzz target)
+/// made the verifier expand the routine at that base, and the expansion's addresses overflowed.
+/// Every such placement is refused as outside the code, whatever the routine.
+#[test]
+fn a_placement_near_the_end_of_the_address_space_is_refused() {
+    let module = module_with_routine("mul128");
+    for pc in [
+        u32::MAX,
+        u32::MAX - 1,
+        u32::MAX - 40,
+        1 << 31,
+        MAX_CODE_WORDS,
+    ] {
+        let mut far = module.clone();
+        far.microcode[0].pc = pc;
+        let error = verify(&far, &|_| false).unwrap_err();
+        assert!(
+            matches!(error.kind, VerifyErrorKind::BadPlacement { pc: at, .. } if at == pc),
+            "placement at {pc}: {error}"
+        );
+    }
+}

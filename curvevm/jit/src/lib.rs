@@ -18,7 +18,7 @@ mod compile;
 mod runtime;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use curve_formats::encoding::Encode;
 use curvevm::interp::{State, resume};
@@ -247,17 +247,27 @@ impl Engine for JitCache {
 }
 
 /// Compiled programs by the SHA-256 of their module bytes, and by loaded program (so a program
-/// called again — every `invoke` — finds its code without hashing its module).
+/// called again — every `invoke` — finds its code without hashing its module). One cache may
+/// serve many runtimes for the life of a process: a loaded program that is dropped leaves only
+/// a weak handle here, pruned when the next program is loaded.
 #[derive(Default)]
 pub struct JitCache {
     programs: Mutex<BTreeMap<[u8; 32], Arc<JitProgram>>>,
-    /// By the address of a loaded program; the entry holds the program, so the address cannot
-    /// be reused by another while it is here.
+    /// By the address of a loaded program. The entry's weak handle keeps the allocation, so
+    /// the address cannot be reused by another program while the entry is here.
     loaded: Mutex<BTreeMap<usize, LoadedEntry>>,
 }
 
-/// A loaded program (kept alive, so its address stays its own) and its compiled code.
-type LoadedEntry = (Arc<Program>, Arc<JitProgram>);
+/// A loaded program (held weakly, so its address stays its own) and its compiled code.
+type LoadedEntry = (Weak<Program>, Arc<JitProgram>);
+
+impl std::fmt::Debug for JitCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitCache")
+            .field("modules", &self.len())
+            .finish_non_exhaustive()
+    }
+}
 
 impl JitCache {
     /// The compiled code of `program`, compiling it on first use.
@@ -267,10 +277,9 @@ impl JitCache {
             return Ok(Arc::clone(compiled));
         }
         let compiled = self.by_module(program)?;
-        self.loaded
-            .lock()
-            .expect("cache lock")
-            .insert(address, (Arc::clone(program), Arc::clone(&compiled)));
+        let mut loaded = self.loaded.lock().expect("cache lock");
+        loaded.retain(|_, (program, _)| program.strong_count() > 0);
+        loaded.insert(address, (Arc::downgrade(program), Arc::clone(&compiled)));
         Ok(compiled)
     }
 
