@@ -52,6 +52,10 @@ pub struct LocalnetArgs {
     /// --consensus-only` measures consensus alone).
     #[arg(long)]
     consensus_only: bool,
+    /// The CurveVM engine every node of a new localnet executes blocks on (`jit` or
+    /// `interpreter`; written to each `node.toml`'s `[execution]` table).
+    #[arg(long, default_value = "jit")]
+    engine: curve_runtime::ExecutionEngine,
 }
 
 fn init_logging(filter: &str) {
@@ -138,6 +142,7 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
              [timeouts]\nbase_ms = {base}\nmax_ms = {max}\n\n\
              [rpc_limits]\nrequests_per_second = 100000\nburst = 200000\nmax_body_bytes = 16777216\nadmin_token = \"{token}\"\n\n\
              [bench]\nconsensus_only = {consensus_only}\n\n\
+             [execution]\nengine = \"{engine}\"\n\n\
              [genesis]\ngovernance = \"{gov}\"\n{members}",
             chain = args.chain_id,
             p2p = args.p2p_port + i,
@@ -146,6 +151,7 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
             max = (args.base_timeout_ms * 30).max(1_000),
             gov = hex::encode(governance.verifying_key().as_bytes()),
             consensus_only = args.consensus_only,
+            engine = args.engine,
         );
         std::fs::write(node_dir.join("node.toml"), text)?;
     }

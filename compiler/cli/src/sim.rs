@@ -31,6 +31,10 @@ pub struct SimArgs {
     /// Output: human text or one JSON document.
     #[arg(long, value_enum, default_value = "human")]
     format: crate::FormatArg,
+    /// The CurveVM engine that runs program calls: `jit` or `interpreter` (the reference).
+    /// Receipts, gas and roots are the same on both.
+    #[arg(long, default_value = "jit")]
+    engine: curve_runtime::ExecutionEngine,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -488,6 +492,7 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    runtime.set_engine(args.engine);
     let human = matches!(args.format, crate::FormatArg::Human);
     if human {
         outln!(

@@ -1,5 +1,6 @@
 //! `curve sim` as a user meets it: the example scenarios run with every expectation met, prints
-//! the same final state root twice, gives the same root in JSON, and a broken scenario exits 1;
+//! the same final state root twice, gives the same root in JSON and the same document on both
+//! engines, and a broken scenario exits 1;
 //! the payout scenario is the Anchor program's fixture.
 
 use std::path::Path;
@@ -200,6 +201,43 @@ fn the_oracle_scenario_runs_and_is_reproducible() {
     assert_eq!(
         document["batches"][3]["header"]["withdrawal_total"],
         "2000000"
+    );
+}
+
+/// Issue 30: the runtime runs calls on the JIT by default; every example scenario gives the
+/// same JSON document — every receipt's status, revert pc, gas, fee, returns and events, every
+/// batch header and state root — on the interpreter. An unknown engine is refused by name.
+#[test]
+fn every_example_scenario_is_the_same_on_both_engines() {
+    let mut scenarios: Vec<_> = std::fs::read_dir(workspace().join("examples"))
+        .expect("examples")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.to_string_lossy().ends_with(".scenario.toml"))
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 7, "{scenarios:?}");
+    for scenario in &scenarios {
+        let path = scenario.to_str().expect("utf-8");
+        let [jit, interpreted] = ["jit", "interpreter"].map(|engine| {
+            let run = sim(&[path, "--format", "json", "--engine", engine]);
+            assert!(run.status.success(), "{path} on the {engine}: {run:?}");
+            run.stdout
+        });
+        let document: serde_json::Value = serde_json::from_slice(&jit).expect("JSON");
+        let batches = document["batches"].as_array().map_or(0, Vec::len);
+        assert!(batches > 0, "{path}: no batches");
+        assert!(
+            jit == interpreted,
+            "{path}: the engines differ:\n{}\n---\n{}",
+            String::from_utf8_lossy(&jit),
+            String::from_utf8_lossy(&interpreted)
+        );
+    }
+    let unknown = sim(&["examples/oracle.scenario.toml", "--engine", "cranelift"]);
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("unknown engine `cranelift`"),
+        "{unknown:?}"
     );
 }
 

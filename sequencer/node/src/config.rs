@@ -21,7 +21,8 @@
 //! `max_bytes`, `interval_ms`),
 //! `[mempool]` (`transactions`, `bytes`, `per_sender`, `nonce_window`), `[rpc_limits]`
 //! (`requests_per_second`, `burst`, `max_body_bytes`, `admin_token`), `[storage]`
-//! (`checkpoint_every`, `retain_blocks`), `[bench]` (`consensus_only`).
+//! (`checkpoint_every`, `retain_blocks`), `[bench]` (`consensus_only`), `[execution]`
+//! (`engine = "jit"` or `"interpreter"`).
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,27 @@ pub struct NodeConfig {
     /// Benchmark modes.
     #[serde(default)]
     pub bench: BenchSettings,
+    /// How decided blocks are executed.
+    #[serde(default)]
+    pub execution: ExecutionSettings,
+}
+
+/// How decided blocks are executed: a local choice, not part of the chain's state. Every node
+/// computes the same receipts and roots whichever engine it runs.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionSettings {
+    /// The CurveVM engine: `"jit"` (the default: Cranelift-compiled code, compiled at a
+    /// program's first call) or `"interpreter"` (the reference).
+    #[serde(deserialize_with = "engine_by_name")]
+    pub engine: curve_runtime::ExecutionEngine,
+}
+
+fn engine_by_name<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<curve_runtime::ExecutionEngine, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse().map_err(serde::de::Error::custom)
 }
 
 /// Benchmark modes (never on a real chain).

@@ -454,8 +454,10 @@ impl Driver {
             .install_checkpoint(self.chain_id, &entries, &records)
             .context("installing a checkpoint")?;
         index::put_anchor(&self.store, &checkpoint.certificate)?;
+        let engine = self.runtime.engine();
         self.runtime = Runtime::open(self.store.clone().without_state_sync())
             .context("reopening the state after a checkpoint")?;
+        self.runtime.set_engine(engine);
         let stored = self
             .store
             .records(self.chain_id)

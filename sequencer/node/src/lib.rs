@@ -93,11 +93,12 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     )?;
     // The state is derived from synced decided blocks: its writes need no fsync of their own.
     let state_store = store.clone().without_state_sync();
-    let runtime = if store.entries()?.is_empty() {
+    let mut runtime = if store.entries()?.is_empty() {
         Runtime::genesis(genesis_config, state_store)?
     } else {
         Runtime::open(state_store)?
     };
+    runtime.set_engine(config.execution.engine);
     let records = store
         .records(config.chain_id)
         .context("reading the consensus records")?;

@@ -166,6 +166,21 @@ fn config_errors_say_what_and_where() {
         .collect::<Vec<_>>()
         .join("[[committee]]");
     assert!(error(&one_member).contains("committee of 2 to 64"));
+    // The execution engine: the JIT unless the config names the interpreter; any other name is
+    // refused and named.
+    std::fs::write(&path, &base).unwrap();
+    assert_eq!(
+        NodeConfig::load(&path).expect("valid").execution.engine,
+        curve_runtime::ExecutionEngine::Jit
+    );
+    let interpreted = format!("{base}\n[execution]\nengine = \"interpreter\"\n");
+    std::fs::write(&path, &interpreted).unwrap();
+    assert_eq!(
+        NodeConfig::load(&path).expect("valid").execution.engine,
+        curve_runtime::ExecutionEngine::Interpreter
+    );
+    let unknown = error(&interpreted.replace("\"interpreter\"", "\"wasm\""));
+    assert!(unknown.contains("unknown engine `wasm`"), "{unknown}");
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Runtime throughput, signatures included: transfers per second, program calls per second
 //! (committed reads of a priced oracle) and reverting calls per second (batches of 1,000 signed
 //! transactions from 1,000 accounts), and the state-root update for 1,000 touched entries.
-//! Every batch's receipts are checked to be what the benchmark claims to measure. Figures in
-//! BENCHMARKS.md.
+//! Program calls run on each engine (`/jit`, `/interpreter`). Every batch's receipts are
+//! checked to be what the benchmark claims to measure. Figures in BENCHMARKS.md.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use curve_formats::encoding::Encode;
 use curve_formats::tx::{Action, Transaction};
 use curve_runtime::tree::StateTree;
-use curve_runtime::{Batch, MemoryStorage, Runtime, Status, client};
+use curve_runtime::{Batch, ExecutionEngine, MemoryStorage, Runtime, Status, client};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -146,26 +146,32 @@ fn oracle_call(entry: &str) -> Action {
 
 fn calls(c: &mut Criterion) {
     let mut runtime = priced_chain();
-    run_batches(
-        c,
-        "oracle_read_calls_1000",
-        &mut runtime,
-        |_| oracle_call("read"),
-        |s| *s == Status::Committed,
-    );
+    for engine in ExecutionEngine::ALL {
+        runtime.set_engine(engine);
+        run_batches(
+            c,
+            &format!("oracle_read_calls_1000/{engine}"),
+            &mut runtime,
+            |_| oracle_call("read"),
+            |s| *s == Status::Committed,
+        );
+    }
 }
 
 /// `price` before any price was published aborts: the revert path (trap, rollback, receipt
 /// with the script location).
 fn reverting_calls(c: &mut Criterion) {
     let mut runtime = funded_chain();
-    run_batches(
-        c,
-        "oracle_reverting_calls_1000",
-        &mut runtime,
-        |_| oracle_call("price"),
-        |s| matches!(s, Status::Reverted(r) if r.kind == "abort" && r.location.is_some()),
-    );
+    for engine in ExecutionEngine::ALL {
+        runtime.set_engine(engine);
+        run_batches(
+            c,
+            &format!("oracle_reverting_calls_1000/{engine}"),
+            &mut runtime,
+            |_| oracle_call("price"),
+            |s| matches!(s, Status::Reverted(r) if r.kind == "abort" && r.location.is_some()),
+        );
+    }
 }
 
 fn root_update(c: &mut Criterion) {

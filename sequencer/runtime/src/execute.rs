@@ -11,8 +11,7 @@ use curve_formats::tx::{
 };
 use std::collections::BTreeSet;
 
-use curvevm::Engine;
-use curvevm::interp::{ExecOptions, Instance, Interpreter};
+use curvevm::interp::Instance;
 use curvevm::isa::PAGE_WORDS;
 use curvevm_host::{Clock, Event, InvokeHost, Programs, RollupHost};
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -811,9 +810,8 @@ impl<S: Storage> Runtime<S> {
             context.clock,
             callee.caller,
         );
-        let engine = Interpreter(ExecOptions::default());
-        let outcome = {
-            let mut invoke = InvokeHost::new(&mut host, &mut programs, &engine);
+        let outcome = self.engine.with(|engine| {
+            let mut invoke = InvokeHost::new(&mut host, &mut programs, engine);
             engine.call(
                 &mut callee.instance,
                 index,
@@ -822,7 +820,7 @@ impl<S: Storage> Runtime<S> {
                 &mut callee.views,
                 &mut invoke,
             )
-        };
+        });
         programs.put(program, callee);
         self.ledger = host.ledger;
         let outcome = outcome.expect("arguments and views were checked");

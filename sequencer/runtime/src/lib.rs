@@ -21,6 +21,7 @@
 mod calls;
 pub mod client;
 pub mod conservation;
+mod engine;
 mod execute;
 #[doc(hidden)]
 pub mod fuzz;
@@ -45,6 +46,7 @@ use curvevm::isa::PAGE_WORDS;
 use curvevm_host::{Ledger, LedgerKey, UserId};
 
 pub use conservation::{ConservationError, LedgerClass, Totals};
+pub use engine::ExecutionEngine;
 pub use receipt::{Receipt, Rejection, Revert, Status};
 pub use state::{Account, Config, Key, Meta, ProgramId, ProgramRecord};
 pub use storage::{MemoryStorage, Storage, StorageError, WriteBatch};
@@ -195,6 +197,8 @@ pub struct Runtime<S: Storage> {
     touched: BTreeSet<Key>,
     root: Hash,
     halted: Option<String>,
+    /// The engine that runs program calls (a node setting: no state depends on it).
+    engine: ExecutionEngine,
 }
 
 fn check_committee(committee: &[PublicKey], quorum: u16) -> Result<(), String> {
@@ -254,6 +258,7 @@ impl<S: Storage> Runtime<S> {
             touched: BTreeSet::from([Key::Meta, Key::Config, Key::Ledger(LedgerKey::NextCap)]),
             root: [0; 32],
             halted: None,
+            engine: ExecutionEngine::default(),
         };
         runtime.flush().map_err(RuntimeError::Storage)?;
         Ok(runtime)
@@ -419,7 +424,19 @@ impl<S: Storage> Runtime<S> {
             touched: BTreeSet::new(),
             root,
             halted: None,
+            engine: ExecutionEngine::default(),
         })
+    }
+
+    /// Runs program calls on `engine` from the next call on (the JIT by default). Receipts,
+    /// gas and state roots are the same on every engine.
+    pub fn set_engine(&mut self, engine: ExecutionEngine) {
+        self.engine = engine;
+    }
+
+    /// The engine that runs program calls.
+    pub fn engine(&self) -> ExecutionEngine {
+        self.engine
     }
 
     /// The state root after the last batch.

@@ -2,6 +2,8 @@
 //! program compiled and proved with the development keys, and signed transaction bytes.
 #![allow(dead_code)]
 
+pub mod slab;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
