@@ -16,7 +16,12 @@
 //! emitted inline; the divisions call the interpreter's `micro_step`.
 //!
 //! Registers, carry, gas and call depth live in Cranelift variables; they are written to the
-//! context only around helper calls and at the one exit block.
+//! context only around host and microcode helper calls, at the one exit block, and — for the
+//! registers loops write — around the cold first-store-to-a-page call, so that no loop value
+//! must survive a call in one of the few callee-saved machine registers (regalloc would keep
+//! it in a stack slot instead, loads and stores on every iteration). An ADD whose carry a later
+//! ADD of its block overwrites before any read computes only its sum. Exit paths are cold
+//! blocks, laid out after the hot code.
 
 use std::mem::offset_of;
 
@@ -35,8 +40,8 @@ use cranelift_module::{Linkage, Module as _, default_libcall_names};
 use curvevm::Program;
 use curvevm::interp::routine_costs;
 use curvevm::isa::{
-    BranchTarget, Cond, Instruction, LoadMode, MAX_CALL_DEPTH, Opcode, PAGE_WORDS, REGISTERS,
-    Segment, flag,
+    BranchTarget, Cond, Instruction, LoadMode, MAX_CALL_DEPTH, MICROCODE_FIRST_REGISTER, Opcode,
+    PAGE_WORDS, REGISTERS, Segment, flag,
 };
 use curvevm::microcode::{MicroTrap, OPERANDS, ROUTINES};
 
@@ -212,6 +217,8 @@ struct Lowering<'a> {
     /// Return-site ordinal of each CALL pc.
     return_ordinal: std::collections::BTreeMap<u32, u32>,
     return_blocks: Vec<Block>,
+    /// Registers written inside loops (bit set; see [`registers_written_in_loops`]).
+    loop_registers: u32,
 }
 
 const fn field(offset: usize) -> i32 {
@@ -238,6 +245,10 @@ impl Lowering<'_> {
         a: Value,
         trap_b: Value,
     ) {
+        // Exits leave the hot code: laid out at the end and given the spills.
+        if let Some(block) = b.current_block() {
+            b.set_cold_block(block);
+        }
         let status = b.ins().iconst(I32, i64::from(status));
         b.def_var(self.vars.status, status);
         let pc = b.ins().iconst(I64, i64::from(pc));
@@ -297,6 +308,20 @@ impl Lowering<'_> {
             let value = b.use_var(self.vars.registers[reg]);
             b.ins()
                 .store(trusted(), value, self.ctx, Self::register_offset(reg));
+        }
+    }
+
+    /// [`Lowering::spill`] of the registers in the bit set `registers`.
+    fn spill_set(&self, b: &mut FunctionBuilder, registers: u32) {
+        for reg in (0..REGISTERS).filter(|reg| registers & (1 << reg) != 0) {
+            self.spill(b, reg..reg + 1);
+        }
+    }
+
+    /// [`Lowering::reload`] of the registers in the bit set `registers`.
+    fn reload_set(&self, b: &mut FunctionBuilder, registers: u32) {
+        for reg in (0..REGISTERS).filter(|reg| registers & (1 << reg) != 0) {
+            self.reload(b, reg..reg + 1);
         }
     }
 
@@ -435,15 +460,35 @@ impl Lowering<'_> {
         b.ins().store(trusted(), value, pointer, 0);
         b.ins().jump(done, &[]);
         b.switch_to_block(slow);
+        b.set_cold_block(slow);
+        // The registers loops write go through the context around the call (as all do around
+        // host calls): their values are then not live across a call, so none needs one of the
+        // few callee-saved machine registers, and hot loops keep theirs in machine registers
+        // instead of stack slots. Only those: spilling all 32 at every store site doubled the
+        // compile time.
+        self.spill_set(b, self.loop_registers);
         let (sig, callee) = self.helpers.store_slow;
         let sel = b.ins().iconst(I32, i64::from(sel));
         b.ins()
             .call_indirect(sig, callee, &[self.ctx, sel, address, value]);
+        self.reload_set(b, self.loop_registers);
         b.ins().jump(done, &[]);
         b.switch_to_block(done);
     }
 
-    fn add(&self, b: &mut FunctionBuilder, insn: &Instruction, pc: u32, index: u64, cost: u64) {
+    /// An ADD. `carry_read` is false when no instruction can read the carry it sets: a later
+    /// ADD of the same block sets it again first (a trap in between does not expose it). Then
+    /// only the sum is computed, with no flag materialised.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &self,
+        b: &mut FunctionBuilder,
+        insn: &Instruction,
+        pc: u32,
+        index: u64,
+        cost: u64,
+        carry_read: bool,
+    ) {
         let flags = insn.flags;
         let rd = self.vars.registers[usize::from(insn.rd & 31)];
         let a = b.use_var(rd);
@@ -453,6 +498,28 @@ impl Lowering<'_> {
             b.use_var(self.vars.registers[usize::from(insn.rs & 31)])
         };
         let negate = flags & flag::ADD_NEGATE != 0;
+        if !carry_read && flags & flag::ADD_CHECKED == 0 {
+            // a + !s + 1 = a − s (mod 2^64).
+            let mut sum = if negate {
+                b.ins().isub(a, source)
+            } else {
+                b.ins().iadd(a, source)
+            };
+            if flags & flag::ADD_CARRY_IN != 0 {
+                let carry_in = b.use_var(self.vars.carry);
+                let extra = b.ins().uextend(I64, carry_in);
+                // With carry-in and negate the interpreter adds a + !s + carry, not + 1.
+                if negate {
+                    let one = b.ins().iconst(I64, 1);
+                    sum = b.ins().isub(sum, one);
+                }
+                sum = b.ins().iadd(sum, extra);
+            }
+            if flags & flag::ADD_NO_WRITE == 0 {
+                b.def_var(rd, sum);
+            }
+            return;
+        }
         let operand = if negate { b.ins().bnot(source) } else { source };
         let (partial, carry1) = b.ins().uadd_overflow(a, operand);
         let (sum, carry) = if flags & flag::ADD_CARRY_IN != 0 {
@@ -495,6 +562,7 @@ impl Lowering<'_> {
         pc: u32,
         index: u64,
         cost: u64,
+        carry_read: bool,
     ) -> Result<bool, CompileError> {
         let insn = self.program.instructions()[pc as usize];
         let reg = |r: u8| self.vars.registers[usize::from(r & 31)];
@@ -535,7 +603,7 @@ impl Lowering<'_> {
                 let value = b.use_var(reg(insn.rd));
                 self.store(b, segment, insn.sel, address, value);
             }
-            Opcode::Add => self.add(b, &insn, pc, index, cost),
+            Opcode::Add => self.add(b, &insn, pc, index, cost, carry_read),
             Opcode::Branch => {
                 match insn.branch_target() {
                     BranchTarget::Jump(target) => match self.condition(b, insn.cond(), insn.rs) {
@@ -744,6 +812,15 @@ impl Lowering<'_> {
 
 /// Compiles `program`.
 pub fn compile(program: &Program) -> Result<CompiledCode, CompileError> {
+    compile_with(program, false).map(|(code, _)| code)
+}
+
+/// [`compile`], and when `listing` is set the machine code as text (Cranelift's disassembly of
+/// the final instructions, block by block, after register allocation).
+pub fn compile_with(
+    program: &Program,
+    listing: bool,
+) -> Result<(CompiledCode, Option<String>), CompileError> {
     let isa = isa()?;
     let call_conv = CallConv::triple_default(isa.triple());
     let pointer = isa.pointer_type();
@@ -895,6 +972,7 @@ pub fn compile(program: &Program) -> Result<CompiledCode, CompileError> {
             segments,
             return_ordinal,
             return_blocks,
+            loop_registers: registers_written_in_loops(program, &cfg),
         };
 
         // Entry dispatch.
@@ -937,9 +1015,16 @@ pub fn compile(program: &Program) -> Result<CompiledCode, CompileError> {
             b.switch_to_block(body);
             let gas = b.ins().iadd_imm_s(gas, -(cost as i64));
             b.def_var(lowering.vars.gas, gas);
+            let carry_read = carry_read_after(&code[start..end]);
             let mut ended = false;
             for at in start..end {
-                ended = lowering.instruction(&mut b, at as u32, (at - start) as u64, cost)?;
+                ended = lowering.instruction(
+                    &mut b,
+                    at as u32,
+                    (at - start) as u64,
+                    cost,
+                    carry_read[at - start],
+                )?;
             }
             if !ended {
                 b.ins().jump(lowering.block(end as u32), &[]);
@@ -976,9 +1061,13 @@ pub fn compile(program: &Program) -> Result<CompiledCode, CompileError> {
         b.finalize(frontend);
     }
 
+    context.set_disasm(listing);
     module
         .define_function(id, &mut context)
         .map_err(|e| CompileError(format!("{e:?}")))?;
+    let listing = context
+        .compiled_code()
+        .and_then(|compiled| compiled.vcode.clone());
     module.clear_context(&mut context);
     module
         .finalize_definitions()
@@ -988,13 +1077,74 @@ pub fn compile(program: &Program) -> Result<CompiledCode, CompileError> {
     // `(pointer, i32) -> i32` in the target's default (C) calling convention.
     #[allow(unsafe_code)]
     let function = unsafe { core::mem::transmute::<*const u8, runtime::CompiledFn>(code_pointer) };
-    Ok(CompiledCode {
-        module: Some(module),
-        function,
-        entry_pcs,
-        return_pcs,
-        instructions,
-    })
+    Ok((
+        CompiledCode {
+            module: Some(module),
+            function,
+            entry_pcs,
+            return_pcs,
+            instructions,
+        },
+        listing,
+    ))
+}
+
+/// The registers written by reachable instructions inside a loop — the span from a backward
+/// jump's target to the jump (the compiler's loops are such spans; a subroutine called from
+/// a loop but placed outside it is not counted: that costs speed, never correctness). A
+/// microcode CALL counts as writing r16–r31.
+fn registers_written_in_loops(program: &Program, cfg: &Cfg) -> u32 {
+    let code = program.instructions();
+    let mut depth_change = vec![0i64; code.len() + 1];
+    for (pc, insn) in code.iter().enumerate() {
+        if cfg.reachable[pc]
+            && insn.op == Opcode::Branch
+            && let BranchTarget::Jump(target) = insn.branch_target()
+            && target as usize <= pc
+        {
+            depth_change[target as usize] += 1;
+            depth_change[pc + 1] -= 1;
+        }
+    }
+    let mut depth = 0;
+    let mut written = 0u32;
+    for (pc, insn) in code.iter().enumerate() {
+        depth += depth_change[pc];
+        if depth == 0 || !cfg.reachable[pc] {
+            continue;
+        }
+        written |= match insn.op {
+            Opcode::Load => 1 << (insn.rd & 31),
+            Opcode::Add if !insn.has(flag::ADD_NO_WRITE) => 1 << (insn.rd & 31),
+            Opcode::Branch => match insn.branch_target() {
+                BranchTarget::Call(target) if program.routine_at(target).is_some() => {
+                    u32::MAX << MICROCODE_FIRST_REGISTER
+                }
+                _ => 0,
+            },
+            _ => 0,
+        };
+    }
+    written
+}
+
+/// For each instruction of a basic block, whether the carry flag after it may be read: by a
+/// later instruction of the block before an ADD sets it again, or after the block (assumed).
+fn carry_read_after(block: &[Instruction]) -> Vec<bool> {
+    let mut read = vec![true; block.len()];
+    let mut live = true;
+    for (at, insn) in block.iter().enumerate().rev() {
+        read[at] = live;
+        live = match insn.op {
+            // An ADD sets the carry; one with carry-in reads it first.
+            Opcode::Add => insn.has(flag::ADD_CARRY_IN),
+            // Loads and stores leave it alone.
+            Opcode::Load | Opcode::Store => live,
+            // A branch may test it, a call's routine or the interpreter may see it.
+            Opcode::Branch => true,
+        };
+    }
+    read
 }
 
 /// The native form of routine `name` as IR over its operands (r16–r20): its results in the

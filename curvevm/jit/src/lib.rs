@@ -75,6 +75,17 @@ impl JitProgram {
         Ok(JitProgram { program, code })
     }
 
+    /// Compiles `program` and returns its machine code as text too (Cranelift's listing after
+    /// register allocation): for reading what a loop compiles to, and for tests that count the
+    /// memory accesses of a block.
+    pub fn compile_with_listing(
+        program: Arc<Program>,
+    ) -> Result<(JitProgram, String), CompileError> {
+        let (code, listing) = compile::compile_with(&program, true)?;
+        let listing = listing.ok_or_else(|| CompileError("no listing was produced".into()))?;
+        Ok((JitProgram { program, code }, listing))
+    }
+
     /// The program.
     pub fn program(&self) -> &Arc<Program> {
         &self.program
