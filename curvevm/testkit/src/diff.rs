@@ -1,6 +1,7 @@
 //! The interpreter-vs-JIT differential harness: random programs ([`crate::programs`]) run on both
 //! engines from the same state; the outcome (return words or trap kind and pc, gas used), the
-//! slab, the views, the dirty pages, the ledger and the event log must be identical — and so must
+//! slab, the views, the dirty pages, the ledger, the event log and the sequence of host calls
+//! with their results must be identical — and so must
 //! the slabs, views and dirty pages of the two generated callees the program can `invoke` (they
 //! run on the caller's engine: interpreted, or compiled through a shared [`JitCache`]). Each
 //! program is compiled once and run for many (input, gas limit) cases, including the gas sweep:
@@ -10,10 +11,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use curvevm::hostcall::{Refusal, id};
+use curvevm::hostcall::{HOST_FUNCTIONS, Refusal, id};
 use curvevm::isa::{BranchTarget, Opcode};
 use curvevm::memory::PageId;
-use curvevm::{ExecOptions, Instance, Interpreter, Outcome, Program, Trace, TrapKind};
+use curvevm::{ExecOptions, Host, Instance, Interpreter, Outcome, Program, Trace, TrapKind};
 use curvevm_host::{Callee, Caller, Cap, Clock, InvokeHost, Ledger, ProgramSet, Role, RollupHost};
 use curvevm_jit::{JitCache, JitProgram, JitStats};
 
@@ -71,6 +72,41 @@ struct Effects {
     events: Vec<curvevm_host::Event>,
     /// Each callee's slab, views and dirty pages.
     callees: Vec<CalleeEffects>,
+    /// The caller's host calls as the host ran them: function id and result, in order.
+    host_calls: Vec<(u16, Result<(), u32>)>,
+}
+
+/// A host that records each call it runs (after the VM checked its capability and charged its
+/// gas) and passes everything to the host it wraps.
+struct Recording<'h> {
+    inner: &'h mut dyn Host,
+    calls: Vec<(u16, Result<(), u32>)>,
+}
+
+impl Host for Recording<'_> {
+    fn provides(&self, id: u16) -> bool {
+        self.inner.provides(id)
+    }
+
+    fn call(
+        &mut self,
+        id: u16,
+        registers: &mut curvevm::interp::Registers,
+        memory: &mut curvevm::memory::Memory,
+        gas: &mut u64,
+    ) -> Result<(), u32> {
+        let result = self.inner.call(id, registers, memory, gas);
+        self.calls.push((id, result));
+        result
+    }
+
+    fn begin_call(&mut self) {
+        self.inner.begin_call();
+    }
+
+    fn end_call(&mut self, commit: bool) {
+        self.inner.end_call(commit);
+    }
 }
 
 /// A callee's slab, views and dirty pages after a case.
@@ -185,9 +221,13 @@ fn run(
     } else {
         &interpreter
     };
-    let (outcome, stats) = {
+    let (outcome, stats, host_calls) = {
         let mut invoke = InvokeHost::new(&mut host, &mut set, engine);
-        if jit {
+        let mut recording = Recording {
+            inner: &mut invoke,
+            calls: Vec::new(),
+        };
+        let (outcome, stats) = if jit {
             subject
                 .jit
                 .call(
@@ -196,7 +236,7 @@ fn run(
                     &start.args,
                     gas,
                     &mut views,
-                    &mut invoke,
+                    &mut recording,
                 )
                 .map_err(|e| e.to_string())?
         } else {
@@ -207,13 +247,14 @@ fn run(
                         &start.args,
                         gas,
                         &mut views,
-                        &mut invoke,
+                        &mut recording,
                         ExecOptions::default(),
                     )
                     .map_err(|e| e.to_string())?,
                 JitStats::default(),
             )
-        }
+        };
+        (outcome, stats, recording.calls)
     };
     let memory = instance.memory();
     let callees = set
@@ -237,6 +278,7 @@ fn run(
             ledger: host.ledger,
             events: host.events,
             callees,
+            host_calls,
         },
         stats,
     ))
@@ -263,6 +305,9 @@ pub struct Coverage {
     pub view: u64,
     /// Cases in which a callee returned with writes (kept, or undone by a later trap).
     pub callee_committed: u64,
+    /// Host calls the caller ran (on the interpreter), by function and result (`ok` or the
+    /// refusal), and calls denied for a capability the module does not declare.
+    pub host_calls: BTreeMap<(&'static str, &'static str), u64>,
     /// Cases ending in a refused `invoke`, by refusal.
     pub invoke_refusals: BTreeMap<&'static str, u64>,
     /// Cases that returned.
@@ -312,6 +357,9 @@ impl Coverage {
         for (name, count) in &self.invoke_refusals {
             row(&format!("invoke refused: {name}"), *count);
         }
+        for ((function, outcome), count) in &self.host_calls {
+            row(&format!("host {function}: {outcome}"), *count);
+        }
         row("returned", self.returned);
         for (name, count) in &self.traps {
             row(&format!("trap {name}"), *count);
@@ -356,6 +404,26 @@ impl Coverage {
                     >= 20,
             );
         }
+        // Every host function but `invoke` (counted by its refusals above) ran and answered,
+        // and some calls were denied.
+        for function in HOST_FUNCTIONS.iter().filter(|f| f.id != id::INVOKE) {
+            let ran = self
+                .host_calls
+                .get(&(function.name, "ok"))
+                .copied()
+                .unwrap_or(0);
+            need(
+                &format!("≥ 20 `{}` calls answered", function.name),
+                ran >= 20,
+            );
+        }
+        let denied: u64 = self
+            .host_calls
+            .iter()
+            .filter(|((_, outcome), _)| *outcome == "capability_denied")
+            .map(|(_, count)| count)
+            .sum();
+        need("≥ 50 host calls denied", denied >= 50);
         need(
             "≥ 10 % out of gas inside a block",
             self.permille(self.out_of_gas_inside_block) >= 100,
@@ -372,6 +440,11 @@ impl Coverage {
             Err(format!("coverage missed: {}", missed.join(", ")))
         }
     }
+}
+
+/// A host function's name.
+fn host_name(id: u16) -> &'static str {
+    curvevm::hostcall::function(id).map_or("unknown", |f| f.name)
 }
 
 /// Every trap kind the harness must hit.
@@ -518,7 +591,7 @@ impl Subject {
     /// The next program of `rng`, loaded and compiled.
     pub fn generate(rng: &mut Rng) -> Result<Subject, String> {
         let generated = programs::program(rng, false);
-        let program = RollupHost::load(generated.module, Role::Slab)
+        let program = RollupHost::load(generated.module, generated.role)
             .map_err(|e| format!("does not load: {e}"))?;
         let program = Arc::new(program);
         let callees = programs::CALLEE_IDS
@@ -596,10 +669,29 @@ fn compare(
     coverage.bailed += u64::from(stats.bailed);
     coverage.native_gas += stats.native_gas;
     coverage.interpreted_gas += stats.interpreted_gas;
+    for &(id, result) in &expected.host_calls {
+        let outcome = match result {
+            Ok(()) => "ok",
+            Err(code) => Refusal::from_code(code).map_or("other", Refusal::name),
+        };
+        *coverage
+            .host_calls
+            .entry((host_name(id), outcome))
+            .or_default() += 1;
+    }
     match &actual.outcome.result {
         Ok(_) => coverage.returned += 1,
         Err(trap) => {
             *coverage.traps.entry(trap.kind.name()).or_default() += 1;
+            // A denial traps before the host runs: the trap names the function.
+            if let TrapKind::Host { id, code } = trap.kind
+                && code == Refusal::CapabilityDenied.code()
+            {
+                *coverage
+                    .host_calls
+                    .entry((host_name(id), "capability_denied"))
+                    .or_default() += 1;
+            }
             if let TrapKind::Host {
                 id: id::INVOKE,
                 code,

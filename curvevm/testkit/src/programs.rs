@@ -1,16 +1,20 @@
 //! Random valid programs for the differential harness and the JIT fuzz target: straight-line
 //! ALU, every load/store mode in every segment, counted loops, forward branches, calls and a
-//! recursive routine (call depth), microcode calls, host calls (clock, events, SHA-256, escrow
-//! read and `safe_debit`), cross-program `invoke`s (of the harness's two callees, of the caller
+//! recursive routine (call depth), microcode calls, host calls (all twelve functions — clock,
+//! events, SHA-256, Poseidon, Merkle and Ed25519 checks, escrow read, `safe_debit`, cap mint and
+//! burn, vault pledge and release — with arguments mostly valid, sometimes not, and the module
+//! declaring a random subset of its role's capabilities, so that some calls are denied),
+//! cross-program `invoke`s (of the harness's two callees, of the caller
 //! itself, of an unknown program, with right and wrong entries, argument counts, interface
 //! hashes, return pointers and gas caps) and aborts, built from a seeded generator so that a
 //! failing case replays from its seed.
 
 use curvevm::builder::Builder;
-use curvevm::hostcall::{self, Capability, CapabilitySet, id};
+use curvevm::hostcall::{self, Capability, CapabilitySet, HOST_FUNCTIONS, id};
 use curvevm::isa::{Cond, Reg, Segment, flag};
 use curvevm::microcode::ROUTINES;
 use curvevm::module::{Entry, Layout, Module, ViewDecl};
+use curvevm_host::Role;
 
 /// The seed a random test runs with: the environment variable `var` when it holds a number (to
 /// replay a printed seed), else `default`.
@@ -111,6 +115,9 @@ pub struct Generated {
     pub module: Module,
     /// What it contains.
     pub features: Features,
+    /// The role it is loaded with: a router (vault and cap calls granted) or a slab (escrow
+    /// debits granted). Its module declares a random subset of the role's capabilities.
+    pub role: Role,
 }
 
 /// Data registers the snippets compute in; r13–r15 are loop counters and pointers.
@@ -129,6 +136,8 @@ struct Gen<'a> {
     recursive: curvevm::builder::Label,
     /// A callee: its `view0` is read-only (an invoked program may map no writable view).
     callee: bool,
+    /// The role the program is loaded with.
+    role: Role,
 }
 
 fn data(rng: &mut Rng) -> Reg {
@@ -313,39 +322,127 @@ impl Gen<'_> {
         self.b.mov(data(self.rng), 16);
     }
 
+    /// A host call: mostly one its role is granted (so the call runs, unless its capability
+    /// was left out of the module), sometimes any (a denial). The cheap functions weigh 4,
+    /// the custody calls (a router's) 6, the checks costing 17,000–44,000 gas 2.
     fn host(&mut self) {
         self.features.host = true;
+        let granted = self.role.grants();
+        let any = self.rng.chance(8);
+        let candidates: Vec<(u16, u64)> = HOST_FUNCTIONS
+            .iter()
+            .filter(|f| f.id != id::INVOKE && (any || granted.contains(f.capability)))
+            .map(|f| {
+                let weight = match f.id {
+                    id::POSEIDON | id::MERKLE_VERIFY | id::ED25519_VERIFY => 2,
+                    // A router's own calls.
+                    id::CAP_MINT | id::CAP_BURN | id::VAULT_PLEDGE | id::VAULT_RELEASE => 6,
+                    _ => 4,
+                };
+                (f.id, weight)
+            })
+            .collect();
+        let mut pick = self.rng.below(candidates.iter().map(|(_, w)| w).sum());
+        let function = candidates
+            .iter()
+            .find(|&&(_, weight)| {
+                let here = pick < weight;
+                pick = pick.saturating_sub(weight);
+                here
+            })
+            .map_or(id::CLOCK, |&(function, _)| function);
+        self.host_call(function);
+    }
+
+    /// Sets up the arguments of host function `function` — pointers into scratch (zeroed at
+    /// call start, so mostly canonical field elements), users, slabs, assets and caps of the
+    /// standard ledger mostly, lengths and amounts sometimes out of range — and calls it.
+    fn host_call(&mut self, function: u16) {
         let scratch = hostcall::pointer(Segment::Scratch, 0);
-        match self.rng.below(5) {
-            0 => self.b.host(Cond::Always, 0, id::CLOCK),
-            1 => {
+        let slab = [CALLER_ID, 2][usize::from(self.rng.chance(20))];
+        match function {
+            id::CLOCK => {}
+            id::EVENT => {
                 self.b.load_imm(1, self.rng.below(4) as u32);
                 self.set_wide(2, scratch);
                 // Sometimes more than 32 words: bad_length.
                 self.b.load_imm(3, self.rng.below(36) as u32);
-                self.b.host(Cond::Always, 0, id::EVENT);
             }
-            2 => {
+            id::SHA256 => {
                 self.set_wide(1, scratch);
                 self.b.load_imm(2, self.rng.below(200) as u32);
                 self.set_wide(3, scratch + 8);
-                self.b.host(Cond::Always, 0, id::SHA256);
             }
-            3 => {
+            id::POSEIDON => {
+                self.set_wide(1, scratch);
+                let elements = if self.rng.chance(10) {
+                    [0, 17][self.rng.below(2) as usize]
+                } else {
+                    1 + self.rng.below(4)
+                };
+                self.b.load_imm(2, elements as u32);
+                self.set_wide(3, scratch + 40);
+            }
+            id::MERKLE_VERIFY => {
+                self.set_wide(1, scratch);
+                self.b.load_imm(2, self.rng.below(8) as u32);
+                self.b.load_imm(3, self.rng.below(9) as u32);
+                self.set_wide(4, scratch + 8);
+                self.set_wide(5, scratch + 24);
+            }
+            id::ED25519_VERIFY => {
+                self.set_wide(1, scratch);
+                self.set_wide(2, scratch + 4);
+                self.set_wide(3, scratch + 16);
+                self.b.load_imm(4, self.rng.below(64) as u32);
+            }
+            id::ESCROW_READ => {
                 self.b.load_imm(1, self.rng.below(3) as u32);
                 self.b.load_imm(2, self.rng.below(3) as u32);
-                self.b.host(Cond::Always, 0, id::ESCROW_READ);
             }
-            _ => {
-                // Cap, user, asset mostly valid, amount small or huge.
-                self.b.load_imm(1, self.rng.below(4) as u32);
-                self.b.load_imm(2, self.rng.below(3) as u32);
+            id::SAFE_DEBIT => {
+                // Often cap 0's own scope (user 0, asset 0) within escrow (0, 0)'s 100.
+                let (cap, user, asset, amount, high) = if self.rng.chance(60) {
+                    (0, 0, 0, self.rng.below(100), false)
+                } else {
+                    (
+                        self.rng.below(4),
+                        self.rng.below(3),
+                        self.rng.below(3),
+                        self.rng.below(400),
+                        self.rng.chance(10),
+                    )
+                };
+                self.b.load_imm(1, cap as u32);
+                self.b.load_imm(2, user as u32);
+                self.b.load_imm(3, asset as u32);
+                self.b.load_imm(4, amount as u32);
+                self.b.load_imm(5, u32::from(high));
+            }
+            id::CAP_MINT => {
+                self.b.load_imm(1, self.rng.below(3) as u32);
+                self.b.load_imm(2, slab as u32);
                 self.b.load_imm(3, self.rng.below(3) as u32);
-                self.b.load_imm(4, self.rng.below(400) as u32);
-                self.b.load_imm(5, u32::from(self.rng.chance(10)));
-                self.b.host(Cond::Always, 0, id::SAFE_DEBIT);
+                self.b.load_imm(4, self.rng.below(500) as u32);
+                self.b.load_imm(5, 0);
+                self.b.load_imm(6, self.rng.below(200_000) as u32);
+            }
+            id::CAP_BURN => self.b.load_imm(1, self.rng.below(6) as u32),
+            _ => {
+                // Vault pledge or release: vaults hold 1,000, escrows 100–500.
+                let most = if function == id::VAULT_PLEDGE {
+                    1_500
+                } else {
+                    700
+                };
+                self.b.load_imm(1, self.rng.below(3) as u32);
+                self.b.load_imm(2, slab as u32);
+                self.b.load_imm(3, self.rng.below(3) as u32);
+                self.b.load_imm(4, self.rng.below(most) as u32);
+                self.b.load_imm(5, u32::from(self.rng.chance(5)));
             }
         }
+        self.b.host(Cond::Always, 0, function);
     }
 
     /// An `invoke`: mostly well-formed (a callee, entry 0, its argument count, a pinned hash
@@ -389,12 +486,12 @@ impl Gen<'_> {
 
     fn snippet(&mut self) {
         match self.rng.below(100) {
-            0..=34 => self.simple(),
-            35..=49 => self.looped(),
-            50..=57 => self.forward_branch(),
-            58..=67 => self.micro(),
-            68..=77 => self.host(),
-            78..=81 => self.invoke(),
+            0..=28 => self.simple(),
+            29..=43 => self.looped(),
+            44..=51 => self.forward_branch(),
+            52..=61 => self.micro(),
+            62..=75 => self.host(),
+            76..=81 => self.invoke(),
             82..=86 => {
                 let cond = if self.rng.chance(50) {
                     Cond::Zero
@@ -429,6 +526,18 @@ impl Gen<'_> {
 /// A random program from `rng`: entry `main(4 args) -> 4 words`; a `callee` maps its `view0`
 /// read-only.
 pub fn program(rng: &mut Rng, callee: bool) -> Generated {
+    let role = if !callee && rng.chance(40) {
+        Role::Router
+    } else {
+        Role::Slab
+    };
+    // Each capability of the role is declared with probability 0.92: a call whose capability
+    // is missing traps `capability_denied`.
+    let granted = role.grants();
+    let declared: Vec<Capability> = Capability::ALL
+        .into_iter()
+        .filter(|&c| granted.contains(c) && (c == Capability::Invoke || !rng.chance(8)))
+        .collect();
     let mut b = Builder::new(0);
     let subroutine = b.label();
     let recursive = b.label();
@@ -440,6 +549,7 @@ pub fn program(rng: &mut Rng, callee: bool) -> Generated {
         subroutine,
         recursive,
         callee,
+        role,
     };
     for reg in 0..4 {
         g.b.load(reg, Segment::Args, u32::from(reg));
@@ -484,14 +594,7 @@ pub fn program(rng: &mut Rng, callee: bool) -> Generated {
     let mut code = b.finish();
     let placements = curvevm::microcode::place(&mut code, &micro_calls);
     let module = Module {
-        capabilities: CapabilitySet::of(&[
-            Capability::Clock,
-            Capability::Events,
-            Capability::Sha256,
-            Capability::EscrowRead,
-            Capability::EscrowDebit,
-            Capability::Invoke,
-        ]),
+        capabilities: CapabilitySet::of(&declared),
         layout: Layout {
             params: PARAMS,
             args: ARGS,
@@ -518,5 +621,9 @@ pub fn program(rng: &mut Rng, callee: bool) -> Generated {
         microcode: placements,
         code: code.iter().map(|insn| insn.encode()).collect(),
     };
-    Generated { module, features }
+    Generated {
+        module,
+        features,
+        role,
+    }
 }
