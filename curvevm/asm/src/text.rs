@@ -711,6 +711,13 @@ pub fn disassemble(module: &Module) -> String {
         );
         pc += 1;
     }
+    // An entry labelled after the last instruction (the assembler accepts it; the verifier
+    // refuses it) keeps its label, so that the text assembles to the same module.
+    if let Some(names) = labels.get(&(module.code.len() as u32)) {
+        for name in names {
+            let _ = writeln!(out, "{name}:");
+        }
+    }
     out
 }
 

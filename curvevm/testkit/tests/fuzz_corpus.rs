@@ -34,3 +34,15 @@ fn the_jit_diff_corpus_replays_without_divergence() {
     }
     assert!(count >= 50, "only {count} corpus inputs");
 }
+
+/// Found by the `verify` target (issue 30's fuzzing run): an entry labelled after the last
+/// instruction assembled, but its disassembly dropped the label and did not assemble again.
+#[test]
+fn an_entry_labelled_after_the_last_instruction_round_trips() {
+    let text = ".params 10\n.slab 4\n.entry main args=0 ret=0\nmain:\n; no instruction follows\n";
+    let module = curvevm_asm::assemble(text).expect("assembles");
+    let again = curvevm_asm::assemble(&curvevm_asm::disassemble(&module))
+        .expect("the disassembly assembles");
+    assert_eq!(again, module);
+    curvevm_testkit::fuzz::check_bytes(text.as_bytes());
+}
