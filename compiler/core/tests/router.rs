@@ -11,7 +11,6 @@ mod slab_support;
 
 use curve_compiler::templates::router::{self, code};
 use curve_compiler::templates::{oracle, slab};
-use curvescript_syntax::ast::BlockKind;
 use curvevm::{Engine, ExecOptions, Interpreter, TrapKind};
 use curvevm_jit::JitCache;
 use router_world::*;
@@ -658,16 +657,7 @@ fn differential(
     let mut coverage = Coverage::default();
     let mut w = World::build(&[], setup);
     let (_, params) = slab_program();
-    let layout = {
-        let checked = curvescript_check::check_source(SCRIPT, None);
-        let block = checked
-            .script
-            .blocks
-            .iter()
-            .find(|b| b.kind == BlockKind::Slab)
-            .expect("a SLAB block");
-        slab::build(block).expect("fits").layout
-    };
+    let layout = built_slab().layout;
     let model_params = slab_support::model_params(&layout, &params);
     let mut model = RouterModel::new(
         60_000,

@@ -38,6 +38,14 @@ pub const GAS: u64 = 50_000_000;
 pub const FUNDS: u128 = 10_000_000;
 
 pub fn slab_program() -> (Arc<Program>, Vec<u64>) {
+    let built = built_slab();
+    let program =
+        Arc::new(RollupHost::load(built.lowered.module.clone(), Role::Slab).expect("loads"));
+    (program, built.params)
+}
+
+/// The SLAB template built for `SCRIPT`'s slab block: layout, lowered module, parameters.
+pub fn built_slab() -> slab::Built {
     let checked = curvescript_check::check_source(SCRIPT, None);
     assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
     let block = checked
@@ -46,22 +54,12 @@ pub fn slab_program() -> (Arc<Program>, Vec<u64>) {
         .iter()
         .find(|b| b.kind == BlockKind::Slab)
         .expect("a SLAB block");
-    let built = slab::build(block).expect("fits");
-    let program =
-        Arc::new(RollupHost::load(built.lowered.module.clone(), Role::Slab).expect("loads"));
-    (program, built.params)
+    slab::build(block).expect("fits")
 }
 
 /// The slab program with a planted bug (same layout and interface).
 pub fn mutated_slab(mutation: slab::Mutation) -> Arc<Program> {
-    let checked = curvescript_check::check_source(SCRIPT, None);
-    let block = checked
-        .script
-        .blocks
-        .iter()
-        .find(|b| b.kind == BlockKind::Slab)
-        .expect("a SLAB block");
-    let built = slab::build(block).expect("fits");
+    let built = built_slab();
     let program = slab::program_with_mutation(&built.layout, mutation);
     let module = curve_ir::lower(&program).expect("lowers").module;
     assert!(
