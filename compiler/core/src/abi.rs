@@ -385,6 +385,24 @@ pub static SLAB: Interface = Interface {
             ],
             accounts: &[SLAB_READ, ORACLE_READ],
         },
+        Entry {
+            name: "band",
+            doc: "A live hold's reserve-time mark, the mark now, and whether a commit now passes the kill band: the router's pre-check.",
+            args: &[scalar("hold_id", U64)],
+            returns: &[
+                scalar("mark_px", U64),
+                scalar("mark", U64),
+                scalar("within", U64),
+            ],
+            accounts: &[SLAB_READ, ORACLE_READ],
+        },
+        Entry {
+            name: "set_fee_caps",
+            doc: "Sets the maker and taker fee caps every commit re-checks; governance only.",
+            args: &[scalar("maker_bps_max", U64), scalar("taker_bps_max", U64)],
+            returns: &[],
+            accounts: &[SLAB_STATE],
+        },
     ],
 };
 

@@ -658,7 +658,7 @@ fn differential(
     let mut w = World::build(&[], setup);
     let (_, params) = slab_program();
     let layout = built_slab().layout;
-    let model_params = slab_support::model_params(&layout, &params);
+    let model_params = slab_support::model_params(&layout, &params, 7);
     let mut model = RouterModel::new(
         60_000,
         SLABS

@@ -5,7 +5,10 @@ mod router_reference;
 mod slab_reference;
 
 use router_reference::{RouteError, RouterModel, code};
-use slab_reference::reference::{Abort, CapView, InstrumentParams, Model, Params};
+use slab_reference::reference::{
+    Abort, CapView, Committed, InstrumentParams, Model, Params, reveal_commitment,
+};
+use slab_reference::state::AggressorState;
 
 const A: u64 = 11;
 const B: u64 = 12;
@@ -46,6 +49,14 @@ fn slab_params() -> Params {
         mmr_bps: 350,
         positions_capacity: 64,
         trades_capacity: 64,
+        rebate_bps: 0,
+        rebate_delay_ms: 0,
+        kill_band_bps: 0,
+        jit_penalty: false,
+        arg_tax_bps: 0,
+        freeze_levels: 0,
+        chain_id: 0,
+        aggressor_capacity: 64,
     }
 }
 
@@ -328,7 +339,7 @@ fn the_registry_lists_delists_and_fills_up() {
 fn slab_with_hold() -> Model {
     let mut m = slab(&[(1, 1_000, 20)]);
     let r = m
-        .reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+        .reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4], &[1_000])
         .unwrap();
     assert_eq!((r.hold_id, r.max_charge), (1, 20_010));
     m
@@ -350,10 +361,10 @@ fn a_margin_flag_above_one_is_bad_margin_before_anything_else() {
     let mut m = slab_with_hold();
     let before = m.state();
     for margin in [2, 3, u64::MAX] {
-        let got = m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], margin);
+        let got = m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], [0; 4], margin);
         assert_eq!(got, Err(Abort::BadMargin));
         // Before UNKNOWN_HOLD, EXPIRED, NO_MARK and the cap.
-        let got = m.commit(NOW + 1_000_000, 999, None, A, 0, &[0], margin);
+        let got = m.commit(NOW + 1_000_000, 999, None, A, 0, &[0], [0; 4], margin);
         assert_eq!(got, Err(Abort::BadMargin));
     }
     assert_eq!(Abort::BadMargin.code(), 32);
@@ -365,7 +376,7 @@ fn a_router_margined_commit_debits_only_what_the_fill_realised() {
     // margin = 0: the slab's own IM shortfall, 1,000 (5 % of 20,000) + the fee 10.
     let mut m = slab_with_hold();
     let c = m
-        .commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], 0)
+        .commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], [0; 4], 0)
         .unwrap();
     assert_eq!((c.total_fee, c.total_debit), (10, 1_010));
     assert_eq!(m.state().accounts[&TAKER].cash, 1_000);
@@ -373,7 +384,7 @@ fn a_router_margined_commit_debits_only_what_the_fill_realised() {
     // margin = 1: only the negative cash, the fee.
     let mut m = slab_with_hold();
     let c = m
-        .commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], 1)
+        .commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], [0; 4], 1)
         .unwrap();
     assert_eq!(
         (c.filled_qty, c.avg_px, c.total_fee, c.total_debit),
@@ -385,32 +396,32 @@ fn a_router_margined_commit_debits_only_what_the_fill_realised() {
     // Marked down to 900 the taker's equity is 2 × (900 − 1,000) × 10 = −2,000 < MM: a slab
     // margined commit is below maintenance, a router-margined one is not checked.
     let mut m2 = m.clone();
-    m.reserve(NOW, 2, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+    m.reserve(NOW, 2, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4], &[1_000])
         .unwrap();
-    m2.reserve(NOW, 2, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+    m2.reserve(NOW, 2, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4], &[1_000])
         .unwrap();
     assert_eq!(
-        m.commit(NOW, 2, cap(20_010), A, 20_010, &[900], 0),
+        m.commit(NOW, 2, cap(20_010), A, 20_010, &[900], [0; 4], 0),
         Err(Abort::BelowMaintenance)
     );
     let c = m2
-        .commit(NOW, 2, cap(20_010), A, 20_010, &[900], 1)
+        .commit(NOW, 2, cap(20_010), A, 20_010, &[900], [0; 4], 1)
         .unwrap();
     assert_eq!(c.total_debit, 10);
 
     // A router-margined close at a loss debits the realised loss and the fee: the maker's bid
     // at 995 takes the long 2 back: −2 × 5 × 10 = −100, fee ⌊19,900 × 5 / 10⁴⌋ = 9.
     let mut m = slab(&[(1, 1_000, 20), (0, 995, 20)]);
-    m.reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+    m.reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4], &[1_000])
         .unwrap();
-    m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], 1)
+    m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], [0; 4], 1)
         .unwrap();
     let r = m
-        .reserve(NOW, 2, TAKER, 0, 1, 2, 995, CAP_TTL, [0; 4])
+        .reserve(NOW, 2, TAKER, 0, 1, 2, 995, CAP_TTL, [0; 4], &[1_000])
         .unwrap();
     assert_eq!(r.max_charge, 19_900 + 9);
     let c = m
-        .commit(NOW, 2, cap(19_909), A, 19_909, &[1_000], 1)
+        .commit(NOW, 2, cap(19_909), A, 19_909, &[1_000], [0; 4], 1)
         .unwrap();
     assert_eq!((c.total_fee, c.total_debit), (9, 109));
     let t = &m.state().accounts[&TAKER];
@@ -421,7 +432,7 @@ fn a_router_margined_commit_debits_only_what_the_fill_realised() {
 #[test]
 fn the_exposure_view_reads_the_account_and_one_signed_position() {
     let mut m = slab_with_hold();
-    m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], 1)
+    m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000], [0; 4], 1)
         .unwrap();
     // Taker long 2 at 1,000, cash 0: X = 20,000 → IM 1,000, MM 700, the position's the same.
     assert_eq!(
@@ -455,9 +466,9 @@ fn the_exposure_view_reads_the_account_and_one_signed_position() {
     let mut m = Model::new(p);
     m.set_maker_class(MAKER, 1).unwrap();
     m.place_order(0, MAKER, 0, 1, 1_000, 10).unwrap();
-    m.reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4])
+    m.reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4], &[1_000, 0])
         .unwrap();
-    m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000, 0], 1)
+    m.commit(NOW, 1, cap(20_010), A, 20_010, &[1_000, 0], [0; 4], 1)
         .unwrap();
     assert_eq!(
         m.exposure(TAKER, 1, &[1_000, 0]),
@@ -887,7 +898,7 @@ fn close_a_outside_the_router(r: &mut RouterModel) {
     let marks = r.marks(A).to_vec();
     let m = r.slab_mut(A);
     let hold = m
-        .reserve(NOW, 9, TAKER, 0, 1, 2, 995, CAP_TTL, [0; 4])
+        .reserve(NOW, 9, TAKER, 0, 1, 2, 995, CAP_TTL, [0; 4], &marks)
         .unwrap();
     assert_eq!(hold.filled_qty, 2);
     let cap = CapView {
@@ -899,7 +910,16 @@ fn close_a_outside_the_router(r: &mut RouterModel) {
         burned: false,
     };
     let c = m
-        .commit(NOW, hold.hold_id, Some(cap), A, hold.max_charge, &marks, 1)
+        .commit(
+            NOW,
+            hold.hold_id,
+            Some(cap),
+            A,
+            hold.max_charge,
+            &marks,
+            [0; 4],
+            1,
+        )
         .unwrap();
     assert_eq!(c.total_debit, 109);
     assert_eq!(m.exposure(TAKER, 0, &marks), Ok((0, 0, 0, 0, 0, KEY, 0)));
@@ -944,4 +964,648 @@ fn sync_margin_prunes_a_leg_closed_elsewhere() {
     let before = r.snapshot();
     assert_eq!(r.sync_margin(TAKER), Ok(0));
     assert_eq!(r.snapshot(), before);
+}
+
+// ---- the slab model's anti-toxicity and fee rules (slab README "Anti-toxicity and fees") ----
+
+/// A second maker (REG unless a test says otherwise).
+const MAKER2: u64 = 8;
+/// Two more takers.
+const TAKER2: u64 = 3;
+const TAKER3: u64 = 4;
+
+/// A cap on slab A for `user` that never expires.
+fn open_cap(user: u64, remaining: u128) -> Option<CapView> {
+    Some(CapView {
+        user,
+        slab: A,
+        asset: 0,
+        remaining,
+        expiry_ms: u64::MAX,
+        burned: false,
+    })
+}
+
+/// Reserves `qty` of instrument 0 for `user` up to `limit` and commits it router-margined at
+/// once, with the mark 1,000 throughout and an escrow and cap of exactly `max_charge`.
+fn take(
+    m: &mut Model,
+    now: u64,
+    route: u64,
+    user: u64,
+    side: u64,
+    qty: u64,
+    limit: u64,
+) -> Result<Committed, Abort> {
+    let r = m.reserve(
+        now,
+        route,
+        user,
+        0,
+        side,
+        qty,
+        limit,
+        CAP_TTL,
+        [0; 4],
+        &[1_000],
+    )?;
+    let cap = open_cap(user, r.max_charge);
+    m.commit(now, r.hold_id, cap, A, r.max_charge, &[1_000], [0; 4], 1)
+}
+
+/// README conservation: `Σ cash − Σ basis + fees_collected + insurance = collected` (every
+/// instrument of `slab_params` has contract size 10).
+fn assert_conserved(m: &Model) {
+    let s = m.state();
+    let cash: i128 = s.accounts.values().map(|a| a.cash).sum();
+    let basis: i128 = s
+        .accounts
+        .values()
+        .flat_map(|a| a.positions.values())
+        .map(|p| p.qty as i128 * p.entry_px as i128 * 10)
+        .sum();
+    assert_eq!(
+        cash - basis + s.fees_collected as i128 + s.insurance as i128,
+        s.collected as i128
+    );
+}
+
+#[test]
+fn the_new_abort_codes() {
+    assert_eq!(Abort::Frozen.code(), 33);
+    assert_eq!(Abort::KillBand.code(), 34);
+    assert_eq!(Abort::BadReveal.code(), 35);
+    assert_eq!(Abort::FeeCap.code(), 36);
+    assert_eq!(Abort::AggressorFull.code(), 37);
+}
+
+#[test]
+fn the_freeze_keeps_orders_of_both_classes_behind_the_top_k_levels_while_its_window_is_open() {
+    let mut p = slab_params();
+    p.freeze_levels = 2;
+    p.orders_capacity = 6;
+    let mut m = Model::new(p.clone());
+    m.set_maker_class(MAKER, 1).unwrap();
+    for (side, price) in [(1, 1_010), (1, 1_020), (1, 1_030), (0, 990)] {
+        m.place_order(0, MAKER, 0, side, price, 2).unwrap();
+    }
+    // No window before the first batch_open; batch_open opens one of batch_ms.
+    assert_eq!(m.state().instruments[0].freeze_until_ms, 0);
+    assert_eq!(m.place_order(0, MAKER, 0, 1, 1_005, 2), Ok(5));
+    assert_eq!(m.cancel_order(0, MAKER, 5), Ok(2));
+    assert_eq!(m.batch_open(1_000, 0), Ok((1, 0)));
+    assert_eq!(m.state().instruments[0].freeze_until_ms, 2_000);
+    let before = m.state();
+    // Asks 1,010 / 1,020 / 1,030: k = min(2, 3) = 2, the 2nd best is 1,020; 1,015 is ahead.
+    assert_eq!(
+        m.place_order(1_500, MAKER, 0, 1, 1_015, 2),
+        Err(Abort::Frozen)
+    );
+    // Bids 990 alone: k = min(2, 1) = 1.
+    assert_eq!(
+        m.place_order(1_999, MAKER, 0, 0, 995, 2),
+        Err(Abort::Frozen)
+    );
+    // CROSSES comes first.
+    assert_eq!(
+        m.place_order(1_500, MAKER, 0, 0, 1_010, 2),
+        Err(Abort::Crosses)
+    );
+    assert_eq!(m.state(), before);
+    // Joining the k-th level, or a worse one, is allowed.
+    assert_eq!(m.place_order(1_500, MAKER, 0, 1, 1_020, 2), Ok(6));
+    assert_eq!(m.place_order(1_500, MAKER, 0, 0, 985, 2), Ok(7));
+    assert_eq!(m.cancel_order(1_500, MAKER, 7), Ok(2));
+    // A REG order is frozen as a DLP one is: ahead of the 2nd best ask (1,020), on either side.
+    let before = m.state();
+    assert_eq!(
+        m.place_order(1_500, MAKER2, 0, 1, 1_015, 2),
+        Err(Abort::Frozen)
+    );
+    assert_eq!(
+        m.place_order(1_500, MAKER2, 0, 0, 995, 2),
+        Err(Abort::Frozen)
+    );
+    assert_eq!(m.state(), before);
+    // Behind the k-th level it rests, PENDING, on a new level that counts: bids 990 / 985
+    // (pending) make k = min(2, 2) = 2 and the 2nd best 985, so now joining 990 is ahead.
+    assert_eq!(m.place_order(1_500, MAKER2, 0, 0, 985, 2), Ok(8));
+    assert!(!m.state().instruments[0].bids[1].orders[0].live);
+    assert_eq!(
+        m.place_order(1_500, MAKER, 0, 0, 990, 2),
+        Err(Abort::Frozen)
+    );
+    assert_eq!(
+        m.place_order(1_500, MAKER2, 0, 0, 990, 2),
+        Err(Abort::Frozen)
+    );
+    // The pool (6) is full: 985 passes the freeze and meets it; FROZEN comes first.
+    assert_eq!(
+        m.place_order(1_500, MAKER, 0, 0, 985, 2),
+        Err(Abort::OrdersFull)
+    );
+    assert_eq!(
+        m.place_order(1_500, MAKER, 0, 1, 1_000, 2),
+        Err(Abort::Frozen)
+    );
+    // The window is open while now < 2,000.
+    assert_eq!(
+        m.place_order(1_999, MAKER2, 0, 0, 990, 2),
+        Err(Abort::Frozen)
+    );
+    assert_eq!(
+        m.place_order(2_000, MAKER2, 0, 0, 990, 2),
+        Err(Abort::OrdersFull)
+    );
+    assert_eq!(
+        m.place_order(2_000, MAKER, 0, 1, 1_000, 2),
+        Err(Abort::OrdersFull)
+    );
+
+    // freeze_levels = 0: nothing is frozen.
+    p.freeze_levels = 0;
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    m.place_order(0, MAKER, 0, 1, 1_010, 2).unwrap();
+    m.place_order(0, MAKER, 0, 1, 1_020, 2).unwrap();
+    m.batch_open(1_000, 0).unwrap();
+    assert_eq!(m.place_order(1_500, MAKER, 0, 1, 1_000, 2), Ok(3));
+}
+
+#[test]
+fn the_kill_band_compares_the_commit_mark_with_the_reserve_mark() {
+    let mut p = slab_params();
+    p.kill_band_bps = 100;
+    let mut m = Model::new(p.clone());
+    m.set_maker_class(MAKER, 1).unwrap();
+    m.place_order(0, MAKER, 0, 1, 1_000, 2).unwrap();
+    // Asked 4 up to 1,005, only 2 rest: the hold keeps what was asked and the mark now.
+    let r = m
+        .reserve(NOW, 1, TAKER, 0, 0, 4, 1_005, CAP_TTL, [0; 4], &[1_000])
+        .unwrap();
+    assert_eq!((r.hold_id, r.filled_qty, r.max_charge), (1, 2, 20_010));
+    let h = m.state().holds[&1].clone();
+    assert_eq!(
+        (h.qty, h.qty_asked, h.limit_px, h.mark_px),
+        (2, 4, 1_005, 1_000)
+    );
+    // |m − 1,000| × 10⁴ ≤ 100 × 1,000: within for 990 ≤ m ≤ 1,010.
+    assert_eq!(m.band(1, &[1_010]), Ok((1_000, 1_010, 1)));
+    assert_eq!(m.band(1, &[990]), Ok((1_000, 990, 1)));
+    assert_eq!(m.band(1, &[1_011]), Ok((1_000, 1_011, 0)));
+    assert_eq!(m.band(1, &[989]), Ok((1_000, 989, 0)));
+    assert_eq!(m.band(1, &[0]), Ok((1_000, 0, 0)));
+    assert_eq!(m.band(1, &[]), Ok((1_000, 0, 0)));
+    assert_eq!(m.band(0, &[1_000]), Err(Abort::UnknownHold));
+    assert_eq!(m.band(2, &[1_000]), Err(Abort::UnknownHold));
+    let before = m.state();
+    for marks in [[1_011], [989]] {
+        assert_eq!(
+            m.commit(NOW, 1, cap(20_010), A, 20_010, &marks, [0; 4], 1),
+            Err(Abort::KillBand)
+        );
+    }
+    // NO_MARK (step 6) before the band (step 7).
+    assert_eq!(
+        m.commit(NOW, 1, cap(20_010), A, 20_010, &[0], [0; 4], 1),
+        Err(Abort::NoMark)
+    );
+    assert_eq!(m.state(), before);
+    let c = m
+        .commit(NOW, 1, cap(20_010), A, 20_010, &[1_010], [0; 4], 1)
+        .unwrap();
+    assert_eq!((c.filled_qty, c.total_fee, c.total_debit), (2, 10, 10));
+    assert_eq!(m.band(1, &[1_000]), Err(Abort::UnknownHold));
+
+    // Reserved before the feed published (m₀ = 0): never within while the band is on.
+    m.place_order(0, MAKER, 0, 1, 1_000, 2).unwrap();
+    let r = m
+        .reserve(NOW, 2, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4], &[0])
+        .unwrap();
+    assert_eq!(m.state().holds[&r.hold_id].mark_px, 0);
+    assert_eq!(m.band(r.hold_id, &[1_000]), Ok((0, 1_000, 0)));
+    assert_eq!(
+        m.commit(NOW, r.hold_id, cap(20_010), A, 20_010, &[1_000], [0; 4], 1),
+        Err(Abort::KillBand)
+    );
+
+    // The band off: always within, even without a mark; commit does not look.
+    p.kill_band_bps = 0;
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    m.place_order(0, MAKER, 0, 1, 1_000, 2).unwrap();
+    let r = m
+        .reserve(NOW, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4], &[])
+        .unwrap();
+    assert_eq!(m.band(r.hold_id, &[0]), Ok((0, 0, 1)));
+    assert_eq!(m.band(r.hold_id, &[5_000]), Ok((0, 5_000, 1)));
+    let c = m
+        .commit(NOW, 1, cap(20_010), A, 20_010, &[5_000], [0; 4], 1)
+        .unwrap();
+    assert_eq!(c.total_debit, 10);
+}
+
+#[test]
+fn a_commitment_needs_its_reveal_and_commit_checks_in_the_readmes_order() {
+    // A fixed vector: SHA-256 (Python's hashlib) of the README's 80 bytes for chain 7, route 5,
+    // instrument 0, side 0, qty 4, limit 1,005, salt [1, 2, 3, 4].
+    assert_eq!(
+        reveal_commitment(7, 5, 0, 0, 4, 1_005, [1, 2, 3, 4]),
+        [
+            0x53de_0d56_fb41_f399,
+            0x94ac_d103_dbe5_bf6a,
+            0x3e38_cf08_ad43_6173,
+            0x0cf8_d74c_03db_80f1
+        ]
+    );
+    assert_eq!(
+        reveal_commitment(7, 5, 0, 0, 4, 1_005, [1, 2, 3, 5]),
+        [
+            0x5053_4ef3_1ad6_478f,
+            0x55e7_eb5e_9b35_a511,
+            0x3e53_ae65_cf89_209e,
+            0x1d99_c632_9be8_122b
+        ]
+    );
+    let mut p = slab_params();
+    p.chain_id = 7;
+    p.kill_band_bps = 100;
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    m.place_order(0, MAKER, 0, 1, 1_000, 2).unwrap();
+    let salt = [1, 2, 3, 4];
+    let commitment = reveal_commitment(7, 5, 0, 0, 4, 1_005, salt);
+    // Asked 4, filled 2: the reveal hashes what was asked.
+    let r = m
+        .reserve(NOW, 5, TAKER, 0, 0, 4, 1_005, CAP_TTL, commitment, &[1_000])
+        .unwrap();
+    assert_eq!((r.hold_id, r.filled_qty), (1, 2));
+    assert_eq!(m.state().holds[&1].commitment, commitment);
+    assert_eq!(m.state().fee_caps, None);
+    assert_eq!(m.set_fee_caps(1, 5), Ok(())); // maker_bps 2 is above its cap
+    assert_eq!(m.state().fee_caps, Some((1, 5)));
+    let commit = |m: &mut Model, now: u64, marks: &[u64], salt: [u64; 4]| {
+        m.commit(now, 1, cap(20_010), A, 20_010, marks, salt, 1)
+    };
+    let before = m.state();
+    // EXPIRED and EPOCH come before the reveal.
+    assert_eq!(
+        commit(&mut m, NOW + CAP_TTL + 1, &[0], [9; 4]),
+        Err(Abort::Expired)
+    );
+    let mut later = m.clone();
+    later.batch_open(1_000, 0).unwrap();
+    assert_eq!(commit(&mut later, 1_000, &[0], [9; 4]), Err(Abort::Epoch));
+    // The reveal, then the fee caps, then the mark, then the band.
+    assert_eq!(
+        commit(&mut m, NOW, &[0], [1, 2, 3, 5]),
+        Err(Abort::BadReveal)
+    );
+    assert_eq!(commit(&mut m, NOW, &[0], [0; 4]), Err(Abort::BadReveal));
+    assert_eq!(commit(&mut m, NOW, &[0], salt), Err(Abort::FeeCap));
+    m.set_fee_caps(2, 4).unwrap(); // taker_bps 5 is above its cap
+    assert_eq!(commit(&mut m, NOW, &[0], salt), Err(Abort::FeeCap));
+    m.set_fee_caps(2, 5).unwrap(); // equal to the caps passes
+    assert_eq!(commit(&mut m, NOW, &[0], salt), Err(Abort::NoMark));
+    assert_eq!(commit(&mut m, NOW, &[1_011], salt), Err(Abort::KillBand));
+    let mut expected = before.clone();
+    expected.fee_caps = Some((2, 5));
+    assert_eq!(m.state(), expected);
+    let c = commit(&mut m, NOW, &[1_000], salt).unwrap();
+    assert_eq!((c.filled_qty, c.total_fee, c.total_debit), (2, 10, 10));
+
+    // Any field differing from the reserve's does not match: the filled qty instead of the
+    // asked one, another route, another chain.
+    m.place_order(0, MAKER, 0, 1, 1_000, 2).unwrap();
+    for bad in [
+        reveal_commitment(7, 6, 0, 0, 2, 1_005, salt),
+        reveal_commitment(7, 5, 0, 0, 4, 1_005, salt),
+        reveal_commitment(8, 6, 0, 0, 4, 1_005, salt),
+        reveal_commitment(7, 6, 0, 1, 4, 1_005, salt),
+        reveal_commitment(7, 6, 0, 0, 4, 1_000, salt),
+    ] {
+        let r = m
+            .reserve(NOW, 6, TAKER, 0, 0, 4, 1_005, CAP_TTL, bad, &[1_000])
+            .unwrap();
+        assert_eq!(
+            m.commit(NOW, r.hold_id, cap(20_010), A, 20_010, &[1_000], salt, 1),
+            Err(Abort::BadReveal)
+        );
+        assert_eq!(m.cancel(NOW, r.hold_id), Ok(2));
+    }
+    let good = reveal_commitment(7, 6, 0, 0, 4, 1_005, salt);
+    let r = m
+        .reserve(NOW, 6, TAKER, 0, 0, 4, 1_005, CAP_TTL, good, &[1_000])
+        .unwrap();
+    assert!(
+        m.commit(NOW, r.hold_id, cap(20_010), A, 20_010, &[1_000], salt, 1)
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_maker_earns_its_rebate_unless_jit_or_too_young() {
+    // Asks at 1,000: order 1 (DLP, placed at 500) and order 2 (REG, placed at 500, promoted at
+    // the open at 1,000); order 3 at 1,005 (DLP, placed at 1,200, after the open). At 1,250
+    // the taker buys all 6: maker 2 bps, rebate 5 bps (net −3 bps), taker 5 bps.
+    // Returns the commit, both makers' cash and fees_collected.
+    let run = |jit: bool, delay: u64| -> (Committed, i128, i128, u128) {
+        let mut p = slab_params();
+        p.rebate_bps = 5;
+        p.rebate_delay_ms = delay;
+        p.jit_penalty = jit;
+        let mut m = Model::new(p);
+        m.set_maker_class(MAKER, 1).unwrap();
+        assert_eq!(m.place_order(500, MAKER, 0, 1, 1_000, 2), Ok(1));
+        assert_eq!(m.place_order(500, MAKER2, 0, 1, 1_000, 2), Ok(2));
+        assert_eq!(m.batch_open(1_000, 0), Ok((1, 1)));
+        assert_eq!(m.place_order(1_200, MAKER, 0, 1, 1_005, 2), Ok(3));
+        let r = m
+            .reserve(1_250, 1, TAKER, 0, 0, 6, 1_005, CAP_TTL, [0; 4], &[1_000])
+            .unwrap();
+        // N = 6 × 10 × 1,005 = 60,300, plus ⌊30.15⌋.
+        assert_eq!(r.max_charge, 60_330);
+        let c = m
+            .commit(
+                1_250,
+                r.hold_id,
+                open_cap(TAKER, 60_330),
+                A,
+                60_330,
+                &[1_000],
+                [0; 4],
+                1,
+            )
+            .unwrap();
+        assert_conserved(&m);
+        let s = m.state();
+        assert!(s.aggressor.is_empty()); // the guard is off
+        (
+            c,
+            s.accounts[&MAKER].cash,
+            s.accounts[&MAKER2].cash,
+            s.fees_collected,
+        )
+    };
+    // Taker fee ⌊60,100 × 5 / 10⁴⌋ = 30 (the debit of a router-margined commit), avg
+    // ⌊6,010 / 6⌋ = 1,001. A rebate on 20,000 is ⌊20,000 × 3 / 10⁴⌋ = 6, a fee ⌊4⌋ = 4; on
+    // 20,100 a rebate ⌊6.03⌋ = 6, a fee ⌊4.02⌋ = 4.
+    let (c, maker, maker2, fees) = run(true, 100);
+    assert_eq!(
+        (c.filled_qty, c.avg_px, c.total_fee, c.total_debit),
+        (6, 1_001, 30, 30)
+    );
+    // Orders 1 and 2 rested 750 ≥ 100: rebates; order 3 is JIT: the fee.
+    assert_eq!((maker, maker2, fees), (6 - 4, 6, 30 + 4 - 12));
+    // Rested 750 < 800: no rebate for anyone.
+    let (_, maker, maker2, fees) = run(true, 800);
+    assert_eq!((maker, maker2, fees), (-8, -4, 30 + 12));
+    // No JIT penalty: order 3 rested 50 ≥ 50 and earns its rebate too.
+    let (_, maker, maker2, fees) = run(false, 50);
+    assert_eq!((maker, maker2, fees), (12, 6, 30 - 18));
+    // … but not with a delay of 51.
+    let (c, maker, maker2, fees) = run(false, 51);
+    assert_eq!((maker, maker2, fees), (2, 6, 22));
+    assert_eq!(c.total_fee, 30);
+}
+
+#[test]
+fn the_arg_taxes_only_a_newly_created_profitable_overlap() {
+    let mut p = slab_params();
+    p.arg_tax_bps = 100;
+    p.aggressor_capacity = 2;
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    assert_eq!(m.batch_open(1_000, 0), Ok((1, 0)));
+    m.place_order(1_000, MAKER, 0, 1, 1_000, 4).unwrap();
+    // Buy 4 at 1,000: no overlap; the taker fee ⌊40,000 × 5 / 10⁴⌋ = 20 only.
+    let c = take(&mut m, 1_000, 1, TAKER, 0, 4, 1_000).unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (20, 20));
+    let entry = |epoch, buy_qty, buy_notional, sell_qty, sell_notional| AggressorState {
+        epoch,
+        buy_qty,
+        buy_notional,
+        sell_qty,
+        sell_notional,
+    };
+    assert_eq!(m.state().aggressor[&(TAKER, 0)], entry(1, 4, 4_000, 0, 0));
+    // The asks are gone: the maker bids above them.
+    m.place_order(1_000, MAKER, 0, 0, 1_020, 6).unwrap();
+    // Sell 2 at 1,020: new overlap 2, buy_avg 1,000 < sell_avg 1,020: tax 2 × 10 × 20 +
+    // ⌊2 × 10 × 1,020 × 100 / 10⁴⌋ = 400 + 204 = 604, fee ⌊20,400 × 5 / 10⁴⌋ = 10. Realised
+    // 2 × 20 × 10 = 400: cash 400 − 10 − 604 = −214, the debit.
+    let c = take(&mut m, 1_000, 2, TAKER, 1, 2, 1_020).unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (614, 214));
+    assert_eq!(
+        m.state().aggressor[&(TAKER, 0)],
+        entry(1, 4, 4_000, 2, 2_040)
+    );
+    // (Every commit here fills at one price, so its avg_px is its side's batch average too:
+    // the README's step-4 pricing — this commit's avg_px against the other side's average
+    // before it — gives the same numbers as whole-batch averages would; recomputed by hand.)
+    // Sell 2 more: the overlap grows 2 → 4 at sell_px 1,020 against buy_px 1,000, the same
+    // again.
+    let c = take(&mut m, 1_000, 3, TAKER, 1, 2, 1_020).unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (614, 214));
+    // Sell 2 more (opening a short): the overlap stays 4, no tax.
+    let c = take(&mut m, 1_000, 4, TAKER, 1, 2, 1_020).unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (10, 10));
+    assert_eq!(
+        m.state().aggressor[&(TAKER, 0)],
+        entry(1, 4, 4_000, 6, 6_120)
+    );
+    // Maker fees 8 + 3 × ⌊4.08⌋ = 20, taker fees 20 + 3 × 10 = 50, taxes 1,208.
+    assert_eq!(m.state().fees_collected, 20 + 50 + 1_208);
+    assert_conserved(&m);
+
+    // A losing round trip is not taxed: buy 2 at 1,030, sell 2 at 1,010.
+    m.place_order(1_000, MAKER, 0, 1, 1_030, 2).unwrap();
+    let c = take(&mut m, 1_000, 5, TAKER2, 0, 2, 1_030).unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (10, 10)); // ⌊10.3⌋
+    // The 1,020 bid was filled whole and the asks are gone again: the maker bids 1,010.
+    assert_eq!(m.place_order(1_000, MAKER, 0, 0, 1_010, 2), Ok(4));
+    // Realised 2 × (1,010 − 1,030) × 10 = −400, fee ⌊10.1⌋ = 10.
+    let c = take(&mut m, 1_000, 6, TAKER2, 1, 2, 1_010).unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (10, 410));
+    assert_eq!(
+        m.state().aggressor[&(TAKER2, 0)],
+        entry(1, 2, 2_060, 2, 2_020)
+    );
+    assert_conserved(&m);
+
+    // The pool (2) is full: a third taker's first commit is AGGRESSOR_FULL, changing nothing.
+    m.place_order(1_000, MAKER, 0, 1, 1_040, 4).unwrap();
+    let r = m
+        .reserve(1_000, 7, TAKER3, 0, 0, 2, 1_040, CAP_TTL, [0; 4], &[1_000])
+        .unwrap();
+    let before = m.state();
+    assert_eq!(
+        m.commit(
+            1_000,
+            r.hold_id,
+            open_cap(TAKER3, r.max_charge),
+            A,
+            r.max_charge,
+            &[1_000],
+            [0; 4],
+            1
+        ),
+        Err(Abort::AggressorFull)
+    );
+    assert_eq!(m.state(), before);
+    m.cancel(1_000, r.hold_id).unwrap();
+    // A new batch: entries are never removed, so the pool stays full for a new taker.
+    assert_eq!(m.batch_open(2_000, 0), Ok((2, 0)));
+    assert_eq!(m.state().aggressor.len(), 2);
+    assert_eq!(
+        take(&mut m, 2_000, 8, TAKER3, 0, 2, 1_040).map(|_| ()),
+        Err(Abort::AggressorFull)
+    );
+    // The first taker's entry (epoch 1: bought 4, sold 6) is reset in place to epoch 2 and
+    // zeros before its buy is added: no overlap in the new batch (without the reset, buying 2
+    // would raise min(6, 6) over 4 and be taxed).
+    let c = take(&mut m, 2_000, 9, TAKER, 0, 2, 1_040).unwrap();
+    assert_eq!(c.total_fee, 10); // ⌊20,800 × 5 / 10⁴⌋
+    let ledger: Vec<_> = m.state().aggressor.into_iter().collect();
+    assert_eq!(
+        ledger,
+        vec![
+            ((TAKER, 0), entry(2, 2, 2_080, 0, 0)),
+            ((TAKER2, 0), entry(1, 2, 2_060, 2, 2_020)),
+        ]
+    );
+    assert_conserved(&m);
+}
+
+#[test]
+fn the_arg_prices_a_new_overlap_at_the_commits_avg_px_against_the_other_sides_batch_average() {
+    // README "Anti-toxicity", ARG step 4: `sell_px`/`buy_px` are this commit's `avg_px =
+    // ⌊Σ t × p / filled⌋` on its own side and the other side's `⌊notional / qty⌋` from the
+    // entry before this commit; the commit's earlier same-side fills in the batch do not
+    // enter the price. All numbers below are worked from the README by hand (contract_size
+    // 10, taker_bps 5, arg_tax_bps 100, router-margined: the debit is max(0, −cash)).
+    let mut p = slab_params();
+    p.arg_tax_bps = 100;
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    assert_eq!(m.batch_open(1_000, 0), Ok((1, 0)));
+    let entry = |buy_qty, buy_notional, sell_qty, sell_notional| AggressorState {
+        epoch: 1,
+        buy_qty,
+        buy_notional,
+        sell_qty,
+        sell_notional,
+    };
+    // Buy 4 at 1,000: no overlap; fee ⌊40,000 × 5 / 10⁴⌋ = 20, debit 20.
+    m.place_order(1_000, MAKER, 0, 1, 1_000, 4).unwrap();
+    let c = take(&mut m, 1_000, 1, TAKER, 0, 4, 1_000).unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (20, 20));
+    // Sell 2 at 980: new overlap min(4, 2) − 0 = 2 at sell_px 980 (this commit) < buy_px
+    // ⌊4,000 / 4⌋ = 1,000: a losing round trip, no tax. Fee ⌊19,600 × 5 / 10⁴⌋ = 9;
+    // realised 2 × (980 − 1,000) × 10 = −400: cash −409, the debit.
+    m.place_order(1_000, MAKER, 0, 0, 980, 2).unwrap();
+    let c = take(&mut m, 1_000, 2, TAKER, 1, 2, 980).unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (9, 409));
+    assert_eq!(m.state().aggressor[&(TAKER, 0)], entry(4, 4_000, 2, 1_960));
+    // Sell 2 at 1,020: new overlap min(4, 4) − 2 = 2 at sell_px 1,020 (this commit's avg_px,
+    // not the sell side's batch average ⌊4,000 / 4⌋ = 1,000, which would tax nothing) >
+    // buy_px 1,000: tax 2 × 10 × 20 + ⌊2 × 10 × 1,020 × 100 / 10⁴⌋ = 400 + 204 = 604; fee
+    // ⌊20,400 × 5 / 10⁴⌋ = 10. Realised 2 × 20 × 10 = 400: cash 400 − 10 − 604 = −214.
+    m.place_order(1_000, MAKER, 0, 0, 1_020, 2).unwrap();
+    let c = take(&mut m, 1_000, 3, TAKER, 1, 2, 1_020).unwrap();
+    assert_eq!((c.avg_px, c.total_fee, c.total_debit), (1_020, 614, 214));
+    assert_eq!(m.state().aggressor[&(TAKER, 0)], entry(4, 4_000, 4, 4_000));
+    assert_conserved(&m);
+
+    // The commit's avg_px floors: TAKER2 sells 6 at 1,010 (no overlap; fee ⌊30.3⌋ = 30),
+    // then buys 2 at 1,000 and 4 at 1,005 in one commit: avg_px ⌊6,020 / 6⌋ = 1,003 <
+    // sell_px ⌊6,060 / 6⌋ = 1,010, new overlap 6: tax 6 × 10 × 7 + ⌊6 × 10 × 1,010 × 100 /
+    // 10⁴⌋ = 420 + 606 = 1,026; fee ⌊60,200 × 5 / 10⁴⌋ = 30. Realised 2 × (1,010 − 1,000) ×
+    // 10 + 4 × (1,010 − 1,005) × 10 = 400: cash 400 − 30 − 1,026 = −656.
+    m.place_order(1_000, MAKER, 0, 0, 1_010, 6).unwrap();
+    let c = take(&mut m, 1_000, 4, TAKER2, 1, 6, 1_010).unwrap();
+    assert_eq!((c.total_fee, c.total_debit), (30, 30));
+    m.place_order(1_000, MAKER, 0, 1, 1_000, 2).unwrap();
+    m.place_order(1_000, MAKER, 0, 1, 1_005, 4).unwrap();
+    let c = take(&mut m, 1_000, 5, TAKER2, 0, 6, 1_005).unwrap();
+    assert_eq!((c.avg_px, c.total_fee, c.total_debit), (1_003, 1_056, 656));
+    assert_eq!(m.state().aggressor[&(TAKER2, 0)], entry(6, 6_020, 6, 6_060));
+    assert_conserved(&m);
+}
+
+#[test]
+fn aggressor_entries_are_reset_never_removed_and_each_keeps_its_slot() {
+    let mut p = slab_params();
+    p.instruments = vec![instrument(KEY), instrument(KEY)];
+    p.arg_tax_bps = 100;
+    p.aggressor_capacity = 2;
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    let marks = [1_000, 1_000];
+    // Reserve and commit at once on `instrument` (router-margined, an exact cap).
+    let take_in = |m: &mut Model, now, route, user, instrument, side, limit| {
+        let r = m.reserve(
+            now, route, user, instrument, side, 2, limit, CAP_TTL, [0; 4], &marks,
+        )?;
+        let cap = open_cap(user, r.max_charge);
+        m.commit(now, r.hold_id, cap, A, r.max_charge, &marks, [0; 4], 1)
+    };
+    let entry = |epoch, buy_qty, buy_notional| AggressorState {
+        epoch,
+        buy_qty,
+        buy_notional,
+        ..AggressorState::default()
+    };
+    assert_eq!(m.batch_open(1_000, 0), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 1), Ok((1, 0)));
+    for instrument in [0, 1] {
+        m.place_order(1_000, MAKER, instrument, 1, 1_000, 20)
+            .unwrap();
+    }
+    // TAKER buys in instrument 0 (epoch 1).
+    take_in(&mut m, 1_000, 1, TAKER, 0, 0, 1_000).unwrap();
+    // Instrument 0's batch moves on: TAKER's entry there is stale. Its first commit in
+    // instrument 1 creates a second entry and keeps the stale one (no removal).
+    assert_eq!(m.batch_open(2_000, 0), Ok((2, 0)));
+    take_in(&mut m, 2_000, 2, TAKER, 1, 0, 1_000).unwrap();
+    let ledger: Vec<_> = m.state().aggressor.into_iter().collect();
+    assert_eq!(
+        ledger,
+        vec![
+            ((TAKER, 0), entry(1, 2, 2_000)),
+            ((TAKER, 1), entry(1, 2, 2_000)),
+        ]
+    );
+    // The pool (2) counts every entry ever created: TAKER2 finds no slot, though one entry is
+    // stale, and the failed commit changes nothing.
+    let r = m
+        .reserve(2_000, 3, TAKER2, 0, 0, 2, 1_000, CAP_TTL, [0; 4], &marks)
+        .unwrap();
+    let before = m.state();
+    assert_eq!(
+        m.commit(
+            2_000,
+            r.hold_id,
+            open_cap(TAKER2, r.max_charge),
+            A,
+            r.max_charge,
+            &marks,
+            [0; 4],
+            1
+        ),
+        Err(Abort::AggressorFull)
+    );
+    assert_eq!(m.state(), before);
+    m.cancel(2_000, r.hold_id).unwrap();
+    // TAKER's commit in instrument 0 needs no new slot: its stale entry is reset to epoch 2.
+    take_in(&mut m, 2_000, 4, TAKER, 0, 0, 1_000).unwrap();
+    let ledger: Vec<_> = m.state().aggressor.into_iter().collect();
+    assert_eq!(
+        ledger,
+        vec![
+            ((TAKER, 0), entry(2, 2, 2_000)),
+            ((TAKER, 1), entry(1, 2, 2_000)),
+        ]
+    );
+    assert_conserved(&m);
 }

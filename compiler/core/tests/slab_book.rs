@@ -29,10 +29,10 @@ use curvevm::{Instance, Outcome, Program, TrapKind};
 use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
 use curvevm_testkit::engines::Engine;
 use curvevm_testkit::programs::{Rng, replay_seed};
-use slab_reference::reference::{Abort, CapView, Model, Params};
+use slab_reference::reference::{Abort, CapView, Model, Params, reveal_commitment};
 use slab_reference::state::{
-    AccountState, HoldState, InstrumentState, Level, OrderState, PositionState, SlabState,
-    SliceState, TradeState,
+    AccountState, AggressorState, HoldState, InstrumentState, Level, OrderState, PositionState,
+    SlabState, SliceState, TradeState,
 };
 
 const SCRIPT: &str = r#"
@@ -47,12 +47,13 @@ ORACLE "pyth:ETHUSD" {
 SLAB "perp:TEST" {
     MAKER_CLASS DLP allowance=8_000_000
     MAKER_CLASS REG allowance=2_500_000
-    FEE maker_bps=2 taker_bps=5
+    FEE maker_bps=2 taker_bps=5 rebate_bps=4 rebate_delay_ms=40
     RISK imr_bps=500 mmr_bps=350
+    ANTI_TOXICITY kill_band_bps=150 jit_penalty=true arg_tax_bps=50 freeze_levels=2
     BATCH_WINDOW ms=50
     INSTRUMENT "SOL-PERP" oracle="pyth:SOLUSD" tick=5 lot=2 price_max=2_000 qty_max=400 contract_size=10
     INSTRUMENT "ETH-PERP" oracle="pyth:ETHUSD" tick=1 lot=1 price_max=500 qty_max=1_000 contract_size=1
-    POOLS accounts=8 orders=32 positions=16 reservations=4 slices=8 trades=8 aggressor=4
+    POOLS accounts=8 orders=32 positions=16 reservations=4 slices=8 trades=8 aggressor=6
 }
 "#;
 
@@ -93,7 +94,7 @@ fn compiled_with(script: &str, mutation: Mutation) -> Compiled {
 }
 
 fn model_params(c: &Compiled) -> Params {
-    slab_support::model_params(&c.layout, &c.params)
+    slab_support::model_params(&c.layout, &c.params, CHAIN_ID)
 }
 
 /// The view each instrument's oracle is mapped at.
@@ -110,6 +111,9 @@ fn oracle_views(c: &Compiled) -> Vec<usize> {
 /// This slab's program id in the host (the caps' scope).
 const SLAB_ID: u64 = 3;
 
+/// The chain the worlds run on (what a reveal hashes).
+const CHAIN_ID: u64 = 7;
+
 /// An engine's world: the program's instance and the host around it.
 struct World {
     instance: Instance,
@@ -125,7 +129,7 @@ impl World {
                 Clock {
                     now_ms: 0,
                     height: 0,
-                    chain_id: 7,
+                    chain_id: CHAIN_ID,
                 },
                 Caller {
                     id: SLAB_ID,
@@ -152,7 +156,7 @@ fn run(engine: &Engine, world: &mut World, s: &Step, marks: &[u64]) -> Outcome {
     world.host.clock = Clock {
         now_ms: s.now,
         height: s.now / 100,
-        chain_id: 7,
+        chain_id: CHAIN_ID,
     };
     let mut views = oracle_states(marks);
     engine.call_with_views(
@@ -373,6 +377,7 @@ impl Decoder<'_> {
             rows.push(InstrumentState {
                 epoch: row("epoch"),
                 batch_open_ms: row("batch_open_ms"),
+                freeze_until_ms: row("freeze_until_ms"),
                 bids,
                 asks,
                 pending,
@@ -389,6 +394,8 @@ impl Decoder<'_> {
         assert_eq!(used(3), positions, "positions in use");
         assert_eq!(used(4), holds.len(), "reservations in use");
         assert_eq!(used(5), slices_used, "slices in use");
+        let aggressor = self.aggressor(&user_of);
+        assert_eq!(used(6), aggressor.len(), "aggressor entries in use");
         // S5/S8: every order's reserved quantity is what the live slices on it hold, ≤ qty.
         let mut held: BTreeMap<u64, u64> = BTreeMap::new();
         for slice in holds.values().flat_map(|h| &h.slices) {
@@ -424,7 +431,40 @@ impl Decoder<'_> {
             collected: self.header_wide("collected"),
             trades_written: self.header("trades_written"),
             trades: self.trades(),
+            fee_caps: (self.header("fee_caps_set") == 1)
+                .then(|| (self.header("maker_bps_cap"), self.header("taker_bps_cap"))),
+            aggressor,
         }
+    }
+
+    /// Every aggressor-ledger entry by (user, instrument), walked from each account's list
+    /// (one entry per instrument at most, each naming its account).
+    fn aggressor(&self, user_of: &BTreeMap<u64, u64>) -> BTreeMap<(u64, u64), AggressorState> {
+        let accounts = self.pool("accounts");
+        let record = self.pool("aggressor");
+        let mut entries = BTreeMap::new();
+        for (&link, &user) in user_of {
+            let mut at = self.field("accounts", accounts, link - 1, "aggressor_head");
+            while at != 0 {
+                let slot = at - 1;
+                let field = |name| self.field("aggressor", record, slot, name);
+                assert_eq!(field("account"), link, "a ledger entry names its account");
+                let instrument = field("instrument");
+                let entry = AggressorState {
+                    epoch: field("epoch"),
+                    buy_qty: field("buy_qty"),
+                    buy_notional: self.wide("aggressor", record, slot, "buy_notional"),
+                    sell_qty: field("sell_qty"),
+                    sell_notional: self.wide("aggressor", record, slot, "sell_notional"),
+                };
+                assert!(
+                    entries.insert((user, instrument), entry).is_none(),
+                    "user {user} has two ledger entries for instrument {instrument}"
+                );
+                at = field("next_in_account");
+            }
+        }
+        entries
     }
 
     /// The live holds by id, and how many slices they hold.
@@ -488,6 +528,9 @@ impl Decoder<'_> {
                     book_seqno: field("book_seqno"),
                     expiry_ms: field("expiry_ms"),
                     epoch: field("epoch"),
+                    qty_asked: field("qty_asked"),
+                    limit_px: field("limit_px"),
+                    mark_px: field("mark_px"),
                     slices,
                 },
             );
@@ -523,9 +566,25 @@ struct Oracles {
     next_cap: u64,
     /// The hold the last call reserved: the router commits it next, mostly.
     just_reserved: Option<u64>,
+    /// The salt each route committed with (the router keeps it until the commit).
+    salts: BTreeMap<u64, [u64; 4]>,
+    /// The taker, instrument and side of the last commit drawn: a round trip reverses it.
+    last_take: Option<(u64, u64, u64)>,
+    /// A profitable round trip under way (ARG), one call per step.
+    round_trip: Option<RoundTrip>,
+    /// How far (in ticks) each instrument's quotes have drifted from the middle of its range:
+    /// prices that move within a batch make some round trips profitable (ARG).
+    drift: Vec<i64>,
 }
 
 impl Oracles {
+    /// The price quotes centre on for instrument `row`.
+    fn mid(&self, p: &Params, row: usize) -> u64 {
+        let ip = &p.instruments[row];
+        let ticks = self.drift[row] * ip.tick as i64;
+        (ip.price_max as i64 / 2 + ticks).max(ip.tick as i64) as u64
+    }
+
     /// Each instrument's mark.
     fn by_instrument(&self) -> Vec<u64> {
         self.views.iter().map(|&v| self.marks[v]).collect()
@@ -583,11 +642,17 @@ fn draw(
         _ => 1 + user % 2,
     };
     let marks = oracles.by_instrument();
-    let follow_up = oracles.just_reserved.take().filter(|_| rng.below(4) != 0);
+    if oracles.round_trip.is_none() && rng.below(60) == 0 {
+        oracles.round_trip = RoundTrip::start(rng, &state);
+    }
+    if let Some(step) = round_trip_step(model, p, now, oracles, &state, &marks) {
+        return step;
+    }
+    let follow_up = oracles.just_reserved.take().filter(|_| rng.below(8) != 0);
     let arm = if follow_up.is_some() {
         26
     } else {
-        rng.below(31)
+        rng.below(33)
     };
     match arm {
         26..=29 => {
@@ -605,6 +670,9 @@ fn draw(
             }
             let hold = state.holds.get(&hold_id);
             let taker = hold.map_or(1, |h| h.user);
+            if let Some(h) = hold {
+                oracles.last_take = Some((h.user, h.instrument, h.side));
+            }
             let max_charge = hold.map_or(1_000_000, |h| h.max_charge);
             let mut cap = Cap::new(taker, SLAB_ID, 0, max_charge, *now + 1_000);
             let mut escrow = max_charge * 2;
@@ -637,17 +705,18 @@ fn draw(
                 expiry_ms: cap.expiry_ms,
                 burned: cap.burned,
             });
-            let salt = [
-                rng.next_u64(),
-                rng.next_u64(),
-                rng.next_u64(),
-                rng.next_u64(),
-            ];
+            // The salt the route committed with, now and then a wrong one.
+            let mut salt = hold
+                .and_then(|h| oracles.salts.get(&h.route_id).copied())
+                .unwrap_or([rng.next_u64(), 0, 0, rng.next_u64()]);
+            if rng.below(25) == 0 {
+                salt[rng.below(4) as usize] ^= 1 << rng.below(64);
+            }
             let mut args = vec![hold_id, cap_id];
             args.extend(salt);
             args.push(0); // the slab margins its own accounts
             let expected = model
-                .commit(*now, hold_id, view, SLAB_ID, escrow, &marks, 0)
+                .commit(*now, hold_id, view, SLAB_ID, escrow, &marks, salt, 0)
                 .map(|c| {
                     vec![
                         c.filled_qty,
@@ -671,10 +740,15 @@ fn draw(
             }
         }
         19..=22 => {
-            let instrument = if rng.below(40) == 0 { 2 } else { rng.below(2) };
-            let side = if rng.below(50) == 0 { 2 } else { rng.below(2) };
+            let mut instrument = if rng.below(40) == 0 { 2 } else { rng.below(2) };
+            let mut side = if rng.below(50) == 0 { 2 } else { rng.below(2) };
+            let mut taker = taker;
+            // Now and then the last taker reverses its trade: a round trip (ARG).
+            if let Some((last, row, bought)) = oracles.last_take.filter(|_| rng.below(3) == 0) {
+                (taker, instrument, side) = (last, row, 1 - bought);
+            }
             let ip = &p.instruments[(instrument as usize).min(1)];
-            let mid = ip.price_max / 2;
+            let mid = oracles.mid(p, (instrument as usize).min(1));
             // Through a few levels of the other side, sometimes short of the best.
             let reach = ip.tick * rng.below(16);
             let mut limit = if side == 0 {
@@ -698,17 +772,27 @@ fn draw(
                 _ => 1 + rng.below(5_000),
             };
             let route_id = rng.below(1 << 40);
-            let commitment = [
+            // Mostly a commitment the router opens at commit, else none, now and then one
+            // nothing opens.
+            let salt = [
                 rng.next_u64(),
                 rng.next_u64(),
                 rng.next_u64(),
                 rng.next_u64(),
             ];
+            let commitment = match rng.below(12) {
+                0 => [0; 4],
+                1 => [rng.next_u64(), rng.next_u64(), 0, rng.next_u64()],
+                _ => {
+                    oracles.salts.insert(route_id, salt);
+                    reveal_commitment(CHAIN_ID, route_id, instrument, side, qty, limit, salt)
+                }
+            };
             let mut args = vec![route_id, taker, instrument, side, qty, limit, ttl];
             args.extend(commitment);
             let expected = model
                 .reserve(
-                    *now, route_id, taker, instrument, side, qty, limit, ttl, commitment,
+                    *now, route_id, taker, instrument, side, qty, limit, ttl, commitment, &marks,
                 )
                 .map(|r| {
                     vec![
@@ -758,7 +842,7 @@ fn draw(
             let ip = &p.instruments[(instrument as usize).min(1)];
             // Bids below a mid, asks above, within a few ticks: levels repeat and cross now
             // and then.
-            let mid = ip.price_max / 2;
+            let mid = oracles.mid(p, (instrument as usize).min(1));
             let offset = ip.tick * rng.below(12);
             let mut price = if side == 0 {
                 mid.saturating_sub(offset).max(ip.tick)
@@ -850,6 +934,41 @@ fn draw(
                 funding: None,
             }
         }
+        31 => {
+            let live: Vec<u64> = state.holds.keys().copied().collect();
+            let hold_id = match rng.below(6) {
+                _ if live.is_empty() => rng.below(state.next_hold_id + 2),
+                0 => rng.below(state.next_hold_id + 2),
+                _ => live[rng.below(live.len() as u64) as usize],
+            };
+            let expected = model
+                .band(hold_id, &marks)
+                .map(|(then, now, within)| vec![then, now, within]);
+            Step {
+                entry: "band",
+                args: vec![hold_id],
+                now: *now,
+                expected,
+                funding: None,
+            }
+        }
+        32 if rng.below(4) == 0 => {
+            // Governance caps the fees: mostly above the slab's (2 and 5 bps), now and then
+            // below one of them, so commits are refused until the next call.
+            let (maker, taker) = match rng.below(12) {
+                0 => (1, 10),
+                1 => (10, 4),
+                _ => (2 + rng.below(5), 5 + rng.below(5)),
+            };
+            let expected = model.set_fee_caps(maker, taker).map(|()| vec![]);
+            Step {
+                entry: "set_fee_caps",
+                args: vec![maker, taker],
+                now: *now,
+                expected,
+                funding: None,
+            }
+        }
         _ => {
             let expected = model.account(user, &marks).map(|(cash, im, mm)| {
                 vec![
@@ -872,6 +991,180 @@ fn draw(
     }
 }
 
+/// A round trip that makes a profit within one batch, so the guard's tax is exercised: a DLP
+/// maker asks, the taker buys it, the maker bids above that price, the taker sells to the bid.
+/// Each stage is one call; the plan ends at the first call the model refuses.
+#[derive(Clone, Copy, Debug)]
+struct RoundTrip {
+    instrument: u64,
+    maker: u64,
+    taker: u64,
+    stage: u8,
+    bought_at: u64,
+    hold: u64,
+}
+
+impl RoundTrip {
+    fn start(rng: &mut Rng, state: &SlabState) -> Option<RoundTrip> {
+        let maker = state
+            .accounts
+            .iter()
+            .find(|(user, a)| a.dlp && **user >= 3)
+            .map(|(&user, _)| user)?;
+        Some(RoundTrip {
+            instrument: rng.below(2),
+            maker,
+            taker: 1 + rng.below(2),
+            stage: 0,
+            bought_at: 0,
+            hold: 0,
+        })
+    }
+}
+
+/// The next call of the round trip under way, if any (README "Aggressor round-trip guard").
+fn round_trip_step(
+    model: &mut Model,
+    p: &Params,
+    now: &mut u64,
+    oracles: &mut Oracles,
+    state: &SlabState,
+    marks: &[u64],
+) -> Option<Step> {
+    let mut plan = oracles.round_trip.take()?;
+    let row = plan.instrument as usize;
+    let ip = &p.instruments[row];
+    let book = &state.instruments[row];
+    let qty = 2 * ip.lot;
+    // Quotes wait for the freeze window to close, so they are not refused for it.
+    let unfrozen = |now: &mut u64| *now = (*now).max(book.freeze_until_ms);
+    let step = match plan.stage {
+        0 | 3 => {
+            unfrozen(now);
+            let (side, price) = if plan.stage == 0 {
+                let above_bids = book.bids.first().map_or(0, |l| l.price + ip.tick);
+                (1, oracles.mid(p, row).max(above_bids))
+            } else {
+                let below_asks = book.asks.first().map_or(u64::MAX, |l| l.price - ip.tick);
+                let price = (plan.bought_at + 2 * ip.tick).min(below_asks);
+                if price <= plan.bought_at {
+                    return None;
+                }
+                (0, price)
+            };
+            plan.bought_at = price;
+            let expected = model
+                .place_order(*now, plan.maker, plan.instrument, side, price, qty)
+                .map(|id| vec![id]);
+            Step {
+                entry: "place_order",
+                args: vec![plan.maker, plan.instrument, side, price, qty],
+                now: *now,
+                expected,
+                funding: None,
+            }
+        }
+        1 | 4 => {
+            let side = u64::from(plan.stage == 4);
+            let args = vec![
+                1,
+                plan.taker,
+                plan.instrument,
+                side,
+                qty,
+                plan.bought_at,
+                1_000,
+            ];
+            let expected = model
+                .reserve(
+                    *now,
+                    1,
+                    plan.taker,
+                    plan.instrument,
+                    side,
+                    qty,
+                    plan.bought_at,
+                    1_000,
+                    [0; 4],
+                    marks,
+                )
+                .map(|r| {
+                    plan.hold = r.hold_id;
+                    vec![
+                        r.hold_id,
+                        r.filled_qty,
+                        r.vwap_px,
+                        r.worst_px,
+                        r.max_charge as u64,
+                        (r.max_charge >> 64) as u64,
+                        r.expiry_ms,
+                        r.book_seqno,
+                    ]
+                });
+            let mut args = args;
+            args.extend([0; 4]);
+            Step {
+                entry: "reserve",
+                args,
+                now: *now,
+                expected,
+                funding: None,
+            }
+        }
+        _ => {
+            let max_charge = state.holds.get(&plan.hold)?.max_charge;
+            let cap = Cap::new(plan.taker, SLAB_ID, 0, max_charge, *now + 1_000);
+            let escrow = max_charge * 2;
+            oracles.next_cap += 1;
+            let view = CapView {
+                user: cap.user,
+                slab: cap.slab,
+                asset: cap.asset,
+                remaining: cap.remaining,
+                expiry_ms: cap.expiry_ms,
+                burned: cap.burned,
+            };
+            let expected = model
+                .commit(
+                    *now,
+                    plan.hold,
+                    Some(view),
+                    SLAB_ID,
+                    escrow,
+                    marks,
+                    [0; 4],
+                    0,
+                )
+                .map(|c| {
+                    vec![
+                        c.filled_qty,
+                        c.avg_px,
+                        c.total_fee as u64,
+                        (c.total_fee >> 64) as u64,
+                        c.total_debit as u64,
+                        (c.total_debit >> 64) as u64,
+                    ]
+                });
+            Step {
+                entry: "commit",
+                args: vec![plan.hold, oracles.next_cap - 1, 0, 0, 0, 0, 0],
+                now: *now,
+                expected,
+                funding: Some(Funding {
+                    cap: Some(cap),
+                    user: plan.taker,
+                    escrow,
+                }),
+            }
+        }
+    };
+    if step.expected.is_ok() && plan.stage < 5 {
+        plan.stage += 1;
+        oracles.round_trip = Some(plan);
+    }
+    Some(step)
+}
+
 /// What a differential run reached.
 #[derive(Debug, Default)]
 struct Coverage {
@@ -884,6 +1177,14 @@ struct Coverage {
     flips: u64,
     partial_fills: u64,
     prints_overwritten: bool,
+    /// Fills of maker orders placed after their batch opened (M9).
+    jit_fills: u64,
+    /// Fills that paid a maker its rebate, and fills that withheld it (JIT or too fresh).
+    rebates_paid: u64,
+    rebates_withheld: u64,
+    /// Commits that created an overlap of round-trip legs: taxed (profitable) or not.
+    arg_taxed: u64,
+    arg_untaxed: u64,
 }
 
 /// Runs `steps` random calls on both engines of the slab (with `mutation` planted) against
@@ -952,12 +1253,27 @@ fn run_differential(c: &Compiled, seed: u64, steps: usize) -> Coverage {
         views,
         next_cap: 0,
         just_reserved: None,
+        salts: BTreeMap::new(),
+        last_take: None,
+        round_trip: None,
+        drift: vec![0; instruments],
     };
     let mut coverage = Coverage::default();
     let mut history: Vec<String> = Vec::new();
     for step in 0..steps {
         if rng.below(25) == 0 {
             history.push(oracles.move_mark(&mut rng, &p));
+        }
+        if rng.below(40) == 0 {
+            let row = rng.below(instruments as u64) as usize;
+            let step = 1 + rng.below(8) as i64;
+            let up = rng.below(2) == 0;
+            oracles.drift[row] =
+                (oracles.drift[row] + if up { step } else { -step }).clamp(-40, 40);
+            history.push(format!(
+                "quotes of instrument {row} centre {} ticks off",
+                oracles.drift[row]
+            ));
         }
         let before = model.state();
         let s = draw(&mut rng, &mut model, &p, &mut now, &mut oracles);
@@ -1084,7 +1400,7 @@ fn run_differential(c: &Compiled, seed: u64, steps: usize) -> Coverage {
                         coverage.multi_level_holds += 1;
                     }
                 }
-                "commit" => record_commit(&mut coverage, &before, &want, s.args[0]),
+                "commit" => record_commit(&mut coverage, &p, &before, &want, &s, words),
                 _ => {}
             }
         }
@@ -1103,9 +1419,58 @@ fn run_differential(c: &Compiled, seed: u64, steps: usize) -> Coverage {
     coverage
 }
 
-/// Counts what a successful commit of `hold_id` did: positions that flipped, maker orders
-/// left partly filled.
-fn record_commit(coverage: &mut Coverage, before: &SlabState, after: &SlabState, hold_id: u64) {
+/// Counts what a successful commit (step `s`, returning `words`) did: positions that flipped,
+/// maker orders left partly filled, JIT fills, rebates paid and withheld, round-trip overlaps
+/// taxed and not.
+fn record_commit(
+    coverage: &mut Coverage,
+    p: &Params,
+    before: &SlabState,
+    after: &SlabState,
+    s: &Step,
+    words: &[u64],
+) {
+    let hold_id = s.args[0];
+    let hold = &before.holds[&hold_id];
+    let instrument = &before.instruments[hold.instrument as usize];
+    let orders: BTreeMap<u64, &OrderState> = instrument
+        .bids
+        .iter()
+        .chain(&instrument.asks)
+        .flat_map(|l| &l.orders)
+        .map(|o| (o.order_id, o))
+        .collect();
+    let mut notional = 0u128;
+    for slice in &hold.slices {
+        let order = orders[&slice.order_id];
+        let jit = p.jit_penalty && order.created_ms >= instrument.batch_open_ms;
+        coverage.jit_fills += u64::from(jit);
+        if !jit && s.now - order.created_ms >= p.rebate_delay_ms {
+            coverage.rebates_paid += 1;
+        } else {
+            coverage.rebates_withheld += 1;
+        }
+        notional += u128::from(slice.qty)
+            * u128::from(p.instruments[hold.instrument as usize].contract_size)
+            * u128::from(slice.price);
+    }
+    // The overlap this commit created, from the ledger before and after it.
+    let overlap = |state: &SlabState| {
+        state
+            .aggressor
+            .get(&(hold.user, hold.instrument))
+            .filter(|e| e.epoch == instrument.epoch)
+            .map_or(0, |e| e.buy_qty.min(e.sell_qty))
+    };
+    if overlap(after) > overlap(before) {
+        let total_fee = u128::from(words[2]) | u128::from(words[3]) << 64;
+        let taker_fee = notional * u128::from(p.taker_bps) / 10_000;
+        if total_fee > taker_fee {
+            coverage.arg_taxed += 1;
+        } else {
+            coverage.arg_untaxed += 1;
+        }
+    }
     for (user, account) in &before.accounts {
         for (instrument, position) in &account.positions {
             let now = after.accounts[user].positions.get(instrument);
@@ -1155,6 +1520,15 @@ fn the_slab_matches_the_reference_on_both_engines() {
         coverage.partial_fills,
         coverage.prints_overwritten
     );
+    println!(
+        "anti-toxicity: JIT fills {}, rebates paid {} and withheld {}, round trips taxed {} and \
+         not taxed (unprofitable) {}",
+        coverage.jit_fills,
+        coverage.rebates_paid,
+        coverage.rebates_withheld,
+        coverage.arg_taxed,
+        coverage.arg_untaxed
+    );
     // The run must reach what it is meant to test.
     for (entry, label) in [
         ("place_order", "ok"),
@@ -1185,6 +1559,12 @@ fn the_slab_matches_the_reference_on_both_engines() {
         ("commit", "Refused(CapScope)"),
         ("commit", "Refused(CapRemaining)"),
         ("commit", "Refused(EscrowBalance)"),
+        ("commit", "KillBand"),
+        ("commit", "BadReveal"),
+        ("commit", "FeeCap"),
+        ("place_order", "Frozen"),
+        ("band", "ok"),
+        ("set_fee_caps", "ok"),
         ("account", "ok"),
     ] {
         assert!(
@@ -1200,6 +1580,14 @@ fn the_slab_matches_the_reference_on_both_engines() {
         "no maker order was partly filled"
     );
     assert!(coverage.prints_overwritten, "the trade ring never wrapped");
+    assert!(coverage.jit_fills > 0, "no JIT order filled");
+    assert!(coverage.rebates_paid > 0, "no rebate was paid");
+    assert!(coverage.rebates_withheld > 0, "no rebate was withheld");
+    assert!(coverage.arg_taxed > 0, "no round trip was taxed");
+    assert!(
+        coverage.arg_untaxed > 0,
+        "no unprofitable round trip went untaxed"
+    );
 }
 
 /// Each planted bug (one guard left out of the template) is caught by the differential run.
@@ -1221,7 +1609,7 @@ fn every_planted_bug_is_caught() {
 #[test]
 fn static_gas_bounds_are_within_the_slab_budget_at_the_default_pools() {
     let script = SCRIPT.replace(
-        "    POOLS accounts=8 orders=32 positions=16 reservations=4 slices=8 trades=8 aggressor=4\n",
+        "    POOLS accounts=8 orders=32 positions=16 reservations=4 slices=8 trades=8 aggressor=6\n",
         "",
     );
     let c = compiled(&script);

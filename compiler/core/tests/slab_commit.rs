@@ -106,7 +106,17 @@ fn refusal(refusal: Refusal) -> TrapKind {
 
 /// The slab of `SCRIPT`, loaded, with its parameter words.
 fn slab_program() -> (Arc<Program>, Vec<u64>) {
-    let checked = curvescript_check::check_source(SCRIPT, None);
+    slab_program_of(SCRIPT)
+}
+
+/// The slab of `script`, loaded, with its parameter words.
+fn slab_program_of(script: &str) -> (Arc<Program>, Vec<u64>) {
+    slab_program_with(script, slab::Mutation::None)
+}
+
+/// The slab of `script` with `mutation` planted.
+fn slab_program_with(script: &str, mutation: slab::Mutation) -> (Arc<Program>, Vec<u64>) {
+    let checked = curvescript_check::check_source(script, None);
     assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
     let block = checked
         .script
@@ -114,7 +124,14 @@ fn slab_program() -> (Arc<Program>, Vec<u64>) {
         .iter()
         .find(|b| b.kind == BlockKind::Slab)
         .expect("a SLAB block");
-    let built = slab::build(block).expect("fits");
+    let mut built = slab::build(block).expect("fits");
+    #[cfg(feature = "planted-mutations")]
+    if mutation != slab::Mutation::None {
+        let program = slab::program_with_mutation(&built.layout, mutation);
+        built.lowered = curve_ir::lower(&program).expect("lowers");
+    }
+    #[cfg(not(feature = "planted-mutations"))]
+    assert_eq!(mutation, slab::Mutation::None, "mutations need the feature");
     let program =
         Arc::new(RollupHost::load(built.lowered.module.clone(), Role::Slab).expect("loads"));
     (program, built.params)
@@ -157,7 +174,7 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
         // The taker buys 30 through both levels.
         let held = w.ok(
             "reserve",
-            &[7, TAKER, 0, 0, 30, 1_005, 100, 1, 2, 3, 4],
+            &[7, TAKER, 0, 0, 30, 1_005, 100, 0, 0, 0, 0],
             1_000,
         );
         let (hold, filled, vwap, max_charge) = (held[0], held[1], held[2], wide(&held, 4));
@@ -293,4 +310,306 @@ fn an_increase_enters_at_the_quantity_weighted_price_rounded_against_the_holder(
         assert_eq!(wide(&account, 0) as i128, 1_000 - 110 + 30_130);
         assert_eq!(wide(&account, 2), 11_000);
     }
+}
+
+/// The slab with every anti-toxicity mechanism on (README "Anti-toxicity and fees"): a 4 bps
+/// rebate after 40 ms of resting, a 100 bps kill band, the JIT penalty, a 50 bps round-trip
+/// tax and the top two levels frozen.
+const GUARDED: &str = r#"
+ORACLE "pyth:SOLUSD" {
+    HEARTBEAT ms=500
+}
+
+SLAB "perp:TEST" {
+    MAKER_CLASS DLP allowance=80_000_000
+    MAKER_CLASS REG allowance=80_000_000
+    FEE maker_bps=2 taker_bps=5 rebate_bps=4 rebate_delay_ms=40
+    RISK imr_bps=500 mmr_bps=350
+    ANTI_TOXICITY kill_band_bps=100 jit_penalty=true arg_tax_bps=50 freeze_levels=2
+    BATCH_WINDOW ms=50
+    INSTRUMENT "SOL-PERP" oracle="pyth:SOLUSD" tick=5 lot=2 price_max=2_000 qty_max=400 contract_size=10
+    POOLS accounts=8 orders=32 positions=8 reservations=4 slices=8 trades=8 aggressor=4
+}
+"#;
+
+const REG_MAKER: u64 = 4;
+
+/// Reserves `qty` for `TAKER` on `side` up to `limit` with `commitment` and commits it at `now`
+/// with `salt`, funded with the hold's `max_charge`: the commit's outcome.
+fn take(
+    w: &mut World,
+    (route, side, qty, limit): (u64, u64, u64, u64),
+    commitment: [u64; 4],
+    salt: [u64; 4],
+    now: u64,
+) -> Result<Vec<u64>, TrapKind> {
+    let mut args = vec![route, TAKER, 0, side, qty, limit, 1_000];
+    args.extend(commitment);
+    let held = w.ok("reserve", &args, now);
+    let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&held, 4), now + 1_000));
+    let mut args = vec![held[0], cap];
+    args.extend(salt);
+    args.push(0);
+    let segment = w.instance.memory().words(Segment::Slab).to_vec();
+    let result = w.call("commit", &args, now).result.map_err(|t| t.kind);
+    if result.is_err() {
+        assert!(w.instance.memory().words(Segment::Slab) == segment.as_slice());
+        w.ok("cancel", &[held[0]], now);
+    }
+    result
+}
+
+fn guarded_world<'a>(engine: &'a Engine, program: &Arc<Program>, params: &[u64]) -> World<'a> {
+    let mut w = world(engine, program, params);
+    w.host.ledger.set_escrow(TAKER, SLAB_ID, 0, 100_000_000);
+    for maker in [MAKER, 5, 6] {
+        w.ok("set_maker_class", &[maker, 1], 900);
+    }
+    w
+}
+
+/// M6: a commitment binds the route, instrument, side, quantity, limit and chain; the commit's
+/// salt opens it, and a wrong salt or any other field does not (curve-formats' encoding).
+#[test]
+fn a_commit_opens_its_commitment_with_the_salt_and_nothing_else() {
+    use curve_formats::commitment::{Reveal, digest_words, words_bytes};
+    let (program, params) = slab_program_of(GUARDED);
+    let salt = [11, 22, 33, 44];
+    let reveal = Reveal {
+        chain_id: 7,
+        route_id: 9,
+        instrument: 0,
+        side: 0,
+        qty: 4,
+        limit_px: 1_000,
+        salt: words_bytes(&salt),
+    };
+    for engine in &Engine::both(&program) {
+        let mut w = guarded_world(engine, &program, &params);
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 40], 900);
+        let order = (9, 0, 4, 1_000);
+        let committed = digest_words(&reveal.commitment());
+        let mut wrong = salt;
+        wrong[3] ^= 1;
+        assert_eq!(
+            take(&mut w, order, committed, wrong, 1_000),
+            Err(abort(code::BAD_REVEAL))
+        );
+        // Each field of the reveal changed in turn: the slab's own fields do not open it.
+        let mut altered = [reveal; 6];
+        altered[0].chain_id = 8;
+        altered[1].route_id = 10;
+        altered[2].instrument = 1;
+        altered[3].side = 1;
+        altered[4].qty = 6;
+        altered[5].limit_px = 1_005;
+        for other in altered {
+            let commitment = digest_words(&other.commitment());
+            assert_eq!(
+                take(&mut w, order, commitment, salt, 1_000),
+                Err(abort(code::BAD_REVEAL)),
+                "{other:?}"
+            );
+        }
+        let done = take(&mut w, order, committed, salt, 1_000).expect("the reveal opens it");
+        assert_eq!(done[0], 4);
+        // No commitment, no reveal: any salt.
+        assert!(take(&mut w, order, [0; 4], wrong, 1_000).is_ok());
+    }
+}
+
+/// M10, R7: a commit is refused once the mark left the band around the mark at reserve
+/// (`|m − m₀| × 10,000 > 100 × m₀`), exactly at the band's edge it passes, and the `band` view
+/// tells a router beforehand what the commit will do.
+#[test]
+fn the_kill_band_refuses_a_commit_after_the_mark_moved_and_the_router_sees_it_first() {
+    kill_band(slab_program_of(GUARDED));
+}
+
+fn kill_band((program, params): (Arc<Program>, Vec<u64>)) {
+    for engine in &Engine::both(&program) {
+        let mut w = guarded_world(engine, &program, &params);
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 100], 900);
+        // (mark at commit, passes): 1 % of 1,000 is 10 either way.
+        for (mark, passes) in [(1_010, true), (990, true), (1_011, false), (989, false)] {
+            w.oracle[oracle::state::MARK as usize] = MARK;
+            let held = w.ok(
+                "reserve",
+                &[1, TAKER, 0, 0, 2, 1_000, 1_000, 0, 0, 0, 0],
+                1_000,
+            );
+            w.oracle[oracle::state::MARK as usize] = mark;
+            let band = w.ok("band", &[held[0]], 1_000);
+            assert_eq!(band, vec![MARK, mark, u64::from(passes)], "mark {mark}");
+            let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&held, 4), 2_000));
+            // Router-margined (margin 1): the marks move the taker's margin, not this test.
+            let args = [held[0], cap, 0, 0, 0, 0, 1];
+            if passes {
+                w.ok("commit", &args, 1_000);
+            } else {
+                w.refused("commit", &args, 1_000, abort(code::KILL_BAND));
+                w.ok("cancel", &[held[0]], 1_000);
+            }
+        }
+        // A hold reserved before the feed published has no band to be in.
+        w.oracle[oracle::state::MARK as usize] = 0;
+        let held = w.ok(
+            "reserve",
+            &[2, TAKER, 0, 0, 2, 1_000, 1_000, 0, 0, 0, 0],
+            1_000,
+        );
+        w.oracle[oracle::state::MARK as usize] = MARK;
+        assert_eq!(w.ok("band", &[held[0]], 1_000), vec![0, MARK, 0]);
+        let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&held, 4), 2_000));
+        w.refused(
+            "commit",
+            &[held[0], cap, 0, 0, 0, 0, 0],
+            1_000,
+            abort(code::KILL_BAND),
+        );
+        w.refused("band", &[held[0] + 1], 1_000, abort(code::UNKNOWN_HOLD));
+    }
+}
+
+/// ADV3, S2: once governance caps the fees below the slab's, every commit is refused, and
+/// caps at or above them let commits through again.
+#[test]
+fn fee_caps_below_the_slab_fees_refuse_every_commit() {
+    fee_caps(slab_program_of(GUARDED));
+}
+
+fn fee_caps((program, params): (Arc<Program>, Vec<u64>)) {
+    for engine in &Engine::both(&program) {
+        let mut w = guarded_world(engine, &program, &params);
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 40], 900);
+        let order = (1, 0, 2, 1_000);
+        for (maker_cap, taker_cap, passes) in [(1, 5, false), (2, 4, false), (2, 5, true)] {
+            w.ok("set_fee_caps", &[maker_cap, taker_cap], 1_000);
+            let result = take(&mut w, order, [0; 4], [0; 4], 1_000);
+            assert_eq!(
+                result.is_ok(),
+                passes,
+                "caps ({maker_cap}, {taker_cap}): {result:?}"
+            );
+            if !passes {
+                assert_eq!(result, Err(abort(code::FEE_CAP)));
+            }
+        }
+    }
+}
+
+/// M9 and the rebate delay: a maker order earns the 4 bps rebate (net 2 bps paid to it) only
+/// when it was placed before its batch opened and rested 40 ms; a JIT order and a fresh one
+/// pay the 2 bps maker fee instead.
+#[test]
+fn a_rebate_is_paid_only_to_orders_that_rested_and_are_not_jit() {
+    let (program, params) = slab_program_of(GUARDED);
+    for engine in &Engine::both(&program) {
+        let mut w = guarded_world(engine, &program, &params);
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 10], 900); // rested 110 ms at the commit
+        w.ok("place_order", &[5, 0, 1, 1_005, 4], 990); // rested 20 ms: too fresh
+        w.ok("batch_open", &[0], 1_000);
+        w.ok("place_order", &[6, 0, 1, 1_010, 6], 1_005); // after the batch opened: JIT
+        let done = take(&mut w, (1, 0, 20, 1_010), [0; 4], [0; 4], 1_010).expect("fills");
+        assert_eq!(done[0], 20);
+        let cash = |w: &mut World, maker: u64| wide(&w.ok("account", &[maker], 1_010), 0) as i128;
+        // Notionals 100,000, 40,200 and 60,600.
+        assert_eq!(cash(&mut w, MAKER), 100_000 * 2 / 10_000, "paid");
+        assert_eq!(cash(&mut w, 5), -(40_200 * 2 / 10_000), "fresh");
+        assert_eq!(cash(&mut w, 6), -(60_600 * 2 / 10_000), "JIT");
+    }
+}
+
+/// S11, M11: a round trip of aggressive legs in one batch is charged when it is profitable —
+/// its gain (the commit's price against the other side's batch average) handed back plus 50 bps
+/// of its notional — once for the overlap it newly creates; a later leg that overlaps nothing new, a losing round trip and
+/// a round trip across batches pay nothing.
+#[test]
+fn the_round_trip_guard_charges_a_new_profitable_overlap_once() {
+    round_trip(slab_program_of(GUARDED));
+}
+
+fn round_trip((program, params): (Arc<Program>, Vec<u64>)) {
+    for engine in &Engine::both(&program) {
+        let mut w = guarded_world(engine, &program, &params);
+        let fee = |notional: u128| notional * 5 / 10_000;
+        let total_fee = |done: &[u64]| wide(done, 2);
+        // Buy 4 at 1,000, then sell 6 to a bid at 1,010 in the same batch.
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 4], 900);
+        let bought = take(&mut w, (1, 0, 4, 1_000), [0; 4], [0; 4], 1_000).expect("buys");
+        assert_eq!(total_fee(&bought), fee(40_000), "no overlap yet");
+        w.ok("place_order", &[5, 0, 0, 1_010, 10], 1_000);
+        let sold = take(&mut w, (2, 1, 6, 1_010), [0; 4], [0; 4], 1_000).expect("sells");
+        // Overlap 4: gain 4 × 10 × (1,010 − 1,000) = 400, plus ⌊40,400 × 50 / 10,000⌋ = 202.
+        assert_eq!(total_fee(&sold), fee(60_600) + 400 + 202);
+        // Selling 2 more overlaps nothing new: 4 bought, 8 sold.
+        let more = take(&mut w, (3, 1, 2, 1_010), [0; 4], [0; 4], 1_000).expect("sells");
+        assert_eq!(total_fee(&more), fee(20_200));
+        // A losing round trip: buying 2 back at 1,100 in the same batch grows the overlap by 2,
+        // but at 1,100, above the batch's average sell, 1,010: nothing is charged.
+        w.ok("place_order", &[6, 0, 1, 1_100, 2], 1_000);
+        let back = take(&mut w, (4, 0, 2, 1_100), [0; 4], [0; 4], 1_000).expect("buys");
+        assert_eq!(total_fee(&back), fee(22_000));
+        // The next batch starts a new ledger: selling now overlaps nothing.
+        w.ok("batch_open", &[0], 1_100);
+        let later = take(&mut w, (5, 1, 2, 1_010), [0; 4], [0; 4], 1_100).expect("sells");
+        assert_eq!(total_fee(&later), fee(20_200));
+    }
+}
+
+/// M8: for the 50 ms after a batch opens, an order may not be better than the second-best
+/// level of its side, of either maker class; joining that level or behind it is fine, and after
+/// the window prices improve freely.
+#[test]
+fn the_top_levels_are_frozen_for_the_batch_window() {
+    let (program, params) = slab_program_of(GUARDED);
+    for engine in &Engine::both(&program) {
+        let mut w = guarded_world(engine, &program, &params);
+        for price in [1_000, 1_005, 1_010] {
+            w.ok("place_order", &[MAKER, 0, 1, price, 2], 900);
+        }
+        w.ok("batch_open", &[0], 1_000);
+        for (maker, price) in [(5, 1_000), (5, 995), (REG_MAKER, 1_000), (REG_MAKER, 990)] {
+            w.refused(
+                "place_order",
+                &[maker, 0, 1, price, 2],
+                1_020,
+                abort(code::FROZEN),
+            );
+        }
+        w.ok("place_order", &[5, 0, 1, 1_005, 2], 1_020); // joins the second level
+        w.ok("place_order", &[REG_MAKER, 0, 1, 1_015, 2], 1_049);
+        w.ok("place_order", &[5, 0, 0, 990, 2], 1_020); // bids: no levels, nothing frozen
+        w.ok("place_order", &[5, 0, 1, 995, 2], 1_050); // the window closed
+    }
+}
+
+/// Runs `scenario` on the GUARDED slab with `mutation` planted: it must fail.
+#[cfg(feature = "planted-mutations")]
+fn caught(mutation: slab::Mutation, scenario: fn((Arc<Program>, Vec<u64>))) {
+    let program = slab_program_with(GUARDED, mutation);
+    let run = std::panic::catch_unwind(|| scenario(program));
+    assert!(run.is_err(), "{mutation:?} went unnoticed");
+}
+
+/// Mutation `KillBandOff`: a commit after the mark left the band goes through.
+#[cfg(feature = "planted-mutations")]
+#[test]
+fn a_slab_without_its_kill_band_is_caught() {
+    caught(slab::Mutation::KillBandOff, kill_band);
+}
+
+/// Mutation `ArgEveryCommit` (percolator's defect): the whole overlap is taxed on every commit,
+/// profitable or not.
+#[cfg(feature = "planted-mutations")]
+#[test]
+fn a_round_trip_tax_on_every_commit_is_caught() {
+    caught(slab::Mutation::ArgEveryCommit, round_trip);
+}
+
+/// Mutation `FeeCapUnchecked`: commits go through above the governance caps.
+#[cfg(feature = "planted-mutations")]
+#[test]
+fn fees_above_the_caps_unchecked_are_caught() {
+    caught(slab::Mutation::FeeCapUnchecked, fee_caps);
 }

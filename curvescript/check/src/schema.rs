@@ -679,6 +679,12 @@ pub static SCHEMA: &[BlockSchema] = &[
                         DInt(100),
                         "minimum resting time before a maker earns its rebate",
                     ),
+                    defaulted(
+                        "rebate_bps",
+                        bps(0, 1_000),
+                        DInt(0),
+                        "maker rebate, paid from the taker fee; at most `taker_bps`",
+                    ),
                 ],
                 "Fees.",
             ),

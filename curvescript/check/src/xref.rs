@@ -298,6 +298,13 @@ fn check_slab(slab: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
                     .with_help("a position opened at the initial margin must not be liquidatable at once: raise imr_bps or lower mmr_bps"),
             );
     }
+    require_le(
+        slab,
+        ("FEE", "rebate_bps"),
+        ("FEE", "taker_bps"),
+        "a maker rebate is paid from the taker fee of the same fill",
+        diagnostics,
+    );
     unique_values(slab, "MAKER_CLASS", "class", diagnostics);
     unique_values(slab, "INSTRUMENT", "symbol", diagnostics);
 }

@@ -49,11 +49,13 @@ pub enum Kind {
     /// A program's identity: code, interface and layout hashes, bound by its certificate
     /// ([`ANY_CHAIN`]).
     Program = 12,
+    /// A slab reservation's commitment, opened by the commit's salt (commit-reveal).
+    ReserveCommitment = 13,
 }
 
 impl Kind {
     /// Every kind, in discriminant order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Transaction,
         Kind::BatchHeader,
         Kind::Attestation,
@@ -66,6 +68,7 @@ impl Kind {
         Kind::Descriptor,
         Kind::OracleFeed,
         Kind::Program,
+        Kind::ReserveCommitment,
     ];
 
     /// The kind with discriminant `byte`.

@@ -15,6 +15,7 @@
 //! | batch header and execution attestation | [`batch`] | 1 |
 //! | transaction: tag ‖ sender, nonce, gas limit, fee per gas, action (typed call arguments, deploy images, system and governance actions) ‖ Ed25519 signature | [`tx`] | 1 |
 //! | Solana deposit record, signed by the committee | [`deposit`] | 1 |
+//! | reservation commitment: SHA-256 of tag ‖ side ‖ route id, instrument, quantity, limit price ‖ salt, 80 bytes, ten words as a slab builds it | [`commitment`] | 1 |
 //! | oracle price update: tag ‖ feed tag, price, publish time; the feed tag hashed from the feed's name | [`oracle`] | 1 |
 //! | program identity: code, descriptor and layout hashes, and `H_code` (their tagged SHA-256 as a field element) | [`program`] | 1 |
 //! | Poseidon over BN254 Fr: width 5 (rate 4, capacity 1), α = 5, 8 full and 60 partial rounds, Grain-LFSR constants; bytes packed 31 per element plus the length | `poseidon` (feature) | 1 |
@@ -31,6 +32,7 @@ extern crate alloc;
 pub mod batch;
 #[cfg(feature = "poseidon")]
 pub mod certificate;
+pub mod commitment;
 pub mod deposit;
 pub mod domain;
 pub mod encoding;

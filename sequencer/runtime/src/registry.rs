@@ -25,6 +25,7 @@ pub const INVOKE_RULES: &[(Role, Role, &[&str])] = &[
             "cancel",
             "liquidation_call",
             "exposure",
+            "band",
         ],
     ),
     // A market takes collateral only through the router's caps: opening (the subsidy) and
@@ -56,6 +57,8 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     ("slab", "cancel_order", DirectCall::Sender("user")),
     // The maker classes are the venue's listing decision (seed 002 §1).
     ("slab", "set_maker_class", DirectCall::Governance),
+    // Fee caps are governance's, re-checked by every commit (ADV3).
+    ("slab", "set_fee_caps", DirectCall::Governance),
     ("market", "open", DirectCall::InvokeOnly),
     ("market", "buy", DirectCall::InvokeOnly),
     ("market", "spend", DirectCall::InvokeOnly),

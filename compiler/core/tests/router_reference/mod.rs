@@ -521,7 +521,16 @@ impl RouterModel {
             let probe = slab
                 .model
                 .reserve(
-                    now_ms, route_id, user, instrument, side, qty, limit_px, ttl, [0; 4],
+                    now_ms,
+                    route_id,
+                    user,
+                    instrument,
+                    side,
+                    qty,
+                    limit_px,
+                    ttl,
+                    [0; 4],
+                    &slab.marks,
                 )
                 .ok()
                 .map(|r| Probe {
@@ -567,7 +576,16 @@ impl RouterModel {
                 // Choice: a refused re-reserve filled 0 (unreachable: the cancel freed the
                 // same orders, which come back first).
                 if let Ok(r) = slab.model.reserve(
-                    now_ms, route_id, user, instrument, side, take, limit_px, ttl, [0; 4],
+                    now_ms,
+                    route_id,
+                    user,
+                    instrument,
+                    side,
+                    take,
+                    limit_px,
+                    ttl,
+                    [0; 4],
+                    &slab.marks,
                 ) {
                     need -= r.filled_qty;
                     kept.push((s, r.hold_id, r.max_charge));
@@ -605,7 +623,7 @@ impl RouterModel {
             // The router margins the account: margin = 1.
             let committed: Result<Committed, SlabAbort> =
                 slab.model
-                    .commit(now_ms, hold_id, Some(view), s, escrow, &marks, 1);
+                    .commit(now_ms, hold_id, Some(view), s, escrow, &marks, [0; 4], 1);
             let Ok(c) = committed else {
                 return Err(RouteError::Abort(code::LEG_FAILED));
             };

@@ -18,17 +18,46 @@
 //! - `batch_open` compares `now ≥ batch_open_ms + batch_ms` without overflow (in `u128`);
 //!   `expiry_ms = now + ttl` saturates at `u64::MAX`; `epoch` increments with wrapping.
 //! - The ids 0 and `u64::MAX` are never valid order or hold ids.
-//! - `commit` step 5 reads "equity ≥ MM" literally: an account with negative equity is below
+//! - `commit` step 8 reads "equity ≥ MM" literally: an account with negative equity is below
 //!   maintenance even with no positions (MM 0).
 //! - `POSITION_LIMIT` is checked before `POSITIONS_FULL` for the same position; per slice the
 //!   taker's position (limit, then slot) comes before the maker's. A position closed earlier in
 //!   the same commit frees its slot at once.
-//! - `total_fee` is the taker fee alone (maker fees go to `fees_collected` but are not
-//!   returned).
-//! - `commit` with `margin = 1` reads no mark but the hold's instrument's (step 4): step 5 is
-//!   skipped and step 8's `max(0, −cash)` needs none, so another position without a mark does
+//! - `total_fee` is the taker fee plus the ARG tax; maker fees and rebates move
+//!   `fees_collected` but are not in it.
+//! - `commit` with `margin = 1` reads no mark but the hold's instrument's (step 6): step 8 is
+//!   skipped and step 12's `max(0, −cash)` needs none, so another position without a mark does
 //!   not fail it. `MAX_CHARGE` and the host's checks apply to that debit as to the margin
 //!   shortfall.
+//! - Top-K freeze (`place_order` step 8): applies to DLP and REG orders alike (the README's
+//!   abort table still says "a DLP order"; step 8 and "Anti-toxicity" are followed), and
+//!   "levels on that side" counts every level of the order's own side (LIVE or PENDING
+//!   orders). `batch_open`'s `freeze_until_ms = now + batch_ms` saturates at `u64::MAX`.
+//! - `reserve` reads the hold's `mark_px` from `marks[instrument]`; a missing entry is 0.
+//! - The rebate's age `now − created_ms ≥ rebate_delay_ms` is compared without wrapping
+//!   (`now ≥ created_ms + rebate_delay_ms` in `u128`): a clock before the order's creation
+//!   never earns the rebate (unreachable with a monotone clock).
+//! - A maker's rebate at net rate `r < 0` is `⌊N_i × |r| / 10,000⌋` (the credit floors, like the
+//!   fee). The commit's maker fees, rebates, taker fee and tax reach `fees_collected` as one net
+//!   sum after step 11 (a rebate may precede the taker fee that funds it; nothing reads
+//!   `fees_collected` in between); a net below 0 (only with `rebate_bps > taker_bps`, which the
+//!   checker refuses) panics.
+//! - Fee caps (step 5) compare `maker_bps` then `taker_bps` (both `FEE_CAP`); `rebate_bps` is
+//!   not checked against a cap.
+//! - The ARG (step 11, only with `arg_tax_bps > 0`): the qty added is the hold's filled qty,
+//!   the notional `Σ t × p` over its slices. Entries are never removed: one per (taker,
+//!   instrument) it ever committed in with the guard on, each holding an `aggressor_capacity`
+//!   slot for the life of the slab; `AGGRESSOR_FULL` only when a new entry is needed and
+//!   `aggressor_capacity` entries exist. A found entry of an earlier epoch is reset in place
+//!   (epoch current, zeros); "earlier" is read as "not the current epoch" (the epoch only
+//!   grows, wrapping aside). The entry is created, reset or updated even when no tax is due.
+//!   The new overlap's prices (step 4) are this commit's `avg_px = ⌊px_sum / qty⌋` (the value
+//!   commit returns) on the commit's side and `⌊notional / qty⌋` of the other side as the
+//!   entry held it before this commit (after a reset: zeros, so no overlap is new); the
+//!   commit's own earlier same-side fills in the batch do not enter the price.
+//! - `band` treats every hold in the model as live, as commit's step 1 does (an expired hold or
+//!   one whose epoch moved on still answers); a missing mark entry is 0.
+//! - `reveal_commitment` hashes `side` as its low byte (a stored side is always 0 or 1).
 //! - `exposure` checks `UNKNOWN_INSTRUMENT` first, then (for a known account) `NO_MARK` as
 //!   `account` does (every position's instrument; the queried instrument's mark only when the
 //!   account holds a position in it). An unknown user (or user 0) reads zeros without any mark.
@@ -101,6 +130,24 @@ pub struct Params {
     pub positions_capacity: usize,
     /// Trade ring capacity.
     pub trades_capacity: usize,
+    /// Maker rebate in basis points (FEE): a maker order that earns its rebate pays
+    /// `maker_bps − rebate_bps` (signed) on a fill. At most `taker_bps` (the checker's rule).
+    pub rebate_bps: u64,
+    /// Least resting time (`now − created_ms`) for a maker order to earn its rebate.
+    pub rebate_delay_ms: u64,
+    /// Kill band in basis points around the hold's reserve-time mark; 0 = off.
+    pub kill_band_bps: u64,
+    /// JIT penalty: an order created at or after its instrument's `batch_open_ms` earns no
+    /// rebate.
+    pub jit_penalty: bool,
+    /// Aggressor round-trip guard's rate in basis points; 0 = the guard is off.
+    pub arg_tax_bps: u64,
+    /// Top-K freeze depth `K`; 0 = off.
+    pub freeze_levels: u64,
+    /// The chain id a reveal message carries.
+    pub chain_id: u64,
+    /// Aggressor-ledger pool capacity (all users and instruments together).
+    pub aggressor_capacity: usize,
 }
 
 /// The host's view of a capability passed to `commit` (percolator §4.3).
@@ -127,7 +174,7 @@ pub struct Committed {
     pub filled_qty: u64,
     /// ⌊Σ t × p / filled_qty⌋.
     pub avg_px: u64,
-    /// The taker fee.
+    /// The taker fee plus the ARG tax (maker fees and rebates are not in it).
     pub total_fee: u128,
     /// The margin shortfall debited through the cap.
     pub total_debit: u128,
@@ -228,6 +275,16 @@ pub enum Abort {
     PositionLimit,
     /// A commit's `margin` flag other than 0 or 1.
     BadMargin,
+    /// An order (either class) ahead of the top `freeze_levels` levels during the freeze window.
+    Frozen,
+    /// Commit after the mark left the kill band around the hold's reserve-time mark.
+    KillBand,
+    /// The salt and the hold's fields do not hash to its commitment.
+    BadReveal,
+    /// The slab's fees exceed the caps governance set.
+    FeeCap,
+    /// No aggressor-ledger slot for a taker's first guarded commit in an instrument.
+    AggressorFull,
     /// An entrypoint of a later issue.
     NotBuilt,
     /// The host's `safe_debit` refused (a host trap, not an abort code).
@@ -272,6 +329,11 @@ impl Abort {
             MaxCharge => 30,
             PositionLimit => 31,
             BadMargin => 32,
+            Frozen => 33,
+            KillBand => 34,
+            BadReveal => 35,
+            FeeCap => 36,
+            AggressorFull => 37,
             NotBuilt => 40,
             Refused(_) => 0,
         }
@@ -345,7 +407,7 @@ impl Model {
         Ok(out)
     }
 
-    /// `place_order(user, instrument, side, price, qty) -> order_id` (README, checks 1–10).
+    /// `place_order(user, instrument, side, price, qty) -> order_id` (README, checks 1–11).
     pub fn place_order(
         &mut self,
         now_ms: u64,
@@ -408,15 +470,25 @@ impl Model {
         if crosses {
             return Err(Abort::Crosses);
         }
-        // 8. REG only.
+        // 8. Top-K freeze, both classes: while the window is open, not strictly better than
+        // the k-th best level of the order's own side, k = min(freeze_levels, levels), counting
+        // every level (a level holds LIVE or PENDING orders alike). No levels: k = 0, no limit.
+        if now_ms < inst.freeze_until_ms && self.params.freeze_levels > 0 {
+            let levels = side_levels(inst, side);
+            let k = (levels.len() as u64).min(self.params.freeze_levels) as usize;
+            if k > 0 && is_better(side, price, levels[k - 1].price) {
+                return Err(Abort::Frozen);
+            }
+        }
+        // 9. REG only.
         if !acct.dlp && inst.pending.len() >= PENDING_MAX {
             return Err(Abort::PendingFull);
         }
-        // 9.
+        // 10.
         if self.resting_orders() >= self.params.orders_capacity as usize {
             return Err(Abort::OrdersFull);
         }
-        // 10. The number of strictly better levels is the insertion index in a best-first list.
+        // 11. The number of strictly better levels is the insertion index in a best-first list.
         let levels = side_levels(inst, side);
         let better = levels
             .iter()
@@ -527,6 +599,8 @@ impl Model {
         let inst = &mut self.st.instruments[i];
         inst.epoch = inst.epoch.wrapping_add(1);
         inst.batch_open_ms = now_ms;
+        // The freeze window (M8). README silent on overflow: saturate, as `expiry_ms` does.
+        inst.freeze_until_ms = now_ms.saturating_add(self.params.batch_ms);
         // A set only to keep the promotion O(book × log pending).
         let pending: BTreeSet<u64> = std::mem::take(&mut inst.pending).into_iter().collect();
         // Promotion only flips the LIVE flag: orders keep their id and place in their level.
@@ -577,6 +651,8 @@ impl Model {
     }
 
     /// `reserve(...)`: holds quantity of LIVE resting orders for a taker (README checks 1–9).
+    /// `marks[i]` is instrument `i`'s mark now (0 or missing: unpublished); the hold records its
+    /// instrument's as `mark_px` and never aborts for a missing one.
     #[allow(clippy::too_many_arguments)]
     pub fn reserve(
         &mut self,
@@ -589,10 +665,11 @@ impl Model {
         limit_px: u64,
         ttl_ms: u64,
         commitment: [u64; 4],
+        marks: &[u64],
     ) -> Result<Reserved, Abort> {
         self.atomic(|m| {
             m.reserve_inner(
-                now_ms, route_id, user, instrument, side, qty, limit_px, ttl_ms, commitment,
+                now_ms, route_id, user, instrument, side, qty, limit_px, ttl_ms, commitment, marks,
             )
         })
     }
@@ -609,6 +686,7 @@ impl Model {
         limit_px: u64,
         ttl_ms: u64,
         commitment: [u64; 4],
+        marks: &[u64],
     ) -> Result<Reserved, Abort> {
         // 1.
         let ip = self.instrument_params(instrument)?.clone();
@@ -694,6 +772,8 @@ impl Model {
         let expiry_ms = now_ms.saturating_add(ttl);
         let book_seqno = self.st.book_seqno;
         let epoch = self.st.instruments[i].epoch;
+        // The mark now, 0 while unpublished (reserve needs none).
+        let mark_px = marks.get(i).copied().unwrap_or(0);
         self.st.holds.insert(
             hold_id,
             HoldState {
@@ -702,6 +782,9 @@ impl Model {
                 instrument,
                 side,
                 qty: filled,
+                qty_asked: qty,
+                limit_px,
+                mark_px,
                 vwap_px,
                 worst_px,
                 max_charge,
@@ -774,11 +857,12 @@ impl Model {
     }
 
     /// `commit(hold_id, cap, salt, margin) -> (filled_qty, avg_px, total_fee, total_debit)`
-    /// (README `commit`, checks and effects 1–9). `cap` is the host's view of the cap id passed
+    /// (README `commit`, checks and effects 1–13). `cap` is the host's view of the cap id passed
     /// (`None`: no such cap), `slab_id` this slab's id as the host scopes caps, `escrow` the
-    /// taker's escrow balance, `marks[i]` instrument `i`'s mark (0 or missing: none), `margin`
-    /// 0 (the slab margins the taker) or 1 (router-margined: no margin-before check, the debit
-    /// is `max(0, −cash)`); anything else is `BAD_MARGIN` before any other check.
+    /// taker's escrow balance, `marks[i]` instrument `i`'s mark (0 or missing: none), `salt` the
+    /// reveal's four words (read only when the hold's commitment is nonzero), `margin` 0 (the
+    /// slab margins the taker) or 1 (router-margined: no margin-before check, the debit is
+    /// `max(0, −cash)`); anything else is `BAD_MARGIN` before any other check.
     #[allow(clippy::too_many_arguments)]
     pub fn commit(
         &mut self,
@@ -788,9 +872,10 @@ impl Model {
         slab_id: u64,
         escrow: u128,
         marks: &[u64],
+        salt: [u64; 4],
         margin: u64,
     ) -> Result<Committed, Abort> {
-        self.atomic(|m| m.commit_inner(now_ms, hold_id, cap, slab_id, escrow, marks, margin))
+        self.atomic(|m| m.commit_inner(now_ms, hold_id, cap, slab_id, escrow, marks, salt, margin))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -802,6 +887,7 @@ impl Model {
         slab_id: u64,
         escrow: u128,
         marks: &[u64],
+        salt: [u64; 4],
         margin: u64,
     ) -> Result<Committed, Abort> {
         // The margin flag, before anything else.
@@ -825,9 +911,37 @@ impl Model {
         if self.st.instruments[i].epoch != hold.epoch {
             return Err(Abort::Epoch);
         }
-        // 4.
-        mark_of(marks, hold.instrument)?;
-        // 5. Margin before, literally `equity ≥ MM` (so negative equity fails even with MM 0);
+        // 4. Reveal: only for a nonzero commitment; the message is built from the hold's
+        // requested qty and limit, not what it filled.
+        if hold.commitment != [0; 4] {
+            let expected = reveal_commitment(
+                self.params.chain_id,
+                hold.route_id,
+                hold.instrument,
+                hold.side,
+                hold.qty_asked,
+                hold.limit_px,
+                salt,
+            );
+            if expected != hold.commitment {
+                return Err(Abort::BadReveal);
+            }
+        }
+        // 5. Fee caps, once governance set them (maker first; both are FEE_CAP).
+        if let Some((maker_cap, taker_cap)) = self.st.fee_caps
+            && (self.params.maker_bps > maker_cap || self.params.taker_bps > taker_cap)
+        {
+            return Err(Abort::FeeCap);
+        }
+        // 6.
+        let m_now = mark_of(marks, hold.instrument)?;
+        // 7. Kill band against the reserve-time mark, in integers (m₀ = 0 always fails).
+        if self.params.kill_band_bps > 0
+            && !within_band(self.params.kill_band_bps, hold.mark_px, m_now)
+        {
+            return Err(Abort::KillBand);
+        }
+        // 8. Margin before, literally `equity ≥ MM` (so negative equity fails even with MM 0);
         // skipped for a router-margined account.
         let taker = hold.user;
         if !router_margined {
@@ -836,29 +950,50 @@ impl Model {
                 return Err(Abort::BelowMaintenance);
             }
         }
-        // 6. Fills.
+        // 9. Fills.
         let cs = self.params.instruments[i].contract_size;
+        let batch_open_ms = self.st.instruments[i].batch_open_ms;
         let mut n_total: u128 = 0;
         let mut px_sum: u128 = 0;
+        // What the fees, rebates and tax move into (or out of) `fees_collected`, applied once
+        // after step 11: a rebate may be paid before the taker fee that funds it comes in, and
+        // nothing reads `fees_collected` in between.
+        let mut fees_delta: i128 = 0;
         for s in &hold.slices {
             let loc = self.find_order(s.order_id).ok_or(Abort::UnknownOrder)?;
-            let maker = self.order(loc).user;
+            let (maker, created_ms) = {
+                let o = self.order(loc);
+                (o.user, o.created_ms)
+            };
             let t = s.qty as i128;
             let d = if hold.side == 0 { t } else { -t };
             self.apply_fill(taker, hold.instrument, d, s.price)?;
             self.apply_fill(maker, hold.instrument, -d, s.price)?;
             let notional = notional(s.qty, cs, s.price);
-            let maker_fee = ck(notional.checked_mul(self.params.maker_bps as u128)) / 10_000;
+            // The maker's signed net rate: JIT orders never earn the rebate; others earn it
+            // once they rested `rebate_delay_ms` (the age compared without wrapping).
+            let jit = self.params.jit_penalty && created_ms >= batch_open_ms;
+            let rested = now_ms as u128 >= created_ms as u128 + self.params.rebate_delay_ms as u128;
+            let earns = !jit && rested;
+            let rate = self.params.maker_bps as i128
+                - if earns {
+                    self.params.rebate_bps as i128
+                } else {
+                    0
+                };
+            let amount = u_to_i(ck(notional.checked_mul(rate.unsigned_abs())) / 10_000);
+            // r ≥ 0: the maker pays `amount`; r < 0: it is paid `amount`.
+            let maker_fee = if rate >= 0 { amount } else { -amount };
             {
                 let a = self
                     .st
                     .accounts
                     .get_mut(&maker)
                     .expect("maker has an account");
-                a.cash = ck(a.cash.checked_sub(u_to_i(maker_fee)));
+                a.cash = ck(a.cash.checked_sub(maker_fee));
                 a.quoted -= notional;
             }
-            self.st.fees_collected = ck(self.st.fees_collected.checked_add(maker_fee));
+            fees_delta = ck(fees_delta.checked_add(maker_fee));
             let qty_now = {
                 let o = self.order_mut(loc);
                 o.qty -= s.qty;
@@ -880,18 +1015,25 @@ impl Model {
             n_total = ck(n_total.checked_add(notional));
             px_sum = ck(px_sum.checked_add(s.qty as u128 * s.price as u128));
         }
-        // 7. Taker fee, once over the whole notional.
-        let total_fee = ck(n_total.checked_mul(self.params.taker_bps as u128)) / 10_000;
-        {
-            let a = self
-                .st
-                .accounts
-                .get_mut(&taker)
-                .expect("taker has an account");
-            a.cash = ck(a.cash.checked_sub(u_to_i(total_fee)));
-        }
-        self.st.fees_collected = ck(self.st.fees_collected.checked_add(total_fee));
-        // 8. The debit: the shortfall to initial margin, or for a router-margined account only
+        // 10. Taker fee, once over the whole notional.
+        let taker_fee = ck(n_total.checked_mul(self.params.taker_bps as u128)) / 10_000;
+        self.debit_cash(taker, taker_fee);
+        fees_delta = ck(fees_delta.checked_add(u_to_i(taker_fee)));
+        // 11. Aggressor round-trip guard.
+        let tax = if self.params.arg_tax_bps > 0 {
+            self.arg(taker, hold.instrument, hold.side, hold.qty, px_sum)?
+        } else {
+            0
+        };
+        self.debit_cash(taker, tax);
+        fees_delta = ck(fees_delta.checked_add(u_to_i(tax)));
+        let total_fee = ck(taker_fee.checked_add(tax));
+        // Rebates are funded by the same commit's taker fee when rebate_bps ≤ taker_bps (the
+        // checker's rule); a params set breaking it has no README outcome: panic.
+        let fees = ck(u_to_i(self.st.fees_collected).checked_add(fees_delta));
+        self.st.fees_collected =
+            u128::try_from(fees).expect("reference model: rebates above fees_collected");
+        // 12. The debit: the shortfall to initial margin, or for a router-margined account only
         // what the fill realised (the negative part of its cash; no mark is read).
         let total_debit: u128 = if router_margined {
             let cash = self.st.accounts[&taker].cash;
@@ -931,7 +1073,7 @@ impl Model {
                 .expect("taker has an account");
             a.cash = ck(a.cash.checked_add(u_to_i(total_debit)));
         }
-        // 9.
+        // 13.
         self.st.holds.remove(&hold_id);
         self.st.book_seqno = self.st.book_seqno.wrapping_add(1);
         let avg_px = (px_sum / hold.qty as u128) as u64;
@@ -940,6 +1082,107 @@ impl Model {
             avg_px,
             total_fee,
             total_debit,
+        })
+    }
+
+    /// Commit step 11, the aggressor round-trip guard (README "Anti-toxicity", ARG 1–4): finds
+    /// or creates the taker's entry for `instrument` (`AGGRESSOR_FULL`), resets it when it
+    /// counts an earlier epoch, adds this commit's `qty` and `Σ t × p` (`px_sum`) to the
+    /// taker's side and returns the tax of the newly created overlap when the round trip is
+    /// profitable (else 0): the overlap is priced at this commit's `avg_px` on its side and
+    /// the other side's batch average before this commit. The caller moves the tax from the taker's cash into
+    /// `fees_collected`.
+    fn arg(
+        &mut self,
+        taker: u64,
+        instrument: u64,
+        side: u64,
+        qty: u64,
+        px_sum: u128,
+    ) -> Result<u128, Abort> {
+        // 1. Found, or created with the current epoch and zeros (AGGRESSOR_FULL when the
+        // pool has no slot: every entry ever created holds one, entries are never removed).
+        let epoch = self.st.instruments[instrument as usize].epoch;
+        let key = (taker, instrument);
+        if !self.st.aggressor.contains_key(&key)
+            && self.st.aggressor.len() >= self.params.aggressor_capacity
+        {
+            return Err(Abort::AggressorFull);
+        }
+        let e = self
+            .st
+            .aggressor
+            .entry(key)
+            .or_insert_with(|| AggressorState {
+                epoch,
+                ..AggressorState::default()
+            });
+        // 2. An entry of an earlier epoch is reset to the current epoch and zeros (in place:
+        // it keeps its slot).
+        if e.epoch != epoch {
+            *e = AggressorState {
+                epoch,
+                ..AggressorState::default()
+            };
+        }
+        // 3. The other side's (qty, notional) is read before the commit's side is added (the
+        // commit never changes it, so before and after agree).
+        let before = e.buy_qty.min(e.sell_qty);
+        let (other_qty, other_notional) = if side == 0 {
+            (e.sell_qty, e.sell_notional)
+        } else {
+            (e.buy_qty, e.buy_notional)
+        };
+        if side == 0 {
+            e.buy_qty = ck(e.buy_qty.checked_add(qty));
+            e.buy_notional = ck(e.buy_notional.checked_add(px_sum));
+        } else {
+            e.sell_qty = ck(e.sell_qty.checked_add(qty));
+            e.sell_notional = ck(e.sell_notional.checked_add(px_sum));
+        }
+        let after = e.buy_qty.min(e.sell_qty);
+        let new = after - before;
+        if new == 0 {
+            return Ok(0);
+        }
+        // 4. The new overlap pairs this commit's fills, at its own avg_px = ⌊Σ t × p / filled⌋,
+        // with the other side's earlier fills in the batch, at their batch average
+        // ⌊notional / qty⌋ from the entry before this commit (new > 0 implies other_qty > 0).
+        let commit_px = px_sum / qty as u128;
+        let other_px = other_notional / other_qty as u128;
+        let (buy_px, sell_px) = if side == 0 {
+            (commit_px, other_px)
+        } else {
+            (other_px, commit_px)
+        };
+        if sell_px <= buy_px {
+            return Ok(0);
+        }
+        let cs = self.params.instruments[instrument as usize].contract_size as u128;
+        let units = new as u128 * cs;
+        let gain = ck(units.checked_mul(sell_px - buy_px));
+        let rate = ck(ck(units.checked_mul(sell_px)).checked_mul(self.params.arg_tax_bps as u128))
+            / 10_000;
+        Ok(ck(gain.checked_add(rate)))
+    }
+
+    /// `band(hold_id) -> (mark_px, mark, within)` at `marks` (README `band`): for a live hold
+    /// (else `UNKNOWN_HOLD`) the mark it was reserved at, its instrument's mark now (0 while
+    /// unpublished, no abort) and whether commit's kill band (step 7) passes at that mark.
+    pub fn band(&self, hold_id: u64, marks: &[u64]) -> Result<(u64, u64, u64), Abort> {
+        let hold = self.st.holds.get(&hold_id).ok_or(Abort::UnknownHold)?;
+        let mark = marks.get(hold.instrument as usize).copied().unwrap_or(0);
+        let within = self.params.kill_band_bps == 0
+            || (mark != 0 && within_band(self.params.kill_band_bps, hold.mark_px, mark));
+        Ok((hold.mark_px, mark, within as u64))
+    }
+
+    /// `set_fee_caps(maker_bps_max, taker_bps_max)`: governance's caps, replacing any earlier
+    /// ones; `commit` checks the slab's fees against them. Never fails.
+    pub fn set_fee_caps(&mut self, maker_bps_max: u64, taker_bps_max: u64) -> Result<(), Abort> {
+        self.atomic(|m| {
+            m.st.fee_caps = Some((maker_bps_max, taker_bps_max));
+            Ok(())
         })
     }
 
@@ -1082,6 +1325,12 @@ impl Model {
         Ok(())
     }
 
+    /// Moves `amount` out of `user`'s cash (the caller credits `fees_collected`).
+    fn debit_cash(&mut self, user: u64, amount: u128) {
+        let a = self.st.accounts.get_mut(&user).expect("account exists");
+        a.cash = ck(a.cash.checked_sub(u_to_i(amount)));
+    }
+
     fn set_position(&mut self, user: u64, instrument: u64, qty: i128, entry_px: u64) {
         let qty = i64::try_from(qty).expect("checked by POSITION_LIMIT");
         self.st
@@ -1189,6 +1438,49 @@ impl Model {
             .expect("owner has an account");
         a.orders -= 1;
     }
+}
+
+/// The kill band's test (README commit step 7, `band`): `|m − m₀| × 10,000 ≤ band_bps × m₀`,
+/// exact in integers, so `m₀ = 0` passes only when `m = 0` (which commit refuses as `NO_MARK`
+/// and `band` reports as not within before reaching this).
+fn within_band(band_bps: u64, mark_px: u64, mark: u64) -> bool {
+    mark.abs_diff(mark_px) as u128 * 10_000 <= band_bps as u128 * mark_px as u128
+}
+
+/// The commitment a reserve carries for a later reveal (README "Commit-reveal"): SHA-256 of the
+/// 80-byte reveal message — the 15-byte tag `"CURV" ‖ 13 (u8) ‖ 1 (u16 LE) ‖ chain_id (u64
+/// LE)`, `side` (u8), then `route_id`, `instrument`, `qty`, `limit_px` and the four salt words,
+/// each u64 LE — as four words, word `k` the digest's bytes `8k..8k+8` little-endian. `side`
+/// is a valid side (0 or 1): only its low byte is hashed.
+pub fn reveal_commitment(
+    chain_id: u64,
+    route_id: u64,
+    instrument: u64,
+    side: u64,
+    qty: u64,
+    limit_px: u64,
+    salt: [u64; 4],
+) -> [u64; 4] {
+    use sha2::{Digest, Sha256};
+    let mut msg: Vec<u8> = Vec::with_capacity(80);
+    msg.extend_from_slice(b"CURV");
+    msg.push(13);
+    msg.extend_from_slice(&1u16.to_le_bytes());
+    msg.extend_from_slice(&chain_id.to_le_bytes());
+    msg.push(side as u8);
+    for w in [route_id, instrument, qty, limit_px] {
+        msg.extend_from_slice(&w.to_le_bytes());
+    }
+    for w in salt {
+        msg.extend_from_slice(&w.to_le_bytes());
+    }
+    assert_eq!(msg.len(), 80);
+    let d = Sha256::digest(&msg);
+    let mut out = [0u64; 4];
+    for (k, w) in out.iter_mut().enumerate() {
+        *w = u64::from_le_bytes(d[8 * k..8 * k + 8].try_into().expect("8 bytes"));
+    }
+    out
 }
 
 /// Instrument `instrument`'s mark: `NO_MARK` when 0 or not given.

@@ -22,7 +22,7 @@ pub struct SlabState {
     pub next_hold_id: u64,
     /// Live holds, by hold id.
     pub holds: BTreeMap<u64, HoldState>,
-    /// Maker and taker fees taken so far.
+    /// Maker and taker fees and ARG taxes taken so far, less the maker rebates paid.
     pub fees_collected: u128,
     /// Entry-rounding remainders (`|e' × n − X| × contract_size` per increase).
     pub insurance: u128,
@@ -32,6 +32,29 @@ pub struct SlabState {
     pub trades_written: u64,
     /// The trade ring's content: the last min(trades_written, capacity) prints, oldest first.
     pub trades: Vec<TradeState>,
+    /// The fee caps governance set with `set_fee_caps`, (maker cap, taker cap); `None` before
+    /// the first call (no cap).
+    pub fee_caps: Option<(u64, u64)>,
+    /// The aggressor round-trip guard's ledger, by (user, instrument): every entry the slab
+    /// ever created (entries are never removed; one of an older epoch is reset when that user
+    /// next commits in that instrument with the guard on).
+    pub aggressor: BTreeMap<(u64, u64), AggressorState>,
+}
+
+/// One aggressor-ledger entry: a taker's aggressive fills in one instrument's batch (the
+/// batch of its last guarded commit in that instrument).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AggressorState {
+    /// The instrument's epoch the entry counts.
+    pub epoch: u64,
+    /// Contracts bought by the taker's commits in that epoch.
+    pub buy_qty: u64,
+    /// Σ t × p of those buys (no `contract_size`).
+    pub buy_notional: u128,
+    /// Contracts sold by the taker's commits in that epoch.
+    pub sell_qty: u64,
+    /// Σ t × p of those sells (no `contract_size`).
+    pub sell_notional: u128,
 }
 
 /// One position of an account in one instrument (never of quantity 0).
@@ -75,6 +98,12 @@ pub struct HoldState {
     pub side: u64,
     /// Quantity held (`filled_qty`).
     pub qty: u64,
+    /// The quantity the reserve asked for (what a reveal hashes).
+    pub qty_asked: u64,
+    /// The reserve's limit price (what a reveal hashes).
+    pub limit_px: u64,
+    /// The instrument's mark when the hold was made (0: unpublished), the kill band's `m₀`.
+    pub mark_px: u64,
     /// ⌊Σ take × price / qty⌋.
     pub vwap_px: u64,
     /// The last slice's price.
@@ -126,6 +155,8 @@ pub struct InstrumentState {
     pub epoch: u64,
     /// Batch time of the last `batch_open` (0 before the first).
     pub batch_open_ms: u64,
+    /// End of the top-K freeze window: `batch_open_ms + batch_ms` (0 before the first open).
+    pub freeze_until_ms: u64,
     /// Bid levels, best (highest price) first.
     pub bids: Vec<Level>,
     /// Ask levels, best (lowest price) first.

@@ -6,8 +6,9 @@ use curve_compiler::templates::slab::{SlabLayout, params};
 use crate::slab_reference::reference::{InstrumentParams, Params};
 
 /// The reference model's parameters of a slab compiled to `layout` with parameter words
-/// `table`.
-pub fn model_params(layout: &SlabLayout, table: &[u64]) -> Params {
+/// `table`, run on chain `chain_id` (what a reveal hashes).
+pub fn model_params(layout: &SlabLayout, table: &[u64], chain_id: u64) -> Params {
+    let word = |name: &str| table[params::param(name) as usize];
     let count = table[params::param("instrument_count") as usize] as usize;
     let instruments = (0..count)
         .map(|row| {
@@ -46,5 +47,13 @@ pub fn model_params(layout: &SlabLayout, table: &[u64]) -> Params {
         mmr_bps: table[params::param("mmr_bps") as usize],
         positions_capacity: layout.capacity("positions") as usize,
         trades_capacity: layout.capacity("trades") as usize,
+        rebate_bps: word("rebate_bps"),
+        rebate_delay_ms: word("rebate_delay_ms"),
+        kill_band_bps: word("kill_band_bps"),
+        jit_penalty: word("jit_penalty") != 0,
+        arg_tax_bps: word("arg_tax_bps"),
+        freeze_levels: word("freeze_levels"),
+        chain_id,
+        aggressor_capacity: layout.capacity("aggressor") as usize,
     }
 }

@@ -46,6 +46,8 @@ pub struct SlabTables {
     pub positions: Table,
     /// The trade-print ring.
     pub trades: Table,
+    /// Aggressor-ledger entries (one per taker and instrument, for the batch it traded in).
+    pub aggressor: Table,
     /// Oracle views mapped (`view0` …).
     pub views: u32,
     /// Words of the segment.
@@ -89,6 +91,7 @@ impl SlabTables {
             hold_index: table("hold_index", &INDEX_ENTRY, code::TABLE),
             positions: table("positions", pool("positions"), code::TABLE),
             trades: table("trades", pool("trades"), code::TABLE),
+            aggressor: table("aggressor", pool("aggressor"), code::TABLE),
             views: layout.views,
             words: layout.words(),
             mutation,

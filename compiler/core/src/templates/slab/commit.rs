@@ -20,10 +20,10 @@ use curve_ir::keyed;
 use curvevm::isa::Segment;
 
 use super::book::{self, SlabTables, arg, header, link, now, slot_of};
+use super::guard;
 use super::hold::bps_of;
 use super::{INSTRUMENTS_MAX, Mutation, SLICES_PER_HOLD_MAX, code, params};
 use crate::templates::debit::{self, Debit};
-use crate::templates::oracle;
 
 /// The collateral asset every slab settles in (the rollup's `protocol::COLLATERAL`).
 pub const COLLATERAL_ASSET: u64 = 0;
@@ -38,17 +38,7 @@ pub const RISK: &str = "risk";
 /// The mark of `instrument` (checked `< instrument_count`): the `mark` word of the oracle
 /// state mapped at the instrument's `oracle_view`; aborts `NO_MARK` while it is 0.
 pub fn mark_of(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var) -> Var {
-    let view = params::load_instrument(b, instrument, "oracle_view");
-    let mark = b.constant("mark", 0);
-    for k in 0..t.views {
-        let at = b.constant("view", u64::from(k));
-        b.if_(Cond::Eq(view, at), |b| {
-            b.assign(
-                mark,
-                Rvalue::Load(Addr::Fixed(Segment::View(k as u8), oracle::state::MARK)),
-            );
-        });
-    }
+    let mark = guard::mark_or_zero(b, t, instrument);
     b.guard(Cond::NonZero(mark), code::NO_MARK, "the oracle has a mark");
     mark
 }
@@ -486,7 +476,7 @@ pub fn commit(t: &SlabTables) -> Function {
     let mut b = FunctionBuilder::new("commit", entry.arg_words(), entry.return_words());
     let hold_id = arg(&mut b, "hold_id", 0);
     let cap = arg(&mut b, "cap", 1);
-    // Words 2–5 are the salt (the commit-reveal of a later part).
+    // Words 2–5 are the salt (step 4).
     let router_margined = arg(&mut b, "margin", 6);
 
     b.step("slab.commit/margin-flag", None, |b| {
@@ -499,19 +489,7 @@ pub fn commit(t: &SlabTables) -> Function {
     });
 
     let (hold, hold_entry) = b.step("slab.commit/find", None, |b| {
-        b.guard(Cond::NonZero(hold_id), code::UNKNOWN_HOLD, "hold_id ≠ 0");
-        let tombstone = b.constant("tombstone", keyed::TOMBSTONE);
-        b.guard(
-            Cond::Ne(hold_id, tombstone),
-            code::UNKNOWN_HOLD,
-            "hold_id is not the tombstone",
-        );
-        let probes = SlabTables::probes(t.hold_index);
-        let entry = keyed::find_slot(b, t.hold_index, "key", hold_id, probes, false);
-        b.guard(Cond::NonZero(entry), code::UNKNOWN_HOLD, "the hold is live");
-        let entry = slot_of(b, entry);
-        let hold = b.load("hold", Addr::Field(t.hold_index, entry, "slot"));
-        (hold, entry)
+        guard::find_hold(b, t, hold_id)
     });
     let field = |b: &mut FunctionBuilder, name: &'static str| {
         b.load(name, Addr::Field(t.reservations, hold, name))
@@ -532,8 +510,17 @@ pub fn commit(t: &SlabTables) -> Function {
             b.guard(Cond::Eq(epoch, held_at), code::EPOCH, "the hold's epoch");
         }
     });
-    b.step("slab.commit/mark", Some("INSTRUMENT"), |b| {
-        mark_of(b, t, instrument);
+    b.step("slab.commit/reveal", Some("ANTI_TOXICITY"), |b| {
+        guard::reveal(b, t, hold);
+    });
+    b.step("slab.commit/fee-caps", Some("FEE"), |b| {
+        guard::fee_caps(b, t);
+    });
+    let mark = b.step("slab.commit/mark", Some("INSTRUMENT"), |b| {
+        mark_of(b, t, instrument)
+    });
+    b.step("slab.commit/kill-band", Some("ANTI_TOXICITY"), |b| {
+        guard::kill_band(b, t, hold, mark);
     });
     let taker = field(&mut b, "account");
     let taker = slot_of(&mut b, taker);
@@ -557,14 +544,31 @@ pub fn commit(t: &SlabTables) -> Function {
         let held = position_value(b, taker, instrument);
         (equity, exposure, cash, held)
     });
-    let (notional, prices) = b.step("slab.commit/fills", None, |b| {
+    let (notional, prices, charged, credited) = b.step("slab.commit/fills", None, |b| {
         fills(b, t, hold, instrument, now)
     });
     let fee = b.step("slab.commit/taker-fee", Some("FEE"), |b| {
         let taker_bps = params::load(b, "taker_bps");
         let fee = bps_of(b, notional, taker_bps);
-        charge_fee(b, t, taker, fee);
+        charge(b, t, taker, fee);
         fee
+    });
+    let filled = field(&mut b, "qty");
+    // ⌊Σ t × p / filled⌋ lies between two prices: it fits a word.
+    let average = guard::mean(&mut b, prices, filled);
+    let total_fee = b.step("slab.commit/round-trip-guard", Some("ANTI_TOXICITY"), |b| {
+        let side = field(b, "side");
+        let tax = guard::round_trip_tax(b, t, taker, instrument, side, filled, prices, average);
+        charge(b, t, taker, tax);
+        // Every fee, rebate and tax of the commit into the fee class at once: the rebates are
+        // paid from the taker fee (`rebate_bps ≤ taker_bps`), so the sum never goes below 0.
+        let fees = b.let_("fees", Ty::U128, Rvalue::Load(header("fees_collected")));
+        let fees = b.add("fees", fees, charged);
+        let fees = b.add("fees", fees, fee);
+        let fees = b.add("fees", fees, tax);
+        let fees = b.sub("fees", fees, credited);
+        b.store(header("fees_collected"), fees);
+        b.add("total_fee", fee, tax)
     });
     let shortfall = b.step("slab.commit/debit", Some("RISK"), |b| {
         let cash_after = cash_of(b, t, taker);
@@ -621,31 +625,27 @@ pub fn commit(t: &SlabTables) -> Function {
         shortfall
     });
     b.step("slab.commit/free", None, |b| {
-        let filled = field(b, "qty");
-        let wide_filled = b.let_("filled", Ty::U128, Rvalue::Widen(filled));
-        // ⌊Σ t × p / filled⌋ lies between two prices: it fits a word.
-        let average = b.let_("avg_px", Ty::U128, Rvalue::Div(prices, wide_filled));
-        let average = b.let_("avg_px", Ty::U64, Rvalue::Low(average));
         keyed::remove(b, t.hold_index, "key", hold_entry);
         book::free(b, "reservations", t.reservations, hold);
         book::bump_seqno(b);
         b.store(Addr::Fixed(Segment::Ret, 0), filled);
         b.store(Addr::Fixed(Segment::Ret, 1), average);
-        b.store(Addr::Fixed(Segment::Ret, 2), fee);
+        b.store(Addr::Fixed(Segment::Ret, 2), total_fee);
         b.store(Addr::Fixed(Segment::Ret, 4), shortfall);
     });
     b.finish()
 }
 
-/// Step 6: fills every slice of the hold at slot `hold` in walk order and frees it. Returns
-/// `N = Σ t × contract_size × p` and `Σ t × p` (both `u128`).
+/// Step 9: fills every slice of the hold at slot `hold` in walk order and frees it. Returns
+/// `N = Σ t × contract_size × p`, `Σ t × p`, and the makers' fees charged and rebates paid
+/// (all `u128`; the caller moves the fees into `fees_collected`).
 fn fills(
     b: &mut FunctionBuilder,
     t: &SlabTables,
     hold: Var,
     instrument: Var,
     now: Var,
-) -> (Var, Var) {
+) -> (Var, Var, Var, Var) {
     let count = b.load("slices", Addr::Field(t.reservations, hold, "slices"));
     let cursor = b.load("cursor", Addr::Field(t.reservations, hold, "slice_head"));
     let taker = b.load("taker", Addr::Field(t.reservations, hold, "account"));
@@ -656,9 +656,11 @@ fn fills(
     let buys = b.let_("buys", Ty::U64, Rvalue::Sub(one, side));
     let sells = b.let_("sells", Ty::U64, Rvalue::Copy(side));
     let contract_size = params::load_instrument(b, instrument, "contract_size");
-    let maker_bps = params::load(b, "maker_bps");
     let notional = b.let_("notional", Ty::U128, Rvalue::Const(0));
     let prices = b.let_("prices", Ty::U128, Rvalue::Const(0));
+    let charged = b.let_("charged", Ty::U128, Rvalue::Const(0));
+    let maker_fees = guard::MakerFees::load(b, t, instrument);
+    let credited = b.let_("credited", Ty::U128, Rvalue::Const(0));
     b.for_each(count, SLICES_PER_HOLD_MAX, code::TABLE, |b, _| {
         let slice = slot_of(b, cursor);
         let order_id = b.load("order_id", Addr::Field(t.slices, slice, "order_id"));
@@ -671,8 +673,20 @@ fn fills(
         b.call(APPLY_FILL, &[taker, instrument, buys, take, price], &[]);
         b.call(APPLY_FILL, &[maker, instrument, sells, take, price], &[]);
         let traded = book::notional(b, take, contract_size, price);
-        let maker_fee = bps_of(b, traded, maker_bps);
-        charge_fee(b, t, maker, maker_fee);
+        let (amount, credit) = maker_fees.fee(b, t, order, now, traded);
+        b.if_else(
+            Cond::NonZero(credit),
+            |b| {
+                update_cash(b, t, maker, |b, cash| {
+                    b.let_("cash", Ty::U128, Rvalue::AddSigned(cash, amount))
+                });
+                b.assign(credited, Rvalue::Add(credited, amount));
+            },
+            |b| {
+                charge(b, t, maker, amount);
+                b.assign(charged, Rvalue::Add(charged, amount));
+            },
+        );
         let qty = b.load("qty", Addr::Field(t.orders, order, "qty"));
         let qty = b.sub("qty", qty, take);
         b.store(Addr::Field(t.orders, order, "qty"), qty);
@@ -697,17 +711,15 @@ fn fills(
         book::free(b, "slices", t.slices, slice);
         b.assign(cursor, Rvalue::Copy(next));
     });
-    (notional, prices)
+    (notional, prices, charged, credited)
 }
 
-/// Takes `fee` (`u128`) from the cash of the account at `account` into `fees_collected`.
-fn charge_fee(b: &mut FunctionBuilder, t: &SlabTables, account: Var, fee: Var) {
+/// Takes `amount` (`u128`) from the cash of the account at `account` (the caller moves it
+/// into `fees_collected`).
+fn charge(b: &mut FunctionBuilder, t: &SlabTables, account: Var, amount: Var) {
     update_cash(b, t, account, |b, cash| {
-        b.let_("cash", Ty::U128, Rvalue::SubSigned(cash, fee))
+        b.let_("cash", Ty::U128, Rvalue::SubSigned(cash, amount))
     });
-    let collected = b.let_("fees", Ty::U128, Rvalue::Load(header("fees_collected")));
-    let collected = b.add("fees", collected, fee);
-    b.store(header("fees_collected"), collected);
 }
 
 /// Writes print number `trades_written` into ring slot `trades_written mod capacity` (S12).

@@ -247,6 +247,14 @@ pub fn reserve(t: &SlabTables) -> Function {
         store(b, "slice_head", head);
         store(b, "slices", slices);
         store(b, "epoch", epoch);
+        // What a reveal hashes (README "Commit-reveal") and the kill band's reference mark.
+        store(b, "qty_asked", qty);
+        store(b, "limit_px", limit);
+        let mark = super::guard::mark_or_zero(b, t, instrument);
+        store(b, "mark_px", mark);
+        let (low, high) = super::guard::band_edges(b, mark);
+        store(b, "band_low", low);
+        store(b, "band_high", high);
         for (word, var) in [hold_id, filled, vwap, worst].into_iter().enumerate() {
             b.store(Addr::Fixed(Segment::Ret, word as u32), var);
         }

@@ -8,7 +8,7 @@ use curvevm::isa::Segment;
 use super::book::{
     self, SlabTables, arg, bump_seqno, check_instrument, header, link, now, remove_order, slot_of,
 };
-use super::{DLP_MAX, PENDING_MAX, code, commit, params};
+use super::{DLP_MAX, PENDING_MAX, code, commit, guard, params};
 use crate::templates::debit::le_u128;
 
 /// `place_order(user, instrument, side, price, qty) -> (order_id)`.
@@ -79,8 +79,11 @@ pub fn place_order(t: &SlabTables) -> Function {
         });
         book::book_of(b, instrument, side)
     });
-    let class = b.step("slab.place_order/pending-limit", None, |b| {
-        let class = b.load("class", Addr::Field(t.accounts, account, "class"));
+    b.step("slab.place_order/freeze", Some("ANTI_TOXICITY"), |b| {
+        guard::freeze(b, t, instrument, book_index, side, price);
+    });
+    let class = b.load("class", Addr::Field(t.accounts, account, "class"));
+    b.step("slab.place_order/pending-limit", None, |b| {
         b.if_(Cond::Zero(class), |b| {
             let pending = b.load(
                 "pending_count",
@@ -93,7 +96,6 @@ pub fn place_order(t: &SlabTables) -> Function {
                 "pending orders < PENDING_MAX",
             );
         });
-        class
     });
     let (order, order_id) = b.step("slab.place_order/order-slot", Some("POOLS"), |b| {
         let order = book::alloc(b, "orders", t.orders, code::ORDERS_FULL);
@@ -272,6 +274,14 @@ pub fn batch_open(t: &SlabTables) -> Function {
         b.store(Addr::Field(t.instruments, instrument, "epoch"), epoch);
         b.store(Addr::Field(t.instruments, instrument, "batch_open_ms"), now);
         epoch
+    });
+    b.step("slab.batch_open/freeze", Some("ANTI_TOXICITY"), |b| {
+        let window = params::load(b, "batch_ms");
+        let until = b.add("freeze_until_ms", now, window);
+        b.store(
+            Addr::Field(t.instruments, instrument, "freeze_until_ms"),
+            until,
+        );
     });
     b.step("slab.batch_open/promote", Some("MATCHING"), |b| {
         // Every pending order is promoted once, in placement order, keeping its id and its

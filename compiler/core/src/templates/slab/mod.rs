@@ -28,6 +28,7 @@ use crate::Region;
 
 pub mod book;
 pub mod commit;
+pub mod guard;
 pub mod hold;
 pub mod maker;
 pub mod params;
@@ -106,13 +107,23 @@ pub mod code {
     pub const POSITION_LIMIT: u8 = 31;
     /// A commit's `margin` flag other than 0 (the slab margins) or 1 (the router does).
     pub const BAD_MARGIN: u8 = 32;
+    /// A DLP order ahead of the top `freeze_levels` levels during the freeze window (M8).
+    pub const FROZEN: u8 = 33;
+    /// Commit after the mark left the kill band around the hold's reserve-time mark (M10).
+    pub const KILL_BAND: u8 = 34;
+    /// The salt and the hold's fields do not hash to its commitment (M6).
+    pub const BAD_REVEAL: u8 = 35;
+    /// The slab's fees exceed the caps governance set (ADV3).
+    pub const FEE_CAP: u8 = 36;
+    /// No aggressor-ledger slot for a taker's first commit in an instrument's batch.
+    pub const AGGRESSOR_FULL: u8 = 37;
     /// An entrypoint of a later issue.
     pub const NOT_BUILT: u8 = 40;
     /// A table index out of range or a loop past its bound: a template bug.
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 33] = [
+    pub const NAMES: [(u8, &str); 38] = [
         (UNKNOWN_INSTRUMENT, "UNKNOWN_INSTRUMENT"),
         (BAD_SIDE, "BAD_SIDE"),
         (PRICE_RANGE, "PRICE_RANGE"),
@@ -145,6 +156,11 @@ pub mod code {
         (MAX_CHARGE, "MAX_CHARGE"),
         (POSITION_LIMIT, "POSITION_LIMIT"),
         (BAD_MARGIN, "BAD_MARGIN"),
+        (FROZEN, "FROZEN"),
+        (KILL_BAND, "KILL_BAND"),
+        (BAD_REVEAL, "BAD_REVEAL"),
+        (FEE_CAP, "FEE_CAP"),
+        (AGGRESSOR_FULL, "AGGRESSOR_FULL"),
         (NOT_BUILT, "NOT_BUILT"),
     ];
 }
@@ -177,11 +193,18 @@ pub enum Mutation {
     NoMargin,
     /// `commit` takes its debit without the router's cap (cap id 0): the host must refuse it.
     DebitWithoutCap,
+    /// `commit` ignores the kill band (M10, R7).
+    KillBandOff,
+    /// The round-trip guard charges a taker's whole overlap on every commit, profitable or not
+    /// (percolator §7's defect 7; S11, M11).
+    ArgEveryCommit,
+    /// `commit` does not re-check the governance fee caps (ADV3).
+    FeeCapUnchecked,
 }
 
 impl Mutation {
     /// Every planted bug.
-    pub const ALL: [Mutation; 10] = [
+    pub const ALL: [Mutation; 13] = [
         Mutation::NoTick,
         Mutation::NoLot,
         Mutation::NoReservedBound,
@@ -192,6 +215,9 @@ impl Mutation {
         Mutation::NoDebitGuard,
         Mutation::NoMargin,
         Mutation::DebitWithoutCap,
+        Mutation::KillBandOff,
+        Mutation::ArgEveryCommit,
+        Mutation::FeeCapUnchecked,
     ];
 }
 
@@ -256,6 +282,9 @@ pub static HEADER: Record = Record {
         ("trades_written", 1),
         ("trades_next", 1),
         ("reserved", 1),
+        ("fee_caps_set", 1),
+        ("maker_bps_cap", 1),
+        ("taker_bps_cap", 1),
         ("pools", 3 * ALLOCATED.len() as u32),
     ],
 };
@@ -299,6 +328,7 @@ pub static POOLS: [(&str, Record); 7] = [
                 ("position_head", 1),
                 ("orders", 1),
                 ("class", 1),
+                ("aggressor_head", 1),
                 ("next_free", 1),
             ],
         },
@@ -364,6 +394,11 @@ pub static POOLS: [(&str, Record); 7] = [
                 ("slice_head", 1),
                 ("slices", 1),
                 ("epoch", 1),
+                ("qty_asked", 1),
+                ("limit_px", 1),
+                ("mark_px", 1),
+                ("band_low", 1),
+                ("band_high", 1),
                 ("next_free", 1),
             ],
         },
@@ -408,7 +443,11 @@ pub static POOLS: [(&str, Record); 7] = [
                 ("buy_notional", 2),
                 ("sell_qty", 1),
                 ("sell_notional", 2),
+                ("next_in_account", 1),
                 ("next_free", 1),
+                // Sixteen words in all: a record's address is a shift, which the ledger walk
+                // of every commit repeats up to 32 times.
+                ("unused", 5),
             ],
         },
     ),

@@ -18,11 +18,12 @@ use crate::{Condition, ParamSlot};
 /// Parameter slots before the instrument rows: (name, statement keyword, argument). Slots
 /// without a keyword are fixed by the template ([`CONSTANTS`]) or derived from several
 /// statements (the allowances: 0 for a class without a `MAKER_CLASS` statement).
-pub const PARAMS: [(&str, &str, &str); 21] = [
+pub const PARAMS: [(&str, &str, &str); 22] = [
     ("one", "", ""),
     ("maker_bps", "FEE", "maker_bps"),
     ("taker_bps", "FEE", "taker_bps"),
     ("rebate_delay_ms", "FEE", "rebate_delay_ms"),
+    ("rebate_bps", "FEE", "rebate_bps"),
     ("imr_bps", "RISK", "imr_bps"),
     ("mmr_bps", "RISK", "mmr_bps"),
     ("kill_band_bps", "ANTI_TOXICITY", "kill_band_bps"),
@@ -210,12 +211,13 @@ pub fn load_allowance(b: &mut FunctionBuilder, class: Var) -> Var {
 /// the oracle view below 8 (a price or quantity bound of 0 only makes every order invalid, so
 /// it needs no row: 7 rows per instrument keep the 32 rows and the scalars within the 256 rows
 /// of the largest certificate class); and
-/// `mmr ≤ imr`, a positive batch window, allowances below 2^96, at most [`INSTRUMENTS_MAX`]
+/// `mmr ≤ imr`, a rebate no larger than the taker fee that pays it, a positive batch window, allowances below 2^96, at most [`INSTRUMENTS_MAX`]
 /// instruments, flags that are bits.
 pub fn conditions() -> Vec<Condition> {
     let names = &*PARAM_NAMES;
     let mut conditions = vec![
         Condition::Le("mmr_bps", "imr_bps"),
+        Condition::Le("rebate_bps", "taker_bps"),
         Condition::Le("one", "batch_ms"),
         Condition::Range("dlp_allowance_hi", 32),
         Condition::Range("reg_allowance_hi", 32),

@@ -8,7 +8,7 @@ use curvevm::hostcall::{Capability, CapabilitySet};
 use super::book::{self, SlabTables};
 use curvevm::module::ViewDecl;
 
-use super::{Mutation, SlabLayout, code, commit, hold, maker, params};
+use super::{Mutation, SlabLayout, code, commit, guard, hold, maker, params};
 use crate::templates::oracle;
 
 /// An entrypoint of a later issue (aborts `NOT_BUILT`).
@@ -41,6 +41,8 @@ fn build(t: SlabTables) -> Program {
             maker::account(&t),
             maker::set_maker_class(&t),
             maker::exposure(&t),
+            guard::band(&t),
+            guard::set_fee_caps(&t),
         ],
         subroutines: vec![
             book::find_level_subroutine(&t),
@@ -49,11 +51,17 @@ fn build(t: SlabTables) -> Program {
             commit::apply_fill_subroutine(&t),
             commit::risk_subroutine(&t),
             commit::position_value_subroutine(&t),
+            guard::ledger_subroutine(&t),
         ],
         params: params::PARAM_NAMES.len() as u32,
         slab: layout_words,
-        scratch_reserved: 0,
-        capabilities: CapabilitySet::of(&[Capability::Clock, Capability::EscrowDebit]),
+        scratch_reserved: guard::SCRATCH_WORDS,
+        // SHA-256 opens commitments (M6).
+        capabilities: CapabilitySet::of(&[
+            Capability::Clock,
+            Capability::EscrowDebit,
+            Capability::Sha256,
+        ]),
         // One read-only view of each distinct oracle's state, for the marks.
         views: vec![
             ViewDecl {
