@@ -3,7 +3,10 @@
 //! (issue 23: < 20 µs on the JIT), `commit` of a hold of 8 slices (< 50 µs on the JIT), and
 //! `place_order` + `cancel_order` of one order into the middle of the book (PFM1).
 //! Each measured call is undone by untimed ones (`cancel` after `reserve`; the 8 filled
-//! orders placed again after `commit`), so every iteration sees the same book.
+//! orders placed again after `commit`), so every iteration sees the same book. Every
+//! anti-toxicity mechanism is on (issue 26): the script's kill band, JIT penalty, round-trip
+//! guard and freeze, a 2 bps maker rebate added to its FEE line, and each reserve carries a
+//! commitment its commit opens.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +20,12 @@ use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
 use curvevm_jit::JitProgram;
 
 const SCRIPT: &str = include_str!("../../../examples/perp_sol.curve");
+
+/// The bench's chain id (what a commitment is bound to).
+const CHAIN_ID: u64 = 7;
+
+/// The salt every benchmark reserve commits with.
+const SALT: [u64; 4] = [0x5A17, 1, 2, 3];
 
 /// Ask levels start here; bids sit below.
 const MID: u64 = 15_000;
@@ -42,7 +51,7 @@ fn host() -> RollupHost {
         Clock {
             now_ms: 1_000,
             height: 1,
-            chain_id: 7,
+            chain_id: CHAIN_ID,
         },
         Caller {
             id: 3,
@@ -53,7 +62,9 @@ fn host() -> RollupHost {
 
 impl Slab {
     fn new() -> Slab {
-        let checked = curvescript_check::check_source(SCRIPT, None);
+        let script = SCRIPT.replace("rebate_delay_ms=50", "rebate_delay_ms=50 rebate_bps=2");
+        assert_ne!(script, SCRIPT, "the rebate is added");
+        let checked = curvescript_check::check_source(&script, None);
         let block = checked
             .script
             .blocks
@@ -167,8 +178,19 @@ fn slab_calls(c: &mut Criterion) {
         // One book per fill level, shared by both measurements (filling it is the slow part).
         let mut slab = Slab::filled(percent);
         let mut group = c.benchmark_group(format!("slab_{percent}pct"));
-        // Buy 80 through the 8 best ask levels.
-        let reserve = [1, TAKER, 0, 0, 80, MID + 7, 1_000, 0, 0, 0, 0];
+        // Buy 80 through the 8 best ask levels, committed to with `SALT`.
+        let commitment = curve_formats::commitment::Reveal {
+            chain_id: CHAIN_ID,
+            route_id: 1,
+            instrument: 0,
+            side: 0,
+            qty: 80,
+            limit_px: MID + 7,
+            salt: curve_formats::commitment::words_bytes(&SALT),
+        }
+        .commitment();
+        let mut reserve = vec![1, TAKER, 0, 0, 80, MID + 7, 1_000];
+        reserve.extend(curve_formats::commitment::digest_words(&commitment));
         let held = slab.ok("reserve", &reserve);
         assert_eq!(held[1], 80, "filled through 8 levels");
         slab.ok("cancel", &[held[0]]);
@@ -194,7 +216,10 @@ fn slab_calls(c: &mut Criterion) {
                         let max_charge = u128::from(held[4]) | u128::from(held[5]) << 64;
                         let cap = slab.cap(max_charge);
                         let start = Instant::now();
-                        let outcome = slab.run(engine, "commit", &[held[0], cap, 0, 0, 0, 0, 0]);
+                        let mut args = vec![held[0], cap];
+                        args.extend(SALT);
+                        args.push(0);
+                        let outcome = slab.run(engine, "commit", &args);
                         spent += start.elapsed();
                         assert_eq!(outcome.result.expect("commits")[0], 80);
                         slab.place_best_asks();

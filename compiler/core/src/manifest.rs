@@ -148,6 +148,14 @@ struct Gas {
 struct EntryGas {
     entry: String,
     bound: u64,
+    /// The bound split by template step (`Lowered::step_gas`): what each check costs at worst.
+    steps: Vec<StepGas>,
+}
+
+#[derive(Serialize)]
+struct StepGas {
+    step: String,
+    bound: u64,
 }
 
 #[derive(Serialize)]
@@ -408,6 +416,21 @@ pub fn manifest(artifact: &Artifact, file_name: &str, source: &str) -> String {
                 .map(|(entry, bound)| EntryGas {
                     entry: entry.clone(),
                     bound: *bound,
+                    steps: artifact
+                        .lowered
+                        .step_gas
+                        .iter()
+                        .find(|(name, _)| name == entry)
+                        .map(|(_, steps)| {
+                            steps
+                                .iter()
+                                .map(|(step, bound)| StepGas {
+                                    step: step.clone(),
+                                    bound: *bound,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 })
                 .collect(),
         },

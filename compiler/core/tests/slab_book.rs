@@ -1618,6 +1618,39 @@ fn static_gas_bounds_are_within_the_slab_budget_at_the_default_pools() {
         // Seed 002's ceiling: 300,000 compute units per instruction.
         assert!(*bound <= 300_000, "{entry}: {bound}");
     }
+    // The bound split by step adds up (the return is the last gas unit), and each
+    // anti-toxicity check is a step of its own, so the manifest states what it costs.
+    let checked = curvescript_check::check_source(&script, None);
+    let block = checked
+        .script
+        .blocks
+        .iter()
+        .find(|b| b.kind == BlockKind::Slab)
+        .expect("a SLAB block");
+    let lowered = slab::build(block).expect("fits").lowered;
+    for (entry, steps) in &lowered.step_gas {
+        let sum: u64 = steps.iter().map(|(_, gas)| gas).sum();
+        assert_eq!(sum + 1, c.bounds[entry], "{entry}'s steps");
+    }
+    let step = |entry: &str, name: &str| {
+        lowered
+            .step_gas
+            .iter()
+            .find(|(e, _)| e == entry)
+            .and_then(|(_, steps)| steps.iter().find(|(s, _)| s == name))
+            .map(|(_, gas)| *gas)
+            .unwrap_or_else(|| panic!("{entry} has no step {name}"))
+    };
+    for (entry, name) in [
+        ("commit", "slab.commit/reveal"),
+        ("commit", "slab.commit/fee-caps"),
+        ("commit", "slab.commit/kill-band"),
+        ("commit", "slab.commit/round-trip-guard"),
+        ("place_order", "slab.place_order/freeze"),
+        ("batch_open", "slab.batch_open/freeze"),
+    ] {
+        println!("{name}: {} gas at most", step(entry, name));
+    }
     for entry in [
         "reserve",
         "commit",

@@ -82,6 +82,11 @@ pub struct Lowered {
     pub module: Module,
     /// Worst-case gas per entrypoint, in entry order.
     pub gas_bounds: Vec<(String, u64)>,
+    /// Each entrypoint's bound split by template step, in entry order: the gas of the
+    /// statements from each of the body's top-level step markers to the next (a step's loops,
+    /// branches and subroutine calls included; statements before the first marker under the
+    /// entry's own name). The parts add up to the entry's bound less its return.
+    pub step_gas: Vec<(String, Vec<(String, u64)>)>,
     /// Every guard, in pc order.
     pub guards: Vec<Guard>,
     /// The pc → origin map, in pc order, covering every instruction.
@@ -906,6 +911,7 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
     let mut code = Vec::new();
     let mut entries = Vec::new();
     let mut gas_bounds = Vec::new();
+    let mut step_gas = Vec::new();
     let mut guards = Vec::new();
     let mut marks: Vec<(u32, Option<Origin>)> = Vec::new();
     let mut calls = Vec::new();
@@ -967,11 +973,29 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
             slots,
             (subroutines, &subroutine_slots, &bounds),
         );
-        let gas = lowering.body(&function.body)? + 1;
+        // The body statement by statement, each top-level step's gas summed under its name.
+        let mut steps: Vec<(String, u64)> = Vec::new();
+        let mut current = function.name.clone();
+        for stmt in &function.body {
+            if let Stmt::At(origin) = stmt {
+                current = origin.step.to_string();
+            }
+            let gas = lowering.stmt(stmt)?;
+            match steps.iter_mut().find(|(step, _)| *step == current) {
+                Some((_, total)) => *total = total.saturating_add(gas),
+                None if gas > 0 => steps.push((current.clone(), gas)),
+                None => {}
+            }
+        }
+        let gas = steps
+            .iter()
+            .fold(0u64, |sum, (_, gas)| sum.saturating_add(*gas))
+            + 1;
         lowering.origin = None;
         lowering.mark();
         lowering.b.ret(VmCond::Always, 0);
         if is_entry {
+            step_gas.push((function.name.clone(), steps));
             entries.push(Entry {
                 name: function.name.clone(),
                 pc: base,
@@ -1042,6 +1066,7 @@ pub fn lower(program: &Program) -> Result<Lowered, LowerError> {
     Ok(Lowered {
         module,
         gas_bounds,
+        step_gas,
         guards,
         source_map,
     })
