@@ -94,6 +94,19 @@ fn the_perp_sol_scenario_meets_its_expectations() {
     );
 }
 
+/// The sandwich example (issue 26): an attacker buys ahead of a victim and sells back into a
+/// later bid in the same batch. Every `expect` and `returns` holds — the hand-derived fills,
+/// fees, the round-trip tax and the attacker's slab cash, 300 below what she put in — her ask
+/// popped in ahead of the victim is refused by the freeze, a settle with the wrong salt by the
+/// reveal, and the victim's fill stays within his limit.
+#[test]
+fn the_sandwich_scenario_leaves_the_attacker_a_loss() {
+    let run = sim(&["examples/sandwich.scenario.toml"]);
+    assert!(run.status.success(), "{run:?}");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains("(FROZEN)"), "{text}");
+}
+
 /// The multi-slab example: the ROUTER of perp_multi.curve deployed from its block, both SOL
 /// slabs listed; every `expect` and `returns` holds (the hand-derived fills, fees, debits and
 /// margins of a buy across both slabs, a sell back and a short that nets against the long),

@@ -360,6 +360,18 @@ fn golden_vectors() {
     );
     line("oracle.price.message.chain_1", hex(&update.message(1)));
     line("oracle.price.message.chain_2", hex(&update.message(2)));
+    let reveal = curve_formats::commitment::Reveal {
+        chain_id: 1,
+        route_id: 1,
+        instrument: 0,
+        side: 0,
+        qty: 15,
+        limit_px: 15_020,
+        salt: curve_formats::commitment::words_bytes(&[7, 0, 0, 0]),
+    };
+    line("commitment.reveal.message", hex(&reveal.message()));
+    // examples/perp_sol.scenario.toml's commitment (computed there with Python's hashlib).
+    line("commitment.reveal.digest", hex(&reveal.commitment()));
     expect_file!["../vectors/v1.txt"].assert_eq(&out);
 }
 
