@@ -6,10 +6,10 @@ use curve_bindings::{Call, CapId, DecodeError, DescriptorMismatch, ProgramId, wo
 
 /// SHA-256 of the interface's canonical descriptor text.
 pub const DESCRIPTOR_HASH: [u8; 32] = [
-    0x26, 0x76, 0xc4, 0xc4, 0x14, 0xcc, 0xfd, 0x8a,
-    0x5c, 0x4c, 0x09, 0xb7, 0x9c, 0x20, 0x84, 0x0c,
-    0xc8, 0xe2, 0x31, 0x2f, 0x31, 0xb8, 0x9b, 0x43,
-    0x45, 0xed, 0xe7, 0x6c, 0x91, 0x9d, 0x8a, 0xb5,
+    0x74, 0x56, 0xf0, 0x2e, 0xce, 0xd5, 0xb1, 0x11,
+    0xcf, 0xcc, 0x51, 0x53, 0x9b, 0x66, 0x6b, 0xfa,
+    0xb0, 0xcc, 0x17, 0xc0, 0x13, 0x83, 0x01, 0x0e,
+    0x3a, 0xc6, 0x90, 0xc2, 0x6b, 0x48, 0x25, 0xa6,
 ];
 
 /// A deployed `slab` program whose descriptor hash matched these bindings.
@@ -79,6 +79,16 @@ impl Slab {
     /// `exposure`: A user's account equity, IM and MM with one position's own signed IM and MM and its feed's key: what a router nets across slabs.
     pub fn exposure(&self, args: &ExposureArgs) -> Call {
         Call::new(self.program, "exposure", args.to_words())
+    }
+
+    /// `band`: A live hold's reserve-time mark, the mark now, and whether a commit now passes the kill band: the router's pre-check.
+    pub fn band(&self, args: &BandArgs) -> Call {
+        Call::new(self.program, "band", args.to_words())
+    }
+
+    /// `set_fee_caps`: Sets the maker and taker fee caps every commit re-checks; governance only.
+    pub fn set_fee_caps(&self, args: &SetFeeCapsArgs) -> Call {
+        Call::new(self.program, "set_fee_caps", args.to_words())
     }
 }
 
@@ -560,5 +570,72 @@ impl ExposureReturn {
             oracle_key: reader.u64(),
             open: reader.u64(),
         })
+    }
+}
+
+/// Arguments of `band`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BandArgs {
+    /// `u64`, 1 word.
+    pub hold_id: u64,
+}
+
+impl BandArgs {
+    /// Argument words.
+    pub const WORDS: usize = 1;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_u64(&mut out, &self.hold_id);
+        out
+    }
+}
+
+/// What `band` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BandReturn {
+    /// `u64`, 1 word.
+    pub mark_px: u64,
+    /// `u64`, 1 word.
+    pub mark: u64,
+    /// `u64`, 1 word.
+    pub within: u64,
+}
+
+impl BandReturn {
+    /// Return words.
+    pub const WORDS: usize = 3;
+
+    /// Decodes the returned words; refuses any other length.
+    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
+        let mut reader = words::Reader::new("band", returned, Self::WORDS)?;
+        Ok(Self {
+            mark_px: reader.u64(),
+            mark: reader.u64(),
+            within: reader.u64(),
+        })
+    }
+}
+
+/// Arguments of `set_fee_caps`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetFeeCapsArgs {
+    /// `u64`, 1 word.
+    pub maker_bps_max: u64,
+    /// `u64`, 1 word.
+    pub taker_bps_max: u64,
+}
+
+impl SetFeeCapsArgs {
+    /// Argument words.
+    pub const WORDS: usize = 2;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_u64(&mut out, &self.maker_bps_max);
+        words::put_u64(&mut out, &self.taker_bps_max);
+        out
     }
 }
