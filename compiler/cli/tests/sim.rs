@@ -97,8 +97,8 @@ fn the_perp_sol_scenario_meets_its_expectations() {
 /// The sandwich example (issue 26): an attacker buys ahead of a victim and sells back into a
 /// later bid in the same batch. Every `expect` and `returns` holds — the hand-derived fills,
 /// fees, the round-trip tax and the attacker's slab cash, 300 below what she put in — her ask
-/// popped in ahead of the victim is refused by the freeze, a settle with the wrong salt by the
-/// reveal, and the victim's fill stays within his limit.
+/// popped in ahead of the victim is refused by the freeze, and the victim's fill stays within
+/// his limit. (perp_sol.scenario.toml shows a settle with the wrong salt refused.)
 #[test]
 fn the_sandwich_scenario_leaves_the_attacker_a_loss() {
     let run = sim(&["examples/sandwich.scenario.toml"]);

@@ -1618,8 +1618,7 @@ fn static_gas_bounds_are_within_the_slab_budget_at_the_default_pools() {
         // Seed 002's ceiling: 300,000 compute units per instruction.
         assert!(*bound <= 300_000, "{entry}: {bound}");
     }
-    // The bound split by step adds up (the return is the last gas unit), and each
-    // anti-toxicity check is a step of its own, so the manifest states what it costs.
+    // Each anti-toxicity check is a step of its own, so the manifest states what it costs.
     let checked = curvescript_check::check_source(&script, None);
     let block = checked
         .script
@@ -1628,10 +1627,6 @@ fn static_gas_bounds_are_within_the_slab_budget_at_the_default_pools() {
         .find(|b| b.kind == BlockKind::Slab)
         .expect("a SLAB block");
     let lowered = slab::build(block).expect("fits").lowered;
-    for (entry, steps) in &lowered.step_gas {
-        let sum: u64 = steps.iter().map(|(_, gas)| gas).sum();
-        assert_eq!(sum + 1, c.bounds[entry], "{entry}'s steps");
-    }
     let step = |entry: &str, name: &str| {
         lowered
             .step_gas

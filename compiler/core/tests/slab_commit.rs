@@ -510,9 +510,13 @@ fn a_rebate_is_paid_only_to_orders_that_rested_and_are_not_jit() {
         w.ok("place_order", &[5, 0, 1, 1_005, 4], 990); // rested 20 ms: too fresh
         w.ok("batch_open", &[0], 1_000);
         w.ok("place_order", &[6, 0, 1, 1_010, 6], 1_005); // after the batch opened: JIT
-        let done = take(&mut w, (1, 0, 20, 1_010), [0; 4], [0; 4], 1_010).expect("fills");
-        assert_eq!(done[0], 20);
-        let cash = |w: &mut World, maker: u64| wide(&w.ok("account", &[maker], 1_010), 0) as i128;
+        let done = take(&mut w, (1, 0, 14, 1_005), [0; 4], [0; 4], 1_010).expect("fills");
+        assert_eq!(done[0], 14);
+        // The JIT order has rested 55 ms by now, past the delay: only the JIT rule withholds
+        // its rebate.
+        let done = take(&mut w, (2, 0, 6, 1_010), [0; 4], [0; 4], 1_060).expect("fills");
+        assert_eq!(done[0], 6);
+        let cash = |w: &mut World, maker: u64| wide(&w.ok("account", &[maker], 1_060), 0) as i128;
         // Notionals 100,000, 40,200 and 60,600.
         assert_eq!(cash(&mut w, MAKER), 100_000 * 2 / 10_000, "paid");
         assert_eq!(cash(&mut w, 5), -(40_200 * 2 / 10_000), "fresh");
@@ -550,10 +554,14 @@ fn round_trip((program, params): (Arc<Program>, Vec<u64>)) {
         w.ok("place_order", &[6, 0, 1, 1_100, 2], 1_000);
         let back = take(&mut w, (4, 0, 2, 1_100), [0; 4], [0; 4], 1_000).expect("buys");
         assert_eq!(total_fee(&back), fee(22_000));
-        // The next batch starts a new ledger: selling now overlaps nothing.
+        // The next batch starts a new ledger: buying 2 at 1,000 would overlap the old batch's
+        // sales at 1,010 profitably, but overlaps nothing now. (Maker 5's last bid goes first,
+        // so the ask does not cross it.)
+        w.ok("cancel_order", &[5, 2], 1_100);
         w.ok("batch_open", &[0], 1_100);
-        let later = take(&mut w, (5, 1, 2, 1_010), [0; 4], [0; 4], 1_100).expect("sells");
-        assert_eq!(total_fee(&later), fee(20_200));
+        w.ok("place_order", &[6, 0, 1, 1_000, 2], 1_100);
+        let later = take(&mut w, (5, 0, 2, 1_000), [0; 4], [0; 4], 1_100).expect("buys");
+        assert_eq!(total_fee(&later), fee(20_000));
     }
 }
 

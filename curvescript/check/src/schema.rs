@@ -854,7 +854,7 @@ pub static SCHEMA: &[BlockSchema] = &[
                     defaulted(
                         "aggressor",
                         int(1, 1_000_000),
-                        DInt(4_000),
+                        DInt(5_000),
                         "aggressor-ledger entries",
                     ),
                 ],

@@ -305,8 +305,46 @@ fn check_slab(slab: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
         "a maker rebate is paid from the taker fee of the same fill",
         diagnostics,
     );
+    aggressor_ledger_size(slab, diagnostics);
     unique_values(slab, "MAKER_CLASS", "class", diagnostics);
     unique_values(slab, "INSTRUMENT", "symbol", diagnostics);
+}
+
+/// The round-trip guard keeps one ledger entry per (taker, instrument) for the account's life
+/// (the SLAB README): a ledger smaller than accounts × instruments can fill, after which a new
+/// taker's commits abort `AGGRESSOR_FULL`.
+fn aggressor_ledger_size(slab: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
+    let (Some(rate), Some(ledger), Some(accounts)) = (
+        slab.number("ANTI_TOXICITY", "arg_tax_bps"),
+        slab.number("POOLS", "aggressor"),
+        slab.number("POOLS", "accounts"),
+    ) else {
+        return;
+    };
+    let instruments = slab.statements_named("INSTRUMENT").count() as u128;
+    let needed = accounts * instruments.max(1);
+    if rate == 0 || ledger >= needed {
+        return;
+    }
+    let span = slab
+        .statement("POOLS")
+        .and_then(|s| s.arg_span("aggressor"))
+        .unwrap_or(slab.header_span);
+    diagnostics.push(
+        Diagnostic::warning(
+            Code::PoolUndersized,
+            span,
+            format!(
+                "the aggressor ledger holds {ledger} entries; {accounts} accounts × {instruments} \
+                 instruments may need {needed}"
+            ),
+        )
+        .with_help(format!(
+            "each taker keeps one entry per instrument it took in, for the life of its account: \
+             past {ledger} such pairs a new taker's commits abort AGGRESSOR_FULL; raise POOLS \
+             aggressor= to {needed}"
+        )),
+    );
 }
 
 fn unique_values(

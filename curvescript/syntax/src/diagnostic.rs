@@ -133,6 +133,8 @@ codes! {
     OutputCollision = "E0504", "two blocks compile to the same output directory";
     /// A block kind whose template is not built yet; the block is checked, not compiled.
     NotCompiled = "W0002", "block not compiled";
+    /// A slab pool smaller than what its accounts may need for the life of the slab.
+    PoolUndersized = "W0003", "a pool smaller than what it may have to hold";
     /// No governance file was given, so its checks were skipped.
     NoGovernance = "W0001", "governance checks skipped";
 }

@@ -553,23 +553,24 @@ pub fn commit(t: &SlabTables) -> Function {
         charge(b, t, taker, fee);
         fee
     });
-    let filled = field(&mut b, "qty");
-    // ⌊Σ t × p / filled⌋ lies between two prices: it fits a word.
-    let average = guard::mean(&mut b, prices, filled);
-    let total_fee = b.step("slab.commit/round-trip-guard", Some("ANTI_TOXICITY"), |b| {
-        let side = field(b, "side");
-        let tax = guard::round_trip_tax(b, t, taker, instrument, side, filled, prices, average);
-        charge(b, t, taker, tax);
-        // Every fee, rebate and tax of the commit into the fee class at once: the rebates are
-        // paid from the taker fee (`rebate_bps ≤ taker_bps`), so the sum never goes below 0.
-        let fees = b.let_("fees", Ty::U128, Rvalue::Load(header("fees_collected")));
-        let fees = b.add("fees", fees, charged);
-        let fees = b.add("fees", fees, fee);
-        let fees = b.add("fees", fees, tax);
-        let fees = b.sub("fees", fees, credited);
-        b.store(header("fees_collected"), fees);
-        b.add("total_fee", fee, tax)
-    });
+    let (total_fee, filled, average) =
+        b.step("slab.commit/round-trip-guard", Some("ANTI_TOXICITY"), |b| {
+            let filled = field(b, "qty");
+            // ⌊Σ t × p / filled⌋ lies between two prices: it fits a word (also `avg_px`).
+            let average = guard::mean(b, prices, filled);
+            let side = field(b, "side");
+            let tax = guard::round_trip_tax(b, t, taker, instrument, side, filled, prices, average);
+            charge(b, t, taker, tax);
+            // Every fee, rebate and tax of the commit into the fee class at once: the rebates are
+            // paid from the taker fee (`rebate_bps ≤ taker_bps`), so the sum never goes below 0.
+            let fees = b.let_("fees", Ty::U128, Rvalue::Load(header("fees_collected")));
+            let fees = b.add("fees", fees, charged);
+            let fees = b.add("fees", fees, fee);
+            let fees = b.add("fees", fees, tax);
+            let fees = b.sub("fees", fees, credited);
+            b.store(header("fees_collected"), fees);
+            (b.add("total_fee", fee, tax), filled, average)
+        });
     let shortfall = b.step("slab.commit/debit", Some("RISK"), |b| {
         let cash_after = cash_of(b, t, taker);
         // Router-margined: only what the fill realised, so cash ends at 0 or above.

@@ -57,7 +57,12 @@ pub fn band_edges(b: &mut FunctionBuilder, reserved_at: Var) -> (Var, Var) {
     b.if_(Cond::Le(width, reserved_at), |b| {
         b.assign(low, Rvalue::Sub(reserved_at, width))
     });
-    let high = b.add("band_high", reserved_at, width);
+    // Saturated: a mark near 2^64 has no room above it anyway.
+    let high = b.constant("band_high", u64::MAX);
+    let room = b.let_("room", Ty::U64, Rvalue::Sub(high, reserved_at));
+    b.if_(Cond::Le(width, room), |b| {
+        b.assign(high, Rvalue::Add(reserved_at, width))
+    });
     (low, high)
 }
 

@@ -82,8 +82,8 @@ pub fn place_order(t: &SlabTables) -> Function {
     b.step("slab.place_order/freeze", Some("ANTI_TOXICITY"), |b| {
         guard::freeze(b, t, instrument, book_index, side, price);
     });
-    let class = b.load("class", Addr::Field(t.accounts, account, "class"));
-    b.step("slab.place_order/pending-limit", None, |b| {
+    let class = b.step("slab.place_order/pending-limit", None, |b| {
+        let class = b.load("class", Addr::Field(t.accounts, account, "class"));
         b.if_(Cond::Zero(class), |b| {
             let pending = b.load(
                 "pending_count",
@@ -96,6 +96,7 @@ pub fn place_order(t: &SlabTables) -> Function {
                 "pending orders < PENDING_MAX",
             );
         });
+        class
     });
     let (order, order_id) = b.step("slab.place_order/order-slot", Some("POOLS"), |b| {
         let order = book::alloc(b, "orders", t.orders, code::ORDERS_FULL);

@@ -107,7 +107,7 @@ pub mod code {
     pub const POSITION_LIMIT: u8 = 31;
     /// A commit's `margin` flag other than 0 (the slab margins) or 1 (the router does).
     pub const BAD_MARGIN: u8 = 32;
-    /// A DLP order ahead of the top `freeze_levels` levels during the freeze window (M8).
+    /// An order ahead of the top `freeze_levels` levels of its side during the freeze window (M8).
     pub const FROZEN: u8 = 33;
     /// Commit after the mark left the kill band around the hold's reserve-time mark (M10).
     pub const KILL_BAND: u8 = 34;
