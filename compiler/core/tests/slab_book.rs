@@ -29,7 +29,9 @@ use curvevm::{Instance, Outcome, Program, TrapKind};
 use curvevm_host::{Caller, Cap, Clock, Ledger, Role, RollupHost};
 use curvevm_testkit::engines::Engine;
 use curvevm_testkit::programs::{Rng, replay_seed};
-use slab_reference::reference::{Abort, CapView, Model, Params, reveal_commitment};
+use slab_reference::reference::{
+    Abort, CapView, Committed, Model, Params, Reserved, reveal_commitment,
+};
 use slab_reference::state::{
     AccountState, AggressorState, HoldState, InstrumentState, Level, OrderState, PositionState,
     SlabState, SliceState, TradeState,
@@ -717,16 +719,7 @@ fn draw(
             args.push(0); // the slab margins its own accounts
             let expected = model
                 .commit(*now, hold_id, view, SLAB_ID, escrow, &marks, salt, 0)
-                .map(|c| {
-                    vec![
-                        c.filled_qty,
-                        c.avg_px,
-                        c.total_fee as u64,
-                        (c.total_fee >> 64) as u64,
-                        c.total_debit as u64,
-                        (c.total_debit >> 64) as u64,
-                    ]
-                });
+                .map(|c| committed_words(&c));
             Step {
                 entry: "commit",
                 args,
@@ -794,18 +787,7 @@ fn draw(
                 .reserve(
                     *now, route_id, taker, instrument, side, qty, limit, ttl, commitment, &marks,
                 )
-                .map(|r| {
-                    vec![
-                        r.hold_id,
-                        r.filled_qty,
-                        r.vwap_px,
-                        r.worst_px,
-                        r.max_charge as u64,
-                        (r.max_charge >> 64) as u64,
-                        r.expiry_ms,
-                        r.book_seqno,
-                    ]
-                });
+                .map(|r| reserved_words(&r));
             oracles.just_reserved = expected.as_ref().ok().map(|words| words[0]);
             Step {
                 entry: "reserve",
@@ -991,6 +973,32 @@ fn draw(
     }
 }
 
+/// The return words of a `reserve` the model made.
+fn reserved_words(r: &Reserved) -> Vec<u64> {
+    vec![
+        r.hold_id,
+        r.filled_qty,
+        r.vwap_px,
+        r.worst_px,
+        r.max_charge as u64,
+        (r.max_charge >> 64) as u64,
+        r.expiry_ms,
+        r.book_seqno,
+    ]
+}
+
+/// The return words of a `commit` the model made.
+fn committed_words(c: &Committed) -> Vec<u64> {
+    vec![
+        c.filled_qty,
+        c.avg_px,
+        c.total_fee as u64,
+        (c.total_fee >> 64) as u64,
+        c.total_debit as u64,
+        (c.total_debit >> 64) as u64,
+    ]
+}
+
 /// A round trip that makes a profit within one batch, so the guard's tax is exercised: a DLP
 /// maker asks, the taker buys it, the maker bids above that price, the taker sells to the bid.
 /// Each stage is one call; the plan ends at the first call the model refuses.
@@ -1090,16 +1098,7 @@ fn round_trip_step(
                 )
                 .map(|r| {
                     plan.hold = r.hold_id;
-                    vec![
-                        r.hold_id,
-                        r.filled_qty,
-                        r.vwap_px,
-                        r.worst_px,
-                        r.max_charge as u64,
-                        (r.max_charge >> 64) as u64,
-                        r.expiry_ms,
-                        r.book_seqno,
-                    ]
+                    reserved_words(&r)
                 });
             let mut args = args;
             args.extend([0; 4]);
@@ -1135,16 +1134,7 @@ fn round_trip_step(
                     [0; 4],
                     0,
                 )
-                .map(|c| {
-                    vec![
-                        c.filled_qty,
-                        c.avg_px,
-                        c.total_fee as u64,
-                        (c.total_fee >> 64) as u64,
-                        c.total_debit as u64,
-                        (c.total_debit >> 64) as u64,
-                    ]
-                });
+                .map(|c| committed_words(&c));
             Step {
                 entry: "commit",
                 args: vec![plan.hold, oracles.next_cap - 1, 0, 0, 0, 0, 0],
