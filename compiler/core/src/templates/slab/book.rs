@@ -219,23 +219,38 @@ pub fn account(b: &mut FunctionBuilder, t: &SlabTables, user: Var, create: bool)
 /// The slot of the resting order `order_id`, aborting `UNKNOWN_ORDER` when there is none (0 and
 /// the index's tombstone are never ids).
 pub fn find_order(b: &mut FunctionBuilder, t: &SlabTables, order_id: Var) -> (Var, Var) {
-    b.guard(Cond::NonZero(order_id), code::UNKNOWN_ORDER, "order_id ≠ 0");
+    find_indexed(
+        b,
+        t.order_index,
+        order_id,
+        code::UNKNOWN_ORDER,
+        [
+            "order_id ≠ 0",
+            "order_id is not the tombstone",
+            "the order rests on the slab",
+        ],
+    )
+}
+
+/// The pool slot and the index entry of `id` in the id index `index`, aborting `missing` —
+/// with `guards`' texts: the id is 0, the tombstone, or not indexed — when there is none.
+pub fn find_indexed(
+    b: &mut FunctionBuilder,
+    index: Table,
+    id: Var,
+    missing: u8,
+    guards: [&'static str; 3],
+) -> (Var, Var) {
+    let [nonzero, not_tombstone, indexed] = guards;
+    b.guard(Cond::NonZero(id), missing, nonzero);
     let tombstone = b.constant("tombstone", keyed::TOMBSTONE);
-    b.guard(
-        Cond::Ne(order_id, tombstone),
-        code::UNKNOWN_ORDER,
-        "order_id is not the tombstone",
-    );
-    let probes = SlabTables::probes(t.order_index);
-    let entry = keyed::find_slot(b, t.order_index, "key", order_id, probes, false);
-    b.guard(
-        Cond::NonZero(entry),
-        code::UNKNOWN_ORDER,
-        "the order rests on the slab",
-    );
+    b.guard(Cond::Ne(id, tombstone), missing, not_tombstone);
+    let probes = SlabTables::probes(index);
+    let entry = keyed::find_slot(b, index, "key", id, probes, false);
+    b.guard(Cond::NonZero(entry), missing, indexed);
     let entry = slot_of(b, entry);
-    let order = b.load("order", Addr::Field(t.order_index, entry, "slot"));
-    (order, entry)
+    let slot = b.load("slot", Addr::Field(index, entry, "slot"));
+    (slot, entry)
 }
 
 /// Indexes a new order id; aborts `INDEX_FULL` without a vacancy within the probes.

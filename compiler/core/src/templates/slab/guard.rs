@@ -5,7 +5,6 @@
 
 use curve_ir::Function;
 use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Subroutine, Ty, Var};
-use curve_ir::keyed;
 use curvevm::hostcall::{id, pointer};
 use curvevm::isa::Segment;
 
@@ -496,19 +495,17 @@ pub fn freeze(
 
 /// Finds the live hold `hold_id` (else `UNKNOWN_HOLD`): its reservation slot and index entry.
 pub fn find_hold(b: &mut FunctionBuilder, t: &SlabTables, hold_id: Var) -> (Var, Var) {
-    b.guard(Cond::NonZero(hold_id), code::UNKNOWN_HOLD, "hold_id ≠ 0");
-    let tombstone = b.constant("tombstone", keyed::TOMBSTONE);
-    b.guard(
-        Cond::Ne(hold_id, tombstone),
+    book::find_indexed(
+        b,
+        t.hold_index,
+        hold_id,
         code::UNKNOWN_HOLD,
-        "hold_id is not the tombstone",
-    );
-    let probes = SlabTables::probes(t.hold_index);
-    let entry = keyed::find_slot(b, t.hold_index, "key", hold_id, probes, false);
-    b.guard(Cond::NonZero(entry), code::UNKNOWN_HOLD, "the hold is live");
-    let entry = slot_of(b, entry);
-    let hold = b.load("hold", Addr::Field(t.hold_index, entry, "slot"));
-    (hold, entry)
+        [
+            "hold_id ≠ 0",
+            "hold_id is not the tombstone",
+            "the hold is live",
+        ],
+    )
 }
 
 /// `band(hold_id) -> (mark_px, mark, within)`: the router's kill-band pre-check (M10).
