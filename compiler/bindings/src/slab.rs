@@ -6,10 +6,10 @@ use curve_bindings::{Call, CapId, DecodeError, DescriptorMismatch, ProgramId, wo
 
 /// SHA-256 of the interface's canonical descriptor text.
 pub const DESCRIPTOR_HASH: [u8; 32] = [
-    0x74, 0x56, 0xf0, 0x2e, 0xce, 0xd5, 0xb1, 0x11,
-    0xcf, 0xcc, 0x51, 0x53, 0x9b, 0x66, 0x6b, 0xfa,
-    0xb0, 0xcc, 0x17, 0xc0, 0x13, 0x83, 0x01, 0x0e,
-    0x3a, 0xc6, 0x90, 0xc2, 0x6b, 0x48, 0x25, 0xa6,
+    0x33, 0x28, 0x61, 0xc1, 0x0a, 0xfb, 0x58, 0xf1,
+    0xe5, 0x61, 0xa6, 0x5c, 0xb0, 0xe6, 0x7f, 0x03,
+    0x75, 0xde, 0xde, 0x0a, 0x31, 0x81, 0x18, 0x19,
+    0x23, 0x6b, 0x77, 0xad, 0x23, 0xb3, 0x46, 0x8c,
 ];
 
 /// A deployed `slab` program whose descriptor hash matched these bindings.
@@ -61,7 +61,7 @@ impl Slab {
         Call::new(self.program, "batch_open", args.to_words())
     }
 
-    /// `liquidation_call`: Closes a user's positions within the liquidation band until the deficit is covered; returns what is left.
+    /// `liquidation_call`: Closes a user's position in an instrument against live depth within the band around the mark until its maintenance margin covers the deficit, and takes what the closing realised through the cap, at most the escrow; the router only.
     pub fn liquidation_call(&self, args: &LiquidationCallArgs) -> Call {
         Call::new(self.program, "liquidation_call", args.to_words())
     }
@@ -89,6 +89,16 @@ impl Slab {
     /// `set_fee_caps`: Sets the maker and taker fee caps every commit re-checks; governance only.
     pub fn set_fee_caps(&self, args: &SetFeeCapsArgs) -> Call {
         Call::new(self.program, "set_fee_caps", args.to_words())
+    }
+
+    /// `apply_funding`: Moves an instrument's funding index once per interval by the premium of the slab's trades over the oracle's time-weighted index, capped; a no-op later in the same interval. Anyone may call it.
+    pub fn apply_funding(&self, args: &ApplyFundingArgs) -> Call {
+        Call::new(self.program, "apply_funding", args.to_words())
+    }
+
+    /// `cover_bad_debt`: Moves insurance into a liquidated account's negative cash, at most what it owes; governance only (the one path out of insurance).
+    pub fn cover_bad_debt(&self, args: &CoverBadDebtArgs) -> Call {
+        Call::new(self.program, "cover_bad_debt", args.to_words())
     }
 }
 
@@ -406,19 +416,28 @@ impl BatchOpenReturn {
 pub struct LiquidationCallArgs {
     /// `u64`, 1 word.
     pub user: u64,
+    /// `u64`, 1 word.
+    pub instrument: u64,
     /// `u128`, 2 words.
     pub deficit: u128,
+    /// `u64`, 1 word.
+    pub band_bps: u64,
+    /// `cap`, 1 word.
+    pub cap: CapId,
 }
 
 impl LiquidationCallArgs {
     /// Argument words.
-    pub const WORDS: usize = 3;
+    pub const WORDS: usize = 6;
 
     /// The argument words, in the descriptor's order.
     pub fn to_words(&self) -> Vec<u64> {
         let mut out = Vec::with_capacity(Self::WORDS);
         words::put_u64(&mut out, &self.user);
+        words::put_u64(&mut out, &self.instrument);
         words::put_u128(&mut out, &self.deficit);
+        words::put_u64(&mut out, &self.band_bps);
+        words::put_cap(&mut out, &self.cap);
         out
     }
 }
@@ -430,11 +449,13 @@ pub struct LiquidationCallReturn {
     pub residual: u128,
     /// `u64`, 1 word.
     pub closed_qty: u64,
+    /// `u128`, 2 words.
+    pub debit: u128,
 }
 
 impl LiquidationCallReturn {
     /// Return words.
-    pub const WORDS: usize = 3;
+    pub const WORDS: usize = 5;
 
     /// Decodes the returned words; refuses any other length.
     pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
@@ -442,6 +463,7 @@ impl LiquidationCallReturn {
         Ok(Self {
             residual: reader.u128(),
             closed_qty: reader.u64(),
+            debit: reader.u128(),
         })
     }
 }
@@ -637,5 +659,89 @@ impl SetFeeCapsArgs {
         words::put_u64(&mut out, &self.maker_bps_max);
         words::put_u64(&mut out, &self.taker_bps_max);
         out
+    }
+}
+
+/// Arguments of `apply_funding`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyFundingArgs {
+    /// `u64`, 1 word.
+    pub instrument: u64,
+}
+
+impl ApplyFundingArgs {
+    /// Argument words.
+    pub const WORDS: usize = 1;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_u64(&mut out, &self.instrument);
+        out
+    }
+}
+
+/// What `apply_funding` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyFundingReturn {
+    /// `i128`, 2 words.
+    pub cum_funding: i128,
+    /// `u64`, 1 word.
+    pub intervals: u64,
+}
+
+impl ApplyFundingReturn {
+    /// Return words.
+    pub const WORDS: usize = 3;
+
+    /// Decodes the returned words; refuses any other length.
+    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
+        let mut reader = words::Reader::new("apply_funding", returned, Self::WORDS)?;
+        Ok(Self {
+            cum_funding: reader.i128(),
+            intervals: reader.u64(),
+        })
+    }
+}
+
+/// Arguments of `cover_bad_debt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoverBadDebtArgs {
+    /// `u64`, 1 word.
+    pub user: u64,
+    /// `u128`, 2 words.
+    pub amount: u128,
+}
+
+impl CoverBadDebtArgs {
+    /// Argument words.
+    pub const WORDS: usize = 3;
+
+    /// The argument words, in the descriptor's order.
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(Self::WORDS);
+        words::put_u64(&mut out, &self.user);
+        words::put_u128(&mut out, &self.amount);
+        out
+    }
+}
+
+/// What `cover_bad_debt` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoverBadDebtReturn {
+    /// `u128`, 2 words.
+    pub covered: u128,
+}
+
+impl CoverBadDebtReturn {
+    /// Return words.
+    pub const WORDS: usize = 2;
+
+    /// Decodes the returned words; refuses any other length.
+    pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
+        let mut reader = words::Reader::new("cover_bad_debt", returned, Self::WORDS)?;
+        Ok(Self {
+            covered: reader.u128(),
+        })
     }
 }

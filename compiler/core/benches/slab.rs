@@ -1,8 +1,9 @@
 //! The SLAB program on both engines with its book at 50 % and 95 % of the orders pool
-//! (`examples/perp_sol.curve`'s default pools: 24,000 orders): `reserve` walking 8 levels
-//! (issue 23: < 20 µs on the JIT), `commit` of a hold of 8 slices (< 50 µs on the JIT), and
+//! (`examples/perp_sol.curve`'s default pools: 24,000 orders): `reserve` walking 6 levels
+//! (issue 23: < 20 µs on the JIT), `commit` of a hold of 6 slices — a hold's most since
+//! funding (issue 27) — (< 50 µs on the JIT), and
 //! `place_order` + `cancel_order` of one order into the middle of the book (PFM1).
-//! Each measured call is undone by untimed ones (`cancel` after `reserve`; the 8 filled
+//! Each measured call is undone by untimed ones (`cancel` after `reserve`; the 6 filled
 //! orders placed again after `commit`), so every iteration sees the same book. Every
 //! anti-toxicity mechanism is on (issue 26): the script's kill band, JIT penalty, round-trip
 //! guard and freeze, a 2 bps maker rebate added to its FEE line, and each reserve carries a
@@ -29,6 +30,9 @@ const SALT: [u64; 4] = [0x5A17, 1, 2, 3];
 
 /// Ask levels start here; bids sit below.
 const MID: u64 = 15_000;
+
+/// Ask levels a measured hold walks: as many as one hold may take.
+const LEVELS: u64 = slab::SLICES_PER_HOLD_MAX as u64;
 
 /// The slab's program id (the caps' scope).
 const SLAB_ID: u64 = 3;
@@ -123,9 +127,9 @@ impl Slab {
             .add_cap(Cap::new(TAKER, SLAB_ID, 0, amount, 60_000))
     }
 
-    /// The 8 best ask levels: one order of 10 each from maker 1.
+    /// The `LEVELS` best ask levels: one order of 10 each from maker 1.
     fn place_best_asks(&mut self) {
-        for level in 0..8 {
+        for level in 0..LEVELS {
             self.ok("place_order", &[1, 0, 1, MID + level, 10]);
         }
     }
@@ -145,7 +149,7 @@ impl Slab {
             .unwrap_or_else(|trap| panic!("{entry}{args:?}: {trap:?}"))
     }
 
-    /// A book filled to `percent` of the orders pool: the 8 best ask levels hold one order of
+    /// A book filled to `percent` of the orders pool: the `LEVELS` best ask levels hold one order of
     /// 10 each (what `reserve` walks); the rest spreads over 1,000 levels a side, from the
     /// worst inward so every level stays within the depth bound.
     fn filled(percent: u32) -> Slab {
@@ -155,11 +159,11 @@ impl Slab {
             slab.ok("set_maker_class", &[user, 1]);
         }
         slab.place_best_asks();
-        let target = slab.orders_capacity * percent / 100 - 8;
+        let target = slab.orders_capacity * percent / 100 - slab::SLICES_PER_HOLD_MAX;
         let mut placed = 0;
         'fill: for round in 0.. {
             for level in (0..1_000u64).rev() {
-                for (side, price) in [(1, MID + 8 + level), (0, MID - 1 - level)] {
+                for (side, price) in [(1, MID + LEVELS + level), (0, MID - 1 - level)] {
                     if placed == target {
                         break 'fill;
                     }
@@ -178,24 +182,24 @@ fn slab_calls(c: &mut Criterion) {
         // One book per fill level, shared by both measurements (filling it is the slow part).
         let mut slab = Slab::filled(percent);
         let mut group = c.benchmark_group(format!("slab_{percent}pct"));
-        // Buy 80 through the 8 best ask levels, committed to with `SALT`.
+        // Buy 10 × LEVELS through the LEVELS best ask levels, committed to with `SALT`.
         let commitment = curve_formats::commitment::Reveal {
             chain_id: CHAIN_ID,
             route_id: 1,
             instrument: 0,
             side: 0,
-            qty: 80,
-            limit_px: MID + 7,
+            qty: 10 * LEVELS,
+            limit_px: MID + LEVELS - 1,
             salt: curve_formats::commitment::words_bytes(&SALT),
         }
         .commitment();
-        let mut reserve = vec![1, TAKER, 0, 0, 80, MID + 7, 1_000];
+        let mut reserve = vec![1, TAKER, 0, 0, 10 * LEVELS, MID + LEVELS - 1, 1_000];
         reserve.extend(curve_formats::commitment::digest_words(&commitment));
         let held = slab.ok("reserve", &reserve);
-        assert_eq!(held[1], 80, "filled through 8 levels");
+        assert_eq!(held[1], 10 * LEVELS, "filled through every level");
         slab.ok("cancel", &[held[0]]);
         for engine in ["jit", "interpreter"] {
-            group.bench_function(BenchmarkId::new("reserve_8_levels", engine), |b| {
+            group.bench_function(BenchmarkId::new("reserve_6_levels", engine), |b| {
                 b.iter_custom(|iterations| {
                     let mut spent = Duration::ZERO;
                     for _ in 0..iterations {
@@ -208,7 +212,7 @@ fn slab_calls(c: &mut Criterion) {
                     spent
                 })
             });
-            group.bench_function(BenchmarkId::new("commit_8_slices", engine), |b| {
+            group.bench_function(BenchmarkId::new("commit_6_slices", engine), |b| {
                 b.iter_custom(|iterations| {
                     let mut spent = Duration::ZERO;
                     for _ in 0..iterations {
@@ -221,7 +225,7 @@ fn slab_calls(c: &mut Criterion) {
                         args.push(0);
                         let outcome = slab.run(engine, "commit", &args);
                         spent += start.elapsed();
-                        assert_eq!(outcome.result.expect("commits")[0], 80);
+                        assert_eq!(outcome.result.expect("commits")[0], 10 * LEVELS);
                         slab.place_best_asks();
                     }
                     spent

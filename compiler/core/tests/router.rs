@@ -583,6 +583,8 @@ struct Coverage {
     margin_refusals: usize,
     /// Margin syncs that succeeded.
     syncs: usize,
+    /// Keeper liquidations by status: saved, in grace, liquidated, healthy.
+    liquidations: [usize; 4],
 }
 
 /// Whether a route the model refused with `vault_balance` failed at the margin lock: with
@@ -655,6 +657,12 @@ fn differential(
 ) -> Result<Coverage, String> {
     use router_reference::{RouteError, RouterModel};
     let mut coverage = Coverage::default();
+    // A buffer of 50,000 above maintenance and a grace window of 60 ms (a few steps).
+    let liquidation = setup.liquidation.unwrap_or((200, 100, 50_000, 60));
+    let setup = Setup {
+        liquidation: Some(liquidation),
+        ..setup
+    };
     let mut w = World::build(&[], setup);
     let (_, params) = slab_program();
     let layout = built_slab().layout;
@@ -694,8 +702,12 @@ fn differential(
         model.deposit(*taker, funds);
     }
     model.set_cross_alpha(setup.cross);
+    let (band, preliq_band, buffer, grace) = liquidation;
+    model.set_liquidation(band, preliq_band, buffer, grace);
     let upgrade = upgraded_slab();
     let mut delisted: Vec<u64> = Vec::new();
+    // A taker the last liquidation left in its grace window.
+    let mut graced: Option<u64> = None;
     for step in 0..steps {
         if step == steps / 2 {
             w.upgrade_slabs(&upgrade);
@@ -784,6 +796,54 @@ fn differential(
                     ));
                 }
                 what = "sync_margin";
+            }
+            11 | 12 => {
+                // A keeper liquidates a taker: mostly healthy, short after a crash of a mark;
+                // one in its grace window is called again until the window ends.
+                // Taker 6 is left to the margin refusals its vault runs into.
+                let keeper_takers: Vec<u64> = TAKERS.iter().copied().filter(|&u| u != 6).collect();
+                let short: Vec<u64> = keeper_takers
+                    .iter()
+                    .copied()
+                    .filter(|&u| {
+                        model.margin(u).is_ok_and(|(equity, im, mm, _)| {
+                            equity < im as i128 && equity - (mm as i128) < liquidation.2 as i128
+                        })
+                    })
+                    .collect();
+                let user = match graced {
+                    Some(user) if rng.below(4) != 0 => user,
+                    _ if !short.is_empty() && rng.below(2) == 0 => {
+                        short[rng.below(short.len() as u64) as usize]
+                    }
+                    _ => keeper_takers[rng.below(keeper_takers.len() as u64) as usize],
+                };
+                if user != TAKERS[0] && short.contains(&user) && rng.below(2) == 0 {
+                    // The user has spent its free collateral elsewhere: nothing to re-pledge.
+                    let vault = model.vault(user);
+                    model.withdraw(user, vault).expect("its own balance");
+                    w.ledger.set_vault(user, 0, 0);
+                }
+                let got = w.call(engine, "liquidate", &[user]).result;
+                let want = model.liquidate(w.now, user);
+                let agree = match (&got, &want) {
+                    (Ok(r), Ok((status, health, residual))) => {
+                        coverage.liquidations[*status as usize] += 1;
+                        graced = (*status == 1).then_some(user);
+                        (r[0], wide(r, 1) as i128, wide(r, 3)) == (*status, *health, *residual)
+                    }
+                    (Err(t), Err(RouteError::Abort(code))) => t.kind == abort(*code),
+                    (Err(t), Err(RouteError::Host(_))) => matches!(t.kind, TrapKind::Host { .. }),
+                    _ => false,
+                };
+                if !agree {
+                    return Err(format!(
+                        "step {step}: liquidate({user}): vm {got:?}, model {want:?}"
+                    ));
+                }
+                margin_agrees(engine, &mut w, &model, user, &mut coverage)
+                    .map_err(|e| format!("step {step} after liquidate({user}): {e}"))?;
+                what = "liquidate";
             }
             10 if rng.below(3) == 0 => {
                 // Delist a slab, or relist the one delisted: at most one is out at a time.
@@ -1008,7 +1068,7 @@ fn the_router_matches_the_reference_on_both_engines() {
         other_feed_on_third: true,
         ..Setup::default()
     };
-    let interpreted = differential(&Interpreter(ExecOptions::default()), &mut rng, 1_200, cross)
+    let interpreted = differential(&Interpreter(ExecOptions::default()), &mut rng, 1_600, cross)
         .unwrap_or_else(|e| panic!("interpreter: {e}"));
     println!("interpreter: {interpreted:?}");
     let compiled = differential(&JitCache::default(), &mut rng, 400, Setup::default())
@@ -1036,4 +1096,168 @@ fn the_router_matches_the_reference_on_both_engines() {
     assert!(interpreted.margin_refusals >= 3, "{interpreted:?}");
     assert!(interpreted.syncs >= 30, "{interpreted:?}");
     assert!(compiled.routes_after_upgrade >= 5, "{compiled:?}");
+    // Keepers' liquidations: saved, in grace, liquidated and healthy each seen.
+    for (status, name) in ["saved", "in grace", "liquidated", "healthy"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            interpreted.liquidations[status] >= 1,
+            "no liquidation {name}: {interpreted:?}"
+        );
+    }
+}
+
+/// The router's `liquidate(user)` words: (status, health, residual).
+fn liquidate(w: &mut World, engine: &dyn Engine, user: u64) -> (u64, i128, u128) {
+    let got = w.ok(engine, "liquidate", &[user]);
+    (got[0], wide(&got, 1) as i128, wide(&got, 3))
+}
+
+/// The best bid left on `slab` (a maker's probe: reserve 2 at any price, then cancel).
+fn best_bid(w: &mut World, slab: u64) -> u64 {
+    let held = w
+        .slab_call(slab, "reserve", &[99, 77, 0, 1, 2, 5, 100, 0, 0, 0, 0])
+        .expect("a bid rests");
+    w.slab_call(slab, "cancel", &[held[0]]).expect("cancels");
+    held[3]
+}
+
+/// The LIQUIDATION values of these tests: bands 200 and 100 bps, a buffer of 2,000 above
+/// maintenance, and a grace window of 5 s.
+const LIQUIDATION: Liquidation = (200, 100, 2_000, 5_000);
+
+/// L1, L3, RM3: a long 10 at 1,000 (lock 5,000) is left alone while healthy; when its mark
+/// falls it is first saved by the user's free collateral; with an empty vault it waits out
+/// the grace window untouched; then the slab closes what the deficit needs within the band,
+/// never the depth beyond it.
+#[test]
+fn liquidation_saves_first_waits_out_the_grace_and_then_closes_within_the_band() {
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let setup = Setup {
+            liquidation: Some(LIQUIDATION),
+            ..Setup::default()
+        };
+        let mut w = World::build(&BOTH_SIDES, setup);
+        w.ok(
+            engine,
+            "route",
+            &[TAKER, 1, 0, 0, 10, 1_000, SLABS[0], 0, 0],
+        );
+        let im = |mark: u128| 10 * 10 * mark * 500 / 10_000;
+        let mm = |mark: u128| 10 * 10 * mark * 350 / 10_000;
+        assert_eq!(w.locked(TAKER), im(1_000));
+        // Healthy: the equity at the router (the lock) is initial margin.
+        assert_eq!(liquidate(&mut w, engine, TAKER).0, 3, "healthy");
+        assert_eq!(liquidate(&mut w, engine, 42), (3, 0, 0), "no portfolio");
+
+        // The mark falls to 960: T = 5,000 − 4,000 = 1,000 against MM 3,360 and IM 4,800, so
+        // the account is short by min(2,000 + 2,360, 4,800 − 1,000) = 3,800: the vault pays.
+        w.set_mark(SLABS[0], 960);
+        let vault = w.ledger.vault_balance(TAKER, 0);
+        let health = 1_000 + 3_800 - mm(960) as i128;
+        assert_eq!(liquidate(&mut w, engine, TAKER), (0, health, 0), "saved");
+        assert_eq!(w.locked(TAKER), im(1_000) + 3_800);
+        assert_eq!(w.ledger.vault_balance(TAKER, 0), vault - 3_800);
+        assert_eq!(
+            wide(&w.position_value(SLABS[0], TAKER), 2),
+            im(960),
+            "untouched"
+        );
+
+        // An empty vault and the mark at 940: T = 8,800 − 6,000 = 2,800, MM 3,290 (H = −490),
+        // IM 4,700: short by min(2,490, 1,900) = 1,900. The grace window opens.
+        w.ledger.set_vault(TAKER, 0, 0);
+        w.set_mark(SLABS[0], 940);
+        let h = 2_800 - mm(940) as i128;
+        assert_eq!(liquidate(&mut w, engine, TAKER), (1, h, 1_900), "in grace");
+        w.now = NOW + 4_999;
+        assert_eq!(
+            liquidate(&mut w, engine, TAKER),
+            (1, h, 1_900),
+            "still in grace"
+        );
+        assert_eq!(
+            wide(&w.position_value(SLABS[0], TAKER), 2),
+            im(940),
+            "untouched"
+        );
+
+        // Bids near the new mark; the band (2 %: ⌊940 × 200 / 10,000⌋ = 18) keeps the sweep at
+        // 922 or above, so the 915 bid is never hit.
+        for (price, qty) in [(935, 2), (930, 2), (925, 2), (915, 20)] {
+            w.slab_call(SLABS[0], "place_order", &[MAKER, 0, 0, price, qty])
+                .expect("a bid");
+        }
+        w.now = NOW + 5_000;
+        // 1,900 of maintenance margin: ⌈1,900 / (10 × 940 × 3.5 %)⌉ = 6 contracts, sold at
+        // 935, 930 and 925 — a loss of 4,200 the slab takes through the cap from the 8,800
+        // the lock had (L2). What is left: a long 4, IM 1,880, its equity −2,400, so the lock
+        // becomes 4,280 and health E + lock − MM = −2,400 + 4,280 − 1,316 = 564.
+        let got = liquidate(&mut w, engine, TAKER);
+        assert_eq!(got, (2, 564, 0), "liquidated");
+        assert_eq!(
+            wide(&w.position_value(SLABS[0], TAKER), 2),
+            1_880,
+            "a long 4"
+        );
+        assert_eq!(w.locked(TAKER), 4_280);
+        assert_eq!(w.ledger.vault_balance(TAKER, 0), 8_800 - 4_200 - 4_280);
+        assert_eq!(
+            best_bid(&mut w, SLABS[0]),
+            915,
+            "the depth beyond the band is left"
+        );
+        // Back at initial margin (T = 1,880 = IM): healthy again.
+        assert_eq!(liquidate(&mut w, engine, TAKER).0, 3);
+    }
+}
+
+/// E2E3: the same long 10 on slab 11 and short 8 on slab 12 (one feed) and the same crash to
+/// 800, liquidated by a router that nets (`cross_alpha`: the net long 2 is what is sold) and by
+/// one that margins each slab alone (`isolated`: the long is sold down to cover its own
+/// margin). The netted liquidation sells less and leaves the bid book higher.
+#[test]
+fn a_netted_liquidation_moves_the_book_less_than_slab_by_slab() {
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let mut outcome = Vec::new();
+        for cross in [true, false] {
+            let setup = Setup {
+                cross,
+                liquidation: Some((200, 100, 2_000, 0)),
+                ..Setup::default()
+            };
+            let mut w = World::build(&BOTH_SIDES, setup);
+            w.ok(
+                engine,
+                "route",
+                &[TAKER, 1, 0, 0, 10, 1_000, SLABS[0], 0, 0],
+            );
+            w.ok(engine, "route", &[TAKER, 2, 0, 1, 8, 1_000, SLABS[1], 0, 0]);
+            w.ledger.set_vault(TAKER, 0, 0);
+            for slab in SLABS {
+                w.set_mark(slab, 800);
+            }
+            for price in [795, 790, 785, 780, 775] {
+                w.slab_call(SLABS[0], "place_order", &[MAKER, 0, 0, price, 2])
+                    .expect("a bid");
+            }
+            let (status, _, _) = liquidate(&mut w, engine, TAKER);
+            assert_eq!(status, 2, "liquidated");
+            let left = wide(&w.position_value(SLABS[0], TAKER), 2) / (10 * 800 * 500 / 10_000);
+            outcome.push((10 - left, best_bid(&mut w, SLABS[0])));
+        }
+        let (netted, alone) = (outcome[0], outcome[1]);
+        // Netted: MM of the net long 2 (560) bounds slab 11's share: ⌈560 / 280⌉ = 2 sold at
+        // 795. Alone: the deficit min(2,000 + 40, 7,200 − 5,000) = 2,040 wants ⌈2,040 / 280⌉ =
+        // 8, and the band (≥ 800 − 16) lets it sell 6, down to 785.
+        assert_eq!(netted, (2, 790));
+        assert_eq!(alone, (6, 780));
+        assert!(
+            netted.1 > alone.1,
+            "E2E3: the netted liquidation pushed the book less"
+        );
+    }
 }

@@ -57,6 +57,10 @@ fn slab_params() -> Params {
         freeze_levels: 0,
         chain_id: 0,
         aggressor_capacity: 64,
+        funding_interval_ms: 3_600_000,
+        funding_rate_cap_bps: 100,
+        liquidation_full: false,
+        liquidation_band_bps: 200,
     }
 }
 
@@ -1053,7 +1057,7 @@ fn the_freeze_keeps_orders_of_both_classes_behind_the_top_k_levels_while_its_win
     assert_eq!(m.state().instruments[0].freeze_until_ms, 0);
     assert_eq!(m.place_order(0, MAKER, 0, 1, 1_005, 2), Ok(5));
     assert_eq!(m.cancel_order(0, MAKER, 5), Ok(2));
-    assert_eq!(m.batch_open(1_000, 0), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0)));
     assert_eq!(m.state().instruments[0].freeze_until_ms, 2_000);
     let before = m.state();
     // Asks 1,010 / 1,020 / 1,030: k = min(2, 3) = 2, the 2nd best is 1,020; 1,015 is ahead.
@@ -1128,7 +1132,7 @@ fn the_freeze_keeps_orders_of_both_classes_behind_the_top_k_levels_while_its_win
     m.set_maker_class(MAKER, 1).unwrap();
     m.place_order(0, MAKER, 0, 1, 1_010, 2).unwrap();
     m.place_order(0, MAKER, 0, 1, 1_020, 2).unwrap();
-    m.batch_open(1_000, 0).unwrap();
+    m.batch_open(1_000, 0, &[]).unwrap();
     assert_eq!(m.place_order(1_500, MAKER, 0, 1, 1_000, 2), Ok(3));
 }
 
@@ -1254,7 +1258,7 @@ fn a_commitment_needs_its_reveal_and_commit_checks_in_the_readmes_order() {
         Err(Abort::Expired)
     );
     let mut later = m.clone();
-    later.batch_open(1_000, 0).unwrap();
+    later.batch_open(1_000, 0, &[]).unwrap();
     assert_eq!(commit(&mut later, 1_000, &[0], [9; 4]), Err(Abort::Epoch));
     // The reveal, then the fee caps, then the mark, then the band.
     assert_eq!(
@@ -1318,7 +1322,7 @@ fn a_maker_earns_its_rebate_unless_jit_or_too_young() {
         m.set_maker_class(MAKER, 1).unwrap();
         assert_eq!(m.place_order(500, MAKER, 0, 1, 1_000, 2), Ok(1));
         assert_eq!(m.place_order(500, MAKER2, 0, 1, 1_000, 2), Ok(2));
-        assert_eq!(m.batch_open(1_000, 0), Ok((1, 1)));
+        assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 1)));
         assert_eq!(m.place_order(1_200, MAKER, 0, 1, 1_005, 2), Ok(3));
         let r = m
             .reserve(1_250, 1, TAKER, 0, 0, 6, 1_005, CAP_TTL, [0; 4], &[1_000])
@@ -1376,7 +1380,7 @@ fn the_arg_taxes_only_a_newly_created_profitable_overlap() {
     p.aggressor_capacity = 2;
     let mut m = Model::new(p);
     m.set_maker_class(MAKER, 1).unwrap();
-    assert_eq!(m.batch_open(1_000, 0), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0)));
     m.place_order(1_000, MAKER, 0, 1, 1_000, 4).unwrap();
     // Buy 4 at 1,000: no overlap; the taker fee ⌊40,000 × 5 / 10⁴⌋ = 20 only.
     let c = take(&mut m, 1_000, 1, TAKER, 0, 4, 1_000).unwrap();
@@ -1455,7 +1459,7 @@ fn the_arg_taxes_only_a_newly_created_profitable_overlap() {
     assert_eq!(m.state(), before);
     m.cancel(1_000, r.hold_id).unwrap();
     // A new batch: entries are never removed, so the pool stays full for a new taker.
-    assert_eq!(m.batch_open(2_000, 0), Ok((2, 0)));
+    assert_eq!(m.batch_open(2_000, 0, &[]), Ok((2, 0)));
     assert_eq!(m.state().aggressor.len(), 2);
     assert_eq!(
         take(&mut m, 2_000, 8, TAKER3, 0, 2, 1_040).map(|_| ()),
@@ -1488,7 +1492,7 @@ fn the_arg_prices_a_new_overlap_at_the_commits_avg_px_against_the_other_sides_ba
     p.arg_tax_bps = 100;
     let mut m = Model::new(p);
     m.set_maker_class(MAKER, 1).unwrap();
-    assert_eq!(m.batch_open(1_000, 0), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0)));
     let entry = |buy_qty, buy_notional, sell_qty, sell_notional| AggressorState {
         epoch: 1,
         buy_qty,
@@ -1556,8 +1560,8 @@ fn aggressor_entries_are_reset_never_removed_and_each_keeps_its_slot() {
         buy_notional,
         ..AggressorState::default()
     };
-    assert_eq!(m.batch_open(1_000, 0), Ok((1, 0)));
-    assert_eq!(m.batch_open(1_000, 1), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 1, &[]), Ok((1, 0)));
     for instrument in [0, 1] {
         m.place_order(1_000, MAKER, instrument, 1, 1_000, 20)
             .unwrap();
@@ -1566,7 +1570,7 @@ fn aggressor_entries_are_reset_never_removed_and_each_keeps_its_slot() {
     take_in(&mut m, 1_000, 1, TAKER, 0, 0, 1_000).unwrap();
     // Instrument 0's batch moves on: TAKER's entry there is stale. Its first commit in
     // instrument 1 creates a second entry and keeps the stale one (no removal).
-    assert_eq!(m.batch_open(2_000, 0), Ok((2, 0)));
+    assert_eq!(m.batch_open(2_000, 0, &[]), Ok((2, 0)));
     take_in(&mut m, 2_000, 2, TAKER, 1, 0, 1_000).unwrap();
     let ledger: Vec<_> = m.state().aggressor.into_iter().collect();
     assert_eq!(

@@ -621,3 +621,243 @@ fn a_round_trip_tax_on_every_commit_is_caught() {
 fn fees_above_the_caps_unchecked_are_caught() {
     caught(slab::Mutation::FeeCapUnchecked, fee_caps);
 }
+
+/// RM6: funding moves the index once per interval, by the premium of the slab's fills (1,000)
+/// over the oracle's time-weighted index (900), a day's premium prorated to the hour: ⌊100 /
+/// 24⌋ = 4 per unit per interval (under the cap ⌊900 × 100 bps⌋ = 9); a second call in the
+/// same interval changes nothing; a position untouched for two intervals owes both, and pays
+/// them (exactly, into the short's equity) when a fill next touches it.
+fn funding((program, params): (Arc<Program>, Vec<u64>)) {
+    const HOUR: u64 = 3_600_000;
+    for engine in &Engine::both(&program) {
+        let mut w = world(engine, &program, &params);
+        // The index: 900 since time 1,000 (the feed's accumulator is Σ price × ms).
+        w.oracle[oracle::state::CUM_MS as usize] = 1_000;
+        w.oracle[oracle::state::PRICE as usize] = 900;
+        w.host.ledger.set_escrow(TAKER, SLAB_ID, 0, 10_000_000);
+        let funding = |w: &mut World, now: u64| {
+            let words = w.ok("apply_funding", &[0], now);
+            (wide(&words, 0) as i128, words[2])
+        };
+        // Interval 0 is where the index starts: nothing to apply; the first interval that
+        // turns applies a step of 0 (no snapshot to measure from) and takes the snapshot.
+        assert_eq!(funding(&mut w, 1_000), (0, 0));
+        assert_eq!(funding(&mut w, HOUR), (0, 1));
+        // The taker buys 20 from the maker at 1,000.
+        w.ok("set_maker_class", &[MAKER, 1], HOUR);
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 20], HOUR);
+        let held = w.ok(
+            "reserve",
+            &[1, TAKER, 0, 0, 20, 1_000, 100, 0, 0, 0, 0],
+            HOUR,
+        );
+        let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&held, 4), HOUR + 1_000));
+        w.ok("commit", &[held[0], cap, 0, 0, 0, 0, 0], HOUR + 10);
+        let equity = |w: &mut World, user: u64, now: u64| {
+            wide(&w.ok("exposure", &[user, 0], now), 0) as i128
+        };
+        let (taker_before, maker_before) = (
+            equity(&mut w, TAKER, HOUR + 10),
+            equity(&mut w, MAKER, HOUR + 10),
+        );
+        // Later in the same interval: applied already (RM6), however many calls or batches.
+        assert_eq!(funding(&mut w, HOUR + 500_000), (0, 0), "once per interval");
+        w.ok("batch_open", &[0], HOUR + 600_000);
+        assert_eq!(funding(&mut w, 2 * HOUR - 1), (0, 0), "once per interval");
+        // Two intervals later: 2 × 4 per unit, owed by the long's 20 × 10 units.
+        assert_eq!(funding(&mut w, 3 * HOUR + 5), (8, 2));
+        let owed = 20 * 10 * 8;
+        assert_eq!(equity(&mut w, TAKER, 3 * HOUR + 5), taker_before - owed);
+        assert_eq!(equity(&mut w, MAKER, 3 * HOUR + 5), maker_before + owed);
+        // No fills since: the next interval's step is 0.
+        assert_eq!(funding(&mut w, 4 * HOUR), (8, 1));
+        // A fill settles both positions into cash: the taker sells 2 to the maker's bid at
+        // 1,000 (no PnL), paying the fee ⌊2 × 10 × 1,000 × 5 / 10,000⌋ = 10 besides, and the
+        // maker's fee is ⌊20,000 × 2 / 10,000⌋ = 4.
+        let cash = |w: &mut World, user: u64| wide(&w.ok("account", &[user], 4 * HOUR), 0) as i128;
+        let (taker_cash, maker_cash) = (cash(&mut w, TAKER), cash(&mut w, MAKER));
+        w.ok("batch_open", &[0], 4 * HOUR);
+        w.ok("place_order", &[MAKER, 0, 0, 1_000, 2], 4 * HOUR);
+        let held = w.ok(
+            "reserve",
+            &[2, TAKER, 0, 1, 2, 1_000, 100, 0, 0, 0, 0],
+            4 * HOUR,
+        );
+        let cap = w.cap(Cap::new(
+            TAKER,
+            SLAB_ID,
+            0,
+            wide(&held, 4),
+            4 * HOUR + 1_000,
+        ));
+        w.ok("commit", &[held[0], cap, 0, 0, 0, 0, 1], 4 * HOUR);
+        assert_eq!(cash(&mut w, TAKER), taker_cash - owed - 10, "the long paid");
+        assert_eq!(
+            cash(&mut w, MAKER),
+            maker_cash + owed - 4,
+            "the short received"
+        );
+        // Settled: the equities moved only by the fees.
+        assert_eq!(equity(&mut w, TAKER, 4 * HOUR), taker_before - owed - 10);
+        assert_eq!(equity(&mut w, MAKER, 4 * HOUR), maker_before + owed - 4);
+    }
+}
+
+#[test]
+fn funding_moves_once_per_interval_and_settles_at_the_next_fill() {
+    funding(slab_program());
+}
+
+/// Mutation `FundingTwice`: a second call in an interval applies its funding again.
+#[cfg(feature = "planted-mutations")]
+#[test]
+fn funding_applied_twice_in_an_interval_is_caught() {
+    let program = slab_program_with(SCRIPT, slab::Mutation::FundingTwice);
+    let run = std::panic::catch_unwind(|| funding(program));
+    assert!(run.is_err(), "FundingTwice went unnoticed");
+}
+
+/// L2, L3, R10, E2E4: a liquidation closes a long 20 (entered at 1,005, so `insurance` holds
+/// the entry's rounding) against LIVE depth within 2 % of the mark 1,000 (bids ≥ 980),
+/// skipping the user's own bid and reserved quantity, until the maintenance margin closed
+/// covers the deficit; it takes the loss it realised through the cap but never more than the
+/// escrow; what stays owed is bad debt that only governance's `cover_bad_debt` pays, from
+/// `insurance`.
+fn liquidation((program, params): (Arc<Program>, Vec<u64>)) {
+    for engine in &Engine::both(&program) {
+        let mut w = world(engine, &program, &params);
+        w.host.ledger.set_escrow(TAKER, SLAB_ID, 0, 10_000_000);
+        // Every account may quote: the taker's own bid is one the sweep must skip.
+        for maker in [MAKER, 5, 6, TAKER] {
+            w.ok("set_maker_class", &[maker, 1], 1_000);
+        }
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 2], 1_000);
+        w.ok("place_order", &[MAKER, 0, 1, 1_005, 18], 1_000);
+        // The taker buys 20, router-margined (its cash ends at 0): the entry is ⌈20,090 / 20⌉
+        // = 1,005 and its rounding, (20,100 − 20,090) × 10 = 100, is the slab's insurance.
+        let held = w.ok(
+            "reserve",
+            &[1, TAKER, 0, 0, 20, 1_005, 100, 0, 0, 0, 0],
+            1_000,
+        );
+        let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&held, 4), 2_000));
+        w.ok("commit", &[held[0], cap, 0, 0, 0, 0, 1], 1_000);
+        // Bids: the taker's own at 995 (skipped), 4 at 990, 4 at 985 of which a hold
+        // reserves 2, and 10 at 975 (outside the band).
+        // (The hold first, while 985 is the best bid.)
+        w.ok("place_order", &[6, 0, 0, 985, 4], 1_000);
+        w.ok("reserve", &[2, MAKER, 0, 1, 2, 985, 100, 0, 0, 0, 0], 1_000);
+        w.ok("place_order", &[TAKER, 0, 0, 995, 2], 1_000);
+        w.ok("place_order", &[5, 0, 0, 990, 4], 1_000);
+        w.ok("place_order", &[5, 0, 0, 975, 10], 1_000);
+        // The escrow holds only 500 of the loss the closing realises.
+        w.host.ledger.set_escrow(TAKER, SLAB_ID, 0, 500);
+        let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, 500, 2_000));
+        // 2,000 of margin: ⌈2,000 / (10 × 1,000 × 3.5 %)⌉ = 6 contracts; a band of 100 % is
+        // clamped to the slab's 2 %.
+        let before = w.host.ledger.account_balance(SLAB_ID, 0);
+        w.refused(
+            "liquidation_call",
+            &[TAKER, 0, 2_000, 0, 0, 0],
+            1_010,
+            abort(code::BAD_BAND),
+        );
+        let out = w.ok(
+            "liquidation_call",
+            &[TAKER, 0, 2_000, 0, 10_000, cap],
+            1_010,
+        );
+        // 4 at 990 and the 2 unreserved at 985: 6 × 10 × 1,000 × 3.5 % = 2,100 covers it.
+        assert_eq!((wide(&out, 0), out[2]), (0, 6), "residual and closed");
+        // Realised: 4 × 10 × (990 − 1,005) + 2 × 10 × (985 − 1,005) = −1,000, no fees; the
+        // escrow pays 500 of it (L2) and 500 is bad debt.
+        assert_eq!(wide(&out, 3), 500, "the debit stops at the escrow");
+        assert_eq!(w.host.ledger.escrow_balance(TAKER, SLAB_ID, 0), 0);
+        assert_eq!(w.host.ledger.account_balance(SLAB_ID, 0), before + 500);
+        let cash = |w: &mut World| wide(&w.ok("account", &[TAKER], 1_010), 0) as i128;
+        assert_eq!(cash(&mut w), -500, "bad debt stays in the account");
+        let exposure = w.ok("exposure", &[TAKER, 0], 1_010);
+        assert_eq!(
+            wide(&exposure, 8) as i128,
+            14 * 350,
+            "a long 14 is left: its MM"
+        );
+        // Nothing more within the band: the rest of the deficit comes back.
+        let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, 0, 2_000));
+        let out = w.ok("liquidation_call", &[TAKER, 0, 5_000, 0, 200, cap], 1_020);
+        assert_eq!((wide(&out, 0), out[2], wide(&out, 3)), (5_000, 0, 0));
+        // A user without an account: a no-op returning the deficit.
+        let out = w.ok("liquidation_call", &[42, 0, 700, 0, 200, cap], 1_020);
+        assert_eq!((wide(&out, 0), out[2]), (700, 0));
+        // E2E4: only governance's path pays bad debt, at most the insurance: 200, the two
+        // entries' rounding (the maker's short 20 entered at ⌊20,090 / 20⌋ = 1,004: 100).
+        let covered = w.ok("cover_bad_debt", &[TAKER, 1_000, 0], 1_020);
+        assert_eq!(wide(&covered, 0), 200);
+        assert_eq!(cash(&mut w), -300);
+        let covered = w.ok("cover_bad_debt", &[TAKER, 1_000, 0], 1_020);
+        assert_eq!(wide(&covered, 0), 0, "the insurance is spent");
+    }
+}
+
+#[test]
+fn a_liquidation_closes_live_depth_within_the_band_and_takes_at_most_the_escrow() {
+    liquidation(slab_program());
+}
+
+/// Mutation `LiquidationUnbounded`: the liquidation debits the whole loss, beyond the escrow
+/// the router pledged; the host refuses it, so the liquidation fails.
+#[cfg(feature = "planted-mutations")]
+#[test]
+fn a_liquidation_debit_beyond_the_escrow_is_caught() {
+    let program = slab_program_with(SCRIPT, slab::Mutation::LiquidationUnbounded);
+    let run = std::panic::catch_unwind(|| liquidation(program));
+    assert!(run.is_err(), "LiquidationUnbounded went unnoticed");
+}
+
+/// S9: a commit never takes more than its hold's `max_charge`. A long 200 at 1,000 whose mark
+/// fell to 985 is above maintenance (equity 100,050 − 30,000 against MM 68,950) but 28,500
+/// short of initial margin; buying 2 more at 1,000 reserves a `max_charge` of 20,010, so the
+/// commit's shortfall (≈ 30,000) is refused `MAX_CHARGE`, with nothing changed.
+fn max_charge((program, params): (Arc<Program>, Vec<u64>)) {
+    for engine in &Engine::both(&program) {
+        let mut w = world(engine, &program, &params);
+        w.host.ledger.set_escrow(TAKER, SLAB_ID, 0, 10_000_000);
+        w.ok("set_maker_class", &[MAKER, 1], 1_000);
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 202], 1_000);
+        let buy = |w: &mut World, route: u64, qty: u64| {
+            let held = w.ok(
+                "reserve",
+                &[route, TAKER, 0, 0, qty, 1_000, 100, 0, 0, 0, 0],
+                1_000,
+            );
+            (held[0], wide(&held, 4))
+        };
+        let (hold, charge) = buy(&mut w, 1, 200);
+        let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, charge, 2_000));
+        w.ok("commit", &[hold, cap, 0, 0, 0, 0, 0], 1_000);
+        w.oracle[oracle::state::MARK as usize] = 985;
+        let (hold, charge) = buy(&mut w, 2, 2);
+        assert_eq!(charge, 20_010, "2 × 10 × 1,000 plus the taker fee");
+        let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, 1_000_000, 2_000));
+        w.refused(
+            "commit",
+            &[hold, cap, 0, 0, 0, 0, 0],
+            1_010,
+            abort(code::MAX_CHARGE),
+        );
+    }
+}
+
+#[test]
+fn a_commit_above_its_max_charge_is_refused() {
+    max_charge(slab_program());
+}
+
+/// Mutation `NoDebitGuard`: the commit takes its whole shortfall, above `max_charge`.
+#[cfg(feature = "planted-mutations")]
+#[test]
+fn a_commit_without_its_debit_guard_is_caught() {
+    let program = slab_program_with(SCRIPT, slab::Mutation::NoDebitGuard);
+    let run = std::panic::catch_unwind(|| max_charge(program));
+    assert!(run.is_err(), "NoDebitGuard went unnoticed");
+}

@@ -355,6 +355,8 @@ pub mod id {
     pub const VAULT_RELEASE: u16 = 11;
     /// `invoke`.
     pub const INVOKE: u16 = 12;
+    /// `vault_read`.
+    pub const VAULT_READ: u16 = 13;
 }
 
 /// Most words one event carries.
@@ -392,7 +394,7 @@ const fn per_ceil(base: u64, per: u64, reg: u8, divisor: u64) -> GasFormula {
 /// The table. Gas constants come from the calibration in BENCHMARKS.md: each is the measured
 /// nanoseconds of the call divided by the interpreter's nanoseconds per instruction, so that one
 /// gas buys about the same machine time whatever it pays for.
-pub const HOST_FUNCTIONS: [HostFunction; 13] = [
+pub const HOST_FUNCTIONS: [HostFunction; 14] = [
     HostFunction {
         id: id::CLOCK,
         name: "clock",
@@ -535,6 +537,16 @@ pub const HOST_FUNCTIONS: [HostFunction; 13] = [
               call stack), invoke_denied (the registry's role rules), callee_views (a writable \
               view), undeclared_program (not in the access list), program_in_use (its state is \
               mapped by the running call tree), bad_pointer.",
+    },
+    HostFunction {
+        id: id::VAULT_READ,
+        name: "vault_read",
+        capability: Capability::VaultWrite,
+        gas: fixed(6),
+        args: "r1 = user, r2 = asset",
+        results: "r1, r2 = the user's vault balance of the asset (u128, low word first)",
+        doc: "Reads a user's free collateral: what a router may pledge (a liquidation's \
+              re-pledge, percolator §4.17).",
     },
 ];
 

@@ -358,6 +358,10 @@ impl RollupHost {
                 let balance = self.ledger.escrow_balance(r[1], slab, r[2]);
                 set_u128(r, balance);
             }
+            id::VAULT_READ => {
+                let balance = self.ledger.vault_balance(r[1], r[2]);
+                set_u128(r, balance);
+            }
             id::SAFE_DEBIT => {
                 let remaining = self.ledger.safe_debit(
                     r[1],

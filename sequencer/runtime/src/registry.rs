@@ -59,6 +59,8 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     ("slab", "set_maker_class", DirectCall::Governance),
     // Fee caps are governance's, re-checked by every commit (ADV3).
     ("slab", "set_fee_caps", DirectCall::Governance),
+    // Insurance leaves a slab only by governance's decision, never by a slab's pull (E2E4).
+    ("slab", "cover_bad_debt", DirectCall::Governance),
     ("market", "open", DirectCall::InvokeOnly),
     ("market", "buy", DirectCall::InvokeOnly),
     ("market", "spend", DirectCall::InvokeOnly),
@@ -184,4 +186,53 @@ pub fn spec_table() -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every role but the router's.
+    const OTHERS: [Role; 3] = [Role::Slab, Role::Market, Role::Oracle];
+
+    /// R10 under `direct` and `invoke` rule tables: a transaction cannot call a slab's
+    /// `liquidation_call`, a router may invoke it and no other role may.
+    fn only_the_router_liquidates(
+        direct: &[(&str, &str, DirectCall)],
+        invoke: &[(Role, Role, &[&str])],
+    ) -> bool {
+        let invoke_only = direct
+            .iter()
+            .any(|r| *r == ("slab", "liquidation_call", DirectCall::InvokeOnly));
+        let router = allowed(invoke, Role::Router, Role::Slab, "liquidation_call");
+        let others = OTHERS
+            .iter()
+            .any(|&role| allowed(invoke, role, Role::Slab, "liquidation_call"));
+        invoke_only && router && !others
+    }
+
+    #[test]
+    fn a_liquidation_call_reaches_a_slab_only_from_the_router() {
+        assert!(only_the_router_liquidates(DIRECT_CALL_RULES, INVOKE_RULES));
+        assert_eq!(
+            direct_call("slab", "cover_bad_debt"),
+            Some(DirectCall::Governance),
+            "E2E4: insurance moves only by governance"
+        );
+    }
+
+    /// The mutation: a registry that lets a transaction liquidate (the rule left out), or a
+    /// market invoke it, is caught by the check above.
+    #[test]
+    fn a_registry_that_lets_anyone_liquidate_is_caught() {
+        let open: Vec<(&str, &str, DirectCall)> = DIRECT_CALL_RULES
+            .iter()
+            .copied()
+            .filter(|r| r.1 != "liquidation_call")
+            .collect();
+        assert!(!only_the_router_liquidates(&open, INVOKE_RULES));
+        let mut wider: Vec<(Role, Role, &[&str])> = INVOKE_RULES.to_vec();
+        wider.push((Role::Market, Role::Slab, &["liquidation_call"]));
+        assert!(!only_the_router_liquidates(DIRECT_CALL_RULES, &wider));
+    }
 }

@@ -1,8 +1,8 @@
-//! A plain-Rust reference model of the ROUTER template (registry, atomic multi-slab route and
-//! portfolio margin), written from `compiler/core/src/templates/router/README.md`
-//! (authoritative), the slab's README (`commit`'s `margin` flag, the `exposure` view) and
-//! `shared/spec/percolator.md` §3.1, §4.1–4.5, §4.14–4.15, §4.18 (background) alone, without
-//! reading the template or its tests. It exists only for the differential tests.
+//! A plain-Rust reference model of the ROUTER template (registry, atomic multi-slab route,
+//! portfolio margin and liquidation), written from `compiler/core/src/templates/router/README.md`
+//! (authoritative), the slab's README (`commit`'s `margin` flag, the `exposure` view,
+//! `liquidation_call`) and `shared/spec/percolator.md` §3.1, §4.1–4.5, §4.14–4.15, §4.17, §4.18
+//! (background) alone, without reading the template or its tests. It exists only for the differential tests.
 //!
 //! It composes the slab's reference model (`crate::slab_reference`): every slab is a
 //! [`SlabModel`] with its program id and its oracle marks, and the host's ledger (vaults,
@@ -13,7 +13,14 @@
 //! Portfolio margin: per user a [`Portfolio`] of [`PORTFOLIO_LEGS`] leg slots `(slab,
 //! instrument)` (a slot whose slab is 0 is free) and `locked`, the balance of the margin lock,
 //! which is the ledger's escrow `(user, 0)` (slab id 0). The netting model is `isolated` unless
-//! [`RouterModel::set_cross_alpha`] chose `cross_alpha`.
+//! [`RouterModel::set_cross_alpha`] chose `cross_alpha`. Each record also keeps `flagged_ms`,
+//! when a liquidation's grace window opened (0 for none).
+//!
+//! Liquidation: [`RouterModel::liquidate`] (README "Liquidation" steps 1–7) with the ROUTER
+//! block's `LIQUIDATION` values of [`RouterModel::set_liquidation`] (the schema's defaults
+//! otherwise: `band_bps` 200, `preliq_band_bps` 100, `preliq_buffer` 10,000,000, `grace_ms` 0).
+//! Its liquidation legs call each slab model's `liquidation_call` with a cap minted for the leg;
+//! [`RouterModel::liquidate_report`] gives the legs in detail.
 //!
 //! Every entrypoint runs on a clone of the whole model (slabs, ledger, registry, portfolios,
 //! counter) and keeps the clone only on success, so a failed call — an abort code or a host
@@ -79,6 +86,65 @@
 //!   lock is released in full and 0 returned; the record stays (records are never removed,
 //!   also when `sync_margin` clears the last leg). A pledge or release of 0 is not made (the
 //!   ledger is then untouched, e.g. no escrow `(user, 0)` entry appears).
+//! - The lock step (margin step 5, in `route` and `sync_margin`) sets `flagged_ms = 0` whenever
+//!   it completes (also when the lock did not move); a refused pledge changes nothing, the flag
+//!   included.
+//! - `set_liquidation` takes its values as given (`preliq_band_bps ≤ band_bps` is the checker's,
+//!   not re-checked); a band a slab refuses (`BAD_BAND`: 0 or above 10,000) makes that slab's
+//!   liquidation legs fail (`LEG_FAILED`).
+//! - `liquidate(now, user)` takes the batch time (the grace window and the caps need it). It
+//!   never counts in `routes`, and the caller (anyone, a keeper) is not represented. Status
+//!   words: 0 saved, 1 in grace, 2 liquidated, 3 healthy ([`status`]); it has no abort code of
+//!   its own.
+//! - Short: with `T = locked + E` and `H = T − MM` (signed, exact), short when `H <
+//!   preliq_buffer` and `T < IM` (signed against unsigned), `short = min(preliq_buffer − H, IM −
+//!   T)`, 0 when not short (`preliq_buffer = 0`: short only when `H < 0` and `T < IM`).
+//! - Step 1: "no portfolio record" is no record (`(3, 0, 0)`, nothing written). A record whose
+//!   leg slots are all free (its legs were all cleared) is a portfolio, as for `sync_margin`:
+//!   `E = IM = MM = 0`, `T = locked ≥ 0 = IM`, so it is never short: `(3, locked, 0)` with
+//!   `flagged_ms = 0`.
+//! - Step 2 is `margin`'s views (any refusal `MARGIN_VIEW`), no leg removed. Step 3 (not short)
+//!   stores `flagged_ms = 0` (also when already 0) and returns `(3, H, 0)` with step 2's `H`;
+//!   nothing else is written (no leg cleared, the lock untouched).
+//! - Step 4: `free` is the vault's balance at that moment (before the pledge); the pledge is
+//!   `min(free, short)` into the lock (not made when 0); `short` is recomputed from `H + p` and
+//!   `T + p` against step 2's `IM` and `preliq_buffer`. "Saved" returns `(0, H, 0)` with `H`
+//!   after the pledge, stores `flagged_ms = 0`, and leaves the whole pledge in the lock (it may
+//!   exceed `max(0, IM − E)`: the next route or `sync_margin` releases the excess).
+//! - Step 5: `flagged_ms` is set to `now` only when it is 0; at batch time 0 that stores 0 again
+//!   ("none"), so the window re-opens at the next call. The window is open while `now <
+//!   flagged_ms + grace_ms` (saturating). In grace the state is kept (the pledge, the flag) and
+//!   `(1, H, short)` returned, both after the pledge; no leg is removed.
+//! - Step 6: `deficit = short` and the band (`band_bps` when `H < 0`, else `preliq_band_bps`)
+//!   use the values after step 4's pledge. The whole lock is released first (not made when 0),
+//!   so the legs' pledges can reach it. The legs are the step-2 slots in slot order and "open"
+//!   and `mm_pos` are the step-2 views' (a leg's `liquidation_call` moves only its own `(slab,
+//!   instrument)` position of the user, so the other legs' views are unchanged at their turn).
+//!   A leg not open in those views, or with `d = min(deficit_left, share) = 0` (share 0, or the
+//!   deficit already covered), is skipped: no pledge, cap, call or release; a leg not open
+//!   leaves the portfolio at step 7.
+//! - Shares: per leg from its own `mm_pos`, also when several legs share a slab (no per-slab
+//!   aggregation; each such leg is its own liquidation leg with its own pledge and cap).
+//!   `cross_alpha`: `N` sums `mm_pos` over every portfolio leg of the key (a leg not open adds
+//!   0); "the earlier legs of that key on that side" are the earlier slots of the key whose
+//!   `mm_pos` has `N`'s sign, and their `|mm_pos|` counts (not their shares or `d`), so a share
+//!   is `min(|mm_pos|, max(0, |N| − that sum))`; a leg of `oracle_key` 0 (never produced by a
+//!   slab: keys have their low bit set) does not net and gets `|mm_pos|`, as in `isolated`.
+//! - A liquidation leg, in the README's order: `amount` = the vault's balance at that moment
+//!   (after the lock's release and the earlier legs' releases); pledge of `amount` (made even
+//!   when 0, like the route's funded leg); cap mint for `amount`, TTL `CAP_TTL` (clamped to
+//!   120 s); the slab's `liquidation_call(d, band)` with that slab's marks, the escrow `(user,
+//!   slab)` after the pledge and the cap's view; the slab's `debit` moves escrow → `collected`
+//!   and off the cap's `remaining` (the host's `safe_debit`, as for commit debits); release of
+//!   `amount − debit`; burn. Any `Err` of the slab (its aborts or a host refusal of the debit) is
+//!   `LEG_FAILED`, and the whole call is undone. `deficit_left −= d − residual` (the model
+//!   panics if a slab returned `residual > d`, a slab-model bug). A slab delisted since the leg
+//!   was added is still liquidated (the registry does not matter, as for the margin views).
+//! - Step 7: the views again (any refusal `MARGIN_VIEW`, unreachable: same marks), legs not open
+//!   cleared; `required = max(0, IM − E)` with `E = Σ equity_s` of these views (the lock is 0
+//!   then); `free` is the vault's balance after the sweep; the pledge of `min(required, free)`
+//!   is not made when 0; `flagged_ms` is kept (the one step 5 stored). `H after = Σ equity_s +
+//!   locked − MM` of these views with the new `locked`. The result's residual is `deficit_left`.
 
 #![allow(dead_code)]
 
@@ -129,6 +195,44 @@ pub mod code {
     pub const MARGIN_VIEW: u8 = 13;
     /// An entrypoint of a later part.
     pub const NOT_BUILT: u8 = 40;
+}
+
+/// `liquidate`'s status words (README "Liquidation").
+pub mod status {
+    /// The re-pledge made the account no longer short: nothing was closed.
+    pub const SAVED: u64 = 0;
+    /// Short, but inside the grace window: the pledge stays, no slab was touched.
+    pub const IN_GRACE: u64 = 1;
+    /// The sweep ran: the lock went back to the vault, slabs closed, the lock was re-made.
+    pub const LIQUIDATED: u64 = 2;
+    /// Not short (or no portfolio record): only `flagged_ms` was cleared.
+    pub const HEALTHY: u64 = 3;
+}
+
+/// The ROUTER block's `LIQUIDATION` values (README "Liquidation").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiquidationParams {
+    /// Hard liquidation's band (health below 0).
+    pub band_bps: u64,
+    /// Pre-liquidation's band (a short account with health `H ≥ 0`).
+    pub preliq_band_bps: u64,
+    /// The health below which an account not at initial margin is short.
+    pub preliq_buffer: u128,
+    /// The grace window, from the first call that finds the account short.
+    pub grace_ms: u64,
+}
+
+impl Default for LiquidationParams {
+    /// The schema's defaults: `band_bps` 200, `preliq_band_bps` 100, `preliq_buffer`
+    /// 10,000,000, `grace_ms` 0.
+    fn default() -> LiquidationParams {
+        LiquidationParams {
+            band_bps: 200,
+            preliq_band_bps: 100,
+            preliq_buffer: 10_000_000,
+            grace_ms: 0,
+        }
+    }
 }
 
 /// Why a router call failed. Either way nothing changed.
@@ -239,6 +343,9 @@ pub struct Portfolio {
     pub locked: u128,
     /// Leg slots `(slab, instrument)`; a slot with slab 0 is free (and reads `(0, 0)`).
     pub legs: [(u64, u64); PORTFOLIO_LEGS],
+    /// When a liquidation's grace window opened (the batch time of the first `liquidate` that
+    /// found the account short); 0 for none.
+    pub flagged_ms: u64,
 }
 
 /// What margin steps 2–4 make of a portfolio's legs.
@@ -252,6 +359,10 @@ struct MarginView {
     mm: u128,
     /// Per slot: taken and its position open.
     open: [bool; PORTFOLIO_LEGS],
+    /// Per slot: the position's signed `mm_pos` (0 for a free slot or a position not open).
+    mm_pos: [i128; PORTFOLIO_LEGS],
+    /// Per slot: the instrument's `oracle_key` (0 for a free slot).
+    key: [u64; PORTFOLIO_LEGS],
 }
 
 /// One slab the router can reach: its model and its oracle marks (one per instrument; 0 = none).
@@ -316,6 +427,80 @@ pub struct Snapshot {
     pub portfolios: BTreeMap<u64, Portfolio>,
 }
 
+/// `liquidate`'s result in detail: the README's three words plus what happened on the way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiquidationReport {
+    /// [`status`]: saved, in grace, liquidated or healthy.
+    pub status: u64,
+    /// `H` of step 2 (healthy; 0 without a portfolio record), after the re-pledge (saved, in
+    /// grace) or after the re-lock (liquidated).
+    pub health: i128,
+    /// `short` after the re-pledge in grace, `deficit_left` after a sweep, 0 when saved or
+    /// healthy.
+    pub residual: u128,
+    /// Step 4's pledge into the lock (`min(free, short)`).
+    pub repledged: u128,
+    /// The liquidation legs, in slot order.
+    pub legs: Vec<LiquidationLeg>,
+    /// Step 7's lock (0 unless liquidated).
+    pub relocked: u128,
+}
+
+/// One liquidation leg of a sweep (README "Liquidation" step 6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiquidationLeg {
+    /// The portfolio slot.
+    pub slot: usize,
+    /// The slab.
+    pub slab: u64,
+    /// The instrument.
+    pub instrument: u64,
+    /// The leg's share of the deficit.
+    pub share: u128,
+    /// `d = min(deficit_left, share)`, the deficit sent to the slab.
+    pub deficit: u128,
+    /// The band sent to the slab (the router's, before the slab's clamp).
+    pub band_bps: u64,
+    /// What was pledged into the escrow and the cap's amount (the vault's balance then).
+    pub amount: u128,
+    /// The cap minted for the leg.
+    pub cap_id: u64,
+    /// What the slab's `liquidation_call` returned.
+    pub residual: u128,
+    /// Contracts the slab closed.
+    pub closed_qty: u64,
+    /// What the slab debited through the cap.
+    pub debit: u128,
+}
+
+/// `H = locked + E − MM` in signed arithmetic.
+fn health(locked: u128, equity: i128, mm: u128) -> i128 {
+    let locked = i128::try_from(locked).expect("reference model: lock above i128");
+    let mm = i128::try_from(mm).expect("reference model: MM above i128");
+    locked
+        .checked_add(equity)
+        .and_then(|x| x.checked_sub(mm))
+        .expect("reference model: H overflows")
+}
+
+/// `target − x` for a signed `x` and an unsigned `target` when `x < target`, else 0.
+fn gap(target: u128, x: i128) -> u128 {
+    if x < 0 {
+        target
+            .checked_add(x.unsigned_abs())
+            .expect("reference model: target − x overflows")
+    } else {
+        target.saturating_sub(x as u128)
+    }
+}
+
+/// What an account is short by (README "Liquidation"): with `T = locked + E` and `H = T − MM`,
+/// short when `H < preliq_buffer` and `T < IM`, by `min(preliq_buffer − H, IM − T)`; 0 when
+/// not short.
+fn shortfall(buffer: u128, h: i128, im: u128, t: i128) -> u128 {
+    gap(buffer, h).min(gap(im, t))
+}
+
 /// The router, its host ledger and the slabs it routes to.
 #[derive(Clone, Debug)]
 pub struct RouterModel {
@@ -326,6 +511,8 @@ pub struct RouterModel {
     slabs: Vec<Slab>,
     /// The netting model: `cross_alpha` (true) or `isolated` (false, the default).
     cross_alpha: bool,
+    /// The ROUTER block's `LIQUIDATION` values.
+    liquidation: LiquidationParams,
     portfolios: BTreeMap<u64, Portfolio>,
 }
 
@@ -340,6 +527,7 @@ impl RouterModel {
             ledger: Ledger::default(),
             slabs: Vec::new(),
             cross_alpha: false,
+            liquidation: LiquidationParams::default(),
             portfolios: BTreeMap::new(),
         };
         for (id, model, marks) in slabs {
@@ -357,6 +545,30 @@ impl RouterModel {
     /// Whether the netting model is `cross_alpha`.
     pub fn cross_alpha(&self) -> bool {
         self.cross_alpha
+    }
+
+    /// The ROUTER block's `LIQUIDATION band_bps preliq_band_bps preliq_buffer grace_ms`; without
+    /// this call the schema's defaults ([`LiquidationParams::default`]). Taken as given (the
+    /// checker's `preliq_band_bps ≤ band_bps` is not re-checked; a band the slab refuses makes
+    /// its liquidation legs fail, `LEG_FAILED`).
+    pub fn set_liquidation(
+        &mut self,
+        band_bps: u64,
+        preliq_band_bps: u64,
+        preliq_buffer: u128,
+        grace_ms: u64,
+    ) {
+        self.liquidation = LiquidationParams {
+            band_bps,
+            preliq_band_bps,
+            preliq_buffer,
+            grace_ms,
+        };
+    }
+
+    /// The ROUTER block's `LIQUIDATION` values in force.
+    pub fn liquidation_params(&self) -> LiquidationParams {
+        self.liquidation
     }
 
     /// Adds a slab program (not listed: that is `list_slab`'s).
@@ -706,6 +918,8 @@ impl RouterModel {
             self.ledger.release(user, LOCK_SLAB, pf.locked - required)?;
         }
         pf.locked = required;
+        // At initial margin the account is out of any liquidation's grace window.
+        pf.flagged_ms = 0;
         self.portfolios.insert(user, pf);
         Ok(required)
     }
@@ -738,6 +952,8 @@ impl RouterModel {
             im: 0,
             mm: 0,
             open: [false; PORTFOLIO_LEGS],
+            mm_pos: [0; PORTFOLIO_LEGS],
+            key: [0; PORTFOLIO_LEGS],
         };
         let mut seen: Vec<u64> = Vec::new();
         // Per oracle_key ≠ 0: (Σ im_pos, Σ |im_pos|, Σ mm_pos, Σ |mm_pos|).
@@ -779,6 +995,8 @@ impl RouterModel {
                 g.3 += mm_pos.unsigned_abs();
             }
             out.open[slot] = open == 1;
+            out.mm_pos[slot] = mm_pos;
+            out.key[slot] = key;
         }
         // 4. Netting: cross_alpha saves G − |N| per feed; isolated keeps the per-slab sums.
         if self.cross_alpha {
@@ -808,6 +1026,252 @@ impl RouterModel {
         let view = self.margin_view(user, &pf.legs)?;
         let locked = i128::try_from(pf.locked).expect("reference model: lock above i128");
         Ok((locked + view.equity, view.im, view.mm, pf.locked))
+    }
+
+    // ---- liquidation ----
+
+    /// `liquidate(user) -> (status, health, residual)` at batch time `now_ms` (README
+    /// "Liquidation", steps 1–7), atomic like every entrypoint: an abort (`BAD_USER`,
+    /// `MARGIN_VIEW`, `LEG_FAILED`) or a host refusal changes nothing. Anyone may
+    /// call it (the caller is not represented).
+    pub fn liquidate(&mut self, now_ms: u64, user: u64) -> Result<(u64, i128, u128), RouteError> {
+        let r = self.liquidate_report(now_ms, user)?;
+        Ok((r.status, r.health, r.residual))
+    }
+
+    /// [`RouterModel::liquidate`] with its re-pledge and liquidation legs in detail.
+    pub fn liquidate_report(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+    ) -> Result<LiquidationReport, RouteError> {
+        self.atomic(|m| m.liquidate_inner(now_ms, user))
+    }
+
+    fn liquidate_inner(&mut self, now_ms: u64, user: u64) -> Result<LiquidationReport, RouteError> {
+        let lp = self.liquidation;
+        let buffer = lp.preliq_buffer;
+        let mut report = LiquidationReport {
+            status: status::HEALTHY,
+            health: 0,
+            residual: 0,
+            repledged: 0,
+            legs: Vec::new(),
+            relocked: 0,
+        };
+        // 1. A nonzero user; no portfolio record: healthy, nothing changes (choice: a record
+        // whose slots are all free is still a portfolio, as for sync_margin).
+        if user == 0 {
+            return Err(RouteError::Abort(code::BAD_USER));
+        }
+        let Some(mut pf) = self.portfolios.get(&user).cloned() else {
+            return Ok(report);
+        };
+        // 2. Views (steps 2–4 of portfolio margin, no leg removed): T = locked + E, H = T − MM.
+        let view = self.margin_view(user, &pf.legs)?;
+        let lock_i = |l: u128| i128::try_from(l).expect("reference model: lock above i128");
+        let mut t = lock_i(pf.locked)
+            .checked_add(view.equity)
+            .expect("reference model: T overflows");
+        let mut h = health(pf.locked, view.equity, view.mm);
+        let mut short = shortfall(buffer, h, view.im, t);
+        // 3. Not short: flagged_ms = 0 (the only write) and (3, H, 0).
+        if short == 0 {
+            pf.flagged_ms = 0;
+            self.portfolios.insert(user, pf);
+            report.health = h;
+            return Ok(report);
+        }
+        // 4. Re-pledge: min(free, short) from the vault into the lock (free = the vault's
+        // balance now; a pledge of 0 is not made); T and H grow by it, short recomputed.
+        let free = self.ledger.vault(user);
+        let pledge = free.min(short);
+        if pledge > 0 {
+            self.ledger.pledge(user, LOCK_SLAB, pledge)?;
+        }
+        pf.locked = pf
+            .locked
+            .checked_add(pledge)
+            .expect("reference model: lock overflows");
+        let p = lock_i(pledge);
+        t = t.checked_add(p).expect("reference model: T overflows");
+        h = h.checked_add(p).expect("reference model: H overflows");
+        short = shortfall(buffer, h, view.im, t);
+        report.repledged = pledge;
+        if short == 0 {
+            pf.flagged_ms = 0;
+            self.portfolios.insert(user, pf);
+            report.status = status::SAVED;
+            report.health = h;
+            return Ok(report);
+        }
+        // 5. Grace: the window opens at the first call that finds the account short (choice: a
+        // call at batch time 0 stores 0, i.e. "none": the window re-opens at the next call).
+        if pf.flagged_ms == 0 {
+            pf.flagged_ms = now_ms;
+        }
+        if now_ms < pf.flagged_ms.saturating_add(lp.grace_ms) {
+            self.portfolios.insert(user, pf);
+            report.status = status::IN_GRACE;
+            report.health = h;
+            report.residual = short;
+            return Ok(report);
+        }
+        // 6. Sweep. The deficit (short after the re-pledge) and the band from H after it.
+        let deficit = short;
+        let band = if h < 0 {
+            lp.band_bps
+        } else {
+            lp.preliq_band_bps
+        };
+        // The lock back to the vault (a release of 0 is not made).
+        if pf.locked > 0 {
+            self.ledger.release(user, LOCK_SLAB, pf.locked)?;
+        }
+        pf.locked = 0;
+        // Shares from the step-2 views (the positions of the other legs are untouched by a
+        // leg's liquidation_call, so these are also their values at their turn).
+        let shares = self.sweep_shares(&view);
+        let mut left = deficit;
+        let legs = pf.legs;
+        for (slot, &(s, instrument)) in legs.iter().enumerate() {
+            if s == 0 || !view.open[slot] {
+                continue;
+            }
+            let d = left.min(shares[slot]);
+            if d == 0 {
+                continue;
+            }
+            // A liquidation leg: pledge the whole vault, a cap for it, the slab's call, the
+            // debit through the cap, release what was not taken, burn.
+            let amount = self.ledger.vault(user);
+            self.ledger.pledge(user, s, amount)?;
+            let cap_id = self.ledger.mint(now_ms, user, s, amount, self.cap_ttl_ms);
+            let cap = self.cap_view(cap_id);
+            let escrow = self.ledger.escrow(user, s);
+            let slab = self.slab_entry_mut(s)?;
+            let marks = slab.marks.clone();
+            let called = slab.model.liquidation_call(
+                now_ms,
+                user,
+                instrument,
+                d,
+                band,
+                Some(cap),
+                s,
+                escrow,
+                &marks,
+            );
+            let Ok((residual, closed_qty, debit)) = called else {
+                return Err(RouteError::Abort(code::LEG_FAILED));
+            };
+            // safe_debit: the escrow and the cap pay the slab.
+            self.ledger.escrows.insert((user, s), escrow - debit);
+            self.ledger.cap_mut(cap_id).remaining -= debit;
+            *self.ledger.collected.entry(s).or_insert(0) += debit;
+            self.ledger.release(user, s, amount - debit)?;
+            self.ledger.cap_mut(cap_id).burned = true;
+            // deficit_left −= d − residual (the slab's residual = max(0, d − covered) ≤ d).
+            left -= d
+                .checked_sub(residual)
+                .expect("reference model: a slab's residual above its deficit");
+            report.legs.push(LiquidationLeg {
+                slot,
+                slab: s,
+                instrument,
+                share: shares[slot],
+                deficit: d,
+                band_bps: band,
+                amount,
+                cap_id,
+                residual,
+                closed_qty,
+                debit,
+            });
+        }
+        // 7. Re-lock: the views again (legs not open leave), required = max(0, IM − E) with the
+        // lock at 0, pledged as far as the vault pays; flagged_ms kept.
+        let after = self.margin_view(user, &pf.legs)?;
+        for (slot, leg) in pf.legs.iter_mut().enumerate() {
+            if leg.0 != 0 && !after.open[slot] {
+                *leg = (0, 0);
+            }
+        }
+        let im = i128::try_from(after.im).expect("reference model: IM above i128");
+        let required: u128 = if im > after.equity {
+            (im - after.equity) as u128
+        } else {
+            0
+        };
+        let lock = required.min(self.ledger.vault(user));
+        if lock > 0 {
+            self.ledger.pledge(user, LOCK_SLAB, lock)?;
+        }
+        pf.locked = lock;
+        self.portfolios.insert(user, pf);
+        report.status = status::LIQUIDATED;
+        report.health = health(lock, after.equity, after.mm);
+        report.residual = left;
+        report.relocked = lock;
+        Ok(report)
+    }
+
+    /// Step 6's share of the deficit per slot, from the step-2 views: `isolated`, `|mm_pos|`;
+    /// `cross_alpha`, for a leg of `oracle_key ≠ 0` on the side of `N = Σ mm_pos` over that
+    /// key's legs, `min(|mm_pos|, |N| − Σ |mm_pos| of the earlier legs of that key on that
+    /// side)` (0 when they already reach `|N|`), any other leg of that key 0 (choice: a leg of
+    /// key 0, which never nets, gets `|mm_pos|`). A free slot or a position not open gets 0.
+    fn sweep_shares(&self, view: &MarginView) -> [u128; PORTFOLIO_LEGS] {
+        let mut shares = [0u128; PORTFOLIO_LEGS];
+        if !self.cross_alpha {
+            for (slot, share) in shares.iter_mut().enumerate() {
+                if view.open[slot] {
+                    *share = view.mm_pos[slot].unsigned_abs();
+                }
+            }
+            return shares;
+        }
+        let mut net: BTreeMap<u64, i128> = BTreeMap::new();
+        for slot in 0..PORTFOLIO_LEGS {
+            if view.key[slot] != 0 {
+                *net.entry(view.key[slot]).or_default() += view.mm_pos[slot];
+            }
+        }
+        // Per key: Σ |mm_pos| of the legs seen so far on N's side.
+        // (Every earlier leg on that side counts, open or not: a leg not open has mm_pos 0 in
+        // practice, so this changes nothing.)
+        let mut earlier: BTreeMap<u64, u128> = BTreeMap::new();
+        for (slot, out) in shares.iter_mut().enumerate() {
+            let (key, mm, open) = (view.key[slot], view.mm_pos[slot], view.open[slot]);
+            if key == 0 {
+                if open {
+                    *out = mm.unsigned_abs();
+                }
+                continue;
+            }
+            let n = net[&key];
+            if (mm > 0 && n > 0) || (mm < 0 && n < 0) {
+                let e = earlier.entry(key).or_default();
+                if open {
+                    *out = mm.unsigned_abs().min(n.unsigned_abs().saturating_sub(*e));
+                }
+                *e += mm.unsigned_abs();
+            }
+        }
+        shares
+    }
+
+    /// The host's view of cap `id` as the slab's `safe_debit` sees it (asset 0).
+    fn cap_view(&self, id: u64) -> CapView {
+        let cap = &self.ledger.caps[(id - 1) as usize];
+        CapView {
+            user: cap.user,
+            slab: cap.slab,
+            asset: 0,
+            remaining: cap.remaining,
+            expiry_ms: cap.expiry_ms,
+            burned: cap.burned,
+        }
     }
 
     fn slab_entry_mut(&mut self, id: u64) -> Result<&mut Slab, RouteError> {
@@ -841,6 +1305,11 @@ impl RouterModel {
         self.portfolios
             .get(&user)
             .map_or([(0, 0); PORTFOLIO_LEGS], |p| p.legs)
+    }
+
+    /// `user`'s `flagged_ms` (0 without a portfolio or a grace window).
+    pub fn flagged_ms(&self, user: u64) -> u64 {
+        self.portfolios.get(&user).map_or(0, |p| p.flagged_ms)
     }
 
     /// Every portfolio record, by user.

@@ -69,15 +69,32 @@ pub fn mutated_slab(mutation: slab::Mutation) -> Arc<Program> {
     Arc::new(RollupHost::load(module, Role::Slab).expect("loads"))
 }
 
-/// The router's parameters: CAP_TTL 60 s and the margin model (`cross_alpha` when `cross`).
-pub fn router_params(cross: bool) -> Vec<u64> {
+/// A ROUTER block's `LIQUIDATION` values: (band_bps, preliq_band_bps, preliq_buffer,
+/// grace_ms).
+pub type Liquidation = (u64, u64, u128, u64);
+
+/// The schema's defaults of `LIQUIDATION`.
+pub const LIQUIDATION_DEFAULTS: Liquidation = (200, 100, 10_000_000, 0);
+
+/// The router's parameters: CAP_TTL 60 s, the margin model (`cross_alpha` when `cross`) and
+/// the `LIQUIDATION` values.
+pub fn router_params(cross: bool, liquidation: Liquidation) -> Vec<u64> {
     let constants = router::constants();
+    let (band, preliq_band, buffer, grace) = liquidation;
     router::PARAMS
         .iter()
         .map(|&name| match constants.iter().find(|(c, _)| *c == name) {
             Some(&(_, value)) => value,
-            None if name == "cross" => u64::from(cross),
-            None => 60_000, // CAP_TTL ms
+            None => match name {
+                "cross" => u64::from(cross),
+                "cap_ttl_ms" => 60_000,
+                "band_bps" => band,
+                "preliq_band_bps" => preliq_band,
+                "preliq_buffer_lo" => buffer as u64,
+                "preliq_buffer_hi" => (buffer >> 64) as u64,
+                "grace_ms" => grace,
+                other => panic!("no value for router parameter `{other}`"),
+            },
         })
         .collect()
 }
@@ -99,6 +116,8 @@ pub struct Setup {
     pub slab_mutation: slab::Mutation,
     pub cross: bool,
     pub other_feed_on_third: bool,
+    /// The router's `LIQUIDATION` values (the schema's defaults when `None`).
+    pub liquidation: Option<Liquidation>,
 }
 
 pub fn host(id: u64, role: Role, ledger: Ledger) -> RollupHost {
@@ -198,7 +217,14 @@ impl World {
         let mut ledger = Ledger::default();
         ledger.set_vault(TAKER, 0, FUNDS);
         let mut world = World {
-            router: Instance::new(program, &router_params(setup.cross)).expect("fits"),
+            router: Instance::new(
+                program,
+                &router_params(
+                    setup.cross,
+                    setup.liquidation.unwrap_or(LIQUIDATION_DEFAULTS),
+                ),
+            )
+            .expect("fits"),
             slabs,
             ledger,
             now: NOW,

@@ -1,6 +1,7 @@
-//! A plain-Rust reference model of the SLAB template's order book and reservations, written
-//! from `compiler/core/src/templates/slab/README.md` (authoritative) and
-//! `shared/spec/percolator.md` (background) alone, without reading the template.
+//! A plain-Rust reference model of the SLAB template's order book, reservations, positions,
+//! funding and liquidation, written from `compiler/core/src/templates/slab/README.md`
+//! (authoritative) and `shared/spec/percolator.md` (background) alone, without reading the
+//! template.
 //!
 //! The model keeps the abstract [`SlabState`] itself as its data: per instrument and side a
 //! `Vec<Level>` sorted best first, each level's orders in FIFO order, accounts and holds in
@@ -20,9 +21,13 @@
 //! - The ids 0 and `u64::MAX` are never valid order or hold ids.
 //! - `commit` step 8 reads "equity ≥ MM" literally: an account with negative equity is below
 //!   maintenance even with no positions (MM 0).
-//! - `POSITION_LIMIT` is checked before `POSITIONS_FULL` for the same position; per slice the
-//!   taker's position (limit, then slot) comes before the maker's. A position closed earlier in
-//!   the same commit frees its slot at once.
+//! - Within one fill on a position: an existing position's funding settles first
+//!   (`FUNDING_RANGE`; README "first settles", "before the fill"), then `POSITION_LIMIT`, then
+//!   `POSITIONS_FULL` for an open (only an open needs a slot and only an existing position
+//!   settles, so those two never compete). Per slice the taker's position (settle, limit, slot)
+//!   comes before the maker's. A position closed earlier in the same commit frees its slot at
+//!   once. Settlement runs on every fill of an existing position, also when `cum_funding = f`
+//!   (a no-op then).
 //! - `total_fee` is the taker fee plus the ARG tax; maker fees and rebates move
 //!   `fees_collected` but are not in it.
 //! - `commit` with `margin = 1` reads no mark but the hold's instrument's (step 6): step 8 is
@@ -62,6 +67,76 @@
 //!   `account` does (every position's instrument; the queried instrument's mark only when the
 //!   account holds a position in it). An unknown user (or user 0) reads zeros without any mark.
 //!   `im_pos` and `mm_pos` are each one floor of the position's exposure, then signed.
+//! - Margin (commit steps 8 and 12, `account`, `exposure`): every position's mark is checked
+//!   (`NO_MARK`) before any position's value is taken (`FUNDING_RANGE`), so the code does not
+//!   depend on the order positions are stored in. `account` computes the account's margin as
+//!   `exposure` does, equity included, so it too aborts `FUNDING_RANGE` (though it returns only
+//!   cash, IM and MM).
+//! - Funding (`apply_funding`, `batch_open` step 3): `feeds[i]` is instrument `i`'s feed; a
+//!   missing entry has no accumulator. `funding_interval_ms = 0` has no README outcome and
+//!   panics. The accumulator `A = cum_price_ms + price × (now − cum_ms)` is computed in `u128`
+//!   (checked); a clock before `cum_ms` (unreachable with a monotone clock) counts no time:
+//!   `A = cum_price_ms`. `s = 0` also when `now < index_ms` (unreachable: past step 2 `now` is
+//!   always after the snapshot). `vwap` and `twap` are floors of non-negative `u128` quotients;
+//!   the premium, the prorated step and the cap are checked `i128`/`u128`; `rate_cap_bps = 0`
+//!   is read literally (every step capped at 0), not as "no cap". `k × s` and the index's sum
+//!   are checked `i128`; a step outside `i64` (`funding_rate`) panics. The snapshot is taken and
+//!   `fill_qty`, `fill_notional` reset whenever step 2 passes, whatever `s` is. `batch_open`
+//!   runs funding after its checks 1–2 and before the epoch moves; its result is not returned.
+//! - Commit step 9's funding statistics add the hold's `qty` (= Σ t) and `Σ t × p` once, after
+//!   the last fill; like everything else they are kept only if the commit succeeds.
+//! - The host's `safe_debit` checks (commit step 12, liquidation step 8) are one helper, in the
+//!   host's order: no such cap, burned or expired, scope (user, slab, asset 0), `remaining`,
+//!   escrow balance; `commit` checks its `MAX_CHARGE` before it, `liquidation_call` has no bound
+//!   of its own (`u128::MAX`).
+//! - `liquidation_call` checks, in order: 1 `UNKNOWN_INSTRUMENT`; 2 `BAD_BAND` on the router's
+//!   `band_bps` as given (the slab's `liquidation_band_bps` is not validated: `b = min(band_bps,
+//!   liquidation_band_bps)`, and a slab band of 0 gives `w = 0`, so only levels exactly at the
+//!   mark are within); 3 a missing account (user 0 included) or position returns
+//!   `(deficit, 0, 0)` before any mark is read and without presenting the cap (no debit runs,
+//!   no account is created); 4 `NO_MARK` for this instrument's mark only (no margin is
+//!   computed, so other positions' marks are not read). `w = ⌊m × b / 10,000⌋` and the short's
+//!   limit `m + w` are computed in `u128` (never wrap); `b ≤ 10,000` makes `w ≤ m`, so the
+//!   long's limit `m − w` is never clamped in practice.
+//! - Liquidation step 5, policy `partial`: `need = min(roundup_lot(⌈deficit × 10,000 /
+//!   (contract_size × m × mmr_bps)⌉), |q|)` computed exactly in wide integers, so a deficit so
+//!   large that `deficit × 10,000` (or the divisor) passes `u128` just targets `|q|` (no
+//!   overflow, no panic). Rounding up to the lot and then capping at `|q|` equals capping the
+//!   quotient first. `mmr_bps = 0` (a zero divisor; README silent): a positive deficit targets
+//!   `|q|`, a deficit of 0 nothing. Policy `full` targets `|q|` whatever the deficit (0
+//!   included).
+//! - Liquidation sweep: every order looked at counts toward `LIQUIDATION_VISITS_MAX`, taken or
+//!   skipped (PENDING, nothing available, closing, or the user's own), as `reserve`'s walk
+//!   reads "orders looked at (taken or skipped)". Before each order the sweep stops when
+//!   `need_left = 0`, 32 orders were looked at or 6 fills were made; before each level, when the
+//!   level is outside the band. The sweep is planned over the book as it stands and then applied
+//!   in sweep order (fills change nothing the sweep reads of later orders; all aborts come from
+//!   the position updates, so the order of the book's and the positions' writes is not
+//!   observable).
+//! - Each liquidation fill, at the maker order's own price `p`: the user's position first
+//!   (`apply_fill`, as commit's taker: its funding settles, then `d = −take` for a long, `+take`
+//!   for a short; `Σ take ≤ |q|`, so it only reduces or closes, never flips), then the maker's
+//!   `−d` (settle, `POSITION_LIMIT`, `POSITIONS_FULL`; an increase rounds its entry into
+//!   `insurance` as in commit). A user's position closed by an earlier fill — or by this fill,
+//!   before the maker's update — frees its slot at once. Then only the order's `qty` drops (the
+//!   take came from its unreserved part: `reserved_qty` and any holds are untouched), the
+//!   maker's `quoted` by `take × contract_size × p`, an order at `qty = 0` (only one without
+//!   reservations) leaves its level (and the maker's `orders` drops), and one print goes to the
+//!   same trade ring as commit's: `{ms: now, maker_order, route_id: 0, instrument, side: the
+//!   user's side (1 when it sells to close a long, 0 when it buys to close a short), price: p,
+//!   qty: take}`. No maker or taker fee, no rebate (JIT and rebate delay do not matter), no ARG
+//!   entry, no margin, kill-band, epoch, reveal or fee-cap check.
+//! - `book_seqno` increments exactly once per `liquidation_call` whose `closed_qty > 0` (not per
+//!   fill or removed order), and never otherwise; the funding statistics grow once, after the
+//!   last fill, by `closed_qty` and `Σ take × p`.
+//! - Liquidation step 7: `covered` is computed exactly (wide integers); `residual =
+//!   deficit − covered`, 0 when `covered ≥ deficit`. `covered` itself is not returned.
+//! - Liquidation step 8: "cash after the sweep" includes the funding the user's position settled
+//!   during its fills; with no fill its cash is read unsettled. `debit = min(−cash, escrow)`,
+//!   so the host's escrow-balance check cannot refuse it; the cap checks run even for a debit of
+//!   0 (so an expired or foreign cap fails any call that reached step 4, closed or not).
+//! - `cover_bad_debt` never aborts and creates no account: a missing account (user 0 included)
+//!   or a cash ≥ 0 returns 0 and changes nothing.
 //! - Arithmetic overflow where the README defines no outcome panics (the tests stay far below).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,13 +148,17 @@ pub const TTL_MAX_MS: u64 = 120_000;
 /// Most orders a reserve walk looks at, taken or skipped.
 pub const RESERVE_VISITS_MAX: usize = 128;
 /// Most slices one hold has.
-pub const SLICES_PER_HOLD_MAX: usize = 8;
+pub const SLICES_PER_HOLD_MAX: usize = 6;
 /// Most levels of an order's side that may be strictly better than its price.
 pub const LEVEL_DEPTH_MAX: usize = 1_024;
 /// Most PENDING orders per instrument.
 pub const PENDING_MAX: usize = 2_048;
 /// Most DLP accounts at once.
 pub const DLP_MAX: u64 = 100;
+/// Most orders a liquidation sweep looks at, taken or skipped.
+pub const LIQUIDATION_VISITS_MAX: usize = 32;
+/// Most fills one liquidation sweep makes.
+pub const LIQUIDATION_FILLS_MAX: usize = 6;
 
 /// One instrument's static parameters, as its `INSTRUMENT` statement declares them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,9 +227,20 @@ pub struct Params {
     pub chain_id: u64,
     /// Aggressor-ledger pool capacity (all users and instruments together).
     pub aggressor_capacity: usize,
+    /// The funding interval (`FUNDING interval_ms`): interval `n` is the batch times
+    /// `n × interval_ms ≤ now < (n + 1) × interval_ms`. Must be nonzero.
+    pub funding_interval_ms: u64,
+    /// The funding step's cap (`FUNDING rate_cap_bps`): `|s| ≤ ⌊twap × rate_cap_bps / 10,000⌋`.
+    pub funding_rate_cap_bps: u64,
+    /// The liquidation policy (`LIQUIDATION`): `full` (true) closes the whole position,
+    /// `partial` (false) only what covers the router's deficit at maintenance margin.
+    pub liquidation_full: bool,
+    /// The slab's liquidation band (`LIQUIDATION band_bps`): the widest band a
+    /// `liquidation_call` may use around the mark; the router's `band_bps` may only tighten it.
+    pub liquidation_band_bps: u64,
 }
 
-/// The host's view of a capability passed to `commit` (percolator §4.3).
+/// The host's view of a capability passed to `commit` or `liquidation_call` (percolator §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CapView {
     /// The user whose escrow it debits.
@@ -285,6 +375,11 @@ pub enum Abort {
     FeeCap,
     /// No aggressor-ledger slot for a taker's first guarded commit in an instrument.
     AggressorFull,
+    /// A position's price gap less its unsettled funding per unit (or that funding alone, when
+    /// it settles) reached 2^64 in magnitude.
+    FundingRange,
+    /// A liquidation band of 0 or above 10,000 bps.
+    BadBand,
     /// An entrypoint of a later issue.
     NotBuilt,
     /// The host's `safe_debit` refused (a host trap, not an abort code).
@@ -334,6 +429,8 @@ impl Abort {
             BadReveal => 35,
             FeeCap => 36,
             AggressorFull => 37,
+            FundingRange => 38,
+            BadBand => 39,
             NotBuilt => 40,
             Refused(_) => 0,
         }
@@ -580,13 +677,24 @@ impl Model {
         Ok(cancelled)
     }
 
-    /// `batch_open(instrument) -> (epoch, promoted)`: opens a batch and promotes every PENDING
-    /// order of the instrument.
-    pub fn batch_open(&mut self, now_ms: u64, instrument: u64) -> Result<(u64, u64), Abort> {
-        self.atomic(|m| m.batch_open_inner(now_ms, instrument))
+    /// `batch_open(instrument) -> (epoch, promoted)`: brings the instrument's funding up to
+    /// date (as `apply_funding`, from `feeds`), opens a batch and promotes every PENDING order
+    /// of the instrument.
+    pub fn batch_open(
+        &mut self,
+        now_ms: u64,
+        instrument: u64,
+        feeds: &[FundingFeed],
+    ) -> Result<(u64, u64), Abort> {
+        self.atomic(|m| m.batch_open_inner(now_ms, instrument, feeds))
     }
 
-    fn batch_open_inner(&mut self, now_ms: u64, instrument: u64) -> Result<(u64, u64), Abort> {
+    fn batch_open_inner(
+        &mut self,
+        now_ms: u64,
+        instrument: u64,
+        feeds: &[FundingFeed],
+    ) -> Result<(u64, u64), Abort> {
         // 1.
         self.instrument_params(instrument)?;
         let i = instrument as usize;
@@ -596,6 +704,8 @@ impl Model {
         if (now_ms as u128) < inst.batch_open_ms as u128 + self.params.batch_ms as u128 {
             return Err(Abort::BatchEarly);
         }
+        // 3. Funding, exactly as `apply_funding` (its check 1 passed above).
+        self.apply_funding_inner(now_ms, instrument, feeds)?;
         let inst = &mut self.st.instruments[i];
         inst.epoch = inst.epoch.wrapping_add(1);
         inst.batch_open_ms = now_ms;
@@ -618,6 +728,83 @@ impl Model {
             self.st.book_seqno = self.st.book_seqno.wrapping_add(1);
         }
         Ok((epoch, promoted))
+    }
+
+    /// `apply_funding(instrument) -> (cum_funding, intervals)` (README "Funding"): when an
+    /// interval began since the index last moved, moves it by `k × s` and takes a new snapshot;
+    /// otherwise returns the index and 0 and changes nothing. `feeds[i]` is instrument `i`'s
+    /// funding feed (a missing entry has no accumulator).
+    pub fn apply_funding(
+        &mut self,
+        now_ms: u64,
+        instrument: u64,
+        feeds: &[FundingFeed],
+    ) -> Result<(i128, u64), Abort> {
+        self.atomic(|m| m.apply_funding_inner(now_ms, instrument, feeds))
+    }
+
+    fn apply_funding_inner(
+        &mut self,
+        now_ms: u64,
+        instrument: u64,
+        feeds: &[FundingFeed],
+    ) -> Result<(i128, u64), Abort> {
+        // 1.
+        self.instrument_params(instrument)?;
+        let i = instrument as usize;
+        let interval_ms = self.params.funding_interval_ms;
+        assert!(
+            interval_ms != 0,
+            "reference model: FUNDING interval_ms = 0 (README defines no outcome)"
+        );
+        let feed = feeds.get(i).copied().unwrap_or_default();
+        let inst = &mut self.st.instruments[i];
+        // 2. At most once per interval.
+        let n = now_ms / interval_ms;
+        if n <= inst.funding_interval {
+            return Ok((inst.cum_funding, 0));
+        }
+        // 3.
+        let k = n - inst.funding_interval;
+        // The feed's accumulator now, when it has one. A clock before its last accumulation
+        // (README silent; unreachable with a monotone clock) counts no time since: A =
+        // cum_price_ms.
+        let area = (feed.cum_ms != 0).then(|| {
+            let since = now_ms.saturating_sub(feed.cum_ms) as u128;
+            ck(feed.cum_price_ms.checked_add(feed.price as u128 * since))
+        });
+        let s: i128 = match area {
+            Some(a)
+                if inst.index_ms != 0
+                    && now_ms > inst.index_ms
+                    && inst.fill_qty != 0
+                    && a >= inst.index_area =>
+            {
+                let vwap = inst.fill_notional / inst.fill_qty;
+                let twap = (a - inst.index_area) / (now_ms - inst.index_ms) as u128;
+                let premium = ck(u_to_i(vwap).checked_sub(u_to_i(twap)));
+                let prorated =
+                    ck(premium.unsigned_abs().checked_mul(interval_ms as u128)) / 86_400_000;
+                let cap = ck(twap.checked_mul(self.params.funding_rate_cap_bps as u128)) / 10_000;
+                let mag = u_to_i(prorated.min(cap));
+                if premium < 0 { -mag } else { mag }
+            }
+            // A side missing: no accumulator, no snapshot, no time since it, no fills, or a
+            // replaced feed (A below the snapshot).
+            _ => 0,
+        };
+        inst.cum_funding = ck(inst.cum_funding.checked_add(ck((k as i128).checked_mul(s))));
+        // 4.
+        inst.funding_rate =
+            i64::try_from(s).expect("reference model: funding step above i64 (README silent)");
+        inst.funding_interval = n;
+        (inst.index_area, inst.index_ms) = match area {
+            Some(a) => (a, now_ms),
+            None => (0, 0),
+        };
+        inst.fill_qty = 0;
+        inst.fill_notional = 0;
+        Ok((inst.cum_funding, k))
     }
 
     /// `set_maker_class(user, class)`: 0 = REG, 1 = DLP.
@@ -1015,6 +1202,12 @@ impl Model {
             n_total = ck(n_total.checked_add(notional));
             px_sum = ck(px_sum.checked_add(s.qty as u128 * s.price as u128));
         }
+        // After the last fill: the premium's traded side (README "Funding").
+        {
+            let inst = &mut self.st.instruments[i];
+            inst.fill_qty = ck(inst.fill_qty.checked_add(hold.qty as u128));
+            inst.fill_notional = ck(inst.fill_notional.checked_add(px_sum));
+        }
         // 10. Taker fee, once over the whole notional.
         let taker_fee = ck(n_total.checked_mul(self.params.taker_bps as u128)) / 10_000;
         self.debit_cash(taker, taker_fee);
@@ -1051,28 +1244,7 @@ impl Model {
             return Err(Abort::MaxCharge);
         }
         // The host's safe_debit, in its order; it runs even for a debit of 0.
-        let cap = cap.ok_or(Abort::Refused(Refusal::UnknownCap))?;
-        if cap.burned || now_ms > cap.expiry_ms {
-            return Err(Abort::Refused(Refusal::CapExpired));
-        }
-        if cap.user != taker || cap.slab != slab_id || cap.asset != 0 {
-            return Err(Abort::Refused(Refusal::CapScope));
-        }
-        if total_debit > cap.remaining {
-            return Err(Abort::Refused(Refusal::CapRemaining));
-        }
-        if total_debit > escrow {
-            return Err(Abort::Refused(Refusal::EscrowBalance));
-        }
-        self.st.collected = ck(self.st.collected.checked_add(total_debit));
-        {
-            let a = self
-                .st
-                .accounts
-                .get_mut(&taker)
-                .expect("taker has an account");
-            a.cash = ck(a.cash.checked_add(u_to_i(total_debit)));
-        }
+        self.safe_debit(now_ms, cap, slab_id, escrow, taker, total_debit)?;
         // 13.
         self.st.holds.remove(&hold_id);
         self.st.book_seqno = self.st.book_seqno.wrapping_add(1);
@@ -1166,6 +1338,221 @@ impl Model {
         Ok(ck(gain.checked_add(rate)))
     }
 
+    /// `liquidation_call(user, instrument, deficit, band_bps, cap) -> (residual, closed_qty,
+    /// debit)` (README "Liquidation", checks and effects 1–8): closes `user`'s position in
+    /// `instrument`, reduce-only, against resting LIVE depth within the band around the mark,
+    /// until the closed contracts' maintenance margin covers `deficit` (policy `partial`) or the
+    /// position is gone (policy `full`); then debits the negative part of the user's cash (at
+    /// most `escrow`) through `cap`. `cap`, `slab_id` and `escrow` are as in `commit` (`escrow`
+    /// is what the `escrow_read` host call returns for (user, this slab, collateral));
+    /// `marks[i]` is instrument `i`'s mark (0 or missing: none). Fills charge no fees, pay no
+    /// rebate and do not touch the aggressor ledger.
+    #[allow(clippy::too_many_arguments)]
+    pub fn liquidation_call(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        instrument: u64,
+        deficit: u128,
+        band_bps: u64,
+        cap: Option<CapView>,
+        slab_id: u64,
+        escrow: u128,
+        marks: &[u64],
+    ) -> Result<(u128, u64, u128), Abort> {
+        self.atomic(|m| {
+            m.liquidation_call_inner(
+                now_ms, user, instrument, deficit, band_bps, cap, slab_id, escrow, marks,
+            )
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn liquidation_call_inner(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        instrument: u64,
+        deficit: u128,
+        band_bps: u64,
+        cap: Option<CapView>,
+        slab_id: u64,
+        escrow: u128,
+        marks: &[u64],
+    ) -> Result<(u128, u64, u128), Abort> {
+        // 1.
+        let ip = self.instrument_params(instrument)?.clone();
+        let i = instrument as usize;
+        let cs = ip.contract_size;
+        // 2. The router may tighten the slab's band, never widen it.
+        if band_bps == 0 || band_bps > 10_000 {
+            return Err(Abort::BadBand);
+        }
+        let b = band_bps.min(self.params.liquidation_band_bps);
+        // 3. No account (user 0 never has one) or no position: nothing to close, nothing
+        // debited (the cap is not presented), no account created.
+        let Some(pos) = self
+            .st
+            .accounts
+            .get(&user)
+            .and_then(|a| a.positions.get(&instrument))
+            .cloned()
+        else {
+            return Ok((deficit, 0, 0));
+        };
+        // 4. Only this instrument's mark is read.
+        let m = mark_of(marks, instrument)?;
+        let w = m as u128 * b as u128 / 10_000;
+        let long = pos.qty > 0;
+        // A long closes by selling (the user's side 1) to the bids (side 0), down to m − w; a
+        // short by buying (side 0) from the asks (side 1), up to m + w. b ≤ 10,000 so w ≤ m;
+        // m + w is computed in u128 (it may pass u64::MAX, where every ask is within).
+        let user_side: u64 = if long { 1 } else { 0 };
+        let contra = 1 - user_side;
+        let limit: u128 = if long {
+            (m as u128).saturating_sub(w)
+        } else {
+            m as u128 + w
+        };
+        // 5. The target.
+        let q_abs = pos.qty.unsigned_abs();
+        let need = if self.params.liquidation_full {
+            q_abs
+        } else {
+            partial_need(deficit, cs, m, self.params.mmr_bps, ip.lot, q_abs)
+        };
+        // 6. The sweep. Planned over the book as it stands (fills change only the orders they
+        // take and positions, never what the sweep reads of the orders after them), then
+        // applied fill by fill in sweep order.
+        struct Fill {
+            order_id: u64,
+            maker: u64,
+            price: u64,
+            take: u64,
+        }
+        let mut plan: Vec<Fill> = Vec::new();
+        let mut need_left = need;
+        let mut visits = 0usize;
+        'sweep: for level in side_levels(&self.st.instruments[i], contra) {
+            let within = if long {
+                level.price as u128 >= limit
+            } else {
+                level.price as u128 <= limit
+            };
+            if !within {
+                break;
+            }
+            for o in &level.orders {
+                if need_left == 0
+                    || visits >= LIQUIDATION_VISITS_MAX
+                    || plan.len() >= LIQUIDATION_FILLS_MAX
+                {
+                    break 'sweep;
+                }
+                // Every order looked at counts, taken or skipped (as reserve's walk).
+                visits += 1;
+                let available = o.qty - o.reserved_qty;
+                if !o.live || available == 0 || o.closing || o.user == user {
+                    continue;
+                }
+                let take = need_left.min(available);
+                need_left -= take;
+                plan.push(Fill {
+                    order_id: o.order_id,
+                    maker: o.user,
+                    price: level.price,
+                    take,
+                });
+            }
+        }
+        let mut closed_qty: u64 = 0;
+        let mut px_sum: u128 = 0;
+        for f in &plan {
+            let t = f.take as i128;
+            // The user's position first (settles its funding, then reduces or closes: Σ take ≤
+            // |q|, so it never flips), then the maker's.
+            let d = if long { -t } else { t };
+            self.apply_fill(user, instrument, d, f.price)?;
+            self.apply_fill(f.maker, instrument, -d, f.price)?;
+            // The taken quantity was available (unreserved): only `qty` drops.
+            let loc = self
+                .find_order(f.order_id)
+                .expect("a planned order still rests");
+            let qty_now = {
+                let o = self.order_mut(loc);
+                o.qty -= f.take;
+                o.qty
+            };
+            {
+                let a = self
+                    .st
+                    .accounts
+                    .get_mut(&f.maker)
+                    .expect("maker has an account");
+                a.quoted -= notional(f.take, cs, f.price);
+            }
+            if qty_now == 0 {
+                self.remove_order(loc);
+            }
+            self.print(TradeState {
+                ms: now_ms,
+                maker_order: f.order_id,
+                route_id: 0,
+                instrument,
+                side: user_side,
+                price: f.price,
+                qty: f.take,
+            });
+            closed_qty += f.take;
+            px_sum = ck(px_sum.checked_add(f.take as u128 * f.price as u128));
+        }
+        if closed_qty > 0 {
+            self.st.book_seqno = self.st.book_seqno.wrapping_add(1);
+            let inst = &mut self.st.instruments[i];
+            inst.fill_qty = ck(inst.fill_qty.checked_add(closed_qty as u128));
+            inst.fill_notional = ck(inst.fill_notional.checked_add(px_sum));
+        }
+        // 7. Covered, exact (the product may pass u128): the residual saturates at 0.
+        let covered = Wide::from_u128(closed_qty as u128)
+            .mul(cs)
+            .mul(m)
+            .mul(self.params.mmr_bps)
+            .div(10_000);
+        let residual = if covered >= Wide::from_u128(deficit) {
+            0
+        } else {
+            deficit - covered.to_u128().expect("below deficit, so within u128")
+        };
+        // 8. The debit: the negative part of the cash after the sweep, at most the escrow,
+        // through the cap with no bound of the slab's own; it runs even when 0. What remains
+        // negative is bad debt and stays in the cash.
+        let cash = self.st.accounts[&user].cash;
+        let debit = if cash < 0 {
+            cash.unsigned_abs().min(escrow)
+        } else {
+            0
+        };
+        self.safe_debit(now_ms, cap, slab_id, escrow, user, debit)?;
+        Ok((residual, closed_qty, debit))
+    }
+
+    /// `cover_bad_debt(user, amount) -> covered` (README, governance only): moves
+    /// `min(amount, insurance, max(0, −cash))` from `insurance` into `user`'s cash; 0 for a
+    /// missing account (user 0 included; no account is created). Never aborts.
+    pub fn cover_bad_debt(&mut self, user: u64, amount: u128) -> Result<u128, Abort> {
+        self.atomic(|m| {
+            let insurance = m.st.insurance;
+            let Some(a) = m.st.accounts.get_mut(&user) else {
+                return Ok(0);
+            };
+            let owed = if a.cash < 0 { a.cash.unsigned_abs() } else { 0 };
+            let covered = amount.min(insurance).min(owed);
+            a.cash = ck(a.cash.checked_add(u_to_i(covered)));
+            m.st.insurance -= covered;
+            Ok(covered)
+        })
+    }
+
     /// `band(hold_id) -> (mark_px, mark, within)` at `marks` (README `band`): for a live hold
     /// (else `UNKNOWN_HOLD`) the mark it was reserved at, its instrument's mark now (0 while
     /// unpublished, no abort) and whether commit's kill band (step 7) passes at that mark.
@@ -1234,21 +1621,29 @@ impl Model {
 
     // ---- helpers ----
 
-    /// An account's (equity, IM, MM) at `marks` (README "Positions"): equity = cash + Σ
-    /// q × (m − e) × contract_size, X = Σ |q| × contract_size × m, one floor per account.
+    /// An account's (equity, IM, MM) at `marks` (README "Positions"): equity = cash + Σ value,
+    /// value = q × contract_size × ((m − e) − (cum_funding − f)) (unrealised PnL less the
+    /// unsettled funding), X = Σ |q| × contract_size × m, one floor per account. Every
+    /// position's mark is checked (`NO_MARK`) before any value is taken (`FUNDING_RANGE`).
     /// An unknown account has no cash and no positions.
     fn margin(&self, user: u64, marks: &[u64]) -> Result<(i128, u128, u128), Abort> {
         let Some(a) = self.st.accounts.get(&user) else {
             return Ok((0, 0, 0));
         };
+        for &inst in a.positions.keys() {
+            mark_of(marks, inst)?;
+        }
         let mut equity = a.cash;
         let mut x: u128 = 0;
         for (&inst, pos) in &a.positions {
             let m = mark_of(marks, inst)?;
             let cs = self.params.instruments[inst as usize].contract_size as i128;
+            let cum = self.st.instruments[inst as usize].cum_funding;
             let q = pos.qty as i128;
-            let upnl = ck(ck(q.checked_mul(m as i128 - pos.entry_px as i128)).checked_mul(cs));
-            equity = ck(equity.checked_add(upnl));
+            let gap = value_gap(m, pos.entry_px, cum, pos.last_funding)?;
+            // |q × cs| < 2^63 (POSITION_LIMIT) and |gap| < 2^64: the value fits i128.
+            let value = ck(ck(q.checked_mul(cs)).checked_mul(gap));
+            equity = ck(equity.checked_add(value));
             let exp = ck((q.unsigned_abs() * cs as u128).checked_mul(m as u128));
             x = ck(x.checked_add(exp));
         }
@@ -1263,13 +1658,28 @@ impl Model {
     }
 
     /// Applies a fill of signed `d` at `p` to `user`'s position in `instrument` (README
-    /// "Positions": open, increase, reduce, close, flip). `POSITION_LIMIT` is checked first,
-    /// then `POSITIONS_FULL` for an open.
+    /// "Positions": settlement of an existing position's funding, then open, increase, reduce,
+    /// close, flip). An existing position settles first (`FUNDING_RANGE`), then
+    /// `POSITION_LIMIT` is checked, then `POSITIONS_FULL` for an open. Every position the
+    /// fill leaves has `f = cum_funding`.
     fn apply_fill(&mut self, user: u64, instrument: u64, d: i128, p: u64) -> Result<(), Abort> {
         let cs = self.params.instruments[instrument as usize].contract_size;
+        let cum = self.st.instruments[instrument as usize].cum_funding;
         let old = self.st.accounts[&user].positions.get(&instrument).cloned();
         let q = old.as_ref().map_or(0i128, |o| o.qty as i128);
         let e = old.as_ref().map_or(0u64, |o| o.entry_px);
+        // Settlement, "before the fill": |cum_funding − f| < 2^64, cash −= F, f = cum_funding
+        // (the position keeps its q and e; every branch below writes f = cum_funding).
+        if let Some(o) = &old {
+            let per = match cum.checked_sub(o.last_funding) {
+                Some(v) if v.unsigned_abs() < 1u128 << 64 => v,
+                _ => return Err(Abort::FundingRange),
+            };
+            // |q × cs| < 2^63 and |per| < 2^64: F fits i128.
+            let f_owed = ck(ck(q.checked_mul(cs as i128)).checked_mul(per));
+            let a = self.st.accounts.get_mut(&user).expect("account exists");
+            a.cash = ck(a.cash.checked_sub(f_owed));
+        }
         let q_new = q + d;
         let limit = 1u128 << 63;
         match q_new.unsigned_abs().checked_mul(cs as u128) {
@@ -1325,20 +1735,68 @@ impl Model {
         Ok(())
     }
 
+    /// The host's `safe_debit` of `amount` from `user`'s escrow under `cap` (commit step 12,
+    /// `liquidation_call` step 8), its checks in the host's order — no such cap, burned or
+    /// expired (`now > expiry_ms`), scoped to another user, slab or asset (the collateral is
+    /// asset 0), `amount > remaining`, `amount > escrow` — each a refusal that fails the whole
+    /// call. On success `amount` is credited to `user`'s cash and to `collected`. Runs the checks
+    /// even for an amount of 0. The caller checks its own bound (commit's `MAX_CHARGE`) first.
+    fn safe_debit(
+        &mut self,
+        now_ms: u64,
+        cap: Option<CapView>,
+        slab_id: u64,
+        escrow: u128,
+        user: u64,
+        amount: u128,
+    ) -> Result<(), Abort> {
+        let cap = cap.ok_or(Abort::Refused(Refusal::UnknownCap))?;
+        if cap.burned || now_ms > cap.expiry_ms {
+            return Err(Abort::Refused(Refusal::CapExpired));
+        }
+        if cap.user != user || cap.slab != slab_id || cap.asset != 0 {
+            return Err(Abort::Refused(Refusal::CapScope));
+        }
+        if amount > cap.remaining {
+            return Err(Abort::Refused(Refusal::CapRemaining));
+        }
+        if amount > escrow {
+            return Err(Abort::Refused(Refusal::EscrowBalance));
+        }
+        self.st.collected = ck(self.st.collected.checked_add(amount));
+        let a = self
+            .st
+            .accounts
+            .get_mut(&user)
+            .expect("debited user has an account");
+        a.cash = ck(a.cash.checked_add(u_to_i(amount)));
+        Ok(())
+    }
+
     /// Moves `amount` out of `user`'s cash (the caller credits `fees_collected`).
     fn debit_cash(&mut self, user: u64, amount: u128) {
         let a = self.st.accounts.get_mut(&user).expect("account exists");
         a.cash = ck(a.cash.checked_sub(u_to_i(amount)));
     }
 
+    /// Writes `user`'s position in `instrument` with its funding snapshot at the instrument's
+    /// `cum_funding` (an open, or a position just settled).
     fn set_position(&mut self, user: u64, instrument: u64, qty: i128, entry_px: u64) {
         let qty = i64::try_from(qty).expect("checked by POSITION_LIMIT");
+        let last_funding = self.st.instruments[instrument as usize].cum_funding;
         self.st
             .accounts
             .get_mut(&user)
             .expect("account exists")
             .positions
-            .insert(instrument, PositionState { qty, entry_px });
+            .insert(
+                instrument,
+                PositionState {
+                    qty,
+                    entry_px,
+                    last_funding,
+                },
+            );
     }
 
     /// Writes a trade print into the ring (slot `trades_written mod capacity`): the model keeps
@@ -1481,6 +1939,133 @@ pub fn reveal_commitment(
         *w = u64::from_le_bytes(d[8 * k..8 * k + 8].try_into().expect("8 bytes"));
     }
     out
+}
+
+/// A position's per-unit value gap `(m − e) − (cum_funding − f)` (README "Positions"):
+/// `FUNDING_RANGE` when its magnitude reaches 2^64 (an intermediate past i128 is far beyond).
+fn value_gap(m: u64, e: u64, cum: i128, f: i128) -> Result<i128, Abort> {
+    let gap = cum
+        .checked_sub(f)
+        .and_then(|funding| (m as i128 - e as i128).checked_sub(funding));
+    match gap {
+        Some(g) if g.unsigned_abs() < 1u128 << 64 => Ok(g),
+        _ => Err(Abort::FundingRange),
+    }
+}
+
+/// Liquidation step 5, policy `partial`: `need = ⌈deficit × 10,000 / (contract_size × m ×
+/// mmr_bps)⌉` rounded up to a multiple of `lot`, at most `q_abs` — exactly, whatever the sizes
+/// (the quotient is found as the least `n ≤ q_abs` with `n × contract_size × m × mmr_bps ≥
+/// deficit × 10,000`, compared in wide integers, so a huge deficit simply closes `q_abs`). A
+/// deficit of 0 closes nothing. `mmr_bps = 0` (a divisor of 0; README silent): the closed
+/// contracts cover nothing, so any positive deficit targets the whole position.
+fn partial_need(
+    deficit: u128,
+    contract_size: u64,
+    m: u64,
+    mmr_bps: u64,
+    lot: u64,
+    q_abs: u64,
+) -> u64 {
+    if deficit == 0 {
+        return 0;
+    }
+    if mmr_bps == 0 || contract_size == 0 || m == 0 {
+        return q_abs;
+    }
+    let target = Wide::from_u128(deficit).mul(10_000);
+    let covers = |n: u64| {
+        Wide::from_u128(n as u128)
+            .mul(contract_size)
+            .mul(m)
+            .mul(mmr_bps)
+            >= target
+    };
+    // The least n in [0, q_abs] that covers the deficit, or q_abs when none does: this is
+    // min(⌈deficit × 10,000 / divisor⌉, q_abs).
+    let (mut lo, mut hi) = (0u64, q_abs);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if covers(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    // Rounding up to the lot then capping at q_abs gives the same as on the uncapped quotient.
+    let lot = lot.max(1) as u128;
+    ((lo as u128).div_ceil(lot) * lot).min(q_abs as u128) as u64
+}
+
+/// A non-negative integer of any size, little-endian `u64` limbs without high zero limbs: the
+/// liquidation's exact products (`deficit × 10,000`, `n × contract_size × m × mmr_bps`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Wide(Vec<u64>);
+
+impl Wide {
+    fn from_u128(v: u128) -> Wide {
+        let mut w = Wide(vec![v as u64, (v >> 64) as u64]);
+        w.trim();
+        w
+    }
+
+    fn trim(&mut self) {
+        while self.0.last() == Some(&0) {
+            self.0.pop();
+        }
+    }
+
+    fn mul(mut self, k: u64) -> Wide {
+        let mut carry: u128 = 0;
+        for limb in self.0.iter_mut() {
+            let t = *limb as u128 * k as u128 + carry;
+            *limb = t as u64;
+            carry = t >> 64;
+        }
+        if carry != 0 {
+            self.0.push(carry as u64);
+        }
+        self.trim();
+        self
+    }
+
+    /// Floor division by a nonzero `k`.
+    fn div(mut self, k: u64) -> Wide {
+        let k = k as u128;
+        let mut rem: u128 = 0;
+        for limb in self.0.iter_mut().rev() {
+            let cur = (rem << 64) | *limb as u128;
+            *limb = (cur / k) as u64;
+            rem = cur % k;
+        }
+        self.trim();
+        self
+    }
+
+    fn to_u128(&self) -> Option<u128> {
+        match self.0.as_slice() {
+            [] => Some(0),
+            [lo] => Some(*lo as u128),
+            [lo, hi] => Some(*lo as u128 | (*hi as u128) << 64),
+            _ => None,
+        }
+    }
+}
+
+impl PartialOrd for Wide {
+    fn partial_cmp(&self, other: &Wide) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Wide {
+    fn cmp(&self, other: &Wide) -> std::cmp::Ordering {
+        // Trimmed: more limbs is larger; else compare from the top limb down.
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
+    }
 }
 
 /// Instrument `instrument`'s mark: `NO_MARK` when 0 or not given.

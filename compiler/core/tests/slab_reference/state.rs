@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 pub struct SlabState {
     /// The id the next placed order gets (starts at 1).
     pub next_order_id: u64,
-    /// Bumped by every book change (README: place, cancel that changed something, promotion).
+    /// Bumped by every book change (README: place, cancel that changed something, promotion,
+    /// commit, a liquidation that closed something — once per call).
     pub book_seqno: u64,
     /// Accounts that are DLP.
     pub dlp_count: u64,
@@ -24,9 +25,10 @@ pub struct SlabState {
     pub holds: BTreeMap<u64, HoldState>,
     /// Maker and taker fees and ARG taxes taken so far, less the maker rebates paid.
     pub fees_collected: u128,
-    /// Entry-rounding remainders (`|e' × n − X| × contract_size` per increase).
+    /// Entry-rounding remainders (`|e' × n − X| × contract_size` per increase), less what
+    /// `cover_bad_debt` moved into accounts' cash.
     pub insurance: u128,
-    /// What the slab took through `safe_debit` (commit debits).
+    /// What the slab took through `safe_debit` (commit and liquidation debits).
     pub collected: u128,
     /// Trade prints written over the slab's life.
     pub trades_written: u64,
@@ -64,24 +66,27 @@ pub struct PositionState {
     pub qty: i64,
     /// Entry price.
     pub entry_px: u64,
+    /// Funding snapshot `f`: the instrument's `cum_funding` when the position last settled
+    /// (README "Positions"); its unsettled funding is `qty × contract_size × (cum_funding − f)`.
+    pub last_funding: i128,
 }
 
-/// One trade print (one per committed slice).
+/// One trade print (one per committed slice, and one per liquidation fill).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TradeState {
-    /// Batch time of the commit.
+    /// Batch time of the commit (or liquidation).
     pub ms: u64,
     /// The maker order's id.
     pub maker_order: u64,
-    /// The hold's route id.
+    /// The hold's route id (0 for a liquidation fill).
     pub route_id: u64,
     /// The instrument.
     pub instrument: u64,
-    /// The taker's side.
+    /// The taker's side (a liquidation: the liquidated user's, 1 when it sells to close a long).
     pub side: u64,
-    /// The slice's price.
+    /// The slice's price (a liquidation fill: the maker order's price).
     pub price: u64,
-    /// The slice's quantity.
+    /// The slice's quantity (a liquidation fill: its take).
     pub qty: u64,
 }
 
@@ -142,7 +147,7 @@ pub struct AccountState {
     pub quoted: u128,
     /// How many of its orders rest on the book.
     pub orders: u64,
-    /// Cash (signed).
+    /// Cash (signed; a liquidated account's cash left negative is its bad debt).
     pub cash: i128,
     /// Its positions, by instrument index.
     pub positions: BTreeMap<u64, PositionState>,
@@ -163,6 +168,35 @@ pub struct InstrumentState {
     pub asks: Vec<Level>,
     /// Ids of the PENDING orders, in placement order.
     pub pending: Vec<u64>,
+    /// The funding index (README "Funding"): Σ over applied intervals of the step, in price
+    /// units (collateral per underlying unit).
+    pub cum_funding: i128,
+    /// The last per-interval step `s` applied (signed; for observers).
+    pub funding_rate: i64,
+    /// The funding interval `⌊now / interval_ms⌋` the index last moved in (0 at first).
+    pub funding_interval: u64,
+    /// The funding feed's accumulator at the last application (0 without an accumulator).
+    pub index_area: u128,
+    /// The batch time of the last application's snapshot (0: no snapshot).
+    pub index_ms: u64,
+    /// Contracts filled in the instrument since the last application (commit step 9 and
+    /// liquidation step 6).
+    pub fill_qty: u128,
+    /// Σ t × p of those fills (no `contract_size`).
+    pub fill_notional: u128,
+}
+
+/// One instrument's oracle funding-feed words (README "Funding", `FEEDS funding`): the
+/// accumulator `cum_price_ms` (Σ price × ms), `cum_ms` (the batch time of its last
+/// accumulation; 0 = the feed has no accumulator) and the current `price`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FundingFeed {
+    /// Σ price × ms up to `cum_ms`.
+    pub cum_price_ms: u128,
+    /// The batch time of the last accumulation; 0: no accumulator.
+    pub cum_ms: u64,
+    /// The price since `cum_ms`.
+    pub price: u64,
 }
 
 /// One price level: its orders in FIFO order.

@@ -55,5 +55,9 @@ pub fn model_params(layout: &SlabLayout, table: &[u64], chain_id: u64) -> Params
         freeze_levels: word("freeze_levels"),
         chain_id,
         aggressor_capacity: layout.capacity("aggressor") as usize,
+        funding_interval_ms: word("funding_interval_ms"),
+        funding_rate_cap_bps: word("funding_rate_cap_bps"),
+        liquidation_full: word("liquidation_full") != 0,
+        liquidation_band_bps: word("liquidation_band_bps"),
     }
 }

@@ -28,14 +28,21 @@ pub const LEG_INSTRUMENT: [&str; LEGS_PER_PORTFOLIO] = [
 
 /// What one leg's `exposure` view returned (zeros for an empty slot).
 #[derive(Clone, Copy)]
-struct Viewed {
-    slab: Var,
+pub struct Viewed {
+    /// The leg's slab (0: an empty slot).
+    pub slab: Var,
+    /// Its instrument.
+    pub instrument: Var,
     equity: Var,
     im: Var,
     mm: Var,
     im_pos: Var,
-    mm_pos: Var,
-    key: Var,
+    /// The position's own signed MM (`i128`).
+    pub mm_pos: Var,
+    /// Its feed's key.
+    pub key: Var,
+    /// 1 when the position is open.
+    pub open: Var,
 }
 
 /// The router's margin of a portfolio (README steps 3–4).
@@ -75,7 +82,8 @@ pub fn portfolio(b: &mut FunctionBuilder, user: Var, claim: bool) -> Var {
     record
 }
 
-fn slot_of(b: &mut FunctionBuilder, found: Var) -> Var {
+/// The portfolio slot a found record (its slot + 1) names.
+pub fn slot_of(b: &mut FunctionBuilder, found: Var) -> Var {
     let one = b.constant("one", 1);
     b.let_("slot", Ty::U64, Rvalue::Sub(found, one))
 }
@@ -124,6 +132,17 @@ pub fn compute(
     prune: bool,
     mutation: Mutation,
 ) -> Margin {
+    compute_legs(b, user, slot, prune, mutation).0
+}
+
+/// [`compute`], with what each leg's view returned.
+pub fn compute_legs(
+    b: &mut FunctionBuilder,
+    user: Var,
+    slot: Var,
+    prune: bool,
+    mutation: Mutation,
+) -> (Margin, Vec<Viewed>) {
     let viewed = b.step("router.margin/views", None, |b| views(b, user, slot, prune));
     let (equity, im, mm) = b.step("router.margin/sums", None, |b| sums(b, &viewed));
     b.step("router.margin/netting", Some("PORTFOLIO_MARGIN"), |b| {
@@ -137,7 +156,7 @@ pub fn compute(
             b.assign(mm, Rvalue::Sub(mm, mm_offset));
         });
     });
-    Margin { equity, im, mm }
+    (Margin { equity, im, mm }, viewed)
 }
 
 /// Step 2: `exposure(user, instrument)` on every leg's slab, in slot order.
@@ -153,6 +172,8 @@ fn views(b: &mut FunctionBuilder, user: Var, slot: Var, prune: bool) -> Vec<View
             let zero = || Rvalue::Const(0);
             let leg = Viewed {
                 slab,
+                instrument,
+                open: b.let_("open", Ty::U64, zero()),
                 equity: b.let_("equity", Ty::U128, zero()),
                 im: b.let_("im", Ty::U128, zero()),
                 mm: b.let_("mm", Ty::U128, zero()),
@@ -187,8 +208,12 @@ fn views(b: &mut FunctionBuilder, user: Var, slot: Var, prune: bool) -> Vec<View
                     leg.key,
                     Rvalue::Load(Addr::Fixed(Segment::Scratch, RETURNS + 10)),
                 );
+                b.assign(
+                    leg.open,
+                    Rvalue::Load(Addr::Fixed(Segment::Scratch, RETURNS + 11)),
+                );
                 if prune {
-                    let open = b.load("open", Addr::Fixed(Segment::Scratch, RETURNS + 11));
+                    let open = leg.open;
                     b.if_(Cond::Zero(open), |b| {
                         let none = b.constant("none", 0);
                         b.store(Addr::Field(table, slot, LEG_SLAB[k]), none);
@@ -262,7 +287,7 @@ fn offsets(b: &mut FunctionBuilder, legs: &[Viewed]) -> (Var, Var) {
 }
 
 /// `|value|` of a two's-complement `u128`.
-fn absolute(b: &mut FunctionBuilder, value: Var) -> Var {
+pub fn absolute(b: &mut FunctionBuilder, value: Var) -> Var {
     let size = b.let_("size", Ty::U128, Rvalue::Copy(value));
     let high = b.let_("high", Ty::U64, Rvalue::High(value));
     let zero = b.constant("zero", 0);
@@ -321,6 +346,9 @@ pub fn lock(b: &mut FunctionBuilder, user: Var, slot: Var, margin: Margin) -> Va
         },
     );
     b.store(Addr::Field(table, slot, "locked"), required);
+    // At initial margin: out of any liquidation's grace window.
+    let zero = b.constant("zero", 0);
+    b.store(Addr::Field(table, slot, "flagged_ms"), zero);
     required
 }
 

@@ -16,6 +16,7 @@ use curvevm::isa::Segment;
 use crate::templates::{DEFAULT_GAS_BUDGET, Template, probe};
 use crate::{Artifact, Condition, ParamSlot, Region};
 
+pub mod liquidate;
 pub mod margin;
 pub mod registry;
 pub mod route;
@@ -111,6 +112,7 @@ pub static PORTFOLIO: Record = Record {
         ("instrument_2", 1),
         ("slab_3", 1),
         ("instrument_3", 1),
+        ("flagged_ms", 1),
     ],
 };
 
@@ -183,7 +185,7 @@ pub fn header(field: &str) -> Addr {
 /// The parameter table: the pinned slab interface hash (four words), then the script's
 /// capability TTL and margin model (`cross`: 1 for `cross_alpha`, 0 for `isolated`) and the
 /// constants the conditions read.
-pub const PARAMS: [&str; 8] = [
+pub const PARAMS: [&str; 13] = [
     "slab_0",
     "slab_1",
     "slab_2",
@@ -192,6 +194,11 @@ pub const PARAMS: [&str; 8] = [
     "one",
     "cap_ttl_max",
     "cross",
+    "band_bps",
+    "preliq_band_bps",
+    "preliq_buffer_lo",
+    "preliq_buffer_hi",
+    "grace_ms",
 ];
 
 /// The longest capability the host mints (it clamps any TTL to this).
@@ -252,15 +259,18 @@ fn build(mutation: Mutation) -> Program {
             route::route(mutation),
             margin::margin_view(mutation),
             margin::sync_margin(mutation),
+            liquidate::liquidate(mutation),
         ],
         subroutines: Vec::new(),
         params: PARAMS.len() as u32,
         slab: words(),
         scratch_reserved: SCRATCH_WORDS,
+        // The clock times a liquidation's grace window.
         capabilities: CapabilitySet::of(&[
             Capability::Invoke,
             Capability::VaultWrite,
             Capability::CapAdmin,
+            Capability::Clock,
         ]),
         views: Vec::new(),
     }
@@ -299,6 +309,13 @@ pub fn template() -> Template {
 pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
     let template = template();
     let constants = template.constants.clone();
+    // A LIQUIDATION value (the checker fills the schema's defaults of implicit statements).
+    let liquidation = |arg: &str| {
+        block
+            .value("LIQUIDATION", arg)
+            .and_then(TypedValue::as_u128)
+            .unwrap_or(0)
+    };
     let params = PARAMS
         .iter()
         .map(|&name| {
@@ -314,7 +331,7 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
                             == Some("cross_alpha"),
                     ),
                 ),
-                None => (
+                None if name == "cap_ttl_ms" => (
                     "CAP_TTL",
                     "ms",
                     block
@@ -322,6 +339,19 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
                         .and_then(TypedValue::as_u128)
                         .map_or(CAP_TTL_MAX, |v| u64::try_from(v).unwrap_or(u64::MAX)),
                 ),
+                None => {
+                    // `preliq_buffer` is a u128 amount: two words, low first.
+                    let (arg, value) = match name {
+                        "preliq_buffer_lo" => {
+                            ("preliq_buffer", liquidation("preliq_buffer") as u64)
+                        }
+                        "preliq_buffer_hi" => {
+                            ("preliq_buffer", (liquidation("preliq_buffer") >> 64) as u64)
+                        }
+                        other => (other, liquidation(other) as u64),
+                    };
+                    ("LIQUIDATION", arg, value)
+                }
             };
             let span = if keyword.is_empty() {
                 block.header_span
@@ -356,7 +386,13 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
         gas_budget: template.gas_budget,
         keyword_spans: crate::keyword_spans(
             block,
-            &["COLLATERAL", "CAP_TTL", "CAP", "PORTFOLIO_MARGIN"],
+            &[
+                "COLLATERAL",
+                "CAP_TTL",
+                "CAP",
+                "PORTFOLIO_MARGIN",
+                "LIQUIDATION",
+            ],
         ),
         block_span: block.span,
     })

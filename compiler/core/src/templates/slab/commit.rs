@@ -20,9 +20,9 @@ use curve_ir::keyed;
 use curvevm::isa::Segment;
 
 use super::book::{self, SlabTables, arg, header, link, now, slot_of};
-use super::guard;
 use super::hold::bps_of;
 use super::{INSTRUMENTS_MAX, Mutation, SLICES_PER_HOLD_MAX, code, params};
+use super::{funding, guard};
 use crate::templates::debit::{self, Debit};
 
 /// The collateral asset every slab settles in (the rollup's `protocol::COLLATERAL`).
@@ -44,7 +44,7 @@ pub fn mark_of(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var) -> Var 
 }
 
 /// `1` when the two's-complement `u128` `value` is negative.
-fn is_negative(b: &mut FunctionBuilder, value: Var) -> Var {
+pub fn is_negative(b: &mut FunctionBuilder, value: Var) -> Var {
     let high = b.let_("high", Ty::U64, Rvalue::High(value));
     let zero = b.constant("zero", 0);
     b.let_(
@@ -56,7 +56,7 @@ fn is_negative(b: &mut FunctionBuilder, value: Var) -> Var {
 
 /// `acc ± magnitude` (`+` when `gain ≠ 0`) of an `i128` accumulator and a `u128` magnitude,
 /// which must be a valid positive `i128` (else `TABLE`: amounts that large are out of reach).
-fn add_signed(b: &mut FunctionBuilder, acc: Var, magnitude: Var, gain: Var) {
+pub fn add_signed(b: &mut FunctionBuilder, acc: Var, magnitude: Var, gain: Var) {
     let negative = is_negative(b, magnitude);
     b.guard(Cond::Zero(negative), code::TABLE, "an amount below 2^127");
     b.if_else(
@@ -88,7 +88,7 @@ fn cash_of(b: &mut FunctionBuilder, t: &SlabTables, account: Var) -> Var {
 }
 
 /// `|q|` of an `i64` word and whether it is long (`q > 0`).
-fn magnitude(b: &mut FunctionBuilder, q: Var) -> (Var, Var) {
+pub fn magnitude(b: &mut FunctionBuilder, q: Var) -> (Var, Var) {
     let zero = b.constant("zero", 0);
     let long = b.let_("long", Ty::U64, Rvalue::Test(Cond::LtSigned(zero, q)));
     let size = b.let_("size", Ty::U64, Rvalue::Copy(q));
@@ -97,7 +97,7 @@ fn magnitude(b: &mut FunctionBuilder, q: Var) -> (Var, Var) {
 }
 
 /// `|a − b|` of two prices and whether `a ≥ b`.
-fn difference(b: &mut FunctionBuilder, a: Var, c: Var) -> (Var, Var) {
+pub fn difference(b: &mut FunctionBuilder, a: Var, c: Var) -> (Var, Var) {
     let up = b.let_("up", Ty::U64, Rvalue::Test(Cond::Le(c, a)));
     let gap = b.var("gap", Ty::U64);
     b.if_else(
@@ -213,6 +213,9 @@ pub fn apply_fill_subroutine(t: &SlabTables) -> Subroutine {
                 let q = b.load("qty", Addr::Field(t.positions, at, "qty"));
                 let entry = b.load("entry_px", Addr::Field(t.positions, at, "entry_px"));
                 let (size, long) = magnitude(b, q);
+                // What the position owes or is owed since its snapshot, before the fill.
+                let held_units = units_of(b, size, contract_size);
+                funding::settle(b, t, account, at, instrument, held_units, long);
                 b.if_else(
                     Cond::Eq(long, buys),
                     |b| {
@@ -240,8 +243,8 @@ pub fn apply_fill_subroutine(t: &SlabTables) -> Subroutine {
                         b.if_(Cond::Lt(size, take), |b| {
                             let (rest, _) = magnitude(b, remaining);
                             units_of(b, rest, contract_size);
+                            // The snapshot is already the index: the funding just settled.
                             b.store(Addr::Field(t.positions, at, "entry_px"), price);
-                            stamp_funding(b, t, at, instrument);
                         });
                         b.if_(Cond::Zero(remaining), |b| {
                             close_position(b, t, account, at, previous);
@@ -276,8 +279,7 @@ fn open_position(
     b.store(Addr::Field(t.accounts, account, "position_head"), this);
 }
 
-/// The position's funding snapshot ← the instrument's cumulative funding (settled by the
-/// funding part).
+/// The position's funding snapshot ← the instrument's funding index.
 fn stamp_funding(b: &mut FunctionBuilder, t: &SlabTables, at: Var, instrument: Var) {
     let cumulative = b.let_(
         "cum_funding",
@@ -348,8 +350,9 @@ fn close_position(b: &mut FunctionBuilder, t: &SlabTables, account: Var, at: Var
 /// The name of the position-value subroutine.
 pub const POSITION_VALUE: &str = "position_value";
 
-/// The unrealised PnL (`i128`) and exposure `|q| × contract_size × mark` (`u128`) of the
-/// position at slot `at`.
+/// The value (`i128`: unrealised PnL less unsettled funding, `q × contract_size × ((m − e) −
+/// (cum_funding − f))`) and exposure `|q| × contract_size × mark` (`u128`) of the position at
+/// slot `at`.
 fn value_of(b: &mut FunctionBuilder, t: &SlabTables, at: Var) -> (Var, Var) {
     let instrument = b.load("instrument", Addr::Field(t.positions, at, "instrument"));
     let q = b.load("qty", Addr::Field(t.positions, at, "qty"));
@@ -358,7 +361,16 @@ fn value_of(b: &mut FunctionBuilder, t: &SlabTables, at: Var) -> (Var, Var) {
     let contract_size = params::load_instrument(b, instrument, "contract_size");
     let (size, long) = magnitude(b, q);
     let units = units_of(b, size, contract_size);
-    let (amount, gain) = pnl(b, units, long, entry, mark);
+    // Prices are below 2^57: their difference is an exact i128.
+    let wide_mark = b.let_("mark", Ty::U128, Rvalue::Widen(mark));
+    let wide_entry = b.let_("entry", Ty::U128, Rvalue::Widen(entry));
+    let gap = b.let_("gap", Ty::U128, Rvalue::SubSigned(wide_mark, wide_entry));
+    let owed = funding::owed_per_unit(b, t, at, instrument);
+    let gap = b.let_("gap", Ty::U128, Rvalue::SubSigned(gap, owed));
+    let (per_unit, up) = funding::word_magnitude(b, gap);
+    let amount = b.let_("value", Ty::U128, Rvalue::WideMul(units, per_unit));
+    // A long gains when the gap is up, a short when it is down (a zero gap is worth 0).
+    let gain = b.let_("gain", Ty::U64, Rvalue::Test(Cond::Eq(up, long)));
     let value = b.let_("value", Ty::U128, Rvalue::Const(0));
     add_signed(b, value, amount, gain);
     let exposure = b.let_("exposure", Ty::U128, Rvalue::WideMul(units, mark));
@@ -688,22 +700,10 @@ fn fills(
                 b.assign(charged, Rvalue::Add(charged, amount));
             },
         );
-        let qty = b.load("qty", Addr::Field(t.orders, order, "qty"));
-        let qty = b.sub("qty", qty, take);
-        b.store(Addr::Field(t.orders, order, "qty"), qty);
         let reserved = b.load("reserved_qty", Addr::Field(t.orders, order, "reserved_qty"));
         let reserved = b.sub("reserved_qty", reserved, take);
         b.store(Addr::Field(t.orders, order, "reserved_qty"), reserved);
-        let quoted = b.let_(
-            "quoted",
-            Ty::U128,
-            Rvalue::Load(Addr::Field(t.accounts, maker, "quoted")),
-        );
-        let quoted = b.sub("quoted", quoted, traded);
-        b.store(Addr::Field(t.accounts, maker, "quoted"), quoted);
-        b.if_(Cond::Zero(qty), |b| {
-            book::remove_order(b, t, order, order_entry, maker, instrument);
-        });
+        consume_order(b, t, order, order_entry, maker, instrument, take, traded);
         print_trade(b, t, now, order_id, route_id, instrument, side, price, take);
         b.assign(notional, Rvalue::Add(notional, traded));
         let cost = b.let_("cost", Ty::U128, Rvalue::WideMul(take, price));
@@ -712,7 +712,38 @@ fn fills(
         book::free(b, "slices", t.slices, slice);
         b.assign(cursor, Rvalue::Copy(next));
     });
+    let filled = b.load("filled", Addr::Field(t.reservations, hold, "qty"));
+    funding::record_fills(b, t, instrument, filled, prices);
     (notional, prices, charged, credited)
+}
+
+/// The book side of a fill of `take` (worth `traded`) from the order at slot `order` (index
+/// entry `entry`) of the maker at slot `maker`: the order's `qty` and the maker's `quoted`
+/// drop, and an emptied order leaves its level (and the level, when it empties).
+#[allow(clippy::too_many_arguments)]
+pub fn consume_order(
+    b: &mut FunctionBuilder,
+    t: &SlabTables,
+    order: Var,
+    entry: Var,
+    maker: Var,
+    instrument: Var,
+    take: Var,
+    traded: Var,
+) {
+    let qty = b.load("qty", Addr::Field(t.orders, order, "qty"));
+    let qty = b.sub("qty", qty, take);
+    b.store(Addr::Field(t.orders, order, "qty"), qty);
+    let quoted = b.let_(
+        "quoted",
+        Ty::U128,
+        Rvalue::Load(Addr::Field(t.accounts, maker, "quoted")),
+    );
+    let quoted = b.sub("quoted", quoted, traded);
+    b.store(Addr::Field(t.accounts, maker, "quoted"), quoted);
+    b.if_(Cond::Zero(qty), |b| {
+        book::remove_order(b, t, order, entry, maker, instrument);
+    });
 }
 
 /// Takes `amount` (`u128`) from the cash of the account at `account` (the caller moves it
@@ -725,7 +756,7 @@ fn charge(b: &mut FunctionBuilder, t: &SlabTables, account: Var, amount: Var) {
 
 /// Writes print number `trades_written` into ring slot `trades_written mod capacity` (S12).
 #[allow(clippy::too_many_arguments)]
-fn print_trade(
+pub fn print_trade(
     b: &mut FunctionBuilder,
     t: &SlabTables,
     now: Var,

@@ -268,6 +268,9 @@ pub fn batch_open(t: &SlabTables) -> Function {
         );
         now
     });
+    b.step("slab.batch_open/funding", Some("FUNDING"), |b| {
+        super::funding::due(b, instrument);
+    });
     let epoch = b.step("slab.batch_open/epoch", None, |b| {
         let epoch = b.load("epoch", Addr::Field(t.instruments, instrument, "epoch"));
         let one = b.constant("one", 1);

@@ -28,8 +28,10 @@ use crate::Region;
 
 pub mod book;
 pub mod commit;
+pub mod funding;
 pub mod guard;
 pub mod hold;
+pub mod liquidation;
 pub mod maker;
 pub mod params;
 pub mod program;
@@ -117,13 +119,15 @@ pub mod code {
     pub const FEE_CAP: u8 = 36;
     /// No aggressor-ledger slot for a taker's first commit in an instrument's batch.
     pub const AGGRESSOR_FULL: u8 = 37;
-    /// An entrypoint of a later issue.
-    pub const NOT_BUILT: u8 = 40;
+    /// A position's price gap less its unsettled funding per unit reached 2^64.
+    pub const FUNDING_RANGE: u8 = 38;
+    /// A liquidation band of 0 or above 10,000 bps.
+    pub const BAD_BAND: u8 = 39;
     /// A table index out of range or a loop past its bound: a template bug.
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 38] = [
+    pub const NAMES: [(u8, &str); 39] = [
         (UNKNOWN_INSTRUMENT, "UNKNOWN_INSTRUMENT"),
         (BAD_SIDE, "BAD_SIDE"),
         (PRICE_RANGE, "PRICE_RANGE"),
@@ -161,7 +165,8 @@ pub mod code {
         (BAD_REVEAL, "BAD_REVEAL"),
         (FEE_CAP, "FEE_CAP"),
         (AGGRESSOR_FULL, "AGGRESSOR_FULL"),
-        (NOT_BUILT, "NOT_BUILT"),
+        (FUNDING_RANGE, "FUNDING_RANGE"),
+        (BAD_BAND, "BAD_BAND"),
     ];
 }
 
@@ -200,11 +205,16 @@ pub enum Mutation {
     ArgEveryCommit,
     /// `commit` does not re-check the governance fee caps (ADV3).
     FeeCapUnchecked,
+    /// `apply_funding` applies an interval's funding again when called twice in it (RM6).
+    FundingTwice,
+    /// `liquidation_call` debits everything the closing left owing, beyond the escrow the
+    /// router pledged (L2): the host refuses it and the liquidation fails.
+    LiquidationUnbounded,
 }
 
 impl Mutation {
     /// Every planted bug.
-    pub const ALL: [Mutation; 13] = [
+    pub const ALL: [Mutation; 15] = [
         Mutation::NoTick,
         Mutation::NoLot,
         Mutation::NoReservedBound,
@@ -218,6 +228,8 @@ impl Mutation {
         Mutation::KillBandOff,
         Mutation::ArgEveryCommit,
         Mutation::FeeCapUnchecked,
+        Mutation::FundingTwice,
+        Mutation::LiquidationUnbounded,
     ];
 }
 
@@ -238,10 +250,10 @@ pub const LEVEL_DEPTH_MAX: u32 = 1_024;
 /// Most orders one `reserve` looks at (taken or skipped): bounds its gas.
 pub const RESERVE_VISITS_MAX: u32 = 128;
 
-/// Most slices one hold takes: bounds the gas of `commit` and `cancel` (a commit of 8 slices
-/// fits the 300,000-gas ceiling with the margin walk; the router splits larger routes into
-/// several holds).
-pub const SLICES_PER_HOLD_MAX: u32 = 8;
+/// Most slices one hold takes: bounds the gas of `commit` and `cancel` (a commit of 6 slices,
+/// each settling two positions' funding, fits the 300,000-gas ceiling with the margin walk; the
+/// router splits larger routes into several holds).
+pub const SLICES_PER_HOLD_MAX: u32 = 6;
 
 /// Probes of an id index ([`curve_ir::keyed`]): the index has twice its pool's capacity, so
 /// at most half its slots hold keys and a vacancy is almost always within a few probes.
@@ -293,11 +305,15 @@ pub static HEADER: Record = Record {
 pub static INSTRUMENT: Record = Record {
     name: "instruments",
     fields: &[
-        ("index_price", 1),
-        ("mark_price", 1),
-        ("funding_rate", 1),
+        // Funding (README "Funding"): the index, the last per-interval step, the interval it
+        // last moved in, the oracle accumulator's snapshot and the fills since.
         ("cum_funding", 2),
-        ("last_funding_ms", 1),
+        ("funding_rate", 1),
+        ("funding_interval", 1),
+        ("index_area", 2),
+        ("index_ms", 1),
+        ("fill_qty", 2),
+        ("fill_notional", 2),
         ("pending_head", 1),
         ("pending_tail", 1),
         ("pending_count", 1),

@@ -1,20 +1,14 @@
 //! The SLAB program of a layout: its entrypoints in the interface's order, the level walk as a
 //! subroutine, the parameter table's size and the capabilities it declares.
 
-use curve_ir::Function;
 use curve_ir::ir::Program;
 use curvevm::hostcall::{Capability, CapabilitySet};
 
 use super::book::{self, SlabTables};
 use curvevm::module::ViewDecl;
 
-use super::{Mutation, SlabLayout, code, commit, guard, hold, maker, params};
+use super::{Mutation, SlabLayout, commit, funding, guard, hold, liquidation, maker, params};
 use crate::templates::oracle;
-
-/// An entrypoint of a later issue (aborts `NOT_BUILT`).
-fn not_built(name: &str) -> Function {
-    crate::templates::not_built(&crate::abi::SLAB, name, "slab.not_built", code::NOT_BUILT)
-}
 
 /// The SLAB program for `layout` (the same for every parameter set of it).
 pub fn program(layout: &SlabLayout) -> Program {
@@ -37,12 +31,14 @@ fn build(t: SlabTables) -> Program {
             maker::place_order(&t),
             maker::cancel_order(&t),
             maker::batch_open(&t),
-            not_built("liquidation_call"),
+            liquidation::liquidation_call(&t),
             maker::account(&t),
             maker::set_maker_class(&t),
             maker::exposure(&t),
             guard::band(&t),
             guard::set_fee_caps(&t),
+            funding::apply_funding(&t),
+            liquidation::cover_bad_debt(&t),
         ],
         subroutines: vec![
             book::find_level_subroutine(&t),
@@ -52,13 +48,16 @@ fn build(t: SlabTables) -> Program {
             commit::risk_subroutine(&t),
             commit::position_value_subroutine(&t),
             guard::ledger_subroutine(&t),
+            funding::apply_subroutine(&t),
+            liquidation::sweep_subroutine(&t),
         ],
         params: params::PARAM_NAMES.len() as u32,
         slab: layout_words,
         scratch_reserved: guard::SCRATCH_WORDS,
-        // SHA-256 opens commitments (M6).
+        // SHA-256 opens commitments (M6); a liquidation reads the escrow it may take (L2).
         capabilities: CapabilitySet::of(&[
             Capability::Clock,
+            Capability::EscrowRead,
             Capability::EscrowDebit,
             Capability::Sha256,
         ]),
