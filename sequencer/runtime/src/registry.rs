@@ -201,9 +201,7 @@ mod tests {
         direct: &[(&str, &str, DirectCall)],
         invoke: &[(Role, Role, &[&str])],
     ) -> bool {
-        let invoke_only = direct
-            .iter()
-            .any(|r| *r == ("slab", "liquidation_call", DirectCall::InvokeOnly));
+        let invoke_only = direct.contains(&("slab", "liquidation_call", DirectCall::InvokeOnly));
         let router = allowed(invoke, Role::Router, Role::Slab, "liquidation_call");
         let others = OTHERS
             .iter()
