@@ -35,8 +35,9 @@ pub mod limits {
     pub const PARAMS_BYTES: u32 = 65_536 * 8;
     /// Largest certificate proof (a compressed Groth16 proof is 128 bytes).
     pub const PROOF_BYTES: u32 = 1024;
-    /// Largest manifest (JSON; the runtime keeps its source map for trap locations).
-    pub const MANIFEST_BYTES: u32 = 256 * 1024;
+    /// Largest manifest (JSON; the runtime keeps its source map for trap locations). A SLAB's,
+    /// with its per-step gas table, is ~270 KiB since funding and liquidation.
+    pub const MANIFEST_BYTES: u32 = 512 * 1024;
     /// Largest verifying key in a governance action.
     pub const VK_BYTES: u32 = 4096;
     /// Most committee members (and attestation signatures).

@@ -50,6 +50,17 @@ pub fn le_u128(b: &mut FunctionBuilder, a: Var, c: Var) -> Var {
     holds
 }
 
+/// `1` when the two's-complement `u128` `value` is negative.
+pub fn is_negative(b: &mut FunctionBuilder, value: Var) -> Var {
+    let high = b.let_("high", Ty::U64, Rvalue::High(value));
+    let zero = b.constant("zero", 0);
+    b.let_(
+        "negative",
+        Ty::U64,
+        Rvalue::Test(Cond::LtSigned(high, zero)),
+    )
+}
+
 /// Emits the debit; returns the cap's remaining allowance after it (`u128`).
 pub fn safe_debit(b: &mut FunctionBuilder, debit: Debit) -> Var {
     b.at("safe_debit/bound", None);

@@ -12,7 +12,7 @@ use curvevm::isa::Segment;
 use super::margin::{self, LOCK_SLAB, Viewed, absolute};
 use super::{ARGS, Mutation, RETURNS, code, load_param};
 use crate::abi;
-use crate::templates::debit::le_u128;
+use crate::templates::debit::{is_negative as negative, le_u128};
 use crate::templates::probe;
 
 /// `status` of a liquidation that restored the buffer from the user's free collateral.
@@ -28,17 +28,6 @@ const LEG_STEPS: probe::FundedSteps = [
     "router.liquidate/cap",
     "router.liquidate/release",
 ];
-
-/// `1` when the two's-complement `u128` `value` is negative.
-fn negative(b: &mut FunctionBuilder, value: Var) -> Var {
-    let high = b.let_("high", Ty::U64, Rvalue::High(value));
-    let zero = b.constant("zero", 0);
-    b.let_(
-        "negative",
-        Ty::U64,
-        Rvalue::Test(Cond::LtSigned(high, zero)),
-    )
-}
 
 /// The user's vault balance of the collateral (the host's `vault_read`).
 fn free_collateral(b: &mut FunctionBuilder, user: Var) -> Var {

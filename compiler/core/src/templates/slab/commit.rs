@@ -43,16 +43,7 @@ pub fn mark_of(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var) -> Var 
     mark
 }
 
-/// `1` when the two's-complement `u128` `value` is negative.
-pub fn is_negative(b: &mut FunctionBuilder, value: Var) -> Var {
-    let high = b.let_("high", Ty::U64, Rvalue::High(value));
-    let zero = b.constant("zero", 0);
-    b.let_(
-        "negative",
-        Ty::U64,
-        Rvalue::Test(Cond::LtSigned(high, zero)),
-    )
-}
+pub use crate::templates::debit::is_negative;
 
 /// `acc ± magnitude` (`+` when `gain ≠ 0`) of an `i128` accumulator and a `u128` magnitude,
 /// which must be a valid positive `i128` (else `TABLE`: amounts that large are out of reach).
