@@ -145,6 +145,49 @@ fn the_perp_multi_scenario_routes_across_slabs() {
     assert!(after_net.contains("+ escrows 450000 +"), "{after_net}");
 }
 
+/// The SOL-PERP exchange end to end (issue 27): every `expect` and `returns` of the 11
+/// batches holds — funding over one hour and then two at once, a keeper's calls (a healthy
+/// account untouched, a grace window opened for two accounts, one saved by a deposit in time,
+/// the other swept within the band a minute later), a replayed cancel refused by its nonce, the
+/// funding settled at a later fill — the runtime's conservation holds after every batch (the
+/// run fails otherwise) and the refusals are named. The last batch's ledger: the two margin
+/// locks (bob's 67,676 and carol's 50,964) are the only escrows, and the slabs hold what they
+/// collected: on `a` bob's three debits, 602 (his first fee), 32,040 (the liquidation) and
+/// 16,519 (the close), on `b` bob's fee 402 and carol's debits 301 and 175 — as the scenario's
+/// comments derive.
+#[test]
+fn the_sol_perp_exchange_scenario_funds_liquidates_and_conserves() {
+    let run = sim(&["examples/perp_sol_exchange.scenario.toml"]);
+    assert!(run.status.success(), "{run:?}");
+    let text = String::from_utf8_lossy(&run.stdout);
+    for named in [
+        "`liquidation_call` of program 2 is called only through invoke",
+        "(UNKNOWN_ORDER)",
+        "nonce 8, the sender's next nonce is 11",
+    ] {
+        assert!(text.contains(named), "{named}: {text}");
+    }
+    let batches = text.matches("\nbatch ").count();
+    assert_eq!(text.matches("conserved:").count(), batches, "{text}");
+    let (locks, collected_a, collected_b) =
+        (67_676 + 50_964, 602 + 32_040 + 16_519, 402 + 301 + 175);
+    let deposits = 10_000_000 + 1_200_000 + 400_000 + 1_000_000 + 1_000_000 + 10_000 + 200_000;
+    let withdrawals = 1_090_000 + 355_000;
+    let vaults = deposits - withdrawals - locks - collected_a - collected_b;
+    let last = text
+        .split("batch 11 at")
+        .nth(1)
+        .and_then(|batch| batch.lines().find(|l| l.contains("conserved:")))
+        .expect("batch 11's conservation line");
+    assert_eq!(
+        last.trim(),
+        format!(
+            "conserved: vaults {vaults} + escrows {locks} + slab_accounts {} + fees 0 + pending_withdrawals 0 = deposits {deposits} − withdrawals {withdrawals}",
+            collected_a + collected_b
+        )
+    );
+}
+
 /// The joint market example: a MARKET deployed from market_joint.curve (8 worlds, the naive-Bayes
 /// prior of lmsr.md §8.2), opened and traded through the router probe; every `expect` and
 /// `returns` holds (the reference model's numbers), refusals are named, and the market's
