@@ -6,10 +6,10 @@ use curve_bindings::{Call, CapId, DecodeError, DescriptorMismatch, ProgramId, wo
 
 /// SHA-256 of the interface's canonical descriptor text.
 pub const DESCRIPTOR_HASH: [u8; 32] = [
-    0x33, 0x28, 0x61, 0xc1, 0x0a, 0xfb, 0x58, 0xf1,
-    0xe5, 0x61, 0xa6, 0x5c, 0xb0, 0xe6, 0x7f, 0x03,
-    0x75, 0xde, 0xde, 0x0a, 0x31, 0x81, 0x18, 0x19,
-    0x23, 0x6b, 0x77, 0xad, 0x23, 0xb3, 0x46, 0x8c,
+    0x2d, 0x46, 0x2d, 0x5d, 0x07, 0xf6, 0x0d, 0xc5,
+    0xba, 0x9a, 0x99, 0xcc, 0x85, 0x13, 0x9a, 0x5c,
+    0x05, 0x88, 0x48, 0x4b, 0x75, 0xc7, 0xd4, 0x17,
+    0x1b, 0xd6, 0x10, 0xad, 0xce, 0xd6, 0xcd, 0x5d,
 ];
 
 /// A deployed `slab` program whose descriptor hash matched these bindings.
@@ -395,11 +395,13 @@ pub struct BatchOpenReturn {
     pub epoch: u64,
     /// `u64`, 1 word.
     pub promoted: u64,
+    /// `u64`, 1 word.
+    pub released_holds: u64,
 }
 
 impl BatchOpenReturn {
     /// Return words.
-    pub const WORDS: usize = 2;
+    pub const WORDS: usize = 3;
 
     /// Decodes the returned words; refuses any other length.
     pub fn from_words(returned: &[u64]) -> Result<Self, DecodeError> {
@@ -407,6 +409,7 @@ impl BatchOpenReturn {
         Ok(Self {
             epoch: reader.u64(),
             promoted: reader.u64(),
+            released_holds: reader.u64(),
         })
     }
 }

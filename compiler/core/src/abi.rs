@@ -346,7 +346,11 @@ pub static SLAB: Interface = Interface {
             name: "batch_open",
             doc: "Opens the next batch of an instrument: promotes pending orders, freezes the top levels, applies funding when due.",
             args: &[scalar("instrument", U64)],
-            returns: &[scalar("epoch", U64), scalar("promoted", U64)],
+            returns: &[
+                scalar("epoch", U64),
+                scalar("promoted", U64),
+                scalar("released_holds", U64),
+            ],
             accounts: &[SLAB_STATE, ORACLE_READ, CLOCK],
         },
         Entry {

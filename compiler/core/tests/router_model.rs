@@ -1057,7 +1057,7 @@ fn the_freeze_keeps_orders_of_both_classes_behind_the_top_k_levels_while_its_win
     assert_eq!(m.state().instruments[0].freeze_until_ms, 0);
     assert_eq!(m.place_order(0, MAKER, 0, 1, 1_005, 2), Ok(5));
     assert_eq!(m.cancel_order(0, MAKER, 5), Ok(2));
-    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0, 0)));
     assert_eq!(m.state().instruments[0].freeze_until_ms, 2_000);
     let before = m.state();
     // Asks 1,010 / 1,020 / 1,030: k = min(2, 3) = 2, the 2nd best is 1,020; 1,015 is ahead.
@@ -1252,14 +1252,19 @@ fn a_commitment_needs_its_reveal_and_commit_checks_in_the_readmes_order() {
         m.commit(now, 1, cap(20_010), A, 20_010, marks, salt, 1)
     };
     let before = m.state();
-    // EXPIRED and EPOCH come before the reveal.
+    // EXPIRED comes before the reveal (EPOCH too: see
+    // `slab_model_batch_open_releases_dead_holds_oldest_first`, whose fourth dead hold of the
+    // instrument outlives the batch). The next batch releases this dead hold (F1): a commit then finds none.
     assert_eq!(
         commit(&mut m, NOW + CAP_TTL + 1, &[0], [9; 4]),
         Err(Abort::Expired)
     );
     let mut later = m.clone();
-    later.batch_open(1_000, 0, &[]).unwrap();
-    assert_eq!(commit(&mut later, 1_000, &[0], [9; 4]), Err(Abort::Epoch));
+    assert_eq!(later.batch_open(1_000, 0, &[]), Ok((1, 0, 1)));
+    assert_eq!(
+        commit(&mut later, 1_000, &[0], [9; 4]),
+        Err(Abort::UnknownHold)
+    );
     // The reveal, then the fee caps, then the mark, then the band.
     assert_eq!(
         commit(&mut m, NOW, &[0], [1, 2, 3, 5]),
@@ -1322,7 +1327,7 @@ fn a_maker_earns_its_rebate_unless_jit_or_too_young() {
         m.set_maker_class(MAKER, 1).unwrap();
         assert_eq!(m.place_order(500, MAKER, 0, 1, 1_000, 2), Ok(1));
         assert_eq!(m.place_order(500, MAKER2, 0, 1, 1_000, 2), Ok(2));
-        assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 1)));
+        assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 1, 0)));
         assert_eq!(m.place_order(1_200, MAKER, 0, 1, 1_005, 2), Ok(3));
         let r = m
             .reserve(1_250, 1, TAKER, 0, 0, 6, 1_005, CAP_TTL, [0; 4], &[1_000])
@@ -1380,7 +1385,7 @@ fn the_arg_taxes_only_a_newly_created_profitable_overlap() {
     p.aggressor_capacity = 2;
     let mut m = Model::new(p);
     m.set_maker_class(MAKER, 1).unwrap();
-    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0, 0)));
     m.place_order(1_000, MAKER, 0, 1, 1_000, 4).unwrap();
     // Buy 4 at 1,000: no overlap; the taker fee ⌊40,000 × 5 / 10⁴⌋ = 20 only.
     let c = take(&mut m, 1_000, 1, TAKER, 0, 4, 1_000).unwrap();
@@ -1459,7 +1464,7 @@ fn the_arg_taxes_only_a_newly_created_profitable_overlap() {
     assert_eq!(m.state(), before);
     m.cancel(1_000, r.hold_id).unwrap();
     // A new batch: entries are never removed, so the pool stays full for a new taker.
-    assert_eq!(m.batch_open(2_000, 0, &[]), Ok((2, 0)));
+    assert_eq!(m.batch_open(2_000, 0, &[]), Ok((2, 0, 0)));
     assert_eq!(m.state().aggressor.len(), 2);
     assert_eq!(
         take(&mut m, 2_000, 8, TAKER3, 0, 2, 1_040).map(|_| ()),
@@ -1492,7 +1497,7 @@ fn the_arg_prices_a_new_overlap_at_the_commits_avg_px_against_the_other_sides_ba
     p.arg_tax_bps = 100;
     let mut m = Model::new(p);
     m.set_maker_class(MAKER, 1).unwrap();
-    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0, 0)));
     let entry = |buy_qty, buy_notional, sell_qty, sell_notional| AggressorState {
         epoch: 1,
         buy_qty,
@@ -1560,8 +1565,8 @@ fn aggressor_entries_are_reset_never_removed_and_each_keeps_its_slot() {
         buy_notional,
         ..AggressorState::default()
     };
-    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0)));
-    assert_eq!(m.batch_open(1_000, 1, &[]), Ok((1, 0)));
+    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 0, 0)));
+    assert_eq!(m.batch_open(1_000, 1, &[]), Ok((1, 0, 0)));
     for instrument in [0, 1] {
         m.place_order(1_000, MAKER, instrument, 1, 1_000, 20)
             .unwrap();
@@ -1570,7 +1575,7 @@ fn aggressor_entries_are_reset_never_removed_and_each_keeps_its_slot() {
     take_in(&mut m, 1_000, 1, TAKER, 0, 0, 1_000).unwrap();
     // Instrument 0's batch moves on: TAKER's entry there is stale. Its first commit in
     // instrument 1 creates a second entry and keeps the stale one (no removal).
-    assert_eq!(m.batch_open(2_000, 0, &[]), Ok((2, 0)));
+    assert_eq!(m.batch_open(2_000, 0, &[]), Ok((2, 0, 0)));
     take_in(&mut m, 2_000, 2, TAKER, 1, 0, 1_000).unwrap();
     let ledger: Vec<_> = m.state().aggressor.into_iter().collect();
     assert_eq!(
@@ -1612,4 +1617,123 @@ fn aggressor_entries_are_reset_never_removed_and_each_keeps_its_slot() {
         ]
     );
     assert_conserved(&m);
+}
+
+#[test]
+fn slab_model_batch_open_releases_dead_holds_oldest_first() {
+    // README `batch_open` (F1): after the epoch moves, the instrument's live holds — all of an
+    // earlier epoch — are released oldest first (ascending hold id), at most 3 per call, each
+    // as `cancel` releases a hold; holds of other instruments are not touched (nor counted).
+    let mut p = slab_params();
+    p.instruments = vec![instrument(KEY), instrument(KEY)];
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    let marks = [1_000, 1_000];
+    // Instrument 0: asks 1,000 (8) and 1,005 (2); instrument 1: ask 1,000 (2); a REG bid
+    // (PENDING) on instrument 0.
+    assert_eq!(m.place_order(0, MAKER, 0, 1, 1_000, 8), Ok(1));
+    assert_eq!(m.place_order(0, MAKER, 0, 1, 1_005, 2), Ok(2));
+    assert_eq!(m.place_order(0, MAKER, 1, 1, 1_000, 2), Ok(3));
+    assert_eq!(m.place_order(0, MAKER2, 0, 0, 990, 2), Ok(4));
+    let reserve = |m: &mut Model, route: u64, instrument: u64, limit: u64, commitment| {
+        m.reserve(
+            NOW, route, TAKER, instrument, 0, 2, limit, CAP_TTL, commitment, &marks,
+        )
+        .map(|r| (r.hold_id, r.filled_qty))
+    };
+    // Holds 1 and 2 take 2 each of order 1; hold 3 is on instrument 1 (order 3), between
+    // instrument 0's holds; hold 4 takes 2 more of order 1 (6 of its 8).
+    assert_eq!(reserve(&mut m, 1, 0, 1_000, [0; 4]), Ok((1, 2)));
+    assert_eq!(reserve(&mut m, 2, 0, 1_000, [0; 4]), Ok((2, 2)));
+    assert_eq!(reserve(&mut m, 3, 1, 1_000, [0; 4]), Ok((3, 2)));
+    assert_eq!(reserve(&mut m, 4, 0, 1_000, [0; 4]), Ok((4, 2)));
+    // Hold 5 takes order 1's last 2 (with a commitment); hold 6 skips order 1 (nothing
+    // available) and takes order 2 whole.
+    assert_eq!(reserve(&mut m, 5, 0, 1_000, [1, 2, 3, 4]), Ok((5, 2)));
+    assert_eq!(reserve(&mut m, 6, 0, 1_005, [0; 4]), Ok((6, 2)));
+    // Order 2 is all reserved: cancelling it cancels nothing and only marks it closing.
+    assert_eq!(m.cancel_order(NOW, MAKER, 2), Ok(0));
+    let s = m.state();
+    let asks = &s.instruments[0].asks;
+    assert_eq!(
+        (asks[0].orders[0].qty, asks[0].orders[0].reserved_qty),
+        (8, 8)
+    );
+    let o2 = &asks[1].orders[0];
+    assert_eq!(
+        (o2.order_id, o2.qty, o2.reserved_qty, o2.closing),
+        (2, 2, 2, true)
+    );
+    assert_eq!(s.holds.len(), 6);
+    // Four placements; the cancel that cancelled nothing does not count.
+    assert_eq!(s.book_seqno, 4);
+    // Quoted: 8 × 10 × 1,000 + 2 × 10 × 1,005 + 2 × 10 × 1,000.
+    assert_eq!(
+        (s.accounts[&MAKER].quoted, s.accounts[&MAKER].orders),
+        (120_100, 3)
+    );
+
+    // The first batch of instrument 0: epoch 1, the REG bid promoted, holds 1, 2 and 4 (the 3
+    // oldest of instrument 0's 5; hold 3 is instrument 1's, neither released nor counted)
+    // released: order 1 gets its 6 back (not closing: its qty stays). Holds 5 and 6 wait.
+    assert_eq!(m.batch_open(1_000, 0, &[]), Ok((1, 1, 3)));
+    let s = m.state();
+    assert_eq!(s.holds.keys().copied().collect::<Vec<_>>(), vec![3, 5, 6]);
+    let asks = &s.instruments[0].asks;
+    assert_eq!(asks.len(), 2);
+    assert_eq!(
+        (asks[0].orders[0].qty, asks[0].orders[0].reserved_qty),
+        (8, 2)
+    );
+    let o2 = &asks[1].orders[0];
+    assert_eq!((o2.qty, o2.reserved_qty, o2.closing), (2, 2, true));
+    assert_eq!(s.instruments[1].asks[0].orders[0].reserved_qty, 2);
+    assert!(s.instruments[0].bids[0].orders[0].live);
+    assert_eq!((s.instruments[0].epoch, s.instruments[1].epoch), (1, 0));
+    // Only the promotion moved the book: no released slice was of a closing order.
+    assert_eq!(s.book_seqno, 5);
+    assert_eq!(s.accounts[&MAKER].quoted, 120_100);
+    // A dead hold the batch did not reach cannot commit: EPOCH (step 3) comes before the
+    // reveal (step 4) — the salt is wrong — and changes nothing.
+    assert_eq!(
+        m.commit(1_000, 5, cap(20_010), A, 20_010, &marks, [9; 4], 1),
+        Err(Abort::Epoch)
+    );
+    assert_eq!(m.state(), s);
+    // Within the batch window: BATCH_EARLY, nothing released.
+    assert_eq!(m.batch_open(1_999, 0, &[]), Err(Abort::BatchEarly));
+    assert_eq!(m.state(), s);
+
+    // The next batch releases the other two: order 1's last 2 back; order 2 is closing, so it
+    // loses its 2, reaches 0 and leaves the book (its level too); the maker's quoted drops by
+    // 2 × 10 × 1,005 and its orders count by one; the book moved (one closing slice).
+    assert_eq!(m.batch_open(2_000, 0, &[]), Ok((2, 0, 2)));
+    let s = m.state();
+    assert_eq!(s.holds.keys().copied().collect::<Vec<_>>(), vec![3]);
+    let asks = &s.instruments[0].asks;
+    assert_eq!(asks.len(), 1);
+    assert_eq!(asks[0].orders.len(), 1);
+    let o1 = &asks[0].orders[0];
+    assert_eq!((o1.order_id, o1.qty, o1.reserved_qty), (1, 8, 0));
+    assert_eq!(
+        (s.accounts[&MAKER].quoted, s.accounts[&MAKER].orders),
+        (100_000, 2)
+    );
+    assert_eq!(s.book_seqno, 6);
+    assert_eq!(m.cancel_order(2_000, MAKER, 2), Err(Abort::UnknownOrder));
+    // Order 1's whole quantity is free again.
+    let r = m
+        .reserve(2_000, 7, TAKER2, 0, 0, 8, 1_000, CAP_TTL, [0; 4], &marks)
+        .unwrap();
+    assert_eq!((r.hold_id, r.filled_qty), (7, 8));
+
+    // Instrument 1's first batch releases its own hold 3 and leaves hold 7 (instrument 0).
+    assert_eq!(m.batch_open(2_000, 1, &[]), Ok((1, 0, 1)));
+    let s = m.state();
+    assert_eq!(s.holds.keys().copied().collect::<Vec<_>>(), vec![7]);
+    assert_eq!(s.instruments[1].asks[0].orders[0].reserved_qty, 0);
+    assert_eq!(s.instruments[0].asks[0].orders[0].reserved_qty, 8);
+    // With no live hold, a batch releases nothing.
+    assert_eq!(m.cancel(2_000, 7), Ok(8));
+    assert_eq!(m.batch_open(3_000, 0, &[]), Ok((3, 0, 0)));
 }

@@ -256,21 +256,133 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
             abort(code::UNKNOWN_HOLD),
         );
 
-        // A hold of the previous batch does not commit.
+        // A hold of the previous batch is gone with it (F1): the batch released it.
         let held = w.ok(
             "reserve",
             &[8, TAKER, 0, 0, 10, 1_005, 1_000, 0, 0, 0, 0],
             1_020,
         );
-        w.ok("batch_open", &[0], 1_100);
+        assert_eq!(w.ok("batch_open", &[0], 1_100), [1, 0, 1]);
         let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&held, 4), 5_000));
         w.refused(
             "commit",
             &[held[0], cap, 0, 0, 0, 0, 0],
             1_100,
-            abort(code::EPOCH),
+            abort(code::UNKNOWN_HOLD),
         );
     }
+}
+
+/// F1 (percolator §4.19): a hold whose cap expired fails its commit with the escrow unchanged,
+/// and the next batch gives its quantity back — the 3 oldest dead holds per `batch_open`, in
+/// the order they were reserved; a 4th keeps its quantity until the batch after (its commit
+/// meanwhile refused by `EPOCH`), and a closing order whose rest was held leaves the book when
+/// that hold goes.
+fn dead_holds((program, params): (Arc<Program>, Vec<u64>)) {
+    for engine in &Engine::both(&program) {
+        let mut w = world(engine, &program, &params);
+        let escrow = 10_000_000u128;
+        w.host.ledger.set_escrow(TAKER, SLAB_ID, 0, escrow);
+        w.ok("set_maker_class", &[MAKER, 1], 1_000);
+        // One ask of 40 at 1,000; 4 holds of 2 on it, each for a second.
+        let order = w.ok("place_order", &[MAKER, 0, 1, 1_000, 40], 1_000)[0];
+        let holds: Vec<Vec<u64>> = (0..4)
+            .map(|route| {
+                w.ok(
+                    "reserve",
+                    &[route, TAKER, 0, 0, 2, 1_000, 1_000, 0, 0, 0, 0],
+                    1_000,
+                )
+            })
+            .collect();
+        // The router's cap for the first hold expired before its commit: refused, nothing
+        // changed (escrow, ledger and segment are compared by `refused`).
+        let expired = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(&holds[0], 4), 1_040));
+        w.refused(
+            "commit",
+            &[holds[0][0], expired, 0, 0, 0, 0, 0],
+            1_050,
+            refusal(Refusal::CapExpired),
+        );
+        assert_eq!(w.host.ledger.escrow_balance(TAKER, SLAB_ID, 0), escrow);
+        // The next batch: the 3 oldest go, 2 × 3 of the 8 held are free again.
+        assert_eq!(w.ok("batch_open", &[0], 1_101), [1, 0, 3]);
+        for held in &holds[..3] {
+            let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(held, 4), 5_000));
+            w.refused(
+                "commit",
+                &[held[0], cap, 0, 0, 0, 0, 0],
+                1_101,
+                abort(code::UNKNOWN_HOLD),
+            );
+        }
+        // The 4th is of the dead epoch: no commit, though still holding its 2.
+        let last = &holds[3];
+        let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(last, 4), 5_000));
+        w.refused(
+            "commit",
+            &[last[0], cap, 0, 0, 0, 0, 0],
+            1_101,
+            abort(code::EPOCH),
+        );
+        let again = w.ok(
+            "reserve",
+            &[99, TAKER, 0, 0, 40, 1_000, 100, 0, 0, 0, 0],
+            1_101,
+        );
+        assert_eq!(again[1], 38, "all but the 4th hold's 2 are free");
+        assert_eq!(w.ok("cancel", &[again[0]], 1_101), [38]);
+        // The maker cancels: the 38 unreserved go, the order is closing on the held 2.
+        assert_eq!(w.ok("cancel_order", &[MAKER, order], 1_101), [38]);
+        // The batch after releases the 4th, and the closing order leaves the book.
+        assert_eq!(w.ok("batch_open", &[0], 1_151), [2, 0, 1]);
+        w.refused(
+            "cancel_order",
+            &[MAKER, order],
+            1_151,
+            abort(code::UNKNOWN_ORDER),
+        );
+        assert_eq!(w.ok("batch_open", &[0], 1_201), [3, 0, 0]);
+    }
+}
+
+const DEEP_HOLDS: &str = r#"
+ORACLE "pyth:SOLUSD" {
+    HEARTBEAT ms=500
+}
+
+SLAB "perp:TEST" {
+    MAKER_CLASS DLP allowance=8_000_000
+    FEE maker_bps=2 taker_bps=5
+    RISK imr_bps=500 mmr_bps=350
+    BATCH_WINDOW ms=50
+    INSTRUMENT "SOL-PERP" oracle="pyth:SOLUSD" tick=5 lot=2 price_max=2_000 qty_max=400 contract_size=10
+    POOLS accounts=6 orders=32 positions=8 reservations=24 slices=48 trades=8 aggressor=4
+}
+"#;
+
+#[test]
+fn an_expired_hold_is_released_by_the_next_batch() {
+    dead_holds(slab_program_of(DEEP_HOLDS));
+}
+
+/// Mutation `NoEpoch`: a hold of a dead epoch (the 4th, beyond the batch's releases) commits.
+/// (The differential cannot reach it: its dead holds are all released first.)
+#[cfg(feature = "planted-mutations")]
+#[test]
+fn a_commit_of_a_dead_epoch_is_caught() {
+    let program = slab_program_with(DEEP_HOLDS, slab::Mutation::NoEpoch);
+    let run = std::panic::catch_unwind(|| dead_holds(program));
+    assert!(run.is_err(), "NoEpoch went unnoticed");
+}
+
+/// Mutation `HoldsOutliveTheirBatch`: `batch_open` releases nothing.
+#[cfg(feature = "planted-mutations")]
+#[test]
+fn holds_outliving_their_batch_are_caught() {
+    let program = slab_program_with(DEEP_HOLDS, slab::Mutation::HoldsOutliveTheirBatch);
+    let run = std::panic::catch_unwind(|| dead_holds(program));
+    assert!(run.is_err(), "HoldsOutliveTheirBatch went unnoticed");
 }
 
 /// README "increase": a long of 2 at 1,000 bought up by 20 at 1,100 enters at

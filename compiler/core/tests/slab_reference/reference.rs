@@ -18,6 +18,13 @@
 //!   `qty` drops by the slice), whether or not that slice empties the order.
 //! - `batch_open` compares `now ≥ batch_open_ms + batch_ms` without overflow (in `u128`);
 //!   `expiry_ms = now + ttl` saturates at `u64::MAX`; `epoch` increments with wrapping.
+//! - `batch_open`'s dead-hold release (F1): "in the order they were reserved" is ascending
+//!   `hold_id` (ids are issued in reservation order and never wrap in practice); the limit
+//!   `HOLDS_RELEASED_MAX` counts holds, not slices; only holds of the instrument opened are
+//!   looked at (every one of them is dead, expired or not, whatever its epoch — all are older
+//!   than the new one). Each release is `cancel`'s own step (so `book_seqno` moves as `cancel`
+//!   moves it, see above), after the epoch, `batch_open_ms` and the freeze window are set and
+//!   before the promotion; `released_holds` counts the holds released, not their quantity.
 //! - The ids 0 and `u64::MAX` are never valid order or hold ids.
 //! - `commit` step 8 reads "equity ≥ MM" literally: an account with negative equity is below
 //!   maintenance even with no positions (MM 0).
@@ -159,6 +166,8 @@ pub const DLP_MAX: u64 = 100;
 pub const LIQUIDATION_VISITS_MAX: usize = 32;
 /// Most fills one liquidation sweep makes.
 pub const LIQUIDATION_FILLS_MAX: usize = 6;
+/// Most dead holds one `batch_open` releases (README `batch_open`, F1).
+pub const HOLDS_RELEASED_MAX: usize = 3;
 
 /// One instrument's static parameters, as its `INSTRUMENT` statement declares them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -677,15 +686,18 @@ impl Model {
         Ok(cancelled)
     }
 
-    /// `batch_open(instrument) -> (epoch, promoted)`: brings the instrument's funding up to
-    /// date (as `apply_funding`, from `feeds`), opens a batch and promotes every PENDING order
-    /// of the instrument.
+    /// `batch_open(instrument) -> (epoch, promoted, released_holds)`: brings the instrument's
+    /// funding up to date (as `apply_funding`, from `feeds`), opens a batch, releases the
+    /// oldest of the instrument's live holds — all dead now, reserved in an earlier epoch — at
+    /// most [`HOLDS_RELEASED_MAX`], each exactly as `cancel` releases it (F1), and promotes every
+    /// PENDING order of the instrument. Returns the new epoch, the number promoted and the
+    /// number of holds released.
     pub fn batch_open(
         &mut self,
         now_ms: u64,
         instrument: u64,
         feeds: &[FundingFeed],
-    ) -> Result<(u64, u64), Abort> {
+    ) -> Result<(u64, u64, u64), Abort> {
         self.atomic(|m| m.batch_open_inner(now_ms, instrument, feeds))
     }
 
@@ -694,7 +706,7 @@ impl Model {
         now_ms: u64,
         instrument: u64,
         feeds: &[FundingFeed],
-    ) -> Result<(u64, u64), Abort> {
+    ) -> Result<(u64, u64, u64), Abort> {
         // 1.
         self.instrument_params(instrument)?;
         let i = instrument as usize;
@@ -711,6 +723,24 @@ impl Model {
         inst.batch_open_ms = now_ms;
         // The freeze window (M8). README silent on overflow: saturate, as `expiry_ms` does.
         inst.freeze_until_ms = now_ms.saturating_add(self.params.batch_ms);
+        let epoch = inst.epoch;
+        // Dead holds (F1): every live hold of the instrument was reserved in an earlier epoch.
+        // The oldest — ascending hold id, the order they were reserved in — are released, at
+        // most HOLDS_RELEASED_MAX, each by `cancel`'s own step; the rest wait.
+        let dead: Vec<u64> = self
+            .st
+            .holds
+            .iter()
+            .filter(|(_, h)| h.instrument == instrument)
+            .map(|(&id, _)| id)
+            .take(HOLDS_RELEASED_MAX)
+            .collect();
+        for &hold_id in &dead {
+            debug_assert_ne!(self.st.holds[&hold_id].epoch, epoch);
+            self.cancel_inner(hold_id)?;
+        }
+        let released_holds = dead.len() as u64;
+        let inst = &mut self.st.instruments[i];
         // A set only to keep the promotion O(book × log pending).
         let pending: BTreeSet<u64> = std::mem::take(&mut inst.pending).into_iter().collect();
         // Promotion only flips the LIVE flag: orders keep their id and place in their level.
@@ -722,12 +752,11 @@ impl Model {
                 }
             }
         }
-        let epoch = inst.epoch;
         let promoted = pending.len() as u64;
         if promoted > 0 {
             self.st.book_seqno = self.st.book_seqno.wrapping_add(1);
         }
-        Ok((epoch, promoted))
+        Ok((epoch, promoted, released_holds))
     }
 
     /// `apply_funding(instrument) -> (cum_funding, intervals)` (README "Funding"): when an

@@ -11,7 +11,8 @@ pub struct SlabState {
     /// The id the next placed order gets (starts at 1).
     pub next_order_id: u64,
     /// Bumped by every book change (README: place, cancel that changed something, promotion,
-    /// commit, a liquidation that closed something — once per call).
+    /// commit, a liquidation that closed something — once per call; a hold released by
+    /// `cancel` or by `batch_open`'s dead-hold release, as `cancel` bumps it).
     pub book_seqno: u64,
     /// Accounts that are DLP.
     pub dlp_count: u64,

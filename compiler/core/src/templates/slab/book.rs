@@ -383,12 +383,14 @@ pub fn remove_level(b: &mut FunctionBuilder, t: &SlabTables, level: Var) {
     free(b, "levels", t.levels, level);
 }
 
-/// A doubly linked list of orders kept by an owner record: the owner's fields holding its
-/// ends and length, and the orders' fields linking it. A level's FIFO and an instrument's
-/// pending queue are two such lists over the same orders.
+/// A doubly linked list of records kept by an owner record: the owner's fields holding its
+/// ends and length, and the items' fields linking it. A level's FIFO and an instrument's
+/// pending queue are two such lists over the same orders; an instrument's hold queue is one
+/// over its live holds.
 #[derive(Clone, Copy)]
-struct OrderList {
+struct List {
     owner: Table,
+    items: Table,
     head: &'static str,
     tail: &'static str,
     count: &'static str,
@@ -396,10 +398,11 @@ struct OrderList {
     next: &'static str,
 }
 
-impl OrderList {
-    fn fifo(t: &SlabTables) -> OrderList {
-        OrderList {
+impl List {
+    fn fifo(t: &SlabTables) -> List {
+        List {
             owner: t.levels,
+            items: t.orders,
             head: "head",
             tail: "tail",
             count: "count",
@@ -408,9 +411,10 @@ impl OrderList {
         }
     }
 
-    fn pending(t: &SlabTables) -> OrderList {
-        OrderList {
+    fn pending(t: &SlabTables) -> List {
+        List {
             owner: t.instruments,
+            items: t.orders,
             head: "pending_head",
             tail: "pending_tail",
             count: "pending_count",
@@ -419,19 +423,31 @@ impl OrderList {
         }
     }
 
-    /// Appends the order at slot `order` to the list of owner `owner` (a slot).
-    fn push_back(self, b: &mut FunctionBuilder, t: &SlabTables, owner: Var, order: Var) {
-        let this = link(b, order);
+    fn holds(t: &SlabTables) -> List {
+        List {
+            owner: t.instruments,
+            items: t.reservations,
+            head: "holds_head",
+            tail: "holds_tail",
+            count: "holds_count",
+            prev: "prev_hold",
+            next: "next_hold",
+        }
+    }
+
+    /// Appends the item at slot `item` to the list of owner `owner` (a slot).
+    fn push_back(self, b: &mut FunctionBuilder, owner: Var, item: Var) {
+        let this = link(b, item);
         let tail = b.load("tail", Addr::Field(self.owner, owner, self.tail));
         let zero = b.constant("zero", 0);
-        b.store(Addr::Field(t.orders, order, self.prev), tail);
-        b.store(Addr::Field(t.orders, order, self.next), zero);
+        b.store(Addr::Field(self.items, item, self.prev), tail);
+        b.store(Addr::Field(self.items, item, self.next), zero);
         b.if_else(
             Cond::Zero(tail),
             |b| b.store(Addr::Field(self.owner, owner, self.head), this),
             |b| {
                 let tail = slot_of(b, tail);
-                b.store(Addr::Field(t.orders, tail, self.next), this);
+                b.store(Addr::Field(self.items, tail, self.next), this);
             },
         );
         b.store(Addr::Field(self.owner, owner, self.tail), this);
@@ -441,17 +457,17 @@ impl OrderList {
         b.store(Addr::Field(self.owner, owner, self.count), count);
     }
 
-    /// Unlinks the order at slot `order` from the list of owner `owner`; returns the length
+    /// Unlinks the item at slot `item` from the list of owner `owner`; returns the length
     /// left.
-    fn unlink(self, b: &mut FunctionBuilder, t: &SlabTables, owner: Var, order: Var) -> Var {
-        let prev = b.load("prev", Addr::Field(t.orders, order, self.prev));
-        let next = b.load("next", Addr::Field(t.orders, order, self.next));
+    fn unlink(self, b: &mut FunctionBuilder, owner: Var, item: Var) -> Var {
+        let prev = b.load("prev", Addr::Field(self.items, item, self.prev));
+        let next = b.load("next", Addr::Field(self.items, item, self.next));
         b.if_else(
             Cond::Zero(prev),
             |b| b.store(Addr::Field(self.owner, owner, self.head), next),
             |b| {
                 let prev = slot_of(b, prev);
-                b.store(Addr::Field(t.orders, prev, self.next), next);
+                b.store(Addr::Field(self.items, prev, self.next), next);
             },
         );
         b.if_else(
@@ -459,7 +475,7 @@ impl OrderList {
             |b| b.store(Addr::Field(self.owner, owner, self.tail), prev),
             |b| {
                 let next = slot_of(b, next);
-                b.store(Addr::Field(t.orders, next, self.prev), prev);
+                b.store(Addr::Field(self.items, next, self.prev), prev);
             },
         );
         let count = b.load("count", Addr::Field(self.owner, owner, self.count));
@@ -474,25 +490,39 @@ impl OrderList {
 pub fn append_order(b: &mut FunctionBuilder, t: &SlabTables, level: Var, order: Var) {
     let level_link = link(b, level);
     b.store(Addr::Field(t.orders, order, "level"), level_link);
-    OrderList::fifo(t).push_back(b, t, level, order);
+    List::fifo(t).push_back(b, level, order);
 }
 
 /// Unlinks the order at slot `order` from its level, removing the level when it empties.
 pub fn unlink_order(b: &mut FunctionBuilder, t: &SlabTables, order: Var) {
     let level = b.load("level", Addr::Field(t.orders, order, "level"));
     let level = slot_of(b, level);
-    let count = OrderList::fifo(t).unlink(b, t, level, order);
+    let count = List::fifo(t).unlink(b, level, order);
     b.if_(Cond::Zero(count), |b| remove_level(b, t, level));
 }
 
 /// Appends the order at slot `order` to instrument `instrument`'s pending queue.
 pub fn enqueue_pending(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var, order: Var) {
-    OrderList::pending(t).push_back(b, t, instrument, order);
+    List::pending(t).push_back(b, instrument, order);
 }
 
 /// Unlinks the PENDING order at slot `order` from instrument `instrument`'s pending queue.
 pub fn dequeue_pending(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var, order: Var) {
-    OrderList::pending(t).unlink(b, t, instrument, order);
+    List::pending(t).unlink(b, instrument, order);
+}
+
+/// Appends the hold at slot `hold` to instrument `instrument`'s hold queue (reserve order).
+pub fn enqueue_hold(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var, hold: Var) {
+    List::holds(t).push_back(b, instrument, hold);
+}
+
+/// Unlinks the hold at slot `hold` from its instrument's hold queue.
+pub fn dequeue_hold(b: &mut FunctionBuilder, t: &SlabTables, hold: Var) {
+    let instrument = b.load(
+        "instrument",
+        Addr::Field(t.reservations, hold, "instrument"),
+    );
+    List::holds(t).unlink(b, instrument, hold);
 }
 
 /// `book ← 2 × instrument + side`.

@@ -629,6 +629,7 @@ pub fn commit(t: &SlabTables) -> Function {
         shortfall
     });
     b.step("slab.commit/free", None, |b| {
+        book::dequeue_hold(b, t, hold);
         keyed::remove(b, t.hold_index, "key", hold_entry);
         book::free(b, "reservations", t.reservations, hold);
         book::bump_seqno(b);

@@ -255,6 +255,7 @@ pub fn reserve(t: &SlabTables) -> Function {
         let (low, high) = super::guard::band_edges(b, mark);
         store(b, "band_low", low);
         store(b, "band_high", high);
+        book::enqueue_hold(b, t, instrument, hold);
         for (word, var) in [hold_id, filled, vwap, worst].into_iter().enumerate() {
             b.store(Addr::Fixed(Segment::Ret, word as u32), var);
         }
@@ -294,12 +295,21 @@ pub fn cancel(t: &SlabTables) -> Function {
         (hold, entry)
     });
     b.step("slab.cancel/release", None, |b| {
-        let released = release(b, t, hold);
+        let released = drop_hold(b, t, hold, entry);
         b.store(Addr::Fixed(Segment::Ret, 0), released);
-        keyed::remove(b, t.hold_index, "key", entry);
-        book::free(b, "reservations", t.reservations, hold);
     });
     b.finish()
+}
+
+/// Releases the hold at slot `hold` (its hold-index entry at slot `entry`) and frees it: its
+/// slices go back to their orders, it leaves its instrument's hold queue and the index.
+/// Returns the quantity released.
+pub fn drop_hold(b: &mut FunctionBuilder, t: &SlabTables, hold: Var, entry: Var) -> Var {
+    let released = release(b, t, hold);
+    book::dequeue_hold(b, t, hold);
+    keyed::remove(b, t.hold_index, "key", entry);
+    book::free(b, "reservations", t.reservations, hold);
+    released
 }
 
 /// Gives every slice of the hold at slot `hold` back to its order and frees it; a closing

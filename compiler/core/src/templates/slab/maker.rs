@@ -3,12 +3,13 @@
 
 use curve_ir::Function;
 use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Ty};
+use curve_ir::keyed;
 use curvevm::isa::Segment;
 
 use super::book::{
     self, SlabTables, arg, bump_seqno, check_instrument, header, link, now, remove_order, slot_of,
 };
-use super::{DLP_MAX, PENDING_MAX, code, commit, guard, params};
+use super::{DLP_MAX, HOLDS_RELEASED_MAX, Mutation, PENDING_MAX, code, commit, guard, params};
 use crate::templates::debit::le_u128;
 
 /// `place_order(user, instrument, side, price, qty) -> (order_id)`.
@@ -246,9 +247,10 @@ pub fn set_maker_class(t: &SlabTables) -> Function {
     b.finish()
 }
 
-/// `batch_open(instrument) -> (epoch, promoted)` (percolator §4.6; S4, R9).
+/// `batch_open(instrument) -> (epoch, promoted, released_holds)` (percolator §4.6, §4.19; S4,
+/// R9, F1).
 pub fn batch_open(t: &SlabTables) -> Function {
-    let mut b = FunctionBuilder::new("batch_open", 1, 2);
+    let mut b = FunctionBuilder::new("batch_open", 1, 3);
     let instrument = arg(&mut b, "instrument", 0);
     b.step("slab.batch_open/instrument", Some("INSTRUMENT"), |b| {
         check_instrument(b, instrument);
@@ -286,6 +288,39 @@ pub fn batch_open(t: &SlabTables) -> Function {
             Addr::Field(t.instruments, instrument, "freeze_until_ms"),
             until,
         );
+    });
+    b.step("slab.batch_open/release-holds", None, |b| {
+        // Every live hold of the instrument was reserved in an earlier epoch: none can commit
+        // again (commit's EPOCH), so the oldest give their quantity back now (F1).
+        let count = b.load(
+            "holds_count",
+            Addr::Field(t.instruments, instrument, "holds_count"),
+        );
+        let most = b.constant("most", u64::from(HOLDS_RELEASED_MAX));
+        b.if_(Cond::Lt(most, count), |b| {
+            b.assign(count, Rvalue::Copy(most))
+        });
+        if t.mutation == Mutation::HoldsOutliveTheirBatch {
+            b.assign(count, Rvalue::Const(0));
+        }
+        b.for_each(count, HOLDS_RELEASED_MAX, code::TABLE, |b, _| {
+            let head = b.load(
+                "holds_head",
+                Addr::Field(t.instruments, instrument, "holds_head"),
+            );
+            let hold = slot_of(b, head);
+            let hold_id = b.load("hold_id", Addr::Field(t.reservations, hold, "hold_id"));
+            let probes = SlabTables::probes(t.hold_index);
+            let entry = keyed::find_slot(b, t.hold_index, "key", hold_id, probes, false);
+            b.guard(
+                Cond::NonZero(entry),
+                code::TABLE,
+                "a queued hold is indexed",
+            );
+            let entry = slot_of(b, entry);
+            super::hold::drop_hold(b, t, hold, entry);
+        });
+        b.store(Addr::Fixed(Segment::Ret, 2), count);
     });
     b.step("slab.batch_open/promote", Some("MATCHING"), |b| {
         // Every pending order is promoted once, in placement order, keeping its id and its

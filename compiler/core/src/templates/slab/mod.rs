@@ -210,11 +210,14 @@ pub enum Mutation {
     /// `liquidation_call` debits everything the closing left owing, beyond the escrow the
     /// router pledged (L2): the host refuses it and the liquidation fails.
     LiquidationUnbounded,
+    /// `batch_open` releases no hold: a hold of an earlier epoch keeps its quantity reserved
+    /// though it can never commit (F1).
+    HoldsOutliveTheirBatch,
 }
 
 impl Mutation {
     /// Every planted bug.
-    pub const ALL: [Mutation; 15] = [
+    pub const ALL: [Mutation; 16] = [
         Mutation::NoTick,
         Mutation::NoLot,
         Mutation::NoReservedBound,
@@ -230,6 +233,7 @@ impl Mutation {
         Mutation::FeeCapUnchecked,
         Mutation::FundingTwice,
         Mutation::LiquidationUnbounded,
+        Mutation::HoldsOutliveTheirBatch,
     ];
 }
 
@@ -246,6 +250,12 @@ pub const PENDING_MAX: u32 = 2_048;
 /// Most price levels of a side that may be better than a maker order's price: placing an
 /// order walks the sorted level list from the best, so this bounds `place_order`'s gas.
 pub const LEVEL_DEPTH_MAX: u32 = 1_024;
+
+/// Most holds one `batch_open` releases (the oldest of its instrument's queue, all of earlier
+/// epochs and so never committable again): bounds its gas — a release costs what a `cancel`
+/// does, and three fit the 300,000-gas ceiling beside a full promotion; more wait for the next
+/// batch. (Dead holds are rare: the router cancels what it does not commit in the same call.)
+pub const HOLDS_RELEASED_MAX: u32 = 3;
 
 /// Most orders one `reserve` looks at (taken or skipped): bounds its gas.
 pub const RESERVE_VISITS_MAX: u32 = 128;
@@ -321,6 +331,10 @@ pub static INSTRUMENT: Record = Record {
         ("batch_open_ms", 1),
         ("freeze_until_ms", 1),
         ("open_interest", 1),
+        // The live holds, in reserve order (`batch_open` releases those of earlier epochs).
+        ("holds_head", 1),
+        ("holds_tail", 1),
+        ("holds_count", 1),
         ("reserved", 2),
     ],
 };
@@ -415,6 +429,8 @@ pub static POOLS: [(&str, Record); 7] = [
                 ("mark_px", 1),
                 ("band_low", 1),
                 ("band_high", 1),
+                ("prev_hold", 1),
+                ("next_hold", 1),
                 ("next_free", 1),
             ],
         },
