@@ -42,6 +42,8 @@ struct Model {
     updates: u64,
     cum: u128,
     cum_ms: u64,
+    /// `publish_ms + STALENESS` of the accepted price (0 before one).
+    fresh_until_ms: u64,
 }
 
 struct Settings {
@@ -157,6 +159,7 @@ impl Model {
         self.price = price;
         self.publish_ms = publish;
         self.updated_ms = now;
+        self.fresh_until_ms = publish + s.staleness;
         self.updates += 1;
         Ok(vec![])
     }
@@ -209,6 +212,7 @@ impl Model {
         words[state::CUM_PRICE_MS as usize] = self.cum as u64;
         words[state::CUM_PRICE_MS as usize + 1] = (self.cum >> 64) as u64;
         words[state::CUM_MS as usize] = self.cum_ms;
+        words[state::FRESH_UNTIL_MS as usize] = self.fresh_until_ms;
         for (i, key) in self.keys.iter().enumerate() {
             let at = state::KEYS as usize + 4 * i;
             words[at..at + 4].copy_from_slice(&le_words(key));

@@ -133,6 +133,43 @@ fn a_failing_leg_cancels_everything(mutation: router::Mutation) {
     }
 }
 
+/// F3 (percolator §4.19): a slab whose feed went stale takes no reservation (`STALE_MARK` at
+/// its `reserve`), so the route fills on the other slabs — here the cheapest slab's asks are
+/// skipped for the dearer ones — and with every feed stale nothing fills: `UNFILLED`, nothing
+/// changed. A feed fresh again is routed to again.
+#[test]
+fn a_route_goes_around_a_slab_whose_oracle_is_stale() {
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let mut w = World::new(&ASKS);
+        for slab in SLABS {
+            w.set_fresh_until(slab, w.now);
+        }
+        // The second slab (asks at 1,000) is the cheapest; its feed goes stale.
+        w.set_fresh_until(SLABS[1], w.now - 1);
+        let args = [TAKER, 1, 0, 0, 12, 1_010, SLABS[0], SLABS[1], SLABS[2]];
+        let got = w.ok(engine, "route", &args);
+        // 10 at 1,005 on the third slab, 2 at 1,010 on the first; none at 1,000.
+        assert_eq!(
+            (got[0], wide(&got, 1), got[5]),
+            (12, 10 * 1_005 + 2 * 1_010, 2)
+        );
+        assert_eq!(
+            w.ledger.account_balance(SLABS[1], 0),
+            0,
+            "the stale slab took nothing"
+        );
+        for slab in SLABS {
+            w.set_fresh_until(slab, w.now - 1);
+        }
+        let args = [TAKER, 2, 0, 0, 2, 1_010, SLABS[0], SLABS[1], SLABS[2]];
+        w.refused(engine, "route", &args, abort(code::UNFILLED));
+        w.set_fresh_until(SLABS[1], w.now);
+        let got = w.ok(engine, "route", &args);
+        assert_eq!((got[0], wide(&got, 1)), (2, 2 * 1_000));
+    }
+}
+
 #[test]
 fn the_registry_decides_which_slabs_a_route_reaches() {
     for engine in engines() {

@@ -1737,3 +1737,69 @@ fn slab_model_batch_open_releases_dead_holds_oldest_first() {
     assert_eq!(m.cancel(2_000, 7), Ok(8));
     assert_eq!(m.batch_open(3_000, 0, &[]), Ok((3, 0, 0)));
 }
+
+#[test]
+fn slab_model_reserve_refuses_a_stale_feed() {
+    // README `reserve` step 5 (F3): once the instrument's feed has published, `now ≤
+    // fresh_until_ms` — else `STALE_MARK` (code 40); a feed that never published
+    // (`fresh_until_ms = 0`) is not checked. Steps 1–4 come first; a refusal changes nothing
+    // (no account is created, nothing is held).
+    assert_eq!(Abort::StaleMark.code(), 40);
+    let mut m = slab(&[(1, 1_000, 20)]);
+    let reserve = |m: &mut Model, now: u64, user: u64, limit: u64| {
+        m.reserve(now, 1, user, 0, 0, 2, limit, CAP_TTL, [0; 4], &[1_000])
+            .map(|r| r.hold_id)
+    };
+    // Never published (never set, then set to 0): not checked, however late.
+    assert_eq!(reserve(&mut m, NOW, TAKER, 1_000), Ok(1));
+    m.set_fresh_until(0, 0);
+    assert_eq!(reserve(&mut m, u64::MAX / 2, TAKER, 1_000), Ok(2));
+    // Fresh until NOW: fresh at exactly NOW.
+    m.set_fresh_until(0, NOW);
+    assert_eq!(reserve(&mut m, NOW, TAKER, 1_000), Ok(3));
+
+    // One ms later: stale. Nothing changed — the hold id is not used, the new user gets no
+    // account, the book holds what it held.
+    let s = m.state();
+    const NEWCOMER: u64 = 99;
+    assert_eq!(
+        reserve(&mut m, NOW + 1, NEWCOMER, 1_000),
+        Err(Abort::StaleMark)
+    );
+    assert_eq!(m.state(), s);
+    assert!(!s.accounts.contains_key(&NEWCOMER));
+    // Steps 1–4 win over it: TICK (step 4), LOT (step 3), BAD_TTL (step 2),
+    // UNKNOWN_INSTRUMENT (step 1).
+    assert_eq!(reserve(&mut m, NOW + 1, TAKER, 1_001), Err(Abort::Tick));
+    assert_eq!(
+        m.reserve(NOW + 1, 1, TAKER, 0, 0, 3, 1_000, CAP_TTL, [0; 4], &[1_000]),
+        Err(Abort::Lot)
+    );
+    assert_eq!(
+        m.reserve(NOW + 1, 1, TAKER, 0, 0, 2, 1_000, 0, [0; 4], &[1_000]),
+        Err(Abort::BadTtl)
+    );
+    assert_eq!(
+        m.reserve(NOW + 1, 1, TAKER, 1, 0, 2, 1_000, CAP_TTL, [0; 4], &[1_000]),
+        Err(Abort::UnknownInstrument)
+    );
+    // It wins over steps 6–9: BAD_USER (user 0) and NO_LIQUIDITY (a limit below the asks).
+    assert_eq!(reserve(&mut m, NOW + 1, 0, 1_000), Err(Abort::StaleMark));
+    assert_eq!(reserve(&mut m, NOW + 1, TAKER, 995), Err(Abort::StaleMark));
+    assert_eq!(m.state(), s);
+    // The mark does not matter to it: stale with or without one.
+    assert_eq!(
+        m.reserve(NOW + 1, 1, TAKER, 0, 0, 2, 1_000, CAP_TTL, [0; 4], &[]),
+        Err(Abort::StaleMark)
+    );
+    // Only reserve checks it: cancelling a hold still works on a stale feed.
+    assert_eq!(m.cancel(NOW + 1, 3), Ok(2));
+    // The feed publishes again: fresh, and the next hold id is 4 (the refusals took none).
+    m.set_fresh_until(0, NOW + 1_000);
+    assert_eq!(reserve(&mut m, NOW + 1, TAKER, 1_000), Ok(4));
+    assert_eq!(reserve(&mut m, NOW + 1_000, TAKER, 1_000), Ok(5));
+    assert_eq!(
+        reserve(&mut m, NOW + 1_001, TAKER, 1_000),
+        Err(Abort::StaleMark)
+    );
+}

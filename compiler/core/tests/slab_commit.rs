@@ -346,6 +346,27 @@ fn dead_holds((program, params): (Arc<Program>, Vec<u64>)) {
     }
 }
 
+/// F3: once the feed has published, a reservation needs its price fresh by batch time
+/// (`now ≤ fresh_until_ms`, the feed's publish time plus its `STALENESS`): a stale one is
+/// refused `STALE_MARK` with nothing changed; a feed that never published is not checked.
+#[test]
+fn a_stale_feed_refuses_new_reservations() {
+    let (program, params) = slab_program();
+    for engine in &Engine::both(&program) {
+        let mut w = world(engine, &program, &params);
+        w.ok("set_maker_class", &[MAKER, 1], 1_000);
+        w.ok("place_order", &[MAKER, 0, 1, 1_000, 20], 1_000);
+        let reserve = |route| [route, TAKER, 0, 0, 2, 1_000, 1_000, 0, 0, 0, 0];
+        // Never published: no check.
+        let held = w.ok("reserve", &reserve(1), 5_000);
+        w.ok("cancel", &[held[0]], 5_000);
+        w.oracle[oracle::state::FRESH_UNTIL_MS as usize] = 6_000;
+        let held = w.ok("reserve", &reserve(2), 6_000);
+        w.ok("cancel", &[held[0]], 6_000);
+        w.refused("reserve", &reserve(3), 6_001, abort(code::STALE_MARK));
+    }
+}
+
 const DEEP_HOLDS: &str = r#"
 ORACLE "pyth:SOLUSD" {
     HEARTBEAT ms=500

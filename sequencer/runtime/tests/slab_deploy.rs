@@ -74,8 +74,8 @@ fn a_slab_deploys_from_its_shape_and_reopens() {
     }
     assert_eq!(
         out.receipts[1].returns,
-        vec![1, 0],
-        "epoch 1, nothing promoted"
+        vec![1, 0, 0],
+        "epoch 1, nothing promoted, no hold released"
     );
     // Reopened from its store alone, the chain rebuilds the slab's module from the stored
     // manifest's shape and continues where it was.
@@ -86,7 +86,7 @@ fn a_slab_deploys_from_its_shape_and_reopens() {
         vec![tx("alice", 3, call(SLAB, "batch_open", &[0], &[ORACLE]))],
     );
     assert_eq!(out.receipts[0].status, Status::Committed);
-    assert_eq!(out.receipts[0].returns, vec![2, 0], "epoch 2");
+    assert_eq!(out.receipts[0].returns, vec![2, 0, 0], "epoch 2");
 }
 
 #[test]

@@ -11,7 +11,9 @@
 //!   future and not stale by batch time. It then advances the mark (an EMA, ¾ old + ¼ new) and
 //!   the funding feed (Σ price × elapsed ms, a time-weighted accumulator slabs difference).
 //! - `read() -> (price, publish_ms, age_ms, status, mark)`: status 0 fresh, 1 heartbeat missed,
-//!   2 stale, all by batch time.
+//!   2 stale, all by batch time. The state also keeps `fresh_until_ms` = `publish_ms +
+//!   STALENESS`, so that a slab mapping the feed as a view tells a stale price without the
+//!   feed's parameters (its `reserve` refuses one: a router routes around that slab).
 //! - `price() -> (price)`: the price, aborting when stale (what slabs call).
 //! - `reference() -> (price, mark)`: the kill-band reference, only for a feed with
 //!   `KILL_BAND_SYNC`, aborting when the heartbeat is missed.
@@ -74,7 +76,8 @@ pub static STATE: Record = Record {
         ("updates", 1),
         ("cum_price_ms", 2),
         ("cum_ms", 1),
-        ("reserved", 7),
+        ("fresh_until_ms", 1),
+        ("reserved", 6),
         ("keys", 4 * KEYS_MAX),
     ],
 };
@@ -98,6 +101,9 @@ pub mod state {
     pub const CUM_PRICE_MS: u32 = STATE.offset("cum_price_ms");
     /// Batch time of the last accumulation.
     pub const CUM_MS: u32 = STATE.offset("cum_ms");
+    /// The last batch time the price is fresh at: its publish time plus `STALENESS` (0 before
+    /// the first price). Slabs compare it with the batch time without knowing the parameter.
+    pub const FRESH_UNTIL_MS: u32 = STATE.offset("fresh_until_ms");
     /// Keys, four words each.
     pub const KEYS: u32 = STATE.offset("keys");
     /// Slab words.
@@ -339,6 +345,10 @@ fn update() -> curve_ir::Function {
         b.store(field("price"), price);
         b.store(field("publish_ms"), published);
         b.store(field("updated_ms"), now);
+        // publish_ms ≤ batch time < 2^63 and staleness ≤ 86,400,000: no overflow.
+        let staleness = load_param(b, "staleness_ms");
+        let fresh_until = b.add("fresh_until_ms", published, staleness);
+        b.store(field("fresh_until_ms"), fresh_until);
         let updates = load_state(b, "updates", "updates");
         let updates = b.add("updates", updates, one);
         b.store(field("updates"), updates);

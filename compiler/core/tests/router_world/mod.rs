@@ -336,6 +336,13 @@ impl World {
         callee.views[0][oracle::state::MARK as usize] = mark;
     }
 
+    /// The batch time until which the slab's feed is fresh (`fresh_until_ms` of its state;
+    /// 0: never published, not checked).
+    pub fn set_fresh_until(&mut self, slab: u64, fresh_until_ms: u64) {
+        let callee = self.slabs.programs.get_mut(&slab).expect("slab");
+        callee.views[0][oracle::state::FRESH_UNTIL_MS as usize] = fresh_until_ms;
+    }
+
     /// The slab's `account(user)` (cash, IM, MM) read directly.
     pub fn position_value(&mut self, slab: u64, user: u64) -> Vec<u64> {
         let callee = self.slabs.programs.get_mut(&slab).expect("slab");

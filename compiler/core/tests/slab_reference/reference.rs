@@ -46,6 +46,11 @@
 //!   "levels on that side" counts every level of the order's own side (LIVE or PENDING
 //!   orders). `batch_open`'s `freeze_until_ms = now + batch_ms` saturates at `u64::MAX`.
 //! - `reserve` reads the hold's `mark_px` from `marks[instrument]`; a missing entry is 0.
+//! - `reserve` step 5 (F3): the feed's `fresh_until_ms` (a word of the oracle's state, not the
+//!   slab's) reaches the model per instrument through [`Model::set_fresh_until`], kept until
+//!   set again; an instrument never set has 0 (never published: not checked). Stale means
+//!   `now > fresh_until_ms` (`now = fresh_until_ms` is still fresh). Only `reserve` reads it:
+//!   `commit`, `band` and the rest do not check staleness.
 //! - The rebate's age `now − created_ms ≥ rebate_delay_ms` is compared without wrapping
 //!   (`now ≥ created_ms + rebate_delay_ms` in `u128`): a clock before the order's creation
 //!   never earns the rebate (unreachable with a monotone clock).
@@ -389,8 +394,8 @@ pub enum Abort {
     FundingRange,
     /// A liquidation band of 0 or above 10,000 bps.
     BadBand,
-    /// An entrypoint of a later issue.
-    NotBuilt,
+    /// `reserve` while the instrument's feed, once published, is stale by batch time.
+    StaleMark,
     /// The host's `safe_debit` refused (a host trap, not an abort code).
     Refused(Refusal),
 }
@@ -440,7 +445,7 @@ impl Abort {
             AggressorFull => 37,
             FundingRange => 38,
             BadBand => 39,
-            NotBuilt => 40,
+            StaleMark => 40,
             Refused(_) => 0,
         }
     }
@@ -479,6 +484,9 @@ struct Loc {
 pub struct Model {
     params: Params,
     st: SlabState,
+    /// Per instrument, its feed's `fresh_until_ms` (oracle state, an input like the marks; not
+    /// part of the slab's state). Missing: 0, never published.
+    fresh_until: BTreeMap<u64, u64>,
 }
 
 impl Model {
@@ -501,7 +509,15 @@ impl Model {
                 holds: BTreeMap::new(),
                 ..SlabState::default()
             },
+            fresh_until: BTreeMap::new(),
         }
+    }
+
+    /// Sets instrument `instrument`'s feed's `fresh_until_ms` (its `publish_ms + STALENESS`;
+    /// 0 = never published, which `reserve` does not check). An input, like the marks: it
+    /// stays until set again and is not part of [`Model::state`].
+    pub fn set_fresh_until(&mut self, instrument: u64, fresh_until_ms: u64) {
+        self.fresh_until.insert(instrument, fresh_until_ms);
     }
 
     /// Runs `f` on a clone and keeps the clone only when `f` succeeds, so that an aborted
@@ -866,9 +882,10 @@ impl Model {
         Ok(())
     }
 
-    /// `reserve(...)`: holds quantity of LIVE resting orders for a taker (README checks 1–9).
+    /// `reserve(...)`: holds quantity of LIVE resting orders for a taker (README checks 1–10).
     /// `marks[i]` is instrument `i`'s mark now (0 or missing: unpublished); the hold records its
-    /// instrument's as `mark_px` and never aborts for a missing one.
+    /// instrument's as `mark_px` and never aborts for a missing one. Step 5 refuses a stale feed
+    /// (`STALE_MARK`) by the `fresh_until_ms` last given to [`Model::set_fresh_until`].
     #[allow(clippy::too_many_arguments)]
     pub fn reserve(
         &mut self,
@@ -919,13 +936,19 @@ impl Model {
         check_qty(&ip, qty)?;
         // 4.
         check_price(&ip, limit_px)?;
-        // 5.
-        self.find_or_create_account(user)?;
+        // 5. A fresh mark (F3): once the feed has published (`fresh_until_ms ≠ 0`), `now ≤
+        // fresh_until_ms`. Before the account is created: a refused reserve changes nothing.
+        let fresh_until_ms = self.fresh_until.get(&instrument).copied().unwrap_or(0);
+        if fresh_until_ms != 0 && now_ms > fresh_until_ms {
+            return Err(Abort::StaleMark);
+        }
         // 6.
+        self.find_or_create_account(user)?;
+        // 7.
         if self.st.holds.len() >= self.params.reservations_capacity as usize {
             return Err(Abort::ReservationsFull);
         }
-        // 7. The walk over the opposite side: a taker buying (0) walks the asks (1).
+        // 8. The walk over the opposite side: a taker buying (0) walks the asks (1).
         let slices_in_use: usize = self.st.holds.values().map(|h| h.slices.len()).sum();
         let slices_capacity = self.params.slices_capacity as usize;
         let contra = 1 - side;
@@ -970,12 +993,12 @@ impl Model {
                 });
             }
         }
-        // 8.
+        // 9.
         let filled = qty - qty_left;
         if filled == 0 {
             return Err(Abort::NoLiquidity);
         }
-        // 9. INDEX_FULL cannot happen in the model.
+        // 10. INDEX_FULL cannot happen in the model.
 
         let hold_id = self.st.next_hold_id;
         self.st.next_hold_id = self.st.next_hold_id.wrapping_add(1);

@@ -39,6 +39,33 @@ pub fn mark_or_zero(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var) ->
     mark
 }
 
+/// Refuses `STALE_MARK` when the instrument's feed has published (`fresh_until_ms ≠ 0`) and
+/// the batch time is past `fresh_until_ms` (F3): a slab marked by a stale price takes no new
+/// reservation, so a router's probe finds the leg empty and fills elsewhere.
+pub fn check_fresh(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var, now: Var) {
+    let view = params::load_instrument(b, instrument, "oracle_view");
+    let fresh_until = b.constant("fresh_until_ms", 0);
+    for k in 0..t.views {
+        let at = b.constant("view", u64::from(k));
+        b.if_(Cond::Eq(view, at), |b| {
+            b.assign(
+                fresh_until,
+                Rvalue::Load(Addr::Fixed(
+                    Segment::View(k as u8),
+                    oracle::state::FRESH_UNTIL_MS,
+                )),
+            );
+        });
+    }
+    b.if_(Cond::NonZero(fresh_until), |b| {
+        b.guard(
+            Cond::Le(now, fresh_until),
+            code::STALE_MARK,
+            "now ≤ the feed's fresh_until_ms",
+        );
+    });
+}
+
 /// The kill band around a reserve-time mark `m₀`, stored with the hold so that `commit` only
 /// compares: `[m₀ − w, m₀ + w]` with `w = ⌊kill_band_bps × m₀ / 10,000⌋` (the low end 0 when
 /// `w > m₀`). For an integer mark `m`, `|m − m₀| × 10,000 ≤ kill_band_bps × m₀` (README) holds

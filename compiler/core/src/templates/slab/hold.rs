@@ -158,6 +158,10 @@ pub fn reserve(t: &SlabTables) -> Function {
     b.step("slab.reserve/tick", Some("INSTRUMENT"), |b| {
         book::check_tick(b, t, instrument, limit);
     });
+    b.step("slab.reserve/fresh", Some("INSTRUMENT"), |b| {
+        let now = now(b);
+        super::guard::check_fresh(b, t, instrument, now);
+    });
     let taker = b.step("slab.reserve/account", None, |b| {
         book::account(b, t, user, true)
     });

@@ -123,11 +123,13 @@ pub mod code {
     pub const FUNDING_RANGE: u8 = 38;
     /// A liquidation band of 0 or above 10,000 bps.
     pub const BAD_BAND: u8 = 39;
+    /// The instrument's feed has published, but its price is stale by batch time (F3).
+    pub const STALE_MARK: u8 = 40;
     /// A table index out of range or a loop past its bound: a template bug.
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 39] = [
+    pub const NAMES: [(u8, &str); 40] = [
         (UNKNOWN_INSTRUMENT, "UNKNOWN_INSTRUMENT"),
         (BAD_SIDE, "BAD_SIDE"),
         (PRICE_RANGE, "PRICE_RANGE"),
@@ -167,6 +169,7 @@ pub mod code {
         (AGGRESSOR_FULL, "AGGRESSOR_FULL"),
         (FUNDING_RANGE, "FUNDING_RANGE"),
         (BAD_BAND, "BAD_BAND"),
+        (STALE_MARK, "STALE_MARK"),
     ];
 }
 
