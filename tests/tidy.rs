@@ -148,3 +148,100 @@ fn every_crate_is_on_the_code_map() {
         );
     }
 }
+
+/// percolator.md §2's catalogue of invariant / test IDs (the spec the SLAB and ROUTER templates
+/// are read against): families with their last number, and the single IDs.
+const PERCOLATOR_FAMILIES: [(&str, u32); 10] = [
+    ("P", 11),
+    ("S", 12),
+    ("R", 10),
+    ("RM", 7),
+    ("M", 11),
+    ("L", 3),
+    ("F", 3),
+    ("ADV", 3),
+    ("PFM", 3),
+    ("E2E", 4),
+];
+const PERCOLATOR_SINGLES: [&str; 2] = ["GOV1", "OBS1"];
+
+/// The IDs named in the first column of a README's ID table (the section whose heading ends
+/// in "→ tests") whose last column says something: a test or a written reason.
+fn ids_with_tests(readme: &str) -> std::collections::BTreeSet<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut in_table = false;
+    for line in readme.lines() {
+        if line.starts_with('#') {
+            in_table = line.ends_with("→ tests");
+            continue;
+        }
+        if !in_table || !line.starts_with('|') {
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let (Some(first), Some(last)) = (cells.first(), cells.last()) else {
+            continue;
+        };
+        if cells.len() < 3 || last.is_empty() || last.starts_with("---") {
+            continue;
+        }
+        for token in first.split(|c: char| !c.is_ascii_alphanumeric()) {
+            let letters = token.trim_end_matches(|c: char| c.is_ascii_digit());
+            if !letters.is_empty()
+                && letters.len() < token.len()
+                && letters
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
+                ids.insert(token.to_string());
+            }
+        }
+    }
+    ids
+}
+
+/// The catalogue IDs neither README's table names.
+fn untested_ids(readmes: &[&str]) -> Vec<String> {
+    let named: std::collections::BTreeSet<String> =
+        readmes.iter().flat_map(|r| ids_with_tests(r)).collect();
+    PERCOLATOR_FAMILIES
+        .iter()
+        .flat_map(|(family, last)| (1..=*last).map(move |n| format!("{family}{n}")))
+        .chain(PERCOLATOR_SINGLES.iter().map(|id| id.to_string()))
+        .filter(|id| !named.contains(id))
+        .collect()
+}
+
+fn template_readmes() -> Vec<String> {
+    ["slab", "router"]
+        .iter()
+        .map(|t| {
+            let path = workspace().join(format!("compiler/core/src/templates/{t}/README.md"));
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
+        .collect()
+}
+
+/// Every ID of percolator.md §2 is in the SLAB's or the ROUTER's ID table with a test or a
+/// written reason (issue 27).
+#[test]
+fn every_percolator_id_has_a_test_or_a_reason() {
+    let readmes = template_readmes();
+    let texts: Vec<&str> = readmes.iter().map(String::as_str).collect();
+    assert_eq!(untested_ids(&texts), Vec::<String>::new());
+}
+
+/// The check itself: a row taken out of a table, or a row whose test column is empty, is
+/// reported.
+#[test]
+fn an_id_without_a_test_is_caught() {
+    let readmes = template_readmes();
+    let slab = readmes[0]
+        .lines()
+        .filter(|l| !l.starts_with("| F2 |"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let router = readmes[1].replace("| OBS1 |", "| OBS1 | untested | |\n| OBS0 |");
+    assert_eq!(untested_ids(&[&slab, &readmes[1]]), ["F2"]);
+    assert_eq!(untested_ids(&[&readmes[0], &router]), ["OBS1"]);
+}

@@ -2,7 +2,8 @@
 //! (`examples/perp_sol.curve`'s default pools: 24,000 orders): `reserve` walking 6 levels
 //! (issue 23: < 20 µs on the JIT), `commit` of a hold of 6 slices — a hold's most since
 //! funding (issue 27) — (< 50 µs on the JIT), and
-//! `place_order` + `cancel_order` of one order into the middle of the book (PFM1).
+//! `place_order` + `cancel_order` of one order into the middle of the book (PFM1); and issue
+//! 27's liquidation sweep and funding accrual (`slab_risk`).
 //! Each measured call is undone by untimed ones (`cancel` after `reserve`; the 6 filled
 //! orders placed again after `commit`), so every iteration sees the same book. Every
 //! anti-toxicity mechanism is on (issue 26): the script's kill band, JIT penalty, round-trip
@@ -122,9 +123,10 @@ impl Slab {
 
     /// A cap over the taker's escrow for `amount`, as the router mints before a commit.
     fn cap(&mut self, amount: u128) -> u64 {
+        let expiry = self.host.clock.now_ms + 60_000;
         self.host
             .ledger
-            .add_cap(Cap::new(TAKER, SLAB_ID, 0, amount, 60_000))
+            .add_cap(Cap::new(TAKER, SLAB_ID, 0, amount, expiry))
     }
 
     /// The `LEVELS` best ask levels: one order of 10 each from maker 1.
@@ -244,5 +246,98 @@ fn slab_calls(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, slab_calls);
+/// A liquidation's maintenance deficit that `partial` turns into `LIQUIDATED` contracts at the
+/// mark `MID` (350 bps MM): `⌈deficit × 10,000 / (MID × 350)⌉`.
+const LIQUIDATED: u64 = slab::liquidation::LIQUIDATION_FILLS_MAX as u64;
+const DEFICIT: u64 = LIQUIDATED * MID * 350 / 10_000;
+
+impl Slab {
+    /// The taker buys `qty` from a fresh ask of maker 1 at `MID` (reserve and commit).
+    fn taker_buys(&mut self, qty: u64) {
+        self.ok("place_order", &[1, 0, 1, MID, qty]);
+        let mut reserve = vec![9, TAKER, 0, 0, qty, MID, 1_000];
+        reserve.extend([0; 4]);
+        let held = self.ok("reserve", &reserve);
+        assert_eq!(held[1], qty);
+        let cap = self.cap(u128::from(held[4]) | u128::from(held[5]) << 64);
+        self.ok("commit", &[held[0], cap, 0, 0, 0, 0, 0]);
+    }
+
+    /// `LIQUIDATED` bids of 1 just under the mark, from makers 2, 3, …: the depth one sweep
+    /// takes, each fill a different maker's position.
+    fn place_liquidation_bids(&mut self) {
+        for maker in 0..LIQUIDATED {
+            self.ok("place_order", &[2 + maker, 0, 0, MID - 1, 1]);
+        }
+    }
+
+    /// The feed's funding accumulator as if its price had been `MID` since time 0, to now.
+    fn accumulate_to_now(&mut self) {
+        let now = self.host.clock.now_ms;
+        let area = u128::from(MID) * u128::from(now);
+        self.oracle[oracle::state::PRICE as usize] = MID;
+        self.oracle[oracle::state::CUM_MS as usize] = now;
+        self.oracle[oracle::state::CUM_PRICE_MS as usize] = area as u64;
+        self.oracle[oracle::state::CUM_PRICE_MS as usize + 1] = (area >> 64) as u64;
+    }
+}
+
+/// Issue 27's figures: a liquidation sweep (`liquidation_call` of a long, policy `partial`,
+/// closing `LIQUIDATED` contracts against as many makers' bids: 1 + 6 positions settled and
+/// moved) and the funding accrual (`apply_funding` after an interval turned, with fills
+/// behind it: the index moves by the premium over the TWAP). Accrual is O(1) in positions — a
+/// position settles what it owes at its next fill, which `commit_6_slices` includes (12
+/// settlements) — so `apply_funding`'s time is the accrual's whole cost whatever the number
+/// of open positions. Each measured call is set up by untimed ones on an otherwise empty book.
+fn funding_and_liquidation(c: &mut Criterion) {
+    let mut slab = Slab::new();
+    for maker in 1..=LIQUIDATED + 1 {
+        slab.ok("set_maker_class", &[maker, 1]);
+    }
+    slab.accumulate_to_now();
+    slab.ok("apply_funding", &[0]);
+    slab.taker_buys(10 * LIQUIDATED);
+    let mut group = c.benchmark_group("slab_risk");
+    for engine in ["jit", "interpreter"] {
+        group.bench_function(BenchmarkId::new("liquidation_sweep_6_fills", engine), |b| {
+            b.iter_custom(|iterations| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iterations {
+                    slab.place_liquidation_bids();
+                    let cap = slab.cap(u128::from(u64::MAX));
+                    let args = [TAKER, 0, DEFICIT, 0, 200, cap];
+                    let start = Instant::now();
+                    let outcome = slab.run(engine, "liquidation_call", &args);
+                    spent += start.elapsed();
+                    let done = outcome.result.expect("liquidates");
+                    assert_eq!(done[2], LIQUIDATED, "closed");
+                    slab.taker_buys(LIQUIDATED);
+                }
+                spent
+            })
+        });
+        group.bench_function(BenchmarkId::new("apply_funding_interval", engine), |b| {
+            b.iter_custom(|iterations| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iterations {
+                    // Fills at a premium since the last application, then the next interval.
+                    slab.place_liquidation_bids();
+                    let cap = slab.cap(u128::from(u64::MAX));
+                    slab.ok("liquidation_call", &[TAKER, 0, DEFICIT, 0, 200, cap]);
+                    slab.taker_buys(LIQUIDATED);
+                    slab.host.clock.now_ms += 3_600_000;
+                    slab.accumulate_to_now();
+                    let start = Instant::now();
+                    let outcome = slab.run(engine, "apply_funding", &[0]);
+                    spent += start.elapsed();
+                    assert_eq!(outcome.result.expect("applies")[2], 1, "one interval");
+                }
+                spent
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, slab_calls, funding_and_liquidation);
 criterion_main!(benches);
