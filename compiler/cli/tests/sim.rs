@@ -20,6 +20,15 @@ fn sim(args: &[&str]) -> Output {
         .expect("run curve")
 }
 
+/// The runtime's conservation line printed after batch `batch`.
+fn conservation_line(stdout: &str, batch: usize) -> &str {
+    stdout
+        .split(&format!("batch {batch} at"))
+        .nth(1)
+        .and_then(|text| text.lines().find(|l| l.contains("conserved:")))
+        .unwrap_or_else(|| panic!("batch {batch}'s conservation line"))
+}
+
 fn final_root(stdout: &str) -> String {
     stdout
         .lines()
@@ -83,11 +92,7 @@ fn the_perp_sol_scenario_meets_its_expectations() {
     }
     // Deposits 61,000,000; after the commit the slab holds bob's 11,572 and nothing is left
     // in escrow (the router released the rest of the pledge).
-    let after_commit = text
-        .split("batch 5 at")
-        .nth(1)
-        .and_then(|batch| batch.lines().find(|l| l.contains("conserved:")))
-        .expect("batch 5's conservation line");
+    let after_commit = conservation_line(&text, 5);
     assert_eq!(
         after_commit.trim(),
         "conserved: vaults 60988428 + escrows 0 + slab_accounts 11572 + fees 0 + pending_withdrawals 0 = deposits 61000000 − withdrawals 0"
@@ -128,20 +133,12 @@ fn the_perp_multi_scenario_routes_across_slabs() {
     ] {
         assert!(text.contains(named), "{named}: {text}");
     }
-    let after_buy = text
-        .split("batch 5 at")
-        .nth(1)
-        .and_then(|batch| batch.lines().find(|l| l.contains("conserved:")))
-        .expect("batch 5's conservation line");
+    let after_buy = conservation_line(&text, 5);
     assert_eq!(
         after_buy.trim(),
         "conserved: vaults 9886374500 + escrows 113500000 + slab_accounts 1125500 + fees 0 + pending_withdrawals 0 = deposits 10001000000 − withdrawals 0"
     );
-    let after_net = text
-        .split("batch 8 at")
-        .nth(1)
-        .and_then(|batch| batch.lines().find(|l| l.contains("conserved:")))
-        .expect("batch 8's conservation line");
+    let after_net = conservation_line(&text, 8);
     assert!(after_net.contains("+ escrows 450000 +"), "{after_net}");
 }
 
@@ -174,11 +171,7 @@ fn the_sol_perp_exchange_scenario_funds_liquidates_and_conserves() {
     let deposits = 10_000_000 + 1_200_000 + 400_000 + 1_000_000 + 1_000_000 + 10_000 + 200_000;
     let withdrawals = 1_090_000 + 355_000;
     let vaults = deposits - withdrawals - locks - collected_a - collected_b;
-    let last = text
-        .split("batch 11 at")
-        .nth(1)
-        .and_then(|batch| batch.lines().find(|l| l.contains("conserved:")))
-        .expect("batch 11's conservation line");
+    let last = conservation_line(&text, 11);
     assert_eq!(
         last.trim(),
         format!(

@@ -263,12 +263,15 @@ impl Slab {
         self.ok("commit", &[held[0], cap, 0, 0, 0, 0, 0]);
     }
 
-    /// `LIQUIDATED` bids of 1 just under the mark, from makers 2, 3, …: the depth one sweep
-    /// takes, each fill a different maker's position.
-    fn place_liquidation_bids(&mut self) {
+    /// Sets up one sweep and returns its `liquidation_call` arguments: `LIQUIDATED` bids of 1
+    /// just under the mark from makers 2, 3, … (each fill a different maker's position) and a
+    /// cap over the taker's escrow.
+    fn liquidation_setup(&mut self) -> [u64; 6] {
         for maker in 0..LIQUIDATED {
             self.ok("place_order", &[2 + maker, 0, 0, MID - 1, 1]);
         }
+        let cap = self.cap(u128::from(u64::MAX));
+        [TAKER, 0, DEFICIT, 0, 200, cap]
     }
 
     /// The feed's funding accumulator as if its price had been `MID` since time 0, to now.
@@ -303,9 +306,7 @@ fn funding_and_liquidation(c: &mut Criterion) {
             b.iter_custom(|iterations| {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iterations {
-                    slab.place_liquidation_bids();
-                    let cap = slab.cap(u128::from(u64::MAX));
-                    let args = [TAKER, 0, DEFICIT, 0, 200, cap];
+                    let args = slab.liquidation_setup();
                     let start = Instant::now();
                     let outcome = slab.run(engine, "liquidation_call", &args);
                     spent += start.elapsed();
@@ -321,9 +322,8 @@ fn funding_and_liquidation(c: &mut Criterion) {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iterations {
                     // Fills at a premium since the last application, then the next interval.
-                    slab.place_liquidation_bids();
-                    let cap = slab.cap(u128::from(u64::MAX));
-                    slab.ok("liquidation_call", &[TAKER, 0, DEFICIT, 0, 200, cap]);
+                    let args = slab.liquidation_setup();
+                    slab.ok("liquidation_call", &args);
                     slab.taker_buys(LIQUIDATED);
                     slab.host.clock.now_ms += 3_600_000;
                     slab.accumulate_to_now();

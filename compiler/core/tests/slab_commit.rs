@@ -367,24 +367,16 @@ fn a_stale_feed_refuses_new_reservations() {
     }
 }
 
-const DEEP_HOLDS: &str = r#"
-ORACLE "pyth:SOLUSD" {
-    HEARTBEAT ms=500
+/// `SCRIPT` with room for more holds than one batch releases.
+fn deep_holds() -> String {
+    let deep = SCRIPT.replace("reservations=4 slices=8", "reservations=24 slices=48");
+    assert_ne!(deep, SCRIPT, "the pools are widened");
+    deep
 }
-
-SLAB "perp:TEST" {
-    MAKER_CLASS DLP allowance=8_000_000
-    FEE maker_bps=2 taker_bps=5
-    RISK imr_bps=500 mmr_bps=350
-    BATCH_WINDOW ms=50
-    INSTRUMENT "SOL-PERP" oracle="pyth:SOLUSD" tick=5 lot=2 price_max=2_000 qty_max=400 contract_size=10
-    POOLS accounts=6 orders=32 positions=8 reservations=24 slices=48 trades=8 aggressor=4
-}
-"#;
 
 #[test]
 fn an_expired_hold_is_released_by_the_next_batch() {
-    dead_holds(slab_program_of(DEEP_HOLDS));
+    dead_holds(slab_program_of(&deep_holds()));
 }
 
 /// Mutation `NoEpoch`: a hold of a dead epoch (the 4th, beyond the batch's releases) commits.
@@ -392,7 +384,7 @@ fn an_expired_hold_is_released_by_the_next_batch() {
 #[cfg(feature = "planted-mutations")]
 #[test]
 fn a_commit_of_a_dead_epoch_is_caught() {
-    let program = slab_program_with(DEEP_HOLDS, slab::Mutation::NoEpoch);
+    let program = slab_program_with(&deep_holds(), slab::Mutation::NoEpoch);
     let run = std::panic::catch_unwind(|| dead_holds(program));
     assert!(run.is_err(), "NoEpoch went unnoticed");
 }
@@ -401,7 +393,7 @@ fn a_commit_of_a_dead_epoch_is_caught() {
 #[cfg(feature = "planted-mutations")]
 #[test]
 fn holds_outliving_their_batch_are_caught() {
-    let program = slab_program_with(DEEP_HOLDS, slab::Mutation::HoldsOutliveTheirBatch);
+    let program = slab_program_with(&deep_holds(), slab::Mutation::HoldsOutliveTheirBatch);
     let run = std::panic::catch_unwind(|| dead_holds(program));
     assert!(run.is_err(), "HoldsOutliveTheirBatch went unnoticed");
 }

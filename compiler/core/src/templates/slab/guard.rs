@@ -22,41 +22,46 @@ pub const SCRATCH_WORDS: u32 = (curve_formats::commitment::MESSAGE_WORDS + 4) as
 /// Most levels a freeze looks at: `freeze_levels` is at most 32 (the schema's bound).
 const FREEZE_LEVELS_MAX: u32 = 32;
 
-/// The mark of `instrument` (checked `< instrument_count`): the `mark` word of the oracle state
-/// mapped at its `oracle_view`, 0 while the feed has not published.
-pub fn mark_or_zero(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var) -> Var {
+/// Word `word` of the oracle state mapped at `instrument`'s `oracle_view` (`instrument` checked
+/// `< instrument_count`), read into a variable called `name`.
+fn view_word(
+    b: &mut FunctionBuilder,
+    t: &SlabTables,
+    instrument: Var,
+    word: u32,
+    name: &'static str,
+) -> Var {
     let view = params::load_instrument(b, instrument, "oracle_view");
-    let mark = b.constant("mark", 0);
+    let value = b.constant(name, 0);
     for k in 0..t.views {
         let at = b.constant("view", u64::from(k));
         b.if_(Cond::Eq(view, at), |b| {
             b.assign(
-                mark,
-                Rvalue::Load(Addr::Fixed(Segment::View(k as u8), oracle::state::MARK)),
+                value,
+                Rvalue::Load(Addr::Fixed(Segment::View(k as u8), word)),
             );
         });
     }
-    mark
+    value
+}
+
+/// The mark of `instrument` (checked `< instrument_count`): the `mark` word of the oracle state
+/// mapped at its `oracle_view`, 0 while the feed has not published.
+pub fn mark_or_zero(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var) -> Var {
+    view_word(b, t, instrument, oracle::state::MARK, "mark")
 }
 
 /// Refuses `STALE_MARK` when the instrument's feed has published (`fresh_until_ms ≠ 0`) and
 /// the batch time is past `fresh_until_ms` (F3): a slab marked by a stale price takes no new
 /// reservation, so a router's probe finds the leg empty and fills elsewhere.
 pub fn check_fresh(b: &mut FunctionBuilder, t: &SlabTables, instrument: Var, now: Var) {
-    let view = params::load_instrument(b, instrument, "oracle_view");
-    let fresh_until = b.constant("fresh_until_ms", 0);
-    for k in 0..t.views {
-        let at = b.constant("view", u64::from(k));
-        b.if_(Cond::Eq(view, at), |b| {
-            b.assign(
-                fresh_until,
-                Rvalue::Load(Addr::Fixed(
-                    Segment::View(k as u8),
-                    oracle::state::FRESH_UNTIL_MS,
-                )),
-            );
-        });
-    }
+    let fresh_until = view_word(
+        b,
+        t,
+        instrument,
+        oracle::state::FRESH_UNTIL_MS,
+        "fresh_until_ms",
+    );
     b.if_(Cond::NonZero(fresh_until), |b| {
         b.guard(
             Cond::Le(now, fresh_until),
