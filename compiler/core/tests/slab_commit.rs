@@ -222,6 +222,7 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
             w.refused("commit", &[hold, id, 0, 0, 0, 0, 0], now, kind);
         }
         let cap = w.cap(good);
+        let spent = cap;
         let done = w.ok("commit", &[hold, cap, 0, 0, 0, 0, 0], 1_010);
         assert_eq!(done[0], filled, "the hold's quantity");
         assert_eq!(done[1], vwap, "⌊Σ t × p / filled⌋, as reserved");
@@ -247,7 +248,14 @@ fn commit_fills_its_hold_and_debits_exactly_its_shortfall() {
             wide(&account, 0) as i128,
             debit as i128 - (notional * 5 / 10_000) as i128
         );
-        // Committed once: a second commit finds no hold.
+        // Committed once (F3): the router's retry with the same cap finds no hold and takes
+        // nothing more (`refused`: ledger and segment unchanged), nor does one with a new cap.
+        w.refused(
+            "commit",
+            &[hold, spent, 0, 0, 0, 0, 0],
+            1_020,
+            abort(code::UNKNOWN_HOLD),
+        );
         let cap = w.cap(good);
         w.refused(
             "commit",
