@@ -20,6 +20,18 @@ fn sim(args: &[&str]) -> Output {
         .expect("run curve")
 }
 
+/// Runs `scenario`, which must meet every expectation it states (the run fails otherwise),
+/// checks that its output names each of `named` (refusals, codes), and returns the output.
+fn passing_run(scenario: &str, named: &[&str]) -> String {
+    let run = sim(&[scenario]);
+    assert!(run.status.success(), "{scenario}: {run:?}");
+    let text = String::from_utf8_lossy(&run.stdout).into_owned();
+    for named in named {
+        assert!(text.contains(named), "{scenario}: {named}: {text}");
+    }
+    text
+}
+
 /// The runtime's conservation line printed after batch `batch`.
 fn conservation_line(stdout: &str, batch: usize) -> &str {
     stdout
@@ -42,13 +54,14 @@ fn final_root(stdout: &str) -> String {
 /// (the run fails otherwise), and the refusals are named.
 #[test]
 fn the_composition_scenario_meets_its_expectations() {
-    let run = sim(&["examples/composition.scenario.toml"]);
-    assert!(run.status.success(), "{run:?}");
-    let text = String::from_utf8_lossy(&run.stdout);
-    for refusal in ["invoke_denied", "undeclared_program"] {
-        assert!(text.contains(&format!("refused: {refusal}")), "{text}");
-    }
-    assert!(text.contains("the access list must name it"), "{text}");
+    passing_run(
+        "examples/composition.scenario.toml",
+        &[
+            "refused: invoke_denied",
+            "refused: undeclared_program",
+            "the access list must name it",
+        ],
+    );
     // A wrong expectation fails the run.
     let scenario = std::fs::read_to_string(workspace().join("examples/composition.scenario.toml"))
         .expect("scenario")
@@ -78,18 +91,16 @@ fn the_composition_scenario_meets_its_expectations() {
 /// commit the slab's ledger account holds exactly the debit while the taker's vault paid it.
 #[test]
 fn the_perp_sol_scenario_meets_its_expectations() {
-    let run = sim(&["examples/perp_sol.scenario.toml"]);
-    assert!(run.status.success(), "{run:?}");
-    let text = String::from_utf8_lossy(&run.stdout);
-    for named in [
-        "is called only through invoke",
-        "must be the sender's user id",
-        "is a governance action",
-        "(QTY_RANGE)",
-        "(UNKNOWN_ORDER)",
-    ] {
-        assert!(text.contains(named), "{named}: {text}");
-    }
+    let text = passing_run(
+        "examples/perp_sol.scenario.toml",
+        &[
+            "is called only through invoke",
+            "must be the sender's user id",
+            "is a governance action",
+            "(QTY_RANGE)",
+            "(UNKNOWN_ORDER)",
+        ],
+    );
     // Deposits 61,000,000; after the commit the slab holds bob's 11,572 and nothing is left
     // in escrow (the router released the rest of the pledge).
     let after_commit = conservation_line(&text, 5);
@@ -106,10 +117,7 @@ fn the_perp_sol_scenario_meets_its_expectations() {
 /// his limit. (perp_sol.scenario.toml shows a settle with the wrong salt refused.)
 #[test]
 fn the_sandwich_scenario_leaves_the_attacker_a_loss() {
-    let run = sim(&["examples/sandwich.scenario.toml"]);
-    assert!(run.status.success(), "{run:?}");
-    let text = String::from_utf8_lossy(&run.stdout);
-    assert!(text.contains("(FROZEN)"), "{text}");
+    passing_run("examples/sandwich.scenario.toml", &["(FROZEN)"]);
 }
 
 /// The multi-slab example: the ROUTER of perp_multi.curve deployed from its block, both SOL
@@ -120,19 +128,17 @@ fn the_sandwich_scenario_leaves_the_attacker_a_loss() {
 /// −1,000,000); after the netting short the lock is just the unrealised loss.
 #[test]
 fn the_perp_multi_scenario_routes_across_slabs() {
-    let run = sim(&["examples/perp_multi.scenario.toml"]);
-    assert!(run.status.success(), "{run:?}");
-    let text = String::from_utf8_lossy(&run.stdout);
-    for named in [
-        "must be the sender's user id",
-        "is a governance action",
-        "(UNFILLED)",
-        "(DUPLICATE_LEG)",
-        "(UNLISTED)",
-        "argument `user` of `sync_margin` must be the sender's user id",
-    ] {
-        assert!(text.contains(named), "{named}: {text}");
-    }
+    let text = passing_run(
+        "examples/perp_multi.scenario.toml",
+        &[
+            "must be the sender's user id",
+            "is a governance action",
+            "(UNFILLED)",
+            "(DUPLICATE_LEG)",
+            "(UNLISTED)",
+            "argument `user` of `sync_margin` must be the sender's user id",
+        ],
+    );
     let after_buy = conservation_line(&text, 5);
     assert_eq!(
         after_buy.trim(),
@@ -154,16 +160,14 @@ fn the_perp_multi_scenario_routes_across_slabs() {
 /// comments derive.
 #[test]
 fn the_sol_perp_exchange_scenario_funds_liquidates_and_conserves() {
-    let run = sim(&["examples/perp_sol_exchange.scenario.toml"]);
-    assert!(run.status.success(), "{run:?}");
-    let text = String::from_utf8_lossy(&run.stdout);
-    for named in [
-        "`liquidation_call` of program 2 is called only through invoke",
-        "(UNKNOWN_ORDER)",
-        "nonce 8, the sender's next nonce is 11",
-    ] {
-        assert!(text.contains(named), "{named}: {text}");
-    }
+    let text = passing_run(
+        "examples/perp_sol_exchange.scenario.toml",
+        &[
+            "`liquidation_call` of program 2 is called only through invoke",
+            "(UNKNOWN_ORDER)",
+            "nonce 8, the sender's next nonce is 11",
+        ],
+    );
     let batches = text.matches("\nbatch ").count();
     assert_eq!(text.matches("conserved:").count(), batches, "{text}");
     let (locks, collected_a, collected_b) =
@@ -187,16 +191,14 @@ fn the_sol_perp_exchange_scenario_funds_liquidates_and_conserves() {
 /// ledger account holds exactly the subsidy and the two buys' costs.
 #[test]
 fn the_market_joint_scenario_meets_its_expectations() {
-    let run = sim(&["examples/market_joint.scenario.toml"]);
-    assert!(run.status.success(), "{run:?}");
-    let text = String::from_utf8_lossy(&run.stdout);
-    for named in [
-        "is called only through invoke",
-        "must be the sender's user id",
-        "(HOLDINGS)",
-    ] {
-        assert!(text.contains(named), "{named}: {text}");
-    }
+    let text = passing_run(
+        "examples/market_joint.scenario.toml",
+        &[
+            "is called only through invoke",
+            "must be the sender's user id",
+            "(HOLDINGS)",
+        ],
+    );
     let last = text
         .lines()
         .rfind(|l| l.contains("conserved:"))
@@ -216,10 +218,7 @@ fn the_binary_and_multi_market_scenarios_meet_their_expectations() {
         ("examples/market_binary.scenario.toml", "(CLOSED)"),
         ("examples/market_multi.scenario.toml", "(BAD_BASKET)"),
     ] {
-        let run = sim(&[scenario]);
-        assert!(run.status.success(), "{scenario}: {run:?}");
-        let text = String::from_utf8_lossy(&run.stdout);
-        assert!(text.contains(named), "{scenario}: {named}: {text}");
+        passing_run(scenario, &[named]);
     }
 }
 

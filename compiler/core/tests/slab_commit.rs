@@ -315,24 +315,19 @@ fn dead_holds((program, params): (Arc<Program>, Vec<u64>)) {
         assert_eq!(w.host.ledger.escrow_balance(TAKER, SLAB_ID, 0), escrow);
         // The next batch: the 3 oldest go, 2 × 3 of the 8 held are free again.
         assert_eq!(w.ok("batch_open", &[0], 1_101), [1, 0, 3]);
-        for held in &holds[..3] {
+        // The 4th is of the dead epoch: no commit, though still holding its 2.
+        for (held, refusal) in holds
+            .iter()
+            .zip([code::UNKNOWN_HOLD; 3].into_iter().chain([code::EPOCH]))
+        {
             let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(held, 4), 5_000));
             w.refused(
                 "commit",
                 &[held[0], cap, 0, 0, 0, 0, 0],
                 1_101,
-                abort(code::UNKNOWN_HOLD),
+                abort(refusal),
             );
         }
-        // The 4th is of the dead epoch: no commit, though still holding its 2.
-        let last = &holds[3];
-        let cap = w.cap(Cap::new(TAKER, SLAB_ID, 0, wide(last, 4), 5_000));
-        w.refused(
-            "commit",
-            &[last[0], cap, 0, 0, 0, 0, 0],
-            1_101,
-            abort(code::EPOCH),
-        );
         let again = w.ok(
             "reserve",
             &[99, TAKER, 0, 0, 40, 1_000, 100, 0, 0, 0, 0],
