@@ -125,7 +125,8 @@ fn the_sandwich_scenario_leaves_the_attacker_a_loss() {
 /// margins of a buy across both slabs, a sell back and a short that nets against the long),
 /// refusals are named, and after the buy the slabs' ledger accounts hold exactly its debit
 /// (the fees) and the only escrow is the margin lock (IM 112,500,000 less the equity of
-/// −1,000,000); after the netting short the lock is just the unrealised loss.
+/// −1,000,000); after the netting short the lock is just the unrealised loss; governance's
+/// exposure cap refuses a growing route and lets a closing one through.
 #[test]
 fn the_perp_multi_scenario_routes_across_slabs() {
     let text = passing_run(
@@ -137,6 +138,7 @@ fn the_perp_multi_scenario_routes_across_slabs() {
             "(DUPLICATE_LEG)",
             "(UNLISTED)",
             "argument `user` of `sync_margin` must be the sender's user id",
+            "(EXPOSURE_CAP)",
         ],
     );
     let after_buy = conservation_line(&text, 5);

@@ -607,8 +607,22 @@ pub static ROUTER: Interface = Interface {
             accounts: &[ROUTER_STATE],
         },
         Entry {
+            name: "set_max_exposure",
+            doc: "Sets a listed slab's exposure cap (E-max): the most contracts the router's users may hold open on it through routes (0: no cap); a cap below the open interest refuses only growth. Governance only.",
+            args: &[scalar("slab", U64), scalar("max_qty", U64)],
+            returns: &[scalar("index", U64)],
+            accounts: &[ROUTER_STATE],
+        },
+        Entry {
+            name: "slab_exposure",
+            doc: "A listed slab's exposure cap and the open interest the router's routes hold on it.",
+            args: &[scalar("slab", U64)],
+            returns: &[scalar("max_exposure", U64), scalar("open_qty", U64)],
+            accounts: &[ROUTER_READ],
+        },
+        Entry {
             name: "route",
-            doc: "Buys (side 0) or sells (side 1) exactly `qty` across up to three listed slabs (0: unused) within `limit_px`, best-priced slab first, all or nothing; each leg funded from the user's vault through an escrow and a cap.",
+            doc: "Buys (side 0) or sells (side 1) exactly `qty` across up to three listed slabs (0: unused) within `limit_px`, best-priced slab first (within each slab's exposure cap), all or nothing; each leg funded from the user's vault through an escrow and a cap.",
             args: &[
                 scalar("user", U64),
                 scalar("route_id", U64),
@@ -649,7 +663,7 @@ pub static ROUTER: Interface = Interface {
         },
         Entry {
             name: "liquidate",
-            doc: "A keeper's call on an account below the pre-liquidation buffer: re-pledges free collateral first (saved), waits out the grace window, then has the slabs close the legs the netted deficit needs within the band; aborts HEALTHY on a healthy account.",
+            doc: "A keeper's call on an account below the pre-liquidation buffer: re-pledges free collateral first (saved), waits out the grace window, then has the slabs close the legs the netted deficit needs within the band; status 3 and nothing changed on a healthy account.",
             args: &[scalar("user", U64)],
             returns: &[
                 scalar("status", U64),

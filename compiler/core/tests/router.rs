@@ -170,6 +170,71 @@ fn a_route_goes_around_a_slab_whose_oracle_is_stale() {
     }
 }
 
+/// `slab_exposure(slab)`: the cap and the routed open interest.
+fn exposure(w: &mut World, engine: &dyn Engine, slab: u64) -> (u64, u64) {
+    let got = w.ok(engine, "slab_exposure", &[slab]);
+    (got[0], got[1])
+}
+
+/// F3, E-max (percolator §4.19): a slab's exposure cap takes what of a route it has room for
+/// and the next-priced slab the rest; a route the caps cannot hold is refused `EXPOSURE_CAP`
+/// (not `UNFILLED`: the depth is there), nothing changed; a cap lowered below the open
+/// interest refuses growth but never a close, and a flip goes through when the close frees the
+/// room its new side needs. Every figure by hand from the book below.
+#[test]
+fn an_exposure_cap_sends_the_rest_elsewhere_and_never_refuses_a_close() {
+    // Slab 12: asks 20 at 1,000, bids 20 at 990; slab 13: asks 20 at 1,005.
+    const BOOK: [Resting; 3] = [(1, 1, 1_000, 20), (1, 0, 990, 20), (2, 1, 1_005, 20)];
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let mut w = World::new(&BOOK);
+        let (cheap, dear) = (SLABS[1], SLABS[2]);
+        w.refused(engine, "set_max_exposure", &[14, 6], abort(code::UNLISTED));
+        w.refused(engine, "slab_exposure", &[14], abort(code::UNLISTED));
+        assert_eq!(
+            exposure(&mut w, engine, cheap),
+            (0, 0),
+            "no cap when listed"
+        );
+        w.ok(engine, "set_max_exposure", &[cheap, 6]);
+        // Buy 10 within 1,010: 6 at 1,000 on the capped slab, the other 4 at 1,005.
+        let got = w.ok(
+            engine,
+            "route",
+            &[TAKER, 1, 0, 0, 10, 1_010, cheap, dear, 0],
+        );
+        assert_eq!((got[0], wide(&got, 1), got[5]), (10, 6_000 + 4 * 1_005, 2));
+        assert_eq!(exposure(&mut w, engine, cheap), (6, 6));
+        assert_eq!(exposure(&mut w, engine, dear), (0, 4));
+        // No room left on the cheap slab: growth there is refused although its asks remain.
+        let buy = [TAKER, 2, 0, 0, 2, 1_010, cheap, 0, 0];
+        w.refused(engine, "route", &buy, abort(code::EXPOSURE_CAP));
+        // Governance lowers the cap below the open interest: closing 4 of the 6 still goes.
+        w.ok(engine, "set_max_exposure", &[cheap, 2]);
+        let got = w.ok(engine, "route", &[TAKER, 3, 0, 1, 4, 980, cheap, 0, 0]);
+        assert_eq!((got[0], wide(&got, 1)), (4, 4 * 990));
+        assert_eq!(exposure(&mut w, engine, cheap), (2, 2));
+        // Selling 6 would close 2 and open a short of 4: room 0 + 2 closable.
+        let flip = [TAKER, 4, 0, 1, 6, 980, cheap, 0, 0];
+        w.refused(engine, "route", &flip, abort(code::EXPOSURE_CAP));
+        // With a cap of 4 the room is 2 + 2: a flip of 4 (long 2 → short 2) goes, 6 does not.
+        w.ok(engine, "set_max_exposure", &[cheap, 4]);
+        w.refused(engine, "route", &flip, abort(code::EXPOSURE_CAP));
+        let got = w.ok(engine, "route", &[TAKER, 5, 0, 1, 4, 980, cheap, 0, 0]);
+        assert_eq!((got[0], wide(&got, 1)), (4, 4 * 990));
+        assert_eq!(exposure(&mut w, engine, cheap), (4, 2));
+        // Lifting the cap lets the refused growth through.
+        w.ok(engine, "set_max_exposure", &[cheap, 0]);
+        let got = w.ok(engine, "route", &buy);
+        assert_eq!((got[0], wide(&got, 1)), (2, 2 * 1_000));
+        assert_eq!(
+            exposure(&mut w, engine, cheap),
+            (0, 0),
+            "the short of 2 closed"
+        );
+    }
+}
+
 #[test]
 fn the_registry_decides_which_slabs_a_route_reaches() {
     for engine in engines() {
@@ -622,6 +687,10 @@ struct Coverage {
     syncs: usize,
     /// Keeper liquidations by status: saved, in grace, liquidated, healthy.
     liquidations: [usize; 4],
+    /// Exposure caps set (E-max), and committed routes after which a capped slab's open
+    /// interest stood exactly at its cap.
+    caps_set: usize,
+    at_cap: usize,
 }
 
 /// Whether a route the model refused with `vault_balance` failed at the margin lock: with
@@ -675,10 +744,11 @@ const TAKERS: [u64; 4] = [TAKER, 4, 5, 6];
 
 /// The router and three slabs against the reference model (`router_reference/`, written from
 /// README.md and composing the slab's model): makers rest and cancel orders, takers route
-/// random quantities, sides, limits and leg lists, governance delists and relists, marks move
-/// (a missing mark fails a leg's commit), one taker is short of collateral. After every step the
-/// route's result or refusal, every slab account (cash, IM, MM) of every user, every vault,
-/// escrow and slab collection, and the caps agree.
+/// random quantities, sides, limits and leg lists, governance delists and relists and sets
+/// exposure caps near (and below) a slab's open interest, marks move (a missing mark fails a
+/// leg's commit), one taker is short of collateral. After every step the route's result or
+/// refusal, every slab's cap and routed open interest, every slab account (cash, IM, MM) of
+/// every user, every vault, escrow and slab collection, and the caps agree.
 /// The upgrade of the differential's middle: the slab template built without its tick guard —
 /// other bytecode with the same layout and interface, which no differential input can tell
 /// apart (every price it sends is on the tick).
@@ -751,7 +821,7 @@ fn differential(
         }
         w.now += rng.below(20);
         let what;
-        match rng.below(22) {
+        match rng.below(23) {
             0..=7 => {
                 let slab = SLABS[rng.below(3) as usize];
                 let maker = MAKERS[rng.below(2) as usize];
@@ -882,6 +952,28 @@ fn differential(
                     .map_err(|e| format!("step {step} after liquidate({user}): {e}"))?;
                 what = "liquidate";
             }
+            22 => {
+                // Governance caps a slab near its routed open interest (even: the lot is 2),
+                // below it now and then, or lifts the cap.
+                let slab = SLABS[rng.below(3) as usize];
+                let (_, open) = model.slab_exposure(slab).expect("listed");
+                let max = match rng.below(5) {
+                    0 | 1 => 0,
+                    _ => (open + 2 * rng.below(16)).saturating_sub(4),
+                };
+                let got = w
+                    .call(engine, "set_max_exposure", &[slab, max])
+                    .result
+                    .map(|r| r[0]);
+                let want = model.set_max_exposure(slab, max);
+                if got.is_err() || got.ok() != want.ok() {
+                    return Err(format!(
+                        "step {step}: set_max_exposure({slab}, {max}): vm {got:?}, model {want:?}"
+                    ));
+                }
+                coverage.caps_set += 1;
+                what = "set_max_exposure";
+            }
             10 if rng.below(3) == 0 => {
                 // Delist a slab, or relist the one delisted: at most one is out at a time.
                 let out = SLABS.iter().copied().find(|s| delisted.contains(s));
@@ -972,6 +1064,11 @@ fn differential(
                 let agree = match (&outcome.result, &want) {
                     (Ok(r), Ok((filled, notional, debit, legs))) => {
                         coverage.committed += 1;
+                        coverage.at_cap += usize::from(SLABS.iter().any(|&s| {
+                            model
+                                .slab_exposure(s)
+                                .is_ok_and(|(max, open)| max != 0 && open == max)
+                        }));
                         coverage.two_or_more_legs += usize::from(*legs >= 2);
                         r[0] == *filled
                             && wide(r, 1) == *notional
@@ -997,6 +1094,16 @@ fn differential(
                     ));
                 }
                 what = "route";
+            }
+        }
+        // Every slab's cap and routed open interest.
+        for slab in SLABS {
+            let got = w.call(engine, "slab_exposure", &[slab]).result;
+            let want = model.slab_exposure(slab);
+            if got.as_ref().ok().map(|r| (r[0], r[1])) != want.as_ref().ok().copied() {
+                return Err(format!(
+                    "step {step} after {what}: slab_exposure({slab}): vm {got:?}, model {want:?}"
+                ));
             }
         }
         // Every account of every user on every slab, and the ledger.
@@ -1119,6 +1226,7 @@ fn the_router_matches_the_reference_on_both_engines() {
         code::LEG_FAILED,
         code::UNLISTED,
         code::DUPLICATE_LEG,
+        code::EXPOSURE_CAP,
     ] {
         assert!(
             interpreted.refusals.contains_key(&code),
@@ -1133,6 +1241,8 @@ fn the_router_matches_the_reference_on_both_engines() {
     assert!(interpreted.margin_refusals >= 3, "{interpreted:?}");
     assert!(interpreted.syncs >= 30, "{interpreted:?}");
     assert!(compiled.routes_after_upgrade >= 5, "{compiled:?}");
+    assert!(interpreted.caps_set >= 30, "{interpreted:?}");
+    assert!(interpreted.at_cap >= 10, "{interpreted:?}");
     // Keepers' liquidations: saved, in grace, liquidated and healthy each seen.
     for (status, name) in ["saved", "in grace", "liquidated", "healthy"]
         .iter()

@@ -4,6 +4,7 @@
 mod router_reference;
 mod slab_reference;
 
+use curvevm_testkit::programs::{Rng, replay_seed};
 use router_reference::{RouteError, RouterModel, code};
 use slab_reference::reference::{
     Abort, CapView, Committed, InstrumentParams, Model, Params, reveal_commitment,
@@ -941,9 +942,15 @@ fn sync_margin_prunes_a_leg_closed_elsewhere() {
     // margin reads A's closed account (all zeros) and removes nothing.
     assert_eq!(r.margin(TAKER), Ok((2_000, 1_000, 700, 2_000)));
     assert_eq!(r.portfolio(TAKER), [(A, 0), (C, 0), (0, 0), (0, 0)]);
-    // sync_margin prunes A's leg and releases its 1,000; C's leg keeps its slot.
+    assert_eq!(r.leg_qtys(TAKER), [2, 2, 0, 0]);
+    assert_eq!(r.slab_exposure(A), Ok((0, 2)));
+    // sync_margin prunes A's leg and releases its 1,000; C's leg keeps its slot. The pruned
+    // leg's qty (2, the router's account) leaves A's open_qty.
     assert_eq!(r.sync_margin(TAKER), Ok(1_000));
     assert_eq!(r.portfolio(TAKER), [(0, 0), (C, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.leg_qtys(TAKER), [0, 2, 0, 0]);
+    assert_eq!(r.slab_exposure(A), Ok((0, 0)));
+    assert_eq!(r.slab_exposure(C), Ok((0, 2)));
     assert_eq!(r.locked(TAKER), 1_000);
     assert_eq!(r.escrow(TAKER, 0), 1_000);
     assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 1_000);
@@ -968,6 +975,614 @@ fn sync_margin_prunes_a_leg_closed_elsewhere() {
     let before = r.snapshot();
     assert_eq!(r.sync_margin(TAKER), Ok(0));
     assert_eq!(r.snapshot(), before);
+}
+
+// ---- exposure cap (E-max) ----
+
+#[test]
+fn set_max_exposure_and_slab_exposure_name_any_entry_active_or_not() {
+    let mut r = asks_router();
+    // Listing starts an entry at no cap and no open interest.
+    for s in [A, B, C] {
+        assert_eq!(r.slab_exposure(s), Ok((0, 0)));
+    }
+    assert_eq!(r.set_max_exposure(B, 6), Ok(1));
+    assert_eq!(r.slab_exposure(B), Ok((6, 0)));
+    // No entry names 99 (or 0): UNLISTED, nothing changes.
+    let before = r.snapshot();
+    assert_eq!(
+        r.set_max_exposure(99, 6),
+        Err(RouteError::Abort(code::UNLISTED))
+    );
+    assert_eq!(
+        r.set_max_exposure(0, 6),
+        Err(RouteError::Abort(code::UNLISTED))
+    );
+    assert_eq!(r.slab_exposure(99), Err(RouteError::Abort(code::UNLISTED)));
+    assert_eq!(r.snapshot(), before);
+    // A delisted entry still takes a cap and is read; re-listing keeps it.
+    assert_eq!(r.delist_slab(C), Ok(2));
+    assert_eq!(r.set_max_exposure(C, 40), Ok(2));
+    assert_eq!(r.slab_exposure(C), Ok((40, 0)));
+    assert_eq!(r.list_slab(C), Ok(2));
+    assert_eq!(r.slab_exposure(C), Ok((40, 0)));
+    // 0 lifts the cap.
+    assert_eq!(r.set_max_exposure(B, 0), Ok(1));
+    assert_eq!(r.slab_exposure(B), Ok((0, 0)));
+    assert_eq!(r.registry(), vec![(A, true), (B, true), (C, true)]);
+}
+
+#[test]
+fn a_cap_with_room_for_part_of_a_buy_sends_the_rest_to_the_next_priced_slab() {
+    // Asks: A 1,010 (10), B 1,000 (10), C 1,005 (10). B capped at 6 contracts.
+    let mut r = asks_router();
+    assert_eq!(r.set_max_exposure(B, 6), Ok(1));
+    let report = r
+        .route_report(NOW, TAKER, 1, 0, 0, 16, 1_010, [A, B, C])
+        .unwrap();
+    // Price order B, C, A. B: room = max(0, 6 − 0) + 0 = 6 < min(16, 10) = 10, so B is capped
+    // and takes 6 (need 10); C (no cap) takes min(10, 10) = 10 (need 0); A only had its probe
+    // cancelled.
+    let legs: Vec<(u64, u64)> = report
+        .legs
+        .iter()
+        .map(|l| (l.slab, l.committed.filled_qty))
+        .collect();
+    assert_eq!(legs, vec![(B, 6), (C, 10)]);
+    // notional 6 × 1,000 + 10 × 1,005 = 16,050. Debits are the fees: B ⌊60,000 × 5 / 10⁴⌋
+    // = 30 (max_charge 60,030), C ⌊100,500 × 5 / 10⁴⌋ = 50 (max_charge 100,550).
+    assert_eq!(report.notional, 16_050);
+    assert_eq!(report.legs[0].max_charge, 60_030);
+    assert_eq!(report.legs[1].max_charge, 100_550);
+    assert_eq!(report.total_debit, 80);
+    // The legs' qty and both slabs' open interest.
+    assert_eq!(r.portfolio(TAKER), [(B, 0), (C, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.leg_qtys(TAKER), [6, 10, 0, 0]);
+    assert_eq!(r.slab_exposure(B), Ok((6, 6)));
+    assert_eq!(r.slab_exposure(C), Ok((0, 10)));
+    assert_eq!(r.slab_exposure(A), Ok((0, 0)));
+    // Margin: B equity 0, IM 3,000 (X = 60,000); C equity 10 × (1,000 − 1,005) × 10 = −500,
+    // IM 5,000 → the lock is 8,500.
+    assert_eq!(r.locked(TAKER), 8_500);
+    assert_eq!(r.vault(TAKER), 1_000_000 - 80 - 8_500);
+    // The slabs: B's ask keeps 4 (probe hold 1, re-reserve hold 2); C's is gone; A's is back.
+    let b = r.slab(B).state();
+    let o = &b.instruments[0].asks[0].orders[0];
+    assert_eq!((o.qty, o.reserved_qty), (4, 0));
+    assert_eq!(b.next_hold_id, 3);
+    assert_eq!(b.accounts[&TAKER].positions[&0].qty, 6);
+    assert!(r.slab(C).state().instruments[0].asks.is_empty());
+    assert_eq!(r.slab(A).state().instruments[0].asks[0].orders[0].qty, 10);
+
+    // B is at its cap (open_qty 6 = max_exposure 6): a buy of 4 on [B, A]. B probes 4 at
+    // 1,000 (hold 3) but its room is 0 < min(4, 4): capped, a take of 0 reserves nothing;
+    // A fills the 4 at 1,010: N = 40,400, fee ⌊20.2⌋ = 20.
+    assert_eq!(
+        r.route(NOW, TAKER, 2, 0, 0, 4, 1_010, [B, A, 0]),
+        Ok((4, 4_040, 20, 1))
+    );
+    assert_eq!(r.portfolio(TAKER), [(B, 0), (C, 0), (A, 0), (0, 0)]);
+    assert_eq!(r.leg_qtys(TAKER), [6, 10, 4, 0]);
+    assert_eq!(r.slab_exposure(A), Ok((0, 4)));
+    assert_eq!(r.slab_exposure(B), Ok((6, 6)));
+    let b = r.slab(B).state();
+    assert_eq!(b.next_hold_id, 4); // only the probe took an id
+    let o = &b.instruments[0].asks[0].orders[0];
+    assert_eq!((o.qty, o.reserved_qty), (4, 0));
+    // A: equity 4 × (1,000 − 1,010) × 10 = −400, IM 2,000: IM 10,000, E −900.
+    assert_eq!(r.locked(TAKER), 10_900);
+    assert_eq!(r.routes(), 2);
+    assert!(r.all_caps_burned());
+}
+
+#[test]
+fn caps_leaving_too_little_room_refuse_exposure_cap_and_change_nothing() {
+    // Asks: A 1,010 (10), B 1,000 (10), C 1,005 (10): 30 within 1,010. Each slab capped at 4.
+    let mut r = asks_router();
+    for (i, s) in [A, B, C].into_iter().enumerate() {
+        assert_eq!(r.set_max_exposure(s, 4), Ok(i as u64));
+    }
+    let before = r.snapshot();
+    // Buying 16: B takes min(16, 10, 4) = 4 (capped), C 4 (capped), A 4 (capped): need 4 left
+    // and a leg was capped → EXPOSURE_CAP; every hold is undone.
+    assert_eq!(
+        r.route(NOW, TAKER, 1, 0, 0, 16, 1_010, [A, B, C]),
+        Err(RouteError::Abort(code::EXPOSURE_CAP))
+    );
+    assert_eq!(r.snapshot(), before);
+    assert_eq!(r.routes(), 0);
+    assert_eq!(r.caps_count(), 0);
+    // 12 fit exactly: 4 on each, in price order B, C, A.
+    let mut exact = r.clone();
+    assert_eq!(
+        exact.route(NOW, TAKER, 1, 0, 0, 12, 1_010, [A, B, C]),
+        Ok((12, 4 * 1_000 + 4 * 1_005 + 4 * 1_010, 20 + 20 + 20, 3))
+    );
+    assert_eq!(exact.leg_qtys(TAKER), [4, 4, 4, 0]);
+    assert_eq!(exact.portfolio(TAKER), [(B, 0), (C, 0), (A, 0), (0, 0)]);
+    for s in [A, B, C] {
+        assert_eq!(exact.slab_exposure(s), Ok((4, 4)));
+    }
+    // The step-4 rule is "a leg was capped": a quantity the books could not fill even without
+    // caps (40 > 30) is EXPOSURE_CAP while a cap binds a leg (room 4 < min(40, 10))...
+    assert_eq!(
+        r.route(NOW, TAKER, 1, 0, 0, 40, 1_010, [A, B, C]),
+        Err(RouteError::Abort(code::EXPOSURE_CAP))
+    );
+    // ...and UNFILLED when no cap binds (room 20 ≥ min(need, 10) at every leg).
+    let mut loose = r.clone();
+    for s in [A, B, C] {
+        loose.set_max_exposure(s, 20).unwrap();
+    }
+    assert_eq!(
+        loose.route(NOW, TAKER, 1, 0, 0, 40, 1_010, [A, B, C]),
+        Err(RouteError::Abort(code::UNFILLED))
+    );
+    assert_eq!(r.snapshot(), before);
+
+    // The same route of 16 without caps fills (so the refusal was not UNFILLED): B 10, C 6.
+    for s in [A, B, C] {
+        r.set_max_exposure(s, 0).unwrap();
+    }
+    assert_eq!(
+        r.route(NOW, TAKER, 1, 0, 0, 16, 1_010, [A, B, C]),
+        Ok((16, 16_030, 80, 2))
+    );
+    assert_eq!(r.leg_qtys(TAKER), [10, 6, 0, 0]);
+    assert_eq!(r.slab_exposure(B), Ok((0, 10)));
+    assert_eq!(r.slab_exposure(C), Ok((0, 6)));
+}
+
+#[test]
+fn a_room_off_the_lot_fills_nothing_on_that_slab() {
+    // The README takes min(need, filled, room) as it is: B's room 5 (lot 2) is a take the slab
+    // refuses (LOT), so B fills nothing; C fills 10 and A the remaining 6. B was capped, but
+    // need reached 0: the route commits.
+    let mut r = asks_router();
+    r.set_max_exposure(B, 5).unwrap();
+    let report = r
+        .route_report(NOW, TAKER, 1, 0, 0, 16, 1_010, [A, B, C])
+        .unwrap();
+    let legs: Vec<(u64, u64)> = report
+        .legs
+        .iter()
+        .map(|l| (l.slab, l.committed.filled_qty))
+        .collect();
+    assert_eq!(legs, vec![(C, 10), (A, 6)]);
+    assert_eq!(report.notional, 10 * 1_005 + 6 * 1_010);
+    assert_eq!(r.slab_exposure(B), Ok((5, 0)));
+    assert_eq!(r.leg_qtys(TAKER), [10, 6, 0, 0]);
+    // B: only the probe took a hold id; its ask is whole again.
+    let b = r.slab(B).state();
+    assert_eq!(b.next_hold_id, 2);
+    assert_eq!(b.instruments[0].asks[0].orders[0].qty, 10);
+    // Capped and short of qty: EXPOSURE_CAP.
+    let mut r = asks_router();
+    r.set_max_exposure(B, 5).unwrap();
+    r.set_max_exposure(C, 1).unwrap();
+    assert_eq!(
+        r.route(NOW, TAKER, 1, 0, 0, 16, 1_010, [A, B, C]),
+        Err(RouteError::Abort(code::EXPOSURE_CAP))
+    );
+}
+
+#[test]
+fn a_cap_below_the_open_interest_refuses_growth_but_lets_positions_close() {
+    // A: asks 1,000 (20), bids 995 (20).
+    let mut r = margin_router(false, KEY);
+    r.deposit(TAKER2, 1_000_000);
+    assert_eq!(buy(&mut r, A, 10), Ok((10, 10_000, 50, 1)));
+    assert_eq!(r.leg_qtys(TAKER), [10, 0, 0, 0]);
+    assert_eq!(r.slab_exposure(A), Ok((0, 10)));
+    // Governance lowers A's cap to 8, below its open interest 10: the position stays.
+    assert_eq!(r.set_max_exposure(A, 8), Ok(0));
+    assert_eq!(r.slab_exposure(A), Ok((8, 10)));
+    assert_eq!(r.leg_qtys(TAKER), [10, 0, 0, 0]);
+    let before = r.snapshot();
+    // Growth is refused: the taker's buy has room max(0, 8 − 10) + 0 = 0 (a long is on the
+    // buy's side), and so has another user's.
+    assert_eq!(
+        buy(&mut r, A, 2),
+        Err(RouteError::Abort(code::EXPOSURE_CAP))
+    );
+    assert_eq!(
+        r.route(NOW, TAKER2, 1, 0, 0, 2, 1_000, [A, 0, 0]),
+        Err(RouteError::Abort(code::EXPOSURE_CAP))
+    );
+    assert_eq!(r.snapshot(), before);
+    // A closing sell of 4 at 995: room 0 + closable 10 ≥ 4. Realised 4 × (995 − 1,000) × 10
+    // = −200, fee ⌊39,800 × 5 / 10⁴⌋ = 19: debit 219. qty 10 → 6, open_qty 10 → 6.
+    assert_eq!(sell(&mut r, A, 4, 995), Ok((4, 3_980, 219, 1)));
+    assert_eq!(r.leg_qtys(TAKER), [6, 0, 0, 0]);
+    assert_eq!(r.slab_exposure(A), Ok((8, 6)));
+    // A flip of 10 (close 6, open 4 short) needs 10 but the room is max(0, 8 − 6) + 6 = 8:
+    // refused, although open_qty would end at 4 (the room counts the closable once).
+    let before = r.snapshot();
+    assert_eq!(
+        sell(&mut r, A, 10, 995),
+        Err(RouteError::Abort(code::EXPOSURE_CAP))
+    );
+    assert_eq!(r.snapshot(), before);
+    // A flip of 8 fits the room exactly: close 6 (realised −300), open 2 short at 995; fee
+    // ⌊79,600 × 5 / 10⁴⌋ = 39: debit 339. qty 6 → −2, open_qty 6 → 2.
+    assert_eq!(sell(&mut r, A, 8, 995), Ok((8, 7_960, 339, 1)));
+    assert_eq!(r.leg_qtys(TAKER), [-2, 0, 0, 0]);
+    assert_eq!(r.slab_exposure(A), Ok((8, 2)));
+    assert_eq!(r.slab(A).state().accounts[&TAKER].positions[&0].qty, -2);
+    // Closing the short: a buy of 2 at 1,000, realised 2 × (995 − 1,000) × 10 = −100, fee 10.
+    // qty −2 → 0 and the position is gone: the leg is pruned, open_qty 0.
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 110, 1)));
+    assert_eq!(r.portfolio(TAKER), [(0, 0); 4]);
+    assert_eq!(r.leg_qtys(TAKER), [0; 4]);
+    assert_eq!(r.slab_exposure(A), Ok((8, 0)));
+    // Below the cap again, growth up to it is allowed (room 8 ≥ 8).
+    assert_eq!(
+        r.route(NOW, TAKER2, 3, 0, 0, 8, 1_000, [A, 0, 0]),
+        Ok((8, 8_000, 40, 1))
+    );
+    assert_eq!(r.slab_exposure(A), Ok((8, 8)));
+    assert_eq!(r.leg_qtys(TAKER2), [8, 0, 0, 0]);
+}
+
+/// Buys `qty` of instrument 0 for the taker on slab A outside the router (the slab model
+/// driven directly, committed router-margined at 1,000 against A's asks): the slab's position
+/// grows but the router's ledger and portfolio do not see it. The fee ⌊qty × 10,000 × 5 /
+/// 10⁴⌋ is the debit.
+fn buy_on_a_outside_the_router(r: &mut RouterModel, qty: u64) {
+    let marks = r.marks(A).to_vec();
+    let m = r.slab_mut(A);
+    let hold = m
+        .reserve(NOW, 9, TAKER, 0, 0, qty, 1_000, CAP_TTL, [0; 4], &marks)
+        .unwrap();
+    assert_eq!(hold.filled_qty, qty);
+    let cap = CapView {
+        user: TAKER,
+        slab: A,
+        asset: 0,
+        remaining: hold.max_charge,
+        expiry_ms: NOW + 1_000,
+        burned: false,
+    };
+    let c = m
+        .commit(
+            NOW,
+            hold.hold_id,
+            Some(cap),
+            A,
+            hold.max_charge,
+            &marks,
+            [0; 4],
+            1,
+        )
+        .unwrap();
+    assert_eq!(c.total_debit, qty as u128 * 5);
+}
+
+#[test]
+fn a_liquidation_lowers_qty_and_open_qty_by_the_closed_quantity() {
+    // Hard band 200 bps, no buffer, no grace. A: asks 1,000 (20), bids 995 (20).
+    let mut r = margin_router(false, KEY);
+    r.set_liquidation(200, 100, 0, 0);
+    // Long 10 at 1,000: fee 50, IM 5,000 locked; the rest of the vault withdrawn.
+    assert_eq!(buy(&mut r, A, 10), Ok((10, 10_000, 50, 1)));
+    assert_eq!(r.slab_exposure(A), Ok((0, 10)));
+    r.withdraw(TAKER, 1_000_000 - 50 - 5_000).unwrap();
+    // Mark 960: E = 10 × (960 − 1,000) × 10 = −4,000; X = 96,000 → IM 4,800, MM 3,360.
+    r.set_marks(A, vec![960]);
+    assert_eq!(r.margin(TAKER), Ok((1_000, 4_800, 3_360, 5_000)));
+    // T = 1,000, H = −2,360: short min(0 + 2,360, 4,800 − 1,000) = 2,360, nothing to re-pledge,
+    // no grace: the sweep. The lock (5,000) back to the vault; A's share |mm_pos| = 3,360 →
+    // d = 2,360; the slab needs ⌈2,360 × 10⁴ / (10 × 960 × 350)⌉ = ⌈7.02⌉ = 8 contracts
+    // (a lot multiple), closed against the bid at 995 (within 960 − ⌊19.2⌋ = 941); covered
+    // ⌊8 × 10 × 960 × 350 / 10⁴⌋ = 2,688 ≥ 2,360: residual 0. Realised 8 × (995 − 1,000) × 10
+    // = −400: the debit. The leg's qty moves min(8, 10) = 8 towards 0: 10 → 2; open_qty too.
+    let report = r.liquidate_report(NOW, TAKER).unwrap();
+    assert_eq!(report.legs.len(), 1);
+    assert_eq!(report.legs[0].deficit, 2_360);
+    assert_eq!(report.legs[0].closed_qty, 8);
+    assert_eq!(report.legs[0].debit, 400);
+    assert_eq!(r.leg_qtys(TAKER), [2, 0, 0, 0]);
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (0, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.slab_exposure(A), Ok((0, 2)));
+    assert_eq!(r.slab(A).state().accounts[&TAKER].positions[&0].qty, 2);
+    // Re-lock: the debit paid the cash back to 0, so E = 2 × (960 − 1,000) × 10 = −800;
+    // X = 19,200 → IM 960, MM 672; required 960 + 800 = 1,760 of the vault's 5,000 − 400;
+    // H = −800 + 1,760 − 672 = 288.
+    assert_eq!((report.status, report.health, report.residual), (2, 288, 0));
+    assert_eq!(report.relocked, 1_760);
+    assert_eq!(r.vault(TAKER), 4_600 - 1_760);
+
+    // The slab closes more than the router routed there: the taker bought 2 through the
+    // router and 8 more directly on A (the router's qty stays 2, the slab's position is 10).
+    let mut r = margin_router(false, KEY);
+    r.set_liquidation(200, 100, 0, 0);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    buy_on_a_outside_the_router(&mut r, 8);
+    assert_eq!(r.leg_qtys(TAKER), [2, 0, 0, 0]);
+    assert_eq!(r.slab_exposure(A), Ok((0, 2)));
+    // sync_margin locks IM 5,000 (X = 100,000, E 0); then the vault is emptied and the mark
+    // falls to 960: the same numbers as above, 8 contracts closed.
+    assert_eq!(r.sync_margin(TAKER), Ok(5_000));
+    r.withdraw(TAKER, r.vault(TAKER)).unwrap();
+    r.set_marks(A, vec![960]);
+    let report = r.liquidate_report(NOW, TAKER).unwrap();
+    assert_eq!(report.legs[0].closed_qty, 8);
+    assert_eq!((report.status, report.health, report.residual), (2, 288, 0));
+    // qty moves min(8, 2) = 2 towards 0, never past it: 0, open_qty 0. The position (2) is
+    // still open, so the leg stays with qty 0.
+    assert_eq!(r.leg_qtys(TAKER), [0, 0, 0, 0]);
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (0, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.slab_exposure(A), Ok((0, 0)));
+    assert_eq!(r.slab(A).state().accounts[&TAKER].positions[&0].qty, 2);
+    // Selling the 2 through the router: qty 0 → −2 and open_qty 2 at step 6, then the closed
+    // position's leg is pruned at step 2: open_qty −= 2 → 0, the slot emptied.
+    r.deposit(TAKER, 30_000);
+    assert_eq!(sell(&mut r, A, 2, 995).map(|x| x.0), Ok(2));
+    assert_eq!(r.portfolio(TAKER), [(0, 0); 4]);
+    assert_eq!(r.leg_qtys(TAKER), [0; 4]);
+    assert_eq!(r.slab_exposure(A), Ok((0, 0)));
+}
+
+/// A slab for the random run: two instruments on one feed, the maker's asks at 1,000 + 5k and
+/// bids at 995 − 5k (k < 6) on both, 20 each.
+fn random_slab() -> Model {
+    let mut p = slab_params();
+    p.instruments.push(instrument(KEY));
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    for i in 0..2 {
+        for k in 0..6 {
+            m.place_order(0, MAKER, i, 1, 1_000 + 5 * k, 20).unwrap();
+            m.place_order(0, MAKER, i, 0, 995 - 5 * k, 20).unwrap();
+        }
+    }
+    m
+}
+
+/// Checks the E-max bookkeeping of `r` over `users` (who trade only through the router):
+/// every registry entry's `open_qty` is `Σ |qty|` over every portfolio leg on its slab, a free
+/// slot's `qty` is 0, and each user's leg `qty` is its position on that slab (0 for none), a
+/// position without a leg being 0.
+fn check_open_qty(r: &RouterModel, users: &[u64], at: &str) {
+    for (s, _) in r.registry() {
+        let sum: u128 = r
+            .portfolios()
+            .iter()
+            .flat_map(|(&u, _)| {
+                let legs = r.portfolio(u);
+                let qtys = r.leg_qtys(u);
+                (0..4)
+                    .filter(move |&k| legs[k].0 == s)
+                    .map(move |k| qtys[k].unsigned_abs())
+            })
+            .sum();
+        let (_, open) = r.slab_exposure(s).unwrap();
+        assert_eq!(open as u128, sum, "{at}: open_qty of slab {s}");
+    }
+    for &u in users {
+        let legs = r.portfolio(u);
+        let qtys = r.leg_qtys(u);
+        for k in 0..4 {
+            if legs[k].0 == 0 {
+                assert_eq!(qtys[k], 0, "{at}: user {u} free slot {k}");
+            }
+        }
+        for s in [A, B, C] {
+            let st = r.slab(s).state();
+            for i in 0..2u64 {
+                let pos = st
+                    .accounts
+                    .get(&u)
+                    .and_then(|a| a.positions.get(&i))
+                    .map_or(0, |p| p.qty as i128);
+                let leg = (0..4).find(|&k| legs[k] == (s, i)).map(|k| qtys[k]);
+                assert_eq!(
+                    leg.unwrap_or(0),
+                    pos,
+                    "{at}: user {u} slab {s} instrument {i}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn open_qty_is_the_sum_of_the_legs_qty_through_random_routes_and_liquidations() {
+    let seed = replay_seed("CURVE_SEED", 0xE3A7);
+    println!("seed {seed} (CURVE_SEED={seed} replays)");
+    let users = [TAKER, 2, TAKER2, TAKER3];
+    // (routes, EXPOSURE_CAP, committed legs that filled exactly their room, liquidation legs
+    // that closed something, prunes)
+    let mut seen = [0u64; 5];
+    for run in 0..4u64 {
+        let mut rng = Rng::new(seed.wrapping_add(run));
+        let mut r = RouterModel::new(
+            CAP_TTL,
+            vec![
+                (A, random_slab(), vec![1_000, 1_000]),
+                (B, random_slab(), vec![1_000, 1_000]),
+                (C, random_slab(), vec![1_000, 1_000]),
+            ],
+        );
+        r.set_liquidation(200, 100, rng.below(3) as u128 * 500, rng.below(2) * 300);
+        for s in [A, B, C] {
+            r.list_slab(s).unwrap();
+            r.set_max_exposure(s, rng.below(4) * 20).unwrap();
+        }
+        for &u in &users {
+            r.deposit(u, 100_000 + rng.below(300_000) as u128);
+        }
+        let mut now = NOW;
+        for step in 0..300 {
+            now += rng.below(200);
+            let at = format!("seed {} step {step}", seed.wrapping_add(run));
+            let user = users[rng.below(users.len() as u64) as usize];
+            let before = r.snapshot();
+            let legs_before = r.portfolio(user).iter().filter(|l| l.0 != 0).count();
+            let open_before: Vec<(u64, u64, u64)> = [A, B, C]
+                .iter()
+                .map(|&s| {
+                    let (cap, open) = r.slab_exposure(s).unwrap();
+                    (s, cap, open)
+                })
+                .collect();
+            let what = rng.below(100);
+            let failed = match what {
+                0..=39 => {
+                    let instrument = rng.below(2);
+                    let side = rng.below(2);
+                    let qty = 2 * (1 + rng.below(15));
+                    let k = rng.below(12);
+                    let limit = if side == 0 {
+                        1_000 + 5 * k
+                    } else {
+                        995 - 5 * k
+                    };
+                    let mut legs = [A, B, C];
+                    for j in (1..3).rev() {
+                        legs.swap(j, rng.below(j as u64 + 1) as usize);
+                    }
+                    for l in legs.iter_mut() {
+                        if rng.below(3) == 0 {
+                            *l = 0;
+                        }
+                    }
+                    // Each slab's room (README "Exposure cap") from the words before the route.
+                    let pre_legs = r.portfolio(user);
+                    let pre_qtys = r.leg_qtys(user);
+                    let room = |s: u64| -> Option<u128> {
+                        let (_, cap, open) = open_before[(s - A) as usize];
+                        let q = (0..4)
+                            .find(|&k| pre_legs[k] == (s, instrument))
+                            .map_or(0, |k| pre_qtys[k]);
+                        let closable = if (side == 1 && q > 0) || (side == 0 && q < 0) {
+                            q.unsigned_abs()
+                        } else {
+                            0
+                        };
+                        (cap != 0).then(|| cap.saturating_sub(open) as u128 + closable)
+                    };
+                    let got = r.route_report(now, user, step, instrument, side, qty, limit, legs);
+                    match &got {
+                        Ok(rep) => {
+                            seen[0] += 1;
+                            // No slab filled more than its room; count legs the room bound.
+                            for l in &rep.legs {
+                                if let Some(room) = room(l.slab) {
+                                    let filled = l.committed.filled_qty as u128;
+                                    assert!(
+                                        filled <= room,
+                                        "{at}: slab {} filled {filled} > room {room}",
+                                        l.slab
+                                    );
+                                    if filled == room {
+                                        seen[2] += 1;
+                                    }
+                                }
+                            }
+                            // The README's guarantee: a capped slab ends at most at its cap
+                            // or no higher than before the route.
+                            for &(s, cap, open) in &open_before {
+                                let (_, after) = r.slab_exposure(s).unwrap();
+                                assert!(
+                                    cap == 0 || after <= cap || after <= open,
+                                    "{at}: slab {s} cap {cap} open {open} → {after}"
+                                );
+                            }
+                        }
+                        Err(RouteError::Abort(code::EXPOSURE_CAP)) => seen[1] += 1,
+                        Err(_) => {}
+                    }
+                    got.is_err()
+                }
+                40..=47 => {
+                    let s = [A, B, C][rng.below(3) as usize];
+                    let i = rng.below(2);
+                    let side = rng.below(2);
+                    let k = rng.below(8);
+                    let px = if side == 1 {
+                        1_000 + 5 * k
+                    } else {
+                        995 - 5 * k
+                    };
+                    let _ =
+                        r.slab_mut(s)
+                            .place_order(now, MAKER, i, side, px, 2 * (1 + rng.below(20)));
+                    false
+                }
+                48..=59 => {
+                    let s = [A, B, C][rng.below(3) as usize];
+                    let mut marks = r.marks(s).to_vec();
+                    let i = rng.below(2) as usize;
+                    marks[i] = if rng.below(40) == 0 {
+                        0
+                    } else {
+                        850 + rng.below(301)
+                    };
+                    r.set_marks(s, marks);
+                    false
+                }
+                60..=65 => r.sync_margin(user).is_err(),
+                66..=79 => match r.liquidate_report(now, user) {
+                    Ok(rep) => {
+                        seen[3] += rep.legs.iter().filter(|l| l.closed_qty > 0).count() as u64;
+                        false
+                    }
+                    Err(_) => true,
+                },
+                80..=85 => {
+                    let s = [A, B, C][rng.below(3) as usize];
+                    let cap = if rng.below(3) == 0 {
+                        0
+                    } else {
+                        1 + rng.below(80)
+                    };
+                    r.set_max_exposure(s, cap).unwrap();
+                    false
+                }
+                86..=96 => {
+                    // A deposit that funds routes, a withdrawal that leaves little to re-pledge
+                    // (liquidations need a short account), or one beyond the vault (refused).
+                    let v = r.vault(user);
+                    match rng.below(3) {
+                        0 => {
+                            r.deposit(user, 50_000 + rng.below(300_000) as u128);
+                            false
+                        }
+                        1 => r
+                            .withdraw(user, v.saturating_sub(rng.below(5_000) as u128))
+                            .is_err(),
+                        _ => r.withdraw(user, v + 1).is_err(),
+                    }
+                }
+                _ => {
+                    let s = [A, B, C][rng.below(3) as usize];
+                    if rng.below(5) == 0 {
+                        r.delist_slab(s).is_err()
+                    } else {
+                        r.list_slab(s).is_err()
+                    }
+                }
+            };
+            if failed {
+                assert_eq!(
+                    r.snapshot(),
+                    before,
+                    "{at}: a refused call changed something"
+                );
+            }
+            if r.portfolio(user).iter().filter(|l| l.0 != 0).count() < legs_before {
+                seen[4] += 1;
+            }
+            check_open_qty(&r, &users, &at);
+        }
+    }
+    println!(
+        "routes {}, EXPOSURE_CAP {}, legs filled to their room {}, liquidation legs closing {}, \
+         prunes {}",
+        seen[0], seen[1], seen[2], seen[3], seen[4]
+    );
+    assert!(seen.iter().all(|&n| n > 0), "coverage: {seen:?}");
 }
 
 // ---- the slab model's anti-toxicity and fee rules (slab README "Anti-toxicity and fees") ----

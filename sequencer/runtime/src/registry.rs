@@ -69,6 +69,7 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     // The registry is governance's; a user routes only for themself.
     ("router", "list_slab", DirectCall::Governance),
     ("router", "delist_slab", DirectCall::Governance),
+    ("router", "set_max_exposure", DirectCall::Governance),
     ("router", "route", DirectCall::Sender("user")),
     // A user's margin lock moves only when they ask (or trade).
     ("router", "sync_margin", DirectCall::Sender("user")),

@@ -1,8 +1,9 @@
-//! A plain-Rust reference model of the ROUTER template (registry, atomic multi-slab route,
-//! portfolio margin and liquidation), written from `compiler/core/src/templates/router/README.md`
-//! (authoritative), the slab's README (`commit`'s `margin` flag, the `exposure` view,
-//! `liquidation_call`) and `shared/spec/percolator.md` §3.1, §4.1–4.5, §4.14–4.15, §4.17, §4.18
-//! (background) alone, without reading the template or its tests. It exists only for the differential tests.
+//! A plain-Rust reference model of the ROUTER template (registry with its per-slab exposure
+//! caps, atomic multi-slab route, portfolio margin and liquidation), written from
+//! `compiler/core/src/templates/router/README.md` (authoritative), the slab's README
+//! (`commit`'s `margin` flag, the `exposure` view, `liquidation_call`) and
+//! `shared/spec/percolator.md` §3.1, §4.1–4.5, §4.14–4.15, §4.17–4.19 (background) alone,
+//! without reading the template or its tests. It exists only for the differential tests.
 //!
 //! It composes the slab's reference model (`crate::slab_reference`): every slab is a
 //! [`SlabModel`] with its program id and its oracle marks, and the host's ledger (vaults,
@@ -11,16 +12,25 @@
 //! its crate root.
 //!
 //! Portfolio margin: per user a [`Portfolio`] of [`PORTFOLIO_LEGS`] leg slots `(slab,
-//! instrument)` (a slot whose slab is 0 is free) and `locked`, the balance of the margin lock,
-//! which is the ledger's escrow `(user, 0)` (slab id 0). The netting model is `isolated` unless
-//! [`RouterModel::set_cross_alpha`] chose `cross_alpha`. Each record also keeps `flagged_ms`,
-//! when a liquidation's grace window opened (0 for none).
+//! instrument)` (a slot whose slab is 0 is free) with each slot's routed quantity `qty`
+//! ([`Portfolio::qty`], a parallel array so the slots keep their `(slab, instrument)` shape)
+//! and `locked`, the balance of the margin lock, which is the ledger's escrow `(user, 0)` (slab
+//! id 0). The netting model is `isolated` unless [`RouterModel::set_cross_alpha`] chose
+//! `cross_alpha`. Each record also keeps `flagged_ms`, when a liquidation's grace window opened
+//! (0 for none).
 //!
 //! Liquidation: [`RouterModel::liquidate`] (README "Liquidation" steps 1–7) with the ROUTER
 //! block's `LIQUIDATION` values of [`RouterModel::set_liquidation`] (the schema's defaults
 //! otherwise: `band_bps` 200, `preliq_band_bps` 100, `preliq_buffer` 10,000,000, `grace_ms` 0).
 //! Its liquidation legs call each slab model's `liquidation_call` with a cap minted for the leg;
 //! [`RouterModel::liquidate_report`] gives the legs in detail.
+//!
+//! Exposure cap (E-max): each registry [`Entry`] carries `max_exposure` (0 = no cap) and
+//! `open_qty`, kept equal to `Σ |qty|` over every portfolio leg on the slab: every change of a
+//! leg's `qty` (a route's fill at step 6, a liquidation leg, a pruned leg) goes through one
+//! function that moves `open_qty` by `|qty after| − |qty before|`.
+//! [`RouterModel::set_max_exposure`] and [`RouterModel::slab_exposure`] are the README's two
+//! entrypoints; [`RouterModel::leg_qtys`] reads a user's slots' `qty`.
 //!
 //! Every entrypoint runs on a clone of the whole model (slabs, ledger, registry, portfolios,
 //! counter) and keeps the clone only on success, so a failed call — an abort code or a host
@@ -32,7 +42,8 @@
 //!   with `X` unlisted abort `UNLISTED`.
 //! - Any `Err` of the slab model's `reserve` (an abort or anything else) is a refusal that leaves
 //!   the leg empty; the same holds for the re-reserve of step 3 (it "filled" 0, `need` is
-//!   unchanged) — unreachable in practice, since the cancel freed the same orders.
+//!   unchanged) — unreachable without a cap, since the cancel freed the same orders; with one,
+//!   a room off the lot makes the slab refuse the take (below, "Route step 3").
 //! - Step 3 orders the non-empty legs by `vwap_px` (stable: ties keep leg order) and puts the
 //!   empty legs after them, in leg order; an empty leg has no hold to cancel (no `cancel` call,
 //!   which would be a no-op on the slab anyway).
@@ -140,11 +151,40 @@
 //!   `LEG_FAILED`, and the whole call is undone. `deficit_left −= d − residual` (the model
 //!   panics if a slab returned `residual > d`, a slab-model bug). A slab delisted since the leg
 //!   was added is still liquidated (the registry does not matter, as for the margin views).
+//! - Step 6's `qty` move: after the leg's release, burn and `deficit_left`, the slot's `qty`
+//!   moves `min(closed_qty, |qty|)` towards 0 (a slab that closed more than the router routed
+//!   there — the user also traded directly — leaves `qty` at 0, never past it) and its slab's
+//!   `open_qty` falls as much; a skipped leg's `qty` is untouched.
 //! - Step 7: the views again (any refusal `MARGIN_VIEW`, unreachable: same marks), legs not open
-//!   cleared; `required = max(0, IM − E)` with `E = Σ equity_s` of these views (the lock is 0
-//!   then); `free` is the vault's balance after the sweep; the pledge of `min(required, free)`
+//!   cleared (their slab's `open_qty −= |qty|`); `required = max(0, IM − E)` with `E = Σ
+//!   equity_s` of these views (the lock is 0 then); `free` is the vault's balance after the sweep; the pledge of `min(required, free)`
 //!   is not made when 0; `flagged_ms` is kept (the one step 5 stored). `H after = Σ equity_s +
 //!   locked − MM` of these views with the new `locked`. The result's residual is `deficit_left`.
+//! - Exposure cap: `set_max_exposure` finds the first entry naming the slab, active or not
+//!   (`UNLISTED` otherwise), sets its cap and returns its index; it touches nothing else (an
+//!   `open_qty` above the new cap stays). `slab_exposure` reads the same entry. Neither
+//!   represents its caller. `list_slab` starts a new entry at `(0, 0)`; re-listing (and
+//!   delisting) keeps both words.
+//! - Route step 3: each used leg's room is computed before the walk from the registry's
+//!   `open_qty` and the user's `qty` on that (slab, route instrument) as they stand before the
+//!   route (the legs are on distinct slabs and nothing moves these words before step 6). A
+//!   user without a portfolio, or without a slot for the pair, has `closable = 0`; so has a
+//!   leg whose `qty` is 0 or on the route's side. `room = max(0, max_exposure − open_qty) +
+//!   closable` (u128, no overflow); a slab with `max_exposure = 0` is unbounded. A leg is
+//!   capped only inside the walk's "need > 0 and filled something" branch, when `room <
+//!   min(need, filled)`; a take of 0 makes no re-reserve (no hold id is used); a take the slab
+//!   refuses (a room that is not a multiple of the lot: the README does not round the room to
+//!   the lot) fills 0, as any refused re-reserve.
+//! - Route step 4: `need > 0` → `EXPOSURE_CAP` when any leg was capped, also when the legs'
+//!   probes could not have filled `qty` without the caps either (the README's rule is "a leg
+//!   was capped"; its "the limit could be met" is read as explanation), else `UNFILLED`.
+//! - Route step 6: per committed leg in commit (price) order, step 1 for it (its slot found or
+//!   taken), then its `qty` moves by the commit's `filled_qty` (+ buy, − sell) and the slab's
+//!   `open_qty` by `|after| − |before|`; a `PORTFOLIO_FULL` undoes everything anyway, so the
+//!   interleaving of step 1 with the moves is not observable. Then steps 2–5, where a leg not
+//!   open is cleared after all views: `open_qty −= |qty|`, slot `(0, 0)` with `qty` 0 — the
+//!   same pruning as `sync_margin` and liquidation step 7 (`margin` and liquidation step 2
+//!   prune nothing).
 
 #![allow(dead_code)]
 
@@ -193,6 +233,8 @@ pub mod code {
     pub const PORTFOLIO_FULL: u8 = 12;
     /// A slab refused `exposure` (no mark, …).
     pub const MARGIN_VIEW: u8 = 13;
+    /// The legs could fill `qty` but a slab's exposure cap leaves too little room.
+    pub const EXPOSURE_CAP: u8 = 14;
     /// An entrypoint of a later part.
     pub const NOT_BUILT: u8 = 40;
 }
@@ -334,6 +376,10 @@ pub struct Entry {
     pub slab: u64,
     /// Whether it may be routed to.
     pub active: bool,
+    /// The exposure cap in contracts (0 = no cap, the listing default).
+    pub max_exposure: u64,
+    /// The routed open interest: `Σ |qty|` over every portfolio leg on this slab.
+    pub open_qty: u64,
 }
 
 /// A user's portfolio record (README "Portfolios").
@@ -343,6 +389,9 @@ pub struct Portfolio {
     pub locked: u128,
     /// Leg slots `(slab, instrument)`; a slot with slab 0 is free (and reads `(0, 0)`).
     pub legs: [(u64, u64); PORTFOLIO_LEGS],
+    /// Each slot's routed quantity `qty` (signed contracts, a long positive; 0 for a free
+    /// slot): what the router's routes and liquidations moved on that (slab, instrument).
+    pub qty: [i128; PORTFOLIO_LEGS],
     /// When a liquidation's grace window opened (the batch time of the first `liquidate` that
     /// found the account short); 0 for none.
     pub flagged_ms: u64,
@@ -625,7 +674,13 @@ impl RouterModel {
         if self.registry.len() >= SLABS_MAX {
             return Err(RouteError::Abort(code::REGISTRY_FULL));
         }
-        self.registry.push(Entry { slab, active: true });
+        // A new entry: no cap, no routed open interest (a re-listed one keeps both).
+        self.registry.push(Entry {
+            slab,
+            active: true,
+            max_exposure: 0,
+            open_qty: 0,
+        });
         Ok(self.registry.len() as u64 - 1)
     }
 
@@ -643,6 +698,83 @@ impl RouterModel {
             }
             None => Err(RouteError::Abort(code::UNLISTED)),
         }
+    }
+
+    /// `set_max_exposure(slab, max_qty) -> index` (README "Exposure cap"): `UNLISTED` when no
+    /// entry, active or not, names `slab`; otherwise its `max_exposure = max_qty` (0 lifts the
+    /// cap) and its index. `open_qty` and the positions already open are untouched.
+    /// (Governance-only by the runtime's direct-call rule, which is not represented.)
+    pub fn set_max_exposure(&mut self, slab: u64, max_qty: u64) -> Result<u64, RouteError> {
+        let i = self
+            .registry
+            .iter()
+            .position(|e| e.slab == slab)
+            .ok_or(RouteError::Abort(code::UNLISTED))?;
+        self.registry[i].max_exposure = max_qty;
+        Ok(i as u64)
+    }
+
+    /// `slab_exposure(slab) -> (max_exposure, open_qty)`: `UNLISTED` when no entry, active or
+    /// not, names `slab`.
+    pub fn slab_exposure(&self, slab: u64) -> Result<(u64, u64), RouteError> {
+        self.registry
+            .iter()
+            .find(|e| e.slab == slab)
+            .map(|e| (e.max_exposure, e.open_qty))
+            .ok_or(RouteError::Abort(code::UNLISTED))
+    }
+
+    /// The room a route of `user` on `side` of `instrument` has on `slab` (README "Exposure
+    /// cap"), from the registry's `open_qty` and the user's leg `qty` as they stand now: `None`
+    /// (unbounded) without a cap, else `max(0, max_exposure − open_qty) + closable` with
+    /// `closable = |qty|` of the user's (slab, instrument) leg when it is on the other side of
+    /// the route (a long for a sell, a short for a buy), else 0.
+    fn room(&self, user: u64, slab: u64, instrument: u64, side: u64) -> Option<u128> {
+        let e = self
+            .registry
+            .iter()
+            .find(|e| e.slab == slab)
+            .expect("reference model: a routed slab has a registry entry");
+        if e.max_exposure == 0 {
+            return None;
+        }
+        let qty = self.portfolios.get(&user).map_or(0, |pf| {
+            pf.legs
+                .iter()
+                .position(|&l| l.0 != 0 && l == (slab, instrument))
+                .map_or(0, |slot| pf.qty[slot])
+        });
+        let closable = if (side == 1 && qty > 0) || (side == 0 && qty < 0) {
+            qty.unsigned_abs()
+        } else {
+            0
+        };
+        Some(e.max_exposure.saturating_sub(e.open_qty) as u128 + closable)
+    }
+
+    /// Sets `pf`'s slot `slot` (taken) to `qty` and moves its slab's registry `open_qty` by
+    /// `|qty after| − |qty before|`.
+    fn set_leg_qty(&mut self, pf: &mut Portfolio, slot: usize, qty: i128) {
+        let slab = pf.legs[slot].0;
+        let before = pf.qty[slot].unsigned_abs();
+        let after = qty.unsigned_abs();
+        let e = self
+            .registry
+            .iter_mut()
+            .find(|e| e.slab == slab)
+            .expect("reference model: a leg's slab has a registry entry");
+        let open = (e.open_qty as u128 + after)
+            .checked_sub(before)
+            .expect("reference model: open_qty below 0");
+        e.open_qty = u64::try_from(open).expect("reference model: open_qty above u64");
+        pf.qty[slot] = qty;
+    }
+
+    /// Removes `pf`'s slot `slot` from the portfolio: its slab's `open_qty −= |qty|` and the
+    /// slot is emptied (slab, instrument and qty 0).
+    fn clear_leg(&mut self, pf: &mut Portfolio, slot: usize) {
+        self.set_leg_qty(pf, slot, 0);
+        pf.legs[slot] = (0, 0);
     }
 
     // ---- route ----
@@ -769,6 +901,15 @@ impl RouterModel {
             (None, None) => std::cmp::Ordering::Equal,
         });
         let mut need = qty;
+        // Each leg's room, from the registry's open_qty and the user's leg qty as they stand
+        // before the route (nothing in the route moves them before step 6; the legs' slabs are
+        // distinct, so one leg's take never changes another's room).
+        let rooms: Vec<Option<u128>> = probes
+            .iter()
+            .map(|&(s, _)| self.room(user, s, instrument, side))
+            .collect();
+        // Whether a leg was capped: its room below min(need, filled).
+        let mut capped = false;
         // Kept holds in price order: (slab, hold_id, max_charge).
         let mut kept: Vec<(u64, u64, u128)> = Vec::new();
         for &i in &order {
@@ -784,9 +925,22 @@ impl RouterModel {
                 .cancel(now_ms, hold_id)
                 .expect("the slab model's cancel never aborts");
             if need > 0 && filled > 0 {
-                let take = need.min(filled);
-                // Choice: a refused re-reserve filled 0 (unreachable: the cancel freed the
-                // same orders, which come back first).
+                let want = need.min(filled);
+                // take = min(need, filled, room); the room is unbounded without a cap.
+                let take = match rooms[i] {
+                    Some(room) if room < want as u128 => {
+                        capped = true;
+                        room as u64
+                    }
+                    _ => want,
+                };
+                if take == 0 {
+                    continue; // A take of 0 reserves nothing.
+                }
+                // Choice: a refused re-reserve filled 0. Without a cap it is unreachable (the
+                // cancel freed the same orders, which come back first); a room that is not a
+                // multiple of the instrument's lot makes the slab refuse the take (`LOT`), so
+                // that leg fills nothing.
                 if let Ok(r) = slab.model.reserve(
                     now_ms,
                     route_id,
@@ -805,9 +959,14 @@ impl RouterModel {
             }
         }
 
-        // 4. Fill or nothing.
+        // 4. Fill or nothing: EXPOSURE_CAP when a leg was capped, else UNFILLED.
         if need > 0 {
-            return Err(RouteError::Abort(code::UNFILLED));
+            let code = if capped {
+                code::EXPOSURE_CAP
+            } else {
+                code::UNFILLED
+            };
+            return Err(RouteError::Abort(code));
         }
 
         // 5. Commit: a funded leg per kept hold, in price order.
@@ -858,36 +1017,55 @@ impl RouterModel {
             });
         }
 
-        // 6. Margin: portfolio margin's steps 1–5.
-        let committed: Vec<u64> = report.legs.iter().map(|l| l.slab).collect();
-        self.margin_step(user, instrument, &committed)?;
+        // 6. Margin: portfolio margin's step 1 and the legs' qty, then steps 2–5.
+        let committed: Vec<(u64, u64)> = report
+            .legs
+            .iter()
+            .map(|l| (l.slab, l.committed.filled_qty))
+            .collect();
+        self.margin_step(user, instrument, side, &committed)?;
 
         // 7. Result.
         self.routes += 1;
         Ok(report)
     }
 
-    /// Portfolio margin steps 1–5 for `user` after a route's commits on the slabs `committed`
-    /// (in commit order) of `instrument`.
+    /// Route step 6 for `user` after a route's commits `committed` (in commit order) of
+    /// `instrument` on `side`, each `(slab, filled)`: portfolio margin step 1 per leg (its
+    /// pair into the lowest free slot if missing), its `qty` moved by the fill (+ for a buy,
+    /// − for a sell) with its slab's `open_qty`, then portfolio margin steps 2–5.
     fn margin_step(
         &mut self,
         user: u64,
         instrument: u64,
-        committed: &[u64],
+        side: u64,
+        committed: &[(u64, u64)],
     ) -> Result<(), RouteError> {
         let mut pf = self.portfolios.get(&user).cloned().unwrap_or_default();
-        // 1. Portfolio: each committed (slab, instrument) into the lowest free slot if missing.
-        for &s in committed {
+        for &(s, filled) in committed {
+            // 1. Portfolio: the committed (slab, instrument) into the lowest free slot if
+            // missing (a free slot's qty is 0).
             let pair = (s, instrument);
-            if pf.legs.contains(&pair) {
-                continue;
-            }
-            let free = pf
-                .legs
-                .iter()
-                .position(|l| l.0 == 0)
-                .ok_or(RouteError::Abort(code::PORTFOLIO_FULL))?;
-            pf.legs[free] = pair;
+            let slot = match pf.legs.iter().position(|&l| l == pair) {
+                Some(slot) => slot,
+                None => {
+                    let free = pf
+                        .legs
+                        .iter()
+                        .position(|l| l.0 == 0)
+                        .ok_or(RouteError::Abort(code::PORTFOLIO_FULL))?;
+                    pf.legs[free] = pair;
+                    free
+                }
+            };
+            // The leg's qty moves by the fill; open_qty by |after| − |before|.
+            let fill = filled as i128;
+            let after = if side == 0 {
+                pf.qty[slot] + fill
+            } else {
+                pf.qty[slot] - fill
+            };
+            self.set_leg_qty(&mut pf, slot, after);
         }
         self.settle_margin(user, pf)?;
         Ok(())
@@ -898,11 +1076,11 @@ impl RouterModel {
     /// brought to `max(0, IM − E)`; stores `pf` and returns the lock after. The caller runs it
     /// atomically: an `Err` may leave the ledger half-moved.
     fn settle_margin(&mut self, user: u64, mut pf: Portfolio) -> Result<u128, RouteError> {
-        // 2.–4. Views, sums, netting; then the legs not open are cleared.
+        // 2.–4. Views, sums, netting; then the legs not open are cleared (open_qty −= |qty|).
         let view = self.margin_view(user, &pf.legs)?;
-        for (slot, leg) in pf.legs.iter_mut().enumerate() {
-            if leg.0 != 0 && !view.open[slot] {
-                *leg = (0, 0);
+        for slot in 0..PORTFOLIO_LEGS {
+            if pf.legs[slot].0 != 0 && !view.open[slot] {
+                self.clear_leg(&mut pf, slot);
             }
         }
         // 5. Lock: required = max(0, IM − E).
@@ -1175,6 +1353,11 @@ impl RouterModel {
             left -= d
                 .checked_sub(residual)
                 .expect("reference model: a slab's residual above its deficit");
+            // The leg's qty moves min(closed_qty, |qty|) towards 0; open_qty falls as much.
+            let q = pf.qty[slot];
+            let moved = (closed_qty as u128).min(q.unsigned_abs()) as i128;
+            let after = if q > 0 { q - moved } else { q + moved };
+            self.set_leg_qty(&mut pf, slot, after);
             report.legs.push(LiquidationLeg {
                 slot,
                 slab: s,
@@ -1192,9 +1375,9 @@ impl RouterModel {
         // 7. Re-lock: the views again (legs not open leave), required = max(0, IM − E) with the
         // lock at 0, pledged as far as the vault pays; flagged_ms kept.
         let after = self.margin_view(user, &pf.legs)?;
-        for (slot, leg) in pf.legs.iter_mut().enumerate() {
-            if leg.0 != 0 && !after.open[slot] {
-                *leg = (0, 0);
+        for slot in 0..PORTFOLIO_LEGS {
+            if pf.legs[slot].0 != 0 && !after.open[slot] {
+                self.clear_leg(&mut pf, slot);
             }
         }
         let im = i128::try_from(after.im).expect("reference model: IM above i128");
@@ -1305,6 +1488,14 @@ impl RouterModel {
         self.portfolios
             .get(&user)
             .map_or([(0, 0); PORTFOLIO_LEGS], |p| p.legs)
+    }
+
+    /// `user`'s legs' routed quantities `qty`, in slot order (0 for a free slot; all 0 without
+    /// a portfolio).
+    pub fn leg_qtys(&self, user: u64) -> [i128; PORTFOLIO_LEGS] {
+        self.portfolios
+            .get(&user)
+            .map_or([0; PORTFOLIO_LEGS], |p| p.qty)
     }
 
     /// `user`'s `flagged_ms` (0 without a portfolio or a grace window).

@@ -10,7 +10,7 @@ use curvevm::hostcall::id;
 use curvevm::isa::Segment;
 
 use super::margin::{self, LOCK_SLAB, Viewed, absolute};
-use super::{ARGS, Mutation, RETURNS, code, load_param};
+use super::{ARGS, Mutation, RETURNS, code, load_param, registry};
 use crate::abi;
 use crate::templates::debit::{is_negative as negative, le_u128};
 use crate::templates::probe;
@@ -275,10 +275,31 @@ fn sweep(
                 // deficit_left −= d − residual.
                 let covered = b.let_("covered", Ty::U128, Rvalue::Sub(d, residual));
                 b.assign(deficit, Rvalue::Sub(deficit, covered));
+                closed_towards_zero(b, slot, k, leg.slab);
             });
         });
     }
     deficit
+}
+
+/// README step 6's last line: leg slot `k`'s routed quantity moves `min(closed_qty, |qty|)`
+/// towards 0 (`closed_qty`: the liquidation call's word 2), and its slab's open interest
+/// falls as much.
+fn closed_towards_zero(b: &mut FunctionBuilder, slot: Var, k: usize, slab: Var) {
+    let field = Addr::Field(super::portfolio_table(), slot, margin::LEG_QTY[k]);
+    let closed = b.load("closed_qty", Addr::Fixed(Segment::Scratch, RETURNS + 2));
+    let zero = b.constant("zero", 0);
+    let closed = b.let_("closed", Ty::U128, Rvalue::Join(closed, zero));
+    let before = b.let_("qty_before", Ty::U128, Rvalue::Load(field));
+    let size = absolute(b, before);
+    let step = min(b, closed, size);
+    let after = b.let_("qty_after", Ty::U128, Rvalue::Sub(before, step));
+    let short = negative(b, before);
+    b.if_(Cond::NonZero(short), |b| {
+        b.assign(after, Rvalue::AddSigned(before, step))
+    });
+    b.store(field, after);
+    registry::move_open_qty(b, slab, before, after);
 }
 
 /// The share of the deficit leg `k` may close: `|mm_pos|` margined alone (`isolated`); with

@@ -9,7 +9,7 @@ use curve_ir::keyed;
 use curvevm::hostcall::id;
 use curvevm::isa::Segment;
 
-use super::{ARGS, LEGS_PER_PORTFOLIO, Mutation, PORTFOLIO_PROBES, RETURNS, code};
+use super::{ARGS, LEGS_PER_PORTFOLIO, Mutation, PORTFOLIO_PROBES, RETURNS, code, registry};
 use crate::abi;
 use crate::templates::probe;
 
@@ -25,6 +25,9 @@ pub const LEG_INSTRUMENT: [&str; LEGS_PER_PORTFOLIO] = [
     "instrument_2",
     "instrument_3",
 ];
+
+/// A portfolio leg slot's routed quantity (`i128`, README "Exposure cap").
+pub const LEG_QTY: [&str; LEGS_PER_PORTFOLIO] = ["qty_0", "qty_1", "qty_2", "qty_3"];
 
 /// What one leg's `exposure` view returned (zeros for an empty slot).
 #[derive(Clone, Copy)]
@@ -94,11 +97,7 @@ pub fn add_leg(b: &mut FunctionBuilder, slot: Var, slab: Var, instrument: Var) {
     let table = super::portfolio_table();
     let present = b.constant("present", 0);
     for k in 0..LEGS_PER_PORTFOLIO {
-        let held = b.load("leg_slab", Addr::Field(table, slot, LEG_SLAB[k]));
-        let of = b.load(
-            "leg_instrument",
-            Addr::Field(table, slot, LEG_INSTRUMENT[k]),
-        );
+        let (held, of, _) = leg_at(b, slot, k);
         b.if_(Cond::Eq(held, slab), |b| {
             b.if_(Cond::Eq(of, instrument), |b| {
                 b.assign(present, Rvalue::Const(1))
@@ -120,6 +119,53 @@ pub fn add_leg(b: &mut FunctionBuilder, slot: Var, slab: Var, instrument: Var) {
         code::PORTFOLIO_FULL,
         "a free leg slot",
     );
+}
+
+/// The routed quantity (`i128`) of the leg `(slab, instrument)` in the portfolio record
+/// `found` (its slot + 1; 0 for none): 0 when there is no such leg.
+pub fn leg_qty(b: &mut FunctionBuilder, found: Var, slab: Var, instrument: Var) -> Var {
+    let qty = b.let_("leg_qty", Ty::U128, Rvalue::Const(0));
+    b.if_(Cond::NonZero(found), |b| {
+        let slot = slot_of(b, found);
+        for k in 0..LEGS_PER_PORTFOLIO {
+            let (held, of, field) = leg_at(b, slot, k);
+            b.if_(Cond::Eq(held, slab), |b| {
+                b.if_(Cond::Eq(of, instrument), |b| {
+                    b.assign(qty, Rvalue::Load(field))
+                });
+            });
+        }
+    });
+    qty
+}
+
+/// The leg `(slab, instrument)` of the portfolio at `slot` (present: step 1 added it) moves
+/// its routed quantity by `delta` (`i128`), and its slab's open interest with it.
+pub fn move_leg(b: &mut FunctionBuilder, slot: Var, slab: Var, instrument: Var, delta: Var) {
+    let before = b.let_("qty_before", Ty::U128, Rvalue::Const(0));
+    let after = b.let_("qty_after", Ty::U128, Rvalue::Const(0));
+    for k in 0..LEGS_PER_PORTFOLIO {
+        let (held, of, field) = leg_at(b, slot, k);
+        b.if_(Cond::Eq(held, slab), |b| {
+            b.if_(Cond::Eq(of, instrument), |b| {
+                b.assign(before, Rvalue::Load(field));
+                b.assign(after, Rvalue::AddSigned(before, delta));
+                b.store(field, after);
+            });
+        });
+    }
+    registry::move_open_qty(b, slab, before, after);
+}
+
+/// Leg slot `k`'s `(slab, instrument)` and the address of its routed quantity.
+fn leg_at(b: &mut FunctionBuilder, slot: Var, k: usize) -> (Var, Var, Addr) {
+    let table = super::portfolio_table();
+    let held = b.load("leg_slab", Addr::Field(table, slot, LEG_SLAB[k]));
+    let of = b.load(
+        "leg_instrument",
+        Addr::Field(table, slot, LEG_INSTRUMENT[k]),
+    );
+    (held, of, Addr::Field(table, slot, LEG_QTY[k]))
 }
 
 /// Steps 2–4 for the portfolio at `slot`: each leg's `exposure` (a refusal aborts
@@ -164,11 +210,7 @@ fn views(b: &mut FunctionBuilder, user: Var, slot: Var, prune: bool) -> Vec<View
     let table = super::portfolio_table();
     (0..LEGS_PER_PORTFOLIO)
         .map(|k| {
-            let slab = b.load("leg_slab", Addr::Field(table, slot, LEG_SLAB[k]));
-            let instrument = b.load(
-                "leg_instrument",
-                Addr::Field(table, slot, LEG_INSTRUMENT[k]),
-            );
+            let (slab, instrument, qty_field) = leg_at(b, slot, k);
             let zero = || Rvalue::Const(0);
             let leg = Viewed {
                 slab,
@@ -215,6 +257,12 @@ fn views(b: &mut FunctionBuilder, user: Var, slot: Var, prune: bool) -> Vec<View
                 if prune {
                     let open = leg.open;
                     b.if_(Cond::Zero(open), |b| {
+                        // The leg leaves the portfolio, and its routed quantity the slab's
+                        // open interest.
+                        let qty = b.let_("qty", Ty::U128, Rvalue::Load(qty_field));
+                        let nothing = b.let_("nothing", Ty::U128, Rvalue::Const(0));
+                        registry::move_open_qty(b, slab, qty, nothing);
+                        b.store(qty_field, nothing);
                         let none = b.constant("none", 0);
                         b.store(Addr::Field(table, slot, LEG_SLAB[k]), none);
                         b.store(Addr::Field(table, slot, LEG_INSTRUMENT[k]), none);

@@ -49,11 +49,13 @@ pub mod code {
     pub const PORTFOLIO_FULL: u8 = 12;
     /// A slab refused its `exposure` view (no mark, …).
     pub const MARGIN_VIEW: u8 = 13;
+    /// The quantity not met, and a slab's exposure cap held a leg below its depth.
+    pub const EXPOSURE_CAP: u8 = 14;
     /// A table index out of range or a loop past its bound: a template bug.
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 13] = [
+    pub const NAMES: [(u8, &str); 14] = [
         (BAD_USER, "BAD_USER"),
         (BAD_SIDE, "BAD_SIDE"),
         (BAD_QTY, "BAD_QTY"),
@@ -67,6 +69,7 @@ pub mod code {
         (PORTFOLIOS_FULL, "PORTFOLIOS_FULL"),
         (PORTFOLIO_FULL, "PORTFOLIO_FULL"),
         (MARGIN_VIEW, "MARGIN_VIEW"),
+        (EXPOSURE_CAP, "EXPOSURE_CAP"),
     ];
 }
 
@@ -98,7 +101,8 @@ pub const PORTFOLIO_PROBES: u32 = 32;
 /// (slab, instrument) legs in one portfolio.
 pub const LEGS_PER_PORTFOLIO: usize = 4;
 
-/// One user's portfolio: the user, its margin lock's balance and its legs.
+/// One user's portfolio: the user, its margin lock's balance and its legs, each with its
+/// routed quantity (`i128`, README "Exposure cap").
 pub static PORTFOLIO: Record = Record {
     name: "portfolio",
     fields: &[
@@ -106,12 +110,16 @@ pub static PORTFOLIO: Record = Record {
         ("locked", 2),
         ("slab_0", 1),
         ("instrument_0", 1),
+        ("qty_0", 2),
         ("slab_1", 1),
         ("instrument_1", 1),
+        ("qty_1", 2),
         ("slab_2", 1),
         ("instrument_2", 1),
+        ("qty_2", 2),
         ("slab_3", 1),
         ("instrument_3", 1),
+        ("qty_3", 2),
         ("flagged_ms", 1),
     ],
 };
@@ -122,10 +130,16 @@ pub static HEADER: Record = Record {
     fields: &[("slabs_listed", 1), ("routes", 1)],
 };
 
-/// One registry entry: a slab's program id and whether it may be routed to.
+/// One registry entry: a slab's program id, whether it may be routed to, its exposure cap
+/// (contracts, 0 = none) and its routed open interest (README "Exposure cap").
 pub static ENTRY: Record = Record {
     name: "registry",
-    fields: &[("slab", 1), ("active", 1)],
+    fields: &[
+        ("slab", 1),
+        ("active", 1),
+        ("max_exposure", 1),
+        ("open_qty", 1),
+    ],
 };
 
 /// The state regions, contiguous from word 0.
@@ -256,6 +270,8 @@ fn build(mutation: Mutation) -> Program {
         functions: vec![
             registry::list_slab(),
             registry::delist_slab(),
+            registry::set_max_exposure(),
+            registry::slab_exposure(),
             route::route(mutation),
             margin::margin_view(mutation),
             margin::sync_margin(mutation),

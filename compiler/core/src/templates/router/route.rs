@@ -8,6 +8,7 @@ use curvevm::isa::Segment;
 
 use super::{ARGS, LEGS_MAX, Mutation, RETURNS, code, header, load_param, margin, registry};
 use crate::abi;
+use crate::templates::debit::is_negative;
 use crate::templates::probe;
 
 /// The arguments of `route`.
@@ -30,12 +31,21 @@ struct Probed {
     vwap: Var,
 }
 
-/// A hold kept for the commit, by price rank.
+/// A hold kept for the commit, by price rank, and what its commit filled.
 #[derive(Clone, Copy)]
 struct Kept {
     slab: Var,
     hold: Var,
     max_charge: Var,
+    filled: Var,
+}
+
+/// What the allocation left: the kept holds by rank, the quantity still needed, and whether
+/// an exposure cap held a leg below what it could fill.
+struct Allocation {
+    kept: Vec<Kept>,
+    need: Var,
+    capped: Var,
 }
 
 fn arg(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
@@ -106,13 +116,24 @@ pub fn route(mutation: Mutation) -> Function {
 
     b.step("router.route/admit", None, |b| admit(b, order, &slabs));
     let probed = b.step("router.route/probe", None, |b| probe(b, order, &slabs));
-    let (kept, need) = b.step("router.route/allocate", None, |b| {
+    let allocation = b.step("router.route/allocate", None, |b| {
         allocate(b, order, &probed)
     });
     b.step("router.route/fill_or_nothing", None, |b| {
-        b.guard(Cond::Zero(need), code::UNFILLED, "the legs fill qty");
+        b.if_(Cond::NonZero(allocation.need), |b| {
+            b.guard(
+                Cond::Zero(allocation.capped),
+                code::EXPOSURE_CAP,
+                "room under the slabs' exposure caps",
+            );
+        });
+        b.guard(
+            Cond::Zero(allocation.need),
+            code::UNFILLED,
+            "the legs fill qty",
+        );
     });
-    commit(&mut b, order, &kept, mutation);
+    commit(&mut b, order, &allocation.kept, mutation);
     b.finish()
 }
 
@@ -174,9 +195,8 @@ fn probe(b: &mut FunctionBuilder, order: Order, slabs: &[Var]) -> Vec<Probed> {
 
 /// Step 3: the legs by price (a buy's lowest VWAP first, a sell's highest; empty legs last;
 /// ties in leg order); in that order each probe hold is cancelled and, while quantity is
-/// needed, a hold of just what is needed taken again. Returns the kept holds by rank and what
-/// is still needed.
-fn allocate(b: &mut FunctionBuilder, order: Order, legs: &[Probed]) -> (Vec<Kept>, Var) {
+/// needed, a hold of just what is needed — within the slab's exposure room — taken again.
+fn allocate(b: &mut FunctionBuilder, order: Order, legs: &[Probed]) -> Allocation {
     // key: lower is better. A buy ranks by vwap, a sell by u64::MAX − vwap; an empty leg is
     // u64::MAX.
     let keys: Vec<Var> = legs
@@ -216,6 +236,8 @@ fn allocate(b: &mut FunctionBuilder, order: Order, legs: &[Probed]) -> (Vec<Kept
         .collect();
 
     let need = b.let_("need", Ty::U64, Rvalue::Copy(order.qty));
+    let capped = b.constant("capped", 0);
+    let portfolio = margin::portfolio(b, order.user, false);
     let kept = (0..legs.len() as u64)
         .map(|position| {
             // The leg ranked `position`.
@@ -234,6 +256,7 @@ fn allocate(b: &mut FunctionBuilder, order: Order, legs: &[Probed]) -> (Vec<Kept
                 slab,
                 hold: b.constant("kept_hold", 0),
                 max_charge: b.let_("max_charge", Ty::U128, Rvalue::Const(0)),
+                filled: b.constant("leg_fill", 0),
             };
             b.if_(Cond::NonZero(filled), |b| {
                 invoke_slab(b, slab, "cancel", &[hold]);
@@ -242,21 +265,55 @@ fn allocate(b: &mut FunctionBuilder, order: Order, legs: &[Probed]) -> (Vec<Kept
                     b.if_(Cond::Lt(filled, need), |b| {
                         b.assign(take, Rvalue::Copy(filled))
                     });
-                    let status = reserve(b, slab, order, take);
-                    b.if_(Cond::Zero(status), |b| {
-                        let again = returned(b, "hold_id", 0);
-                        let got = returned(b, "filled_qty", 1);
-                        let charge = returned_wide(b, "max_charge", 4);
-                        b.assign(kept.hold, Rvalue::Copy(again));
-                        b.assign(kept.max_charge, Rvalue::Copy(charge));
-                        b.assign(need, Rvalue::Sub(need, got));
+                    let room = exposure_room(b, order, portfolio, slab);
+                    b.if_(Cond::Lt(room, take), |b| {
+                        b.assign(take, Rvalue::Copy(room));
+                        b.assign(capped, Rvalue::Const(1));
+                    });
+                    b.if_(Cond::NonZero(take), |b| {
+                        let status = reserve(b, slab, order, take);
+                        b.if_(Cond::Zero(status), |b| {
+                            let again = returned(b, "hold_id", 0);
+                            let got = returned(b, "filled_qty", 1);
+                            let charge = returned_wide(b, "max_charge", 4);
+                            b.assign(kept.hold, Rvalue::Copy(again));
+                            b.assign(kept.max_charge, Rvalue::Copy(charge));
+                            b.assign(need, Rvalue::Sub(need, got));
+                        });
                     });
                 });
             });
             kept
         })
         .collect();
-    (kept, need)
+    Allocation { kept, need, capped }
+}
+
+/// README "Exposure cap": what a leg on `slab` may take — `max(0, max_exposure − open_qty)`
+/// plus what of the user's routed quantity there the order closes (a long for a sell, a short
+/// for a buy); `u64::MAX` for a slab without a cap.
+fn exposure_room(b: &mut FunctionBuilder, order: Order, portfolio: Var, slab: Var) -> Var {
+    let room = b.constant("room", u64::MAX);
+    let (_, max, open) = registry::exposure_of(b, slab);
+    b.if_(Cond::NonZero(max), |b| {
+        b.assign(room, Rvalue::Const(0));
+        b.if_(Cond::Lt(open, max), |b| {
+            b.assign(room, Rvalue::Sub(max, open))
+        });
+        let qty = margin::leg_qty(b, portfolio, slab, order.instrument);
+        let short = is_negative(b, qty);
+        let size = margin::absolute(b, qty);
+        let size = b.let_("size_lo", Ty::U64, Rvalue::Low(size));
+        // The order closes the leg when its side (1: a sell) equals the leg being long.
+        let long = b.constant("long", 0);
+        b.if_(Cond::NonZero(size), |b| {
+            b.if_(Cond::Zero(short), |b| b.assign(long, Rvalue::Const(1)))
+        });
+        b.if_(Cond::Eq(long, order.side), |b| {
+            b.assign(room, Rvalue::Add(room, size))
+        });
+    });
+    room
 }
 
 /// Step 5 and 6: each kept hold a funded leg (pledge, cap, commit, release, burn: the same
@@ -301,6 +358,7 @@ fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept], mutation: Mutati
                 let filled = returned(b, "filled_qty", 0);
                 let avg = returned(b, "avg_px", 1);
                 let debit = returned_wide(b, "total_debit", 4);
+                b.assign(leg.filled, Rvalue::Copy(filled));
                 let leg_notional = b.let_("leg_notional", Ty::U128, Rvalue::WideMul(filled, avg));
                 b.assign(notional, Rvalue::Add(notional, leg_notional));
                 b.assign(total_debit, Rvalue::Add(total_debit, debit));
@@ -313,7 +371,15 @@ fn commit(b: &mut FunctionBuilder, order: Order, kept: &[Kept], mutation: Mutati
     let slot = b.let_("portfolio", Ty::U64, Rvalue::Sub(found, one));
     for leg in kept {
         b.if_(Cond::NonZero(leg.hold), |b| {
-            margin::add_leg(b, slot, leg.slab, order.instrument)
+            margin::add_leg(b, slot, leg.slab, order.instrument);
+            // The routed quantity moves by the fill: + for a buy, − for a sell.
+            let zero = b.constant("zero", 0);
+            let delta = b.let_("delta", Ty::U128, Rvalue::Join(leg.filled, zero));
+            b.if_(Cond::NonZero(order.side), |b| {
+                let nothing = b.let_("nothing", Ty::U128, Rvalue::Const(0));
+                b.assign(delta, Rvalue::SubSigned(nothing, delta));
+            });
+            margin::move_leg(b, slot, leg.slab, order.instrument, delta);
         });
     }
     let required = margin::compute(b, order.user, slot, true, mutation);
