@@ -382,10 +382,13 @@ impl Methods {
         &self,
         transaction: VersionedTransaction,
     ) -> Result<RpcSimulateTransactionResult, Error> {
+        // Under the chain's lock like processing: an execution concurrent with a slot change
+        // deadlocks the bank (the program cache and the bank forks are locked in opposite
+        // orders by the two).
+        let banks = self.chain.banks().clone();
         let simulated = self
             .chain
-            .banks()
-            .simulate_transaction(transaction)
+            .exclusive(|| banks.simulate_transaction(transaction))
             .await
             .map_err(internal)?;
         let err = match simulated.result {

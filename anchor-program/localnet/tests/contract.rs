@@ -530,3 +530,63 @@ async fn the_binary_serves_until_sigterm() {
         .expect("exits");
     assert!(exit.success(), "{exit:?}");
 }
+
+/// Executions (simulations and sends) while the slot clock turns every millisecond: the bank
+/// deadlocks on an execution concurrent with a slot change (its program cache and its forks
+/// are locked in opposite orders), so the endpoint serialises the two. The calls run on a
+/// runtime of their own, so that a deadlock — which blocks that runtime's threads — fails
+/// this test after a bound instead of hanging it.
+#[test]
+fn executions_racing_the_slot_clock_all_answer() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let _ = done.send(runtime.block_on(race()));
+    });
+    match finished.recv_timeout(Duration::from_secs(120)) {
+        Ok(results) => assert!(results.iter().all(Result::is_ok), "{results:?}"),
+        Err(_) => panic!("the endpoint deadlocked: 400 executions did not answer in 120 s"),
+    }
+}
+
+/// 4 tasks × 100 executions (a send for every four simulations) against a 1 ms slot clock.
+async fn race() -> Vec<Result<(), String>> {
+    let localnet = Localnet::start("127.0.0.1:0".parse().expect("an address"), 1)
+        .await
+        .expect("serves");
+    let client = std::sync::Arc::new(RpcClient::new_with_commitment(
+        localnet.url(),
+        CommitmentConfig::processed(),
+    ));
+    let payer = std::sync::Arc::new(funded(&client, "racer", 10 * SOL).await);
+    let mut calls = Vec::new();
+    for task in 0..4u64 {
+        let (client, payer) = (client.clone(), payer.clone());
+        calls.push(tokio::spawn(async move {
+            for i in 0..100 {
+                let to = key(&format!("racer {task} {i}")).pubkey();
+                let blockhash = client
+                    .get_latest_blockhash()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let transaction = transfer(&payer, &to, SOL / 100 + i, blockhash);
+                let sent = if i % 4 == 0 {
+                    client.send_transaction(&transaction).await.map(|_| ())
+                } else {
+                    client.simulate_transaction(&transaction).await.map(|_| ())
+                };
+                sent.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }));
+    }
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(call.await.map_err(|e| e.to_string()).and_then(|r| r));
+    }
+    results
+}

@@ -1,0 +1,299 @@
+//! The poster against the local endpoint (`curve-solana-localnet`: the program in the bank,
+//! behind Solana JSON-RPC): the program initialised with a committee of 4 (quorum 3), a chain
+//! of 120 certificates signed by the committee the way the nodes' execution attestations sign
+//! them, posted by one poster and — after it is dropped mid-chain — by a fresh one that resumes
+//! from the program's tip: every height anchored once, in order, none skipped; certificates
+//! that must not be posted are refused before anything is sent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anchor_lang::{AccountDeserialize, AnchorSerialize, InstructionData, ToAccountMetas};
+use curve_anchor::{BatchRecord, InitializeArgs, SignedHeader};
+use curve_batch_poster::{Certificate, PostError, Poster, Source, batch_address, config_address};
+use curve_formats::batch::BatchHeader;
+use curve_solana_localnet::Localnet;
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_signer::Signer;
+use solana_transaction::{Instruction, Transaction};
+
+const CHAIN_ID: u64 = 77;
+const GENESIS_ROOT: [u8; 32] = [0x60; 32];
+const SOL: u64 = 1_000_000_000;
+
+fn key(label: &str) -> Keypair {
+    let mut seed = [7u8; 32];
+    for (i, b) in label.bytes().enumerate() {
+        seed[i % 32] = seed[i % 32].wrapping_mul(31).wrapping_add(b);
+    }
+    Keypair::new_from_array(seed)
+}
+
+/// The state root after batch `h` of the test chain.
+fn root(h: u64) -> [u8; 32] {
+    if h == 0 {
+        return GENESIS_ROOT;
+    }
+    let mut root = [0u8; 32];
+    root[..8].copy_from_slice(&h.to_le_bytes());
+    root[31] = 0xaa;
+    root
+}
+
+fn header(h: u64) -> BatchHeader {
+    BatchHeader {
+        height: h,
+        prev_root: root(h - 1),
+        state_root: root(h),
+        transactions_root: [0x33; 32],
+        withdrawal_root: [0; 32],
+        withdrawal_count: 0,
+        withdrawal_total: 0,
+        timestamp_ms: 1_000 * h,
+    }
+}
+
+/// The committee's certificates of the test chain, up to `available` (the node's progress):
+/// replicas 0, 1 and 3 sign the `post_batch` payload, as their execution attestations do.
+struct Committee {
+    members: Vec<Keypair>,
+    available: Arc<AtomicU64>,
+}
+
+impl Source for Committee {
+    async fn certificate(&self, height: u64) -> Result<Option<Certificate>, String> {
+        if height > self.available.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let header = header(height);
+        let mut bytes = Vec::new();
+        SignedHeader::new(CHAIN_ID, &header)
+            .serialize(&mut bytes)
+            .expect("borsh writes to memory");
+        let signatures = [0u16, 1, 3]
+            .iter()
+            .map(|&r| {
+                (
+                    r,
+                    <[u8; 64]>::from(self.members[usize::from(r)].sign_message(&bytes)),
+                )
+            })
+            .collect();
+        Ok(Some(Certificate { header, signatures }))
+    }
+}
+
+async fn send(client: &RpcClient, instructions: &[Instruction], signers: &[&Keypair]) {
+    let blockhash = client.get_latest_blockhash().await.expect("a blockhash");
+    let transaction = Transaction::new_signed_with_payer(
+        instructions,
+        Some(&signers[0].pubkey()),
+        signers,
+        blockhash,
+    );
+    client
+        .send_and_confirm_transaction(&transaction)
+        .await
+        .expect("lands");
+}
+
+/// The program initialised on the endpoint: a mint, governance, the committee.
+async fn deploy(client: &RpcClient, payer: &Keypair, members: &[Keypair]) {
+    for who in [payer.pubkey(), key("governance").pubkey()] {
+        let signature = client
+            .request_airdrop(&who, 100 * SOL)
+            .await
+            .expect("airdrop");
+        client
+            .confirm_transaction_with_commitment(&signature, CommitmentConfig::processed())
+            .await
+            .expect("lands");
+    }
+    let mint = key("mint");
+    let rent = client
+        .get_minimum_balance_for_rent_exemption(82)
+        .await
+        .expect("rent");
+    let create = solana_system_interface::instruction::create_account(
+        &payer.pubkey(),
+        &mint.pubkey(),
+        rent,
+        82,
+        &spl_token_interface::ID,
+    );
+    let init = spl_token_interface::instruction::initialize_mint2(
+        &spl_token_interface::ID,
+        &mint.pubkey(),
+        &payer.pubkey(),
+        None,
+        6,
+    )
+    .expect("an instruction");
+    send(client, &[create, init], &[payer, &mint]).await;
+    let governance = key("governance");
+    let initialize = Instruction {
+        program_id: curve_anchor::ID,
+        accounts: curve_anchor::accounts::Initialize {
+            payer: payer.pubkey(),
+            governance: governance.pubkey(),
+            config: config_address(),
+            mint: mint.pubkey(),
+            vault: Pubkey::find_program_address(&[b"vault"], &curve_anchor::ID).0,
+            token_program: spl_token_interface::ID,
+            system_program: anchor_lang::system_program::ID,
+        }
+        .to_account_metas(None),
+        data: curve_anchor::instruction::Initialize {
+            args: InitializeArgs {
+                chain_id: CHAIN_ID,
+                dev_mode: true,
+                withdrawal_delay_slots: 20,
+                genesis_root: GENESIS_ROOT,
+                committee: members.iter().map(|m| m.pubkey().to_bytes()).collect(),
+                quorum: 3,
+            },
+        }
+        .data(),
+    };
+    send(client, &[initialize], &[payer, &governance]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_poster_resumes_at_the_tip_and_anchors_every_height_once() {
+    let net = Localnet::start("127.0.0.1:0".parse().expect("an address"), 50)
+        .await
+        .expect("serves");
+    let client = RpcClient::new_with_commitment(net.url(), CommitmentConfig::processed());
+    let members: Vec<Keypair> = (0..4).map(|i| key(&format!("member {i}"))).collect();
+    let payer = key("poster");
+    deploy(&client, &payer, &members).await;
+    let available = Arc::new(AtomicU64::new(60));
+    let poster = |available: &Arc<AtomicU64>| {
+        Poster::new(
+            net.url(),
+            CommitmentConfig::processed(),
+            payer.insecure_clone(),
+            Committee {
+                members: members.iter().map(|m| m.insecure_clone()).collect(),
+                available: available.clone(),
+            },
+        )
+    };
+
+    // The first poster anchors the 60 certificates the node has, then is dropped.
+    let mut first = poster(&available);
+    assert_eq!(first.tip().await.expect("a tip").height, 0);
+    assert_eq!(first.post_available().await.expect("posts"), 60);
+    assert_eq!(first.posted(), 60);
+    drop(first);
+
+    // The node moves on to 120; a new poster starts from the program's tip, not from 1.
+    available.store(120, Ordering::SeqCst);
+    let mut second = poster(&available);
+    assert_eq!(second.tip().await.expect("a tip").height, 60);
+    assert_eq!(second.post_available().await.expect("posts"), 60);
+    assert_eq!(second.posted(), 60);
+    let tip = second.tip().await.expect("a tip");
+    assert_eq!((tip.height, tip.root), (120, root(120)));
+
+    // Every height anchored once, in order: each record holds its own header, and the
+    // posting slots never go back.
+    let mut last_slot = 0;
+    for chunk in (1..=120u64).collect::<Vec<_>>().chunks(100) {
+        let addresses: Vec<Pubkey> = chunk.iter().map(|&h| batch_address(h)).collect();
+        let accounts = client
+            .get_multiple_accounts(&addresses)
+            .await
+            .expect("answers");
+        for (&h, account) in chunk.iter().zip(accounts) {
+            let account = account.unwrap_or_else(|| panic!("no record at height {h}"));
+            let record =
+                BatchRecord::try_deserialize(&mut account.data.as_slice()).expect("a record");
+            assert_eq!(
+                (record.header.height, record.header.state_root),
+                (h, root(h))
+            );
+            assert!(
+                record.posted_slot >= last_slot,
+                "height {h} posted before {}",
+                h - 1
+            );
+            last_slot = record.posted_slot;
+        }
+    }
+    let none = client
+        .get_account_with_commitment(&batch_address(121), CommitmentConfig::processed())
+        .await
+        .expect("answers");
+    assert!(none.value.is_none(), "nothing past the certificates");
+
+    // Nothing new: a third poster posts nothing.
+    let mut third = poster(&available);
+    assert_eq!(third.post_available().await.expect("nothing"), 0);
+    assert_eq!(third.posted(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_that_must_not_be_posted_are_refused_before_sending() {
+    let net = Localnet::start("127.0.0.1:0".parse().expect("an address"), 50)
+        .await
+        .expect("serves");
+    let client = RpcClient::new_with_commitment(net.url(), CommitmentConfig::processed());
+    let members: Vec<Keypair> = (0..4).map(|i| key(&format!("member {i}"))).collect();
+    let payer = key("poster");
+    deploy(&client, &payer, &members).await;
+    let poster = Poster::new(
+        net.url(),
+        CommitmentConfig::processed(),
+        payer.insecure_clone(),
+        Committee {
+            members: members.iter().map(|m| m.insecure_clone()).collect(),
+            available: Arc::new(AtomicU64::new(1)),
+        },
+    );
+    let tip = poster.tip().await.expect("a tip");
+    let good = Committee {
+        members: members.iter().map(|m| m.insecure_clone()).collect(),
+        available: Arc::new(AtomicU64::new(1)),
+    }
+    .certificate(1)
+    .await
+    .expect("signed")
+    .expect("available");
+    assert!(curve_batch_poster::post_instructions(&tip, &good, payer.pubkey()).is_ok());
+    // Another chain's history: its previous root is not the anchored one.
+    let mut forked = good.clone();
+    forked.header.prev_root = [0x99; 32];
+    let refused = curve_batch_poster::post_instructions(&tip, &forked, payer.pubkey());
+    assert!(
+        matches!(refused, Err(PostError::Refused(ref e)) if e.contains("does not extend")),
+        "{refused:?}"
+    );
+    // A signer outside the committee, and too few signatures.
+    let mut outsider = good.clone();
+    outsider.signatures[0].1 = <[u8; 64]>::from(key("outsider").sign_message(b"anything"));
+    let refused = curve_batch_poster::post_instructions(&tip, &outsider, payer.pubkey());
+    assert!(
+        matches!(refused, Err(PostError::Refused(ref e)) if e.contains("does not verify")),
+        "{refused:?}"
+    );
+    let mut short = good.clone();
+    short.signatures.truncate(2);
+    let refused = curve_batch_poster::post_instructions(&tip, &short, payer.pubkey());
+    assert!(
+        matches!(refused, Err(PostError::Refused(ref e)) if e.contains("needs 3")),
+        "{refused:?}"
+    );
+    let mut stranger = good;
+    stranger.signatures[2].0 = 9;
+    let refused = curve_batch_poster::post_instructions(&tip, &stranger, payer.pubkey());
+    assert!(
+        matches!(refused, Err(PostError::Refused(ref e)) if e.contains("not in the program's committee")),
+        "{refused:?}"
+    );
+    // Nothing reached the chain.
+    assert_eq!(poster.tip().await.expect("a tip").height, 0);
+}
