@@ -16,12 +16,20 @@ use tokio::net::TcpListener;
 
 /// The largest request body: a batch of sendTransaction calls fits many times over.
 pub const MAX_BODY: usize = 1 << 20;
+/// The most calls in one JSON-RPC batch (more is refused whole, -32600).
+pub const MAX_BATCH: usize = 100;
 
 /// Serves `io` on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, io: Arc<IoHandler>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                eprintln!("curve-solana-localnet: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let io = io.clone();
         tokio::spawn(async move {
@@ -68,6 +76,20 @@ async fn answer(
         }
     };
     let text = String::from_utf8_lossy(&body);
+    if let Ok(serde_json::Value::Array(calls)) = serde_json::from_str::<serde_json::Value>(&text)
+        && calls.len() > MAX_BATCH
+    {
+        let refusal = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32600, "message": format!("a batch holds at most {MAX_BATCH} calls, this one {}", calls.len())},
+        });
+        return Ok(reply(
+            StatusCode::OK,
+            "application/json",
+            refusal.to_string(),
+        ));
+    }
     // jsonrpc-core answers a body that is not JSON with a parse error (-32700).
     let response = io.handle_request(&text).await.unwrap_or_default();
     Ok(reply(StatusCode::OK, "application/json", response))

@@ -48,6 +48,12 @@ pub const STAND_IN: &str = "a local stand-in for a Solana cluster: solana-progra
 
 /// A transaction's wire size limit (a packet).
 const PACKET_DATA_SIZE: usize = 1232;
+/// The longest encodings of a packet, checked before decoding (base58 decodes in quadratic
+/// time: a long string must not cost the server minutes), as a cluster checks them.
+const MAX_BASE58_SIZE: usize = 1683;
+const MAX_BASE64_SIZE: usize = 1644;
+/// The largest account size whose rent is asked: 10 MiB, the protocol's account limit.
+const MAX_ACCOUNT_SIZE: usize = 10 * 1024 * 1024;
 /// The most keys of one `getMultipleAccounts`, as a cluster.
 const MAX_MULTIPLE_ACCOUNTS: usize = 100;
 /// The most signatures of one `getSignatureStatuses`, as a cluster.
@@ -227,6 +233,11 @@ impl Methods {
     ) -> Result<Value, Error> {
         let size: usize = arg(&args, 0, "data length")?;
         opt::<RpcContextConfig>(&args, 1, "config")?;
+        if size > MAX_ACCOUNT_SIZE {
+            return Err(Error::invalid_params(format!(
+                "data length {size}: an account holds at most {MAX_ACCOUNT_SIZE} bytes"
+            )));
+        }
         let rent = self.chain.banks().get_rent().await.map_err(internal)?;
         json(rent.minimum_balance(size))
     }
@@ -536,6 +547,16 @@ pub fn decode_transaction(
     data: &str,
     encoding: UiTransactionEncoding,
 ) -> Result<VersionedTransaction, Error> {
+    let limit = match encoding {
+        UiTransactionEncoding::Base58 => MAX_BASE58_SIZE,
+        _ => MAX_BASE64_SIZE,
+    };
+    if data.len() > limit {
+        return Err(Error::invalid_params(format!(
+            "{encoding} encoded transaction too large: {} bytes (max: encoded/raw {limit}/{PACKET_DATA_SIZE})",
+            data.len()
+        )));
+    }
     let bytes = match encoding {
         UiTransactionEncoding::Base58 => bs58::decode(data)
             .into_vec()

@@ -199,6 +199,12 @@ async fn get_minimum_balance_for_rent_exemption_is_the_protocols() {
             .expect("rent");
         assert_eq!(got, lamports, "{size} bytes");
     }
+    // Past the 10 MiB account limit: invalid params, not an overflow.
+    let err = client
+        .get_minimum_balance_for_rent_exemption(usize::MAX / 2)
+        .await
+        .expect_err("refused");
+    assert_eq!(rpc_code(err.kind()), Some(-32602), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,11 +482,17 @@ async fn http_refuses_what_is_not_json_rpc() {
             addr,
             &post(br#"[{"jsonrpc":"2.0","id":1,"method":"getHealth"},{"jsonrpc":"2.0","id":2,"method":"getSlot"}]"#),
         );
-        (not_json, too_large, health, batch)
+        let calls: Vec<String> = (0..101)
+            .map(|i| format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"getHealth"}}"#))
+            .collect();
+        let oversized = raw_http(addr, &post(format!("[{}]", calls.join(",")).as_bytes()));
+        (not_json, too_large, health, batch, oversized)
     })
     .await
     .expect("runs");
-    let (not_json, too_large, health, batch) = answers;
+    let (not_json, too_large, health, batch, oversized) = answers;
+    let oversized: Value = serde_json::from_str(&oversized.1).expect("a JSON-RPC error");
+    assert_eq!(oversized["error"]["code"], -32600, "{oversized}");
     let parsed: Value = serde_json::from_str(&not_json.1).expect("a JSON-RPC error");
     assert_eq!(parsed["error"]["code"], -32700, "{not_json:?}");
     assert!(too_large.0.contains("413"), "{too_large:?}");

@@ -45,3 +45,18 @@ fn huge_length_prefixes_are_refused() {
     let e = decode_transaction(&too_long, UiTransactionEncoding::Base64).expect_err("refused");
     assert!(e.message.contains("too large"), "{}", e.message);
 }
+
+/// A string far longer than any packet's encoding is refused by its length, before the
+/// (quadratic) base58 decoding could run.
+#[test]
+fn a_long_encoding_is_refused_by_its_length() {
+    let long = "2".repeat(1 << 20);
+    for encoding in [UiTransactionEncoding::Base58, UiTransactionEncoding::Base64] {
+        let e = decode_transaction(&long, encoding).expect_err("refused");
+        assert!(
+            e.message.contains("encoded transaction too large"),
+            "{}",
+            e.message
+        );
+    }
+}

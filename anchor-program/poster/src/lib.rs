@@ -96,6 +96,13 @@ pub struct Poster<S> {
     payer: Keypair,
     source: S,
     posted: u64,
+    /// The last transaction sent whose outcome is unknown: a retry of its height resends it
+    /// (same signature: it lands at most once) while its blockhash lives, so a lost answer
+    /// does not make the poster pay for a second post of one height.
+    in_flight: Option<(u64, Transaction)>,
+    /// The highest tip seen: a tip that goes back (governance revoked batches) stops the
+    /// poster instead of re-posting what was revoked.
+    highest_tip: u64,
 }
 
 impl<S: Source> Poster<S> {
@@ -111,6 +118,8 @@ impl<S: Source> Poster<S> {
             payer,
             source,
             posted: 0,
+            in_flight: None,
+            highest_tip: 0,
         }
     }
 
@@ -145,6 +154,13 @@ impl<S: Source> Poster<S> {
     /// nothing to post yet.
     pub async fn post_next(&mut self) -> Result<Option<u64>, PostError> {
         let tip = self.tip().await?;
+        if tip.height < self.highest_tip {
+            return Err(PostError::Refused(format!(
+                "the program's tip went back from {} to {} (revoked batches?): not re-posting them; restart the poster once governance has settled the chain",
+                self.highest_tip, tip.height
+            )));
+        }
+        self.highest_tip = tip.height;
         let height = tip.height + 1;
         let Some(certificate) = self
             .source
@@ -154,7 +170,53 @@ impl<S: Source> Poster<S> {
         else {
             return Ok(None);
         };
-        let instructions = post_instructions(&tip, &certificate, self.payer.pubkey())?;
+        let transaction = self.transaction_for(&tip, &certificate).await?;
+        match self.solana.send_and_confirm_transaction(&transaction).await {
+            Ok(_) => {
+                self.in_flight = None;
+                self.posted += 1;
+                Ok(Some(height))
+            }
+            Err(e) => {
+                let error = format!("post_batch at height {height}: {e}");
+                // Refused because the height is no longer next (another poster, or an earlier
+                // attempt of ours that landed): anchored all the same.
+                match self.tip().await {
+                    Ok(now) if now.height >= height => {
+                        self.in_flight = None;
+                        Ok(Some(height))
+                    }
+                    Ok(_) => Err(PostError::Solana(error)),
+                    Err(tip) => Err(PostError::Solana(format!("{error}; then the tip: {tip}"))),
+                }
+            }
+        }
+    }
+
+    /// The signed transaction for `certificate`: the one already in flight for its height
+    /// while that one's blockhash is valid, else a new one (then in flight).
+    async fn transaction_for(
+        &mut self,
+        tip: &Tip,
+        certificate: &Certificate,
+    ) -> Result<Transaction, PostError> {
+        let height = certificate.header.height;
+        if let Some((at, sent)) = &self.in_flight
+            && *at == height
+        {
+            let valid = self
+                .solana
+                .is_blockhash_valid(
+                    &sent.message.recent_blockhash,
+                    CommitmentConfig::processed(),
+                )
+                .await
+                .map_err(|e| PostError::Solana(e.to_string()))?;
+            if valid {
+                return Ok(sent.clone());
+            }
+        }
+        let instructions = post_instructions(tip, certificate, self.payer.pubkey())?;
         let blockhash = self
             .solana
             .get_latest_blockhash()
@@ -166,22 +228,8 @@ impl<S: Source> Poster<S> {
             &[&self.payer],
             blockhash,
         );
-        match self.solana.send_and_confirm_transaction(&transaction).await {
-            Ok(_) => {
-                self.posted += 1;
-                Ok(Some(height))
-            }
-            Err(e) => {
-                // Refused because the height is no longer next (another poster, or an earlier
-                // attempt of ours that landed): anchored all the same.
-                if self.tip().await?.height >= height {
-                    return Ok(Some(height));
-                }
-                Err(PostError::Solana(format!(
-                    "post_batch at height {height}: {e}"
-                )))
-            }
-        }
+        self.in_flight = Some((height, transaction.clone()));
+        Ok(transaction)
     }
 
     /// Posts every certificate the node has past the tip; returns how many heights were
@@ -194,19 +242,27 @@ impl<S: Source> Poster<S> {
         Ok(anchored)
     }
 
-    /// Posts forever: every `idle` when there is nothing to post, backing off (doubling to
-    /// 30 s) while the endpoint or the node fails; each failure is logged with its reason.
+    /// Posts forever: every `idle` when there is nothing to post, backing off (from 100 ms,
+    /// doubling to 30 s) while the endpoint or the node fails; each failure is logged with its
+    /// reason and the wait that follows.
     pub async fn run(&mut self, idle: Duration) {
-        let mut backoff = idle;
+        const FIRST: Duration = Duration::from_millis(100);
+        const LONGEST: Duration = Duration::from_secs(30);
+        let mut backoff = FIRST;
         loop {
-            match self.post_available().await {
-                Ok(_) => backoff = idle,
-                Err(e) => {
-                    eprintln!("curve-batch-poster: {e}; retrying in {backoff:?}");
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+            let wait = match self.post_available().await {
+                Ok(_) => {
+                    backoff = FIRST;
+                    idle
                 }
-            }
-            tokio::time::sleep(backoff).await;
+                Err(e) => {
+                    let wait = backoff;
+                    eprintln!("curve-batch-poster: {e}; retrying in {wait:?}");
+                    backoff = (backoff * 2).min(LONGEST);
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 }
@@ -234,28 +290,36 @@ pub fn post_instructions(
     payload
         .serialize(&mut bytes)
         .map_err(|e| PostError::Refused(format!("the payload: {e}")))?;
-    let mut signatures = Vec::new();
+    // A quorum of good signatures is enough: a bad, foreign or repeated one is left out (and
+    // named if the good ones fall short), never sent — the program would refuse the lot.
+    let mut signatures: Vec<([u8; 32], [u8; 64])> = Vec::new();
+    let mut left_out = Vec::new();
     for (replica, signature) in &certificate.signatures {
         let Some(key) = tip.committee.get(usize::from(*replica)) else {
-            return Err(PostError::Refused(format!(
-                "height {}: replica {replica} is not in the program's committee of {}",
-                header.height,
+            left_out.push(format!(
+                "replica {replica} is not in the program's committee of {}",
                 tip.committee.len()
-            )));
+            ));
+            continue;
         };
-        if !Signature::from(*signature).verify(key, &bytes) {
-            return Err(PostError::Refused(format!(
-                "height {}: replica {replica}'s signature does not verify against the program's committee key",
-                header.height
-            )));
-        }
-        if signatures.len() < usize::from(tip.quorum) {
+        if signatures.iter().any(|(k, _)| k == key) {
+            left_out.push(format!("replica {replica} signed twice"));
+        } else if !Signature::from(*signature).verify(key, &bytes) {
+            left_out.push(format!(
+                "replica {replica}'s signature does not verify against the program's committee key"
+            ));
+        } else if signatures.len() < usize::from(tip.quorum) {
             signatures.push((*key, *signature));
         }
     }
     if signatures.len() < usize::from(tip.quorum) {
+        let why = if left_out.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", left_out.join("; "))
+        };
         return Err(PostError::Refused(format!(
-            "height {}: {} signatures, the program needs {}",
+            "height {}: {} good signatures, the program needs {}{why}",
             header.height,
             signatures.len(),
             tip.quorum

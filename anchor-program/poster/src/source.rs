@@ -1,6 +1,7 @@
 //! Where certificates come from: a node's JSON-RPC (`curve_getAnchorCertificate`).
 
 use std::future::Future;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -15,6 +16,9 @@ pub trait Source {
     ) -> impl Future<Output = Result<Option<Certificate>, String>> + Send;
 }
 
+/// The largest answer read from a node.
+const MAX_ANSWER: usize = 1 << 20;
+
 /// A sequencer node's JSON-RPC endpoint.
 pub struct NodeRpc {
     url: String,
@@ -24,9 +28,15 @@ pub struct NodeRpc {
 impl NodeRpc {
     /// The node at `url` (`http://host:port`).
     pub fn new(url: impl Into<String>) -> NodeRpc {
+        // A node that accepts and never answers must not stall the poster.
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         NodeRpc {
             url: url.into(),
-            client: reqwest::Client::new(),
+            client,
         }
     }
 }
@@ -39,15 +49,29 @@ impl Source for NodeRpc {
             "method": "curve_getAnchorCertificate",
             "params": [height],
         });
-        let answer: Value = self
+        let mut response = self
             .client
             .post(&self.url)
             .json(&request)
             .send()
             .await
-            .map_err(|e| format!("node {}: {e}", self.url))?
-            .json()
+            .map_err(|e| format!("node {}: {e}", self.url))?;
+        // A certificate document is a few kilobytes: read at most MAX_ANSWER.
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
+            .map_err(|e| format!("node {}: {e}", self.url))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_ANSWER {
+                return Err(format!(
+                    "node {}: an answer over {MAX_ANSWER} bytes",
+                    self.url
+                ));
+            }
+        }
+        let answer: Value = serde_json::from_slice(&body)
             .map_err(|e| format!("node {}: not JSON: {e}", self.url))?;
         if let Some(error) = answer.get("error") {
             return Err(format!("node {}: {error}", self.url));

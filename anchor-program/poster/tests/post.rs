@@ -272,28 +272,37 @@ async fn certificates_that_must_not_be_posted_are_refused_before_sending() {
         matches!(refused, Err(PostError::Refused(ref e)) if e.contains("does not extend")),
         "{refused:?}"
     );
-    // A signer outside the committee, and too few signatures.
+    // With only the quorum signed, one bad signature, a replica outside the committee, a
+    // repeated signer or a missing signature each leave too few, and the refusal says why.
+    let refused_for = |certificate: &Certificate, says: &str| {
+        let refused = curve_batch_poster::post_instructions(&tip, certificate, payer.pubkey());
+        assert!(
+            matches!(refused, Err(PostError::Refused(ref e)) if e.contains("needs 3") && e.contains(says)),
+            "{says}: {refused:?}"
+        );
+    };
     let mut outsider = good.clone();
     outsider.signatures[0].1 = <[u8; 64]>::from(key("outsider").sign_message(b"anything"));
-    let refused = curve_batch_poster::post_instructions(&tip, &outsider, payer.pubkey());
-    assert!(
-        matches!(refused, Err(PostError::Refused(ref e)) if e.contains("does not verify")),
-        "{refused:?}"
-    );
+    refused_for(&outsider, "does not verify");
+    let mut stranger = good.clone();
+    stranger.signatures[2].0 = 9;
+    refused_for(&stranger, "not in the program's committee");
+    let mut repeated = good.clone();
+    repeated.signatures[2] = repeated.signatures[1];
+    refused_for(&repeated, "signed twice");
     let mut short = good.clone();
     short.signatures.truncate(2);
-    let refused = curve_batch_poster::post_instructions(&tip, &short, payer.pubkey());
-    assert!(
-        matches!(refused, Err(PostError::Refused(ref e)) if e.contains("needs 3")),
-        "{refused:?}"
-    );
-    let mut stranger = good;
-    stranger.signatures[2].0 = 9;
-    let refused = curve_batch_poster::post_instructions(&tip, &stranger, payer.pubkey());
-    assert!(
-        matches!(refused, Err(PostError::Refused(ref e)) if e.contains("not in the program's committee")),
-        "{refused:?}"
-    );
+    refused_for(&short, "2 good signatures");
+    // A fourth, good signature makes up for a bad one: posted with the good three.
+    let mut extra = outsider;
+    let mut bytes = Vec::new();
+    SignedHeader::new(CHAIN_ID, &extra.header)
+        .serialize(&mut bytes)
+        .expect("borsh writes to memory");
+    extra
+        .signatures
+        .push((2, <[u8; 64]>::from(members[2].sign_message(&bytes))));
+    assert!(curve_batch_poster::post_instructions(&tip, &extra, payer.pubkey()).is_ok());
     // Nothing reached the chain.
     assert_eq!(poster.tip().await.expect("a tip").height, 0);
 }
