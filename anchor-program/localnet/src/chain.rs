@@ -12,7 +12,7 @@ use anchor_lang::solana_program::entrypoint::ProgramResult;
 use solana_keypair::Keypair;
 use solana_program_test::{BanksClient, ProgramTest, ProgramTestContext, processor};
 use solana_pubkey::Pubkey;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 /// Anchor's generated `entry` ties every borrow to one lifetime; the runtime's builtin
 /// interface hands out four. The program keeps nothing past the call, so narrowing them to
@@ -32,8 +32,11 @@ fn process<'a, 'b, 'c, 'd>(
 
 /// The bank, its client, its faucet and the addresses it has seen.
 pub struct Chain {
-    /// Held while a transaction is processed or a slot advances, so a transaction never
-    /// straddles a slot boundary.
+    /// Held by every call into the bank and by a slot advance. A slot advance write-locks
+    /// the bank forks and then the commitment cache; the banks server locks them in the
+    /// opposite order in places (a signature status reads the cache, then the forks), and the
+    /// program cache against the forks while executing: any call concurrent with an advance
+    /// can deadlock the two (found by the bridge test). One lock makes them take turns.
     context: Mutex<ProgramTestContext>,
     banks: BanksClient,
     faucet: Keypair,
@@ -56,9 +59,12 @@ impl Chain {
         }
     }
 
-    /// The bank's client (reads need no lock).
-    pub fn banks(&self) -> &BanksClient {
-        &self.banks
+    /// The bank's client, held until the returned guard drops (no slot advance meanwhile).
+    pub async fn banks(&self) -> Banks<'_> {
+        Banks {
+            _context: self.context.lock().await,
+            client: &self.banks,
+        }
     }
 
     /// The key that pays airdrops.
@@ -68,23 +74,19 @@ impl Chain {
 
     /// The current slot.
     pub async fn slot(&self) -> Result<u64, String> {
-        self.banks.get_root_slot().await.map_err(|e| e.to_string())
+        let banks = self.banks().await;
+        banks.get_root_slot().await.map_err(|e| e.to_string())
     }
 
     /// Moves to the next slot (a new blockhash with it), as a cluster does every slot time.
     pub async fn advance_slot(&self) -> Result<u64, String> {
         let mut context = self.context.lock().await;
-        let next = self.slot().await? + 1;
+        let slot = self.banks.get_root_slot().await;
+        let next = slot.map_err(|e| e.to_string())? + 1;
         context
             .warp_to_slot(next)
             .map_err(|e| format!("warp to slot {next}: {e:?}"))?;
         Ok(next)
-    }
-
-    /// Runs `f` with no slot boundary in between (transactions are processed under it).
-    pub async fn exclusive<T, F: Future<Output = T>>(&self, f: impl FnOnce() -> F) -> T {
-        let _context = self.context.lock().await;
-        f().await
     }
 
     /// Remembers the addresses a processed transaction named.
@@ -97,5 +99,19 @@ impl Chain {
     pub fn seen(&self) -> Vec<Pubkey> {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.iter().copied().collect()
+    }
+}
+
+/// The bank's client under the chain's lock.
+pub struct Banks<'a> {
+    _context: MutexGuard<'a, ProgramTestContext>,
+    client: &'a BanksClient,
+}
+
+impl std::ops::Deref for Banks<'_> {
+    type Target = BanksClient;
+
+    fn deref(&self) -> &BanksClient {
+        self.client
     }
 }

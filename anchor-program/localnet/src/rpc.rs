@@ -183,7 +183,7 @@ impl Methods {
 
     async fn get_block_height(&self, args: Vec<Value>) -> Result<Value, Error> {
         opt::<RpcContextConfig>(&args, 0, "config")?;
-        let height = self.chain.banks().get_root_block_height().await;
+        let height = self.chain.banks().await.get_root_block_height().await;
         json(height.map_err(internal)?)
     }
 
@@ -201,6 +201,7 @@ impl Methods {
         let latest = self
             .chain
             .banks()
+            .await
             .get_latest_blockhash_with_commitment(CommitmentLevel::Processed)
             .await
             .map_err(internal)?;
@@ -216,14 +217,14 @@ impl Methods {
         // The bank prices a message only under a blockhash it still accepts.
         let message =
             Message::new_with_blockhash(&[], Some(&self.chain.faucet().pubkey()), &blockhash);
-        let fee = self.chain.banks().get_fee_for_message(message).await;
+        let fee = self.chain.banks().await.get_fee_for_message(message).await;
         self.with_context(fee.map_err(internal)?.is_some()).await
     }
 
     async fn get_balance(&self, args: Vec<Value>) -> Result<Value, Error> {
         let address = pubkey(&arg::<String>(&args, 0, "pubkey")?)?;
         opt::<RpcContextConfig>(&args, 1, "config")?;
-        let lamports = self.chain.banks().get_balance(address).await;
+        let lamports = self.chain.banks().await.get_balance(address).await;
         self.with_context(lamports.map_err(internal)?).await
     }
 
@@ -238,13 +239,20 @@ impl Methods {
                 "data length {size}: an account holds at most {MAX_ACCOUNT_SIZE} bytes"
             )));
         }
-        let rent = self.chain.banks().get_rent().await.map_err(internal)?;
+        let rent = self
+            .chain
+            .banks()
+            .await
+            .get_rent()
+            .await
+            .map_err(internal)?;
         json(rent.minimum_balance(size))
     }
 
     async fn account(&self, address: Pubkey) -> Result<Option<Account>, Error> {
         self.chain
             .banks()
+            .await
             .get_account(address)
             .await
             .map_err(internal)
@@ -354,10 +362,11 @@ impl Methods {
         transaction: VersionedTransaction,
     ) -> Result<Result<(), solana_transaction_error::TransactionError>, Error> {
         let keys = transaction.message.static_account_keys().to_vec();
-        let banks = self.chain.banks().clone();
         let outcome = self
             .chain
-            .exclusive(|| banks.process_transaction_with_metadata(transaction))
+            .banks()
+            .await
+            .process_transaction_with_metadata(transaction)
             .await
             .map_err(internal)?;
         if outcome.metadata.is_some() {
@@ -393,13 +402,11 @@ impl Methods {
         &self,
         transaction: VersionedTransaction,
     ) -> Result<RpcSimulateTransactionResult, Error> {
-        // Under the chain's lock like processing: an execution concurrent with a slot change
-        // deadlocks the bank (the program cache and the bank forks are locked in opposite
-        // orders by the two).
-        let banks = self.chain.banks().clone();
         let simulated = self
             .chain
-            .exclusive(|| banks.simulate_transaction(transaction))
+            .banks()
+            .await
+            .simulate_transaction(transaction)
             .await
             .map_err(internal)?;
         let err = match simulated.result {
@@ -480,6 +487,7 @@ impl Methods {
         let statuses = self
             .chain
             .banks()
+            .await
             .get_transaction_statuses(signatures)
             .await
             .map_err(internal)?;

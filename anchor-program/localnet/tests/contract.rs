@@ -544,8 +544,9 @@ async fn the_binary_serves_until_sigterm() {
 }
 
 /// Executions (simulations and sends) while the slot clock turns every millisecond: the bank
-/// deadlocks on an execution concurrent with a slot change (its program cache and its forks
-/// are locked in opposite orders), so the endpoint serialises the two. The calls run on a
+/// deadlocks on a call concurrent with a slot change (an execution locks the program cache
+/// and the forks, a signature status the commitment cache and the forks, in the opposite
+/// order to the slot change), so the endpoint serialises them. The calls run on a
 /// runtime of their own, so that a deadlock — which blocks that runtime's threads — fails
 /// this test after a bound instead of hanging it.
 #[test]
@@ -565,7 +566,8 @@ fn executions_racing_the_slot_clock_all_answer() {
     }
 }
 
-/// 4 tasks × 100 executions (a send for every four simulations) against a 1 ms slot clock.
+/// 4 tasks × 100 executions (a send and its status for every four simulations), each with a
+/// balance read, against a 1 ms slot clock.
 async fn race() -> Vec<Result<(), String>> {
     let localnet = Localnet::start("127.0.0.1:0".parse().expect("an address"), 1)
         .await
@@ -587,11 +589,19 @@ async fn race() -> Vec<Result<(), String>> {
                     .map_err(|e| e.to_string())?;
                 let transaction = transfer(&payer, &to, SOL / 100 + i, blockhash);
                 let sent = if i % 4 == 0 {
-                    client.send_transaction(&transaction).await.map(|_| ())
+                    match client.send_transaction(&transaction).await {
+                        // A status read locks the commitment cache and then the forks.
+                        Ok(signature) => client
+                            .get_signature_statuses(&[signature])
+                            .await
+                            .map(|_| ()),
+                        Err(e) => Err(e),
+                    }
                 } else {
                     client.simulate_transaction(&transaction).await.map(|_| ())
                 };
                 sent.map_err(|e| e.to_string())?;
+                client.get_balance(&to).await.map_err(|e| e.to_string())?;
             }
             Ok(())
         }));

@@ -9,8 +9,12 @@
 //! asks for nothing else) and never skips one. A certificate that does not extend the anchored
 //! root, or whose signatures do not verify against the program's committee, is refused here,
 //! loudly, before anything is sent.
+//!
+//! The same binary is each committee member's deposit watcher ([`deposits`],
+//! `--watch-deposits`): every member runs one beside its node; one of them also posts.
 
 pub mod certificate;
+pub mod deposits;
 pub mod source;
 
 use std::time::Duration;
@@ -26,6 +30,7 @@ use solana_signer::Signer;
 use solana_transaction::{Instruction, Transaction};
 
 pub use certificate::Certificate;
+pub use deposits::{DepositWatcher, deposit_address};
 pub use source::{NodeRpc, Source};
 
 /// Where the signed bytes sit inside the `post_batch` instruction: after Anchor's 8-byte
@@ -242,28 +247,43 @@ impl<S: Source> Poster<S> {
         Ok(anchored)
     }
 
-    /// Posts forever: every `idle` when there is nothing to post, backing off (from 100 ms,
-    /// doubling to 30 s) while the endpoint or the node fails; each failure is logged with its
-    /// reason and the wait that follows.
+    /// Posts forever (see [`repeat`]).
     pub async fn run(&mut self, idle: Duration) {
-        const FIRST: Duration = Duration::from_millis(100);
-        const LONGEST: Duration = Duration::from_secs(30);
-        let mut backoff = FIRST;
-        loop {
-            let wait = match self.post_available().await {
-                Ok(_) => {
-                    backoff = FIRST;
-                    idle
-                }
-                Err(e) => {
-                    let wait = backoff;
-                    eprintln!("curve-batch-poster: {e}; retrying in {wait:?}");
-                    backoff = (backoff * 2).min(LONGEST);
-                    wait
-                }
-            };
-            tokio::time::sleep(wait).await;
-        }
+        repeat("post", idle, async || {
+            self.post_available()
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await
+    }
+}
+
+/// Runs `round` forever: every `idle` after a round that worked, backing off (from 100 ms,
+/// doubling to 30 s) while rounds fail; each failure is logged with its reason and the wait
+/// that follows.
+pub async fn repeat(
+    what: &str,
+    idle: Duration,
+    mut round: impl AsyncFnMut() -> Result<(), String>,
+) {
+    const FIRST: Duration = Duration::from_millis(100);
+    const LONGEST: Duration = Duration::from_secs(30);
+    let mut backoff = FIRST;
+    loop {
+        let wait = match round().await {
+            Ok(()) => {
+                backoff = FIRST;
+                idle
+            }
+            Err(e) => {
+                let wait = backoff;
+                eprintln!("curve-batch-poster: {what}: {e}; retrying in {wait:?}");
+                backoff = (backoff * 2).min(LONGEST);
+                wait
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -1,14 +1,17 @@
-//! `curve-batch-poster`: posts a node's anchor certificates to the Anchor program until SIGINT
-//! or SIGTERM (see the library's documentation).
+//! `curve-batch-poster`: posts a node's anchor certificates to the Anchor program, and hands
+//! the program's deposit records to the node, until SIGINT or SIGTERM (see the library's
+//! documentation).
 
 use std::time::Duration;
 
 use clap::Parser;
-use curve_batch_poster::{NodeRpc, Poster};
+use curve_batch_poster::{DepositWatcher, NodeRpc, Poster, repeat};
 use solana_commitment_config::CommitmentConfig;
 
 /// Posts the committee's anchor certificates, read from a sequencer node, to the Anchor
-/// program in height order, once each; resumes from the program's tip after any restart.
+/// program in height order, once each, and resumes from the program's tip after any restart;
+/// with `--watch-deposits`, also hands the program's deposit records to the node (each
+/// committee member runs one watcher beside its node; one member posts).
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -18,15 +21,22 @@ struct Args {
     /// The Solana JSON-RPC URL (a cluster, or curve-solana-localnet).
     #[arg(long)]
     solana: String,
-    /// The key that pays for the posts: a Solana JSON key file.
-    #[arg(long)]
-    keypair: std::path::PathBuf,
-    /// The commitment a post must reach before the next: processed, confirmed or finalized.
+    /// The key that pays for the posts: a Solana JSON key file (needed unless `--no-post`).
+    #[arg(long, required_unless_present = "no_post")]
+    keypair: Option<std::path::PathBuf>,
+    /// The commitment a post must reach before the next, and a deposit before it is handed
+    /// to the node: processed, confirmed or finalized.
     #[arg(long, default_value = "confirmed")]
     commitment: String,
-    /// Milliseconds between looks at the node when there is nothing to post.
+    /// Milliseconds between looks at the node and the program when there is nothing to do.
     #[arg(long, default_value_t = 500)]
     idle_ms: u64,
+    /// Hand the program's deposit records to the node for its attestation.
+    #[arg(long)]
+    watch_deposits: bool,
+    /// Post nothing (a committee member that only watches deposits).
+    #[arg(long, requires = "watch_deposits")]
+    no_post: bool,
 }
 
 #[tokio::main]
@@ -41,23 +51,44 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let payer = match solana_keypair::read_keypair_file(&args.keypair) {
-        Ok(payer) => payer,
-        Err(e) => {
-            eprintln!("error: --keypair {}: {e}", args.keypair.display());
-            return std::process::ExitCode::FAILURE;
-        }
+    let idle = Duration::from_millis(args.idle_ms);
+    let mut poster = match &args.keypair {
+        Some(path) if !args.no_post => match solana_keypair::read_keypair_file(path) {
+            Ok(payer) => Some(Poster::new(
+                args.solana.clone(),
+                commitment,
+                payer,
+                NodeRpc::new(args.node.clone()),
+            )),
+            Err(e) => {
+                eprintln!("error: --keypair {}: {e}", path.display());
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        _ => None,
     };
-    let mut poster = Poster::new(args.solana, commitment, payer, NodeRpc::new(args.node));
-    match poster.tip().await {
-        Ok(tip) => println!(
-            "curve-batch-poster: chain {} anchored to height {}; posting from {}",
-            tip.chain_id,
-            tip.height,
-            tip.height + 1
-        ),
-        Err(e) => eprintln!("curve-batch-poster: {e}; will retry"),
+    if let Some(poster) = &poster {
+        match poster.tip().await {
+            Ok(tip) => println!(
+                "curve-batch-poster: chain {} anchored to height {}; posting from {}",
+                tip.chain_id,
+                tip.height,
+                tip.height + 1
+            ),
+            Err(e) => eprintln!("curve-batch-poster: {e}; will retry"),
+        }
     }
+    let mut watcher = args.watch_deposits.then(|| {
+        println!(
+            "curve-batch-poster: handing deposit records to {}",
+            args.node
+        );
+        DepositWatcher::new(
+            args.solana.clone(),
+            commitment,
+            NodeRpc::new(args.node.clone()),
+        )
+    });
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(signal) => signal,
@@ -66,14 +97,31 @@ async fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
+    let posting = async {
+        match poster.as_mut() {
+            Some(poster) => poster.run(idle).await,
+            None => std::future::pending().await,
+        }
+    };
+    let watching = async {
+        match watcher.as_mut() {
+            Some(watcher) => {
+                repeat("deposits", idle, async || watcher.round().await.map(drop)).await
+            }
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
-        _ = poster.run(Duration::from_millis(args.idle_ms)) => {}
+        () = posting => {}
+        () = watching => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
-    println!(
-        "curve-batch-poster: stopped after posting {}",
-        poster.posted()
-    );
+    if let Some(poster) = &poster {
+        println!(
+            "curve-batch-poster: stopped after posting {}",
+            poster.posted()
+        );
+    }
     std::process::ExitCode::SUCCESS
 }

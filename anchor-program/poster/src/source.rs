@@ -1,4 +1,5 @@
-//! Where certificates come from: a node's JSON-RPC (`curve_getAnchorCertificate`).
+//! A sequencer node's JSON-RPC: where certificates come from (`curve_getAnchorCertificate`) and
+//! where deposit records go (`curve_observeDeposit`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -41,13 +42,14 @@ impl NodeRpc {
     }
 }
 
-impl Source for NodeRpc {
-    async fn certificate(&self, height: u64) -> Result<Option<Certificate>, String> {
+impl NodeRpc {
+    /// Calls `method` with `params`: its result, or the node's error.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, String> {
         let request = json!({
             "jsonrpc": "2.0",
             "id": 1,
-            "method": "curve_getAnchorCertificate",
-            "params": [height],
+            "method": method,
+            "params": params,
         });
         let mut response = self
             .client
@@ -56,7 +58,7 @@ impl Source for NodeRpc {
             .send()
             .await
             .map_err(|e| format!("node {}: {e}", self.url))?;
-        // A certificate document is a few kilobytes: read at most MAX_ANSWER.
+        // Every answer used here is a few kilobytes: read at most MAX_ANSWER.
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -71,14 +73,23 @@ impl Source for NodeRpc {
                 ));
             }
         }
-        let answer: Value = serde_json::from_slice(&body)
+        let mut answer: Value = serde_json::from_slice(&body)
             .map_err(|e| format!("node {}: not JSON: {e}", self.url))?;
         if let Some(error) = answer.get("error") {
-            return Err(format!("node {}: {error}", self.url));
+            return Err(format!("node {}: {method}: {error}", self.url));
         }
-        match &answer["result"] {
+        Ok(answer["result"].take())
+    }
+}
+
+impl Source for NodeRpc {
+    async fn certificate(&self, height: u64) -> Result<Option<Certificate>, String> {
+        match self
+            .call("curve_getAnchorCertificate", json!([height]))
+            .await?
+        {
             Value::Null => Ok(None),
-            document => Certificate::from_json(document)
+            document => Certificate::from_json(&document)
                 .map(Some)
                 .map_err(|e| format!("node {} at height {height}: {e}", self.url)),
         }

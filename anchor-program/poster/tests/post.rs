@@ -5,12 +5,15 @@
 //! from the program's tip: every height anchored once, in order, none skipped; certificates
 //! that must not be posted are refused before anything is sent.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anchor_lang::{AccountDeserialize, AnchorSerialize, InstructionData, ToAccountMetas};
-use curve_anchor::{BatchRecord, InitializeArgs, SignedHeader};
-use curve_batch_poster::{Certificate, PostError, Poster, Source, batch_address, config_address};
+use anchor_lang::{AccountDeserialize, AnchorSerialize};
+use common::key;
+use curve_anchor::{BatchRecord, SignedHeader};
+use curve_batch_poster::{Certificate, PostError, Poster, Source, batch_address};
 use curve_formats::batch::BatchHeader;
 use curve_solana_localnet::Localnet;
 use solana_commitment_config::CommitmentConfig;
@@ -18,19 +21,9 @@ use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_signer::Signer;
-use solana_transaction::{Instruction, Transaction};
 
 const CHAIN_ID: u64 = 77;
 const GENESIS_ROOT: [u8; 32] = [0x60; 32];
-const SOL: u64 = 1_000_000_000;
-
-fn key(label: &str) -> Keypair {
-    let mut seed = [7u8; 32];
-    for (i, b) in label.bytes().enumerate() {
-        seed[i % 32] = seed[i % 32].wrapping_mul(31).wrapping_add(b);
-    }
-    Keypair::new_from_array(seed)
-}
 
 /// The state root after batch `h` of the test chain.
 fn root(h: u64) -> [u8; 32] {
@@ -86,79 +79,10 @@ impl Source for Committee {
     }
 }
 
-async fn send(client: &RpcClient, instructions: &[Instruction], signers: &[&Keypair]) {
-    let blockhash = client.get_latest_blockhash().await.expect("a blockhash");
-    let transaction = Transaction::new_signed_with_payer(
-        instructions,
-        Some(&signers[0].pubkey()),
-        signers,
-        blockhash,
-    );
-    client
-        .send_and_confirm_transaction(&transaction)
-        .await
-        .expect("lands");
-}
-
-/// The program initialised on the endpoint: a mint, governance, the committee.
+/// The program initialised for the test chain.
 async fn deploy(client: &RpcClient, payer: &Keypair, members: &[Keypair]) {
-    for who in [payer.pubkey(), key("governance").pubkey()] {
-        let signature = client
-            .request_airdrop(&who, 100 * SOL)
-            .await
-            .expect("airdrop");
-        client
-            .confirm_transaction_with_commitment(&signature, CommitmentConfig::processed())
-            .await
-            .expect("lands");
-    }
-    let mint = key("mint");
-    let rent = client
-        .get_minimum_balance_for_rent_exemption(82)
-        .await
-        .expect("rent");
-    let create = solana_system_interface::instruction::create_account(
-        &payer.pubkey(),
-        &mint.pubkey(),
-        rent,
-        82,
-        &spl_token_interface::ID,
-    );
-    let init = spl_token_interface::instruction::initialize_mint2(
-        &spl_token_interface::ID,
-        &mint.pubkey(),
-        &payer.pubkey(),
-        None,
-        6,
-    )
-    .expect("an instruction");
-    send(client, &[create, init], &[payer, &mint]).await;
-    let governance = key("governance");
-    let initialize = Instruction {
-        program_id: curve_anchor::ID,
-        accounts: curve_anchor::accounts::Initialize {
-            payer: payer.pubkey(),
-            governance: governance.pubkey(),
-            config: config_address(),
-            mint: mint.pubkey(),
-            vault: Pubkey::find_program_address(&[b"vault"], &curve_anchor::ID).0,
-            token_program: spl_token_interface::ID,
-            system_program: anchor_lang::system_program::ID,
-        }
-        .to_account_metas(None),
-        data: curve_anchor::instruction::Initialize {
-            args: InitializeArgs {
-                chain_id: CHAIN_ID,
-                dev_mode: true,
-                withdrawal_delay_slots: 20,
-                genesis_root: GENESIS_ROOT,
-                committee: members.iter().map(|m| m.pubkey().to_bytes()).collect(),
-                quorum: 3,
-            },
-        }
-        .data(),
-    };
-    send(client, &[initialize], &[payer, &governance]).await;
+    let committee: Vec<[u8; 32]> = members.iter().map(|m| m.pubkey().to_bytes()).collect();
+    common::deploy(client, payer, &committee, CHAIN_ID, GENESIS_ROOT, 20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,6 +113,9 @@ enum Command {
     /// Load a running localnet with pre-signed transfers at a target rate; report committed
     /// tx/s, finality percentiles, CPU per node and the load average.
     Bench(bench::BenchArgs),
+    /// Print the payout leaf and Merkle path of a withdrawal (what the Anchor program's
+    /// `withdraw` takes), by the withdrawal's transaction hash or by batch height and index.
+    WithdrawProof(node::WithdrawProofArgs),
     /// Generate Rust client bindings for a program interface (oracle, slab, market).
     Bindings {
         /// The interface.
@@ -168,6 +171,7 @@ fn main() -> ExitCode {
         Command::Node(args) => node::run_node(args),
         Command::Localnet(args) => node::run_localnet(args),
         Command::Bench(args) => bench::run_bench(args),
+        Command::WithdrawProof(args) => node::run_withdraw_proof(args),
         Command::Bindings {
             interface,
             output,

@@ -1,6 +1,7 @@
 //! `curve node` (one sequencer node from its `node.toml`) and `curve localnet` (a committee of
 //! nodes on this machine: configs and keys written once, children started, Ctrl-C stops them
-//! all and leaves their data restartable).
+//! all and leaves their data restartable), and `curve withdraw-proof` (a node's proof of one
+//! payout, for the Anchor program's `withdraw`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +23,78 @@ pub struct NodeArgs {
     /// Log filter (`info`, `curve_node=debug`, …); `RUST_LOG` overrides it.
     #[arg(long, default_value = "info")]
     log: String,
+}
+
+/// `curve withdraw-proof` arguments.
+#[derive(clap::Args)]
+pub struct WithdrawProofArgs {
+    /// A node's JSON-RPC URL.
+    #[arg(long, default_value = "http://127.0.0.1:8100")]
+    node: String,
+    /// The withdrawal's transaction hash (hex).
+    #[arg(long, conflicts_with_all = ["height", "index"], required_unless_present = "height")]
+    tx: Option<String>,
+    /// The batch height (with `--index`).
+    #[arg(long, requires = "index")]
+    height: Option<u64>,
+    /// The payout's index in that batch's tree.
+    #[arg(long, requires = "height")]
+    index: Option<u64>,
+}
+
+/// Runs `curve withdraw-proof`: prints the proof as JSON.
+pub fn run_withdraw_proof(args: WithdrawProofArgs) -> Result<ExitCode> {
+    let client = curve_node::client::Client::new(&args.node)?;
+    let proof = runtime()?.block_on(async {
+        let (height, index) = match (&args.tx, args.height, args.index) {
+            (Some(tx), _, _) => locate_payout(&client, tx).await?,
+            (None, Some(height), Some(index)) => (height, index),
+            _ => bail!("give --tx, or --height and --index"),
+        };
+        let proof: serde_json::Value = client
+            .call(
+                "curve_getWithdrawalProof",
+                vec![height.into(), index.into()],
+            )
+            .await?;
+        if proof.is_null() {
+            bail!(
+                "{} has no payout {index} at height {height} (not executed there, pruned, or \
+                 past the batch's payouts)",
+                args.node
+            );
+        }
+        Ok(proof)
+    })?;
+    outln!("{}", serde_json::to_string_pretty(&proof)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The batch height and payout index of withdrawal transaction `tx`.
+async fn locate_payout(client: &curve_node::client::Client, tx: &str) -> Result<(u64, u64)> {
+    let tx = tx.trim_start_matches("0x").to_ascii_lowercase();
+    let tx = tx.as_str();
+    let found = client.transaction(tx).await?;
+    if found["state"] != "executed" {
+        bail!("transaction {tx} is {} at {}", found["state"], client.url());
+    }
+    let receipt = &found["receipt"];
+    if receipt["action"] != "withdraw" || receipt["status"] != "committed" {
+        bail!(
+            "transaction {tx} is a {} that was {}: only a committed withdrawal has a payout",
+            receipt["action"],
+            receipt["status"]
+        );
+    }
+    let height = found["height"]
+        .as_u64()
+        .context("a located transaction has a height")?;
+    let block = client.block(height).await?;
+    let index = block["payouts"]
+        .as_array()
+        .and_then(|payouts| payouts.iter().position(|p| p["tx_hash"] == tx))
+        .with_context(|| format!("block {height} lists no payout of {tx}"))?;
+    Ok((height, index as u64))
 }
 
 /// `curve localnet` arguments.

@@ -22,6 +22,7 @@ use curve_consensus::{
     Action, Alarm, Checkpoint, ConsensusKey, Core, DecidedBlock, Ed25519Verifier, Input, Message,
     Record,
 };
+use curve_formats::deposit::DepositRecord;
 use curve_formats::encoding::Decode;
 use curve_formats::tx::{PublicKey, SignedTransaction};
 use curve_mempool::{AdmitError, Mempool, TxHash};
@@ -33,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::config::StorageSettings;
+use crate::deposits::{Attestation, DepositPool, FRAME_ATTESTATION, credit_transaction};
 use crate::frame::{
     FORWARD_BATCH, FRAME_CONSENSUS, FRAME_TRANSACTIONS, consensus_frame, decode_transactions,
     encode_transactions,
@@ -84,6 +86,8 @@ pub struct DriverSettings {
     pub storage: StorageSettings,
     /// Order opaque payloads and execute nothing (see [`crate::opaque`]).
     pub consensus_only: bool,
+    /// The consensus key as a rollup account: it sends this member's deposit credits.
+    pub credit_key: ed25519_dalek::SigningKey,
 }
 
 /// The state the driver owns.
@@ -111,6 +115,8 @@ pub struct Driver {
     wake: Option<(u64, Instant)>,
     /// When each transaction submitted here was admitted (finality latency).
     submitted: BTreeMap<TxHash, Instant>,
+    /// Deposit attestations awaiting a quorum and a credit.
+    deposits: DepositPool,
 }
 
 impl Driver {
@@ -152,6 +158,7 @@ impl Driver {
             timer: None,
             wake: None,
             submitted: BTreeMap::new(),
+            deposits: DepositPool::default(),
         }
     }
 
@@ -205,6 +212,7 @@ impl Driver {
                     None => return Ok(()),
                 },
                 _ = forward_tick.tick() => {
+                    self.credit_deposits()?;
                     self.generate_opaque()?;
                     self.flush_forward();
                     self.check_download();
@@ -267,6 +275,13 @@ impl Driver {
                         self.net.send(from, answer.to_frame());
                     }
                     Err(error) => tracing::warn!(from, %error, "malformed snapshot request"),
+                }
+                Ok(())
+            }
+            Some((&FRAME_ATTESTATION, body)) => {
+                match Attestation::decode_body(body) {
+                    Ok(attestation) => self.on_attestation(from, attestation),
+                    Err(error) => tracing::warn!(from, %error, "malformed attestation frame"),
                 }
                 Ok(())
             }
@@ -662,6 +677,107 @@ impl Driver {
         Ok(self.serve_checkpoint(&certificate, crate::sync::chunk_entries(&entries)))
     }
 
+    /// `curve_observeDeposit`: this member's bridge read `record` from the Anchor program.
+    /// Unless it is credited, the node signs it, pools its own attestation and sends it to
+    /// the other members.
+    pub(crate) fn observe_deposit(&mut self, record: DepositRecord) -> Result<Value, String> {
+        if self.opaque.is_some() {
+            return Err("this node executes nothing; it credits no deposits".into());
+        }
+        if record.chain_id != self.chain_id {
+            return Err(format!(
+                "the record is for chain {:#x}, this node is chain {:#x}",
+                record.chain_id, self.chain_id
+            ));
+        }
+        if self.runtime.deposit_credited(record.sequence) {
+            return Ok(json!({"sequence": record.sequence, "credited": true}));
+        }
+        let attestation = Attestation {
+            record,
+            member: self.me,
+            signature: self.settings.key.sign(&record.attestation_message()),
+        };
+        let frame = attestation.to_frame();
+        let quorum = self.core.config().committee.quorum();
+        let signed = self.deposits.add(attestation, quorum, Instant::now())?;
+        for to in (0..self.members).filter(|&r| r != self.me) {
+            self.net.send(to, frame.clone());
+        }
+        Ok(json!({"sequence": record.sequence, "credited": false, "signatures": signed}))
+    }
+
+    /// Another member's attestation: pooled if it is that member's and verifies.
+    fn on_attestation(&mut self, from: u16, attestation: Attestation) {
+        let sequence = attestation.record.sequence;
+        if attestation.member != from || attestation.record.chain_id != self.chain_id {
+            tracing::warn!(
+                from,
+                sequence,
+                "an attestation not from its sender or of another chain"
+            );
+            return;
+        }
+        if self.opaque.is_some() || self.runtime.deposit_credited(sequence) {
+            return;
+        }
+        let committee = &self.core.config().committee;
+        let verifies = committee.key(from).is_some_and(|key| {
+            key.verify_strict(
+                &attestation.record.attestation_message(),
+                &ed25519_dalek::Signature::from_bytes(&attestation.signature),
+            )
+            .is_ok()
+        });
+        if !verifies {
+            tracing::warn!(from, sequence, "a deposit attestation that does not verify");
+            return;
+        }
+        let quorum = committee.quorum();
+        if let Err(reason) = self.deposits.add(attestation, quorum, Instant::now()) {
+            tracing::warn!(from, sequence, %reason, "deposit attestation dropped");
+        }
+    }
+
+    /// Submits the deposit credit that is this member's to send, if any.
+    fn credit_deposits(&mut self) -> Result<()> {
+        if self.deposits.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let account = self.settings.credit_key.verifying_key().to_bytes();
+        let nonce = account_nonce(&self.runtime, &account);
+        let runtime = &self.runtime;
+        self.deposits
+            .settle(|sequence| runtime.deposit_credited(sequence), nonce, now);
+        let quorum = self.core.config().committee.quorum();
+        let Some((record, attestations)) = self.deposits.due(self.me, self.members, quorum, now)
+        else {
+            return Ok(());
+        };
+        let tx = credit_transaction(
+            self.chain_id,
+            &self.settings.credit_key,
+            nonce,
+            record,
+            attestations,
+        );
+        self.deposits.sent(nonce, now);
+        let answer = self.submit(vec![tx], true)?;
+        match &answer[0] {
+            Ok(hash) => tracing::info!(
+                sequence = record.sequence,
+                amount = record.amount,
+                tx = %hex::encode(hash),
+                "deposit credit submitted"
+            ),
+            Err(error) => {
+                tracing::warn!(sequence = record.sequence, %error, "deposit credit refused")
+            }
+        }
+        Ok(())
+    }
+
     /// Admits transactions; those from a client are forwarded to the other members.
     fn submit(
         &mut self,
@@ -864,7 +980,9 @@ impl Driver {
             .apply_batch_indexed(
                 &batch,
                 |hash| mempool.contains(hash),
-                |header, receipts| index::executed_entries(block, header, receipts, decided_at_ms),
+                |header, receipts, payouts| {
+                    index::executed_entries(block, header, receipts, payouts, decided_at_ms)
+                },
             )
             .map_err(|error| {
                 anyhow!(
@@ -908,6 +1026,9 @@ impl Driver {
             "mempool": self.mempool.len(),
             "peers": self.peers,
             "last_voted_view": status.last_voted_view,
+            "deposits_credited": self.runtime.meta().deposits_credited.to_string(),
+            "withdrawals_finalised": self.runtime.meta().withdrawals_finalised.to_string(),
+            "deposits_pooled": self.deposits.len(),
         })
     }
 

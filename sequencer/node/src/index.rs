@@ -3,12 +3,15 @@
 //! state of the height they describe, so the index never lags or leads the state.
 //!
 //! Keys: `identity` (chain id ‖ genesis hash), `height/<u64 BE>` (block summary with receipts),
-//! `tx/<hash>` (height and index), `anchor/<u64 BE>` (anchor certificate).
+//! `tx/<hash>` (height and index), `anchor/<u64 BE>` (anchor certificate). A block summary
+//! carries its payout leaves, from which [`withdrawal_proof`] rebuilds the payout tree.
 
 use anyhow::{Context, Result, bail};
 use curve_consensus::{AnchorCertificate, DecidedBlock};
 use curve_formats::batch::BatchHeader;
 use curve_formats::encoding::{Decode, Encode};
+use curve_formats::leaf::PayoutLeaf;
+use curve_formats::merkle::MerkleTree;
 use curve_runtime::{Receipt, Status};
 use curve_store::RocksStorage;
 use serde_json::{Value, json};
@@ -87,16 +90,31 @@ pub fn receipt_json(receipt: &Receipt) -> Value {
     })
 }
 
-/// The index entries of an executed block: its summary with header and receipts, and where
-/// each transaction landed.
+/// The index entries of an executed block: its summary with header, receipts and payout
+/// leaves (each with the withdrawal that made it), and where each transaction landed.
 /// `decided_at_ms` and `executed_at_ms` are this node's wall clock (for latency measurements,
 /// not consensus data).
 pub fn executed_entries(
     block: &DecidedBlock,
     header: &BatchHeader,
     receipts: &[Receipt],
+    payouts: &[PayoutLeaf],
     decided_at_ms: u64,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
+    // Each committed withdrawal appends one leaf, in transaction order.
+    let withdrawals = receipts
+        .iter()
+        .filter(|r| r.action == "withdraw" && matches!(r.status, Status::Committed));
+    let payouts: Vec<Value> = payouts
+        .iter()
+        .zip(withdrawals)
+        .map(|(leaf, receipt)| {
+            json!({
+                "tx_hash": hex::encode(receipt.tx_hash),
+                "leaf": hex::encode(leaf.to_leaf_bytes()),
+            })
+        })
+        .collect();
     let summary = json!({
         "height": block.height,
         "decided_at_ms": decided_at_ms,
@@ -106,6 +124,7 @@ pub fn executed_entries(
         "timestamp_ms": block.timestamp_ms,
         "header": header_json(header),
         "receipts": receipts.iter().map(receipt_json).collect::<Vec<_>>(),
+        "payouts": payouts,
     });
     let mut puts = vec![(
         height_key("height/", block.height),
@@ -186,4 +205,56 @@ pub fn transaction(store: &RocksStorage, hash: &[u8; 32]) -> Result<Option<Value
     Ok(Some(
         json!({"height": height, "index": index, "receipt": receipt}),
     ))
+}
+
+/// Payout `index` of the block at `height` with its inclusion proof against the block's
+/// `withdrawal_root`: what the Anchor program's `withdraw` takes. `None` when the block is not
+/// executed here (or pruned) or has no such leaf.
+pub fn withdrawal_proof(
+    store: &RocksStorage,
+    chain_id: u64,
+    height: u64,
+    index: u64,
+) -> Result<Option<Value>> {
+    let Some(block) = block(store, height)? else {
+        return Ok(None);
+    };
+    let mut leaves = Vec::new();
+    let mut hashes = Vec::new();
+    for payout in block["payouts"].as_array().into_iter().flatten() {
+        let bytes = payout["leaf"]
+            .as_str()
+            .and_then(|text| hex::decode(text).ok())
+            .context("a payout without its leaf")?;
+        leaves.push(bytes);
+        hashes.push(payout["tx_hash"].clone());
+    }
+    let Some(bytes) = leaves.get(index as usize) else {
+        return Ok(None);
+    };
+    let leaf = PayoutLeaf::from_leaf_bytes(bytes, chain_id)
+        .map_err(|e| anyhow::anyhow!("a corrupt payout leaf at {height}/{index}: {e}"))?;
+    let tree = MerkleTree::from_leaves(&leaves)
+        .map_err(|e| anyhow::anyhow!("the payout tree at {height}: {e}"))?;
+    let header = &block["header"];
+    if header["withdrawal_root"] != hex::encode(tree.root()) {
+        bail!("the payouts indexed at {height} do not hash to the block's withdrawal root");
+    }
+    let proof = tree
+        .proof(index)
+        .context("a leaf below the count has a proof")?;
+    let (origin, origin_id) = leaf.origin.to_parts();
+    Ok(Some(json!({
+        "height": height,
+        "index": index,
+        "tx_hash": hashes[index as usize],
+        "recipient": hex::encode(leaf.recipient),
+        "amount": leaf.amount.to_string(),
+        "origin": origin,
+        "origin_id": hex::encode(origin_id),
+        "leaf": hex::encode(bytes),
+        "proof": proof.siblings.iter().map(hex::encode).collect::<Vec<_>>(),
+        "withdrawal_root": header["withdrawal_root"],
+        "withdrawal_count": header["withdrawal_count"],
+    })))
 }

@@ -9,11 +9,13 @@
 //! - RocksDB through `curve-store`: the runtime's state, the consensus records, the node's
 //!   [`index`]; the data directory is bound to its chain.
 //! - [`rpc`]: JSON-RPC, `/health`, Prometheus `/metrics` ([`metrics`]).
+//! - [`deposits`]: Solana deposit records attested by every member and credited once.
 //!
 //! [`run`] wires them together; `curve node --config node.toml` calls it.
 
 pub mod client;
 pub mod config;
+pub mod deposits;
 pub mod driver;
 pub mod frame;
 pub mod guard;
@@ -211,6 +213,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             max_block_txs: config.blocks.max_txs,
             storage: config.storage,
             consensus_only: config.bench.consensus_only,
+            credit_key: ed25519_dalek::SigningKey::from_bytes(&consensus_seed),
         },
     );
     let stop = async move {

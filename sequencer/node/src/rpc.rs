@@ -13,7 +13,10 @@
 //! | `curve_getStateProof` | `[key hex]` | inclusion proof against the current root, or null |
 //! | `curve_getAccount` | `[public key]` | `{nonce, balance, exists}` |
 //! | `curve_getAnchorCertificate` | `[height]` | certificate or null |
-//! | `curve_status` | `[]` | view, heights, root, mempool, peers |
+//! | `curve_getWithdrawalProof` | `[height, index]` | payout leaf and Merkle path for the Anchor program's `withdraw`, or null |
+//! | `curve_observeDeposit` | `[record hex]` | this member's bridge saw a deposit record: `{sequence, credited, signatures}` |
+//! | `curve_getDeposit` | `[sequence]` | `{sequence, credited}` |
+//! | `curve_status` | `[]` | view, heights, root, mempool, peers, deposits credited, withdrawals finalised |
 //! | `curve_benchOpaque` | `[rate, size, seconds]` | consensus-only nodes: start generating payloads |
 //! | `curve_benchReport` | `[]` | consensus-only nodes: payloads generated, decided, latency histogram |
 //! | `admin_shutdown` | `[token]` | stops the node gracefully |
@@ -212,6 +215,42 @@ pub fn module(
         |params: Params<'static>, ctx, _| async move {
             let (height,): (u64,) = params.parse()?;
             index::anchor(&ctx.store, height).map_err(internal)
+        },
+    )?;
+    module.register_async_method(
+        "curve_getWithdrawalProof",
+        |params: Params<'static>, ctx, _| async move {
+            let (height, index): (u64, u64) = params.parse()?;
+            let chain_id = read(&ctx.requests, |driver| driver.chain_id).await?;
+            index::withdrawal_proof(&ctx.store, chain_id, height, index).map_err(internal)
+        },
+    )?;
+    module.register_async_method(
+        "curve_observeDeposit",
+        |params: Params<'static>, ctx, _| async move {
+            let (record,): (String,) = params.parse()?;
+            let bytes = hex_param(&record, "record")?;
+            let record =
+                <curve_formats::deposit::DepositRecord as curve_formats::encoding::Decode>::from_bytes(&bytes)
+                    .map_err(|e| invalid(format!("record: {e}")))?;
+            let (reply, answer) = oneshot::channel();
+            ctx.requests
+                .send(Request::Write(Box::new(move |driver| {
+                    let _ = reply.send(driver.observe_deposit(record));
+                })))
+                .await
+                .map_err(|_| stopping())?;
+            answer.await.map_err(|_| stopping())?.map_err(invalid)
+        },
+    )?;
+    module.register_async_method(
+        "curve_getDeposit",
+        |params: Params<'static>, ctx, _| async move {
+            let (sequence,): (u64,) = params.parse()?;
+            read(&ctx.requests, move |driver| {
+                json!({"sequence": sequence, "credited": driver.runtime.deposit_credited(sequence)})
+            })
+            .await
         },
     )?;
     module.register_async_method("curve_getStateRoot", |_, ctx, _| async move {

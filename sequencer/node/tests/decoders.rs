@@ -1,8 +1,10 @@
 //! Every decoder of outside input in the node never panics, however short, long or deep the
-//! input, and accepts exactly what its encoder writes: transaction frames from peers, the
+//! input, and accepts exactly what its encoder writes: transaction and deposit attestation frames
+//! from peers, the
 //! safety guard file, state-sync frames and chunks, key files and `node.toml`.
 
 use curve_node::config::{NodeConfig, read_key_file};
+use curve_node::deposits::Attestation;
 use curve_node::frame::{FORWARD_BATCH, decode_transactions, encode_transactions};
 use curve_node::guard::Watermark;
 use curve_node::sync::{SnapshotAnswer, SnapshotRequest, chunk_entries, decode_chunks};
@@ -18,6 +20,24 @@ proptest! {
     #[test]
     fn any_frame_body_decodes_or_is_refused(body in prop::collection::vec(any::<u8>(), 0..2_000)) {
         let _ = decode_transactions(&body);
+        let _ = Attestation::decode_body(&body);
+    }
+
+    #[test]
+    fn attestation_frames_round_trip_and_refuse_cuts(
+        chain_id in any::<u64>(), sequence in any::<u64>(), amount in any::<u64>(), slot in any::<u64>(),
+        member in any::<u16>(), fill in any::<u8>(), cut in 1usize..40,
+    ) {
+        let attestation = Attestation {
+            record: curve_formats::deposit::DepositRecord {
+                chain_id, sequence, depositor: [fill; 32], recipient: [fill ^ 1; 32], amount, slot,
+            },
+            member,
+            signature: [fill; 64],
+        };
+        let frame = attestation.to_frame();
+        prop_assert_eq!(Attestation::decode_body(&frame[1..]).expect("its own encoding"), attestation);
+        prop_assert!(Attestation::decode_body(&frame[1..frame.len() - cut]).is_err());
     }
 
     #[test]

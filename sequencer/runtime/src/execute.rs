@@ -196,20 +196,20 @@ impl<S: Storage> Runtime<S> {
     /// Executes `batch`: every transaction in order, then the conservation check, the payout
     /// tree and the new state root. The store receives every touched entry.
     pub fn apply_batch(&mut self, batch: &Batch) -> Result<BatchOutcome, RuntimeError> {
-        self.apply_batch_indexed(batch, |_| false, |_, _| Vec::new())
+        self.apply_batch_indexed(batch, |_| false, |_, _, _| Vec::new())
     }
 
     /// [`Runtime::apply_batch`] for a node: `verified` names transactions (by hash) whose
     /// signatures its mempool already checked with `verify_strict` — they are not checked
     /// again (a strictly valid signature passes the batch check too, so the outcome is the
-    /// same with or without the cache) — and `index` entries (computed from the header and
-    /// receipts) are written in the same atomic write as the batch's state (see
+    /// same with or without the cache) — and `index` entries (computed from the header,
+    /// receipts and payout leaves) are written in the same atomic write as the batch's state (see
     /// [`WriteBatch::index`]).
     pub fn apply_batch_indexed(
         &mut self,
         batch: &Batch,
         verified: impl Fn(&[u8; 32]) -> bool,
-        index: impl FnOnce(&BatchHeader, &[Receipt]) -> Vec<(Vec<u8>, Vec<u8>)>,
+        index: impl FnOnce(&BatchHeader, &[Receipt], &[PayoutLeaf]) -> Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<BatchOutcome, RuntimeError> {
         if let Some(reason) = &self.halted {
             return Err(RuntimeError::Halted(reason.clone()));
@@ -327,7 +327,7 @@ impl<S: Storage> Runtime<S> {
             withdrawal_total: pending_total,
             timestamp_ms: batch.timestamp_ms,
         };
-        write.index = index(&header, &receipts);
+        write.index = index(&header, &receipts, &payouts);
         if let Err(error) = self.storage.write(write) {
             self.halted = Some(error.to_string());
             return Err(RuntimeError::Storage(error));

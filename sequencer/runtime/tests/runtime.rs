@@ -760,7 +760,7 @@ fn signatures_a_mempool_verified_are_not_checked_again_and_the_outcome_is_the_sa
     let (mut plain, mut with_cache) = (setup(), setup());
     let checked = plain.apply_batch(&batch).expect("batch");
     let trusted = with_cache
-        .apply_batch_indexed(&batch, |h| cached.contains(h), |_, _| Vec::new())
+        .apply_batch_indexed(&batch, |h| cached.contains(h), |_, _, _| Vec::new())
         .expect("batch");
     assert_eq!(checked.header, trusted.header);
     assert_eq!(checked.receipts, trusted.receipts);

@@ -1,0 +1,471 @@
+//! The bridge end to end, across the two workspaces: `curve localnet` runs four real sequencer
+//! nodes (the main workspace's `curve` binary: libp2p, RocksDB, the runtime), the local
+//! Solana endpoint serves the Anchor program in the real bank, and four `curve-batch-poster`
+//! processes sit beside the nodes — member 0's posts and watches deposits, the others only
+//! watch.
+//!
+//! - A user deposits on Solana; the members attest and the rollup credits it exactly once.
+//! - The user withdraws on the rollup; `curve withdraw-proof` gives the leaf and path; once
+//!   the batch is anchored and the delay has passed, the program pays it, and only once.
+//! - At least 100 consecutive batches are anchored, with member 0's poster killed (SIGKILL)
+//!   and restarted in the middle: every height once, each record holding the header the
+//!   nodes executed.
+//! - At the end the vault holds exactly the rollup's liabilities plus the anchored payouts
+//!   not yet withdrawn.
+//!
+//! The `curve` binary is `$CURVE_BIN` (CI passes the one its build phase made) or, without
+//! it, built here with cargo from the main workspace.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anchor_lang::AccountDeserialize;
+use common::{balance, deposit, key, token_account, vault, withdraw};
+use curve_anchor::{BatchRecord, Config, WithdrawArgs};
+use curve_batch_poster::{NodeRpc, batch_address, config_address};
+use curve_formats::encoding::Encode;
+use curve_formats::tx::{Action, SignedTransaction, Transaction};
+use curve_solana_localnet::Localnet;
+use serde_json::{Value, json};
+use solana_commitment_config::CommitmentConfig;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_signer::Signer;
+
+/// `curve localnet`'s default chain id.
+const CHAIN_ID: u64 = 0xC0FFEE;
+const NODES: usize = 4;
+const DEPOSIT: u64 = 1_000_000;
+const WITHDRAWAL: u64 = 400_000;
+const DELAY_SLOTS: u64 = 10;
+/// Batches anchored before the poster is killed, and in all.
+const KILL_AT: u64 = 50;
+const ANCHORED: u64 = 110;
+
+/// The main workspace's `curve` binary.
+fn curve_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CURVE_BIN") {
+        return PathBuf::from(path);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
+        .args([
+            "build",
+            "--locked",
+            "-p",
+            "curve-cli",
+            "--bin",
+            "curve",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "building curve failed");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("cargo names the curve executable")
+}
+
+/// `count` consecutive free ports below the ephemeral range (`curve localnet` gives node i
+/// port BASE + i), starting from a point that `seed` picks.
+fn free_run(count: u16, seed: u64) -> u16 {
+    const LOW: u64 = 20_000;
+    const SPAN: u64 = 12_000;
+    for attempt in 0..SPAN / 8 {
+        let base = (LOW + (seed.wrapping_add(attempt * 8)) % (SPAN - 8)) as u16;
+        if (base..base + count).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {count} consecutive free ports in {LOW}..{}", LOW + SPAN);
+}
+
+/// Polls `check` every 50 ms until it gives a value; panics with `what` after `patience`.
+async fn wait_for<T>(
+    what: &str,
+    patience: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < patience,
+            "{what}: not within {patience:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Child processes killed when the test ends, however it ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            // SIGTERM first: `curve localnet` stops its nodes on it.
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+        }
+        for child in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn_bridge(dir: &Path, member: usize, node: &str, solana: &str) -> Child {
+    let log = std::fs::File::create(dir.join(format!("bridge{member}.log"))).expect("a log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_curve-batch-poster"));
+    command.args(["--node", node, "--solana", solana]).args([
+        "--commitment",
+        "processed",
+        "--idle-ms",
+        "50",
+        "--watch-deposits",
+    ]);
+    if member == 0 {
+        command.arg("--keypair").arg(dir.join("poster.json"));
+    } else {
+        command.arg("--no-post");
+    }
+    command
+        .stdout(log.try_clone().expect("a log"))
+        .stderr(log)
+        .spawn()
+        .expect("the bridge starts")
+}
+
+async fn config(client: &RpcClient) -> Config {
+    let account = client
+        .get_account_with_commitment(&config_address(), CommitmentConfig::processed())
+        .await
+        .expect("answers")
+        .value
+        .expect("the config");
+    Config::try_deserialize(&mut account.data.as_slice()).expect("a config")
+}
+
+async fn record(client: &RpcClient, height: u64) -> Option<BatchRecord> {
+    let account = client
+        .get_account_with_commitment(&batch_address(height), CommitmentConfig::processed())
+        .await
+        .expect("answers")
+        .value?;
+    Some(BatchRecord::try_deserialize(&mut account.data.as_slice()).expect("a record"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos() as u64;
+    println!("seed {seed} (port choice)");
+    let curve = curve_bin();
+    let dir = std::env::temp_dir().join(format!("curve-bridge-{}-{seed}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+
+    // The local Solana endpoint, and four nodes.
+    let solana = Localnet::start("127.0.0.1:0".parse().expect("an address"), 50)
+        .await
+        .expect("serves");
+    let client = RpcClient::new_with_commitment(solana.url(), CommitmentConfig::processed());
+    let p2p = free_run(NODES as u16, seed);
+    let rpc = free_run(NODES as u16, seed.rotate_left(17) ^ 0x5555);
+    let localnet_log = std::fs::File::create(dir.join("localnet.log")).expect("a log");
+    let processes = Processes(vec![
+        Command::new(&curve)
+            .arg("localnet")
+            .arg("--dir")
+            .arg(dir.join("localnet"))
+            .args(["--nodes", &NODES.to_string()])
+            .args([
+                "--p2p-port",
+                &p2p.to_string(),
+                "--rpc-port",
+                &rpc.to_string(),
+            ])
+            .args(["--base-timeout-ms", "400", "--engine", "interpreter"])
+            .stdout(localnet_log.try_clone().expect("a log"))
+            .stderr(localnet_log)
+            .spawn()
+            .expect("curve localnet starts"),
+    ]);
+    let urls: Vec<String> = (0..NODES)
+        .map(|i| format!("http://127.0.0.1:{}", rpc + i as u16))
+        .collect();
+    let nodes: Vec<NodeRpc> = urls.iter().map(|u| NodeRpc::new(u.clone())).collect();
+    let node = &nodes[0];
+
+    // The program, initialised with the nodes' consensus keys and the rollup's genesis root
+    // (the previous root of the first anchored batch).
+    let first = wait_for(
+        "the first anchor certificate",
+        Duration::from_secs(120),
+        async || {
+            node.call("curve_getAnchorCertificate", json!([1]))
+                .await
+                .ok()
+                .filter(|c| !c.is_null())
+        },
+    )
+    .await;
+    let committee: Vec<[u8; 32]> = (0..NODES)
+        .map(|i| {
+            let path = dir.join(format!("localnet/keys/node{i}.consensus.json"));
+            solana_keypair::read_keypair_file(&path)
+                .expect("a key file")
+                .pubkey()
+                .to_bytes()
+        })
+        .collect();
+    let genesis_root: [u8; 32] = hex::decode(first["header"]["prev_root"].as_str().expect("hex"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    let payer = key("poster");
+    common::deploy(
+        &client,
+        &payer,
+        &committee,
+        CHAIN_ID,
+        genesis_root,
+        DELAY_SLOTS,
+    )
+    .await;
+    solana_keypair::write_keypair_file(&payer, dir.join("poster.json")).expect("written");
+    let mut bridges = Processes(
+        (0..NODES)
+            .map(|i| spawn_bridge(&dir, i, &urls[i], &solana.url()))
+            .collect(),
+    );
+
+    // A user deposits; the committee credits it on the rollup once.
+    let user = key("user");
+    let user_tokens = key("user tokens");
+    common::airdrop(&client, &user.pubkey()).await;
+    token_account(&client, &payer, &user_tokens, &user.pubkey(), DEPOSIT).await;
+    let rollup_account = user.pubkey().to_bytes();
+    deposit(
+        &client,
+        &user,
+        &user_tokens.pubkey(),
+        0,
+        DEPOSIT,
+        rollup_account,
+    )
+    .await;
+    assert_eq!(balance(&client, &vault()).await, DEPOSIT);
+    wait_for(
+        "the deposit credited",
+        Duration::from_secs(60),
+        async || {
+            let found = node.call("curve_getDeposit", json!([0])).await.ok()?;
+            found["credited"].as_bool().filter(|&c| c)
+        },
+    )
+    .await;
+    let account = node
+        .call("curve_getAccount", json!([hex::encode(rollup_account)]))
+        .await
+        .expect("answers");
+    assert_eq!(account["balance"], DEPOSIT.to_string(), "{account}");
+
+    // The user withdraws part of it to their Solana key.
+    let tx = Transaction {
+        chain_id: CHAIN_ID,
+        sender: rollup_account,
+        nonce: 0,
+        gas_limit: 100_000,
+        fee_per_gas: 0,
+        action: Action::Withdraw {
+            amount: u128::from(WITHDRAWAL),
+            recipient: user.pubkey().to_bytes(),
+        },
+    };
+    let signature = <[u8; 64]>::from(user.sign_message(&tx.signing_message()));
+    let bytes = SignedTransaction { tx, signature }.to_bytes();
+    let hash = node
+        .call("curve_sendTransaction", json!([hex::encode(bytes)]))
+        .await
+        .expect("admitted");
+    let hash = hash.as_str().expect("a hash").to_string();
+    wait_for(
+        "the withdrawal executed",
+        Duration::from_secs(60),
+        async || {
+            let found = node
+                .call("curve_getTransaction", json!([hash]))
+                .await
+                .ok()?;
+            (found["state"] == "executed").then_some(())
+        },
+    )
+    .await;
+    let output = Command::new(&curve)
+        .args(["withdraw-proof", "--node", &urls[1], "--tx", &hash])
+        .output()
+        .expect("curve runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let proof: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let paid_height = proof["height"].as_u64().expect("a height");
+    assert_eq!(proof["amount"], WITHDRAWAL.to_string());
+    assert_eq!(proof["recipient"], hex::encode(user.pubkey().to_bytes()));
+
+    // The poster is killed mid-chain and restarted: it resumes at the program's tip.
+    wait_for(
+        "the first batches anchored",
+        Duration::from_secs(120),
+        async || (config(&client).await.latest_height >= KILL_AT).then_some(()),
+    )
+    .await;
+    bridges.0[0].kill().expect("SIGKILL");
+    bridges.0[0].wait().expect("reaped");
+    let at_kill = config(&client).await.latest_height;
+    bridges.0[0] = spawn_bridge(&dir, 0, &urls[0], &solana.url());
+    let target = ANCHORED.max(paid_height + 1);
+    wait_for(
+        "the later batches anchored",
+        Duration::from_secs(180),
+        async || (config(&client).await.latest_height >= target).then_some(()),
+    )
+    .await;
+    println!("poster killed at tip {at_kill}, restarted; anchored to {target}");
+
+    // The payout, once the batch is anchored and the delay has passed: paid once.
+    let posted_slot = record(&client, paid_height)
+        .await
+        .expect("anchored")
+        .posted_slot;
+    wait_for(
+        "the withdrawal delay",
+        Duration::from_secs(60),
+        async || {
+            let slot = client.get_slot().await.ok()?;
+            (slot >= posted_slot + DELAY_SLOTS).then_some(())
+        },
+    )
+    .await;
+    let recipient_tokens = key("user payout tokens");
+    token_account(&client, &payer, &recipient_tokens, &user.pubkey(), 0).await;
+    let args = WithdrawArgs {
+        height: paid_height,
+        index: proof["index"].as_u64().expect("an index") as u32,
+        recipient: user.pubkey(),
+        amount: u128::from(WITHDRAWAL),
+        origin: proof["origin"].as_u64().expect("an origin") as u8,
+        origin_id: hex::decode(proof["origin_id"].as_str().expect("hex"))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes"),
+        proof: proof["proof"]
+            .as_array()
+            .expect("a path")
+            .iter()
+            .map(|h| {
+                hex::decode(h.as_str().expect("hex"))
+                    .expect("hex")
+                    .try_into()
+                    .expect("32 bytes")
+            })
+            .collect(),
+    };
+    withdraw(&client, &payer, &recipient_tokens.pubkey(), args.clone())
+        .await
+        .expect("paid");
+    assert_eq!(
+        balance(&client, &recipient_tokens.pubkey()).await,
+        WITHDRAWAL
+    );
+    let again = withdraw(&client, &payer, &recipient_tokens.pubkey(), args).await;
+    assert!(again.is_err(), "a leaf is paid once");
+    assert_eq!(
+        balance(&client, &recipient_tokens.pubkey()).await,
+        WITHDRAWAL
+    );
+
+    // Every height anchored once, holding the header the nodes executed.
+    let tip = config(&client).await.latest_height;
+    let mut last_slot = 0;
+    for height in 1..=tip {
+        let anchored = record(&client, height)
+            .await
+            .unwrap_or_else(|| panic!("height {height} was skipped"));
+        let block = node
+            .call("curve_getBlock", json!([height]))
+            .await
+            .expect("answers");
+        assert_eq!(
+            hex::encode(anchored.header.state_root),
+            block["header"]["state_root"].as_str().expect("a root"),
+            "height {height}"
+        );
+        assert!(
+            anchored.posted_slot >= last_slot,
+            "height {height} out of order"
+        );
+        last_slot = anchored.posted_slot;
+    }
+
+    // Exactly one credit transaction reached the rollup.
+    let status = node.call("curve_status", json!([])).await.expect("answers");
+    let executed = status["executed_height"].as_u64().expect("a height");
+    let mut credits = Vec::new();
+    for height in 1..=executed {
+        let block = node
+            .call("curve_getBlock", json!([height]))
+            .await
+            .expect("answers");
+        for receipt in block["receipts"].as_array().into_iter().flatten() {
+            if receipt["action"] == "credit_deposit" {
+                credits.push((height, receipt["status"].clone()));
+            }
+        }
+    }
+    assert_eq!(credits.len(), 1, "credit transactions: {credits:?}");
+    assert_eq!(credits[0].1, "committed");
+
+    // The vault holds the rollup's liabilities plus the anchored payouts not yet withdrawn
+    // (every batch up to the status's height anchored first).
+    wait_for(
+        "the status's height anchored",
+        Duration::from_secs(60),
+        async || (config(&client).await.latest_height >= executed).then_some(()),
+    )
+    .await;
+    let amount = |field: &str| -> u128 {
+        status[field]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{field} in {status}"))
+    };
+    let liabilities = amount("deposits_credited") - amount("withdrawals_finalised");
+    let mut unpaid = 0u128;
+    for height in 1..=executed {
+        let anchored = record(&client, height).await.expect("anchored");
+        unpaid += anchored.header.withdrawal_total - anchored.withdrawn;
+    }
+    assert_eq!(liabilities, u128::from(DEPOSIT - WITHDRAWAL));
+    assert_eq!(unpaid, 0, "the one payout was paid");
+    assert_eq!(
+        u128::from(balance(&client, &vault()).await),
+        liabilities + unpaid
+    );
+
+    drop(bridges);
+    drop(processes);
+    let _ = std::fs::remove_dir_all(&dir);
+}
