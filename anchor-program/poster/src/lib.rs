@@ -15,6 +15,7 @@
 
 pub mod certificate;
 pub mod deposits;
+pub mod genesis;
 pub mod source;
 
 use std::time::Duration;
@@ -260,7 +261,7 @@ impl<S: Source> Poster<S> {
 }
 
 /// Runs `round` forever: every `idle` after a round that worked, backing off (from 100 ms,
-/// doubling to 30 s) while rounds fail; each failure is logged with its reason and the wait
+/// doubling to 10 s) while rounds fail; each failure is logged with its reason and the wait
 /// that follows.
 pub async fn repeat(
     what: &str,
@@ -268,7 +269,7 @@ pub async fn repeat(
     mut round: impl AsyncFnMut() -> Result<(), String>,
 ) {
     const FIRST: Duration = Duration::from_millis(100);
-    const LONGEST: Duration = Duration::from_secs(30);
+    const LONGEST: Duration = Duration::from_secs(10);
     let mut backoff = FIRST;
     loop {
         let wait = match round().await {

@@ -5,7 +5,11 @@
 use std::time::Duration;
 
 use clap::Parser;
-use curve_batch_poster::{DepositWatcher, NodeRpc, Poster, repeat};
+use curve_batch_poster::{DepositWatcher, NodeRpc, Poster, genesis, repeat};
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_signer::Signer;
+
+const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
 use solana_commitment_config::CommitmentConfig;
 
 /// Posts the committee's anchor certificates, read from a sequencer node, to the Anchor
@@ -37,6 +41,75 @@ struct Args {
     /// Post nothing (a committee member that only watches deposits).
     #[arg(long, requires = "watch_deposits")]
     no_post: bool,
+    /// Initialise the program from this genesis file first (`curve localnet` writes it) if
+    /// it is not initialised yet; `--keypair` pays.
+    #[arg(long, value_name = "FILE", requires_all = ["keypair", "governance_keypair"])]
+    initialize: Option<std::path::PathBuf>,
+    /// The program's governance key when initialising.
+    #[arg(long, value_name = "FILE")]
+    governance_keypair: Option<std::path::PathBuf>,
+    /// Ask the endpoint's faucet for 100 SOL for the paying (and governance) key first: a
+    /// local endpoint or a test cluster.
+    #[arg(long)]
+    airdrop: bool,
+}
+
+fn keypair(path: &std::path::Path, flag: &str) -> Result<solana_keypair::Keypair, String> {
+    solana_keypair::read_keypair_file(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+}
+
+/// [`prepare`], retried with back-off for about a minute while the endpoint is starting or
+/// busy; a genesis file that does not load fails at once.
+async fn prepare_with_retries(args: &Args, commitment: CommitmentConfig) -> Result<(), String> {
+    if let Some(path) = &args.initialize {
+        genesis::Genesis::load(path)?;
+    }
+    let mut wait = Duration::from_millis(100);
+    let started = std::time::Instant::now();
+    loop {
+        match prepare(args, commitment).await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                eprintln!("curve-batch-poster: {e}; retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `--airdrop` and `--initialize`.
+async fn prepare(args: &Args, commitment: CommitmentConfig) -> Result<(), String> {
+    let client = RpcClient::new_with_commitment(args.solana.clone(), commitment);
+    let payer = args
+        .keypair
+        .as_deref()
+        .map(|path| keypair(path, "--keypair"))
+        .transpose()?;
+    let governance = args
+        .governance_keypair
+        .as_deref()
+        .map(|path| keypair(path, "--governance-keypair"))
+        .transpose()?;
+    if args.airdrop {
+        let keys: Vec<_> = payer
+            .iter()
+            .chain(&governance)
+            .map(|k| k.pubkey())
+            .collect();
+        genesis::airdrop(&client, &keys, 100 * LAMPORTS_PER_SOL).await?;
+    }
+    if let (Some(path), Some(payer), Some(governance)) = (&args.initialize, &payer, &governance) {
+        let genesis = genesis::Genesis::load(path)?;
+        let mint = genesis::initialize(&client, payer, governance, &genesis).await?;
+        println!(
+            "curve-batch-poster: program {} initialised for chain {:#x}; collateral mint {mint}",
+            curve_anchor::ID,
+            genesis.chain_id
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -52,6 +125,10 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let idle = Duration::from_millis(args.idle_ms);
+    if let Err(e) = prepare_with_retries(&args, commitment).await {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let mut poster = match &args.keypair {
         Some(path) if !args.no_post => match solana_keypair::read_keypair_file(path) {
             Ok(payer) => Some(Poster::new(

@@ -1,20 +1,22 @@
-//! The bridge end to end, across the two workspaces: `curve localnet` runs four real sequencer
-//! nodes (the main workspace's `curve` binary: libp2p, RocksDB, the runtime), the local
-//! Solana endpoint serves the Anchor program in the real bank, and four `curve-batch-poster`
-//! processes sit beside the nodes — member 0's posts and watches deposits, the others only
-//! watch.
+//! The bridge end to end, across the two workspaces, started as a user starts it:
+//! `curve localnet --solana local` runs four real sequencer nodes (the main workspace's `curve`
+//! binary: libp2p, RocksDB, the runtime), the local Solana endpoint (`curve-solana-localnet`:
+//! the Anchor program in the real bank) and a `curve-batch-poster` beside every node — member
+//! 0's initialises the program, posts and watches deposits; the others only watch.
 //!
 //! - A user deposits on Solana; the members attest and the rollup credits it exactly once.
 //! - The user withdraws on the rollup; `curve withdraw-proof` gives the leaf and path; once
 //!   the batch is anchored and the delay has passed, the program pays it, and only once.
 //! - At least 100 consecutive batches are anchored, with member 0's poster killed (SIGKILL)
-//!   and restarted in the middle: every height once, each record holding the header the
-//!   nodes executed.
+//!   in the middle and restarted by `curve localnet`: every height once, each record holding
+//!   the header the nodes executed.
+//! - A withdrawal proof for another batch, or for another amount, pays nothing.
 //! - At the end the vault holds exactly the rollup's liabilities plus the anchored payouts
 //!   not yet withdrawn.
 //!
 //! The `curve` binary is `$CURVE_BIN` (CI passes the one its build phase made) or, without
-//! it, built here with cargo from the main workspace.
+//! it, built here with cargo from the main workspace; the Solana-side binaries are this
+//! workspace's, beside the test's poster binary.
 
 mod common;
 
@@ -26,10 +28,9 @@ use std::time::{Duration, Instant};
 use anchor_lang::AccountDeserialize;
 use common::{balance, deposit, key, token_account, vault, withdraw};
 use curve_anchor::{BatchRecord, Config, WithdrawArgs};
-use curve_batch_poster::{NodeRpc, batch_address, config_address};
+use curve_batch_poster::{NodeRpc, batch_address};
 use curve_formats::encoding::Encode;
 use curve_formats::tx::{Action, SignedTransaction, Transaction};
-use curve_solana_localnet::Localnet;
 use serde_json::{Value, json};
 use solana_commitment_config::CommitmentConfig;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
@@ -122,36 +123,43 @@ impl Drop for Processes {
     }
 }
 
-fn spawn_bridge(dir: &Path, member: usize, node: &str, solana: &str) -> Child {
-    let log = std::fs::File::create(dir.join(format!("bridge{member}.log"))).expect("a log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_curve-batch-poster"));
-    command.args(["--node", node, "--solana", solana]).args([
-        "--commitment",
-        "processed",
-        "--idle-ms",
-        "50",
-        "--watch-deposits",
-    ]);
-    if member == 0 {
-        command.arg("--keypair").arg(dir.join("poster.json"));
-    } else {
-        command.arg("--no-post");
+/// The pid `curve localnet` printed last for bridge `member` (at start, or when it restarted
+/// it).
+fn bridge_pid(log: &Path, member: usize) -> Option<u32> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .filter(|line| line.starts_with(&format!("bridge {member}: ")))
+        .filter_map(|line| line.rsplit("pid ").next()?.trim().parse().ok())
+        .next_back()
+}
+
+/// The directory holding `curve-batch-poster` and `curve-solana-localnet` (the endpoint built
+/// here when a partial `cargo test -p` left it out).
+fn solana_bin() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_curve-batch-poster"))
+        .parent()
+        .expect("a directory")
+        .to_path_buf();
+    if !dir.join("curve-solana-localnet").is_file() {
+        let status = Command::new(env!("CARGO"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "build",
+                "--locked",
+                "-p",
+                "curve-solana-localnet",
+                "--target-dir",
+            ])
+            .arg(dir.parent().expect("the target directory"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building curve-solana-localnet failed");
     }
-    command
-        .stdout(log.try_clone().expect("a log"))
-        .stderr(log)
-        .spawn()
-        .expect("the bridge starts")
+    dir
 }
 
 async fn config(client: &RpcClient) -> Config {
-    let account = client
-        .get_account_with_commitment(&config_address(), CommitmentConfig::processed())
-        .await
-        .expect("answers")
-        .value
-        .expect("the config");
-    Config::try_deserialize(&mut account.data.as_slice()).expect("a config")
+    common::config(client).await.expect("the config")
 }
 
 async fn record(client: &RpcClient, height: u64) -> Option<BatchRecord> {
@@ -174,14 +182,12 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
     let dir = std::env::temp_dir().join(format!("curve-bridge-{}-{seed}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a directory");
 
-    // The local Solana endpoint, and four nodes.
-    let solana = Localnet::start("127.0.0.1:0".parse().expect("an address"), 50)
-        .await
-        .expect("serves");
-    let client = RpcClient::new_with_commitment(solana.url(), CommitmentConfig::processed());
+    // Four nodes, the local Solana endpoint and the bridges, as a user starts them.
     let p2p = free_run(NODES as u16, seed);
     let rpc = free_run(NODES as u16, seed.rotate_left(17) ^ 0x5555);
-    let localnet_log = std::fs::File::create(dir.join("localnet.log")).expect("a log");
+    let solana_port = free_run(1, seed.rotate_left(34) ^ 0xaaaa);
+    let localnet_log = dir.join("localnet.log");
+    let log = std::fs::File::create(&localnet_log).expect("a log");
     let processes = Processes(vec![
         Command::new(&curve)
             .arg("localnet")
@@ -195,28 +201,36 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
                 &rpc.to_string(),
             ])
             .args(["--base-timeout-ms", "400", "--engine", "interpreter"])
-            .stdout(localnet_log.try_clone().expect("a log"))
-            .stderr(localnet_log)
+            .args([
+                "--solana",
+                "local",
+                "--solana-port",
+                &solana_port.to_string(),
+            ])
+            .arg("--solana-bin")
+            .arg(solana_bin())
+            .args(["--withdrawal-delay-slots", &DELAY_SLOTS.to_string()])
+            .stdout(log.try_clone().expect("a log"))
+            .stderr(log)
             .spawn()
             .expect("curve localnet starts"),
     ]);
+    let client = RpcClient::new_with_commitment(
+        format!("http://127.0.0.1:{solana_port}"),
+        CommitmentConfig::processed(),
+    );
     let urls: Vec<String> = (0..NODES)
         .map(|i| format!("http://127.0.0.1:{}", rpc + i as u16))
         .collect();
-    let nodes: Vec<NodeRpc> = urls.iter().map(|u| NodeRpc::new(u.clone())).collect();
-    let node = &nodes[0];
+    let node = &NodeRpc::new(urls[0].clone());
 
-    // The program, initialised with the nodes' consensus keys and the rollup's genesis root
-    // (the previous root of the first anchored batch).
-    let first = wait_for(
-        "the first anchor certificate",
+    // Bridge 0 initialised the program with the nodes' consensus keys and the rollup's
+    // genesis root: the root the first anchored batch starts from.
+    let initialised = wait_for(
+        "the program initialised",
         Duration::from_secs(120),
-        async || {
-            node.call("curve_getAnchorCertificate", json!([1]))
-                .await
-                .ok()
-                .filter(|c| !c.is_null())
-        },
+        async || // The endpoint may not answer yet.
+        curve_batch_poster::genesis::config(&client).await.ok().flatten(),
     )
     .await;
     let committee: Vec<[u8; 32]> = (0..NODES)
@@ -228,32 +242,33 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
                 .to_bytes()
         })
         .collect();
-    let genesis_root: [u8; 32] = hex::decode(first["header"]["prev_root"].as_str().expect("hex"))
-        .expect("hex")
-        .try_into()
-        .expect("32 bytes");
-    let payer = key("poster");
-    common::deploy(
-        &client,
-        &payer,
-        &committee,
-        CHAIN_ID,
-        genesis_root,
-        DELAY_SLOTS,
+    assert_eq!(initialised.committee, committee);
+    assert_eq!((initialised.chain_id, initialised.quorum), (CHAIN_ID, 3));
+    let first = wait_for(
+        "the first anchored batch",
+        Duration::from_secs(120),
+        async || record(&client, 1).await,
     )
     .await;
-    solana_keypair::write_keypair_file(&payer, dir.join("poster.json")).expect("written");
-    let mut bridges = Processes(
-        (0..NODES)
-            .map(|i| spawn_bridge(&dir, i, &urls[i], &solana.url()))
-            .collect(),
-    );
+    assert_eq!(first.header.prev_root, initialised.genesis_root);
+    // The poster's key is the new mint's authority.
+    let payer = solana_keypair::read_keypair_file(dir.join("localnet/keys/poster.json"))
+        .expect("the poster's key");
+    let mint = initialised.mint;
 
     // A user deposits; the committee credits it on the rollup once.
     let user = key("user");
     let user_tokens = key("user tokens");
     common::airdrop(&client, &user.pubkey()).await;
-    token_account(&client, &payer, &user_tokens, &user.pubkey(), DEPOSIT).await;
+    token_account(
+        &client,
+        &payer,
+        &user_tokens,
+        &mint,
+        &user.pubkey(),
+        DEPOSIT,
+    )
+    .await;
     let rollup_account = user.pubkey().to_bytes();
     deposit(
         &client,
@@ -265,6 +280,7 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
     )
     .await;
     assert_eq!(balance(&client, &vault()).await, DEPOSIT);
+    assert_eq!(balance(&client, &user_tokens.pubkey()).await, 0);
     wait_for(
         "the deposit credited",
         Duration::from_secs(60),
@@ -300,10 +316,10 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
         .expect("admitted");
     let hash = hash.as_str().expect("a hash").to_string();
     wait_for(
-        "the withdrawal executed",
+        "the withdrawal executed at node 1 (asked for the proof)",
         Duration::from_secs(60),
         async || {
-            let found = node
+            let found = NodeRpc::new(urls[1].clone())
                 .call("curve_getTransaction", json!([hash]))
                 .await
                 .ok()?;
@@ -325,17 +341,25 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
     assert_eq!(proof["amount"], WITHDRAWAL.to_string());
     assert_eq!(proof["recipient"], hex::encode(user.pubkey().to_bytes()));
 
-    // The poster is killed mid-chain and restarted: it resumes at the program's tip.
+    // The poster is killed mid-chain; `curve localnet` restarts it and it resumes at the
+    // program's tip.
     wait_for(
         "the first batches anchored",
         Duration::from_secs(120),
         async || (config(&client).await.latest_height >= KILL_AT).then_some(()),
     )
     .await;
-    bridges.0[0].kill().expect("SIGKILL");
-    bridges.0[0].wait().expect("reaped");
+    let killed = bridge_pid(&localnet_log, 0).expect("bridge 0's pid");
+    let status = Command::new("kill")
+        .args(["-KILL", &killed.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
     let at_kill = config(&client).await.latest_height;
-    bridges.0[0] = spawn_bridge(&dir, 0, &urls[0], &solana.url());
+    let restarted = wait_for("bridge 0 restarted", Duration::from_secs(30), async || {
+        bridge_pid(&localnet_log, 0).filter(|&pid| pid != killed)
+    })
+    .await;
     let target = ANCHORED.max(paid_height + 1);
     wait_for(
         "the later batches anchored",
@@ -343,9 +367,10 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
         async || (config(&client).await.latest_height >= target).then_some(()),
     )
     .await;
-    println!("poster killed at tip {at_kill}, restarted; anchored to {target}");
+    println!("poster {killed} killed at tip {at_kill}; {restarted} anchored to {target}");
 
-    // The payout, once the batch is anchored and the delay has passed: paid once.
+    // The payout, once the batch is anchored and the delay has passed: paid once. Another
+    // batch's proof, or another amount, pays nothing.
     let posted_slot = record(&client, paid_height)
         .await
         .expect("anchored")
@@ -360,42 +385,44 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
     )
     .await;
     let recipient_tokens = key("user payout tokens");
-    token_account(&client, &payer, &recipient_tokens, &user.pubkey(), 0).await;
+    token_account(&client, &payer, &recipient_tokens, &mint, &user.pubkey(), 0).await;
+    let hex32 = |value: &Value| -> [u8; 32] {
+        hex::decode(value.as_str().expect("hex"))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
     let args = WithdrawArgs {
         height: paid_height,
         index: proof["index"].as_u64().expect("an index") as u32,
         recipient: user.pubkey(),
         amount: u128::from(WITHDRAWAL),
         origin: proof["origin"].as_u64().expect("an origin") as u8,
-        origin_id: hex::decode(proof["origin_id"].as_str().expect("hex"))
-            .expect("hex")
-            .try_into()
-            .expect("32 bytes"),
+        origin_id: hex32(&proof["origin_id"]),
         proof: proof["proof"]
             .as_array()
             .expect("a path")
             .iter()
-            .map(|h| {
-                hex::decode(h.as_str().expect("hex"))
-                    .expect("hex")
-                    .try_into()
-                    .expect("32 bytes")
-            })
+            .map(hex32)
             .collect(),
     };
-    withdraw(&client, &payer, &recipient_tokens.pubkey(), args.clone())
+    let to = recipient_tokens.pubkey();
+    let mut elsewhere = args.clone();
+    elsewhere.height = paid_height + 1;
+    let refused = withdraw(&client, &payer, &to, elsewhere).await;
+    assert!(refused.is_err(), "another batch's proof: {refused:?}");
+    let mut more = args.clone();
+    more.amount += 1;
+    let refused = withdraw(&client, &payer, &to, more).await;
+    assert!(refused.is_err(), "another amount: {refused:?}");
+    assert_eq!(balance(&client, &to).await, 0);
+    withdraw(&client, &payer, &to, args.clone())
         .await
         .expect("paid");
-    assert_eq!(
-        balance(&client, &recipient_tokens.pubkey()).await,
-        WITHDRAWAL
-    );
-    let again = withdraw(&client, &payer, &recipient_tokens.pubkey(), args).await;
+    assert_eq!(balance(&client, &to).await, WITHDRAWAL);
+    let again = withdraw(&client, &payer, &to, args).await;
     assert!(again.is_err(), "a leaf is paid once");
-    assert_eq!(
-        balance(&client, &recipient_tokens.pubkey()).await,
-        WITHDRAWAL
-    );
+    assert_eq!(balance(&client, &to).await, WITHDRAWAL);
 
     // Every height anchored once, holding the header the nodes executed.
     let tip = config(&client).await.latest_height;
@@ -465,7 +492,6 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
         liabilities + unpaid
     );
 
-    drop(bridges);
     drop(processes);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -129,6 +129,146 @@ pub struct LocalnetArgs {
     /// `interpreter`; written to each `node.toml`'s `[execution]` table).
     #[arg(long, default_value = "jit")]
     engine: curve_runtime::ExecutionEngine,
+    /// Anchor to Solana: `local` starts `curve-solana-localnet` (the local stand-in: the
+    /// program in a real bank, behind Solana JSON-RPC), initialises the program and runs a
+    /// bridge beside every node (node 0's also posts batches).
+    #[arg(long, value_parser = ["local"], conflicts_with = "solana_rpc")]
+    solana: Option<String>,
+    /// Anchor to the Solana cluster at this JSON-RPC URL instead (the program deployed there
+    /// with `anchor deploy`; `--solana-keypair` pays for initialising it and for posts).
+    #[arg(long, value_name = "URL")]
+    solana_rpc: Option<String>,
+    /// The local endpoint's port (`--solana local`).
+    #[arg(long, default_value_t = 8899)]
+    solana_port: u16,
+    /// Where `curve-solana-localnet` and `curve-batch-poster` are (built in `anchor-program/`);
+    /// default: beside `curve`, then `PATH`.
+    #[arg(long, value_name = "DIR")]
+    solana_bin: Option<PathBuf>,
+    /// The Solana key that pays for posts (default: `DIR/keys/poster.json`, made on first use
+    /// and funded by the local endpoint's faucet).
+    #[arg(long, value_name = "FILE")]
+    solana_keypair: Option<PathBuf>,
+    /// Slots between a batch's post and the first withdrawal from it (a new program's
+    /// setting).
+    #[arg(long, default_value_t = 10)]
+    withdrawal_delay_slots: u64,
+}
+
+/// Where the rollup anchors.
+enum Anchoring {
+    /// The local stand-in, started here.
+    Local { port: u16 },
+    /// A cluster.
+    Cluster { url: String },
+}
+
+impl Anchoring {
+    fn of(args: &LocalnetArgs) -> Option<Anchoring> {
+        match (&args.solana, &args.solana_rpc) {
+            (Some(_), _) => Some(Anchoring::Local {
+                port: args.solana_port,
+            }),
+            (None, Some(url)) => Some(Anchoring::Cluster { url: url.clone() }),
+            (None, None) => None,
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Anchoring::Local { port } => format!("http://127.0.0.1:{port}"),
+            Anchoring::Cluster { url } => url.clone(),
+        }
+    }
+}
+
+/// A Solana-side binary: in `--solana-bin`, beside `curve`, or on `PATH`.
+fn solana_binary(args: &LocalnetArgs, name: &str) -> Result<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(dir) = &args.solana_bin {
+        candidates.push(dir.join(name));
+    } else {
+        if let Some(dir) = std::env::current_exe()?.parent() {
+            candidates.push(dir.join(name));
+        }
+        if let Some(path) = std::env::var_os("PATH") {
+            candidates.extend(std::env::split_paths(&path).map(|dir| dir.join(name)));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|c| c.is_file())
+        .with_context(|| {
+            format!(
+                "{name} not found (looked in {}); build it with `cargo build --release` in \
+             anchor-program/ and pass --solana-bin anchor-program/target/release",
+                args.solana_bin.as_ref().map_or_else(
+                    || "the curve binary's directory and PATH".to_string(),
+                    |dir| dir.display().to_string()
+                )
+            )
+        })
+}
+
+/// Writes `DIR/solana/genesis.json` (what the program is initialised with: the chain, the
+/// committee's consensus keys, the rollup's genesis root) and the Solana keys the bridges use
+/// (made once); returns (genesis file, paying key, governance key).
+fn write_solana_genesis(
+    args: &LocalnetArgs,
+    configs: &[(PathBuf, NodeConfig)],
+) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    let config = &configs[0].1;
+    let runtime_config = curve_node::runtime_config(config)?;
+    let quorum = runtime_config.quorum;
+    let genesis_root =
+        curve_runtime::Runtime::genesis(runtime_config, curve_runtime::MemoryStorage::default())
+            .context("computing the rollup's genesis root")?
+            .root();
+    let genesis = serde_json::json!({
+        "chain_id": config.chain_id,
+        "genesis_root": hex::encode(genesis_root),
+        "committee": config.consensus_keys().iter().map(hex::encode).collect::<Vec<_>>(),
+        "quorum": quorum,
+        "withdrawal_delay_slots": args.withdrawal_delay_slots,
+    });
+    let dir = args.dir.join("solana");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("genesis.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&genesis)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let keys = args.dir.join("keys");
+    let key = |name: &str| -> Result<PathBuf> {
+        let path = keys.join(name);
+        if !path.exists() {
+            new_key(&path)?;
+        }
+        Ok(path)
+    };
+    let payer = match &args.solana_keypair {
+        Some(path) => path.clone(),
+        None => key("poster.json")?,
+    };
+    Ok((path, payer, key("solana-governance.json")?))
+}
+
+/// A child whose output goes to `log`.
+fn spawn_logged(
+    program: &Path,
+    arguments: &[std::ffi::OsString],
+    log: &Path,
+) -> Result<tokio::process::Child> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    tokio::process::Command::new(program)
+        .args(arguments)
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))
 }
 
 fn init_logging(filter: &str) {
@@ -255,25 +395,40 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
         configs.push((path.clone(), NodeConfig::load(&path)?));
     }
     let exe = std::env::current_exe().context("locating the curve binary")?;
+    let anchoring = Anchoring::of(&args);
+    let solana = match &anchoring {
+        Some(anchoring) => Some((
+            anchoring,
+            solana_binary(&args, "curve-batch-poster")?,
+            write_solana_genesis(&args, &configs)?,
+        )),
+        None => None,
+    };
     runtime()?.block_on(async {
         let mut children = Vec::new();
+        let mut bridges = Vec::new();
+        if let Some((Anchoring::Local { port }, ..)) = &solana {
+            let program = solana_binary(&args, "curve-solana-localnet")?;
+            let log = args.dir.join("solana").join("localnet.log");
+            let listen = format!("127.0.0.1:{port}");
+            let child = spawn_logged(&program, &["--listen".into(), listen.into()], &log)?;
+            outln!(
+                "solana: local stand-in at http://127.0.0.1:{port}  log {}  pid {}",
+                log.display(),
+                child.id().unwrap_or(0)
+            );
+            children.push(child);
+        }
         for (i, (path, config)) in configs.iter().enumerate() {
             let log_path = path.with_file_name("node.log");
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .with_context(|| format!("cannot open {}", log_path.display()))?;
-            let child = tokio::process::Command::new(&exe)
-                .arg("node")
-                .arg("--config")
-                .arg(path)
-                .arg("--log")
-                .arg(&args.log)
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .kill_on_drop(true)
-                .spawn()
+            let arguments = [
+                "node".into(),
+                "--config".into(),
+                path.into(),
+                "--log".into(),
+                args.log.clone().into(),
+            ];
+            let child = spawn_logged(&exe, &arguments, &log_path)
                 .with_context(|| format!("starting node {i}"))?;
             outln!(
                 "node {i}: rpc http://{}  p2p {}  log {}  pid {}",
@@ -284,17 +439,78 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
             );
             children.push(child);
         }
-        outln!("{} nodes running; Ctrl-C stops them (data stays for a restart)", children.len());
-        let mut exited = None;
-        tokio::select! {
-            () = terminated() => {}
-            (status, index, _) = futures::future::select_all(children.iter_mut().map(|c| Box::pin(c.wait()))) => {
-                exited = Some((index, status));
+        if let Some((anchoring, poster, (genesis, payer, governance))) = &solana {
+            let local = matches!(anchoring, Anchoring::Local { .. });
+            for (i, (path, config)) in configs.iter().enumerate() {
+                let mut arguments: Vec<std::ffi::OsString> = vec![
+                    "--node".into(),
+                    format!("http://{}", config.rpc).into(),
+                    "--solana".into(),
+                    anchoring.url().into(),
+                    "--watch-deposits".into(),
+                    "--commitment".into(),
+                    if local { "processed" } else { "confirmed" }.into(),
+                ];
+                if i == 0 {
+                    arguments.extend([
+                        "--keypair".into(),
+                        payer.into(),
+                        "--initialize".into(),
+                        genesis.into(),
+                        "--governance-keypair".into(),
+                        governance.into(),
+                    ]);
+                    if local {
+                        arguments.push("--airdrop".into());
+                    }
+                } else {
+                    arguments.push("--no-post".into());
+                }
+                let log = path.with_file_name("bridge.log");
+                let child = spawn_logged(poster, &arguments, &log)?;
+                outln!(
+                    "bridge {i}: {}  log {}  pid {}",
+                    if i == 0 { "posts batches, watches deposits" } else { "watches deposits" },
+                    log.display(),
+                    child.id().unwrap_or(0)
+                );
+                bridges.push((i, child, arguments, log));
             }
         }
+        outln!(
+            "{} processes running; Ctrl-C stops them (data stays for a restart)",
+            children.len() + bridges.len()
+        );
+        // A node or the endpoint that exits stops everything; a bridge keeps no state and is
+        // restarted (it resumes from the program's tip).
+        let exited = loop {
+            let event = {
+                let waits = children
+                    .iter_mut()
+                    .map(|c| Box::pin(c.wait()))
+                    .chain(bridges.iter_mut().map(|(_, c, ..)| Box::pin(c.wait())));
+                tokio::select! {
+                    () = terminated() => None,
+                    (status, index, _) = futures::future::select_all(waits) => Some((index, status)),
+                }
+            };
+            let Some((index, status)) = event else {
+                break None;
+            };
+            let Some(bridge) = index.checked_sub(children.len()) else {
+                break Some((index, status));
+            };
+            let (i, child, arguments, log) = &mut bridges[bridge];
+            errln!("bridge {i} exited ({status:?}); restarting it in 1 s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let poster = &solana.as_ref().expect("bridges run with Solana").1;
+            *child = spawn_logged(poster, arguments, log)?;
+            outln!("bridge {i}: restarted  pid {}", child.id().unwrap_or(0));
+        };
         if let Some((index, status)) = &exited {
-            errln!("node {index} exited ({status:?}); stopping the others");
+            errln!("process {index} exited ({status:?}); stopping the others");
         }
+        children.extend(bridges.into_iter().map(|(_, child, ..)| child));
         stop_children(&mut children).await;
         outln!("stopped; restart with the same command");
         Ok::<_, anyhow::Error>(if exited.is_some() {

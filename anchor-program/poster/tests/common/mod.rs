@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
-use curve_anchor::{InitializeArgs, WithdrawArgs};
+use curve_anchor::{Config, WithdrawArgs};
+use curve_batch_poster::genesis::{self, Genesis};
 use curve_batch_poster::{batch_address, config_address, deposit_address};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
@@ -14,8 +15,7 @@ use solana_signer::Signer;
 use solana_transaction::{Instruction, Transaction};
 
 pub const SOL: u64 = 1_000_000_000;
-/// SPL sizes: a mint and a token account.
-const MINT_LEN: u64 = 82;
+/// SPL sizes: a token account.
 const TOKEN_ACCOUNT_LEN: u64 = 165;
 
 /// A keypair derived from `label` (the same label, the same key).
@@ -59,19 +59,9 @@ pub async fn try_send(
 
 /// Funds `who` with 100 SOL.
 pub async fn airdrop(client: &RpcClient, who: &Pubkey) {
-    let signature = client
-        .request_airdrop(who, 100 * SOL)
+    genesis::airdrop(client, &[*who], 100 * SOL)
         .await
         .expect("airdrop");
-    client
-        .confirm_transaction_with_commitment(&signature, CommitmentConfig::processed())
-        .await
-        .expect("lands");
-}
-
-/// The collateral mint (`key("mint")`, 6 decimals, `payer` its authority).
-pub fn mint() -> Pubkey {
-    key("mint").pubkey()
 }
 
 /// The vault's token account.
@@ -79,7 +69,15 @@ pub fn vault() -> Pubkey {
     Pubkey::find_program_address(&[b"vault"], &curve_anchor::ID).0
 }
 
-/// The program initialised on the endpoint: the mint, governance, the committee.
+/// The program's config, once initialised.
+pub async fn config(client: &RpcClient) -> Option<Config> {
+    curve_batch_poster::genesis::config(client)
+        .await
+        .expect("answers")
+}
+
+/// The program initialised on the endpoint the way `curve localnet` has the poster do it
+/// (a new mint, `payer` its authority; `key("governance")` governs); returns the mint.
 pub async fn deploy(
     client: &RpcClient,
     payer: &Keypair,
@@ -87,65 +85,33 @@ pub async fn deploy(
     chain_id: u64,
     genesis_root: [u8; 32],
     withdrawal_delay_slots: u64,
-) {
-    airdrop(client, &payer.pubkey()).await;
-    airdrop(client, &key("governance").pubkey()).await;
-    let mint = key("mint");
-    let rent = client
-        .get_minimum_balance_for_rent_exemption(MINT_LEN as usize)
-        .await
-        .expect("rent");
-    let create = solana_system_interface::instruction::create_account(
-        &payer.pubkey(),
-        &mint.pubkey(),
-        rent,
-        MINT_LEN,
-        &spl_token_interface::ID,
-    );
-    let init = spl_token_interface::instruction::initialize_mint2(
-        &spl_token_interface::ID,
-        &mint.pubkey(),
-        &payer.pubkey(),
-        None,
-        6,
-    )
-    .expect("an instruction");
-    send(client, &[create, init], &[payer, &mint]).await;
+) -> Pubkey {
     let governance = key("governance");
-    let quorum = committee.len() - (committee.len() - 1) / 3;
-    let initialize = Instruction {
-        program_id: curve_anchor::ID,
-        accounts: curve_anchor::accounts::Initialize {
-            payer: payer.pubkey(),
-            governance: governance.pubkey(),
-            config: config_address(),
-            mint: mint.pubkey(),
-            vault: vault(),
-            token_program: spl_token_interface::ID,
-            system_program: anchor_lang::system_program::ID,
-        }
-        .to_account_metas(None),
-        data: curve_anchor::instruction::Initialize {
-            args: InitializeArgs {
-                chain_id,
-                dev_mode: true,
-                withdrawal_delay_slots,
-                genesis_root,
-                committee: committee.to_vec(),
-                quorum: quorum as u8,
-            },
-        }
-        .data(),
+    let funded = [payer.pubkey(), governance.pubkey()];
+    genesis::airdrop(client, &funded, 100 * SOL)
+        .await
+        .expect("airdrops");
+    let genesis = Genesis {
+        chain_id,
+        genesis_root: hex::encode(genesis_root),
+        committee: committee.iter().map(hex::encode).collect(),
+        quorum: (committee.len() - (committee.len() - 1) / 3) as u8,
+        withdrawal_delay_slots,
+        mint: None,
+        dev_mode: true,
     };
-    send(client, &[initialize], &[payer, &governance]).await;
+    genesis::initialize(client, payer, &governance, &genesis)
+        .await
+        .expect("initialised")
 }
 
-/// A token account of the mint for `owner` (the address `account`), holding `amount` minted
+/// A token account of `mint` for `owner` (the address `account`), holding `amount` minted
 /// by `payer` (the mint's authority).
 pub async fn token_account(
     client: &RpcClient,
     payer: &Keypair,
     account: &Keypair,
+    mint: &Pubkey,
     owner: &Pubkey,
     amount: u64,
 ) {
@@ -164,7 +130,7 @@ pub async fn token_account(
         spl_token_interface::instruction::initialize_account3(
             &spl_token_interface::ID,
             &account.pubkey(),
-            &mint(),
+            mint,
             owner,
         )
         .expect("an instruction"),
@@ -173,7 +139,7 @@ pub async fn token_account(
         instructions.push(
             spl_token_interface::instruction::mint_to(
                 &spl_token_interface::ID,
-                &mint(),
+                mint,
                 &account.pubkey(),
                 &payer.pubkey(),
                 &[],
