@@ -11,73 +11,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anchor_lang::{AccountDeserialize, AnchorSerialize};
+use common::chain::{CHAIN_ID, Committee, GENESIS_ROOT, root};
 use common::key;
 use curve_anchor::{BatchRecord, SignedHeader};
 use curve_batch_poster::{Certificate, PostError, Poster, Source, batch_address};
-use curve_formats::batch::BatchHeader;
 use curve_solana_localnet::Localnet;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_signer::Signer;
-
-const CHAIN_ID: u64 = 77;
-const GENESIS_ROOT: [u8; 32] = [0x60; 32];
-
-/// The state root after batch `h` of the test chain.
-fn root(h: u64) -> [u8; 32] {
-    if h == 0 {
-        return GENESIS_ROOT;
-    }
-    let mut root = [0u8; 32];
-    root[..8].copy_from_slice(&h.to_le_bytes());
-    root[31] = 0xaa;
-    root
-}
-
-fn header(h: u64) -> BatchHeader {
-    BatchHeader {
-        height: h,
-        prev_root: root(h - 1),
-        state_root: root(h),
-        transactions_root: [0x33; 32],
-        withdrawal_root: [0; 32],
-        withdrawal_count: 0,
-        withdrawal_total: 0,
-        timestamp_ms: 1_000 * h,
-    }
-}
-
-/// The committee's certificates of the test chain, up to `available` (the node's progress):
-/// replicas 0, 1 and 3 sign the `post_batch` payload, as their execution attestations do.
-struct Committee {
-    members: Vec<Keypair>,
-    available: Arc<AtomicU64>,
-}
-
-impl Source for Committee {
-    async fn certificate(&self, height: u64) -> Result<Option<Certificate>, String> {
-        if height > self.available.load(Ordering::SeqCst) {
-            return Ok(None);
-        }
-        let header = header(height);
-        let mut bytes = Vec::new();
-        SignedHeader::new(CHAIN_ID, &header)
-            .serialize(&mut bytes)
-            .expect("borsh writes to memory");
-        let signatures = [0u16, 1, 3]
-            .iter()
-            .map(|&r| {
-                (
-                    r,
-                    <[u8; 64]>::from(self.members[usize::from(r)].sign_message(&bytes)),
-                )
-            })
-            .collect();
-        Ok(Some(Certificate { header, signatures }))
-    }
-}
 
 /// The program initialised for the test chain.
 async fn deploy(client: &RpcClient, payer: &Keypair, members: &[Keypair]) {
@@ -229,4 +172,23 @@ async fn certificates_that_must_not_be_posted_are_refused_before_sending() {
     assert!(curve_batch_poster::post_instructions(&tip, &extra, payer.pubkey()).is_ok());
     // Nothing reached the chain.
     assert_eq!(poster.tip().await.expect("a tip").height, 0);
+}
+
+/// Solana's packet limit: a transaction larger than this is refused by every cluster.
+const PACKET_DATA_SIZE: usize = 1_232;
+
+#[test]
+fn a_post_for_the_largest_committee_and_a_withdrawal_with_the_deepest_proof_fit_a_packet() {
+    let payer = key("poster");
+    let largest = common::chain::post_transaction(curve_anchor::MAX_COMMITTEE, &payer)
+        .expect("a quorum of good signatures");
+    let size = common::chain::wire_size(&largest);
+    assert!(
+        size <= PACKET_DATA_SIZE,
+        "post_batch for {} members: {size} bytes",
+        curve_anchor::MAX_COMMITTEE
+    );
+    for (what, size) in common::chain::transaction_sizes(&payer) {
+        assert!(size <= PACKET_DATA_SIZE, "{what}: {size} bytes");
+    }
 }

@@ -218,6 +218,15 @@ fn write_solana_genesis(
     configs: &[(PathBuf, NodeConfig)],
 ) -> Result<(PathBuf, PathBuf, PathBuf)> {
     let config = &configs[0].1;
+    // The Anchor program's `MAX_COMMITTEE`: one `post_batch` transaction carries a quorum's
+    // signatures, and a packet holds no more.
+    const SOLANA_COMMITTEE_MAX: usize = 7;
+    if configs.len() > SOLANA_COMMITTEE_MAX {
+        bail!(
+            "a committee of {} cannot anchor to Solana: the Anchor program takes at most {SOLANA_COMMITTEE_MAX} members (a quorum's signatures must fit one transaction)",
+            configs.len()
+        );
+    }
     let runtime_config = curve_node::runtime_config(config)?;
     let quorum = runtime_config.quorum;
     let genesis_root =

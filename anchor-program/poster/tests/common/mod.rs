@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod chain;
+
 use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
 use curve_anchor::{Config, WithdrawArgs};
 use curve_batch_poster::genesis::{self, Genesis};
@@ -174,10 +176,22 @@ pub async fn deposit(
     amount: u64,
     recipient: [u8; 32],
 ) {
-    let instruction = Instruction {
+    let instruction = deposit_instruction(&depositor.pubkey(), source, sequence, amount, recipient);
+    send(client, &[instruction], &[depositor]).await;
+}
+
+/// The program's `deposit` instruction.
+pub fn deposit_instruction(
+    depositor: &Pubkey,
+    source: &Pubkey,
+    sequence: u64,
+    amount: u64,
+    recipient: [u8; 32],
+) -> Instruction {
+    Instruction {
         program_id: curve_anchor::ID,
         accounts: curve_anchor::accounts::Deposit {
-            depositor: depositor.pubkey(),
+            depositor: *depositor,
             config: config_address(),
             record: deposit_address(sequence),
             source: *source,
@@ -187,8 +201,7 @@ pub async fn deposit(
         }
         .to_account_metas(None),
         data: curve_anchor::instruction::Deposit { amount, recipient }.data(),
-    };
-    send(client, &[instruction], &[depositor]).await;
+    }
 }
 
 /// The program's `withdraw` of one payout leaf into `recipient_token`, paid by `payer`.
@@ -198,6 +211,16 @@ pub async fn withdraw(
     recipient_token: &Pubkey,
     args: WithdrawArgs,
 ) -> Result<(), String> {
+    let instruction = withdraw_instruction(&payer.pubkey(), recipient_token, args);
+    try_send(client, &[instruction], &[payer]).await
+}
+
+/// The program's `withdraw` instruction.
+pub fn withdraw_instruction(
+    payer: &Pubkey,
+    recipient_token: &Pubkey,
+    args: WithdrawArgs,
+) -> Instruction {
     let nullifier = Pubkey::find_program_address(
         &[
             b"nullifier",
@@ -207,10 +230,10 @@ pub async fn withdraw(
         &curve_anchor::ID,
     )
     .0;
-    let instruction = Instruction {
+    Instruction {
         program_id: curve_anchor::ID,
         accounts: curve_anchor::accounts::Withdraw {
-            payer: payer.pubkey(),
+            payer: *payer,
             config: config_address(),
             batch: batch_address(args.height),
             nullifier,
@@ -221,6 +244,5 @@ pub async fn withdraw(
         }
         .to_account_metas(None),
         data: curve_anchor::instruction::Withdraw { args }.data(),
-    };
-    try_send(client, &[instruction], &[payer]).await
+    }
 }
