@@ -403,3 +403,102 @@ async fn a_consensus_only_committee_orders_opaque_payloads_and_curve_bench_times
         }
     }
 }
+
+/// Deposits as the committee credits them: a record handed to three members (their bridges)
+/// while the member whose turn it is (sequence mod 4) is down is attested by the three,
+/// credited once by the next member after the fallback delay, from that member's consensus
+/// account; records of another chain or malformed ones are refused with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_handed_to_a_quorum_is_credited_once_even_with_its_member_down() {
+    let seed = seed();
+    let mut cluster = Cluster::start(seed, 4, 200);
+    cluster.wait_height(0, 1).await;
+    // Sequence 5: member 1's turn, then member 2's.
+    let sequence = 5u64;
+    cluster.kill(1);
+    let recipient = key(seed, "depositor's rollup account");
+    let record = curve_formats::deposit::DepositRecord {
+        chain_id: cluster.chain_id,
+        sequence,
+        depositor: [3; 32],
+        recipient: recipient.verifying_key().to_bytes(),
+        amount: 7_000,
+        slot: 40,
+    };
+    let observed = |i: usize, record: &curve_formats::deposit::DepositRecord| {
+        rpc(
+            cluster.rpc_ports[i],
+            "curve_observeDeposit",
+            json!([hex::encode(record.to_bytes())]),
+        )
+    };
+
+    // Refusals first: another chain's record, and bytes that are not a record.
+    let mut foreign = record;
+    foreign.chain_id ^= 1;
+    let refused = observed(0, &foreign);
+    assert_eq!(error_code(&refused), -32602, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("chain"),
+        "{refused}"
+    );
+    let garbage = rpc(
+        cluster.rpc_ports[0],
+        "curve_observeDeposit",
+        json!(["00ff"]),
+    );
+    assert_eq!(error_code(&garbage), -32602, "{garbage}");
+
+    let handed_at = std::time::Instant::now();
+    for i in [0, 2, 3] {
+        let answer = observed(i, &record);
+        assert_eq!(answer["result"]["credited"], false, "{answer}");
+    }
+    let credited_height = cluster
+        .wait("the deposit credited", || async {
+            let client = cluster.client(0);
+            let found: Value = client
+                .call("curve_getDeposit", vec![json!(sequence)])
+                .await
+                .ok()?;
+            if found["credited"] != true {
+                return None;
+            }
+            client.status().await.ok()?["executed_height"].as_u64()
+        })
+        .await;
+    assert!(
+        handed_at.elapsed() >= curve_node::deposits::FALLBACK,
+        "member 1 was down: the credit waited for the fallback"
+    );
+    let account = rpc(
+        cluster.rpc_ports[0],
+        "curve_getAccount",
+        json!([hex::encode(recipient.verifying_key().to_bytes())]),
+    );
+    assert_eq!(account["result"]["balance"], "7000", "{account}");
+
+    // Handing the record over again changes nothing; exactly one credit transaction, sent
+    // from member 2's consensus account.
+    let again = observed(3, &record);
+    assert_eq!(again["result"]["credited"], true, "{again}");
+    let mut credits = Vec::new();
+    for height in 1..=credited_height {
+        let block = rpc(cluster.rpc_ports[0], "curve_getBlock", json!([height]))["result"].clone();
+        for receipt in block["receipts"].as_array().into_iter().flatten() {
+            if receipt["action"] == "credit_deposit" {
+                credits.push(receipt["tx_hash"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert_eq!(credits.len(), 1, "{credits:?}");
+    let member2 = hex::encode(cluster.consensus[2].verifying_key().to_bytes());
+    let sender = rpc(cluster.rpc_ports[0], "curve_getAccount", json!([member2]));
+    assert_eq!(
+        sender["result"]["nonce"], 1,
+        "member 2 sent the credit: {sender}"
+    );
+}
