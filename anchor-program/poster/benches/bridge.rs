@@ -15,14 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::chain::{CHAIN_ID, Committee, GENESIS_ROOT};
 use common::key;
 use criterion::{Criterion, criterion_group, criterion_main};
-use curve_batch_poster::Poster;
-use curve_solana_localnet::Localnet;
-use solana_commitment_config::CommitmentConfig;
-use solana_keypair::Keypair;
-use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 
@@ -39,34 +33,10 @@ fn bridge(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let net = runtime
-        .block_on(Localnet::start(
-            "127.0.0.1:0".parse().expect("an address"),
-            400,
-        ))
-        .expect("serves");
-    let client = RpcClient::new_with_commitment(net.url(), CommitmentConfig::processed());
-    let members: Vec<Keypair> = (0..4).map(|i| key(&format!("member {i}"))).collect();
-    let committee: Vec<[u8; 32]> = members.iter().map(|m| m.pubkey().to_bytes()).collect();
-    let payer = key("poster");
-    runtime.block_on(common::deploy(
-        &client,
-        &payer,
-        &committee,
-        CHAIN_ID,
-        GENESIS_ROOT,
-        20,
-    ));
+    let deployed = runtime.block_on(common::Deployed::start(400));
+    let (client, payer) = (&deployed.client, &deployed.payer);
     let available = Arc::new(AtomicU64::new(0));
-    let mut poster = Poster::new(
-        net.url(),
-        CommitmentConfig::processed(),
-        payer.insecure_clone(),
-        Committee {
-            members,
-            available: available.clone(),
-        },
-    );
+    let mut poster = deployed.poster(&available);
 
     let mut latencies = Vec::new();
     c.bench_function("bridge/post_batch_confirmed", |b| {
@@ -93,7 +63,7 @@ fn bridge(c: &mut Criterion) {
     }
 
     let sender = key("sender");
-    runtime.block_on(common::airdrop(&client, &sender.pubkey()));
+    runtime.block_on(common::airdrop(client, &sender.pubkey()));
     // Above the rent-exempt minimum, so the receiver can be created by the first.
     let mut lamports = 1_000_000;
     let mut round_trips = Vec::new();
@@ -136,7 +106,7 @@ fn bridge(c: &mut Criterion) {
         );
     }
 
-    for (what, bytes) in common::chain::transaction_sizes(&payer) {
+    for (what, bytes) in common::chain::transaction_sizes(payer) {
         println!("bridge/size {what}: {bytes} bytes (of 1,232)");
     }
 }

@@ -92,7 +92,9 @@ impl Genesis {
     }
 }
 
-async fn send(
+/// Signs `instructions` (the first signer pays) with a fresh blockhash, sends them and waits
+/// until they land at the client's commitment; the error says `what` failed.
+pub async fn send(
     client: &RpcClient,
     instructions: &[Instruction],
     signers: &[&Keypair],

@@ -11,44 +11,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anchor_lang::{AccountDeserialize, AnchorSerialize};
-use common::chain::{CHAIN_ID, Committee, GENESIS_ROOT, root};
+use common::Deployed;
+use common::chain::{CHAIN_ID, Committee, root};
 use common::key;
 use curve_anchor::{BatchRecord, SignedHeader};
-use curve_batch_poster::{Certificate, PostError, Poster, Source, batch_address};
-use curve_solana_localnet::Localnet;
+use curve_batch_poster::{Certificate, PostError, Source, batch_address};
 use solana_commitment_config::CommitmentConfig;
-use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
-use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_signer::Signer;
-
-/// The program initialised for the test chain.
-async fn deploy(client: &RpcClient, payer: &Keypair, members: &[Keypair]) {
-    let committee: Vec<[u8; 32]> = members.iter().map(|m| m.pubkey().to_bytes()).collect();
-    common::deploy(client, payer, &committee, CHAIN_ID, GENESIS_ROOT, 20).await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_poster_resumes_at_the_tip_and_anchors_every_height_once() {
-    let net = Localnet::start("127.0.0.1:0".parse().expect("an address"), 50)
-        .await
-        .expect("serves");
-    let client = RpcClient::new_with_commitment(net.url(), CommitmentConfig::processed());
-    let members: Vec<Keypair> = (0..4).map(|i| key(&format!("member {i}"))).collect();
-    let payer = key("poster");
-    deploy(&client, &payer, &members).await;
+    let deployed = Deployed::start(50).await;
+    let client = &deployed.client;
     let available = Arc::new(AtomicU64::new(60));
-    let poster = |available: &Arc<AtomicU64>| {
-        Poster::new(
-            net.url(),
-            CommitmentConfig::processed(),
-            payer.insecure_clone(),
-            Committee {
-                members: members.iter().map(|m| m.insecure_clone()).collect(),
-                available: available.clone(),
-            },
-        )
-    };
+    let poster = |available: &Arc<AtomicU64>| deployed.poster(available);
 
     // The first poster anchors the 60 certificates the node has, then is dropped.
     let mut first = poster(&available);
@@ -105,22 +82,9 @@ async fn a_restarted_poster_resumes_at_the_tip_and_anchors_every_height_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_that_must_not_be_posted_are_refused_before_sending() {
-    let net = Localnet::start("127.0.0.1:0".parse().expect("an address"), 50)
-        .await
-        .expect("serves");
-    let client = RpcClient::new_with_commitment(net.url(), CommitmentConfig::processed());
-    let members: Vec<Keypair> = (0..4).map(|i| key(&format!("member {i}"))).collect();
-    let payer = key("poster");
-    deploy(&client, &payer, &members).await;
-    let poster = Poster::new(
-        net.url(),
-        CommitmentConfig::processed(),
-        payer.insecure_clone(),
-        Committee {
-            members: members.iter().map(|m| m.insecure_clone()).collect(),
-            available: Arc::new(AtomicU64::new(1)),
-        },
-    );
+    let deployed = Deployed::start(50).await;
+    let (members, payer) = (&deployed.members, &deployed.payer);
+    let poster = deployed.poster(&Arc::new(AtomicU64::new(1)));
     let tip = poster.tip().await.expect("a tip");
     let good = Committee {
         members: members.iter().map(|m| m.insecure_clone()).collect(),

@@ -5,16 +5,19 @@
 
 pub mod chain;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
 use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
 use curve_anchor::{Config, WithdrawArgs};
 use curve_batch_poster::genesis::{self, Genesis};
-use curve_batch_poster::{batch_address, config_address, deposit_address};
+use curve_batch_poster::{Poster, batch_address, config_address, deposit_address};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_signer::Signer;
-use solana_transaction::{Instruction, Transaction};
+use solana_transaction::Instruction;
 
 pub const SOL: u64 = 1_000_000_000;
 /// SPL sizes: a token account.
@@ -42,21 +45,7 @@ pub async fn try_send(
     instructions: &[Instruction],
     signers: &[&Keypair],
 ) -> Result<(), String> {
-    let blockhash = client
-        .get_latest_blockhash()
-        .await
-        .map_err(|e| e.to_string())?;
-    let transaction = Transaction::new_signed_with_payer(
-        instructions,
-        Some(&signers[0].pubkey()),
-        signers,
-        blockhash,
-    );
-    client
-        .send_and_confirm_transaction(&transaction)
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string())
+    genesis::send(client, instructions, signers, "the transaction").await
 }
 
 /// Funds `who` with 100 SOL.
@@ -244,5 +233,57 @@ pub fn withdraw_instruction(
         }
         .to_account_metas(None),
         data: curve_anchor::instruction::Withdraw { args }.data(),
+    }
+}
+
+/// A local endpoint (slots of `slot_ms`) with the program initialised for the synthetic chain
+/// ([`chain`]): its committee of 4 (`key("member i")`) and the poster's paying key.
+pub struct Deployed {
+    pub net: curve_solana_localnet::Localnet,
+    pub client: RpcClient,
+    pub members: Vec<Keypair>,
+    pub payer: Keypair,
+}
+
+impl Deployed {
+    pub async fn start(slot_ms: u64) -> Deployed {
+        let net = curve_solana_localnet::Localnet::start(
+            "127.0.0.1:0".parse().expect("an address"),
+            slot_ms,
+        )
+        .await
+        .expect("serves");
+        let client = RpcClient::new_with_commitment(net.url(), CommitmentConfig::processed());
+        let members: Vec<Keypair> = (0..4).map(|i| key(&format!("member {i}"))).collect();
+        let committee: Vec<[u8; 32]> = members.iter().map(|m| m.pubkey().to_bytes()).collect();
+        let payer = key("poster");
+        deploy(
+            &client,
+            &payer,
+            &committee,
+            chain::CHAIN_ID,
+            chain::GENESIS_ROOT,
+            20,
+        )
+        .await;
+        Deployed {
+            net,
+            client,
+            members,
+            payer,
+        }
+    }
+
+    /// A poster on the endpoint over the synthetic chain, up to `available`.
+    pub fn poster(&self, available: &Arc<AtomicU64>) -> Poster<chain::Committee> {
+        Poster::new(
+            self.net.url(),
+            CommitmentConfig::processed(),
+            self.payer.insecure_clone(),
+            chain::Committee {
+                members: self.members.iter().map(|m| m.insecure_clone()).collect(),
+                available: available.clone(),
+            },
+        )
     }
 }
