@@ -481,8 +481,9 @@ async fn a_deposit_handed_to_a_quorum_is_credited_once_even_with_its_member_down
     );
     assert_eq!(account["result"]["balance"], "7000", "{account}");
 
-    // Handing the record over again changes nothing; exactly one credit transaction, sent
-    // from member 2's consensus account.
+    // Handing the record over again (once member 3 executed the credit too) changes nothing;
+    // exactly one credit transaction, sent from member 2's consensus account.
+    cluster.wait_height(3, credited_height).await;
     let again = observed(3, &record);
     assert_eq!(again["result"]["credited"], true, "{again}");
     let mut credits = Vec::new();

@@ -51,6 +51,8 @@ use crate::sync::{
 
 /// How often buffered transactions are forwarded.
 const FORWARD_EVERY: Duration = Duration::from_millis(5);
+/// How often pooled deposit attestations are looked at for a credit to send.
+const CREDIT_EVERY: Duration = Duration::from_millis(50);
 /// Submissions whose finality latency is tracked at once (older ones are forgotten).
 const TRACKED_MAX: usize = 200_000;
 
@@ -175,6 +177,8 @@ impl Driver {
         self.perform(initial)?;
         let mut forward_tick = tokio::time::interval(FORWARD_EVERY);
         forward_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut credit_tick = tokio::time::interval(CREDIT_EVERY);
+        credit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
             let deadline = self.timer.map(|(_, at)| at);
@@ -211,8 +215,8 @@ impl Driver {
                     Some(Request::Write(write)) => write(&mut self),
                     None => return Ok(()),
                 },
+                _ = credit_tick.tick() => self.credit_deposits()?,
                 _ = forward_tick.tick() => {
-                    self.credit_deposits()?;
                     self.generate_opaque()?;
                     self.flush_forward();
                     self.check_download();
@@ -693,13 +697,13 @@ impl Driver {
         if self.runtime.deposit_credited(record.sequence) {
             return Ok(json!({"sequence": record.sequence, "credited": true}));
         }
+        let (member, _, quorum) = self.rollup_committee()?;
         let attestation = Attestation {
             record,
-            member: self.me,
+            member,
             signature: self.settings.key.sign(&record.attestation_message()),
         };
         let frame = attestation.to_frame();
-        let quorum = self.core.config().committee.quorum();
         let signed = self.deposits.add(attestation, quorum, Instant::now())?;
         for to in (0..self.members).filter(|&r| r != self.me) {
             self.net.send(to, frame.clone());
@@ -707,33 +711,60 @@ impl Driver {
         Ok(json!({"sequence": record.sequence, "credited": false, "signatures": signed}))
     }
 
-    /// Another member's attestation: pooled if it is that member's and verifies.
+    /// The rollup's committee as the runtime checks a credit against it: this node's index in
+    /// it, its size and its quorum (the consensus committee's until a rotation moves it).
+    fn rollup_committee(&self) -> Result<(u16, u16, usize), String> {
+        let config = self.runtime.config();
+        let me = self.settings.credit_key.verifying_key().to_bytes();
+        let index = config
+            .committee
+            .iter()
+            .position(|key| *key == me)
+            .ok_or("this node's consensus key is not in the rollup's committee")?;
+        Ok((
+            index as u16,
+            config.committee.len() as u16,
+            usize::from(config.quorum),
+        ))
+    }
+
+    /// Another member's attestation: pooled if the peer that sent it is the member it names
+    /// (in the rollup's committee) and the signature verifies.
     fn on_attestation(&mut self, from: u16, attestation: Attestation) {
         let sequence = attestation.record.sequence;
-        if attestation.member != from || attestation.record.chain_id != self.chain_id {
+        if self.opaque.is_some()
+            || attestation.record.chain_id != self.chain_id
+            || self.runtime.deposit_credited(sequence)
+        {
+            return;
+        }
+        let config = self.runtime.config();
+        let Some(key) = config.committee.get(usize::from(attestation.member)) else {
             tracing::warn!(
                 from,
                 sequence,
-                "an attestation not from its sender or of another chain"
+                "an attestation by a member the rollup does not have"
+            );
+            return;
+        };
+        let sender = self.core.config().committee.key(from).map(|k| k.to_bytes());
+        let verifies = sender == Some(*key)
+            && ed25519_dalek::VerifyingKey::from_bytes(key).is_ok_and(|key| {
+                key.verify_strict(
+                    &attestation.record.attestation_message(),
+                    &ed25519_dalek::Signature::from_bytes(&attestation.signature),
+                )
+                .is_ok()
+            });
+        if !verifies {
+            tracing::warn!(
+                from,
+                sequence,
+                "a deposit attestation not signed by the member that sent it"
             );
             return;
         }
-        if self.opaque.is_some() || self.runtime.deposit_credited(sequence) {
-            return;
-        }
-        let committee = &self.core.config().committee;
-        let verifies = committee.key(from).is_some_and(|key| {
-            key.verify_strict(
-                &attestation.record.attestation_message(),
-                &ed25519_dalek::Signature::from_bytes(&attestation.signature),
-            )
-            .is_ok()
-        });
-        if !verifies {
-            tracing::warn!(from, sequence, "a deposit attestation that does not verify");
-            return;
-        }
-        let quorum = committee.quorum();
+        let quorum = usize::from(config.quorum);
         if let Err(reason) = self.deposits.add(attestation, quorum, Instant::now()) {
             tracing::warn!(from, sequence, %reason, "deposit attestation dropped");
         }
@@ -750,9 +781,10 @@ impl Driver {
         let runtime = &self.runtime;
         self.deposits
             .settle(|sequence| runtime.deposit_credited(sequence), nonce, now);
-        let quorum = self.core.config().committee.quorum();
-        let Some((record, attestations)) = self.deposits.due(self.me, self.members, quorum, now)
-        else {
+        let Ok((me, members, quorum)) = self.rollup_committee() else {
+            return Ok(());
+        };
+        let Some((record, attestations)) = self.deposits.due(me, members, quorum, now) else {
             return Ok(());
         };
         let tx = credit_transaction(
