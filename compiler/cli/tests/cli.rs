@@ -127,6 +127,43 @@ fn usage_and_io_errors_exit_2() {
 }
 
 #[test]
+fn withdraw_proof_refuses_a_mixed_query_and_names_a_node_it_cannot_reach() {
+    // `--tx` with `--height`, or `--height` without `--index`: usage errors.
+    let mixed = curve(&[
+        "withdraw-proof",
+        "--tx",
+        "00",
+        "--height",
+        "1",
+        "--index",
+        "0",
+    ]);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert_eq!(
+        curve(&["withdraw-proof", "--height", "1"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(curve(&["withdraw-proof"]).status.code(), Some(2));
+    // Port 1 on loopback: nothing listens there.
+    let unreachable = curve(&[
+        "withdraw-proof",
+        "--node",
+        "http://127.0.0.1:1",
+        "--height",
+        "1",
+        "--index",
+        "0",
+    ]);
+    assert_eq!(unreachable.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(
+        stderr.contains("curve_getWithdrawalProof") && stderr.contains("127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(unreachable.stdout.is_empty(), "nothing printed as a proof");
+}
+
+#[test]
 fn fmt_rewrites_in_place_and_check_mode_reports() {
     assert_eq!(
         curve(&["fmt", "--check", "examples"]).status.code(),
