@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use curve_batch_poster::{DepositWatcher, NodeRpc, Poster, genesis, repeat};
+use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_signer::Signer;
 
@@ -54,20 +55,46 @@ struct Args {
     airdrop: bool,
 }
 
-fn keypair(path: &std::path::Path, flag: &str) -> Result<solana_keypair::Keypair, String> {
+fn keypair(path: &std::path::Path, flag: &str) -> Result<Keypair, String> {
     solana_keypair::read_keypair_file(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
 }
 
-/// [`prepare`], retried with back-off for about a minute while the endpoint is starting or
-/// busy; a genesis file that does not load fails at once.
-async fn prepare_with_retries(args: &Args, commitment: CommitmentConfig) -> Result<(), String> {
-    if let Some(path) = &args.initialize {
-        genesis::Genesis::load(path)?;
+/// What the files named on the command line hold, read once before anything is sent: a
+/// missing or malformed file fails at once rather than being retried like the endpoint.
+struct Files {
+    payer: Option<Keypair>,
+    governance: Option<Keypair>,
+    genesis: Option<genesis::Genesis>,
+}
+
+impl Files {
+    fn load(args: &Args) -> Result<Files, String> {
+        let read = |path: &Option<std::path::PathBuf>, flag: &str| {
+            path.as_deref().map(|path| keypair(path, flag)).transpose()
+        };
+        Ok(Files {
+            payer: read(&args.keypair, "--keypair")?,
+            governance: read(&args.governance_keypair, "--governance-keypair")?,
+            genesis: args
+                .initialize
+                .as_deref()
+                .map(genesis::Genesis::load)
+                .transpose()?,
+        })
     }
+}
+
+/// [`prepare`], retried with back-off for about a minute while the endpoint is starting or
+/// busy.
+async fn prepare_with_retries(
+    args: &Args,
+    commitment: CommitmentConfig,
+    files: &Files,
+) -> Result<(), String> {
     let mut wait = Duration::from_millis(100);
     let started = std::time::Instant::now();
     loop {
-        match prepare(args, commitment).await {
+        match prepare(args, commitment, files).await {
             Ok(()) => return Ok(()),
             Err(e) if started.elapsed() < Duration::from_secs(60) => {
                 eprintln!("curve-batch-poster: {e}; retrying in {wait:?}");
@@ -80,29 +107,21 @@ async fn prepare_with_retries(args: &Args, commitment: CommitmentConfig) -> Resu
 }
 
 /// `--airdrop` and `--initialize`.
-async fn prepare(args: &Args, commitment: CommitmentConfig) -> Result<(), String> {
+async fn prepare(args: &Args, commitment: CommitmentConfig, files: &Files) -> Result<(), String> {
     let client = RpcClient::new_with_commitment(args.solana.clone(), commitment);
-    let payer = args
-        .keypair
-        .as_deref()
-        .map(|path| keypair(path, "--keypair"))
-        .transpose()?;
-    let governance = args
-        .governance_keypair
-        .as_deref()
-        .map(|path| keypair(path, "--governance-keypair"))
-        .transpose()?;
     if args.airdrop {
-        let keys: Vec<_> = payer
+        let keys: Vec<_> = files
+            .payer
             .iter()
-            .chain(&governance)
+            .chain(&files.governance)
             .map(|k| k.pubkey())
             .collect();
         genesis::airdrop(&client, &keys, 100 * LAMPORTS_PER_SOL).await?;
     }
-    if let (Some(path), Some(payer), Some(governance)) = (&args.initialize, &payer, &governance) {
-        let genesis = genesis::Genesis::load(path)?;
-        let mint = genesis::initialize(&client, payer, governance, &genesis).await?;
+    if let (Some(genesis), Some(payer), Some(governance)) =
+        (&files.genesis, &files.payer, &files.governance)
+    {
+        let mint = genesis::initialize(&client, payer, governance, genesis).await?;
         println!(
             "curve-batch-poster: program {} initialised for chain {:#x}; collateral mint {mint}",
             curve_anchor::ID,
@@ -125,25 +144,25 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let idle = Duration::from_millis(args.idle_ms);
-    if let Err(e) = prepare_with_retries(&args, commitment).await {
+    let files = match Files::load(&args) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = prepare_with_retries(&args, commitment, &files).await {
         eprintln!("error: {e}");
         return std::process::ExitCode::FAILURE;
     }
-    let mut poster = match &args.keypair {
-        Some(path) if !args.no_post => match solana_keypair::read_keypair_file(path) {
-            Ok(payer) => Some(Poster::new(
-                args.solana.clone(),
-                commitment,
-                payer,
-                NodeRpc::new(args.node.clone()),
-            )),
-            Err(e) => {
-                eprintln!("error: --keypair {}: {e}", path.display());
-                return std::process::ExitCode::FAILURE;
-            }
-        },
-        _ => None,
-    };
+    let mut poster = files.payer.filter(|_| !args.no_post).map(|payer| {
+        Poster::new(
+            args.solana.clone(),
+            commitment,
+            payer,
+            NodeRpc::new(args.node.clone()),
+        )
+    });
     if let Some(poster) = &poster {
         match poster.tip().await {
             Ok(tip) => println!(
