@@ -20,6 +20,38 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 
+/// Benchmarks `step` on what `prepare` (untimed) makes, keeping every iteration's time, and
+/// prints their p50 and p99 after criterion's estimate.
+fn timed<T>(
+    c: &mut Criterion,
+    name: &str,
+    mut prepare: impl FnMut() -> T,
+    mut step: impl FnMut(T),
+) {
+    let mut samples = Vec::new();
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let input = prepare();
+                let started = Instant::now();
+                step(input);
+                let took = started.elapsed();
+                samples.push(took);
+                total += took;
+            }
+            total
+        })
+    });
+    if !samples.is_empty() {
+        let (p50, p99) = percentiles(&mut samples);
+        println!(
+            "{name}: {} iterations, p50 {p50:?}, p99 {p99:?}",
+            samples.len()
+        );
+    }
+}
+
 /// `(p50, p99)` of `samples`.
 fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
     samples.sort();
@@ -38,73 +70,47 @@ fn bridge(c: &mut Criterion) {
     let available = Arc::new(AtomicU64::new(0));
     let mut poster = deployed.poster(&available);
 
-    let mut latencies = Vec::new();
-    c.bench_function("bridge/post_batch_confirmed", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                available.fetch_add(1, Ordering::SeqCst);
-                let started = Instant::now();
-                let posted = runtime.block_on(poster.post_next()).expect("posts");
-                let took = started.elapsed();
-                assert!(posted.is_some());
-                latencies.push(took);
-                total += took;
-            }
-            total
-        })
-    });
-    if !latencies.is_empty() {
-        let (p50, p99) = percentiles(&mut latencies);
-        println!(
-            "bridge/post_batch_confirmed: {} posts, p50 {p50:?}, p99 {p99:?}",
-            latencies.len()
-        );
-    }
+    timed(
+        c,
+        "bridge/post_batch_confirmed",
+        || available.fetch_add(1, Ordering::SeqCst),
+        |_| {
+            let posted = runtime.block_on(poster.post_next()).expect("posts");
+            assert!(posted.is_some());
+        },
+    );
 
     let sender = key("sender");
     runtime.block_on(common::airdrop(client, &sender.pubkey()));
     // Above the rent-exempt minimum, so the receiver can be created by the first.
     let mut lamports = 1_000_000;
-    let mut round_trips = Vec::new();
-    c.bench_function("bridge/send_transaction_round_trip", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                // A new amount each time: a new signature, never a duplicate.
-                lamports += 1;
-                let transfer = solana_system_interface::instruction::transfer(
-                    &sender.pubkey(),
-                    &key("receiver").pubkey(),
-                    lamports,
-                );
-                let blockhash = runtime
-                    .block_on(client.get_latest_blockhash())
-                    .expect("a blockhash");
-                let transaction = Transaction::new_signed_with_payer(
-                    &[transfer],
-                    Some(&sender.pubkey()),
-                    &[&sender],
-                    blockhash,
-                );
-                let started = Instant::now();
-                runtime
-                    .block_on(client.send_transaction(&transaction))
-                    .expect("sent");
-                let took = started.elapsed();
-                round_trips.push(took);
-                total += took;
-            }
-            total
-        })
-    });
-    if !round_trips.is_empty() {
-        let (p50, p99) = percentiles(&mut round_trips);
-        println!(
-            "bridge/send_transaction_round_trip: {} sends, p50 {p50:?}, p99 {p99:?}",
-            round_trips.len()
-        );
-    }
+    timed(
+        c,
+        "bridge/send_transaction_round_trip",
+        || {
+            // A new amount each time: a new signature, never a duplicate.
+            lamports += 1;
+            let transfer = solana_system_interface::instruction::transfer(
+                &sender.pubkey(),
+                &key("receiver").pubkey(),
+                lamports,
+            );
+            let blockhash = runtime
+                .block_on(client.get_latest_blockhash())
+                .expect("a blockhash");
+            Transaction::new_signed_with_payer(
+                &[transfer],
+                Some(&sender.pubkey()),
+                &[&sender],
+                blockhash,
+            )
+        },
+        |transaction| {
+            runtime
+                .block_on(client.send_transaction(&transaction))
+                .expect("sent");
+        },
+    );
 
     for (what, bytes) in common::chain::transaction_sizes(payer) {
         println!("bridge/size {what}: {bytes} bytes (of 1,232)");
