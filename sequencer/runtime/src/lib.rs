@@ -482,6 +482,18 @@ impl<S: Storage> Runtime<S> {
         self.programs.get(&id).map(|p| &p.record)
     }
 
+    /// A program's certificate in the Anchor program's form (None: no such program).
+    pub fn solana_certificate(
+        &self,
+        id: ProgramId,
+    ) -> Option<Result<templates::SolanaCertificate, String>> {
+        let record = self.program(id)?;
+        Some(templates::solana_certificate(
+            record,
+            &self.config.verifying_keys,
+        ))
+    }
+
     /// A program's persistent memory (its slab).
     pub fn program_memory(&self, id: ProgramId) -> Option<&[u64]> {
         self.programs

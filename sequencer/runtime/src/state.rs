@@ -275,8 +275,9 @@ pub struct ProgramRecord {
     pub template: String,
     /// SHA-256 of the module bytes.
     pub code_hash: [u8; 32],
-    /// SHA-256 of the certificate proof.
-    pub proof_hash: [u8; 32],
+    /// The compressed Groth16 certificate the deploy was admitted with (the bridge registers
+    /// it with the Anchor program; a state-synced node has it as every other node does).
+    pub proof: Vec<u8>,
     /// The interface's descriptor hash.
     pub descriptor_hash: [u8; 32],
     /// The state layout hash (upgrades keep it).
@@ -298,7 +299,7 @@ impl Encode for ProgramRecord {
     fn encode(&self, out: &mut Vec<u8>) {
         encode_bytes(self.template.as_bytes(), out);
         self.code_hash.encode(out);
-        self.proof_hash.encode(out);
+        encode_bytes(&self.proof, out);
         self.descriptor_hash.encode(out);
         self.layout_hash.encode(out);
         encode_bytes(&self.module, out);
@@ -322,7 +323,7 @@ impl Decode for ProgramRecord {
         Ok(ProgramRecord {
             template,
             code_hash: reader.array()?,
-            proof_hash: reader.array()?,
+            proof: decode_bytes(reader, limits::PROOF_BYTES)?,
             descriptor_hash: reader.array()?,
             layout_hash: reader.array()?,
             module: decode_bytes(reader, limits::MODULE_BYTES)?,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use curve_certificate::keys::{self, Mode, PreparedVerifyingKey};
-use curve_certificate::{prepare_verifying_key, proof};
+use curve_certificate::{prepare_verifying_key, proof, solana};
 use curve_compiler::manifest::field_hex;
 use curve_compiler::templates::{self, Template};
 use curve_formats::certificate::{Row, SizeClass, Statement, check_rows};
@@ -310,7 +310,7 @@ pub fn admit(
         record: ProgramRecord {
             template: approved.template.name.to_string(),
             code_hash,
-            proof_hash: Sha256::digest(&image.proof).into(),
+            proof: image.proof.clone(),
             descriptor_hash: approved.descriptor_hash,
             layout_hash: approved.layout_hash,
             module: image.module.clone(),
@@ -352,6 +352,74 @@ fn check_manifest(
         }
     }
     Ok(())
+}
+
+/// A deployed program's certificate in the form the Anchor program's `register_vk` and
+/// `register_program` take: the `alt_bn128` layout, field elements big-endian.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SolanaCertificate {
+    /// The template.
+    pub template: String,
+    /// SHA-256 of the module bytes.
+    pub code_hash: [u8; 32],
+    /// The interface descriptor hash.
+    pub descriptor_hash: [u8; 32],
+    /// The layout hash.
+    pub layout_hash: [u8; 32],
+    /// `H_conditions` (public input 2).
+    pub h_conditions: [u8; 32],
+    /// `H_params` (public input 3).
+    pub h_params: [u8; 32],
+    /// The proof, A ‖ B ‖ C.
+    pub proof: [u8; solana::PROOF_BYTES],
+    /// The size class the proof verifies in.
+    pub class: SizeClass,
+    /// The chain's verifying key for that class: SHA-256 of its compressed bytes (the name the
+    /// circuits and the Anchor program give it) and its `alt_bn128` bytes.
+    pub vk_hash: [u8; 32],
+    /// The verifying key, `alt_bn128` layout.
+    pub vk: Vec<u8>,
+}
+
+/// Rebuilds a stored program's statement and converts its certificate for Solana, with the
+/// chain's key of its class (`verifying_keys` as the runtime's config lists them).
+pub fn solana_certificate(
+    record: &ProgramRecord,
+    verifying_keys: &[(u8, Vec<u8>)],
+) -> Result<SolanaCertificate, String> {
+    let approved = lookup(&record.template, &record.manifest)?;
+    let params = le_words(&record.params)
+        .ok_or_else(|| "the stored parameter table is not whole words".to_string())?;
+    let identity = ProgramIdentity {
+        code_hash: record.code_hash,
+        descriptor_hash: record.descriptor_hash,
+        layout_hash: record.layout_hash,
+    };
+    let statement = Statement::in_class(approved.class, &identity, &params, &approved.rows)
+        .map_err(|e| e.to_string())?;
+    let proof = proof::proof_from_bytes(&record.proof)
+        .map_err(|e| format!("the stored certificate proof is malformed: {e}"))?;
+    let class = class_index(approved.class);
+    let vk_bytes = verifying_keys
+        .iter()
+        .find(|(c, _)| *c == class)
+        .map(|(_, bytes)| bytes)
+        .ok_or_else(|| format!("the chain has no verifying key for size class {}", approved.class))?;
+    // The key was checked when it was set; the mode only decides whether a development key
+    // is refused, and reading it back must not refuse what the chain accepted.
+    let vk = keys::load_vk(vk_bytes, Mode::Development).map_err(|e| e.to_string())?;
+    Ok(SolanaCertificate {
+        template: record.template.clone(),
+        code_hash: record.code_hash,
+        descriptor_hash: record.descriptor_hash,
+        layout_hash: record.layout_hash,
+        h_conditions: solana::fr_be(&statement.conditions),
+        h_params: solana::fr_be(&statement.params),
+        proof: solana::proof_be(&proof),
+        class: approved.class,
+        vk_hash: Sha256::digest(vk_bytes).into(),
+        vk: solana::vk_be(&vk),
+    })
 }
 
 /// Packages one compiled block and its certificate proof as a deploy image: what `curve

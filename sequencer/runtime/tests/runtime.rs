@@ -770,3 +770,48 @@ fn signatures_a_mempool_verified_are_not_checked_again_and_the_outcome_is_the_sa
     );
     assert_eq!(checked.receipts[0].status, Status::Committed);
 }
+
+/// The certificate a deployed program keeps, in the form the Anchor program registers: every
+/// field equals what the compiler's manifest stated at compile time (field elements there are
+/// little-endian hex, here big-endian), and the proof and key round-trip to the deployed ones.
+#[test]
+fn a_deployed_program_gives_its_certificate_in_the_anchor_programs_form() {
+    use curve_certificate::{keys, proof, solana};
+    use sha2::Digest;
+    let runtime = chain();
+    let image = oracle_image();
+    let manifest: serde_json::Value = serde_json::from_slice(&image.manifest).unwrap();
+    let certificate = runtime
+        .solana_certificate(1)
+        .expect("program 1 is deployed")
+        .expect("its certificate converts");
+    assert!(runtime.solana_certificate(2).is_none(), "no program 2");
+    let hex_of = |path: &str| {
+        path.split('.')
+            .try_fold(&manifest, |v, part| v.get(part))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_else(|| panic!("manifest has {path}"))
+            .to_string()
+    };
+    let big_endian_hex = |bytes: [u8; 32]| {
+        let mut le = bytes;
+        le.reverse();
+        hex::encode(le)
+    };
+    assert_eq!(certificate.template, "oracle");
+    assert_eq!(hex::encode(certificate.code_hash), hex_of("bytecode.sha256"));
+    assert_eq!(hex::encode(certificate.descriptor_hash), hex_of("descriptor.hash"));
+    assert_eq!(hex::encode(certificate.layout_hash), hex_of("layout.hash"));
+    assert_eq!(
+        big_endian_hex(certificate.h_conditions),
+        hex_of("certificate.h_conditions")
+    );
+    assert_eq!(big_endian_hex(certificate.h_params), hex_of("certificate.h_params"));
+    // (`curve prove` adds the key's name to the manifest; the image here is the compiler's.)
+    let vk_hash: [u8; 32] = sha2::Sha256::digest(dev_vk_bytes()).into();
+    assert_eq!(certificate.vk_hash, vk_hash);
+    let proof = solana::proof_from_be(&certificate.proof).expect("a valid alt_bn128 proof");
+    assert_eq!(proof, proof::proof_from_bytes(&image.proof).unwrap());
+    let vk = solana::vk_from_be(&certificate.vk).expect("a valid alt_bn128 key");
+    assert_eq!(keys::vk_bytes(&vk), dev_vk_bytes());
+}
