@@ -100,10 +100,19 @@ pub async fn send(
     signers: &[&Keypair],
     what: &str,
 ) -> Result<(), String> {
-    let blockhash = client
-        .get_latest_blockhash()
+    send_typed(client, instructions, signers)
         .await
-        .map_err(|e| format!("{what}: {e}"))?;
+        .map_err(|e| format!("{what}: {e}"))
+}
+
+/// [`send`] with the client's error, for callers that tell a refusal by the program from an
+/// endpoint that failed.
+pub async fn send_typed(
+    client: &RpcClient,
+    instructions: &[Instruction],
+    signers: &[&Keypair],
+) -> Result<(), solana_rpc_client_api::client_error::Error> {
+    let blockhash = client.get_latest_blockhash().await?;
     let transaction = Transaction::new_signed_with_payer(
         instructions,
         Some(&signers[0].pubkey()),
@@ -114,7 +123,6 @@ pub async fn send(
         .send_and_confirm_transaction(&transaction)
         .await
         .map(drop)
-        .map_err(|e| format!("{what}: {e}"))
 }
 
 /// The program's config, if it is initialised.

@@ -16,6 +16,7 @@
 pub mod certificate;
 pub mod deposits;
 pub mod genesis;
+pub mod registry;
 pub mod source;
 
 use std::time::Duration;
@@ -32,6 +33,7 @@ use solana_transaction::{Instruction, Transaction};
 
 pub use certificate::Certificate;
 pub use deposits::{DepositWatcher, deposit_address};
+pub use registry::Registrar;
 pub use source::{NodeRpc, Source};
 
 /// Where the signed bytes sit inside the `post_batch` instruction: after Anchor's 8-byte

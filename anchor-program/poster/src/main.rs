@@ -5,12 +5,15 @@
 use std::time::Duration;
 
 use clap::Parser;
-use curve_batch_poster::{DepositWatcher, NodeRpc, Poster, genesis, repeat};
+use curve_batch_poster::{DepositWatcher, NodeRpc, Poster, Registrar, genesis, repeat};
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_signer::Signer;
 
 const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
+/// How often the node's program list is compared with the Anchor program's records
+/// (deploys are rare; each look rebuilds every program's statement on the node).
+const REGISTRY_EVERY: Duration = Duration::from_secs(1);
 use solana_commitment_config::CommitmentConfig;
 
 /// Posts the committee's anchor certificates, read from a sequencer node, to the Anchor
@@ -46,9 +49,13 @@ struct Args {
     /// it is not initialised yet; `--keypair` pays.
     #[arg(long, value_name = "FILE", requires_all = ["keypair", "governance_keypair"])]
     initialize: Option<std::path::PathBuf>,
-    /// The program's governance key when initialising.
+    /// The program's governance key (for `--initialize` and `--register-programs`).
     #[arg(long, value_name = "FILE")]
     governance_keypair: Option<std::path::PathBuf>,
+    /// Register every program the node lists with the Anchor program, certificate checked
+    /// on chain (and its verifying key first), signed by `--governance-keypair`.
+    #[arg(long, requires = "governance_keypair")]
+    register_programs: bool,
     /// Ask the endpoint's faucet for 100 SOL for the paying (and governance) key first: a
     /// local endpoint or a test cluster.
     #[arg(long)]
@@ -185,6 +192,22 @@ async fn main() -> std::process::ExitCode {
             NodeRpc::new(args.node.clone()),
         )
     });
+    let mut registrar = match (&files.governance, args.register_programs) {
+        (Some(governance), true) => {
+            println!(
+                "curve-batch-poster: registering {}'s programs as governance {}",
+                args.node,
+                governance.pubkey()
+            );
+            Some(Registrar::new(
+                args.solana.clone(),
+                commitment,
+                governance.insecure_clone(),
+                NodeRpc::new(args.node.clone()),
+            ))
+        }
+        _ => None,
+    };
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(signal) => signal,
@@ -207,9 +230,21 @@ async fn main() -> std::process::ExitCode {
             None => std::future::pending().await,
         }
     };
+    let registering = async {
+        match registrar.as_mut() {
+            Some(registrar) => {
+                repeat("registry", REGISTRY_EVERY, async || {
+                    registrar.round().await.map(drop)
+                })
+                .await
+            }
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         () = posting => {}
         () = watching => {}
+        () = registering => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }

@@ -10,6 +10,8 @@
 //! - At least 100 consecutive batches are anchored, with member 0's poster killed (SIGKILL)
 //!   in the middle and restarted by `curve localnet`: every height once, each record holding
 //!   the header the nodes executed.
+//! - A program deployed with `curve deploy` is registered with the Anchor program by member
+//!   0's bridge, its certificate verified on chain.
 //! - A withdrawal proof for another batch, or for another amount, pays nothing.
 //! - At the end the vault holds exactly the rollup's liabilities plus the anchored payouts
 //!   not yet withdrawn.
@@ -27,11 +29,12 @@ use std::time::{Duration, Instant};
 
 use anchor_lang::AccountDeserialize;
 use common::{balance, deposit, key, token_account, vault, withdraw};
-use curve_anchor::{BatchRecord, Config, WithdrawArgs};
-use curve_batch_poster::{NodeRpc, batch_address};
+use curve_anchor::{BatchRecord, Config, ProgramHashes, ProgramRecord, WithdrawArgs};
+use curve_batch_poster::{NodeRpc, batch_address, registry};
 use curve_formats::encoding::Encode;
 use curve_formats::tx::{Action, SignedTransaction, Transaction};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use solana_commitment_config::CommitmentConfig;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_signer::Signer;
@@ -158,6 +161,42 @@ fn solana_bin() -> PathBuf {
     dir
 }
 
+/// `curve prove`'s output for the example oracle (development keys).
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../programs/curve-anchor/tests/fixtures/oracle-pyth-SOLUSD"
+);
+
+fn fixture(file: &str) -> Vec<u8> {
+    std::fs::read(Path::new(FIXTURE).join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// The names and statement `curve prove` wrote: the module's hash, the manifest's descriptor
+/// and layout hashes, and public inputs 2 and 3 of `public_inputs.alt_bn128`.
+fn fixture_hashes() -> ProgramHashes {
+    let manifest: Value = serde_json::from_slice(&fixture("manifest.json")).expect("JSON");
+    let inputs = fixture("public_inputs.alt_bn128");
+    let input = |k: usize| -> [u8; 32] { inputs[32 * k..][..32].try_into().expect("32 bytes") };
+    let named = |path: &str| -> [u8; 32] {
+        let text = path
+            .split('.')
+            .try_fold(&manifest, |v, part| v.get(part))
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("the manifest's {path}"));
+        hex::decode(text)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
+    ProgramHashes {
+        code_hash: Sha256::digest(fixture("program.cvmb")).into(),
+        descriptor_hash: named("descriptor.hash"),
+        layout_hash: named("layout.hash"),
+        h_conditions: input(2),
+        h_params: input(3),
+    }
+}
+
 async fn config(client: &RpcClient) -> Config {
     common::config(client).await.expect("the config")
 }
@@ -210,6 +249,7 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
             .arg("--solana-bin")
             .arg(solana_bin())
             .args(["--withdrawal-delay-slots", &DELAY_SLOTS.to_string()])
+            .arg("--dev-mode")
             .stdout(log.try_clone().expect("a log"))
             .stderr(log)
             .spawn()
@@ -251,6 +291,48 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
     )
     .await;
     assert_eq!(first.header.prev_root, initialised.genesis_root);
+
+    // A program deployed on the rollup is registered on Solana with its certificate, checked
+    // there: the record holds what `curve prove` wrote for it (its Solana-side files).
+    let deployed = Command::new(&curve)
+        .arg("deploy")
+        .arg(FIXTURE)
+        .args(["--node", &urls[0], "--key"])
+        .arg(dir.join("localnet/keys/governance.json"))
+        .output()
+        .expect("curve runs");
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let expected = fixture_hashes();
+    let registered = wait_for(
+        "the program registered on Solana",
+        Duration::from_secs(60),
+        async || {
+            let address = registry::program_address(&expected.code_hash, &expected.h_params);
+            let account = client
+                .get_account_with_commitment(&address, CommitmentConfig::processed())
+                .await
+                .ok()?
+                .value?;
+            Some(ProgramRecord::try_deserialize(&mut account.data.as_slice()).expect("a record"))
+        },
+    )
+    .await;
+    assert_eq!(registered.hashes, expected);
+    assert_eq!(
+        registered.proof_hash,
+        <[u8; 32]>::from(Sha256::digest(fixture("proof.alt_bn128")))
+    );
+    let manifest: Value = serde_json::from_slice(&fixture("manifest.json")).expect("JSON");
+    assert_eq!(
+        hex::encode(registered.vk_hash),
+        manifest["certificate"]["proof"]["vk_sha256"]
+            .as_str()
+            .expect("the key's name")
+    );
     // The poster's key is the new mint's authority.
     let payer = solana_keypair::read_keypair_file(dir.join("localnet/keys/poster.json"))
         .expect("the poster's key");

@@ -9,6 +9,7 @@
 mod output;
 mod bench;
 mod certify;
+mod deploy;
 mod keygen;
 mod node;
 mod render;
@@ -116,6 +117,9 @@ enum Command {
     /// Print the payout leaf and Merkle path of a withdrawal (what the Anchor program's
     /// `withdraw` takes), by the withdrawal's transaction hash or by batch height and index.
     WithdrawProof(node::WithdrawProofArgs),
+    /// Deploy proved blocks (`curve prove` output directories) to a running node and wait
+    /// until each is executed; prints each program's id.
+    Deploy(deploy::DeployArgs),
     /// Generate Rust client bindings for a program interface (oracle, slab, market).
     Bindings {
         /// The interface.
@@ -172,6 +176,7 @@ fn main() -> ExitCode {
         Command::Localnet(args) => node::run_localnet(args),
         Command::Bench(args) => bench::run_bench(args),
         Command::WithdrawProof(args) => node::run_withdraw_proof(args),
+        Command::Deploy(args) => deploy::run_deploy(args),
         Command::Bindings {
             interface,
             output,

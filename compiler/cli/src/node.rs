@@ -153,6 +153,13 @@ pub struct LocalnetArgs {
     /// setting).
     #[arg(long, default_value_t = 10)]
     withdrawal_delay_slots: u64,
+    /// A new localnet accepts programs certified with the public development keys (INSECURE:
+    /// anyone can forge their certificates; for local work only): its genesis enables
+    /// development mode and lists the development verifying key of every size class.
+    #[arg(long)]
+    dev_mode: bool,
+    #[command(flatten)]
+    keys: crate::certify::KeyArgs,
 }
 
 /// Where the rollup anchors.
@@ -239,6 +246,7 @@ fn write_solana_genesis(
         "committee": config.consensus_keys().iter().map(hex::encode).collect::<Vec<_>>(),
         "quorum": quorum,
         "withdrawal_delay_slots": args.withdrawal_delay_slots,
+        "dev_mode": config.genesis.dev_mode,
     });
     let dir = args.dir.join("solana");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -330,6 +338,19 @@ fn new_key(path: &Path) -> Result<SigningKey> {
     Ok(key)
 }
 
+/// `[genesis.verifying_keys]` with the development key of every size class (from the key
+/// store; generated there once per machine).
+fn dev_verifying_keys(keys: &crate::certify::KeyArgs) -> Result<String> {
+    let store = crate::certify::store(keys);
+    let mut table = String::from("\n[genesis.verifying_keys]\n");
+    for class in curve_formats::certificate::SizeClass::ALL {
+        let pk = crate::certify::dev_keys(&store, class)?;
+        let vk = curve_certificate::keys::vk_bytes(&pk.vk);
+        table.push_str(&format!("\"{class}\" = \"{}\"\n", hex::encode(vk)));
+    }
+    Ok(table)
+}
+
 /// Writes keys and `nodeI/node.toml` for a new localnet in `dir`.
 fn write_localnet(args: &LocalnetArgs) -> Result<()> {
     let keys_dir = args.dir.join("keys");
@@ -339,6 +360,11 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
     let mut token = [0u8; 16];
     OsRng.fill_bytes(&mut token);
     let token = hex::encode(token);
+    let verifying_keys = if args.dev_mode {
+        dev_verifying_keys(&args.keys)?
+    } else {
+        String::new()
+    };
     let mut members = String::new();
     for i in 0..args.nodes {
         let consensus = new_key(&keys_dir.join(format!("node{i}.consensus.json")))?;
@@ -365,7 +391,7 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
              [rpc_limits]\nrequests_per_second = 100000\nburst = 200000\nmax_body_bytes = 16777216\nadmin_token = \"{token}\"\n\n\
              [bench]\nconsensus_only = {consensus_only}\n\n\
              [execution]\nengine = \"{engine}\"\n\n\
-             [genesis]\ngovernance = \"{gov}\"\n{members}",
+             [genesis]\ngovernance = \"{gov}\"\ndev_mode = {dev_mode}\n{verifying_keys}{members}",
             chain = args.chain_id,
             p2p = args.p2p_port + i,
             rpc = args.rpc_port + i,
@@ -374,6 +400,7 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
             gov = hex::encode(governance.verifying_key().as_bytes()),
             consensus_only = args.consensus_only,
             engine = args.engine,
+            dev_mode = args.dev_mode,
         );
         std::fs::write(node_dir.join("node.toml"), text)?;
     }
@@ -468,6 +495,7 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
                         genesis.into(),
                         "--governance-keypair".into(),
                         governance.into(),
+                        "--register-programs".into(),
                     ]);
                     if local {
                         arguments.push("--airdrop".into());
@@ -479,7 +507,7 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
                 let child = spawn_logged(poster, &arguments, &log)?;
                 outln!(
                     "bridge {i}: {}  log {}  pid {}",
-                    if i == 0 { "posts batches, watches deposits" } else { "watches deposits" },
+                    if i == 0 { "posts batches, registers programs, watches deposits" } else { "watches deposits" },
                     log.display(),
                     child.id().unwrap_or(0)
                 );

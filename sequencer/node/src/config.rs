@@ -24,6 +24,7 @@
 //! (`checkpoint_every`, `retain_blocks`), `[bench]` (`consensus_only`), `[execution]`
 //! (`engine = "jit"` or `"interpreter"`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -128,6 +129,11 @@ pub struct Genesis {
     /// Accept development certificate keys (never on a real chain).
     #[serde(default)]
     pub dev_mode: bool,
+    /// The certificate verifying key of each size class programs may be deployed in: class
+    /// name (`16x16`, `64x64`, `256x256`) to the key's compressed bytes in hex. A class with
+    /// no key admits no program until governance sets one (`SetVerifyingKey`).
+    #[serde(default)]
+    pub verifying_keys: BTreeMap<String, String>,
 }
 
 /// One committee member.

@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use curve_consensus::{Committee, ConsensusKey, Core, Ed25519Verifier};
+use curve_formats::certificate::SizeClass;
 use curve_formats::encoding::Encode;
 use curve_runtime::{Runtime, Storage};
 use curve_store::RocksStorage;
@@ -52,8 +53,27 @@ pub fn runtime_config(config: &NodeConfig) -> Result<curve_runtime::Config> {
         quorum: (committee.len() - faults) as u16,
         committee,
         dev_mode: config.genesis.dev_mode,
-        verifying_keys: Vec::new(),
+        verifying_keys: genesis_verifying_keys(config)?,
     })
+}
+
+/// `[genesis.verifying_keys]` as the runtime lists them: by ascending size class.
+fn genesis_verifying_keys(config: &NodeConfig) -> Result<Vec<(u8, Vec<u8>)>> {
+    let mut keys = Vec::new();
+    for (name, key) in &config.genesis.verifying_keys {
+        let class = SizeClass::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = SizeClass::ALL.iter().map(|c| c.name()).collect();
+            anyhow!(
+                "genesis.verifying_keys: no size class `{name}` (classes: {})",
+                names.join(", ")
+            )
+        })?;
+        let bytes =
+            hex::decode(key).with_context(|| format!("genesis.verifying_keys.{name}: not hex"))?;
+        keys.push((curve_runtime::templates::class_index(class), bytes));
+    }
+    keys.sort_by_key(|(class, _)| *class);
+    Ok(keys)
 }
 
 /// Runs a node until `shutdown` resolves (or an `admin_shutdown`), or until it must halt.

@@ -16,6 +16,7 @@
 //! | `curve_getWithdrawalProof` | `[height, index]` | payout leaf and Merkle path for the Anchor program's `withdraw`, or null |
 //! | `curve_observeDeposit` | `[record hex]` | this member's bridge saw a deposit record: `{sequence, credited, signatures}` |
 //! | `curve_getDeposit` | `[sequence]` | `{sequence, credited}` |
+//! | `curve_getPrograms` | `[]` | every deployed program with its certificate in the Anchor program's form (`code_hash`, `descriptor_hash`, `layout_hash`, `h_conditions`, `h_params`, `proof`, `size_class`, `vk_hash`, `vk`) |
 //! | `curve_status` | `[]` | view, heights, root, mempool, peers, deposits credited, withdrawals finalised |
 //! | `curve_benchOpaque` | `[rate, size, seconds]` | consensus-only nodes: start generating payloads |
 //! | `curve_benchReport` | `[]` | consensus-only nodes: payloads generated, decided, latency histogram |
@@ -48,6 +49,24 @@ use crate::config::{RpcLimits, hex32};
 use crate::driver::{Driver, Request};
 use crate::index;
 use crate::metrics::Metrics;
+
+/// A deployed program and its certificate as the Anchor program's `register_vk` and
+/// `register_program` take them (`alt_bn128` layout, field elements big-endian).
+fn program_json(id: u64, certificate: &curve_runtime::templates::SolanaCertificate) -> Value {
+    json!({
+        "program": id,
+        "template": certificate.template,
+        "code_hash": hex::encode(certificate.code_hash),
+        "descriptor_hash": hex::encode(certificate.descriptor_hash),
+        "layout_hash": hex::encode(certificate.layout_hash),
+        "h_conditions": hex::encode(certificate.h_conditions),
+        "h_params": hex::encode(certificate.h_params),
+        "proof": hex::encode(certificate.proof),
+        "size_class": certificate.class.name(),
+        "vk_hash": hex::encode(certificate.vk_hash),
+        "vk": hex::encode(&certificate.vk),
+    })
+}
 
 /// Refused at admission.
 pub const REFUSED: i32 = -32010;
@@ -194,13 +213,23 @@ pub fn module(
         |params: Params<'static>, ctx, _| async move {
             let (hash,): (String,) = params.parse()?;
             let hash = hash_param(&hash)?;
-            if let Some(found) = index::transaction(&ctx.store, &hash).map_err(internal)? {
-                let mut found = found;
-                found["state"] = json!("executed");
+            let executed = || -> Result<Option<Value>, ErrorObjectOwned> {
+                let found = index::transaction(&ctx.store, &hash).map_err(internal)?;
+                Ok(found.map(|mut found| {
+                    found["state"] = json!("executed");
+                    found
+                }))
+            };
+            if let Some(found) = executed()? {
                 return Ok(found);
             }
             let pooled = read(&ctx.requests, move |driver| driver.mempool.contains(&hash)).await?;
-            Ok::<_, ErrorObjectOwned>(json!({"state": if pooled { "pending" } else { "unknown" }}))
+            if pooled {
+                return Ok(json!({"state": "pending"}));
+            }
+            // It may have been executed (and so left the pool) between the two reads: the
+            // index is written before the pool is pruned, so a second look settles it.
+            Ok::<_, ErrorObjectOwned>(executed()?.unwrap_or_else(|| json!({"state": "unknown"})))
         },
     )?;
     module.register_async_method(
@@ -253,6 +282,32 @@ pub fn module(
             .await
         },
     )?;
+    module.register_async_method("curve_getPrograms", |_, ctx, _| async move {
+        let (records, keys) = read(&ctx.requests, |driver| {
+            let runtime = &driver.runtime;
+            let records: Vec<_> = runtime
+                .program_ids()
+                .into_iter()
+                .filter_map(|id| runtime.program(id).map(|record| (id, record.clone())))
+                .collect();
+            (records, runtime.config().verifying_keys.clone())
+        })
+        .await?;
+        // Rebuilding a statement hashes the parameter table: done here, not on the driver.
+        Ok::<_, ErrorObjectOwned>(Value::Array(
+            records
+                .iter()
+                .map(|(id, record)| {
+                    match curve_runtime::templates::solana_certificate(record, &keys) {
+                        Ok(certificate) => program_json(*id, &certificate),
+                        Err(error) => {
+                            json!({"program": id, "template": record.template, "error": error})
+                        }
+                    }
+                })
+                .collect(),
+        ))
+    })?;
     module.register_async_method("curve_getStateRoot", |_, ctx, _| async move {
         read(&ctx.requests, |driver| {
             json!({"height": driver.runtime.meta().height, "state_root": hex::encode(driver.runtime.root())})

@@ -146,7 +146,7 @@ fn call_words(entry: &abi::Entry, args: &[Arg]) -> Result<Vec<u64>, String> {
 }
 
 /// The intrinsic gas of an action in a transaction of `bytes` bytes.
-fn intrinsic_gas(action: &Action, bytes: usize) -> u64 {
+pub fn intrinsic_gas(action: &Action, bytes: usize) -> u64 {
     use protocol::*;
     // A shaped template's size is its stated shape's; one it cannot build is refused later.
     let words = |image: &ProgramImage| match templates::find(&image.template) {

@@ -47,6 +47,7 @@ use curvevm_host::{Ledger, LedgerKey, UserId};
 
 pub use conservation::{ConservationError, LedgerClass, Totals};
 pub use engine::ExecutionEngine;
+pub use execute::intrinsic_gas;
 pub use receipt::{Receipt, Rejection, Revert, Status};
 pub use state::{Account, Config, Key, Meta, ProgramId, ProgramRecord};
 pub use storage::{MemoryStorage, Storage, StorageError, WriteBatch};

@@ -404,7 +404,12 @@ pub fn solana_certificate(
         .iter()
         .find(|(c, _)| *c == class)
         .map(|(_, bytes)| bytes)
-        .ok_or_else(|| format!("the chain has no verifying key for size class {}", approved.class))?;
+        .ok_or_else(|| {
+            format!(
+                "the chain has no verifying key for size class {}",
+                approved.class
+            )
+        })?;
     // The key was checked when it was set; the mode only decides whether a development key
     // is refused, and reading it back must not refuse what the chain accepted.
     let vk = keys::load_vk(vk_bytes, Mode::Development).map_err(|e| e.to_string())?;

@@ -799,14 +799,23 @@ fn a_deployed_program_gives_its_certificate_in_the_anchor_programs_form() {
         hex::encode(le)
     };
     assert_eq!(certificate.template, "oracle");
-    assert_eq!(hex::encode(certificate.code_hash), hex_of("bytecode.sha256"));
-    assert_eq!(hex::encode(certificate.descriptor_hash), hex_of("descriptor.hash"));
+    assert_eq!(
+        hex::encode(certificate.code_hash),
+        hex_of("bytecode.sha256")
+    );
+    assert_eq!(
+        hex::encode(certificate.descriptor_hash),
+        hex_of("descriptor.hash")
+    );
     assert_eq!(hex::encode(certificate.layout_hash), hex_of("layout.hash"));
     assert_eq!(
         big_endian_hex(certificate.h_conditions),
         hex_of("certificate.h_conditions")
     );
-    assert_eq!(big_endian_hex(certificate.h_params), hex_of("certificate.h_params"));
+    assert_eq!(
+        big_endian_hex(certificate.h_params),
+        hex_of("certificate.h_params")
+    );
     // (`curve prove` adds the key's name to the manifest; the image here is the compiler's.)
     let vk_hash: [u8; 32] = sha2::Sha256::digest(dev_vk_bytes()).into();
     assert_eq!(certificate.vk_hash, vk_hash);

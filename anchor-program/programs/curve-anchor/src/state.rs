@@ -126,7 +126,8 @@ impl Space for VerifyingKeyBytes {
     const INIT_SPACE: usize = 64 + 3 * 128 + (PUBLIC_INPUTS + 1) * 64;
 }
 
-/// `["program", code_hash]`: an approved CurveVM program and its verified certificate.
+/// `["program", code_hash, h_params]`: an approved CurveVM program and its verified
+/// certificate (one per template and parameter table).
 #[account]
 #[derive(InitSpace, Debug)]
 pub struct ProgramRecord {

@@ -81,12 +81,13 @@ pub struct RegisterProgram<'info> {
     /// The verifying key the certificate is checked with.
     #[account(seeds = [b"vk", vk.vk_hash.as_ref()], bump = vk.bump)]
     pub vk: Box<Account<'info, VerifyingKeyAccount>>,
-    /// The program's record, `["program", code_hash]`.
+    /// The program's record, `["program", code_hash, h_params]`: programs of one template
+    /// share their code and differ in their parameters.
     #[account(
         init,
         payer = governance,
         space = 8 + ProgramRecord::INIT_SPACE,
-        seeds = [b"program", hashes.code_hash.as_ref()],
+        seeds = [b"program", hashes.code_hash.as_ref(), hashes.h_params.as_ref()],
         bump,
     )]
     pub program: Box<Account<'info, ProgramRecord>>,

@@ -63,8 +63,8 @@ pub mod pda {
     pub fn vk(hash: &[u8; 32]) -> Pubkey {
         find(&[b"vk", hash])
     }
-    pub fn program(code_hash: &[u8; 32]) -> Pubkey {
-        find(&[b"program", code_hash])
+    pub fn program(code_hash: &[u8; 32], h_params: &[u8; 32]) -> Pubkey {
+        find(&[b"program", code_hash, h_params])
     }
     pub fn deposit(sequence: u64) -> Pubkey {
         find(&[b"deposit", &sequence.to_le_bytes()])

@@ -114,7 +114,7 @@ fn register_program_ix(
             governance: governance.pubkey(),
             config: pda::config(),
             vk: pda::vk(&vk_hash),
-            program: pda::program(&hashes.code_hash),
+            program: pda::program(&hashes.code_hash, &hashes.h_params),
             system_program: anchor_lang::system_program::ID,
         }
         .to_account_metas(None),
@@ -162,7 +162,7 @@ async fn a_certificate_from_curve_prove_registers_the_program() {
 
     let hashes = fixture_hashes();
     let proof = fixture_proof();
-    let watched = [pda::program(&hashes.code_hash)];
+    let watched = [pda::program(&hashes.code_hash, &hashes.h_params)];
 
     // A flipped byte anywhere in the proof, or in any stated hash, fails the pairing check.
     for at in [0, 63, 100, 200, 255] {
@@ -189,7 +189,7 @@ async fn a_certificate_from_curve_prove_registers_the_program() {
             6018,
             &[ix],
             &[&governance],
-            &[pda::program(&other.code_hash)],
+            &[pda::program(&other.code_hash, &other.h_params)],
         )
         .await;
     }
@@ -208,7 +208,9 @@ async fn a_certificate_from_curve_prove_registers_the_program() {
     env.send(&[ix], &[&governance])
         .await
         .expect("register_program");
-    let record: ProgramRecord = env.account(pda::program(&hashes.code_hash)).await;
+    let record: ProgramRecord = env
+        .account(pda::program(&hashes.code_hash, &hashes.h_params))
+        .await;
     assert_eq!(record.hashes, hashes);
     assert_eq!(record.vk_hash, vk_hash);
     assert_eq!(record.proof_hash, <[u8; 32]>::from(Sha256::digest(proof)));
@@ -294,7 +296,7 @@ async fn keys_are_refused_when_forgeable_misnamed_dev_outside_dev_mode_or_not_fr
         6018,
         &[ix],
         &[&governance],
-        &[pda::program(&hashes.code_hash)],
+        &[pda::program(&hashes.code_hash, &hashes.h_params)],
     )
     .await;
 }
@@ -406,7 +408,10 @@ async fn a_disguised_development_key_with_a_forged_certificate_is_refused() {
         6018,
         &[ix],
         &[&governance],
-        &[pda::program(&forged.hashes.code_hash)],
+        &[pda::program(
+            &forged.hashes.code_hash,
+            &forged.hashes.h_params,
+        )],
     )
     .await;
 }
