@@ -110,13 +110,15 @@ pub fn run_deploy(args: DeployArgs) -> Result<ExitCode> {
             let found = executed(&client, &hash, Duration::from_secs(args.timeout_s)).await?;
             let receipt = &found["receipt"];
             if receipt["status"] != "committed" {
-                bail!(
-                    "{}: the deploy {hash} was {} at height {}: {}",
+                // The chain said no (exit 1); what could not be done at all exits 2.
+                errln!(
+                    "error: {}: the deploy {hash} was {} at height {}: {}",
                     dir.display(),
                     receipt["status"],
                     found["height"],
                     receipt["detail"]
                 );
+                return Ok(ExitCode::from(1));
             }
             outln!(
                 "{}: program {} at height {} (transaction {hash})",
@@ -126,9 +128,8 @@ pub fn run_deploy(args: DeployArgs) -> Result<ExitCode> {
             );
             nonce += 1;
         }
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(ExitCode::SUCCESS)
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
+    })
 }
 
 /// Waits until transaction `hash` is executed; its `curve_getTransaction` answer.

@@ -11,6 +11,7 @@ use cluster::{Cluster, http, key, seed};
 use curve_formats::encoding::Encode;
 use curve_node::load;
 use serde_json::{Value, json};
+use sha2::Digest;
 
 fn rpc(port: u16, method: &str, params: Value) -> Value {
     let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
@@ -502,4 +503,111 @@ async fn a_deposit_handed_to_a_quorum_is_credited_once_even_with_its_member_down
         sender["result"]["nonce"], 1,
         "member 2 sent the credit: {sender}"
     );
+}
+
+/// `curve prove`'s output for the example oracle (development keys), kept beside the Anchor
+/// program's tests.
+fn oracle_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../anchor-program/programs/curve-anchor/tests/fixtures/oracle-pyth-SOLUSD")
+}
+
+fn deploy(cluster: &Cluster, dir: &std::path::Path, key: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_curve"))
+        .arg("deploy")
+        .arg(dir)
+        .args(["--node", &cluster.rpc_url(0), "--key"])
+        .arg(key)
+        .output()
+        .expect("curve runs")
+}
+
+/// `curve deploy` puts a proved block on a dev-mode chain, and `curve_getPrograms` gives its
+/// certificate in the Anchor program's form: byte for byte the Solana-side files `curve prove`
+/// wrote for it. A block whose certificate does not verify is rejected with the reason (exit
+/// 1), and a directory missing a file is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployed_program_is_served_with_its_certificate_in_the_anchor_programs_form() {
+    let seed = seed();
+    let fixture = oracle_fixture();
+    let read = |file: &str| std::fs::read(fixture.join(file)).expect("a fixture file");
+    let vk_alt_bn128 = read("vk.alt_bn128");
+    let vk = curve_certificate::solana::vk_from_be(&vk_alt_bn128).expect("a key");
+    let mut cluster = Cluster::with(
+        seed,
+        4,
+        200,
+        cluster::Extra {
+            genesis: format!(
+                "dev_mode = true\nverifying_keys = {{ \"16x16\" = \"{}\" }}",
+                hex::encode(curve_certificate::keys::vk_bytes(&vk))
+            ),
+            ..Default::default()
+        },
+    );
+    for i in 0..4 {
+        cluster.start_node(i);
+    }
+    cluster.wait_height(0, 1).await;
+    let deployer = cluster.dir.path().join("deployer.json");
+    cluster::key_file(&deployer, &key(seed, "deployer"));
+
+    // Refused before anything is sent: a block directory without its certificate.
+    let partial = cluster.dir.path().join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    for file in ["manifest.json", "program.cvmb", "params.bin"] {
+        std::fs::copy(fixture.join(file), partial.join(file)).unwrap();
+    }
+    let refused = deploy(&cluster, &partial, &deployer);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("certificate.proof"), "{stderr}");
+
+    // Executed and rejected: the certificate of other parameters.
+    let tampered = cluster.dir.path().join("tampered");
+    std::fs::create_dir_all(&tampered).unwrap();
+    for file in ["manifest.json", "program.cvmb", "certificate.proof"] {
+        std::fs::copy(fixture.join(file), tampered.join(file)).unwrap();
+    }
+    let mut params = read("params.bin");
+    params[0] ^= 1; // heartbeat_ms 500 → 501: every condition still holds.
+    std::fs::write(tampered.join("params.bin"), params).unwrap();
+    let rejected = deploy(&cluster, &tampered, &deployer);
+    assert_eq!(rejected.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&rejected.stderr);
+    assert!(
+        stderr.contains("rejected") && stderr.contains("certificate does not verify"),
+        "{stderr}"
+    );
+
+    let deployed = deploy(&cluster, &fixture, &deployer);
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&deployed.stdout);
+    assert!(stdout.contains("program 1 at height"), "{stdout}");
+
+    let programs = rpc(cluster.rpc_ports[1], "curve_getPrograms", json!([]));
+    let programs = programs["result"].as_array().expect("a list").clone();
+    assert_eq!(programs.len(), 1, "{programs:?}");
+    let served = &programs[0];
+    let manifest: Value = serde_json::from_slice(&read("manifest.json")).unwrap();
+    let inputs = read("public_inputs.alt_bn128");
+    let code_hash: [u8; 32] = sha2::Sha256::digest(read("program.cvmb")).into();
+    assert_eq!(served["program"], 1);
+    assert_eq!(served["template"], "oracle");
+    assert_eq!(served["code_hash"], hex::encode(code_hash));
+    assert_eq!(served["descriptor_hash"], manifest["descriptor"]["hash"]);
+    assert_eq!(served["layout_hash"], manifest["layout"]["hash"]);
+    assert_eq!(served["h_conditions"], hex::encode(&inputs[64..96]));
+    assert_eq!(served["h_params"], hex::encode(&inputs[96..128]));
+    assert_eq!(served["proof"], hex::encode(read("proof.alt_bn128")));
+    assert_eq!(served["size_class"], "16x16");
+    assert_eq!(
+        served["vk_hash"],
+        manifest["certificate"]["proof"]["vk_sha256"]
+    );
+    assert_eq!(served["vk"], hex::encode(&vk_alt_bn128));
 }

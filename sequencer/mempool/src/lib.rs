@@ -15,7 +15,7 @@
 //! favoured by its key. **Pruning** ([`Mempool::prune`]) drops what the chain's nonces have
 //! passed. Deterministic: ordered maps only, no clock.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use curve_formats::encoding::Decode;
@@ -118,8 +118,9 @@ pub struct Mempool {
     limits: Limits,
     /// Per sender, by nonce.
     senders: BTreeMap<PublicKey, BTreeMap<u64, Pooled>>,
-    /// Every pooled hash, to refuse duplicates without decoding.
-    hashes: BTreeSet<TxHash>,
+    /// Every pooled hash with its sender and nonce: duplicates are refused without decoding,
+    /// and an executed transaction is found by its hash.
+    hashes: BTreeMap<TxHash, (PublicKey, u64)>,
     bytes: usize,
     /// The sender the next selection starts after.
     cursor: Option<PublicKey>,
@@ -138,7 +139,7 @@ impl Mempool {
             chain_id,
             limits,
             senders: BTreeMap::new(),
-            hashes: BTreeSet::new(),
+            hashes: BTreeMap::new(),
             bytes: 0,
             cursor: None,
             keys: BTreeMap::new(),
@@ -162,7 +163,7 @@ impl Mempool {
 
     /// Whether `hash` is pooled.
     pub fn contains(&self, hash: &TxHash) -> bool {
-        self.hashes.contains(hash)
+        self.hashes.contains_key(hash)
     }
 
     /// Admits `bytes` given the sender's account nonce (`next_nonce`); its hash, or why not.
@@ -173,7 +174,7 @@ impl Mempool {
         next_nonce: impl FnOnce(&PublicKey) -> u64,
     ) -> Result<TxHash, AdmitError> {
         let hash: TxHash = Sha256::digest(&bytes).into();
-        if self.hashes.contains(&hash) {
+        if self.hashes.contains_key(&hash) {
             return Err(AdmitError::Duplicate);
         }
         let signed = SignedTransaction::from_bytes(&bytes)
@@ -235,7 +236,7 @@ impl Mempool {
         key.verify_strict(message, &Signature::from_bytes(&signed.signature))
             .map_err(|_| AdmitError::BadSignature)?;
         self.bytes += bytes.len();
-        self.hashes.insert(hash);
+        self.hashes.insert(hash, (tx.sender, tx.nonce));
         self.senders
             .entry(tx.sender)
             .or_default()
@@ -292,6 +293,22 @@ impl Mempool {
             self.cursor = Some(*first);
         }
         chosen
+    }
+
+    /// Drops transaction `hash` (one a block carried that the runtime rejected: it left no
+    /// trace, so its nonce stays free and [`Mempool::prune`] would keep it forever); whether
+    /// it was pooled, its sender and nonce.
+    pub fn evict(&mut self, hash: &TxHash) -> Option<(PublicKey, u64)> {
+        let (sender, nonce) = self.hashes.remove(hash)?;
+        if let Some(by_nonce) = self.senders.get_mut(&sender) {
+            if let Some(pooled) = by_nonce.remove(&nonce) {
+                self.bytes -= pooled.bytes.len();
+            }
+            if by_nonce.is_empty() {
+                self.senders.remove(&sender);
+            }
+        }
+        Some((sender, nonce))
     }
 
     /// Drops every transaction whose nonce is below its sender's account nonce (executed or

@@ -235,3 +235,30 @@ proptest! {
         }
     }
 }
+
+/// A transaction a block carried and the runtime rejected keeps its nonce free: evicting it by
+/// hash frees the nonce for another transaction, leaves the sender's others pooled, and
+/// returns the byte count to what it was.
+#[test]
+fn an_evicted_transaction_frees_its_nonce_and_nothing_else() {
+    let mut pool = Mempool::new(CHAIN, Limits::default());
+    let alice = key(0);
+    let zero = |_: &PublicKey| 0;
+    let rejected = signed(&alice, CHAIN, 0, 1);
+    let next = signed(&alice, CHAIN, 1, 1);
+    let before = pool.bytes();
+    let hash = pool.admit(rejected.clone(), zero).expect("admitted");
+    let kept = pool.admit(next.clone(), zero).expect("admitted");
+    assert!(matches!(
+        pool.admit(signed(&alice, CHAIN, 0, 2), zero),
+        Err(AdmitError::NonceTaken(0))
+    ));
+    assert_eq!(pool.evict(&hash), Some(nonce_of(&rejected)));
+    assert_eq!(pool.evict(&hash), None, "evicted once");
+    assert!(!pool.contains(&hash) && pool.contains(&kept));
+    assert_eq!(pool.len(), 1);
+    assert_eq!(pool.bytes(), before + next.len());
+    pool.admit(signed(&alice, CHAIN, 0, 2), zero)
+        .expect("the nonce is free again");
+    assert_eq!(pool.len(), 2);
+}

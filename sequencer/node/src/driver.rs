@@ -1026,6 +1026,16 @@ impl Driver {
         self.metrics
             .committed_transactions
             .inc_by(block.payload.len() as u64);
+        // A rejected transaction left no trace (its nonce is still the sender's next): it
+        // leaves the pool, and the sender's next transaction may take its nonce.
+        for receipt in &outcome.receipts {
+            if matches!(receipt.status, curve_runtime::Status::Rejected(_))
+                && let Some((sender, nonce)) = self.mempool.evict(&receipt.tx_hash)
+                && let Some(next) = self.handed.get_mut(&sender)
+            {
+                *next = (*next).min(nonce);
+            }
+        }
         Ok(outcome.header)
     }
 

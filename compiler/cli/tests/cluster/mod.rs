@@ -41,7 +41,7 @@ pub fn key(seed: u64, label: &str) -> SigningKey {
     SigningKey::from_bytes(&digest)
 }
 
-fn key_file(path: &Path, key: &SigningKey) {
+pub fn key_file(path: &Path, key: &SigningKey) {
     let bytes: Vec<String> = key
         .to_bytes()
         .iter()
@@ -123,6 +123,8 @@ pub struct Extra {
     pub timeouts: &'static str,
     /// Whole tables (before `[genesis]`).
     pub tables: &'static str,
+    /// In `[genesis]` (before the committee).
+    pub genesis: String,
 }
 
 /// The running committee.
@@ -148,6 +150,7 @@ impl Cluster {
             rpc_limits: limits,
             timeouts,
             tables,
+            genesis,
         } = extra;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let chain_id = 0xC0DE_0000 + (seed % 0xFFFF);
@@ -177,7 +180,7 @@ impl Cluster {
                  data_dir = \"data\"\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\nrpc = \"127.0.0.1:{}\"\n\n\
                  [timeouts]\nbase_ms = {base_timeout_ms}\nmax_ms = {}\n{timeouts}\n\n\
                  [rpc_limits]\nadmin_token = \"token{i}\"\n{limits}\n\n{tables}\n\n\
-                 [genesis]\ngovernance = \"{}\"\n{members}",
+                 [genesis]\ngovernance = \"{}\"\n{genesis}\n{members}",
                 p2p_ports[i],
                 rpc_ports[i],
                 base_timeout_ms * 8,
