@@ -87,10 +87,10 @@ pub fn run_deploy(args: DeployArgs) -> Result<ExitCode> {
         let account: Value = client
             .call("curve_getAccount", vec![hex::encode(sender).into()])
             .await?;
-        let mut nonce = account["nonce"]
+        let first = account["nonce"]
             .as_u64()
             .context("the account has no nonce")?;
-        for (dir, image) in args.dirs.iter().zip(images) {
+        for ((dir, image), nonce) in args.dirs.iter().zip(images).zip(first..) {
             let action = Action::Deploy(image);
             // The signed transaction is the body plus a 64-byte signature and its framing.
             let body_bytes = action.to_bytes().len() + 256;
@@ -126,7 +126,6 @@ pub fn run_deploy(args: DeployArgs) -> Result<ExitCode> {
                 receipt["program"],
                 found["height"]
             );
-            nonce += 1;
         }
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
