@@ -18,6 +18,7 @@ pub mod deposits;
 pub mod genesis;
 pub mod registry;
 pub mod source;
+pub mod wallet;
 
 use std::time::Duration;
 

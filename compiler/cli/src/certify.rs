@@ -37,6 +37,13 @@ pub struct KeyArgs {
     keys_dir: Option<PathBuf>,
 }
 
+impl KeyArgs {
+    /// `--keys-dir`, when given.
+    pub fn dir(&self) -> Option<&Path> {
+        self.keys_dir.as_deref()
+    }
+}
+
 /// `curve prove` arguments.
 #[derive(clap::Args)]
 pub struct ProveArgs {

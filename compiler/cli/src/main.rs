@@ -9,6 +9,7 @@
 mod output;
 mod bench;
 mod certify;
+mod demo;
 mod deploy;
 mod keygen;
 mod node;
@@ -117,6 +118,11 @@ enum Command {
     /// Print the payout leaf and Merkle path of a withdrawal (what the Anchor program's
     /// `withdraw` takes), by the withdrawal's transaction hash or by batch height and index.
     WithdrawProof(node::WithdrawProofArgs),
+    /// The whole stack in one command: compile and prove the example script, start a
+    /// four-node localnet with the local Solana endpoint, deploy and register the programs,
+    /// deposit, transact while a node is killed and restarted, withdraw to Solana, and check
+    /// a summary against the nodes and the Solana accounts.
+    Demo(demo::DemoArgs),
     /// Deploy proved blocks (`curve prove` output directories) to a running node and wait
     /// until each is executed; prints each program's id.
     Deploy(deploy::DeployArgs),
@@ -177,6 +183,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run_bench(args),
         Command::WithdrawProof(args) => node::run_withdraw_proof(args),
         Command::Deploy(args) => deploy::run_deploy(args),
+        Command::Demo(args) => demo::run_demo(args),
         Command::Bindings {
             interface,
             output,

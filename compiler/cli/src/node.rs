@@ -191,8 +191,13 @@ impl Anchoring {
 
 /// A Solana-side binary: in `--solana-bin`, beside `curve`, or on `PATH`.
 fn solana_binary(args: &LocalnetArgs, name: &str) -> Result<PathBuf> {
+    find_solana_binary(args.solana_bin.as_deref(), name)
+}
+
+/// A Solana-side binary: in `dir` if given, else beside `curve`, then on `PATH`.
+pub(crate) fn find_solana_binary(dir: Option<&Path>, name: &str) -> Result<PathBuf> {
     let mut candidates = Vec::new();
-    if let Some(dir) = &args.solana_bin {
+    if let Some(dir) = dir {
         candidates.push(dir.join(name));
     } else {
         if let Some(dir) = std::env::current_exe()?.parent() {
@@ -209,7 +214,7 @@ fn solana_binary(args: &LocalnetArgs, name: &str) -> Result<PathBuf> {
             format!(
                 "{name} not found (looked in {}); build it with `cargo build --release` in \
              anchor-program/ and pass --solana-bin anchor-program/target/release",
-                args.solana_bin.as_ref().map_or_else(
+                dir.map_or_else(
                     || "the curve binary's directory and PATH".to_string(),
                     |dir| dir.display().to_string()
                 )
@@ -330,7 +335,7 @@ pub fn run_node(args: NodeArgs) -> Result<ExitCode> {
     }
 }
 
-fn new_key(path: &Path) -> Result<SigningKey> {
+pub(crate) fn new_key(path: &Path) -> Result<SigningKey> {
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let key = SigningKey::from_bytes(&seed);
@@ -443,6 +448,8 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let mut children = Vec::new();
         let mut bridges = Vec::new();
+        // Per node: its index, when it last started, its arguments and log.
+        let mut node_starts = Vec::new();
         if let Some((Anchoring::Local { port }, ..)) = &solana {
             let program = solana_binary(&args, "curve-solana-localnet")?;
             let log = args.dir.join("solana").join("localnet.log");
@@ -466,6 +473,7 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
             ];
             let child = spawn_logged(&exe, &arguments, &log_path)
                 .with_context(|| format!("starting node {i}"))?;
+            node_starts.push((i, std::time::Instant::now(), arguments, log_path.clone()));
             outln!(
                 "node {i}: rpc http://{}  p2p {}  log {}  pid {}",
                 config.rpc,
@@ -518,8 +526,12 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
             "{} processes running; Ctrl-C stops them (data stays for a restart)",
             children.len() + bridges.len()
         );
-        // A node or the endpoint that exits stops everything; a bridge keeps no state and is
-        // restarted (it resumes from the program's tip).
+        // The endpoint keeps its bank in memory: if it exits, everything stops. A node that
+        // exits after running a while (killed, crashed) is restarted from its data, as a
+        // bridge is (it resumes from the program's tip); one that exits within
+        // `CRASH_LOOP` of starting has a problem a restart will not fix, and stops everything.
+        const CRASH_LOOP: Duration = Duration::from_secs(5);
+        let first_node = children.len() - node_starts.len();
         let exited = loop {
             let event = {
                 let waits = children
@@ -534,6 +546,25 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
             let Some((index, status)) = event else {
                 break None;
             };
+            if let Some(node) = index
+                .checked_sub(first_node)
+                .filter(|&node| node < node_starts.len())
+            {
+                let (i, started, arguments, log) = &mut node_starts[node];
+                if started.elapsed() < CRASH_LOOP {
+                    errln!(
+                        "node {i} exited ({status:?}) within {CRASH_LOOP:?} of starting; see {}",
+                        log.display()
+                    );
+                    break Some((index, status));
+                }
+                errln!("node {i} exited ({status:?}); restarting it from its data in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                children[index] = spawn_logged(&exe, arguments, log)?;
+                *started = std::time::Instant::now();
+                outln!("node {i}: restarted  pid {}", children[index].id().unwrap_or(0));
+                continue;
+            }
             let Some(bridge) = index.checked_sub(children.len()) else {
                 break Some((index, status));
             };

@@ -40,6 +40,10 @@ pub mod limits {
     pub const MANIFEST_BYTES: u32 = 512 * 1024;
     /// Largest verifying key in a governance action.
     pub const VK_BYTES: u32 = 4096;
+    /// Largest signed transaction: a deploy with the largest module, parameter table, proof
+    /// and manifest, plus 4 KiB for everything else (far more than the fixed fields take).
+    pub const TRANSACTION_BYTES: u32 =
+        MODULE_BYTES + PARAMS_BYTES + PROOF_BYTES + MANIFEST_BYTES + 4096;
     /// Most committee members (and attestation signatures).
     pub const COMMITTEE: u32 = 64;
     /// Most programs in a call's access list.

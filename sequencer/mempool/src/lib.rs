@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use curve_formats::encoding::Decode;
-use curve_formats::tx::{PublicKey, SIGNATURE_LEN, SignedTransaction};
+use curve_formats::tx::{PublicKey, SIGNATURE_LEN, SignedTransaction, limits};
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -56,6 +56,9 @@ pub enum AdmitError {
     /// The bytes are not a signed transaction.
     #[error("malformed transaction: {0}")]
     Malformed(String),
+    /// Larger than any transaction can be.
+    #[error("a transaction of {0} bytes: the largest is {max}", max = limits::TRANSACTION_BYTES)]
+    TooLarge(usize),
     /// Signed for another chain.
     #[error("signed for chain {found:#x}, this chain is {expected:#x}")]
     WrongChain {
@@ -173,6 +176,9 @@ impl Mempool {
         bytes: Vec<u8>,
         next_nonce: impl FnOnce(&PublicKey) -> u64,
     ) -> Result<TxHash, AdmitError> {
+        if bytes.len() > limits::TRANSACTION_BYTES as usize {
+            return Err(AdmitError::TooLarge(bytes.len()));
+        }
         let hash: TxHash = Sha256::digest(&bytes).into();
         if self.hashes.contains_key(&hash) {
             return Err(AdmitError::Duplicate);

@@ -381,8 +381,16 @@ impl NodeConfig {
                 self.storage.retain_blocks
             );
         }
-        if self.blocks.max_txs == 0 || self.blocks.max_bytes == 0 {
-            bail!("blocks: max_txs and max_bytes must be positive");
+        if self.blocks.max_txs == 0 {
+            bail!("blocks: max_txs must be positive");
+        }
+        let largest = curve_formats::tx::limits::TRANSACTION_BYTES as usize + 4;
+        if self.blocks.max_bytes < largest {
+            // A pooled transaction no block can carry would stay pending for ever.
+            bail!(
+                "blocks.max_bytes {} must be at least {largest}: the largest transaction (a deploy) must fit one block",
+                self.blocks.max_bytes
+            );
         }
         if self.blocks.max_bytes + (64 << 10) > crate::net::MAX_FRAME {
             bail!(

@@ -134,6 +134,8 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     core_config.max_timeout_ms = config.timeouts.max_ms;
     core_config.max_block_txs = config.blocks.max_txs;
     core_config.max_block_bytes = config.blocks.max_bytes;
+    // The pool admitted it, so the core must order it: a deploy carries a whole program.
+    core_config.max_tx_bytes = curve_formats::tx::limits::TRANSACTION_BYTES as usize;
     core_config.idle_block_delay_ms = config.timeouts.idle_block_ms();
     core_config.block_interval_ms = config.blocks.interval_ms;
     // A consensus-only node executes nothing: its executor is wherever consensus decided.

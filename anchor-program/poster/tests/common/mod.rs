@@ -4,14 +4,16 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod processes;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
 use curve_anchor::{Config, WithdrawArgs};
+use curve_batch_poster::Poster;
 use curve_batch_poster::genesis::{self, Genesis};
-use curve_batch_poster::{Poster, batch_address, config_address, deposit_address};
+use curve_batch_poster::wallet;
+pub use curve_batch_poster::wallet::{deposit_instruction, withdraw_instruction};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
@@ -20,8 +22,6 @@ use solana_signer::Signer;
 use solana_transaction::Instruction;
 
 pub const SOL: u64 = 1_000_000_000;
-/// SPL sizes: a token account.
-const TOKEN_ACCOUNT_LEN: u64 = 165;
 
 /// A keypair derived from `label` (the same label, the same key).
 pub fn key(label: &str) -> Keypair {
@@ -57,7 +57,7 @@ pub async fn airdrop(client: &RpcClient, who: &Pubkey) {
 
 /// The vault's token account.
 pub fn vault() -> Pubkey {
-    Pubkey::find_program_address(&[b"vault"], &curve_anchor::ID).0
+    wallet::vault_address()
 }
 
 /// The program's config, once initialised.
@@ -106,53 +106,17 @@ pub async fn token_account(
     owner: &Pubkey,
     amount: u64,
 ) {
-    let rent = client
-        .get_minimum_balance_for_rent_exemption(TOKEN_ACCOUNT_LEN as usize)
+    wallet::create_token_account(client, payer, account, mint, owner, amount)
         .await
-        .expect("rent");
-    let mut instructions = vec![
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &account.pubkey(),
-            rent,
-            TOKEN_ACCOUNT_LEN,
-            &spl_token_interface::ID,
-        ),
-        spl_token_interface::instruction::initialize_account3(
-            &spl_token_interface::ID,
-            &account.pubkey(),
-            mint,
-            owner,
-        )
-        .expect("an instruction"),
-    ];
-    if amount > 0 {
-        instructions.push(
-            spl_token_interface::instruction::mint_to(
-                &spl_token_interface::ID,
-                mint,
-                &account.pubkey(),
-                &payer.pubkey(),
-                &[],
-                amount,
-            )
-            .expect("an instruction"),
-        );
-    }
-    send(client, &instructions, &[payer, account]).await;
+        .expect("the token account lands");
 }
 
 /// A token account's balance.
 pub async fn balance(client: &RpcClient, account: &Pubkey) -> u64 {
-    let account = client
-        .get_account_with_commitment(account, CommitmentConfig::processed())
+    wallet::token_balance(client, account)
         .await
         .expect("answers")
-        .value
-        .expect("a token account");
-    anchor_spl::token::TokenAccount::try_deserialize(&mut account.data.as_slice())
         .expect("a token account")
-        .amount
 }
 
 /// `depositor` moves `amount` from `source` into the vault for rollup account `recipient`, as
@@ -169,30 +133,6 @@ pub async fn deposit(
     send(client, &[instruction], &[depositor]).await;
 }
 
-/// The program's `deposit` instruction.
-pub fn deposit_instruction(
-    depositor: &Pubkey,
-    source: &Pubkey,
-    sequence: u64,
-    amount: u64,
-    recipient: [u8; 32],
-) -> Instruction {
-    Instruction {
-        program_id: curve_anchor::ID,
-        accounts: curve_anchor::accounts::Deposit {
-            depositor: *depositor,
-            config: config_address(),
-            record: deposit_address(sequence),
-            source: *source,
-            vault: vault(),
-            token_program: spl_token_interface::ID,
-            system_program: anchor_lang::system_program::ID,
-        }
-        .to_account_metas(None),
-        data: curve_anchor::instruction::Deposit { amount, recipient }.data(),
-    }
-}
-
 /// The program's `withdraw` of one payout leaf into `recipient_token`, paid by `payer`.
 pub async fn withdraw(
     client: &RpcClient,
@@ -202,38 +142,6 @@ pub async fn withdraw(
 ) -> Result<(), String> {
     let instruction = withdraw_instruction(&payer.pubkey(), recipient_token, args);
     try_send(client, &[instruction], &[payer]).await
-}
-
-/// The program's `withdraw` instruction.
-pub fn withdraw_instruction(
-    payer: &Pubkey,
-    recipient_token: &Pubkey,
-    args: WithdrawArgs,
-) -> Instruction {
-    let nullifier = Pubkey::find_program_address(
-        &[
-            b"nullifier",
-            &args.height.to_le_bytes(),
-            &args.index.to_le_bytes(),
-        ],
-        &curve_anchor::ID,
-    )
-    .0;
-    Instruction {
-        program_id: curve_anchor::ID,
-        accounts: curve_anchor::accounts::Withdraw {
-            payer: *payer,
-            config: config_address(),
-            batch: batch_address(args.height),
-            nullifier,
-            vault: vault(),
-            recipient_token: *recipient_token,
-            token_program: spl_token_interface::ID,
-            system_program: anchor_lang::system_program::ID,
-        }
-        .to_account_metas(None),
-        data: curve_anchor::instruction::Withdraw { args }.data(),
-    }
 }
 
 /// A local endpoint (slots of `slot_ms`) with the program initialised for the synthetic chain
