@@ -73,6 +73,11 @@ fn every_refusal_changes_nothing() {
                 found: 8,
             },
         ),
+        (
+            vec![0; curve_formats::tx::limits::TRANSACTION_BYTES as usize + 1],
+            0,
+            AdmitError::TooLarge(curve_formats::tx::limits::TRANSACTION_BYTES as usize + 1),
+        ),
         (first.clone(), 0, AdmitError::Duplicate),
         (signed(&alice, CHAIN, 0, 2), 0, AdmitError::NonceTaken(0)),
         (

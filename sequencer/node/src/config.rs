@@ -410,3 +410,63 @@ impl NodeConfig {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str, genesis: &str) -> Result<NodeConfig> {
+        let member = |i: u8| {
+            format!(
+                "[[committee]]\nconsensus = \"{}\"\nnetwork = \"{}\"\naddress = \"/ip4/127.0.0.1/tcp/{}\"\n",
+                hex::encode([i; 32]),
+                hex::encode([i + 10; 32]),
+                7100 + u16::from(i)
+            )
+        };
+        let text = format!(
+            "chain_id = 1\nconsensus_key = \"c.json\"\nnetwork_key = \"n.json\"\ndata_dir = \"data\"\n\
+             listen = \"/ip4/127.0.0.1/tcp/7100\"\nrpc = \"127.0.0.1:8100\"\n{extra}\n\
+             [genesis]\ngovernance = \"{}\"\n{genesis}\n{}{}",
+            hex::encode([9; 32]),
+            member(1),
+            member(2)
+        );
+        let config: NodeConfig = toml::from_str(&text)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn a_block_too_small_for_the_largest_transaction_is_refused() {
+        config("", "").expect("the defaults hold");
+        let error = config("[blocks]\nmax_txs = 10\nmax_bytes = 65536\n", "").unwrap_err();
+        assert!(
+            error.to_string().contains("the largest transaction"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn genesis_verifying_keys_are_listed_by_class_and_a_bad_class_is_named() {
+        let config = config(
+            "",
+            "[genesis.verifying_keys]\n\"64x64\" = \"bb\"\n\"16x16\" = \"aa\"\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            crate::genesis_verifying_keys(&config).unwrap(),
+            vec![(0, vec![0xaa]), (1, vec![0xbb])]
+        );
+        let mut wrong = config.clone();
+        wrong.genesis.verifying_keys = BTreeMap::from([("32x32".into(), "aa".into())]);
+        let error = crate::genesis_verifying_keys(&wrong).unwrap_err();
+        assert!(
+            error.to_string().contains("no size class `32x32`"),
+            "{error:#}"
+        );
+        wrong.genesis.verifying_keys = BTreeMap::from([("16x16".into(), "zz".into())]);
+        let error = crate::genesis_verifying_keys(&wrong).unwrap_err();
+        assert!(format!("{error:#}").contains("not hex"), "{error:#}");
+    }
+}
