@@ -272,13 +272,6 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
 /// Runs `curve demo`.
 pub fn run_demo(args: DemoArgs) -> Result<ExitCode> {
     let curve = std::env::current_exe().context("locating the curve binary")?;
-    let solana_bin = args.solana_bin.clone();
-    let find = |name| crate::node::find_solana_binary(solana_bin.as_deref(), name);
-    // Every binary is looked for before anything starts: a missing one is a message, not a
-    // half-started demo.
-    let wallet = find("curve-solana-wallet")?;
-    find("curve-solana-localnet")?;
-    find("curve-batch-poster")?;
     let mut ports: Vec<u16> = (0..NODES)
         .flat_map(|i| [args.p2p_port + i, args.rpc_port + i])
         .collect();
@@ -289,6 +282,13 @@ pub fn run_demo(args: DemoArgs) -> Result<ExitCode> {
              with --p2p-port, --rpc-port and --solana-port"
         );
     }
+    let solana_bin = args.solana_bin.clone();
+    let find = |name| crate::node::find_solana_binary(solana_bin.as_deref(), name);
+    // Every binary is looked for before anything starts: a missing one is a message, not a
+    // half-started demo.
+    let wallet = find("curve-solana-wallet")?;
+    find("curve-solana-localnet")?;
+    find("curve-batch-poster")?;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let mut demo = Demo {

@@ -164,6 +164,50 @@ fn withdraw_proof_refuses_a_mixed_query_and_names_a_node_it_cannot_reach() {
 }
 
 #[test]
+fn demo_refuses_a_port_in_use_and_missing_solana_binaries_before_starting_anything() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo_dir = dir.path().join("demo");
+    let demo_dir = demo_dir.to_str().unwrap();
+    // A port of the range held here: named, with the flags that move it.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = held.local_addr().unwrap().port();
+    let output = curve(&[
+        "demo",
+        "--dir",
+        demo_dir,
+        "--solana-port",
+        &port.to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("port {port} is in use")) && stderr.contains("--solana-port"),
+        "{stderr}"
+    );
+    drop(held);
+    // Free ports, but no Solana-side binaries where it was told to look.
+    let output = curve(&[
+        "demo",
+        "--dir",
+        demo_dir,
+        "--solana-port",
+        &port.to_string(),
+        "--solana-bin",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("curve-solana-wallet not found") && stderr.contains("anchor-program"),
+        "{stderr}"
+    );
+    assert!(
+        !std::path::Path::new(demo_dir).exists(),
+        "nothing was written"
+    );
+}
+
+#[test]
 fn fmt_rewrites_in_place_and_check_mode_reports() {
     assert_eq!(
         curve(&["fmt", "--check", "examples"]).status.code(),
