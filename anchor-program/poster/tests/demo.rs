@@ -95,6 +95,7 @@ async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every
     for line in [
         "registered on Solana",
         "credited once",
+        "bob's routes filled against alice's quotes",
         "restarted and caught up",
         "every transfer committed exactly once",
         "paid on Solana once",

@@ -80,7 +80,7 @@ struct Demo {
     step: usize,
 }
 
-const STEPS: usize = 7;
+const STEPS: usize = 8;
 
 impl Demo {
     fn localnet_dir(&self) -> PathBuf {
@@ -247,14 +247,23 @@ fn amount(value: &Value, field: &str) -> Result<u128> {
         .with_context(|| format!("no amount `{field}` in {value}"))
 }
 
-/// Signs one transaction of `key` with fee 0 and the action's intrinsic gas.
+/// Gas for running a call's code, beyond its intrinsic cost (a route walks a book and
+/// settles legs across programs; the demo pays no fee, so a roomy limit costs nothing).
+const CALL_GAS: u64 = 10_000_000;
+
+/// Signs one transaction of `key` with fee 0: the action's intrinsic gas, plus room to run
+/// code for a call.
 fn signed(chain_id: u64, key: &SigningKey, nonce: u64, action: Action) -> Vec<u8> {
     let bytes = action.to_bytes().len() + 256;
+    let execution = match action {
+        Action::Call { .. } => CALL_GAS,
+        _ => 10_000,
+    };
     let tx = Transaction {
         chain_id,
         sender: key.verifying_key().to_bytes(),
         nonce,
-        gas_limit: curve_runtime::intrinsic_gas(&action, bytes) + 10_000,
+        gas_limit: curve_runtime::intrinsic_gas(&action, bytes) + execution,
         fee_per_gas: 0,
         action,
     };
@@ -347,6 +356,7 @@ impl Demo {
         self.start_localnet().await?;
         let chain_id = self.deploy(&blocks).await?;
         let users = self.deposit(chain_id).await?;
+        self.perps(chain_id, &users, &blocks).await?;
         self.workload(chain_id, &users).await?;
         self.withdraw(chain_id, &users[0]).await?;
         self.settle().await
@@ -1093,5 +1103,260 @@ impl Demo {
             errln!("{failed} check(s) failed");
             ExitCode::from(1)
         }
+    }
+}
+
+/// A deployed program of the demo's script: its rollup id, template and manifest (for the
+/// argument types of its entrypoints).
+struct Deployed {
+    id: u64,
+    template: String,
+    manifest: Vec<u8>,
+}
+
+impl Deployed {
+    /// A call of `entry` with `words`, each typed by the entrypoint's descriptor.
+    fn call(&self, entry: &str, words: &[i64], mut access: Vec<u64>) -> Result<Action> {
+        use curve_compiler::abi::FieldType as T;
+        use curve_formats::tx::{Arg, Value as V};
+        let approved = curve_runtime::templates::lookup(&self.template, &self.manifest)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let fields = approved
+            .template
+            .interface
+            .entry(entry)
+            .with_context(|| format!("the {} interface has no `{entry}`", self.template))?
+            .args;
+        if fields.len() != words.len() {
+            bail!(
+                "`{entry}` takes {} arguments, {} given",
+                fields.len(),
+                words.len()
+            );
+        }
+        let args = fields
+            .iter()
+            .zip(words)
+            .map(|(field, &word)| {
+                Arg::One(match field.ty {
+                    T::I64 => V::I64(word),
+                    T::U128 => V::U128(word as u128),
+                    T::I128 => V::I128(i128::from(word)),
+                    T::Cap => V::Cap(word as u64),
+                    _ => V::U64(word as u64),
+                })
+            })
+            .collect();
+        access.sort_unstable();
+        Ok(Action::Call {
+            program: self.id,
+            entry: entry.into(),
+            args,
+            access,
+        })
+    }
+}
+
+impl Demo {
+    /// Sends `action` as `key` (at its account's next nonce) and waits for the receipt; fails
+    /// with the receipt unless it committed.
+    async fn submit(
+        &self,
+        chain_id: u64,
+        key: &SigningKey,
+        action: Action,
+        what: &str,
+    ) -> Result<Value> {
+        let node = self.node(0)?;
+        let account: Value = node
+            .call(
+                "curve_getAccount",
+                vec![json!(hex::encode(key.verifying_key().to_bytes()))],
+            )
+            .await?;
+        let nonce = account["nonce"].as_u64().context("a nonce")?;
+        let hash = node.send(&signed(chain_id, key, nonce, action)).await?;
+        let found = wait_for(what, Duration::from_secs(60), async || {
+            let found = node.transaction(&hash).await.ok()?;
+            (found["state"] == "executed").then_some(found)
+        })
+        .await?;
+        let receipt = found["receipt"].clone();
+        if receipt["status"] != "committed" {
+            bail!("{what}: {} ({})", receipt["status"], receipt["detail"]);
+        }
+        Ok(receipt)
+    }
+
+    /// The demo's programs by template, from the node's list and the build's manifests.
+    async fn deployed(
+        &self,
+        blocks: &[PathBuf],
+    ) -> Result<std::collections::BTreeMap<String, Deployed>> {
+        let programs: Value = self.node(0)?.call("curve_getPrograms", Vec::new()).await?;
+        let mut found = std::collections::BTreeMap::new();
+        for dir in blocks {
+            let code = hex::encode(Sha256::digest(std::fs::read(dir.join("program.cvmb"))?));
+            let manifest = std::fs::read(dir.join("manifest.json"))?;
+            let entry = programs
+                .as_array()
+                .into_iter()
+                .flatten()
+                .rfind(|p| p["code_hash"] == code.as_str())
+                .with_context(|| format!("{} is not deployed", dir.display()))?;
+            let template = entry["template"]
+                .as_str()
+                .context("a template")?
+                .to_string();
+            found.insert(
+                template.clone(),
+                Deployed {
+                    id: entry["program"].as_u64().context("a program id")?,
+                    template,
+                    manifest,
+                },
+            );
+        }
+        Ok(found)
+    }
+
+    /// Step: perpetuals. Governance registers a price signer with the oracle, binds the feed
+    /// as the slab's mark, makes alice a designated LP and lists the slab in the router; then,
+    /// round by round, the signer publishes SOL's price, alice quotes an ask just above it and
+    /// bob buys through the router's `route` within his limit.
+    async fn perps(
+        &mut self,
+        chain_id: u64,
+        users: &[SigningKey],
+        blocks: &[PathBuf],
+    ) -> Result<()> {
+        let bar = self.step("trading SOL-PERP: a price signer, alice quoting, bob routing");
+        let programs = self.deployed(blocks).await?;
+        let get = |template: &str| {
+            programs
+                .get(template)
+                .with_context(|| format!("no {template} program deployed"))
+        };
+        let (oracle, slab, router) = (get("oracle")?, get("slab")?, get("router")?);
+        let governance = SigningKey::from_bytes(&curve_node::config::read_key_file(
+            &self.localnet_dir().join("keys/governance.json"),
+        )?);
+        let signer = user_key(&self.args.dir, "pyth-signer")?;
+        let node = self.node(0)?;
+        let mut ids = Vec::new();
+        for user in users {
+            let account: Value = node
+                .call(
+                    "curve_getAccount",
+                    vec![json!(hex::encode(user.verifying_key().to_bytes()))],
+                )
+                .await?;
+            ids.push(account["user"].as_i64().context("a user id")?);
+        }
+        let (alice, bob) = (ids[0], ids[1]);
+        let feed_tag = curve_compiler::feed_tag("pyth:SOLUSD");
+        let publish = async |price: u64| -> Result<()> {
+            let args = curve_runtime::client::oracle_update_args(
+                chain_id,
+                feed_tag,
+                price,
+                now_ms().saturating_sub(100),
+                &[(0, &signer)],
+            );
+            let update = Action::Call {
+                program: oracle.id,
+                entry: "update".into(),
+                args,
+                access: Vec::new(),
+            };
+            self.submit(chain_id, &users[1], update, "a price update")
+                .await
+                .map(drop)
+        };
+        say(
+            &bar,
+            "  governance: register the price signer, bind the feed, alice as DLP, list the slab"
+                .into(),
+        );
+        self.submit(
+            chain_id,
+            &governance,
+            Action::RegisterOracleKey {
+                program: oracle.id,
+                key: signer.verifying_key().to_bytes(),
+            },
+            "registering the price signer",
+        )
+        .await?;
+        let base: u64 = 15_000;
+        publish(base).await?;
+        let bind = Action::BindViews {
+            program: slab.id,
+            views: vec![oracle.id],
+        };
+        self.submit(
+            chain_id,
+            &governance,
+            bind,
+            "binding the feed as the slab's mark",
+        )
+        .await?;
+        let class = slab.call("set_maker_class", &[alice, 1], vec![oracle.id])?;
+        self.submit(chain_id, &governance, class, "alice as designated LP")
+            .await?;
+        let list = router.call("list_slab", &[slab.id as i64], Vec::new())?;
+        self.submit(chain_id, &governance, list, "listing the slab")
+            .await?;
+        let rounds = if self.args.short { 3 } else { 10 };
+        let mut filled = 0;
+        for round in 0..rounds {
+            let price = base + 10 * round;
+            publish(price).await?;
+            let ask = slab.call(
+                "place_order",
+                &[alice, 0, 1, price as i64 + 5, 2],
+                vec![oracle.id],
+            )?;
+            let order = self.submit(chain_id, &users[0], ask, "alice's ask").await?;
+            let buy = router.call(
+                "route",
+                &[
+                    bob,
+                    round as i64 + 1,
+                    0,
+                    0,
+                    2,
+                    price as i64 + 10,
+                    slab.id as i64,
+                    0,
+                    0,
+                ],
+                vec![oracle.id, slab.id],
+            )?;
+            let routed = self.submit(chain_id, &users[1], buy, "bob's route").await?;
+            let qty = routed["returns"][0].as_u64().unwrap_or(0);
+            filled += qty;
+            say(
+                &bar,
+                format!(
+                    "  SOL ${}.{:02}: alice asks 2 at {} (order {}), bob routes a buy of 2 within {}: filled {qty}",
+                    price / 100,
+                    price % 100,
+                    price + 5,
+                    order["returns"][0],
+                    price + 10
+                ),
+            );
+        }
+        self.check(
+            "bob's routes filled against alice's quotes on the slab",
+            filled == 2 * rounds,
+            format!(
+                "{filled} of {} SOL-PERP bought in {rounds} routes",
+                2 * rounds
+            ),
+        );
+        done(&bar, format!("{filled} SOL-PERP traded through the router"));
+        Ok(())
     }
 }

@@ -1085,6 +1085,8 @@ impl Driver {
     /// The next nonce of `sender` in the executed state.
     pub(crate) fn account_json(&self, sender: &PublicKey) -> Value {
         json!({
+            // The dense id programs name the account by (a slab's or the router's `user`).
+            "user": self.runtime.account(sender).map(|a| a.user),
             "nonce": account_nonce(&self.runtime, sender),
             "balance": self.runtime.balance(sender).to_string(),
             "exists": self.runtime.account(sender).is_some(),

@@ -11,7 +11,7 @@
 //! | `curve_getBlock` | `[height]` | block summary with header and receipts, or null |
 //! | `curve_getStateRoot` | `[]` | `{height, state_root}` |
 //! | `curve_getStateProof` | `[key hex]` | inclusion proof against the current root, or null |
-//! | `curve_getAccount` | `[public key]` | `{nonce, balance, exists}` |
+//! | `curve_getAccount` | `[public key]` | `{user, nonce, balance, exists}` (`user`: the id programs name it by, null before it exists) |
 //! | `curve_getAnchorCertificate` | `[height]` | certificate or null |
 //! | `curve_getWithdrawalProof` | `[height, index]` | payout leaf and Merkle path for the Anchor program's `withdraw`, or null |
 //! | `curve_observeDeposit` | `[record hex]` | this member's bridge saw a deposit record: `{sequence, credited, signatures}` |
