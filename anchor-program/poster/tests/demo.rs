@@ -95,7 +95,8 @@ async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every
     for line in [
         "registered on Solana",
         "credited once",
-        "bob's routes filled against alice's quotes",
+        "bob's route filled across both venues",
+        "funding moved each venue's index",
         "restarted and caught up",
         "every transfer committed exactly once",
         "paid on Solana once",

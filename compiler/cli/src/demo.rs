@@ -22,13 +22,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// The embedded script: one oracle, one perpetuals slab, the router.
-const SCRIPT: &str = include_str!("../../../examples/perp_sol.curve");
-const SCRIPT_NAME: &str = "perp_sol.curve";
+/// The embedded script: one oracle, two SOL-PERP venues, the router (`examples/demo.curve`).
+const SCRIPT: &str = include_str!("../../../examples/demo.curve");
+const SCRIPT_NAME: &str = "demo.curve";
 const NODES: u16 = 4;
 /// Collateral each user deposits on Solana, and what the first withdraws back.
-const DEPOSIT: u64 = 5_000_000;
-const WITHDRAWAL: u64 = 1_250_000;
+/// Collateral is in the price's units: $1 is 1,000,000.
+const DEPOSIT: u64 = 5_000_000_000;
+const WITHDRAWAL: u64 = 1_250_000_000;
 /// What a transfer moves.
 const TRANSFER: u128 = 7;
 /// Slots between an anchored batch and its first withdrawal.
@@ -195,6 +196,23 @@ fn done(bar: &ProgressBar, message: String) {
     } else {
         bar.finish_with_message(message);
     }
+}
+
+/// A proved block's identity as the node lists programs: its code hash and `H_params` (both
+/// hex; `H_params` big-endian, public input 3 of `public_inputs.alt_bn128`).
+fn block_identity(dir: &Path) -> Result<(String, String)> {
+    let code = std::fs::read(dir.join("program.cvmb"))
+        .with_context(|| format!("cannot read {}", dir.join("program.cvmb").display()))?;
+    let inputs = std::fs::read(dir.join("public_inputs.alt_bn128")).with_context(|| {
+        format!(
+            "cannot read {}",
+            dir.join("public_inputs.alt_bn128").display()
+        )
+    })?;
+    let h_params = inputs
+        .get(96..128)
+        .with_context(|| format!("{}: not four public inputs", dir.display()))?;
+    Ok((hex::encode(Sha256::digest(code)), hex::encode(h_params)))
 }
 
 /// Polls `check` every 100 ms until it gives a value; fails naming `what` after `patience`.
@@ -543,17 +561,14 @@ impl Demo {
                 .collect()
         };
         let programs: Value = node.call("curve_getPrograms", Vec::new()).await?;
-        let deployed: Vec<String> = listed(&programs)
-            .into_iter()
-            .map(|(code, _)| code)
-            .collect();
-        let missing: Vec<&PathBuf> = blocks
-            .iter()
-            .filter(|dir| {
-                let code = std::fs::read(dir.join("program.cvmb")).unwrap_or_default();
-                !deployed.contains(&hex::encode(Sha256::digest(code)))
-            })
-            .collect();
+        let deployed = listed(&programs);
+        let mut missing = Vec::new();
+        for dir in blocks {
+            // Programs of one template share their code: the parameters tell them apart.
+            if !deployed.contains(&block_identity(dir)?) {
+                missing.push(dir);
+            }
+        }
         if !missing.is_empty() {
             let mut arguments: Vec<String> = vec!["deploy".into()];
             arguments.extend(missing.iter().map(|d| d.display().to_string()));
@@ -1188,7 +1203,8 @@ impl Demo {
         Ok(receipt)
     }
 
-    /// The demo's programs by template, from the node's list and the build's manifests.
+    /// The demo's programs by block directory (`router`, `slab-perp-SOL-PERP-A`, …), from the
+    /// node's list and the build's manifests.
     async fn deployed(
         &self,
         blocks: &[PathBuf],
@@ -1196,20 +1212,24 @@ impl Demo {
         let programs: Value = self.node(0)?.call("curve_getPrograms", Vec::new()).await?;
         let mut found = std::collections::BTreeMap::new();
         for dir in blocks {
-            let code = hex::encode(Sha256::digest(std::fs::read(dir.join("program.cvmb"))?));
+            let (code, h_params) = block_identity(dir)?;
             let manifest = std::fs::read(dir.join("manifest.json"))?;
             let entry = programs
                 .as_array()
                 .into_iter()
                 .flatten()
-                .rfind(|p| p["code_hash"] == code.as_str())
+                .rfind(|p| p["code_hash"] == code.as_str() && p["h_params"] == h_params.as_str())
                 .with_context(|| format!("{} is not deployed", dir.display()))?;
             let template = entry["template"]
                 .as_str()
                 .context("a template")?
                 .to_string();
+            let block = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             found.insert(
-                template.clone(),
+                block,
                 Deployed {
                     id: entry["program"].as_u64().context("a program id")?,
                     template,
@@ -1220,24 +1240,29 @@ impl Demo {
         Ok(found)
     }
 
-    /// Step: perpetuals. Governance registers a price signer with the oracle, binds the feed
-    /// as the slab's mark, makes alice a designated LP and lists the slab in the router; then,
-    /// round by round, the signer publishes SOL's price, alice quotes an ask just above it and
-    /// bob buys through the router's `route` within his limit.
+    /// Step: perpetuals, as in `examples/perp_sol_exchange.scenario.toml`. Governance registers
+    /// a price signer with the oracle, binds the feed as both venues' mark, makes alice a
+    /// designated LP on both and lists both in the router; a keeper takes each venue's funding
+    /// snapshot. Alice quotes on both venues; bob buys 10 through the router's `route`, best
+    /// price first: 6 on `a`, 4 on `b`. After a funding interval the keeper applies funding:
+    /// each venue's index moves by the premium its fills paid over the feed's TWAP.
     async fn perps(
         &mut self,
         chain_id: u64,
         users: &[SigningKey],
         blocks: &[PathBuf],
     ) -> Result<()> {
-        let bar = self.step("trading SOL-PERP: a price signer, alice quoting, bob routing");
+        let bar = self.step("trading SOL-PERP on two venues through the router; funding");
+        let mut checks: Vec<(&str, bool, String)> = Vec::new();
         let programs = self.deployed(blocks).await?;
-        let get = |template: &str| {
+        let get = |block: &str| {
             programs
-                .get(template)
-                .with_context(|| format!("no {template} program deployed"))
+                .get(block)
+                .with_context(|| format!("no {block} program deployed"))
         };
-        let (oracle, slab, router) = (get("oracle")?, get("slab")?, get("router")?);
+        let oracle = get("oracle-pyth-SOLUSD")?;
+        let (a, b) = (get("slab-perp-SOL-PERP-A")?, get("slab-perp-SOL-PERP-B")?);
+        let router = get("router")?;
         let governance = SigningKey::from_bytes(&curve_node::config::read_key_file(
             &self.localnet_dir().join("keys/governance.json"),
         )?);
@@ -1254,12 +1279,15 @@ impl Demo {
             ids.push(account["user"].as_i64().context("a user id")?);
         }
         let (alice, bob) = (ids[0], ids[1]);
+        let keeper = &users[1];
         let feed_tag = curve_compiler::feed_tag("pyth:SOLUSD");
-        let publish = async |price: u64| -> Result<()> {
+        // SOL at $100.000000, constant: the feed's TWAP is exactly this.
+        const PRICE: i64 = 100_000_000;
+        let publish = async || -> Result<()> {
             let args = curve_runtime::client::oracle_update_args(
                 chain_id,
                 feed_tag,
-                price,
+                PRICE as u64,
                 now_ms().saturating_sub(100),
                 &[(0, &signer)],
             );
@@ -1269,94 +1297,142 @@ impl Demo {
                 args,
                 access: Vec::new(),
             };
-            self.submit(chain_id, &users[1], update, "a price update")
+            self.submit(chain_id, keeper, update, "a price update")
                 .await
                 .map(drop)
         };
-        say(
-            &bar,
-            "  governance: register the price signer, bind the feed, alice as DLP, list the slab"
-                .into(),
-        );
-        self.submit(
-            chain_id,
-            &governance,
-            Action::RegisterOracleKey {
-                program: oracle.id,
-                key: signer.verifying_key().to_bytes(),
-            },
-            "registering the price signer",
-        )
-        .await?;
-        let base: u64 = 15_000;
-        publish(base).await?;
-        let bind = Action::BindViews {
-            program: slab.id,
-            views: vec![oracle.id],
+        let sol = oracle.id;
+        say(&bar, "  governance: the price signer, the feed as both venues' mark, alice as DLP, both venues listed".into());
+        let register = Action::RegisterOracleKey {
+            program: oracle.id,
+            key: signer.verifying_key().to_bytes(),
         };
         self.submit(
             chain_id,
             &governance,
-            bind,
-            "binding the feed as the slab's mark",
+            register,
+            "registering the price signer",
         )
         .await?;
-        let class = slab.call("set_maker_class", &[alice, 1], vec![oracle.id])?;
-        self.submit(chain_id, &governance, class, "alice as designated LP")
+        publish().await?;
+        for venue in [a, b] {
+            let bind = Action::BindViews {
+                program: venue.id,
+                views: vec![sol],
+            };
+            self.submit(
+                chain_id,
+                &governance,
+                bind,
+                "binding the feed as a venue's mark",
+            )
             .await?;
-        let list = router.call("list_slab", &[slab.id as i64], Vec::new())?;
-        self.submit(chain_id, &governance, list, "listing the slab")
-            .await?;
-        let rounds = if self.args.short { 3 } else { 10 };
-        let mut filled = 0;
-        for round in 0..rounds {
-            let price = base + 10 * round;
-            publish(price).await?;
-            let ask = slab.call(
-                "place_order",
-                &[alice, 0, 1, price as i64 + 5, 2],
-                vec![oracle.id],
-            )?;
-            let order = self.submit(chain_id, &users[0], ask, "alice's ask").await?;
-            let buy = router.call(
-                "route",
-                &[
-                    bob,
-                    round as i64 + 1,
-                    0,
-                    0,
-                    2,
-                    price as i64 + 10,
-                    slab.id as i64,
-                    0,
-                    0,
-                ],
-                vec![oracle.id, slab.id],
-            )?;
-            let routed = self.submit(chain_id, &users[1], buy, "bob's route").await?;
-            let qty = routed["returns"][0].as_u64().unwrap_or(0);
-            filled += qty;
-            say(
-                &bar,
-                format!(
-                    "  SOL ${}.{:02}: alice asks 2 at {} (order {}), bob routes a buy of 2 within {}: filled {qty}",
-                    price / 100,
-                    price % 100,
-                    price + 5,
-                    order["returns"][0],
-                    price + 10
-                ),
-            );
+            let class = venue.call("set_maker_class", &[alice, 1], vec![sol])?;
+            self.submit(chain_id, &governance, class, "alice as designated LP")
+                .await?;
+            let list = router.call("list_slab", &[venue.id as i64], Vec::new())?;
+            self.submit(chain_id, &governance, list, "listing a venue")
+                .await?;
+            let snapshot = venue.call("apply_funding", &[0], vec![sol])?;
+            self.submit(chain_id, keeper, snapshot, "the funding snapshot")
+                .await?;
         }
-        self.check(
-            "bob's routes filled against alice's quotes on the slab",
-            filled == 2 * rounds,
+        // Alice quotes a premium over the index on both venues (asks) and bids below it.
+        let (ask_a, ask_b) = (PRICE + 480_000, PRICE + 600_000);
+        publish().await?;
+        for (venue, ask, size, bid) in [
+            (a, ask_a, 6, PRICE - 1_000_000),
+            (b, ask_b, 8, PRICE - 1_200_000),
+        ] {
+            let quote = venue.call("place_order", &[alice, 0, 1, ask, size], vec![sol])?;
+            self.submit(chain_id, &users[0], quote, "alice's ask")
+                .await?;
+            let quote = venue.call("place_order", &[alice, 0, 0, bid, 20], vec![sol])?;
+            self.submit(chain_id, &users[0], quote, "alice's bid")
+                .await?;
+        }
+        say(
+            &bar,
+            format!("  alice asks 6 at {ask_a} on a and 8 at {ask_b} on b, bids 20 on each"),
+        );
+        let buy = router.call(
+            "route",
+            &[bob, 1, 0, 0, 10, ask_b, a.id as i64, b.id as i64, 0],
+            vec![sol, a.id, b.id],
+        )?;
+        let routed = self.submit(chain_id, &users[1], buy, "bob's route").await?;
+        let words = |receipt: &Value| -> Vec<u64> {
+            receipt["returns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64)
+                .collect()
+        };
+        let returns = words(&routed);
+        // (filled_qty, notional: u128, total_debit: u128, legs): 6 on a, then 4 on b.
+        let notional = 6 * ask_a as u64 + 4 * ask_b as u64;
+        say(
+            &bar,
+            format!("  bob routes a buy of 10 within {ask_b}: returns {returns:?}"),
+        );
+        checks.push((
+            "bob's route filled across both venues, best price first",
+            returns.first() == Some(&10)
+                && returns.get(1) == Some(&notional)
+                && returns.get(5) == Some(&2),
             format!(
-                "{filled} of {} SOL-PERP bought in {rounds} routes",
-                2 * rounds
+                "filled {} of 10 in {} legs, notional {} (6 × {ask_a} + 4 × {ask_b} = {notional})",
+                returns.first().copied().unwrap_or(0),
+                returns.get(5).copied().unwrap_or(0),
+                returns.get(1).copied().unwrap_or(0)
+            ),
+        ));
+        // Funding: once an interval has begun since the snapshot, each venue's index moves by
+        // k × s, s = ⌊premium × 5,000 / 86,400,000⌋ with the premium its fills' VWAP over the
+        // TWAP (the constant price).
+        let interval_ms = 5_000u64;
+        let start = now_ms();
+        tokio::time::sleep(Duration::from_millis(
+            interval_ms - start % interval_ms + 200,
+        ))
+        .await;
+        publish().await?;
+        let mut funding = Vec::new();
+        for (venue, vwap) in [(a, ask_a), (b, ask_b)] {
+            let apply = venue.call("apply_funding", &[0], vec![sol])?;
+            let applied = words(
+                &self
+                    .submit(chain_id, keeper, apply, "applying funding")
+                    .await?,
+            );
+            // (cum_funding: i128 as two words, intervals)
+            let cum = applied.first().copied().unwrap_or(0);
+            let intervals = applied.get(2).copied().unwrap_or(0);
+            let step = (vwap - PRICE) as u64 * interval_ms / 86_400_000;
+            funding.push((cum, intervals, step));
+        }
+        let [(cum_a, k_a, s_a), (cum_b, k_b, s_b)] = [funding[0], funding[1]];
+        say(
+            &bar,
+            format!(
+                "  funding: index a {cum_a} ({k_a} intervals × {s_a}), b {cum_b} ({k_b} × {s_b}); longs pay shorts"
             ),
         );
-        done(&bar, format!("{filled} SOL-PERP traded through the router"));
+        checks.push((
+            "funding moved each venue's index by its premium over the feed, once per interval",
+            funding
+                .iter()
+                .all(|&(cum, k, s)| k >= 1 && s > 0 && cum == k * s),
+            format!("a: {cum_a} = {k_a} × {s_a}, b: {cum_b} = {k_b} × {s_b}"),
+        ));
+        for (what, holds, detail) in checks {
+            self.check(what, holds, detail);
+        }
+        done(
+            &bar,
+            "10 SOL-PERP routed across two venues; funding applied".into(),
+        );
         Ok(())
     }
 }
