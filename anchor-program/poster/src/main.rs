@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use curve_batch_poster::source::Nodes;
 use curve_batch_poster::{DepositWatcher, NodeRpc, Poster, Registrar, genesis, repeat};
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
@@ -23,9 +24,10 @@ use solana_commitment_config::CommitmentConfig;
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// The sequencer node's JSON-RPC URL.
-    #[arg(long)]
-    node: String,
+    /// The sequencer node's JSON-RPC URL. Repeat it to name other members' nodes: an anchor
+    /// certificate the first lacks (it missed that height's attestations) is asked of them.
+    #[arg(long, required = true)]
+    node: Vec<String>,
     /// The Solana JSON-RPC URL (a cluster, or curve-solana-localnet).
     #[arg(long)]
     solana: String,
@@ -167,9 +169,11 @@ async fn main() -> std::process::ExitCode {
             args.solana.clone(),
             commitment,
             payer,
-            NodeRpc::new(args.node.clone()),
+            Nodes(args.node.iter().cloned().map(NodeRpc::new).collect()),
         )
     });
+    // The member's own node: where deposits go and programs are read.
+    let own = args.node[0].clone();
     if let Some(poster) = &poster {
         match poster.tip().await {
             Ok(tip) => println!(
@@ -183,27 +187,25 @@ async fn main() -> std::process::ExitCode {
     }
     let mut watcher = args.watch_deposits.then(|| {
         println!(
-            "curve-batch-poster: handing deposit records to {}",
-            args.node
+            "curve-batch-poster: handing deposit records to {own}"
         );
         DepositWatcher::new(
             args.solana.clone(),
             commitment,
-            NodeRpc::new(args.node.clone()),
+            NodeRpc::new(own.clone()),
         )
     });
     let mut registrar = match (&files.governance, args.register_programs) {
         (Some(governance), true) => {
             println!(
-                "curve-batch-poster: registering {}'s programs as governance {}",
-                args.node,
+                "curve-batch-poster: registering {own}'s programs as governance {}",
                 governance.pubkey()
             );
             Some(Registrar::new(
                 args.solana.clone(),
                 commitment,
                 governance.insecure_clone(),
-                NodeRpc::new(args.node.clone()),
+                NodeRpc::new(own.clone()),
             ))
         }
         _ => None,

@@ -95,3 +95,30 @@ impl Source for NodeRpc {
         }
     }
 }
+
+/// Several members' nodes as one source, the poster's own first. Each node forms anchor
+/// certificates from the attestations it receives; one that missed a height's (an attestation
+/// lost while a member restarted) never forms that one, and the program takes heights only in
+/// order: a certificate the first node lacks is asked of the others. (Any node's is as good:
+/// the poster checks its signatures against the program's committee before posting.)
+pub struct Nodes(pub Vec<NodeRpc>);
+
+impl Source for Nodes {
+    async fn certificate(&self, height: u64) -> Result<Option<Certificate>, String> {
+        let mut first_error = None;
+        for node in &self.0 {
+            match node.certificate(height).await {
+                Ok(Some(certificate)) => return Ok(Some(certificate)),
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        // Every node unreachable is an error; some answering "not yet" is a wait.
+        match first_error {
+            Some(e) if self.0.len() == 1 => Err(e),
+            _ => Ok(None),
+        }
+    }
+}

@@ -496,6 +496,10 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
                     if local { "processed" } else { "confirmed" }.into(),
                 ];
                 if i == 0 {
+                    // The other members' nodes too: a certificate node 0 missed is theirs.
+                    for (_, other) in configs.iter().skip(1) {
+                        arguments.extend(["--node".into(), format!("http://{}", other.rpc).into()]);
+                    }
                     arguments.extend([
                         "--keypair".into(),
                         payer.into(),
