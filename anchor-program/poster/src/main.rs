@@ -186,14 +186,8 @@ async fn main() -> std::process::ExitCode {
         }
     }
     let mut watcher = args.watch_deposits.then(|| {
-        println!(
-            "curve-batch-poster: handing deposit records to {own}"
-        );
-        DepositWatcher::new(
-            args.solana.clone(),
-            commitment,
-            NodeRpc::new(own.clone()),
-        )
+        println!("curve-batch-poster: handing deposit records to {own}");
+        DepositWatcher::new(args.solana.clone(), commitment, NodeRpc::new(own.clone()))
     });
     let mut registrar = match (&files.governance, args.register_programs) {
         (Some(governance), true) => {

@@ -97,6 +97,7 @@ async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every
         "credited once",
         "bob's route filled across both venues",
         "funding moved each venue's index",
+        "liquidated: venue b closed her position",
         "restarted and caught up",
         "every transfer committed exactly once",
         "paid on Solana once",

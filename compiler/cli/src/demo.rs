@@ -29,6 +29,12 @@ const NODES: u16 = 4;
 /// Collateral each user deposits on Solana, and what the first withdraws back.
 /// Collateral is in the price's units: $1 is 1,000,000.
 const DEPOSIT: u64 = 5_000_000_000;
+/// Carol's: $450, enough to fund a buy of 4 SOL-PERP (a leg is funded with its hold's maximum
+/// charge); she then withdraws all but $1.96 of what is not locked, so that SOL falling to $88
+/// leaves her short with next to nothing to pledge.
+const CAROL_DEPOSIT: u64 = 450_000_000;
+/// What carol keeps free after her withdrawal.
+const CAROL_KEEPS: u128 = 1_960_000;
 const WITHDRAWAL: u64 = 1_250_000_000;
 /// What a transfer moves.
 const TRANSFER: u128 = 7;
@@ -616,8 +622,8 @@ impl Demo {
         Ok(chain_id)
     }
 
-    /// Step 4: two users with collateral on Solana deposit it; the committee credits each
-    /// deposit on the rollup once.
+    /// Step 4: three users with collateral on Solana deposit it (alice and bob $5,000, carol
+    /// $45); the committee credits each deposit on the rollup once.
     async fn deposit(&mut self, _chain_id: u64) -> Result<Vec<SigningKey>> {
         let bar = self.step("depositing collateral on Solana; the committee credits it");
         let dir = self.args.dir.clone();
@@ -628,7 +634,11 @@ impl Demo {
             .to_string();
         let node = self.node(0)?;
         let mut users = Vec::new();
-        for name in ["alice", "bob"] {
+        for (name, deposit) in [
+            ("alice", DEPOSIT),
+            ("bob", DEPOSIT),
+            ("carol", CAROL_DEPOSIT),
+        ] {
             let key = user_key(&dir, name)?;
             let keypair = key_path(&dir, name);
             let account = hex::encode(key.verifying_key().to_bytes());
@@ -647,7 +657,7 @@ impl Demo {
                         "--owner-keypair",
                         &keypair,
                         "--amount",
-                        &DEPOSIT.to_string(),
+                        &deposit.to_string(),
                     ],
                     &bar,
                 )
@@ -665,7 +675,7 @@ impl Demo {
                         "--source",
                         &source,
                         "--amount",
-                        &DEPOSIT.to_string(),
+                        &deposit.to_string(),
                     ],
                     &bar,
                 )
@@ -689,7 +699,7 @@ impl Demo {
             )?;
             self.check(
                 format!("{name}'s deposit {sequence} credited once"),
-                after == before + u128::from(DEPOSIT),
+                after == before + u128::from(deposit),
                 format!("rollup balance {before} → {after}"),
             );
             users.push(key);
@@ -697,7 +707,7 @@ impl Demo {
         done(
             &bar,
             format!(
-                "{} users deposited {DEPOSIT} each on Solana; credited on the rollup",
+                "{} users deposited on Solana; credited on the rollup",
                 users.len()
             ),
         );
@@ -1283,11 +1293,11 @@ impl Demo {
         let feed_tag = curve_compiler::feed_tag("pyth:SOLUSD");
         // SOL at $100.000000, constant: the feed's TWAP is exactly this.
         const PRICE: i64 = 100_000_000;
-        let publish = async || -> Result<()> {
+        let publish = async |price: i64| -> Result<()> {
             let args = curve_runtime::client::oracle_update_args(
                 chain_id,
                 feed_tag,
-                PRICE as u64,
+                price as u64,
                 now_ms().saturating_sub(100),
                 &[(0, &signer)],
             );
@@ -1314,7 +1324,7 @@ impl Demo {
             "registering the price signer",
         )
         .await?;
-        publish().await?;
+        publish(PRICE).await?;
         for venue in [a, b] {
             let bind = Action::BindViews {
                 program: venue.id,
@@ -1339,7 +1349,7 @@ impl Demo {
         }
         // Alice quotes a premium over the index on both venues (asks) and bids below it.
         let (ask_a, ask_b) = (PRICE + 480_000, PRICE + 600_000);
-        publish().await?;
+        publish(PRICE).await?;
         for (venue, ask, size, bid) in [
             (a, ask_a, 6, PRICE - 1_000_000),
             (b, ask_b, 8, PRICE - 1_200_000),
@@ -1397,7 +1407,7 @@ impl Demo {
             interval_ms - start % interval_ms + 200,
         ))
         .await;
-        publish().await?;
+        publish(PRICE).await?;
         let mut funding = Vec::new();
         for (venue, vwap) in [(a, ask_a), (b, ask_b)] {
             let apply = venue.call("apply_funding", &[0], vec![sol])?;
@@ -1426,12 +1436,85 @@ impl Demo {
                 .all(|&(cum, k, s)| k >= 1 && s > 0 && cum == k * s),
             format!("a: {cum_a} = {k_a} × {s_a}, b: {cum_b} = {k_b} × {s_b}"),
         ));
+        // A liquidation: carol buys the 4 left on `b` and withdraws all she can but $1.96; SOL
+        // prints $88 three times, the mark (¾ old + ¼ new) falls to about $93.06
+        // and her equity below maintenance with nothing left to pledge. No grace here: the
+        // keeper's `liquidate` sweeps at once and `b` (policy full) closes all 4 against
+        // alice's bid within the 5 % band.
+        let carol = users.get(2).context("carol")?;
+        let carol_id = {
+            let account: Value = node
+                .call(
+                    "curve_getAccount",
+                    vec![json!(hex::encode(carol.verifying_key().to_bytes()))],
+                )
+                .await?;
+            account["user"].as_i64().context("carol's user id")?
+        };
+        publish(PRICE).await?;
+        let buy = router.call(
+            "route",
+            &[carol_id, 1, 0, 0, 4, ask_b, b.id as i64, 0, 0],
+            vec![sol, a.id, b.id],
+        )?;
+        let bought = words(&self.submit(chain_id, carol, buy, "carol's route").await?);
+        // She takes out what is not locked but $1.96 (a payout leaf she leaves unpaid on
+        // Solana: the conservation check counts it).
+        let carol_key = hex::encode(carol.verifying_key().to_bytes());
+        let free = amount(
+            &node
+                .call("curve_getAccount", vec![json!(carol_key)])
+                .await?,
+            "balance",
+        )?;
+        let taken = free.saturating_sub(CAROL_KEEPS);
+        let out = Action::Withdraw {
+            amount: taken,
+            recipient: carol.verifying_key().to_bytes(),
+        };
+        self.submit(chain_id, carol, out, "carol's withdrawal")
+            .await?;
+        publish(PRICE).await?;
+        for _ in 0..3 {
+            publish(88_000_000).await?;
+        }
+        let liquidate = router.call("liquidate", &[carol_id], vec![sol, a.id, b.id])?;
+        let swept = words(
+            &self
+                .submit(chain_id, keeper, liquidate, "the keeper's liquidate")
+                .await?,
+        );
+        let position = b.call("account", &[carol_id], vec![sol])?;
+        let after = words(
+            &self
+                .submit(chain_id, carol, position, "carol's account on b")
+                .await?,
+        );
+        say(
+            &bar,
+            format!(
+                "  carol buys {} on b, withdraws {taken}; SOL prints $88 ×3; liquidate → {swept:?} (status, health, residual); her account on b → {after:?}",
+                bought.first().copied().unwrap_or(0)
+            ),
+        );
+        // liquidate → (status: 2 liquidated, health: i128, residual: u128); account → (cash:
+        // i128, IM, MM): nothing held on b any more.
+        checks.push((
+            "carol, under maintenance with nothing to pledge, liquidated: venue b closed her position",
+            bought.first() == Some(&4) && swept.first() == Some(&2) && after.get(2) == Some(&0) && after.get(4) == Some(&0),
+            format!("route filled {}, liquidate status {} (2: liquidated), her IM and MM on b {} and {}",
+                bought.first().copied().unwrap_or(0),
+                swept.first().copied().unwrap_or(0),
+                after.get(2).copied().unwrap_or(u64::MAX),
+                after.get(4).copied().unwrap_or(u64::MAX)
+            ),
+        ));
         for (what, holds, detail) in checks {
             self.check(what, holds, detail);
         }
         done(
             &bar,
-            "10 SOL-PERP routed across two venues; funding applied".into(),
+            "10 SOL-PERP routed across two venues; funding applied; carol liquidated".into(),
         );
         Ok(())
     }
