@@ -27,7 +27,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use anchor_lang::AccountDeserialize;
-use common::processes::{Processes, bridge_pid, curve_bin, free_run, solana_bin, wait_for};
+use common::processes::{
+    Processes, bridge_pid, curve_bin, free_run, seeded_dir, solana_bin, wait_for,
+};
 use common::{balance, deposit, key, token_account, vault, withdraw};
 use curve_anchor::{BatchRecord, Config, ProgramHashes, ProgramRecord, WithdrawArgs};
 use curve_batch_poster::{NodeRpc, batch_address, registry};
@@ -100,13 +102,8 @@ async fn record(client: &RpcClient, height: u64) -> Option<BatchRecord> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_nanos() as u64;
-    println!("seed {seed} (port choice)");
+    let (seed, dir) = seeded_dir("bridge");
     let curve = curve_bin();
-    let dir = std::env::temp_dir().join(format!("curve-bridge-{}-{seed}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a directory");
 
     // Four nodes, the local Solana endpoint and the bridges, as a user starts them.

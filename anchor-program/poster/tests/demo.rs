@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::processes::{Processes, curve_bin, free_run, solana_bin, wait_for};
+use common::processes::{Processes, curve_bin, free_run, seeded_dir, solana_bin, wait_for};
 
 /// The processes whose command line names `dir` (the demo's children: nodes, bridges, the
 /// endpoint, the localnet).
@@ -32,13 +32,8 @@ fn processes_under(dir: &std::path::Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every_check() {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_nanos() as u64;
-    println!("seed {seed} (port choice)");
+    let (seed, dir) = seeded_dir("demo");
     let curve = curve_bin();
-    let dir = std::env::temp_dir().join(format!("curve-demo-{}-{seed}", std::process::id()));
     let p2p = free_run(4, seed);
     let rpc = free_run(4, seed.rotate_left(17) ^ 0x5555);
     let solana_port = free_run(1, seed.rotate_left(34) ^ 0xaaaa);

@@ -166,6 +166,30 @@ impl Demo {
         serde_json::from_str(out.trim()).context("curve-solana-wallet's answer is not JSON")
     }
 
+    /// A new collateral token account for the key file `owner`, with `amount` minted into it
+    /// by the localnet's poster key (the mint's authority); its address.
+    async fn token_account(&self, owner: &str, amount: u64, bar: &ProgressBar) -> Result<String> {
+        let poster = self.localnet_dir().join("keys/poster.json");
+        let made = self
+            .wallet(
+                &[
+                    "token-account",
+                    "--payer",
+                    &poster.display().to_string(),
+                    "--owner-keypair",
+                    owner,
+                    "--amount",
+                    &amount.to_string(),
+                ],
+                bar,
+            )
+            .await?;
+        Ok(made["token_account"]
+            .as_str()
+            .context("curve-solana-wallet named no token account")?
+            .to_string())
+    }
+
     /// The wallet's audit, quietly (polled).
     async fn audit(&self) -> Result<Value> {
         let output = tokio::process::Command::new(&self.wallet)
@@ -379,7 +403,7 @@ impl Demo {
         let blocks = self.build().await?;
         self.start_localnet().await?;
         let chain_id = self.deploy(&blocks).await?;
-        let users = self.deposit(chain_id).await?;
+        let users = self.deposit().await?;
         self.perps(chain_id, &users, &blocks).await?;
         self.workload(chain_id, &users).await?;
         self.withdraw(chain_id, &users[0]).await?;
@@ -623,15 +647,10 @@ impl Demo {
     }
 
     /// Step 4: three users with collateral on Solana deposit it (alice and bob $5,000, carol
-    /// $45); the committee credits each deposit on the rollup once.
-    async fn deposit(&mut self, _chain_id: u64) -> Result<Vec<SigningKey>> {
+    /// $450); the committee credits each deposit on the rollup once.
+    async fn deposit(&mut self) -> Result<Vec<SigningKey>> {
         let bar = self.step("depositing collateral on Solana; the committee credits it");
         let dir = self.args.dir.clone();
-        let poster = self
-            .localnet_dir()
-            .join("keys/poster.json")
-            .display()
-            .to_string();
         let node = self.node(0)?;
         let mut users = Vec::new();
         for (name, deposit) in [
@@ -648,24 +667,7 @@ impl Demo {
             )?;
             self.wallet(&["airdrop", "--keypair", &keypair], &bar)
                 .await?;
-            let funded = self
-                .wallet(
-                    &[
-                        "token-account",
-                        "--payer",
-                        &poster,
-                        "--owner-keypair",
-                        &keypair,
-                        "--amount",
-                        &deposit.to_string(),
-                    ],
-                    &bar,
-                )
-                .await?;
-            let source = funded["token_account"]
-                .as_str()
-                .context("a token account")?
-                .to_string();
+            let source = self.token_account(&keypair, deposit, &bar).await?;
             let deposited = self
                 .wallet(
                     &[
@@ -918,26 +920,7 @@ impl Demo {
             .context("the proof's height")?;
         let dir = self.args.dir.clone();
         let keypair = key_path(&dir, "alice");
-        let poster = self
-            .localnet_dir()
-            .join("keys/poster.json")
-            .display()
-            .to_string();
-        let to = self
-            .wallet(
-                &[
-                    "token-account",
-                    "--payer",
-                    &poster,
-                    "--owner-keypair",
-                    &keypair,
-                ],
-                &bar,
-            )
-            .await?["token_account"]
-            .as_str()
-            .context("a token account")?
-            .to_string();
+        let to = self.token_account(&keypair, 0, &bar).await?;
         wait_for(
             &format!("height {height} anchored on Solana"),
             Duration::from_secs(120),

@@ -171,32 +171,22 @@ fn demo_refuses_a_port_in_use_and_missing_solana_binaries_before_starting_anythi
     // A port of the range held here: named, with the flags that move it.
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let port = held.local_addr().unwrap().port();
-    let output = curve(&[
-        "demo",
-        "--dir",
-        demo_dir,
-        "--solana-port",
-        &port.to_string(),
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let port = port.to_string();
+    let demo = |extra: &[&str]| {
+        let mut args = vec!["demo", "--dir", demo_dir, "--solana-port", &port];
+        args.extend_from_slice(extra);
+        let output = curve(&args);
+        assert_eq!(output.status.code(), Some(2));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = demo(&[]);
     assert!(
         stderr.contains(&format!("port {port} is in use")) && stderr.contains("--solana-port"),
         "{stderr}"
     );
     drop(held);
     // Free ports, but no Solana-side binaries where it was told to look.
-    let output = curve(&[
-        "demo",
-        "--dir",
-        demo_dir,
-        "--solana-port",
-        &port.to_string(),
-        "--solana-bin",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = demo(&["--solana-bin", dir.path().to_str().unwrap()]);
     assert!(
         stderr.contains("curve-solana-wallet not found") && stderr.contains("anchor-program"),
         "{stderr}"

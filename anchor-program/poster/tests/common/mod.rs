@@ -133,17 +133,6 @@ pub async fn deposit(
     send(client, &[instruction], &[depositor]).await;
 }
 
-/// The program's `withdraw` of one payout leaf into `recipient_token`, paid by `payer`.
-pub async fn withdraw(
-    client: &RpcClient,
-    payer: &Keypair,
-    recipient_token: &Pubkey,
-    args: WithdrawArgs,
-) -> Result<(), String> {
-    let instruction = withdraw_instruction(&payer.pubkey(), recipient_token, args);
-    try_send(client, &[instruction], &[payer]).await
-}
-
 /// A local endpoint (slots of `slot_ms`) with the program initialised for the synthetic chain
 /// ([`chain`]): its committee of 4 (`key("member i")`) and the poster's paying key.
 pub struct Deployed {
@@ -194,4 +183,14 @@ impl Deployed {
             },
         )
     }
+}
+
+/// The program's `withdraw` of one payout leaf into `recipient_token`, paid by `payer`.
+pub async fn withdraw(
+    client: &RpcClient,
+    payer: &Keypair,
+    recipient_token: &Pubkey,
+    args: WithdrawArgs,
+) -> Result<(), String> {
+    wallet::withdraw(client, payer, recipient_token, args).await
 }

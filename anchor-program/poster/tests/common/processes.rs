@@ -120,3 +120,15 @@ pub fn solana_bin() -> PathBuf {
     }
     dir
 }
+
+/// A fresh directory under the temporary one for test `label`, named after this process and
+/// a seed from the clock (printed: it also picks the test's ports).
+pub fn seeded_dir(label: &str) -> (u64, PathBuf) {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos() as u64;
+    println!("seed {seed} (port choice)");
+    let dir = std::env::temp_dir().join(format!("curve-{label}-{}-{seed}", std::process::id()));
+    (seed, dir)
+}
