@@ -278,16 +278,26 @@ fn probe_program(name: &str, store: &KeyStore) -> Result<Program> {
         bail!("no probe template `{name}` (probes: {})", names.join(", "));
     };
     let artifact = probe::artifact(template);
-    let pk = dev_keys(store, curve_runtime::templates::artifact_class(&artifact))?;
-    let image = curve_runtime::templates::prove_image(&artifact, name, "", &pk, [0x51; 32])?;
     Ok(Program {
-        image,
+        image: probe_image(&artifact, name, store)?,
         feed_tag: 0,
         id: None,
         keys: Vec::new(),
         interface: artifact.interface,
         class: curve_runtime::templates::artifact_class(&artifact),
     })
+}
+
+/// A probe's image, proved with the development keys of its size class.
+pub(crate) fn probe_image(
+    artifact: &curve_compiler::Artifact,
+    name: &str,
+    store: &KeyStore,
+) -> Result<ProgramImage> {
+    let pk = dev_keys(store, curve_runtime::templates::artifact_class(artifact))?;
+    Ok(curve_runtime::templates::prove_image(
+        artifact, name, "", &pk, [0x51; 32],
+    )?)
 }
 
 fn program<'a>(programs: &'a mut BTreeMap<String, Program>, name: &str) -> Result<&'a mut Program> {

@@ -1,13 +1,15 @@
 //! `curve demo`: the whole stack in one command, on an embedded default. It runs what a user
-//! runs, and prints each command as it does: it compiles and proves the example perpetuals
-//! script (`examples/perp_sol.curve`: an oracle, a slab, the router), starts a four-node
-//! localnet (libp2p, RocksDB) with the local Solana endpoint and a bridge beside every node,
-//! deploys the programs (the bridge registers each with the Anchor program, its certificate
-//! checked on chain), deposits collateral on Solana for two users, has them pay each other on
-//! the rollup while one node is SIGKILLed and restarted, withdraws to Solana and pays the
-//! withdrawal there, and ends with a summary cross-checked against the nodes' RPC and the
-//! Solana accounts. It exits 0 only if every check holds. Ctrl-C (or SIGTERM) stops everything
-//! it started; the same command restarts from the data directory.
+//! runs, and prints each command as it does: it compiles and proves `examples/demo.curve` (a
+//! SOL price feed, two SOL-PERP venues, the router, a joint-outcome and a multi-outcome LMSR
+//! market), starts a four-node localnet (libp2p, RocksDB) with the local Solana endpoint and a
+//! bridge beside every node, deploys the programs (the bridge registers each with the Anchor
+//! program, its certificate checked on chain), deposits collateral on Solana for three users,
+//! trades perpetuals across both venues (funding, a liquidation) and shares of both markets,
+//! has the users pay each other on the rollup while one node is SIGKILLed and restarted,
+//! withdraws to Solana and pays the withdrawal there, and ends with a summary cross-checked
+//! against the nodes' RPC, the Solana accounts and closed forms of the spec. It exits 0 only
+//! if every check holds. Ctrl-C (or SIGTERM) stops everything it started; the same command
+//! restarts from the data directory.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,8 +24,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// The embedded script: one oracle, two SOL-PERP venues, the router (`examples/demo.curve`).
-const SCRIPT: &str = include_str!("../../../examples/demo.curve");
+mod markets;
+
+/// The embedded script: two oracles, two SOL-PERP venues, the router, two markets
+/// (`examples/demo.curve`).
+const SCRIPT: &str = include_str!("../../../../examples/demo.curve");
 const SCRIPT_NAME: &str = "demo.curve";
 const NODES: u16 = 4;
 /// Collateral each user deposits on Solana, and what the first withdraws back.
@@ -87,7 +92,7 @@ struct Demo {
     step: usize,
 }
 
-const STEPS: usize = 8;
+const STEPS: usize = 9;
 
 impl Demo {
     fn localnet_dir(&self) -> PathBuf {
@@ -100,6 +105,13 @@ impl Demo {
 
     fn solana_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.args.solana_port)
+    }
+
+    /// The localnet's governance key.
+    fn governance_key(&self) -> Result<SigningKey> {
+        Ok(SigningKey::from_bytes(&curve_node::config::read_key_file(
+            &self.localnet_dir().join("keys/governance.json"),
+        )?))
     }
 
     fn node(&self, i: u16) -> Result<Client> {
@@ -405,6 +417,7 @@ impl Demo {
         let chain_id = self.deploy(&blocks).await?;
         let users = self.deposit().await?;
         self.perps(chain_id, &users, &blocks).await?;
+        self.markets(chain_id, &users, &blocks).await?;
         self.workload(chain_id, &users).await?;
         self.withdraw(chain_id, &users[0]).await?;
         self.settle().await
@@ -616,6 +629,7 @@ impl Demo {
                 say(&bar, format!("    {line}"));
             }
         }
+        self.deploy_market_router(chain_id, &bar).await?;
         let programs: Value = node.call("curve_getPrograms", Vec::new()).await?;
         let served = listed(&programs);
         let registered = wait_for(
@@ -1256,9 +1270,7 @@ impl Demo {
         let oracle = get("oracle-pyth-SOLUSD")?;
         let (a, b) = (get("slab-perp-SOL-PERP-A")?, get("slab-perp-SOL-PERP-B")?);
         let router = get("router")?;
-        let governance = SigningKey::from_bytes(&curve_node::config::read_key_file(
-            &self.localnet_dir().join("keys/governance.json"),
-        )?);
+        let governance = self.governance_key()?;
         let signer = user_key(&self.args.dir, "pyth-signer")?;
         let node = self.node(0)?;
         let mut ids = Vec::new();
