@@ -2,11 +2,19 @@
 //! workspace's `curve` binary drives this workspace's Solana-side binaries. The first run is
 //! stopped with SIGINT once its nodes answer — it exits 130 and leaves no process behind — and
 //! the rerun, reusing the proved blocks, completes with every check of its summary holding.
+//! The rerun keeps its localnet up (`--keep`) for the dashboard test: headless Chromium (Debian's
+//! `chromium`) loads node 0's dashboard twice, at least 2 s apart; the decided height it shows
+//! grew and is what RPC said when it was read, the joint market's heatmap cells are the world
+//! prices `curve_call` gives, and a screenshot is saved. Then SIGINT stops it, exit 0.
 
 mod common;
 
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 use common::processes::{Processes, curve_bin, free_run, seeded_dir, solana_bin, wait_for};
 
@@ -60,7 +68,10 @@ async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every
     wait_for(
         "the demo's nodes answering",
         Duration::from_secs(600),
-        async || node.call("curve_status", serde_json::json!([])).await.ok(),
+        async || {
+            exited_early(&mut first.0[0]);
+            node.call("curve_status", serde_json::json!([])).await.ok()
+        },
     )
     .await;
     let child = first.0.pop().expect("the demo");
@@ -77,9 +88,45 @@ async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every
     let left = processes_under(&dir);
     assert!(left.is_empty(), "processes left behind: {left:#?}");
 
-    // The rerun reuses the proved blocks and completes.
-    let output = demo().output().expect("curve demo runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The rerun reuses the proved blocks, completes and keeps its localnet for the dashboard.
+    let mut rerun = demo();
+    let rerun = rerun.arg("--keep").spawn().expect("curve demo runs");
+    // Stopped (SIGTERM) however the test ends.
+    let mut keeper = Processes(vec![rerun]);
+    let rerun = &mut keeper.0[0];
+    let (lines, kept) = std::sync::mpsc::channel();
+    let stdout = rerun.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("the localnet keeps running") {
+                let _ = lines.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // The summary's last line (or the end of the output, should the demo fail).
+    let _ = kept.recv_timeout(Duration::from_secs(900));
+    if rerun.try_wait().expect("the demo's state").is_none() {
+        check_dashboard(&format!("http://127.0.0.1:{rpc}"), &dir).await;
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &rerun.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let output = keeper
+        .0
+        .pop()
+        .expect("the rerun")
+        .wait_with_output()
+        .expect("the demo exits");
+    let stdout = reader.join().expect("the reader");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
@@ -93,6 +140,8 @@ async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every
         "bob's route filled across both venues",
         "funding moved each venue's index",
         "liquidated: venue b closed her position",
+        "each market took its worst-case loss",
+        "cost what the quote said",
         "restarted and caught up",
         "every transfer committed exactly once",
         "paid on Solana once",
@@ -108,4 +157,172 @@ async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every
     assert!(!stdout.contains('✘'), "{stdout}");
     assert!(processes_under(&dir).is_empty(), "processes left behind");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Panics with the demo's stderr if it has exited.
+fn exited_early(child: &mut std::process::Child) {
+    if let Some(status) = child.try_wait().expect("the demo's state") {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        panic!("the demo exited early ({status}):\n{stderr}");
+    }
+}
+
+/// Chromium, or how to install it.
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "the dashboard test needs Chromium: install Debian's package with \
+                 `apt-get install chromium` (the README's setup command does)"
+            )
+        })
+}
+
+/// Headless Chromium on `url` (scripts run, fetches answered within 4 s of virtual time):
+/// `--dump-dom` or `--screenshot=…`. Bounded by `timeout`, so a stuck browser fails the test.
+fn headless(url: &str, profile: &Path, output: &str) -> std::process::Output {
+    let output = Command::new("timeout")
+        .arg("90")
+        .arg(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1300,900",
+            "--virtual-time-budget=4000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(output)
+        .arg(url)
+        .stderr(Stdio::null())
+        .output()
+        .expect("chromium runs");
+    assert!(output.status.success(), "chromium {output:?}");
+    output
+}
+
+/// Every `attribute="value"` of the page, in order, as (attribute, value) pairs.
+fn attributes<'a>(dom: &'a str, name: &str) -> Vec<&'a str> {
+    let needle = format!("{name}=\"");
+    dom.match_indices(&needle)
+        .filter_map(|(at, _)| {
+            let rest = &dom[at + needle.len()..];
+            rest.find('"').map(|end| &rest[..end])
+        })
+        .collect()
+}
+
+/// The decided height the page shows.
+fn shown_height(dom: &str) -> u64 {
+    let start = dom
+        .find("id=\"decided-height\">")
+        .map(|at| at + "id=\"decided-height\">".len())
+        .expect("the page shows the decided height");
+    dom[start..]
+        .split('<')
+        .next()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "the decided height is a number: {}",
+                &dom[start..start + 40]
+            )
+        })
+}
+
+async fn decided(node: &curve_batch_poster::NodeRpc) -> u64 {
+    let status: Value = node.call("curve_status", json!([])).await.expect("status");
+    status["decided_height"].as_u64().expect("a height")
+}
+
+/// The page read twice: the decided height it shows increased and lies between what RPC
+/// said just before and just after each read; its heatmap is the joint market's world table.
+async fn check_dashboard(url: &str, dir: &Path) {
+    let node = curve_batch_poster::NodeRpc::new(url.to_string());
+    let profile = dir.join("chromium");
+    let page = format!("{url}/");
+    let read = async || {
+        let before = decided(&node).await;
+        let dom = headless(&page, &profile, "--dump-dom");
+        let after = decided(&node).await;
+        let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+        let shown = shown_height(&dom);
+        assert!(
+            (before..=after).contains(&shown),
+            "the page shows height {shown}; RPC said {before} before and {after} after"
+        );
+        (Instant::now(), shown, dom)
+    };
+    let (first_at, first, _) = read().await;
+    wait_for(
+        "2 s and a new block since the first read",
+        Duration::from_secs(60),
+        async || {
+            (first_at.elapsed() >= Duration::from_secs(2) && decided(&node).await > first)
+                .then_some(())
+        },
+    )
+    .await;
+    let (_, second, dom) = read().await;
+    assert!(second > first, "the decided height went {first} → {second}");
+    assert!(
+        dom.contains("id=\"error\"></p>"),
+        "the page reports an error"
+    );
+
+    let programs: Value = node
+        .call("curve_getPrograms", json!([]))
+        .await
+        .expect("programs");
+    let market = programs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["block"] == "middle-east-q3")
+        .and_then(|p| p["program"].as_u64())
+        .expect("the joint market is deployed");
+    // The heatmap's table (the page's script also spells the attributes).
+    let table = dom
+        .split_once("id=\"heatmap\"")
+        .and_then(|(_, rest)| rest.split_once("</table>"))
+        .map(|(table, _)| table)
+        .expect("the page has a heatmap");
+    let worlds = attributes(table, "data-world");
+    let shown: Vec<&str> = attributes(table, "data-ppm");
+    assert_eq!(worlds.len(), 8, "eight heatmap cells");
+    for (world, ppm) in worlds.iter().zip(&shown) {
+        let world: u64 = world.parse().expect("a world");
+        let quote: Value = node
+            .call(
+                "curve_call",
+                json!([market, "quote", [world, 7 & !world, 0]]),
+            )
+            .await
+            .expect("a world's quote");
+        assert_eq!(
+            quote["price_ppm"].to_string(),
+            *ppm,
+            "heatmap cell of world {world}"
+        );
+    }
+
+    let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    headless(
+        &page,
+        &profile,
+        &format!("--screenshot={}", screenshot.display()),
+    );
+    let size = std::fs::metadata(&screenshot).map_or(0, |m| m.len());
+    assert!(size > 10_000, "a screenshot of {size} bytes");
+    println!(
+        "dashboard: heights {first} → {second}, 8 heatmap cells = curve_call quotes; screenshot {}",
+        screenshot.display()
+    );
 }

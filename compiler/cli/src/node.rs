@@ -202,6 +202,12 @@ pub(crate) fn find_solana_binary(dir: Option<&Path>, name: &str) -> Result<PathB
     } else {
         if let Some(dir) = std::env::current_exe()?.parent() {
             candidates.push(dir.join(name));
+            // `target/<profile>/curve` in a clone: the Anchor workspace's same profile.
+            if let (Some(profile), Some(clone)) =
+                (dir.file_name(), dir.parent().and_then(Path::parent))
+            {
+                candidates.push(clone.join("anchor-program/target").join(profile).join(name));
+            }
         }
         if let Some(path) = std::env::var_os("PATH") {
             candidates.extend(std::env::split_paths(&path).map(|dir| dir.join(name)));
@@ -215,7 +221,8 @@ pub(crate) fn find_solana_binary(dir: Option<&Path>, name: &str) -> Result<PathB
                 "{name} not found (looked in {}); build it with `cargo build --release` in \
              anchor-program/ and pass --solana-bin anchor-program/target/release",
                 dir.map_or_else(
-                    || "the curve binary's directory and PATH".to_string(),
+                    || "the curve binary's directory, the clone's anchor-program/target and PATH"
+                        .to_string(),
                     |dir| dir.display().to_string()
                 )
             )

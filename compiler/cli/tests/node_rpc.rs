@@ -613,4 +613,43 @@ async fn a_deployed_program_is_served_with_its_certificate_in_the_anchor_program
         manifest["certificate"]["proof"]["vk_sha256"]
     );
     assert_eq!(served["vk"], hex::encode(&vk_alt_bn128));
+    assert_eq!(served["block"], manifest["id"]);
+
+    // Views: a read-only entry answers by name (nothing published yet: `read` says stale or
+    // aborts, either way by name); an entry that writes, or a book of a non-slab, is refused.
+    let port = cluster.rpc_ports[1];
+    let read = rpc(port, "curve_call", json!([1, "read", []]));
+    assert!(
+        read["result"]["status"].is_u64() || read["error"]["message"].is_string(),
+        "{read}"
+    );
+    for (method, params, says) in [
+        (
+            "curve_call",
+            json!([1, "update", []]),
+            "only an entry that reads",
+        ),
+        ("curve_call", json!([1, "read", [1]]), "takes 0 argument"),
+        ("curve_call", json!([7, "read", []]), "no program 7"),
+        ("curve_getBook", json!([1, 0]), "not a slab"),
+    ] {
+        let refused = rpc(port, method, json!(params));
+        assert_eq!(error_code(&refused), -32602, "{method}: {refused}");
+        let message = refused["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains(says), "{method}: {refused}");
+    }
+    // The deploy was submitted to node 0: its finality sample is there, in milliseconds.
+    let samples = rpc(cluster.rpc_ports[0], "curve_getFinality", json!([]));
+    let samples = samples["result"].as_array().expect("samples").clone();
+    assert!(!samples.is_empty(), "no finality sample");
+    assert!(
+        samples.iter().all(|s| s[0].is_u64() && s[1].is_u64()),
+        "{samples:?}"
+    );
+    // The dashboard: one page, its script asking this node's RPC.
+    let (status, page) = http(port, "GET", "/", b"");
+    assert_eq!(status, 200);
+    for needle in ["decided-height", "curve_getBook", "curve_call", "heatmap"] {
+        assert!(page.contains(needle), "the dashboard lacks {needle}");
+    }
 }

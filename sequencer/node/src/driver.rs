@@ -78,6 +78,9 @@ pub enum Request {
     Write(Box<dyn FnOnce(&mut Driver) + Send>),
 }
 
+/// Finality samples the dashboard's chart keeps.
+const FINALITY_SAMPLES: usize = 2_048;
+
 /// What the driver needs besides its parts.
 pub struct DriverSettings {
     /// The consensus key (a core rebuilt from a checkpoint signs with it).
@@ -117,6 +120,9 @@ pub struct Driver {
     wake: Option<(u64, Instant)>,
     /// When each transaction submitted here was admitted (finality latency).
     submitted: BTreeMap<TxHash, Instant>,
+    /// The latest finality samples of transactions submitted here, oldest first: (Unix time of
+    /// execution in ms, submission → execution in ms), for the dashboard.
+    pub(crate) finality: std::collections::VecDeque<(u64, u64)>,
     /// Deposit attestations awaiting a quorum and a credit.
     deposits: DepositPool,
 }
@@ -160,6 +166,7 @@ impl Driver {
             timer: None,
             wake: None,
             submitted: BTreeMap::new(),
+            finality: std::collections::VecDeque::new(),
             deposits: DepositPool::default(),
         }
     }
@@ -990,6 +997,13 @@ impl Driver {
             if executed {
                 self.metrics.finality_executed.observe(seconds);
                 self.submitted.remove(&hash);
+                if self.finality.len() == FINALITY_SAMPLES {
+                    self.finality.pop_front();
+                }
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                self.finality.push_back((now_ms, (seconds * 1e3) as u64));
             } else {
                 self.metrics.finality_decided.observe(seconds);
             }

@@ -13,8 +13,10 @@
 //!
 //! [`run`] wires them together; `curve node --config node.toml` calls it.
 
+pub mod book;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod deposits;
 pub mod driver;
 pub mod frame;

@@ -76,6 +76,12 @@ pub const BUSY: i32 = -32005;
 pub const UNAUTHORIZED: i32 = -32001;
 /// Most transactions one `curve_sendTransactions` call carries.
 pub const SEND_BATCH_MAX: usize = 4_096;
+/// Levels per side `curve_getBook` gives.
+pub const BOOK_DEPTH: usize = 10;
+/// Recent trades `curve_getBook` gives.
+pub const BOOK_TRADES: usize = 20;
+/// Arguments a `curve_call` view may take (entries take a dozen at most).
+pub const VIEW_ARGS_MAX: usize = 64;
 
 /// What every method handler sees.
 pub struct RpcContext {
@@ -232,6 +238,58 @@ pub fn module(
             Ok::<_, ErrorObjectOwned>(executed()?.unwrap_or_else(|| json!({"state": "unknown"})))
         },
     )?;
+    module.register_async_method("curve_call", |params: Params<'static>, ctx, _| async move {
+        let (program, entry, args): (u64, String, Vec<Value>) = params.parse()?;
+        if args.len() > VIEW_ARGS_MAX {
+            return Err(invalid(format!(
+                "{} arguments; a view takes at most {VIEW_ARGS_MAX}",
+                args.len()
+            )));
+        }
+        let viewed = read(&ctx.requests, move |driver| {
+            driver.runtime.view(program, &entry, &args)
+        })
+        .await?;
+        viewed.map_err(invalid)
+    })?;
+    module.register_async_method(
+        "curve_getBook",
+        |params: Params<'static>, ctx, _| async move {
+            let (program, instrument): (u64, Option<u64>) = params.parse()?;
+            let book = read(&ctx.requests, move |driver| {
+                let record = driver
+                    .runtime
+                    .program(program)
+                    .ok_or_else(|| format!("no program {program}"))?;
+                if record.template != "slab" {
+                    return Err(format!(
+                        "program {program} is a `{}`, not a slab",
+                        record.template
+                    ));
+                }
+                let words = driver.runtime.program_memory(program).unwrap_or(&[]);
+                crate::book::book_json(
+                    &record.manifest,
+                    words,
+                    instrument.unwrap_or(0),
+                    BOOK_DEPTH,
+                    BOOK_TRADES,
+                )
+            })
+            .await?;
+            book.map_err(invalid)
+        },
+    )?;
+    module.register_async_method("curve_getFinality", |_, ctx, _| async move {
+        read(&ctx.requests, |driver| {
+            driver
+                .finality
+                .iter()
+                .map(|&(at, ms)| json!([at, ms]))
+                .collect::<Vec<Value>>()
+        })
+        .await
+    })?;
     module.register_async_method(
         "curve_getBlock",
         |params: Params<'static>, ctx, _| async move {
@@ -299,7 +357,16 @@ pub fn module(
                 .iter()
                 .map(|(id, record)| {
                     match curve_runtime::templates::solana_certificate(record, &keys) {
-                        Ok(certificate) => program_json(*id, &certificate),
+                        Ok(certificate) => {
+                            let mut entry = program_json(*id, &certificate);
+                            // The script's block id and the shape its module was built for
+                            // (a market's worlds, a slab's pools), when the manifest says.
+                            let manifest: Value =
+                                serde_json::from_slice(&record.manifest).unwrap_or_default();
+                            entry["block"] = manifest["id"].clone();
+                            entry["shape"] = manifest["layout"]["shape"].clone();
+                            entry
+                        }
                         Err(error) => {
                             json!({"program": id, "template": record.template, "error": error})
                         }
@@ -469,6 +536,13 @@ where
                     ))
                 })
             }
+            (true, "/" | "/dashboard") => Box::pin(async {
+                Ok(text_response(
+                    200,
+                    "text/html; charset=utf-8",
+                    crate::dashboard::PAGE.to_string(),
+                ))
+            }),
             (true, "/health") => {
                 let requests = self.shared.requests.clone();
                 Box::pin(async move {

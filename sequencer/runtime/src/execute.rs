@@ -96,7 +96,7 @@ fn verify_signatures(candidates: &[(usize, &SignedTransaction, &[u8])], count: u
 }
 
 /// The words of a call's arguments, checked field by field against the descriptor.
-fn call_words(entry: &abi::Entry, args: &[Arg]) -> Result<Vec<u64>, String> {
+pub(crate) fn call_words(entry: &abi::Entry, args: &[Arg]) -> Result<Vec<u64>, String> {
     if args.len() != entry.args.len() {
         return Err(format!(
             "`{}` takes {} argument(s) ({}), found {}",

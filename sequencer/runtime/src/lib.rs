@@ -32,6 +32,7 @@ pub mod state;
 pub mod storage;
 pub mod templates;
 pub mod tree;
+mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 

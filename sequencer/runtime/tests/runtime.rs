@@ -824,3 +824,43 @@ fn a_deployed_program_gives_its_certificate_in_the_anchor_programs_form() {
     let vk = solana::vk_from_be(&certificate.vk).expect("a valid alt_bn128 key");
     assert_eq!(keys::vk_bytes(&vk), dev_vk_bytes());
 }
+
+#[test]
+fn a_view_answers_what_a_committed_call_returned_and_changes_nothing() {
+    let mut runtime = chain();
+    let now = runtime.meta().timestamp_ms + 1_000;
+    let out = apply(
+        &mut runtime,
+        vec![
+            tx("alice", 1, update(150_000_000, now - 10, &[0, 2])),
+            tx("alice", 2, call("read")),
+        ],
+    );
+    assert_all_committed(&out.receipts);
+    let committed = &out.receipts[1].returns;
+    let root = runtime.root();
+    // At the last batch's clock, as the committed `read` ran: the same words, by name.
+    let view = runtime.view(1, "read", &[]).expect("a view of `read`");
+    for (i, name) in ["price", "publish_ms", "age_ms", "status", "mark"]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(
+            view[name],
+            serde_json::json!(committed[i]),
+            "{name}: {view}"
+        );
+    }
+    assert_eq!(runtime.root(), root, "a view changes no state");
+    // Refusals name what is wrong.
+    for (program, entry, args, says) in [
+        (9, "read", vec![], "no program 9"),
+        (1, "nope", vec![], "has no entry `nope`"),
+        (1, "update", vec![], "only an entry that reads"),
+        (1, "read", vec![serde_json::json!(1)], "takes 0 argument"),
+    ] {
+        let error = runtime.view(program, entry, &args).expect_err(entry);
+        assert!(error.contains(says), "{entry}: {error}");
+    }
+    assert_eq!(runtime.root(), root);
+}

@@ -65,9 +65,14 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 8899)]
     solana_port: u16,
     /// Where `curve-solana-localnet`, `curve-batch-poster` and `curve-solana-wallet` are
-    /// (built in `anchor-program/`); default: beside `curve`, then `PATH`.
+    /// (built in `anchor-program/`); default: beside `curve`, then the same profile of
+    /// `anchor-program/target` when `curve` is a clone's `target/<profile>/curve`, then `PATH`.
     #[arg(long, value_name = "DIR")]
     solana_bin: Option<PathBuf>,
+    /// After the summary, keep the localnet running (node 0's dashboard stays up) until
+    /// Ctrl-C; the exit code is still the summary's.
+    #[arg(long)]
+    keep: bool,
     #[command(flatten)]
     keys: crate::certify::KeyArgs,
 }
@@ -383,6 +388,9 @@ pub fn run_demo(args: DemoArgs) -> Result<ExitCode> {
             _ = tokio::signal::ctrl_c() => None,
             _ = terminate.recv() => None,
         };
+        if demo.args.keep && matches!(outcome, Some(Ok(()))) {
+            return demo.keep_until_interrupted().await;
+        }
         let stopped = demo.stop().await;
         match outcome {
             None => {
@@ -408,6 +416,30 @@ pub fn run_demo(args: DemoArgs) -> Result<ExitCode> {
             }
         }
     })
+}
+
+impl Demo {
+    /// Node 0's dashboard.
+    fn dashboard_url(&self) -> String {
+        format!("{}/", self.node_url(0))
+    }
+
+    /// With `--keep`: the summary, then the localnet left running until Ctrl-C or SIGTERM.
+    async fn keep_until_interrupted(&mut self) -> Result<ExitCode> {
+        let code = self.summary();
+        outln!(
+            "the localnet keeps running: dashboard {} — Ctrl-C stops it",
+            self.dashboard_url()
+        );
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        self.stop().await?;
+        Ok(code)
+    }
 }
 
 impl Demo {
@@ -573,10 +605,11 @@ impl Demo {
         done(
             &bar,
             format!(
-                "4 nodes at {}…{}, Solana at {}",
+                "4 nodes at {}…{}, Solana at {}; watch it live at {}",
                 self.node_url(0),
                 self.args.rpc_port + NODES - 1,
-                self.solana_url()
+                self.solana_url(),
+                self.dashboard_url()
             ),
         );
         Ok(())
