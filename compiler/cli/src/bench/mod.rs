@@ -1,5 +1,6 @@
 //! `curve bench`: load a running localnet with pre-signed transfers at a target rate over
-//! JSON-RPC for a fixed time, and report what it committed and how fast.
+//! JSON-RPC for a fixed time, and report what it committed and how fast; `--report`
+//! regenerates BENCHMARKS.md's summary table instead ([`report`]).
 //!
 //! Setup funds `--accounts` fresh accounts with deposits the committee attests (a localnet's
 //! keys are on disk), then pre-signs every transfer (so signing never limits the offered
@@ -24,9 +25,28 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+pub mod report;
+
 /// `curve bench` arguments.
 #[derive(clap::Args)]
 pub struct BenchArgs {
+    /// Instead of a load run: regenerate BENCHMARKS.md's summary table from criterion's saved
+    /// results (run the benches first: each row says how), keeping earlier values, with their
+    /// dates, for figures this run did not measure.
+    #[arg(long)]
+    report: bool,
+    /// With --report: the file whose summary is rewritten.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "BENCHMARKS.md",
+        requires = "report"
+    )]
+    benchmarks: PathBuf,
+    /// With --report: criterion's results (default: $CARGO_TARGET_DIR/criterion, else
+    /// target/criterion).
+    #[arg(long, value_name = "DIR", requires = "report")]
+    criterion: Option<PathBuf>,
     /// The localnet directory (`curve localnet --dir`), running.
     #[arg(long, default_value = "localnet")]
     localnet: PathBuf,
@@ -187,6 +207,14 @@ async fn wait_executed(client: &Client, hashes: &[String], patience: Duration) -
 
 /// Runs `curve bench`.
 pub fn run_bench(args: BenchArgs) -> Result<ExitCode> {
+    if args.report {
+        let criterion = args
+            .criterion
+            .clone()
+            .unwrap_or_else(report::default_criterion_dir);
+        report::run(&args.benchmarks, &criterion)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.rate == 0 || args.duration == 0 || args.accounts == 0 {
         bail!("--rate, --duration and --accounts must be positive");
     }
