@@ -7,6 +7,9 @@
 //! grew and is what RPC said when it was read, the joint market's heatmap cells are the world
 //! prices `curve_call` gives, and a screenshot is saved. Then SIGINT stops it, exit 0.
 
+// The Anchor workspace's test helpers (keys, token accounts, processes): these tests are built
+// by its `curve-batch-poster` package, which has the Solana client crates.
+#[path = "../../anchor-program/poster/tests/common/mod.rs"]
 mod common;
 
 use std::io::BufRead;

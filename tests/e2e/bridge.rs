@@ -20,6 +20,9 @@
 //! it, built here with cargo from the main workspace; the Solana-side binaries are this
 //! workspace's, beside the test's poster binary.
 
+// The Anchor workspace's test helpers (keys, token accounts, processes): these tests are built
+// by its `curve-batch-poster` package, which has the Solana client crates.
+#[path = "../../anchor-program/poster/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
