@@ -298,7 +298,7 @@ impl Demo {
         }
         done(
             &bar,
-            "joint market: 10 of A∧B (T3); multi-outcome: 40 of Argentina; prices as the spec's"
+            "joint market: 10 of A∧B; multi-outcome: 40 of Argentina; prices as the spec's closed forms"
                 .into(),
         );
         Ok(())
