@@ -5,7 +5,8 @@
 //! The rerun keeps its localnet up (`--keep`) for the dashboard test: headless Chromium (Debian's
 //! `chromium`) loads node 0's dashboard twice, at least 2 s apart; the decided height it shows
 //! grew and is what RPC said when it was read, the joint market's heatmap cells are the world
-//! prices `curve_call` gives, and a screenshot is saved. Then SIGINT stops it, exit 0.
+//! prices `curve_call` gives, both venues' books and trades (`curve_getBook`) are what the demo's
+//! trades left, and a screenshot is saved. Then SIGINT stops it, exit 0.
 
 // The Anchor workspace's test helpers (keys, token accounts, processes): these tests are built
 // by its `curve-batch-poster` package, which has the Solana client crates.
@@ -115,14 +116,15 @@ async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every
     });
     // The summary's last line (or the end of the output, should the demo fail).
     let _ = kept.recv_timeout(Duration::from_secs(900));
-    if rerun.try_wait().expect("the demo's state").is_none() {
+    let kept_running = rerun.try_wait().expect("the demo's state").is_none();
+    if kept_running {
         check_dashboard(&format!("http://127.0.0.1:{rpc}"), &dir).await;
+        let status = Command::new("kill")
+            .args(["-INT", &rerun.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
     }
-    let status = Command::new("kill")
-        .args(["-INT", &rerun.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
     let output = keeper
         .0
         .pop()
@@ -137,6 +139,10 @@ async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every
         output.status
     );
     println!("{stdout}");
+    assert!(
+        kept_running,
+        "the demo ended before keeping its localnet up:\n{stdout}\n{stderr}"
+    );
     for line in [
         "registered on Solana",
         "credited once",
@@ -188,9 +194,13 @@ fn chromium() -> PathBuf {
 }
 
 /// Headless Chromium on `url` (scripts run, fetches answered within 4 s of virtual time):
-/// `--dump-dom` or `--screenshot=…`. Bounded by `timeout`, so a stuck browser fails the test.
-fn headless(url: &str, profile: &Path, output: &str) -> std::process::Output {
-    let output = Command::new("timeout")
+/// `--dump-dom` or `--screenshot=…`; returns what it printed. Bounded by `timeout`, so a stuck
+/// browser fails the test; its output goes to a file, so a helper process left holding it
+/// cannot keep the test waiting.
+fn headless(url: &str, profile: &Path, output: &str) -> String {
+    let printed = profile.with_extension("out");
+    let file = std::fs::File::create(&printed).expect("chromium's output file");
+    let status = Command::new("timeout")
         .arg("90")
         .arg(chromium())
         .args([
@@ -200,15 +210,18 @@ fn headless(url: &str, profile: &Path, output: &str) -> std::process::Output {
             "--hide-scrollbars",
             "--window-size=1300,900",
             "--virtual-time-budget=4000",
+            "--disable-crash-reporter",
+            "--no-first-run",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(output)
         .arg(url)
+        .stdout(file)
         .stderr(Stdio::null())
-        .output()
+        .status()
         .expect("chromium runs");
-    assert!(output.status.success(), "chromium {output:?}");
-    output
+    assert!(status.success(), "chromium {output}: {status}");
+    std::fs::read_to_string(&printed).expect("chromium's output")
 }
 
 /// Every `attribute="value"` of the page, in order, as (attribute, value) pairs.
@@ -255,7 +268,6 @@ async fn check_dashboard(url: &str, dir: &Path) {
         let before = decided(&node).await;
         let dom = headless(&page, &profile, "--dump-dom");
         let after = decided(&node).await;
-        let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
         let shown = shown_height(&dom);
         assert!(
             (before..=after).contains(&shown),
@@ -315,6 +327,53 @@ async fn check_dashboard(url: &str, dir: &Path) {
             "heatmap cell of world {world}"
         );
     }
+
+    // The books as the demo left them (its script, read independently of the decoder): on
+    // venue a alice's bid of 20 at $99 and bob's buy of 6 at her $100.48 ask; on venue b her
+    // bid of 20 at $98.80 less the 4 carol's liquidation sold into it, her ask of 8 at
+    // $100.60 taken by bob (4) and carol (4). Trades newest first: (taker side, price, qty).
+    let program = |block: &str| {
+        programs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["block"] == block)
+            .and_then(|p| p["program"].as_u64())
+            .unwrap_or_else(|| panic!("{block} is deployed"))
+    };
+    for (block, bids, trades) in [
+        ("perp:SOL-PERP-A", json!([[99_000_000, 20, 1]]), vec![(0, 100_480_000, 6)]),
+        (
+            "perp:SOL-PERP-B",
+            json!([[98_800_000, 16, 1]]),
+            vec![(1, 98_800_000, 4), (0, 100_600_000, 4), (0, 100_600_000, 4)],
+        ),
+    ] {
+        let book: Value = node
+            .call("curve_getBook", json!([program(block), 0]))
+            .await
+            .expect("a book");
+        assert_eq!(book["bids"], bids, "{block}: {book}");
+        assert_eq!(book["asks"], json!([]), "{block}: {book}");
+        let found: Vec<(u64, u64, u64)> = book["trades"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| (t["side"].as_u64().unwrap_or(9), t["price"].as_u64().unwrap_or(0), t["qty"].as_u64().unwrap_or(0)))
+            .collect();
+        assert_eq!(found, trades, "{block}: {book}");
+    }
+    // The page shows the first slab's (venue a's) book and trade.
+    let shown_book = dom
+        .split_once("id=\"book\"")
+        .and_then(|(_, rest)| rest.split_once("</table>"))
+        .map_or("", |(table, _)| table);
+    assert!(shown_book.contains(">99000000<"), "{shown_book}");
+    let shown_trades = dom
+        .split_once("id=\"trades\"")
+        .and_then(|(_, rest)| rest.split_once("</table>"))
+        .map_or("", |(table, _)| table);
+    assert!(shown_trades.contains(">100480000<"), "{shown_trades}");
 
     let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     headless(

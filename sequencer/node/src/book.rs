@@ -4,7 +4,9 @@
 //! first, each a FIFO of orders; trades are a ring. Links are slot + 1 (0 ends a list). The
 //! walk is bounded by the pools' capacities, so a corrupt list cannot loop.
 
-use curve_compiler::templates::slab::{BOOK, HEADER, LEVEL, POOLS, Record, SlabLayout};
+use curve_compiler::templates::slab::{
+    BOOK, HEADER, INSTRUMENTS_MAX, LEVEL, POOLS, Record, SlabLayout,
+};
 use serde_json::{Value, json};
 
 /// The words of one record field.
@@ -73,6 +75,7 @@ fn side(
     let levels = Table::new(words, layout, &LEVEL)?;
     let orders = Table::new(words, layout, pool("orders"))?;
     let book = usize::try_from(2 * instrument + side).map_err(|_| "instrument out of range")?;
+    // (`instrument` < INSTRUMENTS_MAX, checked by the caller: the sum cannot overflow.)
     let mut out = Vec::new();
     let mut level = levels.slot(books.get(book, "best"));
     let mut steps = 0usize;
@@ -108,6 +111,12 @@ pub fn book_json(
     depth: usize,
     trades: usize,
 ) -> Result<Value, String> {
+    if instrument >= u64::from(INSTRUMENTS_MAX) {
+        return Err(format!(
+            "instrument {instrument}: a slab has at most {INSTRUMENTS_MAX} (0–{})",
+            INSTRUMENTS_MAX - 1
+        ));
+    }
     let layout = curve_runtime::templates::slab_layout_of(manifest)?;
     let bids = side(&layout, words, instrument, 0, depth)?;
     let asks = side(&layout, words, instrument, 1, depth)?;
@@ -121,7 +130,8 @@ pub fn book_json(
             if recent.len() >= trades {
                 break;
             }
-            let slot = (next + ring.capacity - back) % ring.capacity;
+            // `next` is the header's word: reduced first, so a corrupt one cannot overflow.
+            let slot = (next % ring.capacity + ring.capacity - back) % ring.capacity;
             if ring.get(slot, "instrument") != instrument {
                 continue;
             }

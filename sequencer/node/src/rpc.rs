@@ -80,6 +80,8 @@ pub const SEND_BATCH_MAX: usize = 4_096;
 pub const BOOK_DEPTH: usize = 10;
 /// Recent trades `curve_getBook` gives.
 pub const BOOK_TRADES: usize = 20;
+/// Calls one JSON-RPC batch may carry (the dashboard sends at most 2 + 1 + 64 + 6).
+pub const BATCH_CALLS_MAX: u32 = 128;
 /// Arguments a `curve_call` view may take (entries take a dozen at most).
 pub const VIEW_ARGS_MAX: usize = 64;
 
@@ -524,7 +526,9 @@ where
     }
 
     fn call(&mut self, request: Incoming) -> Self::Future {
-        let get = request.method() == http::Method::GET;
+        // A WebSocket upgrade goes to the JSON-RPC service, whatever its path.
+        let get = request.method() == http::Method::GET
+            && !request.headers().contains_key(http::header::UPGRADE);
         match (get, request.uri().path()) {
             (true, "/metrics") => {
                 let text = self.shared.metrics.render();
@@ -586,6 +590,10 @@ pub async fn serve(
     let server_config = jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(limits.max_body_bytes)
         .max_connections(1_024)
+        // The rate limit counts HTTP requests: a batch carries at most this many calls.
+        .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(
+            BATCH_CALLS_MAX,
+        ))
         .build();
     let builder = Server::builder()
         .set_config(server_config)

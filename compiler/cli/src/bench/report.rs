@@ -224,7 +224,15 @@ pub fn measure(figure: &Figure, criterion: &Path) -> Option<(String, String)> {
             let top = estimate(criterion, figure.numerator.as_deref()?)?;
             let bottom = estimate(criterion, figure.denominator.as_deref()?)?;
             let range = format!("{:.2}–{:.2}×", top.low / bottom.high, top.high / bottom.low);
-            Some((range, top.date.min(bottom.date)))
+            // The older of the two dates (ISO dates order as strings); unknown if either is.
+            let date = if top.date.starts_with(char::is_numeric)
+                && bottom.date.starts_with(char::is_numeric)
+            {
+                top.date.min(bottom.date)
+            } else {
+                "date unknown".to_string()
+            };
+            Some((range, date))
         }
         Kind::Command => None,
     }
@@ -251,10 +259,16 @@ pub fn previous(markdown: &str) -> BTreeMap<String, String> {
     else {
         return rows;
     };
+    // Cells are split on unescaped pipes; `\|` is a pipe inside a cell.
+    const ESCAPED: &str = "\u{0}";
     for line in table.lines().filter(|l| l.starts_with("| `")) {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let line = line.replace("\\|", ESCAPED);
+        let cells: Vec<String> = line
+            .split('|')
+            .map(|cell| cell.trim().replace(ESCAPED, "|"))
+            .collect();
         if let (Some(id), Some(measured)) = (cells.get(1), cells.get(4)) {
-            rows.insert(id.trim_matches('`').to_string(), measured.to_string());
+            rows.insert(id.trim_matches('`').to_string(), measured.clone());
         }
     }
     rows
@@ -352,7 +366,7 @@ pub fn summary(
             figure.what.replace('|', "\\|"),
             measured.replace('|', "\\|"),
             figure.target.replace('|', "\\|"),
-            how(figure)
+            how(figure).replace('|', "\\|")
         );
     }
     let _ = write!(out, "{END}");
@@ -363,9 +377,15 @@ pub fn summary(
 pub fn run(file: &Path, criterion: &Path) -> Result<()> {
     let markdown =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let (Some(begin), Some(end)) = (markdown.find(BEGIN), markdown.find(END)) else {
+    let (Some(begin), Some(end)) = (
+        markdown.find(BEGIN),
+        markdown
+            .find(END)
+            .filter(|&end| markdown.find(BEGIN) < Some(end)),
+    ) else {
         bail!(
-            "{} has no summary markers ({BEGIN} … {END}): add them where the table goes",
+            "{} has no summary markers ({BEGIN} … {END}, in that order): add them where the \
+             table goes",
             file.display()
         );
     };
@@ -477,7 +497,10 @@ mod tests {
             nproc: 2,
             load: "0.1 0.2 0.3".into(),
         };
-        let before = BTreeMap::from([("command".to_string(), "7 tx/s (2029-12-31)".to_string())]);
+        let before = BTreeMap::from([(
+            "command".to_string(),
+            "7 tx/s | 8 tx/s (2029-12-31)".to_string(),
+        )]);
         let (section, fresh) = summary(&figures, dir.path(), &before, &machine);
         assert_eq!(fresh, 3, "{section}");
         let rows = previous(&section);
@@ -503,7 +526,10 @@ mod tests {
             rows["ratio"],
             format!("**{:.2}–{:.2}×** ({today})", 1.9 / 1.05, 2.1 / 0.95)
         );
-        assert_eq!(rows["command"], "7 tx/s (2029-12-31)", "kept as it was");
+        assert_eq!(
+            rows["command"], "7 tx/s | 8 tx/s (2029-12-31)",
+            "kept as it was, its pipe escaped in the table and read back"
+        );
         assert_eq!(rows["missing"], "missing was never measured");
         assert!(
             section.contains("commit `abc`, 2030-01-02, a CPU, nproc 2, load average 0.1 0.2 0.3")

@@ -158,7 +158,12 @@ impl Demo {
                     .await?,
             );
             // (status, detail, subsidy): status 0 when the market opened.
-            subsidies.push((returns.first() == Some(&0)).then(|| returns[2]));
+            subsidies.push(
+                returns
+                    .get(2)
+                    .copied()
+                    .filter(|_| returns.first() == Some(&0)),
+            );
         }
         let multi_subsidy = MULTI_B * (1.0 / MULTI_PRIOR.iter().copied().fold(1.0, f64::min)).ln();
         let fresh = subsidies.iter().all(Option::is_some);
