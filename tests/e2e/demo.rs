@@ -342,7 +342,11 @@ async fn check_dashboard(url: &str, dir: &Path) {
             .unwrap_or_else(|| panic!("{block} is deployed"))
     };
     for (block, bids, trades) in [
-        ("perp:SOL-PERP-A", json!([[99_000_000, 20, 1]]), vec![(0, 100_480_000, 6)]),
+        (
+            "perp:SOL-PERP-A",
+            json!([[99_000_000, 20, 1]]),
+            vec![(0, 100_480_000, 6)],
+        ),
         (
             "perp:SOL-PERP-B",
             json!([[98_800_000, 16, 1]]),
@@ -359,7 +363,13 @@ async fn check_dashboard(url: &str, dir: &Path) {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|t| (t["side"].as_u64().unwrap_or(9), t["price"].as_u64().unwrap_or(0), t["qty"].as_u64().unwrap_or(0)))
+            .map(|t| {
+                (
+                    t["side"].as_u64().unwrap_or(9),
+                    t["price"].as_u64().unwrap_or(0),
+                    t["qty"].as_u64().unwrap_or(0),
+                )
+            })
             .collect();
         assert_eq!(found, trades, "{block}: {book}");
     }
