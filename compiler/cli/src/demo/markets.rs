@@ -16,9 +16,9 @@
 use anyhow::{Context, Result};
 use ed25519_dalek::SigningKey;
 use indicatif::ProgressBar;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Demo, Deployed, done, say};
+use super::{Demo, Deployed, done, say, words};
 use curve_formats::tx::Action;
 
 /// The dev-mode template through which collateral reaches the markets.
@@ -64,16 +64,6 @@ fn closed_form_buy(b: f64, p: f64, x: f64, fee_bps: f64) -> (f64, f64, f64) {
     let norm = 1.0 + p * (growth - 1.0);
     let charge = b * norm.ln();
     (charge + (charge * fee_bps / 1e4).ceil(), growth, norm)
-}
-
-/// The return words of a receipt.
-fn words(receipt: &Value) -> Vec<u64> {
-    receipt["returns"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_u64)
-        .collect()
 }
 
 impl Demo {
@@ -307,18 +297,6 @@ impl Demo {
                 .into(),
         );
         Ok(())
-    }
-
-    /// A user's ledger id.
-    async fn user_id(&self, key: &SigningKey) -> Result<i64> {
-        let account: Value = self
-            .node(0)?
-            .call(
-                "curve_getAccount",
-                vec![json!(hex::encode(key.verifying_key().to_bytes()))],
-            )
-            .await?;
-        account["user"].as_i64().context("a user id")
     }
 
     /// The price of each world of a joint market over three events, in ppm: the corner

@@ -112,6 +112,18 @@ impl Demo {
         format!("http://127.0.0.1:{}", self.args.solana_port)
     }
 
+    /// A user's ledger id (what programs name the account by).
+    async fn user_id(&self, key: &SigningKey) -> Result<i64> {
+        let account: Value = self
+            .node(0)?
+            .call(
+                "curve_getAccount",
+                vec![json!(hex::encode(key.verifying_key().to_bytes()))],
+            )
+            .await?;
+        account["user"].as_i64().context("a user id")
+    }
+
     /// The localnet's governance key.
     fn governance_key(&self) -> Result<SigningKey> {
         Ok(SigningKey::from_bytes(&curve_node::config::read_key_file(
@@ -333,6 +345,16 @@ fn signed(chain_id: u64, key: &SigningKey, nonce: u64, action: Action) -> Vec<u8
         action,
     };
     curve_runtime::client::sign(tx, key).to_bytes()
+}
+
+/// The return words of a receipt.
+fn words(receipt: &Value) -> Vec<u64> {
+    receipt["returns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect()
 }
 
 /// The `p`th percentile (0–100) of sorted `values`.
@@ -1306,17 +1328,10 @@ impl Demo {
         let governance = self.governance_key()?;
         let signer = user_key(&self.args.dir, "pyth-signer")?;
         let node = self.node(0)?;
-        let mut ids = Vec::new();
-        for user in users {
-            let account: Value = node
-                .call(
-                    "curve_getAccount",
-                    vec![json!(hex::encode(user.verifying_key().to_bytes()))],
-                )
-                .await?;
-            ids.push(account["user"].as_i64().context("a user id")?);
-        }
-        let (alice, bob) = (ids[0], ids[1]);
+        let (alice, bob) = (
+            self.user_id(&users[0]).await?,
+            self.user_id(&users[1]).await?,
+        );
         let keeper = &users[1];
         let feed_tag = curve_compiler::feed_tag("pyth:SOLUSD");
         // SOL at $100.000000, constant: the feed's TWAP is exactly this.
@@ -1399,14 +1414,6 @@ impl Demo {
             vec![sol, a.id, b.id],
         )?;
         let routed = self.submit(chain_id, &users[1], buy, "bob's route").await?;
-        let words = |receipt: &Value| -> Vec<u64> {
-            receipt["returns"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_u64)
-                .collect()
-        };
         let returns = words(&routed);
         // (filled_qty, notional: u128, total_debit: u128, legs): 6 on a, then 4 on b.
         let notional = 6 * ask_a as u64 + 4 * ask_b as u64;
@@ -1470,15 +1477,7 @@ impl Demo {
         // keeper's `liquidate` sweeps at once and `b` (policy full) closes all 4 against
         // alice's bid within the 5 % band.
         let carol = users.get(2).context("carol")?;
-        let carol_id = {
-            let account: Value = node
-                .call(
-                    "curve_getAccount",
-                    vec![json!(hex::encode(carol.verifying_key().to_bytes()))],
-                )
-                .await?;
-            account["user"].as_i64().context("carol's user id")?
-        };
+        let carol_id = self.user_id(carol).await?;
         publish(PRICE).await?;
         let buy = router.call(
             "route",
