@@ -89,6 +89,10 @@ struct TxSpec {
     /// `committed`, `reverted` or `rejected`: the run fails when the outcome differs.
     #[serde(default)]
     expect: Option<String>,
+    /// Text the revert's or rejection's reason must contain (`MARKET_SLIPPAGE`): the run
+    /// fails when it does not, or when the transaction committed.
+    #[serde(default)]
+    reason: Option<String>,
     /// The return words the call must give (numbers or program names).
     #[serde(default)]
     returns: Option<Vec<Word>>,
@@ -289,7 +293,7 @@ fn probe_program(name: &str, store: &KeyStore) -> Result<Program> {
 }
 
 /// A probe's image, proved with the development keys of its size class.
-pub(crate) fn probe_image(
+fn probe_image(
     artifact: &curve_compiler::Artifact,
     name: &str,
     store: &KeyStore,
@@ -480,6 +484,8 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
             classes.push(program.class);
         }
     }
+    // The genesis lists them by ascending size class.
+    classes.sort_by_key(|class| curve_runtime::templates::class_index(*class));
     let verifying_keys = classes
         .into_iter()
         .map(|class| {
@@ -584,6 +590,19 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
                         .as_deref()
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
+                ));
+            }
+            if let Some(expected) = &tx.reason
+                && !reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains(expected.as_str()))
+            {
+                failures.push(format!(
+                    "batch {} tx {index} ({} {}): expected a reason containing `{expected}`, got {}",
+                    batch.height,
+                    tx.from,
+                    receipt.action,
+                    reason.as_deref().unwrap_or("none (committed)")
                 ));
             }
             if let Some(expected) = &tx.returns {

@@ -584,13 +584,14 @@ const VAULT: Account = writes("vault(user, collateral)");
 const LEG_SLABS: Account = writes("slab (each leg) and its oracles");
 const ROUTER_READ: Account = reads("router");
 const PORTFOLIO_SLABS: Account = reads("slab (each of the user's portfolio) and its oracles");
+const TRADED_MARKET: Account = writes("market");
 
 /// The ROUTER template (see `templates/router/README.md`): the slab registry and atomic
 /// multi-slab routes funded through escrows and capabilities.
 pub static ROUTER: Interface = Interface {
     abort_codes: &crate::templates::router::code::NAMES,
     template: "router",
-    doc: "The router: slab registry, and atomic routes across slabs funded from the user's vault through escrows and capabilities.",
+    doc: "The router: slab registry, atomic routes across slabs and LMSR market trades, funded from the user's vault through escrows and capabilities.",
     entries: &[
         Entry {
             name: "list_slab",
@@ -671,6 +672,45 @@ pub static ROUTER: Interface = Interface {
                 scalar("residual", U128),
             ],
             accounts: &[ROUTER_STATE, VAULT, PORTFOLIO_SLABS],
+        },
+        Entry {
+            name: "market_open",
+            doc: "Opens an LMSR market with `funder`'s collateral: pledges `amount`, lets the market's `open` take its subsidy through a cap, releases the rest.",
+            args: &[
+                scalar("funder", U64),
+                scalar("market", U64),
+                scalar("amount", U128),
+            ],
+            returns: &[scalar("subsidy", U128)],
+            accounts: &[VAULT, TRADED_MARKET],
+        },
+        Entry {
+            name: "market_buy",
+            doc: "Buys `shares` of an outcome set (`yes_mask`, `no_mask`) from an LMSR market for at most `max_cost`, taken from the user's vault through a cap; a market's refusal aborts with its code plus 128.",
+            args: &[
+                scalar("user", U64),
+                scalar("market", U64),
+                scalar("yes_mask", U64),
+                scalar("no_mask", U64),
+                scalar("shares", U128),
+                scalar("max_cost", U128),
+            ],
+            returns: &[scalar("cost", U128)],
+            accounts: &[VAULT, TRADED_MARKET],
+        },
+        Entry {
+            name: "market_spend",
+            doc: "Buys as many shares of an outcome set as `amount` pays for (at least `min_shares`), taken from the user's vault through a cap; a market's refusal aborts with its code plus 128.",
+            args: &[
+                scalar("user", U64),
+                scalar("market", U64),
+                scalar("yes_mask", U64),
+                scalar("no_mask", U64),
+                scalar("amount", U128),
+                scalar("min_shares", U128),
+            ],
+            returns: &[scalar("shares", U128), scalar("cost", U128)],
+            accounts: &[VAULT, TRADED_MARKET],
         },
     ],
 };

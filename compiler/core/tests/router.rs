@@ -1408,3 +1408,208 @@ fn a_netted_liquidation_moves_the_book_less_than_slab_by_slab() {
         );
     }
 }
+
+/// `x` base units as collateral units, and back: the closed forms below are in units.
+fn units(x: u128) -> f64 {
+    x as f64 / 1e6
+}
+
+/// lmsr.md §1.2's cost of `x` units of a basket of price `p` with liquidity `b` units, plus the
+/// market's fee `⌈charge·bps / 10^4⌉` (its README "buy" step 3): computed here from the
+/// closed form, not by the template.
+fn closed_form_cost(b: f64, p: f64, x: f64, bps: u128) -> (u128, u128) {
+    let charge = (b * (1.0 + p * ((x / b).exp() - 1.0)).ln() * 1e6).round() as u128;
+    (charge, (charge * bps).div_ceil(10_000))
+}
+
+/// The router's market entries (README "Markets"): each is one funded leg — the user's bound
+/// pledged and capped, the market's entry invoked with the cap, the rest released and the cap
+/// burned — so the user's vault pays exactly what the market took, the market's account holds
+/// it, no escrow keeps anything and every cap is burned. Figures against lmsr.md's closed forms.
+#[test]
+fn market_trades_are_funded_legs_paying_exactly_what_the_market_took() {
+    const FUNDER: u64 = 4;
+    const B: f64 = 100.0;
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let mut w = World::new(&[]);
+        w.add_market();
+        w.ledger.set_vault(FUNDER, 0, 1_000_000_000);
+        let funder_vault = w.ledger.vault_balance(FUNDER, 0);
+
+        // market_open: the subsidy is b·ln(1 / min p) = 100·ln 4 units for prior 1 : 1 : 2.
+        let got = w.ok(engine, "market_open", &[FUNDER, MARKET_ID, 400_000_000, 0]);
+        let subsidy = wide(&got, 0);
+        let expected = (B * 4f64.ln() * 1e6).round() as u128;
+        assert!(
+            subsidy.abs_diff(expected) <= 2,
+            "subsidy {subsidy} vs {expected}"
+        );
+        assert_eq!(w.ledger.vault_balance(FUNDER, 0), funder_vault - subsidy);
+        assert_eq!(w.ledger.account_balance(MARKET_ID, 0), subsidy);
+        assert_eq!(w.ledger.escrow_balance(FUNDER, MARKET_ID, 0), 0);
+
+        // market_buy: 10 shares of outcome c (p = 1/2) for at most 7 units.
+        let quote = w
+            .market_call("quote", &[0b100, 0, 10_000_000, 0])
+            .expect("quote");
+        let (charge, fee) = closed_form_cost(B, 0.5, 10.0, 100);
+        let got = w.ok(
+            engine,
+            "market_buy",
+            &[TAKER, MARKET_ID, 0b100, 0, 10_000_000, 0, 7_000_000, 0],
+        );
+        let cost = wide(&got, 0);
+        assert!(
+            cost.abs_diff(charge + fee) <= 3,
+            "cost {cost} vs {charge} + {fee}"
+        );
+        assert_eq!(cost, wide(&quote, 0), "what the quote said");
+        assert_eq!(w.ledger.vault_balance(TAKER, 0), FUNDS - cost);
+        assert_eq!(w.ledger.account_balance(MARKET_ID, 0), subsidy + cost);
+        assert_eq!(w.ledger.escrow_balance(TAKER, MARKET_ID, 0), 0);
+        let held = w.market_call("position", &[TAKER, 2]).expect("position");
+        assert_eq!(wide(&held, 0), 10_000_000);
+
+        // market_spend: 2 units on outcome a buys the most shares 2 units pay for (lmsr.md
+        // §7.5; the template may land one share below). p(a) after the buy, from the closed
+        // form: e^0 / (e^0 + e^0 + 2·e^0.1).
+        let p_a = 1.0 / (2.0 + 2.0 * 0.1f64.exp());
+        let budget = 2.0 * 1e4 / (1e4 + 100.0);
+        let k = B * (((budget / B).exp() - 1.0) / p_a + 1.0).ln();
+        let vault = w.ledger.vault_balance(TAKER, 0);
+        let got = w.ok(
+            engine,
+            "market_spend",
+            &[TAKER, MARKET_ID, 0b001, 0, 2_000_000, 0, 1, 0],
+        );
+        let (shares, cost) = (wide(&got, 0), wide(&got, 2));
+        let k_base = (k * 1e6).floor() as u128;
+        assert!(
+            shares + 2 >= k_base && shares <= k_base + 1,
+            "{} shares vs k* = {k}",
+            units(shares)
+        );
+        assert!(cost <= 2_000_000);
+        assert_eq!(w.ledger.vault_balance(TAKER, 0), vault - cost);
+        assert_eq!(w.ledger.escrow_balance(TAKER, MARKET_ID, 0), 0);
+        assert!(w.ledger.caps.values().all(|cap| cap.burned));
+        assert_eq!(w.ledger.caps.len(), 3, "one cap per funded leg");
+    }
+}
+
+/// A refused market trade aborts the router (README "Markets"): the market's code `c` as
+/// `128 + c`, any other trap of the market `MARKET_FAILED`, the router's own admission first —
+/// and changes nothing anywhere (every program's words and the ledger).
+#[test]
+fn a_refused_market_trade_aborts_with_the_markets_code_and_changes_nothing() {
+    const FUNDER: u64 = 4;
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let mut w = World::new(&[]);
+        w.add_market();
+        w.ledger.set_vault(FUNDER, 0, 1_000_000_000);
+        let buy = |user: u64, market: u64, max_cost: u64| {
+            [user, market, 0b100, 0, 10_000_000, 0, max_cost, 0]
+        };
+        // Before the open: NOT_OPEN.
+        w.refused(
+            engine,
+            "market_buy",
+            &buy(TAKER, MARKET_ID, 7_000_000),
+            abort(code::MARKET + 1),
+        );
+        // Less than the subsidy (100·ln 4 units): the host refuses the market's debit through
+        // the cap, a trap of the market that is not its own abort.
+        w.refused(
+            engine,
+            "market_open",
+            &[FUNDER, MARKET_ID, 100_000_000, 0],
+            abort(code::MARKET_FAILED),
+        );
+        w.ok(engine, "market_open", &[FUNDER, MARKET_ID, 400_000_000, 0]);
+        w.refused(
+            engine,
+            "market_open",
+            &[FUNDER, MARKET_ID, 400_000_000, 0],
+            abort(code::MARKET + 2),
+        );
+        // A bound below the cost: SLIPPAGE.
+        w.refused(
+            engine,
+            "market_buy",
+            &buy(TAKER, MARKET_ID, 1_000_000),
+            abort(code::MARKET + 7),
+        );
+        // An empty basket: BAD_BASKET.
+        w.refused(
+            engine,
+            "market_spend",
+            &[TAKER, MARKET_ID, 0, 0, 2_000_000, 0, 1, 0],
+            abort(code::MARKET + 5),
+        );
+        // The router's admission.
+        w.refused(
+            engine,
+            "market_buy",
+            &buy(0, MARKET_ID, 7_000_000),
+            abort(code::BAD_USER),
+        );
+        w.refused(
+            engine,
+            "market_buy",
+            &buy(TAKER, 0, 7_000_000),
+            abort(code::BAD_MARKET),
+        );
+        // A slab is no market: the host refuses the invoke (its interface is not the pinned
+        // market's) before the slab runs.
+        w.refused(
+            engine,
+            "market_buy",
+            &buy(TAKER, SLABS[0], 7_000_000),
+            TrapKind::Host {
+                id: curvevm::hostcall::id::INVOKE,
+                code: curvevm::hostcall::Refusal::InterfaceMismatch.code(),
+            },
+        );
+        // A bound the vault cannot pledge: the host's refusal, before the market runs.
+        w.refused(
+            engine,
+            "market_buy",
+            &buy(TAKER, MARKET_ID, FUNDS as u64 + 1),
+            TrapKind::Host {
+                id: curvevm::hostcall::id::VAULT_PLEDGE,
+                code: curvevm::hostcall::Refusal::VaultBalance.code(),
+            },
+        );
+        // At the close: CLOSED.
+        w.now = MARKET_CLOSE_MS;
+        w.refused(
+            engine,
+            "market_buy",
+            &buy(TAKER, MARKET_ID, 7_000_000),
+            abort(code::MARKET + 3),
+        );
+    }
+}
+
+/// Every market abort code has its router code `128 + c` named `MARKET_` + the market's name,
+/// below the microcode's reserved codes.
+#[test]
+fn the_router_names_every_market_code() {
+    use curve_compiler::templates::market;
+    for (c, name) in market::code::NAMES {
+        let mapped = code::MARKET + c;
+        assert!(mapped < 0xF0, "{name}: {mapped} is a microcode code");
+        assert_eq!(
+            curve_compiler::abi::ROUTER.abort_name(mapped),
+            Some(format!("MARKET_{name}").as_str()),
+            "market code {c}"
+        );
+    }
+    assert_eq!(
+        code::NAMES.len(),
+        16 + market::code::NAMES.len(),
+        "the router's own codes and the market's"
+    );
+}

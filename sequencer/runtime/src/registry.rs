@@ -73,6 +73,10 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     ("router", "route", DirectCall::Sender("user")),
     // A user's margin lock moves only when they ask (or trade).
     ("router", "sync_margin", DirectCall::Sender("user")),
+    // Collateral reaches a market only from the trader's own vault.
+    ("router", "market_open", DirectCall::Sender("funder")),
+    ("router", "market_buy", DirectCall::Sender("user")),
+    ("router", "market_spend", DirectCall::Sender("user")),
     ("probe_router", "take", DirectCall::Sender("user")),
     ("probe_router", "settle", DirectCall::Sender("user")),
     ("probe_router", "bet", DirectCall::Sender("user")),

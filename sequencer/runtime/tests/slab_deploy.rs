@@ -252,7 +252,7 @@ fn sampled_router_and_slab_state_recompute_the_state_root() {
         &artifact(ROUTER_SOURCE, "router"),
         "router.curve",
         ROUTER_SOURCE,
-        dev_pk(),
+        dev_pk_64(),
         [7; 32],
     )
     .expect("the router's conditions hold");

@@ -7,22 +7,16 @@
 //! buy of x shares of a basket of probability p costs b·ln(1 + p(e^(x/b) − 1)) and scales its
 //! worlds by e^(x/b) against the rest).
 //!
-//! Collateral reaches a market only through a capability minted by a router. The ROUTER
-//! template routes perpetual orders only, so the demo (a development chain) deploys the
-//! `probe_router` development template for this: it pledges the bettor's collateral into an
-//! escrow with the market, mints a cap for exactly that, invokes the market's `buy` (or `open`)
-//! and releases what the market did not take. The pricing runs in the market's own bytecode.
+//! Collateral reaches a market only through a capability minted by a router: the demo's
+//! ROUTER trades them (`market_open`, `market_buy`: its README "Markets"), pledging the user's
+//! bound into an escrow with the market, minting a cap for exactly that, invoking the market
+//! and releasing what the market did not take. The pricing runs in the market's own bytecode.
 
 use anyhow::{Context, Result};
 use ed25519_dalek::SigningKey;
-use indicatif::ProgressBar;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Demo, Deployed, done, say, words};
-use curve_formats::tx::Action;
-
-/// The dev-mode template through which collateral reaches the markets.
-const MARKET_ROUTER: &str = "probe_router";
 
 /// `lmsr.md` §8.2: P(world) of the naive-Bayes prior in parts per million, rows 000..111 of
 /// its table, whose digits are A B C. The market numbers worlds by bits, A as bit 0: world
@@ -67,46 +61,16 @@ fn closed_form_buy(b: f64, p: f64, x: f64, fee_bps: f64) -> (f64, f64, f64) {
 }
 
 impl Demo {
-    /// Deploys the market router (once: a rerun finds it), with its certificate like any block.
-    pub(super) async fn deploy_market_router(
-        &self,
-        chain_id: u64,
-        bar: &ProgressBar,
-    ) -> Result<()> {
-        if self.market_router().await?.is_some() {
-            return Ok(());
-        }
-        use curve_compiler::templates::probe;
-        let template = probe::templates()
-            .into_iter()
-            .find(|t| t.name == MARKET_ROUTER)
-            .context("the probe templates have no market router")?;
-        let store = crate::certify::store(&self.args.keys);
-        let image = crate::sim::probe_image(&probe::artifact(template), MARKET_ROUTER, &store)?;
-        let governance = self.governance_key()?;
-        self.submit(
-            chain_id,
-            &governance,
-            Action::Deploy(image),
-            "deploying the market router",
-        )
-        .await?;
-        say(
-            bar,
-            format!("    {MARKET_ROUTER}: deployed (dev mode: collateral's way into the markets)"),
-        );
-        Ok(())
-    }
-
-    /// The market router's program id, once deployed.
-    async fn market_router(&self) -> Result<Option<u64>> {
-        let programs: Value = self.node(0)?.call("curve_getPrograms", Vec::new()).await?;
-        Ok(programs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|p| p["template"] == MARKET_ROUTER)
-            .and_then(|p| p["program"].as_u64()))
+    /// Whether `market` has been opened: its `quote` view answers only then.
+    async fn is_open(&self, market: &Deployed) -> Result<bool> {
+        let quote = self
+            .node(0)?
+            .call::<Value>(
+                "curve_call",
+                vec![json!(market.id), json!("quote"), json!([1, 0, 0])],
+            )
+            .await;
+        Ok(quote.is_ok())
     }
 
     /// Step: the two markets funded and traded; their prices checked against the spec.
@@ -124,14 +88,7 @@ impl Demo {
                 .with_context(|| format!("no {block} program deployed"))
         };
         let (joint, multi) = (get("market-middle-east-q3")?, get("market-world-cup-2030")?);
-        let router = Deployed {
-            id: self
-                .market_router()
-                .await?
-                .context("the market router is not deployed")?,
-            template: MARKET_ROUTER.into(),
-            manifest: Vec::new(),
-        };
+        let router = get("router")?;
         let (alice_key, bob_key) = (&users[0], &users[1]);
         let (alice, bob) = (self.user_id(alice_key).await?, self.user_id(bob_key).await?);
         let mut checks: Vec<(&str, bool, String)> = Vec::new();
@@ -141,19 +98,21 @@ impl Demo {
         // where the first run left them.
         let mut subsidies = Vec::new();
         for (market, pledge) in [(joint, 400_000_000), (multi, 600_000_000)] {
-            let fund = router.call("fund", &[market.id as i64, alice, pledge], vec![market.id])?;
+            if self.is_open(market).await? {
+                subsidies.push(None);
+                continue;
+            }
+            let open = router.call(
+                "market_open",
+                &[alice, market.id as i64, pledge],
+                vec![market.id],
+            )?;
             let returns = words(
                 &self
-                    .submit(chain_id, alice_key, fund, "alice's funding")
+                    .submit(chain_id, alice_key, open, "alice's funding")
                     .await?,
             );
-            // (status, detail, subsidy): status 0 when the market opened.
-            subsidies.push(
-                returns
-                    .get(2)
-                    .copied()
-                    .filter(|_| returns.first() == Some(&0)),
-            );
+            subsidies.push(returns.first().copied());
         }
         let multi_subsidy = MULTI_B * (1.0 / MULTI_PRIOR.iter().copied().fold(1.0, f64::min)).ln();
         let fresh = subsidies.iter().all(Option::is_some);
@@ -196,8 +155,8 @@ impl Demo {
                 .await?,
         );
         let bet = router.call(
-            "bet",
-            &[joint.id as i64, bob, 3, 0, SLICE_SHARES, 7_000_000],
+            "market_buy",
+            &[bob, joint.id as i64, 3, 0, SLICE_SHARES, 7_000_000],
             vec![joint.id],
         )?;
         let paid = words(
@@ -205,7 +164,7 @@ impl Demo {
                 .submit(chain_id, bob_key, bet, "bob's bet on A∧B")
                 .await?,
         );
-        let (cost, quote) = (paid.get(2).copied().unwrap_or(0), quoted.first().copied());
+        let (cost, quote) = (paid.first().copied().unwrap_or(0), quoted.first().copied());
         let worlds = self.world_prices(chain_id, bob_key, joint).await?;
         say(
             &bar,
@@ -224,7 +183,7 @@ impl Demo {
                 .collect();
             checks.push((
                 "bob's 10 shares of A∧B cost what the quote said: b·ln(1 + P(A∧B)(e^(x/b) − 1)) plus the fee",
-                paid.first() == Some(&0) && Some(cost) == quote && near(cost, exact),
+                Some(cost) == quote && near(cost, exact),
                 format!("charged {cost}, quoted {quote:?}, closed form {exact:.1}"),
             ));
             checks.push((
@@ -244,8 +203,8 @@ impl Demo {
         let mask = 1i64 << ARGENTINA;
         let before = self.outcome_prices(chain_id, bob_key, multi).await?;
         let bet = router.call(
-            "bet",
-            &[multi.id as i64, bob, mask, 0, OUTCOME_SHARES, 20_000_000],
+            "market_buy",
+            &[bob, multi.id as i64, mask, 0, OUTCOME_SHARES, 20_000_000],
             vec![multi.id],
         )?;
         let paid = words(
@@ -254,7 +213,7 @@ impl Demo {
                 .await?,
         );
         let after = self.outcome_prices(chain_id, bob_key, multi).await?;
-        let cost = paid.get(2).copied().unwrap_or(0);
+        let cost = paid.first().copied().unwrap_or(0);
         say(
             &bar,
             format!("  bob buys 40 of Argentina for {cost}: prices {before:?} → {after:?} ppm"),
@@ -274,8 +233,7 @@ impl Demo {
             ));
             checks.push((
                 "bob's 40 shares of one outcome cost b·ln(1 + p(e^(x/b) − 1)) plus the fee and moved its price to the closed form",
-                paid.first() == Some(&0)
-                    && near(cost, exact_cost)
+                near(cost, exact_cost)
                     && near(after[ARGENTINA], exact_price),
                 format!(
                     "charged {cost} (closed form {exact_cost:.1}); price {} → {} ppm (closed form {exact_price:.1})",

@@ -684,7 +684,6 @@ impl Demo {
                 say(&bar, format!("    {line}"));
             }
         }
-        self.deploy_market_router(chain_id, &bar).await?;
         let programs: Value = node.call("curve_getPrograms", Vec::new()).await?;
         let served = listed(&programs);
         let registered = wait_for(

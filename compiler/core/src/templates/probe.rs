@@ -504,8 +504,10 @@ pub const SLAB_CALL_GAS: u64 = 300_000;
 /// Where `settle` builds the commit's argument words in scratch (after the return buffer).
 const COMMIT_ARGS: u32 = 8;
 
-/// The most gas `probe_router` lets a market use (a world table of up to 32 worlds).
-pub const MARKET_CALL_GAS: u64 = 5_000_000;
+/// The most gas a router lets a market call use: the largest `GAS budget` a MARKET block may
+/// declare (the host gives the callee the least of this, the caller's remaining gas and the
+/// market entry's own budget, so a market of any size can be traded).
+pub const MARKET_CALL_GAS: u64 = 100_000_000;
 
 /// Where the market's interface hash is pinned in `probe_router`'s parameter table.
 const MARKET_HASH_AT: u32 = 4;

@@ -28,6 +28,29 @@ SLAB "perp:TEST" {
 }
 "#;
 
+/// A multi-outcome market the router's market entries trade: three outcomes with prior
+/// weights 1 : 1 : 2, b = 100 units, a 1% fee, closing at [`MARKET_CLOSE_MS`].
+pub const MARKET_SCRIPT: &str = r#"
+MARKET "three" {
+    STRUCTURE kind=multi
+    OUTCOME "a"
+    OUTCOME "b"
+    OUTCOME "c"
+    LIQUIDITY b=100_000_000
+    PRIOR kind=table weights=[1, 1, 2]
+    FEE trade_bps=100
+    RESOLUTION oracle="o"
+    CLOSE at_ms=1_900_000_000_000
+}
+
+ORACLE "o" {
+    HEARTBEAT ms=1_000
+}
+"#;
+
+pub const MARKET_ID: u64 = 21;
+pub const MARKET_CLOSE_MS: u64 = 1_900_000_000_000;
+
 pub const ROUTER_ID: u64 = 1;
 pub const SLABS: [u64; 3] = [11, 12, 13];
 pub const MAKER: u64 = 1;
@@ -316,6 +339,55 @@ impl World {
             upgraded.set_slab(words).expect("the same layout");
             callee.instance = upgraded;
         }
+    }
+
+    /// Adds [`MARKET_SCRIPT`]'s market as program [`MARKET_ID`], compiled as a deploy would.
+    pub fn add_market(&mut self) {
+        let checked = curvescript_check::check_source(MARKET_SCRIPT, None);
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let compiled = curve_compiler::compile(&checked.script);
+        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        let artifact = compiled
+            .artifacts
+            .iter()
+            .find(|a| a.template == "market")
+            .expect("the market compiled");
+        let program = Arc::new(
+            RollupHost::load(artifact.lowered.module.clone(), Role::Market).expect("loads"),
+        );
+        let params: Vec<u64> = artifact.params.iter().map(|slot| slot.value).collect();
+        self.slabs.programs.insert(
+            MARKET_ID,
+            Callee {
+                instance: Instance::new(program, &params).expect("fits"),
+                caller: Caller {
+                    id: MARKET_ID,
+                    role: Role::Market,
+                },
+                interface_hash: curve_compiler::abi::MARKET.hash(),
+                views: Vec::new(),
+            },
+        );
+    }
+
+    /// Calls `entry` of the market directly (a read, or a user's own sale), at the world's
+    /// time.
+    pub fn market_call(&mut self, entry: &str, args: &[u64]) -> Result<Vec<u64>, TrapKind> {
+        let callee = self.slabs.programs.get_mut(&MARKET_ID).expect("market");
+        let index = callee.instance.entry_index(entry).expect("a market entry");
+        let mut h = host_at(MARKET_ID, Role::Market, Ledger::default(), self.now);
+        Interpreter(ExecOptions::default())
+            .call(
+                &mut callee.instance,
+                index,
+                args,
+                GAS,
+                &mut callee.views,
+                &mut h,
+            )
+            .expect("starts")
+            .result
+            .map_err(|trap| trap.kind)
     }
 
     /// The router's `margin(user)`: (equity, IM, MM, locked).

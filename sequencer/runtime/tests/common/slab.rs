@@ -29,14 +29,25 @@ SLAB "perp:TEST" {
 pub const ORACLE: u64 = 1;
 pub const SLAB: u64 = 2;
 
+/// The development proving key of `class`, cached beside the other tests' keys.
+fn cached_dev_pk(class: SizeClass, cell: &'static OnceLock<ProvingKey>) -> &'static ProvingKey {
+    cell.get_or_init(|| {
+        KeyStore::new(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("curve-keys"))
+            .dev_keys(class, &mut |_| {})
+            .expect("development keys")
+    })
+}
+
 /// The 256×256 development proving key (a slab's certificate class).
 pub fn dev_pk_256() -> &'static ProvingKey {
     static PK: OnceLock<ProvingKey> = OnceLock::new();
-    PK.get_or_init(|| {
-        KeyStore::new(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("curve-keys"))
-            .dev_keys(SizeClass::C256, &mut |_| {})
-            .expect("development keys")
-    })
+    cached_dev_pk(SizeClass::C256, &PK)
+}
+
+/// The 64×64 development proving key (a router's certificate class: its table has 17 slots).
+pub fn dev_pk_64() -> &'static ProvingKey {
+    static PK: OnceLock<ProvingKey> = OnceLock::new();
+    cached_dev_pk(SizeClass::C64, &PK)
 }
 
 pub fn artifact(source: &str, template: &str) -> curve_compiler::Artifact {
@@ -63,13 +74,18 @@ pub fn slab_image() -> &'static ProgramImage {
     })
 }
 
-/// A dev chain with the 16×16 and 256×256 development keys.
+/// A dev chain with the 16×16, 64×64 and 256×256 development keys.
 pub fn chain() -> Runtime<MemoryStorage> {
     let mut config = config(true, dev_vk_bytes());
-    config.verifying_keys.push((
-        curve_runtime::templates::class_index(SizeClass::C256),
-        keys::vk_bytes(&dev_pk_256().vk),
-    ));
+    for (class, pk) in [
+        (SizeClass::C64, dev_pk_64()),
+        (SizeClass::C256, dev_pk_256()),
+    ] {
+        config.verifying_keys.push((
+            curve_runtime::templates::class_index(class),
+            keys::vk_bytes(&pk.vk),
+        ));
+    }
     Runtime::genesis(config, MemoryStorage::new()).expect("genesis")
 }
 

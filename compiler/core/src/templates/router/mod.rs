@@ -18,6 +18,7 @@ use crate::{Artifact, Condition, ParamSlot, Region};
 
 pub mod liquidate;
 pub mod margin;
+pub mod market;
 pub mod registry;
 pub mod route;
 
@@ -51,11 +52,17 @@ pub mod code {
     pub const MARGIN_VIEW: u8 = 13;
     /// The quantity not met, and a slab's exposure cap held a leg below its depth.
     pub const EXPOSURE_CAP: u8 = 14;
+    /// A market trade naming program 0.
+    pub const BAD_MARKET: u8 = 15;
+    /// A market's call trapped other than by its own abort (out of gas, a host refusal).
+    pub const MARKET_FAILED: u8 = 16;
+    /// A market's abort `c` is the router's `MARKET + c` (`MARKET_SLIPPAGE` = 135).
+    pub const MARKET: u8 = 128;
     /// A table index out of range or a loop past its bound: a template bug.
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 14] = [
+    pub const NAMES: [(u8, &str); 28] = [
         (BAD_USER, "BAD_USER"),
         (BAD_SIDE, "BAD_SIDE"),
         (BAD_QTY, "BAD_QTY"),
@@ -70,6 +77,21 @@ pub mod code {
         (PORTFOLIO_FULL, "PORTFOLIO_FULL"),
         (MARGIN_VIEW, "MARGIN_VIEW"),
         (EXPOSURE_CAP, "EXPOSURE_CAP"),
+        (BAD_MARKET, "BAD_MARKET"),
+        (MARKET_FAILED, "MARKET_FAILED"),
+        // The market's codes (`templates/market`), moved up by MARKET.
+        (MARKET + 1, "MARKET_NOT_OPEN"),
+        (MARKET + 2, "MARKET_ALREADY_OPEN"),
+        (MARKET + 3, "MARKET_CLOSED"),
+        (MARKET + 4, "MARKET_BAD_USER"),
+        (MARKET + 5, "MARKET_BAD_BASKET"),
+        (MARKET + 6, "MARKET_MIN_TRADE"),
+        (MARKET + 7, "MARKET_SLIPPAGE"),
+        (MARKET + 8, "MARKET_HOLDINGS"),
+        (MARKET + 9, "MARKET_ACCOUNTS_FULL"),
+        (MARKET + 11, "MARKET_LIMIT"),
+        (MARKET + 12, "MARKET_SOLVENCY"),
+        (MARKET + 40, "MARKET_NOT_BUILT"),
     ];
 }
 
@@ -197,9 +219,10 @@ pub fn header(field: &str) -> Addr {
 }
 
 /// The parameter table: the pinned slab interface hash (four words), then the script's
-/// capability TTL and margin model (`cross`: 1 for `cross_alpha`, 0 for `isolated`) and the
-/// constants the conditions read.
-pub const PARAMS: [&str; 13] = [
+/// capability TTL and margin model (`cross`: 1 for `cross_alpha`, 0 for `isolated`), the
+/// constants the conditions read, the liquidation settings and the pinned market interface
+/// hash (four words).
+pub const PARAMS: [&str; 17] = [
     "slab_0",
     "slab_1",
     "slab_2",
@@ -213,6 +236,10 @@ pub const PARAMS: [&str; 13] = [
     "preliq_buffer_lo",
     "preliq_buffer_hi",
     "grace_ms",
+    "market_0",
+    "market_1",
+    "market_2",
+    "market_3",
 ];
 
 /// The longest capability the host mints (it clamps any TTL to this).
@@ -241,11 +268,16 @@ pub fn load_param(b: &mut FunctionBuilder, name: &str) -> Var {
 /// The constant region: the slab interface the router invokes, and the TTL bounds.
 pub fn constants() -> Vec<(&'static str, u64)> {
     let mut constants = probe::hash_constants(&SLAB_HASH, crate::abi::SLAB.hash());
+    constants.extend(probe::hash_constants(
+        &MARKET_HASH,
+        crate::abi::MARKET.hash(),
+    ));
     constants.extend([("one", 1), ("cap_ttl_max", CAP_TTL_MAX)]);
     constants
 }
 
 const SLAB_HASH: [&str; 4] = ["slab_0", "slab_1", "slab_2", "slab_3"];
+const MARKET_HASH: [&str; 4] = ["market_0", "market_1", "market_2", "market_3"];
 
 /// Scratch words: the callee's returns land at [`RETURNS`], arguments are built at [`ARGS`].
 pub const RETURNS: u32 = 0;
@@ -276,6 +308,9 @@ fn build(mutation: Mutation) -> Program {
             margin::margin_view(mutation),
             margin::sync_margin(mutation),
             liquidate::liquidate(mutation),
+            market::market_open(),
+            market::market_buy(),
+            market::market_spend(),
         ],
         subroutines: Vec::new(),
         params: PARAMS.len() as u32,
