@@ -29,7 +29,8 @@ pub enum Kind {
     Throughput,
     /// One benchmark's mean time over another's.
     Ratio,
-    /// Measured by a command, not criterion: the table keeps what was written down.
+    /// Measured by a command, not criterion: the table shows what figures.toml's `last` wrote
+    /// down (edit it there when the command is run again).
     Command,
 }
 
@@ -353,6 +354,8 @@ pub fn summary(
                 fresh += 1;
                 format!("**{value}** ({date})")
             }
+            None if figure.kind == Kind::Command => figure.last.clone(),
+            // A benchmark whose results this machine does not hold keeps its last figure.
             None => previous
                 .get(&figure.id)
                 .cloned()
@@ -487,9 +490,12 @@ mod tests {
         ratio.denominator = Some("g/b".into());
         let mut command = figure("command", Kind::Command);
         command.command = Some("curve bench".into());
+        command.last = "7 tx/s | 8 tx/s (2029-12-31)".into();
         let mut missing = figure("missing", Kind::Time);
         missing.bench = Some("g/none".into());
-        let figures = [time, rate, ratio, command, missing];
+        let mut elsewhere = figure("elsewhere", Kind::Time);
+        elsewhere.bench = Some("g/elsewhere".into());
+        let figures = [time, rate, ratio, command, missing, elsewhere];
         let machine = Machine {
             commit: "abc".into(),
             date: "2030-01-02".into(),
@@ -497,10 +503,10 @@ mod tests {
             nproc: 2,
             load: "0.1 0.2 0.3".into(),
         };
-        let before = BTreeMap::from([(
-            "command".to_string(),
-            "7 tx/s | 8 tx/s (2029-12-31)".to_string(),
-        )]);
+        let before = BTreeMap::from([
+            ("command".to_string(), "1 tx/s (2020-01-01)".to_string()),
+            ("elsewhere".to_string(), "**3 ms** (2029-12-30)".to_string()),
+        ]);
         let (section, fresh) = summary(&figures, dir.path(), &before, &machine);
         assert_eq!(fresh, 3, "{section}");
         let rows = previous(&section);
@@ -528,9 +534,13 @@ mod tests {
         );
         assert_eq!(
             rows["command"], "7 tx/s | 8 tx/s (2029-12-31)",
-            "kept as it was, its pipe escaped in the table and read back"
+            "figures.toml's, not the table's, its pipe escaped in the table and read back"
         );
         assert_eq!(rows["missing"], "missing was never measured");
+        assert_eq!(
+            rows["elsewhere"], "**3 ms** (2029-12-30)",
+            "a benchmark not run here keeps the table's figure"
+        );
         assert!(
             section.contains("commit `abc`, 2030-01-02, a CPU, nproc 2, load average 0.1 0.2 0.3")
         );
