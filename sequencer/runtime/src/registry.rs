@@ -79,8 +79,6 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     ("router", "market_spend", DirectCall::Sender("user")),
     ("probe_router", "take", DirectCall::Sender("user")),
     ("probe_router", "settle", DirectCall::Sender("user")),
-    ("probe_router", "bet", DirectCall::Sender("user")),
-    ("probe_router", "fund", DirectCall::Sender("funder")),
 ];
 
 /// Who may call `entry` of a `template` program from a transaction; `None`: anyone.

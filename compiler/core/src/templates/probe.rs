@@ -222,39 +222,6 @@ pub static ROUTER: Interface = Interface {
             returns: &[field("status"), field("detail"), field("released_qty")],
             accounts: &[],
         },
-        Entry {
-            name: "bet",
-            doc: "Pledges max_cost into the sender's escrow with the market, mints a cap for it, invokes buy, burns the cap and releases the rest.",
-            args: &[
-                field("market"),
-                field("user"),
-                field("yes_mask"),
-                field("no_mask"),
-                typed("shares", FieldType::U128),
-                typed("max_cost", FieldType::U128),
-            ],
-            returns: &[
-                field("status"),
-                field("detail"),
-                typed("cost", FieldType::U128),
-            ],
-            accounts: &[],
-        },
-        Entry {
-            name: "fund",
-            doc: "Pledges amount into the sender's escrow with the market, mints a cap for it, invokes open (the subsidy), burns the cap and releases the rest.",
-            args: &[
-                field("market"),
-                field("funder"),
-                typed("amount", FieldType::U128),
-            ],
-            returns: &[
-                field("status"),
-                field("detail"),
-                typed("subsidy", FieldType::U128),
-            ],
-            accounts: &[],
-        },
     ],
 };
 
@@ -509,25 +476,12 @@ const COMMIT_ARGS: u32 = 8;
 /// market entry's own budget, so a market of any size can be traded).
 pub const MARKET_CALL_GAS: u64 = 100_000_000;
 
-/// Where the market's interface hash is pinned in `probe_router`'s parameter table.
-const MARKET_HASH_AT: u32 = 4;
-
 /// Step names of one funded invoke: pledge, cap, release.
 pub(crate) type FundedSteps = [&'static str; 3];
 const SETTLE_STEPS: FundedSteps = [
     "probe_router.settle/pledge",
     "probe_router.settle/cap",
     "probe_router.settle/release",
-];
-const BET_STEPS: FundedSteps = [
-    "probe_router.bet/pledge",
-    "probe_router.bet/cap",
-    "probe_router.bet/release",
-];
-const FUND_STEPS: FundedSteps = [
-    "probe_router.fund/pledge",
-    "probe_router.fund/cap",
-    "probe_router.fund/release",
 ];
 
 /// A `u128` argument at words `at`, `at + 1`, as its two words.
@@ -679,88 +633,14 @@ pub fn router_program() -> Program {
     );
     b.if_(Cond::Zero(status), |b| copy_returns(b, 6));
 
-    let mut bet = FunctionBuilder::new("bet", 8, 4);
-    let b = &mut bet;
-    let market = b.let_(
-        "market",
-        Ty::U64,
-        Rvalue::Load(Addr::Fixed(Segment::Args, 0)),
-    );
-    let user = b.let_("user", Ty::U64, Rvalue::Load(Addr::Fixed(Segment::Args, 1)));
-    let max_cost = arg_pair(b, "max_cost", 6);
-    // buy(cap, user, yes_mask, no_mask, shares, max_cost) returns the cost in words 0 and 1.
-    let status = funded(
-        b,
-        BET_STEPS,
-        (market, user),
-        max_cost,
-        (0, CapTtl::Longest),
-        |b, cap| {
-            b.at("probe_router.bet/buy", None);
-            b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), cap);
-            copy_args(b, 1, COMMIT_ARGS + 1, 7);
-            invoke_with(
-                b,
-                &abi::MARKET,
-                "buy",
-                (Segment::Scratch, COMMIT_ARGS),
-                8,
-                MARKET_HASH_AT,
-            )
-        },
-    );
-    b.if_(Cond::Zero(status), |b| copy_returns(b, 2));
-
-    let mut fund = FunctionBuilder::new("fund", 4, 4);
-    let b = &mut fund;
-    let market = b.let_(
-        "market",
-        Ty::U64,
-        Rvalue::Load(Addr::Fixed(Segment::Args, 0)),
-    );
-    let funder = b.let_(
-        "funder",
-        Ty::U64,
-        Rvalue::Load(Addr::Fixed(Segment::Args, 1)),
-    );
-    let amount = arg_pair(b, "amount", 2);
-    // open(cap, funder) returns the subsidy it took in words 0 and 1.
-    let status = funded(
-        b,
-        FUND_STEPS,
-        (market, funder),
-        amount,
-        (0, CapTtl::Longest),
-        |b, cap| {
-            b.at("probe_router.fund/open", None);
-            b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS), cap);
-            b.store(Addr::Fixed(Segment::Scratch, COMMIT_ARGS + 1), funder);
-            invoke_with(
-                b,
-                &abi::MARKET,
-                "open",
-                (Segment::Scratch, COMMIT_ARGS),
-                2,
-                MARKET_HASH_AT,
-            )
-        },
-    );
-    b.if_(Cond::Zero(status), |b| copy_returns(b, 2));
-
     let mut drop = FunctionBuilder::new("drop", 2, 3);
     drop.at("probe_router.drop/invoke", None);
     invoke_with(&mut drop, &abi::SLAB, "cancel", (Segment::Args, 1), 1, 0);
     copy_returns(&mut drop, 1);
 
     Program {
-        functions: vec![
-            take.finish(),
-            settle.finish(),
-            drop.finish(),
-            bet.finish(),
-            fund.finish(),
-        ],
-        params: 8,
+        functions: vec![take.finish(), settle.finish(), drop.finish()],
+        params: 4,
         slab: 1,
         scratch_reserved: COMMIT_ARGS + 8,
         capabilities: CapabilitySet::of(&[
@@ -865,12 +745,10 @@ pub fn writer_template() -> Template {
 }
 
 const SLAB_HASH: [&str; 4] = ["slab_0", "slab_1", "slab_2", "slab_3"];
-const MARKET_HASH: [&str; 4] = ["market_0", "market_1", "market_2", "market_3"];
 
 /// The `probe_router` template (pins the slab's interface).
 pub fn router_template() -> Template {
-    let mut constants = hash_constants(&SLAB_HASH, abi::SLAB.hash());
-    constants.extend(hash_constants(&MARKET_HASH, abi::MARKET.hash()));
+    let constants = hash_constants(&SLAB_HASH, abi::SLAB.hash());
     let mut template = template(
         "probe_router",
         "router",
@@ -878,8 +756,15 @@ pub fn router_template() -> Template {
         &router_program(),
         constants,
     );
-    // Its own few hundred gas plus the largest callee budget (a market's).
-    template.gas_budget = DEFAULT_GAS_BUDGET + MARKET_CALL_GAS;
+    // Its calls include the slab's (up to its budget): the largest entrypoint bound.
+    template.gas_budget = template
+        .lowered
+        .gas_bounds
+        .iter()
+        .map(|(_, bound)| *bound)
+        .max()
+        .unwrap_or(0)
+        .max(DEFAULT_GAS_BUDGET);
     template
 }
 
