@@ -591,6 +591,14 @@ async fn a_deployed_program_is_served_with_its_certificate_in_the_anchor_program
     );
     let stdout = String::from_utf8_lossy(&deployed.stdout);
     assert!(stdout.contains("program 1 at height"), "{stdout}");
+    // The deploy returned once node 0 executed it; node 1, asked next, may be a step behind.
+    let height: u64 = stdout
+        .split("at height ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|h| h.parse().ok())
+        .unwrap_or_else(|| panic!("no height in {stdout}"));
+    cluster.wait_height(1, height).await;
 
     let programs = rpc(cluster.rpc_ports[1], "curve_getPrograms", json!([]));
     let programs = programs["result"].as_array().expect("a list").clone();
