@@ -18,6 +18,7 @@
 //! | reservation commitment: SHA-256 of tag ‖ side ‖ route id, instrument, quantity, limit price ‖ salt, 80 bytes, ten words as a slab builds it | [`commitment`] | 1 |
 //! | oracle price update: tag ‖ feed tag, price, publish time; the feed tag hashed from the feed's name | [`oracle`] | 1 |
 //! | program identity: code, descriptor and layout hashes, and `H_code` (their tagged SHA-256 as a field element) | [`program`] | 1 |
+//! | Ed25519 verification of many signatures: one deterministic batch check, each alone when it fails; valid exactly when `verify_strict` accepts | `signatures` (feature) | — |
 //! | Poseidon over BN254 Fr: width 5 (rate 4, capacity 1), α = 5, 8 full and 60 partial rounds, Grain-LFSR constants; bytes packed 31 per element plus the length | `poseidon` (feature) | 1 |
 //! | invariant-certificate statement: condition rows `(kind, i, j, bits)` packed in 48 bits, size classes, `H_code` (the program identity)/`H_conditions`/`H_params`, public inputs | `certificate` (with `poseidon`) | 2 |
 //!
@@ -44,6 +45,8 @@ pub mod oracle;
 #[cfg(feature = "poseidon")]
 pub mod poseidon;
 pub mod program;
+#[cfg(feature = "signatures")]
+pub mod signatures;
 pub mod tx;
 pub mod vectors;
 

@@ -65,6 +65,13 @@ pub struct Config {
     pub max_block_txs: usize,
     /// Most payload bytes a proposal may carry (larger proposals are ignored).
     pub max_block_bytes: usize,
+    /// Most gas a leader packs into a proposal, each transaction weighed by [`Config::gas_of`]
+    /// when it is submitted. Not a validity rule (a proposal over it is still voted for: the
+    /// executor refuses what does not fit), only how a leader fills its blocks — so that a
+    /// transaction is not refused for gas a later block had.
+    pub max_block_gas: u64,
+    /// A transaction's gas, as the executor will reserve it (0 for opaque payloads).
+    pub gas_of: fn(&[u8]) -> u64,
     /// Largest transaction the mempool accepts.
     pub max_tx_bytes: usize,
     /// Mempool capacity in transactions.
@@ -99,6 +106,8 @@ impl Config {
             max_timeout_ms: 60_000,
             max_block_txs: 4_096,
             max_block_bytes: 4 << 20,
+            max_block_gas: u64::MAX,
+            gas_of: |_| 0,
             max_tx_bytes: 64 << 10,
             mempool_max: 100_000,
             attest_every: 1,
@@ -330,10 +339,11 @@ pub struct Status {
     pub mempool: usize,
 }
 
-/// Transactions waiting for a proposal, in arrival order, deduplicated by hash.
+/// Transactions waiting for a proposal, in arrival order, deduplicated by hash; each with its
+/// gas.
 #[derive(Default)]
 struct Mempool {
-    by_seq: BTreeMap<u64, (Hash, Vec<u8>)>,
+    by_seq: BTreeMap<u64, (Hash, Vec<u8>, u64)>,
     by_hash: BTreeMap<Hash, u64>,
     next: u64,
 }
@@ -1198,14 +1208,20 @@ impl Core {
             hash = stored.block.parent;
         }
         let mut payload = Vec::new();
-        let mut bytes = 0;
-        for (hash, tx) in self.mempool.by_seq.values() {
+        let (mut bytes, mut gas) = (0, 0u64);
+        for (hash, tx, tx_gas) in self.mempool.by_seq.values() {
             if payload.len() == self.config.max_block_txs {
                 break;
             }
             if pending.contains(hash) || bytes + tx.len() + 4 > self.config.max_block_bytes {
                 continue;
             }
+            // The first transaction over the gas ends the block: skipping it for a later one
+            // could skip a sender's nonce (its next would then be refused).
+            if gas.saturating_add(*tx_gas) > self.config.max_block_gas {
+                break;
+            }
+            gas += tx_gas;
             bytes += tx.len() + 4;
             payload.push(tx.clone());
         }
@@ -1507,7 +1523,8 @@ impl Core {
         let seq = self.mempool.next;
         self.mempool.next += 1;
         self.mempool.by_hash.insert(hash, seq);
-        self.mempool.by_seq.insert(seq, (hash, tx));
+        let gas = (self.config.gas_of)(&tx);
+        self.mempool.by_seq.insert(seq, (hash, tx, gas));
         // A leader holding back a proposal looks again (it may be full now, or no longer
         // idle and due sooner).
         if self.held.is_some_and(|h| h.view == self.view) {

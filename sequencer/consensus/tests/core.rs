@@ -1014,6 +1014,33 @@ proptest! {
 }
 
 /// Replica 2 (leader of view 2) with an idle delay, having certified view 1's `payload`.
+/// A leader packs at most `max_block_gas` (each transaction weighed by `gas_of` on arrival)
+/// and stops at the first that does not fit — a later, lighter one is not taken past it (it
+/// may be the same sender's next nonce) — and the rest wait for the next block.
+#[test]
+fn a_leader_packs_no_more_gas_than_a_block_has_and_keeps_arrival_order() {
+    let mut config = config(2);
+    config.max_block_gas = 10;
+    // A payload's gas is its first byte.
+    config.gas_of = |tx| u64::from(tx[0]);
+    let (mut core, _) = Core::new(config, key(2), Box::new(Ed25519Verifier), NOW).unwrap();
+    for tx in [vec![4, 0], vec![5, 1], vec![3, 2], vec![1, 3]] {
+        core.step(NOW, Input::Submit(tx));
+    }
+    let p1 = propose(1, &genesis(), QuorumCert::genesis(CHAIN), None, vec![]);
+    let b1 = hash(&certified(&p1));
+    deliver(&mut core, 1, Message::Proposal(p1));
+    deliver(&mut core, 0, Message::Vote(vote(0, 1, b1)));
+    let actions = deliver(&mut core, 3, Message::Vote(vote(3, 1, b1)));
+    let proposal = proposed(&actions).expect("a proposal");
+    assert_eq!(
+        proposal.block.payload,
+        vec![vec![4, 0], vec![5, 1]],
+        "4 + 5 fit in 10; 3 would not, and 1 is not taken past it"
+    );
+    assert_eq!(core.status().mempool, 4, "the rest wait");
+}
+
 fn leader_after_view_1(payload: Vec<Vec<u8>>) -> (Core, Vec<Action>) {
     leader_after_view_1_with(payload, 0)
 }

@@ -267,3 +267,53 @@ fn an_evicted_transaction_frees_its_nonce_and_nothing_else() {
         .expect("the nonce is free again");
     assert_eq!(pool.len(), 2);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// `admit_all` answers as `admit` one by one would, and leaves the same pool: batches mixing
+    /// good and bad signatures (in R or in S), duplicates, nonce collisions, stale and far
+    /// nonces, other chains and a pool that fills up.
+    #[test]
+    fn admitting_a_batch_is_admitting_each_in_order(
+        pooled_first in prop::collection::vec((0u8..3, 0u64..6), 0..4),
+        batch in prop::collection::vec(
+            (0u8..3, 0u64..7, 0u64..2, 0u8..3, any::<bool>(), prop::option::of(0usize..8)),
+            0..14,
+        ),
+    ) {
+        let limits = Limits { transactions: 8, bytes: 1 << 20, per_sender: 3, nonce_window: 4 };
+        let mut pool = Mempool::new(CHAIN, limits);
+        let next = |sender: &PublicKey| u64::from(sender[0] % 2);
+        for (sender, nonce) in pooled_first {
+            let _ = pool.admit(signed(&key(sender), CHAIN, nonce, 0), next);
+        }
+        let mut txs: Vec<Vec<u8>> = Vec::new();
+        for (sender, nonce, fee, corrupt, other_chain, repeat) in batch {
+            if let Some(earlier) = repeat.filter(|&i| i < txs.len()) {
+                txs.push(txs[earlier].clone());
+                continue;
+            }
+            let chain = if other_chain && fee == 1 { CHAIN + 1 } else { CHAIN };
+            let mut bytes = signed(&key(sender), chain, nonce, fee);
+            let at = match corrupt {
+                1 => Some(bytes.len() - 1),
+                2 => Some(bytes.len() - 64),
+                _ => None,
+            };
+            if let Some(at) = at {
+                bytes[at] ^= 0x10;
+            }
+            txs.push(bytes);
+        }
+        let mut one_by_one = pool.clone();
+        let expected: Vec<_> = txs.iter().map(|tx| one_by_one.admit(tx.clone(), next)).collect();
+        let answers = pool.admit_all(txs, next);
+        prop_assert_eq!(&answers, &expected);
+        prop_assert_eq!((pool.len(), pool.bytes()), (one_by_one.len(), one_by_one.bytes()));
+        prop_assert_eq!(
+            pool.select(usize::MAX, usize::MAX, next),
+            one_by_one.select(usize::MAX, usize::MAX, next)
+        );
+    }
+}

@@ -823,14 +823,20 @@ impl Driver {
         transactions: Vec<Vec<u8>>,
         from_client: bool,
     ) -> Result<Vec<Result<TxHash, AdmitError>>> {
-        let mut answers = Vec::with_capacity(transactions.len());
-        for bytes in transactions {
-            let forwarded = from_client.then(|| bytes.clone());
-            let runtime = &self.runtime;
-            let answer = self
-                .mempool
-                .admit(bytes, |sender| account_nonce(runtime, sender));
-            match &answer {
+        // A client's transactions are forwarded once admitted: their bytes are kept until then.
+        let copies: Vec<Vec<u8>> = if from_client {
+            transactions.clone()
+        } else {
+            Vec::new()
+        };
+        let runtime = &self.runtime;
+        let answers = self
+            .mempool
+            .admit_all(transactions, |sender| account_nonce(runtime, sender));
+        let mut copies = copies.into_iter();
+        for answer in &answers {
+            let forwarded = copies.next();
+            match answer {
                 Ok(hash) => {
                     self.metrics.admitted.inc();
                     if let Some(bytes) = forwarded {
@@ -848,7 +854,6 @@ impl Driver {
                     tracing::debug!(%error, "transaction refused");
                 }
             }
-            answers.push(answer);
         }
         self.refill()?;
         Ok(answers)

@@ -35,7 +35,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use curve_consensus::{Committee, ConsensusKey, Core, Ed25519Verifier};
 use curve_formats::certificate::SizeClass;
-use curve_formats::encoding::Encode;
+use curve_formats::encoding::{Decode, Encode};
+use curve_formats::tx::SignedTransaction;
 use curve_runtime::{Runtime, Storage};
 use curve_store::RocksStorage;
 use sha2::{Digest, Sha256};
@@ -136,6 +137,11 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     core_config.max_timeout_ms = config.timeouts.max_ms;
     core_config.max_block_txs = config.blocks.max_txs;
     core_config.max_block_bytes = config.blocks.max_bytes;
+    // A leader packs no more gas than a batch has: what would not fit waits for the next block
+    // instead of being refused by the runtime.
+    core_config.max_block_gas = curve_runtime::protocol::BLOCK_GAS_LIMIT;
+    core_config.gas_of =
+        |bytes| SignedTransaction::from_bytes(bytes).map_or(0, |signed| signed.tx.gas_limit);
     // The pool admitted it, so the core must order it: a deploy carries a whole program.
     core_config.max_tx_bytes = curve_formats::tx::limits::TRANSACTION_BYTES as usize;
     core_config.idle_block_delay_ms = config.timeouts.idle_block_ms();

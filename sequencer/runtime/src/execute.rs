@@ -60,9 +60,10 @@ struct Context {
     pending: Vec<PendingWithdrawal>,
 }
 
-/// Verifies every candidate's signature: one batch verification, and one by one only when the
-/// batch fails. Weak (small-order) keys are refused first, so that a signature is valid alone
-/// exactly when it is valid in a batch. A candidate is `(slot, transaction, its bytes)`.
+/// Verifies every candidate's signature (`curve_formats::signatures`: one batch check, one by
+/// one only when it fails). Weak (small-order) keys are refused first, so that a signature is
+/// valid alone exactly when it is valid in a batch. A candidate is `(slot, transaction, its
+/// bytes)`.
 fn verify_signatures(candidates: &[(usize, &SignedTransaction, &[u8])], count: usize) -> Vec<bool> {
     let mut valid = vec![false; count];
     let mut messages = Vec::new();
@@ -83,14 +84,9 @@ fn verify_signatures(candidates: &[(usize, &SignedTransaction, &[u8])], count: u
         keys.push(key);
         slots.push(*slot);
     }
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        for slot in slots {
-            valid[slot] = true;
-        }
-    } else {
-        for (i, slot) in slots.into_iter().enumerate() {
-            valid[slot] = keys[i].verify_strict(messages[i], &signatures[i]).is_ok();
-        }
+    let verified = curve_formats::signatures::verify_each(&messages, &signatures, &keys);
+    for (slot, ok) in slots.into_iter().zip(verified) {
+        valid[slot] = ok;
     }
     valid
 }
