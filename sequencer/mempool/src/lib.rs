@@ -13,10 +13,12 @@
 //! **Selection** ([`Mempool::select`]) is round-robin over senders, one transaction per sender
 //! per round, each sender's transactions in nonce order from its account nonce with no gaps
 //! (a gap waits), starting each batch one sender after where the last started, so no sender is
-//! favoured by its key. **Pruning** ([`Mempool::prune`]) drops what the chain's nonces have
+//! favoured by its key. It looks only at senders something happened to since their run last
+//! ended (an admission, a prune, an eviction), so a leader refilling often pays for what
+//! arrived, not for every sender pooled. **Pruning** ([`Mempool::prune`]) drops what the chain's nonces have
 //! passed. Deterministic: ordered maps only, no clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use curve_formats::encoding::Decode;
@@ -147,6 +149,10 @@ pub struct Mempool {
     bytes: usize,
     /// The sender the next selection starts after.
     cursor: Option<PublicKey>,
+    /// The senders a selection looks at: all but those whose run ended, at the last
+    /// selection, at a nonce they have no transaction for — until they are admitted one, pruned
+    /// or evicted (see [`Mempool::select`]). Selection then costs what changed, not the pool.
+    ready: BTreeSet<PublicKey>,
     /// Senders' keys, decompressed (a fifth of a signature check), at most
     /// [`KEY_CACHE_MAX`]; weak keys are never cached.
     keys: BTreeMap<PublicKey, VerifyingKey>,
@@ -165,6 +171,7 @@ impl Mempool {
             hashes: BTreeMap::new(),
             bytes: 0,
             cursor: None,
+            ready: BTreeSet::new(),
             keys: BTreeMap::new(),
         }
     }
@@ -355,6 +362,7 @@ impl Mempool {
         self.bytes += bytes.len();
         self.hashes
             .insert(checked.hash, (checked.sender, checked.nonce));
+        self.ready.insert(checked.sender);
         self.senders.entry(checked.sender).or_default().insert(
             checked.nonce,
             Pooled {
@@ -368,21 +376,26 @@ impl Mempool {
     /// Up to `max_transactions` transactions of at most `max_bytes` together, round-robin
     /// over senders (one per sender per round), each sender's in nonce order from its account
     /// nonce without gaps. They stay pooled until [`Mempool::prune`] sees them executed.
+    ///
+    /// A sender whose run ends at a nonce it holds no transaction for (a gap, or none left) is
+    /// not looked at again until it is admitted a transaction, or [`Mempool::prune`] or
+    /// [`Mempool::evict`] touches it: callers pass a `next_nonce` that only grows in between
+    /// (past what they were handed), and call [`Mempool::reconsider_all`] when it goes back.
     pub fn select(
         &mut self,
         max_transactions: usize,
         max_bytes: usize,
         next_nonce: impl Fn(&PublicKey) -> u64,
     ) -> Vec<Vec<u8>> {
-        // The rotation: the senders after the last batch's first, then from the start.
+        // The rotation: the ready senders after the last batch's first, then from the start.
         let rotation: Vec<PublicKey> = match self.cursor {
             Some(cursor) => self
-                .senders
+                .ready
                 .range((Bound::Excluded(cursor), Bound::Unbounded))
-                .chain(self.senders.range(..=cursor))
-                .map(|(sender, _)| *sender)
+                .chain(self.ready.range(..=cursor))
+                .copied()
                 .collect(),
-            None => self.senders.keys().copied().collect(),
+            None => self.ready.iter().copied().collect(),
         };
         let mut next: Vec<(PublicKey, u64)> = rotation
             .iter()
@@ -392,28 +405,55 @@ impl Mempool {
         let (mut chosen, mut bytes) = (Vec::new(), 0);
         while !active.is_empty() && chosen.len() < max_transactions {
             let mut still = Vec::with_capacity(active.len());
-            for &i in &active {
+            for (at, &i) in active.iter().enumerate() {
                 if chosen.len() == max_transactions {
+                    // Not reached this round: still ready.
+                    still.extend_from_slice(&active[at..]);
                     break;
                 }
                 let (sender, nonce) = next[i];
-                // A sender with no transaction at its next nonce (a gap, or none left), or
-                // whose next does not fit, is done for this batch.
-                if let Some(pooled) = self.senders[&sender].get(&nonce)
-                    && bytes + pooled.bytes.len() <= max_bytes
+                match self
+                    .senders
+                    .get(&sender)
+                    .and_then(|by_nonce| by_nonce.get(&nonce))
                 {
-                    bytes += pooled.bytes.len();
-                    chosen.push(pooled.bytes.clone());
-                    next[i].1 += 1;
-                    still.push(i);
+                    // A sender with no transaction at its next nonce is done until something
+                    // about it changes.
+                    None => {
+                        self.ready.remove(&sender);
+                    }
+                    // One whose next does not fit is done for this batch only.
+                    Some(pooled) if bytes + pooled.bytes.len() > max_bytes => {}
+                    Some(pooled) => {
+                        bytes += pooled.bytes.len();
+                        chosen.push(pooled.bytes.clone());
+                        next[i].1 += 1;
+                        still.push(i);
+                    }
                 }
             }
             active = still;
         }
-        if let Some(first) = rotation.first() {
+        // The next batch starts after this one's first pooled sender, ready or not: the
+        // rotation is the same as if every sender were looked at.
+        let first = match self.cursor {
+            Some(cursor) => self
+                .senders
+                .range((Bound::Excluded(cursor), Bound::Unbounded))
+                .next()
+                .or_else(|| self.senders.first_key_value()),
+            None => self.senders.first_key_value(),
+        };
+        if let Some((first, _)) = first {
             self.cursor = Some(*first);
         }
         chosen
+    }
+
+    /// Makes every pooled sender looked at again by [`Mempool::select`] (its caller's
+    /// `next_nonce` went back: it will hand again what it handed before).
+    pub fn reconsider_all(&mut self) {
+        self.ready = self.senders.keys().copied().collect();
     }
 
     /// Drops transaction `hash` (one a block carried that the runtime rejected: it left no
@@ -428,6 +468,7 @@ impl Mempool {
     /// Takes transaction `hash` out of the pool.
     fn remove(&mut self, hash: &TxHash) -> Option<Pooled> {
         let (sender, nonce) = self.hashes.remove(hash)?;
+        self.ready.insert(sender);
         let by_nonce = self.senders.get_mut(&sender)?;
         let pooled = by_nonce.remove(&nonce)?;
         self.bytes -= pooled.bytes.len();
@@ -438,12 +479,22 @@ impl Mempool {
     }
 
     /// Drops every transaction whose nonce is below its sender's account nonce (executed or
-    /// superseded); how many.
+    /// superseded); how many. A sender left holding the transaction at its account nonce is
+    /// ready for [`Mempool::select`] again (others may have executed what it handed).
     pub fn prune(&mut self, next_nonce: impl Fn(&PublicKey) -> u64) -> usize {
         let mut dropped = 0;
+        let ready = &mut self.ready;
         self.senders.retain(|sender, by_nonce| {
             let next = next_nonce(sender);
             let kept = by_nonce.split_off(&next);
+            if kept
+                .first_key_value()
+                .is_some_and(|(&nonce, _)| nonce == next)
+            {
+                ready.insert(*sender);
+            } else if kept.is_empty() {
+                ready.remove(sender);
+            }
             for pooled in by_nonce.values() {
                 self.hashes.remove(&pooled.hash);
                 self.bytes -= pooled.bytes.len();

@@ -11,6 +11,7 @@ use curve_formats::tx::{Action, PublicKey, SignedTransaction, Transaction};
 use curve_mempool::{AdmitError, Limits, Mempool};
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
+use sha2::Digest;
 
 const CHAIN: u64 = 7;
 
@@ -315,5 +316,93 @@ proptest! {
             pool.select(usize::MAX, usize::MAX, next),
             one_by_one.select(usize::MAX, usize::MAX, next)
         );
+    }
+}
+
+/// One step of a sequencer's use of the pool (`selection_looks_only_at_what_changed…`).
+#[derive(Clone, Debug)]
+enum Step {
+    /// Sender, nonce above its account nonce.
+    Admit(u8, u64),
+    /// At most this many, each sender's from what it was last handed.
+    Select(usize),
+    /// Another leader's block executed this many of the sender's nonces.
+    Execute(u8, u64),
+    /// The runtime rejected the sender's transaction at its account nonce.
+    Evict(u8),
+    /// Everything handed went back (the core's pool emptied).
+    Reset,
+}
+
+fn any_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0u8..4, 0u64..6).prop_map(|(s, n)| Step::Admit(s, n)),
+        3 => (1usize..6).prop_map(Step::Select),
+        2 => (0u8..4, 1u64..3).prop_map(|(s, k)| Step::Execute(s, k)),
+        1 => (0u8..4).prop_map(Step::Evict),
+        1 => Just(Step::Reset),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Selection that skips senders whose run ended (until something happens to them) selects
+    /// exactly what looking at every sender every time selects, over random admissions,
+    /// selections with handed nonces (as the node's driver keeps them), executions by other
+    /// leaders, evictions and resets.
+    #[test]
+    fn selection_looks_only_at_what_changed_and_selects_the_same(
+        steps in prop::collection::vec(any_step(), 1..60),
+    ) {
+        let mut pool = Mempool::new(CHAIN, Limits::default());
+        let mut every_time = Mempool::new(CHAIN, Limits::default());
+        let keys: Vec<SigningKey> = (0..4).map(key).collect();
+        let public: Vec<PublicKey> = keys.iter().map(|k| k.verifying_key().to_bytes()).collect();
+        let mut account: BTreeMap<PublicKey, u64> = public.iter().map(|p| (*p, 0)).collect();
+        let mut handed: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        for step in steps {
+            match step {
+                Step::Admit(s, n) => {
+                    let tx = signed(&keys[usize::from(s)], CHAIN, account[&public[usize::from(s)]] + n, 1);
+                    let a = pool.admit(tx.clone(), |p| account[p]);
+                    let b = every_time.admit(tx, |p| account[p]);
+                    prop_assert_eq!(a, b);
+                }
+                Step::Select(max) => {
+                    let next = |p: &PublicKey| handed.get(p).map_or(account[p], |&h| h.max(account[p]));
+                    let got = pool.select(max, usize::MAX, next);
+                    every_time.reconsider_all();
+                    let want = every_time.select(max, usize::MAX, next);
+                    prop_assert_eq!(&got, &want);
+                    for bytes in got {
+                        let (sender, nonce) = nonce_of(&bytes);
+                        handed.insert(sender, nonce + 1);
+                    }
+                }
+                Step::Execute(s, k) => {
+                    *account.get_mut(&public[usize::from(s)]).expect("a sender") += k;
+                    let a = pool.prune(|p| account[p]);
+                    let b = every_time.prune(|p| account[p]);
+                    prop_assert_eq!(a, b);
+                    handed.retain(|p, next| *next > account[p]);
+                }
+                Step::Evict(s) => {
+                    let sender = public[usize::from(s)];
+                    let at = signed(&keys[usize::from(s)], CHAIN, account[&sender], 1);
+                    let hash: [u8; 32] = sha2::Sha256::digest(&at).into();
+                    let a = pool.evict(&hash);
+                    prop_assert_eq!(a, every_time.evict(&hash));
+                    if let (Some((sender, nonce)), Some(next)) = (a, handed.get_mut(&sender)) {
+                        *next = (*next).min(nonce);
+                    }
+                }
+                Step::Reset => {
+                    handed.clear();
+                    pool.reconsider_all();
+                }
+            }
+            prop_assert_eq!(pool.len(), every_time.len());
+        }
     }
 }

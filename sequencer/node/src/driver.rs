@@ -499,6 +499,7 @@ impl Driver {
         .context("restarting consensus from a checkpoint")?;
         self.core = core;
         self.handed.clear();
+        self.mempool.reconsider_all();
         self.metrics.state_syncs.inc();
         tracing::info!(
             peer,
@@ -874,10 +875,12 @@ impl Driver {
         let held = self.core.status().mempool;
         if held == 0 {
             // Nothing handed is outstanding: selection starts again from account nonces.
-            self.handed.clear();
+            if !self.handed.is_empty() {
+                self.handed.clear();
+                self.mempool.reconsider_all();
+            }
         }
-        // Selection walks every pooled sender: only worth it once the core holds less than a
-        // block's worth.
+        // Only worth it once the core holds less than a block's worth.
         let max_block_txs = self.settings.max_block_txs;
         if held >= max_block_txs || self.mempool.is_empty() {
             return Ok(());
