@@ -482,27 +482,43 @@ impl Mempool {
     /// superseded); how many. A sender left holding the transaction at its account nonce is
     /// ready for [`Mempool::select`] again (others may have executed what it handed).
     pub fn prune(&mut self, next_nonce: impl Fn(&PublicKey) -> u64) -> usize {
+        let senders: Vec<PublicKey> = self.senders.keys().copied().collect();
+        self.prune_senders(&senders, next_nonce)
+    }
+
+    /// [`Mempool::prune`] for `senders` only: after a block, the senders it carried are the
+    /// only ones whose account nonce moved, so a node pays for the block, not for the pool.
+    pub fn prune_senders<'a>(
+        &mut self,
+        senders: impl IntoIterator<Item = &'a PublicKey>,
+        next_nonce: impl Fn(&PublicKey) -> u64,
+    ) -> usize {
         let mut dropped = 0;
-        let ready = &mut self.ready;
-        self.senders.retain(|sender, by_nonce| {
+        for sender in senders {
+            let Some(by_nonce) = self.senders.get_mut(sender) else {
+                continue;
+            };
             let next = next_nonce(sender);
             let kept = by_nonce.split_off(&next);
-            if kept
-                .first_key_value()
-                .is_some_and(|(&nonce, _)| nonce == next)
-            {
-                ready.insert(*sender);
-            } else if kept.is_empty() {
-                ready.remove(sender);
-            }
             for pooled in by_nonce.values() {
                 self.hashes.remove(&pooled.hash);
                 self.bytes -= pooled.bytes.len();
                 dropped += 1;
             }
+            if kept.is_empty() {
+                self.senders.remove(sender);
+                self.ready.remove(sender);
+                continue;
+            }
+            // Others may have executed what it handed: its next transaction is ready.
+            if kept
+                .first_key_value()
+                .is_some_and(|(&nonce, _)| nonce == next)
+            {
+                self.ready.insert(*sender);
+            }
             *by_nonce = kept;
-            !by_nonce.is_empty()
-        });
+        }
         dropped
     }
 }

@@ -347,8 +347,9 @@ fn any_step() -> impl Strategy<Value = Step> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
-    /// Selection that skips senders whose run ended (until something happens to them) selects
-    /// exactly what looking at every sender every time selects, over random admissions,
+    /// Selection that skips senders whose run ended (until something happens to them), and
+    /// pruning only a block's senders, select exactly what looking at (and pruning) every
+    /// sender every time selects, over random admissions,
     /// selections with handed nonces (as the node's driver keeps them), executions by other
     /// leaders, evictions and resets.
     #[test]
@@ -381,8 +382,10 @@ proptest! {
                     }
                 }
                 Step::Execute(s, k) => {
-                    *account.get_mut(&public[usize::from(s)]).expect("a sender") += k;
-                    let a = pool.prune(|p| account[p]);
+                    let sender = public[usize::from(s)];
+                    *account.get_mut(&sender).expect("a sender") += k;
+                    // The block's senders only, against every sender.
+                    let a = pool.prune_senders(&[sender], |p| account[p]);
                     let b = every_time.prune(|p| account[p]);
                     prop_assert_eq!(a, b);
                     handed.retain(|p, next| *next > account[p]);

@@ -13,7 +13,7 @@
 //!   members in batches, and handed to the core in selection order (round-robin over senders,
 //!   nonce order, no gaps) as its pool runs low.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,6 +51,9 @@ use crate::sync::{
 
 /// How often buffered transactions are forwarded.
 const FORWARD_EVERY: Duration = Duration::from_millis(5);
+/// Most network events the driver takes in one turn of its loop (timers and clients wait no
+/// longer than that many events).
+const EVENTS_AT_ONCE: usize = 64;
 /// How often pooled deposit attestations are looked at for a credit to send.
 const CREDIT_EVERY: Duration = Duration::from_millis(50);
 /// Submissions whose finality latency is tracked at once (older ones are forgotten).
@@ -114,6 +117,8 @@ pub struct Driver {
     opaque: Option<OpaqueBench>,
     /// Per sender, the nonce after the last transaction handed to the core.
     handed: BTreeMap<PublicKey, u64>,
+    /// Senders of the blocks executed since the pool was last pruned.
+    executed_senders: BTreeSet<PublicKey>,
     forward: Vec<Vec<u8>>,
     timer: Option<(u64, Instant)>,
     /// An idle leader's wake-up.
@@ -162,6 +167,7 @@ impl Driver {
             sync: SyncState::default(),
             opaque,
             handed: BTreeMap::new(),
+            executed_senders: BTreeSet::new(),
             forward: Vec::new(),
             timer: None,
             wake: None,
@@ -204,15 +210,43 @@ impl Driver {
                     let (view, _) = self.wake.take().expect("armed");
                     self.step(Input::Wake { view })?;
                 }
-                event = events.recv() => match event {
-                    Some(NetEvent::Frame(inbound)) => self.on_frame(inbound.from, &inbound.frame)?,
-                    Some(NetEvent::Peers(count)) => {
-                        self.peers = count;
-                        self.metrics.peers.set(count as i64);
+                event = events.recv() => {
+                    // Whatever else has arrived is taken too, and peers' transaction frames
+                    // in a row are admitted as one: the busier the node, the larger the
+                    // batch its signatures are verified in.
+                    let mut forwarded: Vec<Vec<u8>> = Vec::new();
+                    let mut next = event;
+                    for _ in 0..EVENTS_AT_ONCE {
+                        match next {
+                            Some(NetEvent::Frame(inbound))
+                                if self.opaque.is_none()
+                                    && inbound.frame.first() == Some(&FRAME_TRANSACTIONS) =>
+                            {
+                                match decode_transactions(&inbound.frame[1..]) {
+                                    Ok(transactions) => forwarded.extend(transactions),
+                                    Err(error) => tracing::warn!(
+                                        from = inbound.from,
+                                        %error,
+                                        "malformed transaction frame"
+                                    ),
+                                }
+                            }
+                            other => {
+                                if !forwarded.is_empty() {
+                                    self.submit(std::mem::take(&mut forwarded), false)?;
+                                }
+                                self.on_event(other)?;
+                            }
+                        }
+                        match events.try_recv() {
+                            Ok(event) => next = Some(event),
+                            Err(_) => break,
+                        }
                     }
-                    Some(NetEvent::Listening(_) | NetEvent::WrongProtocol(_) | NetEvent::Refused(_)) => {}
-                    None => bail!("the transport stopped"),
-                },
+                    if !forwarded.is_empty() {
+                        self.submit(forwarded, false)?;
+                    }
+                }
                 request = requests.recv() => match request {
                     Some(Request::Submit { transactions, reply }) => {
                         let answers = self.submit(transactions, true)?;
@@ -231,6 +265,19 @@ impl Driver {
             }
             self.publish_status();
         }
+    }
+
+    fn on_event(&mut self, event: Option<NetEvent>) -> Result<()> {
+        match event {
+            Some(NetEvent::Frame(inbound)) => self.on_frame(inbound.from, &inbound.frame)?,
+            Some(NetEvent::Peers(count)) => {
+                self.peers = count;
+                self.metrics.peers.set(count as i64);
+            }
+            Some(NetEvent::Listening(_) | NetEvent::WrongProtocol(_) | NetEvent::Refused(_)) => {}
+            None => bail!("the transport stopped"),
+        }
+        Ok(())
     }
 
     fn publish_status(&self) {
@@ -499,6 +546,9 @@ impl Driver {
         .context("restarting consensus from a checkpoint")?;
         self.core = core;
         self.handed.clear();
+        let runtime = &self.runtime;
+        // The state jumped: any sender's nonce may have moved.
+        self.mempool.prune(|sender| account_nonce(runtime, sender));
         self.mempool.reconsider_all();
         self.metrics.state_syncs.inc();
         tracing::info!(
@@ -1028,6 +1078,14 @@ impl Driver {
             timestamp_ms: block.timestamp_ms,
             transactions: block.payload.clone(),
         };
+        // The senders whose nonces this block may move: the pool prunes only them.
+        self.executed_senders.extend(
+            block
+                .payload
+                .iter()
+                .filter_map(|tx| SignedTransaction::from_bytes(tx).ok())
+                .map(|signed| signed.tx.sender),
+        );
         let mempool = &self.mempool;
         let outcome = self
             .runtime
@@ -1063,9 +1121,19 @@ impl Driver {
 
     fn after_execution(&mut self) {
         let runtime = &self.runtime;
-        self.mempool.prune(|sender| account_nonce(runtime, sender));
-        self.handed
-            .retain(|sender, next| *next > account_nonce(runtime, sender));
+        let executed = std::mem::take(&mut self.executed_senders);
+        self.mempool
+            .prune_senders(&executed, |sender| account_nonce(runtime, sender));
+        // Only these senders' nonces moved.
+        for sender in &executed {
+            if self
+                .handed
+                .get(sender)
+                .is_some_and(|&next| next <= account_nonce(runtime, sender))
+            {
+                self.handed.remove(sender);
+            }
+        }
         if let Err(error) = self.refill() {
             tracing::error!(%error, "refilling the core's pool");
         }

@@ -72,22 +72,65 @@ pub fn header_json(header: &BatchHeader) -> Value {
 
 /// A receipt as JSON.
 pub fn receipt_json(receipt: &Receipt) -> Value {
-    let detail = match &receipt.status {
-        Status::Committed => Value::Null,
-        Status::Reverted(revert) => json!(revert.trap),
-        Status::Rejected(rejection) => json!(rejection.to_string()),
-    };
-    json!({
-        "tx_hash": hex::encode(receipt.tx_hash),
-        "action": receipt.action,
-        "status": receipt.status.name(),
-        "detail": detail,
-        "gas_used": receipt.gas_used,
-        "fee": receipt.fee.to_string(),
-        "returns": receipt.returns,
-        "events": receipt.events.len(),
-        "program": receipt.program,
-    })
+    serde_json::to_value(ReceiptView::of(receipt)).expect("a receipt serialises")
+}
+
+/// A receipt's JSON fields, serialised straight to bytes: a block's summary carries every
+/// receipt, and building a `Value` per receipt (a map, its keys, its strings) cost a node at
+/// several thousand transactions a second about a tenth of its time.
+#[derive(serde::Serialize)]
+struct ReceiptView<'a> {
+    tx_hash: String,
+    action: &'a str,
+    status: &'a str,
+    /// `null` when committed.
+    detail: Option<String>,
+    gas_used: u64,
+    fee: String,
+    returns: &'a [u64],
+    events: usize,
+    program: Option<curve_runtime::ProgramId>,
+}
+
+impl<'a> ReceiptView<'a> {
+    fn of(receipt: &'a Receipt) -> ReceiptView<'a> {
+        ReceiptView {
+            tx_hash: hex::encode(receipt.tx_hash),
+            action: receipt.action,
+            status: receipt.status.name(),
+            detail: match &receipt.status {
+                Status::Committed => None,
+                Status::Reverted(revert) => Some(revert.trap.clone()),
+                Status::Rejected(rejection) => Some(rejection.to_string()),
+            },
+            gas_used: receipt.gas_used,
+            fee: receipt.fee.to_string(),
+            returns: &receipt.returns,
+            events: receipt.events.len(),
+            program: receipt.program,
+        }
+    }
+}
+
+/// A block's summary under `height/<u64 BE>`.
+#[derive(serde::Serialize)]
+struct BlockSummary<'a> {
+    height: u64,
+    decided_at_ms: u64,
+    executed_at_ms: u64,
+    hash: String,
+    view: u64,
+    timestamp_ms: u64,
+    header: Value,
+    receipts: Vec<ReceiptView<'a>>,
+    payouts: Vec<Value>,
+}
+
+/// Where a transaction landed, under `tx/<hash>`.
+#[derive(serde::Serialize)]
+struct Location {
+    height: u64,
+    index: usize,
 }
 
 /// The index entries of an executed block: its summary with header, receipts and payout
@@ -115,24 +158,30 @@ pub fn executed_entries(
             })
         })
         .collect();
-    let summary = json!({
-        "height": block.height,
-        "decided_at_ms": decided_at_ms,
-        "executed_at_ms": crate::driver::now_ms(),
-        "hash": hex::encode(block.hash),
-        "view": block.view,
-        "timestamp_ms": block.timestamp_ms,
-        "header": header_json(header),
-        "receipts": receipts.iter().map(receipt_json).collect::<Vec<_>>(),
-        "payouts": payouts,
-    });
-    let mut puts = vec![(
+    let summary = BlockSummary {
+        height: block.height,
+        decided_at_ms,
+        executed_at_ms: crate::driver::now_ms(),
+        hash: hex::encode(block.hash),
+        view: block.view,
+        timestamp_ms: block.timestamp_ms,
+        header: header_json(header),
+        receipts: receipts.iter().map(ReceiptView::of).collect(),
+        payouts,
+    };
+    // Serialising plain structs (strings, numbers, `Value`s) cannot fail.
+    let mut puts = Vec::with_capacity(receipts.len() + 1);
+    puts.push((
         height_key("height/", block.height),
-        summary.to_string().into_bytes(),
-    )];
+        serde_json::to_vec(&summary).expect("a summary serialises"),
+    ));
     for (index, receipt) in receipts.iter().enumerate() {
-        let location = json!({"height": block.height, "index": index});
-        puts.push((tx_key(&receipt.tx_hash), location.to_string().into_bytes()));
+        let location = Location {
+            height: block.height,
+            index,
+        };
+        let location = serde_json::to_vec(&location).expect("a location serialises");
+        puts.push((tx_key(&receipt.tx_hash), location));
     }
     puts
 }
