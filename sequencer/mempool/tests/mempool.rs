@@ -396,7 +396,7 @@ proptest! {
                     let hash: [u8; 32] = sha2::Sha256::digest(&at).into();
                     let a = pool.evict(&hash);
                     prop_assert_eq!(a, every_time.evict(&hash));
-                    if let (Some((sender, nonce)), Some(next)) = (a, handed.get_mut(&sender)) {
+                    if let (Some((_, nonce)), Some(next)) = (a, handed.get_mut(&sender)) {
                         *next = (*next).min(nonce);
                     }
                 }
