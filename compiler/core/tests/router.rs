@@ -15,21 +15,6 @@ use curvevm::{Engine, ExecOptions, Interpreter, TrapKind};
 use curvevm_jit::JitCache;
 use router_world::*;
 
-fn engines() -> [Box<dyn Engine>; 2] {
-    [
-        Box::new(Interpreter(ExecOptions::default())),
-        Box::new(JitCache::default()),
-    ]
-}
-
-fn abort(code: u8) -> TrapKind {
-    TrapKind::Abort { code }
-}
-
-fn wide(words: &[u64], at: usize) -> u128 {
-    u128::from(words[at]) | u128::from(words[at + 1]) << 64
-}
-
 /// Asks of 10 on each slab: 1,010 on the first, 1,000 on the second, 1,005 on the third.
 const ASKS: [Resting; 3] = [(0, 1, 1_010, 10), (1, 1, 1_000, 10), (2, 1, 1_005, 10)];
 

@@ -20,17 +20,9 @@ mod router_world;
 use std::collections::BTreeMap;
 
 use curvevm::hostcall::{Refusal as HostRefusal, id as host_id};
-use curvevm::{Engine, ExecOptions, Interpreter, TrapKind};
-use curvevm_jit::JitCache;
+use curvevm::{Engine, TrapKind};
 use market_reference::{Market, MarketParams, Refusal, Structure};
 use router_world::*;
-
-fn engines() -> [Box<dyn Engine>; 2] {
-    [
-        Box::new(Interpreter(ExecOptions::default())),
-        Box::new(JitCache::default()),
-    ]
-}
 
 // ---------------------------------------------------------------------------------------------
 // The router README's abort codes for market trades (its table, as written there).
@@ -60,10 +52,6 @@ fn market_code_name(code: u64) -> &'static str {
         12 => "SOLVENCY",
         _ => "?",
     }
-}
-
-fn abort(code: u8) -> TrapKind {
-    TrapKind::Abort { code }
 }
 
 fn market_abort(refusal: Refusal) -> TrapKind {
@@ -109,10 +97,6 @@ fn trap_name(kind: &TrapKind) -> String {
 
 fn split(x: u128) -> [u64; 2] {
     [x as u64, (x >> 64) as u64]
-}
-
-fn wide(words: &[u64], at: usize) -> u128 {
-    u128::from(words[at]) | (u128::from(words[at + 1]) << 64)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -143,6 +143,23 @@ pub struct Setup {
     pub liquidation: Option<Liquidation>,
 }
 
+/// Both engines, for a test to run on each.
+pub fn engines() -> [Box<dyn Engine>; 2] {
+    [
+        Box::new(Interpreter(ExecOptions::default())),
+        Box::new(curvevm_jit::JitCache::default()),
+    ]
+}
+
+pub fn abort(code: u8) -> TrapKind {
+    TrapKind::Abort { code }
+}
+
+/// The `u128` at words `at`, `at + 1`.
+pub fn wide(words: &[u64], at: usize) -> u128 {
+    u128::from(words[at]) | (u128::from(words[at + 1]) << 64)
+}
+
 pub fn host(id: u64, role: Role, ledger: Ledger) -> RollupHost {
     host_at(id, role, ledger, NOW)
 }
@@ -311,9 +328,20 @@ impl World {
         entry: &str,
         args: &[u64],
     ) -> Result<Vec<u64>, TrapKind> {
-        let callee = self.slabs.programs.get_mut(&slab).expect("slab");
-        let index = callee.instance.entry_index(entry).expect("a slab entry");
-        let mut h = host_at(slab, Role::Slab, Ledger::default(), self.now);
+        self.direct_call((slab, Role::Slab), entry, args)
+    }
+
+    /// Calls `entry` of program `id` directly (not through the router), at the world's time,
+    /// on the interpreter.
+    fn direct_call(
+        &mut self,
+        (id, role): (u64, Role),
+        entry: &str,
+        args: &[u64],
+    ) -> Result<Vec<u64>, TrapKind> {
+        let callee = self.slabs.programs.get_mut(&id).expect("a program");
+        let index = callee.instance.entry_index(entry).expect("an entry");
+        let mut h = host_at(id, role, Ledger::default(), self.now);
         Interpreter(ExecOptions::default())
             .call(
                 &mut callee.instance,
@@ -373,21 +401,7 @@ impl World {
     /// Calls `entry` of the market directly (a read, or a user's own sale), at the world's
     /// time.
     pub fn market_call(&mut self, entry: &str, args: &[u64]) -> Result<Vec<u64>, TrapKind> {
-        let callee = self.slabs.programs.get_mut(&MARKET_ID).expect("market");
-        let index = callee.instance.entry_index(entry).expect("a market entry");
-        let mut h = host_at(MARKET_ID, Role::Market, Ledger::default(), self.now);
-        Interpreter(ExecOptions::default())
-            .call(
-                &mut callee.instance,
-                index,
-                args,
-                GAS,
-                &mut callee.views,
-                &mut h,
-            )
-            .expect("starts")
-            .result
-            .map_err(|trap| trap.kind)
+        self.direct_call((MARKET_ID, Role::Market), entry, args)
     }
 
     /// The router's `margin(user)`: (equity, IM, MM, locked).

@@ -10,7 +10,7 @@ use curvevm::hostcall::id;
 use curvevm::isa::Segment;
 
 use super::margin::{self, LOCK_SLAB, Viewed, absolute};
-use super::{ARGS, Mutation, RETURNS, code, load_param, registry};
+use super::{Mutation, RETURNS, code, load_param, registry};
 use crate::abi;
 use crate::templates::debit::{is_negative as negative, le_u128};
 use crate::templates::probe;
@@ -248,20 +248,12 @@ fn sweep(
                         b.at("router.liquidate/liquidation_call", Some("LIQUIDATION"));
                         let d_lo = b.let_("deficit_lo", Ty::U64, Rvalue::Low(d));
                         let d_hi = b.let_("deficit_hi", Ty::U64, Rvalue::High(d));
-                        for (i, word) in [user, leg.instrument, d_lo, d_hi, band, cap]
-                            .into_iter()
-                            .enumerate()
-                        {
-                            b.store(Addr::Fixed(Segment::Scratch, ARGS + i as u32), word);
-                        }
-                        let at = ((Segment::Scratch, ARGS), 6);
-                        let (status, _) = probe::invoke(
+                        let (status, _) = super::invoke_with_args(
                             b,
-                            &abi::SLAB,
-                            "liquidation_call",
+                            (&abi::SLAB, "liquidation_call"),
                             leg.slab,
-                            at,
-                            super::param("slab_0"),
+                            &[user, leg.instrument, d_lo, d_hi, band, cap],
+                            "slab_0",
                         );
                         b.guard(Cond::Zero(status), code::LEG_FAILED, "the slab liquidates");
                         status

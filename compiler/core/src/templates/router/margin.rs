@@ -9,9 +9,8 @@ use curve_ir::keyed;
 use curvevm::hostcall::id;
 use curvevm::isa::Segment;
 
-use super::{ARGS, LEGS_PER_PORTFOLIO, Mutation, PORTFOLIO_PROBES, RETURNS, code, registry};
+use super::{LEGS_PER_PORTFOLIO, Mutation, PORTFOLIO_PROBES, RETURNS, code, registry};
 use crate::abi;
-use crate::templates::probe;
 
 /// The escrow "slab" of the margin lock: no program has id 0, so no slab can debit it.
 pub const LOCK_SLAB: u64 = 0;
@@ -224,11 +223,13 @@ fn views(b: &mut FunctionBuilder, user: Var, slot: Var, prune: bool) -> Vec<View
                 key: b.let_("oracle_key", Ty::U64, zero()),
             };
             b.if_(Cond::NonZero(slab), |b| {
-                b.store(Addr::Fixed(Segment::Scratch, ARGS), user);
-                b.store(Addr::Fixed(Segment::Scratch, ARGS + 1), instrument);
-                let at = ((Segment::Scratch, ARGS), 2);
-                let (status, _) =
-                    probe::invoke(b, &abi::SLAB, "exposure", slab, at, super::param("slab_0"));
+                let (status, _) = super::invoke_with_args(
+                    b,
+                    (&abi::SLAB, "exposure"),
+                    slab,
+                    &[user, instrument],
+                    "slab_0",
+                );
                 b.guard(
                     Cond::Zero(status),
                     code::MARGIN_VIEW,

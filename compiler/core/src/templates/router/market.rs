@@ -7,22 +7,15 @@ use curve_ir::Function;
 use curve_ir::ir::{Addr, Cond, FunctionBuilder, Var};
 use curvevm::isa::Segment;
 
-use super::{ARGS, RETURNS, code, param};
+use super::{RETURNS, arg, code, param};
 use crate::abi;
 use crate::templates::{market, probe};
-
-/// The VM's trap class of an abort (an invoke's status; `curvevm/SPEC.md` "Invoke").
-const TRAP_ABORT: u64 = 5;
 
 /// The step names of one market entry: admission, pledge, cap, invoke, release.
 struct Steps {
     admit: &'static str,
     leg: probe::FundedSteps,
     invoke: &'static str,
-}
-
-fn arg(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
-    b.load(name, Addr::Fixed(Segment::Args, word))
 }
 
 /// A `u128` argument at words `word`, `word + 1`, as its two words.
@@ -44,13 +37,12 @@ fn admit(b: &mut FunctionBuilder, step: &'static str, user: Var, market: Var) {
 /// Invokes the market's `entry` with `words` built at scratch [`ARGS`]; a refusal aborts:
 /// the market's abort `c` as `MARKET + c`, any other trap as `MARKET_FAILED`.
 fn invoke_market(b: &mut FunctionBuilder, market_id: Var, entry: &str, words: &[Var]) -> Var {
-    for (i, &word) in words.iter().enumerate() {
-        b.store(Addr::Fixed(Segment::Scratch, ARGS + i as u32), word);
-    }
-    let at = ((Segment::Scratch, ARGS), words.len() as u16);
-    let (status, detail) = probe::invoke(b, &abi::MARKET, entry, market_id, at, param("market_0"));
+    let (status, detail) =
+        super::invoke_with_args(b, (&abi::MARKET, entry), market_id, words, "market_0");
     b.if_(Cond::NonZero(status), |b| {
-        let abort = b.constant("trap_abort", TRAP_ABORT);
+        // The VM's trap class of an abort, as an invoke reports it.
+        let abort_class = curvevm::TrapKind::Abort { code: 0 }.invoke_code().0;
+        let abort = b.constant("trap_abort", abort_class);
         b.if_(Cond::Eq(status, abort), |b| {
             for (market_code, _) in market::code::NAMES {
                 let refused = b.constant("market_code", u64::from(market_code));

@@ -265,6 +265,28 @@ pub fn load_param(b: &mut FunctionBuilder, name: &str) -> Var {
     )
 }
 
+/// `name ← args[word]`.
+pub(super) fn arg(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
+    b.load(name, Addr::Fixed(Segment::Args, word))
+}
+
+/// Invokes `entry` of `interface` on `callee` with `words` stored at scratch [`ARGS`], the
+/// callee's interface hash pinned at parameter `pinned`: `(status, detail)`, the callee's
+/// returns at scratch [`RETURNS`].
+pub(super) fn invoke_with_args(
+    b: &mut FunctionBuilder,
+    (interface, entry): (&crate::abi::Interface, &str),
+    callee: Var,
+    words: &[Var],
+    pinned: &str,
+) -> (Var, Var) {
+    for (i, &word) in words.iter().enumerate() {
+        b.store(Addr::Fixed(Segment::Scratch, ARGS + i as u32), word);
+    }
+    let at = ((Segment::Scratch, ARGS), words.len() as u16);
+    probe::invoke(b, interface, entry, callee, at, param(pinned))
+}
+
 /// The constant region: the slab interface the router invokes, and the TTL bounds.
 pub fn constants() -> Vec<(&'static str, u64)> {
     let mut constants = probe::hash_constants(&SLAB_HASH, crate::abi::SLAB.hash());

@@ -6,7 +6,7 @@ use curve_ir::Function;
 use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Ty, Var};
 use curvevm::isa::Segment;
 
-use super::{ARGS, LEGS_MAX, Mutation, RETURNS, code, header, load_param, margin, registry};
+use super::{LEGS_MAX, Mutation, RETURNS, arg, code, header, load_param, margin, registry};
 use crate::abi;
 use crate::templates::debit::is_negative;
 use crate::templates::probe;
@@ -48,10 +48,6 @@ struct Allocation {
     capped: Var,
 }
 
-fn arg(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
-    b.load(name, Addr::Fixed(Segment::Args, word))
-}
-
 fn returned(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
     b.load(name, Addr::Fixed(Segment::Scratch, RETURNS + word))
 }
@@ -67,11 +63,7 @@ fn returned_wide(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
 /// Invokes the slab interface's `entry` on `slab` with `words` built at scratch [`ARGS`];
 /// returns the status (0: the slab returned, its words at [`RETURNS`]).
 fn invoke_slab(b: &mut FunctionBuilder, slab: Var, entry: &str, words: &[Var]) -> Var {
-    for (i, &word) in words.iter().enumerate() {
-        b.store(Addr::Fixed(Segment::Scratch, ARGS + i as u32), word);
-    }
-    let at = ((Segment::Scratch, ARGS), words.len() as u16);
-    probe::invoke(b, &abi::SLAB, entry, slab, at, super::param("slab_0")).0
+    super::invoke_with_args(b, (&abi::SLAB, entry), slab, words, "slab_0").0
 }
 
 /// `reserve(route_id, user, instrument, side, qty, limit_px, CAP_TTL, 0)` on `slab`: the status.
