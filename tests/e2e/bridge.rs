@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use anchor_lang::AccountDeserialize;
 use common::processes::{
-    Processes, bridge_pid, curve_bin, free_run, seeded_dir, solana_bin, wait_for,
+    LocalnetPorts, Processes, bridge_pid, curve_bin, localnet_ports, seeded_dir, solana_bin,
+    wait_for,
 };
 use common::{balance, deposit, key, token_account, vault, withdraw};
 use curve_anchor::{BatchRecord, Config, ProgramHashes, ProgramRecord, WithdrawArgs};
@@ -110,9 +111,11 @@ async fn four_nodes_anchor_credit_a_deposit_once_and_pay_a_withdrawal_once() {
     std::fs::create_dir_all(&dir).expect("a directory");
 
     // Four nodes, the local Solana endpoint and the bridges, as a user starts them.
-    let p2p = free_run(NODES as u16, seed);
-    let rpc = free_run(NODES as u16, seed.rotate_left(17) ^ 0x5555);
-    let solana_port = free_run(1, seed.rotate_left(34) ^ 0xaaaa);
+    let LocalnetPorts {
+        p2p,
+        rpc,
+        solana: solana_port,
+    } = localnet_ports(NODES as u16, seed);
     let localnet_log = dir.join("localnet.log");
     let log = std::fs::File::create(&localnet_log).expect("a log");
     let processes = Processes(vec![

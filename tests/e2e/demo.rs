@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::processes::{Processes, curve_bin, free_run, seeded_dir, solana_bin, wait_for};
+use common::processes::{
+    LocalnetPorts, Processes, curve_bin, localnet_ports, seeded_dir, solana_bin, wait_for,
+};
 
 /// The processes whose command line names `dir` (the demo's children: nodes, bridges, the
 /// endpoint, the localnet).
@@ -46,9 +48,11 @@ fn processes_under(dir: &std::path::Path) -> Vec<String> {
 async fn the_short_demo_stops_cleanly_on_sigint_and_a_rerun_completes_with_every_check() {
     let (seed, dir) = seeded_dir("demo");
     let curve = curve_bin();
-    let p2p = free_run(4, seed);
-    let rpc = free_run(4, seed.rotate_left(17) ^ 0x5555);
-    let solana_port = free_run(1, seed.rotate_left(34) ^ 0xaaaa);
+    let LocalnetPorts {
+        p2p,
+        rpc,
+        solana: solana_port,
+    } = localnet_ports(4, seed);
     let demo = || {
         let mut command = Command::new(&curve);
         command

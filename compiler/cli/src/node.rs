@@ -420,6 +420,36 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
 }
 
 /// Runs `curve localnet`.
+/// Refuses port arguments under which two of a localnet's listeners would share a port (node
+/// i's libp2p port is `p2p + i`, its RPC port `rpc + i`) or a port would pass 65535: each
+/// would otherwise surface later as one node that cannot bind, or as an overflow.
+pub fn check_ports(nodes: u16, p2p: u16, rpc: u16, solana: Option<u16>) -> Result<()> {
+    let last = |base: u16, flag: &str| {
+        base.checked_add(nodes - 1).with_context(|| {
+            format!(
+                "--{flag} {base}: {nodes} nodes need ports up to {base} + {}, past 65535",
+                nodes - 1
+            )
+        })
+    };
+    let (p2p_last, rpc_last) = (last(p2p, "p2p-port")?, last(rpc, "rpc-port")?);
+    if p2p <= rpc_last && rpc <= p2p_last {
+        bail!(
+            "--p2p-port {p2p} and --rpc-port {rpc}: the libp2p ports {p2p}..={p2p_last} and the \
+             RPC ports {rpc}..={rpc_last} overlap"
+        );
+    }
+    if let Some(solana) = solana
+        && ((p2p..=p2p_last).contains(&solana) || (rpc..=rpc_last).contains(&solana))
+    {
+        bail!(
+            "--solana-port {solana} is one of the nodes' ports (libp2p {p2p}..={p2p_last}, \
+             RPC {rpc}..={rpc_last})"
+        );
+    }
+    Ok(())
+}
+
 pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
     if args.nodes < 2 || args.nodes > 64 {
         bail!(
@@ -427,6 +457,12 @@ pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
             args.nodes
         );
     }
+    check_ports(
+        args.nodes,
+        args.p2p_port,
+        args.rpc_port,
+        args.solana.is_some().then_some(args.solana_port),
+    )?;
     let existing = args.dir.join("node0").join("node.toml").exists();
     if existing {
         outln!("restarting the localnet in {}", args.dir.display());

@@ -198,6 +198,72 @@ fn demo_refuses_a_port_in_use_and_missing_solana_binaries_before_starting_anythi
 }
 
 #[test]
+fn localnet_and_demo_refuse_ports_that_coincide_or_pass_65535_before_writing_anything() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("net");
+    let target = target.to_str().unwrap();
+    let refused = |args: &[&str], expected: &[&str]| {
+        let output = curve(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        for part in expected {
+            assert!(stderr.contains(part), "{args:?}: no {part:?} in {stderr}");
+        }
+        assert!(
+            !std::path::Path::new(target).exists(),
+            "{args:?} wrote {target}"
+        );
+    };
+    // Node 3's libp2p port would be node 0's RPC port (the collision that once failed the
+    // demo's test as "cannot bind the RPC address").
+    let localnet = ["localnet", "--dir", target, "--nodes", "4"];
+    refused(
+        &[
+            &localnet[..],
+            &["--p2p-port", "30000", "--rpc-port", "30003"],
+        ]
+        .concat(),
+        &["30000..=30003", "30003..=30006", "overlap"],
+    );
+    refused(
+        &[
+            &localnet[..],
+            &["--p2p-port", "65534", "--rpc-port", "30000"],
+        ]
+        .concat(),
+        &["--p2p-port 65534", "past 65535"],
+    );
+    refused(
+        &[
+            &localnet[..],
+            &[
+                "--p2p-port",
+                "30000",
+                "--rpc-port",
+                "30010",
+                "--solana",
+                "local",
+            ],
+            &["--solana-port", "30012"],
+        ]
+        .concat(),
+        &["--solana-port 30012", "30010..=30013"],
+    );
+    refused(
+        &[
+            "demo",
+            "--dir",
+            target,
+            "--p2p-port",
+            "30000",
+            "--rpc-port",
+            "29998",
+        ],
+        &["overlap"],
+    );
+}
+
+#[test]
 fn fmt_rewrites_in_place_and_check_mode_reports() {
     assert_eq!(
         curve(&["fmt", "--check", "examples"]).status.code(),

@@ -304,13 +304,7 @@ fn finish(artifact: Artifact, compiled: &mut Compiled) -> Option<Artifact> {
             );
         }
     }
-    let largest = artifact
-        .lowered
-        .gas_bounds
-        .iter()
-        .map(|(_, bound)| *bound)
-        .max()
-        .unwrap_or(0);
+    let largest = templates::largest_gas_bound(&artifact.lowered);
     for (entry, bound) in &artifact.lowered.gas_bounds {
         if *bound > artifact.gas_budget {
             // A market's bounds follow from its world count; its budget is a script value.

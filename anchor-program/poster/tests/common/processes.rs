@@ -52,6 +52,28 @@ pub fn free_run(count: u16, seed: u64) -> u16 {
     panic!("no {count} consecutive free ports in {LOW}..{}", LOW + SPAN);
 }
 
+/// The ports of a localnet of `nodes` and its Solana endpoint, taken from one run of free
+/// ports so that no two coincide (three separate runs could overlap: one node's RPC port
+/// another's libp2p port).
+pub struct LocalnetPorts {
+    /// Node i's libp2p port is `p2p + i`.
+    pub p2p: u16,
+    /// Node i's RPC port is `rpc + i`.
+    pub rpc: u16,
+    /// The local Solana endpoint's port.
+    pub solana: u16,
+}
+
+/// Picks [`LocalnetPorts`] for `nodes` nodes, from a point that `seed` picks.
+pub fn localnet_ports(nodes: u16, seed: u64) -> LocalnetPorts {
+    let base = free_run(2 * nodes + 1, seed);
+    LocalnetPorts {
+        p2p: base,
+        rpc: base + nodes,
+        solana: base + 2 * nodes,
+    }
+}
+
 /// Polls `check` every 50 ms until it gives a value; panics with `what` after `patience`.
 pub async fn wait_for<T>(
     what: &str,

@@ -368,6 +368,7 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
 /// Runs `curve demo`.
 pub fn run_demo(args: DemoArgs) -> Result<ExitCode> {
     let curve = std::env::current_exe().context("locating the curve binary")?;
+    crate::node::check_ports(NODES, args.p2p_port, args.rpc_port, Some(args.solana_port))?;
     let mut ports: Vec<u16> = (0..NODES)
         .flat_map(|i| [args.p2p_port + i, args.rpc_port + i])
         .collect();

@@ -222,6 +222,16 @@ pub fn oracle_template() -> Template {
 /// Gas budget of calls into programs without a declared budget (slab calls' budget).
 pub const DEFAULT_GAS_BUDGET: u64 = 300_000;
 
+/// The largest static gas bound among `lowered`'s entrypoints (0 without any).
+pub fn largest_gas_bound(lowered: &Lowered) -> u64 {
+    lowered
+        .gas_bounds
+        .iter()
+        .map(|(_, bound)| *bound)
+        .max()
+        .unwrap_or(0)
+}
+
 /// The ORACLE block's artifact.
 pub fn oracle_artifact(block: &CheckedBlock) -> Artifact {
     let id = block.id.clone().unwrap_or_default();

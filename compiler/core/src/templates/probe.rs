@@ -48,7 +48,7 @@ use curvevm::isa::Segment;
 use curvevm::module::ViewDecl;
 
 use crate::abi::{self, Access, Account, Entry, Field, FieldType, Interface};
-use crate::templates::{DEFAULT_GAS_BUDGET, Template, oracle};
+use crate::templates::{DEFAULT_GAS_BUDGET, Template, largest_gas_bound, oracle};
 use crate::{Artifact, ParamSlot, Region};
 
 /// The most gas a probe lets one callee use.
@@ -757,14 +757,7 @@ pub fn router_template() -> Template {
         constants,
     );
     // Its calls include the slab's (up to its budget): the largest entrypoint bound.
-    template.gas_budget = template
-        .lowered
-        .gas_bounds
-        .iter()
-        .map(|(_, bound)| *bound)
-        .max()
-        .unwrap_or(0)
-        .max(DEFAULT_GAS_BUDGET);
+    template.gas_budget = largest_gas_bound(&template.lowered).max(DEFAULT_GAS_BUDGET);
     template
 }
 

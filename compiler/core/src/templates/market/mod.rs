@@ -331,12 +331,7 @@ pub fn scratch_words(layout: &MarketLayout) -> u32 {
 /// script's `GAS budget` is checked against the trading entrypoints' bounds at compile time.
 pub fn template(layout: &MarketLayout) -> crate::templates::Template {
     let lowered = curve_ir::lower(&program(layout)).expect("the MARKET template lowers");
-    let gas_budget = lowered
-        .gas_bounds
-        .iter()
-        .map(|(_, bound)| *bound)
-        .max()
-        .unwrap_or(0);
+    let gas_budget = crate::templates::largest_gas_bound(&lowered);
     crate::templates::Template {
         name: "market",
         role: "market",

@@ -13,7 +13,7 @@ use curvescript_syntax::Diagnostic;
 use curvevm::hostcall::{Capability, CapabilitySet};
 use curvevm::isa::Segment;
 
-use crate::templates::{DEFAULT_GAS_BUDGET, Template, probe};
+use crate::templates::{DEFAULT_GAS_BUDGET, Template, largest_gas_bound, probe};
 use crate::{Artifact, Condition, ParamSlot, Region};
 
 pub mod liquidate;
@@ -352,13 +352,7 @@ fn build(mutation: Mutation) -> Program {
 /// The ROUTER template. Its gas budget covers its own steps and every leg's invokes.
 pub fn template() -> Template {
     let lowered = curve_ir::lower(&program()).expect("the ROUTER template lowers");
-    let gas_budget = lowered
-        .gas_bounds
-        .iter()
-        .map(|(_, bound)| *bound)
-        .max()
-        .unwrap_or(0)
-        .max(DEFAULT_GAS_BUDGET);
+    let gas_budget = largest_gas_bound(&lowered).max(DEFAULT_GAS_BUDGET);
     Template {
         name: "router",
         role: "router",
