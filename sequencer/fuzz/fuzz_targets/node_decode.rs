@@ -3,10 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = curve_node::frame::decode_transactions(data);
-    let _ = curve_node::deposits::Attestation::decode_body(data);
-    let _ = curve_node::guard::Watermark::from_bytes(data);
-    let _ = curve_node::sync::SnapshotRequest::decode_body(data);
-    let _ = curve_node::sync::SnapshotAnswer::decode_body(data);
-    let _ = curve_node::sync::decode_chunks(&[data.to_vec()]);
+    curve_node::fuzz::decode_bytes(data);
 });

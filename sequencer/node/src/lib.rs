@@ -20,6 +20,7 @@ pub mod dashboard;
 pub mod deposits;
 pub mod driver;
 pub mod frame;
+pub mod fuzz;
 pub mod guard;
 pub mod index;
 pub mod load;

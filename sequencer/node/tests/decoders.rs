@@ -19,8 +19,7 @@ proptest! {
 
     #[test]
     fn any_frame_body_decodes_or_is_refused(body in prop::collection::vec(any::<u8>(), 0..2_000)) {
-        let _ = decode_transactions(&body);
-        let _ = Attestation::decode_body(&body);
+        curve_node::fuzz::decode_bytes(&body);
     }
 
     #[test]
@@ -124,6 +123,18 @@ proptest! {
         std::fs::write(&path, text).unwrap();
         let _ = read_key_file(&path);
     }
+}
+
+/// The `node_decode` fuzz target's corpus (grown by its runs) through the same entry.
+#[test]
+fn fuzz_corpus_replays() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/node_decode");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus directory") {
+        curve_node::fuzz::decode_bytes(&std::fs::read(entry.expect("entry").path()).expect("read"));
+        count += 1;
+    }
+    assert!(count >= 10, "the corpus shrank to {count} inputs");
 }
 
 #[test]
