@@ -419,7 +419,6 @@ fn write_localnet(args: &LocalnetArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `curve localnet`.
 /// Refuses port arguments under which two of a localnet's listeners would share a port (node
 /// i's libp2p port is `p2p + i`, its RPC port `rpc + i`) or a port would pass 65535: each
 /// would otherwise surface later as one node that cannot bind, or as an overflow.
@@ -450,6 +449,7 @@ pub fn check_ports(nodes: u16, p2p: u16, rpc: u16, solana: Option<u16>) -> Resul
     Ok(())
 }
 
+/// Runs `curve localnet`.
 pub fn run_localnet(args: LocalnetArgs) -> Result<ExitCode> {
     if args.nodes < 2 || args.nodes > 64 {
         bail!(
