@@ -83,6 +83,105 @@ fn a_route_fills_the_best_priced_slabs_first_all_or_nothing() {
     }
 }
 
+/// README "Two-phase routes" (F1, ESCROW): a reservation funds its legs now and commits
+/// later, through the caps it minted, exactly as the one-call route would have; past the caps'
+/// expiry the commit is refused with nothing changed, and only then may anyone sweep the
+/// pledges back. Expected values come from the books and the slab's `max_charge` rule.
+#[test]
+fn a_pending_route_commits_before_its_expiry_and_is_swept_after_it() {
+    for engine in engines() {
+        let engine = engine.as_ref();
+        let mut w = World::new(&ASKS);
+        let ttl = 60_000;
+        // Buy 16 within 1,010: 10 at 1,000 on slab 12, 6 at 1,005 on slab 13. Each hold's
+        // max_charge is every unit at its worst price (contract size 10) plus the 5 bps fee.
+        let charge = |qty: u128, px: u128| qty * 10 * px + qty * 10 * px * 5 / 10_000;
+        let pledged = charge(10, 1_000) + charge(6, 1_005);
+        let args = [TAKER, 77, 0, 0, 16, 1_010, SLABS[0], SLABS[1], SLABS[2]];
+        assert_eq!(w.ok(engine, "route_reserve", &args), [16, 2, NOW + ttl]);
+        assert_eq!(w.ledger.vault_balance(TAKER, 0), FUNDS - pledged);
+        assert_eq!(
+            w.ledger.escrow_balance(TAKER, SLABS[1], 0),
+            charge(10, 1_000)
+        );
+        assert_eq!(
+            w.ledger.escrow_balance(TAKER, SLABS[2], 0),
+            charge(6, 1_005)
+        );
+        assert_eq!(w.ledger.caps.values().filter(|c| !c.burned).count(), 2);
+        // A reservation is not a position: no lock, no routed exposure.
+        assert_eq!(w.locked(TAKER), 0);
+        assert_eq!(w.margin(engine, TAKER), (0, 0, 0, 0));
+        // One pending route per user; a sweep before the expiry, a commit of another route id,
+        // or another user's commit: refused, nothing changed.
+        let again = [TAKER, 78, 0, 0, 1, 1_010, SLABS[0], 0, 0];
+        w.refused(engine, "route_reserve", &again, abort(code::ROUTE_PENDING));
+        w.now = NOW + ttl;
+        w.refused(
+            engine,
+            "route_sweep",
+            &[TAKER, 77],
+            abort(code::NOT_EXPIRED),
+        );
+        w.refused(
+            engine,
+            "route_commit",
+            &[TAKER, 78],
+            abort(code::NO_PENDING),
+        );
+        w.refused(engine, "route_commit", &[4, 77], abort(code::NO_PENDING));
+        // At the expiry (inclusive) it commits: the route's own result, the escrows emptied
+        // back to the vault but for the debit, every cap burned, the margin lock taken.
+        let got = w.ok(engine, "route_commit", &[TAKER, 77]);
+        let (filled, notional, debit, legs) = (got[0], wide(&got, 1), wide(&got, 3), got[5]);
+        assert_eq!((filled, notional, legs), (16, 10 * 1_000 + 6 * 1_005, 2));
+        assert_eq!(debit, (10 * 10 * 1_000 + 6 * 10 * 1_005) * 5 / 10_000);
+        for slab in SLABS {
+            assert_eq!(w.ledger.escrow_balance(TAKER, slab, 0), 0);
+        }
+        assert!(w.ledger.caps.values().all(|cap| cap.burned));
+        let im = (10 * 10 * 1_000 + 6 * 10 * 1_000) * 500 / 10_000;
+        assert_eq!(w.locked(TAKER), im + 6 * 10 * 5);
+        assert_eq!(
+            w.ledger.vault_balance(TAKER, 0),
+            FUNDS - debit - w.locked(TAKER)
+        );
+        w.refused(
+            engine,
+            "route_commit",
+            &[TAKER, 77],
+            abort(code::NO_PENDING),
+        );
+
+        // A second reservation (the 14 left: 4 at 1,005, 10 at 1,010), never committed.
+        let before = w.ledger.vault_balance(TAKER, 0);
+        let args = [TAKER, 79, 0, 0, 14, 1_010, SLABS[0], SLABS[2], 0];
+        assert_eq!(w.ok(engine, "route_reserve", &args), [14, 2, w.now + ttl]);
+        let pledged = charge(4, 1_005) + charge(10, 1_010);
+        assert_eq!(w.ledger.vault_balance(TAKER, 0), before - pledged);
+        // The holds keep the asks from anyone else meanwhile.
+        let other = [4, 80, 0, 0, 2, 1_010, SLABS[0], SLABS[2], 0];
+        w.refused(engine, "route", &other, abort(code::UNFILLED));
+        // F1: one ms past the expiry the caps are dead: the commit is refused, nothing moves.
+        w.now += ttl + 1;
+        w.refused(engine, "route_commit", &[TAKER, 79], abort(code::EXPIRED));
+        // The escrow sweep, by anyone: every pledge back, every cap burned, the holds freed.
+        assert_eq!(
+            w.ok(engine, "route_sweep", &[TAKER, 79])[..],
+            [pledged as u64, 0, 2]
+        );
+        assert_eq!(w.ledger.vault_balance(TAKER, 0), before);
+        for slab in SLABS {
+            assert_eq!(w.ledger.escrow_balance(TAKER, slab, 0), 0);
+        }
+        assert!(w.ledger.caps.values().all(|cap| cap.burned));
+        w.refused(engine, "route_sweep", &[TAKER, 79], abort(code::NO_PENDING));
+        // The asks are free again: user 4 buys what the holds had kept.
+        w.ledger.set_vault(4, 0, FUNDS);
+        assert_eq!(w.ok(engine, "route", &other)[0], 2);
+    }
+}
+
 #[test]
 fn a_failing_leg_cancels_the_route_and_every_debit() {
     a_failing_leg_cancels_everything(router::Mutation::None);
@@ -676,6 +775,14 @@ struct Coverage {
     /// interest stood exactly at its cap.
     caps_set: usize,
     at_cap: usize,
+    /// Two-phase routes: reserved, committed, refused `EXPIRED` (the caps expired), swept
+    /// after their expiry, and sweeps refused `NOT_EXPIRED`.
+    reserved: usize,
+    pending_committed: usize,
+    commit_refusals: std::collections::BTreeMap<u8, usize>,
+    expired: usize,
+    swept: usize,
+    not_expired: usize,
 }
 
 /// Whether a route the model refused with `vault_balance` failed at the margin lock: with
@@ -1037,48 +1144,56 @@ fn differential(
                     legs[1],
                     legs[2],
                 ];
-                let locked = model.locked(user);
-                let outcome = w.call(engine, "route", &args);
-                let want = model.route(w.now, user, step as u64, 0, side, qty, limit, legs);
-                coverage.routes += 1;
-                coverage.locks_pledged += usize::from(model.locked(user) > locked);
-                coverage.locks_released += usize::from(model.locked(user) < locked);
-                coverage.routes_after_upgrade += usize::from(step > steps / 2 && want.is_ok());
-                margin_agrees(engine, &mut w, &model, user, &mut coverage)
-                    .map_err(|e| format!("step {step} after route{args:?}: {e}"))?;
-                let agree = match (&outcome.result, &want) {
-                    (Ok(r), Ok((filled, notional, debit, legs))) => {
-                        coverage.committed += 1;
-                        coverage.at_cap += usize::from(SLABS.iter().any(|&s| {
-                            model
-                                .slab_exposure(s)
-                                .is_ok_and(|(max, open)| max != 0 && open == max)
-                        }));
-                        coverage.two_or_more_legs += usize::from(*legs >= 2);
-                        r[0] == *filled
-                            && wide(r, 1) == *notional
-                            && wide(r, 3) == *debit
-                            && r[5] == *legs
+                if rng.below(3) == 0 {
+                    two_phase(engine, &mut w, &mut model, rng, args, &mut coverage)
+                        .map_err(|e| format!("step {step}: {e}"))?;
+                    margin_agrees(engine, &mut w, &model, user, &mut coverage)
+                        .map_err(|e| format!("step {step} after two-phase {args:?}: {e}"))?;
+                    what = "two-phase";
+                } else {
+                    let locked = model.locked(user);
+                    let outcome = w.call(engine, "route", &args);
+                    let want = model.route(w.now, user, step as u64, 0, side, qty, limit, legs);
+                    coverage.routes += 1;
+                    coverage.locks_pledged += usize::from(model.locked(user) > locked);
+                    coverage.locks_released += usize::from(model.locked(user) < locked);
+                    coverage.routes_after_upgrade += usize::from(step > steps / 2 && want.is_ok());
+                    margin_agrees(engine, &mut w, &model, user, &mut coverage)
+                        .map_err(|e| format!("step {step} after route{args:?}: {e}"))?;
+                    let agree = match (&outcome.result, &want) {
+                        (Ok(r), Ok((filled, notional, debit, legs))) => {
+                            coverage.committed += 1;
+                            coverage.at_cap += usize::from(SLABS.iter().any(|&s| {
+                                model
+                                    .slab_exposure(s)
+                                    .is_ok_and(|(max, open)| max != 0 && open == max)
+                            }));
+                            coverage.two_or_more_legs += usize::from(*legs >= 2);
+                            r[0] == *filled
+                                && wide(r, 1) == *notional
+                                && wide(r, 3) == *debit
+                                && r[5] == *legs
+                        }
+                        (Err(t), Err(RouteError::Abort(code))) => {
+                            *coverage.refusals.entry(*code).or_default() += 1;
+                            t.kind == abort(*code)
+                        }
+                        (Err(t), Err(RouteError::Host(_))) => {
+                            coverage.host_refusals += 1;
+                            coverage.margin_refusals +=
+                                usize::from(lock_refused(&model, w.now, &args, legs));
+                            matches!(t.kind, TrapKind::Host { .. })
+                        }
+                        _ => false,
+                    };
+                    if !agree {
+                        return Err(format!(
+                            "step {step}: route{args:?}: vm {:?}, model {want:?}",
+                            outcome.result
+                        ));
                     }
-                    (Err(t), Err(RouteError::Abort(code))) => {
-                        *coverage.refusals.entry(*code).or_default() += 1;
-                        t.kind == abort(*code)
-                    }
-                    (Err(t), Err(RouteError::Host(_))) => {
-                        coverage.host_refusals += 1;
-                        coverage.margin_refusals +=
-                            usize::from(lock_refused(&model, w.now, &args, legs));
-                        matches!(t.kind, TrapKind::Host { .. })
-                    }
-                    _ => false,
-                };
-                if !agree {
-                    return Err(format!(
-                        "step {step}: route{args:?}: vm {:?}, model {want:?}",
-                        outcome.result
-                    ));
+                    what = "route";
                 }
-                what = "route";
             }
         }
         // Every slab's cap and routed open interest.
@@ -1115,9 +1230,15 @@ fn differential(
                     model.collected(slab)
                 ));
             }
+            // An escrow holds exactly what its user's pending route pledged there (0 without).
             for user in TAKERS {
-                if w.ledger.escrow_balance(user, slab, 0) != 0 || model.escrow(user, slab) != 0 {
-                    return Err(format!("step {step}: an escrow kept collateral"));
+                let escrow = w.ledger.escrow_balance(user, slab, 0);
+                let pledged = model.pending_charge(user, slab);
+                if escrow != model.escrow(user, slab) || escrow != pledged {
+                    return Err(format!(
+                        "step {step} after {what}: escrow ({user}, {slab}) {escrow}, model {}, pending {pledged}",
+                        model.escrow(user, slab)
+                    ));
                 }
             }
         }
@@ -1137,15 +1258,126 @@ fn differential(
                 ));
             }
         }
-        if w.ledger.caps.len() != model.caps_count() || !w.ledger.caps.values().all(|c| c.burned) {
+        // Every cap burned but a pending route's.
+        let unburned = w.ledger.caps.values().filter(|c| !c.burned).count();
+        let pending_caps = model.caps().iter().filter(|c| !c.burned).count();
+        if w.ledger.caps.len() != model.caps_count()
+            || unburned != pending_caps
+            || !model.unburned_caps_are_pending()
+        {
             return Err(format!(
-                "step {step}: caps {} vs {}",
+                "step {step} after {what}: caps {} ({unburned} unburned) vs {} ({pending_caps})",
                 w.ledger.caps.len(),
                 model.caps_count()
             ));
         }
     }
     Ok(coverage)
+}
+
+/// A two-phase route step (README "Two-phase routes") for `args`' user, against the model:
+/// with no pending route, `route_reserve(args)` (and half the time on at once); with one,
+/// now and then the clock past its
+/// expiry first (its caps expire), then mostly `route_commit` before the expiry and
+/// `route_sweep` after it, and now and then the other (refused `EXPIRED`, `NOT_EXPIRED`); now
+/// and then a wrong route id (`NO_PENDING`).
+fn two_phase(
+    engine: &dyn Engine,
+    w: &mut World,
+    model: &mut router_reference::RouterModel,
+    rng: &mut Rng,
+    args: [u64; 9],
+    coverage: &mut Coverage,
+) -> Result<(), String> {
+    use router_reference::RouteError;
+    let user = args[0];
+    let agree = |got: &Result<Vec<u64>, curvevm::Trap>, want: Result<Vec<u64>, RouteError>| match (
+        got, &want,
+    ) {
+        (Ok(r), Ok(words)) => r[..words.len()] == words[..],
+        (Err(t), Err(RouteError::Abort(code))) => t.kind == abort(*code),
+        (Err(t), Err(RouteError::Host(_))) => matches!(t.kind, TrapKind::Host { .. }),
+        _ => false,
+    };
+    let refused = |want: &Result<Vec<u64>, RouteError>, code: u8| matches!(want, Err(RouteError::Abort(c)) if *c == code);
+    if model.pending(user).is_none() {
+        let got = w.call(engine, "route_reserve", &args).result;
+        let want = model
+            .route_reserve(
+                w.now,
+                user,
+                args[1],
+                0,
+                args[3],
+                args[4],
+                args[5],
+                [args[6], args[7], args[8]],
+            )
+            .map(|(filled, legs, expiry)| vec![filled, legs, expiry]);
+        coverage.reserved += usize::from(want.is_ok());
+        if let Err(RouteError::Abort(code)) = want {
+            *coverage.refusals.entry(code).or_default() += 1;
+        }
+        if !agree(&got, want.clone()) {
+            return Err(format!("route_reserve{args:?}: vm {got:?}, model {want:?}"));
+        }
+        // Half the reservations go on to their commit at once, the others wait.
+        if want.is_err() || rng.below(2) == 0 {
+            return Ok(());
+        }
+    }
+    let (route_id, expiry) = model.pending(user).expect("a pending route");
+    if rng.below(5) == 0 {
+        w.now = w.now.max(expiry + 1 + rng.below(3));
+    }
+    let route_id = if rng.below(10) == 0 {
+        route_id + 1
+    } else {
+        route_id
+    };
+    let call = [user, route_id];
+    // Mostly a commit before the expiry and a sweep after it; now and then the other.
+    if (rng.below(4) != 0) == (w.now <= expiry) {
+        let got = w.call(engine, "route_commit", &call).result;
+        let want =
+            model
+                .route_commit(w.now, user, route_id)
+                .map(|(filled, notional, debit, legs)| {
+                    let mut words = vec![filled];
+                    words.extend(u128_words(notional));
+                    words.extend(u128_words(debit));
+                    words.push(legs);
+                    words
+                });
+        coverage.pending_committed += usize::from(want.is_ok());
+        if let Err(RouteError::Abort(code)) = want {
+            *coverage.commit_refusals.entry(code).or_default() += 1;
+        }
+        coverage.expired += usize::from(refused(&want, code::EXPIRED));
+        if !agree(&got, want.clone()) {
+            return Err(format!("route_commit{call:?}: vm {got:?}, model {want:?}"));
+        }
+    } else {
+        let got = w.call(engine, "route_sweep", &call).result;
+        let want = model
+            .route_sweep(w.now, user, route_id)
+            .map(|(released, legs)| {
+                let mut words = u128_words(released).to_vec();
+                words.push(legs);
+                words
+            });
+        coverage.swept += usize::from(want.is_ok());
+        coverage.not_expired += usize::from(refused(&want, code::NOT_EXPIRED));
+        if !agree(&got, want.clone()) {
+            return Err(format!("route_sweep{call:?}: vm {got:?}, model {want:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// A `u128` as its two words, low first.
+fn u128_words(value: u128) -> [u64; 2] {
+    [value as u64, (value >> 64) as u64]
 }
 
 /// The router's `margin(user)` view equals the model's, and RM4 holds: the router's IM is at
@@ -1197,10 +1429,10 @@ fn the_router_matches_the_reference_on_both_engines() {
         other_feed_on_third: true,
         ..Setup::default()
     };
-    let interpreted = differential(&Interpreter(ExecOptions::default()), &mut rng, 1_600, cross)
+    let interpreted = differential(&Interpreter(ExecOptions::default()), &mut rng, 2_400, cross)
         .unwrap_or_else(|e| panic!("interpreter: {e}"));
     println!("interpreter: {interpreted:?}");
-    let compiled = differential(&JitCache::default(), &mut rng, 400, Setup::default())
+    let compiled = differential(&JitCache::default(), &mut rng, 500, Setup::default())
         .unwrap_or_else(|e| panic!("jit: {e}"));
     println!("jit: {compiled:?}");
     assert!(interpreted.committed >= 100, "{interpreted:?}");
@@ -1227,6 +1459,17 @@ fn the_router_matches_the_reference_on_both_engines() {
     assert!(interpreted.syncs >= 30, "{interpreted:?}");
     assert!(compiled.routes_after_upgrade >= 5, "{compiled:?}");
     assert!(interpreted.caps_set >= 30, "{interpreted:?}");
+    // Two-phase routes: reserved and committed, refused after their caps expired (cap
+    // expiry), swept back after it, and a sweep refused before it.
+    assert!(interpreted.reserved >= 15, "{interpreted:?}");
+    assert!(interpreted.pending_committed >= 5, "{interpreted:?}");
+    assert!(interpreted.expired >= 3, "{interpreted:?}");
+    assert!(interpreted.swept >= 3, "{interpreted:?}");
+    assert!(interpreted.not_expired >= 1, "{interpreted:?}");
+    assert!(
+        compiled.reserved >= 3 && compiled.pending_committed >= 1,
+        "{compiled:?}"
+    );
     assert!(interpreted.at_cap >= 10, "{interpreted:?}");
     // Keepers' liquidations: saved, in grace, liquidated and healthy each seen.
     for (status, name) in ["saved", "in grace", "liquidated", "healthy"]
@@ -1594,7 +1837,7 @@ fn the_router_names_every_market_code() {
     }
     assert_eq!(
         code::NAMES.len(),
-        16 + market::code::NAMES.len(),
+        20 + market::code::NAMES.len(),
         "the router's own codes and the market's"
     );
 }

@@ -71,6 +71,9 @@ pub const DIRECT_CALL_RULES: &[(&str, &str, DirectCall)] = &[
     ("router", "delist_slab", DirectCall::Governance),
     ("router", "set_max_exposure", DirectCall::Governance),
     ("router", "route", DirectCall::Sender("user")),
+    // A pending route is its user's to commit; anyone may sweep it once its caps expired.
+    ("router", "route_reserve", DirectCall::Sender("user")),
+    ("router", "route_commit", DirectCall::Sender("user")),
     // A user's margin lock moves only when they ask (or trade).
     ("router", "sync_margin", DirectCall::Sender("user")),
     // Collateral reaches a market only from the trader's own vault.

@@ -529,9 +529,43 @@ pub(crate) fn funded(
     b: &mut FunctionBuilder,
     [pledge, mint, release]: FundedSteps,
     (program, user): (curve_ir::ir::Var, curve_ir::ir::Var),
-    [amount_lo, amount_hi]: [curve_ir::ir::Var; 2],
+    amount: [curve_ir::ir::Var; 2],
     (taken_at, ttl): (u32, CapTtl),
     call: impl FnOnce(&mut FunctionBuilder, curve_ir::ir::Var) -> curve_ir::ir::Var,
+) -> curve_ir::ir::Var {
+    let cap = fund(b, [pledge, mint], (program, user), amount, ttl);
+    let status = call(b, cap);
+    b.at(release, None);
+    let [amount_lo, amount_hi] = amount;
+    let amount = b.let_("amount", Ty::U128, Rvalue::Join(amount_lo, amount_hi));
+    let nothing = b.constant("nothing", 0);
+    let taken = b.let_("taken", Ty::U128, Rvalue::Join(nothing, nothing));
+    b.if_(Cond::Zero(status), |b| {
+        let lo = b.let_(
+            "taken_lo",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Scratch, taken_at)),
+        );
+        let hi = b.let_(
+            "taken_hi",
+            Ty::U64,
+            Rvalue::Load(Addr::Fixed(Segment::Scratch, taken_at + 1)),
+        );
+        b.assign(taken, Rvalue::Join(lo, hi));
+    });
+    let rest = b.let_("rest", Ty::U128, Rvalue::Sub(amount, taken));
+    unfund(b, (program, user), rest, cap);
+    status
+}
+
+/// A funded leg's first half: `vault_pledge(user, program, 0, amount)` (step `pledge`) and
+/// `cap_mint` for exactly that amount (step `mint`); the cap's id.
+pub(crate) fn fund(
+    b: &mut FunctionBuilder,
+    [pledge, mint]: [&'static str; 2],
+    (program, user): (curve_ir::ir::Var, curve_ir::ir::Var),
+    [amount_lo, amount_hi]: [curve_ir::ir::Var; 2],
+    ttl: CapTtl,
 ) -> curve_ir::ir::Var {
     b.at(pledge, None);
     let asset = b.constant("asset", 0);
@@ -554,25 +588,19 @@ pub(crate) fn funded(
         &[cap],
         0,
     );
-    let status = call(b, cap);
-    b.at(release, None);
-    let amount = b.let_("amount", Ty::U128, Rvalue::Join(amount_lo, amount_hi));
-    let nothing = b.constant("nothing", 0);
-    let taken = b.let_("taken", Ty::U128, Rvalue::Join(nothing, nothing));
-    b.if_(Cond::Zero(status), |b| {
-        let lo = b.let_(
-            "taken_lo",
-            Ty::U64,
-            Rvalue::Load(Addr::Fixed(Segment::Scratch, taken_at)),
-        );
-        let hi = b.let_(
-            "taken_hi",
-            Ty::U64,
-            Rvalue::Load(Addr::Fixed(Segment::Scratch, taken_at + 1)),
-        );
-        b.assign(taken, Rvalue::Join(lo, hi));
-    });
-    let rest = b.let_("rest", Ty::U128, Rvalue::Sub(amount, taken));
+    cap
+}
+
+/// A funded leg's second half: `vault_release(user, program, 0, rest)` (the `u128` the callee
+/// did not take) and `cap_burn(cap)`.
+pub(crate) fn unfund(
+    b: &mut FunctionBuilder,
+    (program, user): (curve_ir::ir::Var, curve_ir::ir::Var),
+    rest: curve_ir::ir::Var,
+    cap: curve_ir::ir::Var,
+) {
+    let asset = b.constant("asset", 0);
+    let escrow = [b.var("escrow_lo", Ty::U64), b.var("escrow_hi", Ty::U64)];
     let rest_lo = b.let_("rest_lo", Ty::U64, Rvalue::Low(rest));
     let rest_hi = b.let_("rest_hi", Ty::U64, Rvalue::High(rest));
     b.host(
@@ -583,7 +611,6 @@ pub(crate) fn funded(
     );
     let unused = [b.var("unused_lo", Ty::U64), b.var("unused_hi", Ty::U64)];
     b.host(id::CAP_BURN, &[cap], &unused, 0);
-    status
 }
 
 /// The `probe_router` program.

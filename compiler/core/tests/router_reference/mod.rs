@@ -1,5 +1,6 @@
 //! A plain-Rust reference model of the ROUTER template (registry with its per-slab exposure
-//! caps, atomic multi-slab route, portfolio margin and liquidation), written from
+//! caps, atomic multi-slab route, portfolio margin, liquidation and two-phase routes), written
+//! from
 //! `compiler/core/src/templates/router/README.md` (authoritative), the slab's README
 //! (`commit`'s `margin` flag, the `exposure` view, `liquidation_call`) and
 //! `shared/spec/percolator.md` §3.1, §4.1–4.5, §4.14–4.15, §4.17–4.19 (background) alone,
@@ -31,6 +32,20 @@
 //! function that moves `open_qty` by `|qty after| − |qty before|`.
 //! [`RouterModel::set_max_exposure`] and [`RouterModel::slab_exposure`] are the README's two
 //! entrypoints; [`RouterModel::leg_qtys`] reads a user's slots' `qty`.
+//!
+//! Two-phase routes (README "Two-phase routes"): [`RouterModel::route_reserve`],
+//! [`RouterModel::route_commit`] (and `route_commit_report`) and [`RouterModel::route_sweep`].
+//! The pending record is [`Portfolio::pending`], a [`PendingRoute`] with [`LEGS_MAX`]
+//! [`PendingSlot`]s (`expiry_ms = 0`, every field 0, is none); [`RouterModel::pending`] reads
+//! `(route_id, expiry_ms)`. `route_reserve` shares `route`'s own code for steps 1–4 (admission,
+//! probes, allocation with the exposure rooms, fill-or-nothing) and both commits share one
+//! funded-leg commit (`commit_leg`), so `route` behaves exactly as before. Between a reserve and
+//! its commit or sweep the ledger holds the reservation: each kept hold's `max_charge` in the
+//! escrow `(user, slab)` and its cap unburned. So "every escrow `(user, slab ≠ 0)` is 0 and every
+//! cap burned after a call" holds only for users without a pending route; what holds always
+//! (outside a call) is escrow `(user, slab ≠ 0)` = [`RouterModel::pending_charge`] and
+//! [`RouterModel::unburned_caps_are_pending`] ([`RouterModel::all_caps_burned`] is literally
+//! "every cap", false while a route is pending).
 //!
 //! Every entrypoint runs on a clone of the whole model (slabs, ledger, registry, portfolios,
 //! counter) and keeps the clone only on success, so a failed call — an abort code or a host
@@ -65,8 +80,8 @@
 //!   realised loss above the hold's `max_charge`) is an `Err` like any other: `LEG_FAILED`.
 //! - `PORTFOLIOS_FULL` (code 11) depends on the keyed table's probing and is not modelled: the
 //!   model's portfolio table never fills (the code is defined, never produced).
-//! - A user's portfolio record is created by its first route that reaches the margin step and
-//!   is never removed, even when every leg is cleared and `locked` is 0 (it then reads like no
+//! - A user's portfolio record is created by its first route that reaches the margin step (or
+//!   its first successful `route_reserve`) and is never removed, even when every leg is cleared and `locked` is 0 (it then reads like no
 //!   portfolio: `margin` gives zeros, `portfolio` free slots, `locked` 0).
 //! - Margin step 1 adds the committed legs' `(slab, route instrument)` in commit order (the
 //!   step-3 price order), each into the lowest free slot; a pair already present is not added
@@ -185,6 +200,49 @@
 //!   open is cleared after all views: `open_qty −= |qty|`, slot `(0, 0)` with `qty` 0 — the
 //!   same pruning as `sync_margin` and liquidation step 7 (`margin` and liquidation step 2
 //!   prune nothing).
+//! - Two-phase routes, `route_reserve`: admission (route step 1, the same code) comes before the
+//!   `ROUTE_PENDING` check, as the README numbers them; `PORTFOLIOS_FULL` is not produced (as
+//!   everywhere in this model). A new record is written only when the reserve succeeds (a
+//!   refused one leaves no record; an empty record and none are the same to the rooms). The
+//!   funding runs in rank (price) order, each kept hold's pledge then its mint, before the
+//!   record is written; a refused pledge is `Host("vault_balance")` and undoes everything.
+//! - `expiry_ms` (returned, stored) is the caps' own expiry, `now + min(CAP_TTL, 120 s)`
+//!   (saturating) — the README's `now + CAP_TTL`, since it says `CAP_TTL` never exceeds 120 s;
+//!   the slab holds are reserved with TTL `CAP_TTL` as `route` does (the slab clamps it).
+//! - Slot `k` holds the hold kept for the leg ranked `k`, ranks being positions in step 3's
+//!   order (non-empty probes by price, then the empty ones): slots are not compacted, so a
+//!   ranked leg that kept nothing (the quantity already met, a take of 0 under a cap, a
+//!   refused re-reserve) leaves its slot empty and a later rank keeps its own slot. Only ranks
+//!   of non-empty probes ever keep a hold, so where the empty legs rank does not matter.
+//! - A reserve at batch time 0 with `CAP_TTL = 0` stores `expiry_ms = 0`, which the README's
+//!   encoding reads as "no pending route": the record is stored as it is (slots included), its
+//!   pledges and caps stay in the ledger with nothing able to commit or sweep them, and a later
+//!   `route_reserve` overwrites the record. (Unreachable with any positive `CAP_TTL`.)
+//! - `route` and `liquidate` ignore a pending route (the README refuses only `route_reserve`
+//!   with `ROUTE_PENDING`); their legs on a slab of the pending route find the escrow `(user,
+//!   slab)` holding the reservation too (the slab model gets that whole balance, the cap bounds
+//!   the debit), and they leave it there. `sync_margin`, `margin` and liquidation keep the
+//!   record's `pending` as it is. A reservation is not a position: no leg, `qty`, `open_qty`,
+//!   lock or `routes` moves at the reserve.
+//! - `route_commit`: `NO_PENDING` covers no record, a record with `expiry_ms = 0` and another
+//!   `route_id`; `EXPIRED` is checked before any leg (so the slab's own hold expiry, at the same
+//!   moment, is never what refuses). Per slot in slot order: `UNLISTED` (an active registry
+//!   entry), then `EXPOSURE_CAP` when `filled > room` (the room of route step 3 for the stored
+//!   `side` and `instrument`, computed at the slot's turn — the same as at the call's start,
+//!   since the slabs are distinct and no `qty` moves before the margin step; unbounded without
+//!   a cap), then the slab model's `commit` with the stored hold and the cap's current view,
+//!   salt 0, margin 1, with the whole escrow `(user, slab)` (any `Err` → `LEG_FAILED`), the
+//!   debit through the cap, the release of `charge − debit`, the burn — each slot completely
+//!   before the next. Then the record is cleared (stored), then route step 6 with the committed
+//!   legs in slot order (= rank order, the order `route` commits in), then `routes += 1`.
+//!   `filled_qty` is the stored `qty`; `legs` the slots committed.
+//! - `route_sweep`: `NO_PENDING` as for the commit; `NOT_EXPIRED` when `now ≤ expiry_ms`. Per
+//!   non-empty slot in slot order: the slab model's `cancel(hold)` (its `Err`, never produced,
+//!   would be `LEG_FAILED`; a slab with no model here `Host("no_program")`), the release of the
+//!   whole `charge` into the vault, the cap's burn. The registry does not matter (a delisted
+//!   slab's hold is cancelled too). It does not count in `routes`, touches no portfolio leg or
+//!   lock, and the caller (anyone) is not represented. A cap's `remaining` is left as it was
+//!   (the full charge: nothing debited it).
 
 #![allow(dead_code)]
 
@@ -203,6 +261,8 @@ pub const CAP_TTL_MAX_MS: u64 = 120_000;
 pub const PORTFOLIO_LEGS: usize = 4;
 /// The margin lock's slab id: the lock is the escrow `(user, LOCK_SLAB)`.
 pub const LOCK_SLAB: u64 = 0;
+/// Leg slots of a pending route (README "Two-phase routes": `LEGS_MAX`).
+pub const LEGS_MAX: usize = 3;
 
 /// The README's abort codes.
 pub mod code {
@@ -233,8 +293,17 @@ pub mod code {
     pub const PORTFOLIO_FULL: u8 = 12;
     /// A slab refused `exposure` (no mark, …).
     pub const MARGIN_VIEW: u8 = 13;
-    /// The legs could fill `qty` but a slab's exposure cap leaves too little room.
+    /// The legs could fill `qty` but a slab's exposure cap leaves too little room (also
+    /// `route_commit` when a slot's fill exceeds its slab's room at the commit).
     pub const EXPOSURE_CAP: u8 = 14;
+    /// `route_reserve` for a user whose route is pending.
+    pub const ROUTE_PENDING: u8 = 17;
+    /// `route_commit` or `route_sweep` naming no pending route of the user.
+    pub const NO_PENDING: u8 = 18;
+    /// `route_commit` after the route's `expiry_ms`.
+    pub const EXPIRED: u8 = 19;
+    /// `route_sweep` at or before the route's `expiry_ms`.
+    pub const NOT_EXPIRED: u8 = 20;
     /// An entrypoint of a later part.
     pub const NOT_BUILT: u8 = 40;
 }
@@ -395,6 +464,42 @@ pub struct Portfolio {
     /// When a liquidation's grace window opened (the batch time of the first `liquidate` that
     /// found the account short); 0 for none.
     pub flagged_ms: u64,
+    /// The user's pending route (README "Two-phase routes"); `expiry_ms = 0` (the default,
+    /// every field 0) is none.
+    pub pending: PendingRoute,
+}
+
+/// A pending route's record (README "Two-phase routes"): every field 0 when none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingRoute {
+    /// The route's id.
+    pub route_id: u64,
+    /// The instrument.
+    pub instrument: u64,
+    /// 0 a buy, 1 a sell.
+    pub side: u64,
+    /// The quantity (what the kept holds fill together).
+    pub qty: u64,
+    /// The caps' expiry (and the record's: 0 = no pending route).
+    pub expiry_ms: u64,
+    /// Slot `k` holds the hold kept for the leg ranked `k` by route step 3, or nothing.
+    pub slots: [PendingSlot; LEGS_MAX],
+}
+
+/// One leg slot of a pending route; `hold = 0` is an empty slot (every field 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingSlot {
+    /// The slab.
+    pub slab: u64,
+    /// The slab's hold id.
+    pub hold: u64,
+    /// The cap minted for the leg.
+    pub cap: u64,
+    /// The hold's filled quantity.
+    pub filled: u64,
+    /// The hold's `max_charge`: what was pledged into the escrow `(user, slab)` and the cap's
+    /// amount.
+    pub charge: u128,
 }
 
 /// What margin steps 2–4 make of a portfolio's legs.
@@ -431,6 +536,17 @@ struct Probe {
     hold_id: u64,
     filled: u64,
     vwap_px: u64,
+}
+
+/// A hold kept by route step 3: its rank (position in the price order), slab, hold id, filled
+/// quantity and `max_charge`.
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    rank: usize,
+    slab: u64,
+    hold_id: u64,
+    filled: u64,
+    max_charge: u128,
 }
 
 /// One committed leg of a route.
@@ -832,6 +948,59 @@ impl RouterModel {
         legs: [u64; 3],
     ) -> Result<RouteReport, RouteError> {
         // 1. Admission.
+        let used = self.admit(user, side, qty, legs)?;
+        let ttl = self.cap_ttl_ms;
+
+        // 2.–4. Probe, allocate by price, fill or nothing.
+        let kept = self.allocate(
+            now_ms, user, route_id, instrument, side, qty, limit_px, &used,
+        )?;
+
+        // 5. Commit: a funded leg per kept hold, in price order.
+        let mut report = RouteReport {
+            filled_qty: qty,
+            notional: 0,
+            total_debit: 0,
+            legs: Vec::new(),
+        };
+        for k in kept {
+            let (s, hold_id, max_charge) = (k.slab, k.hold_id, k.max_charge);
+            self.ledger.pledge(user, s, max_charge)?;
+            let cap_id = self.ledger.mint(now_ms, user, s, max_charge, ttl);
+            let c = self.commit_leg(now_ms, user, s, hold_id, cap_id, max_charge)?;
+            report.notional += c.filled_qty as u128 * c.avg_px as u128;
+            report.total_debit += c.total_debit;
+            report.legs.push(LegReport {
+                slab: s,
+                hold_id,
+                max_charge,
+                cap_id,
+                committed: c,
+            });
+        }
+
+        // 6. Margin: portfolio margin's step 1 and the legs' qty, then steps 2–5.
+        let committed: Vec<(u64, u64)> = report
+            .legs
+            .iter()
+            .map(|l| (l.slab, l.committed.filled_qty))
+            .collect();
+        self.margin_step(user, instrument, side, &committed)?;
+
+        // 7. Result.
+        self.routes += 1;
+        Ok(report)
+    }
+
+    /// Route step 1, admission: `BAD_USER`, `BAD_SIDE`, `BAD_QTY`, `NO_LEGS`, `UNLISTED`,
+    /// `DUPLICATE_LEG`, in that order. Returns the used legs' slabs in leg order.
+    fn admit(
+        &self,
+        user: u64,
+        side: u64,
+        qty: u64,
+        legs: [u64; 3],
+    ) -> Result<Vec<u64>, RouteError> {
         if user == 0 {
             return Err(RouteError::Abort(code::BAD_USER));
         }
@@ -847,7 +1016,7 @@ impl RouterModel {
         }
         // Choice: every leg's UNLISTED check (in leg order) before the distinctness check.
         for &s in &used {
-            if !self.registry.iter().any(|e| e.slab == s && e.active) {
+            if !self.is_active(s) {
                 return Err(RouteError::Abort(code::UNLISTED));
             }
         }
@@ -856,11 +1025,35 @@ impl RouterModel {
                 return Err(RouteError::Abort(code::DUPLICATE_LEG));
             }
         }
+        Ok(used)
+    }
+
+    /// Whether an active registry entry names `slab`.
+    fn is_active(&self, slab: u64) -> bool {
+        self.registry.iter().any(|e| e.slab == slab && e.active)
+    }
+
+    /// Route steps 2–4 on the admitted legs `used` (in leg order): the probes, the allocation by
+    /// price with the exposure rooms, and fill-or-nothing (`EXPOSURE_CAP` / `UNFILLED`). Returns
+    /// the kept holds in price (rank) order. The caller runs it atomically: an `Err` may leave
+    /// holds behind.
+    #[allow(clippy::too_many_arguments)]
+    fn allocate(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+        instrument: u64,
+        side: u64,
+        qty: u64,
+        limit_px: u64,
+        used: &[u64],
+    ) -> Result<Vec<Kept>, RouteError> {
         let ttl = self.cap_ttl_ms;
 
         // 2. Probe: per used leg, its slab and the probe hold (None: the reserve was refused).
         let mut probes: Vec<(u64, Option<Probe>)> = Vec::new();
-        for &s in &used {
+        for &s in used {
             let slab = self.slab_entry_mut(s)?;
             let probe = slab
                 .model
@@ -910,9 +1103,9 @@ impl RouterModel {
             .collect();
         // Whether a leg was capped: its room below min(need, filled).
         let mut capped = false;
-        // Kept holds in price order: (slab, hold_id, max_charge).
-        let mut kept: Vec<(u64, u64, u128)> = Vec::new();
-        for &i in &order {
+        // Kept holds in price order, each with its rank (its position in `order`).
+        let mut kept: Vec<Kept> = Vec::new();
+        for (rank, &i) in order.iter().enumerate() {
             let (s, probe) = probes[i];
             let Some(Probe {
                 hold_id, filled, ..
@@ -954,7 +1147,13 @@ impl RouterModel {
                     &slab.marks,
                 ) {
                     need -= r.filled_qty;
-                    kept.push((s, r.hold_id, r.max_charge));
+                    kept.push(Kept {
+                        rank,
+                        slab: s,
+                        hold_id: r.hold_id,
+                        filled: r.filled_qty,
+                        max_charge: r.max_charge,
+                    });
                 }
             }
         }
@@ -968,66 +1167,320 @@ impl RouterModel {
             };
             return Err(RouteError::Abort(code));
         }
+        Ok(kept)
+    }
 
-        // 5. Commit: a funded leg per kept hold, in price order.
+    /// A funded leg's steps 3–4 once its pledge and cap exist: the slab's `commit(hold_id, cap,
+    /// salt 0, margin 1)` with the escrow `(user, slab)` as it stands, the debit through the cap
+    /// (`safe_debit`: escrow → what the slab collected, off the cap's `remaining`), the release
+    /// of `charge − debit` and the cap's burn. Any `Err` of the slab's commit is `LEG_FAILED`.
+    /// The caller runs it atomically.
+    fn commit_leg(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        s: u64,
+        hold_id: u64,
+        cap_id: u64,
+        charge: u128,
+    ) -> Result<Committed, RouteError> {
+        let view = self.cap_view(cap_id);
+        let escrow = self.ledger.escrow(user, s);
+        let slab = self.slab_entry_mut(s)?;
+        let marks = slab.marks.clone();
+        // The router margins the account: margin = 1.
+        let committed: Result<Committed, SlabAbort> =
+            slab.model
+                .commit(now_ms, hold_id, Some(view), s, escrow, &marks, [0; 4], 1);
+        let Ok(c) = committed else {
+            return Err(RouteError::Abort(code::LEG_FAILED));
+        };
+        // safe_debit: the escrow and the cap pay the slab.
+        let taken = c.total_debit;
+        self.ledger.escrows.insert((user, s), escrow - taken);
+        self.ledger.cap_mut(cap_id).remaining -= taken;
+        *self.ledger.collected.entry(s).or_insert(0) += taken;
+        // 4. of the funded leg: what the commit did not take goes back; the cap is burned.
+        self.ledger.release(user, s, charge - taken)?;
+        self.ledger.cap_mut(cap_id).burned = true;
+        Ok(c)
+    }
+
+    // ---- two-phase routes ----
+
+    /// `route_reserve(user, route_id, instrument, side, qty, limit_px, slab_a, slab_b, slab_c)
+    /// -> (filled_qty, legs, expiry_ms)` at batch time `now_ms` (README "Two-phase routes"
+    /// steps 1–5), atomic like every entrypoint. The kept holds' pledges and caps stay in the
+    /// ledger (escrows `(user, slab)` hold each leg's `max_charge`, the caps unburned) until
+    /// [`RouterModel::route_commit`] or [`RouterModel::route_sweep`]. (The runtime's
+    /// `Sender("user")` rule is not represented.)
+    #[allow(clippy::too_many_arguments)]
+    pub fn route_reserve(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+        instrument: u64,
+        side: u64,
+        qty: u64,
+        limit_px: u64,
+        legs: [u64; 3],
+    ) -> Result<(u64, u64, u64), RouteError> {
+        self.atomic(|m| {
+            m.route_reserve_inner(
+                now_ms, user, route_id, instrument, side, qty, limit_px, legs,
+            )
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn route_reserve_inner(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+        instrument: u64,
+        side: u64,
+        qty: u64,
+        limit_px: u64,
+        legs: [u64; 3],
+    ) -> Result<(u64, u64, u64), RouteError> {
+        // 1. Admission: route's step 1.
+        let used = self.admit(user, side, qty, legs)?;
+        // 2. Pending: the record found or created (PORTFOLIOS_FULL is not modelled: the table
+        // never fills); ROUTE_PENDING when it holds a pending route (expiry_ms ≠ 0).
+        let mut pf = self.portfolios.get(&user).cloned().unwrap_or_default();
+        if pf.pending.expiry_ms != 0 {
+            return Err(RouteError::Abort(code::ROUTE_PENDING));
+        }
+        // 3. Probe, allocate, fill or nothing: route's steps 2–4 (the same code). A new record
+        // is stored only at step 5 (an empty record and none give the same rooms).
+        let kept = self.allocate(
+            now_ms, user, route_id, instrument, side, qty, limit_px, &used,
+        )?;
+        // 4. Fund, in rank order: pledge max_charge (a vault that cannot pay is the host's
+        // vault_balance: everything undone), mint a cap for it with CAP_TTL.
+        let ttl = self.cap_ttl_ms;
+        // Choice: expiry_ms is the caps' expiry, now + min(CAP_TTL, 120 s) (saturating): the
+        // README's `now + CAP_TTL` whenever CAP_TTL ≤ 120 s, which it says always holds.
+        let expiry_ms = now_ms.saturating_add(ttl.min(CAP_TTL_MAX_MS));
+        let mut pending = PendingRoute {
+            route_id,
+            instrument,
+            side,
+            qty,
+            expiry_ms,
+            slots: [PendingSlot::default(); LEGS_MAX],
+        };
+        for k in &kept {
+            self.ledger.pledge(user, k.slab, k.max_charge)?;
+            let cap_id = self.ledger.mint(now_ms, user, k.slab, k.max_charge, ttl);
+            debug_assert_eq!(self.ledger.caps[(cap_id - 1) as usize].expiry_ms, expiry_ms);
+            // 5. The hold kept for the leg ranked k goes into slot k (slots are not compacted:
+            // a rank that kept no hold leaves its slot empty).
+            pending.slots[k.rank] = PendingSlot {
+                slab: k.slab,
+                hold: k.hold_id,
+                cap: cap_id,
+                filled: k.filled,
+                charge: k.max_charge,
+            };
+        }
+        // 5. Record. Choice: at batch time 0 with CAP_TTL 0 the record's expiry_ms is 0, which
+        // reads as "no pending route" (the README's encoding): the record is stored as it is and
+        // its pledges and caps stay in the ledger with nothing naming them.
+        pf.pending = pending;
+        self.portfolios.insert(user, pf);
+        Ok((qty, kept.len() as u64, expiry_ms))
+    }
+
+    /// `route_commit(user, route_id) -> (filled_qty, notional, total_debit, legs)` at batch
+    /// time `now_ms` (README "Two-phase routes" steps 1–6), atomic like every entrypoint: an
+    /// abort (`BAD_USER`, `NO_PENDING`, `EXPIRED`, `UNLISTED`, `EXPOSURE_CAP`, `LEG_FAILED`,
+    /// `PORTFOLIO_FULL`, `MARGIN_VIEW`) or a host refusal leaves the route pending as it was.
+    /// (The runtime's `Sender("user")` rule is not represented.)
+    pub fn route_commit(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+    ) -> Result<(u64, u128, u128, u64), RouteError> {
+        let r = self.route_commit_report(now_ms, user, route_id)?;
+        Ok((r.filled_qty, r.notional, r.total_debit, r.legs.len() as u64))
+    }
+
+    /// [`RouterModel::route_commit`] with the committed legs in detail (slot order).
+    pub fn route_commit_report(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+    ) -> Result<RouteReport, RouteError> {
+        self.atomic(|m| m.route_commit_inner(now_ms, user, route_id))
+    }
+
+    fn route_commit_inner(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+    ) -> Result<RouteReport, RouteError> {
+        // 1. A nonzero user with a pending route of this route_id.
+        let mut pf = self.pending_record(user, route_id)?;
+        let p = pf.pending;
+        // 2. F1: an expired route cannot commit (nothing changes).
+        if now_ms > p.expiry_ms {
+            return Err(RouteError::Abort(code::EXPIRED));
+        }
+        // 3. Legs, in slot order.
         let mut report = RouteReport {
-            filled_qty: qty,
+            filled_qty: p.qty,
             notional: 0,
             total_debit: 0,
             legs: Vec::new(),
         };
-        for (s, hold_id, max_charge) in kept {
-            self.ledger.pledge(user, s, max_charge)?;
-            let cap_id = self.ledger.mint(now_ms, user, s, max_charge, ttl);
-            let cap = self.ledger.caps[(cap_id - 1) as usize].clone();
-            let view = CapView {
-                user: cap.user,
-                slab: cap.slab,
-                asset: 0,
-                remaining: cap.remaining,
-                expiry_ms: cap.expiry_ms,
-                burned: cap.burned,
-            };
-            let escrow = self.ledger.escrow(user, s);
-            let slab = self.slab_entry_mut(s)?;
-            let marks = slab.marks.clone();
-            // The router margins the account: margin = 1.
-            let committed: Result<Committed, SlabAbort> =
-                slab.model
-                    .commit(now_ms, hold_id, Some(view), s, escrow, &marks, [0; 4], 1);
-            let Ok(c) = committed else {
-                return Err(RouteError::Abort(code::LEG_FAILED));
-            };
-            // safe_debit: the escrow and the cap pay the slab.
-            let taken = c.total_debit;
-            self.ledger.escrows.insert((user, s), escrow - taken);
-            self.ledger.cap_mut(cap_id).remaining -= taken;
-            *self.ledger.collected.entry(s).or_insert(0) += taken;
-            // 4. of the funded leg: what the commit did not take goes back; the cap is burned.
-            self.ledger.release(user, s, max_charge - taken)?;
-            self.ledger.cap_mut(cap_id).burned = true;
+        for slot in p.slots {
+            if slot.hold == 0 {
+                continue;
+            }
+            // a. Listed and active now.
+            if !self.is_active(slot.slab) {
+                return Err(RouteError::Abort(code::UNLISTED));
+            }
+            // b. The slot's fill within the slab's room now (the legs are on distinct slabs and
+            // no qty moves before step 5, so this is the room as the call found it).
+            if let Some(room) = self.room(user, slot.slab, p.instrument, p.side)
+                && slot.filled as u128 > room
+            {
+                return Err(RouteError::Abort(code::EXPOSURE_CAP));
+            }
+            // c.–d. The commit with the stored hold and cap, the debit, the release of
+            // charge − debit, the burn.
+            let c = self.commit_leg(now_ms, user, slot.slab, slot.hold, slot.cap, slot.charge)?;
             report.notional += c.filled_qty as u128 * c.avg_px as u128;
-            report.total_debit += taken;
+            report.total_debit += c.total_debit;
             report.legs.push(LegReport {
-                slab: s,
-                hold_id,
-                max_charge,
-                cap_id,
+                slab: slot.slab,
+                hold_id: slot.hold,
+                max_charge: slot.charge,
+                cap_id: slot.cap,
                 committed: c,
             });
         }
-
-        // 6. Margin: portfolio margin's step 1 and the legs' qty, then steps 2–5.
+        // 4. The pending record is cleared.
+        pf.pending = PendingRoute::default();
+        self.portfolios.insert(user, pf);
+        // 5. Margin: route's step 6 for the committed legs (in slot order; the commit's fill
+        // moves the leg's qty, as in route).
         let committed: Vec<(u64, u64)> = report
             .legs
             .iter()
             .map(|l| (l.slab, l.committed.filled_qty))
             .collect();
-        self.margin_step(user, instrument, side, &committed)?;
-
-        // 7. Result.
+        self.margin_step(user, p.instrument, p.side, &committed)?;
+        // 6. Result: route's step 7.
         self.routes += 1;
         Ok(report)
+    }
+
+    /// `route_sweep(user, route_id) -> (released, legs)` at batch time `now_ms` (README
+    /// "Two-phase routes"), atomic like every entrypoint: `BAD_USER`, `NO_PENDING`,
+    /// `NOT_EXPIRED` (`now ≤ expiry_ms`), a refused cancel `LEG_FAILED`. Anyone may call it (the
+    /// caller is not represented). It does not count in `routes`.
+    pub fn route_sweep(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+    ) -> Result<(u128, u64), RouteError> {
+        self.atomic(|m| m.route_sweep_inner(now_ms, user, route_id))
+    }
+
+    fn route_sweep_inner(
+        &mut self,
+        now_ms: u64,
+        user: u64,
+        route_id: u64,
+    ) -> Result<(u128, u64), RouteError> {
+        // 1. A nonzero user with a pending route of this route_id.
+        let mut pf = self.pending_record(user, route_id)?;
+        let p = pf.pending;
+        // 2. Before its expiry a route is its user's to commit.
+        if now_ms <= p.expiry_ms {
+            return Err(RouteError::Abort(code::NOT_EXPIRED));
+        }
+        // 3. Per non-empty slot in slot order: cancel the hold (idempotent), release the whole
+        // charge, burn the cap. (Choice: the registry does not matter here — a delisted slab's
+        // hold is cancelled too.)
+        let mut released: u128 = 0;
+        let mut legs: u64 = 0;
+        for slot in p.slots {
+            if slot.hold == 0 {
+                continue;
+            }
+            let slab = self.slab_entry_mut(slot.slab)?;
+            if slab.model.cancel(now_ms, slot.hold).is_err() {
+                return Err(RouteError::Abort(code::LEG_FAILED));
+            }
+            self.ledger.release(user, slot.slab, slot.charge)?;
+            self.ledger.cap_mut(slot.cap).burned = true;
+            released += slot.charge;
+            legs += 1;
+        }
+        // 4. The pending record is cleared.
+        pf.pending = PendingRoute::default();
+        self.portfolios.insert(user, pf);
+        Ok((released, legs))
+    }
+
+    /// Step 1 of `route_commit` and `route_sweep`: `BAD_USER` for user 0, `NO_PENDING` unless
+    /// `user`'s record holds a pending route (`expiry_ms ≠ 0`) of `route_id`. Returns the record.
+    fn pending_record(&self, user: u64, route_id: u64) -> Result<Portfolio, RouteError> {
+        if user == 0 {
+            return Err(RouteError::Abort(code::BAD_USER));
+        }
+        match self.portfolios.get(&user) {
+            Some(pf) if pf.pending.expiry_ms != 0 && pf.pending.route_id == route_id => {
+                Ok(pf.clone())
+            }
+            _ => Err(RouteError::Abort(code::NO_PENDING)),
+        }
+    }
+
+    /// The user's pending route, if any: `(route_id, expiry_ms)` (a record whose `expiry_ms` is
+    /// 0 holds none).
+    pub fn pending(&self, user: u64) -> Option<(u64, u64)> {
+        self.pending_route(user).map(|p| (p.route_id, p.expiry_ms))
+    }
+
+    /// The user's whole pending record, if a route is pending.
+    pub fn pending_route(&self, user: u64) -> Option<&PendingRoute> {
+        self.portfolios
+            .get(&user)
+            .map(|pf| &pf.pending)
+            .filter(|p| p.expiry_ms != 0)
+    }
+
+    /// What `user`'s pending route holds pledged in the escrow `(user, slab)` (its slot's
+    /// `charge` on that slab; 0 without one). Outside a route's call, every escrow `(user,
+    /// slab ≠ 0)` equals this.
+    pub fn pending_charge(&self, user: u64, slab: u64) -> u128 {
+        self.pending_route(user).map_or(0, |p| {
+            p.slots
+                .iter()
+                .filter(|s| s.hold != 0 && s.slab == slab)
+                .map(|s| s.charge)
+                .sum()
+        })
+    }
+
+    /// Whether every cap not burned is a cap of a pending route's slot (true with none): outside
+    /// a call, only pending routes hold live caps.
+    pub fn unburned_caps_are_pending(&self) -> bool {
+        self.ledger.caps.iter().filter(|c| !c.burned).all(|c| {
+            self.pending_route(c.user)
+                .is_some_and(|p| p.slots.iter().any(|s| s.hold != 0 && s.cap == c.id))
+        })
     }
 
     /// Route step 6 for `user` after a route's commits `committed` (in commit order) of
@@ -1523,7 +1976,8 @@ impl RouterModel {
         self.ledger.caps.len()
     }
 
-    /// Whether every cap minted is burned (true with none).
+    /// Whether every cap minted is burned (true with none). False while a route is pending
+    /// (its caps live until its commit or sweep): see [`RouterModel::unburned_caps_are_pending`].
     pub fn all_caps_burned(&self) -> bool {
         self.ledger.caps.iter().all(|c| c.burned)
     }

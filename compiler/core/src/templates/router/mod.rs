@@ -56,13 +56,21 @@ pub mod code {
     pub const BAD_MARKET: u8 = 15;
     /// A market's call trapped other than by its own abort (out of gas, a host refusal).
     pub const MARKET_FAILED: u8 = 16;
+    /// `route_reserve` for a user whose route is pending.
+    pub const ROUTE_PENDING: u8 = 17;
+    /// `route_commit` or `route_sweep` naming no pending route of the user.
+    pub const NO_PENDING: u8 = 18;
+    /// `route_commit` after the pending route's expiry.
+    pub const EXPIRED: u8 = 19;
+    /// `route_sweep` at or before the pending route's expiry.
+    pub const NOT_EXPIRED: u8 = 20;
     /// A market's abort `c` is the router's `MARKET + c` (`MARKET_SLIPPAGE` = 135).
     pub const MARKET: u8 = 128;
     /// A table index out of range or a loop past its bound: a template bug.
     pub const TABLE: u8 = 100;
 
     /// Every user-facing code with its name, for the manifest and the tests.
-    pub const NAMES: [(u8, &str); 28] = [
+    pub const NAMES: [(u8, &str); 32] = [
         (BAD_USER, "BAD_USER"),
         (BAD_SIDE, "BAD_SIDE"),
         (BAD_QTY, "BAD_QTY"),
@@ -79,6 +87,10 @@ pub mod code {
         (EXPOSURE_CAP, "EXPOSURE_CAP"),
         (BAD_MARKET, "BAD_MARKET"),
         (MARKET_FAILED, "MARKET_FAILED"),
+        (ROUTE_PENDING, "ROUTE_PENDING"),
+        (NO_PENDING, "NO_PENDING"),
+        (EXPIRED, "EXPIRED"),
+        (NOT_EXPIRED, "NOT_EXPIRED"),
         // The market's codes (`templates/market`), moved up by MARKET.
         (MARKET + 1, "MARKET_NOT_OPEN"),
         (MARKET + 2, "MARKET_ALREADY_OPEN"),
@@ -124,7 +136,8 @@ pub const PORTFOLIO_PROBES: u32 = 32;
 pub const LEGS_PER_PORTFOLIO: usize = 4;
 
 /// One user's portfolio: the user, its margin lock's balance and its legs, each with its
-/// routed quantity (`i128`, README "Exposure cap").
+/// routed quantity (`i128`, README "Exposure cap"), and its pending route (README "Two-phase
+/// routes": `pending_expiry_ms` 0 for none; one slot per allocation rank).
 pub static PORTFOLIO: Record = Record {
     name: "portfolio",
     fields: &[
@@ -143,6 +156,26 @@ pub static PORTFOLIO: Record = Record {
         ("instrument_3", 1),
         ("qty_3", 2),
         ("flagged_ms", 1),
+        ("pending_route_id", 1),
+        ("pending_instrument", 1),
+        ("pending_side", 1),
+        ("pending_qty", 1),
+        ("pending_expiry_ms", 1),
+        ("pending_slab_0", 1),
+        ("pending_hold_0", 1),
+        ("pending_cap_0", 1),
+        ("pending_filled_0", 1),
+        ("pending_charge_0", 2),
+        ("pending_slab_1", 1),
+        ("pending_hold_1", 1),
+        ("pending_cap_1", 1),
+        ("pending_filled_1", 1),
+        ("pending_charge_1", 2),
+        ("pending_slab_2", 1),
+        ("pending_hold_2", 1),
+        ("pending_cap_2", 1),
+        ("pending_filled_2", 1),
+        ("pending_charge_2", 2),
     ],
 };
 
@@ -327,6 +360,9 @@ fn build(mutation: Mutation) -> Program {
             registry::set_max_exposure(),
             registry::slab_exposure(),
             route::route(mutation),
+            route::route_reserve(),
+            route::route_commit(mutation),
+            route::route_sweep(),
             margin::margin_view(mutation),
             margin::sync_margin(mutation),
             liquidate::liquidate(mutation),
