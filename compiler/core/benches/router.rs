@@ -5,6 +5,11 @@
 //! allocating, which the VM then rolls back, leaving the state as it was). Full routes
 //! alternate a buy of all 30 resting asks and a sell of all 30 resting bids, the book refilled
 //! (untimed) before each, so every timed route sees the same three books.
+//!
+//! The two-phase route (README "Two-phase routes") is timed phase by phase: `route_reserve`
+//! (the probes, the allocation and each kept leg's pledge and cap) with its commit untimed, and
+//! `route_commit` (three slab commits through the recorded caps, the releases, the margin) with
+//! its reservation untimed.
 
 #[path = "../tests/router_world/mod.rs"]
 mod router_world;
@@ -76,6 +81,42 @@ fn bench(c: &mut Criterion) {
                 timed
             })
         });
+    }
+    for (name, engine) in &engines {
+        let engine = engine.as_ref();
+        for phase in ["route_reserve", "route_commit"] {
+            let mut w = world();
+            let mut route_id = 1_000;
+            group.bench_function(format!("{phase}_3_slabs/{name}"), |b| {
+                b.iter_custom(|iterations| {
+                    let mut timed = Duration::ZERO;
+                    for i in 0..iterations {
+                        let side = i % 2;
+                        refill(&mut w, 1 - side);
+                        let limit = if side == 0 { 1_010 } else { 985 };
+                        route_id += 1;
+                        let args = [
+                            TAKER, route_id, 0, side, 30, limit, SLABS[0], SLABS[1], SLABS[2],
+                        ];
+                        let start = Instant::now();
+                        let reserved = w.call(engine, "route_reserve", &args);
+                        if phase == "route_reserve" {
+                            timed += start.elapsed();
+                        }
+                        let got = reserved.result.expect("the reservation holds");
+                        assert_eq!(got[..2], [30, 3], "all three slabs hold");
+                        let start = Instant::now();
+                        let committed = w.call(engine, "route_commit", &[TAKER, route_id]);
+                        if phase == "route_commit" {
+                            timed += start.elapsed();
+                        }
+                        let got = committed.result.expect("the route commits");
+                        assert_eq!((got[0], got[5]), (30, 3), "all three slabs fill");
+                    }
+                    timed
+                })
+            });
+        }
     }
     group.finish();
 }
