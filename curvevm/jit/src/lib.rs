@@ -129,6 +129,23 @@ impl JitProgram {
                 || instance.program().module() == self.program.module(),
             "the instance runs another program"
         );
+        self.call_compiled(instance, index, args, gas_limit, views, host)
+    }
+
+    /// [`JitProgram::call_at`] without comparing the instance's module with this code's: for
+    /// the cache, which found this code by the instance's own program (its address, or its
+    /// module's SHA-256). The comparison is a pass over the whole module — for a router a
+    /// megabyte, more than the call itself — on every call of an instance loaded apart from
+    /// the program the code was compiled from.
+    fn call_compiled(
+        &self,
+        instance: &mut Instance,
+        index: usize,
+        args: &[u64],
+        gas_limit: u64,
+        views: &mut [Vec<u64>],
+        host: &mut dyn Host,
+    ) -> Result<(Outcome, JitStats), CallError> {
         let mut stats = JitStats::default();
         let outcome = instance.call_at_with(
             index,
@@ -248,7 +265,7 @@ impl Engine for JitCache {
     ) -> Result<Outcome, CallError> {
         match self.get(instance.program()) {
             Ok(compiled) => compiled
-                .call_at(instance, entry, args, gas_limit, views, host)
+                .call_compiled(instance, entry, args, gas_limit, views, host)
                 .map(|(outcome, _)| outcome),
             // A verified program the JIT cannot compile runs interpreted: the engines agree on
             // every outcome, so the result is the same.
