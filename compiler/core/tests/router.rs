@@ -1467,7 +1467,10 @@ fn the_router_matches_the_reference_on_both_engines() {
     assert!(interpreted.swept >= 3, "{interpreted:?}");
     assert!(interpreted.not_expired >= 1, "{interpreted:?}");
     assert!(
-        compiled.reserved >= 3 && compiled.pending_committed >= 1,
+        compiled.reserved >= 3
+            && compiled.pending_committed >= 1
+            && compiled.expired >= 1
+            && compiled.swept >= 1,
         "{compiled:?}"
     );
     assert!(interpreted.at_cap >= 10, "{interpreted:?}");
