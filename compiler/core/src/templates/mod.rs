@@ -303,3 +303,11 @@ pub fn oracle_artifact(block: &CheckedBlock) -> Artifact {
         block_span: block.span,
     }
 }
+
+/// The batch time: the host's clock (`now_ms`; the height it also gives is dropped).
+pub fn now(b: &mut curve_ir::ir::FunctionBuilder) -> curve_ir::ir::Var {
+    let now = b.var("now", curve_ir::ir::Ty::U64);
+    let height = b.var("height", curve_ir::ir::Ty::U64);
+    b.host(curvevm::hostcall::id::CLOCK, &[], &[now, height], 0);
+    now
+}

@@ -200,13 +200,6 @@ fn load_state(b: &mut FunctionBuilder, name: &str, state_field: &str) -> Var {
     b.load(name, field(state_field))
 }
 
-fn clock(b: &mut FunctionBuilder) -> Var {
-    let now = b.var("now", Ty::U64);
-    let height = b.var("height", Ty::U64);
-    b.host(id::CLOCK, &[], &[now, height], 0);
-    now
-}
-
 /// Writes the signed price message `Tag(OraclePrice, chain) ‖ feed_tag ‖ price ‖ publish_ms`
 /// (39 bytes) to scratch words 0–4: each field after the tag's first seven bytes starts one byte
 /// into a word, so every word is the high byte of one field over the low seven of the next.
@@ -229,7 +222,7 @@ fn price_message(b: &mut FunctionBuilder, price: Var, published: Var) {
 
 /// `age ← now − publish_ms` of the stored price (aborting when there is none).
 fn age(b: &mut FunctionBuilder) -> (Var, Var, Var) {
-    let now = clock(b);
+    let now = crate::templates::now(b);
     let price = load_state(b, "price", "price");
     b.guard(Cond::NonZero(price), code::NO_PRICE, "a price was accepted");
     let published = load_state(b, "publish_ms", "publish_ms");
@@ -284,7 +277,7 @@ fn update() -> curve_ir::Function {
             code::NOT_NEWER,
             "publish_ms > last publish_ms",
         );
-        let now = clock(b);
+        let now = crate::templates::now(b);
         b.guard(
             Cond::Le(published, now),
             code::FUTURE,

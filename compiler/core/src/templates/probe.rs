@@ -538,6 +538,20 @@ pub(crate) fn funded(
     b.at(release, None);
     let [amount_lo, amount_hi] = amount;
     let amount = b.let_("amount", Ty::U128, Rvalue::Join(amount_lo, amount_hi));
+    release_untaken(b, (program, user), amount, (status, taken_at), cap);
+    status
+}
+
+/// A funded leg's end: what the callee did not take of `amount` (a `u128`) back to the vault —
+/// all of it when `status` says the call failed, else `amount` less the `u128` at return words
+/// `taken_at` — and the cap burned.
+pub(crate) fn release_untaken(
+    b: &mut FunctionBuilder,
+    (program, user): (curve_ir::ir::Var, curve_ir::ir::Var),
+    amount: curve_ir::ir::Var,
+    (status, taken_at): (curve_ir::ir::Var, u32),
+    cap: curve_ir::ir::Var,
+) {
     let nothing = b.constant("nothing", 0);
     let taken = b.let_("taken", Ty::U128, Rvalue::Join(nothing, nothing));
     b.if_(Cond::Zero(status), |b| {
@@ -555,7 +569,6 @@ pub(crate) fn funded(
     });
     let rest = b.let_("rest", Ty::U128, Rvalue::Sub(amount, taken));
     unfund(b, (program, user), rest, cap);
-    status
 }
 
 /// A funded leg's first half: `vault_pledge(user, program, 0, amount)` (step `pledge`) and

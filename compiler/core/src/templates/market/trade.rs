@@ -3,7 +3,6 @@
 
 use curve_ir::Function;
 use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Ty, Var};
-use curvevm::hostcall::id;
 use curvevm::isa::Segment;
 
 use super::basket::{self, Basket};
@@ -56,9 +55,7 @@ fn admit(
 ) -> Basket {
     b.step(steps[0], None, |b| require_open(b, layout));
     b.step(steps[1], Some("CLOSE"), |b| {
-        let now = b.var("now", Ty::U64);
-        let height = b.var("height", Ty::U64);
-        b.host(id::CLOCK, &[], &[now, height], 0);
+        let now = crate::templates::now(b);
         let close = params::load(b, "close_ms");
         b.guard(Cond::Lt(now, close), code::CLOSED, "now < close");
     });

@@ -157,9 +157,7 @@ pub fn liquidate(mutation: Mutation) -> Function {
         });
     });
     b.step("router.liquidate/grace", Some("LIQUIDATION"), |b| {
-        let now = b.var("now", Ty::U64);
-        let height = b.var("height", Ty::U64);
-        b.host(id::CLOCK, &[], &[now, height], 0);
+        let now = crate::templates::now(b);
         let flagged = b.load("flagged_ms", Addr::Field(table, slot, "flagged_ms"));
         b.if_(Cond::Zero(flagged), |b| {
             b.assign(flagged, Rvalue::Copy(now));

@@ -16,7 +16,6 @@ use super::{
 use crate::abi;
 use crate::templates::debit::is_negative;
 use crate::templates::probe;
-use curvevm::hostcall::id;
 
 /// The arguments of `route`.
 #[derive(Clone, Copy)]
@@ -145,7 +144,7 @@ pub fn route_reserve() -> Function {
         });
     }
     b.at("router.route_reserve/record", Some("CAP_TTL"));
-    let now = clock(&mut b);
+    let now = crate::templates::now(&mut b);
     let ttl = load_param(&mut b, "cap_ttl_ms");
     let expiry = b.add("expiry_ms", now, ttl);
     let table = portfolio_table();
@@ -174,7 +173,7 @@ pub fn route_commit(mutation: Mutation) -> Function {
         pending_route(b, user, route_id)
     });
     b.step("router.route_commit/expiry", Some("CAP_TTL"), |b| {
-        let now = clock(b);
+        let now = crate::templates::now(b);
         b.guard(Cond::Le(now, expiry), code::EXPIRED, "now ≤ expiry_ms");
     });
     let table = portfolio_table();
@@ -220,14 +219,8 @@ pub fn route_commit(mutation: Mutation) -> Function {
             );
             let status = commit_hold(b, "router.route_commit/commit", leg, cap, mutation);
             b.at("router.route_commit/release", None);
-            let nothing = b.constant("nothing", 0);
-            let taken = b.let_("taken", Ty::U128, Rvalue::Join(nothing, nothing));
-            b.if_(Cond::Zero(status), |b| {
-                let debit = returned_wide(b, "total_debit", 4);
-                b.assign(taken, Rvalue::Copy(debit));
-            });
-            let rest = b.let_("rest", Ty::U128, Rvalue::Sub(leg.max_charge, taken));
-            probe::unfund(b, (leg.slab, user), rest, cap);
+            // commit returns total_debit at words 4 and 5: what the leg took.
+            probe::release_untaken(b, (leg.slab, user), leg.max_charge, (status, 4), cap);
             sums.tally(b, leg, status);
         });
         kept.push(leg);
@@ -248,7 +241,7 @@ pub fn route_sweep() -> Function {
         pending_route(b, user, route_id)
     });
     b.step("router.route_sweep/expiry", Some("CAP_TTL"), |b| {
-        let now = clock(b);
+        let now = crate::templates::now(b);
         b.guard(Cond::Lt(expiry, now), code::NOT_EXPIRED, "now > expiry_ms");
     });
     let released = b.let_("released", Ty::U128, Rvalue::Const(0));
@@ -332,14 +325,6 @@ fn hold_all(
         );
     });
     allocation.kept
-}
-
-/// The batch time (the host's clock).
-fn clock(b: &mut FunctionBuilder) -> Var {
-    let now = b.var("now", Ty::U64);
-    let height = b.var("height", Ty::U64);
-    b.host(id::CLOCK, &[], &[now, height], 0);
-    now
 }
 
 /// A `u128` as its two words.

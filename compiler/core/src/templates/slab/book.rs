@@ -11,7 +11,6 @@
 
 use curve_ir::ir::{Addr, Cond, FunctionBuilder, Rvalue, Subroutine, Table, Ty, Var};
 use curve_ir::keyed;
-use curvevm::hostcall::id;
 use curvevm::isa::Segment;
 
 use super::{
@@ -553,13 +552,7 @@ pub fn arg(b: &mut FunctionBuilder, name: &str, word: u32) -> Var {
     b.load(name, Addr::Fixed(Segment::Args, word))
 }
 
-/// The batch time.
-pub fn now(b: &mut FunctionBuilder) -> Var {
-    let now = b.var("now", Ty::U64);
-    let height = b.var("height", Ty::U64);
-    b.host(id::CLOCK, &[], &[now, height], 0);
-    now
-}
+pub use crate::templates::now;
 
 /// `book_seqno += 1`: the visible book changed.
 pub fn bump_seqno(b: &mut FunctionBuilder) {
