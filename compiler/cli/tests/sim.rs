@@ -230,7 +230,7 @@ fn the_oracle_scenario_runs_and_is_reproducible() {
     assert!(first.status.success(), "{first:?}");
     let text = String::from_utf8_lossy(&first.stdout);
     // Reverts name the script line; the read returns the published price.
-    assert!(text.contains("perp_multi.curve:52:5 (SIGNERS)"), "{text}");
+    assert!(text.contains("perp_multi.curve:54:5 (SIGNERS)"), "{text}");
     assert!(
         text.contains("returns [151250000, 1780000001900, 100, 0, 151250000]"),
         "{text}"

@@ -397,6 +397,16 @@ fn portfolio_case(
     setup: Setup,
     trades: &[(usize, u64, u64)],
 ) -> (u128, u128, u128) {
+    let (per_slab, im, _, locked) = portfolio_margins(engine, setup, trades);
+    (per_slab, im, locked)
+}
+
+/// [`portfolio_case`] with the router's MM: (Σ IM per slab, IM, MM, lock).
+fn portfolio_margins(
+    engine: &dyn Engine,
+    setup: Setup,
+    trades: &[(usize, u64, u64)],
+) -> (u128, u128, u128, u128) {
     let mut w = World::build(&BOTH_SIDES, setup);
     for (n, &(slab, side, qty)) in trades.iter().enumerate() {
         let args = [
@@ -416,11 +426,127 @@ fn portfolio_case(
         .iter()
         .map(|&s| wide(&w.position_value(s, TAKER), 2))
         .sum();
-    let (equity, im, _, locked) = w.margin(engine, TAKER);
+    let (equity, im, mm, locked) = w.margin(engine, TAKER);
     assert_eq!(locked, w.locked(TAKER), "the view's lock is the escrow's");
     // Traded at the mark: the slabs' equity is 0 (each fee was debited into cash).
     assert_eq!(equity, locked as i128);
-    (per_slab, im, locked)
+    (per_slab, im, mm, locked)
+}
+
+/// RM4, RM5 across feeds (README "Correlation pairs"): opposite nets on two feeds that a
+/// `CORRELATION` pair names offset `⌊α × min / 10,000⌋` of the smaller, in IM and in MM; a
+/// unit of net offsets once, against the first pair in order that reaches it; nets on one
+/// side, or a pair no leg's feed is in, offset nothing. Every figure is computed here from
+/// the README: 10 contracts (size 10) at the mark 1,000 have IM 5,000 (500 bps) and MM
+/// 3,500 (350 bps) on every slab.
+#[test]
+fn a_correlation_pair_offsets_opposite_nets_on_two_feeds() {
+    let key = slab::params::oracle_key;
+    let (sol, eth, btc) = (key("pyth:SOLUSD"), key("pyth:ETHUSD"), key("pyth:BTCUSD"));
+    let none = (0, 0, 0);
+    // (name, pairs, trades (slab, side 0 buy / 1 sell, qty), BTC on the second slab,
+    // expected IM, expected MM).
+    type PairCase = (
+        &'static str,
+        [(u64, u64, u64); 4],
+        &'static [(usize, u64, u64)],
+        bool,
+        u128,
+        u128,
+    );
+    let cases: [PairCase; 7] = [
+        // 10,000 − ⌊0.7 × 5,000⌋; 7,000 − ⌊0.7 × 3,500⌋.
+        (
+            "long SOL / short ETH",
+            [(sol, eth, 7_000), none, none, none],
+            &[(0, 0, 10), (2, 1, 10)],
+            false,
+            6_500,
+            4_550,
+        ),
+        (
+            "the pair written the other way",
+            [(eth, sol, 7_000), none, none, none],
+            &[(0, 0, 10), (2, 1, 10)],
+            false,
+            6_500,
+            4_550,
+        ),
+        // SOL 10,000 against ETH −5,000: the smaller is ETH's.
+        (
+            "long 2 SOL / short 1 ETH",
+            [(sol, eth, 7_000), none, none, none],
+            &[(0, 0, 20), (2, 1, 10)],
+            false,
+            11_500,
+            8_050,
+        ),
+        (
+            "both short",
+            [(sol, eth, 7_000), none, none, none],
+            &[(1, 1, 10), (2, 1, 10)],
+            false,
+            10_000,
+            7_000,
+        ),
+        // ⌊0.3333 × 5,000⌋ = 1,666; ⌊0.3333 × 3,500⌋ = 1,166.
+        (
+            "α rounds down",
+            [(btc, eth, 9_000), (sol, eth, 3_333), none, none],
+            &[(0, 0, 10), (2, 1, 10)],
+            false,
+            8_334,
+            5_834,
+        ),
+        // SOL +5,000 meets BTC −5,000 first: SOL's net is gone before the ETH pair.
+        (
+            "the first pair takes the net",
+            [(sol, btc, 5_000), (sol, eth, 7_000), none, none],
+            &[(0, 0, 10), (1, 1, 10), (2, 1, 10)],
+            true,
+            12_500,
+            8_750,
+        ),
+        (
+            "in the other order",
+            [(sol, eth, 7_000), (sol, btc, 5_000), none, none],
+            &[(0, 0, 10), (1, 1, 10), (2, 1, 10)],
+            true,
+            11_500,
+            8_050,
+        ),
+    ];
+    for engine in engines() {
+        let engine = engine.as_ref();
+        for (name, correlations, trades, btc_second, im, mm) in cases {
+            let setup = Setup {
+                cross: true,
+                other_feed_on_third: true,
+                feed_of_second: btc_second.then_some("pyth:BTCUSD"),
+                correlations,
+                ..Setup::default()
+            };
+            let (per_slab, got_im, got_mm, locked) = portfolio_margins(engine, setup, trades);
+            println!("{name}: Σ IM per slab {per_slab}, router IM {got_im}, MM {got_mm}");
+            assert_eq!((got_im, got_mm), (im, mm), "{name}");
+            assert_eq!(
+                locked, im,
+                "{name}: the lock is the IM (equity 0 at the mark)"
+            );
+            assert!(per_slab >= got_im, "RM4 in {name}");
+            // The pairs are `cross_alpha`'s: `isolated` margins per slab (once per engine:
+            // each case builds and compiles a world).
+            if name != cases[0].0 {
+                continue;
+            }
+            let isolated = Setup {
+                cross: false,
+                ..setup
+            };
+            let (per_slab, got_im, _, _) = portfolio_margins(engine, isolated, trades);
+            assert_eq!(got_im, per_slab, "isolated ignores the pairs in {name}");
+        }
+    }
 }
 
 /// P8, RM4, RM5 and the capital-efficiency target (percolator §4.15): positions on two slabs
@@ -750,6 +876,8 @@ fn a_sell_route_fills_the_highest_bids_first() {
 #[derive(Debug, Default)]
 struct Coverage {
     routes: usize,
+    /// Margin views a correlation pair lowered.
+    pair_netted: usize,
     committed: usize,
     two_or_more_legs: usize,
     refusals: std::collections::BTreeMap<u8, usize>,
@@ -901,6 +1029,7 @@ fn differential(
         model.deposit(*taker, funds);
     }
     model.set_cross_alpha(setup.cross);
+    model.set_correlations(&setup.correlations);
     let (band, preliq_band, buffer, grace) = liquidation;
     model.set_liquidation(band, preliq_band, buffer, grace);
     let upgrade = upgraded_slab();
@@ -1040,7 +1169,7 @@ fn differential(
                         "step {step}: liquidate({user}): vm {got:?}, model {want:?}"
                     ));
                 }
-                margin_agrees(engine, &mut w, &model, user, &mut coverage)
+                margin_agrees(engine, &mut w, &mut model, user, &mut coverage)
                     .map_err(|e| format!("step {step} after liquidate({user}): {e}"))?;
                 what = "liquidate";
             }
@@ -1147,7 +1276,7 @@ fn differential(
                 if rng.below(3) == 0 {
                     two_phase(engine, &mut w, &mut model, rng, args, &mut coverage)
                         .map_err(|e| format!("step {step}: {e}"))?;
-                    margin_agrees(engine, &mut w, &model, user, &mut coverage)
+                    margin_agrees(engine, &mut w, &mut model, user, &mut coverage)
                         .map_err(|e| format!("step {step} after two-phase {args:?}: {e}"))?;
                     what = "two-phase";
                 } else {
@@ -1158,7 +1287,7 @@ fn differential(
                     coverage.locks_pledged += usize::from(model.locked(user) > locked);
                     coverage.locks_released += usize::from(model.locked(user) < locked);
                     coverage.routes_after_upgrade += usize::from(step > steps / 2 && want.is_ok());
-                    margin_agrees(engine, &mut w, &model, user, &mut coverage)
+                    margin_agrees(engine, &mut w, &mut model, user, &mut coverage)
                         .map_err(|e| format!("step {step} after route{args:?}: {e}"))?;
                     let agree = match (&outcome.result, &want) {
                         (Ok(r), Ok((filled, notional, debit, legs))) => {
@@ -1385,11 +1514,16 @@ fn u128_words(value: u128) -> [u64; 2] {
 fn margin_agrees(
     engine: &dyn Engine,
     w: &mut World,
-    model: &router_reference::RouterModel,
+    model: &mut router_reference::RouterModel,
     user: u64,
     coverage: &mut Coverage,
 ) -> Result<(), String> {
     let got = w.call(engine, "margin", &[user]).result;
+    // Coverage: what the margin would be without the correlation table.
+    let pairs = model.correlations();
+    model.set_correlations(&[]);
+    let without_pairs = model.margin(user);
+    model.set_correlations(&pairs);
     let want = model.margin(user);
     match (&got, &want) {
         (Ok(r), Ok((equity, im, mm, locked))) => {
@@ -1411,6 +1545,8 @@ fn margin_agrees(
                 return Err(format!("RM4: router IM {im} above the slabs' {per_slab}"));
             }
             coverage.netted += usize::from(*im < per_slab);
+            coverage.pair_netted +=
+                usize::from(matches!(without_pairs, Ok((_, plain, _, _)) if plain > *im));
             Ok(())
         }
         (Err(t), Err(router_reference::RouteError::Abort(code))) if t.kind == abort(*code) => {
@@ -1424,9 +1560,17 @@ fn margin_agrees(
 #[test]
 fn the_router_matches_the_reference_on_both_engines() {
     let mut rng = Rng::new("router_differential");
+    let key = slab::params::oracle_key;
+    // SOL (the first two slabs) against ETH (the third), and a pair no leg's feed is in.
     let cross = Setup {
         cross: true,
         other_feed_on_third: true,
+        correlations: [
+            (key("pyth:BTCUSD"), key("pyth:SOLUSD"), 9_000),
+            (key("pyth:SOLUSD"), key("pyth:ETHUSD"), 6_500),
+            (0, 0, 0),
+            (0, 0, 0),
+        ],
         ..Setup::default()
     };
     let interpreted = differential(&Interpreter(ExecOptions::default()), &mut rng, 2_400, cross)
@@ -1454,6 +1598,7 @@ fn the_router_matches_the_reference_on_both_engines() {
     assert!(interpreted.locks_pledged >= 20, "{interpreted:?}");
     assert!(interpreted.locks_released >= 10, "{interpreted:?}");
     assert!(interpreted.netted >= 10, "{interpreted:?}");
+    assert!(interpreted.pair_netted >= 10, "{interpreted:?}");
     assert!(interpreted.routes_after_upgrade >= 20, "{interpreted:?}");
     assert!(interpreted.margin_refusals >= 3, "{interpreted:?}");
     assert!(interpreted.syncs >= 30, "{interpreted:?}");

@@ -977,6 +977,311 @@ fn sync_margin_prunes_a_leg_closed_elsewhere() {
     assert_eq!(r.snapshot(), before);
 }
 
+// ---- correlation pairs (cross_alpha) ----
+
+/// A third feed's key (keys have their low bit set).
+const THIRD_KEY: u64 = 0x7777_0001;
+/// A feed no leg of these tests is marked by.
+const UNHELD_KEY: u64 = 0x1234_0001;
+
+/// A slab as [`slab_keyed`] with its own IM and MM rates (bps).
+fn slab_rated(oracle_key: u64, imr_bps: u64, mmr_bps: u64, orders: &[(u64, u64, u64)]) -> Model {
+    let mut p = slab_params();
+    p.instruments[0].oracle_key = oracle_key;
+    p.imr_bps = imr_bps;
+    p.mmr_bps = mmr_bps;
+    let mut m = Model::new(p);
+    m.set_maker_class(MAKER, 1).unwrap();
+    for &(side, price, qty) in orders {
+        m.place_order(0, MAKER, 0, side, price, qty).unwrap();
+    }
+    m
+}
+
+/// A router over `slabs` `(id, model)`, marks 1,000, all listed, the taker's vault 1,000,000,
+/// the netting model as given.
+fn feeds_router(cross: bool, slabs: Vec<(u64, Model)>) -> RouterModel {
+    let ids: Vec<u64> = slabs.iter().map(|s| s.0).collect();
+    let mut r = RouterModel::new(
+        CAP_TTL,
+        slabs
+            .into_iter()
+            .map(|(id, m)| (id, m, vec![1_000]))
+            .collect(),
+    );
+    r.set_cross_alpha(cross);
+    for s in ids {
+        r.list_slab(s).unwrap();
+    }
+    r.deposit(TAKER, 1_000_000);
+    r
+}
+
+/// Asks 1,000 (20): a slab to go long on.
+const ASKS: &[(u64, u64, u64)] = &[(1, 1_000, 20)];
+/// Bids 1,000 (20): a slab to go short on.
+const BIDS: &[(u64, u64, u64)] = &[(0, 1_000, 20)];
+
+#[test]
+fn a_correlation_pair_offsets_alpha_of_the_smaller_residual_rounded_down() {
+    // margin_router with B on another feed: A (KEY) long 2, B (OTHER_KEY) short 2. One unit
+    // (2 contracts at 1,000): IM 1,000, MM 700, im_pos ±1,000, mm_pos ±700, fee 10. Each feed
+    // has one leg, so no per-feed offset: the residuals are R_KEY = +1,000, R_OTHER = −1,000
+    // (IM) and +700, −700 (MM). The pair's keys in either order.
+    for pair in [(KEY, OTHER_KEY, 7_000), (OTHER_KEY, KEY, 7_000)] {
+        let mut r = margin_router(true, OTHER_KEY);
+        r.set_correlations(&[pair]);
+        assert_eq!(r.correlations(), [pair, (0, 0, 0), (0, 0, 0), (0, 0, 0)]);
+        // Long on KEY alone: OTHER_KEY is not among the legs, the pair offsets nothing.
+        assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+        assert_eq!(r.margin(TAKER), Ok((1_000, 1_000, 700, 1_000)));
+        // The short on OTHER_KEY through a two-phase route (route_commit's margin step):
+        // m = min(1,000, 1,000) = 1,000 → offset ⌊7,000 × 1,000 / 10⁴⌋ = 700:
+        // IM = 1,000 + 1,000 − 700 = 1,300; MM: m = 700 → ⌊490⌋ = 490: 1,400 − 490 = 910.
+        assert_eq!(
+            r.route_reserve(NOW, TAKER, 7, 0, 1, 2, 1_000, [B, 0, 0]),
+            Ok((2, 1, NOW + CAP_TTL))
+        );
+        assert_eq!(r.locked(TAKER), 1_000);
+        assert_eq!(r.route_commit(NOW, TAKER, 7), Ok((2, 2_000, 10, 1)));
+        assert_eq!(r.margin(TAKER), Ok((1_300, 1_300, 910, 1_300)));
+        assert_eq!(r.locked(TAKER), 1_300);
+        assert_eq!(r.escrow(TAKER, 0), 1_300);
+        assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 1_300);
+
+        // The floor: A marked 1,003, B 1,005. A: X = 20,060 → IM ⌊1,003⌋ = 1,003, MM
+        // ⌊702.1⌋ = 702, E_A = 2 × 3 × 10 = 60; B: X = 20,100 → IM 1,005, MM ⌊703.5⌋ = 703,
+        // E_B = −2 × 5 × 10 = −100; E = −40.
+        // IM: m = min(1,003, 1,005) = 1,003 → ⌊7,000 × 1,003 / 10⁴⌋ = ⌊702.1⌋ = 702:
+        //     1,003 + 1,005 − 702 = 1,306.
+        // MM: m = min(702, 703) = 702 → ⌊7,000 × 702 / 10⁴⌋ = ⌊491.4⌋ = 491:
+        //     702 + 703 − 491 = 914.
+        r.set_marks(A, vec![1_003]);
+        r.set_marks(B, vec![1_005]);
+        assert_eq!(r.margin(TAKER), Ok((1_300 - 40, 1_306, 914, 1_300)));
+        // sync_margin locks max(0, 1,306 − (−40)) = 1,346.
+        assert_eq!(r.sync_margin(TAKER), Ok(1_346));
+        assert_eq!(r.margin(TAKER), Ok((1_306, 1_306, 914, 1_346)));
+        assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 1_346);
+    }
+}
+
+#[test]
+fn correlation_pairs_do_nothing_under_isolated() {
+    // The same portfolio as above with the pair set, but the model isolated: 2 × one unit.
+    let mut r = margin_router(false, OTHER_KEY);
+    r.set_correlations(&[(KEY, OTHER_KEY, 7_000)]);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 20 - 2_000);
+    // And cross_alpha without any pair: the two feeds do not net either (the default).
+    let mut r = margin_router(true, OTHER_KEY);
+    assert_eq!(r.correlations(), [(0, 0, 0); 4]);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
+    // Setting the pair afterwards: margin and sync_margin see it (1,300 as above).
+    r.set_correlations(&[(KEY, OTHER_KEY, 7_000)]);
+    assert_eq!(r.margin(TAKER), Ok((2_000, 1_300, 910, 2_000)));
+    assert_eq!(r.sync_margin(TAKER), Ok(1_300));
+    // And an empty list removes it again.
+    r.set_correlations(&[]);
+    assert_eq!(r.margin(TAKER), Ok((1_300, 2_000, 1_400, 1_300)));
+}
+
+#[test]
+fn residuals_on_the_same_side_zero_or_unheld_offset_nothing() {
+    // Long 2 on KEY (slab A) and long 2 on OTHER_KEY (slab B): R = +1,000 and +1,000 (IM),
+    // +700 and +700 (MM) — the same side. Pairs that cannot offset: the two feeds on the same
+    // side, a feed with itself, a key no leg has, an unused all-zeros pair.
+    let mut r = feeds_router(
+        true,
+        vec![
+            (A, slab_keyed(KEY, ASKS)),
+            (B, slab_keyed(OTHER_KEY, ASKS)),
+            (C, slab_keyed(KEY, BIDS)),
+        ],
+    );
+    r.set_correlations(&[
+        (KEY, OTHER_KEY, 10_000),
+        (KEY, KEY, 10_000),
+        (OTHER_KEY, UNHELD_KEY, 10_000),
+        (0, 0, 0),
+    ]);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(buy(&mut r, B, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
+    // Short 2 on KEY (slab C): KEY's per-feed offset G − |N| = 2,000 − 0 = 2,000 (MM 1,400);
+    // its residual is 0, so the pair with OTHER_KEY still offsets nothing:
+    // IM = 3,000 − 2,000 = 1,000, MM = 2,100 − 1,400 = 700.
+    assert_eq!(sell(&mut r, C, 2, 1_000), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.margin(TAKER), Ok((1_000, 1_000, 700, 1_000)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 30 - 1_000);
+}
+
+#[test]
+fn a_pair_offsets_the_residual_left_by_the_per_feed_netting() {
+    // Long 4 on KEY (A: IM 2,000, MM 1,400), short 2 on KEY (C: 1,000, 700), short 2 on
+    // OTHER_KEY (B: 1,000, 700). IM_iso = 4,000, MM_iso = 2,800.
+    // Per feed KEY: N = 1,000, G = 3,000 → offset 2,000 (MM: N = 700, G = 2,100 → 1,400).
+    // Residuals R_KEY = +1,000, R_OTHER = −1,000 → pair α = 7,000: m = 1,000, offset 700.
+    // IM = 4,000 − 2,000 − 700 = 1,300; MM: m = 700 → 490, 2,800 − 1,400 − 490 = 910.
+    let mut r = feeds_router(
+        true,
+        vec![
+            (A, slab_keyed(KEY, ASKS)),
+            (B, slab_keyed(OTHER_KEY, BIDS)),
+            (C, slab_keyed(KEY, BIDS)),
+        ],
+    );
+    r.set_correlations(&[(KEY, OTHER_KEY, 7_000)]);
+    assert_eq!(buy(&mut r, A, 4), Ok((4, 4_000, 20, 1)));
+    assert_eq!(sell(&mut r, C, 2, 1_000), Ok((2, 2_000, 10, 1)));
+    // Before the OTHER_KEY leg: IM 3,000 − 2,000 = 1,000, MM 2,100 − 1,400 = 700.
+    assert_eq!(r.margin(TAKER), Ok((1_000, 1_000, 700, 1_000)));
+    assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.margin(TAKER), Ok((1_300, 1_300, 910, 1_300)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 40 - 1_300);
+}
+
+#[test]
+fn pairs_sharing_a_feed_offset_each_unit_of_its_residual_once_in_pair_order() {
+    // Long 6 on KEY (A: X = 60,000 → IM 3,000, MM 2,100, fee 30), short 4 on OTHER_KEY (B:
+    // IM 2,000, MM 1,400, fee 20), short 4 on THIRD_KEY (C: the same). E = 0.
+    // IM_iso = 7,000, MM_iso = 4,900; no per-feed offsets (one leg per feed).
+    // Residuals: IM +3,000 / −2,000 / −2,000; MM +2,100 / −1,400 / −1,400.
+    let mut r = feeds_router(
+        true,
+        vec![
+            (A, slab_keyed(KEY, ASKS)),
+            (B, slab_keyed(OTHER_KEY, BIDS)),
+            (C, slab_keyed(THIRD_KEY, BIDS)),
+        ],
+    );
+    // Pair 0 (KEY, OTHER, 70 %): m = 2,000 → 1,400; R_KEY 3,000 → 1,000, R_OTHER → 0.
+    // Pair 1 (THIRD, KEY, 50 %): m = min(2,000, 1,000) = 1,000 → 500 (only what remains);
+    //   R_THIRD → −1,000, R_KEY → 0.
+    // Pair 2 (OTHER, THIRD): R_OTHER is 0 now → nothing. Pair 3: a key no leg has → nothing.
+    // IM = 7,000 − 1,400 − 500 = 5,100.
+    // MM: pair 0 m = 1,400 → 980, R_KEY 700; pair 1 m = 700 → 350; MM = 4,900 − 1,330 = 3,570.
+    r.set_correlations(&[
+        (KEY, OTHER_KEY, 7_000),
+        (THIRD_KEY, KEY, 5_000),
+        (OTHER_KEY, THIRD_KEY, 10_000),
+        (KEY, UNHELD_KEY, 10_000),
+    ]);
+    assert_eq!(buy(&mut r, A, 6), Ok((6, 6_000, 30, 1)));
+    assert_eq!(sell(&mut r, B, 4, 1_000), Ok((4, 4_000, 20, 1)));
+    assert_eq!(sell(&mut r, C, 4, 1_000), Ok((4, 4_000, 20, 1)));
+    assert_eq!(r.margin(TAKER), Ok((5_100, 5_100, 3_570, 5_100)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 70 - 5_100);
+
+    // At α = 100 % the pairs together offset KEY's residual once, never more: (KEY, OTHER)
+    // takes m = 2,000 → 2,000 (R_KEY 1,000 left), (KEY, THIRD) meets only that 1,000 of
+    // THIRD's −2,000 → 1,000. IM = 7,000 − 3,000 = 4,000; MM: 1,400 then 700 → 4,900 − 2,100
+    // = 2,800. (Were the residuals not moved, the second pair would offset 2,000 and 1,400
+    // again: IM 3,000, MM 2,100.)
+    r.set_correlations(&[(KEY, OTHER_KEY, 10_000), (KEY, THIRD_KEY, 10_000)]);
+    assert_eq!(r.margin(TAKER), Ok((5_100, 4_000, 2_800, 5_100)));
+
+    // The order matters: (THIRD, KEY, 50 %) first takes m = 2,000 → 1,000, R_KEY 1,000; then
+    // (KEY, OTHER, 70 %) m = 1,000 → 700. IM = 7,000 − 1,700 = 5,300.
+    // MM: 1,400 → 700, R_KEY 700; then m = 700 → 490. MM = 4,900 − 1,190 = 3,710.
+    r.set_correlations(&[(THIRD_KEY, KEY, 5_000), (KEY, OTHER_KEY, 7_000)]);
+    assert_eq!(r.margin(TAKER), Ok((5_100, 5_300, 3_710, 5_100)));
+    assert_eq!(r.sync_margin(TAKER), Ok(5_300));
+}
+
+#[test]
+fn the_mm_pairs_use_the_mm_residuals_of_their_own() {
+    // Slab A (KEY, 5 % / 3.5 %): long 2 → im_pos 1,000, mm_pos 700. Slab C (KEY, rates below):
+    // short 2. Slab B (OTHER_KEY, 5 % / 3.5 %): short 2 → im_pos −1,000, mm_pos −700.
+    // The pair (KEY, OTHER_KEY, 50 %). E = 0; fees 10 each.
+    //
+    // C at 4 % / 3.8 %: im_pos −800, mm_pos −760.
+    //   IM: iso 1,000 + 800 + 1,000 = 2,800; KEY N = 200, G = 1,800 → 1,600; residuals +200,
+    //       −1,000 (opposite) → m = 200, ⌊5,000 × 200 / 10⁴⌋ = 100. IM = 2,800 − 1,600 − 100
+    //       = 1,100.
+    //   MM: iso 700 + 760 + 700 = 2,160; KEY N = −60, G = 1,460 → 1,400; residuals −60, −700
+    //       (same side) → nothing. MM = 760.
+    // C at 6 % / 3 %: im_pos −1,200, mm_pos −600.
+    //   IM: iso 3,200; KEY N = −200, G = 2,200 → 2,000; residuals −200, −1,000 (same side) →
+    //       nothing. IM = 1,200.
+    //   MM: iso 2,000; KEY N = 100, G = 1,300 → 1,200; residuals +100, −700 → m = 100, 50.
+    //       MM = 2,000 − 1,200 − 50 = 750.
+    for (imr, mmr, im, mm) in [(400, 380, 1_100, 760), (600, 300, 1_200, 750)] {
+        let mut r = feeds_router(
+            true,
+            vec![
+                (A, slab_keyed(KEY, ASKS)),
+                (B, slab_keyed(OTHER_KEY, BIDS)),
+                (C, slab_rated(KEY, imr, mmr, BIDS)),
+            ],
+        );
+        r.set_correlations(&[(KEY, OTHER_KEY, 5_000)]);
+        assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+        assert_eq!(sell(&mut r, C, 2, 1_000), Ok((2, 2_000, 10, 1)));
+        assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+        assert_eq!(r.margin(TAKER), Ok((im as i128, im, mm, im)));
+        assert_eq!(r.vault(TAKER), 1_000_000 - 30 - im);
+    }
+}
+
+#[test]
+fn liquidation_measures_health_with_the_pairs() {
+    // A (KEY) long 2, B (OTHER_KEY) short 2, the pair (KEY, OTHER_KEY, 70 %): the lock 1,300
+    // (as in the first pair test); the vault emptied. Hard band 200, no buffer, no grace.
+    // A marked down to 990: E_A = 2 × (−10) × 10 = −200; X_A = 19,800 → IM 990, MM ⌊693⌋ =
+    // 693. B: IM 1,000, MM 700, E_B 0. T = 1,300 − 200 = 1,100.
+    //   With the pair: IM = 1,990 − ⌊0.7 × 990⌋ = 1,990 − 693 = 1,297; MM = 1,393 −
+    //   ⌊0.7 × 693⌋ = 1,393 − ⌊485.1⌋ = 908. H = 1,100 − 908 = 192 ≥ 0: not short, healthy.
+    //   Without it: IM 1,990, MM 1,393, H = −293 < 0 and T < IM: short min(293, 890) = 293.
+    for paired in [true, false] {
+        let mut r = margin_router(true, OTHER_KEY);
+        r.set_correlations(&[(KEY, OTHER_KEY, 7_000)]);
+        r.set_liquidation(200, 100, 0, 0);
+        assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+        assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+        assert_eq!(r.locked(TAKER), 1_300);
+        r.withdraw(TAKER, 1_000_000 - 20 - 1_300).unwrap();
+        r.set_marks(A, vec![990]);
+        if paired {
+            assert_eq!(r.margin(TAKER), Ok((1_100, 1_297, 908, 1_300)));
+            let before = r.snapshot();
+            assert_eq!(r.liquidate(NOW, TAKER), Ok((3, 192, 0)));
+            assert_eq!(r.snapshot(), before);
+            continue;
+        }
+        r.set_correlations(&[]);
+        assert_eq!(r.margin(TAKER), Ok((1_100, 1_990, 1_393, 1_300)));
+        // The sweep: band 200 (H < 0); the lock (1,300) back to the vault. Shares per feed:
+        // A's |mm_pos| 693, B's 700; d_A = min(293, 693) = 293. A needs ⌈293 × 10⁴ / (10 ×
+        // 990 × 350)⌉ = ⌈0.85⌉ = 1 → 2 contracts (the lot), sold to A's bid at 995 (within
+        // 990 − ⌊19.8⌋ = 971); covered ⌊2 × 10 × 990 × 350 / 10⁴⌋ = 693 ≥ 293: residual 0.
+        // Realised 2 × (995 − 1,000) × 10 = −100: the debit. B's d = 0: skipped.
+        // Re-lock: A's leg closed and pruned; B alone: IM 1,000, E 0 → 1,000 of the vault's
+        // 1,300 − 100 = 1,200; H = 1,000 − 700 = 300.
+        let report = r.liquidate_report(NOW, TAKER).unwrap();
+        assert_eq!(report.legs.len(), 1);
+        assert_eq!(report.legs[0].slab, A);
+        assert_eq!(report.legs[0].deficit, 293);
+        assert_eq!(report.legs[0].closed_qty, 2);
+        assert_eq!(report.legs[0].debit, 100);
+        assert_eq!((report.status, report.health, report.residual), (2, 300, 0));
+        assert_eq!(report.relocked, 1_000);
+        assert_eq!(r.vault(TAKER), 200);
+        assert_eq!(r.portfolio(TAKER), [(0, 0), (B, 0), (0, 0), (0, 0)]);
+    }
+}
+
+#[test]
+#[should_panic(expected = "at most 4 correlation pairs")]
+fn a_fifth_correlation_pair_is_a_test_bug() {
+    let mut r = margin_router(true, OTHER_KEY);
+    r.set_correlations(&[(KEY, OTHER_KEY, 1); 5]);
+}
+
 // ---- exposure cap (E-max) ----
 
 #[test]

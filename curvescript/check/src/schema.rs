@@ -24,6 +24,9 @@ pub const OUTCOMES_MAX: usize = 10;
 pub const ROUTER_BATCH_DEFAULT_MS: u128 = 50;
 /// One in parts per million.
 pub const PPM_ONE: u128 = 1_000_000;
+/// Most `CORRELATION` pairs a ROUTER block may declare: the router's margin step visits every
+/// pair for every margin it computes, so the table's size bounds the call's static gas.
+pub const CORRELATIONS_MAX: usize = 4;
 
 /// The type of an argument value, with its bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -488,10 +491,34 @@ pub static SCHEMA: &[BlockSchema] = &[
                     optional(
                         "correl_matrix",
                         ValueType::Str,
-                        "name of the correlation table the cross model reads",
+                        "name of the correlation table the `CORRELATION` statements define",
                     ),
                 ],
                 "How the router nets margin across slabs.",
+            ),
+            statement(
+                "CORRELATION",
+                Repeated {
+                    max: CORRELATIONS_MAX,
+                },
+                &[
+                    required(
+                        "feed_a",
+                        ValueType::BlockRef(BlockKind::Oracle),
+                        "one feed of the pair",
+                    ),
+                    required(
+                        "feed_b",
+                        ValueType::BlockRef(BlockKind::Oracle),
+                        "the other feed, not `feed_a`",
+                    ),
+                    required(
+                        "alpha_bps",
+                        bps(1, 10_000),
+                        "share of the smaller opposite net margin the pair offsets",
+                    ),
+                ],
+                "A pair of feeds whose opposite nets offset under `cross_alpha` (the correlation table).",
             ),
             statement(
                 "CAP_TTL",

@@ -25,7 +25,14 @@ pub fn check_script(
     check_batch_windows(script, diagnostics);
     for block in &script.blocks {
         match block.kind {
-            BlockKind::Router => check_router(block, diagnostics),
+            BlockKind::Router => {
+                let feeds = script
+                    .blocks
+                    .iter()
+                    .filter(|b| b.kind == BlockKind::Oracle)
+                    .count();
+                check_router(block, feeds, diagnostics)
+            }
             BlockKind::Slab => check_slab(block, diagnostics),
             BlockKind::Oracle => check_oracle(block, diagnostics),
             BlockKind::Market => check_market(block, diagnostics),
@@ -240,7 +247,7 @@ fn require_le(
     diagnostics.push(diagnostic);
 }
 
-fn check_router(router: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
+fn check_router(router: &CheckedBlock, feeds: usize, diagnostics: &mut Vec<Diagnostic>) {
     let cap_ttl = router.number("CAP_TTL", "ms");
     let vault_cap = router.number("COLLATERAL", "vault_cap");
     for cap in router.statements_named("CAP") {
@@ -280,6 +287,104 @@ fn check_router(router: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {
         "the pre-liquidation band sits inside the hard band",
         diagnostics,
     );
+    check_correlations(router, feeds, diagnostics);
+}
+
+/// The feed a `BlockRef(Oracle)` value names: a reference's id or a string's text.
+fn feed_name(value: Option<&TypedValue>) -> Option<&str> {
+    match value.map(|v| &v.value) {
+        Some(Typed::BlockRef { id, .. }) => id.as_deref(),
+        Some(Typed::Str(text)) => Some(text),
+        _ => None,
+    }
+}
+
+/// The correlation table (`CORRELATION` statements, the ROUTER README's "Correlation pairs"):
+/// two distinct feeds per pair, each unordered pair once, read only by `cross_alpha`; a
+/// `correl_matrix` name with no pair in a script of several feeds (`feeds` ORACLE blocks)
+/// names an empty table.
+fn check_correlations(router: &CheckedBlock, feeds: usize, diagnostics: &mut Vec<Diagnostic>) {
+    let cross = router
+        .value("PORTFOLIO_MARGIN", "model")
+        .and_then(TypedValue::as_choice)
+        == Some("cross_alpha");
+    let mut seen: Vec<([&str; 2], Span)> = Vec::new();
+    let mut pairs = 0;
+    for pair in router.statements_named("CORRELATION") {
+        pairs += 1;
+        let span = pair.span.unwrap_or(router.header_span);
+        if !cross && pairs == 1 {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::InapplicableStatement,
+                    span,
+                    "a correlation pair is read only by the `cross_alpha` margin model",
+                )
+                .with_secondary(
+                    router.statement_span("PORTFOLIO_MARGIN"),
+                    "the router's margin model",
+                )
+                .with_help("write `PORTFOLIO_MARGIN model=cross_alpha`, or remove the pair"),
+            );
+        }
+        let (Some(a), Some(b)) = (
+            feed_name(pair.value("feed_a")),
+            feed_name(pair.value("feed_b")),
+        ) else {
+            continue;
+        };
+        if a == b {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::InconsistentValues,
+                    pair.arg_span("feed_b").unwrap_or(span),
+                    format!("the pair correlates the feed \"{a}\" with itself"),
+                )
+                .with_help(
+                    "positions on one feed already net in full under `cross_alpha`; a pair \
+                     names two different feeds",
+                ),
+            );
+            continue;
+        }
+        let key = if a < b { [a, b] } else { [b, a] };
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::DuplicateStatement,
+                    span,
+                    format!("two `CORRELATION` statements pair \"{a}\" and \"{b}\""),
+                )
+                .with_secondary(*first, "first one"),
+            );
+        } else {
+            seen.push((key, span));
+        }
+    }
+    if pairs == 0
+        && feeds > 1
+        && let Some(name) = router
+            .value("PORTFOLIO_MARGIN", "correl_matrix")
+            .and_then(|v| match &v.value {
+                Typed::Str(text) => Some(text.as_str()),
+                _ => None,
+            })
+    {
+        diagnostics.push(
+            Diagnostic::warning(
+                Code::EmptyTable,
+                router
+                    .statement("PORTFOLIO_MARGIN")
+                    .and_then(|s| s.arg_span("correl_matrix"))
+                    .unwrap_or(router.header_span),
+                format!("the correlation table \"{name}\" has no pairs"),
+            )
+            .with_help(
+                "positions on different feeds do not offset until a `CORRELATION feed_a=… \
+                 feed_b=… alpha_bps=…` statement pairs them",
+            ),
+        );
+    }
 }
 
 fn check_slab(slab: &CheckedBlock, diagnostics: &mut Vec<Diagnostic>) {

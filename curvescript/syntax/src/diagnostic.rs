@@ -137,6 +137,8 @@ codes! {
     PoolUndersized = "W0003", "a pool smaller than what it may have to hold";
     /// No governance file was given, so its checks were skipped.
     NoGovernance = "W0001", "governance checks skipped";
+    /// A name given to a table that nothing in the script defines.
+    EmptyTable = "W0004", "a named table with no entries";
 }
 
 impl Severity {

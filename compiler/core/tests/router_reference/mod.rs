@@ -20,6 +20,20 @@
 //! `cross_alpha`. Each record also keeps `flagged_ms`, when a liquidation's grace window opened
 //! (0 for none).
 //!
+//! Correlation pairs (README "Portfolio margin" step 4, **Correlation pairs**): the ROUTER
+//! block's `CORRELATION feed_a= feed_b= alpha_bps=` statements are
+//! [`RouterModel::set_correlations`]'s `(key_a, key_b, alpha_bps)` tuples, in statement order,
+//! at most [`CORRELATIONS_MAX`], kept as the parameter table keeps them (an unused pair all
+//! zeros; none by default). Under `cross_alpha` only, after the per-feed offsets, each feed key
+//! `f ≠ 0` among the legs has a residual net `R_f = Σ im_pos` over its legs; the pairs in order,
+//! for keys `a ≠ b` both among the legs with `R_a`, `R_b` non-zero and of opposite signs, offset
+//! `⌊α × m / 10,000⌋` with `m = min(|R_a|, |R_b|)` and move both residuals `m` towards 0, so a
+//! unit of net margin offsets at most once. IM loses the pair offsets of the `im_pos`
+//! residuals, MM (independently) those of its own `mm_pos` residuals. Every IM/MM of the model
+//! (`margin`, `sync_margin`, `route`'s and `route_commit`'s margin step, liquidation's steps 2
+//! and 7) comes from the one netting function, so all of them see the pairs; liquidation's
+//! shares stay per feed (the pairs do not enter them).
+//!
 //! Liquidation: [`RouterModel::liquidate`] (README "Liquidation" steps 1–7) with the ROUTER
 //! block's `LIQUIDATION` values of [`RouterModel::set_liquidation`] (the schema's defaults
 //! otherwise: `band_bps` 200, `preliq_band_bps` 100, `preliq_buffer` 10,000,000, `grace_ms` 0).
@@ -98,6 +112,17 @@
 //! - `cross_alpha` groups the legs by their view's `oracle_key` (legs of key 0 never net);
 //!   `IM = IM_iso − Σ offsets` cannot go below 0 (the README's argument); the model panics if
 //!   it would (a slab-model bug).
+//! - Correlation pairs: "a feed key among the legs" is any key `≠ 0` of a taken slot's view,
+//!   a leg not open included (its `im_pos = mm_pos = 0` adds nothing to `R`, so this is not
+//!   observable). A pair naming key 0 (an unused pair is all zeros) or a key no leg has, or
+//!   with `a = b`, offsets nothing and moves no residual. The IM and MM passes are separate:
+//!   a pair may offset MM but not IM (or the reverse) when only one pair of residuals has
+//!   opposite signs, and each pass moves only its own residuals. `α` is taken as given (the
+//!   checker proves `1 ≤ α ≤ 10,000`; it is not re-checked here): `α × m` is exact (the model
+//!   panics on an overflow, unreachable with real margins), and an `α` above 10,000 could make
+//!   `IM` negative, which panics like any netted IM below 0. `set_correlations` replaces every
+//!   pair (the slots it does not fill are zeros); under `isolated` the pairs are kept but
+//!   unused.
 //! - `required = max(0, IM − E)` in signed arithmetic; the pledge (a vault refusal is
 //!   `Host("vault_balance")`) or release of the difference moves vault ↔ escrow `(user, 0)`,
 //!   then `locked = required`. The route's `total_debit` stays the commits' debits (the lock is
@@ -257,6 +282,8 @@ use crate::slab_reference::state::SlabState;
 pub const SLABS_MAX: usize = 16;
 /// The host's longest cap TTL; a longer one is clamped to it.
 pub const CAP_TTL_MAX_MS: u64 = 120_000;
+/// Correlation pairs the ROUTER block may declare (README "Portfolio margin", `CORRELATIONS_MAX`).
+pub const CORRELATIONS_MAX: usize = 4;
 /// Leg slots per portfolio (README "Portfolios").
 pub const PORTFOLIO_LEGS: usize = 4;
 /// The margin lock's slab id: the lock is the escrow `(user, LOCK_SLAB)`.
@@ -666,6 +693,48 @@ fn shortfall(buffer: u128, h: i128, im: u128, t: i128) -> u128 {
     gap(buffer, h).min(gap(im, t))
 }
 
+/// Σ of the correlation pairs' offsets over `residual` (README "Portfolio margin" step 4,
+/// **Correlation pairs**), moving the residuals as it goes. `residual` maps each feed key `≠ 0`
+/// among the legs to its residual net `R_f`. For each pair `(a, b, α)` in order whose keys
+/// `a ≠ b` are both in `residual`, with `R_a`, `R_b` non-zero and of opposite signs: `m =
+/// min(|R_a|, |R_b|)`, the offset `⌊α × m / 10,000⌋`, and both residuals move `m` towards 0
+/// (so a unit of net margin offsets against the first pair that reaches it only). Any other
+/// pair — a key 0 (an unused pair), a key no leg has, `a = b`, a zero residual or two on the
+/// same side — offsets nothing and moves nothing.
+fn pair_offsets(pairs: &[(u64, u64, u64)], residual: &mut BTreeMap<u64, i128>) -> u128 {
+    let mut total: u128 = 0;
+    for &(a, b, alpha) in pairs {
+        if a == b {
+            continue;
+        }
+        // Key 0 is never in the map (legs of key 0 never net), so an unused pair stops here.
+        let (Some(&ra), Some(&rb)) = (residual.get(&a), residual.get(&b)) else {
+            continue;
+        };
+        // Opposite non-zero signs: one strictly positive and the other strictly negative.
+        let opposite = (ra > 0 && rb < 0) || (ra < 0 && rb > 0);
+        if !opposite {
+            continue;
+        }
+        let m = ra.unsigned_abs().min(rb.unsigned_abs());
+        let offset = u128::from(alpha)
+            .checked_mul(m)
+            .expect("reference model: α × m overflows")
+            / 10_000;
+        total = total
+            .checked_add(offset)
+            .expect("reference model: pair offsets overflow");
+        // m ≤ |R_a| and |R_b|, both of which are magnitudes of i128 values: as a signed step it
+        // fits unless R is i128::MIN, which a sum of real margins never reaches.
+        let step = i128::try_from(m).expect("reference model: a residual at i128::MIN");
+        // Both move m towards 0 (ra and rb have opposite signs, so one gains and one loses).
+        let towards_zero = |r: i128| if r > 0 { r - step } else { r + step };
+        residual.insert(a, towards_zero(ra));
+        residual.insert(b, towards_zero(rb));
+    }
+    total
+}
+
 /// The router, its host ledger and the slabs it routes to.
 #[derive(Clone, Debug)]
 pub struct RouterModel {
@@ -676,6 +745,9 @@ pub struct RouterModel {
     slabs: Vec<Slab>,
     /// The netting model: `cross_alpha` (true) or `isolated` (false, the default).
     cross_alpha: bool,
+    /// The ROUTER block's `CORRELATION` pairs `(key_a, key_b, alpha_bps)` in statement order,
+    /// as the parameter table holds them: an unused pair is all zeros (so offsets nothing).
+    correlations: [(u64, u64, u64); CORRELATIONS_MAX],
     /// The ROUTER block's `LIQUIDATION` values.
     liquidation: LiquidationParams,
     portfolios: BTreeMap<u64, Portfolio>,
@@ -692,6 +764,7 @@ impl RouterModel {
             ledger: Ledger::default(),
             slabs: Vec::new(),
             cross_alpha: false,
+            correlations: [(0, 0, 0); CORRELATIONS_MAX],
             liquidation: LiquidationParams::default(),
             portfolios: BTreeMap::new(),
         };
@@ -710,6 +783,26 @@ impl RouterModel {
     /// Whether the netting model is `cross_alpha`.
     pub fn cross_alpha(&self) -> bool {
         self.cross_alpha
+    }
+
+    /// The ROUTER block's `CORRELATION feed_a= feed_b= alpha_bps=` statements: each tuple is
+    /// `(key_a, key_b, alpha_bps)` with the feeds' `oracle_key`s, in statement order. Replaces
+    /// every pair; the slots not given are all zeros (none by default). Used by `cross_alpha`
+    /// only. Panics on more than [`CORRELATIONS_MAX`] pairs (the checker refuses them: a test
+    /// bug). `alpha_bps` is taken as given (`1 ≤ α ≤ 10,000` is the checker's, not re-checked).
+    pub fn set_correlations(&mut self, pairs: &[(u64, u64, u64)]) {
+        assert!(
+            pairs.len() <= CORRELATIONS_MAX,
+            "at most {CORRELATIONS_MAX} correlation pairs, got {}",
+            pairs.len()
+        );
+        self.correlations = [(0, 0, 0); CORRELATIONS_MAX];
+        self.correlations[..pairs.len()].copy_from_slice(pairs);
+    }
+
+    /// The correlation pairs in force, as the parameter table holds them (unused ones zeros).
+    pub fn correlations(&self) -> [(u64, u64, u64); CORRELATIONS_MAX] {
+        self.correlations
     }
 
     /// The ROUTER block's `LIQUIDATION band_bps preliq_band_bps preliq_buffer grace_ms`; without
@@ -1629,9 +1722,10 @@ impl RouterModel {
             out.mm_pos[slot] = mm_pos;
             out.key[slot] = key;
         }
-        // 4. Netting: cross_alpha saves G − |N| per feed; isolated keeps the per-slab sums.
+        // 4. Netting: cross_alpha saves G − |N| per feed, then the correlation pairs' offsets
+        // on the residual nets; isolated keeps the per-slab sums (and ignores the pairs).
         if self.cross_alpha {
-            for (n_im, g_im, n_mm, g_mm) in groups.into_values() {
+            for &(n_im, g_im, n_mm, g_mm) in groups.values() {
                 let im_offset = g_im - n_im.unsigned_abs();
                 let mm_offset = g_mm - n_mm.unsigned_abs();
                 out.im = out
@@ -1643,6 +1737,18 @@ impl RouterModel {
                     .checked_sub(mm_offset)
                     .expect("reference model: netted MM below 0");
             }
+            // Residual nets per feed key ≠ 0 among the legs: R_f = N (Σ im_pos for IM, and
+            // separately Σ mm_pos for MM); each pass moves only its own residuals.
+            let mut r_im: BTreeMap<u64, i128> = groups.iter().map(|(&k, g)| (k, g.0)).collect();
+            let mut r_mm: BTreeMap<u64, i128> = groups.iter().map(|(&k, g)| (k, g.2)).collect();
+            out.im = out
+                .im
+                .checked_sub(pair_offsets(&self.correlations, &mut r_im))
+                .expect("reference model: IM below 0 after the correlation pairs");
+            out.mm = out
+                .mm
+                .checked_sub(pair_offsets(&self.correlations, &mut r_mm))
+                .expect("reference model: MM below 0 after the correlation pairs");
         }
         Ok(out)
     }

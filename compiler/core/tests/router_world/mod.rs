@@ -101,7 +101,11 @@ pub const LIQUIDATION_DEFAULTS: Liquidation = (200, 100, 10_000_000, 0);
 
 /// The router's parameters: CAP_TTL 60 s, the margin model (`cross_alpha` when `cross`) and
 /// the `LIQUIDATION` values.
-pub fn router_params(cross: bool, liquidation: Liquidation) -> Vec<u64> {
+pub fn router_params(
+    cross: bool,
+    liquidation: Liquidation,
+    correlations: &[Correlation; router::CORRELATIONS_MAX],
+) -> Vec<u64> {
     let constants = router::constants();
     let (band, preliq_band, buffer, grace) = liquidation;
     router::PARAMS
@@ -109,6 +113,15 @@ pub fn router_params(cross: bool, liquidation: Liquidation) -> Vec<u64> {
         .map(|&name| match constants.iter().find(|(c, _)| *c == name) {
             Some(&(_, value)) => value,
             None => match name {
+                _ if name.starts_with("correl_") => {
+                    let (k, at) = router::CORRELATION_PARAMS
+                        .iter()
+                        .enumerate()
+                        .find_map(|(k, slots)| Some((k, slots.iter().position(|s| *s == name)?)))
+                        .expect("a correlation slot");
+                    let (a, b, alpha) = correlations[k];
+                    [a, b, alpha][at]
+                }
                 "cross" => u64::from(cross),
                 "cap_ttl_ms" => 60_000,
                 "band_bps" => band,
@@ -121,6 +134,10 @@ pub fn router_params(cross: bool, liquidation: Liquidation) -> Vec<u64> {
         })
         .collect()
 }
+
+/// A ROUTER block's `CORRELATION` pair: (feed_a's key, feed_b's key, alpha_bps); zeros for
+/// none.
+pub type Correlation = (u64, u64, u64);
 
 /// The slab parameter slot of instrument 0's `oracle_key`.
 pub fn oracle_key_slot() -> usize {
@@ -139,8 +156,12 @@ pub struct Setup {
     pub slab_mutation: slab::Mutation,
     pub cross: bool,
     pub other_feed_on_third: bool,
+    /// Another feed marking the second slab's instrument (e.g. "pyth:BTCUSD").
+    pub feed_of_second: Option<&'static str>,
     /// The router's `LIQUIDATION` values (the schema's defaults when `None`).
     pub liquidation: Option<Liquidation>,
+    /// The router's correlation table, in statement order.
+    pub correlations: [Correlation; router::CORRELATIONS_MAX],
 }
 
 /// Both engines, for a test to run on each.
@@ -217,6 +238,9 @@ impl World {
             if setup.other_feed_on_third && i == 2 {
                 params[oracle_key_slot()] = slab::params::oracle_key("pyth:ETHUSD");
             }
+            if let (Some(feed), 1) = (setup.feed_of_second, i) {
+                params[oracle_key_slot()] = slab::params::oracle_key(feed);
+            }
             slab_params.push(params.clone());
             let mut instance = Instance::new(Arc::clone(&program), &params).expect("fits");
             let mut oracle_words = vec![0; oracle::state::WORDS as usize];
@@ -262,6 +286,7 @@ impl World {
                 &router_params(
                     setup.cross,
                     setup.liquidation.unwrap_or(LIQUIDATION_DEFAULTS),
+                    &setup.correlations,
                 ),
             )
             .expect("fits"),

@@ -196,9 +196,14 @@ pub fn compute_legs(
             return;
         }
         b.if_(Cond::NonZero(cross), |b| {
-            let (im_offset, mm_offset) = offsets(b, &viewed);
+            let (im_offset, mm_offset, feeds) = offsets(b, &viewed);
             b.assign(im, Rvalue::Sub(im, im_offset));
             b.assign(mm, Rvalue::Sub(mm, mm_offset));
+            b.step("router.margin/correlation", Some("CORRELATION"), |b| {
+                let (im_offset, mm_offset) = pair_offsets(b, &viewed, &feeds);
+                b.assign(im, Rvalue::Sub(im, im_offset));
+                b.assign(mm, Rvalue::Sub(mm, mm_offset));
+            });
         });
     });
     (Margin { equity, im, mm }, viewed)
@@ -298,11 +303,21 @@ fn sums(b: &mut FunctionBuilder, legs: &[Viewed]) -> (Var, Var, Var) {
     (equity, im, mm)
 }
 
+/// A feed's net at its first leg (the leader): `Σ im_pos` and `Σ mm_pos` over the legs of its
+/// key; zeros at every other leg and for key 0.
+#[derive(Clone, Copy)]
+struct FeedNet {
+    leader: Var,
+    im: Var,
+    mm: Var,
+}
+
 /// Step 4's offsets: for each feed key ≠ 0, at its first leg, `Σ |pos| − |Σ pos|` over the
-/// legs of that key, for the IM and the MM of the positions.
-fn offsets(b: &mut FunctionBuilder, legs: &[Viewed]) -> (Var, Var) {
+/// legs of that key, for the IM and the MM of the positions; and each leg's [`FeedNet`].
+fn offsets(b: &mut FunctionBuilder, legs: &[Viewed]) -> (Var, Var, Vec<FeedNet>) {
     let im_offset = b.let_("im_offset", Ty::U128, Rvalue::Const(0));
     let mm_offset = b.let_("mm_offset", Ty::U128, Rvalue::Const(0));
+    let mut feeds = Vec::new();
     for (k, leg) in legs.iter().enumerate() {
         let leader = b.constant("leader", 1);
         for earlier in &legs[..k] {
@@ -310,29 +325,154 @@ fn offsets(b: &mut FunctionBuilder, legs: &[Viewed]) -> (Var, Var) {
                 b.assign(leader, Rvalue::Const(0))
             });
         }
-        b.if_(Cond::NonZero(leg.key), |b| {
-            b.if_(Cond::NonZero(leader), |b| {
-                for (offset, pos) in [
-                    (im_offset, (|l: &Viewed| l.im_pos) as fn(&Viewed) -> Var),
-                    (mm_offset, |l: &Viewed| l.mm_pos),
-                ] {
-                    let net = b.let_("net", Ty::U128, Rvalue::Const(0));
-                    let gross = b.let_("gross", Ty::U128, Rvalue::Const(0));
-                    for other in &legs[k..] {
-                        b.if_(Cond::Eq(other.key, leg.key), |b| {
-                            b.assign(net, Rvalue::AddSigned(net, pos(other)));
-                            let size = absolute(b, pos(other));
-                            b.assign(gross, Rvalue::Add(gross, size));
+        b.if_(Cond::Zero(leg.key), |b| b.assign(leader, Rvalue::Const(0)));
+        let feed = FeedNet {
+            leader,
+            im: b.let_("feed_im", Ty::U128, Rvalue::Const(0)),
+            mm: b.let_("feed_mm", Ty::U128, Rvalue::Const(0)),
+        };
+        b.if_(Cond::NonZero(leader), |b| {
+            for (offset, net, pos) in [
+                (
+                    im_offset,
+                    feed.im,
+                    (|l: &Viewed| l.im_pos) as fn(&Viewed) -> Var,
+                ),
+                (mm_offset, feed.mm, |l: &Viewed| l.mm_pos),
+            ] {
+                let gross = b.let_("gross", Ty::U128, Rvalue::Const(0));
+                for other in &legs[k..] {
+                    b.if_(Cond::Eq(other.key, leg.key), |b| {
+                        b.assign(net, Rvalue::AddSigned(net, pos(other)));
+                        let size = absolute(b, pos(other));
+                        b.assign(gross, Rvalue::Add(gross, size));
+                    });
+                }
+                let size = absolute(b, net);
+                let saved = b.let_("saved", Ty::U128, Rvalue::Sub(gross, size));
+                b.assign(offset, Rvalue::Add(offset, saved));
+            }
+        });
+        feeds.push(feed);
+    }
+    (im_offset, mm_offset, feeds)
+}
+
+/// Step 4's correlation pairs (README "Correlation pairs"): for each pair `(a, b, α)` of the
+/// parameter table in order, the feeds' residual nets `R_a`, `R_b` (at their leaders); when
+/// non-zero with opposite signs, `m = min(|R_a|, |R_b|)`, the offset `⌊α × m / 10,000⌋`, and
+/// both residuals move `m` towards 0. For the IM and the MM residuals alike.
+fn pair_offsets(b: &mut FunctionBuilder, legs: &[Viewed], feeds: &[FeedNet]) -> (Var, Var) {
+    let im_offset = b.let_("im_pair_offset", Ty::U128, Rvalue::Const(0));
+    let mm_offset = b.let_("mm_pair_offset", Ty::U128, Rvalue::Const(0));
+    for pair in &super::CORRELATION_PARAMS {
+        let [key_a, key_b, alpha] = pair.map(|name| super::load_param(b, name));
+        for (offset, net) in [
+            (im_offset, (|f: &FeedNet| f.im) as fn(&FeedNet) -> Var),
+            (mm_offset, |f: &FeedNet| f.mm),
+        ] {
+            let residual = |b: &mut FunctionBuilder, key: Var| {
+                let value = b.let_("residual", Ty::U128, Rvalue::Const(0));
+                for (leg, feed) in legs.iter().zip(feeds) {
+                    b.if_(Cond::Eq(leg.key, key), |b| {
+                        b.if_(Cond::NonZero(feed.leader), |b| {
+                            b.assign(value, Rvalue::Copy(net(feed)))
+                        });
+                    });
+                }
+                value
+            };
+            let r_a = residual(b, key_a);
+            let r_b = residual(b, key_b);
+            let opposite = b.let_("opposite", Ty::U64, Rvalue::Const(0));
+            let (sign_a, sign_b) = (sign(b, r_a), sign(b, r_b));
+            let both = b.let_("signs", Ty::U64, Rvalue::Add(sign_a, sign_b));
+            let mixed = b.constant("mixed", SIGN_POSITIVE + SIGN_NEGATIVE);
+            b.if_(Cond::Eq(both, mixed), |b| {
+                b.assign(opposite, Rvalue::Const(1))
+            });
+            b.if_(Cond::NonZero(opposite), |b| {
+                let (size_a, size_b) = (absolute(b, r_a), absolute(b, r_b));
+                let m = smaller(b, size_a, size_b);
+                let saved = bps_of(b, m, alpha);
+                b.assign(offset, Rvalue::Add(offset, saved));
+                for (residual, key) in [(r_a, key_a), (r_b, key_b)] {
+                    toward_zero(b, residual, m);
+                    for (leg, feed) in legs.iter().zip(feeds) {
+                        b.if_(Cond::Eq(leg.key, key), |b| {
+                            b.if_(Cond::NonZero(feed.leader), |b| {
+                                b.assign(net(feed), Rvalue::Copy(residual))
+                            });
                         });
                     }
-                    let net = absolute(b, net);
-                    let saved = b.let_("saved", Ty::U128, Rvalue::Sub(gross, net));
-                    b.assign(offset, Rvalue::Add(offset, saved));
                 }
             });
-        });
+        }
     }
     (im_offset, mm_offset)
+}
+
+/// [`sign`] of a positive value.
+const SIGN_POSITIVE: u64 = 1;
+/// [`sign`] of a negative value.
+const SIGN_NEGATIVE: u64 = 2;
+
+/// The sign of a two's-complement `u128`: 0 for zero, [`SIGN_POSITIVE`], [`SIGN_NEGATIVE`].
+fn sign(b: &mut FunctionBuilder, value: Var) -> Var {
+    let sign = b.let_("sign", Ty::U64, Rvalue::Const(0));
+    let low = b.let_("low", Ty::U64, Rvalue::Low(value));
+    let high = b.let_("high", Ty::U64, Rvalue::High(value));
+    b.if_(Cond::NonZero(low), |b| {
+        b.assign(sign, Rvalue::Const(SIGN_POSITIVE.into()))
+    });
+    b.if_(Cond::NonZero(high), |b| {
+        b.assign(sign, Rvalue::Const(SIGN_POSITIVE.into()))
+    });
+    let zero = b.constant("zero", 0);
+    b.if_(Cond::LtSigned(high, zero), |b| {
+        b.assign(sign, Rvalue::Const(SIGN_NEGATIVE.into()))
+    });
+    sign
+}
+
+/// `min(a, b)` of two `u128` below 2^127 (so their signed difference says which is smaller).
+fn smaller(b: &mut FunctionBuilder, a: Var, c: Var) -> Var {
+    let least = b.let_("least", Ty::U128, Rvalue::Copy(a));
+    let difference = b.let_("difference", Ty::U128, Rvalue::SubSigned(c, a));
+    let high = b.let_("high", Ty::U64, Rvalue::High(difference));
+    let zero = b.constant("zero", 0);
+    b.if_(Cond::LtSigned(high, zero), |b| {
+        b.assign(least, Rvalue::Copy(c))
+    });
+    least
+}
+
+/// `⌊alpha × m / 10,000⌋` without a product wider than `m`: with `m = 10,000 q + r`, it is
+/// `q × alpha + ⌊r × alpha / 10,000⌋` (`alpha ≤ 10,000`, a proven condition, so `q × alpha ≤
+/// m`; `r × alpha < 10^8` is one `u64` multiply-divide).
+fn bps_of(b: &mut FunctionBuilder, m: Var, alpha: Var) -> Var {
+    let one = b.let_("bps_one", Ty::U128, Rvalue::Const(10_000));
+    let q = b.let_("whole", Ty::U128, Rvalue::Div(m, one));
+    let whole = b.let_("whole_bps", Ty::U128, Rvalue::Mul(q, one));
+    let r = b.let_("rest", Ty::U128, Rvalue::Sub(m, whole));
+    let wide_alpha = b.let_("alpha", Ty::U128, Rvalue::Widen(alpha));
+    let from_whole = b.let_("from_whole", Ty::U128, Rvalue::Mul(q, wide_alpha));
+    let r = b.let_("rest_low", Ty::U64, Rvalue::Low(r));
+    let one = b.constant("bps_one", 10_000);
+    let from_rest = b.let_("from_rest", Ty::U64, Rvalue::MulDiv(r, alpha, one));
+    let from_rest = b.let_("from_rest_wide", Ty::U128, Rvalue::Widen(from_rest));
+    b.let_("saved", Ty::U128, Rvalue::Add(from_whole, from_rest))
+}
+
+/// Moves a two's-complement `u128` `m` towards 0 (`m ≤ |value|`).
+fn toward_zero(b: &mut FunctionBuilder, value: Var, m: Var) {
+    let high = b.let_("high", Ty::U64, Rvalue::High(value));
+    let zero = b.constant("zero", 0);
+    b.if_else(
+        Cond::LtSigned(high, zero),
+        |b| b.assign(value, Rvalue::AddSigned(value, m)),
+        |b| b.assign(value, Rvalue::SubSigned(value, m)),
+    );
 }
 
 /// `|value|` of a two's-complement `u128`.

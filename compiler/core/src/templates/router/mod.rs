@@ -8,12 +8,12 @@
 
 use curve_ir::ir::{Addr, FunctionBuilder, Program, Record, Rvalue, Table, Ty, Var};
 use curvescript_check::CheckedBlock;
-use curvescript_check::value::TypedValue;
+use curvescript_check::value::{Typed, TypedValue};
 use curvescript_syntax::Diagnostic;
 use curvevm::hostcall::{Capability, CapabilitySet};
 use curvevm::isa::Segment;
 
-use crate::templates::{DEFAULT_GAS_BUDGET, Template, largest_gas_bound, probe};
+use crate::templates::{DEFAULT_GAS_BUDGET, Template, largest_gas_bound, probe, slab};
 use crate::{Artifact, Condition, ParamSlot, Region};
 
 pub mod liquidate;
@@ -254,8 +254,8 @@ pub fn header(field: &str) -> Addr {
 /// The parameter table: the pinned slab interface hash (four words), then the script's
 /// capability TTL and margin model (`cross`: 1 for `cross_alpha`, 0 for `isolated`), the
 /// constants the conditions read, the liquidation settings and the pinned market interface
-/// hash (four words).
-pub const PARAMS: [&str; 17] = [
+/// hash (four words), then the correlation pairs ([`CORRELATION_PARAMS`]).
+pub const PARAMS: [&str; 30] = [
     "slab_0",
     "slab_1",
     "slab_2",
@@ -273,7 +273,36 @@ pub const PARAMS: [&str; 17] = [
     "market_1",
     "market_2",
     "market_3",
+    "correl_0_a",
+    "correl_0_b",
+    "correl_0_alpha",
+    "correl_1_a",
+    "correl_1_b",
+    "correl_1_alpha",
+    "correl_2_a",
+    "correl_2_b",
+    "correl_2_alpha",
+    "correl_3_a",
+    "correl_3_b",
+    "correl_3_alpha",
+    "alpha_max",
 ];
+
+/// The correlation table (README "Correlation pairs"): `CORRELATIONS_MAX` pairs of parameter
+/// slots, each its feeds' `oracle_key`s and its `alpha_bps`, in the ROUTER block's
+/// `CORRELATION` statement order; an unused pair is zeros.
+pub const CORRELATION_PARAMS: [[&str; 3]; CORRELATIONS_MAX] = [
+    ["correl_0_a", "correl_0_b", "correl_0_alpha"],
+    ["correl_1_a", "correl_1_b", "correl_1_alpha"],
+    ["correl_2_a", "correl_2_b", "correl_2_alpha"],
+    ["correl_3_a", "correl_3_b", "correl_3_alpha"],
+];
+
+/// Most correlation pairs (the schema's bound, so that a margin's gas is static).
+pub const CORRELATIONS_MAX: usize = curvescript_check::schema::CORRELATIONS_MAX;
+
+/// A correlation pair's largest `alpha_bps`: the whole of the smaller net.
+pub const ALPHA_MAX: u64 = 10_000;
 
 /// The longest capability the host mints (it clamps any TTL to this).
 pub const CAP_TTL_MAX: u64 = 120_000;
@@ -327,7 +356,11 @@ pub fn constants() -> Vec<(&'static str, u64)> {
         &MARKET_HASH,
         crate::abi::MARKET.hash(),
     ));
-    constants.extend([("one", 1), ("cap_ttl_max", CAP_TTL_MAX)]);
+    constants.extend([
+        ("one", 1),
+        ("cap_ttl_max", CAP_TTL_MAX),
+        ("alpha_max", ALPHA_MAX),
+    ]);
     constants
 }
 
@@ -399,6 +432,10 @@ pub fn template() -> Template {
             Condition::Le("one", "cap_ttl_ms"),
             Condition::Le("cap_ttl_ms", "cap_ttl_max"),
             Condition::Range("cross", 1),
+            Condition::Le("correl_0_alpha", "alpha_max"),
+            Condition::Le("correl_1_alpha", "alpha_max"),
+            Condition::Le("correl_2_alpha", "alpha_max"),
+            Condition::Le("correl_3_alpha", "alpha_max"),
         ],
         constants: constants(),
         derived: Vec::new(),
@@ -406,6 +443,39 @@ pub fn template() -> Template {
         shape: Vec::new(),
         gas_budget,
     }
+}
+
+/// Which correlation pair the parameter slot `name` belongs to.
+fn correlation_pair(name: &str) -> Option<usize> {
+    CORRELATION_PARAMS
+        .iter()
+        .position(|slots| slots.contains(&name))
+}
+
+/// A correlation pair's parameter slot `name` (`correl_k_a`, `…_b`, `…_alpha`): the `k`-th
+/// `CORRELATION` statement's feed key or `alpha_bps`, 0 when the block has fewer pairs.
+fn correlation_param(block: &CheckedBlock, name: &str) -> (&'static str, &'static str, u64) {
+    let k = correlation_pair(name).expect("a correlation slot");
+    let [_, _, alpha] = CORRELATION_PARAMS[k];
+    let arg = if name == alpha {
+        "alpha_bps"
+    } else if name.ends_with("_a") {
+        "feed_a"
+    } else {
+        "feed_b"
+    };
+    let value = block
+        .statements_named("CORRELATION")
+        .nth(k)
+        .and_then(|pair| pair.value(arg))
+        .map_or(0, |value| match (&value.value, arg) {
+            (_, "alpha_bps") => value.as_u128().map_or(0, |v| v as u64),
+            (Typed::BlockRef { id: Some(feed), .. } | Typed::Str(feed), _) => {
+                slab::params::oracle_key(feed)
+            }
+            _ => 0,
+        });
+    ("CORRELATION", arg, value)
 }
 
 /// The deployable artifact of a checked ROUTER block.
@@ -434,6 +504,7 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
                             == Some("cross_alpha"),
                     ),
                 ),
+                None if name.starts_with("correl_") => correlation_param(block, name),
                 None if name == "cap_ttl_ms" => (
                     "CAP_TTL",
                     "ms",
@@ -458,6 +529,12 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
             };
             let span = if keyword.is_empty() {
                 block.header_span
+            } else if let Some(k) = correlation_pair(name) {
+                block
+                    .statements_named(keyword)
+                    .nth(k)
+                    .and_then(|s| s.arg_span(arg))
+                    .unwrap_or(block.header_span)
             } else {
                 block
                     .statement(keyword)
@@ -494,6 +571,7 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
                 "CAP_TTL",
                 "CAP",
                 "PORTFOLIO_MARGIN",
+                "CORRELATION",
                 "LIQUIDATION",
             ],
         ),
