@@ -434,15 +434,17 @@ fn portfolio_margins(
 }
 
 /// RM4, RM5 across feeds (README "Correlation pairs"): opposite nets on two feeds that a
-/// `CORRELATION` pair names offset `⌊α × min / 10,000⌋` of the smaller, in IM and in MM; a
-/// unit of net offsets once, against the first pair in order that reaches it; nets on one
-/// side, or a pair no leg's feed is in, offset nothing. Every figure is computed here from
+/// `CORRELATION` pair names offset `⌊α × min / 10,000⌋` of the smaller, in IM and in MM,
+/// after a feed's own legs net; a feed no pair names keeps its margin; nets on one side, or
+/// a pair no leg's feed is in, offset nothing. Every figure is computed here from
 /// the README: 10 contracts (size 10) at the mark 1,000 have IM 5,000 (500 bps) and MM
 /// 3,500 (350 bps) on every slab.
 #[test]
 fn a_correlation_pair_offsets_opposite_nets_on_two_feeds() {
     let key = slab::params::oracle_key;
     let (sol, eth, btc) = (key("pyth:SOLUSD"), key("pyth:ETHUSD"), key("pyth:BTCUSD"));
+    // A pair no slab's feed is in.
+    let unheld = (btc, key("pyth:AVAXUSD"), 9_000);
     let none = (0, 0, 0);
     // (name, pairs, trades (slab, side 0 buy / 1 sell, qty), BTC on the second slab,
     // expected IM, expected MM).
@@ -454,7 +456,7 @@ fn a_correlation_pair_offsets_opposite_nets_on_two_feeds() {
         u128,
         u128,
     );
-    let cases: [PairCase; 7] = [
+    let cases: [PairCase; 8] = [
         // 10,000 − ⌊0.7 × 5,000⌋; 7,000 − ⌊0.7 × 3,500⌋.
         (
             "long SOL / short ETH",
@@ -489,31 +491,45 @@ fn a_correlation_pair_offsets_opposite_nets_on_two_feeds() {
             10_000,
             7_000,
         ),
-        // ⌊0.3333 × 5,000⌋ = 1,666; ⌊0.3333 × 3,500⌋ = 1,166.
+        // ⌊0.3333 × 5,000⌋ = 1,666; ⌊0.3333 × 3,500⌋ = 1,166 (the pair in the second slot).
         (
             "α rounds down",
-            [(btc, eth, 9_000), (sol, eth, 3_333), none, none],
+            [none, (sol, eth, 3_333), unheld, none],
             &[(0, 0, 10), (2, 1, 10)],
             false,
             8_334,
             5_834,
         ),
-        // SOL +5,000 meets BTC −5,000 first: SOL's net is gone before the ETH pair.
+        // 20 contracts a side: min 10,000, ⌊0.3333 × 10,000⌋ = 3,333; MM min 7,000,
+        // ⌊0.3333 × 7,000⌋ = 2,333.
         (
-            "the first pair takes the net",
-            [(sol, btc, 5_000), (sol, eth, 7_000), none, none],
+            "whole units of 10,000",
+            [(sol, eth, 3_333), none, none, none],
+            &[(0, 0, 20), (2, 1, 20)],
+            false,
+            16_667,
+            11_667,
+        ),
+        // Long 20 SOL on the first slab, short 10 SOL on the second: the feed's net is
+        // 10,000 − 5,000 = 5,000 (IM 20,000 − 10,000 after the per-feed offset), against
+        // ETH's −5,000: −3,500. MM 14,000 − 7,000 − ⌊0.7 × 3,500⌋ = 4,550.
+        (
+            "a feed on two slabs, then the pair",
+            [(sol, eth, 7_000), none, none, none],
+            &[(0, 0, 20), (1, 1, 10), (2, 1, 10)],
+            false,
+            6_500,
+            4_550,
+        ),
+        // Three feeds: long SOL and short BTC offset ⌊0.5 × 5,000⌋ = 2,500 (MM 1,750); the
+        // ETH short is in no pair and keeps its 5,000 (MM 3,500).
+        (
+            "a feed in no pair",
+            [(sol, btc, 5_000), none, none, none],
             &[(0, 0, 10), (1, 1, 10), (2, 1, 10)],
             true,
             12_500,
             8_750,
-        ),
-        (
-            "in the other order",
-            [(sol, eth, 7_000), (sol, btc, 5_000), none, none],
-            &[(0, 0, 10), (1, 1, 10), (2, 1, 10)],
-            true,
-            11_500,
-            8_050,
         ),
     ];
     for engine in engines() {
@@ -1566,7 +1582,7 @@ fn the_router_matches_the_reference_on_both_engines() {
         cross: true,
         other_feed_on_third: true,
         correlations: [
-            (key("pyth:BTCUSD"), key("pyth:SOLUSD"), 9_000),
+            (key("pyth:BTCUSD"), key("pyth:AVAXUSD"), 9_000),
             (key("pyth:SOLUSD"), key("pyth:ETHUSD"), 6_500),
             (0, 0, 0),
             (0, 0, 0),

@@ -981,6 +981,8 @@ fn sync_margin_prunes_a_leg_closed_elsewhere() {
 
 /// A third feed's key (keys have their low bit set).
 const THIRD_KEY: u64 = 0x7777_0001;
+/// A fourth feed's key.
+const FOURTH_KEY: u64 = 0x4444_0001;
 /// A feed no leg of these tests is marked by.
 const UNHELD_KEY: u64 = 0x1234_0001;
 
@@ -1023,10 +1025,10 @@ const ASKS: &[(u64, u64, u64)] = &[(1, 1_000, 20)];
 const BIDS: &[(u64, u64, u64)] = &[(0, 1_000, 20)];
 
 #[test]
-fn a_correlation_pair_offsets_alpha_of_the_smaller_residual_rounded_down() {
+fn a_correlation_pair_offsets_alpha_of_the_smaller_net_rounded_down() {
     // margin_router with B on another feed: A (KEY) long 2, B (OTHER_KEY) short 2. One unit
     // (2 contracts at 1,000): IM 1,000, MM 700, im_pos ±1,000, mm_pos ±700, fee 10. Each feed
-    // has one leg, so no per-feed offset: the residuals are R_KEY = +1,000, R_OTHER = −1,000
+    // has one leg, so no per-feed offset: the nets are N_KEY = +1,000, N_OTHER = −1,000
     // (IM) and +700, −700 (MM). The pair's keys in either order.
     for pair in [(KEY, OTHER_KEY, 7_000), (OTHER_KEY, KEY, 7_000)] {
         let mut r = margin_router(true, OTHER_KEY);
@@ -1091,10 +1093,11 @@ fn correlation_pairs_do_nothing_under_isolated() {
 }
 
 #[test]
-fn residuals_on_the_same_side_zero_or_unheld_offset_nothing() {
-    // Long 2 on KEY (slab A) and long 2 on OTHER_KEY (slab B): R = +1,000 and +1,000 (IM),
+fn nets_on_the_same_side_zero_or_unheld_offset_nothing() {
+    // Long 2 on KEY (slab A) and long 2 on OTHER_KEY (slab B): N = +1,000 and +1,000 (IM),
     // +700 and +700 (MM) — the same side. Pairs that cannot offset: the two feeds on the same
-    // side, a feed with itself, a key no leg has, an unused all-zeros pair.
+    // side, a pair of keys no leg has (net 0 each), unused all-zeros pairs (twice: they may
+    // repeat). A feed with itself is refused (`a_feed_paired_with_itself_is_a_test_bug`).
     let mut r = feeds_router(
         true,
         vec![
@@ -1105,15 +1108,15 @@ fn residuals_on_the_same_side_zero_or_unheld_offset_nothing() {
     );
     r.set_correlations(&[
         (KEY, OTHER_KEY, 10_000),
-        (KEY, KEY, 10_000),
-        (OTHER_KEY, UNHELD_KEY, 10_000),
+        (THIRD_KEY, UNHELD_KEY, 10_000),
+        (0, 0, 0),
         (0, 0, 0),
     ]);
     assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
     assert_eq!(buy(&mut r, B, 2), Ok((2, 2_000, 10, 1)));
     assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
     // Short 2 on KEY (slab C): KEY's per-feed offset G − |N| = 2,000 − 0 = 2,000 (MM 1,400);
-    // its residual is 0, so the pair with OTHER_KEY still offsets nothing:
+    // its net is 0, so the pair with OTHER_KEY still offsets nothing:
     // IM = 3,000 − 2,000 = 1,000, MM = 2,100 − 1,400 = 700.
     assert_eq!(sell(&mut r, C, 2, 1_000), Ok((2, 2_000, 10, 1)));
     assert_eq!(r.margin(TAKER), Ok((1_000, 1_000, 700, 1_000)));
@@ -1121,7 +1124,7 @@ fn residuals_on_the_same_side_zero_or_unheld_offset_nothing() {
 }
 
 #[test]
-fn a_pair_offsets_the_residual_left_by_the_per_feed_netting() {
+fn a_pair_offsets_the_net_left_by_the_per_feed_netting() {
     // Long 4 on KEY (A: IM 2,000, MM 1,400), short 2 on KEY (C: 1,000, 700), short 2 on
     // OTHER_KEY (B: 1,000, 700). IM_iso = 4,000, MM_iso = 2,800.
     // Per feed KEY: N = 1,000, G = 3,000 → offset 2,000 (MM: N = 700, G = 2,100 → 1,400).
@@ -1145,70 +1148,179 @@ fn a_pair_offsets_the_residual_left_by_the_per_feed_netting() {
     assert_eq!(r.vault(TAKER), 1_000_000 - 40 - 1_300);
 }
 
-#[test]
-fn pairs_sharing_a_feed_offset_each_unit_of_its_residual_once_in_pair_order() {
-    // Long 6 on KEY (A: X = 60,000 → IM 3,000, MM 2,100, fee 30), short 4 on OTHER_KEY (B:
-    // IM 2,000, MM 1,400, fee 20), short 4 on THIRD_KEY (C: the same). E = 0.
-    // IM_iso = 7,000, MM_iso = 4,900; no per-feed offsets (one leg per feed).
-    // Residuals: IM +3,000 / −2,000 / −2,000; MM +2,100 / −1,400 / −1,400.
-    let mut r = feeds_router(
+/// Four slabs, one feed each, marks 1,000, all listed, the taker's vault 1,000,000,
+/// `cross_alpha`: A (KEY) asks 1,000 (20) and bids 995 (20); B (OTHER_KEY) bids 1,000 (20);
+/// C (THIRD_KEY) asks 1,000 (20); D (FOURTH_KEY) bids 1,000 (20) and asks 1,005 (20).
+fn four_feeds_router() -> RouterModel {
+    feeds_router(
         true,
         vec![
-            (A, slab_keyed(KEY, ASKS)),
+            (A, slab_keyed(KEY, &[(1, 1_000, 20), (0, 995, 20)])),
             (B, slab_keyed(OTHER_KEY, BIDS)),
-            (C, slab_keyed(THIRD_KEY, BIDS)),
+            (C, slab_keyed(THIRD_KEY, ASKS)),
+            (D, slab_keyed(FOURTH_KEY, &[(0, 1_000, 20), (1, 1_005, 20)])),
         ],
-    );
-    // Pair 0 (KEY, OTHER, 70 %): m = 2,000 → 1,400; R_KEY 3,000 → 1,000, R_OTHER → 0.
-    // Pair 1 (THIRD, KEY, 50 %): m = min(2,000, 1,000) = 1,000 → 500 (only what remains);
-    //   R_THIRD → −1,000, R_KEY → 0.
-    // Pair 2 (OTHER, THIRD): R_OTHER is 0 now → nothing. Pair 3: a key no leg has → nothing.
-    // IM = 7,000 − 1,400 − 500 = 5,100.
-    // MM: pair 0 m = 1,400 → 980, R_KEY 700; pair 1 m = 700 → 350; MM = 4,900 − 1,330 = 3,570.
+    )
+}
+
+/// [`four_feeds_router`] with the pairs (KEY, OTHER_KEY, 70 %) and (FOURTH_KEY, THIRD_KEY,
+/// 33.33 %) and the taker long 4 on A, short 2 on B, long 6 on C, short 4 on D (fees 20, 10,
+/// 30, 20). Per leg at 1,000 (size 10, IM 5 %, MM 3.5 %): A X = 40,000 → IM 2,000, MM 1,400;
+/// B X = 20,000 → 1,000, 700; C X = 60,000 → 3,000, 2,100; D 2,000, 1,400. E = 0.
+/// One leg per feed, so no per-feed offset; the nets: IM +2,000 / −1,000 / +3,000 / −2,000,
+/// MM +1,400 / −700 / +2,100 / −1,400.
+fn four_feeds_portfolio() -> RouterModel {
+    let mut r = four_feeds_router();
     r.set_correlations(&[
         (KEY, OTHER_KEY, 7_000),
-        (THIRD_KEY, KEY, 5_000),
-        (OTHER_KEY, THIRD_KEY, 10_000),
-        (KEY, UNHELD_KEY, 10_000),
+        (FOURTH_KEY, THIRD_KEY, 3_333),
+        (0, 0, 0),
+        (0, 0, 0),
     ]);
-    assert_eq!(buy(&mut r, A, 6), Ok((6, 6_000, 30, 1)));
-    assert_eq!(sell(&mut r, B, 4, 1_000), Ok((4, 4_000, 20, 1)));
-    assert_eq!(sell(&mut r, C, 4, 1_000), Ok((4, 4_000, 20, 1)));
-    assert_eq!(r.margin(TAKER), Ok((5_100, 5_100, 3_570, 5_100)));
-    assert_eq!(r.vault(TAKER), 1_000_000 - 70 - 5_100);
-
-    // At α = 100 % the pairs together offset KEY's residual once, never more: (KEY, OTHER)
-    // takes m = 2,000 → 2,000 (R_KEY 1,000 left), (KEY, THIRD) meets only that 1,000 of
-    // THIRD's −2,000 → 1,000. IM = 7,000 − 3,000 = 4,000; MM: 1,400 then 700 → 4,900 − 2,100
-    // = 2,800. (Were the residuals not moved, the second pair would offset 2,000 and 1,400
-    // again: IM 3,000, MM 2,100.)
-    r.set_correlations(&[(KEY, OTHER_KEY, 10_000), (KEY, THIRD_KEY, 10_000)]);
-    assert_eq!(r.margin(TAKER), Ok((5_100, 4_000, 2_800, 5_100)));
-
-    // The order matters: (THIRD, KEY, 50 %) first takes m = 2,000 → 1,000, R_KEY 1,000; then
-    // (KEY, OTHER, 70 %) m = 1,000 → 700. IM = 7,000 − 1,700 = 5,300.
-    // MM: 1,400 → 700, R_KEY 700; then m = 700 → 490. MM = 4,900 − 1,190 = 3,710.
-    r.set_correlations(&[(THIRD_KEY, KEY, 5_000), (KEY, OTHER_KEY, 7_000)]);
-    assert_eq!(r.margin(TAKER), Ok((5_100, 5_300, 3_710, 5_100)));
-    assert_eq!(r.sync_margin(TAKER), Ok(5_300));
+    assert_eq!(
+        r.correlations(),
+        [
+            (KEY, OTHER_KEY, 7_000),
+            (FOURTH_KEY, THIRD_KEY, 3_333),
+            (0, 0, 0),
+            (0, 0, 0)
+        ]
+    );
+    // Long 4 on KEY alone: OTHER_KEY has no leg (net 0), nothing offsets. IM 2,000, MM 1,400.
+    assert_eq!(buy(&mut r, A, 4), Ok((4, 4_000, 20, 1)));
+    assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
+    // Short 2 on OTHER_KEY: pair 0 min(2,000, 1,000) = 1,000 → ⌊7,000 × 1,000 / 10⁴⌋ = 700:
+    // IM = 3,000 − 700 = 2,300; MM min(1,400, 700) = 700 → ⌊7,000 × 700 / 10⁴⌋ = 490:
+    // MM = 2,100 − 490 = 1,610.
+    assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.margin(TAKER), Ok((2_300, 2_300, 1_610, 2_300)));
+    // Long 6 on THIRD_KEY: FOURTH_KEY has no leg, pair 1 offsets nothing yet.
+    // IM = 6,000 − 700 = 5,300; MM = 4,200 − 490 = 3,710.
+    assert_eq!(buy(&mut r, C, 6), Ok((6, 6_000, 30, 1)));
+    assert_eq!(r.margin(TAKER), Ok((5_300, 5_300, 3_710, 5_300)));
+    // Short 4 on FOURTH_KEY: pair 1 min(2,000, 3,000) = 2,000 → ⌊3,333 × 2,000 / 10⁴⌋ =
+    // ⌊666.6⌋ = 666; MM min(1,400, 2,100) = 1,400 → ⌊3,333 × 1,400 / 10⁴⌋ = ⌊466.62⌋ = 466.
+    // IM = 8,000 − 700 − 666 = 6,634; MM = 5,600 − 490 − 466 = 4,644.
+    assert_eq!(sell(&mut r, D, 4, 1_000), Ok((4, 4_000, 20, 1)));
+    assert_eq!(r.margin(TAKER), Ok((6_634, 6_634, 4_644, 6_634)));
+    assert_eq!(r.portfolio(TAKER), [(A, 0), (B, 0), (C, 0), (D, 0)]);
+    assert_eq!(r.escrow(TAKER, 0), 6_634);
+    assert_eq!(r.vault(TAKER), 1_000_000 - 80 - 6_634);
+    r
 }
 
 #[test]
-fn the_mm_pairs_use_the_mm_residuals_of_their_own() {
+fn two_disjoint_pairs_offset_each_from_its_own_feeds_nets() {
+    let mut r = four_feeds_portfolio();
+    // The pairs' order and the zeros' places do not matter (each pair reads the nets
+    // directly): the same 6,634 / 4,644.
+    r.set_correlations(&[
+        (0, 0, 0),
+        (THIRD_KEY, FOURTH_KEY, 3_333),
+        (0, 0, 0),
+        (OTHER_KEY, KEY, 7_000),
+    ]);
+    assert_eq!(r.margin(TAKER), Ok((6_634, 6_634, 4_644, 6_634)));
+    // One pair only: IM 8,000 − 700 = 7,300; MM 5,600 − 490 = 5,110.
+    r.set_correlations(&[(KEY, OTHER_KEY, 7_000)]);
+    assert_eq!(r.margin(TAKER), Ok((6_634, 7_300, 5_110, 6_634)));
+    // Pairs whose feeds sit on one side (KEY +, THIRD +; OTHER −, FOURTH −): nothing.
+    r.set_correlations(&[(KEY, THIRD_KEY, 10_000), (OTHER_KEY, FOURTH_KEY, 10_000)]);
+    assert_eq!(r.margin(TAKER), Ok((6_634, 8_000, 5_600, 6_634)));
+    // Paired the other way round at 100 %: (KEY, FOURTH) min(2,000, 2,000) = 2,000 → 2,000;
+    // (THIRD, OTHER) min(3,000, 1,000) = 1,000 → 1,000. IM = 8,000 − 3,000 = 5,000 (Σ pair
+    // offsets 3,000 ≤ ½ Σ |N| = 4,000). MM: min(1,400, 1,400) → 1,400; min(2,100, 700) → 700:
+    // MM = 5,600 − 2,100 = 3,500. sync_margin releases 6,634 − 5,000 = 1,634.
+    r.set_correlations(&[(KEY, FOURTH_KEY, 10_000), (THIRD_KEY, OTHER_KEY, 10_000)]);
+    assert_eq!(r.margin(TAKER), Ok((6_634, 5_000, 3_500, 6_634)));
+    assert_eq!(r.sync_margin(TAKER), Ok(5_000));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 80 - 5_000);
+    // No pairs at all: the iso sums (no per-feed offsets either).
+    r.set_correlations(&[]);
+    assert_eq!(r.correlations(), [(0, 0, 0); 4]);
+    assert_eq!(r.margin(TAKER), Ok((5_000, 8_000, 5_600, 5_000)));
+}
+
+#[test]
+fn closing_part_of_a_leg_never_raises_the_margin_with_disjoint_pairs() {
+    // README: closing d of a feed's net lowers its |N| by d and its one pair's offset by at
+    // most d, so a closing trade never raises IM or MM.
+    let mut r = four_feeds_portfolio();
+    // IM 6,634, MM 4,644 (four_feeds_portfolio). Close 2 of A's long 4 at 995: realised
+    // 2 × (995 − 1,000) × 10 = −100, fee ⌊19,900 × 5 / 10⁴⌋ = 9 → debit 109; A long 2 at
+    // entry 1,000 (E_A 0): IM 1,000, MM 700. N_KEY = +1,000 meets N_OTHER = −1,000: pair 0
+    // still min(1,000, 1,000) = 1,000 → 700 (KEY was its larger side); MM → 490.
+    // IM = 7,000 − 700 − 666 = 5,634 (−1,000 = d); MM = 4,900 − 490 − 466 = 3,944.
+    assert_eq!(sell(&mut r, A, 2, 995), Ok((2, 1_990, 109, 1)));
+    assert_eq!(r.margin(TAKER), Ok((5_634, 5_634, 3_944, 5_634)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 80 - 109 - 5_634);
+    // Close 2 of D's short 4 at 1,005 (the smaller side of pair 1): realised 2 × (1,000 −
+    // 1,005) × 10 = −100, fee ⌊20,100 × 5 / 10⁴⌋ = 10 → debit 110; D short 2 (E_D 0): IM
+    // 1,000, MM 700. Pair 1: min(1,000, 3,000) = 1,000 → ⌊3,333 × 1,000 / 10⁴⌋ = 333 (666
+    // before: the offset falls by 333 ≤ d); MM min(700, 2,100) = 700 → ⌊233.31⌋ = 233.
+    // IM = 6,000 − 700 − 333 = 4,967 (−667); MM = 4,200 − 490 − 233 = 3,477 (−467).
+    assert_eq!(
+        r.route(NOW, TAKER, 1, 0, 0, 2, 1_005, [D, 0, 0]),
+        Ok((2, 2_010, 110, 1))
+    );
+    assert_eq!(r.margin(TAKER), Ok((4_967, 4_967, 3_477, 4_967)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 80 - 109 - 110 - 4_967);
+
+    // The README's chain with its middle pair removed (the chain is refused:
+    // `a_feed_named_by_two_pairs_is_a_test_bug`): (KEY, OTHER, 100 %), (THIRD, FOURTH,
+    // 100 %), nets +1,000 / −1,000 / +1,000 / −1,000 (2 contracts each, fees 10 each).
+    // IM = 4,000 − 1,000 − 1,000 = 2,000; MM = 2,800 − 700 − 700 = 1,400.
+    let mut r = four_feeds_router();
+    r.set_correlations(&[(KEY, OTHER_KEY, 10_000), (THIRD_KEY, FOURTH_KEY, 10_000)]);
+    assert_eq!(buy(&mut r, A, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(sell(&mut r, B, 2, 1_000), Ok((2, 2_000, 10, 1)));
+    assert_eq!(buy(&mut r, C, 2), Ok((2, 2_000, 10, 1)));
+    assert_eq!(sell(&mut r, D, 2, 1_000), Ok((2, 2_000, 10, 1)));
+    assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
+    // Closing A entirely (debit 109, the leg pruned): N_KEY = 0, pair 0 offsets nothing, pair
+    // 1 still 1,000: IM = 3,000 − 1,000 = 2,000, MM = 2,100 − 700 = 1,400 — not raised (the
+    // chain's (OTHER, THIRD, 10 %) would have raised it, README: 20 → 29 in its units).
+    assert_eq!(sell(&mut r, A, 2, 995), Ok((2, 1_990, 109, 1)));
+    assert_eq!(r.portfolio(TAKER), [(0, 0), (B, 0), (C, 0), (D, 0)]);
+    assert_eq!(r.margin(TAKER), Ok((2_000, 2_000, 1_400, 2_000)));
+    assert_eq!(r.vault(TAKER), 1_000_000 - 40 - 109 - 2_000);
+}
+
+#[test]
+#[should_panic(expected = "is named by two correlation pairs")]
+fn a_feed_named_by_two_pairs_is_a_test_bug() {
+    // The README's chained counterexample: OTHER_KEY and THIRD_KEY each in two pairs.
+    let mut r = four_feeds_router();
+    r.set_correlations(&[
+        (KEY, OTHER_KEY, 10_000),
+        (OTHER_KEY, THIRD_KEY, 1_000),
+        (THIRD_KEY, FOURTH_KEY, 10_000),
+    ]);
+}
+
+#[test]
+#[should_panic(expected = "with itself")]
+fn a_feed_paired_with_itself_is_a_test_bug() {
+    let mut r = four_feeds_router();
+    r.set_correlations(&[(KEY, OTHER_KEY, 7_000), (THIRD_KEY, THIRD_KEY, 5_000)]);
+}
+
+#[test]
+fn the_mm_pairs_use_the_mm_nets_of_their_own() {
     // Slab A (KEY, 5 % / 3.5 %): long 2 → im_pos 1,000, mm_pos 700. Slab C (KEY, rates below):
     // short 2. Slab B (OTHER_KEY, 5 % / 3.5 %): short 2 → im_pos −1,000, mm_pos −700.
     // The pair (KEY, OTHER_KEY, 50 %). E = 0; fees 10 each.
     //
     // C at 4 % / 3.8 %: im_pos −800, mm_pos −760.
-    //   IM: iso 1,000 + 800 + 1,000 = 2,800; KEY N = 200, G = 1,800 → 1,600; residuals +200,
+    //   IM: iso 1,000 + 800 + 1,000 = 2,800; KEY N = 200, G = 1,800 → 1,600; nets +200,
     //       −1,000 (opposite) → m = 200, ⌊5,000 × 200 / 10⁴⌋ = 100. IM = 2,800 − 1,600 − 100
     //       = 1,100.
-    //   MM: iso 700 + 760 + 700 = 2,160; KEY N = −60, G = 1,460 → 1,400; residuals −60, −700
+    //   MM: iso 700 + 760 + 700 = 2,160; KEY N = −60, G = 1,460 → 1,400; nets −60, −700
     //       (same side) → nothing. MM = 760.
     // C at 6 % / 3 %: im_pos −1,200, mm_pos −600.
-    //   IM: iso 3,200; KEY N = −200, G = 2,200 → 2,000; residuals −200, −1,000 (same side) →
+    //   IM: iso 3,200; KEY N = −200, G = 2,200 → 2,000; nets −200, −1,000 (same side) →
     //       nothing. IM = 1,200.
-    //   MM: iso 2,000; KEY N = 100, G = 1,300 → 1,200; residuals +100, −700 → m = 100, 50.
+    //   MM: iso 2,000; KEY N = 100, G = 1,300 → 1,200; nets +100, −700 → m = 100, 50.
     //       MM = 2,000 − 1,200 − 50 = 750.
     for (imr, mmr, im, mm) in [(400, 380, 1_100, 760), (600, 300, 1_200, 750)] {
         let mut r = feeds_router(

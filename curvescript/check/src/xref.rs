@@ -290,42 +290,46 @@ fn check_router(router: &CheckedBlock, feeds: usize, diagnostics: &mut Vec<Diagn
     check_correlations(router, feeds, diagnostics);
 }
 
-/// The feed a `BlockRef(Oracle)` value names: a reference's id or a string's text.
+/// The feed a `BlockRef(Oracle)` value names (a string is read as a reference's id).
 fn feed_name(value: Option<&TypedValue>) -> Option<&str> {
     match value.map(|v| &v.value) {
         Some(Typed::BlockRef { id, .. }) => id.as_deref(),
-        Some(Typed::Str(text)) => Some(text),
         _ => None,
     }
 }
 
 /// The correlation table (`CORRELATION` statements, the ROUTER README's "Correlation pairs"):
-/// two distinct feeds per pair, each unordered pair once, read only by `cross_alpha`; a
-/// `correl_matrix` name with no pair in a script of several feeds (`feeds` ORACLE blocks)
-/// names an empty table.
+/// read only by `cross_alpha`; two distinct feeds per pair and no feed in two pairs (disjoint
+/// pairs keep a closing trade from raising the margin); a `correl_matrix` name with no pair,
+/// under `cross_alpha` in a script of several feeds (`feeds` ORACLE blocks), names an empty
+/// table.
 fn check_correlations(router: &CheckedBlock, feeds: usize, diagnostics: &mut Vec<Diagnostic>) {
     let cross = router
         .value("PORTFOLIO_MARGIN", "model")
         .and_then(TypedValue::as_choice)
         == Some("cross_alpha");
-    let mut seen: Vec<([&str; 2], Span)> = Vec::new();
-    let mut pairs = 0;
-    for pair in router.statements_named("CORRELATION") {
-        pairs += 1;
+    // Each paired feed, with its pair's index and the span of the argument that named it.
+    let mut paired: Vec<(&str, usize, Span)> = Vec::new();
+    for (index, pair) in router.statements_named("CORRELATION").enumerate() {
         let span = pair.span.unwrap_or(router.header_span);
-        if !cross && pairs == 1 {
-            diagnostics.push(
-                Diagnostic::error(
-                    Code::InapplicableStatement,
-                    span,
-                    "a correlation pair is read only by the `cross_alpha` margin model",
-                )
-                .with_secondary(
-                    router.statement_span("PORTFOLIO_MARGIN"),
-                    "the router's margin model",
-                )
-                .with_help("write `PORTFOLIO_MARGIN model=cross_alpha`, or remove the pair"),
+        if !cross && index == 0 {
+            let diagnostic = Diagnostic::error(
+                Code::InapplicableStatement,
+                span,
+                "a correlation pair is read only by the `cross_alpha` margin model",
             );
+            diagnostics.push(match router.statement("PORTFOLIO_MARGIN") {
+                Some(_) => diagnostic
+                    .with_secondary(
+                        router.statement_span("PORTFOLIO_MARGIN"),
+                        "the router's margin model",
+                    )
+                    .with_help("write `PORTFOLIO_MARGIN model=cross_alpha`, or remove the pair"),
+                None => diagnostic.with_help(
+                    "without a `PORTFOLIO_MARGIN` statement the model is `isolated`: add \
+                     `PORTFOLIO_MARGIN model=cross_alpha`, or remove the pair",
+                ),
+            });
         }
         let (Some(a), Some(b)) = (
             feed_name(pair.value("feed_a")),
@@ -347,21 +351,42 @@ fn check_correlations(router: &CheckedBlock, feeds: usize, diagnostics: &mut Vec
             );
             continue;
         }
-        let key = if a < b { [a, b] } else { [b, a] };
-        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
-            diagnostics.push(
-                Diagnostic::error(
-                    Code::DuplicateStatement,
-                    span,
-                    format!("two `CORRELATION` statements pair \"{a}\" and \"{b}\""),
-                )
-                .with_secondary(*first, "first one"),
-            );
-        } else {
-            seen.push((key, span));
+        let earlier = |feed: &str| paired.iter().find(|(f, _, _)| *f == feed).copied();
+        match (earlier(a), earlier(b)) {
+            (Some((_, first, at)), Some((_, second, _))) if first == second => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::DuplicateStatement,
+                        span,
+                        format!("two `CORRELATION` statements pair \"{a}\" and \"{b}\""),
+                    )
+                    .with_secondary(at, "first one"),
+                );
+            }
+            (Some((feed, _, at)), _) | (None, Some((feed, _, at))) => {
+                let arg = if feed == a { "feed_a" } else { "feed_b" };
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::InconsistentValues,
+                        pair.arg_span(arg).unwrap_or(span),
+                        format!("the feed \"{feed}\" is already in a correlation pair"),
+                    )
+                    .with_secondary(at, "paired here")
+                    .with_help(
+                        "correlation pairs are disjoint: with a feed in two pairs, closing a \
+                         position could raise the margin of the rest; keep one pair per feed",
+                    ),
+                );
+            }
+            (None, None) => {
+                for (feed, arg) in [(a, "feed_a"), (b, "feed_b")] {
+                    paired.push((feed, index, pair.arg_span(arg).unwrap_or(span)));
+                }
+            }
         }
     }
-    if pairs == 0
+    if router.statements_named("CORRELATION").next().is_none()
+        && cross
         && feeds > 1
         && let Some(name) = router
             .value("PORTFOLIO_MARGIN", "correl_matrix")

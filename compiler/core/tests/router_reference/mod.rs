@@ -24,15 +24,20 @@
 //! block's `CORRELATION feed_a= feed_b= alpha_bps=` statements are
 //! [`RouterModel::set_correlations`]'s `(key_a, key_b, alpha_bps)` tuples, in statement order,
 //! at most [`CORRELATIONS_MAX`], kept as the parameter table keeps them (an unused pair all
-//! zeros; none by default). Under `cross_alpha` only, after the per-feed offsets, each feed key
-//! `f ≠ 0` among the legs has a residual net `R_f = Σ im_pos` over its legs; the pairs in order,
-//! for keys `a ≠ b` both among the legs with `R_a`, `R_b` non-zero and of opposite signs, offset
-//! `⌊α × m / 10,000⌋` with `m = min(|R_a|, |R_b|)` and move both residuals `m` towards 0, so a
-//! unit of net margin offsets at most once. IM loses the pair offsets of the `im_pos`
-//! residuals, MM (independently) those of its own `mm_pos` residuals. Every IM/MM of the model
-//! (`margin`, `sync_margin`, `route`'s and `route_commit`'s margin step, liquidation's steps 2
-//! and 7) comes from the one netting function, so all of them see the pairs; liquidation's
-//! shares stay per feed (the pairs do not enter them).
+//! zeros; none by default). The pairs are **disjoint**: no non-zero key is named by two pairs
+//! and no pair names one non-zero key twice (the checker refuses both, so `set_correlations`
+//! panics on them: a test bug). Under `cross_alpha` only, each feed key `f ≠ 0` among the legs
+//! has its net `N_f = Σ im_pos` over its legs (0 for a key no leg has, and for key 0); each
+//! pair `(a, b, α)` whose nets `N_a`, `N_b` are non-zero and of opposite signs offsets
+//! `⌊α × min(|N_a|, |N_b|) / 10,000⌋`, computed from the nets directly (each net is in at most
+//! one pair, so no bookkeeping between pairs and their order does not matter). `IM = IM_iso −
+//! Σ per-feed offsets − Σ pair offsets`; MM likewise, independently, with its own nets `Σ
+//! mm_pos`. Closing `d` of a feed's net lowers `|N|` by `d` and its one pair's offset by at
+//! most `d`, so a closing trade never raises IM or MM (the README's reason for disjoint
+//! pairs; chained pairs could hand a closed feed's partner to the next pair). Every IM/MM of
+//! the model (`margin`, `sync_margin`, `route`'s and `route_commit`'s margin step,
+//! liquidation's steps 2 and 7) comes from the one netting function, so all of them see the
+//! pairs; liquidation's shares stay per feed (the pairs do not enter them).
 //!
 //! Liquidation: [`RouterModel::liquidate`] (README "Liquidation" steps 1–7) with the ROUTER
 //! block's `LIQUIDATION` values of [`RouterModel::set_liquidation`] (the schema's defaults
@@ -113,16 +118,18 @@
 //!   `IM = IM_iso − Σ offsets` cannot go below 0 (the README's argument); the model panics if
 //!   it would (a slab-model bug).
 //! - Correlation pairs: "a feed key among the legs" is any key `≠ 0` of a taken slot's view,
-//!   a leg not open included (its `im_pos = mm_pos = 0` adds nothing to `R`, so this is not
-//!   observable). A pair naming key 0 (an unused pair is all zeros) or a key no leg has, or
-//!   with `a = b`, offsets nothing and moves no residual. The IM and MM passes are separate:
-//!   a pair may offset MM but not IM (or the reverse) when only one pair of residuals has
-//!   opposite signs, and each pass moves only its own residuals. `α` is taken as given (the
-//!   checker proves `1 ≤ α ≤ 10,000`; it is not re-checked here): `α × m` is exact (the model
-//!   panics on an overflow, unreachable with real margins), and an `α` above 10,000 could make
-//!   `IM` negative, which panics like any netted IM below 0. `set_correlations` replaces every
-//!   pair (the slots it does not fill are zeros); under `isolated` the pairs are kept but
-//!   unused.
+//!   a leg not open included (its `im_pos = mm_pos = 0` adds nothing to `N`, so this is not
+//!   observable). A pair naming key 0 (an unused pair is all zeros) or a key no leg has sees a
+//!   net of 0 there and offsets nothing. The IM and MM passes are separate: a pair may offset
+//!   MM but not IM (or the reverse) when only one of the two pairs of nets has opposite signs.
+//!   `α` is taken as given (the checker proves `1 ≤ α ≤ 10,000`; it is not re-checked here):
+//!   `α × min(|N_a|, |N_b|)` is exact (the model panics on an overflow, unreachable with real
+//!   margins), and an `α` above 10,000 could make `IM` negative, which panics like any netted
+//!   IM below 0. `set_correlations` replaces every pair (the slots it does not fill are
+//!   zeros; `&[]` clears them all); under `isolated` the pairs are kept but unused. Its
+//!   disjointness check (after the count check) ignores key 0 only: all-zero slots may repeat,
+//!   and a pair with one key 0 (which the checker never produces) is accepted and offsets
+//!   nothing.
 //! - `required = max(0, IM − E)` in signed arithmetic; the pledge (a vault refusal is
 //!   `Host("vault_balance")`) or release of the difference moves vault ↔ escrow `(user, 0)`,
 //!   then `locked = required`. The route's `total_debit` stays the commits' debits (the lock is
@@ -693,30 +700,25 @@ fn shortfall(buffer: u128, h: i128, im: u128, t: i128) -> u128 {
     gap(buffer, h).min(gap(im, t))
 }
 
-/// Σ of the correlation pairs' offsets over `residual` (README "Portfolio margin" step 4,
-/// **Correlation pairs**), moving the residuals as it goes. `residual` maps each feed key `≠ 0`
-/// among the legs to its residual net `R_f`. For each pair `(a, b, α)` in order whose keys
-/// `a ≠ b` are both in `residual`, with `R_a`, `R_b` non-zero and of opposite signs: `m =
-/// min(|R_a|, |R_b|)`, the offset `⌊α × m / 10,000⌋`, and both residuals move `m` towards 0
-/// (so a unit of net margin offsets against the first pair that reaches it only). Any other
-/// pair — a key 0 (an unused pair), a key no leg has, `a = b`, a zero residual or two on the
-/// same side — offsets nothing and moves nothing.
-fn pair_offsets(pairs: &[(u64, u64, u64)], residual: &mut BTreeMap<u64, i128>) -> u128 {
+/// Σ of the correlation pairs' offsets over the feeds' `nets` (README "Portfolio margin" step
+/// 4, **Correlation pairs**). `nets` maps each feed key `≠ 0` among the legs to its net `N_f`
+/// (`Σ im_pos` for IM, `Σ mm_pos` for MM); a key not in it (a key no leg has, key 0) has net 0.
+/// Each pair `(a, b, α)` whose nets `N_a`, `N_b` are non-zero and of opposite signs offsets
+/// `⌊α × min(|N_a|, |N_b|) / 10,000⌋`; any other pair — an unused all-zeros pair, a key no leg
+/// has, a zero net or two on the same side — offsets nothing. The pairs are disjoint
+/// ([`RouterModel::set_correlations`] refuses anything else), so each is computed from the
+/// nets directly and their order does not matter.
+fn pair_offsets(pairs: &[(u64, u64, u64)], nets: &BTreeMap<u64, i128>) -> u128 {
+    let net = |k: u64| nets.get(&k).copied().unwrap_or(0);
     let mut total: u128 = 0;
     for &(a, b, alpha) in pairs {
-        if a == b {
-            continue;
-        }
-        // Key 0 is never in the map (legs of key 0 never net), so an unused pair stops here.
-        let (Some(&ra), Some(&rb)) = (residual.get(&a), residual.get(&b)) else {
-            continue;
-        };
+        let (na, nb) = (net(a), net(b));
         // Opposite non-zero signs: one strictly positive and the other strictly negative.
-        let opposite = (ra > 0 && rb < 0) || (ra < 0 && rb > 0);
+        let opposite = (na > 0 && nb < 0) || (na < 0 && nb > 0);
         if !opposite {
             continue;
         }
-        let m = ra.unsigned_abs().min(rb.unsigned_abs());
+        let m = na.unsigned_abs().min(nb.unsigned_abs());
         let offset = u128::from(alpha)
             .checked_mul(m)
             .expect("reference model: α × m overflows")
@@ -724,13 +726,6 @@ fn pair_offsets(pairs: &[(u64, u64, u64)], residual: &mut BTreeMap<u64, i128>) -
         total = total
             .checked_add(offset)
             .expect("reference model: pair offsets overflow");
-        // m ≤ |R_a| and |R_b|, both of which are magnitudes of i128 values: as a signed step it
-        // fits unless R is i128::MIN, which a sum of real margins never reaches.
-        let step = i128::try_from(m).expect("reference model: a residual at i128::MIN");
-        // Both move m towards 0 (ra and rb have opposite signs, so one gains and one loses).
-        let towards_zero = |r: i128| if r > 0 { r - step } else { r + step };
-        residual.insert(a, towards_zero(ra));
-        residual.insert(b, towards_zero(rb));
     }
     total
 }
@@ -787,15 +782,35 @@ impl RouterModel {
 
     /// The ROUTER block's `CORRELATION feed_a= feed_b= alpha_bps=` statements: each tuple is
     /// `(key_a, key_b, alpha_bps)` with the feeds' `oracle_key`s, in statement order. Replaces
-    /// every pair; the slots not given are all zeros (none by default). Used by `cross_alpha`
-    /// only. Panics on more than [`CORRELATIONS_MAX`] pairs (the checker refuses them: a test
-    /// bug). `alpha_bps` is taken as given (`1 ≤ α ≤ 10,000` is the checker's, not re-checked).
+    /// every pair; the slots not given are all zeros (none by default; `&[]` clears every
+    /// pair). Used by `cross_alpha` only. The checker refuses, so this panics on (a test bug):
+    /// more than [`CORRELATIONS_MAX`] pairs (checked first); a pair naming one non-zero key
+    /// twice (a feed paired with itself); a non-zero key named by two pairs (the pairs are
+    /// disjoint). Key 0 is exempt: unused all-zeros slots may appear any number of times.
+    /// `alpha_bps` is taken as given (`1 ≤ α ≤ 10,000` is the checker's, not re-checked).
     pub fn set_correlations(&mut self, pairs: &[(u64, u64, u64)]) {
         assert!(
             pairs.len() <= CORRELATIONS_MAX,
             "at most {CORRELATIONS_MAX} correlation pairs, got {}",
             pairs.len()
         );
+        let mut named: Vec<u64> = Vec::new();
+        for (i, &(a, b, _)) in pairs.iter().enumerate() {
+            assert!(
+                a == 0 || a != b,
+                "correlation pair {i} pairs feed {a:#x} with itself"
+            );
+            for k in [a, b] {
+                if k == 0 {
+                    continue;
+                }
+                assert!(
+                    !named.contains(&k),
+                    "feed {k:#x} is named by two correlation pairs (pair {i} and an earlier one)"
+                );
+                named.push(k);
+            }
+        }
         self.correlations = [(0, 0, 0); CORRELATIONS_MAX];
         self.correlations[..pairs.len()].copy_from_slice(pairs);
     }
@@ -1722,8 +1737,8 @@ impl RouterModel {
             out.mm_pos[slot] = mm_pos;
             out.key[slot] = key;
         }
-        // 4. Netting: cross_alpha saves G − |N| per feed, then the correlation pairs' offsets
-        // on the residual nets; isolated keeps the per-slab sums (and ignores the pairs).
+        // 4. Netting: cross_alpha saves G − |N| per feed, then each correlation pair's offset
+        // from its feeds' nets; isolated keeps the per-slab sums (and ignores the pairs).
         if self.cross_alpha {
             for &(n_im, g_im, n_mm, g_mm) in groups.values() {
                 let im_offset = g_im - n_im.unsigned_abs();
@@ -1737,17 +1752,17 @@ impl RouterModel {
                     .checked_sub(mm_offset)
                     .expect("reference model: netted MM below 0");
             }
-            // Residual nets per feed key ≠ 0 among the legs: R_f = N (Σ im_pos for IM, and
-            // separately Σ mm_pos for MM); each pass moves only its own residuals.
-            let mut r_im: BTreeMap<u64, i128> = groups.iter().map(|(&k, g)| (k, g.0)).collect();
-            let mut r_mm: BTreeMap<u64, i128> = groups.iter().map(|(&k, g)| (k, g.2)).collect();
+            // The nets per feed key ≠ 0 among the legs: N_f = Σ im_pos for IM and, separately,
+            // Σ mm_pos for MM.
+            let n_im: BTreeMap<u64, i128> = groups.iter().map(|(&k, g)| (k, g.0)).collect();
+            let n_mm: BTreeMap<u64, i128> = groups.iter().map(|(&k, g)| (k, g.2)).collect();
             out.im = out
                 .im
-                .checked_sub(pair_offsets(&self.correlations, &mut r_im))
+                .checked_sub(pair_offsets(&self.correlations, &n_im))
                 .expect("reference model: IM below 0 after the correlation pairs");
             out.mm = out
                 .mm
-                .checked_sub(pair_offsets(&self.correlations, &mut r_mm))
+                .checked_sub(pair_offsets(&self.correlations, &n_mm))
                 .expect("reference model: MM below 0 after the correlation pairs");
         }
         Ok(out)

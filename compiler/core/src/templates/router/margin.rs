@@ -359,9 +359,9 @@ fn offsets(b: &mut FunctionBuilder, legs: &[Viewed]) -> (Var, Var, Vec<FeedNet>)
 }
 
 /// Step 4's correlation pairs (README "Correlation pairs"): for each pair `(a, b, α)` of the
-/// parameter table in order, the feeds' residual nets `R_a`, `R_b` (at their leaders); when
-/// non-zero with opposite signs, `m = min(|R_a|, |R_b|)`, the offset `⌊α × m / 10,000⌋`, and
-/// both residuals move `m` towards 0. For the IM and the MM residuals alike.
+/// parameter table (disjoint: the checker refuses a feed in two pairs), the feeds' nets `N_a`,
+/// `N_b` (at their leaders; 0 for a key no leg has); when non-zero with opposite signs, the
+/// offset `⌊α × min(|N_a|, |N_b|) / 10,000⌋`. For the IM and the MM nets alike.
 fn pair_offsets(b: &mut FunctionBuilder, legs: &[Viewed], feeds: &[FeedNet]) -> (Var, Var) {
     let im_offset = b.let_("im_pair_offset", Ty::U128, Rvalue::Const(0));
     let mm_offset = b.let_("mm_pair_offset", Ty::U128, Rvalue::Const(0));
@@ -371,8 +371,8 @@ fn pair_offsets(b: &mut FunctionBuilder, legs: &[Viewed], feeds: &[FeedNet]) -> 
             (im_offset, (|f: &FeedNet| f.im) as fn(&FeedNet) -> Var),
             (mm_offset, |f: &FeedNet| f.mm),
         ] {
-            let residual = |b: &mut FunctionBuilder, key: Var| {
-                let value = b.let_("residual", Ty::U128, Rvalue::Const(0));
+            let net_of = |b: &mut FunctionBuilder, key: Var| {
+                let value = b.let_("pair_net", Ty::U128, Rvalue::Const(0));
                 for (leg, feed) in legs.iter().zip(feeds) {
                     b.if_(Cond::Eq(leg.key, key), |b| {
                         b.if_(Cond::NonZero(feed.leader), |b| {
@@ -382,30 +382,15 @@ fn pair_offsets(b: &mut FunctionBuilder, legs: &[Viewed], feeds: &[FeedNet]) -> 
                 }
                 value
             };
-            let r_a = residual(b, key_a);
-            let r_b = residual(b, key_b);
-            let opposite = b.let_("opposite", Ty::U64, Rvalue::Const(0));
-            let (sign_a, sign_b) = (sign(b, r_a), sign(b, r_b));
-            let both = b.let_("signs", Ty::U64, Rvalue::Add(sign_a, sign_b));
-            let mixed = b.constant("mixed", SIGN_POSITIVE + SIGN_NEGATIVE);
-            b.if_(Cond::Eq(both, mixed), |b| {
-                b.assign(opposite, Rvalue::Const(1))
-            });
-            b.if_(Cond::NonZero(opposite), |b| {
-                let (size_a, size_b) = (absolute(b, r_a), absolute(b, r_b));
+            let (net_a, net_b) = (net_of(b, key_a), net_of(b, key_b));
+            let (sign_a, sign_b) = (sign(b, net_a), sign(b, net_b));
+            let signs = b.let_("signs", Ty::U64, Rvalue::Add(sign_a, sign_b));
+            let opposite = b.constant("opposite", SIGN_POSITIVE + SIGN_NEGATIVE);
+            b.if_(Cond::Eq(signs, opposite), |b| {
+                let (size_a, size_b) = (absolute(b, net_a), absolute(b, net_b));
                 let m = smaller(b, size_a, size_b);
                 let saved = bps_of(b, m, alpha);
                 b.assign(offset, Rvalue::Add(offset, saved));
-                for (residual, key) in [(r_a, key_a), (r_b, key_b)] {
-                    toward_zero(b, residual, m);
-                    for (leg, feed) in legs.iter().zip(feeds) {
-                        b.if_(Cond::Eq(leg.key, key), |b| {
-                            b.if_(Cond::NonZero(feed.leader), |b| {
-                                b.assign(net(feed), Rvalue::Copy(residual))
-                            });
-                        });
-                    }
-                }
             });
         }
     }
@@ -462,17 +447,6 @@ fn bps_of(b: &mut FunctionBuilder, m: Var, alpha: Var) -> Var {
     let from_rest = b.let_("from_rest", Ty::U64, Rvalue::MulDiv(r, alpha, one));
     let from_rest = b.let_("from_rest_wide", Ty::U128, Rvalue::Widen(from_rest));
     b.let_("saved", Ty::U128, Rvalue::Add(from_whole, from_rest))
-}
-
-/// Moves a two's-complement `u128` `m` towards 0 (`m ≤ |value|`).
-fn toward_zero(b: &mut FunctionBuilder, value: Var, m: Var) {
-    let high = b.let_("high", Ty::U64, Rvalue::High(value));
-    let zero = b.constant("zero", 0);
-    b.if_else(
-        Cond::LtSigned(high, zero),
-        |b| b.assign(value, Rvalue::AddSigned(value, m)),
-        |b| b.assign(value, Rvalue::SubSigned(value, m)),
-    );
 }
 
 /// `|value|` of a two's-complement `u128`.
