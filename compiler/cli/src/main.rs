@@ -5,6 +5,11 @@
 //! a checked file has errors (or `fmt --check` finds unformatted files), 2 on usage or IO
 //! errors.
 
+/// A node allocates per transaction in many places (frames, JSON, the index, the pools); with
+/// glibc's allocator that was ~15 % of a node's CPU under load (BENCHMARKS.md, issue 22).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[macro_use]
 mod output;
 mod bench;

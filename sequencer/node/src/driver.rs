@@ -662,8 +662,7 @@ impl Driver {
         {
             return Ok(Vec::new());
         }
-        let entries = curve_runtime::Storage::entries(self.runtime.storage())
-            .context("reading the state for a checkpoint")?;
+        let entries = self.runtime.stored_entries();
         self.sync.capture(*header, &entries);
         match self.sync.early_anchor.take() {
             Some(certificate) if certificate.header.height == header.height => {
@@ -734,8 +733,7 @@ impl Driver {
             // An anchor of another root at our height is a divergence the core reports.
             return Ok(Vec::new());
         }
-        let entries = curve_runtime::Storage::entries(self.runtime.storage())
-            .context("reading the state for a checkpoint")?;
+        let entries = self.runtime.stored_entries();
         Ok(self.serve_checkpoint(&certificate, crate::sync::chunk_entries(&entries)))
     }
 

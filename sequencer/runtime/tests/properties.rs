@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use curve_formats::tx::Action;
-use curve_runtime::{Batch, ExecutionEngine, MemoryStorage, Runtime, Status};
+use curve_runtime::{Batch, ExecutionEngine, MemoryStorage, Runtime, Status, Storage};
 use proptest::prelude::*;
 
 const USERS: usize = 5;
@@ -264,6 +264,10 @@ proptest! {
             prop_assert_eq!(&a.receipts, &b.receipts);
             prop_assert_eq!(a.header, b.header);
             prop_assert_eq!(first.root(), second.root());
+            // What a checkpoint captures from memory is what the store holds.
+            for runtime in [&first, &second] {
+                prop_assert_eq!(runtime.stored_entries(), runtime.storage().entries().expect("reads"));
+            }
         }
         // A reopened runtime has the same root as the one that wrote the store.
         let reopened = Runtime::open(MemoryStorage::from_snapshot(&first.storage().to_snapshot()).expect("snapshot"))
