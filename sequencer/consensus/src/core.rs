@@ -962,8 +962,9 @@ impl Core {
 
     /// Stores `block` if its parent is stored and it extends it correctly; then connects any
     /// orphans and waiting proposals that hung on it. Returns whether it was stored now.
-    fn connect(&mut self, block: CertifiedBlock) -> bool {
-        let hash = block.block.hash(self.chain_id());
+    /// `hash` is `block`'s, computed once by the caller (it covers the whole payload: a full
+    /// block is megabytes).
+    fn connect(&mut self, hash: Hash, block: CertifiedBlock) -> bool {
         if self.blocks.contains_key(&hash) {
             return false;
         }
@@ -986,7 +987,8 @@ impl Core {
         let view = block.block.view;
         self.blocks.insert(hash, block);
         for orphan in self.orphans.remove(&hash).unwrap_or_default() {
-            self.connect(orphan);
+            let orphan_hash = orphan.block.hash(self.chain_id());
+            self.connect(orphan_hash, orphan);
         }
         for proposal in self.waiting.remove(&hash).unwrap_or_default() {
             let proposer = proposal.block.proposer;
@@ -1321,7 +1323,7 @@ impl Core {
             block: p.block,
             justify: p.justify,
         };
-        if !self.connect(block) {
+        if !self.connect(hash, block) {
             return;
         }
         // Checked after `connect`, which may process waiting descendants (views and the last
@@ -1456,7 +1458,7 @@ impl Core {
         let parent = block.block.parent;
         let justify = block.justify.clone();
         if self.blocks.contains_key(&parent) {
-            self.connect(block);
+            self.connect(hash, block);
         } else {
             if self.orphans.values().map(Vec::len).sum::<usize>() < ORPHANS_MAX {
                 self.orphans.entry(parent).or_default().push(block);
