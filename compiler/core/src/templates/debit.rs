@@ -50,6 +50,14 @@ pub fn le_u128(b: &mut FunctionBuilder, a: Var, c: Var) -> Var {
     holds
 }
 
+/// `min(a, c)` of two `u128`s (over their full range).
+pub fn min_u128(b: &mut FunctionBuilder, a: Var, c: Var) -> Var {
+    let least = b.let_("least", Ty::U128, Rvalue::Copy(a));
+    let within = le_u128(b, a, c);
+    b.if_(Cond::Zero(within), |b| b.assign(least, Rvalue::Copy(c)));
+    least
+}
+
 /// `1` when the two's-complement `u128` `value` is negative.
 pub fn is_negative(b: &mut FunctionBuilder, value: Var) -> Var {
     let high = b.let_("high", Ty::U64, Rvalue::High(value));

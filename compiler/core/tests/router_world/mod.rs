@@ -114,11 +114,7 @@ pub fn router_params(
             Some(&(_, value)) => value,
             None => match name {
                 _ if name.starts_with("correl_") => {
-                    let (k, at) = router::CORRELATION_PARAMS
-                        .iter()
-                        .enumerate()
-                        .find_map(|(k, slots)| Some((k, slots.iter().position(|s| *s == name)?)))
-                        .expect("a correlation slot");
+                    let (k, at) = router::correlation_slot(name).expect("a correlation slot");
                     let (a, b, alpha) = correlations[k];
                     [a, b, alpha][at]
                 }

@@ -12,7 +12,7 @@ use curvevm::isa::Segment;
 use super::margin::{self, LOCK_SLAB, Viewed, absolute};
 use super::{Mutation, RETURNS, code, load_param, registry};
 use crate::abi;
-use crate::templates::debit::{is_negative as negative, le_u128};
+use crate::templates::debit::{is_negative as negative, le_u128, min_u128 as min};
 use crate::templates::probe;
 
 /// `status` of a liquidation that restored the buffer from the user's free collateral.
@@ -45,14 +45,6 @@ fn move_collateral(b: &mut FunctionBuilder, call: u16, user: Var, slab: Var, amo
     let hi = b.let_("amount_hi", Ty::U64, Rvalue::High(amount));
     let escrow = [b.var("escrow_lo", Ty::U64), b.var("escrow_hi", Ty::U64)];
     b.host(call, &[user, slab, asset, lo, hi], &escrow, 0);
-}
-
-/// `min(a, c)` of two `u128`s.
-fn min(b: &mut FunctionBuilder, a: Var, c: Var) -> Var {
-    let least = b.let_("least", Ty::U128, Rvalue::Copy(a));
-    let within = le_u128(b, a, c);
-    b.if_(Cond::Zero(within), |b| b.assign(least, Rvalue::Copy(c)));
-    least
 }
 
 /// `status` of a keeper's call on an account that is not short.

@@ -11,6 +11,7 @@ use curvevm::isa::Segment;
 
 use super::{LEGS_PER_PORTFOLIO, Mutation, PORTFOLIO_PROBES, RETURNS, code, registry};
 use crate::abi;
+use crate::templates::debit::min_u128;
 
 /// The escrow "slab" of the margin lock: no program has id 0, so no slab can debit it.
 pub const LOCK_SLAB: u64 = 0;
@@ -388,7 +389,7 @@ fn pair_offsets(b: &mut FunctionBuilder, legs: &[Viewed], feeds: &[FeedNet]) -> 
             let opposite = b.constant("opposite", SIGN_POSITIVE + SIGN_NEGATIVE);
             b.if_(Cond::Eq(signs, opposite), |b| {
                 let (size_a, size_b) = (absolute(b, net_a), absolute(b, net_b));
-                let m = smaller(b, size_a, size_b);
+                let m = min_u128(b, size_a, size_b);
                 let saved = bps_of(b, m, alpha);
                 b.assign(offset, Rvalue::Add(offset, saved));
             });
@@ -418,18 +419,6 @@ fn sign(b: &mut FunctionBuilder, value: Var) -> Var {
         b.assign(sign, Rvalue::Const(SIGN_NEGATIVE.into()))
     });
     sign
-}
-
-/// `min(a, b)` of two `u128` below 2^127 (so their signed difference says which is smaller).
-fn smaller(b: &mut FunctionBuilder, a: Var, c: Var) -> Var {
-    let least = b.let_("least", Ty::U128, Rvalue::Copy(a));
-    let difference = b.let_("difference", Ty::U128, Rvalue::SubSigned(c, a));
-    let high = b.let_("high", Ty::U64, Rvalue::High(difference));
-    let zero = b.constant("zero", 0);
-    b.if_(Cond::LtSigned(high, zero), |b| {
-        b.assign(least, Rvalue::Copy(c))
-    });
-    least
 }
 
 /// `⌊alpha × m / 10,000⌋` without a product wider than `m`: with `m = 10,000 q + r`, it is

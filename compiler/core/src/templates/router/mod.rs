@@ -445,25 +445,20 @@ pub fn template() -> Template {
     }
 }
 
-/// Which correlation pair the parameter slot `name` belongs to.
-fn correlation_pair(name: &str) -> Option<usize> {
+/// Where the parameter slot `name` sits in [`CORRELATION_PARAMS`]: its pair `k` and its
+/// place in the pair (0 `feed_a`, 1 `feed_b`, 2 `alpha_bps`); `None` for any other slot.
+pub fn correlation_slot(name: &str) -> Option<(usize, usize)> {
     CORRELATION_PARAMS
         .iter()
-        .position(|slots| slots.contains(&name))
+        .enumerate()
+        .find_map(|(k, slots)| Some((k, slots.iter().position(|slot| *slot == name)?)))
 }
 
 /// A correlation pair's parameter slot `name` (`correl_k_a`, `…_b`, `…_alpha`): the `k`-th
 /// `CORRELATION` statement's feed key or `alpha_bps`, 0 when the block has fewer pairs.
 fn correlation_param(block: &CheckedBlock, name: &str) -> (&'static str, &'static str, u64) {
-    let k = correlation_pair(name).expect("a correlation slot");
-    let [_, _, alpha] = CORRELATION_PARAMS[k];
-    let arg = if name == alpha {
-        "alpha_bps"
-    } else if name.ends_with("_a") {
-        "feed_a"
-    } else {
-        "feed_b"
-    };
+    let (k, at) = correlation_slot(name).expect("a correlation slot");
+    let arg = ["feed_a", "feed_b", "alpha_bps"][at];
     let value = block
         .statements_named("CORRELATION")
         .nth(k)
@@ -529,7 +524,7 @@ pub fn artifact(block: &CheckedBlock) -> Result<Artifact, Diagnostic> {
             };
             let span = if keyword.is_empty() {
                 block.header_span
-            } else if let Some(k) = correlation_pair(name) {
+            } else if let Some((k, _)) = correlation_slot(name) {
                 block
                     .statements_named(keyword)
                     .nth(k)
