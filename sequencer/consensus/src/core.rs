@@ -327,6 +327,8 @@ pub struct Status {
     pub high_qc_view: View,
     /// Highest decided height.
     pub decided_height: u64,
+    /// The block decided at that height (genesis before any).
+    pub decided_block: Hash,
     /// Highest view voted or timed out in.
     pub last_voted_view: View,
     /// Last height covered by an anchor certificate.
@@ -602,6 +604,7 @@ impl Core {
             view: self.view,
             high_qc_view: self.safety.high_qc.view,
             decided_height: self.decided_height,
+            decided_block: self.decided_block,
             last_voted_view: self.safety.last_voted_view,
             anchored_height: self.anchored.map_or(0, |(h, _)| h),
             base_height: self.base_height,

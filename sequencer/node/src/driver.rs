@@ -148,7 +148,8 @@ impl Driver {
         let config = core.config();
         let opaque = settings.consensus_only.then(|| {
             let mut bench = OpaqueBench::default();
-            bench.resume_at(core.status().decided_height);
+            let status = core.status();
+            bench.resume_at(status.decided_height, status.decided_block);
             bench
         });
         Driver {

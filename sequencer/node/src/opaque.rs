@@ -5,7 +5,9 @@
 //! `curve_benchOpaque [rate, size, seconds]` makes a node generate `rate` payloads a second of
 //! `size` bytes (`replica u16 ‖ sequence u64 ‖ generated_ms u64 ‖ zeros`), hand them to its core
 //! and forward them to the other members as clients' transactions would be. Decided blocks go
-//! through a hash-chain executor (`root' = SHA-256(root ‖ block hash)`), so attestations and
+//! through a hash-chain executor (the root at height h is `SHA-256(h ‖ block hash)`, 0 at
+//! genesis: a block's hash names its ancestors, and a restarted node resumes the chain from
+//! the block it last decided), so attestations and
 //! anchor certificates still flow. Each node measures, for the payloads it generated, the time
 //! from generation to decision; `curve_benchReport` returns the counts and a histogram in
 //! milliseconds that `curve bench --consensus-only` merges across nodes.
@@ -28,6 +30,18 @@ struct Load {
     size: usize,
     started_ms: u64,
     until_ms: u64,
+}
+
+/// The hash chain's root at `height`, whose decided block is `block`: zeros at genesis.
+fn chain_root(height: u64, block: &[u8; 32]) -> [u8; 32] {
+    if height == 0 {
+        return [0; 32];
+    }
+    Sha256::new()
+        .chain_update(height.to_le_bytes())
+        .chain_update(block)
+        .finalize()
+        .into()
 }
 
 /// The hash-chain executor and the load generator of a consensus-only node.
@@ -99,10 +113,11 @@ impl OpaqueBench {
         out
     }
 
-    /// Continues the chain above `height` (what a restarted node decided; the hash chain's
-    /// root restarts from zero: nothing depends on it across a restart).
-    pub fn resume_at(&mut self, height: u64) {
+    /// Continues the chain above `block`, decided at `height` (what a restarted node
+    /// decided): its root is that block's, as if this executor had applied it.
+    pub fn resume_at(&mut self, height: u64, block: [u8; 32]) {
         self.height = height;
+        self.root = chain_root(height, &block);
     }
 
     /// The next height this executor applies.
@@ -126,11 +141,7 @@ impl OpaqueBench {
             self.decided += 1;
         }
         let prev_root = self.root;
-        self.root = Sha256::new()
-            .chain_update(prev_root)
-            .chain_update(block.hash)
-            .finalize()
-            .into();
+        self.root = chain_root(block.height, &block.hash);
         self.height = block.height;
         BatchHeader {
             height: block.height,
@@ -155,5 +166,49 @@ impl OpaqueBench {
             "height": self.height,
             "latency_ms": histogram,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(height: u64) -> DecidedBlock {
+        DecidedBlock {
+            height,
+            hash: Sha256::digest(height.to_be_bytes()).into(),
+            view: height + 1,
+            timestamp_ms: 1_000 * height,
+            payload: vec![vec![7; PAYLOAD_MIN]],
+        }
+    }
+
+    #[test]
+    fn a_restarted_executor_continues_the_chain_it_left() {
+        let mut running = OpaqueBench::default();
+        let headers: Vec<BatchHeader> = (1..=4).map(|h| running.execute(0, &block(h), 0)).collect();
+        for pair in headers.windows(2) {
+            assert_eq!(pair[1].prev_root, pair[0].state_root);
+        }
+        assert_eq!(headers[0].prev_root, [0; 32]);
+        // Restarted after each height (the core restores the block it decided last).
+        for restart in 0..4u64 {
+            let mut restarted = OpaqueBench::default();
+            let decided = if restart == 0 {
+                [0; 32]
+            } else {
+                block(restart).hash
+            };
+            restarted.resume_at(restart, decided);
+            assert_eq!(restarted.next_height(), restart + 1);
+            for h in restart + 1..=4 {
+                let header = restarted.execute(0, &block(h), 0);
+                assert_eq!(
+                    header,
+                    headers[h as usize - 1],
+                    "restarted at {restart}, height {h}"
+                );
+            }
+        }
     }
 }
