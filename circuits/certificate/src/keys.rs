@@ -413,6 +413,24 @@ impl KeyStore {
         cache.join("curve").join("keys")
     }
 
+    /// Where the reproducible proof named `key` is cached ([`crate::proof::prove_cached`]).
+    pub(crate) fn proof_path(&self, key: &[u8; 32]) -> PathBuf {
+        self.dir
+            .join("proofs")
+            .join(format!("{}.proof", hex::encode(key)))
+    }
+
+    /// Keeps `bytes` at `path` in this store, written then renamed so that a concurrent
+    /// reader never sees half a file.
+    pub(crate) fn keep(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+        fs::write(&temporary, bytes)?;
+        fs::rename(&temporary, path)
+    }
+
     /// Where `class`'s development proving key is cached.
     pub fn dev_path(&self, class: SizeClass) -> PathBuf {
         self.dir.join(format!("dev-v2-{class}.pk"))
@@ -459,14 +477,10 @@ impl KeyStore {
             path: path.clone(),
             source,
         };
-        fs::create_dir_all(&self.dir).map_err(io)?;
         let mut bytes = Vec::new();
         pk.serialize_uncompressed(&mut bytes)
             .expect("serializing to memory");
-        // Write then rename, so that concurrent users never read a half-written key.
-        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        fs::write(&temporary, &bytes).map_err(io)?;
-        fs::rename(&temporary, &path).map_err(io)?;
+        self.keep(&path, &bytes).map_err(io)?;
         Ok(pk)
     }
 }

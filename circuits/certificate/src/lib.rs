@@ -16,4 +16,4 @@ pub mod solana;
 pub use ark_groth16::prepare_verifying_key;
 pub use circuit::{CertificateCircuit, RowWitness, Witness};
 pub use keys::{KeyError, KeyStore, Mode, ProvingKey, VerifyingKey};
-pub use proof::{Proof, ProveError, VerifyError, prove, verify};
+pub use proof::{Proof, ProveError, VerifyError, prove, prove_cached, verify};

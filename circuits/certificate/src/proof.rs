@@ -12,7 +12,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::circuit::{CertificateCircuit, Witness};
-use crate::keys::{PreparedVerifyingKey, ProvingKey};
+use crate::keys::{KeyStore, PreparedVerifyingKey, ProvingKey, vk_hash};
+use ark_groth16::prepare_verifying_key;
+use sha2::{Digest, Sha256};
 
 /// A Groth16 proof over BN254.
 pub type Proof = ark_groth16::Proof<Bn254>;
@@ -79,6 +81,49 @@ pub fn prove(
     let mut rng = ChaCha20Rng::from_seed(blinding_seed);
     let proof = Groth16::<Bn254>::prove(pk, circuit, &mut rng)
         .map_err(|e| ProveError::Prover(e.to_string()))?;
+    Ok((statement, proof))
+}
+
+/// [`prove`] with a fixed `blinding_seed` (a reproducible proof: tests, simulations), reusing
+/// the proof `store` kept from an earlier call with the same key, statement and seed.
+///
+/// The cache entry is named by SHA-256 of the verifying key, the class, the statement's public
+/// inputs and the seed; those fix the proof's bytes (the statement commits to the parameters
+/// and rows, which fix the witness), so a hit gives what proving again would. A cached proof
+/// is verified against the statement before it is used; a missing, corrupt or foreign entry
+/// is proved again and replaced. A cache that cannot be written only costs the next caller
+/// the proving time. Proofs that leave the machine take OS randomness and never come here.
+pub fn prove_cached(
+    store: &KeyStore,
+    pk: &ProvingKey,
+    class: SizeClass,
+    program: &ProgramIdentity,
+    params: &[u64],
+    rows: &[Row],
+    blinding_seed: [u8; 32],
+) -> Result<(Statement, Proof), ProveError> {
+    let statement = Statement::in_class(class, program, params, rows)?;
+    let mut named = Sha256::new();
+    named.update(b"curve reproducible proof v1");
+    named.update(vk_hash(&pk.vk));
+    named.update(class.to_string());
+    for input in statement.public_inputs() {
+        let mut bytes = Vec::with_capacity(32);
+        input
+            .serialize_compressed(&mut bytes)
+            .expect("serializing to memory");
+        named.update(bytes);
+    }
+    named.update(blinding_seed);
+    let path = store.proof_path(&named.finalize().into());
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(proof) = proof_from_bytes(&bytes)
+        && verify(&prepare_verifying_key(&pk.vk), &statement, &proof).is_ok()
+    {
+        return Ok((statement, proof));
+    }
+    let (statement, proof) = prove(pk, class, program, params, rows, blinding_seed)?;
+    let _ = store.keep(&path, &proof_to_bytes(&proof));
     Ok((statement, proof))
 }
 

@@ -9,7 +9,7 @@ use ark_ff::{AdditiveGroup, Field, PrimeField};
 use curve_certificate::circuit::{self, CertificateCircuit, Witness, constraint_count};
 use curve_certificate::keys::{self, KeyError, KeyStore, Mode, ProvingKey};
 use curve_certificate::proof::{self, VerifyError};
-use curve_certificate::{ProveError, prepare_verifying_key, prove, solana, verify};
+use curve_certificate::{ProveError, prepare_verifying_key, prove, prove_cached, solana, verify};
 use curve_formats::certificate::{
     PARAMS_PER_ELEMENT, Row, RowError, RowKind, SizeClass, Statement, check_rows, params_hash,
 };
@@ -645,6 +645,69 @@ fn ceremony_keys_are_checked() {
         Err(KeyError::WrongShape { .. })
     ));
     keys::check_pk(pk, CLASS, Mode::Development).expect("its own class");
+}
+
+/// A reproducible proof is kept in the store and taken from there: the entry is the proof
+/// proving gives; what the store holds is used once it verifies (shown with another valid
+/// proof of the same statement put in its place); a corrupt entry, or a valid proof of another
+/// statement, is proved again and replaced; another seed is another entry; a false statement
+/// is still refused.
+#[test]
+fn a_cached_proof_is_verified_before_use_and_a_bad_entry_is_proved_again() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("curve-proofs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = KeyStore::new(&dir);
+    let pk = dev_keys();
+    let (params, rows) = sample();
+    let bytes_of = |proof: &curve_certificate::Proof| proof::proof_to_bytes(proof).to_vec();
+    let proved = |seed: [u8; 32], params: &[u64]| {
+        bytes_of(
+            &prove(pk, CLASS, CODE, params, &rows, seed)
+                .expect("proof")
+                .1,
+        )
+    };
+    let cached = |seed: [u8; 32]| {
+        let (statement, proof) =
+            prove_cached(&store, pk, CLASS, CODE, &params, &rows, seed).expect("proof");
+        verify(&prepare_verifying_key(&pk.vk), &statement, &proof).expect("verifies");
+        bytes_of(&proof)
+    };
+    let entries = || {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("proofs"))
+            .expect("the store has proofs")
+            .map(|entry| entry.expect("entry").path())
+            .collect();
+        files.sort();
+        files
+    };
+    let fresh = proved([5; 32], &params);
+    assert_eq!(cached([5; 32]), fresh);
+    let [entry] = entries().try_into().expect("one entry");
+    assert_eq!(std::fs::read(&entry).expect("read"), fresh);
+    // Another valid proof of this statement in the entry's place is what comes back.
+    let other_seed = proved([6; 32], &params);
+    assert_ne!(other_seed, fresh);
+    std::fs::write(&entry, &other_seed).expect("write");
+    assert_eq!(cached([5; 32]), other_seed);
+    // Garbage, or a valid proof of another statement: proved again, and the entry replaced.
+    let mut other_params = params.clone();
+    other_params[5] += 1;
+    for bad in [b"not a proof".to_vec(), proved([5; 32], &other_params)] {
+        std::fs::write(&entry, &bad).expect("write");
+        assert_eq!(cached([5; 32]), fresh);
+        assert_eq!(std::fs::read(&entry).expect("read"), fresh);
+    }
+    assert_eq!(cached([6; 32]), other_seed);
+    assert_eq!(entries().len(), 2);
+    let mut false_rows = rows.clone();
+    false_rows.push(row(RowKind::Range, 7, 0, 8));
+    let error =
+        prove_cached(&store, pk, CLASS, CODE, &params, &false_rows, [5; 32]).expect_err("false");
+    assert!(
+        matches!(error, ProveError::RowFails { index: 6, .. }),
+        "{error}"
+    );
 }
 
 #[test]

@@ -260,10 +260,12 @@ fn compile_program(spec: &ProgramSpec, base: &Path, store: &KeyStore) -> Result<
         );
     };
     let pk = dev_keys(store, curve_runtime::templates::artifact_class(artifact))?;
-    // A fixed blinding seed: the simulation's output is reproducible byte for byte.
+    // A fixed blinding seed: the simulation's output is reproducible byte for byte, and a
+    // second run of the same script takes its proofs from the key store.
     let file_name = script.to_string_lossy().into_owned();
-    let image =
-        curve_runtime::templates::prove_image(artifact, &file_name, &source, &pk, [0x51; 32])?;
+    let image = curve_runtime::templates::prove_image_cached(
+        artifact, &file_name, &source, &pk, [0x51; 32], store,
+    )?;
     Ok(Program {
         image,
         feed_tag: curve_compiler::feed_tag(block),
@@ -299,8 +301,8 @@ fn probe_image(
     store: &KeyStore,
 ) -> Result<ProgramImage> {
     let pk = dev_keys(store, curve_runtime::templates::artifact_class(artifact))?;
-    Ok(curve_runtime::templates::prove_image(
-        artifact, name, "", &pk, [0x51; 32],
+    Ok(curve_runtime::templates::prove_image_cached(
+        artifact, name, "", &pk, [0x51; 32], store,
     )?)
 }
 

@@ -5,7 +5,7 @@ use crate::record::{Record, SafetyState};
 use crate::types::{
     AnchorCertificate, Block, CertifiedBlock, Hash, Message, Proposal, QuorumCert, ReplicaId,
     Signature, SignedAttestation, Timeout, TimeoutCert, TimeoutShare, View, Vote,
-    attestation_message, proposal_message, timeout_message, vote_message,
+    attestation_message, proposal_message, timeout_message, tx_digest, vote_message,
 };
 use curve_formats::batch::BatchHeader;
 use sha2::{Digest, Sha256};
@@ -350,8 +350,26 @@ struct Mempool {
     next: u64,
 }
 
-fn tx_hash(tx: &[u8]) -> Hash {
-    Sha256::digest(tx).into()
+/// A stored block and its transactions' digests, computed with its hash when it arrived (the
+/// proposal path and the decision read them; a full block is megabytes).
+struct Stored {
+    certified: CertifiedBlock,
+    digests: Vec<Hash>,
+}
+
+impl Stored {
+    /// `block`, whose transactions' digests are `digests`.
+    fn new(certified: CertifiedBlock, digests: Vec<Hash>) -> Stored {
+        Stored { certified, digests }
+    }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = CertifiedBlock;
+
+    fn deref(&self) -> &CertifiedBlock {
+        &self.certified
+    }
 }
 
 /// One attested header and the replicas that signed it, in replica order.
@@ -370,7 +388,7 @@ pub struct Core {
     safety: SafetyState,
     consecutive_failures: u32,
     /// Blocks whose every ancestor is here too.
-    blocks: BTreeMap<Hash, CertifiedBlock>,
+    blocks: BTreeMap<Hash, Stored>,
     /// Fetched blocks waiting for their parent, by parent hash.
     orphans: BTreeMap<Hash, Vec<CertifiedBlock>>,
     /// Proposals waiting for an ancestor, by the missing hash.
@@ -407,6 +425,9 @@ pub struct Core {
     /// A proposal this leader is holding back: its view, when it is due, whether the
     /// wake-up has come.
     held: Option<Held>,
+    /// The proposal this leader just signed (view, hash, digests), until the inbox delivers it
+    /// back.
+    own_proposal: Option<(View, Hash, Vec<Hash>)>,
     /// The driver's clock when this replica entered its current view.
     view_entered_ms: u64,
 }
@@ -483,14 +504,18 @@ impl Core {
             out: Vec::new(),
             inbox: VecDeque::new(),
             held: None,
+            own_proposal: None,
             view_entered_ms: now_ms,
         };
         core.blocks.insert(
             genesis,
-            CertifiedBlock {
-                block: genesis_block,
-                justify: genesis_qc,
-            },
+            Stored::new(
+                CertifiedBlock {
+                    block: genesis_block,
+                    justify: genesis_qc,
+                },
+                Vec::new(),
+            ),
         );
         core.certified.insert(0, genesis);
 
@@ -504,7 +529,8 @@ impl Core {
                         core.safety.last_voted_view = 0;
                     }
                 }
-                Record::Block(block) => stored.push(block),
+                // The hash is computed again below: a stored one is never trusted.
+                Record::Block { block, .. } => stored.push(block),
                 Record::Decided { height, block } => {
                     core.decided_height = height;
                     core.decided_block = block;
@@ -542,7 +568,8 @@ impl Core {
             }
             core.certified
                 .insert(block.justify.view, block.justify.block);
-            core.blocks.insert(block.block.hash(chain_id), block);
+            let (hash, digests) = block.block.hash_and_digests(chain_id);
+            core.blocks.insert(hash, Stored::new(block, digests));
         }
         let high_qc = core.safety.high_qc.clone();
         core.certified.insert(high_qc.view, high_qc.block);
@@ -620,7 +647,7 @@ impl Core {
 
     /// A stored block by hash (what fetches are answered from).
     pub fn block(&self, hash: &Hash) -> Option<&CertifiedBlock> {
-        self.blocks.get(hash)
+        self.blocks.get(hash).map(|stored| &stored.certified)
     }
 
     /// The decided block at `height`, if still kept.
@@ -632,7 +659,7 @@ impl Core {
         loop {
             let stored = self.blocks.get(&hash)?;
             if stored.block.height == height {
-                return Some((hash, stored));
+                return Some((hash, &stored.certified));
             }
             hash = stored.block.parent;
         }
@@ -677,7 +704,10 @@ impl Core {
             if i >= decided_len {
                 path.push(*hash);
             }
-            let proof = path.iter().map(|h| self.blocks[h].clone()).collect();
+            let proof = path
+                .iter()
+                .map(|h| self.blocks[h].certified.clone())
+                .collect();
             return Some((base.clone(), proof, qc));
         }
         None
@@ -715,7 +745,7 @@ impl Core {
             keep.insert(hash);
             if stored.block.height == floor {
                 match child_qc {
-                    Some(qc) => break (stored.clone(), qc),
+                    Some(qc) => break (stored.certified.clone(), qc),
                     None => return Vec::new(),
                 }
             }
@@ -758,7 +788,7 @@ impl Core {
 
     /// Makes `block` (certified by `qc`) the root of the block tree instead of genesis.
     fn start_from(&mut self, block: CertifiedBlock, qc: QuorumCert) {
-        let hash = block.block.hash(self.chain_id());
+        let (hash, digests) = block.block.hash_and_digests(self.chain_id());
         self.blocks.clear();
         self.base_height = block.block.height;
         self.certified.insert(qc.view, qc.block);
@@ -769,7 +799,7 @@ impl Core {
             self.decided_height = block.block.height;
             self.decided_block = hash;
         }
-        self.blocks.insert(hash, block);
+        self.blocks.insert(hash, Stored::new(block, digests));
     }
 
     fn drain_inbox(&mut self) {
@@ -965,9 +995,9 @@ impl Core {
 
     /// Stores `block` if its parent is stored and it extends it correctly; then connects any
     /// orphans and waiting proposals that hung on it. Returns whether it was stored now.
-    /// `hash` is `block`'s, computed once by the caller (it covers the whole payload: a full
-    /// block is megabytes).
-    fn connect(&mut self, hash: Hash, block: CertifiedBlock) -> bool {
+    /// `hash` and `digests` are `block`'s ([`Block::hash_and_digests`]), computed once by the
+    /// caller (they cover the whole payload: a full block is megabytes).
+    fn connect(&mut self, hash: Hash, digests: Vec<Hash>, block: CertifiedBlock) -> bool {
         if self.blocks.contains_key(&hash) {
             return false;
         }
@@ -984,14 +1014,17 @@ impl Core {
         }
         self.fetching.remove(&hash);
         self.out.push(Action::Persist {
-            records: vec![Record::Block(block.clone())],
+            records: vec![Record::Block {
+                hash,
+                block: block.clone(),
+            }],
             sync: false,
         });
         let view = block.block.view;
-        self.blocks.insert(hash, block);
+        self.blocks.insert(hash, Stored::new(block, digests));
         for orphan in self.orphans.remove(&hash).unwrap_or_default() {
-            let orphan_hash = orphan.block.hash(self.chain_id());
-            self.connect(orphan_hash, orphan);
+            let (orphan_hash, orphan_digests) = orphan.block.hash_and_digests(self.chain_id());
+            self.connect(orphan_hash, orphan_digests, orphan);
         }
         for proposal in self.waiting.remove(&hash).unwrap_or_default() {
             let proposer = proposal.block.proposer;
@@ -1061,8 +1094,10 @@ impl Core {
         self.decided_view = tip.view;
         self.consecutive_failures = 0;
         for block in &blocks {
-            for tx in &block.payload {
-                self.mempool.remove(&tx_hash(tx));
+            if let Some(stored) = self.blocks.get(&block.hash) {
+                for digest in &stored.digests {
+                    self.mempool.remove(digest);
+                }
             }
         }
         self.certified = self.certified.split_off(&self.decided_view);
@@ -1126,7 +1161,7 @@ impl Core {
             return;
         };
         let (parent_height, parent_time) = (parent.block.height, parent.block.timestamp_ms);
-        let payload = self.select_payload(justify.block);
+        let (payload, digests) = self.select_payload(justify.block);
         if self.hold_proposal(view, justify.block, payload.len()) {
             return;
         }
@@ -1138,9 +1173,10 @@ impl Core {
             timestamp_ms: self.now_ms.max(parent_time),
             payload,
         };
-        let hash = block.hash(self.chain_id());
+        let hash = block.hash_with_digests(self.chain_id(), &digests);
         let signature = self.key.sign(&proposal_message(self.chain_id(), &hash));
         self.safety.last_proposed_view = view;
+        self.own_proposal = Some((view, hash, digests));
         let proposal = Proposal {
             block,
             justify,
@@ -1201,18 +1237,18 @@ impl Core {
     }
 
     /// Mempool transactions not already in an undecided ancestor of `parent`, within the block
-    /// limits.
-    fn select_payload(&self, parent: Hash) -> Vec<Vec<u8>> {
+    /// limits, and their digests.
+    fn select_payload(&self, parent: Hash) -> (Vec<Vec<u8>>, Vec<Hash>) {
         let mut pending = BTreeSet::new();
         let mut hash = parent;
         while let Some(stored) = self.blocks.get(&hash) {
             if stored.block.height <= self.decided_height {
                 break;
             }
-            pending.extend(stored.block.payload.iter().map(|tx| tx_hash(tx)));
+            pending.extend(stored.digests.iter().copied());
             hash = stored.block.parent;
         }
-        let mut payload = Vec::new();
+        let (mut payload, mut digests) = (Vec::new(), Vec::new());
         let (mut bytes, mut gas) = (0, 0u64);
         for (hash, tx, tx_gas) in self.mempool.by_seq.values() {
             if payload.len() == self.config.max_block_txs {
@@ -1229,8 +1265,9 @@ impl Core {
             gas += tx_gas;
             bytes += tx.len() + 4;
             payload.push(tx.clone());
+            digests.push(*hash);
         }
-        payload
+        (payload, digests)
     }
 
     // ---- messages ----------------------------------------------------------------------
@@ -1247,7 +1284,7 @@ impl Core {
                 if from != self.config.me
                     && let Some(block) = self.blocks.get(&hash)
                 {
-                    let block = block.clone();
+                    let block = block.certified.clone();
                     self.send(from, Message::FetchResponse(block));
                 }
             }
@@ -1268,7 +1305,14 @@ impl Core {
         {
             return;
         }
-        let hash = p.block.hash(self.chain_id());
+        // This leader's own proposal comes back through the inbox: its hash and digests are
+        // known.
+        let (hash, digests) = match self.own_proposal.take() {
+            Some((own_view, hash, digests)) if from == self.config.me && own_view == view => {
+                (hash, digests)
+            }
+            _ => p.block.hash_and_digests(self.chain_id()),
+        };
         if self.blocks.contains_key(&hash) {
             return;
         }
@@ -1326,7 +1370,7 @@ impl Core {
             block: p.block,
             justify: p.justify,
         };
-        if !self.connect(hash, block) {
+        if !self.connect(hash, digests, block) {
             return;
         }
         // Checked after `connect`, which may process waiting descendants (views and the last
@@ -1450,7 +1494,7 @@ impl Core {
     }
 
     fn on_fetched(&mut self, from: ReplicaId, block: CertifiedBlock) {
-        let hash = block.block.hash(self.chain_id());
+        let (hash, digests) = block.block.hash_and_digests(self.chain_id());
         if !self.fetching.contains_key(&hash)
             || block.block.parent != block.justify.block
             || !self.verify_qc(&block.justify)
@@ -1461,7 +1505,7 @@ impl Core {
         let parent = block.block.parent;
         let justify = block.justify.clone();
         if self.blocks.contains_key(&parent) {
-            self.connect(hash, block);
+            self.connect(hash, digests, block);
         } else {
             if self.orphans.values().map(Vec::len).sum::<usize>() < ORPHANS_MAX {
                 self.orphans.entry(parent).or_default().push(block);
@@ -1521,7 +1565,7 @@ impl Core {
         {
             return;
         }
-        let hash = tx_hash(&tx);
+        let hash = tx_digest(&tx);
         if self.mempool.by_hash.contains_key(&hash) {
             return;
         }

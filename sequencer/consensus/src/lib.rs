@@ -51,5 +51,5 @@ pub use crate::executor::{Executor, execute_decided};
 pub use crate::record::{Record, SafetyState};
 pub use crate::types::{
     AnchorCertificate, Block, CertifiedBlock, Hash, Message, Proposal, QuorumCert, ReplicaId,
-    Signature, SignedAttestation, Timeout, TimeoutCert, TimeoutShare, View, Vote,
+    Signature, SignedAttestation, Timeout, TimeoutCert, TimeoutShare, View, Vote, tx_digest,
 };

@@ -50,8 +50,15 @@ impl Decode for SafetyState {
 pub enum Record {
     /// The safety state (key `safety`).
     Safety(SafetyState),
-    /// A block whose ancestors are all stored (key `block/` ‖ hash).
-    Block(CertifiedBlock),
+    /// A block whose ancestors are all stored (key `block/` ‖ hash). The hash is stored
+    /// beside it, so writing the record never hashes the block again (a full block is
+    /// megabytes); [`Record::intact`] checks it when the record is read back.
+    Block {
+        /// [`crate::Block::hash`] of the block.
+        hash: Hash,
+        /// The block and the QC it extends.
+        block: CertifiedBlock,
+    },
     /// The highest decided block (key `decided`).
     Decided {
         /// Its height.
@@ -72,12 +79,21 @@ pub enum Record {
 
 impl Record {
     /// The storage key: records with equal keys replace each other.
-    pub fn key(&self, chain_id: u64) -> Vec<u8> {
+    pub fn key(&self) -> Vec<u8> {
         match self {
             Record::Safety(_) => b"safety".to_vec(),
-            Record::Block(b) => Record::block_key(&b.block.hash(chain_id)),
+            Record::Block { hash, .. } => Record::block_key(hash),
             Record::Decided { .. } => b"decided".to_vec(),
             Record::Base { .. } => b"base".to_vec(),
+        }
+    }
+
+    /// Whether a record read back is what its writer stored: a block record's hash is its
+    /// block's hash on `chain_id` (the other records carry nothing derived).
+    pub fn intact(&self, chain_id: u64) -> bool {
+        match self {
+            Record::Block { hash, block } => block.block.hash(chain_id) == *hash,
+            _ => true,
         }
     }
 
@@ -96,9 +112,10 @@ impl Encode for Record {
                 0u8.encode(out);
                 s.encode(out);
             }
-            Record::Block(b) => {
+            Record::Block { hash, block } => {
                 1u8.encode(out);
-                b.encode(out);
+                hash.encode(out);
+                block.encode(out);
             }
             Record::Decided { height, block } => {
                 2u8.encode(out);
@@ -119,7 +136,10 @@ impl Decode for Record {
         let at = reader.offset();
         match u8::decode(reader)? {
             0 => Ok(Record::Safety(SafetyState::decode(reader)?)),
-            1 => Ok(Record::Block(CertifiedBlock::decode(reader)?)),
+            1 => Ok(Record::Block {
+                hash: reader.array()?,
+                block: CertifiedBlock::decode(reader)?,
+            }),
             2 => Ok(Record::Decided {
                 height: u64::decode(reader)?,
                 block: reader.array()?,

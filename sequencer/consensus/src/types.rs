@@ -50,6 +50,12 @@ fn statement(chain_id: u64, kind: Statement) -> Vec<u8> {
     out
 }
 
+/// The SHA-256 digest of one transaction: what a block's hash commits to it by, and what the
+/// mempool deduplicates by.
+pub fn tx_digest(tx: &[u8]) -> Hash {
+    Sha256::digest(tx).into()
+}
+
 /// A block: an opaque batch of transactions ordered after its parent.
 ///
 /// Layout: view u64 ‖ height u64 ‖ parent [32] ‖ proposer u16 ‖ timestamp_ms u64 ‖ count u32 ‖
@@ -84,11 +90,38 @@ impl Block {
         }
     }
 
-    /// `SHA-256(Tag(Consensus) ‖ 0 ‖ encoding)`: what votes and QCs name.
+    /// `SHA-256(Tag(Consensus) ‖ 0 ‖ view ‖ height ‖ parent ‖ proposer ‖ timestamp_ms ‖ count u32
+    /// ‖ SHA-256(tx)*)`: what votes and QCs name. It commits to the transactions through their
+    /// digests, so the pass that hashes a block also yields what the mempool deduplicates by
+    /// (see [`Block::hash_and_digests`]).
     pub fn hash(&self, chain_id: u64) -> Hash {
-        let mut bytes = statement(chain_id, Statement::Block);
-        self.encode(&mut bytes);
-        Sha256::digest(&bytes).into()
+        self.hash_and_digests(chain_id).0
+    }
+
+    /// The block's hash and its transactions' digests ([`tx_digest`]), in payload order, from
+    /// one pass over the payload.
+    pub fn hash_and_digests(&self, chain_id: u64) -> (Hash, Vec<Hash>) {
+        let digests: Vec<Hash> = self.payload.iter().map(|tx| tx_digest(tx)).collect();
+        (self.hash_with_digests(chain_id, &digests), digests)
+    }
+
+    /// The hash, given the transactions' digests (a leader's mempool holds them already).
+    pub(crate) fn hash_with_digests(&self, chain_id: u64, digests: &[Hash]) -> Hash {
+        debug_assert_eq!(digests.len(), self.payload.len());
+        let mut header = statement(chain_id, Statement::Block);
+        self.view.encode(&mut header);
+        self.height.encode(&mut header);
+        self.parent.encode(&mut header);
+        self.proposer.encode(&mut header);
+        self.timestamp_ms.encode(&mut header);
+        let count = u32::try_from(digests.len()).expect("blocks are bounded far below 2^32");
+        count.encode(&mut header);
+        let mut hasher = Sha256::new();
+        hasher.update(&header);
+        for digest in digests {
+            hasher.update(digest);
+        }
+        hasher.finalize().into()
     }
 
     /// Encoded size of the payload (what [`crate::Config::max_block_bytes`] bounds).

@@ -17,7 +17,7 @@ use curve_formats::merkle::MerkleTree;
 /// Applies persists and prunes to `store` as a key-value store would.
 fn apply(store: &mut Vec<Record>, actions: &[Action]) {
     let put = |store: &mut Vec<Record>, record: &Record| {
-        store.retain(|r| r.key(CHAIN) != record.key(CHAIN));
+        store.retain(|r| r.key() != record.key());
         store.push(record.clone());
     };
     for action in actions {
@@ -29,7 +29,7 @@ fn apply(store: &mut Vec<Record>, actions: &[Action]) {
             }
             Action::Prune { base, forget } => {
                 put(store, base);
-                store.retain(|r| !forget.contains(&r.key(CHAIN)));
+                store.retain(|r| !forget.contains(&r.key()));
             }
             _ => {}
         }

@@ -8,6 +8,7 @@ use curve_consensus::fuzz::{FUZZ_CHAIN_ID, decode_bytes};
 use curve_consensus::{Block, CertifiedBlock, Message, QuorumCert, Record, SafetyState};
 use curve_formats::encoding::{Decode, DecodeErrorKind, Encode};
 use proptest::prelude::*;
+use sha2::{Digest, Sha256};
 
 /// One of each message and record, signed as replicas sign them.
 fn samples() -> Vec<Vec<u8>> {
@@ -41,7 +42,10 @@ fn samples() -> Vec<Vec<u8>> {
             high_qc: qc1,
             last_tc: Some(tc2),
         }),
-        Record::Block(certified(&p3)),
+        Record::Block {
+            hash: hash(&certified(&p3)),
+            block: certified(&p3),
+        },
         Record::Decided {
             height: 1,
             block: hash(&b1),
@@ -167,7 +171,8 @@ proptest! {
         decode_bytes(&bytes);
     }
 
-    /// Blocks with arbitrary payloads round-trip, and their hash covers every byte.
+    /// Blocks with arbitrary payloads round-trip, and their hash covers every byte, every
+    /// transaction boundary and the transactions' order.
     #[test]
     fn blocks_round_trip(view in any::<u64>(), height in any::<u64>(), proposer in any::<u16>(),
                          payload in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..8)) {
@@ -180,6 +185,26 @@ proptest! {
         let mut other = block.clone();
         other.view = other.view.wrapping_add(1);
         prop_assert_ne!(other.hash(CHAIN), block.hash(CHAIN));
+        // The hash commits to the payload through one SHA-256 digest per transaction.
+        let (hash, digests) = block.hash_and_digests(CHAIN);
+        prop_assert_eq!(hash, block.hash(CHAIN));
+        let expected: Vec<[u8; 32]> = block.payload.iter().map(|tx| Sha256::digest(tx).into()).collect();
+        prop_assert_eq!(&digests, &expected);
+        if let Some(i) = block.payload.iter().position(|tx| !tx.is_empty()) {
+            // One byte of one transaction changed, or that transaction split in two.
+            let mut edited = block.clone();
+            *edited.payload[i].last_mut().unwrap() ^= 1;
+            prop_assert_ne!(edited.hash(CHAIN), hash);
+            let mut split = block.clone();
+            let tail = split.payload[i].split_off(1);
+            split.payload.insert(i + 1, tail);
+            prop_assert_ne!(split.hash(CHAIN), hash);
+        }
+        if block.payload.len() >= 2 && block.payload[0] != block.payload[1] {
+            let mut swapped = block.clone();
+            swapped.payload.swap(0, 1);
+            prop_assert_ne!(swapped.hash(CHAIN), hash);
+        }
     }
 }
 

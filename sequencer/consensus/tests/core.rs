@@ -106,7 +106,7 @@ fn stored(store: &mut Vec<Record>, actions: &[Action]) {
     for action in actions {
         if let Action::Persist { records, .. } = action {
             for record in records {
-                store.retain(|r| r.key(CHAIN) != record.key(CHAIN));
+                store.retain(|r| r.key() != record.key());
                 store.push(record.clone());
             }
         }

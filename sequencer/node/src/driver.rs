@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
 use curve_consensus::{
     Action, Alarm, Checkpoint, ConsensusKey, Core, DecidedBlock, Ed25519Verifier, Input, Message,
     Record,
@@ -525,7 +526,7 @@ impl Driver {
             },
         ];
         self.store
-            .install_checkpoint(self.chain_id, &entries, &records)
+            .install_checkpoint(&entries, &records)
             .context("installing a checkpoint")?;
         index::put_anchor(&self.store, &checkpoint.certificate)?;
         let engine = self.runtime.engine();
@@ -656,20 +657,20 @@ impl Driver {
 
     /// After executing `header`: captures the state at checkpoint heights (served at once if
     /// the height was anchored before this node executed it).
-    fn maybe_capture(&mut self, header: &curve_formats::batch::BatchHeader) -> Result<Vec<Action>> {
+    fn maybe_capture(&mut self, header: &curve_formats::batch::BatchHeader) -> Vec<Action> {
         if !header
             .height
             .is_multiple_of(self.settings.storage.checkpoint_every)
         {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let entries = self.runtime.stored_entries();
         self.sync.capture(*header, &entries);
         match self.sync.early_anchor.take() {
             Some(certificate) if certificate.header.height == header.height => {
-                Ok(self.on_anchored(&certificate))
+                self.on_anchored(&certificate)
             }
-            _ => Ok(Vec::new()),
+            _ => Vec::new(),
         }
     }
 
@@ -913,7 +914,7 @@ impl Driver {
         if self.forward.is_empty() {
             return;
         }
-        let frame = encode_transactions(&std::mem::take(&mut self.forward));
+        let frame = Bytes::from(encode_transactions(&std::mem::take(&mut self.forward)));
         for to in (0..self.members).filter(|&r| r != self.me) {
             self.net.send(to, frame.clone());
         }
@@ -957,7 +958,7 @@ impl Driver {
                 Action::Persist { records, sync } => {
                     let started = Instant::now();
                     self.store
-                        .persist(self.chain_id, &records, sync)
+                        .persist(&records, sync)
                         .context("persisting consensus records")?;
                     if sync {
                         for record in &records {
@@ -974,7 +975,7 @@ impl Driver {
                     self.net.send(to, consensus_frame(self.chain_id, &message));
                 }
                 Action::Broadcast(message) => {
-                    let frame = consensus_frame(self.chain_id, &message);
+                    let frame = Bytes::from(consensus_frame(self.chain_id, &message));
                     for to in (0..self.members).filter(|&r| r != self.me) {
                         self.net.send(to, frame.clone());
                     }
@@ -998,7 +999,7 @@ impl Driver {
                             continue;
                         }
                         let header = self.execute(&block, decided_at_ms)?;
-                        queue.extend(self.maybe_capture(&header)?);
+                        queue.extend(self.maybe_capture(&header));
                         queue.extend(self.core.step(now_ms(), Input::Executed { header }));
                     }
                     self.after_execution();
@@ -1012,9 +1013,7 @@ impl Driver {
                     queue.extend(self.on_anchored(&certificate));
                 }
                 Action::Prune { base, forget } => {
-                    self.store
-                        .prune(self.chain_id, &base, &forget)
-                        .context("pruning blocks")?;
+                    self.store.prune(&base, &forget).context("pruning blocks")?;
                     tracing::debug!(blocks = forget.len(), "pruned");
                 }
                 Action::Alarm(alarm) => {

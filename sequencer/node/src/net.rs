@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::request_response::{self as rr, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, dial_opts::DialOpts};
@@ -86,15 +87,16 @@ async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, frame: &[u8]) -> 
 
 impl rr::Codec for FrameCodec {
     type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
+    // Shared bytes: a frame for every peer (a full block is megabytes) is one allocation.
+    type Request = Bytes;
     type Response = u8;
 
     async fn read_request<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> io::Result<Vec<u8>> {
-        read_frame(io).await
+    ) -> io::Result<Bytes> {
+        read_frame(io).await.map(Bytes::from)
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(
@@ -111,7 +113,7 @@ impl rr::Codec for FrameCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        frame: Vec<u8>,
+        frame: Bytes,
     ) -> io::Result<()> {
         write_frame(io, &frame).await
     }
@@ -185,14 +187,15 @@ pub enum NetEvent {
 /// The handle the driver sends through.
 #[derive(Clone)]
 pub struct Net {
-    outbound: mpsc::Sender<(u16, Vec<u8>)>,
+    outbound: mpsc::Sender<(u16, Bytes)>,
 }
 
 impl Net {
     /// Queues `frame` for replica `to`; false when the transport's queue is full or closed
-    /// (the frame is dropped: consensus tolerates loss).
-    pub fn send(&self, to: u16, frame: Vec<u8>) -> bool {
-        self.outbound.try_send((to, frame)).is_ok()
+    /// (the frame is dropped: consensus tolerates loss). A [`Bytes`] sent to several peers is
+    /// shared, not copied.
+    pub fn send(&self, to: u16, frame: impl Into<Bytes>) -> bool {
+        self.outbound.try_send((to, frame.into())).is_ok()
     }
 }
 
@@ -255,7 +258,7 @@ pub fn start(config: NetConfig) -> anyhow::Result<(Net, mpsc::Receiver<NetEvent>
             },
         );
     }
-    let (outbound_tx, mut outbound) = mpsc::channel::<(u16, Vec<u8>)>(65_536);
+    let (outbound_tx, mut outbound) = mpsc::channel::<(u16, Bytes)>(65_536);
     let (events, events_rx) = mpsc::channel::<NetEvent>(65_536);
     tokio::spawn(async move {
         let mut redial = tokio::time::interval(Duration::from_millis(100));
@@ -365,7 +368,8 @@ async fn handle(
                 };
                 let inbound = Inbound {
                     from: state.peer.replica,
-                    frame: request,
+                    // The frame's only owner: the vector comes back without a copy.
+                    frame: Vec::from(request),
                 };
                 return events.send(NetEvent::Frame(inbound)).await.is_ok();
             }

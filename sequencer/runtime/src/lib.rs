@@ -53,7 +53,10 @@ pub use receipt::{Receipt, Rejection, Revert, Status};
 pub use state::{Account, Config, Key, Meta, ProgramId, ProgramRecord};
 pub use storage::{MemoryStorage, Storage, StorageError, WriteBatch};
 
-use state::{DepositNullifier, decode_cap, decode_escrow, encode_cap, encode_escrow, entry_tail};
+use state::{
+    DepositNullifier, decode_cap, decode_escrow, encode_cap, encode_escrow, entry_tail,
+    stored_value,
+};
 use templates::{Approved, VerifyingKeys};
 
 /// Most transactions in one batch.
@@ -595,7 +598,7 @@ impl<S: Storage> Runtime<S> {
             .iter()
             .map(|(key, index)| {
                 let tail = entry_tail(self.value_bytes(key).as_deref());
-                (key.to_bytes(), [&index.to_le_bytes()[..], &tail].concat())
+                (key.to_bytes(), stored_value(*index, &tail))
             })
             .collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -673,7 +676,7 @@ impl<S: Storage> Runtime<S> {
             let tail = entry_tail(value.as_deref());
             self.tree
                 .set(index, &[key_bytes.as_slice(), &tail].concat());
-            puts.push((key_bytes, [&index.to_le_bytes()[..], &tail].concat()));
+            puts.push((key_bytes, stored_value(index, &tail)));
         }
         self.tree.commit();
         self.root = self.tree.counted_root();

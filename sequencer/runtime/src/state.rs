@@ -32,6 +32,12 @@ pub(crate) fn entry_tail(value: Option<&[u8]>) -> Vec<u8> {
     }
 }
 
+/// What the store keeps under an entry's key: `leaf index u64 LE ‖ entry tail`. The batch
+/// writer and the checkpoint's in-memory copy both build it here, so they cannot drift.
+pub(crate) fn stored_value(index: u64, tail: &[u8]) -> Vec<u8> {
+    [&index.to_le_bytes()[..], tail].concat()
+}
+
 /// Reads an [`entry_tail`]: `Some(None)` for a gone entry, `Some(Some(value))` for a present
 /// one, `None` when the bytes are neither.
 pub(crate) fn split_tail(tail: &[u8]) -> Option<Option<&[u8]>> {

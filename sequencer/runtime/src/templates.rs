@@ -454,6 +454,38 @@ pub fn prove_image(
     pk: &curve_certificate::ProvingKey,
     blinding_seed: [u8; 32],
 ) -> Result<ProgramImage, curve_certificate::ProveError> {
+    prove_image_in(artifact, source_name, source, pk, blinding_seed, None)
+}
+
+/// [`prove_image`] with the proof kept in `store` and taken from there when the same statement
+/// was proved with the same key and seed before ([`curve_certificate::prove_cached`]): the
+/// same image bytes, without proving again.
+pub fn prove_image_cached(
+    artifact: &curve_compiler::Artifact,
+    source_name: &str,
+    source: &str,
+    pk: &curve_certificate::ProvingKey,
+    blinding_seed: [u8; 32],
+    store: &curve_certificate::KeyStore,
+) -> Result<ProgramImage, curve_certificate::ProveError> {
+    prove_image_in(
+        artifact,
+        source_name,
+        source,
+        pk,
+        blinding_seed,
+        Some(store),
+    )
+}
+
+fn prove_image_in(
+    artifact: &curve_compiler::Artifact,
+    source_name: &str,
+    source: &str,
+    pk: &curve_certificate::ProvingKey,
+    blinding_seed: [u8; 32],
+    store: Option<&curve_certificate::KeyStore>,
+) -> Result<ProgramImage, curve_certificate::ProveError> {
     let code = curve_compiler::manifest::module_bytes(artifact);
     let identity = curve_compiler::manifest::program_identity(artifact, &code);
     let rows: Vec<Row> = artifact
@@ -463,7 +495,18 @@ pub fn prove_image(
         .collect();
     let params = artifact.param_words();
     let class = artifact_class(artifact);
-    let (_, proof) = curve_certificate::prove(pk, class, &identity, &params, &rows, blinding_seed)?;
+    let (_, proof) = match store {
+        Some(store) => curve_certificate::prove_cached(
+            store,
+            pk,
+            class,
+            &identity,
+            &params,
+            &rows,
+            blinding_seed,
+        )?,
+        None => curve_certificate::prove(pk, class, &identity, &params, &rows, blinding_seed)?,
+    };
     Ok(image_of(
         artifact,
         source_name,

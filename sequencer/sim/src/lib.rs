@@ -731,7 +731,7 @@ impl Sim<'_> {
                 Action::Persist { records, sync } => {
                     let store = &mut self.nodes[usize::from(replica)].store;
                     for record in records {
-                        store.write(record.key(CHAIN_ID), record.to_bytes());
+                        store.write(record.key(), record.to_bytes());
                     }
                     if sync {
                         store.sync();
@@ -781,7 +781,7 @@ impl Sim<'_> {
                 }
                 Action::Prune { base, forget } => {
                     let store = &mut self.nodes[usize::from(replica)].store;
-                    store.write(base.key(CHAIN_ID), base.to_bytes());
+                    store.write(base.key(), base.to_bytes());
                     for key in forget {
                         store.delete(key);
                     }

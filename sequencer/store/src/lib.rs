@@ -98,16 +98,11 @@ impl RocksStorage {
     }
 
     /// Stores one `Persist` action's records atomically, durably first when `sync`.
-    pub fn persist(
-        &self,
-        chain_id: u64,
-        records: &[Record],
-        sync: bool,
-    ) -> Result<(), StorageError> {
+    pub fn persist(&self, records: &[Record], sync: bool) -> Result<(), StorageError> {
         let family = self.family(CONSENSUS)?;
         let mut write = rocksdb::WriteBatch::default();
         for record in records {
-            write.put_cf(family, record.key(chain_id), record.to_bytes());
+            write.put_cf(family, record.key(), record.to_bytes());
         }
         let mut options = WriteOptions::default();
         options.set_sync(sync);
@@ -148,15 +143,10 @@ impl RocksStorage {
 
     /// Stores the core's new base record and deletes the pruned block records, atomically
     /// (unsynced: a prune lost with the power only keeps more blocks).
-    pub fn prune(
-        &self,
-        chain_id: u64,
-        base: &Record,
-        forget: &[Vec<u8>],
-    ) -> Result<(), StorageError> {
+    pub fn prune(&self, base: &Record, forget: &[Vec<u8>]) -> Result<(), StorageError> {
         let family = self.family(CONSENSUS)?;
         let mut write = rocksdb::WriteBatch::default();
-        write.put_cf(family, base.key(chain_id), base.to_bytes());
+        write.put_cf(family, base.key(), base.to_bytes());
         for key in forget {
             write.delete_cf(family, key);
         }
@@ -168,7 +158,6 @@ impl RocksStorage {
     /// write: a crash leaves the old state and chain or the new ones, never a mix.
     pub fn install_checkpoint(
         &self,
-        chain_id: u64,
         entries: &Entries,
         records: &[Record],
     ) -> Result<(), StorageError> {
@@ -191,7 +180,7 @@ impl RocksStorage {
             write.delete_cf(consensus, key);
         }
         for record in records {
-            write.put_cf(consensus, record.key(chain_id), record.to_bytes());
+            write.put_cf(consensus, record.key(), record.to_bytes());
         }
         let mut options = WriteOptions::default();
         options.set_sync(true);
@@ -213,7 +202,7 @@ impl RocksStorage {
                     value.len()
                 ))
             })?;
-            if record.key(chain_id) != key.as_ref() {
+            if record.key() != key.as_ref() || !record.intact(chain_id) {
                 return Err(StorageError(format!(
                     "consensus record `{shown}…` holds another key's record (or another chain's)"
                 )));

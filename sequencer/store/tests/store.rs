@@ -165,9 +165,9 @@ fn consensus_records_survive_a_reopen_and_a_later_record_replaces_its_key() {
         block: [7; 32],
     };
     store
-        .persist(CHAIN, &[safety(5), decided.clone()], true)
+        .persist(&[safety(5), decided.clone()], true)
         .expect("persists");
-    store.persist(CHAIN, &[safety(9)], true).expect("persists");
+    store.persist(&[safety(9)], true).expect("persists");
     drop(store);
     let store = RocksStorage::open(&dir).expect("reopens");
     // Key order: `decided` before `safety`; the view-9 safety state replaced the view-5 one,
@@ -184,9 +184,15 @@ fn consensus_records_survive_a_reopen_and_a_later_record_replaces_its_key() {
 fn a_corrupted_consensus_record_is_a_clear_error() {
     let dir = temp_dir("corrupt");
     let store = RocksStorage::open(&dir).expect("opens");
-    store.persist(CHAIN, &[safety(3)], true).expect("persists");
+    store.persist(&[safety(3)], true).expect("persists");
     drop(store);
-    // Garbage where the safety state was, and a record filed under another key: both refused.
+    // Garbage where the safety state was, a record filed under another key, and a block
+    // record whose block is not the one its hash names: each refused.
+    let forged = [9; 32];
+    let genesis = curve_consensus::CertifiedBlock {
+        block: curve_consensus::Block::genesis(),
+        justify: curve_consensus::types::QuorumCert::genesis(CHAIN),
+    };
     for (key, value) in [
         (b"safety".to_vec(), vec![0u8, 1, 2]),
         (
@@ -196,7 +202,15 @@ fn a_corrupted_consensus_record_is_a_clear_error() {
                 block: [0; 32],
             }),
         ),
+        (
+            curve_consensus::Record::block_key(&forged),
+            curve_formats::encoding::Encode::to_bytes(&curve_consensus::Record::Block {
+                hash: forged,
+                block: genesis,
+            }),
+        ),
     ] {
+        let shown = String::from_utf8_lossy(&key[..6]).into_owned();
         {
             let families = [
                 curve_store::STATE,
@@ -210,7 +224,10 @@ fn a_corrupted_consensus_record_is_a_clear_error() {
         }
         let store = RocksStorage::open(&dir).expect("opens");
         let error = store.records(CHAIN).expect_err("refused");
-        assert!(error.0.contains("consensus record `safety…`"), "{error}");
+        assert!(
+            error.0.contains(&format!("consensus record `{shown}…`")),
+            "{error}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
