@@ -1307,11 +1307,13 @@ impl Core {
         }
         // This leader's own proposal comes back through the inbox: its hash and digests are
         // known.
-        let (hash, digests) = match self.own_proposal.take() {
-            Some((own_view, hash, digests)) if from == self.config.me && own_view == view => {
-                (hash, digests)
-            }
-            _ => p.block.hash_and_digests(self.chain_id()),
+        let me = self.config.me;
+        let (hash, digests) = match self
+            .own_proposal
+            .take_if(|(own_view, _, _)| from == me && *own_view == view)
+        {
+            Some((_, hash, digests)) => (hash, digests),
+            None => p.block.hash_and_digests(self.chain_id()),
         };
         if self.blocks.contains_key(&hash) {
             return;
