@@ -24,6 +24,12 @@ pub const WAITING_MAX: usize = 256;
 pub const ORPHANS_MAX: usize = 4_096;
 /// Attested heights kept ahead of the replica's own decided height (in units of `attest_every`).
 pub const ATTESTATION_RANGES_AHEAD: u64 = 64;
+/// How many of the last decided heights' transaction digests a replica remembers, refusing
+/// those transactions if they are submitted again: a peer's forward or a client's retry that
+/// arrives after its block was decided would otherwise be proposed a second time (and refused
+/// by the executor, wasting the slot and confusing receipts). Older replays are the
+/// executor's to refuse (a spent nonce).
+pub const RECENTLY_DECIDED_HEIGHTS: u64 = 64;
 
 /// A planted bug for testing the simulator's teeth. Only [`Mutation::None`] is reachable unless
 /// the `planted-mutations` feature is on.
@@ -342,12 +348,16 @@ pub struct Status {
 }
 
 /// Transactions waiting for a proposal, in arrival order, deduplicated by hash; each with its
-/// gas.
+/// gas. Those of the last [`RECENTLY_DECIDED_HEIGHTS`] decided heights are refused.
 #[derive(Default)]
 struct Mempool {
     by_seq: BTreeMap<u64, (Hash, Vec<u8>, u64)>,
     by_hash: BTreeMap<Hash, u64>,
     next: u64,
+    /// Recently decided transactions' digests, each with the last height it was decided at
+    /// (a faulty leader may repeat one), and each of those heights' digests, oldest first.
+    decided: BTreeMap<Hash, u64>,
+    decided_heights: VecDeque<(u64, Vec<Hash>)>,
 }
 
 /// A stored block and its transactions' digests, computed with its hash when it arrived (the
@@ -579,6 +589,19 @@ impl Core {
             });
         };
         core.decided_view = decided.block.view;
+        // The transactions of the last decided heights stay refused across a restart.
+        let mut recent = Vec::new();
+        let mut hash = core.decided_block;
+        while let Some(stored) = core.blocks.get(&hash)
+            && stored.block.height > core.base_height
+            && stored.block.height + RECENTLY_DECIDED_HEIGHTS > core.decided_height
+        {
+            recent.push((stored.block.height, stored.digests.clone()));
+            hash = stored.block.parent;
+        }
+        for (height, digests) in recent.into_iter().rev() {
+            core.mempool.on_decided(height, &digests);
+        }
         if executed_height > core.decided_height {
             return Err(RestoreError::ExecutedAhead {
                 executed: executed_height,
@@ -1095,9 +1118,7 @@ impl Core {
         self.consecutive_failures = 0;
         for block in &blocks {
             if let Some(stored) = self.blocks.get(&block.hash) {
-                for digest in &stored.digests {
-                    self.mempool.remove(digest);
-                }
+                self.mempool.on_decided(block.height, &stored.digests);
             }
         }
         self.certified = self.certified.split_off(&self.decided_view);
@@ -1568,7 +1589,7 @@ impl Core {
             return;
         }
         let hash = tx_digest(&tx);
-        if self.mempool.by_hash.contains_key(&hash) {
+        if self.mempool.by_hash.contains_key(&hash) || self.mempool.decided.contains_key(&hash) {
             return;
         }
         let seq = self.mempool.next;
@@ -1666,9 +1687,26 @@ impl Core {
 }
 
 impl Mempool {
-    fn remove(&mut self, hash: &Hash) {
-        if let Some(seq) = self.by_hash.remove(hash) {
-            self.by_seq.remove(&seq);
+    /// Takes the transactions decided at `height` out of the pool and refuses them from now on,
+    /// forgetting those decided [`RECENTLY_DECIDED_HEIGHTS`] or more heights before.
+    fn on_decided(&mut self, height: u64, digests: &[Hash]) {
+        for digest in digests {
+            if let Some(seq) = self.by_hash.remove(digest) {
+                self.by_seq.remove(&seq);
+            }
+        }
+        self.decided
+            .extend(digests.iter().map(|digest| (*digest, height)));
+        self.decided_heights.push_back((height, digests.to_vec()));
+        while let Some((oldest, _)) = self.decided_heights.front()
+            && oldest + RECENTLY_DECIDED_HEIGHTS <= height
+        {
+            let (oldest, forgotten) = self.decided_heights.pop_front().expect("a front");
+            for digest in forgotten {
+                if self.decided.get(&digest) == Some(&oldest) {
+                    self.decided.remove(&digest);
+                }
+            }
         }
     }
 }

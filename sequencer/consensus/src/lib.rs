@@ -44,8 +44,8 @@ pub mod types;
 pub use crate::checkpoint::{Checkpoint, CheckpointError};
 pub use crate::committee::{Committee, CommitteeError, ConsensusKey, Ed25519Verifier, Verifier};
 pub use crate::core::{
-    Action, Alarm, Config, Core, DecidedBlock, FUTURE_VIEWS, Input, Mutation, RestoreError, Status,
-    VIEW_LIMIT,
+    Action, Alarm, Config, Core, DecidedBlock, FUTURE_VIEWS, Input, Mutation,
+    RECENTLY_DECIDED_HEIGHTS, RestoreError, Status, VIEW_LIMIT,
 };
 pub use crate::executor::{Executor, execute_decided};
 pub use crate::record::{Record, SafetyState};

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use curve_consensus::{
     Action, Alarm, Committee, Core, Ed25519Verifier, Hash, Input, Message, Proposal, QuorumCert,
-    Record, ReplicaId, RestoreError, Timeout, Vote,
+    RECENTLY_DECIDED_HEIGHTS, Record, ReplicaId, RestoreError, Timeout, Vote,
 };
 use curve_formats::batch::BatchHeader;
 use proptest::prelude::*;
@@ -837,6 +837,73 @@ fn leaders_include_mempool_transactions_once() {
         vec![b"b".to_vec()],
         "`a` is already in the parent"
     );
+}
+
+#[test]
+fn a_transaction_decided_in_a_recent_height_is_not_taken_again() {
+    // A peer's forward or a client's retry may arrive after the transaction's block was
+    // decided: the leader must not propose it a second time, before or after a restart.
+    let (mut core, boot) = replica(0);
+    let mut store = Vec::new();
+    stored(&mut store, &boot);
+    let a = b"a".to_vec();
+    let mut parent = genesis();
+    let mut justify = QuorumCert::genesis(CHAIN);
+    for view in 1..=3 {
+        let payload = if view == 1 {
+            vec![a.clone()]
+        } else {
+            Vec::new()
+        };
+        let p = propose(view, &parent, justify, None, payload);
+        let actions = deliver(
+            &mut core,
+            usize::from(leader(view)),
+            Message::Proposal(p.clone()),
+        );
+        stored(&mut store, &actions);
+        parent = certified(&p);
+        justify = certify(&parent);
+    }
+    assert_eq!(core.status().decided_height, 1, "`a`'s block is decided");
+    core.step(NOW, Input::Submit(a.clone()));
+    core.step(NOW, Input::Submit(b"b".to_vec()));
+    assert_eq!(core.status().mempool, 1, "`a` arrives again and is refused");
+
+    // The QC of view 3 makes this replica the leader of view 4: it proposes `b` alone.
+    let b3 = hash(&parent);
+    deliver(&mut core, 1, Message::Vote(vote(1, 3, b3)));
+    let actions = deliver(&mut core, 2, Message::Vote(vote(2, 3, b3)));
+    let own = proposed(&actions).expect("the leader of view 4 proposes");
+    assert_eq!(own.block.payload, vec![b"b".to_vec()]);
+
+    // A restarted replica refuses it too.
+    let (mut restarted, _) =
+        Core::restore(config(0), key(0), Box::new(Ed25519Verifier), store, 1, NOW).unwrap();
+    restarted.step(NOW, Input::Submit(a.clone()));
+    assert_eq!(restarted.status().mempool, 0, "refused after a restart");
+
+    // Only for the last RECENTLY_DECIDED_HEIGHTS heights: an older replay is the executor's
+    // to refuse (its nonce is spent), and remembering every transaction would grow forever.
+    parent = certified(&own);
+    for view in 5.. {
+        let p = propose(view, &parent, certify(&parent), None, Vec::new());
+        deliver(
+            &mut core,
+            usize::from(leader(view)),
+            Message::Proposal(p.clone()),
+        );
+        parent = certified(&p);
+        let before = core.status().mempool;
+        core.step(NOW, Input::Submit(a.clone()));
+        let (decided, after) = (core.status().decided_height, core.status().mempool);
+        if decided < 1 + RECENTLY_DECIDED_HEIGHTS {
+            assert_eq!(after, before, "refused at decided height {decided}");
+        } else {
+            assert_eq!(after, before + 1, "taken again at decided height {decided}");
+            break;
+        }
+    }
 }
 
 #[test]

@@ -1084,14 +1084,21 @@ impl Driver {
                 .filter_map(|tx| SignedTransaction::from_bytes(tx).ok())
                 .map(|signed| signed.tx.sender),
         );
-        let mempool = &self.mempool;
+        let (mempool, store) = (&self.mempool, &self.store);
         let outcome = self
             .runtime
             .apply_batch_indexed(
                 &batch,
                 |hash| mempool.contains(hash),
                 |header, receipts, payouts| {
-                    index::executed_entries(block, header, receipts, payouts, decided_at_ms)
+                    index::executed_entries(
+                        block,
+                        header,
+                        receipts,
+                        payouts,
+                        decided_at_ms,
+                        |hash| index::located(store, hash),
+                    )
                 },
             )
             .map_err(|error| {

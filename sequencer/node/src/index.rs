@@ -137,12 +137,17 @@ struct Location {
 /// leaves (each with the withdrawal that made it), and where each transaction landed.
 /// `decided_at_ms` and `executed_at_ms` are this node's wall clock (for latency measurements,
 /// not consensus data).
+///
+/// A transaction that lands again (a faulty leader's repeat, or a replay) is rejected for its
+/// spent nonce: that receipt does not hide the one that counted, so a rejected receipt is
+/// indexed only for a transaction without a location yet (`located`: in an earlier block).
 pub fn executed_entries(
     block: &DecidedBlock,
     header: &BatchHeader,
     receipts: &[Receipt],
     payouts: &[PayoutLeaf],
     decided_at_ms: u64,
+    located: impl Fn(&[u8; 32]) -> bool,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
     // Each committed withdrawal appends one leaf, in transaction order.
     let withdrawals = receipts
@@ -175,7 +180,12 @@ pub fn executed_entries(
         height_key("height/", block.height),
         serde_json::to_vec(&summary).expect("a summary serialises"),
     ));
+    let mut here = std::collections::BTreeSet::new();
     for (index, receipt) in receipts.iter().enumerate() {
+        let first = here.insert(receipt.tx_hash);
+        if matches!(receipt.status, Status::Rejected(_)) && (!first || located(&receipt.tx_hash)) {
+            continue;
+        }
         let location = Location {
             height: block.height,
             index,
@@ -243,6 +253,12 @@ pub fn anchor_certificate(store: &RocksStorage, height: u64) -> Result<Option<An
     Ok(Some(certificate))
 }
 
+/// Whether transaction `hash` has a location (an unreadable entry counts as one: it is not
+/// overwritten by a rejection).
+pub fn located(store: &RocksStorage, hash: &[u8; 32]) -> bool {
+    !matches!(store.index(&tx_key(hash)), Ok(None))
+}
+
 /// Where a transaction landed and its receipt.
 pub fn transaction(store: &RocksStorage, hash: &[u8; 32]) -> Result<Option<Value>> {
     let Some(location) = read_json(store, &tx_key(hash))? else {
@@ -306,4 +322,86 @@ pub fn withdrawal_proof(
         "withdrawal_root": header["withdrawal_root"],
         "withdrawal_count": header["withdrawal_count"],
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curve_runtime::Rejection;
+
+    fn receipt(tx_hash: [u8; 32], status: Status) -> Receipt {
+        Receipt {
+            tx_hash,
+            action: "transfer",
+            status,
+            gas_used: 0,
+            fee: 0,
+            returns: Vec::new(),
+            events: Vec::new(),
+            program: None,
+        }
+    }
+
+    fn spent_nonce() -> Status {
+        Status::Rejected(Rejection::BadNonce {
+            expected: 1,
+            found: 0,
+        })
+    }
+
+    /// The (hash, location) entries `executed_entries` writes for `receipts` at height 9.
+    fn locations(receipts: &[Receipt], located: &[[u8; 32]]) -> Vec<([u8; 32], u64)> {
+        let block = DecidedBlock {
+            height: 9,
+            hash: [0; 32],
+            view: 10,
+            timestamp_ms: 0,
+            payload: Vec::new(),
+        };
+        let header = BatchHeader {
+            height: 9,
+            prev_root: [0; 32],
+            state_root: [0; 32],
+            transactions_root: [0; 32],
+            withdrawal_root: [0; 32],
+            withdrawal_count: 0,
+            withdrawal_total: 0,
+            timestamp_ms: 0,
+        };
+        executed_entries(&block, &header, receipts, &[], 0, |hash| {
+            located.contains(hash)
+        })
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let hash: [u8; 32] = key.strip_prefix(b"tx/")?.try_into().ok()?;
+            let location: Value = serde_json::from_slice(&value).ok()?;
+            assert_eq!(location["height"], 9);
+            Some((hash, location["index"].as_u64()?))
+        })
+        .collect()
+    }
+
+    #[test]
+    fn a_repeat_rejected_for_its_spent_nonce_does_not_hide_the_receipt_that_counted() {
+        let (x, y) = ([1; 32], [2; 32]);
+        // Twice in one block: the first stays.
+        assert_eq!(
+            locations(
+                &[
+                    receipt(x, Status::Committed),
+                    receipt(y, spent_nonce()),
+                    receipt(x, spent_nonce()),
+                ],
+                &[],
+            ),
+            vec![(x, 0), (y, 1)],
+        );
+        // Again in a later block: the earlier location stays.
+        assert_eq!(locations(&[receipt(x, spent_nonce())], &[x]), vec![]);
+        // A rejected transaction carried again and committed: the commit is where it landed.
+        assert_eq!(
+            locations(&[receipt(x, Status::Committed)], &[x]),
+            vec![(x, 0)]
+        );
+    }
 }
