@@ -68,6 +68,19 @@ pub fn prove(
     blinding_seed: [u8; 32],
 ) -> Result<(Statement, Proof), ProveError> {
     let statement = Statement::in_class(class, program, params, rows)?;
+    let proof = prove_statement(pk, class, &statement, params, rows, blinding_seed)?;
+    Ok((statement, proof))
+}
+
+/// [`prove`] of a `statement` already built from `params` and `rows`.
+fn prove_statement(
+    pk: &ProvingKey,
+    class: SizeClass,
+    statement: &Statement,
+    params: &[u64],
+    rows: &[Row],
+    blinding_seed: [u8; 32],
+) -> Result<Proof, ProveError> {
     check_rows(class, params, rows).map_err(|(index, error)| ProveError::RowFails {
         index,
         row: rows[index],
@@ -79,9 +92,7 @@ pub fn prove(
         witness: Some(Witness::honest(class, params, rows)),
     };
     let mut rng = ChaCha20Rng::from_seed(blinding_seed);
-    let proof = Groth16::<Bn254>::prove(pk, circuit, &mut rng)
-        .map_err(|e| ProveError::Prover(e.to_string()))?;
-    Ok((statement, proof))
+    Groth16::<Bn254>::prove(pk, circuit, &mut rng).map_err(|e| ProveError::Prover(e.to_string()))
 }
 
 /// [`prove`] with a fixed `blinding_seed` (a reproducible proof: tests, simulations), reusing
@@ -122,7 +133,7 @@ pub fn prove_cached(
     {
         return Ok((statement, proof));
     }
-    let (statement, proof) = prove(pk, class, program, params, rows, blinding_seed)?;
+    let proof = prove_statement(pk, class, &statement, params, rows, blinding_seed)?;
     let _ = store.keep(&path, &proof_to_bytes(&proof));
     Ok((statement, proof))
 }
