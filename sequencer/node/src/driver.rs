@@ -953,6 +953,10 @@ impl Driver {
     /// Carries out the core's actions in order (and those that executing blocks produces).
     fn perform(&mut self, actions: Vec<Action>) -> Result<()> {
         let mut queue: VecDeque<Action> = actions.into();
+        // The pool is pruned and the core refilled once every decided block is executed: one
+        // step may decide in several `Decided` actions, and a refill between them would hand
+        // the core again a transaction of a block it decided but this node has not executed.
+        let mut executed = false;
         while let Some(action) = queue.pop_front() {
             match action {
                 Action::Persist { records, sync } => {
@@ -1002,7 +1006,7 @@ impl Driver {
                         queue.extend(self.maybe_capture(&header));
                         queue.extend(self.core.step(now_ms(), Input::Executed { header }));
                     }
-                    self.after_execution();
+                    executed = true;
                 }
                 Action::Anchored(certificate) => {
                     tracing::debug!(height = certificate.header.height, "anchor certificate");
@@ -1036,6 +1040,9 @@ impl Driver {
                     tracing::error!(?alarm, "consensus alarm");
                 }
             }
+        }
+        if executed {
+            self.after_execution();
         }
         Ok(())
     }
