@@ -34,6 +34,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::batches::{
+    Availability, FRAME_BATCH, FRAME_BATCH_REQUEST, decode_request, reference, request_frame,
+};
 use crate::config::StorageSettings;
 use crate::deposits::{Attestation, DepositPool, FRAME_ATTESTATION, credit_transaction};
 use crate::frame::{
@@ -206,6 +209,7 @@ impl Driver {
                 }
                 () = sleep_until(deadline), if deadline.is_some() => {
                     let (view, _) = self.timer.take().expect("armed");
+                    tracing::info!(view, "view timed out");
                     self.step(Input::TimerFired { view })?;
                 }
                 () = sleep_until(wake), if wake.is_some() => {
@@ -271,6 +275,10 @@ impl Driver {
 
     fn on_event(&mut self, event: Option<NetEvent>) -> Result<()> {
         match event {
+            // A batch is kept as it arrived, without a copy.
+            Some(NetEvent::Frame(inbound)) if inbound.frame.first() == Some(&FRAME_BATCH) => {
+                self.on_batch(inbound.from, inbound.frame)?;
+            }
             Some(NetEvent::Frame(inbound)) => self.on_frame(inbound.from, &inbound.frame)?,
             Some(NetEvent::Peers(count)) => {
                 self.peers = count;
@@ -307,26 +315,32 @@ impl Driver {
                     if let Message::Proposal(proposal) = &message {
                         self.maybe_probe(from, proposal.block.height);
                     }
-                    self.step(Input::Message { from, message })
+                    self.step_when_available(from, message)
                 }
                 Err(error) => {
                     tracing::warn!(from, %error, "malformed consensus frame");
                     Ok(())
                 }
             },
+            Some((&FRAME_TRANSACTIONS, _)) if self.opaque.is_some() => {
+                tracing::warn!(
+                    from,
+                    "a consensus-only node takes batches, not transactions"
+                );
+                Ok(())
+            }
             Some((&FRAME_TRANSACTIONS, body)) => match decode_transactions(body) {
-                Ok(transactions) if self.opaque.is_some() => {
-                    for payload in transactions {
-                        self.step(Input::Submit(payload))?;
-                    }
-                    Ok(())
-                }
                 Ok(transactions) => self.submit(transactions, false).map(drop),
                 Err(error) => {
                     tracing::warn!(from, %error, "malformed transaction frame");
                     Ok(())
                 }
             },
+            Some((&FRAME_BATCH, _)) => self.on_batch(from, frame.to_vec()),
+            Some((&FRAME_BATCH_REQUEST, body)) => {
+                self.on_batch_request(from, body);
+                Ok(())
+            }
             Some((&FRAME_SNAPSHOT_REQUEST, body)) => {
                 match SnapshotRequest::decode_body(body) {
                     Ok(request) => {
@@ -575,10 +589,8 @@ impl Driver {
             if block.height != opaque.next_height() {
                 continue;
             }
-            let header = opaque.execute(self.me, block, now_ms());
-            self.metrics
-                .committed_transactions
-                .inc_by(block.payload.len() as u64);
+            let (header, ordered) = opaque.execute(self.me, block, now_ms());
+            self.metrics.committed_transactions.inc_by(ordered);
             actions.extend(self.core.step(now_ms(), Input::Executed { header }));
         }
         let status = self.core.status();
@@ -595,20 +607,107 @@ impl Driver {
         actions
     }
 
-    /// Consensus-only: hands the payloads due to the core and forwards them to the members.
+    /// Consensus-only: packs the payloads due into batches, keeps them, sends each to every
+    /// member and hands the core their references; asks every member for the batches of
+    /// proposals that waited too long.
     fn generate_opaque(&mut self) -> Result<()> {
         let Some(opaque) = self.opaque.as_mut() else {
             return Ok(());
         };
-        let due = opaque.due(self.me, now_ms());
-        for payload in due {
-            self.forward.push(payload.clone());
-            if self.forward.len() >= FORWARD_BATCH {
-                self.flush_forward();
+        let overdue = opaque.batches.overdue();
+        if !overdue.is_empty() {
+            let request = Bytes::from(request_frame(&overdue));
+            for to in (0..self.members).filter(|&r| r != self.me) {
+                self.net.send(to, request.clone());
             }
-            self.step(Input::Submit(payload))?;
+        }
+        let mut references = Vec::new();
+        for frame in opaque.due(self.me, now_ms()) {
+            let batch = reference(&frame).expect("a packed batch checks");
+            if !opaque.batches.insert(batch, frame.clone()) {
+                continue;
+            }
+            for to in (0..self.members).filter(|&r| r != self.me) {
+                self.net.send(to, frame.clone());
+            }
+            references.push(batch.to_bytes());
+        }
+        for reference in references {
+            self.step(Input::Submit(reference))?;
         }
         Ok(())
+    }
+
+    /// Consensus-only: a proposal is stepped once every batch it names is held (see
+    /// [`crate::batches`]); other messages at once.
+    fn step_when_available(&mut self, from: u16, message: Message) -> Result<()> {
+        let Some(opaque) = self.opaque.as_mut() else {
+            return self.step(Input::Message { from, message });
+        };
+        let Message::Proposal(proposal) = &message else {
+            return self.step(Input::Message { from, message });
+        };
+        match opaque.batches.availability(&proposal.block.payload) {
+            Availability::Ready => self.step(Input::Message { from, message }),
+            Availability::Missing(missing) => {
+                let digests: Vec<[u8; 32]> = missing.iter().copied().collect();
+                tracing::debug!(
+                    from,
+                    view = proposal.block.view,
+                    missing = digests.len(),
+                    "proposal waits for batches"
+                );
+                opaque.batches.park(from, message, missing);
+                self.net.send(from, request_frame(&digests));
+                Ok(())
+            }
+            Availability::Refused(reason) => {
+                tracing::warn!(from, %reason, "proposal refused");
+                Ok(())
+            }
+        }
+    }
+
+    /// Consensus-only: a member's batch is kept, its reference handed to the core, and the
+    /// proposals it completes are stepped.
+    fn on_batch(&mut self, from: u16, frame: Vec<u8>) -> Result<()> {
+        let Some(opaque) = self.opaque.as_mut() else {
+            tracing::warn!(from, "a batch for a node that executes transactions");
+            return Ok(());
+        };
+        let batch = match reference(&frame) {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(from, %error, "malformed batch frame");
+                return Ok(());
+            }
+        };
+        if !opaque.batches.insert(batch, Bytes::from(frame)) {
+            return Ok(());
+        }
+        let unparked = opaque.batches.unparked(&batch.digest);
+        self.step(Input::Submit(batch.to_bytes()))?;
+        for (from, message) in unparked {
+            self.step(Input::Message { from, message })?;
+        }
+        Ok(())
+    }
+
+    /// Consensus-only: the batches asked for that this node holds.
+    fn on_batch_request(&mut self, from: u16, body: &[u8]) {
+        let Some(opaque) = self.opaque.as_ref() else {
+            return;
+        };
+        match decode_request(body) {
+            Ok(digests) => {
+                for digest in digests {
+                    if let Some(frame) = opaque.batches.get(&digest) {
+                        self.net.send(from, frame.clone());
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(from, %error, "malformed batch request"),
+        }
     }
 
     /// `curve_benchOpaque`: starts the consensus-only load.

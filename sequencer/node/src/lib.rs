@@ -13,6 +13,7 @@
 //!
 //! [`run`] wires them together; `curve node --config node.toml` calls it.
 
+pub mod batches;
 pub mod book;
 pub mod client;
 pub mod config;

@@ -3,8 +3,9 @@
 //! real chain.
 //!
 //! `curve_benchOpaque [rate, size, seconds]` makes a node generate `rate` payloads a second of
-//! `size` bytes (`replica u16 ‖ sequence u64 ‖ generated_ms u64 ‖ zeros`), hand them to its core
-//! and forward them to the other members as clients' transactions would be. Decided blocks go
+//! `size` bytes (`replica u16 ‖ sequence u64 ‖ generated_ms u64 ‖ zeros`), pack each tick's
+//! into batches sent once to every member, and hand the core the batches' references
+//! ([`crate::batches`]): blocks order references. Decided blocks go
 //! through a hash-chain executor (the root at height h is `SHA-256(h ‖ block hash)`, 0 at
 //! genesis: a block's hash names its ancestors, and a restarted node resumes the chain from
 //! the block it last decided), so attestations and
@@ -14,10 +15,13 @@
 
 use std::collections::BTreeMap;
 
-use curve_consensus::DecidedBlock;
+use bytes::Bytes;
+use curve_consensus::{DecidedBlock, Message};
 use curve_formats::batch::BatchHeader;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+use crate::batches::{BatchPacker, BatchRef, BatchStore};
 
 /// The smallest payload (the header fields).
 pub const PAYLOAD_MIN: usize = 18;
@@ -58,6 +62,8 @@ pub struct OpaqueBench {
     latency_ms: BTreeMap<u64, u64>,
     /// Payloads decided in total (every node's).
     pub ordered: u64,
+    /// The batches this node holds and the proposals waiting for some.
+    pub batches: BatchStore<Message>,
 }
 
 impl OpaqueBench {
@@ -89,28 +95,26 @@ impl OpaqueBench {
         Ok(())
     }
 
-    /// The payloads due by `now_ms` that were not generated yet.
-    pub fn due(&mut self, me: u16, now_ms: u64) -> Vec<Vec<u8>> {
+    /// The payloads due by `now_ms` that were not generated yet, packed into batch frames.
+    pub fn due(&mut self, me: u16, now_ms: u64) -> Vec<Bytes> {
         let Some(load) = &self.load else {
             return Vec::new();
         };
         let elapsed = now_ms.min(load.until_ms).saturating_sub(load.started_ms);
         let target = load.rate * elapsed / 1_000;
-        let size = load.size;
-        let mut out = Vec::with_capacity(target.saturating_sub(self.generated) as usize);
+        let mut payload = vec![0u8; load.size];
+        payload[..2].copy_from_slice(&me.to_le_bytes());
+        payload[10..18].copy_from_slice(&now_ms.to_le_bytes());
+        let mut packer = BatchPacker::new(me, now_ms);
         while self.generated < target {
-            let mut payload = Vec::with_capacity(size);
-            payload.extend_from_slice(&me.to_le_bytes());
-            payload.extend_from_slice(&self.generated.to_le_bytes());
-            payload.extend_from_slice(&now_ms.to_le_bytes());
-            payload.resize(size, 0);
-            out.push(payload);
+            payload[2..10].copy_from_slice(&self.generated.to_le_bytes());
+            packer.push(&payload);
             self.generated += 1;
         }
         if now_ms >= load.until_ms {
             self.load = None;
         }
-        out
+        packer.finish()
     }
 
     /// Continues the chain above `block`, decided at `height` (what a restarted node
@@ -125,25 +129,36 @@ impl OpaqueBench {
         self.height + 1
     }
 
-    /// Applies `block` (at [`OpaqueBench::next_height`]): the hash chain moves on, and the
-    /// payloads this replica generated are timed.
-    pub fn execute(&mut self, me: u16, block: &DecidedBlock, now_ms: u64) -> BatchHeader {
-        for payload in &block.payload {
-            self.ordered += 1;
-            if payload.len() < PAYLOAD_MIN || payload[..2] != me.to_le_bytes() {
-                continue;
+    /// Applies `block` (at [`OpaqueBench::next_height`]): the hash chain moves on, the
+    /// payloads of the batches this replica generated are timed, and the decided batches are
+    /// noted for dropping. Also returns the payloads the block ordered.
+    pub fn execute(&mut self, me: u16, block: &DecidedBlock, now_ms: u64) -> (BatchHeader, u64) {
+        let mut ordered = 0;
+        let mut digests = Vec::with_capacity(block.payload.len());
+        // Votes waited for every batch, but a block fetched as a certified ancestor was not
+        // checked here: an item that is not a reference orders nothing.
+        for reference in block
+            .payload
+            .iter()
+            .filter_map(|item| BatchRef::from_bytes(item))
+        {
+            let count = u64::from(reference.count);
+            ordered += count;
+            digests.push(reference.digest);
+            if reference.author == me {
+                *self
+                    .latency_ms
+                    .entry(now_ms.saturating_sub(reference.generated_ms))
+                    .or_default() += count;
+                self.decided += count;
             }
-            let generated_ms = u64::from_le_bytes(payload[10..18].try_into().expect("8 bytes"));
-            *self
-                .latency_ms
-                .entry(now_ms.saturating_sub(generated_ms))
-                .or_default() += 1;
-            self.decided += 1;
         }
+        self.ordered += ordered;
+        self.batches.decided(block.height, digests);
         let prev_root = self.root;
         self.root = chain_root(block.height, &block.hash);
         self.height = block.height;
-        BatchHeader {
+        let header = BatchHeader {
             height: block.height,
             prev_root,
             state_root: self.root,
@@ -152,7 +167,8 @@ impl OpaqueBench {
             withdrawal_count: 0,
             withdrawal_total: 0,
             timestamp_ms: block.timestamp_ms,
-        }
+        };
+        (header, ordered)
     }
 
     /// `curve_benchReport`'s answer.
@@ -164,6 +180,8 @@ impl OpaqueBench {
             "decided": self.decided,
             "ordered": self.ordered,
             "height": self.height,
+            "batches_held": self.batches.len(),
+            "proposals_waited": self.batches.waited,
             "latency_ms": histogram,
         })
     }
@@ -179,14 +197,25 @@ mod tests {
             hash: Sha256::digest(height.to_be_bytes()).into(),
             view: height + 1,
             timestamp_ms: 1_000 * height,
-            payload: vec![vec![7; PAYLOAD_MIN]],
+            payload: vec![
+                BatchRef {
+                    digest: [height as u8; 32],
+                    author: 0,
+                    count: 3,
+                    generated_ms: 0,
+                }
+                .to_bytes(),
+            ],
         }
     }
 
     #[test]
     fn a_restarted_executor_continues_the_chain_it_left() {
         let mut running = OpaqueBench::default();
-        let headers: Vec<BatchHeader> = (1..=4).map(|h| running.execute(0, &block(h), 0)).collect();
+        let headers: Vec<BatchHeader> = (1..=4)
+            .map(|h| running.execute(0, &block(h), 0).0)
+            .collect();
+        assert_eq!(running.ordered, 12);
         for pair in headers.windows(2) {
             assert_eq!(pair[1].prev_root, pair[0].state_root);
         }
@@ -202,7 +231,7 @@ mod tests {
             restarted.resume_at(restart, decided);
             assert_eq!(restarted.next_height(), restart + 1);
             for h in restart + 1..=4 {
-                let header = restarted.execute(0, &block(h), 0);
+                let (header, _) = restarted.execute(0, &block(h), 0);
                 assert_eq!(
                     header,
                     headers[h as usize - 1],
