@@ -3,8 +3,11 @@
 //!
 //! - A generating node packs the payloads of one tick into batch frames
 //!   (`5 ‖ author u16 ‖ generated_ms u64 ‖ count u32 ‖ (length u32 ‖ payload)…`), keeps them,
-//!   sends each to every member once, and hands the core the batch's 46-byte
-//!   [`BatchRef`]: `SHA-256(frame after its kind byte) ‖ author ‖ count ‖ generated_ms`.
+//!   sends each to every member once, and hands its core the batch's 46-byte [`BatchRef`]
+//!   (`SHA-256(frame after its kind byte) ‖ author ‖ count ‖ generated_ms`) once `2f` members
+//!   acknowledged the frame (the transport reports acknowledgements), so that with its own
+//!   copy a quorum holds the batch before it can be proposed (asonnino/hotstuff's mempool
+//!   waits the same way), and a leader's proposal never overtakes its own fresh batch.
 //!   A member that receives a batch keeps it and hands its core the same reference, so any
 //!   leader can propose it; a block is a few kilobytes however many payloads it orders.
 //! - **Availability before a vote.** A replica steps a proposal only once it holds every batch
@@ -224,6 +227,9 @@ pub struct BatchStore<M> {
     /// Digests decided per height, oldest first, until they are dropped.
     decided: VecDeque<(u64, Vec<[u8; 32]>)>,
     parked: VecDeque<Parked<M>>,
+    /// This node's batches waiting for acknowledgements: who acknowledged, how many are
+    /// needed, since when.
+    awaiting: BTreeMap<[u8; 32], (BatchRef, BTreeSet<u16>, usize, Instant)>,
     /// Proposals that had to wait for a batch (how often a vote waited).
     pub waited: u64,
 }
@@ -235,6 +241,7 @@ impl<M> Default for BatchStore<M> {
             bytes: 0,
             decided: VecDeque::new(),
             parked: VecDeque::new(),
+            awaiting: BTreeMap::new(),
             waited: 0,
         }
     }
@@ -319,6 +326,26 @@ impl<M> BatchStore<M> {
         });
     }
 
+    /// Holds back this node's batch `reference` until `needed` members acknowledge it.
+    pub fn await_acks(&mut self, reference: BatchRef, needed: usize) {
+        self.awaiting.insert(
+            reference.digest,
+            (reference, BTreeSet::new(), needed, Instant::now()),
+        );
+    }
+
+    /// `from` acknowledged `digest`: its reference once that makes enough.
+    pub fn acked(&mut self, digest: [u8; 32], from: u16) -> Option<BatchRef> {
+        let (reference, acks, needed, _) = self.awaiting.get_mut(&digest)?;
+        acks.insert(from);
+        if acks.len() < *needed {
+            return None;
+        }
+        let reference = *reference;
+        self.awaiting.remove(&digest);
+        Some(reference)
+    }
+
     /// After `digest` arrived: the parked proposals it completed, in the order they came.
     pub fn unparked(&mut self, digest: &[u8; 32]) -> Vec<(u16, M)> {
         let mut ready = Vec::new();
@@ -341,6 +368,9 @@ impl<M> BatchStore<M> {
     pub fn overdue(&mut self) -> Vec<[u8; 32]> {
         self.parked
             .retain(|parked| parked.since.elapsed() <= PARKED_FOR_AT_MOST);
+        // A batch too few acknowledged is left to the members that hold it to propose.
+        self.awaiting
+            .retain(|_, (_, _, _, since)| since.elapsed() <= PARKED_FOR_AT_MOST);
         let mut digests = BTreeSet::new();
         for parked in &mut self.parked {
             if !parked.asked_all && parked.since.elapsed() > ASK_ALL_AFTER {
@@ -475,6 +505,22 @@ mod tests {
             store.availability(&[b"a transaction".to_vec()]),
             Availability::Refused(_)
         ));
+    }
+
+    #[test]
+    fn an_own_batch_is_released_once_enough_distinct_members_acknowledge_it() {
+        let (a, _) = batch(0, &[b"a"]);
+        let mut store = BatchStore::<()>::default();
+        assert_eq!(store.acked(a.digest, 1), None, "not awaited");
+        store.await_acks(a, 2);
+        assert_eq!(store.acked(a.digest, 1), None);
+        assert_eq!(
+            store.acked(a.digest, 1),
+            None,
+            "the same member twice is one"
+        );
+        assert_eq!(store.acked(a.digest, 3), Some(a));
+        assert_eq!(store.acked(a.digest, 2), None, "released once");
     }
 
     #[test]

@@ -284,6 +284,7 @@ impl Driver {
                 self.peers = count;
                 self.metrics.peers.set(count as i64);
             }
+            Some(NetEvent::Delivered { to, tag }) => self.on_delivered(to, tag)?,
             Some(NetEvent::Listening(_) | NetEvent::WrongProtocol(_) | NetEvent::Refused(_)) => {}
             None => bail!("the transport stopped"),
         }
@@ -621,6 +622,10 @@ impl Driver {
                 self.net.send(to, request.clone());
             }
         }
+        // A node's own batch is proposed once a quorum holds it (as asonnino/hotstuff's
+        // mempool waits): a leader's proposal never overtakes its own fresh batch.
+        let members = usize::from(self.members);
+        let needed = members - (members - 1) / 3 - 1;
         let mut references = Vec::new();
         for frame in opaque.due(self.me, now_ms()) {
             let batch = reference(&frame).expect("a packed batch checks");
@@ -628,14 +633,30 @@ impl Driver {
                 continue;
             }
             for to in (0..self.members).filter(|&r| r != self.me) {
-                self.net.send(to, frame.clone());
+                self.net.send_tracked(to, frame.clone(), batch.digest);
             }
-            references.push(batch.to_bytes());
+            if needed == 0 {
+                references.push(batch.to_bytes());
+            } else {
+                opaque.batches.await_acks(batch, needed);
+            }
         }
         for reference in references {
             self.step(Input::Submit(reference))?;
         }
         Ok(())
+    }
+
+    /// Consensus-only: a member acknowledged one of this node's batches; at a quorum (this
+    /// node and `2f` others) its reference goes to the core.
+    fn on_delivered(&mut self, to: u16, digest: [u8; 32]) -> Result<()> {
+        let Some(opaque) = self.opaque.as_mut() else {
+            return Ok(());
+        };
+        match opaque.batches.acked(digest, to) {
+            Some(batch) => self.step(Input::Submit(batch.to_bytes())),
+            None => Ok(()),
+        }
     }
 
     /// Consensus-only: a proposal is stepped once every batch it names is held (see

@@ -182,20 +182,38 @@ pub enum NetEvent {
     WrongProtocol(u16),
     /// An incoming connection was refused (a peer outside the committee, over the limits).
     Refused(String),
+    /// A frame sent with [`Net::send_tracked`] was acknowledged: `to` has read it whole.
+    Delivered {
+        /// The replica that acknowledged.
+        to: u16,
+        /// The tag it was sent with.
+        tag: [u8; 32],
+    },
 }
 
 /// The handle the driver sends through.
 #[derive(Clone)]
 pub struct Net {
-    outbound: mpsc::Sender<(u16, Bytes)>,
+    outbound: mpsc::Sender<Outbound>,
 }
+
+/// A frame for a replica, and the tag its acknowledgement is reported with, if any.
+type Outbound = (u16, Bytes, Option<[u8; 32]>);
 
 impl Net {
     /// Queues `frame` for replica `to`; false when the transport's queue is full or closed
     /// (the frame is dropped: consensus tolerates loss). A [`Bytes`] sent to several peers is
     /// shared, not copied.
     pub fn send(&self, to: u16, frame: impl Into<Bytes>) -> bool {
-        self.outbound.try_send((to, frame.into())).is_ok()
+        self.outbound.try_send((to, frame.into(), None)).is_ok()
+    }
+
+    /// Like [`Net::send`], and once `to` acknowledges the frame a [`NetEvent::Delivered`]
+    /// with `tag` follows (nothing if the frame is dropped or fails).
+    pub fn send_tracked(&self, to: u16, frame: impl Into<Bytes>, tag: [u8; 32]) -> bool {
+        self.outbound
+            .try_send((to, frame.into(), Some(tag)))
+            .is_ok()
     }
 }
 
@@ -258,14 +276,15 @@ pub fn start(config: NetConfig) -> anyhow::Result<(Net, mpsc::Receiver<NetEvent>
             },
         );
     }
-    let (outbound_tx, mut outbound) = mpsc::channel::<(u16, Bytes)>(65_536);
+    let (outbound_tx, mut outbound) = mpsc::channel::<Outbound>(65_536);
     let (events, events_rx) = mpsc::channel::<NetEvent>(65_536);
     tokio::spawn(async move {
         let mut redial = tokio::time::interval(Duration::from_millis(100));
+        let mut tracked: BTreeMap<rr::OutboundRequestId, (u16, [u8; 32])> = BTreeMap::new();
         loop {
             tokio::select! {
                 command = outbound.recv() => {
-                    let Some((to, frame)) = command else { break };
+                    let Some((to, frame, tag)) = command else { break };
                     let Some(id) = by_replica.get(&to) else { continue };
                     let state = peers.get_mut(id).expect("every replica's peer is known");
                     if state.pending >= PENDING_PER_PEER || state.connections == 0 {
@@ -273,7 +292,10 @@ pub fn start(config: NetConfig) -> anyhow::Result<(Net, mpsc::Receiver<NetEvent>
                         continue;
                     }
                     state.pending += 1;
-                    swarm.behaviour_mut().frames.send_request(id, frame);
+                    let request = swarm.behaviour_mut().frames.send_request(id, frame);
+                    if let Some(tag) = tag {
+                        tracked.insert(request, (to, tag));
+                    }
                 }
                 _ = redial.tick() => {
                     let now = Instant::now();
@@ -291,7 +313,7 @@ pub fn start(config: NetConfig) -> anyhow::Result<(Net, mpsc::Receiver<NetEvent>
                     }
                 }
                 event = swarm.select_next_some() => {
-                    if !handle(event, &mut swarm, &mut peers, &events).await {
+                    if !handle(event, &mut swarm, &mut peers, &mut tracked, &events).await {
                         break;
                     }
                 }
@@ -315,6 +337,7 @@ async fn handle(
     event: SwarmEvent<BehaviourEvent>,
     swarm: &mut libp2p::Swarm<Behaviour>,
     peers: &mut BTreeMap<PeerId, PeerState>,
+    tracked: &mut BTreeMap<rr::OutboundRequestId, (u16, [u8; 32])>,
     events: &mpsc::Sender<NetEvent>,
 ) -> bool {
     match event {
@@ -375,14 +398,23 @@ async fn handle(
             }
             rr::Event::Message {
                 peer,
-                message: rr::Message::Response { .. },
+                message: rr::Message::Response { request_id, .. },
                 ..
             } => {
                 if let Some(state) = peers.get_mut(&peer) {
                     state.pending = state.pending.saturating_sub(1);
                 }
+                if let Some((to, tag)) = tracked.remove(&request_id) {
+                    return events.send(NetEvent::Delivered { to, tag }).await.is_ok();
+                }
             }
-            rr::Event::OutboundFailure { peer, error, .. } => {
+            rr::Event::OutboundFailure {
+                peer,
+                error,
+                request_id,
+                ..
+            } => {
+                tracked.remove(&request_id);
                 if let Some(state) = peers.get_mut(&peer) {
                     state.pending = state.pending.saturating_sub(1);
                     if matches!(error, rr::OutboundFailure::UnsupportedProtocols) {

@@ -3,7 +3,7 @@
 //! real chain.
 //!
 //! `curve_benchOpaque [rate, size, seconds]` makes a node generate `rate` payloads a second of
-//! `size` bytes (`replica u16 ‖ sequence u64 ‖ generated_ms u64 ‖ zeros`), pack each tick's
+//! `size` bytes (`replica u16 ‖ sequence u64 ‖ due_ms u64 ‖ zeros`), pack each tick's
 //! into batches sent once to every member, and hand the core the batches' references
 //! ([`crate::batches`]): blocks order references. Decided blocks go
 //! through a hash-chain executor (the root at height h is `SHA-256(h ‖ block hash)`, 0 at
@@ -102,12 +102,15 @@ impl OpaqueBench {
         };
         let elapsed = now_ms.min(load.until_ms).saturating_sub(load.started_ms);
         let target = load.rate * elapsed / 1_000;
+        // Each payload is stamped with when it was due, not when this tick ran, so a late tick
+        // counts in the latency; a batch carries its first (earliest) payload's time.
+        let due_ms = |sequence: u64| load.started_ms + sequence * 1_000 / load.rate;
         let mut payload = vec![0u8; load.size];
         payload[..2].copy_from_slice(&me.to_le_bytes());
-        payload[10..18].copy_from_slice(&now_ms.to_le_bytes());
-        let mut packer = BatchPacker::new(me, now_ms);
+        let mut packer = BatchPacker::new(me, due_ms(self.generated));
         while self.generated < target {
             payload[2..10].copy_from_slice(&self.generated.to_le_bytes());
+            payload[10..18].copy_from_slice(&due_ms(self.generated).to_le_bytes());
             packer.push(&payload);
             self.generated += 1;
         }
@@ -190,6 +193,7 @@ impl OpaqueBench {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batches::reference;
 
     fn block(height: u64) -> DecidedBlock {
         DecidedBlock {
@@ -207,6 +211,51 @@ mod tests {
                 .to_bytes(),
             ],
         }
+    }
+
+    #[test]
+    fn payloads_are_generated_on_schedule_in_batches_and_timed_from_when_they_were_due() {
+        let mut bench = OpaqueBench::default();
+        bench.start(1_000, 512, 1, 10_000).unwrap();
+        assert!(bench.due(2, 10_000).is_empty());
+        // A tick 500 ms late: 500 payloads were due, the first at 10,000 ms.
+        let frames = bench.due(2, 10_500);
+        let first: Vec<BatchRef> = frames.iter().map(|f| reference(f).unwrap()).collect();
+        assert_eq!(first.iter().map(|r| r.count).sum::<u32>(), 500);
+        assert_eq!(first[0].generated_ms, 10_000);
+        assert!(first.iter().all(|r| r.author == 2));
+        // Past the end: the rest, and the load stops.
+        let rest: Vec<BatchRef> = bench
+            .due(2, 12_000)
+            .iter()
+            .map(|f| reference(f).unwrap())
+            .collect();
+        assert_eq!(rest.iter().map(|r| r.count).sum::<u32>(), 500);
+        assert_eq!(rest[0].generated_ms, 10_500);
+        assert!(bench.due(2, 13_000).is_empty());
+
+        // Another member's batch is ordered but not timed here.
+        let mut payload: Vec<Vec<u8>> = first.iter().chain(&rest).map(BatchRef::to_bytes).collect();
+        payload.push(
+            BatchRef {
+                digest: [1; 32],
+                author: 1,
+                count: 7,
+                generated_ms: 0,
+            }
+            .to_bytes(),
+        );
+        let decided = DecidedBlock {
+            payload,
+            ..block(1)
+        };
+        let (_, ordered) = bench.execute(2, &decided, 10_600);
+        assert_eq!(ordered, 1_007);
+        let report = bench.report();
+        assert_eq!(report["decided"], 1_000);
+        assert_eq!(report["ordered"], 1_007);
+        // 500 due at 10,000 decided 600 ms later; 500 due at 10,500 decided 100 ms later.
+        assert_eq!(report["latency_ms"], json!([[100, 500], [600, 500]]));
     }
 
     #[test]

@@ -246,6 +246,30 @@ async fn node_pids(net: &Localnet) -> Result<Vec<u64>> {
     Ok(pids)
 }
 
+/// Waits until every node has every peer and has decided past the start (a committee just
+/// started may still be in its first views, whose timeouts are not the load's latency).
+async fn wait_until_deciding(net: &Localnet) -> Result<()> {
+    const PAST_START: u64 = 2;
+    let patience = Duration::from_secs(60);
+    let started = Instant::now();
+    let peers = net.clients.len() as u64 - 1;
+    loop {
+        let mut live = true;
+        for client in &net.clients {
+            let status = client.status().await.context("is the localnet running?")?;
+            live &= status["peers"].as_u64() == Some(peers)
+                && status["decided_height"].as_u64() >= Some(PAST_START);
+        }
+        if live {
+            return Ok(());
+        }
+        if started.elapsed() > patience {
+            bail!("the localnet did not decide past height {PAST_START} within {patience:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// CPU % of each process since `before`, over `elapsed` seconds.
 fn cpu_percent(pids: &[u64], before: &[Option<f64>], elapsed: f64) -> Vec<Value> {
     pids.iter()
@@ -279,6 +303,7 @@ fn histogram_percentile(histogram: &BTreeMap<u64, u64>, p: f64) -> Option<u64> {
 /// histogram) are merged.
 async fn bench_consensus_only(args: &BenchArgs, net: Localnet) -> Result<Value> {
     let nodes = net.clients.len() as u64;
+    wait_until_deciding(&net).await?;
     let pids = node_pids(&net).await?;
     let cpu_before: Vec<Option<f64>> = pids.iter().map(|&p| cpu_seconds(p)).collect();
     let started = Instant::now();
