@@ -1,8 +1,12 @@
 //! Every decoder of outside input in the node never panics, however short, long or deep the
 //! input, and accepts exactly what its encoder writes: transaction and deposit attestation frames
 //! from peers, the
-//! safety guard file, state-sync frames and chunks, key files and `node.toml`.
+//! safety guard file, state-sync frames and chunks, a consensus-only node's batch frames,
+//! requests and references, key files and `node.toml`.
 
+use curve_node::batches::{
+    BatchPacker, BatchRef, FRAME_BATCH, decode_request, reference, request_frame,
+};
 use curve_node::config::{NodeConfig, read_key_file};
 use curve_node::deposits::Attestation;
 use curve_node::frame::{FORWARD_BATCH, decode_transactions, encode_transactions};
@@ -90,6 +94,31 @@ proptest! {
         let _ = SnapshotRequest::decode_body(&junk);
         let _ = SnapshotAnswer::decode_body(&junk);
         let _ = decode_chunks(&[junk]);
+    }
+
+    #[test]
+    fn batch_frames_name_what_they_carry_and_refuse_cuts(
+        author in any::<u16>(), due_ms in any::<u64>(),
+        payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 1..60),
+        cut in 1usize..40, junk in prop::collection::vec(any::<u8>(), 0..2_000),
+    ) {
+        let mut packer = BatchPacker::new(author, due_ms);
+        for payload in &payloads {
+            packer.push(payload);
+        }
+        let frames = packer.finish();
+        prop_assert_eq!(frames.len(), 1, "under the batch limits: one frame");
+        let batch = reference(&frames[0]).expect("its own frame");
+        prop_assert_eq!((batch.author, batch.count as usize, batch.generated_ms), (author, payloads.len(), due_ms));
+        prop_assert_eq!(BatchRef::from_bytes(&batch.to_bytes()), Some(batch));
+        prop_assert!(reference(&frames[0][..frames[0].len() - cut.min(frames[0].len())]).is_err());
+        let request = request_frame(&[batch.digest]);
+        prop_assert_eq!(decode_request(&request[1..]), Ok(vec![batch.digest]));
+        let mut frame = vec![FRAME_BATCH];
+        frame.extend_from_slice(&junk);
+        let _ = reference(&frame);
+        let _ = decode_request(&junk);
+        let _ = BatchRef::from_bytes(&junk);
     }
 
     #[test]
