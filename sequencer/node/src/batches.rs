@@ -101,6 +101,8 @@ impl BatchRef {
 pub struct BatchPacker {
     author: u16,
     generated_ms: u64,
+    /// Encoded payload bytes still expected (see [`BatchPacker::expect`]).
+    expected: usize,
     open: Option<(Vec<u8>, u32)>,
     done: Vec<Bytes>,
 }
@@ -111,15 +113,25 @@ impl BatchPacker {
         BatchPacker {
             author,
             generated_ms,
+            expected: 0,
             open: None,
             done: Vec::new(),
         }
     }
 
+    /// Announces `payloads` payloads of `length` bytes, so that each frame is allocated once
+    /// at the size it will have: a kept frame holds its whole allocation, and a batch
+    /// allocated at its limit would hold half a megabyte for a few kilobytes.
+    pub fn expect(&mut self, payloads: usize, length: usize) {
+        self.expected = payloads.saturating_mul(4 + length);
+    }
+
     /// Adds a payload (at most [`PAYLOAD_MAX`] bytes).
     pub fn push(&mut self, payload: &[u8]) {
+        let expected = self.expected.min(BATCH_BYTES + PAYLOAD_MAX);
+        self.expected = self.expected.saturating_sub(4 + payload.len());
         let (frame, count) = self.open.get_or_insert_with(|| {
-            let mut frame = Vec::with_capacity(1 + HEADER_LEN + BATCH_BYTES + PAYLOAD_MAX);
+            let mut frame = Vec::with_capacity(1 + HEADER_LEN + expected);
             frame.push(FRAME_BATCH);
             self.author.encode(&mut frame);
             self.generated_ms.encode(&mut frame);

@@ -108,6 +108,7 @@ impl OpaqueBench {
         let mut payload = vec![0u8; load.size];
         payload[..2].copy_from_slice(&me.to_le_bytes());
         let mut packer = BatchPacker::new(me, due_ms(self.generated));
+        packer.expect(target.saturating_sub(self.generated) as usize, load.size);
         while self.generated < target {
             payload[2..10].copy_from_slice(&self.generated.to_le_bytes());
             payload[10..18].copy_from_slice(&due_ms(self.generated).to_le_bytes());
