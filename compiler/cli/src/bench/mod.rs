@@ -66,7 +66,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Consensus alone: the nodes (a `curve localnet --consensus-only`) generate opaque
-    /// payloads at the rate, split between them, and time them to decision.
+    /// payloads at the rate, split between them, disseminate them in batches and order the
+    /// batches' references; each payload is timed from when it was due to its decision.
     #[arg(long)]
     consensus_only: bool,
     /// Payload size in bytes for `--consensus-only`.
