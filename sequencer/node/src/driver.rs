@@ -624,8 +624,7 @@ impl Driver {
         }
         // A node's own batch is proposed once a quorum holds it (as asonnino/hotstuff's
         // mempool waits): a leader's proposal never overtakes its own fresh batch.
-        let members = usize::from(self.members);
-        let needed = members - (members - 1) / 3 - 1;
+        let needed = self.core.config().committee.quorum() - 1;
         let mut references = Vec::new();
         for frame in opaque.due(self.me, now_ms()) {
             let batch = reference(&frame).expect("a packed batch checks");

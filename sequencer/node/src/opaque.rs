@@ -103,7 +103,7 @@ impl OpaqueBench {
         let elapsed = now_ms.min(load.until_ms).saturating_sub(load.started_ms);
         let target = load.rate * elapsed / 1_000;
         // Each payload is stamped with when it was due, not when this tick ran, so a late tick
-        // counts in the latency; a batch carries its first (earliest) payload's time.
+        // counts in the latency; the tick's batches carry its first (earliest) payload's time.
         let due_ms = |sequence: u64| load.started_ms + sequence * 1_000 / load.rate;
         let mut payload = vec![0u8; load.size];
         payload[..2].copy_from_slice(&me.to_le_bytes());
