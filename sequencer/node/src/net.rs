@@ -11,7 +11,9 @@
 //! - **Frames.** One frame per request-response exchange (the answer is a one-byte ack), read
 //!   with a hard size limit before allocation. Outbound frames per peer are bounded: past
 //!   [`PENDING_PER_PEER`] unacknowledged frames a peer is slow and further frames to it are
-//!   dropped (consensus recovers from loss by timeouts and fetches).
+//!   dropped (consensus recovers from loss by timeouts and fetches). A frame sent with
+//!   [`Net::send_tracked`] is reported back as [`NetEvent::Delivered`] once its peer
+//!   acknowledged it (a consensus-only node's batches wait for a quorum of them).
 //! - **Reconnection.** Every committee peer is dialed at start and redialed with exponential
 //!   back-off (100 ms doubling to 5 s) while disconnected.
 
