@@ -408,6 +408,69 @@ async fn a_consensus_only_committee_orders_opaque_payloads_and_curve_bench_times
     }
 }
 
+/// A consensus-only member votes only for blocks whose batches it holds, and fetches the ones
+/// it lacks: with members 2 and 3 down, members 0 and 1 generate load no quorum can decide;
+/// member 3, restarted with none of those batches, must ask the proposers for them before it
+/// can vote, and only its votes complete a quorum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_consensus_only_member_fetches_the_batches_it_lacks_before_it_votes() {
+    let seed = seed();
+    let mut cluster = Cluster::with(
+        seed,
+        4,
+        300,
+        cluster::Extra {
+            tables: "[bench]\nconsensus_only = true",
+            ..Default::default()
+        },
+    );
+    for i in 0..4 {
+        cluster.start_node(i);
+    }
+    for i in 0..4 {
+        cluster.wait_height(i, 2).await;
+    }
+    cluster.kill(2);
+    cluster.kill(3);
+    let ports = cluster.rpc_ports.clone();
+    let report = move |i: usize| rpc(ports[i], "curve_benchReport", json!([]))["result"].clone();
+    for i in 0..2 {
+        let started = rpc(
+            cluster.rpc_ports[i],
+            "curve_benchOpaque",
+            json!([1_000, 128, 1]),
+        );
+        assert!(started.get("error").is_none(), "{started}");
+    }
+    cluster
+        .wait("the load generated without a quorum", || async {
+            (0..2).all(|i| report(i)["running"] == false).then_some(())
+        })
+        .await;
+    for i in 0..2 {
+        let before = report(i);
+        assert_eq!(before["generated"], 1_000, "{before}");
+        assert_eq!(before["decided"], 0, "no quorum without 2 and 3: {before}");
+    }
+
+    cluster.start_node(3);
+    cluster
+        .wait("every payload decided once member 3 is back", || async {
+            (0..2).all(|i| report(i)["decided"] == 1_000).then_some(())
+        })
+        .await;
+    let back = cluster
+        .wait("member 3 ordering every payload", || async {
+            let back = report(3);
+            (back["ordered"].as_u64() == Some(2_000)).then_some(back)
+        })
+        .await;
+    assert!(
+        back["proposals_waited"].as_u64() > Some(0),
+        "member 3 held none of the batches: {back}"
+    );
+}
+
 /// Deposits as the committee credits them: a record handed to three members (their bridges)
 /// while the member whose turn it is (sequence mod 4) is down is attested by the three,
 /// credited once by the next member after the fallback delay, from that member's consensus
