@@ -338,11 +338,10 @@ fn localnet_leaves_no_child_after_sigint_and_restarts_from_its_data() {
     assert!(out.contains("restarting the localnet"), "{out}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consensus_only_committee_orders_opaque_payloads_and_curve_bench_times_them() {
-    let seed = seed();
+/// A 4-member consensus-only committee (300 ms base timeout), every member past height 2.
+async fn consensus_only_cluster() -> Cluster {
     let mut cluster = Cluster::with(
-        seed,
+        seed(),
         4,
         300,
         cluster::Extra {
@@ -356,6 +355,12 @@ async fn a_consensus_only_committee_orders_opaque_payloads_and_curve_bench_times
     for i in 0..4 {
         cluster.wait_height(i, 2).await;
     }
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consensus_only_committee_orders_opaque_payloads_and_curve_bench_times_them() {
+    let cluster = consensus_only_cluster().await;
     let port = cluster.rpc_ports[0];
     let refused = rpc(port, "curve_benchOpaque", json!([100, 4, 1]));
     assert_eq!(error_code(&refused), -32602, "a 4-byte payload: {refused}");
@@ -414,22 +419,7 @@ async fn a_consensus_only_committee_orders_opaque_payloads_and_curve_bench_times
 /// can vote, and only its votes complete a quorum.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_consensus_only_member_fetches_the_batches_it_lacks_before_it_votes() {
-    let seed = seed();
-    let mut cluster = Cluster::with(
-        seed,
-        4,
-        300,
-        cluster::Extra {
-            tables: "[bench]\nconsensus_only = true",
-            ..Default::default()
-        },
-    );
-    for i in 0..4 {
-        cluster.start_node(i);
-    }
-    for i in 0..4 {
-        cluster.wait_height(i, 2).await;
-    }
+    let mut cluster = consensus_only_cluster().await;
     cluster.kill(2);
     cluster.kill(3);
     let ports = cluster.rpc_ports.clone();
