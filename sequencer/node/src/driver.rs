@@ -275,11 +275,7 @@ impl Driver {
 
     fn on_event(&mut self, event: Option<NetEvent>) -> Result<()> {
         match event {
-            // A batch is kept as it arrived, without a copy.
-            Some(NetEvent::Frame(inbound)) if inbound.frame.first() == Some(&FRAME_BATCH) => {
-                self.on_batch(inbound.from, inbound.frame)?;
-            }
-            Some(NetEvent::Frame(inbound)) => self.on_frame(inbound.from, &inbound.frame)?,
+            Some(NetEvent::Frame(inbound)) => self.on_frame(inbound.from, inbound.frame)?,
             Some(NetEvent::Peers(count)) => {
                 self.peers = count;
                 self.metrics.peers.set(count as i64);
@@ -309,7 +305,7 @@ impl Driver {
         self.perform(actions)
     }
 
-    fn on_frame(&mut self, from: u16, frame: &[u8]) -> Result<()> {
+    fn on_frame(&mut self, from: u16, frame: Vec<u8>) -> Result<()> {
         match frame.split_first() {
             Some((&FRAME_CONSENSUS, body)) => match Message::from_wire(self.chain_id, body) {
                 Ok(message) => {
@@ -337,7 +333,8 @@ impl Driver {
                     Ok(())
                 }
             },
-            Some((&FRAME_BATCH, _)) => self.on_batch(from, frame.to_vec()),
+            // A batch is kept as it arrived, without a copy.
+            Some((&FRAME_BATCH, _)) => self.on_batch(from, frame),
             Some((&FRAME_BATCH_REQUEST, body)) => {
                 self.on_batch_request(from, body);
                 Ok(())
